@@ -1,0 +1,6 @@
+//! # xdptcp-driver
+//!
+//! The I/O side of xdptcp: devices that move frames in batches (AF_XDP over xsk-rs, loopback,
+//! fault injection, pcap), and the per-core engine that drives one `xdptcp-stack` instance per
+//! pinned core. This is the only crate of the workspace allowed to contain `unsafe`; every
+//! `unsafe` block carries a `// SAFETY:` comment.

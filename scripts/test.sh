@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one command that passes the tests on a fresh machine: it installs what it needs, then
+# runs every check CI runs. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "sans-IO check of stack/src"
+scripts/check-sans-io.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test"
+cargo test --workspace --all-features
+
+step "criterion benches in quick mode (CI runs each one; it does not judge timings)"
+cargo bench --workspace -- --quick --noplot
+
+echo
+echo "all checks passed"

@@ -1,0 +1,1 @@
+//! The IPv4 interface layer: addresses, ARP, ICMP, UDP sockets and drop counters.

@@ -1,0 +1,221 @@
+//! The stack's own notion of time.
+//!
+//! The stack never reads a clock. The caller passes `now` into every input, output and timer
+//! call as an [`Instant`]: nanoseconds since an arbitrary epoch chosen by the caller (the driver
+//! uses a monotonic clock, the simulator uses virtual time).
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub, SubAssign};
+
+/// A point in time, in nanoseconds since an epoch chosen by the caller.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant {
+    nanos: u64,
+}
+
+impl Instant {
+    /// The epoch itself.
+    pub const ZERO: Instant = Instant { nanos: 0 };
+
+    /// An instant `nanos` nanoseconds after the epoch.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Instant { nanos }
+    }
+
+    /// An instant `micros` microseconds after the epoch.
+    pub const fn from_micros(micros: u64) -> Self {
+        Instant { nanos: micros.saturating_mul(1_000) }
+    }
+
+    /// An instant `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant { nanos: millis.saturating_mul(1_000_000) }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn total_nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// Microseconds since the epoch.
+    pub const fn total_micros(self) -> u64 {
+        self.nanos / 1_000
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn total_millis(self) -> u64 {
+        self.nanos / 1_000_000
+    }
+
+    /// Time elapsed from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration { nanos: self.nanos.saturating_sub(earlier.nanos) }
+    }
+
+    /// `self + d`, or `None` on overflow.
+    pub const fn checked_add(self, d: Duration) -> Option<Instant> {
+        match self.nanos.checked_add(d.nanos) {
+            Some(nanos) => Some(Instant { nanos }),
+            None => None,
+        }
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:09}s", self.nanos / 1_000_000_000, self.nanos % 1_000_000_000)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A span of time, in nanoseconds.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration {
+    nanos: u64,
+}
+
+impl Duration {
+    /// No time at all.
+    pub const ZERO: Duration = Duration { nanos: 0 };
+    /// The longest representable span.
+    pub const MAX: Duration = Duration { nanos: u64::MAX };
+
+    /// A span of `nanos` nanoseconds.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Duration { nanos }
+    }
+
+    /// A span of `micros` microseconds.
+    pub const fn from_micros(micros: u64) -> Self {
+        Duration { nanos: micros.saturating_mul(1_000) }
+    }
+
+    /// A span of `millis` milliseconds.
+    pub const fn from_millis(millis: u64) -> Self {
+        Duration { nanos: millis.saturating_mul(1_000_000) }
+    }
+
+    /// A span of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration { nanos: secs.saturating_mul(1_000_000_000) }
+    }
+
+    /// Length in nanoseconds.
+    pub const fn total_nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// Length in whole microseconds.
+    pub const fn total_micros(self) -> u64 {
+        self.nanos / 1_000
+    }
+
+    /// Length in whole milliseconds.
+    pub const fn total_millis(self) -> u64 {
+        self.nanos / 1_000_000
+    }
+
+    /// `self * k`, saturating at [`Duration::MAX`].
+    pub const fn saturating_mul(self, k: u64) -> Duration {
+        Duration { nanos: self.nanos.saturating_mul(k) }
+    }
+
+    /// `self - other`, or zero.
+    pub const fn saturating_sub(self, other: Duration) -> Duration {
+        Duration { nanos: self.nanos.saturating_sub(other.nanos) }
+    }
+}
+
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nanos >= 1_000_000 {
+            write!(f, "{}.{:03}ms", self.nanos / 1_000_000, (self.nanos / 1_000) % 1_000)
+        } else {
+            write!(f, "{}ns", self.nanos)
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at the far future rather than wrapping.
+    fn add(self, d: Duration) -> Instant {
+        Instant { nanos: self.nanos.saturating_add(d.nanos) }
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        Instant { nanos: self.nanos.saturating_sub(d.nanos) }
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturating: an `earlier` that is in fact later gives zero.
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, o: Duration) -> Duration {
+        Duration { nanos: self.nanos.saturating_add(o.nanos) }
+    }
+}
+
+impl AddAssign for Duration {
+    fn add_assign(&mut self, o: Duration) {
+        *self = *self + o;
+    }
+}
+
+impl Sub for Duration {
+    type Output = Duration;
+    fn sub(self, o: Duration) -> Duration {
+        self.saturating_sub(o)
+    }
+}
+
+impl SubAssign for Duration {
+    fn sub_assign(&mut self, o: Duration) {
+        *self = *self - o;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        let t = Instant::from_millis(5);
+        assert_eq!(t + Duration::from_millis(3), Instant::from_millis(8));
+        assert_eq!(t - Instant::from_millis(7), Duration::ZERO);
+        assert_eq!(
+            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
+        assert_eq!(Duration::from_secs(2).total_millis(), 2000);
+        assert_eq!(format!("{:?}", Duration::from_micros(1500)), "1.500ms");
+    }
+}
