@@ -1,11 +1,45 @@
 //! `xdptcp`: the command-line tool of xdptcp.
-use clap::Parser;
+//!
+//! Subcommands grow with the project; today the tool reports the criterion suites. Every error
+//! is one line on stderr and a non-zero exit, never a panic.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 /// Kernel-bypass TCP/IP stack on AF_XDP.
 #[derive(Parser, Debug)]
 #[command(name = "xdptcp", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Summarise benchmark results.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCommand {
+    /// Print a table of the latest criterion results (time per iteration, throughput and the
+    /// ratio to the reference implementation measured in the same group).
+    Criterion(cmd::criterion_report::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdptcp: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
