@@ -164,9 +164,6 @@ pub fn udp(data: &[u8]) {
     repr.emit(&mut out, payload.len(), UDP_SRC, UDP_DST, true);
     let again = udp::Packet::new_checked(&buf[..]).expect("emitted UDP must check");
     assert_ne!(again.checksum(), 0, "a filled checksum is never sent as 0");
-    assert_eq!(
-        udp::UdpRepr::parse(&again, UDP_SRC, UDP_DST, true),
-        Ok(repr)
-    );
+    assert_eq!(udp::UdpRepr::parse(&again, UDP_SRC, UDP_DST, true), Ok(repr));
     assert_eq!(again.payload(), payload);
 }
