@@ -326,14 +326,8 @@ mod tests {
 
     #[test]
     fn truncation_uses_announced_lengths() {
-        assert_eq!(
-            Packet::new_checked(&REQUEST[..7]).unwrap_err(),
-            Error::Truncated
-        );
-        assert_eq!(
-            Packet::new_checked(&REQUEST[..27]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Packet::new_checked(&REQUEST[..7]).unwrap_err(), Error::Truncated);
+        assert_eq!(Packet::new_checked(&REQUEST[..27]).unwrap_err(), Error::Truncated);
         // Large announced lengths need a large buffer, not a panic.
         let mut big = REQUEST;
         big[4] = 255;
@@ -352,9 +346,6 @@ mod tests {
         let mut b = REQUEST;
         b[7] = 9;
         let p = Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(
-            ArpRepr::parse(&p).unwrap().operation,
-            ArpOperation::Unknown(9)
-        );
+        assert_eq!(ArpRepr::parse(&p).unwrap().operation, ArpOperation::Unknown(9));
     }
 }

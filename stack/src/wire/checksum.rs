@@ -38,7 +38,7 @@ fn fold_le128(acc: u128) -> u16 {
     // 2^64 ≡ 1 (mod 2^16 - 1): add the halves with an end-around carry.
     let (lo, carry) = (acc as u64).overflowing_add((acc >> 64) as u64);
     let acc64 = lo + u64::from(carry); // lo <= 2^64 - 2 when carry is set: no overflow.
-    // The little-endian words' sum, byte-swapped, is the big-endian sum (RFC 1071 §2(B)).
+                                       // The little-endian words' sum, byte-swapped, is the big-endian sum (RFC 1071 §2(B)).
     fold(acc64).swap_bytes()
 }
 

@@ -55,11 +55,7 @@ impl EthernetAddress {
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -252,11 +248,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
 
     /// Sets the payload's EtherType: the inner one if the frame is tagged.
     pub fn set_ethertype(&mut self, t: EtherType) {
-        let r = if self.has_vlan() {
-            field::INNER_ETHERTYPE
-        } else {
-            field::ETHERTYPE
-        };
+        let r = if self.has_vlan() { field::INNER_ETHERTYPE } else { field::ETHERTYPE };
         self.buffer.as_mut()[r].copy_from_slice(&u16::from(t).to_be_bytes());
     }
 
@@ -351,15 +343,9 @@ mod tests {
 
     #[test]
     fn truncated_header_and_tag() {
-        assert_eq!(
-            Frame::new_checked(&UNTAGGED[..13]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Frame::new_checked(&UNTAGGED[..13]).unwrap_err(), Error::Truncated);
         assert!(Frame::new_checked(&UNTAGGED[..14]).is_ok());
-        assert_eq!(
-            Frame::new_checked(&TAGGED[..17]).unwrap_err(),
-            Error::Truncated
-        );
+        assert_eq!(Frame::new_checked(&TAGGED[..17]).unwrap_err(), Error::Truncated);
         assert!(Frame::new_checked(&TAGGED[..18]).is_ok());
     }
 

@@ -354,8 +354,7 @@ fn quoted_original(data: &[u8]) -> Result<&[u8]> {
     if header_len < 20 {
         return Err(Error::BadLength);
     }
-    data.get(..header_len + QUOTED_DATA_LEN)
-        .ok_or(Error::Truncated)
+    data.get(..header_len + QUOTED_DATA_LEN).ok_or(Error::Truncated)
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -388,11 +387,8 @@ impl<'a> Icmpv4Repr<'a> {
             }),
             (Message::DstUnreachable, _) => {
                 let reason = DstUnreachable::from_code(code).ok_or(Error::Unsupported)?;
-                let next_hop_mtu = if reason == DstUnreachable::FragRequired {
-                    packet.next_hop_mtu()
-                } else {
-                    0
-                };
+                let next_hop_mtu =
+                    if reason == DstUnreachable::FragRequired { packet.next_hop_mtu() } else { 0 };
                 Ok(Icmpv4Repr::DstUnreachable {
                     reason,
                     next_hop_mtu,
@@ -426,16 +422,8 @@ impl<'a> Icmpv4Repr<'a> {
         packet.clear_rest();
         packet.set_checksum(0);
         let body: &[u8] = match *self {
-            Icmpv4Repr::EchoRequest {
-                ident,
-                seq_no,
-                data,
-            }
-            | Icmpv4Repr::EchoReply {
-                ident,
-                seq_no,
-                data,
-            } => {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data }
+            | Icmpv4Repr::EchoReply { ident, seq_no, data } => {
                 let m = if matches!(self, Icmpv4Repr::EchoRequest { .. }) {
                     Message::EchoRequest
                 } else {
@@ -447,11 +435,7 @@ impl<'a> Icmpv4Repr<'a> {
                 packet.set_echo_seq_no(seq_no);
                 data
             }
-            Icmpv4Repr::DstUnreachable {
-                reason,
-                next_hop_mtu,
-                original,
-            } => {
+            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, original } => {
                 packet.set_msg_type(Message::DstUnreachable);
                 packet.set_msg_code(reason.code());
                 if reason == DstUnreachable::FragRequired {
@@ -500,11 +484,7 @@ mod tests {
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(
             Icmpv4Repr::parse(&p, true).unwrap(),
-            Icmpv4Repr::EchoRequest {
-                ident: 0x1234,
-                seq_no: 7,
-                data: b"hi!"
-            }
+            Icmpv4Repr::EchoRequest { ident: 0x1234, seq_no: 7, data: b"hi!" }
         );
         let mut bad = b.clone();
         bad[9] ^= 1;
@@ -537,11 +517,7 @@ mod tests {
         let b = with_checksum(b);
         let p = Packet::new_checked(&b[..]).unwrap();
         match Icmpv4Repr::parse(&p, true).unwrap() {
-            Icmpv4Repr::DstUnreachable {
-                reason,
-                next_hop_mtu,
-                ..
-            } => {
+            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, .. } => {
                 assert_eq!(reason, DstUnreachable::PortUnreachable);
                 assert_eq!(next_hop_mtu, 0);
             }
@@ -600,20 +576,13 @@ mod tests {
     fn emit_into_longer_buffer_checksums_only_the_message() {
         let q = quoted();
         let reprs = [
-            Icmpv4Repr::EchoReply {
-                ident: 1,
-                seq_no: 2,
-                data: b"abc",
-            },
+            Icmpv4Repr::EchoReply { ident: 1, seq_no: 2, data: b"abc" },
             Icmpv4Repr::DstUnreachable {
                 reason: DstUnreachable::FragRequired,
                 next_hop_mtu: 1280,
                 original: &q,
             },
-            Icmpv4Repr::TimeExceeded {
-                reason: TimeExceeded::FragReassemblyExpired,
-                original: &q,
-            },
+            Icmpv4Repr::TimeExceeded { reason: TimeExceeded::FragReassemblyExpired, original: &q },
         ];
         for repr in reprs {
             let mut buf = vec![0x5au8; repr.buffer_len() + 5];

@@ -220,8 +220,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
         if data.len() < HEADER_LEN {
             return &[];
         }
-        data.get(self.header_len()..usize::from(self.total_len()))
-            .unwrap_or(&[])
+        data.get(self.header_len()..usize::from(self.total_len())).unwrap_or(&[])
     }
 }
 
@@ -446,22 +445,13 @@ mod tests {
         assert_eq!(Packet::new_checked(&v6[..]).unwrap_err(), Error::Unsupported);
         let mut short_ihl = s;
         short_ihl[0] = 0x44;
-        assert_eq!(
-            Packet::new_checked(&short_ihl[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Packet::new_checked(&short_ihl[..]).unwrap_err(), Error::BadLength);
         let mut long_ihl = s;
         long_ihl[0] = 0x48; // 32-byte header in a 28-byte datagram
-        assert_eq!(
-            Packet::new_checked(&long_ihl[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Packet::new_checked(&long_ihl[..]).unwrap_err(), Error::BadLength);
         let mut total_below_header = s;
         total_below_header[3] = 19;
-        assert_eq!(
-            Packet::new_checked(&total_below_header[..]).unwrap_err(),
-            Error::BadLength
-        );
+        assert_eq!(Packet::new_checked(&total_below_header[..]).unwrap_err(), Error::BadLength);
     }
 
     #[test]
