@@ -34,15 +34,23 @@ struct Entry {
     state: State,
 }
 
-/// Result of queueing a packet for an unresolved neighbour.
+/// Whether a packet for an unresolved neighbour was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
-    /// The neighbour was unknown: the packet is queued and an ARP request must be sent now.
-    SendRequest,
-    /// A resolution is already under way; the packet is queued behind it.
-    Waiting,
-    /// The queue was full: the packet was dropped and counted.
+    /// The packet waits for the reply.
+    Queued,
+    /// The queue was full: the packet was dropped and counted (`arp_queue_full`).
     Dropped,
+}
+
+/// Result of [`ArpCache::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnqueueOutcome {
+    /// What became of the packet.
+    pub queued: Enqueued,
+    /// The neighbour was unknown: a resolution has started and its first ARP request must be
+    /// sent now.
+    pub send_request: bool,
 }
 
 /// The ARP cache of one interface.
@@ -168,34 +176,36 @@ impl ArpCache {
         packet: &[u8],
         now: Instant,
         counters: &mut IfaceCounters,
-    ) -> Enqueued {
+    ) -> EnqueueOutcome {
         if let Some(&slot) = self.index.get(&ip) {
             if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
                 self.slots.get_mut(slot)
             {
                 if queue.len() >= self.per_neighbor || self.queued_total >= self.total {
                     counters.arp_queue_full += 1;
-                    return Enqueued::Dropped;
+                    return EnqueueOutcome { queued: Enqueued::Dropped, send_request: false };
                 }
                 queue.push_back(packet.to_vec());
                 self.queued_total += 1;
-                return Enqueued::Waiting;
+                return EnqueueOutcome { queued: Enqueued::Queued, send_request: false };
             }
             // A resolved (possibly expired) entry: the caller should have used it; start over.
             self.remove(slot);
         }
         let mut queue = VecDeque::new();
-        if self.per_neighbor > 0 && self.queued_total < self.total {
+        let queued = if self.per_neighbor > 0 && self.queued_total < self.total {
             queue.push_back(packet.to_vec());
             self.queued_total += 1;
+            Enqueued::Queued
         } else {
             counters.arp_queue_full += 1;
-        }
+            Enqueued::Dropped
+        };
         let next_retry = now + self.retry_interval;
         let slot = self.insert(ip, State::Pending { requests_sent: 1, next_retry, queue }, counters);
         self.pending.push(slot);
         self.next_poll = Some(self.next_poll.map_or(next_retry, |t| t.min(next_retry)));
-        Enqueued::SendRequest
+        EnqueueOutcome { queued, send_request: true }
     }
 
     /// When [`poll`](Self::poll) next has work: the earliest request retransmission.
@@ -349,12 +359,17 @@ mod tests {
         let mut a = cache(8);
         let mut k = IfaceCounters::default();
         let t = Instant::ZERO;
-        assert_eq!(a.enqueue(ip(2), b"p1", t, &mut k), Enqueued::SendRequest);
-        assert_eq!(a.enqueue(ip(2), b"p2", t, &mut k), Enqueued::Waiting);
-        assert_eq!(a.enqueue(ip(2), b"p3", t, &mut k), Enqueued::Dropped); // per neighbour
-        assert_eq!(a.enqueue(ip(3), b"q1", t, &mut k), Enqueued::SendRequest);
-        assert_eq!(a.enqueue(ip(3), b"q2", t, &mut k), Enqueued::Dropped); // total
-        assert_eq!(k.arp_queue_full, 2);
+        let out = |queued, send_request| EnqueueOutcome { queued, send_request };
+        assert_eq!(a.enqueue(ip(2), b"p1", t, &mut k), out(Enqueued::Queued, true));
+        assert_eq!(a.enqueue(ip(2), b"p2", t, &mut k), out(Enqueued::Queued, false));
+        // Per-neighbour bound.
+        assert_eq!(a.enqueue(ip(2), b"p3", t, &mut k), out(Enqueued::Dropped, false));
+        assert_eq!(a.enqueue(ip(3), b"q1", t, &mut k), out(Enqueued::Queued, true));
+        // Total bound.
+        assert_eq!(a.enqueue(ip(3), b"q2", t, &mut k), out(Enqueued::Dropped, false));
+        assert_eq!(a.enqueue(ip(4), b"r1", t, &mut k), out(Enqueued::Dropped, true));
+        assert_eq!(k.arp_queue_full, 3);
+        assert!(a.is_pending(ip(4)));
         assert!(a.is_pending(ip(2)));
 
         let released = a.learn(ip(2), MAC, t, false, &mut k).unwrap();
