@@ -156,6 +156,7 @@ impl ArpCache {
                 State::Pending { queue, .. } => {
                     self.queued_total -= queue.len();
                     self.pending.retain(|&s| s != slot);
+                    self.recompute_next_poll();
                     queue
                 }
             });
@@ -254,6 +255,21 @@ impl ArpCache {
             i += 1;
         }
         self.next_poll = next;
+    }
+
+    /// Sets `next_poll` to the earliest retry among pending neighbours (slow path: resolution
+    /// events only).
+    fn recompute_next_poll(&mut self) {
+        self.next_poll = self
+            .pending
+            .iter()
+            .filter_map(|&s| match self.slots.get(s) {
+                Some(Some(Entry { state: State::Pending { next_retry, .. }, .. })) => {
+                    Some(*next_retry)
+                }
+                _ => None,
+            })
+            .min();
     }
 
     fn insert(&mut self, ip: Ipv4Addr, state: State, counters: &mut IfaceCounters) -> usize {
