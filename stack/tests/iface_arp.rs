@@ -10,7 +10,12 @@ use xdptcp_stack::wire::ethernet::EthernetAddress;
 use xdptcp_stack::wire::ipv4::IpProtocol;
 
 /// Sends a small TCP-protocol packet with `send_ip`, filling `payload` as the L4 bytes.
-fn send(iface: &mut Interface, now_ms: u64, dst: std::net::Ipv4Addr, payload: &[u8]) -> (Result<IpSend, SendError>, Vec<u8>) {
+fn send(
+    iface: &mut Interface,
+    now_ms: u64,
+    dst: std::net::Ipv4Addr,
+    payload: &[u8],
+) -> (Result<IpSend, SendError>, Vec<u8>) {
     let mut frame = vec![0u8; iface.caps().max_frame_len()];
     let r = iface.send_ip(t(now_ms), &mut frame, dst, IpProtocol::Tcp, 0, |l4, _| {
         l4[..payload.len()].copy_from_slice(payload);

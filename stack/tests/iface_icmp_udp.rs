@@ -135,9 +135,11 @@ fn malformed_ipv4_is_counted_by_kind() {
     assert_eq!(i.counters().rx_bad_ipv4, 2);
     assert_eq!(i.counters().rx_truncated, 2);
 
-    let other = from_peer(&ipv4(PEER_IP, Ipv4Addr::new(10, 0, 0, 9), IpProtocol::Icmp, b"12345678"));
+    let other =
+        from_peer(&ipv4(PEER_IP, Ipv4Addr::new(10, 0, 0, 9), IpProtocol::Icmp, b"12345678"));
     assert_eq!(i.receive(t(0), &other), Received::Dropped(DropReason::NotOurIp));
-    let martian = from_peer(&ipv4(Ipv4Addr::new(224, 0, 0, 1), OUR_IP, IpProtocol::Udp, b"12345678"));
+    let martian =
+        from_peer(&ipv4(Ipv4Addr::new(224, 0, 0, 1), OUR_IP, IpProtocol::Udp, b"12345678"));
     assert_eq!(i.receive(t(0), &martian), Received::Dropped(DropReason::MartianSource));
     assert!(drain(&mut i, t(0)).is_empty());
 }

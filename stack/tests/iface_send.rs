@@ -56,7 +56,8 @@ fn send_ip_rejects_oversize_and_short_buffers() {
 
 #[test]
 fn ip_offload_leaves_ipv4_checksum_to_device() {
-    let mut i = Interface::new(config(), DeviceCaps::ethernet(1500).with_checksum(ChecksumCaps::ALL));
+    let mut i =
+        Interface::new(config(), DeviceCaps::ethernet(1500).with_checksum(ChecksumCaps::ALL));
     i.receive(t(0), &arp_reply_from(PEER_MAC, PEER_IP));
     let mut frame = vec![0u8; 1514];
     let r = i.send_ip(t(0), &mut frame, PEER_IP, IpProtocol::Tcp, 0, |_, info| {

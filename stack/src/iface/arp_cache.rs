@@ -203,7 +203,8 @@ impl ArpCache {
             Enqueued::Dropped
         };
         let next_retry = now + self.retry_interval;
-        let slot = self.insert(ip, State::Pending { requests_sent: 1, next_retry, queue }, counters);
+        let slot =
+            self.insert(ip, State::Pending { requests_sent: 1, next_retry, queue }, counters);
         self.pending.push(slot);
         self.next_poll = Some(self.next_poll.map_or(next_retry, |t| t.min(next_retry)));
         EnqueueOutcome { queued, send_request: true }
@@ -230,8 +231,10 @@ impl ArpCache {
         let mut i = 0;
         while i < self.pending.len() {
             let slot = self.pending[i];
-            let Some(Some(Entry { ip, state: State::Pending { requests_sent, next_retry, queue } })) =
-                self.slots.get_mut(slot)
+            let Some(Some(Entry {
+                ip,
+                state: State::Pending { requests_sent, next_retry, queue },
+            })) = self.slots.get_mut(slot)
             else {
                 // Not pending any more; the list is kept in step, so this is only defensive.
                 self.pending.swap_remove(i);

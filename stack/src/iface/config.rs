@@ -107,7 +107,11 @@ mod tests {
     use super::*;
 
     fn cfg(prefix: u8) -> InterfaceConfig {
-        InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 1, 2, 3), prefix)
+        InterfaceConfig::new(
+            EthernetAddress([2, 0, 0, 0, 0, 1]),
+            Ipv4Addr::new(10, 1, 2, 3),
+            prefix,
+        )
     }
 
     #[test]

@@ -211,10 +211,27 @@ mod tests {
     fn each_reason_counts_a_distinct_counter() {
         use DropReason::*;
         let all = [
-            BadEthernet, VlanTagged, NotOurMac, UnknownEthertype, BadArp, ArpNotForUs, BadIpv4,
-            Truncated, BadIpv4Checksum, NotOurIp, MartianSource, Fragment, UnknownProtocol,
-            TcpNotUnicast, BadUdp, BadUdpChecksum, UdpNoSocket, UdpSocketQueueFull, BadIcmp,
-            BadIcmpChecksum, IcmpIgnored,
+            BadEthernet,
+            VlanTagged,
+            NotOurMac,
+            UnknownEthertype,
+            BadArp,
+            ArpNotForUs,
+            BadIpv4,
+            Truncated,
+            BadIpv4Checksum,
+            NotOurIp,
+            MartianSource,
+            Fragment,
+            UnknownProtocol,
+            TcpNotUnicast,
+            BadUdp,
+            BadUdpChecksum,
+            UdpNoSocket,
+            UdpSocketQueueFull,
+            BadIcmp,
+            BadIcmpChecksum,
+            IcmpIgnored,
         ];
         let mut seen = std::collections::HashSet::new();
         for r in all {

@@ -220,9 +220,12 @@ impl Interface {
         }
         match eth.ethertype() {
             EtherType::Arp => self.receive_arp(now, eth.payload_slice()),
-            EtherType::Ipv4 => {
-                self.receive_ipv4(now, eth.payload_slice(), Link::Mac(eth.src_addr()), dst.is_multicast())
-            }
+            EtherType::Ipv4 => self.receive_ipv4(
+                now,
+                eth.payload_slice(),
+                Link::Mac(eth.src_addr()),
+                dst.is_multicast(),
+            ),
             _ => Received::Dropped(DropReason::UnknownEthertype),
         }
     }
@@ -385,7 +388,8 @@ impl Interface {
         };
         let fill_icmp = !self.caps.checksum.icmp.tx;
         let hdr = self.header(rx.repr.src, IpProtocol::Icmp, 0, fill_icmp);
-        let res = self.queue_ip(now, rx.reply_link, hdr, |buf, _| emit_icmp(buf, &reply, fill_icmp));
+        let res =
+            self.queue_ip(now, rx.reply_link, hdr, |buf, _| emit_icmp(buf, &reply, fill_icmp));
         if res.is_ok() {
             self.counters.icmp_echo_replied += 1;
         }
@@ -588,7 +592,13 @@ impl Interface {
         }
     }
 
-    fn header(&mut self, dst: Ipv4Addr, protocol: IpProtocol, dscp_ecn: u8, fill_l4: bool) -> IpHeader {
+    fn header(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        dscp_ecn: u8,
+        fill_l4: bool,
+    ) -> IpHeader {
         // RFC 6864 §4.1: with DF set the identification carries no meaning; a counter is enough.
         let ident = self.next_ident;
         self.next_ident = self.next_ident.wrapping_add(1);
@@ -678,7 +688,12 @@ impl Interface {
 
     /// Copies `packet` into the ARP pending queue for `hop`, sending a request if this starts
     /// a resolution.
-    fn enqueue_pending(&mut self, now: Instant, hop: Ipv4Addr, packet: &[u8]) -> Result<(), SendError> {
+    fn enqueue_pending(
+        &mut self,
+        now: Instant,
+        hop: Ipv4Addr,
+        packet: &[u8],
+    ) -> Result<(), SendError> {
         let Interface { arp, counters, .. } = self;
         let outcome = arp.enqueue(hop, packet, now, counters);
         if outcome.send_request {
@@ -808,7 +823,12 @@ fn build_ip(
 }
 
 /// Writes an Ethernet II header into `frame[0..14]` (which the caller guarantees exists).
-fn write_ethernet(frame: &mut [u8], src: EthernetAddress, dst: EthernetAddress, ethertype: EtherType) {
+fn write_ethernet(
+    frame: &mut [u8],
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    ethertype: EtherType,
+) {
     if let Some(h) = frame.get_mut(..ethernet::HEADER_LEN) {
         EthernetRepr { src, dst, ethertype }.emit(&mut ethernet::Frame::new_unchecked(h));
     }
@@ -825,7 +845,12 @@ fn emit_icmp(buf: &mut [u8], msg: &Icmpv4Repr<'_>, fill_checksum: bool) -> usize
 }
 
 /// Queues an ARP frame into `tx`; false if the queue is full.
-fn push_arp(tx: &mut SlotRing<()>, src: EthernetAddress, dst: EthernetAddress, repr: &ArpRepr) -> bool {
+fn push_arp(
+    tx: &mut SlotRing<()>,
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    repr: &ArpRepr,
+) -> bool {
     tx.push_with((), |slot| {
         let n = ethernet::HEADER_LEN + arp::PACKET_LEN;
         let body = slot.get_mut(ethernet::HEADER_LEN..n)?;

@@ -78,7 +78,10 @@ impl UdpSockets {
         if self.by_port.contains_key(&port) {
             return Err(BindError::PortInUse);
         }
-        let socket = UdpSocket { port, rx: SlotRing::new(rx_slots, max_datagram, (Ipv4Addr::UNSPECIFIED, 0)) };
+        let socket = UdpSocket {
+            port,
+            rx: SlotRing::new(rx_slots, max_datagram, (Ipv4Addr::UNSPECIFIED, 0)),
+        };
         let slot = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -137,7 +140,12 @@ impl UdpSockets {
 
     /// Copies an arriving datagram into the ring of the socket bound to `dst_port`. A payload
     /// larger than the slot (impossible when slots are MTU-sized) counts as a full queue.
-    pub(crate) fn deliver(&mut self, dst_port: u16, src: (Ipv4Addr, u16), payload: &[u8]) -> Delivery {
+    pub(crate) fn deliver(
+        &mut self,
+        dst_port: u16,
+        src: (Ipv4Addr, u16),
+        payload: &[u8],
+    ) -> Delivery {
         let Some(&slot) = self.by_port.get(&dst_port) else { return Delivery::NoSocket };
         let Some(socket) = self.slots.get_mut(slot as usize).and_then(|e| e.socket.as_mut()) else {
             return Delivery::NoSocket;

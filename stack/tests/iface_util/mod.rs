@@ -60,7 +60,12 @@ pub fn pseudo(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> Vec<u8> {
     p
 }
 
-pub fn eth(src: EthernetAddress, dst: EthernetAddress, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
+pub fn eth(
+    src: EthernetAddress,
+    dst: EthernetAddress,
+    ethertype: EtherType,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = vec![0u8; ethernet::HEADER_LEN + payload.len()];
     EthernetRepr { src, dst, ethertype }.emit(&mut ethernet::Frame::new_unchecked(&mut f[..]));
     f[ethernet::HEADER_LEN..].copy_from_slice(payload);
