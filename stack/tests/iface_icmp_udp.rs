@@ -141,6 +141,12 @@ fn malformed_ipv4_is_counted_by_kind() {
     let martian =
         from_peer(&ipv4(Ipv4Addr::new(224, 0, 0, 1), OUR_IP, IpProtocol::Udp, b"12345678"));
     assert_eq!(i.receive(t(0), &martian), Received::Dropped(DropReason::MartianSource));
+    let spoofed = from_peer(&ipv4(OUR_IP, OUR_IP, IpProtocol::Udp, b"12345678"));
+    assert_eq!(i.receive(t(0), &spoofed), Received::Dropped(DropReason::MartianSource));
+    let mut group_src = ping_frame(1, 1, b"x");
+    group_src[6] |= 0x01;
+    assert_eq!(i.receive(t(0), &group_src), Received::Dropped(DropReason::BadEthernet));
+    assert_eq!(i.counters().rx_martian_source, 2);
     assert!(drain(&mut i, t(0)).is_empty());
 }
 

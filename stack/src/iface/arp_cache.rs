@@ -303,12 +303,12 @@ impl ArpCache {
     fn remove(&mut self, slot: usize) {
         let Some(entry) = self.slots.get_mut(slot).and_then(Option::take) else { return };
         self.index.remove(&entry.ip);
-        if let State::Pending { queue, .. } = &entry.state {
+        // Callers that drop a pending entry's packets (eviction, give-up) have already counted
+        // them and subtracted them from `queued_total`; expired entries never hold packets.
+        if matches!(entry.state, State::Pending { .. }) {
             if let Some(pos) = self.pending.iter().position(|&s| s == slot) {
                 self.pending.swap_remove(pos);
             }
-            // Expired-entry removal never holds packets; eviction and give-up subtract first.
-            let _ = queue;
         }
         self.free.push(slot);
     }

@@ -218,6 +218,11 @@ impl Interface {
         if dst != self.config.mac && !dst.is_broadcast() {
             return Received::Dropped(DropReason::NotOurMac);
         }
+        // IEEE 802.3: a source address is never a group address. Such a frame is forged, and
+        // answering it would send our replies to a whole group.
+        if eth.src_addr().is_multicast() {
+            return Received::Dropped(DropReason::BadEthernet);
+        }
         match eth.ethertype() {
             EtherType::Arp => self.receive_arp(now, eth.payload_slice()),
             EtherType::Ipv4 => self.receive_ipv4(
@@ -260,7 +265,7 @@ impl Interface {
                 Received::Dropped(DropReason::ArpNotForUs)
             };
         }
-        if repr.operation == ArpOperation::Request {
+        if repr.operation == ArpOperation::Request && repr.source_hw.is_unicast() {
             let reply = ArpRepr {
                 operation: ArpOperation::Reply,
                 source_hw: self.config.mac,
@@ -294,8 +299,9 @@ impl Interface {
             Err(Error::Truncated) => return Received::Dropped(DropReason::Truncated),
             Err(_) => return Received::Dropped(DropReason::BadIpv4),
         };
-        // RFC 1122 §3.2.1.3: a host discards datagrams from a broadcast source.
-        if self.config.is_broadcast(repr.src) {
+        // RFC 1122 §3.2.1.3: a host discards datagrams from a broadcast source; one claiming
+        // our own address as its source came from outside and is spoofed (Linux: martian).
+        if self.config.is_broadcast(repr.src) || repr.src == self.config.ipv4_addr {
             return Received::Dropped(DropReason::MartianSource);
         }
         let to_unicast_ip = repr.dst == self.config.ipv4_addr;
