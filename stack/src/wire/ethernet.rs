@@ -3,8 +3,9 @@
 //!
 //! The view reports whether a tag was present and its TCI, so the interface layer can count
 //! (or one day act on) tagged traffic; the EtherType and payload it exposes are always the
-//! inner ones. A second, stacked tag is not skipped: the inner EtherType then reads as
-//! [`EtherType::Vlan`], which the interface treats as a protocol it does not speak.
+//! inner ones. A second, stacked tag (802.1ad "QinQ") is not skipped: the view's inner
+//! EtherType then reads as [`EtherType::Vlan`], and [`EthernetRepr::parse`] refuses the frame
+//! as [`Error::Unsupported`].
 
 use core::fmt;
 
@@ -271,10 +272,13 @@ pub struct EthernetRepr {
 }
 
 impl EthernetRepr {
-    /// Reads the addresses and payload EtherType of a checked frame. Never fails today; the
-    /// `Result` keeps the shape of the other parsers.
+    /// Reads the addresses and payload EtherType of a checked frame. A second VLAN tag is
+    /// [`Error::Unsupported`]: the stack handles at most one.
     pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<EthernetRepr> {
         frame.check_len()?;
+        if frame.ethertype() == EtherType::Vlan {
+            return Err(Error::Unsupported);
+        }
         Ok(EthernetRepr {
             src: frame.src_addr(),
             dst: frame.dst_addr(),
@@ -339,6 +343,16 @@ mod tests {
         assert_eq!(f.payload(), &[0x45, 0x00]);
         assert_eq!(f.payload_slice(), &[0x45, 0x00]);
         assert!(f.dst_addr().is_broadcast());
+    }
+
+    #[test]
+    fn second_tag_is_unsupported() {
+        let mut qinq = [0u8; 24];
+        qinq[..16].copy_from_slice(&TAGGED[..16]);
+        qinq[16..18].copy_from_slice(&[0x81, 0x00]);
+        let f = Frame::new_checked(&qinq[..]).unwrap();
+        assert_eq!(f.ethertype(), EtherType::Vlan);
+        assert_eq!(EthernetRepr::parse(&f).unwrap_err(), Error::Unsupported);
     }
 
     #[test]
