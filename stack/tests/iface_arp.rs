@@ -233,3 +233,54 @@ fn arp_request_retry_uses_virtual_time_only() {
     assert_eq!(parse_arp(&out[0]).1.target_ip, PEER_IP);
     assert_eq!(i.poll_timeout(), Some(t(1500)));
 }
+
+#[test]
+fn off_link_senders_are_answered_but_not_cached() {
+    let mut i = iface();
+    let far = std::net::Ipv4Addr::new(172, 16, 0, 1);
+    let req = arp_frame(
+        ArpOperation::Request,
+        PEER_MAC,
+        far,
+        EthernetAddress([0; 6]),
+        OUR_IP,
+        EthernetAddress::BROADCAST,
+    );
+    assert_eq!(i.receive(t(0), &req), Received::Consumed);
+    assert_eq!(drain(&mut i, t(0)).len(), 1, "still answered");
+    assert!(i.arp_cache().is_empty());
+}
+
+#[test]
+fn full_transmit_queue_drops_and_counts() {
+    let mut cfg = config();
+    cfg.tx_queue_capacity = 2;
+    let mut i = Interface::new(cfg, xdptcp_stack::iface::DeviceCaps::ethernet(1500));
+    for _ in 0..3 {
+        i.receive(t(0), &arp_request_for(OUR_IP));
+    }
+    assert_eq!(i.tx_queued(), 2);
+    assert_eq!(i.counters().tx_queue_full, 1);
+    assert_eq!(i.counters().arp_replies_sent, 2);
+    // A lent buffer too small for the next frame drops that frame, counted, and moves on.
+    let mut small = [0u8; 20];
+    assert_eq!(i.poll_transmit(t(0), &mut small), None);
+    assert_eq!(i.counters().tx_too_large, 2);
+    assert_eq!(i.counters().tx_frames, 0);
+}
+
+#[test]
+fn evicting_a_pending_neighbour_counts_its_packets() {
+    let mut cfg = config();
+    cfg.arp_cache_capacity = 1;
+    let mut i = Interface::new(cfg, xdptcp_stack::iface::DeviceCaps::ethernet(1500));
+    assert_eq!(send(&mut i, 0, PEER_IP, b"a").0, Ok(IpSend::Queued));
+    assert_eq!(send(&mut i, 0, std::net::Ipv4Addr::new(10, 0, 0, 3), b"b").0, Ok(IpSend::Queued));
+    assert_eq!(i.counters().arp_evicted, 1);
+    assert_eq!(i.counters().arp_resolution_failed, 1);
+    assert_eq!(i.arp_cache().queued_packets(), 1);
+    // The evicted neighbour's late reply (addressed to us) releases nothing.
+    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
+    let out = drain(&mut i, t(1));
+    assert!(out.iter().all(|f| split_eth(f).2 == 0x0806), "only ARP requests went out");
+}

@@ -249,10 +249,16 @@ impl Interface {
             && repr.source_ip != ours
             && !repr.source_ip.is_broadcast()
             && !repr.source_ip.is_multicast();
+        // A new entry is only worth a slot if we could ever look it up: an on-link host or the
+        // gateway. This also keeps a flood of forged off-link senders from evicting real
+        // neighbours.
+        let create = for_us
+            && (self.config.is_on_link(repr.source_ip)
+                || self.config.gateway == Some(repr.source_ip));
         let mut learned = false;
         if learnable {
             let Interface { arp, counters, .. } = self;
-            if let Some(released) = arp.learn(repr.source_ip, repr.source_hw, now, for_us, counters)
+            if let Some(released) = arp.learn(repr.source_ip, repr.source_hw, now, create, counters)
             {
                 learned = true;
                 self.flush_released(repr.source_hw, released);
