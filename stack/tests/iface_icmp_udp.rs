@@ -321,3 +321,60 @@ fn udp_send_to_unresolved_waits_for_arp() {
     assert_eq!(&udp[8..], b"later");
     assert_eq!(rfc1071(&[&pseudo(OUR_IP, PEER_IP, 17, udp.len()), udp]), 0);
 }
+
+fn icmp_error_frame(from: Ipv4Addr, original: &[u8]) -> Vec<u8> {
+    use xdptcp_stack::wire::icmp::{self, DstUnreachable, Icmpv4Repr};
+    let repr = Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragRequired,
+        next_hop_mtu: 1400,
+        original,
+    };
+    let mut m = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut icmp::Packet::new_unchecked(&mut m[..]), true);
+    from_peer(&ipv4(from, OUR_IP, IpProtocol::Icmp, &m))
+}
+
+#[test]
+fn icmp_errors_about_our_tcp_go_up() {
+    use xdptcp_stack::iface::QuotedTcp;
+    use xdptcp_stack::wire::icmp::{DstUnreachable, Icmpv4Repr};
+    let mut tcp = vec![0u8; 20];
+    tcp[..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&443u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&0xdead_beefu32.to_be_bytes());
+    let sent = ipv4(OUR_IP, REMOTE_IP, IpProtocol::Tcp, &tcp);
+    let f = icmp_error_frame(GW_IP, &sent[..28]);
+    let mut i = iface();
+    match i.receive(t(0), &f) {
+        Received::IcmpError { src_ip, message, original } => {
+            assert_eq!(src_ip, GW_IP);
+            assert!(matches!(
+                message,
+                Icmpv4Repr::DstUnreachable {
+                    reason: DstUnreachable::FragRequired,
+                    next_hop_mtu: 1400,
+                    ..
+                }
+            ));
+            let want = QuotedTcp {
+                src_ip: OUR_IP,
+                dst_ip: REMOTE_IP,
+                src_port: 40000,
+                dst_port: 443,
+                seq: 0xdead_beef,
+            };
+            assert_eq!(original, want);
+        }
+        other => panic!("expected an ICMP error for TCP, got {other:?}"),
+    }
+    assert_eq!(i.counters().rx_icmp_tcp_errors, 1);
+
+    // About UDP, or about a datagram someone else sent: not TCP's business.
+    let udp_sent = ipv4(OUR_IP, REMOTE_IP, IpProtocol::Udp, &tcp[..8]);
+    let f = icmp_error_frame(GW_IP, &udp_sent);
+    assert_eq!(i.receive(t(0), &f), Received::Dropped(DropReason::IcmpIgnored));
+    let foreign = ipv4(PEER_IP, REMOTE_IP, IpProtocol::Tcp, &tcp);
+    let f = icmp_error_frame(GW_IP, &foreign[..28]);
+    assert_eq!(i.receive(t(0), &f), Received::Dropped(DropReason::IcmpIgnored));
+    assert!(drain(&mut i, t(0)).is_empty(), "never an ICMP error about an ICMP error");
+}

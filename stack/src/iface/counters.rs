@@ -93,8 +93,10 @@ counters! {
     rx_bad_icmp,
     /// ICMP checksum failures (software-verified only).
     rx_bad_icmp_checksum,
-    /// ICMP messages we do not act on (errors, replies, echo to broadcast).
+    /// ICMP messages we do not act on (replies, errors not about our TCP, echo to broadcast).
     rx_icmp_ignored,
+    /// ICMP errors about our TCP segments, handed to the TCP layer.
+    rx_icmp_tcp_errors,
     /// Echo replies sent.
     icmp_echo_replied,
     /// Destination-unreachable messages sent.

@@ -53,6 +53,53 @@ pub(crate) fn echo_reply<'a>(request: &Icmpv4Repr<'a>) -> Option<Icmpv4Repr<'a>>
     }
 }
 
+/// What an ICMP error quotes of a TCP segment we sent: the addresses and the first 8 bytes of
+/// the TCP header (RFC 792), which hold the ports and the sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuotedTcp {
+    /// Our address (the quoted datagram's source).
+    pub src_ip: Ipv4Addr,
+    /// The peer's address (the quoted datagram's destination).
+    pub dst_ip: Ipv4Addr,
+    /// Our port.
+    pub src_port: u16,
+    /// The peer's port.
+    pub dst_port: u16,
+    /// The quoted segment's sequence number.
+    pub seq: u32,
+}
+
+/// If `msg` is an ICMP error quoting a TCP segment sent from `our_ip`, the quoted fields.
+pub(crate) fn quoted_tcp(msg: &Icmpv4Repr<'_>, our_ip: Ipv4Addr) -> Option<QuotedTcp> {
+    let original = match *msg {
+        Icmpv4Repr::DstUnreachable { original, .. } | Icmpv4Repr::TimeExceeded { original, .. } => {
+            original
+        }
+        _ => return None,
+    };
+    // The wire parser has checked version 4 and that header + 8 bytes are present.
+    let header_len = usize::from(original.first()? & 0x0f) * 4;
+    if *original.get(9)? != 6 {
+        return None;
+    }
+    let ip = |at: usize| -> Option<Ipv4Addr> {
+        let b: [u8; 4] = original.get(at..at + 4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(b))
+    };
+    let src_ip = ip(12)?;
+    if src_ip != our_ip {
+        return None;
+    }
+    let tcp = original.get(header_len..header_len + QUOTED_DATA_LEN)?;
+    Some(QuotedTcp {
+        src_ip,
+        dst_ip: ip(16)?,
+        src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
+        dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
+        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ use super::arp_cache::{ArpCache, Enqueued};
 use super::caps::{DeviceCaps, Medium};
 use super::config::InterfaceConfig;
 use super::counters::{DropReason, IfaceCounters};
-use super::icmp::{self, ErrorContext};
+use super::icmp::{self, ErrorContext, QuotedTcp};
 use super::ratelimit::TokenBucket;
 use super::ring::{PushError, SlotRing};
 use super::udp::{BindError, Delivery, UdpHandle, UdpSockets};
@@ -57,6 +57,17 @@ pub enum Received<'a> {
         segment: &'a [u8],
         /// The device verified the TCP checksum; if false the TCP layer must verify it.
         checksum_verified: bool,
+    },
+    /// An ICMP error (destination unreachable, time exceeded) about a TCP segment we sent,
+    /// for the TCP layer to find the connection and act on it.
+    IcmpError {
+        /// The reporting host (the destination, or a router on the way).
+        src_ip: Ipv4Addr,
+        /// The message; its `original` field quotes our datagram.
+        message: Icmpv4Repr<'a>,
+        /// The quoted TCP header's first 8 bytes: ports and sequence number, enough to find
+        /// the connection (RFC 792) and check the error is in window (RFC 5927 §4.1).
+        original: QuotedTcp,
     },
     /// Dropped; the reason's counter has been incremented.
     Dropped(DropReason),
@@ -378,7 +389,7 @@ impl Interface {
         }
     }
 
-    fn receive_icmp<'a>(&mut self, now: Instant, rx: &RxIp<'_>, data: &[u8]) -> Received<'a> {
+    fn receive_icmp<'a>(&mut self, now: Instant, rx: &RxIp<'_>, data: &'a [u8]) -> Received<'a> {
         let Ok(pkt) = wicmp::Packet::new_checked(data) else {
             return Received::Dropped(DropReason::BadIcmp);
         };
@@ -393,6 +404,14 @@ impl Interface {
             Err(_) => return Received::Dropped(DropReason::BadIcmp),
         };
         self.counters.rx_icmp += 1;
+        if let Some(original) = icmp::quoted_tcp(&repr, self.config.ipv4_addr) {
+            // An error about a segment we sent goes up: RFC 1122 §4.2.3.9 has TCP act on it
+            // (PMTU discovery for Fragmentation Needed, RFC 1191; soft errors otherwise).
+            if rx.err.to_unicast_ip {
+                self.counters.rx_icmp_tcp_errors += 1;
+                return Received::IcmpError { src_ip: rx.repr.src, message: repr, original };
+            }
+        }
         // Echo to a broadcast address is ignored, as Linux's icmp_echo_ignore_broadcasts does
         // by default (RFC 1122 §3.2.2.6 allows either), to avoid smurf amplification.
         let Some(reply) = icmp::echo_reply(&repr).filter(|_| rx.err.to_unicast_ip) else {
