@@ -99,17 +99,46 @@ fn gratuitous_arp_updates_known_entries_only() {
 }
 
 #[test]
-fn entries_expire_after_lifetime() {
+fn expired_entries_keep_flowing_while_revalidated_then_expire() {
     let mut i = iface();
     i.receive(t(0), &arp_reply_from(PEER_MAC, PEER_IP));
     assert!(matches!(send(&mut i, 59_999, PEER_IP, b"x").0, Ok(IpSend::Ready(_))));
-    assert_eq!(send(&mut i, 60_000, PEER_IP, b"x").0, Ok(IpSend::Queued));
+    assert!(drain(&mut i, t(59_999)).is_empty(), "fresh: no ARP");
+    // Past the 60 s lifetime the old MAC is still used, and a unicast probe goes out.
+    let (r, frame) = send(&mut i, 60_000, PEER_IP, b"x");
+    assert!(matches!(r, Ok(IpSend::Ready(_))));
+    assert_eq!(split_eth(&frame).0, PEER_MAC);
     let out = drain(&mut i, t(60_000));
     assert_eq!(out.len(), 1);
     let (dst, req) = parse_arp(&out[0]);
+    assert_eq!(dst, PEER_MAC, "revalidation is a unicast poll");
+    assert_eq!((req.operation, req.target_ip), (ArpOperation::Request, PEER_IP));
+    // Unanswered: two more probes, then the entry is gone and sending starts over.
+    assert_eq!(drain(&mut i, t(61_000)).len(), 1);
+    assert_eq!(drain(&mut i, t(62_000)).len(), 1);
+    assert!(drain(&mut i, t(63_000)).is_empty());
+    assert_eq!(send(&mut i, 63_000, PEER_IP, b"x").0, Ok(IpSend::Queued));
+    let out = drain(&mut i, t(63_000));
+    let (dst, req) = parse_arp(&out[0]);
     assert!(dst.is_broadcast());
-    assert_eq!(req.operation, ArpOperation::Request);
     assert_eq!(req.target_ip, PEER_IP);
+}
+
+#[test]
+fn confirmation_or_reply_keeps_entry_fresh() {
+    let mut i = iface();
+    i.receive(t(0), &arp_reply_from(PEER_MAC, PEER_IP));
+    i.confirm_reachable(t(50_000), PEER_IP);
+    assert!(matches!(send(&mut i, 100_000, PEER_IP, b"x").0, Ok(IpSend::Ready(_))));
+    assert!(drain(&mut i, t(100_000)).is_empty(), "confirmed at 50 s: fresh until 110 s");
+    // Expired at 110 s; the peer answers the probe, and the entry is fresh again.
+    send(&mut i, 110_000, PEER_IP, b"x").0.unwrap();
+    assert_eq!(drain(&mut i, t(110_000)).len(), 1);
+    i.receive(t(110_001), &arp_reply_from(PEER_MAC, PEER_IP));
+    assert_eq!(i.poll_timeout(), None);
+    assert!(drain(&mut i, t(200_000)).is_empty());
+    assert!(matches!(send(&mut i, 170_000, PEER_IP, b"x").0, Ok(IpSend::Ready(_))));
+    assert!(drain(&mut i, t(170_000)).is_empty());
 }
 
 #[test]

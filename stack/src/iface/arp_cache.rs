@@ -3,9 +3,15 @@
 //!
 //! Layout: a fixed table of `capacity` slots plus a hash index from address to slot, both
 //! allocated at construction, so a hit is one hash lookup and never allocates. When the table
-//! is full a clock hand picks the slot to reuse (O(1), roughly oldest-first). Resolved entries
-//! expire lazily: a lookup that finds an expired entry frees it and reports a miss, which starts
-//! a fresh resolution.
+//! is full a clock hand picks the slot to reuse (O(1), roughly oldest-first).
+//!
+//! Expiry is lazy and does not stall traffic: a lookup that finds an entry past its lifetime
+//! still answers with the old MAC but starts revalidating it with unicast ARP requests to that
+//! MAC (RFC 1122 §2.3.2.1, "unicast poll"; Linux's STALE→PROBE). A reply refreshes the entry;
+//! after `arp_max_requests` unanswered requests it is removed and the next packet starts a
+//! fresh resolution. Without this, a busy flow would lose every packet beyond the small pending
+//! queue once a minute. Upper layers can also confirm a neighbour ([`ArpCache::confirm`],
+//! RFC 1122's "higher-layer advice"), e.g. TCP when an ACK advances.
 //!
 //! Unresolved neighbours hold copies of the IP packets that wait for them. This is the slow
 //! path, so copies are fine, but both the per-neighbour and the total queue are bounded; the
@@ -24,8 +30,18 @@ use crate::wire::ethernet::EthernetAddress;
 /// What the cache knows about one neighbour.
 #[derive(Debug)]
 enum State {
-    Resolved { mac: EthernetAddress, expires_at: Instant },
-    Pending { requests_sent: u32, next_retry: Instant, queue: VecDeque<Vec<u8>> },
+    Resolved {
+        mac: EthernetAddress,
+        expires_at: Instant,
+    },
+    /// Requests are out. `known` is the previous MAC while an expired entry is revalidated
+    /// (lookups keep using it); `None` for a neighbour never resolved.
+    Pending {
+        requests_sent: u32,
+        next_retry: Instant,
+        queue: VecDeque<Vec<u8>>,
+        known: Option<EthernetAddress>,
+    },
 }
 
 #[derive(Debug)]
@@ -109,28 +125,55 @@ impl ArpCache {
         self.queued_total
     }
 
-    /// The MAC of `ip` if it is resolved and not expired. An expired entry is removed.
+    /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
+    /// revalidated: the first unicast request is due at once (see [`poll`](Self::poll)).
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
         let &slot = self.index.get(&ip)?;
-        match self.slots.get(slot)? {
-            Some(Entry { state: State::Resolved { mac, expires_at }, .. }) => {
-                if now < *expires_at {
-                    Some(*mac)
-                } else {
-                    self.remove(slot);
-                    None
+        let entry = self.slots.get_mut(slot)?.as_mut()?;
+        match &entry.state {
+            State::Resolved { mac, expires_at } => {
+                let mac = *mac;
+                if now >= *expires_at {
+                    entry.state = State::Pending {
+                        requests_sent: 0,
+                        next_retry: now,
+                        queue: VecDeque::new(),
+                        known: Some(mac),
+                    };
+                    self.pending.push(slot);
+                    self.next_poll = Some(self.next_poll.map_or(now, |t| t.min(now)));
                 }
+                Some(mac)
             }
-            _ => None,
+            State::Pending { known, .. } => *known,
+        }
+    }
+
+    /// Higher-layer advice that `ip` is reachable at its cached MAC (RFC 1122 §2.3.2.1), e.g.
+    /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
+    /// an unknown or never-resolved neighbour.
+    pub fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+        let Some(&slot) = self.index.get(&ip) else { return };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
+        let expires_at = now + self.lifetime;
+        match &mut entry.state {
+            State::Resolved { expires_at: e, .. } => *e = expires_at,
+            // A revalidated entry never holds packets (its lookups hit), so nothing is released.
+            State::Pending { known: Some(mac), queue, .. } if queue.is_empty() => {
+                let mac = *mac;
+                entry.state = State::Resolved { mac, expires_at };
+                self.pending.retain(|&s| s != slot);
+                self.recompute_next_poll();
+            }
+            State::Pending { .. } => {}
         }
     }
 
     /// Whether a resolution of `ip` is under way.
     pub fn is_pending(&self, ip: Ipv4Addr) -> bool {
-        self.index
-            .get(&ip)
-            .and_then(|&s| self.slots.get(s))
-            .is_some_and(|e| matches!(e, Some(Entry { state: State::Pending { .. }, .. })))
+        self.index.get(&ip).and_then(|&s| self.slots.get(s)).is_some_and(|e| {
+            matches!(e, Some(Entry { state: State::Pending { known: None, .. }, .. }))
+        })
     }
 
     /// Learns `ip` → `mac` from ARP. RFC 826's merge rule: an address already in the table is
@@ -203,8 +246,8 @@ impl ArpCache {
             Enqueued::Dropped
         };
         let next_retry = now + self.retry_interval;
-        let slot =
-            self.insert(ip, State::Pending { requests_sent: 1, next_retry, queue }, counters);
+        let state = State::Pending { requests_sent: 1, next_retry, queue, known: None };
+        let slot = self.insert(ip, state, counters);
         self.pending.push(slot);
         self.next_poll = Some(self.next_poll.map_or(next_retry, |t| t.min(next_retry)));
         EnqueueOutcome { queued, send_request: true }
@@ -215,13 +258,15 @@ impl ArpCache {
         self.next_poll
     }
 
-    /// Retransmits due requests (`send_request(ip)` for each) and gives up on neighbours that
-    /// have had `arp_max_requests` requests, dropping and counting their packets.
+    /// Sends due requests and gives up on neighbours that have had `arp_max_requests`
+    /// requests, dropping and counting their packets. `send_request(ip, known)` is called for
+    /// each request: `known` is the MAC being revalidated (send the request unicast to it), or
+    /// `None` for a first resolution (broadcast).
     pub fn poll(
         &mut self,
         now: Instant,
         counters: &mut IfaceCounters,
-        mut send_request: impl FnMut(Ipv4Addr),
+        mut send_request: impl FnMut(Ipv4Addr, Option<EthernetAddress>),
     ) {
         match self.next_poll {
             Some(t) if t <= now => {}
@@ -233,7 +278,7 @@ impl ArpCache {
             let slot = self.pending[i];
             let Some(Some(Entry {
                 ip,
-                state: State::Pending { requests_sent, next_retry, queue },
+                state: State::Pending { requests_sent, next_retry, queue, known },
             })) = self.slots.get_mut(slot)
             else {
                 // Not pending any more; the list is kept in step, so this is only defensive.
@@ -252,7 +297,7 @@ impl ArpCache {
                 }
                 *requests_sent += 1;
                 *next_retry = now + self.retry_interval;
-                send_request(*ip);
+                send_request(*ip, *known);
             }
             next = Some(next.map_or(*next_retry, |t| t.min(*next_retry)));
             i += 1;
@@ -348,14 +393,49 @@ mod tests {
     }
 
     #[test]
-    fn entries_expire_after_lifetime() {
+    fn expired_entries_are_revalidated_then_dropped() {
         let mut a = cache(4);
         let mut k = IfaceCounters::default();
         let t = Instant::from_millis(1000);
+        let s = |n| t + Duration::from_secs(n);
         a.learn(ip(2), MAC, t, true, &mut k);
         assert_eq!(a.lookup(ip(2), t + Duration::from_millis(59_999)), Some(MAC));
-        assert_eq!(a.lookup(ip(2), t + Duration::from_secs(60)), None);
+        assert_eq!(a.poll_at(), None, "no timer while fresh");
+        // Past the lifetime: still answers, and a unicast probe is due at once.
+        assert_eq!(a.lookup(ip(2), s(60)), Some(MAC));
+        assert_eq!(a.poll_at(), Some(s(60)));
+        let mut sent = Vec::new();
+        for n in 60..=63 {
+            a.poll(s(n), &mut k, |i, m| sent.push((i, m)));
+        }
+        assert_eq!(sent, vec![(ip(2), Some(MAC)); 3]);
+        assert_eq!(a.lookup(ip(2), s(63)), None, "unanswered: gone");
         assert!(a.is_empty());
+        assert_eq!(k.arp_resolution_failed, 0, "nothing was waiting");
+    }
+
+    #[test]
+    fn reply_or_confirmation_ends_revalidation() {
+        let mut a = cache(4);
+        let mut k = IfaceCounters::default();
+        let s = |n| Instant::ZERO + Duration::from_secs(n);
+        a.learn(ip(2), MAC, s(0), true, &mut k);
+        a.learn(ip(3), MAC, s(0), true, &mut k);
+        assert_eq!(a.lookup(ip(2), s(60)), Some(MAC));
+        assert_eq!(a.lookup(ip(3), s(60)), Some(MAC));
+        let fresh = EthernetAddress([2, 0, 0, 0, 0, 0xcc]);
+        // A reply (not even addressed to us) merges into the entry: RFC 826.
+        assert!(a.learn(ip(2), fresh, s(61), false, &mut k).is_some());
+        a.confirm(ip(3), s(61));
+        assert_eq!(a.poll_at(), None);
+        assert_eq!(a.lookup(ip(2), s(120)), Some(fresh));
+        assert_eq!(a.lookup(ip(3), s(120)), Some(MAC));
+        assert_eq!(a.poll_at(), None, "both restarted their lifetime at 61 s");
+        // Confirmation extends a fresh entry too, and ignores unknown addresses.
+        a.confirm(ip(2), s(100));
+        a.confirm(ip(9), s(100));
+        assert_eq!(a.lookup(ip(2), s(159)), Some(fresh));
+        assert_eq!(a.poll_at(), None);
     }
 
     #[test]
@@ -397,14 +477,14 @@ mod tests {
 
         // ip(3), ip(4): retries at 1 s and 2 s, give up at 3 s (3 requests each in all).
         let mut sent = Vec::new();
-        a.poll(t + Duration::from_millis(999), &mut k, |i| sent.push(i));
+        a.poll(t + Duration::from_millis(999), &mut k, |i, _| sent.push(i));
         assert!(sent.is_empty());
         assert_eq!(a.poll_at(), Some(t + Duration::from_secs(1)));
-        a.poll(t + Duration::from_secs(1), &mut k, |i| sent.push(i));
-        a.poll(t + Duration::from_secs(2), &mut k, |i| sent.push(i));
+        a.poll(t + Duration::from_secs(1), &mut k, |i, _| sent.push(i));
+        a.poll(t + Duration::from_secs(2), &mut k, |i, _| sent.push(i));
         sent.sort();
         assert_eq!(sent, vec![ip(3), ip(3), ip(4), ip(4)]);
-        a.poll(t + Duration::from_secs(3), &mut k, |i| sent.push(i));
+        a.poll(t + Duration::from_secs(3), &mut k, |i, _| sent.push(i));
         assert_eq!(sent.len(), 4);
         // Only ip(3) had a packet waiting (ip(4)'s was refused up front).
         assert_eq!(k.arp_resolution_failed, 1);

@@ -22,14 +22,18 @@ pub struct InterfaceConfig {
     /// Most neighbours the ARP cache holds; beyond this the oldest slot is reused.
     /// Default 1024 (Linux `gc_thresh3`).
     pub arp_cache_capacity: usize,
-    /// How long a learned MAC stays valid without being refreshed by ARP. Default 60 s
-    /// (of the order of Linux's `base_reachable_time` plus its stale grace; we keep one timer).
+    /// How long a learned MAC is trusted without confirmation (an ARP packet from the
+    /// neighbour, or [`Interface::confirm_reachable`](super::Interface::confirm_reachable)).
+    /// After that it is still used but revalidated with unicast requests, and removed if they
+    /// go unanswered. Default 60 s (of the order of Linux's `base_reachable_time` plus its
+    /// stale grace).
     pub arp_entry_lifetime: Duration,
     /// Time between ARP requests for an unresolved neighbour. Default 1 s (Linux
     /// `retrans_time_ms`).
     pub arp_retry_interval: Duration,
-    /// ARP requests sent for one neighbour before giving up and dropping what waits for it.
-    /// Default 3 (Linux `mcast_solicit`).
+    /// ARP requests sent for one neighbour before giving up and dropping what waits for it;
+    /// also the number of unicast probes that revalidate an expired entry. Default 3 (Linux
+    /// `mcast_solicit` and `ucast_solicit`).
     pub arp_max_requests: u32,
     /// Packets that may wait for one unresolved neighbour; more are dropped (`arp_queue_full`).
     /// Default 3 (Linux `unres_qlen` is byte-based; the old packet count was 3).

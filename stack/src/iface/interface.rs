@@ -476,10 +476,24 @@ impl Interface {
         }
     }
 
-    /// The next instant at which [`poll_transmit`](Self::poll_transmit) has timed work (an ARP
-    /// retransmission or give-up). ARP entries expire lazily and need no timer.
+    /// The next instant at which [`poll_transmit`](Self::poll_transmit) has timed work: an ARP
+    /// retransmission, revalidation probe or give-up. Entries expire lazily (on lookup) and
+    /// need no timer of their own.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.arp.poll_at()
+    }
+
+    /// Higher-layer advice (RFC 1122 §2.3.2.1) that `dst` is reachable, e.g. from TCP when new
+    /// data is acknowledged: restarts the lifetime of the ARP entry of `dst`'s next hop, so a
+    /// busy flow never needs to revalidate it.
+    pub fn confirm_reachable(&mut self, now: Instant, dst: Ipv4Addr) {
+        if self.caps.medium == Medium::Ip {
+            return;
+        }
+        let hop = if self.config.is_on_link(dst) { Some(dst) } else { self.config.gateway };
+        if let Some(hop) = hop {
+            self.arp.confirm(hop, now);
+        }
     }
 
     /// Sends an IPv4 packet built in place, for the TCP layer: routes `dst`, writes the link
@@ -767,15 +781,18 @@ impl Interface {
         }
         let Interface { arp, counters, tx, config, .. } = self;
         let (mut sent, mut full) = (0, 0);
-        arp.poll(now, counters, |target_ip| {
+        arp.poll(now, counters, |target_ip, known| {
+            // Revalidation polls the known MAC directly (RFC 1122 §2.3.2.1); a first
+            // resolution asks everyone.
             let req = ArpRepr {
                 operation: ArpOperation::Request,
                 source_hw: config.mac,
                 source_ip: config.ipv4_addr,
-                target_hw: EthernetAddress([0; 6]),
+                target_hw: known.unwrap_or(EthernetAddress([0; 6])),
                 target_ip,
             };
-            if push_arp(tx, config.mac, EthernetAddress::BROADCAST, &req) {
+            let eth_dst = known.unwrap_or(EthernetAddress::BROADCAST);
+            if push_arp(tx, config.mac, eth_dst, &req) {
                 sent += 1;
             } else {
                 full += 1;
