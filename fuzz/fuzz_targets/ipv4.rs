@@ -1,7 +1,12 @@
 #![no_main]
-// Placeholder: replaced by the parser's real fuzz target.
+//! Fuzzes the ipv4 parser: `new_checked`, every accessor, `Repr::parse`, and when parsing
+//! succeeds, emit followed by a re-parse that must agree. The body is shared with the
+//! property test `parsers_never_panic` in stack/tests/wire_lower_props.rs.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../../stack/tests/wire_lower_common/mod.rs"]
+mod wire_lower_common;
+
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    wire_lower_common::ipv4(data);
 });
