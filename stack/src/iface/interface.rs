@@ -7,8 +7,9 @@
 //!
 //! 1. **Input.** For every received frame, [`Interface::receive`]`(now, frame)`. ARP, ICMP and
 //!    UDP are handled inside (replies are queued, not sent); a TCP segment comes back as
-//!    [`Received::Tcp`] borrowing the frame, for the TCP layer to take before the frame is
-//!    returned to the device.
+//!    [`Received::Tcp`] borrowing the frame, and an ICMP error about one of our TCP segments
+//!    as [`Received::IcmpError`], for the TCP layer to take before the frame is returned to
+//!    the device.
 //! 2. **Application output.** The TCP layer sends with [`Interface::send_ip`], which writes the
 //!    link and IPv4 headers into a frame buffer the caller lends and lets the caller build the
 //!    segment in place; UDP sends with [`Interface::udp_send_to`], which queues.
