@@ -1,0 +1,496 @@
+//! The ARP cache (RFC 826): IPv4 neighbour → MAC, with expiry, a capacity bound, and a bounded
+//! queue of packets waiting for resolution.
+//!
+//! Layout: a fixed table of `capacity` slots plus a hash index from address to slot, both
+//! allocated at construction, so a hit is one hash lookup and never allocates. When the table
+//! is full a clock hand picks the slot to reuse (O(1), roughly oldest-first).
+//!
+//! Expiry is lazy and does not stall traffic: a lookup that finds an entry past its lifetime
+//! still answers with the old MAC but starts revalidating it with unicast ARP requests to that
+//! MAC (RFC 1122 §2.3.2.1, "unicast poll"; Linux's STALE→PROBE). A reply refreshes the entry;
+//! after `arp_max_requests` unanswered requests it is removed and the next packet starts a
+//! fresh resolution. Without this, a busy flow would lose every packet beyond the small pending
+//! queue once a minute. Upper layers can also confirm a neighbour ([`ArpCache::confirm`],
+//! RFC 1122's "higher-layer advice"), e.g. TCP when an ACK advances.
+//!
+//! Unresolved neighbours hold copies of the IP packets that wait for them. This is the slow
+//! path, so copies are fine, but both the per-neighbour and the total queue are bounded; the
+//! overflow is dropped and counted (`arp_queue_full`). Requests are retransmitted every
+//! `arp_retry_interval`; after `arp_max_requests` the neighbour is declared unreachable and its
+//! packets are dropped and counted (`arp_resolution_failed`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use super::config::InterfaceConfig;
+use super::counters::IfaceCounters;
+use crate::time::{Duration, Instant};
+use crate::wire::ethernet::EthernetAddress;
+
+/// What the cache knows about one neighbour.
+#[derive(Debug)]
+enum State {
+    Resolved {
+        mac: EthernetAddress,
+        expires_at: Instant,
+    },
+    /// Requests are out. `known` is the previous MAC while an expired entry is revalidated
+    /// (lookups keep using it); `None` for a neighbour never resolved.
+    Pending {
+        requests_sent: u32,
+        next_retry: Instant,
+        queue: VecDeque<Vec<u8>>,
+        known: Option<EthernetAddress>,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    ip: Ipv4Addr,
+    state: State,
+}
+
+/// Whether a packet for an unresolved neighbour was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The packet waits for the reply.
+    Queued,
+    /// The queue was full: the packet was dropped and counted (`arp_queue_full`).
+    Dropped,
+}
+
+/// Result of [`ArpCache::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnqueueOutcome {
+    /// What became of the packet.
+    pub queued: Enqueued,
+    /// The neighbour was unknown: a resolution has started and its first ARP request must be
+    /// sent now.
+    pub send_request: bool,
+}
+
+/// The ARP cache of one interface.
+#[derive(Debug)]
+pub struct ArpCache {
+    index: HashMap<Ipv4Addr, usize>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Next slot to reuse when none is free.
+    hand: usize,
+    /// Slots in the `Pending` state.
+    pending: Vec<usize>,
+    /// Packets queued over all pending slots.
+    queued_total: usize,
+    /// No pending retry is due before this instant (it may be early, never late).
+    next_poll: Option<Instant>,
+    lifetime: Duration,
+    retry_interval: Duration,
+    max_requests: u32,
+    per_neighbor: usize,
+    total: usize,
+}
+
+impl ArpCache {
+    /// An empty cache sized and timed by `config`. Allocates its whole table now.
+    pub fn new(config: &InterfaceConfig) -> Self {
+        let cap = config.arp_cache_capacity.max(1);
+        ArpCache {
+            index: HashMap::with_capacity(cap),
+            slots: (0..cap).map(|_| None).collect(),
+            free: (0..cap).rev().collect(),
+            hand: 0,
+            pending: Vec::with_capacity(cap),
+            queued_total: 0,
+            next_poll: None,
+            lifetime: config.arp_entry_lifetime,
+            retry_interval: config.arp_retry_interval,
+            max_requests: config.arp_max_requests.max(1),
+            per_neighbor: config.arp_pending_per_neighbor,
+            total: config.arp_pending_total,
+        }
+    }
+
+    /// Resolved entries and pending neighbours currently held.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Packets waiting for resolution, over all neighbours.
+    pub fn queued_packets(&self) -> usize {
+        self.queued_total
+    }
+
+    /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
+    /// revalidated: the first unicast request is due at once (see [`poll`](Self::poll)).
+    pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
+        let &slot = self.index.get(&ip)?;
+        let entry = self.slots.get_mut(slot)?.as_mut()?;
+        match &entry.state {
+            State::Resolved { mac, expires_at } => {
+                let mac = *mac;
+                if now >= *expires_at {
+                    entry.state = State::Pending {
+                        requests_sent: 0,
+                        next_retry: now,
+                        queue: VecDeque::new(),
+                        known: Some(mac),
+                    };
+                    self.pending.push(slot);
+                    self.next_poll = Some(self.next_poll.map_or(now, |t| t.min(now)));
+                }
+                Some(mac)
+            }
+            State::Pending { known, .. } => *known,
+        }
+    }
+
+    /// Higher-layer advice that `ip` is reachable at its cached MAC (RFC 1122 §2.3.2.1), e.g.
+    /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
+    /// an unknown or never-resolved neighbour.
+    pub fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+        let Some(&slot) = self.index.get(&ip) else { return };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
+        let expires_at = now + self.lifetime;
+        match &mut entry.state {
+            State::Resolved { expires_at: e, .. } => *e = expires_at,
+            // A revalidated entry never holds packets (its lookups hit), so nothing is released.
+            State::Pending { known: Some(mac), queue, .. } if queue.is_empty() => {
+                let mac = *mac;
+                entry.state = State::Resolved { mac, expires_at };
+                self.pending.retain(|&s| s != slot);
+                self.recompute_next_poll();
+            }
+            State::Pending { .. } => {}
+        }
+    }
+
+    /// Whether a resolution of `ip` is under way.
+    pub fn is_pending(&self, ip: Ipv4Addr) -> bool {
+        self.index.get(&ip).and_then(|&s| self.slots.get(s)).is_some_and(|e| {
+            matches!(e, Some(Entry { state: State::Pending { known: None, .. }, .. }))
+        })
+    }
+
+    /// Learns `ip` → `mac` from ARP. RFC 826's merge rule: an address already in the table is
+    /// updated whoever the packet was for; a new one is added only if `create` (the packet was
+    /// addressed to us). Returns `None` if nothing was stored, else the packets that were waiting
+    /// for this neighbour (empty if none), to be sent now.
+    pub fn learn(
+        &mut self,
+        ip: Ipv4Addr,
+        mac: EthernetAddress,
+        now: Instant,
+        create: bool,
+        counters: &mut IfaceCounters,
+    ) -> Option<VecDeque<Vec<u8>>> {
+        let expires_at = now + self.lifetime;
+        let resolved = State::Resolved { mac, expires_at };
+        if let Some(&slot) = self.index.get(&ip) {
+            let entry = self.slots.get_mut(slot)?.as_mut()?;
+            let old = core::mem::replace(&mut entry.state, resolved);
+            counters.arp_learned += 1;
+            return Some(match old {
+                State::Resolved { .. } => VecDeque::new(),
+                State::Pending { queue, .. } => {
+                    self.queued_total -= queue.len();
+                    self.pending.retain(|&s| s != slot);
+                    self.recompute_next_poll();
+                    queue
+                }
+            });
+        }
+        if !create {
+            return None;
+        }
+        self.insert(ip, resolved, counters);
+        counters.arp_learned += 1;
+        Some(VecDeque::new())
+    }
+
+    /// Queues a copy of `packet` (an IP packet for next hop `ip`) until `ip` resolves. Call only
+    /// after [`lookup`](Self::lookup) missed.
+    pub fn enqueue(
+        &mut self,
+        ip: Ipv4Addr,
+        packet: &[u8],
+        now: Instant,
+        counters: &mut IfaceCounters,
+    ) -> EnqueueOutcome {
+        if let Some(&slot) = self.index.get(&ip) {
+            if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
+                self.slots.get_mut(slot)
+            {
+                if queue.len() >= self.per_neighbor || self.queued_total >= self.total {
+                    counters.arp_queue_full += 1;
+                    return EnqueueOutcome { queued: Enqueued::Dropped, send_request: false };
+                }
+                queue.push_back(packet.to_vec());
+                self.queued_total += 1;
+                return EnqueueOutcome { queued: Enqueued::Queued, send_request: false };
+            }
+            // A resolved (possibly expired) entry: the caller should have used it; start over.
+            self.remove(slot);
+        }
+        let mut queue = VecDeque::new();
+        let queued = if self.per_neighbor > 0 && self.queued_total < self.total {
+            queue.push_back(packet.to_vec());
+            self.queued_total += 1;
+            Enqueued::Queued
+        } else {
+            counters.arp_queue_full += 1;
+            Enqueued::Dropped
+        };
+        let next_retry = now + self.retry_interval;
+        let state = State::Pending { requests_sent: 1, next_retry, queue, known: None };
+        let slot = self.insert(ip, state, counters);
+        self.pending.push(slot);
+        self.next_poll = Some(self.next_poll.map_or(next_retry, |t| t.min(next_retry)));
+        EnqueueOutcome { queued, send_request: true }
+    }
+
+    /// When [`poll`](Self::poll) next has work: the earliest request retransmission.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.next_poll
+    }
+
+    /// Sends due requests and gives up on neighbours that have had `arp_max_requests`
+    /// requests, dropping and counting their packets. `send_request(ip, known)` is called for
+    /// each request: `known` is the MAC being revalidated (send the request unicast to it), or
+    /// `None` for a first resolution (broadcast).
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        counters: &mut IfaceCounters,
+        mut send_request: impl FnMut(Ipv4Addr, Option<EthernetAddress>),
+    ) {
+        match self.next_poll {
+            Some(t) if t <= now => {}
+            _ => return,
+        }
+        let mut next: Option<Instant> = None;
+        let mut i = 0;
+        while i < self.pending.len() {
+            let slot = self.pending[i];
+            let Some(Some(Entry {
+                ip,
+                state: State::Pending { requests_sent, next_retry, queue, known },
+            })) = self.slots.get_mut(slot)
+            else {
+                // Not pending any more; the list is kept in step, so this is only defensive.
+                self.pending.swap_remove(i);
+                continue;
+            };
+            if *next_retry <= now {
+                if *requests_sent >= self.max_requests {
+                    // RFC 1122 §2.3.2.1: give up and discard what waited; the sender learns of
+                    // it through its own timeouts.
+                    counters.arp_resolution_failed += queue.len() as u64;
+                    self.queued_total -= queue.len();
+                    self.remove(slot);
+                    // `remove` dropped `slot` from `pending` (swap_remove): re-examine index i.
+                    continue;
+                }
+                *requests_sent += 1;
+                *next_retry = now + self.retry_interval;
+                send_request(*ip, *known);
+            }
+            next = Some(next.map_or(*next_retry, |t| t.min(*next_retry)));
+            i += 1;
+        }
+        self.next_poll = next;
+    }
+
+    /// Sets `next_poll` to the earliest retry among pending neighbours (slow path: resolution
+    /// events only).
+    fn recompute_next_poll(&mut self) {
+        self.next_poll = self
+            .pending
+            .iter()
+            .filter_map(|&s| match self.slots.get(s) {
+                Some(Some(Entry { state: State::Pending { next_retry, .. }, .. })) => {
+                    Some(*next_retry)
+                }
+                _ => None,
+            })
+            .min();
+    }
+
+    fn insert(&mut self, ip: Ipv4Addr, state: State, counters: &mut IfaceCounters) -> usize {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let s = self.hand;
+                self.hand = (self.hand + 1) % self.slots.len();
+                if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
+                    self.slots.get(s)
+                {
+                    counters.arp_resolution_failed += queue.len() as u64;
+                    self.queued_total -= queue.len();
+                }
+                self.remove(s);
+                counters.arp_evicted += 1;
+                // `remove` pushed `s` onto the free list.
+                self.free.pop();
+                s
+            }
+        };
+        self.slots[slot] = Some(Entry { ip, state });
+        self.index.insert(ip, slot);
+        slot
+    }
+
+    /// Frees `slot` (its queue, if any, must already be accounted for by the caller).
+    fn remove(&mut self, slot: usize) {
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::take) else { return };
+        self.index.remove(&entry.ip);
+        // Callers that drop a pending entry's packets (eviction, give-up) have already counted
+        // them and subtracted them from `queued_total`; expired entries never hold packets.
+        if matches!(entry.state, State::Pending { .. }) {
+            if let Some(pos) = self.pending.iter().position(|&s| s == slot) {
+                self.pending.swap_remove(pos);
+            }
+        }
+        self.free.push(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xaa]);
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    fn cache(cap: usize) -> ArpCache {
+        let mut c = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
+        c.arp_cache_capacity = cap;
+        c.arp_pending_per_neighbor = 2;
+        c.arp_pending_total = 3;
+        ArpCache::new(&c)
+    }
+
+    #[test]
+    fn learn_only_creates_when_asked() {
+        let mut a = cache(4);
+        let mut k = IfaceCounters::default();
+        let t = Instant::from_millis(0);
+        assert!(a.learn(ip(2), MAC, t, false, &mut k).is_none());
+        assert_eq!(a.lookup(ip(2), t), None);
+        assert!(a.learn(ip(2), MAC, t, true, &mut k).is_some());
+        assert_eq!(a.lookup(ip(2), t), Some(MAC));
+        // Merge: an existing entry is updated even when not for us.
+        let mac2 = EthernetAddress([2, 0, 0, 0, 0, 0xbb]);
+        assert!(a.learn(ip(2), mac2, t, false, &mut k).is_some());
+        assert_eq!(a.lookup(ip(2), t), Some(mac2));
+    }
+
+    #[test]
+    fn expired_entries_are_revalidated_then_dropped() {
+        let mut a = cache(4);
+        let mut k = IfaceCounters::default();
+        let t = Instant::from_millis(1000);
+        let s = |n| t + Duration::from_secs(n);
+        a.learn(ip(2), MAC, t, true, &mut k);
+        assert_eq!(a.lookup(ip(2), t + Duration::from_millis(59_999)), Some(MAC));
+        assert_eq!(a.poll_at(), None, "no timer while fresh");
+        // Past the lifetime: still answers, and a unicast probe is due at once.
+        assert_eq!(a.lookup(ip(2), s(60)), Some(MAC));
+        assert_eq!(a.poll_at(), Some(s(60)));
+        let mut sent = Vec::new();
+        for n in 60..=63 {
+            a.poll(s(n), &mut k, |i, m| sent.push((i, m)));
+        }
+        assert_eq!(sent, vec![(ip(2), Some(MAC)); 3]);
+        assert_eq!(a.lookup(ip(2), s(63)), None, "unanswered: gone");
+        assert!(a.is_empty());
+        assert_eq!(k.arp_resolution_failed, 0, "nothing was waiting");
+    }
+
+    #[test]
+    fn reply_or_confirmation_ends_revalidation() {
+        let mut a = cache(4);
+        let mut k = IfaceCounters::default();
+        let s = |n| Instant::ZERO + Duration::from_secs(n);
+        a.learn(ip(2), MAC, s(0), true, &mut k);
+        a.learn(ip(3), MAC, s(0), true, &mut k);
+        assert_eq!(a.lookup(ip(2), s(60)), Some(MAC));
+        assert_eq!(a.lookup(ip(3), s(60)), Some(MAC));
+        let fresh = EthernetAddress([2, 0, 0, 0, 0, 0xcc]);
+        // A reply (not even addressed to us) merges into the entry: RFC 826.
+        assert!(a.learn(ip(2), fresh, s(61), false, &mut k).is_some());
+        a.confirm(ip(3), s(61));
+        assert_eq!(a.poll_at(), None);
+        assert_eq!(a.lookup(ip(2), s(120)), Some(fresh));
+        assert_eq!(a.lookup(ip(3), s(120)), Some(MAC));
+        assert_eq!(a.poll_at(), None, "both restarted their lifetime at 61 s");
+        // Confirmation extends a fresh entry too, and ignores unknown addresses.
+        a.confirm(ip(2), s(100));
+        a.confirm(ip(9), s(100));
+        assert_eq!(a.lookup(ip(2), s(159)), Some(fresh));
+        assert_eq!(a.poll_at(), None);
+    }
+
+    #[test]
+    fn capacity_bound_evicts() {
+        let mut a = cache(2);
+        let mut k = IfaceCounters::default();
+        let t = Instant::ZERO;
+        for n in 2..6 {
+            a.learn(ip(n), MAC, t, true, &mut k);
+        }
+        assert_eq!(a.len(), 2);
+        assert_eq!(k.arp_evicted, 2);
+        assert_eq!(a.lookup(ip(5), t), Some(MAC));
+        assert_eq!(a.lookup(ip(4), t), Some(MAC));
+        assert_eq!(a.lookup(ip(2), t), None);
+    }
+
+    #[test]
+    fn queue_bounds_release_and_give_up() {
+        let mut a = cache(8);
+        let mut k = IfaceCounters::default();
+        let t = Instant::ZERO;
+        let out = |queued, send_request| EnqueueOutcome { queued, send_request };
+        assert_eq!(a.enqueue(ip(2), b"p1", t, &mut k), out(Enqueued::Queued, true));
+        assert_eq!(a.enqueue(ip(2), b"p2", t, &mut k), out(Enqueued::Queued, false));
+        // Per-neighbour bound.
+        assert_eq!(a.enqueue(ip(2), b"p3", t, &mut k), out(Enqueued::Dropped, false));
+        assert_eq!(a.enqueue(ip(3), b"q1", t, &mut k), out(Enqueued::Queued, true));
+        // Total bound.
+        assert_eq!(a.enqueue(ip(3), b"q2", t, &mut k), out(Enqueued::Dropped, false));
+        assert_eq!(a.enqueue(ip(4), b"r1", t, &mut k), out(Enqueued::Dropped, true));
+        assert_eq!(k.arp_queue_full, 3);
+        assert!(a.is_pending(ip(4)));
+        assert!(a.is_pending(ip(2)));
+
+        let released = a.learn(ip(2), MAC, t, false, &mut k).unwrap();
+        assert_eq!(released, VecDeque::from(vec![b"p1".to_vec(), b"p2".to_vec()]));
+        assert_eq!(a.queued_packets(), 1);
+
+        // ip(3), ip(4): retries at 1 s and 2 s, give up at 3 s (3 requests each in all).
+        let mut sent = Vec::new();
+        a.poll(t + Duration::from_millis(999), &mut k, |i, _| sent.push(i));
+        assert!(sent.is_empty());
+        assert_eq!(a.poll_at(), Some(t + Duration::from_secs(1)));
+        a.poll(t + Duration::from_secs(1), &mut k, |i, _| sent.push(i));
+        a.poll(t + Duration::from_secs(2), &mut k, |i, _| sent.push(i));
+        sent.sort();
+        assert_eq!(sent, vec![ip(3), ip(3), ip(4), ip(4)]);
+        a.poll(t + Duration::from_secs(3), &mut k, |i, _| sent.push(i));
+        assert_eq!(sent.len(), 4);
+        // Only ip(3) had a packet waiting (ip(4)'s was refused up front).
+        assert_eq!(k.arp_resolution_failed, 1);
+        assert!(!a.is_pending(ip(3)) && !a.is_pending(ip(4)));
+        assert!(a.is_empty() || a.lookup(ip(2), t).is_some());
+        assert_eq!(a.poll_at(), None);
+        assert_eq!(a.queued_packets(), 0);
+    }
+}

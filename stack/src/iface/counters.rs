@@ -1,0 +1,247 @@
+//! Named counters for everything the interface handles or drops.
+//!
+//! A stack running at millions of packets per second cannot be debugged with a debugger; it is
+//! debugged by reading counters. Every drop has a reason ([`DropReason`]) and every reason has a
+//! counter, so `rx_frames` always equals the sum of what was delivered, consumed and dropped.
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident, )*) => {
+        /// Counters of one interface. All fields only ever increase.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct IfaceCounters {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl IfaceCounters {
+            /// Every counter name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// `(name, value)` pairs in declaration order, for printing.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$((stringify!($name), self.$name)),*].into_iter()
+            }
+
+            /// The value of the counter called `name`, if there is one.
+            pub fn by_name(&self, name: &str) -> Option<u64> {
+                self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames passed to `receive`.
+    rx_frames,
+    /// Frames too short for an Ethernet header.
+    rx_bad_ethernet,
+    /// Frames carrying an 802.1Q/802.1ad tag: this interface is not on a VLAN, so they are not
+    /// ours (the XDP program should not redirect them).
+    rx_vlan_tagged,
+    /// Frames for another MAC address (neither ours nor broadcast).
+    rx_not_our_mac,
+    /// Frames whose EtherType is neither ARP nor IPv4.
+    rx_unknown_ethertype,
+    /// Well-formed ARP packets examined.
+    rx_arp,
+    /// ARP packets that do not parse or are not Ethernet/IPv4 ARP.
+    rx_bad_arp,
+    /// ARP packets whose target is not our address (learned from only if already cached).
+    rx_arp_not_for_us,
+    /// ARP replies we sent.
+    arp_replies_sent,
+    /// ARP requests we sent (first tries and retries).
+    arp_requests_sent,
+    /// ARP cache entries created or refreshed from received ARP.
+    arp_learned,
+    /// ARP cache entries evicted to make room.
+    arp_evicted,
+    /// IPv4 packets with a bad version, header length or total length.
+    rx_bad_ipv4,
+    /// IPv4 packets shorter than their header or their total length says.
+    rx_truncated,
+    /// IPv4 header checksum failures (software-verified only).
+    rx_bad_ipv4_checksum,
+    /// IPv4 packets for another address.
+    rx_not_our_ip,
+    /// IPv4 packets from a source no single host can have (broadcast, multicast).
+    rx_martian_source,
+    /// IPv4 fragments: this stack does not reassemble, and sets DF on what it sends.
+    rx_fragments_dropped,
+    /// IPv4 packets of a protocol other than TCP, UDP and ICMP.
+    rx_unknown_protocol,
+    /// TCP segments handed to the TCP layer.
+    rx_tcp,
+    /// TCP segments to a broadcast address (TCP is unicast only).
+    rx_tcp_not_unicast,
+    /// UDP datagrams received (well-formed).
+    rx_udp,
+    /// UDP datagrams with a bad length.
+    rx_bad_udp,
+    /// UDP checksum failures (software-verified only).
+    rx_bad_udp_checksum,
+    /// UDP datagrams queued on a socket.
+    udp_delivered,
+    /// UDP datagrams to a port nobody has bound.
+    udp_no_socket,
+    /// UDP datagrams dropped because the socket's receive ring was full.
+    udp_socket_queue_full,
+    /// UDP datagrams sent.
+    udp_sent,
+    /// ICMP messages received (well-formed).
+    rx_icmp,
+    /// ICMP messages that do not parse.
+    rx_bad_icmp,
+    /// ICMP checksum failures (software-verified only).
+    rx_bad_icmp_checksum,
+    /// ICMP messages we do not act on (replies, errors not about our TCP, echo to broadcast).
+    rx_icmp_ignored,
+    /// ICMP errors about our TCP segments, handed to the TCP layer.
+    rx_icmp_tcp_errors,
+    /// Echo replies sent.
+    icmp_echo_replied,
+    /// Destination-unreachable messages sent.
+    icmp_unreachable_sent,
+    /// ICMP errors suppressed by the rate limit.
+    icmp_rate_limited,
+    /// Frames written out (returned by `poll_transmit` or completed by `send_ip`).
+    tx_frames,
+    /// Sends to a destination with no route (off-link and no gateway).
+    tx_no_route,
+    /// Sends too large for the MTU or the lent buffer.
+    tx_too_large,
+    /// Frames dropped because the interface's transmit queue was full.
+    tx_queue_full,
+    /// Packets dropped because the queue waiting for ARP resolution was full.
+    arp_queue_full,
+    /// Packets dropped because ARP resolution gave up (or the entry was evicted).
+    arp_resolution_failed,
+}
+
+/// Why `receive` dropped a frame. Each reason increments exactly one counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Too short for an Ethernet header.
+    BadEthernet,
+    /// 802.1Q/802.1ad tagged.
+    VlanTagged,
+    /// For another MAC address.
+    NotOurMac,
+    /// Neither ARP nor IPv4.
+    UnknownEthertype,
+    /// Malformed or non-Ethernet/IPv4 ARP.
+    BadArp,
+    /// ARP whose target is another host.
+    ArpNotForUs,
+    /// Bad IPv4 version or length fields.
+    BadIpv4,
+    /// Shorter than the IPv4 header or total length.
+    Truncated,
+    /// IPv4 header checksum failed.
+    BadIpv4Checksum,
+    /// For another IP address.
+    NotOurIp,
+    /// Broadcast or multicast source address.
+    MartianSource,
+    /// An IPv4 fragment.
+    Fragment,
+    /// Not TCP, UDP or ICMP.
+    UnknownProtocol,
+    /// TCP to a broadcast address.
+    TcpNotUnicast,
+    /// Malformed UDP.
+    BadUdp,
+    /// UDP checksum failed.
+    BadUdpChecksum,
+    /// No UDP socket on the port.
+    UdpNoSocket,
+    /// The UDP socket's ring was full.
+    UdpSocketQueueFull,
+    /// Malformed ICMP.
+    BadIcmp,
+    /// ICMP checksum failed.
+    BadIcmpChecksum,
+    /// ICMP we do not act on.
+    IcmpIgnored,
+}
+
+impl DropReason {
+    /// Increments this reason's counter.
+    pub fn count(self, c: &mut IfaceCounters) {
+        let field = match self {
+            DropReason::BadEthernet => &mut c.rx_bad_ethernet,
+            DropReason::VlanTagged => &mut c.rx_vlan_tagged,
+            DropReason::NotOurMac => &mut c.rx_not_our_mac,
+            DropReason::UnknownEthertype => &mut c.rx_unknown_ethertype,
+            DropReason::BadArp => &mut c.rx_bad_arp,
+            DropReason::ArpNotForUs => &mut c.rx_arp_not_for_us,
+            DropReason::BadIpv4 => &mut c.rx_bad_ipv4,
+            DropReason::Truncated => &mut c.rx_truncated,
+            DropReason::BadIpv4Checksum => &mut c.rx_bad_ipv4_checksum,
+            DropReason::NotOurIp => &mut c.rx_not_our_ip,
+            DropReason::MartianSource => &mut c.rx_martian_source,
+            DropReason::Fragment => &mut c.rx_fragments_dropped,
+            DropReason::UnknownProtocol => &mut c.rx_unknown_protocol,
+            DropReason::TcpNotUnicast => &mut c.rx_tcp_not_unicast,
+            DropReason::BadUdp => &mut c.rx_bad_udp,
+            DropReason::BadUdpChecksum => &mut c.rx_bad_udp_checksum,
+            DropReason::UdpNoSocket => &mut c.udp_no_socket,
+            DropReason::UdpSocketQueueFull => &mut c.udp_socket_queue_full,
+            DropReason::BadIcmp => &mut c.rx_bad_icmp,
+            DropReason::BadIcmpChecksum => &mut c.rx_bad_icmp_checksum,
+            DropReason::IcmpIgnored => &mut c.rx_icmp_ignored,
+        };
+        *field += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iter_follows_fields() {
+        let c = IfaceCounters { rx_frames: 7, arp_resolution_failed: 3, ..Default::default() };
+        assert_eq!(c.iter().count(), IfaceCounters::NAMES.len());
+        assert_eq!(c.by_name("rx_frames"), Some(7));
+        assert_eq!(c.by_name("arp_resolution_failed"), Some(3));
+        assert_eq!(c.by_name("tx_frames"), Some(0));
+        assert_eq!(c.by_name("nonexistent"), None);
+        assert_eq!(c.iter().map(|(_, v)| v).sum::<u64>(), 10);
+    }
+
+    #[test]
+    fn each_reason_counts_a_distinct_counter() {
+        use DropReason::*;
+        let all = [
+            BadEthernet,
+            VlanTagged,
+            NotOurMac,
+            UnknownEthertype,
+            BadArp,
+            ArpNotForUs,
+            BadIpv4,
+            Truncated,
+            BadIpv4Checksum,
+            NotOurIp,
+            MartianSource,
+            Fragment,
+            UnknownProtocol,
+            TcpNotUnicast,
+            BadUdp,
+            BadUdpChecksum,
+            UdpNoSocket,
+            UdpSocketQueueFull,
+            BadIcmp,
+            BadIcmpChecksum,
+            IcmpIgnored,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for r in all {
+            let mut c = IfaceCounters::default();
+            r.count(&mut c);
+            let hit: Vec<_> = c.iter().filter(|(_, v)| *v == 1).map(|(n, _)| n).collect();
+            assert_eq!(hit.len(), 1, "{r:?}");
+            assert!(seen.insert(hit[0]), "{r:?} shares a counter");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The UDP socket table: ports bound by the application and their receive rings.
+//!
+//! Demultiplexing is one hash lookup by destination port. Each socket owns a ring of
+//! fixed-size datagram slots allocated once at bind time; an arriving datagram is copied into
+//! the next slot (the single copy out of the receive frame, which goes back to the device), and
+//! the application reads it in place with [`UdpSockets::recv_from`] and releases it with
+//! [`UdpSockets::consume`]. A full ring drops the newcomer, as a kernel socket with a full
+//! receive buffer does.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::ring::{PushError, SlotRing};
+
+/// Names one bound UDP socket. A handle outlives its socket harmlessly: the generation makes
+/// a stale handle miss instead of reaching a socket later bound in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UdpHandle {
+    slot: u32,
+    generation: u32,
+}
+
+/// Why `bind` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// Another socket already has the port.
+    PortInUse,
+    /// Port 0 cannot be bound (there is no ephemeral-port allocation here).
+    ZeroPort,
+}
+
+/// What happened to an arriving datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Queued,
+    NoSocket,
+    QueueFull,
+}
+
+#[derive(Debug)]
+struct UdpSocket {
+    port: u16,
+    /// Metadata per datagram: the sender.
+    rx: SlotRing<(Ipv4Addr, u16)>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    socket: Option<UdpSocket>,
+}
+
+/// All bound UDP sockets of one interface.
+#[derive(Debug, Default)]
+pub struct UdpSockets {
+    by_port: HashMap<u16, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl UdpSockets {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds `port` with a receive ring of `rx_slots` datagrams of up to `max_datagram` bytes.
+    /// Allocates the ring now, so receiving never allocates.
+    pub fn bind(
+        &mut self,
+        port: u16,
+        rx_slots: usize,
+        max_datagram: usize,
+    ) -> Result<UdpHandle, BindError> {
+        if port == 0 {
+            return Err(BindError::ZeroPort);
+        }
+        if self.by_port.contains_key(&port) {
+            return Err(BindError::PortInUse);
+        }
+        let socket = UdpSocket {
+            port,
+            rx: SlotRing::new(rx_slots, max_datagram, (Ipv4Addr::UNSPECIFIED, 0)),
+        };
+        let slot = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, socket: None });
+                // Slot counts are bounded by the 65535 bindable ports, far below u32::MAX.
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.slots[slot as usize];
+        entry.socket = Some(socket);
+        self.by_port.insert(port, slot);
+        Ok(UdpHandle { slot, generation: entry.generation })
+    }
+
+    /// Closes the socket, discarding what it had queued. False if the handle was stale.
+    pub fn unbind(&mut self, handle: UdpHandle) -> bool {
+        let Some(entry) = self.slots.get_mut(handle.slot as usize) else { return false };
+        if entry.generation != handle.generation {
+            return false;
+        }
+        let Some(socket) = entry.socket.take() else { return false };
+        entry.generation = entry.generation.wrapping_add(1);
+        self.by_port.remove(&socket.port);
+        self.free.push(handle.slot);
+        true
+    }
+
+    /// The port a live handle is bound to.
+    pub fn local_port(&self, handle: UdpHandle) -> Option<u16> {
+        self.socket(handle).map(|s| s.port)
+    }
+
+    /// Whether some socket has `port`.
+    pub fn is_bound(&self, port: u16) -> bool {
+        self.by_port.contains_key(&port)
+    }
+
+    /// The oldest queued datagram: its sender and a slice of its payload, in the socket's ring.
+    /// It stays queued until [`consume`](Self::consume).
+    pub fn recv_from(&self, handle: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+        self.socket(handle)?.rx.front()
+    }
+
+    /// Releases the oldest queued datagram. False if there was none (or the handle is stale).
+    pub fn consume(&mut self, handle: UdpHandle) -> bool {
+        match self.socket_mut(handle) {
+            Some(s) => s.rx.pop(),
+            None => false,
+        }
+    }
+
+    /// Datagrams waiting on the socket.
+    pub fn queued(&self, handle: UdpHandle) -> usize {
+        self.socket(handle).map_or(0, |s| s.rx.len())
+    }
+
+    /// Copies an arriving datagram into the ring of the socket bound to `dst_port`. A payload
+    /// larger than the slot (impossible when slots are MTU-sized) counts as a full queue.
+    pub(crate) fn deliver(
+        &mut self,
+        dst_port: u16,
+        src: (Ipv4Addr, u16),
+        payload: &[u8],
+    ) -> Delivery {
+        let Some(&slot) = self.by_port.get(&dst_port) else { return Delivery::NoSocket };
+        let Some(socket) = self.slots.get_mut(slot as usize).and_then(|e| e.socket.as_mut()) else {
+            return Delivery::NoSocket;
+        };
+        let res = socket.rx.push_with(src, |buf| {
+            let dst = buf.get_mut(..payload.len())?;
+            dst.copy_from_slice(payload);
+            Some(payload.len())
+        });
+        match res {
+            Ok(()) => Delivery::Queued,
+            Err(PushError::Full | PushError::Rejected) => Delivery::QueueFull,
+        }
+    }
+
+    fn socket(&self, h: UdpHandle) -> Option<&UdpSocket> {
+        let e = self.slots.get(h.slot as usize)?;
+        if e.generation != h.generation {
+            return None;
+        }
+        e.socket.as_ref()
+    }
+
+    fn socket_mut(&mut self, h: UdpHandle) -> Option<&mut UdpSocket> {
+        let e = self.slots.get_mut(h.slot as usize)?;
+        if e.generation != h.generation {
+            return None;
+        }
+        e.socket.as_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: (Ipv4Addr, u16) = (Ipv4Addr::new(10, 0, 0, 9), 5353);
+
+    #[test]
+    fn bind_deliver_recv_consume() {
+        let mut t = UdpSockets::new();
+        let h = t.bind(53, 2, 16).unwrap();
+        assert_eq!(t.bind(53, 2, 16), Err(BindError::PortInUse));
+        assert_eq!(t.bind(0, 2, 16), Err(BindError::ZeroPort));
+        assert_eq!(t.deliver(54, A, b"x"), Delivery::NoSocket);
+        assert_eq!(t.deliver(53, A, b"one"), Delivery::Queued);
+        assert_eq!(t.deliver(53, A, b"two"), Delivery::Queued);
+        assert_eq!(t.deliver(53, A, b"three"), Delivery::QueueFull);
+        assert_eq!(t.deliver(53, A, &[0; 17]), Delivery::QueueFull);
+        assert_eq!(t.recv_from(h), Some((A, &b"one"[..])));
+        assert!(t.consume(h));
+        assert_eq!(t.recv_from(h), Some((A, &b"two"[..])));
+        assert!(t.consume(h));
+        assert!(!t.consume(h));
+        assert_eq!(t.local_port(h), Some(53));
+    }
+
+    #[test]
+    fn stale_handles_miss_after_rebind() {
+        let mut t = UdpSockets::new();
+        let h = t.bind(7, 1, 8).unwrap();
+        assert!(t.unbind(h));
+        assert!(!t.unbind(h));
+        assert!(!t.is_bound(7));
+        let h2 = t.bind(8, 1, 8).unwrap();
+        assert_eq!(t.deliver(8, A, b"hi"), Delivery::Queued);
+        assert_eq!(t.recv_from(h), None, "old handle must not see the new socket");
+        assert_eq!(t.recv_from(h2).map(|x| x.1), Some(&b"hi"[..]));
+        assert_eq!(t.local_port(h), None);
+    }
+}
