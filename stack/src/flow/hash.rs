@@ -1,5 +1,6 @@
 //! Keyed hashing of table keys (SipHash-1-3).
 
+use core::hash::Hasher;
 use siphasher::sip::SipHasher13;
 
 /// The 32-bit hash of a key under a table's secret key. Computed once per received segment
@@ -31,10 +32,26 @@ impl FlowHasher {
 
     /// The hash of `bytes`, folded from 64 to 32 bits so every output bit depends on all of
     /// SipHash's.
-    pub fn hash_bytes(&self, bytes: &[u8]) -> FlowHash {
-        let h = self.sip.hash(bytes);
-        FlowHash((h ^ (h >> 32)) as u32)
+    /// The hash of a key given as two integers: SipHash-1-3 of the 12 bytes
+    /// `head.to_le_bytes() ++ tail.to_le_bytes()`, folded to 32 bits. Feeding words instead
+    /// of a byte array spares the store-to-load forwarding stall of reading back an array that
+    /// was just written field by field (measured as the largest cost of a lookup).
+    #[inline]
+    pub fn hash_words(&self, head: u64, tail: u32) -> FlowHash {
+        let mut sip = self.sip;
+        sip.write_u64(head);
+        sip.write_u32(tail);
+        fold(sip.finish())
     }
+
+    #[inline]
+    pub fn hash_bytes(&self, bytes: &[u8]) -> FlowHash {
+        fold(self.sip.hash(bytes))
+    }
+}
+
+fn fold(h: u64) -> FlowHash {
+    FlowHash((h ^ (h >> 32)) as u32)
 }
 
 #[cfg(test)]
@@ -50,5 +67,8 @@ mod tests {
         assert_eq!(a, FlowHasher::new([0; 16]).hash_bytes(&data));
         let full = SipHasher13::new_with_key(&[0; 16]).hash(&data);
         assert_eq!(a.value(), (full as u32) ^ ((full >> 32) as u32));
+        let head = u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]);
+        let tail = u32::from_le_bytes([9, 10, 11, 12]);
+        assert_eq!(FlowHasher::new([0; 16]).hash_words(head, tail), a);
     }
 }

@@ -1,139 +1,76 @@
-//! An open-addressing index from a 32-bit hash to a slab slot, with linear probing and
-//! backward-shift deletion (no tombstones, so probe runs never grow with churn).
+//! The index from `(hash, key)` to slab slot: std's `HashMap` (a SwissTable) driven by the
+//! hash the table computed once, instead of hashing the key again.
 //!
-//! The index stores no keys: each bucket is `(hash, slot)`, 8 bytes, eight to a cache line.
-//! A probe compares the full 32-bit hash first and asks the caller to compare keys only on a
-//! hash match, which for a miss almost never happens. The caller keeps the index at most half
-//! full, which bounds expected probe lengths and guarantees every probe meets an empty bucket.
+//! A key is stored with its 32-bit keyed hash; the map's own hasher passes that hash through
+//! (spread over 64 bits, since the SwissTable takes its 7-bit control tag from the top bits
+//! and the bucket from the bottom). A lookup that misses usually touches only the 1-byte
+//! control tags, a dense array that stays in cache far longer than the buckets do — which
+//! matters because misses are what a SYN flood or a port scan sends.
 
-/// Marks an empty bucket (no slab has 2^32 - 1 slots).
-const EMPTY: u32 = u32::MAX;
+use core::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
+/// A key together with its keyed hash. Equality compares both (the hash first, cheaply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hashed<K> {
     hash: u32,
-    slot: u32,
+    key: K,
 }
 
-const VACANT: Bucket = Bucket { hash: 0, slot: EMPTY };
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u32(self.hash);
+    }
+}
+
+/// A `Hasher` that returns the one `u32` it is given, spread to 64 bits.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `Hashed::hash` feeds this hasher, and it calls `write_u32`. Fold anything else
+        // in anyway rather than panic.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u32(&mut self, hash: u32) {
+        self.0 = u64::from(hash) << 32 | u64::from(hash);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 #[derive(Debug, Clone)]
-pub(crate) struct RawIndex {
-    buckets: Box<[Bucket]>,
-    mask: usize,
+pub(crate) struct RawIndex<K> {
+    map: HashMap<Hashed<K>, (u32, u32), BuildHasherDefault<PassThrough>>,
 }
 
-impl RawIndex {
-    /// An index for up to `capacity` entries, with at least twice as many buckets.
-    pub(crate) fn with_capacity(capacity: usize) -> RawIndex {
-        let buckets = capacity.saturating_mul(2).max(8).next_power_of_two();
-        RawIndex { buckets: vec![VACANT; buckets].into_boxed_slice(), mask: buckets - 1 }
+impl<K: Copy + Eq> RawIndex<K> {
+    /// An index that holds `capacity` entries without reallocating.
+    pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
+        RawIndex {
+            map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+        }
     }
 
-    fn home(&self, hash: u32) -> usize {
-        hash as usize & self.mask
-    }
-
-    /// Finds the bucket holding `hash` whose slot satisfies `is_match`; returns the bucket
-    /// position and the slot.
+    /// The `(slot, generation)` stored for the key: enough to make a handle without touching
+    /// the slab.
     #[inline]
-    pub(crate) fn find(
-        &self,
-        hash: u32,
-        mut is_match: impl FnMut(u32) -> bool,
-    ) -> Option<(usize, u32)> {
-        let mut pos = self.home(hash);
-        loop {
-            // `pos` is always masked, so in bounds; the index is never full (see module
-            // docs), so the loop meets an empty bucket.
-            let b = self.buckets[pos];
-            if b.slot == EMPTY {
-                return None;
-            }
-            if b.hash == hash && is_match(b.slot) {
-                return Some((pos, b.slot));
-            }
-            pos = (pos + 1) & self.mask;
-        }
+    pub(crate) fn find(&self, hash: u32, key: K) -> Option<(u32, u32)> {
+        self.map.get(&Hashed { hash, key }).copied()
     }
 
-    /// Adds `(hash, slot)`. The caller has checked the key is absent and there is room.
-    pub(crate) fn insert(&mut self, hash: u32, slot: u32) {
-        debug_assert_ne!(slot, EMPTY);
-        let mut pos = self.home(hash);
-        while self.buckets[pos].slot != EMPTY {
-            pos = (pos + 1) & self.mask;
-        }
-        self.buckets[pos] = Bucket { hash, slot };
+    /// Adds an entry. The caller has checked the key is absent and there is room.
+    pub(crate) fn insert(&mut self, hash: u32, key: K, slot: (u32, u32)) {
+        self.map.insert(Hashed { hash, key }, slot);
     }
 
-    /// Empties bucket `pos` and shifts later members of its probe run back, so that every
-    /// entry stays reachable from its home bucket without tombstones.
-    pub(crate) fn remove_at(&mut self, pos: usize) {
-        let mut hole = pos;
-        let mut next = (hole + 1) & self.mask;
-        loop {
-            let b = self.buckets[next];
-            if b.slot == EMPTY {
-                break;
-            }
-            // The entry at `next` may fill the hole if the hole lies on its probe path, i.e.
-            // between its home and `next` (cyclically).
-            let from_home = next.wrapping_sub(self.home(b.hash)) & self.mask;
-            let from_hole = next.wrapping_sub(hole) & self.mask;
-            if from_home >= from_hole {
-                self.buckets[hole] = b;
-                hole = next;
-            }
-            next = (next + 1) & self.mask;
-        }
-        self.buckets[hole] = VACANT;
-    }
-
-    /// Number of buckets.
-    #[cfg(test)]
-    pub(crate) fn buckets(&self) -> usize {
-        self.buckets.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    /// Drives the index with chosen hashes (so collisions and wrap-around are certain) and
-    /// checks it against a map of slot -> hash.
-    fn check(idx: &RawIndex, model: &HashMap<u32, u32>) {
-        for (&slot, &hash) in model {
-            assert_eq!(idx.find(hash, |s| s == slot).map(|(_, s)| s), Some(slot));
-        }
-    }
-
-    #[test]
-    fn colliding_hashes_survive_removal_in_any_order() {
-        let mut idx = RawIndex::with_capacity(4);
-        assert_eq!(idx.buckets(), 8);
-        // Homes 6, 6, 7, 7, 6: the run wraps around the end of the table.
-        let hashes = [6u32, 14, 7, 15, 22];
-        for order in [[0usize, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 3, 0, 4, 2], [2, 0, 4, 1, 3]] {
-            let mut idx2 = idx.clone();
-            let mut model = HashMap::new();
-            for (slot, &h) in hashes.iter().enumerate() {
-                idx2.insert(h, slot as u32);
-                model.insert(slot as u32, h);
-            }
-            check(&idx2, &model);
-            for &victim in &order {
-                let h = hashes[victim];
-                let (pos, _) = idx2.find(h, |s| s == victim as u32).unwrap();
-                idx2.remove_at(pos);
-                model.remove(&(victim as u32));
-                assert!(idx2.find(h, |s| s == victim as u32).is_none());
-                check(&idx2, &model);
-            }
-        }
-        idx.insert(3, 0);
-        assert!(idx.find(3, |_| false).is_none(), "key comparison must be consulted");
+    pub(crate) fn remove(&mut self, hash: u32, key: K) -> Option<(u32, u32)> {
+        self.map.remove(&Hashed { hash, key })
     }
 }

@@ -64,15 +64,6 @@ pub struct ListenKey {
     pub port: u16,
 }
 
-impl ListenKey {
-    fn to_bytes(self) -> [u8; 6] {
-        let mut b = [0u8; 6];
-        b[0..4].copy_from_slice(&self.ip.octets());
-        b[4..6].copy_from_slice(&self.port.to_be_bytes());
-        b
-    }
-}
-
 /// A key a [`Table`] can hash: a fixed byte string fed once to the keyed hasher.
 pub trait TableKey: Copy + Eq {
     /// The key's hash under `hasher`.
@@ -80,14 +71,21 @@ pub trait TableKey: Copy + Eq {
 }
 
 impl TableKey for FlowKey {
+    /// SipHash-1-3 of both addresses and both ports, packed as
+    /// `(local_ip << 32 | local_port << 16 | remote_port, remote_ip)`.
+    #[inline]
     fn hash_with(&self, hasher: &FlowHasher) -> FlowHash {
-        hasher.hash_bytes(&self.to_bytes())
+        let head = u64::from(u32::from(self.local_ip)) << 32
+            | u64::from(self.local_port) << 16
+            | u64::from(self.remote_port);
+        hasher.hash_words(head, u32::from(self.remote_ip))
     }
 }
 
 impl TableKey for ListenKey {
+    #[inline]
     fn hash_with(&self, hasher: &FlowHasher) -> FlowHash {
-        hasher.hash_bytes(&self.to_bytes())
+        hasher.hash_words(u64::from(self.port), u32::from(self.ip))
     }
 }
 

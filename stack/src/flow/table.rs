@@ -82,7 +82,7 @@ impl std::error::Error for FlowError {}
 /// construction. See the [module docs](super) for the layout.
 pub struct Table<K, V> {
     hasher: FlowHasher,
-    index: RawIndex,
+    index: RawIndex<K>,
     slab: Slab<K, V>,
 }
 
@@ -136,15 +136,8 @@ impl<K: TableKey, V> Table<K, V> {
     /// The handle of `key`'s entry, given `hash == self.hash(key)`.
     #[inline]
     pub fn lookup_hashed(&self, key: &K, hash: FlowHash) -> Option<Handle<K>> {
-        let (_, slot) = self.find(key, hash)?;
-        // The slot is occupied (the index only names occupied slots), so it has a generation.
-        let generation = self.slab.generation_at(slot)?;
+        let (slot, generation) = self.index.find(hash.0, *key)?;
         Some(Handle::new(slot, generation))
-    }
-
-    #[inline]
-    fn find(&self, key: &K, hash: FlowHash) -> Option<(usize, u32)> {
-        self.index.find(hash.0, |slot| self.slab.key_at(slot) == Some(key))
     }
 
     /// Inserts `value` under `key`. On refusal the value is dropped; use
@@ -172,7 +165,7 @@ impl<K: TableKey, V> Table<K, V> {
         make: impl FnOnce(Handle<K>) -> V,
     ) -> Result<Handle<K>, FlowError> {
         debug_assert_eq!(hash, self.hash(&key));
-        if self.find(&key, hash).is_some() {
+        if self.index.find(hash.0, key).is_some() {
             return Err(FlowError::Exists);
         }
         let (slot, generation) = self
@@ -181,7 +174,7 @@ impl<K: TableKey, V> Table<K, V> {
             .ok_or(FlowError::Full)?;
         // The slab admits at most `capacity` entries and the index has ≥ 2 × capacity
         // buckets, so the index stays at most half full.
-        self.index.insert(hash.0, slot);
+        self.index.insert(hash.0, key, (slot, generation));
         Ok(Handle::new(slot, generation))
     }
 
@@ -204,10 +197,9 @@ impl<K: TableKey, V> Table<K, V> {
 
     /// Removes the entry; the handle (and every copy of it) stops resolving.
     pub fn remove(&mut self, handle: Handle<K>) -> Option<V> {
-        let (_, hash, _) = self.slab.get(handle.index, handle.generation)?;
+        let (key, hash, _) = self.slab.get(handle.index, handle.generation)?;
         // A live entry is always in the index under its stored hash.
-        let (pos, _) = self.index.find(hash, |slot| slot == handle.index)?;
-        self.index.remove_at(pos);
+        self.index.remove(hash, *key)?;
         self.slab.remove(handle.index, handle.generation).map(|(_, _, v)| v)
     }
 
