@@ -53,9 +53,7 @@ pub(crate) struct RawIndex<K> {
 impl<K: Copy + Eq> RawIndex<K> {
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
-        RawIndex {
-            map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
-        }
+        RawIndex { map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()) }
     }
 
     /// The `(slot, generation)` stored for the key: enough to make a handle without touching

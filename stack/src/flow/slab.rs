@@ -73,20 +73,6 @@ impl<K, V> Slab<K, V> {
         Some((index, generation))
     }
 
-    /// The key stored in slot `index`, whatever its generation.
-    #[inline]
-    pub(crate) fn key_at(&self, index: u32) -> Option<&K> {
-        match self.slots.get(index as usize).map(|s| &s.entry) {
-            Some(Entry::Occupied { key, .. }) => Some(key),
-            _ => None,
-        }
-    }
-
-    /// The generation of slot `index`.
-    pub(crate) fn generation_at(&self, index: u32) -> Option<u32> {
-        self.slots.get(index as usize).map(|s| s.generation)
-    }
-
     fn slot(&self, index: u32, generation: u32) -> Option<&Slot<K, V>> {
         self.slots.get(index as usize).filter(|s| s.generation == generation)
     }

@@ -88,7 +88,10 @@ pub struct Table<K, V> {
 
 impl<K: TableKey, V> Table<K, V> {
     /// A table for at most `capacity` entries, hashing under the secret `hash_key`. Allocates
-    /// the index (8 bytes × the next power of two ≥ 2 × capacity) now, and reserves the slab.
+    /// the index for `capacity` entries now (about 25 bytes per entry for a [`FlowKey`]) and
+    /// reserves the slab, so inserts up to the capacity never reallocate.
+    ///
+    /// [`FlowKey`]: super::FlowKey
     ///
     /// # Panics
     /// If `capacity` does not fit in `u32` (minus one), a configuration error.
@@ -172,8 +175,8 @@ impl<K: TableKey, V> Table<K, V> {
             .slab
             .insert_with(key, hash.0, |i, g| make(Handle::new(i, g)))
             .ok_or(FlowError::Full)?;
-        // The slab admits at most `capacity` entries and the index has ≥ 2 × capacity
-        // buckets, so the index stays at most half full.
+        // The slab admits at most `capacity` entries and the index was sized for as many,
+        // so this insert does not reallocate.
         self.index.insert(hash.0, key, (slot, generation));
         Ok(Handle::new(slot, generation))
     }
