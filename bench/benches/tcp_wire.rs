@@ -12,22 +12,27 @@ const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 fn repr(payload: &[u8]) -> TcpRepr<'_> {
-    let mut r = TcpRepr::new(443, 51234, SeqNumber(0x1234_5678));
-    r.ack = Some(SeqNumber(0x9abc_def0));
-    r.flags = TcpFlags::ACK | TcpFlags::PSH;
-    r.window = 502;
-    r.timestamps = Some((0x0102_0304, 0x0506_0708));
+    let mut r = repr_ts_only(payload);
     r.sack_blocks = SackBlocks::from_slice(&[
         (SeqNumber(0x9abc_e000), SeqNumber(0x9abc_e5a8)),
         (SeqNumber(0x9abc_f000), SeqNumber(0x9abc_f5a8)),
         (SeqNumber(0x9abd_0000), SeqNumber(0x9abd_05a8)),
     ]);
+    r
+}
+
+/// The common case after the handshake: timestamps alone, NOP NOP TS.
+fn repr_ts_only(payload: &[u8]) -> TcpRepr<'_> {
+    let mut r = TcpRepr::new(443, 51234, SeqNumber(0x1234_5678));
+    r.ack = Some(SeqNumber(0x9abc_def0));
+    r.flags = TcpFlags::ACK | TcpFlags::PSH;
+    r.window = 502;
+    r.timestamps = Some((0x0102_0304, 0x0506_0708));
     r.payload = payload;
     r
 }
 
-fn segment(payload: &[u8]) -> Vec<u8> {
-    let r = repr(payload);
+fn segment(r: TcpRepr<'_>) -> Vec<u8> {
     let mut buf = vec![0u8; r.buffer_len()];
     r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST, true);
     buf
@@ -38,9 +43,9 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for size in [0usize, 1448] {
         let payload = vec![0x5a; size];
-        let bytes = segment(&payload);
+        let bytes = segment(repr(&payload));
         for verify in [false, true] {
-            let name = if verify { "verify_checksum" } else { "no_checksum" };
+            let name = if verify { "ts+sack/verify_checksum" } else { "ts+sack/no_checksum" };
             g.bench_with_input(BenchmarkId::new(name, size), &bytes, |b, bytes| {
                 b.iter(|| {
                     let p = Packet::new_checked(black_box(&bytes[..])).unwrap();
@@ -50,6 +55,14 @@ fn parse(c: &mut Criterion) {
             });
         }
     }
+    let ts_only = segment(repr_ts_only(&[]));
+    g.bench_with_input(BenchmarkId::new("ts_only/no_checksum", 0), &ts_only, |b, bytes| {
+        b.iter(|| {
+            let p = Packet::new_checked(black_box(&bytes[..])).unwrap();
+            let r = TcpRepr::parse(&p, SRC, DST, false).unwrap();
+            black_box((r.seq, r.ack, r.timestamps, r.payload.len()))
+        })
+    });
     g.finish();
 }
 

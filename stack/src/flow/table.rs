@@ -78,7 +78,8 @@ impl fmt::Display for FlowError {
 
 impl std::error::Error for FlowError {}
 
-/// A fixed-capacity map from keys to values with O(1) operations and no allocation after
+/// A fixed-capacity map from keys to values with O(1) operations. Lookups and removals never
+/// allocate; inserts allocate only in the rare case described at [`Table::new`].
 /// construction. See the [module docs](super) for the layout.
 pub struct Table<K, V> {
     hasher: FlowHasher,
@@ -89,7 +90,12 @@ pub struct Table<K, V> {
 impl<K: TableKey, V> Table<K, V> {
     /// A table for at most `capacity` entries, hashing under the secret `hash_key`. Allocates
     /// the index for `capacity` entries now (about 25 bytes per entry for a [`FlowKey`]) and
-    /// reserves the slab, so inserts up to the capacity never reallocate.
+    /// reserves the slab, so filling the table to its capacity never reallocates.
+    ///
+    /// One exception, inherited from the SwissTable: removals can leave tombstones, and when
+    /// they use up the index's spare room an insert rehashes it — in place if the table is at
+    /// most about 7/16 full, otherwise by doubling the index once. After that doubling the
+    /// table is never more than half full and later rehashes stay in place. Amortised O(1).
     ///
     /// [`FlowKey`]: super::FlowKey
     ///
@@ -175,8 +181,8 @@ impl<K: TableKey, V> Table<K, V> {
             .slab
             .insert_with(key, hash.0, |i, g| make(Handle::new(i, g)))
             .ok_or(FlowError::Full)?;
-        // The slab admits at most `capacity` entries and the index was sized for as many,
-        // so this insert does not reallocate.
+        // The slab admits at most `capacity` entries and the index was sized for as many
+        // (see `new` for the one case where it still rehashes).
         self.index.insert(hash.0, key, (slot, generation));
         Ok(Handle::new(slot, generation))
     }

@@ -527,6 +527,14 @@ impl<'a> TcpRepr<'a> {
         // check_len proved HEADER_LEN <= header_len <= buffer.len().
         let options = &buffer[field::OPTIONS..header_len];
         repr.payload = &buffer[header_len..];
+        // RFC 7323 Appendix A: with timestamps on, nearly every segment after the handshake
+        // carries exactly NOP NOP TS, laid out so a receiver can take this shortcut.
+        if let [1, 1, 8, 10, a, b, c, d, e, f, g, h] = *options {
+            let tsval = u32::from_be_bytes([a, b, c, d]);
+            let tsecr = u32::from_be_bytes([e, f, g, h]);
+            repr.timestamps = Some((tsval, tsecr));
+            return Ok(repr);
+        }
         for option in TcpOptions::new(options) {
             match option? {
                 TcpOption::MaxSegmentSize(mss) => repr.mss = Some(mss),
@@ -870,6 +878,28 @@ mod tests {
         let mut bytes = syn_ack_bytes();
         bytes[21] = 5; // MSS length 5
         let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, SRC, DST, false), Err(Error::BadLength));
+    }
+
+    #[test]
+    fn aligned_timestamps_take_the_shortcut_and_agree_with_the_general_path() {
+        let mut r = TcpRepr::new(1000, 2000, SeqNumber(5));
+        r.ack = Some(SeqNumber(6));
+        r.flags = TcpFlags::ACK;
+        r.timestamps = Some((0x0102_0304, 0xa0b0_c0d0));
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST, true);
+        assert_eq!(&buf[20..24], &[1, 1, 8, 10]);
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, SRC, DST, true), Ok(r));
+        let general: Vec<_> = p.option_iter().collect();
+        assert_eq!(
+            general.last(),
+            Some(&Ok(TcpOption::Timestamps { tsval: 0x0102_0304, tsecr: 0xa0b0_c0d0 }))
+        );
+        // The same bytes with a wrong length are not the shortcut's to accept.
+        buf[23] = 9;
+        let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(TcpRepr::parse(&p, SRC, DST, false), Err(Error::BadLength));
     }
 

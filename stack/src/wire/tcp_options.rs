@@ -159,10 +159,12 @@ pub enum TcpOption<'a> {
     },
 }
 
+#[inline]
 fn be_u16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
 }
 
+#[inline]
 fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
@@ -170,6 +172,7 @@ fn be_u32(b: &[u8]) -> u32 {
 impl<'a> TcpOption<'a> {
     /// Parses the option at the start of `buf` and returns it with the number of bytes it
     /// occupies. `buf` must not be empty; an empty buffer is `Truncated`.
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<(TcpOption<'a>, usize)> {
         let (&kind, rest) = buf.split_first().ok_or(Error::Truncated)?;
         match kind {
@@ -298,6 +301,7 @@ impl<'a> TcpOptions<'a> {
 impl<'a> Iterator for TcpOptions<'a> {
     type Item = Result<TcpOption<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
