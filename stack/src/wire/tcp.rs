@@ -500,11 +500,12 @@ impl<'a> TcpRepr<'a> {
 
     /// Parses a segment, checking the checksum first if asked to (a NIC may have done it).
     ///
-    /// A zero port is `Malformed` (RFC 9293 §3.1 gives no meaning to port 0 and no host may
-    /// answer it); a malformed option is `BadLength`; unknown options are ignored and a
-    /// repeated option keeps its last value.
+    /// A zero port is `Malformed`: port 0 is reserved and never names a connection end, so
+    /// nothing could be sent back to it. A malformed option is `BadLength` (RFC 9293 §3.2
+    /// lets a receiver treat an impossible option length as an error); unknown options are
+    /// ignored, and a repeated option keeps its last value.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
-        packet: &'a Packet<&'a T>,
+        packet: &Packet<&'a T>,
         src_ip: Ipv4Addr,
         dst_ip: Ipv4Addr,
         verify_checksum: bool,
@@ -522,7 +523,8 @@ impl<'a> TcpRepr<'a> {
         repr.flags = flags;
         repr.window = packet.window_len();
         repr.urgent = packet.urgent_at();
-        let buffer: &'a [u8] = packet.buffer.as_ref();
+        let buffer: &'a T = packet.buffer;
+        let buffer: &'a [u8] = buffer.as_ref();
         let header_len = packet.header_len();
         // check_len proved HEADER_LEN <= header_len <= buffer.len().
         let options = &buffer[field::OPTIONS..header_len];
