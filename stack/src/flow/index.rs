@@ -72,3 +72,32 @@ impl<K: Copy + Eq> RawIndex<K> {
         self.map.remove(&Hashed { hash, key })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_hashes_with_different_keys_stay_apart() {
+        // Hash collisions are what a keyed hash makes rare, not impossible: the key decides.
+        let mut idx: RawIndex<u64> = RawIndex::with_capacity(4);
+        idx.insert(7, 100, (0, 0));
+        idx.insert(7, 200, (1, 3));
+        assert_eq!(idx.find(7, 100), Some((0, 0)));
+        assert_eq!(idx.find(7, 200), Some((1, 3)));
+        assert_eq!(idx.find(7, 300), None);
+        assert_eq!(idx.find(8, 100), None, "the stored hash is part of the identity");
+        assert_eq!(idx.remove(7, 100), Some((0, 0)));
+        assert_eq!(idx.find(7, 100), None);
+        assert_eq!(idx.find(7, 200), Some((1, 3)));
+    }
+
+    #[test]
+    fn pass_through_spreads_the_hash_to_both_ends() {
+        let mut h = PassThrough::default();
+        h.write_u32(0xfe00_0001);
+        // The SwissTable takes its tag from the top 7 bits and the bucket from the bottom.
+        assert_eq!(h.finish() >> 57, 0x7f);
+        assert_eq!(h.finish() & 0xffff_ffff, 0xfe00_0001);
+    }
+}
