@@ -1,1 +1,0 @@
-//! The 4-tuple demultiplexer: an O(1) table from connection identity to connection slot.

@@ -1,0 +1,121 @@
+//! A slab of entries with a free list and per-slot generations.
+//!
+//! Slots never move, so a slot number is a stable name for an entry. Each slot counts how
+//! many times it has been vacated; a handle carries the count it was issued with, so a handle
+//! kept past its entry's removal misses instead of reaching whatever reuses the slot.
+
+/// End of the free list.
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+enum Entry<K, V> {
+    Occupied { key: K, hash: u32, value: V },
+    Vacant { next_free: u32 },
+}
+
+#[derive(Debug, Clone)]
+struct Slot<K, V> {
+    generation: u32,
+    entry: Entry<K, V>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Slab<K, V> {
+    slots: Vec<Slot<K, V>>,
+    free_head: u32,
+    len: usize,
+    capacity: usize,
+}
+
+impl<K, V> Slab<K, V> {
+    /// A slab for at most `capacity` entries (below 2^32 - 1). Memory for all of them is
+    /// reserved now so that no insert ever reallocates.
+    pub(crate) fn with_capacity(capacity: usize) -> Slab<K, V> {
+        assert!(capacity < NIL as usize, "slab capacity must fit in u32");
+        Slab { slots: Vec::with_capacity(capacity), free_head: NIL, len: 0, capacity }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Stores an entry built by `make` from its `(slot, generation)`, or returns `None` when
+    /// the slab is full.
+    pub(crate) fn insert_with(
+        &mut self,
+        key: K,
+        hash: u32,
+        make: impl FnOnce(u32, u32) -> V,
+    ) -> Option<(u32, u32)> {
+        if self.len >= self.capacity {
+            return None;
+        }
+        let index = if self.free_head != NIL {
+            self.free_head
+        } else {
+            // len < capacity < u32::MAX and no slot is free, so slots.len() == len fits.
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot { generation: 0, entry: Entry::Vacant { next_free: NIL } });
+            index
+        };
+        let slot = &mut self.slots[index as usize];
+        let Entry::Vacant { next_free } = slot.entry else {
+            unreachable!("free list points at an occupied slot");
+        };
+        self.free_head = next_free;
+        let generation = slot.generation;
+        slot.entry = Entry::Occupied { key, hash, value: make(index, generation) };
+        self.len += 1;
+        Some((index, generation))
+    }
+
+    fn slot(&self, index: u32, generation: u32) -> Option<&Slot<K, V>> {
+        self.slots.get(index as usize).filter(|s| s.generation == generation)
+    }
+
+    /// Key, hash and value of a live entry.
+    pub(crate) fn get(&self, index: u32, generation: u32) -> Option<(&K, u32, &V)> {
+        match &self.slot(index, generation)?.entry {
+            Entry::Occupied { key, hash, value } => Some((key, *hash, value)),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    /// Mutable value of a live entry.
+    pub(crate) fn get_mut(&mut self, index: u32, generation: u32) -> Option<&mut V> {
+        let slot = self.slots.get_mut(index as usize).filter(|s| s.generation == generation)?;
+        match &mut slot.entry {
+            Entry::Occupied { value, .. } => Some(value),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    /// Removes a live entry, bumps the slot's generation and puts the slot on the free list.
+    pub(crate) fn remove(&mut self, index: u32, generation: u32) -> Option<(K, u32, V)> {
+        let slot = self.slots.get_mut(index as usize).filter(|s| s.generation == generation)?;
+        if let Entry::Vacant { .. } = slot.entry {
+            return None;
+        }
+        let old = core::mem::replace(&mut slot.entry, Entry::Vacant { next_free: self.free_head });
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free_head = index;
+        self.len -= 1;
+        match old {
+            Entry::Occupied { key, hash, value } => Some((key, hash, value)),
+            Entry::Vacant { .. } => unreachable!("checked occupied above"),
+        }
+    }
+
+    /// Live entries as `(slot, generation, key, value)`, in slot order. Walks every slot ever
+    /// used: for shutdown and diagnostics, not for the packet path.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u32, &K, &V)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match &s.entry {
+            Entry::Occupied { key, value, .. } => Some((i as u32, s.generation, key, value)),
+            Entry::Vacant { .. } => None,
+        })
+    }
+}

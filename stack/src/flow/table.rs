@@ -1,0 +1,300 @@
+//! [`Table`]: keyed O(1) insert, lookup and remove over a slab with stable, generation-checked
+//! handles.
+
+use super::hash::{FlowHash, FlowHasher};
+use super::index::RawIndex;
+use super::slab::Slab;
+use super::TableKey;
+use core::fmt;
+use core::marker::PhantomData;
+
+/// A generation-checked reference to an entry of a [`Table`] keyed by `K`. Copy it freely: it
+/// is two integers, and once its entry is removed it stops resolving, even if the slot is
+/// reused.
+pub struct Handle<K> {
+    index: u32,
+    generation: u32,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K> Handle<K> {
+    fn new(index: u32, generation: u32) -> Handle<K> {
+        Handle { index, generation, _key: PhantomData }
+    }
+
+    /// The slot number: dense from zero, usable to index per-connection side arrays.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// How many times the slot had been vacated when this handle was issued.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+// Manual impls: derives would wrongly require `K: Clone` etc.
+impl<K> Clone for Handle<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for Handle<K> {}
+impl<K> PartialEq for Handle<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.generation == other.generation
+    }
+}
+impl<K> Eq for Handle<K> {}
+impl<K> core::hash::Hash for Handle<K> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.index.hash(state);
+        self.generation.hash(state);
+    }
+}
+impl<K> fmt::Debug for Handle<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({}#{})", self.index, self.generation)
+    }
+}
+
+/// Why an insert was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowError {
+    /// The table holds its configured capacity.
+    Full,
+    /// The key is already present.
+    Exists,
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowError::Full => f.write_str("flow table full"),
+            FlowError::Exists => f.write_str("flow already present"),
+        }
+    }
+}
+
+impl std::error::Error for FlowError {}
+
+/// A fixed-capacity map from keys to values with O(1) operations. Lookups and removals never
+/// allocate; inserts allocate only in the rare case described at [`Table::new`].
+/// construction. See the [module docs](super) for the layout.
+pub struct Table<K, V> {
+    hasher: FlowHasher,
+    index: RawIndex<K>,
+    slab: Slab<K, V>,
+}
+
+impl<K: TableKey, V> Table<K, V> {
+    /// A table for at most `capacity` entries, hashing under the secret `hash_key`. Allocates
+    /// the index for `capacity` entries now (about 25 bytes per entry for a [`FlowKey`]) and
+    /// reserves the slab, so filling the table to its capacity never reallocates.
+    ///
+    /// One exception, inherited from the SwissTable: removals can leave tombstones, and when
+    /// they use up the index's spare room an insert rehashes it — in place if the table is at
+    /// most about 7/16 full, otherwise by doubling the index once. After that doubling the
+    /// table is never more than half full and later rehashes stay in place. Amortised O(1).
+    ///
+    /// [`FlowKey`]: super::FlowKey
+    ///
+    /// # Panics
+    /// If `capacity` does not fit in `u32` (minus one), a configuration error.
+    pub fn new(capacity: usize, hash_key: [u8; 16]) -> Table<K, V> {
+        Table {
+            hasher: FlowHasher::new(hash_key),
+            index: RawIndex::with_capacity(capacity),
+            slab: Slab::with_capacity(capacity),
+        }
+    }
+
+    /// The most entries the table accepts.
+    pub fn capacity(&self) -> usize {
+        self.slab.capacity()
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slab.len() == 0
+    }
+
+    /// Whether an insert would be refused for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.slab.len() >= self.slab.capacity()
+    }
+
+    /// The keyed hash of `key`: compute it once per segment and pass it to the `*_hashed`
+    /// methods (and to anything else that wants a per-flow hash).
+    #[inline]
+    pub fn hash(&self, key: &K) -> FlowHash {
+        key.hash_with(&self.hasher)
+    }
+
+    /// The handle of `key`'s entry.
+    #[inline]
+    pub fn lookup(&self, key: &K) -> Option<Handle<K>> {
+        self.lookup_hashed(key, self.hash(key))
+    }
+
+    /// The handle of `key`'s entry, given `hash == self.hash(key)`.
+    #[inline]
+    pub fn lookup_hashed(&self, key: &K, hash: FlowHash) -> Option<Handle<K>> {
+        let (slot, generation) = self.index.find(hash.0, *key)?;
+        Some(Handle::new(slot, generation))
+    }
+
+    /// Inserts `value` under `key`. On refusal the value is dropped; use
+    /// [`insert_with`](Self::insert_with) to build it only once the slot is certain.
+    pub fn insert(&mut self, key: K, value: V) -> Result<Handle<K>, FlowError> {
+        self.insert_with(key, |_| value)
+    }
+
+    /// Inserts the value `make` builds from the new entry's handle (a connection may want to
+    /// know its own handle, e.g. to arm timers).
+    pub fn insert_with(
+        &mut self,
+        key: K,
+        make: impl FnOnce(Handle<K>) -> V,
+    ) -> Result<Handle<K>, FlowError> {
+        let hash = self.hash(&key);
+        self.insert_hashed_with(key, hash, make)
+    }
+
+    /// [`insert_with`](Self::insert_with) given `hash == self.hash(&key)`.
+    pub fn insert_hashed_with(
+        &mut self,
+        key: K,
+        hash: FlowHash,
+        make: impl FnOnce(Handle<K>) -> V,
+    ) -> Result<Handle<K>, FlowError> {
+        debug_assert_eq!(hash, self.hash(&key));
+        if self.index.find(hash.0, key).is_some() {
+            return Err(FlowError::Exists);
+        }
+        let (slot, generation) = self
+            .slab
+            .insert_with(key, hash.0, |i, g| make(Handle::new(i, g)))
+            .ok_or(FlowError::Full)?;
+        // The slab admits at most `capacity` entries and the index was sized for as many
+        // (see `new` for the one case where it still rehashes).
+        self.index.insert(hash.0, key, (slot, generation));
+        Ok(Handle::new(slot, generation))
+    }
+
+    /// The entry's key, if the handle is live.
+    pub fn key(&self, handle: Handle<K>) -> Option<&K> {
+        self.slab.get(handle.index, handle.generation).map(|(k, _, _)| k)
+    }
+
+    /// The entry's value, if the handle is live.
+    #[inline]
+    pub fn get(&self, handle: Handle<K>) -> Option<&V> {
+        self.slab.get(handle.index, handle.generation).map(|(_, _, v)| v)
+    }
+
+    /// The entry's value, mutably, if the handle is live.
+    #[inline]
+    pub fn get_mut(&mut self, handle: Handle<K>) -> Option<&mut V> {
+        self.slab.get_mut(handle.index, handle.generation)
+    }
+
+    /// Removes the entry; the handle (and every copy of it) stops resolving.
+    pub fn remove(&mut self, handle: Handle<K>) -> Option<V> {
+        let (key, hash, _) = self.slab.get(handle.index, handle.generation)?;
+        // A live entry is always in the index under its stored hash.
+        self.index.remove(hash, *key)?;
+        self.slab.remove(handle.index, handle.generation).map(|(_, _, v)| v)
+    }
+
+    /// Removes the entry under `key`.
+    pub fn remove_key(&mut self, key: &K) -> Option<V> {
+        let handle = self.lookup(key)?;
+        self.remove(handle)
+    }
+
+    /// Live entries. Walks every slot ever used: for shutdown and diagnostics only.
+    pub fn iter(&self) -> impl Iterator<Item = (Handle<K>, &K, &V)> {
+        self.slab.iter().map(|(i, g, k, v)| (Handle::new(i, g), k, v))
+    }
+}
+
+impl<K: TableKey + fmt::Debug, V: fmt::Debug> fmt::Debug for Table<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter().map(|(h, k, v)| ((h, k), v))).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FlowKey, FlowTable};
+    use std::net::Ipv4Addr;
+
+    fn key(n: u16) -> FlowKey {
+        FlowKey {
+            local_ip: Ipv4Addr::new(10, 0, 0, 1),
+            local_port: 80,
+            remote_ip: Ipv4Addr::new(10, 1, 0, 0),
+            remote_port: n,
+        }
+    }
+
+    #[test]
+    fn insert_lookup_remove() {
+        let mut t: FlowTable<u32> = FlowTable::new(4, [3; 16]);
+        let h1 = t.insert(key(1), 10).unwrap();
+        let h2 = t.insert(key(2), 20).unwrap();
+        assert_ne!(h1, h2);
+        assert_eq!(t.lookup(&key(1)), Some(h1));
+        assert_eq!(t.lookup_hashed(&key(2), t.hash(&key(2))), Some(h2));
+        assert_eq!(t.lookup(&key(3)), None);
+        assert_eq!(t.get(h2), Some(&20));
+        *t.get_mut(h2).unwrap() += 1;
+        assert_eq!(t.remove(h2), Some(21));
+        assert_eq!(t.lookup(&key(2)), None);
+        assert_eq!(t.get(h2), None);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_key_and_full_table_are_refused() {
+        let mut t: FlowTable<u32> = FlowTable::new(2, [3; 16]);
+        let h = t.insert(key(1), 10).unwrap();
+        assert_eq!(t.insert(key(1), 11), Err(FlowError::Exists));
+        assert_eq!(t.get(h), Some(&10));
+        t.insert(key(2), 20).unwrap();
+        assert!(t.is_full());
+        assert_eq!(t.insert(key(3), 30), Err(FlowError::Full));
+        assert_eq!(t.insert(key(2), 30), Err(FlowError::Exists));
+        assert_eq!(t.lookup(&key(3)), None);
+        t.remove_key(&key(1)).unwrap();
+        assert!(t.insert(key(3), 30).is_ok());
+    }
+
+    #[test]
+    fn stale_handle_misses_a_reused_slot() {
+        let mut t: FlowTable<&str> = FlowTable::new(1, [0; 16]);
+        let old = t.insert(key(1), "old").unwrap();
+        assert_eq!(t.remove(old), Some("old"));
+        let new = t.insert(key(2), "new").unwrap();
+        assert_eq!(new.index(), old.index(), "slot reused");
+        assert_ne!(new.generation(), old.generation());
+        assert_eq!(t.get(old), None);
+        assert_eq!(t.key(old), None);
+        assert_eq!(t.remove(old), None);
+        assert_eq!(t.get(new), Some(&"new"));
+    }
+
+    #[test]
+    fn insert_with_sees_its_own_handle() {
+        let mut t: FlowTable<Handle<FlowKey>> = FlowTable::new(2, [0; 16]);
+        let h = t.insert_with(key(9), |me| me).unwrap();
+        assert_eq!(t.get(h), Some(&h));
+    }
+}
