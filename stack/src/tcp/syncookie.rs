@@ -18,7 +18,7 @@
 //! ```
 //!
 //! - `counter`: the low 8 bits of a coarse clock that ticks every [`COUNTER_PERIOD`]. A cookie
-//!   is accepted while the clock is at most [`VALID_PERIODS`]` - 1` ticks ahead of it, which
+//!   is accepted while the clock is less than [`VALID_PERIODS`] ticks ahead of it, which
 //!   bounds how long a captured cookie can be replayed.
 //! - `MAC`: keyed SipHash over the 4-tuple, the client's ISN, the full counter and the MSS
 //!   index. A forged ACK passes with probability about 2^-21 per guess.
