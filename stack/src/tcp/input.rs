@@ -102,6 +102,17 @@ impl Connection {
             return SegmentVerdict::Dropped;
         }
 
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK in SYN-RECEIVED repeats
+        // its SYN and acknowledges ours. Process it as the ACK it carries.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && seg.ack.is_some()
+            && seg.seq == self.irs
+        {
+            let rest = Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
+            self.ack_now = true;
+            return self.on_segment_synchronized(now, &rest);
+        }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
         if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
             if seg.seq == self.irs {

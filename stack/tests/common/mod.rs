@@ -1,0 +1,233 @@
+//! Shared helpers for the TCP engine trace tests: owned copies of transmitted segments,
+//! segment templates, and a two-connection pump with virtual time.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use xdptcp_stack::tcp::{
+    Connection, Flags, Segment, SegmentOptions, SegmentVerdict, SeqNumber, TcpConfig,
+};
+use xdptcp_stack::time::{Duration, Instant};
+
+pub const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+pub const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+/// Our ISS.
+pub const ISS: u32 = 1000;
+/// The peer's ISS.
+pub const IRS: u32 = 5000;
+
+pub fn s(n: u32) -> SeqNumber {
+    SeqNumber(n)
+}
+
+pub fn ms(n: u64) -> Instant {
+    Instant::from_millis(n)
+}
+
+/// A plain configuration for readable traces: no options, small buffers, MSS 100.
+pub fn plain_config() -> TcpConfig {
+    TcpConfig {
+        mss: 100,
+        send_buffer: 4096,
+        recv_buffer: 1000,
+        window_scaling: false,
+        timestamps: false,
+        sack: false,
+        ..TcpConfig::default()
+    }
+}
+
+/// An owned copy of a segment (transmitted by a connection, or a template to send to one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seg {
+    pub seq: SeqNumber,
+    pub ack: Option<SeqNumber>,
+    pub flags: Flags,
+    pub window: u16,
+    pub options: SegmentOptions,
+    pub payload: Vec<u8>,
+}
+
+impl Seg {
+    pub fn as_segment(&self) -> Segment<'_> {
+        Segment {
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            options: self.options,
+            payload: &self.payload,
+        }
+    }
+
+    pub fn with_payload(mut self, p: &[u8]) -> Seg {
+        self.payload = p.to_vec();
+        self
+    }
+
+    pub fn with_flags(mut self, f: Flags) -> Seg {
+        self.flags = self.flags | f;
+        self
+    }
+
+    pub fn with_window(mut self, w: u16) -> Seg {
+        self.window = w;
+        self
+    }
+
+    pub fn with_ts(mut self, tsval: u32, tsecr: u32) -> Seg {
+        self.options.timestamps = Some((tsval, tsecr));
+        self
+    }
+
+    pub fn sack(&self) -> Vec<(SeqNumber, SeqNumber)> {
+        self.options.sack_blocks.as_slice().to_vec()
+    }
+}
+
+/// Segment template: `seq`, optional `ack`, flags (ACK added when `ack` is given), window 1000.
+pub fn seg(seq: u32, ack: Option<u32>, flags: Flags) -> Seg {
+    Seg {
+        seq: s(seq),
+        ack: ack.map(s),
+        flags: if ack.is_some() { flags | Flags::ACK } else { flags },
+        window: 1000,
+        options: SegmentOptions::default(),
+        payload: Vec::new(),
+    }
+}
+
+/// The next transmitted segment, copied out.
+pub fn tx(c: &mut Connection, now: Instant) -> Option<Seg> {
+    let t = c.poll_transmit(now)?;
+    let mut payload = Vec::with_capacity(t.payload_len());
+    payload.extend_from_slice(t.payload[0]);
+    payload.extend_from_slice(t.payload[1]);
+    Some(Seg {
+        seq: t.header.seq,
+        ack: t.header.ack,
+        flags: t.header.flags,
+        window: t.header.window,
+        options: t.header.options,
+        payload,
+    })
+}
+
+/// All segments the connection wants to send now.
+pub fn tx_all(c: &mut Connection, now: Instant) -> Vec<Seg> {
+    let mut v = Vec::new();
+    while let Some(x) = tx(c, now) {
+        v.push(x);
+        assert!(v.len() < 10_000, "poll_transmit never ends");
+    }
+    v
+}
+
+pub fn rx(c: &mut Connection, now: Instant, x: &Seg) -> SegmentVerdict {
+    c.on_segment(now, &x.as_segment())
+}
+
+pub fn events(c: &mut Connection) -> Vec<xdptcp_stack::tcp::Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+pub fn read_all(c: &mut Connection) -> Vec<u8> {
+    let mut out = vec![0u8; c.recv_queue_len()];
+    let n = c.recv(&mut out);
+    out.truncate(n);
+    out
+}
+
+/// An established client connection (active open completed) with the given config. The peer
+/// advertised window 1000 and MSS 100.
+pub fn client(config: TcpConfig) -> Connection {
+    let mut c = Connection::connect(ms(0), config, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    assert_eq!(syn.flags, Flags::SYN);
+    let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN);
+    synack.options.mss = Some(100);
+    rx(&mut c, ms(10), &synack);
+    let ack = tx(&mut c, ms(10)).expect("ACK of SYN-ACK");
+    assert_eq!((ack.seq, ack.ack, ack.flags), (s(ISS + 1), Some(s(IRS + 1)), Flags::ACK));
+    assert!(tx(&mut c, ms(10)).is_none());
+    events(&mut c);
+    c
+}
+
+/// A deterministic link between two connections: segments sent by one are delivered to the
+/// other after `delay`, except those the drop pattern selects.
+pub struct Pump {
+    pub a: Connection,
+    pub b: Connection,
+    pub now: Instant,
+    pub delay: Duration,
+    /// In-flight segments: (arrival time, to_b, segment).
+    queue: Vec<(Instant, bool, Seg)>,
+    /// Drop the n-th transmitted segment when `drop(n)` is true.
+    drop: Box<dyn FnMut(u64) -> bool>,
+    sent: u64,
+    pub dropped: u64,
+}
+
+impl Pump {
+    pub fn new(a: Connection, b: Connection, drop: Box<dyn FnMut(u64) -> bool>) -> Pump {
+        Pump {
+            a,
+            b,
+            now: Instant::ZERO,
+            delay: Duration::from_millis(5),
+            queue: Vec::new(),
+            drop,
+            sent: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Collects output of both sides into the link.
+    pub fn flush(&mut self) {
+        for to_b in [true, false] {
+            loop {
+                let src = if to_b { &mut self.a } else { &mut self.b };
+                let Some(x) = tx(src, self.now) else { break };
+                self.sent += 1;
+                if (self.drop)(self.sent) {
+                    self.dropped += 1;
+                    continue;
+                }
+                self.queue.push((self.now + self.delay, to_b, x));
+            }
+        }
+    }
+
+    /// Advances virtual time to the next arrival or timer and processes it. Returns false
+    /// when nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let next_arrival = self.queue.iter().map(|q| q.0).min();
+        let next_timer = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+        let next = match (next_arrival, next_timer) {
+            (Some(x), Some(y)) => x.min(y),
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => return false,
+        };
+        self.now = self.now.max(next);
+        // Deliver in order of arrival (stable for equal times).
+        let mut i = 0;
+        while i < self.queue.len() {
+            if self.queue[i].0 <= self.now {
+                let (_, to_b, x) = self.queue.remove(i);
+                let dst = if to_b { &mut self.b } else { &mut self.a };
+                dst.on_segment(self.now, &x.as_segment());
+            } else {
+                i += 1;
+            }
+        }
+        for c in [&mut self.a, &mut self.b] {
+            if c.poll_timeout().is_some_and(|t| t <= self.now) {
+                c.on_timeout(self.now);
+            }
+        }
+        self.flush();
+        true
+    }
+}
