@@ -227,6 +227,7 @@ pub struct Connection {
     pub(super) delack_segments: u32,
     pub(super) challenge_window_start: Instant,
     pub(super) challenge_count: u32,
+    pub(super) last_oow_ack: Option<Instant>,
 
     // Persist and keepalive.
     pub(super) persist_at: Option<Instant>,
@@ -310,6 +311,7 @@ impl Connection {
             delack_segments: 0,
             challenge_window_start: now,
             challenge_count: 0,
+            last_oow_ack: None,
             persist_at: None,
             persist_backoff: 0,
             probes_unanswered: 0,
@@ -627,9 +629,9 @@ impl Connection {
     /// possible (half-close).
     pub fn shutdown_write(&mut self) {
         match self.state {
-            State::SynSent => self.enter_closed(Event::Closed),
-            // The FIN waits until the handshake completes (RFC 9293 §3.10.4, SYN-RECEIVED).
-            State::SynReceived => self.fin_queued = true,
+            // The FIN waits until the handshake completes (RFC 9293 §3.10.4 for SYN-RECEIVED;
+            // the same for SYN-SENT, so a client may connect, send and half-close at once).
+            State::SynSent | State::SynReceived => self.fin_queued = true,
             State::Established => {
                 self.fin_queued = true;
                 self.set_state(State::FinWait1);
@@ -647,6 +649,11 @@ impl Connection {
     /// §4.2.2.13, as Linux does); otherwise an orderly FIN follows the queued data and later
     /// arriving data is acknowledged and discarded.
     pub fn close(&mut self) {
+        if self.state == State::SynSent {
+            // RFC 9293 §3.10.4: closing in SYN-SENT deletes the TCB.
+            self.enter_closed(Event::Closed);
+            return;
+        }
         if !self.recv_buf.is_empty() && self.state.is_synchronized() {
             self.abort();
             return;

@@ -6,6 +6,9 @@ use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
+/// Least interval between ACKs that answer empty out-of-window segments.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// RFC 7323 §5.5: a `TS.Recent` older than 24 days is no longer trusted for PAWS.
 const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -65,6 +68,9 @@ impl Connection {
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
                 self.ack_now = true;
+                if self.fin_queued {
+                    self.set_state(State::FinWait1);
+                }
             }
             None => {
                 // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
@@ -166,7 +172,11 @@ impl Connection {
         // allowance should be made to accept valid ACKs"); its data is trimmed away below.
         let zero_window_probe = rcv_wnd == 0 && seg.seq == self.rcv_nxt;
         if !acceptable && !zero_window_probe {
-            self.ack_now = true;
+            // Answer with an ACK, but at most one per 500 ms to a segment that carries nothing
+            // (Linux `tcp_invalid_ratelimit`): two confused ends must not ping-pong ACKs.
+            if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
+                self.ack_now = true;
+            }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
                 self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
@@ -265,6 +275,17 @@ impl Connection {
             }
         }
         SegmentVerdict::Accepted
+    }
+
+    /// Rate limit for ACKs answering empty out-of-window segments.
+    fn oow_ack_allowed(&mut self, now: Instant) -> bool {
+        match self.last_oow_ack {
+            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => false,
+            _ => {
+                self.last_oow_ack = Some(now);
+                true
+            }
+        }
     }
 
     /// A valid RST (RFC 9293 §3.10.7.4 second check, per state).

@@ -59,7 +59,10 @@ impl Connection {
             return Some(Plan { header, data: (0, 0) });
         }
         if self.ack_now {
-            let header = self.header(now, self.snd_nxt, Flags::ACK);
+            // A pure ACK carries the highest sequence number sent, not SND.NXT: after a
+            // timeout SND.NXT goes back, and the peer (which may hold everything up to SND.MAX)
+            // would find an older number unacceptable and answer with an ACK of its own.
+            let header = self.header(now, self.snd_max, Flags::ACK);
             self.count_out(false);
             return Some(Plan { header, data: (0, 0) });
         }

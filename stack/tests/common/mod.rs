@@ -154,33 +154,54 @@ pub fn client(config: TcpConfig) -> Connection {
     c
 }
 
-/// A deterministic link between two connections: segments sent by one are delivered to the
-/// other after `delay`, except those the drop pattern selects.
+/// Deterministic impairments of the pump's link.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Impairment {
+    /// Seed of the xorshift generator behind random drops and jitter.
+    pub seed: u64,
+    /// Percentage of segments dropped at random.
+    pub drop_pct: u64,
+    /// Also drop every n-th transmitted segment (0 = off).
+    pub drop_every: u64,
+    /// Extra random delay of up to this many milliseconds (reorders segments).
+    pub jitter_ms: u64,
+}
+
+/// A deterministic link between two connections in virtual time: segments sent by one are
+/// delivered to the other after a delay, except those the impairment drops.
 pub struct Pump {
     pub a: Connection,
     pub b: Connection,
     pub now: Instant,
     pub delay: Duration,
-    /// In-flight segments: (arrival time, to_b, segment).
-    queue: Vec<(Instant, bool, Seg)>,
-    /// Drop the n-th transmitted segment when `drop(n)` is true.
-    drop: Box<dyn FnMut(u64) -> bool>,
-    sent: u64,
+    /// In-flight segments: (arrival time, sequence of sending, to_b, segment).
+    queue: Vec<(Instant, u64, bool, Seg)>,
+    imp: Impairment,
+    rng: u64,
+    pub sent: u64,
     pub dropped: u64,
 }
 
 impl Pump {
-    pub fn new(a: Connection, b: Connection, drop: Box<dyn FnMut(u64) -> bool>) -> Pump {
+    pub fn new(a: Connection, b: Connection, imp: Impairment) -> Pump {
         Pump {
             a,
             b,
             now: Instant::ZERO,
             delay: Duration::from_millis(5),
             queue: Vec::new(),
-            drop,
+            imp,
+            rng: imp.seed | 1,
             sent: 0,
             dropped: 0,
         }
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
     }
 
     /// Collects output of both sides into the link.
@@ -190,11 +211,30 @@ impl Pump {
                 let src = if to_b { &mut self.a } else { &mut self.b };
                 let Some(x) = tx(src, self.now) else { break };
                 self.sent += 1;
-                if (self.drop)(self.sent) {
+                let r = self.rand();
+                let drop = (self.imp.drop_every > 0 && self.sent % self.imp.drop_every == 0)
+                    || r % 100 < self.imp.drop_pct;
+                if std::env::var_os("TCP_TRACE").is_some() {
+                    let dir = if to_b { "a->b" } else { "b->a" };
+                    eprintln!(
+                        "{:?} {dir} {} seq={} ack={:?} {:?} win={} len={} sack={:?}",
+                        self.now,
+                        if drop { "DROP" } else { "    " },
+                        x.seq,
+                        x.ack,
+                        x.flags,
+                        x.window,
+                        x.payload.len(),
+                        x.sack()
+                    );
+                }
+                if drop {
                     self.dropped += 1;
                     continue;
                 }
-                self.queue.push((self.now + self.delay, to_b, x));
+                let jitter = if self.imp.jitter_ms > 0 { self.rand() % self.imp.jitter_ms } else { 0 };
+                let at = self.now + self.delay + Duration::from_millis(jitter);
+                self.queue.push((at, self.sent, to_b, x));
             }
         }
     }
@@ -211,16 +251,12 @@ impl Pump {
             (None, None) => return false,
         };
         self.now = self.now.max(next);
-        // Deliver in order of arrival (stable for equal times).
-        let mut i = 0;
-        while i < self.queue.len() {
-            if self.queue[i].0 <= self.now {
-                let (_, to_b, x) = self.queue.remove(i);
-                let dst = if to_b { &mut self.b } else { &mut self.a };
-                dst.on_segment(self.now, &x.as_segment());
-            } else {
-                i += 1;
-            }
+        // Deliver everything due, by arrival time then sending order.
+        self.queue.sort_by_key(|q| (q.0, q.1));
+        while self.queue.first().is_some_and(|q| q.0 <= self.now) {
+            let (_, _, to_b, x) = self.queue.remove(0);
+            let dst = if to_b { &mut self.b } else { &mut self.a };
+            dst.on_segment(self.now, &x.as_segment());
         }
         for c in [&mut self.a, &mut self.b] {
             if c.poll_timeout().is_some_and(|t| t <= self.now) {
@@ -230,4 +266,48 @@ impl Pump {
         self.flush();
         true
     }
+}
+
+/// Opens `a` (client) and `b` (server, accepting `a`'s SYN) over a pump.
+pub fn pair(cfg_a: TcpConfig, cfg_b: TcpConfig, imp: Impairment) -> Pump {
+    let mut a = Connection::connect(Instant::ZERO, cfg_a, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut a, Instant::ZERO).expect("SYN");
+    let b = Connection::accept_syn(Instant::ZERO, cfg_b, REMOTE, LOCAL, s(IRS), &syn.as_segment());
+    Pump::new(a, b, imp)
+}
+
+/// Result of [`transfer`].
+pub struct TransferResult {
+    pub a_got: Vec<u8>,
+    pub b_got: Vec<u8>,
+    pub pump: Pump,
+}
+
+/// Sends `a_data` from a to b and `b_data` from b to a, both sides half-closing once their
+/// data is queued, and runs until both connections are closed (or nothing more happens).
+pub fn transfer(mut p: Pump, a_data: &[u8], b_data: &[u8], max_steps: usize) -> TransferResult {
+    let (mut a_off, mut b_off) = (0, 0);
+    let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
+    for _ in 0..max_steps {
+        if p.a.state().is_synchronized() || p.a.state() == xdptcp_stack::tcp::State::SynSent {
+            a_off += p.a.send(&a_data[a_off..]);
+            if a_off == a_data.len() {
+                p.a.shutdown_write();
+            }
+        }
+        b_off += p.b.send(&b_data[b_off..]);
+        if b_off == b_data.len() && p.b.state().is_synchronized() {
+            p.b.shutdown_write();
+        }
+        a_got.extend(read_all(&mut p.a));
+        b_got.extend(read_all(&mut p.b));
+        while p.a.poll_event().is_some() {}
+        while p.b.poll_event().is_some() {}
+        if !p.step() {
+            break;
+        }
+    }
+    a_got.extend(read_all(&mut p.a));
+    b_got.extend(read_all(&mut p.b));
+    TransferResult { a_got, b_got, pump: p }
 }

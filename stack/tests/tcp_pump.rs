@@ -1,0 +1,126 @@
+//! Two connections talking to each other over a deterministic impaired link in virtual time:
+//! every byte either side queued arrives exactly once, in order, and both close cleanly.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use xdptcp_stack::tcp::{State, TcpConfig};
+
+fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + i / 251) as u8) ^ seed).collect()
+}
+
+fn small_config() -> TcpConfig {
+    TcpConfig { mss: 536, send_buffer: 8192, recv_buffer: 4096, ..TcpConfig::default() }
+}
+
+fn check(r: &TransferResult, a_data: &[u8], b_data: &[u8]) {
+    assert!(r.b_got == a_data, "a->b: got {} of {} bytes", r.b_got.len(), a_data.len());
+    assert!(r.a_got == b_data, "b->a: got {} of {} bytes", r.a_got.len(), b_data.len());
+    assert_eq!(r.pump.a.state(), State::Closed);
+    assert_eq!(r.pump.b.state(), State::Closed);
+}
+
+#[test]
+fn clean_link_bulk_both_ways() {
+    let (x, y) = (bytes(300_000, 1), bytes(120_000, 2));
+    let p = pair(TcpConfig::default(), TcpConfig::default(), Impairment::default());
+    let r = transfer(p, &x, &y, 100_000);
+    check(&r, &x, &y);
+    assert_eq!(r.pump.a.info().bytes_acked, 300_000);
+    assert_eq!(r.pump.a.info().retransmits, 0);
+    assert_eq!(r.pump.dropped, 0);
+}
+
+#[test]
+fn every_seventh_segment_dropped() {
+    let (x, y) = (bytes(100_000, 3), bytes(50_000, 4));
+    let imp = Impairment { drop_every: 7, ..Default::default() };
+    let r = transfer(pair(small_config(), small_config(), imp), &x, &y, 200_000);
+    check(&r, &x, &y);
+    assert!(r.pump.dropped > 10);
+    assert!(r.pump.a.info().retransmits > 0);
+}
+
+#[test]
+fn reordering_and_loss_without_options() {
+    let cfg = TcpConfig { timestamps: false, sack: false, window_scaling: false, ..small_config() };
+    let (x, y) = (bytes(60_000, 5), bytes(60_000, 6));
+    let imp = Impairment { seed: 42, drop_pct: 10, jitter_ms: 20, ..Default::default() };
+    let r = transfer(pair(cfg, cfg, imp), &x, &y, 200_000);
+    check(&r, &x, &y);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_case(
+    a_len: usize,
+    b_len: usize,
+    seed: u64,
+    drop_pct: u64,
+    jitter_ms: u64,
+    options: bool,
+    recv_buffer: usize,
+    mss: u16,
+) -> TransferResult {
+    let cfg = TcpConfig {
+        mss,
+        recv_buffer,
+        send_buffer: 8192,
+        timestamps: options,
+        sack: options,
+        window_scaling: options,
+        ..TcpConfig::default()
+    };
+    let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
+    let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
+    transfer(pair(cfg, cfg, imp), &x, &y, 400_000)
+}
+
+#[test]
+fn regression_loss_small_window() {
+    let r = run_case(8839, 9175, 3328710269033549736, 5, 2, false, 7953, 884);
+    check(&r, &bytes(8839, 7), &bytes(9175, 8));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bulk_with_random_drops_arrives_exactly(
+        a_len in 0usize..30_000,
+        b_len in 0usize..30_000,
+        seed in any::<u64>(),
+        drop_pct in 0u64..20,
+        jitter_ms in 0u64..15,
+        options in any::<bool>(),
+        recv_buffer in 1000usize..20_000,
+        mss in 100u16..1460,
+    ) {
+        let cfg = TcpConfig {
+            mss,
+            recv_buffer,
+            send_buffer: 8192,
+            timestamps: options,
+            sack: options,
+            window_scaling: options,
+            ..TcpConfig::default()
+        };
+        let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
+        let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
+        let r = transfer(pair(cfg, cfg, imp), &x, &y, 400_000);
+        prop_assert!(r.b_got == x, "a->b {} of {}", r.b_got.len(), x.len());
+        prop_assert!(r.a_got == y, "b->a {} of {}", r.a_got.len(), y.len());
+        prop_assert_eq!(r.pump.a.state(), State::Closed);
+        prop_assert_eq!(r.pump.b.state(), State::Closed);
+    }
+}
+
+#[test]
+fn regression_tiny_reply_with_jitter() {
+    let cfg = TcpConfig { mss: 594, recv_buffer: 6554, send_buffer: 8192, ..TcpConfig::default() };
+    let y = bytes(1, 8);
+    let imp = Impairment { seed: 0, drop_pct: 1, jitter_ms: 9, ..Default::default() };
+    let r = transfer(pair(cfg, cfg, imp), &[], &y, 400_000);
+    check(&r, &[], &y);
+}
