@@ -62,6 +62,7 @@ fn run_case(
     options: bool,
     recv_buffer: usize,
     mss: u16,
+    read_limit: usize,
 ) -> TransferResult {
     let cfg = TcpConfig {
         mss,
@@ -74,12 +75,12 @@ fn run_case(
     };
     let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
     let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
-    transfer(pair(cfg, cfg, imp), &x, &y, 400_000)
+    transfer_with_reader(pair(cfg, cfg, imp), &x, &y, 400_000, read_limit)
 }
 
 #[test]
 fn regression_loss_small_window() {
-    let r = run_case(8839, 9175, 3328710269033549736, 5, 2, false, 7953, 884);
+    let r = run_case(8839, 9175, 3328710269033549736, 5, 2, false, 7953, 884, usize::MAX);
     check(&r, &bytes(8839, 7), &bytes(9175, 8));
 }
 
@@ -88,27 +89,19 @@ proptest! {
 
     #[test]
     fn random_bulk_with_random_drops_arrives_exactly(
-        a_len in 0usize..30_000,
-        b_len in 0usize..30_000,
+        a_len in 0usize..40_000,
+        b_len in 0usize..40_000,
         seed in any::<u64>(),
-        drop_pct in 0u64..20,
-        jitter_ms in 0u64..15,
+        drop_pct in 0u64..25,
+        jitter_ms in 0u64..30,
         options in any::<bool>(),
         recv_buffer in 1000usize..20_000,
         mss in 100u16..1460,
+        slow_reader in any::<bool>(),
     ) {
-        let cfg = TcpConfig {
-            mss,
-            recv_buffer,
-            send_buffer: 8192,
-            timestamps: options,
-            sack: options,
-            window_scaling: options,
-            ..TcpConfig::default()
-        };
+        let read_limit = if slow_reader { 700 } else { usize::MAX };
+        let r = run_case(a_len, b_len, seed, drop_pct, jitter_ms, options, recv_buffer, mss, read_limit);
         let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
-        let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
-        let r = transfer(pair(cfg, cfg, imp), &x, &y, 400_000);
         prop_assert!(r.b_got == x, "a->b {} of {}", r.b_got.len(), x.len());
         prop_assert!(r.a_got == y, "b->a {} of {}", r.a_got.len(), y.len());
         prop_assert_eq!(r.pump.a.state(), State::Closed);
@@ -123,4 +116,24 @@ fn regression_tiny_reply_with_jitter() {
     let imp = Impairment { seed: 0, drop_pct: 1, jitter_ms: 9, ..Default::default() };
     let r = transfer(pair(cfg, cfg, imp), &[], &y, 400_000);
     check(&r, &[], &y);
+}
+
+#[test]
+fn regression_loss_jitter_small_buffer() {
+    let r = run_case(7301, 1914, 9613595315445284416, 6, 12, false, 2516, 957, usize::MAX);
+    if std::env::var_os("TCP_TRACE").is_some() {
+        eprintln!("{:?} {:?} {:?}", r.pump.now, r.pump.a.info(), r.pump.a.poll_timeout());
+        eprintln!("{:?} {:?}", r.pump.b.info(), r.pump.b.poll_timeout());
+    }
+    check(&r, &bytes(7301, 7), &bytes(1914, 8));
+}
+
+#[test]
+fn regression_slow_reader_corruption() {
+    let r = run_case(11441, 22469, 16642339081230714942, 14, 26, false, 3121, 987, 700);
+    let y = bytes(22469, 8);
+    if let Some(i) = r.a_got.iter().zip(&y).position(|(a, b)| a != b) {
+        panic!("first difference at byte {i} (seq {})", IRS + 1 + i as u32);
+    }
+    check(&r, &bytes(11441, 7), &y);
 }

@@ -795,3 +795,19 @@ fn syn_cookie_connection_is_established() {
     assert_eq!(out[0].seq, s(ISS + 1));
     assert_eq!(out[0].ack, Some(s(IRS + 4)));
 }
+
+#[test]
+fn out_of_order_segment_is_trimmed_to_the_window() {
+    let mut c = client(plain_config());
+    let d = data(1100, 3);
+    // Ends 50 bytes past the 1000-byte window: only the part inside is kept.
+    send!(c, ms(20), seg(IRS + 901, Some(ISS + 1), A).with_payload(&d[900..1050]));
+    tx_all(&mut c, ms(20));
+    for i in 0..9u32 {
+        let o = (i * 100) as usize;
+        send!(c, ms(21), seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&d[o..o + 100]));
+    }
+    let acks = tx_all(&mut c, ms(21));
+    assert_eq!(acks.last().unwrap().ack, Some(s(IRS + 1001)));
+    assert_eq!(read_all(&mut c), d[..1000]);
+}

@@ -214,8 +214,11 @@ impl Connection {
                 fin = false;
             }
         }
-        if payload.len() > rcv_wnd as usize {
-            payload = &payload[..rcv_wnd as usize];
+        // After the front trim `seq >= RCV.NXT`; nothing may extend past RCV.NXT + RCV.WND
+        // (the free receive space, where out-of-order bytes are stored too).
+        let room = (rcv_wnd as usize).saturating_sub((seq - self.rcv_nxt).max(0) as usize);
+        if payload.len() > room {
+            payload = &payload[..room];
             fin = false;
         }
 
@@ -466,10 +469,13 @@ impl Connection {
         } else {
             // Out of order: keep the bytes at their offset if a range slot is free, and ACK at
             // once so the sender sees the duplicate ACK and SACK blocks (RFC 5681 §4.2).
-            let end = seq + payload.len();
+            // Only bytes that fit in the ring are recorded as held (the caller trimmed the
+            // segment to the window, so this is all of them).
+            let fits = payload.len().min(self.recv_buf.capacity().saturating_sub(base + offset));
+            let end = seq + fits;
             match self.reassembly.insert(seq, end) {
                 Ok(()) => {
-                    self.recv_buf.write_at(base + offset, payload);
+                    self.recv_buf.write_at(base + offset, &payload[..fits]);
                     self.counters.ofo_queued += 1;
                 }
                 Err(_) => self.counters.ofo_dropped += 1,

@@ -140,9 +140,15 @@ impl Connection {
         let unsent = (data_end - self.snd_nxt).max(0) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let window = (self.snd_wnd as usize).min(self.cc.window());
-        let usable = window.saturating_sub(in_flight);
-        let len = unsent.min(self.mss).min(usable);
         let retrans = self.snd_nxt < self.snd_max;
+        let mut usable = window.saturating_sub(in_flight);
+        if retrans && self.snd_nxt == self.snd_una {
+            // After a timeout the first unacknowledged segment goes out whatever the window
+            // says (as Linux does): it doubles as a window probe, and a stale zero window
+            // (say, from a reordered ACK) cannot stall the connection until it times out.
+            usable = usable.max(self.mss);
+        }
+        let len = unsent.min(self.mss).min(usable);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
         if len == 0 {

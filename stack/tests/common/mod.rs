@@ -285,7 +285,19 @@ pub struct TransferResult {
 
 /// Sends `a_data` from a to b and `b_data` from b to a, both sides half-closing once their
 /// data is queued, and runs until both connections are closed (or nothing more happens).
-pub fn transfer(mut p: Pump, a_data: &[u8], b_data: &[u8], max_steps: usize) -> TransferResult {
+pub fn transfer(p: Pump, a_data: &[u8], b_data: &[u8], max_steps: usize) -> TransferResult {
+    transfer_with_reader(p, a_data, b_data, max_steps, usize::MAX)
+}
+
+/// Like [`transfer`], but each side's application reads at most `read_limit` bytes per step
+/// (a slow reader, which exercises zero windows and window updates).
+pub fn transfer_with_reader(
+    mut p: Pump,
+    a_data: &[u8],
+    b_data: &[u8],
+    max_steps: usize,
+    read_limit: usize,
+) -> TransferResult {
     let (mut a_off, mut b_off) = (0, 0);
     let (mut a_got, mut b_got) = (Vec::new(), Vec::new());
     for _ in 0..max_steps {
@@ -299,8 +311,11 @@ pub fn transfer(mut p: Pump, a_data: &[u8], b_data: &[u8], max_steps: usize) -> 
         if b_off == b_data.len() && p.b.state().is_synchronized() {
             p.b.shutdown_write();
         }
-        a_got.extend(read_all(&mut p.a));
-        b_got.extend(read_all(&mut p.b));
+        for (c, got) in [(&mut p.a, &mut a_got), (&mut p.b, &mut b_got)] {
+            let mut buf = vec![0u8; c.recv_queue_len().min(read_limit)];
+            let n = c.recv(&mut buf);
+            got.extend_from_slice(&buf[..n]);
+        }
         while p.a.poll_event().is_some() {}
         while p.b.poll_event().is_some() {}
         if !p.step() {
