@@ -55,7 +55,8 @@ fn active_open_with_options() {
     assert_eq!(syn.window, u16::MAX);
     recv_nothing!(c, ms(0));
 
-    let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(777, syn.options.timestamps.unwrap().0);
+    let mut synack =
+        seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(777, syn.options.timestamps.unwrap().0);
     synack.options.mss = Some(1400);
     synack.options.window_scale = Some(7);
     synack.options.sack_permitted = true;
@@ -79,7 +80,8 @@ fn active_open_with_options() {
 fn passive_open() {
     let mut syn = seg(IRS, None, Flags::SYN);
     syn.options.mss = Some(100);
-    let mut c = Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     assert_eq!(c.state(), State::SynReceived);
     let sa = recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
     assert_eq!(sa.options.window_scale, None, "peer did not offer scaling");
@@ -100,7 +102,8 @@ fn passive_open() {
 #[test]
 fn syn_received_bad_ack_gets_rst() {
     let syn = seg(IRS, None, Flags::SYN);
-    let mut c = Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     tx_all(&mut c, ms(0));
     send!(c, ms(1), seg(IRS + 1, Some(ISS + 50), A));
     recv!(c, ms(1), seq ISS + 50, ack None::<u32>, Flags::RST, len 0);
@@ -248,7 +251,11 @@ fn delayed_ack_can_be_disabled() {
 fn receive_window_full_and_zero_window() {
     let mut c = client(plain_config());
     for i in 0..10u32 {
-        send!(c, ms(20), seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&data(100, i as u8)));
+        send!(
+            c,
+            ms(20),
+            seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&data(100, i as u8))
+        );
     }
     let acks = tx_all(&mut c, ms(20));
     let last = acks.last().unwrap();
@@ -619,7 +626,8 @@ fn rst_in_each_state() {
     }
     // SYN-RECEIVED: refused.
     let syn = seg(IRS, None, Flags::SYN);
-    let mut c = Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     tx_all(&mut c, ms(0));
     send!(c, ms(1), seg(IRS + 1, None, Flags::RST));
     assert_eq!(events(&mut c), vec![Event::Refused]);
@@ -705,7 +713,8 @@ fn paws_drops_old_timestamps() {
     assert_eq!(c.recv_queue_len(), 3);
     tx_all(&mut c, ms(20));
     // An older timestamp: PAWS drops it and ACKs.
-    let v = send!(c, ms(30), seg(IRS + 4, Some(ISS + 1), A).with_payload(b"old").with_ts(900, our_ts));
+    let v =
+        send!(c, ms(30), seg(IRS + 4, Some(ISS + 1), A).with_payload(b"old").with_ts(900, our_ts));
     assert_eq!(v, SegmentVerdict::Dropped);
     let a = recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 4), A, len 0);
     assert_eq!(a.options.timestamps.map(|t| t.1), Some(1010), "TS.Recent echoed");
@@ -785,8 +794,17 @@ fn zero_copy_send_and_receive() {
 fn syn_cookie_connection_is_established() {
     use xdptcp_stack::tcp::CookieOptions;
     let ack = seg(IRS + 1, Some(ISS + 1), A).with_payload(b"GET");
-    let opts = CookieOptions { mss: 100, window_scale: None, sack_permitted: false, timestamps: false };
-    let mut c = Connection::from_cookie(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), opts, &ack.as_segment());
+    let opts =
+        CookieOptions { mss: 100, window_scale: None, sack_permitted: false, timestamps: false };
+    let mut c = Connection::from_cookie(
+        ms(0),
+        plain_config(),
+        LOCAL,
+        REMOTE,
+        s(ISS),
+        opts,
+        &ack.as_segment(),
+    );
     assert_eq!(c.state(), State::Established);
     assert_eq!(read_all(&mut c), b"GET");
     assert_eq!(c.info().snd_mss, 100);

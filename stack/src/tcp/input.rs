@@ -115,7 +115,8 @@ impl Connection {
             && seg.ack.is_some()
             && seg.seq == self.irs
         {
-            let rest = Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
+            let rest =
+                Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
             self.ack_now = true;
             return self.on_segment_synchronized(now, &rest);
         }

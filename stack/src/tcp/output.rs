@@ -157,13 +157,15 @@ impl Connection {
             }
         } else if len < self.mss && !retrans {
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
-            // segment goes only when it carries everything queued and nothing is outstanding
-            // (or Nagle is off, or we are closing), when it is at least half the largest window
-            // the peer offered, or when nothing is in flight to clock a later send.
+            // segment goes only when nothing is outstanding (no ACK would come to clock a later
+            // send; this also stands in for the RFC's override timer), when it is at least half
+            // the largest window the peer offered, or when it carries everything queued and
+            // Nagle is off (or we are closing, as Linux pushes on close).
             let nodelay = self.config.nodelay || self.fin_queued;
             let all_queued = len == unsent;
             let big_enough = len >= (self.max_snd_wnd as usize / 2).max(1);
-            if !((all_queued && (nodelay || in_flight == 0)) || big_enough || in_flight == 0) {
+            let idle = in_flight == 0;
+            if !(idle || big_enough || (all_queued && nodelay)) {
                 return None;
             }
         }

@@ -212,7 +212,8 @@ impl Pump {
                 let Some(x) = tx(src, self.now) else { break };
                 self.sent += 1;
                 let r = self.rand();
-                let drop = (self.imp.drop_every > 0 && self.sent % self.imp.drop_every == 0)
+                let drop = (self.imp.drop_every > 0
+                    && self.sent.is_multiple_of(self.imp.drop_every))
                     || r % 100 < self.imp.drop_pct;
                 if std::env::var_os("TCP_TRACE").is_some() {
                     let dir = if to_b { "a->b" } else { "b->a" };
@@ -232,7 +233,8 @@ impl Pump {
                     self.dropped += 1;
                     continue;
                 }
-                let jitter = if self.imp.jitter_ms > 0 { self.rand() % self.imp.jitter_ms } else { 0 };
+                let jitter =
+                    if self.imp.jitter_ms > 0 { self.rand() % self.imp.jitter_ms } else { 0 };
                 let at = self.now + self.delay + Duration::from_millis(jitter);
                 self.queue.push((at, self.sent, to_b, x));
             }
