@@ -5,6 +5,9 @@
 
 /// A congestion-control algorithm. All sizes are in bytes.
 pub trait CongestionControl: core::fmt::Debug + Send {
+    /// The handshake finished and the MSS is known: start over with `initial_window` bytes
+    /// (RFC 5681 §3.1). Called before any data is sent.
+    fn init(&mut self, initial_window: usize);
     /// Current congestion window.
     fn window(&self) -> usize;
     /// Current slow-start threshold.
@@ -41,6 +44,10 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    fn init(&mut self, initial_window: usize) {
+        *self = NewReno::new(initial_window);
+    }
+
     fn window(&self) -> usize {
         self.cwnd
     }

@@ -435,10 +435,11 @@ impl Connection {
         self.snd_wl1 = syn.seq;
         self.snd_wl2 = syn.ack.unwrap_or(self.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
-        self.cc = Box::new(NewReno::new(iw));
+        self.cc.init(iw);
     }
 
-    /// Replaces the congestion-control algorithm (before data flows).
+    /// Replaces the congestion-control algorithm. Call it right after construction; the
+    /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = cc;
     }

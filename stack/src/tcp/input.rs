@@ -355,7 +355,6 @@ impl Connection {
             }
             self.rto.reset_backoff();
             self.retransmit_count = 0;
-            let in_flight_before = (self.snd_max - self.snd_una) as usize;
             self.snd_una = ack;
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
@@ -376,8 +375,8 @@ impl Connection {
                     self.fast_retransmit = true;
                 }
                 None => {
-                    if in_flight_before > 0 {
-                        self.cc.on_ack(acked_seq as usize, self.mss);
+                    if data_acked > 0 {
+                        self.cc.on_ack(data_acked, self.mss);
                     }
                 }
             }

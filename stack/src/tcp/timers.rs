@@ -76,12 +76,20 @@ impl Connection {
             State::SynReceived => self.config.synack_retries,
             _ => self.config.retries2,
         };
-        if self.retransmit_count >= limit {
+        // The peer shrank its window to zero under data in flight: the retransmissions are
+        // window probes now, and an answering peer must not be timed out (RFC 1122
+        // §4.2.2.17). Give up only when it has been silent longer than the maximum RTO, as
+        // Linux does in `tcp_retransmit_timer`.
+        let zero_window = self.state.is_synchronized() && self.snd_wnd == 0;
+        let silent_too_long = now.saturating_duration_since(self.last_recv) > self.config.max_rto;
+        if (!zero_window && self.retransmit_count >= limit) || (zero_window && silent_too_long) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
         }
-        self.retransmit_count += 1;
+        if !zero_window {
+            self.retransmit_count += 1;
+        }
         self.counters.timeouts += 1;
         self.rto.back_off();
         let in_flight = (self.snd_max - self.snd_una).max(0) as usize;
