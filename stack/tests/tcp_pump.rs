@@ -64,6 +64,35 @@ fn run_case(
     mss: u16,
     read_limit: usize,
 ) -> TransferResult {
+    run_case_iss(
+        a_len,
+        b_len,
+        seed,
+        drop_pct,
+        jitter_ms,
+        options,
+        recv_buffer,
+        mss,
+        read_limit,
+        ISS,
+        IRS,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_case_iss(
+    a_len: usize,
+    b_len: usize,
+    seed: u64,
+    drop_pct: u64,
+    jitter_ms: u64,
+    options: bool,
+    recv_buffer: usize,
+    mss: u16,
+    read_limit: usize,
+    iss_a: u32,
+    iss_b: u32,
+) -> TransferResult {
     let cfg = TcpConfig {
         mss,
         recv_buffer,
@@ -75,7 +104,7 @@ fn run_case(
     };
     let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
     let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
-    transfer_with_reader(pair(cfg, cfg, imp), &x, &y, 400_000, read_limit)
+    transfer_with_reader(pair_with_iss(cfg, cfg, imp, iss_a, iss_b), &x, &y, 400_000, read_limit)
 }
 
 #[test]
@@ -98,9 +127,13 @@ proptest! {
         recv_buffer in 1000usize..20_000,
         mss in 100u16..1460,
         slow_reader in any::<bool>(),
+        iss_a in any::<u32>(),
+        iss_b in any::<u32>(),
     ) {
         let read_limit = if slow_reader { 700 } else { usize::MAX };
-        let r = run_case(a_len, b_len, seed, drop_pct, jitter_ms, options, recv_buffer, mss, read_limit);
+        let r = run_case_iss(
+            a_len, b_len, seed, drop_pct, jitter_ms, options, recv_buffer, mss, read_limit, iss_a, iss_b,
+        );
         let (x, y) = (bytes(a_len, 7), bytes(b_len, 8));
         prop_assert!(r.b_got == x, "a->b {} of {}", r.b_got.len(), x.len());
         prop_assert!(r.a_got == y, "b->a {} of {}", r.a_got.len(), y.len());
@@ -136,4 +169,23 @@ fn regression_slow_reader_corruption() {
         panic!("first difference at byte {i} (seq {})", IRS + 1 + i as u32);
     }
     check(&r, &bytes(11441, 7), &y);
+}
+
+#[test]
+fn sequence_numbers_wrap_during_transfer() {
+    let (x, y) = (bytes(50_000, 7), bytes(50_000, 8));
+    let r = run_case_iss(
+        50_000,
+        50_000,
+        7,
+        5,
+        10,
+        true,
+        8000,
+        1000,
+        usize::MAX,
+        u32::MAX - 20_000,
+        u32::MAX - 100,
+    );
+    check(&r, &x, &y);
 }

@@ -250,12 +250,10 @@ impl Connection {
                 return SegmentVerdict::Dropped;
             }
         }
-        // RFC 5961 §5.2: an ACK beyond what we sent, or too far behind, is dropped.
-        if ack > self.snd_max {
-            self.ack_now = true;
-            return SegmentVerdict::Dropped;
-        }
-        if ack < self.snd_una - self.max_snd_wnd.max(1) {
+        // RFC 5961 §5.2: an ACK beyond what we sent, or too far behind, is dropped and
+        // answered by an ACK, rate limited like a challenge ACK (as Linux does) so forged
+        // segments cannot turn us into an ACK reflector.
+        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd.max(1) {
             self.challenge_ack(now);
             return SegmentVerdict::Dropped;
         }

@@ -272,9 +272,21 @@ impl Pump {
 
 /// Opens `a` (client) and `b` (server, accepting `a`'s SYN) over a pump.
 pub fn pair(cfg_a: TcpConfig, cfg_b: TcpConfig, imp: Impairment) -> Pump {
-    let mut a = Connection::connect(Instant::ZERO, cfg_a, LOCAL, REMOTE, s(ISS));
+    pair_with_iss(cfg_a, cfg_b, imp, ISS, IRS)
+}
+
+/// Like [`pair`] with chosen initial sequence numbers (to test wrap-around).
+pub fn pair_with_iss(
+    cfg_a: TcpConfig,
+    cfg_b: TcpConfig,
+    imp: Impairment,
+    iss_a: u32,
+    iss_b: u32,
+) -> Pump {
+    let mut a = Connection::connect(Instant::ZERO, cfg_a, LOCAL, REMOTE, s(iss_a));
     let syn = tx(&mut a, Instant::ZERO).expect("SYN");
-    let b = Connection::accept_syn(Instant::ZERO, cfg_b, REMOTE, LOCAL, s(IRS), &syn.as_segment());
+    let b =
+        Connection::accept_syn(Instant::ZERO, cfg_b, REMOTE, LOCAL, s(iss_b), &syn.as_segment());
     Pump::new(a, b, imp)
 }
 
