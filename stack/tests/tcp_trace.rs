@@ -1005,3 +1005,53 @@ fn pluggable_congestion_control_is_consulted() {
     // init ran exactly once (else the window would be huge) and the window held to 200.
     assert_eq!(out.iter().map(|x| x.payload.len()).sum::<usize>(), 200);
 }
+
+#[test]
+fn synack_retries_then_timeout() {
+    let cfg = TcpConfig { synack_retries: 2, ..plain_config() };
+    let syn = seg(IRS, None, Flags::SYN);
+    let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    for _ in 0..2 {
+        let t = c.poll_timeout().unwrap();
+        c.on_timeout(t);
+        recv!(c, t, seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    }
+    let t = c.poll_timeout().unwrap();
+    c.on_timeout(t);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+    assert_eq!(c.counters().attempt_fails, 1);
+}
+
+#[test]
+fn unanswered_window_probes_time_out() {
+    let cfg = TcpConfig { retries2: 3, ..plain_config() };
+    let mut c = client(cfg);
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.send(b"stuck");
+    recv_nothing!(c, ms(20));
+    let mut probes = 0;
+    while let Some(t) = c.poll_timeout() {
+        c.on_timeout(t);
+        probes += tx_all(&mut c, t).len();
+        assert!(probes < 10);
+    }
+    assert_eq!(probes, 3);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+}
+
+#[test]
+fn data_queued_before_handshake_goes_after_it() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    assert_eq!(c.send(b"early"), 5);
+    c.shutdown_write();
+    recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    recv_nothing!(c, ms(0));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
+    sa.options.mss = Some(100);
+    send!(c, ms(10), sa);
+    assert_eq!(c.state(), State::FinWait1);
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH | Flags::FIN, len 5);
+}

@@ -26,7 +26,8 @@ pub struct TcpCounters {
     pub out_segs: u64,
     /// Segments retransmitted (`RetransSegs`).
     pub retrans_segs: u64,
-    /// Segments received in error: dropped as unacceptable (`InErrs`).
+    /// Segments received in error (`InErrs`): bad checksums and malformed headers. Those never
+    /// reach a connection, so the engine leaves this at zero; the owner counts them.
     pub in_errs: u64,
     /// Segments sent with RST (`OutRsts`).
     pub out_rsts: u64,
