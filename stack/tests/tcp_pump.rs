@@ -189,3 +189,16 @@ fn sequence_numbers_wrap_during_transfer() {
     );
     check(&r, &x, &y);
 }
+
+#[test]
+fn scaled_windows_slow_reader_with_loss() {
+    // 200 KB receive buffers need window scale 2; the slow reader fills them to zero windows.
+    let cfg = TcpConfig { recv_buffer: 200_000, send_buffer: 64 * 1024, ..TcpConfig::default() };
+    let (x, y) = (bytes(600_000, 11), bytes(300_000, 12));
+    let imp = Impairment { seed: 99, drop_pct: 3, jitter_ms: 8, ..Default::default() };
+    let p = pair_with_iss(cfg, cfg, imp, u32::MAX - 1000, 77);
+    let r = transfer_with_reader(p, &x, &y, 2_000_000, 3000);
+    check(&r, &x, &y);
+    assert_eq!(r.pump.a.info().window_scale, Some((2, 2)));
+    assert!(r.pump.dropped > 0);
+}
