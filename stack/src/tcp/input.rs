@@ -188,18 +188,6 @@ impl Connection {
             self.ack_now = true;
         }
 
-        // RFC 7323 §4.3: remember the timestamp of a segment that covers Last.ACK.sent.
-        if self.ts_ok {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                if seg.seq <= self.last_ack_sent && !ts_after(self.ts_recent, tsval) {
-                    self.ts_recent = tsval;
-                    self.ts_recent_stamp = now;
-                }
-            }
-        }
-        self.last_recv = now;
-        self.keepalive_probes = 0;
-
         // Trim to the window: drop what we already have at the front, what does not fit at
         // the back.
         let mut seq = seg.seq;
@@ -257,7 +245,21 @@ impl Connection {
             self.challenge_ack(now);
             return SegmentVerdict::Dropped;
         }
-        if self.on_ack(now, seg, seq, ack, payload.is_empty() && !fin) {
+        // The segment passed every check. RFC 7323 §4.3: remember the timestamp of a segment
+        // that covers Last.ACK.sent (done only now, like Linux, so a segment with a forged ACK
+        // cannot move TS.Recent).
+        if self.ts_ok {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if seg.seq <= self.last_ack_sent && !ts_after(self.ts_recent, tsval) {
+                    self.ts_recent = tsval;
+                    self.ts_recent_stamp = now;
+                }
+            }
+        }
+        self.last_recv = now;
+        self.keepalive_probes = 0;
+        let pure_ack = seg.payload.is_empty() && !seg.flags.fin();
+        if self.on_ack(now, seg, seq, ack, pure_ack) {
             return SegmentVerdict::Accepted; // LAST-ACK completed
         }
 
