@@ -159,7 +159,18 @@ pub struct CookieOptions {
     pub timestamps: bool,
 }
 
-/// One TCP connection: the TCB plus its buffers and timers.
+/// One TCP connection: the TCB plus its buffers and timers, sans-IO.
+///
+/// Order of calls, for each batch of work:
+/// 1. inputs: [`on_segment`](Self::on_segment) for each arriving segment, application calls
+///    ([`send`](Self::send), [`recv`](Self::recv), [`close`](Self::close), ...) and
+///    [`on_timeout`](Self::on_timeout) once [`poll_timeout`](Self::poll_timeout) has passed;
+/// 2. outputs: [`poll_transmit`](Self::poll_transmit) until it returns `None` (each result
+///    borrows the send buffer: write the frame before the next call);
+/// 3. [`poll_event`](Self::poll_event) until `None`, then [`poll_timeout`](Self::poll_timeout)
+///    to re-arm the owner's timer. Free the connection once [`is_closed`](Self::is_closed).
+///
+/// Counters are per-connection deltas: see [`TcpCounters`].
 #[derive(Debug)]
 pub struct Connection {
     pub(super) config: TcpConfig,
