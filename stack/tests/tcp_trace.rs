@@ -1072,3 +1072,17 @@ fn lost_syn_means_three_second_rto_for_data() {
     // RFC 6298 §5.7: 3 s, not the 1 s initial RTO.
     assert_eq!(c.poll_timeout(), Some(ms(4020)));
 }
+
+#[test]
+fn no_fast_retransmit_for_dupacks_of_data_sent_before_a_timeout() {
+    let mut c = client(plain_config());
+    c.send(&data(500, 3));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 5);
+    c.on_timeout(ms(220));
+    assert_eq!(tx_all(&mut c, ms(220)).len(), 1);
+    for i in 0..4 {
+        send!(c, ms(230 + i), seg(IRS + 1, Some(ISS + 1), A));
+    }
+    recv_nothing!(c, ms(240));
+    assert_eq!(c.counters().fast_retransmits, 0);
+}

@@ -230,6 +230,8 @@ pub struct Connection {
     pub(super) cc: Box<dyn CongestionControl>,
     pub(super) dupacks: u32,
     pub(super) recovery: Option<SeqNumber>,
+    /// `recover` of RFC 6582 after a timeout: no fast retransmit until SND.UNA passes it.
+    pub(super) rto_recover: Option<SeqNumber>,
     pub(super) fast_retransmit: bool,
 
     // ACK generation.
@@ -316,6 +318,7 @@ impl Connection {
             cc: Box::new(NewReno::new(config.initial_cwnd_segments.max(1) as usize * mss)),
             dupacks: 0,
             recovery: None,
+            rto_recover: None,
             fast_retransmit: false,
             ack_now: false,
             delack_at: None,

@@ -399,7 +399,14 @@ impl Connection {
             self.dupacks += 1;
             if self.recovery.is_some() {
                 self.cc.on_recovery_dupack(self.mss);
-            } else if self.dupacks == 3 {
+            } else if self.dupacks == 3
+                && match self.rto_recover {
+                    Some(r) => self.snd_una > r,
+                    None => true,
+                }
+            {
+                // RFC 6582 §3.2 step 1 / §4: duplicate ACKs for data sent before a timeout
+                // are expected (go-back-N resends it) and must not start another recovery.
                 let in_flight = (self.snd_max - self.snd_una) as usize;
                 self.recovery = Some(self.snd_max);
                 self.cc.on_enter_recovery(in_flight, self.mss);
