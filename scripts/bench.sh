@@ -16,7 +16,7 @@ elif [[ -n "${1:-}" ]]; then
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-cargo bench --workspace -- "${extra[@]}" --noplot
+cargo bench --workspace --benches -- "${extra[@]}" --noplot
 mkdir -p results
 out="results/criterion-$(date -u +%Y%m%dT%H%M%SZ).md"
 cargo run -q --release -p xdptcp-bench -- report criterion --markdown "$out"

@@ -22,7 +22,7 @@ step "cargo test"
 cargo test --workspace --all-features
 
 step "criterion benches in quick mode (CI runs each one; it does not judge timings)"
-cargo bench --workspace -- --quick --noplot
+cargo bench --workspace --benches -- --quick --noplot
 
 echo
 echo "all checks passed"
