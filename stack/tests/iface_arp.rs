@@ -313,3 +313,20 @@ fn evicting_a_pending_neighbour_counts_its_packets() {
     let out = drain(&mut i, t(1));
     assert!(out.iter().all(|f| split_eth(f).2 == 0x0806), "only ARP requests went out");
 }
+
+#[test]
+fn vlan_tag_is_skipped_and_counted_when_configured() {
+    let mut c = config();
+    c.accept_vlan_tagged = true;
+    let mut i = Interface::new(c, xdptcp_stack::iface::DeviceCaps::ethernet(1500));
+    let mut tagged = arp_request_for(OUR_IP);
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+    assert_eq!(i.receive(t(0), &tagged), Received::Consumed);
+    assert_eq!(i.counters().rx_vlan_skipped, 1);
+    assert_eq!(i.counters().rx_vlan_tagged, 0);
+    let out = drain(&mut i, t(0));
+    assert_eq!(out.len(), 1);
+    let (dst, reply) = parse_arp(&out[0]);
+    assert_eq!(dst, PEER_MAC);
+    assert_eq!(reply.operation, ArpOperation::Reply);
+}

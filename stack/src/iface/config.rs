@@ -52,6 +52,12 @@ pub struct InterfaceConfig {
     pub tx_queue_capacity: usize,
     /// Datagrams each UDP socket's receive ring holds unless `bind` says otherwise. Default 64.
     pub udp_rx_slots: usize,
+    /// What to do with a frame carrying one 802.1Q tag. `false` (the default): the interface
+    /// is not on a VLAN, so the frame belongs to another segment and is dropped and counted.
+    /// `true`: the tag is skipped and counted and the inner packet is processed as if it were
+    /// untagged — for ports where the switch tags everything for one VLAN and the NIC does not
+    /// strip tags. Replies leave untagged either way.
+    pub accept_vlan_tagged: bool,
 }
 
 impl InterfaceConfig {
@@ -73,6 +79,7 @@ impl InterfaceConfig {
             default_ttl: 64,
             tx_queue_capacity: 64,
             udp_rx_slots: 64,
+            accept_vlan_tagged: false,
         }
     }
 

@@ -37,6 +37,9 @@ counters! {
     /// Frames carrying an 802.1Q/802.1ad tag: this interface is not on a VLAN, so they are not
     /// ours (the XDP program should not redirect them).
     rx_vlan_tagged,
+    /// Frames whose 802.1Q tag was skipped and whose inner packet was processed
+    /// (`InterfaceConfig::accept_vlan_tagged`).
+    rx_vlan_skipped,
     /// Frames for another MAC address (neither ours nor broadcast).
     rx_not_our_mac,
     /// Frames whose EtherType is neither ARP nor IPv4.

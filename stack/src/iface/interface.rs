@@ -223,8 +223,12 @@ impl Interface {
             return Received::Dropped(DropReason::BadEthernet);
         };
         if eth.has_vlan() {
-            // Not configured on a VLAN: answering untagged would leak across segments.
-            return Received::Dropped(DropReason::VlanTagged);
+            if !self.config.accept_vlan_tagged {
+                // Not configured on a VLAN: answering would leak across segments.
+                return Received::Dropped(DropReason::VlanTagged);
+            }
+            // The view already points past the tag: ethertype and payload are the inner ones.
+            self.counters.rx_vlan_skipped += 1;
         }
         let dst = eth.dst_addr();
         if dst != self.config.mac && !dst.is_broadcast() {
