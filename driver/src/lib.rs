@@ -4,3 +4,10 @@
 //! fault injection, pcap), and the per-core engine that drives one `xdptcp-stack` instance per
 //! pinned core. This is the only crate of the workspace allowed to contain `unsafe`; every
 //! `unsafe` block carries a `// SAFETY:` comment.
+
+pub mod device;
+pub mod loopback;
+pub mod pool;
+
+pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
+pub use loopback::{LoopbackEnd, LoopbackPair};
