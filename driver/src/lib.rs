@@ -6,8 +6,10 @@
 //! `unsafe` block carries a `// SAFETY:` comment.
 
 pub mod device;
+pub mod fault;
 pub mod loopback;
 pub mod pool;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
 pub use loopback::{LoopbackEnd, LoopbackPair};
+pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};

@@ -165,6 +165,16 @@ impl HeapFrames {
         self.mem.get_mut(start..start + len).unwrap_or(&mut [])
     }
 
+    /// Makes `to` a copy of `from` (data and length).
+    pub fn copy_frame(&mut self, from: FrameId, to: FrameId) {
+        let len = self.lens.get(from.index()).copied().unwrap_or(0);
+        let (src, dst) = (from.index() * self.frame_size, to.index() * self.frame_size);
+        if src + len <= self.mem.len() && dst + len <= self.mem.len() {
+            self.mem.copy_within(src..src + len, dst);
+            self.set_len(to, len);
+        }
+    }
+
     /// A frame's whole capacity, writable.
     pub fn full_mut(&mut self, id: FrameId) -> &mut [u8] {
         let start = id.index() * self.frame_size;
