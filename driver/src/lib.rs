@@ -8,8 +8,10 @@
 pub mod device;
 pub mod fault;
 pub mod loopback;
+pub mod pcap;
 pub mod pool;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
+pub use pcap::PcapDevice;
