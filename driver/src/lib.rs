@@ -10,6 +10,7 @@ pub mod fault;
 pub mod loopback;
 pub mod pcap;
 pub mod pool;
+pub mod xdp;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
 pub use loopback::{LoopbackEnd, LoopbackPair};
