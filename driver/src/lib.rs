@@ -6,13 +6,16 @@
 //! `unsafe` block carries a `// SAFETY:` comment.
 
 pub mod device;
+pub mod engine;
 pub mod fault;
 pub mod loopback;
 pub mod pcap;
 pub mod pool;
+pub mod signal;
 pub mod xdp;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
 pub use pcap::PcapDevice;
+pub use engine::{App, NoApp, UdpEcho, Worker, WorkerCounters};
