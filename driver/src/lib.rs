@@ -9,6 +9,7 @@ pub mod device;
 pub mod engine;
 pub mod fault;
 pub mod loopback;
+pub mod netns;
 pub mod pcap;
 pub mod pool;
 pub mod signal;

@@ -44,6 +44,9 @@ use crate::pool::{FramePool, FrameState};
 /// Headroom the kernel reserves in front of every received frame for the XDP program.
 pub const XDP_PACKET_HEADROOM: usize = 256;
 
+/// Attempts to bind a queue that is busy (see `open_with`), 20 ms apart.
+const BUSY_RETRIES: usize = 25;
+
 /// How the AF_XDP socket binds to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindMode {
@@ -199,9 +202,21 @@ impl XdpDevice {
         };
         let mut last = None;
         for &mode in tries {
-            match bind(config, iface, mode) {
-                Ok(parts) => return Ok(XdpDevice::assemble(config, iface, program, parts)),
-                Err(e) => last = Some(e),
+            // The kernel frees a closed socket's hold on its queue in deferred work, so a
+            // socket reopened right after the previous one closed (a restart, a test) can see
+            // EBUSY for a few milliseconds; retry that briefly.
+            for _ in 0..BUSY_RETRIES {
+                match bind(config, iface, mode) {
+                    Ok(parts) => return Ok(XdpDevice::assemble(config, iface, program, parts)),
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        last = Some(e);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => {
+                        last = Some(e);
+                        break;
+                    }
+                }
             }
         }
         let e = last.unwrap_or(io::Error::from_raw_os_error(libc::EINVAL));
