@@ -70,7 +70,10 @@ pub struct UdpEcho {
 
 impl UdpEcho {
     /// Binds `port` on `iface`.
-    pub fn bind(iface: &mut Interface, port: u16) -> Result<UdpEcho, xdptcp_stack::iface::BindError> {
+    pub fn bind(
+        iface: &mut Interface,
+        port: u16,
+    ) -> Result<UdpEcho, xdptcp_stack::iface::BindError> {
         let socket = iface.udp_bind(port)?;
         Ok(UdpEcho { socket, scratch: vec![0; iface.caps().mtu], echoed: 0, failed: 0 })
     }

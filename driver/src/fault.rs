@@ -262,7 +262,7 @@ impl<D: Device> FaultDevice<D> {
             let mut due = now + imp.delay + Duration::from_nanos(jitter);
             if self.rng.chance(imp.reorder_ppm) {
                 stats.reordered += 1;
-                due = due + imp.reorder_delay;
+                due += imp.reorder_delay;
             }
             line.push(due, id);
         }

@@ -16,7 +16,7 @@ pub mod signal;
 pub mod xdp;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
-pub use loopback::{LoopbackEnd, LoopbackPair};
-pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
-pub use pcap::PcapDevice;
 pub use engine::{App, NoApp, UdpEcho, Worker, WorkerCounters};
+pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
+pub use loopback::{LoopbackEnd, LoopbackPair};
+pub use pcap::PcapDevice;

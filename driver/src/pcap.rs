@@ -163,9 +163,8 @@ mod tests {
 
     /// A minimal reader of what we write: (linktype, [(ts_micros, orig_len, bytes)]).
     fn parse(file: &[u8]) -> (u32, Vec<(u64, u32, Vec<u8>)>) {
-        let u32_at = |b: &[u8], at: usize| {
-            u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-        };
+        let u32_at =
+            |b: &[u8], at: usize| u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"));
         assert_eq!(u32_at(file, 0), PCAP_MAGIC);
         assert_eq!(u16::from_ne_bytes([file[4], file[5]]), 2);
         assert_eq!(u16::from_ne_bytes([file[6], file[7]]), 4);

@@ -57,7 +57,11 @@ impl Lab {
             kernel_ns: String::new(),
         };
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "lab up failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "lab up failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let vars = text.lines().last().expect("lab.sh prints its variables last");
         for kv in vars.split_whitespace() {
             let (k, v) = kv.split_once('=').expect("KEY=VALUE");
@@ -177,7 +181,12 @@ fn ping_and_udp_echo_through_af_xdp() {
     drop(lab);
 
     assert!(ping.status.success() && ping_out.contains("5 received"), "ping: {ping_out}");
-    assert!(udp.status.success(), "udp echo failed: {:?} {}", udp.status, String::from_utf8_lossy(&udp.stderr));
+    assert!(
+        udp.status.success(),
+        "udp echo failed: {:?} {}",
+        udp.status,
+        String::from_utf8_lossy(&udp.stderr)
+    );
     assert_eq!(udp.stdout, payload.as_bytes(), "echo must be byte-exact");
 
     let c = &report.iface;
@@ -216,7 +225,8 @@ fn setup_errors_are_clean_messages() {
         let mut msgs = Vec::new();
         let base = XdpConfig::new(&ifname, ip);
 
-        let e = XdpDevice::open(&XdpConfig { queue: 7, ..base.clone() }).expect_err("veth has 1 queue");
+        let e =
+            XdpDevice::open(&XdpConfig { queue: 7, ..base.clone() }).expect_err("veth has 1 queue");
         assert!(matches!(e, DriverError::QueueOutOfRange { queue: 7, queues: 1, .. }), "{e}");
         msgs.push(e.to_string());
 
@@ -229,8 +239,9 @@ fn setup_errors_are_clean_messages() {
 
         // The namespace's own lo has no native XDP.
         let _ = Command::new("ip").args(["link", "set", "lo", "mtu", "1500"]).status();
-        let e = XdpDevice::open(&XdpConfig { xdp_mode: XdpMode::Native, ..XdpConfig::new("lo", ip) })
-            .expect_err("lo has no native XDP");
+        let e =
+            XdpDevice::open(&XdpConfig { xdp_mode: XdpMode::Native, ..XdpConfig::new("lo", ip) })
+                .expect_err("lo has no native XDP");
         assert!(matches!(e, DriverError::ModeUnsupported { mode: "native", .. }), "{e}");
         msgs.push(e.to_string());
 

@@ -95,12 +95,23 @@ impl fmt::Display for DriverError {
                 "{mode} mode is not supported on {iface} ({detail}); try mode auto, or \
                  generic/copy"
             ),
-            DriverError::FrameTooSmall { iface, mtu, frame_size, needed } => write!(
-                f,
-                "MTU {mtu} of {iface} needs {needed}-byte UMEM frames (MTU + 14 Ethernet + \
-                 headroom) but the frame size is {frame_size}: use frame size 4096 or lower \
-                 the MTU (ip link set {iface} mtu N)"
-            ),
+            DriverError::FrameTooSmall { iface, mtu, frame_size, needed } => {
+                write!(
+                    f,
+                    "MTU {mtu} of {iface} needs {needed}-byte UMEM frames (MTU + 14 Ethernet + \
+                     {headroom} headroom) but the frame size is {frame_size}: ",
+                    headroom = needed - mtu - 14
+                )?;
+                let max_mtu = 4096 - (needed - mtu);
+                if *needed <= 4096 {
+                    write!(f, "use frame size 4096 or lower the MTU (ip link set {iface} mtu N)")
+                } else {
+                    write!(
+                        f,
+                        "lower the MTU to {max_mtu} or less (ip link set {iface} mtu {max_mtu})"
+                    )
+                }
+            }
             DriverError::AlreadyAttached { iface, prog_id } => write!(
                 f,
                 "an XDP program (id {prog_id}) is already attached to {iface}; remove it with \
@@ -130,7 +141,7 @@ mod tests {
                 iface: "veth0".into(),
                 mtu: 9000,
                 frame_size: 2048,
-                needed: 9270,
+                needed: 9000 + 14 + 256,
             },
             DriverError::AlreadyAttached { iface: "veth0".into(), prog_id: 42 },
             DriverError::from_errno("creating the socket", libc::ENOMEM),
@@ -142,7 +153,9 @@ mod tests {
         assert!(errs[0].to_string().contains("CAP_NET_ADMIN"));
         assert!(errs[0].to_string().contains("CAP_BPF"));
         assert!(errs[2].to_string().contains("has 2 queue"));
-        assert!(errs[3].to_string().contains("9000") && errs[3].to_string().contains("2048"));
+        let jumbo = errs[3].to_string();
+        assert!(jumbo.contains("9000") && jumbo.contains("2048"), "{jumbo}");
+        assert!(jumbo.contains("mtu 3826"), "4096 - 256 - 14: {jumbo}");
         assert!(errs[4].to_string().contains("xdptcp detach --iface veth0"));
         assert_eq!(
             DriverError::from_errno("x", libc::EPERM),

@@ -89,6 +89,7 @@ pub struct XdpProgram {
     ifindex: i32,
     iface: String,
     mode: XdpMode,
+    attached: bool,
 }
 
 // SAFETY: the libbpf object is only used through `&self`/`&mut self` methods that make
@@ -123,7 +124,11 @@ impl XdpProgram {
         // SAFETY: OBJECT is a static byte slice that outlives the object (libbpf copies it
         // anyway); null options select the defaults.
         let obj = unsafe {
-            bpf::bpf_object__open_mem(OBJECT.as_ptr().cast::<c_void>(), OBJECT.len() as _, std::ptr::null())
+            bpf::bpf_object__open_mem(
+                OBJECT.as_ptr().cast::<c_void>(),
+                OBJECT.len() as _,
+                std::ptr::null(),
+            )
         };
         let Some(obj) = NonNull::new(obj) else {
             return Err(DriverError::from_errno("opening the XDP object", errno()));
@@ -136,6 +141,7 @@ impl XdpProgram {
             ifindex,
             iface: iface.name.clone(),
             mode,
+            attached: false,
         };
         // SAFETY: `obj` is a valid object from bpf_object__open_mem, closed only in Drop.
         let rc = unsafe { bpf::bpf_object__load(obj.as_ptr()) };
@@ -174,9 +180,11 @@ impl XdpProgram {
         for &m in tries {
             let flags = m.flags() | bpf::XDP_FLAGS_UPDATE_IF_NOEXIST;
             // SAFETY: plain netlink request with a valid program fd and null options.
-            let rc = unsafe { bpf::bpf_xdp_attach(self.ifindex, self.prog_fd, flags, std::ptr::null()) };
+            let rc =
+                unsafe { bpf::bpf_xdp_attach(self.ifindex, self.prog_fd, flags, std::ptr::null()) };
             if rc == 0 {
                 self.mode = m;
+                self.attached = true;
                 return Ok(m);
             }
             last = -rc;
@@ -186,7 +194,10 @@ impl XdpProgram {
                 }
                 libc::EBUSY | libc::EEXIST => {
                     let prog_id = attached_id(self.ifindex, 0).unwrap_or(0);
-                    return Err(DriverError::AlreadyAttached { iface: self.iface.clone(), prog_id });
+                    return Err(DriverError::AlreadyAttached {
+                        iface: self.iface.clone(),
+                        prog_id,
+                    });
                 }
                 _ => {}
             }
@@ -200,7 +211,8 @@ impl XdpProgram {
 
     fn program_fd(&self) -> Result<i32, DriverError> {
         // SAFETY: valid loaded object and a NUL-terminated name.
-        let p = unsafe { bpf::bpf_object__find_program_by_name(self.obj.as_ptr(), PROG_NAME.as_ptr()) };
+        let p =
+            unsafe { bpf::bpf_object__find_program_by_name(self.obj.as_ptr(), PROG_NAME.as_ptr()) };
         if p.is_null() {
             return Err(DriverError::Os { action: "finding the XDP program", errno: libc::ENOENT });
         }
@@ -212,7 +224,10 @@ impl XdpProgram {
         // SAFETY: valid loaded object and a NUL-terminated name.
         let m = unsafe { bpf::bpf_object__find_map_by_name(self.obj.as_ptr(), name.as_ptr()) };
         if m.is_null() {
-            return Err(DriverError::Os { action: "finding a map of the XDP program", errno: libc::ENOENT });
+            return Err(DriverError::Os {
+                action: "finding a map of the XDP program",
+                errno: libc::ENOENT,
+            });
         }
         // SAFETY: `m` is a map of the loaded object.
         Ok(unsafe { bpf::bpf_map__fd(m) })
@@ -237,7 +252,12 @@ impl XdpProgram {
         }
         // SAFETY: key and value are live u32/i32 matching the XSKMAP's 4-byte key and value.
         let rc = unsafe {
-            bpf::bpf_map_update_elem(self.xsks_fd, (&queue as *const u32).cast(), (&socket_fd as *const i32).cast(), 0)
+            bpf::bpf_map_update_elem(
+                self.xsks_fd,
+                (&queue as *const u32).cast(),
+                (&socket_fd as *const i32).cast(),
+                0,
+            )
         };
         if rc < 0 {
             return Err(DriverError::from_errno("inserting the socket into the XSKMAP", -rc));
@@ -257,7 +277,11 @@ impl XdpProgram {
             let mut v = 0u64;
             // SAFETY: key and value are live and match the stats map's u32 key and u64 value.
             let rc = unsafe {
-                bpf::bpf_map_lookup_elem(self.stats_fd, (&k as *const u32).cast(), (&mut v as *mut u64).cast())
+                bpf::bpf_map_lookup_elem(
+                    self.stats_fd,
+                    (&k as *const u32).cast(),
+                    (&mut v as *mut u64).cast(),
+                )
             };
             if rc == 0 {
                 v
@@ -271,7 +295,7 @@ impl XdpProgram {
 
 impl Drop for XdpProgram {
     fn drop(&mut self) {
-        if self.prog_fd >= 0 {
+        if self.attached {
             let opts = bpf::bpf_xdp_attach_opts {
                 sz: std::mem::size_of::<bpf::bpf_xdp_attach_opts>() as _,
                 old_prog_fd: self.prog_fd,

@@ -222,7 +222,9 @@ impl XdpDevice {
         let e = last.unwrap_or(io::Error::from_raw_os_error(libc::EINVAL));
         let errno = e.raw_os_error().unwrap_or(libc::EIO);
         Err(match errno {
-            libc::EPERM | libc::EACCES => DriverError::Permission { action: "creating the AF_XDP socket" },
+            libc::EPERM | libc::EACCES => {
+                DriverError::Permission { action: "creating the AF_XDP socket" }
+            }
             libc::EOPNOTSUPP | libc::EPROTONOSUPPORT if config.bind == BindMode::ZeroCopy => {
                 DriverError::ModeUnsupported {
                     iface: iface.name.clone(),
@@ -238,7 +240,12 @@ impl XdpDevice {
         })
     }
 
-    fn assemble(config: &XdpConfig, iface: &NetIf, program: Arc<XdpProgram>, parts: Bound) -> XdpDevice {
+    fn assemble(
+        config: &XdpConfig,
+        iface: &NetIf,
+        program: Arc<XdpProgram>,
+        parts: Bound,
+    ) -> XdpDevice {
         let Bound { umem, base, tx_q, rx_q, fill_q, comp_q, zero_copy } = parts;
         let frames = base.len();
         let batch = config.batch.clamp(1, MAX_BATCH);
@@ -377,7 +384,10 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
         });
     }
     if !config.ring_size.is_power_of_two() || config.ring_size < 64 {
-        return Err(invalid(format!("ring size {} must be a power of two >= 64", config.ring_size)));
+        return Err(invalid(format!(
+            "ring size {} must be a power of two >= 64",
+            config.ring_size
+        )));
     }
     if config.frames < 2 * config.batch as u32 || config.frames < 128 {
         return Err(invalid(format!(
@@ -448,7 +458,13 @@ fn is_zero_copy(fd: i32) -> bool {
     let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
     // SAFETY: `opts` and `len` are live out-parameters of the sizes passed.
     let rc = unsafe {
-        libc::getsockopt(fd, libc::SOL_XDP, libc::XDP_OPTIONS, (&mut opts as *mut u32).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&mut opts as *mut u32).cast(),
+            &mut len,
+        )
     };
     rc == 0 && opts & libc::XDP_OPTIONS_ZEROCOPY != 0
 }
