@@ -125,6 +125,13 @@ pub trait Device {
     /// completed buffers. Called once per TX batch.
     fn flush(&mut self, now: Instant);
 
+    /// The earliest instant at which the device has timed work of its own (a delayed frame
+    /// falling due in a fault injector); `None` for devices driven only by I/O. A caller that
+    /// sleeps must wake by then.
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
     /// Receives a batch of up to [`batch_size`](Device::batch_size) frames.
     fn rx_batch(&mut self, now: Instant) -> RxBatch<'_, Self>
     where

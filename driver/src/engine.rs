@@ -10,8 +10,9 @@
 //!    replies (e.g. [`UdpEcho`]).
 //! 3. **TX**: [`Interface::poll_transmit`] straight into free device buffers until it has
 //!    nothing left or the device has no buffer; then the batch is flushed (one doorbell).
-//! 4. **Timers**: [`Interface::poll_timeout`] (ARP retransmission) tells the caller when the
-//!    next iteration is due at the latest.
+//! 4. **Timers**: [`Interface::poll_timeout`] (ARP retransmission) and [`Device::poll_at`]
+//!    (a fault injector's delay line) tell the caller when the next iteration is due at the
+//!    latest.
 //!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
 //! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
@@ -124,9 +125,9 @@ impl<D: Device, A: App> Worker<D, A> {
         Worker { dev, iface, app, counters: WorkerCounters::default() }
     }
 
-    /// One iteration: RX batch, application, TX batch. Returns the interface's next timer
-    /// (the caller must call again no later than that). Returns whether any frame moved in
-    /// `progress`, so an idle loop can back off.
+    /// One iteration: RX batch, application, TX batch. Returns how many frames moved (so an
+    /// idle loop can back off) and the next timer of the interface or the device (the caller
+    /// must call again no later than that).
     pub fn run_once(&mut self, now: Instant) -> Step {
         self.counters.iterations += 1;
         let mut moved = 0;
@@ -176,8 +177,12 @@ impl<D: Device, A: App> Worker<D, A> {
             self.counters.tx_frames += tx.sent() as u64;
         }
 
-        // 4. Timers.
-        Step { moved, next_timer: self.iface.poll_timeout() }
+        // 4. Timers: the interface's (ARP) and the device's own (a fault injector's delay line).
+        let next_timer = match (self.iface.poll_timeout(), self.dev.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Step { moved, next_timer }
     }
 
     /// Runs until `shutdown` receives a message or is disconnected, or SIGINT/SIGTERM is

@@ -210,15 +210,6 @@ impl<D: Device> FaultDevice<D> {
         self.frames.pool().available()
     }
 
-    /// The earliest instant a held frame becomes due, in either direction: a caller driven by
-    /// timers must call `rx_batch`/`tx_batch` no later than this.
-    pub fn poll_at(&self) -> Option<Instant> {
-        match (self.rx_line.next_due(), self.tx_line.next_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     /// Runs one frame of our pool (state `Lent`) through the impairments of one direction,
     /// scheduling what survives.
     fn impair(&mut self, tx: bool, now: Instant, first: FrameId) {
@@ -355,6 +346,16 @@ impl<D: Device> Device for FaultDevice<D> {
 
     fn flush(&mut self, now: Instant) {
         self.pump_tx(now);
+    }
+
+    /// The earliest instant a held frame becomes due, in either direction (or the inner
+    /// device's own deadline): a caller driven by timers must call `rx_batch`/`tx_batch` no
+    /// later than this.
+    fn poll_at(&self) -> Option<Instant> {
+        [self.rx_line.next_due(), self.tx_line.next_due(), self.inner.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

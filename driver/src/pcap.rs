@@ -154,6 +154,10 @@ impl<D: Device, W: Write> Device for PcapDevice<D, W> {
     fn flush(&mut self, now: Instant) {
         self.inner.flush(now);
     }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.inner.poll_at()
+    }
 }
 
 #[cfg(test)]

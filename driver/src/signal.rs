@@ -38,3 +38,19 @@ pub fn requested() -> bool {
 pub fn reset() {
     REQUESTED.store(false, Ordering::Relaxed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigterm_sets_the_flag_instead_of_killing() {
+        install().expect("sigaction works");
+        // SAFETY: raising a signal whose handler was just installed; it only sets the flag.
+        let rc = unsafe { libc::raise(libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        assert!(requested(), "the process is alive and the flag is set");
+        reset();
+        assert!(!requested());
+    }
+}

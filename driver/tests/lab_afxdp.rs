@@ -245,6 +245,13 @@ fn setup_errors_are_clean_messages() {
         assert!(matches!(e, DriverError::ModeUnsupported { mode: "native", .. }), "{e}");
         msgs.push(e.to_string());
 
+        // Auto falls back to generic XDP where native is refused (lo, MTU set above).
+        let lo = XdpDevice::open(&XdpConfig::new("lo", ip)).expect("generic XDP works on lo");
+        assert_eq!(lo.program().mode(), XdpMode::Generic);
+        assert_eq!(lo.bind_mode(), BindMode::Copy);
+        drop(lo);
+        assert_eq!(xdp::attached_program("lo").expect("lo exists"), None);
+
         // A panic while a device is open detaches its program during unwinding. (A thread
         // inherits the namespace of the thread that spawns it.)
         let base2 = base.clone();
