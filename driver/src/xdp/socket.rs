@@ -564,6 +564,7 @@ impl Device for XdpDevice {
     }
 
     fn flush(&mut self, _now: Instant) {
+        let mut produced = 0;
         if !self.tx_pending.is_empty() {
             let room = self.tx_q.nb_free(self.tx_pending.len() as u32) as usize;
             let n = room.min(self.tx_pending.len());
@@ -572,11 +573,15 @@ impl Device for XdpDevice {
             let done = unsafe { self.tx_q.produce(&self.tx_pending[..n]) };
             self.tx_pending.drain(..done);
             self.stats.tx_frames += done as u64;
+            produced = done;
             if !self.tx_pending.is_empty() {
                 self.stats.tx_ring_full += 1;
             }
         }
-        if self.tx_q.needs_wakeup() {
+        // Kick only with descriptors on the ring: copy mode keeps the flag set permanently,
+        // and an idle loop must not make a syscall per iteration.
+        let in_flight = self.stats.tx_frames > self.stats.tx_completed;
+        if (produced > 0 || in_flight) && self.tx_q.needs_wakeup() {
             self.stats.tx_kicks += 1;
             let _ = self.tx_q.wakeup();
         }
