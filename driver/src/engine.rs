@@ -404,6 +404,43 @@ mod tests {
     }
 
     #[test]
+    fn stacked_devices_delay_in_virtual_time_and_capture() {
+        use crate::fault::{FaultConfig, FaultDevice, Impairments};
+        use crate::pcap::PcapDevice;
+        use xdptcp_stack::time::Duration;
+
+        let (a, b) = LoopbackPair::default().build();
+        let delay = Duration::from_millis(5);
+        let cfg =
+            FaultConfig { rx: Impairments { delay, ..Impairments::NONE }, ..Default::default() };
+        let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
+        let mut iface = interface_for(&dev, [2, 0, 0, 0, 0, 2], A, 24);
+        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
+        let mut w = Worker::new(dev, iface, echo);
+        let mut p = Peer { iface: interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24), dev: b };
+        let sock = p.iface.udp_bind(40002).expect("free port");
+        let t0 = Instant::from_millis(100);
+        p.iface.udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
+        p.pump(t0);
+        // The ARP request is held 5 ms by the fault layer: nothing moves, and the worker says
+        // when to come back.
+        let step = w.run_once(t0);
+        assert_eq!(step.moved, 0);
+        assert_eq!(step.next_timer, Some(t0 + delay));
+        let mut now = t0;
+        for _ in 0..10 {
+            now = now + delay;
+            w.run_once(now);
+            p.pump(now);
+        }
+        let (_, payload) = p.iface.udp_recv_from(sock).expect("echo arrived");
+        assert_eq!(payload, b"late");
+        // ARP request, datagram in; ARP reply, echo out: four frames captured.
+        assert_eq!(w.device().records(), 4);
+        assert_eq!(w.device().inner().rx_stats().released, 2);
+    }
+
+    #[test]
     fn shutdown_channel_stops_a_spawned_worker() {
         let (started_tx, started) = crossbeam_channel::bounded(1);
         let handle = spawn("test-worker", None, move |shutdown| {

@@ -252,6 +252,19 @@ fn setup_errors_are_clean_messages() {
         drop(lo);
         assert_eq!(xdp::attached_program("lo").expect("lo exists"), None);
 
+        // Without effective capabilities (per thread on Linux) loading the program is refused
+        // with the privilege message.
+        let base3 = base.clone();
+        let unprivileged = std::thread::spawn(move || {
+            drop_effective_capabilities();
+            XdpDevice::open(&base3).expect_err("no CAP_BPF / CAP_NET_ADMIN")
+        })
+        .join()
+        .expect("no panic");
+        assert!(matches!(unprivileged, DriverError::Permission { .. }), "{unprivileged}");
+        msgs.push(unprivileged.to_string());
+        assert_eq!(xdp::attached_program(&ifname).expect("iface exists"), None);
+
         // A panic while a device is open detaches its program during unwinding. (A thread
         // inherits the namespace of the thread that spawns it.)
         let base2 = base.clone();
@@ -286,5 +299,35 @@ fn setup_errors_are_clean_messages() {
     }
     assert!(msgs[0].contains("has 1 queue"));
     assert!(msgs[1].contains("3000") && msgs[1].contains("2048") && msgs[1].contains("4096"));
-    assert!(msgs[3].contains("xdptcp detach --iface"));
+    assert!(msgs[3].contains("CAP_NET_ADMIN") && msgs[3].contains("CAP_BPF"));
+    assert!(msgs[4].contains("xdptcp detach --iface"));
+}
+
+/// Clears the calling thread's effective capability set (the permitted set is kept; the
+/// thread ends soon after).
+fn drop_effective_capabilities() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522; // _LINUX_CAPABILITY_VERSION_3: two Data words
+    let mut header = Header { version: VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` for version 3 into `data`, which has room for them.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    for d in &mut data {
+        d.effective = 0;
+    }
+    // SAFETY: capset reads the header and two `Data`; pid 0 means the calling thread only.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
