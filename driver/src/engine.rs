@@ -429,7 +429,7 @@ mod tests {
         assert_eq!(step.next_timer, Some(t0 + delay));
         let mut now = t0;
         for _ in 0..10 {
-            now = now + delay;
+            now += delay;
             w.run_once(now);
             p.pump(now);
         }
