@@ -263,7 +263,8 @@ impl XdpDevice {
             fill_target: (config.ring_size as usize).min(frames / 2),
             in_fill: 0,
             scratch: vec![FrameDesc::default(); (config.ring_size as usize).max(batch)],
-            tx_pending: Vec::with_capacity(config.ring_size as usize),
+            // Every frame at most once: never grows on the hot path.
+            tx_pending: Vec::with_capacity(frames),
             caps: DeviceCaps::ethernet(iface.mtu).with_checksum(ChecksumCaps::NONE),
             batch,
             queue: config.queue,
