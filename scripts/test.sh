@@ -8,6 +8,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+scripts/install-deps.sh
 
 step "sans-IO check of stack/src"
 scripts/check-sans-io.sh

@@ -1,0 +1,532 @@
+//! A device wrapper that impairs traffic: seeded loss, delay with jitter, reordering,
+//! duplication and bit corruption, independently on the receive and the transmit path.
+//!
+//! The kernel here has no netem, and nftables can only drop; delay, reordering and duplication
+//! for tests against real peers therefore come from this wrapper. It reads no clock — every
+//! decision is made at the `now` passed in, so it runs the same in virtual time (tests, the
+//! simulator) and in real time (the lab) — and it draws from its own SplitMix64 generator
+//! seeded by the caller, so one seed always gives the same drops, delays and corruptions.
+//!
+//! Frames held back are copied into the wrapper's own preallocated pool and released from a
+//! delay line ordered by due time (ties keep arrival order). If that pool is exhausted the
+//! frame is dropped and counted as `overflow`, never allocated for.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use xdptcp_stack::iface::DeviceCaps;
+use xdptcp_stack::time::{Duration, Instant};
+
+use crate::device::{Device, FrameId, FrameList};
+use crate::pool::{FrameState, HeapFrames};
+
+/// A tiny, fast, well-mixed PRNG (SplitMix64, Steele et al. 2014). Not cryptographic; enough
+/// to pick which packets to drop.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed (every seed, zero included, is fine).
+    pub const fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..n` (`0` when `n == 0`); the modulo bias is negligible for small `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// True with probability `ppm` per million.
+    pub fn chance(&mut self, ppm: u32) -> bool {
+        ppm > 0 && self.below(1_000_000) < u64::from(ppm)
+    }
+}
+
+/// Impairments of one direction. Probabilities are in parts per million (10_000 = 1 %).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Impairments {
+    /// Probability that a frame is dropped.
+    pub loss_ppm: u32,
+    /// Probability that a frame is delivered twice.
+    pub duplicate_ppm: u32,
+    /// Probability that one random bit of a frame is flipped.
+    pub corrupt_ppm: u32,
+    /// Probability that a frame is held back an extra [`reorder_delay`](Self::reorder_delay),
+    /// letting later frames overtake it.
+    pub reorder_ppm: u32,
+    /// Fixed delay added to every frame.
+    pub delay: Duration,
+    /// Extra delay drawn uniformly from `0..=jitter` per frame (this alone reorders too).
+    pub jitter: Duration,
+    /// Extra delay of a reordered frame.
+    pub reorder_delay: Duration,
+}
+
+impl Impairments {
+    /// No impairment: frames pass (copied) without delay.
+    pub const NONE: Impairments = Impairments {
+        loss_ppm: 0,
+        duplicate_ppm: 0,
+        corrupt_ppm: 0,
+        reorder_ppm: 0,
+        delay: Duration::ZERO,
+        jitter: Duration::ZERO,
+        reorder_delay: Duration::ZERO,
+    };
+}
+
+/// What the wrapper does, per direction, and its seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// Applied to frames the inner device receives, before the caller sees them.
+    pub rx: Impairments,
+    /// Applied to frames the caller transmits, before the inner device sends them.
+    pub tx: Impairments,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Frames in the wrapper's own pool (RX copies, TX buffers, the delay lines).
+    pub frames: u32,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig { rx: Impairments::NONE, tx: Impairments::NONE, seed: 0, frames: 1024 }
+    }
+}
+
+/// Counts for one direction. `seen - dropped + duplicated - overflow == released + held`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Frames that entered the impairment.
+    pub seen: u64,
+    /// Frames dropped by the loss probability.
+    pub dropped: u64,
+    /// Extra copies made.
+    pub duplicated: u64,
+    /// Frames with a flipped bit.
+    pub corrupted: u64,
+    /// Frames held back for reordering.
+    pub reordered: u64,
+    /// Frames (or copies) dropped because the wrapper's pool was empty.
+    pub overflow: u64,
+    /// Frames that left the delay line (to the caller for RX, to the inner device for TX).
+    pub released: u64,
+}
+
+/// Frames waiting for their due time; min-heap on (due, arrival sequence).
+#[derive(Debug)]
+struct DelayLine {
+    heap: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    seq: u64,
+}
+
+impl DelayLine {
+    fn with_capacity(n: usize) -> Self {
+        DelayLine { heap: BinaryHeap::with_capacity(n), seq: 0 }
+    }
+
+    fn push(&mut self, due: Instant, id: FrameId) {
+        self.seq += 1;
+        self.heap.push(Reverse((due, self.seq, id.0)));
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<FrameId> {
+        let Reverse((due, _, _)) = self.heap.peek()?;
+        if *due > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse((_, _, id))| FrameId(id))
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((due, _, _))| *due)
+    }
+}
+
+/// Impairs the traffic of an inner device. See the [module documentation](self).
+#[derive(Debug)]
+pub struct FaultDevice<D> {
+    inner: D,
+    config: FaultConfig,
+    rng: SplitMix64,
+    frames: HeapFrames,
+    rx_line: DelayLine,
+    tx_line: DelayLine,
+    rx_stats: FaultStats,
+    tx_stats: FaultStats,
+}
+
+impl<D: Device> FaultDevice<D> {
+    /// Wraps `inner`.
+    pub fn new(inner: D, config: FaultConfig) -> Self {
+        let frame_size = inner.caps().max_frame_len().max(64);
+        FaultDevice {
+            inner,
+            rng: SplitMix64::new(config.seed),
+            frames: HeapFrames::new(config.frames, frame_size),
+            rx_line: DelayLine::with_capacity(config.frames as usize),
+            tx_line: DelayLine::with_capacity(config.frames as usize),
+            rx_stats: FaultStats::default(),
+            tx_stats: FaultStats::default(),
+            config,
+        }
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The wrapped device, mutable.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// Receive-path counts.
+    pub fn rx_stats(&self) -> FaultStats {
+        self.rx_stats
+    }
+
+    /// Transmit-path counts.
+    pub fn tx_stats(&self) -> FaultStats {
+        self.tx_stats
+    }
+
+    /// Free frames in the wrapper's pool (for leak checks).
+    pub fn free_frames(&self) -> usize {
+        self.frames.pool().available()
+    }
+
+    /// Runs one frame of our pool (state `Lent`) through the impairments of one direction,
+    /// scheduling what survives.
+    fn impair(&mut self, tx: bool, now: Instant, first: FrameId) {
+        let (imp, stats, line) = if tx {
+            (self.config.tx, &mut self.tx_stats, &mut self.tx_line)
+        } else {
+            (self.config.rx, &mut self.rx_stats, &mut self.rx_line)
+        };
+        stats.seen += 1;
+        if self.rng.chance(imp.loss_ppm) {
+            stats.dropped += 1;
+            self.frames.pool_mut().free(first, FrameState::Lent);
+            return;
+        }
+        self.frames.pool_mut().transition(first, FrameState::Lent, FrameState::Device);
+        let duplicate = if self.rng.chance(imp.duplicate_ppm) {
+            stats.duplicated += 1;
+            match self.frames.alloc(FrameState::Device) {
+                Some(dup) => {
+                    self.frames.copy_frame(first, dup);
+                    Some(dup)
+                }
+                None => {
+                    stats.overflow += 1;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        for id in [Some(first), duplicate].into_iter().flatten() {
+            if self.rng.chance(imp.corrupt_ppm) {
+                let data = self.frames.data_mut(id);
+                if !data.is_empty() {
+                    let bit = self.rng.below(data.len() as u64 * 8);
+                    data[(bit / 8) as usize] ^= 1 << (bit % 8);
+                    stats.corrupted += 1;
+                }
+            }
+            let jitter = self.rng.below(imp.jitter.total_nanos().saturating_add(1));
+            let mut due = now + imp.delay + Duration::from_nanos(jitter);
+            if self.rng.chance(imp.reorder_ppm) {
+                stats.reordered += 1;
+                due += imp.reorder_delay;
+            }
+            line.push(due, id);
+        }
+    }
+
+    /// Moves due TX frames to the inner device; they stay queued if it has no buffer.
+    fn pump_tx(&mut self, now: Instant) {
+        let mut tx = self.inner.tx_batch(now);
+        while let Some(Reverse((due, _, _))) = self.tx_line.heap.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(mut buf) = tx.buffer() else { break };
+            let Some(id) = self.tx_line.pop_due(now) else { break };
+            let data = self.frames.data(id);
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            buf.send(n);
+            self.frames.pool_mut().free(id, FrameState::Device);
+            self.tx_stats.released += 1;
+        }
+    }
+}
+
+impl<D: Device> Device for FaultDevice<D> {
+    fn caps(&self) -> DeviceCaps {
+        self.inner.caps()
+    }
+
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    fn receive(&mut self, now: Instant, out: &mut FrameList) {
+        {
+            let mut ids = FrameList::with_limit(self.inner.batch_size());
+            self.inner.receive(now, &mut ids);
+            for &id in ids.as_slice() {
+                // Copy out of the inner frame, then give it back before impairing.
+                let len = self.inner.frame(id).len();
+                let mut ok = false;
+                if let Some(own) = self.frames.alloc(FrameState::Lent) {
+                    let dst = self.frames.full_mut(own);
+                    let n = len.min(dst.len());
+                    dst[..n].copy_from_slice(&self.inner.frame(id)[..n]);
+                    self.frames.set_len(own, n);
+                    self.inner.release(id);
+                    self.impair(false, now, own);
+                    ok = true;
+                }
+                if !ok {
+                    self.inner.release(id);
+                    self.rx_stats.seen += 1;
+                    self.rx_stats.overflow += 1;
+                }
+            }
+        }
+        while out.remaining() > 0 {
+            let Some(id) = self.rx_line.pop_due(now) else { break };
+            self.frames.pool_mut().transition(id, FrameState::Device, FrameState::Lent);
+            out.push(id);
+            self.rx_stats.released += 1;
+        }
+    }
+
+    fn frame(&self, id: FrameId) -> &[u8] {
+        self.frames.data(id)
+    }
+
+    fn frame_mut(&mut self, id: FrameId) -> &mut [u8] {
+        self.frames.data_mut(id)
+    }
+
+    fn release(&mut self, id: FrameId) {
+        self.frames.pool_mut().free(id, FrameState::Lent);
+    }
+
+    fn allocate(&mut self, _now: Instant) -> Option<FrameId> {
+        self.frames.alloc(FrameState::Lent)
+    }
+
+    fn transmit(&mut self, now: Instant, id: FrameId, len: usize) {
+        if self.frames.pool().state(id) != Some(FrameState::Lent) {
+            self.frames.pool_mut().free(id, FrameState::Lent); // counts the misuse
+            return;
+        }
+        self.frames.set_len(id, len);
+        self.impair(true, now, id);
+    }
+
+    fn flush(&mut self, now: Instant) {
+        self.pump_tx(now);
+    }
+
+    /// The earliest instant a held frame becomes due, in either direction (or the inner
+    /// device's own deadline): a caller driven by timers must call `rx_batch`/`tx_batch` no
+    /// later than this.
+    fn poll_at(&self) -> Option<Instant> {
+        [self.rx_line.next_due(), self.tx_line.next_due(), self.inner.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loopback::{LoopbackEnd, LoopbackPair};
+
+    const N: u32 = 1000;
+
+    fn setup(config: FaultConfig) -> (LoopbackEnd, FaultDevice<LoopbackEnd>) {
+        let (a, b) =
+            LoopbackPair { frames: 2048, wire_slots: 2048, ..LoopbackPair::default() }.build();
+        (a, FaultDevice::new(b, FaultConfig { frames: 4096, ..config }))
+    }
+
+    /// Sends frames numbered 0..n (a big-endian u32 in the first 4 bytes of a 60-byte frame).
+    fn send_numbered(dev: &mut impl Device, n: u32, now: Instant) {
+        for i in 0..n {
+            let mut tx = dev.tx_batch(now);
+            let mut buf = tx.buffer().expect("pool large enough");
+            buf[..60].fill(0xAB);
+            buf[..4].copy_from_slice(&i.to_be_bytes());
+            buf.send(60);
+        }
+    }
+
+    /// Receives everything due at `now`: (number, frame) pairs.
+    fn drain(dev: &mut impl Device, now: Instant) -> Vec<(u32, Vec<u8>)> {
+        let mut got = Vec::new();
+        loop {
+            let rx = dev.rx_batch(now);
+            if rx.is_empty() {
+                return got;
+            }
+            for f in rx.iter() {
+                let n = u32::from_be_bytes([f[0], f[1], f[2], f[3]]);
+                got.push((n, f.to_vec()));
+            }
+        }
+    }
+
+    fn lossy(seed: u64) -> FaultConfig {
+        FaultConfig {
+            rx: Impairments { loss_ppm: 100_000, ..Impairments::NONE },
+            seed,
+            ..FaultConfig::default()
+        }
+    }
+
+    #[test]
+    fn loss_is_seeded_and_conserves_frames() {
+        let run = |seed| {
+            let (mut a, mut f) = setup(lossy(seed));
+            send_numbered(&mut a, N, Instant::ZERO);
+            let got: Vec<u32> = drain(&mut f, Instant::ZERO).into_iter().map(|g| g.0).collect();
+            (got, f.rx_stats(), f.free_frames())
+        };
+        let (got, stats, free) = run(7);
+        assert_eq!(stats.seen, u64::from(N));
+        assert_eq!(got.len() as u64 + stats.dropped, u64::from(N));
+        assert_eq!(stats.released, got.len() as u64);
+        // 10 % of 1000: the binomial standard deviation is ~9.5, so 50..150 is > 5 sigma.
+        assert!((50..150).contains(&stats.dropped), "dropped {}", stats.dropped);
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "loss alone keeps the order");
+        assert_eq!(free, 4096, "no frame leaked");
+        let (again, stats2, _) = run(7);
+        assert_eq!((got.clone(), stats), (again, stats2), "same seed, same drops");
+        let (other, _, _) = run(8);
+        assert_ne!(got, other, "another seed drops other frames");
+    }
+
+    #[test]
+    fn delay_holds_frames_until_due() {
+        let delay = Duration::from_millis(10);
+        let cfg = FaultConfig {
+            rx: Impairments { delay, ..Impairments::NONE },
+            ..FaultConfig::default()
+        };
+        let (mut a, mut f) = setup(cfg);
+        send_numbered(&mut a, 5, Instant::ZERO);
+        // The delay runs from when the wrapper takes a frame from the inner device.
+        assert!(drain(&mut f, Instant::ZERO).is_empty());
+        assert!(drain(&mut f, Instant::from_millis(9)).is_empty());
+        assert_eq!(f.poll_at(), Some(Instant::ZERO + delay));
+        let got = drain(&mut f, Instant::from_millis(10));
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(f.poll_at(), None);
+    }
+
+    #[test]
+    fn reordering_permutes_without_losing() {
+        let cfg = FaultConfig {
+            rx: Impairments {
+                reorder_ppm: 200_000,
+                reorder_delay: Duration::from_millis(5),
+                ..Impairments::NONE
+            },
+            seed: 3,
+            ..FaultConfig::default()
+        };
+        let (mut a, mut f) = setup(cfg);
+        send_numbered(&mut a, 200, Instant::ZERO);
+        let mut got: Vec<u32> = drain(&mut f, Instant::ZERO).into_iter().map(|g| g.0).collect();
+        let early = got.len() as u64;
+        got.extend(drain(&mut f, Instant::from_millis(5)).into_iter().map(|g| g.0));
+        let stats = f.rx_stats();
+        assert_eq!(early + stats.reordered, 200);
+        assert!(stats.reordered > 0);
+        assert!(got.windows(2).any(|w| w[0] > w[1]), "some frame was overtaken");
+        got.sort_unstable();
+        assert_eq!(got, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn corruption_flips_exactly_one_bit_per_counted_frame() {
+        let cfg = FaultConfig {
+            rx: Impairments { corrupt_ppm: 50_000, ..Impairments::NONE },
+            seed: 11,
+            ..FaultConfig::default()
+        };
+        let (mut a, mut f) = setup(cfg);
+        send_numbered(&mut a, N, Instant::ZERO);
+        let got = drain(&mut f, Instant::ZERO);
+        assert_eq!(got.len() as u32, N);
+        let mut damaged = 0;
+        for (i, (_, frame)) in got.iter().enumerate() {
+            let mut sent = [0xABu8; 60];
+            sent[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            let bits: u32 = frame.iter().zip(sent.iter()).map(|(x, y)| (x ^ y).count_ones()).sum();
+            assert!(bits <= 1, "frame {i} differs in {bits} bits");
+            damaged += u64::from(bits);
+        }
+        assert!(damaged > 0);
+        assert_eq!(damaged, f.rx_stats().corrupted);
+    }
+
+    #[test]
+    fn duplication_delivers_counted_extra_copies() {
+        let cfg = FaultConfig {
+            rx: Impairments { duplicate_ppm: 100_000, ..Impairments::NONE },
+            seed: 13,
+            ..FaultConfig::default()
+        };
+        let (mut a, mut f) = setup(cfg);
+        send_numbered(&mut a, N, Instant::ZERO);
+        let got: Vec<u32> = drain(&mut f, Instant::ZERO).into_iter().map(|g| g.0).collect();
+        let dups = f.rx_stats().duplicated;
+        assert!(dups > 0);
+        assert_eq!(got.len() as u64, u64::from(N) + dups);
+        let twice = got.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+        assert_eq!(twice, dups, "a copy follows its original");
+        assert_eq!(f.free_frames(), 4096);
+    }
+
+    #[test]
+    fn tx_loss_applies_before_the_inner_device() {
+        let cfg = FaultConfig {
+            tx: Impairments { loss_ppm: 500_000, ..Impairments::NONE },
+            seed: 5,
+            ..FaultConfig::default()
+        };
+        let (mut a, b) =
+            LoopbackPair { frames: 2048, wire_slots: 2048, ..LoopbackPair::default() }.build();
+        let mut f = FaultDevice::new(b, FaultConfig { frames: 4096, ..cfg });
+        send_numbered(&mut f, 400, Instant::ZERO);
+        let got = drain(&mut a, Instant::ZERO);
+        let stats = f.tx_stats();
+        assert_eq!(got.len() as u64, 400 - stats.dropped);
+        assert_eq!(stats.released, got.len() as u64);
+        assert!((120..280).contains(&stats.dropped), "dropped {}", stats.dropped);
+        assert_eq!(f.free_frames(), 4096);
+    }
+}

@@ -1,0 +1,333 @@
+//! The AF_XDP data path against Linux, on a veth lab made by scripts/lab.sh.
+//!
+//! A worker with our XDP program and an AF_XDP socket serves the stack-side namespace; from
+//! the kernel-side namespace, Linux pings the stack's address (ARP resolved by our stack) and
+//! exchanges a UDP datagram with its echo application. Needs root: without it the tests print
+//! "skipped: needs root", unless CI is set, where they fail. Each test makes its own lab with
+//! a name from the pid, so tests run in parallel, and removes it on every path (a Drop guard
+//! runs during a panic too).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use xdptcp_driver::engine::{self, UdpEcho, Worker, WorkerCounters};
+use xdptcp_driver::xdp::{self, BindMode, DriverError, NetIf, XdpConfig, XdpDevice, XdpMode};
+use xdptcp_driver::{netns, Device};
+use xdptcp_stack::iface::IfaceCounters;
+
+const ECHO_PORT: u16 = 7777;
+
+fn has_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the AF_XDP lab tests need root, and CI is set");
+    }
+    eprintln!("skipped: needs root");
+    false
+}
+
+fn lab_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/lab.sh")
+}
+
+/// A lab made by scripts/lab.sh; torn down on drop.
+struct Lab {
+    name: String,
+    stack_ns: String,
+    stack_if: String,
+    stack_ip: Ipv4Addr,
+    kernel_ns: String,
+}
+
+impl Lab {
+    fn up(prefix: &str) -> Lab {
+        let name = format!("{prefix}{}", std::process::id() % 100_000);
+        let out = Command::new(lab_script()).args(["up", &name]).output().expect("lab.sh runs");
+        // Construct the guard before checking, so a half-made lab is removed too.
+        let mut lab = Lab {
+            name: name.clone(),
+            stack_ns: String::new(),
+            stack_if: String::new(),
+            stack_ip: Ipv4Addr::UNSPECIFIED,
+            kernel_ns: String::new(),
+        };
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "lab up failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars = text.lines().last().expect("lab.sh prints its variables last");
+        for kv in vars.split_whitespace() {
+            let (k, v) = kv.split_once('=').expect("KEY=VALUE");
+            match k {
+                "STACK_NS" => lab.stack_ns = v.into(),
+                "STACK_IF" => lab.stack_if = v.into(),
+                "STACK_IP" => lab.stack_ip = v.parse().expect("an IPv4 address"),
+                "KERNEL_NS" => lab.kernel_ns = v.into(),
+                _ => {}
+            }
+        }
+        assert!(!lab.stack_if.is_empty() && !lab.kernel_ns.is_empty(), "{text}");
+        lab
+    }
+
+    /// Runs a command in the kernel-side namespace with a time limit.
+    fn kernel_exec(&self, args: &[&str]) -> std::process::Output {
+        Command::new("timeout")
+            .arg("20")
+            .args(["ip", "netns", "exec", &self.kernel_ns])
+            .args(args)
+            .output()
+            .expect("ip netns exec runs")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script()).args(["down", &self.name]).output();
+    }
+}
+
+/// What the worker thread reports when it stops.
+struct Report {
+    worker: WorkerCounters,
+    iface: IfaceCounters,
+    echoed: u64,
+    program: xdp::ProgramStats,
+    bind_mode: BindMode,
+    xdp_mode: XdpMode,
+    free_frames: usize,
+}
+
+#[test]
+fn ping_and_udp_echo_through_af_xdp() {
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("xa");
+    let (ready_tx, ready) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
+    let handle = engine::spawn("afxdp-worker", None, move |shutdown| {
+        let setup = || -> Result<Worker<XdpDevice, UdpEcho>, String> {
+            netns::enter(&ns).map_err(|e| format!("entering {ns}: {e}"))?;
+            let netif = NetIf::lookup(&ifname).map_err(|e| e.to_string())?;
+            let config = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
+            let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
+            let mut iface = engine::interface_for(&dev, netif.mac, ip, 24);
+            let echo = UdpEcho::bind(&mut iface, ECHO_PORT).map_err(|e| format!("{e:?}"))?;
+            dev.start().map_err(|e| e.to_string())?;
+            Ok(Worker::new(dev, iface, echo))
+        };
+        let mut worker = match setup() {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.clone()));
+                return Err(e);
+            }
+        };
+        let _ = ready_tx.send(Ok(()));
+        worker.run(&shutdown, Duration::from_micros(200));
+        let dev = worker.device();
+        Ok(Report {
+            worker: worker.counters(),
+            iface: worker.iface().counters().clone(),
+            echoed: worker.app().echoed(),
+            program: dev.program().stats(),
+            bind_mode: dev.bind_mode(),
+            xdp_mode: dev.program().mode(),
+            free_frames: dev.free_frames(),
+        })
+    })
+    .expect("worker thread spawns");
+    let started = ready.recv_timeout(Duration::from_secs(20)).expect("worker reports");
+    if let Err(e) = started {
+        let _ = handle.stop();
+        panic!("AF_XDP setup failed: {e}");
+    }
+
+    // ICMP echo: the kernel resolves our MAC by ARP (answered by our stack) and pings.
+    let target = lab.stack_ip.to_string();
+    let ping = lab.kernel_exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", &target]);
+    let ping_out = String::from_utf8_lossy(&ping.stdout).to_string();
+
+    // UDP echo, byte-exact, retried a few times in case the first datagram races ARP.
+    let payload = format!("xdptcp echo {} \u{2713}", std::process::id());
+    let py = format!(
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)\n\
+         msg={payload:?}.encode()\n\
+         for _ in range(3):\n\
+         \x20   s.sendto(msg,({target:?},{ECHO_PORT}))\n\
+         \x20   try:\n\
+         \x20       data,peer=s.recvfrom(4096)\n\
+         \x20   except socket.timeout:\n\
+         \x20       continue\n\
+         \x20   sys.stdout.buffer.write(data); sys.exit(0 if peer==({target:?},{ECHO_PORT}) else 3)\n\
+         sys.exit(2)\n"
+    );
+    let udp = lab.kernel_exec(&["python3", "-c", &py]);
+
+    let report = handle.stop().expect("worker did not panic").expect("worker ran");
+    let link = Command::new("ip")
+        .args(["-n", &lab.stack_ns, "link", "show", &lab.stack_if])
+        .output()
+        .expect("ip runs");
+    drop(lab);
+
+    assert!(ping.status.success() && ping_out.contains("5 received"), "ping: {ping_out}");
+    assert!(
+        udp.status.success(),
+        "udp echo failed: {:?} {}",
+        udp.status,
+        String::from_utf8_lossy(&udp.stderr)
+    );
+    assert_eq!(udp.stdout, payload.as_bytes(), "echo must be byte-exact");
+
+    let c = &report.iface;
+    assert!(c.arp_replies_sent >= 1, "our stack answered ARP: {c:?}");
+    assert!(c.icmp_echo_replied >= 5, "{c:?}");
+    assert!(c.udp_delivered >= 1 && report.echoed >= 1);
+    assert_eq!(c.rx_bad_icmp_checksum + c.rx_bad_udp_checksum + c.rx_bad_ipv4_checksum, 0);
+    assert!(report.worker.rx_frames >= 7 && report.worker.tx_frames >= 7, "{:?}", report.worker);
+    assert!(report.program.ipv4_redirected >= 6 && report.program.arp_redirected >= 1);
+    assert_eq!(report.bind_mode, BindMode::Copy, "veth has no zero-copy");
+    assert_eq!(report.xdp_mode, XdpMode::Native, "veth supports native XDP");
+    assert!(report.free_frames > 0);
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(!link.contains("xdp"), "the program was detached when the worker stopped: {link}");
+    eprintln!(
+        "lab: bind {:?}, xdp {:?}, worker {:?}, program {:?}",
+        report.bind_mode, report.xdp_mode, report.worker, report.program
+    );
+}
+
+#[test]
+fn setup_errors_are_clean_messages() {
+    // Without root these still hold: they fail before touching the kernel.
+    let e = XdpDevice::open(&XdpConfig::new("xdptcp-none0", Ipv4Addr::new(198, 18, 0, 2)))
+        .expect_err("no such interface");
+    assert_eq!(e, DriverError::UnknownInterface { iface: "xdptcp-none0".into() });
+    assert!(xdp::detach("xdptcp-none0").is_err());
+
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("xe");
+    let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
+    let result = std::thread::spawn(move || -> Vec<String> {
+        netns::enter(&ns).expect("enter the lab namespace");
+        let mut msgs = Vec::new();
+        let base = XdpConfig::new(&ifname, ip);
+
+        let e =
+            XdpDevice::open(&XdpConfig { queue: 7, ..base.clone() }).expect_err("veth has 1 queue");
+        assert!(matches!(e, DriverError::QueueOutOfRange { queue: 7, queues: 1, .. }), "{e}");
+        msgs.push(e.to_string());
+
+        let status = Command::new("ip").args(["link", "set", &ifname, "mtu", "3000"]).status();
+        assert!(status.is_ok_and(|s| s.success()));
+        let e = XdpDevice::open(&base).expect_err("3000 + 14 + 256 > 2048");
+        assert!(matches!(e, DriverError::FrameTooSmall { mtu: 3000, frame_size: 2048, .. }), "{e}");
+        msgs.push(e.to_string());
+        let _ = Command::new("ip").args(["link", "set", &ifname, "mtu", "1500"]).status();
+
+        // The namespace's own lo has no native XDP.
+        let _ = Command::new("ip").args(["link", "set", "lo", "mtu", "1500"]).status();
+        let e =
+            XdpDevice::open(&XdpConfig { xdp_mode: XdpMode::Native, ..XdpConfig::new("lo", ip) })
+                .expect_err("lo has no native XDP");
+        assert!(matches!(e, DriverError::ModeUnsupported { mode: "native", .. }), "{e}");
+        msgs.push(e.to_string());
+
+        // Auto falls back to generic XDP where native is refused (lo, MTU set above).
+        let lo = XdpDevice::open(&XdpConfig::new("lo", ip)).expect("generic XDP works on lo");
+        assert_eq!(lo.program().mode(), XdpMode::Generic);
+        assert_eq!(lo.bind_mode(), BindMode::Copy);
+        drop(lo);
+        assert_eq!(xdp::attached_program("lo").expect("lo exists"), None);
+
+        // Without effective capabilities (per thread on Linux) loading the program is refused
+        // with the privilege message.
+        let base3 = base.clone();
+        let unprivileged = std::thread::spawn(move || {
+            drop_effective_capabilities();
+            XdpDevice::open(&base3).expect_err("no CAP_BPF / CAP_NET_ADMIN")
+        })
+        .join()
+        .expect("no panic");
+        assert!(matches!(unprivileged, DriverError::Permission { .. }), "{unprivileged}");
+        msgs.push(unprivileged.to_string());
+        assert_eq!(xdp::attached_program(&ifname).expect("iface exists"), None);
+
+        // A panic while a device is open detaches its program during unwinding. (A thread
+        // inherits the namespace of the thread that spawns it.)
+        let base2 = base.clone();
+        let panicked = std::thread::spawn(move || {
+            let dev = XdpDevice::open(&base2).expect("opens");
+            assert_eq!(dev.caps().mtu, 1500);
+            panic!("deliberate panic with the device open");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(xdp::attached_program(&ifname).expect("iface exists"), None);
+
+        // A program left attached is reported, and `detach` removes it.
+        let first = XdpDevice::open(&base).expect("first device opens");
+        let e = XdpDevice::open(&base).expect_err("a program is attached");
+        assert!(matches!(e, DriverError::AlreadyAttached { .. }), "{e}");
+        msgs.push(e.to_string());
+        std::mem::forget(first); // simulate a crash: the guard does not run
+        assert!(xdp::attached_program(&ifname).expect("iface exists").is_some());
+        let removed = xdp::detach(&ifname).expect("detach works");
+        assert_eq!(removed.len(), 1);
+        assert!(xdp::attached_program(&ifname).expect("iface exists").is_none());
+
+        msgs
+    })
+    .join();
+    drop(lab);
+    let msgs = result.expect("no unexpected panic in the error checks");
+    for m in &msgs {
+        assert!(!m.contains('\n'), "{m}");
+        eprintln!("error message: {m}");
+    }
+    assert!(msgs[0].contains("has 1 queue"));
+    assert!(msgs[1].contains("3000") && msgs[1].contains("2048") && msgs[1].contains("4096"));
+    assert!(msgs[3].contains("CAP_NET_ADMIN") && msgs[3].contains("CAP_BPF"));
+    assert!(msgs[4].contains("xdptcp detach --iface"));
+}
+
+/// Clears the calling thread's effective capability set (the permitted set is kept; the
+/// thread ends soon after).
+fn drop_effective_capabilities() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522; // _LINUX_CAPABILITY_VERSION_3: two Data words
+    let mut header = Header { version: VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` for version 3 into `data`, which has room for them.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    for d in &mut data {
+        d.effective = 0;
+    }
+    // SAFETY: capset reads the header and two `Data`; pid 0 means the calling thread only.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A two-namespace veth lab for xdptcp.
+#
+#   scripts/lab.sh up NAME [--loss-pct P] [--rate RATE]
+#   scripts/lab.sh down NAME
+#
+# `up` makes namespaces NAME-a (the stack side: runs xdptcp on its veth, which has no IPv4
+# address of its own so the kernel stays out of the way) and NAME-k (the kernel side: a normal
+# Linux host), joined by a veth pair NAME-a0 <-> NAME-k0. Addresses come from 198.18.0.0/15
+# (RFC 2544 benchmarking space): kernel 198.18.X.1/24, stack 198.18.X.2/24, X derived from
+# NAME. The kernel side has TX checksum offload off (else its frames carry partial checksums).
+# --loss-pct P drops P % of frames each way with nftables netdev ingress/egress chains on the
+# kernel-side veth; --rate RATE (e.g. 100mbit) adds a tc tbf bottleneck on the kernel side.
+# `down` removes all of it and is safe to run twice. NAME: letters, digits, '-', at most 8
+# characters (interface names are limited to 15).
+set -euo pipefail
+
+usage() { echo "usage: $0 up NAME [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
+[[ $# -ge 2 ]] || usage
+cmd=$1 name=$2; shift 2
+[[ "$name" =~ ^[A-Za-z0-9-]{1,8}$ ]] || { echo "lab: NAME must be 1-8 of [A-Za-z0-9-]" >&2; exit 2; }
+
+ns_a="$name-a" ns_k="$name-k" if_a="$name-a0" if_k="$name-k0"
+# Third octet from a hash of the name (1..254), so parallel labs get different subnets.
+x=$(( $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 254 + 1 ))
+ip_k="198.18.$x.1" ip_a="198.18.$x.2"
+
+down() {
+    ip netns del "$ns_a" 2>/dev/null || true
+    ip netns del "$ns_k" 2>/dev/null || true
+    # Deleting a namespace deletes its veth end, and so the pair; this catches a pair left in
+    # the root namespace by a failed `up`.
+    ip link del "$if_a" 2>/dev/null || true
+    ip link del "$if_k" 2>/dev/null || true
+}
+
+up() {
+    local loss="" rate=""
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --loss-pct) loss=${2:?}; shift 2 ;;
+            --rate) rate=${2:?}; shift 2 ;;
+            *) usage ;;
+        esac
+    done
+    [[ $(id -u) -eq 0 ]] || { echo "lab: needs root (ip netns, veth, nftables)" >&2; exit 1; }
+    trap 'echo "lab: setup failed, removing $name" >&2; down' ERR
+    mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+    ip netns add "$ns_a"
+    ip netns add "$ns_k"
+    ip link add "$if_a" netns "$ns_a" type veth peer name "$if_k" netns "$ns_k"
+    ip -n "$ns_a" link set lo up
+    ip -n "$ns_k" link set lo up
+    ip -n "$ns_a" link set "$if_a" up
+    ip -n "$ns_k" addr add "$ip_k/24" dev "$if_k"
+    ip -n "$ns_k" link set "$if_k" up
+    ip netns exec "$ns_k" ethtool -K "$if_k" tx off >/dev/null
+    if [[ -n "$loss" ]]; then
+        local n
+        n=$(awk -v p="$loss" 'BEGIN { printf "%d", p * 10 }')  # per mille
+        ip netns exec "$ns_k" nft -f - <<NFT
+table netdev xdptcp_lab {
+    chain ingress { type filter hook ingress device "$if_k" priority 0; numgen random mod 1000 < $n drop; }
+    chain egress { type filter hook egress device "$if_k" priority 0; numgen random mod 1000 < $n drop; }
+}
+NFT
+    fi
+    if [[ -n "$rate" ]]; then
+        ip netns exec "$ns_k" tc qdisc add dev "$if_k" root tbf rate "$rate" burst 32kb latency 50ms
+    fi
+    trap - ERR
+    local mac_a
+    mac_a=$(ip netns exec "$ns_a" cat "/sys/class/net/$if_a/address" 2>/dev/null || ip -n "$ns_a" -br link show "$if_a" | awk '{print $3}')
+    echo "lab $name up:"
+    echo "  stack  side: netns $ns_a  iface $if_a  addr $ip_a/24 (for xdptcp, not the kernel)  mac $mac_a"
+    echo "  kernel side: netns $ns_k  iface $if_k  addr $ip_k/24"
+    [[ -n "$loss" ]] && echo "  loss: $loss % each way (nftables netdev on $if_k)"
+    [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
+    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k"
+}
+
+case $cmd in
+    up) up "$@" ;;
+    down) down; echo "lab $name down" ;;
+    *) usage ;;
+esac
