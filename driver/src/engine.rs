@@ -19,6 +19,7 @@
 //! SIGINT/SIGTERM ([`crate::signal`]).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -26,6 +27,8 @@ use xdptcp_stack::iface::{Interface, Received, UdpHandle};
 use xdptcp_stack::time::Instant;
 
 use crate::device::Device;
+use crate::rss::Rss;
+use crate::steering::{SteerCounters, SteerPort};
 
 /// Counters of the worker loop itself (the interface has its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,12 +45,20 @@ pub struct WorkerCounters {
     pub icmp_errors_unhandled: u64,
     /// Iterations that ended with frames still queued because the device had no buffer.
     pub tx_no_buffer: u64,
+    /// Frames another worker steered here and this one processed.
+    pub steered_in: u64,
+    /// Frames received here but owned by another worker (handed over or dropped, see the
+    /// steering counters).
+    pub not_mine: u64,
 }
 
 /// An application driven by the worker between RX and TX.
 pub trait App {
     /// Reads what arrived for the application and queues what it sends.
     fn poll(&mut self, now: Instant, iface: &mut Interface);
+
+    /// Reports the application's counters as (name, value) pairs.
+    fn report(&self, _out: &mut dyn FnMut(&'static str, u64)) {}
 }
 
 /// No application (ARP and ICMP echo still work: they live in the interface).
@@ -108,7 +119,22 @@ impl App for UdpEcho {
             }
         }
     }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        out("udp_echoed", self.echoed);
+        out("udp_echo_failed", self.failed);
+    }
 }
+
+/// This worker's share of flow steering: the RSS it computes owners with and its lanes.
+#[derive(Debug)]
+struct Steer {
+    rss: Arc<Rss>,
+    port: SteerPort,
+}
+
+/// Most steered frames a worker processes per iteration (so its own queue is not starved).
+const STEER_BUDGET: usize = 256;
 
 /// One device, one interface, one application. See the [module documentation](self).
 #[derive(Debug)]
@@ -117,12 +143,26 @@ pub struct Worker<D: Device, A: App> {
     iface: Interface,
     app: A,
     counters: WorkerCounters,
+    steer: Option<Steer>,
 }
 
 impl<D: Device, A: App> Worker<D, A> {
     /// A worker over `dev`; `iface` must have been made with `dev.caps()`.
     pub fn new(dev: D, iface: Interface, app: A) -> Self {
-        Worker { dev, iface, app, counters: WorkerCounters::default() }
+        Worker { dev, iface, app, counters: WorkerCounters::default(), steer: None }
+    }
+
+    /// Turns steering on: a received frame whose owner under `rss` (its queue, see
+    /// [`crate::steering`]) is not `port.me()` is copied to the owner instead of being
+    /// processed here; frames steered to this worker are processed after each RX batch.
+    pub fn with_steering(mut self, rss: Arc<Rss>, port: SteerPort) -> Self {
+        self.steer = Some(Steer { rss, port });
+        self
+    }
+
+    /// Steering counters (all zero without steering).
+    pub fn steer_counters(&self) -> SteerCounters {
+        self.steer.as_ref().map(|s| s.port.counters()).unwrap_or_default()
     }
 
     /// One iteration: RX batch, application, TX batch. Returns how many frames moved (so an
@@ -137,22 +177,26 @@ impl<D: Device, A: App> Worker<D, A> {
             let rx = self.dev.rx_batch(now);
             for frame in rx.iter() {
                 moved += 1;
-                match self.iface.receive(now, frame) {
-                    Received::Tcp { .. } => {
-                        // TCP hook: the TCP stack (stack/src/tcp, in progress) takes the
-                        // segment here, borrowing `frame` for the duration of the call. Until
-                        // then the segment is counted and dropped, and the peer sees no
-                        // answer (not even a RST).
-                        self.counters.tcp_unhandled += 1;
+                if let Some(steer) = &mut self.steer {
+                    if let Some(owner) = steer.rss.frame_queue(frame) {
+                        if usize::from(owner) != steer.port.me() {
+                            // Not ours: a copy goes to the owner (or is dropped and counted).
+                            self.counters.not_mine += 1;
+                            steer.port.send(usize::from(owner), frame);
+                            continue;
+                        }
                     }
-                    Received::IcmpError { .. } => {
-                        // Same hook, for ICMP errors about our TCP segments.
-                        self.counters.icmp_errors_unhandled += 1;
-                    }
-                    Received::Consumed | Received::Dropped(_) => {}
                 }
+                deliver(&mut self.iface, &mut self.counters, now, frame);
             }
             self.counters.rx_frames += rx.len() as u64;
+        }
+        // 1b. Frames other workers received for us.
+        if let Some(steer) = &mut self.steer {
+            let (iface, counters) = (&mut self.iface, &mut self.counters);
+            let n = steer.port.receive(STEER_BUDGET, |frame| deliver(iface, counters, now, frame));
+            counters.steered_in += n as u64;
+            moved += n;
         }
 
         // 2. Application.
@@ -242,6 +286,23 @@ impl<D: Device, A: App> Worker<D, A> {
     }
 }
 
+/// Hands one frame to the interface and routes what comes back.
+fn deliver(iface: &mut Interface, counters: &mut WorkerCounters, now: Instant, frame: &[u8]) {
+    match iface.receive(now, frame) {
+        Received::Tcp { .. } => {
+            // TCP hook: the TCP stack (stack/src/tcp, in progress) takes the segment here,
+            // borrowing `frame` for the duration of the call. Until then the segment is
+            // counted and dropped, and the peer sees no answer (not even a RST).
+            counters.tcp_unhandled += 1;
+        }
+        Received::IcmpError { .. } => {
+            // Same hook, for ICMP errors about our TCP segments.
+            counters.icmp_errors_unhandled += 1;
+        }
+        Received::Consumed | Received::Dropped(_) => {}
+    }
+}
+
 /// What one [`Worker::run_once`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -266,10 +327,15 @@ pub struct WorkerHandle<T> {
 }
 
 impl<T> WorkerHandle<T> {
+    /// Asks the worker to stop without waiting (stop several, then join each).
+    pub fn request_stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
     /// Asks the worker to stop and waits for it; returns what the thread returned (or the
     /// panic payload, if it panicked).
     pub fn stop(self) -> std::thread::Result<T> {
-        let _ = self.stop.send(());
+        let _ = self.stop.try_send(());
         self.thread.join()
     }
 
@@ -454,5 +520,184 @@ mod tests {
         started.recv().expect("worker started");
         let iterations = handle.stop().expect("worker did not panic");
         assert!(iterations >= 1);
+    }
+
+    /// A TCP segment (SYN) from `src` to `dst` as an Ethernet frame, checksums filled in.
+    fn tcp_frame(mac_dst: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
+        use xdptcp_stack::wire::checksum::{checksum, combine, finish, pseudo_header_v4, sum};
+        let mut f = vec![0u8; 14 + 20 + 20];
+        f[0..6].copy_from_slice(&mac_dst);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&src.0.octets());
+        ip[16..20].copy_from_slice(&dst.0.octets());
+        let c = checksum(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let tcp = &mut f[34..54];
+        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02; // SYN
+        tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        let c = finish(combine(&[pseudo_header_v4(src.0, dst.0, 6, 20), sum(tcp)]));
+        tcp[16..18].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    /// Puts raw frames on the wire towards the worker.
+    fn inject(peer: &mut LoopbackEnd, frames: &[Vec<u8>]) {
+        let mut tx = peer.tx_batch(Instant::ZERO);
+        for f in frames {
+            let mut buf = tx.buffer().expect("free buffer");
+            buf[..f.len()].copy_from_slice(f);
+            buf.send(f.len());
+        }
+    }
+
+    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+    fn steered_worker(
+        rss: &Arc<Rss>,
+        port: SteerPort,
+    ) -> (Worker<LoopbackEnd, UdpEcho>, LoopbackEnd) {
+        let (a, b) = LoopbackPair::default().build();
+        let mut iface = interface_for(&a, MAC_A, A, 24);
+        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
+        (Worker::new(a, iface, echo).with_steering(rss.clone(), port), b)
+    }
+
+    #[test]
+    fn frames_of_another_queue_are_steered_to_their_owner() {
+        use crate::steering::{Steering, SteeringConfig};
+        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+        let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
+        // 40 connections from different source ports, all arriving on worker 0's queue.
+        let frames: Vec<Vec<u8>> =
+            (0..40u16).map(|i| tcp_frame(MAC_A, (B, 40000 + i), (A, 80))).collect();
+        let owned_by_1 = frames.iter().filter(|f| rss.frame_queue(f) == Some(1)).count() as u64;
+        assert!(owned_by_1 > 0 && owned_by_1 < 40, "the hash spreads 40 ports: {owned_by_1}");
+        inject(&mut p0, &frames);
+        let now = Instant::from_millis(1);
+        w0.run_once(now);
+        w1.run_once(now);
+        assert_eq!(w0.counters().rx_frames, 40);
+        assert_eq!(w0.counters().tcp_unhandled, 40 - owned_by_1, "its own flows stay");
+        assert_eq!(w0.counters().not_mine, owned_by_1);
+        assert_eq!(w0.steer_counters().steered_out, owned_by_1);
+        assert_eq!(w1.counters().rx_frames, 0, "nothing on worker 1's own queue");
+        assert_eq!(w1.counters().steered_in, owned_by_1);
+        assert_eq!(w1.counters().tcp_unhandled, owned_by_1, "the owner's TCP hook saw them");
+        assert_eq!(w1.iface().counters().rx_tcp, owned_by_1);
+        assert_eq!(w0.device().free_frames(), 256, "RX buffers went home after the copy");
+    }
+
+    #[test]
+    fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
+        use crate::steering::{Steering, SteeringConfig};
+        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+        let (mut w0, b) = steered_worker(&rss, ports.pop().expect("two ports"));
+        // A real peer: ARP, then UDP echo from many source ports (UDP is not hashed by
+        // default, as on most NICs).
+        let mut p = Peer { iface: interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24), dev: b };
+        let socks: Vec<_> =
+            (0..8u16).map(|i| p.iface.udp_bind(41000 + i).expect("free port")).collect();
+        let now = Instant::from_millis(1);
+        p.iface.udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
+        for _ in 0..3 {
+            p.pump(now);
+            w0.run_once(now);
+        }
+        for &s in &socks[1..] {
+            p.iface.udp_send_to(now, s, (A, 7), b"stay").expect("queued");
+        }
+        for _ in 0..3 {
+            p.pump(now);
+            w0.run_once(now);
+            w1.run_once(now);
+        }
+        p.pump(now);
+        for &s in &socks {
+            assert_eq!(p.iface.udp_recv_from(s).expect("echo").1, b"stay");
+        }
+        assert_eq!(w0.app().echoed(), 8);
+        assert_eq!(w0.counters().not_mine, 0);
+        assert_eq!(w1.counters().steered_in, 0);
+    }
+
+    #[test]
+    fn two_pinned_workers_exchange_steered_frames() {
+        use crate::steering::{Steering, SteeringConfig};
+        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+        let ports = Steering::new(2, SteeringConfig::default()).into_ports();
+        let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
+        let mut peers = Vec::new();
+        let mut handles = Vec::new();
+        let (ready_tx, ready) = crossbeam_channel::bounded(2);
+        let both_stopped = Arc::new(std::sync::Barrier::new(2));
+        for (i, port) in ports.into_iter().enumerate() {
+            let (a, b) = LoopbackPair::default().build();
+            peers.push(b);
+            let rss = rss.clone();
+            let ready_tx = ready_tx.clone();
+            let both_stopped = both_stopped.clone();
+            let handle = spawn(&format!("steer-{i}"), Some(i % cores), move |shutdown| {
+                let mut iface = interface_for(&a, MAC_A, A, 24);
+                let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
+                let mut w = Worker::new(a, iface, echo).with_steering(rss, port);
+                ready_tx.send(()).expect("test waits");
+                w.run(&shutdown, std::time::Duration::from_micros(100));
+                // Once neither worker can steer any more, take what is still in the lanes.
+                both_stopped.wait();
+                w.run_once(Instant::ZERO);
+                (w.counters(), w.steer_counters())
+            })
+            .expect("thread spawns");
+            handles.push(handle);
+        }
+        ready.recv().expect("worker 0 up");
+        ready.recv().expect("worker 1 up");
+        // 64 flows in on each worker's queue; each flow's owner is fixed by the hash.
+        let mut owned = [0u64; 2];
+        for (q, peer) in peers.iter_mut().enumerate() {
+            let frames: Vec<Vec<u8>> = (0..64u16)
+                .map(|i| tcp_frame(MAC_A, (B, 30000 + 100 * q as u16 + i), (A, 443)))
+                .collect();
+            for f in &frames {
+                owned[usize::from(rss.frame_queue(f).expect("TCP is hashed"))] += 1;
+            }
+            inject(peer, &frames);
+        }
+        // Wait (bounded) until both workers have seen everything, then stop them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while peers.iter().any(|p| p.in_flight_from_me() > 0)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for h in &handles {
+            h.request_stop();
+        }
+        let results: Vec<_> =
+            handles.into_iter().map(|h| h.stop().expect("worker did not panic")).collect();
+        let total_in: u64 = results.iter().map(|(w, _)| w.tcp_unhandled).sum();
+        assert_eq!(total_in, 128, "every segment reached exactly one TCP hook");
+        for (q, (w, s)) in results.iter().enumerate() {
+            assert_eq!(w.tcp_unhandled, owned[q], "worker {q} handled exactly its flows");
+            assert_eq!(w.rx_frames, 64);
+            assert_eq!(s.steered_out, w.not_mine);
+            assert_eq!(s.dropped_full + s.dropped_too_big + s.dropped_no_owner, 0);
+        }
+        assert_eq!(results[0].1.steered_out, results[1].1.steered_in);
+        assert_eq!(results[1].1.steered_out, results[0].1.steered_in);
+        assert!(results[0].1.steered_out > 0 && results[1].1.steered_out > 0);
     }
 }
