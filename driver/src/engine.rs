@@ -50,6 +50,8 @@ pub struct WorkerCounters {
     /// Frames received here but owned by another worker (handed over or dropped, see the
     /// steering counters).
     pub not_mine: u64,
+    /// Copies of ARP replies sent to the other workers.
+    pub arp_shared: u64,
 }
 
 /// An application driven by the worker between RX and TX.
@@ -178,7 +180,10 @@ impl<D: Device, A: App> Worker<D, A> {
             for frame in rx.iter() {
                 moved += 1;
                 if let Some(steer) = &mut self.steer {
-                    if let Some(owner) = steer.rss.frame_queue(frame) {
+                    if is_arp_reply(frame) {
+                        // Every worker has its own neighbour cache and may have asked.
+                        self.counters.arp_shared += steer.port.broadcast(frame) as u64;
+                    } else if let Some(owner) = steer.rss.frame_queue(frame) {
                         if usize::from(owner) != steer.port.me() {
                             // Not ours: a copy goes to the owner (or is dropped and counted).
                             self.counters.not_mine += 1;
@@ -284,6 +289,11 @@ impl<D: Device, A: App> Worker<D, A> {
     pub fn into_parts(self) -> (D, Interface, A) {
         (self.dev, self.iface, self.app)
     }
+}
+
+/// An Ethernet/IPv4 ARP reply (operation 2).
+fn is_arp_reply(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0x00, 0x02])
 }
 
 /// Hands one frame to the interface and routes what comes back.

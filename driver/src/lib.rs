@@ -13,6 +13,7 @@ pub mod netns;
 pub mod pcap;
 pub mod pool;
 pub mod rss;
+pub mod runtime;
 pub mod signal;
 pub mod steering;
 pub mod xdp;

@@ -9,7 +9,9 @@
 //! their SYN hashes to. A NIC configured with the same key and table delivers every frame to
 //! its owner; when it does not (veth, another key, a reprogrammed table), the receiving worker
 //! steers the frame here. Frames without a hashed 4-tuple (ARP, ICMP, fragments, UDP by
-//! default) are handled by whoever received them.
+//! default) are handled by whoever received them. ARP replies are in addition copied to every
+//! other worker ([`SteerPort::broadcast`]): each worker has its own neighbour cache, and the
+//! reply to a request one worker sent may arrive on any queue.
 //!
 //! # Queues and buffers
 //!
@@ -175,6 +177,19 @@ impl SteerPort {
         }
     }
 
+    /// Copies `frame` to every other worker (ARP replies: each worker keeps its own neighbour
+    /// cache, and the reply to one worker's request may arrive on any queue). Returns how
+    /// many copies were sent.
+    pub fn broadcast(&mut self, frame: &[u8]) -> usize {
+        let mut sent = 0;
+        for to in 0..self.out.len() {
+            if to != self.me && self.send(to, frame) {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     /// Hands up to `budget` frames steered to this worker to `handle`, round-robin over the
     /// sources, and returns their buffers. Returns how many were handled.
     pub fn receive(&mut self, budget: usize, mut handle: impl FnMut(&[u8])) -> usize {
@@ -236,5 +251,11 @@ mod tests {
         assert!(p2.pending());
         assert_eq!(p2.receive(1, |_| ()), 1, "budget respected");
         assert_eq!(p1.receive(16, |_| ()), 0);
+        assert_eq!(p1.broadcast(b"to all"), 2);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        p0.receive(16, |f| a.push(f.to_vec()));
+        p2.receive(16, |f| b.push(f.to_vec()));
+        assert_eq!(a, vec![b"to all".to_vec()]);
+        assert_eq!(b, vec![b"to all".to_vec()]);
     }
 }
