@@ -1,1 +1,623 @@
-//! Placeholder: the timing wheel.
+//! A hierarchical timing wheel: O(1) arm, cancel and reschedule, and no work per idle tick.
+//!
+//! Every TCP connection keeps a handful of timers (RTO, delayed ACK, persist, keepalive,
+//! TIME-WAIT) that are armed and cancelled far more often than they fire. A binary heap makes
+//! each of those O(log n) and cannot cancel without a search; a flat wheel turns every tick
+//! into work even when nothing is due. This wheel follows Varghese and Lauck's hierarchical
+//! scheme (as Linux's `timer_list` and tokio's timer do):
+//!
+//! - Time is cut into ticks of a caller-chosen length, counted from the `start` instant.
+//! - There are [`LEVELS`] levels of [`SLOTS`] slots. Level `k` slot `s` holds timers whose
+//!   tick agrees with the wheel's current tick (`elapsed`) on every digit above level `k`
+//!   (base 64) and has digit `s` at level `k`. So level 0 holds the next 64 ticks one per
+//!   slot, level 1 the rest of the current 4096-tick block 64 ticks per slot, and so on.
+//!   Eleven levels cover all 2^64 ticks, so no overflow list is needed.
+//! - A timer goes to the level of the highest base-64 digit in which its tick differs from
+//!   `elapsed`. Everything on a lower level is therefore earlier than everything on a higher
+//!   one, and the earliest pending timer sits in the first occupied slot of the lowest
+//!   occupied level: a per-level occupancy bitmap finds it with one `trailing_zeros`.
+//! - Advancing jumps straight from one occupied slot to the next, so a jump of any length
+//!   costs O(occupied slots visited + timers moved), never O(ticks). A slot above level 0 is
+//!   emptied when its start is reached and its timers move down a level ("cascade"); each
+//!   timer cascades at most once per level.
+//!
+//! Timers keep their exact deadline, and the wheel fires a timer exactly when the caller's
+//! `now` reaches it: never early and never late relative to the `now` the caller passes.
+//! Ticks only bound how much work a slot holds. [`TimerWheel::next_deadline`] is a lower bound
+//! on every pending deadline and is exact when the earliest timer is within the next 64 ticks.
+//!
+//! Entries live in a slab (a `Vec` with a free list) threaded by intrusive doubly-linked
+//! lists, so nothing is allocated per timer once the slab has grown, and a [`TimerHandle`]
+//! (index + generation) cancels in O(1). A handle to a timer that has fired or been cancelled
+//! is stale and every operation on it is a harmless no-op.
+//!
+//! Order of calls: arm/cancel/reschedule at any time; when `now` passes
+//! [`next_deadline`](TimerWheel::next_deadline), call [`poll_expired`](TimerWheel::poll_expired),
+//! [`expire`](TimerWheel::expire) or [`pop_expired`](TimerWheel::pop_expired) with `now`.
+
+use crate::time::{Duration, Instant};
+use core::cell::Cell;
+
+/// Slots per level (one base-64 digit of the tick number).
+pub const SLOTS: usize = 64;
+/// Number of levels: 11 six-bit digits cover every 64-bit tick number.
+pub const LEVELS: usize = 11;
+
+const DIGIT_BITS: u32 = 6;
+const NIL: u32 = u32::MAX;
+/// `Entry::place` of a free slab entry.
+const PLACE_FREE: u16 = u16::MAX;
+/// `Entry::place` of an entry that has fired and waits in the due queue.
+const PLACE_DUE: u16 = u16::MAX - 1;
+
+/// Identifies one armed timer. Stays valid until the timer fires (is handed to the caller)
+/// or is cancelled; after that it is stale and operations on it do nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TimerHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl TimerHandle {
+    /// A handle that never refers to a timer (useful as a field initialiser).
+    pub const DANGLING: TimerHandle = TimerHandle { index: NIL, generation: 0 };
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    value: Option<T>,
+    deadline: Instant,
+    generation: u32,
+    prev: u32,
+    next: u32,
+    /// `level * SLOTS + slot` while in the wheel, or one of the `PLACE_*` markers.
+    place: u16,
+}
+
+/// What [`TimerWheel::next_deadline`] last computed, valid until the wheel changes.
+#[derive(Clone, Copy, Debug)]
+enum NextCache {
+    Unknown,
+    Known(Option<Instant>),
+}
+
+/// A hierarchical timing wheel holding values of type `T` (typically a connection id and a
+/// timer kind). See the [module documentation](self) for the design.
+#[derive(Debug)]
+pub struct TimerWheel<T> {
+    start: Instant,
+    tick_nanos: u64,
+    /// The tick up to which the wheel has been advanced (ticks since `start`).
+    elapsed: u64,
+    entries: Vec<Entry<T>>,
+    free_head: u32,
+    heads: Box<[u32; LEVELS * SLOTS]>,
+    occupied: [u64; LEVELS],
+    /// Fired timers not yet handed out (FIFO, in firing order).
+    due_head: u32,
+    due_tail: u32,
+    /// A lower bound on the deadlines in the due queue (they are all `<=` the last `now`).
+    due_min: Instant,
+    len: usize,
+    next_cache: Cell<NextCache>,
+}
+
+impl<T> TimerWheel<T> {
+    /// A wheel whose tick 0 begins at `start`, with ticks of `tick` (e.g. 1 ms).
+    ///
+    /// # Panics
+    /// If `tick` is zero (a configuration error, not a runtime condition).
+    pub fn new(start: Instant, tick: Duration) -> Self {
+        Self::with_capacity(start, tick, 0)
+    }
+
+    /// Like [`new`](Self::new), with room for `capacity` timers before the slab grows.
+    pub fn with_capacity(start: Instant, tick: Duration, capacity: usize) -> Self {
+        assert!(tick.total_nanos() > 0, "timer wheel tick must be non-zero");
+        TimerWheel {
+            start,
+            tick_nanos: tick.total_nanos(),
+            elapsed: 0,
+            entries: Vec::with_capacity(capacity),
+            free_head: NIL,
+            heads: Box::new([NIL; LEVELS * SLOTS]),
+            occupied: [0; LEVELS],
+            due_head: NIL,
+            due_tail: NIL,
+            due_min: Instant::ZERO,
+            len: 0,
+            next_cache: Cell::new(NextCache::Known(None)),
+        }
+    }
+
+    /// Number of pending timers (armed and not yet handed out by an expire call).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no timer is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tick length given at construction.
+    pub fn tick(&self) -> Duration {
+        Duration::from_nanos(self.tick_nanos)
+    }
+
+    /// Arms a timer that fires once `now >= deadline`. A deadline in the past fires on the
+    /// next expire call. O(1) (amortised over slab growth).
+    pub fn arm(&mut self, deadline: Instant, value: T) -> TimerHandle {
+        let index = if self.free_head != NIL {
+            let index = self.free_head;
+            let e = &mut self.entries[index as usize];
+            self.free_head = e.next;
+            e.value = Some(value);
+            e.deadline = deadline;
+            index
+        } else {
+            let index = self.entries.len();
+            // More than 2^32 - 1 live timers cannot fit the handle; that is a bug upstream.
+            assert!(index < NIL as usize, "timer wheel full");
+            self.entries.push(Entry {
+                value: Some(value),
+                deadline,
+                generation: 0,
+                prev: NIL,
+                next: NIL,
+                place: PLACE_FREE,
+            });
+            index as u32
+        };
+        self.len += 1;
+        self.place(index);
+        self.note_armed(deadline);
+        TimerHandle { index, generation: self.entries[index as usize].generation }
+    }
+
+    /// Cancels a pending timer and returns its value, or `None` for a stale handle. O(1).
+    pub fn cancel(&mut self, handle: TimerHandle) -> Option<T> {
+        let index = self.live_index(handle)?;
+        self.unlink(index);
+        self.next_cache.set(NextCache::Unknown);
+        self.len -= 1;
+        let e = &mut self.entries[index as usize];
+        let value = e.value.take();
+        e.generation = e.generation.wrapping_add(1);
+        e.place = PLACE_FREE;
+        e.prev = NIL;
+        e.next = self.free_head;
+        self.free_head = index;
+        value
+    }
+
+    /// Moves a pending timer to `new_deadline`, keeping its handle. Returns `false` for a
+    /// stale handle. A timer that has fired but not yet been handed out is re-armed. O(1).
+    pub fn reschedule(&mut self, handle: TimerHandle, new_deadline: Instant) -> bool {
+        let Some(index) = self.live_index(handle) else {
+            return false;
+        };
+        self.unlink(index);
+        self.next_cache.set(NextCache::Unknown);
+        self.entries[index as usize].deadline = new_deadline;
+        self.place(index);
+        true
+    }
+
+    /// The deadline of a pending timer.
+    pub fn deadline(&self, handle: TimerHandle) -> Option<Instant> {
+        let index = self.live_index(handle)?;
+        Some(self.entries[index as usize].deadline)
+    }
+
+    /// The value of a pending timer.
+    pub fn get(&self, handle: TimerHandle) -> Option<&T> {
+        let index = self.live_index(handle)?;
+        self.entries[index as usize].value.as_ref()
+    }
+
+    /// The value of a pending timer, mutably.
+    pub fn get_mut(&mut self, handle: TimerHandle) -> Option<&mut T> {
+        let index = self.live_index(handle)?;
+        self.entries[index as usize].value.as_mut()
+    }
+
+    /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
+    ///
+    /// It is exact when the earliest timer lies within the current 64-tick block (the usual
+    /// case for TCP timers polled every tick or so); further out it is the start of the slot
+    /// holding the earliest timer. Either way, after an expire call at `now` it is later than
+    /// `now`, so a caller that sleeps until it and then polls always makes progress.
+    ///
+    /// Cost: a bitmap search over [`LEVELS`] words, plus a walk of one level-0 slot (the
+    /// timers of a single tick); the answer is cached until the wheel changes.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if let NextCache::Known(next) = self.next_cache.get() {
+            return next;
+        }
+        let mut next = self.wheel_min();
+        if self.due_head != NIL {
+            next = Some(next.map_or(self.due_min, |n| n.min(self.due_min)));
+        }
+        self.next_cache.set(NextCache::Known(next));
+        next
+    }
+
+    /// Fires every timer with `deadline <= now`, handing `(handle, value)` to `out` in
+    /// deadline-tick order (unspecified within one tick). The handles are stale afterwards.
+    pub fn poll_expired<E: Extend<(TimerHandle, T)>>(&mut self, now: Instant, out: &mut E) {
+        self.expire(now, |h, v| out.extend(Some((h, v))));
+    }
+
+    /// Like [`poll_expired`](Self::poll_expired), calling `fire` for each expired timer.
+    pub fn expire(&mut self, now: Instant, mut fire: impl FnMut(TimerHandle, T)) {
+        self.advance(now);
+        while let Some((h, v)) = self.pop_due() {
+            fire(h, v);
+        }
+    }
+
+    /// Hands out one expired timer (`deadline <= now`), or `None` when none is left. Lets the
+    /// caller mutate other state, or arm new timers in this wheel, between firings.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(TimerHandle, T)> {
+        if self.due_head == NIL {
+            self.advance(now);
+        }
+        self.pop_due()
+    }
+
+    /// Moves every timer with `deadline <= now` to the due queue.
+    fn advance(&mut self, now: Instant) {
+        let now_tick = self.tick_of(now).max(self.elapsed);
+        let mut changed = false;
+        loop {
+            let Some((level, slot, slot_start)) = self.first_occupied() else {
+                self.elapsed = now_tick;
+                break;
+            };
+            if slot_start > now_tick {
+                // Everything left is in later ticks. Jumping `elapsed` forward to `now_tick`
+                // keeps every timer's placement valid: all ticks between the old `elapsed` and
+                // `slot_start` share the digits above `level` with both.
+                self.elapsed = now_tick;
+                break;
+            }
+            // Slots are never behind `elapsed`, so this only moves forward.
+            self.elapsed = slot_start;
+            changed = true;
+            if level == 0 {
+                if !self.fire_slot(slot, now) {
+                    // Timers later within the current tick stay put; nothing else is due.
+                    break;
+                }
+            } else {
+                self.cascade(level, slot);
+            }
+        }
+        if changed {
+            self.next_cache.set(NextCache::Unknown);
+        }
+    }
+
+    /// Moves the due timers of level-0 `slot` to the due queue. Returns whether the slot is
+    /// now empty.
+    fn fire_slot(&mut self, slot: usize, now: Instant) -> bool {
+        let mut cursor = self.heads[slot];
+        while cursor != NIL {
+            let next = self.entries[cursor as usize].next;
+            let deadline = self.entries[cursor as usize].deadline;
+            if deadline <= now {
+                self.unlink(cursor);
+                self.push_due(cursor);
+            }
+            cursor = next;
+        }
+        self.heads[slot] == NIL
+    }
+
+    /// Empties slot `slot` of `level` (whose start `elapsed` has just reached) into the
+    /// levels below.
+    fn cascade(&mut self, level: usize, slot: usize) {
+        let place = level * SLOTS + slot;
+        let mut cursor = self.heads[place];
+        self.heads[place] = NIL;
+        self.occupied[level] &= !(1u64 << slot);
+        while cursor != NIL {
+            let next = self.entries[cursor as usize].next;
+            self.place(cursor);
+            cursor = next;
+        }
+    }
+
+    /// The lowest occupied level, its first occupied slot and that slot's first tick.
+    fn first_occupied(&self) -> Option<(usize, usize, u64)> {
+        let level = self.occupied.iter().position(|&bits| bits != 0)?;
+        let slot = self.occupied[level].trailing_zeros() as usize;
+        let shift = DIGIT_BITS * level as u32;
+        // Digits above this level come from `elapsed`; digits below are zero.
+        let above = shift + DIGIT_BITS;
+        let high = if above >= 64 { 0 } else { (self.elapsed >> above) << above };
+        Some((level, slot, high | ((slot as u64) << shift)))
+    }
+
+    /// The earliest pending deadline in the wheel proper (not the due queue), exact for level 0.
+    fn wheel_min(&self) -> Option<Instant> {
+        let (level, slot, slot_start) = self.first_occupied()?;
+        if level > 0 {
+            return Some(self.instant_of(slot_start));
+        }
+        let mut cursor = self.heads[slot];
+        let mut min = None::<Instant>;
+        while cursor != NIL {
+            let e = &self.entries[cursor as usize];
+            min = Some(min.map_or(e.deadline, |m| m.min(e.deadline)));
+            cursor = e.next;
+        }
+        min
+    }
+
+    fn tick_of(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).total_nanos() / self.tick_nanos
+    }
+
+    fn instant_of(&self, tick: u64) -> Instant {
+        self.start + Duration::from_nanos(self.tick_nanos).saturating_mul(tick)
+    }
+
+    /// Links an unlinked entry into the slot its deadline belongs to, relative to `elapsed`.
+    fn place(&mut self, index: u32) {
+        let when = self.tick_of(self.entries[index as usize].deadline).max(self.elapsed);
+        let differing = (when ^ self.elapsed) | 1;
+        let level = ((63 - differing.leading_zeros()) / DIGIT_BITS) as usize;
+        let slot = ((when >> (DIGIT_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
+        let place = level * SLOTS + slot;
+        let head = self.heads[place];
+        {
+            let e = &mut self.entries[index as usize];
+            e.place = place as u16;
+            e.prev = NIL;
+            e.next = head;
+        }
+        if head != NIL {
+            self.entries[head as usize].prev = index;
+        }
+        self.heads[place] = index;
+        self.occupied[level] |= 1u64 << slot;
+    }
+
+    /// Removes an entry from whichever list (slot or due queue) holds it.
+    fn unlink(&mut self, index: u32) {
+        let (prev, next, place) = {
+            let e = &self.entries[index as usize];
+            (e.prev, e.next, e.place)
+        };
+        if prev != NIL {
+            self.entries[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.entries[next as usize].prev = prev;
+        }
+        if place == PLACE_DUE {
+            if prev == NIL {
+                self.due_head = next;
+            }
+            if next == NIL {
+                self.due_tail = prev;
+            }
+        } else if prev == NIL {
+            let place = place as usize;
+            self.heads[place] = next;
+            if next == NIL {
+                self.occupied[place / SLOTS] &= !(1u64 << (place % SLOTS));
+            }
+        }
+        let e = &mut self.entries[index as usize];
+        e.prev = NIL;
+        e.next = NIL;
+    }
+
+    fn push_due(&mut self, index: u32) {
+        let deadline = self.entries[index as usize].deadline;
+        self.due_min = if self.due_head == NIL { deadline } else { self.due_min.min(deadline) };
+        let tail = self.due_tail;
+        {
+            let e = &mut self.entries[index as usize];
+            e.place = PLACE_DUE;
+            e.prev = tail;
+            e.next = NIL;
+        }
+        if tail != NIL {
+            self.entries[tail as usize].next = index;
+        } else {
+            self.due_head = index;
+        }
+        self.due_tail = index;
+    }
+
+    fn pop_due(&mut self) -> Option<(TimerHandle, T)> {
+        let index = self.due_head;
+        if index == NIL {
+            return None;
+        }
+        let handle = TimerHandle { index, generation: self.entries[index as usize].generation };
+        let value = self.cancel(handle);
+        // The due queue only ever holds live entries.
+        debug_assert!(value.is_some());
+        value.map(|v| (handle, v))
+    }
+
+    fn live_index(&self, handle: TimerHandle) -> Option<u32> {
+        let e = self.entries.get(handle.index as usize)?;
+        (e.generation == handle.generation && e.place != PLACE_FREE).then_some(handle.index)
+    }
+
+    /// Keeps the cached next deadline correct (if pessimistic) after arming `deadline`.
+    fn note_armed(&mut self, deadline: Instant) {
+        if let NextCache::Known(next) = self.next_cache.get() {
+            let next = next.map_or(deadline, |n| n.min(deadline));
+            self.next_cache.set(NextCache::Known(Some(next)));
+        }
+    }
+
+    /// Checks the structural invariants (test support).
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        let mut count = 0;
+        for level in 0..LEVELS {
+            for slot in 0..SLOTS {
+                let place = level * SLOTS + slot;
+                let occupied = self.occupied[level] & (1 << slot) != 0;
+                assert_eq!(occupied, self.heads[place] != NIL, "bitmap at {level}/{slot}");
+                let mut cursor = self.heads[place];
+                let mut prev = NIL;
+                while cursor != NIL {
+                    let e = &self.entries[cursor as usize];
+                    assert_eq!(e.place as usize, place);
+                    assert_eq!(e.prev, prev);
+                    let when = self.tick_of(e.deadline).max(self.elapsed);
+                    let shift = DIGIT_BITS * level as u32;
+                    let above = shift + DIGIT_BITS;
+                    if above < 64 {
+                        assert_eq!(when >> above, self.elapsed >> above, "prefix");
+                    }
+                    let digit = (when >> shift) & 63;
+                    assert_eq!(digit as usize, slot);
+                    if level > 0 {
+                        assert!(digit > (self.elapsed >> shift) & 63, "slot behind elapsed");
+                    }
+                    count += 1;
+                    prev = cursor;
+                    cursor = e.next;
+                }
+            }
+        }
+        let mut cursor = self.due_head;
+        while cursor != NIL {
+            count += 1;
+            cursor = self.entries[cursor as usize].next;
+        }
+        assert_eq!(count, self.len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    fn wheel() -> TimerWheel<u32> {
+        TimerWheel::new(Instant::ZERO, Duration::from_millis(1))
+    }
+
+    fn fired(w: &mut TimerWheel<u32>, now: Instant) -> Vec<u32> {
+        let mut out = Vec::new();
+        w.expire(now, |_, v| out.push(v));
+        w.check_invariants();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn fires_exactly_at_deadline() {
+        let mut w = wheel();
+        w.arm(Instant::from_micros(10_500), 1);
+        w.arm(ms(200), 2);
+        w.check_invariants();
+        assert_eq!(w.next_deadline(), Some(Instant::from_micros(10_500)));
+        assert!(fired(&mut w, Instant::from_micros(10_499)).is_empty());
+        assert_eq!(fired(&mut w, Instant::from_micros(10_500)), vec![1]);
+        // 200 ms is beyond level 0: the bound is a slot start, no later than the deadline.
+        let next = w.next_deadline().unwrap();
+        assert!(next > Instant::from_micros(10_500) && next <= ms(200));
+        assert!(fired(&mut w, ms(199)).is_empty());
+        assert_eq!(w.next_deadline(), Some(ms(200)));
+        assert_eq!(fired(&mut w, ms(200)), vec![2]);
+        assert!(w.is_empty());
+        assert_eq!(w.next_deadline(), None);
+    }
+
+    #[test]
+    fn cancel_and_stale_handles() {
+        let mut w = wheel();
+        let a = w.arm(ms(5), 1);
+        let b = w.arm(ms(5), 2);
+        assert_eq!(w.cancel(a), Some(1));
+        assert_eq!(w.cancel(a), None);
+        // The slab slot is reused; the old handle must not reach the new timer.
+        let c = w.arm(ms(7), 3);
+        assert_eq!(c.index, a.index);
+        assert_eq!(w.cancel(a), None);
+        assert!(!w.reschedule(a, ms(1)));
+        assert_eq!(w.len(), 2);
+        assert_eq!(fired(&mut w, ms(10)), vec![2, 3]);
+        assert_eq!(w.cancel(b), None);
+        assert_eq!(w.cancel(TimerHandle::DANGLING), None);
+    }
+
+    #[test]
+    fn reschedule_moves_both_ways() {
+        let mut w = wheel();
+        let a = w.arm(ms(1_000_000), 1);
+        let b = w.arm(ms(3), 2);
+        assert!(w.reschedule(a, ms(2)));
+        assert!(w.reschedule(b, ms(90_000)));
+        assert_eq!(w.next_deadline(), Some(ms(2)));
+        assert_eq!(fired(&mut w, ms(50)), vec![1]);
+        assert_eq!(w.deadline(b), Some(ms(90_000)));
+        assert_eq!(fired(&mut w, ms(90_000)), vec![2]);
+    }
+
+    #[test]
+    fn huge_jump_is_cheap_and_complete() {
+        let mut w = wheel();
+        for i in 0..100u32 {
+            w.arm(ms(u64::from(i) * 86_400_000 * 30), i); // every 30 days
+        }
+        w.arm(Instant::from_nanos(u64::MAX), 1000);
+        assert_eq!(fired(&mut w, ms(86_400_000 * 30 * 50)).len(), 51);
+        w.check_invariants();
+        assert_eq!(fired(&mut w, Instant::from_nanos(u64::MAX - 1)).len(), 49);
+        assert_eq!(fired(&mut w, Instant::from_nanos(u64::MAX)), vec![1000]);
+    }
+
+    #[test]
+    fn past_deadline_fires_on_next_poll() {
+        let mut w = wheel();
+        fired(&mut w, ms(1_000));
+        w.arm(ms(10), 7);
+        assert_eq!(w.next_deadline(), Some(ms(10)));
+        assert_eq!(fired(&mut w, ms(1_000)), vec![7]);
+    }
+
+    #[test]
+    fn pop_expired_allows_rearming() {
+        let mut w = wheel();
+        w.arm(ms(1), 1);
+        w.arm(ms(2), 2);
+        let mut seen = Vec::new();
+        while let Some((_, v)) = w.pop_expired(ms(5)) {
+            seen.push(v);
+            if v == 1 {
+                w.arm(ms(4), 3); // due already: fires in this same drain
+                w.arm(ms(9), 4);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, vec![1, 2, 3]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w.next_deadline(), Some(ms(9)));
+    }
+
+    #[test]
+    fn next_deadline_tracks_cancel() {
+        let mut w = wheel();
+        let a = w.arm(ms(3), 1);
+        w.arm(ms(6), 2);
+        assert_eq!(w.next_deadline(), Some(ms(3)));
+        w.cancel(a);
+        assert_eq!(w.next_deadline(), Some(ms(6)));
+    }
+}

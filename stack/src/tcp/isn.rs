@@ -1,1 +1,117 @@
-//! Placeholder: filled in by the TCP support work.
+//! Initial sequence numbers (RFC 6528, RFC 9293 §3.4.1).
+//!
+//! RFC 9293 §3.4.1 ties the ISN to a 32-bit clock whose low bit ticks about every 4 µs, so
+//! that a new incarnation of a connection starts above anything the old one may still have in
+//! flight. RFC 6528 §3 adds a per-connection offset: `ISN = M + F(4-tuple, secret)`, where `M`
+//! is that clock and `F` a keyed pseudo-random function. An off-path attacker who cannot see
+//! the key cannot predict the ISN of someone else's connection, while consecutive
+//! connections on the same 4-tuple still see a monotonic ISN.
+//!
+//! `F` here is SipHash-2-4 keyed with a 128-bit secret that the caller draws at start-up
+//! (RFC 6528 §3 asks for a secret of at least 128 bits, chosen at boot). The stack has no RNG
+//! of its own, so the key is an argument.
+
+use super::SeqNumber;
+use crate::time::Instant;
+use siphasher::sip::SipHasher24;
+use std::net::Ipv4Addr;
+
+/// Length of one tick of the ISN clock `M`, in nanoseconds (RFC 9293 §3.4.1: about 4 µs).
+pub const ISN_CLOCK_TICK_NANOS: u64 = 4_000;
+
+/// Computes RFC 6528 initial sequence numbers from a secret key.
+#[derive(Clone, Debug)]
+pub struct IsnGenerator {
+    hasher: SipHasher24,
+}
+
+impl IsnGenerator {
+    /// A generator keyed by `key`, which should be 128 random bits drawn once at start-up.
+    pub fn new(key: [u8; 16]) -> Self {
+        IsnGenerator { hasher: SipHasher24::new_with_key(&key) }
+    }
+
+    /// The ISN for a connection from `local` to `remote` opened at `now`: the 4 µs clock
+    /// plus the keyed hash of the 4-tuple (RFC 6528 §3).
+    pub fn isn(&self, now: Instant, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> SeqNumber {
+        // The clock wraps modulo 2^32 like sequence space does: about every 4.77 hours.
+        let m = (now.total_nanos() / ISN_CLOCK_TICK_NANOS) as u32;
+        SeqNumber(m.wrapping_add(self.offset(local, remote)))
+    }
+
+    /// `F(localip, localport, remoteip, remoteport, secretkey)` from RFC 6528 §3.
+    fn offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
+        let mut tuple = [0u8; 12];
+        tuple[0..4].copy_from_slice(&local.0.octets());
+        tuple[4..6].copy_from_slice(&local.1.to_be_bytes());
+        tuple[6..10].copy_from_slice(&remote.0.octets());
+        tuple[10..12].copy_from_slice(&remote.1.to_be_bytes());
+        let h = self.hasher.hash(&tuple);
+        // Fold both halves so every output bit of the hash contributes.
+        (h ^ (h >> 32)) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Duration;
+
+    const KEY: [u8; 16] = *b"0123456789abcdef";
+
+    fn ep(a: u8, port: u16) -> (Ipv4Addr, u16) {
+        (Ipv4Addr::new(10, 0, 0, a), port)
+    }
+
+    #[test]
+    fn deterministic_for_same_input() {
+        let g1 = IsnGenerator::new(KEY);
+        let g2 = IsnGenerator::new(KEY);
+        let now = Instant::from_millis(123_456);
+        assert_eq!(g1.isn(now, ep(1, 80), ep(2, 5000)), g2.isn(now, ep(1, 80), ep(2, 5000)));
+    }
+
+    #[test]
+    fn differs_across_tuples_and_keys() {
+        let g = IsnGenerator::new(KEY);
+        let now = Instant::from_millis(1);
+        let base = g.isn(now, ep(1, 80), ep(2, 5000));
+        let variants = [
+            g.isn(now, ep(3, 80), ep(2, 5000)),
+            g.isn(now, ep(1, 81), ep(2, 5000)),
+            g.isn(now, ep(1, 80), ep(4, 5000)),
+            g.isn(now, ep(1, 80), ep(2, 5001)),
+            // Swapping the ends is a different connection from this host's point of view.
+            g.isn(now, ep(2, 5000), ep(1, 80)),
+            IsnGenerator::new(*b"0123456789abcdeF").isn(now, ep(1, 80), ep(2, 5000)),
+        ];
+        for v in variants {
+            assert_ne!(v, base);
+        }
+    }
+
+    #[test]
+    fn advances_250_000_per_second() {
+        let g = IsnGenerator::new(KEY);
+        let t0 = Instant::from_nanos(987_654_321);
+        let a = g.isn(t0, ep(1, 80), ep(2, 5000));
+        let b = g.isn(t0 + Duration::from_secs(1), ep(1, 80), ep(2, 5000));
+        assert_eq!(b - a, 250_000);
+        let c = g.isn(t0 + Duration::from_micros(4), ep(1, 80), ep(2, 5000));
+        assert_eq!(c - a, 1);
+        // Within one 4 µs tick nothing moves.
+        let t1 = Instant::from_micros(400);
+        let d = g.isn(t1, ep(1, 80), ep(2, 5000));
+        let e = g.isn(t1 + Duration::from_nanos(3_999), ep(1, 80), ep(2, 5000));
+        assert_eq!(d, e);
+    }
+
+    #[test]
+    fn wraps_with_sequence_space() {
+        let g = IsnGenerator::new(KEY);
+        // 2^32 ticks of 4 µs later the clock has wrapped back to the same value.
+        let t0 = Instant::from_millis(5);
+        let period = Duration::from_nanos(ISN_CLOCK_TICK_NANOS << 32);
+        assert_eq!(g.isn(t0, ep(1, 1), ep(2, 2)), g.isn(t0 + period, ep(1, 1), ep(2, 2)));
+    }
+}

@@ -1,8 +1,49 @@
 //! The TCP connection engine (RFC 9293 and the extensions Linux users rely on).
+//!
+//! [`Connection`] is one TCB, sans-IO: segments in ([`Connection::on_segment`]), segments out
+//! ([`Connection::poll_transmit`]), timers ([`Connection::poll_timeout`],
+//! [`Connection::on_timeout`]) and application events ([`Connection::poll_event`]), with `now`
+//! always an argument. See [`Connection`] for the order of calls.
+//!
+//! Files, one idea each: `segment` (the engine's own header type; the integrator copies
+//! `wire::tcp` fields in and out), `config`, `buffer` (fixed byte rings), `reassembly`
+//! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc` (congestion-control trait and
+//! NewReno), `counters`, and the TCB split into `connection` (state, constructors, application
+//! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
+//!
+//! Choices worth knowing, where the RFCs leave room (Linux is the tie-breaker):
+//! - Zero-window and keepalive probes carry `SND.UNA - 1` and no data, so they consume no
+//!   sequence space; the answer is an ordinary ACK.
+//! - Pure ACKs carry `SND.MAX`: after a timeout `SND.NXT` goes back, and the peer must still
+//!   find our ACKs acceptable.
+//! - `close()` with unread received data resets the connection (RFC 1122 §4.2.2.13);
+//!   `shutdown_write()` is the half-close. A keepalive timeout sends a RST; a retransmission
+//!   timeout does not.
+//! - RST validation follows RFC 5961 §3, SYNs in synchronized states get challenge ACKs
+//!   (§4), ACKs outside `[SND.UNA - MAX.SND.WND, SND.MAX]` are dropped with a rate-limited ACK
+//!   (§5, §7); TIME-WAIT ignores RSTs (RFC 1337).
+//! - Sender side loss recovery is NewReno (RFC 6582); received SACK blocks are not used yet
+//!   (the scoreboard belongs to the later recovery work), but SACK blocks are generated.
 
+pub mod buffer;
+pub mod cc;
+pub mod config;
+mod connection;
+pub mod counters;
+mod input;
 pub mod isn;
+mod output;
 pub mod ports;
+pub mod reassembly;
+pub mod rto;
+pub mod segment;
 pub mod seq;
 pub mod syncookie;
+mod timers;
 
+pub use cc::{CongestionControl, NewReno};
+pub use config::TcpConfig;
+pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
+pub use counters::TcpCounters;
+pub use segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;

@@ -1,0 +1,116 @@
+//! Per-connection tunables, with Linux-like defaults.
+
+use crate::time::Duration;
+
+/// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// The MSS we advertise and the largest payload we send: 1460 (Ethernet MTU 1500 minus
+    /// 40 bytes of IPv4 and TCP headers). Timestamps take 12 bytes out of it when negotiated.
+    pub mss: u16,
+    /// Send ring capacity in bytes (allocated once per connection): 256 KiB.
+    pub send_buffer: usize,
+    /// Receive ring capacity in bytes, also the largest window we offer: 128 KiB
+    /// (Linux `tcp_rmem` default).
+    pub recv_buffer: usize,
+    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
+    pub min_rto: Duration,
+    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
+    pub max_rto: Duration,
+    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
+    pub clock_granularity: Duration,
+    /// SYN retransmissions before an active open gives up: 6 (`tcp_syn_retries`).
+    pub syn_retries: u8,
+    /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
+    pub synack_retries: u8,
+    /// Data/FIN retransmissions before the connection times out: 15 (`tcp_retries2`).
+    pub retries2: u8,
+    /// Whether ACKs are delayed (RFC 1122 §4.2.3.2): on.
+    pub delayed_ack: bool,
+    /// Delayed-ACK timer: 40 ms (Linux `TCP_DELACK_MIN`; RFC 1122 caps it at 500 ms).
+    pub delayed_ack_timeout: Duration,
+    /// Disable Nagle's algorithm (`TCP_NODELAY`): off, so Nagle is on.
+    pub nodelay: bool,
+    /// Send keepalive probes (`SO_KEEPALIVE`): off.
+    pub keepalive: bool,
+    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
+    pub keepalive_idle: Duration,
+    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
+    pub keepalive_interval: Duration,
+    /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
+    pub keepalive_count: u8,
+    /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
+    pub msl: Duration,
+    /// Offer window scaling (RFC 7323 §2): on.
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3): on.
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018): on. This engine generates SACK blocks as a receiver.
+    pub sack: bool,
+    /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
+    /// `tcp_challenge_ack_limit`; applied per connection here).
+    pub challenge_ack_limit: u32,
+    /// Initial congestion window in segments (RFC 6928): 10.
+    pub initial_cwnd_segments: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 128 * 1024,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            clock_granularity: Duration::from_millis(1),
+            syn_retries: 6,
+            synack_retries: 5,
+            retries2: 15,
+            delayed_ack: true,
+            delayed_ack_timeout: Duration::from_millis(40),
+            nodelay: false,
+            keepalive: false,
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_count: 9,
+            msl: Duration::from_secs(30),
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            challenge_ack_limit: 1000,
+            initial_cwnd_segments: 10,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
+    /// advertised, capped at 14 (RFC 7323 §2.3).
+    pub fn recv_window_scale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_scale_covers_buffer() {
+        let mut c = TcpConfig { recv_buffer: 65535, ..TcpConfig::default() };
+        assert_eq!(c.recv_window_scale(), 0);
+        c.recv_buffer = 65536;
+        assert_eq!(c.recv_window_scale(), 1);
+        c.recv_buffer = 128 * 1024;
+        assert_eq!(c.recv_window_scale(), 2);
+        c.recv_buffer = usize::MAX;
+        assert_eq!(c.recv_window_scale(), 14);
+    }
+}

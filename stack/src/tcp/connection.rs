@@ -1,0 +1,769 @@
+//! The transmission control block (RFC 9293 §3.3.1) and the application-facing API.
+//!
+//! A [`Connection`] is sans-IO. The owner calls, in this order, for each batch of work:
+//! 1. inputs: [`on_segment`](Connection::on_segment) for each arriving segment, application
+//!    calls ([`send`](Connection::send), [`recv`](Connection::recv), [`close`](Connection::close),
+//!    ...) and [`on_timeout`](Connection::on_timeout) when [`poll_timeout`](Connection::poll_timeout)
+//!    has passed;
+//! 2. outputs: [`poll_transmit`](Connection::poll_transmit) until it returns `None`;
+//! 3. [`poll_event`](Connection::poll_event) until `None`, and [`poll_timeout`](Connection::poll_timeout)
+//!    to re-arm the owner's timer.
+//!
+//! Segment arrival lives in `input.rs`, segment generation in `output.rs`, timers in
+//! `timers.rs`; this file holds the state, constructors and application calls.
+
+use std::net::SocketAddrV4;
+
+use super::buffer::RingBuffer;
+use super::cc::{CongestionControl, NewReno};
+use super::config::TcpConfig;
+use super::counters::TcpCounters;
+use super::reassembly::Reassembly;
+use super::rto::RtoEstimator;
+use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
+use super::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// Connection states (RFC 9293 §3.3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection; the TCB is finished and can be freed.
+    Closed,
+    /// Waiting for a SYN. Listening is done by the listener, never by a `Connection`; the state
+    /// exists for completeness of reports.
+    Listen,
+    /// Our SYN is out, waiting for the peer's SYN.
+    SynSent,
+    /// The peer's SYN was received and our SYN-ACK sent, waiting for its ACK.
+    SynReceived,
+    /// Open: data flows both ways.
+    Established,
+    /// We sent FIN; waiting for its ACK or the peer's FIN.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent FIN; we may still send.
+    CloseWait,
+    /// Both sent FIN at once; waiting for the ACK of ours.
+    Closing,
+    /// We sent FIN after the peer's; waiting for its ACK.
+    LastAck,
+    /// Both FINs acknowledged; waiting 2·MSL for stray segments to die.
+    TimeWait,
+}
+
+impl State {
+    /// Whether sequence numbers of both sides are known (RFC 9293 "synchronized states").
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+    }
+}
+
+/// Things the application should hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// In-order data is ready to read.
+    Readable,
+    /// Send buffer space was freed.
+    Writable,
+    /// The peer sent FIN: no more data will arrive (reads still drain what is buffered).
+    PeerClosed,
+    /// The connection finished normally (or after [`Connection::abort`]).
+    Closed,
+    /// The peer reset an established connection.
+    Reset,
+    /// Retransmissions or keepalives went unanswered.
+    TimedOut,
+    /// The peer refused the connection (RST to our SYN).
+    Refused,
+}
+
+const EVENT_ORDER: [Event; 8] = [
+    Event::Connected,
+    Event::Readable,
+    Event::PeerClosed,
+    Event::Writable,
+    Event::Reset,
+    Event::TimedOut,
+    Event::Refused,
+    Event::Closed,
+];
+
+fn event_bit(e: Event) -> u8 {
+    1 << EVENT_ORDER.iter().position(|&x| x == e).unwrap_or(0)
+}
+
+/// What [`Connection::on_segment`] did with a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentVerdict {
+    /// The segment was processed.
+    Accepted,
+    /// The segment was dropped (possibly answered with an ACK or RST).
+    Dropped,
+    /// A SYN that may start a new incarnation arrived in TIME-WAIT (RFC 9293 §3.10.7.4 note,
+    /// RFC 6191): the owner may close this TCB and hand the SYN to the listener.
+    TimeWaitSyn,
+}
+
+/// A snapshot of connection internals, in the spirit of Linux `TCP_INFO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Current state.
+    pub state: State,
+    /// Smoothed RTT, once measured.
+    pub rtt: Option<Duration>,
+    /// RTT variance.
+    pub rttvar: Duration,
+    /// Current RTO including backoff.
+    pub rto: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: usize,
+    /// Slow-start threshold in bytes.
+    pub ssthresh: usize,
+    /// Effective send MSS (payload bytes per segment).
+    pub snd_mss: usize,
+    /// Peer's receive window (scaled), bytes.
+    pub snd_wnd: u32,
+    /// Our free receive space, bytes.
+    pub rcv_space: usize,
+    /// Bytes sent but not acknowledged.
+    pub unacked: usize,
+    /// Total segments retransmitted.
+    pub retransmits: u64,
+    /// Consecutive RTO expiries without progress.
+    pub backoff: u32,
+    /// Payload bytes acknowledged by the peer.
+    pub bytes_acked: u64,
+    /// Payload bytes received in order.
+    pub bytes_received: u64,
+    /// Window scaling negotiated (ours, peer's).
+    pub window_scale: Option<(u8, u8)>,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+}
+
+/// Options negotiated through a SYN cookie (decoded by the listener).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieOptions {
+    /// The peer's MSS as encoded in the cookie.
+    pub mss: u16,
+    /// The peer's window-scale shift, if it offered one (and we can recover it).
+    pub window_scale: Option<u8>,
+    /// Whether the peer offered SACK.
+    pub sack_permitted: bool,
+    /// Whether timestamps are in use (the final ACK carries them).
+    pub timestamps: bool,
+}
+
+/// One TCP connection: the TCB plus its buffers and timers.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) config: TcpConfig,
+    pub(super) local: SocketAddrV4,
+    pub(super) remote: SocketAddrV4,
+    pub(super) state: State,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    pub(super) iss: SeqNumber,
+    pub(super) snd_una: SeqNumber,
+    pub(super) snd_nxt: SeqNumber,
+    /// Highest sequence number sent plus one (`snd_nxt` goes back on RTO, this does not).
+    pub(super) snd_max: SeqNumber,
+    /// Peer's window in bytes, scaled.
+    pub(super) snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
+    pub(super) snd_wl1: SeqNumber,
+    pub(super) snd_wl2: SeqNumber,
+    pub(super) send_buf: RingBuffer,
+    /// Sequence number of `send_buf`'s first byte.
+    pub(super) send_base: SeqNumber,
+    /// The application closed its sending side; a FIN follows the queued data.
+    pub(super) fin_queued: bool,
+
+    // Receive sequence space.
+    pub(super) irs: SeqNumber,
+    pub(super) rcv_nxt: SeqNumber,
+    pub(super) recv_buf: RingBuffer,
+    pub(super) reassembly: Reassembly,
+    /// Right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2).
+    pub(super) rcv_adv: SeqNumber,
+    /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
+    pub(super) last_ack_sent: SeqNumber,
+    /// A FIN seen beyond a gap, processed once the gap fills.
+    pub(super) pending_fin: Option<SeqNumber>,
+    pub(super) fin_received: bool,
+    /// The application will not read any more (after `close`): data is acknowledged and dropped.
+    pub(super) read_closed: bool,
+
+    // Negotiated options.
+    pub(super) snd_wscale: u8,
+    pub(super) rcv_wscale: u8,
+    pub(super) ws_ok: bool,
+    pub(super) sack_ok: bool,
+    pub(super) ts_ok: bool,
+    pub(super) ts_recent: u32,
+    pub(super) ts_recent_stamp: Instant,
+    pub(super) ts_offset: u32,
+    /// Effective send MSS (payload bytes), options excluded.
+    pub(super) mss: usize,
+
+    // Retransmission.
+    pub(super) rto: RtoEstimator,
+    pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
+    pub(super) retransmit_at: Option<Instant>,
+    pub(super) retransmit_count: u8,
+    pub(super) cc: Box<dyn CongestionControl>,
+    pub(super) dupacks: u32,
+    pub(super) recovery: Option<SeqNumber>,
+    pub(super) fast_retransmit: bool,
+
+    // ACK generation.
+    pub(super) ack_now: bool,
+    pub(super) delack_at: Option<Instant>,
+    pub(super) delack_segments: u32,
+    pub(super) challenge_window_start: Instant,
+    pub(super) challenge_count: u32,
+    pub(super) last_oow_ack: Option<Instant>,
+
+    // Persist and keepalive.
+    pub(super) persist_at: Option<Instant>,
+    pub(super) persist_backoff: u32,
+    pub(super) probes_unanswered: u32,
+    pub(super) probe_pending: bool,
+    pub(super) last_recv: Instant,
+    pub(super) keepalive_probes: u8,
+    pub(super) keepalive_sent_at: Instant,
+
+    pub(super) time_wait_at: Option<Instant>,
+    pub(super) rst_pending: Option<SegmentHeader>,
+    pub(super) events: u8,
+    pub(super) counters: TcpCounters,
+    pub(super) total_retransmits: u64,
+    pub(super) bytes_acked: u64,
+    pub(super) bytes_received: u64,
+}
+
+impl Connection {
+    fn blank(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        state: State,
+    ) -> Self {
+        let mss = usize::from(config.mss).max(64);
+        Connection {
+            config,
+            local,
+            remote,
+            state,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            send_buf: RingBuffer::new(config.send_buffer),
+            send_base: iss + 1u32,
+            fin_queued: false,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            recv_buf: RingBuffer::new(config.recv_buffer),
+            reassembly: Reassembly::new(),
+            rcv_adv: SeqNumber(0),
+            last_ack_sent: SeqNumber(0),
+            pending_fin: None,
+            fin_received: false,
+            read_closed: false,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ws_ok: false,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_stamp: now,
+            // Timestamps start at an offset derived from the ISS, so they leak no uptime
+            // without needing a random number of our own.
+            ts_offset: iss.0.rotate_left(16),
+            mss,
+            rto: RtoEstimator::new(
+                config.initial_rto,
+                config.min_rto,
+                config.max_rto,
+                config.clock_granularity,
+            ),
+            rtt_probe: None,
+            retransmit_at: None,
+            retransmit_count: 0,
+            cc: Box::new(NewReno::new(config.initial_cwnd_segments.max(1) as usize * mss)),
+            dupacks: 0,
+            recovery: None,
+            fast_retransmit: false,
+            ack_now: false,
+            delack_at: None,
+            delack_segments: 0,
+            challenge_window_start: now,
+            challenge_count: 0,
+            last_oow_ack: None,
+            persist_at: None,
+            persist_backoff: 0,
+            probes_unanswered: 0,
+            probe_pending: false,
+            last_recv: now,
+            keepalive_probes: 0,
+            keepalive_sent_at: now,
+            time_wait_at: None,
+            rst_pending: None,
+            events: 0,
+            counters: TcpCounters::default(),
+            total_retransmits: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): the connection starts in SYN-SENT and its first
+    /// [`poll_transmit`](Self::poll_transmit) yields the SYN. `iss` comes from the ISN generator.
+    pub fn connect(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent);
+        c.counters.active_opens += 1;
+        c
+    }
+
+    /// Passive open: a listener decided to accept `syn`. The connection starts in SYN-RECEIVED
+    /// and its first [`poll_transmit`](Self::poll_transmit) yields the SYN-ACK.
+    pub fn accept_syn(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        syn: &Segment<'_>,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
+        c.counters.passive_opens += 1;
+        c.learn_syn(now, syn);
+        c
+    }
+
+    /// A connection established directly from a validated SYN-cookie ACK: `iss` is our cookie
+    /// ISS (`ack.ack - 1`), the peer's ISS is `ack.seq - 1`, and `options` were decoded from
+    /// the cookie. The ACK itself (which may carry data) is then processed as usual.
+    pub fn from_cookie(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        options: CookieOptions,
+        ack: &Segment<'_>,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
+        c.counters.passive_opens += 1;
+        let syn = Segment {
+            seq: ack.seq - 1u32,
+            ack: None,
+            flags: Flags::SYN,
+            window: ack.window,
+            options: SegmentOptions {
+                mss: Some(options.mss),
+                window_scale: options.window_scale,
+                sack_permitted: options.sack_permitted,
+                sack_blocks: Default::default(),
+                timestamps: if options.timestamps { ack.options.timestamps } else { None },
+            },
+            payload: &[],
+        };
+        c.learn_syn(now, &syn);
+        // Our SYN-ACK was sent statelessly: account for it as sent.
+        c.snd_nxt = iss + 1u32;
+        c.snd_max = c.snd_nxt;
+        c.on_segment(now, ack);
+        c
+    }
+
+    /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
+    pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1u32;
+        self.last_ack_sent = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt;
+        let o = &syn.options;
+        match o.window_scale {
+            Some(ws) if self.config.window_scaling => {
+                self.ws_ok = true;
+                // RFC 7323 §2.3: a shift above 14 is treated as 14.
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = self.config.recv_window_scale();
+            }
+            _ => {
+                self.ws_ok = false;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_ok = self.config.sack && o.sack_permitted;
+        match o.timestamps {
+            Some((tsval, _)) if self.config.timestamps => {
+                self.ts_ok = true;
+                self.ts_recent = tsval;
+                self.ts_recent_stamp = now;
+            }
+            _ => self.ts_ok = false,
+        }
+        // RFC 9293 §3.7.1: without the option, assume 536. RFC 6691: the MSS counts no
+        // options, so the timestamp option comes out of it.
+        let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
+        let ours = usize::from(self.config.mss).max(64);
+        self.mss = peer_mss.min(ours) - if self.ts_ok { 12 } else { 0 };
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq;
+        self.snd_wl2 = syn.ack.unwrap_or(self.iss);
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
+        self.cc.init(iw);
+    }
+
+    /// Replaces the congestion-control algorithm. Call it right after construction; the
+    /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
+    pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
+        self.cc = cc;
+    }
+
+    // ----- getters -----
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the TCB is finished and may be freed.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst_pending.is_none()
+    }
+
+    /// Local address and port.
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    /// Remote address and port.
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TcpConfig {
+        &self.config
+    }
+
+    /// Returns the counter deltas since the last call and zeroes them (see
+    /// [`TcpCounters`](super::counters::TcpCounters) for the summing convention).
+    pub fn take_counters(&mut self) -> TcpCounters {
+        core::mem::take(&mut self.counters)
+    }
+
+    /// The counter deltas accumulated since the last [`take_counters`](Self::take_counters).
+    pub fn counters(&self) -> &TcpCounters {
+        &self.counters
+    }
+
+    /// A `TCP_INFO`-like snapshot.
+    pub fn info(&self) -> TcpInfo {
+        TcpInfo {
+            state: self.state,
+            rtt: self.rto.srtt(),
+            rttvar: self.rto.rttvar(),
+            rto: self.rto.rto(),
+            cwnd: self.cc.window(),
+            ssthresh: self.cc.ssthresh(),
+            snd_mss: self.mss,
+            snd_wnd: self.snd_wnd,
+            rcv_space: self.recv_buf.free(),
+            unacked: (self.snd_max - self.snd_una).max(0) as usize,
+            retransmits: self.total_retransmits,
+            backoff: self.rto.backoff(),
+            bytes_acked: self.bytes_acked,
+            bytes_received: self.bytes_received,
+            window_scale: self.ws_ok.then_some((self.rcv_wscale, self.snd_wscale)),
+            timestamps: self.ts_ok,
+            sack: self.sack_ok,
+        }
+    }
+
+    /// Next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        for e in EVENT_ORDER {
+            let bit = event_bit(e);
+            if self.events & bit != 0 {
+                self.events &= !bit;
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    pub(super) fn emit(&mut self, e: Event) {
+        self.events |= event_bit(e);
+    }
+
+    // ----- application: sending -----
+
+    fn can_queue_data(&self) -> bool {
+        !self.fin_queued
+            && matches!(
+                self.state,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            )
+    }
+
+    /// Free space in the send buffer (0 once the write side is closed).
+    pub fn send_space(&self) -> usize {
+        if self.can_queue_data() {
+            self.send_buf.free()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes queued for sending and not yet acknowledged.
+    pub fn send_queue_len(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    /// Copies as much of `data` as fits into the send buffer; returns the count.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if !self.can_queue_data() {
+            return 0;
+        }
+        self.send_buf.enqueue(data)
+    }
+
+    /// The free send space as up to two slices, to be filled in place and then
+    /// [`send_commit`](Self::send_commit)ted. Empty once the write side is closed.
+    pub fn send_slices(&mut self) -> (&mut [u8], &mut [u8]) {
+        if !self.can_queue_data() {
+            return (&mut [], &mut []);
+        }
+        self.send_buf.writable()
+    }
+
+    /// Queues `n` bytes written through [`send_slices`](Self::send_slices).
+    pub fn send_commit(&mut self, n: usize) -> usize {
+        if !self.can_queue_data() {
+            return 0;
+        }
+        self.send_buf.commit(n)
+    }
+
+    // ----- application: receiving -----
+
+    /// In-order bytes ready to read.
+    pub fn recv_queue_len(&self) -> usize {
+        self.recv_buf.len()
+    }
+
+    /// In-order received bytes as up to two slices (zero-copy read); then
+    /// [`recv_consume`](Self::recv_consume).
+    pub fn recv_slices(&self) -> (&[u8], &[u8]) {
+        self.recv_buf.readable()
+    }
+
+    /// Releases `n` read bytes, opening the receive window.
+    pub fn recv_consume(&mut self, n: usize) -> usize {
+        let n = self.recv_buf.consume(n);
+        self.after_read();
+        n
+    }
+
+    /// Copies up to `out.len()` in-order bytes out; returns the count.
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let n = self.recv_buf.dequeue(out);
+        self.after_read();
+        n
+    }
+
+    /// Whether the peer has closed its side and every byte it sent has been read.
+    pub fn recv_finished(&self) -> bool {
+        self.fin_received && self.recv_buf.is_empty()
+    }
+
+    /// After the application read: send a window update if the window opened enough
+    /// (receiver-side SWS avoidance, RFC 9293 §3.8.6.2.2; Linux-like 2·MSS or half the buffer).
+    fn after_read(&mut self) {
+        if !self.state.is_synchronized() || self.fin_received {
+            return;
+        }
+        let open_edge = self.rcv_nxt + self.recv_buf.free();
+        let growth = (open_edge - self.rcv_adv).max(0) as usize;
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        let cap = self.recv_buf.capacity();
+        let threshold = (2 * self.mss).min(cap / 2).max(1);
+        let reopen = self.rcv_sws_threshold();
+        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) {
+            self.ack_now = true;
+        }
+    }
+
+    /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
+    pub(super) fn rcv_sws_threshold(&self) -> usize {
+        self.mss.min(self.recv_buf.capacity() / 2).max(1)
+    }
+
+    // ----- application: closing -----
+
+    /// Closes the write side: a FIN follows the queued data (RFC 9293 §3.10.4). Reading stays
+    /// possible (half-close).
+    pub fn shutdown_write(&mut self) {
+        match self.state {
+            // The FIN waits until the handshake completes (RFC 9293 §3.10.4 for SYN-RECEIVED;
+            // the same for SYN-SENT, so a client may connect, send and half-close at once).
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// Full close: no more sending or reading. If unread data is still buffered the
+    /// connection is reset instead, so the peer learns that data was lost (RFC 1122
+    /// §4.2.2.13, as Linux does); otherwise an orderly FIN follows the queued data and later
+    /// arriving data is acknowledged and discarded.
+    pub fn close(&mut self) {
+        if self.state == State::SynSent {
+            // RFC 9293 §3.10.4: closing in SYN-SENT deletes the TCB.
+            self.enter_closed(Event::Closed);
+            return;
+        }
+        if !self.recv_buf.is_empty() && self.state.is_synchronized() {
+            self.abort();
+            return;
+        }
+        self.read_closed = true;
+        self.shutdown_write();
+    }
+
+    /// Abortive close (`SO_LINGER` 0): a RST goes out if the peer knows of us, all queued data
+    /// is dropped and the connection is closed at once (RFC 9293 §3.10.5).
+    pub fn abort(&mut self) {
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                self.rst_pending = Some(SegmentHeader {
+                    seq: self.snd_nxt,
+                    ack: Some(self.rcv_nxt),
+                    flags: Flags::RST | Flags::ACK,
+                    window: 0,
+                    options: SegmentOptions::default(),
+                });
+                self.enter_closed(Event::Closed);
+            }
+            State::Closed | State::Listen => {}
+            _ => self.enter_closed(Event::Closed),
+        }
+    }
+
+    /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.config.nodelay = nodelay;
+    }
+
+    /// Turns keepalive probing on or off (`SO_KEEPALIVE`).
+    pub fn set_keepalive(&mut self, on: bool) {
+        self.config.keepalive = on;
+        self.keepalive_probes = 0;
+    }
+
+    /// Sets keepalive idle time, probe interval and probe count (`TCP_KEEPIDLE`,
+    /// `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
+    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u8) {
+        self.config.keepalive_idle = idle;
+        self.config.keepalive_interval = interval;
+        self.config.keepalive_count = count;
+    }
+
+    // ----- shared helpers -----
+
+    /// Changes state, keeping the `CurrEstab` gauge exact.
+    pub(super) fn set_state(&mut self, new: State) {
+        let counted = |s: State| matches!(s, State::Established | State::CloseWait);
+        match (counted(self.state), counted(new)) {
+            (false, true) => self.counters.curr_estab += 1,
+            (true, false) => self.counters.curr_estab -= 1,
+            _ => {}
+        }
+        self.state = new;
+    }
+
+    /// Goes to CLOSED, stopping every timer and queuing the terminal event.
+    pub(super) fn enter_closed(&mut self, event: Event) {
+        if matches!(self.state, State::SynSent | State::SynReceived) && event != Event::Closed {
+            self.counters.attempt_fails += 1;
+        }
+        if matches!(self.state, State::Established | State::CloseWait) && event == Event::Reset {
+            self.counters.estab_resets += 1;
+        }
+        self.set_state(State::Closed);
+        self.retransmit_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.time_wait_at = None;
+        self.ack_now = false;
+        self.probe_pending = false;
+        self.fast_retransmit = false;
+        self.emit(event);
+    }
+
+    /// Queues a challenge ACK, subject to the per-second limit (RFC 5961 §7).
+    pub(super) fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_window_start) >= Duration::from_secs(1) {
+            self.challenge_window_start = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.counters.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            self.counters.challenge_acks_limited += 1;
+        }
+    }
+
+    /// Our current timestamp value (millisecond clock, RFC 7323 §5.4).
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Sequence number just past the last queued data byte (where a FIN goes).
+    pub(super) fn data_end(&self) -> SeqNumber {
+        self.send_base + self.send_buf.len()
+    }
+
+    /// Whether our FIN has been acknowledged.
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_queued && self.snd_una == self.data_end() + 1u32
+    }
+}

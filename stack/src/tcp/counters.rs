@@ -1,0 +1,84 @@
+//! Protocol counters in the spirit of Linux `nstat` (`Tcp*` and `TcpExt*`).
+//!
+//! Every call into a [`Connection`](super::Connection) that can change a counter bumps the
+//! connection's own [`TcpCounters`]. The owner (the stack facade) periodically calls
+//! [`Connection::take_counters`](super::Connection::take_counters), which returns the deltas
+//! since the last call and zeroes them, and adds them into its stack-wide totals with
+//! [`TcpCounters::add`]. `curr_estab` is a gauge: its per-connection delta is +1 on entering
+//! ESTABLISHED/CLOSE-WAIT and -1 on leaving them, so the sum stays exact.
+
+/// TCP counters (deltas per connection, totals per stack).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    /// Transitions CLOSED -> SYN-SENT (`ActiveOpens`).
+    pub active_opens: u64,
+    /// Transitions LISTEN -> SYN-RECEIVED, or established from a SYN cookie (`PassiveOpens`).
+    pub passive_opens: u64,
+    /// SYN-SENT/SYN-RECEIVED -> CLOSED (`AttemptFails`).
+    pub attempt_fails: u64,
+    /// ESTABLISHED/CLOSE-WAIT -> CLOSED by a reset (`EstabResets`).
+    pub estab_resets: u64,
+    /// Connections in ESTABLISHED or CLOSE-WAIT (`CurrEstab`, a gauge).
+    pub curr_estab: i64,
+    /// Segments received (`InSegs`).
+    pub in_segs: u64,
+    /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
+    pub out_segs: u64,
+    /// Segments retransmitted (`RetransSegs`).
+    pub retrans_segs: u64,
+    /// Segments received in error (`InErrs`): bad checksums and malformed headers. Those never
+    /// reach a connection, so the engine leaves this at zero; the owner counts them.
+    pub in_errs: u64,
+    /// Segments sent with RST (`OutRsts`).
+    pub out_rsts: u64,
+    /// Challenge ACKs sent (`TCPChallengeACK`).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limit (no Linux twin; `TCPChallengeACKLimited`).
+    pub challenge_acks_limited: u64,
+    /// Segments dropped by PAWS (`PAWSEstab`).
+    pub paws_drops: u64,
+    /// TIME-WAIT connections reused by a new SYN (`TCPTimeWaitRecycled`; the owner counts
+    /// these when it acts on [`SegmentVerdict::TimeWaitSyn`](super::SegmentVerdict)).
+    pub time_wait_recycled: u64,
+    /// Fast retransmits (`TCPFastRetrans`).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts (`TCPTimeouts`).
+    pub timeouts: u64,
+    /// Delayed ACKs sent by the timer (`DelayedACKs`).
+    pub delayed_acks: u64,
+    /// Out-of-order segments queued (`TCPOFOQueue`).
+    pub ofo_queued: u64,
+    /// Out-of-order segments dropped for lack of a range slot (`TCPOFODrop`).
+    pub ofo_dropped: u64,
+    /// Keepalive probes sent (`TCPKeepAlive`).
+    pub keepalive_probes: u64,
+    /// Connections aborted after a keepalive/retransmission timeout (`TCPAbortOnTimeout`).
+    pub abort_on_timeout: u64,
+}
+
+impl TcpCounters {
+    /// Adds `other` into `self` (summing per-connection deltas into stack totals).
+    pub fn add(&mut self, o: &TcpCounters) {
+        self.active_opens += o.active_opens;
+        self.passive_opens += o.passive_opens;
+        self.attempt_fails += o.attempt_fails;
+        self.estab_resets += o.estab_resets;
+        self.curr_estab += o.curr_estab;
+        self.in_segs += o.in_segs;
+        self.out_segs += o.out_segs;
+        self.retrans_segs += o.retrans_segs;
+        self.in_errs += o.in_errs;
+        self.out_rsts += o.out_rsts;
+        self.challenge_acks += o.challenge_acks;
+        self.challenge_acks_limited += o.challenge_acks_limited;
+        self.paws_drops += o.paws_drops;
+        self.time_wait_recycled += o.time_wait_recycled;
+        self.fast_retransmits += o.fast_retransmits;
+        self.timeouts += o.timeouts;
+        self.delayed_acks += o.delayed_acks;
+        self.ofo_queued += o.ofo_queued;
+        self.ofo_dropped += o.ofo_dropped;
+        self.keepalive_probes += o.keepalive_probes;
+        self.abort_on_timeout += o.abort_on_timeout;
+    }
+}

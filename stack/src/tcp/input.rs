@@ -1,0 +1,519 @@
+//! Segment arrival: RFC 9293 §3.10.7 in one place, with RFC 5961 (blind-attack defences),
+//! RFC 7323 (PAWS, timestamps) and RFC 1337 (TIME-WAIT assassination) folded in.
+
+use super::connection::{Connection, Event, SegmentVerdict, State};
+use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
+use super::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// Least interval between ACKs that answer empty out-of-window segments.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// RFC 7323 §5.5: a `TS.Recent` older than 24 days is no longer trusted for PAWS.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl Connection {
+    /// Processes one arriving segment (already matched to this connection by its 4-tuple).
+    pub fn on_segment(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
+        self.counters.in_segs += 1;
+        match self.state {
+            // No TCB to speak of: the owner answers with `Segment::reset_reply`.
+            State::Closed | State::Listen => SegmentVerdict::Dropped,
+            State::SynSent => self.on_segment_syn_sent(now, seg),
+            _ => self.on_segment_synchronized(now, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3 (SYN-SENT).
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
+        // First: the ACK must acknowledge our SYN and nothing beyond.
+        if let Some(ack) = seg.ack {
+            if ack <= self.iss || ack > self.snd_max {
+                if !seg.flags.rst() {
+                    self.rst_pending = Some(SegmentHeader {
+                        seq: ack,
+                        ack: None,
+                        flags: Flags::RST,
+                        window: 0,
+                        options: SegmentOptions::default(),
+                    });
+                }
+                return SegmentVerdict::Dropped;
+            }
+        }
+        // Second: a RST is believed only with an acceptable ACK (RFC 5961 §3.2 for SYN-SENT).
+        if seg.flags.rst() {
+            if seg.ack.is_some() {
+                self.enter_closed(Event::Refused);
+                return SegmentVerdict::Accepted;
+            }
+            return SegmentVerdict::Dropped;
+        }
+        if !seg.flags.syn() {
+            return SegmentVerdict::Dropped;
+        }
+        // Fourth: the SYN. Payload on a SYN is not acknowledged (the peer will resend it).
+        self.learn_syn(now, seg);
+        match seg.ack {
+            Some(ack) => {
+                self.snd_una = ack;
+                self.snd_wl2 = ack;
+                self.retransmit_at = None;
+                self.retransmit_count = 0;
+                if let Some((_, sent)) = self.rtt_probe.take() {
+                    self.rto.sample(now.saturating_duration_since(sent));
+                }
+                self.rto.reset_backoff();
+                self.last_recv = now;
+                self.set_state(State::Established);
+                self.emit(Event::Connected);
+                self.ack_now = true;
+                if self.fin_queued {
+                    self.set_state(State::FinWait1);
+                }
+            }
+            None => {
+                // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
+                self.set_state(State::SynReceived);
+                self.snd_nxt = self.iss;
+                self.rtt_probe = None;
+            }
+        }
+        SegmentVerdict::Accepted
+    }
+
+    /// Free receive space: `RCV.WND` for the acceptability test.
+    fn rcv_wnd(&self) -> u32 {
+        self.recv_buf.free().min(u32::MAX as usize / 2) as u32
+    }
+
+    /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
+        let rcv_wnd = self.rcv_wnd();
+        let in_window = |s: SeqNumber| s.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd);
+
+        // RST (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK, else drop.
+        if seg.flags.rst() {
+            if self.state == State::TimeWait {
+                // RFC 1337: a RST must not cut TIME-WAIT short.
+                return SegmentVerdict::Dropped;
+            }
+            if seg.seq == self.rcv_nxt {
+                self.on_reset();
+                return SegmentVerdict::Accepted;
+            }
+            if in_window(seg.seq) {
+                self.challenge_ack(now);
+            }
+            return SegmentVerdict::Dropped;
+        }
+
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK in SYN-RECEIVED repeats
+        // its SYN and acknowledges ours. Process it as the ACK it carries.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && seg.ack.is_some()
+            && seg.seq == self.irs
+        {
+            let rest =
+                Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
+            self.ack_now = true;
+            return self.on_segment_synchronized(now, &rest);
+        }
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
+        if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
+            if seg.seq == self.irs {
+                self.snd_nxt = self.iss;
+            }
+            return SegmentVerdict::Dropped;
+        }
+
+        // SYN in a synchronized state (RFC 5961 §4): challenge ACK whatever the sequence number,
+        // except that TIME-WAIT may hand a newer SYN to the listener (RFC 9293 §3.10.7.4 note,
+        // RFC 6191: higher sequence number, or higher timestamp when they are in use).
+        if seg.flags.syn() {
+            if self.state == State::TimeWait && seg.ack.is_none() {
+                let newer_ts = match (self.ts_ok, seg.options.timestamps) {
+                    (true, Some((tsval, _))) => ts_after(tsval, self.ts_recent),
+                    _ => false,
+                };
+                if seg.seq > self.rcv_nxt || newer_ts {
+                    return SegmentVerdict::TimeWaitSyn;
+                }
+            }
+            self.challenge_ack(now);
+            return SegmentVerdict::Dropped;
+        }
+
+        // PAWS (RFC 7323 §5.3 R1): an older timestamp marks an old duplicate.
+        if self.ts_ok {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if ts_after(self.ts_recent, tsval) {
+                    if now.saturating_duration_since(self.ts_recent_stamp) > PAWS_IDLE_LIMIT {
+                        self.ts_recent = tsval;
+                        self.ts_recent_stamp = now;
+                    } else {
+                        self.counters.paws_drops += 1;
+                        self.ack_now = true;
+                        return SegmentVerdict::Dropped;
+                    }
+                }
+            }
+        }
+
+        // Sequence acceptability: the four cases of RFC 9293 §3.10.7.4.
+        let seg_len = seg.seq_len() as u32;
+        let acceptable = match (seg_len, rcv_wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => in_window(seg.seq),
+            (_, 0) => false,
+            (len, _) => in_window(seg.seq) || in_window(seg.seq + (len - 1)),
+        };
+        // With a zero window, a segment at RCV.NXT still carries a valid ACK (RFC 9293: "special
+        // allowance should be made to accept valid ACKs"); its data is trimmed away below.
+        let zero_window_probe = rcv_wnd == 0 && seg.seq == self.rcv_nxt;
+        if !acceptable && !zero_window_probe {
+            // Answer with an ACK, but at most one per 500 ms to a segment that carries nothing
+            // (Linux `tcp_invalid_ratelimit`): two confused ends must not ping-pong ACKs.
+            if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
+                self.ack_now = true;
+            }
+            if self.state == State::TimeWait && seg.flags.fin() {
+                // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
+                self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+            }
+            return SegmentVerdict::Dropped;
+        }
+        if zero_window_probe && seg.seq_len() > 0 {
+            self.ack_now = true;
+        }
+
+        // Trim to the window: drop what we already have at the front, what does not fit at
+        // the back.
+        let mut seq = seg.seq;
+        let mut payload = seg.payload;
+        let mut fin = seg.flags.fin();
+        if seq < self.rcv_nxt {
+            let skip = (self.rcv_nxt - seq) as usize;
+            let d = skip.min(payload.len());
+            payload = &payload[d..];
+            seq += d;
+            if skip > d {
+                // The FIN is before RCV.NXT too: already processed.
+                fin = false;
+            }
+        }
+        // After the front trim `seq >= RCV.NXT`; nothing may extend past RCV.NXT + RCV.WND
+        // (the free receive space, where out-of-order bytes are stored too).
+        let room = (rcv_wnd as usize).saturating_sub((seq - self.rcv_nxt).max(0) as usize);
+        if payload.len() > room {
+            payload = &payload[..room];
+            fin = false;
+        }
+
+        // ACK field (RFC 9293 §3.10.7.4 fifth check).
+        let Some(ack) = seg.ack else {
+            return SegmentVerdict::Dropped;
+        };
+        if self.state == State::SynReceived {
+            if ack > self.snd_una && ack <= self.snd_max {
+                self.set_state(State::Established);
+                self.emit(Event::Connected);
+                if self.fin_queued {
+                    self.set_state(State::FinWait1);
+                }
+                // The window of this ACK is the first one that is scaled.
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            } else {
+                self.rst_pending = Some(SegmentHeader {
+                    seq: ack,
+                    ack: None,
+                    flags: Flags::RST,
+                    window: 0,
+                    options: SegmentOptions::default(),
+                });
+                return SegmentVerdict::Dropped;
+            }
+        }
+        // RFC 5961 §5.2: an ACK beyond what we sent, or too far behind, is dropped and
+        // answered by an ACK, rate limited like a challenge ACK (as Linux does) so forged
+        // segments cannot turn us into an ACK reflector.
+        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.challenge_ack(now);
+            return SegmentVerdict::Dropped;
+        }
+        // The segment passed every check. RFC 7323 §4.3: remember the timestamp of a segment
+        // that covers Last.ACK.sent (done only now, like Linux, so a segment with a forged ACK
+        // cannot move TS.Recent).
+        if self.ts_ok {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if seg.seq <= self.last_ack_sent && !ts_after(self.ts_recent, tsval) {
+                    self.ts_recent = tsval;
+                    self.ts_recent_stamp = now;
+                }
+            }
+        }
+        self.last_recv = now;
+        self.keepalive_probes = 0;
+        let pure_ack = seg.payload.is_empty() && !seg.flags.fin();
+        if self.on_ack(now, seg, seq, ack, pure_ack) {
+            return SegmentVerdict::Accepted; // LAST-ACK completed
+        }
+
+        // Sixth: URG is ignored (RFC 6093 recommends against new uses; the data is delivered
+        // in line like any other byte).
+        // Seventh: segment text.
+        if !payload.is_empty() {
+            self.on_data(now, seq, payload);
+        }
+        // Eighth: FIN.
+        if fin {
+            let fin_seq = seq + payload.len();
+            if fin_seq == self.rcv_nxt {
+                self.on_fin(now);
+            } else if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+                self.pending_fin = Some(fin_seq);
+            }
+        }
+        SegmentVerdict::Accepted
+    }
+
+    /// Rate limit for ACKs answering empty out-of-window segments.
+    fn oow_ack_allowed(&mut self, now: Instant) -> bool {
+        match self.last_oow_ack {
+            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => false,
+            _ => {
+                self.last_oow_ack = Some(now);
+                true
+            }
+        }
+    }
+
+    /// A valid RST (RFC 9293 §3.10.7.4 second check, per state).
+    fn on_reset(&mut self) {
+        match self.state {
+            State::SynReceived => self.enter_closed(Event::Refused),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.enter_closed(Event::Reset)
+            }
+            // CLOSING, LAST-ACK: the peer is done too.
+            _ => self.enter_closed(Event::Closed),
+        }
+    }
+
+    /// Processes the acknowledgment and window fields. Returns `true` when the connection
+    /// closed (LAST-ACK's FIN acknowledged) and processing must stop.
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        pure: bool,
+    ) -> bool {
+        // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
+        self.probes_unanswered = 0;
+        let window = u32::from(seg.window) << self.snd_wscale;
+        if ack > self.snd_una {
+            let acked_seq = (ack - self.snd_una) as u32;
+            // Data bytes acknowledged: those between send_base and ack.
+            let data_acked = if ack > self.send_base {
+                ((ack - self.send_base) as usize).min(self.send_buf.len())
+            } else {
+                0
+            };
+            self.send_buf.consume(data_acked);
+            self.send_base += data_acked;
+            self.bytes_acked += data_acked as u64;
+            if data_acked > 0 && !self.fin_queued {
+                self.emit(Event::Writable);
+            }
+            // RTT: an echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn's rule
+            // is enforced by clearing the probe on every retransmission).
+            let mut sampled = false;
+            if self.ts_ok {
+                if let Some((_, tsecr)) = seg.options.timestamps {
+                    if tsecr != 0 {
+                        let ms = self.ts_now(now).wrapping_sub(tsecr);
+                        if ms < 1 << 30 {
+                            self.rto.sample(Duration::from_millis(u64::from(ms)));
+                            sampled = true;
+                        }
+                    }
+                }
+            }
+            if let Some((probe_seq, sent)) = self.rtt_probe {
+                if ack > probe_seq {
+                    if !sampled {
+                        self.rto.sample(now.saturating_duration_since(sent));
+                    }
+                    self.rtt_probe = None;
+                }
+            }
+            self.rto.reset_backoff();
+            self.retransmit_count = 0;
+            self.snd_una = ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+            self.retransmit_at =
+                if self.snd_una == self.snd_max { None } else { Some(now + self.rto.rto()) };
+
+            // Congestion control (RFC 5681, RFC 6582).
+            let in_flight = (self.snd_max - self.snd_una) as usize;
+            match self.recovery {
+                Some(recover) if ack >= recover => {
+                    self.recovery = None;
+                    self.cc.on_exit_recovery(in_flight, self.mss);
+                }
+                Some(_) => {
+                    self.cc.on_partial_ack(acked_seq as usize, self.mss);
+                    self.fast_retransmit = true;
+                }
+                None => {
+                    if data_acked > 0 {
+                        self.cc.on_ack(data_acked, self.mss);
+                    }
+                }
+            }
+            self.dupacks = 0;
+        } else if ack == self.snd_una
+            && pure
+            && window == self.snd_wnd
+            && self.snd_max > self.snd_una
+        {
+            // A duplicate ACK (RFC 5681 §2 definition).
+            self.dupacks += 1;
+            if self.recovery.is_some() {
+                self.cc.on_recovery_dupack(self.mss);
+            } else if self.dupacks == 3 {
+                let in_flight = (self.snd_max - self.snd_una) as usize;
+                self.recovery = Some(self.snd_max);
+                self.cc.on_enter_recovery(in_flight, self.mss);
+                self.fast_retransmit = true;
+                self.rtt_probe = None;
+                self.counters.fast_retransmits += 1;
+            }
+        }
+
+        // Window update (RFC 9293 §3.10.7.4): only from a segment newer than the last one used.
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack))
+        {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if window > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+
+        // State transitions driven by the ACK of our FIN.
+        if self.fin_acked() {
+            match self.state {
+                State::FinWait1 => self.set_state(State::FinWait2),
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    self.enter_closed(Event::Closed);
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Accepts in-window text (RFC 9293 §3.10.7.4 seventh check). `seq >= RCV.NXT` and the
+    /// payload fits in the free receive space (the caller trimmed it).
+    fn on_data(&mut self, now: Instant, seq: SeqNumber, payload: &[u8]) {
+        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+            // After the peer's FIN no more text can arrive; ignore it.
+            return;
+        }
+        let offset = (seq - self.rcv_nxt) as usize;
+        let base = self.recv_buf.len();
+        if offset == 0 {
+            let n = self.recv_buf.write_at(base, payload);
+            let old = self.rcv_nxt;
+            let filled = self.reassembly.advance(old + n);
+            let gap_filled = filled != old + n;
+            let delivered = (filled - old) as usize;
+            self.recv_buf.commit(delivered);
+            self.rcv_nxt = filled;
+            self.bytes_received += delivered as u64;
+            if self.read_closed {
+                // Nobody will read: acknowledge and discard.
+                let len = self.recv_buf.len();
+                self.recv_buf.consume(len);
+            } else {
+                self.emit(Event::Readable);
+            }
+            // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
+            // segment, at once when a gap was filled, else within the delayed-ACK timeout.
+            self.delack_segments += 1;
+            if gap_filled || !self.config.delayed_ack || self.delack_segments >= 2 {
+                self.ack_now = true;
+            } else if self.delack_at.is_none() {
+                self.delack_at = Some(now + self.config.delayed_ack_timeout);
+            }
+            if self.pending_fin == Some(self.rcv_nxt) {
+                self.pending_fin = None;
+                self.on_fin(now);
+            }
+        } else {
+            // Out of order: keep the bytes at their offset if a range slot is free, and ACK at
+            // once so the sender sees the duplicate ACK and SACK blocks (RFC 5681 §4.2).
+            // Only bytes that fit in the ring are recorded as held (the caller trimmed the
+            // segment to the window, so this is all of them).
+            let fits = payload.len().min(self.recv_buf.capacity().saturating_sub(base + offset));
+            let end = seq + fits;
+            match self.reassembly.insert(seq, end) {
+                Ok(()) => {
+                    self.recv_buf.write_at(base + offset, &payload[..fits]);
+                    self.counters.ofo_queued += 1;
+                }
+                Err(_) => self.counters.ofo_dropped += 1,
+            }
+            self.ack_now = true;
+        }
+    }
+
+    /// The peer's FIN, in order (RFC 9293 §3.10.7.4 eighth check).
+    fn on_fin(&mut self, now: Instant) {
+        self.rcv_nxt += 1u32;
+        self.fin_received = true;
+        self.ack_now = true;
+        self.emit(Event::PeerClosed);
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now);
+                } else {
+                    self.set_state(State::Closing);
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            State::TimeWait => self.time_wait_at = Some(now + self.config.msl.saturating_mul(2)),
+            _ => {}
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.retransmit_at = None;
+        self.persist_at = None;
+        self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+    }
+}
+
+/// `a` is later than `b` in 32-bit timestamp space (RFC 7323 §5.2 ordering).
+fn ts_after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}

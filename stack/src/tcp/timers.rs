@@ -1,0 +1,146 @@
+//! Timers: retransmission (RFC 6298), delayed ACK (RFC 1122 §4.2.3.2), persist (RFC 9293
+//! §3.8.6.1), keepalive (RFC 1122 §4.2.3.6) and TIME-WAIT (RFC 9293 §3.10.7.4, 2·MSL).
+//!
+//! The owner keeps one deadline per connection (from [`Connection::poll_timeout`]) in its
+//! timing wheel and calls [`Connection::on_timeout`] once it has passed. Calling it early or
+//! late is harmless: each timer checks its own deadline.
+
+use super::connection::{Connection, Event, State};
+use super::segment::{Flags, SegmentHeader, SegmentOptions};
+use crate::time::Instant;
+
+impl Connection {
+    /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.retransmit_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at(),
+            self.time_wait_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:
+    /// an open connection with nothing in flight.
+    fn keepalive_at(&self) -> Option<Instant> {
+        if !self.config.keepalive
+            || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2)
+            || self.snd_max != self.snd_una
+        {
+            return None;
+        }
+        Some(if self.keepalive_probes == 0 {
+            self.last_recv + self.config.keepalive_idle
+        } else {
+            self.keepalive_sent_at.max(self.last_recv) + self.config.keepalive_interval
+        })
+    }
+
+    /// Runs every timer whose deadline is at or before `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.time_wait_at.is_some_and(|t| t <= now) {
+            self.time_wait_at = None;
+            self.enter_closed(Event::Closed);
+            return;
+        }
+        if self.retransmit_at.is_some_and(|t| t <= now) {
+            self.on_retransmit_timeout(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            self.ack_now = true;
+            self.counters.delayed_acks += 1;
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.on_persist_timeout(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.keepalive_at().is_some_and(|t| t <= now) {
+            self.on_keepalive_timeout(now);
+        }
+    }
+
+    /// RFC 6298 §5.4–5.6: retransmit from `SND.UNA`, back off, and give up after the limit.
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        let limit = match self.state {
+            State::SynSent => self.config.syn_retries,
+            State::SynReceived => self.config.synack_retries,
+            _ => self.config.retries2,
+        };
+        // The peer shrank its window to zero under data in flight: the retransmissions are
+        // window probes now, and an answering peer must not be timed out (RFC 1122
+        // §4.2.2.17). Give up only when it has been silent longer than the maximum RTO, as
+        // Linux does in `tcp_retransmit_timer`.
+        let zero_window = self.state.is_synchronized() && self.snd_wnd == 0;
+        let silent_too_long = now.saturating_duration_since(self.last_recv) > self.config.max_rto;
+        if (!zero_window && self.retransmit_count >= limit) || (zero_window && silent_too_long) {
+            self.counters.abort_on_timeout += 1;
+            self.enter_closed(Event::TimedOut);
+            return;
+        }
+        if !zero_window {
+            self.retransmit_count += 1;
+        }
+        self.counters.timeouts += 1;
+        self.rto.back_off();
+        let in_flight = (self.snd_max - self.snd_una).max(0) as usize;
+        self.cc.on_rto(in_flight, self.mss);
+        self.recovery = None;
+        self.dupacks = 0;
+        self.fast_retransmit = false;
+        // Go back: everything from SND.UNA is sent again as the window allows.
+        self.snd_nxt = self.snd_una;
+        self.rtt_probe = None;
+        self.retransmit_at = Some(now + self.rto.rto());
+    }
+
+    /// Persist timer: probe the zero window, back off, and give up when probes go unanswered
+    /// as many times as `retries2` (Linux `tcp_probe_timer`).
+    fn on_persist_timeout(&mut self, now: Instant) {
+        self.persist_at = None;
+        if self.snd_wnd != 0 {
+            return;
+        }
+        if self.probes_unanswered >= u32::from(self.config.retries2) {
+            self.counters.abort_on_timeout += 1;
+            self.enter_closed(Event::TimedOut);
+            return;
+        }
+        self.probes_unanswered += 1;
+        self.probe_pending = true;
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        let shift = self.persist_backoff.min(20);
+        let d = self.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
+        self.persist_at = Some(now + d);
+    }
+
+    /// Keepalive: probe after idle time, then every interval; after `count` unanswered probes,
+    /// reset the connection (as Linux does).
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        if self.keepalive_probes >= self.config.keepalive_count {
+            self.counters.abort_on_timeout += 1;
+            self.rst_pending = Some(SegmentHeader {
+                seq: self.snd_nxt,
+                ack: Some(self.rcv_nxt),
+                flags: Flags::RST | Flags::ACK,
+                window: 0,
+                options: SegmentOptions::default(),
+            });
+            self.enter_closed(Event::TimedOut);
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.keepalive_sent_at = now;
+        self.probe_pending = true;
+        self.counters.keepalive_probes += 1;
+    }
+}

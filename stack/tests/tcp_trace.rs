@@ -1,0 +1,1057 @@
+//! Packet-trace tests of the TCP connection engine: each test reads as the segments that go
+//! in and out of one connection.
+
+mod common;
+
+use common::*;
+use xdptcp_stack::tcp::{Connection, Event, Flags, SegmentVerdict, State, TcpConfig};
+use xdptcp_stack::time::Duration;
+
+/// Asserts the connection sends exactly one segment matching (seq, ack, flags, payload len).
+macro_rules! recv {
+    ($c:expr, $now:expr, seq $seq:expr, ack $ack:expr, $flags:expr, len $len:expr) => {{
+        let x = tx(&mut $c, $now).expect("expected a segment");
+        assert_eq!(
+            (x.seq, x.ack, x.flags, x.payload.len()),
+            (s($seq), $ack.map(s), $flags, $len),
+            "segment mismatch: {:?}",
+            x
+        );
+        x
+    }};
+}
+
+macro_rules! recv_nothing {
+    ($c:expr, $now:expr) => {{
+        let x = tx(&mut $c, $now);
+        assert!(x.is_none(), "unexpected segment {:?}", x);
+    }};
+}
+
+macro_rules! send {
+    ($c:expr, $now:expr, $seg:expr) => {
+        rx(&mut $c, $now, &$seg)
+    };
+}
+
+const A: Flags = Flags::ACK;
+
+fn data(n: usize, salt: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect()
+}
+
+// ---------------------------------------------------------------- handshakes
+
+#[test]
+fn active_open_with_options() {
+    let cfg = TcpConfig { recv_buffer: 200_000, ..TcpConfig::default() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    assert_eq!(c.state(), State::SynSent);
+    let syn = recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    assert_eq!(syn.options.mss, Some(1460));
+    assert_eq!(syn.options.window_scale, Some(2));
+    assert!(syn.options.sack_permitted);
+    assert!(syn.options.timestamps.is_some_and(|(_, ecr)| ecr == 0));
+    assert_eq!(syn.window, u16::MAX);
+    recv_nothing!(c, ms(0));
+
+    let mut synack =
+        seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(777, syn.options.timestamps.unwrap().0);
+    synack.options.mss = Some(1400);
+    synack.options.window_scale = Some(7);
+    synack.options.sack_permitted = true;
+    assert_eq!(send!(c, ms(30), synack), SegmentVerdict::Accepted);
+    assert_eq!(c.state(), State::Established);
+    let ack = recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    assert_eq!(ack.options.timestamps.map(|t| t.1), Some(777), "TSecr echoes the peer");
+    // 200_000 bytes free at shift 2 -> 50_000.
+    assert_eq!(ack.window, 50_000);
+    assert_eq!(events(&mut c), vec![Event::Connected]);
+    let info = c.info();
+    assert_eq!(info.snd_mss, 1400 - 12, "peer MSS minus timestamp option");
+    assert_eq!(info.window_scale, Some((2, 7)));
+    assert!(info.timestamps && info.sack);
+    assert!(info.rtt.is_some(), "SYN RTT sampled");
+    assert_eq!(c.counters().active_opens, 1);
+    assert_eq!(c.counters().curr_estab, 1);
+}
+
+#[test]
+fn passive_open() {
+    let mut syn = seg(IRS, None, Flags::SYN);
+    syn.options.mss = Some(100);
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    assert_eq!(c.state(), State::SynReceived);
+    let sa = recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    assert_eq!(sa.options.window_scale, None, "peer did not offer scaling");
+    assert!(!sa.options.sack_permitted);
+    assert_eq!(sa.window, 1000);
+    recv_nothing!(c, ms(0));
+    // Lost SYN-ACK: the peer retransmits its SYN; we answer with the SYN-ACK again.
+    send!(c, ms(5), syn);
+    recv!(c, ms(5), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    // The handshake ACK carries data.
+    send!(c, ms(10), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"hello"));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(events(&mut c), vec![Event::Connected, Event::Readable]);
+    assert_eq!(read_all(&mut c), b"hello");
+    assert_eq!(c.counters().passive_opens, 1);
+}
+
+#[test]
+fn syn_received_bad_ack_gets_rst() {
+    let syn = seg(IRS, None, Flags::SYN);
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    tx_all(&mut c, ms(0));
+    send!(c, ms(1), seg(IRS + 1, Some(ISS + 50), A));
+    recv!(c, ms(1), seq ISS + 50, ack None::<u32>, Flags::RST, len 0);
+    assert_eq!(c.state(), State::SynReceived);
+}
+
+#[test]
+fn simultaneous_open() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    // The peer's SYN crosses ours.
+    send!(c, ms(5), seg(IRS, None, Flags::SYN));
+    assert_eq!(c.state(), State::SynReceived);
+    recv!(c, ms(5), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    // The peer's SYN-ACK for our SYN completes the handshake; we acknowledge it.
+    send!(c, ms(10), seg(IRS, Some(ISS + 1), Flags::SYN));
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    assert_eq!(c.state(), State::Established);
+    assert!(events(&mut c).contains(&Event::Connected));
+}
+
+#[test]
+fn syn_sent_unacceptable_ack_and_refusal() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    tx_all(&mut c, ms(0));
+    // ACK for something we never sent: RST with seq = that ACK, stay in SYN-SENT.
+    send!(c, ms(1), seg(IRS, Some(ISS + 10), Flags::SYN));
+    recv!(c, ms(1), seq ISS + 10, ack None::<u32>, Flags::RST, len 0);
+    assert_eq!(c.state(), State::SynSent);
+    // A RST without ACK is not believed.
+    send!(c, ms(2), seg(IRS, None, Flags::RST));
+    assert_eq!(c.state(), State::SynSent);
+    // RST acknowledging our SYN: refused.
+    send!(c, ms(3), seg(0, Some(ISS + 1), Flags::RST));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::Refused]);
+    assert_eq!(c.counters().attempt_fails, 1);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn syn_retries_then_timeout() {
+    let cfg = TcpConfig { syn_retries: 3, ..plain_config() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    let mut gaps = Vec::new();
+    let mut last = ms(0);
+    for _ in 0..3 {
+        let t = c.poll_timeout().unwrap();
+        gaps.push(t - last);
+        last = t;
+        c.on_timeout(t);
+        recv!(c, t, seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    }
+    // Initial RTO 1 s, doubling.
+    assert_eq!(gaps, vec![Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)]);
+    let t = c.poll_timeout().unwrap();
+    assert_eq!(t - last, Duration::from_secs(8));
+    c.on_timeout(t);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+    recv_nothing!(c, t);
+}
+
+// ---------------------------------------------------------------- data transfer
+
+#[test]
+fn data_out_with_nagle_and_segmentation() {
+    let mut c = client(plain_config());
+    let d = data(250, 1);
+    assert_eq!(c.send(&d), 250);
+    let s1 = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    let s2 = recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), A, len 100);
+    // Nagle holds the 50-byte tail while data is unacknowledged.
+    recv_nothing!(c, ms(20));
+    assert_eq!([s1.payload, s2.payload].concat(), d[..200]);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 201), A));
+    let s3 = recv!(c, ms(30), seq ISS + 201, ack Some(IRS + 1), A | Flags::PSH, len 50);
+    assert_eq!(s3.payload, d[200..]);
+    assert!(events(&mut c).contains(&Event::Writable));
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 251), A));
+    assert_eq!(c.info().bytes_acked, 250);
+    assert_eq!(c.poll_timeout(), None, "nothing in flight, no timer");
+}
+
+#[test]
+fn nodelay_sends_small_segments_at_once() {
+    let mut c = client(plain_config());
+    c.set_nodelay(true);
+    c.send(b"a");
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 1);
+    c.send(b"b");
+    recv!(c, ms(20), seq ISS + 2, ack Some(IRS + 1), A | Flags::PSH, len 1);
+    c.set_nodelay(false);
+    c.send(b"c");
+    recv_nothing!(c, ms(20));
+}
+
+#[test]
+fn respects_peer_window_and_cwnd() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(250));
+    c.send(&data(1000, 2));
+    let out = tx_all(&mut c, ms(20));
+    // 250 bytes of window: two full segments, then 50 bytes is not worth sending (SWS)
+    // while data is in flight.
+    assert_eq!(out.iter().map(|x| x.payload.len()).collect::<Vec<_>>(), vec![100, 100]);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 201), A).with_window(1000));
+    let out = tx_all(&mut c, ms(30));
+    assert_eq!(out.iter().map(|x| x.payload.len()).sum::<usize>(), 800);
+}
+
+#[test]
+fn data_in_delayed_ack_and_window_update() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(&data(100, 3)));
+    // One segment: the ACK is delayed by 40 ms.
+    recv_nothing!(c, ms(20));
+    assert_eq!(c.poll_timeout(), Some(ms(60)));
+    c.on_timeout(ms(60));
+    let a = recv!(c, ms(60), seq ISS + 1, ack Some(IRS + 101), A, len 0);
+    assert_eq!(a.window, 900);
+    assert_eq!(c.counters().delayed_acks, 1);
+    // Two segments: ACK at once.
+    send!(c, ms(70), seg(IRS + 101, Some(ISS + 1), A).with_payload(&data(100, 4)));
+    recv_nothing!(c, ms(70));
+    send!(c, ms(71), seg(IRS + 201, Some(ISS + 1), A).with_payload(&data(100, 5)));
+    let a = recv!(c, ms(71), seq ISS + 1, ack Some(IRS + 301), A, len 0);
+    assert_eq!(a.window, 700);
+    assert_eq!(read_all(&mut c), [data(100, 3), data(100, 4), data(100, 5)].concat());
+    // Reading 300 bytes opens the window by >= 2 MSS: window update at once.
+    let u = recv!(c, ms(72), seq ISS + 1, ack Some(IRS + 301), A, len 0);
+    assert_eq!(u.window, 1000);
+}
+
+#[test]
+fn delayed_ack_can_be_disabled() {
+    let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
+    let mut c = client(cfg);
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"x"));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 2), A, len 0);
+}
+
+#[test]
+fn receive_window_full_and_zero_window() {
+    let mut c = client(plain_config());
+    for i in 0..10u32 {
+        send!(
+            c,
+            ms(20),
+            seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&data(100, i as u8))
+        );
+    }
+    let acks = tx_all(&mut c, ms(20));
+    let last = acks.last().unwrap();
+    assert_eq!((last.ack, last.window), (Some(s(IRS + 1001)), 0));
+    // Beyond the window: dropped, answered by an ACK.
+    send!(c, ms(21), seg(IRS + 1001, Some(ISS + 1), A).with_payload(b"zz"));
+    let a = recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 1001), A, len 0);
+    assert_eq!(a.window, 0);
+    // Reading a little does not reopen (SWS avoidance); reading enough does.
+    let mut buf = [0u8; 50];
+    c.recv(&mut buf);
+    recv_nothing!(c, ms(22));
+    let mut buf = [0u8; 200];
+    c.recv(&mut buf);
+    let u = recv!(c, ms(23), seq ISS + 1, ack Some(IRS + 1001), A, len 0);
+    assert_eq!(u.window, 250);
+}
+
+#[test]
+fn out_of_order_reassembly_with_sack() {
+    let cfg = TcpConfig { sack: true, ..plain_config() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    tx_all(&mut c, ms(0));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
+    sa.options.sack_permitted = true;
+    sa.options.mss = Some(100);
+    send!(c, ms(1), sa);
+    tx_all(&mut c, ms(1));
+    events(&mut c);
+    let d = data(400, 9);
+    // Segments 2 and 4 arrive first.
+    send!(c, ms(2), seg(IRS + 101, Some(ISS + 1), A).with_payload(&d[100..200]));
+    let a = recv!(c, ms(2), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    assert_eq!(a.sack(), vec![(s(IRS + 101), s(IRS + 201))]);
+    send!(c, ms(3), seg(IRS + 301, Some(ISS + 1), A).with_payload(&d[300..400]));
+    let a = recv!(c, ms(3), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    assert_eq!(a.sack(), vec![(s(IRS + 301), s(IRS + 401)), (s(IRS + 101), s(IRS + 201))]);
+    // A duplicate overlapping segment changes nothing but recency.
+    send!(c, ms(4), seg(IRS + 151, Some(ISS + 1), A).with_payload(&d[150..250]));
+    let a = recv!(c, ms(4), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    assert_eq!(a.sack(), vec![(s(IRS + 101), s(IRS + 251)), (s(IRS + 301), s(IRS + 401))]);
+    assert_eq!(c.recv_queue_len(), 0, "nothing in order yet");
+    assert!(!events(&mut c).contains(&Event::Readable));
+    // The first segment fills the gap up to 251; ACK at once.
+    send!(c, ms(5), seg(IRS + 1, Some(ISS + 1), A).with_payload(&d[..100]));
+    let a = recv!(c, ms(5), seq ISS + 1, ack Some(IRS + 251), A, len 0);
+    assert_eq!(a.sack(), vec![(s(IRS + 301), s(IRS + 401))]);
+    send!(c, ms(6), seg(IRS + 201, Some(ISS + 1), A).with_payload(&d[200..300]));
+    let a = recv!(c, ms(6), seq ISS + 1, ack Some(IRS + 401), A, len 0);
+    assert!(a.sack().is_empty());
+    assert_eq!(read_all(&mut c), d);
+    assert_eq!(c.info().bytes_received, 400);
+}
+
+#[test]
+fn out_of_order_fin_is_held_until_gap_fills() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 101, Some(ISS + 1), A | Flags::FIN).with_payload(&data(50, 1)));
+    assert_eq!(c.state(), State::Established);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    send!(c, ms(21), seg(IRS + 1, Some(ISS + 1), A).with_payload(&data(100, 2)));
+    recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 152), A, len 0);
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(read_all(&mut c), [data(100, 2), data(50, 1)].concat());
+    assert!(c.recv_finished());
+}
+
+// ---------------------------------------------------------------- retransmission
+
+#[test]
+fn rto_retransmits_with_backoff_then_times_out() {
+    let cfg = TcpConfig { retries2: 3, ..plain_config() };
+    let mut c = client(cfg);
+    c.send(&data(100, 7));
+    let first = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    // RTT sampled on the SYN (10 ms) gives the 200 ms minimum RTO.
+    assert_eq!(c.poll_timeout(), Some(ms(220)));
+    let mut t = ms(220);
+    for k in 0..3u64 {
+        c.on_timeout(t);
+        let again = recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+        assert_eq!(again.payload, first.payload);
+        recv_nothing!(c, t);
+        let next = c.poll_timeout().unwrap();
+        assert_eq!(next - t, Duration::from_millis(200 << (k + 1)));
+        t = next;
+    }
+    assert_eq!(c.info().retransmits, 3);
+    assert_eq!(c.counters().retrans_segs, 3);
+    c.on_timeout(t);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+}
+
+#[test]
+fn rto_go_back_and_ack_resumes() {
+    let mut c = client(plain_config());
+    c.send(&data(300, 8));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 3);
+    c.on_timeout(ms(220));
+    // After a timeout cwnd is one segment: only the first is resent.
+    let out = tx_all(&mut c, ms(220));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].seq, s(ISS + 1));
+    // The ACK covers the first two (the second had arrived): resend from 201.
+    send!(c, ms(230), seg(IRS + 1, Some(ISS + 201), A));
+    let out = tx_all(&mut c, ms(230));
+    assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 201)]);
+    send!(c, ms(240), seg(IRS + 1, Some(ISS + 301), A));
+    assert_eq!(c.poll_timeout(), None);
+    assert_eq!(c.info().backoff, 0);
+}
+
+#[test]
+fn fast_retransmit_on_three_dupacks() {
+    let mut c = client(plain_config());
+    c.send(&data(500, 3));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 5);
+    for i in 0..2 {
+        send!(c, ms(30 + i), seg(IRS + 1, Some(ISS + 1), A));
+        recv_nothing!(c, ms(30 + i));
+    }
+    send!(c, ms(33), seg(IRS + 1, Some(ISS + 1), A));
+    let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    assert_eq!(r.payload, data(500, 3)[..100]);
+    assert_eq!(c.counters().fast_retransmits, 1);
+    let cwnd_in_recovery = c.info().cwnd;
+    assert_eq!(c.info().ssthresh, 250);
+    assert_eq!(cwnd_in_recovery, 250 + 300);
+    // Partial ACK: the next hole is retransmitted at once.
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 201), A));
+    recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    // Full ACK ends recovery.
+    send!(c, ms(50), seg(IRS + 1, Some(ISS + 501), A));
+    // RFC 6582 §3.2 step 3 option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).
+    assert_eq!(c.info().cwnd, 200);
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn zero_window_probe_and_reopen() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.send(&data(150, 4));
+    recv_nothing!(c, ms(20));
+    // Persist timer at the RTO (200 ms), then backing off.
+    let t1 = c.poll_timeout().unwrap();
+    assert_eq!(t1, ms(220));
+    c.on_timeout(t1);
+    recv!(c, t1, seq ISS, ack Some(IRS + 1), A, len 0);
+    let t2 = c.poll_timeout().unwrap();
+    assert_eq!(t2 - t1, Duration::from_millis(400));
+    // The probe's answer still shows a zero window: keep probing.
+    send!(c, t1 + Duration::from_millis(5), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.on_timeout(t2);
+    recv!(c, t2, seq ISS, ack Some(IRS + 1), A, len 0);
+    // The window opens: data flows, no more probes.
+    send!(c, t2 + Duration::from_millis(5), seg(IRS + 1, Some(ISS + 1), A).with_window(1000));
+    let t3 = t2 + Duration::from_millis(5);
+    recv!(c, t3, seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    // Nagle holds the 50-byte tail until the first segment is acknowledged.
+    recv_nothing!(c, t3);
+    assert_eq!(c.poll_timeout(), Some(t3 + Duration::from_millis(200)), "RTO, not persist");
+    send!(c, t3, seg(IRS + 1, Some(ISS + 101), A).with_window(1000));
+    recv!(c, t3, seq ISS + 101, ack Some(IRS + 1), A | Flags::PSH, len 50);
+}
+
+#[test]
+fn receiver_answers_zero_window_probe() {
+    let mut c = client(plain_config());
+    for i in 0..10u32 {
+        send!(c, ms(20), seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&data(100, 0)));
+    }
+    tx_all(&mut c, ms(20));
+    // A one-byte probe at RCV.NXT into the zero window: not accepted, but answered.
+    send!(c, ms(30), seg(IRS + 1001, Some(ISS + 1), A).with_payload(b"p"));
+    let a = recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 1001), A, len 0);
+    assert_eq!(a.window, 0);
+    // The Linux-form probe (old sequence number) is answered too.
+    send!(c, ms(31), seg(IRS + 1000, Some(ISS + 1), A));
+    recv!(c, ms(31), seq ISS + 1, ack Some(IRS + 1001), A, len 0);
+}
+
+// ---------------------------------------------------------------- closing
+
+#[test]
+fn active_close_through_time_wait() {
+    let mut c = client(plain_config());
+    c.send(b"bye");
+    c.close();
+    assert_eq!(c.state(), State::FinWait1);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH | Flags::FIN, len 3);
+    assert_eq!(c.send(b"more"), 0, "write side closed");
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 5), A));
+    assert_eq!(c.state(), State::FinWait2);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 5), A | Flags::FIN));
+    assert_eq!(c.state(), State::TimeWait);
+    recv!(c, ms(40), seq ISS + 5, ack Some(IRS + 2), A, len 0);
+    assert_eq!(c.poll_timeout(), Some(ms(60_040)));
+    // A retransmitted FIN is ACKed again and restarts 2 MSL.
+    send!(c, ms(1000), seg(IRS + 1, Some(ISS + 5), A | Flags::FIN));
+    recv!(c, ms(1000), seq ISS + 5, ack Some(IRS + 2), A, len 0);
+    assert_eq!(c.poll_timeout(), Some(ms(61_000)));
+    c.on_timeout(ms(61_000));
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::PeerClosed, Event::Closed]);
+    assert_eq!(c.counters().curr_estab, 0);
+}
+
+#[test]
+fn fin_wait1_to_time_wait_when_fin_and_ack_arrive_together() {
+    let mut c = client(plain_config());
+    c.close();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 2), A | Flags::FIN));
+    assert_eq!(c.state(), State::TimeWait);
+    recv!(c, ms(30), seq ISS + 2, ack Some(IRS + 2), A, len 0);
+}
+
+#[test]
+fn passive_close_through_last_ack() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A | Flags::FIN).with_payload(b"done"));
+    assert_eq!(c.state(), State::CloseWait);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 6), A, len 0);
+    assert_eq!(events(&mut c), vec![Event::Readable, Event::PeerClosed]);
+    assert_eq!(read_all(&mut c), b"done");
+    // Still allowed to send in CLOSE-WAIT.
+    assert_eq!(c.send(b"reply"), 5);
+    c.close();
+    assert_eq!(c.state(), State::LastAck);
+    recv!(c, ms(25), seq ISS + 1, ack Some(IRS + 6), A | Flags::PSH | Flags::FIN, len 5);
+    send!(c, ms(30), seg(IRS + 6, Some(ISS + 7), A));
+    assert_eq!(c.state(), State::Closed);
+    assert!(events(&mut c).contains(&Event::Closed));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn simultaneous_close_through_closing() {
+    let mut c = client(plain_config());
+    c.close();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+    // The peer's FIN crossed ours: it does not acknowledge our FIN.
+    send!(c, ms(21), seg(IRS + 1, Some(ISS + 1), A | Flags::FIN));
+    assert_eq!(c.state(), State::Closing);
+    recv!(c, ms(21), seq ISS + 2, ack Some(IRS + 2), A, len 0);
+    send!(c, ms(22), seg(IRS + 2, Some(ISS + 2), A));
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+#[test]
+fn fin_is_retransmitted() {
+    let mut c = client(plain_config());
+    c.close();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+    let t = c.poll_timeout().unwrap();
+    c.on_timeout(t);
+    recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+}
+
+#[test]
+fn half_close_keeps_reading() {
+    let mut c = client(plain_config());
+    c.shutdown_write();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 2), A));
+    assert_eq!(c.state(), State::FinWait2);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 2), A).with_payload(&data(100, 6)));
+    send!(c, ms(41), seg(IRS + 101, Some(ISS + 2), A).with_payload(&data(100, 7)));
+    recv!(c, ms(41), seq ISS + 2, ack Some(IRS + 201), A, len 0);
+    assert_eq!(read_all(&mut c), [data(100, 6), data(100, 7)].concat());
+    send!(c, ms(50), seg(IRS + 201, Some(ISS + 2), A | Flags::FIN));
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+#[test]
+fn close_with_unread_data_resets() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"unread"));
+    tx_all(&mut c, ms(20));
+    c.close();
+    assert_eq!(c.state(), State::Closed);
+    recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 7), Flags::RST | A, len 0);
+    assert_eq!(c.counters().out_rsts, 1);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn abort_sends_rst() {
+    let mut c = client(plain_config());
+    c.send(b"queued");
+    c.abort();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), Flags::RST | A, len 0);
+    recv_nothing!(c, ms(20));
+    assert_eq!(events(&mut c), vec![Event::Closed]);
+}
+
+// ---------------------------------------------------------------- resets and RFC 5961
+
+/// Brings a fresh client into `state` and returns it with the next peer sequence number.
+fn client_in(state: State) -> (Connection, u32) {
+    let mut c = client(plain_config());
+    let mut peer_seq = IRS + 1;
+    match state {
+        State::Established => {}
+        State::FinWait1 => {
+            c.close();
+            tx_all(&mut c, ms(20));
+        }
+        State::FinWait2 => {
+            c.close();
+            tx_all(&mut c, ms(20));
+            send!(c, ms(21), seg(peer_seq, Some(ISS + 2), A));
+        }
+        State::CloseWait => {
+            send!(c, ms(21), seg(peer_seq, Some(ISS + 1), A | Flags::FIN));
+            peer_seq += 1;
+        }
+        State::LastAck => {
+            send!(c, ms(21), seg(peer_seq, Some(ISS + 1), A | Flags::FIN));
+            peer_seq += 1;
+            c.close();
+        }
+        State::Closing => {
+            c.close();
+            tx_all(&mut c, ms(20));
+            send!(c, ms(21), seg(peer_seq, Some(ISS + 1), A | Flags::FIN));
+            peer_seq += 1;
+        }
+        State::TimeWait => {
+            c.close();
+            tx_all(&mut c, ms(20));
+            send!(c, ms(21), seg(peer_seq, Some(ISS + 2), A | Flags::FIN));
+            peer_seq += 1;
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(c.state(), state);
+    tx_all(&mut c, ms(22));
+    events(&mut c);
+    (c, peer_seq)
+}
+
+#[test]
+fn rst_in_each_state() {
+    let cases = [
+        (State::Established, Some(Event::Reset)),
+        (State::FinWait1, Some(Event::Reset)),
+        (State::FinWait2, Some(Event::Reset)),
+        (State::CloseWait, Some(Event::Reset)),
+        (State::LastAck, Some(Event::Closed)),
+        (State::Closing, Some(Event::Closed)),
+        (State::TimeWait, None), // RFC 1337
+    ];
+    for (state, expect) in cases {
+        let (mut c, peer) = client_in(state);
+        send!(c, ms(30), seg(peer, None, Flags::RST));
+        match expect {
+            Some(e) => {
+                assert_eq!(c.state(), State::Closed, "{state:?}");
+                assert_eq!(events(&mut c), vec![e], "{state:?}");
+                assert_eq!(c.poll_timeout(), None, "{state:?}");
+            }
+            None => assert_eq!(c.state(), State::TimeWait),
+        }
+        recv_nothing!(c, ms(30));
+    }
+    // SYN-RECEIVED: refused.
+    let syn = seg(IRS, None, Flags::SYN);
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    tx_all(&mut c, ms(0));
+    send!(c, ms(1), seg(IRS + 1, None, Flags::RST));
+    assert_eq!(events(&mut c), vec![Event::Refused]);
+}
+
+#[test]
+fn rst_in_window_gets_challenge_ack() {
+    let mut c = client(plain_config());
+    assert_eq!(send!(c, ms(20), seg(IRS + 50, None, Flags::RST)), SegmentVerdict::Dropped);
+    assert_eq!(c.state(), State::Established);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    // Outside the window: silently dropped.
+    send!(c, ms(21), seg(IRS + 5000, None, Flags::RST));
+    recv_nothing!(c, ms(21));
+    assert_eq!(c.counters().challenge_acks, 1);
+}
+
+#[test]
+fn syn_in_established_gets_challenge_ack() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, None, Flags::SYN));
+    assert_eq!(c.state(), State::Established);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    // Even out of window.
+    send!(c, ms(21), seg(IRS + 90_000, None, Flags::SYN));
+    recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let cfg = TcpConfig { challenge_ack_limit: 2, ..plain_config() };
+    let mut c = client(cfg);
+    for i in 0..5 {
+        send!(c, ms(20 + i), seg(IRS + 10, None, Flags::RST));
+    }
+    assert_eq!(tx_all(&mut c, ms(25)).len(), 1, "ACKs coalesce; the count is what matters");
+    assert_eq!(c.counters().challenge_acks, 2);
+    assert_eq!(c.counters().challenge_acks_limited, 3);
+    // A second later the budget is back.
+    send!(c, ms(1100), seg(IRS + 10, None, Flags::RST));
+    assert_eq!(c.counters().challenge_acks, 3);
+}
+
+#[test]
+fn ack_range_checks() {
+    let mut c = client(plain_config());
+    c.send(&data(100, 1));
+    tx_all(&mut c, ms(20));
+    // Acknowledges data never sent: dropped, ACK sent, data not taken.
+    send!(c, ms(21), seg(IRS + 1, Some(ISS + 500), A).with_payload(b"x"));
+    recv!(c, ms(21), seq ISS + 101, ack Some(IRS + 1), A, len 0);
+    assert_eq!(c.recv_queue_len(), 0);
+    // Far too old (more than the max window behind): challenge ACK.
+    send!(c, ms(22), seg(IRS + 1, Some(ISS.wrapping_sub(5000)), A).with_payload(b"x"));
+    recv!(c, ms(22), seq ISS + 101, ack Some(IRS + 1), A, len 0);
+    assert_eq!(c.counters().challenge_acks, 2);
+    assert_eq!(c.recv_queue_len(), 0);
+}
+
+#[test]
+fn old_duplicate_data_is_acked_not_delivered() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"abc"));
+    tx_all(&mut c, ms(20));
+    c.on_timeout(ms(60));
+    tx_all(&mut c, ms(60));
+    send!(c, ms(70), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"abc"));
+    recv!(c, ms(70), seq ISS + 1, ack Some(IRS + 4), A, len 0);
+    // Partial overlap: only the new tail is taken.
+    send!(c, ms(71), seg(IRS + 2, Some(ISS + 1), A).with_payload(b"bcdef"));
+    assert_eq!(read_all(&mut c), b"abcdef");
+}
+
+#[test]
+fn paws_drops_old_timestamps() {
+    let cfg = TcpConfig { timestamps: true, ..plain_config() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).unwrap();
+    let our_ts = syn.options.timestamps.unwrap().0;
+    send!(c, ms(10), seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(1000, our_ts));
+    tx_all(&mut c, ms(10));
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"new").with_ts(1010, our_ts));
+    assert_eq!(c.recv_queue_len(), 3);
+    tx_all(&mut c, ms(20));
+    // An older timestamp: PAWS drops it and ACKs.
+    let v =
+        send!(c, ms(30), seg(IRS + 4, Some(ISS + 1), A).with_payload(b"old").with_ts(900, our_ts));
+    assert_eq!(v, SegmentVerdict::Dropped);
+    let a = recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 4), A, len 0);
+    assert_eq!(a.options.timestamps.map(|t| t.1), Some(1010), "TS.Recent echoed");
+    assert_eq!(c.recv_queue_len(), 3);
+    assert_eq!(c.counters().paws_drops, 1);
+    // A RST is exempt from PAWS.
+    send!(c, ms(31), seg(IRS + 4, None, Flags::RST).with_ts(1, 0));
+    assert_eq!(c.state(), State::Closed);
+}
+
+#[test]
+fn time_wait_syn_and_verdict() {
+    let (mut c, peer) = client_in(State::TimeWait);
+    let v = send!(c, ms(40), seg(peer + 100_000, None, Flags::SYN));
+    assert_eq!(v, SegmentVerdict::TimeWaitSyn);
+    // An old SYN is challenged instead.
+    let v = send!(c, ms(41), seg(peer - 10, None, Flags::SYN));
+    assert_eq!(v, SegmentVerdict::Dropped);
+    recv!(c, ms(41), seq ISS + 2, ack Some(peer), A, len 0);
+}
+
+// ---------------------------------------------------------------- keepalive
+
+#[test]
+fn keepalive_probes_then_reset() {
+    let mut c = client(plain_config());
+    c.set_keepalive(true);
+    c.set_keepalive_params(Duration::from_secs(10), Duration::from_secs(2), 3);
+    // Idle counts from the last segment received (the SYN-ACK at 10 ms).
+    assert_eq!(c.poll_timeout(), Some(ms(10_010)));
+    c.on_timeout(ms(10_010));
+    recv!(c, ms(10_010), seq ISS, ack Some(IRS + 1), A, len 0);
+    // An answer resets the count and the idle time.
+    send!(c, ms(10_020), seg(IRS + 1, Some(ISS + 1), A));
+    assert_eq!(c.poll_timeout(), Some(ms(20_020)));
+    let mut t = ms(20_020);
+    for _ in 0..3 {
+        c.on_timeout(t);
+        recv!(c, t, seq ISS, ack Some(IRS + 1), A, len 0);
+        let next = c.poll_timeout().unwrap();
+        assert_eq!(next - t, Duration::from_secs(2));
+        t = next;
+    }
+    c.on_timeout(t);
+    assert_eq!(c.state(), State::Closed);
+    recv!(c, t, seq ISS + 1, ack Some(IRS + 1), Flags::RST | A, len 0);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+    assert_eq!(c.counters().keepalive_probes, 4);
+}
+
+#[test]
+fn keepalive_off_by_default() {
+    let c = client(plain_config());
+    assert_eq!(c.poll_timeout(), None);
+}
+
+// ---------------------------------------------------------------- zero-copy API
+
+#[test]
+fn zero_copy_send_and_receive() {
+    let mut c = client(plain_config());
+    {
+        let (a, _b) = c.send_slices();
+        a[..5].copy_from_slice(b"hello");
+    }
+    assert_eq!(c.send_commit(5), 5);
+    let x = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 5);
+    assert_eq!(x.payload, b"hello");
+    send!(c, ms(21), seg(IRS + 1, Some(ISS + 6), A).with_payload(b"world"));
+    let (a, b) = c.recv_slices();
+    assert_eq!([a, b].concat(), b"world");
+    assert_eq!(c.recv_consume(2), 2);
+    assert_eq!(read_all(&mut c), b"rld");
+}
+
+#[test]
+fn syn_cookie_connection_is_established() {
+    use xdptcp_stack::tcp::CookieOptions;
+    let ack = seg(IRS + 1, Some(ISS + 1), A).with_payload(b"GET");
+    let opts =
+        CookieOptions { mss: 100, window_scale: None, sack_permitted: false, timestamps: false };
+    let mut c = Connection::from_cookie(
+        ms(0),
+        plain_config(),
+        LOCAL,
+        REMOTE,
+        s(ISS),
+        opts,
+        &ack.as_segment(),
+    );
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(read_all(&mut c), b"GET");
+    assert_eq!(c.info().snd_mss, 100);
+    c.send(b"200");
+    let out = tx_all(&mut c, ms(1));
+    assert_eq!(out[0].seq, s(ISS + 1));
+    assert_eq!(out[0].ack, Some(s(IRS + 4)));
+}
+
+#[test]
+fn out_of_order_segment_is_trimmed_to_the_window() {
+    let mut c = client(plain_config());
+    let d = data(1100, 3);
+    // Ends 50 bytes past the 1000-byte window: only the part inside is kept.
+    send!(c, ms(20), seg(IRS + 901, Some(ISS + 1), A).with_payload(&d[900..1050]));
+    tx_all(&mut c, ms(20));
+    for i in 0..9u32 {
+        let o = (i * 100) as usize;
+        send!(c, ms(21), seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&d[o..o + 100]));
+    }
+    let acks = tx_all(&mut c, ms(21));
+    assert_eq!(acks.last().unwrap().ack, Some(s(IRS + 1001)));
+    assert_eq!(read_all(&mut c), d[..1000]);
+}
+
+// ---------------------------------------------------------------- options, counters, plug-ins
+
+/// A client with every option negotiated (timestamps, SACK, window scale 7 from the peer).
+fn client_with_options() -> (Connection, u32) {
+    let cfg = TcpConfig {
+        mss: 112,
+        timestamps: true,
+        sack: true,
+        window_scaling: true,
+        ..plain_config()
+    };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).unwrap();
+    let our_ts = syn.options.timestamps.unwrap().0;
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(500, our_ts);
+    sa.options.mss = Some(112);
+    sa.options.window_scale = Some(7);
+    sa.options.sack_permitted = true;
+    send!(c, ms(10), sa);
+    tx_all(&mut c, ms(10));
+    events(&mut c);
+    (c, our_ts)
+}
+
+#[test]
+fn timestamps_on_every_segment_and_three_sack_blocks() {
+    let (mut c, _) = client_with_options();
+    assert_eq!(c.info().snd_mss, 100, "112 minus 12 bytes of timestamp option");
+    // Four out-of-order segments: at most three SACK blocks fit beside timestamps.
+    for (i, tsval) in [(1u32, 501u32), (3, 502), (5, 503), (7, 504)] {
+        send!(
+            c,
+            ms(20),
+            seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&data(100, 0)).with_ts(tsval, 0)
+        );
+    }
+    let acks = tx_all(&mut c, ms(20));
+    let last = acks.last().unwrap();
+    assert_eq!(last.sack().len(), 3);
+    assert_eq!(last.sack()[0], (s(IRS + 701), s(IRS + 801)), "most recent first");
+    for a in &acks {
+        // TS.Recent stays at the SYN-ACK's value: none of these covered Last.ACK.sent.
+        assert_eq!(a.options.timestamps.map(|t| t.1), Some(500));
+    }
+    c.send(b"data");
+    let d = tx(&mut c, ms(30)).unwrap();
+    assert!(d.options.timestamps.is_some(), "data carries timestamps too");
+    // In-order data updates TS.Recent.
+    send!(c, ms(31), seg(IRS + 1, Some(ISS + 1), A).with_payload(&data(100, 0)).with_ts(600, 0));
+    let a = tx(&mut c, ms(31)).unwrap();
+    assert_eq!(a.options.timestamps.map(|t| t.1), Some(600));
+}
+
+#[test]
+fn peer_window_is_scaled() {
+    let (mut c, _) = client_with_options();
+    // Window field 3 at shift 7 = 384 bytes.
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(3));
+    assert_eq!(c.info().snd_wnd, 384);
+    c.send(&data(1000, 1));
+    let out = tx_all(&mut c, ms(20));
+    // Three full segments; the 84-byte rest waits (sender SWS avoidance).
+    assert_eq!(out.iter().map(|x| x.payload.len()).collect::<Vec<_>>(), vec![100, 100, 100]);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 301), A).with_window(3));
+    let out = tx_all(&mut c, ms(30));
+    assert_eq!(out[0].seq, s(ISS + 301));
+    assert_eq!(out.iter().map(|x| x.payload.len()).sum::<usize>(), 300);
+}
+
+#[test]
+fn timestamp_rtt_sampling() {
+    let (mut c, _) = client_with_options();
+    c.send(b"x");
+    let d = tx(&mut c, ms(100)).unwrap();
+    let tsval = d.options.timestamps.unwrap().0;
+    send!(c, ms(180), seg(IRS + 1, Some(ISS + 2), A).with_ts(700, tsval));
+    // SYN exchange sampled 10 ms, this one 80 ms: SRTT = 7/8*10 + 1/8*80 = 18.75 ms.
+    assert_eq!(c.info().rtt, Some(Duration::from_micros(18_750)));
+}
+
+#[test]
+fn urgent_pointer_is_ignored_and_data_delivered_in_line() {
+    let mut c = client(plain_config());
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A | Flags::URG).with_payload(b"urgent!"));
+    assert_eq!(read_all(&mut c), b"urgent!");
+}
+
+#[test]
+fn zero_window_under_flight_does_not_time_out_while_peer_answers() {
+    let cfg = TcpConfig { retries2: 2, ..plain_config() };
+    let mut c = client(cfg);
+    c.send(&data(100, 1));
+    tx_all(&mut c, ms(20));
+    // The peer shrinks its window to zero without acknowledging the segment.
+    send!(c, ms(25), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    let mut t = c.poll_timeout().unwrap();
+    for _ in 0..5 {
+        c.on_timeout(t);
+        recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+        send!(c, t, seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+        t = c.poll_timeout().unwrap();
+    }
+    assert_eq!(c.state(), State::Established, "more retries than retries2, still open");
+    // Once the peer stays silent for longer than the maximum RTO, give up.
+    for _ in 0..30 {
+        if c.state() == State::Closed {
+            break;
+        }
+        c.on_timeout(t);
+        tx_all(&mut c, t);
+        t = match c.poll_timeout() {
+            Some(t) => t,
+            None => break,
+        };
+    }
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+}
+
+#[test]
+fn counters_are_deltas_that_sum() {
+    use xdptcp_stack::tcp::TcpCounters;
+    let mut total = TcpCounters::default();
+    let mut c = client(plain_config());
+    total.add(&c.take_counters());
+    assert_eq!(total.active_opens, 1);
+    assert_eq!(total.curr_estab, 1);
+    assert_eq!(total.out_segs, 2, "SYN and ACK");
+    assert_eq!(total.in_segs, 1);
+    assert_eq!(c.take_counters(), TcpCounters::default(), "taken counters are zeroed");
+    c.abort();
+    tx_all(&mut c, ms(20));
+    total.add(&c.take_counters());
+    assert_eq!(total.curr_estab, 0);
+    assert_eq!(total.out_rsts, 1);
+}
+
+#[derive(Debug)]
+struct FixedWindow {
+    inits: usize,
+    window: usize,
+}
+
+impl xdptcp_stack::tcp::CongestionControl for FixedWindow {
+    fn init(&mut self, _initial_window: usize) {
+        self.inits += 1;
+    }
+    fn window(&self) -> usize {
+        self.window + self.inits * 1_000_000 * usize::from(self.inits != 1)
+    }
+    fn ssthresh(&self) -> usize {
+        usize::MAX
+    }
+    fn on_ack(&mut self, _: usize, _: usize) {}
+    fn on_enter_recovery(&mut self, _: usize, _: usize) {}
+    fn on_recovery_dupack(&mut self, _: usize) {}
+    fn on_partial_ack(&mut self, _: usize, _: usize) {}
+    fn on_exit_recovery(&mut self, _: usize, _: usize) {}
+    fn on_rto(&mut self, _: usize, _: usize) {}
+}
+
+#[test]
+fn pluggable_congestion_control_is_consulted() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    c.set_congestion_control(Box::new(FixedWindow { inits: 0, window: 200 }));
+    tx_all(&mut c, ms(0));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
+    sa.options.mss = Some(100);
+    send!(c, ms(10), sa);
+    tx_all(&mut c, ms(10));
+    c.send(&data(1000, 0));
+    let out = tx_all(&mut c, ms(20));
+    // init ran exactly once (else the window would be huge) and the window held to 200.
+    assert_eq!(out.iter().map(|x| x.payload.len()).sum::<usize>(), 200);
+}
+
+#[test]
+fn synack_retries_then_timeout() {
+    let cfg = TcpConfig { synack_retries: 2, ..plain_config() };
+    let syn = seg(IRS, None, Flags::SYN);
+    let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    for _ in 0..2 {
+        let t = c.poll_timeout().unwrap();
+        c.on_timeout(t);
+        recv!(c, t, seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    }
+    let t = c.poll_timeout().unwrap();
+    c.on_timeout(t);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+    assert_eq!(c.counters().attempt_fails, 1);
+}
+
+#[test]
+fn unanswered_window_probes_time_out() {
+    let cfg = TcpConfig { retries2: 3, ..plain_config() };
+    let mut c = client(cfg);
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.send(b"stuck");
+    recv_nothing!(c, ms(20));
+    let mut probes = 0;
+    while let Some(t) = c.poll_timeout() {
+        c.on_timeout(t);
+        probes += tx_all(&mut c, t).len();
+        assert!(probes < 10);
+    }
+    assert_eq!(probes, 3);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(events(&mut c), vec![Event::TimedOut]);
+}
+
+#[test]
+fn data_queued_before_handshake_goes_after_it() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    assert_eq!(c.send(b"early"), 5);
+    c.shutdown_write();
+    recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
+    recv_nothing!(c, ms(0));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
+    sa.options.mss = Some(100);
+    send!(c, ms(10), sa);
+    assert_eq!(c.state(), State::FinWait1);
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH | Flags::FIN, len 5);
+}
