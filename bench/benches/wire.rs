@@ -18,10 +18,7 @@ const DST_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const UDP_PAYLOAD: usize = 64;
 
 fn reprs() -> (EthernetRepr, Ipv4Repr, UdpRepr) {
-    let udp = UdpRepr {
-        src_port: 40000,
-        dst_port: 7,
-    };
+    let udp = UdpRepr { src_port: 40000, dst_port: 7 };
     let ip = Ipv4Repr {
         src: SRC_IP,
         dst: DST_IP,
@@ -32,11 +29,7 @@ fn reprs() -> (EthernetRepr, Ipv4Repr, UdpRepr) {
         dont_frag: true,
         ident: 0,
     };
-    let eth = EthernetRepr {
-        src: SRC_MAC,
-        dst: DST_MAC,
-        ethertype: EtherType::Ipv4,
-    };
+    let eth = EthernetRepr { src: SRC_MAC, dst: DST_MAC, ethertype: EtherType::Ipv4 };
     (eth, ip, udp)
 }
 
@@ -75,9 +68,7 @@ fn udp_frames(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("wire/eth_ipv4_udp");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("parse_verify_checksums", |b| {
-        b.iter(|| parse_udp(black_box(&frame), true))
-    });
+    g.bench_function("parse_verify_checksums", |b| b.iter(|| parse_udp(black_box(&frame), true)));
     g.bench_function("parse_offloaded_checksums", |b| {
         b.iter(|| parse_udp(black_box(&frame), false))
     });
@@ -92,11 +83,8 @@ fn udp_frames(c: &mut Criterion) {
 }
 
 fn arp_frames(c: &mut Criterion) {
-    let eth = EthernetRepr {
-        src: SRC_MAC,
-        dst: EthernetAddress::BROADCAST,
-        ethertype: EtherType::Arp,
-    };
+    let eth =
+        EthernetRepr { src: SRC_MAC, dst: EthernetAddress::BROADCAST, ethertype: EtherType::Arp };
     let repr = ArpRepr {
         operation: ArpOperation::Request,
         source_hw: SRC_MAC,
