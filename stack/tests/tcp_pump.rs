@@ -202,3 +202,38 @@ fn scaled_windows_slow_reader_with_loss() {
     assert_eq!(r.pump.a.info().window_scale, Some((2, 2)));
     assert!(r.pump.dropped > 0);
 }
+
+#[test]
+fn simultaneous_open_and_close_over_the_link() {
+    use xdptcp_stack::tcp::Connection;
+    use xdptcp_stack::time::Instant;
+    let cfg = small_config();
+    let a = Connection::connect(Instant::ZERO, cfg, LOCAL, REMOTE, s(ISS));
+    let b = Connection::connect(Instant::ZERO, cfg, REMOTE, LOCAL, s(IRS));
+    let mut p = Pump::new(a, b, Impairment::default());
+    // Both SYNs cross; both go through SYN-RECEIVED.
+    p.step();
+    assert_eq!((p.a.state(), p.b.state()), (State::SynReceived, State::SynReceived));
+    while p.a.state() != State::Established || p.b.state() != State::Established {
+        assert!(p.step());
+    }
+    // Data both ways, then both close at the same instant: FINs cross (CLOSING on both).
+    p.a.send(b"ping");
+    p.b.send(b"pong");
+    p.flush();
+    while p.a.recv_queue_len() < 4 || p.b.recv_queue_len() < 4 {
+        assert!(p.step());
+    }
+    assert_eq!(read_all(&mut p.a), b"pong");
+    assert_eq!(read_all(&mut p.b), b"ping");
+    while p.a.send_queue_len() > 0 || p.b.send_queue_len() > 0 {
+        assert!(p.step());
+    }
+    p.a.close();
+    p.b.close();
+    p.flush();
+    p.step();
+    assert_eq!((p.a.state(), p.b.state()), (State::Closing, State::Closing));
+    while p.step() {}
+    assert_eq!((p.a.state(), p.b.state()), (State::Closed, State::Closed));
+}

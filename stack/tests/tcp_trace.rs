@@ -1055,3 +1055,34 @@ fn data_queued_before_handshake_goes_after_it() {
     assert_eq!(c.state(), State::FinWait1);
     recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH | Flags::FIN, len 5);
 }
+
+#[test]
+fn lost_syn_means_three_second_rto_for_data() {
+    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    tx_all(&mut c, ms(0));
+    c.on_timeout(ms(1000));
+    tx_all(&mut c, ms(1000));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
+    sa.options.mss = Some(100);
+    send!(c, ms(1010), sa);
+    tx_all(&mut c, ms(1010));
+    assert_eq!(c.info().rtt, None, "Karn: no sample from a retransmitted SYN");
+    c.send(b"x");
+    tx_all(&mut c, ms(1020));
+    // RFC 6298 §5.7: 3 s, not the 1 s initial RTO.
+    assert_eq!(c.poll_timeout(), Some(ms(4020)));
+}
+
+#[test]
+fn no_fast_retransmit_for_dupacks_of_data_sent_before_a_timeout() {
+    let mut c = client(plain_config());
+    c.send(&data(500, 3));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 5);
+    c.on_timeout(ms(220));
+    assert_eq!(tx_all(&mut c, ms(220)).len(), 1);
+    for i in 0..4 {
+        send!(c, ms(230 + i), seg(IRS + 1, Some(ISS + 1), A));
+    }
+    recv_nothing!(c, ms(240));
+    assert_eq!(c.counters().fast_retransmits, 0);
+}

@@ -159,7 +159,18 @@ pub struct CookieOptions {
     pub timestamps: bool,
 }
 
-/// One TCP connection: the TCB plus its buffers and timers.
+/// One TCP connection: the TCB plus its buffers and timers, sans-IO.
+///
+/// Order of calls, for each batch of work:
+/// 1. inputs: [`on_segment`](Self::on_segment) for each arriving segment, application calls
+///    ([`send`](Self::send), [`recv`](Self::recv), [`close`](Self::close), ...) and
+///    [`on_timeout`](Self::on_timeout) once [`poll_timeout`](Self::poll_timeout) has passed;
+/// 2. outputs: [`poll_transmit`](Self::poll_transmit) until it returns `None` (each result
+///    borrows the send buffer: write the frame before the next call);
+/// 3. [`poll_event`](Self::poll_event) until `None`, then [`poll_timeout`](Self::poll_timeout)
+///    to re-arm the owner's timer. Free the connection once [`is_closed`](Self::is_closed).
+///
+/// Counters are per-connection deltas: see [`TcpCounters`].
 #[derive(Debug)]
 pub struct Connection {
     pub(super) config: TcpConfig,
@@ -219,6 +230,8 @@ pub struct Connection {
     pub(super) cc: Box<dyn CongestionControl>,
     pub(super) dupacks: u32,
     pub(super) recovery: Option<SeqNumber>,
+    /// `recover` of RFC 6582 after a timeout: no fast retransmit until SND.UNA passes it.
+    pub(super) rto_recover: Option<SeqNumber>,
     pub(super) fast_retransmit: bool,
 
     // ACK generation.
@@ -305,6 +318,7 @@ impl Connection {
             cc: Box::new(NewReno::new(config.initial_cwnd_segments.max(1) as usize * mss)),
             dupacks: 0,
             recovery: None,
+            rto_recover: None,
             fast_retransmit: false,
             ack_now: false,
             delack_at: None,

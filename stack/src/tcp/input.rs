@@ -6,6 +6,9 @@ use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
+/// RFC 6298 §5.7: the RTO to start data transfer with after a lost SYN or SYN-ACK.
+const SYN_LOSS_RTO: Duration = Duration::from_secs(3);
+
 /// Least interval between ACKs that answer empty out-of-window segments.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -59,10 +62,13 @@ impl Connection {
                 self.snd_una = ack;
                 self.snd_wl2 = ack;
                 self.retransmit_at = None;
-                self.retransmit_count = 0;
                 if let Some((_, sent)) = self.rtt_probe.take() {
                     self.rto.sample(now.saturating_duration_since(sent));
                 }
+                if self.retransmit_count > 0 {
+                    self.rto.syn_loss_fallback(SYN_LOSS_RTO);
+                }
+                self.retransmit_count = 0;
                 self.rto.reset_backoff();
                 self.last_recv = now;
                 self.set_state(State::Established);
@@ -217,6 +223,9 @@ impl Connection {
         };
         if self.state == State::SynReceived {
             if ack > self.snd_una && ack <= self.snd_max {
+                if self.retransmit_count > 0 {
+                    self.rto.syn_loss_fallback(SYN_LOSS_RTO);
+                }
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
                 if self.fin_queued {
@@ -390,7 +399,14 @@ impl Connection {
             self.dupacks += 1;
             if self.recovery.is_some() {
                 self.cc.on_recovery_dupack(self.mss);
-            } else if self.dupacks == 3 {
+            } else if self.dupacks == 3
+                && match self.rto_recover {
+                    Some(r) => self.snd_una > r,
+                    None => true,
+                }
+            {
+                // RFC 6582 §3.2 step 1 / §4: duplicate ACKs for data sent before a timeout
+                // are expected (go-back-N resends it) and must not start another recovery.
                 let in_flight = (self.snd_max - self.snd_una) as usize;
                 self.recovery = Some(self.snd_max);
                 self.cc.on_enter_recovery(in_flight, self.mss);

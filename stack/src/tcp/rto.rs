@@ -55,6 +55,14 @@ impl RtoEstimator {
         self.backoff = 0;
     }
 
+    /// RFC 6298 §5.7: the SYN (or SYN-ACK) had to be retransmitted and no RTT sample exists,
+    /// so data transfer starts with an RTO of at least `fallback` (3 s).
+    pub fn syn_loss_fallback(&mut self, fallback: Duration) {
+        if self.srtt.is_none() {
+            self.rto = self.rto.max(fallback).min(self.max);
+        }
+    }
+
     /// The timer expired: double the RTO (RFC 6298 §5.5), up to the maximum.
     pub fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1);

@@ -95,6 +95,7 @@ impl Connection {
         let in_flight = (self.snd_max - self.snd_una).max(0) as usize;
         self.cc.on_rto(in_flight, self.mss);
         self.recovery = None;
+        self.rto_recover = Some(self.snd_max);
         self.dupacks = 0;
         self.fast_retransmit = false;
         // Go back: everything from SND.UNA is sent again as the window allows.
