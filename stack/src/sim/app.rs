@@ -11,7 +11,6 @@ use crate::time::{Duration, Instant};
 pub const PORT: u16 = 5001;
 
 /// One side of a bulk transfer: sends `to_send` pattern bytes, checks what arrives.
-#[derive(Debug)]
 pub struct BulkEnd {
     /// The connection, once connected or accepted.
     pub handle: Option<TcpHandle>,
@@ -32,6 +31,22 @@ pub struct BulkEnd {
     closed: bool,
     /// The connection's terminal event (`Closed`, `Reset`, `TimedOut`, `Refused`).
     pub terminal: Option<Event>,
+}
+
+impl core::fmt::Debug for BulkEnd {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BulkEnd")
+            .field("handle", &self.handle)
+            .field("to_send", &self.to_send)
+            .field("sent", &self.sent)
+            .field("received", &self.received)
+            .field("mismatches", &self.mismatches)
+            .field("eof", &self.eof)
+            .field("shut", &self.shut)
+            .field("closed", &self.closed)
+            .field("terminal", &self.terminal)
+            .finish()
+    }
 }
 
 impl BulkEnd {
