@@ -294,3 +294,45 @@ pub fn request_response(
 pub fn after(t: Instant, d: Duration) -> Instant {
     t + d
 }
+
+/// Opens one connection from A to B on `port` (B listening on it, backlog 16) and runs until
+/// both ends are established and accepted. Returns (A's handle, B's handle, B's listener).
+pub fn establish(
+    pair: &mut Pair,
+    port: u16,
+    limit: Duration,
+) -> Option<(TcpHandle, TcpHandle, crate::stack::ListenHandle)> {
+    let listener = pair.b.tcp_listen(std::net::Ipv4Addr::UNSPECIFIED, port, 16).ok()?;
+    let client = pair.a.tcp_connect(pair.now, ADDR_B, port).ok()?;
+    let mut server = None;
+    let deadline = pair.now + limit;
+    pair.drive(deadline, |p| {
+        while let Some(ev) = p.b.poll_event() {
+            if let StackEvent::Acceptable(l) = ev {
+                if server.is_none() {
+                    server = p.b.tcp_accept(l);
+                }
+            }
+        }
+        server.is_some() && p.a.tcp_state(client) == State::Established
+    });
+    Some((client, server?, listener))
+}
+
+/// The distinct states a connection went through, in order, as seen at each step.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StateLog(pub Vec<State>);
+
+impl StateLog {
+    /// Records `s` if it differs from the last state recorded.
+    pub fn note(&mut self, s: State) {
+        if self.0.last() != Some(&s) {
+            self.0.push(s);
+        }
+    }
+
+    /// Whether `s` was ever seen.
+    pub fn saw(&self, s: State) -> bool {
+        self.0.contains(&s)
+    }
+}

@@ -12,7 +12,7 @@ pub mod link;
 pub mod pair;
 pub mod rng;
 
-pub use app::{bulk_transfer, request_response, BulkReport, RpcReport};
+pub use app::{bulk_transfer, establish, request_response, BulkReport, RpcReport, StateLog};
 pub use link::{Link, LinkConfig, LinkStats};
 pub use pair::{side_config, Pair, Side, ADDR_A, ADDR_B, START};
 pub use rng::{Pattern, Rng};

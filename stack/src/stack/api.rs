@@ -129,15 +129,52 @@ impl Stack {
                 flows.lookup(&key).is_none() && filter.as_mut().is_none_or(|f| f(p))
             })
             .ok_or(ConnectError::NoFreePort)?;
+        self.open(now, port, remote_ip, remote_port, config)
+    }
+
+    /// Active open from a chosen local port (for simultaneous open, or a client that must
+    /// reuse its port). Fails with `AddrInUse` if that 4-tuple already has a connection.
+    pub fn tcp_connect_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        if local_port == 0
+            || remote_port == 0
+            || remote_ip.is_unspecified()
+            || remote_ip.is_broadcast()
+            || remote_ip.is_multicast()
+        {
+            return Err(ConnectError::BadAddress);
+        }
+        let local_ip = self.iface.config().ipv4_addr;
+        if self.flows.lookup(&FlowKey { local_ip, local_port, remote_ip, remote_port }).is_some() {
+            return Err(ConnectError::AddrInUse);
+        }
+        self.open(now, local_port, remote_ip, remote_port, config)
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        port: u16,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        let local_ip = self.iface.config().ipv4_addr;
         let key = FlowKey { local_ip, local_port: port, remote_ip, remote_port };
         let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let conn = Connection::connect(now, config, local, remote, iss);
-        let h = self
-            .flows
-            .insert(key, Socket::new(conn, Owner::App))
-            .map_err(|_| ConnectError::TableFull)?;
+        let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
+            crate::flow::FlowError::Full => ConnectError::TableFull,
+            crate::flow::FlowError::Exists => ConnectError::AddrInUse,
+        })?;
         self.settle(h, true);
         Ok(TcpHandle(h))
     }

@@ -40,6 +40,8 @@ pub enum ConnectError {
     NoFreePort,
     /// The connection table is full.
     TableFull,
+    /// The 4-tuple already has a connection (`tcp_connect_from`).
+    AddrInUse,
     /// The remote address is unusable (unspecified, broadcast, multicast or port 0).
     BadAddress,
 }
