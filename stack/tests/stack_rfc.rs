@@ -249,3 +249,21 @@ fn icmp_unreachable_does_not_abort() {
         assert!(!matches!(ev, StackEvent::Tcp(_, Event::Reset | Event::TimedOut | Event::Closed)));
     }
 }
+
+/// MUST-67: the MSS we announce follows the device MTU, whatever the configuration says.
+#[test]
+fn mss_follows_a_small_mtu() {
+    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
+    let mut s =
+        Stack::new(StackConfig::new(iface, DeviceCaps::ip(1280), StackKeys::from_seed(3)), T0);
+    s.tcp_connect(T0, PEER, 80).unwrap();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    s.tcp_input(T0, PEER, LOCAL, &tcp_bytes(PEER, LOCAL, &syn(4000, 80, 10)), true);
+    let f = frames(&mut s, T0);
+    assert_eq!(f.len(), 2);
+    assert!(
+        f.iter().all(|(_, r, _)| r.mss == Some(1240)),
+        "{:?}",
+        f.iter().map(|x| x.1.mss).collect::<Vec<_>>()
+    );
+}

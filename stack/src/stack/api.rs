@@ -38,6 +38,7 @@ impl Stack {
             return Err(ListenError::ZeroPort);
         }
         let key = ListenKey { ip: addr, port };
+        let config = self.fit_mss(config);
         let listener =
             Listener::new(SocketAddrV4::new(addr, port), backlog, self.listen_config, config);
         match self.listeners.insert(key, listener) {
@@ -170,13 +171,22 @@ impl Stack {
         let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
-        let conn = Connection::connect(now, config, local, remote, iss);
+        let conn = Connection::connect(now, self.fit_mss(config), local, remote, iss);
         let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,
         })?;
         self.settle(h, true);
         Ok(TcpHandle(h))
+    }
+
+    /// `config` with its MSS no larger than the device MTU allows (RFC 9293 §3.7.1: the MSS
+    /// we announce comes from the largest datagram we can receive, less 40 bytes of IPv4 and
+    /// TCP headers), so full segments always fit a frame.
+    fn fit_mss(&self, mut config: TcpConfig) -> TcpConfig {
+        let most = self.iface.caps().mtu.saturating_sub(40).clamp(64, usize::from(u16::MAX));
+        config.mss = config.mss.min(most as u16);
+        config
     }
 
     // ----- data -----

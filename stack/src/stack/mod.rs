@@ -24,7 +24,7 @@
 //!
 //! Nothing scans the connections. A received segment costs one flow-table lookup (plus a
 //! listener lookup when it matches no connection). Each connection has exactly one timer in
-//! the wheel, re-armed in O(1) from [`Connection::poll_timeout`] after any call that touched
+//! the wheel, re-armed in O(1) from [`Connection::poll_timeout`](crate::tcp::Connection::poll_timeout) after any call that touched
 //! it. Connections with something to send, and connections with events, sit in ready queues,
 //! so `poll_transmit` and `poll_event` cost O(ready), not O(connections).
 //!
