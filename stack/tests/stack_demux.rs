@@ -374,3 +374,46 @@ fn udp_passes_through() {
     assert!(ip.payload().ends_with(b"query"));
     assert!(s.udp_recv_from(u).is_none());
 }
+
+#[test]
+fn synack_retries_follow_the_listener_config() {
+    let mut s = stack();
+    let cfg = xdptcp_stack::tcp::TcpConfig {
+        synack_retries: 2,
+        ..xdptcp_stack::tcp::TcpConfig::default()
+    };
+    let l = s.tcp_listen_with(Ipv4Addr::UNSPECIFIED, 80, 4, cfg).unwrap();
+    send(&mut s, T0, &seg(4000, 80, 7, None, TcpFlags::SYN));
+    let mut synacks = out(&mut s, T0).len();
+    let mut now = T0;
+    while let Some(t) = s.poll_timeout() {
+        now = t.max(now) + Duration::from_millis(1);
+        s.on_timeout(now);
+        let o = out(&mut s, now);
+        assert!(o.iter().all(|x| x.flags == TcpFlags::SYN | TcpFlags::ACK && x.ack == Some(8)));
+        synacks += o.len();
+    }
+    // The first SYN-ACK and two retransmissions, then the half-open connection is dropped
+    // without the application ever hearing of it.
+    assert_eq!(synacks, 3);
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.tcp_syn_queue_len(l), 0);
+    assert_eq!(s.poll_event(), None);
+}
+
+#[test]
+fn a_connection_reset_before_accept_is_skipped() {
+    let mut s = stack();
+    let l = s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    handshake(&mut s, T0, 4000, 100);
+    let iss2 = handshake(&mut s, T0, 4001, 200);
+    let _ = iss2;
+    // The first client resets its connection while it waits in the accept queue.
+    send(&mut s, T0, &seg(4000, 80, 101, None, TcpFlags::RST));
+    assert_eq!(s.connection_count(), 1);
+    let h = s.tcp_accept(l).expect("the live one");
+    let (_, remote) = s.tcp_endpoints(h).unwrap();
+    assert_eq!(remote.port(), 4001);
+    assert_eq!(s.tcp_accept(l), None);
+    assert_eq!(s.tcp_accept_queue_len(l), 0);
+}
