@@ -75,3 +75,29 @@ proptest! {
         prop_assert_eq!(p.b.connection_count(), 0);
     }
 }
+
+#[test]
+fn slow_link_with_a_small_queue_tail_drops_and_recovers() {
+    // 10 Mbit/s with a 16 KiB queue: the sender's bursts overflow it.
+    let link = LinkConfig {
+        delay: Duration::from_millis(10),
+        bandwidth_bps: 10_000_000,
+        queue_bytes: 16 * 1024,
+        ..LinkConfig::default()
+    };
+    let (r, p) = run(400_000, 50_000, link, 21);
+    assert!(r.is_clean(400_000, 50_000), "{r:?}");
+    assert!(p.a_to_b.stats().queue_drops > 0, "{:?}", p.a_to_b.stats());
+    // Serialisation alone takes 0.32 s for 400 kB at 10 Mbit/s.
+    assert!(r.elapsed > Duration::from_millis(320));
+}
+
+#[test]
+fn request_response_under_loss_and_reordering() {
+    let link = LinkConfig { loss: 0.05, reorder: 0.1, ..impaired(0.0, 0.0, 0.0, 0.0) };
+    let mut p = Pair::with_link(link, 31);
+    let r = request_response(&mut p, 200, 300, 3000, Duration::from_secs(3600));
+    assert_eq!(r.completed, 200, "{r:?}");
+    assert_eq!(r.mismatches, 0);
+    assert!(p.a_to_b.stats().lost + p.b_to_a.stats().lost > 0);
+}
