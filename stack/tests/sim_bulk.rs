@@ -101,3 +101,14 @@ fn request_response_under_loss_and_reordering() {
     assert_eq!(r.mismatches, 0);
     assert!(p.a_to_b.stats().lost + p.b_to_a.stats().lost > 0);
 }
+
+#[test]
+fn long_transfer_keeps_arp_entry_confirmed() {
+    // 1 Mbit/s for 18 MB: about 150 s, more than twice the 60 s ARP entry lifetime.
+    // Acknowledged data confirms the neighbour, so the sender never has to ask again.
+    let link = LinkConfig { bandwidth_bps: 1_000_000, ..LinkConfig::default() };
+    let (r, p) = run(18_000_000, 0, link, 41);
+    assert!(r.is_clean(18_000_000, 0), "{r:?}");
+    assert!(r.elapsed > Duration::from_secs(140));
+    assert_eq!(p.a.iface().counters().arp_requests_sent, 1);
+}

@@ -130,7 +130,14 @@ impl Stack {
                 }
             }
         }
+        let queued = s.conn.send_queue_len();
         let verdict = s.conn.on_segment(now, seg);
+        if s.conn.send_queue_len() < queued {
+            // New data acknowledged: forward progress, so the peer's link-layer address is
+            // still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
+            let remote = *s.conn.remote().ip();
+            self.iface.confirm_reachable(now, remote);
+        }
         if verdict == SegmentVerdict::TimeWaitSyn {
             self.tcp_counters.time_wait_recycled += 1;
             // The old incarnation is finished: free it without events (its application was
