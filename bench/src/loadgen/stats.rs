@@ -1,0 +1,271 @@
+//! Counting and reporting a load run: latencies in an HDR histogram, errors by kind, and the
+//! JSON report.
+
+use super::Workload;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Longest latency the histogram can hold; longer ones are clamped to it.
+const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+/// Errors by kind. Counted, never fatal once the run has started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Errors {
+    /// Connections that could not be established.
+    pub connect: u64,
+    /// Connections reset or closed by the server mid-run.
+    pub reset: u64,
+    /// Requests or connects that took longer than the timeout.
+    pub timeout: u64,
+    /// Responses that did not fit the protocol.
+    pub protocol: u64,
+}
+
+impl Errors {
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        self.connect + self.reset + self.timeout + self.protocol
+    }
+}
+
+/// What a run measured so far.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    latency: Histogram<u64>,
+    /// Latencies of the current progress interval.
+    interval: Histogram<u64>,
+    /// Completed requests (rr), connections (crr).
+    pub completed: u64,
+    interval_completed: u64,
+    /// Payload bytes moved (bulk: sent; rr/crr: request and response bodies).
+    pub bytes: u64,
+    interval_bytes: u64,
+    pub errors: Errors,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Valid bounds (1 ns .. 60 s, 3 significant figures) cannot fail.
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
+}
+
+impl Stats {
+    /// Empty statistics.
+    pub fn new() -> Stats {
+        Stats {
+            latency: histogram(),
+            interval: histogram(),
+            completed: 0,
+            interval_completed: 0,
+            bytes: 0,
+            interval_bytes: 0,
+            errors: Errors::default(),
+        }
+    }
+
+    /// One request (or connection) completed after `latency`.
+    pub fn record(&mut self, latency: Duration) {
+        let ns =
+            u64::try_from(latency.as_nanos()).unwrap_or(MAX_LATENCY_NS).clamp(1, MAX_LATENCY_NS);
+        // In range by the clamp above, so recording cannot fail.
+        let _ = self.latency.record(ns);
+        let _ = self.interval.record(ns);
+        self.completed += 1;
+        self.interval_completed += 1;
+    }
+
+    /// `n` payload bytes moved.
+    pub fn add_bytes(&mut self, n: u64) {
+        self.bytes += n;
+        self.interval_bytes += n;
+    }
+
+    /// The progress line for the interval that just ended (`elapsed` since the run started,
+    /// `interval` long), and starts a new interval.
+    pub fn progress_line(
+        &mut self,
+        workload: Workload,
+        elapsed: Duration,
+        interval: Duration,
+    ) -> String {
+        let secs = interval.as_secs_f64().max(1e-9);
+        let line = match workload {
+            Workload::Bulk => format!(
+                "[{:>4.0}s] bulk {:.3} Gbit/s, errors {}",
+                elapsed.as_secs_f64(),
+                self.interval_bytes as f64 * 8.0 / secs / 1e9,
+                self.errors.total()
+            ),
+            _ => format!(
+                "[{:>4.0}s] {} {:.0} {}, p50 {:.1} us, p99 {:.1} us, errors {}",
+                elapsed.as_secs_f64(),
+                workload,
+                self.interval_completed as f64 / secs,
+                workload.unit(),
+                self.interval.value_at_quantile(0.5) as f64 / 1e3,
+                self.interval.value_at_quantile(0.99) as f64 / 1e3,
+                self.errors.total()
+            ),
+        };
+        self.interval.reset();
+        self.interval_completed = 0;
+        self.interval_bytes = 0;
+        line
+    }
+
+    /// The final report of a run that lasted `elapsed`.
+    pub fn report(&self, run: RunInfo, elapsed: Duration) -> Report {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let throughput = match run.workload {
+            Workload::Bulk => self.bytes as f64 * 8.0 / secs / 1e9,
+            _ => self.completed as f64 / secs,
+        };
+        let has_latency = run.workload != Workload::Bulk && !self.latency.is_empty();
+        let q = |q: f64| has_latency.then(|| self.latency.value_at_quantile(q) as f64 / 1e3);
+        Report {
+            workload: run.workload,
+            server: run.server,
+            client: run.client,
+            conns: run.conns,
+            size: run.size,
+            rate: run.rate,
+            duration_s: secs,
+            throughput,
+            unit: run.workload.unit(),
+            completed: self.completed,
+            bytes: self.bytes,
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: has_latency.then(|| self.latency.max() as f64 / 1e3),
+            mean_us: has_latency.then(|| self.latency.mean() / 1e3),
+            errors: self.errors,
+        }
+    }
+}
+
+/// What was run, for the report.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub workload: Workload,
+    /// The target, as given.
+    pub server: String,
+    /// The client's stack (`linux` or `xdptcp`).
+    pub client: String,
+    pub conns: usize,
+    pub size: usize,
+    pub rate: Option<f64>,
+}
+
+/// The result of one run, as written by `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub workload: Workload,
+    pub server: String,
+    pub client: String,
+    pub conns: usize,
+    pub size: usize,
+    pub rate: Option<f64>,
+    pub duration_s: f64,
+    pub throughput: f64,
+    pub unit: &'static str,
+    pub completed: u64,
+    pub bytes: u64,
+    pub p50_us: Option<f64>,
+    pub p90_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub p999_us: Option<f64>,
+    pub max_us: Option<f64>,
+    pub mean_us: Option<f64>,
+    pub errors: Errors,
+}
+
+impl Report {
+    /// A human-readable summary, a few lines.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} against {} ({} client, {} conns, {:.1} s): {:.3} {}",
+            self.workload,
+            self.server,
+            self.client,
+            self.conns,
+            self.duration_s,
+            self.throughput,
+            self.unit
+        );
+        if let (Some(p50), Some(p90), Some(p99), Some(p999), Some(max)) =
+            (self.p50_us, self.p90_us, self.p99_us, self.p999_us, self.max_us)
+        {
+            s.push_str(&format!(
+                "\nlatency us: p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}"
+            ));
+        }
+        let e = &self.errors;
+        s.push_str(&format!(
+            "\ncompleted {}, bytes {}, errors: connect {}, reset {}, timeout {}, protocol {}",
+            self.completed, self.bytes, e.connect, e.reset, e.timeout, e.protocol
+        ));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(workload: Workload) -> RunInfo {
+        RunInfo {
+            workload,
+            server: "127.0.0.1:1".into(),
+            client: "linux".into(),
+            conns: 1,
+            size: 64,
+            rate: None,
+        }
+    }
+
+    #[test]
+    fn quantiles_come_from_recorded_latencies() {
+        let mut s = Stats::new();
+        for us in 1..=100u64 {
+            s.record(Duration::from_micros(us));
+        }
+        let r = s.report(info(Workload::Rr), Duration::from_secs(2));
+        assert_eq!(r.completed, 100);
+        assert!((r.throughput - 50.0).abs() < 1e-9);
+        let p50 = r.p50_us.unwrap();
+        assert!((49.9..=50.1).contains(&p50), "{p50}");
+        let max = r.max_us.unwrap();
+        assert!((99.9..=100.1).contains(&max), "{max}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["workload"], "rr");
+        assert_eq!(json["unit"], "req/s");
+    }
+
+    #[test]
+    fn bulk_reports_gbits_and_no_latency() {
+        let mut s = Stats::new();
+        s.add_bytes(1_000_000_000);
+        let r = s.report(info(Workload::Bulk), Duration::from_secs(4));
+        assert!((r.throughput - 2.0).abs() < 1e-9);
+        assert_eq!(r.p99_us, None);
+    }
+
+    #[test]
+    fn progress_resets_the_interval() {
+        let mut s = Stats::new();
+        s.record(Duration::from_micros(5));
+        let line = s.progress_line(Workload::Rr, Duration::from_secs(1), Duration::from_secs(1));
+        assert!(line.contains("rr 1 req/s"), "{line}");
+        let line = s.progress_line(Workload::Rr, Duration::from_secs(2), Duration::from_secs(1));
+        assert!(line.contains("rr 0 req/s"), "{line}");
+        assert_eq!(s.completed, 1);
+    }
+}
