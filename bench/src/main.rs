@@ -3,6 +3,8 @@
 //! Subcommands grow with the project; today the tool reports the criterion suites. Every error
 //! is one line on stderr and a non-zero exit, never a panic.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 
 use clap::{Parser, Subcommand};

@@ -149,7 +149,14 @@ impl Run<'_> {
             if interval.is_some() {
                 wake = wake.min(next_send);
             }
-            match self.poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
+            let mut wait = wake.saturating_duration_since(now);
+            if interval.is_some() {
+                // epoll counts whole milliseconds and mio rounds up, which would send every
+                // open-loop request up to 1 ms late; round down instead and spin the last
+                // fraction of a millisecond.
+                wait = Duration::from_millis(wait.as_millis() as u64);
+            }
+            match self.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("epoll: {}", describe(&e))),
