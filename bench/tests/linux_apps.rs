@@ -284,12 +284,25 @@ fn assert_sane(v: &serde_json::Value, workload: &str, unit: &str) {
 
 #[test]
 fn load_rr_and_crr_against_rr_server() {
-    let server = Server::start(&["rr"]);
+    let server = Server::start(&["rr", "--threads", "2"]);
     let target = server.addr.to_string();
     let rr = load_json(
-        &["rr", "--target", &target, "--conns", "2", "--duration", "1", "--size", "100"],
+        &[
+            "rr",
+            "--target",
+            &target,
+            "--conns",
+            "3",
+            "--threads",
+            "2",
+            "--duration",
+            "1",
+            "--size",
+            "100",
+        ],
         "rr.json",
     );
+    assert_eq!(rr["conns"], 3);
     assert_sane(&rr, "rr", "req/s");
     assert_eq!(rr["bytes"].as_u64().unwrap(), rr["completed"].as_u64().unwrap() * 200);
     let open = load_json(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use xdptcp_bench::linux;
 use xdptcp_bench::loadgen::stats::RunInfo;
-use xdptcp_bench::loadgen::{Stats, Workload};
+use xdptcp_bench::loadgen::Workload;
 
 /// Arguments of `xdptcp load`.
 #[derive(clap::Args, Debug)]
@@ -36,6 +36,9 @@ pub struct Args {
     /// A connect or request slower than this (milliseconds) is a timeout.
     #[arg(long, default_value_t = 2000)]
     pub timeout_ms: u64,
+    /// Event-loop threads; connections and rate are split evenly between them.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -61,9 +64,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         size: args.size,
         rate: args.rate,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        threads: args.threads,
     };
-    let mut stats = Stats::new();
-    let elapsed = linux::load::run(&cfg, &mut stats, &mut |line| eprintln!("{line}"))?;
+    if args.threads == 0 || args.threads > 1024 {
+        return Err("--threads must be between 1 and 1024".into());
+    }
+    let (stats, elapsed) = linux::load::run(&cfg, &mut |line| eprintln!("{line}"))?;
     let report = stats.report(
         RunInfo {
             workload: args.workload,

@@ -12,12 +12,13 @@
 
 use super::describe;
 use crate::loadgen::rr::RrClient;
-use crate::loadgen::{Stats, Workload};
+use crate::loadgen::{Interval, Stats, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How often timeouts are checked and broken connections re-opened.
@@ -39,6 +40,8 @@ pub struct LoadConfig {
     /// A connect or request slower than this counts as a timeout and its connection is
     /// replaced.
     pub timeout: Duration,
+    /// Event loops (threads); connections and rate are split evenly between them.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +83,12 @@ pub fn preflight(target: SocketAddr, timeout: Duration) -> Result<(), String> {
         .map_err(|e| format!("cannot connect to {target}: {}", describe(&e)))
 }
 
-/// Runs the load described by `cfg`, filling `stats`; calls `progress` once a second with a
-/// status line. Returns how long the run lasted.
+/// Runs the load described by `cfg`; calls `progress` once a second with a status line.
+/// Returns the measurements and how long the run lasted.
 pub fn run(
     cfg: &LoadConfig,
-    stats: &mut Stats,
     progress: &mut dyn FnMut(String),
-) -> Result<Duration, String> {
+) -> Result<(Stats, Duration), String> {
     if cfg.conns == 0 {
         return Err("--conns must be at least 1".into());
     }
@@ -99,6 +101,63 @@ pub fn run(
         }
     }
     preflight(cfg.target, cfg.timeout)?;
+    let threads = cfg.threads.clamp(1, cfg.conns);
+    if threads == 1 {
+        let mut stats = Stats::new();
+        let elapsed = run_loop(cfg, &mut stats, &mut |iv, elapsed, interval| {
+            progress(iv.line(cfg.workload, elapsed, interval))
+        })?;
+        return Ok((stats, elapsed));
+    }
+
+    // Several loops: each reports its intervals; a line is printed once all have reported one.
+    let (tx, rx) = mpsc::channel::<(u64, Interval, Duration, Duration)>();
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let mut part = cfg.clone();
+        part.conns = cfg.conns / threads + usize::from(t < cfg.conns % threads);
+        part.rate = cfg.rate.map(|r| r * part.conns as f64 / cfg.conns as f64);
+        let tx = tx.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut stats = Stats::new();
+            let mut tick = 0u64;
+            let elapsed = run_loop(&part, &mut stats, &mut |iv, elapsed, interval| {
+                let _ = tx.send((tick, iv, elapsed, interval));
+                tick += 1;
+            });
+            elapsed.map(|e| (stats, e))
+        }));
+    }
+    drop(tx);
+    let mut pending: BTreeMap<u64, (usize, Interval, Duration, Duration)> = BTreeMap::new();
+    for (tick, iv, elapsed, interval) in rx {
+        let entry = pending.entry(tick).or_insert_with(|| (0, iv.clone(), elapsed, interval));
+        if entry.0 > 0 {
+            entry.1.merge(&iv);
+        }
+        entry.0 += 1;
+        if entry.0 == threads {
+            if let Some((_, iv, elapsed, interval)) = pending.remove(&tick) {
+                progress(iv.line(cfg.workload, elapsed, interval));
+            }
+        }
+    }
+    let mut total = Stats::new();
+    let mut longest = Duration::ZERO;
+    for h in handles {
+        let (stats, elapsed) = h.join().map_err(|_| "a load thread panicked".to_string())??;
+        total.merge(&stats);
+        longest = longest.max(elapsed);
+    }
+    Ok((total, longest))
+}
+
+/// One event loop of a run.
+fn run_loop(
+    cfg: &LoadConfig,
+    stats: &mut Stats,
+    tick: &mut dyn FnMut(Interval, Duration, Duration),
+) -> Result<Duration, String> {
     let poll = Poll::new().map_err(|e| format!("epoll: {}", describe(&e)))?;
     let now = Instant::now();
     let input_len = (2 * (cfg.size + 4)).max(64 * 1024);
@@ -117,11 +176,14 @@ pub fn run(
         .collect();
     let mut run =
         Run { cfg, poll, clients, stats, running: true, bulk_chunk: vec![0x5a; BULK_CHUNK] };
-    run.main_loop(progress)
+    run.main_loop(tick)
 }
 
 impl Run<'_> {
-    fn main_loop(&mut self, progress: &mut dyn FnMut(String)) -> Result<Duration, String> {
+    fn main_loop(
+        &mut self,
+        tick: &mut dyn FnMut(Interval, Duration, Duration),
+    ) -> Result<Duration, String> {
         let start = Instant::now();
         let end = start + self.cfg.duration;
         for i in 0..self.clients.len() {
@@ -170,11 +232,7 @@ impl Run<'_> {
                 next_housekeeping = now + HOUSEKEEPING;
             }
             if now >= next_progress {
-                progress(self.stats.progress_line(
-                    self.cfg.workload,
-                    now - start,
-                    now - last_progress,
-                ));
+                tick(self.stats.take_interval(), now - start, now - last_progress);
                 last_progress = now;
                 next_progress += Duration::from_secs(1);
             }

@@ -5,7 +5,7 @@
 pub mod rr;
 pub mod stats;
 
-pub use stats::{Errors, Report, Stats};
+pub use stats::{Errors, Interval, Report, Stats};
 
 use std::fmt;
 

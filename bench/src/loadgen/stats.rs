@@ -86,6 +86,20 @@ impl Stats {
         self.interval_bytes += n;
     }
 
+    /// Hands out what was measured since the last call and starts a new interval.
+    pub fn take_interval(&mut self) -> Interval {
+        let iv = Interval {
+            latency: self.interval.clone(),
+            completed: self.interval_completed,
+            bytes: self.interval_bytes,
+            errors: self.errors.total(),
+        };
+        self.interval.reset();
+        self.interval_completed = 0;
+        self.interval_bytes = 0;
+        iv
+    }
+
     /// The progress line for the interval that just ended (`elapsed` since the run started,
     /// `interval` long), and starts a new interval.
     pub fn progress_line(
@@ -94,29 +108,22 @@ impl Stats {
         elapsed: Duration,
         interval: Duration,
     ) -> String {
-        let secs = interval.as_secs_f64().max(1e-9);
-        let line = match workload {
-            Workload::Bulk => format!(
-                "[{:>4.0}s] bulk {:.3} Gbit/s, errors {}",
-                elapsed.as_secs_f64(),
-                self.interval_bytes as f64 * 8.0 / secs / 1e9,
-                self.errors.total()
-            ),
-            _ => format!(
-                "[{:>4.0}s] {} {:.0} {}, p50 {:.1} us, p99 {:.1} us, errors {}",
-                elapsed.as_secs_f64(),
-                workload,
-                self.interval_completed as f64 / secs,
-                workload.unit(),
-                self.interval.value_at_quantile(0.5) as f64 / 1e3,
-                self.interval.value_at_quantile(0.99) as f64 / 1e3,
-                self.errors.total()
-            ),
-        };
-        self.interval.reset();
-        self.interval_completed = 0;
-        self.interval_bytes = 0;
-        line
+        self.take_interval().line(workload, elapsed, interval)
+    }
+
+    /// Adds another event loop's measurements to these.
+    pub fn merge(&mut self, other: &Stats) {
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.interval.add(&other.interval);
+        self.completed += other.completed;
+        self.interval_completed += other.interval_completed;
+        self.bytes += other.bytes;
+        self.interval_bytes += other.interval_bytes;
+        self.errors.connect += other.errors.connect;
+        self.errors.reset += other.errors.reset;
+        self.errors.timeout += other.errors.timeout;
+        self.errors.protocol += other.errors.protocol;
     }
 
     /// The final report of a run that lasted `elapsed`.
@@ -147,6 +154,50 @@ impl Stats {
             max_us: has_latency.then(|| self.latency.max() as f64 / 1e3),
             mean_us: has_latency.then(|| self.latency.mean() / 1e3),
             errors: self.errors,
+        }
+    }
+}
+
+/// What one progress interval measured (of one event loop, or merged over several).
+#[derive(Debug, Clone)]
+pub struct Interval {
+    latency: Histogram<u64>,
+    pub completed: u64,
+    pub bytes: u64,
+    /// Errors so far (cumulative, not per interval).
+    pub errors: u64,
+}
+
+impl Interval {
+    /// Adds another event loop's interval.
+    pub fn merge(&mut self, other: &Interval) {
+        // Same bounds on both sides: cannot fail.
+        let _ = self.latency.add(&other.latency);
+        self.completed += other.completed;
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+    }
+
+    /// One progress line.
+    pub fn line(&self, workload: Workload, elapsed: Duration, interval: Duration) -> String {
+        let secs = interval.as_secs_f64().max(1e-9);
+        match workload {
+            Workload::Bulk => format!(
+                "[{:>4.0}s] bulk {:.3} Gbit/s, errors {}",
+                elapsed.as_secs_f64(),
+                self.bytes as f64 * 8.0 / secs / 1e9,
+                self.errors
+            ),
+            _ => format!(
+                "[{:>4.0}s] {} {:.0} {}, p50 {:.1} us, p99 {:.1} us, errors {}",
+                elapsed.as_secs_f64(),
+                workload,
+                self.completed as f64 / secs,
+                workload.unit(),
+                self.latency.value_at_quantile(0.5) as f64 / 1e3,
+                self.latency.value_at_quantile(0.99) as f64 / 1e3,
+                self.errors
+            ),
         }
     }
 }
@@ -247,6 +298,34 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["workload"], "rr");
         assert_eq!(json["unit"], "req/s");
+    }
+
+    #[test]
+    fn merged_stats_equal_one_stats_of_everything() {
+        let mut all = Stats::new();
+        let mut a = Stats::new();
+        let mut b = Stats::new();
+        for us in 1..=50u64 {
+            all.record(Duration::from_micros(us));
+            a.record(Duration::from_micros(us));
+        }
+        for us in 51..=100u64 {
+            all.record(Duration::from_micros(us));
+            b.record(Duration::from_micros(us));
+        }
+        b.errors.reset = 2;
+        a.merge(&b);
+        let (ra, rall) = (
+            a.report(info(Workload::Rr), Duration::from_secs(1)),
+            all.report(info(Workload::Rr), Duration::from_secs(1)),
+        );
+        assert_eq!(ra.completed, 100);
+        assert_eq!(ra.p50_us, rall.p50_us);
+        assert_eq!(ra.p99_us, rall.p99_us);
+        assert_eq!(ra.errors.reset, 2);
+        let mut ia = a.take_interval();
+        ia.merge(&Stats::new().take_interval());
+        assert_eq!(ia.completed, 100);
     }
 
     #[test]
