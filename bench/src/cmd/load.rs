@@ -39,6 +39,10 @@ pub struct Args {
     /// Event-loop threads; connections and rate are split evenly between them.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// What to call the server in the report (e.g. "linux" or "xdptcp"); default: the target
+    /// address.
+    #[arg(long)]
+    pub server_label: Option<String>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -73,7 +77,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     let report = stats.report(
         RunInfo {
             workload: args.workload,
-            server: target.to_string(),
+            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+            target: target.to_string(),
             client: "linux".into(),
             conns: args.conns,
             size: args.size,

@@ -68,6 +68,19 @@ impl Default for ConnIo {
 }
 
 impl ConnIo {
+    /// Empties the buffers (keeping their memory) for a new connection.
+    pub fn reset(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.out.clear();
+        self.sent = 0;
+        self.read_closed = false;
+        if self.input.len() > INITIAL_INPUT {
+            self.input.truncate(INITIAL_INPUT);
+            self.input.shrink_to_fit();
+        }
+    }
+
     /// Moves bytes between `stream` and `app` until the socket would block, the read budget is
     /// spent, or the connection is finished.
     pub fn drive<S: Read + Write, A: App>(
@@ -230,6 +243,37 @@ mod tests {
         };
         assert_eq!(run_until_closed(&mut pipe, &mut Echo::default()), Close::Done);
         assert_eq!(pipe.written, data);
+    }
+
+    #[test]
+    fn reset_buffers_serve_a_new_connection_cleanly() {
+        let mut io = ConnIo::default();
+        let mut counters = IoCounters::default();
+        let mut first = Pipe {
+            incoming: VecDeque::from([vec![1, 2, 3]]),
+            eof: false,
+            written: Vec::new(),
+            write_room: 1,
+            blocked: false,
+        };
+        // Leaves unsent output and a half-open state behind.
+        assert_eq!(io.drive(&mut first, &mut Echo::default(), &mut counters), Drive::Open);
+        io.reset();
+        let mut second = Pipe {
+            incoming: VecDeque::from([vec![9]]),
+            eof: true,
+            written: Vec::new(),
+            write_room: 10,
+            blocked: false,
+        };
+        for _ in 0..10 {
+            if io.drive(&mut second, &mut Echo::default(), &mut counters)
+                == Drive::Closed(Close::Done)
+            {
+                break;
+            }
+        }
+        assert_eq!(second.written, vec![9]);
     }
 
     #[test]

@@ -106,7 +106,13 @@ struct Entry {
 struct Slab {
     slots: Vec<Option<Entry>>,
     free: Vec<usize>,
+    /// Buffers of closed connections, reused so that a connection-per-request load (crr)
+    /// does not pay for allocating and zeroing a receive buffer each time.
+    spare_io: Vec<ConnIo>,
 }
+
+/// Spare buffer sets kept at most.
+const SPARE_IO: usize = 256;
 
 impl Slab {
     fn insert(&mut self, e: Entry) -> usize {
@@ -177,6 +183,10 @@ fn event_loop(
                     if let Some(mut e) = conns.remove(i) {
                         let _ = poll.registry().deregister(&mut e.stream);
                         counters.messages += e.app.messages();
+                        if conns.spare_io.len() < SPARE_IO {
+                            e.io.reset();
+                            conns.spare_io.push(e.io);
+                        }
                     }
                     counters.closed += 1;
                     if how != Close::Done {
@@ -216,8 +226,8 @@ fn accept_all(
                     counters.errors += 1;
                     continue;
                 }
-                let slot =
-                    conns.insert(Entry { stream, io: ConnIo::default(), app: app.new_conn() });
+                let io = conns.spare_io.pop().unwrap_or_default();
+                let slot = conns.insert(Entry { stream, io, app: app.new_conn() });
                 debug_assert_eq!(slot, i);
                 counters.accepted += 1;
                 // Data may already be waiting; edge-triggered readiness would not repeat it.

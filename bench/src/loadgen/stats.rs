@@ -138,6 +138,7 @@ impl Stats {
         Report {
             workload: run.workload,
             server: run.server,
+            target: run.target,
             client: run.client,
             conns: run.conns,
             size: run.size,
@@ -206,8 +207,10 @@ impl Interval {
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub workload: Workload,
-    /// The target, as given.
+    /// What the server is called (its stack, or its address).
     pub server: String,
+    /// The server's address.
+    pub target: String,
     /// The client's stack (`linux` or `xdptcp`).
     pub client: String,
     pub conns: usize,
@@ -220,6 +223,7 @@ pub struct RunInfo {
 pub struct Report {
     pub workload: Workload,
     pub server: String,
+    pub target: String,
     pub client: String,
     pub conns: usize,
     pub size: usize,
@@ -241,10 +245,15 @@ pub struct Report {
 impl Report {
     /// A human-readable summary, a few lines.
     pub fn summary(&self) -> String {
+        let server = if self.server == self.target {
+            self.target.clone()
+        } else {
+            format!("{} at {}", self.server, self.target)
+        };
         let mut s = format!(
             "{} against {} ({} client, {} conns, {:.1} s): {:.3} {}",
             self.workload,
-            self.server,
+            server,
             self.client,
             self.conns,
             self.duration_s,
@@ -274,7 +283,8 @@ mod tests {
     fn info(workload: Workload) -> RunInfo {
         RunInfo {
             workload,
-            server: "127.0.0.1:1".into(),
+            server: "linux".into(),
+            target: "127.0.0.1:1".into(),
             client: "linux".into(),
             conns: 1,
             size: 64,
