@@ -374,3 +374,18 @@ fn errors_are_one_line_and_non_zero() {
     assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
     drop(busy);
 }
+
+#[test]
+fn silent_server_gives_timeouts_not_a_hang() {
+    // The kernel completes connects into the backlog; nobody ever reads or answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let v = load_json(
+        &["rr", "--target", &target, "--conns", "2", "--duration", "1.5", "--timeout-ms", "200"],
+        "silent.json",
+    );
+    assert_eq!(v["completed"], 0);
+    assert!(v["errors"]["timeout"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["p50_us"], serde_json::Value::Null);
+    drop(silent);
+}
