@@ -13,6 +13,21 @@ const MAX_INPUT: usize = 2 * 1024 * 1024 + 64 * 1024;
 /// starve the rest of the event loop.
 const READ_BUDGET: usize = 16;
 
+/// Bytes read and dropped after the app asked to close, before giving up on the peer's FIN.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// A byte stream whose sending half can be closed on its own (TCP's FIN, `shutdown(SHUT_WR)`).
+pub trait HalfClose {
+    /// Sends end-of-stream; reading stays possible.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl HalfClose for mio::net::TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 /// What a `drive` call left the connection as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drive {
@@ -52,6 +67,9 @@ pub struct ConnIo {
     out: Vec<u8>,
     sent: usize,
     read_closed: bool,
+    /// The app asked to close: the write side is shut and input is being drained.
+    lingering: bool,
+    lingered: usize,
 }
 
 impl Default for ConnIo {
@@ -63,6 +81,8 @@ impl Default for ConnIo {
             out: Vec::new(),
             sent: 0,
             read_closed: false,
+            lingering: false,
+            lingered: 0,
         }
     }
 }
@@ -75,6 +95,8 @@ impl ConnIo {
         self.out.clear();
         self.sent = 0;
         self.read_closed = false;
+        self.lingering = false;
+        self.lingered = 0;
         if self.input.len() > INITIAL_INPUT {
             self.input.truncate(INITIAL_INPUT);
             self.input.shrink_to_fit();
@@ -83,7 +105,7 @@ impl ConnIo {
 
     /// Moves bytes between `stream` and `app` until the socket would block, the read budget is
     /// spent, or the connection is finished.
-    pub fn drive<S: Read + Write, A: App>(
+    pub fn drive<S: Read + Write + HalfClose, A: App>(
         &mut self,
         stream: &mut S,
         app: &mut A,
@@ -106,9 +128,12 @@ impl ConnIo {
             }
             self.out.clear();
             self.sent = 0;
-            // 2. Close once everything the app asked for is sent.
+            // 2. Close once everything the app asked for is sent: send FIN, then read and drop
+            //    what the peer still sends until its FIN. Closing with unread bytes would make
+            //    the kernel send RST, and a RST can destroy the final response (a 400 or 413)
+            //    before the peer has read it.
             if app.wants_close() {
-                return Drive::Closed(Close::Done);
+                return self.linger(stream, counters);
             }
             // 3. Let the app consume what is pending.
             if self.start < self.end {
@@ -143,6 +168,35 @@ impl ConnIo {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Drive::Closed(Close::Error),
+            }
+        }
+    }
+
+    fn linger<S: Read + HalfClose>(&mut self, stream: &mut S, counters: &mut IoCounters) -> Drive {
+        if !self.lingering {
+            self.lingering = true;
+            if stream.shutdown_write().is_err() {
+                return Drive::Closed(Close::Done);
+            }
+        }
+        let mut reads = 0;
+        loop {
+            if self.read_closed || self.lingered >= LINGER_BYTES {
+                return Drive::Closed(Close::Done);
+            }
+            if reads == READ_BUDGET {
+                return Drive::Again;
+            }
+            match stream.read(&mut self.input) {
+                Ok(0) => self.read_closed = true,
+                Ok(n) => {
+                    self.lingered += n;
+                    reads += 1;
+                    counters.bytes_in += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Drive::Closed(Close::Done),
             }
         }
     }
@@ -183,6 +237,7 @@ mod tests {
         written: Vec<u8>,
         write_room: usize,
         blocked: bool,
+        write_shut: bool,
     }
 
     impl Read for Pipe {
@@ -219,6 +274,13 @@ mod tests {
         }
     }
 
+    impl HalfClose for Pipe {
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            self.write_shut = true;
+            Ok(())
+        }
+    }
+
     fn run_until_closed<A: App>(pipe: &mut Pipe, app: &mut A) -> Close {
         let mut io = ConnIo::default();
         let mut counters = IoCounters::default();
@@ -240,6 +302,7 @@ mod tests {
             written: Vec::new(),
             write_room: 777,
             blocked: false,
+            write_shut: false,
         };
         assert_eq!(run_until_closed(&mut pipe, &mut Echo::default()), Close::Done);
         assert_eq!(pipe.written, data);
@@ -255,6 +318,7 @@ mod tests {
             written: Vec::new(),
             write_room: 1,
             blocked: false,
+            write_shut: false,
         };
         // Leaves unsent output and a half-open state behind.
         assert_eq!(io.drive(&mut first, &mut Echo::default(), &mut counters), Drive::Open);
@@ -265,6 +329,7 @@ mod tests {
             written: Vec::new(),
             write_room: 10,
             blocked: false,
+            write_shut: false,
         };
         for _ in 0..10 {
             if io.drive(&mut second, &mut Echo::default(), &mut counters)
@@ -277,6 +342,26 @@ mod tests {
     }
 
     #[test]
+    fn app_close_sends_fin_and_drains_until_the_peer_finishes() {
+        use crate::apps::http;
+        use std::sync::Arc;
+        let mut app = http::Http::new(Arc::new(http::Config::new(1)));
+        let mut pipe = Pipe {
+            // A refused request followed by more bytes the server will never parse.
+            incoming: VecDeque::from([b"BAD\r\n\r\n".to_vec(), vec![b'z'; 100_000]]),
+            eof: true,
+            written: Vec::new(),
+            write_room: usize::MAX,
+            blocked: false,
+            write_shut: false,
+        };
+        assert_eq!(run_until_closed(&mut pipe, &mut app), Close::Done);
+        assert!(pipe.write_shut);
+        assert!(pipe.incoming.is_empty(), "input must be drained before closing");
+        assert!(pipe.written.starts_with(b"HTTP/1.1 400"));
+    }
+
+    #[test]
     fn large_rr_message_grows_the_buffer() {
         let mut request = Vec::new();
         LengthPrefixed::encode(&vec![5; 1 << 20], &mut request).unwrap();
@@ -286,6 +371,7 @@ mod tests {
             written: Vec::new(),
             write_room: usize::MAX,
             blocked: false,
+            write_shut: false,
         };
         assert_eq!(run_until_closed(&mut pipe, &mut RrServer::default()), Close::Done);
         assert_eq!(pipe.written, request);
