@@ -389,3 +389,86 @@ fn silent_server_gives_timeouts_not_a_hang() {
     assert_eq!(v["p50_us"], serde_json::Value::Null);
     drop(silent);
 }
+
+/// Runs an external tool if it is installed; `None` (with a note) if it is not.
+fn external(tool: &str, args: &[&str]) -> Option<String> {
+    let mut child =
+        match Command::new(tool).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(_) => {
+                println!("note: {tool} is not installed; skipping its interoperability check");
+                return None;
+            }
+        };
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let out = child.wait_with_output().expect("output");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(status.success(), "{tool} failed: {text}");
+    Some(text)
+}
+
+#[test]
+fn real_sockperf_client_when_installed() {
+    let server = Server::start(&["sockperf"]);
+    let port = server.addr.port().to_string();
+    let Some(text) = external(
+        "sockperf",
+        &["ping-pong", "--tcp", "-i", "127.0.0.1", "-p", &port, "-t", "1", "-m", "100"],
+    ) else {
+        return;
+    };
+    // "[Valid Duration] RunTime=... SentMessages=N; ReceivedMessages=N"
+    let received: u64 = text
+        .split("ReceivedMessages=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ReceivedMessages in: {text}"));
+    assert!(received > 0, "{text}");
+    assert!(text.contains("# dropped messages = 0"), "{text}");
+    assert!(text.contains("# out-of-order messages = 0"), "{text}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn wrk_when_installed() {
+    let server = Server::start(&["http", "--body-bytes", "512"]);
+    let url = format!("http://{}/", server.addr);
+    let Some(text) = external("wrk", &["-t1", "-c4", "-d1s", &url]) else {
+        return;
+    };
+    assert!(text.contains("requests in"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    assert!(!text.contains("Socket errors: connect"), "{text}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn http_413_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["http"]);
+    let s = connect(server.addr);
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    // 4 MiB announced (over the 1 MiB limit); 200 KB of it actually sent, then FIN.
+    w.write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n").unwrap();
+    let writer = thread::spawn(move || {
+        let chunk = [b'u'; 10_000];
+        for _ in 0..20 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
+    let resp = read_response(&mut r, false);
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
+    writer.join().unwrap();
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
