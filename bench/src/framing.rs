@@ -164,9 +164,10 @@ pub struct Fixed {
 }
 
 impl Fixed {
-    /// A framer for messages of exactly `size` bytes.
+    /// A framer for messages of exactly `size` bytes (at least 1: an empty message would
+    /// never advance the stream).
     pub fn new(size: usize) -> Self {
-        Fixed { size }
+        Fixed { size: size.max(1) }
     }
 }
 
@@ -188,9 +189,20 @@ pub fn for_each_frame<F: Framer + ?Sized>(
     mut on_message: impl FnMut(&[u8]) -> bool,
 ) -> Result<usize, FrameError> {
     let mut consumed = 0;
-    while let Some(frame) = framer.next_frame(&buf[consumed..])? {
-        let rest = &buf[consumed..];
-        let keep_going = on_message(&rest[frame.body.clone()]);
+    loop {
+        let rest = buf.get(consumed..).unwrap_or_default();
+        let Some(frame) = framer.next_frame(rest)? else {
+            break;
+        };
+        // The framers here always consume at least one byte and stay inside `rest`; checking
+        // keeps a faulty `Framer` from looping forever or panicking.
+        let (Some(body), 1..) = (rest.get(frame.body.clone()), frame.consumed) else {
+            break;
+        };
+        if frame.consumed > rest.len() {
+            break;
+        }
+        let keep_going = on_message(body);
         consumed += frame.consumed;
         if !keep_going {
             break;
@@ -330,6 +342,15 @@ mod tests {
         let frame = f.next_frame(&buf).unwrap().unwrap();
         assert_eq!(&buf[frame.body], b"GET / HTTP/1.1\r\nHost: x");
         assert_eq!(frame.consumed, buf.len());
+    }
+
+    #[test]
+    fn zero_size_fixed_framer_still_advances() {
+        let used = for_each_frame(&mut Fixed::new(0), b"abc", |m| {
+            assert_eq!(m.len(), 1);
+            true
+        });
+        assert_eq!(used, Ok(3));
     }
 
     #[test]
