@@ -13,6 +13,9 @@
 
 pub mod flow;
 pub mod iface;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod stack;
 pub mod tcp;
 pub mod time;
 pub mod wheel;

@@ -32,6 +32,7 @@ mod connection;
 pub mod counters;
 mod input;
 pub mod isn;
+pub mod listen;
 mod output;
 pub mod ports;
 pub mod reassembly;

@@ -1,0 +1,18 @@
+//! The simulator: two [`Stack`](crate::stack::Stack)s over impaired links in virtual time
+//! (feature `sim`).
+//!
+//! - [`rng`]: SplitMix64, the only source of chance, and a seeded byte [`Pattern`];
+//! - [`link`]: one direction of a link with delay, bandwidth, a bounded queue, loss,
+//!   reordering, duplication and corruption;
+//! - [`pair`]: two stacks joined by two links, driven from event to event;
+//! - [`app`]: applications that check every byte (bulk both ways, request/response).
+
+pub mod app;
+pub mod link;
+pub mod pair;
+pub mod rng;
+
+pub use app::{bulk_transfer, establish, request_response, BulkReport, RpcReport, StateLog};
+pub use link::{Link, LinkConfig, LinkStats};
+pub use pair::{side_config, Pair, Side, ADDR_A, ADDR_B, START};
+pub use rng::{Pattern, Rng};

@@ -1,0 +1,364 @@
+//! The socket-like application API: listen, accept, connect, send, receive, close; and UDP
+//! passed through to the interface.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::socket::{Owner, Socket};
+use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle};
+use crate::flow::{FlowKey, ListenKey};
+use crate::iface::{BindError, SendError, UdpHandle};
+use crate::tcp::listen::Listener;
+use crate::tcp::{Connection, State, TcpConfig, TcpInfo};
+use crate::time::Instant;
+
+impl Stack {
+    // ----- listening -----
+
+    /// Listens on `addr:port` (`addr` unspecified: on our address whatever it is) with the
+    /// stack's TCP configuration. `backlog` bounds both the SYN queue and the accept queue.
+    pub fn tcp_listen(
+        &mut self,
+        addr: Ipv4Addr,
+        port: u16,
+        backlog: usize,
+    ) -> Result<ListenHandle, ListenError> {
+        self.tcp_listen_with(addr, port, backlog, self.tcp_config)
+    }
+
+    /// [`tcp_listen`](Self::tcp_listen) with a TCP configuration of its own for the accepted
+    /// connections (e.g. `synack_retries`, buffer sizes).
+    pub fn tcp_listen_with(
+        &mut self,
+        addr: Ipv4Addr,
+        port: u16,
+        backlog: usize,
+        config: TcpConfig,
+    ) -> Result<ListenHandle, ListenError> {
+        if port == 0 {
+            return Err(ListenError::ZeroPort);
+        }
+        let key = ListenKey { ip: addr, port };
+        let config = self.fit_mss(config);
+        let listener =
+            Listener::new(SocketAddrV4::new(addr, port), backlog, self.listen_config, config);
+        match self.listeners.insert(key, listener) {
+            Ok(h) => Ok(ListenHandle(h)),
+            Err(crate::flow::FlowError::Exists) => Err(ListenError::AddrInUse),
+            Err(crate::flow::FlowError::Full) => Err(ListenError::TableFull),
+        }
+    }
+
+    /// Stops listening. Connections waiting in the accept queue are reset; half-open ones
+    /// are reset when their handshake completes. Returns `false` for a stale handle.
+    pub fn tcp_unlisten(&mut self, listener: ListenHandle) -> bool {
+        let Some(mut l) = self.listeners.remove(listener.0) else { return false };
+        self.listen_counters.add(l.counters());
+        let queued: Vec<_> = l.drain_accept_queue().collect();
+        for h in queued {
+            if let Some(s) = self.flows.get_mut(h) {
+                s.owner = Owner::Orphan;
+                s.conn.abort();
+                self.settle(h, true);
+            }
+        }
+        true
+    }
+
+    /// Takes the oldest established connection from `listener`'s accept queue. Its events
+    /// (`Connected`, perhaps `Readable`) follow from `poll_event`.
+    pub fn tcp_accept(&mut self, listener: ListenHandle) -> Option<TcpHandle> {
+        loop {
+            let h = self.listeners.get_mut(listener.0)?.accept()?;
+            // Connections that died in the queue were freed; their handles are stale.
+            if let Some(s) = self.flows.get_mut(h) {
+                s.owner = Owner::App;
+                self.settle(h, false);
+                return Some(TcpHandle(h));
+            }
+        }
+    }
+
+    /// Connections waiting in `listener`'s accept queue (stale entries included).
+    pub fn tcp_accept_queue_len(&self, listener: ListenHandle) -> usize {
+        self.listeners.get(listener.0).map_or(0, |l| l.accept_queue_len())
+    }
+
+    /// Half-open connections in `listener`'s SYN queue.
+    pub fn tcp_syn_queue_len(&self, listener: ListenHandle) -> usize {
+        self.listeners.get(listener.0).map_or(0, |l| l.syn_queue_len())
+    }
+
+    // ----- connecting -----
+
+    /// Active open to `remote_ip:remote_port` from our address and an ephemeral port (RFC
+    /// 6056 Algorithm 4, constrained by the port filter). The SYN leaves with the next
+    /// `poll_transmit`; `Connected` (or `Refused`/`TimedOut`) follows.
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+    ) -> Result<TcpHandle, ConnectError> {
+        self.tcp_connect_with(now, remote_ip, remote_port, self.tcp_config)
+    }
+
+    /// [`tcp_connect`](Self::tcp_connect) with a TCP configuration of its own.
+    pub fn tcp_connect_with(
+        &mut self,
+        now: Instant,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        if remote_port == 0
+            || remote_ip.is_unspecified()
+            || remote_ip.is_broadcast()
+            || remote_ip.is_multicast()
+        {
+            return Err(ConnectError::BadAddress);
+        }
+        if self.flows.is_full() {
+            return Err(ConnectError::TableFull);
+        }
+        let local_ip = self.iface.config().ipv4_addr;
+        let flows = &self.flows;
+        let filter = &mut self.port_filter;
+        let port = self
+            .ports
+            .select(local_ip, (remote_ip, remote_port), |p| {
+                let key = FlowKey { local_ip, local_port: p, remote_ip, remote_port };
+                flows.lookup(&key).is_none() && filter.as_mut().is_none_or(|f| f(p))
+            })
+            .ok_or(ConnectError::NoFreePort)?;
+        self.open(now, port, remote_ip, remote_port, config)
+    }
+
+    /// Active open from a chosen local port (for simultaneous open, or a client that must
+    /// reuse its port). Fails with `AddrInUse` if that 4-tuple already has a connection.
+    pub fn tcp_connect_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        if local_port == 0
+            || remote_port == 0
+            || remote_ip.is_unspecified()
+            || remote_ip.is_broadcast()
+            || remote_ip.is_multicast()
+        {
+            return Err(ConnectError::BadAddress);
+        }
+        let local_ip = self.iface.config().ipv4_addr;
+        if self.flows.lookup(&FlowKey { local_ip, local_port, remote_ip, remote_port }).is_some() {
+            return Err(ConnectError::AddrInUse);
+        }
+        self.open(now, local_port, remote_ip, remote_port, config)
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        port: u16,
+        remote_ip: Ipv4Addr,
+        remote_port: u16,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        let local_ip = self.iface.config().ipv4_addr;
+        let key = FlowKey { local_ip, local_port: port, remote_ip, remote_port };
+        let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
+        let local = SocketAddrV4::new(local_ip, port);
+        let remote = SocketAddrV4::new(remote_ip, remote_port);
+        let conn = Connection::connect(now, self.fit_mss(config), local, remote, iss);
+        let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
+            crate::flow::FlowError::Full => ConnectError::TableFull,
+            crate::flow::FlowError::Exists => ConnectError::AddrInUse,
+        })?;
+        self.settle(h, true);
+        Ok(TcpHandle(h))
+    }
+
+    /// `config` with its MSS no larger than the device MTU allows (RFC 9293 §3.7.1: the MSS
+    /// we announce comes from the largest datagram we can receive, less 40 bytes of IPv4 and
+    /// TCP headers), so full segments always fit a frame.
+    fn fit_mss(&self, mut config: TcpConfig) -> TcpConfig {
+        let most = self.iface.caps().mtu.saturating_sub(40).clamp(64, usize::from(u16::MAX));
+        config.mss = config.mss.min(most as u16);
+        config
+    }
+
+    // ----- data -----
+
+    fn socket_mut(&mut self, h: TcpHandle) -> Result<&mut Socket, TcpError> {
+        self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// Queues as much of `data` as the send buffer takes; returns the count (0: the buffer is
+    /// full, wait for `Writable`). Allowed from SYN-SENT on (the data waits for the handshake).
+    pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+        let s = self.socket_mut(h)?;
+        let open = matches!(
+            s.conn.state(),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if s.write_shut || !open {
+            return Err(TcpError::WriteClosed);
+        }
+        let n = s.conn.send(data);
+        if n > 0 {
+            self.settle(h.0, true);
+        }
+        Ok(n)
+    }
+
+    /// Free space in the send buffer.
+    pub fn tcp_send_space(&self, h: TcpHandle) -> usize {
+        self.flows.get(h.0).map_or(0, |s| s.conn.send_space())
+    }
+
+    /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
+    /// `Err(Finished)` that the peer closed and everything was read.
+    pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
+        let s = self.socket_mut(h)?;
+        let n = s.conn.recv(out);
+        if n == 0 && s.conn.recv_finished() {
+            return Err(TcpError::Finished);
+        }
+        if n > 0 {
+            self.settle(h.0, true);
+        }
+        Ok(n)
+    }
+
+    /// Zero-copy read: `read` sees the buffered in-order bytes as up to two slices and returns
+    /// how many it consumed. Returns that count, or `Err(Finished)` at end of stream.
+    pub fn tcp_read(
+        &mut self,
+        h: TcpHandle,
+        read: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        let s = self.socket_mut(h)?;
+        let (a, b) = s.conn.recv_slices();
+        if a.is_empty() && s.conn.recv_finished() {
+            return Err(TcpError::Finished);
+        }
+        let avail = a.len() + b.len();
+        let n = read(a, b).min(avail);
+        let n = s.conn.recv_consume(n);
+        if n > 0 {
+            self.settle(h.0, true);
+        }
+        Ok(n)
+    }
+
+    /// In-order bytes ready to read.
+    pub fn tcp_recv_queue_len(&self, h: TcpHandle) -> usize {
+        self.flows.get(h.0).map_or(0, |s| s.conn.recv_queue_len())
+    }
+
+    /// Whether the peer closed its side and every byte was read.
+    pub fn tcp_recv_finished(&self, h: TcpHandle) -> bool {
+        self.flows.get(h.0).is_none_or(|s| s.conn.recv_finished())
+    }
+
+    // ----- closing -----
+
+    /// Orderly close (RFC 9293 §3.10.4): a FIN follows queued data. With unread received data
+    /// the connection is reset instead (RFC 1122 §4.2.2.13). The handle stays valid until the
+    /// connection is freed; `Closed` is its last event.
+    pub fn tcp_close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
+        let s = self.socket_mut(h)?;
+        s.write_shut = true;
+        s.conn.close();
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    /// Half-close: no more sending (FIN after queued data); receiving goes on.
+    pub fn tcp_shutdown_write(&mut self, h: TcpHandle) -> Result<(), TcpError> {
+        let s = self.socket_mut(h)?;
+        s.write_shut = true;
+        s.conn.shutdown_write();
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    /// Abortive close: a RST if the peer knows of us, and the connection is freed once it is
+    /// sent (RFC 9293 §3.10.5).
+    pub fn tcp_abort(&mut self, h: TcpHandle) -> Result<(), TcpError> {
+        let s = self.socket_mut(h)?;
+        s.write_shut = true;
+        s.conn.abort();
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    // ----- inspection and options -----
+
+    /// The connection's state; a freed (or never valid) handle reads as `Closed`.
+    pub fn tcp_state(&self, h: TcpHandle) -> State {
+        self.flows.get(h.0).map_or(State::Closed, |s| s.conn.state())
+    }
+
+    /// A `TCP_INFO`-like snapshot.
+    pub fn tcp_info(&self, h: TcpHandle) -> Result<TcpInfo, TcpError> {
+        self.flows.get(h.0).map(|s| s.conn.info()).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// Local and remote addresses.
+    pub fn tcp_endpoints(&self, h: TcpHandle) -> Result<(SocketAddrV4, SocketAddrV4), TcpError> {
+        self.flows
+            .get(h.0)
+            .map(|s| (s.conn.local(), s.conn.remote()))
+            .ok_or(TcpError::InvalidHandle)
+    }
+
+    /// `TCP_NODELAY`.
+    pub fn tcp_set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_nodelay(nodelay);
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    /// `SO_KEEPALIVE`.
+    pub fn tcp_set_keepalive(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_keepalive(on);
+        self.settle(h.0, false);
+        Ok(())
+    }
+
+    // ----- UDP, passed through to the interface -----
+
+    /// Binds a UDP socket.
+    pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, BindError> {
+        self.iface.udp_bind(port)
+    }
+
+    /// Closes a UDP socket.
+    pub fn udp_unbind(&mut self, socket: UdpHandle) -> bool {
+        self.iface.udp_unbind(socket)
+    }
+
+    /// Queues a datagram; it leaves with the next `poll_transmit`.
+    pub fn udp_send_to(
+        &mut self,
+        now: Instant,
+        socket: UdpHandle,
+        dst: (Ipv4Addr, u16),
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.iface.udp_send_to(now, socket, dst, payload)
+    }
+
+    /// The oldest datagram queued on `socket` (stays queued until `udp_consume`).
+    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+        self.iface.udp_recv_from(socket)
+    }
+
+    /// Releases the oldest datagram of `socket`.
+    pub fn udp_consume(&mut self, socket: UdpHandle) -> bool {
+        self.iface.udp_consume(socket)
+    }
+}

@@ -1,0 +1,87 @@
+//! Configuration of one stack instance: every layer's settings plus the secret keys, all
+//! supplied by the caller (the stack draws no random numbers of its own).
+
+use std::ops::RangeInclusive;
+
+use crate::iface::{DeviceCaps, InterfaceConfig};
+use crate::tcp::listen::ListenConfig;
+use crate::tcp::ports;
+use crate::tcp::TcpConfig;
+use crate::time::Duration;
+
+/// Secret keys. Draw each from a good random source at start-up; give every core's stack the
+/// same `syncookie` key only if cookies may come back to another core (they do not with RSS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackKeys {
+    /// Keys the SipHash of the flow and listener tables (hash flooding defence).
+    pub flow_hash: [u8; 16],
+    /// RFC 6528 initial sequence numbers.
+    pub isn: [u8; 16],
+    /// RFC 4987 SYN cookies.
+    pub syncookie: [u8; 16],
+    /// RFC 6056 ephemeral port selection.
+    pub ports: [u8; 16],
+}
+
+impl StackKeys {
+    /// Four keys derived from one seed with SplitMix64: for tests and simulations only.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut s = seed;
+        let mut key = || {
+            let mut k = [0u8; 16];
+            for half in k.chunks_exact_mut(8) {
+                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                half.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+            }
+            k
+        };
+        StackKeys { flow_hash: key(), isn: key(), syncookie: key(), ports: key() }
+    }
+}
+
+/// Everything one [`Stack`](super::Stack) needs.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// The IPv4 interface (addresses, ARP, ICMP, UDP limits).
+    pub iface: InterfaceConfig,
+    /// What the device does (medium, MTU, checksum offloads).
+    pub caps: DeviceCaps,
+    /// Defaults for every TCP connection (listeners may carry their own copy).
+    pub tcp: TcpConfig,
+    /// Listener policy: cookies and accept-queue overflow.
+    pub listen: ListenConfig,
+    /// Most connections (any state, TIME-WAIT included) held at once. Default 65536.
+    pub max_connections: usize,
+    /// Most listening sockets. Default 64.
+    pub max_listeners: usize,
+    /// Stateless replies (RSTs, cookie SYN-ACKs) that can wait for `poll_transmit`; beyond
+    /// this they are dropped and counted. Default 256.
+    pub max_pending_replies: usize,
+    /// Tick of the timing wheel: 1 ms.
+    pub timer_tick: Duration,
+    /// Ephemeral ports for active opens: Linux's 32768..=60999.
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// Secret keys.
+    pub keys: StackKeys,
+}
+
+impl StackConfig {
+    /// A configuration for `iface` on `caps` with every other setting at its default.
+    pub fn new(iface: InterfaceConfig, caps: DeviceCaps, keys: StackKeys) -> Self {
+        StackConfig {
+            iface,
+            caps,
+            tcp: TcpConfig::default(),
+            listen: ListenConfig::default(),
+            max_connections: 65536,
+            max_listeners: 64,
+            max_pending_replies: 256,
+            timer_tick: Duration::from_millis(1),
+            ephemeral_ports: ports::DEFAULT_RANGE,
+            keys,
+        }
+    }
+}

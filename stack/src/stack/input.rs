@@ -1,0 +1,227 @@
+//! Segment arrival: from a received frame to the connection or listener it belongs to.
+//!
+//! The demultiplexing order is RFC 9293 §3.10.7: a segment matching a connection's 4-tuple
+//! goes to that connection; otherwise to a listener on its destination (exact address, then
+//! wildcard); otherwise it is answered with a RST (§3.10.7.1, never in reply to a RST).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::socket::{Owner, Socket};
+use super::{ListenHandle, Reply, Stack, StackEvent};
+use crate::flow::{FlowKey, ListenerHandle};
+use crate::iface::Received;
+use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
+use crate::tcp::segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions};
+use crate::tcp::{Connection, SegmentVerdict, State};
+use crate::time::Instant;
+use crate::wire::tcp::{Packet, TcpRepr};
+
+/// The engine's view of a parsed segment (the engine does not depend on the wire parser).
+pub(crate) fn to_segment<'a>(repr: &TcpRepr<'a>) -> Segment<'a> {
+    let mut sack_blocks = SackBlocks::EMPTY;
+    for &(l, r) in repr.sack_blocks.as_slice() {
+        sack_blocks.push(l, r);
+    }
+    Segment {
+        seq: repr.seq,
+        ack: repr.ack,
+        flags: Flags::from_bits(repr.flags.bits()),
+        window: repr.window,
+        options: SegmentOptions {
+            mss: repr.mss,
+            window_scale: repr.window_scale,
+            sack_permitted: repr.sack_permitted,
+            sack_blocks,
+            timestamps: repr.timestamps,
+        },
+        payload: repr.payload,
+    }
+}
+
+impl Stack {
+    /// Processes one received frame: ARP, ICMP and UDP are handled by the interface, TCP
+    /// segments are delivered to their connection or listener. Replies are queued for
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn receive(&mut self, now: Instant, frame: &[u8]) {
+        match self.iface.receive(now, frame) {
+            Received::Tcp { src_ip, dst_ip, segment, checksum_verified, .. } => {
+                self.tcp_input(now, src_ip, dst_ip, segment, !checksum_verified);
+            }
+            Received::IcmpError { .. } => self.counters.icmp_errors += 1,
+            Received::Consumed | Received::Dropped(_) => {}
+        }
+    }
+
+    /// Processes one TCP segment (header and payload) from `src_ip` to `dst_ip`, verifying
+    /// its checksum if `verify_checksum`. For drivers that parse the lower layers themselves.
+    pub fn tcp_input(
+        &mut self,
+        now: Instant,
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        segment: &[u8],
+        verify_checksum: bool,
+    ) {
+        let packet = Packet::new_unchecked(segment);
+        let repr = match TcpRepr::parse(&packet, src_ip, dst_ip, verify_checksum) {
+            Ok(r) => r,
+            Err(_) => {
+                // Bad checksum or malformed header (`InErrs`).
+                self.tcp_counters.in_errs += 1;
+                return;
+            }
+        };
+        let seg = to_segment(&repr);
+        let key = FlowKey {
+            local_ip: dst_ip,
+            local_port: repr.dst_port,
+            remote_ip: src_ip,
+            remote_port: repr.src_port,
+        };
+        let hash = self.flows.hash(&key);
+        if let Some(h) = self.flows.lookup_hashed(&key, hash) {
+            if !self.connection_input(now, h, &seg) {
+                return;
+            }
+            // TIME-WAIT gave the SYN up for a new incarnation (RFC 6191): on to the listener.
+        } else {
+            self.tcp_counters.in_segs += 1;
+        }
+        match self.listeners.lookup_listener(dst_ip, repr.dst_port) {
+            Some(l) => self.listener_input(now, l, key, &seg),
+            None => {
+                if let Some(header) = seg.reset_reply() {
+                    self.counters.rsts_no_socket += 1;
+                    self.queue_reply(key, header);
+                }
+            }
+        }
+    }
+
+    /// Feeds a segment to connection `h`. Returns `true` when the segment must go on to the
+    /// listener (a SYN that recycles a TIME-WAIT connection).
+    fn connection_input(
+        &mut self,
+        now: Instant,
+        h: crate::flow::FlowHandle,
+        seg: &Segment<'_>,
+    ) -> bool {
+        // Reading through a live handle: the lookup just returned it.
+        let Some(s) = self.flows.get_mut(h) else { return false };
+        if let Owner::SynQueue(l) = s.owner {
+            // The ACK completing a handshake needs room in the accept queue (Linux
+            // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
+            let completes = s.conn.state() == State::SynReceived
+                && seg.ack.is_some()
+                && !seg.flags.syn()
+                && !seg.flags.rst();
+            if completes {
+                if let Some(listener) = self.listeners.get_mut(l) {
+                    if !listener.accept_room() {
+                        match listener.on_overflow() {
+                            OverflowPolicy::Drop => return false,
+                            OverflowPolicy::Reset => {
+                                s.conn.abort();
+                                self.settle(h, true);
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let queued = s.conn.send_queue_len();
+        let verdict = s.conn.on_segment(now, seg);
+        if s.conn.send_queue_len() < queued {
+            // New data acknowledged: forward progress, so the peer's link-layer address is
+            // still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
+            let remote = *s.conn.remote().ip();
+            self.iface.confirm_reachable(now, remote);
+        }
+        if verdict == SegmentVerdict::TimeWaitSyn {
+            self.tcp_counters.time_wait_recycled += 1;
+            // The old incarnation is finished: free it without events (its application was
+            // told `Closed` would come; it comes now).
+            if let Some(s) = self.flows.get_mut(h) {
+                if s.owner == Owner::App {
+                    self.events
+                        .push_back(StackEvent::Tcp(super::TcpHandle(h), crate::tcp::Event::Closed));
+                }
+                s.owner = Owner::Orphan;
+            }
+            self.free(h);
+            return true;
+        }
+        self.settle(h, true);
+        false
+    }
+
+    /// RFC 9293 §3.10.7.2: a segment for a listener.
+    fn listener_input(&mut self, now: Instant, l: ListenerHandle, key: FlowKey, seg: &Segment<'_>) {
+        // The listener handle came from the lookup just made.
+        let Some(listener) = self.listeners.get_mut(l) else { return };
+        let local = accepted_local(listener.local(), key.local_ip);
+        let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
+        let pure_syn = seg.flags.syn() && seg.ack.is_none() && !seg.flags.rst();
+        if pure_syn {
+            match listener.on_syn(now, &self.cookies, local, remote, seg) {
+                SynAction::Queue => {
+                    let iss = self.isn.isn(
+                        now,
+                        (*local.ip(), local.port()),
+                        (key.remote_ip, key.remote_port),
+                    );
+                    let conn = Connection::accept_syn(
+                        now,
+                        *listener.tcp_config(),
+                        local,
+                        remote,
+                        iss,
+                        seg,
+                    );
+                    match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
+                        Ok(h) => {
+                            listener.syn_queued();
+                            self.settle(h, true);
+                        }
+                        Err(_) => self.counters.table_full_drops += 1,
+                    }
+                }
+                SynAction::Cookie(header) => self.queue_reply(key, header),
+                SynAction::Drop => {}
+            }
+            return;
+        }
+        match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
+            AckAction::Cookie { iss, options } => {
+                let config = *listener.tcp_config();
+                let conn = Connection::from_cookie(now, config, local, remote, iss, options, seg);
+                match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
+                    Ok(h) => {
+                        if listener.push_accepted(h) {
+                            self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
+                            self.settle(h, true);
+                        } else {
+                            self.flows.remove(h);
+                        }
+                    }
+                    Err(_) => self.counters.table_full_drops += 1,
+                }
+            }
+            AckAction::Reset(header) => self.queue_reply(key, header),
+            AckAction::Drop => {}
+        }
+    }
+
+    /// Queues a stateless segment for `poll_transmit`, or drops it when the queue is full.
+    pub(super) fn queue_reply(&mut self, key: FlowKey, header: SegmentHeader) {
+        if self.replies.len() >= self.max_replies {
+            self.counters.replies_dropped += 1;
+            return;
+        }
+        if header.flags.rst() {
+            self.tcp_counters.out_rsts += 1;
+        }
+        self.replies.push_back(Reply { key, header });
+    }
+}

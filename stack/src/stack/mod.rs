@@ -1,0 +1,320 @@
+//! The stack facade: one TCP/IP stack instance per core, the only thing a driver calls.
+//!
+//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a [`FlowTable`]
+//! slab, found by 4-tuple in O(1)), one timing-wheel timer per connection, the ISN generator,
+//! SYN cookies, the ephemeral port selector and the counters. It is sans-IO like its parts:
+//! `now` and every key are arguments, and frames come in and go out as byte slices.
+//!
+//! # Order of calls (quinn-proto style)
+//!
+//! For each batch of work the driver calls:
+//! 1. **Input**: [`receive`](Stack::receive)`(now, frame)` for every received frame, and
+//!    [`on_timeout`](Stack::on_timeout)`(now)` once `now` has reached
+//!    [`poll_timeout`](Stack::poll_timeout).
+//! 2. **Application**: [`poll_event`](Stack::poll_event) until `None`, and the socket calls
+//!    (`tcp_accept`, `tcp_recv`/`tcp_read`, `tcp_send`, `tcp_close`, ...) it prompts.
+//! 3. **Output**: [`poll_transmit`](Stack::poll_transmit)`(now, buf)` until `None`, each call
+//!    lending a buffer of at least [`DeviceCaps::max_frame_len`](crate::iface::DeviceCaps)
+//!    bytes and getting one complete frame back.
+//! 4. **Sleep** until [`poll_timeout`](Stack::poll_timeout) or the next frame.
+//!
+//! Calls may interleave in other orders without harm; this order only minimises latency.
+//!
+//! # Costs
+//!
+//! Nothing scans the connections. A received segment costs one flow-table lookup (plus a
+//! listener lookup when it matches no connection). Each connection has exactly one timer in
+//! the wheel, re-armed in O(1) from [`Connection::poll_timeout`](crate::tcp::Connection::poll_timeout) after any call that touched
+//! it. Connections with something to send, and connections with events, sit in ready queues,
+//! so `poll_transmit` and `poll_event` cost O(ready), not O(connections).
+//!
+//! Files: `config` (configuration and keys), `socket` (handles, events, errors), `input`
+//! (demultiplexing, RFC 9293 §3.10.7.1/2, RFC 6191), `output` (frames), `api` (socket calls).
+
+mod api;
+mod config;
+mod input;
+mod output;
+mod socket;
+
+pub use config::{StackConfig, StackKeys};
+pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, TcpHandle};
+
+use std::collections::VecDeque;
+
+use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::iface::Interface;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::listen::{ListenCounters, Listener};
+use crate::tcp::ports::EphemeralPorts;
+use crate::tcp::segment::SegmentHeader;
+use crate::tcp::syncookie::SynCookies;
+use crate::tcp::{State, TcpConfig, TcpCounters};
+use crate::time::Instant;
+use crate::wheel::{TimerHandle, TimerWheel};
+use socket::{Owner, Socket};
+
+/// Counters of the stack itself (what no single connection or listener sees).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackCounters {
+    /// RSTs sent for segments that matched no connection or listener (RFC 9293 §3.10.7.1).
+    pub rsts_no_socket: u64,
+    /// Stateless replies dropped because the reply queue was full.
+    pub replies_dropped: u64,
+    /// SYNs dropped because the connection table was full.
+    pub table_full_drops: u64,
+    /// ICMP errors about our TCP segments (received and ignored: RFC 5927 soft errors).
+    pub icmp_errors: u64,
+    /// Frames lost on the way out (routing failure, ARP queue full).
+    pub tx_errors: u64,
+}
+
+/// A stateless segment waiting for `poll_transmit`: a RST or a cookie SYN-ACK.
+#[derive(Clone, Copy, Debug)]
+struct Reply {
+    key: FlowKey,
+    header: SegmentHeader,
+}
+
+/// Decides whether an ephemeral port may be used (e.g. whether its RSS hash lands on this
+/// core). Called with the candidate port during `tcp_connect`.
+pub type PortFilter = Box<dyn FnMut(u16) -> bool>;
+
+/// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
+pub struct Stack {
+    iface: Interface,
+    tcp_config: TcpConfig,
+    listen_config: crate::tcp::listen::ListenConfig,
+    flows: FlowTable<Socket>,
+    listeners: ListenerTable<Listener>,
+    wheel: TimerWheel<FlowHandle>,
+    tx_ready: VecDeque<FlowHandle>,
+    ev_ready: VecDeque<FlowHandle>,
+    events: VecDeque<StackEvent>,
+    replies: VecDeque<Reply>,
+    max_replies: usize,
+    isn: IsnGenerator,
+    cookies: SynCookies,
+    ports: EphemeralPorts,
+    port_filter: Option<PortFilter>,
+    tcp_counters: TcpCounters,
+    listen_counters: ListenCounters,
+    counters: StackCounters,
+}
+
+impl core::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Stack")
+            .field("addr", &self.iface.config().ipv4_addr)
+            .field("connections", &self.flows.len())
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// A stack for `config`, with its timing wheel starting at `now`. Allocates every table
+    /// now.
+    pub fn new(config: StackConfig, now: Instant) -> Self {
+        let keys = config.keys;
+        Stack {
+            iface: Interface::new(config.iface.clone(), config.caps),
+            tcp_config: config.tcp,
+            listen_config: config.listen,
+            flows: FlowTable::new(config.max_connections, keys.flow_hash),
+            listeners: ListenerTable::new(config.max_listeners, keys.flow_hash),
+            wheel: TimerWheel::with_capacity(
+                now,
+                config.timer_tick,
+                config.max_connections.min(1 << 16),
+            ),
+            tx_ready: VecDeque::with_capacity(1024),
+            ev_ready: VecDeque::with_capacity(1024),
+            events: VecDeque::with_capacity(1024),
+            replies: VecDeque::with_capacity(config.max_pending_replies),
+            max_replies: config.max_pending_replies,
+            isn: IsnGenerator::new(keys.isn),
+            cookies: SynCookies::new(keys.syncookie),
+            ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
+            port_filter: None,
+            tcp_counters: TcpCounters::default(),
+            listen_counters: ListenCounters::default(),
+            counters: StackCounters::default(),
+        }
+    }
+
+    /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
+    /// remote address) steers replies to this core.
+    pub fn set_port_filter(&mut self, filter: PortFilter) {
+        self.port_filter = Some(filter);
+    }
+
+    // ----- getters -----
+
+    /// The interface (addresses, ARP, counters).
+    pub fn iface(&self) -> &Interface {
+        &self.iface
+    }
+
+    /// The interface, mutably: UDP sockets live there (`udp_bind`, `udp_send_to`, ...).
+    pub fn iface_mut(&mut self) -> &mut Interface {
+        &mut self.iface
+    }
+
+    /// TCP counters summed over every connection, plus the stack's own (`InErrs`, RSTs sent
+    /// for closed ports, TIME-WAIT recycling).
+    pub fn tcp_counters(&self) -> &TcpCounters {
+        &self.tcp_counters
+    }
+
+    /// Listener counters summed over every listener, closed ones included (SYN cookies,
+    /// overflows, drops). Walks the listener table, which is small.
+    pub fn listen_counters(&self) -> ListenCounters {
+        let mut total = self.listen_counters;
+        for (_, _, l) in self.listeners.iter() {
+            total.add(l.counters());
+        }
+        total
+    }
+
+    /// The stack's own counters.
+    pub fn counters(&self) -> &StackCounters {
+        &self.counters
+    }
+
+    /// Connections held (any state, TIME-WAIT and half-open included).
+    pub fn connection_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The default TCP configuration.
+    pub fn tcp_config(&self) -> &TcpConfig {
+        &self.tcp_config
+    }
+
+    // ----- timers -----
+
+    /// The next instant at which [`on_timeout`](Self::on_timeout) (or, for ARP,
+    /// `poll_transmit`) has work. It may be early (the wheel reports a lower bound for far
+    /// timers); calling `on_timeout` early is harmless.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.wheel.next_deadline(), self.iface.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
+    /// TIME-WAIT expiry. Then call `poll_transmit`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        while let Some((_, h)) = self.wheel.pop_expired(now) {
+            let Some(s) = self.flows.get_mut(h) else { continue };
+            s.timer = TimerHandle::DANGLING;
+            s.deadline = None;
+            s.conn.on_timeout(now);
+            self.settle(h, true);
+        }
+    }
+
+    // ----- events -----
+
+    /// The next application event, or `None`.
+    pub fn poll_event(&mut self) -> Option<StackEvent> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        while let Some(&h) = self.ev_ready.front() {
+            let Some(s) = self.flows.get_mut(h) else {
+                self.ev_ready.pop_front();
+                continue;
+            };
+            if s.owner == Owner::App {
+                if let Some(e) = s.conn.poll_event() {
+                    return Some(StackEvent::Tcp(TcpHandle(h), e));
+                }
+            }
+            s.in_ev = false;
+            self.ev_ready.pop_front();
+        }
+        None
+    }
+
+    // ----- bookkeeping after every touch -----
+
+    /// Brings the stack's view of connection `h` up to date after anything touched it:
+    /// counters, listener queues, freeing, the timer, and the ready queues.
+    fn settle(&mut self, h: FlowHandle, want_tx: bool) {
+        let Some(s) = self.flows.get_mut(h) else { return };
+        self.tcp_counters.add(&s.conn.take_counters());
+        if let Owner::SynQueue(l) = s.owner {
+            let state = s.conn.state();
+            if state != State::SynReceived {
+                let listener = self.listeners.get_mut(l);
+                if let Some(listener) = listener {
+                    listener.syn_dequeued();
+                    if state == State::Closed {
+                        s.owner = Owner::Orphan;
+                    } else if listener.push_accepted(h) {
+                        s.owner = Owner::AcceptQueue(l);
+                        self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
+                    } else {
+                        s.owner = Owner::Orphan;
+                        s.conn.abort();
+                    }
+                } else {
+                    s.owner = Owner::Orphan;
+                    s.conn.abort();
+                }
+            }
+        }
+        if s.conn.is_closed() {
+            self.free(h);
+            return;
+        }
+        // One timer per connection, moved rather than re-created.
+        let next = s.conn.poll_timeout();
+        if next != s.deadline || (next.is_some() && s.timer == TimerHandle::DANGLING) {
+            match next {
+                Some(t) => {
+                    if !self.wheel.reschedule(s.timer, t) {
+                        s.timer = self.wheel.arm(t, h);
+                    }
+                }
+                None => {
+                    self.wheel.cancel(s.timer);
+                    s.timer = TimerHandle::DANGLING;
+                }
+            }
+            s.deadline = next;
+        }
+        if want_tx && !s.in_tx {
+            s.in_tx = true;
+            self.tx_ready.push_back(h);
+        }
+        if s.owner == Owner::App && !s.in_ev {
+            s.in_ev = true;
+            self.ev_ready.push_back(h);
+        }
+    }
+
+    /// Removes a finished connection; an application-owned one's last events are kept.
+    fn free(&mut self, h: FlowHandle) {
+        let Some(mut s) = self.flows.remove(h) else { return };
+        self.wheel.cancel(s.timer);
+        self.tcp_counters.add(&s.conn.take_counters());
+        match s.owner {
+            Owner::App => {
+                while let Some(e) = s.conn.poll_event() {
+                    self.events.push_back(StackEvent::Tcp(TcpHandle(h), e));
+                }
+            }
+            Owner::SynQueue(l) => {
+                if let Some(listener) = self.listeners.get_mut(l) {
+                    listener.syn_dequeued();
+                }
+            }
+            // A stale handle left in an accept queue is skipped by `tcp_accept`.
+            Owner::AcceptQueue(_) | Owner::Orphan => {}
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Frame output: one complete frame per `poll_transmit` call, written into the caller's
+//! buffer.
+
+use super::{Reply, Stack};
+use crate::flow::FlowKey;
+use crate::iface::{Interface, IpSend, SendError};
+use crate::tcp::segment::SegmentHeader;
+use crate::time::Instant;
+use crate::wire::checksum;
+use crate::wire::ipv4::IpProtocol;
+use crate::wire::tcp::{Packet, TcpFlags, TcpRepr};
+use crate::wire::tcp_options::SackBlocks;
+
+/// Writes one TCP segment (`header` plus `payload`, in two pieces) from `key`'s local end to
+/// its remote end into `frame` through the interface, summing the payload while copying it.
+pub(crate) fn emit_segment(
+    iface: &mut Interface,
+    now: Instant,
+    frame: &mut [u8],
+    key: &FlowKey,
+    header: &SegmentHeader,
+    payload: [&[u8]; 2],
+) -> Result<IpSend, SendError> {
+    let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
+    repr.ack = header.ack;
+    repr.flags = TcpFlags::from_bits(header.flags.bits());
+    repr.window = header.window;
+    let o = &header.options;
+    repr.mss = o.mss;
+    repr.window_scale = o.window_scale;
+    repr.sack_permitted = o.sack_permitted;
+    repr.timestamps = o.timestamps;
+    if !o.sack_blocks.is_empty() {
+        repr.sack_blocks = SackBlocks::from_slice(o.sack_blocks.as_slice());
+        // The engine sizes full segments for timestamps but not for SACK blocks: drop
+        // blocks (advisory, RFC 2018 §3) until the segment fits the MTU, as Linux's
+        // `tcp_current_mss` makes room for them.
+        let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
+        let payload_len = payload[0].len() + payload[1].len();
+        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
+            let keep = repr.sack_blocks.len() - 1;
+            repr.sack_blocks.truncate(keep);
+        }
+    }
+    iface.send_ip(now, frame, key.remote_ip, IpProtocol::Tcp, 0, |l4, info| {
+        let header_len = repr.header_len();
+        let (a, b) = (payload[0], payload[1]);
+        let len = header_len + a.len() + b.len();
+        // Too long for the buffer: report the length and let the interface refuse it.
+        let Some(l4) = l4.get_mut(..len) else { return len };
+        let body = &mut l4[header_len..];
+        let (first, second) = body.split_at_mut(a.len());
+        let sum = if info.fill_checksum {
+            let s1 = checksum::copy_and_sum(first, a);
+            if a.len() % 2 == 0 {
+                Some(checksum::add(s1, checksum::copy_and_sum(second, b)))
+            } else {
+                // An odd first piece shifts the byte pairing of the second: sum it afresh.
+                second.copy_from_slice(b);
+                Some(checksum::sum(body))
+            }
+        } else {
+            first.copy_from_slice(a);
+            second.copy_from_slice(b);
+            None
+        };
+        repr.emit_header(&mut Packet::new_unchecked(l4), info.src, info.dst, sum);
+        len
+    })
+}
+
+impl Stack {
+    /// Writes the next frame to send into `buf` (at least the device's maximum frame length)
+    /// and returns its length, or `None` when nothing is waiting. Order: the interface's own
+    /// frames (ARP, ICMP, UDP, packets released by ARP), then stateless replies (RSTs, cookie
+    /// SYN-ACKs), then segments of connections with something to send, round-robin.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(n) = self.iface.poll_transmit(now, buf) {
+            return Some(n);
+        }
+        while let Some(reply) = self.replies.pop_front() {
+            if let Some(n) = self.send_reply(now, buf, reply) {
+                return Some(n);
+            }
+        }
+        while let Some(&h) = self.tx_ready.front() {
+            let Some(s) = self.flows.get_mut(h) else {
+                self.tx_ready.pop_front();
+                continue;
+            };
+            // The slab key is the connection's 4-tuple.
+            let key = FlowKey {
+                local_ip: *s.conn.local().ip(),
+                local_port: s.conn.local().port(),
+                remote_ip: *s.conn.remote().ip(),
+                remote_port: s.conn.remote().port(),
+            };
+            let Some(t) = s.conn.poll_transmit(now) else {
+                s.in_tx = false;
+                self.tx_ready.pop_front();
+                self.settle(h, false);
+                continue;
+            };
+            let sent = emit_segment(&mut self.iface, now, buf, &key, &t.header, t.payload);
+            match sent {
+                Ok(IpSend::Ready(n)) => {
+                    // Round-robin: the connection goes to the back of the queue.
+                    self.tx_ready.pop_front();
+                    self.tx_ready.push_back(h);
+                    self.settle(h, false);
+                    return Some(n);
+                }
+                // Waiting for ARP inside the interface; lost (and counted) otherwise. TCP
+                // retransmits what is lost.
+                Ok(IpSend::Queued) => {}
+                Err(_) => self.counters.tx_errors += 1,
+            }
+            self.settle(h, false);
+        }
+        // A frame released by ARP during the loop above.
+        self.iface.poll_transmit(now, buf)
+    }
+
+    fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
+        match emit_segment(&mut self.iface, now, buf, &reply.key, &reply.header, [&[], &[]]) {
+            Ok(IpSend::Ready(n)) => Some(n),
+            Ok(IpSend::Queued) => None,
+            Err(_) => {
+                self.counters.tx_errors += 1;
+                None
+            }
+        }
+    }
+}

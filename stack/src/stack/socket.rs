@@ -1,0 +1,125 @@
+//! The handles, events and errors of the stack's socket API, and the per-connection record
+//! the stack keeps beside each [`Connection`].
+
+use core::fmt;
+
+use crate::flow::{FlowHandle, ListenerHandle};
+use crate::tcp::{Connection, Event};
+use crate::time::Instant;
+use crate::wheel::TimerHandle;
+
+/// A TCP connection of one [`Stack`](super::Stack). Copy it freely: once the connection is
+/// freed the handle stops resolving, even if its slot is reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TcpHandle(pub(crate) FlowHandle);
+
+impl TcpHandle {
+    /// A dense slot number, usable to index per-connection application state.
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
+/// A listening socket of one [`Stack`](super::Stack).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ListenHandle(pub(crate) ListenerHandle);
+
+/// Something the application should hear about, from [`Stack::poll_event`](super::Stack::poll_event).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StackEvent {
+    /// A connection waits in this listener's accept queue: call `tcp_accept`.
+    Acceptable(ListenHandle),
+    /// An event of an accepted or connected connection.
+    Tcp(TcpHandle, Event),
+}
+
+/// Why `tcp_connect` failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConnectError {
+    /// Every ephemeral port towards this destination is taken (or refused by the port filter).
+    NoFreePort,
+    /// The connection table is full.
+    TableFull,
+    /// The 4-tuple already has a connection (`tcp_connect_from`).
+    AddrInUse,
+    /// The remote address is unusable (unspecified, broadcast, multicast or port 0).
+    BadAddress,
+}
+
+/// Why `tcp_listen` failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ListenError {
+    /// A listener already holds this address and port.
+    AddrInUse,
+    /// The listener table is full.
+    TableFull,
+    /// Port 0 cannot be listened on.
+    ZeroPort,
+}
+
+/// Why a call on a connection failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TcpError {
+    /// The handle names no live connection (never valid, or freed after it closed).
+    InvalidHandle,
+    /// Writing was shut down (`tcp_shutdown_write`/`tcp_close`) or the connection is closing.
+    WriteClosed,
+    /// The peer closed its side and every byte it sent has been read (end of stream).
+    Finished,
+}
+
+impl fmt::Display for TcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpError::InvalidHandle => "invalid TCP handle",
+            TcpError::WriteClosed => "write side closed",
+            TcpError::Finished => "end of stream",
+        })
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// Who a connection belongs to, which decides where its events go.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Owner {
+    /// Half-open, counted in this listener's SYN queue.
+    SynQueue(ListenerHandle),
+    /// Established, waiting in this listener's accept queue.
+    AcceptQueue(ListenerHandle),
+    /// The application holds the handle: events are reported.
+    App,
+    /// Nobody will hear of it again (its listener closed): it finishes on its own.
+    Orphan,
+}
+
+/// One slot of the connection table.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) conn: Connection,
+    /// The connection's one timer in the wheel, or [`TimerHandle::DANGLING`].
+    pub(crate) timer: TimerHandle,
+    /// The deadline `timer` is armed for.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) owner: Owner,
+    /// Queued in the transmit ready queue.
+    pub(crate) in_tx: bool,
+    /// Queued in the event ready queue.
+    pub(crate) in_ev: bool,
+    /// The application shut down writing.
+    pub(crate) write_shut: bool,
+}
+
+impl Socket {
+    pub(crate) fn new(conn: Connection, owner: Owner) -> Self {
+        Socket {
+            conn,
+            timer: TimerHandle::DANGLING,
+            deadline: None,
+            owner,
+            in_tx: false,
+            in_ev: false,
+            write_shut: false,
+        }
+    }
+}

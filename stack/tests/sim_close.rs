@@ -1,0 +1,255 @@
+#![cfg(feature = "sim")]
+//! Every close sequence of RFC 9293 §3.6 between two stacks: both ends finish in CLOSED
+//! (through TIME-WAIT on the side that closed first) and are freed.
+
+use xdptcp_stack::sim::*;
+use xdptcp_stack::stack::{StackEvent, TcpHandle};
+use xdptcp_stack::tcp::{Event, State};
+use xdptcp_stack::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+struct Ends {
+    a: TcpHandle,
+    b: TcpHandle,
+    a_log: StateLog,
+    b_log: StateLog,
+    a_events: Vec<Event>,
+    b_events: Vec<Event>,
+}
+
+fn open(seed: u64) -> (Pair, Ends) {
+    let mut p = Pair::with_link(LinkConfig::default(), seed);
+    let (a, b, _) = establish(&mut p, 80, LIMIT).expect("handshake");
+    let ends = Ends {
+        a,
+        b,
+        a_log: StateLog::default(),
+        b_log: StateLog::default(),
+        a_events: vec![],
+        b_events: vec![],
+    };
+    (p, ends)
+}
+
+/// Drives until both ends are freed, with `app` acting at every step; logs states and events.
+fn run(p: &mut Pair, e: &mut Ends, mut app: impl FnMut(&mut Pair, &mut Ends)) -> bool {
+    let until = p.now + LIMIT;
+    p.drive(until, |p| {
+        while let Some(ev) = p.a.poll_event() {
+            if let StackEvent::Tcp(h, ev) = ev {
+                if h == e.a {
+                    e.a_events.push(ev);
+                }
+            }
+        }
+        while let Some(ev) = p.b.poll_event() {
+            if let StackEvent::Tcp(h, ev) = ev {
+                if h == e.b {
+                    e.b_events.push(ev);
+                }
+            }
+        }
+        e.a_log.note(p.a.tcp_state(e.a));
+        e.b_log.note(p.b.tcp_state(e.b));
+        app(p, e);
+        e.a_log.note(p.a.tcp_state(e.a));
+        e.b_log.note(p.b.tcp_state(e.b));
+        p.a.tcp_state(e.a) == State::Closed && p.b.tcp_state(e.b) == State::Closed
+    })
+}
+
+fn assert_freed(p: &Pair) {
+    assert_eq!(p.a.connection_count(), 0);
+    assert_eq!(p.b.connection_count(), 0);
+    assert_eq!(p.a.tcp_counters().curr_estab, 0);
+    assert_eq!(p.b.tcp_counters().curr_estab, 0);
+}
+
+#[test]
+fn active_close_by_client() {
+    let (mut p, mut e) = open(1);
+    p.a.tcp_close(e.a).unwrap();
+    let done = run(&mut p, &mut e, |p, e| {
+        // The server closes once it has seen the client's FIN.
+        if p.b.tcp_state(e.b) == State::CloseWait {
+            p.b.tcp_close(e.b).unwrap();
+        }
+    });
+    assert!(done, "{:?} {:?}", e.a_log, e.b_log);
+    assert_eq!(e.a_log.0.first(), Some(&State::FinWait1));
+    assert!(e.a_log.saw(State::TimeWait), "{:?}", e.a_log);
+    assert!(e.b_log.saw(State::CloseWait) && e.b_log.saw(State::LastAck), "{:?}", e.b_log);
+    assert!(!e.b_log.saw(State::TimeWait));
+    assert!(e.b_events.contains(&Event::PeerClosed));
+    assert_eq!(e.a_events.last(), Some(&Event::Closed));
+    assert_eq!(e.b_events.last(), Some(&Event::Closed));
+    assert_freed(&p);
+}
+
+#[test]
+fn active_close_by_server_then_time_wait_expires() {
+    let (mut p, mut e) = open(2);
+    p.b.tcp_close(e.b).unwrap();
+    let start = p.now;
+    let mut closed_at = None;
+    let done = run(&mut p, &mut e, |p, e| {
+        if p.a.tcp_state(e.a) == State::CloseWait {
+            p.a.tcp_close(e.a).unwrap();
+        }
+        if closed_at.is_none() && p.a.tcp_state(e.a) == State::Closed {
+            closed_at = Some(p.now);
+        }
+    });
+    assert!(done);
+    assert!(e.b_log.saw(State::TimeWait), "{:?}", e.b_log);
+    assert!(e.a_log.saw(State::LastAck), "{:?}", e.a_log);
+    // TIME-WAIT lasts 2 MSL (60 s by default) after the last ACK.
+    let tw = p.now.saturating_duration_since(closed_at.unwrap());
+    assert!(tw >= Duration::from_secs(59) && tw <= Duration::from_secs(61), "{tw:?}");
+    assert!(p.now.saturating_duration_since(start) < Duration::from_secs(62));
+    assert_freed(&p);
+}
+
+#[test]
+fn fin_wait_1_straight_to_time_wait_on_fin_ack() {
+    let (mut p, mut e) = open(3);
+    p.a.tcp_close(e.a).unwrap();
+    p.poll();
+    // Hand the client's FIN to the server by hand and close the server before it answers:
+    // its FIN carries the ACK of the client's, so FIN-WAIT-1 goes straight to TIME-WAIT.
+    p.now = p.a_to_b.next_delivery().expect("FIN in flight");
+    while let Some(f) = p.a_to_b.deliver(p.now) {
+        p.b.receive(p.now, &f);
+    }
+    assert_eq!(p.b.tcp_state(e.b), State::CloseWait);
+    p.b.tcp_close(e.b).unwrap();
+    let done = run(&mut p, &mut e, |_, _| {});
+    assert!(done);
+    assert!(e.a_log.saw(State::TimeWait));
+    assert!(!e.a_log.saw(State::FinWait2), "{:?}", e.a_log);
+    assert!(!e.a_log.saw(State::Closing), "{:?}", e.a_log);
+    assert_freed(&p);
+}
+
+#[test]
+fn fin_wait_2_when_server_lingers() {
+    let (mut p, mut e) = open(4);
+    p.a.tcp_close(e.a).unwrap();
+    let done = run(&mut p, &mut e, |p, e| {
+        // The server closes only once the client sits in FIN-WAIT-2 (its FIN acknowledged).
+        if p.b.tcp_state(e.b) == State::CloseWait && p.a.tcp_state(e.a) == State::FinWait2 {
+            p.b.tcp_close(e.b).unwrap();
+        }
+    });
+    assert!(done);
+    assert!(e.a_log.saw(State::FinWait2), "{:?}", e.a_log);
+    assert!(e.a_log.saw(State::TimeWait));
+    assert_freed(&p);
+}
+
+#[test]
+fn simultaneous_close() {
+    let (mut p, mut e) = open(5);
+    p.a.tcp_close(e.a).unwrap();
+    p.b.tcp_close(e.b).unwrap();
+    let done = run(&mut p, &mut e, |_, _| {});
+    assert!(done);
+    // The FINs cross: both go FIN-WAIT-1 -> CLOSING -> TIME-WAIT -> CLOSED.
+    for log in [&e.a_log, &e.b_log] {
+        assert!(log.saw(State::Closing), "{log:?}");
+        assert!(log.saw(State::TimeWait), "{log:?}");
+        assert_eq!(log.0.last(), Some(&State::Closed));
+    }
+    assert_freed(&p);
+}
+
+#[test]
+fn abort_resets_the_peer() {
+    let (mut p, mut e) = open(6);
+    p.a.tcp_send(e.a, b"some data").unwrap();
+    p.a.tcp_abort(e.a).unwrap();
+    let done = run(&mut p, &mut e, |_, _| {});
+    assert!(done);
+    assert_eq!(e.b_events.last(), Some(&Event::Reset), "{:?}", e.b_events);
+    assert!(!e.a_log.saw(State::TimeWait));
+    assert!(p.a.tcp_counters().out_rsts >= 1);
+    assert_eq!(p.b.tcp_counters().estab_resets, 1);
+    assert_freed(&p);
+}
+
+#[test]
+fn close_with_unread_data_resets() {
+    let (mut p, mut e) = open(7);
+    p.b.tcp_send(e.b, b"unread").unwrap();
+    let until = p.now + Duration::from_secs(1);
+    p.run_until(until);
+    assert_eq!(p.a.tcp_recv_queue_len(e.a), 6);
+    // RFC 1122 §4.2.2.13: closing with unread data sends a RST, not a FIN.
+    p.a.tcp_close(e.a).unwrap();
+    let done = run(&mut p, &mut e, |_, _| {});
+    assert!(done);
+    assert!(e.b_events.contains(&Event::Reset), "{:?}", e.b_events);
+    assert_freed(&p);
+}
+
+#[test]
+fn half_close_keeps_receiving() {
+    let (mut p, mut e) = open(8);
+    p.a.tcp_shutdown_write(e.a).unwrap();
+    let mut got = Vec::new();
+    let mut sent = false;
+    let done = run(&mut p, &mut e, |p, e| {
+        if p.b.tcp_state(e.b) == State::CloseWait && !sent {
+            sent = p.b.tcp_send(e.b, b"reply after FIN").unwrap() > 0;
+            p.b.tcp_close(e.b).unwrap();
+        }
+        let mut buf = [0u8; 64];
+        if let Ok(n) = p.a.tcp_recv(e.a, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        if p.a.tcp_recv_finished(e.a) && p.a.tcp_state(e.a) != State::Closed {
+            let _ = p.a.tcp_close(e.a);
+        }
+    });
+    assert!(done);
+    assert_eq!(got, b"reply after FIN");
+    assert!(e.a_log.saw(State::FinWait2) || e.a_log.saw(State::TimeWait));
+    assert_freed(&p);
+}
+
+#[test]
+fn closes_under_loss_still_finish() {
+    for seed in 0..8u64 {
+        let link = LinkConfig { loss: 0.3, ..LinkConfig::default() };
+        let mut p = Pair::with_link(link, seed);
+        let Some((a, b, _)) = establish(&mut p, 80, LIMIT) else {
+            panic!("no handshake, seed {seed}")
+        };
+        let mut e = Ends {
+            a,
+            b,
+            a_log: StateLog::default(),
+            b_log: StateLog::default(),
+            a_events: vec![],
+            b_events: vec![],
+        };
+        match seed % 3 {
+            0 => p.a.tcp_close(a).unwrap(),
+            1 => p.b.tcp_close(b).unwrap(),
+            _ => {
+                p.a.tcp_close(a).unwrap();
+                p.b.tcp_close(b).unwrap();
+            }
+        }
+        let done = run(&mut p, &mut e, |p, e| {
+            for (s, h) in [(&mut p.a, e.a), (&mut p.b, e.b)] {
+                if s.tcp_state(h) == State::CloseWait {
+                    s.tcp_close(h).unwrap();
+                }
+            }
+        });
+        assert!(done, "seed {seed}: {:?} {:?}", e.a_log, e.b_log);
+        assert_freed(&p);
+    }
+}

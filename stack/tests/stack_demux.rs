@@ -1,0 +1,419 @@
+//! The stack's demultiplexing, seen from a hand-driven peer on a raw-IP device: RSTs for
+//! closed ports (RFC 9293 §3.10.7.1), never a RST for a RST, listener handshakes, accept-queue
+//! overflow, TIME-WAIT recycling (RFC 6191), checksums, the port filter and UDP.
+
+use std::net::Ipv4Addr;
+use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
+use xdptcp_stack::stack::{ListenError, Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
+use xdptcp_stack::tcp::listen::{CookieMode, ListenConfig, OverflowPolicy};
+use xdptcp_stack::tcp::{Event, SeqNumber, State};
+use xdptcp_stack::time::{Duration, Instant};
+use xdptcp_stack::wire::ethernet::EthernetAddress;
+use xdptcp_stack::wire::ipv4;
+use xdptcp_stack::wire::tcp::{Packet, TcpFlags, TcpRepr};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const T0: Instant = Instant::from_millis(1000);
+
+fn stack_with(listen: ListenConfig) -> Stack {
+    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
+    let mut cfg = StackConfig::new(iface, DeviceCaps::ip(1500), StackKeys::from_seed(1));
+    cfg.listen = listen;
+    Stack::new(cfg, T0)
+}
+
+fn stack() -> Stack {
+    stack_with(ListenConfig::default())
+}
+
+/// A segment as the stack sent it.
+#[derive(Debug, Clone)]
+struct Out {
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: Option<u32>,
+    flags: TcpFlags,
+    ts: Option<(u32, u32)>,
+    payload: Vec<u8>,
+}
+
+fn send(s: &mut Stack, now: Instant, repr: &TcpRepr<'_>) {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    repr.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), PEER, LOCAL, true);
+    s.tcp_input(now, PEER, LOCAL, &buf, true);
+}
+
+fn seg(sport: u16, dport: u16, seq: u32, ack: Option<u32>, flags: TcpFlags) -> TcpRepr<'static> {
+    let mut r = TcpRepr::new(sport, dport, SeqNumber(seq));
+    r.ack = ack.map(SeqNumber);
+    r.flags = flags;
+    r.window = 65535;
+    r
+}
+
+fn out(s: &mut Stack, now: Instant) -> Vec<Out> {
+    let mut frames = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!(ip.dst_addr(), PEER);
+        let body = ip.payload();
+        let tcp = Packet::new_checked(body).unwrap();
+        let r = TcpRepr::parse(&tcp, LOCAL, PEER, true).expect("valid checksum");
+        frames.push(Out {
+            src_port: r.src_port,
+            dst_port: r.dst_port,
+            seq: r.seq.0,
+            ack: r.ack.map(|a| a.0),
+            flags: r.flags,
+            ts: r.timestamps,
+            payload: r.payload.to_vec(),
+        });
+    }
+    frames
+}
+
+#[test]
+fn syn_to_closed_port_gets_rst_ack() {
+    let mut s = stack();
+    send(&mut s, T0, &seg(4000, 80, 100, None, TcpFlags::SYN));
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((o[0].seq, o[0].ack), (0, Some(101)));
+    assert_eq!((o[0].src_port, o[0].dst_port), (80, 4000));
+    assert_eq!(s.counters().rsts_no_socket, 1);
+    assert_eq!(s.tcp_counters().out_rsts, 1);
+}
+
+#[test]
+fn ack_to_closed_port_gets_rst_from_its_ack_number() {
+    let mut s = stack();
+    let mut r = seg(4000, 80, 100, Some(5000), TcpFlags::ACK);
+    r.payload = b"data";
+    send(&mut s, T0, &r);
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].flags, TcpFlags::RST);
+    assert_eq!(o[0].seq, 5000);
+}
+
+#[test]
+fn rst_is_never_answered() {
+    let mut s = stack();
+    send(&mut s, T0, &seg(4000, 80, 100, None, TcpFlags::RST));
+    send(&mut s, T0, &seg(4000, 80, 100, Some(7), TcpFlags::RST | TcpFlags::ACK));
+    assert!(out(&mut s, T0).is_empty());
+    // Nor by a listener.
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    send(&mut s, T0, &seg(4000, 80, 100, None, TcpFlags::RST));
+    assert!(out(&mut s, T0).is_empty());
+}
+
+#[test]
+fn bad_checksum_is_dropped_and_counted() {
+    let mut s = stack();
+    let r = seg(4000, 80, 100, None, TcpFlags::SYN);
+    let mut buf = vec![0u8; r.buffer_len()];
+    r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), PEER, LOCAL, true);
+    buf[4] ^= 0x10;
+    s.tcp_input(T0, PEER, LOCAL, &buf, true);
+    assert!(out(&mut s, T0).is_empty());
+    assert_eq!(s.tcp_counters().in_errs, 1);
+    // The same bytes pass when the device claims to have verified them.
+    s.tcp_input(T0, PEER, LOCAL, &buf, false);
+    assert_eq!(out(&mut s, T0).len(), 1);
+}
+
+/// Completes a handshake from `sport` with client ISN `isn`; returns the server's ISN.
+fn handshake(s: &mut Stack, now: Instant, sport: u16, isn: u32) -> u32 {
+    send(s, now, &seg(sport, 80, isn, None, TcpFlags::SYN));
+    let o = out(s, now);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(o[0].ack, Some(isn + 1));
+    let iss = o[0].seq;
+    send(s, now, &seg(sport, 80, isn + 1, Some(iss + 1), TcpFlags::ACK));
+    iss
+}
+
+/// Accepts every waiting connection; each accepted one reports `Connected` first.
+fn accept_all(s: &mut Stack) -> Vec<TcpHandle> {
+    let mut v = Vec::new();
+    let mut connected = Vec::new();
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            StackEvent::Acceptable(l) => {
+                while let Some(h) = s.tcp_accept(l) {
+                    v.push(h);
+                }
+            }
+            StackEvent::Tcp(h, Event::Connected) => connected.push(h),
+            StackEvent::Tcp(..) => {}
+        }
+    }
+    assert_eq!(connected, v);
+    v
+}
+
+#[test]
+fn handshake_accept_and_data() {
+    let mut s = stack();
+    let l = s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    assert_eq!(s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4), Err(ListenError::AddrInUse));
+    let iss = handshake(&mut s, T0, 4000, 1000);
+    assert_eq!(s.tcp_accept_queue_len(l), 1);
+    let hs = accept_all(&mut s);
+    assert_eq!(hs.len(), 1);
+    let h = hs[0];
+    assert_eq!(s.tcp_state(h), State::Established);
+    let mut data = seg(4000, 80, 1001, Some(iss + 1), TcpFlags::ACK | TcpFlags::PSH);
+    data.payload = b"hello";
+    send(&mut s, T0, &data);
+    assert_eq!(s.poll_event(), Some(StackEvent::Tcp(h, Event::Readable)));
+    assert_eq!(s.poll_event(), None);
+    let mut buf = [0u8; 16];
+    assert_eq!(s.tcp_recv(h, &mut buf), Ok(5));
+    s.tcp_send(h, b"world").unwrap();
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].payload, b"world");
+    assert_eq!(o[0].ack, Some(1006));
+}
+
+#[test]
+fn accept_queue_overflow_drops_the_final_ack_by_default() {
+    let cfg = ListenConfig { cookies: CookieMode::Never, ..ListenConfig::default() };
+    let mut s = stack_with(cfg);
+    let l = s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 2).unwrap();
+    // Three SYNs, then their ACKs: the third finds the accept queue (2) full.
+    let mut isss = Vec::new();
+    for (i, sport) in [4001u16, 4002].iter().enumerate() {
+        send(&mut s, T0, &seg(*sport, 80, 100 * i as u32, None, TcpFlags::SYN));
+        isss.push(out(&mut s, T0)[0].seq);
+    }
+    send(&mut s, T0, &seg(4001, 80, 1, Some(isss[0] + 1), TcpFlags::ACK));
+    send(&mut s, T0, &seg(4003, 80, 200, None, TcpFlags::SYN));
+    isss.push(out(&mut s, T0)[0].seq);
+    send(&mut s, T0, &seg(4002, 80, 101, Some(isss[1] + 1), TcpFlags::ACK));
+    assert_eq!(s.tcp_accept_queue_len(l), 2);
+    send(&mut s, T0, &seg(4003, 80, 201, Some(isss[2] + 1), TcpFlags::ACK));
+    assert!(out(&mut s, T0).is_empty(), "the ACK is dropped silently");
+    let lc = s.listen_counters();
+    assert_eq!((lc.listen_overflows, lc.listen_drops), (1, 1));
+    assert_eq!(s.tcp_syn_queue_len(l), 1);
+    // Once the application accepts, the client's retransmitted ACK completes the handshake.
+    assert_eq!(accept_all(&mut s).len(), 2);
+    send(&mut s, T0, &seg(4003, 80, 201, Some(isss[2] + 1), TcpFlags::ACK));
+    assert_eq!(accept_all(&mut s).len(), 1);
+    assert_eq!(s.tcp_syn_queue_len(l), 0);
+}
+
+#[test]
+fn accept_queue_overflow_can_reset() {
+    let cfg = ListenConfig {
+        cookies: CookieMode::Never,
+        overflow: OverflowPolicy::Reset,
+        ..ListenConfig::default()
+    };
+    let mut s = stack_with(cfg);
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 1).unwrap();
+    send(&mut s, T0, &seg(4001, 80, 0, None, TcpFlags::SYN));
+    let iss1 = out(&mut s, T0)[0].seq;
+    send(&mut s, T0, &seg(4001, 80, 1, Some(iss1 + 1), TcpFlags::ACK));
+    // The accept queue (1) is full: a new SYN is dropped outright (Linux), counted.
+    send(&mut s, T0, &seg(4002, 80, 0, None, TcpFlags::SYN));
+    assert!(out(&mut s, T0).is_empty());
+    assert_eq!(s.listen_counters().listen_overflows, 1);
+}
+
+#[test]
+fn reset_policy_answers_a_final_ack_that_overflows() {
+    let cfg = ListenConfig {
+        cookies: CookieMode::Never,
+        overflow: OverflowPolicy::Reset,
+        ..ListenConfig::default()
+    };
+    let mut s = stack_with(cfg);
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 2).unwrap();
+    let mut isss = Vec::new();
+    for sport in [4001u16, 4002] {
+        send(&mut s, T0, &seg(sport, 80, 0, None, TcpFlags::SYN));
+        isss.push(out(&mut s, T0)[0].seq);
+    }
+    send(&mut s, T0, &seg(4001, 80, 1, Some(isss[0] + 1), TcpFlags::ACK));
+    send(&mut s, T0, &seg(4003, 80, 0, None, TcpFlags::SYN));
+    isss.push(out(&mut s, T0)[0].seq);
+    send(&mut s, T0, &seg(4002, 80, 1, Some(isss[1] + 1), TcpFlags::ACK));
+    send(&mut s, T0, &seg(4003, 80, 1, Some(isss[2] + 1), TcpFlags::ACK));
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert!(o[0].flags.contains(TcpFlags::RST));
+    assert_eq!(o[0].dst_port, 4003);
+    // The reset connection is gone.
+    assert_eq!(s.connection_count(), 2);
+}
+
+#[test]
+fn time_wait_is_recycled_by_a_newer_syn() {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    let iss = handshake(&mut s, T0, 4000, 1000);
+    let h = accept_all(&mut s)[0];
+    // The server closes first: FIN; the peer acknowledges it and sends its own FIN.
+    s.tcp_close(h).unwrap();
+    let fin = out(&mut s, T0);
+    assert!(fin[0].flags.contains(TcpFlags::FIN));
+    send(&mut s, T0, &seg(4000, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
+    let _ = out(&mut s, T0);
+    assert_eq!(s.tcp_state(h), State::TimeWait);
+    // An old SYN (sequence not above RCV.NXT) is not a new incarnation: challenge ACK.
+    let t1 = T0 + Duration::from_secs(1);
+    send(&mut s, t1, &seg(4000, 80, 500, None, TcpFlags::SYN));
+    let o = out(&mut s, t1);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].flags, TcpFlags::ACK);
+    assert_eq!(s.tcp_state(h), State::TimeWait);
+    // A newer one recycles the TIME-WAIT connection and starts a handshake.
+    send(&mut s, t1, &seg(4000, 80, 90_000, None, TcpFlags::SYN));
+    let o = out(&mut s, t1);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(o[0].ack, Some(90_001));
+    assert_eq!(s.tcp_counters().time_wait_recycled, 1);
+    assert!(matches!(s.poll_event(), Some(StackEvent::Tcp(x, Event::Closed)) if x == h));
+    assert_eq!(s.tcp_state(h), State::Closed);
+}
+
+#[test]
+fn time_wait_expires_and_frees_the_connection() {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    let iss = handshake(&mut s, T0, 4000, 1000);
+    let h = accept_all(&mut s)[0];
+    s.tcp_close(h).unwrap();
+    let _ = out(&mut s, T0);
+    send(&mut s, T0, &seg(4000, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
+    let _ = out(&mut s, T0);
+    assert_eq!(s.connection_count(), 1);
+    let deadline = s.poll_timeout().unwrap();
+    assert!(deadline <= T0 + Duration::from_secs(60));
+    // Run the timers forward to 2 MSL.
+    let mut now = T0;
+    while now < T0 + Duration::from_secs(61) {
+        now = s.poll_timeout().map_or(now + Duration::from_secs(1), |t| t.max(now))
+            + Duration::from_millis(1);
+        s.on_timeout(now);
+    }
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.tcp_state(h), State::Closed);
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn listener_on_one_address_and_unlisten() {
+    let mut s = stack();
+    let l = s.tcp_listen(LOCAL, 80, 4).unwrap();
+    handshake(&mut s, T0, 4000, 1);
+    assert_eq!(accept_all(&mut s).len(), 1);
+    assert!(s.tcp_unlisten(l));
+    assert!(!s.tcp_unlisten(l));
+    send(&mut s, T0, &seg(4001, 80, 9, None, TcpFlags::SYN));
+    let o = out(&mut s, T0);
+    assert_eq!(o[0].flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(s.tcp_listen(LOCAL, 0, 4), Err(ListenError::ZeroPort));
+}
+
+#[test]
+fn port_filter_constrains_active_opens() {
+    let mut s = stack();
+    s.set_port_filter(Box::new(|p| p % 4 == 1));
+    for i in 0..20u16 {
+        let h = s.tcp_connect(T0, PEER, 1000 + i).unwrap();
+        let (local, _) = s.tcp_endpoints(h).unwrap();
+        assert_eq!(local.port() % 4, 1);
+    }
+    let syns = out(&mut s, T0);
+    assert_eq!(syns.len(), 20);
+    assert!(syns.iter().all(|o| o.flags == TcpFlags::SYN && o.src_port % 4 == 1 && o.ts.is_some()));
+    s.set_port_filter(Box::new(|_| false));
+    assert_eq!(s.tcp_connect(T0, PEER, 1), Err(xdptcp_stack::stack::ConnectError::NoFreePort));
+}
+
+#[test]
+fn stale_handles_are_errors() {
+    let mut s = stack();
+    let h = s.tcp_connect(T0, PEER, 80).unwrap();
+    let _ = out(&mut s, T0);
+    // RST to our SYN: refused, freed.
+    let syn_seq = {
+        let mut s2 = stack();
+        let h2 = s2.tcp_connect(T0, PEER, 80).unwrap();
+        let _ = h2;
+        out(&mut s2, T0)[0].seq
+    };
+    let (local, _) = s.tcp_endpoints(h).unwrap();
+    send(&mut s, T0, &seg(80, local.port(), 0, Some(syn_seq + 1), TcpFlags::RST | TcpFlags::ACK));
+    assert!(matches!(s.poll_event(), Some(StackEvent::Tcp(x, Event::Refused)) if x == h));
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.tcp_send(h, b"x"), Err(xdptcp_stack::stack::TcpError::InvalidHandle));
+    assert_eq!(s.tcp_state(h), State::Closed);
+}
+
+#[test]
+fn udp_passes_through() {
+    let mut s = stack();
+    let u = s.udp_bind(5353).unwrap();
+    s.udp_send_to(T0, u, (PEER, 53), b"query").unwrap();
+    let mut buf = [0u8; 1500];
+    let n = s.poll_transmit(T0, &mut buf).unwrap();
+    let ip = ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!(ip.protocol(), xdptcp_stack::wire::ipv4::IpProtocol::Udp);
+    assert!(ip.payload().ends_with(b"query"));
+    assert!(s.udp_recv_from(u).is_none());
+}
+
+#[test]
+fn synack_retries_follow_the_listener_config() {
+    let mut s = stack();
+    let cfg = xdptcp_stack::tcp::TcpConfig {
+        synack_retries: 2,
+        ..xdptcp_stack::tcp::TcpConfig::default()
+    };
+    let l = s.tcp_listen_with(Ipv4Addr::UNSPECIFIED, 80, 4, cfg).unwrap();
+    send(&mut s, T0, &seg(4000, 80, 7, None, TcpFlags::SYN));
+    let mut synacks = out(&mut s, T0).len();
+    let mut now = T0;
+    while let Some(t) = s.poll_timeout() {
+        now = t.max(now) + Duration::from_millis(1);
+        s.on_timeout(now);
+        let o = out(&mut s, now);
+        assert!(o.iter().all(|x| x.flags == TcpFlags::SYN | TcpFlags::ACK && x.ack == Some(8)));
+        synacks += o.len();
+    }
+    // The first SYN-ACK and two retransmissions, then the half-open connection is dropped
+    // without the application ever hearing of it.
+    assert_eq!(synacks, 3);
+    assert_eq!(s.connection_count(), 0);
+    assert_eq!(s.tcp_syn_queue_len(l), 0);
+    assert_eq!(s.poll_event(), None);
+}
+
+#[test]
+fn a_connection_reset_before_accept_is_skipped() {
+    let mut s = stack();
+    let l = s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    handshake(&mut s, T0, 4000, 100);
+    let iss2 = handshake(&mut s, T0, 4001, 200);
+    let _ = iss2;
+    // The first client resets its connection while it waits in the accept queue.
+    send(&mut s, T0, &seg(4000, 80, 101, None, TcpFlags::RST));
+    assert_eq!(s.connection_count(), 1);
+    let h = s.tcp_accept(l).expect("the live one");
+    let (_, remote) = s.tcp_endpoints(h).unwrap();
+    assert_eq!(remote.port(), 4001);
+    assert_eq!(s.tcp_accept(l), None);
+    assert_eq!(s.tcp_accept_queue_len(l), 0);
+}
