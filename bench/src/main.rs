@@ -27,6 +27,14 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Generate load (rr, crr, bulk) against a server for a fixed duration.
     Load(cmd::load::Args),
+    /// Serve an application on the xdptcp stack over AF_XDP (one pinned worker per queue)
+    /// until SIGINT/SIGTERM.
+    ServeXdp(cmd::serve_xdp::Args),
+    /// Remove an XDP program left attached to an interface (after a crash).
+    Detach(cmd::detach::Args),
+    /// Make or remove the two-namespace veth lab (scripts/lab.sh).
+    #[command(subcommand)]
+    Lab(cmd::lab::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,6 +50,9 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
+        Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
+        Command::Detach(args) => cmd::detach::run(&args),
+        Command::Lab(args) => cmd::lab::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -89,11 +89,16 @@ impl RuntimeConfig {
     }
 }
 
+/// The cores this process may run on (its affinity mask), in order.
+pub fn available_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
 /// Cores `0..n` modulo the cores this process may run on.
 pub fn default_cores(n: usize) -> Vec<usize> {
-    let available: Vec<usize> = core_affinity::get_core_ids()
-        .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .unwrap_or_default();
+    let available = available_cores();
     if available.is_empty() {
         return vec![0; n];
     }
