@@ -162,6 +162,15 @@ impl Drop for Server {
     }
 }
 
+/// Removes a directory on drop (every path, panics included).
+struct RemoveDir(std::path::PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn serve_xdp_echoes_stops_on_sigterm_and_detach_cleans_up() {
     if !has_root() {
@@ -173,8 +182,15 @@ fn serve_xdp_echoes_stops_on_sigterm_and_detach_cleans_up() {
     let serve =
         ["serve-xdp", "udp-echo", "--iface", &iface, "--ip", &cidr, "--port", "7", "--queues", "2"];
 
-    // 1. Serve, echo, SIGTERM.
-    let mut server = Server::start(lab.xdptcp(&serve));
+    // 1. Serve (capturing, one file per queue), echo, SIGTERM.
+    let pcap_dir = std::env::temp_dir().join(format!("xdptcp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&pcap_dir).expect("temp dir");
+    let _remove_dir = RemoveDir(pcap_dir.clone());
+    let pcap = pcap_dir.join("cap.pcap");
+    let pcap_arg = pcap.to_string_lossy().to_string();
+    let mut with_pcap = serve.to_vec();
+    with_pcap.extend(["--pcap", &pcap_arg, "--stats-interval", "1"]);
+    let mut server = Server::start(lab.xdptcp(&with_pcap));
     let listening = server.wait_for("listening on");
     assert!(listening.starts_with(&format!("listening on {ip}:7 (queues 0,1")), "{listening}");
     assert!(listening.contains("xdp native") && listening.contains("bind copy"), "{listening}");
@@ -207,6 +223,14 @@ fn serve_xdp_echoes_stops_on_sigterm_and_detach_cleans_up() {
         .and_then(|v| v.parse().ok())
         .expect("udp-echoed count");
     assert!(echoed >= 1, "{total}");
+    // Every frame of both queues was captured: the two files hold at least the datagram and
+    // its echo beyond their 24-byte headers.
+    let sizes: Vec<u64> = ["cap.q0.pcap", "cap.q1.pcap"]
+        .iter()
+        .map(|f| std::fs::metadata(pcap_dir.join(f)).map(|m| m.len()).unwrap_or(0))
+        .collect();
+    assert!(sizes.iter().all(|&n| n >= 24), "a file per queue: {sizes:?}");
+    assert!(sizes.iter().sum::<u64>() >= 48 + 2 * (16 + 42), "datagram and echo: {sizes:?}");
     let out = lab.xdptcp(&["detach", "--iface", &iface]).output().expect("runs");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("no XDP program was attached"),
