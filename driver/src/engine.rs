@@ -710,4 +710,47 @@ mod tests {
         assert_eq!(results[1].1.steered_out, results[0].1.steered_in);
         assert!(results[0].1.steered_out > 0 && results[1].1.steered_out > 0);
     }
+
+    #[test]
+    fn arp_replies_reach_every_workers_neighbour_cache() {
+        use crate::steering::{Steering, SteeringConfig};
+        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+        let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
+        let peer_mac = [2, 0, 0, 0, 0, 1];
+        // An ARP reply B -> A (as if answering a request worker 1 sent), on worker 0's queue.
+        let mut f = vec![0u8; 42];
+        f[0..6].copy_from_slice(&MAC_A);
+        f[6..12].copy_from_slice(&peer_mac);
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 2]);
+        f[22..28].copy_from_slice(&peer_mac);
+        f[28..32].copy_from_slice(&B.octets());
+        f[32..38].copy_from_slice(&MAC_A);
+        f[38..42].copy_from_slice(&A.octets());
+        inject(&mut p0, &[f]);
+        let now = Instant::from_millis(1);
+        w0.run_once(now);
+        w1.run_once(now);
+        assert_eq!(w0.counters().arp_shared, 1);
+        assert_eq!(w1.counters().steered_in, 1);
+        assert_eq!(w0.iface().counters().arp_learned, 1, "processed where it arrived");
+        assert_eq!(w1.iface().counters().arp_learned, 1, "and by the other worker");
+        // An ARP request is answered once, by the worker that received it: not shared.
+        let mut req = [0u8; 42];
+        req[0..6].fill(0xff);
+        req[6..12].copy_from_slice(&peer_mac);
+        req[12..14].copy_from_slice(&[0x08, 0x06]);
+        req[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+        req[22..28].copy_from_slice(&peer_mac);
+        req[28..32].copy_from_slice(&B.octets());
+        req[38..42].copy_from_slice(&A.octets());
+        inject(&mut p0, &[req.to_vec()]);
+        w0.run_once(now);
+        w1.run_once(now);
+        assert_eq!(w0.counters().arp_shared, 1);
+        assert_eq!(w0.iface().counters().arp_replies_sent, 1);
+        assert_eq!(w1.iface().counters().arp_replies_sent, 0);
+    }
 }
