@@ -145,6 +145,16 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK negotiated.
     pub sack: bool,
+    /// ECN negotiated (RFC 3168).
+    pub ecn: bool,
+    /// A loss-recovery episode is under way (fast recovery or after a timeout).
+    pub in_recovery: bool,
+    /// RFC 6675 `pipe`: bytes believed in the network.
+    pub pipe: usize,
+    /// Bytes the peer has SACKed above `SND.UNA`.
+    pub sacked: usize,
+    /// Bytes deemed lost and not SACKed.
+    pub lost: usize,
 }
 
 /// Options negotiated through a SYN cookie (decoded by the listener).
@@ -534,6 +544,11 @@ impl Connection {
             window_scale: self.ws_ok.then_some((self.rcv_wscale, self.snd_wscale)),
             timestamps: self.ts_ok,
             sack: self.sack_ok,
+            ecn: self.ecn_ok,
+            in_recovery: self.loss.episode.is_some(),
+            pipe: self.pipe(),
+            sacked: self.loss.board.sacked_bytes(),
+            lost: self.loss.board.lost_bytes(),
         }
     }
 

@@ -329,10 +329,8 @@ impl Connection {
         let old_una = self.snd_una;
         let prior_pipe = self.pipe();
         // A duplicate ACK (RFC 5681 §2 definition).
-        let dupack = ack == self.snd_una
-            && pure
-            && window == self.snd_wnd
-            && self.snd_max > self.snd_una;
+        let dupack =
+            ack == self.snd_una && pure && window == self.snd_wnd && self.snd_max > self.snd_una;
         if ack > self.snd_una {
             // Data bytes acknowledged: those between send_base and ack.
             let data_acked = if ack > self.send_base {
@@ -377,7 +375,6 @@ impl Connection {
             // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
             self.retransmit_at =
                 if self.snd_una == self.snd_max { None } else { Some(now + self.rto.rto()) };
-
         }
         if self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).

@@ -126,7 +126,8 @@ impl Connection {
         let pipe = self.pipe();
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
         // when nothing is in flight.
-        if pipe > 0 && pipe + rec.len() > self.cc.window() {
+        let first_of_episode = core::mem::take(&mut self.loss.retransmit_now);
+        if pipe > 0 && pipe + rec.len() > self.cc.window() && !first_of_episode {
             return None;
         }
         // Beyond the first unacknowledged segment, stay inside the offered window. The first

@@ -50,6 +50,10 @@ impl Connection {
             self.enter_closed(Event::Closed);
             return;
         }
+        // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).
+        if self.loss.tlp_at.is_some_and(|t| t <= now) {
+            self.on_tlp_timeout(now);
+        }
         if self.retransmit_at.is_some_and(|t| t <= now) {
             self.on_retransmit_timeout(now);
             if self.state == State::Closed {
@@ -58,9 +62,6 @@ impl Connection {
         }
         if self.loss.rack_at.is_some_and(|t| t <= now) {
             self.on_rack_timeout(now);
-        }
-        if self.loss.tlp_at.is_some_and(|t| t <= now) {
-            self.on_tlp_timeout(now);
         }
         if self.pacing_held && self.pacing_next.is_some_and(|t| t <= now) {
             self.pacing_held = false;

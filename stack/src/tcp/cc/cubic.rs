@@ -222,7 +222,8 @@ mod tests {
         while t_ms < until_ms {
             let acks = c.window() / MSS;
             for i in 0..acks {
-                let at = Instant::from_micros(t_ms * 1000 + (i as u64 * rtt_ms * 1000) / acks as u64);
+                let at =
+                    Instant::from_micros(t_ms * 1000 + (i as u64 * rtt_ms * 1000) / acks as u64);
                 c.on_ack(&sample(at, MSS, rtt_ms));
             }
             t_ms += rtt_ms;
@@ -304,7 +305,7 @@ mod tests {
         assert_eq!(c.ssthresh(), 49 * MSS, "0.7 of the 70-segment window");
         let mut now = Instant::ZERO;
         while c.in_slow_start() {
-            now = now + Duration::from_millis(1);
+            now += Duration::from_millis(1);
             c.on_ack(&sample(now, MSS, 10));
         }
         assert_eq!(c.window(), 49 * MSS, "slow start stops at ssthresh");

@@ -16,7 +16,12 @@ pub struct NewReno {
 impl NewReno {
     /// Starts with `initial_window` bytes and an unbounded threshold (RFC 5681 §3.1).
     pub fn new(initial_window: usize) -> Self {
-        NewReno { cwnd: initial_window, ssthresh: usize::MAX, ca_acc: 0, undo: UndoPoint::default() }
+        NewReno {
+            cwnd: initial_window,
+            ssthresh: usize::MAX,
+            ca_acc: 0,
+            undo: UndoPoint::default(),
+        }
     }
 
     fn reduce(&mut self, in_flight: usize, mss: usize) {

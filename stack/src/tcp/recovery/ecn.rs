@@ -12,13 +12,16 @@ use crate::time::Instant;
 impl Connection {
     /// Like [`on_segment`](Self::on_segment), with the ECN codepoint of the segment's IP header.
     /// A CE mark on an ECN connection makes our ACKs echo ECE (RFC 3168 §6.1.3).
-    pub fn on_segment_ecn(&mut self, now: Instant, seg: &Segment<'_>, ecn: IpEcn) -> SegmentVerdict {
+    pub fn on_segment_ecn(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        ecn: IpEcn,
+    ) -> SegmentVerdict {
         let verdict = self.on_segment(now, seg);
-        if self.ecn_ok && verdict == SegmentVerdict::Accepted {
-            if ecn == IpEcn::Ce {
-                self.ecn_echo = true;
-                self.ack_now = true;
-            }
+        if self.ecn_ok && verdict == SegmentVerdict::Accepted && ecn == IpEcn::Ce {
+            self.ecn_echo = true;
+            self.ack_now = true;
         }
         verdict
     }
@@ -35,7 +38,7 @@ impl Connection {
         if !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
             return;
         }
-        if self.loss.ecn_cwr_until.is_some_and(|until| ack < until) {
+        if self.loss.ecn_cwr_until.is_some_and(|until| ack <= until) {
             return; // already reduced for this window
         }
         self.loss.ecn_cwr_until = Some(self.snd_max);

@@ -79,6 +79,9 @@ pub struct LossRecovery {
     pub ecn_cwr_until: Option<SeqNumber>,
     /// ECN: CWR must go out on the next new data segment.
     pub ecn_send_cwr: bool,
+    /// An episode just started: its first retransmission goes whatever the window says
+    /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
+    pub retransmit_now: bool,
 }
 
 impl LossRecovery {
@@ -151,6 +154,7 @@ impl Connection {
             }
             self.loss.board.sack(l, r, &mut d);
         }
+        self.loss.board.finish_ack(&d);
         if let Some(newest) = d.newest {
             self.loss.rack.update(now, newest);
         }
@@ -190,7 +194,8 @@ impl Connection {
 
         if self.loss.episode.is_none() && self.loss.board.lost_bytes() > 0 {
             self.enter_recovery(now);
-        } else if !was_fast && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
+        } else if !was_fast
+            && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
             && d.acked + d.sacked > 0
         {
             // Window growth outside fast recovery (slow start after a timeout included).
@@ -231,6 +236,7 @@ impl Connection {
         if in_fast && advanced && head_fresh {
             // RFC 6582 §3.2 step 5: a partial ACK; the next hole is retransmitted at once.
             self.loss.board.mark_lost(0);
+            self.loss.retransmit_now = true;
         } else if self.loss.episode.is_none()
             && self.loss.dupacks as usize >= DUP_THRESH
             && head_fresh
@@ -259,6 +265,7 @@ impl Connection {
         let flight = self.loss.board.outstanding();
         self.cc.on_congestion_event(now, flight, self.mss);
         self.start_undo_episode();
+        self.loss.retransmit_now = true;
         self.rtt_probe = None;
         self.loss.tlp_end = None;
         self.loss.tlp_at = None;
@@ -319,8 +326,10 @@ impl Connection {
         self.start_undo_episode();
     }
 
-    /// RFC 8985 §7.2: arms the probe timer when data is outstanding outside recovery, unless the
-    /// retransmission timer would fire first anyway.
+    /// RFC 8985 §7.2: arms the probe timer when data is outstanding outside recovery. A PTO
+    /// beyond the retransmission timer is cut to it, and the probe goes instead of the
+    /// timeout (as Linux does): a single lost tail segment then costs one RTO of waiting but
+    /// no window collapse.
     pub(super) fn arm_tlp(&mut self, now: Instant) {
         self.loss.tlp_at = None;
         if !self.rack_enabled()
@@ -333,9 +342,7 @@ impl Connection {
         }
         let Some(srtt) = self.rto.srtt() else { return };
         let at = now + rack::probe_timeout(srtt, self.loss.board.len());
-        if self.retransmit_at.is_none_or(|r| at < r) {
-            self.loss.tlp_at = Some(at);
-        }
+        self.loss.tlp_at = Some(self.retransmit_at.map_or(at, |r| at.min(r)));
     }
 
     /// The probe timer fired: the next `poll_transmit` sends a probe, and the RTO restarts

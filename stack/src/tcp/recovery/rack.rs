@@ -6,8 +6,8 @@
 //! and a single lost segment near the tail is still found. TLP sends one probe two SRTTs after
 //! the last transmission so that a lost tail draws a SACK (and RACK) instead of an RTO.
 
-use super::scoreboard::Scoreboard;
 use super::super::SeqNumber;
+use super::scoreboard::Scoreboard;
 use crate::time::{Duration, Instant};
 
 /// RFC 8985 §7.2: worst-case delayed-ACK time added to the PTO when one segment is in flight.
@@ -96,7 +96,8 @@ impl Rack {
             if s.sacked || (s.lost && !s.retransmitted) {
                 continue;
             }
-            let sent_before = s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end <= self.end_seq);
+            let sent_before =
+                s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end <= self.end_seq);
             if !sent_before {
                 continue;
             }
@@ -141,6 +142,7 @@ mod tests {
         // Segment 3 (sent at 3 ms) is SACKed at 43 ms: RACK.rtt = 40 ms.
         let mut d = super::super::scoreboard::Delivered::default();
         b.sack(SeqNumber(300), SeqNumber(400), &mut d);
+        b.finish_ack(&d);
         r.update(ms(43), d.newest.unwrap());
         let wnd = r.reo_wnd(false, 1, Duration::from_millis(40));
         assert_eq!(wnd, Duration::from_millis(10), "min_rtt / 4");

@@ -56,9 +56,11 @@ pub struct Delivered {
     /// Newest transmission among the newly delivered segments: (sent_at, end, was it a
     /// retransmission). RACK's input (RFC 8985 §6.2 step 2).
     pub newest: Option<(Instant, SeqNumber, bool)>,
-    /// A segment below the highest delivered one was delivered without having been
-    /// retransmitted: the network reordered (RFC 8985 §6.2 step 3).
+    /// A segment below the highest one delivered by earlier ACKs was delivered now without
+    /// having been retransmitted: the network reordered (RFC 8985 §6.2 step 3).
     pub reordering: bool,
+    /// Highest end delivered by this ACK.
+    high: Option<SeqNumber>,
 }
 
 /// The scoreboard of segments in flight, oldest first.
@@ -183,12 +185,11 @@ impl Scoreboard {
         }
     }
 
-    fn note_delivered(&mut self, s: &SentSegment, d: &mut Delivered) {
-        match self.highest_delivered {
-            Some(h) if s.end < h && !s.ever_retransmitted => d.reordering = true,
-            Some(h) if s.end <= h => {}
-            _ => self.highest_delivered = Some(s.end),
+    fn note_delivered(&self, s: &SentSegment, d: &mut Delivered) {
+        if self.highest_delivered.is_some_and(|h| s.end < h) && !s.ever_retransmitted {
+            d.reordering = true;
         }
+        d.high = Some(d.high.map_or(s.end, |h| h.max(s.end)));
         let newer = match d.newest {
             None => true,
             Some((t, end, _)) => s.sent_at > t || (s.sent_at == t && s.end > end),
@@ -222,6 +223,14 @@ impl Scoreboard {
             } else {
                 break;
             }
+        }
+    }
+
+    /// Ends the processing of one ACK: what it delivered now counts for later reordering
+    /// checks.
+    pub fn finish_ack(&mut self, d: &Delivered) {
+        if let Some(h) = d.high {
+            self.highest_delivered = Some(self.highest_delivered.map_or(h, |x| x.max(h)));
         }
     }
 
@@ -290,8 +299,7 @@ impl Scoreboard {
             if s.sacked {
                 segs_above += 1;
                 bytes_above += s.len();
-            } else if !s.lost
-                && (segs_above >= dup_thresh || bytes_above > (dup_thresh - 1) * mss)
+            } else if !s.lost && (segs_above >= dup_thresh || bytes_above > (dup_thresh - 1) * mss)
             {
                 changed |= self.mark_lost(i);
             }
@@ -413,8 +421,10 @@ mod tests {
     fn reordering_is_seen_and_partial_acks_trim() {
         let mut b = board(4);
         let mut d = Delivered::default();
+        b.sack(s(300), s(400), &mut d);
         b.sack(s(200), s(300), &mut d);
-        assert!(!d.reordering);
+        assert!(!d.reordering, "one ACK's blocks in any order are no reordering");
+        b.finish_ack(&d);
         b.ack(s(50), &mut d);
         assert!(!d.reordering, "a split record is not delivered yet");
         assert_eq!(b.get(0).map(|r| r.start), Some(s(50)));
