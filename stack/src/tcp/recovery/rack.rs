@@ -93,12 +93,15 @@ impl Rack {
         let mut timer: Option<Instant> = None;
         for i in 0..board.len() {
             let Some(s) = board.get(i).copied() else { break };
-            if s.sacked || (s.lost && !s.retransmitted) {
-                continue;
-            }
             let sent_before =
                 s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end <= self.end_seq);
-            if !sent_before {
+            if !sent_before && !s.ever_retransmitted {
+                // Segments never retransmitted went out in sequence order, and every later
+                // record (retransmitted or not) was first sent after this one: none of them
+                // can precede the newest delivered transmission. Stop here.
+                break;
+            }
+            if s.sacked || (s.lost && !s.retransmitted) || !sent_before {
                 continue;
             }
             let due = s.sent_at + self.rtt + reo_wnd;

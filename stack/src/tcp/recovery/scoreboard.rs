@@ -75,6 +75,8 @@ pub struct Scoreboard {
     lost: usize,
     /// Bytes marked lost whose retransmission is in flight.
     retrans: usize,
+    /// Number of SACKed records.
+    sacked_count: usize,
     /// Highest sequence number SACKed or acknowledged (RACK's "fack").
     highest_delivered: Option<SeqNumber>,
 }
@@ -141,7 +143,7 @@ impl Scoreboard {
 
     /// Number of SACKed records (RFC 8985's `segs_sacked` stand-in).
     pub fn sacked_segments(&self) -> usize {
-        self.segs.iter().filter(|s| s.sacked).count()
+        self.sacked_count
     }
 
     /// Appends a newly sent segment. The caller checked [`has_room`](Self::has_room); a record
@@ -177,6 +179,9 @@ impl Scoreboard {
         self.outstanding -= len;
         if s.sacked {
             self.sacked -= len;
+            if len == s.len() {
+                self.sacked_count -= 1;
+            }
         } else if s.lost {
             self.lost -= len;
             if s.retransmitted {
@@ -253,6 +258,7 @@ impl Scoreboard {
                 }
             }
             self.sacked += len;
+            self.sacked_count += 1;
             d.sacked += len;
             self.segs[i].sacked = true;
             self.segs[i].lost = false;
@@ -292,6 +298,9 @@ impl Scoreboard {
     /// RFC 6675 `IsLost` for every record: lost when at least `dup_thresh` SACKed segments,
     /// or `dup_thresh · mss` SACKed bytes, lie above it. Returns whether any record became lost.
     pub fn mark_lost_by_sack(&mut self, dup_thresh: usize, mss: usize) -> bool {
+        if self.sacked_count == 0 {
+            return false;
+        }
         let (mut segs_above, mut bytes_above) = (0usize, 0usize);
         let mut changed = false;
         for i in (0..self.segs.len()).rev() {
@@ -351,15 +360,18 @@ impl Scoreboard {
         self.sacked = 0;
         self.lost = 0;
         self.retrans = 0;
+        self.sacked_count = 0;
         self.highest_delivered = None;
     }
 
     /// Recomputes the totals from the records (tests use it to check the bookkeeping).
     pub fn check_totals(&self) -> bool {
         let mut t = (0, 0, 0, 0);
+        let mut count = 0;
         for s in &self.segs {
             t.0 += s.len();
             if s.sacked {
+                count += 1;
                 t.1 += s.len();
             } else if s.lost {
                 t.2 += s.len();
@@ -368,7 +380,7 @@ impl Scoreboard {
                 }
             }
         }
-        t == (self.outstanding, self.sacked, self.lost, self.retrans)
+        t == (self.outstanding, self.sacked, self.lost, self.retrans) && count == self.sacked_count
     }
 }
 
