@@ -1,8 +1,10 @@
 //! `xdptcp`: the command-line tool of xdptcp.
 //!
-//! Subcommands grow with the project; today the tool reports the criterion suites. Every error
+//! Subcommands grow with the project: `report criterion` summarises the criterion suites and
+//! `congestion` runs the congestion-control simulations. Every error
 //! is one line on stderr and a non-zero exit, never a panic.
 
+mod ccsim;
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,9 @@ enum Command {
     /// Summarise benchmark results.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Measure congestion control and loss recovery in a deterministic bottleneck simulation
+    /// (goodput against loss next to the Mathis bound, RTOs, burst recovery, fairness).
+    Congestion(cmd::congestion::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -34,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
+        Command::Congestion(args) => cmd::congestion::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

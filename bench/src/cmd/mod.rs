@@ -1,3 +1,4 @@
 //! One module per subcommand.
 
+pub mod congestion;
 pub mod criterion_report;

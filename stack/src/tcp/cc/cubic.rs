@@ -151,9 +151,7 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, ack: &AckSample) {
         if !ack.cwnd_limited {
-            // §5.8: an unused window does not grow, and the epoch restarts when it is used
-            // again so that idle time does not count as growth time.
-            self.epoch_start = None;
+            // §5.8: an unused window does not grow.
             return;
         }
         if self.window() < self.ssthresh {
@@ -170,8 +168,9 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh as f64;
     }
 
-    fn on_recovery_exit(&mut self, _now: Instant, in_flight: usize, mss: usize) {
-        self.cwnd = self.ssthresh.min(in_flight.max(mss) + mss) as f64;
+    fn on_recovery_exit(&mut self, _now: Instant, _in_flight: usize, _mss: usize) {
+        // As Linux (`tcp_end_cwnd_reduction`): the window is the reduced threshold.
+        self.cwnd = self.ssthresh as f64;
     }
 
     fn on_rto(&mut self, _now: Instant, _in_flight: usize, mss: usize) {

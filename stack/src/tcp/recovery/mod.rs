@@ -82,6 +82,9 @@ pub struct LossRecovery {
     /// An episode just started: its first retransmission goes whatever the window says
     /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
     pub retransmit_now: bool,
+    /// NewReno without SACK: the retransmission deadline set by the episode's first partial
+    /// ACK, which later partial ACKs do not push back.
+    pub impatient_deadline: Option<Instant>,
 }
 
 impl LossRecovery {
@@ -170,6 +173,15 @@ impl Connection {
                     // duplicate ACKs stood for.
                     let segs = d.acked.div_ceil(self.mss.max(1)) as u32;
                     self.loss.dupacks = self.loss.dupacks.saturating_sub(segs);
+                    // The "Impatient" timer of RFC 6582 §4: only the first partial ACK restarts
+                    // the retransmission timer. With many holes, one retransmission per RTT
+                    // would take longer than a timeout and the go-back that follows it.
+                    if ack < e.point {
+                        match self.loss.impatient_deadline {
+                            Some(t) => self.retransmit_at = Some(t),
+                            None => self.loss.impatient_deadline = self.retransmit_at,
+                        }
+                    }
                 }
                 _ => self.loss.dupacks = 0,
             }
@@ -266,6 +278,7 @@ impl Connection {
         self.cc.on_congestion_event(now, flight, self.mss);
         self.start_undo_episode();
         self.loss.retransmit_now = true;
+        self.loss.impatient_deadline = None;
         self.rtt_probe = None;
         self.loss.tlp_end = None;
         self.loss.tlp_at = None;
