@@ -357,3 +357,24 @@ fn pacing_spreads_a_window_over_the_rtt() {
     let mut c = open(plain_config());
     assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
 }
+
+#[test]
+fn rack_falls_back_to_dupacks_when_the_peer_sends_no_sack_blocks() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    for i in 0..2 {
+        rx(&mut c, ms(30 + i), &ack(0));
+        recv_nothing!(c, ms(30 + i));
+    }
+    rx(&mut c, ms(32), &ack(0));
+    recv!(c, ms(32), seq ISS + 1, len 100);
+}
+
+#[test]
+fn sack_block_straddling_the_cumulative_ack_is_clipped() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    // [50, 400) straddles SND.UNA = 100 after this ACK: 100..400 counts as SACKed.
+    rx(&mut c, ms(30), &sack(100, &[(50, 400)]));
+    assert_eq!(c.info().sacked, 300);
+}

@@ -152,10 +152,11 @@ impl Connection {
         }
         self.loss.board.ack(ack, &mut d);
         for (i, &(l, r)) in blocks.iter().enumerate() {
-            if (i == 0 && dsack) || l >= r || l < ack || r > self.snd_max {
+            // Blocks must lie in [SND.UNA, SND.MAX]; one straddling SND.UNA is clipped.
+            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd_max {
                 continue;
             }
-            self.loss.board.sack(l, r, &mut d);
+            self.loss.board.sack(l.max(ack), r, &mut d);
         }
         self.loss.board.finish_ack(&d);
         if let Some(newest) = d.newest {
@@ -236,24 +237,29 @@ impl Connection {
     fn detect_losses(&mut self, now: Instant, advanced: bool) {
         let mss = self.mss;
         let in_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        let head_fresh =
+            self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
+        let dupthresh_reached = self.loss.episode.is_none()
+            && self.loss.dupacks as usize >= DUP_THRESH
+            && head_fresh
+            && self.loss.rto_recover.is_none_or(|r| self.snd_una > r);
         if self.rack_enabled() {
             self.rack_detect(now);
+            // A peer that negotiated SACK but sends no blocks leaves RACK blind: fall back to
+            // duplicate-ACK counting (RFC 8985 §6.2 allows combining the two).
+            if dupthresh_reached && self.loss.board.sacked_bytes() == 0 {
+                self.loss.board.mark_lost(0);
+            }
             return;
         }
         if self.sack_recovery() {
             self.loss.board.mark_lost_by_sack(DUP_THRESH, mss);
         }
-        let head_fresh =
-            self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
         if in_fast && advanced && head_fresh {
             // RFC 6582 §3.2 step 5: a partial ACK; the next hole is retransmitted at once.
             self.loss.board.mark_lost(0);
             self.loss.retransmit_now = true;
-        } else if self.loss.episode.is_none()
-            && self.loss.dupacks as usize >= DUP_THRESH
-            && head_fresh
-            && self.loss.rto_recover.is_none_or(|r| self.snd_una > r)
-        {
+        } else if dupthresh_reached {
             // RFC 5681 §3.2 step 2; RFC 6582 §4: duplicate ACKs for data sent before a
             // timeout are expected (go-back-N resends it) and start no recovery.
             self.loss.board.mark_lost(0);

@@ -82,10 +82,11 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// An empty scoreboard that can hold `capacity` records (allocated now, never again).
+    /// An empty scoreboard that can hold `capacity` records (allocated now, never again: one
+    /// slot of slack takes a FIN that arrives when the ring is full of data records).
     pub fn with_capacity(capacity: usize) -> Self {
         Scoreboard {
-            segs: VecDeque::with_capacity(capacity.max(1)),
+            segs: VecDeque::with_capacity(capacity.max(1) + 1),
             capacity: capacity.max(1),
             ..Default::default()
         }
