@@ -5,6 +5,7 @@
 //! Windows are tracked in segments as `f64` (the RFC's unit) and exposed in bytes. Time comes
 //! in with every ACK; nothing here reads a clock.
 
+use super::hystart::{HyStart, Phase, CSS_GROWTH_DIVISOR};
 use super::{slow_start_increase, AckSample, CongestionControl, UndoPoint};
 use crate::time::{Duration, Instant};
 
@@ -47,6 +48,8 @@ pub struct Cubic {
     fast_convergence: bool,
     undo: UndoPoint,
     undo_w_max: f64,
+    /// HyStart++ (RFC 9406) during the initial slow start; `None` once it is over.
+    hystart: Option<HyStart>,
 }
 
 impl Cubic {
@@ -63,7 +66,13 @@ impl Cubic {
             fast_convergence: true,
             undo: UndoPoint::default(),
             undo_w_max: 0.0,
+            hystart: Some(HyStart::default()),
         }
+    }
+
+    /// The same without HyStart++: plain slow start until the first loss.
+    pub fn without_hystart(initial_window: usize) -> Self {
+        Cubic { hystart: None, ..Cubic::new(initial_window) }
     }
 
     /// `W_max` in segments (for tests and reports).
@@ -90,6 +99,8 @@ impl Cubic {
         self.cwnd_prior = cwnd_seg;
         self.ssthresh = ((self.cwnd * BETA) as usize).max(2 * mss);
         self.epoch_start = None;
+        // RFC 9406 §4.3: HyStart++ serves the initial slow start only.
+        self.hystart = None;
     }
 
     fn congestion_avoidance(&mut self, ack: &AckSample) {
@@ -138,7 +149,11 @@ fn secs(d: Duration) -> f64 {
 
 impl CongestionControl for Cubic {
     fn init(&mut self, initial_window: usize) {
+        let hystart = self.hystart.is_some();
         *self = Cubic::new(initial_window);
+        if !hystart {
+            self.hystart = None;
+        }
     }
 
     fn window(&self) -> usize {
@@ -155,8 +170,20 @@ impl CongestionControl for Cubic {
             return;
         }
         if self.window() < self.ssthresh {
-            // Plain slow start (HyStart is optional, §4.10).
-            let grown = self.cwnd + slow_start_increase(ack.bytes_acked, ack.mss) as f64;
+            let mut inc = slow_start_increase(ack.bytes_acked, ack.mss);
+            // RFC 9438 §4.10: HyStart++ leaves slow start before the queue overflows.
+            if let Some(h) = self.hystart.as_mut() {
+                match h.on_ack(ack.ack, ack.snd_max, ack.rtt) {
+                    Phase::SlowStart => {}
+                    Phase::Conservative => inc /= CSS_GROWTH_DIVISOR,
+                    Phase::Exit => {
+                        self.hystart = None;
+                        self.ssthresh = self.window();
+                        return;
+                    }
+                }
+            }
+            let grown = self.cwnd + inc as f64;
             self.cwnd = grown.min(self.ssthresh as f64);
         } else {
             self.congestion_avoidance(ack);
@@ -202,6 +229,9 @@ mod tests {
             srtt: Some(Duration::from_millis(rtt_ms)),
             min_rtt: Some(Duration::from_millis(rtt_ms)),
             cwnd_limited: true,
+            rtt: Some(Duration::from_millis(rtt_ms)),
+            ack: crate::tcp::SeqNumber(0),
+            snd_max: crate::tcp::SeqNumber(0),
         }
     }
 

@@ -10,11 +10,13 @@
 //! which keeps simulations reproducible to the byte.
 
 mod cubic;
+pub mod hystart;
 mod newreno;
 
 pub use cubic::Cubic;
 pub use newreno::NewReno;
 
+use crate::tcp::SeqNumber;
 use crate::time::{Duration, Instant};
 
 /// Which algorithm a connection uses (`TcpConfig::congestion`).
@@ -53,6 +55,11 @@ pub struct AckSample {
     /// Whether the window limited sending before this ACK. RFC 9438 §5.8 and RFC 7661: a
     /// window that was not used must not grow.
     pub cwnd_limited: bool,
+    /// The RTT sample this ACK produced, if any (HyStart++ watches it).
+    pub rtt: Option<Duration>,
+    /// The cumulative acknowledgment and `SND.MAX`, which delimit round trips.
+    pub ack: SeqNumber,
+    pub snd_max: SeqNumber,
 }
 
 /// A congestion-control algorithm. All sizes are in bytes.

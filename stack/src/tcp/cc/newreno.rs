@@ -98,6 +98,9 @@ mod tests {
             srtt: None,
             min_rtt: None,
             cwnd_limited: true,
+            rtt: None,
+            ack: crate::tcp::SeqNumber(0),
+            snd_max: crate::tcp::SeqNumber(0),
         }
     }
 

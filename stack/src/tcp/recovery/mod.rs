@@ -82,6 +82,8 @@ pub struct LossRecovery {
     /// An episode just started: its first retransmission goes whatever the window says
     /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
     pub retransmit_now: bool,
+    /// The RTT sample taken from the ACK being processed.
+    pub last_rtt: Option<Duration>,
     /// NewReno without SACK: the retransmission deadline set by the episode's first partial
     /// ACK, which later partial ACKs do not push back.
     pub impatient_deadline: Option<Instant>,
@@ -122,6 +124,7 @@ impl Connection {
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
         self.rto.sample(rtt);
         self.loss.rack.on_rtt_sample(rtt);
+        self.loss.last_rtt = Some(rtt);
     }
 
     /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
@@ -222,10 +225,14 @@ impl Connection {
                 srtt: self.rto.srtt(),
                 min_rtt: self.loss.rack.min_rtt(),
                 cwnd_limited,
+                rtt: self.loss.last_rtt,
+                ack,
+                snd_max: self.snd_max,
             };
             self.cc.on_ack(&sample);
         }
 
+        self.loss.last_rtt = None;
         self.on_ack_tlp(now, ack, dsack);
         self.arm_tlp(now);
         if self.loss.board.is_empty() {
