@@ -27,14 +27,28 @@ pub struct Variant {
     pub algo: CongestionAlgorithm,
     pub sack: bool,
     pub rack: bool,
+    /// Pace transmissions (`TcpConfig::pacing`).
+    pub pacing: bool,
 }
 
 /// The three configurations the tables compare.
 pub const VARIANTS: [Variant; 3] = [
-    Variant { name: "NewReno", algo: CongestionAlgorithm::NewReno, sack: false, rack: false },
-    Variant { name: "NewReno+SACK", algo: CongestionAlgorithm::NewReno, sack: true, rack: false },
-    Variant { name: "CUBIC+SACK+RACK", algo: CongestionAlgorithm::Cubic, sack: true, rack: true },
+    Variant::new("NewReno", CongestionAlgorithm::NewReno, false, false),
+    Variant::new("NewReno+SACK", CongestionAlgorithm::NewReno, true, false),
+    Variant::new("CUBIC+SACK+RACK", CongestionAlgorithm::Cubic, true, true),
 ];
+
+/// The default configuration with pacing on, shown beside the others where bursts matter.
+pub const PACED: Variant = Variant {
+    pacing: true,
+    ..Variant::new("CUBIC+SACK+RACK, paced", CongestionAlgorithm::Cubic, true, true)
+};
+
+impl Variant {
+    const fn new(name: &'static str, algo: CongestionAlgorithm, sack: bool, rack: bool) -> Self {
+        Variant { name, algo, sack, rack, pacing: false }
+    }
+}
 
 /// A burst of consecutive data segments of flow 0 dropped on purpose.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +152,7 @@ pub fn tcp_config(variant: Variant, recv_buffer: usize) -> TcpConfig {
         congestion: variant.algo,
         sack: variant.sack,
         rack: variant.rack,
+        pacing: variant.pacing,
         recv_buffer,
         send_buffer: recv_buffer.max(1 << 20),
         ..TcpConfig::default()

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use xdptcp_stack::time::{Duration, Instant};
 
 use super::link::{PathConfig, HEADER_BYTES};
-use super::{run, secs, Burst, Scenario, Variant, VARIANTS};
+use super::{run, secs, Burst, Scenario, Variant, PACED, VARIANTS};
 
 /// Payload bytes per segment (MSS 1460 minus the 12-byte timestamp option).
 pub const MSS_PAYLOAD: usize = 1460 - 12;
@@ -142,7 +142,7 @@ pub fn measure(quick: bool) -> Report {
         loss.push(row);
     }
     let mut burst = Vec::new();
-    for v in VARIANTS {
+    for v in VARIANTS.into_iter().chain([PACED]) {
         let path = base_path(0.0, 1);
         // The receive window holds the flow at one BDP, so the queue stays empty and the ten
         // dropped segments are the only losses.
@@ -243,7 +243,7 @@ impl Report {
         );
         let _ = writeln!(out, "| variant | time to recover | RTOs | segments retransmitted |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
-        for (v, b) in VARIANTS.iter().zip(&self.burst) {
+        for (v, b) in VARIANTS.iter().chain([&PACED]).zip(&self.burst) {
             let t =
                 b.recovery.map_or("not recovered".into(), |d| format!("{:.1} ms", secs(d) * 1e3));
             let _ = writeln!(out, "| {} | {} | {} | {} |", v.name, t, b.rtos, b.retransmits);

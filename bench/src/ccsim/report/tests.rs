@@ -68,6 +68,12 @@ fn sack_recovers_a_burst_in_a_few_round_trips() {
     let t = b.recovery.expect("recovered");
     assert!(t > rtt.saturating_mul(9) && t < rtt.saturating_mul(20), "{t:?}");
     assert_eq!(b.retransmits, 10, "exactly the ten lost segments");
+    // Unpaced, the window that opens at once when the holes fill overflows the queue; paced,
+    // only the ten dropped segments are ever resent.
+    assert!(r.burst[variant("CUBIC+SACK+RACK")].retransmits > 10);
+    let paced = r.burst[VARIANTS.len()];
+    assert_eq!(paced.retransmits, 10);
+    assert!(paced.recovery.expect("recovered") < rtt.saturating_mul(3));
 }
 
 #[test]
