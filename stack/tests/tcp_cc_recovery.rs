@@ -223,6 +223,12 @@ fn probe_sends_new_data_when_there_is_some() {
     let probe = tx(&mut c, pto).unwrap();
     assert_eq!(probe.seq, s(ISS + 1101), "a probe with new data");
     assert_eq!(c.counters().retrans_segs, 0);
+    // One probe at a time: the next deadline is the retransmission timeout, not another PTO.
+    let next = c.poll_timeout().unwrap();
+    assert_eq!(next, pto + c.info().rto);
+    c.on_timeout(next);
+    assert_eq!(c.counters().tlp_probes, 1);
+    assert_eq!(c.counters().timeouts, 1);
 }
 
 #[test]

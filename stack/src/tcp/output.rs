@@ -170,8 +170,10 @@ impl Connection {
     /// The tail loss probe (RFC 8985 §7.3): one segment of new data if the peer's window allows,
     /// else the last segment not yet SACKed again.
     fn plan_probe(&mut self, now: Instant) -> Option<Plan> {
+        // One probe at a time (RFC 8985 §7.3): no new probe timer until this one is answered.
         if let Some(p) = self.plan_data(now, true) {
             self.loss.tlp_end = Some((self.snd_max, false));
+            self.loss.tlp_at = None;
             return Some(p);
         }
         let i = (0..self.loss.board.len())
@@ -179,6 +181,7 @@ impl Connection {
             .find(|&i| self.loss.board.get(i).is_some_and(|r| !r.sacked))?;
         let p = self.emit_retransmission(now, i);
         self.loss.tlp_end = Some((self.snd_max, true));
+        self.loss.tlp_at = None;
         Some(p)
     }
 
