@@ -24,6 +24,10 @@ pub struct PathConfig {
     pub loss: f64,
     /// Seed of the loss generator.
     pub seed: u64,
+    /// ECN marking (RFC 3168 §5): an ECN-capable data segment that finds at least this many
+    /// bytes queued is marked CE instead of waiting for the queue to overflow. `None`: plain
+    /// drop-tail.
+    pub ecn_threshold: Option<usize>,
 }
 
 impl PathConfig {
@@ -40,6 +44,10 @@ pub struct Packet {
     pub to_receiver: bool,
     pub header: SegmentHeader,
     pub len: usize,
+    /// Sent ECN-capable (ECT(0)).
+    pub ect: bool,
+    /// Marked congestion experienced on the way.
+    pub ce: bool,
 }
 
 /// A packet arriving at `at`; `order` keeps ties in sending order.
@@ -92,6 +100,8 @@ pub struct Path {
     pub random_drops: u64,
     pub queue_drops: u64,
     pub forced_drops: u64,
+    /// Segments marked CE.
+    pub ce_marks: u64,
 }
 
 impl Path {
@@ -107,6 +117,7 @@ impl Path {
             random_drops: 0,
             queue_drops: 0,
             forced_drops: 0,
+            ce_marks: 0,
         }
     }
 
@@ -130,7 +141,7 @@ impl Path {
 
     /// A segment leaves an endpoint at `now`. Data goes through loss and the bottleneck;
     /// ACKs only take the propagation delay. `force_drop` drops it on purpose.
-    pub fn send(&mut self, now: Instant, packet: Packet, force_drop: bool) -> Option<Drop> {
+    pub fn send(&mut self, now: Instant, mut packet: Packet, force_drop: bool) -> Option<Drop> {
         if !packet.to_receiver {
             let at = now + self.one_way();
             self.schedule(at, packet);
@@ -150,6 +161,10 @@ impl Path {
             }
         }
         let size = packet.len + HEADER_BYTES;
+        if packet.ect && self.config.ecn_threshold.is_some_and(|k| self.queued_bytes >= k) {
+            packet.ce = true;
+            self.ce_marks += 1;
+        }
         if self.queued_bytes + size > self.config.buffer {
             self.queue_drops += 1;
             return Some(Drop::Queue);
@@ -196,6 +211,8 @@ mod tests {
                 options: SegmentOptions::default(),
             },
             len,
+            ect: true,
+            ce: false,
         }
     }
 
@@ -207,6 +224,7 @@ mod tests {
             buffer: 3000,
             loss: 0.0,
             seed: 1,
+            ecn_threshold: None,
         };
         assert_eq!(cfg.bdp(), 10_000);
         let mut p = Path::new(cfg);
@@ -232,6 +250,7 @@ mod tests {
             buffer: usize::MAX / 2,
             loss: 0.01,
             seed: 7,
+            ecn_threshold: None,
         };
         let mut p = Path::new(cfg);
         for i in 0..100_000u64 {

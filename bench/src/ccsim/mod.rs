@@ -10,7 +10,7 @@ pub mod report;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::tcp::{
-    CongestionAlgorithm, Connection, Segment, SeqNumber, TcpConfig, TcpCounters,
+    CongestionAlgorithm, Connection, IpEcn, Segment, SeqNumber, TcpConfig, TcpCounters,
 };
 use xdptcp_stack::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ pub struct Variant {
     pub rack: bool,
     /// Pace transmissions (`TcpConfig::pacing`).
     pub pacing: bool,
+    /// Negotiate ECN (`TcpConfig::ecn`).
+    pub ecn: bool,
 }
 
 /// The three configurations the tables compare.
@@ -46,7 +48,7 @@ pub const PACED: Variant = Variant {
 
 impl Variant {
     const fn new(name: &'static str, algo: CongestionAlgorithm, sack: bool, rack: bool) -> Self {
-        Variant { name, algo, sack, rack, pacing: false }
+        Variant { name, algo, sack, rack, pacing: false, ecn: false }
     }
 }
 
@@ -92,6 +94,8 @@ pub struct RunResult {
     pub measured: Duration,
     pub random_drops: u64,
     pub queue_drops: u64,
+    /// Segments marked CE by the bottleneck.
+    pub ce_marks: u64,
     /// Burst scenarios: from the first dropped segment until the receiver had every byte up
     /// to the end of the last one.
     pub burst_recovery: Option<Duration>,
@@ -153,6 +157,7 @@ pub fn tcp_config(variant: Variant, recv_buffer: usize) -> TcpConfig {
         sack: variant.sack,
         rack: variant.rack,
         pacing: variant.pacing,
+        ecn: variant.ecn,
         recv_buffer,
         send_buffer: recv_buffer.max(1 << 20),
         ..TcpConfig::default()
@@ -248,6 +253,7 @@ pub fn run(s: &Scenario) -> RunResult {
         measured,
         random_drops: path.random_drops,
         queue_drops: path.queue_drops,
+        ce_marks: path.ce_marks,
         burst_recovery: burst.and_then(|b| b.recovered),
     }
 }
@@ -265,7 +271,12 @@ fn deliver(f: &mut Flow, p: &Packet, now: Instant, cfg: TcpConfig) {
     if p.to_receiver {
         match f.rx.as_mut() {
             Some(r) => {
-                r.on_segment(now, &seg);
+                let ecn = match (p.ce, p.ect) {
+                    (true, _) => IpEcn::Ce,
+                    (false, true) => IpEcn::Ect0,
+                    (false, false) => IpEcn::NotEct,
+                };
+                r.on_segment_ecn(now, &seg, ecn);
             }
             None if h.flags.syn() => {
                 let local = f.tx.remote();
@@ -299,7 +310,8 @@ fn flush(f: &mut Flow, i: usize, now: Instant, path: &mut Path, burst: &mut Opti
     f.tx.send_commit(space);
     while let Some(t) = f.tx.poll_transmit(now) {
         let len = t.payload_len();
-        let packet = Packet { flow: i, to_receiver: true, header: t.header, len };
+        let packet =
+            Packet { flow: i, to_receiver: true, header: t.header, len, ect: t.ect, ce: false };
         let mut force = false;
         if let Some(b) = burst.as_mut().filter(|_| i == 0 && len > 0) {
             if now >= b.spec.at && b.dropped < b.spec.count {
@@ -314,7 +326,14 @@ fn flush(f: &mut Flow, i: usize, now: Instant, path: &mut Path, burst: &mut Opti
     }
     if let Some(r) = f.rx.as_mut() {
         while let Some(t) = r.poll_transmit(now) {
-            let packet = Packet { flow: i, to_receiver: false, header: t.header, len: 0 };
+            let packet = Packet {
+                flow: i,
+                to_receiver: false,
+                header: t.header,
+                len: 0,
+                ect: t.ect,
+                ce: false,
+            };
             path.send(now, packet, false);
         }
     }

@@ -57,6 +57,7 @@ pub fn base_path(loss: f64, seed: u64) -> PathConfig {
         buffer: 0,
         loss,
         seed,
+        ecn_threshold: None,
     };
     p.buffer = p.bdp();
     p
@@ -92,6 +93,18 @@ pub struct BurstCell {
     pub retransmits: u64,
 }
 
+/// One row of the ECN table.
+#[derive(Clone, Copy, Debug)]
+pub struct EcnCell {
+    pub ecn: bool,
+    pub goodput_bps: f64,
+    /// Segments lost at the full queue.
+    pub losses: u64,
+    pub retransmits: u64,
+    pub ecn_reductions: u64,
+    pub ce_marks: u64,
+}
+
 /// Everything the command measures.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -102,6 +115,8 @@ pub struct Report {
     pub burst: Vec<BurstCell>,
     /// `[variant]` → (Jain's index with 2 flows, with 8 flows).
     pub fairness: Vec<(f64, f64)>,
+    /// CUBIC+SACK+RACK on a marking bottleneck, without and with ECN negotiated.
+    pub ecn: Vec<EcnCell>,
 }
 
 fn scenario(variant: Variant, path: PathConfig, l: &Lengths) -> Scenario {
@@ -176,7 +191,23 @@ pub fn measure(quick: bool) -> Report {
         }
         fairness.push((jain[0], jain[1]));
     }
-    Report { quick, lengths: l, loss, burst, fairness }
+    let mut ecn = Vec::new();
+    for on in [false, true] {
+        let mut path = base_path(0.0, 1);
+        path.ecn_threshold = Some(path.bdp() / 5);
+        let v = Variant { ecn: on, ..VARIANTS[2] };
+        let r = run(&scenario(v, path, &l));
+        let c = r.counters();
+        ecn.push(EcnCell {
+            ecn: on,
+            goodput_bps: r.goodput_bps(0),
+            losses: r.queue_drops,
+            retransmits: c.retrans_segs,
+            ecn_reductions: c.ecn_reductions,
+            ce_marks: r.ce_marks,
+        });
+    }
+    Report { quick, lengths: l, loss, burst, fairness, ecn }
 }
 
 fn mbps(bps: f64) -> String {
@@ -259,6 +290,32 @@ impl Report {
         let _ = writeln!(out, "|---|---:|---:|");
         for (v, (two, eight)) in VARIANTS.iter().zip(&self.fairness) {
             let _ = writeln!(out, "| {} | {:.3} | {:.3} |", v.name, two, eight);
+        }
+        let _ = writeln!(out, "\n### ECN on a marking bottleneck\n");
+        let _ = writeln!(
+            out,
+            "CUBIC+SACK+RACK, one flow, no random loss; the bottleneck marks ECN-capable segments \
+             CE once {} bytes (a fifth of the buffer) are queued, and drops only when the buffer is \
+             full. Counts cover the whole run ({:.1} s), goodput the measured part.\n",
+            path.bdp() / 5,
+            secs(l.duration),
+        );
+        let _ = writeln!(
+            out,
+            "| ECN | goodput (Mbit/s) | segments dropped | retransmitted | CE marks | ECN reductions |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for e in &self.ecn {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                if e.ecn { "on" } else { "off" },
+                mbps(e.goodput_bps),
+                e.losses,
+                e.retransmits,
+                e.ce_marks,
+                e.ecn_reductions
+            );
         }
         out
     }

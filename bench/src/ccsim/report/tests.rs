@@ -107,3 +107,15 @@ fn runs_are_deterministic() {
     assert_eq!(a.counters(), b.counters());
     assert!(a.flows[0].measured_bytes > 0);
 }
+
+#[test]
+fn ecn_marks_replace_losses() {
+    let (off, on) = (report().ecn[0], report().ecn[1]);
+    assert!(!off.ecn && on.ecn);
+    assert!(off.losses > 0 && off.retransmits > 0, "{off:?}");
+    assert_eq!(off.ce_marks, 0, "Not-ECT segments are never marked");
+    assert_eq!((on.losses, on.retransmits), (0, 0), "{on:?}");
+    assert!(on.ce_marks > 0 && on.ecn_reductions > 0, "{on:?}");
+    // One reduction per round trip at most: far fewer reductions than marks.
+    assert!(on.ecn_reductions * 10 < on.ce_marks, "{on:?}");
+}
