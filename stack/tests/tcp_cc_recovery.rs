@@ -384,3 +384,44 @@ fn sack_block_straddling_the_cumulative_ack_is_clipped() {
     rx(&mut c, ms(30), &sack(100, &[(50, 400)]));
     assert_eq!(c.info().sacked, 300);
 }
+
+#[test]
+fn receiver_reports_duplicates_with_dsack_once() {
+    let mut c = open(sack_config(true));
+    let d = seg(IRS + 1, Some(ISS + 1), A).with_payload(&payload(100)).with_window(WIN);
+    rx(&mut c, ms(20), &d);
+    c.on_timeout(ms(100));
+    let a = tx(&mut c, ms(100)).unwrap();
+    assert!(a.sack().is_empty());
+    // The same segment again: acknowledged with a DSACK for it.
+    rx(&mut c, ms(110), &d);
+    let a = tx(&mut c, ms(110)).unwrap();
+    assert_eq!(a.ack, Some(s(IRS + 101)));
+    assert_eq!(a.sack(), vec![(s(IRS + 1), s(IRS + 101))]);
+    // Only once.
+    c.send(b"x");
+    let next = tx(&mut c, ms(111)).unwrap();
+    assert!(next.sack().is_empty());
+    // Without SACK negotiated, no blocks at all.
+    let mut plain = open(plain_config());
+    rx(&mut plain, ms(20), &d);
+    rx(&mut plain, ms(21), &d);
+    assert!(tx_all(&mut plain, ms(21)).iter().all(|x| x.sack().is_empty()));
+}
+
+#[test]
+fn passive_open_agrees_to_ecn_only_when_asked() {
+    for (ours, theirs) in [(true, true), (true, false), (false, true)] {
+        let cfg = TcpConfig { ecn: ours, ..plain_config() };
+        let mut syn = seg(IRS, None, Flags::SYN);
+        if theirs {
+            syn.flags = syn.flags | Flags::ECE | Flags::CWR;
+        }
+        let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        let sa = tx(&mut c, ms(0)).unwrap();
+        let agreed = ours && theirs;
+        assert_eq!(sa.flags.contains(Flags::ECE), agreed, "ours={ours} theirs={theirs}");
+        assert!(!sa.flags.contains(Flags::CWR), "a SYN-ACK never carries CWR");
+        assert_eq!(c.info().ecn, agreed);
+    }
+}

@@ -215,6 +215,9 @@ pub struct Connection {
     pub(super) rcv_adv: SeqNumber,
     /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
     pub(super) last_ack_sent: SeqNumber,
+    /// A duplicate received below `RCV.NXT`, to report as a DSACK block in the next ACK
+    /// (RFC 2883 §4).
+    pub(super) dsack_pending: Option<(SeqNumber, SeqNumber)>,
     /// A FIN seen beyond a gap, processed once the gap fills.
     pub(super) pending_fin: Option<SeqNumber>,
     pub(super) fin_received: bool,
@@ -308,6 +311,7 @@ impl Connection {
             reassembly: Reassembly::new(),
             rcv_adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
+            dsack_pending: None,
             pending_fin: None,
             fin_received: false,
             read_closed: false,

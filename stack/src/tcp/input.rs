@@ -184,6 +184,11 @@ impl Connection {
             if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
                 self.ack_now = true;
             }
+            if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4).
+                let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                self.dsack_pending = Some((seg.seq, end));
+            }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
                 self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
@@ -202,6 +207,11 @@ impl Connection {
         if seq < self.rcv_nxt {
             let skip = (self.rcv_nxt - seq) as usize;
             let d = skip.min(payload.len());
+            if d > 0 {
+                // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
+                self.dsack_pending = Some((seq, seq + d));
+                self.ack_now = true;
+            }
             payload = &payload[d..];
             seq += d;
             if skip > d {

@@ -1,7 +1,7 @@
 //! Segment generation: SYN, SYN-ACK, data, FIN, ACKs, window updates, probes and RSTs.
 
 use super::connection::{Connection, State};
-use super::segment::{Flags, SegmentHeader, SegmentOptions, Transmit};
+use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -333,9 +333,18 @@ impl Connection {
         if self.ts_ok {
             options.timestamps = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_ok && !self.reassembly.is_empty() {
+        let dsack = self.dsack_pending.take();
+        if self.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
             let max = if self.ts_ok { 3 } else { 4 };
-            options.sack_blocks = self.reassembly.sack_blocks(max);
+            // RFC 2883 §4: a DSACK block goes first, in one ACK only.
+            let mut blocks = SackBlocks::EMPTY;
+            if let Some((l, r)) = dsack {
+                blocks.push(l, r);
+            }
+            for &(l, r) in self.reassembly.sack_blocks(max - blocks.len()).as_slice() {
+                blocks.push(l, r);
+            }
+            options.sack_blocks = blocks;
         }
         let window = self.window_to_advertise();
         // RFC 3168 §6.1.3: echo congestion until the sender confirms with CWR.
