@@ -25,7 +25,8 @@
 //! - Sender side loss recovery keeps a per-segment scoreboard (`recovery`): RACK-TLP with SACK
 //!   by default, RFC 6675 without RACK, NewReno (RFC 6582) without SACK. After a timeout the
 //!   outstanding segments are marked lost and resent from the scoreboard (SND.NXT does not go
-//!   back for data).
+//!   back for data). The receiver reports duplicates with a DSACK block (RFC 2883), so two
+//!   xdptcp ends can undo reductions caused by spurious retransmissions.
 
 pub mod buffer;
 pub mod cc;
