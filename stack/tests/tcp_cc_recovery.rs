@@ -425,3 +425,21 @@ fn passive_open_agrees_to_ecn_only_when_asked() {
         assert_eq!(c.info().ecn, agreed);
     }
 }
+
+#[test]
+fn only_the_first_partial_ack_restarts_the_timer_without_sack() {
+    let mut c = open(reno());
+    send_data(&mut c, ms(20), 1000);
+    for i in 0..3 {
+        rx(&mut c, ms(30 + i), &ack(0));
+    }
+    recv!(c, ms(32), seq ISS + 1, len 100);
+    rx(&mut c, ms(45), &ack(300));
+    recv!(c, ms(45), seq ISS + 301, len 100);
+    assert_eq!(c.poll_timeout(), Some(ms(245)));
+    // The second partial ACK retransmits the next hole but leaves the deadline alone
+    // (RFC 6582 "Impatient"), so many holes end in a timeout instead of one RTT each.
+    rx(&mut c, ms(60), &ack(600));
+    recv!(c, ms(60), seq ISS + 601, len 100);
+    assert_eq!(c.poll_timeout(), Some(ms(245)));
+}

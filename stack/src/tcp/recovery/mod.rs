@@ -177,7 +177,7 @@ impl Connection {
                     // duplicate ACKs stood for.
                     let segs = d.acked.div_ceil(self.mss.max(1)) as u32;
                     self.loss.dupacks = self.loss.dupacks.saturating_sub(segs);
-                    // The "Impatient" timer of RFC 6582 §4: only the first partial ACK restarts
+                    // RFC 6582's "Impatient" timer variant: only the first partial ACK restarts
                     // the retransmission timer. With many holes, one retransmission per RTT
                     // would take longer than a timeout and the go-back that follows it.
                     if ack < e.point {
