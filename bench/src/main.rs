@@ -1,10 +1,12 @@
 //! `xdptcp`: the command-line tool of xdptcp.
 //!
-//! Subcommands grow with the project; today the tool reports the criterion suites. Every error
+//! Subcommands grow with the project: `report criterion` summarises the criterion suites and
+//! `congestion` runs the congestion-control simulations. Every error
 //! is one line on stderr and a non-zero exit, never a panic.
 
 #![forbid(unsafe_code)]
 
+mod ccsim;
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,9 @@ enum Command {
     /// Make or remove the two-namespace veth lab (scripts/lab.sh).
     #[command(subcommand)]
     Lab(cmd::lab::Args),
+    /// Measure congestion control and loss recovery in a deterministic bottleneck simulation
+    /// (goodput against loss next to the Mathis bound, RTOs, burst recovery, fairness).
+    Congestion(cmd::congestion::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
         Command::Detach(args) => cmd::detach::run(&args),
         Command::Lab(args) => cmd::lab::run(&args),
+        Command::Congestion(args) => cmd::congestion::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod congestion;
 pub mod criterion_report;
 pub mod detach;
 pub mod lab;

@@ -1,5 +1,6 @@
 //! Per-connection tunables, with Linux-like defaults.
 
+use super::cc::CongestionAlgorithm;
 use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
@@ -54,6 +55,17 @@ pub struct TcpConfig {
     pub challenge_ack_limit: u32,
     /// Initial congestion window in segments (RFC 6928): 10.
     pub initial_cwnd_segments: u32,
+    /// Congestion-control algorithm: CUBIC (RFC 9438), the Linux default.
+    pub congestion: CongestionAlgorithm,
+    /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
+    /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
+    pub rack: bool,
+    /// Pace transmissions at `cwnd / SRTT` times a gain (2 in slow start, 1.2 after, as Linux
+    /// does) instead of sending whole windows back to back: off.
+    pub pacing: bool,
+    /// Negotiate ECN (RFC 3168) and react to congestion marks: off, like Linux for active
+    /// opens (`tcp_ecn` = 2 accepts it when asked; here both sides must enable it).
+    pub ecn: bool,
 }
 
 impl Default for TcpConfig {
@@ -82,6 +94,10 @@ impl Default for TcpConfig {
             sack: true,
             challenge_ack_limit: 1000,
             initial_cwnd_segments: 10,
+            congestion: CongestionAlgorithm::Cubic,
+            rack: true,
+            pacing: false,
+            ecn: false,
         }
     }
 }

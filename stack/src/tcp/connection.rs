@@ -15,10 +15,11 @@
 use std::net::SocketAddrV4;
 
 use super::buffer::RingBuffer;
-use super::cc::{CongestionControl, NewReno};
+use super::cc::CongestionControl;
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
 use super::reassembly::Reassembly;
+use super::recovery::LossRecovery;
 use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::SeqNumber;
@@ -144,6 +145,16 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK negotiated.
     pub sack: bool,
+    /// ECN negotiated (RFC 3168).
+    pub ecn: bool,
+    /// A loss-recovery episode is under way (fast recovery or after a timeout).
+    pub in_recovery: bool,
+    /// RFC 6675 `pipe`: bytes believed in the network.
+    pub pipe: usize,
+    /// Bytes the peer has SACKed above `SND.UNA`.
+    pub sacked: usize,
+    /// Bytes deemed lost and not SACKed.
+    pub lost: usize,
 }
 
 /// Options negotiated through a SYN cookie (decoded by the listener).
@@ -204,6 +215,9 @@ pub struct Connection {
     pub(super) rcv_adv: SeqNumber,
     /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
     pub(super) last_ack_sent: SeqNumber,
+    /// A duplicate received below `RCV.NXT`, to report as a DSACK block in the next ACK
+    /// (RFC 2883 §4).
+    pub(super) dsack_pending: Option<(SeqNumber, SeqNumber)>,
     /// A FIN seen beyond a gap, processed once the gap fills.
     pub(super) pending_fin: Option<SeqNumber>,
     pub(super) fin_received: bool,
@@ -228,11 +242,16 @@ pub struct Connection {
     pub(super) retransmit_at: Option<Instant>,
     pub(super) retransmit_count: u8,
     pub(super) cc: Box<dyn CongestionControl>,
-    pub(super) dupacks: u32,
-    pub(super) recovery: Option<SeqNumber>,
-    /// `recover` of RFC 6582 after a timeout: no fast retransmit until SND.UNA passes it.
-    pub(super) rto_recover: Option<SeqNumber>,
-    pub(super) fast_retransmit: bool,
+    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
+    pub(super) loss: LossRecovery,
+    /// Pacing: the earliest time the next data segment may leave.
+    pub(super) pacing_next: Option<Instant>,
+    /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
+    pub(super) pacing_held: bool,
+    /// ECN (RFC 3168) was negotiated.
+    pub(super) ecn_ok: bool,
+    /// ECN receiver: a CE mark arrived; echo ECE until the peer sends CWR.
+    pub(super) ecn_echo: bool,
 
     // ACK generation.
     pub(super) ack_now: bool,
@@ -292,6 +311,7 @@ impl Connection {
             reassembly: Reassembly::new(),
             rcv_adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
+            dsack_pending: None,
             pending_fin: None,
             fin_received: false,
             read_closed: false,
@@ -315,11 +335,12 @@ impl Connection {
             rtt_probe: None,
             retransmit_at: None,
             retransmit_count: 0,
-            cc: Box::new(NewReno::new(config.initial_cwnd_segments.max(1) as usize * mss)),
-            dupacks: 0,
-            recovery: None,
-            rto_recover: None,
-            fast_retransmit: false,
+            cc: config.congestion.build(config.initial_cwnd_segments.max(1) as usize * mss),
+            loss: LossRecovery::new(0),
+            pacing_next: None,
+            pacing_held: false,
+            ecn_ok: false,
+            ecn_echo: false,
             ack_now: false,
             delack_at: None,
             delack_segments: 0,
@@ -430,6 +451,14 @@ impl Connection {
             }
         }
         self.sack_ok = self.config.sack && o.sack_permitted;
+        // RFC 3168 §6.1.1: a SYN asks for ECN with ECE and CWR; a SYN-ACK accepts with ECE
+        // alone.
+        self.ecn_ok = self.config.ecn
+            && if syn.ack.is_some() {
+                syn.flags.contains(Flags::ECE) && !syn.flags.contains(Flags::CWR)
+            } else {
+                syn.flags.contains(Flags::ECE | Flags::CWR)
+            };
         match o.timestamps {
             Some((tsval, _)) if self.config.timestamps => {
                 self.ts_ok = true;
@@ -450,6 +479,9 @@ impl Connection {
         self.snd_wl2 = syn.ack.unwrap_or(self.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
         self.cc.init(iw);
+        // The scoreboard is sized once, now that the MSS is known: a full send buffer of
+        // MSS-sized segments, twice over for short (Nagle-off) segments.
+        self.loss = LossRecovery::new(self.config.send_buffer.div_ceil(self.mss) * 2 + 8);
     }
 
     /// Replaces the congestion-control algorithm. Call it right after construction; the
@@ -516,6 +548,11 @@ impl Connection {
             window_scale: self.ws_ok.then_some((self.rcv_wscale, self.snd_wscale)),
             timestamps: self.ts_ok,
             sack: self.sack_ok,
+            ecn: self.ecn_ok,
+            in_recovery: self.loss.episode.is_some(),
+            pipe: self.pipe(),
+            sacked: self.loss.board.sacked_bytes(),
+            lost: self.loss.board.lost_bytes(),
         }
     }
 
@@ -747,7 +784,12 @@ impl Connection {
         self.time_wait_at = None;
         self.ack_now = false;
         self.probe_pending = false;
-        self.fast_retransmit = false;
+        self.loss.board.clear();
+        self.loss.episode = None;
+        self.loss.tlp_at = None;
+        self.loss.tlp_pending = false;
+        self.loss.rack_at = None;
+        self.pacing_next = None;
         self.emit(event);
     }
 

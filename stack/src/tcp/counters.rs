@@ -54,6 +54,24 @@ pub struct TcpCounters {
     pub keepalive_probes: u64,
     /// Connections aborted after a keepalive/retransmission timeout (`TCPAbortOnTimeout`).
     pub abort_on_timeout: u64,
+    /// Fast recoveries driven by SACK (`TCPSackRecovery`).
+    pub sack_recoveries: u64,
+    /// Fast recoveries driven by duplicate ACKs without SACK (`TCPRenoRecovery`).
+    pub reno_recoveries: u64,
+    /// DSACK blocks received (`TCPDSACKRecv`).
+    pub dsack_recv: u64,
+    /// Retransmitted segments of a recovery episode that DSACKs showed unnecessary (no Linux twin).
+    pub spurious_retrans: u64,
+    /// Window reductions undone because every retransmission was spurious (`TCPDSACKUndo`).
+    pub spurious_undos: u64,
+    /// Tail loss probes sent (`TCPLossProbes`).
+    pub tlp_probes: u64,
+    /// Losses repaired by a tail loss probe (`TCPLossProbeRecovery`).
+    pub tlp_recoveries: u64,
+    /// Window reductions caused by ECN echoes (no Linux twin).
+    pub ecn_reductions: u64,
+    /// Times pacing held a segment back (no Linux twin).
+    pub paced_delays: u64,
 }
 
 impl TcpCounters {
@@ -80,5 +98,14 @@ impl TcpCounters {
         self.ofo_dropped += o.ofo_dropped;
         self.keepalive_probes += o.keepalive_probes;
         self.abort_on_timeout += o.abort_on_timeout;
+        self.sack_recoveries += o.sack_recoveries;
+        self.reno_recoveries += o.reno_recoveries;
+        self.dsack_recv += o.dsack_recv;
+        self.spurious_retrans += o.spurious_retrans;
+        self.spurious_undos += o.spurious_undos;
+        self.tlp_probes += o.tlp_probes;
+        self.tlp_recoveries += o.tlp_recoveries;
+        self.ecn_reductions += o.ecn_reductions;
+        self.paced_delays += o.paced_delays;
     }
 }

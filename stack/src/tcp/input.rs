@@ -63,7 +63,7 @@ impl Connection {
                 self.snd_wl2 = ack;
                 self.retransmit_at = None;
                 if let Some((_, sent)) = self.rtt_probe.take() {
-                    self.rto.sample(now.saturating_duration_since(sent));
+                    self.rtt_sample(now.saturating_duration_since(sent));
                 }
                 if self.retransmit_count > 0 {
                     self.rto.syn_loss_fallback(SYN_LOSS_RTO);
@@ -184,6 +184,11 @@ impl Connection {
             if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
                 self.ack_now = true;
             }
+            if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4).
+                let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
+                self.dsack_pending = Some((seg.seq, end));
+            }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
                 self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
@@ -202,6 +207,11 @@ impl Connection {
         if seq < self.rcv_nxt {
             let skip = (self.rcv_nxt - seq) as usize;
             let d = skip.min(payload.len());
+            if d > 0 {
+                // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
+                self.dsack_pending = Some((seq, seq + d));
+                self.ack_now = true;
+            }
             payload = &payload[d..];
             seq += d;
             if skip > d {
@@ -326,8 +336,12 @@ impl Connection {
         // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
         self.probes_unanswered = 0;
         let window = u32::from(seg.window) << self.snd_wscale;
+        let old_una = self.snd_una;
+        let prior_pipe = self.pipe();
+        // A duplicate ACK (RFC 5681 §2 definition).
+        let dupack =
+            ack == self.snd_una && pure && window == self.snd_wnd && self.snd_max > self.snd_una;
         if ack > self.snd_una {
-            let acked_seq = (ack - self.snd_una) as u32;
             // Data bytes acknowledged: those between send_base and ack.
             let data_acked = if ack > self.send_base {
                 ((ack - self.send_base) as usize).min(self.send_buf.len())
@@ -348,7 +362,7 @@ impl Connection {
                     if tsecr != 0 {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
-                            self.rto.sample(Duration::from_millis(u64::from(ms)));
+                            self.rtt_sample(Duration::from_millis(u64::from(ms)));
                             sampled = true;
                         }
                     }
@@ -357,7 +371,7 @@ impl Connection {
             if let Some((probe_seq, sent)) = self.rtt_probe {
                 if ack > probe_seq {
                     if !sampled {
-                        self.rto.sample(now.saturating_duration_since(sent));
+                        self.rtt_sample(now.saturating_duration_since(sent));
                     }
                     self.rtt_probe = None;
                 }
@@ -371,50 +385,12 @@ impl Connection {
             // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
             self.retransmit_at =
                 if self.snd_una == self.snd_max { None } else { Some(now + self.rto.rto()) };
-
-            // Congestion control (RFC 5681, RFC 6582).
-            let in_flight = (self.snd_max - self.snd_una) as usize;
-            match self.recovery {
-                Some(recover) if ack >= recover => {
-                    self.recovery = None;
-                    self.cc.on_exit_recovery(in_flight, self.mss);
-                }
-                Some(_) => {
-                    self.cc.on_partial_ack(acked_seq as usize, self.mss);
-                    self.fast_retransmit = true;
-                }
-                None => {
-                    if data_acked > 0 {
-                        self.cc.on_ack(data_acked, self.mss);
-                    }
-                }
-            }
-            self.dupacks = 0;
-        } else if ack == self.snd_una
-            && pure
-            && window == self.snd_wnd
-            && self.snd_max > self.snd_una
-        {
-            // A duplicate ACK (RFC 5681 §2 definition).
-            self.dupacks += 1;
-            if self.recovery.is_some() {
-                self.cc.on_recovery_dupack(self.mss);
-            } else if self.dupacks == 3
-                && match self.rto_recover {
-                    Some(r) => self.snd_una > r,
-                    None => true,
-                }
-            {
-                // RFC 6582 §3.2 step 1 / §4: duplicate ACKs for data sent before a timeout
-                // are expected (go-back-N resends it) and must not start another recovery.
-                let in_flight = (self.snd_max - self.snd_una) as usize;
-                self.recovery = Some(self.snd_max);
-                self.cc.on_enter_recovery(in_flight, self.mss);
-                self.fast_retransmit = true;
-                self.rtt_probe = None;
-                self.counters.fast_retransmits += 1;
-            }
         }
+        if self.state.is_synchronized() {
+            // Loss detection, recovery and congestion control (`tcp::recovery`).
+            self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+        }
+        self.on_ack_ecn(now, seg, ack);
 
         // Window update (RFC 9293 §3.10.7.4): only from a segment newer than the last one used.
         if ack >= self.snd_una

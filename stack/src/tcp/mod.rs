@@ -7,8 +7,8 @@
 //!
 //! Files, one idea each: `segment` (the engine's own header type; the integrator copies
 //! `wire::tcp` fields in and out), `config`, `buffer` (fixed byte rings), `reassembly`
-//! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc` (congestion-control trait and
-//! NewReno), `counters`, and the TCB split into `connection` (state, constructors, application
+//! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc/` (congestion-control trait,
+//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `counters`, and the TCB split into `connection` (state, constructors, application
 //! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
 //!
 //! Choices worth knowing, where the RFCs leave room (Linux is the tie-breaker):
@@ -22,8 +22,11 @@
 //! - RST validation follows RFC 5961 §3, SYNs in synchronized states get challenge ACKs
 //!   (§4), ACKs outside `[SND.UNA - MAX.SND.WND, SND.MAX]` are dropped with a rate-limited ACK
 //!   (§5, §7); TIME-WAIT ignores RSTs (RFC 1337).
-//! - Sender side loss recovery is NewReno (RFC 6582); received SACK blocks are not used yet
-//!   (the scoreboard belongs to the later recovery work), but SACK blocks are generated.
+//! - Sender side loss recovery keeps a per-segment scoreboard (`recovery`): RACK-TLP with SACK
+//!   by default, RFC 6675 without RACK, NewReno (RFC 6582) without SACK. After a timeout the
+//!   outstanding segments are marked lost and resent from the scoreboard (SND.NXT does not go
+//!   back for data). The receiver reports duplicates with a DSACK block (RFC 2883), so two
+//!   xdptcp ends can undo reductions caused by spurious retransmissions.
 
 pub mod buffer;
 pub mod cc;
@@ -36,15 +39,16 @@ pub mod listen;
 mod output;
 pub mod ports;
 pub mod reassembly;
+pub mod recovery;
 pub mod rto;
 pub mod segment;
 pub mod seq;
 pub mod syncookie;
 mod timers;
 
-pub use cc::{CongestionControl, NewReno};
+pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
 pub use config::TcpConfig;
 pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
 pub use counters::TcpCounters;
-pub use segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
+pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;

@@ -1,15 +1,23 @@
 //! Segment generation: SYN, SYN-ACK, data, FIN, ACKs, window updates, probes and RSTs.
 
 use super::connection::{Connection, State};
-use super::segment::{Flags, SegmentHeader, SegmentOptions, Transmit};
+use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
 use super::SeqNumber;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// What the next segment carries, decided before payload slices are borrowed.
 struct Plan {
     header: SegmentHeader,
     /// Payload as (offset into the send buffer, length).
     data: (usize, usize),
+    /// Send with ECT(0) in the IP header (new data on an ECN connection, RFC 3168 §6.1.5).
+    ect: bool,
+}
+
+impl Plan {
+    fn new(header: SegmentHeader, data: (usize, usize)) -> Plan {
+        Plan { header, data, ect: false }
+    }
 }
 
 impl Connection {
@@ -23,12 +31,12 @@ impl Connection {
         }
         let (off, len) = plan.data;
         let (a, b) = self.send_buf.slices_at(off, len);
-        Some(Transmit { header: plan.header, payload: [a, b] })
+        Some(Transmit { header: plan.header, payload: [a, b], ect: plan.ect })
     }
 
     fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {
         if let Some(rst) = self.rst_pending.take() {
-            return Some(Plan { header: rst, data: (0, 0) });
+            return Some(Plan::new(rst, (0, 0)));
         }
         match self.state {
             State::Closed | State::Listen => return None,
@@ -38,14 +46,19 @@ impl Connection {
             State::SynSent => return None,
             _ => {}
         }
-        if self.fast_retransmit {
-            self.fast_retransmit = false;
-            if let Some(p) = self.plan_retransmit_una(now) {
+        if self.state != State::SynReceived {
+            // RFC 6675 NextSeg: lost segments first, then new data; a pending tail loss probe
+            // (RFC 8985 §7.3) goes before ordinary new data.
+            if let Some(p) = self.plan_lost(now) {
                 return Some(p);
             }
-        }
-        if self.state != State::SynReceived {
-            if let Some(p) = self.plan_data(now) {
+            if self.loss.tlp_pending {
+                self.loss.tlp_pending = false;
+                if let Some(p) = self.plan_probe(now) {
+                    return Some(p);
+                }
+            }
+            if let Some(p) = self.plan_data(now, false) {
                 return Some(p);
             }
         }
@@ -56,7 +69,7 @@ impl Connection {
             let seq = self.snd_una - 1u32;
             let header = self.header(now, seq, Flags::ACK);
             self.count_out(false);
-            return Some(Plan { header, data: (0, 0) });
+            return Some(Plan::new(header, (0, 0)));
         }
         if self.ack_now {
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a
@@ -64,7 +77,7 @@ impl Connection {
             // would find an older number unacceptable and answer with an ACK of its own.
             let header = self.header(now, self.snd_max, Flags::ACK);
             self.count_out(false);
-            return Some(Plan { header, data: (0, 0) });
+            return Some(Plan::new(header, (0, 0)));
         }
         self.arm_persist(now);
         None
@@ -85,7 +98,7 @@ impl Connection {
         }
         // RFC 7323 §2.2: the window in a SYN is not scaled.
         let window = self.recv_buf.free().min(usize::from(u16::MAX)) as u16;
-        let (flags, ack) = if synack {
+        let (mut flags, ack) = if synack {
             self.rcv_adv = self.rcv_nxt + usize::from(window);
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
@@ -93,39 +106,87 @@ impl Connection {
         } else {
             (Flags::SYN, None)
         };
+        // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; the SYN-ACK agrees with ECE.
+        if synack && self.ecn_ok {
+            flags = flags | Flags::ECE;
+        } else if !synack && self.config.ecn {
+            flags = flags | Flags::ECE | Flags::CWR;
+        }
         let header = SegmentHeader { seq: self.iss, ack, flags, window, options };
         self.advance_snd(now, 1, retrans);
         self.count_out(retrans);
-        Plan { header, data: (0, 0) }
+        Plan::new(header, (0, 0))
     }
 
-    /// Fast retransmission of the first unacknowledged segment (RFC 5681 §3.2 step 2, RFC 6582
-    /// partial ACKs). Does not move `SND.NXT`.
-    fn plan_retransmit_una(&mut self, now: Instant) -> Option<Plan> {
-        let data_end = self.data_end();
-        let una = self.snd_una;
-        let avail = (data_end - una).max(0) as usize;
-        let len = avail.min(self.mss);
-        let fin_sent = self.fin_queued && self.snd_max > data_end;
-        let fin = fin_sent && una + len == data_end;
-        if len == 0 && !fin {
+    /// Retransmits the first lost segment of the scoreboard if the window allows (RFC 6675
+    /// NextSeg rule 1, and the go-back after a timeout). Does not move `SND.NXT`.
+    fn plan_lost(&mut self, now: Instant) -> Option<Plan> {
+        let i = self.loss.board.next_lost()?;
+        let rec = *self.loss.board.get(i)?;
+        let pipe = self.pipe();
+        // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
+        // when nothing is in flight.
+        let first_of_episode = core::mem::take(&mut self.loss.retransmit_now);
+        if pipe > 0 && pipe + rec.len() > self.cc.window() && !first_of_episode {
             return None;
         }
-        let mut flags = Flags::ACK;
-        if fin {
-            flags = flags | Flags::FIN;
+        // Beyond the first unacknowledged segment, stay inside the offered window. The first
+        // one goes whatever the window says (as Linux does): it doubles as a window probe, and a
+        // stale zero window (say, from a reordered ACK) cannot stall the connection.
+        if rec.start != self.snd_una && rec.end > self.snd_una + self.snd_wnd {
+            return None;
         }
+        Some(self.emit_retransmission(now, i))
+    }
+
+    /// Sends scoreboard record `i` again.
+    fn emit_retransmission(&mut self, now: Instant, i: usize) -> Plan {
+        let rec = self.loss.board.get(i).copied();
+        let (start, end) = rec.map_or((self.snd_una, self.snd_una), |r| (r.start, r.end));
+        let data_end = self.data_end();
+        let len = (end.min(data_end) - start).max(0) as usize;
+        let fin = self.fin_queued && end > data_end;
+        let mut flags = Flags::ACK;
         if len > 0 {
             flags = flags | Flags::PSH;
         }
-        let header = self.header(now, una, flags);
+        if fin {
+            flags = flags | Flags::FIN;
+        }
+        let header = self.header(now, start, flags);
+        self.loss.board.on_retransmit(i, now);
+        // Karn: a retransmitted range never yields an RTT sample.
+        self.rtt_probe = None;
+        if self.retransmit_at.is_none() {
+            self.retransmit_at = Some(now + self.rto.rto());
+        }
+        self.note_retransmission();
         self.count_out(true);
-        let off = (una - self.send_base).max(0) as usize;
-        Some(Plan { header, data: (off, len) })
+        let off = (start - self.send_base).max(0) as usize;
+        // RFC 3168 §6.1.5: retransmissions are not ECN-capable.
+        Plan::new(header, (off, len))
     }
 
-    /// New data, RTO retransmissions (after `SND.NXT` went back) and FIN.
-    fn plan_data(&mut self, now: Instant) -> Option<Plan> {
+    /// The tail loss probe (RFC 8985 §7.3): one segment of new data if the peer's window allows,
+    /// else the last segment not yet SACKed again.
+    fn plan_probe(&mut self, now: Instant) -> Option<Plan> {
+        // One probe at a time (RFC 8985 §7.3): no new probe timer until this one is answered.
+        if let Some(p) = self.plan_data(now, true) {
+            self.loss.tlp_end = Some((self.snd_max, false));
+            self.loss.tlp_at = None;
+            return Some(p);
+        }
+        let i = (0..self.loss.board.len())
+            .rev()
+            .find(|&i| self.loss.board.get(i).is_some_and(|r| !r.sacked))?;
+        let p = self.emit_retransmission(now, i);
+        self.loss.tlp_end = Some((self.snd_max, true));
+        self.loss.tlp_at = None;
+        Some(p)
+    }
+
+    /// New data and FIN. A `probe` ignores the congestion window (one segment only).
+    fn plan_data(&mut self, now: Instant, probe: bool) -> Option<Plan> {
         if !matches!(
             self.state,
             State::Established
@@ -139,23 +200,21 @@ impl Connection {
         let data_end = self.data_end();
         let unsent = (data_end - self.snd_nxt).max(0) as usize;
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-        let window = (self.snd_wnd as usize).min(self.cc.window());
-        let retrans = self.snd_nxt < self.snd_max;
-        let mut usable = window.saturating_sub(in_flight);
-        if retrans && self.snd_nxt == self.snd_una {
-            // After a timeout the first unacknowledged segment goes out whatever the window
-            // says (as Linux does): it doubles as a window probe, and a stale zero window
-            // (say, from a reordered ACK) cannot stall the connection until it times out.
-            usable = usable.max(self.mss);
+        let peer_room = ((self.snd_una + self.snd_wnd) - self.snd_nxt).max(0) as usize;
+        let cwnd_room = self.cc.window().saturating_sub(self.pipe());
+        let mut usable = if probe { peer_room.min(self.mss) } else { peer_room.min(cwnd_room) };
+        if !self.loss.board.has_room() {
+            // The scoreboard is full: wait for ACKs (bounded memory, no allocation).
+            usable = 0;
         }
         let len = unsent.min(self.mss).min(usable);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
         if len == 0 {
-            if !(fin_here && unsent == 0) {
+            if !(fin_here && unsent == 0) || probe {
                 return None;
             }
-        } else if len < self.mss && !retrans {
+        } else if len < self.mss {
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
             // segment goes only when nothing is outstanding (no ACK would come to clock a later
             // send; this also stands in for the RFC's override timer), when it is at least half
@@ -169,6 +228,9 @@ impl Connection {
                 return None;
             }
         }
+        if !probe && self.pacing_hold(now) {
+            return None;
+        }
         let seq = self.snd_nxt;
         let mut flags = Flags::ACK;
         if len > 0 && len == unsent {
@@ -177,11 +239,54 @@ impl Connection {
         if fin_here {
             flags = flags | Flags::FIN;
         }
+        if len > 0 && self.loss.ecn_send_cwr {
+            // RFC 3168 §6.1.2: the first new data after a reduction tells the receiver.
+            self.loss.ecn_send_cwr = false;
+            flags = flags | Flags::CWR;
+        }
         let header = self.header(now, seq, flags);
         let off = (seq - self.send_base).max(0) as usize;
-        self.advance_snd(now, len + usize::from(fin_here), retrans);
-        self.count_out(retrans);
-        Some(Plan { header, data: (off, len) })
+        let n = len + usize::from(fin_here);
+        self.advance_snd(now, n, false);
+        self.loss.board.push(seq, seq + n, now);
+        self.pacing_sent(now, len);
+        self.arm_tlp(now);
+        self.count_out(false);
+        Some(Plan { header, data: (off, len), ect: self.ecn_ok && len > 0 })
+    }
+
+    /// Pacing (off by default): whether the next data segment must wait. The wait is reported
+    /// through `poll_timeout`.
+    fn pacing_hold(&mut self, now: Instant) -> bool {
+        match self.pacing_next {
+            Some(t) if self.config.pacing && t > now => {
+                if !self.pacing_held {
+                    self.counters.paced_delays += 1;
+                }
+                self.pacing_held = true;
+                true
+            }
+            _ => {
+                self.pacing_held = false;
+                false
+            }
+        }
+    }
+
+    /// Spaces the next data segment `len / rate` after this one, with rate = `cwnd / SRTT`
+    /// times 2 in slow start and 1.2 after (Linux `tcp_pacing_ss_ratio`/`ca_ratio`).
+    fn pacing_sent(&mut self, now: Instant, len: usize) {
+        if !self.config.pacing || len == 0 {
+            return;
+        }
+        let Some(srtt) = self.rto.srtt() else { return };
+        let cwnd = self.cc.window().max(self.mss) as u128;
+        let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
+        // interval = len · SRTT / (cwnd · gain), in nanoseconds.
+        let nanos = len as u128 * u128::from(srtt.total_nanos()) * den / (cwnd * num);
+        let start = self.pacing_next.map_or(now, |t| t.max(now));
+        let gap = Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64);
+        self.pacing_next = Some(start + gap);
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
@@ -228,11 +333,22 @@ impl Connection {
         if self.ts_ok {
             options.timestamps = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_ok && !self.reassembly.is_empty() {
+        let dsack = self.dsack_pending.take();
+        if self.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
             let max = if self.ts_ok { 3 } else { 4 };
-            options.sack_blocks = self.reassembly.sack_blocks(max);
+            // RFC 2883 §4: a DSACK block goes first, in one ACK only.
+            let mut blocks = SackBlocks::EMPTY;
+            if let Some((l, r)) = dsack {
+                blocks.push(l, r);
+            }
+            for &(l, r) in self.reassembly.sack_blocks(max - blocks.len()).as_slice() {
+                blocks.push(l, r);
+            }
+            options.sack_blocks = blocks;
         }
         let window = self.window_to_advertise();
+        // RFC 3168 §6.1.3: echo congestion until the sender confirms with CWR.
+        let flags = if self.ecn_ok && self.ecn_echo { flags | Flags::ECE } else { flags };
         self.ack_now = false;
         self.delack_at = None;
         self.delack_segments = 0;

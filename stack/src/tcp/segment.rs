@@ -159,6 +159,43 @@ impl SackBlocks {
     }
 }
 
+/// The ECN codepoint of an arriving segment's IP header (RFC 3168 §5), passed to
+/// [`Connection::on_segment_ecn`](super::Connection::on_segment_ecn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum IpEcn {
+    /// Not ECN-capable transport (`00`).
+    #[default]
+    NotEct,
+    /// ECT(1) (`01`).
+    Ect1,
+    /// ECT(0) (`10`).
+    Ect0,
+    /// Congestion experienced (`11`).
+    Ce,
+}
+
+impl IpEcn {
+    /// From the two ECN bits of the IPv4 TOS / IPv6 traffic-class byte.
+    pub const fn from_bits(bits: u8) -> IpEcn {
+        match bits & 0b11 {
+            0b01 => IpEcn::Ect1,
+            0b10 => IpEcn::Ect0,
+            0b11 => IpEcn::Ce,
+            _ => IpEcn::NotEct,
+        }
+    }
+
+    /// The two ECN bits.
+    pub const fn bits(self) -> u8 {
+        match self {
+            IpEcn::NotEct => 0b00,
+            IpEcn::Ect1 => 0b01,
+            IpEcn::Ect0 => 0b10,
+            IpEcn::Ce => 0b11,
+        }
+    }
+}
+
 /// The TCP options the engine understands.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
 pub struct SegmentOptions {
@@ -248,6 +285,9 @@ pub struct Transmit<'a> {
     pub header: SegmentHeader,
     /// Payload, first piece then second piece.
     pub payload: [&'a [u8]; 2],
+    /// Mark the IP header ECT(0) (RFC 3168 §6.1.5: new data of an ECN connection only; pure
+    /// ACKs, retransmissions and probes go Not-ECT).
+    pub ect: bool,
 }
 
 impl<'a> Transmit<'a> {

@@ -18,6 +18,9 @@ impl Connection {
             self.persist_at,
             self.keepalive_at(),
             self.time_wait_at,
+            self.loss.tlp_at,
+            self.loss.rack_at,
+            if self.pacing_held { self.pacing_next } else { None },
         ]
         .into_iter()
         .flatten()
@@ -47,11 +50,21 @@ impl Connection {
             self.enter_closed(Event::Closed);
             return;
         }
+        // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).
+        if self.loss.tlp_at.is_some_and(|t| t <= now) {
+            self.on_tlp_timeout(now);
+        }
         if self.retransmit_at.is_some_and(|t| t <= now) {
             self.on_retransmit_timeout(now);
             if self.state == State::Closed {
                 return;
             }
+        }
+        if self.loss.rack_at.is_some_and(|t| t <= now) {
+            self.on_rack_timeout(now);
+        }
+        if self.pacing_held && self.pacing_next.is_some_and(|t| t <= now) {
+            self.pacing_held = false;
         }
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
@@ -92,14 +105,14 @@ impl Connection {
         }
         self.counters.timeouts += 1;
         self.rto.back_off();
-        let in_flight = (self.snd_max - self.snd_una).max(0) as usize;
-        self.cc.on_rto(in_flight, self.mss);
-        self.recovery = None;
-        self.rto_recover = Some(self.snd_max);
-        self.dupacks = 0;
-        self.fast_retransmit = false;
-        // Go back: everything from SND.UNA is sent again as the window allows.
-        self.snd_nxt = self.snd_una;
+        if self.state.is_synchronized() {
+            // Everything outstanding is lost and goes again from the scoreboard as the
+            // one-segment window allows (`tcp::recovery`).
+            self.on_rto_recovery(now);
+        } else {
+            // The SYN or SYN-ACK goes again.
+            self.snd_nxt = self.snd_una;
+        }
         self.rtt_probe = None;
         self.retransmit_at = Some(now + self.rto.rto());
     }

@@ -1,0 +1,104 @@
+//! Congestion control: the trait the connection drives, and its two implementations,
+//! [`NewReno`] (RFC 5681, RFC 6582) and [`Cubic`] (RFC 9438).
+//!
+//! Loss *detection* (duplicate ACKs, the SACK scoreboard, RACK-TLP) and the bookkeeping of a
+//! recovery episode live in `tcp::recovery`; an algorithm only decides how the window moves.
+//! During fast recovery the connection sends by the RFC 6675 `pipe` estimate against `cwnd`,
+//! so the window is never inflated here.
+//!
+//! Every call carries `now` and RTT estimates as arguments: an algorithm never reads a clock,
+//! which keeps simulations reproducible to the byte.
+
+mod cubic;
+pub mod hystart;
+mod newreno;
+
+pub use cubic::Cubic;
+pub use newreno::NewReno;
+
+use crate::tcp::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// Which algorithm a connection uses (`TcpConfig::congestion`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CongestionAlgorithm {
+    /// RFC 5681 slow start and congestion avoidance with RFC 6582 recovery.
+    NewReno,
+    /// RFC 9438 CUBIC, the Linux default.
+    #[default]
+    Cubic,
+}
+
+impl CongestionAlgorithm {
+    /// A fresh instance starting from `initial_window` bytes.
+    pub fn build(self, initial_window: usize) -> Box<dyn CongestionControl> {
+        match self {
+            CongestionAlgorithm::NewReno => Box::new(NewReno::new(initial_window)),
+            CongestionAlgorithm::Cubic => Box::new(Cubic::new(initial_window)),
+        }
+    }
+}
+
+/// What one acknowledgment tells the algorithm.
+#[derive(Clone, Copy, Debug)]
+pub struct AckSample {
+    /// Arrival time of the ACK.
+    pub now: Instant,
+    /// Bytes newly acknowledged (cumulatively or selectively) by this ACK.
+    pub bytes_acked: usize,
+    /// Sender MSS (payload bytes per segment).
+    pub mss: usize,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    /// Smallest RTT seen.
+    pub min_rtt: Option<Duration>,
+    /// Whether the window limited sending before this ACK. RFC 9438 §5.8 and RFC 7661: a
+    /// window that was not used must not grow.
+    pub cwnd_limited: bool,
+    /// The RTT sample this ACK produced, if any (HyStart++ watches it).
+    pub rtt: Option<Duration>,
+    /// The cumulative acknowledgment and `SND.MAX`, which delimit round trips.
+    pub ack: SeqNumber,
+    pub snd_max: SeqNumber,
+}
+
+/// A congestion-control algorithm. All sizes are in bytes.
+pub trait CongestionControl: core::fmt::Debug + Send {
+    /// The handshake finished and the MSS is known: start over with `initial_window` bytes
+    /// (RFC 5681 §3.1, RFC 6928). Called before any data is sent.
+    fn init(&mut self, initial_window: usize);
+    /// Current congestion window.
+    fn window(&self) -> usize;
+    /// Current slow-start threshold.
+    fn ssthresh(&self) -> usize;
+    /// Whether the window is below the threshold (slow start).
+    fn in_slow_start(&self) -> bool {
+        self.window() < self.ssthresh()
+    }
+    /// New data acknowledged outside fast recovery: grow the window.
+    fn on_ack(&mut self, ack: &AckSample);
+    /// A congestion event (loss found by duplicate ACKs, SACK or RACK, or an ECN echo): reduce
+    /// the window once. `in_flight` is the data outstanding when the loss was detected.
+    fn on_congestion_event(&mut self, now: Instant, in_flight: usize, mss: usize);
+    /// Fast recovery ended; `in_flight` bytes are still outstanding. RFC 6582 §3.2 step 3
+    /// (option 1): `min(ssthresh, max(FlightSize, SMSS) + SMSS)`, which avoids a burst.
+    fn on_recovery_exit(&mut self, now: Instant, in_flight: usize, mss: usize);
+    /// The retransmission timer fired (RFC 5681 §3.1 eq. 4, RFC 9438 §4.8).
+    fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize);
+    /// Every retransmission of the last reduction turned out spurious (DSACK, RFC 2883): put
+    /// the window back as it was before the reduction (Linux `tcp_undo_cwnd_reduction`).
+    fn undo(&mut self);
+}
+
+/// Saved state for [`CongestionControl::undo`]: window and threshold before a reduction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UndoPoint {
+    pub cwnd: usize,
+    pub ssthresh: usize,
+}
+
+/// Slow-start growth per ACK with appropriate byte counting, `L = 2` (RFC 3465 §2.2): with
+/// delayed ACKs each ACK covers two segments and may grow the window by two.
+pub(crate) fn slow_start_increase(bytes_acked: usize, mss: usize) -> usize {
+    bytes_acked.min(2 * mss)
+}

@@ -1,0 +1,416 @@
+//! Sender-side loss detection and recovery: which segments are lost, when a recovery episode
+//! starts and ends, and what the congestion controller is told.
+//!
+//! - `scoreboard`: every segment in flight, SACKed/lost/retransmitted, and RFC 6675 `pipe`;
+//! - `rack`: RACK-TLP (RFC 8985), time-based loss marking and the tail loss probe.
+//!
+//! Three detection modes, chosen by what was negotiated and configured:
+//! - no SACK: NewReno (RFC 6582): three duplicate ACKs mark the first segment lost, partial
+//!   ACKs the next one, and every duplicate ACK stands for one segment that left the network
+//!   (Linux's "Reno SACK" estimate), which also gives limited transmit (RFC 3042);
+//! - SACK without RACK: RFC 6675 `IsLost` (DupThresh SACKed segments above a hole);
+//! - SACK with RACK (the default): RFC 8985 time-based marking plus TLP.
+//!
+//! DSACKs (RFC 2883) that cover every retransmission of an episode undo its window reduction.
+
+mod ecn;
+pub mod rack;
+pub mod scoreboard;
+
+use self::rack::Rack;
+use self::scoreboard::{Delivered, Scoreboard};
+use super::cc::AckSample;
+use super::connection::Connection;
+use super::segment::Segment;
+use super::SeqNumber;
+use crate::time::{Duration, Instant};
+
+/// RFC 5681 §3.2 / RFC 6675: duplicate ACKs (or SACKed segments) that signal a loss.
+pub const DUP_THRESH: usize = 3;
+
+/// Why the connection is recovering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryKind {
+    /// Fast recovery after loss was detected by ACKs (RFC 6582, RFC 6675, RFC 8985).
+    Fast,
+    /// After a retransmission timeout: everything outstanding was deemed lost.
+    Timeout,
+}
+
+/// One recovery episode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Episode {
+    /// Why it started.
+    pub kind: RecoveryKind,
+    /// `SND.MAX` when it started: the episode ends when this is acknowledged (RFC 6582
+    /// `recover`, RFC 6675 `RecoveryPoint`).
+    pub point: SeqNumber,
+}
+
+/// Loss-recovery state of one connection.
+#[derive(Clone, Debug, Default)]
+pub struct LossRecovery {
+    /// Segments in flight.
+    pub board: Scoreboard,
+    /// RACK state.
+    pub rack: Rack,
+    /// The current episode, if any.
+    pub episode: Option<Episode>,
+    /// Consecutive duplicate ACKs.
+    pub dupacks: u32,
+    /// RFC 6582 `recover` after a timeout: no fast retransmit until SND.UNA passes it.
+    pub rto_recover: Option<SeqNumber>,
+    /// RACK reordering timer.
+    pub rack_at: Option<Instant>,
+    /// Tail loss probe timer.
+    pub tlp_at: Option<Instant>,
+    /// A probe is due: the next `poll_transmit` sends it.
+    pub tlp_pending: bool,
+    /// `SND.MAX` after the outstanding probe, and whether it was a retransmission
+    /// (`TLP.end_seq`, `TLP.is_retrans`).
+    pub tlp_end: Option<(SeqNumber, bool)>,
+    /// Start of the last episode that reduced the window (`undo_marker`).
+    pub undo_marker: Option<SeqNumber>,
+    /// Retransmissions of that episode not yet shown spurious by a DSACK (`undo_retrans`).
+    pub undo_retrans: i64,
+    /// The last reduction was undone.
+    pub undone: bool,
+    /// ECN: `SND.MAX` at the last ECE reaction; no new reaction until it is acknowledged.
+    pub ecn_cwr_until: Option<SeqNumber>,
+    /// ECN: CWR must go out on the next new data segment.
+    pub ecn_send_cwr: bool,
+    /// An episode just started: its first retransmission goes whatever the window says
+    /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
+    pub retransmit_now: bool,
+    /// The RTT sample taken from the ACK being processed.
+    pub last_rtt: Option<Duration>,
+    /// NewReno without SACK: the retransmission deadline set by the episode's first partial
+    /// ACK, which later partial ACKs do not push back.
+    pub impatient_deadline: Option<Instant>,
+}
+
+impl LossRecovery {
+    /// Fresh state with a scoreboard of `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        LossRecovery { board: Scoreboard::with_capacity(capacity), ..Default::default() }
+    }
+}
+
+impl Connection {
+    /// Whether SACK-based (RFC 6675 / RACK) recovery is in use.
+    pub(super) fn sack_recovery(&self) -> bool {
+        self.sack_ok
+    }
+
+    /// Whether RACK-TLP is in use.
+    pub(super) fn rack_enabled(&self) -> bool {
+        self.sack_ok && self.config.rack
+    }
+
+    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
+    pub(super) fn pipe(&self) -> usize {
+        let pipe = self.loss.board.pipe();
+        if self.sack_recovery()
+            || self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout)
+        {
+            return pipe;
+        }
+        // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
+        let max_dups = self.loss.board.len().saturating_sub(1);
+        pipe.saturating_sub((self.loss.dupacks as usize).min(max_dups) * self.mss)
+    }
+
+    /// An RTT sample for the RTO estimator and RACK's minimum.
+    pub(super) fn rtt_sample(&mut self, rtt: Duration) {
+        self.rto.sample(rtt);
+        self.loss.rack.on_rtt_sample(rtt);
+        self.loss.last_rtt = Some(rtt);
+    }
+
+    /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
+    /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
+    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK.
+    pub(super) fn on_ack_recovery(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        old_una: SeqNumber,
+        dupack: bool,
+        prior_pipe: usize,
+    ) {
+        let ack = self.snd_una;
+        let mut d = Delivered::default();
+        let blocks = if self.sack_ok { seg.options.sack_blocks } else { Default::default() };
+        let blocks = blocks.as_slice();
+
+        // RFC 2883 §4: a first block below the cumulative ACK, or inside the second block,
+        // reports a duplicate.
+        let mut dsack = false;
+        if let Some(&(l, r)) = blocks.first() {
+            let in_second = blocks.get(1).is_some_and(|&(l2, r2)| l >= l2 && r <= r2);
+            if l < r && (r <= ack || in_second) {
+                dsack = true;
+                self.on_dsack(l, r);
+            }
+        }
+        self.loss.board.ack(ack, &mut d);
+        for (i, &(l, r)) in blocks.iter().enumerate() {
+            // Blocks must lie in [SND.UNA, SND.MAX]; one straddling SND.UNA is clipped.
+            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd_max {
+                continue;
+            }
+            self.loss.board.sack(l.max(ack), r, &mut d);
+        }
+        self.loss.board.finish_ack(&d);
+        if let Some(newest) = d.newest {
+            self.loss.rack.update(now, newest);
+        }
+        if d.reordering {
+            self.loss.rack.reordering_seen = true;
+        }
+
+        let advanced = ack > old_una;
+        if advanced {
+            match self.loss.episode {
+                Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
+                    // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
+                    // duplicate ACKs stood for.
+                    let segs = d.acked.div_ceil(self.mss.max(1)) as u32;
+                    self.loss.dupacks = self.loss.dupacks.saturating_sub(segs);
+                    // RFC 6582's "Impatient" timer variant: only the first partial ACK restarts
+                    // the retransmission timer. With many holes, one retransmission per RTT
+                    // would take longer than a timeout and the go-back that follows it.
+                    if ack < e.point {
+                        match self.loss.impatient_deadline {
+                            Some(t) => self.retransmit_at = Some(t),
+                            None => self.loss.impatient_deadline = self.retransmit_at,
+                        }
+                    }
+                }
+                _ => self.loss.dupacks = 0,
+            }
+        } else if dupack || d.sacked > 0 {
+            self.loss.dupacks += 1;
+        }
+
+        // End of an episode (RFC 6582 §3.2 step 3, RFC 6675 §5). The ACK that ends fast
+        // recovery does not also grow the window.
+        let was_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        if let Some(e) = self.loss.episode {
+            if ack >= e.point {
+                self.loss.episode = None;
+                self.loss.dupacks = 0;
+                if e.kind == RecoveryKind::Fast {
+                    self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.mss);
+                }
+            }
+        }
+
+        self.detect_losses(now, advanced);
+
+        if self.loss.episode.is_none() && self.loss.board.lost_bytes() > 0 {
+            self.enter_recovery(now);
+        } else if !was_fast
+            && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
+            && d.acked + d.sacked > 0
+        {
+            // Window growth outside fast recovery (slow start after a timeout included).
+            let cwnd = self.cc.window();
+            let cwnd_limited = prior_pipe + 3 * self.mss >= cwnd
+                || (self.cc.in_slow_start() && prior_pipe * 2 >= cwnd);
+            let sample = AckSample {
+                now,
+                bytes_acked: d.acked + d.sacked,
+                mss: self.mss,
+                srtt: self.rto.srtt(),
+                min_rtt: self.loss.rack.min_rtt(),
+                cwnd_limited,
+                rtt: self.loss.last_rtt,
+                ack,
+                snd_max: self.snd_max,
+            };
+            self.cc.on_ack(&sample);
+        }
+
+        self.loss.last_rtt = None;
+        self.on_ack_tlp(now, ack, dsack);
+        self.arm_tlp(now);
+        if self.loss.board.is_empty() {
+            self.loss.rack_at = None;
+        }
+    }
+
+    /// Marks lost segments by the mode in use (see the module docs).
+    fn detect_losses(&mut self, now: Instant, advanced: bool) {
+        let mss = self.mss;
+        let in_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        let head_fresh =
+            self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
+        let dupthresh_reached = self.loss.episode.is_none()
+            && self.loss.dupacks as usize >= DUP_THRESH
+            && head_fresh
+            && self.loss.rto_recover.is_none_or(|r| self.snd_una > r);
+        if self.rack_enabled() {
+            self.rack_detect(now);
+            // A peer that negotiated SACK but sends no blocks leaves RACK blind: fall back to
+            // duplicate-ACK counting (RFC 8985 §6.2 allows combining the two).
+            if dupthresh_reached && self.loss.board.sacked_bytes() == 0 {
+                self.loss.board.mark_lost(0);
+            }
+            return;
+        }
+        if self.sack_recovery() {
+            self.loss.board.mark_lost_by_sack(DUP_THRESH, mss);
+        }
+        if in_fast && advanced && head_fresh {
+            // RFC 6582 §3.2 step 5: a partial ACK; the next hole is retransmitted at once.
+            self.loss.board.mark_lost(0);
+            self.loss.retransmit_now = true;
+        } else if dupthresh_reached {
+            // RFC 5681 §3.2 step 2; RFC 6582 §4: duplicate ACKs for data sent before a
+            // timeout are expected (go-back-N resends it) and start no recovery.
+            self.loss.board.mark_lost(0);
+        }
+    }
+
+    /// Runs RACK loss detection and re-arms its reordering timer.
+    pub(super) fn rack_detect(&mut self, now: Instant) {
+        let srtt = self.rto.srtt().unwrap_or(Duration::from_millis(100));
+        let in_recovery = self.loss.episode.is_some();
+        let sacked = self.loss.board.sacked_segments();
+        let wnd = self.loss.rack.reo_wnd(in_recovery, sacked, srtt);
+        let (_, timer) = self.loss.rack.detect_loss(now, &mut self.loss.board, wnd);
+        self.loss.rack_at = timer;
+    }
+
+    /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,
+    /// RFC 9438 §4.6).
+    fn enter_recovery(&mut self, now: Instant) {
+        self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd_max });
+        let flight = self.loss.board.outstanding();
+        self.cc.on_congestion_event(now, flight, self.mss);
+        self.start_undo_episode();
+        self.loss.retransmit_now = true;
+        self.loss.impatient_deadline = None;
+        self.rtt_probe = None;
+        self.loss.tlp_end = None;
+        self.loss.tlp_at = None;
+        self.loss.tlp_pending = false;
+        self.counters.fast_retransmits += 1;
+        if self.sack_recovery() {
+            self.counters.sack_recoveries += 1;
+        } else {
+            self.counters.reno_recoveries += 1;
+        }
+    }
+
+    fn start_undo_episode(&mut self) {
+        self.loss.undo_marker = Some(self.snd_una);
+        self.loss.undo_retrans = 0;
+        self.loss.undone = false;
+    }
+
+    /// A retransmission went out: count it for DSACK-based undo.
+    pub(super) fn note_retransmission(&mut self) {
+        if self.loss.undo_marker.is_some() {
+            self.loss.undo_retrans += 1;
+        }
+    }
+
+    /// A DSACK for `[l, r)` (RFC 2883): the peer got those bytes twice.
+    fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber) {
+        self.counters.dsack_recv += 1;
+        self.loss.rack.on_dsack();
+        let Some(marker) = self.loss.undo_marker else { return };
+        if l < marker || self.loss.undone {
+            return;
+        }
+        let segs = ((r - l).max(0) as usize).div_ceil(self.mss.max(1)) as i64;
+        self.counters.spurious_retrans += segs as u64;
+        self.loss.undo_retrans -= segs;
+        if self.loss.undo_retrans <= 0 {
+            // Every retransmission of the episode was unnecessary: the loss never happened.
+            self.loss.undone = true;
+            self.cc.undo();
+            self.counters.spurious_undos += 1;
+        }
+    }
+
+    /// The retransmission timer fired in a synchronized state: everything outstanding is lost
+    /// and goes out again as the (one-segment) window allows (RFC 6298 §5.4, RFC 6675 §5.1).
+    pub(super) fn on_rto_recovery(&mut self, now: Instant) {
+        let flight = self.loss.board.outstanding();
+        self.cc.on_rto(now, flight, self.mss);
+        self.loss.board.mark_all_lost();
+        self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd_max });
+        self.loss.rto_recover = Some(self.snd_max);
+        self.loss.dupacks = 0;
+        self.loss.tlp_at = None;
+        self.loss.tlp_pending = false;
+        self.loss.tlp_end = None;
+        self.loss.rack_at = None;
+        self.start_undo_episode();
+    }
+
+    /// RFC 8985 §7.2: arms the probe timer when data is outstanding outside recovery. A PTO
+    /// beyond the retransmission timer is cut to it, and the probe goes instead of the
+    /// timeout (as Linux does): a single lost tail segment then costs one RTO of waiting but
+    /// no window collapse.
+    pub(super) fn arm_tlp(&mut self, now: Instant) {
+        self.loss.tlp_at = None;
+        if !self.rack_enabled()
+            || self.loss.episode.is_some()
+            || self.loss.tlp_end.is_some()
+            || self.loss.board.is_empty()
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let Some(srtt) = self.rto.srtt() else { return };
+        let at = now + rack::probe_timeout(srtt, self.loss.board.len());
+        self.loss.tlp_at = Some(self.retransmit_at.map_or(at, |r| at.min(r)));
+    }
+
+    /// The probe timer fired: the next `poll_transmit` sends a probe, and the RTO restarts
+    /// after it (RFC 8985 §7.3).
+    pub(super) fn on_tlp_timeout(&mut self, now: Instant) {
+        self.loss.tlp_at = None;
+        if self.loss.episode.is_some() || self.loss.board.is_empty() {
+            return;
+        }
+        self.loss.tlp_pending = true;
+        self.counters.tlp_probes += 1;
+        self.retransmit_at = Some(now + self.rto.rto());
+    }
+
+    /// RFC 8985 §7.4: the ACK of a probe. If the probe retransmitted the tail and nothing says
+    /// the original arrived too, the probe repaired a loss: reduce the window once.
+    fn on_ack_tlp(&mut self, now: Instant, ack: SeqNumber, dsack: bool) {
+        let Some((end, retrans)) = self.loss.tlp_end else { return };
+        if dsack {
+            // Both the original and the probe arrived: no loss.
+            self.loss.tlp_end = None;
+            return;
+        }
+        if ack < end {
+            return;
+        }
+        self.loss.tlp_end = None;
+        if retrans && self.loss.episode.is_none() {
+            self.counters.tlp_recoveries += 1;
+            // Linux `tcp_process_tlp_ack`: a reduction that starts and ends at once.
+            let w = self.cc.window();
+            self.cc.on_congestion_event(now, w, self.mss);
+            self.cc.on_recovery_exit(now, w, self.mss);
+        }
+    }
+
+    /// The RACK reordering timer fired: look again, and recover if something is now lost.
+    pub(super) fn on_rack_timeout(&mut self, now: Instant) {
+        self.loss.rack_at = None;
+        self.rack_detect(now);
+        if self.loss.episode.is_none() && self.loss.board.lost_bytes() > 0 {
+            self.enter_recovery(now);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! RACK-TLP (RFC 8985): time-based loss detection and the tail loss probe.
+//!
+//! RACK deems a segment lost when a segment sent *after* it has been delivered and more than
+//! one RTT plus a reordering window has passed since it was sent: loss is judged by time, not
+//! by counting duplicate ACKs, so reordering of less than the window causes no retransmission
+//! and a single lost segment near the tail is still found. TLP sends one probe two SRTTs after
+//! the last transmission so that a lost tail draws a SACK (and RACK) instead of an RTO.
+
+use super::super::SeqNumber;
+use super::scoreboard::Scoreboard;
+use crate::time::{Duration, Instant};
+
+/// RFC 8985 §7.2: worst-case delayed-ACK time added to the PTO when one segment is in flight.
+pub const WC_DEL_ACK: Duration = Duration::from_millis(200);
+
+/// RACK state (RFC 8985 §6.1).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rack {
+    /// Send time and end of the most recently sent segment known delivered
+    /// (`RACK.xmit_ts`, `RACK.end_seq`).
+    xmit_ts: Option<Instant>,
+    end_seq: SeqNumber,
+    /// RTT of that segment (`RACK.rtt`).
+    rtt: Duration,
+    /// Smallest RTT seen (`RACK.min_RTT`).
+    min_rtt: Option<Duration>,
+    /// Reordering was observed on this connection (`RACK.reordering_seen`).
+    pub reordering_seen: bool,
+    /// Multiplier of the reordering window, raised by DSACKs (`RACK.reo_wnd_mult`).
+    reo_wnd_mult: u32,
+}
+
+impl Rack {
+    /// Feeds an RTT sample from the RTO estimator's sources (timestamps, timed segments).
+    pub fn on_rtt_sample(&mut self, rtt: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+    }
+
+    /// Smallest RTT seen.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`.
+    pub fn update(&mut self, now: Instant, newest: (Instant, SeqNumber, bool)) {
+        let (sent_at, end, retransmitted) = newest;
+        let rtt = now.saturating_duration_since(sent_at);
+        // An ACK for a retransmitted segment that comes back faster than any RTT seen was
+        // most likely for the original: ambiguous, skip it.
+        if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
+            return;
+        }
+        self.rtt = rtt;
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
+        };
+        if newer {
+            self.xmit_ts = Some(sent_at);
+            self.end_seq = end;
+        }
+    }
+
+    /// A DSACK arrived: the reordering window was too small (RFC 8985 §6.2 step 4).
+    pub fn on_dsack(&mut self) {
+        self.reordering_seen = true;
+        self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
+    }
+
+    /// RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering has been seen and
+    /// either recovery is under way or `DupThresh` segments are SACKed, so that a connection
+    /// without reordering reacts as fast as duplicate-ACK counting would.
+    pub fn reo_wnd(&self, in_recovery: bool, sacked_segments: usize, srtt: Duration) -> Duration {
+        if !self.reordering_seen && (in_recovery || sacked_segments >= 3) {
+            return Duration::ZERO;
+        }
+        let min_rtt = self.min_rtt.unwrap_or(srtt);
+        let w = min_rtt.total_nanos() / 4 * u64::from(self.reo_wnd_mult.max(1));
+        Duration::from_nanos(w).min(srtt)
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every segment sent before the newest delivered one
+    /// whose time is up; returns whether any was marked and when the next one would be due
+    /// (the reordering timer).
+    pub fn detect_loss(
+        &self,
+        now: Instant,
+        board: &mut Scoreboard,
+        reo_wnd: Duration,
+    ) -> (bool, Option<Instant>) {
+        let Some(xmit_ts) = self.xmit_ts else { return (false, None) };
+        let mut marked = false;
+        let mut timer: Option<Instant> = None;
+        for i in 0..board.len() {
+            let Some(s) = board.get(i).copied() else { break };
+            let sent_before =
+                s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end <= self.end_seq);
+            if !sent_before && !s.ever_retransmitted {
+                // Segments never retransmitted went out in sequence order, and every later
+                // record (retransmitted or not) was first sent after this one: none of them
+                // can precede the newest delivered transmission. Stop here.
+                break;
+            }
+            if s.sacked || (s.lost && !s.retransmitted) || !sent_before {
+                continue;
+            }
+            let due = s.sent_at + self.rtt + reo_wnd;
+            if due <= now {
+                marked |= board.mark_lost(i);
+            } else {
+                timer = Some(timer.map_or(due, |t| t.min(due)));
+            }
+        }
+        (marked, timer)
+    }
+}
+
+/// The probe timeout (RFC 8985 §7.2): two SRTTs, plus the worst-case delayed-ACK time when only
+/// one segment is in flight (its ACK may be delayed).
+pub fn probe_timeout(srtt: Duration, segments_in_flight: usize) -> Duration {
+    let pto = srtt.saturating_mul(2);
+    if segments_in_flight == 1 {
+        pto + WC_DEL_ACK
+    } else {
+        pto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    #[test]
+    fn time_based_marking_with_reordering_window() {
+        let mut b = Scoreboard::with_capacity(8);
+        for i in 0..4u32 {
+            b.push(SeqNumber(i * 100), SeqNumber(i * 100 + 100), ms(u64::from(i)));
+        }
+        let mut r = Rack::default();
+        r.on_rtt_sample(Duration::from_millis(40));
+        // Segment 3 (sent at 3 ms) is SACKed at 43 ms: RACK.rtt = 40 ms.
+        let mut d = super::super::scoreboard::Delivered::default();
+        b.sack(SeqNumber(300), SeqNumber(400), &mut d);
+        b.finish_ack(&d);
+        r.update(ms(43), d.newest.unwrap());
+        let wnd = r.reo_wnd(false, 1, Duration::from_millis(40));
+        assert_eq!(wnd, Duration::from_millis(10), "min_rtt / 4");
+        // At 43 ms nothing is due yet: segment 0 is due at 0 + 40 + 10 = 50 ms.
+        let (marked, timer) = r.detect_loss(ms(43), &mut b, wnd);
+        assert!(!marked);
+        assert_eq!(timer, Some(ms(50)));
+        let (marked, timer) = r.detect_loss(ms(51), &mut b, wnd);
+        assert!(marked);
+        assert_eq!(b.lost_bytes(), 200, "segments 0 and 1 (due 50, 51 ms)");
+        assert_eq!(timer, Some(ms(52)));
+        // Without reordering seen and in recovery the window is zero.
+        assert_eq!(r.reo_wnd(true, 1, Duration::from_millis(40)), Duration::ZERO);
+        r.on_dsack();
+        assert_eq!(r.reo_wnd(true, 1, Duration::from_millis(40)), Duration::from_millis(20));
+    }
+
+    #[test]
+    fn pto_values() {
+        let srtt = Duration::from_millis(10);
+        assert_eq!(probe_timeout(srtt, 5), Duration::from_millis(20));
+        assert_eq!(probe_timeout(srtt, 1), Duration::from_millis(220));
+    }
+}

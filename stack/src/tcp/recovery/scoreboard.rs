@@ -1,0 +1,461 @@
+//! The sender's record of every segment in flight: RFC 6675's scoreboard, kept per segment so
+//! RACK (RFC 8985) can also remember when each one was (re)sent.
+//!
+//! Memory is bounded: the records live in a ring allocated once, when the handshake has fixed
+//! the MSS, sized for a full send buffer of MSS-sized segments plus slack. When the ring is full
+//! the connection sends no new data until an ACK frees a record (like Linux's limit on queued
+//! buffers), so nothing is allocated per packet.
+//!
+//! Byte totals of SACKed, lost and retransmitted data are kept up to date on every change, so
+//! RFC 6675's `pipe` is O(1): `outstanding − sacked − lost + retransmitted` (the form Linux
+//! uses in `tcp_packets_in_flight`, counted in bytes).
+
+use std::collections::VecDeque;
+
+use super::super::SeqNumber;
+use crate::time::Instant;
+
+/// One transmitted segment, `[start, end)` in sequence space (a FIN counts one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentSegment {
+    /// First sequence number.
+    pub start: SeqNumber,
+    /// One past the last sequence number.
+    pub end: SeqNumber,
+    /// When it was last (re)transmitted.
+    pub sent_at: Instant,
+    /// The peer reported it with SACK.
+    pub sacked: bool,
+    /// Deemed lost, to be (or already) retransmitted.
+    pub lost: bool,
+    /// A retransmission of it is in flight (cleared when it is deemed lost again).
+    pub retransmitted: bool,
+    /// It was retransmitted at least once (RACK and Karn need this).
+    pub ever_retransmitted: bool,
+}
+
+impl SentSegment {
+    /// Length in sequence space.
+    pub fn len(&self) -> usize {
+        (self.end - self.start).max(0) as usize
+    }
+
+    /// Whether it covers no sequence space.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the scoreboard learned from one ACK.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Bytes newly acknowledged cumulatively (not SACKed before).
+    pub acked: usize,
+    /// Bytes newly SACKed.
+    pub sacked: usize,
+    /// Newest transmission among the newly delivered segments: (sent_at, end, was it a
+    /// retransmission). RACK's input (RFC 8985 §6.2 step 2).
+    pub newest: Option<(Instant, SeqNumber, bool)>,
+    /// A segment below the highest one delivered by earlier ACKs was delivered now without
+    /// having been retransmitted: the network reordered (RFC 8985 §6.2 step 3).
+    pub reordering: bool,
+    /// Highest end delivered by this ACK.
+    high: Option<SeqNumber>,
+}
+
+/// The scoreboard of segments in flight, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct Scoreboard {
+    segs: VecDeque<SentSegment>,
+    capacity: usize,
+    /// Bytes in all records.
+    outstanding: usize,
+    sacked: usize,
+    /// Bytes marked lost and not SACKed (retransmitted or not).
+    lost: usize,
+    /// Bytes marked lost whose retransmission is in flight.
+    retrans: usize,
+    /// Number of SACKed records.
+    sacked_count: usize,
+    /// Highest sequence number SACKed or acknowledged (RACK's "fack").
+    highest_delivered: Option<SeqNumber>,
+}
+
+impl Scoreboard {
+    /// An empty scoreboard that can hold `capacity` records (allocated now, never again: one
+    /// slot of slack takes a FIN that arrives when the ring is full of data records).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Scoreboard {
+            segs: VecDeque::with_capacity(capacity.max(1) + 1),
+            capacity: capacity.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// Whether another record fits.
+    pub fn has_room(&self) -> bool {
+        self.segs.len() < self.capacity
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.segs.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+
+    /// The records, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &SentSegment> + '_ {
+        self.segs.iter()
+    }
+
+    /// Record `i`.
+    pub fn get(&self, i: usize) -> Option<&SentSegment> {
+        self.segs.get(i)
+    }
+
+    /// The newest record.
+    pub fn last(&self) -> Option<&SentSegment> {
+        self.segs.back()
+    }
+
+    /// Bytes SACKed.
+    pub fn sacked_bytes(&self) -> usize {
+        self.sacked
+    }
+
+    /// Bytes marked lost and not SACKed.
+    pub fn lost_bytes(&self) -> usize {
+        self.lost
+    }
+
+    /// Bytes in all records.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding
+    }
+
+    /// RFC 6675 `pipe`: bytes believed to be in the network.
+    pub fn pipe(&self) -> usize {
+        (self.outstanding + self.retrans).saturating_sub(self.sacked + self.lost)
+    }
+
+    /// Number of SACKed records (RFC 8985's `segs_sacked` stand-in).
+    pub fn sacked_segments(&self) -> usize {
+        self.sacked_count
+    }
+
+    /// Appends a newly sent segment. The caller checked [`has_room`](Self::has_room); a record
+    /// that does not fit is merged into the last one so accounting stays exact.
+    pub fn push(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        let len = (end - start).max(0) as usize;
+        if len == 0 {
+            return;
+        }
+        self.outstanding += len;
+        if !self.has_room() {
+            if let Some(last) = self.segs.back_mut() {
+                if last.end == start && !last.sacked && !last.lost {
+                    last.end = end;
+                    last.sent_at = now;
+                    return;
+                }
+            }
+        }
+        self.segs.push_back(SentSegment {
+            start,
+            end,
+            sent_at: now,
+            sacked: false,
+            lost: false,
+            retransmitted: false,
+            ever_retransmitted: false,
+        });
+    }
+
+    /// Forgets a record's contribution to the totals.
+    fn unaccount(&mut self, s: &SentSegment, len: usize) {
+        self.outstanding -= len;
+        if s.sacked {
+            self.sacked -= len;
+            if len == s.len() {
+                self.sacked_count -= 1;
+            }
+        } else if s.lost {
+            self.lost -= len;
+            if s.retransmitted {
+                self.retrans -= len;
+            }
+        }
+    }
+
+    fn note_delivered(&self, s: &SentSegment, d: &mut Delivered) {
+        if self.highest_delivered.is_some_and(|h| s.end < h) && !s.ever_retransmitted {
+            d.reordering = true;
+        }
+        d.high = Some(d.high.map_or(s.end, |h| h.max(s.end)));
+        let newer = match d.newest {
+            None => true,
+            Some((t, end, _)) => s.sent_at > t || (s.sent_at == t && s.end > end),
+        };
+        if newer {
+            d.newest = Some((s.sent_at, s.end, s.ever_retransmitted));
+        }
+    }
+
+    /// The cumulative ACK moved to `una`: drops the records below it (trimming one that it
+    /// splits) and reports what was newly delivered.
+    pub fn ack(&mut self, una: SeqNumber, d: &mut Delivered) {
+        while let Some(&s) = self.segs.front() {
+            if s.end <= una {
+                self.segs.pop_front();
+                self.unaccount(&s, s.len());
+                if !s.sacked {
+                    d.acked += s.len();
+                    self.note_delivered(&s, d);
+                }
+            } else if s.start < una {
+                let cut = (una - s.start) as usize;
+                self.unaccount(&s, cut);
+                if !s.sacked {
+                    d.acked += cut;
+                }
+                if let Some(f) = self.segs.front_mut() {
+                    f.start = una;
+                }
+                break;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Ends the processing of one ACK: what it delivered now counts for later reordering
+    /// checks.
+    pub fn finish_ack(&mut self, d: &Delivered) {
+        if let Some(h) = d.high {
+            self.highest_delivered = Some(self.highest_delivered.map_or(h, |x| x.max(h)));
+        }
+    }
+
+    /// Marks the records wholly inside the SACK block `[left, right)` as SACKed.
+    pub fn sack(&mut self, left: SeqNumber, right: SeqNumber, d: &mut Delivered) {
+        let first = self.segs.partition_point(|s| s.start < left);
+        for i in first..self.segs.len() {
+            let s = self.segs[i];
+            if s.end > right {
+                break;
+            }
+            if s.sacked {
+                continue;
+            }
+            let len = s.len();
+            if s.lost {
+                self.lost -= len;
+                if s.retransmitted {
+                    self.retrans -= len;
+                }
+            }
+            self.sacked += len;
+            self.sacked_count += 1;
+            d.sacked += len;
+            self.segs[i].sacked = true;
+            self.segs[i].lost = false;
+            self.segs[i].retransmitted = false;
+            self.note_delivered(&s, d);
+        }
+    }
+
+    /// Marks record `i` lost (a no-op if SACKed or already lost and not yet retransmitted).
+    /// A lost retransmission is marked lost again: it must be sent once more. Returns whether
+    /// anything changed.
+    pub fn mark_lost(&mut self, i: usize) -> bool {
+        let Some(s) = self.segs.get(i).copied() else { return false };
+        if s.sacked || (s.lost && !s.retransmitted) {
+            return false;
+        }
+        let len = s.len();
+        if s.lost {
+            self.retrans -= len;
+        } else {
+            self.lost += len;
+        }
+        if let Some(m) = self.segs.get_mut(i) {
+            m.lost = true;
+            m.retransmitted = false;
+        }
+        true
+    }
+
+    /// Every record not SACKed is lost (a retransmission timeout, RFC 6675 §5.1).
+    pub fn mark_all_lost(&mut self) {
+        for i in 0..self.segs.len() {
+            self.mark_lost(i);
+        }
+    }
+
+    /// RFC 6675 `IsLost` for every record: lost when at least `dup_thresh` SACKed segments,
+    /// or `dup_thresh · mss` SACKed bytes, lie above it. Returns whether any record became lost.
+    pub fn mark_lost_by_sack(&mut self, dup_thresh: usize, mss: usize) -> bool {
+        if self.sacked_count == 0 {
+            return false;
+        }
+        let (mut segs_above, mut bytes_above) = (0usize, 0usize);
+        let mut changed = false;
+        for i in (0..self.segs.len()).rev() {
+            let s = self.segs[i];
+            if s.sacked {
+                segs_above += 1;
+                bytes_above += s.len();
+            } else if !s.lost && (segs_above >= dup_thresh || bytes_above > (dup_thresh - 1) * mss)
+            {
+                changed |= self.mark_lost(i);
+            }
+        }
+        changed
+    }
+
+    /// The first lost record whose retransmission is not yet in flight (RFC 6675 `NextSeg`
+    /// rule 1: holes first, oldest first).
+    pub fn next_lost(&self) -> Option<usize> {
+        if self.lost == self.retrans {
+            return None;
+        }
+        self.segs.iter().position(|s| s.lost && !s.retransmitted && !s.sacked)
+    }
+
+    /// Record `i` was retransmitted at `now`.
+    pub fn on_retransmit(&mut self, i: usize, now: Instant) {
+        let Some(s) = self.segs.get(i).copied() else { return };
+        if s.sacked {
+            return;
+        }
+        if !s.lost {
+            // A probe or an RTO-less resend of a segment not deemed lost: count it as lost
+            // and retransmitted so the pipe holds it once.
+            self.lost += s.len();
+        }
+        if !s.retransmitted || !s.lost {
+            self.retrans += s.len();
+        }
+        if let Some(m) = self.segs.get_mut(i) {
+            m.lost = true;
+            m.retransmitted = true;
+            m.ever_retransmitted = true;
+            m.sent_at = now;
+        }
+    }
+
+    /// Index of the record that starts at `seq`.
+    pub fn find(&self, seq: SeqNumber) -> Option<usize> {
+        let i = self.segs.partition_point(|s| s.start < seq);
+        self.segs.get(i).filter(|s| s.start == seq).map(|_| i)
+    }
+
+    /// Forgets everything (connection closed).
+    pub fn clear(&mut self) {
+        self.segs.clear();
+        self.outstanding = 0;
+        self.sacked = 0;
+        self.lost = 0;
+        self.retrans = 0;
+        self.sacked_count = 0;
+        self.highest_delivered = None;
+    }
+
+    /// Recomputes the totals from the records (tests use it to check the bookkeeping).
+    pub fn check_totals(&self) -> bool {
+        let mut t = (0, 0, 0, 0);
+        let mut count = 0;
+        for s in &self.segs {
+            t.0 += s.len();
+            if s.sacked {
+                count += 1;
+                t.1 += s.len();
+            } else if s.lost {
+                t.2 += s.len();
+                if s.retransmitted {
+                    t.3 += s.len();
+                }
+            }
+        }
+        t == (self.outstanding, self.sacked, self.lost, self.retrans) && count == self.sacked_count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    fn board(n: u32) -> Scoreboard {
+        let mut b = Scoreboard::with_capacity(16);
+        for i in 0..n {
+            b.push(s(i * 100), s(i * 100 + 100), Instant::from_millis(u64::from(i)));
+        }
+        b
+    }
+
+    #[test]
+    fn pipe_follows_sack_loss_and_retransmission() {
+        let mut b = board(10);
+        assert_eq!(b.pipe(), 1000);
+        let mut d = Delivered::default();
+        b.sack(s(300), s(600), &mut d);
+        assert_eq!((d.sacked, b.pipe()), (300, 700));
+        // Three SACKed segments above 0..300: all three are lost (IsLost).
+        assert!(b.mark_lost_by_sack(3, 100));
+        assert_eq!(b.lost_bytes(), 300);
+        assert_eq!(b.pipe(), 400);
+        assert_eq!(b.next_lost(), Some(0));
+        b.on_retransmit(0, Instant::from_millis(50));
+        assert_eq!(b.next_lost(), Some(1));
+        assert_eq!(b.pipe(), 500);
+        // A cumulative ACK past the first hole; then the retransmission of 100 is lost again.
+        let mut d = Delivered::default();
+        b.ack(s(100), &mut d);
+        assert_eq!(d.acked, 100);
+        assert_eq!(d.newest.map(|n| n.2), Some(true), "delivered a retransmission");
+        b.on_retransmit(0, Instant::from_millis(60));
+        assert!(b.mark_lost(0));
+        assert_eq!(b.next_lost(), Some(0));
+        assert!(b.check_totals());
+        b.mark_all_lost();
+        assert_eq!(b.pipe(), 0);
+        assert!(b.check_totals());
+    }
+
+    #[test]
+    fn reordering_is_seen_and_partial_acks_trim() {
+        let mut b = board(4);
+        let mut d = Delivered::default();
+        b.sack(s(300), s(400), &mut d);
+        b.sack(s(200), s(300), &mut d);
+        assert!(!d.reordering, "one ACK's blocks in any order are no reordering");
+        b.finish_ack(&d);
+        b.ack(s(50), &mut d);
+        assert!(!d.reordering, "a split record is not delivered yet");
+        assert_eq!(b.get(0).map(|r| r.start), Some(s(50)));
+        let mut d = Delivered::default();
+        b.ack(s(100), &mut d);
+        assert!(d.reordering, "0..100 arrived after 200..300 without a retransmission");
+        assert!(b.check_totals());
+    }
+
+    #[test]
+    fn full_ring_merges_instead_of_allocating() {
+        let mut b = Scoreboard::with_capacity(2);
+        b.push(s(0), s(10), Instant::ZERO);
+        b.push(s(10), s(20), Instant::ZERO);
+        assert!(!b.has_room());
+        b.push(s(20), s(30), Instant::ZERO);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.outstanding(), 30);
+        assert!(b.check_totals());
+    }
+}

@@ -1,0 +1,445 @@
+//! Packet traces of loss recovery and congestion control: duplicate ACKs, limited transmit,
+//! partial ACKs, SACK recovery, RACK-TLP, DSACK undo, ECN and pacing.
+
+mod common;
+
+use common::*;
+use xdptcp_stack::tcp::{CongestionAlgorithm, Connection, Flags, IpEcn, TcpConfig};
+use xdptcp_stack::time::{Duration, Instant};
+
+macro_rules! recv {
+    ($c:expr, $now:expr, seq $seq:expr, len $len:expr) => {{
+        let x = tx(&mut $c, $now).expect("expected a segment");
+        assert_eq!((x.seq, x.payload.len()), (s($seq), $len), "segment mismatch: {:?}", x);
+        x
+    }};
+}
+
+macro_rules! recv_nothing {
+    ($c:expr, $now:expr) => {{
+        let x = tx(&mut $c, $now);
+        assert!(x.is_none(), "unexpected segment {:?}", x);
+    }};
+}
+
+const A: Flags = Flags::ACK;
+const WIN: u16 = 4000;
+
+fn reno() -> TcpConfig {
+    TcpConfig { congestion: CongestionAlgorithm::NewReno, ..plain_config() }
+}
+
+/// An ACK from the peer with the large window used throughout.
+fn ack(n: u32) -> Seg {
+    seg(IRS + 1, Some(ISS + 1 + n), A).with_window(WIN)
+}
+
+/// An ACK of `n` bytes with SACK blocks given as byte offsets from our first data byte.
+fn sack(n: u32, blocks: &[(u32, u32)]) -> Seg {
+    let mut a = ack(n);
+    for &(l, r) in blocks {
+        a.options.sack_blocks.push(s(ISS + 1 + l), s(ISS + 1 + r));
+    }
+    a
+}
+
+/// An established client whose peer offered a 4000-byte window (MSS 100), optionally SACK.
+fn open(cfg: TcpConfig) -> Connection {
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    tx_all(&mut c, ms(0));
+    let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_window(WIN);
+    sa.options.mss = Some(100);
+    sa.options.sack_permitted = cfg.sack;
+    if cfg.ecn {
+        sa.flags = sa.flags | Flags::ECE;
+    }
+    rx(&mut c, ms(10), &sa);
+    tx_all(&mut c, ms(10));
+    events(&mut c);
+    c
+}
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Sends `n` bytes and returns the segments that went out at `now`.
+fn send_data(c: &mut Connection, now: Instant, n: usize) -> Vec<Seg> {
+    assert_eq!(c.send(&payload(n)), n);
+    tx_all(c, now)
+}
+
+#[test]
+fn three_dupacks_one_retransmission_exit_at_recovery_point() {
+    let mut c = open(reno());
+    // Initial window: 10 segments (RFC 6928).
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    for i in 0..2 {
+        rx(&mut c, ms(30 + i), &ack(0));
+        recv_nothing!(c, ms(30 + i)); // nothing new to send: limited transmit has no data
+    }
+    rx(&mut c, ms(32), &ack(0));
+    let r = recv!(c, ms(32), seq ISS + 1, len 100);
+    assert_eq!(r.payload, payload(100));
+    recv_nothing!(c, ms(32));
+    assert_eq!(c.counters().retrans_segs, 1, "exactly one retransmission");
+    assert_eq!(c.counters().fast_retransmits, 1);
+    assert!(c.info().in_recovery);
+    assert_eq!((c.info().cwnd, c.info().ssthresh), (500, 500));
+    // More duplicates do not retransmit again.
+    for i in 0..3 {
+        rx(&mut c, ms(33 + i), &ack(0));
+        recv_nothing!(c, ms(33 + i));
+    }
+    assert_eq!(c.counters().retrans_segs, 1);
+    // An ACK short of the recovery point (ISS + 1001) keeps recovery going ...
+    rx(&mut c, ms(40), &ack(900));
+    assert!(c.info().in_recovery);
+    recv!(c, ms(40), seq ISS + 901, len 100);
+    // ... and the one that reaches it ends recovery.
+    rx(&mut c, ms(41), &ack(1000));
+    assert!(!c.info().in_recovery);
+    assert_eq!(c.info().cwnd, 200, "min(ssthresh, max(FlightSize, MSS) + MSS)");
+    assert_eq!(c.counters().retrans_segs, 2);
+}
+
+#[test]
+fn limited_transmit_sends_new_data_on_the_first_two_dupacks() {
+    let mut c = open(reno());
+    assert_eq!(send_data(&mut c, ms(20), 1500).len(), 10);
+    rx(&mut c, ms(30), &ack(0));
+    recv!(c, ms(30), seq ISS + 1001, len 100);
+    recv_nothing!(c, ms(30));
+    rx(&mut c, ms(31), &ack(0));
+    recv!(c, ms(31), seq ISS + 1101, len 100);
+    recv_nothing!(c, ms(31));
+    assert_eq!(c.counters().retrans_segs, 0, "RFC 3042: new data, not a retransmission");
+    rx(&mut c, ms(32), &ack(0));
+    recv!(c, ms(32), seq ISS + 1, len 100);
+    assert_eq!(c.counters().retrans_segs, 1);
+}
+
+#[test]
+fn partial_acks_retransmit_the_next_hole() {
+    let mut c = open(reno());
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    // Segments at 0 and 300 were lost: three duplicates for 0.
+    for i in 0..3 {
+        rx(&mut c, ms(30 + i), &ack(0));
+    }
+    recv!(c, ms(32), seq ISS + 1, len 100);
+    recv_nothing!(c, ms(32));
+    // The retransmission fills the first hole: partial ACK up to the second one.
+    rx(&mut c, ms(45), &ack(300));
+    recv!(c, ms(45), seq ISS + 301, len 100);
+    recv_nothing!(c, ms(45));
+    assert!(c.info().in_recovery);
+    rx(&mut c, ms(55), &ack(1000));
+    assert!(!c.info().in_recovery);
+    assert_eq!(c.counters().retrans_segs, 2);
+    assert_eq!(c.counters().timeouts, 0);
+}
+
+fn sack_config(rack: bool) -> TcpConfig {
+    TcpConfig { sack: true, rack, ..plain_config() }
+}
+
+#[test]
+fn sack_recovery_retransmits_several_holes_in_one_round_trip() {
+    for rack in [false, true] {
+        let mut c = open(sack_config(rack));
+        assert!(c.info().sack);
+        assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+        // Holes at 100, 400 and 600; everything else arrived.
+        rx(&mut c, ms(30), &sack(100, &[(700, 1000), (500, 600), (200, 400)]));
+        let out = tx_all(&mut c, ms(30));
+        let seqs: Vec<_> = out.iter().map(|x| x.seq).collect();
+        assert_eq!(seqs, vec![s(ISS + 101), s(ISS + 401), s(ISS + 601)], "rack={rack}");
+        assert_eq!(c.counters().sack_recoveries, 1);
+        assert_eq!(c.info().lost, 300);
+        assert_eq!(c.info().sacked, 600);
+        // CUBIC: ssthresh = 0.7 of the 10-segment window.
+        assert_eq!(c.info().ssthresh, 700);
+        rx(&mut c, ms(40), &ack(1000));
+        assert!(!c.info().in_recovery);
+        assert_eq!(c.counters().retrans_segs, 3);
+        assert_eq!(c.counters().timeouts, 0);
+    }
+}
+
+#[test]
+fn rack_waits_out_the_reordering_window_before_a_single_hole() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    // One segment above the hole at 0 is SACKed: fewer than DupThresh, so RACK waits a
+    // quarter of the minimum RTT (10 ms / 4) beyond the RTT before calling it lost.
+    rx(&mut c, ms(30), &sack(0, &[(100, 200)]));
+    recv_nothing!(c, ms(30));
+    let t = c.poll_timeout().expect("reordering timer");
+    assert_eq!(t, Instant::from_micros(32_500));
+    c.on_timeout(t);
+    recv!(c, t, seq ISS + 1, len 100);
+    assert_eq!(c.counters().sack_recoveries, 1);
+}
+
+#[test]
+fn tail_loss_probe_recovers_a_tail_drop_without_rto() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    // The first half arrives; the last five segments are all lost.
+    rx(&mut c, ms(30), &ack(500));
+    assert_eq!(c.info().rtt, Some(Duration::from_millis(10)));
+    // PTO = 2 SRTT = 20 ms after the ACK, well before the 200 ms RTO.
+    let pto = c.poll_timeout().unwrap();
+    assert_eq!(pto, ms(50));
+    c.on_timeout(pto);
+    assert_eq!(c.counters().tlp_probes, 1);
+    // No new data: the probe resends the last segment.
+    recv!(c, pto, seq ISS + 901, len 100);
+    recv_nothing!(c, pto);
+    // Its SACK lets RACK find the four segments before it lost.
+    rx(&mut c, ms(60), &sack(500, &[(900, 1000)]));
+    let out = tx_all(&mut c, ms(60));
+    let seqs: Vec<_> = out.iter().map(|x| x.seq).collect();
+    assert_eq!(seqs, vec![s(ISS + 501), s(ISS + 601), s(ISS + 701), s(ISS + 801)]);
+    rx(&mut c, ms(70), &ack(1000));
+    assert_eq!(c.counters().timeouts, 0, "recovered without a retransmission timeout");
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn probe_sends_new_data_when_there_is_some() {
+    let mut c = open(sack_config(true));
+    // 1000 bytes fill the window; 100 more wait behind it.
+    send_data(&mut c, ms(20), 1100);
+    rx(&mut c, ms(30), &ack(100));
+    // The ACK opened the window for the waiting segment: it goes now.
+    let out = tx_all(&mut c, ms(30));
+    assert!(out.iter().any(|x| x.seq == s(ISS + 1001)));
+    c.send(&payload(100));
+    // The TLP fires with new data queued but no room in cwnd: the probe is new data.
+    let pto = c.poll_timeout().unwrap();
+    c.on_timeout(pto);
+    let probe = tx(&mut c, pto).unwrap();
+    assert_eq!(probe.seq, s(ISS + 1101), "a probe with new data");
+    assert_eq!(c.counters().retrans_segs, 0);
+    // One probe at a time: the next deadline is the retransmission timeout, not another PTO.
+    let next = c.poll_timeout().unwrap();
+    assert_eq!(next, pto + c.info().rto);
+    c.on_timeout(next);
+    assert_eq!(c.counters().tlp_probes, 1);
+    assert_eq!(c.counters().timeouts, 1);
+}
+
+#[test]
+fn dsack_marks_a_retransmission_spurious_and_undoes_the_reduction() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    let before = c.info().cwnd;
+    // The first segment is delayed, not lost: the rest is SACKed, RACK retransmits it.
+    rx(&mut c, ms(30), &sack(0, &[(100, 1000)]));
+    recv!(c, ms(30), seq ISS + 1, len 100);
+    assert!(c.info().cwnd < before);
+    // The original arrives; then the retransmission shows up as a duplicate: DSACK.
+    rx(&mut c, ms(35), &ack(1000));
+    assert_eq!(c.counters().spurious_undos, 0);
+    rx(&mut c, ms(40), &sack(1000, &[(0, 100)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+    assert_eq!(c.counters().spurious_retrans, 1);
+    assert_eq!(c.counters().spurious_undos, 1);
+    assert_eq!(c.info().cwnd, before, "the reduction is undone");
+}
+
+#[test]
+fn dsack_for_one_of_two_retransmissions_does_not_undo() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    rx(&mut c, ms(30), &sack(0, &[(500, 1000), (100, 400)]));
+    let out = tx_all(&mut c, ms(30));
+    assert_eq!(out.len(), 2);
+    rx(&mut c, ms(40), &ack(1000));
+    rx(&mut c, ms(41), &sack(1000, &[(0, 100)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+    assert_eq!(c.counters().spurious_undos, 0, "one retransmission was needed");
+}
+
+#[test]
+fn rto_marks_everything_lost_and_slow_starts() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 500);
+    // Nothing comes back: the probe, then the timeout.
+    let mut t = c.poll_timeout().unwrap();
+    c.on_timeout(t);
+    assert_eq!(tx_all(&mut c, t).len(), 1, "tail loss probe");
+    t = c.poll_timeout().unwrap();
+    c.on_timeout(t);
+    assert_eq!(c.counters().timeouts, 1);
+    assert_eq!(c.info().cwnd, 100);
+    let out = tx_all(&mut c, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].seq, s(ISS + 1));
+    // Slow start: each ACK releases two more retransmissions.
+    rx(&mut c, t + Duration::from_millis(10), &ack(100));
+    let out = tx_all(&mut c, t + Duration::from_millis(10));
+    assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 101), s(ISS + 201)]);
+}
+
+#[test]
+fn ecn_negotiation_and_one_reduction_per_round_trip() {
+    let cfg = TcpConfig { ecn: true, ..plain_config() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).unwrap();
+    assert!(syn.flags.contains(Flags::SYN | Flags::ECE | Flags::CWR), "ECN-setup SYN");
+    let mut c = open(cfg);
+    assert!(c.info().ecn);
+    c.send(&payload(1000));
+    let t = c.poll_transmit(ms(20)).unwrap();
+    assert!(t.ect, "new data is ECN-capable");
+    tx_all(&mut c, ms(20));
+    let before = c.info().cwnd;
+    let ece = |n| ack(n).with_flags(Flags::ECE);
+    rx(&mut c, ms(30), &ece(100));
+    let once = c.info().cwnd;
+    assert!(once < before);
+    assert_eq!(c.counters().ecn_reductions, 1);
+    rx(&mut c, ms(31), &ece(200));
+    assert_eq!(c.counters().ecn_reductions, 1, "one reduction per window");
+    // The next new data carries CWR.
+    c.send(&payload(100));
+    rx(&mut c, ms(32), &ack(600));
+    let d = tx_all(&mut c, ms(32));
+    assert!(d.iter().any(|x| x.flags.contains(Flags::CWR)));
+    // Once the window at the reduction is acknowledged, a new echo reduces again.
+    rx(&mut c, ms(45), &ece(1000));
+    assert_eq!(c.counters().ecn_reductions, 1, "SND.MAX at the reduction not yet passed");
+    rx(&mut c, ms(46), &ece(1100));
+    assert_eq!(c.counters().ecn_reductions, 2);
+    assert_eq!(c.counters().retrans_segs, 0);
+}
+
+#[test]
+fn ecn_receiver_echoes_ce_until_cwr() {
+    let cfg = TcpConfig { ecn: true, ..plain_config() };
+    let mut c = open(cfg);
+    let d = seg(IRS + 1, Some(ISS + 1), A).with_payload(b"x").with_window(WIN);
+    c.on_segment_ecn(ms(20), &d.as_segment(), IpEcn::Ce);
+    let a = tx(&mut c, ms(20)).unwrap();
+    assert!(a.flags.contains(Flags::ECE));
+    let d2 = seg(IRS + 2, Some(ISS + 1), A).with_payload(b"y").with_window(WIN);
+    c.on_segment_ecn(ms(21), &d2.as_segment(), IpEcn::Ect0);
+    c.on_timeout(ms(100));
+    let a = tx(&mut c, ms(100)).unwrap();
+    assert!(a.flags.contains(Flags::ECE), "still echoing");
+    let d3 = seg(IRS + 3, Some(ISS + 1), A | Flags::CWR).with_payload(b"z").with_window(WIN);
+    c.on_segment_ecn(ms(101), &d3.as_segment(), IpEcn::Ect0);
+    c.on_timeout(ms(200));
+    let a = tx(&mut c, ms(200)).unwrap();
+    assert!(!a.flags.contains(Flags::ECE), "CWR ends the echo");
+    // Without ECN negotiated, CE is ignored.
+    let mut plain = open(plain_config());
+    plain.on_segment_ecn(ms(20), &d.as_segment(), IpEcn::Ce);
+    plain.on_timeout(ms(100));
+    assert!(!tx(&mut plain, ms(100)).unwrap().flags.contains(Flags::ECE));
+}
+
+#[test]
+fn pacing_spreads_a_window_over_the_rtt() {
+    let cfg = TcpConfig { pacing: true, ..plain_config() };
+    let mut c = open(cfg);
+    c.send(&payload(1000));
+    let first = tx_all(&mut c, ms(20));
+    assert_eq!(first.len(), 1, "pacing holds the rest back");
+    // 100 bytes at 2 x 1000 bytes / 10 ms: 0.5 ms apart.
+    let mut t = c.poll_timeout().unwrap();
+    assert_eq!(t, Instant::from_micros(20_500));
+    let mut sent = 1;
+    while sent < 10 {
+        c.on_timeout(t);
+        sent += tx_all(&mut c, t).len();
+        t = c.poll_timeout().unwrap();
+    }
+    assert!(c.counters().paced_delays >= 9);
+    // Without pacing the whole window goes at once.
+    let mut c = open(plain_config());
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+}
+
+#[test]
+fn rack_falls_back_to_dupacks_when_the_peer_sends_no_sack_blocks() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    for i in 0..2 {
+        rx(&mut c, ms(30 + i), &ack(0));
+        recv_nothing!(c, ms(30 + i));
+    }
+    rx(&mut c, ms(32), &ack(0));
+    recv!(c, ms(32), seq ISS + 1, len 100);
+}
+
+#[test]
+fn sack_block_straddling_the_cumulative_ack_is_clipped() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    // [50, 400) straddles SND.UNA = 100 after this ACK: 100..400 counts as SACKed.
+    rx(&mut c, ms(30), &sack(100, &[(50, 400)]));
+    assert_eq!(c.info().sacked, 300);
+}
+
+#[test]
+fn receiver_reports_duplicates_with_dsack_once() {
+    let mut c = open(sack_config(true));
+    let d = seg(IRS + 1, Some(ISS + 1), A).with_payload(&payload(100)).with_window(WIN);
+    rx(&mut c, ms(20), &d);
+    c.on_timeout(ms(100));
+    let a = tx(&mut c, ms(100)).unwrap();
+    assert!(a.sack().is_empty());
+    // The same segment again: acknowledged with a DSACK for it.
+    rx(&mut c, ms(110), &d);
+    let a = tx(&mut c, ms(110)).unwrap();
+    assert_eq!(a.ack, Some(s(IRS + 101)));
+    assert_eq!(a.sack(), vec![(s(IRS + 1), s(IRS + 101))]);
+    // Only once.
+    c.send(b"x");
+    let next = tx(&mut c, ms(111)).unwrap();
+    assert!(next.sack().is_empty());
+    // Without SACK negotiated, no blocks at all.
+    let mut plain = open(plain_config());
+    rx(&mut plain, ms(20), &d);
+    rx(&mut plain, ms(21), &d);
+    assert!(tx_all(&mut plain, ms(21)).iter().all(|x| x.sack().is_empty()));
+}
+
+#[test]
+fn passive_open_agrees_to_ecn_only_when_asked() {
+    for (ours, theirs) in [(true, true), (true, false), (false, true)] {
+        let cfg = TcpConfig { ecn: ours, ..plain_config() };
+        let mut syn = seg(IRS, None, Flags::SYN);
+        if theirs {
+            syn.flags = syn.flags | Flags::ECE | Flags::CWR;
+        }
+        let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        let sa = tx(&mut c, ms(0)).unwrap();
+        let agreed = ours && theirs;
+        assert_eq!(sa.flags.contains(Flags::ECE), agreed, "ours={ours} theirs={theirs}");
+        assert!(!sa.flags.contains(Flags::CWR), "a SYN-ACK never carries CWR");
+        assert_eq!(c.info().ecn, agreed);
+    }
+}
+
+#[test]
+fn only_the_first_partial_ack_restarts_the_timer_without_sack() {
+    let mut c = open(reno());
+    send_data(&mut c, ms(20), 1000);
+    for i in 0..3 {
+        rx(&mut c, ms(30 + i), &ack(0));
+    }
+    recv!(c, ms(32), seq ISS + 1, len 100);
+    rx(&mut c, ms(45), &ack(300));
+    recv!(c, ms(45), seq ISS + 301, len 100);
+    assert_eq!(c.poll_timeout(), Some(ms(245)));
+    // The second partial ACK retransmits the next hole but leaves the deadline alone
+    // (RFC 6582 "Impatient"), so many holes end in a timeout instead of one RTT each.
+    rx(&mut c, ms(60), &ack(600));
+    recv!(c, ms(60), seq ISS + 601, len 100);
+    assert_eq!(c.poll_timeout(), Some(ms(245)));
+}
