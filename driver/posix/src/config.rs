@@ -46,6 +46,10 @@ pub struct PosixConfig {
     pub outbound_capacity: usize,
     /// Seconds since the Unix epoch that `gettimeofday` reports at virtual time zero.
     pub epoch_secs: u64,
+    /// How long (real time) the C `netdev_receive` waits for a packet another thread may
+    /// cause, after jumping through the stack's timers: 2000 ms. packetdrill only asks when
+    /// it expects a packet, and fails on an empty answer, so waiting a little helps.
+    pub rx_wait_ms: u64,
 }
 
 impl Default for PosixConfig {
@@ -60,6 +64,7 @@ impl Default for PosixConfig {
             max_fds: 4096,
             outbound_capacity: 4096,
             epoch_secs: 1_700_000_000,
+            rx_wait_ms: 2000,
         }
     }
 }
@@ -117,7 +122,7 @@ impl PosixConfig {
     /// Parses `--so_flags`: comma-separated `key=value` pairs over the defaults. Keys:
     /// `local_ip`, `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
     /// `mss`, `rcvbuf`, `sndbuf`, `nodelay`, `timestamps`, `sack`, `wscale`, `iw`, `rto_ms`,
-    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `max_fds`. Empty input gives the defaults.
+    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`. Empty input gives the defaults.
     pub fn parse(flags: &str) -> Result<PosixConfig, String> {
         let mut c = PosixConfig::default();
         let mut mss_given = false;
@@ -161,6 +166,7 @@ impl PosixConfig {
                 "rto_min_ms" => c.tcp.min_rto = Duration::from_millis(num()?),
                 "delack_ms" => c.tcp.delayed_ack_timeout = Duration::from_millis(num()?),
                 "syn_retries" => c.tcp.syn_retries = num()?.min(255) as u8,
+                "rx_wait_ms" => c.rx_wait_ms = num()?,
                 "max_fds" => c.max_fds = (num()? as usize).clamp(8, 1 << 20),
                 _ => return Err(format!("unknown flag {key}")),
             }
