@@ -758,8 +758,8 @@ pub unsafe extern "C" fn xdptcp_splice(
     _off_out: *mut libc::loff_t,
     _len: size_t,
     _flags: c_uint,
-) -> ssize_t {
-    ret_size(Err(Errno::ENOSYS))
+) -> c_int {
+    ret_int(Err(Errno::ENOSYS))
 }
 
 /// Injects one raw IPv4 packet into the stack as if from the wire. 0, or -1 on a bad
@@ -931,7 +931,7 @@ pub struct PacketdrillInterface {
             *mut libc::loff_t,
             size_t,
             c_uint,
-        ) -> ssize_t,
+        ) -> c_int,
     >,
 }
 
