@@ -1,19 +1,16 @@
 //! `TCP_INFO` in the byte layout of Linux's `struct tcp_info`, for the fields the stack knows.
 //!
-//! The first 104 bytes are placed with `offset_of!` on `libc::tcp_info`; the `libc` crate
-//! stops at `tcpi_total_retrans`, so the later fields use the offsets of the Linux UAPI
-//! header (`include/uapi/linux/tcp.h`), all naturally aligned.
+//! Every field is placed with `offset_of!` on `libc::tcp_info` (libc ≥ 0.2.191 carries the
+//! whole UAPI struct), into a byte buffer, so no `unsafe` is needed to hand it out.
 
 use core::mem::offset_of;
 
 use libc::tcp_info as Ti;
 use xdptcp_stack::tcp::{State, TcpInfo};
 
-/// Bytes of `struct tcp_info` we fill: up to and including `tcpi_snd_wnd`.
-pub const TCP_INFO_LEN: usize = 232;
-const BYTES_ACKED: usize = 120;
-const BYTES_RECEIVED: usize = 128;
-const SND_WND: usize = 228;
+/// Bytes of `struct tcp_info` we report: up to and including `tcpi_rcv_wnd` (Linux 5.18's
+/// length; later fields stay zero and are not returned).
+pub const TCP_INFO_LEN: usize = offset_of!(Ti, tcpi_rcv_wnd) + 4;
 /// `tcpi_options` bits (`include/uapi/linux/tcp.h`; not in the `libc` crate).
 pub const TCPI_OPT_TIMESTAMPS: u8 = 1;
 /// SACK was negotiated.
@@ -102,9 +99,10 @@ pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO
     put_u32(&mut b, offset_of!(Ti, tcpi_reordering), 3);
     put_u32(&mut b, offset_of!(Ti, tcpi_rcv_space), sat32(i.rcv_space as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_total_retrans), sat32(i.retransmits));
-    put_u64(&mut b, BYTES_ACKED, i.bytes_acked);
-    put_u64(&mut b, BYTES_RECEIVED, i.bytes_received);
-    put_u32(&mut b, SND_WND, i.snd_wnd);
+    put_u64(&mut b, offset_of!(Ti, tcpi_bytes_acked), i.bytes_acked);
+    put_u64(&mut b, offset_of!(Ti, tcpi_bytes_received), i.bytes_received);
+    put_u32(&mut b, offset_of!(Ti, tcpi_snd_wnd), i.snd_wnd);
+    put_u32(&mut b, offset_of!(Ti, tcpi_rcv_wnd), sat32(i.rcv_space as u64));
     b
 }
 
@@ -113,11 +111,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn libc_prefix_ends_where_uapi_tail_begins() {
-        // tcpi_total_retrans is the last libc field; tcpi_pacing_rate (u64) follows at 104.
-        assert_eq!(offset_of!(Ti, tcpi_total_retrans), 100);
-        assert_eq!(core::mem::size_of::<Ti>(), 104);
+    fn offsets_match_the_linux_uapi() {
+        // include/uapi/linux/tcp.h, x86-64.
         assert_eq!(offset_of!(Ti, tcpi_rto), 8);
+        assert_eq!(offset_of!(Ti, tcpi_total_retrans), 100);
+        assert_eq!(offset_of!(Ti, tcpi_bytes_acked), 120);
+        assert_eq!(offset_of!(Ti, tcpi_snd_wnd), 228);
+        assert_eq!(TCP_INFO_LEN, 236);
     }
 
     #[test]
