@@ -434,3 +434,11 @@ impl Posix {
         f(&self.lock().stack)
     }
 }
+
+/// Blocking calls come from other threads (packetdrill's syscall thread), so `Posix` must be
+/// shareable; this fails to compile if a non-`Send` part ever enters the stack.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Posix>();
+}
