@@ -52,11 +52,10 @@ impl Engine {
                         if self.stack.tcp_recv_queue_len(h) > 0 {
                             m |= IN;
                         }
-                        if dead || t.write_shut {
-                            m |= OUT;
-                        } else if matches!(state, State::Established | State::CloseWait)
-                            && self.stack.tcp_send_space(h) > 0
-                        {
+                        // Linux: a shut-down send side polls writable (the write fails fast).
+                        let can_queue = matches!(state, State::Established | State::CloseWait)
+                            && self.stack.tcp_send_space(h) > 0;
+                        if dead || t.write_shut || can_queue {
                             m |= OUT;
                         }
                     }
