@@ -372,3 +372,45 @@ fn same_inputs_same_packets() {
     assert!(!a.1.is_empty());
     assert_eq!(a, b);
 }
+
+#[test]
+fn syn_retransmissions_back_off_then_connect_times_out() {
+    let p = Posix::new(PosixConfig::parse("rx_wait_ms=0,syn_retries=3").expect("flags"));
+    let fd = p.socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0).expect("socket");
+    let dst = SocketAddrV4::new(Ipv4Addr::from(REMOTE), 8000);
+    assert_eq!(p.connect(fd, dst), Err(Errno::EINPROGRESS));
+    let mut buf = [0u8; 2048];
+    let mut times = Vec::new();
+    while let Some((n, at)) = p.netdev_receive(&mut buf, NO_WAIT) {
+        let s = parse(&buf[..n]);
+        assert!(s.syn && !s.rst, "{s:?}");
+        times.push(at.total_millis());
+        assert!(times.len() <= 4, "more SYNs than syn_retries allows");
+    }
+    // The first SYN and 3 retransmissions, 1 s, 2 s and 4 s apart (RFC 6298 §5.5 backoff).
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps, [1000, 2000, 4000]);
+    // netdev_receive ran the clock past the last timeout: the connect failed.
+    let mut v = [0u8; 4];
+    p.getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut v).expect("SO_ERROR");
+    assert_eq!(i32::from_ne_bytes(v), libc::ETIMEDOUT);
+}
+
+#[test]
+fn receive_timeout_elapses_in_virtual_time() {
+    let p = Arc::new(posix());
+    let (fd, _, _) = accepted(&p, 92, 4200);
+    let mut tv = [0u8; 16];
+    tv[8..].copy_from_slice(&250_000i64.to_ne_bytes());
+    p.setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).expect("SO_RCVTIMEO");
+    let mut back = [0u8; 16];
+    assert_eq!(p.getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &mut back), Ok(16));
+    assert_eq!(back, tv);
+    let p2 = Arc::clone(&p);
+    let t = std::thread::spawn(move || p2.read(fd, &mut [0u8; 8]));
+    while !t.is_finished() {
+        p.usleep(100_000);
+        std::thread::sleep(StdDuration::from_millis(1));
+    }
+    assert_eq!(t.join().expect("thread"), Err(Errno::EAGAIN));
+}

@@ -285,35 +285,49 @@ static void passive(void)
 	ts_opts(o, 102, our_ts);
 	struct seg data = {40000, 8080, 1001, isn + 1, F_ACK | F_PSH, 1000, o, 12, "hello", 5};
 	inject(&data);
-	CHECK(ifc.read(U, afd, buf, sizeof(buf)) == 5 && memcmp(buf, "hello", 5) == 0);
-	/* The (delayed) ACK: the virtual clock jumps to the delayed-ACK timer. */
+	/* Acknowledged at once here: the window update owed since the SYN-ACK (which could
+	 * offer only 64 KiB of the 128 KiB buffer) rides on it. */
 	expect(&p, F_ACK);
 	CHECK(p.ack == 1006 && p.len == 0);
+	CHECK(ifc.read(U, afd, buf, sizeof(buf)) == 5 && memcmp(buf, "hello", 5) == 0);
+
+	/* The next lone segment waits for the 40 ms delayed-ACK timer; the virtual clock jumps
+	 * straight to it. */
+	ts_opts(o, 103, our_ts);
+	struct seg more = {40000, 8080, 1006, isn + 1, F_ACK | F_PSH, 1000, o, 12, "!", 1};
+	struct timeval tv;
+	CHECK(ifc.gettimeofday(U, &tv, NULL) == 0);
+	long long injected = tv.tv_sec * 1000000LL + tv.tv_usec;
+	inject(&more);
+	expect(&p, F_ACK);
+	CHECK(p.ack == 1007 && p.len == 0);
+	CHECK(p.time_us - injected >= 40000 && p.time_us - injected <= 41000);
+	CHECK(ifc.read(U, afd, buf, sizeof(buf)) == 1 && buf[0] == '!');
 
 	CHECK(ifc.write(U, afd, "world!", 6) == 6);
 	expect(&p, F_ACK | F_PSH);
 	CHECK(p.seq == isn + 1 && p.len == 6 && memcmp(p.data, "world!", 6) == 0);
 	ts_opts(o, 103, p.tsval);
-	struct seg dack = {40000, 8080, 1006, isn + 7, F_ACK, 1000, o, 12, NULL, 0};
+	struct seg dack = {40000, 8080, 1007, isn + 7, F_ACK, 1000, o, 12, NULL, 0};
 	inject(&dack);
 
 	CHECK(ifc.close(U, afd) == 0);
 	errno = 0;
 	CHECK(ifc.read(U, afd, buf, 1) == -1 && errno == EBADF);
 	expect(&p, F_FIN | F_ACK);
-	CHECK(p.seq == isn + 7 && p.ack == 1006);
+	CHECK(p.seq == isn + 7 && p.ack == 1007);
 	ts_opts(o, 104, p.tsval);
-	struct seg fin = {40000, 8080, 1006, isn + 8, F_FIN | F_ACK, 1000, o, 12, NULL, 0};
+	struct seg fin = {40000, 8080, 1007, isn + 8, F_FIN | F_ACK, 1000, o, 12, NULL, 0};
 	inject(&fin);
 	expect(&p, F_ACK);
-	CHECK(p.ack == 1007);
+	CHECK(p.ack == 1008);
 
 	/* TIME-WAIT: a retransmitted FIN is acknowledged again. */
 	ts_opts(o, 105, p.tsval);
 	fin.opts = o;
 	inject(&fin);
 	expect(&p, F_ACK);
-	CHECK(p.ack == 1007);
+	CHECK(p.ack == 1008);
 
 	/* After 2*MSL (60 s) the connection is gone: the listener answers an ACK with RST. */
 	CHECK(ifc.usleep(U, 61 * 1000 * 1000) == 0);
