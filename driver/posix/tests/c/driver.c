@@ -285,8 +285,8 @@ static void passive(void)
 	ts_opts(o, 102, our_ts);
 	struct seg data = {40000, 8080, 1001, isn + 1, F_ACK | F_PSH, 1000, o, 12, "hello", 5};
 	inject(&data);
-	/* Acknowledged at once here: the window update owed since the SYN-ACK (which could
-	 * offer only 64 KiB of the 128 KiB buffer) rides on it. */
+	/* Acknowledged at once: the EAGAIN read above saw that the window could grow past the
+	 * 64 KiB the SYN-ACK offered (of a 128 KiB buffer), so a window update is owed. */
 	expect(&p, F_ACK);
 	CHECK(p.ack == 1006 && p.len == 0);
 	CHECK(ifc.read(U, afd, buf, sizeof(buf)) == 5 && memcmp(buf, "hello", 5) == 0);
