@@ -385,9 +385,16 @@ pub unsafe extern "C" fn xdptcp_recvfrom(
         // SAFETY: `buf` has `len` writable bytes (libc contract).
         unsafe { bytes_mut(buf, len) }.and_then(|b| {
             let (n, from) = a.posix.recv_from(fd, &mut [IoSliceMut::new(b)], flags)?;
-            if let Some(from) = from {
+            match from {
                 // SAFETY: `src`/`srclen` are null or valid (libc contract).
-                unsafe { write_sockaddr(src, srclen, from) };
+                Some(from) => unsafe { write_sockaddr(src, srclen, from) },
+                // Stream sockets report no address, as Linux does (length 0).
+                // SAFETY: `srclen` is null or points to a socklen_t (libc contract).
+                None => {
+                    if let Some(l) = unsafe { srclen.as_mut() } {
+                        *l = 0;
+                    }
+                }
             }
             Ok(n)
         })
