@@ -32,6 +32,7 @@ fn c_driver_through_packetdrill_table() {
         .arg("-I")
         .arg(root.join("include"))
         .arg("-ldl")
+        .arg("-lpthread")
         .status();
     let status = match status {
         Ok(s) => s,

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,16 +374,33 @@ static void active(void)
 	errno = 0;
 	CHECK(ifc.connect(U, fd, (struct sockaddr *)&dst, sizeof(dst)) == -1 && errno == EISCONN);
 
+	int ep = ifc.epoll_create(U, 1);
+	CHECK(ep >= 0);
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 0xfeed};
+	CHECK(ifc.epoll_ctl(U, ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+	struct epoll_event got[4];
+	CHECK(ifc.epoll_wait(U, ep, got, 4, 0) == 1);
+	CHECK(got[0].data.u64 == 0xfeed && (got[0].events & EPOLLOUT));
+	CHECK(ifc.close(U, ep) == 0);
+
 	int one = 1;
 	CHECK(ifc.setsockopt(U, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
 	struct iovec iov[2] = {{"pi", 2}, {"ng", 2}};
 	CHECK(ifc.writev(U, fd, iov, 2) == 4);
 	expect(&p, F_ACK | F_PSH);
 	CHECK(p.len == 4 && memcmp(p.data, "ping", 4) == 0);
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	struct iovec one_iov = {"!", 1};
+	mh.msg_iov = &one_iov;
+	mh.msg_iovlen = 1;
+	CHECK(ifc.sendmsg(U, fd, &mh, 0) == 1);
+	expect(&p, F_ACK | F_PSH);
+	CHECK(p.len == 1 && p.seq == isn + 5 && p.data[0] == '!');
 
 	CHECK(ifc.shutdown(U, fd, SHUT_WR) == 0);
 	expect(&p, F_FIN | F_ACK);
-	CHECK(p.seq == isn + 5);
+	CHECK(p.seq == isn + 6);
 	errno = 0;
 	CHECK(ifc.write(U, fd, "x", 1) == -1 && errno == EPIPE);
 
@@ -425,6 +443,55 @@ static void refused(void)
 	CHECK(ifc.pipe(U, NULL) == -1 && errno == ENOSYS);
 }
 
+struct accept_job {
+	int listen_fd;
+	int result;
+};
+
+static void *blocking_accept(void *arg)
+{
+	struct accept_job *job = arg;
+	job->result = ifc.accept(U, job->listen_fd, NULL, NULL);
+	return NULL;
+}
+
+/* packetdrill's threading: a blocking accept() on a second thread returns once the main
+ * thread injects the handshake; then a recvmsg() reads the data. */
+static void threaded(void)
+{
+	struct parsed p;
+	int fd = ifc.socket(U, AF_INET, SOCK_STREAM, 0);
+	CHECK(fd >= 0);
+	struct sockaddr_in any = sin_of("0.0.0.0", 8081);
+	CHECK(ifc.bind(U, fd, (struct sockaddr *)&any, sizeof(any)) == 0);
+	CHECK(ifc.listen(U, fd, 4) == 0);
+	struct accept_job job = {fd, -2};
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, blocking_accept, &job) == 0);
+	struct seg syn = {41000, 8081, 7, 0, F_SYN, 65535, NULL, 0, NULL, 0};
+	inject(&syn);
+	expect(&p, F_SYN | F_ACK);
+	CHECK(!p.ts); /* the SYN offered no timestamps */
+	struct seg ack = {41000, 8081, 8, p.seq + 1, F_ACK | F_PSH, 65535, NULL, 0, "abc", 3};
+	inject(&ack);
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(job.result >= 0);
+	char a[2], b[8];
+	struct iovec iov[2] = {{a, 2}, {b, 8}};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	CHECK(ifc.recvmsg(U, job.result, &mh, 0) == 3);
+	CHECK(memcmp(a, "ab", 2) == 0 && b[0] == 'c');
+	CHECK(ifc.close(U, job.result) == 0);
+	CHECK(sniff(&p));
+	if (p.flags == F_ACK) /* the window update owed after the read may come first */
+		CHECK(sniff(&p));
+	CHECK(p.flags == (F_FIN | F_ACK) && p.ack == 11);
+	CHECK(ifc.close(U, fd) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -453,6 +520,7 @@ int main(int argc, char **argv)
 	passive();
 	active();
 	refused();
+	threaded();
 	ifc.free(U);
 	printf("driver: all checks passed\n");
 	return 0;
