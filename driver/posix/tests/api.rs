@@ -414,3 +414,18 @@ fn receive_timeout_elapses_in_virtual_time() {
     }
     assert_eq!(t.join().expect("thread"), Err(Errno::EAGAIN));
 }
+
+#[test]
+fn real_clock_serves_the_same_calls() {
+    let p = Posix::new(PosixConfig::parse("clock=real,rx_wait_ms=0").expect("flags"));
+    let before = p.gettimeofday();
+    let (fd, isn, ts) = accepted(&p, 93, 4300);
+    p.write(fd, b"hi").expect("write");
+    let mut buf = [0u8; 2048];
+    let (n, _) = p.netdev_receive(&mut buf, StdDuration::from_secs(5)).expect("data");
+    let s = parse(&buf[..n]);
+    assert_eq!((s.seq, s.payload.as_slice()), (isn + 1, &b"hi"[..]));
+    let _ = ts;
+    p.usleep(1_000);
+    assert!(p.gettimeofday() > before, "the real clock moves");
+}
