@@ -329,6 +329,19 @@ impl Stack {
         Ok(())
     }
 
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` on an open connection.
+    pub fn tcp_set_keepalive_params(
+        &mut self,
+        h: TcpHandle,
+        idle: crate::time::Duration,
+        interval: crate::time::Duration,
+        count: u8,
+    ) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_keepalive_params(idle, interval, count);
+        self.settle(h.0, false);
+        Ok(())
+    }
+
     // ----- UDP, passed through to the interface -----
 
     /// Binds a UDP socket.

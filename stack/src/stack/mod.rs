@@ -77,8 +77,9 @@ struct Reply {
 }
 
 /// Decides whether an ephemeral port may be used (e.g. whether its RSS hash lands on this
-/// core). Called with the candidate port during `tcp_connect`.
-pub type PortFilter = Box<dyn FnMut(u16) -> bool>;
+/// core). Called with the candidate port during `tcp_connect`. `Send` so that a whole
+/// `Stack` can move between threads (or sit behind a mutex, as the POSIX adapter keeps it).
+pub type PortFilter = Box<dyn FnMut(u16) -> bool + Send>;
 
 /// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
 pub struct Stack {

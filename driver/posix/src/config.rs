@@ -1,0 +1,229 @@
+//! Adapter configuration: addresses, MTU, clock, seed and the TCP profile, parsed from the
+//! `key=value,key=value` string packetdrill passes as `--so_flags`.
+
+use std::net::Ipv4Addr;
+
+use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
+use xdptcp_stack::stack::{StackConfig, StackKeys};
+use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::time::Duration;
+use xdptcp_stack::wire::ethernet::EthernetAddress;
+
+/// Which clock the stack runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Virtual time: it moves only when `usleep` (or `advance`) moves it, plus `tick` per
+    /// clock read so that a caller spinning on `gettimeofday` makes progress. Runs are
+    /// deterministic: the same script gives the same packets at the same times.
+    Virtual {
+        /// Time added by every clock read: 1 µs by default.
+        tick: Duration,
+    },
+    /// The host's monotonic clock; blocking calls wait in real time.
+    Real,
+}
+
+/// Everything a [`Posix`](crate::Posix) instance needs.
+#[derive(Clone, Debug)]
+pub struct PosixConfig {
+    /// Our address: packetdrill's default local address 192.168.0.1.
+    pub local_ip: Ipv4Addr,
+    /// Our prefix length: 16 (the medium is point-to-point, so it only matters for UDP
+    /// broadcast checks).
+    pub prefix_len: u8,
+    /// MTU of the raw-IP device: 1500.
+    pub mtu: usize,
+    /// The clock: virtual by default.
+    pub clock: ClockMode,
+    /// Seed of the stack's keys (ISNs, ports, hashing): fixed so runs repeat exactly.
+    pub seed: u64,
+    /// TCP defaults for new sockets: [`linux_profile`].
+    pub tcp: TcpConfig,
+    /// Most descriptors open at once: 4096.
+    pub max_fds: usize,
+    /// Packets the stack sent that wait for `netdev_receive`; older ones are dropped beyond
+    /// this: 4096.
+    pub outbound_capacity: usize,
+    /// Seconds since the Unix epoch that `gettimeofday` reports at virtual time zero.
+    pub epoch_secs: u64,
+    /// How long (real time) the C `netdev_receive` waits for a packet another thread may
+    /// cause, after jumping through the stack's timers: 2000 ms. packetdrill only asks when
+    /// it expects a packet, and fails on an empty answer, so waiting a little helps.
+    pub rx_wait_ms: u64,
+}
+
+impl Default for PosixConfig {
+    fn default() -> Self {
+        PosixConfig {
+            local_ip: Ipv4Addr::new(192, 168, 0, 1),
+            prefix_len: 16,
+            mtu: 1500,
+            clock: ClockMode::Virtual { tick: Duration::from_micros(1) },
+            seed: 1,
+            tcp: linux_profile(),
+            max_fds: 4096,
+            outbound_capacity: 4096,
+            epoch_secs: 1_700_000_000,
+            rx_wait_ms: 2000,
+        }
+    }
+}
+
+/// A Linux-like TCP profile, every value named after the Linux constant or sysctl it copies.
+///
+/// The stack's [`TcpConfig::default`] already follows Linux; the profile states each choice
+/// explicitly so that packetdrill scripts written against Linux keep their expectations even
+/// if those defaults change. What Linux does that this stack cannot be told to (receive
+/// buffer auto-tuning, hence Linux's window scale 7 from `tcp_rmem[2]`; quick-ACK mode) is
+/// not modelled: our window scale follows from `recv_buffer`.
+pub fn linux_profile() -> TcpConfig {
+    TcpConfig {
+        // Ethernet MTU 1500 less 40 bytes of IPv4 and TCP headers.
+        mss: 1460,
+        // tcp_wmem[1] is 16 KiB but auto-tunes up to 4 MiB; without auto-tuning a fixed
+        // 256 KiB keeps bulk transfers from stalling.
+        send_buffer: 256 * 1024,
+        // tcp_rmem[1] = 131072.
+        recv_buffer: 128 * 1024,
+        // TCP_TIMEOUT_INIT (RFC 6298 §2.1).
+        initial_rto: Duration::from_secs(1),
+        // TCP_RTO_MIN.
+        min_rto: Duration::from_millis(200),
+        // TCP_RTO_MAX.
+        max_rto: Duration::from_secs(120),
+        clock_granularity: Duration::from_millis(1),
+        // tcp_syn_retries, tcp_synack_retries, tcp_retries2.
+        syn_retries: 6,
+        synack_retries: 5,
+        retries2: 15,
+        // TCP_DELACK_MIN.
+        delayed_ack: true,
+        delayed_ack_timeout: Duration::from_millis(40),
+        nodelay: false,
+        keepalive: false,
+        // tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes.
+        keepalive_idle: Duration::from_secs(7200),
+        keepalive_interval: Duration::from_secs(75),
+        keepalive_count: 9,
+        // TCP_TIMEWAIT_LEN is 60 s = 2·MSL.
+        msl: Duration::from_secs(30),
+        // tcp_window_scaling, tcp_timestamps, tcp_sack.
+        window_scaling: true,
+        timestamps: true,
+        sack: true,
+        // tcp_challenge_ack_limit.
+        challenge_ack_limit: 1000,
+        // TCP_INIT_CWND (RFC 6928).
+        initial_cwnd_segments: 10,
+    }
+}
+
+impl PosixConfig {
+    /// Parses `--so_flags`: comma-separated `key=value` pairs over the defaults. Keys:
+    /// `local_ip`, `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
+    /// `mss`, `rcvbuf`, `sndbuf`, `nodelay`, `timestamps`, `sack`, `wscale`, `iw`, `rto_ms`,
+    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`. Empty input gives the defaults.
+    pub fn parse(flags: &str) -> Result<PosixConfig, String> {
+        let mut c = PosixConfig::default();
+        let mut mss_given = false;
+        for item in flags.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            let (key, value) = item.split_once('=').ok_or_else(|| format!("{item}: no '='"))?;
+            let num = || value.parse::<u64>().map_err(|_| format!("{key}: bad number {value}"));
+            let flag = || match value {
+                "1" | "on" | "true" | "yes" => Ok(true),
+                "0" | "off" | "false" | "no" => Ok(false),
+                _ => Err(format!("{key}: expected on/off, got {value}")),
+            };
+            match key {
+                "local_ip" => c.local_ip = value.parse().map_err(|_| format!("bad ip {value}"))?,
+                "prefix_len" => c.prefix_len = num()?.min(32) as u8,
+                "mtu" => c.mtu = (num()? as usize).clamp(576, 65535),
+                "clock" => {
+                    c.clock = match value {
+                        "virtual" => ClockMode::Virtual { tick: Duration::from_micros(1) },
+                        "real" => ClockMode::Real,
+                        _ => return Err(format!("clock: expected virtual or real, got {value}")),
+                    }
+                }
+                "tick_us" => {
+                    if let ClockMode::Virtual { tick } = &mut c.clock {
+                        *tick = Duration::from_micros(num()?);
+                    }
+                }
+                "seed" => c.seed = num()?,
+                "mss" => {
+                    c.tcp.mss = num()?.clamp(64, 65495) as u16;
+                    mss_given = true;
+                }
+                "rcvbuf" => c.tcp.recv_buffer = (num()? as usize).max(2048),
+                "sndbuf" => c.tcp.send_buffer = (num()? as usize).max(2048),
+                "nodelay" => c.tcp.nodelay = flag()?,
+                "timestamps" => c.tcp.timestamps = flag()?,
+                "sack" => c.tcp.sack = flag()?,
+                "wscale" => c.tcp.window_scaling = flag()?,
+                "iw" => c.tcp.initial_cwnd_segments = num()?.clamp(1, 1000) as u32,
+                "rto_ms" => c.tcp.initial_rto = Duration::from_millis(num()?),
+                "rto_min_ms" => c.tcp.min_rto = Duration::from_millis(num()?),
+                "delack_ms" => c.tcp.delayed_ack_timeout = Duration::from_millis(num()?),
+                "syn_retries" => c.tcp.syn_retries = num()?.min(255) as u8,
+                "rx_wait_ms" => c.rx_wait_ms = num()?,
+                "max_fds" => c.max_fds = (num()? as usize).clamp(8, 1 << 20),
+                _ => return Err(format!("unknown flag {key}")),
+            }
+        }
+        if !mss_given {
+            // RFC 9293 §3.7.1: the MSS follows from the MTU (less 40 header bytes).
+            c.tcp.mss = c.mtu.saturating_sub(40).min(usize::from(u16::MAX)) as u16;
+        }
+        Ok(c)
+    }
+
+    /// The stack configuration: a raw-IP (`Medium::Ip`) device with software checksums.
+    pub fn stack_config(&self) -> StackConfig {
+        let iface = InterfaceConfig::new(
+            EthernetAddress([0x02, 0, 0, 0, 0, 1]),
+            self.local_ip,
+            self.prefix_len,
+        );
+        let mut sc =
+            StackConfig::new(iface, DeviceCaps::ip(self.mtu), StackKeys::from_seed(self.seed));
+        sc.tcp = self.tcp;
+        sc.max_connections = 4096;
+        sc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_profile_matches_linux_constants() {
+        let p = linux_profile();
+        assert_eq!(p.mss, 1460);
+        assert!(p.sack && p.timestamps && p.window_scaling);
+        assert_eq!(p.initial_cwnd_segments, 10);
+        assert_eq!(p.initial_rto, Duration::from_secs(1));
+        assert_eq!(p.min_rto, Duration::from_millis(200));
+        assert_eq!(p.delayed_ack_timeout, Duration::from_millis(40));
+        assert_eq!(p.msl.total_millis() * 2, 60_000);
+    }
+
+    #[test]
+    fn parse_flags_over_defaults() {
+        let c = PosixConfig::parse("local_ip=10.0.0.2,mtu=1400, clock=real,seed=7,sack=off")
+            .expect("valid flags");
+        assert_eq!(c.local_ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(c.mtu, 1400);
+        assert_eq!(c.tcp.mss, 1360);
+        assert_eq!(c.clock, ClockMode::Real);
+        assert_eq!(c.seed, 7);
+        assert!(!c.tcp.sack);
+        let d = PosixConfig::parse("").expect("empty flags");
+        assert_eq!(d.local_ip, Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(d.tcp.mss, 1460);
+        assert!(PosixConfig::parse("bogus=1").is_err());
+        assert!(PosixConfig::parse("mtu").is_err());
+        assert!(PosixConfig::parse("mtu=abc").is_err());
+    }
+}

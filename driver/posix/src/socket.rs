@@ -1,0 +1,170 @@
+//! What one descriptor is: a TCP or UDP socket with its POSIX-side state (options, blocking
+//! mode, pending error, shutdown flags), or an epoll instance.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use xdptcp_stack::iface::UdpHandle;
+use xdptcp_stack::stack::{ListenHandle, TcpHandle};
+use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::time::Duration;
+
+use crate::errno::Errno;
+
+/// A descriptor number, as in libc.
+pub type Fd = i32;
+
+/// Socket options that shape the TCP configuration of a connection opened from the socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    pub reuseaddr: bool,
+    pub keepalive: bool,
+    /// `SO_LINGER`: `Some(0)` makes `close` abortive (RST).
+    pub linger: Option<u32>,
+    pub nodelay: bool,
+    /// `SO_RCVBUF`/`SO_SNDBUF` as set by the user (bytes of payload).
+    pub rcvbuf: Option<usize>,
+    pub sndbuf: Option<usize>,
+    /// `TCP_MAXSEG`.
+    pub maxseg: Option<u16>,
+    pub keepidle: Option<Duration>,
+    pub keepintvl: Option<Duration>,
+    pub keepcnt: Option<u8>,
+    /// `SO_RCVTIMEO`/`SO_SNDTIMEO`; `None` blocks forever.
+    pub rcvtimeo: Option<Duration>,
+    pub sndtimeo: Option<Duration>,
+}
+
+impl Options {
+    /// `base` with these options applied.
+    pub fn tcp_config(&self, base: &TcpConfig) -> TcpConfig {
+        let mut c = *base;
+        c.nodelay = self.nodelay;
+        c.keepalive = self.keepalive;
+        if let Some(b) = self.rcvbuf {
+            c.recv_buffer = b;
+        }
+        if let Some(b) = self.sndbuf {
+            c.send_buffer = b;
+        }
+        if let Some(m) = self.maxseg {
+            c.mss = c.mss.min(m);
+        }
+        if let Some(d) = self.keepidle {
+            c.keepalive_idle = d;
+        }
+        if let Some(d) = self.keepintvl {
+            c.keepalive_interval = d;
+        }
+        if let Some(n) = self.keepcnt {
+            c.keepalive_count = n;
+        }
+        c
+    }
+}
+
+/// Where a TCP socket is in its life, on the POSIX side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TcpRole {
+    /// Created (and perhaps bound), neither listening nor connected.
+    Fresh,
+    /// Listening.
+    Listening(ListenHandle),
+    /// Has a connection (connecting, open, closing, or already freed by the stack).
+    Conn(TcpHandle),
+}
+
+/// A TCP socket.
+#[derive(Debug)]
+pub(crate) struct TcpSocket {
+    pub role: TcpRole,
+    /// The local address `bind` gave (port 0: none).
+    pub bound: Option<SocketAddrV4>,
+    /// Local and remote addresses once connected (kept after the stack frees the connection).
+    pub endpoints: Option<(SocketAddrV4, SocketAddrV4)>,
+    /// A non-blocking connect was started and its outcome not yet reported by `connect`.
+    pub connect_pending: bool,
+    pub read_shut: bool,
+    pub write_shut: bool,
+}
+
+/// A UDP socket.
+#[derive(Debug)]
+pub(crate) struct UdpSocket {
+    pub handle: Option<UdpHandle>,
+    pub port: u16,
+    /// The default destination set by `connect`.
+    pub peer: Option<SocketAddrV4>,
+}
+
+/// The protocol part of a socket.
+#[derive(Debug)]
+pub(crate) enum Proto {
+    Tcp(TcpSocket),
+    Udp(UdpSocket),
+}
+
+/// One socket descriptor.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub proto: Proto,
+    pub nonblocking: bool,
+    pub opts: Options,
+    /// `SO_ERROR`: an asynchronous error not yet reported.
+    pub error: Option<Errno>,
+    /// Bumped on every stack event for this socket: edge-triggered epoll compares it.
+    pub activity: u64,
+}
+
+impl Socket {
+    pub fn tcp(nonblocking: bool) -> Self {
+        Socket {
+            proto: Proto::Tcp(TcpSocket {
+                role: TcpRole::Fresh,
+                bound: None,
+                endpoints: None,
+                connect_pending: false,
+                read_shut: false,
+                write_shut: false,
+            }),
+            nonblocking,
+            opts: Options::default(),
+            error: None,
+            activity: 0,
+        }
+    }
+
+    pub fn udp(nonblocking: bool) -> Self {
+        Socket {
+            proto: Proto::Udp(UdpSocket { handle: None, port: 0, peer: None }),
+            nonblocking,
+            opts: Options::default(),
+            error: None,
+            activity: 0,
+        }
+    }
+}
+
+/// One registered descriptor of an epoll instance.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Interest {
+    pub events: u32,
+    pub data: u64,
+    /// `activity` of the socket when last reported (for `EPOLLET`).
+    pub seen: u64,
+    /// `EPOLLONESHOT` fired: silent until `EPOLL_CTL_MOD`.
+    pub disarmed: bool,
+}
+
+/// An epoll instance: its interest list, ordered by descriptor so reports are deterministic.
+#[derive(Debug, Default)]
+pub(crate) struct EpollSet {
+    pub interest: BTreeMap<Fd, Interest>,
+}
+
+/// What a descriptor refers to.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    Socket(Socket),
+    Epoll(EpollSet),
+}

@@ -1,0 +1,527 @@
+//! The TCP socket calls, as non-blocking steps over the [`Engine`]: each returns `Ok(None)`
+//! when a blocking socket would have to wait, and [`Posix`](crate::Posix) waits and retries.
+//! Error choices follow Linux's `inet_stream_connect`, `tcp_sendmsg` and `tcp_recvmsg`.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use xdptcp_stack::stack::{ConnectError, ListenError, TcpError};
+use xdptcp_stack::tcp::State;
+
+use crate::engine::{split, Engine};
+use crate::errno::{Errno, SysResult};
+use crate::socket::{Entry, Fd, Proto, Socket, TcpRole, TcpSocket};
+
+/// First port tried when a socket binds port 0 or listens unbound (Linux `ip_local_port_range`).
+const EPHEMERAL_FIRST: u16 = 32768;
+
+/// `Ok(None)` for a blocking socket, `EAGAIN` (or the partial count) for a non-blocking one.
+pub(crate) fn would_block<T>(nonblocking: bool) -> SysResult<Option<T>> {
+    if nonblocking {
+        Err(Errno::EAGAIN)
+    } else {
+        Ok(None)
+    }
+}
+
+fn tcp_of(s: &mut Socket) -> SysResult<&mut TcpSocket> {
+    match &mut s.proto {
+        Proto::Tcp(t) => Ok(t),
+        Proto::Udp(_) => Err(Errno::EOPNOTSUPP),
+    }
+}
+
+/// Copies `a` then `b` into `bufs`, starting `skip` bytes into them. Returns the count.
+pub(crate) fn scatter(bufs: &mut [IoSliceMut<'_>], mut skip: usize, a: &[u8], b: &[u8]) -> usize {
+    let mut srcs = [a, b];
+    let mut si = 0;
+    let mut copied = 0;
+    for buf in bufs.iter_mut() {
+        let whole: &mut [u8] = buf;
+        if skip >= whole.len() {
+            skip -= whole.len();
+            continue;
+        }
+        let mut dst = &mut whole[skip..];
+        skip = 0;
+        while !dst.is_empty() && si < srcs.len() {
+            let src = srcs[si];
+            if src.is_empty() {
+                si += 1;
+                continue;
+            }
+            let n = src.len().min(dst.len());
+            let (head, tail) = std::mem::take(&mut dst).split_at_mut(n);
+            head.copy_from_slice(&src[..n]);
+            srcs[si] = &src[n..];
+            dst = tail;
+            copied += n;
+        }
+        if si >= srcs.len() {
+            break;
+        }
+    }
+    copied
+}
+
+impl Engine {
+    /// `socket(AF_INET, type, protocol)`.
+    pub fn op_socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult<Fd> {
+        if domain != libc::AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let nonblocking = ty & libc::SOCK_NONBLOCK != 0;
+        let s = match ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+            libc::SOCK_STREAM if protocol == 0 || protocol == libc::IPPROTO_TCP => {
+                Socket::tcp(nonblocking)
+            }
+            libc::SOCK_DGRAM if protocol == 0 || protocol == libc::IPPROTO_UDP => {
+                Socket::udp(nonblocking)
+            }
+            libc::SOCK_STREAM | libc::SOCK_DGRAM => return Err(Errno::EPROTONOSUPPORT),
+            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        };
+        self.install(Entry::Socket(s))
+    }
+
+    fn check_local(&self, ip: Ipv4Addr) -> SysResult<()> {
+        if ip.is_unspecified() || ip == self.config.local_ip {
+            Ok(())
+        } else {
+            Err(Errno::EADDRNOTAVAIL)
+        }
+    }
+
+    fn free_tcp_port(&self) -> SysResult<u16> {
+        (EPHEMERAL_FIRST..=u16::MAX)
+            .find(|p| !self.tcp_ports.contains_key(p))
+            .ok_or(Errno::EADDRINUSE)
+    }
+
+    /// Records a TCP port as bound, refusing a clash (both sockets need `SO_REUSEADDR`).
+    fn claim_tcp_port(&mut self, port: u16, reuse: bool) -> SysResult<()> {
+        let e = self.tcp_ports.entry(port).or_insert((0, 0));
+        if e.0 > 0 && (!reuse || e.1 > 0) {
+            return Err(Errno::EADDRINUSE);
+        }
+        e.0 += 1;
+        if !reuse {
+            e.1 += 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release_tcp_port(&mut self, port: u16, reuse: bool) {
+        if let Some(e) = self.tcp_ports.get_mut(&port) {
+            e.0 = e.0.saturating_sub(1);
+            if !reuse {
+                e.1 = e.1.saturating_sub(1);
+            }
+            if e.0 == 0 {
+                self.tcp_ports.remove(&port);
+            }
+        }
+    }
+
+    /// `bind`.
+    pub fn op_bind(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+        self.check_local(*addr.ip())?;
+        let s = self.socket(fd)?;
+        match &s.proto {
+            Proto::Tcp(t) => {
+                if t.role != TcpRole::Fresh || t.bound.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                let reuse = s.opts.reuseaddr;
+                let port = if addr.port() == 0 { self.free_tcp_port()? } else { addr.port() };
+                self.claim_tcp_port(port, reuse)?;
+                if let Proto::Tcp(t) = &mut self.socket_mut(fd)?.proto {
+                    t.bound = Some(SocketAddrV4::new(*addr.ip(), port));
+                }
+                Ok(())
+            }
+            Proto::Udp(_) => self.udp_bind(fd, addr),
+        }
+    }
+
+    /// `listen`.
+    pub fn op_listen(&mut self, fd: Fd, backlog: i32) -> SysResult<()> {
+        let (reuse, role, bound, opts) = {
+            let s = self.socket(fd)?;
+            let Proto::Tcp(t) = &s.proto else { return Err(Errno::EOPNOTSUPP) };
+            (s.opts.reuseaddr, t.role, t.bound, s.opts)
+        };
+        match role {
+            TcpRole::Listening(_) => return Ok(()),
+            TcpRole::Conn(_) => return Err(Errno::EINVAL),
+            TcpRole::Fresh => {}
+        }
+        let bound = match bound {
+            Some(b) => b,
+            None => {
+                // Linux binds an ephemeral port for `listen` on an unbound socket.
+                let port = self.free_tcp_port()?;
+                self.claim_tcp_port(port, reuse)?;
+                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)
+            }
+        };
+        let cfg = opts.tcp_config(self.stack.tcp_config());
+        let backlog = usize::try_from(backlog).unwrap_or(0);
+        let l = self.stack.tcp_listen_with(*bound.ip(), bound.port(), backlog, cfg).map_err(
+            |e| match e {
+                ListenError::AddrInUse => Errno::EADDRINUSE,
+                ListenError::TableFull => Errno::ENOBUFS,
+                ListenError::ZeroPort => Errno::EINVAL,
+            },
+        )?;
+        self.listeners.insert(l, fd);
+        let t = tcp_of(self.socket_mut(fd)?)?;
+        t.bound = Some(bound);
+        t.role = TcpRole::Listening(l);
+        Ok(())
+    }
+
+    /// `accept4`: the new descriptor and the peer's address.
+    pub fn op_accept(&mut self, fd: Fd, flags: i32) -> SysResult<Option<(Fd, SocketAddrV4)>> {
+        let (stack, s) = split(self, fd)?;
+        let nonblocking = s.nonblocking;
+        let opts = s.opts;
+        let TcpRole::Listening(l) = tcp_of(s)?.role else { return Err(Errno::EINVAL) };
+        let Some(h) = stack.tcp_accept(l) else { return would_block(nonblocking) };
+        // Options set on the listener after `listen` still reach the accepted socket, as
+        // Linux's socket cloning copies them.
+        let _ = stack.tcp_set_nodelay(h, opts.nodelay);
+        let _ = stack.tcp_set_keepalive(h, opts.keepalive);
+        let endpoints = stack.tcp_endpoints(h).ok();
+        let mut child = Socket::tcp(flags & libc::SOCK_NONBLOCK != 0);
+        child.opts = opts;
+        if let Proto::Tcp(t) = &mut child.proto {
+            t.role = TcpRole::Conn(h);
+            t.endpoints = endpoints;
+        }
+        let new_fd = match self.install(Entry::Socket(child)) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = self.stack.tcp_abort(h);
+                return Err(e);
+            }
+        };
+        self.conns.insert(h, new_fd);
+        let peer = endpoints.map_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |e| e.1);
+        Ok(Some((new_fd, peer)))
+    }
+
+    /// `connect`. `started` is this call's memory across retries: whether it began the open.
+    pub fn op_connect(
+        &mut self,
+        fd: Fd,
+        addr: SocketAddrV4,
+        started: &mut bool,
+    ) -> SysResult<Option<()>> {
+        if matches!(self.socket(fd)?.proto, Proto::Udp(_)) {
+            return self.udp_connect(fd, addr).map(Some);
+        }
+        let now = self.now();
+        let (stack, s) = split(self, fd)?;
+        let nonblocking = s.nonblocking;
+        let opts = s.opts;
+        let error = &mut s.error;
+        let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
+        match t.role {
+            TcpRole::Listening(_) => return Err(Errno::EISCONN),
+            TcpRole::Conn(h) => {
+                return match stack.tcp_state(h) {
+                    State::SynSent | State::SynReceived => {
+                        if *started {
+                            would_block(nonblocking).map_err(|_| Errno::EINPROGRESS)
+                        } else if nonblocking {
+                            Err(Errno::EALREADY)
+                        } else {
+                            Ok(None)
+                        }
+                    }
+                    State::Closed if error.is_some() || t.connect_pending => {
+                        t.connect_pending = false;
+                        Err(error.take().unwrap_or(Errno::ECONNREFUSED))
+                    }
+                    _ if t.connect_pending || *started => {
+                        // Linux reports a completed non-blocking connect once, with 0.
+                        t.connect_pending = false;
+                        Ok(Some(()))
+                    }
+                    _ => Err(Errno::EISCONN),
+                };
+            }
+            TcpRole::Fresh => {}
+        }
+        let cfg = opts.tcp_config(stack.tcp_config());
+        let res = match t.bound {
+            Some(b) => stack.tcp_connect_from(now, b.port(), *addr.ip(), addr.port(), cfg),
+            None => stack.tcp_connect_with(now, *addr.ip(), addr.port(), cfg),
+        };
+        let h = res.map_err(|e| match e {
+            ConnectError::NoFreePort | ConnectError::TableFull => Errno::EADDRNOTAVAIL,
+            ConnectError::AddrInUse => Errno::EADDRINUSE,
+            ConnectError::BadAddress => Errno::EINVAL,
+        })?;
+        t.role = TcpRole::Conn(h);
+        t.endpoints = stack.tcp_endpoints(h).ok();
+        t.connect_pending = true;
+        *started = true;
+        self.conns.insert(h, fd);
+        if nonblocking {
+            Err(Errno::EINPROGRESS)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `recv`/`read`/`readv`/`recvmsg` on TCP. `done` carries bytes already copied by earlier
+    /// tries of the same call (`MSG_WAITALL`).
+    pub fn tcp_recv(
+        &mut self,
+        fd: Fd,
+        bufs: &mut [IoSliceMut<'_>],
+        flags: i32,
+        done: &mut usize,
+    ) -> SysResult<Option<usize>> {
+        let (stack, s) = split(self, fd)?;
+        let nonblocking = s.nonblocking || flags & libc::MSG_DONTWAIT != 0;
+        let error = &mut s.error;
+        let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
+        let TcpRole::Conn(h) = t.role else { return Err(Errno::ENOTCONN) };
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if t.read_shut || total == 0 {
+            return Ok(Some(*done));
+        }
+        if matches!(stack.tcp_state(h), State::SynSent | State::SynReceived) {
+            return would_block(nonblocking);
+        }
+        let peek = flags & libc::MSG_PEEK != 0;
+        let waitall = flags & libc::MSG_WAITALL != 0 && !peek;
+        let skip = *done;
+        let mut copied = 0;
+        let r = stack.tcp_read(h, |a, b| {
+            copied = scatter(bufs, skip, a, b);
+            if peek {
+                0
+            } else {
+                copied
+            }
+        });
+        *done += copied;
+        match r {
+            Ok(_) if copied > 0 => {
+                if waitall && !nonblocking && *done < total {
+                    Ok(None)
+                } else {
+                    Ok(Some(*done))
+                }
+            }
+            Ok(_) if *done > 0 && nonblocking => Ok(Some(*done)),
+            Ok(_) => would_block(nonblocking),
+            Err(TcpError::Finished) | Err(TcpError::WriteClosed) => Ok(Some(*done)),
+            Err(TcpError::InvalidHandle) => match error.take() {
+                Some(e) if *done == 0 => Err(e),
+                Some(e) => {
+                    *error = Some(e);
+                    Ok(Some(*done))
+                }
+                None => Ok(Some(*done)),
+            },
+        }
+    }
+
+    /// `send`/`write`/`writev`/`sendmsg` on TCP. `done` carries bytes queued by earlier tries
+    /// of the same call: a blocking send returns once everything is queued.
+    pub fn tcp_send(
+        &mut self,
+        fd: Fd,
+        bufs: &[IoSlice<'_>],
+        flags: i32,
+        done: &mut usize,
+    ) -> SysResult<Option<usize>> {
+        let (stack, s) = split(self, fd)?;
+        let nonblocking = s.nonblocking || flags & libc::MSG_DONTWAIT != 0;
+        let error = &mut s.error;
+        let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
+        let TcpRole::Conn(h) = t.role else { return Err(Errno::EPIPE) };
+        if t.write_shut {
+            return Err(Errno::EPIPE);
+        }
+        if let Some(e) = error.take() {
+            return if *done > 0 { Ok(Some(*done)) } else { Err(e) };
+        }
+        match stack.tcp_state(h) {
+            State::SynSent | State::SynReceived => return would_block(nonblocking),
+            State::Established | State::CloseWait => {}
+            _ => return if *done > 0 { Ok(Some(*done)) } else { Err(Errno::EPIPE) },
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut skip = *done;
+        for buf in bufs {
+            if skip >= buf.len() {
+                skip -= buf.len();
+                continue;
+            }
+            let part = &buf[skip..];
+            skip = 0;
+            match stack.tcp_send(h, part) {
+                Ok(n) => {
+                    *done += n;
+                    if n < part.len() {
+                        break;
+                    }
+                }
+                Err(_) => return if *done > 0 { Ok(Some(*done)) } else { Err(Errno::EPIPE) },
+            }
+        }
+        if *done >= total {
+            Ok(Some(*done))
+        } else if nonblocking {
+            if *done > 0 {
+                Ok(Some(*done))
+            } else {
+                Err(Errno::EAGAIN)
+            }
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `shutdown`.
+    pub fn op_shutdown(&mut self, fd: Fd, how: i32) -> SysResult<()> {
+        let (rd, wr) = match how {
+            libc::SHUT_RD => (true, false),
+            libc::SHUT_WR => (false, true),
+            libc::SHUT_RDWR => (true, true),
+            _ => return Err(Errno::EINVAL),
+        };
+        let (stack, s) = split(self, fd)?;
+        let t = match &mut s.proto {
+            Proto::Tcp(t) => t,
+            Proto::Udp(u) => return if u.peer.is_some() { Ok(()) } else { Err(Errno::ENOTCONN) },
+        };
+        match t.role {
+            TcpRole::Fresh => Err(Errno::ENOTCONN),
+            TcpRole::Listening(l) => {
+                // Linux: shutting the read side of a listener stops it listening.
+                if rd {
+                    stack.tcp_unlisten(l);
+                    t.role = TcpRole::Fresh;
+                    self.listeners.remove(&l);
+                }
+                Ok(())
+            }
+            TcpRole::Conn(h) => {
+                if stack.tcp_state(h) == State::Closed {
+                    return Err(Errno::ENOTCONN);
+                }
+                t.read_shut |= rd;
+                if wr && !t.write_shut {
+                    t.write_shut = true;
+                    let _ = stack.tcp_shutdown_write(h);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `close`.
+    pub fn op_close(&mut self, fd: Fd) -> SysResult<()> {
+        let Entry::Socket(s) = self.remove(fd)? else { return Ok(()) };
+        match s.proto {
+            Proto::Tcp(t) => {
+                if let Some(b) = t.bound {
+                    self.release_tcp_port(b.port(), s.opts.reuseaddr);
+                }
+                match t.role {
+                    TcpRole::Conn(h) => {
+                        self.conns.remove(&h);
+                        // SO_LINGER with a zero timeout: abortive close (RST), as in Linux.
+                        let _ = if s.opts.linger == Some(0) {
+                            self.stack.tcp_abort(h)
+                        } else {
+                            self.stack.tcp_close(h)
+                        };
+                    }
+                    TcpRole::Listening(l) => {
+                        self.listeners.remove(&l);
+                        self.stack.tcp_unlisten(l);
+                    }
+                    TcpRole::Fresh => {}
+                }
+            }
+            Proto::Udp(u) => {
+                if let Some(h) = u.handle {
+                    self.stack.udp_unbind(h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `getsockname`.
+    pub fn op_sockname(&self, fd: Fd) -> SysResult<SocketAddrV4> {
+        let unspec = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        Ok(match &self.socket(fd)?.proto {
+            Proto::Tcp(t) => t.endpoints.map(|e| e.0).or(t.bound).unwrap_or(unspec),
+            Proto::Udp(u) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, u.port),
+        })
+    }
+
+    /// `getpeername`.
+    pub fn op_peername(&self, fd: Fd) -> SysResult<SocketAddrV4> {
+        match &self.socket(fd)?.proto {
+            Proto::Tcp(t) => match (t.role, t.endpoints) {
+                (TcpRole::Conn(h), Some(e)) if self.stack.tcp_state(h).is_synchronized() => Ok(e.1),
+                _ => Err(Errno::ENOTCONN),
+            },
+            Proto::Udp(u) => u.peer.ok_or(Errno::ENOTCONN),
+        }
+    }
+
+    /// `fcntl` with an integer argument: `F_GETFL`, `F_SETFL` (`O_NONBLOCK`), `F_GETFD`,
+    /// `F_SETFD`.
+    pub fn op_fcntl(&mut self, fd: Fd, cmd: i32, arg: i32) -> SysResult<i32> {
+        let entry = self.entry_mut(fd)?;
+        let s = match entry {
+            Entry::Socket(s) => Some(s),
+            Entry::Epoll(_) => None,
+        };
+        match cmd {
+            libc::F_GETFL => {
+                let nb = s.is_some_and(|s| s.nonblocking);
+                Ok(libc::O_RDWR | if nb { libc::O_NONBLOCK } else { 0 })
+            }
+            libc::F_SETFL => {
+                if let Some(s) = s {
+                    s.nonblocking = arg & libc::O_NONBLOCK != 0;
+                }
+                Ok(0)
+            }
+            libc::F_GETFD | libc::F_SETFD => Ok(0),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scatter_spans_buffers_and_sources() {
+        let mut x = [0u8; 3];
+        let mut y = [0u8; 4];
+        let mut bufs = [IoSliceMut::new(&mut x), IoSliceMut::new(&mut y)];
+        let n = scatter(&mut bufs, 1, b"abcd", b"ef");
+        assert_eq!(n, 6);
+        assert_eq!(&x, b"\0ab");
+        assert_eq!(&y, b"cdef");
+        let mut z = [0u8; 2];
+        let mut bufs = [IoSliceMut::new(&mut z)];
+        assert_eq!(scatter(&mut bufs, 0, b"", b"xyz"), 2);
+        assert_eq!(&z, b"xy");
+    }
+}

@@ -1,0 +1,123 @@
+//! UDP sockets, passed through to the interface's UDP layer.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::net::SocketAddrV4;
+
+use xdptcp_stack::iface::{BindError, SendError};
+
+use crate::engine::Engine;
+use crate::errno::{Errno, SysResult};
+use crate::socket::{Entry, Fd, Proto, UdpSocket};
+use crate::tcp::{scatter, would_block};
+
+fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool)> {
+    let entry = usize::try_from(fd)
+        .ok()
+        .and_then(|i| fds.get_mut(i))
+        .and_then(Option::as_mut)
+        .ok_or(Errno::EBADF)?;
+    match entry {
+        Entry::Socket(s) => {
+            let nb = s.nonblocking;
+            match &mut s.proto {
+                Proto::Udp(u) => Ok((u, nb)),
+                Proto::Tcp(_) => Err(Errno::EOPNOTSUPP),
+            }
+        }
+        Entry::Epoll(_) => Err(Errno::ENOTSOCK),
+    }
+}
+
+impl Engine {
+    /// `bind` on a UDP socket; port 0 picks a free ephemeral port.
+    pub(crate) fn udp_bind(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+        let Engine { stack, fds, .. } = self;
+        let (u, _) = udp_at(fds, fd)?;
+        if u.handle.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        let (h, port) = if addr.port() == 0 {
+            (32768..=u16::MAX)
+                .find_map(|p| stack.udp_bind(p).ok().map(|h| (h, p)))
+                .ok_or(Errno::EADDRINUSE)?
+        } else {
+            let h = stack.udp_bind(addr.port()).map_err(|e| match e {
+                BindError::PortInUse => Errno::EADDRINUSE,
+                BindError::ZeroPort => Errno::EINVAL,
+            })?;
+            (h, addr.port())
+        };
+        u.handle = Some(h);
+        u.port = port;
+        Ok(())
+    }
+
+    fn udp_autobind(&mut self, fd: Fd) -> SysResult<()> {
+        let (u, _) = udp_at(&mut self.fds, fd)?;
+        if u.handle.is_none() {
+            self.udp_bind(fd, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        Ok(())
+    }
+
+    /// `connect` on a UDP socket: sets the default destination.
+    pub(crate) fn udp_connect(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+        self.udp_autobind(fd)?;
+        let (u, _) = udp_at(&mut self.fds, fd)?;
+        u.peer = Some(addr);
+        Ok(())
+    }
+
+    /// `sendto`/`sendmsg` on UDP: one datagram.
+    pub fn udp_send(
+        &mut self,
+        fd: Fd,
+        bufs: &[IoSlice<'_>],
+        dst: Option<SocketAddrV4>,
+    ) -> SysResult<usize> {
+        self.udp_autobind(fd)?;
+        let now = self.now();
+        let Engine { stack, fds, scratch, .. } = self;
+        let (u, _) = udp_at(fds, fd)?;
+        let dst = dst.or(u.peer).ok_or(Errno::EDESTADDRREQ)?;
+        let h = u.handle.ok_or(Errno::EINVAL)?;
+        scratch.clear();
+        for b in bufs {
+            scratch.extend_from_slice(b);
+        }
+        stack.udp_send_to(now, h, (*dst.ip(), dst.port()), scratch).map_err(|e| match e {
+            SendError::TooLarge => Errno::EMSGSIZE,
+            SendError::NoRoute => Errno(libc::ENETUNREACH),
+            SendError::ArpQueueFull | SendError::TxQueueFull => Errno::ENOBUFS,
+            SendError::NotBound => Errno::EINVAL,
+        })?;
+        Ok(scratch.len())
+    }
+
+    /// `recvfrom`/`recvmsg` on UDP: one datagram (truncated to the buffers) and its source.
+    pub fn udp_recv(
+        &mut self,
+        fd: Fd,
+        bufs: &mut [IoSliceMut<'_>],
+        flags: i32,
+    ) -> SysResult<Option<(usize, SocketAddrV4)>> {
+        let Engine { stack, fds, .. } = self;
+        let (u, nb) = udp_at(fds, fd)?;
+        let nonblocking = nb || flags & libc::MSG_DONTWAIT != 0;
+        let Some(h) = u.handle else { return would_block(nonblocking) };
+        let Some(((ip, port), payload)) = stack.udp_recv_from(h) else {
+            return would_block(nonblocking);
+        };
+        let n = scatter(bufs, 0, payload, &[]);
+        let src = SocketAddrV4::new(ip, port);
+        if flags & libc::MSG_PEEK == 0 {
+            stack.udp_consume(h);
+        }
+        Ok(Some((n, src)))
+    }
+
+    /// Datagrams waiting on a UDP socket.
+    pub(crate) fn udp_queued(&self, u: &UdpSocket) -> usize {
+        u.handle.map_or(0, |h| self.stack.iface().udp_sockets().queued(h))
+    }
+}
