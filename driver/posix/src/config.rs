@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{StackConfig, StackKeys};
-use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::tcp::{CongestionAlgorithm, TcpConfig};
 use xdptcp_stack::time::Duration;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 
@@ -115,6 +115,14 @@ pub fn linux_profile() -> TcpConfig {
         challenge_ack_limit: 1000,
         // TCP_INIT_CWND (RFC 6928).
         initial_cwnd_segments: 10,
+        // net.ipv4.tcp_congestion_control = cubic.
+        congestion: CongestionAlgorithm::Cubic,
+        // net.ipv4.tcp_recovery = 1 (RACK-TLP).
+        rack: true,
+        // No fq qdisc: Linux paces only under fq or when a CC asks for it.
+        pacing: false,
+        // tcp_ecn = 2 does not ask for ECN on active opens.
+        ecn: false,
     }
 }
 
