@@ -1107,3 +1107,72 @@ fn close_in_syn_received_sends_fin_after_the_handshake() {
     send!(c, ms(20), seg(IRS + 1, Some(ISS + 2), A));
     assert_eq!(c.state(), State::FinWait2);
 }
+
+/// RFC 7323 §4.3: a peer whose ACK of our retransmission was lost cannot advance TS.Recent, so
+/// its later ACKs echo a TSval from before the timeout. Taking RTT from that echo would add the
+/// whole timeout to SRTT and inflate the RTO to many seconds; such echoes give no sample, and
+/// the first echo of a TSval sent after the timeout samples normally again.
+#[test]
+fn stale_timestamp_echo_after_a_timeout_gives_no_rtt_sample() {
+    let cfg = TcpConfig { mss: 100, window_scaling: false, sack: false, ..TcpConfig::default() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    let mut synack =
+        seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(1, syn.options.timestamps.unwrap().0);
+    synack.options.mss = Some(100);
+    rx(&mut c, ms(10), &synack);
+    tx_all(&mut c, ms(10));
+    assert_eq!(c.send(&[7u8; 50]), 50);
+    let first = tx(&mut c, ms(20)).expect("data");
+    let stale_tsval = first.options.timestamps.unwrap().0;
+    // The ACK is lost: the timer fires and backs off twice.
+    let mut now = ms(20);
+    for _ in 0..2 {
+        now = c.poll_timeout().expect("retransmission timer");
+        c.on_timeout(now);
+        let again = tx(&mut c, now).expect("retransmission");
+        assert_eq!(again.seq, first.seq);
+    }
+    let rtt_before = c.info().rtt.expect("SYN RTT");
+    // The peer's ACK echoes the pre-timeout TSval.
+    now = now + Duration::from_millis(5);
+    send!(c, now, seg(IRS + 1, Some(ISS + 51), A).with_ts(2, stale_tsval));
+    assert_eq!(c.info().rtt, Some(rtt_before), "no sample from a stale echo");
+    assert!(c.info().rto < Duration::from_secs(2), "rto {:?}", c.info().rto);
+    // New data and a fresh echo sample again.
+    assert_eq!(c.send(&[8u8; 10]), 10);
+    let d = tx(&mut c, now).expect("new data");
+    let fresh = d.options.timestamps.unwrap().0;
+    send!(c, now + Duration::from_millis(30), seg(IRS + 1, Some(ISS + 61), A).with_ts(3, fresh));
+    assert_ne!(c.info().rtt, Some(rtt_before), "a fresh echo gives a sample");
+}
+
+/// Data segments make room for the SACK blocks they carry (Linux `tcp_current_mss`): with
+/// timestamps (12 bytes) and one SACK block (4 + 8 bytes) a peer MSS of 100 leaves 76 bytes of
+/// payload, so header and data never exceed what the peer and the MTU accept.
+#[test]
+fn data_segments_shrink_to_fit_their_sack_blocks() {
+    let cfg = TcpConfig { mss: 100, window_scaling: false, ..TcpConfig::default() };
+    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    assert!(syn.options.sack_permitted);
+    let mut synack =
+        seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(1, syn.options.timestamps.unwrap().0);
+    synack.options.mss = Some(100);
+    synack.options.sack_permitted = true;
+    rx(&mut c, ms(10), &synack);
+    tx_all(&mut c, ms(10));
+    // Out-of-order data from the peer: one range is held and will be SACKed.
+    send!(c, ms(20), seg(IRS + 11, Some(ISS + 1), A).with_ts(2, 10).with_payload(&[1; 10]));
+    let dupack = tx(&mut c, ms(20)).expect("immediate ACK for out-of-order data");
+    assert_eq!(dupack.sack().len(), 1);
+    assert_eq!(c.send(&[9u8; 200]), 200);
+    let first = tx(&mut c, ms(20)).expect("data");
+    assert_eq!(first.sack().len(), 1, "the SACK block rides on the data");
+    assert_eq!(first.payload.len(), 100 - 12 - 12);
+    // The gap fills: no more SACK blocks, full 88-byte segments again.
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 1), A).with_ts(3, 10).with_payload(&[1; 10]));
+    let rest = tx_all(&mut c, ms(30));
+    assert!(rest.iter().any(|x| x.payload.len() == 88), "{rest:?}");
+    assert!(rest.iter().all(|x| x.sack().is_empty() || x.payload.len() <= 76));
+}

@@ -32,9 +32,9 @@ pub(crate) fn emit_segment(
     repr.timestamps = o.timestamps;
     if !o.sack_blocks.is_empty() {
         repr.sack_blocks = SackBlocks::from_slice(o.sack_blocks.as_slice());
-        // The engine sizes full segments for timestamps but not for SACK blocks: drop
-        // blocks (advisory, RFC 2018 §3) until the segment fits the MTU, as Linux's
-        // `tcp_current_mss` makes room for them.
+        // New data is sized to leave room for the SACK blocks it carries (the engine's
+        // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
+        // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
         let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
         let payload_len = payload[0].len() + payload[1].len();
         while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {

@@ -239,6 +239,11 @@ pub struct Connection {
     // Retransmission.
     pub(super) rto: RtoEstimator,
     pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
+    /// TSval of the last timeout retransmission. An echo older than this can only come from a
+    /// peer whose TS.Recent could not advance (RFC 7323 §4.3: its ACK of the retransmission
+    /// was lost), so measuring RTT from it would count the whole timeout as path delay and
+    /// inflate the RTO by orders of magnitude. Such echoes give no sample.
+    pub(super) ts_sample_floor: Option<u32>,
     pub(super) retransmit_at: Option<Instant>,
     pub(super) retransmit_count: u8,
     pub(super) cc: Box<dyn CongestionControl>,
@@ -333,6 +338,7 @@ impl Connection {
                 config.clock_granularity,
             ),
             rtt_probe: None,
+            ts_sample_floor: None,
             retransmit_at: None,
             retransmit_count: 0,
             cc: config.congestion.build(config.initial_cwnd_segments.max(1) as usize * mss),

@@ -359,7 +359,9 @@ impl Connection {
             let mut sampled = false;
             if self.ts_ok {
                 if let Some((_, tsecr)) = seg.options.timestamps {
-                    if tsecr != 0 {
+                    let fresh =
+                        self.ts_sample_floor.is_none_or(|f| tsecr.wrapping_sub(f) < 1 << 31);
+                    if tsecr != 0 && fresh {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
                             self.rtt_sample(Duration::from_millis(u64::from(ms)));

@@ -207,14 +207,17 @@ impl Connection {
             // The scoreboard is full: wait for ACKs (bounded memory, no allocation).
             usable = 0;
         }
-        let len = unsent.min(self.mss).min(usable);
+        // Like Linux's `tcp_current_mss`: the SACK blocks this segment will carry come out of
+        // its payload, so header plus data still fit the MSS the peer and the MTU allow.
+        let seg_max = self.mss.saturating_sub(self.sack_option_len()).max(1);
+        let len = unsent.min(seg_max).min(usable);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) || probe {
                 return None;
             }
-        } else if len < self.mss {
+        } else if len < seg_max {
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
             // segment goes only when nothing is outstanding (no ACK would come to clock a later
             // send; this also stands in for the RFC's override timer), when it is at least half
@@ -323,6 +326,23 @@ impl Connection {
             self.total_retransmits += 1;
         } else {
             self.counters.out_segs += 1;
+        }
+    }
+
+    /// Bytes the SACK option takes on the next segment (RFC 2018 §3): two NOPs, kind and length,
+    /// then 8 per block — a DSACK block first, then held out-of-order ranges, at most 3 beside
+    /// timestamps (whose 12 bytes `mss` already excludes) or 4 without.
+    pub(super) fn sack_option_len(&self) -> usize {
+        if !self.sack_ok {
+            return 0;
+        }
+        let max = if self.ts_ok { 3 } else { 4 };
+        let blocks =
+            (usize::from(self.dsack_pending.is_some()) + self.reassembly.range_count()).min(max);
+        if blocks == 0 {
+            0
+        } else {
+            4 + 8 * blocks
         }
     }
 

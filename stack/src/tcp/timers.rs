@@ -114,6 +114,9 @@ impl Connection {
             self.snd_nxt = self.snd_una;
         }
         self.rtt_probe = None;
+        if self.ts_ok {
+            self.ts_sample_floor = Some(self.ts_now(now));
+        }
         self.retransmit_at = Some(now + self.rto.rto());
     }
 
