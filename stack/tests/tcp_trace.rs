@@ -1135,7 +1135,7 @@ fn stale_timestamp_echo_after_a_timeout_gives_no_rtt_sample() {
     }
     let rtt_before = c.info().rtt.expect("SYN RTT");
     // The peer's ACK echoes the pre-timeout TSval.
-    now = now + Duration::from_millis(5);
+    now += Duration::from_millis(5);
     send!(c, now, seg(IRS + 1, Some(ISS + 51), A).with_ts(2, stale_tsval));
     assert_eq!(c.info().rtt, Some(rtt_before), "no sample from a stale echo");
     assert!(c.info().rto < Duration::from_secs(2), "rto {:?}", c.info().rto);
