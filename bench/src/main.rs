@@ -3,6 +3,8 @@
 //! Subcommands grow with the project; today the tool reports the criterion suites. Every error
 //! is one line on stderr and a non-zero exit, never a panic.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,10 @@ enum Command {
     /// Summarise benchmark results.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Serve an application (echo, discard, http, sockperf, rr) until SIGINT/SIGTERM.
+    Serve(cmd::serve::Args),
+    /// Generate load (rr, crr, bulk) against a server for a fixed duration.
+    Load(cmd::load::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -34,6 +40,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
+        Command::Serve(args) => cmd::serve::run(&args),
+        Command::Load(args) => cmd::load::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,96 @@
+//! `xdptcp load rr|crr|bulk --stack linux|xdptcp --target ADDR:PORT`: generates load for a
+//! fixed duration, prints a progress line each second on stderr and a summary on stdout, and
+//! optionally writes the report as JSON.
+
+use super::Stack;
+use std::path::PathBuf;
+use std::time::Duration;
+use xdptcp_bench::linux;
+use xdptcp_bench::loadgen::stats::RunInfo;
+use xdptcp_bench::loadgen::Workload;
+
+/// Arguments of `xdptcp load`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The workload.
+    #[arg(value_enum)]
+    pub workload: Workload,
+    /// The TCP stack the client runs on.
+    #[arg(long, value_enum, default_value_t = Stack::Linux)]
+    pub stack: Stack,
+    /// The server, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub target: String,
+    /// Concurrent connections (crr: concurrent connect/request/close loops).
+    #[arg(long, default_value_t = 1)]
+    pub conns: usize,
+    /// How long to run, in seconds (fractions allowed).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Request and response body size in bytes (rr, crr).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Total requests per second, open loop (rr only); default closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// A connect or request slower than this (milliseconds) is a timeout.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Event-loop threads; connections and rate are split evenly between them.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// What to call the server in the report (e.g. "linux" or "xdptcp"); default: the target
+    /// address.
+    #[arg(long)]
+    pub server_label: Option<String>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs `xdptcp load`.
+pub fn run(args: &Args) -> Result<(), String> {
+    if args.stack == Stack::Xdptcp {
+        return Err(super::XDPTCP_NOT_BUILT.into());
+    }
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
+        return Err("--duration must be between 0 and 86400 seconds".into());
+    }
+    if args.conns == 0 || args.conns > 100_000 {
+        return Err("--conns must be between 1 and 100000".into());
+    }
+    let target = linux::resolve(&args.target)?;
+    let cfg = linux::load::LoadConfig {
+        workload: args.workload,
+        target,
+        conns: args.conns,
+        duration: Duration::from_secs_f64(args.duration),
+        size: args.size,
+        rate: args.rate,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        threads: args.threads,
+    };
+    if args.threads == 0 || args.threads > 1024 {
+        return Err("--threads must be between 1 and 1024".into());
+    }
+    let (stats, elapsed) = linux::load::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    let report = stats.report(
+        RunInfo {
+            workload: args.workload,
+            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+            target: target.to_string(),
+            client: "linux".into(),
+            conns: args.conns,
+            size: args.size,
+            rate: args.rate,
+        },
+        elapsed,
+    );
+    println!("{}", report.summary());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| format!("cannot write {}: {}", path.display(), linux::describe(&e)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,474 @@
+//! End-to-end tests of `xdptcp serve` and `xdptcp load` on the Linux stack: the binary runs as
+//! a child process on 127.0.0.1 with an ephemeral port; every socket has a timeout and every
+//! child is stopped (SIGTERM, then SIGKILL) when its test ends, pass or fail.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `xdptcp serve`.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn xdptcp serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), stdout: rx };
+        let line =
+            server.stdout.recv_timeout(IO_TIMEOUT).expect("serve printed no 'listening on' line");
+        // "listening on 127.0.0.1:PORT (stack linux, ...)"
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+        assert!(line.contains("stack linux"), "{line}");
+        server.addr = addr.parse().expect("address in the listening line");
+        server
+    }
+
+    /// Sends SIGTERM and returns the exit status and the counters line.
+    fn stop(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = wait_bounded(&mut self.child, Duration::from_secs(10));
+        let counters = self.stdout.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        (status, counters)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("child did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the binary to completion, killed after `limit`.
+fn xdptcp(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xdptcp");
+    wait_bounded(&mut child, limit);
+    child.wait_with_output().expect("output")
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("xdptcp-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn echo_is_byte_exact_for_megabytes() {
+    let server = Server::start(&["echo"]);
+    let data: Vec<u8> =
+        (0..4_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut s = connect(server.addr);
+    let mut writer = s.try_clone().unwrap();
+    let to_send = data.clone();
+    let w = thread::spawn(move || {
+        for chunk in to_send.chunks(10_007) {
+            writer.write_all(chunk).unwrap();
+        }
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    w.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "echoed bytes differ");
+    let (status, counters) = server.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(counters.starts_with("stopped: accepted 1"), "{counters}");
+}
+
+/// A minimal HTTP/1.1 response reader: status line, headers, Content-Length body.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_response(r: &mut BufReader<TcpStream>, head_only: bool) -> Response {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let mut parts = line.trim_end().splitn(3, ' ');
+    assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {line:?}");
+    let status = parts.next().unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        assert!(h.ends_with("\r\n"), "header line {h:?}");
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (n, v) = h.split_once(':').unwrap();
+        headers.push((n.to_string(), v.trim().to_string()));
+    }
+    let mut resp = Response { status, headers, body: Vec::new() };
+    let len: usize = resp.header("content-length").expect("Content-Length").parse().unwrap();
+    if !head_only {
+        resp.body = vec![0; len];
+        r.read_exact(&mut resp.body).unwrap();
+    }
+    resp
+}
+
+#[test]
+fn http_keep_alive_pipelining_and_close() {
+    let server = Server::start(&["http", "--body-bytes", "1000"]);
+    let s = connect(server.addr);
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    // Three pipelined requests in one write.
+    w.write_all(
+        b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nHEAD /b HTTP/1.1\r\nHost: t\r\n\r\nGET /c?q=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .unwrap();
+    for head_only in [false, true, false] {
+        let resp = read_response(&mut r, head_only);
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("content-length"), Some("1000"));
+        assert_eq!(resp.body.len(), if head_only { 0 } else { 1000 });
+        assert_eq!(resp.header("connection"), None);
+    }
+    // Still alive; now ask to close.
+    w.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let resp = read_response(&mut r, false);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0, "server must close after Connection: close");
+
+    // A malformed request line gets 400 and a close.
+    let s = connect(server.addr);
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"NOT A REQUEST LINE\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut r, false).status, 400);
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
+
+    let (status, counters) = server.stop();
+    assert!(status.success());
+    assert!(counters.contains("messages 4"), "{counters}");
+}
+
+#[test]
+fn http_with_curl_when_installed() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        println!("note: curl is not installed; skipping the curl check (the Rust client test covers HTTP)");
+        return;
+    }
+    let server = Server::start(&["http", "--body-bytes", "7"]);
+    let a = format!("http://{}/one", server.addr);
+    let b = format!("http://{}/two", server.addr);
+    let out =
+        Command::new("curl").args(["-sS", "--max-time", "10", "-v", &a, &b]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"xxxxxxxxxxxxxx");
+    let (_, counters) = server.stop();
+    // Both requests on one kept-alive connection.
+    assert!(counters.starts_with("stopped: accepted 1,"), "{counters}");
+    assert!(counters.contains("messages 2"), "{counters}");
+}
+
+#[test]
+fn sockperf_ping_pong() {
+    let server = Server::start(&["sockperf"]);
+    let mut s = connect(server.addr);
+    let mut msg = Vec::new();
+    for seq in 1..=3u64 {
+        msg.extend_from_slice(&seq.to_be_bytes());
+        msg.extend_from_slice(&3u16.to_be_bytes()); // client | pong request
+        msg.extend_from_slice(&20u32.to_be_bytes());
+        msg.extend_from_slice(&[seq as u8; 6]);
+    }
+    s.write_all(&msg).unwrap();
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    let mut expected = msg.clone();
+    for m in expected.chunks_mut(20) {
+        m[9] = 2; // client flag cleared
+    }
+    assert_eq!(back, expected);
+    drop(s);
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+fn load_json(args: &[&str], name: &str) -> serde_json::Value {
+    let path = temp_path(name);
+    let mut all: Vec<&str> = vec!["load"];
+    all.extend_from_slice(args);
+    let p = path.to_str().unwrap().to_string();
+    all.extend_from_slice(&["--json", &p]);
+    let out = xdptcp(&all, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "load failed: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let text = std::fs::read_to_string(&path).expect("json file");
+    let _ = std::fs::remove_file(&path);
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn assert_sane(v: &serde_json::Value, workload: &str, unit: &str) {
+    assert_eq!(v["workload"], workload);
+    assert_eq!(v["unit"], unit);
+    assert_eq!(v["client"], "linux");
+    assert!(v["throughput"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["errors"]["connect"], 0, "{v}");
+    assert_eq!(v["errors"]["protocol"], 0, "{v}");
+    if workload != "bulk" {
+        let p50 = v["p50_us"].as_f64().unwrap();
+        let p99 = v["p99_us"].as_f64().unwrap();
+        let max = v["max_us"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{v}");
+        assert!(v["completed"].as_u64().unwrap() > 0, "{v}");
+    }
+}
+
+#[test]
+fn load_rr_and_crr_against_rr_server() {
+    let server = Server::start(&["rr", "--threads", "2"]);
+    let target = server.addr.to_string();
+    let rr = load_json(
+        &[
+            "rr",
+            "--target",
+            &target,
+            "--conns",
+            "3",
+            "--threads",
+            "2",
+            "--duration",
+            "1",
+            "--size",
+            "100",
+        ],
+        "rr.json",
+    );
+    assert_eq!(rr["conns"], 3);
+    assert_sane(&rr, "rr", "req/s");
+    assert_eq!(rr["bytes"].as_u64().unwrap(), rr["completed"].as_u64().unwrap() * 200);
+    let open = load_json(
+        &["rr", "--target", &target, "--conns", "2", "--duration", "1", "--rate", "500"],
+        "rr-open.json",
+    );
+    assert_sane(&open, "rr", "req/s");
+    let crr =
+        load_json(&["crr", "--target", &target, "--conns", "2", "--duration", "1"], "crr.json");
+    assert_sane(&crr, "crr", "conn/s");
+    let (status, counters) = server.stop();
+    assert!(status.success());
+    // The server answered at least every request the clients counted.
+    let messages: u64 = counters
+        .rsplit("messages ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{counters}"));
+    let counted = ["completed"]
+        .iter()
+        .map(|k| rr[k].as_u64().unwrap() + open[k].as_u64().unwrap() + crr[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(messages >= counted, "server {messages} < client {counted}");
+}
+
+#[test]
+fn load_bulk_against_discard() {
+    let server = Server::start(&["discard", "--threads", "2"]);
+    let target = server.addr.to_string();
+    let v =
+        load_json(&["bulk", "--target", &target, "--conns", "2", "--duration", "1"], "bulk.json");
+    assert_sane(&v, "bulk", "Gbit/s");
+    assert!(v["bytes"].as_u64().unwrap() > 0);
+    let (status, counters) = server.stop();
+    assert!(status.success());
+    assert!(counters.contains("accepted 3"), "{counters}"); // preflight + 2
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("xdptcp: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
+#[test]
+fn errors_are_one_line_and_non_zero() {
+    let t = Duration::from_secs(10);
+    assert_one_line_error(
+        &xdptcp(&["serve", "echo", "--listen", "not-an-address"], t),
+        "bad address",
+    );
+    // A port in use.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    assert_one_line_error(&xdptcp(&["serve", "echo", "--listen", &busy_addr], t), "in use");
+    // A port nobody listens on.
+    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    assert_one_line_error(
+        &xdptcp(&["load", "rr", "--target", &free, "--duration", "1"], t),
+        "refused",
+    );
+    assert_one_line_error(
+        &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", &free], t),
+        "not built",
+    );
+    assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "not built");
+    assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
+    drop(busy);
+}
+
+#[test]
+fn silent_server_gives_timeouts_not_a_hang() {
+    // The kernel completes connects into the backlog; nobody ever reads or answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let v = load_json(
+        &["rr", "--target", &target, "--conns", "2", "--duration", "1.5", "--timeout-ms", "200"],
+        "silent.json",
+    );
+    assert_eq!(v["completed"], 0);
+    assert!(v["errors"]["timeout"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["p50_us"], serde_json::Value::Null);
+    drop(silent);
+}
+
+/// Runs an external tool if it is installed; `None` (with a note) if it is not.
+fn external(tool: &str, args: &[&str]) -> Option<String> {
+    let mut child =
+        match Command::new(tool).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(_) => {
+                println!("note: {tool} is not installed; skipping its interoperability check");
+                return None;
+            }
+        };
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let out = child.wait_with_output().expect("output");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(status.success(), "{tool} failed: {text}");
+    Some(text)
+}
+
+#[test]
+fn real_sockperf_client_when_installed() {
+    let server = Server::start(&["sockperf"]);
+    let port = server.addr.port().to_string();
+    let Some(text) = external(
+        "sockperf",
+        &["ping-pong", "--tcp", "-i", "127.0.0.1", "-p", &port, "-t", "1", "-m", "100"],
+    ) else {
+        return;
+    };
+    // "[Valid Duration] RunTime=... SentMessages=N; ReceivedMessages=N"
+    let received: u64 = text
+        .split("ReceivedMessages=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ReceivedMessages in: {text}"));
+    assert!(received > 0, "{text}");
+    assert!(text.contains("# dropped messages = 0"), "{text}");
+    assert!(text.contains("# out-of-order messages = 0"), "{text}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn wrk_when_installed() {
+    let server = Server::start(&["http", "--body-bytes", "512"]);
+    let url = format!("http://{}/", server.addr);
+    let Some(text) = external("wrk", &["-t1", "-c4", "-d1s", &url]) else {
+        return;
+    };
+    assert!(text.contains("requests in"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    assert!(!text.contains("Socket errors: connect"), "{text}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn http_413_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["http"]);
+    let s = connect(server.addr);
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    // 4 MiB announced (over the 1 MiB limit); 200 KB of it actually sent, then FIN.
+    w.write_all(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n").unwrap();
+    let writer = thread::spawn(move || {
+        let chunk = [b'u'; 10_000];
+        for _ in 0..20 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
+    let resp = read_response(&mut r, false);
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
+    writer.join().unwrap();
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
