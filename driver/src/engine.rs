@@ -1,18 +1,24 @@
-//! The per-core, run-to-completion worker: one device, one [`Interface`], one application.
+//! The per-core, run-to-completion worker: one device, one [`Stack`] (which owns the
+//! interface), one application.
 //!
 //! # One iteration ([`Worker::run_once`])
 //!
-//! 1. **RX**: one batch from the device; every frame goes to [`Interface::receive`]. ARP,
-//!    ICMP echo and UDP are handled inside the interface. TCP segments come back as
-//!    [`Received::Tcp`]: *this is where the TCP stack plugs in*; until it exists they are
-//!    counted (`tcp_unhandled`) and dropped with the batch.
-//! 2. **Application**: [`App::poll`] reads what the interface queued for it and queues
-//!    replies (e.g. [`UdpEcho`]).
-//! 3. **TX**: [`Interface::poll_transmit`] straight into free device buffers until it has
-//!    nothing left or the device has no buffer; then the batch is flushed (one doorbell).
-//! 4. **Timers**: [`Interface::poll_timeout`] (ARP retransmission) and [`Device::poll_at`]
-//!    (a fault injector's delay line) tell the caller when the next iteration is due at the
-//!    latest.
+//! 1. **RX**: one batch from the device; every frame goes to [`Stack::receive`], parsed in
+//!    place in the device's buffer (for AF_XDP, the UMEM frame): ARP, ICMP and UDP are
+//!    handled by the interface, TCP payload is copied once, into the connection's receive
+//!    ring.
+//! 2. **Timers**: [`Stack::on_timeout`] once [`Stack::poll_timeout`] has passed.
+//! 3. **Application**: [`Stack::poll_event`] until empty, each event dispatched to an
+//!    [`App`] callback (`on_accept`, `on_connected`, `on_readable`, `on_writable`,
+//!    `on_closed`), then [`App::poll`] (UDP, work of its own).
+//! 4. **TX**: [`Stack::poll_transmit`] straight into free device buffers (the second and last
+//!    payload copy: send ring → frame, checksummed while copying) until it has nothing left or
+//!    the device has no buffer; then the batch is flushed (one doorbell).
+//! 5. **Next timer**: the earlier of the stack's and the device's own (a fault injector's
+//!    delay line): the caller must come back no later than that.
+//!
+//! `now` is an argument: [`Worker::run`] reads a monotonic clock once per iteration; the
+//! stack never reads one. Keys for the stack come from the OS ([`os_random_keys`]).
 //!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
 //! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
@@ -22,12 +28,16 @@ use std::net::Ipv4Addr;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use xdptcp_stack::iface::{Interface, Received, UdpHandle};
+use xdptcp_stack::iface::InterfaceConfig;
+use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
+use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
+use xdptcp_stack::wire::ethernet::EthernetAddress;
 
+pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho, UdpEcho};
 use crate::device::Device;
 
-/// Counters of the worker loop itself (the interface has its own).
+/// Counters of the worker loop itself (the stack and the device have their own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerCounters {
     /// Iterations of `run_once`.
@@ -36,184 +46,188 @@ pub struct WorkerCounters {
     pub rx_frames: u64,
     /// Frames handed to the device for transmission.
     pub tx_frames: u64,
-    /// TCP segments for us, dropped because no TCP stack is plugged in yet.
-    pub tcp_unhandled: u64,
-    /// ICMP errors about our TCP segments, dropped for the same reason.
-    pub icmp_errors_unhandled: u64,
     /// Iterations that ended with frames still queued because the device had no buffer.
     pub tx_no_buffer: u64,
+    /// `on_timeout` calls.
+    pub timer_runs: u64,
+    /// Events dispatched to the application.
+    pub events: u64,
 }
 
-/// An application driven by the worker between RX and TX.
-pub trait App {
-    /// Reads what arrived for the application and queues what it sends.
-    fn poll(&mut self, now: Instant, iface: &mut Interface);
+/// Payload bytes copied, per direction and stage. A zero-copy path would show only the
+/// stack's two stages (frame → receive ring, send ring → frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyCounters {
+    /// RX: frame → receive ring (the stack, once per in-window payload byte).
+    pub rx_frame_to_ring: u64,
+    /// RX: receive ring → application buffer (0 for a zero-copy reader).
+    pub rx_ring_to_app: u64,
+    /// TX: application buffer → send ring.
+    pub tx_app_to_ring: u64,
+    /// TX: send ring → frame (the stack; retransmissions included).
+    pub tx_ring_to_frame: u64,
 }
 
-/// No application (ARP and ICMP echo still work: they live in the interface).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoApp;
-
-impl App for NoApp {
-    fn poll(&mut self, _now: Instant, _iface: &mut Interface) {}
-}
-
-/// Echoes every UDP datagram received on one port back to its sender.
-#[derive(Debug)]
-pub struct UdpEcho {
-    socket: UdpHandle,
-    /// One datagram's worth, allocated once: the payload is copied out of the socket's ring
-    /// so the interface can be borrowed mutably to send it.
-    scratch: Vec<u8>,
-    echoed: u64,
-    failed: u64,
-}
-
-impl UdpEcho {
-    /// Binds `port` on `iface`.
-    pub fn bind(
-        iface: &mut Interface,
-        port: u16,
-    ) -> Result<UdpEcho, xdptcp_stack::iface::BindError> {
-        let socket = iface.udp_bind(port)?;
-        Ok(UdpEcho { socket, scratch: vec![0; iface.caps().mtu], echoed: 0, failed: 0 })
-    }
-
-    /// Datagrams echoed.
-    pub fn echoed(&self) -> u64 {
-        self.echoed
-    }
-
-    /// Echoes the interface refused (queue full, no route); each is counted there too.
-    pub fn failed(&self) -> u64 {
-        self.failed
-    }
-}
-
-impl App for UdpEcho {
-    fn poll(&mut self, now: Instant, iface: &mut Interface) {
-        loop {
-            let (peer, len) = match iface.udp_recv_from(self.socket) {
-                Some((peer, payload)) => {
-                    let n = payload.len().min(self.scratch.len());
-                    self.scratch[..n].copy_from_slice(&payload[..n]);
-                    (peer, n)
-                }
-                None => return,
-            };
-            iface.udp_consume(self.socket);
-            match iface.udp_send_to(now, self.socket, peer, &self.scratch[..len]) {
-                Ok(()) => self.echoed += 1,
-                Err(_) => self.failed += 1,
-            }
-        }
-    }
-}
-
-/// One device, one interface, one application. See the [module documentation](self).
-#[derive(Debug)]
+/// One device, one stack, one application. See the [module documentation](self).
 pub struct Worker<D: Device, A: App> {
     dev: D,
-    iface: Interface,
+    stack: Stack,
     app: A,
+    started: bool,
     counters: WorkerCounters,
 }
 
+impl<D: Device + core::fmt::Debug, A: App + core::fmt::Debug> core::fmt::Debug for Worker<D, A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Worker")
+            .field("dev", &self.dev)
+            .field("stack", &self.stack)
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D: Device, A: App> Worker<D, A> {
-    /// A worker over `dev`; `iface` must have been made with `dev.caps()`.
-    pub fn new(dev: D, iface: Interface, app: A) -> Self {
-        Worker { dev, iface, app, counters: WorkerCounters::default() }
+    /// A worker over `dev`; `stack` must have been made with `dev.caps()`. The application's
+    /// `start` runs at the first iteration.
+    pub fn new(dev: D, stack: Stack, app: A) -> Self {
+        Worker { dev, stack, app, started: false, counters: WorkerCounters::default() }
     }
 
-    /// One iteration: RX batch, application, TX batch. Returns how many frames moved (so an
-    /// idle loop can back off) and the next timer of the interface or the device (the caller
-    /// must call again no later than that).
+    /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
+    /// (so an idle loop can back off) and the next timer (the caller must call again no later
+    /// than that).
     pub fn run_once(&mut self, now: Instant) -> Step {
         self.counters.iterations += 1;
         let mut moved = 0;
+        if !self.started {
+            self.started = true;
+            self.app.start(now, &mut self.stack);
+        }
 
-        // 1. RX: the frames are lent until `rx` drops at the end of this block.
+        // 1. RX: the frames are lent until `rx` drops at the end of this block; the stack
+        // parses each one where it lies.
         {
             let rx = self.dev.rx_batch(now);
             for frame in rx.iter() {
-                moved += 1;
-                match self.iface.receive(now, frame) {
-                    Received::Tcp { .. } => {
-                        // TCP hook: the TCP stack (stack/src/tcp, in progress) takes the
-                        // segment here, borrowing `frame` for the duration of the call. Until
-                        // then the segment is counted and dropped, and the peer sees no
-                        // answer (not even a RST).
-                        self.counters.tcp_unhandled += 1;
-                    }
-                    Received::IcmpError { .. } => {
-                        // Same hook, for ICMP errors about our TCP segments.
-                        self.counters.icmp_errors_unhandled += 1;
-                    }
-                    Received::Consumed | Received::Dropped(_) => {}
-                }
+                self.stack.receive(now, frame);
             }
+            moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;
         }
 
-        // 2. Application.
-        self.app.poll(now, &mut self.iface);
-
-        // 3. TX: one buffer at a time straight into the device; an unused buffer goes back.
-        {
-            let mut tx = self.dev.tx_batch(now);
-            loop {
-                let Some(mut buf) = tx.buffer() else {
-                    if self.iface.tx_queued() > 0 {
-                        self.counters.tx_no_buffer += 1;
-                    }
-                    break;
-                };
-                match self.iface.poll_transmit(now, &mut buf) {
-                    Some(n) => buf.send(n),
-                    None => break,
-                }
-            }
-            moved += tx.sent();
-            self.counters.tx_frames += tx.sent() as u64;
+        // 2. Timers.
+        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            self.counters.timer_runs += 1;
+            self.stack.on_timeout(now);
         }
 
-        // 4. Timers: the interface's (ARP) and the device's own (a fault injector's delay line).
-        let next_timer = match (self.iface.poll_timeout(), self.dev.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        Step { moved, next_timer }
+        // 3. Application.
+        self.dispatch(now);
+        self.app.poll(now, &mut self.stack);
+
+        // 4. TX: one buffer at a time straight into the device; an unused buffer goes back.
+        moved += self.transmit(now);
+
+        // 5. The next timer: the stack's and the device's own (a fault injector's delay line).
+        Step { moved, next_timer: self.next_timer() }
     }
 
-    /// Runs until `shutdown` receives a message or is disconnected, or SIGINT/SIGTERM is
-    /// flagged. Time is a monotonic clock read once per iteration; an idle iteration sleeps
-    /// `idle_sleep` (zero: busy-poll, what a dedicated core does).
-    pub fn run(&mut self, shutdown: &Receiver<()>, idle_sleep: std::time::Duration) {
-        let epoch = std::time::Instant::now();
+    fn next_timer(&self) -> Option<Instant> {
+        match (self.stack.poll_timeout(), self.dev.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant) {
+        let (stack, app) = (&mut self.stack, &mut self.app);
+        while let Some(ev) = stack.poll_event() {
+            self.counters.events += 1;
+            match ev {
+                StackEvent::Acceptable(l) => app.on_accept(now, stack, l),
+                StackEvent::Tcp(h, e) => match e {
+                    Event::Connected => app.on_connected(now, stack, h),
+                    Event::Readable | Event::PeerClosed => app.on_readable(now, stack, h),
+                    Event::Writable => app.on_writable(now, stack, h),
+                    Event::Closed | Event::Reset | Event::TimedOut | Event::Refused => {
+                        app.on_closed(now, stack, h, e)
+                    }
+                },
+            }
+        }
+    }
+
+    fn transmit(&mut self, now: Instant) -> usize {
+        let mut tx = self.dev.tx_batch(now);
+        loop {
+            let Some(mut buf) = tx.buffer() else {
+                self.counters.tx_no_buffer += 1;
+                break;
+            };
+            match self.stack.poll_transmit(now, &mut buf) {
+                Some(n) => buf.send(n),
+                None => break,
+            }
+        }
+        self.counters.tx_frames += tx.sent() as u64;
+        tx.sent()
+    }
+
+    /// Runs until `shutdown` receives a message or is disconnected, SIGINT/SIGTERM is
+    /// flagged, or the application is [`finished`](App::finished). Time is a monotonic clock
+    /// read once per iteration; an idle iteration sleeps `idle_sleep` (zero: busy-poll, what a
+    /// dedicated core does). Returns why it stopped.
+    pub fn run(&mut self, shutdown: &Receiver<()>, idle_sleep: std::time::Duration) -> Stop {
+        let clock = Clock::new();
         loop {
             match shutdown.try_recv() {
                 Err(TryRecvError::Empty) => {}
-                Ok(()) | Err(TryRecvError::Disconnected) => return,
+                Ok(()) | Err(TryRecvError::Disconnected) => return Stop::Requested,
             }
             if crate::signal::requested() {
-                return;
+                return Stop::Signal;
             }
-            let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
-            let step = self.run_once(now);
+            let step = self.run_once(clock.now());
+            if self.started && self.app.finished() {
+                return Stop::Finished;
+            }
             if step.moved == 0 && !idle_sleep.is_zero() {
                 std::thread::sleep(idle_sleep);
             }
         }
     }
 
-    /// The interface.
-    pub fn iface(&self) -> &Interface {
-        &self.iface
+    /// Graceful stop: [`App::shutdown`], then iterations until the application is finished
+    /// (its connections closed) or `grace` has passed, then until nothing is left to send
+    /// (bounded by another `grace`). Returns whether the application finished in time.
+    pub fn drain(&mut self, grace: std::time::Duration) -> bool {
+        let clock = Clock::new();
+        let now = clock.now();
+        self.app.shutdown(now, &mut self.stack);
+        let deadline = std::time::Instant::now() + grace;
+        let mut done = false;
+        while std::time::Instant::now() < deadline {
+            self.run_once(clock.now());
+            if self.app.finished() {
+                done = true;
+                break;
+            }
+        }
+        // What the last iteration queued (final ACKs, FINs) leaves now.
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline && self.run_once(clock.now()).moved > 0 {}
+        done
     }
 
-    /// The interface, mutable (to bind sockets before running).
-    pub fn iface_mut(&mut self) -> &mut Interface {
-        &mut self.iface
+    /// The stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The stack, mutable (to open sockets before running).
+    pub fn stack_mut(&mut self) -> &mut Stack {
+        &mut self.stack
     }
 
     /// The device.
@@ -231,14 +245,57 @@ impl<D: Device, A: App> Worker<D, A> {
         &self.app
     }
 
+    /// The application, mutable.
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.app
+    }
+
     /// Loop counters.
     pub fn counters(&self) -> WorkerCounters {
         self.counters
     }
 
+    /// Payload copies so far, from the stack's and the application's counters.
+    pub fn copies(&self) -> CopyCounters {
+        let s = self.stack.counters();
+        let a = self.app.copies();
+        CopyCounters {
+            rx_frame_to_ring: s.rx_payload_bytes,
+            rx_ring_to_app: a.rx_ring_to_app,
+            tx_app_to_ring: a.tx_app_to_ring,
+            tx_ring_to_frame: s.tx_payload_bytes,
+        }
+    }
+
     /// Takes the worker apart.
-    pub fn into_parts(self) -> (D, Interface, A) {
-        (self.dev, self.iface, self.app)
+    pub fn into_parts(self) -> (D, Stack, A) {
+        (self.dev, self.stack, self.app)
+    }
+}
+
+/// Why [`Worker::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The shutdown channel.
+    Requested,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The application said it was finished.
+    Finished,
+}
+
+/// The monotonic clock of a worker: nanoseconds since the worker started.
+#[derive(Debug, Clone, Copy)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn new() -> Self {
+        Clock(std::time::Instant::now())
+    }
+
+    fn now(&self) -> Instant {
+        // A process would have to run 584 years to overflow u64 nanoseconds.
+        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
     }
 }
 
@@ -297,162 +354,68 @@ where
     Ok(WorkerHandle { stop, thread })
 }
 
-/// The address helper of tests and examples: an interface config for a device.
-pub fn interface_for(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Interface {
-    let config = xdptcp_stack::iface::InterfaceConfig::new(
-        xdptcp_stack::wire::ethernet::EthernetAddress(mac),
-        addr,
-        prefix_len,
-    );
-    Interface::new(config, dev.caps())
+/// Addresses of one stack: its own, its subnet, its default router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addressing {
+    /// The stack's MAC address (the device's).
+    pub mac: [u8; 6],
+    /// The stack's IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Subnet prefix length.
+    pub prefix_len: u8,
+    /// Default router for off-link destinations.
+    pub gateway: Option<Ipv4Addr>,
 }
+
+/// A stack configuration for `dev` with `addressing` and `keys`, every other setting at its
+/// default (change fields of the result before [`Stack::new`]).
+pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) -> StackConfig {
+    let mut iface = InterfaceConfig::new(
+        EthernetAddress(addressing.mac),
+        addressing.addr,
+        addressing.prefix_len,
+    );
+    iface.gateway = addressing.gateway;
+    StackConfig::new(iface, dev.caps(), keys)
+}
+
+/// Four secret keys for a stack from the operating system's random source (`getrandom(2)`).
+pub fn os_random_keys() -> std::io::Result<StackKeys> {
+    let mut k = [0u8; 64];
+    let mut filled = 0;
+    while filled < k.len() {
+        let rest = &mut k[filled..];
+        // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes for the duration of
+        // the call; getrandom writes at most that many bytes into it and touches nothing else.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    let key = |i: usize| {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&k[i * 16..i * 16 + 16]);
+        out
+    };
+    Ok(StackKeys { flow_hash: key(0), isn: key(1), syncookie: key(2), ports: key(3) })
+}
+
+/// A default stack for `dev` (tests and examples), with fixed keys and `now` = 0.
+pub fn test_stack(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Stack {
+    let addressing = Addressing { mac, addr, prefix_len, gateway: None };
+    Stack::new(
+        stack_config(dev, addressing, StackKeys::from_seed(u64::from(mac[5]))),
+        Instant::ZERO,
+    )
+}
+
+/// How long [`Worker::drain`] waits by default.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::loopback::{LoopbackEnd, LoopbackPair};
-    use xdptcp_stack::wire::ipv4::IpProtocol;
-
-    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-
-    /// A peer driven by hand: an interface on the other end of the wire.
-    struct Peer {
-        dev: LoopbackEnd,
-        iface: Interface,
-    }
-
-    impl Peer {
-        fn pump(&mut self, now: Instant) {
-            {
-                let rx = self.dev.rx_batch(now);
-                for f in rx.iter() {
-                    self.iface.receive(now, f);
-                }
-            }
-            let mut tx = self.dev.tx_batch(now);
-            while let Some(mut buf) = tx.buffer() {
-                match self.iface.poll_transmit(now, &mut buf) {
-                    Some(n) => buf.send(n),
-                    None => break,
-                }
-            }
-        }
-    }
-
-    fn setup() -> (Worker<LoopbackEnd, UdpEcho>, Peer) {
-        let (a, b) = LoopbackPair::default().build();
-        let mut iface = interface_for(&a, [2, 0, 0, 0, 0, 2], A, 24);
-        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-        let worker = Worker::new(a, iface, echo);
-        let peer_iface = interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24);
-        (worker, Peer { dev: b, iface: peer_iface })
-    }
-
-    #[test]
-    fn udp_echo_resolves_arp_and_echoes_bytes() {
-        let (mut w, mut p) = setup();
-        let sock = p.iface.udp_bind(40000).expect("free port");
-        let now = Instant::from_millis(1);
-        p.iface.udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
-        // peer: ARP request -> worker: ARP reply -> peer: datagram -> worker: echo.
-        for _ in 0..4 {
-            p.pump(now);
-            w.run_once(now);
-        }
-        p.pump(now);
-        let (from, payload) = p.iface.udp_recv_from(sock).expect("echo arrived");
-        assert_eq!(from, (A, 7));
-        assert_eq!(payload, b"hello xdptcp");
-        assert_eq!(w.app().echoed(), 1);
-        assert_eq!(w.iface().counters().arp_replies_sent, 1);
-        let c = w.counters();
-        assert_eq!(c.rx_frames, 2, "ARP request and datagram");
-        assert_eq!(c.tx_frames, 2, "ARP reply and echo (the worker already knew the peer's MAC)");
-        assert_eq!(w.device().free_frames(), 256, "every buffer came home");
-    }
-
-    #[test]
-    fn tcp_segments_reach_the_hook_and_are_counted() {
-        let (mut w, mut p) = setup();
-        let now = Instant::from_millis(1);
-        // Resolve ARP first with a UDP datagram to a closed port (answered by ICMP).
-        let sock = p.iface.udp_bind(40001).expect("free port");
-        p.iface.udp_send_to(now, sock, (A, 9), b"x").expect("queued");
-        for _ in 0..3 {
-            p.pump(now);
-            w.run_once(now);
-        }
-        let mut frame = [0u8; 1514];
-        let sent = p.iface.send_ip(now, &mut frame, A, IpProtocol::Tcp, 0, |l4, _| {
-            l4[..20].fill(0);
-            l4[12] = 5 << 4; // data offset 5 words
-            20
-        });
-        let Ok(xdptcp_stack::iface::IpSend::Ready(n)) = sent else {
-            panic!("peer has A's MAC by now: {sent:?}")
-        };
-        {
-            let mut tx = p.dev.tx_batch(now);
-            let mut buf = tx.buffer().expect("free buffer");
-            buf[..n].copy_from_slice(&frame[..n]);
-            buf.send(n);
-        }
-        w.run_once(now);
-        assert_eq!(w.counters().tcp_unhandled, 1);
-        assert_eq!(w.iface().counters().rx_tcp, 1);
-    }
-
-    #[test]
-    fn stacked_devices_delay_in_virtual_time_and_capture() {
-        use crate::fault::{FaultConfig, FaultDevice, Impairments};
-        use crate::pcap::PcapDevice;
-        use xdptcp_stack::time::Duration;
-
-        let (a, b) = LoopbackPair::default().build();
-        let delay = Duration::from_millis(5);
-        let cfg =
-            FaultConfig { rx: Impairments { delay, ..Impairments::NONE }, ..Default::default() };
-        let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
-        let mut iface = interface_for(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-        let mut w = Worker::new(dev, iface, echo);
-        let mut p = Peer { iface: interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24), dev: b };
-        let sock = p.iface.udp_bind(40002).expect("free port");
-        let t0 = Instant::from_millis(100);
-        p.iface.udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
-        p.pump(t0);
-        // The ARP request is held 5 ms by the fault layer: nothing moves, and the worker says
-        // when to come back.
-        let step = w.run_once(t0);
-        assert_eq!(step.moved, 0);
-        assert_eq!(step.next_timer, Some(t0 + delay));
-        let mut now = t0;
-        for _ in 0..10 {
-            now += delay;
-            w.run_once(now);
-            p.pump(now);
-        }
-        let (_, payload) = p.iface.udp_recv_from(sock).expect("echo arrived");
-        assert_eq!(payload, b"late");
-        // ARP request, datagram in; ARP reply, echo out: four frames captured.
-        assert_eq!(w.device().records(), 4);
-        assert_eq!(w.device().inner().rx_stats().released, 2);
-    }
-
-    #[test]
-    fn shutdown_channel_stops_a_spawned_worker() {
-        let (started_tx, started) = crossbeam_channel::bounded(1);
-        let handle = spawn("test-worker", None, move |shutdown| {
-            let (mut w, _p) = setup();
-            w.run_once(Instant::ZERO);
-            started_tx.send(()).expect("test waits for this");
-            w.run(&shutdown, std::time::Duration::from_millis(1));
-            w.counters().iterations
-        })
-        .expect("thread spawns");
-        started.recv().expect("worker started");
-        let iterations = handle.stop().expect("worker did not panic");
-        assert!(iterations >= 1);
-    }
-}
+mod tests;
