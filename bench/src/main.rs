@@ -27,6 +27,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Generate load (rr, crr, bulk) against a server for a fixed duration.
     Load(cmd::load::Args),
+    /// One transfer from our stack as the client: send N bytes, read the reply, verify.
+    Xfer(cmd::xfer::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
+        Command::Xfer(args) => cmd::xfer::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -74,6 +74,9 @@ pub struct Worker<D: Device, A: App> {
     stack: Stack,
     app: A,
     started: bool,
+    /// The worker's monotonic clock: one epoch for its whole life, so `now` never goes back
+    /// between `run` and `drain`.
+    clock: Clock,
     counters: WorkerCounters,
 }
 
@@ -91,7 +94,14 @@ impl<D: Device, A: App> Worker<D, A> {
     /// A worker over `dev`; `stack` must have been made with `dev.caps()`. The application's
     /// `start` runs at the first iteration.
     pub fn new(dev: D, stack: Stack, app: A) -> Self {
-        Worker { dev, stack, app, started: false, counters: WorkerCounters::default() }
+        Worker {
+            dev,
+            stack,
+            app,
+            started: false,
+            clock: Clock::new(),
+            counters: WorkerCounters::default(),
+        }
     }
 
     /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
@@ -179,17 +189,28 @@ impl<D: Device, A: App> Worker<D, A> {
     /// read once per iteration; an idle iteration sleeps `idle_sleep` (zero: busy-poll, what a
     /// dedicated core does). Returns why it stopped.
     pub fn run(&mut self, shutdown: &Receiver<()>, idle_sleep: std::time::Duration) -> Stop {
-        let clock = Clock::new();
+        self.run_until(idle_sleep, |_| match shutdown.try_recv() {
+            Err(TryRecvError::Empty) => false,
+            Ok(()) | Err(TryRecvError::Disconnected) => true,
+        })
+    }
+
+    /// [`run`](Self::run) with a stop condition of the caller's, looked at every iteration
+    /// (it may also print statistics: it sees the worker).
+    pub fn run_until(
+        &mut self,
+        idle_sleep: std::time::Duration,
+        mut stop: impl FnMut(&Self) -> bool,
+    ) -> Stop {
         loop {
-            match shutdown.try_recv() {
-                Err(TryRecvError::Empty) => {}
-                Ok(()) | Err(TryRecvError::Disconnected) => return Stop::Requested,
+            if stop(self) {
+                return Stop::Requested;
             }
             if crate::signal::requested() {
                 return Stop::Signal;
             }
-            let step = self.run_once(clock.now());
-            if self.started && self.app.finished() {
+            let step = self.run_once(self.clock.now());
+            if self.app.finished() {
                 return Stop::Finished;
             }
             if step.moved == 0 && !idle_sleep.is_zero() {
@@ -202,13 +223,12 @@ impl<D: Device, A: App> Worker<D, A> {
     /// (its connections closed) or `grace` has passed, then until nothing is left to send
     /// (bounded by another `grace`). Returns whether the application finished in time.
     pub fn drain(&mut self, grace: std::time::Duration) -> bool {
-        let clock = Clock::new();
-        let now = clock.now();
+        let now = self.clock.now();
         self.app.shutdown(now, &mut self.stack);
         let deadline = std::time::Instant::now() + grace;
         let mut done = false;
         while std::time::Instant::now() < deadline {
-            self.run_once(clock.now());
+            self.run_once(self.clock.now());
             if self.app.finished() {
                 done = true;
                 break;
@@ -216,8 +236,13 @@ impl<D: Device, A: App> Worker<D, A> {
         }
         // What the last iteration queued (final ACKs, FINs) leaves now.
         let deadline = std::time::Instant::now() + grace;
-        while std::time::Instant::now() < deadline && self.run_once(clock.now()).moved > 0 {}
+        while std::time::Instant::now() < deadline && self.run_once(self.clock.now()).moved > 0 {}
         done
+    }
+
+    /// The worker's clock now (what `run` passes as `now`).
+    pub fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// The stack.
