@@ -64,6 +64,11 @@ pub trait App {
     fn copies(&self) -> AppCopies {
         AppCopies::default()
     }
+
+    /// One of its connections, for diagnostics (`TCP_INFO` in periodic statistics).
+    fn sample_connection(&self) -> Option<TcpHandle> {
+        None
+    }
 }
 
 /// No application (ARP and ICMP echo still work: they live in the interface).

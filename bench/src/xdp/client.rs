@@ -226,4 +226,8 @@ impl DriverApp for XferClient {
     fn copies(&self) -> AppCopies {
         self.copies
     }
+
+    fn sample_connection(&self) -> Option<TcpHandle> {
+        self.handle
+    }
 }

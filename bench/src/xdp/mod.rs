@@ -339,6 +339,13 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
         .collect();
     println!("iface: {}", iface.join(", "));
     println!("worker: {:?}", w.counters());
+    if let Some(i) = w.app().sample_connection().and_then(|h| s.tcp_info(h).ok()) {
+        println!(
+            "sample connection: {:?}, srtt {:?}, rto {:?}, cwnd {}, ssthresh {}, snd_wnd {}, \
+             retransmits {}",
+            i.state, i.rtt, i.rto, i.cwnd, i.ssthresh, i.snd_wnd, i.retransmits
+        );
+    }
     let x = w.device().xdp();
     println!("xdp: {:?}", x.stats());
     println!("program: {:?}", x.program().stats());

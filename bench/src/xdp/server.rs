@@ -296,4 +296,8 @@ impl DriverApp for StackServer {
     fn copies(&self) -> AppCopies {
         self.copies
     }
+
+    fn sample_connection(&self) -> Option<TcpHandle> {
+        self.open.handles().next()
+    }
 }
