@@ -17,6 +17,8 @@ PACKAGES=(
     clang libclang-dev libelf-dev zlib1g-dev gcc-multilib make pkg-config m4 binutils
     # the veth lab and its tests
     iproute2 ethtool nftables tcpdump iputils-ping netcat-openbsd python3
+    # real peers for interop tests and the side-by-side benchmarks
+    curl wrk sockperf
 )
 
 missing=()

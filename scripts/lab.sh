@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A two-namespace veth lab for xdptcp.
 #
-#   scripts/lab.sh up NAME [--loss-pct P] [--rate RATE]
+#   scripts/lab.sh up NAME [--queues N] [--loss-pct P] [--rate RATE]
 #   scripts/lab.sh down NAME
 #
 # `up` makes namespaces NAME-a (the stack side: runs xdptcp on its veth, which has no IPv4
@@ -11,11 +11,14 @@
 # NAME. The kernel side has TX checksum offload off (else its frames carry partial checksums).
 # --loss-pct P drops P % of frames each way with nftables netdev ingress/egress chains on the
 # kernel-side veth; --rate RATE (e.g. 100mbit) adds a tc tbf bottleneck on the kernel side.
+# --queues N gives both veth ends N RX and N TX queues (default 1): veth delivers a frame on
+# the RX queue numbered like the TX queue the sender's kernel picked (its flow hash, XPS), so
+# flows spread over the stack side's queues.
 # `down` removes all of it and is safe to run twice. NAME: letters, digits, '-', at most 8
 # characters (interface names are limited to 15).
 set -euo pipefail
 
-usage() { echo "usage: $0 up NAME [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
+usage() { echo "usage: $0 up NAME [--queues N] [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 name=$2; shift 2
 [[ "$name" =~ ^[A-Za-z0-9-]{1,8}$ ]] || { echo "lab: NAME must be 1-8 of [A-Za-z0-9-]" >&2; exit 2; }
@@ -35,20 +38,23 @@ down() {
 }
 
 up() {
-    local loss="" rate=""
+    local loss="" rate="" queues=1
     while [[ $# -gt 0 ]]; do
         case $1 in
+            --queues) queues=${2:?}; shift 2 ;;
             --loss-pct) loss=${2:?}; shift 2 ;;
             --rate) rate=${2:?}; shift 2 ;;
             *) usage ;;
         esac
     done
+    [[ "$queues" =~ ^[0-9]+$ && $queues -ge 1 && $queues -le 64 ]] || { echo "lab: --queues must be 1..64" >&2; exit 2; }
     [[ $(id -u) -eq 0 ]] || { echo "lab: needs root (ip netns, veth, nftables)" >&2; exit 1; }
     trap 'echo "lab: setup failed, removing $name" >&2; down' ERR
     mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
     ip netns add "$ns_a"
     ip netns add "$ns_k"
-    ip link add "$if_a" netns "$ns_a" type veth peer name "$if_k" netns "$ns_k"
+    ip link add "$if_a" netns "$ns_a" numtxqueues "$queues" numrxqueues "$queues" type veth \
+        peer name "$if_k" netns "$ns_k" numtxqueues "$queues" numrxqueues "$queues"
     ip -n "$ns_a" link set lo up
     ip -n "$ns_k" link set lo up
     ip -n "$ns_a" link set "$if_a" up
@@ -74,9 +80,10 @@ NFT
     echo "lab $name up:"
     echo "  stack  side: netns $ns_a  iface $if_a  addr $ip_a/24 (for xdptcp, not the kernel)  mac $mac_a"
     echo "  kernel side: netns $ns_k  iface $if_k  addr $ip_k/24"
+    [[ $queues -gt 1 ]] && echo "  queues: $queues RX and $queues TX on each end"
     [[ -n "$loss" ]] && echo "  loss: $loss % each way (nftables netdev on $if_k)"
     [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
-    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k"
+    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues"
 }
 
 case $cmd in

@@ -29,6 +29,14 @@ enum Command {
     Load(cmd::load::Args),
     /// One transfer from our stack as the client: send N bytes, read the reply, verify.
     Xfer(cmd::xfer::Args),
+    /// Serve an application on the xdptcp stack over AF_XDP (one pinned worker per queue)
+    /// until SIGINT/SIGTERM.
+    ServeXdp(cmd::serve_xdp::Args),
+    /// Remove an XDP program left attached to an interface (after a crash).
+    Detach(cmd::detach::Args),
+    /// Make or remove the two-namespace veth lab (scripts/lab.sh).
+    #[command(subcommand)]
+    Lab(cmd::lab::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,6 +53,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
         Command::Xfer(args) => cmd::xfer::run(&args),
+        Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
+        Command::Detach(args) => cmd::detach::run(&args),
+        Command::Lab(args) => cmd::lab::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};
-use xdptcp_stack::tcp::Event;
+use xdptcp_stack::tcp::{Event, State};
 use xdptcp_stack::time::Instant;
 
 /// Bytes an application copied itself, per direction (the stack's own copies are in
@@ -69,6 +69,9 @@ pub trait App {
     fn sample_connection(&self) -> Option<TcpHandle> {
         None
     }
+
+    /// Reports the application's counters as (name, value) pairs.
+    fn report(&self, _out: &mut dyn FnMut(&'static str, u64)) {}
 }
 
 /// No application (ARP and ICMP echo still work: they live in the interface).
@@ -154,6 +157,23 @@ impl OpenSet {
     /// Whether none is open.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Forgets connections whose part is over for the application: TIME-WAIT (both FINs
+    /// exchanged; the 2·MSL wait is the stack's) or already freed. A walk over the slots, for
+    /// shutdown only. Returns how many were forgotten.
+    pub fn prune_finished(&mut self, stack: &Stack) -> usize {
+        let mut n = 0;
+        for slot in &mut self.slots {
+            if let Some(h) = *slot {
+                if matches!(stack.tcp_state(h), State::TimeWait | State::Closed) {
+                    *slot = None;
+                    self.len -= 1;
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     /// The open handles (a walk over the slots: for shutdown, not the data path).
@@ -247,6 +267,20 @@ impl App for TcpEcho {
         }
     }
 
+    fn poll(&mut self, _now: Instant, stack: &mut Stack) {
+        if self.stopping {
+            self.counters.closed += self.conns.prune_finished(stack) as u64;
+        }
+    }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        out("tcp_connected", self.counters.connected);
+        out("tcp_closed", self.counters.closed);
+        out("tcp_failed", self.counters.failed);
+        out("tcp_bytes_in", self.counters.bytes_in);
+        out("tcp_bytes_out", self.counters.bytes_out);
+    }
+
     fn shutdown(&mut self, _now: Instant, stack: &mut Stack) {
         self.stopping = true;
         if let Some(l) = self.listener.take() {
@@ -272,6 +306,7 @@ impl App for TcpEcho {
 pub struct UdpEcho {
     port: u16,
     socket: Option<UdpHandle>,
+    stopping: bool,
     /// One datagram's worth, allocated once: the payload is copied out of the socket's ring
     /// so the stack can be borrowed mutably to send it.
     scratch: Vec<u8>,
@@ -282,7 +317,21 @@ pub struct UdpEcho {
 impl UdpEcho {
     /// Echo on UDP `port` (bound when the worker starts).
     pub fn new(port: u16) -> UdpEcho {
-        UdpEcho { port, socket: None, scratch: vec![0; 65536], echoed: 0, failed: 0 }
+        UdpEcho {
+            port,
+            socket: None,
+            stopping: false,
+            scratch: vec![0; 65536],
+            echoed: 0,
+            failed: 0,
+        }
+    }
+
+    /// Echo on UDP `port`, bound now (so a port in use is an error at setup).
+    pub fn bind(stack: &mut Stack, port: u16) -> Result<UdpEcho, xdptcp_stack::iface::BindError> {
+        let mut echo = UdpEcho::new(port);
+        echo.socket = Some(stack.udp_bind(port)?);
+        Ok(echo)
     }
 
     /// Datagrams echoed.
@@ -298,7 +347,22 @@ impl UdpEcho {
 
 impl App for UdpEcho {
     fn start(&mut self, _now: Instant, stack: &mut Stack) {
-        self.socket = stack.udp_bind(self.port).ok();
+        if self.socket.is_none() {
+            self.socket = stack.udp_bind(self.port).ok();
+        }
+    }
+
+    fn shutdown(&mut self, _now: Instant, _stack: &mut Stack) {
+        self.stopping = true;
+    }
+
+    fn finished(&self) -> bool {
+        self.stopping
+    }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        out("udp_echoed", self.echoed);
+        out("udp_echo_failed", self.failed);
     }
 
     fn on_readable(&mut self, _now: Instant, _stack: &mut Stack, _h: TcpHandle) {}

@@ -25,10 +25,11 @@
 //! SIGINT/SIGTERM ([`crate::signal`]).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use xdptcp_stack::iface::InterfaceConfig;
+use xdptcp_stack::iface::{Interface, InterfaceConfig};
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
@@ -36,6 +37,8 @@ use xdptcp_stack::wire::ethernet::EthernetAddress;
 
 pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho, UdpEcho};
 use crate::device::Device;
+use crate::rss::Rss;
+use crate::steering::{SteerCounters, SteerPort};
 
 /// Counters of the worker loop itself (the stack and the device have their own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +55,24 @@ pub struct WorkerCounters {
     pub timer_runs: u64,
     /// Events dispatched to the application.
     pub events: u64,
+    /// Frames another worker steered here and this one processed.
+    pub steered_in: u64,
+    /// Frames received here but owned by another worker (handed over or dropped, see the
+    /// steering counters).
+    pub not_mine: u64,
+    /// Copies of ARP replies sent to the other workers.
+    pub arp_shared: u64,
 }
+
+/// This worker's share of flow steering: the RSS it computes owners with and its lanes.
+#[derive(Debug)]
+struct Steer {
+    rss: Arc<Rss>,
+    port: SteerPort,
+}
+
+/// Most steered frames a worker processes per iteration (so its own queue is not starved).
+const STEER_BUDGET: usize = 256;
 
 /// Payload bytes copied, per direction and stage. A zero-copy path would show only the
 /// stack's two stages (frame → receive ring, send ring → frame).
@@ -78,6 +98,7 @@ pub struct Worker<D: Device, A: App> {
     /// between `run` and `drain`.
     clock: Clock,
     counters: WorkerCounters,
+    steer: Option<Steer>,
 }
 
 impl<D: Device + core::fmt::Debug, A: App + core::fmt::Debug> core::fmt::Debug for Worker<D, A> {
@@ -101,7 +122,21 @@ impl<D: Device, A: App> Worker<D, A> {
             started: false,
             clock: Clock::new(),
             counters: WorkerCounters::default(),
+            steer: None,
         }
+    }
+
+    /// Turns steering on: a received frame whose owner under `rss` (its queue, see
+    /// [`crate::steering`]) is not `port.me()` is copied to the owner instead of being
+    /// processed here; frames steered to this worker are processed after each RX batch.
+    pub fn with_steering(mut self, rss: Arc<Rss>, port: SteerPort) -> Self {
+        self.steer = Some(Steer { rss, port });
+        self
+    }
+
+    /// Steering counters (all zero without steering).
+    pub fn steer_counters(&self) -> SteerCounters {
+        self.steer.as_ref().map(|s| s.port.counters()).unwrap_or_default()
     }
 
     /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
@@ -120,10 +155,30 @@ impl<D: Device, A: App> Worker<D, A> {
         {
             let rx = self.dev.rx_batch(now);
             for frame in rx.iter() {
+                if let Some(steer) = &mut self.steer {
+                    if is_arp_reply(frame) {
+                        // Every worker has its own neighbour cache and may have asked.
+                        self.counters.arp_shared += steer.port.broadcast(frame) as u64;
+                    } else if let Some(owner) = steer.rss.frame_queue(frame) {
+                        if usize::from(owner) != steer.port.me() {
+                            // Not ours: a copy goes to the owner (or is dropped and counted).
+                            self.counters.not_mine += 1;
+                            steer.port.send(usize::from(owner), frame);
+                            continue;
+                        }
+                    }
+                }
                 self.stack.receive(now, frame);
             }
             moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;
+        }
+        // 1b. Frames other workers received for our flows.
+        if let Some(steer) = &mut self.steer {
+            let stack = &mut self.stack;
+            let n = steer.port.receive(STEER_BUDGET, |frame| stack.receive(now, frame));
+            self.counters.steered_in += n as u64;
+            moved += n;
         }
 
         // 2. Timers.
@@ -245,6 +300,11 @@ impl<D: Device, A: App> Worker<D, A> {
         self.clock.now()
     }
 
+    /// The stack's interface (ARP, ICMP, UDP counters).
+    pub fn iface(&self) -> &Interface {
+        self.stack.iface()
+    }
+
     /// The stack.
     pub fn stack(&self) -> &Stack {
         &self.stack
@@ -309,6 +369,11 @@ pub enum Stop {
     Finished,
 }
 
+/// An Ethernet/IPv4 ARP reply (operation 2).
+fn is_arp_reply(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0x00, 0x02])
+}
+
 /// The monotonic clock of a worker: nanoseconds since the worker started.
 #[derive(Debug, Clone, Copy)]
 struct Clock(std::time::Instant);
@@ -348,10 +413,15 @@ pub struct WorkerHandle<T> {
 }
 
 impl<T> WorkerHandle<T> {
+    /// Asks the worker to stop without waiting (stop several, then join each).
+    pub fn request_stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
     /// Asks the worker to stop and waits for it; returns what the thread returned (or the
     /// panic payload, if it panicked).
     pub fn stop(self) -> std::thread::Result<T> {
-        let _ = self.stop.send(());
+        let _ = self.stop.try_send(());
         self.thread.join()
     }
 

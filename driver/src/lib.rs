@@ -14,7 +14,9 @@ pub mod netns;
 pub mod pcap;
 pub mod pool;
 pub mod rss;
+pub mod runtime;
 pub mod signal;
+pub mod steering;
 pub mod xdp;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};

@@ -121,6 +121,11 @@ impl LoopbackEnd {
     pub fn in_flight_to_me(&self) -> usize {
         self.wire().lanes[1 - self.side].queue.len()
     }
+
+    /// Frames this end sent that the other end has not received yet.
+    pub fn in_flight_from_me(&self) -> usize {
+        self.wire().lanes[self.side].queue.len()
+    }
 }
 
 impl Device for LoopbackEnd {

@@ -342,7 +342,8 @@ mod tests {
 
     /// Microsoft's "Verifying the RSS hash calculation" IPv4 vectors: (destination,
     /// source, hash over addresses only, hash with TCP ports).
-    const VECTORS: [((Ipv4Addr, u16), (Ipv4Addr, u16), u32, u32); 5] = [
+    type Endpoint = (Ipv4Addr, u16);
+    const VECTORS: [(Endpoint, Endpoint, u32, u32); 5] = [
         (
             (Ipv4Addr::new(161, 142, 100, 80), 1766),
             (Ipv4Addr::new(66, 9, 149, 187), 2794),

@@ -1086,3 +1086,22 @@ fn no_fast_retransmit_for_dupacks_of_data_sent_before_a_timeout() {
     recv_nothing!(c, ms(240));
     assert_eq!(c.counters().fast_retransmits, 0);
 }
+
+/// RFC 9293 §3.10.4, CLOSE in SYN-RECEIVED: with nothing sent yet the FIN may go at once, or be
+/// queued "for processing after entering ESTABLISHED". Like Linux we queue it: the FIN leaves
+/// right after the handshake's ACK, and the connection is in FIN-WAIT-1 (arc 16 of the state
+/// diagram, taken through ESTABLISHED without an event in between).
+#[test]
+fn close_in_syn_received_sends_fin_after_the_handshake() {
+    let syn = seg(IRS, None, Flags::SYN);
+    let mut c =
+        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
+    c.close();
+    recv_nothing!(c, ms(1));
+    send!(c, ms(10), seg(IRS + 1, Some(ISS + 1), A));
+    assert_eq!(c.state(), State::FinWait1);
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A | Flags::FIN, len 0);
+    send!(c, ms(20), seg(IRS + 1, Some(ISS + 2), A));
+    assert_eq!(c.state(), State::FinWait2);
+}

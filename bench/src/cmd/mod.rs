@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
 pub mod criterion_report;
+pub mod detach;
+pub mod lab;
 pub mod load;
 pub mod serve;
+pub mod serve_xdp;
 pub mod xdp_args;
 pub mod xfer;
 

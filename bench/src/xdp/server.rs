@@ -274,6 +274,23 @@ impl DriverApp for StackServer {
         }
     }
 
+    fn poll(&mut self, _now: Instant, stack: &mut Stack) {
+        if self.stopping {
+            let n = self.open.prune_finished(stack);
+            self.counters.closed += n as u64;
+        }
+    }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        let c = self.counters();
+        out("accepted", c.accepted);
+        out("closed", c.closed);
+        out("errors", c.errors);
+        out("bytes_in", c.bytes_in);
+        out("bytes_out", c.bytes_out);
+        out("messages", c.messages);
+    }
+
     fn shutdown(&mut self, _now: Instant, stack: &mut Stack) {
         self.stopping = true;
         if let Some(l) = self.listener.take() {

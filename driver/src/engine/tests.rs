@@ -318,3 +318,228 @@ fn shutdown_channel_stops_a_spawned_worker() {
     assert!(iterations >= 1);
     assert_eq!(why, Stop::Requested);
 }
+
+// ----- steering between workers (ported from the Interface-only worker) -----
+
+use crate::rss::Rss;
+use crate::steering::SteerPort;
+use std::sync::Arc;
+
+/// A TCP segment (SYN) from `src` to `dst` as an Ethernet frame, checksums filled in.
+fn tcp_frame(mac_dst: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
+    use xdptcp_stack::wire::checksum::{checksum, combine, pseudo_header_v4, sum};
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[0..6].copy_from_slice(&mac_dst);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&src.0.octets());
+    ip[16..20].copy_from_slice(&dst.0.octets());
+    let c = checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let tcp = &mut f[34..54];
+    tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02; // SYN
+    tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    let c = combine(&[pseudo_header_v4(src.0, dst.0, 6, 20), sum(tcp)]);
+    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Puts raw frames on the wire towards the worker.
+fn inject(peer: &mut LoopbackEnd, frames: &[Vec<u8>]) {
+    let mut tx = peer.tx_batch(Instant::ZERO);
+    for f in frames {
+        let mut buf = tx.buffer().expect("free buffer");
+        buf[..f.len()].copy_from_slice(f);
+        buf.send(f.len());
+    }
+}
+
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn steered_worker(rss: &Arc<Rss>, port: SteerPort) -> (Worker<LoopbackEnd, UdpEcho>, LoopbackEnd) {
+    let (a, b) = LoopbackPair::default().build();
+    let mut stack = test_stack(&a, MAC_A, A, 24);
+    let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+    (Worker::new(a, stack, echo).with_steering(rss.clone(), port), b)
+}
+
+#[test]
+fn frames_of_another_queue_are_steered_to_their_owner() {
+    use crate::steering::{Steering, SteeringConfig};
+    let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+    let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+    let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+    let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
+    // 40 connections from different source ports, all arriving on worker 0's queue.
+    let frames: Vec<Vec<u8>> =
+        (0..40u16).map(|i| tcp_frame(MAC_A, (B, 40000 + i), (A, 80))).collect();
+    let owned_by_1 = frames.iter().filter(|f| rss.frame_queue(f) == Some(1)).count() as u64;
+    assert!(owned_by_1 > 0 && owned_by_1 < 40, "the hash spreads 40 ports: {owned_by_1}");
+    inject(&mut p0, &frames);
+    let now = Instant::from_millis(1);
+    w0.run_once(now);
+    w1.run_once(now);
+    assert_eq!(w0.counters().rx_frames, 40);
+    assert_eq!(w0.iface().counters().rx_tcp, 40 - owned_by_1, "its own flows stay");
+    assert_eq!(w0.counters().not_mine, owned_by_1);
+    assert_eq!(w0.steer_counters().steered_out, owned_by_1);
+    assert_eq!(w1.counters().rx_frames, 0, "nothing on worker 1's own queue");
+    assert_eq!(w1.counters().steered_in, owned_by_1);
+    assert_eq!(w1.iface().counters().rx_tcp, owned_by_1, "the owner's stack saw them");
+    // No listener on port 80: each owner answers its SYNs with a RST, nobody else does.
+    assert_eq!(w1.stack().counters().rsts_no_socket, owned_by_1);
+    assert_eq!(w0.stack().counters().rsts_no_socket, 40 - owned_by_1);
+    assert_eq!(w0.device().free_frames(), 256, "RX buffers went home after the copy");
+}
+
+#[test]
+fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
+    use crate::steering::{Steering, SteeringConfig};
+    let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+    let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+    let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+    let (mut w0, b) = steered_worker(&rss, ports.pop().expect("two ports"));
+    // A real peer: ARP, then UDP echo from many source ports (UDP is not hashed by
+    // default, as on most NICs).
+    let mut p = Peer::new(b);
+    let socks: Vec<_> =
+        (0..8u16).map(|i| p.stack.udp_bind(41000 + i).expect("free port")).collect();
+    let now = Instant::from_millis(1);
+    p.stack.udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
+    for _ in 0..3 {
+        p.pump(now);
+        w0.run_once(now);
+    }
+    for &s in &socks[1..] {
+        p.stack.udp_send_to(now, s, (A, 7), b"stay").expect("queued");
+    }
+    for _ in 0..3 {
+        p.pump(now);
+        w0.run_once(now);
+        w1.run_once(now);
+    }
+    p.pump(now);
+    for &s in &socks {
+        assert_eq!(p.stack.udp_recv_from(s).expect("echo").1, b"stay");
+    }
+    assert_eq!(w0.app().echoed(), 8);
+    assert_eq!(w0.counters().not_mine, 0);
+    assert_eq!(w1.counters().steered_in, 0);
+}
+
+#[test]
+fn two_pinned_workers_exchange_steered_frames() {
+    use crate::steering::{Steering, SteeringConfig};
+    let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+    let ports = Steering::new(2, SteeringConfig::default()).into_ports();
+    let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
+    let mut peers = Vec::new();
+    let mut handles = Vec::new();
+    let (ready_tx, ready) = crossbeam_channel::bounded(2);
+    let both_stopped = Arc::new(std::sync::Barrier::new(2));
+    for (i, port) in ports.into_iter().enumerate() {
+        let (a, b) = LoopbackPair::default().build();
+        peers.push(b);
+        let rss = rss.clone();
+        let ready_tx = ready_tx.clone();
+        let both_stopped = both_stopped.clone();
+        let handle = spawn(&format!("steer-{i}"), Some(i % cores), move |shutdown| {
+            let mut stack = test_stack(&a, MAC_A, A, 24);
+            let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+            let mut w = Worker::new(a, stack, echo).with_steering(rss, port);
+            ready_tx.send(()).expect("test waits");
+            w.run(&shutdown, std::time::Duration::from_micros(100));
+            // Once neither worker can steer any more, take what is still in the lanes.
+            both_stopped.wait();
+            w.run_once(Instant::ZERO);
+            (w.counters(), w.steer_counters(), w.iface().counters().rx_tcp)
+        })
+        .expect("thread spawns");
+        handles.push(handle);
+    }
+    ready.recv().expect("worker 0 up");
+    ready.recv().expect("worker 1 up");
+    // 64 flows in on each worker's queue; each flow's owner is fixed by the hash.
+    let mut owned = [0u64; 2];
+    for (q, peer) in peers.iter_mut().enumerate() {
+        let frames: Vec<Vec<u8>> = (0..64u16)
+            .map(|i| tcp_frame(MAC_A, (B, 30000 + 100 * q as u16 + i), (A, 443)))
+            .collect();
+        for f in &frames {
+            owned[usize::from(rss.frame_queue(f).expect("TCP is hashed"))] += 1;
+        }
+        inject(peer, &frames);
+    }
+    // Wait (bounded) until both workers have seen everything, then stop them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while peers.iter().any(|p| p.in_flight_from_me() > 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for h in &handles {
+        h.request_stop();
+    }
+    let results: Vec<_> =
+        handles.into_iter().map(|h| h.stop().expect("worker did not panic")).collect();
+    let total_in: u64 = results.iter().map(|(_, _, tcp)| tcp).sum();
+    assert_eq!(total_in, 128, "every segment reached exactly one TCP stack");
+    for (q, (w, s, tcp)) in results.iter().enumerate() {
+        assert_eq!(*tcp, owned[q], "worker {q} handled exactly its flows");
+        assert_eq!(w.rx_frames, 64);
+        assert_eq!(s.steered_out, w.not_mine);
+        assert_eq!(s.dropped_full + s.dropped_too_big + s.dropped_no_owner, 0);
+    }
+    assert_eq!(results[0].1.steered_out, results[1].1.steered_in);
+    assert_eq!(results[1].1.steered_out, results[0].1.steered_in);
+    assert!(results[0].1.steered_out > 0 && results[1].1.steered_out > 0);
+}
+
+#[test]
+fn arp_replies_reach_every_workers_neighbour_cache() {
+    use crate::steering::{Steering, SteeringConfig};
+    let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+    let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+    let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
+    let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
+    let peer_mac = [2, 0, 0, 0, 0, 1];
+    // An ARP reply B -> A (as if answering a request worker 1 sent), on worker 0's queue.
+    let mut f = vec![0u8; 42];
+    f[0..6].copy_from_slice(&MAC_A);
+    f[6..12].copy_from_slice(&peer_mac);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 2]);
+    f[22..28].copy_from_slice(&peer_mac);
+    f[28..32].copy_from_slice(&B.octets());
+    f[32..38].copy_from_slice(&MAC_A);
+    f[38..42].copy_from_slice(&A.octets());
+    inject(&mut p0, &[f]);
+    let now = Instant::from_millis(1);
+    w0.run_once(now);
+    w1.run_once(now);
+    assert_eq!(w0.counters().arp_shared, 1);
+    assert_eq!(w1.counters().steered_in, 1);
+    assert_eq!(w0.iface().counters().arp_learned, 1, "processed where it arrived");
+    assert_eq!(w1.iface().counters().arp_learned, 1, "and by the other worker");
+    // An ARP request is answered once, by the worker that received it: not shared.
+    let mut req = [0u8; 42];
+    req[0..6].fill(0xff);
+    req[6..12].copy_from_slice(&peer_mac);
+    req[12..14].copy_from_slice(&[0x08, 0x06]);
+    req[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    req[22..28].copy_from_slice(&peer_mac);
+    req[28..32].copy_from_slice(&B.octets());
+    req[38..42].copy_from_slice(&A.octets());
+    inject(&mut p0, &[req.to_vec()]);
+    w0.run_once(now);
+    w1.run_once(now);
+    assert_eq!(w0.counters().arp_shared, 1);
+    assert_eq!(w0.iface().counters().arp_replies_sent, 1);
+    assert_eq!(w1.iface().counters().arp_replies_sent, 0);
+}

@@ -1,0 +1,71 @@
+//! `xdptcp lab up NAME [--queues N] [--loss-pct P] [--rate RATE]` and `xdptcp lab down NAME`:
+//! the two-namespace veth lab of `scripts/lab.sh`.
+//!
+//! The script is compiled into the binary (`include_str!`) and run with `bash -c`, so the
+//! command works from any directory and the lab has one definition, not a shell one and a
+//! Rust one that could drift apart. Its standard output (names, addresses, the `KEY=VALUE`
+//! line) is passed through; its error output becomes the one-line error of this command.
+
+use std::process::{Command, Stdio};
+
+const LAB_SCRIPT: &str = include_str!("../../../scripts/lab.sh");
+
+/// Arguments of `xdptcp lab`.
+#[derive(clap::Subcommand, Debug)]
+pub enum Args {
+    /// Make namespaces NAME-a (stack side) and NAME-k (kernel side) joined by a veth pair.
+    Up {
+        /// Lab name: 1-8 of [A-Za-z0-9-].
+        name: String,
+        /// RX/TX queues on each veth end.
+        #[arg(long, default_value_t = 1)]
+        queues: u32,
+        /// Drop this percentage of frames each way (nftables on the kernel side).
+        #[arg(long)]
+        loss_pct: Option<f64>,
+        /// tc tbf bottleneck on the kernel side, e.g. 100mbit.
+        #[arg(long)]
+        rate: Option<String>,
+    },
+    /// Remove the lab (safe to run twice).
+    Down {
+        /// Lab name.
+        name: String,
+    },
+}
+
+/// Runs the lab script with the arguments.
+pub fn run(args: &Args) -> Result<(), String> {
+    let mut argv: Vec<String> = Vec::new();
+    match args {
+        Args::Up { name, queues, loss_pct, rate } => {
+            argv.extend(["up".into(), name.clone(), "--queues".into(), queues.to_string()]);
+            if let Some(p) = loss_pct {
+                argv.extend(["--loss-pct".into(), p.to_string()]);
+            }
+            if let Some(r) = rate {
+                argv.extend(["--rate".into(), r.clone()]);
+            }
+        }
+        Args::Down { name } => argv.extend(["down".into(), name.clone()]),
+    }
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(LAB_SCRIPT)
+        .arg("xdptcp lab")
+        .args(&argv)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run bash for the lab script: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    Err(if lines.is_empty() {
+        format!("lab {} failed ({})", argv[0], out.status)
+    } else {
+        lines.join("; ")
+    })
+}

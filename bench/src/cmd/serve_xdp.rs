@@ -1,0 +1,310 @@
+//! `xdptcp serve-xdp udp-echo --iface IF --ip ADDR/PREFIX ...`: the xdptcp stack on AF_XDP,
+//! one pinned worker per queue (`xdptcp_driver::runtime::Runtime`), serving an application
+//! until SIGINT/SIGTERM.
+//!
+//! Prints `listening on ADDR:PORT (queues .., cores .., xdp MODE, bind MODE)` once every
+//! worker serves, one `stats` line per worker every `--stats-interval` seconds, and one
+//! `final` line per worker plus a `total` line when it stops (exit 0). Every error is one line
+//! on stderr and a non-zero exit. The checks before anything is attached: the interface
+//! exists, the queues exist, the cores exist, and the kernel does not already own the address
+//! on that interface (it would answer ARP and ICMP for it too, and reset our TCP).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use xdptcp_driver::engine::UdpEcho;
+use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, WorkerStats};
+use xdptcp_driver::signal;
+use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpMode};
+
+/// Which application to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppName {
+    /// Send every UDP datagram on --port back to its sender (ARP and ICMP echo always work).
+    UdpEcho,
+}
+
+/// `--xdp-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum XdpModeArg {
+    /// Native, falling back to generic.
+    Auto,
+    /// In the driver.
+    Native,
+    /// In the kernel's generic (skb) path.
+    Generic,
+}
+
+/// `--bind-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BindModeArg {
+    /// Zero-copy, falling back to copy.
+    Auto,
+    /// Zero-copy only.
+    ZeroCopy,
+    /// Copy only.
+    Copy,
+}
+
+/// Arguments of `xdptcp serve-xdp`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The application.
+    #[arg(value_enum)]
+    pub app: AppName,
+    /// Interface to take over (XDP program + one AF_XDP socket per queue).
+    #[arg(long)]
+    pub iface: String,
+    /// The stack's address and prefix length, e.g. 198.18.7.2/24. Must not be an address the
+    /// kernel has on the interface.
+    #[arg(long)]
+    pub ip: String,
+    /// Default gateway for off-link peers.
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// UDP port of the echo application.
+    #[arg(long, default_value_t = 7)]
+    pub port: u16,
+    /// Queues to serve (0..N), one worker each.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// Cores of the workers, one per queue: "0,1" or "2-3" (default: 0..N-1 modulo the
+    /// available cores).
+    #[arg(long)]
+    pub cores: Option<String>,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+    /// AF_XDP bind mode.
+    #[arg(long, value_enum, default_value_t = BindModeArg::Auto)]
+    pub bind_mode: BindModeArg,
+    /// Capture every frame (FILE, or FILE.qN.EXT per queue with several queues).
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Print per-worker counters every SECS seconds (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub stats_interval: u64,
+    /// UMEM frame size (2048 or 4096).
+    #[arg(long, default_value_t = 2048)]
+    pub frame_size: u32,
+}
+
+/// `ADDR/PREFIX`.
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--ip {s}: give ADDR/PREFIX, e.g. 198.18.7.2/24"))?;
+    let addr: Ipv4Addr = a.parse().map_err(|e| format!("--ip {s}: bad address: {e}"))?;
+    let prefix: u8 = p.parse().map_err(|_| format!("--ip {s}: bad prefix length {p:?}"))?;
+    if prefix > 32 || addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        return Err(format!("--ip {s}: not a usable host address and prefix"));
+    }
+    Ok((addr, prefix))
+}
+
+/// `0,1` / `2-3` / `0,2-3`.
+fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("--cores {s}: {part:?} is not a core number or range");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b - a > 1024 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}
+
+/// A compact list: `0-3` for consecutive numbers, else comma-separated.
+fn show_list<T: Copy + Into<u64>>(v: &[T]) -> String {
+    let n: Vec<u64> = v.iter().map(|&x| x.into()).collect();
+    if n.len() > 2 && n.windows(2).all(|w| w[1] == w[0] + 1) {
+        return format!("{}-{}", n[0], n[n.len() - 1]);
+    }
+    n.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The IPv4 addresses the kernel has on `iface` (`ip -o -4 addr show dev IF`).
+fn kernel_addresses(iface: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", iface])
+        .output()
+        .map_err(|e| format!("cannot run 'ip' to check {iface}'s addresses: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "'ip -o -4 addr show dev {iface}' failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(parse_ip_addr_output(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The addresses in `ip -o -4 addr` lines (`2: eth0    inet 10.0.0.1/24 brd ... `).
+fn parse_ip_addr_output(text: &str) -> Vec<Ipv4Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Runs the application until SIGINT/SIGTERM.
+pub fn run(args: &Args) -> Result<(), String> {
+    let (addr, prefix) = parse_cidr(&args.ip)?;
+    if args.queues == 0 {
+        return Err("--queues must be at least 1".into());
+    }
+    let netif = NetIf::lookup(&args.iface).map_err(|e| e.to_string())?;
+    if args.queues > netif.rx_queues {
+        return Err(format!(
+            "--queues {}: {} has {} queue(s); raise them with 'ethtool -L {} combined N'",
+            args.queues, args.iface, netif.rx_queues, args.iface
+        ));
+    }
+    let available = available_cores();
+    let cores = match &args.cores {
+        Some(s) => parse_cores(s)?,
+        None => xdptcp_driver::runtime::default_cores(args.queues as usize),
+    };
+    if cores.len() != args.queues as usize {
+        return Err(format!(
+            "--cores names {} core(s) for {} queue(s); give one per queue",
+            cores.len(),
+            args.queues
+        ));
+    }
+    if let Some(c) = cores.iter().find(|c| !available.is_empty() && !available.contains(c)) {
+        return Err(format!(
+            "--cores: core {c} is not available to this process (available: {})",
+            show_list(&available.iter().map(|&c| c as u64).collect::<Vec<_>>())
+        ));
+    }
+    if kernel_addresses(&args.iface)?.contains(&addr) {
+        return Err(format!(
+            "{addr} is already an address of the kernel on {}: the kernel would answer for it too; remove it (ip addr del {addr}/{prefix} dev {}) or pick another",
+            args.iface, args.iface
+        ));
+    }
+
+    let xdp = XdpConfig {
+        frame_size: args.frame_size,
+        bind: match args.bind_mode {
+            BindModeArg::Auto => BindMode::Auto,
+            BindModeArg::ZeroCopy => BindMode::ZeroCopy,
+            BindModeArg::Copy => BindMode::Copy,
+        },
+        xdp_mode: match args.xdp_mode {
+            XdpModeArg::Auto => XdpMode::Auto,
+            XdpModeArg::Native => XdpMode::Native,
+            XdpModeArg::Generic => XdpMode::Generic,
+        },
+        ..XdpConfig::new(&args.iface, addr)
+    };
+    let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
+    config.gateway = args.gateway;
+    config.cores = cores.clone();
+    config.pcap = args.pcap.clone();
+
+    signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    let port = args.port;
+    let runtime = Runtime::start(config, move |iface| {
+        UdpEcho::bind(iface, port).map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))
+    })?;
+    let info = runtime.info().clone();
+    println!(
+        "listening on {addr}:{port} (queues {}, cores {}, xdp {}, bind {})",
+        show_list(&info.queues),
+        show_list(&info.cores.iter().map(|&c| c as u64).collect::<Vec<_>>()),
+        info.xdp_mode.name(),
+        info.bind_mode.name(),
+    );
+
+    let interval = Duration::from_secs(args.stats_interval);
+    let mut next = Instant::now() + interval;
+    while !signal::requested() && !runtime.any_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if !interval.is_zero() && Instant::now() >= next {
+            for s in runtime.stats(Duration::from_secs(1)) {
+                println!("stats {}", s.line());
+            }
+            next += interval;
+        }
+    }
+    let stopped_by_signal = signal::requested();
+    let finals = runtime.stop();
+    let mut errors = Vec::new();
+    let mut ok: Vec<WorkerStats> = Vec::new();
+    for r in finals {
+        match r {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    for s in &ok {
+        println!("final {}", s.line());
+    }
+    let sum = |f: fn(&WorkerStats) -> u64| ok.iter().map(f).sum::<u64>();
+    println!(
+        "total: rx {} tx {} steered {} udp-echoed {} icmp-echo-replied {} arp-replies-sent {}",
+        sum(|s| s.worker_counters.rx_frames),
+        sum(|s| s.worker_counters.tx_frames),
+        sum(|s| s.steer.steered_out),
+        sum(|s| s.app.iter().find(|(k, _)| *k == "udp_echoed").map_or(0, |(_, v)| *v)),
+        sum(|s| s.iface.icmp_echo_replied),
+        sum(|s| s.iface.arp_replies_sent),
+    );
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    if !stopped_by_signal {
+        return Err("a worker stopped unexpectedly".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr() {
+        assert_eq!(parse_cidr("198.18.7.2/24"), Ok((Ipv4Addr::new(198, 18, 7, 2), 24)));
+        assert!(parse_cidr("198.18.7.2").unwrap_err().contains("ADDR/PREFIX"));
+        assert!(parse_cidr("198.18.7.2/33").is_err());
+        assert!(parse_cidr("0.0.0.0/0").is_err());
+        assert!(parse_cidr("x/24").is_err());
+    }
+
+    #[test]
+    fn cores() {
+        assert_eq!(parse_cores("0,1"), Ok(vec![0, 1]));
+        assert_eq!(parse_cores("2-4,7"), Ok(vec![2, 3, 4, 7]));
+        assert!(parse_cores("3-1").is_err());
+        assert!(parse_cores("a").is_err());
+        assert_eq!(show_list(&[0u32, 1, 2, 3]), "0-3");
+        assert_eq!(show_list(&[0u32, 1]), "0,1");
+        assert_eq!(show_list(&[1u64, 3]), "1,3");
+    }
+
+    #[test]
+    fn ip_addr_lines() {
+        let text = "2: eth0    inet 10.0.0.1/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever\n\
+                    2: eth0    inet 198.18.7.2/32 scope global eth0\n";
+        assert_eq!(
+            parse_ip_addr_output(text),
+            vec![Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(198, 18, 7, 2)]
+        );
+        assert!(parse_ip_addr_output("").is_empty());
+    }
+}

@@ -1,0 +1,590 @@
+//! One pinned [`Worker`] per RX queue, each with its own AF_XDP socket and its own
+//! [`Stack`](xdptcp_stack::stack::Stack), sharing one XDP program; controlled over crossbeam channels.
+//!
+//! # Start
+//!
+//! [`Runtime::start`] spawns worker 0, which (inside its thread, after entering the configured
+//! network namespace) attaches the XDP program and opens queue `queues[0]`; the program's
+//! guard is then handed to each further worker, which opens its own queue with
+//! [`XdpDevice::open_on`]. Every worker builds its interface and application, starts its
+//! socket (inserts it into the XSKMAP) and reports ready; `start` returns once all have, or
+//! with the first setup error (the workers already running are stopped, and the program is
+//! detached when the last device drops — always in a thread of the right namespace).
+//!
+//! # Control
+//!
+//! Each worker polls its control channel once per iteration: [`Control::Stats`] is answered
+//! with a [`WorkerStats`] snapshot; [`Control::Shutdown`] (or the channel disconnecting, or
+//! SIGINT/SIGTERM flagged by [`crate::signal`]) ends the loop, after which the worker drains
+//! what its interface still has queued (bounded iterations) and returns its final stats.
+//!
+//! # Steering
+//!
+//! With more than one worker and `rss` set, each worker computes the owner of every TCP frame
+//! and hands frames of other workers' flows over [`crate::steering`] lanes.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use xdptcp_stack::iface::IfaceCounters;
+use xdptcp_stack::stack::{Stack, StackCounters};
+use xdptcp_stack::tcp::{TcpConfig, TcpCounters};
+
+use crate::device::Device;
+use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
+use crate::pcap::PcapDevice;
+use crate::rss::Rss;
+use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
+use crate::xdp::{BindMode, NetIf, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats};
+
+/// What a [`Runtime`] runs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Network namespace every worker thread enters first (`None`: stay in the process's).
+    pub netns: Option<String>,
+    /// The device template: interface, the stack's address, modes, sizes. `queue` is set per
+    /// worker from `queues`.
+    pub xdp: XdpConfig,
+    /// Prefix length of the stack's address.
+    pub prefix_len: u8,
+    /// Default gateway for off-link destinations.
+    pub gateway: Option<Ipv4Addr>,
+    /// RX queues to serve, one worker each.
+    pub queues: Vec<u32>,
+    /// Core of each worker (same length as `queues`); empty: see [`default_cores`].
+    pub cores: Vec<usize>,
+    /// Flow ownership across workers; `None` disables steering.
+    pub rss: Option<Arc<Rss>>,
+    /// Steering lane sizes.
+    pub steering: SteeringConfig,
+    /// Sleep of an idle iteration (zero: busy-poll).
+    pub idle_sleep: Duration,
+    /// Capture every frame to this file (one per queue when there are several:
+    /// `NAME.qN.EXT`).
+    pub pcap: Option<PathBuf>,
+    /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
+    pub tcp: TcpConfig,
+    /// Most connections each worker's stack holds.
+    pub max_connections: usize,
+    /// How long a stopping worker waits for its application to close connections.
+    pub grace: Duration,
+}
+
+impl RuntimeConfig {
+    /// `queues` workers on queues 0..queues of `xdp.iface`, cores by [`default_cores`],
+    /// steering with the Microsoft key when there is more than one queue.
+    pub fn new(xdp: XdpConfig, prefix_len: u8, queues: u32) -> RuntimeConfig {
+        let rss = (queues > 1).then(|| {
+            Arc::new(Rss::microsoft(queues as u16).unwrap_or_else(|_| unreachable!("queues > 1")))
+        });
+        RuntimeConfig {
+            netns: None,
+            steering: SteeringConfig { buffer_size: xdp.frame_size as usize, ..Default::default() },
+            xdp,
+            prefix_len,
+            gateway: None,
+            queues: (0..queues).collect(),
+            cores: Vec::new(),
+            rss,
+            idle_sleep: Duration::from_micros(50),
+            pcap: None,
+            tcp: TcpConfig::default(),
+            max_connections: 65536,
+            grace: engine::DEFAULT_GRACE,
+        }
+    }
+}
+
+/// The cores this process may run on (its affinity mask), in order.
+pub fn available_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// Cores `0..n` modulo the cores this process may run on.
+pub fn default_cores(n: usize) -> Vec<usize> {
+    let available = available_cores();
+    if available.is_empty() {
+        return vec![0; n];
+    }
+    (0..n).map(|i| available[i % available.len()]).collect()
+}
+
+/// A request to one worker.
+#[derive(Debug)]
+pub enum Control {
+    /// Reply with a snapshot of the counters.
+    Stats(Sender<WorkerStats>),
+    /// Stop after draining what is queued.
+    Shutdown,
+}
+
+/// One worker's counters.
+#[derive(Debug, Clone)]
+pub struct WorkerStats {
+    /// Worker index.
+    pub worker: usize,
+    /// Its RX/TX queue.
+    pub queue: u32,
+    /// The core it was pinned to (`None` if pinning failed).
+    pub core: Option<usize>,
+    /// The loop's counters.
+    pub worker_counters: WorkerCounters,
+    /// Steering.
+    pub steer: SteerCounters,
+    /// The AF_XDP rings.
+    pub device: XdpStats,
+    /// The interface (ARP, ICMP, UDP, drops).
+    pub iface: IfaceCounters,
+    /// The stack's own counters.
+    pub stack: StackCounters,
+    /// TCP counters (nstat-style).
+    pub tcp: TcpCounters,
+    /// Payload copies per direction.
+    pub copies: CopyCounters,
+    /// Connections the stack holds.
+    pub connections: usize,
+    /// The application's (name, value) pairs.
+    pub app: Vec<(&'static str, u64)>,
+}
+
+impl WorkerStats {
+    /// One line: `q0 core 0: rx 12 tx 10 steered-in 0 steered-out 3 steer-drops 0 ...`.
+    pub fn line(&self) -> String {
+        let w = &self.worker_counters;
+        let s = &self.steer;
+        let mut line = format!(
+            "q{} core {}: rx {} tx {} steered-out {} steered-in {} steer-drops {} tx-no-buffer {} conns {} tcp-in-segs {} tcp-out-segs {} tcp-retrans {} copies-rx {}+{} copies-tx {}+{}",
+            self.queue,
+            self.core.map_or_else(|| "-".to_string(), |c| c.to_string()),
+            w.rx_frames,
+            w.tx_frames,
+            s.steered_out,
+            s.steered_in,
+            s.dropped_full + s.dropped_too_big + s.dropped_no_owner,
+            w.tx_no_buffer,
+            self.connections,
+            self.tcp.in_segs,
+            self.tcp.out_segs,
+            self.tcp.retrans_segs,
+            self.copies.rx_frame_to_ring,
+            self.copies.rx_ring_to_app,
+            self.copies.tx_app_to_ring,
+            self.copies.tx_ring_to_frame,
+        );
+        for (k, v) in &self.app {
+            line.push_str(&format!(" {} {v}", k.replace('_', "-")));
+        }
+        for (k, v) in self.iface.iter().filter(|(_, v)| *v != 0) {
+            line.push_str(&format!(" {} {v}", k.replace('_', "-")));
+        }
+        line
+    }
+}
+
+/// What the running workers got from the system.
+#[derive(Debug, Clone)]
+pub struct RuntimeInfo {
+    /// Interface MTU.
+    pub mtu: usize,
+    /// Interface MAC.
+    pub mac: [u8; 6],
+    /// XDP attach mode in use.
+    pub xdp_mode: XdpMode,
+    /// Socket bind mode of worker 0 (all use the same interface, so the same mode).
+    pub bind_mode: BindMode,
+    /// Queues served.
+    pub queues: Vec<u32>,
+    /// Cores, per worker.
+    pub cores: Vec<usize>,
+}
+
+/// Something the application factory or a worker's setup refused, as one line.
+pub type SetupError = String;
+
+struct WorkerThread {
+    control: Sender<Control>,
+    thread: JoinHandle<Result<WorkerStats, SetupError>>,
+}
+
+/// Running workers. Dropping it stops them (like [`stop`](Runtime::stop), discarding stats).
+pub struct Runtime {
+    workers: Vec<WorkerThread>,
+    info: RuntimeInfo,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+/// What a worker reports once set up: the program guard (from worker 0, for the others) and
+/// its modes.
+struct Ready {
+    program: Arc<XdpProgram>,
+    mtu: usize,
+    mac: [u8; 6],
+    bind_mode: BindMode,
+}
+
+impl Runtime {
+    /// Starts one worker per queue; `make_app` builds each worker's application on its stack
+    /// (e.g. binds a UDP port; a TCP application usually listens in its `start`). Returns once
+    /// every worker is serving.
+    pub fn start<A, F>(config: RuntimeConfig, make_app: F) -> Result<Runtime, SetupError>
+    where
+        A: App + 'static,
+        F: Fn(&mut Stack) -> Result<A, SetupError> + Send + Sync + 'static,
+    {
+        let n = config.queues.len();
+        if n == 0 {
+            return Err("no queues to serve".into());
+        }
+        let cores = if config.cores.is_empty() { default_cores(n) } else { config.cores.clone() };
+        if cores.len() != n {
+            return Err(format!(
+                "{} cores given for {n} queues; give one core per queue",
+                cores.len()
+            ));
+        }
+        if let Some(rss) = &config.rss {
+            if usize::from(rss.queues()) != n {
+                return Err(format!(
+                    "RSS spreads over {} queues but {n} workers run",
+                    rss.queues()
+                ));
+            }
+        }
+        let mut ports: Vec<Option<SteerPort>> = match &config.rss {
+            Some(_) if n > 1 => {
+                Steering::new(n, config.steering).into_ports().into_iter().map(Some).collect()
+            }
+            _ => (0..n).map(|_| None).collect(),
+        };
+        let make_app = Arc::new(make_app);
+        let config = Arc::new(config);
+        let mut runtime = Runtime {
+            workers: Vec::with_capacity(n),
+            info: RuntimeInfo {
+                mtu: 0,
+                mac: [0; 6],
+                xdp_mode: XdpMode::Auto,
+                bind_mode: BindMode::Auto,
+                queues: config.queues.clone(),
+                cores: cores.clone(),
+            },
+        };
+        let mut program: Option<Arc<XdpProgram>> = None;
+        for i in 0..n {
+            let (control, control_rx) = crossbeam_channel::bounded(16);
+            let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Ready, SetupError>>(1);
+            let (config, make_app) = (config.clone(), make_app.clone());
+            let port = ports[i].take();
+            let program_for_worker = program.take();
+            let core = cores[i];
+            let thread = std::thread::Builder::new()
+                .name(format!("xdptcp-q{}", config.queues[i]))
+                .spawn(move || {
+                    worker_main(
+                        i,
+                        core,
+                        &config,
+                        &*make_app,
+                        program_for_worker,
+                        port,
+                        &control_rx,
+                        &ready_tx,
+                    )
+                })
+                .map_err(|e| format!("spawning worker {i}: {e}"))?;
+            runtime.workers.push(WorkerThread { control, thread });
+            // A worker that fails sends Err; one that panics drops the sender.
+            match ready_rx.recv() {
+                Ok(Ok(ready)) => {
+                    if i == 0 {
+                        runtime.info.mtu = ready.mtu;
+                        runtime.info.mac = ready.mac;
+                        runtime.info.bind_mode = ready.bind_mode;
+                        runtime.info.xdp_mode = ready.program.mode();
+                    }
+                    program = Some(ready.program);
+                }
+                Ok(Err(e)) => {
+                    drop(runtime); // stops the workers already serving
+                    return Err(e);
+                }
+                Err(_) => {
+                    drop(runtime);
+                    return Err(format!("worker {i} died during setup"));
+                }
+            }
+        }
+        // The last worker's guard came back with its Ready; dropping it here is harmless
+        // because every worker's device holds a clone, so the program is detached when the
+        // last device drops, inside a worker thread (in the right namespace).
+        drop(program);
+        Ok(runtime)
+    }
+
+    /// What the workers got (modes, queues, cores).
+    pub fn info(&self) -> &RuntimeInfo {
+        &self.info
+    }
+
+    /// A snapshot of every running worker's counters (workers that do not answer within
+    /// `timeout` are left out).
+    pub fn stats(&self, timeout: Duration) -> Vec<WorkerStats> {
+        let mut out = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            if w.control.send(Control::Stats(tx)).is_ok() {
+                if let Ok(s) = rx.recv_timeout(timeout) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any worker has stopped on its own (a signal, or an error).
+    pub fn any_finished(&self) -> bool {
+        self.workers.iter().any(|w| w.thread.is_finished())
+    }
+
+    /// Stops every worker (drain, then exit) and returns their final counters, in worker
+    /// order; a worker that panicked is reported as an error line.
+    pub fn stop(mut self) -> Vec<Result<WorkerStats, SetupError>> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Vec<Result<WorkerStats, SetupError>> {
+        for w in &self.workers {
+            let _ = w.control.send(Control::Shutdown);
+        }
+        self.workers
+            .drain(..)
+            .map(|w| match w.thread.join() {
+                Ok(r) => r,
+                Err(_) => Err("worker panicked".to_string()),
+            })
+            .collect()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// The devices a worker may run: AF_XDP alone or under a capture.
+trait XdpBacked: Device {
+    fn xdp(&self) -> &XdpDevice;
+}
+
+impl XdpBacked for XdpDevice {
+    fn xdp(&self) -> &XdpDevice {
+        self
+    }
+}
+
+impl XdpBacked for PcapDevice<XdpDevice> {
+    fn xdp(&self) -> &XdpDevice {
+        self.inner()
+    }
+}
+
+/// `capture.pcap` → `capture.q1.pcap` when several queues are captured.
+fn pcap_path(base: &Path, queue: u32, several: bool) -> PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}.q{queue}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.q{queue}"),
+    };
+    base.with_file_name(name)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker_main<A: App>(
+    index: usize,
+    core: usize,
+    config: &RuntimeConfig,
+    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    program: Option<Arc<XdpProgram>>,
+    port: Option<SteerPort>,
+    control: &Receiver<Control>,
+    ready: &Sender<Result<Ready, SetupError>>,
+) -> Result<WorkerStats, SetupError> {
+    let pinned = pin_to_core(core).then_some(core);
+    let queue = config.queues[index];
+    let setup = || -> Result<(XdpDevice, NetIf), SetupError> {
+        if let Some(ns) = &config.netns {
+            crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
+        }
+        let netif = NetIf::lookup(&config.xdp.iface).map_err(|e| e.to_string())?;
+        let xdp = XdpConfig { queue, ..config.xdp.clone() };
+        let dev = match program {
+            None => XdpDevice::open(&xdp),
+            Some(p) => XdpDevice::open_on(&xdp, p),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok((dev, netif))
+    };
+    let (dev, netif) = match setup() {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    match &config.pcap {
+        None => serve(index, pinned, dev, &netif, config, make_app, port, control, ready),
+        Some(base) => {
+            let path = pcap_path(base, queue, config.queues.len() > 1);
+            let file = std::fs::File::create(&path)
+                .and_then(|f| PcapDevice::new(dev, std::io::BufWriter::new(f)))
+                .map_err(|e| format!("capture file {}: {e}", path.display()));
+            match file {
+                Ok(dev) => {
+                    serve(index, pinned, dev, &netif, config, make_app, port, control, ready)
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e.clone()));
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve<D: XdpBacked, A: App>(
+    index: usize,
+    core: Option<usize>,
+    dev: D,
+    netif: &NetIf,
+    config: &RuntimeConfig,
+    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    port: Option<SteerPort>,
+    control: &Receiver<Control>,
+    ready: &Sender<Result<Ready, SetupError>>,
+) -> Result<WorkerStats, SetupError> {
+    let fail = |e: SetupError| {
+        let _ = ready.send(Err(e.clone()));
+        Err(e)
+    };
+    // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
+    // sent it, so no key needs sharing.
+    let keys = match engine::os_random_keys() {
+        Ok(k) => k,
+        Err(e) => return fail(format!("getrandom: {e}")),
+    };
+    let addressing = Addressing {
+        mac: netif.mac,
+        addr: config.xdp.addr,
+        prefix_len: config.prefix_len,
+        gateway: config.gateway,
+    };
+    let mut sc = engine::stack_config(&dev, addressing, keys);
+    sc.tcp = config.tcp;
+    sc.max_connections = config.max_connections;
+    let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
+    let app = match make_app(&mut stack) {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    let mut worker = Worker::new(dev, stack, app);
+    if let (Some(port), Some(rss)) = (port, &config.rss) {
+        worker = worker.with_steering(rss.clone(), port);
+    }
+    // The first iteration runs the application's `start` (listen, connect) before the XDP
+    // program diverts anything to this queue.
+    worker.run_once(worker.now());
+    if let Err(e) = worker.device().xdp().start() {
+        return fail(e.to_string());
+    }
+    let xdp = worker.device().xdp();
+    let _ = ready.send(Ok(Ready {
+        program: xdp.program().clone(),
+        mtu: netif.mtu,
+        mac: netif.mac,
+        bind_mode: xdp.bind_mode(),
+    }));
+    let queue = config.queues[index];
+    let snapshot = |w: &Worker<D, A>| {
+        let mut app = Vec::new();
+        w.app().report(&mut |k, v| app.push((k, v)));
+        WorkerStats {
+            worker: index,
+            queue,
+            core,
+            worker_counters: w.counters(),
+            steer: w.steer_counters(),
+            device: w.device().xdp().stats(),
+            iface: w.iface().counters().clone(),
+            stack: *w.stack().counters(),
+            tcp: *w.stack().tcp_counters(),
+            copies: w.copies(),
+            connections: w.stack().connection_count(),
+            app,
+        }
+    };
+    worker.run_until(config.idle_sleep, |w| loop {
+        match control.try_recv() {
+            Ok(Control::Stats(reply)) => {
+                let _ = reply.send(snapshot(w));
+            }
+            Ok(Control::Shutdown) | Err(TryRecvError::Disconnected) => return true,
+            Err(TryRecvError::Empty) => return false,
+        }
+    });
+    // Graceful stop: the application closes its connections, what is queued leaves
+    // (bounded by the grace period; a peer that keeps sending does not keep us alive).
+    worker.drain(config.grace);
+    Ok(snapshot(&worker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcap_paths_per_queue() {
+        assert_eq!(pcap_path(Path::new("/tmp/c.pcap"), 1, false), Path::new("/tmp/c.pcap"));
+        assert_eq!(pcap_path(Path::new("/tmp/c.pcap"), 1, true), Path::new("/tmp/c.q1.pcap"));
+        assert_eq!(pcap_path(Path::new("c"), 0, true), Path::new("c.q0"));
+    }
+
+    #[test]
+    fn default_cores_wrap_around_the_available_ones() {
+        let cores = default_cores(5);
+        assert_eq!(cores.len(), 5);
+        let n = core_affinity::get_core_ids().map_or(0, |c| c.len());
+        if n > 0 {
+            assert_eq!(cores[n % 5], cores[0]);
+        }
+    }
+
+    #[test]
+    fn bad_configs_are_refused_before_any_thread_starts() {
+        let xdp = XdpConfig::new("nonexistent0", Ipv4Addr::new(198, 18, 0, 2));
+        let mut c = RuntimeConfig::new(xdp.clone(), 24, 2);
+        c.cores = vec![0];
+        let e = Runtime::start(c, |_| Ok(crate::engine::NoApp)).unwrap_err();
+        assert!(e.contains("1 cores given for 2 queues"), "{e}");
+        let c = RuntimeConfig { queues: vec![], ..RuntimeConfig::new(xdp.clone(), 24, 1) };
+        assert!(Runtime::start(c, |_| Ok(crate::engine::NoApp)).is_err());
+        let e = Runtime::start(RuntimeConfig::new(xdp, 24, 1), |_| Ok(crate::engine::NoApp))
+            .unwrap_err();
+        assert!(e.contains("no network interface named \"nonexistent0\""), "{e}");
+    }
+}
