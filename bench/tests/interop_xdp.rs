@@ -225,6 +225,10 @@ impl Drop for Xdptcp {
         }
         if !self.keep && !std::thread::panicking() {
             let _ = std::fs::remove_file(&self.pcap);
+            // With several queues each has its own file (NAME.qN.pcap).
+            for q in 0..4 {
+                let _ = std::fs::remove_file(self.pcap.with_extension(format!("q{q}.pcap")));
+            }
             let _ = std::fs::remove_file(&self.log);
         } else {
             eprintln!("kept {} and {}", self.pcap.display(), self.log.display());
@@ -423,4 +427,32 @@ fn f_our_stack_as_client_against_linux_64mib_each_way() {
         client.fail("the echoed bytes were not verified");
     }
     eprintln!("{ok}");
+}
+
+#[test]
+fn g_two_queues_with_steering_echo_and_short_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("g", &["--queues", "2"]);
+    let mut server = serve_echo(&lab, &["--queues", "2"]);
+    let bytes: u64 = 16 << 20;
+    let v = lab
+        .peer(&["bulk", &lab.stack_ip, "7", &bytes.to_string()], Duration::from_secs(120))
+        .unwrap_or_else(|e| server.fail(&e));
+    if v["received"].as_u64() != Some(bytes) || v["sent_sha"] != v["recv_sha"] {
+        server.fail(&format!("echo differs: {v}"));
+    }
+    if let Err(e) = lab.peer(&["seq", &lab.stack_ip, "7", "300"], Duration::from_secs(120)) {
+        server.fail(&e);
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    let log = server.log_text();
+    let finals: Vec<&str> = log.lines().filter(|l| l.starts_with("final q")).collect();
+    if finals.len() != 2 || !log.contains("tcp-accepted 301 tcp-closed 301 tcp-errors 0") {
+        server.fail("expected two workers and 301 clean connections");
+    }
 }

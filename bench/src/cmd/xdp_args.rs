@@ -15,7 +15,8 @@ pub struct XdpArgs {
     /// Default router for off-link peers.
     #[arg(long)]
     pub gateway: Option<String>,
-    /// Queues (one worker each). This build runs one worker: N must be 1.
+    /// Queues 0..N, one pinned worker each (N > 1 runs the multi-queue runtime with RSS
+    /// steering; --fault needs N = 1).
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// The queue of the worker.
@@ -62,11 +63,7 @@ impl XdpArgs {
             None => None,
         };
         if self.queues != 1 {
-            return Err(format!(
-                "--queues {}: this build runs one worker on one queue (use --queues 1 and \
-                 --queue Q)",
-                self.queues
-            ));
+            return Err(format!("--queues {}: this command runs one queue", self.queues));
         }
         let core = match &self.cores {
             None => None,
@@ -112,6 +109,58 @@ impl XdpArgs {
             recv_buffer: self.buffer_kib * 1024,
             max_connections: self.max_connections,
             idle_sleep: Duration::from_micros(self.idle_sleep_us),
+        })
+    }
+}
+
+impl XdpArgs {
+    /// The same options for `serve-xdp` (the multi-queue runtime).
+    pub fn runtime_args(
+        &self,
+        app: super::serve_xdp::AppName,
+        port: u16,
+        body_bytes: usize,
+        backlog: usize,
+    ) -> Result<super::serve_xdp::Args, String> {
+        use super::serve_xdp::{Args, BindModeArg, XdpModeArg};
+        if self.fault.is_some() {
+            return Err("--fault runs on one queue only (--queues 1)".into());
+        }
+        let gateway = match &self.gateway {
+            Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
+            None => None,
+        };
+        let stats_interval = match self.stats_interval {
+            None => 0,
+            Some(s) if s > 0.0 && s < 1e6 => s.ceil() as u64,
+            Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
+        };
+        Ok(Args {
+            app,
+            iface: self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?,
+            ip: self.ip.clone().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?,
+            gateway,
+            port,
+            queues: self.queues,
+            cores: self.cores.clone(),
+            xdp_mode: match self.xdp_mode.as_str() {
+                "auto" => XdpModeArg::Auto,
+                "native" => XdpModeArg::Native,
+                "generic" => XdpModeArg::Generic,
+                m => return Err(format!("--xdp-mode {m}: expected auto, native or generic")),
+            },
+            bind_mode: match self.bind_mode.as_str() {
+                "auto" => BindModeArg::Auto,
+                "zero-copy" => BindModeArg::ZeroCopy,
+                "copy" => BindModeArg::Copy,
+                m => return Err(format!("--bind-mode {m}: expected auto, zero-copy or copy")),
+            },
+            pcap: self.pcap.clone(),
+            stats_interval,
+            frame_size: 2048,
+            body_bytes,
+            buffer_kib: self.buffer_kib,
+            backlog,
         })
     }
 }

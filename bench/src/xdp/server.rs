@@ -87,6 +87,15 @@ impl StackServer {
         }
     }
 
+    /// Listens now (instead of in `start`), so a port in use is an error at setup.
+    pub fn listen(&mut self, stack: &mut Stack) -> Result<(), String> {
+        let l = stack
+            .tcp_listen(self.addr, self.port, self.backlog)
+            .map_err(|e| format!("cannot listen on port {}: {e:?}", self.port))?;
+        self.listener = Some(l);
+        Ok(())
+    }
+
     /// Why listening failed, if it did (known after the worker's first iteration).
     pub fn listen_error(&self) -> Option<&str> {
         self.listen_error.as_deref()
@@ -223,6 +232,9 @@ impl StackServer {
 
 impl DriverApp for StackServer {
     fn start(&mut self, _now: Instant, stack: &mut Stack) {
+        if self.listener.is_some() {
+            return;
+        }
         match stack.tcp_listen(self.addr, self.port, self.backlog) {
             Ok(l) => self.listener = Some(l),
             Err(e) => {
