@@ -456,3 +456,38 @@ fn g_two_queues_with_steering_echo_and_short_connections() {
         server.fail("expected two workers and 301 clean connections");
     }
 }
+
+/// Every bad input is one line on stderr and a non-zero exit (no root needed: all of these
+/// fail before anything is attached).
+#[test]
+fn serve_xdptcp_errors_are_one_line() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+            .args(["serve", "echo", "--stack", "xdptcp"])
+            .args(args)
+            .output()
+            .expect("xdptcp runs");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("xdptcp: error: "), "{err}");
+        err
+    };
+    assert!(run(&["--ip", "198.18.0.2/24"]).contains("needs --iface"));
+    assert!(run(&["--iface", "lo"]).contains("needs --ip"));
+    assert!(run(&["--iface", "lo", "--ip", "198.18.0.2/40"]).contains("prefix"));
+    assert!(
+        run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--fault", "loss=200"]).contains("percentage")
+    );
+    assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--xdp-mode", "fast"])
+        .contains("auto, native or generic"));
+    assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--queues", "2", "--fault", "loss=1"])
+        .contains("one queue only"));
+    assert!(run(&["--iface", "xdptcp-none0", "--ip", "198.18.0.2/24"])
+        .contains("no network interface named \"xdptcp-none0\""));
+    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+        .args(["xfer", "--connect", "nowhere", "--iface", "lo", "--ip", "1.2.3.4/8"])
+        .output()
+        .expect("xdptcp runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad --connect 'nowhere'"));
+}
