@@ -49,7 +49,8 @@ pub struct WorkerCounters {
     pub rx_frames: u64,
     /// Frames handed to the device for transmission.
     pub tx_frames: u64,
-    /// Iterations that ended with frames still queued because the device had no buffer.
+    /// Iterations whose TX batch was used up (its size, or no free buffer) while the stack was
+    /// still being asked for frames; whatever it still has leaves in the next iteration.
     pub tx_no_buffer: u64,
     /// `on_timeout` calls.
     pub timer_runs: u64,
