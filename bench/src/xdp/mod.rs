@@ -66,9 +66,11 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 /// Parses `--fault loss=2,reorder=1,dup=0.5,delay-us=200,jitter-us=50,reorder-us=300,seed=7`
-/// (percentages), applied in both directions.
+/// (percentages). A key applies to both directions; prefixed `rx-` or `tx-` (e.g.
+/// `rx-loss=2`) to frames the stack receives or sends only.
 pub fn parse_fault(s: &str) -> Result<FaultConfig, String> {
-    let mut imp = Impairments::NONE;
+    let mut rx = Impairments::NONE;
+    let mut tx = Impairments::NONE;
     let mut seed = 1;
     for item in s.split(',').filter(|i| !i.is_empty()) {
         let (k, v) =
@@ -77,34 +79,57 @@ pub fn parse_fault(s: &str) -> Result<FaultConfig, String> {
         if !(0.0..=1e9).contains(&num) {
             return Err(format!("--fault: {k}={v} is out of range"));
         }
-        let ppm = || -> Result<u32, String> {
-            if num > 100.0 {
-                return Err(format!("--fault: {k}={v} is not a percentage"));
-            }
-            Ok((num * 10_000.0).round() as u32)
+        if k == "seed" {
+            seed = num as u64;
+            continue;
+        }
+        let (dirs, key): (&mut [&mut Impairments], &str) = match k.split_once('-') {
+            Some(("rx", key)) => (&mut [&mut rx], key),
+            Some(("tx", key)) => (&mut [&mut tx], key),
+            _ => (&mut [&mut rx, &mut tx], k),
         };
-        let us = xdptcp_stack::time::Duration::from_micros(num as u64);
-        match k {
-            "loss" => imp.loss_ppm = ppm()?,
-            "reorder" => imp.reorder_ppm = ppm()?,
-            "dup" => imp.duplicate_ppm = ppm()?,
-            "corrupt" => imp.corrupt_ppm = ppm()?,
-            "delay-us" => imp.delay = us,
-            "jitter-us" => imp.jitter = us,
-            "reorder-us" => imp.reorder_delay = us,
-            "seed" => seed = num as u64,
-            _ => {
-                return Err(format!(
-                    "--fault: unknown key '{k}' (loss, reorder, dup, corrupt, delay-us, \
-                     jitter-us, reorder-us, seed)"
-                ))
-            }
+        for imp in dirs.iter_mut() {
+            set_impairment(imp, key, k, v, num)?;
         }
     }
-    if imp.reorder_ppm > 0 && imp.reorder_delay == xdptcp_stack::time::Duration::ZERO {
-        imp.reorder_delay = xdptcp_stack::time::Duration::from_micros(500);
+    for imp in [&mut rx, &mut tx] {
+        if imp.reorder_ppm > 0 && imp.reorder_delay == xdptcp_stack::time::Duration::ZERO {
+            imp.reorder_delay = xdptcp_stack::time::Duration::from_micros(500);
+        }
     }
-    Ok(FaultConfig { rx: imp, tx: imp, seed, frames: 8192 })
+    Ok(FaultConfig { rx, tx, seed, frames: 8192 })
+}
+
+fn set_impairment(
+    imp: &mut Impairments,
+    key: &str,
+    k: &str,
+    v: &str,
+    num: f64,
+) -> Result<(), String> {
+    let ppm = || -> Result<u32, String> {
+        if num > 100.0 {
+            return Err(format!("--fault: {k}={v} is not a percentage"));
+        }
+        Ok((num * 10_000.0).round() as u32)
+    };
+    let us = xdptcp_stack::time::Duration::from_micros(num as u64);
+    match key {
+        "loss" => imp.loss_ppm = ppm()?,
+        "reorder" => imp.reorder_ppm = ppm()?,
+        "dup" => imp.duplicate_ppm = ppm()?,
+        "corrupt" => imp.corrupt_ppm = ppm()?,
+        "delay-us" => imp.delay = us,
+        "jitter-us" => imp.jitter = us,
+        "reorder-us" => imp.reorder_delay = us,
+        _ => {
+            return Err(format!(
+                "--fault: unknown key '{k}' (loss, reorder, dup, corrupt, delay-us, jitter-us, \
+                 reorder-us, each optionally rx- or tx-; seed)"
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Parses `xdp` mode names.
@@ -388,5 +413,10 @@ mod tests {
         assert!(parse_fault("loss=200").unwrap_err().contains("percentage"));
         assert!(parse_fault("lose=2").unwrap_err().contains("unknown key"));
         assert!(parse_fault("loss").unwrap_err().contains("KEY=VALUE"));
+        let one_way = parse_fault("rx-loss=2,tx-delay-us=100").expect("valid");
+        assert_eq!((one_way.rx.loss_ppm, one_way.tx.loss_ppm), (20_000, 0));
+        assert_eq!(one_way.rx.delay, xdptcp_stack::time::Duration::ZERO);
+        assert_eq!(one_way.tx.delay, xdptcp_stack::time::Duration::from_micros(100));
+        assert!(parse_fault("up-loss=2").unwrap_err().contains("unknown key"));
     }
 }

@@ -105,7 +105,7 @@ impl Connection {
         let data_end = self.data_end();
         let una = self.snd_una;
         let avail = (data_end - una).max(0) as usize;
-        let len = avail.min(self.mss);
+        let len = avail.min(self.send_mss());
         let fin_sent = self.fin_queued && self.snd_max > data_end;
         let fin = fin_sent && una + len == data_end;
         if len == 0 && !fin {
@@ -141,21 +141,22 @@ impl Connection {
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
         let window = (self.snd_wnd as usize).min(self.cc.window());
         let retrans = self.snd_nxt < self.snd_max;
+        let mss = self.send_mss();
         let mut usable = window.saturating_sub(in_flight);
         if retrans && self.snd_nxt == self.snd_una {
             // After a timeout the first unacknowledged segment goes out whatever the window
             // says (as Linux does): it doubles as a window probe, and a stale zero window
             // (say, from a reordered ACK) cannot stall the connection until it times out.
-            usable = usable.max(self.mss);
+            usable = usable.max(mss);
         }
-        let len = unsent.min(self.mss).min(usable);
+        let len = unsent.min(mss).min(usable);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) {
                 return None;
             }
-        } else if len < self.mss && !retrans {
+        } else if len < mss && !retrans {
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
             // segment goes only when nothing is outstanding (no ACK would come to clock a later
             // send; this also stands in for the RFC's override timer), when it is at least half
@@ -182,6 +183,21 @@ impl Connection {
         self.advance_snd(now, len + usize::from(fin_here), retrans);
         self.count_out(retrans);
         Some(Plan { header, data: (off, len) })
+    }
+
+    /// Payload bytes a data segment may carry now: the MSS (timestamps already taken out)
+    /// less the room the SACK blocks `header` will add, as Linux's `tcp_current_mss` does, so
+    /// a full-sized segment that also reports out-of-order data still fits the path MTU.
+    fn send_mss(&self) -> usize {
+        if !self.sack_ok || self.reassembly.is_empty() {
+            return self.mss;
+        }
+        let max = if self.ts_ok { 3 } else { 4 };
+        let blocks = self.reassembly.range_count().min(max);
+        // RFC 2018 §3: kind, length and 8 bytes per block, behind two NOPs for alignment
+        // (the layout `wire::tcp` emits).
+        let option = 4 + 8 * blocks;
+        self.mss.saturating_sub(option).max(1)
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
