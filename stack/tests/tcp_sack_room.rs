@@ -74,3 +74,43 @@ fn data_segments_shrink_for_sack_blocks_and_grow_back() {
     assert!(data.iter().all(|x| x.sack().is_empty()));
     assert_eq!(data[0].payload.len(), 100);
 }
+
+/// A fast retransmission is sized by the MSS of the moment, which grows when a SACK block
+/// goes away; it must still end at SND.MAX, else the peer acknowledges bytes we never
+/// counted as sent and its ACK is refused forever (a stall seen in the AF_XDP interop).
+#[test]
+fn fast_retransmit_never_reaches_past_snd_max() {
+    let mut c = client();
+    // Two holes on our receive side: segments carry 100 - 20 = 80 bytes.
+    for i in [1u32, 3] {
+        let d = seg(IRS + 1 + i * 100, Some(ISS + 1), A).with_payload(&[7; 100]).with_ts(501, 0);
+        rx(&mut c, ms(20), &d.with_window(80));
+    }
+    tx_all(&mut c, ms(20));
+    assert_eq!(c.send(&[1; 1000]), 1000);
+    // The peer's window (80) lets exactly one segment out.
+    let first = tx_all(&mut c, ms(21));
+    let data: Vec<&Seg> = first.iter().filter(|x| !x.payload.is_empty()).collect();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0].payload.len(), 80);
+    // The peer fills our first hole (one SACK block left: the MSS of now is 88)...
+    let fill = seg(IRS + 1, Some(ISS + 1), A).with_payload(&[7; 100]).with_ts(502, 0);
+    rx(&mut c, ms(22), &fill.with_window(80));
+    tx_all(&mut c, ms(22));
+    // ...then three duplicate ACKs: fast retransmission of the first segment.
+    for _ in 0..3 {
+        let dup = seg(IRS + 201, Some(ISS + 1), A).with_ts(503, 0).with_window(80);
+        rx(&mut c, ms(23), &dup);
+    }
+    let again = tx_all(&mut c, ms(23));
+    let re: Vec<&Seg> =
+        again.iter().filter(|x| x.seq == s(ISS + 1) && !x.payload.is_empty()).collect();
+    assert_eq!(re.len(), 1, "fast retransmission: {again:?}");
+    assert_eq!(re[0].payload.len(), 80, "no byte beyond what was sent");
+    // The peer acknowledges the retransmission: accepted, the connection moves on.
+    let ack = seg(IRS + 201, Some(ISS + 81), A).with_ts(504, 0).with_window(80);
+    rx(&mut c, ms(24), &ack);
+    assert_eq!(c.counters().challenge_acks, 0);
+    let next = tx_all(&mut c, ms(24));
+    assert!(next.iter().any(|x| x.seq == s(ISS + 81) && !x.payload.is_empty()), "{next:?}");
+}

@@ -104,7 +104,11 @@ impl Connection {
     fn plan_retransmit_una(&mut self, now: Instant) -> Option<Plan> {
         let data_end = self.data_end();
         let una = self.snd_una;
-        let avail = (data_end - una).max(0) as usize;
+        // Only bytes already sent: the segment is sized by the MSS of *now* (SACK blocks come
+        // and go), and it must not reach past SND.MAX, or the peer's ACK for it would lie
+        // beyond SND.MAX and be refused (RFC 5961 §5.2), stalling the connection.
+        let sent_end = if self.snd_max < data_end { self.snd_max } else { data_end };
+        let avail = (sent_end - una).max(0) as usize;
         let len = avail.min(self.send_mss());
         let fin_sent = self.fin_queued && self.snd_max > data_end;
         let fin = fin_sent && una + len == data_end;
