@@ -1,12 +1,13 @@
-//! A UDP echo + ICMP echo + ARP server over AF_XDP, for trying the driver by hand.
+//! A TCP echo + UDP echo + ICMP echo + ARP server over AF_XDP, for trying the driver by hand.
 //!
 //! ```text
 //! scripts/lab.sh up demo
 //! cargo run -p xdptcp-driver --example echo_server -- demo-a demo-a0 198.18.X.2 [SECONDS]
 //! ip netns exec demo-k ping 198.18.X.2
+//! echo hello | ip netns exec demo-k nc -q1 198.18.X.2 7
 //! ```
 //! Arguments: network namespace to enter (`-` for none), interface, the stack's address, how
-//! long to run (default 30 s; Ctrl-C stops earlier). UDP echo on port 7777. Prints counters at
+//! long to run (default 30 s; Ctrl-C stops earlier). TCP echo on port 7, UDP echo on port 7777. Prints counters at
 //! the end; the XDP program is detached on every exit path.
 
 use std::net::Ipv4Addr;
