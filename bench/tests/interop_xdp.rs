@@ -498,3 +498,39 @@ fn serve_xdptcp_errors_are_one_line() {
         .expect("xdptcp runs");
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad --connect 'nowhere'"));
 }
+
+#[test]
+fn h_http_over_xdptcp_answers_curl_with_keepalive() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("h", &[]);
+    let mut args = vec!["serve", "http", "--stack", "xdptcp", "--port", "80"];
+    args.extend_from_slice(&["--body-bytes", "1000"]);
+    let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
+    // Three URLs on one command line: curl reuses its connection (`-o` per URL).
+    let mut urls = Vec::new();
+    for i in 0..3 {
+        urls.extend(["-o".to_string(), "/dev/null".to_string()]);
+        urls.push(format!("http://{}/p{i}", lab.stack_ip));
+    }
+    let out = Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "curl", "-s"])
+        .args(["-w", "%{http_code} %{size_download} %{num_connects}\\n"])
+        .args(&urls)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // One connection for all three requests (keep-alive), each 200 with the 1000-byte body.
+    if !out.status.success() || lines != ["200 1000 1", "200 1000 0", "200 1000 0"] {
+        server.fail(&format!("curl: {:?} {text:?}", out.status));
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    if !server.log_text().contains("accepted 1, closed 1, errors 0") {
+        server.fail("one connection, closed cleanly");
+    }
+}
