@@ -29,6 +29,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Generate load (rr, crr, bulk) against a server for a fixed duration.
     Load(cmd::load::Args),
+    /// One transfer from our stack as the client: send N bytes, read the reply, verify.
+    Xfer(cmd::xfer::Args),
     /// Serve an application on the xdptcp stack over AF_XDP (one pinned worker per queue)
     /// until SIGINT/SIGTERM.
     ServeXdp(cmd::serve_xdp::Args),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
+        Command::Xfer(args) => cmd::xfer::run(&args),
         Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
         Command::Detach(args) => cmd::detach::run(&args),
         Command::Lab(args) => cmd::lab::run(&args),

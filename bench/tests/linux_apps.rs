@@ -368,9 +368,9 @@ fn errors_are_one_line_and_non_zero() {
     );
     assert_one_line_error(
         &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", &free], t),
-        "not built",
+        "is available for 'serve' and 'xfer' only",
     );
-    assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "not built");
+    assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "needs --iface");
     assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
     drop(busy);
 }

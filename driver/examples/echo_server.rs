@@ -1,12 +1,13 @@
-//! A UDP echo + ICMP echo + ARP server over AF_XDP, for trying the driver by hand.
+//! A TCP echo + UDP echo + ICMP echo + ARP server over AF_XDP, for trying the driver by hand.
 //!
 //! ```text
 //! scripts/lab.sh up demo
 //! cargo run -p xdptcp-driver --example echo_server -- demo-a demo-a0 198.18.X.2 [SECONDS]
 //! ip netns exec demo-k ping 198.18.X.2
+//! echo hello | ip netns exec demo-k nc -q1 198.18.X.2 7
 //! ```
 //! Arguments: network namespace to enter (`-` for none), interface, the stack's address, how
-//! long to run (default 30 s; Ctrl-C stops earlier). UDP echo on port 7777. Prints counters at
+//! long to run (default 30 s; Ctrl-C stops earlier). TCP echo on port 7, UDP echo on port 7777. Prints counters at
 //! the end; the XDP program is detached on every exit path.
 
 use std::net::Ipv4Addr;
@@ -42,10 +43,15 @@ fn run(ns: &str, ifname: &str, addr: &str, secs: u64) -> Result<(), String> {
         dev.program().mode(),
         dev.bind_mode()
     );
-    let mut iface = engine::interface_for(&dev, netif.mac, addr, 24);
-    let echo = UdpEcho::bind(&mut iface, 7777).map_err(|e| format!("{e:?}"))?;
-    dev.start().map_err(|e| e.to_string())?;
-    let mut worker = Worker::new(dev, iface, echo);
+    let keys = engine::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
+    let addressing = engine::Addressing { mac: netif.mac, addr, prefix_len: 24, gateway: None };
+    let config = engine::stack_config(&dev, addressing, keys);
+    let stack = xdptcp_stack::stack::Stack::new(config, xdptcp_stack::time::Instant::ZERO);
+    let app =
+        engine::Both(engine::TcpEcho::new(Ipv4Addr::UNSPECIFIED, 7, 1024), UdpEcho::new(7777));
+    let mut worker = Worker::new(dev, stack, app);
+    worker.run_once(xdptcp_stack::time::Instant::ZERO);
+    dev_start(&worker)?;
     let (stop, shutdown) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(secs));
@@ -55,8 +61,12 @@ fn run(ns: &str, ifname: &str, addr: &str, secs: u64) -> Result<(), String> {
     println!("worker: {:?}", worker.counters());
     println!("device: {:?}", worker.device().stats());
     println!("program: {:?}", worker.device().program().stats());
-    for (name, value) in worker.iface().counters().iter().filter(|(_, v)| *v != 0) {
+    for (name, value) in worker.stack().iface().counters().iter().filter(|(_, v)| *v != 0) {
         println!("  {name} {value}");
     }
     Ok(())
+}
+
+fn dev_start(w: &Worker<XdpDevice, impl engine::App>) -> Result<(), String> {
+    w.device().start().map_err(|e| e.to_string())
 }

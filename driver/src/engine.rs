@@ -1,18 +1,24 @@
-//! The per-core, run-to-completion worker: one device, one [`Interface`], one application.
+//! The per-core, run-to-completion worker: one device, one [`Stack`] (which owns the
+//! interface), one application.
 //!
 //! # One iteration ([`Worker::run_once`])
 //!
-//! 1. **RX**: one batch from the device; every frame goes to [`Interface::receive`]. ARP,
-//!    ICMP echo and UDP are handled inside the interface. TCP segments come back as
-//!    [`Received::Tcp`]: *this is where the TCP stack plugs in*; until it exists they are
-//!    counted (`tcp_unhandled`) and dropped with the batch.
-//! 2. **Application**: [`App::poll`] reads what the interface queued for it and queues
-//!    replies (e.g. [`UdpEcho`]).
-//! 3. **TX**: [`Interface::poll_transmit`] straight into free device buffers until it has
-//!    nothing left or the device has no buffer; then the batch is flushed (one doorbell).
-//! 4. **Timers**: [`Interface::poll_timeout`] (ARP retransmission) and [`Device::poll_at`]
-//!    (a fault injector's delay line) tell the caller when the next iteration is due at the
-//!    latest.
+//! 1. **RX**: one batch from the device; every frame goes to [`Stack::receive`], parsed in
+//!    place in the device's buffer (for AF_XDP, the UMEM frame): ARP, ICMP and UDP are
+//!    handled by the interface, TCP payload is copied once, into the connection's receive
+//!    ring.
+//! 2. **Timers**: [`Stack::on_timeout`] once [`Stack::poll_timeout`] has passed.
+//! 3. **Application**: [`Stack::poll_event`] until empty, each event dispatched to an
+//!    [`App`] callback (`on_accept`, `on_connected`, `on_readable`, `on_writable`,
+//!    `on_closed`), then [`App::poll`] (UDP, work of its own).
+//! 4. **TX**: [`Stack::poll_transmit`] straight into free device buffers (the second and last
+//!    payload copy: send ring → frame, checksummed while copying) until it has nothing left or
+//!    the device has no buffer; then the batch is flushed (one doorbell).
+//! 5. **Next timer**: the earlier of the stack's and the device's own (a fault injector's
+//!    delay line): the caller must come back no later than that.
+//!
+//! `now` is an argument: [`Worker::run`] reads a monotonic clock once per iteration; the
+//! stack never reads one. Keys for the stack come from the OS ([`os_random_keys`]).
 //!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
 //! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
@@ -23,14 +29,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use xdptcp_stack::iface::{Interface, Received, UdpHandle};
+use xdptcp_stack::iface::{Interface, InterfaceConfig};
+use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
+use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
+use xdptcp_stack::wire::ethernet::EthernetAddress;
 
+pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho, UdpEcho};
 use crate::device::Device;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
 
-/// Counters of the worker loop itself (the interface has its own).
+/// Counters of the worker loop itself (the stack and the device have their own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerCounters {
     /// Iterations of `run_once`.
@@ -39,12 +49,13 @@ pub struct WorkerCounters {
     pub rx_frames: u64,
     /// Frames handed to the device for transmission.
     pub tx_frames: u64,
-    /// TCP segments for us, dropped because no TCP stack is plugged in yet.
-    pub tcp_unhandled: u64,
-    /// ICMP errors about our TCP segments, dropped for the same reason.
-    pub icmp_errors_unhandled: u64,
-    /// Iterations that ended with frames still queued because the device had no buffer.
+    /// Iterations whose TX batch was used up (its size, or no free buffer) while the stack was
+    /// still being asked for frames; whatever it still has leaves in the next iteration.
     pub tx_no_buffer: u64,
+    /// `on_timeout` calls.
+    pub timer_runs: u64,
+    /// Events dispatched to the application.
+    pub events: u64,
     /// Frames another worker steered here and this one processed.
     pub steered_in: u64,
     /// Frames received here but owned by another worker (handed over or dropped, see the
@@ -52,80 +63,6 @@ pub struct WorkerCounters {
     pub not_mine: u64,
     /// Copies of ARP replies sent to the other workers.
     pub arp_shared: u64,
-}
-
-/// An application driven by the worker between RX and TX.
-pub trait App {
-    /// Reads what arrived for the application and queues what it sends.
-    fn poll(&mut self, now: Instant, iface: &mut Interface);
-
-    /// Reports the application's counters as (name, value) pairs.
-    fn report(&self, _out: &mut dyn FnMut(&'static str, u64)) {}
-}
-
-/// No application (ARP and ICMP echo still work: they live in the interface).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoApp;
-
-impl App for NoApp {
-    fn poll(&mut self, _now: Instant, _iface: &mut Interface) {}
-}
-
-/// Echoes every UDP datagram received on one port back to its sender.
-#[derive(Debug)]
-pub struct UdpEcho {
-    socket: UdpHandle,
-    /// One datagram's worth, allocated once: the payload is copied out of the socket's ring
-    /// so the interface can be borrowed mutably to send it.
-    scratch: Vec<u8>,
-    echoed: u64,
-    failed: u64,
-}
-
-impl UdpEcho {
-    /// Binds `port` on `iface`.
-    pub fn bind(
-        iface: &mut Interface,
-        port: u16,
-    ) -> Result<UdpEcho, xdptcp_stack::iface::BindError> {
-        let socket = iface.udp_bind(port)?;
-        Ok(UdpEcho { socket, scratch: vec![0; iface.caps().mtu], echoed: 0, failed: 0 })
-    }
-
-    /// Datagrams echoed.
-    pub fn echoed(&self) -> u64 {
-        self.echoed
-    }
-
-    /// Echoes the interface refused (queue full, no route); each is counted there too.
-    pub fn failed(&self) -> u64 {
-        self.failed
-    }
-}
-
-impl App for UdpEcho {
-    fn poll(&mut self, now: Instant, iface: &mut Interface) {
-        loop {
-            let (peer, len) = match iface.udp_recv_from(self.socket) {
-                Some((peer, payload)) => {
-                    let n = payload.len().min(self.scratch.len());
-                    self.scratch[..n].copy_from_slice(&payload[..n]);
-                    (peer, n)
-                }
-                None => return,
-            };
-            iface.udp_consume(self.socket);
-            match iface.udp_send_to(now, self.socket, peer, &self.scratch[..len]) {
-                Ok(()) => self.echoed += 1,
-                Err(_) => self.failed += 1,
-            }
-        }
-    }
-
-    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
-        out("udp_echoed", self.echoed);
-        out("udp_echo_failed", self.failed);
-    }
 }
 
 /// This worker's share of flow steering: the RSS it computes owners with and its lanes.
@@ -138,20 +75,56 @@ struct Steer {
 /// Most steered frames a worker processes per iteration (so its own queue is not starved).
 const STEER_BUDGET: usize = 256;
 
-/// One device, one interface, one application. See the [module documentation](self).
-#[derive(Debug)]
+/// Payload bytes copied, per direction and stage. A zero-copy path would show only the
+/// stack's two stages (frame → receive ring, send ring → frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyCounters {
+    /// RX: frame → receive ring (the stack, once per in-window payload byte).
+    pub rx_frame_to_ring: u64,
+    /// RX: receive ring → application buffer (0 for a zero-copy reader).
+    pub rx_ring_to_app: u64,
+    /// TX: application buffer → send ring.
+    pub tx_app_to_ring: u64,
+    /// TX: send ring → frame (the stack; retransmissions included).
+    pub tx_ring_to_frame: u64,
+}
+
+/// One device, one stack, one application. See the [module documentation](self).
 pub struct Worker<D: Device, A: App> {
     dev: D,
-    iface: Interface,
+    stack: Stack,
     app: A,
+    started: bool,
+    /// The worker's monotonic clock: one epoch for its whole life, so `now` never goes back
+    /// between `run` and `drain`.
+    clock: Clock,
     counters: WorkerCounters,
     steer: Option<Steer>,
 }
 
+impl<D: Device + core::fmt::Debug, A: App + core::fmt::Debug> core::fmt::Debug for Worker<D, A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Worker")
+            .field("dev", &self.dev)
+            .field("stack", &self.stack)
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D: Device, A: App> Worker<D, A> {
-    /// A worker over `dev`; `iface` must have been made with `dev.caps()`.
-    pub fn new(dev: D, iface: Interface, app: A) -> Self {
-        Worker { dev, iface, app, counters: WorkerCounters::default(), steer: None }
+    /// A worker over `dev`; `stack` must have been made with `dev.caps()`. The application's
+    /// `start` runs at the first iteration.
+    pub fn new(dev: D, stack: Stack, app: A) -> Self {
+        Worker {
+            dev,
+            stack,
+            app,
+            started: false,
+            clock: Clock::new(),
+            counters: WorkerCounters::default(),
+            steer: None,
+        }
     }
 
     /// Turns steering on: a received frame whose owner under `rss` (its queue, see
@@ -167,18 +140,22 @@ impl<D: Device, A: App> Worker<D, A> {
         self.steer.as_ref().map(|s| s.port.counters()).unwrap_or_default()
     }
 
-    /// One iteration: RX batch, application, TX batch. Returns how many frames moved (so an
-    /// idle loop can back off) and the next timer of the interface or the device (the caller
-    /// must call again no later than that).
+    /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
+    /// (so an idle loop can back off) and the next timer (the caller must call again no later
+    /// than that).
     pub fn run_once(&mut self, now: Instant) -> Step {
         self.counters.iterations += 1;
         let mut moved = 0;
+        if !self.started {
+            self.started = true;
+            self.app.start(now, &mut self.stack);
+        }
 
-        // 1. RX: the frames are lent until `rx` drops at the end of this block.
+        // 1. RX: the frames are lent until `rx` drops at the end of this block; the stack
+        // parses each one where it lies.
         {
             let rx = self.dev.rx_batch(now);
             for frame in rx.iter() {
-                moved += 1;
                 if let Some(steer) = &mut self.steer {
                     if is_arp_reply(frame) {
                         // Every worker has its own neighbour cache and may have asked.
@@ -192,77 +169,151 @@ impl<D: Device, A: App> Worker<D, A> {
                         }
                     }
                 }
-                deliver(&mut self.iface, &mut self.counters, now, frame);
+                self.stack.receive(now, frame);
             }
+            moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;
         }
-        // 1b. Frames other workers received for us.
+        // 1b. Frames other workers received for our flows.
         if let Some(steer) = &mut self.steer {
-            let (iface, counters) = (&mut self.iface, &mut self.counters);
-            let n = steer.port.receive(STEER_BUDGET, |frame| deliver(iface, counters, now, frame));
-            counters.steered_in += n as u64;
+            let stack = &mut self.stack;
+            let n = steer.port.receive(STEER_BUDGET, |frame| stack.receive(now, frame));
+            self.counters.steered_in += n as u64;
             moved += n;
         }
 
-        // 2. Application.
-        self.app.poll(now, &mut self.iface);
-
-        // 3. TX: one buffer at a time straight into the device; an unused buffer goes back.
-        {
-            let mut tx = self.dev.tx_batch(now);
-            loop {
-                let Some(mut buf) = tx.buffer() else {
-                    if self.iface.tx_queued() > 0 {
-                        self.counters.tx_no_buffer += 1;
-                    }
-                    break;
-                };
-                match self.iface.poll_transmit(now, &mut buf) {
-                    Some(n) => buf.send(n),
-                    None => break,
-                }
-            }
-            moved += tx.sent();
-            self.counters.tx_frames += tx.sent() as u64;
+        // 2. Timers.
+        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+            self.counters.timer_runs += 1;
+            self.stack.on_timeout(now);
         }
 
-        // 4. Timers: the interface's (ARP) and the device's own (a fault injector's delay line).
-        let next_timer = match (self.iface.poll_timeout(), self.dev.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        Step { moved, next_timer }
+        // 3. Application.
+        self.dispatch(now);
+        self.app.poll(now, &mut self.stack);
+
+        // 4. TX: one buffer at a time straight into the device; an unused buffer goes back.
+        moved += self.transmit(now);
+
+        // 5. The next timer: the stack's and the device's own (a fault injector's delay line).
+        Step { moved, next_timer: self.next_timer() }
     }
 
-    /// Runs until `shutdown` receives a message or is disconnected, or SIGINT/SIGTERM is
-    /// flagged. Time is a monotonic clock read once per iteration; an idle iteration sleeps
-    /// `idle_sleep` (zero: busy-poll, what a dedicated core does).
-    pub fn run(&mut self, shutdown: &Receiver<()>, idle_sleep: std::time::Duration) {
-        let epoch = std::time::Instant::now();
+    fn next_timer(&self) -> Option<Instant> {
+        match (self.stack.poll_timeout(), self.dev.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant) {
+        let (stack, app) = (&mut self.stack, &mut self.app);
+        while let Some(ev) = stack.poll_event() {
+            self.counters.events += 1;
+            match ev {
+                StackEvent::Acceptable(l) => app.on_accept(now, stack, l),
+                StackEvent::Tcp(h, e) => match e {
+                    Event::Connected => app.on_connected(now, stack, h),
+                    Event::Readable | Event::PeerClosed => app.on_readable(now, stack, h),
+                    Event::Writable => app.on_writable(now, stack, h),
+                    Event::Closed | Event::Reset | Event::TimedOut | Event::Refused => {
+                        app.on_closed(now, stack, h, e)
+                    }
+                },
+            }
+        }
+    }
+
+    fn transmit(&mut self, now: Instant) -> usize {
+        let mut tx = self.dev.tx_batch(now);
         loop {
-            match shutdown.try_recv() {
-                Err(TryRecvError::Empty) => {}
-                Ok(()) | Err(TryRecvError::Disconnected) => return,
+            let Some(mut buf) = tx.buffer() else {
+                self.counters.tx_no_buffer += 1;
+                break;
+            };
+            match self.stack.poll_transmit(now, &mut buf) {
+                Some(n) => buf.send(n),
+                None => break,
+            }
+        }
+        self.counters.tx_frames += tx.sent() as u64;
+        tx.sent()
+    }
+
+    /// Runs until `shutdown` receives a message or is disconnected, SIGINT/SIGTERM is
+    /// flagged, or the application is [`finished`](App::finished). Time is a monotonic clock
+    /// read once per iteration; an idle iteration sleeps `idle_sleep` (zero: busy-poll, what a
+    /// dedicated core does). Returns why it stopped.
+    pub fn run(&mut self, shutdown: &Receiver<()>, idle_sleep: std::time::Duration) -> Stop {
+        self.run_until(idle_sleep, |_| match shutdown.try_recv() {
+            Err(TryRecvError::Empty) => false,
+            Ok(()) | Err(TryRecvError::Disconnected) => true,
+        })
+    }
+
+    /// [`run`](Self::run) with a stop condition of the caller's, looked at every iteration
+    /// (it may also print statistics: it sees the worker).
+    pub fn run_until(
+        &mut self,
+        idle_sleep: std::time::Duration,
+        mut stop: impl FnMut(&Self) -> bool,
+    ) -> Stop {
+        loop {
+            if stop(self) {
+                return Stop::Requested;
             }
             if crate::signal::requested() {
-                return;
+                return Stop::Signal;
             }
-            let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
-            let step = self.run_once(now);
+            let step = self.run_once(self.clock.now());
+            if self.app.finished() {
+                return Stop::Finished;
+            }
             if step.moved == 0 && !idle_sleep.is_zero() {
                 std::thread::sleep(idle_sleep);
             }
         }
     }
 
-    /// The interface.
-    pub fn iface(&self) -> &Interface {
-        &self.iface
+    /// Graceful stop: [`App::shutdown`], then iterations until the application is finished
+    /// (its connections closed) or `grace` has passed, then until nothing is left to send
+    /// (bounded by another `grace`). Returns whether the application finished in time.
+    pub fn drain(&mut self, grace: std::time::Duration) -> bool {
+        let now = self.clock.now();
+        self.app.shutdown(now, &mut self.stack);
+        let deadline = std::time::Instant::now() + grace;
+        let mut done = false;
+        while std::time::Instant::now() < deadline {
+            self.run_once(self.clock.now());
+            if self.app.finished() {
+                done = true;
+                break;
+            }
+        }
+        // What the last iteration queued (final ACKs, FINs) leaves now.
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline && self.run_once(self.clock.now()).moved > 0 {}
+        done
     }
 
-    /// The interface, mutable (to bind sockets before running).
-    pub fn iface_mut(&mut self) -> &mut Interface {
-        &mut self.iface
+    /// The worker's clock now (what `run` passes as `now`).
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The stack's interface (ARP, ICMP, UDP counters).
+    pub fn iface(&self) -> &Interface {
+        self.stack.iface()
+    }
+
+    /// The stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The stack, mutable (to open sockets before running).
+    pub fn stack_mut(&mut self) -> &mut Stack {
+        &mut self.stack
     }
 
     /// The device.
@@ -280,15 +331,43 @@ impl<D: Device, A: App> Worker<D, A> {
         &self.app
     }
 
+    /// The application, mutable.
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.app
+    }
+
     /// Loop counters.
     pub fn counters(&self) -> WorkerCounters {
         self.counters
     }
 
-    /// Takes the worker apart.
-    pub fn into_parts(self) -> (D, Interface, A) {
-        (self.dev, self.iface, self.app)
+    /// Payload copies so far, from the stack's and the application's counters.
+    pub fn copies(&self) -> CopyCounters {
+        let s = self.stack.counters();
+        let a = self.app.copies();
+        CopyCounters {
+            rx_frame_to_ring: s.rx_payload_bytes,
+            rx_ring_to_app: a.rx_ring_to_app,
+            tx_app_to_ring: a.tx_app_to_ring,
+            tx_ring_to_frame: s.tx_payload_bytes,
+        }
     }
+
+    /// Takes the worker apart.
+    pub fn into_parts(self) -> (D, Stack, A) {
+        (self.dev, self.stack, self.app)
+    }
+}
+
+/// Why [`Worker::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The shutdown channel.
+    Requested,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The application said it was finished.
+    Finished,
 }
 
 /// An Ethernet/IPv4 ARP reply (operation 2).
@@ -296,20 +375,18 @@ fn is_arp_reply(frame: &[u8]) -> bool {
     frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0x00, 0x02])
 }
 
-/// Hands one frame to the interface and routes what comes back.
-fn deliver(iface: &mut Interface, counters: &mut WorkerCounters, now: Instant, frame: &[u8]) {
-    match iface.receive(now, frame) {
-        Received::Tcp { .. } => {
-            // TCP hook: the TCP stack (stack/src/tcp, in progress) takes the segment here,
-            // borrowing `frame` for the duration of the call. Until then the segment is
-            // counted and dropped, and the peer sees no answer (not even a RST).
-            counters.tcp_unhandled += 1;
-        }
-        Received::IcmpError { .. } => {
-            // Same hook, for ICMP errors about our TCP segments.
-            counters.icmp_errors_unhandled += 1;
-        }
-        Received::Consumed | Received::Dropped(_) => {}
+/// The monotonic clock of a worker: nanoseconds since the worker started.
+#[derive(Debug, Clone, Copy)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn new() -> Self {
+        Clock(std::time::Instant::now())
+    }
+
+    fn now(&self) -> Instant {
+        // A process would have to run 584 years to overflow u64 nanoseconds.
+        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
     }
 }
 
@@ -373,384 +450,68 @@ where
     Ok(WorkerHandle { stop, thread })
 }
 
-/// The address helper of tests and examples: an interface config for a device.
-pub fn interface_for(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Interface {
-    let config = xdptcp_stack::iface::InterfaceConfig::new(
-        xdptcp_stack::wire::ethernet::EthernetAddress(mac),
-        addr,
-        prefix_len,
-    );
-    Interface::new(config, dev.caps())
+/// Addresses of one stack: its own, its subnet, its default router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addressing {
+    /// The stack's MAC address (the device's).
+    pub mac: [u8; 6],
+    /// The stack's IPv4 address.
+    pub addr: Ipv4Addr,
+    /// Subnet prefix length.
+    pub prefix_len: u8,
+    /// Default router for off-link destinations.
+    pub gateway: Option<Ipv4Addr>,
 }
+
+/// A stack configuration for `dev` with `addressing` and `keys`, every other setting at its
+/// default (change fields of the result before [`Stack::new`]).
+pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) -> StackConfig {
+    let mut iface = InterfaceConfig::new(
+        EthernetAddress(addressing.mac),
+        addressing.addr,
+        addressing.prefix_len,
+    );
+    iface.gateway = addressing.gateway;
+    StackConfig::new(iface, dev.caps(), keys)
+}
+
+/// Four secret keys for a stack from the operating system's random source (`getrandom(2)`).
+pub fn os_random_keys() -> std::io::Result<StackKeys> {
+    let mut k = [0u8; 64];
+    let mut filled = 0;
+    while filled < k.len() {
+        let rest = &mut k[filled..];
+        // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes for the duration of
+        // the call; getrandom writes at most that many bytes into it and touches nothing else.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    let key = |i: usize| {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&k[i * 16..i * 16 + 16]);
+        out
+    };
+    Ok(StackKeys { flow_hash: key(0), isn: key(1), syncookie: key(2), ports: key(3) })
+}
+
+/// A default stack for `dev` (tests and examples), with fixed keys and `now` = 0.
+pub fn test_stack(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Stack {
+    let addressing = Addressing { mac, addr, prefix_len, gateway: None };
+    Stack::new(
+        stack_config(dev, addressing, StackKeys::from_seed(u64::from(mac[5]))),
+        Instant::ZERO,
+    )
+}
+
+/// How long [`Worker::drain`] waits by default.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::loopback::{LoopbackEnd, LoopbackPair};
-    use xdptcp_stack::wire::ipv4::IpProtocol;
-
-    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-
-    /// A peer driven by hand: an interface on the other end of the wire.
-    struct Peer {
-        dev: LoopbackEnd,
-        iface: Interface,
-    }
-
-    impl Peer {
-        fn pump(&mut self, now: Instant) {
-            {
-                let rx = self.dev.rx_batch(now);
-                for f in rx.iter() {
-                    self.iface.receive(now, f);
-                }
-            }
-            let mut tx = self.dev.tx_batch(now);
-            while let Some(mut buf) = tx.buffer() {
-                match self.iface.poll_transmit(now, &mut buf) {
-                    Some(n) => buf.send(n),
-                    None => break,
-                }
-            }
-        }
-    }
-
-    fn setup() -> (Worker<LoopbackEnd, UdpEcho>, Peer) {
-        let (a, b) = LoopbackPair::default().build();
-        let mut iface = interface_for(&a, [2, 0, 0, 0, 0, 2], A, 24);
-        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-        let worker = Worker::new(a, iface, echo);
-        let peer_iface = interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24);
-        (worker, Peer { dev: b, iface: peer_iface })
-    }
-
-    #[test]
-    fn udp_echo_resolves_arp_and_echoes_bytes() {
-        let (mut w, mut p) = setup();
-        let sock = p.iface.udp_bind(40000).expect("free port");
-        let now = Instant::from_millis(1);
-        p.iface.udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
-        // peer: ARP request -> worker: ARP reply -> peer: datagram -> worker: echo.
-        for _ in 0..4 {
-            p.pump(now);
-            w.run_once(now);
-        }
-        p.pump(now);
-        let (from, payload) = p.iface.udp_recv_from(sock).expect("echo arrived");
-        assert_eq!(from, (A, 7));
-        assert_eq!(payload, b"hello xdptcp");
-        assert_eq!(w.app().echoed(), 1);
-        assert_eq!(w.iface().counters().arp_replies_sent, 1);
-        let c = w.counters();
-        assert_eq!(c.rx_frames, 2, "ARP request and datagram");
-        assert_eq!(c.tx_frames, 2, "ARP reply and echo (the worker already knew the peer's MAC)");
-        assert_eq!(w.device().free_frames(), 256, "every buffer came home");
-    }
-
-    #[test]
-    fn tcp_segments_reach_the_hook_and_are_counted() {
-        let (mut w, mut p) = setup();
-        let now = Instant::from_millis(1);
-        // Resolve ARP first with a UDP datagram to a closed port (answered by ICMP).
-        let sock = p.iface.udp_bind(40001).expect("free port");
-        p.iface.udp_send_to(now, sock, (A, 9), b"x").expect("queued");
-        for _ in 0..3 {
-            p.pump(now);
-            w.run_once(now);
-        }
-        let mut frame = [0u8; 1514];
-        let sent = p.iface.send_ip(now, &mut frame, A, IpProtocol::Tcp, 0, |l4, _| {
-            l4[..20].fill(0);
-            l4[12] = 5 << 4; // data offset 5 words
-            20
-        });
-        let Ok(xdptcp_stack::iface::IpSend::Ready(n)) = sent else {
-            panic!("peer has A's MAC by now: {sent:?}")
-        };
-        {
-            let mut tx = p.dev.tx_batch(now);
-            let mut buf = tx.buffer().expect("free buffer");
-            buf[..n].copy_from_slice(&frame[..n]);
-            buf.send(n);
-        }
-        w.run_once(now);
-        assert_eq!(w.counters().tcp_unhandled, 1);
-        assert_eq!(w.iface().counters().rx_tcp, 1);
-    }
-
-    #[test]
-    fn stacked_devices_delay_in_virtual_time_and_capture() {
-        use crate::fault::{FaultConfig, FaultDevice, Impairments};
-        use crate::pcap::PcapDevice;
-        use xdptcp_stack::time::Duration;
-
-        let (a, b) = LoopbackPair::default().build();
-        let delay = Duration::from_millis(5);
-        let cfg =
-            FaultConfig { rx: Impairments { delay, ..Impairments::NONE }, ..Default::default() };
-        let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
-        let mut iface = interface_for(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-        let mut w = Worker::new(dev, iface, echo);
-        let mut p = Peer { iface: interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24), dev: b };
-        let sock = p.iface.udp_bind(40002).expect("free port");
-        let t0 = Instant::from_millis(100);
-        p.iface.udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
-        p.pump(t0);
-        // The ARP request is held 5 ms by the fault layer: nothing moves, and the worker says
-        // when to come back.
-        let step = w.run_once(t0);
-        assert_eq!(step.moved, 0);
-        assert_eq!(step.next_timer, Some(t0 + delay));
-        let mut now = t0;
-        for _ in 0..10 {
-            now += delay;
-            w.run_once(now);
-            p.pump(now);
-        }
-        let (_, payload) = p.iface.udp_recv_from(sock).expect("echo arrived");
-        assert_eq!(payload, b"late");
-        // ARP request, datagram in; ARP reply, echo out: four frames captured.
-        assert_eq!(w.device().records(), 4);
-        assert_eq!(w.device().inner().rx_stats().released, 2);
-    }
-
-    #[test]
-    fn shutdown_channel_stops_a_spawned_worker() {
-        let (started_tx, started) = crossbeam_channel::bounded(1);
-        let handle = spawn("test-worker", None, move |shutdown| {
-            let (mut w, _p) = setup();
-            w.run_once(Instant::ZERO);
-            started_tx.send(()).expect("test waits for this");
-            w.run(&shutdown, std::time::Duration::from_millis(1));
-            w.counters().iterations
-        })
-        .expect("thread spawns");
-        started.recv().expect("worker started");
-        let iterations = handle.stop().expect("worker did not panic");
-        assert!(iterations >= 1);
-    }
-
-    /// A TCP segment (SYN) from `src` to `dst` as an Ethernet frame, checksums filled in.
-    fn tcp_frame(mac_dst: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
-        use xdptcp_stack::wire::checksum::{checksum, combine, finish, pseudo_header_v4, sum};
-        let mut f = vec![0u8; 14 + 20 + 20];
-        f[0..6].copy_from_slice(&mac_dst);
-        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let ip = &mut f[14..34];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&src.0.octets());
-        ip[16..20].copy_from_slice(&dst.0.octets());
-        let c = checksum(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let tcp = &mut f[34..54];
-        tcp[0..2].copy_from_slice(&src.1.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dst.1.to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x02; // SYN
-        tcp[14..16].copy_from_slice(&1024u16.to_be_bytes());
-        let c = finish(combine(&[pseudo_header_v4(src.0, dst.0, 6, 20), sum(tcp)]));
-        tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        f
-    }
-
-    /// Puts raw frames on the wire towards the worker.
-    fn inject(peer: &mut LoopbackEnd, frames: &[Vec<u8>]) {
-        let mut tx = peer.tx_batch(Instant::ZERO);
-        for f in frames {
-            let mut buf = tx.buffer().expect("free buffer");
-            buf[..f.len()].copy_from_slice(f);
-            buf.send(f.len());
-        }
-    }
-
-    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
-
-    fn steered_worker(
-        rss: &Arc<Rss>,
-        port: SteerPort,
-    ) -> (Worker<LoopbackEnd, UdpEcho>, LoopbackEnd) {
-        let (a, b) = LoopbackPair::default().build();
-        let mut iface = interface_for(&a, MAC_A, A, 24);
-        let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-        (Worker::new(a, iface, echo).with_steering(rss.clone(), port), b)
-    }
-
-    #[test]
-    fn frames_of_another_queue_are_steered_to_their_owner() {
-        use crate::steering::{Steering, SteeringConfig};
-        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
-        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
-        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
-        let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
-        // 40 connections from different source ports, all arriving on worker 0's queue.
-        let frames: Vec<Vec<u8>> =
-            (0..40u16).map(|i| tcp_frame(MAC_A, (B, 40000 + i), (A, 80))).collect();
-        let owned_by_1 = frames.iter().filter(|f| rss.frame_queue(f) == Some(1)).count() as u64;
-        assert!(owned_by_1 > 0 && owned_by_1 < 40, "the hash spreads 40 ports: {owned_by_1}");
-        inject(&mut p0, &frames);
-        let now = Instant::from_millis(1);
-        w0.run_once(now);
-        w1.run_once(now);
-        assert_eq!(w0.counters().rx_frames, 40);
-        assert_eq!(w0.counters().tcp_unhandled, 40 - owned_by_1, "its own flows stay");
-        assert_eq!(w0.counters().not_mine, owned_by_1);
-        assert_eq!(w0.steer_counters().steered_out, owned_by_1);
-        assert_eq!(w1.counters().rx_frames, 0, "nothing on worker 1's own queue");
-        assert_eq!(w1.counters().steered_in, owned_by_1);
-        assert_eq!(w1.counters().tcp_unhandled, owned_by_1, "the owner's TCP hook saw them");
-        assert_eq!(w1.iface().counters().rx_tcp, owned_by_1);
-        assert_eq!(w0.device().free_frames(), 256, "RX buffers went home after the copy");
-    }
-
-    #[test]
-    fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
-        use crate::steering::{Steering, SteeringConfig};
-        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
-        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
-        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
-        let (mut w0, b) = steered_worker(&rss, ports.pop().expect("two ports"));
-        // A real peer: ARP, then UDP echo from many source ports (UDP is not hashed by
-        // default, as on most NICs).
-        let mut p = Peer { iface: interface_for(&b, [2, 0, 0, 0, 0, 1], B, 24), dev: b };
-        let socks: Vec<_> =
-            (0..8u16).map(|i| p.iface.udp_bind(41000 + i).expect("free port")).collect();
-        let now = Instant::from_millis(1);
-        p.iface.udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
-        for _ in 0..3 {
-            p.pump(now);
-            w0.run_once(now);
-        }
-        for &s in &socks[1..] {
-            p.iface.udp_send_to(now, s, (A, 7), b"stay").expect("queued");
-        }
-        for _ in 0..3 {
-            p.pump(now);
-            w0.run_once(now);
-            w1.run_once(now);
-        }
-        p.pump(now);
-        for &s in &socks {
-            assert_eq!(p.iface.udp_recv_from(s).expect("echo").1, b"stay");
-        }
-        assert_eq!(w0.app().echoed(), 8);
-        assert_eq!(w0.counters().not_mine, 0);
-        assert_eq!(w1.counters().steered_in, 0);
-    }
-
-    #[test]
-    fn two_pinned_workers_exchange_steered_frames() {
-        use crate::steering::{Steering, SteeringConfig};
-        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
-        let ports = Steering::new(2, SteeringConfig::default()).into_ports();
-        let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
-        let mut peers = Vec::new();
-        let mut handles = Vec::new();
-        let (ready_tx, ready) = crossbeam_channel::bounded(2);
-        let both_stopped = Arc::new(std::sync::Barrier::new(2));
-        for (i, port) in ports.into_iter().enumerate() {
-            let (a, b) = LoopbackPair::default().build();
-            peers.push(b);
-            let rss = rss.clone();
-            let ready_tx = ready_tx.clone();
-            let both_stopped = both_stopped.clone();
-            let handle = spawn(&format!("steer-{i}"), Some(i % cores), move |shutdown| {
-                let mut iface = interface_for(&a, MAC_A, A, 24);
-                let echo = UdpEcho::bind(&mut iface, 7).expect("port 7 free");
-                let mut w = Worker::new(a, iface, echo).with_steering(rss, port);
-                ready_tx.send(()).expect("test waits");
-                w.run(&shutdown, std::time::Duration::from_micros(100));
-                // Once neither worker can steer any more, take what is still in the lanes.
-                both_stopped.wait();
-                w.run_once(Instant::ZERO);
-                (w.counters(), w.steer_counters())
-            })
-            .expect("thread spawns");
-            handles.push(handle);
-        }
-        ready.recv().expect("worker 0 up");
-        ready.recv().expect("worker 1 up");
-        // 64 flows in on each worker's queue; each flow's owner is fixed by the hash.
-        let mut owned = [0u64; 2];
-        for (q, peer) in peers.iter_mut().enumerate() {
-            let frames: Vec<Vec<u8>> = (0..64u16)
-                .map(|i| tcp_frame(MAC_A, (B, 30000 + 100 * q as u16 + i), (A, 443)))
-                .collect();
-            for f in &frames {
-                owned[usize::from(rss.frame_queue(f).expect("TCP is hashed"))] += 1;
-            }
-            inject(peer, &frames);
-        }
-        // Wait (bounded) until both workers have seen everything, then stop them.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while peers.iter().any(|p| p.in_flight_from_me() > 0)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        for h in &handles {
-            h.request_stop();
-        }
-        let results: Vec<_> =
-            handles.into_iter().map(|h| h.stop().expect("worker did not panic")).collect();
-        let total_in: u64 = results.iter().map(|(w, _)| w.tcp_unhandled).sum();
-        assert_eq!(total_in, 128, "every segment reached exactly one TCP hook");
-        for (q, (w, s)) in results.iter().enumerate() {
-            assert_eq!(w.tcp_unhandled, owned[q], "worker {q} handled exactly its flows");
-            assert_eq!(w.rx_frames, 64);
-            assert_eq!(s.steered_out, w.not_mine);
-            assert_eq!(s.dropped_full + s.dropped_too_big + s.dropped_no_owner, 0);
-        }
-        assert_eq!(results[0].1.steered_out, results[1].1.steered_in);
-        assert_eq!(results[1].1.steered_out, results[0].1.steered_in);
-        assert!(results[0].1.steered_out > 0 && results[1].1.steered_out > 0);
-    }
-
-    #[test]
-    fn arp_replies_reach_every_workers_neighbour_cache() {
-        use crate::steering::{Steering, SteeringConfig};
-        let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
-        let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
-        let (mut w1, _p1) = steered_worker(&rss, ports.pop().expect("two ports"));
-        let (mut w0, mut p0) = steered_worker(&rss, ports.pop().expect("two ports"));
-        let peer_mac = [2, 0, 0, 0, 0, 1];
-        // An ARP reply B -> A (as if answering a request worker 1 sent), on worker 0's queue.
-        let mut f = vec![0u8; 42];
-        f[0..6].copy_from_slice(&MAC_A);
-        f[6..12].copy_from_slice(&peer_mac);
-        f[12..14].copy_from_slice(&[0x08, 0x06]);
-        f[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 2]);
-        f[22..28].copy_from_slice(&peer_mac);
-        f[28..32].copy_from_slice(&B.octets());
-        f[32..38].copy_from_slice(&MAC_A);
-        f[38..42].copy_from_slice(&A.octets());
-        inject(&mut p0, &[f]);
-        let now = Instant::from_millis(1);
-        w0.run_once(now);
-        w1.run_once(now);
-        assert_eq!(w0.counters().arp_shared, 1);
-        assert_eq!(w1.counters().steered_in, 1);
-        assert_eq!(w0.iface().counters().arp_learned, 1, "processed where it arrived");
-        assert_eq!(w1.iface().counters().arp_learned, 1, "and by the other worker");
-        // An ARP request is answered once, by the worker that received it: not shared.
-        let mut req = [0u8; 42];
-        req[0..6].fill(0xff);
-        req[6..12].copy_from_slice(&peer_mac);
-        req[12..14].copy_from_slice(&[0x08, 0x06]);
-        req[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
-        req[22..28].copy_from_slice(&peer_mac);
-        req[28..32].copy_from_slice(&B.octets());
-        req[38..42].copy_from_slice(&A.octets());
-        inject(&mut p0, &[req.to_vec()]);
-        w0.run_once(now);
-        w1.run_once(now);
-        assert_eq!(w0.counters().arp_shared, 1);
-        assert_eq!(w0.iface().counters().arp_replies_sent, 1);
-        assert_eq!(w1.iface().counters().arp_replies_sent, 0);
-    }
-}
+mod tests;

@@ -5,6 +5,7 @@
 //! pinned core. This is the only crate of the workspace allowed to contain `unsafe`; every
 //! `unsafe` block carries a `// SAFETY:` comment.
 
+pub mod app;
 pub mod device;
 pub mod engine;
 pub mod fault;
@@ -19,7 +20,7 @@ pub mod steering;
 pub mod xdp;
 
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
-pub use engine::{App, NoApp, UdpEcho, Worker, WorkerCounters};
+pub use engine::{App, CopyCounters, NoApp, TcpEcho, UdpEcho, Worker, WorkerCounters};
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use pcap::PcapDevice;

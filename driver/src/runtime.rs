@@ -1,5 +1,5 @@
 //! One pinned [`Worker`] per RX queue, each with its own AF_XDP socket and its own
-//! [`Interface`], sharing one XDP program; controlled over crossbeam channels.
+//! [`Stack`](xdptcp_stack::stack::Stack), sharing one XDP program; controlled over crossbeam channels.
 //!
 //! # Start
 //!
@@ -30,11 +30,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use xdptcp_stack::iface::{IfaceCounters, Interface, InterfaceConfig};
-use xdptcp_stack::wire::ethernet::EthernetAddress;
+use xdptcp_stack::iface::IfaceCounters;
+use xdptcp_stack::stack::{Stack, StackCounters};
+use xdptcp_stack::tcp::{TcpConfig, TcpCounters};
 
 use crate::device::Device;
-use crate::engine::{pin_to_core, App, Worker, WorkerCounters};
+use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
 use crate::pcap::PcapDevice;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
@@ -65,6 +66,12 @@ pub struct RuntimeConfig {
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
+    /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
+    pub tcp: TcpConfig,
+    /// Most connections each worker's stack holds.
+    pub max_connections: usize,
+    /// How long a stopping worker waits for its application to close connections.
+    pub grace: Duration,
 }
 
 impl RuntimeConfig {
@@ -85,6 +92,9 @@ impl RuntimeConfig {
             rss,
             idle_sleep: Duration::from_micros(50),
             pcap: None,
+            tcp: TcpConfig::default(),
+            max_connections: 65536,
+            grace: engine::DEFAULT_GRACE,
         }
     }
 }
@@ -131,6 +141,14 @@ pub struct WorkerStats {
     pub device: XdpStats,
     /// The interface (ARP, ICMP, UDP, drops).
     pub iface: IfaceCounters,
+    /// The stack's own counters.
+    pub stack: StackCounters,
+    /// TCP counters (nstat-style).
+    pub tcp: TcpCounters,
+    /// Payload copies per direction.
+    pub copies: CopyCounters,
+    /// Connections the stack holds.
+    pub connections: usize,
     /// The application's (name, value) pairs.
     pub app: Vec<(&'static str, u64)>,
 }
@@ -141,7 +159,7 @@ impl WorkerStats {
         let w = &self.worker_counters;
         let s = &self.steer;
         let mut line = format!(
-            "q{} core {}: rx {} tx {} steered-out {} steered-in {} steer-drops {} tcp-unhandled {} tx-no-buffer {}",
+            "q{} core {}: rx {} tx {} steered-out {} steered-in {} steer-drops {} tx-no-buffer {} conns {} tcp-in-segs {} tcp-out-segs {} tcp-retrans {} copies-rx {}+{} copies-tx {}+{}",
             self.queue,
             self.core.map_or_else(|| "-".to_string(), |c| c.to_string()),
             w.rx_frames,
@@ -149,8 +167,15 @@ impl WorkerStats {
             s.steered_out,
             s.steered_in,
             s.dropped_full + s.dropped_too_big + s.dropped_no_owner,
-            w.tcp_unhandled,
             w.tx_no_buffer,
+            self.connections,
+            self.tcp.in_segs,
+            self.tcp.out_segs,
+            self.tcp.retrans_segs,
+            self.copies.rx_frame_to_ring,
+            self.copies.rx_ring_to_app,
+            self.copies.tx_app_to_ring,
+            self.copies.tx_ring_to_frame,
         );
         for (k, v) in &self.app {
             line.push_str(&format!(" {} {v}", k.replace('_', "-")));
@@ -209,12 +234,13 @@ struct Ready {
 }
 
 impl Runtime {
-    /// Starts one worker per queue; `make_app` builds each worker's application on its
-    /// interface (e.g. binds a UDP port). Returns once every worker is serving.
+    /// Starts one worker per queue; `make_app` builds each worker's application on its stack
+    /// (e.g. binds a UDP port; a TCP application usually listens in its `start`). Returns once
+    /// every worker is serving.
     pub fn start<A, F>(config: RuntimeConfig, make_app: F) -> Result<Runtime, SetupError>
     where
         A: App + 'static,
-        F: Fn(&mut Interface) -> Result<A, SetupError> + Send + Sync + 'static,
+        F: Fn(&mut Stack) -> Result<A, SetupError> + Send + Sync + 'static,
     {
         let n = config.queues.len();
         if n == 0 {
@@ -392,7 +418,7 @@ fn worker_main<A: App>(
     index: usize,
     core: usize,
     config: &RuntimeConfig,
-    make_app: &dyn Fn(&mut Interface) -> Result<A, SetupError>,
+    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
     program: Option<Arc<XdpProgram>>,
     port: Option<SteerPort>,
     control: &Receiver<Control>,
@@ -447,36 +473,52 @@ fn serve<D: XdpBacked, A: App>(
     dev: D,
     netif: &NetIf,
     config: &RuntimeConfig,
-    make_app: &dyn Fn(&mut Interface) -> Result<A, SetupError>,
+    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
     port: Option<SteerPort>,
     control: &Receiver<Control>,
     ready: &Sender<Result<Ready, SetupError>>,
 ) -> Result<WorkerStats, SetupError> {
-    let mut ic =
-        InterfaceConfig::new(EthernetAddress(netif.mac), config.xdp.addr, config.prefix_len);
-    ic.gateway = config.gateway;
-    let mut iface = Interface::new(ic, dev.caps());
-    let app = match make_app(&mut iface) {
-        Ok(app) => app,
-        Err(e) => {
-            let _ = ready.send(Err(e.clone()));
-            return Err(e);
-        }
+    let fail = |e: SetupError| {
+        let _ = ready.send(Err(e.clone()));
+        Err(e)
     };
-    if let Err(e) = dev.xdp().start() {
-        let _ = ready.send(Err(e.to_string()));
-        return Err(e.to_string());
-    }
-    let _ = ready.send(Ok(Ready {
-        program: dev.xdp().program().clone(),
-        mtu: netif.mtu,
+    // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
+    // sent it, so no key needs sharing.
+    let keys = match engine::os_random_keys() {
+        Ok(k) => k,
+        Err(e) => return fail(format!("getrandom: {e}")),
+    };
+    let addressing = Addressing {
         mac: netif.mac,
-        bind_mode: dev.xdp().bind_mode(),
-    }));
-    let mut worker = Worker::new(dev, iface, app);
+        addr: config.xdp.addr,
+        prefix_len: config.prefix_len,
+        gateway: config.gateway,
+    };
+    let mut sc = engine::stack_config(&dev, addressing, keys);
+    sc.tcp = config.tcp;
+    sc.max_connections = config.max_connections;
+    let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
+    let app = match make_app(&mut stack) {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    let mut worker = Worker::new(dev, stack, app);
     if let (Some(port), Some(rss)) = (port, &config.rss) {
         worker = worker.with_steering(rss.clone(), port);
     }
+    // The first iteration runs the application's `start` (listen, connect) before the XDP
+    // program diverts anything to this queue.
+    worker.run_once(worker.now());
+    if let Err(e) = worker.device().xdp().start() {
+        return fail(e.to_string());
+    }
+    let xdp = worker.device().xdp();
+    let _ = ready.send(Ok(Ready {
+        program: xdp.program().clone(),
+        mtu: netif.mtu,
+        mac: netif.mac,
+        bind_mode: xdp.bind_mode(),
+    }));
     let queue = config.queues[index];
     let snapshot = |w: &Worker<D, A>| {
         let mut app = Vec::new();
@@ -489,35 +531,25 @@ fn serve<D: XdpBacked, A: App>(
             steer: w.steer_counters(),
             device: w.device().xdp().stats(),
             iface: w.iface().counters().clone(),
+            stack: *w.stack().counters(),
+            tcp: *w.stack().tcp_counters(),
+            copies: w.copies(),
+            connections: w.stack().connection_count(),
             app,
         }
     };
-    let epoch = std::time::Instant::now();
-    let now = || xdptcp_stack::time::Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
-    loop {
+    worker.run_until(config.idle_sleep, |w| loop {
         match control.try_recv() {
             Ok(Control::Stats(reply)) => {
-                let _ = reply.send(snapshot(&worker));
+                let _ = reply.send(snapshot(w));
             }
-            Ok(Control::Shutdown) | Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {}
+            Ok(Control::Shutdown) | Err(TryRecvError::Disconnected) => return true,
+            Err(TryRecvError::Empty) => return false,
         }
-        if crate::signal::requested() {
-            break;
-        }
-        let step = worker.run_once(now());
-        if step.moved == 0 && !config.idle_sleep.is_zero() {
-            std::thread::sleep(config.idle_sleep);
-        }
-    }
-    // Drain: send what the interface still holds (bounded; a peer that keeps sending does
-    // not keep us alive).
-    for _ in 0..64 {
-        if worker.iface().tx_queued() == 0 {
-            break;
-        }
-        worker.run_once(now());
-    }
+    });
+    // Graceful stop: the application closes its connections, what is queued leaves
+    // (bounded by the grace period; a peer that keeps sending does not keep us alive).
+    worker.drain(config.grace);
     Ok(snapshot(&worker))
 }
 

@@ -119,10 +119,12 @@ fn ping_and_udp_echo_through_af_xdp() {
             let netif = NetIf::lookup(&ifname).map_err(|e| e.to_string())?;
             let config = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
             let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
-            let mut iface = engine::interface_for(&dev, netif.mac, ip, 24);
-            let echo = UdpEcho::bind(&mut iface, ECHO_PORT).map_err(|e| format!("{e:?}"))?;
-            dev.start().map_err(|e| e.to_string())?;
-            Ok(Worker::new(dev, iface, echo))
+            let stack = engine::test_stack(&dev, netif.mac, ip, 24);
+            let mut worker = Worker::new(dev, stack, UdpEcho::new(ECHO_PORT));
+            // The first iteration binds the UDP port before any traffic is diverted.
+            worker.run_once(xdptcp_stack::time::Instant::ZERO);
+            worker.device().start().map_err(|e| e.to_string())?;
+            Ok(worker)
         };
         let mut worker = match setup() {
             Ok(w) => w,
@@ -136,7 +138,7 @@ fn ping_and_udp_echo_through_af_xdp() {
         let dev = worker.device();
         Ok(Report {
             worker: worker.counters(),
-            iface: worker.iface().counters().clone(),
+            iface: worker.stack().iface().counters().clone(),
             echoed: worker.app().echoed(),
             program: dev.program().stats(),
             bind_mode: dev.bind_mode(),

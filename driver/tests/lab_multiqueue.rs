@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use xdptcp_driver::engine::UdpEcho;
+use xdptcp_driver::engine::{Both, TcpEcho, UdpEcho};
 use xdptcp_driver::rss::{Rss, RxTuple};
 use xdptcp_driver::runtime::{Runtime, RuntimeConfig};
 use xdptcp_driver::xdp::XdpConfig;
@@ -131,8 +131,12 @@ fn two_queues_two_workers_serve_and_steer() {
     config.netns = Some(lab.var("STACK_NS").to_string());
     config.idle_sleep = Duration::from_micros(100);
     let rss: Arc<Rss> = config.rss.clone().expect("two queues steer by default");
-    let runtime = Runtime::start(config, |iface| {
-        UdpEcho::bind(iface, ECHO_PORT).map_err(|e| format!("binding UDP {ECHO_PORT}: {e:?}"))
+    // TCP echo on port 80 (so each SYN's flow completes its handshake at its owner) and UDP
+    // echo.
+    let runtime = Runtime::start(config, |stack| {
+        let udp = UdpEcho::bind(stack, ECHO_PORT)
+            .map_err(|e| format!("binding UDP {ECHO_PORT}: {e:?}"))?;
+        Ok(Both(TcpEcho::new(Ipv4Addr::UNSPECIFIED, 80, 128), udp))
     })
     .expect("two workers start");
     assert_eq!(runtime.info().queues, vec![0, 1]);
@@ -145,7 +149,7 @@ fn two_queues_two_workers_serve_and_steer() {
     // Bounded wait for the SYNs to be counted (each flow: one SYN, maybe retransmitted).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut stats = runtime.stats(Duration::from_secs(2));
-    while stats.iter().map(|s| s.worker_counters.tcp_unhandled).sum::<u64>() < 32
+    while stats.iter().map(|s| s.iface.rx_tcp).sum::<u64>() < 32
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(50));
@@ -178,12 +182,18 @@ fn two_queues_two_workers_serve_and_steer() {
         owned[usize::from(rss.rx_queue(&tuple))] += 1;
     }
     for (q, s) in finals.iter().enumerate() {
-        let tcp = s.worker_counters.tcp_unhandled;
+        let tcp = s.iface.rx_tcp;
         assert!(tcp >= owned[q], "worker {q} owns {} flows, handled {tcp} SYNs", owned[q]);
         assert_eq!(tcp == 0, owned[q] == 0, "worker {q}: only owners see SYNs");
     }
-    let total_tcp: u64 = finals.iter().map(|s| s.worker_counters.tcp_unhandled).sum();
-    assert!(total_tcp >= 32, "every SYN reached a TCP hook: {total_tcp}");
+    let total_tcp: u64 = finals.iter().map(|s| s.iface.rx_tcp).sum();
+    assert!(total_tcp >= 32, "every SYN reached a TCP stack: {total_tcp}");
+    // Each handshake completed at the flow's owner, even when the SYN or the final ACK
+    // arrived on the other queue.
+    for (q, s) in finals.iter().enumerate() {
+        assert_eq!(s.tcp.passive_opens, owned[q], "worker {q}: {}", s.line());
+        assert_eq!(s.stack.rsts_no_socket, 0, "worker {q}: no segment reached a stranger");
+    }
     let out: u64 = finals.iter().map(|s| s.steer.steered_out).sum();
     let inn: u64 = finals.iter().map(|s| s.steer.steered_in).sum();
     assert_eq!(out, inn, "every steered frame was processed by its owner");

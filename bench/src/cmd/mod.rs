@@ -7,6 +7,8 @@ pub mod lab;
 pub mod load;
 pub mod serve;
 pub mod serve_xdp;
+pub mod xdp_args;
+pub mod xfer;
 
 /// The TCP stack an application or load generator runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +19,6 @@ pub enum Stack {
     Xdptcp,
 }
 
-/// The answer to `--stack xdptcp` until the driver is wired in.
+/// The answer to `--stack xdptcp` where it is not wired in yet.
 pub const XDPTCP_NOT_BUILT: &str =
-    "--stack xdptcp: the AF_XDP driver is not built yet; use --stack linux";
+    "--stack xdptcp is available for 'serve' and 'xfer' only; use --stack linux";

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
 use xdptcp_bench::linux;
+use xdptcp_bench::xdp::{self, server::StackServer};
 
 /// Which application to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,16 +41,19 @@ pub struct Args {
     /// Event-loop threads, each with its own SO_REUSEPORT listener.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Options of `--stack xdptcp`.
+    #[command(flatten)]
+    pub xdp: super::xdp_args::XdpArgs,
+    /// Port to listen on (`--stack xdptcp`; the Linux stack takes it from --listen).
+    #[arg(long, default_value_t = 7)]
+    pub port: u16,
+    /// Listen backlog (SYN and accept queues; SYN cookies beyond it) for `--stack xdptcp`.
+    #[arg(long, default_value_t = 4096)]
+    pub backlog: usize,
 }
 
 /// Runs `xdptcp serve`.
 pub fn run(args: &Args) -> Result<(), String> {
-    if args.stack == Stack::Xdptcp {
-        return Err(super::XDPTCP_NOT_BUILT.into());
-    }
-    if args.threads == 0 || args.threads > 1024 {
-        return Err("--threads must be between 1 and 1024".into());
-    }
     let app = match args.app {
         AppName::Echo => AppSpec::Echo,
         AppName::Discard => AppSpec::Discard,
@@ -57,6 +61,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Sockperf => AppSpec::Sockperf,
         AppName::Rr => AppSpec::Rr,
     };
+    if args.stack == Stack::Xdptcp {
+        return run_xdptcp(args, app);
+    }
+    if args.threads == 0 || args.threads > 1024 {
+        return Err("--threads must be between 1 and 1024".into());
+    }
     let addr = linux::resolve(&args.listen)?;
     let listeners = linux::server::bind(addr, args.threads)?;
     let local = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
@@ -75,5 +85,61 @@ pub fn run(args: &Args) -> Result<(), String> {
         "stopped: accepted {}, closed {}, errors {}, bytes in {}, bytes out {}, messages {}",
         c.accepted, c.closed, c.errors, c.bytes_in, c.bytes_out, c.messages
     );
+    Ok(())
+}
+
+/// `serve --stack xdptcp`: the same app on our stack, one worker on one AF_XDP queue.
+fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
+    if args.port == 0 {
+        return Err("--port must be between 1 and 65535".into());
+    }
+    if args.backlog == 0 {
+        return Err("--backlog must be at least 1".into());
+    }
+    if args.xdp.queues > 1 {
+        use super::serve_xdp::AppName as X;
+        let which = match args.app {
+            AppName::Echo => X::Echo,
+            AppName::Discard => X::Discard,
+            AppName::Http => X::Http,
+            other => {
+                return Err(format!(
+                    "serve {other:?} --stack xdptcp runs on one queue; with --queues N use \
+                     echo, discard or http"
+                ))
+            }
+        };
+        let rt = args.xdp.runtime_args(which, args.port, args.body_bytes, args.backlog)?;
+        return super::serve_xdp::run(&rt);
+    }
+    let opts = args.xdp.options()?;
+    let name = app.name();
+    let server = StackServer::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog);
+    struct H {
+        port: u16,
+        name: &'static str,
+    }
+    impl xdp::Hooks<StackServer> for H {
+        fn started(&mut self, s: &StackServer) -> Result<(), String> {
+            s.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
+        }
+        fn ready(&mut self, r: &xdp::Ready) {
+            println!("listening on {}:{} {} app {}", r.addr, self.port, r.describe(), self.name);
+        }
+        fn summary(&self, s: &StackServer) -> String {
+            let c = s.counters();
+            format!(
+                "accepted {}, closed {}, errors {}, open {}, bytes in {}, bytes out {}, messages {}",
+                c.accepted,
+                c.closed,
+                c.errors,
+                s.open_connections(),
+                c.bytes_in,
+                c.bytes_out,
+                c.messages
+            )
+        }
+    }
+    xdp::run(&opts, server, &mut H { port: args.port, name })?;
     Ok(())
 }

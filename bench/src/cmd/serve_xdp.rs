@@ -14,16 +14,26 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use xdptcp_driver::engine::UdpEcho;
+use std::sync::Arc;
+use xdptcp_bench::apps::{http, AppSpec};
+use xdptcp_bench::xdp::server::StackServer;
+use xdptcp_driver::engine::{App, UdpEcho};
 use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, WorkerStats};
 use xdptcp_driver::signal;
 use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpMode};
+use xdptcp_stack::stack::Stack;
 
 /// Which application to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AppName {
     /// Send every UDP datagram on --port back to its sender (ARP and ICMP echo always work).
     UdpEcho,
+    /// TCP echo on --port (the sans-IO `apps` echo over the xdptcp stack).
+    Echo,
+    /// TCP discard on --port.
+    Discard,
+    /// HTTP/1.1 on --port, answering 200 with --body-bytes bytes.
+    Http,
 }
 
 /// `--xdp-mode`.
@@ -89,6 +99,15 @@ pub struct Args {
     /// UMEM frame size (2048 or 4096).
     #[arg(long, default_value_t = 2048)]
     pub frame_size: u32,
+    /// HTTP response body size.
+    #[arg(long, default_value_t = 128)]
+    pub body_bytes: usize,
+    /// TCP send and receive ring of each connection, KiB.
+    #[arg(long, default_value_t = 256)]
+    pub buffer_kib: usize,
+    /// Listen backlog of the TCP applications.
+    #[arg(long, default_value_t = 4096)]
+    pub backlog: usize,
 }
 
 /// `ADDR/PREFIX`.
@@ -216,11 +235,49 @@ pub fn run(args: &Args) -> Result<(), String> {
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();
 
+    if !(4..=65536).contains(&args.buffer_kib) {
+        return Err(format!("--buffer-kib {}: must be between 4 and 65536", args.buffer_kib));
+    }
+    config.tcp.send_buffer = args.buffer_kib * 1024;
+    config.tcp.recv_buffer = args.buffer_kib * 1024;
+
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let port = args.port;
-    let runtime = Runtime::start(config, move |iface| {
-        UdpEcho::bind(iface, port).map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))
-    })?;
+    let spec = match args.app {
+        AppName::UdpEcho => {
+            return serve(args, addr, config, move |stack| {
+                UdpEcho::bind(stack, port)
+                    .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))
+            })
+        }
+        AppName::Echo => AppSpec::Echo,
+        AppName::Discard => AppSpec::Discard,
+        AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
+    };
+    if port == 0 {
+        return Err("--port must be between 1 and 65535".into());
+    }
+    let backlog = args.backlog.max(1);
+    serve(args, addr, config, move |stack| {
+        let mut server = StackServer::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog);
+        server.listen(stack)?;
+        Ok(server)
+    })
+}
+
+/// Starts the runtime with `make_app`, runs until SIGINT/SIGTERM, prints the counters.
+fn serve<A, F>(
+    args: &Args,
+    addr: Ipv4Addr,
+    config: RuntimeConfig,
+    make_app: F,
+) -> Result<(), String>
+where
+    A: App + 'static,
+    F: Fn(&mut Stack) -> Result<A, String> + Send + Sync + 'static,
+{
+    let port = args.port;
+    let runtime = Runtime::start(config, make_app)?;
     let info = runtime.info().clone();
     println!(
         "listening on {addr}:{port} (queues {}, cores {}, xdp {}, bind {})",
@@ -255,15 +312,36 @@ pub fn run(args: &Args) -> Result<(), String> {
         println!("final {}", s.line());
     }
     let sum = |f: fn(&WorkerStats) -> u64| ok.iter().map(f).sum::<u64>();
+    let app = |name: &'static str| {
+        move |s: &WorkerStats| s.app.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)
+    };
     println!(
-        "total: rx {} tx {} steered {} udp-echoed {} icmp-echo-replied {} arp-replies-sent {}",
+        "total: rx {} tx {} steered {} udp-echoed {} icmp-echo-replied {} arp-replies-sent {} \
+         tcp-accepted {} tcp-closed {} tcp-errors {} tcp-bytes-in {} tcp-bytes-out {}",
         sum(|s| s.worker_counters.rx_frames),
         sum(|s| s.worker_counters.tx_frames),
         sum(|s| s.steer.steered_out),
-        sum(|s| s.app.iter().find(|(k, _)| *k == "udp_echoed").map_or(0, |(_, v)| *v)),
+        ok.iter().map(app("udp_echoed")).sum::<u64>(),
         sum(|s| s.iface.icmp_echo_replied),
         sum(|s| s.iface.arp_replies_sent),
+        ok.iter().map(app("accepted")).sum::<u64>(),
+        ok.iter().map(app("closed")).sum::<u64>(),
+        ok.iter().map(app("errors")).sum::<u64>(),
+        ok.iter().map(app("bytes_in")).sum::<u64>(),
+        ok.iter().map(app("bytes_out")).sum::<u64>(),
     );
+    let tcp: Vec<String> = {
+        let mut total = xdptcp_stack::tcp::TcpCounters::default();
+        for s in &ok {
+            total.add(&s.tcp);
+        }
+        xdptcp_bench::xdp::nstat_lines(&total)
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect()
+    };
+    println!("tcp: {}", tcp.join(", "));
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }

@@ -131,6 +131,7 @@ impl Stack {
             }
         }
         let queued = s.conn.send_queue_len();
+        self.counters.rx_payload_bytes += seg.payload.len() as u64;
         let verdict = s.conn.on_segment(now, seg);
         if s.conn.send_queue_len() < queued {
             // New data acknowledged: forward progress, so the peer's link-layer address is

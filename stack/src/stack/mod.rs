@@ -67,6 +67,13 @@ pub struct StackCounters {
     pub icmp_errors: u64,
     /// Frames lost on the way out (routing failure, ARP queue full).
     pub tx_errors: u64,
+    /// TCP payload bytes handed to connections by `receive`: the bytes copied out of received
+    /// frames into receive rings (an upper bound: the engine trims duplicates and data beyond
+    /// the window before its one copy).
+    pub rx_payload_bytes: u64,
+    /// TCP payload bytes copied out of send rings into frames by `poll_transmit`
+    /// (retransmissions included).
+    pub tx_payload_bytes: u64,
 }
 
 /// A stateless segment waiting for `poll_transmit`: a RST or a cookie SYN-ACK.

@@ -101,9 +101,11 @@ impl Stack {
                 self.settle(h, false);
                 continue;
             };
+            let payload_len = (t.payload[0].len() + t.payload[1].len()) as u64;
             let sent = emit_segment(&mut self.iface, now, buf, &key, &t.header, t.payload);
             match sent {
                 Ok(IpSend::Ready(n)) => {
+                    self.counters.tx_payload_bytes += payload_len;
                     // Round-robin: the connection goes to the back of the queue.
                     self.tx_ready.pop_front();
                     self.tx_ready.push_back(h);

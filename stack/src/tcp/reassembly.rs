@@ -9,10 +9,9 @@
 use super::segment::SackBlocks;
 use super::SeqNumber;
 
-/// Most disjoint out-of-order ranges held at once. Each hole a lossy window leaves costs one
-/// range; with 8, a slow-start overshoot that lost every few segments made the receiver drop
-/// good data beyond the eighth hole (measured: 1652 extra retransmissions in the congestion
-/// simulation). 32 ranges are 256 bytes per connection.
+/// Most disjoint out-of-order ranges held at once. 32 (384 bytes per connection): with 8,
+/// an interop run through 2 % reordering plus 50 µs of jitter dropped a fifth of the
+/// segments it received for want of a slot, each one retransmitted by Linux.
 pub const MAX_RANGES: usize = 32;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,11 +157,9 @@ mod tests {
         for i in 0..MAX_RANGES as u32 {
             r.insert(s(base.wrapping_add(i * 10)), s(base.wrapping_add(i * 10 + 5))).unwrap();
         }
+        let beyond = MAX_RANGES as u32 * 10 + 100;
         assert_eq!(
-            r.insert(
-                s(base.wrapping_add(MAX_RANGES as u32 * 10 + 100)),
-                s(base.wrapping_add(MAX_RANGES as u32 * 10 + 110))
-            ),
+            r.insert(s(base.wrapping_add(beyond)), s(base.wrapping_add(beyond + 10))),
             Err(TooManyRanges)
         );
         // Merging into an existing range still works when full.

@@ -1,0 +1,166 @@
+//! The command-line options of every `--stack xdptcp` command.
+
+use std::time::Duration;
+use xdptcp_bench::xdp::{self, XdpOptions};
+
+/// Options for running on the xdptcp stack over AF_XDP.
+#[derive(clap::Args, Debug, Clone)]
+pub struct XdpArgs {
+    /// Network interface (`--stack xdptcp`).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// The stack's address, ADDR/PREFIX (`--stack xdptcp`).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Default router for off-link peers.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Queues 0..N, one pinned worker each (N > 1 runs the multi-queue runtime with RSS
+    /// steering; --fault needs N = 1).
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// The queue of the worker.
+    #[arg(long, default_value_t = 0)]
+    pub queue: u32,
+    /// Cores to pin workers to, comma-separated (one per queue).
+    #[arg(long)]
+    pub cores: Option<String>,
+    /// XDP attach mode: auto, native or generic.
+    #[arg(long, default_value = "auto")]
+    pub xdp_mode: String,
+    /// AF_XDP bind mode: auto, zero-copy or copy.
+    #[arg(long, default_value = "auto")]
+    pub bind_mode: String,
+    /// Write every frame the stack receives and sends to this pcap file.
+    #[arg(long)]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Print counters every SECS seconds.
+    #[arg(long)]
+    pub stats_interval: Option<f64>,
+    /// Impair the stack's own device, both directions: loss=PCT,reorder=PCT,dup=PCT,
+    /// delay-us=N,jitter-us=N,reorder-us=N,seed=N.
+    #[arg(long)]
+    pub fault: Option<String>,
+    /// Send and receive ring of each connection, KiB.
+    #[arg(long, default_value_t = 256)]
+    pub buffer_kib: usize,
+    /// Most connections the stack holds.
+    #[arg(long, default_value_t = 65536)]
+    pub max_connections: usize,
+    /// Sleep of an idle loop iteration, microseconds (0: busy-poll the core).
+    #[arg(long, default_value_t = 0)]
+    pub idle_sleep_us: u64,
+}
+
+impl XdpArgs {
+    /// Checks the options and makes the runner's configuration.
+    pub fn options(&self) -> Result<XdpOptions, String> {
+        let iface = self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?;
+        let ip = self.ip.as_deref().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?;
+        let (addr, prefix_len) = xdp::parse_cidr(ip)?;
+        let gateway = match &self.gateway {
+            Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
+            None => None,
+        };
+        if self.queues != 1 {
+            return Err(format!("--queues {}: this command runs one queue", self.queues));
+        }
+        let core = match &self.cores {
+            None => None,
+            Some(list) => {
+                let cores: Vec<usize> = list
+                    .split(',')
+                    .map(|c| c.trim().parse().map_err(|_| format!("bad core '{c}' in --cores")))
+                    .collect::<Result<_, _>>()?;
+                if cores.len() != self.queues as usize {
+                    return Err(format!(
+                        "--cores names {} core(s) for {} queue(s)",
+                        cores.len(),
+                        self.queues
+                    ));
+                }
+                cores.first().copied()
+            }
+        };
+        let stats_interval = match self.stats_interval {
+            None => None,
+            Some(s) if s > 0.0 && s < 1e6 => Some(Duration::from_secs_f64(s)),
+            Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
+        };
+        if !(4..=65536).contains(&self.buffer_kib) {
+            return Err(format!("--buffer-kib {}: must be between 4 and 65536", self.buffer_kib));
+        }
+        if self.max_connections == 0 || self.max_connections > 4 << 20 {
+            return Err("--max-connections must be between 1 and 4194304".into());
+        }
+        Ok(XdpOptions {
+            iface,
+            addr,
+            prefix_len,
+            gateway,
+            queue: self.queue,
+            core,
+            xdp_mode: xdp::parse_xdp_mode(&self.xdp_mode)?,
+            bind: xdp::parse_bind_mode(&self.bind_mode)?,
+            pcap: self.pcap.clone(),
+            stats_interval,
+            fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
+            send_buffer: self.buffer_kib * 1024,
+            recv_buffer: self.buffer_kib * 1024,
+            max_connections: self.max_connections,
+            idle_sleep: Duration::from_micros(self.idle_sleep_us),
+        })
+    }
+}
+
+impl XdpArgs {
+    /// The same options for `serve-xdp` (the multi-queue runtime).
+    pub fn runtime_args(
+        &self,
+        app: super::serve_xdp::AppName,
+        port: u16,
+        body_bytes: usize,
+        backlog: usize,
+    ) -> Result<super::serve_xdp::Args, String> {
+        use super::serve_xdp::{Args, BindModeArg, XdpModeArg};
+        if self.fault.is_some() {
+            return Err("--fault runs on one queue only (--queues 1)".into());
+        }
+        let gateway = match &self.gateway {
+            Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
+            None => None,
+        };
+        let stats_interval = match self.stats_interval {
+            None => 0,
+            Some(s) if s > 0.0 && s < 1e6 => s.ceil() as u64,
+            Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
+        };
+        Ok(Args {
+            app,
+            iface: self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?,
+            ip: self.ip.clone().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?,
+            gateway,
+            port,
+            queues: self.queues,
+            cores: self.cores.clone(),
+            xdp_mode: match self.xdp_mode.as_str() {
+                "auto" => XdpModeArg::Auto,
+                "native" => XdpModeArg::Native,
+                "generic" => XdpModeArg::Generic,
+                m => return Err(format!("--xdp-mode {m}: expected auto, native or generic")),
+            },
+            bind_mode: match self.bind_mode.as_str() {
+                "auto" => BindModeArg::Auto,
+                "zero-copy" => BindModeArg::ZeroCopy,
+                "copy" => BindModeArg::Copy,
+                m => return Err(format!("--bind-mode {m}: expected auto, zero-copy or copy")),
+            },
+            pcap: self.pcap.clone(),
+            stats_interval,
+            frame_size: 2048,
+            body_bytes,
+            buffer_kib: self.buffer_kib,
+            backlog,
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! `xdptcp xfer --stack xdptcp --connect ADDR:PORT --bytes N`: our stack as the client. One
+//! connection sends N bytes of a known pattern, half-closes, reads until the peer's FIN and
+//! (with an echo peer) checks every byte against the pattern.
+
+use super::xdp_args::XdpArgs;
+use std::net::SocketAddrV4;
+use xdptcp_bench::xdp::{self, client::Outcome, client::XferClient};
+
+/// Arguments of `xdptcp xfer`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The stack (only xdptcp: a Linux client is `nc` or `load bulk`).
+    #[arg(long, value_enum, default_value_t = super::Stack::Xdptcp)]
+    pub stack: super::Stack,
+    /// Server to connect to.
+    #[arg(long)]
+    pub connect: String,
+    /// Bytes to send.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub bytes: u64,
+    /// Do not check the returned bytes (the peer is not an echo).
+    #[arg(long)]
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub xdp: XdpArgs,
+}
+
+/// Runs `xdptcp xfer`.
+pub fn run(args: &Args) -> Result<(), String> {
+    if args.stack != super::Stack::Xdptcp {
+        return Err("xfer runs on --stack xdptcp only".into());
+    }
+    let remote: SocketAddrV4 = args
+        .connect
+        .parse()
+        .map_err(|_| format!("bad --connect '{}': expected ADDR:PORT", args.connect))?;
+    let opts = args.xdp.options()?;
+    let client = XferClient::new(remote, args.bytes, !args.no_verify);
+    struct H(SocketAddrV4);
+    impl xdp::Hooks<XferClient> for H {
+        fn started(&mut self, c: &XferClient) -> Result<(), String> {
+            match c.outcome() {
+                Outcome::Failed(why) => Err(format!("cannot connect to {}: {why}", self.0)),
+                _ => Ok(()),
+            }
+        }
+        fn ready(&mut self, r: &xdp::Ready) {
+            println!("connecting from {} to {} {}", r.addr, self.0, r.describe());
+        }
+        fn summary(&self, c: &XferClient) -> String {
+            format!("sent {}, received {}", c.sent(), c.received())
+        }
+    }
+    let (c, _) = xdp::run(&opts, client, &mut H(remote))?;
+    let secs = c.elapsed().map_or(0.0, |d| d.total_nanos() as f64 / 1e9);
+    let rate = if secs > 0.0 { (c.sent() + c.received()) as f64 * 8.0 / secs / 1e6 } else { 0.0 };
+    match (c.outcome(), c.mismatch()) {
+        (Outcome::Done, None) => {
+            println!(
+                "xfer ok: sent {} B, received {} B{} in {secs:.3} s ({rate:.1} Mbit/s both ways)",
+                c.sent(),
+                c.received(),
+                if args.no_verify { "" } else { ", verified" }
+            );
+            Ok(())
+        }
+        (_, Some(at)) => Err(format!("received bytes differ from the pattern at offset {at}")),
+        (Outcome::Failed(why), None) => Err(format!(
+            "transfer failed: {why} after sending {} and receiving {} bytes",
+            c.sent(),
+            c.received()
+        )),
+        (Outcome::Running, None) => Err(format!(
+            "transfer interrupted after sending {} and receiving {} bytes",
+            c.sent(),
+            c.received()
+        )),
+    }
+}

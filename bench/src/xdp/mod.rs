@@ -1,0 +1,422 @@
+//! Running applications on the xdptcp stack over AF_XDP: the options every `--stack xdptcp`
+//! command shares, building the device (optionally wrapped in a fault injector and a pcap
+//! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
+
+pub mod client;
+pub mod server;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use xdptcp_driver::app::App as DriverApp;
+use xdptcp_driver::engine::{self, Addressing, Stop, Worker};
+use xdptcp_driver::fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
+use xdptcp_driver::pcap::PcapDevice;
+use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpDevice, XdpMode};
+use xdptcp_driver::{signal, Device};
+use xdptcp_stack::stack::Stack;
+use xdptcp_stack::tcp::TcpCounters;
+use xdptcp_stack::time::Instant;
+
+/// Everything a `--stack xdptcp` command needs to bring up one worker.
+#[derive(Debug, Clone)]
+pub struct XdpOptions {
+    /// Interface to attach to.
+    pub iface: String,
+    /// The stack's address and prefix length.
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+    /// Default router.
+    pub gateway: Option<Ipv4Addr>,
+    /// RX/TX queue of the worker.
+    pub queue: u32,
+    /// Core to pin the worker to.
+    pub core: Option<usize>,
+    pub xdp_mode: XdpMode,
+    pub bind: BindMode,
+    /// Capture every frame the stack sees and sends.
+    pub pcap: Option<PathBuf>,
+    /// Print counters this often.
+    pub stats_interval: Option<Duration>,
+    /// Impairments applied inside the stack's device (both directions).
+    pub fault: Option<FaultConfig>,
+    /// Per-connection send and receive ring sizes.
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// Most connections the stack holds.
+    pub max_connections: usize,
+    /// Sleep of an idle iteration (zero: busy-poll).
+    pub idle_sleep: Duration,
+}
+
+/// Parses `ADDR/PREFIX` (a bare address means /24).
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, p) = s.split_once('/').unwrap_or((s, "24"));
+    let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad IPv4 address '{a}' in --ip {s}"))?;
+    let prefix: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("bad prefix length '{p}' in --ip {s} (0..32)"))?;
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+        return Err(format!("--ip {s}: the stack needs a unicast address"));
+    }
+    Ok((addr, prefix))
+}
+
+/// Parses `--fault loss=2,reorder=1,dup=0.5,delay-us=200,jitter-us=50,reorder-us=300,seed=7`
+/// (percentages). A key applies to both directions; prefixed `rx-` or `tx-` (e.g.
+/// `rx-loss=2`) to frames the stack receives or sends only.
+pub fn parse_fault(s: &str) -> Result<FaultConfig, String> {
+    let mut rx = Impairments::NONE;
+    let mut tx = Impairments::NONE;
+    let mut seed = 1;
+    for item in s.split(',').filter(|i| !i.is_empty()) {
+        let (k, v) =
+            item.split_once('=').ok_or_else(|| format!("--fault: '{item}' is not KEY=VALUE"))?;
+        let num: f64 = v.parse().map_err(|_| format!("--fault: bad number '{v}' for {k}"))?;
+        if !(0.0..=1e9).contains(&num) {
+            return Err(format!("--fault: {k}={v} is out of range"));
+        }
+        if k == "seed" {
+            seed = num as u64;
+            continue;
+        }
+        let (dirs, key): (&mut [&mut Impairments], &str) = match k.split_once('-') {
+            Some(("rx", key)) => (&mut [&mut rx], key),
+            Some(("tx", key)) => (&mut [&mut tx], key),
+            _ => (&mut [&mut rx, &mut tx], k),
+        };
+        for imp in dirs.iter_mut() {
+            set_impairment(imp, key, k, v, num)?;
+        }
+    }
+    for imp in [&mut rx, &mut tx] {
+        if imp.reorder_ppm > 0 && imp.reorder_delay == xdptcp_stack::time::Duration::ZERO {
+            imp.reorder_delay = xdptcp_stack::time::Duration::from_micros(500);
+        }
+    }
+    Ok(FaultConfig { rx, tx, seed, frames: 8192 })
+}
+
+fn set_impairment(
+    imp: &mut Impairments,
+    key: &str,
+    k: &str,
+    v: &str,
+    num: f64,
+) -> Result<(), String> {
+    let ppm = || -> Result<u32, String> {
+        if num > 100.0 {
+            return Err(format!("--fault: {k}={v} is not a percentage"));
+        }
+        Ok((num * 10_000.0).round() as u32)
+    };
+    let us = xdptcp_stack::time::Duration::from_micros(num as u64);
+    match key {
+        "loss" => imp.loss_ppm = ppm()?,
+        "reorder" => imp.reorder_ppm = ppm()?,
+        "dup" => imp.duplicate_ppm = ppm()?,
+        "corrupt" => imp.corrupt_ppm = ppm()?,
+        "delay-us" => imp.delay = us,
+        "jitter-us" => imp.jitter = us,
+        "reorder-us" => imp.reorder_delay = us,
+        _ => {
+            return Err(format!(
+                "--fault: unknown key '{k}' (loss, reorder, dup, corrupt, delay-us, jitter-us, \
+                 reorder-us, each optionally rx- or tx-; seed)"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Parses `xdp` mode names.
+pub fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
+    match s {
+        "auto" => Ok(XdpMode::Auto),
+        "native" => Ok(XdpMode::Native),
+        "generic" => Ok(XdpMode::Generic),
+        _ => Err(format!("--xdp-mode {s}: expected auto, native or generic")),
+    }
+}
+
+/// Parses bind mode names.
+pub fn parse_bind_mode(s: &str) -> Result<BindMode, String> {
+    match s {
+        "auto" => Ok(BindMode::Auto),
+        "zero-copy" => Ok(BindMode::ZeroCopy),
+        "copy" => Ok(BindMode::Copy),
+        _ => Err(format!("--bind-mode {s}: expected auto, zero-copy or copy")),
+    }
+}
+
+/// Access to the AF_XDP device under any wrappers.
+pub trait XdpInfo {
+    /// The AF_XDP device.
+    fn xdp(&self) -> &XdpDevice;
+    /// Fault-injection counters (RX, TX), if a fault layer is present.
+    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        None
+    }
+}
+
+impl XdpInfo for XdpDevice {
+    fn xdp(&self) -> &XdpDevice {
+        self
+    }
+}
+
+impl<D: XdpInfo + Device> XdpInfo for FaultDevice<D> {
+    fn xdp(&self) -> &XdpDevice {
+        self.inner().xdp()
+    }
+    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        Some((self.rx_stats(), self.tx_stats()))
+    }
+}
+
+impl<D: XdpInfo + Device, W: std::io::Write> XdpInfo for PcapDevice<D, W> {
+    fn xdp(&self) -> &XdpDevice {
+        self.inner().xdp()
+    }
+    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        self.inner().fault_stats()
+    }
+}
+
+/// What the worker's start-up reports to the caller, for its "ready" line.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub addr: Ipv4Addr,
+    pub queue: u32,
+    pub core: Option<usize>,
+    pub xdp_mode: XdpMode,
+    pub bind: BindMode,
+}
+
+impl Ready {
+    /// ` (queue Q, core C, xdp native, bind copy)`
+    pub fn describe(&self) -> String {
+        let core = self.core.map_or_else(|| "any".to_string(), |c| c.to_string());
+        format!(
+            "(queue {}, core {core}, xdp {}, bind {})",
+            self.queue,
+            self.xdp_mode.name(),
+            self.bind.name()
+        )
+    }
+}
+
+/// The hooks of one run: checks after start-up, the ready line, the summary line.
+pub trait Hooks<A> {
+    /// After the application's `start`: an error (e.g. listening failed) aborts the run.
+    fn started(&mut self, app: &A) -> Result<(), String>;
+    /// The device is diverting traffic to us.
+    fn ready(&mut self, ready: &Ready);
+    /// One line about the application, for the periodic and final counters.
+    fn summary(&self, app: &A) -> String;
+}
+
+/// Runs `app` on one worker until SIGINT/SIGTERM (or the application finishes), then stops
+/// gracefully and prints the counters. Returns the application and why it stopped.
+pub fn run<A: DriverApp>(
+    opts: &XdpOptions,
+    app: A,
+    hooks: &mut impl Hooks<A>,
+) -> Result<(A, Stop), String> {
+    signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    if let Some(core) = opts.core {
+        if !engine::pin_to_core(core) {
+            return Err(format!("cannot pin to core {core}: no such core (or not allowed)"));
+        }
+    }
+    let netif = NetIf::lookup(&opts.iface).map_err(|e| e.to_string())?;
+    let config = XdpConfig {
+        queue: opts.queue,
+        bind: opts.bind,
+        xdp_mode: opts.xdp_mode,
+        ..XdpConfig::new(&opts.iface, opts.addr)
+    };
+    let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
+    let pcap = |p: &PathBuf| format!("cannot create pcap file {}", p.display());
+    match (&opts.fault, &opts.pcap) {
+        (None, None) => go(dev, &netif, opts, app, hooks),
+        (Some(f), None) => go(FaultDevice::new(dev, *f), &netif, opts, app, hooks),
+        (None, Some(p)) => {
+            let d = PcapDevice::create(dev, p).map_err(|e| format!("{}: {e}", pcap(p)))?;
+            go(d, &netif, opts, app, hooks)
+        }
+        (Some(f), Some(p)) => {
+            let d = PcapDevice::create(FaultDevice::new(dev, *f), p)
+                .map_err(|e| format!("{}: {e}", pcap(p)))?;
+            go(d, &netif, opts, app, hooks)
+        }
+    }
+}
+
+fn go<D: Device + XdpInfo, A: DriverApp>(
+    dev: D,
+    netif: &NetIf,
+    opts: &XdpOptions,
+    app: A,
+    hooks: &mut impl Hooks<A>,
+) -> Result<(A, Stop), String> {
+    let keys = engine::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
+    let addressing = Addressing {
+        mac: netif.mac,
+        addr: opts.addr,
+        prefix_len: opts.prefix_len,
+        gateway: opts.gateway,
+    };
+    let mut config = engine::stack_config(&dev, addressing, keys);
+    config.tcp.send_buffer = opts.send_buffer;
+    config.tcp.recv_buffer = opts.recv_buffer;
+    config.max_connections = opts.max_connections;
+    let stack = Stack::new(config, Instant::ZERO);
+    let mut worker = Worker::new(dev, stack, app);
+    // The first iteration runs the application's `start` (listen, connect) before the XDP
+    // program diverts anything to us.
+    worker.run_once(worker.now());
+    hooks.started(worker.app())?;
+    worker.device().xdp().start().map_err(|e| e.to_string())?;
+    let xdp = worker.device().xdp();
+    hooks.ready(&Ready {
+        addr: opts.addr,
+        queue: opts.queue,
+        core: opts.core,
+        xdp_mode: xdp.program().mode(),
+        bind: xdp.bind_mode(),
+    });
+    let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
+    let stop = worker.run_until(opts.idle_sleep, |w| {
+        if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
+            if std::time::Instant::now() >= at {
+                next_stats = Some(at + every);
+                println!("stats: {}", hooks.summary(w.app()));
+                print_counters(w, false);
+            }
+        }
+        false
+    });
+    let drained = worker.drain(engine::DEFAULT_GRACE);
+    println!(
+        "stopped ({}): {}{}",
+        match stop {
+            Stop::Signal => "signal",
+            Stop::Requested => "requested",
+            Stop::Finished => "finished",
+        },
+        hooks.summary(worker.app()),
+        if drained { "" } else { " (some connections were still open after the grace period)" }
+    );
+    print_counters(&worker, true);
+    let (_, _, app) = worker.into_parts();
+    Ok((app, stop))
+}
+
+/// TCP counters as Linux `nstat` names them.
+pub fn nstat_lines(c: &TcpCounters) -> Vec<(&'static str, i64)> {
+    let u = |v: u64| v as i64;
+    vec![
+        ("TcpActiveOpens", u(c.active_opens)),
+        ("TcpPassiveOpens", u(c.passive_opens)),
+        ("TcpAttemptFails", u(c.attempt_fails)),
+        ("TcpEstabResets", u(c.estab_resets)),
+        ("TcpCurrEstab", c.curr_estab),
+        ("TcpInSegs", u(c.in_segs)),
+        ("TcpOutSegs", u(c.out_segs)),
+        ("TcpRetransSegs", u(c.retrans_segs)),
+        ("TcpInErrs", u(c.in_errs)),
+        ("TcpOutRsts", u(c.out_rsts)),
+        ("TcpExtTCPChallengeACK", u(c.challenge_acks)),
+        ("TcpExtPAWSEstab", u(c.paws_drops)),
+        ("TcpExtTCPTimeWaitRecycled", u(c.time_wait_recycled)),
+        ("TcpExtTCPFastRetrans", u(c.fast_retransmits)),
+        ("TcpExtTCPTimeouts", u(c.timeouts)),
+        ("TcpExtDelayedACKs", u(c.delayed_acks)),
+        ("TcpExtTCPOFOQueue", u(c.ofo_queued)),
+        ("TcpExtTCPOFODrop", u(c.ofo_dropped)),
+        ("TcpExtTCPKeepAlive", u(c.keepalive_probes)),
+        ("TcpExtTCPAbortOnTimeout", u(c.abort_on_timeout)),
+    ]
+}
+
+/// Prints the stack's, the interface's, the driver's and the copy counters. `all` prints
+/// zero-valued counters too.
+pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: bool) {
+    let s = w.stack();
+    println!("stack: connections {} {:?}", s.connection_count(), s.counters());
+    println!("listen: {:?}", s.listen_counters());
+    let tcp: Vec<String> = nstat_lines(s.tcp_counters())
+        .into_iter()
+        .filter(|(_, v)| all || *v != 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("tcp: {}", tcp.join(", "));
+    let iface: Vec<String> = s
+        .iface()
+        .counters()
+        .iter()
+        .filter(|(_, v)| all || *v != 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("iface: {}", iface.join(", "));
+    println!("worker: {:?}", w.counters());
+    if let Some(i) = w.app().sample_connection().and_then(|h| s.tcp_info(h).ok()) {
+        println!(
+            "sample connection: {:?}, srtt {:?}, rto {:?}, cwnd {}, ssthresh {}, snd_wnd {}, \
+             retransmits {}",
+            i.state, i.rtt, i.rto, i.cwnd, i.ssthresh, i.snd_wnd, i.retransmits
+        );
+    }
+    let x = w.device().xdp();
+    println!("xdp: {:?}", x.stats());
+    println!("program: {:?}", x.program().stats());
+    if let Some((rx, tx)) = w.device().fault_stats() {
+        println!("fault rx: {rx:?}");
+        println!("fault tx: {tx:?}");
+    }
+    let c = w.copies();
+    println!(
+        "copies: rx frame->ring {} B, ring->app {} B; tx app->ring {} B, ring->frame {} B",
+        c.rx_frame_to_ring, c.rx_ring_to_app, c.tx_app_to_ring, c.tx_ring_to_frame
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parses_and_rejects() {
+        assert_eq!(parse_cidr("10.0.0.2/16"), Ok((Ipv4Addr::new(10, 0, 0, 2), 16)));
+        assert_eq!(parse_cidr("10.0.0.2"), Ok((Ipv4Addr::new(10, 0, 0, 2), 24)));
+        assert!(parse_cidr("10.0.0.2/33").unwrap_err().contains("prefix"));
+        assert!(parse_cidr("10.0.0/8").unwrap_err().contains("address"));
+        assert!(parse_cidr("0.0.0.0/8").unwrap_err().contains("unicast"));
+    }
+
+    #[test]
+    fn fault_spec_parses_percentages_and_durations() {
+        let f = parse_fault("loss=2,reorder=1.5,delay-us=200,seed=9").expect("valid");
+        assert_eq!(f.rx.loss_ppm, 20_000);
+        assert_eq!(f.tx.reorder_ppm, 15_000);
+        assert_eq!(f.rx.delay, xdptcp_stack::time::Duration::from_micros(200));
+        assert_ne!(
+            f.rx.reorder_delay,
+            xdptcp_stack::time::Duration::ZERO,
+            "a default reorder delay"
+        );
+        assert_eq!(f.seed, 9);
+        assert!(parse_fault("loss=200").unwrap_err().contains("percentage"));
+        assert!(parse_fault("lose=2").unwrap_err().contains("unknown key"));
+        assert!(parse_fault("loss").unwrap_err().contains("KEY=VALUE"));
+        let one_way = parse_fault("rx-loss=2,tx-delay-us=100").expect("valid");
+        assert_eq!((one_way.rx.loss_ppm, one_way.tx.loss_ppm), (20_000, 0));
+        assert_eq!(one_way.rx.delay, xdptcp_stack::time::Duration::ZERO);
+        assert_eq!(one_way.tx.delay, xdptcp_stack::time::Duration::from_micros(100));
+        assert!(parse_fault("up-loss=2").unwrap_err().contains("unknown key"));
+    }
+}

@@ -1,0 +1,536 @@
+//! xdptcp on AF_XDP against Linux TCP, over a veth lab made by scripts/lab.sh.
+//!
+//! Each test makes its own lab (name from the test letter and the pid), starts
+//! `xdptcp serve echo --stack xdptcp` (or `xdptcp xfer`) in the stack namespace and runs Linux
+//! peers (python3 sockets, `bench/tests/interop/peer.py`) in the kernel namespace. The stack
+//! side always captures to a pcap file; it is deleted when the test passes and kept, with its
+//! path, a `tcpdump -nr` summary of the last packets and the server's log printed, when it
+//! fails. Needs root: without it the tests print "skipped: needs root", unless CI is set,
+//! where they fail. Tests run one at a time (a busy-polling worker wants a core) and every
+//! step has a time limit.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One test at a time: the worker busy-polls a core and the machine may have two.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn has_root() -> bool {
+    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    if String::from_utf8_lossy(&uid).trim() == "0" {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the AF_XDP interop tests need root, and CI is set");
+    }
+    eprintln!("skipped: needs root");
+    false
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
+}
+
+/// A lab made by scripts/lab.sh; torn down on drop (also while unwinding from a panic).
+struct Lab {
+    name: String,
+    stack_ns: String,
+    stack_if: String,
+    stack_ip: String,
+    kernel_ns: String,
+    kernel_ip: String,
+}
+
+impl Lab {
+    fn up(letter: &str, extra: &[&str]) -> Lab {
+        let name = format!("x{letter}{}", std::process::id() % 100_000);
+        let out = Command::new(repo().join("scripts/lab.sh"))
+            .args(["up", &name])
+            .args(extra)
+            .output()
+            .expect("lab.sh runs");
+        let mut lab = Lab {
+            name,
+            stack_ns: String::new(),
+            stack_if: String::new(),
+            stack_ip: String::new(),
+            kernel_ns: String::new(),
+            kernel_ip: String::new(),
+        };
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "lab up failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars = text.lines().last().expect("lab.sh prints its variables last");
+        for kv in vars.split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                match k {
+                    "STACK_NS" => lab.stack_ns = v.into(),
+                    "STACK_IF" => lab.stack_if = v.into(),
+                    "STACK_IP" => lab.stack_ip = v.into(),
+                    "KERNEL_NS" => lab.kernel_ns = v.into(),
+                    "KERNEL_IP" => lab.kernel_ip = v.into(),
+                    _ => {}
+                }
+            }
+        }
+        assert!(!lab.stack_if.is_empty() && !lab.kernel_ip.is_empty(), "{text}");
+        lab
+    }
+
+    /// Runs the python peer in the kernel namespace, at most `limit`; its JSON line or why it
+    /// failed.
+    fn peer(&self, args: &[&str], limit: Duration) -> Result<serde_json::Value, String> {
+        let out = Command::new("timeout")
+            .arg(limit.as_secs().to_string())
+            .args(["ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(peer_script())
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run the peer: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "peer {args:?} failed ({}): {stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let line = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line).map_err(|e| format!("peer printed {stdout:?}: {e}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/lab.sh")).args(["down", &self.name]).output();
+    }
+}
+
+/// An `xdptcp` process in the stack namespace, its log and its pcap.
+struct Xdptcp {
+    child: Option<Child>,
+    log: PathBuf,
+    pcap: PathBuf,
+    keep: bool,
+}
+
+impl Xdptcp {
+    /// Starts `xdptcp ARGS --iface .. --ip .. --pcap ..` and, if `ready` is given, waits (at
+    /// most 20 s) for a log line starting with it.
+    fn start(lab: &Lab, args: &[&str], ready: Option<&str>) -> Xdptcp {
+        let dir = std::env::temp_dir();
+        let log = dir.join(format!("xdptcp-{}.log", lab.name));
+        let pcap = dir.join(format!("xdptcp-{}.pcap", lab.name));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.stack_ns, env!("CARGO_BIN_EXE_xdptcp")])
+            .args(args)
+            .args(["--iface", &lab.stack_if, "--ip", &format!("{}/24", lab.stack_ip)])
+            .arg("--pcap")
+            .arg(&pcap)
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("xdptcp starts");
+        let mut x = Xdptcp { child: Some(child), log, pcap, keep: false };
+        if let Some(ready) = ready {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if x.log_text().lines().any(|l| l.starts_with(ready)) {
+                    break;
+                }
+                let exited = x.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() || Instant::now() > deadline {
+                    x.fail(&format!("xdptcp did not become ready ({exited:?})"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        x
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGINT, then waits at most `limit` for the exit; returns whether it exited 0.
+    fn stop(&mut self, limit: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        // `ip netns exec` execs the binary, so the child's pid is xdptcp's.
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        self.wait(&mut child, limit)
+    }
+
+    /// Waits at most `limit` for the process to exit on its own; kills it after that.
+    fn wait_exit(&mut self, limit: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        self.wait(&mut child, limit)
+    }
+
+    fn wait(&self, child: &mut Child, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Prints the evidence (log, pcap path, last packets) and panics.
+    fn fail(&mut self, why: &str) -> ! {
+        self.keep = true;
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+            self.wait(&mut c, Duration::from_secs(10));
+        }
+        eprintln!("---- xdptcp log ({}) ----\n{}", self.log.display(), self.log_text());
+        eprintln!("---- stack-side capture kept at {} ----", self.pcap.display());
+        eprintln!("{}", tcpdump_tail(&self.pcap, 40));
+        panic!("{why}");
+    }
+
+    /// A counter from the final `tcp:` line (nstat names).
+    fn nstat(&self, name: &str) -> Option<i64> {
+        let log = self.log_text();
+        let line = log.lines().rev().find(|l| l.starts_with("tcp: "))?;
+        line["tcp: ".len()..].split(", ").find_map(|kv| {
+            let (k, v) = kv.split_once(' ')?;
+            (k == name).then(|| v.parse().ok()).flatten()
+        })
+    }
+}
+
+impl Drop for Xdptcp {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !self.keep && !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.pcap);
+            // With several queues each has its own file (NAME.qN.pcap).
+            for q in 0..4 {
+                let _ = std::fs::remove_file(self.pcap.with_extension(format!("q{q}.pcap")));
+            }
+            let _ = std::fs::remove_file(&self.log);
+        } else {
+            eprintln!("kept {} and {}", self.pcap.display(), self.log.display());
+        }
+    }
+}
+
+/// `tcpdump -nr FILE | tail -n N`.
+fn tcpdump_tail(pcap: &Path, n: usize) -> String {
+    match Command::new("tcpdump").arg("-nr").arg(pcap).output() {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(tcpdump unavailable: {e})"),
+    }
+}
+
+fn serve_echo(lab: &Lab, extra: &[&str]) -> Xdptcp {
+    let mut args = vec!["serve", "echo", "--stack", "xdptcp", "--port", "7"];
+    args.extend_from_slice(extra);
+    Xdptcp::start(lab, &args, Some("listening on "))
+}
+
+/// Bulk echo of `bytes` from a Linux client; checks digests, stops the server, checks it
+/// exited 0 and saw no checksum errors. Returns the transfer's seconds.
+fn bulk_echo(lab: &Lab, server: &mut Xdptcp, bytes: u64, limit: Duration) -> f64 {
+    let r = lab.peer(&["bulk", &lab.stack_ip, "7", &bytes.to_string()], limit);
+    let v = match r {
+        Ok(v) => v,
+        Err(e) => server.fail(&e),
+    };
+    if v["received"].as_u64() != Some(bytes) || v["sent_sha"] != v["recv_sha"] {
+        server.fail(&format!("echo differs: {v}"));
+    }
+    let secs = v["secs"].as_f64().unwrap_or(0.0);
+    eprintln!(
+        "{} MiB each way in {secs:.2} s: {:.0} Mbit/s each way",
+        bytes >> 20,
+        bytes as f64 * 8.0 / secs / 1e6
+    );
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0 after SIGINT");
+    }
+    if server.nstat("TcpInErrs") != Some(0) {
+        server.fail("checksum or header errors on received segments");
+    }
+    secs
+}
+
+#[test]
+fn a_echo_64mib_each_way_clean_link() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("a", &[]);
+    let mut server = serve_echo(&lab, &[]);
+    bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(120));
+    assert!(server.log_text().contains("stopped (signal): accepted 1, closed 1, errors 0"));
+}
+
+/// 2 % loss each way. nftables on the kernel-side veth drops 2 % of what we send (its
+/// ingress chain); its egress chain cannot make Linux's TCP data go missing, because a drop
+/// on the local egress path is reported back to the sending socket, which just sends the
+/// segment again (only Linux's pure ACKs are really lost there). So the Linux → stack data
+/// loss is our fault device's `rx-loss=2`. 8 MiB rather than 64: our sender (NewReno without
+/// SACK-based recovery yet) spends most of the time in retransmission timeouts.
+#[test]
+fn b_echo_8mib_with_2pct_loss_each_way_nftables() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("b", &["--loss-pct", "2"]);
+    let mut server = serve_echo(&lab, &["--fault", "rx-loss=2,seed=5"]);
+    bulk_echo(&lab, &mut server, 8 << 20, Duration::from_secs(170));
+    if server.nstat("TcpRetransSegs").unwrap_or(0) == 0 {
+        server.fail("2 % loss but no retransmission: was the loss applied?");
+    }
+    if server.nstat("TcpExtTCPOFOQueue").unwrap_or(0) == 0 {
+        server.fail("2 % loss towards us but nothing arrived out of order");
+    }
+}
+
+#[test]
+fn c_echo_8mib_with_loss_reordering_delay_in_the_fault_device() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("c", &[]);
+    let fault = "loss=1,reorder=2,reorder-us=400,delay-us=200,jitter-us=50,seed=11";
+    let mut server = serve_echo(&lab, &["--fault", fault]);
+    bulk_echo(&lab, &mut server, 8 << 20, Duration::from_secs(150));
+    let log = server.log_text();
+    let fault_line = log.lines().rev().find(|l| l.starts_with("fault rx:")).unwrap_or_default();
+    if !fault_line.contains("dropped: ") || fault_line.contains("dropped: 0,") {
+        server.fail(&format!("no loss injected: {fault_line}"));
+    }
+}
+
+#[test]
+fn d_1000_sequential_short_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("d", &[]);
+    let mut server = serve_echo(&lab, &[]);
+    if let Err(e) = lab.peer(&["seq", &lab.stack_ip, "7", "1000"], Duration::from_secs(120)) {
+        server.fail(&e);
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    if server.nstat("TcpPassiveOpens") != Some(1000) {
+        server.fail("expected 1000 passive opens");
+    }
+    let log = server.log_text();
+    if !log.contains("accepted 1000, closed 1000, errors 0") {
+        server.fail("every connection must close cleanly");
+    }
+}
+
+#[test]
+fn e_10000_concurrent_connections_held_then_closed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("e", &[]);
+    // 16 KiB rings: 10,000 connections x 32 KiB = 320 MiB.
+    let mut server = serve_echo(&lab, &["--buffer-kib", "16", "--backlog", "16384"]);
+    if let Err(e) = lab.peer(&["concurrent", &lab.stack_ip, "7", "10000"], Duration::from_secs(180))
+    {
+        server.fail(&e);
+    }
+    // The client closed everything; give the last FIN/ACK exchanges a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &lab.kernel_ns, "ss", "-tanH", "state", "established"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0);
+        if out == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if !server.stop(Duration::from_secs(30)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    if server.nstat("TcpPassiveOpens") != Some(10000) {
+        server.fail("expected 10000 passive opens");
+    }
+    if !server.log_text().contains("accepted 10000,") {
+        server.fail("expected 10000 accepted connections");
+    }
+}
+
+#[test]
+fn f_our_stack_as_client_against_linux_64mib_each_way() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("f", &[]);
+    let bytes: u64 = 64 << 20;
+    // The Linux echo server; it prints one line when listening and one when done.
+    let mut server = Command::new("timeout")
+        .args(["120", "ip", "netns", "exec", &lab.kernel_ns, "python3"])
+        .arg(peer_script())
+        .args(["echo-server", "9000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut lines = BufReader::new(server.stdout.take().expect("piped")).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.contains("listening"), "linux server: {first}");
+    let target = format!("{}:9000", lab.kernel_ip);
+    let mut client = Xdptcp::start(
+        &lab,
+        &["xfer", "--stack", "xdptcp", "--connect", &target, "--bytes", &bytes.to_string()],
+        None,
+    );
+    if !client.wait_exit(Duration::from_secs(120)) {
+        client.fail("xdptcp xfer failed");
+    }
+    let done = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = server.wait();
+    let v: serde_json::Value = serde_json::from_str(&done).unwrap_or_default();
+    let want = lab.peer(&["pattern-sha", &bytes.to_string()], Duration::from_secs(60));
+    let want = want.unwrap_or_else(|e| client.fail(&e));
+    if v["received"].as_u64() != Some(bytes) || v["recv_sha"] != want["sha"] {
+        client.fail(&format!("Linux received the wrong bytes: {v} (want {want})"));
+    }
+    let log = client.log_text();
+    let ok = log.lines().find(|l| l.starts_with("xfer ok")).unwrap_or_default().to_string();
+    if !ok.contains("verified") {
+        client.fail("the echoed bytes were not verified");
+    }
+    eprintln!("{ok}");
+}
+
+#[test]
+fn g_two_queues_with_steering_echo_and_short_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("g", &["--queues", "2"]);
+    let mut server = serve_echo(&lab, &["--queues", "2"]);
+    let bytes: u64 = 16 << 20;
+    let v = lab
+        .peer(&["bulk", &lab.stack_ip, "7", &bytes.to_string()], Duration::from_secs(120))
+        .unwrap_or_else(|e| server.fail(&e));
+    if v["received"].as_u64() != Some(bytes) || v["sent_sha"] != v["recv_sha"] {
+        server.fail(&format!("echo differs: {v}"));
+    }
+    if let Err(e) = lab.peer(&["seq", &lab.stack_ip, "7", "300"], Duration::from_secs(120)) {
+        server.fail(&e);
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    let log = server.log_text();
+    let finals: Vec<&str> = log.lines().filter(|l| l.starts_with("final q")).collect();
+    if finals.len() != 2 || !log.contains("tcp-accepted 301 tcp-closed 301 tcp-errors 0") {
+        server.fail("expected two workers and 301 clean connections");
+    }
+}
+
+/// Every bad input is one line on stderr and a non-zero exit (no root needed: all of these
+/// fail before anything is attached).
+#[test]
+fn serve_xdptcp_errors_are_one_line() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+            .args(["serve", "echo", "--stack", "xdptcp"])
+            .args(args)
+            .output()
+            .expect("xdptcp runs");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("xdptcp: error: "), "{err}");
+        err
+    };
+    assert!(run(&["--ip", "198.18.0.2/24"]).contains("needs --iface"));
+    assert!(run(&["--iface", "lo"]).contains("needs --ip"));
+    assert!(run(&["--iface", "lo", "--ip", "198.18.0.2/40"]).contains("prefix"));
+    assert!(
+        run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--fault", "loss=200"]).contains("percentage")
+    );
+    assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--xdp-mode", "fast"])
+        .contains("auto, native or generic"));
+    assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--queues", "2", "--fault", "loss=1"])
+        .contains("one queue only"));
+    assert!(run(&["--iface", "xdptcp-none0", "--ip", "198.18.0.2/24"])
+        .contains("no network interface named \"xdptcp-none0\""));
+    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+        .args(["xfer", "--connect", "nowhere", "--iface", "lo", "--ip", "1.2.3.4/8"])
+        .output()
+        .expect("xdptcp runs");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad --connect 'nowhere'"));
+}
+
+#[test]
+fn h_http_over_xdptcp_answers_curl_with_keepalive() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("h", &[]);
+    let mut args = vec!["serve", "http", "--stack", "xdptcp", "--port", "80"];
+    args.extend_from_slice(&["--body-bytes", "1000"]);
+    let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
+    // Three URLs on one command line: curl reuses its connection (`-o` per URL).
+    let mut urls = Vec::new();
+    for i in 0..3 {
+        urls.extend(["-o".to_string(), "/dev/null".to_string()]);
+        urls.push(format!("http://{}/p{i}", lab.stack_ip));
+    }
+    let out = Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "curl", "-s"])
+        .args(["-w", "%{http_code} %{size_download} %{num_connects}\\n"])
+        .args(&urls)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // One connection for all three requests (keep-alive), each 200 with the 1000-byte body.
+    if !out.status.success() || lines != ["200 1000 1", "200 1000 0", "200 1000 0"] {
+        server.fail(&format!("curl: {:?} {text:?}", out.status));
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    if !server.log_text().contains("accepted 1, closed 1, errors 0") {
+        server.fail("one connection, closed cleanly");
+    }
+}
