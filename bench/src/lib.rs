@@ -8,3 +8,4 @@ pub mod apps;
 pub mod framing;
 pub mod linux;
 pub mod loadgen;
+pub mod report;
