@@ -35,6 +35,18 @@ enum Command {
     /// Make or remove the two-namespace veth lab (scripts/lab.sh).
     #[command(subcommand)]
     Lab(cmd::lab::Args),
+    /// Flood a UDP reflector or echo server and count the replies (packets per second).
+    UdpFlood(cmd::udp_flood::Args),
+    /// Run benchmark suites.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Every workload with every available (server, client) pair in a fresh veth lab: a table
+    /// with xdptcp/linux ratios, results.json and SVG plots.
+    Lab(cmd::bench_lab::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +65,8 @@ fn main() -> ExitCode {
         Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
         Command::Detach(args) => cmd::detach::run(&args),
         Command::Lab(args) => cmd::lab::run(&args),
+        Command::UdpFlood(args) => cmd::udp_flood::run(&args),
+        Command::Bench(BenchCommand::Lab(args)) => cmd::bench_lab::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,11 @@ pub mod criterion_report;
 pub mod detach;
 pub mod lab;
 pub mod load;
+pub mod reflect;
 pub mod serve;
 pub mod serve_xdp;
+pub mod udp_flood;
+pub mod bench_lab;
 
 /// The TCP stack an application or load generator runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

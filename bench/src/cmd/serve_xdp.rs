@@ -24,6 +24,9 @@ use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpMode};
 pub enum AppName {
     /// Send every UDP datagram on --port back to its sender (ARP and ICMP echo always work).
     UdpEcho,
+    /// Send every frame for --ip straight back (MACs, IPs and UDP/TCP ports swapped; ARP
+    /// answered) with no stack: the raw AF_XDP ceiling (`cmd::reflect`).
+    Reflect,
 }
 
 /// `--xdp-mode`.
@@ -92,7 +95,7 @@ pub struct Args {
 }
 
 /// `ADDR/PREFIX`.
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(super) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (a, p) = s
         .split_once('/')
         .ok_or_else(|| format!("--ip {s}: give ADDR/PREFIX, e.g. 198.18.7.2/24"))?;
@@ -105,7 +108,7 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 /// `0,1` / `2-3` / `0,2-3`.
-fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+pub(super) fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("--cores {s}: {part:?} is not a core number or range");
@@ -134,7 +137,7 @@ fn show_list<T: Copy + Into<u64>>(v: &[T]) -> String {
 }
 
 /// The IPv4 addresses the kernel has on `iface` (`ip -o -4 addr show dev IF`).
-fn kernel_addresses(iface: &str) -> Result<Vec<Ipv4Addr>, String> {
+pub(super) fn kernel_addresses(iface: &str) -> Result<Vec<Ipv4Addr>, String> {
     let out = Command::new("ip")
         .args(["-o", "-4", "addr", "show", "dev", iface])
         .output()
@@ -161,6 +164,9 @@ fn parse_ip_addr_output(text: &str) -> Vec<Ipv4Addr> {
 
 /// Runs the application until SIGINT/SIGTERM.
 pub fn run(args: &Args) -> Result<(), String> {
+    if args.app == AppName::Reflect {
+        return super::reflect::run(args);
+    }
     let (addr, prefix) = parse_cidr(&args.ip)?;
     if args.queues == 0 {
         return Err("--queues must be at least 1".into());
