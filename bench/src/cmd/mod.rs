@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench_lab;
 pub mod criterion_report;
 pub mod detach;
 pub mod lab;
@@ -8,7 +9,6 @@ pub mod reflect;
 pub mod serve;
 pub mod serve_xdp;
 pub mod udp_flood;
-pub mod bench_lab;
 
 /// The TCP stack an application or load generator runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -127,7 +127,9 @@ fn flood(sock: &UdpSocket, target: SocketAddr, args: &Args) -> Result<FloodRepor
                 Ok(_) => sent += 1,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                    return Err(format!("{target} refused (ICMP port unreachable): nothing serves it"))
+                    return Err(format!(
+                        "{target} refused (ICMP port unreachable): nothing serves it"
+                    ))
                 }
                 Err(_) => {
                     send_errors += 1;

@@ -171,9 +171,8 @@ mod tests {
             label: l.into(),
             points: vec![(0.5, 10.0 * k), (0.9, 12.0 * k), (0.99, 20.0 * k)],
         };
-        let svg = latency("rr64x1", &[c("linux/linux", 1.0), c("xdptcp/linux", 0.5)])
-            .unwrap()
-            .unwrap();
+        let svg =
+            latency("rr64x1", &[c("linux/linux", 1.0), c("xdptcp/linux", 0.5)]).unwrap().unwrap();
         assert!(svg.contains("linux/linux") && svg.contains("xdptcp/linux"));
         assert!(latency("x", &[]).unwrap().is_none());
         assert!((nines(0.99) - 2.0).abs() < 1e-9);

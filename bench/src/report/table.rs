@@ -9,8 +9,17 @@
 use super::{LabReport, ResultRow};
 
 /// Workloads in the order the table shows them; others follow in order of appearance.
-pub const WORKLOAD_ORDER: [&str; 9] =
-    ["rr64x1", "rr64x64", "crr64", "bulk", "http", "proxy", "sockperf-pp", "sockperf-ul", "raw-xdp"];
+pub const WORKLOAD_ORDER: [&str; 9] = [
+    "rr64x1",
+    "rr64x64",
+    "crr64",
+    "bulk",
+    "http",
+    "proxy",
+    "sockperf-pp",
+    "sockperf-ul",
+    "raw-xdp",
+];
 
 fn linux_twin(name: &str) -> String {
     if name == "xdptcp" {
@@ -77,9 +86,10 @@ pub fn markdown(report: &LabReport) -> String {
         }
     }
     let rank = |w: &str| {
-        WORKLOAD_ORDER.iter().position(|x| *x == w).unwrap_or_else(|| {
-            WORKLOAD_ORDER.len() + seen.iter().position(|x| x == w).unwrap_or(0)
-        })
+        WORKLOAD_ORDER
+            .iter()
+            .position(|x| *x == w)
+            .unwrap_or_else(|| WORKLOAD_ORDER.len() + seen.iter().position(|x| x == w).unwrap_or(0))
     };
     // Stable: within a workload, measured rows keep their order, then the missing ones.
     lines.sort_by_key(|l| rank(l.workload()));
