@@ -211,8 +211,8 @@ struct SSide {
 }
 
 fn smol_side(ip: Ipv4Addr, seed: u8) -> SSide {
-    let mut q = Queues::default();
-    q.free = (0..512).map(|_| Vec::with_capacity(FRAME)).collect();
+    let q =
+        Queues { free: (0..512).map(|_| Vec::with_capacity(FRAME)).collect(), ..Queues::default() };
     let mut dev = MemDevice { q: RefCell::new(q) };
     let mut config = Config::new(HardwareAddress::Ethernet(SMac([2, 0, 0, 0, 0, seed])));
     config.random_seed = u64::from(seed);

@@ -212,7 +212,7 @@ enum Server {
     Nginx,
     /// HAProxy in TCP mode in front of nginx.
     Haproxy,
-    SockperfServer,
+    Sockperf,
     /// The raw AF_XDP reflector.
     Reflector,
 }
@@ -224,7 +224,7 @@ impl Server {
             Server::Xdptcp(_) => "xdptcp",
             Server::Nginx => "nginx",
             Server::Haproxy => "haproxy",
-            Server::SockperfServer => "sockperf",
+            Server::Sockperf => "sockperf",
             Server::Reflector => "xdp-reflector",
         }
     }
@@ -289,9 +289,7 @@ fn plan() -> Vec<Combo> {
     add("proxy", Server::Haproxy, Client::Wrk { conns: 32 });
     for client in [Client::SockperfPingPong, Client::SockperfUnderLoad] {
         let w = if client == Client::SockperfPingPong { "sockperf-pp" } else { "sockperf-ul" };
-        for server in
-            [Server::Linux("sockperf"), Server::Xdptcp("sockperf"), Server::SockperfServer]
-        {
+        for server in [Server::Linux("sockperf"), Server::Xdptcp("sockperf"), Server::Sockperf] {
             add(w, server, client);
         }
     }
@@ -323,7 +321,7 @@ fn app_port(app: &str) -> u16 {
 
 /// A measurement, or why there is none.
 enum Outcome {
-    Measured(ResultRow, Option<LatencyCurve>),
+    Measured(Box<(ResultRow, Option<LatencyCurve>)>),
     /// Not available here (not built, not installed): not a failure.
     Unavailable(String),
     /// Tried and failed.
@@ -360,7 +358,8 @@ impl Bench {
         };
         interrupted()?;
         match outcome {
-            Outcome::Measured(row, curve) => {
+            Outcome::Measured(m) => {
+                let (row, curve) = *m;
                 eprintln!("bench lab: {w}: {s} <- {c}: {:.3} {}", row.throughput, row.unit);
                 if let Some(curve) = curve {
                     self.curves.push((w.to_string(), curve));
@@ -465,7 +464,7 @@ impl Bench {
                 h.also = Some(Box::new(p));
                 Ok(Some((h, format!("{}:{PORT_HAPROXY}", lab.linux_ip))))
             }
-            Server::SockperfServer => {
+            Server::Sockperf => {
                 let Some(sp) = find_tool("sockperf") else {
                     return Err(Outcome::Unavailable("sockperf not installed".into()));
                 };
@@ -512,7 +511,7 @@ fn note_modes(modes: &mut Option<(String, String)>, line: &str) {
     {
         if modes.is_none() {
             let after = |key: &str| {
-                line.split(|c: char| c == ',' || c == '(' || c == ')')
+                line.split([',', '(', ')'])
                     .map(str::trim)
                     .find_map(|part| part.strip_prefix(key).map(|v| v.trim().to_string()))
             };
@@ -600,10 +599,10 @@ impl Bench {
                         .iter()
                         .filter_map(|&(q, k)| num(k).map(|us| (q, us)))
                         .collect();
-                Outcome::Measured(
+                Outcome::Measured(Box::new((
                     row(throughput, unit, num("p50_us"), num("p99_us")),
                     curve(points),
-                )
+                )))
             }
             Client::Wrk { conns } => {
                 let Some(wrk) = find_tool("wrk") else {
@@ -619,10 +618,10 @@ impl Bench {
                     &["-t1", "-c", &c, "-d", &d, "--latency", &url],
                 );
                 match run_bounded(cmd, limit).and_then(|out| parse_wrk(&out)) {
-                    Ok(p) => Outcome::Measured(
+                    Ok(p) => Outcome::Measured(Box::new((
                         row(p.rps, "rps", p.quantile(0.5), p.quantile(0.99)),
                         curve(p.latency),
-                    ),
+                    ))),
                     Err(e) => Outcome::Failed(e),
                 }
             }
@@ -644,10 +643,10 @@ impl Bench {
                 }
                 let cmd = lab.in_ns_tool(&lab.kernel_ns, &core, &sp, &argv);
                 match run_bounded(cmd, limit).and_then(|out| parse_sockperf(&out)) {
-                    Ok(p) => Outcome::Measured(
+                    Ok(p) => Outcome::Measured(Box::new((
                         row(p.rps, "rps", p.quantile(0.5), p.quantile(0.99)),
                         curve(p.latency),
-                    ),
+                    ))),
                     Err(e) => Outcome::Failed(e),
                 }
             }
@@ -668,7 +667,10 @@ impl Bench {
                 if pps <= 0.0 {
                     return Outcome::Failed("no datagrams came back".into());
                 }
-                Outcome::Measured(row(pps, "pps", v["p50_us"].as_f64(), v["p99_us"].as_f64()), None)
+                Outcome::Measured(Box::new((
+                    row(pps, "pps", v["p50_us"].as_f64(), v["p99_us"].as_f64()),
+                    None,
+                )))
             }
         }
     }
@@ -756,7 +758,7 @@ fn parse_sockperf(out: &str) -> Result<Parsed, String> {
     for line in clean.lines() {
         if line.contains("[Valid Duration]") {
             let field = |k: &str| {
-                line.split(|c: char| c == ';' || c == ' ')
+                line.split([';', ' '])
                     .find_map(|w| w.strip_prefix(k))
                     .and_then(|v| v.trim_end_matches("sec").parse::<f64>().ok())
             };

@@ -56,7 +56,7 @@ fn serve_queue(
         if reflector.step(&mut dev, now) == 0 {
             // Busy-poll, but give the core away now and then while idle.
             idle += 1;
-            if idle % 64 == 0 {
+            if idle.is_multiple_of(64) {
                 std::thread::yield_now();
             }
         } else {
