@@ -92,7 +92,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&stamp));
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed));
+    ctrlc::set_handler(|| STOP.store(true, Ordering::Relaxed))
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
 
     let name = format!("bl{}", std::process::id() % 100_000);
     let lab = LabGuard::up(&bin, &name)?;
