@@ -40,7 +40,13 @@ pub fn throughput(report: &LabReport, workload: &str) -> Result<Option<String>, 
             .disable_y_mesh()
             .disable_y_axis()
             .x_labels(6)
-            .x_label_formatter(&|v| format!("{v:.3}"))
+            .x_label_formatter(&|v| {
+                if max >= 100.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            })
             .draw()
             .map_err(err)?;
         let colour = |server: &str, client: &str| {
