@@ -352,6 +352,11 @@ impl Bench {
             Ok(Some((server, target))) => {
                 let o = self.run_client(combo, &target);
                 drop(server);
+                if matches!(combo.server, Server::Xdptcp(_) | Server::Reflector) {
+                    // A server that had to be SIGKILLed leaves its XDP program attached, and
+                    // the next AF_XDP server would refuse the interface; remove it.
+                    self.lab.detach(&self.bin);
+                }
                 o
             }
             Ok(None) => Outcome::Unavailable("not built yet".into()),
@@ -1104,6 +1109,15 @@ impl LabGuard {
         .map(|_| ())
     }
 
+    /// Removes any XDP program from the stack-side interface (no-op if none).
+    fn detach(&self, bin: &Path) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.stack_ns])
+            .arg(bin)
+            .args(["detach", "--iface", &self.stack_if])
+            .output();
+    }
+
     /// `timeout`-free `taskset -c CORE ip netns exec NS BIN ARGS` (the bench bounds clients
     /// itself and stops servers).
     fn in_ns(&self, ns: &str, core: &str, bin: &str, args: &[&str]) -> Command {
@@ -1218,6 +1232,31 @@ mod tests {
         assert_eq!(p.quantile(0.99), Some(87.036));
         assert_eq!(p.latency.first().map(|x| x.0), Some(0.5), "sorted, below p50 dropped");
         assert!(parse_sockperf("sockperf: No messages were received from the server").is_err());
+    }
+
+    #[test]
+    fn modes_come_from_either_listening_line() {
+        let mut m = None;
+        note_modes(
+            &mut m,
+            "listening on 198.18.1.2 (reflect, queues 0-0, cores 0, xdp native, bind copy)",
+        );
+        assert_eq!(m, Some(("native".to_string(), "copy".to_string())));
+        // The first line wins.
+        note_modes(
+            &mut m,
+            "listening on 1.2.3.4:7 (queue 0, core any, xdp generic, bind copy) app rr",
+        );
+        assert_eq!(m.as_ref().map(|x| x.0.as_str()), Some("native"));
+        let mut m2 = None;
+        note_modes(
+            &mut m2,
+            "listening on 1.2.3.4:7 (queue 0, core any, xdp generic, bind zero-copy) app rr",
+        );
+        assert_eq!(m2, Some(("generic".to_string(), "zero-copy".to_string())));
+        let mut none = None;
+        note_modes(&mut none, "listening on 1.2.3.4:7 (stack linux)");
+        assert_eq!(none, None);
     }
 
     #[test]
