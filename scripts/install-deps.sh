@@ -19,6 +19,8 @@ PACKAGES=(
     iproute2 ethtool nftables tcpdump iputils-ping netcat-openbsd python3
     # real peers for interop tests and the side-by-side benchmarks
     curl wrk sockperf
+    # real servers of `xdptcp bench lab` (nginx, HAProxy in TCP mode in front of it)
+    nginx-light haproxy
 )
 
 missing=()

@@ -8,4 +8,5 @@ pub mod apps;
 pub mod framing;
 pub mod linux;
 pub mod loadgen;
+pub mod report;
 pub mod xdp;

@@ -42,6 +42,18 @@ enum Command {
     /// Measure congestion control and loss recovery in a deterministic bottleneck simulation
     /// (goodput against loss next to the Mathis bound, RTOs, burst recovery, fairness).
     Congestion(cmd::congestion::Args),
+    /// Flood a UDP reflector or echo server and count the replies (packets per second).
+    UdpFlood(cmd::udp_flood::Args),
+    /// Run benchmark suites.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Every workload with every available (server, client) pair in a fresh veth lab: a table
+    /// with xdptcp/linux ratios, results.json and SVG plots.
+    Lab(cmd::bench_lab::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +74,8 @@ fn main() -> ExitCode {
         Command::Detach(args) => cmd::detach::run(&args),
         Command::Lab(args) => cmd::lab::run(&args),
         Command::Congestion(args) => cmd::congestion::run(&args),
+        Command::UdpFlood(args) => cmd::udp_flood::run(&args),
+        Command::Bench(BenchCommand::Lab(args)) => cmd::bench_lab::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

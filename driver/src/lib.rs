@@ -13,6 +13,7 @@ pub mod loopback;
 pub mod netns;
 pub mod pcap;
 pub mod pool;
+pub mod reflector;
 pub mod rss;
 pub mod runtime;
 pub mod signal;

@@ -1,12 +1,15 @@
 //! One module per subcommand.
 
+pub mod bench_lab;
 pub mod congestion;
 pub mod criterion_report;
 pub mod detach;
 pub mod lab;
 pub mod load;
+pub mod reflect;
 pub mod serve;
 pub mod serve_xdp;
+pub mod udp_flood;
 pub mod xdp_args;
 pub mod xfer;
 

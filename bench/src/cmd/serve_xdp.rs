@@ -34,6 +34,9 @@ pub enum AppName {
     Discard,
     /// HTTP/1.1 on --port, answering 200 with --body-bytes bytes.
     Http,
+    /// Send every frame for --ip straight back (MACs, IPs and UDP/TCP ports swapped; ARP
+    /// answered) with no stack: the raw AF_XDP ceiling (`cmd::reflect`).
+    Reflect,
 }
 
 /// `--xdp-mode`.
@@ -111,7 +114,7 @@ pub struct Args {
 }
 
 /// `ADDR/PREFIX`.
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(super) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (a, p) = s
         .split_once('/')
         .ok_or_else(|| format!("--ip {s}: give ADDR/PREFIX, e.g. 198.18.7.2/24"))?;
@@ -124,7 +127,7 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
 }
 
 /// `0,1` / `2-3` / `0,2-3`.
-fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+pub(super) fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("--cores {s}: {part:?} is not a core number or range");
@@ -153,7 +156,7 @@ fn show_list<T: Copy + Into<u64>>(v: &[T]) -> String {
 }
 
 /// The IPv4 addresses the kernel has on `iface` (`ip -o -4 addr show dev IF`).
-fn kernel_addresses(iface: &str) -> Result<Vec<Ipv4Addr>, String> {
+pub(super) fn kernel_addresses(iface: &str) -> Result<Vec<Ipv4Addr>, String> {
     let out = Command::new("ip")
         .args(["-o", "-4", "addr", "show", "dev", iface])
         .output()
@@ -180,6 +183,9 @@ fn parse_ip_addr_output(text: &str) -> Vec<Ipv4Addr> {
 
 /// Runs the application until SIGINT/SIGTERM.
 pub fn run(args: &Args) -> Result<(), String> {
+    if args.app == AppName::Reflect {
+        return super::reflect::run(args);
+    }
     let (addr, prefix) = parse_cidr(&args.ip)?;
     if args.queues == 0 {
         return Err("--queues must be at least 1".into());
@@ -253,6 +259,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Echo => AppSpec::Echo,
         AppName::Discard => AppSpec::Discard,
         AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
+        AppName::Reflect => return super::reflect::run(args),
     };
     if port == 0 {
         return Err("--port must be between 1 and 65535".into());

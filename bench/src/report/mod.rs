@@ -1,0 +1,200 @@
+//! The results of `xdptcp bench lab`: one row per measured (workload, server, client)
+//! combination, the machine they were measured on, and three renderings of them — JSON
+//! ([`LabReport`] serialises to exactly `{"meta": {...}, "results": [...]}`), a markdown table
+//! with xdptcp/linux ratios ([`table`]), and SVG plots ([`svg`]).
+//!
+//! A combination that could not be measured (its implementation is not built yet, or it
+//! failed) is never given a number: it is a [`Missing`] entry, listed in `meta.missing` and in
+//! the table as `n/a (reason)`, so the `results` array holds measurements only.
+
+pub mod svg;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+
+/// One measured combination. Field names and types are the published JSON shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// `rr64x1`, `rr64x64`, `crr64`, `bulk`, `http`, `proxy`, `raw-xdp`, ...
+    pub workload: String,
+    /// What served: `xdptcp`, `linux`, `nginx`, `haproxy`, `sockperf`, `xdp-reflector`, ...
+    pub server: String,
+    /// What generated load: `xdptcp`, `linux`, `wrk`, `sockperf`, `udp-flood`, ...
+    pub client: String,
+    /// In `unit`.
+    pub throughput: f64,
+    /// `rps`, `cps`, `gbps` or `pps`.
+    pub unit: String,
+    /// Median latency in microseconds, when the client measures latency.
+    pub p50_us: Option<f64>,
+    /// 99th percentile latency in microseconds.
+    pub p99_us: Option<f64>,
+}
+
+/// A combination that has no number, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Missing {
+    pub workload: String,
+    pub server: String,
+    pub client: String,
+    /// E.g. `not built yet`, or the one-line error of the attempt.
+    pub reason: String,
+}
+
+/// Where and how the numbers were measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Meta {
+    /// `uname -r`.
+    pub kernel: String,
+    /// `model name` of /proc/cpuinfo.
+    pub cpu: String,
+    /// UTC, RFC 3339.
+    pub date: String,
+    /// XDP attach mode of the AF_XDP runs (`native`, `generic`), or `n/a` if none ran.
+    pub xdp_mode: String,
+    /// AF_XDP bind mode (`copy`, `zero-copy`), or `n/a`.
+    pub bind_mode: String,
+    /// Online cores of the machine.
+    pub cores: usize,
+    /// Core of the server and core of the client (`taskset -c`).
+    pub server_core: usize,
+    pub client_core: usize,
+    /// Seconds each combination ran.
+    pub duration_s: f64,
+    /// Lab topology in one line.
+    pub topology: String,
+    /// Combinations without a number.
+    pub missing: Vec<Missing>,
+}
+
+/// Latency quantiles of one row (quantile in 0..=1, microseconds), for the latency plot.
+/// Not part of the JSON: only the clients that report several quantiles fill it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatencyCurve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabReport {
+    pub meta: Meta,
+    pub results: Vec<ResultRow>,
+}
+
+impl LabReport {
+    /// The row for a combination, if it was measured.
+    pub fn row(&self, workload: &str, server: &str, client: &str) -> Option<&ResultRow> {
+        self.results
+            .iter()
+            .find(|r| r.workload == workload && r.server == server && r.client == client)
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        // Plain data of strings and finite-or-null numbers: serialising cannot fail.
+        serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
+    }
+}
+
+/// Checks that `value` has exactly the published shape: an object with exactly `meta`
+/// (an object) and `results` (an array of objects with exactly the seven row fields, of the
+/// right types). Returns what is wrong, first problem only.
+pub fn check_shape(value: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let obj = value.as_object().ok_or("the report is not a JSON object")?;
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if keys != ["meta", "results"] {
+        return Err(format!("top-level keys are {keys:?}, want [\"meta\", \"results\"]"));
+    }
+    if !obj["meta"].is_object() {
+        return Err("meta is not an object".into());
+    }
+    let rows = obj["results"].as_array().ok_or("results is not an array")?;
+    const FIELDS: [&str; 7] =
+        ["client", "p50_us", "p99_us", "server", "throughput", "unit", "workload"];
+    for (i, row) in rows.iter().enumerate() {
+        let r = row.as_object().ok_or(format!("results[{i}] is not an object"))?;
+        let mut keys: Vec<&str> = r.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        if keys != FIELDS {
+            return Err(format!("results[{i}] has keys {keys:?}, want {FIELDS:?}"));
+        }
+        for k in ["workload", "server", "client", "unit"] {
+            if !r[k].is_string() {
+                return Err(format!("results[{i}].{k} is not a string"));
+            }
+        }
+        if !r["throughput"].is_number() {
+            return Err(format!("results[{i}].throughput is not a number"));
+        }
+        for k in ["p50_us", "p99_us"] {
+            if !matches!(r[k], Value::Null | Value::Number(_)) {
+                return Err(format!("results[{i}].{k} is neither a number nor null"));
+            }
+        }
+        let unit = r["unit"].as_str().unwrap_or_default();
+        if !["rps", "cps", "gbps", "pps"].contains(&unit) {
+            return Err(format!("results[{i}].unit is {unit:?}, want rps|cps|gbps|pps"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn row(w: &str, s: &str, c: &str, t: f64, unit: &str) -> ResultRow {
+        ResultRow {
+            workload: w.into(),
+            server: s.into(),
+            client: c.into(),
+            throughput: t,
+            unit: unit.into(),
+            p50_us: Some(10.0),
+            p99_us: None,
+        }
+    }
+
+    #[test]
+    fn json_has_exactly_the_published_shape() {
+        let report = LabReport {
+            meta: Meta { kernel: "6.18".into(), cores: 2, ..Meta::default() },
+            results: vec![row("rr64x1", "linux", "linux", 1234.5, "rps")],
+        };
+        let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        check_shape(&v).unwrap();
+        assert_eq!(v["results"][0]["workload"], "rr64x1");
+        assert_eq!(v["results"][0]["throughput"], 1234.5);
+        assert_eq!(v["results"][0]["p50_us"], 10.0);
+        assert!(v["results"][0]["p99_us"].is_null());
+        assert_eq!(v["meta"]["kernel"], "6.18");
+        // And it reads back to the same report.
+        let back: LabReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn shape_check_rejects_deviations() {
+        let good = serde_json::json!({"meta": {}, "results": [{"workload": "bulk", "server": "linux",
+            "client": "linux", "throughput": 1.0, "unit": "gbps", "p50_us": null, "p99_us": null}]});
+        check_shape(&good).unwrap();
+        let mut extra = good.clone();
+        extra["results"][0]["conns"] = 1.into();
+        assert!(check_shape(&extra).unwrap_err().contains("keys"));
+        let mut top = good.clone();
+        top["extra"] = 1.into();
+        assert!(check_shape(&top).is_err());
+        let mut s = good.clone();
+        s["results"][0]["throughput"] = "1".into();
+        assert!(check_shape(&s).unwrap_err().contains("throughput"));
+        let mut u = good.clone();
+        u["results"][0]["unit"] = "req/s".into();
+        assert!(check_shape(&u).unwrap_err().contains("unit"));
+        let mut p = good;
+        p["results"][0]["p99_us"] = "slow".into();
+        assert!(check_shape(&p).is_err());
+    }
+}
