@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# The main job until the AF_XDP driver lands: runs every criterion suite and prints one table
-# with each result beside its reference implementation (ratios from the same run).
-#   scripts/bench.sh            full criterion runs (minutes)
-#   scripts/bench.sh --quick    criterion's quick mode (about a minute on 2 cores)
-# The table is also written to results/criterion-<UTC timestamp>.md.
+# The main job: xdptcp against the Linux kernel, side by side, in a fresh veth lab.
+#   scripts/bench.sh              `xdptcp bench lab --quick` (about a minute; needs root)
+#   scripts/bench.sh --full       `xdptcp bench lab` (10 s per combination, a few minutes)
+#   scripts/bench.sh --criterion  every criterion suite in quick mode, as one table with each
+#                                 result beside its reference implementation
+# It installs what it needs (scripts/install-deps.sh), builds in release mode, prints the
+# table and writes results/<UTC timestamp>/ (results.json, table.md, SVG plots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extra=()
-if [[ "${1:-}" == "--quick" ]]; then
-  extra+=(--quick)
-elif [[ -n "${1:-}" ]]; then
-  echo "usage: scripts/bench.sh [--quick]" >&2
-  exit 2
-fi
+mode=${1:---quick}
+case "$mode" in
+  --quick | --full | --criterion) ;;
+  *) echo "usage: scripts/bench.sh [--quick|--full|--criterion]" >&2; exit 2 ;;
+esac
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-cargo bench --workspace --benches -- "${extra[@]}" --noplot
-mkdir -p results
-out="results/criterion-$(date -u +%Y%m%dT%H%M%SZ).md"
-cargo run -q --release -p xdptcp-bench -- report criterion --markdown "$out"
-echo
-echo "table written to $out"
+
+if [[ "$mode" == "--criterion" ]]; then
+  cargo bench --workspace --benches -- --quick --noplot
+  mkdir -p results
+  out="results/criterion-$(date -u +%Y%m%dT%H%M%SZ).md"
+  cargo run -q --release -p xdptcp-bench -- report criterion --markdown "$out"
+  echo
+  echo "table written to $out"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bench.sh: error: the lab benchmark attaches XDP programs and makes network namespaces; run it as root (sudo scripts/bench.sh), or use --criterion" >&2
+  exit 1
+fi
+scripts/install-deps.sh
+cargo build --release -p xdptcp-bench
+if [[ "$mode" == "--quick" ]]; then
+  exec target/release/xdptcp bench lab --quick
+else
+  exec target/release/xdptcp bench lab
+fi
