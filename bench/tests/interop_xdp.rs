@@ -339,7 +339,11 @@ fn d_1000_sequential_short_connections() {
         return;
     }
     let lab = Lab::up("d", &[]);
-    let mut server = serve_echo(&lab, &[]);
+    // Also the CLI's busy-poll options: the ready line shows what the kernel reports.
+    let mut server = serve_echo(&lab, &["--busy-poll-us", "50", "--busy-poll-budget", "16"]);
+    if !server.log_text().contains("busy-poll 50 us") {
+        server.fail("--busy-poll-us 50 not reported by the socket");
+    }
     if let Err(e) = lab.peer(&["seq", &lab.stack_ip, "7", "1000"], Duration::from_secs(120)) {
         server.fail(&e);
     }
@@ -490,6 +494,23 @@ fn serve_xdptcp_errors_are_one_line() {
         .contains("auto, native or generic"));
     assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--queues", "2", "--fault", "loss=1"])
         .contains("one queue only"));
+    assert!(run(&["--iface", "lo", "--ip", "1.2.3.4/8", "--busy-poll-budget", "8"])
+        .contains("--busy-poll-budget needs --busy-poll-us"));
+    for queues in ["1", "2"] {
+        let err = run(&[
+            "--iface",
+            "lo",
+            "--ip",
+            "1.2.3.4/8",
+            "--queues",
+            queues,
+            "--busy-poll-us",
+            "50",
+            "--busy-poll-budget",
+            "70000",
+        ]);
+        assert!(err.contains("between 1 and 65535"), "{err}");
+    }
     assert!(run(&["--iface", "xdptcp-none0", "--ip", "198.18.0.2/24"])
         .contains("no network interface named \"xdptcp-none0\""));
     let out = Command::new(env!("CARGO_BIN_EXE_xdptcp"))
