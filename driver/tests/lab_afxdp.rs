@@ -13,7 +13,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use xdptcp_driver::engine::{self, UdpEcho, Worker, WorkerCounters};
-use xdptcp_driver::xdp::{self, BindMode, DriverError, NetIf, XdpConfig, XdpDevice, XdpMode};
+use xdptcp_driver::xdp::{
+    self, BindMode, BusyPoll, BusyPollState, DriverError, NetIf, XdpConfig, XdpDevice, XdpMode,
+    XdpStats,
+};
 use xdptcp_driver::{netns, Device};
 use xdptcp_stack::iface::IfaceCounters;
 
@@ -103,6 +106,8 @@ struct Report {
     bind_mode: BindMode,
     xdp_mode: XdpMode,
     free_frames: usize,
+    busy_poll: BusyPollState,
+    ring: XdpStats,
 }
 
 #[test]
@@ -110,14 +115,42 @@ fn ping_and_udp_echo_through_af_xdp() {
     if !has_root() {
         return;
     }
-    let lab = Lab::up("xa");
+    let report = ping_and_udp_echo("xa", None);
+    assert!(!report.busy_poll.prefer && report.busy_poll.usecs == 0, "{:?}", report.busy_poll);
+    assert_eq!(report.ring.busy_polls, 0);
+}
+
+/// The same exchange with preferred busy polling on: the kernel reports the three socket
+/// options as set, the empty receives polled with `recvfrom`, and traffic still flows.
+#[test]
+fn busy_poll_options_are_applied_to_the_socket() {
+    if !has_root() {
+        return;
+    }
+    let bp = BusyPoll { usecs: 50, budget: 32 };
+    let report = ping_and_udp_echo("xp", Some(bp));
+    let state = report.busy_poll;
+    assert!(state.prefer && state.usecs == 50, "{state:?}");
+    // Linux has no getsockopt for SO_BUSY_POLL_BUDGET (ENOPROTOOPT); where it has, it must
+    // read back as set. Its setsockopt succeeding is checked by the open.
+    assert!(state.budget.is_none_or(|b| b == 32), "{state:?}");
+    assert!(report.ring.busy_polls > 0, "{:?}", report.ring);
+}
+
+fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>) -> Report {
+    let lab = Lab::up(prefix);
     let (ready_tx, ready) = crossbeam_channel::bounded::<Result<(), String>>(1);
     let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
     let handle = engine::spawn("afxdp-worker", None, move |shutdown| {
         let setup = || -> Result<Worker<XdpDevice, UdpEcho>, String> {
             netns::enter(&ns).map_err(|e| format!("entering {ns}: {e}"))?;
             let netif = NetIf::lookup(&ifname).map_err(|e| e.to_string())?;
-            let config = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
+            let config = XdpConfig {
+                frames: 1024,
+                ring_size: 512,
+                busy_poll,
+                ..XdpConfig::new(&ifname, ip)
+            };
             let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
             let stack = engine::test_stack(&dev, netif.mac, ip, 24);
             let mut worker = Worker::new(dev, stack, UdpEcho::new(ECHO_PORT));
@@ -144,6 +177,8 @@ fn ping_and_udp_echo_through_af_xdp() {
             bind_mode: dev.bind_mode(),
             xdp_mode: dev.program().mode(),
             free_frames: dev.free_frames(),
+            busy_poll: dev.busy_poll_state().map_err(|e| format!("getsockopt: {e}"))?,
+            ring: dev.stats(),
         })
     })
     .expect("worker thread spawns");
@@ -207,6 +242,7 @@ fn ping_and_udp_echo_through_af_xdp() {
         "lab: bind {:?}, xdp {:?}, worker {:?}, program {:?}",
         report.bind_mode, report.xdp_mode, report.worker, report.program
     );
+    report
 }
 
 #[test]

@@ -108,6 +108,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             XdpModeArg::Native => XdpMode::Native,
             XdpModeArg::Generic => XdpMode::Generic,
         },
+        busy_poll: xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?,
         ..XdpConfig::new(&args.iface, addr)
     };
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;

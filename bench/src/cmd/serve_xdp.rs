@@ -111,6 +111,13 @@ pub struct Args {
     /// Listen backlog of the TCP applications.
     #[arg(long, default_value_t = 4096)]
     pub backlog: usize,
+    /// Preferred busy polling of each AF_XDP socket: SO_BUSY_POLL microseconds per poll
+    /// (also sets SO_PREFER_BUSY_POLL; off by default).
+    #[arg(long)]
+    pub busy_poll_us: Option<u32>,
+    /// SO_BUSY_POLL_BUDGET: packets per busy poll (default 64; needs --busy-poll-us).
+    #[arg(long)]
+    pub busy_poll_budget: Option<u32>,
 }
 
 /// `ADDR/PREFIX`.
@@ -187,6 +194,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         return super::reflect::run(args);
     }
     let (addr, prefix) = parse_cidr(&args.ip)?;
+    let busy_poll = xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?;
     if args.queues == 0 {
         return Err("--queues must be at least 1".into());
     }
@@ -234,6 +242,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             XdpModeArg::Native => XdpMode::Native,
             XdpModeArg::Generic => XdpMode::Generic,
         },
+        busy_poll,
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);

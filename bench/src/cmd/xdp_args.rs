@@ -50,6 +50,13 @@ pub struct XdpArgs {
     /// Sleep of an idle loop iteration, microseconds (0: busy-poll the core).
     #[arg(long, default_value_t = 0)]
     pub idle_sleep_us: u64,
+    /// Preferred busy polling of the AF_XDP socket: SO_BUSY_POLL microseconds per poll
+    /// (also sets SO_PREFER_BUSY_POLL; off by default).
+    #[arg(long)]
+    pub busy_poll_us: Option<u32>,
+    /// SO_BUSY_POLL_BUDGET: packets per busy poll (default 64; needs --busy-poll-us).
+    #[arg(long)]
+    pub busy_poll_budget: Option<u32>,
 }
 
 impl XdpArgs {
@@ -109,6 +116,7 @@ impl XdpArgs {
             recv_buffer: self.buffer_kib * 1024,
             max_connections: self.max_connections,
             idle_sleep: Duration::from_micros(self.idle_sleep_us),
+            busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
         })
     }
 }
@@ -161,6 +169,8 @@ impl XdpArgs {
             body_bytes,
             buffer_kib: self.buffer_kib,
             backlog,
+            busy_poll_us: self.busy_poll_us,
+            busy_poll_budget: self.busy_poll_budget,
         })
     }
 }

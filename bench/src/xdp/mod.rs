@@ -13,7 +13,7 @@ use xdptcp_driver::app::App as DriverApp;
 use xdptcp_driver::engine::{self, Addressing, Stop, Worker};
 use xdptcp_driver::fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
 use xdptcp_driver::pcap::PcapDevice;
-use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpDevice, XdpMode};
+use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, XdpConfig, XdpDevice, XdpMode};
 use xdptcp_driver::{signal, Device};
 use xdptcp_stack::stack::Stack;
 use xdptcp_stack::tcp::TcpCounters;
@@ -48,6 +48,8 @@ pub struct XdpOptions {
     pub max_connections: usize,
     /// Sleep of an idle iteration (zero: busy-poll).
     pub idle_sleep: Duration,
+    /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
+    pub busy_poll: Option<BusyPoll>,
 }
 
 /// Parses `ADDR/PREFIX` (a bare address means /24).
@@ -152,6 +154,32 @@ pub fn parse_bind_mode(s: &str) -> Result<BindMode, String> {
     }
 }
 
+/// Parses `--busy-poll-us N` and `--busy-poll-budget N` (off unless N µs is given; the
+/// budget defaults to the kernel's NAPI budget of 64).
+pub fn parse_busy_poll(
+    usecs: Option<u32>,
+    budget: Option<u32>,
+) -> Result<Option<BusyPoll>, String> {
+    let usecs = match (usecs, budget) {
+        (None | Some(0), None) => return Ok(None),
+        (None | Some(0), Some(_)) => {
+            return Err("--busy-poll-budget needs --busy-poll-us N (N >= 1)".into())
+        }
+        (Some(us), _) if us > i32::MAX as u32 => {
+            return Err(format!("--busy-poll-us {us}: must be between 1 and {}", i32::MAX))
+        }
+        (Some(us), _) => us,
+    };
+    let budget = match budget {
+        None => xdptcp_driver::xdp::busy_poll::DEFAULT_BUSY_POLL_BUDGET,
+        Some(b) => u16::try_from(b)
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| format!("--busy-poll-budget {b}: must be between 1 and 65535"))?,
+    };
+    Ok(Some(BusyPoll { usecs, budget }))
+}
+
 /// Access to the AF_XDP device under any wrappers.
 pub trait XdpInfo {
     /// The AF_XDP device.
@@ -194,14 +222,18 @@ pub struct Ready {
     pub core: Option<usize>,
     pub xdp_mode: XdpMode,
     pub bind: BindMode,
+    /// `SO_BUSY_POLL` µs as the kernel reports it for the socket, when preferred busy
+    /// polling is on.
+    pub busy_poll_us: Option<u32>,
 }
 
 impl Ready {
     /// ` (queue Q, core C, xdp native, bind copy)`
     pub fn describe(&self) -> String {
         let core = self.core.map_or_else(|| "any".to_string(), |c| c.to_string());
+        let busy = self.busy_poll_us.map_or_else(String::new, |us| format!(", busy-poll {us} us"));
         format!(
-            "(queue {}, core {core}, xdp {}, bind {})",
+            "(queue {}, core {core}, xdp {}, bind {}{busy})",
             self.queue,
             self.xdp_mode.name(),
             self.bind.name()
@@ -237,6 +269,7 @@ pub fn run<A: DriverApp>(
         queue: opts.queue,
         bind: opts.bind,
         xdp_mode: opts.xdp_mode,
+        busy_poll: opts.busy_poll,
         ..XdpConfig::new(&opts.iface, opts.addr)
     };
     let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
@@ -288,6 +321,8 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         core: opts.core,
         xdp_mode: xdp.program().mode(),
         bind: xdp.bind_mode(),
+        // Read back from the socket, so the line shows what the kernel took.
+        busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
     });
     let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
     let stop = worker.run_until(opts.idle_sleep, |w| {
@@ -388,6 +423,23 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn busy_poll_flags_parse_and_reject() {
+        assert_eq!(parse_busy_poll(None, None), Ok(None));
+        assert_eq!(parse_busy_poll(Some(0), None), Ok(None));
+        assert_eq!(parse_busy_poll(Some(50), None), Ok(Some(BusyPoll { usecs: 50, budget: 64 })));
+        assert_eq!(parse_busy_poll(Some(20), Some(8)), Ok(Some(BusyPoll { usecs: 20, budget: 8 })));
+        for (us, budget, word) in [
+            (None, Some(8), "--busy-poll-us"),
+            (Some(50), Some(0), "--busy-poll-budget 0"),
+            (Some(50), Some(65536), "--busy-poll-budget 65536"),
+            (Some(u32::MAX), None, "--busy-poll-us"),
+        ] {
+            let e = parse_busy_poll(us, budget).expect_err("refused");
+            assert!(e.contains(word) && !e.contains('\n'), "{e}");
+        }
+    }
 
     #[test]
     fn cidr_parses_and_rejects() {

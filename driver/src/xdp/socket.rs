@@ -35,6 +35,7 @@ use xsk_rs::config::{
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
+use super::busy_poll::{self, BusyPoll, BusyPollState};
 use super::error::DriverError;
 use super::netif::NetIf;
 use super::program::{XdpMode, XdpProgram};
@@ -91,6 +92,8 @@ pub struct XdpConfig {
     pub bind: BindMode,
     /// XDP attach mode. Default auto.
     pub xdp_mode: XdpMode,
+    /// Preferred busy polling of the socket ([`busy_poll`](super::busy_poll)). Default off.
+    pub busy_poll: Option<BusyPoll>,
 }
 
 impl XdpConfig {
@@ -106,6 +109,7 @@ impl XdpConfig {
             batch: DEFAULT_BATCH,
             bind: BindMode::Auto,
             xdp_mode: XdpMode::Auto,
+            busy_poll: None,
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct XdpStats {
     pub tx_ring_full: u64,
     /// Descriptors from the kernel that named no frame of ours (should stay 0).
     pub bad_descriptors: u64,
+    /// `recvfrom` busy polls after empty receives (busy-poll mode only).
+    pub busy_polls: u64,
 }
 
 /// One AF_XDP socket bound to one queue. See the [module documentation](self).
@@ -153,6 +159,7 @@ pub struct XdpDevice {
     batch: usize,
     queue: u32,
     zero_copy: bool,
+    busy_poll: bool,
     stats: XdpStats,
 }
 
@@ -207,7 +214,13 @@ impl XdpDevice {
             // EBUSY for a few milliseconds; retry that briefly.
             for _ in 0..BUSY_RETRIES {
                 match bind(config, iface, mode) {
-                    Ok(parts) => return Ok(XdpDevice::assemble(config, iface, program, parts)),
+                    Ok(parts) => {
+                        if let Some(bp) = config.busy_poll {
+                            // Dropping `parts` on error closes the socket and frees the UMEM.
+                            busy_poll::apply(parts.rx_q.fd().as_raw_fd(), bp)?;
+                        }
+                        return Ok(XdpDevice::assemble(config, iface, program, parts));
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                         last = Some(e);
                         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -269,6 +282,7 @@ impl XdpDevice {
             batch,
             queue: config.queue,
             zero_copy,
+            busy_poll: config.busy_poll.is_some(),
             stats: XdpStats::default(),
         };
         dev.refill();
@@ -293,6 +307,11 @@ impl XdpDevice {
     /// The XDP program (shared with devices on other queues).
     pub fn program(&self) -> &Arc<XdpProgram> {
         &self.program
+    }
+
+    /// The socket's busy-poll options as the kernel reports them (`getsockopt`).
+    pub fn busy_poll_state(&self) -> io::Result<BusyPollState> {
+        busy_poll::read(self.rx_q.fd().as_raw_fd())
     }
 
     /// Ring counters.
@@ -399,6 +418,9 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
     if config.batch == 0 || config.batch > MAX_BATCH {
         return Err(invalid(format!("batch {} must be 1..={MAX_BATCH}", config.batch)));
     }
+    if let Some(bp) = config.busy_poll {
+        bp.check()?;
+    }
     Ok(())
 }
 
@@ -501,7 +523,11 @@ impl Device for XdpDevice {
             out.push(id);
         }
         self.stats.rx_frames += n as u64;
-        if n == 0 && self.fill_q.needs_wakeup() {
+        if n == 0 && self.busy_poll {
+            // The syscall is what runs the NAPI poll in busy-poll mode (it also refills).
+            self.stats.busy_polls += 1;
+            busy_poll::poll_once(self.rx_q.fd().as_raw_fd());
+        } else if n == 0 && self.fill_q.needs_wakeup() {
             self.stats.fill_wakeups += 1;
             let _ = self.fill_q.wakeup(self.rx_q.fd_mut(), 0);
         }
@@ -582,7 +608,8 @@ impl Device for XdpDevice {
         // Kick only with descriptors on the ring: copy mode keeps the flag set permanently,
         // and an idle loop must not make a syscall per iteration.
         let in_flight = self.stats.tx_frames > self.stats.tx_completed;
-        if (produced > 0 || in_flight) && self.tx_q.needs_wakeup() {
+        // In busy-poll mode the kernel clears `need_wakeup` and expects the syscall anyway.
+        if (produced > 0 || in_flight) && (self.busy_poll || self.tx_q.needs_wakeup()) {
             self.stats.tx_kicks += 1;
             let _ = self.tx_q.wakeup();
         }
