@@ -31,9 +31,13 @@ pub struct Rack {
 }
 
 impl Rack {
-    /// Feeds an RTT sample from the RTO estimator's sources (timestamps, timed segments).
+    /// Feeds an RTT sample from the RTO estimator's sources before any delivery has been
+    /// timed here (the handshake). Samples below the timestamp clock's 1 ms resolution say
+    /// only "under a millisecond" and are ignored; [`Rack::update`] measures exactly.
     pub fn on_rtt_sample(&mut self, rtt: Duration) {
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        if self.xmit_ts.is_none() && rtt >= Duration::from_millis(1) {
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
     }
 
     /// Smallest RTT seen.
@@ -49,6 +53,12 @@ impl Rack {
         // most likely for the original: ambiguous, skip it.
         if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
             return;
+        }
+        if !retransmitted {
+            // Per-segment send times are exact, unlike timestamp echoes, whose millisecond
+            // clock reads a sub-millisecond path as 0 ms and would shrink the reordering
+            // window (min_RTT / 4) to nothing.
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
         self.rtt = rtt;
         let newer = match self.xmit_ts {
@@ -161,6 +171,23 @@ mod tests {
         assert_eq!(r.reo_wnd(true, 1, Duration::from_millis(40)), Duration::ZERO);
         r.on_dsack();
         assert_eq!(r.reo_wnd(true, 1, Duration::from_millis(40)), Duration::from_millis(20));
+    }
+
+    #[test]
+    fn min_rtt_comes_from_exact_delivery_times() {
+        let mut r = Rack::default();
+        // A timestamp echo of a sub-millisecond path reads 0 ms: no information.
+        r.on_rtt_sample(Duration::ZERO);
+        assert_eq!(r.min_rtt(), None);
+        let sent = Instant::from_micros(1_000);
+        r.update(Instant::from_micros(1_250), (sent, SeqNumber(100), false));
+        assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
+        // The reordering window is a quarter of it, not zero.
+        r.reordering_seen = true;
+        assert_eq!(r.reo_wnd(false, 1, Duration::from_millis(1)), Duration::from_nanos(62_500));
+        // A retransmission's delivery time is ambiguous and never lowers min_RTT.
+        r.update(Instant::from_micros(2_100), (Instant::from_micros(2_000), SeqNumber(200), true));
+        assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
     }
 
     #[test]
