@@ -21,7 +21,3 @@ pub enum Stack {
     /// The xdptcp stack on AF_XDP.
     Xdptcp,
 }
-
-/// The answer to `--stack xdptcp` where it is not wired in yet.
-pub const XDPTCP_NOT_BUILT: &str =
-    "--stack xdptcp is available for 'serve' and 'xfer' only; use --stack linux";

@@ -3,6 +3,7 @@
 //! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
 
 pub mod client;
+pub mod load;
 pub mod server;
 
 use std::net::Ipv4Addr;
