@@ -1105,6 +1105,20 @@ impl LabGuard {
             &format!("{}/24", self.linux_ip),
             "dev",
             &self.stack_if,
+        ]))?;
+        // The kernel servers on NAME-a0 answer our AF_XDP client too: with TX checksum
+        // offload on, veth hands over segments whose checksum is only partial (the receiver
+        // is trusted to skip the check), which a stack reading raw frames must drop; so the
+        // kernel fills checksums in software, as on NAME-k0 (scripts/lab.sh).
+        output(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.stack_ns,
+            "ethtool",
+            "-K",
+            &self.stack_if,
+            "tx",
+            "off",
         ]))
         .map(|_| ())
     }
