@@ -6,6 +6,7 @@ pub mod criterion_report;
 pub mod detach;
 pub mod lab;
 pub mod load;
+pub mod proxy;
 pub mod reflect;
 pub mod serve;
 pub mod serve_xdp;

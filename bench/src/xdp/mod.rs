@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod load;
+pub mod proxy;
 pub mod server;
 
 use std::net::Ipv4Addr;
