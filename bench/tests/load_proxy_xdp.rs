@@ -110,22 +110,43 @@ impl Lab {
         self.spawn(&self.stack_ns.clone(), tag, &all)
     }
 
-    /// `python3 -c CODE ARGS` in the kernel namespace, at most `secs`; its stdout.
-    fn python(&self, code: &str, args: &[&str], secs: u64) -> Result<String, String> {
+    /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
+    fn peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
         let out = Command::new("timeout")
-            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3", "-c"])
-            .arg(code)
+            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(peer_script())
             .args(args)
             .output()
-            .map_err(|e| format!("python: {e}"))?;
+            .expect("python runs");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if !out.status.success() {
-            return Err(format!("python failed ({}): {text}{}", out.status, {
-                String::from_utf8_lossy(&out.stderr)
-            }));
-        }
-        Ok(text)
+        assert!(
+            out.status.success(),
+            "peer {args:?} failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = text.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
     }
+
+    /// `proxy_peer.py ARGS` in the background in the kernel namespace.
+    fn peer_spawn(&self, tag: &str, args: &[&str]) -> Proc {
+        let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new("timeout")
+            .args(["60", "ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(peer_script())
+            .args(args)
+            .stdout(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python runs");
+        Proc { child: Some(child), log }
+    }
+}
+
+fn peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
 }
 
 impl Drop for Lab {
@@ -275,4 +296,122 @@ fn c_load_bulk_on_our_stack_against_linux() {
     assert_eq!(v["client"], "xdptcp", "{v}");
     assert!(v["bytes"].as_u64().unwrap_or(0) > 1 << 20, "{v}");
     assert!(v["throughput"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+}
+
+/// Starts `serve proxy` on `stack` in front of `backend`; returns it and its address. On our
+/// stack it runs in the stack namespace on AF_XDP; on Linux in the kernel namespace.
+fn proxy(lab: &Lab, stack: &str, backend: &str, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["serve", "proxy", "--stack", stack, "--backend", backend];
+    let (mut p, target) = if stack == "xdptcp" {
+        args.extend(["--port", "8000"]);
+        args.extend_from_slice(extra);
+        (lab.xdptcp("proxy", &args), format!("{}:8000", lab.stack_ip))
+    } else {
+        let listen = format!("{}:8000", lab.kernel_ip);
+        args.extend(["--listen", &listen]);
+        args.extend_from_slice(extra);
+        (lab.spawn(&lab.kernel_ns.clone(), "proxy", &args), listen)
+    };
+    p.wait_line("listening on");
+    (p, target)
+}
+
+/// Stops a proxy; checks it exited 0 and returns its log.
+fn stop_proxy(mut p: Proc) -> String {
+    let ok = p.stop();
+    let log = p.log_text();
+    assert!(ok, "the proxy did not exit 0:\n{log}");
+    log
+}
+
+/// The proxy on `stack`: a few MiB byte-exact through an echo backend, half-close passed on
+/// both ways, and a dead backend answered with a reset.
+fn proxy_suite(stack: &str, letter: &str) {
+    let lab = Lab::up(letter, &[]);
+    let port = "8000";
+
+    // Byte-exact through an echo backend (Linux), in both directions at once.
+    let mut echo = lab.linux_server("echo", 7007);
+    let backend = format!("{}:7007", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let bytes = 4u64 << 20;
+    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 60);
+    let log = stop_proxy(p);
+    assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
+    assert_eq!(v["same"], true, "bytes differ: {v}");
+    assert!(log.contains("accepted 1, completed 1, aborted 0"), "{log}");
+    assert!(log.contains(&format!("bytes up {bytes}, bytes down {bytes}")), "{log}");
+    assert!(echo.stop());
+
+    // Half-close: the backend sends and shuts its write side first; the client must see
+    // that FIN while its own direction stays open, and the backend must get the client's
+    // later reply and FIN.
+    let mut server = lab.peer_spawn("halfclose", &["halfclose-server", "7008"]);
+    server.wait_line("{\"listening\"");
+    let backend = format!("{}:7008", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let v = lab.peer(&["halfclose-client", ip, port], 30);
+    assert!(server.wait_exit(Duration::from_secs(30)), "backend: {}", server.log_text());
+    let got = server.log_text();
+    let log = stop_proxy(p);
+    assert_eq!(v["first"], "greeting", "{v}\n{log}");
+    assert_eq!(v["rest"], 0, "{v}");
+    assert!(got.contains("\"got\": \"reply after your fin\""), "backend saw {got}\n{log}");
+
+    // A backend that is not there: the client's connection ends with a reset (or at worst
+    // a close), never waits.
+    let backend = format!("{}:7999", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let v = lab.peer(&["down", ip, port], 30);
+    let log = stop_proxy(p);
+    assert!(v["how"] == "reset" || v["how"] == "closed", "{v}\n{log}");
+    assert!(log.contains("backend failures 1"), "{log}");
+}
+
+#[test]
+fn d_proxy_on_our_stack() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    proxy_suite("xdptcp", "d");
+}
+
+#[test]
+fn e_proxy_on_linux() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    proxy_suite("linux", "e");
+}
+
+/// 2 % loss each way in our proxy's device (every byte crosses it four times: client in,
+/// backend out, backend in, client out): the echo still comes back byte-exact.
+#[test]
+fn f_proxy_on_our_stack_with_2pct_loss_each_way() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("f", &[]);
+    let mut echo = lab.linux_server("echo", 7007);
+    let backend = format!("{}:7007", lab.kernel_ip);
+    let fault = ["--fault", "rx-loss=2,tx-loss=2,seed=3"];
+    let (p, target) = proxy(&lab, "xdptcp", &backend, &fault);
+    let (ip, port) = target.split_once(':').expect("ADDR:PORT");
+    let bytes = 4u64 << 20;
+    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 150);
+    let log = stop_proxy(p);
+    assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
+    assert_eq!(v["same"], true, "bytes differ: {v}");
+    let fault_line = log.lines().find(|l| l.starts_with("fault rx:")).unwrap_or_default();
+    assert!(!fault_line.contains("dropped: 0,"), "no loss injected: {fault_line}");
+    let tcp = log.lines().find(|l| l.starts_with("tcp: ")).unwrap_or_default();
+    assert!(!tcp.contains("TcpRetransSegs 0,"), "loss but no retransmission: {tcp}");
+    eprintln!("{fault_line}\n{tcp}\n{v}");
+    assert!(echo.stop());
 }
