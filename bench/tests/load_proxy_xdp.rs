@@ -228,8 +228,20 @@ fn load(lab: &Lab, workload: &str, app: &str, conns: &str, secs: &str) -> serde_
     let mut client = lab.xdptcp(
         workload,
         &[
-            "load", workload, "--stack", "xdptcp", "--target", &target, "--conns", conns,
-            "--duration", secs, "--size", "64", "--json", &json_s,
+            "load",
+            workload,
+            "--stack",
+            "xdptcp",
+            "--target",
+            &target,
+            "--conns",
+            conns,
+            "--duration",
+            secs,
+            "--size",
+            "64",
+            "--json",
+            &json_s,
         ],
     );
     let ok = client.wait_exit(Duration::from_secs(40));

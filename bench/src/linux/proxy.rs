@@ -205,7 +205,8 @@ fn drive(pair: &mut Pair, c: &mut ProxyCounters) -> Step {
         for from in 0..2 {
             let to = 1 - from;
             let (a, b) = pair.s.split_at_mut(1);
-            let (src, dst) = if from == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
+            let (src, dst) =
+                if from == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
             let d = &mut pair.dir[from];
             loop {
                 if d.start < d.end {

@@ -413,8 +413,7 @@ impl DriverApp for StackLoad {
         self.clients[i].phase = Phase::Ready;
         if self.running && self.cfg.rate.is_none() && self.cfg.workload != Workload::Bulk {
             // crr measures from the connect; rr from the send.
-            let at =
-                if self.cfg.workload == Workload::Crr { self.clients[i].started } else { now };
+            let at = if self.cfg.workload == Workload::Crr { self.clients[i].started } else { now };
             self.queue_request(i, at);
         }
         self.flush(stack, i);

@@ -242,7 +242,9 @@ impl DriverApp for StackProxy {
     fn start(&mut self, _now: Instant, stack: &mut Stack) {
         match stack.tcp_listen(Ipv4Addr::UNSPECIFIED, self.port, self.backlog) {
             Ok(l) => self.listener = Some(l),
-            Err(e) => self.listen_error = Some(format!("cannot listen on port {}: {e:?}", self.port)),
+            Err(e) => {
+                self.listen_error = Some(format!("cannot listen on port {}: {e:?}", self.port))
+            }
         }
     }
 
