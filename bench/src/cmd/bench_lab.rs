@@ -1382,6 +1382,12 @@ mod tests {
         }
         assert!(p.iter().any(|c| c.workload == "raw-xdp" && c.server == Server::Reflector));
         assert!(p.iter().any(|c| c.workload == "proxy" && c.server == Server::Haproxy));
+        // Our proxy beside the Linux one, so the ratio column compares them.
+        for server in [Server::Proxy(true), Server::Proxy(false)] {
+            assert!(p.iter().any(|c| c.workload == "proxy" && c.server == server));
+        }
+        assert_eq!(Server::Proxy(true).label(), "xdptcp");
+        assert_eq!(Server::Proxy(false).label(), "linux");
         // Every workload is one the table knows how to order.
         for c in &p {
             assert!(report::table::WORKLOAD_ORDER.contains(&c.workload), "{}", c.workload);

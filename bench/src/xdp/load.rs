@@ -485,7 +485,7 @@ impl DriverApp for StackLoad {
             );
             (self.progress)(line);
             self.last_progress = now;
-            self.next_progress = self.next_progress + Duration::from_secs(1);
+            self.next_progress += Duration::from_secs(1);
         }
     }
 

@@ -230,9 +230,9 @@ impl StackProxy {
     }
 
     fn pump(&mut self, stack: &mut Stack, p: usize) {
-        if self.forward(stack, p, 0) {
-            self.forward(stack, p, 1);
-        } else if self.pairs.get(p).is_some_and(Option::is_some) {
+        self.forward(stack, p, 0);
+        // Unless the first direction aborted the pair (or finished it).
+        if self.pairs.get(p).is_some_and(Option::is_some) {
             self.forward(stack, p, 1);
         }
     }
