@@ -507,3 +507,70 @@ impl DriverApp for StackLoad {
         self.clients.iter().find_map(|c| c.handle)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xdp::testbed::{run_until, setup, B};
+
+    fn cfg(workload: Workload, conns: usize) -> LoadConfig {
+        LoadConfig {
+            workload,
+            target: SocketAddrV4::new(B, 7001),
+            conns,
+            duration: std::time::Duration::from_millis(30),
+            size: 64,
+            rate: None,
+            timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    /// Runs a load against the peer, which echoes (an echoed rr request is a valid response:
+    /// same length prefix, same body size).
+    fn run(cfg: LoadConfig) -> (Stats, std::time::Duration, usize) {
+        let (mut w, mut p) = setup(StackLoad::new(cfg, |_| {}).expect("valid"));
+        p.stack.tcp_listen(B, 7001, 64).expect("listen");
+        let mut now = Instant::from_millis(1);
+        let ok = run_until(&mut w, &mut p, &mut now, 100_000, |w, p| {
+            p.echo_accepted();
+            w.app().finished()
+        });
+        assert!(ok, "the run did not end");
+        (w.app().stats().clone(), w.app().elapsed(), p.accepted.len())
+    }
+
+    #[test]
+    fn rr_completes_requests_without_errors() {
+        let (s, elapsed, accepted) = run(cfg(Workload::Rr, 2));
+        assert!(s.completed > 10, "{s:?}");
+        assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+        assert_eq!(s.bytes, s.completed * 128);
+        assert_eq!(accepted, 2, "persistent connections");
+        assert_eq!(elapsed, std::time::Duration::from_millis(30));
+    }
+
+    #[test]
+    fn crr_opens_a_connection_per_request() {
+        let (s, _, accepted) = run(cfg(Workload::Crr, 2));
+        assert!(s.completed > 4, "{s:?}");
+        assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+        // One accepted connection per completed request, plus at most one open per slot.
+        assert!(accepted as u64 >= s.completed && accepted as u64 <= s.completed + 2);
+    }
+
+    #[test]
+    fn bulk_counts_bytes_and_no_latencies() {
+        let (s, _, _) = run(cfg(Workload::Bulk, 1));
+        assert!(s.bytes > 64 * 1024, "{s:?}");
+        assert_eq!(s.completed, 0);
+        assert_eq!(s.errors.total(), 0);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(StackLoad::new(cfg(Workload::Rr, 0), |_| {}).is_err());
+        let mut c = cfg(Workload::Crr, 1);
+        c.rate = Some(100.0);
+        assert!(StackLoad::new(c, |_| {}).unwrap_err().contains("rr only"));
+    }
+}

@@ -6,6 +6,8 @@ pub mod client;
 pub mod load;
 pub mod proxy;
 pub mod server;
+#[cfg(test)]
+mod testbed;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

@@ -320,3 +320,92 @@ impl DriverApp for StackProxy {
         out("bytes_down", c.bytes_down);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xdp::testbed::{run_until, setup, A, B};
+    use xdptcp_stack::stack::TcpHandle;
+
+    fn pattern(i: usize) -> u8 {
+        (i.wrapping_mul(31) ^ (i >> 11)) as u8
+    }
+
+    /// A client on the peer sends 300 KB and half-closes; the backend (also the peer) echoes,
+    /// then after the client's FIN sends a tail and half-closes. The client must get the
+    /// echo and the tail, in order, and then the end of stream.
+    #[test]
+    fn forwards_byte_exact_and_passes_half_close_both_ways() {
+        let backend = SocketAddrV4::new(B, 7007);
+        let (mut w, mut p) = setup(StackProxy::new(8000, 16, vec![backend]));
+        let mut now = Instant::from_millis(1);
+        w.run_once(now);
+        p.stack.tcp_listen(B, 7007, 16).expect("listen");
+        let c = p.stack.tcp_connect(now, A, 8000).expect("connect");
+        let total = 300_000;
+        let (mut sent, mut back, mut tail_sent, mut client_done) = (0, Vec::new(), false, false);
+        let mut chunk = vec![0u8; 4096];
+        let ok = run_until(&mut w, &mut p, &mut now, 500_000, |_, p| {
+            while sent < total {
+                let n = chunk.len().min(total - sent);
+                for (i, b) in chunk[..n].iter_mut().enumerate() {
+                    *b = pattern(sent + i);
+                }
+                match p.stack.tcp_send(c, &chunk[..n]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => sent += k,
+                }
+            }
+            if sent == total {
+                let _ = p.stack.tcp_shutdown_write(c);
+            }
+            // The backend: echo; after the client's FIN arrived through the proxy, a tail.
+            let backend_h: Option<TcpHandle> = p.accepted.first().copied();
+            if let Some(b) = backend_h {
+                p.echo_accepted_until_fin();
+                if !tail_sent && p.stack.tcp_recv_finished(b) {
+                    tail_sent = p.stack.tcp_send(b, b"tail").is_ok_and(|n| n == 4);
+                    let _ = p.stack.tcp_shutdown_write(b);
+                }
+            }
+            let mut buf = [0u8; 8192];
+            loop {
+                match p.stack.tcp_recv(c, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => back.extend_from_slice(&buf[..n]),
+                    Err(_) => {
+                        client_done = true;
+                        break;
+                    }
+                }
+            }
+            client_done
+        });
+        assert!(ok, "stalled: sent {sent}, back {}", back.len());
+        assert_eq!(back.len(), total + 4);
+        assert!(back[..total].iter().enumerate().all(|(i, &b)| b == pattern(i)), "differs");
+        assert_eq!(&back[total..], b"tail");
+        let k = w.app().counters();
+        assert_eq!((k.accepted, k.completed, k.aborted), (1, 1, 0));
+        assert_eq!(k.bytes_up, total as u64);
+        assert_eq!(k.bytes_down, total as u64 + 4);
+    }
+
+    /// Nothing listens on the backend port: the peer refuses the proxy's SYN, and the client
+    /// connection gets a reset instead of waiting.
+    #[test]
+    fn refused_backend_resets_the_client() {
+        let backend = SocketAddrV4::new(B, 7999);
+        let (mut w, mut p) = setup(StackProxy::new(8000, 16, vec![backend]));
+        let mut now = Instant::from_millis(1);
+        w.run_once(now);
+        let c = p.stack.tcp_connect(now, A, 8000).expect("connect");
+        let ok = run_until(&mut w, &mut p, &mut now, 100_000, |_, p| {
+            p.events.iter().any(|&(h, e)| h == c && e == Event::Reset)
+        });
+        assert!(ok, "the client saw {:?}", p.events);
+        let k = w.app().counters();
+        assert_eq!((k.accepted, k.backend_failed, k.aborted), (1, 1, 1));
+        assert_eq!(w.app().open_pairs(), 0);
+    }
+}
