@@ -368,7 +368,16 @@ fn errors_are_one_line_and_non_zero() {
     );
     assert_one_line_error(
         &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", &free], t),
-        "is available for 'serve' and 'xfer' only",
+        "needs --iface",
+    );
+    assert_one_line_error(
+        &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", "nowhere:1"], t),
+        "bad --target 'nowhere:1'",
+    );
+    assert_one_line_error(&xdptcp(&["serve", "proxy"], t), "at least one --backend");
+    assert_one_line_error(
+        &xdptcp(&["serve", "proxy", "--backend", "localhost"], t),
+        "bad --backend 'localhost'",
     );
     assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "needs --iface");
     assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
