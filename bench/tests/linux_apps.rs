@@ -368,7 +368,16 @@ fn errors_are_one_line_and_non_zero() {
     );
     assert_one_line_error(
         &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", &free], t),
-        "is available for 'serve' and 'xfer' only",
+        "needs --iface",
+    );
+    assert_one_line_error(
+        &xdptcp(&["load", "rr", "--stack", "xdptcp", "--target", "nowhere:1"], t),
+        "bad --target 'nowhere:1'",
+    );
+    assert_one_line_error(&xdptcp(&["serve", "proxy"], t), "at least one --backend");
+    assert_one_line_error(
+        &xdptcp(&["serve", "proxy", "--backend", "localhost"], t),
+        "bad --backend 'localhost'",
     );
     assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "needs --iface");
     assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
@@ -471,4 +480,44 @@ fn http_413_reaches_a_client_that_keeps_sending() {
     writer.join().unwrap();
     let (status, _) = server.stop();
     assert!(status.success());
+}
+
+/// `serve proxy --stack linux` on loopback in front of `serve echo`: byte-exact both ways with
+/// the half-close passed through (the echo ends its stream only after our FIN reached it),
+/// then a dead backend answered with a reset or close, never a hang.
+#[test]
+fn proxy_on_linux_is_byte_exact_and_resets_when_the_backend_is_gone() {
+    let echo = Server::start(&["echo"]);
+    let backend = echo.addr.to_string();
+    let proxy = Server::start(&["proxy", "--backend", &backend]);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(40_503) >> 7) as u8).collect();
+    let mut s = connect(proxy.addr);
+    let mut writer = s.try_clone().unwrap();
+    let to_send = data.clone();
+    let w = thread::spawn(move || {
+        writer.write_all(&to_send).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    w.join().unwrap();
+    assert!(back == data, "proxied echo differs ({} of {} bytes)", back.len(), data.len());
+    let (status, counters) = proxy.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(counters.contains("accepted 1, completed 1, aborted 0"), "{counters}");
+    drop(echo);
+
+    let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let proxy = Server::start(&["proxy", "--backend", &gone]);
+    let mut s = connect(proxy.addr);
+    let _ = s.write_all(b"hello");
+    let mut buf = [0u8; 16];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Ok(n) => panic!("{n} bytes from a proxy without a backend"),
+    }
+    let (status, counters) = proxy.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(counters.contains("backend failures 1"), "{counters}");
 }

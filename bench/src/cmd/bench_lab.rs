@@ -213,6 +213,8 @@ enum Server {
     Nginx,
     /// HAProxy in TCP mode in front of nginx.
     Haproxy,
+    /// `xdptcp serve proxy --stack linux|xdptcp` (true: xdptcp) in front of nginx.
+    Proxy(bool),
     Sockperf,
     /// The raw AF_XDP reflector.
     Reflector,
@@ -225,6 +227,8 @@ impl Server {
             Server::Xdptcp(_) => "xdptcp",
             Server::Nginx => "nginx",
             Server::Haproxy => "haproxy",
+            Server::Proxy(true) => "xdptcp",
+            Server::Proxy(false) => "linux",
             Server::Sockperf => "sockperf",
             Server::Reflector => "xdp-reflector",
         }
@@ -287,7 +291,9 @@ fn plan() -> Vec<Combo> {
     for server in [Server::Linux("http"), Server::Xdptcp("http"), Server::Nginx] {
         add("http", server, Client::Wrk { conns: 32 });
     }
-    add("proxy", Server::Haproxy, Client::Wrk { conns: 32 });
+    for server in [Server::Haproxy, Server::Proxy(false), Server::Proxy(true)] {
+        add("proxy", server, Client::Wrk { conns: 32 });
+    }
     for client in [Client::SockperfPingPong, Client::SockperfUnderLoad] {
         let w = if client == Client::SockperfPingPong { "sockperf-pp" } else { "sockperf-ul" };
         for server in [Server::Linux("sockperf"), Server::Xdptcp("sockperf"), Server::Sockperf] {
@@ -304,6 +310,8 @@ const PORT_HTTP: u16 = 7003;
 const PORT_SOCKPERF: u16 = 7004;
 const PORT_NGINX: u16 = 7005;
 const PORT_HAPROXY: u16 = 7006;
+/// `serve proxy` (either stack).
+const PORT_PROXY: u16 = 7007;
 const PORT_REFLECT: u16 = 9;
 /// Body of every HTTP response (`serve http` default and the nginx config).
 const HTTP_BODY: usize = 128;
@@ -352,7 +360,10 @@ impl Bench {
             Ok(Some((server, target))) => {
                 let o = self.run_client(combo, &target);
                 drop(server);
-                if matches!(combo.server, Server::Xdptcp(_) | Server::Reflector) {
+                if matches!(
+                    combo.server,
+                    Server::Xdptcp(_) | Server::Reflector | Server::Proxy(true)
+                ) {
                     // A server that had to be SIGKILLed leaves its XDP program attached, and
                     // the next AF_XDP server would refuse the interface; remove it.
                     self.lab.detach(&self.bin);
@@ -437,38 +448,85 @@ impl Bench {
                     Err(e) => Err(Outcome::Failed(e)),
                 }
             }
-            Server::Nginx | Server::Haproxy => {
-                let Some(nginx) = find_tool("nginx") else {
-                    return Err(Outcome::Unavailable("nginx not installed".into()));
-                };
-                let conf = self.tmp.nginx_conf(&lab.linux_ip)?;
-                let argv = [
-                    "-p",
-                    &self.tmp.path_str(),
-                    "-e",
-                    &self.tmp.file("nginx-error.log"),
-                    "-c",
-                    &conf,
-                ];
-                let mut p =
-                    Proc::spawn("nginx", lab.in_ns_tool(&lab.stack_ns, &core, &nginx, &argv))
+            Server::Nginx => {
+                let p = self.start_nginx(&lab.stack_ns, &core, &lab.linux_ip)?;
+                Ok(Some((p, format!("{}:{PORT_NGINX}", lab.linux_ip))))
+            }
+            Server::Haproxy | Server::Proxy(_) => {
+                // Every proxy row: wrk (kernel side, client core) -> proxy (stack side,
+                // server core) -> nginx (kernel side, client core), so both legs cross the
+                // veth — the only way an AF_XDP proxy on NAME-a0 reaches a backend — and a
+                // busy-polling proxy does not share its core with nginx.
+                let client_core = self.client_core.to_string();
+                let nginx = self.start_nginx(&lab.kernel_ns, &client_core, &lab.kernel_ip)?;
+                let backend = format!("{}:{PORT_NGINX}", lab.kernel_ip);
+                let (mut h, target) = match server {
+                    Server::Haproxy => {
+                        let Some(haproxy) = find_tool("haproxy") else {
+                            return Err(Outcome::Unavailable("haproxy not installed".into()));
+                        };
+                        let conf = self.tmp.haproxy_conf(&lab.linux_ip, &backend)?;
+                        let mut h = Proc::spawn(
+                            "haproxy",
+                            lab.in_ns_tool(&lab.stack_ns, &core, &haproxy, &["-db", "-f", &conf]),
+                        )
                         .map_err(Outcome::Failed)?;
-                p.wait_port(&lab.stack_ns, PORT_NGINX).map_err(Outcome::Failed)?;
-                if server == Server::Nginx {
-                    return Ok(Some((p, format!("{}:{PORT_NGINX}", lab.linux_ip))));
-                }
-                let Some(haproxy) = find_tool("haproxy") else {
-                    return Err(Outcome::Unavailable("haproxy not installed".into()));
+                        h.wait_port(&lab.stack_ns, PORT_HAPROXY).map_err(Outcome::Failed)?;
+                        (h, format!("{}:{PORT_HAPROXY}", lab.linux_ip))
+                    }
+                    Server::Proxy(false) => {
+                        let listen = format!("{}:{PORT_PROXY}", lab.linux_ip);
+                        let argv = [
+                            "serve",
+                            "proxy",
+                            "--stack",
+                            "linux",
+                            "--listen",
+                            &listen,
+                            "--backend",
+                            &backend,
+                        ];
+                        let mut p =
+                            Proc::spawn("proxy", lab.in_ns(&lab.stack_ns, &core, &bin, &argv))
+                                .map_err(Outcome::Failed)?;
+                        p.wait_line("listening on", Duration::from_secs(10))
+                            .map_err(Outcome::Failed)?;
+                        (p, listen)
+                    }
+                    _ => {
+                        let cidr = format!("{}/24", lab.xdp_ip);
+                        let port = PORT_PROXY.to_string();
+                        let argv = [
+                            "serve",
+                            "proxy",
+                            "--stack",
+                            "xdptcp",
+                            "--iface",
+                            &lab.stack_if,
+                            "--ip",
+                            &cidr,
+                            "--port",
+                            &port,
+                            "--backend",
+                            &backend,
+                            "--cores",
+                            &core,
+                        ];
+                        let mut p = Proc::spawn(
+                            "xdptcp proxy",
+                            lab.in_ns(&lab.stack_ns, &core, &bin, &argv),
+                        )
+                        .map_err(Outcome::Failed)?;
+                        match p.wait_line("listening on", Duration::from_secs(15)) {
+                            Ok(line) => note_modes(&mut self.modes, &line),
+                            Err(e) if not_built(&e) => return Ok(None),
+                            Err(e) => return Err(Outcome::Failed(e)),
+                        }
+                        (p, format!("{}:{PORT_PROXY}", lab.xdp_ip))
+                    }
                 };
-                let conf = self.tmp.haproxy_conf(&lab.linux_ip)?;
-                let mut h = Proc::spawn(
-                    "haproxy",
-                    lab.in_ns_tool(&lab.stack_ns, &core, &haproxy, &["-db", "-f", &conf]),
-                )
-                .map_err(Outcome::Failed)?;
-                h.wait_port(&lab.stack_ns, PORT_HAPROXY).map_err(Outcome::Failed)?;
-                h.also = Some(Box::new(p));
-                Ok(Some((h, format!("{}:{PORT_HAPROXY}", lab.linux_ip))))
+                h.also = Some(Box::new(nginx));
+                Ok(Some((h, target)))
             }
             Server::Sockperf => {
                 let Some(sp) = find_tool("sockperf") else {
@@ -509,6 +567,22 @@ impl Bench {
                 Ok(Some((p, format!("{}:{PORT_REFLECT}", lab.xdp_ip))))
             }
         }
+    }
+}
+
+impl Bench {
+    /// nginx in namespace `ns` on `ip`, once it listens.
+    fn start_nginx(&self, ns: &str, core: &str, ip: &str) -> Result<Proc, Outcome> {
+        let Some(nginx) = find_tool("nginx") else {
+            return Err(Outcome::Unavailable("nginx not installed".into()));
+        };
+        let conf = self.tmp.nginx_conf(ip)?;
+        let argv =
+            ["-p", &self.tmp.path_str(), "-e", &self.tmp.file("nginx-error.log"), "-c", &conf];
+        let mut p = Proc::spawn("nginx", self.lab.in_ns_tool(ns, core, &nginx, &argv))
+            .map_err(Outcome::Failed)?;
+        p.wait_port(ns, PORT_NGINX).map_err(Outcome::Failed)?;
+        Ok(p)
     }
 }
 
@@ -1046,6 +1120,8 @@ struct LabGuard {
     linux_ip: String,
     /// An xdptcp client's address (NAME-k0, not the kernel's).
     client_xdp_ip: String,
+    /// The kernel's own address on NAME-k0 (nginx behind the proxies).
+    kernel_ip: String,
 }
 
 impl LabGuard {
@@ -1071,6 +1147,7 @@ impl LabGuard {
             xdp_ip: String::new(),
             linux_ip: String::new(),
             client_xdp_ip: String::new(),
+            kernel_ip: String::new(),
         };
         let vars: Vec<(&str, &str)> = text
             .lines()
@@ -1092,6 +1169,7 @@ impl LabGuard {
         lab.kernel_if = kif;
         lab.xdp_ip = sip;
         lab.linux_ip = format!("{prefix}.3");
+        lab.kernel_ip = var("KERNEL_IP").unwrap_or_else(|| format!("{prefix}.1"));
         lab.client_xdp_ip = format!("{prefix}.4");
         Ok(lab)
     }
@@ -1105,6 +1183,20 @@ impl LabGuard {
             &format!("{}/24", self.linux_ip),
             "dev",
             &self.stack_if,
+        ]))?;
+        // The kernel servers on NAME-a0 answer our AF_XDP client too: with TX checksum
+        // offload on, veth hands over segments whose checksum is only partial (the receiver
+        // is trusted to skip the check), which a stack reading raw frames must drop; so the
+        // kernel fills checksums in software, as on NAME-k0 (scripts/lab.sh).
+        output(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.stack_ns,
+            "ethtool",
+            "-K",
+            &self.stack_if,
+            "tx",
+            "off",
         ]))
         .map(|_| ())
     }
@@ -1180,11 +1272,11 @@ impl TempDir {
     }
 
     /// HAProxy in TCP mode, one thread, in the foreground: the lab address to nginx.
-    fn haproxy_conf(&self, ip: &str) -> Result<String, Outcome> {
+    fn haproxy_conf(&self, ip: &str, backend: &str) -> Result<String, Outcome> {
         let conf = format!(
             "global\n  maxconn 8192\n  nbthread 1\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  \
              timeout client 60s\n  timeout server 60s\n\nfrontend fe\n  bind {ip}:{PORT_HAPROXY}\n  \
-             default_backend be\n\nbackend be\n  server nginx {ip}:{PORT_NGINX}\n"
+             default_backend be\n\nbackend be\n  server nginx {backend}\n"
         );
         self.write("haproxy.cfg", &conf)
     }
@@ -1290,6 +1382,12 @@ mod tests {
         }
         assert!(p.iter().any(|c| c.workload == "raw-xdp" && c.server == Server::Reflector));
         assert!(p.iter().any(|c| c.workload == "proxy" && c.server == Server::Haproxy));
+        // Our proxy beside the Linux one, so the ratio column compares them.
+        for server in [Server::Proxy(true), Server::Proxy(false)] {
+            assert!(p.iter().any(|c| c.workload == "proxy" && c.server == server));
+        }
+        assert_eq!(Server::Proxy(true).label(), "xdptcp");
+        assert_eq!(Server::Proxy(false).label(), "linux");
         // Every workload is one the table knows how to order.
         for c in &p {
             assert!(report::table::WORKLOAD_ORDER.contains(&c.workload), "{}", c.workload);

@@ -46,18 +46,21 @@ pub struct Args {
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Options of `--stack xdptcp` (the client's interface and address).
+    #[command(flatten)]
+    pub xdp: super::xdp_args::XdpArgs,
 }
 
 /// Runs `xdptcp load`.
 pub fn run(args: &Args) -> Result<(), String> {
-    if args.stack == Stack::Xdptcp {
-        return Err(super::XDPTCP_NOT_BUILT.into());
-    }
     if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
         return Err("--duration must be between 0 and 86400 seconds".into());
     }
     if args.conns == 0 || args.conns > 100_000 {
         return Err("--conns must be between 1 and 100000".into());
+    }
+    if args.stack == Stack::Xdptcp {
+        return run_xdptcp(args);
     }
     let target = linux::resolve(&args.target)?;
     let cfg = linux::load::LoadConfig {
@@ -86,11 +89,66 @@ pub fn run(args: &Args) -> Result<(), String> {
         },
         elapsed,
     );
+    finish(args, &report)
+}
+
+/// Prints the summary and writes the JSON report.
+fn finish(args: &Args, report: &xdptcp_bench::loadgen::Report) -> Result<(), String> {
     println!("{}", report.summary());
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
         std::fs::write(path, json + "\n")
             .map_err(|e| format!("cannot write {}: {}", path.display(), linux::describe(&e)))?;
     }
     Ok(())
+}
+
+/// `load --stack xdptcp`: the same workloads on one worker of our stack.
+fn run_xdptcp(args: &Args) -> Result<(), String> {
+    use xdptcp_bench::xdp::{self, load::StackLoad};
+    if args.threads != 1 {
+        return Err("--threads: load --stack xdptcp runs one worker".into());
+    }
+    let target: std::net::SocketAddrV4 = args
+        .target
+        .parse()
+        .map_err(|_| format!("bad --target '{}': expected IPv4ADDR:PORT", args.target))?;
+    let opts = args.xdp.options()?;
+    let cfg = xdp::load::LoadConfig {
+        workload: args.workload,
+        target,
+        conns: args.conns,
+        duration: Duration::from_secs_f64(args.duration),
+        size: args.size,
+        rate: args.rate,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    };
+    let load = StackLoad::new(cfg, |line| eprintln!("{line}"))?;
+    struct H(std::net::SocketAddrV4);
+    impl xdp::Hooks<StackLoad> for H {
+        fn started(&mut self, _: &StackLoad) -> Result<(), String> {
+            Ok(())
+        }
+        fn ready(&mut self, r: &xdp::Ready) {
+            println!("load from {} to {} {}", r.addr, self.0, r.describe());
+        }
+        fn summary(&self, l: &StackLoad) -> String {
+            let s = l.stats();
+            format!("completed {}, bytes {}, errors {}", s.completed, s.bytes, s.errors.total())
+        }
+    }
+    let (load, _) = xdp::run(&opts, load, &mut H(target))?;
+    let report = load.stats().report(
+        RunInfo {
+            workload: args.workload,
+            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+            target: target.to_string(),
+            client: "xdptcp".into(),
+            conns: args.conns,
+            size: args.size,
+            rate: args.rate,
+        },
+        load.elapsed(),
+    );
+    finish(args, &report)
 }

@@ -6,6 +6,7 @@ pub mod criterion_report;
 pub mod detach;
 pub mod lab;
 pub mod load;
+pub mod proxy;
 pub mod reflect;
 pub mod serve;
 pub mod serve_xdp;
@@ -21,7 +22,3 @@ pub enum Stack {
     /// The xdptcp stack on AF_XDP.
     Xdptcp,
 }
-
-/// The answer to `--stack xdptcp` where it is not wired in yet.
-pub const XDPTCP_NOT_BUILT: &str =
-    "--stack xdptcp is available for 'serve' and 'xfer' only; use --stack linux";

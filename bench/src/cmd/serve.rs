@@ -21,6 +21,8 @@ pub enum AppName {
     Sockperf,
     /// Length-prefixed request/response (server side of `load rr|crr`).
     Rr,
+    /// L4 TCP proxy: each connection is forwarded to the next --backend (round-robin).
+    Proxy,
 }
 
 /// Arguments of `xdptcp serve`.
@@ -50,6 +52,9 @@ pub struct Args {
     /// Listen backlog (SYN and accept queues; SYN cookies beyond it) for `--stack xdptcp`.
     #[arg(long, default_value_t = 4096)]
     pub backlog: usize,
+    /// Backend of `serve proxy`, ADDR:PORT; repeat for several (round-robin).
+    #[arg(long)]
+    pub backend: Vec<String>,
 }
 
 /// Runs `xdptcp serve`.
@@ -60,6 +65,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
         AppName::Sockperf => AppSpec::Sockperf,
         AppName::Rr => AppSpec::Rr,
+        AppName::Proxy => return super::proxy::run(args),
     };
     if args.stack == Stack::Xdptcp {
         return run_xdptcp(args, app);

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod load;
+pub mod proxy;
 pub mod server;
 
 use std::io;

@@ -3,7 +3,11 @@
 //! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
 
 pub mod client;
+pub mod load;
+pub mod proxy;
 pub mod server;
+#[cfg(test)]
+mod testbed;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

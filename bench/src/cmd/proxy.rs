@@ -1,0 +1,90 @@
+//! `xdptcp serve proxy --backend ADDR:PORT [--backend ...] --stack linux|xdptcp`: an L4 TCP
+//! proxy, round-robin over the backends, until SIGINT/SIGTERM.
+
+use super::serve::Args;
+use super::Stack;
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use xdptcp_bench::linux;
+use xdptcp_bench::xdp::{self, proxy::StackProxy};
+
+/// Runs `serve proxy`.
+pub fn run(args: &Args) -> Result<(), String> {
+    if args.backend.is_empty() {
+        return Err("serve proxy needs at least one --backend ADDR:PORT".into());
+    }
+    let backends: Vec<SocketAddrV4> = args
+        .backend
+        .iter()
+        .map(|b| b.parse().map_err(|_| format!("bad --backend '{b}': expected IPv4ADDR:PORT")))
+        .collect::<Result<_, _>>()?;
+    let list = args.backend.join(", ");
+    if args.stack == Stack::Xdptcp {
+        return run_xdptcp(args, backends, list);
+    }
+    if args.threads == 0 || args.threads > 1024 {
+        return Err("--threads must be between 1 and 1024".into());
+    }
+    let addr = linux::resolve(&args.listen)?;
+    let listeners = linux::server::bind(addr, args.threads)?;
+    let local = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    println!("listening on {local} (stack linux, app proxy to {list}, {} thread(s))", args.threads);
+    let backends = backends.into_iter().map(std::net::SocketAddr::V4).collect();
+    let c = linux::proxy::run(listeners, backends, stop)?;
+    println!(
+        "stopped: accepted {}, completed {}, aborted {}, backend failures {}, bytes up {}, \
+         bytes down {}",
+        c.accepted, c.completed, c.aborted, c.backend_failed, c.bytes_up, c.bytes_down
+    );
+    Ok(())
+}
+
+fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<(), String> {
+    if args.port == 0 {
+        return Err("--port must be between 1 and 65535".into());
+    }
+    if args.xdp.queues != 1 {
+        return Err("serve proxy --stack xdptcp runs on one queue".into());
+    }
+    let opts = args.xdp.options()?;
+    let proxy = StackProxy::new(args.port, args.backlog.max(1), backends);
+    struct H {
+        port: u16,
+        list: String,
+    }
+    impl xdp::Hooks<StackProxy> for H {
+        fn started(&mut self, p: &StackProxy) -> Result<(), String> {
+            p.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
+        }
+        fn ready(&mut self, r: &xdp::Ready) {
+            println!(
+                "listening on {}:{} {} app proxy to {}",
+                r.addr,
+                self.port,
+                r.describe(),
+                self.list
+            );
+        }
+        fn summary(&self, p: &StackProxy) -> String {
+            let c = p.counters();
+            format!(
+                "accepted {}, completed {}, aborted {}, backend failures {}, open {}, bytes up \
+                 {}, bytes down {}",
+                c.accepted,
+                c.completed,
+                c.aborted,
+                c.backend_failed,
+                p.open_pairs(),
+                c.bytes_up,
+                c.bytes_down
+            )
+        }
+    }
+    xdp::run(&opts, proxy, &mut H { port: args.port, list })?;
+    Ok(())
+}

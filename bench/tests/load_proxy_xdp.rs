@@ -1,0 +1,429 @@
+//! `xdptcp load --stack xdptcp` and `xdptcp serve proxy` in a veth lab (scripts/lab.sh).
+//!
+//! Each test makes its own lab (name from the test letter and the pid): our stack runs in the
+//! stack namespace over AF_XDP, Linux servers (`xdptcp serve APP --stack linux`) in the
+//! kernel namespace. Needs root: without it the tests print "skipped: needs root" (unless CI
+//! is set, where they fail). One test at a time, every step bounded in time; the lab is
+//! removed on drop, also while unwinding.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn has_root() -> bool {
+    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    if String::from_utf8_lossy(&uid).trim() == "0" {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("the AF_XDP lab tests need root, and CI is set");
+    }
+    eprintln!("skipped: needs root");
+    false
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+
+struct Lab {
+    name: String,
+    stack_ns: String,
+    stack_if: String,
+    stack_ip: String,
+    kernel_ns: String,
+    kernel_ip: String,
+}
+
+impl Lab {
+    fn up(letter: &str, extra: &[&str]) -> Lab {
+        let name = format!("y{letter}{}", std::process::id() % 100_000);
+        let out = Command::new(repo().join("scripts/lab.sh"))
+            .args(["up", &name])
+            .args(extra)
+            .output()
+            .expect("lab.sh runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut lab = Lab {
+            name,
+            stack_ns: String::new(),
+            stack_if: String::new(),
+            stack_ip: String::new(),
+            kernel_ns: String::new(),
+            kernel_ip: String::new(),
+        };
+        assert!(out.status.success(), "lab up: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let vars = text.lines().last().expect("lab.sh prints its variables last");
+        for kv in vars.split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                match k {
+                    "STACK_NS" => lab.stack_ns = v.into(),
+                    "STACK_IF" => lab.stack_if = v.into(),
+                    "STACK_IP" => lab.stack_ip = v.into(),
+                    "KERNEL_NS" => lab.kernel_ns = v.into(),
+                    "KERNEL_IP" => lab.kernel_ip = v.into(),
+                    _ => {}
+                }
+            }
+        }
+        assert!(!lab.stack_if.is_empty() && !lab.kernel_ip.is_empty(), "{text}");
+        lab
+    }
+
+    /// `xdptcp ARGS` in namespace `ns`, output into a log file.
+    fn spawn(&self, ns: &str, tag: &str, args: &[&str]) -> Proc {
+        let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, BIN])
+            .args(args)
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("xdptcp starts");
+        Proc { child: Some(child), log }
+    }
+
+    /// A Linux server (`serve APP --stack linux`) in the kernel namespace, once listening.
+    fn linux_server(&self, app: &str, port: u16) -> Proc {
+        let listen = format!("{}:{port}", self.kernel_ip);
+        let mut p = self.spawn(
+            &self.kernel_ns.clone(),
+            &format!("linux-{app}-{port}"),
+            &["serve", app, "--stack", "linux", "--listen", &listen],
+        );
+        p.wait_line("listening on");
+        p
+    }
+
+    /// `xdptcp ARGS --iface .. --ip ..` on our stack in the stack namespace.
+    fn xdptcp(&self, tag: &str, args: &[&str]) -> Proc {
+        let mut all: Vec<&str> = args.to_vec();
+        let cidr = format!("{}/24", self.stack_ip);
+        all.extend(["--iface", &self.stack_if, "--ip", &cidr]);
+        self.spawn(&self.stack_ns.clone(), tag, &all)
+    }
+
+    /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
+    fn peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
+        let out = Command::new("timeout")
+            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(peer_script())
+            .args(args)
+            .output()
+            .expect("python runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "peer {args:?} failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = text.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
+    }
+
+    /// `proxy_peer.py ARGS` in the background in the kernel namespace.
+    fn peer_spawn(&self, tag: &str, args: &[&str]) -> Proc {
+        let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new("timeout")
+            .args(["60", "ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(peer_script())
+            .args(args)
+            .stdout(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python runs");
+        Proc { child: Some(child), log }
+    }
+}
+
+fn peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/lab.sh")).args(["down", &self.name]).output();
+    }
+}
+
+struct Proc {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_line(&mut self, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.log_text().lines().any(|l| l.starts_with(prefix)) {
+                return;
+            }
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                panic!("not ready ({exited:?}):\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits at most `limit` for the exit (killing it after that); whether it exited 0.
+    fn wait_exit(&mut self, limit: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGINT and wait.
+    fn stop(&mut self) -> bool {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+        }
+        self.wait_exit(Duration::from_secs(20))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- {} ----\n{}", self.log.display(), self.log_text());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Runs `load WORKLOAD --stack xdptcp` against a Linux server; returns the JSON report.
+fn load(lab: &Lab, workload: &str, app: &str, conns: &str, secs: &str) -> serde_json::Value {
+    let mut server = lab.linux_server(app, 7001);
+    let json = std::env::temp_dir().join(format!("xdptcp-{}-{workload}.json", lab.name));
+    let json_s = json.to_string_lossy().to_string();
+    let target = format!("{}:7001", lab.kernel_ip);
+    let mut client = lab.xdptcp(
+        workload,
+        &[
+            "load",
+            workload,
+            "--stack",
+            "xdptcp",
+            "--target",
+            &target,
+            "--conns",
+            conns,
+            "--duration",
+            secs,
+            "--size",
+            "64",
+            "--json",
+            &json_s,
+        ],
+    );
+    let ok = client.wait_exit(Duration::from_secs(40));
+    let log = client.log_text();
+    assert!(ok, "load {workload} failed:\n{log}");
+    assert!(server.stop(), "the Linux server did not exit 0");
+    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
+    let _ = std::fs::remove_file(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    // A progress line each second, on stderr (the log has both streams).
+    assert!(log.lines().any(|l| l.starts_with("[   1s] ")), "no progress line: {log}");
+    eprintln!("{workload}: {}", log.lines().rev().find(|l| !l.is_empty()).unwrap_or_default());
+    v
+}
+
+fn check_report(v: &serde_json::Value, workload: &str) {
+    assert_eq!(v["client"], "xdptcp", "{v}");
+    assert_eq!(v["workload"], workload, "{v}");
+    for key in ["throughput", "completed", "bytes", "duration_s", "errors", "p50_us", "p99_us"] {
+        assert!(v.get(key).is_some(), "report lacks {key}: {v}");
+    }
+    assert!(v["throughput"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    let errors = &v["errors"];
+    for k in ["connect", "reset", "timeout", "protocol"] {
+        assert_eq!(errors[k].as_u64(), Some(0), "errors.{k}: {v}");
+    }
+}
+
+#[test]
+fn a_load_rr_on_our_stack_against_linux() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("a", &[]);
+    let v = load(&lab, "rr", "rr", "4", "2");
+    check_report(&v, "rr");
+    assert!(v["completed"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["bytes"].as_u64(), v["completed"].as_u64().map(|c| c * 128), "{v}");
+    assert!(v["p50_us"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+}
+
+#[test]
+fn b_load_crr_on_our_stack_against_linux() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("b", &[]);
+    let v = load(&lab, "crr", "rr", "2", "2");
+    check_report(&v, "crr");
+    // More connections than slots: each slot opened many, one after another.
+    assert!(v["completed"].as_u64().unwrap_or(0) > 2, "{v}");
+}
+
+#[test]
+fn c_load_bulk_on_our_stack_against_linux() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("c", &[]);
+    let v = load(&lab, "bulk", "discard", "1", "1.5");
+    assert_eq!(v["client"], "xdptcp", "{v}");
+    assert!(v["bytes"].as_u64().unwrap_or(0) > 1 << 20, "{v}");
+    assert!(v["throughput"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+}
+
+/// Starts `serve proxy` on `stack` in front of `backend`; returns it and its address. On our
+/// stack it runs in the stack namespace on AF_XDP; on Linux in the kernel namespace.
+fn proxy(lab: &Lab, stack: &str, backend: &str, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["serve", "proxy", "--stack", stack, "--backend", backend];
+    let (mut p, target) = if stack == "xdptcp" {
+        args.extend(["--port", "8000"]);
+        args.extend_from_slice(extra);
+        (lab.xdptcp("proxy", &args), format!("{}:8000", lab.stack_ip))
+    } else {
+        let listen = format!("{}:8000", lab.kernel_ip);
+        args.extend(["--listen", &listen]);
+        args.extend_from_slice(extra);
+        (lab.spawn(&lab.kernel_ns.clone(), "proxy", &args), listen)
+    };
+    p.wait_line("listening on");
+    (p, target)
+}
+
+/// Stops a proxy; checks it exited 0 and returns its log.
+fn stop_proxy(mut p: Proc) -> String {
+    let ok = p.stop();
+    let log = p.log_text();
+    assert!(ok, "the proxy did not exit 0:\n{log}");
+    log
+}
+
+/// The proxy on `stack`: a few MiB byte-exact through an echo backend, half-close passed on
+/// both ways, and a dead backend answered with a reset.
+fn proxy_suite(stack: &str, letter: &str) {
+    let lab = Lab::up(letter, &[]);
+    let port = "8000";
+
+    // Byte-exact through an echo backend (Linux), in both directions at once.
+    let mut echo = lab.linux_server("echo", 7007);
+    let backend = format!("{}:7007", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let bytes = 4u64 << 20;
+    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 60);
+    let log = stop_proxy(p);
+    assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
+    assert_eq!(v["same"], true, "bytes differ: {v}");
+    assert!(log.contains("accepted 1, completed 1, aborted 0"), "{log}");
+    assert!(log.contains(&format!("bytes up {bytes}, bytes down {bytes}")), "{log}");
+    assert!(echo.stop());
+
+    // Half-close: the backend sends and shuts its write side first; the client must see
+    // that FIN while its own direction stays open, and the backend must get the client's
+    // later reply and FIN.
+    let mut server = lab.peer_spawn("halfclose", &["halfclose-server", "7008"]);
+    server.wait_line("{\"listening\"");
+    let backend = format!("{}:7008", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let v = lab.peer(&["halfclose-client", ip, port], 30);
+    assert!(server.wait_exit(Duration::from_secs(30)), "backend: {}", server.log_text());
+    let got = server.log_text();
+    let log = stop_proxy(p);
+    assert_eq!(v["first"], "greeting", "{v}\n{log}");
+    assert_eq!(v["rest"], 0, "{v}");
+    assert!(got.contains("\"got\": \"reply after your fin\""), "backend saw {got}\n{log}");
+
+    // A backend that is not there: the client's connection ends with a reset (or at worst
+    // a close), never waits.
+    let backend = format!("{}:7999", lab.kernel_ip);
+    let (p, target) = proxy(&lab, stack, &backend, &[]);
+    let (ip, _) = target.split_once(':').expect("ADDR:PORT");
+    let v = lab.peer(&["down", ip, port], 30);
+    let log = stop_proxy(p);
+    assert!(v["how"] == "reset" || v["how"] == "closed", "{v}\n{log}");
+    assert!(log.contains("backend failures 1"), "{log}");
+}
+
+#[test]
+fn d_proxy_on_our_stack() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    proxy_suite("xdptcp", "d");
+}
+
+#[test]
+fn e_proxy_on_linux() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    proxy_suite("linux", "e");
+}
+
+/// 2 % loss each way in our proxy's device (every byte crosses it four times: client in,
+/// backend out, backend in, client out): the echo still comes back byte-exact.
+#[test]
+fn f_proxy_on_our_stack_with_2pct_loss_each_way() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("f", &[]);
+    let mut echo = lab.linux_server("echo", 7007);
+    let backend = format!("{}:7007", lab.kernel_ip);
+    let fault = ["--fault", "rx-loss=2,tx-loss=2,seed=3"];
+    let (p, target) = proxy(&lab, "xdptcp", &backend, &fault);
+    let (ip, port) = target.split_once(':').expect("ADDR:PORT");
+    let bytes = 4u64 << 20;
+    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 150);
+    let log = stop_proxy(p);
+    assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
+    assert_eq!(v["same"], true, "bytes differ: {v}");
+    let fault_line = log.lines().find(|l| l.starts_with("fault rx:")).unwrap_or_default();
+    assert!(!fault_line.contains("dropped: 0,"), "no loss injected: {fault_line}");
+    let tcp = log.lines().find(|l| l.starts_with("tcp: ")).unwrap_or_default();
+    assert!(!tcp.contains("TcpRetransSegs 0,"), "loss but no retransmission: {tcp}");
+    eprintln!("{fault_line}\n{tcp}\n{v}");
+    assert!(echo.stop());
+}
