@@ -3,7 +3,7 @@
 //! (through TIME-WAIT on the side that closed first) and are freed.
 
 use xdptcp_stack::sim::*;
-use xdptcp_stack::stack::{StackEvent, TcpHandle};
+use xdptcp_stack::stack::{ConnectError, StackEvent, TcpHandle};
 use xdptcp_stack::tcp::{Event, State};
 use xdptcp_stack::time::Duration;
 
@@ -252,4 +252,48 @@ fn closes_under_loss_still_finish() {
         assert!(done, "seed {seed}: {:?} {:?}", e.a_log, e.b_log);
         assert_freed(&p);
     }
+}
+
+/// Linux `tcp_tw_reuse` for our own active opens: a 4-tuple whose only occupant is a TIME-WAIT
+/// connection of ours (timestamps on, peer silent for a second) may be taken by a new connect.
+/// With a single usable source port the second connect fails while TIME-WAIT is fresh, then
+/// succeeds a second later, completes its handshake and frees the old incarnation.
+#[test]
+fn active_open_reuses_an_aged_time_wait_port() {
+    let (mut p, mut e) = open(7);
+    let port = p.a.tcp_endpoints(e.a).expect("endpoints").0.port();
+    p.a.set_port_filter(Box::new(move |candidate| candidate == port));
+    // A closes first (and ends in TIME-WAIT); B closes when A's FIN arrives.
+    p.a.tcp_close(e.a).unwrap();
+    let until = p.now + Duration::from_secs(5);
+    p.drive(until, |p| {
+        if p.b.tcp_state(e.b) == State::CloseWait {
+            p.b.tcp_close(e.b).unwrap();
+        }
+        p.a.tcp_state(e.a) == State::TimeWait && p.b.connection_count() == 0
+    });
+    assert_eq!(p.b.connection_count(), 0, "B went through LAST-ACK and is freed");
+    assert_eq!(p.a.tcp_state(e.a), State::TimeWait);
+    assert_eq!(p.a.tcp_connect(p.now, ADDR_B, 80).unwrap_err(), ConnectError::NoFreePort);
+
+    let until = p.now + Duration::from_millis(1_100);
+    p.run_until(until);
+    assert_eq!(p.a.tcp_state(e.a), State::TimeWait, "2 MSL has not passed");
+    let again = p.a.tcp_connect(p.now, ADDR_B, 80).expect("the aged TIME-WAIT port is reused");
+    assert_eq!(p.a.tcp_endpoints(again).unwrap().0.port(), port);
+    assert_eq!(p.a.tcp_counters().time_wait_reused, 1);
+    assert_eq!(p.a.tcp_state(e.a), State::Closed, "the old incarnation is gone");
+    e.a = again;
+    let until = p.now + LIMIT;
+    let mut accepted = None;
+    p.drive(until, |p| {
+        while let Some(ev) = p.b.poll_event() {
+            if let StackEvent::Acceptable(l) = ev {
+                accepted = accepted.or(p.b.tcp_accept(l));
+            }
+        }
+        accepted.is_some() && p.a.tcp_state(again) == State::Established
+    });
+    assert_eq!(p.a.tcp_state(again), State::Established);
+    assert!(accepted.is_some());
 }

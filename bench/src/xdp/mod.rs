@@ -372,6 +372,7 @@ pub fn nstat_lines(c: &TcpCounters) -> Vec<(&'static str, i64)> {
         ("TcpExtTCPChallengeACK", u(c.challenge_acks)),
         ("TcpExtPAWSEstab", u(c.paws_drops)),
         ("TcpExtTCPTimeWaitRecycled", u(c.time_wait_recycled)),
+        ("TcpExtTWRecycled", u(c.time_wait_reused)),
         ("TcpExtTCPFastRetrans", u(c.fast_retransmits)),
         ("TcpExtTCPTimeouts", u(c.timeouts)),
         ("TcpExtDelayedACKs", u(c.delayed_acks)),

@@ -127,7 +127,11 @@ impl Stack {
             .ports
             .select(local_ip, (remote_ip, remote_port), |p| {
                 let key = FlowKey { local_ip, local_port: p, remote_ip, remote_port };
-                flows.lookup(&key).is_none() && filter.as_mut().is_none_or(|f| f(p))
+                let free = match flows.lookup(&key) {
+                    None => true,
+                    Some(h) => flows.get(h).is_some_and(|s| s.conn.time_wait_reusable(now)),
+                };
+                free && filter.as_mut().is_none_or(|f| f(p))
             })
             .ok_or(ConnectError::NoFreePort)?;
         self.open(now, port, remote_ip, remote_port, config)
@@ -168,6 +172,12 @@ impl Stack {
     ) -> Result<TcpHandle, ConnectError> {
         let local_ip = self.iface.config().ipv4_addr;
         let key = FlowKey { local_ip, local_port: port, remote_ip, remote_port };
+        if let Some(old) = self.flows.lookup(&key) {
+            if self.flows.get(old).is_some_and(|s| s.conn.time_wait_reusable(now)) {
+                self.free(old);
+                self.tcp_counters.time_wait_reused += 1;
+            }
+        }
         let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);

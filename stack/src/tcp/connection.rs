@@ -819,6 +819,18 @@ impl Connection {
         (now.total_millis() as u32).wrapping_add(self.ts_offset)
     }
 
+    /// Whether a new active open may take over this connection's 4-tuple while it sits in
+    /// TIME-WAIT (Linux `tcp_tw_reuse`). Safe only with timestamps, and only once a second has
+    /// passed since the peer was last heard: the new incarnation's ISN (RFC 6528, clock
+    /// driven) and timestamps are then newer than anything of the old one, so PAWS (RFC 7323
+    /// §5) and the sequence space keep old duplicates out. Without this a client opening
+    /// short connections to one server runs out of ports after one range's worth per 2·MSL.
+    pub fn time_wait_reusable(&self, now: Instant) -> bool {
+        self.state == State::TimeWait
+            && self.ts_ok
+            && now.saturating_duration_since(self.last_recv) >= Duration::from_secs(1)
+    }
+
     /// Sequence number just past the last queued data byte (where a FIN goes).
     pub(super) fn data_end(&self) -> SeqNumber {
         self.send_base + self.send_buf.len()

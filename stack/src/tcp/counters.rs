@@ -40,6 +40,9 @@ pub struct TcpCounters {
     /// TIME-WAIT connections reused by a new SYN (`TCPTimeWaitRecycled`; the owner counts
     /// these when it acts on [`SegmentVerdict::TimeWaitSyn`](super::SegmentVerdict)).
     pub time_wait_recycled: u64,
+    /// TIME-WAIT 4-tuples taken over by our own active open (`TWRecycled`, Linux
+    /// `tcp_tw_reuse`; counted by the owner, see `Connection::time_wait_reusable`).
+    pub time_wait_reused: u64,
     /// Fast retransmits (`TCPFastRetrans`).
     pub fast_retransmits: u64,
     /// Retransmission timeouts (`TCPTimeouts`).
@@ -91,6 +94,7 @@ impl TcpCounters {
         self.challenge_acks_limited += o.challenge_acks_limited;
         self.paws_drops += o.paws_drops;
         self.time_wait_recycled += o.time_wait_recycled;
+        self.time_wait_reused += o.time_wait_reused;
         self.fast_retransmits += o.fast_retransmits;
         self.timeouts += o.timeouts;
         self.delayed_acks += o.delayed_acks;
