@@ -571,3 +571,55 @@ fn h_http_over_xdptcp_answers_curl_with_keepalive() {
         server.fail("one connection, closed cleanly");
     }
 }
+
+/// sockperf's default transport is UDP: the real `sockperf ping-pong` (no `--tcp`) from the
+/// kernel namespace against `serve sockperf --stack xdptcp`, which answers on the stack's UDP
+/// API. Skipped (with a message) when sockperf is not installed.
+#[test]
+fn i_sockperf_over_udp_with_the_real_client() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root() {
+        return;
+    }
+    if Command::new("sockperf").arg("--version").output().is_err() {
+        eprintln!("skipped: sockperf not installed");
+        return;
+    }
+    let lab = Lab::up("i", &[]);
+    let args = ["serve", "sockperf", "--stack", "xdptcp", "--port", "11111"];
+    let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
+    let out = Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "sockperf", "ping-pong"])
+        .args(["-i", &lab.stack_ip, "-p", "11111", "-t", "1", "-m", "100"])
+        .output()
+        .expect("sockperf runs");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // "[Valid Duration] RunTime=... SentMessages=N; ReceivedMessages=N"
+    let received: u64 = text
+        .split("ReceivedMessages=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if !out.status.success() || received == 0 {
+        server.fail(&format!("sockperf over UDP got no replies ({}): {text}", out.status));
+    }
+    eprintln!("sockperf over UDP: {received} replies in the valid second");
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("xdptcp did not exit 0");
+    }
+    let log = server.log_text();
+    let Some(line) = log.lines().find(|l| l.contains("udp replied")) else {
+        server.fail("no udp counters in the summary");
+    };
+    let replied: u64 = line
+        .split("udp replied ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if replied < received || !line.contains("malformed 0,") || !line.contains("send failed 0") {
+        server.fail(&format!("udp counters: {line}"));
+    }
+}

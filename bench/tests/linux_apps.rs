@@ -251,6 +251,46 @@ fn sockperf_ping_pong() {
     assert!(status.success());
 }
 
+/// sockperf's default transport is UDP: one datagram per message, answered from the same port
+/// as the TCP listener; a datagram whose length field disagrees with its size is dropped.
+#[test]
+fn sockperf_over_udp() {
+    let server = Server::start(&["sockperf"]);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let msg = |seq: u64, flags: u16| {
+        let mut m = Vec::new();
+        m.extend_from_slice(&seq.to_be_bytes());
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&20u32.to_be_bytes());
+        m.extend_from_slice(&[seq as u8; 6]);
+        m
+    };
+    // Truncated (length says 20, 19 arrive) and warm-up: no answer.
+    s.send_to(&msg(1, 3)[..19], server.addr).unwrap();
+    s.send_to(&msg(2, 7), server.addr).unwrap();
+    let ping = msg(3, 3);
+    let mut buf = [0u8; 100];
+    // UDP may drop on a busy machine: retry a few times (each reply is checked exactly).
+    let mut got = None;
+    for _ in 0..20 {
+        s.send_to(&ping, server.addr).unwrap();
+        if let Ok((n, from)) = s.recv_from(&mut buf) {
+            got = Some((buf[..n].to_vec(), from));
+            break;
+        }
+    }
+    let (back, from) = got.expect("no UDP reply");
+    assert_eq!(from, server.addr);
+    let mut expected = ping.clone();
+    expected[9] = 2; // client flag cleared
+    assert_eq!(back, expected);
+    let (status, counters) = server.stop();
+    assert!(status.success());
+    assert!(counters.contains("udp malformed 1,"), "{counters}");
+    assert!(!counters.contains("udp replied 0,"), "{counters}");
+}
+
 fn load_json(args: &[&str], name: &str) -> serde_json::Value {
     let path = temp_path(name);
     let mut all: Vec<&str> = vec!["load"];
@@ -439,6 +479,30 @@ fn real_sockperf_client_when_installed() {
     assert!(text.contains("# out-of-order messages = 0"), "{text}");
     let (status, _) = server.stop();
     assert!(status.success());
+}
+
+#[test]
+fn real_sockperf_client_over_udp_when_installed() {
+    let server = Server::start(&["sockperf"]);
+    let port = server.addr.port().to_string();
+    // No --tcp: sockperf's default transport, UDP.
+    let Some(text) = external(
+        "sockperf",
+        &["ping-pong", "-i", "127.0.0.1", "-p", &port, "-t", "1", "-m", "100"],
+    ) else {
+        return;
+    };
+    let received: u64 = text
+        .split("ReceivedMessages=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ReceivedMessages in: {text}"));
+    assert!(received > 0, "{text}");
+    let (status, counters) = server.stop();
+    assert!(status.success());
+    assert!(counters.contains("udp malformed 0,"), "{counters}");
+    assert!(!counters.contains("udp replied 0,"), "{counters}");
 }
 
 #[test]

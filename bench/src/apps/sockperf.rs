@@ -1,5 +1,5 @@
-//! The TCP server side of sockperf 3.x (`sockperf server --tcp`), so sockperf's own client can
-//! measure both stacks.
+//! The server side of sockperf 3.x (`sockperf server`, over TCP with `--tcp` and over UDP, its
+//! default), so sockperf's own client can measure both stacks.
 //!
 //! sockperf frames every message with a 14-byte header, all fields in network byte order:
 //!
@@ -15,6 +15,10 @@
 //! without the pong flag (throughput mode, or the unreplied messages of `under-load` mode) are
 //! only counted. A length shorter than the header or larger than the largest message sockperf
 //! sends is a broken stream: sockperf gives up on that connection too.
+//!
+//! Over UDP one datagram carries exactly one message ([`UdpServer`]): the length field must
+//! equal the datagram's length. A datagram that disagrees (truncated, padded, or a length below
+//! the header) is counted as malformed and dropped; there is no stream to break.
 
 use super::{App, OUT_LIMIT};
 
@@ -128,6 +132,49 @@ impl App for Sockperf {
     }
 }
 
+/// The UDP server: answers one datagram at a time, with counters. Transports (kernel UDP
+/// socket, the xdptcp stack's UDP API) own the socket; this only decides what to send back.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UdpServer {
+    /// Client messages handled (warm-up and non-client messages excluded).
+    pub received: u64,
+    /// Pong replies produced.
+    pub replied: u64,
+    /// Datagrams whose header was missing or whose length field did not match the datagram.
+    pub malformed: u64,
+}
+
+impl UdpServer {
+    /// Handles one datagram. Returns true if `reply` now holds the answer to send back to the
+    /// datagram's source (`reply` is cleared first and reused, so steady state allocates
+    /// nothing).
+    pub fn on_datagram(&mut self, datagram: &[u8], reply: &mut Vec<u8>) -> bool {
+        reply.clear();
+        let Some(header) = Header::parse(datagram) else {
+            self.malformed += 1;
+            return false;
+        };
+        let len = header.length as usize;
+        if len < HEADER_LEN || len != datagram.len() {
+            self.malformed += 1;
+            return false;
+        }
+        if header.flags & FLAG_CLIENT == 0 || header.flags & FLAG_WARMUP != 0 {
+            return false;
+        }
+        self.received += 1;
+        if header.flags & FLAG_PONG_REQUEST == 0 {
+            return false;
+        }
+        reply.extend_from_slice(datagram);
+        if let Some(flags) = reply.get_mut(field::FLAGS) {
+            flags.copy_from_slice(&(header.flags & !FLAG_CLIENT).to_be_bytes());
+        }
+        self.replied += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,7 +224,70 @@ mod tests {
         }
     }
 
+    #[test]
+    fn udp_pong_request_answered_with_client_flag_cleared() {
+        let ping = message(9, FLAG_CLIENT | FLAG_PONG_REQUEST, b"hello");
+        let mut s = UdpServer::default();
+        let mut reply = Vec::new();
+        assert!(s.on_datagram(&ping, &mut reply));
+        assert_eq!(&reply[..HEADER_LEN], &[0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 0, 0, 0, 19]);
+        assert_eq!(&reply[HEADER_LEN..], b"hello");
+        assert_eq!((s.received, s.replied, s.malformed), (1, 1, 0));
+    }
+
+    #[test]
+    fn udp_warmup_throughput_and_server_messages_get_no_reply() {
+        let mut s = UdpServer::default();
+        let mut reply = vec![1, 2, 3];
+        let warm = message(1, FLAG_CLIENT | FLAG_PONG_REQUEST | FLAG_WARMUP, b"x");
+        assert!(!s.on_datagram(&warm, &mut reply));
+        assert!(reply.is_empty());
+        assert!(!s.on_datagram(&message(2, FLAG_CLIENT, b"x"), &mut reply));
+        assert!(!s.on_datagram(&message(3, FLAG_PONG_REQUEST, b"x"), &mut reply));
+        assert!(reply.is_empty());
+        assert_eq!((s.received, s.replied, s.malformed), (1, 0, 0));
+    }
+
+    #[test]
+    fn udp_bad_length_is_dropped_and_counted() {
+        let good = message(4, FLAG_CLIENT | FLAG_PONG_REQUEST, b"abcd");
+        let mut s = UdpServer::default();
+        let mut reply = Vec::new();
+        // Shorter than a header.
+        assert!(!s.on_datagram(&good[..HEADER_LEN - 1], &mut reply));
+        // Truncated: the length field promises more than arrived.
+        assert!(!s.on_datagram(&good[..good.len() - 1], &mut reply));
+        // Oversized datagram: trailing bytes beyond the length field.
+        let mut padded = good.clone();
+        padded.push(0);
+        assert!(!s.on_datagram(&padded, &mut reply));
+        // Length field below the header size, or zero.
+        for len in [0u32, 13] {
+            let mut m = Vec::new();
+            Header { sequence: 0, flags: FLAG_CLIENT | FLAG_PONG_REQUEST, length: len }
+                .emit(&mut m);
+            assert!(!s.on_datagram(&m, &mut reply));
+        }
+        assert!(reply.is_empty());
+        assert_eq!((s.received, s.replied, s.malformed), (0, 0, 5));
+        // The well-formed one still works afterwards.
+        assert!(s.on_datagram(&good, &mut reply));
+        assert_eq!(reply.len(), good.len());
+    }
+
     proptest! {
+        #[test]
+        fn udp_garbage_never_panics(input in prop::collection::vec(any::<u8>(), 0..100)) {
+            let mut s = UdpServer::default();
+            let mut reply = Vec::new();
+            if s.on_datagram(&input, &mut reply) {
+                prop_assert_eq!(reply.len(), input.len());
+                prop_assert_eq!(s.replied, 1);
+            } else {
+                prop_assert!(reply.is_empty());
+            }
+        }
+
         #[test]
         fn ping_pong_under_any_split(pings in prop::collection::vec((any::<u64>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..100)), 0..10),
                                      cuts in prop::collection::vec(any::<usize>(), 0..20)) {

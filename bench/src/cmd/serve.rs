@@ -17,7 +17,7 @@ pub enum AppName {
     Discard,
     /// HTTP/1.1: GET/HEAD of any path answers 200 with --body-bytes bytes.
     Http,
-    /// sockperf 3.x TCP server (ping-pong and throughput modes).
+    /// sockperf 3.x server over TCP and UDP on the same port (ping-pong and throughput modes).
     Sockperf,
     /// Length-prefixed request/response (server side of `load rr|crr`).
     Rr,
@@ -76,6 +76,11 @@ pub fn run(args: &Args) -> Result<(), String> {
     let addr = linux::resolve(&args.listen)?;
     let listeners = linux::server::bind(addr, args.threads)?;
     let local = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(addr);
+    // sockperf speaks UDP by default: serve it on the TCP listener's port too.
+    let udp = match app {
+        AppSpec::Sockperf => Some(linux::server::bind_udp(local)?),
+        _ => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
@@ -86,9 +91,18 @@ pub fn run(args: &Args) -> Result<(), String> {
         args.threads,
         if args.threads == 1 { "" } else { "s" }
     );
-    let c = linux::server::run(listeners, app, stop)?;
+    let udp_on = udp.is_some();
+    let c = linux::server::run(listeners, udp, app, stop)?;
+    let udp_line = if udp_on {
+        format!(
+            ", udp replied {}, udp malformed {}, udp send failed {}",
+            c.udp_replied, c.udp_malformed, c.udp_send_failed
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "stopped: accepted {}, closed {}, errors {}, bytes in {}, bytes out {}, messages {}",
+        "stopped: accepted {}, closed {}, errors {}, bytes in {}, bytes out {}, messages {}{udp_line}",
         c.accepted, c.closed, c.errors, c.bytes_in, c.bytes_out, c.messages
     );
     Ok(())
@@ -134,15 +148,20 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         }
         fn summary(&self, s: &StackServer) -> String {
             let c = s.counters();
+            let u = s.udp_counters();
             format!(
-                "accepted {}, closed {}, errors {}, open {}, bytes in {}, bytes out {}, messages {}",
+                "accepted {}, closed {}, errors {}, open {}, bytes in {}, bytes out {}, messages {}; \
+                 udp replied {}, malformed {}, send failed {}",
                 c.accepted,
                 c.closed,
                 c.errors,
                 s.open_connections(),
                 c.bytes_in,
                 c.bytes_out,
-                c.messages
+                c.messages,
+                u.replied,
+                u.malformed,
+                s.udp_send_failed()
             )
         }
     }

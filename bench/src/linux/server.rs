@@ -4,8 +4,9 @@
 
 use super::conn::{Close, ConnIo, Drive, IoCounters};
 use super::describe;
+use crate::apps::sockperf::UdpServer;
 use crate::apps::{App, AppSpec, Conn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const LISTENER: Token = Token(usize::MAX);
+const UDP: Token = Token(usize::MAX - 1);
+/// Largest UDP payload over IPv4.
+const MAX_DATAGRAM: usize = 65_507;
 /// How often an idle loop looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
@@ -29,6 +33,12 @@ pub struct ServerCounters {
     pub bytes_out: u64,
     /// Messages the app handled (requests, pings; bytes for echo and discard).
     pub messages: u64,
+    /// sockperf over UDP: pong replies sent.
+    pub udp_replied: u64,
+    /// sockperf over UDP: datagrams dropped for a bad header or length field.
+    pub udp_malformed: u64,
+    /// sockperf over UDP: replies the kernel refused (buffer full, unreachable).
+    pub udp_send_failed: u64,
 }
 
 impl ServerCounters {
@@ -39,6 +49,9 @@ impl ServerCounters {
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
         self.messages += o.messages;
+        self.udp_replied += o.udp_replied;
+        self.udp_malformed += o.udp_malformed;
+        self.udp_send_failed += o.udp_send_failed;
     }
 }
 
@@ -68,9 +81,17 @@ pub fn bind(addr: SocketAddr, threads: usize) -> Result<Vec<std::net::TcpListene
     Ok(listeners)
 }
 
+/// Binds the UDP socket of `serve sockperf` on `addr` (sockperf's default transport is UDP).
+pub fn bind_udp(addr: SocketAddr) -> Result<std::net::UdpSocket, String> {
+    std::net::UdpSocket::bind(addr).map_err(|e| format!("cannot bind UDP {addr}: {}", describe(&e)))
+}
+
 /// Serves `app` on `listeners`, one thread each, until `stop` is set; returns the counters.
+/// `udp` (sockperf only) is served by the first thread: one datagram is one message, so it
+/// needs no per-peer state.
 pub fn run(
     listeners: Vec<std::net::TcpListener>,
+    mut udp: Option<std::net::UdpSocket>,
     app: AppSpec,
     stop: Arc<AtomicBool>,
 ) -> Result<ServerCounters, String> {
@@ -78,7 +99,8 @@ pub fn run(
     for l in listeners {
         let app = app.clone();
         let stop = stop.clone();
-        handles.push(std::thread::spawn(move || event_loop(l, app, stop)));
+        let udp = udp.take();
+        handles.push(std::thread::spawn(move || event_loop(l, udp, app, stop)));
     }
     let mut total = ServerCounters::default();
     let mut first_error = None;
@@ -137,8 +159,38 @@ impl Slab {
     }
 }
 
+/// The UDP side of sockperf in one event loop: the socket and its reused buffers.
+struct UdpSide {
+    socket: UdpSocket,
+    server: UdpServer,
+    buf: Vec<u8>,
+    reply: Vec<u8>,
+    send_failed: u64,
+}
+
+impl UdpSide {
+    /// Answers every datagram waiting on the socket.
+    fn drain(&mut self) {
+        loop {
+            let (n, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock: drained. Other errors (e.g. ICMP-reported refusals): try later.
+                Err(_) => return,
+            };
+            let Some(datagram) = self.buf.get(..n) else { continue };
+            if self.server.on_datagram(datagram, &mut self.reply)
+                && self.socket.send_to(&self.reply, from).is_err()
+            {
+                self.send_failed += 1;
+            }
+        }
+    }
+}
+
 fn event_loop(
     listener: std::net::TcpListener,
+    udp: Option<std::net::UdpSocket>,
     app: AppSpec,
     stop: Arc<AtomicBool>,
 ) -> Result<ServerCounters, String> {
@@ -147,6 +199,21 @@ fn event_loop(
     let mut listener = TcpListener::from_std(listener);
     let mut poll = Poll::new().map_err(fail)?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(fail)?;
+    let mut udp = match udp {
+        Some(u) => {
+            u.set_nonblocking(true).map_err(fail)?;
+            let mut socket = UdpSocket::from_std(u);
+            poll.registry().register(&mut socket, UDP, Interest::READABLE).map_err(fail)?;
+            Some(UdpSide {
+                socket,
+                server: UdpServer::default(),
+                buf: vec![0; MAX_DATAGRAM],
+                reply: Vec::with_capacity(MAX_DATAGRAM),
+                send_failed: 0,
+            })
+        }
+        None => None,
+    };
     let mut events = Events::with_capacity(1024);
     let mut conns = Slab::default();
     let mut counters = ServerCounters::default();
@@ -164,6 +231,10 @@ fn event_loop(
         for event in events.iter() {
             if event.token() == LISTENER {
                 accept_all(&mut listener, &poll, &app, &mut conns, &mut counters, &mut again_next);
+            } else if event.token() == UDP {
+                if let Some(u) = udp.as_mut() {
+                    u.drain();
+                }
             } else {
                 again_next.push(event.token().0);
             }
@@ -199,6 +270,12 @@ fn event_loop(
     }
     for e in conns.slots.iter().flatten() {
         counters.messages += e.app.messages();
+    }
+    if let Some(u) = &udp {
+        counters.messages += u.server.received;
+        counters.udp_replied = u.server.replied;
+        counters.udp_malformed = u.server.malformed;
+        counters.udp_send_failed = u.send_failed;
     }
     counters.bytes_in = io_counters.bytes_in;
     counters.bytes_out = io_counters.bytes_out;

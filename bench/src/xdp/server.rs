@@ -8,10 +8,15 @@
 //! ring, so our window closes towards the peer), handing the app the ring's in-order bytes
 //! *in place* (up to two slices). A message that straddles the ring's wrap point is the one
 //! case copied into a per-connection `pending` buffer.
+//!
+//! sockperf also runs over UDP (its default transport): the sockperf server binds the same
+//! port with the stack's UDP API and answers each datagram ([`UdpServer`]) from `poll`.
 
+use crate::apps::sockperf::UdpServer;
 use crate::apps::{App, AppSpec, Conn};
 use std::net::Ipv4Addr;
 use xdptcp_driver::app::{App as DriverApp, AppCopies, OpenSet};
+use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
@@ -69,6 +74,12 @@ pub struct StackServer {
     stopping: bool,
     counters: ServeCounters,
     copies: AppCopies,
+    /// sockperf over UDP: the socket (bound for the sockperf app only), its message logic,
+    /// the reply buffer (reused) and replies the stack refused.
+    udp: Option<UdpHandle>,
+    udp_server: UdpServer,
+    udp_reply: Vec<u8>,
+    udp_send_failed: u64,
 }
 
 impl StackServer {
@@ -87,6 +98,49 @@ impl StackServer {
             stopping: false,
             counters: ServeCounters::default(),
             copies: AppCopies::default(),
+            udp: None,
+            udp_server: UdpServer::default(),
+            udp_reply: Vec::new(),
+            udp_send_failed: 0,
+        }
+    }
+
+    /// Binds the UDP side of sockperf (other apps are TCP only).
+    fn bind_udp(&mut self, stack: &mut Stack) -> Result<(), String> {
+        if self.udp.is_some() || !matches!(self.spec, AppSpec::Sockperf) {
+            return Ok(());
+        }
+        let u = stack
+            .udp_bind(self.port)
+            .map_err(|e| format!("cannot bind UDP port {}: {e:?}", self.port))?;
+        self.udp = Some(u);
+        Ok(())
+    }
+
+    /// sockperf over UDP: what the datagram side did.
+    pub fn udp_counters(&self) -> UdpServer {
+        self.udp_server
+    }
+
+    /// sockperf over UDP: replies the stack refused (queue full, no route).
+    pub fn udp_send_failed(&self) -> u64 {
+        self.udp_send_failed
+    }
+
+    /// Answers every datagram queued on the sockperf UDP socket.
+    fn drain_udp(&mut self, now: Instant, stack: &mut Stack) {
+        let Some(socket) = self.udp else { return };
+        loop {
+            let (peer, answer) = match stack.udp_recv_from(socket) {
+                Some((peer, datagram)) => {
+                    (peer, self.udp_server.on_datagram(datagram, &mut self.udp_reply))
+                }
+                None => return,
+            };
+            stack.udp_consume(socket);
+            if answer && stack.udp_send_to(now, socket, peer, &self.udp_reply).is_err() {
+                self.udp_send_failed += 1;
+            }
         }
     }
 
@@ -96,7 +150,7 @@ impl StackServer {
             .tcp_listen(self.addr, self.port, self.backlog)
             .map_err(|e| format!("cannot listen on port {}: {e:?}", self.port))?;
         self.listener = Some(l);
-        Ok(())
+        self.bind_udp(stack)
     }
 
     /// Why listening failed, if it did (known after the worker's first iteration).
@@ -107,6 +161,7 @@ impl StackServer {
     /// Counters (messages summed over open and closed connections).
     pub fn counters(&self) -> ServeCounters {
         let mut c = self.counters;
+        c.messages += self.udp_server.received;
         for h in self.open.handles() {
             if let Some(Some(s)) = self.slots.get(h.index()) {
                 c.messages += s.app.messages();
@@ -256,8 +311,12 @@ impl DriverApp for StackServer {
         match stack.tcp_listen(self.addr, self.port, self.backlog) {
             Ok(l) => self.listener = Some(l),
             Err(e) => {
-                self.listen_error = Some(format!("cannot listen on port {}: {e:?}", self.port))
+                self.listen_error = Some(format!("cannot listen on port {}: {e:?}", self.port));
+                return;
             }
+        }
+        if let Err(e) = self.bind_udp(stack) {
+            self.listen_error = Some(e);
         }
     }
 
@@ -304,7 +363,8 @@ impl DriverApp for StackServer {
         }
     }
 
-    fn poll(&mut self, _now: Instant, stack: &mut Stack) {
+    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        self.drain_udp(now, stack);
         if self.stopping {
             let n = self.open.prune_finished(stack);
             self.counters.closed += n as u64;
@@ -319,12 +379,20 @@ impl DriverApp for StackServer {
         out("bytes_in", c.bytes_in);
         out("bytes_out", c.bytes_out);
         out("messages", c.messages);
+        if self.udp.is_some() {
+            out("udp_replied", self.udp_server.replied);
+            out("udp_malformed", self.udp_server.malformed);
+            out("udp_send_failed", self.udp_send_failed);
+        }
     }
 
     fn shutdown(&mut self, _now: Instant, stack: &mut Stack) {
         self.stopping = true;
         if let Some(l) = self.listener.take() {
             stack.tcp_unlisten(l);
+        }
+        if let Some(u) = self.udp.take() {
+            stack.udp_unbind(u);
         }
         let open: Vec<TcpHandle> = self.open.handles().collect();
         for h in open {
@@ -493,5 +561,47 @@ mod tests {
         let copied = w.copies().rx_ring_to_app;
         assert!(copied > 0, "some requests straddled the ring's wrap point");
         assert!(copied < stream.len() as u64 / 4, "most were parsed in place: {copied}");
+    }
+
+    #[test]
+    fn sockperf_over_udp_answers_pongs_and_drops_malformed() {
+        use crate::apps::sockperf::{Header, FLAG_CLIENT, FLAG_PONG_REQUEST, FLAG_WARMUP};
+        let (mut w, mut p) = setup(AppSpec::Sockperf);
+        let mut now = Instant::from_millis(1);
+        w.run_once(now);
+        let u = p.stack.udp_bind(5001).expect("peer udp bind");
+        let ping = |seq: u64, flags: u16| {
+            let mut m = Vec::new();
+            Header { sequence: seq, flags, length: 18 }.emit(&mut m);
+            m.extend_from_slice(b"ping");
+            m
+        };
+        let pong = ping(1, FLAG_CLIENT | FLAG_PONG_REQUEST);
+        let warm = ping(2, FLAG_CLIENT | FLAG_PONG_REQUEST | FLAG_WARMUP);
+        let truncated = &pong[..pong.len() - 1];
+        for d in [&warm[..], truncated, &pong[..]] {
+            p.stack.udp_send_to(now, u, (A, 80), d).expect("peer send");
+        }
+        let mut replies = Vec::new();
+        let ok = run(&mut w, &mut p, &mut now, 2000, |p| {
+            while let Some(((from, port), d)) = p.stack.udp_recv_from(u) {
+                replies.push((from, port, d.to_vec()));
+                p.stack.udp_consume(u);
+            }
+            !replies.is_empty()
+        });
+        assert!(ok, "no reply");
+        // A few more rounds: nothing else may come back (warm-up and truncated get no answer).
+        run(&mut w, &mut p, &mut now, 50, |_| false);
+        assert!(p.stack.udp_recv_from(u).is_none());
+        assert_eq!(replies.len(), 1);
+        let (from, port, d) = &replies[0];
+        assert_eq!((*from, *port), (A, 80));
+        let h = Header::parse(d).expect("header");
+        assert_eq!(h, Header { sequence: 1, flags: FLAG_PONG_REQUEST, length: 18 });
+        assert_eq!(&d[14..], b"ping");
+        let c = w.app().udp_counters();
+        assert_eq!((c.received, c.replied, c.malformed), (1, 1, 1));
+        assert_eq!(w.app().counters().messages, 1);
     }
 }
