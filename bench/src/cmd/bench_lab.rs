@@ -13,7 +13,8 @@
 //!   (connect, 64 B request/response, close), `bulk` (one stream into a discard server),
 //!   `http` (wrk against `serve http` and nginx), `proxy` (wrk → HAProxy in TCP mode → nginx),
 //!   `sockperf-pp`/`sockperf-ul` (sockperf ping-pong and under-load against `serve sockperf`
-//!   and `sockperf server`), `raw-xdp` (`udp-flood` against the AF_XDP reflector).
+//!   and `sockperf server`, over TCP), `sockperf-udp` (ping-pong over UDP against
+//!   `serve sockperf`), `raw-xdp` (`udp-flood` against the AF_XDP reflector).
 //! - A combination whose implementation is missing (`--stack xdptcp` not built yet, a tool
 //!   not installed) is listed as `n/a (reason)` and never given a number. One that was tried
 //!   and failed is `n/a (failed: ...)`, and makes the command exit non-zero after writing
@@ -249,6 +250,8 @@ enum Client {
     },
     SockperfPingPong,
     SockperfUnderLoad,
+    /// `sockperf ping-pong` without `--tcp` (sockperf's default transport).
+    SockperfUdp,
     UdpFlood,
 }
 
@@ -258,7 +261,9 @@ impl Client {
             Client::Load { xdptcp: true, .. } => "xdptcp",
             Client::Load { .. } => "linux",
             Client::Wrk { .. } => "wrk",
-            Client::SockperfPingPong | Client::SockperfUnderLoad => "sockperf",
+            Client::SockperfPingPong | Client::SockperfUnderLoad | Client::SockperfUdp => {
+                "sockperf"
+            }
             Client::UdpFlood => "udp-flood",
         }
     }
@@ -299,6 +304,10 @@ fn plan() -> Vec<Combo> {
         for server in [Server::Linux("sockperf"), Server::Xdptcp("sockperf"), Server::Sockperf] {
             add(w, server, client);
         }
+    }
+    // Over UDP: our two servers only (the reference `sockperf server --tcp` speaks TCP).
+    for server in [Server::Linux("sockperf"), Server::Xdptcp("sockperf")] {
+        add("sockperf-udp", server, Client::SockperfUdp);
     }
     add("raw-xdp", Server::Reflector, Client::UdpFlood);
     p
@@ -705,19 +714,21 @@ impl Bench {
                     Err(e) => Outcome::Failed(e),
                 }
             }
-            Client::SockperfPingPong | Client::SockperfUnderLoad => {
+            Client::SockperfPingPong | Client::SockperfUnderLoad | Client::SockperfUdp => {
                 let Some(sp) = find_tool("sockperf") else {
                     return Outcome::Unavailable("sockperf not installed".into());
                 };
                 let (ip, port) = target.split_once(':').unwrap_or((target, "0"));
-                let mode = if combo.client == Client::SockperfPingPong {
-                    "ping-pong"
-                } else {
+                let mode = if combo.client == Client::SockperfUnderLoad {
                     "under-load"
+                } else {
+                    "ping-pong"
                 };
                 let t = format!("{}", self.duration.ceil().max(1.0));
-                let mut argv =
-                    vec![mode, "--tcp", "-i", ip, "-p", port, "-t", &t, "-m", "64", "--full-rtt"];
+                let mut argv = vec![mode, "-i", ip, "-p", port, "-t", &t, "-m", "64", "--full-rtt"];
+                if combo.client != Client::SockperfUdp {
+                    argv.push("--tcp");
+                }
                 if mode == "under-load" {
                     argv.extend(["--mps", "max"]);
                 }
@@ -1381,6 +1392,13 @@ mod tests {
             );
         }
         assert!(p.iter().any(|c| c.workload == "raw-xdp" && c.server == Server::Reflector));
+        // sockperf over UDP against both of our servers.
+        let udp: Vec<_> = p
+            .iter()
+            .filter(|c| c.workload == "sockperf-udp" && c.client == Client::SockperfUdp)
+            .map(|c| c.server.label())
+            .collect();
+        assert_eq!(udp, ["linux", "xdptcp"]);
         assert!(p.iter().any(|c| c.workload == "proxy" && c.server == Server::Haproxy));
         // Our proxy beside the Linux one, so the ratio column compares them.
         for server in [Server::Proxy(true), Server::Proxy(false)] {

@@ -9,7 +9,7 @@
 use super::{LabReport, ResultRow};
 
 /// Workloads in the order the table shows them; others follow in order of appearance.
-pub const WORKLOAD_ORDER: [&str; 9] = [
+pub const WORKLOAD_ORDER: [&str; 10] = [
     "rr64x1",
     "rr64x64",
     "crr64",
@@ -18,6 +18,7 @@ pub const WORKLOAD_ORDER: [&str; 9] = [
     "proxy",
     "sockperf-pp",
     "sockperf-ul",
+    "sockperf-udp",
     "raw-xdp",
 ];
 
