@@ -148,20 +148,26 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         }
         fn summary(&self, s: &StackServer) -> String {
             let c = s.counters();
-            let u = s.udp_counters();
+            let udp = if self.name == "sockperf" {
+                let u = s.udp_counters();
+                format!(
+                    "; udp replied {}, malformed {}, send failed {}",
+                    u.replied,
+                    u.malformed,
+                    s.udp_send_failed()
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "accepted {}, closed {}, errors {}, open {}, bytes in {}, bytes out {}, messages {}; \
-                 udp replied {}, malformed {}, send failed {}",
+                "accepted {}, closed {}, errors {}, open {}, bytes in {}, bytes out {}, messages {}{udp}",
                 c.accepted,
                 c.closed,
                 c.errors,
                 s.open_connections(),
                 c.bytes_in,
                 c.bytes_out,
-                c.messages,
-                u.replied,
-                u.malformed,
-                s.udp_send_failed()
+                c.messages
             )
         }
     }
