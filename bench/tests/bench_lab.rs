@@ -46,7 +46,7 @@ fn bench_lab_quick_writes_the_report_and_removes_the_lab() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let before = namespaces();
     let out = Command::new("timeout")
-        .args(["85", BIN, "bench", "lab", "--quick"])
+        .args(["240", BIN, "bench", "lab", "--quick"])
         .arg("--json")
         .arg(&json)
         .arg("--out")
