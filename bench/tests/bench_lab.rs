@@ -3,7 +3,7 @@
 //! reflector row is there, the table and plots are written, and no lab namespace is left.
 //! Without root: "skipped: needs root" (a failure if CI is set).
 //!
-//! `--quick` runs every combination for 2 s: about 40 s with a debug build.
+//! `--quick` runs every combination for 2 s: about 100 s with a debug build (bounded at 240 s).
 
 use std::process::Command;
 
