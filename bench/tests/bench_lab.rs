@@ -7,19 +7,10 @@
 
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+mod common;
+use common::has_root;
 
-fn has_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() == "0" {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the bench lab test needs root, and CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
 
 fn namespaces() -> String {
     let out = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
@@ -36,7 +27,7 @@ impl Drop for RemoveDir {
 
 #[test]
 fn bench_lab_quick_writes_the_report_and_removes_the_lab() {
-    if !has_root() {
+    if !has_root("the bench lab test") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("xdptcp-bench-lab-test-{}", std::process::id()));

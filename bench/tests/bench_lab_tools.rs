@@ -8,6 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::has_root;
+
 const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
 
 fn one_line_error(args: &[&str], want: &str) {
@@ -33,16 +36,6 @@ impl Drop for Lab {
     }
 }
 
-fn root() -> bool {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() == "0" {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "the reflector test needs root, and CI is set");
-    eprintln!("skipped: needs root");
-    false
-}
-
 fn field(line: &str, key: &str) -> u64 {
     line.split_whitespace()
         .skip_while(|w| *w != key)
@@ -53,7 +46,7 @@ fn field(line: &str, key: &str) -> u64 {
 
 #[test]
 fn reflector_sends_the_flood_back_and_counts_it() {
-    if !root() {
+    if !has_root("the reflector test") {
         return;
     }
     let name = format!("rf{}", std::process::id() % 100_000);

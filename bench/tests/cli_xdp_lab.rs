@@ -10,19 +10,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
+mod common;
+use common::has_root;
 
-fn has_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() == "0" {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the CLI lab test needs root, and CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
+const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
 
 struct Lab {
     name: String,
@@ -173,7 +164,7 @@ impl Drop for RemoveDir {
 
 #[test]
 fn serve_xdp_echoes_stops_on_sigterm_and_detach_cleans_up() {
-    if !has_root() {
+    if !has_root("the CLI lab test") {
         return;
     }
     let lab = Lab::up(&format!("xc{}", std::process::id() % 100_000), 2);

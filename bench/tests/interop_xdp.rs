@@ -15,78 +15,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{has_root, Lab};
+
+/// This file's lab for a test: the name carries the test's letter and the pid, so labs of
+/// parallel runs never collide.
+fn lab_up(letter: &str, extra: &[&str]) -> Lab {
+    Lab::up(format!("x{letter}{}", std::process::id() % 100_000), extra)
+}
+
 /// One test at a time: the worker busy-polls a core and the machine may have two.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn has_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() == "0" {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the AF_XDP interop tests need root, and CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
 }
 
-/// A lab made by scripts/lab.sh; torn down on drop (also while unwinding from a panic).
-struct Lab {
-    name: String,
-    stack_ns: String,
-    stack_if: String,
-    stack_ip: String,
-    kernel_ns: String,
-    kernel_ip: String,
-}
-
 impl Lab {
-    fn up(letter: &str, extra: &[&str]) -> Lab {
-        let name = format!("x{letter}{}", std::process::id() % 100_000);
-        let out = Command::new(repo().join("scripts/lab.sh"))
-            .args(["up", &name])
-            .args(extra)
-            .output()
-            .expect("lab.sh runs");
-        let mut lab = Lab {
-            name,
-            stack_ns: String::new(),
-            stack_if: String::new(),
-            stack_ip: String::new(),
-            kernel_ns: String::new(),
-            kernel_ip: String::new(),
-        };
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "lab up failed: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars = text.lines().last().expect("lab.sh prints its variables last");
-        for kv in vars.split_whitespace() {
-            if let Some((k, v)) = kv.split_once('=') {
-                match k {
-                    "STACK_NS" => lab.stack_ns = v.into(),
-                    "STACK_IF" => lab.stack_if = v.into(),
-                    "STACK_IP" => lab.stack_ip = v.into(),
-                    "KERNEL_NS" => lab.kernel_ns = v.into(),
-                    "KERNEL_IP" => lab.kernel_ip = v.into(),
-                    _ => {}
-                }
-            }
-        }
-        assert!(!lab.stack_if.is_empty() && !lab.kernel_ip.is_empty(), "{text}");
-        lab
-    }
-
     /// Runs the python peer in the kernel namespace, at most `limit`; its JSON line or why it
     /// failed.
     fn peer(&self, args: &[&str], limit: Duration) -> Result<serde_json::Value, String> {
@@ -107,12 +52,6 @@ impl Lab {
         }
         let line = stdout.lines().last().unwrap_or_default();
         serde_json::from_str(line).map_err(|e| format!("peer printed {stdout:?}: {e}"))
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/lab.sh")).args(["down", &self.name]).output();
     }
 }
 
@@ -283,10 +222,10 @@ fn bulk_echo(lab: &Lab, server: &mut Xdptcp, bytes: u64, limit: Duration) -> f64
 #[test]
 fn a_echo_64mib_each_way_clean_link() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("a", &[]);
+    let lab = lab_up("a", &[]);
     let mut server = serve_echo(&lab, &[]);
     bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(120));
     assert!(server.log_text().contains("stopped (signal): accepted 1, closed 1, errors 0"));
@@ -301,10 +240,10 @@ fn a_echo_64mib_each_way_clean_link() {
 #[test]
 fn b_echo_64mib_with_2pct_loss_each_way_nftables() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("b", &["--loss-pct", "2"]);
+    let lab = lab_up("b", &["--loss-pct", "2"]);
     let mut server = serve_echo(&lab, &["--fault", "rx-loss=2,seed=5"]);
     bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(150));
     let n = |k: &str| server.nstat(k).unwrap_or(0);
@@ -326,10 +265,10 @@ fn b_echo_64mib_with_2pct_loss_each_way_nftables() {
 #[test]
 fn c_echo_64mib_with_loss_reordering_delay_in_the_fault_device() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("c", &[]);
+    let lab = lab_up("c", &[]);
     let fault = "loss=1,reorder=2,reorder-us=400,delay-us=200,jitter-us=50,seed=11";
     let mut server = serve_echo(&lab, &["--fault", fault]);
     bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(150));
@@ -351,10 +290,10 @@ fn c_echo_64mib_with_loss_reordering_delay_in_the_fault_device() {
 #[test]
 fn d_1000_sequential_short_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("d", &[]);
+    let lab = lab_up("d", &[]);
     // Also the CLI's busy-poll options: the ready line shows what the kernel reports.
     let mut server = serve_echo(&lab, &["--busy-poll-us", "50", "--busy-poll-budget", "16"]);
     if !server.log_text().contains("busy-poll 50 us") {
@@ -378,10 +317,10 @@ fn d_1000_sequential_short_connections() {
 #[test]
 fn e_10000_concurrent_connections_held_then_closed() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("e", &[]);
+    let lab = lab_up("e", &[]);
     // 16 KiB rings: 10,000 connections x 32 KiB = 320 MiB.
     let mut server = serve_echo(&lab, &["--buffer-kib", "16", "--backlog", "16384"]);
     if let Err(e) = lab.peer(&["concurrent", &lab.stack_ip, "7", "10000"], Duration::from_secs(180))
@@ -415,10 +354,10 @@ fn e_10000_concurrent_connections_held_then_closed() {
 #[test]
 fn f_our_stack_as_client_against_linux_64mib_each_way() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("f", &[]);
+    let lab = lab_up("f", &[]);
     let bytes: u64 = 64 << 20;
     // The Linux echo server; it prints one line when listening and one when done.
     let mut server = Command::new("timeout")
@@ -459,10 +398,10 @@ fn f_our_stack_as_client_against_linux_64mib_each_way() {
 #[test]
 fn g_two_queues_with_steering_echo_and_short_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("g", &["--queues", "2"]);
+    let lab = lab_up("g", &["--queues", "2"]);
     let mut server = serve_echo(&lab, &["--queues", "2"]);
     let bytes: u64 = 16 << 20;
     let v = lab
@@ -539,10 +478,10 @@ fn serve_xdptcp_errors_are_one_line() {
 #[test]
 fn h_http_over_xdptcp_answers_curl_with_keepalive() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
-    let lab = Lab::up("h", &[]);
+    let lab = lab_up("h", &[]);
     let mut args = vec!["serve", "http", "--stack", "xdptcp", "--port", "80"];
     args.extend_from_slice(&["--body-bytes", "1000"]);
     let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
@@ -578,14 +517,14 @@ fn h_http_over_xdptcp_answers_curl_with_keepalive() {
 #[test]
 fn i_sockperf_over_udp_with_the_real_client() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the AF_XDP interop tests") {
         return;
     }
     if Command::new("sockperf").arg("--version").output().is_err() {
         eprintln!("skipped: sockperf not installed");
         return;
     }
-    let lab = Lab::up("i", &[]);
+    let lab = lab_up("i", &[]);
     let args = ["serve", "sockperf", "--stack", "xdptcp", "--port", "11111"];
     let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
     let out = Command::new("timeout")

@@ -11,70 +11,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{has_root, Lab};
+
+/// This file's lab for a test: the name carries the test's letter and the pid, so labs of
+/// parallel runs never collide.
+fn lab_up(letter: &str, extra: &[&str]) -> Lab {
+    Lab::up(format!("y{letter}{}", std::process::id() % 100_000), extra)
+}
+
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn has_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
-    if String::from_utf8_lossy(&uid).trim() == "0" {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the AF_XDP lab tests need root, and CI is set");
-    }
-    eprintln!("skipped: needs root");
-    false
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
 
-struct Lab {
-    name: String,
-    stack_ns: String,
-    stack_if: String,
-    stack_ip: String,
-    kernel_ns: String,
-    kernel_ip: String,
-}
-
 impl Lab {
-    fn up(letter: &str, extra: &[&str]) -> Lab {
-        let name = format!("y{letter}{}", std::process::id() % 100_000);
-        let out = Command::new(repo().join("scripts/lab.sh"))
-            .args(["up", &name])
-            .args(extra)
-            .output()
-            .expect("lab.sh runs");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut lab = Lab {
-            name,
-            stack_ns: String::new(),
-            stack_if: String::new(),
-            stack_ip: String::new(),
-            kernel_ns: String::new(),
-            kernel_ip: String::new(),
-        };
-        assert!(out.status.success(), "lab up: {text}{}", String::from_utf8_lossy(&out.stderr));
-        let vars = text.lines().last().expect("lab.sh prints its variables last");
-        for kv in vars.split_whitespace() {
-            if let Some((k, v)) = kv.split_once('=') {
-                match k {
-                    "STACK_NS" => lab.stack_ns = v.into(),
-                    "STACK_IF" => lab.stack_if = v.into(),
-                    "STACK_IP" => lab.stack_ip = v.into(),
-                    "KERNEL_NS" => lab.kernel_ns = v.into(),
-                    "KERNEL_IP" => lab.kernel_ip = v.into(),
-                    _ => {}
-                }
-            }
-        }
-        assert!(!lab.stack_if.is_empty() && !lab.kernel_ip.is_empty(), "{text}");
-        lab
-    }
-
     /// `xdptcp ARGS` in namespace `ns`, output into a log file.
     fn spawn(&self, ns: &str, tag: &str, args: &[&str]) -> Proc {
         let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
@@ -147,12 +97,6 @@ impl Lab {
 
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/lab.sh")).args(["down", &self.name]).output();
-    }
 }
 
 struct Proc {
@@ -273,10 +217,10 @@ fn check_report(v: &serde_json::Value, workload: &str) {
 #[test]
 fn a_load_rr_on_our_stack_against_linux() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
-    let lab = Lab::up("a", &[]);
+    let lab = lab_up("a", &[]);
     let v = load(&lab, "rr", "rr", "4", "2");
     check_report(&v, "rr");
     assert!(v["completed"].as_u64().unwrap_or(0) > 0, "{v}");
@@ -287,10 +231,10 @@ fn a_load_rr_on_our_stack_against_linux() {
 #[test]
 fn b_load_crr_on_our_stack_against_linux() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
-    let lab = Lab::up("b", &[]);
+    let lab = lab_up("b", &[]);
     let v = load(&lab, "crr", "rr", "2", "2");
     check_report(&v, "crr");
     // More connections than slots: each slot opened many, one after another.
@@ -300,10 +244,10 @@ fn b_load_crr_on_our_stack_against_linux() {
 #[test]
 fn c_load_bulk_on_our_stack_against_linux() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
-    let lab = Lab::up("c", &[]);
+    let lab = lab_up("c", &[]);
     let v = load(&lab, "bulk", "discard", "1", "1.5");
     assert_eq!(v["client"], "xdptcp", "{v}");
     assert!(v["bytes"].as_u64().unwrap_or(0) > 1 << 20, "{v}");
@@ -339,7 +283,7 @@ fn stop_proxy(mut p: Proc) -> String {
 /// The proxy on `stack`: a few MiB byte-exact through an echo backend, half-close passed on
 /// both ways, and a dead backend answered with a reset.
 fn proxy_suite(stack: &str, letter: &str) {
-    let lab = Lab::up(letter, &[]);
+    let lab = lab_up(letter, &[]);
     let port = "8000";
 
     // Byte-exact through an echo backend (Linux), in both directions at once.
@@ -386,7 +330,7 @@ fn proxy_suite(stack: &str, letter: &str) {
 #[test]
 fn d_proxy_on_our_stack() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
     proxy_suite("xdptcp", "d");
@@ -395,7 +339,7 @@ fn d_proxy_on_our_stack() {
 #[test]
 fn e_proxy_on_linux() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
     proxy_suite("linux", "e");
@@ -406,10 +350,10 @@ fn e_proxy_on_linux() {
 #[test]
 fn f_proxy_on_our_stack_with_2pct_loss_each_way() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !has_root() {
+    if !has_root("the load and proxy lab tests") {
         return;
     }
-    let lab = Lab::up("f", &[]);
+    let lab = lab_up("f", &[]);
     let mut echo = lab.linux_server("echo", 7007);
     let backend = format!("{}:7007", lab.kernel_ip);
     let fault = ["--fault", "rx-loss=2,tx-loss=2,seed=3"];
