@@ -168,6 +168,31 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// Every reason, for tools that print a line per reason and for tests.
+    pub const ALL: [DropReason; 21] = [
+        DropReason::BadEthernet,
+        DropReason::VlanTagged,
+        DropReason::NotOurMac,
+        DropReason::UnknownEthertype,
+        DropReason::BadArp,
+        DropReason::ArpNotForUs,
+        DropReason::BadIpv4,
+        DropReason::Truncated,
+        DropReason::BadIpv4Checksum,
+        DropReason::NotOurIp,
+        DropReason::MartianSource,
+        DropReason::Fragment,
+        DropReason::UnknownProtocol,
+        DropReason::TcpNotUnicast,
+        DropReason::BadUdp,
+        DropReason::BadUdpChecksum,
+        DropReason::UdpNoSocket,
+        DropReason::UdpSocketQueueFull,
+        DropReason::BadIcmp,
+        DropReason::BadIcmpChecksum,
+        DropReason::IcmpIgnored,
+    ];
+
     /// Increments this reason's counter.
     pub fn count(self, c: &mut IfaceCounters) {
         let field = match self {
@@ -214,30 +239,7 @@ mod tests {
 
     #[test]
     fn each_reason_counts_a_distinct_counter() {
-        use DropReason::*;
-        let all = [
-            BadEthernet,
-            VlanTagged,
-            NotOurMac,
-            UnknownEthertype,
-            BadArp,
-            ArpNotForUs,
-            BadIpv4,
-            Truncated,
-            BadIpv4Checksum,
-            NotOurIp,
-            MartianSource,
-            Fragment,
-            UnknownProtocol,
-            TcpNotUnicast,
-            BadUdp,
-            BadUdpChecksum,
-            UdpNoSocket,
-            UdpSocketQueueFull,
-            BadIcmp,
-            BadIcmpChecksum,
-            IcmpIgnored,
-        ];
+        let all = DropReason::ALL;
         let mut seen = std::collections::HashSet::new();
         for r in all {
             let mut c = IfaceCounters::default();
