@@ -14,6 +14,9 @@
 //! `xdptcp report criterion` reads names containing "smoltcp" as the reference and prints
 //! ratios.
 
+mod common;
+
+use common::{Duo, CLIENT, PORT, SERVER};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -26,105 +29,19 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Instant as SInstant;
 use smoltcp::wire::{EthernetAddress as SMac, HardwareAddress, IpAddress, IpCidr};
 
-use xdptcp_stack::iface::{ChecksumCaps, DeviceCaps, InterfaceConfig};
-use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
-use xdptcp_stack::tcp::TcpConfig;
-use xdptcp_stack::time::{Duration, Instant};
-use xdptcp_stack::wire::ethernet::EthernetAddress;
+use xdptcp_stack::iface::{ChecksumCaps, DeviceCaps};
 
 const MTU: usize = 1500;
 const FRAME: usize = MTU + 14;
 const BUF: usize = 256 * 1024;
 const TOTAL: usize = 1 << 20;
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const PORT: u16 = 80;
 
 // ---------------------------------------------------------------------------------------
 // xdptcp: two `Stack`s, frames handed over in one reused buffer.
 
-fn xdptcp_stack(ip: Ipv4Addr, seed: u64) -> Stack {
-    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
-    let caps = DeviceCaps::ethernet(MTU).with_checksum(ChecksumCaps::NONE);
-    let mut cfg = StackConfig::new(iface, caps, StackKeys::from_seed(seed));
-    cfg.tcp = TcpConfig { send_buffer: BUF, recv_buffer: BUF, ..TcpConfig::default() };
-    Stack::new(cfg, Instant::from_millis(1))
-}
-
-struct XPair {
-    c: Stack,
-    s: Stack,
-    now: Instant,
-    buf: Vec<u8>,
-    ch: TcpHandle,
-    sh: TcpHandle,
-}
-
-impl XPair {
-    fn new() -> XPair {
-        let mut c = xdptcp_stack(CLIENT, 1);
-        let mut s = xdptcp_stack(SERVER, 2);
-        s.tcp_listen(Ipv4Addr::UNSPECIFIED, PORT, 16).expect("listen");
-        let now = Instant::from_millis(1);
-        let ch = c.tcp_connect(now, SERVER, PORT).expect("connect");
-        let mut p = XPair { c, s, now, buf: vec![0; FRAME], ch, sh: ch };
-        let mut sh = None;
-        for _ in 0..1000 {
-            p.pump();
-            while let Some(ev) = p.s.poll_event() {
-                if let StackEvent::Acceptable(l) = ev {
-                    sh = p.s.tcp_accept(l);
-                }
-            }
-            if sh.is_some() {
-                break;
-            }
-        }
-        while p.c.poll_event().is_some() {}
-        p.sh = sh.expect("xdptcp handshake");
-        p.c.tcp_set_nodelay(p.ch, true).expect("nodelay");
-        p.s.tcp_set_nodelay(p.sh, true).expect("nodelay");
-        p
-    }
-
-    /// Moves frames both ways until both stacks are quiet (1 us per round); if nothing moved
-    /// at all, jumps to the earliest timer once.
-    fn pump(&mut self) {
-        let mut moved_any = false;
-        loop {
-            self.now += Duration::from_micros(1);
-            let moved = shuttle(&mut self.c, &mut self.s, self.now, &mut self.buf)
-                | shuttle(&mut self.s, &mut self.c, self.now, &mut self.buf);
-            moved_any |= moved;
-            if !moved {
-                break;
-            }
-        }
-        if !moved_any {
-            let next = [self.c.poll_timeout(), self.s.poll_timeout()].into_iter().flatten().min();
-            if let Some(t) = next.filter(|&t| t > self.now) {
-                self.now = t;
-            }
-        }
-    }
-
-    /// Drops the stacks' events (the benchmarks poll the sockets directly).
-    fn drain(&mut self) {
-        while self.c.poll_event().is_some() {}
-        while self.s.poll_event().is_some() {}
-    }
-}
-
-fn shuttle(from: &mut Stack, to: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
-    if from.poll_timeout().is_some_and(|t| t <= now) {
-        from.on_timeout(now);
-    }
-    let mut moved = false;
-    while let Some(n) = from.poll_transmit(now, buf) {
-        to.receive(now, &buf[..n]);
-        moved = true;
-    }
-    moved
+/// The xdptcp side: Ethernet with real ARP, software checksums, Nagle off.
+fn xdptcp_pair() -> Duo {
+    Duo::connect(DeviceCaps::ethernet(MTU).with_checksum(ChecksumCaps::NONE), BUF, true)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -260,7 +177,7 @@ impl SPair {
         panic!("smoltcp handshake did not complete");
     }
 
-    /// Same schedule as [`XPair::pump`].
+    /// Same schedule as [`Duo::pump`].
     fn pump(&mut self) {
         let mut moved_any = false;
         loop {
@@ -323,7 +240,7 @@ fn bulk(c: &mut Criterion) {
     let mut g = c.benchmark_group("smoltcp_compare");
     g.throughput(Throughput::Bytes(TOTAL as u64));
     g.sample_size(10);
-    let mut x = XPair::new();
+    let mut x = xdptcp_pair();
     g.bench_function(BenchmarkId::new("xdptcp", "bulk_1MiB"), |b| {
         b.iter(|| {
             let (mut sent, mut got) = (0, 0);
@@ -382,7 +299,7 @@ fn rr(c: &mut Criterion) {
     let mut buf = [0u8; 256];
     let mut g = c.benchmark_group("smoltcp_compare");
     g.throughput(Throughput::Elements(1));
-    let mut x = XPair::new();
+    let mut x = xdptcp_pair();
     g.bench_function(BenchmarkId::new("xdptcp", "rr_64B"), |b| {
         b.iter(|| {
             x.c.tcp_send(x.ch, &msg).expect("send");

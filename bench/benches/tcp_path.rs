@@ -15,90 +15,23 @@
 //!
 //! Devices are raw IP (no Ethernet, no ARP) with no checksum offload.
 
+mod common;
+
+use common::Duo;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use std::net::Ipv4Addr;
-use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
-use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
-use xdptcp_stack::tcp::TcpConfig;
-use xdptcp_stack::time::{Duration, Instant};
+use xdptcp_stack::iface::DeviceCaps;
+use xdptcp_stack::time::Duration;
 use xdptcp_stack::wire::checksum;
-use xdptcp_stack::wire::ethernet::EthernetAddress;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const IP_HDR: usize = 20;
 const SEQ: usize = IP_HDR + 4;
 const ACK: usize = IP_HDR + 8;
 const CSUM: usize = IP_HDR + 16;
 
-fn stack(ip: Ipv4Addr, seed: u64) -> Stack {
-    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
-    let mut cfg = StackConfig::new(iface, DeviceCaps::ip(1500), StackKeys::from_seed(seed));
-    cfg.tcp = TcpConfig { send_buffer: 1 << 20, recv_buffer: 1 << 20, ..TcpConfig::default() };
-    Stack::new(cfg, Instant::from_millis(1))
-}
-
-/// Two stacks joined back to back in memory.
-struct Wire {
-    c: Stack,
-    s: Stack,
-    now: Instant,
-    buf: Vec<u8>,
-    ch: TcpHandle,
-    sh: TcpHandle,
-}
-
-impl Wire {
-    fn new() -> Self {
-        let mut c = stack(CLIENT, 1);
-        let mut s = stack(SERVER, 2);
-        let l = s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 16).unwrap();
-        let now = Instant::from_millis(1);
-        let ch = c.tcp_connect(now, SERVER, 80).unwrap();
-        let mut w = Wire { c, s, now, buf: vec![0; 1500], ch, sh: ch };
-        w.pump();
-        let mut sh = None;
-        while let Some(ev) = w.s.poll_event() {
-            if let StackEvent::Acceptable(l2) = ev {
-                assert_eq!(l2, l);
-                sh = w.s.tcp_accept(l2);
-            }
-        }
-        while w.c.poll_event().is_some() {}
-        w.sh = sh.expect("handshake");
-        w
-    }
-
-    /// Moves frames both ways until both stacks are quiet; time advances 1 us per round.
-    fn pump(&mut self) {
-        loop {
-            self.now += Duration::from_micros(1);
-            let moved = shuttle(&mut self.c, &mut self.s, self.now, &mut self.buf)
-                | shuttle(&mut self.s, &mut self.c, self.now, &mut self.buf);
-            if !moved {
-                return;
-            }
-        }
-    }
-
-    fn drain_events(&mut self) {
-        while self.c.poll_event().is_some() {}
-        while self.s.poll_event().is_some() {}
-    }
-}
-
-/// Runs `from`'s due timers and hands everything it sends to `to`.
-fn shuttle(from: &mut Stack, to: &mut Stack, now: Instant, buf: &mut [u8]) -> bool {
-    if from.poll_timeout().is_some_and(|t| t <= now) {
-        from.on_timeout(now);
-    }
-    let mut moved = false;
-    while let Some(n) = from.poll_transmit(now, buf) {
-        to.receive(now, &buf[..n]);
-        moved = true;
-    }
-    moved
+/// The in-memory pair of these suites: raw IP devices, 1 MiB buffers, Nagle on.
+fn wire() -> Duo {
+    Duo::connect(DeviceCaps::ip(1500), 1 << 20, false)
 }
 
 /// Replaces the 32-bit field at `at` and patches the TCP checksum (RFC 1624).
@@ -116,7 +49,7 @@ fn field(frame: &[u8], at: usize) -> u32 {
 }
 
 fn rx_segment(c: &mut Criterion) {
-    let mut w = Wire::new();
+    let mut w = wire();
     // A full-MSS data frame from the client, captured as the template.
     let data = vec![0x5a; 1448];
     w.c.tcp_send(w.ch, &data).unwrap();
@@ -152,7 +85,7 @@ fn rx_segment(c: &mut Criterion) {
 }
 
 fn tx_segment(c: &mut Criterion) {
-    let mut w = Wire::new();
+    let mut w = wire();
     // A pure ACK from the client, captured as the template for acknowledging everything.
     w.s.tcp_send(w.sh, &[1u8; 10]).unwrap();
     let n = w.s.poll_transmit(w.now, &mut w.buf).unwrap();
@@ -166,7 +99,7 @@ fn tx_segment(c: &mut Criterion) {
     let mut ack_frame = w.buf[..n].to_vec();
     assert_eq!(n, IP_HDR + 32, "a pure ACK with timestamps");
     w.s.receive(w.now, &ack_frame);
-    w.drain_events();
+    w.drain();
     let mut ack = field(&ack_frame, ACK);
     let data = vec![0xa5u8; 1448];
     let mut out = vec![0u8; 1500];
@@ -197,7 +130,7 @@ fn tx_segment(c: &mut Criterion) {
 
 fn bulk(c: &mut Criterion) {
     const TOTAL: usize = 1 << 20;
-    let mut w = Wire::new();
+    let mut w = wire();
     let chunk = vec![0x33u8; 64 * 1024];
     let mut sink = vec![0u8; 64 * 1024];
     let mut g = c.benchmark_group("tcp_path");
@@ -221,7 +154,7 @@ fn bulk(c: &mut Criterion) {
                     }
                     got += n;
                 }
-                w.drain_events();
+                w.drain();
             }
             black_box(got)
         })
@@ -230,7 +163,7 @@ fn bulk(c: &mut Criterion) {
 }
 
 fn rpc(c: &mut Criterion) {
-    let mut w = Wire::new();
+    let mut w = wire();
     w.c.tcp_set_nodelay(w.ch, true).unwrap();
     w.s.tcp_set_nodelay(w.sh, true).unwrap();
     let msg = [7u8; 64];
@@ -245,7 +178,7 @@ fn rpc(c: &mut Criterion) {
             w.s.tcp_send(w.sh, &buf[..n]).unwrap();
             w.pump();
             let m = w.c.tcp_recv(w.ch, &mut buf).unwrap();
-            w.drain_events();
+            w.drain();
             black_box(m)
         })
     });
