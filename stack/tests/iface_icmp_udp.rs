@@ -287,7 +287,9 @@ fn udp_send_to_builds_checksummed_datagram() {
     assert_eq!(rfc1071(&[&pseudo(OUR_IP, PEER_IP, 17, udp.len()), udp]), 0);
     assert_eq!(i.counters().udp_sent, 1);
 
-    // With TX offload the device fills both checksums: software leaves zeros.
+    // With TX offload the device fills both checksums: software leaves the IPv4 one zero and
+    // seeds the UDP one with the pseudo-header sum, which the device completes by summing the
+    // datagram and complementing.
     let mut j = with_caps(ChecksumCaps::ALL);
     let h = j.udp_bind(7000).unwrap();
     j.receive(t(0), &arp_reply_from(PEER_MAC, PEER_IP));
@@ -295,7 +297,13 @@ fn udp_send_to_builds_checksummed_datagram() {
     let out = drain(&mut j, t(1));
     let ip = split_eth(&out[0]).3;
     assert_eq!(&ip[10..12], &[0, 0], "IPv4 checksum left to the device");
-    assert_eq!(&ip[26..28], &[0, 0], "UDP checksum left to the device");
+    let udp = &ip[20..];
+    let seed = u16::from_be_bytes([udp[6], udp[7]]);
+    assert_eq!(seed, !rfc1071(&[&pseudo(OUR_IP, PEER_IP, 17, udp.len())]), "pseudo-header seed");
+    let mut done = udp.to_vec();
+    let device_sum = rfc1071(&[&done]);
+    done[6..8].copy_from_slice(&device_sum.to_be_bytes());
+    assert_eq!(rfc1071(&[&pseudo(OUR_IP, PEER_IP, 17, udp.len()), &done]), 0);
 
     // Errors.
     let big = vec![0u8; 1500];

@@ -69,6 +69,31 @@ fn ip_offload_leaves_ipv4_checksum_to_device() {
 }
 
 #[test]
+fn tcp_offload_seeds_the_pseudo_header_sum_for_the_device() {
+    let mut i =
+        Interface::new(config(), DeviceCaps::ethernet(1500).with_checksum(ChecksumCaps::ALL));
+    i.receive(t(0), &arp_reply_from(PEER_MAC, PEER_IP));
+    let mut frame = vec![0u8; 1514];
+    let r = i.send_ip(t(0), &mut frame, PEER_IP, IpProtocol::Tcp, 0, |l4, _| {
+        l4[..30].fill(0x5a);
+        l4[12] = 5 << 4;
+        l4[16..18].fill(0);
+        30
+    });
+    assert_eq!(r, Ok(IpSend::Ready(14 + 20 + 30)));
+    let l4 = &frame[34..64];
+    assert_eq!((&l4[..12], &l4[13..16]), (&[0x5a; 12][..], &[0x5a; 3][..]), "header untouched");
+    assert_eq!(&l4[18..], &[0x5a; 12][..], "payload untouched");
+    let seed = u16::from_be_bytes([l4[16], l4[17]]);
+    assert_eq!(seed, !rfc1071(&[&pseudo(OUR_IP, PEER_IP, 6, 30)]));
+    // What the device does with it: sum from the L4 header on and store the complement.
+    let mut done = l4.to_vec();
+    let device = rfc1071(&[&done]);
+    done[16..18].copy_from_slice(&device.to_be_bytes());
+    assert_eq!(rfc1071(&[&pseudo(OUR_IP, PEER_IP, 6, 30), &done]), 0, "a valid segment");
+}
+
+#[test]
 fn raw_ip_medium_round_trips_without_ethernet_or_arp() {
     // Point-to-point: even an off-link destination with no gateway is reachable.
     let mut i = Interface::new(config(), DeviceCaps::ip(1500));

@@ -31,7 +31,9 @@ impl Medium {
 pub struct Offload {
     /// The device has verified this checksum on every received packet it hands us.
     pub rx: bool,
-    /// The device fills this checksum on transmit; software leaves the field alone.
+    /// The device fills this checksum on transmit. For the IPv4 header software leaves the
+    /// field zero; for TCP and UDP it seeds the field with the pseudo-header sum, the partial
+    /// checksum that NICs (Linux `CHECKSUM_PARTIAL`, DPDK, AF_XDP TX metadata) complete.
     pub tx: bool,
 }
 

@@ -871,8 +871,35 @@ fn build_ip(
         ident: hdr.ident,
     };
     let total = ipv4::HEADER_LEN + l4_len;
+    if !hdr.fill_l4_checksum {
+        seed_partial_checksum(&mut buf[ipv4::HEADER_LEN..total], &info);
+    }
     repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..total]), hdr.fill_ip_checksum);
     Ok(total)
+}
+
+/// Where a device that offloads the L4 checksum expects to find it: the field's offset in the
+/// L4 header, for the protocols with a pseudo header.
+pub fn l4_checksum_offset(protocol: IpProtocol) -> Option<usize> {
+    match protocol {
+        IpProtocol::Tcp => Some(16),
+        IpProtocol::Udp => Some(6),
+        IpProtocol::Icmp | IpProtocol::Unknown(_) => None,
+    }
+}
+
+/// Writes the partial checksum an offloading device starts from: the folded pseudo-header sum,
+/// not complemented. The device sums the L4 bytes from the header on, this field included,
+/// and stores the complement — the `CHECKSUM_PARTIAL` convention shared by Linux drivers,
+/// DPDK's `RTE_MBUF_F_TX_TCP_CKSUM` and AF_XDP TX metadata. A device that ignored the
+/// request would send a checksum every receiver rejects, which is why [`Offload::tx`](super::caps::Offload::tx) must only
+/// be set by a device that honours it.
+fn seed_partial_checksum(l4: &mut [u8], info: &IpTxInfo) {
+    let Some(at) = l4_checksum_offset(info.protocol) else { return };
+    let seed = info.pseudo_header_sum(l4.len());
+    if let Some(field) = l4.get_mut(at..at + 2) {
+        field.copy_from_slice(&seed.to_be_bytes());
+    }
 }
 
 /// Writes an Ethernet II header into `frame[0..14]` (which the caller guarantees exists).

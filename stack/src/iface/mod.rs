@@ -25,6 +25,6 @@ pub use caps::{ChecksumCaps, DeviceCaps, Medium, Offload};
 pub use config::InterfaceConfig;
 pub use counters::{DropReason, IfaceCounters};
 pub use icmp::QuotedTcp;
-pub use interface::{Interface, IpSend, IpTxInfo, Received, SendError};
+pub use interface::{l4_checksum_offset, Interface, IpSend, IpTxInfo, Received, SendError};
 pub use ratelimit::TokenBucket;
 pub use udp::{BindError, UdpHandle, UdpSockets};
