@@ -18,15 +18,12 @@ fn peer_ts(t: u64) -> u32 {
     PEER_TS0 + t as u32
 }
 
-/// An established client with timestamps and NewReno, five segments of data in flight and
-/// `SND.WL1 = RCV.NXT` (a first pure ACK at 15 ms took the window). Returns the connection, our
-/// TSval clock's echo for the peer to use, and the number of segments in flight.
-fn sender_in_flight() -> (Connection, u32, usize) {
-    let cfg = TcpConfig {
-        timestamps: true,
-        congestion: CongestionAlgorithm::NewReno,
-        ..plain_config()
-    };
+/// An established client with timestamps and NewReno, several segments of data in flight and
+/// `SND.WL1 = RCV.NXT` (a first pure ACK at 15 ms took the window). Returns the connection and
+/// our TSval for the peer to echo.
+fn sender_in_flight() -> (Connection, u32) {
+    let cfg =
+        TcpConfig { timestamps: true, congestion: CongestionAlgorithm::NewReno, ..plain_config() };
     let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     let our_ts = syn.options.timestamps.expect("timestamps offered").0;
@@ -41,7 +38,7 @@ fn sender_in_flight() -> (Connection, u32, usize) {
     let flight = tx_all(&mut c, ms(20)).len();
     assert!(flight >= 4, "enough in flight for three duplicate ACKs: {flight}");
     events(&mut c);
-    (c, our_ts, flight)
+    (c, our_ts)
 }
 
 /// The peer's pure ACK at `RCV.NXT` with its TSval of time `t` ms and the same window (1000)
@@ -57,7 +54,7 @@ fn rto_ticks(c: &Connection) -> u32 {
 
 #[test]
 fn reordered_duplicate_ack_is_processed_and_triggers_fast_retransmit() {
-    let (mut c, our_ts, _) = sender_in_flight();
+    let (mut c, our_ts) = sender_in_flight();
     // The peer sent three duplicate ACKs at 29, 30 and 31 ms; the first arrives last.
     assert_eq!(rx(&mut c, ms(40), &pure_ack(ISS + 1, 30, our_ts)), SegmentVerdict::Accepted);
     assert!(tx_all(&mut c, ms(40)).is_empty());
@@ -79,7 +76,7 @@ fn reordered_duplicate_ack_is_processed_and_triggers_fast_retransmit() {
 
 #[test]
 fn old_timestamp_on_data_or_fin_is_still_dropped() {
-    let (mut c, our_ts, _) = sender_in_flight();
+    let (mut c, our_ts) = sender_in_flight();
     assert_eq!(rx(&mut c, ms(40), &pure_ack(ISS + 1, 30, our_ts)), SegmentVerdict::Accepted);
     // Data at RCV.NXT, duplicate ACK, current window, timestamp one tick old: PAWS drops it.
     let data = pure_ack(ISS + 1, 29, our_ts).with_payload(b"old");
@@ -101,7 +98,7 @@ fn old_timestamp_on_data_or_fin_is_still_dropped() {
 
 #[test]
 fn old_pure_ack_that_acks_new_data_or_is_too_old_is_still_dropped() {
-    let (mut c, our_ts, _) = sender_in_flight();
+    let (mut c, our_ts) = sender_in_flight();
     assert_eq!(rx(&mut c, ms(40), &pure_ack(ISS + 1, 30, our_ts)), SegmentVerdict::Accepted);
     let unacked = c.info().unacked;
     let mut drops = 0;

@@ -323,9 +323,9 @@ impl Connection {
     /// - has a timestamp at most about one RTO behind `TS.Recent`, so it plausibly belongs to
     ///   the current flight and not to an earlier incarnation or a wrapped sequence space.
     ///
-    /// Such a segment can change nothing but the duplicate-ACK count and the SACK scoreboard,
-    /// both of which accept stale information safely, so letting it through costs none of the
-    /// protection PAWS gives.
+    /// Such a segment moves no sequence number, no window and no timestamp; what it feeds (the
+    /// duplicate-ACK count and the SACK scoreboard) copes with stale information, so letting
+    /// it through keeps the protection PAWS gives the data stream.
     ///
     /// The window test is stricter than Linux's: our window update follows RFC 9293 (any
     /// segment with `SEG.SEQ = SND.WL1` and `SEG.ACK >= SND.WL2` sets `SND.WND`), so a stale
