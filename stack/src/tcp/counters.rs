@@ -37,6 +37,11 @@ pub struct TcpCounters {
     pub challenge_acks_limited: u64,
     /// Segments dropped by PAWS (`PAWSEstab`).
     pub paws_drops: u64,
+    /// Pure duplicate ACKs with an older timestamp that PAWS let through because the network
+    /// only reordered them (Linux `tcp_disordered_ack`, which has no counter of its own; see
+    /// RFC 7323 §5.3 and `Connection::is_disordered_ack`): dropping them would hide the loss
+    /// information they carry and delay fast retransmit.
+    pub paws_disordered_acks: u64,
     /// TIME-WAIT connections reused by a new SYN (`TCPTimeWaitRecycled`; the owner counts
     /// these when it acts on [`SegmentVerdict::TimeWaitSyn`](super::SegmentVerdict)).
     pub time_wait_recycled: u64,
@@ -93,6 +98,7 @@ impl TcpCounters {
         self.challenge_acks += o.challenge_acks;
         self.challenge_acks_limited += o.challenge_acks_limited;
         self.paws_drops += o.paws_drops;
+        self.paws_disordered_acks += o.paws_disordered_acks;
         self.time_wait_recycled += o.time_wait_recycled;
         self.time_wait_reused += o.time_wait_reused;
         self.fast_retransmits += o.fast_retransmits;

@@ -158,6 +158,11 @@ impl Connection {
                     if now.saturating_duration_since(self.ts_recent_stamp) > PAWS_IDLE_LIMIT {
                         self.ts_recent = tsval;
                         self.ts_recent_stamp = now;
+                    } else if self.is_disordered_ack(seg, tsval) {
+                        // Processed below as the duplicate ACK it is; TS.Recent stays put
+                        // because the update further down only takes a timestamp that is
+                        // not older than TS.Recent.
+                        self.counters.paws_disordered_acks += 1;
                     } else {
                         self.counters.paws_drops += 1;
                         self.ack_now = true;
@@ -298,6 +303,59 @@ impl Connection {
             }
         }
         SegmentVerdict::Accepted
+    }
+
+    /// Whether a segment that fails the PAWS test (its `tsval` is older than `TS.Recent`) is
+    /// only a pure duplicate ACK that the network reordered behind newer segments, and may be
+    /// processed after all.
+    ///
+    /// RFC 7323 §5.3 R1 drops every segment with an older timestamp, but the RFC's aim is to
+    /// keep old *data* out of the receive stream. A bare duplicate ACK carries none; what it
+    /// does carry is loss information: the sender counts duplicate ACKs (and reads their SACK
+    /// blocks) to start fast retransmit (RFC 5681 §3.2, RFC 6675). The peer stamps each ACK
+    /// with its clock, so when two ACKs swap places on the path the later-sent one raises
+    /// `TS.Recent` and PAWS throws the earlier one away, and a burst of reordered duplicate
+    /// ACKs can hold loss recovery back until the RTO fires. Linux
+    /// (`tcp_disordered_ack`, net/ipv4/tcp_input.c) therefore exempts a segment that:
+    /// - carries no payload and no SYN, FIN or RST, sits exactly at `RCV.NXT` and has ACK set;
+    /// - acknowledges exactly `SND.UNA` (a duplicate, moving nothing forward);
+    /// - would not update the send window;
+    /// - has a timestamp at most about one RTO behind `TS.Recent`, so it plausibly belongs to
+    ///   the current flight and not to an earlier incarnation or a wrapped sequence space.
+    ///
+    /// Such a segment moves no sequence number, no window and no timestamp; what it feeds (the
+    /// duplicate-ACK count and the SACK scoreboard) copes with stale information, so letting
+    /// it through keeps the protection PAWS gives the data stream.
+    ///
+    /// The window test is stricter than Linux's: our window update follows RFC 9293 (any
+    /// segment with `SEG.SEQ = SND.WL1` and `SEG.ACK >= SND.WL2` sets `SND.WND`), so a stale
+    /// ACK carrying a smaller window would shrink the window; only one carrying exactly the
+    /// current window, from the segment that set it (`SEG.SEQ = SND.WL1`), is let through.
+    ///
+    /// The RTO bound is in timestamp ticks. Our own TSval clock ticks in milliseconds
+    /// (`Connection::ts_now`), as Linux's does; the peer's clock rate is unknown (RFC 7323
+    /// §5.4 allows 1 ms to 1 s per tick), so like Linux we take one tick as one millisecond.
+    /// A slower peer clock only makes the bound looser in time, never tighter than one RTO.
+    fn is_disordered_ack(&self, seg: &Segment<'_>, tsval: u32) -> bool {
+        let bare = seg.payload.is_empty()
+            && !seg.flags.syn()
+            && !seg.flags.fin()
+            && !seg.flags.rst()
+            && seg.seq == self.rcv_nxt;
+        // TIME-WAIT has nothing left to recover; SYN-RECEIVED has no duplicate ACKs yet.
+        if !bare || !self.state.is_synchronized() || self.state == State::TimeWait {
+            return false;
+        }
+        if seg.ack != Some(self.snd_una) {
+            return false;
+        }
+        let window = u32::from(seg.window) << self.snd_wscale;
+        if seg.seq != self.snd_wl1 || window != self.snd_wnd {
+            return false;
+        }
+        // Both in ms ticks (see above); the RTO includes back-off, as Linux's `icsk_rto` does.
+        let behind = u64::from(self.ts_recent.wrapping_sub(tsval));
+        behind <= self.rto.rto().total_millis()
     }
 
     /// Rate limit for ACKs answering empty out-of-window segments.
