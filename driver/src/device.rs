@@ -118,7 +118,9 @@ pub trait Device {
     fn allocate(&mut self, now: Instant) -> Option<FrameId>;
 
     /// Queues the first `len` bytes of an allocated buffer for transmission; ownership passes
-    /// to the device. `len` larger than the buffer is clamped to it.
+    /// to the device. `len` larger than the buffer is clamped to it. The frame follows
+    /// [`caps`](Device::caps): where TCP/UDP transmit checksums are offloaded, its checksum
+    /// field holds the pseudo-header seed the stack writes, not a finished checksum.
     fn transmit(&mut self, now: Instant, id: FrameId, len: usize);
 
     /// Pushes queued transmissions to the medium (ring doorbell, syscall kick) and reclaims

@@ -39,7 +39,9 @@ use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, Wo
 use crate::pcap::PcapDevice;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
-use crate::xdp::{BindMode, NetIf, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats};
+use crate::xdp::{
+    BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
+};
 
 /// What a [`Runtime`] runs.
 #[derive(Debug, Clone)]
@@ -198,6 +200,8 @@ pub struct RuntimeInfo {
     pub xdp_mode: XdpMode,
     /// Socket bind mode of worker 0 (all use the same interface, so the same mode).
     pub bind_mode: BindMode,
+    /// Who completes TCP/UDP checksums on transmit, on worker 0.
+    pub tx_checksum: TxChecksum,
     /// Queues served.
     pub queues: Vec<u32>,
     /// Cores, per worker.
@@ -231,6 +235,7 @@ struct Ready {
     mtu: usize,
     mac: [u8; 6],
     bind_mode: BindMode,
+    tx_checksum: TxChecksum,
 }
 
 impl Runtime {
@@ -276,6 +281,7 @@ impl Runtime {
                 mac: [0; 6],
                 xdp_mode: XdpMode::Auto,
                 bind_mode: BindMode::Auto,
+                tx_checksum: TxChecksum::Auto,
                 queues: config.queues.clone(),
                 cores: cores.clone(),
             },
@@ -311,6 +317,7 @@ impl Runtime {
                         runtime.info.mtu = ready.mtu;
                         runtime.info.mac = ready.mac;
                         runtime.info.bind_mode = ready.bind_mode;
+                        runtime.info.tx_checksum = ready.tx_checksum;
                         runtime.info.xdp_mode = ready.program.mode();
                     }
                     program = Some(ready.program);
@@ -518,6 +525,7 @@ fn serve<D: XdpBacked, A: App>(
         mtu: netif.mtu,
         mac: netif.mac,
         bind_mode: xdp.bind_mode(),
+        tx_checksum: xdp.tx_checksum(),
     }));
     let queue = config.queues[index];
     let snapshot = |w: &Worker<D, A>| {

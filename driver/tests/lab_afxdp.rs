@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use xdptcp_driver::engine::{self, UdpEcho, Worker, WorkerCounters};
 use xdptcp_driver::xdp::{
-    self, BindMode, BusyPoll, BusyPollState, DriverError, NetIf, XdpConfig, XdpDevice, XdpMode,
-    XdpStats,
+    self, BindMode, BusyPoll, BusyPollState, DriverError, NetIf, TxChecksum, XdpConfig, XdpDevice,
+    XdpMode, XdpStats,
 };
 use xdptcp_driver::{netns, Device};
 use xdptcp_stack::iface::IfaceCounters;
@@ -108,6 +108,20 @@ struct Report {
     free_frames: usize,
     busy_poll: BusyPollState,
     ring: XdpStats,
+    tx_checksum: TxChecksum,
+    /// `Udp: InCsumErrors` of the kernel-side namespace after the exchange.
+    udp_csum_errors_at_peer: u64,
+}
+
+/// One counter of the kernel-side namespace's /proc/net/snmp (`Udp`, `InCsumErrors`).
+fn peer_snmp(lab: &Lab, group: &str, name: &str) -> u64 {
+    let out = lab.kernel_exec(&["cat", "/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("{group}:");
+    let mut rows = text.lines().filter(|l| l.starts_with(&prefix));
+    let (names, values) = (rows.next().expect("header row"), rows.next().expect("value row"));
+    let at = names.split_whitespace().position(|n| n == name).expect("counter exists");
+    values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a number")
 }
 
 #[test]
@@ -115,7 +129,11 @@ fn ping_and_udp_echo_through_af_xdp() {
     if !has_root() {
         return;
     }
-    let report = ping_and_udp_echo("xa", None);
+    let report = ping_and_udp_echo("xa", None, TxChecksum::Auto);
+    // This kernel (6.8+) takes TX metadata, and veth runs copy mode, where the kernel
+    // completes the partial checksum: auto offloads, and the UDP echo asked for it.
+    assert_eq!(report.tx_checksum, TxChecksum::Offload);
+    assert!(report.ring.tx_checksum_requests >= 1, "{:?}", report.ring);
     assert!(!report.busy_poll.prefer && report.busy_poll.usecs == 0, "{:?}", report.busy_poll);
     assert_eq!(report.ring.busy_polls, 0);
 }
@@ -128,7 +146,7 @@ fn busy_poll_options_are_applied_to_the_socket() {
         return;
     }
     let bp = BusyPoll { usecs: 50, budget: 32 };
-    let report = ping_and_udp_echo("xp", Some(bp));
+    let report = ping_and_udp_echo("xp", Some(bp), TxChecksum::Auto);
     let state = report.busy_poll;
     assert!(state.prefer && state.usecs == 50, "{state:?}");
     // Linux has no getsockopt for SO_BUSY_POLL_BUDGET (ENOPROTOOPT); where it has, it must
@@ -137,7 +155,32 @@ fn busy_poll_options_are_applied_to_the_socket() {
     assert!(report.ring.busy_polls > 0, "{:?}", report.ring);
 }
 
-fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>) -> Report {
+/// With `--tx-checksum kernel` the kernel completes each requested checksum in software
+/// before the frame leaves, so Linux on the other side verifies the UDP checksum like any
+/// other: a wrong seed from the stack, or a request at the wrong offset, loses the echo.
+#[test]
+fn checksums_completed_from_tx_metadata_verify_at_the_linux_peer() {
+    if !has_root() {
+        return;
+    }
+    let report = ping_and_udp_echo("xk", None, TxChecksum::Kernel);
+    assert_eq!(report.tx_checksum, TxChecksum::Kernel);
+    assert!(report.ring.tx_checksum_requests >= 1, "{:?}", report.ring);
+    assert!(report.udp_csum_errors_at_peer == 0, "Linux counted bad UDP checksums");
+}
+
+/// `--tx-checksum software` runs the xsk-rs socket path: no TX metadata, checksums ours.
+#[test]
+fn software_checksums_on_the_xsk_rs_path() {
+    if !has_root() {
+        return;
+    }
+    let report = ping_and_udp_echo("xs", None, TxChecksum::Software);
+    assert_eq!(report.tx_checksum, TxChecksum::Software);
+    assert_eq!(report.ring.tx_checksum_requests, 0);
+}
+
+fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>, tx: TxChecksum) -> Report {
     let lab = Lab::up(prefix);
     let (ready_tx, ready) = crossbeam_channel::bounded::<Result<(), String>>(1);
     let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
@@ -149,6 +192,7 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>) -> Report {
                 frames: 1024,
                 ring_size: 512,
                 busy_poll,
+                tx_checksum: tx,
                 ..XdpConfig::new(&ifname, ip)
             };
             let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
@@ -179,6 +223,8 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>) -> Report {
             free_frames: dev.free_frames(),
             busy_poll: dev.busy_poll_state().map_err(|e| format!("getsockopt: {e}"))?,
             ring: dev.stats(),
+            tx_checksum: dev.tx_checksum(),
+            udp_csum_errors_at_peer: 0,
         })
     })
     .expect("worker thread spawns");
@@ -210,7 +256,8 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>) -> Report {
     );
     let udp = lab.kernel_exec(&["python3", "-c", &py]);
 
-    let report = handle.stop().expect("worker did not panic").expect("worker ran");
+    let mut report = handle.stop().expect("worker did not panic").expect("worker ran");
+    report.udp_csum_errors_at_peer = peer_snmp(&lab, "Udp", "InCsumErrors");
     let link = Command::new("ip")
         .args(["-n", &lab.stack_ns, "link", "show", &lab.stack_if])
         .output()

@@ -14,7 +14,7 @@ use super::serve_xdp::{kernel_addresses, parse_cidr, parse_cores, Args, BindMode
 use xdptcp_driver::engine::pin_to_core;
 use xdptcp_driver::reflector::{Reflector, ReflectorCounters};
 use xdptcp_driver::signal;
-use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpDevice, XdpMode, XdpProgram};
+use xdptcp_driver::xdp::{BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram};
 
 /// What a queue's thread reports once serving.
 struct Ready {
@@ -109,6 +109,9 @@ pub fn run(args: &Args) -> Result<(), String> {
             XdpModeArg::Generic => XdpMode::Generic,
         },
         busy_poll: xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?,
+        // Swapping addresses and ports keeps the peer's complete checksums valid; a TX
+        // checksum request would have the device sum over them again.
+        tx_checksum: TxChecksum::Software,
         ..XdpConfig::new(&args.iface, addr)
     };
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;

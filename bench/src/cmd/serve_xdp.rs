@@ -118,6 +118,9 @@ pub struct Args {
     /// SO_BUSY_POLL_BUDGET: packets per busy poll (default 64; needs --busy-poll-us).
     #[arg(long)]
     pub busy_poll_budget: Option<u32>,
+    /// Who completes TCP/UDP checksums on transmit: auto, offload, kernel or software.
+    #[arg(long, default_value = "auto")]
+    pub tx_checksum: String,
 }
 
 /// `ADDR/PREFIX`.
@@ -243,6 +246,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             XdpModeArg::Generic => XdpMode::Generic,
         },
         busy_poll,
+        tx_checksum: xdptcp_bench::xdp::parse_tx_checksum(&args.tx_checksum)?,
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
@@ -296,11 +300,12 @@ where
     let runtime = Runtime::start(config, make_app)?;
     let info = runtime.info().clone();
     println!(
-        "listening on {addr}:{port} (queues {}, cores {}, xdp {}, bind {})",
+        "listening on {addr}:{port} (queues {}, cores {}, xdp {}, bind {}, tx-checksum {})",
         show_list(&info.queues),
         show_list(&info.cores.iter().map(|&c| c as u64).collect::<Vec<_>>()),
         info.xdp_mode.name(),
         info.bind_mode.name(),
+        info.tx_checksum.name(),
     );
 
     let interval = Duration::from_secs(args.stats_interval);

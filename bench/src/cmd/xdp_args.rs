@@ -57,6 +57,11 @@ pub struct XdpArgs {
     /// SO_BUSY_POLL_BUDGET: packets per busy poll (default 64; needs --busy-poll-us).
     #[arg(long)]
     pub busy_poll_budget: Option<u32>,
+    /// Who completes TCP/UDP checksums on transmit: auto (offload through AF_XDP TX
+    /// metadata where the kernel and driver offer it), offload, kernel (TX metadata
+    /// completed by the kernel in software, copy mode; for testing) or software.
+    #[arg(long, default_value = "auto")]
+    pub tx_checksum: String,
 }
 
 impl XdpArgs {
@@ -117,6 +122,7 @@ impl XdpArgs {
             max_connections: self.max_connections,
             idle_sleep: Duration::from_micros(self.idle_sleep_us),
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
+            tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
         })
     }
 }
@@ -171,6 +177,7 @@ impl XdpArgs {
             backlog,
             busy_poll_us: self.busy_poll_us,
             busy_poll_budget: self.busy_poll_budget,
+            tx_checksum: self.tx_checksum.clone(),
         })
     }
 }

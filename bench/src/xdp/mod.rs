@@ -17,7 +17,7 @@ use xdptcp_driver::app::App as DriverApp;
 use xdptcp_driver::engine::{self, Addressing, Stop, Worker};
 use xdptcp_driver::fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
 use xdptcp_driver::pcap::PcapDevice;
-use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, XdpConfig, XdpDevice, XdpMode};
+use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode};
 use xdptcp_driver::{signal, Device};
 use xdptcp_stack::stack::Stack;
 use xdptcp_stack::tcp::TcpCounters;
@@ -54,6 +54,8 @@ pub struct XdpOptions {
     pub idle_sleep: Duration,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
+    /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
+    pub tx_checksum: TxChecksum,
 }
 
 /// Parses `ADDR/PREFIX` (a bare address means /24).
@@ -158,6 +160,12 @@ pub fn parse_bind_mode(s: &str) -> Result<BindMode, String> {
     }
 }
 
+/// Parses `--tx-checksum auto|offload|kernel|software`.
+pub fn parse_tx_checksum(s: &str) -> Result<TxChecksum, String> {
+    TxChecksum::parse(s)
+        .ok_or_else(|| format!("--tx-checksum {s}: expected auto, offload, kernel or software"))
+}
+
 /// Parses `--busy-poll-us N` and `--busy-poll-budget N` (off unless N µs is given; the
 /// budget defaults to the kernel's NAPI budget of 64).
 pub fn parse_busy_poll(
@@ -226,6 +234,8 @@ pub struct Ready {
     pub core: Option<usize>,
     pub xdp_mode: XdpMode,
     pub bind: BindMode,
+    /// Who completes TCP/UDP checksums on transmit.
+    pub tx_checksum: TxChecksum,
     /// `SO_BUSY_POLL` µs as the kernel reports it for the socket, when preferred busy
     /// polling is on.
     pub busy_poll_us: Option<u32>,
@@ -237,10 +247,11 @@ impl Ready {
         let core = self.core.map_or_else(|| "any".to_string(), |c| c.to_string());
         let busy = self.busy_poll_us.map_or_else(String::new, |us| format!(", busy-poll {us} us"));
         format!(
-            "(queue {}, core {core}, xdp {}, bind {}{busy})",
+            "(queue {}, core {core}, xdp {}, bind {}, tx-checksum {}{busy})",
             self.queue,
             self.xdp_mode.name(),
-            self.bind.name()
+            self.bind.name(),
+            self.tx_checksum.name()
         )
     }
 }
@@ -274,6 +285,7 @@ pub fn run<A: DriverApp>(
         bind: opts.bind,
         xdp_mode: opts.xdp_mode,
         busy_poll: opts.busy_poll,
+        tx_checksum: opts.tx_checksum,
         ..XdpConfig::new(&opts.iface, opts.addr)
     };
     let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
@@ -325,6 +337,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         core: opts.core,
         xdp_mode: xdp.program().mode(),
         bind: xdp.bind_mode(),
+        tx_checksum: xdp.tx_checksum(),
         // Read back from the socket, so the line shows what the kernel took.
         busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
     });

@@ -35,6 +35,13 @@ pub enum DriverError {
         /// The kernel's reason.
         detail: String,
     },
+    /// TX checksum offload through AF_XDP TX metadata was asked for but is not available.
+    TxChecksumUnsupported {
+        /// Interface.
+        iface: String,
+        /// What is missing.
+        detail: String,
+    },
     /// The UMEM frame cannot hold a full-MTU frame.
     FrameTooSmall {
         /// Interface.
@@ -95,6 +102,11 @@ impl fmt::Display for DriverError {
                 "{mode} mode is not supported on {iface} ({detail}); try mode auto, or \
                  generic/copy"
             ),
+            DriverError::TxChecksumUnsupported { iface, detail } => write!(
+                f,
+                "TX checksum offload is not available on {iface} ({detail}); use \
+                 --tx-checksum auto or software"
+            ),
             DriverError::FrameTooSmall { iface, mtu, frame_size, needed } => {
                 write!(
                     f,
@@ -145,6 +157,10 @@ mod tests {
             },
             DriverError::AlreadyAttached { iface: "veth0".into(), prog_id: 42 },
             DriverError::from_errno("creating the socket", libc::ENOMEM),
+            DriverError::TxChecksumUnsupported {
+                iface: "eth1".into(),
+                detail: "the driver reports no xsk tx-checksum feature".into(),
+            },
         ];
         for e in &errs {
             let s = e.to_string();
@@ -157,6 +173,7 @@ mod tests {
         assert!(jumbo.contains("9000") && jumbo.contains("2048"), "{jumbo}");
         assert!(jumbo.contains("mtu 3826"), "4096 - 256 - 14: {jumbo}");
         assert!(errs[4].to_string().contains("xdptcp detach --iface veth0"));
+        assert!(errs[6].to_string().contains("--tx-checksum auto or software"));
         assert_eq!(
             DriverError::from_errno("x", libc::EPERM),
             DriverError::Permission { action: "x" }

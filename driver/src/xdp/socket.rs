@@ -21,24 +21,28 @@
 //! and only refills from the fill ring after one when the ring's flag says so. We kick TX
 //! (`sendto`) after producing when the TX flag is set, and poll the socket when the fill flag
 //! is set and a receive came back empty — never a syscall per packet.
+//!
+//! # Two socket paths
+//!
+//! The rings come from xsk-rs ([`xskrs`](super::xskrs)) unless the TCP and UDP checksums are
+//! offloaded through TX metadata, which needs a UMEM registered by us
+//! ([`raw`](super::raw)); [`XdpConfig::tx_checksum`] chooses and
+//! [`XdpDevice::tx_checksum`] says which was used. The accounting here is the same for both.
 
 use std::io;
-use std::num::NonZeroU32;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use xdptcp_stack::iface::{ChecksumCaps, DeviceCaps};
 use xdptcp_stack::time::Instant;
-use xsk_rs::config::{
-    BindFlags, FrameSize, Interface as XskInterface, LibxdpFlags, QueueSize, SocketConfig,
-    UmemConfig,
-};
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use super::busy_poll::{self, BusyPoll, BusyPollState};
 use super::error::DriverError;
+use super::netdev;
 use super::netif::NetIf;
 use super::program::{XdpMode, XdpProgram};
+use super::raw::{RawError, RawOptions, RawRings};
+use super::tx_checksum::TxChecksum;
+use super::xskrs::XskRsRings;
 use crate::device::{Device, FrameId, FrameList, DEFAULT_BATCH, MAX_BATCH};
 use crate::pool::{FramePool, FrameState};
 
@@ -94,6 +98,8 @@ pub struct XdpConfig {
     pub xdp_mode: XdpMode,
     /// Preferred busy polling of the socket ([`busy_poll`](super::busy_poll)). Default off.
     pub busy_poll: Option<BusyPoll>,
+    /// Who computes TCP/UDP checksums on transmit. Default auto.
+    pub tx_checksum: TxChecksum,
 }
 
 impl XdpConfig {
@@ -110,6 +116,7 @@ impl XdpConfig {
             bind: BindMode::Auto,
             xdp_mode: XdpMode::Auto,
             busy_poll: None,
+            tx_checksum: TxChecksum::Auto,
         }
     }
 }
@@ -133,32 +140,43 @@ pub struct XdpStats {
     pub bad_descriptors: u64,
     /// `recvfrom` busy polls after empty receives (busy-poll mode only).
     pub busy_polls: u64,
+    /// Frames sent with a checksum request in their TX metadata.
+    pub tx_checksum_requests: u64,
+}
+
+/// The socket path in use.
+enum Rings {
+    XskRs(XskRsRings),
+    Raw(RawRings),
+}
+
+/// Runs `$e` on whichever socket path `$rings` is, bound to `$r`.
+macro_rules! on_rings {
+    ($rings:expr, $r:ident => $e:expr) => {
+        match $rings {
+            Rings::XskRs($r) => $e,
+            Rings::Raw($r) => $e,
+        }
+    };
 }
 
 /// One AF_XDP socket bound to one queue. See the [module documentation](self).
 pub struct XdpDevice {
-    // Field order is drop order: the rings and socket go before the UMEM, and the program
-    // (shared by every queue's device) is detached last.
-    tx_q: TxQueue,
-    rx_q: RxQueue,
-    fill_q: FillQueue,
-    comp_q: CompQueue,
-    umem: Umem,
+    // Field order is drop order: the socket and UMEM go first, and the program (shared by
+    // every queue's device) is detached last.
+    rings: Rings,
     program: Arc<XdpProgram>,
-    /// Per frame: its canonical descriptor (address of the data segment).
-    base: Vec<FrameDesc>,
-    /// Per frame: the descriptor last received or prepared for it.
-    descs: Vec<FrameDesc>,
     pool: FramePool,
-    frame_size: usize,
     fill_target: usize,
     in_fill: usize,
-    scratch: Vec<FrameDesc>,
-    tx_pending: Vec<FrameDesc>,
+    /// Frame indices for ring batches.
+    scratch: Vec<u32>,
+    tx_pending: Vec<u32>,
     caps: DeviceCaps,
     batch: usize,
     queue: u32,
     zero_copy: bool,
+    tx_checksum: TxChecksum,
     busy_poll: bool,
     stats: XdpStats,
 }
@@ -169,6 +187,7 @@ impl std::fmt::Debug for XdpDevice {
             .field("iface", &self.program.iface())
             .field("queue", &self.queue)
             .field("zero_copy", &self.zero_copy)
+            .field("tx_checksum", &self.tx_checksum)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -217,15 +236,16 @@ impl XdpDevice {
                     Ok(parts) => {
                         if let Some(bp) = config.busy_poll {
                             // Dropping `parts` on error closes the socket and frees the UMEM.
-                            busy_poll::apply(parts.rx_q.fd().as_raw_fd(), bp)?;
+                            busy_poll::apply(on_rings!(&parts.rings, r => r.fd()), bp)?;
                         }
                         return Ok(XdpDevice::assemble(config, iface, program, parts));
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    Err(Failure::Driver(e)) => return Err(e),
+                    Err(Failure::Os(e)) if e.raw_os_error() == Some(libc::EBUSY) => {
                         last = Some(e);
                         std::thread::sleep(std::time::Duration::from_millis(20));
                     }
-                    Err(e) => {
+                    Err(Failure::Os(e)) => {
                         last = Some(e);
                         break;
                     }
@@ -259,29 +279,27 @@ impl XdpDevice {
         program: Arc<XdpProgram>,
         parts: Bound,
     ) -> XdpDevice {
-        let Bound { umem, base, tx_q, rx_q, fill_q, comp_q, zero_copy } = parts;
-        let frames = base.len();
+        let Bound { rings, zero_copy, tx_checksum } = parts;
+        let frames = config.frames as usize;
         let batch = config.batch.clamp(1, MAX_BATCH);
+        let checksum = match tx_checksum {
+            TxChecksum::Software => ChecksumCaps::NONE,
+            _ => TxChecksum::offload_caps(),
+        };
         let mut dev = XdpDevice {
-            tx_q,
-            rx_q,
-            fill_q,
-            comp_q,
-            umem,
+            rings,
             program,
-            descs: base.clone(),
-            base,
             pool: FramePool::new(frames as u32),
-            frame_size: config.frame_size as usize,
             fill_target: (config.ring_size as usize).min(frames / 2),
             in_fill: 0,
-            scratch: vec![FrameDesc::default(); (config.ring_size as usize).max(batch)],
+            scratch: vec![0; (config.ring_size as usize).max(batch)],
             // Every frame at most once: never grows on the hot path.
             tx_pending: Vec::with_capacity(frames),
-            caps: DeviceCaps::ethernet(iface.mtu).with_checksum(ChecksumCaps::NONE),
+            caps: DeviceCaps::ethernet(iface.mtu).with_checksum(checksum),
             batch,
             queue: config.queue,
             zero_copy,
+            tx_checksum,
             busy_poll: config.busy_poll.is_some(),
             stats: XdpStats::default(),
         };
@@ -292,7 +310,7 @@ impl XdpDevice {
     /// Steers the queue's traffic to this socket. Separate from opening so that a caller
     /// finishes setting up its stack before the first frame is diverted from the kernel.
     pub fn start(&self) -> Result<(), DriverError> {
-        self.program.register_socket(self.queue, self.rx_q.fd().as_raw_fd())
+        self.program.register_socket(self.queue, self.fd())
     }
 
     /// The bind mode in use: `ZeroCopy` or `Copy`, never `Auto`.
@@ -311,12 +329,27 @@ impl XdpDevice {
 
     /// The socket's busy-poll options as the kernel reports them (`getsockopt`).
     pub fn busy_poll_state(&self) -> io::Result<BusyPollState> {
-        busy_poll::read(self.rx_q.fd().as_raw_fd())
+        busy_poll::read(self.fd())
+    }
+
+    /// Who completes TCP/UDP checksums: `Offload` (the device, through TX metadata),
+    /// `Kernel` (TX metadata completed by the kernel in software) or `Software` (we do);
+    /// never `Auto`.
+    pub fn tx_checksum(&self) -> TxChecksum {
+        self.tx_checksum
     }
 
     /// Ring counters.
     pub fn stats(&self) -> XdpStats {
-        self.stats
+        let tx_checksum_requests = match &self.rings {
+            Rings::Raw(r) => r.checksum_requests(),
+            Rings::XskRs(_) => 0,
+        };
+        XdpStats { tx_checksum_requests, ..self.stats }
+    }
+
+    fn fd(&self) -> i32 {
+        on_rings!(&self.rings, r => r.fd())
     }
 
     /// Free UMEM frames (neither lent nor with the kernel).
@@ -324,30 +357,12 @@ impl XdpDevice {
         self.pool.available()
     }
 
-    fn index_of(&self, desc: &FrameDesc) -> Option<usize> {
-        let i = desc.addr() / self.frame_size;
-        (i < self.base.len()).then_some(i)
-    }
-
     fn reclaim(&mut self) {
-        loop {
-            let want = self.scratch.len();
-            // SAFETY: the completion ring belongs to this UMEM; descriptors are only written.
-            let n = unsafe { self.comp_q.consume(&mut self.scratch[..want]) };
-            for k in 0..n {
-                let desc = self.scratch[k];
-                match self.index_of(&desc) {
-                    Some(i) => {
-                        self.pool.free(FrameId(i as u32), FrameState::Device);
-                        self.stats.tx_completed += 1;
-                    }
-                    None => self.stats.bad_descriptors += 1,
-                }
-            }
-            if n < want {
-                return;
-            }
-        }
+        let XdpDevice { rings, pool, stats, .. } = self;
+        on_rings!(rings, r => r.complete(|idx| match idx {
+            Some(i) if pool.free(FrameId(i), FrameState::Device) => stats.tx_completed += 1,
+            _ => stats.bad_descriptors += 1,
+        }));
     }
 
     fn refill(&mut self) {
@@ -355,21 +370,17 @@ impl XdpDevice {
         if want == 0 {
             return;
         }
-        let room = self.fill_q.nb_free(want as u32) as usize;
+        let room = on_rings!(&mut self.rings, r => r.fill_room(want));
         let n = want.min(room).min(self.scratch.len());
-        for k in 0..n {
+        let mut got = 0;
+        while got < n {
             let Some(id) = self.pool.alloc(FrameState::Device) else { break };
-            self.scratch[k] = self.base[id.index()];
+            self.scratch[got] = id.0;
+            got += 1;
         }
-        // SAFETY: every descriptor is the canonical address of a frame of this UMEM that we
-        // just took from the free pool, so no one else reads or writes it until the kernel
-        // hands it back on the RX ring.
-        let done = unsafe { self.fill_q.produce(&self.scratch[..n]) };
-        for k in done..n {
-            let desc = self.scratch[k];
-            if let Some(i) = self.index_of(&desc) {
-                self.pool.free(FrameId(i as u32), FrameState::Device);
-            }
+        let done = on_rings!(&mut self.rings, r => r.fill(&self.scratch[..got]));
+        for &i in &self.scratch[done..got] {
+            self.pool.free(FrameId(i), FrameState::Device);
         }
         self.in_fill += done;
     }
@@ -421,58 +432,101 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
     if let Some(bp) = config.busy_poll {
         bp.check()?;
     }
+    if config.tx_checksum == TxChecksum::Kernel && config.bind == BindMode::ZeroCopy {
+        return Err(invalid(
+            "--tx-checksum kernel completes checksums in copy mode only; use --bind-mode copy \
+             or auto"
+                .into(),
+        ));
+    }
     Ok(())
 }
 
 struct Bound {
-    umem: Umem,
-    base: Vec<FrameDesc>,
-    tx_q: TxQueue,
-    rx_q: RxQueue,
-    fill_q: FillQueue,
-    comp_q: CompQueue,
+    rings: Rings,
     zero_copy: bool,
+    tx_checksum: TxChecksum,
 }
 
-fn bind(config: &XdpConfig, iface: &NetIf, mode: BindMode) -> io::Result<Bound> {
-    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
-    let ring = QueueSize::new(config.ring_size).map_err(|_| bad("ring size"))?;
-    let umem_config = UmemConfig::builder()
-        .frame_size(FrameSize::new(config.frame_size).map_err(|_| bad("frame size"))?)
-        .fill_queue_size(ring)
-        .comp_queue_size(ring)
-        .build()
-        .map_err(|_| bad("UMEM configuration"))?;
-    let frames = NonZeroU32::new(config.frames).ok_or_else(|| bad("frame count"))?;
-    let (umem, base) = Umem::new(umem_config, frames, false).map_err(|e| {
-        std::error::Error::source(&e)
-            .and_then(|s| s.downcast_ref::<io::Error>())
-            .and_then(io::Error::raw_os_error)
-            .map_or_else(|| bad("UMEM creation"), io::Error::from_raw_os_error)
-    })?;
-    let copy_flag = match mode {
-        BindMode::ZeroCopy => BindFlags::XDP_ZEROCOPY,
-        _ => BindFlags::XDP_COPY,
+/// Why one bind attempt failed: an OS error (retried or mapped by the caller) or a final one.
+enum Failure {
+    Os(io::Error),
+    Driver(DriverError),
+}
+
+/// Opens the socket on `mode`, on the raw path when TX metadata is wanted and available, on
+/// xsk-rs otherwise. See [`TxChecksum`] for the choices.
+fn bind(config: &XdpConfig, iface: &NetIf, mode: BindMode) -> Result<Bound, Failure> {
+    let unsupported = |detail: String| {
+        Failure::Driver(DriverError::TxChecksumUnsupported { iface: iface.name.clone(), detail })
     };
-    let socket_config = SocketConfig::builder()
-        .rx_queue_size(ring)
-        .tx_queue_size(ring)
-        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-        .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP | copy_flag)
-        .build();
-    let name: XskInterface = iface.name.parse().map_err(|_| bad("interface name"))?;
-    // SAFETY: the UMEM is new and used by this socket only, so no frame is shared with another
-    // socket's rings (the aliasing condition of `Socket::new`).
-    let (tx_q, rx_q, rings) = unsafe { Socket::new(socket_config, &umem, &name, config.queue) }
-        .map_err(|e| {
-            std::error::Error::source(&e)
-                .and_then(|s| s.downcast_ref::<io::Error>())
-                .and_then(io::Error::raw_os_error)
-                .map_or_else(|| bad("socket creation"), io::Error::from_raw_os_error)
-        })?;
-    let (fill_q, comp_q) = rings.ok_or_else(|| bad("the UMEM already had its rings"))?;
-    let zero_copy = is_zero_copy(rx_q.fd().as_raw_fd());
-    Ok(Bound { umem, base, tx_q, rx_q, fill_q, comp_q, zero_copy })
+    let metadata = match (config.tx_checksum, mode) {
+        (TxChecksum::Software, _) => false,
+        // XDP_UMEM_TX_SW_CSUM works in copy mode only; `check` refuses an explicit zero-copy.
+        (TxChecksum::Kernel, BindMode::ZeroCopy) => {
+            return Err(Failure::Os(io::Error::from_raw_os_error(libc::EOPNOTSUPP)))
+        }
+        (TxChecksum::Kernel, _) => true,
+        // In zero-copy mode the NIC's driver completes the request, if it implements it; one
+        // that does not would send the partial checksum as it is.
+        (TxChecksum::Offload | TxChecksum::Auto, BindMode::ZeroCopy) => {
+            let offered = netdev::xsk_features(iface.index)
+                .is_ok_and(|f| f & netdev::XSK_FEATURE_TX_CHECKSUM != 0);
+            match (offered, config.tx_checksum, config.bind) {
+                (true, ..) => true,
+                (false, TxChecksum::Auto, _) => false,
+                (false, _, BindMode::ZeroCopy) => {
+                    return Err(unsupported(
+                        "its driver reports no AF_XDP tx-checksum feature in zero-copy mode".into(),
+                    ))
+                }
+                // Offload with bind auto: try copy mode, where the kernel completes it.
+                (false, ..) => {
+                    return Err(Failure::Os(io::Error::from_raw_os_error(libc::EOPNOTSUPP)))
+                }
+            }
+        }
+        (TxChecksum::Offload | TxChecksum::Auto, _) => true,
+    };
+    if metadata {
+        let options = RawOptions {
+            ifindex: iface.index,
+            queue: config.queue,
+            frame_size: config.frame_size,
+            frames: config.frames,
+            ring_size: config.ring_size,
+            bind: mode,
+            tx_metadata: true,
+            kernel_csum: config.tx_checksum == TxChecksum::Kernel,
+        };
+        match RawRings::open(&options) {
+            Ok(r) => {
+                let zero_copy = is_zero_copy(r.fd());
+                let used = match config.tx_checksum {
+                    TxChecksum::Kernel => TxChecksum::Kernel,
+                    _ => TxChecksum::Offload,
+                };
+                return Ok(Bound { rings: Rings::Raw(r), zero_copy, tx_checksum: used });
+            }
+            Err(RawError::Setup(e)) => return Err(Failure::Os(e)),
+            // A kernel before 6.8 (or without XDP_UMEM_TX_METADATA_LEN) refuses the flags.
+            Err(RawError::Register(e)) if config.tx_checksum != TxChecksum::Auto => {
+                return Err(unsupported(format!("the kernel refused AF_XDP TX metadata: {e}")))
+            }
+            Err(RawError::Register(_)) => {}
+        }
+    }
+    let r = XskRsRings::open(
+        &iface.name,
+        config.queue,
+        config.frame_size,
+        config.frames,
+        config.ring_size,
+        mode,
+    )
+    .map_err(Failure::Os)?;
+    let zero_copy = is_zero_copy(r.fd());
+    Ok(Bound { rings: Rings::XskRs(r), zero_copy, tx_checksum: TxChecksum::Software })
 }
 
 /// Asks the kernel whether the socket is bound in zero-copy mode (`XDP_OPTIONS`).
@@ -504,57 +558,44 @@ impl Device for XdpDevice {
     fn receive(&mut self, _now: Instant, out: &mut FrameList) {
         self.reclaim();
         self.refill();
-        let max = out.remaining().min(self.batch).min(self.scratch.len());
-        // SAFETY: the RX ring belongs to this UMEM; descriptors are only written.
-        let n = unsafe { self.rx_q.consume(&mut self.scratch[..max]) };
-        for k in 0..n {
-            let desc = self.scratch[k];
-            let Some(i) = self.index_of(&desc) else {
-                self.stats.bad_descriptors += 1;
-                continue;
+        let max = out.remaining().min(self.batch);
+        let XdpDevice { rings, pool, stats, in_fill, .. } = self;
+        let n = on_rings!(rings, r => r.receive(max, |idx| {
+            let Some(i) = idx else {
+                stats.bad_descriptors += 1;
+                return;
             };
-            let id = FrameId(i as u32);
-            if !self.pool.transition(id, FrameState::Device, FrameState::Lent) {
-                self.stats.bad_descriptors += 1;
-                continue;
+            let id = FrameId(i);
+            if !pool.transition(id, FrameState::Device, FrameState::Lent) {
+                stats.bad_descriptors += 1;
+                return;
             }
-            self.descs[i] = desc;
-            self.in_fill = self.in_fill.saturating_sub(1);
+            *in_fill = in_fill.saturating_sub(1);
             out.push(id);
-        }
+        }));
         self.stats.rx_frames += n as u64;
         if n == 0 && self.busy_poll {
             // The syscall is what runs the NAPI poll in busy-poll mode (it also refills).
             self.stats.busy_polls += 1;
-            busy_poll::poll_once(self.rx_q.fd().as_raw_fd());
-        } else if n == 0 && self.fill_q.needs_wakeup() {
+            busy_poll::poll_once(self.fd());
+        } else if n == 0 && on_rings!(&self.rings, r => r.fill_needs_wakeup()) {
             self.stats.fill_wakeups += 1;
-            let _ = self.fill_q.wakeup(self.rx_q.fd_mut(), 0);
+            on_rings!(&mut self.rings, r => r.wake_fill());
         }
     }
 
     fn frame(&self, id: FrameId) -> &[u8] {
-        match (self.descs.get(id.index()), self.pool.state(id)) {
-            // SAFETY: the frame is lent to the caller, so it is in no kernel ring and nothing
-            // writes it while `&self` is borrowed; the descriptor names a frame of this UMEM.
-            (Some(desc), Some(FrameState::Lent)) => unsafe { self.umem.data(desc) }.contents(),
+        match self.pool.state(id) {
+            Some(FrameState::Lent) => on_rings!(&self.rings, r => r.frame(id.index())),
             _ => &[],
         }
     }
 
     fn frame_mut(&mut self, id: FrameId) -> &mut [u8] {
-        if self.pool.state(id) != Some(FrameState::Lent) {
-            return &mut [];
+        match self.pool.state(id) {
+            Some(FrameState::Lent) => on_rings!(&mut self.rings, r => r.frame_mut(id.index())),
+            _ => &mut [],
         }
-        let Some(desc) = self.descs.get_mut(id.index()) else { return &mut [] };
-        // SAFETY: as in `frame`, and `&mut self` makes this the only access.
-        let mut data = unsafe { self.umem.data_mut(desc) };
-        let s = data.contents_mut();
-        let (ptr, len) = (s.as_mut_ptr(), s.len());
-        // SAFETY: the slice lies in the UMEM mapping, which `self.umem` keeps alive for as
-        // long as `self`; the frame is lent (no kernel access) and the returned borrow is tied
-        // to `&mut self`, so no other reference to it can exist meanwhile.
-        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     }
 
     fn release(&mut self, id: FrameId) {
@@ -572,32 +613,29 @@ impl Device for XdpDevice {
             self.reclaim();
         }
         let id = self.pool.alloc(FrameState::Lent)?;
-        let i = id.index();
-        self.descs[i] = self.base[i];
-        // SAFETY: the frame was free, so the kernel does not hold it; setting the length to
-        // the capacity lends the whole data segment.
-        unsafe { self.umem.data_mut(&mut self.descs[i]) }.cursor().set_pos(usize::MAX);
+        on_rings!(&mut self.rings, r => r.lend_for_tx(id.index()));
         Some(id)
     }
 
     fn transmit(&mut self, _now: Instant, id: FrameId, len: usize) {
-        if !self.pool.transition(id, FrameState::Lent, FrameState::Device) {
+        if self.pool.state(id) != Some(FrameState::Lent) {
             return;
         }
-        let i = id.index();
-        // SAFETY: the frame is ours until it is produced on the TX ring below.
-        unsafe { self.umem.data_mut(&mut self.descs[i]) }.cursor().set_pos(len);
-        self.tx_pending.push(self.descs[i]);
+        // Prepared while still lent: the raw path reads the headers for the checksum request.
+        on_rings!(&mut self.rings, r => r.prepare_tx(id.index(), len));
+        if self.pool.transition(id, FrameState::Lent, FrameState::Device) {
+            self.tx_pending.push(id.0);
+        }
     }
 
     fn flush(&mut self, _now: Instant) {
         let mut produced = 0;
         if !self.tx_pending.is_empty() {
-            let room = self.tx_q.nb_free(self.tx_pending.len() as u32) as usize;
+            let room = on_rings!(&mut self.rings, r => r.tx_room(self.tx_pending.len()));
             let n = room.min(self.tx_pending.len());
-            // SAFETY: every pending descriptor names a frame in state `Device` that only this
-            // queue holds; the kernel owns it until it shows up on the completion ring.
-            let done = unsafe { self.tx_q.produce(&self.tx_pending[..n]) };
+            // Every pending frame is in state `Device` and only this queue holds it; the
+            // kernel owns it until it shows up on the completion ring.
+            let done = on_rings!(&mut self.rings, r => r.transmit(&self.tx_pending[..n]));
             self.tx_pending.drain(..done);
             self.stats.tx_frames += done as u64;
             produced = done;
@@ -609,9 +647,10 @@ impl Device for XdpDevice {
         // and an idle loop must not make a syscall per iteration.
         let in_flight = self.stats.tx_frames > self.stats.tx_completed;
         // In busy-poll mode the kernel clears `need_wakeup` and expects the syscall anyway.
-        if (produced > 0 || in_flight) && (self.busy_poll || self.tx_q.needs_wakeup()) {
+        let wakeup = on_rings!(&self.rings, r => r.tx_needs_wakeup());
+        if (produced > 0 || in_flight) && (self.busy_poll || wakeup) {
             self.stats.tx_kicks += 1;
-            let _ = self.tx_q.wakeup();
+            on_rings!(&mut self.rings, r => r.wake_tx());
         }
         self.reclaim();
     }
