@@ -228,7 +228,35 @@ fn a_echo_64mib_each_way_clean_link() {
     let lab = lab_up("a", &[]);
     let mut server = serve_echo(&lab, &[]);
     bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(120));
-    assert!(server.log_text().contains("stopped (signal): accepted 1, closed 1, errors 0"));
+    let log = server.log_text();
+    assert!(log.contains("stopped (signal): accepted 1, closed 1, errors 0"));
+    // This kernel takes AF_XDP TX metadata: by default the checksums are offloaded.
+    assert!(log.contains("tx-checksum offload"), "{log}");
+}
+
+/// The same transfer with every TCP checksum completed from TX metadata by the kernel in
+/// software (`--tx-checksum kernel`): Linux verifies each of them, so a wrong pseudo-header
+/// seed or checksum offset stalls the transfer and shows in its `InCsumErrors`.
+#[test]
+fn j_echo_64mib_with_checksums_completed_from_tx_metadata() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root("the AF_XDP interop tests") {
+        return;
+    }
+    let lab = lab_up("j", &[]);
+    let mut server = serve_echo(&lab, &["--tx-checksum", "kernel"]);
+    bulk_echo(&lab, &mut server, 64 << 20, Duration::from_secs(120));
+    let log = server.log_text();
+    assert!(log.contains("tx-checksum kernel"), "{log}");
+    let snmp = Command::new("ip")
+        .args(["netns", "exec", &lab.kernel_ns, "cat", "/proc/net/snmp"])
+        .output()
+        .expect("ip runs");
+    let text = String::from_utf8_lossy(&snmp.stdout).to_string();
+    let tcp: Vec<&str> = text.lines().filter(|l| l.starts_with("Tcp:")).collect();
+    let (names, values) = (tcp[0].split_whitespace(), tcp[1].split_whitespace());
+    let errors = names.zip(values).find(|(n, _)| *n == "InCsumErrors").map(|(_, v)| v);
+    assert_eq!(errors, Some("0"), "Linux saw bad TCP checksums:\n{text}");
 }
 
 /// 2 % loss each way. nftables on the kernel-side veth drops 2 % of what we send (its

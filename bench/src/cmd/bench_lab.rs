@@ -124,7 +124,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     interrupted()?;
 
-    let (xdp_mode, bind_mode) = bench.modes.clone().unwrap_or(("n/a".into(), "n/a".into()));
+    let Modes { xdp: xdp_mode, bind: bind_mode, tx_checksum } =
+        bench.modes.clone().unwrap_or_else(|| Modes {
+            xdp: "n/a".into(),
+            bind: "n/a".into(),
+            tx_checksum: "n/a".into(),
+        });
     let meta = Meta {
         kernel: output(Command::new("uname").arg("-r")).unwrap_or_default().trim().to_string(),
         cpu: cpu_model(),
@@ -134,6 +139,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             .to_string(),
         xdp_mode,
         bind_mode,
+        tx_checksum,
         cores,
         server_core: args.server_core,
         client_core,
@@ -357,7 +363,7 @@ struct Bench {
     missing: Vec<Missing>,
     curves: Vec<(String, LatencyCurve)>,
     /// (xdp mode, bind mode) from the first AF_XDP server's listening line.
-    modes: Option<(String, String)>,
+    modes: Option<Modes>,
     failures: Vec<String>,
 }
 
@@ -595,19 +601,34 @@ impl Bench {
     }
 }
 
-/// Records the XDP and bind modes of the first AF_XDP `listening on` line.
-fn note_modes(modes: &mut Option<(String, String)>, line: &str) {
-    {
-        if modes.is_none() {
-            let after = |key: &str| {
-                line.split([',', '(', ')'])
-                    .map(str::trim)
-                    .find_map(|part| part.strip_prefix(key).map(|v| v.trim().to_string()))
-            };
-            if let (Some(x), Some(b)) = (after("xdp "), after("bind ")) {
-                *modes = Some((x, b));
+/// The AF_XDP modes a `listening on` line reports.
+#[derive(Debug, Clone, PartialEq)]
+struct Modes {
+    xdp: String,
+    bind: String,
+    /// `n/a` on lines without it (the reflector computes no checksums).
+    tx_checksum: String,
+}
+
+/// Records the modes of the first AF_XDP `listening on` line that names them.
+/// The transmit checksum comes from the first line that has one: a reflector's line has none.
+fn note_modes(modes: &mut Option<Modes>, line: &str) {
+    let after = |key: &str| {
+        line.split([',', '(', ')'])
+            .map(str::trim)
+            .find_map(|part| part.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    if let Some(m) = modes {
+        if m.tx_checksum == "n/a" {
+            if let Some(t) = after("tx-checksum ") {
+                m.tx_checksum = t;
             }
         }
+        return;
+    }
+    if let (Some(xdp), Some(bind)) = (after("xdp "), after("bind ")) {
+        let tx_checksum = after("tx-checksum ").unwrap_or_else(|| "n/a".into());
+        *modes = Some(Modes { xdp, bind, tx_checksum });
     }
 }
 
@@ -1344,19 +1365,30 @@ mod tests {
             &mut m,
             "listening on 198.18.1.2 (reflect, queues 0-0, cores 0, xdp native, bind copy)",
         );
-        assert_eq!(m, Some(("native".to_string(), "copy".to_string())));
+        let modes = |x: &str, b: &str, t: &str| Modes {
+            xdp: x.into(),
+            bind: b.into(),
+            tx_checksum: t.into(),
+        };
+        assert_eq!(m, Some(modes("native", "copy", "n/a")));
         // The first line wins.
         note_modes(
             &mut m,
             "listening on 1.2.3.4:7 (queue 0, core any, xdp generic, bind copy) app rr",
         );
-        assert_eq!(m.as_ref().map(|x| x.0.as_str()), Some("native"));
+        assert_eq!(m.as_ref().map(|x| x.xdp.as_str()), Some("native"));
+        note_modes(
+            &mut m,
+            "listening on 1.2.3.4:7 (queue 0, xdp generic, bind copy, tx-checksum kernel)",
+        );
+        assert_eq!(m, Some(modes("native", "copy", "kernel")), "the first tx-checksum fills in");
         let mut m2 = None;
         note_modes(
             &mut m2,
-            "listening on 1.2.3.4:7 (queue 0, core any, xdp generic, bind zero-copy) app rr",
+            "listening on 1.2.3.4:7 (queue 0, core any, xdp generic, bind zero-copy, tx-checksum \
+             offload) app rr",
         );
-        assert_eq!(m2, Some(("generic".to_string(), "zero-copy".to_string())));
+        assert_eq!(m2, Some(modes("generic", "zero-copy", "offload")));
         let mut none = None;
         note_modes(&mut none, "listening on 1.2.3.4:7 (stack linux)");
         assert_eq!(none, None);

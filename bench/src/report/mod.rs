@@ -54,6 +54,10 @@ pub struct Meta {
     pub xdp_mode: String,
     /// AF_XDP bind mode (`copy`, `zero-copy`), or `n/a`.
     pub bind_mode: String,
+    /// Who completed TCP/UDP transmit checksums of the stack's servers (`offload`,
+    /// `software`, ...), or `n/a`; absent from reports made before it was recorded.
+    #[serde(default)]
+    pub tx_checksum: String,
     /// Online cores of the machine.
     pub cores: usize,
     /// Core of the server and core of the client (`taskset -c`).

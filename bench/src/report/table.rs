@@ -137,7 +137,7 @@ pub fn meta_lines(report: &LabReport) -> String {
     let m = &report.meta;
     format!(
         "- date: {}\n- kernel: {}\n- cpu: {} ({} cores; server on core {}, client on core {})\n\
-         - AF_XDP: xdp {}, bind {}\n- {} s per combination\n- topology: {}\n",
+         - AF_XDP: xdp {}, bind {}, tx-checksum {}\n- {} s per combination\n- topology: {}\n",
         m.date,
         m.kernel,
         m.cpu,
@@ -146,6 +146,7 @@ pub fn meta_lines(report: &LabReport) -> String {
         m.client_core,
         m.xdp_mode,
         m.bind_mode,
+        if m.tx_checksum.is_empty() { "n/a" } else { &m.tx_checksum },
         num(m.duration_s),
         m.topology
     )
