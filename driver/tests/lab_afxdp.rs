@@ -373,6 +373,19 @@ fn setup_errors_are_clean_messages() {
         assert_eq!(removed.len(), 1);
         assert!(xdp::attached_program(&ifname).expect("iface exists").is_none());
 
+        // TX checksum offload asked for where it cannot be had: veth's driver reports no
+        // AF_XDP tx-checksum feature (netlink), and the kernel mode is copy-only.
+        let zc = XdpConfig { bind: BindMode::ZeroCopy, ..base.clone() };
+        let e = XdpDevice::open(&XdpConfig { tx_checksum: TxChecksum::Offload, ..zc.clone() })
+            .expect_err("veth has no zero-copy TX metadata");
+        assert!(matches!(e, DriverError::TxChecksumUnsupported { .. }), "{e}");
+        msgs.push(e.to_string());
+        let e = XdpDevice::open(&XdpConfig { tx_checksum: TxChecksum::Kernel, ..zc })
+            .expect_err("kernel checksums are copy-mode only");
+        assert!(matches!(e, DriverError::InvalidConfig(_)), "{e}");
+        msgs.push(e.to_string());
+        assert_eq!(xdp::attached_program(&ifname).expect("iface exists"), None);
+
         msgs
     })
     .join();
@@ -386,6 +399,8 @@ fn setup_errors_are_clean_messages() {
     assert!(msgs[1].contains("3000") && msgs[1].contains("2048") && msgs[1].contains("4096"));
     assert!(msgs[3].contains("CAP_NET_ADMIN") && msgs[3].contains("CAP_BPF"));
     assert!(msgs[4].contains("xdptcp detach --iface"));
+    assert!(msgs[5].contains("tx-checksum feature") && msgs[5].contains("--tx-checksum auto"));
+    assert!(msgs[6].contains("copy mode only"));
 }
 
 /// Clears the calling thread's effective capability set (the permitted set is kept; the
