@@ -297,3 +297,51 @@ fn active_open_reuses_an_aged_time_wait_port() {
     assert_eq!(p.a.tcp_state(again), State::Established);
     assert!(accepted.is_some());
 }
+
+/// A connection-rate workload must not allocate per connection: each closed connection's
+/// rings go back to the pool for the next one, and a TIME-WAIT (60 s of it, on the side that
+/// closed first) holds none.
+#[test]
+fn connections_in_sequence_recycle_their_buffers_and_time_wait_holds_none() {
+    let mut p = Pair::with_link(LinkConfig::default(), 21);
+    let listener = p.b.tcp_listen(std::net::Ipv4Addr::UNSPECIFIED, 80, 16).unwrap();
+    const N: usize = 20;
+    for k in 0..N {
+        let a = p.a.tcp_connect(p.now, ADDR_B, 80).unwrap();
+        let mut b = None;
+        let mut sent = false;
+        let until = p.now + LIMIT;
+        let done = p.drive(until, |p| {
+            while let Some(ev) = p.b.poll_event() {
+                if let StackEvent::Acceptable(l) = ev {
+                    assert_eq!(l, listener);
+                    b = p.b.tcp_accept(l);
+                }
+            }
+            while p.a.poll_event().is_some() {}
+            if !sent && p.a.tcp_state(a) == State::Established {
+                p.a.tcp_send(a, b"request").unwrap();
+                p.a.tcp_close(a).unwrap();
+                sent = true;
+            }
+            if let Some(b) = b {
+                let mut buf = [0u8; 64];
+                while p.b.tcp_recv(b, &mut buf).unwrap_or(0) > 0 {}
+                if p.b.tcp_state(b) == State::CloseWait {
+                    p.b.tcp_close(b).unwrap();
+                }
+            }
+            p.a.tcp_state(a) == State::TimeWait && p.b.connection_count() == 0
+        });
+        assert!(done, "connection {k} did not close");
+    }
+    // The client holds N connections in TIME-WAIT, none with buffers; each side made its
+    // first connection's two rings (the client also its second's: the first was still
+    // closing) and reused from then on.
+    assert_eq!(p.a.connection_count(), N);
+    let (ca, cb) = (p.a.buffer_pool_counters(), p.b.buffer_pool_counters());
+    assert!(ca.allocated <= 4 && cb.allocated <= 4, "{ca:?} {cb:?}");
+    assert_eq!(ca.allocated + ca.reused, 2 * N as u64, "{ca:?}");
+    assert_eq!(cb.allocated + cb.reused, 2 * N as u64, "{cb:?}");
+    assert_eq!((ca.released, cb.released), (0, 0));
+}

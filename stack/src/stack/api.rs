@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{Buffers, Connection, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -181,7 +181,9 @@ impl Stack {
         let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
-        let conn = Connection::connect(now, self.fit_mss(config), local, remote, iss);
+        let config = self.fit_mss(config);
+        let buffers = Buffers::from_pool(&mut self.buffers, &config);
+        let conn = Connection::connect_with(now, config, local, remote, iss, buffers);
         let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,

@@ -66,6 +66,10 @@ pub struct StackConfig {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Secret keys.
     pub keys: StackKeys,
+    /// Idle connection-buffer storage kept for new connections (bytes); beyond it, finished
+    /// connections' rings are freed. Default 64 MiB (128 connections' worth at the default
+    /// 256 KiB per ring).
+    pub buffer_pool_bytes: usize,
 }
 
 impl StackConfig {
@@ -82,6 +86,7 @@ impl StackConfig {
             timer_tick: Duration::from_millis(1),
             ephemeral_ports: ports::DEFAULT_RANGE,
             keys,
+            buffer_pool_bytes: 64 << 20,
         }
     }
 }

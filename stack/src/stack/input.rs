@@ -12,7 +12,7 @@ use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
 use crate::tcp::segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions};
-use crate::tcp::{Connection, SegmentVerdict, State};
+use crate::tcp::{Buffers, Connection, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
@@ -172,14 +172,10 @@ impl Stack {
                         (*local.ip(), local.port()),
                         (key.remote_ip, key.remote_port),
                     );
-                    let conn = Connection::accept_syn(
-                        now,
-                        *listener.tcp_config(),
-                        local,
-                        remote,
-                        iss,
-                        seg,
-                    );
+                    let config = *listener.tcp_config();
+                    let buffers = Buffers::from_pool(&mut self.buffers, &config);
+                    let conn =
+                        Connection::accept_syn_with(now, config, local, remote, iss, seg, buffers);
                     match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
                         Ok(h) => {
                             listener.syn_queued();
@@ -196,7 +192,10 @@ impl Stack {
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
-                let conn = Connection::from_cookie(now, config, local, remote, iss, options, seg);
+                let buffers = Buffers::from_pool(&mut self.buffers, &config);
+                let conn = Connection::from_cookie_with(
+                    now, config, local, remote, iss, options, seg, buffers,
+                );
                 match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
                     Ok(h) => {
                         if listener.push_accepted(h) {

@@ -44,6 +44,7 @@ use std::collections::VecDeque;
 
 use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
 use crate::iface::Interface;
+use crate::tcp::buffer::{BufferPool, BufferPoolCounters};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
@@ -108,6 +109,7 @@ pub struct Stack {
     tcp_counters: TcpCounters,
     listen_counters: ListenCounters,
     counters: StackCounters,
+    buffers: BufferPool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -148,7 +150,13 @@ impl Stack {
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
+            buffers: BufferPool::new(config.buffer_pool_bytes),
         }
+    }
+
+    /// What the connection-buffer pool did: rings allocated, recycled, freed at its limit.
+    pub fn buffer_pool_counters(&self) -> BufferPoolCounters {
+        self.buffers.counters()
     }
 
     /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
@@ -279,6 +287,9 @@ impl Stack {
             self.free(h);
             return;
         }
+        if let Some(b) = s.conn.release_buffers() {
+            b.recycle(&mut self.buffers);
+        }
         // One timer per connection, moved rather than re-created.
         let next = s.conn.poll_timeout();
         if next != s.deadline || (next.is_some() && s.timer == TimerHandle::DANGLING) {
@@ -308,6 +319,7 @@ impl Stack {
     /// Removes a finished connection; an application-owned one's last events are kept.
     fn free(&mut self, h: FlowHandle) {
         let Some(mut s) = self.flows.remove(h) else { return };
+        s.conn.take_buffers().recycle(&mut self.buffers);
         self.wheel.cancel(s.timer);
         self.tcp_counters.add(&s.conn.take_counters());
         match s.owner {

@@ -14,7 +14,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::buffer::RingBuffer;
+use super::buffer::{BufferPool, RingBuffer};
 use super::cc::CongestionControl;
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
@@ -284,6 +284,35 @@ pub struct Connection {
     pub(super) bytes_received: u64,
 }
 
+/// A connection's send and receive rings, made before the connection so they can come from a
+/// [`BufferPool`].
+#[derive(Debug)]
+pub struct Buffers {
+    send: RingBuffer,
+    recv: RingBuffer,
+}
+
+impl Buffers {
+    /// Fresh rings of the sizes `config` asks for.
+    pub fn new(config: &TcpConfig) -> Self {
+        Buffers {
+            send: RingBuffer::new(config.send_buffer),
+            recv: RingBuffer::new(config.recv_buffer),
+        }
+    }
+
+    /// Rings of the sizes `config` asks for, recycled where `pool` has some.
+    pub fn from_pool(pool: &mut BufferPool, config: &TcpConfig) -> Self {
+        Buffers { send: pool.take(config.send_buffer), recv: pool.take(config.recv_buffer) }
+    }
+
+    /// Gives both rings to `pool`.
+    pub fn recycle(self, pool: &mut BufferPool) {
+        pool.give(self.send);
+        pool.give(self.recv);
+    }
+}
+
 impl Connection {
     fn blank(
         now: Instant,
@@ -292,6 +321,7 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
         state: State,
+        buffers: Buffers,
     ) -> Self {
         let mss = usize::from(config.mss).max(64);
         Connection {
@@ -307,12 +337,12 @@ impl Connection {
             max_snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
-            send_buf: RingBuffer::new(config.send_buffer),
+            send_buf: buffers.send,
             send_base: iss + 1u32,
             fin_queued: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
-            recv_buf: RingBuffer::new(config.recv_buffer),
+            recv_buf: buffers.recv,
             reassembly: Reassembly::new(),
             rcv_adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
@@ -379,7 +409,19 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
     ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent);
+        Self::connect_with(now, config, local, remote, iss, Buffers::new(&config))
+    }
+
+    /// [`connect`](Self::connect) with rings the caller provides.
+    pub fn connect_with(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        buffers: Buffers,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent, buffers);
         c.counters.active_opens += 1;
         c
     }
@@ -394,7 +436,20 @@ impl Connection {
         iss: SeqNumber,
         syn: &Segment<'_>,
     ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
+        Self::accept_syn_with(now, config, local, remote, iss, syn, Buffers::new(&config))
+    }
+
+    /// [`accept_syn`](Self::accept_syn) with rings the caller provides.
+    pub fn accept_syn_with(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        syn: &Segment<'_>,
+        buffers: Buffers,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived, buffers);
         c.counters.passive_opens += 1;
         c.learn_syn(now, syn);
         c
@@ -412,7 +467,23 @@ impl Connection {
         options: CookieOptions,
         ack: &Segment<'_>,
     ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
+        let buffers = Buffers::new(&config);
+        Self::from_cookie_with(now, config, local, remote, iss, options, ack, buffers)
+    }
+
+    /// [`from_cookie`](Self::from_cookie) with rings the caller provides.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_cookie_with(
+        now: Instant,
+        config: TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        options: CookieOptions,
+        ack: &Segment<'_>,
+        buffers: Buffers,
+    ) -> Self {
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived, buffers);
         c.counters.passive_opens += 1;
         let syn = Segment {
             seq: ack.seq - 1u32,
@@ -434,6 +505,26 @@ impl Connection {
         c.snd_max = c.snd_nxt;
         c.on_segment(now, ack);
         c
+    }
+
+    /// Takes the rings out once they can hold nothing more: in TIME-WAIT or CLOSED with no
+    /// unread data (our data is all acknowledged once our FIN is). A TIME-WAIT lasts 60 s and
+    /// needs no buffer, like Linux's small `tcp_timewait_sock`. `None` while the rings are
+    /// still needed or already gone.
+    pub fn release_buffers(&mut self) -> Option<Buffers> {
+        let done = matches!(self.state, State::TimeWait | State::Closed)
+            && self.recv_buf.is_empty()
+            && self.send_buf.capacity() + self.recv_buf.capacity() > 0;
+        done.then(|| self.take_buffers())
+    }
+
+    /// Takes the rings out whatever the state, leaving empty ones: for a connection that is
+    /// being dropped.
+    pub fn take_buffers(&mut self) -> Buffers {
+        Buffers {
+            send: std::mem::replace(&mut self.send_buf, RingBuffer::empty()),
+            recv: std::mem::replace(&mut self.recv_buf, RingBuffer::empty()),
+        }
     }
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).

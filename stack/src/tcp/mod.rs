@@ -48,7 +48,7 @@ mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
 pub use config::TcpConfig;
-pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
+pub use connection::{Buffers, Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
 pub use counters::TcpCounters;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;
