@@ -32,6 +32,7 @@ pub struct Lab {
     pub stack_if: String,
     pub stack_ip: String,
     pub kernel_ns: String,
+    pub kernel_if: String,
     pub kernel_ip: String,
 }
 
@@ -51,6 +52,7 @@ impl Lab {
             stack_if: String::new(),
             stack_ip: String::new(),
             kernel_ns: String::new(),
+            kernel_if: String::new(),
             kernel_ip: String::new(),
         };
         let vars = text.lines().last().expect("lab.sh prints its variables last");
@@ -60,6 +62,7 @@ impl Lab {
                 "STACK_IF" => lab.stack_if = v.into(),
                 "STACK_IP" => lab.stack_ip = v.into(),
                 "KERNEL_NS" => lab.kernel_ns = v.into(),
+                "KERNEL_IF" => lab.kernel_if = v.into(),
                 "KERNEL_IP" => lab.kernel_ip = v.into(),
                 _ => {}
             }

@@ -486,7 +486,13 @@ fn bind(config: &XdpConfig, iface: &NetIf, mode: BindMode) -> Result<Bound, Fail
                 }
             }
         }
-        (TxChecksum::Offload | TxChecksum::Auto, _) => true,
+        // Copy mode hands the request to the kernel's skb path, which completes it on a NIC
+        // (in hardware or software) but forwards it unfinished over a software link: a veth
+        // peer that reads raw frames (another AF_XDP stack, an XDP program) would see a
+        // partial checksum. So only an explicit `offload` uses it; `auto` stays correct for
+        // every peer.
+        (TxChecksum::Auto, _) => false,
+        (TxChecksum::Offload, _) => true,
     };
     if metadata {
         let options = RawOptions {

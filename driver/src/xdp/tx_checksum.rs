@@ -10,8 +10,10 @@
 //! - zero-copy: the NIC, if its driver implements the request (the netdev netlink family
 //!   reports it as `xsk-features: tx-checksum`, see [`netdev`](super::netdev));
 //! - copy mode: the kernel builds an skb marked `CHECKSUM_PARTIAL`, which the NIC's own
-//!   checksum offload or the kernel's fallback completes as for any socket; a veth peer in
-//!   the same host accepts it unverified, as it does the kernel's own partial checksums;
+//!   checksum offload or the kernel's fallback completes as for any socket — but a software
+//!   link (veth) passes it on unfinished: the Linux stack behind it accepts that, a peer
+//!   reading raw frames (another AF_XDP stack) does not. Hence [`TxChecksum::Auto`] uses TX
+//!   metadata in zero-copy mode only;
 //! - copy mode with `XDP_UMEM_TX_SW_CSUM`: the kernel completes it in software at once
 //!   ([`TxChecksum::Kernel`]), which lets tests see finished checksums on any device.
 
@@ -21,9 +23,12 @@ use xdptcp_stack::wire::ipv4::IpProtocol;
 /// Who computes TCP and UDP checksums of transmitted frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxChecksum {
-    /// Offload when the kernel and, in zero-copy mode, the driver offer it; else software.
+    /// Offload in zero-copy mode where the driver offers it; else software.
     Auto,
-    /// The device through TX metadata; an error where it is not offered.
+    /// TX metadata: in zero-copy mode the NIC completes the checksum (an error where the
+    /// driver does not offer it); in copy mode the kernel's skb path does — the NIC, or the
+    /// kernel's software fallback — except over a software link such as veth, which passes
+    /// the partial checksum on: fine for a Linux receiver, wrong for one reading raw frames.
     Offload,
     /// TX metadata, completed by the kernel in software (`XDP_UMEM_TX_SW_CSUM`, copy mode).
     /// For testing the offload path end to end: peers then verify every checksum.
