@@ -320,6 +320,8 @@ fn plan() -> Vec<Combo> {
     p
 }
 
+/// Ephemeral ports of every client in the bench (Linux's sysctl and our `--local-ports`).
+const CLIENT_PORTS: &str = "10000-65000";
 const PORT_RR: u16 = 7001;
 const PORT_DISCARD: u16 = 7002;
 const PORT_HTTP: u16 = 7003;
@@ -677,6 +679,8 @@ impl Bench {
                 let cidr = format!("{}/24", lab.client_xdp_ip);
                 if xdptcp {
                     argv.extend(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr]);
+                    // The Linux clients' range (`tune_client_ports`), so both reuse ports alike.
+                    argv.extend(["--local-ports", CLIENT_PORTS]);
                 }
                 let cmd = lab.in_ns(&lab.kernel_ns, &core, &bin, &argv);
                 if let Err(e) = run_bounded(cmd, limit) {
@@ -1249,7 +1253,7 @@ impl LabGuard {
             "sysctl",
             "-q",
             "-w",
-            "net.ipv4.ip_local_port_range=10000 65000",
+            &format!("net.ipv4.ip_local_port_range={}", CLIENT_PORTS.replace('-', " ")),
             "net.ipv4.tcp_tw_reuse=1",
         ]))
         .map(|_| ())

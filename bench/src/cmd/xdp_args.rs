@@ -62,6 +62,11 @@ pub struct XdpArgs {
     /// completed by the kernel in software, copy mode; for testing) or software.
     #[arg(long, default_value = "auto")]
     pub tx_checksum: String,
+    /// Ephemeral ports for connections this stack opens, LOW-HIGH (default 32768-60999, as
+    /// Linux). A connection-rate client wants more: each port is reusable only 1 s after its
+    /// TIME-WAIT began.
+    #[arg(long)]
+    pub local_ports: Option<String>,
 }
 
 impl XdpArgs {
@@ -123,6 +128,7 @@ impl XdpArgs {
             idle_sleep: Duration::from_micros(self.idle_sleep_us),
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
+            local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
         })
     }
 }

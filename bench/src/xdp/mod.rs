@@ -56,6 +56,8 @@ pub struct XdpOptions {
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
     pub tx_checksum: TxChecksum,
+    /// Ephemeral ports for active opens (`--local-ports`); the stack's default otherwise.
+    pub local_ports: Option<std::ops::RangeInclusive<u16>>,
 }
 
 /// Parses `ADDR/PREFIX` (a bare address means /24).
@@ -158,6 +160,18 @@ pub fn parse_bind_mode(s: &str) -> Result<BindMode, String> {
         "copy" => Ok(BindMode::Copy),
         _ => Err(format!("--bind-mode {s}: expected auto, zero-copy or copy")),
     }
+}
+
+/// Parses `--local-ports LOW-HIGH` (ephemeral ports for active opens).
+pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("--local-ports {s}: expected LOW-HIGH, 1 <= LOW <= HIGH <= 65535");
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let (lo, hi): (u16, u16) =
+        (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+    if lo == 0 || lo > hi {
+        return Err(bad());
+    }
+    Ok(lo..=hi)
 }
 
 /// Parses `--tx-checksum auto|offload|kernel|software`.
@@ -323,6 +337,9 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
     config.tcp.send_buffer = opts.send_buffer;
     config.tcp.recv_buffer = opts.recv_buffer;
     config.max_connections = opts.max_connections;
+    if let Some(ports) = &opts.local_ports {
+        config.ephemeral_ports = ports.clone();
+    }
     let stack = Stack::new(config, Instant::ZERO);
     let mut worker = Worker::new(dev, stack, app);
     // The first iteration runs the application's `start` (listen, connect) before the XDP
@@ -441,6 +458,18 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_ranges_and_checksum_modes_parse_and_reject() {
+        assert_eq!(parse_port_range("10000-65000"), Ok(10000..=65000));
+        assert_eq!(parse_port_range("7-7"), Ok(7..=7));
+        for bad in ["0-10", "10-5", "10", "a-b", "1-70000"] {
+            let e = parse_port_range(bad).expect_err(bad);
+            assert!(e.contains("--local-ports") && !e.contains('\n'), "{e}");
+        }
+        assert_eq!(parse_tx_checksum("kernel"), Ok(TxChecksum::Kernel));
+        assert!(parse_tx_checksum("hw").is_err_and(|e| e.contains("auto, offload")));
+    }
 
     #[test]
     fn busy_poll_flags_parse_and_reject() {
