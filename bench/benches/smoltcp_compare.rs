@@ -241,7 +241,10 @@ fn bulk(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(TOTAL as u64));
     g.sample_size(10);
     let mut x = xdptcp_pair();
+    // Whether criterion ran the function (a name filter may skip it).
+    let mut ran = false;
     g.bench_function(BenchmarkId::new("xdptcp", "bulk_1MiB"), |b| {
+        ran = true;
         b.iter(|| {
             let (mut sent, mut got) = (0, 0);
             while got < TOTAL {
@@ -291,7 +294,7 @@ fn bulk(c: &mut Criterion) {
     });
     g.finish();
     // Both moved everything, with the segment size the MTU allows.
-    assert!(x.c.tcp_info(x.ch).expect("info").bytes_acked >= TOTAL as u64);
+    assert!(!ran || x.c.tcp_info(x.ch).expect("info").bytes_acked >= TOTAL as u64);
 }
 
 fn rr(c: &mut Criterion) {

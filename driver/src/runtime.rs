@@ -540,7 +540,7 @@ fn serve<D: XdpBacked, A: App>(
             device: w.device().xdp().stats(),
             iface: w.iface().counters().clone(),
             stack: *w.stack().counters(),
-            tcp: *w.stack().tcp_counters(),
+            tcp: w.stack().tcp_counters(),
             copies: w.copies(),
             connections: w.stack().connection_count(),
             app,

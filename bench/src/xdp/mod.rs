@@ -419,7 +419,7 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
     let s = w.stack();
     println!("stack: connections {} {:?}", s.connection_count(), s.counters());
     println!("listen: {:?}", s.listen_counters());
-    let tcp: Vec<String> = nstat_lines(s.tcp_counters())
+    let tcp: Vec<String> = nstat_lines(&s.tcp_counters())
         .into_iter()
         .filter(|(_, v)| all || *v != 0)
         .map(|(k, v)| format!("{k} {v}"))

@@ -178,9 +178,15 @@ impl Stack {
     }
 
     /// TCP counters summed over every connection, plus the stack's own (`InErrs`, RSTs sent
-    /// for closed ports, TIME-WAIT recycling).
-    pub fn tcp_counters(&self) -> &TcpCounters {
-        &self.tcp_counters
+    /// for closed ports, TIME-WAIT recycling). Live connections keep their own counts and are
+    /// summed here, on read: folding them in on every touch cost a copy and 31 additions per
+    /// segment, and this is read once per stats interval. Walks the connection table.
+    pub fn tcp_counters(&self) -> TcpCounters {
+        let mut total = self.tcp_counters;
+        for (_, _, s) in self.flows.iter() {
+            total.add(s.conn.counters());
+        }
+        total
     }
 
     /// Listener counters summed over every listener, closed ones included (SYN cookies,
@@ -212,7 +218,8 @@ impl Stack {
 
     /// The next instant at which [`on_timeout`](Self::on_timeout) (or, for ARP,
     /// `poll_transmit`) has work. It may be early (the wheel reports a lower bound for far
-    /// timers); calling `on_timeout` early is harmless.
+    /// timers, and a connection whose deadline moved later keeps its earlier entry); calling
+    /// `on_timeout` early is harmless.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.wheel.next_deadline(), self.iface.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -258,10 +265,9 @@ impl Stack {
     // ----- bookkeeping after every touch -----
 
     /// Brings the stack's view of connection `h` up to date after anything touched it:
-    /// counters, listener queues, freeing, the timer, and the ready queues.
+    /// listener queues, freeing, buffers, the timer, and the ready queues.
     fn settle(&mut self, h: FlowHandle, want_tx: bool) {
         let Some(s) = self.flows.get_mut(h) else { return };
-        self.tcp_counters.add(&s.conn.take_counters());
         if let Owner::SynQueue(l) = s.owner {
             let state = s.conn.state();
             if state != State::SynReceived {
@@ -290,21 +296,19 @@ impl Stack {
         if let Some(b) = s.conn.release_buffers() {
             b.recycle(&mut self.buffers);
         }
-        // One timer per connection, moved rather than re-created.
-        let next = s.conn.poll_timeout();
-        if next != s.deadline || (next.is_some() && s.timer == TimerHandle::DANGLING) {
-            match next {
-                Some(t) => {
-                    if !self.wheel.reschedule(s.timer, t) {
-                        s.timer = self.wheel.arm(t, h);
-                    }
+        // One timer per connection, moved only to an earlier deadline. A deadline that moves
+        // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
+        // leaves the wheel entry where it is: if it fires, `on_timeout` finds nothing due and
+        // this re-arms at the real deadline. That saves a wheel move per segment for one
+        // early wakeup per RTO at most; `poll_timeout` may be early, never late.
+        if let Some(t) = s.conn.poll_timeout() {
+            let armed = s.timer != TimerHandle::DANGLING;
+            if !armed || s.deadline.is_none_or(|d| t < d) {
+                if !armed || !self.wheel.reschedule(s.timer, t) {
+                    s.timer = self.wheel.arm(t, h);
                 }
-                None => {
-                    self.wheel.cancel(s.timer);
-                    s.timer = TimerHandle::DANGLING;
-                }
+                s.deadline = Some(t);
             }
-            s.deadline = next;
         }
         if want_tx && !s.in_tx {
             s.in_tx = true;
