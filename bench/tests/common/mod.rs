@@ -173,9 +173,10 @@ pub struct Proc {
     tag: String,
     log: PathBuf,
     pcap: Option<PathBuf>,
-    /// Run under `timeout`, which a SIGKILL would leave its child running.
+    /// Run under `timeout`: a SIGKILL to it would leave its child running.
     wrapped: bool,
-    /// The evidence has been printed (by [`Proc::fail`]); the files stay.
+    /// The evidence has been printed (by [`Proc::fail`], or on drop in a panic); the
+    /// files stay.
     reported: bool,
 }
 
@@ -197,6 +198,8 @@ impl Proc {
                 return;
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                // Reaped: its pid is no longer ours to signal.
+                self.child = None;
                 // It may have printed the line just before exiting.
                 if self.log_text().lines().any(|l| l.starts_with(prefix)) {
                     return;
@@ -217,7 +220,8 @@ impl Proc {
     /// whether it exited 0.
     pub fn stop(&mut self, limit: Duration) -> bool {
         if let Some(c) = &self.child {
-            // `ip netns exec` execs the program, so the child's pid is the program's own.
+            // `ip netns exec` execs the program, so the child's pid is the program's own (or
+            // `timeout`'s, which passes the signal on).
             let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
         }
         self.wait_exit(limit)
