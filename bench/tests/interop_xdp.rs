@@ -10,13 +10,13 @@
 //! step has a time limit.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{has_root, Lab};
+use common::{has_root, Lab, Proc};
 
 /// This file's lab for a test: the name carries the test's letter and the pid, so labs of
 /// parallel runs never collide.
@@ -55,147 +55,22 @@ impl Lab {
     }
 }
 
-/// An `xdptcp` process in the stack namespace, its log and its pcap.
-struct Xdptcp {
-    child: Option<Child>,
-    log: PathBuf,
-    pcap: PathBuf,
-    keep: bool,
+/// `xdptcp ARGS` on our stack (capturing) once it is listening.
+fn serve(lab: &Lab, args: &[&str]) -> Proc {
+    let mut server = lab.xdptcp("server", args).pcap().start();
+    server.wait_line("listening on ");
+    server
 }
 
-impl Xdptcp {
-    /// Starts `xdptcp ARGS --iface .. --ip .. --pcap ..` and, if `ready` is given, waits (at
-    /// most 20 s) for a log line starting with it.
-    fn start(lab: &Lab, args: &[&str], ready: Option<&str>) -> Xdptcp {
-        let dir = std::env::temp_dir();
-        let log = dir.join(format!("xdptcp-{}.log", lab.name));
-        let pcap = dir.join(format!("xdptcp-{}.pcap", lab.name));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.stack_ns, env!("CARGO_BIN_EXE_xdptcp")])
-            .args(args)
-            .args(["--iface", &lab.stack_if, "--ip", &format!("{}/24", lab.stack_ip)])
-            .arg("--pcap")
-            .arg(&pcap)
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("xdptcp starts");
-        let mut x = Xdptcp { child: Some(child), log, pcap, keep: false };
-        if let Some(ready) = ready {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if x.log_text().lines().any(|l| l.starts_with(ready)) {
-                    break;
-                }
-                let exited = x.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-                if exited.is_some() || Instant::now() > deadline {
-                    x.fail(&format!("xdptcp did not become ready ({exited:?})"));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        x
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGINT, then waits at most `limit` for the exit; returns whether it exited 0.
-    fn stop(&mut self, limit: Duration) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        // `ip netns exec` execs the binary, so the child's pid is xdptcp's.
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-        self.wait(&mut child, limit)
-    }
-
-    /// Waits at most `limit` for the process to exit on its own; kills it after that.
-    fn wait_exit(&mut self, limit: Duration) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        self.wait(&mut child, limit)
-    }
-
-    fn wait(&self, child: &mut Child, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Prints the evidence (log, pcap path, last packets) and panics.
-    fn fail(&mut self, why: &str) -> ! {
-        self.keep = true;
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
-            self.wait(&mut c, Duration::from_secs(10));
-        }
-        eprintln!("---- xdptcp log ({}) ----\n{}", self.log.display(), self.log_text());
-        eprintln!("---- stack-side capture kept at {} ----", self.pcap.display());
-        eprintln!("{}", tcpdump_tail(&self.pcap, 40));
-        panic!("{why}");
-    }
-
-    /// A counter from the final `tcp:` line (nstat names).
-    fn nstat(&self, name: &str) -> Option<i64> {
-        let log = self.log_text();
-        let line = log.lines().rev().find(|l| l.starts_with("tcp: "))?;
-        line["tcp: ".len()..].split(", ").find_map(|kv| {
-            let (k, v) = kv.split_once(' ')?;
-            (k == name).then(|| v.parse().ok()).flatten()
-        })
-    }
-}
-
-impl Drop for Xdptcp {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if !self.keep && !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.pcap);
-            // With several queues each has its own file (NAME.qN.pcap).
-            for q in 0..4 {
-                let _ = std::fs::remove_file(self.pcap.with_extension(format!("q{q}.pcap")));
-            }
-            let _ = std::fs::remove_file(&self.log);
-        } else {
-            eprintln!("kept {} and {}", self.pcap.display(), self.log.display());
-        }
-    }
-}
-
-/// `tcpdump -nr FILE | tail -n N`.
-fn tcpdump_tail(pcap: &Path, n: usize) -> String {
-    match Command::new("tcpdump").arg("-nr").arg(pcap).output() {
-        Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout).to_string();
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        }
-        Err(e) => format!("(tcpdump unavailable: {e})"),
-    }
-}
-
-fn serve_echo(lab: &Lab, extra: &[&str]) -> Xdptcp {
+fn serve_echo(lab: &Lab, extra: &[&str]) -> Proc {
     let mut args = vec!["serve", "echo", "--stack", "xdptcp", "--port", "7"];
     args.extend_from_slice(extra);
-    Xdptcp::start(lab, &args, Some("listening on "))
+    serve(lab, &args)
 }
 
 /// Bulk echo of `bytes` from a Linux client; checks digests, stops the server, checks it
 /// exited 0 and saw no checksum errors. Returns the transfer's seconds.
-fn bulk_echo(lab: &Lab, server: &mut Xdptcp, bytes: u64, limit: Duration) -> f64 {
+fn bulk_echo(lab: &Lab, server: &mut Proc, bytes: u64, limit: Duration) -> f64 {
     let r = lab.peer(&["bulk", &lab.stack_ip, "7", &bytes.to_string()], limit);
     let v = match r {
         Ok(v) => v,
@@ -399,11 +274,9 @@ fn f_our_stack_as_client_against_linux_64mib_each_way() {
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     assert!(first.contains("listening"), "linux server: {first}");
     let target = format!("{}:9000", lab.kernel_ip);
-    let mut client = Xdptcp::start(
-        &lab,
-        &["xfer", "--stack", "xdptcp", "--connect", &target, "--bytes", &bytes.to_string()],
-        None,
-    );
+    let bytes_arg = bytes.to_string();
+    let xfer = ["xfer", "--stack", "xdptcp", "--connect", &target, "--bytes", &bytes_arg];
+    let mut client = lab.xdptcp("client", &xfer).pcap().start();
     if !client.wait_exit(Duration::from_secs(120)) {
         client.fail("xdptcp xfer failed");
     }
@@ -551,7 +424,7 @@ fn h_http_over_xdptcp_answers_curl_with_keepalive() {
     let lab = lab_up("h", &[]);
     let mut args = vec!["serve", "http", "--stack", "xdptcp", "--port", "80"];
     args.extend_from_slice(&["--body-bytes", "1000"]);
-    let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
+    let mut server = serve(&lab, &args);
     // Three URLs on one command line: curl reuses its connection (`-o` per URL).
     let mut urls = Vec::new();
     for i in 0..3 {
@@ -593,7 +466,7 @@ fn i_sockperf_over_udp_with_the_real_client() {
     }
     let lab = lab_up("i", &[]);
     let args = ["serve", "sockperf", "--stack", "xdptcp", "--port", "11111"];
-    let mut server = Xdptcp::start(&lab, &args, Some("listening on "));
+    let mut server = serve(&lab, &args);
     let out = Command::new("timeout")
         .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "sockperf", "ping-pong"])
         .args(["-i", &lab.stack_ip, "-p", "11111", "-t", "1", "-m", "100"])

@@ -7,12 +7,12 @@
 //! removed on drop, also while unwinding.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{has_root, Lab};
+use common::{has_root, Lab, Proc, XDPTCP};
 
 /// This file's lab for a test: the name carries the test's letter and the pid, so labs of
 /// parallel runs never collide.
@@ -22,42 +22,14 @@ fn lab_up(letter: &str, extra: &[&str]) -> Lab {
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
-
 impl Lab {
-    /// `xdptcp ARGS` in namespace `ns`, output into a log file.
-    fn spawn(&self, ns: &str, tag: &str, args: &[&str]) -> Proc {
-        let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, BIN])
-            .args(args)
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("xdptcp starts");
-        Proc { child: Some(child), log }
-    }
-
     /// A Linux server (`serve APP --stack linux`) in the kernel namespace, once listening.
     fn linux_server(&self, app: &str, port: u16) -> Proc {
         let listen = format!("{}:{port}", self.kernel_ip);
-        let mut p = self.spawn(
-            &self.kernel_ns.clone(),
-            &format!("linux-{app}-{port}"),
-            &["serve", app, "--stack", "linux", "--listen", &listen],
-        );
+        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
+        let mut p = self.proc(&self.kernel_ns, &format!("linux-{app}-{port}"), &argv).start();
         p.wait_line("listening on");
         p
-    }
-
-    /// `xdptcp ARGS --iface .. --ip ..` on our stack in the stack namespace.
-    fn xdptcp(&self, tag: &str, args: &[&str]) -> Proc {
-        let mut all: Vec<&str> = args.to_vec();
-        let cidr = format!("{}/24", self.stack_ip);
-        all.extend(["--iface", &self.stack_if, "--ip", &cidr]);
-        self.spawn(&self.stack_ns.clone(), tag, &all)
     }
 
     /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
@@ -79,88 +51,17 @@ impl Lab {
         serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
     }
 
-    /// `proxy_peer.py ARGS` in the background in the kernel namespace.
+    /// `proxy_peer.py ARGS` in the background in the kernel namespace, at most 60 s.
     fn peer_spawn(&self, tag: &str, args: &[&str]) -> Proc {
-        let log = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.log", self.name));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("timeout")
-            .args(["60", "ip", "netns", "exec", &self.kernel_ns, "python3"])
-            .arg(peer_script())
-            .args(args)
-            .stdout(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python runs");
-        Proc { child: Some(child), log }
+        let script = peer_script();
+        let mut argv = vec!["python3", script.to_str().expect("a UTF-8 path")];
+        argv.extend_from_slice(args);
+        self.proc(&self.kernel_ns, tag, &argv).time_limit(60).start()
     }
 }
 
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
-}
-
-struct Proc {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_line(&mut self, prefix: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if self.log_text().lines().any(|l| l.starts_with(prefix)) {
-                return;
-            }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                panic!("not ready ({exited:?}):\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits at most `limit` for the exit (killing it after that); whether it exited 0.
-    fn wait_exit(&mut self, limit: Duration) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGINT and wait.
-    fn stop(&mut self) -> bool {
-        if let Some(c) = &self.child {
-            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
-        }
-        self.wait_exit(Duration::from_secs(20))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- {} ----\n{}", self.log.display(), self.log_text());
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
 }
 
 /// Runs `load WORKLOAD --stack xdptcp` against a Linux server; returns the JSON report.
@@ -169,29 +70,34 @@ fn load(lab: &Lab, workload: &str, app: &str, conns: &str, secs: &str) -> serde_
     let json = std::env::temp_dir().join(format!("xdptcp-{}-{workload}.json", lab.name));
     let json_s = json.to_string_lossy().to_string();
     let target = format!("{}:7001", lab.kernel_ip);
-    let mut client = lab.xdptcp(
-        workload,
-        &[
-            "load",
+    let mut client = lab
+        .xdptcp(
             workload,
-            "--stack",
-            "xdptcp",
-            "--target",
-            &target,
-            "--conns",
-            conns,
-            "--duration",
-            secs,
-            "--size",
-            "64",
-            "--json",
-            &json_s,
-        ],
-    );
-    let ok = client.wait_exit(Duration::from_secs(40));
+            &[
+                "load",
+                workload,
+                "--stack",
+                "xdptcp",
+                "--target",
+                &target,
+                "--conns",
+                conns,
+                "--duration",
+                secs,
+                "--size",
+                "64",
+                "--json",
+                &json_s,
+            ],
+        )
+        .start();
+    if !client.wait_exit(Duration::from_secs(40)) {
+        client.fail(&format!("load {workload} failed"));
+    }
     let log = client.log_text();
-    assert!(ok, "load {workload} failed:\n{log}");
-    assert!(server.stop(), "the Linux server did not exit 0");
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("the Linux server did not exit 0");
+    }
     let text = std::fs::read_to_string(&json).expect("the JSON report was written");
     let _ = std::fs::remove_file(&json);
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -261,12 +167,13 @@ fn proxy(lab: &Lab, stack: &str, backend: &str, extra: &[&str]) -> (Proc, String
     let (mut p, target) = if stack == "xdptcp" {
         args.extend(["--port", "8000"]);
         args.extend_from_slice(extra);
-        (lab.xdptcp("proxy", &args), format!("{}:8000", lab.stack_ip))
+        (lab.xdptcp("proxy", &args).start(), format!("{}:8000", lab.stack_ip))
     } else {
         let listen = format!("{}:8000", lab.kernel_ip);
         args.extend(["--listen", &listen]);
         args.extend_from_slice(extra);
-        (lab.spawn(&lab.kernel_ns.clone(), "proxy", &args), listen)
+        args.insert(0, XDPTCP);
+        (lab.proc(&lab.kernel_ns, "proxy", &args).start(), listen)
     };
     p.wait_line("listening on");
     (p, target)
@@ -274,10 +181,10 @@ fn proxy(lab: &Lab, stack: &str, backend: &str, extra: &[&str]) -> (Proc, String
 
 /// Stops a proxy; checks it exited 0 and returns its log.
 fn stop_proxy(mut p: Proc) -> String {
-    let ok = p.stop();
-    let log = p.log_text();
-    assert!(ok, "the proxy did not exit 0:\n{log}");
-    log
+    if !p.stop(Duration::from_secs(20)) {
+        p.fail("the proxy did not exit 0");
+    }
+    p.log_text()
 }
 
 /// The proxy on `stack`: a few MiB byte-exact through an echo backend, half-close passed on
@@ -298,7 +205,7 @@ fn proxy_suite(stack: &str, letter: &str) {
     assert_eq!(v["same"], true, "bytes differ: {v}");
     assert!(log.contains("accepted 1, completed 1, aborted 0"), "{log}");
     assert!(log.contains(&format!("bytes up {bytes}, bytes down {bytes}")), "{log}");
-    assert!(echo.stop());
+    assert!(echo.stop(Duration::from_secs(20)), "the echo server did not exit 0");
 
     // Half-close: the backend sends and shuts its write side first; the client must see
     // that FIN while its own direction stays open, and the backend must get the client's
@@ -369,5 +276,5 @@ fn f_proxy_on_our_stack_with_2pct_loss_each_way() {
     let tcp = log.lines().find(|l| l.starts_with("tcp: ")).unwrap_or_default();
     assert!(!tcp.contains("TcpRetransSegs 0,"), "loss but no retransmission: {tcp}");
     eprintln!("{fault_line}\n{tcp}\n{v}");
-    assert!(echo.stop());
+    assert!(echo.stop(Duration::from_secs(20)), "the echo server did not exit 0");
 }

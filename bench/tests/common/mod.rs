@@ -1,11 +1,16 @@
-//! Helpers shared by the root-only lab tests: the root check and the veth lab of
-//! scripts/lab.sh, torn down on drop (also while unwinding from a panic).
+//! Helpers shared by the root-only lab tests: the root check, the veth lab of
+//! scripts/lab.sh, torn down on drop (also while unwinding from a panic), and [`Proc`], a
+//! process in one of the lab's namespaces with its output in a log file.
 //!
 //! Each test file is its own crate and uses only some of these.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The CLI under test.
+pub const XDPTCP: &str = env!("CARGO_BIN_EXE_xdptcp");
 
 /// Whether the test may run: root. Without root it prints "skipped: needs root" and returns
 /// false, except under CI, where a skipped lab test would hide a failure: then it panics.
@@ -75,5 +80,258 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("scripts/lab.sh")).args(["down", &self.name]).output();
+    }
+}
+
+impl Lab {
+    /// A process to start in namespace `ns` (`argv[0]` is the program); `tag` names its files
+    /// and its messages, so it must be unique among the processes of one lab.
+    pub fn proc(&self, ns: &str, tag: &str, argv: &[&str]) -> ProcBuilder {
+        ProcBuilder {
+            lab: self.name.clone(),
+            ns: ns.to_string(),
+            tag: tag.to_string(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            pcap: false,
+            time_limit: None,
+        }
+    }
+
+    /// `xdptcp ARGS --iface STACK_IF --ip STACK_IP/24`: our stack on AF_XDP in the stack
+    /// namespace.
+    pub fn xdptcp(&self, tag: &str, args: &[&str]) -> ProcBuilder {
+        let cidr = format!("{}/24", self.stack_ip);
+        let mut argv = vec![XDPTCP];
+        argv.extend_from_slice(args);
+        argv.extend(["--iface", &self.stack_if, "--ip", &cidr]);
+        self.proc(&self.stack_ns, tag, &argv)
+    }
+}
+
+/// How a [`Proc`] is started: see [`Lab::proc`] and [`Lab::xdptcp`].
+pub struct ProcBuilder {
+    lab: String,
+    ns: String,
+    tag: String,
+    argv: Vec<String>,
+    pcap: bool,
+    time_limit: Option<u64>,
+}
+
+impl ProcBuilder {
+    /// Adds `--pcap FILE` (xdptcp's capture option) with a file named after the lab and the
+    /// tag. A failure then also shows the last packets, and the capture is kept with the log.
+    pub fn pcap(mut self) -> ProcBuilder {
+        self.pcap = true;
+        self
+    }
+
+    /// Runs the process under `timeout SECS`, a bound that holds even if the test never
+    /// waits for it. (`timeout` passes SIGINT on to the process.)
+    pub fn time_limit(mut self, secs: u64) -> ProcBuilder {
+        self.time_limit = Some(secs);
+        self
+    }
+
+    /// Spawns it with stdin from /dev/null and stdout and stderr into the log file
+    /// `xdptcp-LAB-TAG.log` in the temp dir (lab names are unique per run, tags per lab).
+    pub fn start(self) -> Proc {
+        let dir = std::env::temp_dir();
+        let stem = format!("xdptcp-{}-{}", self.lab, self.tag);
+        let log = dir.join(format!("{stem}.log"));
+        let pcap = self.pcap.then(|| dir.join(format!("{stem}.pcap")));
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut cmd = match self.time_limit {
+            Some(secs) => {
+                let mut c = Command::new("timeout");
+                c.arg(secs.to_string()).arg("ip");
+                c
+            }
+            None => Command::new("ip"),
+        };
+        cmd.args(["netns", "exec", &self.ns]).args(&self.argv);
+        if let Some(pcap) = &pcap {
+            cmd.arg("--pcap").arg(pcap);
+        }
+        let child = cmd
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", self.tag));
+        let wrapped = self.time_limit.is_some();
+        Proc { child: Some(child), tag: self.tag, log, pcap, wrapped, reported: false }
+    }
+}
+
+/// A process in a lab namespace, its log and, for xdptcp with [`ProcBuilder::pcap`], its
+/// capture. Dropped, it is killed and reaped; its files are removed unless the test failed:
+/// then its log tail (and last packets) are printed and the files kept, as CI artifacts.
+pub struct Proc {
+    /// `None` once it has been waited for.
+    child: Option<Child>,
+    tag: String,
+    log: PathBuf,
+    pcap: Option<PathBuf>,
+    /// Run under `timeout`: a SIGKILL to it would leave its child running.
+    wrapped: bool,
+    /// The evidence has been printed (by [`Proc::fail`], or on drop in a panic); the
+    /// files stay.
+    reported: bool,
+}
+
+/// How long [`Proc::wait_line`] waits.
+const READY_LIMIT: Duration = Duration::from_secs(20);
+
+impl Proc {
+    /// Everything it has written so far (both streams).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most 20 s) for a log line starting with `prefix`; fails, with the evidence,
+    /// if the process exits first or the time runs out.
+    pub fn wait_line(&mut self, prefix: &str) {
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            if self.log_text().lines().any(|l| l.starts_with(prefix)) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                // Reaped: its pid is no longer ours to signal.
+                self.child = None;
+                // It may have printed the line just before exiting.
+                if self.log_text().lines().any(|l| l.starts_with(prefix)) {
+                    return;
+                }
+                self.fail(&format!("{} exited ({status}) before printing {prefix:?}", self.tag));
+            }
+            if self.child.is_none() {
+                self.fail(&format!("{} was already waited for; no {prefix:?} line", self.tag));
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("{} printed no {prefix:?} line in {READY_LIMIT:?}", self.tag));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGINT, then waits at most `limit` for the exit (killing it after that); returns
+    /// whether it exited 0.
+    pub fn stop(&mut self, limit: Duration) -> bool {
+        if let Some(c) = &self.child {
+            // `ip netns exec` execs the program, so the child's pid is the program's own (or
+            // `timeout`'s, which passes the signal on).
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+        }
+        self.wait_exit(limit)
+    }
+
+    /// Waits at most `limit` for the process to exit on its own (killing it after that);
+    /// returns whether it exited 0. False if it was already waited for.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A counter from xdptcp's last `tcp: ` line (nstat names, `NAME VALUE, ...`).
+    pub fn nstat(&self, name: &str) -> Option<i64> {
+        let log = self.log_text();
+        let counters = log.lines().rev().find_map(|l| l.strip_prefix("tcp: "))?;
+        counters.split(", ").find_map(|kv| {
+            let (k, v) = kv.split_once(' ')?;
+            (k == name).then(|| v.parse().ok()).flatten()
+        })
+    }
+
+    /// Stops the process (SIGINT, so it writes its final counters), prints the evidence,
+    /// keeps the files and panics with `why`.
+    pub fn fail(&mut self, why: &str) -> ! {
+        self.stop(Duration::from_secs(10));
+        self.report();
+        panic!("{why}");
+    }
+
+    /// Prints the log's last lines and, with a capture, the last packets; marks the files
+    /// to be kept.
+    fn report(&mut self) {
+        self.reported = true;
+        let log = self.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        let skip = lines.len().saturating_sub(LOG_TAIL);
+        eprintln!("---- {} log ({}) ----", self.tag, self.log.display());
+        if skip > 0 {
+            eprintln!("({skip} earlier lines in the file)");
+        }
+        eprintln!("{}", lines[skip..].join("\n"));
+        for pcap in self.captures() {
+            eprintln!("---- {} capture {} ----", self.tag, pcap.display());
+            eprintln!("{}", tcpdump_tail(&pcap, 40));
+        }
+    }
+
+    /// The capture files that exist: FILE, or with several queues one per queue (FILE.qN.pcap).
+    fn captures(&self) -> Vec<PathBuf> {
+        let Some(pcap) = &self.pcap else { return Vec::new() };
+        let per_queue = (0..4).map(|q| pcap.with_extension(format!("q{q}.pcap")));
+        std::iter::once(pcap.clone()).chain(per_queue).filter(|p| p.exists()).collect()
+    }
+}
+
+/// How many lines of its log a failed process shows.
+const LOG_TAIL: usize = 200;
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.wrapped {
+            // `timeout` passes SIGTERM on to its child; `wait_exit` kills it after 2 s.
+            if let Some(c) = &self.child {
+                let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            }
+            self.wait_exit(Duration::from_secs(2));
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() && !self.reported {
+            self.report();
+        }
+        if self.reported {
+            let captures = self.captures();
+            eprintln!(
+                "kept {} and {} capture file(s): {captures:?}",
+                self.log.display(),
+                captures.len()
+            );
+            return;
+        }
+        for file in self.captures() {
+            let _ = std::fs::remove_file(file);
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// `tcpdump -nr FILE | tail -n N`.
+fn tcpdump_tail(pcap: &Path, n: usize) -> String {
+    match Command::new("tcpdump").arg("-nr").arg(pcap).output() {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(tcpdump unavailable: {e})"),
     }
 }
