@@ -14,11 +14,19 @@ pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 80;
 
-/// One stack on `ip` with `buffer` bytes of send and receive buffer per connection.
-pub fn stack(ip: Ipv4Addr, seed: u64, caps: DeviceCaps, buffer: usize) -> Stack {
+/// One stack on `ip` with `buffer` bytes of send and receive buffer per connection, and
+/// `tune` applied to its configuration last.
+pub fn stack_tuned(
+    ip: Ipv4Addr,
+    seed: u64,
+    caps: DeviceCaps,
+    buffer: usize,
+    tune: fn(&mut StackConfig),
+) -> Stack {
     let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
     let mut cfg = StackConfig::new(iface, caps, StackKeys::from_seed(seed));
     cfg.tcp = TcpConfig { send_buffer: buffer, recv_buffer: buffer, ..TcpConfig::default() };
+    tune(&mut cfg);
     Stack::new(cfg, Instant::from_millis(1))
 }
 
@@ -37,8 +45,18 @@ impl Duo {
     /// Connects CLIENT to SERVER:PORT over devices with `caps` and returns once the server
     /// accepted; events of the handshake are drained.
     pub fn connect(caps: DeviceCaps, buffer: usize, nodelay: bool) -> Duo {
-        let mut c = stack(CLIENT, 1, caps, buffer);
-        let mut s = stack(SERVER, 2, caps, buffer);
+        Duo::connect_tuned(caps, buffer, nodelay, |_| {})
+    }
+
+    /// [`connect`](Self::connect) with `tune` applied to both stacks' configurations.
+    pub fn connect_tuned(
+        caps: DeviceCaps,
+        buffer: usize,
+        nodelay: bool,
+        tune: fn(&mut StackConfig),
+    ) -> Duo {
+        let mut c = stack_tuned(CLIENT, 1, caps, buffer, tune);
+        let mut s = stack_tuned(SERVER, 2, caps, buffer, tune);
         s.tcp_listen(Ipv4Addr::UNSPECIFIED, PORT, 16).expect("listen");
         let now = Instant::from_millis(1);
         let ch = c.tcp_connect(now, SERVER, PORT).expect("connect");
