@@ -342,7 +342,12 @@ fn g_two_queues_with_steering_echo_and_short_connections() {
         return;
     }
     let lab = lab_up("g", &["--queues", "2"]);
-    let mut server = serve_echo(&lab, &["--queues", "2"]);
+    // Our own socket path (TX metadata, completed by the kernel so Linux verifies every
+    // checksum) on two queues at once; lab_multiqueue covers the xsk-rs path.
+    let mut server = serve_echo(&lab, &["--queues", "2", "--tx-checksum", "kernel"]);
+    if !server.log_text().contains("tx-checksum kernel") {
+        server.fail("the runtime did not take --tx-checksum kernel");
+    }
     let bytes: u64 = 16 << 20;
     let v = lab
         .peer(&["bulk", &lab.stack_ip, "7", &bytes.to_string()], Duration::from_secs(120))
