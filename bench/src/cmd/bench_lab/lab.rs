@@ -317,18 +317,16 @@ impl LabGuard {
     /// ports — the rows measured later would pay for the earlier ones. A wide range and
     /// `tcp_tw_reuse` (reuse a TIME-WAIT port for a new connection once timestamps make it
     /// safe, RFC 7323 §5) are the usual settings of a load generator.
+    /// Written to /proc/sys from inside the namespace (its `net` entries are per namespace),
+    /// so no `sysctl` binary is needed.
     pub(super) fn tune_client_ports(&self) -> Result<(), String> {
-        output(Command::new("ip").args([
-            "netns",
-            "exec",
-            &self.kernel_ns,
-            "sysctl",
-            "-q",
-            "-w",
-            &format!("net.ipv4.ip_local_port_range={}", CLIENT_PORTS.replace('-', " ")),
-            "net.ipv4.tcp_tw_reuse=1",
-        ]))
-        .map(|_| ())
+        let script = format!(
+            "echo '{}' > /proc/sys/net/ipv4/ip_local_port_range && \
+             echo 1 > /proc/sys/net/ipv4/tcp_tw_reuse",
+            CLIENT_PORTS.replace('-', " ")
+        );
+        output(Command::new("ip").args(["netns", "exec", &self.kernel_ns, "sh", "-c", &script]))
+            .map(|_| ())
     }
 
     /// Removes any XDP program from the stack-side interface (no-op if none).
