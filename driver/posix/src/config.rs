@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{StackConfig, StackKeys};
-use xdptcp_stack::tcp::{CongestionAlgorithm, TcpConfig};
+use xdptcp_stack::tcp::TcpConfig;
 use xdptcp_stack::time::Duration;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 
@@ -69,61 +69,11 @@ impl Default for PosixConfig {
     }
 }
 
-/// A Linux-like TCP profile, every value named after the Linux constant or sysctl it copies.
-///
-/// The stack's [`TcpConfig::default`] already follows Linux; the profile states each choice
-/// explicitly so that packetdrill scripts written against Linux keep their expectations even
-/// if those defaults change. What Linux does that this stack cannot be told to (receive
-/// buffer auto-tuning, hence Linux's window scale 7 from `tcp_rmem[2]`; quick-ACK mode) is
-/// not modelled: our window scale follows from `recv_buffer`.
+/// The Linux TCP profile ([`TcpConfig::linux`]), named here so that packetdrill scripts
+/// written against Linux keep their expectations even if the stack's defaults move away from
+/// it.
 pub fn linux_profile() -> TcpConfig {
-    TcpConfig {
-        // Ethernet MTU 1500 less 40 bytes of IPv4 and TCP headers.
-        mss: 1460,
-        // tcp_wmem[1] is 16 KiB but auto-tunes up to 4 MiB; without auto-tuning a fixed
-        // 256 KiB keeps bulk transfers from stalling.
-        send_buffer: 256 * 1024,
-        // tcp_rmem[1] = 131072.
-        recv_buffer: 128 * 1024,
-        // TCP_TIMEOUT_INIT (RFC 6298 §2.1).
-        initial_rto: Duration::from_secs(1),
-        // TCP_RTO_MIN.
-        min_rto: Duration::from_millis(200),
-        // TCP_RTO_MAX.
-        max_rto: Duration::from_secs(120),
-        clock_granularity: Duration::from_millis(1),
-        // tcp_syn_retries, tcp_synack_retries, tcp_retries2.
-        syn_retries: 6,
-        synack_retries: 5,
-        retries2: 15,
-        // TCP_DELACK_MIN.
-        delayed_ack: true,
-        delayed_ack_timeout: Duration::from_millis(40),
-        nodelay: false,
-        keepalive: false,
-        // tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes.
-        keepalive_idle: Duration::from_secs(7200),
-        keepalive_interval: Duration::from_secs(75),
-        keepalive_count: 9,
-        // TCP_TIMEWAIT_LEN is 60 s = 2·MSL.
-        msl: Duration::from_secs(30),
-        // tcp_window_scaling, tcp_timestamps, tcp_sack.
-        window_scaling: true,
-        timestamps: true,
-        sack: true,
-        // tcp_challenge_ack_limit.
-        challenge_ack_limit: 1000,
-        // TCP_INIT_CWND (RFC 6928).
-        initial_cwnd_segments: 10,
-        // net.ipv4.tcp_congestion_control = cubic.
-        congestion: CongestionAlgorithm::Cubic,
-        // net.ipv4.tcp_recovery = 1 (RACK-TLP).
-        rack: true,
-        // No fq qdisc: Linux paces only under fq or when a CC asks for it.
-        pacing: false,
-        // tcp_ecn = 2 does not ask for ECN on active opens.
-        ecn: false,
-    }
+    TcpConfig::linux()
 }
 
 impl PosixConfig {
