@@ -227,12 +227,15 @@ impl XdpDevice {
             BindMode::Copy => &[BindMode::Copy],
         };
         let mut last = None;
+        // Whether the driver completes TX checksum requests in zero-copy mode: asked over
+        // netlink once, not per bind attempt.
+        let mut zc_checksum = None;
         for &mode in tries {
             // The kernel frees a closed socket's hold on its queue in deferred work, so a
             // socket reopened right after the previous one closed (a restart, a test) can see
             // EBUSY for a few milliseconds; retry that briefly.
             for _ in 0..BUSY_RETRIES {
-                match bind(config, iface, mode) {
+                match bind(config, iface, mode, &mut zc_checksum) {
                     Ok(parts) => {
                         if let Some(bp) = config.busy_poll {
                             // Dropping `parts` on error closes the socket and frees the UMEM.
@@ -456,7 +459,12 @@ enum Failure {
 
 /// Opens the socket on `mode`, on the raw path when TX metadata is wanted and available, on
 /// xsk-rs otherwise. See [`TxChecksum`] for the choices.
-fn bind(config: &XdpConfig, iface: &NetIf, mode: BindMode) -> Result<Bound, Failure> {
+fn bind(
+    config: &XdpConfig,
+    iface: &NetIf,
+    mode: BindMode,
+    zc_checksum: &mut Option<bool>,
+) -> Result<Bound, Failure> {
     let unsupported = |detail: String| {
         Failure::Driver(DriverError::TxChecksumUnsupported { iface: iface.name.clone(), detail })
     };
@@ -470,8 +478,10 @@ fn bind(config: &XdpConfig, iface: &NetIf, mode: BindMode) -> Result<Bound, Fail
         // In zero-copy mode the NIC's driver completes the request, if it implements it; one
         // that does not would send the partial checksum as it is.
         (TxChecksum::Offload | TxChecksum::Auto, BindMode::ZeroCopy) => {
-            let offered = netdev::xsk_features(iface.index)
-                .is_ok_and(|f| f & netdev::XSK_FEATURE_TX_CHECKSUM != 0);
+            let offered = *zc_checksum.get_or_insert_with(|| {
+                netdev::xsk_features(iface.index)
+                    .is_ok_and(|f| f & netdev::XSK_FEATURE_TX_CHECKSUM != 0)
+            });
             match (offered, config.tx_checksum, config.bind) {
                 (true, ..) => true,
                 (false, TxChecksum::Auto, _) => false,
