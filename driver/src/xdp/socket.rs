@@ -634,14 +634,13 @@ impl Device for XdpDevice {
     }
 
     fn transmit(&mut self, _now: Instant, id: FrameId, len: usize) {
-        if self.pool.state(id) != Some(FrameState::Lent) {
+        if !self.pool.transition(id, FrameState::Lent, FrameState::Device) {
             return;
         }
-        // Prepared while still lent: the raw path reads the headers for the checksum request.
+        // Not yet on a ring, so the raw path can still read the headers for the checksum
+        // request and write the metadata in front of them.
         on_rings!(&mut self.rings, r => r.prepare_tx(id.index(), len));
-        if self.pool.transition(id, FrameState::Lent, FrameState::Device) {
-            self.tx_pending.push(id.0);
-        }
+        self.tx_pending.push(id.0);
     }
 
     fn flush(&mut self, _now: Instant) {
