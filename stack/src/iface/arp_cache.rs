@@ -95,6 +95,10 @@ pub struct ArpCache {
     /// An eighth of the lifetime: at most 12.5 % of it is given up, and the entry cannot
     /// have expired in between.
     confirm_skip: Duration,
+    /// The last resolved lookup (next hop, its MAC, when the entry expires). Every segment a
+    /// connection sends looks up the same next hop; this answers it without a keyed hash.
+    /// Cleared by every change to the table, so it never outlives the entry it copies.
+    last_lookup: Option<(Ipv4Addr, EthernetAddress, Instant)>,
 }
 
 impl ArpCache {
@@ -115,6 +119,7 @@ impl ArpCache {
             per_neighbor: config.arp_pending_per_neighbor,
             total: config.arp_pending_total,
             recent_confirm: None,
+            last_lookup: None,
             confirm_skip: Duration::from_nanos(config.arp_entry_lifetime.total_nanos() / 8),
         }
     }
@@ -137,12 +142,19 @@ impl ArpCache {
     /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
     /// revalidated: the first unicast request is due at once (see [`poll`](Self::poll)).
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
+        if let Some((last, mac, expires_at)) = self.last_lookup {
+            if last == ip && now < expires_at {
+                return Some(mac);
+            }
+        }
         let &slot = self.index.get(&ip)?;
         let entry = self.slots.get_mut(slot)?.as_mut()?;
         match &entry.state {
             State::Resolved { mac, expires_at } => {
                 let mac = *mac;
-                if now >= *expires_at {
+                if now < *expires_at {
+                    self.last_lookup = Some((ip, mac, *expires_at));
+                } else {
                     entry.state = State::Pending {
                         requests_sent: 0,
                         next_retry: now,
@@ -162,6 +174,7 @@ impl ArpCache {
     /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
     /// an unknown or never-resolved neighbour.
     pub fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+        // `last_lookup` may keep the old expiry: it then misses early, never late.
         if let Some((last, at)) = self.recent_confirm {
             if last == ip && now.saturating_duration_since(at) < self.confirm_skip {
                 return;
@@ -203,6 +216,7 @@ impl ArpCache {
         create: bool,
         counters: &mut IfaceCounters,
     ) -> Option<VecDeque<Vec<u8>>> {
+        self.last_lookup = None;
         let expires_at = now + self.lifetime;
         let resolved = State::Resolved { mac, expires_at };
         if let Some(&slot) = self.index.get(&ip) {
@@ -236,6 +250,7 @@ impl ArpCache {
         now: Instant,
         counters: &mut IfaceCounters,
     ) -> EnqueueOutcome {
+        self.last_lookup = None;
         if let Some(&slot) = self.index.get(&ip) {
             if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
                 self.slots.get_mut(slot)
@@ -336,6 +351,7 @@ impl ArpCache {
     }
 
     fn insert(&mut self, ip: Ipv4Addr, state: State, counters: &mut IfaceCounters) -> usize {
+        self.last_lookup = None;
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -361,6 +377,7 @@ impl ArpCache {
 
     /// Frees `slot` (its queue, if any, must already be accounted for by the caller).
     fn remove(&mut self, slot: usize) {
+        self.last_lookup = None;
         let Some(entry) = self.slots.get_mut(slot).and_then(Option::take) else { return };
         self.index.remove(&entry.ip);
         // Callers that drop a pending entry's packets (eviction, give-up) have already counted

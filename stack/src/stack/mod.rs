@@ -314,7 +314,9 @@ impl Stack {
             s.in_tx = true;
             self.tx_ready.push_back(h);
         }
-        if s.owner == Owner::App && !s.in_ev {
+        // Queued only when the application has something to hear: every event is raised
+        // inside a call that ends here, so none can be missed.
+        if s.owner == Owner::App && !s.in_ev && s.conn.has_events() {
             s.in_ev = true;
             self.ev_ready.push_back(h);
         }

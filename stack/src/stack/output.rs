@@ -106,9 +106,16 @@ impl Stack {
             match sent {
                 Ok(IpSend::Ready(n)) => {
                     self.counters.tx_payload_bytes += payload_len;
-                    // Round-robin: the connection goes to the back of the queue.
+                    // Round-robin: the connection goes to the back of the queue, or leaves
+                    // it when it certainly has nothing more (saving a planning pass).
                     self.tx_ready.pop_front();
-                    self.tx_ready.push_back(h);
+                    if let Some(s) = self.flows.get_mut(h) {
+                        if s.conn.may_transmit() {
+                            self.tx_ready.push_back(h);
+                        } else {
+                            s.in_tx = false;
+                        }
+                    }
                     self.settle(h, false);
                     return Some(n);
                 }

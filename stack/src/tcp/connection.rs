@@ -665,6 +665,11 @@ impl Connection {
         None
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something to return.
+    pub fn has_events(&self) -> bool {
+        self.events != 0
+    }
+
     pub(super) fn emit(&mut self, e: Event) {
         self.events |= event_bit(e);
     }

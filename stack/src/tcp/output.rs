@@ -24,7 +24,14 @@ impl Connection {
     /// The next segment to send, if any. Call until it returns `None`. The payload borrows the
     /// send buffer, so the caller writes the frame before calling anything else.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_>> {
-        let plan = self.plan_transmit(now)?;
+        // Every debug-build test (the simulator's lossy runs included) checks that the cheap
+        // test never says "nothing" when there is something.
+        #[cfg(debug_assertions)]
+        let may = self.may_transmit();
+        let plan = self.plan_transmit(now);
+        #[cfg(debug_assertions)]
+        debug_assert!(may || plan.is_none(), "may_transmit() missed a segment");
+        let plan = plan?;
         let h = &plan.header;
         if h.flags.rst() {
             self.counters.out_rsts += 1;
@@ -32,6 +39,25 @@ impl Connection {
         let (off, len) = plan.data;
         let (a, b) = self.send_buf.slices_at(off, len);
         Some(Transmit { header: plan.header, payload: [a, b], ect: plan.ect })
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) could return a segment now. A cheap,
+    /// conservative test: `false` only when it certainly would return `None` (and so would
+    /// change nothing, the persist timer included, which needs unsent data or a FIN). The
+    /// stack uses it to drop a connection from its transmit queue right after its last
+    /// segment, instead of planning once more to learn that nothing is left.
+    pub fn may_transmit(&self) -> bool {
+        let handshake =
+            matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss;
+        let data_end = self.data_end();
+        self.rst_pending.is_some()
+            || self.ack_now
+            || self.probe_pending
+            || self.loss.tlp_pending
+            || handshake
+            || self.loss.board.may_have_lost()
+            || data_end > self.snd_nxt
+            || (self.fin_queued && self.snd_nxt <= data_end)
     }
 
     fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {

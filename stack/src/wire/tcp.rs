@@ -20,6 +20,12 @@ pub const PROTOCOL: u8 = 6;
 /// Length of the header without options.
 pub const HEADER_LEN: usize = 20;
 
+/// NOP, NOP, then the timestamps option's kind and length: the first word of the RFC 7323
+/// Appendix A option block.
+const TIMESTAMPS_PREFIX: [u8; 4] = [1, 1, 8, 10];
+/// Length of that block: the prefix and the two 32-bit timestamps.
+const TIMESTAMPS_BLOCK_LEN: usize = 12;
+
 /// Longest header: a data offset of 15 32-bit words.
 pub const MAX_HEADER_LEN: usize = 60;
 
@@ -532,6 +538,7 @@ impl<'a> TcpRepr<'a> {
         // RFC 7323 Appendix A: with timestamps on, nearly every segment after the handshake
         // carries exactly NOP NOP TS, laid out so a receiver can take this shortcut.
         if let [1, 1, 8, 10, a, b, c, d, e, f, g, h] = *options {
+            // (The same four bytes as `TIMESTAMPS_PREFIX`, spelled out for the pattern.)
             let tsval = u32::from_be_bytes([a, b, c, d]);
             let tsecr = u32::from_be_bytes([e, f, g, h]);
             repr.timestamps = Some((tsval, tsecr));
@@ -604,6 +611,20 @@ impl<'a> TcpRepr<'a> {
     }
 
     fn emit_options(&self, buf: &mut [u8], layout: OptionLayout) {
+        // The options of nearly every established-state segment: NOP, NOP, timestamps (the
+        // RFC 7323 Appendix A layout), written as one 12-byte block.
+        let only_ts = self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && layout.sack_blocks == 0;
+        if let (true, Some((tsval, tsecr)), Some(out)) =
+            (only_ts, self.timestamps, buf.get_mut(..TIMESTAMPS_BLOCK_LEN))
+        {
+            out[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
+            out[4..8].copy_from_slice(&tsval.to_be_bytes());
+            out[8..12].copy_from_slice(&tsecr.to_be_bytes());
+            return;
+        }
         let nop = TcpOption::NoOperation;
         let mut at = 0;
         let mut put = |option: TcpOption<'_>, buf: &mut [u8]| at += option.emit(&mut buf[at..]);

@@ -317,6 +317,11 @@ impl Scoreboard {
         changed
     }
 
+    /// Whether [`next_lost`](Self::next_lost) may find a record (a counter test, no scan).
+    pub fn may_have_lost(&self) -> bool {
+        self.lost != self.retrans
+    }
+
     /// The first lost record whose retransmission is not yet in flight (RFC 6675 `NextSeg`
     /// rule 1: holes first, oldest first).
     pub fn next_lost(&self) -> Option<usize> {
