@@ -417,3 +417,27 @@ fn a_connection_reset_before_accept_is_skipped() {
     assert_eq!(s.tcp_accept(l), None);
     assert_eq!(s.tcp_accept_queue_len(l), 0);
 }
+
+/// RFC 7323 §7.1: TSvals carry a per-connection keyed offset. Before, the offset was
+/// `rotl(ISS, 16)`, so `TSval − rotl(ISS, 16)` gave the stack's clock in ms (its uptime) and
+/// linked every connection to it.
+#[test]
+fn timestamps_reveal_neither_clock_nor_link_connections() {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 16).unwrap();
+    let mut offsets = Vec::new();
+    for port in [40_000u16, 40_001, 40_002] {
+        let mut syn = seg(port, 80, 7, None, TcpFlags::SYN);
+        syn.timestamps = Some((555, 0));
+        send(&mut s, T0, &syn);
+        let o = out(&mut s, T0);
+        let synack = o.iter().find(|f| f.dst_port == port).expect("SYN-ACK");
+        let (tsval, _) = synack.ts.expect("timestamps echoed");
+        let offset = tsval.wrapping_sub(T0.total_millis() as u32);
+        assert_ne!(offset, synack.seq.rotate_left(16), "offset derived from the ISS");
+        offsets.push(offset);
+    }
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), 3, "connections share a timestamp offset");
+}

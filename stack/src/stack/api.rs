@@ -183,7 +183,8 @@ impl Stack {
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
         let buffers = Buffers::from_pool(&mut self.buffers, &config);
-        let conn = Connection::connect_with(now, config, local, remote, iss, buffers);
+        let mut conn = Connection::connect_with(now, config, local, remote, iss, buffers);
+        conn.set_ts_offset(self.cookies.ts_offset((local_ip, port), (remote_ip, remote_port)));
         let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,

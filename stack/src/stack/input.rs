@@ -174,8 +174,14 @@ impl Stack {
                     );
                     let config = *listener.tcp_config();
                     let buffers = Buffers::from_pool(&mut self.buffers, &config);
-                    let conn =
+                    let mut conn =
                         Connection::accept_syn_with(now, config, local, remote, iss, seg, buffers);
+                    conn.set_ts_offset(
+                        self.cookies.ts_offset(
+                            (*local.ip(), local.port()),
+                            (key.remote_ip, key.remote_port),
+                        ),
+                    );
                     match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
                         Ok(h) => {
                             listener.syn_queued();
@@ -193,8 +199,13 @@ impl Stack {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
                 let buffers = Buffers::from_pool(&mut self.buffers, &config);
-                let conn = Connection::from_cookie_with(
+                let mut conn = Connection::from_cookie_with(
                     now, config, local, remote, iss, options, seg, buffers,
+                );
+                // The offset the cookie's SYN-ACK was stamped with.
+                conn.set_ts_offset(
+                    self.cookies
+                        .ts_offset((*local.ip(), local.port()), (key.remote_ip, key.remote_port)),
                 );
                 match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
                     Ok(h) => {

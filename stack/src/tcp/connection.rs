@@ -357,8 +357,8 @@ impl Connection {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_stamp: now,
-            // Timestamps start at an offset derived from the ISS, so they leak no uptime
-            // without needing a random number of our own.
+            // A stand-in until the owner sets the keyed offset (`set_ts_offset`; the `Stack`
+            // always does): derived from the ISS, whose clock part it would reveal.
             ts_offset: iss.0.rotate_left(16),
             mss,
             rto: RtoEstimator::new(
@@ -663,6 +663,14 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// Sets the offset added to the millisecond clock for this connection's TSvals (RFC 7323
+    /// §7.1: random per connection, so TSvals reveal no uptime and link no connections).
+    /// Call before the first segment is sent; [`SynCookies::ts_offset`](super::SynCookies::ts_offset)
+    /// gives the keyed value the stack uses.
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something to return.

@@ -257,9 +257,11 @@ impl Listener {
         if let (true, Some((tsval, _))) = (tcp.timestamps, syn.options.timestamps) {
             let ws = syn.options.window_scale.filter(|_| tcp.window_scaling);
             let sack = syn.options.sack_permitted && tcp.sack;
-            // The connection built from the cookie stamps with the same clock and offset the
-            // engine derives from its ISS, so our later TSvals never run behind this one.
-            let base = (now.total_millis() as u32).wrapping_add(iss.0.rotate_left(16));
+            // The connection built from the cookie stamps with the same clock and keyed
+            // offset (the stack sets it), so our later TSvals never run behind this one.
+            let offset =
+                cookies.ts_offset((*local.ip(), local.port()), (*remote.ip(), remote.port()));
+            let base = (now.total_millis() as u32).wrapping_add(offset);
             let ts = syncookie::encode_ts_options(base, ws, sack, false);
             options.timestamps = Some((ts, tsval));
             options.window_scale = ws.map(|_| tcp.recv_window_scale());
@@ -521,6 +523,8 @@ mod tests {
         assert!(options.sack_permitted && options.timestamps);
         assert_eq!(options.mss, 1460);
         let mut c = Connection::from_cookie(later, *l.tcp_config(), L, R, iss, options, &ack);
+        // As the stack does: the keyed offset the cookie's SYN-ACK was stamped with.
+        c.set_ts_offset(ck.ts_offset((*L.ip(), L.port()), (*R.ip(), R.port())));
         assert_eq!(c.state(), crate::tcp::State::Established);
         let mut buf = [0u8; 16];
         assert_eq!(c.recv(&mut buf), 5);

@@ -77,6 +77,26 @@ impl SynCookies {
         SynCookies { hasher: SipHasher24::new_with_key(&key) }
     }
 
+    /// The timestamp offset of the connection from `local` to `remote`: a keyed hash of the
+    /// 4-tuple, added to the millisecond clock to make its TSvals.
+    ///
+    /// RFC 7323 §7.1 asks for a per-connection random offset so that TSvals reveal neither
+    /// the host's uptime nor which connections share a clock; Linux uses a keyed hash of the
+    /// addresses (`secure_tcp_ts_off`). It lives here because the stateless SYN-ACK of a
+    /// cookie stamps its TSval with it, and the connection built from the returning ACK must
+    /// go on from the same offset; the stack uses it for every other connection too. The
+    /// input carries a tag byte so it never collides with a cookie's hash input.
+    pub fn ts_offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
+        let mut input = [0u8; 13];
+        input[0] = b'T';
+        input[1..5].copy_from_slice(&local.0.octets());
+        input[5..7].copy_from_slice(&local.1.to_be_bytes());
+        input[7..11].copy_from_slice(&remote.0.octets());
+        input[11..13].copy_from_slice(&remote.1.to_be_bytes());
+        let h = self.hasher.hash(&input);
+        (h ^ (h >> 32)) as u32
+    }
+
     /// The index into [`MSS_TABLE`] of the largest class not above `peer_mss`, or 0 if the
     /// peer offered less than the smallest class.
     pub fn mss_index(peer_mss: u16) -> usize {
