@@ -44,6 +44,12 @@ pub struct TcpConfig {
     pub keepalive_count: u8,
     /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
     pub msl: Duration,
+    /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
+    /// FIN before it is reset and freed: 60 s (`tcp_fin_timeout`). RFC 9293 sets no limit,
+    /// so a peer that acknowledges our FIN and never sends its own would otherwise hold the
+    /// connection (and its memory) forever. A connection whose application still reads
+    /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
+    pub fin_timeout: Duration,
     /// Offer window scaling (RFC 7323 §2): on.
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): on.
@@ -104,6 +110,8 @@ impl TcpConfig {
             keepalive_count: 9,
             // TCP_TIMEWAIT_LEN is 60 s = 2·MSL.
             msl: Duration::from_secs(30),
+            // net.ipv4.tcp_fin_timeout.
+            fin_timeout: Duration::from_secs(60),
             // tcp_window_scaling, tcp_timestamps, tcp_sack.
             window_scaling: true,
             timestamps: true,

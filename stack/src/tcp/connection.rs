@@ -276,6 +276,9 @@ pub struct Connection {
     pub(super) keepalive_sent_at: Instant,
 
     pub(super) time_wait_at: Option<Instant>,
+    /// When a connection the application closed gives up waiting in FIN-WAIT-2 for the
+    /// peer's FIN (`TcpConfig::fin_timeout`).
+    pub(super) fin_wait2_at: Option<Instant>,
     pub(super) rst_pending: Option<SegmentHeader>,
     pub(super) events: u8,
     pub(super) counters: TcpCounters,
@@ -391,6 +394,7 @@ impl Connection {
             keepalive_probes: 0,
             keepalive_sent_at: now,
             time_wait_at: None,
+            fin_wait2_at: None,
             rst_pending: None,
             events: 0,
             counters: TcpCounters::default(),
@@ -822,6 +826,11 @@ impl Connection {
         }
         self.read_closed = true;
         self.shutdown_write();
+        if self.state == State::FinWait2 && self.fin_wait2_at.is_none() {
+            // Our FIN was acknowledged before the application closed: no `now` here, so the
+            // wait counts from the last segment received (never later than Linux's).
+            self.fin_wait2_at = Some(self.last_recv + self.config.fin_timeout);
+        }
     }
 
     /// Abortive close (`SO_LINGER` 0): a RST goes out if the peer knows of us, all queued data
@@ -892,6 +901,7 @@ impl Connection {
         self.delack_at = None;
         self.persist_at = None;
         self.time_wait_at = None;
+        self.fin_wait2_at = None;
         self.ack_now = false;
         self.probe_pending = false;
         self.loss.board.clear();

@@ -80,6 +80,9 @@ pub struct TcpCounters {
     pub ecn_reductions: u64,
     /// Times pacing held a segment back (no Linux twin).
     pub paced_delays: u64,
+    /// Closed connections reset after `fin_timeout` in FIN-WAIT-2 without the peer's FIN
+    /// (Linux counts these under `TCPAbortOnTimeout` too; kept apart here).
+    pub fin_wait2_timeouts: u64,
 }
 
 impl TcpCounters {
@@ -117,5 +120,6 @@ impl TcpCounters {
         self.tlp_recoveries += o.tlp_recoveries;
         self.ecn_reductions += o.ecn_reductions;
         self.paced_delays += o.paced_delays;
+        self.fin_wait2_timeouts += o.fin_wait2_timeouts;
     }
 }

@@ -469,7 +469,12 @@ impl Connection {
         // State transitions driven by the ACK of our FIN.
         if self.fin_acked() {
             match self.state {
-                State::FinWait1 => self.set_state(State::FinWait2),
+                State::FinWait1 => {
+                    self.set_state(State::FinWait2);
+                    if self.read_closed {
+                        self.fin_wait2_at = Some(now + self.config.fin_timeout);
+                    }
+                }
                 State::Closing => self.enter_time_wait(now),
                 State::LastAck => {
                     self.enter_closed(Event::Closed);
@@ -560,6 +565,7 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.retransmit_at = None;
+        self.fin_wait2_at = None;
         self.persist_at = None;
         self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
     }

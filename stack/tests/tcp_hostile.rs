@@ -1,0 +1,79 @@
+//! Hostile peers (docs/tcp-conformance.md "Hostile peers"): a peer that stops half-way through
+//! a close cannot hold a connection forever.
+
+mod common;
+
+use common::*;
+use xdptcp_stack::tcp::{Flags, State, TcpConfig};
+use xdptcp_stack::time::Duration;
+
+/// Our FIN goes out and the peer acknowledges it, but never sends its own.
+fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Connection {
+    let mut c = client(TcpConfig::default());
+    if close {
+        c.close();
+    } else {
+        c.shutdown_write();
+    }
+    let fin = tx(&mut c, ms(20)).expect("FIN");
+    assert!(fin.flags.contains(Flags::FIN));
+    rx(&mut c, ms(30), &seg(IRS + 1, Some(ISS + 2), Flags::ACK));
+    assert_eq!(c.state(), State::FinWait2);
+    c
+}
+
+/// Runs the connection's timers until `until`, returning what it sent.
+fn run_timers(
+    c: &mut xdptcp_stack::tcp::Connection,
+    until: xdptcp_stack::time::Instant,
+) -> Vec<Seg> {
+    let mut sent = Vec::new();
+    while let Some(t) = c.poll_timeout().filter(|&t| t <= until) {
+        c.on_timeout(t);
+        sent.extend(tx_all(c, t));
+    }
+    sent
+}
+
+#[test]
+fn orphaned_fin_wait2_is_reset_after_fin_timeout() {
+    let mut c = fin_acked_by_silent_peer(true);
+    let fin_timeout = TcpConfig::default().fin_timeout;
+    assert_eq!(fin_timeout, Duration::from_secs(60), "Linux tcp_fin_timeout");
+    let sent = run_timers(&mut c, ms(30) + fin_timeout - Duration::from_millis(1));
+    assert!(sent.is_empty(), "nothing before the timeout: {sent:?}");
+    assert_eq!(c.state(), State::FinWait2);
+    let sent = run_timers(&mut c, ms(30) + fin_timeout);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].flags.contains(Flags::RST));
+    assert_eq!(sent[0].seq, s(ISS + 2));
+    assert!(c.is_closed());
+    assert_eq!(c.counters().fin_wait2_timeouts, 1);
+}
+
+#[test]
+fn fin_wait2_of_a_reading_application_waits_for_the_peer() {
+    // After shutdown_write only, the application may still read what the peer sends: the
+    // connection waits as long as the peer keeps it open (Linux arms the timer on orphans).
+    let mut c = fin_acked_by_silent_peer(false);
+    let week = Duration::from_secs(7 * 24 * 3600);
+    run_timers(&mut c, ms(30) + week);
+    assert_eq!(c.state(), State::FinWait2);
+    assert_eq!(c.counters().fin_wait2_timeouts, 0);
+    // Closing it then starts the wait (counted from the last segment received).
+    c.close();
+    run_timers(&mut c, ms(30) + week + Duration::from_secs(1));
+    assert!(c.is_closed());
+    assert_eq!(c.counters().fin_wait2_timeouts, 1);
+}
+
+#[test]
+fn peer_fin_within_the_timeout_ends_in_time_wait() {
+    let mut c = fin_acked_by_silent_peer(true);
+    run_timers(&mut c, ms(30) + Duration::from_secs(59));
+    rx(&mut c, ms(59_500), &seg(IRS + 1, Some(ISS + 2), Flags::FIN | Flags::ACK));
+    assert_eq!(c.state(), State::TimeWait);
+    run_timers(&mut c, ms(30) + Duration::from_secs(61));
+    assert_eq!(c.state(), State::TimeWait, "TIME-WAIT runs its own 2·MSL");
+    assert_eq!(c.counters().fin_wait2_timeouts, 0);
+}
