@@ -460,7 +460,16 @@ impl Interface {
     /// and returns its length; `None` when nothing is queued. Retransmits due ARP requests
     /// first. `buf` should be [`DeviceCaps::max_frame_len`] bytes; a frame that does not fit
     /// is dropped and counted (`tx_too_large`).
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // Called twice per `Stack::poll_transmit`, nearly always with nothing to do.
+        if self.tx.len() == 0 && self.arp.poll_at().is_none_or(|t| t > now) {
+            return None;
+        }
+        self.poll_transmit_queued(now, buf)
+    }
+
+    fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_arp(now);
         loop {
             let (_, frame) = self.tx.front()?;

@@ -83,6 +83,9 @@ pub struct TcpCounters {
     /// Closed connections reset after `fin_timeout` in FIN-WAIT-2 without the peer's FIN
     /// (Linux counts these under `TCPAbortOnTimeout` too; kept apart here).
     pub fin_wait2_timeouts: u64,
+    /// Segments taken by header prediction, the established-state fast path (Linux
+    /// `TCPHPHits` counts its data half).
+    pub predicted_segments: u64,
 }
 
 impl TcpCounters {
@@ -121,5 +124,6 @@ impl TcpCounters {
         self.ecn_reductions += o.ecn_reductions;
         self.paced_delays += o.paced_delays;
         self.fin_wait2_timeouts += o.fin_wait2_timeouts;
+        self.predicted_segments += o.predicted_segments;
     }
 }

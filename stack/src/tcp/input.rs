@@ -96,6 +96,9 @@ impl Connection {
     /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
     fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
         let rcv_wnd = self.rcv_wnd();
+        if let Some(ack) = self.predicted_ack(seg, rcv_wnd) {
+            return self.on_predicted(now, seg, ack);
+        }
         let in_window = |s: SeqNumber| s.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd);
 
         // RST (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK, else drop.
@@ -301,6 +304,56 @@ impl Connection {
             } else if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
                 self.pending_fin = Some(fin_seq);
             }
+        }
+        SegmentVerdict::Accepted
+    }
+
+    /// Header prediction (Jacobson's, and Linux `tcp_rcv_established`'s fast path): on an
+    /// established connection nearly every segment is the next one in sequence, carrying only
+    /// ACK (and PSH), no SACK blocks, the window the peer last offered, a timestamp that passes
+    /// PAWS, an acceptable ACK, and no more data than fits. For such a segment every check of
+    /// RFC 9293 §3.10.7.4 before the ACK field passes by construction (no RST, no SYN, PAWS
+    /// passes, the sequence number is acceptable, nothing to trim), so it goes straight to the
+    /// ACK and text processing. Returns its ACK number if it qualifies.
+    fn predicted_ack(&self, seg: &Segment<'_>, rcv_wnd: u32) -> Option<SeqNumber> {
+        let ack = seg.ack?;
+        let plain = seg.flags.without(Flags::ACK | Flags::PSH) == Flags::NONE;
+        let in_order = seg.seq == self.rcv_nxt && seg.payload.len() <= rcv_wnd as usize;
+        let ack_ok = ack >= self.snd_una && ack <= self.snd_max;
+        let same_window = u32::from(seg.window) << self.snd_wscale == self.snd_wnd;
+        let paws_ok = match (self.ts_ok, seg.options.timestamps) {
+            (false, _) => true,
+            (true, Some((tsval, _))) => !ts_after(self.ts_recent, tsval),
+            (true, None) => false,
+        };
+        let predicted = self.state == State::Established
+            && plain
+            && in_order
+            && ack_ok
+            && same_window
+            && paws_ok
+            && seg.options.sack_blocks.is_empty();
+        predicted.then_some(ack)
+    }
+
+    /// The rest of RFC 9293 §3.10.7.4 for a segment [`predicted_ack`](Self::predicted_ack)
+    /// accepted: the timestamp, the ACK field and the text, as on the full path.
+    fn on_predicted(&mut self, now: Instant, seg: &Segment<'_>, ack: SeqNumber) -> SegmentVerdict {
+        self.counters.predicted_segments += 1;
+        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
+            // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
+            if seg.seq <= self.last_ack_sent {
+                self.ts_recent = tsval;
+                self.ts_recent_stamp = now;
+            }
+        }
+        self.last_recv = now;
+        self.keepalive_probes = 0;
+        let pure_ack = seg.payload.is_empty();
+        // LAST-ACK is the only state where the ACK can close the connection; not this one.
+        self.on_ack(now, seg, seg.seq, ack, pure_ack);
+        if !seg.payload.is_empty() {
+            self.on_data(now, seg.seq, seg.payload);
         }
         SegmentVerdict::Accepted
     }

@@ -242,6 +242,12 @@ impl Connection {
 
     /// Marks lost segments by the mode in use (see the module docs).
     fn detect_losses(&mut self, now: Instant, advanced: bool) {
+        if self.loss.board.is_empty() {
+            // Everything is acknowledged (the common case of a request/response exchange):
+            // nothing can be lost and no reordering timer is needed.
+            self.loss.rack_at = None;
+            return;
+        }
         let mss = self.mss;
         let in_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
         let head_fresh =
