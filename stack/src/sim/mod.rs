@@ -5,9 +5,12 @@
 //! - [`link`]: one direction of a link with delay, bandwidth, a bounded queue, loss,
 //!   reordering, duplication and corruption;
 //! - [`pair`]: two stacks joined by two links, driven from event to event;
-//! - [`app`]: applications that check every byte (bulk both ways, request/response).
+//! - [`app`]: applications that check every byte (bulk both ways, request/response);
+//! - [`hostile`]: a hostile peer against one stack, with the invariants it must keep (shared
+//!   by the `stack_peer` fuzz target and the `stack_hostile_peer` property test).
 
 pub mod app;
+pub mod hostile;
 pub mod link;
 pub mod pair;
 pub mod rng;
