@@ -156,6 +156,20 @@ fn acknowledging_a_fin_the_peer_never_sent_is_caught() {
     assert!(p.check_frame(&frame(&r)).is_err(), "FIN acknowledged before the peer sent one");
 }
 
+/// Inputs the fuzz target once failed on (each a model bug then, fixed in the model).
+#[test]
+fn fuzz_found_inputs() {
+    // A segment starting 30 bytes before the ISN whose tail lands at offsets 0..5: its
+    // payload must be the stream's bytes modulo 2^32.
+    let wrap: &[u8] = &[
+        0, 42, 11, 128, 34, 244, 141, 160, 117, 251, 114, 34, 244, 202, 202, 170, 95, 68, 255, 68,
+        48, 170, 170, 170, 170, 170, 48, 169, 10, 202, 202, 202, 202, 202, 2, 2, 0, 210, 2, 20, 89,
+        76, 76, 202, 202, 202, 202, 202, 200, 202, 141, 160, 117, 251, 114, 255,
+    ];
+    let r = hostile::run(wrap).unwrap_or_else(|v| panic!("{v}\n{}", tail(wrap)));
+    assert_eq!(r.delivered, 5, "{r:?}");
+}
+
 /// Inputs biased towards progress: mostly well-formed segments on few tuples.
 fn random_input(rng: &mut Rng) -> Vec<u8> {
     let mut v = vec![rng.next_u64() as u8, rng.next_u64() as u8, rng.next_u64() as u8, 0];

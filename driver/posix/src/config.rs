@@ -35,8 +35,11 @@ pub struct PosixConfig {
     pub mtu: usize,
     /// The clock: virtual by default.
     pub clock: ClockMode,
-    /// Seed of the stack's keys (ISNs, ports, hashing): fixed so runs repeat exactly.
-    pub seed: u64,
+    /// Seed of the stack's keys (ISNs, SYN cookies, timestamp offsets, ports, hashing), for
+    /// runs that repeat exactly. `None` (the default): the keys are drawn from the OS
+    /// (`/dev/urandom`) when the instance starts, so that a peer cannot predict sequence
+    /// numbers or forge cookies (RFC 6528 §3 asks for a secret key; RFC 4987 §3.6 likewise).
+    pub seed: Option<u64>,
     /// TCP defaults for new sockets: [`linux_profile`].
     pub tcp: TcpConfig,
     /// Most descriptors open at once: 4096.
@@ -59,7 +62,7 @@ impl Default for PosixConfig {
             prefix_len: 16,
             mtu: 1500,
             clock: ClockMode::Virtual { tick: Duration::from_micros(1) },
-            seed: 1,
+            seed: None,
             tcp: linux_profile(),
             max_fds: 4096,
             outbound_capacity: 4096,
@@ -108,7 +111,7 @@ impl PosixConfig {
                         *tick = Duration::from_micros(num()?);
                     }
                 }
-                "seed" => c.seed = num()?,
+                "seed" => c.seed = Some(num()?),
                 "mss" => {
                     c.tcp.mss = num()?.clamp(64, 65495) as u16;
                     mss_given = true;
@@ -136,19 +139,47 @@ impl PosixConfig {
         Ok(c)
     }
 
-    /// The stack configuration: a raw-IP (`Medium::Ip`) device with software checksums.
+    /// The stack's keys: from `seed` if one was given, else from the OS.
+    ///
+    /// # Panics
+    /// If no seed was given and `/dev/urandom` cannot be read: running on predictable keys
+    /// instead would be the very weakness the OS keys exist to avoid. (The C API reports the
+    /// panic as a failed `xdptcp_new`.)
+    pub fn stack_keys(&self) -> StackKeys {
+        match self.seed {
+            Some(seed) => StackKeys::from_seed(seed),
+            None => os_keys().unwrap_or_else(|e| {
+                panic!("xdptcp-posix: no seed given and /dev/urandom unreadable: {e}")
+            }),
+        }
+    }
+
+    /// The stack configuration: a raw-IP (`Medium::Ip`) device with software checksums, and
+    /// keys from [`stack_keys`](Self::stack_keys).
     pub fn stack_config(&self) -> StackConfig {
         let iface = InterfaceConfig::new(
             EthernetAddress([0x02, 0, 0, 0, 0, 1]),
             self.local_ip,
             self.prefix_len,
         );
-        let mut sc =
-            StackConfig::new(iface, DeviceCaps::ip(self.mtu), StackKeys::from_seed(self.seed));
+        let mut sc = StackConfig::new(iface, DeviceCaps::ip(self.mtu), self.stack_keys());
         sc.tcp = self.tcp;
         sc.max_connections = 4096;
         sc
     }
+}
+
+/// Four 128-bit keys from the kernel's CSPRNG.
+fn os_keys() -> std::io::Result<StackKeys> {
+    use std::io::Read;
+    let mut b = [0u8; 64];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    let key = |i: usize| -> [u8; 16] {
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&b[i * 16..i * 16 + 16]);
+        k
+    };
+    Ok(StackKeys { flow_hash: key(0), isn: key(1), syncookie: key(2), ports: key(3) })
 }
 
 #[cfg(test)]
@@ -175,7 +206,7 @@ mod tests {
         assert_eq!(c.mtu, 1400);
         assert_eq!(c.tcp.mss, 1360);
         assert_eq!(c.clock, ClockMode::Real);
-        assert_eq!(c.seed, 7);
+        assert_eq!(c.seed, Some(7));
         assert!(!c.tcp.sack);
         let d = PosixConfig::parse("").expect("empty flags");
         assert_eq!(d.local_ip, Ipv4Addr::new(192, 168, 0, 1));

@@ -81,8 +81,9 @@ pub(crate) struct Engine {
 impl Engine {
     pub fn new(config: PosixConfig) -> Self {
         let clock = Clock::new(config.clock);
-        let stack = Stack::new(config.stack_config(), clock.now());
-        let frame = config.stack_config().caps.max_frame_len();
+        let stack_config = config.stack_config();
+        let frame = stack_config.caps.max_frame_len();
+        let stack = Stack::new(stack_config, clock.now());
         Engine {
             stack,
             clock,

@@ -66,6 +66,9 @@ impl Errno {
     pub const ENOBUFS: Errno = Errno(libc::ENOBUFS);
     /// Inappropriate ioctl.
     pub const ENOTTY: Errno = Errno(libc::ENOTTY);
+    /// I/O error: what the C API reports when a call panicked inside (a bug, caught at the
+    /// `extern "C"` boundary rather than unwinding into C).
+    pub const EIO: Errno = Errno(libc::EIO);
 
     /// The raw number.
     pub const fn raw(self) -> i32 {
@@ -98,6 +101,7 @@ impl Errno {
             libc::ENOSYS => "ENOSYS",
             libc::EEXIST => "EEXIST",
             libc::ENOENT => "ENOENT",
+            libc::EIO => "EIO",
             libc::EDESTADDRREQ => "EDESTADDRREQ",
             libc::EMSGSIZE => "EMSGSIZE",
             libc::ENOBUFS => "ENOBUFS",

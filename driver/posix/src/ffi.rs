@@ -41,6 +41,32 @@ impl Adapter {
 /// Most iovec entries accepted (Linux `IOV_MAX`).
 const IOV_MAX: usize = 1024;
 
+/// Largest buffer length or iovec total accepted: a Rust slice may not exceed `isize::MAX`
+/// bytes, and Linux `readv`/`writev` reject totals that overflow `ssize_t` with `EINVAL`.
+const MAX_LEN: usize = isize::MAX as usize;
+
+/// Most bytes one `readv`/`recvmsg` with overlapping iovecs receives (a short read): they go
+/// through a buffer of their own first (see [`with_iov_out`]).
+const OVERLAP_BOUNCE_MAX: usize = 1 << 20;
+
+/// Runs an exported function's body and turns a panic into `fail` with `errno` = `EIO`.
+///
+/// A panic unwinding out of an `extern "C"` function is undefined behaviour on Rust 1.80,
+/// the workspace's declared minimum, and aborts the whole process from 1.81 on; a C program
+/// or packetdrill should get an error from the one call instead. The engine's mutex is
+/// taken with `PoisonError::into_inner` and every call re-validates its descriptor, so later
+/// calls still work. Public (hidden) only so that `tests/ffi_hostile.rs` can show it.
+#[doc(hidden)]
+pub fn guard<R>(fail: R, body: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(_) => {
+            set_errno(Errno::EIO);
+            fail
+        }
+    }
+}
+
 fn set_errno(e: Errno) {
     // SAFETY: __errno_location returns this thread's errno slot, always valid to write.
     unsafe { *libc::__errno_location() = e.raw() };
@@ -123,11 +149,17 @@ unsafe fn write_sockaddr(addr: *mut sockaddr, len: *mut socklen_t, a: SocketAddr
     }
 }
 
+/// `EINVAL` for a length no slice can have (over `isize::MAX`), checked before any slice
+/// is made.
+///
 /// # Safety
 /// `p` is null (then `n` must be 0) or points to `n` readable bytes alive for `'a`.
 unsafe fn bytes<'a>(p: *const c_void, n: usize) -> SysResult<&'a [u8]> {
     if n == 0 {
         return Ok(&[]);
+    }
+    if n > MAX_LEN {
+        return Err(Errno::EINVAL);
     }
     if p.is_null() {
         return Err(Errno::EFAULT);
@@ -136,12 +168,17 @@ unsafe fn bytes<'a>(p: *const c_void, n: usize) -> SysResult<&'a [u8]> {
     Ok(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), n) })
 }
 
+/// `EINVAL` for a length over `isize::MAX`, as [`bytes`].
+///
 /// # Safety
 /// `p` is null (then `n` must be 0) or points to `n` writable bytes alive for `'a`, not
 /// aliased elsewhere during the call.
 unsafe fn bytes_mut<'a>(p: *mut c_void, n: usize) -> SysResult<&'a mut [u8]> {
     if n == 0 {
         return Ok(&mut []);
+    }
+    if n > MAX_LEN {
+        return Err(Errno::EINVAL);
     }
     if p.is_null() {
         return Err(Errno::EFAULT);
@@ -150,44 +187,98 @@ unsafe fn bytes_mut<'a>(p: *mut c_void, n: usize) -> SysResult<&'a mut [u8]> {
     Ok(unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), n) })
 }
 
+/// The iovec array of a vectored call, checked as Linux `import_iovec` does: at most
+/// `IOV_MAX` entries (`EINVAL`), a non-null array (`EFAULT`), and a total length that fits
+/// `ssize_t` (`EINVAL`). Returns the entries and their total.
+///
 /// # Safety
-/// `iov` points to `cnt` iovecs, each describing readable memory.
-unsafe fn iov_in<'a>(iov: *const iovec, cnt: usize) -> SysResult<Vec<IoSlice<'a>>> {
+/// `iov` is null or points to `cnt` iovecs.
+unsafe fn iov_array<'a>(iov: *const iovec, cnt: usize) -> SysResult<(&'a [iovec], usize)> {
     if cnt > IOV_MAX {
         return Err(Errno::EINVAL);
     }
     if cnt == 0 {
-        return Ok(Vec::new());
+        return Ok((&[], 0));
     }
     if iov.is_null() {
         return Err(Errno::EFAULT);
     }
     // SAFETY: `iov` points to `cnt` iovecs per the contract.
     let v = unsafe { core::slice::from_raw_parts(iov, cnt) };
+    let mut total = 0usize;
+    for e in v {
+        total = total.checked_add(e.iov_len).filter(|&t| t <= MAX_LEN).ok_or(Errno::EINVAL)?;
+    }
+    Ok((v, total))
+}
+
+/// # Safety
+/// `iov` points to `cnt` iovecs, each describing readable memory.
+unsafe fn iov_in<'a>(iov: *const iovec, cnt: usize) -> SysResult<Vec<IoSlice<'a>>> {
+    // SAFETY: per this function's contract.
+    let (v, _) = unsafe { iov_array(iov, cnt) }?;
     v.iter()
-        // SAFETY: each iovec describes `iov_len` readable bytes per the contract.
+        // SAFETY: each iovec describes `iov_len` readable bytes per the contract. Shared
+        // slices may overlap.
         .map(|e| unsafe { bytes(e.iov_base, e.iov_len) }.map(IoSlice::new))
         .collect()
 }
 
+/// Whether two of the non-empty iovecs share a byte.
+fn iovecs_overlap(v: &[iovec]) -> bool {
+    let mut spans: Vec<(usize, usize)> = v
+        .iter()
+        .filter(|e| e.iov_len > 0)
+        .map(|e| (e.iov_base as usize, (e.iov_base as usize).saturating_add(e.iov_len)))
+        .collect();
+    spans.sort_unstable();
+    spans.windows(2).any(|w| w[1].0 < w[0].1)
+}
+
+/// Runs a receive `f` over the iovecs of `readv`/`recvmsg` without ever making two `&mut`
+/// slices that alias. Disjoint iovecs (the normal case) become one `IoSliceMut` each.
+/// Overlapping ones are legal in POSIX and Linux fills them in order, a later iovec
+/// overwriting what an earlier one got; here the data is received into a buffer of the
+/// stack's own (at most [`OVERLAP_BOUNCE_MAX`] bytes, so a very large overlapping read may
+/// come back short) and copied out iovec by iovec through raw pointers, with the same result.
+/// `f` returns the byte count first.
+///
 /// # Safety
-/// `iov` points to `cnt` iovecs, each describing writable memory not aliased by another.
-unsafe fn iov_out<'a>(iov: *const iovec, cnt: usize) -> SysResult<Vec<IoSliceMut<'a>>> {
-    if cnt > IOV_MAX {
-        return Err(Errno::EINVAL);
+/// `iov` points to `cnt` iovecs, each describing writable memory.
+unsafe fn with_iov_out<T>(
+    iov: *const iovec,
+    cnt: usize,
+    f: impl FnOnce(&mut [IoSliceMut<'_>]) -> SysResult<(usize, T)>,
+) -> SysResult<(usize, T)> {
+    // SAFETY: per this function's contract.
+    let (v, total) = unsafe { iov_array(iov, cnt) }?;
+    if !iovecs_overlap(v) {
+        let mut bufs = v
+            .iter()
+            // SAFETY: each iovec describes `iov_len` writable bytes per the contract, and no
+            // two of them overlap (checked above), so these `&mut` slices do not alias.
+            .map(|e| unsafe { bytes_mut(e.iov_base, e.iov_len) }.map(IoSliceMut::new))
+            .collect::<SysResult<Vec<_>>>()?;
+        return f(&mut bufs);
     }
-    if cnt == 0 {
-        return Ok(Vec::new());
-    }
-    if iov.is_null() {
+    if v.iter().any(|e| e.iov_base.is_null() && e.iov_len > 0) {
         return Err(Errno::EFAULT);
     }
-    // SAFETY: `iov` points to `cnt` iovecs per the contract.
-    let v = unsafe { core::slice::from_raw_parts(iov, cnt) };
-    v.iter()
-        // SAFETY: each iovec describes `iov_len` writable, unaliased bytes per the contract.
-        .map(|e| unsafe { bytes_mut(e.iov_base, e.iov_len) }.map(IoSliceMut::new))
-        .collect()
+    let mut bounce = vec![0u8; total.min(OVERLAP_BOUNCE_MAX)];
+    let (n, t) = f(&mut [IoSliceMut::new(&mut bounce)])?;
+    let mut src = &bounce[..n.min(bounce.len())];
+    for e in v {
+        if src.is_empty() {
+            break;
+        }
+        let k = e.iov_len.min(src.len());
+        // SAFETY: `iov_base` has `iov_len >= k` writable bytes (contract, non-null checked
+        // above); `bounce` is our own allocation, so source and destination are disjoint.
+        // Raw copies make no reference to the user's memory, so overlapping iovecs are fine.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), e.iov_base.cast::<u8>(), k) };
+        src = &src[k..];
+    }
+    Ok((n, t))
 }
 
 fn parse_flags(flags: *const c_char) -> Result<PosixConfig, String> {
@@ -203,7 +294,7 @@ fn parse_flags(flags: *const c_char) -> Result<PosixConfig, String> {
 /// (and prints the reason to stderr) if the flags are invalid.
 #[no_mangle]
 pub extern "C" fn xdptcp_new(flags: *const c_char) -> *mut c_void {
-    match parse_flags(flags) {
+    guard(core::ptr::null_mut(), || match parse_flags(flags) {
         Ok(c) => {
             let rx_wait = std::time::Duration::from_millis(c.rx_wait_ms);
             let epoch_us = c.epoch_secs * 1_000_000;
@@ -214,7 +305,7 @@ pub extern "C" fn xdptcp_new(flags: *const c_char) -> *mut c_void {
             eprintln!("xdptcp: bad flags: {e}");
             core::ptr::null_mut()
         }
-    }
+    })
 }
 
 /// Frees an instance from [`xdptcp_new`] (null is ignored).
@@ -223,10 +314,12 @@ pub extern "C" fn xdptcp_new(flags: *const c_char) -> *mut c_void {
 /// `ud` is null or from `xdptcp_new`, not freed before, and no other call uses it now.
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_free(ud: *mut c_void) {
-    if !ud.is_null() {
-        // SAFETY: `ud` came from Box::into_raw in xdptcp_new and is freed once.
-        drop(unsafe { Box::from_raw(ud.cast::<Adapter>()) });
-    }
+    guard((), || {
+        if !ud.is_null() {
+            // SAFETY: `ud` came from Box::into_raw in xdptcp_new and is freed once.
+            drop(unsafe { Box::from_raw(ud.cast::<Adapter>()) });
+        }
+    })
 }
 
 macro_rules! with_adapter {
@@ -250,7 +343,7 @@ pub unsafe extern "C" fn xdptcp_socket(
     ty: c_int,
     protocol: c_int,
 ) -> c_int {
-    with_adapter!(ud, ret_int, |a| ret_int(a.posix.socket(domain, ty, protocol)))
+    guard(-1, || with_adapter!(ud, ret_int, |a| ret_int(a.posix.socket(domain, ty, protocol))))
 }
 
 /// `bind`.
@@ -264,10 +357,12 @@ pub unsafe extern "C" fn xdptcp_bind(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> c_int {
-    // SAFETY: `addr` has `len` readable bytes (libc contract).
-    with_adapter!(ud, ret_unit, |a| ret_unit(
-        unsafe { read_sockaddr(addr, len) }.and_then(|s| a.posix.bind(fd, s))
-    ))
+    guard(-1, || {
+        // SAFETY: `addr` has `len` readable bytes (libc contract).
+        with_adapter!(ud, ret_unit, |a| ret_unit(
+            unsafe { read_sockaddr(addr, len) }.and_then(|s| a.posix.bind(fd, s))
+        ))
+    })
 }
 
 /// `listen`.
@@ -276,7 +371,7 @@ pub unsafe extern "C" fn xdptcp_bind(
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_listen(ud: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.listen(fd, backlog)))
+    guard(-1, || with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.listen(fd, backlog))))
 }
 
 /// `accept`.
@@ -290,11 +385,13 @@ pub unsafe extern "C" fn xdptcp_accept(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> c_int {
-    with_adapter!(ud, ret_int, |a| ret_int(a.posix.accept(fd).map(|(nfd, peer)| {
-        // SAFETY: `addr`/`len` are null or valid per the libc contract.
-        unsafe { write_sockaddr(addr, len, peer) };
-        nfd
-    })))
+    guard(-1, || {
+        with_adapter!(ud, ret_int, |a| ret_int(a.posix.accept(fd).map(|(nfd, peer)| {
+            // SAFETY: `addr`/`len` are null or valid per the libc contract.
+            unsafe { write_sockaddr(addr, len, peer) };
+            nfd
+        })))
+    })
 }
 
 /// `connect`.
@@ -308,10 +405,12 @@ pub unsafe extern "C" fn xdptcp_connect(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> c_int {
-    // SAFETY: `addr` has `len` readable bytes (libc contract).
-    with_adapter!(ud, ret_unit, |a| ret_unit(
-        unsafe { read_sockaddr(addr, len) }.and_then(|s| a.posix.connect(fd, s))
-    ))
+    guard(-1, || {
+        // SAFETY: `addr` has `len` readable bytes (libc contract).
+        with_adapter!(ud, ret_unit, |a| ret_unit(
+            unsafe { read_sockaddr(addr, len) }.and_then(|s| a.posix.connect(fd, s))
+        ))
+    })
 }
 
 /// `read`.
@@ -325,10 +424,12 @@ pub unsafe extern "C" fn xdptcp_read(
     buf: *mut c_void,
     count: size_t,
 ) -> ssize_t {
-    // SAFETY: `buf` has `count` writable bytes (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { bytes_mut(buf, count) }.and_then(|b| a.posix.read(fd, b))
-    ))
+    guard(-1, || {
+        // SAFETY: `buf` has `count` writable bytes (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { bytes_mut(buf, count) }.and_then(|b| a.posix.read(fd, b))
+        ))
+    })
 }
 
 /// `readv`.
@@ -342,11 +443,14 @@ pub unsafe extern "C" fn xdptcp_readv(
     iov: *const iovec,
     cnt: c_int,
 ) -> ssize_t {
-    let Ok(cnt) = usize::try_from(cnt) else { return ret_size(Err(Errno::EINVAL)) };
-    // SAFETY: `iov` has `cnt` entries (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { iov_out(iov, cnt) }.and_then(|mut v| a.posix.recv_vectored(fd, &mut v, 0))
-    ))
+    guard(-1, || {
+        let Ok(cnt) = usize::try_from(cnt) else { return ret_size(Err(Errno::EINVAL)) };
+        // SAFETY: `iov` has `cnt` entries (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { with_iov_out(iov, cnt, |v| Ok((a.posix.recv_vectored(fd, v, 0)?, ()))) }
+                .map(|(n, ())| n)
+        ))
+    })
 }
 
 /// `recv`.
@@ -361,10 +465,12 @@ pub unsafe extern "C" fn xdptcp_recv(
     len: size_t,
     flags: c_int,
 ) -> ssize_t {
-    // SAFETY: `buf` has `len` writable bytes (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { bytes_mut(buf, len) }.and_then(|b| a.posix.recv(fd, b, flags))
-    ))
+    guard(-1, || {
+        // SAFETY: `buf` has `len` writable bytes (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { bytes_mut(buf, len) }.and_then(|b| a.posix.recv(fd, b, flags))
+        ))
+    })
 }
 
 /// `recvfrom`.
@@ -381,24 +487,26 @@ pub unsafe extern "C" fn xdptcp_recvfrom(
     src: *mut sockaddr,
     srclen: *mut socklen_t,
 ) -> ssize_t {
-    with_adapter!(ud, ret_size, |a| ret_size(
-        // SAFETY: `buf` has `len` writable bytes (libc contract).
-        unsafe { bytes_mut(buf, len) }.and_then(|b| {
-            let (n, from) = a.posix.recv_from(fd, &mut [IoSliceMut::new(b)], flags)?;
-            match from {
-                // SAFETY: `src`/`srclen` are null or valid (libc contract).
-                Some(from) => unsafe { write_sockaddr(src, srclen, from) },
-                // Stream sockets report no address, as Linux does (length 0).
-                // SAFETY: `srclen` is null or points to a socklen_t (libc contract).
-                None => {
-                    if let Some(l) = unsafe { srclen.as_mut() } {
-                        *l = 0;
+    guard(-1, || {
+        with_adapter!(ud, ret_size, |a| ret_size(
+            // SAFETY: `buf` has `len` writable bytes (libc contract).
+            unsafe { bytes_mut(buf, len) }.and_then(|b| {
+                let (n, from) = a.posix.recv_from(fd, &mut [IoSliceMut::new(b)], flags)?;
+                match from {
+                    // SAFETY: `src`/`srclen` are null or valid (libc contract).
+                    Some(from) => unsafe { write_sockaddr(src, srclen, from) },
+                    // Stream sockets report no address, as Linux does (length 0).
+                    // SAFETY: `srclen` is null or points to a socklen_t (libc contract).
+                    None => {
+                        if let Some(l) = unsafe { srclen.as_mut() } {
+                            *l = 0;
+                        }
                     }
                 }
-            }
-            Ok(n)
-        })
-    ))
+                Ok(n)
+            })
+        ))
+    })
 }
 
 /// `recvmsg` (no control messages: `msg_controllen` is set to 0).
@@ -412,23 +520,25 @@ pub unsafe extern "C" fn xdptcp_recvmsg(
     msg: *mut msghdr,
     flags: c_int,
 ) -> ssize_t {
-    // SAFETY: `msg` is null or a valid msghdr (libc contract).
-    let Some(m) = (unsafe { msg.as_mut() }) else { return ret_size(Err(Errno::EFAULT)) };
-    with_adapter!(ud, ret_size, |a| ret_size(
-        // SAFETY: the msghdr's iovec array is valid (libc contract).
-        unsafe { iov_out(m.msg_iov, m.msg_iovlen) }.and_then(|mut v| {
-            let (n, from) = a.posix.recv_from(fd, &mut v, flags)?;
-            if let Some(from) = from {
-                // SAFETY: msg_name has msg_namelen writable bytes (libc contract).
-                unsafe { write_sockaddr(m.msg_name.cast(), &mut m.msg_namelen, from) };
-            } else {
-                m.msg_namelen = 0;
-            }
-            m.msg_controllen = 0;
-            m.msg_flags = 0;
-            Ok(n)
-        })
-    ))
+    guard(-1, || {
+        // SAFETY: `msg` is null or a valid msghdr (libc contract).
+        let Some(m) = (unsafe { msg.as_mut() }) else { return ret_size(Err(Errno::EFAULT)) };
+        with_adapter!(ud, ret_size, |a| ret_size(
+            // SAFETY: the msghdr's iovec array is valid (libc contract).
+            unsafe { with_iov_out(m.msg_iov, m.msg_iovlen, |v| a.posix.recv_from(fd, v, flags)) }
+                .map(|(n, from)| {
+                    if let Some(from) = from {
+                        // SAFETY: msg_name has msg_namelen writable bytes (libc contract).
+                        unsafe { write_sockaddr(m.msg_name.cast(), &mut m.msg_namelen, from) };
+                    } else {
+                        m.msg_namelen = 0;
+                    }
+                    m.msg_controllen = 0;
+                    m.msg_flags = 0;
+                    n
+                })
+        ))
+    })
 }
 
 /// `write`.
@@ -442,10 +552,12 @@ pub unsafe extern "C" fn xdptcp_write(
     buf: *const c_void,
     count: size_t,
 ) -> ssize_t {
-    // SAFETY: `buf` has `count` readable bytes (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { bytes(buf, count) }.and_then(|b| a.posix.write(fd, b))
-    ))
+    guard(-1, || {
+        // SAFETY: `buf` has `count` readable bytes (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { bytes(buf, count) }.and_then(|b| a.posix.write(fd, b))
+        ))
+    })
 }
 
 /// `writev`.
@@ -459,11 +571,13 @@ pub unsafe extern "C" fn xdptcp_writev(
     iov: *const iovec,
     cnt: c_int,
 ) -> ssize_t {
-    let Ok(cnt) = usize::try_from(cnt) else { return ret_size(Err(Errno::EINVAL)) };
-    // SAFETY: `iov` has `cnt` entries (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { iov_in(iov, cnt) }.and_then(|v| a.posix.send_vectored(fd, &v, 0))
-    ))
+    guard(-1, || {
+        let Ok(cnt) = usize::try_from(cnt) else { return ret_size(Err(Errno::EINVAL)) };
+        // SAFETY: `iov` has `cnt` entries (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { iov_in(iov, cnt) }.and_then(|v| a.posix.send_vectored(fd, &v, 0))
+        ))
+    })
 }
 
 /// `send`.
@@ -478,10 +592,12 @@ pub unsafe extern "C" fn xdptcp_send(
     len: size_t,
     flags: c_int,
 ) -> ssize_t {
-    // SAFETY: `buf` has `len` readable bytes (libc contract).
-    with_adapter!(ud, ret_size, |a| ret_size(
-        unsafe { bytes(buf, len) }.and_then(|b| a.posix.send(fd, b, flags))
-    ))
+    guard(-1, || {
+        // SAFETY: `buf` has `len` readable bytes (libc contract).
+        with_adapter!(ud, ret_size, |a| ret_size(
+            unsafe { bytes(buf, len) }.and_then(|b| a.posix.send(fd, b, flags))
+        ))
+    })
 }
 
 /// `sendto`.
@@ -498,12 +614,15 @@ pub unsafe extern "C" fn xdptcp_sendto(
     dst: *const sockaddr,
     dstlen: socklen_t,
 ) -> ssize_t {
-    with_adapter!(ud, ret_size, |a| ret_size((|| {
-        // SAFETY: `buf` has `len` readable bytes; `dst` is null or has `dstlen` bytes.
-        let b = unsafe { bytes(buf, len) }?;
-        let to = if dst.is_null() { None } else { Some(unsafe { read_sockaddr(dst, dstlen) }?) };
-        a.posix.send_to(fd, &[IoSlice::new(b)], flags, to)
-    })()))
+    guard(-1, || {
+        with_adapter!(ud, ret_size, |a| ret_size((|| {
+            // SAFETY: `buf` has `len` readable bytes; `dst` is null or has `dstlen` bytes.
+            let b = unsafe { bytes(buf, len) }?;
+            let to =
+                if dst.is_null() { None } else { Some(unsafe { read_sockaddr(dst, dstlen) }?) };
+            a.posix.send_to(fd, &[IoSlice::new(b)], flags, to)
+        })()))
+    })
 }
 
 /// `sendmsg` (control messages are ignored).
@@ -517,19 +636,21 @@ pub unsafe extern "C" fn xdptcp_sendmsg(
     msg: *const msghdr,
     flags: c_int,
 ) -> ssize_t {
-    // SAFETY: `msg` is null or a valid msghdr (libc contract).
-    let Some(m) = (unsafe { msg.as_ref() }) else { return ret_size(Err(Errno::EFAULT)) };
-    with_adapter!(ud, ret_size, |a| ret_size((|| {
-        // SAFETY: the msghdr's iovec array and name are valid (libc contract).
-        let v = unsafe { iov_in(m.msg_iov, m.msg_iovlen) }?;
-        let to = if m.msg_name.is_null() {
-            None
-        } else {
-            // SAFETY: msg_name has msg_namelen readable bytes (libc contract).
-            Some(unsafe { read_sockaddr(m.msg_name.cast(), m.msg_namelen) }?)
-        };
-        a.posix.send_to(fd, &v, flags, to)
-    })()))
+    guard(-1, || {
+        // SAFETY: `msg` is null or a valid msghdr (libc contract).
+        let Some(m) = (unsafe { msg.as_ref() }) else { return ret_size(Err(Errno::EFAULT)) };
+        with_adapter!(ud, ret_size, |a| ret_size((|| {
+            // SAFETY: the msghdr's iovec array and name are valid (libc contract).
+            let v = unsafe { iov_in(m.msg_iov, m.msg_iovlen) }?;
+            let to = if m.msg_name.is_null() {
+                None
+            } else {
+                // SAFETY: msg_name has msg_namelen readable bytes (libc contract).
+                Some(unsafe { read_sockaddr(m.msg_name.cast(), m.msg_namelen) }?)
+            };
+            a.posix.send_to(fd, &v, flags, to)
+        })()))
+    })
 }
 
 /// `fcntl(fd, cmd, int arg)`: `F_GETFL`, `F_SETFL` (`O_NONBLOCK`), `F_GETFD`, `F_SETFD`.
@@ -539,7 +660,7 @@ pub unsafe extern "C" fn xdptcp_sendmsg(
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
-    with_adapter!(ud, ret_int, |a| ret_int(a.posix.fcntl(fd, cmd, arg)))
+    guard(-1, || with_adapter!(ud, ret_int, |a| ret_int(a.posix.fcntl(fd, cmd, arg))))
 }
 
 /// `ioctl(fd, request, int *arg)`: `FIONBIO` and `FIONREAD`.
@@ -553,18 +674,20 @@ pub unsafe extern "C" fn xdptcp_ioctl(
     request: c_ulong,
     arg: *mut c_int,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit((|| {
-        // SAFETY: `arg` is null or points to an int (ioctl contract for these requests).
-        let p = unsafe { arg.as_mut() }.ok_or(Errno::EFAULT)?;
-        match request {
-            libc::FIONBIO => a.posix.set_nonblocking(fd, *p != 0),
-            libc::FIONREAD => {
-                *p = c_int::try_from(a.posix.bytes_readable(fd)?).unwrap_or(c_int::MAX);
-                Ok(())
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| ret_unit((|| {
+            // SAFETY: `arg` is null or points to an int (ioctl contract for these requests).
+            let p = unsafe { arg.as_mut() }.ok_or(Errno::EFAULT)?;
+            match request {
+                libc::FIONBIO => a.posix.set_nonblocking(fd, *p != 0),
+                libc::FIONREAD => {
+                    *p = c_int::try_from(a.posix.bytes_readable(fd)?).unwrap_or(c_int::MAX);
+                    Ok(())
+                }
+                _ => Err(Errno::ENOTTY),
             }
-            _ => Err(Errno::ENOTTY),
-        }
-    })()))
+        })()))
+    })
 }
 
 /// `close`.
@@ -573,7 +696,7 @@ pub unsafe extern "C" fn xdptcp_ioctl(
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_close(ud: *mut c_void, fd: c_int) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.close(fd)))
+    guard(-1, || with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.close(fd))))
 }
 
 /// `shutdown`.
@@ -582,7 +705,7 @@ pub unsafe extern "C" fn xdptcp_close(ud: *mut c_void, fd: c_int) -> c_int {
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_shutdown(ud: *mut c_void, fd: c_int, how: c_int) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.shutdown(fd, how)))
+    guard(-1, || with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.shutdown(fd, how))))
 }
 
 /// `getsockopt`.
@@ -598,15 +721,17 @@ pub unsafe extern "C" fn xdptcp_getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit((|| {
-        // SAFETY: `len` is null or points to a socklen_t (libc contract).
-        let len = unsafe { len.as_mut() }.ok_or(Errno::EFAULT)?;
-        // SAFETY: `val` has `*len` writable bytes (libc contract).
-        let out = unsafe { bytes_mut(val, *len as usize) }?;
-        let n = a.posix.getsockopt(fd, level, name, out)?;
-        *len = n as socklen_t;
-        Ok(())
-    })()))
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| ret_unit((|| {
+            // SAFETY: `len` is null or points to a socklen_t (libc contract).
+            let len = unsafe { len.as_mut() }.ok_or(Errno::EFAULT)?;
+            // SAFETY: `val` has `*len` writable bytes (libc contract).
+            let out = unsafe { bytes_mut(val, *len as usize) }?;
+            let n = a.posix.getsockopt(fd, level, name, out)?;
+            *len = n as socklen_t;
+            Ok(())
+        })()))
+    })
 }
 
 /// `setsockopt`.
@@ -622,10 +747,13 @@ pub unsafe extern "C" fn xdptcp_setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    // SAFETY: `val` has `len` readable bytes (libc contract).
-    with_adapter!(ud, ret_unit, |a| ret_unit(
-        unsafe { bytes(val, len as usize) }.and_then(|v| a.posix.setsockopt(fd, level, name, v))
-    ))
+    guard(-1, || {
+        // SAFETY: `val` has `len` readable bytes (libc contract).
+        with_adapter!(ud, ret_unit, |a| ret_unit(
+            unsafe { bytes(val, len as usize) }
+                .and_then(|v| a.posix.setsockopt(fd, level, name, v))
+        ))
+    })
 }
 
 /// `getsockname`.
@@ -639,10 +767,12 @@ pub unsafe extern "C" fn xdptcp_getsockname(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.getsockname(fd).map(|s| {
-        // SAFETY: `addr`/`len` are null or valid (libc contract).
-        unsafe { write_sockaddr(addr, len, s) }
-    })))
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.getsockname(fd).map(|s| {
+            // SAFETY: `addr`/`len` are null or valid (libc contract).
+            unsafe { write_sockaddr(addr, len, s) }
+        })))
+    })
 }
 
 /// `getpeername`.
@@ -656,10 +786,12 @@ pub unsafe extern "C" fn xdptcp_getpeername(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.getpeername(fd).map(|s| {
-        // SAFETY: `addr`/`len` are null or valid (libc contract).
-        unsafe { write_sockaddr(addr, len, s) }
-    })))
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.getpeername(fd).map(|s| {
+            // SAFETY: `addr`/`len` are null or valid (libc contract).
+            unsafe { write_sockaddr(addr, len, s) }
+        })))
+    })
 }
 
 /// `poll`.
@@ -673,21 +805,23 @@ pub unsafe extern "C" fn xdptcp_poll(
     nfds: nfds_t,
     timeout: c_int,
 ) -> c_int {
-    with_adapter!(ud, ret_int, |a| ret_int((|| {
-        let n = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?;
-        if n > 65536 {
-            return Err(Errno::EINVAL);
-        }
-        let slice: &mut [pollfd] = if n == 0 {
-            &mut []
-        } else if fds.is_null() {
-            return Err(Errno::EFAULT);
-        } else {
-            // SAFETY: `fds` points to `nfds` pollfds (libc contract).
-            unsafe { core::slice::from_raw_parts_mut(fds, n) }
-        };
-        a.posix.poll(slice, timeout).map(|r| r as c_int)
-    })()))
+    guard(-1, || {
+        with_adapter!(ud, ret_int, |a| ret_int((|| {
+            let n = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?;
+            if n > 65536 {
+                return Err(Errno::EINVAL);
+            }
+            let slice: &mut [pollfd] = if n == 0 {
+                &mut []
+            } else if fds.is_null() {
+                return Err(Errno::EFAULT);
+            } else {
+                // SAFETY: `fds` points to `nfds` pollfds (libc contract).
+                unsafe { core::slice::from_raw_parts_mut(fds, n) }
+            };
+            a.posix.poll(slice, timeout).map(|r| r as c_int)
+        })()))
+    })
 }
 
 /// `epoll_create` (`size` is ignored, as on Linux, but must be positive).
@@ -696,10 +830,12 @@ pub unsafe extern "C" fn xdptcp_poll(
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_epoll_create(ud: *mut c_void, size: c_int) -> c_int {
-    if size <= 0 {
-        return ret_int(Err(Errno::EINVAL));
-    }
-    with_adapter!(ud, ret_int, |a| ret_int(a.posix.epoll_create()))
+    guard(-1, || {
+        if size <= 0 {
+            return ret_int(Err(Errno::EINVAL));
+        }
+        with_adapter!(ud, ret_int, |a| ret_int(a.posix.epoll_create()))
+    })
 }
 
 /// `epoll_ctl`.
@@ -714,10 +850,13 @@ pub unsafe extern "C" fn xdptcp_epoll_ctl(
     fd: c_int,
     ev: *mut libc::epoll_event,
 ) -> c_int {
-    // SAFETY: `ev` is null or points to an epoll_event (libc contract; the struct is packed
-    // on x86-64, hence read_unaligned).
-    let event = (!ev.is_null()).then(|| unsafe { ev.read_unaligned() }).map(|e| (e.events, e.u64));
-    with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.epoll_ctl(epfd, op, fd, event)))
+    guard(-1, || {
+        // SAFETY: `ev` is null or points to an epoll_event (libc contract; the struct is packed
+        // on x86-64, hence read_unaligned).
+        let event =
+            (!ev.is_null()).then(|| unsafe { ev.read_unaligned() }).map(|e| (e.events, e.u64));
+        with_adapter!(ud, ret_unit, |a| ret_unit(a.posix.epoll_ctl(epfd, op, fd, event)))
+    })
 }
 
 /// `epoll_wait`.
@@ -732,15 +871,18 @@ pub unsafe extern "C" fn xdptcp_epoll_wait(
     max: c_int,
     timeout: c_int,
 ) -> c_int {
-    with_adapter!(ud, ret_int, |a| ret_int((|| {
-        let n = usize::try_from(max).ok().filter(|&n| n > 0 && n <= 65536).ok_or(Errno::EINVAL)?;
-        if events.is_null() {
-            return Err(Errno::EFAULT);
-        }
-        // SAFETY: `events` has room for `max` entries (libc contract).
-        let out = unsafe { core::slice::from_raw_parts_mut(events, n) };
-        a.posix.epoll_wait(epfd, out, timeout).map(|r| r as c_int)
-    })()))
+    guard(-1, || {
+        with_adapter!(ud, ret_int, |a| ret_int((|| {
+            let n =
+                usize::try_from(max).ok().filter(|&n| n > 0 && n <= 65536).ok_or(Errno::EINVAL)?;
+            if events.is_null() {
+                return Err(Errno::EFAULT);
+            }
+            // SAFETY: `events` has room for `max` entries (libc contract).
+            let out = unsafe { core::slice::from_raw_parts_mut(events, n) };
+            a.posix.epoll_wait(epfd, out, timeout).map(|r| r as c_int)
+        })()))
+    })
 }
 
 /// `pipe`: not supported (`ENOSYS`): the adapter has sockets only.
@@ -749,7 +891,7 @@ pub unsafe extern "C" fn xdptcp_epoll_wait(
 /// Never dereferences its arguments.
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_pipe(_ud: *mut c_void, _fds: *mut c_int) -> c_int {
-    ret_int(Err(Errno::ENOSYS))
+    guard(-1, || ret_int(Err(Errno::ENOSYS)))
 }
 
 /// `splice`: not supported (`ENOSYS`).
@@ -766,7 +908,7 @@ pub unsafe extern "C" fn xdptcp_splice(
     _len: size_t,
     _flags: c_uint,
 ) -> c_int {
-    ret_int(Err(Errno::ENOSYS))
+    guard(-1, || ret_int(Err(Errno::ENOSYS)))
 }
 
 /// Injects one raw IPv4 packet into the stack as if from the wire. 0, or -1 on a bad
@@ -780,10 +922,12 @@ pub unsafe extern "C" fn xdptcp_netdev_send(
     buf: *const c_void,
     count: size_t,
 ) -> c_int {
-    // SAFETY: `buf` has `count` readable bytes (contract).
-    with_adapter!(ud, ret_unit, |a| ret_unit(
-        unsafe { bytes(buf, count) }.map(|b| a.posix.netdev_send(b))
-    ))
+    guard(-1, || {
+        // SAFETY: `buf` has `count` readable bytes (contract).
+        with_adapter!(ud, ret_unit, |a| ret_unit(
+            unsafe { bytes(buf, count) }.map(|b| a.posix.netdev_send(b))
+        ))
+    })
 }
 
 /// The next IPv4 packet the stack sent: copied into `buf` (of `*count` bytes), `*count` set
@@ -799,23 +943,25 @@ pub unsafe extern "C" fn xdptcp_netdev_receive(
     count: *mut size_t,
     time_usecs: *mut c_longlong,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| ret_unit((|| {
-        // SAFETY: `count` is null or valid (contract).
-        let count = unsafe { count.as_mut() }.ok_or(Errno::EFAULT)?;
-        // SAFETY: `buf` has `*count` writable bytes (contract).
-        let out = unsafe { bytes_mut(buf, *count) }?;
-        match a.posix.netdev_receive(out, a.rx_wait) {
-            Some((n, at)) => {
-                *count = n;
-                // SAFETY: `time_usecs` is null or valid (contract).
-                if let Some(t) = unsafe { time_usecs.as_mut() } {
-                    *t = (a.epoch_us + at.total_micros()) as c_longlong;
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| ret_unit((|| {
+            // SAFETY: `count` is null or valid (contract).
+            let count = unsafe { count.as_mut() }.ok_or(Errno::EFAULT)?;
+            // SAFETY: `buf` has `*count` writable bytes (contract).
+            let out = unsafe { bytes_mut(buf, *count) }?;
+            match a.posix.netdev_receive(out, a.rx_wait) {
+                Some((n, at)) => {
+                    *count = n;
+                    // SAFETY: `time_usecs` is null or valid (contract).
+                    if let Some(t) = unsafe { time_usecs.as_mut() } {
+                        *t = (a.epoch_us + at.total_micros()) as c_longlong;
+                    }
                 }
+                None => *count = 0,
             }
-            None => *count = 0,
-        }
-        Ok(())
-    })()))
+            Ok(())
+        })()))
+    })
 }
 
 /// Sleeps `usec` on the adapter's clock (virtual: time jumps and timers run).
@@ -824,9 +970,11 @@ pub unsafe extern "C" fn xdptcp_netdev_receive(
 /// As for [`xdptcp_socket`].
 #[no_mangle]
 pub unsafe extern "C" fn xdptcp_usleep(ud: *mut c_void, usec: c_uint) -> c_int {
-    with_adapter!(ud, ret_unit, |a| {
-        a.posix.usleep(u64::from(usec));
-        ret_unit(Ok(()))
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| {
+            a.posix.usleep(u64::from(usec));
+            ret_unit(Ok(()))
+        })
     })
 }
 
@@ -840,14 +988,16 @@ pub unsafe extern "C" fn xdptcp_gettimeofday(
     tv: *mut timeval,
     _tz: *mut c_void,
 ) -> c_int {
-    with_adapter!(ud, ret_unit, |a| {
-        let (sec, usec) = a.posix.gettimeofday();
-        // SAFETY: `tv` is null or points to a timeval (libc contract).
-        if let Some(tv) = unsafe { tv.as_mut() } {
-            tv.tv_sec = sec as libc::time_t;
-            tv.tv_usec = usec as libc::suseconds_t;
-        }
-        ret_unit(Ok(()))
+    guard(-1, || {
+        with_adapter!(ud, ret_unit, |a| {
+            let (sec, usec) = a.posix.gettimeofday();
+            // SAFETY: `tv` is null or points to a timeval (libc contract).
+            if let Some(tv) = unsafe { tv.as_mut() } {
+                tv.tv_sec = sec as libc::time_t;
+                tv.tv_usec = usec as libc::suseconds_t;
+            }
+            ret_unit(Ok(()))
+        })
     })
 }
 

@@ -174,10 +174,10 @@ impl Engine {
                 put(out, &b)
             }
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => {
-                put_int(out, i32::try_from(cfg.recv_buffer * 2).unwrap_or(i32::MAX))
+                put_int(out, i32::try_from(cfg.recv_buffer.saturating_mul(2)).unwrap_or(i32::MAX))
             }
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
-                put_int(out, i32::try_from(cfg.send_buffer * 2).unwrap_or(i32::MAX))
+                put_int(out, i32::try_from(cfg.send_buffer.saturating_mul(2)).unwrap_or(i32::MAX))
             }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),

@@ -301,8 +301,10 @@ fn stream_byte(salt: u64, k: u64) -> u8 {
     (z ^ (z >> 31)) as u8
 }
 
+/// `len` bytes of the stream from offset `from`, which counts modulo 2^32 like the sequence
+/// numbers it comes from (a segment that starts before the ISN wraps to offset 0).
 fn stream(salt: u64, from: u64, len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| stream_byte(salt, from + i)).collect()
+    (0..len as u64).map(|i| stream_byte(salt, u64::from((from + i) as u32))).collect()
 }
 
 /// Merged ranges of stream offsets (the peer's bytes that went on the wire).
