@@ -6,6 +6,10 @@
 #   TARGET...           targets to run (default: every target `cargo fuzz list` prints)
 # Environment:
 #   FUZZ_SANITIZER      cargo-fuzz sanitizer (default: address; `none` runs faster)
+#   FUZZ_QUIET          if set: keep libFuzzer's progress lines out of the output (one summary
+#                       line per target; the last 150 lines of its log when it fails)
+#   FUZZ_CARGO_TOOLCHAIN  a rustup toolchain to run cargo-fuzz with (e.g. nightly); default:
+#                       the active one, with RUSTC_BOOTSTRAP=1
 #
 # cargo-fuzz passes nightly-only rustc flags (-Z...). This project builds on the stable
 # toolchain, so RUSTC_BOOTSTRAP=1 lets stable accept them. Crash inputs land in
@@ -26,6 +30,10 @@ fi
 
 export RUSTC_BOOTSTRAP=1
 sanitizer=${FUZZ_SANITIZER:-address}
+cargo_tc=()
+if [ -n "${FUZZ_CARGO_TOOLCHAIN:-}" ]; then
+    cargo_tc=("+$FUZZ_CARGO_TOOLCHAIN")
+fi
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -36,12 +44,30 @@ if [ ${#targets[@]} -eq 0 ]; then
     exit 2
 fi
 
+run_one() {
+    cargo "${cargo_tc[@]}" fuzz run --sanitizer "$sanitizer" --debug-assertions "$1" "corpus/$1" -- \
+        -max_total_time="$secs" -max_len=4096 -print_final_stats=1
+}
+
 failed=()
 for t in "${targets[@]}"; do
     echo "==> fuzzing $t for ${secs}s (sanitizer: $sanitizer)"
     mkdir -p "corpus/$t"
-    if ! cargo fuzz run --sanitizer "$sanitizer" --debug-assertions "$t" "corpus/$t" -- \
-        -max_total_time="$secs" -max_len=4096 -print_final_stats=1; then
+    ok=1
+    if [ -n "${FUZZ_QUIET:-}" ]; then
+        log=$(mktemp)
+        if run_one "$t" >"$log" 2>&1; then
+            grep -E '^(Done|stat::(new_units_added|peak_rss_mb))' "$log" | tr '\n' ' '
+            echo
+        else
+            tail -n 150 "$log"
+            ok=0
+        fi
+        rm -f "$log"
+    elif ! run_one "$t"; then
+        ok=0
+    fi
+    if [ "$ok" = 0 ]; then
         failed+=("$t")
         echo "!!! $t failed: see fuzz/artifacts/$t/" >&2
     fi
