@@ -23,6 +23,7 @@ fn setup() -> Setup {
         window_scaling: true,
         backlog: 4,
         overflow_reset: false,
+        ack_at_end: true,
     }
 }
 

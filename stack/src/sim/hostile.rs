@@ -36,8 +36,10 @@
 //!   sequence number answers the offending segment's ACK field (RFC 9293 §3.10.7.1).
 //! - SND.UNA itself moves only forward, never past what the stack sent, and never past the
 //!   highest acknowledgment the peer sent (the stack does not invent ACKs).
-//! - No connection's in-order receive queue exceeds its receive buffer.
-//! - At the end the application closes everything, the peer falls silent, and once every
+//! - No connection's in-order receive queue exceeds its receive buffer, and the stack never
+//!   holds more connections than its table allows.
+//! - At the end the application closes everything, the peer (if [`Setup::ack_at_end`])
+//!   acknowledges all the stack sent, FINs included, then falls silent, and once every
 //!   timer has run (TIME-WAIT 60 s, FIN-WAIT-2 60 s, retransmissions and probes until they
 //!   give up; at most 12 virtual hours) the stack holds no connection.
 //!
@@ -79,6 +81,8 @@ const FAR: u32 = 1 << 30;
 const DRAIN_LIMIT: Duration = Duration::from_secs(12 * 3600);
 /// Timer runs the final drain may take.
 const DRAIN_STEPS: usize = 200_000;
+/// The stack's connection table size here (small, so that a flood can fill it).
+const MAX_CONNECTIONS: usize = 64;
 
 /// A broken invariant: what was seen, in words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +160,10 @@ pub struct Setup {
     pub backlog: usize,
     /// Accept-queue overflow: drop the ACK, or reset.
     pub overflow_reset: bool,
+    /// At the end, the peer acknowledges everything the stack sent (our FINs included)
+    /// before it falls silent: every connection the application closed is then an orphan in
+    /// FIN-WAIT-2 (or TIME-WAIT), which must still go away.
+    pub ack_at_end: bool,
 }
 
 impl Setup {
@@ -173,6 +181,7 @@ impl Setup {
             window_scaling: a & 0x40 == 0,
             backlog: 1 + (b as usize % 4),
             overflow_reset: b & 0x10 != 0,
+            ack_at_end: b & 0x20 == 0,
         }
     }
 }
@@ -446,7 +455,7 @@ impl HostilePeer {
         let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
         let mut cfg =
             StackConfig::new(iface, DeviceCaps::ip(1500), StackKeys::from_seed(setup.seed));
-        cfg.max_connections = 64;
+        cfg.max_connections = MAX_CONNECTIONS;
         cfg.buffer_pool_bytes = 1 << 20;
         cfg.listen = ListenConfig {
             cookies: setup.cookies,
@@ -618,6 +627,10 @@ impl HostilePeer {
             self.stack.tcp_unlisten(l);
         }
         self.drain()?;
+        if self.setup.ack_at_end {
+            self.ack_everything();
+            self.drain()?;
+        }
         let limit = self.now + DRAIN_LIMIT;
         for _ in 0..DRAIN_STEPS {
             let Some(t) = self.stack.poll_timeout() else { break };
@@ -873,6 +886,25 @@ impl HostilePeer {
         self.stack.tcp_input(self.now, PEER, LOCAL, &buf, true);
     }
 
+    /// One ACK per 4-tuple with a connection: at the stack's RCV.NXT, acknowledging all the
+    /// stack sent, FIN included, with a full window and fresh timestamps.
+    fn ack_everything(&mut self) {
+        let now_ms = (self.now.total_micros() / 1000) as u32;
+        for t in &mut self.tuples {
+            let (Some(iss), Some(rcv_nxt)) = (t.iss, t.stack_ack) else { continue };
+            t.peer_ack = Some(t.peer_ack.map_or(t.stack_seq_end, |p| p.max(t.stack_seq_end)));
+            let mut r = TcpRepr::new(t.peer_port, t.local_port, SeqNumber(rcv_nxt));
+            r.flags = TcpFlags::ACK;
+            r.ack = Some(SeqNumber(iss.wrapping_add(1).wrapping_add(t.stack_seq_end)));
+            r.window = 65535;
+            r.timestamps = Some((t.ts_base.wrapping_add(now_ms), t.stack_tsval));
+            let mut buf = vec![0u8; r.buffer_len()];
+            r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), PEER, LOCAL, true);
+            self.report.segments_in += 1;
+            self.stack.tcp_input(self.now, PEER, LOCAL, &buf, true);
+        }
+    }
+
     fn raw(&mut self, bytes: &[u8], good_checksum: bool) {
         let mut seg = bytes.to_vec();
         if seg.len() >= 4 {
@@ -1044,6 +1076,11 @@ impl HostilePeer {
 
     fn check_connections(&mut self) -> Result<(), Violation> {
         let buffer = self.setup.buffer;
+        let held = self.stack.connection_count();
+        ensure!(
+            held <= MAX_CONNECTIONS,
+            "{held} connections held, over the table's {MAX_CONNECTIONS}"
+        );
         let mut i = 0;
         while i < self.conns.len() {
             let h = self.conns[i].handle;
