@@ -91,8 +91,12 @@ impl Stack {
             Some(l) => self.listener_input(now, l, key, &seg),
             None => {
                 if let Some(header) = seg.reset_reply() {
-                    self.counters.rsts_no_socket += 1;
-                    self.queue_reply(key, header);
+                    if self.rst_limit.try_take(now) {
+                        self.counters.rsts_no_socket += 1;
+                        self.queue_reply(key, header);
+                    } else {
+                        self.counters.rsts_rate_limited += 1;
+                    }
                 }
             }
         }

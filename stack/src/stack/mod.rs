@@ -43,6 +43,7 @@ pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, 
 use std::collections::VecDeque;
 
 use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::buffer::{BufferPool, BufferPoolCounters};
 use crate::tcp::isn::IsnGenerator;
@@ -60,12 +61,17 @@ use socket::{Owner, Socket};
 pub struct StackCounters {
     /// RSTs sent for segments that matched no connection or listener (RFC 9293 §3.10.7.1).
     pub rsts_no_socket: u64,
+    /// RSTs not sent to segments for closed ports because `rst_rate_per_sec` was spent.
+    pub rsts_rate_limited: u64,
     /// Stateless replies dropped because the reply queue was full.
     pub replies_dropped: u64,
     /// SYNs dropped because the connection table was full.
     pub table_full_drops: u64,
     /// ICMP errors about our TCP segments (received and ignored: RFC 5927 soft errors).
     pub icmp_errors: u64,
+    /// Connections freed instead of entering TIME-WAIT because `max_time_wait` were there
+    /// already (Linux `TCPTimeWaitOverflow`).
+    pub time_wait_overflow: u64,
     /// Frames lost on the way out (routing failure, ARP queue full).
     pub tx_errors: u64,
     /// TCP payload bytes handed to connections by `receive`: the bytes copied out of received
@@ -102,6 +108,11 @@ pub struct Stack {
     events: VecDeque<StackEvent>,
     replies: VecDeque<Reply>,
     max_replies: usize,
+    /// Connections in TIME-WAIT now, and the most allowed (`StackConfig::max_time_wait`).
+    time_wait: usize,
+    max_time_wait: usize,
+    /// Budget of RSTs answering segments for closed ports.
+    rst_limit: TokenBucket,
     isn: IsnGenerator,
     cookies: SynCookies,
     ports: EphemeralPorts,
@@ -127,8 +138,11 @@ impl Stack {
     /// now.
     pub fn new(config: StackConfig, now: Instant) -> Self {
         let keys = config.keys;
+        let mut iface = Interface::new(config.iface.clone(), config.caps);
+        // The ISN secret also keys the IP ID sequences: their hash input is tagged apart.
+        iface.set_ip_id_key(keys.isn);
         Stack {
-            iface: Interface::new(config.iface.clone(), config.caps),
+            iface,
             tcp_config: config.tcp,
             listen_config: config.listen,
             flows: FlowTable::new(config.max_connections, keys.flow_hash),
@@ -143,6 +157,9 @@ impl Stack {
             events: VecDeque::with_capacity(1024),
             replies: VecDeque::with_capacity(config.max_pending_replies),
             max_replies: config.max_pending_replies,
+            time_wait: 0,
+            max_time_wait: config.max_time_wait.unwrap_or(config.max_connections / 2),
+            rst_limit: TokenBucket::new(config.rst_rate_per_sec, config.rst_burst),
             isn: IsnGenerator::new(keys.isn),
             cookies: SynCookies::new(keys.syncookie),
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
@@ -207,6 +224,11 @@ impl Stack {
     /// Connections held (any state, TIME-WAIT and half-open included).
     pub fn connection_count(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Connections in TIME-WAIT (at most `StackConfig::max_time_wait`).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
     }
 
     /// The default TCP configuration.
@@ -289,6 +311,16 @@ impl Stack {
                 }
             }
         }
+        if s.conn.state() == State::TimeWait && !s.in_time_wait {
+            if self.time_wait >= self.max_time_wait {
+                // No RST: the peer has closed too; the connection just ends early.
+                self.counters.time_wait_overflow += 1;
+                s.conn.abort();
+            } else {
+                s.in_time_wait = true;
+                self.time_wait += 1;
+            }
+        }
         if s.conn.is_closed() {
             self.free(h);
             return;
@@ -325,6 +357,9 @@ impl Stack {
     /// Removes a finished connection; an application-owned one's last events are kept.
     fn free(&mut self, h: FlowHandle) {
         let Some(mut s) = self.flows.remove(h) else { return };
+        if s.in_time_wait {
+            self.time_wait -= 1;
+        }
         s.conn.take_buffers().recycle(&mut self.buffers);
         self.wheel.cancel(s.timer);
         self.tcp_counters.add(&s.conn.take_counters());

@@ -108,6 +108,8 @@ pub(crate) struct Socket {
     pub(crate) in_ev: bool,
     /// The application shut down writing.
     pub(crate) write_shut: bool,
+    /// Counted among the stack's TIME-WAIT connections.
+    pub(crate) in_time_wait: bool,
 }
 
 impl Socket {
@@ -120,6 +122,7 @@ impl Socket {
             in_tx: false,
             in_ev: false,
             write_shut: false,
+            in_time_wait: false,
         }
     }
 }

@@ -168,7 +168,13 @@ impl Connection {
                         self.counters.paws_disordered_acks += 1;
                     } else {
                         self.counters.paws_drops += 1;
-                        self.ack_now = true;
+                        // The duplicate ACK that answers it is rate limited like any answer to
+                        // an unacceptable segment (Linux `tcp_oow_rate_limited`,
+                        // `TCPACKSkippedPAWS`): a flood of old-timestamp segments must not
+                        // draw one ACK each.
+                        if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
+                            self.ack_now = true;
+                        }
                         return SegmentVerdict::Dropped;
                     }
                 }
@@ -411,10 +417,13 @@ impl Connection {
         behind <= self.rto.rto().total_millis()
     }
 
-    /// Rate limit for ACKs answering empty out-of-window segments.
+    /// Rate limit for ACKs answering empty out-of-window or PAWS-failing segments.
     fn oow_ack_allowed(&mut self, now: Instant) -> bool {
         match self.last_oow_ack {
-            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => false,
+            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => {
+                self.counters.oow_acks_limited += 1;
+                false
+            }
             _ => {
                 self.last_oow_ack = Some(now);
                 true
