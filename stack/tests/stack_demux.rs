@@ -487,7 +487,7 @@ fn time_wait_is_capped_and_new_syns_still_get_answers() {
 fn ip_ids_are_per_destination_and_start_at_a_secret_offset() {
     let mut s = stack();
     let other = Ipv4Addr::new(10, 0, 0, 3);
-    let mut rst_id = |s: &mut Stack, from: Ipv4Addr, sport: u16| -> u16 {
+    let rst_id = |s: &mut Stack, from: Ipv4Addr, sport: u16| -> u16 {
         let r = seg(sport, 9, 1, None, TcpFlags::SYN);
         let mut buf = vec![0u8; r.buffer_len()];
         r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), from, LOCAL, true);
