@@ -97,7 +97,9 @@ fn every_recovery_path_is_exercised_and_exact() {
     let mut total = [TcpCounters::default(), TcpCounters::default(), TcpCounters::default()];
     for cubic in [false, true] {
         for d in 0..3u8 {
-            for seed in 1..=6u64 {
+            // Eight seeds: with DSACK undo counted as Linux counts it (issue 17), six no
+            // longer happened to include a tail loss probe.
+            for seed in 1..=8u64 {
                 let det = detection_of(d);
                 let o = run(algo_of(cubic), det, 60_000, 20_000, seed, 4, 6, 500, seed % 2 == 0);
                 assert!(o.ok, "cubic={cubic} {det:?} seed={seed}: {}", o.why);

@@ -263,6 +263,35 @@ fn dsack_for_one_of_two_retransmissions_does_not_undo() {
     assert_eq!(c.counters().spurious_undos, 0, "one retransmission was needed");
 }
 
+/// Hostile peers: one forged DSACK block spanning everything below SND.UNA used to count as
+/// ten needless retransmissions and undo a reduction that two real losses caused. Linux
+/// counts a DSACK below SND.UNA as one.
+#[test]
+fn a_wide_forged_dsack_undoes_no_more_than_one_retransmission() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    rx(&mut c, ms(30), &sack(0, &[(500, 1000), (100, 400)]));
+    assert_eq!(tx_all(&mut c, ms(30)).len(), 2);
+    rx(&mut c, ms(40), &ack(1000));
+    rx(&mut c, ms(41), &sack(1000, &[(0, 1000)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+    assert_eq!(c.counters().spurious_undos, 0, "two retransmissions, one DSACK");
+}
+
+/// Hostile peers: a first block above SND.UNA counts as a DSACK only when a second block that
+/// lies within what we sent contains it (Linux `tcp_is_sackblock_valid`); a forged second
+/// block reaching past SND.MAX used to vouch for anything.
+#[test]
+fn a_dsack_vouched_for_by_a_forged_second_block_is_ignored() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    rx(&mut c, ms(30), &sack(0, &[(500, 600), (500, 50_000)]));
+    assert_eq!(c.counters().dsack_recv, 0);
+    // A genuine one (first inside a second that is within the flight) still counts.
+    rx(&mut c, ms(31), &sack(0, &[(500, 600), (500, 1000)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+}
+
 #[test]
 fn rto_marks_everything_lost_and_slow_starts() {
     let mut c = open(sack_config(true));
