@@ -15,7 +15,7 @@
 use std::net::SocketAddrV4;
 
 use super::buffer::{BufferPool, RingBuffer};
-use super::cc::CongestionControl;
+use super::cc::{CongestionControl, Controller};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
 use super::reassembly::Reassembly;
@@ -246,7 +246,7 @@ pub struct Connection {
     pub(super) ts_sample_floor: Option<u32>,
     pub(super) retransmit_at: Option<Instant>,
     pub(super) retransmit_count: u8,
-    pub(super) cc: Box<dyn CongestionControl>,
+    pub(super) cc: Controller,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
     /// Pacing: the earliest time the next data segment may leave.
@@ -374,7 +374,7 @@ impl Connection {
             ts_sample_floor: None,
             retransmit_at: None,
             retransmit_count: 0,
-            cc: config.congestion.build(config.initial_cwnd_segments.max(1) as usize * mss),
+            cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
             loss: LossRecovery::new(0),
             pacing_next: None,
             pacing_held: false,
@@ -588,7 +588,7 @@ impl Connection {
     /// Replaces the congestion-control algorithm. Call it right after construction; the
     /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
-        self.cc = cc;
+        self.cc = Controller::Custom(cc);
     }
 
     // ----- getters -----

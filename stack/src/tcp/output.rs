@@ -1,5 +1,6 @@
 //! Segment generation: SYN, SYN-ACK, data, FIN, ACKs, window updates, probes and RSTs.
 
+use super::cc::CongestionControl as _;
 use super::connection::{Connection, State};
 use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
 use super::SeqNumber;

@@ -7,6 +7,7 @@ use super::super::connection::{Connection, SegmentVerdict};
 use super::super::segment::{Flags, IpEcn, Segment};
 use super::super::SeqNumber;
 use super::RecoveryKind;
+use crate::tcp::cc::CongestionControl as _;
 use crate::time::Instant;
 
 impl Connection {

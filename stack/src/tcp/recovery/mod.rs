@@ -23,6 +23,7 @@ use super::cc::AckSample;
 use super::connection::Connection;
 use super::segment::Segment;
 use super::SeqNumber;
+use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
 
 /// RFC 5681 §3.2 / RFC 6675: duplicate ACKs (or SACKed segments) that signal a loss.
