@@ -134,6 +134,48 @@ impl XdpArgs {
 }
 
 impl XdpArgs {
+    /// The first option given that only `--stack xdptcp` reads, for commands that run on the
+    /// Linux stack: such a flag would be ignored, so it is an error instead (a user who
+    /// forgot `--stack xdptcp` must not get a Linux server on 127.0.0.1 while believing it
+    /// runs on their interface).
+    pub fn first_xdp_only_flag(&self) -> Option<&'static str> {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            xdp: XdpArgs,
+        }
+        // The defaults exactly as clap fills them in, from the attributes above.
+        let d = <Defaults as clap::Parser>::try_parse_from(["xdptcp"]).ok()?.xdp;
+        let set = [
+            ("--iface", self.iface != d.iface),
+            ("--ip", self.ip != d.ip),
+            ("--gateway", self.gateway != d.gateway),
+            ("--queues", self.queues != d.queues),
+            ("--queue", self.queue != d.queue),
+            ("--cores", self.cores != d.cores),
+            ("--xdp-mode", self.xdp_mode != d.xdp_mode),
+            ("--bind-mode", self.bind_mode != d.bind_mode),
+            ("--pcap", self.pcap != d.pcap),
+            ("--stats-interval", self.stats_interval != d.stats_interval),
+            ("--fault", self.fault != d.fault),
+            ("--buffer-kib", self.buffer_kib != d.buffer_kib),
+            ("--max-connections", self.max_connections != d.max_connections),
+            ("--idle-sleep-us", self.idle_sleep_us != d.idle_sleep_us),
+            ("--busy-poll-us", self.busy_poll_us != d.busy_poll_us),
+            ("--busy-poll-budget", self.busy_poll_budget != d.busy_poll_budget),
+            ("--tx-checksum", self.tx_checksum != d.tx_checksum),
+            ("--local-ports", self.local_ports != d.local_ports),
+        ];
+        set.iter().find(|(_, s)| *s).map(|(name, _)| *name)
+    }
+
+    /// The error for `flag` given to a command on the Linux stack.
+    pub fn linux_ignores(flag: &str) -> String {
+        format!("{flag} applies to --stack xdptcp only; add --stack xdptcp or drop {flag}")
+    }
+}
+
+impl XdpArgs {
     /// The same options for `serve-xdp` (the multi-queue runtime).
     pub fn runtime_args(
         &self,
