@@ -47,8 +47,12 @@ struct Template {
 #[derive(Clone, Copy, Default)]
 struct Conn {
     seq: u32,
-    /// The next server sequence number expected: what the next request acknowledges.
+    /// What the next request acknowledges: the end of the echo of the request before it
+    /// (predicted when the request is built, so a chunk of batches can be built ahead; the
+    /// echo is checked against it when it arrives).
     ack: u32,
+    /// Where the next echo must start.
+    echo_seq: u32,
     window: u16,
     /// The server's last TSval, echoed as TSecr (RFC 7323 §4.3).
     ts_recent: u32,
@@ -69,7 +73,7 @@ pub struct ClientStats {
     pub pure_acks: u64,
     /// ARP requests from the server (answered in the next batch).
     pub arp_requests: u64,
-    /// A request went out while the previous one on its connection had no echo yet.
+    /// Chunks of batches after which some request had no echo.
     pub unanswered: u64,
     /// Payload that did not start at the expected sequence number (retransmission, gap).
     pub out_of_order: u64,
@@ -124,6 +128,7 @@ impl EchoClients {
         let c = &mut self.conns[i];
         c.seq = seg.seq;
         c.ack = seg.ack;
+        c.echo_seq = seg.ack;
         c.window = seg.window;
         if let Some((val, ecr)) = seg.timestamps {
             c.ts_offset = val.wrapping_sub(now_ms);
@@ -143,7 +148,9 @@ impl EchoClients {
     }
 
     /// Puts pending ARP replies and then `count` requests into `rx`, round-robin over the
-    /// connections, and the index of each request's connection into `conns`.
+    /// connections, and the index of each request's connection into `conns`. A connection
+    /// may get its next request before the echo of the last one was absorbed (N = 1 builds
+    /// 64 batches ahead): the request acknowledges the echo it expects.
     pub fn fill(&mut self, now: Instant, rx: &mut FrameBatch, conns: &mut Vec<u32>, count: usize) {
         while let Some(reply) = self.arp_replies.pop() {
             let slot = rx.slot().expect("room for ARP replies");
@@ -155,9 +162,6 @@ impl EchoClients {
             let i = self.next;
             self.next = if i + 1 == self.conns.len() { 0 } else { i + 1 };
             let c = &mut self.conns[i];
-            if c.echoed != c.sent {
-                self.stats.unanswered += 1;
-            }
             let (k, port) = conn_address(i, self.templates.len());
             let t = self.templates[k].as_ref().expect("set up");
             self.ident = self.ident.wrapping_add(1);
@@ -166,6 +170,7 @@ impl EchoClients {
             rx.commit(len);
             conns.push(i as u32);
             c.seq = c.seq.wrapping_add(REQUEST as u32);
+            c.ack = c.ack.wrapping_add(REQUEST as u32);
             c.sent += 1;
             self.stats.requests += 1;
         }
@@ -179,6 +184,14 @@ impl EchoClients {
                 Some(ETHERTYPE_IPV4) => self.segment(f),
                 _ => self.stats.unexpected += 1,
             }
+        }
+    }
+
+    /// After the server's output of a chunk of batches was absorbed: every request of the
+    /// chunk must have had its echo (each echo was matched to its request, in order).
+    pub fn end_chunk(&mut self) {
+        if self.stats.echoes != self.stats.requests {
+            self.stats.unanswered += 1;
         }
     }
 
@@ -216,11 +229,11 @@ impl EchoClients {
             self.stats.pure_acks += 1;
             return;
         }
-        if seg.seq != c.ack {
+        if seg.seq != c.echo_seq {
             self.stats.out_of_order += 1;
             return;
         }
-        c.ack = c.ack.wrapping_add(payload.len() as u32);
+        c.echo_seq = c.echo_seq.wrapping_add(payload.len() as u32);
         let mut expect = [0u8; REQUEST];
         request_payload(&mut expect, i as u32, c.echoed);
         if payload == expect {
