@@ -189,13 +189,22 @@ fn row<S: EchoServer>(
 }
 
 /// Whether criterion's name filter (the first argument that is not an option or a number)
-/// can match `id`. A filter with regular-expression syntax is left to criterion.
+/// can match `id`: a plain substring, optionally anchored with `^` and `$`. A filter with
+/// any other regular-expression syntax is left to criterion.
 fn wanted(id: &str) -> bool {
     let filter =
         std::env::args().skip(1).find(|a| !a.starts_with('-') && a.parse::<f64>().is_err());
-    match filter {
-        Some(f) if f.chars().all(|c| c.is_alphanumeric() || "_/=".contains(c)) => id.contains(&f),
-        _ => true,
+    let Some(f) = filter else { return true };
+    let (start, f) = f.strip_prefix('^').map_or((false, f.as_str()), |r| (true, r));
+    let (end, f) = f.strip_suffix('$').map_or((false, f), |r| (true, r));
+    if !f.chars().all(|c| c.is_alphanumeric() || "_/=".contains(c)) {
+        return true;
+    }
+    match (start, end) {
+        (true, true) => id == f,
+        (true, false) => id.starts_with(f),
+        (false, true) => id.ends_with(f),
+        (false, false) => id.contains(f),
     }
 }
 
