@@ -27,6 +27,10 @@
 //! echo of the one before (predicted when built ahead, checked when the echo arrives), with
 //! RFC 7323 timestamps that advance, so windows and send buffers never fill.
 //!
+//! The timed parts use wall time, less what an empty timed region measures; with
+//! `XDPTCP_BENCH_CLOCK=thread-cpu` they use the thread's CPU time instead, which other jobs
+//! on a shared machine do not inflate by preempting the benchmark (`server_path/clock.rs`).
+//!
 //! Checked at setup end and again after the measurement (and so in `cargo test --benches`,
 //! where criterion runs each row once): every request got exactly one echo, in order and byte
 //! for byte, no unexpected frame; xdptcp's counters show no drop, retransmission, reset or
@@ -37,12 +41,15 @@
 //! MTU 1500, timestamps on, everything else each stack's default.
 
 mod client;
+mod clock;
 mod frames;
 mod setup;
 mod smoltcp_server;
 mod xdptcp_server;
 
 use std::time::Instant as WallClock;
+
+use clock::Clock;
 
 use criterion::measurement::WallTime;
 use criterion::Throughput;
@@ -81,6 +88,9 @@ struct Run<S> {
     server: S,
     clients: EchoClients,
     now: Instant,
+    clock: Clock,
+    /// The clock's [`overhead`](Clock::overhead), taken off every measurement.
+    overhead: std::time::Duration,
     /// Frames per RX batch: min(N, 64).
     batch: usize,
     /// One measured iteration: enough batches for 64 frames.
@@ -98,10 +108,13 @@ impl<S: EchoServer> Run<S> {
         server.map_connections(n, setup::addresses_for(n));
         let batch = n.min(BATCH);
         let chunk = BATCH.div_ceil(batch);
+        let clock = Clock::from_env();
         let mut run = Run {
             server,
             clients,
             now,
+            clock,
+            overhead: clock.overhead(),
             batch,
             rx: (0..chunk).map(|_| FrameBatch::new(batch + 16)).collect(),
             tx: (0..chunk).map(|_| FrameBatch::new(4 * batch + 16)).collect(),
@@ -126,8 +139,8 @@ impl<S: EchoServer> Run<S> {
 
     /// One measured iteration: the client builds the requests of a chunk of batches (one
     /// batch of 64 frames, or at N = 1 64 batches of one), the server runs them batch after
-    /// batch, timed as a whole (an empty timed region costs about 35 ns here, under 1 ns a
-    /// frame), and the client reads the echoes. Virtual time advances 1 µs per frame.
+    /// batch, timed as a whole on [`Clock`] less its overhead, and the client reads the
+    /// echoes. Virtual time advances 1 µs per frame.
     fn step(&mut self) -> std::time::Duration {
         let frame_time = Duration::from_micros(1);
         let mut now = self.now;
@@ -139,12 +152,12 @@ impl<S: EchoServer> Run<S> {
             now += frame_time.saturating_mul(self.batch as u64);
         }
         let mut now = self.now;
-        let t = WallClock::now();
+        let t = self.clock.now();
         for ((rx, tx), conns) in self.rx.iter().zip(&mut self.tx).zip(&self.conns) {
             self.server.run_batch(now, rx, conns, tx);
             now += frame_time.saturating_mul(self.batch as u64);
         }
-        let spent = t.elapsed();
+        let spent = self.clock.now().saturating_sub(t).saturating_sub(self.overhead);
         for tx in &self.tx {
             self.clients.absorb(tx);
         }
@@ -176,9 +189,12 @@ fn row<S: EchoServer>(
     let t = WallClock::now();
     let mut run = Run::new(server(), n).unwrap_or_else(|e| panic!("{id} after setup: {e}"));
     eprintln!(
-        "{id}: {n} connections set up and checked in {:.1?} (timestamps: {})",
+        "{id}: {n} connections set up and checked in {:.1?} (timestamps: {}; {:?} clock, \
+         {:?} overhead taken off each measurement)",
         t.elapsed(),
-        run.clients.timestamps()
+        run.clients.timestamps(),
+        run.clock,
+        run.overhead
     );
     g.throughput(Throughput::Elements(run.frames() as u64));
     g.bench_function(BenchmarkId::new(stack, n), |b| {
