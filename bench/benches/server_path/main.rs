@@ -204,13 +204,47 @@ fn row<S: EchoServer>(
     eprintln!("{id}: {:?}", run.clients.stats);
 }
 
-/// Whether criterion's name filter (the first argument that is not an option or a number)
-/// can match `id`: a plain substring, optionally anchored with `^` and `$`. A filter with
-/// any other regular-expression syntax is left to criterion.
+/// Criterion's options (0.8) that take their value in the next argument.
+const OPTIONS_WITH_VALUE: [&str; 19] = [
+    "-c",
+    "--color",
+    "-s",
+    "--save-baseline",
+    "-b",
+    "--baseline",
+    "--baseline-lenient",
+    "--format",
+    "--profile-time",
+    "--load-baseline",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--plotting-backend",
+    "--output-format",
+];
+
+/// Criterion's name filter: the first argument that is neither an option nor an option's
+/// value.
+fn filter() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if OPTIONS_WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// Whether criterion's name filter can match `id`: a plain substring, optionally anchored
+/// with `^` and `$`. A filter with any other regular-expression syntax is left to criterion.
 fn wanted(id: &str) -> bool {
-    let filter =
-        std::env::args().skip(1).find(|a| !a.starts_with('-') && a.parse::<f64>().is_err());
-    let Some(f) = filter else { return true };
+    let Some(f) = filter() else { return true };
     let (start, f) = f.strip_prefix('^').map_or((false, f.as_str()), |r| (true, r));
     let (end, f) = f.strip_suffix('$').map_or((false, f), |r| (true, r));
     if !f.chars().all(|c| c.is_alphanumeric() || "_/=".contains(c)) {
