@@ -256,6 +256,17 @@ impl Stack {
             let Some(s) = self.flows.get_mut(h) else { continue };
             s.timer = TimerHandle::DANGLING;
             s.deadline = None;
+            match s.due {
+                // The entry was early: the deadline moved later (or went away) after it was
+                // armed. Every change to a connection ends in `settle`, which keeps `due`.
+                Some(t) if t > now => {
+                    s.timer = self.wheel.arm(t, h);
+                    s.deadline = Some(t);
+                    continue;
+                }
+                None => continue,
+                Some(_) => {}
+            }
             s.conn.on_timeout(now);
             self.settle(h, true);
         }
@@ -333,7 +344,8 @@ impl Stack {
         // leaves the wheel entry where it is: if it fires, `on_timeout` finds nothing due and
         // this re-arms at the real deadline. That saves a wheel move per segment for one
         // early wakeup per RTO at most; `poll_timeout` may be early, never late.
-        if let Some(t) = s.conn.poll_timeout() {
+        s.due = s.conn.poll_timeout();
+        if let Some(t) = s.due {
             let armed = s.timer != TimerHandle::DANGLING;
             if !armed || s.deadline.is_none_or(|d| t < d) {
                 if !armed || !self.wheel.reschedule(s.timer, t) {
