@@ -3,6 +3,7 @@
 //! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
 
 pub mod client;
+pub mod flood;
 pub mod load;
 pub mod proxy;
 pub mod server;
