@@ -24,9 +24,9 @@ const GROUP: f64 = 3.0 * BAR + 14.0;
 
 /// The three measures, their colours and legend names.
 const MEASURES: [(&str, &str); 3] = [
-    ("#d95f02", "throughput (xdptcp ÷ linux)"),
-    ("#7570b3", "p99 latency (linux ÷ xdptcp)"),
-    ("#1b9e77", "throughput per server CPU-second (xdptcp ÷ linux)"),
+    ("#d95f02", "throughput, xdptcp ÷ linux"),
+    ("#7570b3", "p99 latency, linux ÷ xdptcp"),
+    ("#1b9e77", "throughput per server CPU-second, xdptcp ÷ linux"),
 ];
 
 /// One row of the figure: what is compared, and its three ratios (any may be missing).
@@ -69,9 +69,10 @@ impl LogAxis {
             lo = lo.min(r);
             hi = hi.max(r);
         }
-        // Whole powers of two, with room for the value label; at most 1/256..256.
-        let lo = 2f64.powi((lo.log2() - 0.3).floor().max(-8.0) as i32);
-        let hi = 2f64.powi((hi.log2() + 0.6).ceil().min(8.0) as i32);
+        // Whole powers of two, with room for the value label beside the longest bars; at
+        // most 1/256..256.
+        let lo = 2f64.powi((lo.log2() - 0.8).floor().max(-8.0) as i32);
+        let hi = 2f64.powi((hi.log2() + 0.8).ceil().min(8.0) as i32);
         LogAxis { lo, hi }
     }
 
@@ -131,7 +132,7 @@ pub fn summary(report: &LabReport) -> Option<String> {
         escape(&title)
     );
     for (i, (colour, name)) in MEASURES.iter().enumerate() {
-        let x = 40.0 + 310.0 * i as f64;
+        let x = 30.0 + [0.0, 260.0, 520.0][i];
         let _ = writeln!(
             w,
             r#"<rect x="{x}" y="42" width="14" height="11" fill="{colour}"/><text x="{}" y="52" font-size="12.5">{}</text>"#,
@@ -145,6 +146,14 @@ pub fn summary(report: &LabReport) -> Option<String> {
         r##"<text x="{}" y="78" font-size="12" fill="#555" text-anchor="middle">← xdptcp worse · better →</text>"##,
         axis.x(1.0)
     );
+    // Every other row shaded across the whole width, under the grid.
+    for i in (1..rows.len()).step_by(2) {
+        let _ = writeln!(
+            w,
+            r##"<rect x="0" y="{}" width="{WIDTH}" height="{GROUP}" fill="#f4f4f4"/>"##,
+            TOP + GROUP * i as f64 - 7.0
+        );
+    }
     for t in axis.ticks() {
         let x = axis.x(t);
         let (stroke, width) = if t == 1.0 { ("#333", 1.5) } else { ("#ddd", 1.0) };
@@ -158,13 +167,6 @@ pub fn summary(report: &LabReport) -> Option<String> {
     }
     for (i, row) in rows.iter().enumerate() {
         let y0 = TOP + GROUP * i as f64;
-        if i % 2 == 1 {
-            let _ = writeln!(
-                w,
-                r##"<rect x="0" y="{}" width="{PLOT_LEFT}" height="{GROUP}" fill="#f4f4f4"/>"##,
-                y0 - 5.0
-            );
-        }
         let _ = writeln!(
             w,
             r#"<text x="{}" y="{}" font-size="13" text-anchor="end">{}</text>"#,

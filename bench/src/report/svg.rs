@@ -68,8 +68,11 @@ pub fn throughput(report: &LabReport, workload: &str) -> Result<Option<String>, 
                     colour(&r.server, &r.client).filled(),
                 )))
                 .map_err(err)?;
+            let cpu = r.per_cpu_s.map_or_else(String::new, |v| {
+                format!("  ({} per server CPU-second)", human::per_cpu_s(v, &r.unit))
+            });
             let label = format!(
-                "{} <- {}: {}",
+                "{} <- {}: {}{cpu}",
                 r.server,
                 r.client,
                 human::throughput(r.throughput, &r.unit)
@@ -86,6 +89,18 @@ pub fn throughput(report: &LabReport, workload: &str) -> Result<Option<String>, 
     }
     Ok(Some(out))
 }
+
+/// Line colours of the latency plot: Dark2 (colorbrewer), distinct on white.
+const CURVE_COLOURS: [RGBColor; 8] = [
+    RGBColor(0x1b, 0x9e, 0x77),
+    RGBColor(0xd9, 0x5f, 0x02),
+    RGBColor(0x75, 0x70, 0xb3),
+    RGBColor(0xe7, 0x29, 0x8a),
+    RGBColor(0x66, 0xa6, 0x1e),
+    RGBColor(0xe6, 0xab, 0x02),
+    RGBColor(0xa6, 0x76, 0x1d),
+    RGBColor(0x66, 0x66, 0x66),
+];
 
 /// "Nines" of a quantile: 0.9 -> 1, 0.99 -> 2, 0.5 -> 0.30.
 fn nines(q: f64) -> f64 {
@@ -143,6 +158,13 @@ pub fn latency(title: &str, curves: &[LatencyCurve]) -> Result<Option<String>, S
         return Ok(None);
     }
     let max_us = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1)).fold(1.0f64, f64::max);
+    // Latencies span decades (a few µs at p50, milliseconds in the tail): a log axis keeps
+    // the fast rows readable beside the slow ones.
+    let min_us = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1))
+        .filter(|v| *v > 0.0)
+        .fold(max_us, f64::min);
     let max_x = curves.iter().flat_map(|c| c.points.iter().map(|p| nines(p.0))).fold(1.0, f64::max);
     let mut out = String::new();
     {
@@ -153,19 +175,23 @@ pub fn latency(title: &str, curves: &[LatencyCurve]) -> Result<Option<String>, S
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(NinesAxis { max: max_x * 1.05 }, 0f64..max_us * 1.1)
+            .build_cartesian_2d(
+                NinesAxis { max: max_x * 1.05 },
+                (min_us * 0.8..max_us * 1.25).log_scale(),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("percentile")
-            .y_desc("latency (µs)")
+            .y_desc("latency (log scale)")
             .x_label_formatter(&|x| tick_label(*x).to_string())
-            .y_label_formatter(&|y| human::si(*y))
+            .y_label_formatter(&|y| human::latency_us(*y))
             .draw()
             .map_err(err)?;
         for (i, c) in curves.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
-            let pts: Vec<(f64, f64)> = c.points.iter().map(|&(q, us)| (nines(q), us)).collect();
+            let colour = CURVE_COLOURS[i % CURVE_COLOURS.len()];
+            let pts: Vec<(f64, f64)> =
+                c.points.iter().filter(|p| p.1 > 0.0).map(|&(q, us)| (nines(q), us)).collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
                 .map_err(err)?

@@ -185,6 +185,37 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
 }
 
+/// Arguments of `xdptcp report lab`.
+#[derive(clap::Args, Debug)]
+pub struct RedrawArgs {
+    /// A `results.json` of `bench lab`.
+    #[arg(long)]
+    pub json: PathBuf,
+    /// Where to write table.md and the figures (default: beside the JSON file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `xdptcp report lab`: the table and the figures of an earlier run, drawn again from its
+/// JSON (the latency plots need the clients' quantiles, which the JSON does not keep).
+pub fn redraw(args: &RedrawArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.json)
+        .map_err(|e| format!("cannot read {}: {e}", args.json.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", args.json.display()))?;
+    let report: LabReport = serde_json::from_value(value)
+        .map_err(|e| format!("{} is not a bench lab report: {e}", args.json.display()))?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => args.json.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_figures(&report, &[], &dir)?;
+    print!("{}", report::table::markdown(&report));
+    print!("{}", report::table::meta_lines(&report));
+    Ok(())
+}
+
 fn write_outputs(
     report: &LabReport,
     curves: &[(String, LatencyCurve)],
@@ -199,6 +230,18 @@ fn write_outputs(
     if let Some(p) = json {
         write(p, &json_text)?;
     }
+    write_figures(report, curves, dir)
+}
+
+/// `table.md`, `summary.svg` and the per-workload plots.
+fn write_figures(
+    report: &LabReport,
+    curves: &[(String, LatencyCurve)],
+    dir: &Path,
+) -> Result<(), String> {
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
     let table =
         format!("{}\n{}", report::table::markdown(report), report::table::meta_lines(report));
     write(&dir.join("table.md"), &table)?;
