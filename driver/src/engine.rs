@@ -20,6 +20,16 @@
 //! `now` is an argument: [`Worker::run`] reads a monotonic clock once per iteration; the
 //! stack never reads one. Keys for the stack come from the OS ([`os_random_keys`]).
 //!
+//! # When nothing moves ([`IdlePolicy`])
+//!
+//! A dedicated core busy-polls: every iteration looks at the rings, the lowest latency and a
+//! full core whatever the load. [`IdlePolicy::SpinThenWait`] spins only while frames keep
+//! coming: after `spin` without a frame the worker blocks in [`Device::wait`] (for AF_XDP,
+//! `ppoll` on the socket, woken by the kernel when a frame lands on the RX ring) until the
+//! next timer of the stack or the device, at most [`MAX_IDLE_WAIT`]. Under load it never
+//! sleeps; at low load it gives the core back between requests, at the price of a wakeup
+//! (a few µs) on the first frame after a sleep.
+//!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
 //! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
 //! SIGINT/SIGTERM ([`crate::signal`]).
@@ -63,6 +73,56 @@ pub struct WorkerCounters {
     pub not_mine: u64,
     /// Copies of ARP replies sent to the other workers.
     pub arp_shared: u64,
+    /// Times the loop blocked in [`Device::wait`] ([`IdlePolicy::SpinThenWait`]).
+    pub idle_waits: u64,
+}
+
+/// What the worker loop does after an iteration that moved no frame. See the
+/// [module documentation](self#when-nothing-moves-idlepolicy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Never sleep: poll the rings every iteration (a dedicated core).
+    BusyPoll,
+    /// Sleep this long after every iteration that moved nothing.
+    Sleep(std::time::Duration),
+    /// Spin while frames moved within `spin`; after that, block in [`Device::wait`] until a
+    /// frame may have arrived or the next timer is due (at most [`MAX_IDLE_WAIT`]).
+    SpinThenWait {
+        /// How long to keep polling after the last frame moved.
+        spin: std::time::Duration,
+    },
+}
+
+impl IdlePolicy {
+    /// The policy of the older `idle_sleep` setting: zero busy-polls, anything else sleeps.
+    pub fn from_sleep(idle_sleep: std::time::Duration) -> IdlePolicy {
+        if idle_sleep.is_zero() {
+            IdlePolicy::BusyPoll
+        } else {
+            IdlePolicy::Sleep(idle_sleep)
+        }
+    }
+}
+
+/// Longest single wait of [`IdlePolicy::SpinThenWait`]: the loop still looks at its stop
+/// condition and the application's [`App::poll`] (which may act on time, e.g. a load
+/// generator's end) this often when no timer is due.
+pub const MAX_IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How long an idle [`IdlePolicy::SpinThenWait`] loop blocks: `None` to keep spinning (the
+/// last frame moved less than `spin` ago), else until the next timer, capped at
+/// [`MAX_IDLE_WAIT`]; `Some(ZERO)` when the timer is already due (run it, do not sleep).
+/// `idle_for` is the time since the last frame moved; `until_timer` the time to the next
+/// timer, if any.
+pub fn idle_wait(
+    spin: std::time::Duration,
+    idle_for: std::time::Duration,
+    until_timer: Option<std::time::Duration>,
+) -> Option<std::time::Duration> {
+    if idle_for < spin {
+        return None;
+    }
+    Some(until_timer.map_or(MAX_IDLE_WAIT, |t| t.min(MAX_IDLE_WAIT)))
 }
 
 /// This worker's share of flow steering: the RSS it computes owners with and its lanes.
@@ -256,8 +316,15 @@ impl<D: Device, A: App> Worker<D, A> {
     pub fn run_until(
         &mut self,
         idle_sleep: std::time::Duration,
-        mut stop: impl FnMut(&Self) -> bool,
+        stop: impl FnMut(&Self) -> bool,
     ) -> Stop {
+        self.run_idle(IdlePolicy::from_sleep(idle_sleep), stop)
+    }
+
+    /// [`run_until`](Self::run_until) with an [`IdlePolicy`].
+    pub fn run_idle(&mut self, policy: IdlePolicy, mut stop: impl FnMut(&Self) -> bool) -> Stop {
+        // When the last frame moved (for SpinThenWait), in the worker's clock.
+        let mut last_moved = self.clock.now();
         loop {
             if stop(self) {
                 return Stop::Requested;
@@ -265,12 +332,31 @@ impl<D: Device, A: App> Worker<D, A> {
             if crate::signal::requested() {
                 return Stop::Signal;
             }
-            let step = self.run_once(self.clock.now());
+            let now = self.clock.now();
+            let step = self.run_once(now);
             if self.app.finished() {
                 return Stop::Finished;
             }
-            if step.moved == 0 && !idle_sleep.is_zero() {
-                std::thread::sleep(idle_sleep);
+            if step.moved > 0 {
+                last_moved = now;
+                continue;
+            }
+            match policy {
+                IdlePolicy::BusyPoll => {}
+                IdlePolicy::Sleep(d) => std::thread::sleep(d),
+                IdlePolicy::SpinThenWait { spin } => {
+                    let idle_for = now.saturating_duration_since(last_moved);
+                    let until_timer = step.next_timer.map(|t| t.saturating_duration_since(now));
+                    let std = |d: xdptcp_stack::time::Duration| {
+                        std::time::Duration::from_nanos(d.total_nanos())
+                    };
+                    if let Some(t) = idle_wait(spin, std(idle_for), until_timer.map(std)) {
+                        if !t.is_zero() {
+                            self.counters.idle_waits += 1;
+                            self.dev.wait(t);
+                        }
+                    }
+                }
             }
         }
     }

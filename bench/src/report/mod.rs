@@ -120,6 +120,10 @@ pub struct Meta {
     /// `software`, ...), or `n/a`; absent from reports made before it was recorded.
     #[serde(default)]
     pub tx_checksum: String,
+    /// Idle policy of the xdptcp servers: `--idle-wait-after-us` (µs without a frame before
+    /// sleeping in poll() on the socket), `off` for busy-polling; absent from older reports.
+    #[serde(default)]
+    pub xdp_server_idle: String,
     /// Online cores of the machine.
     pub cores: usize,
     /// Core of the server and core of the client (`taskset -c`).

@@ -160,7 +160,8 @@ pub fn meta_lines(report: &LabReport) -> String {
     let ceiling = ceiling_line(report);
     format!(
         "- date: {}\n- kernel: {}\n- cpu: {} ({} cores; server on core {}, client on core {})\n\
-         - AF_XDP: xdp {}, bind {}, tx-checksum {}\n- {} s per combination\n- topology: {}\n{ceiling}",
+         - AF_XDP: xdp {}, bind {}, tx-checksum {}; xdptcp servers idle: {}\n\
+         - {} s per combination\n- topology: {}\n{ceiling}",
         m.date,
         m.kernel,
         m.cpu,
@@ -170,6 +171,11 @@ pub fn meta_lines(report: &LabReport) -> String {
         m.xdp_mode,
         m.bind_mode,
         if m.tx_checksum.is_empty() { "n/a" } else { &m.tx_checksum },
+        match m.xdp_server_idle.as_str() {
+            "" => "n/a".to_string(),
+            "off" => "busy-poll".to_string(),
+            us => format!("poll() after {us} µs without a frame"),
+        },
         human::si(m.duration_s),
         m.topology
     )

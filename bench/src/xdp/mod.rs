@@ -51,8 +51,8 @@ pub struct XdpOptions {
     pub recv_buffer: usize,
     /// Most connections the stack holds.
     pub max_connections: usize,
-    /// Sleep of an idle iteration (zero: busy-poll).
-    pub idle_sleep: Duration,
+    /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
+    pub idle: engine::IdlePolicy,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -360,7 +360,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
     });
     let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
-    let stop = worker.run_until(opts.idle_sleep, |w| {
+    let stop = worker.run_idle(opts.idle, |w| {
         if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
             if std::time::Instant::now() >= at {
                 next_stats = Some(at + every);

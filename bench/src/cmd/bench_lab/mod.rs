@@ -70,6 +70,10 @@ pub struct Args {
     /// Core of every client (default: the next core, or the server's on a 1-core machine).
     #[arg(long)]
     pub client_core: Option<usize>,
+    /// Idle policy of the xdptcp servers: microseconds without a frame before they sleep in
+    /// poll() on the AF_XDP socket, or `off` to busy-poll (their `--idle-wait-after-us`).
+    #[arg(long, default_value = super::xdp_args::DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub server_idle_wait_after_us: String,
 }
 
 /// Set by SIGINT/SIGTERM; every wait checks it.
@@ -124,6 +128,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         modes: None,
         failures: Vec::new(),
         ticks_per_second: cpu::ticks_per_second(),
+        server_idle: args.server_idle_wait_after_us.clone(),
     };
     bench.lab.add_linux_address()?;
     bench.lab.tune_client_ports()?;
@@ -154,6 +159,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         xdp_mode,
         bind_mode,
         tx_checksum,
+        xdp_server_idle: bench.server_idle.clone(),
         cores,
         server_core: args.server_core,
         client_core,
@@ -440,6 +446,8 @@ struct Bench {
     failures: Vec<String>,
     /// Clock ticks per second of `/proc/PID/stat` times.
     ticks_per_second: f64,
+    /// `--idle-wait-after-us` of every xdptcp server.
+    server_idle: String,
 }
 
 /// The server's CPU time and the wire's frame count at one instant.
@@ -561,6 +569,8 @@ impl Bench {
                     &port,
                     "--cores",
                     &core,
+                    "--idle-wait-after-us",
+                    &self.server_idle,
                 ];
                 let mut p =
                     Proc::spawn("xdptcp server", lab.in_ns(&lab.stack_ns, &core, &bin, &argv))
@@ -637,6 +647,8 @@ impl Bench {
                             &backend,
                             "--cores",
                             &core,
+                            "--idle-wait-after-us",
+                            &self.server_idle,
                         ];
                         let mut p = Proc::spawn(
                             "xdptcp proxy",
@@ -783,6 +795,8 @@ impl Bench {
                     argv.extend(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr]);
                     // The Linux clients' range (`tune_client_ports`), so both reuse ports alike.
                     argv.extend(["--local-ports", CLIENT_PORTS]);
+                    // A load generator's job is load, not thrift: it busy-polls.
+                    argv.extend(["--idle-wait-after-us", "off"]);
                 }
                 let cmd = lab.in_ns(&lab.kernel_ns, &core, &bin, &argv);
                 if let Err(e) = run_bounded(cmd, limit) {
