@@ -387,7 +387,7 @@ mod tests {
         reflector.step(&mut ref_dev, now);
         assert_eq!(reflector.counters().arp_replies, 1);
         for _ in 0..50 {
-            now = now + Duration::from_micros(10);
+            now += Duration::from_micros(10);
             flood.step(&mut gen_dev, now, true);
             assert!(flood.in_flight() <= 100, "the window holds");
             reflector.step(&mut ref_dev, now);
@@ -395,7 +395,7 @@ mod tests {
         assert!(flood.resolved());
         // Stop sending and collect what is still in flight.
         for _ in 0..10 {
-            now = now + Duration::from_micros(10);
+            now += Duration::from_micros(10);
             reflector.step(&mut ref_dev, now);
             flood.step(&mut gen_dev, now, false);
         }
