@@ -215,6 +215,9 @@ fn flood(sock: &UdpSocket, target: SocketAddr, args: &Args) -> Result<FloodRepor
     })
 }
 
+/// Longest drain of the AF_XDP generator after the measured duration.
+const DRAIN_LIMIT: Duration = Duration::from_millis(50);
+
 /// How long the AF_XDP generator waits for the target's ARP reply.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(3);
 
@@ -260,7 +263,13 @@ fn flood_xdp(target: SocketAddrV4, args: &Args) -> Result<FloodReport, String> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let c = flood.counters();
-    let hist: &Histogram<u64> = flood.rtt_ns();
+    let hist: Histogram<u64> = flood.rtt_ns().clone();
+    // What is still on the TX ring leaves and its replies come in (not counted above), so
+    // every datagram reported as sent has reached the wire when the process exits.
+    let drain = Instant::now();
+    while flood.in_flight() > 0 && drain.elapsed() < DRAIN_LIMIT {
+        flood.step(&mut dev, now(), false);
+    }
     let q = |q: f64| (!hist.is_empty()).then(|| hist.value_at_quantile(q) as f64 / 1e3);
     println!(
         "xdp generator: arp requests {}, ignored {}, tx full {}; device {:?}",

@@ -170,8 +170,8 @@ impl Flooder {
     }
 
     /// One step: receive a batch and count the replies; then, if `send`, top the window up
-    /// (at most one batch) — or, while the target is unresolved, ask for its MAC address.
-    /// Returns the frames received plus sent.
+    /// (at most one batch) — or, while the target is unresolved, ask for its MAC address —
+    /// and flush the device either way. Returns the frames received plus sent.
     pub fn step<D: Device>(&mut self, dev: &mut D, now: Instant, send: bool) -> usize {
         let mut ids = FrameList::with_limit(dev.batch_size());
         dev.receive(now, &mut ids);
@@ -209,6 +209,12 @@ impl Flooder {
         } else {
             self.send_batch(dev, now)
         };
+        if sent == 0 {
+            // Frames still on the TX ring leave with the next kick: in copy mode the kernel
+            // transmits a bounded batch per `sendto`, so a full window must not stop the
+            // kicking (the device kicks only while frames are outstanding).
+            dev.flush(now);
+        }
         received + sent
     }
 
