@@ -104,6 +104,58 @@ impl IdlePolicy {
     }
 }
 
+/// An [`IdlePolicy`] applied to a loop: call [`after_step`](Idler::after_step) after every
+/// iteration. Shared by the worker loop and the raw reflector, so both idle alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Idler {
+    policy: IdlePolicy,
+    /// When the last frame moved, in the loop's clock.
+    last_moved: Instant,
+}
+
+impl Idler {
+    /// An idler for `policy`, the loop starting at `now`.
+    pub fn new(policy: IdlePolicy, now: Instant) -> Idler {
+        Idler { policy, last_moved: now }
+    }
+
+    /// After an iteration at `now` that moved `moved` frames, with the next timer at
+    /// `next_timer`: does nothing, sleeps, or blocks in [`Device::wait`], as the policy says.
+    /// Returns whether it waited on the device.
+    pub fn after_step<D: Device>(
+        &mut self,
+        dev: &mut D,
+        now: Instant,
+        moved: usize,
+        next_timer: Option<Instant>,
+    ) -> bool {
+        if moved > 0 {
+            self.last_moved = now;
+            return false;
+        }
+        let std =
+            |d: xdptcp_stack::time::Duration| std::time::Duration::from_nanos(d.total_nanos());
+        match self.policy {
+            IdlePolicy::BusyPoll => false,
+            IdlePolicy::Sleep(d) => {
+                std::thread::sleep(d);
+                false
+            }
+            IdlePolicy::SpinThenWait { spin } => {
+                let idle_for = std(now.saturating_duration_since(self.last_moved));
+                let until_timer = next_timer.map(|t| std(t.saturating_duration_since(now)));
+                match idle_wait(spin, idle_for, until_timer) {
+                    Some(t) if !t.is_zero() => {
+                        dev.wait(t);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
 /// Longest single wait of [`IdlePolicy::SpinThenWait`]: the loop still looks at its stop
 /// condition and the application's [`App::poll`] (which may act on time, e.g. a load
 /// generator's end) this often when no timer is due.
@@ -323,8 +375,7 @@ impl<D: Device, A: App> Worker<D, A> {
 
     /// [`run_until`](Self::run_until) with an [`IdlePolicy`].
     pub fn run_idle(&mut self, policy: IdlePolicy, mut stop: impl FnMut(&Self) -> bool) -> Stop {
-        // When the last frame moved (for SpinThenWait), in the worker's clock.
-        let mut last_moved = self.clock.now();
+        let mut idler = Idler::new(policy, self.clock.now());
         loop {
             if stop(self) {
                 return Stop::Requested;
@@ -337,26 +388,8 @@ impl<D: Device, A: App> Worker<D, A> {
             if self.app.finished() {
                 return Stop::Finished;
             }
-            if step.moved > 0 {
-                last_moved = now;
-                continue;
-            }
-            match policy {
-                IdlePolicy::BusyPoll => {}
-                IdlePolicy::Sleep(d) => std::thread::sleep(d),
-                IdlePolicy::SpinThenWait { spin } => {
-                    let idle_for = now.saturating_duration_since(last_moved);
-                    let until_timer = step.next_timer.map(|t| t.saturating_duration_since(now));
-                    let std = |d: xdptcp_stack::time::Duration| {
-                        std::time::Duration::from_nanos(d.total_nanos())
-                    };
-                    if let Some(t) = idle_wait(spin, std(idle_for), until_timer.map(std)) {
-                        if !t.is_zero() {
-                            self.counters.idle_waits += 1;
-                            self.dev.wait(t);
-                        }
-                    }
-                }
+            if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
+                self.counters.idle_waits += 1;
             }
         }
     }

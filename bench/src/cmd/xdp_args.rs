@@ -74,31 +74,12 @@ pub struct XdpArgs {
     pub local_ports: Option<String>,
 }
 
-/// The default of `--idle-wait-after-us`: 50 µs. Under load frames arrive far more often
-/// than that and the worker never sleeps (rr64x1 between two xdptcp stacks, a request every
-/// 5 µs, kept its rate); a peer that leaves the worker idle longer — a Linux client's 70 µs
-/// round trip, an idle server — gets the core back between frames. Measured in
-/// docs/benchmarks.md ("Idle policy"), against `off` and 0 µs (which paid a wakeup per request).
-pub const DEFAULT_IDLE_WAIT_AFTER_US: &str = "50";
+pub use xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US;
 
 impl XdpArgs {
     /// The idle policy of `--idle-sleep-us` and `--idle-wait-after-us`.
     pub fn idle_policy(&self) -> Result<IdlePolicy, String> {
-        let wait_after = match self.idle_wait_after_us.as_str() {
-            "off" => None,
-            us => Some(us.parse::<u64>().ok().filter(|us| *us <= 10_000_000).ok_or_else(|| {
-                format!("--idle-wait-after-us {us}: expected microseconds (0..=10000000) or off")
-            })?),
-        };
-        match (wait_after, self.idle_sleep_us) {
-            (None, us) => Ok(IdlePolicy::from_sleep(Duration::from_micros(us))),
-            (Some(us), 0) => Ok(IdlePolicy::SpinThenWait { spin: Duration::from_micros(us) }),
-            (Some(_), _) => Err(
-                "--idle-sleep-us and --idle-wait-after-us are two idle policies: give one (and \
-                 --idle-wait-after-us off with --idle-sleep-us)"
-                    .into(),
-            ),
-        }
+        xdp::parse_idle(&self.idle_wait_after_us, self.idle_sleep_us)
     }
 
     /// Checks the options and makes the runner's configuration.
@@ -215,6 +196,7 @@ impl XdpArgs {
             busy_poll_us: self.busy_poll_us,
             busy_poll_budget: self.busy_poll_budget,
             tx_checksum: self.tx_checksum.clone(),
+            idle_wait_after_us: self.idle_wait_after_us.clone(),
         })
     }
 }

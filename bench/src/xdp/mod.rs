@@ -175,6 +175,32 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
     Ok(lo..=hi)
 }
 
+/// The default of `--idle-wait-after-us`: 50 µs. Under load frames arrive far more often
+/// than that and the worker never sleeps (rr64x1 between two xdptcp stacks, a request every
+/// 5 µs, kept its rate); a peer that leaves the worker idle longer — a Linux client's 70 µs
+/// round trip, an idle server — gets the core back between frames. Measured in
+/// docs/benchmarks.md ("Idle policy"), against `off` and 0 µs (which paid a wakeup per request).
+pub const DEFAULT_IDLE_WAIT_AFTER_US: &str = "50";
+
+/// The idle policy of `--idle-wait-after-us US|off` and `--idle-sleep-us US` (the older
+/// option; it needs `--idle-wait-after-us off`).
+pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<engine::IdlePolicy, String> {
+    use engine::IdlePolicy;
+    let wait_after = match wait_after_us {
+        "off" => None,
+        us => Some(us.parse::<u64>().ok().filter(|us| *us <= 10_000_000).ok_or_else(|| {
+            format!("--idle-wait-after-us {us}: expected microseconds (0..=10000000) or off")
+        })?),
+    };
+    match (wait_after, idle_sleep_us) {
+        (None, us) => Ok(IdlePolicy::from_sleep(Duration::from_micros(us))),
+        (Some(us), 0) => Ok(IdlePolicy::SpinThenWait { spin: Duration::from_micros(us) }),
+        (Some(_), _) => Err("--idle-sleep-us and --idle-wait-after-us are two idle policies: \
+                             give one (--idle-wait-after-us off with --idle-sleep-us)"
+            .into()),
+    }
+}
+
 /// Parses `--tx-checksum auto|offload|kernel|software`.
 pub fn parse_tx_checksum(s: &str) -> Result<TxChecksum, String> {
     TxChecksum::parse(s)

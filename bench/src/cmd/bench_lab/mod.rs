@@ -70,8 +70,9 @@ pub struct Args {
     /// Core of every client (default: the next core, or the server's on a 1-core machine).
     #[arg(long)]
     pub client_core: Option<usize>,
-    /// Idle policy of the xdptcp servers: microseconds without a frame before they sleep in
-    /// poll() on the AF_XDP socket, or `off` to busy-poll (their `--idle-wait-after-us`).
+    /// Idle policy of the xdptcp servers and the reflector: microseconds without a frame
+    /// before they sleep in poll() on the AF_XDP socket, or `off` to busy-poll (their
+    /// `--idle-wait-after-us`).
     #[arg(long, default_value = super::xdp_args::DEFAULT_IDLE_WAIT_AFTER_US)]
     pub server_idle_wait_after_us: String,
 }
@@ -695,6 +696,8 @@ impl Bench {
                     &cidr,
                     "--cores",
                     &core,
+                    "--idle-wait-after-us",
+                    &self.server_idle,
                 ];
                 let mut p = Proc::spawn("reflector", lab.in_ns(&lab.stack_ns, &core, &bin, &argv))
                     .map_err(Outcome::Failed)?;
