@@ -4,8 +4,9 @@
 //!
 //! Same conventions as the other `serve-xdp` applications: the same idle policy
 //! (`--idle-wait-after-us`, shared with the stack's workers through
-//! [`Idler`](xdptcp_driver::engine::Idler)), the same checks before anything is attached, a `listening on ADDR (...)` line once every queue serves, `final qN ...` lines and
-//! a `total:` line at the end, exit 0 after a signal, one-line errors otherwise.
+//! [`xdptcp_driver::engine::Idler`]), the same checks before anything is attached, a
+//! `listening on ADDR (...)` line once every queue serves, `final qN ...` lines and a
+//! `total:` line at the end, exit 0 after a signal, one-line errors otherwise.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};

@@ -10,9 +10,9 @@
 //!   each way: on the lab's veth this tops out well below what AF_XDP moves, so it measures
 //!   itself more than the reflector.
 //! - `--stack xdptcp --iface IF --ip ADDR/PREFIX`: its own AF_XDP socket
-//!   ([`XdpDevice`](xdptcp_driver::xdp::XdpDevice)) and the batched
-//!   [`Flooder`](xdptcp_bench::xdp::flood::Flooder) loop — the reflector's twin, one ring
-//!   update and at most one syscall per batch — so the row is the ceiling of the wire.
+//!   ([`xdptcp_driver::xdp::XdpDevice`]) and the batched
+//!   [`xdptcp_bench::xdp::flood::Flooder`] loop — the reflector's twin, one ring update and
+//!   at most one syscall per batch — so the row is the ceiling of the wire.
 //!
 //! Each datagram carries its send time, so replies give a round-trip latency. When nothing
 //! has come back for 20 ms the datagrams in flight are written off as lost (a reflector may

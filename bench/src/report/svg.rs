@@ -7,7 +7,7 @@
 //!   at exactly those percentiles ([`quantile_ticks`]), not at plotters' round positions,
 //!   which on a nines axis read p68.377, p96.838.
 //!
-//! Labels are rounded for people ([`human`](super::human)).
+//! Labels are rounded for people ([`super::human`]).
 
 use std::ops::Range;
 
