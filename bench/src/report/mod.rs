@@ -81,12 +81,22 @@ pub struct RawCeiling {
     pub xdptcp_fps: f64,
     /// `raw-xdp`, the reflector against the AF_XDP generator.
     pub reflector_fps: f64,
+    /// The same two rows' frames per CPU-second of their server (the wire's frames in the
+    /// measured duration over the server's CPU seconds), when both were measured: what a
+    /// server core does with the time it gets, steadier than frames per second when other
+    /// work shares the cores.
+    pub per_cpu: Option<(f64, f64)>,
 }
 
 impl RawCeiling {
     /// The stack's frames per second as a fraction of the reflector's.
     pub fn fraction(&self) -> f64 {
         self.xdptcp_fps / self.reflector_fps
+    }
+
+    /// The stack's frames per server CPU-second as a fraction of the reflector's.
+    pub fn per_cpu_fraction(&self) -> Option<f64> {
+        self.per_cpu.filter(|p| p.1 > 0.0).map(|(x, r)| x / r)
     }
 }
 
@@ -162,9 +172,19 @@ impl LabReport {
 
     /// The raw ceiling, if both rows were measured with their wire counters.
     pub fn raw_ceiling(&self) -> Option<RawCeiling> {
-        let xdptcp = self.row("rr64x64", "xdptcp", "xdptcp")?.wire_fps?;
-        let reflector = self.row("raw-xdp", "xdp-reflector", XDP_GENERATOR)?.wire_fps?;
-        (reflector > 0.0).then_some(RawCeiling { xdptcp_fps: xdptcp, reflector_fps: reflector })
+        let x = self.row("rr64x64", "xdptcp", "xdptcp")?;
+        let r = self.row("raw-xdp", "xdp-reflector", XDP_GENERATOR)?;
+        let (xdptcp, reflector) = (x.wire_fps?, r.wire_fps?);
+        let duration = self.meta.duration_s;
+        let per_cpu = |fps: f64, row: &ResultRow| {
+            row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * duration / c)
+        };
+        let per_cpu = per_cpu(xdptcp, x).zip(per_cpu(reflector, r));
+        (reflector > 0.0).then_some(RawCeiling {
+            xdptcp_fps: xdptcp,
+            reflector_fps: reflector,
+            per_cpu,
+        })
     }
 
     /// Pretty JSON with a trailing newline.

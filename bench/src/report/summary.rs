@@ -206,10 +206,11 @@ pub fn summary(report: &LabReport) -> Option<String> {
     }
     let ceiling = match report.raw_ceiling() {
         Some(c) => format!(
-            "raw ceiling: rr64x64 xdptcp ← xdptcp moved {} frames/s, {:.2} of the AF_XDP reflector's {} frames/s",
+            "raw ceiling: rr64x64 xdptcp ← xdptcp moved {} frames/s, {:.2} of the AF_XDP reflector's {} frames/s{}",
             human::si(c.xdptcp_fps),
             c.fraction(),
-            human::si(c.reflector_fps)
+            human::si(c.reflector_fps),
+            c.per_cpu_fraction().map_or_else(String::new, |f| format!(" ({f:.2} per server CPU-second)"))
         ),
         None => "raw ceiling: not measured in this run".into(),
     };

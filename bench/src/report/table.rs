@@ -140,14 +140,24 @@ pub fn markdown(report: &LabReport) -> String {
 /// reflector's, or why there is none.
 pub fn ceiling_line(report: &LabReport) -> String {
     match report.raw_ceiling() {
-        Some(c) => format!(
-            "- raw ceiling: rr64x64 xdptcp <- xdptcp moved {} frames/s on the wire, {:.2} of the \
-             AF_XDP reflector's {} frames/s (raw-xdp, xdp-reflector <- {})\n",
-            human::si(c.xdptcp_fps),
-            c.fraction(),
-            human::si(c.reflector_fps),
-            super::XDP_GENERATOR
-        ),
+        Some(c) => {
+            let per_cpu = match (c.per_cpu, c.per_cpu_fraction()) {
+                (Some((x, r)), Some(f)) => format!(
+                    "; per server CPU-second {} against {} frames, {f:.2}",
+                    human::si(x),
+                    human::si(r)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "- raw ceiling: rr64x64 xdptcp <- xdptcp moved {} frames/s on the wire, {:.2} of \
+                 the AF_XDP reflector's {} frames/s (raw-xdp, xdp-reflector <- {}){per_cpu}\n",
+                human::si(c.xdptcp_fps),
+                c.fraction(),
+                human::si(c.reflector_fps),
+                super::XDP_GENERATOR
+            )
+        }
         None => "- raw ceiling: n/a (rr64x64 xdptcp <- xdptcp or raw-xdp <- xdp-flood not \
                  measured)\n"
             .into(),
