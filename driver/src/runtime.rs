@@ -63,8 +63,8 @@ pub struct RuntimeConfig {
     pub rss: Option<Arc<Rss>>,
     /// Steering lane sizes.
     pub steering: SteeringConfig,
-    /// Sleep of an idle iteration (zero: busy-poll).
-    pub idle_sleep: Duration,
+    /// What a worker does after an iteration that moved no frame.
+    pub idle: engine::IdlePolicy,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
@@ -92,7 +92,7 @@ impl RuntimeConfig {
             queues: (0..queues).collect(),
             cores: Vec::new(),
             rss,
-            idle_sleep: Duration::from_micros(50),
+            idle: engine::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
             pcap: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
@@ -546,7 +546,7 @@ fn serve<D: XdpBacked, A: App>(
             app,
         }
     };
-    worker.run_until(config.idle_sleep, |w| loop {
+    worker.run_idle(config.idle, |w| loop {
         match control.try_recv() {
             Ok(Control::Stats(reply)) => {
                 let _ = reply.send(snapshot(w));

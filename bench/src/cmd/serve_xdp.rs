@@ -121,6 +121,10 @@ pub struct Args {
     /// Who completes TCP/UDP checksums on transmit: auto, offload, kernel or software.
     #[arg(long, default_value = "auto")]
     pub tx_checksum: String,
+    /// After this many microseconds without a frame, a worker sleeps in poll() on its AF_XDP
+    /// socket until a frame arrives or its next timer is due; `off` busy-polls the core.
+    #[arg(long, default_value = xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub idle_wait_after_us: String,
 }
 
 /// `ADDR/PREFIX`.
@@ -250,6 +254,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
+    config.idle = xdptcp_bench::xdp::parse_idle(&args.idle_wait_after_us, 0)?;
     config.gateway = args.gateway;
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
+use xdptcp_driver::engine::IdlePolicy;
 
 /// Options for running on the xdptcp stack over AF_XDP.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,9 +48,13 @@ pub struct XdpArgs {
     /// Most connections the stack holds.
     #[arg(long, default_value_t = 65536)]
     pub max_connections: usize,
-    /// Sleep of an idle loop iteration, microseconds (0: busy-poll the core).
+    /// Sleep of an idle loop iteration, microseconds (0: see --idle-wait-after-us).
     #[arg(long, default_value_t = 0)]
     pub idle_sleep_us: u64,
+    /// After this many microseconds without a frame, sleep in poll() on the AF_XDP socket
+    /// until a frame arrives or the next timer is due; `off` busy-polls the core forever.
+    #[arg(long, default_value = DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub idle_wait_after_us: String,
     /// Preferred busy polling of the AF_XDP socket: SO_BUSY_POLL microseconds per poll
     /// (also sets SO_PREFER_BUSY_POLL; off by default).
     #[arg(long)]
@@ -69,7 +74,14 @@ pub struct XdpArgs {
     pub local_ports: Option<String>,
 }
 
+pub use xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US;
+
 impl XdpArgs {
+    /// The idle policy of `--idle-sleep-us` and `--idle-wait-after-us`.
+    pub fn idle_policy(&self) -> Result<IdlePolicy, String> {
+        xdp::parse_idle(&self.idle_wait_after_us, self.idle_sleep_us)
+    }
+
     /// Checks the options and makes the runner's configuration.
     pub fn options(&self) -> Result<XdpOptions, String> {
         let iface = self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?;
@@ -125,7 +137,7 @@ impl XdpArgs {
             send_buffer: self.buffer_kib * 1024,
             recv_buffer: self.buffer_kib * 1024,
             max_connections: self.max_connections,
-            idle_sleep: Duration::from_micros(self.idle_sleep_us),
+            idle: self.idle_policy()?,
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
             local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
@@ -226,6 +238,49 @@ impl XdpArgs {
             busy_poll_us: self.busy_poll_us,
             busy_poll_budget: self.busy_poll_budget,
             tx_checksum: self.tx_checksum.clone(),
+            idle_wait_after_us: self.idle_wait_after_us.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        xdp: XdpArgs,
+    }
+
+    fn idle(args: &[&str]) -> Result<IdlePolicy, String> {
+        let cli = Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.xdp.idle_policy()
+    }
+
+    #[test]
+    fn idle_policies_parse_and_conflicts_are_refused() {
+        let us = Duration::from_micros;
+        assert_eq!(idle(&[]), Ok(IdlePolicy::SpinThenWait { spin: us(50) }), "the default");
+        assert_eq!(idle(&["--idle-wait-after-us", "off"]), Ok(IdlePolicy::BusyPoll));
+        assert_eq!(
+            idle(&["--idle-wait-after-us", "0"]),
+            Ok(IdlePolicy::SpinThenWait { spin: us(0) })
+        );
+        assert_eq!(
+            idle(&["--idle-wait-after-us", "off", "--idle-sleep-us", "100"]),
+            Ok(IdlePolicy::Sleep(us(100)))
+        );
+        for bad in [
+            vec!["--idle-sleep-us", "100"],
+            vec!["--idle-wait-after-us", "soon"],
+            vec!["--idle-wait-after-us=-5"],
+            vec!["--idle-wait-after-us", "99999999999"],
+        ] {
+            let e = idle(&bad).expect_err("refused");
+            assert!(e.contains("--idle") && !e.trim_end().contains('\n'), "{bad:?}: {e}");
+        }
     }
 }
