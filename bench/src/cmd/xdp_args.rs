@@ -173,6 +173,7 @@ impl XdpArgs {
             ("--buffer-kib", self.buffer_kib != d.buffer_kib),
             ("--max-connections", self.max_connections != d.max_connections),
             ("--idle-sleep-us", self.idle_sleep_us != d.idle_sleep_us),
+            ("--idle-wait-after-us", self.idle_wait_after_us != d.idle_wait_after_us),
             ("--busy-poll-us", self.busy_poll_us != d.busy_poll_us),
             ("--busy-poll-budget", self.busy_poll_budget != d.busy_poll_budget),
             ("--tx-checksum", self.tx_checksum != d.tx_checksum),
@@ -282,5 +283,27 @@ mod tests {
             let e = idle(&bad).expect_err("refused");
             assert!(e.contains("--idle") && !e.trim_end().contains('\n'), "{bad:?}: {e}");
         }
+    }
+
+    /// Every option of `XdpArgs` is caught when given to a Linux-stack command: one added
+    /// later without a line in `first_xdp_only_flag` fails here.
+    #[test]
+    fn every_xdp_option_is_refused_on_the_linux_stack() {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            xdp: XdpArgs,
+        }
+        let cmd = <Wrap as clap::CommandFactory>::command();
+        let longs: Vec<String> =
+            cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
+        assert!(longs.len() >= 19, "{longs:?}");
+        for flag in &longs {
+            let w = <Wrap as clap::Parser>::try_parse_from(["xdptcp", flag.as_str(), "3"])
+                .unwrap_or_else(|e| panic!("{flag}: {e}"));
+            assert_eq!(w.xdp.first_xdp_only_flag(), Some(flag.as_str()), "{flag}");
+        }
+        let d = <Wrap as clap::Parser>::try_parse_from(["xdptcp"]).unwrap();
+        assert_eq!(d.xdp.first_xdp_only_flag(), None, "defaults are not 'given'");
     }
 }
