@@ -45,9 +45,9 @@ pub struct XdpOptions {
     pub stats_interval: Option<Duration>,
     /// Impairments applied inside the stack's device (both directions).
     pub fault: Option<FaultConfig>,
-    /// Per-connection send and receive ring sizes.
-    pub send_buffer: usize,
-    pub recv_buffer: usize,
+    /// Fixed per-connection send and receive buffer size (auto-tuning off); `None`: Linux's
+    /// `tcp_wmem`/`tcp_rmem` with auto-tuning.
+    pub fixed_buffers: Option<usize>,
     /// Most connections the stack holds.
     pub max_connections: usize,
     /// Sleep of an idle iteration (zero: busy-poll).
@@ -334,8 +334,9 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         gateway: opts.gateway,
     };
     let mut config = engine::stack_config(&dev, addressing, keys);
-    config.tcp.send_buffer = opts.send_buffer;
-    config.tcp.recv_buffer = opts.recv_buffer;
+    if let Some(b) = opts.fixed_buffers {
+        config.tcp = config.tcp.with_fixed_buffers(b, b);
+    }
     config.max_connections = opts.max_connections;
     if let Some(ports) = &opts.local_ports {
         config.ephemeral_ports = ports.clone();
