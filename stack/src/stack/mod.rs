@@ -177,6 +177,13 @@ impl Stack {
         self.flows.iter().map(|(_, _, s)| s.conn.heap_bytes()).sum()
     }
 
+    /// Bytes one connection's flow-table entry takes (the connection's whole state, inline,
+    /// and its index entry): the fixed cost of a connection beside its chunks and
+    /// [`connection_heap_bytes`](Self::connection_heap_bytes).
+    pub fn flow_entry_bytes(&self) -> usize {
+        FlowTable::<Socket>::entry_bytes()
+    }
+
     /// Chunks held by connections, summed over the table (equals the pool's in-use count).
     /// Walks the connection table.
     pub fn connection_chunks(&self) -> usize {

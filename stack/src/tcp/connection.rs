@@ -294,6 +294,8 @@ pub struct Connection {
     pub(super) tune: Autotune,
     /// The chunk pool's budget level as of the current call.
     pub(super) mem_level: MemoryLevel,
+    /// A zero window went out because memory was exhausted: announce the reopening.
+    pub(super) window_zeroed: bool,
 }
 
 impl Connection {
@@ -381,6 +383,7 @@ impl Connection {
             bytes_received: 0,
             tune: Autotune::new(now, config.rmem.default, config.wmem.default),
             mem_level: MemoryLevel::Normal,
+            window_zeroed: false,
         }
     }
 
@@ -744,7 +747,9 @@ impl Connection {
         let cap = self.tune.rcvbuf;
         let threshold = (2 * self.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
-        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) {
+        let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
+        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) || reopened
+        {
             self.ack_now = true;
         }
     }

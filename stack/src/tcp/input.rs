@@ -469,7 +469,9 @@ impl Connection {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
             self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
             if self.snd_una != old_una {
-                self.snd_buf_expand(self.mem_level);
+                if self.tune.sndbuf < self.config.wmem.max {
+                    self.snd_buf_expand(self.mem_level);
+                }
                 if self.snd_una == self.snd_max {
                     // Idle: a burst's scoreboard records go back to the allocator.
                     self.loss.board.shrink_idle();
@@ -521,7 +523,10 @@ impl Connection {
         if offset == 0 {
             let n = self.recv_buf.write_at(pool, base, payload, false);
             if n < payload.len() {
+                // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
+                // window the exhausted budget makes us offer (`window_to_advertise`).
                 pool.counters.rcv_dropped += 1;
+                self.ack_now = true;
                 if n == 0 {
                     return;
                 }
@@ -542,8 +547,10 @@ impl Connection {
             }
             // Receive auto-tuning (`autotune`): a receiver RTT sample per window, and the
             // buffer grown once per RTT by what the application read in it.
-            self.rcv_rtt_measure(now);
-            self.rcv_space_adjust(now);
+            if self.config.rmem.tunable() && self.tune.rcvbuf < self.config.rmem.max {
+                self.rcv_rtt_measure(now);
+                self.rcv_space_adjust(now);
+            }
             // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
             // segment, at once when a gap was filled, else within the delayed-ACK timeout.
             self.delack_segments += 1;

@@ -394,7 +394,15 @@ impl Connection {
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right
     /// edge moves only by at least min(MSS, buffer/2) and never moves left.
+    ///
+    /// At the memory budget's hard limit the window offered is zero, even though that moves
+    /// the edge left (as Linux does, `ICSK_ACK_NOMEM`): data sent into it would be dropped
+    /// for want of a chunk, and a zero window makes the sender probe instead of retransmit.
     fn window_to_advertise(&mut self) -> u16 {
+        if self.mem_level == MemoryLevel::Exhausted {
+            self.window_zeroed = true;
+            return 0;
+        }
         let open_edge = self.rcv_nxt + self.recv_space();
         let threshold = self.rcv_sws_threshold() as i32;
         let edge = if open_edge - self.rcv_adv >= threshold || self.rcv_adv < self.rcv_nxt {
@@ -411,6 +419,9 @@ impl Connection {
         let adv_edge = self.rcv_nxt + (units << shift);
         if adv_edge > self.rcv_adv {
             self.rcv_adv = adv_edge;
+        }
+        if units > 0 {
+            self.window_zeroed = false;
         }
         units as u16
     }
