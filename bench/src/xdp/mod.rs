@@ -420,6 +420,12 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
     let s = w.stack();
     println!("stack: connections {} {:?}", s.connection_count(), s.counters());
     println!("listen: {:?}", s.listen_counters());
+    println!(
+        "memory: {:?}, {} B of chunks in use, {} B idle",
+        s.memory_counters(),
+        s.chunk_pool().bytes_in_use(),
+        s.chunk_pool().idle_bytes()
+    );
     let tcp: Vec<String> = nstat_lines(&s.tcp_counters())
         .into_iter()
         .filter(|(_, v)| all || *v != 0)
