@@ -167,7 +167,7 @@ impl ChunkPool {
 
     /// Counters.
     pub fn counters(&self) -> MemoryCounters {
-        self.counters
+        MemoryCounters { chunks_in_use: self.in_use as u64, ..self.counters }
     }
 
     /// A chunk, or `None` at the hard limit (unless `force`). Its old contents are never
@@ -200,8 +200,9 @@ impl ChunkPool {
             slot.next = NIL;
         }
         self.in_use += 1;
-        self.counters.chunks_in_use = self.in_use as u64;
-        self.counters.chunks_peak = self.counters.chunks_peak.max(self.in_use as u64);
+        if self.in_use as u64 > self.counters.chunks_peak {
+            self.counters.chunks_peak = self.in_use as u64;
+        }
         if !self.pressure && self.in_use > self.budget[1] {
             self.pressure = true;
             self.counters.pressure_entered += 1;
@@ -214,7 +215,6 @@ impl ChunkPool {
         let Some(slot) = self.slots.get_mut(id as usize) else { return };
         slot.next = NIL;
         self.in_use = self.in_use.saturating_sub(1);
-        self.counters.chunks_in_use = self.in_use as u64;
         if self.pressure && self.in_use < self.budget[0] {
             self.pressure = false;
         }

@@ -460,10 +460,11 @@ impl Connection {
     /// unread data (our data is all acknowledged once our FIN is). A TIME-WAIT lasts 60 s and
     /// needs no buffer, like Linux's small `tcp_timewait_sock`. Returns whether any chunk
     /// went back.
+    #[inline]
     pub fn release_buffers(&mut self, pool: &mut ChunkPool) -> bool {
-        let done = matches!(self.state, State::TimeWait | State::Closed)
-            && self.recv_buf.is_empty()
-            && self.send_buf.chunks() + self.recv_buf.chunks() > 0;
+        let done = self.send_buf.chunks() + self.recv_buf.chunks() > 0
+            && matches!(self.state, State::TimeWait | State::Closed)
+            && self.recv_buf.is_empty();
         if done {
             self.drop_buffers(pool);
         }
