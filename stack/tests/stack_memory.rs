@@ -361,3 +361,45 @@ fn readers_that_never_read_meet_the_budget_and_then_get_every_byte() {
     assert_eq!(m.chunks_in_use, 0, "everything read: every chunk back");
     assert_eq!(p.b.memory_level(), MemoryLevel::Normal);
 }
+
+#[test]
+fn zero_copy_writes_and_reads_go_a_chunk_at_a_time_and_lose_nothing() {
+    let mut p = Pair::with_link(LinkConfig::default(), 12);
+    let (a, b, _) = establish(&mut p, PORT, Duration::from_secs(5)).expect("established");
+    const N: usize = 20_000;
+    let (mut written, mut pieces) = (0usize, 0usize);
+    let n =
+        p.a.tcp_write(a, |room| {
+            assert!(room.len() <= CHUNK_SIZE, "one chunk's room at a time");
+            pieces += 1;
+            let k = room.len().min(N - written);
+            for (i, x) in room[..k].iter_mut().enumerate() {
+                *x = pattern(1, written + i);
+            }
+            written += k;
+            k
+        })
+        .unwrap();
+    assert_eq!((n, written), (N, N));
+    assert!(pieces >= N / CHUNK_SIZE, "{pieces} pieces");
+    let mut got = Vec::new();
+    let mut reads = 0;
+    let until = p.now + Duration::from_secs(10);
+    let done = p.drive(until, |p| {
+        while let Ok(k @ 1..) = p.b.tcp_read(b, |x, y| {
+            assert!(x.len() + y.len() <= 2 * CHUNK_SIZE, "at most two chunks lent");
+            got.extend_from_slice(x);
+            got.extend_from_slice(y);
+            x.len() + y.len()
+        }) {
+            reads += k.min(1);
+        }
+        got.len() == N
+    });
+    assert!(done && reads >= 3, "{} bytes in {reads} reads", got.len());
+    assert!(got.iter().enumerate().all(|(i, &x)| x == pattern(1, i)));
+    // Everything read and acknowledged: neither side holds a chunk.
+    let until = p.now + Duration::from_secs(1);
+    p.drive(until, |p| p.a.memory_counters().chunks_in_use == 0);
+    assert_eq!((p.a.memory_counters().chunks_in_use, p.b.memory_counters().chunks_in_use), (0, 0));
+}

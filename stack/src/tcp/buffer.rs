@@ -126,6 +126,11 @@ impl ChunkQueue {
         offset: usize,
         len: usize,
     ) -> (&'p [u8], &'p [u8]) {
+        // Fast path: the range lies in the head chunk (a small message, the oldest segment).
+        let start = (self.head_off as usize).saturating_add(offset);
+        if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
+            return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
+        }
         let Ok(offset) = u32::try_from(offset) else { return (&[], &[]) };
         let pos = self.head_off as u64 + offset as u64;
         let index = (pos / CHUNK_SIZE as u64) as u32;
@@ -222,6 +227,19 @@ impl ChunkQueue {
         let Ok(end) = u32::try_from(offset + data.len()) else { return 0 };
         if self.count == 0 {
             self.head_off = 0;
+            if !self.grow(pool, force) {
+                return 0;
+            }
+        }
+        // Fast path: everything lands in the tail chunk (small messages, appends).
+        let pos = self.head_off as usize + offset;
+        let within = pos % CHUNK_SIZE;
+        if (pos / CHUNK_SIZE) as u32 + 1 == self.count && within + data.len() <= CHUNK_SIZE {
+            if let Some(dst) = pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
+                dst.copy_from_slice(data);
+                self.extent = self.extent.max(end);
+                return data.len();
+            }
         }
         let mut written = 0usize;
         while written < data.len() {
@@ -340,6 +358,15 @@ impl ChunkQueue {
 
     /// Copies up to `out.len()` committed bytes out and consumes them.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
+        // Fast path: what is wanted sits in the head chunk.
+        let want = out.len().min(self.len as usize);
+        let start = self.head_off as usize;
+        if want > 0 && start + want <= CHUNK_SIZE {
+            if let Some(src) = pool.bytes(self.head).get(start..start + want) {
+                out[..want].copy_from_slice(src);
+                return self.consume(pool, want);
+            }
+        }
         let mut done = 0;
         while done < out.len() {
             let (a, b) = self.readable(pool);

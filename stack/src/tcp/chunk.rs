@@ -196,9 +196,7 @@ impl ChunkPool {
                 id
             }
         };
-        if let Some(slot) = self.slots.get_mut(id as usize) {
-            slot.next = NIL;
-        }
+        // A free or new slot's link is already NIL (`give` resets it).
         self.in_use += 1;
         if self.in_use as u64 > self.counters.chunks_peak {
             self.counters.chunks_peak = self.in_use as u64;
