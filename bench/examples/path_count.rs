@@ -67,4 +67,11 @@ fn main() {
             std::process::exit(2);
         }
     }
+    if std::env::var_os("PATH_COUNT_VERBOSE").is_some() {
+        let (c, s) = (w.c.tcp_counters(), w.s.tcp_counters());
+        eprintln!(
+            "client out {} in {}; server out {} in {}",
+            c.out_segs, c.in_segs, s.out_segs, s.in_segs
+        );
+    }
 }

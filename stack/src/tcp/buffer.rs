@@ -241,32 +241,45 @@ impl ChunkQueue {
                 return data.len();
             }
         }
-        let mut written = 0usize;
-        while written < data.len() {
-            let pos = self.head_off as usize + offset + written;
-            let index = (pos / CHUNK_SIZE) as u32;
-            while self.count <= index {
-                // A forced chunk only for the first one of an empty queue.
-                if !self.grow(pool, force && self.count == 0) {
-                    if written > 0 {
-                        self.extent = self.extent.max((offset + written) as u32);
-                    }
-                    // Chunks taken for a gap before bytes that found no room hold nothing.
-                    self.trim(pool);
-                    return written;
-                }
-            }
-            let within = pos % CHUNK_SIZE;
-            let n = (CHUNK_SIZE - within).min(data.len() - written);
-            let id = self.locate(pool, index);
-            if let Some(dst) = pool.bytes_mut(id).get_mut(within..within + n) {
-                dst.copy_from_slice(&data[written..written + n]);
-            } else {
+        // Take every chunk the range needs first (a forced one only as an empty queue's
+        // first); if the pool refuses, write the part the chunks held cover.
+        let start = self.head_off as usize + offset;
+        let last = ((start + data.len() - 1) / CHUNK_SIZE) as u32;
+        while self.count <= last {
+            if !self.grow(pool, force && self.count == 0) {
                 break;
             }
-            written += n;
         }
+        let covered = (self.count as usize * CHUNK_SIZE).saturating_sub(start).min(data.len());
+        if covered == 0 {
+            // Chunks taken for a gap before bytes that found no room hold nothing.
+            self.trim(pool);
+            return 0;
+        }
+        // Then copy chunk by chunk, following the links from the first one.
+        let mut index = (start / CHUNK_SIZE) as u32;
+        let mut id = self.locate(pool, index);
+        let mut within = start % CHUNK_SIZE;
+        let mut written = 0usize;
+        loop {
+            let n = (CHUNK_SIZE - within).min(covered - written);
+            match pool.bytes_mut(id).get_mut(within..within + n) {
+                Some(dst) => dst.copy_from_slice(&data[written..written + n]),
+                None => break,
+            }
+            written += n;
+            if written == covered {
+                break;
+            }
+            id = pool.next(id);
+            index += 1;
+            within = 0;
+        }
+        self.cursor = (index, id);
         self.extent = self.extent.max(end.min((offset + written) as u32));
+        if written < data.len() {
+            self.trim(pool);
+        }
         written
     }
 
