@@ -52,7 +52,7 @@ pub mod syncookie;
 mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
-pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE};
+pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, SLAB_CHUNKS};
 pub use config::{BufferSizes, TcpConfig};
 pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
 pub use counters::TcpCounters;
