@@ -284,8 +284,10 @@ impl ChunkPool {
         if self.pressure && self.in_use < self.budget[0] {
             self.pressure = false;
         }
-        if nfree == SLAB_CHUNKS && self.idle > self.idle_limit {
-            // A whole slab is idle and more than the limit is: give its storage back.
+        if nfree == SLAB_CHUNKS && self.idle > self.idle_limit + SLAB_CHUNKS {
+            // A whole slab is idle and more than the limit is: give its storage back. One
+            // slab's worth of slack above the limit keeps a connection that comes and goes
+            // from allocating a slab each time.
             if let Some(slab) = self.slabs.get_mut(s as usize) {
                 slab.data = None;
                 slab.nfree = 0;
@@ -363,12 +365,25 @@ mod tests {
         assert_eq!(p.counters().pressure_entered, 1);
         assert_eq!(p.counters().chunks_peak, 6);
         p.give(ids[3]);
-        assert_eq!(p.idle_bytes(), 0, "idle limit 0: the slab went back once all was free");
-        assert_eq!(p.counters().chunks_released, SLAB_CHUNKS as u64);
-        // A released slab's slot is reused.
-        let again = p.take(false).unwrap();
-        assert_eq!(p.counters().chunks_allocated, 2 * SLAB_CHUNKS as u64);
-        p.bytes_mut(again)[0] = 1;
+        assert_eq!(p.idle_bytes(), SLAB_CHUNKS * CHUNK_SIZE, "one slab of slack is kept");
+        assert_eq!(p.counters().chunks_released, 0);
+    }
+
+    #[test]
+    fn idle_slabs_beyond_the_limit_are_released_and_their_slots_reused() {
+        let mut p = ChunkPool::new(MemoryBudget::linux(), 0);
+        let ids: Vec<u32> = (0..3 * SLAB_CHUNKS).map(|_| p.take(false).unwrap()).collect();
+        for id in ids {
+            p.give(id);
+        }
+        assert_eq!(p.counters().chunks_released, 2 * SLAB_CHUNKS as u64);
+        assert_eq!(p.idle_bytes(), SLAB_CHUNKS * CHUNK_SIZE);
+        let again: Vec<u32> = (0..2 * SLAB_CHUNKS).map(|_| p.take(false).unwrap()).collect();
+        assert_eq!(p.counters().chunks_allocated, 4 * SLAB_CHUNKS as u64);
+        for &id in &again {
+            p.bytes_mut(id)[0] = 1;
+            assert_eq!(p.bytes(id).len(), CHUNK_SIZE);
+        }
     }
 
     #[test]
