@@ -16,7 +16,7 @@ use super::segment::{IpEcn, Segment, Transmit};
 use super::{SeqNumber, TcpConfig};
 use crate::time::Instant;
 
-/// A connection and its own chunk pool. See the [module documentation](self).
+/// A connection and its own chunk pool: the stack's calling convention without a stack.
 #[derive(Debug)]
 pub struct Endpoint {
     conn: Connection,

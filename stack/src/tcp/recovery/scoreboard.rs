@@ -95,7 +95,7 @@ impl Scoreboard {
     /// request/response traffic to allocate nothing per exchange.
     const IDLE_RECORDS: usize = 16;
 
-    /// With nothing in flight, gives back storage beyond [`Self::IDLE_RECORDS`] records.
+    /// With nothing in flight, gives back storage beyond 16 records (`IDLE_RECORDS`).
     pub fn shrink_idle(&mut self) {
         if self.segs.is_empty() && self.segs.capacity() > Self::IDLE_RECORDS {
             self.segs.shrink_to(Self::IDLE_RECORDS);
