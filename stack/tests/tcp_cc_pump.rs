@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, State, TcpConfig, TcpCounters};
+use xdptcp_stack::tcp::{BufferSizes, CongestionAlgorithm, State, TcpConfig, TcpCounters};
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 13 + i / 257) as u8) ^ seed).collect()
@@ -23,8 +23,8 @@ enum Detection {
 fn config(algo: CongestionAlgorithm, det: Detection, mss: u16, pacing: bool) -> TcpConfig {
     TcpConfig {
         mss,
-        send_buffer: 16 * 1024,
-        recv_buffer: 16 * 1024,
+        wmem: BufferSizes::fixed(16 * 1024),
+        rmem: BufferSizes::fixed(16 * 1024),
         congestion: algo,
         sack: !matches!(det, Detection::DupAcks),
         rack: matches!(det, Detection::SackRack),

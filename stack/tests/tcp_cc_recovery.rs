@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, Connection, Flags, IpEcn, TcpConfig};
+use xdptcp_stack::tcp::{CongestionAlgorithm, Endpoint, Flags, IpEcn, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
 
 macro_rules! recv {
@@ -44,8 +44,8 @@ fn sack(n: u32, blocks: &[(u32, u32)]) -> Seg {
 }
 
 /// An established client whose peer offered a 4000-byte window (MSS 100), optionally SACK.
-fn open(cfg: TcpConfig) -> Connection {
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+fn open(cfg: TcpConfig) -> Endpoint {
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     tx_all(&mut c, ms(0));
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_window(WIN);
     sa.options.mss = Some(100);
@@ -64,7 +64,7 @@ fn payload(n: usize) -> Vec<u8> {
 }
 
 /// Sends `n` bytes and returns the segments that went out at `now`.
-fn send_data(c: &mut Connection, now: Instant, n: usize) -> Vec<Seg> {
+fn send_data(c: &mut Endpoint, now: Instant, n: usize) -> Vec<Seg> {
     assert_eq!(c.send(&payload(n)), n);
     tx_all(c, now)
 }
@@ -316,7 +316,7 @@ fn rto_marks_everything_lost_and_slow_starts() {
 #[test]
 fn ecn_negotiation_and_one_reduction_per_round_trip() {
     let cfg = TcpConfig { ecn: true, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).unwrap();
     assert!(syn.flags.contains(Flags::SYN | Flags::ECE | Flags::CWR), "ECN-setup SYN");
     let mut c = open(cfg);
@@ -446,7 +446,7 @@ fn passive_open_agrees_to_ecn_only_when_asked() {
         if theirs {
             syn.flags = syn.flags | Flags::ECE | Flags::CWR;
         }
-        let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        let mut c = Endpoint::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
         let sa = tx(&mut c, ms(0)).unwrap();
         let agreed = ours && theirs;
         assert_eq!(sa.flags.contains(Flags::ECE), agreed, "ours={ours} theirs={theirs}");

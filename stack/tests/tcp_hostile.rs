@@ -8,7 +8,7 @@ use xdptcp_stack::tcp::{Flags, State, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 /// Our FIN goes out and the peer acknowledges it, but never sends its own.
-fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Connection {
+fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Endpoint {
     let mut c = client(TcpConfig::default());
     if close {
         c.close();
@@ -23,10 +23,7 @@ fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Connection {
 }
 
 /// Runs the connection's timers until `until`, returning what it sent.
-fn run_timers(
-    c: &mut xdptcp_stack::tcp::Connection,
-    until: xdptcp_stack::time::Instant,
-) -> Vec<Seg> {
+fn run_timers(c: &mut xdptcp_stack::tcp::Endpoint, until: xdptcp_stack::time::Instant) -> Vec<Seg> {
     let mut sent = Vec::new();
     while let Some(t) = c.poll_timeout().filter(|&t| t <= until) {
         c.on_timeout(t);
@@ -84,7 +81,7 @@ fn peer_fin_within_the_timeout_ends_in_time_wait() {
 #[test]
 fn acks_to_paws_rejected_segments_are_rate_limited() {
     let cfg = TcpConfig { timestamps: true, ..plain_config() };
-    let mut c = xdptcp_stack::tcp::Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = xdptcp_stack::tcp::Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     let our_ts = syn.options.timestamps.expect("timestamps").0;
     let synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(50_000, our_ts);

@@ -1,6 +1,6 @@
 //! The reference server: smoltcp 0.14, one `Interface` and a `SocketSet` of N TCP sockets,
 //! each listening on the port until a connection takes it (smoltcp has no listener or accept
-//! queue: one socket serves one connection), with the same 4 KiB buffers, Nagle off and RFC
+//! queue: one socket serves one connection), with 4 KiB rings, Nagle off and RFC
 //! 7323 timestamps on (its TSval is virtual time in ms, as ours), so both servers carry the
 //! same segments.
 //!

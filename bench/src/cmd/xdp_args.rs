@@ -42,9 +42,10 @@ pub struct XdpArgs {
     /// delay-us=N,jitter-us=N,reorder-us=N,seed=N.
     #[arg(long)]
     pub fault: Option<String>,
-    /// Send and receive ring of each connection, KiB.
-    #[arg(long, default_value_t = 256)]
-    pub buffer_kib: usize,
+    /// Fix each connection's send and receive buffer at this many KiB (auto-tuning off, as
+    /// SO_SNDBUF/SO_RCVBUF do). Default: Linux's tcp_wmem/tcp_rmem, auto-tuned.
+    #[arg(long)]
+    pub buffer_kib: Option<usize>,
     /// Most connections the stack holds.
     #[arg(long, default_value_t = 65536)]
     pub max_connections: usize,
@@ -116,8 +117,8 @@ impl XdpArgs {
             Some(s) if s > 0.0 && s < 1e6 => Some(Duration::from_secs_f64(s)),
             Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
         };
-        if !(4..=65536).contains(&self.buffer_kib) {
-            return Err(format!("--buffer-kib {}: must be between 4 and 65536", self.buffer_kib));
+        if let Some(b) = self.buffer_kib.filter(|b| !(4..=65536).contains(b)) {
+            return Err(format!("--buffer-kib {b}: must be between 4 and 65536"));
         }
         if self.max_connections == 0 || self.max_connections > 4 << 20 {
             return Err("--max-connections must be between 1 and 4194304".into());
@@ -134,8 +135,7 @@ impl XdpArgs {
             pcap: self.pcap.clone(),
             stats_interval,
             fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
-            send_buffer: self.buffer_kib * 1024,
-            recv_buffer: self.buffer_kib * 1024,
+            fixed_buffers: self.buffer_kib.map(|b| b * 1024),
             max_connections: self.max_connections,
             idle: self.idle_policy()?,
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,

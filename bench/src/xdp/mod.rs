@@ -46,9 +46,9 @@ pub struct XdpOptions {
     pub stats_interval: Option<Duration>,
     /// Impairments applied inside the stack's device (both directions).
     pub fault: Option<FaultConfig>,
-    /// Per-connection send and receive ring sizes.
-    pub send_buffer: usize,
-    pub recv_buffer: usize,
+    /// Fixed per-connection send and receive buffer size (auto-tuning off); `None`: Linux's
+    /// `tcp_wmem`/`tcp_rmem` with auto-tuning.
+    pub fixed_buffers: Option<usize>,
     /// Most connections the stack holds.
     pub max_connections: usize,
     /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
@@ -361,8 +361,9 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         gateway: opts.gateway,
     };
     let mut config = engine::stack_config(&dev, addressing, keys);
-    config.tcp.send_buffer = opts.send_buffer;
-    config.tcp.recv_buffer = opts.recv_buffer;
+    if let Some(b) = opts.fixed_buffers {
+        config.tcp = config.tcp.with_fixed_buffers(b, b);
+    }
     config.max_connections = opts.max_connections;
     if let Some(ports) = &opts.local_ports {
         config.ephemeral_ports = ports.clone();
@@ -448,6 +449,12 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
     let s = w.stack();
     println!("stack: connections {} {:?}", s.connection_count(), s.counters());
     println!("listen: {:?}", s.listen_counters());
+    println!(
+        "memory: {:?}, {} B of chunks in use, {} B idle",
+        s.memory_counters(),
+        s.chunk_pool().bytes_in_use(),
+        s.chunk_pool().idle_bytes()
+    );
     let tcp: Vec<String> = nstat_lines(&s.tcp_counters())
         .into_iter()
         .filter(|(_, v)| all || *v != 0)

@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use crate::iface::{DeviceCaps, InterfaceConfig};
 use crate::tcp::listen::ListenConfig;
 use crate::tcp::ports;
-use crate::tcp::TcpConfig;
+use crate::tcp::{MemoryBudget, TcpConfig};
 use crate::time::Duration;
 
 /// Secret keys. Draw each from a good random source at start-up; give every core's stack the
@@ -83,10 +83,12 @@ pub struct StackConfig {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Secret keys.
     pub keys: StackKeys,
-    /// Idle connection-buffer storage kept for new connections (bytes); beyond it, finished
-    /// connections' rings are freed. Default 64 MiB (128 connections' worth at the default
-    /// 256 KiB per ring).
+    /// Idle chunk storage kept in the pool's free list (bytes); chunks given back beyond it
+    /// are freed. Default 64 MiB (16,384 chunks).
     pub buffer_pool_bytes: usize,
+    /// The stack-wide limits on chunk memory (Linux `tcp_mem`): pressure, hard limit.
+    /// Default: Linux 6.18's `tcp_mem` on the lab machine (see [`MemoryBudget::linux`]).
+    pub memory: MemoryBudget,
 }
 
 impl StackConfig {
@@ -107,6 +109,7 @@ impl StackConfig {
             ephemeral_ports: ports::DEFAULT_RANGE,
             keys,
             buffer_pool_bytes: 64 << 20,
+            memory: MemoryBudget::linux(),
         }
     }
 }

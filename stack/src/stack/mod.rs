@@ -45,7 +45,7 @@ use std::collections::VecDeque;
 use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
-use crate::tcp::buffer::{BufferPool, BufferPoolCounters};
+use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
@@ -120,7 +120,7 @@ pub struct Stack {
     tcp_counters: TcpCounters,
     listen_counters: ListenCounters,
     counters: StackCounters,
-    buffers: BufferPool,
+    buffers: ChunkPool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -167,13 +167,44 @@ impl Stack {
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
-            buffers: BufferPool::new(config.buffer_pool_bytes),
+            buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
         }
     }
 
-    /// What the connection-buffer pool did: rings allocated, recycled, freed at its limit.
-    pub fn buffer_pool_counters(&self) -> BufferPoolCounters {
+    /// What the chunk pool did and the memory budget refused: chunks in use (and their
+    /// peak), allocated and released; pressure episodes, received data dropped, sends
+    /// refused, windows clamped.
+    pub fn memory_counters(&self) -> MemoryCounters {
         self.buffers.counters()
+    }
+
+    /// The memory budget's level now.
+    pub fn memory_level(&self) -> MemoryLevel {
+        self.buffers.level()
+    }
+
+    /// The chunk pool (bytes in use and idle).
+    pub fn chunk_pool(&self) -> &ChunkPool {
+        &self.buffers
+    }
+
+    /// Heap bytes held by connections outside the chunk pool and the flow table's own
+    /// entries (loss scoreboards, congestion-control state). Walks the connection table.
+    pub fn connection_heap_bytes(&self) -> usize {
+        self.flows.iter().map(|(_, _, s)| s.conn.heap_bytes()).sum()
+    }
+
+    /// Bytes one connection's flow-table entry takes (the connection's whole state, inline,
+    /// and its index entry): the fixed cost of a connection beside its chunks and
+    /// [`connection_heap_bytes`](Self::connection_heap_bytes).
+    pub fn flow_entry_bytes(&self) -> usize {
+        FlowTable::<Socket>::entry_bytes()
+    }
+
+    /// Chunks held by connections, summed over the table (equals the pool's in-use count).
+    /// Walks the connection table.
+    pub fn connection_chunks(&self) -> usize {
+        self.flows.iter().map(|(_, _, s)| s.conn.chunks_held()).sum()
     }
 
     /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
@@ -336,9 +367,7 @@ impl Stack {
             self.free(h);
             return;
         }
-        if let Some(b) = s.conn.release_buffers() {
-            b.recycle(&mut self.buffers);
-        }
+        s.conn.release_buffers(&mut self.buffers);
         // One timer per connection, moved only to an earlier deadline. A deadline that moves
         // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
         // leaves the wheel entry where it is: if it fires, `on_timeout` finds nothing due and
@@ -372,7 +401,7 @@ impl Stack {
         if s.in_time_wait {
             self.time_wait -= 1;
         }
-        s.conn.take_buffers().recycle(&mut self.buffers);
+        s.conn.drop_buffers(&mut self.buffers);
         self.wheel.cancel(s.timer);
         self.tcp_counters.add(&s.conn.take_counters());
         match s.owner {

@@ -63,10 +63,6 @@ pub struct Delivered {
     high: Option<SeqNumber>,
 }
 
-/// Records an emptied scoreboard keeps: enough for request/response traffic, which empties
-/// it on every exchange, to allocate nothing per exchange.
-pub const KEEP_RECORDS: usize = 16;
-
 /// The scoreboard of segments in flight, oldest first.
 #[derive(Clone, Debug, Default)]
 pub struct Scoreboard {
@@ -86,16 +82,29 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// An empty scoreboard that can hold `capacity` records (one more than that takes a FIN
-    /// that arrives when the ring is full of data records).
-    ///
-    /// Memory follows the flight: nothing is allocated until a segment is sent, the ring
-    /// grows by doubling as the flight does (so at most log2(capacity) allocations), and a
-    /// ring that grew past [`KEEP_RECORDS`] is cut back once everything is acknowledged.
-    /// Allocated up front, a 256 KiB send buffer's worth of records was 18 KB of every
-    /// connection, idle or not.
+    /// An empty scoreboard that can hold `capacity` records (one more takes a FIN that
+    /// arrives when the ring is full of data records). Records are allocated as segments are
+    /// sent, doubling, so a connection that never has much in flight never holds much: the
+    /// steady state allocates nothing, and [`shrink_idle`](Self::shrink_idle) gives a burst's
+    /// records back.
     pub fn with_capacity(capacity: usize) -> Self {
         Scoreboard { segs: VecDeque::new(), capacity: capacity.max(1), ..Default::default() }
+    }
+
+    /// Records kept allocated when nothing is in flight: 16 records (384 bytes), enough for
+    /// request/response traffic to allocate nothing per exchange.
+    const IDLE_RECORDS: usize = 16;
+
+    /// With nothing in flight, gives back storage beyond 16 records (`IDLE_RECORDS`).
+    pub fn shrink_idle(&mut self) {
+        if self.segs.is_empty() && self.segs.capacity() > Self::IDLE_RECORDS {
+            self.segs.shrink_to(Self::IDLE_RECORDS);
+        }
+    }
+
+    /// Heap bytes the records take.
+    pub fn heap_bytes(&self) -> usize {
+        self.segs.capacity() * core::mem::size_of::<SentSegment>()
     }
 
     /// Whether another record fits.
@@ -235,10 +244,6 @@ impl Scoreboard {
             } else {
                 break;
             }
-        }
-        if self.segs.is_empty() && self.segs.capacity() > 4 * KEEP_RECORDS {
-            // A burst is over: give the big ring back.
-            self.segs.shrink_to(KEEP_RECORDS);
         }
     }
 
