@@ -17,14 +17,23 @@
 //!   client's TIME-WAIT shortened to 2 ms of virtual time so thousands do not pile up).
 //!   Connection set-up and teardown: buffers, flow table, listener queues, timers.
 //!
-//! Devices are raw IP (no Ethernet, no ARP) with no checksum offload.
+//! - `tcp_path/{rx,tx}_segment_csum_offload/{64,1448}`: the same two paths with every
+//!   checksum left to the device (`ChecksumCaps::ALL`, as on a NIC that offloads them) and
+//!   Nagle off; the 64-byte rows beside the 1448-byte ones show what the payload copies cost
+//!   (receive: frame to ring and ring to application; send: application to ring and ring
+//!   to frame).
+//!
+//! Devices are raw IP (no Ethernet, no ARP), with no checksum offload unless a row says so.
 
 mod common;
 
 use common::Duo;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use std::hint::black_box;
-use xdptcp_stack::iface::DeviceCaps;
+use xdptcp_stack::iface::{ChecksumCaps, DeviceCaps};
 use xdptcp_stack::stack::{StackConfig, StackEvent};
 use xdptcp_stack::tcp::{State, TcpConfig};
 use xdptcp_stack::time::Duration;
@@ -38,6 +47,13 @@ const CSUM: usize = IP_HDR + 16;
 /// The in-memory pair of these suites: raw IP devices, 1 MiB buffers, Nagle on.
 fn wire() -> Duo {
     Duo::connect(DeviceCaps::ip(1500), 1 << 20, false)
+}
+
+/// The same pair with every checksum left to the device both ways (as on a NIC that
+/// offloads them: nothing verified, TCP checksums seeded with the pseudo-header sum only),
+/// and Nagle off so that 64-byte segments leave at once.
+fn offloaded() -> Duo {
+    Duo::connect(DeviceCaps::ip(1500).with_checksum(ChecksumCaps::ALL), 1 << 20, true)
 }
 
 /// Replaces the 32-bit field at `at` and patches the TCP checksum (RFC 1624).
@@ -55,46 +71,94 @@ fn field(frame: &[u8], at: usize) -> u32 {
 }
 
 fn rx_segment(c: &mut Criterion) {
-    let mut w = wire();
-    // A full-MSS data frame from the client, captured as the template.
-    let data = vec![0x5a; 1448];
+    let mut g = c.benchmark_group("tcp_path");
+    g.throughput(Throughput::Elements(1));
+    rx_row(&mut g, "rx_segment", None, wire(), 1448);
+    for size in [64, 1448] {
+        rx_row(&mut g, "rx_segment_csum_offload", Some(size), offloaded(), size);
+    }
+    g.finish();
+}
+
+/// One in-sequence frame of `size` payload bytes received, consumed by the application and
+/// followed by the ACK decision, per iteration.
+fn rx_row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: Option<usize>,
+    mut w: Duo,
+    size: usize,
+) {
+    // A data frame from the client, captured as the template.
+    let data = vec![0x5a; size];
     w.c.tcp_send(w.ch, &data).unwrap();
     let n = w.c.poll_transmit(w.now, &mut w.buf).unwrap();
     let mut frame = w.buf[..n].to_vec();
-    assert!(n > 1448 + 40);
+    assert_eq!(n, size + IP_HDR + 32, "one segment with timestamps");
     let mut seq = field(&frame, SEQ);
     let mut out = vec![0u8; 1500];
     let mut sink = vec![0u8; 2048];
     let (s, sh) = (&mut w.s, w.sh);
     let now = w.now;
     let before = s.tcp_info(sh).unwrap().bytes_received;
-    let mut g = c.benchmark_group("tcp_path");
-    g.throughput(Throughput::Elements(1));
-    // Whether criterion ran it (a name filter may skip it): the checks below need a run.
-    let mut ran = false;
-    g.bench_function("rx_segment", |b| {
-        ran = true;
+    let (mut iterations, mut sent) = (0u64, 0u64);
+    let mut body = |b: &mut Bencher| {
         b.iter(|| {
             s.receive(now, black_box(&frame));
             while s.tcp_recv(sh, &mut sink).unwrap_or(0) > 0 {}
             while let Some(n) = s.poll_transmit(now, &mut out) {
                 black_box(n);
+                sent += 1;
             }
             while s.poll_event().is_some() {}
-            seq = seq.wrapping_add(1448);
+            seq = seq.wrapping_add(size as u32);
             patch_u32(&mut frame, SEQ, seq);
+            iterations += 1;
         })
-    });
-    g.finish();
+    };
+    bench(g, name, param, &mut body);
     // Every frame was in sequence and delivered, none dropped as a duplicate.
     let delivered = s.tcp_info(sh).unwrap().bytes_received - before;
-    assert_eq!(delivered % 1448, 0);
-    assert!(!ran || delivered >= 1448 * 1000, "{delivered}");
+    assert_eq!(delivered, iterations * size as u64);
     assert_eq!(s.tcp_counters().in_errs, 0);
+    if iterations > 0 {
+        let param = param.map(|p| format!("/{p}")).unwrap_or_default();
+        eprintln!("tcp_path/{name}{param}: {sent} ACKs for {iterations} segments");
+    }
+}
+
+/// Runs `body` as `name`, or as `name/param` when there is a parameter.
+fn bench(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: Option<usize>,
+    body: &mut impl FnMut(&mut Bencher),
+) {
+    match param {
+        Some(p) => g.bench_function(BenchmarkId::new(name, p), body),
+        None => g.bench_function(name, body),
+    };
 }
 
 fn tx_segment(c: &mut Criterion) {
-    let mut w = wire();
+    let mut g = c.benchmark_group("tcp_path");
+    g.throughput(Throughput::Elements(1));
+    tx_row(&mut g, "tx_segment", None, wire(), 1448);
+    for size in [64, 1448] {
+        tx_row(&mut g, "tx_segment_csum_offload", Some(size), offloaded(), size);
+    }
+    g.finish();
+}
+
+/// The application writes `size` bytes and `poll_transmit` builds the data frame, per
+/// iteration; every fourth segment a patched ACK acknowledges everything (its cost included).
+fn tx_row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: Option<usize>,
+    mut w: Duo,
+    size: usize,
+) {
     // A pure ACK from the client, captured as the template for acknowledging everything.
     w.s.tcp_send(w.sh, &[1u8; 10]).unwrap();
     let n = w.s.poll_transmit(w.now, &mut w.buf).unwrap();
@@ -110,34 +174,34 @@ fn tx_segment(c: &mut Criterion) {
     w.s.receive(w.now, &ack_frame);
     w.drain();
     let mut ack = field(&ack_frame, ACK);
-    let data = vec![0xa5u8; 1448];
+    let data = vec![0xa5u8; size];
     let mut out = vec![0u8; 1500];
     let (s, sh, now) = (&mut w.s, w.sh, w.now);
     let mut unacked = 0u32;
+    let mut segments = 0u32;
     let before = s.tcp_info(sh).unwrap().bytes_acked;
-    let mut g = c.benchmark_group("tcp_path");
-    g.throughput(Throughput::Elements(1));
-    // Whether criterion ran it (a name filter may skip it): the checks below need a run.
-    let mut ran = false;
-    g.bench_function("tx_segment", |b| {
-        ran = true;
+    let mut iterations = 0u64;
+    let mut body = |b: &mut Bencher| {
         b.iter(|| {
             s.tcp_send(sh, black_box(&data)).unwrap();
             let n = s.poll_transmit(now, &mut out).expect("window open");
             black_box(&out[..n]);
-            unacked += 1448;
-            if unacked >= 4 * 1448 {
+            unacked += size as u32;
+            segments += 1;
+            if segments == 4 {
                 ack = ack.wrapping_add(unacked);
-                unacked = 0;
+                (unacked, segments) = (0, 0);
                 patch_u32(&mut ack_frame, ACK, ack);
                 s.receive(now, &ack_frame);
                 while s.poll_event().is_some() {}
             }
+            iterations += 1;
         })
-    });
-    g.finish();
+    };
+    bench(g, name, param, &mut body);
     // The patched ACKs were accepted: the window kept moving.
-    assert!(!ran || s.tcp_info(sh).unwrap().bytes_acked - before >= 1448 * 1000);
+    let acked = s.tcp_info(sh).unwrap().bytes_acked - before;
+    assert_eq!(acked, (iterations - iterations % 4) * size as u64);
 }
 
 fn bulk(c: &mut Criterion) {

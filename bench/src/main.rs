@@ -61,12 +61,16 @@ enum ReportCommand {
     /// Print a table of the latest criterion results (time per iteration, throughput and the
     /// ratio to the reference implementation measured in the same group).
     Criterion(cmd::criterion_report::Args),
+    /// Draw the table and figures of a `bench lab` results.json again (rounded numbers,
+    /// summary.svg, throughput plots).
+    Lab(cmd::bench_lab::RedrawArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(ReportCommand::Criterion(args)) => cmd::criterion_report::run(&args),
+        Command::Report(ReportCommand::Lab(args)) => cmd::bench_lab::redraw(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
         Command::Xfer(args) => cmd::xfer::run(&args),

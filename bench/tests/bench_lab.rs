@@ -59,9 +59,22 @@ fn bench_lab_quick_writes_the_report_and_removes_the_lab() {
             .unwrap_or_else(|| panic!("a linux/linux {w} row: {text}"));
         assert!(row["throughput"].as_f64().unwrap() > 0.0, "{row}");
     }
-    let raw = rows.iter().find(|r| r["workload"] == "raw-xdp").expect("a raw-xdp row");
-    assert_eq!(raw["unit"], "pps");
-    assert!(raw["throughput"].as_f64().unwrap() > 0.0, "{raw}");
+    for client in ["xdp-flood", "udp-flood"] {
+        let raw = rows
+            .iter()
+            .find(|r| r["workload"] == "raw-xdp" && r["client"] == client)
+            .unwrap_or_else(|| panic!("a raw-xdp row from {client}: {text}"));
+        assert_eq!(raw["unit"], "pps");
+        assert!(raw["throughput"].as_f64().unwrap() > 0.0, "{raw}");
+        // Each reply is two frames on the wire, one each way.
+        let fps = raw["wire_fps"].as_f64().expect("wire frames counted");
+        assert!(fps >= raw["throughput"].as_f64().unwrap(), "{raw}");
+    }
+    // Every row has the server's CPU time (a server always runs for a while).
+    for r in rows {
+        assert!(r["server_cpu_s"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+        assert!(r["per_cpu_s"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    }
     // Combinations without a number are named with a reason, never faked: xdptcp ones (until
     // `--stack xdptcp` is built) or tools that are not installed.
     for m in v["meta"]["missing"].as_array().expect("meta.missing") {
@@ -85,7 +98,10 @@ fn bench_lab_quick_writes_the_report_and_removes_the_lab() {
     let table = std::fs::read_to_string(out_dir.join("table.md")).expect("table.md");
     assert!(table.contains("| rr64x1 | linux | linux |"), "{table}");
     assert!(stdout.contains("| raw-xdp | xdp-reflector | udp-flood |"), "{stdout}");
-    for svg in ["throughput-rr64x1.svg", "throughput-raw-xdp.svg", "latency-rr64x1.svg"] {
+    assert!(stdout.contains("- raw ceiling: rr64x64 xdptcp <- xdptcp moved"), "{stdout}");
+    for svg in
+        ["throughput-rr64x1.svg", "throughput-raw-xdp.svg", "latency-rr64x1.svg", "summary.svg"]
+    {
         let s = std::fs::read_to_string(out_dir.join(svg)).unwrap_or_default();
         assert!(s.starts_with("<svg"), "{svg}");
     }

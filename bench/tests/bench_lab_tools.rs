@@ -1,15 +1,17 @@
-//! The two tools behind the `raw-xdp` row: `xdptcp serve-xdp reflect` and `xdptcp udp-flood`.
+//! The tools behind the `raw-xdp` rows: `xdptcp serve-xdp reflect` and `xdptcp udp-flood`,
+//! on a kernel socket and on its own AF_XDP socket (`--stack xdptcp`).
 //!
 //! Without root only the argument errors are checked (one line, non-zero exit); with root a
 //! lab is made, the reflector serves it, a 1-second flood gets replies, and the reflector's
-//! counters after SIGTERM agree (exit 0). A Drop guard removes the lab.
+//! counters after SIGTERM agree (exit 0); the AF_XDP generator resolves the reflector by
+//! ARP and its count of what it sent agrees with the reflector's. Drop guards remove the labs.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::has_root;
+use common::{has_root, XDPTCP};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdptcp");
 
@@ -26,6 +28,12 @@ fn udp_flood_rejects_bad_arguments_in_one_line() {
     one_line_error(&["udp-flood", "--target", "127.0.0.1:9", "--size", "8"], "--size");
     one_line_error(&["udp-flood", "--target", "127.0.0.1:9", "--duration", "0"], "--duration");
     one_line_error(&["udp-flood", "--target", "nowhere", "--duration", "1"], "bad address");
+    let t = ["udp-flood", "--target", "198.18.0.2:9"];
+    let with = |more: &[&'static str]| [&t[..], more].concat();
+    one_line_error(&with(&["--stack", "xdptcp"]), "needs --iface");
+    one_line_error(&with(&["--stack", "xdptcp", "--iface", "lo"]), "needs --ip");
+    one_line_error(&with(&["--stack", "dpdk"]), "--stack dpdk");
+    one_line_error(&with(&["--stack", "xdptcp", "--iface", "lo", "--ip", "10.0.0.1/33"]), "prefix");
 }
 
 struct Lab(String);
@@ -109,4 +117,61 @@ fn reflector_sends_the_flood_back_and_counts_it() {
     assert!(field(total, "reflected") >= received, "{total} / {summary}");
     assert!(field(total, "arp-replies") >= 1, "{total}");
     assert_eq!(field(total, "tx-full"), 0, "{total}");
+}
+
+#[test]
+fn the_af_xdp_generator_counts_what_the_reflector_sends_back() {
+    if !has_root("the AF_XDP generator lab test") {
+        return;
+    }
+    let lab = common::Lab::up(format!("xf{}", std::process::id() % 100_000), &[]);
+    let mut reflector = lab.xdptcp("reflector", &["serve-xdp", "reflect"]).time_limit(30).start();
+    reflector.wait_line("listening on");
+    let prefix = lab.stack_ip.rsplit_once('.').expect("dotted").0.to_string();
+    let cidr = format!("{prefix}.4/24");
+    let target = format!("{}:9", lab.stack_ip);
+    let json = std::env::temp_dir().join(format!("xdptcp-{}-flood.json", lab.name));
+    let out = Command::new("timeout")
+        .args(["20", "ip", "netns", "exec", &lab.kernel_ns, XDPTCP, "udp-flood"])
+        .args(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr])
+        .args(["--target", &target, "--duration", "1", "--window", "64", "--json"])
+        .arg(&json)
+        .output()
+        .expect("udp-flood runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        reflector
+            .fail(&format!("udp-flood failed: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = std::fs::read_to_string(&json).expect("--json written");
+    let _ = std::fs::remove_file(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(v["stack"], "xdptcp", "{text}");
+    let (sent, received) = (v["sent"].as_u64().unwrap(), v["received"].as_u64().unwrap());
+    let lost = v["lost"].as_u64().unwrap();
+    // A second of a batched loop moves far more than a thousand datagrams; what is neither
+    // answered nor written off when it stops is at most the window. (A loaded machine may
+    // drop some, which the generator writes off: the test does not assume a quiet one.)
+    assert!(received > 1000 && received <= sent, "{text}");
+    assert!(sent.saturating_sub(received + lost) <= 64, "{text}");
+    assert!(v["pps"].as_f64().unwrap() > 0.0 && v["p50_us"].as_f64().is_some(), "{text}");
+    assert!(stdout.contains("arp requests 1,") || stdout.contains("arp requests 2,"), "{stdout}");
+
+    // The reflector answered every reply the generator counted (and the ARP request), and
+    // nothing it was not sent.
+    assert!(reflector.stop(Duration::from_secs(10)), "the reflector exits 0 after SIGINT");
+    let log = reflector.log_text();
+    let total = log.lines().find_map(|l| l.strip_prefix("total: ")).expect("a total line");
+    let field = |k: &str| -> u64 {
+        total
+            .split_whitespace()
+            .skip_while(|w| *w != k)
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {total}"))
+    };
+    let reflected = field("reflected");
+    assert!(reflected >= received && reflected <= sent, "{total} / {text}");
+    assert!(field("arp-replies") >= 1, "{total}");
+    assert_eq!(field("dropped"), 0, "{total}");
 }

@@ -424,6 +424,41 @@ fn errors_are_one_line_and_non_zero() {
     drop(busy);
 }
 
+/// A flag only the other stack reads is an error, not silently ignored: before, `serve echo
+/// --iface IF --ip ADDR/24 --port 7` without `--stack xdptcp` served on 127.0.0.1:8080 over
+/// Linux as if nothing were wrong.
+#[test]
+fn flags_of_the_other_stack_are_errors() {
+    let t = Duration::from_secs(10);
+    let ip = "198.18.0.2/24";
+    for (args, needle) in [
+        (
+            &["serve", "echo", "--iface", "lo", "--ip", ip, "--port", "7"][..],
+            "--iface applies to --stack xdptcp",
+        ),
+        (&["serve", "echo", "--port", "9"][..], "--port applies to --stack xdptcp"),
+        (&["serve", "echo", "--queues", "2"][..], "--queues applies to --stack xdptcp"),
+        (
+            &["serve", "proxy", "--backend", "127.0.0.1:1", "--fault", "loss=1"][..],
+            "--fault applies",
+        ),
+        (
+            &["load", "rr", "--target", "127.0.0.1:1", "--tx-checksum", "software"][..],
+            "--tx-checksum applies",
+        ),
+        (
+            &["serve", "echo", "--stack", "xdptcp", "--listen", "127.0.0.1:9"][..],
+            "--listen applies to --stack linux",
+        ),
+        (
+            &["serve", "echo", "--stack", "xdptcp", "--threads", "2"][..],
+            "--threads applies to --stack linux",
+        ),
+    ] {
+        assert_one_line_error(&xdptcp(args, t), needle);
+    }
+}
+
 #[test]
 fn silent_server_gives_timeouts_not_a_hang() {
     // The kernel completes connects into the backlog; nobody ever reads or answers.

@@ -134,6 +134,15 @@ pub trait Device {
         None
     }
 
+    /// Blocks until a frame may have arrived or `timeout` has passed, whichever comes first:
+    /// what an idle worker does instead of spinning ([`IdlePolicy`](crate::engine::IdlePolicy)).
+    /// The default, for devices with nothing to wait on, sleeps for `timeout`; the AF_XDP
+    /// device sleeps in `ppoll` on its socket, which the kernel wakes when a frame lands on
+    /// the RX ring. Spurious returns are allowed: the caller polls the rings anyway.
+    fn wait(&mut self, timeout: std::time::Duration) {
+        std::thread::sleep(timeout);
+    }
+
     /// Receives a batch of up to [`batch_size`](Device::batch_size) frames.
     fn rx_batch(&mut self, now: Instant) -> RxBatch<'_, Self>
     where

@@ -20,6 +20,16 @@
 //! `now` is an argument: [`Worker::run`] reads a monotonic clock once per iteration; the
 //! stack never reads one. Keys for the stack come from the OS ([`os_random_keys`]).
 //!
+//! # When nothing moves ([`IdlePolicy`])
+//!
+//! A dedicated core busy-polls: every iteration looks at the rings, the lowest latency and a
+//! full core whatever the load. [`IdlePolicy::SpinThenWait`] spins only while frames keep
+//! coming: after `spin` without a frame the worker blocks in [`Device::wait`] (for AF_XDP,
+//! `ppoll` on the socket, woken by the kernel when a frame lands on the RX ring) until the
+//! next timer of the stack or the device, at most [`MAX_IDLE_WAIT`]. Under load it never
+//! sleeps; at low load it gives the core back between requests, at the price of a wakeup
+//! (a few µs) on the first frame after a sleep.
+//!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
 //! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
 //! SIGINT/SIGTERM ([`crate::signal`]).
@@ -39,6 +49,7 @@ pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho
 use crate::device::Device;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
+pub use idle::{idle_wait, IdlePolicy, Idler, MAX_IDLE_WAIT};
 
 /// Counters of the worker loop itself (the stack and the device have their own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +74,8 @@ pub struct WorkerCounters {
     pub not_mine: u64,
     /// Copies of ARP replies sent to the other workers.
     pub arp_shared: u64,
+    /// Times the loop blocked in [`Device::wait`] ([`IdlePolicy::SpinThenWait`]).
+    pub idle_waits: u64,
 }
 
 /// This worker's share of flow steering: the RSS it computes owners with and its lanes.
@@ -256,8 +269,14 @@ impl<D: Device, A: App> Worker<D, A> {
     pub fn run_until(
         &mut self,
         idle_sleep: std::time::Duration,
-        mut stop: impl FnMut(&Self) -> bool,
+        stop: impl FnMut(&Self) -> bool,
     ) -> Stop {
+        self.run_idle(IdlePolicy::from_sleep(idle_sleep), stop)
+    }
+
+    /// [`run_until`](Self::run_until) with an [`IdlePolicy`].
+    pub fn run_idle(&mut self, policy: IdlePolicy, mut stop: impl FnMut(&Self) -> bool) -> Stop {
+        let mut idler = Idler::new(policy, self.clock.now());
         loop {
             if stop(self) {
                 return Stop::Requested;
@@ -265,12 +284,13 @@ impl<D: Device, A: App> Worker<D, A> {
             if crate::signal::requested() {
                 return Stop::Signal;
             }
-            let step = self.run_once(self.clock.now());
+            let now = self.clock.now();
+            let step = self.run_once(now);
             if self.app.finished() {
                 return Stop::Finished;
             }
-            if step.moved == 0 && !idle_sleep.is_zero() {
-                std::thread::sleep(idle_sleep);
+            if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
+                self.counters.idle_waits += 1;
             }
         }
     }
@@ -513,5 +533,6 @@ pub fn test_stack(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u
 /// How long [`Worker::drain`] waits by default.
 pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+mod idle;
 #[cfg(test)]
 mod tests;

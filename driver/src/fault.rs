@@ -357,6 +357,11 @@ impl<D: Device> Device for FaultDevice<D> {
             .flatten()
             .min()
     }
+
+    fn wait(&mut self, timeout: std::time::Duration) {
+        // The worker's timeout already ends at this wrapper's own next due frame (`poll_at`).
+        self.inner.wait(timeout);
+    }
 }
 
 #[cfg(test)]

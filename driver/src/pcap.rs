@@ -158,6 +158,10 @@ impl<D: Device, W: Write> Device for PcapDevice<D, W> {
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
     }
+
+    fn wait(&mut self, timeout: std::time::Duration) {
+        self.inner.wait(timeout);
+    }
 }
 
 #[cfg(test)]

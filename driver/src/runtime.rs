@@ -32,7 +32,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use xdptcp_stack::iface::IfaceCounters;
 use xdptcp_stack::stack::{Stack, StackCounters};
-use xdptcp_stack::tcp::{TcpConfig, TcpCounters};
+use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
 use crate::device::Device;
 use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
@@ -63,8 +63,8 @@ pub struct RuntimeConfig {
     pub rss: Option<Arc<Rss>>,
     /// Steering lane sizes.
     pub steering: SteeringConfig,
-    /// Sleep of an idle iteration (zero: busy-poll).
-    pub idle_sleep: Duration,
+    /// What a worker does after an iteration that moved no frame.
+    pub idle: engine::IdlePolicy,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
@@ -92,7 +92,7 @@ impl RuntimeConfig {
             queues: (0..queues).collect(),
             cores: Vec::new(),
             rss,
-            idle_sleep: Duration::from_micros(50),
+            idle: engine::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
             pcap: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
@@ -147,6 +147,8 @@ pub struct WorkerStats {
     pub stack: StackCounters,
     /// TCP counters (nstat-style).
     pub tcp: TcpCounters,
+    /// Chunk memory and the budget's refusals.
+    pub memory: MemoryCounters,
     /// Payload copies per direction.
     pub copies: CopyCounters,
     /// Connections the stack holds.
@@ -179,6 +181,16 @@ impl WorkerStats {
             self.copies.tx_app_to_ring,
             self.copies.tx_ring_to_frame,
         );
+        let m = &self.memory;
+        line.push_str(&format!(
+            " chunks {} chunks-peak {} mem-pressure {} rcv-mem-drops {} snd-mem-refused {} win-clamped {}",
+            m.chunks_in_use,
+            m.chunks_peak,
+            m.pressure_entered,
+            m.rcv_dropped,
+            m.snd_refused,
+            m.window_clamped,
+        ));
         for (k, v) in &self.app {
             line.push_str(&format!(" {} {v}", k.replace('_', "-")));
         }
@@ -541,12 +553,13 @@ fn serve<D: XdpBacked, A: App>(
             iface: w.iface().counters().clone(),
             stack: *w.stack().counters(),
             tcp: w.stack().tcp_counters(),
+            memory: w.stack().memory_counters(),
             copies: w.copies(),
             connections: w.stack().connection_count(),
             app,
         }
     };
-    worker.run_until(config.idle_sleep, |w| loop {
+    worker.run_idle(config.idle, |w| loop {
         match control.try_recv() {
             Ok(Control::Stats(reply)) => {
                 let _ = reply.send(snapshot(w));

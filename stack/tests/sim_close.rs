@@ -4,7 +4,7 @@
 
 use xdptcp_stack::sim::*;
 use xdptcp_stack::stack::{ConnectError, StackEvent, TcpHandle};
-use xdptcp_stack::tcp::{Event, State};
+use xdptcp_stack::tcp::{Event, State, SLAB_CHUNKS};
 use xdptcp_stack::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -298,9 +298,9 @@ fn active_open_reuses_an_aged_time_wait_port() {
     assert!(accepted.is_some());
 }
 
-/// A connection-rate workload must not allocate per connection: each closed connection's
-/// rings go back to the pool for the next one, and a TIME-WAIT (60 s of it, on the side that
-/// closed first) holds none.
+/// A connection-rate workload must not allocate per connection: each connection's chunks go
+/// back to the pool as its data is read or acknowledged, the next one takes them from the
+/// free list, and a TIME-WAIT (60 s of it, on the side that closed first) holds none.
 #[test]
 fn connections_in_sequence_recycle_their_buffers_and_time_wait_holds_none() {
     let mut p = Pair::with_link(LinkConfig::default(), 21);
@@ -335,13 +335,14 @@ fn connections_in_sequence_recycle_their_buffers_and_time_wait_holds_none() {
         });
         assert!(done, "connection {k} did not close");
     }
-    // The client holds N connections in TIME-WAIT, none with buffers; each side made its
-    // first connection's two rings (the client also its second's: the first was still
-    // closing) and reused from then on.
+    // The client holds N connections in TIME-WAIT, none with chunks; each side allocated one
+    // slab of chunk storage for its first connection and took free chunks from it after.
     assert_eq!(p.a.connection_count(), N);
-    let (ca, cb) = (p.a.buffer_pool_counters(), p.b.buffer_pool_counters());
-    assert!(ca.allocated <= 4 && cb.allocated <= 4, "{ca:?} {cb:?}");
-    assert_eq!(ca.allocated + ca.reused, 2 * N as u64, "{ca:?}");
-    assert_eq!(cb.allocated + cb.reused, 2 * N as u64, "{cb:?}");
-    assert_eq!((ca.released, cb.released), (0, 0));
+    let (ca, cb) = (p.a.memory_counters(), p.b.memory_counters());
+    let slab = SLAB_CHUNKS as u64;
+    assert!(ca.chunks_allocated == slab && cb.chunks_allocated == slab, "{ca:?} {cb:?}");
+    assert_eq!((ca.chunks_in_use, cb.chunks_in_use), (0, 0), "{ca:?} {cb:?}");
+    assert_eq!(p.a.connection_chunks(), 0);
+    assert!(ca.chunks_peak >= 1 && cb.chunks_peak >= 1, "data did pass through chunks");
+    assert_eq!((ca.chunks_released, cb.chunks_released), (0, 0));
 }

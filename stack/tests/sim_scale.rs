@@ -5,14 +5,18 @@ use std::net::Ipv4Addr;
 use xdptcp_stack::sim::*;
 use xdptcp_stack::stack::{StackEvent, TcpHandle};
 use xdptcp_stack::tcp::listen::ListenConfig;
-use xdptcp_stack::tcp::{State, TcpConfig};
+use xdptcp_stack::tcp::{BufferSizes, State, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 const N: usize = 10_000;
 
 #[test]
 fn ten_thousand_connections_open_and_close() {
-    let small = TcpConfig { send_buffer: 2048, recv_buffer: 2048, ..TcpConfig::default() };
+    let small = TcpConfig {
+        wmem: BufferSizes::fixed(2048),
+        rmem: BufferSizes::fixed(2048),
+        ..TcpConfig::default()
+    };
     let listen = ListenConfig { max_backlog: 16_384, ..ListenConfig::default() };
     let mut a_cfg = side_config(Side::A, 10);
     let mut b_cfg = side_config(Side::B, 10);

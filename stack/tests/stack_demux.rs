@@ -441,3 +441,87 @@ fn timestamps_reveal_neither_clock_nor_link_connections() {
     offsets.dedup();
     assert_eq!(offsets.len(), 3, "connections share a timestamp offset");
 }
+
+/// Linux `tcp_max_tw_buckets`: closed connections cannot fill the table with TIME-WAIT and
+/// leave new SYNs unanswered. Before the cap, a table of 4 full of TIME-WAIT dropped the SYN.
+#[test]
+fn time_wait_is_capped_and_new_syns_still_get_answers() {
+    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
+    let mut cfg = StackConfig::new(iface, DeviceCaps::ip(1500), StackKeys::from_seed(1));
+    cfg.max_connections = 4;
+    let mut s = Stack::new(cfg, T0);
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 8).unwrap();
+    // Four connections, each closed by the server first and then by the peer: TIME-WAIT.
+    for port in 4000..4004u16 {
+        let iss = handshake(&mut s, T0, port, 1000);
+        let h = accept_all(&mut s)[0];
+        s.tcp_close(h).unwrap();
+        let _ = out(&mut s, T0);
+        send(&mut s, T0, &seg(port, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
+        let _ = out(&mut s, T0);
+        while s.poll_event().is_some() {}
+    }
+    // Half the table (2) stays in TIME-WAIT; the others were freed at once, without a RST.
+    assert_eq!(s.time_wait_count(), 2);
+    assert_eq!(s.connection_count(), 2);
+    assert_eq!(s.counters().time_wait_overflow, 2);
+    // A new SYN finds room and is answered.
+    send(&mut s, T0, &seg(5000, 80, 77, None, TcpFlags::SYN));
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    // TIME-WAIT ends on time and the count follows.
+    let mut now = T0;
+    while now < T0 + Duration::from_secs(61) {
+        now = s.poll_timeout().map_or(now + Duration::from_secs(1), |t| t.max(now))
+            + Duration::from_millis(1);
+        s.on_timeout(now);
+    }
+    assert_eq!(s.time_wait_count(), 0);
+}
+
+/// RFC 6864 §4.1 / Linux `ip_idents`: IDs per destination from a secret start. Before, one
+/// global counter from 0 gave consecutive RSTs IDs 0, 1, 2, 3 and let an idle scan count
+/// what the stack sent to others.
+#[test]
+fn ip_ids_are_per_destination_and_start_at_a_secret_offset() {
+    let mut s = stack();
+    let other = Ipv4Addr::new(10, 0, 0, 3);
+    let rst_id = |s: &mut Stack, from: Ipv4Addr, sport: u16| -> u16 {
+        let r = seg(sport, 9, 1, None, TcpFlags::SYN);
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit_with_payload(&mut Packet::new_unchecked(&mut buf[..]), from, LOCAL, true);
+        s.tcp_input(T0, from, LOCAL, &buf, true);
+        let mut frame = [0u8; 1500];
+        let n = s.poll_transmit(T0, &mut frame).expect("RST");
+        let ip = ipv4::Packet::new_checked(&frame[..n]).unwrap();
+        assert_eq!(ip.dst_addr(), from);
+        ip.ident()
+    };
+    let first = rst_id(&mut s, PEER, 1000);
+    assert!(first > 3, "IDs start at a keyed offset, not at 0 ({first})");
+    for port in 0..10 {
+        rst_id(&mut s, other, 2000 + port);
+    }
+    assert_eq!(rst_id(&mut s, PEER, 1001), first.wrapping_add(1), "others' traffic shows");
+}
+
+/// Segments for closed ports draw RSTs at most at `rst_rate_per_sec` after a burst (before,
+/// one RST per segment, however many).
+#[test]
+fn rsts_to_closed_ports_are_rate_limited() {
+    let mut s = stack();
+    for port in 0..200u16 {
+        send(&mut s, T0, &seg(1000 + port, 9, 1, None, TcpFlags::SYN));
+    }
+    let rsts = out(&mut s, T0);
+    assert_eq!(rsts.len(), 50, "the burst");
+    assert!(rsts.iter().all(|r| r.flags.contains(TcpFlags::RST)));
+    assert_eq!(s.counters().rsts_rate_limited, 150);
+    // 1000 per second: 10 ms later, ten more.
+    let t = T0 + Duration::from_millis(10);
+    for port in 0..20u16 {
+        send(&mut s, t, &seg(3000 + port, 9, 1, None, TcpFlags::SYN));
+    }
+    assert_eq!(out(&mut s, t).len(), 10);
+}

@@ -17,7 +17,8 @@ fn setup() -> Setup {
     Setup {
         seed: 7,
         cookies: CookieMode::WhenFull,
-        buffer: 16384,
+        buffer: Some(16384),
+        small_memory: false,
         timestamps: true,
         sack: true,
         window_scaling: true,

@@ -1,65 +1,105 @@
-//! Model-based property tests of the byte ring and the out-of-order range set.
+//! Model-based property tests of the chunked byte stream and the out-of-order range set.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use proptest::prelude::*;
-use xdptcp_stack::tcp::buffer::RingBuffer;
+use xdptcp_stack::tcp::buffer::ChunkQueue;
 use xdptcp_stack::tcp::reassembly::{Reassembly, MAX_RANGES};
-use xdptcp_stack::tcp::SeqNumber;
+use xdptcp_stack::tcp::{ChunkPool, MemoryBudget, SeqNumber, CHUNK_SIZE};
 
 #[derive(Clone, Debug)]
-enum RingOp {
-    Enqueue(Vec<u8>),
+enum QueueOp {
+    Enqueue(usize, u8),
     Consume(usize),
     WriteSlices(usize, u8),
 }
 
 proptest! {
     #[test]
-    fn ring_matches_a_deque(
-        cap in 1usize..64,
+    fn chunk_queue_matches_a_deque(
+        limit in 1usize..20_000,
+        budget_chunks in 1usize..8,
         ops in proptest::collection::vec(prop_oneof![
-            proptest::collection::vec(any::<u8>(), 0..40).prop_map(RingOp::Enqueue),
-            (0usize..40).prop_map(RingOp::Consume),
-            (0usize..40, any::<u8>()).prop_map(|(n, b)| RingOp::WriteSlices(n, b)),
+            (0usize..9000, any::<u8>()).prop_map(|(n, b)| QueueOp::Enqueue(n, b)),
+            (0usize..9000).prop_map(QueueOp::Consume),
+            (0usize..5000, any::<u8>()).prop_map(|(n, b)| QueueOp::WriteSlices(n, b)),
         ], 1..60),
     ) {
-        let mut ring = RingBuffer::new(cap);
+        let c = CHUNK_SIZE;
+        let high = budget_chunks * c;
+        let mut pool = ChunkPool::new(MemoryBudget { low: high, pressure: high, high }, 2 * c);
+        let mut q = ChunkQueue::new();
         let mut model: VecDeque<u8> = VecDeque::new();
         for op in ops {
+            let room = limit - model.len().min(limit);
             match op {
-                RingOp::Enqueue(d) => {
-                    let n = ring.enqueue(&d);
-                    prop_assert_eq!(n, d.len().min(cap - model.len()));
-                    model.extend(&d[..n]);
+                QueueOp::Enqueue(n, b) => {
+                    let data: Vec<u8> = (0..n).map(|i| b.wrapping_add(i as u8)).collect();
+                    let k = q.enqueue(&mut pool, &data, room, false);
+                    prop_assert!(k <= n.min(room));
+                    model.extend(&data[..k]);
                 }
-                RingOp::Consume(n) => {
-                    let k = ring.consume(n);
+                QueueOp::Consume(n) => {
+                    let k = q.consume(&mut pool, n);
                     prop_assert_eq!(k, n.min(model.len()));
                     model.drain(..k);
                 }
-                RingOp::WriteSlices(n, b) => {
-                    let (x, y) = ring.writable();
-                    prop_assert_eq!(x.len() + y.len(), cap - model.len());
-                    let n = n.min(x.len() + y.len());
-                    for (i, slot) in x.iter_mut().chain(y.iter_mut()).take(n).enumerate() {
+                QueueOp::WriteSlices(n, b) => {
+                    let x = q.writable(&mut pool, room, false);
+                    prop_assert!(x.len() <= room.min(c));
+                    let n = n.min(x.len());
+                    for (i, slot) in x.iter_mut().take(n).enumerate() {
                         *slot = b.wrapping_add(i as u8);
                     }
-                    prop_assert_eq!(ring.commit(n), n);
+                    prop_assert_eq!(q.commit_room(&mut pool, n), n);
                     model.extend((0..n).map(|i| b.wrapping_add(i as u8)));
                 }
             }
-            let (a, b) = ring.readable();
-            let got: Vec<u8> = a.iter().chain(b).copied().collect();
-            prop_assert_eq!(&got, &model.iter().copied().collect::<Vec<_>>());
-            // Reading at any offset agrees with the model.
-            if !model.is_empty() {
-                let off = model.len() / 3;
-                let (a, b) = ring.slices_at(off, model.len() - off);
-                let part: Vec<u8> = a.iter().chain(b).copied().collect();
-                prop_assert_eq!(&part[..], &got[off..]);
+            prop_assert_eq!(q.len(), model.len());
+            // Chunks: exactly those the bytes need, never beyond the budget.
+            let need = if model.is_empty() { 0 } else { (q.head_offset() + model.len()).div_ceil(c) };
+            prop_assert_eq!(q.chunks(), need);
+            prop_assert_eq!(pool.bytes_in_use(), need * c);
+            prop_assert!(pool.bytes_in_use() <= high);
+            // Reading from the front, pieces at a time, agrees with the model.
+            let mut got = Vec::new();
+            let (a, b) = q.readable(&pool);
+            got.extend_from_slice(a);
+            got.extend_from_slice(b);
+            let mut off = got.len();
+            while off < model.len() {
+                let (a, b) = q.slices_at(&pool, off, model.len() - off);
+                prop_assert!(!a.is_empty());
+                got.extend_from_slice(a);
+                got.extend_from_slice(b);
+                off += a.len() + b.len();
             }
+            prop_assert_eq!(&got, &model.iter().copied().collect::<Vec<_>>());
         }
+        q.clear(&mut pool);
+        prop_assert_eq!(pool.bytes_in_use(), 0);
+    }
+
+    #[test]
+    fn out_of_order_writes_read_back_in_order(
+        pieces in proptest::collection::vec((0usize..12_000, 1usize..2000), 1..30),
+    ) {
+        // Bytes written at their offsets in any order read back as the stream once the gaps
+        // are filled.
+        let total = 14_000;
+        let stream: Vec<u8> = (0..total).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        for &(off, len) in &pieces {
+            let end = (off + len).min(total);
+            prop_assert_eq!(q.write_at(&mut pool, off, &stream[off..end], false), end - off);
+        }
+        prop_assert_eq!(q.write_at(&mut pool, 0, &stream, false), total);
+        prop_assert_eq!(q.commit(total), total);
+        let mut out = vec![0u8; total];
+        prop_assert_eq!(q.dequeue(&mut pool, &mut out), total);
+        prop_assert_eq!(out, stream);
+        prop_assert_eq!((q.chunks(), pool.bytes_in_use()), (0, 0));
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, Connection, Flags, TcpConfig};
+use xdptcp_stack::tcp::{BufferSizes, CongestionAlgorithm, Endpoint, Flags, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 fn app_byte(offset: u32) -> u8 {
@@ -57,11 +57,11 @@ proptest! {
             rack,
             ecn,
             pacing,
-            send_buffer: 8000,
+            wmem: BufferSizes::fixed(8000),
             congestion: if cubic { CongestionAlgorithm::Cubic } else { CongestionAlgorithm::NewReno },
             ..plain_config()
         };
-        let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+        let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
         tx_all(&mut c, ms(0));
         let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_window(4000);
         sa.options.mss = Some(100);

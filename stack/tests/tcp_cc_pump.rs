@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, State, TcpConfig, TcpCounters};
+use xdptcp_stack::tcp::{BufferSizes, CongestionAlgorithm, State, TcpConfig, TcpCounters};
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 13 + i / 257) as u8) ^ seed).collect()
@@ -23,8 +23,8 @@ enum Detection {
 fn config(algo: CongestionAlgorithm, det: Detection, mss: u16, pacing: bool) -> TcpConfig {
     TcpConfig {
         mss,
-        send_buffer: 16 * 1024,
-        recv_buffer: 16 * 1024,
+        wmem: BufferSizes::fixed(16 * 1024),
+        rmem: BufferSizes::fixed(16 * 1024),
         congestion: algo,
         sack: !matches!(det, Detection::DupAcks),
         rack: matches!(det, Detection::SackRack),
@@ -97,7 +97,9 @@ fn every_recovery_path_is_exercised_and_exact() {
     let mut total = [TcpCounters::default(), TcpCounters::default(), TcpCounters::default()];
     for cubic in [false, true] {
         for d in 0..3u8 {
-            for seed in 1..=6u64 {
+            // Eight seeds: with DSACK undo counted as Linux counts it (issue 17), six no
+            // longer happened to include a tail loss probe.
+            for seed in 1..=8u64 {
                 let det = detection_of(d);
                 let o = run(algo_of(cubic), det, 60_000, 20_000, seed, 4, 6, 500, seed % 2 == 0);
                 assert!(o.ok, "cubic={cubic} {det:?} seed={seed}: {}", o.why);

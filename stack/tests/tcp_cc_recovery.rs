@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, Connection, Flags, IpEcn, TcpConfig};
+use xdptcp_stack::tcp::{CongestionAlgorithm, Endpoint, Flags, IpEcn, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
 
 macro_rules! recv {
@@ -44,8 +44,8 @@ fn sack(n: u32, blocks: &[(u32, u32)]) -> Seg {
 }
 
 /// An established client whose peer offered a 4000-byte window (MSS 100), optionally SACK.
-fn open(cfg: TcpConfig) -> Connection {
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+fn open(cfg: TcpConfig) -> Endpoint {
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     tx_all(&mut c, ms(0));
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_window(WIN);
     sa.options.mss = Some(100);
@@ -64,7 +64,7 @@ fn payload(n: usize) -> Vec<u8> {
 }
 
 /// Sends `n` bytes and returns the segments that went out at `now`.
-fn send_data(c: &mut Connection, now: Instant, n: usize) -> Vec<Seg> {
+fn send_data(c: &mut Endpoint, now: Instant, n: usize) -> Vec<Seg> {
     assert_eq!(c.send(&payload(n)), n);
     tx_all(c, now)
 }
@@ -263,6 +263,35 @@ fn dsack_for_one_of_two_retransmissions_does_not_undo() {
     assert_eq!(c.counters().spurious_undos, 0, "one retransmission was needed");
 }
 
+/// Hostile peers: one forged DSACK block spanning everything below SND.UNA used to count as
+/// ten needless retransmissions and undo a reduction that two real losses caused. Linux
+/// counts a DSACK below SND.UNA as one.
+#[test]
+fn a_wide_forged_dsack_undoes_no_more_than_one_retransmission() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    rx(&mut c, ms(30), &sack(0, &[(500, 1000), (100, 400)]));
+    assert_eq!(tx_all(&mut c, ms(30)).len(), 2);
+    rx(&mut c, ms(40), &ack(1000));
+    rx(&mut c, ms(41), &sack(1000, &[(0, 1000)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+    assert_eq!(c.counters().spurious_undos, 0, "two retransmissions, one DSACK");
+}
+
+/// Hostile peers: a first block above SND.UNA counts as a DSACK only when a second block that
+/// lies within what we sent contains it (Linux `tcp_is_sackblock_valid`); a forged second
+/// block reaching past SND.MAX used to vouch for anything.
+#[test]
+fn a_dsack_vouched_for_by_a_forged_second_block_is_ignored() {
+    let mut c = open(sack_config(true));
+    send_data(&mut c, ms(20), 1000);
+    rx(&mut c, ms(30), &sack(0, &[(500, 600), (500, 50_000)]));
+    assert_eq!(c.counters().dsack_recv, 0);
+    // A genuine one (first inside a second that is within the flight) still counts.
+    rx(&mut c, ms(31), &sack(0, &[(500, 600), (500, 1000)]));
+    assert_eq!(c.counters().dsack_recv, 1);
+}
+
 #[test]
 fn rto_marks_everything_lost_and_slow_starts() {
     let mut c = open(sack_config(true));
@@ -287,7 +316,7 @@ fn rto_marks_everything_lost_and_slow_starts() {
 #[test]
 fn ecn_negotiation_and_one_reduction_per_round_trip() {
     let cfg = TcpConfig { ecn: true, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).unwrap();
     assert!(syn.flags.contains(Flags::SYN | Flags::ECE | Flags::CWR), "ECN-setup SYN");
     let mut c = open(cfg);
@@ -417,7 +446,7 @@ fn passive_open_agrees_to_ecn_only_when_asked() {
         if theirs {
             syn.flags = syn.flags | Flags::ECE | Flags::CWR;
         }
-        let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        let mut c = Endpoint::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
         let sa = tx(&mut c, ms(0)).unwrap();
         let agreed = ours && theirs;
         assert_eq!(sa.flags.contains(Flags::ECE), agreed, "ours={ours} theirs={theirs}");

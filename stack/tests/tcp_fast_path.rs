@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use xdptcp_stack::tcp::{Flags, TcpConfig};
 
-fn predicted(c: &xdptcp_stack::tcp::Connection) -> u64 {
+fn predicted(c: &xdptcp_stack::tcp::Endpoint) -> u64 {
     c.counters().predicted_segments
 }
 

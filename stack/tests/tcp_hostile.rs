@@ -8,7 +8,7 @@ use xdptcp_stack::tcp::{Flags, State, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 /// Our FIN goes out and the peer acknowledges it, but never sends its own.
-fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Connection {
+fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Endpoint {
     let mut c = client(TcpConfig::default());
     if close {
         c.close();
@@ -23,10 +23,7 @@ fn fin_acked_by_silent_peer(close: bool) -> xdptcp_stack::tcp::Connection {
 }
 
 /// Runs the connection's timers until `until`, returning what it sent.
-fn run_timers(
-    c: &mut xdptcp_stack::tcp::Connection,
-    until: xdptcp_stack::time::Instant,
-) -> Vec<Seg> {
+fn run_timers(c: &mut xdptcp_stack::tcp::Endpoint, until: xdptcp_stack::time::Instant) -> Vec<Seg> {
     let mut sent = Vec::new();
     while let Some(t) = c.poll_timeout().filter(|&t| t <= until) {
         c.on_timeout(t);
@@ -76,4 +73,32 @@ fn peer_fin_within_the_timeout_ends_in_time_wait() {
     run_timers(&mut c, ms(30) + Duration::from_secs(61));
     assert_eq!(c.state(), State::TimeWait, "TIME-WAIT runs its own 2·MSL");
     assert_eq!(c.counters().fin_wait2_timeouts, 0);
+}
+
+/// Linux `tcp_oow_rate_limited` (`TCPACKSkippedPAWS`): before, 100 empty segments with an
+/// old timestamp drew 100 ACKs; now at most one per 500 ms goes out, and data still gets its
+/// answer every time.
+#[test]
+fn acks_to_paws_rejected_segments_are_rate_limited() {
+    let cfg = TcpConfig { timestamps: true, ..plain_config() };
+    let mut c = xdptcp_stack::tcp::Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    let our_ts = syn.options.timestamps.expect("timestamps").0;
+    let synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(50_000, our_ts);
+    rx(&mut c, ms(10), &synack);
+    tx_all(&mut c, ms(10));
+    // 100 empty segments stamped far in the past (not a reordered duplicate ACK).
+    let old = seg(IRS + 1, Some(ISS + 1), Flags::ACK).with_ts(1, our_ts);
+    let mut acks = 0;
+    for i in 0..100u64 {
+        rx(&mut c, ms(20 + i), &old);
+        acks += tx_all(&mut c, ms(20 + i)).len();
+    }
+    assert!(acks <= 1, "{acks} ACKs for 100 PAWS-rejected segments in 100 ms");
+    assert_eq!(c.counters().paws_drops, 100);
+    assert!(c.counters().oow_acks_limited >= 99);
+    // Old data is answered each time (the peer may be stuck retransmitting it).
+    let old_data = seg(IRS + 1, Some(ISS + 1), Flags::ACK).with_ts(1, our_ts).with_payload(b"x");
+    rx(&mut c, ms(200), &old_data);
+    assert_eq!(tx_all(&mut c, ms(200)).len(), 1);
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use xdptcp_stack::tcp::{CongestionAlgorithm, Connection, Flags, SegmentVerdict, State, TcpConfig};
+use xdptcp_stack::tcp::{CongestionAlgorithm, Endpoint, Flags, SegmentVerdict, State, TcpConfig};
 
 const A: Flags = Flags::ACK;
 
@@ -21,10 +21,10 @@ fn peer_ts(t: u64) -> u32 {
 /// An established client with timestamps and NewReno, several segments of data in flight and
 /// `SND.WL1 = RCV.NXT` (a first pure ACK at 15 ms took the window). Returns the connection and
 /// our TSval for the peer to echo.
-fn sender_in_flight() -> (Connection, u32) {
+fn sender_in_flight() -> (Endpoint, u32) {
     let cfg =
         TcpConfig { timestamps: true, congestion: CongestionAlgorithm::NewReno, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     let our_ts = syn.options.timestamps.expect("timestamps offered").0;
     let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(peer_ts(0), our_ts);
@@ -48,7 +48,7 @@ fn pure_ack(ack: u32, t: u64, our_ts: u32) -> Seg {
 }
 
 /// Our RTO in the peer's (millisecond) timestamp ticks.
-fn rto_ticks(c: &Connection) -> u32 {
+fn rto_ticks(c: &Endpoint) -> u32 {
     c.info().rto.total_millis() as u32
 }
 
@@ -102,7 +102,7 @@ fn old_pure_ack_that_acks_new_data_or_is_too_old_is_still_dropped() {
     assert_eq!(rx(&mut c, ms(40), &pure_ack(ISS + 1, 30, our_ts)), SegmentVerdict::Accepted);
     let unacked = c.info().unacked;
     let mut drops = 0;
-    let mut dropped = |c: &mut Connection, at: u64, x: &Seg, why: &str| {
+    let mut dropped = |c: &mut Endpoint, at: u64, x: &Seg, why: &str| {
         assert_eq!(rx(c, ms(at), x), SegmentVerdict::Dropped, "{why}");
         drops += 1;
         assert_eq!(c.counters().paws_drops, drops, "{why}");

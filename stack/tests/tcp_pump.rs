@@ -5,14 +5,19 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use xdptcp_stack::tcp::{State, TcpConfig};
+use xdptcp_stack::tcp::{BufferSizes, State, TcpConfig};
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + i / 251) as u8) ^ seed).collect()
 }
 
 fn small_config() -> TcpConfig {
-    TcpConfig { mss: 536, send_buffer: 8192, recv_buffer: 4096, ..TcpConfig::default() }
+    TcpConfig {
+        mss: 536,
+        wmem: BufferSizes::fixed(8192),
+        rmem: BufferSizes::fixed(4096),
+        ..TcpConfig::default()
+    }
 }
 
 fn check(r: &TransferResult, a_data: &[u8], b_data: &[u8]) {
@@ -95,8 +100,8 @@ fn run_case_iss(
 ) -> TransferResult {
     let cfg = TcpConfig {
         mss,
-        recv_buffer,
-        send_buffer: 8192,
+        rmem: BufferSizes::fixed(recv_buffer),
+        wmem: BufferSizes::fixed(8192),
         timestamps: options,
         sack: options,
         window_scaling: options,
@@ -144,7 +149,12 @@ proptest! {
 
 #[test]
 fn regression_tiny_reply_with_jitter() {
-    let cfg = TcpConfig { mss: 594, recv_buffer: 6554, send_buffer: 8192, ..TcpConfig::default() };
+    let cfg = TcpConfig {
+        mss: 594,
+        rmem: BufferSizes::fixed(6554),
+        wmem: BufferSizes::fixed(8192),
+        ..TcpConfig::default()
+    };
     let y = bytes(1, 8);
     let imp = Impairment { seed: 0, drop_pct: 1, jitter_ms: 9, ..Default::default() };
     let r = transfer(pair(cfg, cfg, imp), &[], &y, 400_000);
@@ -193,7 +203,11 @@ fn sequence_numbers_wrap_during_transfer() {
 #[test]
 fn scaled_windows_slow_reader_with_loss() {
     // 200 KB receive buffers need window scale 2; the slow reader fills them to zero windows.
-    let cfg = TcpConfig { recv_buffer: 200_000, send_buffer: 64 * 1024, ..TcpConfig::default() };
+    let cfg = TcpConfig {
+        rmem: BufferSizes::fixed(200_000),
+        wmem: BufferSizes::fixed(64 * 1024),
+        ..TcpConfig::default()
+    };
     let (x, y) = (bytes(600_000, 11), bytes(300_000, 12));
     let imp = Impairment { seed: 99, drop_pct: 3, jitter_ms: 8, ..Default::default() };
     let p = pair_with_iss(cfg, cfg, imp, u32::MAX - 1000, 77);
@@ -205,11 +219,11 @@ fn scaled_windows_slow_reader_with_loss() {
 
 #[test]
 fn simultaneous_open_and_close_over_the_link() {
-    use xdptcp_stack::tcp::Connection;
+    use xdptcp_stack::tcp::Endpoint;
     use xdptcp_stack::time::Instant;
     let cfg = small_config();
-    let a = Connection::connect(Instant::ZERO, cfg, LOCAL, REMOTE, s(ISS));
-    let b = Connection::connect(Instant::ZERO, cfg, REMOTE, LOCAL, s(IRS));
+    let a = Endpoint::connect(Instant::ZERO, cfg, LOCAL, REMOTE, s(ISS));
+    let b = Endpoint::connect(Instant::ZERO, cfg, REMOTE, LOCAL, s(IRS));
     let mut p = Pump::new(a, b, Impairment::default());
     // Both SYNs cross; both go through SYN-RECEIVED.
     p.step();

@@ -72,7 +72,7 @@ proptest! {
             challenge_ack_limit: 10,
             ..plain_config()
         };
-        let mut c = xdptcp_stack::tcp::Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+        let mut c = xdptcp_stack::tcp::Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
         tx_all(&mut c, ms(0));
         let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(100, 0);
         sa.options.mss = Some(100);

@@ -4,22 +4,22 @@
 mod common;
 
 use common::*;
-use xdptcp_stack::tcp::{Connection, Flags, TcpConfig};
+use xdptcp_stack::tcp::{BufferSizes, Endpoint, Flags, TcpConfig};
 
 const A: Flags = Flags::ACK;
 
 /// A client with timestamps and SACK, MSS 112 both ways: 100 payload bytes per segment
 /// beside the 12-byte timestamp option.
-fn client() -> Connection {
+fn client() -> Endpoint {
     let cfg = TcpConfig {
         mss: 112,
         timestamps: true,
         sack: true,
         window_scaling: true,
-        send_buffer: 64 * 1024,
+        wmem: BufferSizes::fixed(64 * 1024),
         ..plain_config()
     };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     let our_ts = syn.options.timestamps.expect("offered").0;
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(500, our_ts).with_window(60_000);

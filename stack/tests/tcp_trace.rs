@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use xdptcp_stack::tcp::{Connection, Event, Flags, SegmentVerdict, State, TcpConfig};
+use xdptcp_stack::tcp::{BufferSizes, Endpoint, Event, Flags, SegmentVerdict, State, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
 
 /// Asserts the connection sends exactly one segment matching (seq, ack, flags, payload len).
@@ -44,8 +44,8 @@ fn data(n: usize, salt: u8) -> Vec<u8> {
 
 #[test]
 fn active_open_with_options() {
-    let cfg = TcpConfig { recv_buffer: 200_000, ..TcpConfig::default() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let cfg = TcpConfig { rmem: BufferSizes::fixed(200_000), ..TcpConfig::default() };
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     assert_eq!(c.state(), State::SynSent);
     let syn = recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
     assert_eq!(syn.options.mss, Some(1460));
@@ -81,7 +81,7 @@ fn passive_open() {
     let mut syn = seg(IRS, None, Flags::SYN);
     syn.options.mss = Some(100);
     let mut c =
-        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        Endpoint::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     assert_eq!(c.state(), State::SynReceived);
     let sa = recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
     assert_eq!(sa.options.window_scale, None, "peer did not offer scaling");
@@ -103,7 +103,7 @@ fn passive_open() {
 fn syn_received_bad_ack_gets_rst() {
     let syn = seg(IRS, None, Flags::SYN);
     let mut c =
-        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        Endpoint::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     tx_all(&mut c, ms(0));
     send!(c, ms(1), seg(IRS + 1, Some(ISS + 50), A));
     recv!(c, ms(1), seq ISS + 50, ack None::<u32>, Flags::RST, len 0);
@@ -112,7 +112,7 @@ fn syn_received_bad_ack_gets_rst() {
 
 #[test]
 fn simultaneous_open() {
-    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
     recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
     // The peer's SYN crosses ours.
     send!(c, ms(5), seg(IRS, None, Flags::SYN));
@@ -127,7 +127,7 @@ fn simultaneous_open() {
 
 #[test]
 fn syn_sent_unacceptable_ack_and_refusal() {
-    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
     tx_all(&mut c, ms(0));
     // ACK for something we never sent: RST with seq = that ACK, stay in SYN-SENT.
     send!(c, ms(1), seg(IRS, Some(ISS + 10), Flags::SYN));
@@ -147,7 +147,7 @@ fn syn_sent_unacceptable_ack_and_refusal() {
 #[test]
 fn syn_retries_then_timeout() {
     let cfg = TcpConfig { syn_retries: 3, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
     let mut gaps = Vec::new();
     let mut last = ms(0);
@@ -277,7 +277,7 @@ fn receive_window_full_and_zero_window() {
 #[test]
 fn out_of_order_reassembly_with_sack() {
     let cfg = TcpConfig { sack: true, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     tx_all(&mut c, ms(0));
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
     sa.options.sack_permitted = true;
@@ -560,7 +560,7 @@ fn abort_sends_rst() {
 // ---------------------------------------------------------------- resets and RFC 5961
 
 /// Brings a fresh client into `state` and returns it with the next peer sequence number.
-fn client_in(state: State) -> (Connection, u32) {
+fn client_in(state: State) -> (Endpoint, u32) {
     let mut c = client(plain_config());
     let mut peer_seq = IRS + 1;
     match state {
@@ -630,7 +630,7 @@ fn rst_in_each_state() {
     // SYN-RECEIVED: refused.
     let syn = seg(IRS, None, Flags::SYN);
     let mut c =
-        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        Endpoint::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     tx_all(&mut c, ms(0));
     send!(c, ms(1), seg(IRS + 1, None, Flags::RST));
     assert_eq!(events(&mut c), vec![Event::Refused]);
@@ -707,7 +707,7 @@ fn old_duplicate_data_is_acked_not_delivered() {
 #[test]
 fn paws_drops_old_timestamps() {
     let cfg = TcpConfig { timestamps: true, ..plain_config() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).unwrap();
     let our_ts = syn.options.timestamps.unwrap().0;
     send!(c, ms(10), seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(1000, our_ts));
@@ -780,10 +780,14 @@ fn keepalive_off_by_default() {
 fn zero_copy_send_and_receive() {
     let mut c = client(plain_config());
     {
-        let (a, _b) = c.send_slices();
+        // The first contiguous piece: the rest of the tail chunk, or a fresh one.
+        let a = c.send_slices();
+        assert_eq!(a.len(), 4096, "a whole chunk within the 4096-byte send buffer");
         a[..5].copy_from_slice(b"hello");
     }
     assert_eq!(c.send_commit(5), 5);
+    assert_eq!(c.send_slices().len(), 4091, "the rest of that chunk, and the buffer");
+    assert_eq!(c.send_commit(0), 0);
     let x = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 5);
     assert_eq!(x.payload, b"hello");
     send!(c, ms(21), seg(IRS + 1, Some(ISS + 6), A).with_payload(b"world"));
@@ -799,7 +803,7 @@ fn syn_cookie_connection_is_established() {
     let ack = seg(IRS + 1, Some(ISS + 1), A).with_payload(b"GET");
     let opts =
         CookieOptions { mss: 100, window_scale: None, sack_permitted: false, timestamps: false };
-    let mut c = Connection::from_cookie(
+    let mut c = Endpoint::from_cookie(
         ms(0),
         plain_config(),
         LOCAL,
@@ -836,7 +840,7 @@ fn out_of_order_segment_is_trimmed_to_the_window() {
 // ---------------------------------------------------------------- options, counters, plug-ins
 
 /// A client with every option negotiated (timestamps, SACK, window scale 7 from the peer).
-fn client_with_options() -> (Connection, u32) {
+fn client_with_options() -> (Endpoint, u32) {
     let cfg = TcpConfig {
         mss: 112,
         timestamps: true,
@@ -844,7 +848,7 @@ fn client_with_options() -> (Connection, u32) {
         window_scaling: true,
         ..plain_config()
     };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).unwrap();
     let our_ts = syn.options.timestamps.unwrap().0;
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(500, our_ts);
@@ -995,7 +999,7 @@ impl xdptcp_stack::tcp::CongestionControl for FixedWindow {
 
 #[test]
 fn pluggable_congestion_control_is_consulted() {
-    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
     c.set_congestion_control(Box::new(FixedWindow { inits: 0, window: 200 }));
     tx_all(&mut c, ms(0));
     let mut sa = seg(IRS, Some(ISS + 1), Flags::SYN);
@@ -1012,7 +1016,7 @@ fn pluggable_congestion_control_is_consulted() {
 fn synack_retries_then_timeout() {
     let cfg = TcpConfig { synack_retries: 2, ..plain_config() };
     let syn = seg(IRS, None, Flags::SYN);
-    let mut c = Connection::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
+    let mut c = Endpoint::accept_syn(ms(0), cfg, LOCAL, REMOTE, s(ISS), &syn.as_segment());
     recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
     for _ in 0..2 {
         let t = c.poll_timeout().unwrap();
@@ -1046,7 +1050,7 @@ fn unanswered_window_probes_time_out() {
 
 #[test]
 fn data_queued_before_handshake_goes_after_it() {
-    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
     assert_eq!(c.send(b"early"), 5);
     c.shutdown_write();
     recv!(c, ms(0), seq ISS, ack None::<u32>, Flags::SYN, len 0);
@@ -1060,7 +1064,7 @@ fn data_queued_before_handshake_goes_after_it() {
 
 #[test]
 fn lost_syn_means_three_second_rto_for_data() {
-    let mut c = Connection::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), plain_config(), LOCAL, REMOTE, s(ISS));
     tx_all(&mut c, ms(0));
     c.on_timeout(ms(1000));
     tx_all(&mut c, ms(1000));
@@ -1097,7 +1101,7 @@ fn no_fast_retransmit_for_dupacks_of_data_sent_before_a_timeout() {
 fn close_in_syn_received_sends_fin_after_the_handshake() {
     let syn = seg(IRS, None, Flags::SYN);
     let mut c =
-        Connection::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
+        Endpoint::accept_syn(ms(0), plain_config(), LOCAL, REMOTE, s(ISS), &syn.as_segment());
     recv!(c, ms(0), seq ISS, ack Some(IRS + 1), Flags::SYN | A, len 0);
     c.close();
     recv_nothing!(c, ms(1));
@@ -1115,7 +1119,7 @@ fn close_in_syn_received_sends_fin_after_the_handshake() {
 #[test]
 fn stale_timestamp_echo_after_a_timeout_gives_no_rtt_sample() {
     let cfg = TcpConfig { mss: 100, window_scaling: false, sack: false, ..TcpConfig::default() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     let mut synack =
         seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(1, syn.options.timestamps.unwrap().0);
@@ -1153,7 +1157,7 @@ fn stale_timestamp_echo_after_a_timeout_gives_no_rtt_sample() {
 #[test]
 fn data_segments_shrink_to_fit_their_sack_blocks() {
     let cfg = TcpConfig { mss: 100, window_scaling: false, ..TcpConfig::default() };
-    let mut c = Connection::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     assert!(syn.options.sack_permitted);
     let mut synack =

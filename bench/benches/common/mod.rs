@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
-use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 
@@ -25,7 +25,11 @@ pub fn stack_tuned(
 ) -> Stack {
     let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
     let mut cfg = StackConfig::new(iface, caps, StackKeys::from_seed(seed));
-    cfg.tcp = TcpConfig { send_buffer: buffer, recv_buffer: buffer, ..TcpConfig::default() };
+    cfg.tcp = TcpConfig {
+        wmem: BufferSizes::fixed(buffer),
+        rmem: BufferSizes::fixed(buffer),
+        ..TcpConfig::default()
+    };
     tune(&mut cfg);
     Stack::new(cfg, Instant::from_millis(1))
 }

@@ -1,4 +1,4 @@
-//! A deterministic bottleneck simulator for congestion-control measurements: `Connection`
+//! A deterministic bottleneck simulator for congestion-control measurements: `Endpoint`
 //! pairs of `xdptcp-stack` talk over a [`link::Path`] (drop-tail bottleneck, propagation delay,
 //! seeded random loss) in virtual time. Senders always have data (bulk transfer), receivers
 //! read everything at once. Nothing here reads a clock: a scenario and its seed determine
@@ -10,7 +10,7 @@ pub mod report;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::tcp::{
-    CongestionAlgorithm, Connection, IpEcn, Segment, SeqNumber, TcpConfig, TcpCounters,
+    BufferSizes, CongestionAlgorithm, Endpoint, IpEcn, Segment, SeqNumber, TcpConfig, TcpCounters,
 };
 use xdptcp_stack::time::{Duration, Instant};
 
@@ -135,8 +135,8 @@ pub fn secs(d: Duration) -> f64 {
 }
 
 struct Flow {
-    tx: Connection,
-    rx: Option<Connection>,
+    tx: Endpoint,
+    rx: Option<Endpoint>,
     iss: u32,
     delivered: u64,
     at_warmup: Option<u64>,
@@ -158,8 +158,9 @@ pub fn tcp_config(variant: Variant, recv_buffer: usize) -> TcpConfig {
         rack: variant.rack,
         pacing: variant.pacing,
         ecn: variant.ecn,
-        recv_buffer,
-        send_buffer: recv_buffer.max(1 << 20),
+        // Fixed sizes: the scenario sets the window the receiver offers.
+        rmem: BufferSizes::fixed(recv_buffer),
+        wmem: BufferSizes::fixed(recv_buffer.max(1 << 20)),
         ..TcpConfig::default()
     }
 }
@@ -188,7 +189,7 @@ pub fn run(s: &Scenario) -> RunResult {
             let iss = 1000 + 7919 * i as u32;
             let local = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 10_000 + i as u16);
             let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-            let tx = Connection::connect(now, cfg, local, remote, SeqNumber(iss));
+            let tx = Endpoint::connect(now, cfg, local, remote, SeqNumber(iss));
             flows.push(Flow { tx, rx: None, iss, delivered: 0, at_warmup: None });
             flush(&mut flows[i], i, now, &mut path, &mut burst);
         }
@@ -282,7 +283,7 @@ fn deliver(f: &mut Flow, p: &Packet, now: Instant, cfg: TcpConfig) {
                 let local = f.tx.remote();
                 let remote = f.tx.local();
                 let iss = SeqNumber(f.iss.wrapping_mul(31).wrapping_add(17));
-                f.rx = Some(Connection::accept_syn(now, cfg, local, remote, iss, &seg));
+                f.rx = Some(Endpoint::accept_syn(now, cfg, local, remote, iss, &seg));
             }
             None => {}
         }
@@ -306,8 +307,14 @@ fn check_burst(f: &Flow, burst: &mut Option<BurstState>, now: Instant) {
 /// Lets the sending application top up its buffer, then moves everything both ends want to
 /// send onto the path.
 fn flush(f: &mut Flow, i: usize, now: Instant, path: &mut Path, burst: &mut Option<BurstState>) {
-    let space = f.tx.send_space();
-    f.tx.send_commit(space);
+    // An always-backlogged sender: fill every piece of send room offered (contents do not
+    // matter here).
+    loop {
+        let n = f.tx.send_slices().len();
+        if f.tx.send_commit(n) == 0 {
+            break;
+        }
+    }
     while let Some(t) = f.tx.poll_transmit(now) {
         let len = t.payload_len();
         let packet =

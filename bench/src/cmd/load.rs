@@ -62,6 +62,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.stack == Stack::Xdptcp {
         return run_xdptcp(args);
     }
+    if let Some(flag) = args.xdp.first_xdp_only_flag() {
+        return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
+    }
     let target = linux::resolve(&args.target)?;
     let cfg = linux::load::LoadConfig {
         workload: args.workload,

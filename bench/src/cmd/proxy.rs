@@ -21,8 +21,10 @@ pub fn run(args: &Args) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let list = args.backend.join(", ");
     if args.stack == Stack::Xdptcp {
+        super::serve::check_xdptcp_flags(args)?;
         return run_xdptcp(args, backends, list);
     }
+    super::serve::check_linux_flags(args)?;
     if args.threads == 0 || args.threads > 1024 {
         return Err("--threads must be between 1 and 1024".into());
     }

@@ -2,16 +2,18 @@
 //! (`xdptcp_driver::reflector`), one pinned thread per queue, until SIGINT/SIGTERM — the
 //! ceiling of the wire that `xdptcp bench lab` reports as `raw-xdp`.
 //!
-//! Same conventions as the other `serve-xdp` applications: the same checks before anything is
-//! attached, a `listening on ADDR (...)` line once every queue serves, `final qN ...` lines and
-//! a `total:` line at the end, exit 0 after a signal, one-line errors otherwise.
+//! Same conventions as the other `serve-xdp` applications: the same idle policy
+//! (`--idle-wait-after-us`, shared with the stack's workers through
+//! [`xdptcp_driver::engine::Idler`]), the same checks before anything is attached, a
+//! `listening on ADDR (...)` line once every queue serves, `final qN ...` lines and a
+//! `total:` line at the end, exit 0 after a signal, one-line errors otherwise.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::serve_xdp::{kernel_addresses, parse_cidr, parse_cores, Args, BindModeArg, XdpModeArg};
-use xdptcp_driver::engine::pin_to_core;
+use xdptcp_driver::engine::{pin_to_core, IdlePolicy, Idler};
 use xdptcp_driver::reflector::{Reflector, ReflectorCounters};
 use xdptcp_driver::signal;
 use xdptcp_driver::xdp::{BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram};
@@ -24,6 +26,7 @@ struct Ready {
 
 fn serve_queue(
     config: XdpConfig,
+    idle: IdlePolicy,
     program: Option<Arc<XdpProgram>>,
     mac: [u8; 6],
     core: usize,
@@ -50,17 +53,21 @@ fn serve_queue(
     let _ = ready.send(Ok((info, dev.program().clone())));
     let mut reflector = Reflector::new(mac, config.addr, config.batch);
     let start = std::time::Instant::now();
-    let mut idle = 0u32;
+    let clock = || xdptcp_stack::time::Instant::from_nanos(start.elapsed().as_nanos() as u64);
+    // The same idle policy as the stack's workers (`--idle-wait-after-us`), so the raw
+    // ceiling and the stack's rows idle alike.
+    let mut idler = Idler::new(idle, clock());
+    let mut idle_steps = 0u32;
     while !signal::requested() && !stop.load(Ordering::Relaxed) {
-        let now = xdptcp_stack::time::Instant::from_nanos(start.elapsed().as_nanos() as u64);
-        if reflector.step(&mut dev, now) == 0 {
+        let now = clock();
+        let moved = reflector.step(&mut dev, now);
+        idler.after_step(&mut dev, now, moved, None);
+        if moved == 0 && idle == IdlePolicy::BusyPoll {
             // Busy-poll, but give the core away now and then while idle.
-            idle += 1;
-            if idle.is_multiple_of(64) {
+            idle_steps += 1;
+            if idle_steps.is_multiple_of(64) {
                 std::thread::yield_now();
             }
-        } else {
-            idle = 0;
         }
     }
     Ok(reflector.counters())
@@ -114,6 +121,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         tx_checksum: TxChecksum::Software,
         ..XdpConfig::new(&args.iface, addr)
     };
+    let idle = xdptcp_bench::xdp::parse_idle(&args.idle_wait_after_us, 0)?;
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let mut threads = Vec::new();
     let stop_flag = Arc::new(AtomicBool::new(false));
@@ -126,7 +134,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         let flag = stop_flag.clone();
         let t = std::thread::Builder::new()
             .name(format!("reflect-q{q}"))
-            .spawn(move || serve_queue(config, p, mac, core, flag, tx))
+            .spawn(move || serve_queue(config, idle, p, mac, core, flag, tx))
             .map_err(|e| format!("spawning the thread of queue {q}: {e}"))?;
         threads.push(t);
         match rx.recv_timeout(Duration::from_secs(30)) {

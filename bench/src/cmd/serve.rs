@@ -25,6 +25,13 @@ pub enum AppName {
     Proxy,
 }
 
+/// `--listen` when not given (the Linux stack).
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// `--port` when not given (our stack).
+const DEFAULT_PORT: u16 = 7;
+/// `--backlog` when not given (our stack).
+const DEFAULT_BACKLOG: usize = 4096;
+
 /// Arguments of `xdptcp serve`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -35,7 +42,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Stack::Linux)]
     pub stack: Stack,
     /// Address to listen on (port 0 picks a free port; the line printed when ready names it).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// Size of the HTTP response body.
     #[arg(long, default_value_t = 128)]
@@ -47,14 +54,46 @@ pub struct Args {
     #[command(flatten)]
     pub xdp: super::xdp_args::XdpArgs,
     /// Port to listen on (`--stack xdptcp`; the Linux stack takes it from --listen).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
     /// Listen backlog (SYN and accept queues; SYN cookies beyond it) for `--stack xdptcp`.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: usize,
     /// Backend of `serve proxy`, ADDR:PORT; repeat for several (round-robin).
     #[arg(long)]
     pub backend: Vec<String>,
+}
+
+/// `--stack linux` takes neither the AF_XDP options nor `--port`/`--backlog` (its address
+/// and port come from `--listen`): any of them given is an error, never silently ignored.
+pub fn check_linux_flags(args: &Args) -> Result<(), String> {
+    if let Some(flag) = args.xdp.first_xdp_only_flag() {
+        return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
+    }
+    if args.port != DEFAULT_PORT {
+        return Err(
+            "--port applies to --stack xdptcp only; with --stack linux give --listen ADDR:PORT"
+                .into(),
+        );
+    }
+    if args.backlog != DEFAULT_BACKLOG {
+        return Err(super::xdp_args::XdpArgs::linux_ignores("--backlog"));
+    }
+    Ok(())
+}
+
+/// `--stack xdptcp` takes its address from `--ip` and `--port`, one event loop per queue:
+/// `--listen` or `--threads` given with it would be ignored, so they are errors.
+pub fn check_xdptcp_flags(args: &Args) -> Result<(), String> {
+    if args.listen != DEFAULT_LISTEN {
+        return Err("--listen applies to --stack linux only; with --stack xdptcp give --ip ADDR/PREFIX and --port".into());
+    }
+    if args.threads != 1 {
+        return Err(
+            "--threads applies to --stack linux only; with --stack xdptcp give --queues".into()
+        );
+    }
+    Ok(())
 }
 
 /// Runs `xdptcp serve`.
@@ -68,8 +107,10 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Proxy => return super::proxy::run(args),
     };
     if args.stack == Stack::Xdptcp {
+        check_xdptcp_flags(args)?;
         return run_xdptcp(args, app);
     }
+    check_linux_flags(args)?;
     if args.threads == 0 || args.threads > 1024 {
         return Err("--threads must be between 1 and 1024".into());
     }

@@ -105,9 +105,10 @@ pub struct Args {
     /// HTTP response body size.
     #[arg(long, default_value_t = 128)]
     pub body_bytes: usize,
-    /// TCP send and receive ring of each connection, KiB.
-    #[arg(long, default_value_t = 256)]
-    pub buffer_kib: usize,
+    /// Fix each connection's TCP send and receive buffer at this many KiB (auto-tuning off,
+    /// as SO_SNDBUF/SO_RCVBUF do). Default: Linux's tcp_wmem/tcp_rmem, auto-tuned.
+    #[arg(long)]
+    pub buffer_kib: Option<usize>,
     /// Listen backlog of the TCP applications.
     #[arg(long, default_value_t = 4096)]
     pub backlog: usize,
@@ -121,6 +122,10 @@ pub struct Args {
     /// Who completes TCP/UDP checksums on transmit: auto, offload, kernel or software.
     #[arg(long, default_value = "auto")]
     pub tx_checksum: String,
+    /// After this many microseconds without a frame, a worker sleeps in poll() on its AF_XDP
+    /// socket until a frame arrives or its next timer is due; `off` busy-polls the core.
+    #[arg(long, default_value = xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub idle_wait_after_us: String,
 }
 
 /// `ADDR/PREFIX`.
@@ -250,15 +255,17 @@ pub fn run(args: &Args) -> Result<(), String> {
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
+    config.idle = xdptcp_bench::xdp::parse_idle(&args.idle_wait_after_us, 0)?;
     config.gateway = args.gateway;
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();
 
-    if !(4..=65536).contains(&args.buffer_kib) {
-        return Err(format!("--buffer-kib {}: must be between 4 and 65536", args.buffer_kib));
+    if let Some(b) = args.buffer_kib {
+        if !(4..=65536).contains(&b) {
+            return Err(format!("--buffer-kib {b}: must be between 4 and 65536"));
+        }
+        config.tcp = config.tcp.with_fixed_buffers(b * 1024, b * 1024);
     }
-    config.tcp.send_buffer = args.buffer_kib * 1024;
-    config.tcp.recv_buffer = args.buffer_kib * 1024;
 
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let port = args.port;

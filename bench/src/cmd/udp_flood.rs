@@ -1,22 +1,33 @@
-//! `xdptcp udp-flood --target ADDR:PORT --duration S --size B`: a UDP packet generator over
-//! kernel sockets that counts the datagrams a reflector or echo server sends back, for the
+//! `xdptcp udp-flood --target ADDR:PORT --duration S --size B [--stack linux|xdptcp]`: a UDP
+//! packet generator that counts the datagrams a reflector or echo server sends back, for the
 //! `raw-xdp` row of `xdptcp bench lab`.
 //!
-//! One thread, non-blocking: it keeps up to `--window` datagrams in flight (so it measures
-//! what comes back, not how fast a queue overflows), sends in bursts, drains replies between
-//! bursts, and stamps each datagram with its send time so replies give a round-trip latency.
-//! When nothing has come back for 20 ms the datagrams in flight are written off as lost (a
-//! reflector may drop under load) and sending resumes. Bounded in time: it stops after
-//! `--duration` plus a short drain.
+//! Two generators, the same report:
+//!
+//! - `--stack linux` (default): one non-blocking thread on a kernel UDP socket. It keeps up to
+//!   `--window` datagrams in flight (so it measures what comes back, not how fast a queue
+//!   overflows), sends in bursts and drains replies between bursts. One syscall per datagram
+//!   each way: on the lab's veth this tops out well below what AF_XDP moves, so it measures
+//!   itself more than the reflector.
+//! - `--stack xdptcp --iface IF --ip ADDR/PREFIX`: its own AF_XDP socket
+//!   ([`xdptcp_driver::xdp::XdpDevice`]) and the batched
+//!   [`xdptcp_bench::xdp::flood::Flooder`] loop — the reflector's twin, one ring update and
+//!   at most one syscall per batch — so the row is the ceiling of the wire.
+//!
+//! Each datagram carries its send time, so replies give a round-trip latency. When nothing
+//! has come back for 20 ms the datagrams in flight are written off as lost (a reflector may
+//! drop under load) and sending resumes. Bounded in time: it stops after `--duration`.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use xdptcp_bench::linux;
+use xdptcp_bench::xdp::flood::{FloodConfig, Flooder};
+use xdptcp_driver::xdp::{NetIf, TxChecksum, XdpConfig, XdpDevice};
 
 /// Arguments of `xdptcp udp-flood`.
 #[derive(clap::Args, Debug)]
@@ -33,6 +44,24 @@ pub struct Args {
     /// Most datagrams in flight.
     #[arg(long, default_value_t = 256)]
     pub window: u64,
+    /// Generator: linux (a kernel UDP socket) or xdptcp (its own AF_XDP socket, batched).
+    #[arg(long, default_value = "linux")]
+    pub stack: String,
+    /// Interface of the AF_XDP generator (`--stack xdptcp`).
+    #[arg(long)]
+    pub iface: Option<String>,
+    /// Address of the AF_XDP generator, ADDR/PREFIX, not one the kernel owns (`--stack xdptcp`).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// UDP source port of the AF_XDP generator.
+    #[arg(long, default_value_t = 40000)]
+    pub port: u16,
+    /// XDP attach mode of the AF_XDP generator: auto, native or generic.
+    #[arg(long, default_value = "auto")]
+    pub xdp_mode: String,
+    /// AF_XDP bind mode: auto, zero-copy or copy.
+    #[arg(long, default_value = "auto")]
+    pub bind_mode: String,
     /// Write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -41,6 +70,8 @@ pub struct Args {
 /// The result of a flood.
 #[derive(Debug, Clone, Serialize)]
 pub struct FloodReport {
+    /// `linux` or `xdptcp`: which generator.
+    pub stack: String,
     pub target: String,
     pub size: usize,
     pub duration_s: f64,
@@ -79,12 +110,19 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err("--window must be at least 1".into());
     }
     let target = linux::resolve(&args.target)?;
-    let sock = socket(target)?;
-    let report = flood(&sock, target, args)?;
+    let report = match args.stack.as_str() {
+        "linux" => flood(&socket(target)?, target, args)?,
+        "xdptcp" => match target {
+            SocketAddr::V4(t) => flood_xdp(t, args)?,
+            SocketAddr::V6(_) => return Err("--stack xdptcp: the target must be IPv4".into()),
+        },
+        other => return Err(format!("--stack {other}: expected linux or xdptcp")),
+    };
     println!(
-        "udp-flood {} ({} B): {:.0} pps back, sent {}, received {}, lost {}, send errors {}, p50 {} us, p99 {} us",
+        "udp-flood {} ({} B, {}): {:.0} pps back, sent {}, received {}, lost {}, send errors {}, p50 {} us, p99 {} us",
         report.target,
         report.size,
+        report.stack,
         report.pps,
         report.sent,
         report.received,
@@ -163,6 +201,7 @@ fn flood(sock: &UdpSocket, target: SocketAddr, args: &Args) -> Result<FloodRepor
     let elapsed = (Instant::now() - start).as_secs_f64();
     let q = |q: f64| (!hist.is_empty()).then(|| hist.value_at_quantile(q) as f64 / 1e3);
     Ok(FloodReport {
+        stack: "linux".into(),
         target: target.to_string(),
         size: args.size,
         duration_s: elapsed,
@@ -171,6 +210,84 @@ fn flood(sock: &UdpSocket, target: SocketAddr, args: &Args) -> Result<FloodRepor
         pps: received as f64 / elapsed.max(1e-9),
         lost,
         send_errors,
+        p50_us: q(0.5),
+        p99_us: q(0.99),
+    })
+}
+
+/// Longest drain of the AF_XDP generator after the measured duration.
+const DRAIN_LIMIT: Duration = Duration::from_millis(50);
+
+/// How long the AF_XDP generator waits for the target's ARP reply.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(3);
+
+/// The AF_XDP generator: its own socket on `--iface`, the [`Flooder`] loop on it.
+fn flood_xdp(target: SocketAddrV4, args: &Args) -> Result<FloodReport, String> {
+    let iface = args.iface.as_deref().ok_or("--stack xdptcp needs --iface IF")?;
+    let ip = args.ip.as_deref().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?;
+    let (addr, _prefix) = xdptcp_bench::xdp::parse_cidr(ip)?;
+    let netif = NetIf::lookup(iface).map_err(|e| e.to_string())?;
+    let config = XdpConfig {
+        xdp_mode: xdptcp_bench::xdp::parse_xdp_mode(&args.xdp_mode)?,
+        bind: xdptcp_bench::xdp::parse_bind_mode(&args.bind_mode)?,
+        // The generator sums its own UDP checksums (one 16-byte stamp per datagram).
+        tx_checksum: TxChecksum::Software,
+        ..XdpConfig::new(iface, addr)
+    };
+    let mut flood = Flooder::new(FloodConfig {
+        mac: netif.mac,
+        ip: addr,
+        port: args.port,
+        target,
+        payload: args.size,
+        window: args.window,
+    })?;
+    let mut dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
+    dev.start().map_err(|e| e.to_string())?;
+    let clock = Instant::now();
+    let now = || xdptcp_stack::time::Instant::from_nanos(clock.elapsed().as_nanos() as u64);
+    while !flood.resolved() {
+        if clock.elapsed() > RESOLVE_LIMIT {
+            return Err(format!(
+                "no ARP reply from {} within {} s",
+                target.ip(),
+                RESOLVE_LIMIT.as_secs()
+            ));
+        }
+        flood.step(&mut dev, now(), true);
+    }
+    let duration = Duration::from_secs_f64(args.duration);
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        flood.step(&mut dev, now(), true);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let c = flood.counters();
+    let hist: Histogram<u64> = flood.rtt_ns().clone();
+    // What is still on the TX ring leaves and its replies come in (not counted above), so
+    // every datagram reported as sent has reached the wire when the process exits.
+    let drain = Instant::now();
+    while flood.in_flight() > 0 && drain.elapsed() < DRAIN_LIMIT {
+        flood.step(&mut dev, now(), false);
+    }
+    let q = |q: f64| (!hist.is_empty()).then(|| hist.value_at_quantile(q) as f64 / 1e3);
+    println!(
+        "xdp generator: arp requests {}, ignored {}, tx full {}; device {:?}",
+        c.arp_requests,
+        c.ignored,
+        c.tx_full,
+        dev.stats()
+    );
+    Ok(FloodReport {
+        stack: "xdptcp".into(),
+        target: target.to_string(),
+        size: args.size,
+        duration_s: elapsed,
+        sent: c.sent,
+        received: c.received,
+        pps: c.received as f64 / elapsed.max(1e-9),
+        lost: c.lost,
+        send_errors: 0,
         p50_us: q(0.5),
         p99_us: q(0.99),
     })

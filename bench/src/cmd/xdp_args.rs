@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
+use xdptcp_driver::engine::IdlePolicy;
 
 /// Options for running on the xdptcp stack over AF_XDP.
 #[derive(clap::Args, Debug, Clone)]
@@ -41,15 +42,20 @@ pub struct XdpArgs {
     /// delay-us=N,jitter-us=N,reorder-us=N,seed=N.
     #[arg(long)]
     pub fault: Option<String>,
-    /// Send and receive ring of each connection, KiB.
-    #[arg(long, default_value_t = 256)]
-    pub buffer_kib: usize,
+    /// Fix each connection's send and receive buffer at this many KiB (auto-tuning off, as
+    /// SO_SNDBUF/SO_RCVBUF do). Default: Linux's tcp_wmem/tcp_rmem, auto-tuned.
+    #[arg(long)]
+    pub buffer_kib: Option<usize>,
     /// Most connections the stack holds.
     #[arg(long, default_value_t = 65536)]
     pub max_connections: usize,
-    /// Sleep of an idle loop iteration, microseconds (0: busy-poll the core).
+    /// Sleep of an idle loop iteration, microseconds (0: see --idle-wait-after-us).
     #[arg(long, default_value_t = 0)]
     pub idle_sleep_us: u64,
+    /// After this many microseconds without a frame, sleep in poll() on the AF_XDP socket
+    /// until a frame arrives or the next timer is due; `off` busy-polls the core forever.
+    #[arg(long, default_value = DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub idle_wait_after_us: String,
     /// Preferred busy polling of the AF_XDP socket: SO_BUSY_POLL microseconds per poll
     /// (also sets SO_PREFER_BUSY_POLL; off by default).
     #[arg(long)]
@@ -69,7 +75,14 @@ pub struct XdpArgs {
     pub local_ports: Option<String>,
 }
 
+pub use xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US;
+
 impl XdpArgs {
+    /// The idle policy of `--idle-sleep-us` and `--idle-wait-after-us`.
+    pub fn idle_policy(&self) -> Result<IdlePolicy, String> {
+        xdp::parse_idle(&self.idle_wait_after_us, self.idle_sleep_us)
+    }
+
     /// Checks the options and makes the runner's configuration.
     pub fn options(&self) -> Result<XdpOptions, String> {
         let iface = self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?;
@@ -104,8 +117,8 @@ impl XdpArgs {
             Some(s) if s > 0.0 && s < 1e6 => Some(Duration::from_secs_f64(s)),
             Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
         };
-        if !(4..=65536).contains(&self.buffer_kib) {
-            return Err(format!("--buffer-kib {}: must be between 4 and 65536", self.buffer_kib));
+        if let Some(b) = self.buffer_kib.filter(|b| !(4..=65536).contains(b)) {
+            return Err(format!("--buffer-kib {b}: must be between 4 and 65536"));
         }
         if self.max_connections == 0 || self.max_connections > 4 << 20 {
             return Err("--max-connections must be between 1 and 4194304".into());
@@ -122,14 +135,56 @@ impl XdpArgs {
             pcap: self.pcap.clone(),
             stats_interval,
             fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
-            send_buffer: self.buffer_kib * 1024,
-            recv_buffer: self.buffer_kib * 1024,
+            fixed_buffers: self.buffer_kib.map(|b| b * 1024),
             max_connections: self.max_connections,
-            idle_sleep: Duration::from_micros(self.idle_sleep_us),
+            idle: self.idle_policy()?,
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
             local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
         })
+    }
+}
+
+impl XdpArgs {
+    /// The first option given that only `--stack xdptcp` reads, for commands that run on the
+    /// Linux stack: such a flag would be ignored, so it is an error instead (a user who
+    /// forgot `--stack xdptcp` must not get a Linux server on 127.0.0.1 while believing it
+    /// runs on their interface).
+    pub fn first_xdp_only_flag(&self) -> Option<&'static str> {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            xdp: XdpArgs,
+        }
+        // The defaults exactly as clap fills them in, from the attributes above.
+        let d = <Defaults as clap::Parser>::try_parse_from(["xdptcp"]).ok()?.xdp;
+        let set = [
+            ("--iface", self.iface != d.iface),
+            ("--ip", self.ip != d.ip),
+            ("--gateway", self.gateway != d.gateway),
+            ("--queues", self.queues != d.queues),
+            ("--queue", self.queue != d.queue),
+            ("--cores", self.cores != d.cores),
+            ("--xdp-mode", self.xdp_mode != d.xdp_mode),
+            ("--bind-mode", self.bind_mode != d.bind_mode),
+            ("--pcap", self.pcap != d.pcap),
+            ("--stats-interval", self.stats_interval != d.stats_interval),
+            ("--fault", self.fault != d.fault),
+            ("--buffer-kib", self.buffer_kib != d.buffer_kib),
+            ("--max-connections", self.max_connections != d.max_connections),
+            ("--idle-sleep-us", self.idle_sleep_us != d.idle_sleep_us),
+            ("--idle-wait-after-us", self.idle_wait_after_us != d.idle_wait_after_us),
+            ("--busy-poll-us", self.busy_poll_us != d.busy_poll_us),
+            ("--busy-poll-budget", self.busy_poll_budget != d.busy_poll_budget),
+            ("--tx-checksum", self.tx_checksum != d.tx_checksum),
+            ("--local-ports", self.local_ports != d.local_ports),
+        ];
+        set.iter().find(|(_, s)| *s).map(|(name, _)| *name)
+    }
+
+    /// The error for `flag` given to a command on the Linux stack.
+    pub fn linux_ignores(flag: &str) -> String {
+        format!("{flag} applies to --stack xdptcp only; add --stack xdptcp or drop {flag}")
     }
 }
 
@@ -184,6 +239,71 @@ impl XdpArgs {
             busy_poll_us: self.busy_poll_us,
             busy_poll_budget: self.busy_poll_budget,
             tx_checksum: self.tx_checksum.clone(),
+            idle_wait_after_us: self.idle_wait_after_us.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        xdp: XdpArgs,
+    }
+
+    fn idle(args: &[&str]) -> Result<IdlePolicy, String> {
+        let cli = Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.xdp.idle_policy()
+    }
+
+    #[test]
+    fn idle_policies_parse_and_conflicts_are_refused() {
+        let us = Duration::from_micros;
+        assert_eq!(idle(&[]), Ok(IdlePolicy::SpinThenWait { spin: us(50) }), "the default");
+        assert_eq!(idle(&["--idle-wait-after-us", "off"]), Ok(IdlePolicy::BusyPoll));
+        assert_eq!(
+            idle(&["--idle-wait-after-us", "0"]),
+            Ok(IdlePolicy::SpinThenWait { spin: us(0) })
+        );
+        assert_eq!(
+            idle(&["--idle-wait-after-us", "off", "--idle-sleep-us", "100"]),
+            Ok(IdlePolicy::Sleep(us(100)))
+        );
+        for bad in [
+            vec!["--idle-sleep-us", "100"],
+            vec!["--idle-wait-after-us", "soon"],
+            vec!["--idle-wait-after-us=-5"],
+            vec!["--idle-wait-after-us", "99999999999"],
+        ] {
+            let e = idle(&bad).expect_err("refused");
+            assert!(e.contains("--idle") && !e.trim_end().contains('\n'), "{bad:?}: {e}");
+        }
+    }
+
+    /// Every option of `XdpArgs` is caught when given to a Linux-stack command: one added
+    /// later without a line in `first_xdp_only_flag` fails here.
+    #[test]
+    fn every_xdp_option_is_refused_on_the_linux_stack() {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            xdp: XdpArgs,
+        }
+        let cmd = <Wrap as clap::CommandFactory>::command();
+        let longs: Vec<String> =
+            cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
+        assert!(longs.len() >= 19, "{longs:?}");
+        for flag in &longs {
+            let w = <Wrap as clap::Parser>::try_parse_from(["xdptcp", flag.as_str(), "3"])
+                .unwrap_or_else(|e| panic!("{flag}: {e}"));
+            assert_eq!(w.xdp.first_xdp_only_flag(), Some(flag.as_str()), "{flag}");
+        }
+        let d = <Wrap as clap::Parser>::try_parse_from(["xdptcp"]).unwrap();
+        assert_eq!(d.xdp.first_xdp_only_flag(), None, "defaults are not 'given'");
     }
 }

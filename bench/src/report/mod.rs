@@ -1,12 +1,15 @@
 //! The results of `xdptcp bench lab`: one row per measured (workload, server, client)
 //! combination, the machine they were measured on, and three renderings of them — JSON
 //! ([`LabReport`] serialises to exactly `{"meta": {...}, "results": [...]}`), a markdown table
-//! with xdptcp/linux ratios ([`table`]), and SVG plots ([`svg`]).
+//! with xdptcp/linux ratios ([`table`]), SVG plots per workload ([`svg`]) and one summary
+//! figure of every ratio ([`summary`]). Numbers for people are rounded by [`human`].
 //!
 //! A combination that could not be measured (its implementation is not built yet, or it
 //! failed) is never given a number: it is a [`Missing`] entry, listed in `meta.missing` and in
 //! the table as `n/a (reason)`, so the `results` array holds measurements only.
 
+pub mod human;
+pub mod summary;
 pub mod svg;
 pub mod table;
 
@@ -29,7 +32,76 @@ pub struct ResultRow {
     pub p50_us: Option<f64>,
     /// 99th percentile latency in microseconds.
     pub p99_us: Option<f64>,
+    /// CPU seconds (user + system, from `/proc/PID/stat`) the server's processes used while
+    /// the client ran; `null` when they could not be read. Absent from older reports.
+    #[serde(default)]
+    pub server_cpu_s: Option<f64>,
+    /// Throughput per CPU-second of the server: work done (`throughput` x the measured
+    /// duration, in the unit's amount: requests, connections, Gbit, packets) over
+    /// `server_cpu_s`. Compares a busy-polling server with a sleeping one.
+    #[serde(default)]
+    pub per_cpu_s: Option<f64>,
+    /// Frames per second on the veth pair, both directions (the two ends' `tx_packets` over
+    /// the measured duration): what the raw ceiling is compared in.
+    #[serde(default)]
+    pub wire_fps: Option<f64>,
 }
+
+impl ResultRow {
+    /// A row with throughput and latency only (the CPU and wire columns empty).
+    pub fn new(
+        workload: &str,
+        server: &str,
+        client: &str,
+        throughput: f64,
+        unit: &str,
+        p50_us: Option<f64>,
+        p99_us: Option<f64>,
+    ) -> ResultRow {
+        ResultRow {
+            workload: workload.into(),
+            server: server.into(),
+            client: client.into(),
+            throughput,
+            unit: unit.into(),
+            p50_us,
+            p99_us,
+            server_cpu_s: None,
+            per_cpu_s: None,
+            wire_fps: None,
+        }
+    }
+}
+
+/// The raw ceiling: how close the stack comes to the bare AF_XDP reflector, in frames per
+/// second on the wire.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawCeiling {
+    /// `rr64x64`, xdptcp server and xdptcp client.
+    pub xdptcp_fps: f64,
+    /// `raw-xdp`, the reflector against the AF_XDP generator.
+    pub reflector_fps: f64,
+    /// The same two rows' frames per CPU-second of their server (the wire's frames in the
+    /// measured duration over the server's CPU seconds), when both were measured: what a
+    /// server core does with the time it gets, steadier than frames per second when other
+    /// work shares the cores.
+    pub per_cpu: Option<(f64, f64)>,
+}
+
+impl RawCeiling {
+    /// The stack's frames per second as a fraction of the reflector's.
+    pub fn fraction(&self) -> f64 {
+        self.xdptcp_fps / self.reflector_fps
+    }
+
+    /// The stack's frames per server CPU-second as a fraction of the reflector's.
+    pub fn per_cpu_fraction(&self) -> Option<f64> {
+        self.per_cpu.filter(|p| p.1 > 0.0).map(|(x, r)| x / r)
+    }
+}
+
+/// The client label of the AF_XDP generator in the `raw-xdp` rows.
+pub const XDP_GENERATOR: &str = "xdp-flood";
 
 /// A combination that has no number, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +130,10 @@ pub struct Meta {
     /// `software`, ...), or `n/a`; absent from reports made before it was recorded.
     #[serde(default)]
     pub tx_checksum: String,
+    /// Idle policy of the xdptcp servers: `--idle-wait-after-us` (µs without a frame before
+    /// sleeping in poll() on the socket), `off` for busy-polling; absent from older reports.
+    #[serde(default)]
+    pub xdp_server_idle: String,
     /// Online cores of the machine.
     pub cores: usize,
     /// Core of the server and core of the client (`taskset -c`).
@@ -94,6 +170,23 @@ impl LabReport {
             .find(|r| r.workload == workload && r.server == server && r.client == client)
     }
 
+    /// The raw ceiling, if both rows were measured with their wire counters.
+    pub fn raw_ceiling(&self) -> Option<RawCeiling> {
+        let x = self.row("rr64x64", "xdptcp", "xdptcp")?;
+        let r = self.row("raw-xdp", "xdp-reflector", XDP_GENERATOR)?;
+        let (xdptcp, reflector) = (x.wire_fps?, r.wire_fps?);
+        let duration = self.meta.duration_s;
+        let per_cpu = |fps: f64, row: &ResultRow| {
+            row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * duration / c)
+        };
+        let per_cpu = per_cpu(xdptcp, x).zip(per_cpu(reflector, r));
+        (reflector > 0.0).then_some(RawCeiling {
+            xdptcp_fps: xdptcp,
+            reflector_fps: reflector,
+            per_cpu,
+        })
+    }
+
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
         // Plain data of strings and finite-or-null numbers: serialising cannot fail.
@@ -102,7 +195,7 @@ impl LabReport {
 }
 
 /// Checks that `value` has exactly the published shape: an object with exactly `meta`
-/// (an object) and `results` (an array of objects with exactly the seven row fields, of the
+/// (an object) and `results` (an array of objects with exactly the ten row fields, of the
 /// right types). Returns what is wrong, first problem only.
 pub fn check_shape(value: &serde_json::Value) -> Result<(), String> {
     use serde_json::Value;
@@ -116,8 +209,18 @@ pub fn check_shape(value: &serde_json::Value) -> Result<(), String> {
         return Err("meta is not an object".into());
     }
     let rows = obj["results"].as_array().ok_or("results is not an array")?;
-    const FIELDS: [&str; 7] =
-        ["client", "p50_us", "p99_us", "server", "throughput", "unit", "workload"];
+    const FIELDS: [&str; 10] = [
+        "client",
+        "p50_us",
+        "p99_us",
+        "per_cpu_s",
+        "server",
+        "server_cpu_s",
+        "throughput",
+        "unit",
+        "wire_fps",
+        "workload",
+    ];
     for (i, row) in rows.iter().enumerate() {
         let r = row.as_object().ok_or(format!("results[{i}] is not an object"))?;
         let mut keys: Vec<&str> = r.keys().map(String::as_str).collect();
@@ -133,7 +236,7 @@ pub fn check_shape(value: &serde_json::Value) -> Result<(), String> {
         if !r["throughput"].is_number() {
             return Err(format!("results[{i}].throughput is not a number"));
         }
-        for k in ["p50_us", "p99_us"] {
+        for k in ["p50_us", "p99_us", "server_cpu_s", "per_cpu_s", "wire_fps"] {
             if !matches!(r[k], Value::Null | Value::Number(_)) {
                 return Err(format!("results[{i}].{k} is neither a number nor null"));
             }
@@ -151,15 +254,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn row(w: &str, s: &str, c: &str, t: f64, unit: &str) -> ResultRow {
-        ResultRow {
-            workload: w.into(),
-            server: s.into(),
-            client: c.into(),
-            throughput: t,
-            unit: unit.into(),
-            p50_us: Some(10.0),
-            p99_us: None,
-        }
+        ResultRow { server_cpu_s: Some(2.0), ..ResultRow::new(w, s, c, t, unit, Some(10.0), None) }
     }
 
     #[test]
@@ -174,6 +269,8 @@ mod tests {
         assert_eq!(v["results"][0]["throughput"], 1234.5);
         assert_eq!(v["results"][0]["p50_us"], 10.0);
         assert!(v["results"][0]["p99_us"].is_null());
+        assert_eq!(v["results"][0]["server_cpu_s"], 2.0);
+        assert!(v["results"][0]["wire_fps"].is_null());
         assert_eq!(v["meta"]["kernel"], "6.18");
         // And it reads back to the same report.
         let back: LabReport = serde_json::from_value(v).unwrap();
@@ -183,7 +280,8 @@ mod tests {
     #[test]
     fn shape_check_rejects_deviations() {
         let good = serde_json::json!({"meta": {}, "results": [{"workload": "bulk", "server": "linux",
-            "client": "linux", "throughput": 1.0, "unit": "gbps", "p50_us": null, "p99_us": null}]});
+            "client": "linux", "throughput": 1.0, "unit": "gbps", "p50_us": null, "p99_us": null,
+            "server_cpu_s": 2.1, "per_cpu_s": 0.95, "wire_fps": null}]});
         check_shape(&good).unwrap();
         let mut extra = good.clone();
         extra["results"][0]["conns"] = 1.into();
@@ -197,8 +295,14 @@ mod tests {
         let mut u = good.clone();
         u["results"][0]["unit"] = "req/s".into();
         assert!(check_shape(&u).unwrap_err().contains("unit"));
-        let mut p = good;
+        let mut p = good.clone();
         p["results"][0]["p99_us"] = "slow".into();
         assert!(check_shape(&p).is_err());
+        let mut cpu = good.clone();
+        cpu["results"][0]["server_cpu_s"] = "2 s".into();
+        assert!(check_shape(&cpu).unwrap_err().contains("server_cpu_s"));
+        let mut old = good;
+        old["results"][0].as_object_mut().unwrap().remove("per_cpu_s");
+        assert!(check_shape(&old).unwrap_err().contains("keys"), "the shape has all ten");
     }
 }

@@ -4,9 +4,10 @@
 //! The baseline of a row is the row of the same workload whose `server` and `client` are the
 //! same except that each `xdptcp` is replaced by `linux` — xdptcp against Linux with
 //! everything else held equal. Rows without `xdptcp` have no ratio; a row that is a baseline
-//! of some measured xdptcp row is marked `ref`.
+//! of some measured xdptcp row is marked `ref`. The same baseline gives the ratio of the
+//! throughput per CPU-second of the server. Numbers are rounded for people ([`human`]).
 
-use super::{LabReport, ResultRow};
+use super::{human, LabReport, ResultRow};
 
 /// Workloads in the order the table shows them; others follow in order of appearance.
 pub const WORKLOAD_ORDER: [&str; 10] = [
@@ -44,22 +45,22 @@ pub fn ratio(report: &LabReport, row: &ResultRow) -> Option<f64> {
     (base.throughput > 0.0).then(|| row.throughput / base.throughput)
 }
 
+/// `row`'s throughput per CPU-second of the server over its baseline's.
+pub fn cpu_ratio(report: &LabReport, row: &ResultRow) -> Option<f64> {
+    let base = baseline(report, row)?.per_cpu_s?;
+    let mine = row.per_cpu_s?;
+    (base > 0.0).then(|| mine / base)
+}
+
+/// The baseline's p99 over `row`'s: above 1 when xdptcp's tail is shorter.
+pub fn p99_gain(report: &LabReport, row: &ResultRow) -> Option<f64> {
+    let base = baseline(report, row)?.p99_us?;
+    let mine = row.p99_us?;
+    (mine > 0.0).then(|| base / mine)
+}
+
 fn is_reference(report: &LabReport, row: &ResultRow) -> bool {
     report.results.iter().any(|r| baseline(report, r).is_some_and(|b| std::ptr::eq(b, row)))
-}
-
-fn num(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), num)
 }
 
 enum Line<'a> {
@@ -95,31 +96,34 @@ pub fn markdown(report: &LabReport) -> String {
     // Stable: within a workload, measured rows keep their order, then the missing ones.
     lines.sort_by_key(|l| rank(l.workload()));
     let mut out = String::from(
-        "| workload | server | client | throughput | unit | p50 us | p99 us | xdptcp/linux |\n\
-         |---|---|---|---:|---|---:|---:|---:|\n",
+        "| workload | server | client | throughput | p50 | p99 | xdptcp/linux | server CPU | \
+         per CPU-s | xdptcp/linux per CPU-s | wire frames/s |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    let base = |r: &ResultRow, x: Option<f64>| match x {
+        Some(x) => human::ratio(x),
+        None if is_reference(report, r) => "ref".into(),
+        None => String::new(),
+    };
+    let lat = |v: Option<f64>| v.map_or("-".into(), human::latency_us);
     for l in &lines {
         let line = match l {
-            Line::Row(r) => {
-                let ratio = match ratio(report, r) {
-                    Some(x) => format!("{x:.2}x"),
-                    None if is_reference(report, r) => "ref".into(),
-                    None => String::new(),
-                };
-                format!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.workload,
-                    r.server,
-                    r.client,
-                    num(r.throughput),
-                    r.unit,
-                    opt(r.p50_us),
-                    opt(r.p99_us),
-                    ratio
-                )
-            }
+            Line::Row(r) => format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.workload,
+                r.server,
+                r.client,
+                human::throughput(r.throughput, &r.unit),
+                lat(r.p50_us),
+                lat(r.p99_us),
+                base(r, ratio(report, r)),
+                r.server_cpu_s.map_or("-".into(), |s| format!("{} s", human::si(s))),
+                r.per_cpu_s.map_or("-".into(), |v| human::per_cpu_s(v, &r.unit)),
+                base(r, cpu_ratio(report, r)),
+                r.wire_fps.map_or("-".into(), human::si),
+            ),
             Line::Missing(m) => format!(
-                "| {} | {} | {} | n/a ({}) | | | | |",
+                "| {} | {} | {} | n/a ({}) | | | | | | | |",
                 m.workload,
                 m.server,
                 m.client,
@@ -132,12 +136,42 @@ pub fn markdown(report: &LabReport) -> String {
     out
 }
 
+/// The raw-ceiling line: xdptcp's rr64x64 frames per second as a fraction of the
+/// reflector's, or why there is none.
+pub fn ceiling_line(report: &LabReport) -> String {
+    match report.raw_ceiling() {
+        Some(c) => {
+            let per_cpu = match (c.per_cpu, c.per_cpu_fraction()) {
+                (Some((x, r)), Some(f)) => format!(
+                    "; per server CPU-second {} against {} frames, {f:.2}",
+                    human::si(x),
+                    human::si(r)
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "- raw ceiling: rr64x64 xdptcp <- xdptcp moved {} frames/s on the wire, {:.2} of \
+                 the AF_XDP reflector's {} frames/s (raw-xdp, xdp-reflector <- {}){per_cpu}\n",
+                human::si(c.xdptcp_fps),
+                c.fraction(),
+                human::si(c.reflector_fps),
+                super::XDP_GENERATOR
+            )
+        }
+        None => "- raw ceiling: n/a (rr64x64 xdptcp <- xdptcp or raw-xdp <- xdp-flood not \
+                 measured)\n"
+            .into(),
+    }
+}
+
 /// The machine and modes under the table, as a markdown list.
 pub fn meta_lines(report: &LabReport) -> String {
     let m = &report.meta;
+    let ceiling = ceiling_line(report);
     format!(
         "- date: {}\n- kernel: {}\n- cpu: {} ({} cores; server on core {}, client on core {})\n\
-         - AF_XDP: xdp {}, bind {}, tx-checksum {}\n- {} s per combination\n- topology: {}\n",
+         - AF_XDP: xdp {}, bind {}, tx-checksum {}; xdptcp servers idle: {}\n\
+         - {} s per combination\n- topology: {}\n{ceiling}",
         m.date,
         m.kernel,
         m.cpu,
@@ -147,26 +181,23 @@ pub fn meta_lines(report: &LabReport) -> String {
         m.xdp_mode,
         m.bind_mode,
         if m.tx_checksum.is_empty() { "n/a" } else { &m.tx_checksum },
-        num(m.duration_s),
+        match m.xdp_server_idle.as_str() {
+            "" => "n/a".to_string(),
+            "off" => "busy-poll".to_string(),
+            us => format!("poll() after {us} µs without a frame"),
+        },
+        human::si(m.duration_s),
         m.topology
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Meta, Missing};
+    use super::super::{Meta, Missing, XDP_GENERATOR};
     use super::*;
 
     fn row(w: &str, s: &str, c: &str, t: f64) -> ResultRow {
-        ResultRow {
-            workload: w.into(),
-            server: s.into(),
-            client: c.into(),
-            throughput: t,
-            unit: "rps".into(),
-            p50_us: Some(12.345),
-            p99_us: None,
-        }
+        ResultRow::new(w, s, c, t, "rps", Some(12.345), None)
     }
 
     fn report() -> LabReport {
@@ -182,8 +213,19 @@ mod tests {
             },
             results: vec![
                 row("raw-xdp", "xdp-reflector", "udp-flood", 700_000.0),
-                row("rr64x1", "linux", "linux", 20_000.0),
-                row("rr64x1", "xdptcp", "linux", 30_000.0),
+                ResultRow {
+                    server_cpu_s: Some(1.2),
+                    per_cpu_s: Some(33_333.3),
+                    p99_us: Some(100.0),
+                    ..row("rr64x1", "linux", "linux", 20_000.0)
+                },
+                ResultRow {
+                    server_cpu_s: Some(2.0),
+                    per_cpu_s: Some(30_000.0),
+                    p99_us: Some(40.0),
+                    wire_fps: Some(61_234.5),
+                    ..row("rr64x1", "xdptcp", "linux", 30_000.0)
+                },
                 row("rr64x1", "nginx", "wrk", 5.0),
                 row("bulk", "xdptcp", "linux", 4.0),
             ],
@@ -194,28 +236,64 @@ mod tests {
     fn ratios_compare_xdptcp_with_linux_for_the_same_client() {
         let r = report();
         assert_eq!(ratio(&r, &r.results[2]), Some(1.5));
+        assert!((cpu_ratio(&r, &r.results[2]).unwrap() - 0.9).abs() < 1e-6);
+        assert_eq!(p99_gain(&r, &r.results[2]), Some(2.5), "linux p99 / xdptcp p99");
         // Not an xdptcp row, or no Linux baseline measured.
         assert_eq!(ratio(&r, &r.results[1]), None);
         assert_eq!(ratio(&r, &r.results[3]), None);
         assert_eq!(ratio(&r, &r.results[4]), None);
+        assert_eq!(cpu_ratio(&r, &r.results[4]), None);
         // A client-side xdptcp row compares with linux/linux too.
         let mut r2 = r.clone();
         r2.results.push(row("rr64x1", "linux", "xdptcp", 10_000.0));
         let last = r2.results.last().unwrap().clone();
         assert_eq!(ratio(&r2, &last), Some(0.5));
+        assert_eq!(cpu_ratio(&r2, &last), None, "no CPU measured for it");
     }
 
     #[test]
-    fn table_orders_workloads_and_marks_missing_and_reference_rows() {
+    fn table_orders_workloads_rounds_for_people_and_marks_missing_and_reference_rows() {
         let t = markdown(&report());
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2 + 6, "{t}");
-        assert!(lines[2].starts_with("| rr64x1 | linux | linux | 20000 | rps | 12.3 | - | ref |"));
-        assert!(lines[3].starts_with("| rr64x1 | xdptcp | linux | 30000 |"), "{t}");
-        assert!(lines[3].ends_with("| 1.50x |"), "{t}");
-        assert!(lines[4].ends_with("|  |"), "nginx/wrk has no ratio: {t}");
+        assert_eq!(
+            lines[2],
+            "| rr64x1 | linux | linux | 20.0 k rps | 12.3 µs | 100 µs | ref | 1.20 s | 33.3 k req \
+             | ref | - |"
+        );
+        assert_eq!(
+            lines[3],
+            "| rr64x1 | xdptcp | linux | 30.0 k rps | 12.3 µs | 40.0 µs | 1.50x | 2.00 s | \
+             30.0 k req | 0.900x | 61.2 k |"
+        );
+        assert!(lines[4].ends_with("|  | - | - |  | - |"), "nginx/wrk has no ratio: {t}");
         assert!(lines[5].contains("n/a (not built yet)"), "{t}");
-        assert!(lines[6].starts_with("| bulk | xdptcp | linux | 4.00 |"), "{t}");
+        assert!(lines[6].starts_with("| bulk | xdptcp | linux | 4.00 rps |"), "{t}");
         assert!(lines[7].starts_with("| raw-xdp |"), "raw-xdp last: {t}");
+        // Every line has the header's number of columns.
+        let cols = |l: &str| l.matches('|').count();
+        assert!(lines.iter().all(|l| cols(l) == cols(lines[0])), "{t}");
+    }
+
+    #[test]
+    fn the_raw_ceiling_is_xdptcp_rr64x64_frames_over_the_reflector_s() {
+        let mut r = report();
+        assert!(ceiling_line(&r).contains("n/a"));
+        r.results.push(ResultRow {
+            wire_fps: Some(820_000.0),
+            ..row("rr64x64", "xdptcp", "xdptcp", 410_000.0)
+        });
+        r.results.push(ResultRow {
+            wire_fps: Some(1_000_000.0),
+            ..row("raw-xdp", "xdp-reflector", XDP_GENERATOR, 500_000.0)
+        });
+        let c = r.raw_ceiling().expect("both rows");
+        assert!((c.fraction() - 0.82).abs() < 1e-9);
+        let line = ceiling_line(&r);
+        assert!(
+            line.contains("820 k frames/s") && line.contains("0.82 of") && line.contains("1.00 M"),
+            "{line}"
+        );
+        assert!(meta_lines(&r).ends_with(&line));
     }
 }

@@ -426,8 +426,13 @@ impl DriverApp for StackLoad {
                 self.flush(stack, i);
             }
         } else {
-            // A connection we closed: drain it so the close stays orderly.
-            let _ = stack.tcp_read(h, |a, b| a.len() + b.len());
+            // A connection we closed: drain it so the close stays orderly (`tcp_read` lends a
+            // chunk or two at a time).
+            while let Ok(n) = stack.tcp_read(h, |a, b| a.len() + b.len()) {
+                if n == 0 {
+                    break;
+                }
+            }
         }
     }
 

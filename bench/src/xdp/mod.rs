@@ -3,6 +3,7 @@
 //! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
 
 pub mod client;
+pub mod flood;
 pub mod load;
 pub mod proxy;
 pub mod server;
@@ -45,13 +46,13 @@ pub struct XdpOptions {
     pub stats_interval: Option<Duration>,
     /// Impairments applied inside the stack's device (both directions).
     pub fault: Option<FaultConfig>,
-    /// Per-connection send and receive ring sizes.
-    pub send_buffer: usize,
-    pub recv_buffer: usize,
+    /// Fixed per-connection send and receive buffer size (auto-tuning off); `None`: Linux's
+    /// `tcp_wmem`/`tcp_rmem` with auto-tuning.
+    pub fixed_buffers: Option<usize>,
     /// Most connections the stack holds.
     pub max_connections: usize,
-    /// Sleep of an idle iteration (zero: busy-poll).
-    pub idle_sleep: Duration,
+    /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
+    pub idle: engine::IdlePolicy,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -172,6 +173,32 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
         return Err(bad());
     }
     Ok(lo..=hi)
+}
+
+/// The default of `--idle-wait-after-us`: 50 µs. Under load frames arrive far more often
+/// than that and the worker never sleeps (rr64x1 between two xdptcp stacks, a request every
+/// 5 µs, kept its rate); a peer that leaves the worker idle longer — a Linux client's 70 µs
+/// round trip, an idle server — gets the core back between frames. Measured in
+/// docs/benchmarks.md ("Idle policy"), against `off` and 0 µs (which paid a wakeup per request).
+pub const DEFAULT_IDLE_WAIT_AFTER_US: &str = "50";
+
+/// The idle policy of `--idle-wait-after-us US|off` and `--idle-sleep-us US` (the older
+/// option; it needs `--idle-wait-after-us off`).
+pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<engine::IdlePolicy, String> {
+    use engine::IdlePolicy;
+    let wait_after = match wait_after_us {
+        "off" => None,
+        us => Some(us.parse::<u64>().ok().filter(|us| *us <= 10_000_000).ok_or_else(|| {
+            format!("--idle-wait-after-us {us}: expected microseconds (0..=10000000) or off")
+        })?),
+    };
+    match (wait_after, idle_sleep_us) {
+        (None, us) => Ok(IdlePolicy::from_sleep(Duration::from_micros(us))),
+        (Some(us), 0) => Ok(IdlePolicy::SpinThenWait { spin: Duration::from_micros(us) }),
+        (Some(_), _) => Err("--idle-sleep-us and --idle-wait-after-us are two idle policies: \
+                             give one (--idle-wait-after-us off with --idle-sleep-us)"
+            .into()),
+    }
 }
 
 /// Parses `--tx-checksum auto|offload|kernel|software`.
@@ -334,8 +361,9 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         gateway: opts.gateway,
     };
     let mut config = engine::stack_config(&dev, addressing, keys);
-    config.tcp.send_buffer = opts.send_buffer;
-    config.tcp.recv_buffer = opts.recv_buffer;
+    if let Some(b) = opts.fixed_buffers {
+        config.tcp = config.tcp.with_fixed_buffers(b, b);
+    }
     config.max_connections = opts.max_connections;
     if let Some(ports) = &opts.local_ports {
         config.ephemeral_ports = ports.clone();
@@ -359,7 +387,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
     });
     let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
-    let stop = worker.run_until(opts.idle_sleep, |w| {
+    let stop = worker.run_idle(opts.idle, |w| {
         if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
             if std::time::Instant::now() >= at {
                 next_stats = Some(at + every);
@@ -421,6 +449,12 @@ pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: 
     let s = w.stack();
     println!("stack: connections {} {:?}", s.connection_count(), s.counters());
     println!("listen: {:?}", s.listen_counters());
+    println!(
+        "memory: {:?}, {} B of chunks in use, {} B idle",
+        s.memory_counters(),
+        s.chunk_pool().bytes_in_use(),
+        s.chunk_pool().idle_bytes()
+    );
     let tcp: Vec<String> = nstat_lines(&s.tcp_counters())
         .into_iter()
         .filter(|(_, v)| all || *v != 0)

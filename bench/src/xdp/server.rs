@@ -225,14 +225,19 @@ impl StackServer {
                     }
                 }
                 if !slot.eof {
-                    // Drain and drop input until the peer finishes.
-                    match stack.tcp_read(h, |a, b| a.len() + b.len()) {
-                        Ok(_) => {}
-                        Err(TcpError::Finished) => {
-                            slot.eof = true;
-                            let _ = stack.tcp_close(h);
+                    // Drain and drop input until the peer finishes (`tcp_read` lends a
+                    // chunk or two at a time).
+                    loop {
+                        match stack.tcp_read(h, |a, b| a.len() + b.len()) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(TcpError::Finished) => {
+                                slot.eof = true;
+                                let _ = stack.tcp_close(h);
+                                break;
+                            }
+                            Err(_) => break,
                         }
-                        Err(_) => {}
                     }
                 }
                 return;

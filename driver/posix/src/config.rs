@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{StackConfig, StackKeys};
-use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::Duration;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 
@@ -116,8 +116,9 @@ impl PosixConfig {
                     c.tcp.mss = num()?.clamp(64, 65495) as u16;
                     mss_given = true;
                 }
-                "rcvbuf" => c.tcp.recv_buffer = (num()? as usize).max(2048),
-                "sndbuf" => c.tcp.send_buffer = (num()? as usize).max(2048),
+                // Fixed sizes, as SO_RCVBUF/SO_SNDBUF give (no auto-tuning).
+                "rcvbuf" => c.tcp.rmem = BufferSizes::fixed((num()? as usize).max(2048)),
+                "sndbuf" => c.tcp.wmem = BufferSizes::fixed((num()? as usize).max(2048)),
                 "nodelay" => c.tcp.nodelay = flag()?,
                 "timestamps" => c.tcp.timestamps = flag()?,
                 "sack" => c.tcp.sack = flag()?,

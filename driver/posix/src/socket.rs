@@ -6,7 +6,7 @@ use std::net::SocketAddrV4;
 
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, TcpHandle};
-use xdptcp_stack::tcp::TcpConfig;
+use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 use crate::errno::Errno;
@@ -41,11 +41,13 @@ impl Options {
         let mut c = *base;
         c.nodelay = self.nodelay;
         c.keepalive = self.keepalive;
+        // SO_RCVBUF/SO_SNDBUF fix the size and turn auto-tuning off (Linux's
+        // SOCK_RCVBUF_LOCK/SOCK_SNDBUF_LOCK); the window scale then follows the fixed size.
         if let Some(b) = self.rcvbuf {
-            c.recv_buffer = b;
+            c.rmem = BufferSizes::fixed(b);
         }
         if let Some(b) = self.sndbuf {
-            c.send_buffer = b;
+            c.wmem = BufferSizes::fixed(b);
         }
         if let Some(m) = self.maxseg {
             c.mss = c.mss.min(m);

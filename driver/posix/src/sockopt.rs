@@ -174,10 +174,16 @@ impl Engine {
                 put(out, &b)
             }
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => {
-                put_int(out, i32::try_from(cfg.recv_buffer.saturating_mul(2)).unwrap_or(i32::MAX))
+                // Linux reports twice the size (bookkeeping overhead): the size in force on a
+                // connection (auto-tuned), else the configured starting size.
+                let b =
+                    conn.and_then(|h| stack.tcp_buffers(h).ok()).map_or(cfg.rmem.default, |b| b.1);
+                put_int(out, i32::try_from(b.saturating_mul(2)).unwrap_or(i32::MAX))
             }
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
-                put_int(out, i32::try_from(cfg.send_buffer.saturating_mul(2)).unwrap_or(i32::MAX))
+                let b =
+                    conn.and_then(|h| stack.tcp_buffers(h).ok()).map_or(cfg.wmem.default, |b| b.0);
+                put_int(out, i32::try_from(b.saturating_mul(2)).unwrap_or(i32::MAX))
             }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),

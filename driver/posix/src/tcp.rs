@@ -301,14 +301,25 @@ impl Engine {
         let waitall = flags & libc::MSG_WAITALL != 0 && !peek;
         let skip = *done;
         let mut copied = 0;
-        let r = stack.tcp_read(h, |a, b| {
-            copied = scatter(bufs, skip, a, b);
-            if peek {
-                0
-            } else {
-                copied
+        // `tcp_read` lends the first contiguous pieces (two chunks at most): read on while the
+        // caller's buffers have room. A peek looks once, consuming nothing.
+        let r = loop {
+            let mut got = 0;
+            let at = skip + copied;
+            let r = stack.tcp_read(h, |a, b| {
+                got = scatter(bufs, at, a, b);
+                if peek {
+                    0
+                } else {
+                    got
+                }
+            });
+            copied += got;
+            match r {
+                Ok(n) if n > 0 && !peek && at + got < total => continue,
+                r => break r,
             }
-        });
+        };
         *done += copied;
         match r {
             Ok(_) if copied > 0 => {

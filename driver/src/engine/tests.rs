@@ -543,3 +543,110 @@ fn arp_replies_reach_every_workers_neighbour_cache() {
     assert_eq!(w0.iface().counters().arp_replies_sent, 1);
     assert_eq!(w1.iface().counters().arp_replies_sent, 0);
 }
+
+// ----- the idle policy -----
+
+#[test]
+fn idle_wait_spins_first_then_waits_until_the_next_timer_at_most_the_cap() {
+    let ms = std::time::Duration::from_millis;
+    let us = std::time::Duration::from_micros;
+    // Frames moved 10 µs ago, spin 50 µs: keep polling.
+    assert_eq!(idle_wait(us(50), us(10), Some(ms(5))), None);
+    // Idle long enough: wait for the timer, or the cap if it is further or there is none.
+    assert_eq!(idle_wait(us(50), us(60), Some(us(300))), Some(us(300)));
+    assert_eq!(idle_wait(us(50), us(60), Some(ms(40))), Some(MAX_IDLE_WAIT));
+    assert_eq!(idle_wait(us(50), us(60), None), Some(MAX_IDLE_WAIT));
+    // A timer already due: no sleep, the next iteration runs it.
+    assert_eq!(idle_wait(us(0), us(0), Some(us(0))), Some(us(0)));
+    assert_eq!(IdlePolicy::from_sleep(ms(0)), IdlePolicy::BusyPoll);
+    assert_eq!(IdlePolicy::from_sleep(us(50)), IdlePolicy::Sleep(us(50)));
+}
+
+/// A loopback end that records the timeouts it was asked to wait for (and returns at once).
+struct RecordsWaits {
+    inner: LoopbackEnd,
+    waits: Vec<std::time::Duration>,
+}
+
+impl Device for RecordsWaits {
+    fn caps(&self) -> xdptcp_stack::iface::DeviceCaps {
+        self.inner.caps()
+    }
+    fn receive(&mut self, now: Instant, out: &mut crate::device::FrameList) {
+        self.inner.receive(now, out)
+    }
+    fn frame(&self, id: crate::device::FrameId) -> &[u8] {
+        self.inner.frame(id)
+    }
+    fn frame_mut(&mut self, id: crate::device::FrameId) -> &mut [u8] {
+        self.inner.frame_mut(id)
+    }
+    fn release(&mut self, id: crate::device::FrameId) {
+        self.inner.release(id)
+    }
+    fn allocate(&mut self, now: Instant) -> Option<crate::device::FrameId> {
+        self.inner.allocate(now)
+    }
+    fn transmit(&mut self, now: Instant, id: crate::device::FrameId, len: usize) {
+        self.inner.transmit(now, id, len)
+    }
+    fn flush(&mut self, now: Instant) {
+        self.inner.flush(now)
+    }
+    fn wait(&mut self, timeout: std::time::Duration) {
+        self.waits.push(timeout);
+    }
+}
+
+fn idle_worker() -> (Worker<RecordsWaits, UdpEcho>, LoopbackEnd) {
+    let (a, b) = LoopbackPair::default().build();
+    let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
+    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, UdpEcho::new(7)), b)
+}
+
+#[test]
+fn an_idle_worker_waits_on_the_device_only_under_spin_then_wait() {
+    let stop_after = |n: u64| move |w: &Worker<RecordsWaits, UdpEcho>| w.counters().iterations >= n;
+    // Nothing ever arrives: with no spin, every idle iteration after the first waits, never
+    // longer than the cap.
+    let (mut w, _peer) = idle_worker();
+    let spin = std::time::Duration::ZERO;
+    assert_eq!(w.run_idle(IdlePolicy::SpinThenWait { spin }, stop_after(20)), Stop::Requested);
+    let waits = &w.device().waits;
+    assert!(waits.len() >= 18, "{waits:?}");
+    assert!(waits.iter().all(|t| !t.is_zero() && *t <= MAX_IDLE_WAIT), "{waits:?}");
+    assert_eq!(w.counters().idle_waits, waits.len() as u64);
+    // A spin longer than the run: never waits. Busy-polling never waits either.
+    let (mut w, _peer) = idle_worker();
+    let spin = std::time::Duration::from_secs(3600);
+    w.run_idle(IdlePolicy::SpinThenWait { spin }, stop_after(20));
+    assert!(w.device().waits.is_empty());
+    let (mut w, _peer) = idle_worker();
+    w.run_idle(IdlePolicy::BusyPoll, stop_after(20));
+    assert!(w.device().waits.is_empty() && w.counters().idle_waits == 0);
+}
+
+#[test]
+fn a_frame_arriving_resets_the_spin() {
+    // The peer's frame is on the wire before the loop starts: the first iteration moves it
+    // (ARP request in, reply out), so a long spin keeps the loop polling afterwards.
+    let (mut w, mut peer) = idle_worker();
+    w.run_once(Instant::ZERO); // binds port 7
+    let mut tx = peer.tx_batch(Instant::ZERO);
+    let mut buf = tx.buffer().expect("a buffer");
+    let arp = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1,
+        2, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 2,
+    ];
+    buf[..arp.len()].copy_from_slice(&arp);
+    buf.send(arp.len());
+    drop(tx);
+    let spin = std::time::Duration::from_millis(200);
+    let start = std::time::Instant::now();
+    w.run_idle(IdlePolicy::SpinThenWait { spin }, |w| w.counters().iterations >= 50);
+    assert!(w.counters().rx_frames >= 1 && w.counters().tx_frames >= 1);
+    // 50 iterations take far less than 200 ms: the spin never ran out.
+    if start.elapsed() < spin {
+        assert!(w.device().waits.is_empty(), "{:?}", w.device().waits);
+    }
+}

@@ -142,6 +142,11 @@ pub struct XdpStats {
     pub busy_polls: u64,
     /// Frames sent with a checksum request in their TX metadata.
     pub tx_checksum_requests: u64,
+    /// Times an idle worker slept in `ppoll` on the socket ([`Device::wait`]).
+    pub idle_waits: u64,
+    /// Of those, the ones the kernel ended because the RX ring had frames (the others timed
+    /// out at the worker's next timer).
+    pub idle_wakeups: u64,
 }
 
 /// The socket path in use.
@@ -641,6 +646,27 @@ impl Device for XdpDevice {
         // request and write the metadata in front of them.
         on_rings!(&mut self.rings, r => r.prepare_tx(id.index(), len));
         self.tx_pending.push(id.0);
+    }
+
+    /// Sleeps in `ppoll(POLLIN)` on the socket: the kernel's AF_XDP receive path
+    /// (`xsk_rcv`) wakes the socket's waiters when it puts a frame on the RX ring. The fill
+    /// ring is topped up first, so a frame arriving during the sleep has a buffer to land in
+    /// (in copy mode the kernel reads the fill ring itself; no `need_wakeup` kick is due).
+    fn wait(&mut self, timeout: std::time::Duration) {
+        self.reclaim();
+        self.refill();
+        self.stats.idle_waits += 1;
+        let mut pfd = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        };
+        // SAFETY: `pfd` is one live pollfd and `ts` a live timespec for the duration of the
+        // call; a null signal mask means the thread's mask is left as it is.
+        let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        if rc > 0 {
+            self.stats.idle_wakeups += 1;
+        }
     }
 
     fn flush(&mut self, _now: Instant) {

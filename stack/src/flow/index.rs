@@ -51,6 +51,11 @@ pub(crate) struct RawIndex<K> {
 }
 
 impl<K: Copy + Eq> RawIndex<K> {
+    /// Bytes one entry takes (plus the hash table's control byte).
+    pub(crate) const fn entry_bytes() -> usize {
+        core::mem::size_of::<(Hashed<K>, (u32, u32))>() + 1
+    }
+
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
         RawIndex { map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()) }

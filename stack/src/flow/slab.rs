@@ -39,6 +39,11 @@ impl<K, V> Slab<K, V> {
         self.len
     }
 
+    /// Bytes one slot takes.
+    pub(crate) const fn slot_bytes() -> usize {
+        core::mem::size_of::<Slot<K, V>>()
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }

@@ -109,6 +109,11 @@ impl<K: TableKey, V> Table<K, V> {
         }
     }
 
+    /// Bytes one entry takes: its slab slot (key and value inline) and its index entry.
+    pub const fn entry_bytes() -> usize {
+        super::slab::Slab::<K, V>::slot_bytes() + RawIndex::<K>::entry_bytes()
+    }
+
     /// The most entries the table accepts.
     pub fn capacity(&self) -> usize {
         self.slab.capacity()

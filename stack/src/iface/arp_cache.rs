@@ -48,6 +48,9 @@ enum State {
 struct Entry {
     ip: Ipv4Addr,
     state: State,
+    /// Looked up for sending (or created because we needed it) since the eviction hand last
+    /// passed: the hand gives such an entry a second chance (CLOCK).
+    used: bool,
 }
 
 /// Whether a packet for an unresolved neighbour was kept.
@@ -98,7 +101,11 @@ pub struct ArpCache {
     /// The last resolved lookup (next hop, its MAC, when the entry expires). Every segment a
     /// connection sends looks up the same next hop; this answers it without a keyed hash.
     /// Cleared by every change to the table, so it never outlives the entry it copies.
-    last_lookup: Option<(Ipv4Addr, EthernetAddress, Instant)>,
+    last_lookup: Option<(Ipv4Addr, EthernetAddress, Instant, usize)>,
+    /// The gateway: never chosen for eviction while another entry can go. Off the link,
+    /// everything depends on it, and an on-link host forging ARP from many of the link's
+    /// addresses must not be able to push it out.
+    protected: Option<Ipv4Addr>,
 }
 
 impl ArpCache {
@@ -120,6 +127,7 @@ impl ArpCache {
             total: config.arp_pending_total,
             recent_confirm: None,
             last_lookup: None,
+            protected: config.gateway,
             confirm_skip: Duration::from_nanos(config.arp_entry_lifetime.total_nanos() / 8),
         }
     }
@@ -142,18 +150,19 @@ impl ArpCache {
     /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
     /// revalidated: the first unicast request is due at once (see [`poll`](Self::poll)).
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
-        if let Some((last, mac, expires_at)) = self.last_lookup {
+        if let Some((last, mac, expires_at, _)) = self.last_lookup {
             if last == ip && now < expires_at {
                 return Some(mac);
             }
         }
         let &slot = self.index.get(&ip)?;
         let entry = self.slots.get_mut(slot)?.as_mut()?;
+        entry.used = true;
         match &entry.state {
             State::Resolved { mac, expires_at } => {
                 let mac = *mac;
                 if now < *expires_at {
-                    self.last_lookup = Some((ip, mac, *expires_at));
+                    self.last_lookup = Some((ip, mac, *expires_at, slot));
                 } else {
                     entry.state = State::Pending {
                         requests_sent: 0,
@@ -236,7 +245,7 @@ impl ArpCache {
         if !create {
             return None;
         }
-        self.insert(ip, resolved, counters);
+        self.insert(ip, resolved, false, counters);
         counters.arp_learned += 1;
         Some(VecDeque::new())
     }
@@ -277,7 +286,7 @@ impl ArpCache {
         };
         let next_retry = now + self.retry_interval;
         let state = State::Pending { requests_sent: 1, next_retry, queue, known: None };
-        let slot = self.insert(ip, state, counters);
+        let slot = self.insert(ip, state, true, counters);
         self.pending.push(slot);
         self.next_poll = Some(self.next_poll.map_or(next_retry, |t| t.min(next_retry)));
         EnqueueOutcome { queued, send_request: true }
@@ -309,6 +318,7 @@ impl ArpCache {
             let Some(Some(Entry {
                 ip,
                 state: State::Pending { requests_sent, next_retry, queue, known },
+                ..
             })) = self.slots.get_mut(slot)
             else {
                 // Not pending any more; the list is kept in step, so this is only defensive.
@@ -350,13 +360,24 @@ impl ArpCache {
             .min();
     }
 
-    fn insert(&mut self, ip: Ipv4Addr, state: State, counters: &mut IfaceCounters) -> usize {
-        self.last_lookup = None;
+    fn insert(
+        &mut self,
+        ip: Ipv4Addr,
+        state: State,
+        used: bool,
+        counters: &mut IfaceCounters,
+    ) -> usize {
+        if let Some((_, _, _, slot)) = self.last_lookup.take() {
+            // Lookups answered from the memo touched no entry: count them now, before the
+            // hand may pass.
+            if let Some(Some(e)) = self.slots.get_mut(slot) {
+                e.used = true;
+            }
+        }
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
-                let s = self.hand;
-                self.hand = (self.hand + 1) % self.slots.len();
+                let s = self.victim();
                 if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
                     self.slots.get(s)
                 {
@@ -370,9 +391,32 @@ impl ArpCache {
                 s
             }
         };
-        self.slots[slot] = Some(Entry { ip, state });
+        self.slots[slot] = Some(Entry { ip, state, used });
         self.index.insert(ip, slot);
         slot
+    }
+
+    /// The slot to evict from a full table: the CLOCK algorithm (an entry used since the
+    /// hand last passed loses its mark and is skipped once), never the gateway while anything
+    /// else can go. Two turns of the hand always find one.
+    fn victim(&mut self) -> usize {
+        let n = self.slots.len();
+        for _ in 0..2 * n {
+            let s = self.hand;
+            self.hand = (self.hand + 1) % n;
+            let Some(Some(e)) = self.slots.get_mut(s) else { return s };
+            if Some(e.ip) == self.protected {
+                continue;
+            }
+            if core::mem::take(&mut e.used) {
+                continue;
+            }
+            return s;
+        }
+        // Only the gateway is left to take (a table of one entry).
+        let s = self.hand;
+        self.hand = (self.hand + 1) % n;
+        s
     }
 
     /// Frees `slot` (its queue, if any, must already be accounted for by the caller).
@@ -486,6 +530,30 @@ mod tests {
         b.confirm(ip(2), s(18)); // 8 s after (more than 60 / 8): refreshes
         assert_eq!(b.lookup(ip(2), s(71)), Some(MAC));
         assert_eq!(b.poll_at(), None, "fresh until 78");
+    }
+
+    /// Before, the hand evicted whatever it pointed at: 64 forged on-link senders in a
+    /// table of 8 pushed out the gateway and a neighbour in active use.
+    #[test]
+    fn forged_neighbours_evict_neither_the_gateway_nor_entries_in_use() {
+        let mut c = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
+        c.arp_cache_capacity = 8;
+        c.gateway = Some(ip(254));
+        let mut a = ArpCache::new(&c);
+        let mut k = IfaceCounters::default();
+        let t = Instant::ZERO;
+        a.learn(ip(254), MAC, t, true, &mut k);
+        a.learn(ip(2), MAC, t, true, &mut k);
+        for n in 10..74 {
+            a.learn(ip(n), MAC, t, true, &mut k);
+            // The stack keeps sending to its peer (every lookup after the first is answered
+            // from the memo, which the next insert accounts for).
+            assert_eq!(a.lookup(ip(2), t), Some(MAC), "peer evicted at {n}");
+            assert_eq!(a.lookup(ip(2), t), Some(MAC));
+        }
+        assert_eq!(a.lookup(ip(254), t), Some(MAC), "gateway evicted");
+        assert_eq!(a.len(), 8);
+        assert!(k.arp_evicted >= 56);
     }
 
     #[test]

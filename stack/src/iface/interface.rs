@@ -27,6 +27,7 @@ use super::caps::{DeviceCaps, Medium};
 use super::config::InterfaceConfig;
 use super::counters::{DropReason, IfaceCounters};
 use super::icmp::{self, ErrorContext, QuotedTcp};
+use super::ip_id::IpIds;
 use super::ratelimit::TokenBucket;
 use super::ring::{PushError, SlotRing};
 use super::udp::{BindError, Delivery, UdpHandle, UdpSockets};
@@ -155,13 +156,18 @@ pub struct Interface {
     /// Frames generated inside the interface, waiting for `poll_transmit`.
     tx: SlotRing<()>,
     icmp_limit: TokenBucket,
-    next_ident: u16,
+    ip_ids: IpIds,
     /// MTU-sized buffer to build packets that must wait for ARP before they are copied into the
     /// pending queue. Allocated once.
     scratch: Vec<u8>,
 }
 
 impl Interface {
+    /// Keys the per-destination IP ID sequences (`iface::ip_id`) with a secret.
+    pub fn set_ip_id_key(&mut self, key: [u8; 16]) {
+        self.ip_ids = IpIds::new(key);
+    }
+
     /// An interface with `config` on a device with `caps`. Allocates its transmit queue and
     /// ARP table now.
     pub fn new(config: InterfaceConfig, caps: DeviceCaps) -> Self {
@@ -170,7 +176,8 @@ impl Interface {
             udp: UdpSockets::new(),
             tx: SlotRing::new(config.tx_queue_capacity, caps.max_frame_len(), ()),
             icmp_limit: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
-            next_ident: 0,
+            // A fixed key until the owner sets a secret one (`set_ip_id_key`; the stack does).
+            ip_ids: IpIds::new([0; 16]),
             scratch: vec![0; caps.mtu],
             counters: IfaceCounters::default(),
             config,
@@ -658,9 +665,8 @@ impl Interface {
         dscp_ecn: u8,
         fill_l4: bool,
     ) -> IpHeader {
-        // RFC 6864 §4.1: with DF set the identification carries no meaning; a counter is enough.
-        let ident = self.next_ident;
-        self.next_ident = self.next_ident.wrapping_add(1);
+        // RFC 6864 §4.1, per destination (`ip_id`).
+        let ident = self.ip_ids.next(dst, protocol.into());
         IpHeader {
             src: self.config.ipv4_addr,
             dst,

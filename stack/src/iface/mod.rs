@@ -16,6 +16,7 @@ pub mod config;
 pub mod counters;
 pub mod icmp;
 pub mod interface;
+pub mod ip_id;
 pub mod ratelimit;
 mod ring;
 pub mod udp;

@@ -254,7 +254,8 @@ pub fn request_response(
         if req_sent < request {
             req_sent += p.a.tcp_send(c, &req[req_sent..]).unwrap_or(0);
         }
-        if let Ok(n) = p.b.tcp_read(s, |a, b| {
+        // `tcp_read` lends a chunk or two at a time: read until nothing is left.
+        while let Ok(n @ 1..) = p.b.tcp_read(s, |a, b| {
             for &x in a.iter().chain(b) {
                 mismatches += usize::from(x != req_check.next_byte());
             }
@@ -265,7 +266,7 @@ pub fn request_response(
         if req_got >= request && resp_sent < response {
             resp_sent += p.b.tcp_send(s, &resp[resp_sent..]).unwrap_or(0);
         }
-        if let Ok(n) = p.a.tcp_read(c, |a, b| {
+        while let Ok(n @ 1..) = p.a.tcp_read(c, |a, b| {
             for &x in a.iter().chain(b) {
                 mismatches += usize::from(x != resp_check.next_byte());
             }

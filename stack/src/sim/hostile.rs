@@ -36,8 +36,10 @@
 //!   sequence number answers the offending segment's ACK field (RFC 9293 §3.10.7.1).
 //! - SND.UNA itself moves only forward, never past what the stack sent, and never past the
 //!   highest acknowledgment the peer sent (the stack does not invent ACKs).
-//! - No connection's in-order receive queue exceeds its receive buffer, and the stack never
-//!   holds more connections than its table allows.
+//! - No connection's in-order receive queue exceeds its largest receive buffer; the stack
+//!   never holds more connections than its table allows, nor more chunk memory than its
+//!   budget's hard limit (plus the one chunk an empty send queue may always take); and once
+//!   no connection is left, no chunk is in use.
 //! - At the end the application closes everything, the peer (if [`Setup::ack_at_end`])
 //!   acknowledges all the stack sent, FINs included, then falls silent, and once every
 //!   timer has run (TIME-WAIT 60 s, FIN-WAIT-2 60 s, retransmissions and probes until they
@@ -54,7 +56,7 @@ use crate::iface::{DeviceCaps, InterfaceConfig};
 use crate::sim::rng::Rng;
 use crate::stack::{ListenHandle, Stack, StackConfig, StackEvent, StackKeys, TcpError, TcpHandle};
 use crate::tcp::listen::{CookieMode, ListenConfig, OverflowPolicy};
-use crate::tcp::{SeqNumber, State, TcpConfig};
+use crate::tcp::{BufferSizes, MemoryBudget, SeqNumber, State, TcpConfig, CHUNK_SIZE};
 use crate::time::{Duration, Instant};
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::ipv4;
@@ -148,8 +150,12 @@ pub struct Setup {
     pub seed: u64,
     /// SYN cookies: never, when the SYN queue is full, or always.
     pub cookies: CookieMode,
-    /// Send and receive buffer size (small ones make zero windows and full queues).
-    pub buffer: usize,
+    /// Fixed send and receive buffer size (small ones make zero windows and full queues), or
+    /// `None`: the default auto-tuned sizes.
+    pub buffer: Option<usize>,
+    /// A small stack-wide memory budget (64 KiB hard limit) instead of the default, so that
+    /// memory pressure, dropped segments and refused sends happen.
+    pub small_memory: bool,
     /// Options the stack offers.
     pub timestamps: bool,
     /// SACK offered.
@@ -175,7 +181,8 @@ impl Setup {
         Setup {
             seed,
             cookies: [CookieMode::WhenFull, CookieMode::Never, CookieMode::Always][a as usize % 3],
-            buffer: [4096, 16384, 65536, 262144][(a as usize >> 2) % 4],
+            buffer: [Some(4096), Some(16384), Some(65536), None][(a as usize >> 2) % 4],
+            small_memory: b & 0x40 != 0,
             timestamps: a & 0x10 == 0,
             sack: a & 0x20 == 0,
             window_scaling: a & 0x40 == 0,
@@ -466,9 +473,13 @@ impl HostilePeer {
             },
             ..ListenConfig::default()
         };
+        if setup.small_memory {
+            cfg.memory = MemoryBudget { low: 32 << 10, pressure: 48 << 10, high: 64 << 10 };
+        }
+        let defaults = TcpConfig::default();
         cfg.tcp = TcpConfig {
-            send_buffer: setup.buffer,
-            recv_buffer: setup.buffer,
+            wmem: setup.buffer.map_or(defaults.wmem, BufferSizes::fixed),
+            rmem: setup.buffer.map_or(defaults.rmem, BufferSizes::fixed),
             timestamps: setup.timestamps,
             sack: setup.sack,
             window_scaling: setup.window_scaling,
@@ -642,7 +653,12 @@ impl HostilePeer {
             self.stack.on_timeout(self.now);
             self.drain()?;
         }
+        let in_use = self.stack.chunk_pool().bytes_in_use();
         let left = self.stack.connection_count();
+        ensure!(
+            left > 0 || in_use == 0,
+            "{in_use} bytes of chunks still in use with no connection left (a leak)"
+        );
         ensure!(
             left == 0,
             "{left} connection(s) left after every connection was closed and timers ran to {:?} \
@@ -1075,11 +1091,20 @@ impl HostilePeer {
     }
 
     fn check_connections(&mut self) -> Result<(), Violation> {
-        let buffer = self.setup.buffer;
+        let buffer = self.stack.tcp_config().rmem.max;
         let held = self.stack.connection_count();
         ensure!(
             held <= MAX_CONNECTIONS,
             "{held} connections held, over the table's {MAX_CONNECTIONS}"
+        );
+        // The hard limit holds, but for the one chunk an empty send queue may always take
+        // (so that a connection can make progress at all).
+        let in_use = self.stack.chunk_pool().bytes_in_use();
+        let high = self.stack_memory_high();
+        ensure!(
+            in_use <= high + held * CHUNK_SIZE,
+            "{in_use} bytes of chunks in use, over the {high}-byte budget and one chunk for each \
+             of {held} connections"
         );
         let mut i = 0;
         while i < self.conns.len() {
@@ -1127,6 +1152,14 @@ impl HostilePeer {
             i += 1;
         }
         Ok(())
+    }
+
+    fn stack_memory_high(&self) -> usize {
+        if self.setup.small_memory {
+            64 << 10
+        } else {
+            MemoryBudget::default().high
+        }
     }
 
     /// Runs the frame checks on `frame` as if the stack had just sent it (for tests that

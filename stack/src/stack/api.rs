@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{Buffers, Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{Connection, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -182,8 +182,7 @@ impl Stack {
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
-        let buffers = Buffers::from_pool(&mut self.buffers, &config);
-        let mut conn = Connection::connect_with(now, config, local, remote, iss, buffers);
+        let mut conn = Connection::connect(now, config, local, remote, iss);
         conn.set_ts_offset(self.cookies.ts_offset((local_ip, port), (remote_ip, remote_port)));
         let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
@@ -208,10 +207,11 @@ impl Stack {
         self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)
     }
 
-    /// Queues as much of `data` as the send buffer takes; returns the count (0: the buffer is
-    /// full, wait for `Writable`). Allowed from SYN-SENT on (the data waits for the handshake).
+    /// Queues as much of `data` as the send buffer and the memory budget take; returns the
+    /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
+    /// Allowed from SYN-SENT on (the data waits for the handshake).
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
-        let s = self.socket_mut(h)?;
+        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
         let open = matches!(
             s.conn.state(),
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
@@ -219,23 +219,56 @@ impl Stack {
         if s.write_shut || !open {
             return Err(TcpError::WriteClosed);
         }
-        let n = s.conn.send(data);
+        let n = s.conn.send(&mut self.buffers, data);
         if n > 0 {
             self.settle(h.0, true);
         }
         Ok(n)
     }
 
-    /// Free space in the send buffer.
+    /// Zero-copy write: `write` fills the first contiguous piece of send room (at most one
+    /// chunk) and returns how many bytes it wrote; it is called again with the next piece
+    /// while it fills each one completely and room remains. Returns the total queued (0: the
+    /// buffer is full or memory is exhausted, wait for `Writable`).
+    pub fn tcp_write(
+        &mut self,
+        h: TcpHandle,
+        mut write: impl FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
+        let open = matches!(
+            s.conn.state(),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        );
+        if s.write_shut || !open {
+            return Err(TcpError::WriteClosed);
+        }
+        let mut total = 0;
+        loop {
+            let room = s.conn.send_slices(&mut self.buffers);
+            let offered = room.len();
+            let n = if offered == 0 { 0 } else { write(room).min(offered) };
+            total += s.conn.send_commit(&mut self.buffers, n);
+            if n == 0 || n < offered {
+                break;
+            }
+        }
+        if total > 0 {
+            self.settle(h.0, true);
+        }
+        Ok(total)
+    }
+
+    /// Free space in the send buffer (within the memory budget).
     pub fn tcp_send_space(&self, h: TcpHandle) -> usize {
-        self.flows.get(h.0).map_or(0, |s| s.conn.send_space())
+        self.flows.get(h.0).map_or(0, |s| s.conn.send_space(&self.buffers))
     }
 
     /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
     /// `Err(Finished)` that the peer closed and everything was read.
     pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
-        let s = self.socket_mut(h)?;
-        let n = s.conn.recv(out);
+        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
+        let n = s.conn.recv(&mut self.buffers, out);
         if n == 0 && s.conn.recv_finished() {
             return Err(TcpError::Finished);
         }
@@ -245,21 +278,24 @@ impl Stack {
         Ok(n)
     }
 
-    /// Zero-copy read: `read` sees the buffered in-order bytes as up to two slices and returns
-    /// how many it consumed. Returns that count, or `Err(Finished)` at end of stream.
+    /// Zero-copy read: `read` sees buffered in-order bytes as up to two slices and returns
+    /// how many it consumed. The slices are the first contiguous pieces of the buffer (at
+    /// most two chunks, 8 KiB), not necessarily all of it: a reader that wants everything
+    /// calls again until it gets `Ok(0)`. Returns the count, or `Err(Finished)` at end of
+    /// stream.
     pub fn tcp_read(
         &mut self,
         h: TcpHandle,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        let s = self.socket_mut(h)?;
-        let (a, b) = s.conn.recv_slices();
+        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
+        let (a, b) = s.conn.recv_slices(&self.buffers);
         if a.is_empty() && s.conn.recv_finished() {
             return Err(TcpError::Finished);
         }
         let avail = a.len() + b.len();
         let n = read(a, b).min(avail);
-        let n = s.conn.recv_consume(n);
+        let n = s.conn.recv_consume(&mut self.buffers, n);
         if n > 0 {
             self.settle(h.0, true);
         }
@@ -318,6 +354,14 @@ impl Stack {
     /// A `TCP_INFO`-like snapshot.
     pub fn tcp_info(&self, h: TcpHandle) -> Result<TcpInfo, TcpError> {
         self.flows.get(h.0).map(|s| s.conn.info()).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// The send and receive buffer sizes in force (auto-tuned unless fixed), bytes.
+    pub fn tcp_buffers(&self, h: TcpHandle) -> Result<(usize, usize), TcpError> {
+        self.flows
+            .get(h.0)
+            .map(|s| (s.conn.send_buffer(), s.conn.recv_buffer()))
+            .ok_or(TcpError::InvalidHandle)
     }
 
     /// Local and remote addresses.

@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use crate::iface::{DeviceCaps, InterfaceConfig};
 use crate::tcp::listen::ListenConfig;
 use crate::tcp::ports;
-use crate::tcp::TcpConfig;
+use crate::tcp::{MemoryBudget, TcpConfig};
 use crate::time::Duration;
 
 /// Secret keys. Draw each from a good random source at start-up; give every core's stack the
@@ -15,7 +15,8 @@ use crate::time::Duration;
 pub struct StackKeys {
     /// Keys the SipHash of the flow and listener tables (hash flooding defence).
     pub flow_hash: [u8; 16],
-    /// RFC 6528 initial sequence numbers.
+    /// RFC 6528 initial sequence numbers (and, with a tagged input, the per-destination IPv4
+    /// IDs of `iface::ip_id`).
     pub isn: [u8; 16],
     /// RFC 4987 SYN cookies.
     pub syncookie: [u8; 16],
@@ -55,6 +56,22 @@ pub struct StackConfig {
     pub listen: ListenConfig,
     /// Most connections (any state, TIME-WAIT included) held at once. Default 65536.
     pub max_connections: usize,
+    /// Most connections in TIME-WAIT at once (Linux `tcp_max_tw_buckets`); `None` (the
+    /// default) means half of `max_connections`. A connection that would enter TIME-WAIT
+    /// beyond it is freed at once instead (Linux's "time wait bucket table overflow"), so
+    /// closed connections can never fill the table and leave new SYNs unanswered. RFC 9293's
+    /// 2·MSL protects a later incarnation of the same 4-tuple from old duplicates; timestamps
+    /// (PAWS) and the ISN clock cover that case too.
+    pub max_time_wait: Option<usize>,
+    /// RSTs per second answering segments for closed ports (RFC 9293 §3.10.7.1), and the
+    /// burst allowed above that rate. Default 1000 and 50, Linux's `icmp_msgs_per_sec` and
+    /// `icmp_msgs_burst`: a RST to a closed port is the TCP twin of an ICMP port unreachable,
+    /// and without a limit a flood of segments at closed ports (spoofed or not) is reflected
+    /// one for one. Linux sends one RST per segment; FreeBSD limits them with its ICMP limit
+    /// (`icmplim`), as here. A rate of 0 removes the limit.
+    pub rst_rate_per_sec: u32,
+    /// See `rst_rate_per_sec`.
+    pub rst_burst: u32,
     /// Most listening sockets. Default 64.
     pub max_listeners: usize,
     /// Stateless replies (RSTs, cookie SYN-ACKs) that can wait for `poll_transmit`; beyond
@@ -66,10 +83,12 @@ pub struct StackConfig {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// Secret keys.
     pub keys: StackKeys,
-    /// Idle connection-buffer storage kept for new connections (bytes); beyond it, finished
-    /// connections' rings are freed. Default 64 MiB (128 connections' worth at the default
-    /// 256 KiB per ring).
+    /// Idle chunk storage kept in the pool's free list (bytes); chunks given back beyond it
+    /// are freed. Default 64 MiB (16,384 chunks).
     pub buffer_pool_bytes: usize,
+    /// The stack-wide limits on chunk memory (Linux `tcp_mem`): pressure, hard limit.
+    /// Default: Linux 6.18's `tcp_mem` on the lab machine (see [`MemoryBudget::linux`]).
+    pub memory: MemoryBudget,
 }
 
 impl StackConfig {
@@ -81,12 +100,16 @@ impl StackConfig {
             tcp: TcpConfig::default(),
             listen: ListenConfig::default(),
             max_connections: 65536,
+            max_time_wait: None,
+            rst_rate_per_sec: 1000,
+            rst_burst: 50,
             max_listeners: 64,
             max_pending_replies: 256,
             timer_tick: Duration::from_millis(1),
             ephemeral_ports: ports::DEFAULT_RANGE,
             keys,
             buffer_pool_bytes: 64 << 20,
+            memory: MemoryBudget::linux(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
 use crate::tcp::segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions};
-use crate::tcp::{Buffers, Connection, SegmentVerdict, State};
+use crate::tcp::{Connection, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
@@ -91,8 +91,12 @@ impl Stack {
             Some(l) => self.listener_input(now, l, key, &seg),
             None => {
                 if let Some(header) = seg.reset_reply() {
-                    self.counters.rsts_no_socket += 1;
-                    self.queue_reply(key, header);
+                    if self.rst_limit.try_take(now) {
+                        self.counters.rsts_no_socket += 1;
+                        self.queue_reply(key, header);
+                    } else {
+                        self.counters.rsts_rate_limited += 1;
+                    }
                 }
             }
         }
@@ -132,7 +136,7 @@ impl Stack {
         }
         let queued = s.conn.send_queue_len();
         self.counters.rx_payload_bytes += seg.payload.len() as u64;
-        let verdict = s.conn.on_segment(now, seg);
+        let verdict = s.conn.on_segment(now, seg, &mut self.buffers);
         if s.conn.send_queue_len() < queued {
             // New data acknowledged: forward progress, so the peer's link-layer address is
             // still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
@@ -173,9 +177,8 @@ impl Stack {
                         (key.remote_ip, key.remote_port),
                     );
                     let config = *listener.tcp_config();
-                    let buffers = Buffers::from_pool(&mut self.buffers, &config);
-                    let mut conn =
-                        Connection::accept_syn_with(now, config, local, remote, iss, seg, buffers);
+                    // No buffer memory until data flows: a SYN costs its table entry only.
+                    let mut conn = Connection::accept_syn(now, config, local, remote, iss, seg);
                     conn.set_ts_offset(
                         self.cookies.ts_offset(
                             (*local.ip(), local.port()),
@@ -198,9 +201,15 @@ impl Stack {
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
-                let buffers = Buffers::from_pool(&mut self.buffers, &config);
-                let mut conn = Connection::from_cookie_with(
-                    now, config, local, remote, iss, options, seg, buffers,
+                let mut conn = Connection::from_cookie(
+                    now,
+                    config,
+                    local,
+                    remote,
+                    iss,
+                    options,
+                    seg,
+                    &mut self.buffers,
                 );
                 // The offset the cookie's SYN-ACK was stamped with.
                 conn.set_ts_offset(
@@ -212,8 +221,8 @@ impl Stack {
                         if listener.push_accepted(h) {
                             self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
                             self.settle(h, true);
-                        } else {
-                            self.flows.remove(h);
+                        } else if let Some(mut s) = self.flows.remove(h) {
+                            s.conn.drop_buffers(&mut self.buffers);
                         }
                     }
                     Err(_) => self.counters.table_full_drops += 1,

@@ -43,8 +43,9 @@ pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, 
 use std::collections::VecDeque;
 
 use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
-use crate::tcp::buffer::{BufferPool, BufferPoolCounters};
+use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
@@ -60,12 +61,17 @@ use socket::{Owner, Socket};
 pub struct StackCounters {
     /// RSTs sent for segments that matched no connection or listener (RFC 9293 §3.10.7.1).
     pub rsts_no_socket: u64,
+    /// RSTs not sent to segments for closed ports because `rst_rate_per_sec` was spent.
+    pub rsts_rate_limited: u64,
     /// Stateless replies dropped because the reply queue was full.
     pub replies_dropped: u64,
     /// SYNs dropped because the connection table was full.
     pub table_full_drops: u64,
     /// ICMP errors about our TCP segments (received and ignored: RFC 5927 soft errors).
     pub icmp_errors: u64,
+    /// Connections freed instead of entering TIME-WAIT because `max_time_wait` were there
+    /// already (Linux `TCPTimeWaitOverflow`).
+    pub time_wait_overflow: u64,
     /// Frames lost on the way out (routing failure, ARP queue full).
     pub tx_errors: u64,
     /// TCP payload bytes handed to connections by `receive`: the bytes copied out of received
@@ -102,6 +108,11 @@ pub struct Stack {
     events: VecDeque<StackEvent>,
     replies: VecDeque<Reply>,
     max_replies: usize,
+    /// Connections in TIME-WAIT now, and the most allowed (`StackConfig::max_time_wait`).
+    time_wait: usize,
+    max_time_wait: usize,
+    /// Budget of RSTs answering segments for closed ports.
+    rst_limit: TokenBucket,
     isn: IsnGenerator,
     cookies: SynCookies,
     ports: EphemeralPorts,
@@ -109,7 +120,7 @@ pub struct Stack {
     tcp_counters: TcpCounters,
     listen_counters: ListenCounters,
     counters: StackCounters,
-    buffers: BufferPool,
+    buffers: ChunkPool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -127,8 +138,11 @@ impl Stack {
     /// now.
     pub fn new(config: StackConfig, now: Instant) -> Self {
         let keys = config.keys;
+        let mut iface = Interface::new(config.iface.clone(), config.caps);
+        // The ISN secret also keys the IP ID sequences: their hash input is tagged apart.
+        iface.set_ip_id_key(keys.isn);
         Stack {
-            iface: Interface::new(config.iface.clone(), config.caps),
+            iface,
             tcp_config: config.tcp,
             listen_config: config.listen,
             flows: FlowTable::new(config.max_connections, keys.flow_hash),
@@ -143,6 +157,9 @@ impl Stack {
             events: VecDeque::with_capacity(1024),
             replies: VecDeque::with_capacity(config.max_pending_replies),
             max_replies: config.max_pending_replies,
+            time_wait: 0,
+            max_time_wait: config.max_time_wait.unwrap_or(config.max_connections / 2),
+            rst_limit: TokenBucket::new(config.rst_rate_per_sec, config.rst_burst),
             isn: IsnGenerator::new(keys.isn),
             cookies: SynCookies::new(keys.syncookie),
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
@@ -150,13 +167,44 @@ impl Stack {
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
-            buffers: BufferPool::new(config.buffer_pool_bytes),
+            buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
         }
     }
 
-    /// What the connection-buffer pool did: rings allocated, recycled, freed at its limit.
-    pub fn buffer_pool_counters(&self) -> BufferPoolCounters {
+    /// What the chunk pool did and the memory budget refused: chunks in use (and their
+    /// peak), allocated and released; pressure episodes, received data dropped, sends
+    /// refused, windows clamped.
+    pub fn memory_counters(&self) -> MemoryCounters {
         self.buffers.counters()
+    }
+
+    /// The memory budget's level now.
+    pub fn memory_level(&self) -> MemoryLevel {
+        self.buffers.level()
+    }
+
+    /// The chunk pool (bytes in use and idle).
+    pub fn chunk_pool(&self) -> &ChunkPool {
+        &self.buffers
+    }
+
+    /// Heap bytes held by connections outside the chunk pool and the flow table's own
+    /// entries (loss scoreboards, congestion-control state). Walks the connection table.
+    pub fn connection_heap_bytes(&self) -> usize {
+        self.flows.iter().map(|(_, _, s)| s.conn.heap_bytes()).sum()
+    }
+
+    /// Bytes one connection's flow-table entry takes (the connection's whole state, inline,
+    /// and its index entry): the fixed cost of a connection beside its chunks and
+    /// [`connection_heap_bytes`](Self::connection_heap_bytes).
+    pub fn flow_entry_bytes(&self) -> usize {
+        FlowTable::<Socket>::entry_bytes()
+    }
+
+    /// Chunks held by connections, summed over the table (equals the pool's in-use count).
+    /// Walks the connection table.
+    pub fn connection_chunks(&self) -> usize {
+        self.flows.iter().map(|(_, _, s)| s.conn.chunks_held()).sum()
     }
 
     /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
@@ -209,6 +257,11 @@ impl Stack {
         self.flows.len()
     }
 
+    /// Connections in TIME-WAIT (at most `StackConfig::max_time_wait`).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
+    }
+
     /// The default TCP configuration.
     pub fn tcp_config(&self) -> &TcpConfig {
         &self.tcp_config
@@ -234,6 +287,17 @@ impl Stack {
             let Some(s) = self.flows.get_mut(h) else { continue };
             s.timer = TimerHandle::DANGLING;
             s.deadline = None;
+            match s.due {
+                // The entry was early: the deadline moved later (or went away) after it was
+                // armed. Every change to a connection ends in `settle`, which keeps `due`.
+                Some(t) if t > now => {
+                    s.timer = self.wheel.arm(t, h);
+                    s.deadline = Some(t);
+                    continue;
+                }
+                None => continue,
+                Some(_) => {}
+            }
             s.conn.on_timeout(now);
             self.settle(h, true);
         }
@@ -289,19 +353,28 @@ impl Stack {
                 }
             }
         }
+        if s.conn.state() == State::TimeWait && !s.in_time_wait {
+            if self.time_wait >= self.max_time_wait {
+                // No RST: the peer has closed too; the connection just ends early.
+                self.counters.time_wait_overflow += 1;
+                s.conn.abort();
+            } else {
+                s.in_time_wait = true;
+                self.time_wait += 1;
+            }
+        }
         if s.conn.is_closed() {
             self.free(h);
             return;
         }
-        if let Some(b) = s.conn.release_buffers() {
-            b.recycle(&mut self.buffers);
-        }
+        s.conn.release_buffers(&mut self.buffers);
         // One timer per connection, moved only to an earlier deadline. A deadline that moves
         // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
         // leaves the wheel entry where it is: if it fires, `on_timeout` finds nothing due and
         // this re-arms at the real deadline. That saves a wheel move per segment for one
         // early wakeup per RTO at most; `poll_timeout` may be early, never late.
-        if let Some(t) = s.conn.poll_timeout() {
+        s.due = s.conn.poll_timeout();
+        if let Some(t) = s.due {
             let armed = s.timer != TimerHandle::DANGLING;
             if !armed || s.deadline.is_none_or(|d| t < d) {
                 if !armed || !self.wheel.reschedule(s.timer, t) {
@@ -325,7 +398,10 @@ impl Stack {
     /// Removes a finished connection; an application-owned one's last events are kept.
     fn free(&mut self, h: FlowHandle) {
         let Some(mut s) = self.flows.remove(h) else { return };
-        s.conn.take_buffers().recycle(&mut self.buffers);
+        if s.in_time_wait {
+            self.time_wait -= 1;
+        }
+        s.conn.drop_buffers(&mut self.buffers);
         self.wheel.cancel(s.timer);
         self.tcp_counters.add(&s.conn.take_counters());
         match s.owner {

@@ -95,7 +95,7 @@ impl Stack {
                 remote_ip: *s.conn.remote().ip(),
                 remote_port: s.conn.remote().port(),
             };
-            let Some(t) = s.conn.poll_transmit(now) else {
+            let Some(t) = s.conn.poll_transmit(now, &mut self.buffers) else {
                 s.in_tx = false;
                 self.tx_ready.pop_front();
                 self.settle(h, false);

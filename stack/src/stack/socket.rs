@@ -101,6 +101,12 @@ pub(crate) struct Socket {
     pub(crate) timer: TimerHandle,
     /// The deadline `timer` is armed for.
     pub(crate) deadline: Option<Instant>,
+    /// The connection's own next deadline as of the last settle (`Connection::poll_timeout`).
+    /// The wheel entry may be earlier (it only ever moves earlier); when it fires before
+    /// this, the stack re-arms from here without touching the connection, whose state is
+    /// many cache lines away (with 100,000 connections, such firings were a tenth of the
+    /// server's time).
+    pub(crate) due: Option<Instant>,
     pub(crate) owner: Owner,
     /// Queued in the transmit ready queue.
     pub(crate) in_tx: bool,
@@ -108,6 +114,8 @@ pub(crate) struct Socket {
     pub(crate) in_ev: bool,
     /// The application shut down writing.
     pub(crate) write_shut: bool,
+    /// Counted among the stack's TIME-WAIT connections.
+    pub(crate) in_time_wait: bool,
 }
 
 impl Socket {
@@ -116,10 +124,12 @@ impl Socket {
             conn,
             timer: TimerHandle::DANGLING,
             deadline: None,
+            due: None,
             owner,
             in_tx: false,
             in_ev: false,
             write_shut: false,
+            in_time_wait: false,
         }
     }
 }

@@ -1,50 +1,65 @@
-//! Fixed-capacity byte ring used for both the send and the receive buffer, and the pool that
-//! recycles their storage between connections.
+//! A connection's byte stream (its send queue or its receive queue) kept in chunks of the
+//! stack's [`ChunkPool`].
 //!
-//! The storage is taken once, when the connection is created, and never on the packet path.
-//! It comes from a [`BufferPool`]: a connection-rate workload opens and closes thousands of
-//! connections a second, and a fresh 256 KiB allocation per ring (zeroed, page-faulted in,
-//! given back to the kernel on free) cost more than the whole TCP exchange.
-//! Bytes are addressed by offset from the ring's head (the oldest byte still held). Access is
-//! zero-copy: readers get up to two slices (the ring may wrap), writers get up to two mutable
-//! slices of free space and then `commit` what they filled.
+//! The queue holds bytes from a read point on: `len` committed bytes, and on the receive side
+//! also out-of-order bytes beyond them, written at their offsets. Its chunks cover a
+//! contiguous stretch of stream positions from the head chunk on, so offset `o` lives in
+//! chunk `(head offset + o) / CHUNK_SIZE` of the list; a cursor remembers the last chunk
+//! found, so sequential access (new data to send, in-order arrivals) walks one link at a time.
+//! Chunks are taken as bytes are written and given back as soon as every byte in them has been
+//! consumed; an empty queue holds no chunk at all.
+//!
+//! Access is zero-copy: readers get the bytes as up to two slices (the first contiguous
+//! pieces; call again after consuming for more), writers get the free room of the tail chunk
+//! and then commit what they filled. Every call takes the pool: the queue itself is a handful
+//! of integers.
 
-/// A byte ring of fixed capacity.
-#[derive(Debug, Clone)]
-pub struct RingBuffer {
-    storage: Box<[u8]>,
-    /// Index in `storage` of the first byte held.
-    head: usize,
-    /// Number of committed bytes held, starting at `head`.
-    len: usize,
+use super::chunk::{ChunkPool, CHUNK_SIZE, NIL};
+
+const C: u32 = CHUNK_SIZE as u32;
+
+/// A byte stream in pool chunks. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct ChunkQueue {
+    /// First chunk, or [`NIL`] when none is held.
+    head: u32,
+    /// Last chunk.
+    tail: u32,
+    /// Chunks held.
+    count: u32,
+    /// Offset in the head chunk of the first byte held.
+    head_off: u32,
+    /// Committed bytes from the read point.
+    len: u32,
+    /// Bytes from the read point to the end of the furthest write (≥ `len`).
+    extent: u32,
+    /// Index in the list (0 = head) and id of the chunk last located.
+    cursor: (u32, u32),
 }
 
-impl RingBuffer {
-    /// A ring of `capacity` bytes (the only allocation it ever makes).
-    pub fn new(capacity: usize) -> Self {
-        RingBuffer::from_storage(vec![0u8; capacity].into_boxed_slice())
+impl Default for ChunkQueue {
+    fn default() -> Self {
+        ChunkQueue::new()
     }
+}
 
-    /// An empty ring over `storage`, whose old contents are never read: only committed bytes
-    /// (and, on the receive side, ranges the reassembly has filled) are.
-    fn from_storage(storage: Box<[u8]>) -> Self {
-        RingBuffer { storage, head: 0, len: 0 }
-    }
-
-    /// A ring of no capacity, holding no memory (a connection whose buffers went back to the
-    /// pool).
-    pub fn empty() -> Self {
-        RingBuffer::from_storage(Box::default())
-    }
-
-    /// Total capacity.
-    pub fn capacity(&self) -> usize {
-        self.storage.len()
+impl ChunkQueue {
+    /// An empty queue, holding no chunk.
+    pub const fn new() -> Self {
+        ChunkQueue {
+            head: NIL,
+            tail: NIL,
+            count: 0,
+            head_off: 0,
+            len: 0,
+            extent: 0,
+            cursor: (0, NIL),
+        }
     }
 
     /// Committed bytes held.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether no committed bytes are held.
@@ -52,177 +67,334 @@ impl RingBuffer {
         self.len == 0
     }
 
-    /// Free bytes after the committed ones.
-    pub fn free(&self) -> usize {
-        self.capacity() - self.len
+    /// Chunks held.
+    pub fn chunks(&self) -> usize {
+        self.count as usize
     }
 
-    /// Storage index of logical offset `offset` (which must be `< capacity`).
-    fn index(&self, offset: usize) -> usize {
-        let cap = self.capacity();
-        let i = self.head + offset;
-        if i >= cap {
-            i - cap
+    /// Offset of the first byte held in its chunk (chunk boundaries fall every
+    /// [`CHUNK_SIZE`] bytes from the read point less this).
+    pub fn head_offset(&self) -> usize {
+        self.head_off as usize
+    }
+
+    /// Bytes that fit after everything written, in the chunks already held.
+    pub fn tail_room(&self) -> usize {
+        (self.count as usize * CHUNK_SIZE).saturating_sub((self.head_off + self.extent) as usize)
+    }
+
+    /// The id of list entry `index` (`< count`), walking from the cursor or the head.
+    fn locate(&mut self, pool: &ChunkPool, index: u32) -> u32 {
+        let (mut i, mut id) = if self.cursor.1 != NIL && self.cursor.0 <= index {
+            self.cursor
         } else {
-            i
+            (0, self.head)
+        };
+        if index + 1 == self.count {
+            id = self.tail;
+            i = index;
         }
+        while i < index && id != NIL {
+            id = pool.next(id);
+            i += 1;
+        }
+        self.cursor = (i, id);
+        id
     }
 
-    /// Up to `len` bytes starting `offset` bytes after the head, as two slices (the second is
-    /// empty unless the range wraps). The range is clamped to the capacity, so it may include
-    /// bytes not yet committed (the receive path uses this for out-of-order data).
-    pub fn slices_at(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        let cap = self.capacity();
-        if offset >= cap {
+    /// Appends one chunk (taken with `force` as the pool allows); `false` if none was given.
+    fn grow(&mut self, pool: &mut ChunkPool, force: bool) -> bool {
+        let Some(id) = pool.take(force) else { return false };
+        if self.tail == NIL {
+            self.head = id;
+            self.head_off = 0;
+        } else {
+            pool.set_next(self.tail, id);
+        }
+        self.tail = id;
+        self.count += 1;
+        true
+    }
+
+    /// Up to `len` bytes starting `offset` bytes after the read point, as two slices (the
+    /// second is empty unless the range crosses a chunk boundary). The range is clamped to the
+    /// chunks held, and to two chunks: a caller wanting more calls again further on. It may
+    /// include bytes not committed (the receive path stores out-of-order bytes there).
+    pub fn slices_at<'p>(
+        &mut self,
+        pool: &'p ChunkPool,
+        offset: usize,
+        len: usize,
+    ) -> (&'p [u8], &'p [u8]) {
+        // Fast path: the range lies in the head chunk (a small message, the oldest segment).
+        let start = (self.head_off as usize).saturating_add(offset);
+        if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
+            return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
+        }
+        let Ok(offset) = u32::try_from(offset) else { return (&[], &[]) };
+        let pos = self.head_off as u64 + offset as u64;
+        let index = (pos / CHUNK_SIZE as u64) as u32;
+        if len == 0 || index >= self.count {
             return (&[], &[]);
         }
-        let len = len.min(cap - offset);
-        let start = self.index(offset);
-        let first = len.min(cap - start);
-        (&self.storage[start..start + first], &self.storage[..len - first])
-    }
-
-    /// The committed bytes, oldest first, as two slices.
-    pub fn readable(&self) -> (&[u8], &[u8]) {
-        self.slices_at(0, self.len)
-    }
-
-    /// Drops `n` committed bytes from the head (clamped to `len`); returns how many.
-    pub fn consume(&mut self, n: usize) -> usize {
-        // The head never jumps back to index 0 when the ring empties: the receive path keeps
-        // out-of-order bytes beyond `len`, and they must stay at their offsets.
-        let n = n.min(self.len);
-        if n > 0 {
-            self.head = self.index(n);
+        let within = (pos % CHUNK_SIZE as u64) as usize;
+        let id = self.locate(pool, index);
+        let first = pool.bytes(id).get(within..).unwrap_or(&[]);
+        let first = &first[..first.len().min(len)];
+        let rest = len - first.len();
+        if rest == 0 || index + 1 >= self.count {
+            return (first, &[]);
         }
-        self.len -= n;
-        n
+        let second = pool.bytes(pool.next(id));
+        (first, &second[..second.len().min(rest)])
     }
 
-    /// The free space after the committed bytes, as two mutable slices.
-    pub fn writable(&mut self) -> (&mut [u8], &mut [u8]) {
-        let cap = self.capacity();
-        let free = self.free();
-        if free == 0 {
-            return (&mut [], &mut []);
+    /// The committed bytes, oldest first: the first contiguous pieces (at most two chunks'
+    /// worth). Consume them, then call again for the rest.
+    pub fn readable<'p>(&self, pool: &'p ChunkPool) -> (&'p [u8], &'p [u8]) {
+        if self.len == 0 {
+            return (&[], &[]);
         }
-        let start = self.index(self.len);
-        let first = free.min(cap - start);
-        let second = free - first;
-        let (lo, hi) = self.storage.split_at_mut(start);
-        (&mut hi[..first], &mut lo[..second])
+        let first = pool.bytes(self.head).get(self.head_off as usize..).unwrap_or(&[]);
+        let first = &first[..first.len().min(self.len as usize)];
+        let rest = self.len as usize - first.len();
+        if rest == 0 {
+            return (first, &[]);
+        }
+        let second = pool.bytes(pool.next(self.head));
+        (first, &second[..second.len().min(rest)])
     }
 
-    /// Marks `n` bytes of the free space (filled through [`writable`](Self::writable) or
-    /// [`write_at`](Self::write_at)) as committed; clamped to the free space. Returns how many.
-    pub fn commit(&mut self, n: usize) -> usize {
-        let n = n.min(self.free());
-        self.len += n;
-        n
-    }
-
-    /// Copies `data` into the ring `offset` bytes after the head, without committing it.
-    /// Only the part that fits in the free space after `len` is written (bytes at offsets below
-    /// `len` are committed and never overwritten). Returns the number of bytes of `data`
-    /// written, counted from the start of `data`'s in-space part.
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
-        let cap = self.capacity();
-        if offset < self.len || offset >= cap {
+    /// Drops `n` committed bytes from the read point (clamped to `len`), giving back every
+    /// chunk left without a byte; returns how many.
+    pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+        let n = n.min(self.len as usize) as u32;
+        if n == 0 {
             return 0;
         }
-        let n = data.len().min(cap - offset);
-        let start = self.index(offset);
-        let first = n.min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&data[..first]);
-        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        self.len -= n;
+        self.extent -= n;
+        if self.extent == 0 {
+            // Nothing held beyond the read point: give every chunk back.
+            self.clear(pool);
+            return n as usize;
+        }
+        self.head_off += n;
+        while self.head_off >= C && self.head != NIL {
+            let next = pool.next(self.head);
+            pool.give(self.head);
+            self.head = next;
+            self.head_off -= C;
+            self.count -= 1;
+            self.cursor = match self.cursor.0.checked_sub(1) {
+                Some(i) if self.cursor.1 != NIL => (i, self.cursor.1),
+                _ => (0, NIL),
+            };
+        }
+        if self.head == NIL {
+            self.tail = NIL;
+            self.head_off = 0;
+        }
+        n as usize
+    }
+
+    /// Gives every chunk back and forgets every byte.
+    pub fn clear(&mut self, pool: &mut ChunkPool) {
+        let mut id = self.head;
+        while id != NIL {
+            let next = pool.next(id);
+            pool.give(id);
+            id = next;
+        }
+        *self = ChunkQueue::new();
+    }
+
+    /// Copies `data` into the stream `offset` bytes after the read point without committing
+    /// it, taking chunks as needed. Only offsets at or beyond `len` are written (committed
+    /// bytes are never overwritten). Returns the number of bytes of `data` written, counted
+    /// from its start: short when the pool refused a chunk (`force` asks for one beyond the
+    /// hard limit).
+    pub fn write_at(
+        &mut self,
+        pool: &mut ChunkPool,
+        offset: usize,
+        data: &[u8],
+        force: bool,
+    ) -> usize {
+        if offset < self.len as usize || data.is_empty() {
+            return 0;
+        }
+        let Ok(end) = u32::try_from(offset + data.len()) else { return 0 };
+        if self.count == 0 {
+            self.head_off = 0;
+            if !self.grow(pool, force) {
+                return 0;
+            }
+        }
+        // Fast path: everything lands in the tail chunk (small messages, appends).
+        let pos = self.head_off as usize + offset;
+        let within = pos % CHUNK_SIZE;
+        if (pos / CHUNK_SIZE) as u32 + 1 == self.count && within + data.len() <= CHUNK_SIZE {
+            if let Some(dst) = pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
+                dst.copy_from_slice(data);
+                self.extent = self.extent.max(end);
+                return data.len();
+            }
+        }
+        // Take every chunk the range needs first (a forced one only as an empty queue's
+        // first); if the pool refuses, write the part the chunks held cover.
+        let start = self.head_off as usize + offset;
+        let last = ((start + data.len() - 1) / CHUNK_SIZE) as u32;
+        while self.count <= last {
+            if !self.grow(pool, force && self.count == 0) {
+                break;
+            }
+        }
+        let covered = (self.count as usize * CHUNK_SIZE).saturating_sub(start).min(data.len());
+        if covered == 0 {
+            // Chunks taken for a gap before bytes that found no room hold nothing.
+            self.trim(pool);
+            return 0;
+        }
+        // Then copy chunk by chunk, following the links from the first one.
+        let mut index = (start / CHUNK_SIZE) as u32;
+        let mut id = self.locate(pool, index);
+        let mut within = start % CHUNK_SIZE;
+        let mut written = 0usize;
+        loop {
+            let n = (CHUNK_SIZE - within).min(covered - written);
+            match pool.bytes_mut(id).get_mut(within..within + n) {
+                Some(dst) => dst.copy_from_slice(&data[written..written + n]),
+                None => break,
+            }
+            written += n;
+            if written == covered {
+                break;
+            }
+            id = pool.next(id);
+            index += 1;
+            within = 0;
+        }
+        self.cursor = (index, id);
+        self.extent = self.extent.max(end.min((offset + written) as u32));
+        if written < data.len() {
+            self.trim(pool);
+        }
+        written
+    }
+
+    /// Marks `n` bytes after the committed ones (written through
+    /// [`write_at`](Self::write_at)) as committed; clamped to what was written. Returns how
+    /// many. Bytes written further on (out of order) stay where they are.
+    pub fn commit(&mut self, n: usize) -> usize {
+        let n = n.min((self.extent - self.len) as usize) as u32;
+        self.len += n;
+        n as usize
+    }
+
+    /// Commits `n` bytes of the room lent by [`writable`](Self::writable) (clamped to it) and
+    /// gives back the chunk if it stayed unfilled. Returns how many.
+    pub fn commit_room(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+        let n = self.commit(n);
+        self.extent = self.len;
+        self.trim(pool);
         n
     }
 
-    /// Copies as much of `data` as fits into the free space and commits it.
-    pub fn enqueue(&mut self, data: &[u8]) -> usize {
-        let n = self.write_at(self.len, data);
+    /// Gives back tail chunks that hold no byte below `extent`.
+    fn trim(&mut self, pool: &mut ChunkPool) {
+        if self.extent == 0 {
+            self.clear(pool);
+            return;
+        }
+        let needed = (self.head_off + self.extent).div_ceil(C);
+        if needed < self.count {
+            let last = self.locate(pool, needed - 1);
+            let mut id = pool.next(last);
+            while id != NIL {
+                let next = pool.next(id);
+                pool.give(id);
+                id = next;
+            }
+            pool.set_next(last, NIL);
+            self.tail = last;
+            self.count = needed;
+            self.cursor = (needed - 1, last);
+        }
+    }
+
+    /// Free room for appending, as one mutable slice (the tail chunk's free part, or a new
+    /// chunk), at most `limit` bytes; fill it and [`commit_room`](Self::commit_room). Empty when the
+    /// pool refused a chunk (`force` asks for the first one beyond the hard limit).
+    pub fn writable<'p>(
+        &mut self,
+        pool: &'p mut ChunkPool,
+        limit: usize,
+        force: bool,
+    ) -> &'p mut [u8] {
+        if limit == 0 {
+            return &mut [];
+        }
+        // Anything written but not committed is forgotten: the room starts after `len`.
+        self.extent = self.len;
+        let pos = (self.head_off + self.len) as usize;
+        if self.count == 0 {
+            self.head_off = 0;
+        }
+        let index = (pos / CHUNK_SIZE) as u32;
+        if self.count <= index && !self.grow(pool, force && self.count == 0) {
+            return &mut [];
+        }
+        let id = self.locate(pool, index);
+        let within = pos % CHUNK_SIZE;
+        let n = (CHUNK_SIZE - within).min(limit);
+        // The room counts as written so `commit_room` accepts it, and trims what stays unfilled.
+        self.extent = self.len + n as u32;
+        match pool.bytes_mut(id).get_mut(within..within + n) {
+            Some(s) => s,
+            None => &mut [],
+        }
+    }
+
+    /// Copies as much of `data` as `limit` and the pool allow to the end and commits it.
+    pub fn enqueue(
+        &mut self,
+        pool: &mut ChunkPool,
+        data: &[u8],
+        limit: usize,
+        force: bool,
+    ) -> usize {
+        let data = &data[..data.len().min(limit)];
+        let n = self.write_at(pool, self.len as usize, data, force);
         self.commit(n)
     }
 
     /// Copies up to `out.len()` committed bytes out and consumes them.
-    pub fn dequeue(&mut self, out: &mut [u8]) -> usize {
-        let (a, b) = self.readable();
-        let n = out.len().min(a.len() + b.len());
-        let first = n.min(a.len());
-        out[..first].copy_from_slice(&a[..first]);
-        out[first..n].copy_from_slice(&b[..n - first]);
-        self.consume(n)
-    }
-}
-
-/// Storage of finished connections' rings, handed to new ones of the same capacity.
-///
-/// Bounded by bytes: past `limit` a returned ring is freed, so a burst of connections does not
-/// pin its peak memory for good. Only a few capacities exist (the stack default and what
-/// listeners set), so the per-capacity lists are searched linearly.
-#[derive(Debug, Default)]
-pub struct BufferPool {
-    free: Vec<(usize, Vec<Box<[u8]>>)>,
-    bytes: usize,
-    limit: usize,
-    counters: BufferPoolCounters,
-}
-
-/// What the pool did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BufferPoolCounters {
-    /// Rings made with a fresh allocation.
-    pub allocated: u64,
-    /// Rings made from a finished connection's storage.
-    pub reused: u64,
-    /// Storage freed because the pool was at its limit.
-    pub released: u64,
-}
-
-impl BufferPool {
-    /// A pool that keeps at most `limit` bytes of idle storage.
-    pub fn new(limit: usize) -> Self {
-        BufferPool { limit, ..BufferPool::default() }
-    }
-
-    /// A ring of `capacity` bytes: recycled storage if there is some, else a new allocation.
-    pub fn take(&mut self, capacity: usize) -> RingBuffer {
-        if let Some((_, list)) = self.free.iter_mut().find(|(c, _)| *c == capacity) {
-            if let Some(storage) = list.pop() {
-                self.bytes -= capacity;
-                self.counters.reused += 1;
-                return RingBuffer::from_storage(storage);
+    pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
+        // Fast path: what is wanted sits in the head chunk.
+        let want = out.len().min(self.len as usize);
+        let start = self.head_off as usize;
+        if want > 0 && start + want <= CHUNK_SIZE {
+            if let Some(src) = pool.bytes(self.head).get(start..start + want) {
+                out[..want].copy_from_slice(src);
+                return self.consume(pool, want);
             }
         }
-        self.counters.allocated += 1;
-        RingBuffer::new(capacity)
-    }
-
-    /// Takes back a ring that no connection uses any more.
-    pub fn give(&mut self, ring: RingBuffer) {
-        let capacity = ring.capacity();
-        if capacity == 0 {
-            return;
+        let mut done = 0;
+        while done < out.len() {
+            let (a, b) = self.readable(pool);
+            if a.is_empty() {
+                break;
+            }
+            let mut n = 0;
+            for piece in [a, b] {
+                let k = piece.len().min(out.len() - done - n);
+                out[done + n..done + n + k].copy_from_slice(&piece[..k]);
+                n += k;
+            }
+            done += self.consume(pool, n);
         }
-        if self.bytes + capacity > self.limit {
-            self.counters.released += 1;
-            return;
-        }
-        self.bytes += capacity;
-        match self.free.iter_mut().find(|(c, _)| *c == capacity) {
-            Some((_, list)) => list.push(ring.storage),
-            None => self.free.push((capacity, vec![ring.storage])),
-        }
-    }
-
-    /// Idle bytes held.
-    pub fn idle_bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Counters.
-    pub fn counters(&self) -> BufferPoolCounters {
-        self.counters
+        done
     }
 }
 
@@ -230,84 +402,87 @@ impl BufferPool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wraps_and_reads_back_in_order() {
-        let mut r = RingBuffer::new(8);
-        assert_eq!(r.enqueue(b"abcdef"), 6);
-        assert_eq!(r.consume(4), 4);
-        assert_eq!(r.enqueue(b"ghijklmn"), 6); // only 6 free
-        assert_eq!(r.len(), 8);
-        let (a, b) = r.readable();
-        let all: Vec<u8> = a.iter().chain(b).copied().collect();
-        assert_eq!(all, b"efghijkl");
-        assert!(!b.is_empty(), "this layout must wrap");
-        let (a, b) = r.slices_at(3, 4);
-        let part: Vec<u8> = a.iter().chain(b).copied().collect();
-        assert_eq!(part, b"hijk");
-        let mut out = [0u8; 5];
-        assert_eq!(r.dequeue(&mut out), 5);
-        assert_eq!(&out, b"efghi");
-        assert_eq!(r.len(), 3);
-    }
-
-    #[test]
-    fn writable_slices_and_commit() {
-        let mut r = RingBuffer::new(6);
-        r.enqueue(b"xxxx");
-        r.consume(3);
-        {
-            let (a, b) = r.writable();
-            assert_eq!(a.len() + b.len(), 5);
-            assert_eq!(a.len(), 2);
-            a.copy_from_slice(b"12");
-            b[..1].copy_from_slice(b"3");
+    fn all(q: &mut ChunkQueue, pool: &ChunkPool) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut off = 0;
+        while off < q.len() {
+            let (a, b) = q.slices_at(pool, off, q.len() - off);
+            v.extend_from_slice(a);
+            v.extend_from_slice(b);
+            off += a.len() + b.len();
         }
-        assert_eq!(r.commit(3), 3);
-        let (a, b) = r.readable();
-        let all: Vec<u8> = a.iter().chain(b).copied().collect();
-        assert_eq!(all, b"x123");
+        v
     }
 
     #[test]
-    fn write_at_never_overwrites_committed() {
-        let mut r = RingBuffer::new(8);
-        r.enqueue(b"abc");
-        assert_eq!(r.write_at(1, b"zz"), 0);
-        assert_eq!(r.write_at(5, b"567"), 3);
-        assert_eq!(r.write_at(7, b"78"), 1);
-        assert_eq!(r.write_at(3, b"34"), 2);
-        assert_eq!(r.commit(5), 5);
-        let (a, b) = r.readable();
-        let all: Vec<u8> = a.iter().chain(b).copied().collect();
-        assert_eq!(all, b"abc34567");
-        assert_eq!(r.commit(1), 0);
+    fn appends_and_consumes_across_chunks_giving_chunks_back() {
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        assert_eq!(q.enqueue(&mut pool, &data, usize::MAX, false), 10_000);
+        assert_eq!(q.chunks(), 3);
+        assert_eq!(all(&mut q, &pool), data);
+        let (a, b) = q.readable(&pool);
+        assert_eq!((a.len(), b.len()), (CHUNK_SIZE, CHUNK_SIZE));
+        assert_eq!(q.consume(&mut pool, 5000), 5000);
+        assert_eq!(q.chunks(), 2, "the first chunk went back");
+        assert_eq!(all(&mut q, &pool), &data[5000..]);
+        let mut out = vec![0u8; 6000];
+        assert_eq!(q.dequeue(&mut pool, &mut out), 5000);
+        assert_eq!(&out[..5000], &data[5000..]);
+        assert_eq!((q.chunks(), pool.bytes_in_use()), (0, 0), "an empty queue holds nothing");
     }
 
     #[test]
-    fn pool_recycles_storage_of_the_same_capacity_without_old_bytes_showing() {
-        let mut pool = BufferPool::new(1 << 20);
-        let mut a = pool.take(1024);
-        a.enqueue(b"secret");
-        let ptr = a.slices_at(0, 1).0.as_ptr();
-        pool.give(a);
-        assert_eq!(pool.idle_bytes(), 1024);
-        let b = pool.take(1024);
-        assert_eq!(b.slices_at(0, 1).0.as_ptr(), ptr, "the same storage");
-        assert_eq!((b.len(), b.free()), (0, 1024), "but an empty ring");
-        let c = pool.take(2048);
-        assert_eq!(c.capacity(), 2048);
-        assert_eq!(pool.counters(), BufferPoolCounters { allocated: 2, reused: 1, released: 0 });
+    fn out_of_order_bytes_wait_at_their_offsets() {
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        assert_eq!(q.write_at(&mut pool, 9000, b"late", false), 4);
+        assert_eq!(q.chunks(), 3, "chunks cover the gap");
+        assert_eq!(q.write_at(&mut pool, 0, b"first", false), 5);
+        assert_eq!(q.commit(5), 5);
+        assert_eq!(q.consume(&mut pool, 5), 5);
+        assert_eq!(q.chunks(), 3, "the out-of-order bytes keep their chunks");
+        let (a, _) = q.slices_at(&pool, 8995, 4);
+        assert_eq!(a, b"late");
+        assert_eq!(q.write_at(&mut pool, 0, b"x", false), 1);
+        assert_eq!(q.write_at(&mut pool, 0, b"y", false), 1, "uncommitted bytes may be rewritten");
+        q.commit(1);
+        assert_eq!(q.write_at(&mut pool, 0, b"z", false), 0, "committed bytes are not");
     }
 
     #[test]
-    fn pool_frees_beyond_its_limit_and_ignores_empty_rings() {
-        let mut pool = BufferPool::new(3000);
-        for _ in 0..3 {
-            let r = RingBuffer::new(1024);
-            pool.give(r);
-        }
-        pool.give(RingBuffer::empty());
-        assert_eq!(pool.idle_bytes(), 2048);
-        assert_eq!(pool.counters().released, 1);
+    fn writable_room_is_one_chunk_and_unfilled_room_goes_back() {
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        let room = q.writable(&mut pool, 10_000, false);
+        assert_eq!(room.len(), CHUNK_SIZE);
+        room[..3].copy_from_slice(b"abc");
+        assert_eq!(q.commit_room(&mut pool, 3), 3);
+        let room = q.writable(&mut pool, 2, false);
+        assert_eq!(room.len(), 2, "limited");
+        assert_eq!(q.commit_room(&mut pool, 0), 0);
+        assert_eq!(q.chunks(), 1);
+        q.consume(&mut pool, 3);
+        assert_eq!(q.chunks(), 0);
+        q.writable(&mut pool, 10, false);
+        q.commit_room(&mut pool, 0);
+        assert_eq!((q.chunks(), pool.bytes_in_use()), (0, 0));
+    }
+
+    #[test]
+    fn a_refused_chunk_shortens_the_write() {
+        use super::super::chunk::MemoryBudget;
+        let c = CHUNK_SIZE;
+        let mut pool = ChunkPool::new(MemoryBudget { low: c, pressure: c, high: 2 * c }, 0);
+        let mut q = ChunkQueue::new();
+        let data = vec![1u8; 3 * c];
+        assert_eq!(q.enqueue(&mut pool, &data, usize::MAX, false), 2 * c);
+        let mut r = ChunkQueue::new();
+        assert_eq!(r.enqueue(&mut pool, b"x", 10, false), 0);
+        assert_eq!(r.enqueue(&mut pool, b"x", 10, true), 1, "a forced first chunk");
+        r.clear(&mut pool);
+        q.clear(&mut pool);
+        assert_eq!(pool.bytes_in_use(), 0);
     }
 }

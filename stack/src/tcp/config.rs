@@ -9,11 +9,15 @@ pub struct TcpConfig {
     /// The MSS we advertise and the largest payload we send: 1460 (Ethernet MTU 1500 minus
     /// 40 bytes of IPv4 and TCP headers). Timestamps take 12 bytes out of it when negotiated.
     pub mss: u16,
-    /// Send ring capacity in bytes (allocated once per connection): 256 KiB.
-    pub send_buffer: usize,
-    /// Receive ring capacity in bytes, also the largest window we offer: 128 KiB
-    /// (Linux `tcp_rmem` default).
-    pub recv_buffer: usize,
+    /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
+    /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
+    /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
+    pub wmem: BufferSizes,
+    /// Receive buffer sizes (Linux `tcp_rmem`): the window offered starts at `default` and
+    /// grows with what the application reads per round trip up to `max`
+    /// (`tcp_rcv_space_adjust`); `max` also sets the window scale we offer.
+    /// `4096 131072 33554432`.
+    pub rmem: BufferSizes,
     /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
     pub initial_rto: Duration,
     /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
@@ -76,18 +80,14 @@ pub struct TcpConfig {
 
 impl TcpConfig {
     /// A stock Linux host's TCP, every value named after the Linux constant or sysctl it
-    /// copies. What Linux does that this stack cannot be told to (receive-buffer auto-tuning,
-    /// hence Linux's window scale 7 from `tcp_rmem[2]`; quick-ACK mode) is not modelled: our
-    /// window scale follows from `recv_buffer`. This is also [`Default`].
+    /// copies (quick-ACK mode is not modelled). This is also [`Default`].
     pub const fn linux() -> TcpConfig {
         TcpConfig {
             // Ethernet MTU 1500 less 40 bytes of IPv4 and TCP headers.
             mss: 1460,
-            // tcp_wmem[1] is 16 KiB but auto-tunes up to 4 MiB; without auto-tuning a fixed
-            // 256 KiB keeps bulk transfers from stalling.
-            send_buffer: 256 * 1024,
-            // tcp_rmem[1] = 131072.
-            recv_buffer: 128 * 1024,
+            // net.ipv4.tcp_wmem and tcp_rmem as read on Linux 6.18 here.
+            wmem: BufferSizes { min: 4096, default: 16384, max: 4 << 20 },
+            rmem: BufferSizes { min: 4096, default: 128 << 10, max: 32 << 20 },
             // TCP_TIMEOUT_INIT (RFC 6298 §2.1).
             initial_rto: Duration::from_secs(1),
             // TCP_RTO_MIN.
@@ -139,14 +139,45 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
-    /// The window-scale shift we offer: the smallest that lets the whole receive buffer be
-    /// advertised, capped at 14 (RFC 7323 §2.3).
+    /// The window-scale shift we offer, computed as Linux's `tcp_select_initial_window` does
+    /// for the largest receive buffer auto-tuning may reach: `ilog2(rmem.max) - 15`, so that
+    /// the largest window fits the 16-bit field, clamped to 0..=14 (RFC 7323 §2.3). 32 MiB
+    /// gives 10 (Linux 6.18 here), 6 MiB gives 7, 128 KiB gives 2.
     pub fn recv_window_scale(&self) -> u8 {
-        let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
-            shift += 1;
-        }
-        shift
+        let space = self.rmem.max.max(1);
+        (space.ilog2().saturating_sub(15)).min(14) as u8
+    }
+
+    /// This configuration with fixed buffers of `send` and `recv` bytes (no auto-tuning), as
+    /// `SO_SNDBUF`/`SO_RCVBUF` give.
+    pub fn with_fixed_buffers(mut self, send: usize, recv: usize) -> Self {
+        self.wmem = BufferSizes::fixed(send);
+        self.rmem = BufferSizes::fixed(recv);
+        self
+    }
+}
+
+/// A Linux `tcp_rmem`/`tcp_wmem` triple, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferSizes {
+    /// Least the buffer is ever allowed (also under memory pressure).
+    pub min: usize,
+    /// Size a connection starts with.
+    pub default: usize,
+    /// Most auto-tuning grows it to.
+    pub max: usize,
+}
+
+impl BufferSizes {
+    /// One size that never changes: auto-tuning off, as after `SO_RCVBUF`/`SO_SNDBUF`
+    /// (Linux's `SOCK_RCVBUF_LOCK`/`SOCK_SNDBUF_LOCK`).
+    pub const fn fixed(bytes: usize) -> Self {
+        BufferSizes { min: bytes, default: bytes, max: bytes }
+    }
+
+    /// Whether auto-tuning may grow the buffer.
+    pub fn tunable(&self) -> bool {
+        self.max > self.default
     }
 }
 
@@ -155,14 +186,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_scale_covers_buffer() {
-        let mut c = TcpConfig { recv_buffer: 65535, ..TcpConfig::default() };
+    fn window_scale_covers_the_largest_buffer_as_linux_computes_it() {
+        let mut c = TcpConfig::default();
+        assert_eq!(c.recv_window_scale(), 10, "tcp_rmem[2] = 32 MiB on Linux 6.18 offers 10");
+        c.rmem = BufferSizes::fixed(65535);
         assert_eq!(c.recv_window_scale(), 0);
-        c.recv_buffer = 65536;
+        c.rmem.max = 65536;
         assert_eq!(c.recv_window_scale(), 1);
-        c.recv_buffer = 128 * 1024;
+        c.rmem.max = 128 * 1024;
         assert_eq!(c.recv_window_scale(), 2);
-        c.recv_buffer = usize::MAX;
+        c.rmem.max = 6 << 20;
+        assert_eq!(c.recv_window_scale(), 7, "the older 6 MiB maximum offers 7");
+        c.rmem.max = usize::MAX;
         assert_eq!(c.recv_window_scale(), 14);
+        // The largest buffer fits the 16-bit field at that scale.
+        c.rmem.max = 32 << 20;
+        assert!((c.rmem.max >> c.recv_window_scale()) <= usize::from(u16::MAX));
     }
 }

@@ -14,8 +14,10 @@
 
 use std::net::SocketAddrV4;
 
-use super::buffer::{BufferPool, RingBuffer};
-use super::cc::CongestionControl;
+use super::autotune::Autotune;
+use super::buffer::ChunkQueue;
+use super::cc::{CongestionControl, Controller};
+use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
 use super::reassembly::Reassembly;
@@ -177,11 +179,17 @@ pub struct CookieOptions {
 ///    ([`send`](Self::send), [`recv`](Self::recv), [`close`](Self::close), ...) and
 ///    [`on_timeout`](Self::on_timeout) once [`poll_timeout`](Self::poll_timeout) has passed;
 /// 2. outputs: [`poll_transmit`](Self::poll_transmit) until it returns `None` (each result
-///    borrows the send buffer: write the frame before the next call);
+///    borrows the chunk pool: write the frame before the next call);
 /// 3. [`poll_event`](Self::poll_event) until `None`, then [`poll_timeout`](Self::poll_timeout)
 ///    to re-arm the owner's timer. Free the connection once [`is_closed`](Self::is_closed).
 ///
 /// Counters are per-connection deltas: see [`TcpCounters`].
+///
+/// Send and receive bytes live in chunks of a [`ChunkPool`] that the owner (the stack, one
+/// per worker) keeps and lends to every call that touches them; the connection holds only
+/// their list heads, so one with nothing queued or unread holds no buffer memory. The pool
+/// must be the same one for the connection's whole life. [`Endpoint`](super::Endpoint) pairs
+/// a connection with a pool of its own for tools and tests.
 #[derive(Debug)]
 pub struct Connection {
     pub(super) config: TcpConfig,
@@ -200,7 +208,7 @@ pub struct Connection {
     pub(super) max_snd_wnd: u32,
     pub(super) snd_wl1: SeqNumber,
     pub(super) snd_wl2: SeqNumber,
-    pub(super) send_buf: RingBuffer,
+    pub(super) send_buf: ChunkQueue,
     /// Sequence number of `send_buf`'s first byte.
     pub(super) send_base: SeqNumber,
     /// The application closed its sending side; a FIN follows the queued data.
@@ -209,7 +217,7 @@ pub struct Connection {
     // Receive sequence space.
     pub(super) irs: SeqNumber,
     pub(super) rcv_nxt: SeqNumber,
-    pub(super) recv_buf: RingBuffer,
+    pub(super) recv_buf: ChunkQueue,
     pub(super) reassembly: Reassembly,
     /// Right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2).
     pub(super) rcv_adv: SeqNumber,
@@ -246,7 +254,7 @@ pub struct Connection {
     pub(super) ts_sample_floor: Option<u32>,
     pub(super) retransmit_at: Option<Instant>,
     pub(super) retransmit_count: u8,
-    pub(super) cc: Box<dyn CongestionControl>,
+    pub(super) cc: Controller,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
     /// Pacing: the earliest time the next data segment may leave.
@@ -285,35 +293,12 @@ pub struct Connection {
     pub(super) total_retransmits: u64,
     pub(super) bytes_acked: u64,
     pub(super) bytes_received: u64,
-}
-
-/// A connection's send and receive rings, made before the connection so they can come from a
-/// [`BufferPool`].
-#[derive(Debug)]
-pub struct Buffers {
-    send: RingBuffer,
-    recv: RingBuffer,
-}
-
-impl Buffers {
-    /// Fresh rings of the sizes `config` asks for.
-    pub fn new(config: &TcpConfig) -> Self {
-        Buffers {
-            send: RingBuffer::new(config.send_buffer),
-            recv: RingBuffer::new(config.recv_buffer),
-        }
-    }
-
-    /// Rings of the sizes `config` asks for, recycled where `pool` has some.
-    pub fn from_pool(pool: &mut BufferPool, config: &TcpConfig) -> Self {
-        Buffers { send: pool.take(config.send_buffer), recv: pool.take(config.recv_buffer) }
-    }
-
-    /// Gives both rings to `pool`.
-    pub fn recycle(self, pool: &mut BufferPool) {
-        pool.give(self.send);
-        pool.give(self.recv);
-    }
+    /// Buffer sizes in force and their auto-tuning (`autotune`).
+    pub(super) tune: Autotune,
+    /// The chunk pool's budget level as of the current call.
+    pub(super) mem_level: MemoryLevel,
+    /// A zero window went out because memory was exhausted: announce the reopening.
+    pub(super) window_zeroed: bool,
 }
 
 impl Connection {
@@ -324,7 +309,6 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
         state: State,
-        buffers: Buffers,
     ) -> Self {
         let mss = usize::from(config.mss).max(64);
         Connection {
@@ -340,12 +324,12 @@ impl Connection {
             max_snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
-            send_buf: buffers.send,
+            send_buf: ChunkQueue::new(),
             send_base: iss + 1u32,
             fin_queued: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
-            recv_buf: buffers.recv,
+            recv_buf: ChunkQueue::new(),
             reassembly: Reassembly::new(),
             rcv_adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
@@ -374,7 +358,7 @@ impl Connection {
             ts_sample_floor: None,
             retransmit_at: None,
             retransmit_count: 0,
-            cc: config.congestion.build(config.initial_cwnd_segments.max(1) as usize * mss),
+            cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
             loss: LossRecovery::new(0),
             pacing_next: None,
             pacing_held: false,
@@ -401,6 +385,9 @@ impl Connection {
             total_retransmits: 0,
             bytes_acked: 0,
             bytes_received: 0,
+            tune: Autotune::new(now, config.rmem.default, config.wmem.default),
+            mem_level: MemoryLevel::Normal,
+            window_zeroed: false,
         }
     }
 
@@ -413,19 +400,7 @@ impl Connection {
         remote: SocketAddrV4,
         iss: SeqNumber,
     ) -> Self {
-        Self::connect_with(now, config, local, remote, iss, Buffers::new(&config))
-    }
-
-    /// [`connect`](Self::connect) with rings the caller provides.
-    pub fn connect_with(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        buffers: Buffers,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent, buffers);
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent);
         c.counters.active_opens += 1;
         c
     }
@@ -440,20 +415,7 @@ impl Connection {
         iss: SeqNumber,
         syn: &Segment<'_>,
     ) -> Self {
-        Self::accept_syn_with(now, config, local, remote, iss, syn, Buffers::new(&config))
-    }
-
-    /// [`accept_syn`](Self::accept_syn) with rings the caller provides.
-    pub fn accept_syn_with(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        syn: &Segment<'_>,
-        buffers: Buffers,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived, buffers);
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
         c.counters.passive_opens += 1;
         c.learn_syn(now, syn);
         c
@@ -461,7 +423,9 @@ impl Connection {
 
     /// A connection established directly from a validated SYN-cookie ACK: `iss` is our cookie
     /// ISS (`ack.ack - 1`), the peer's ISS is `ack.seq - 1`, and `options` were decoded from
-    /// the cookie. The ACK itself (which may carry data) is then processed as usual.
+    /// the cookie. The ACK itself (which may carry data, stored in `pool`) is then processed
+    /// as usual.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_cookie(
         now: Instant,
         config: TcpConfig,
@@ -470,24 +434,9 @@ impl Connection {
         iss: SeqNumber,
         options: CookieOptions,
         ack: &Segment<'_>,
+        pool: &mut ChunkPool,
     ) -> Self {
-        let buffers = Buffers::new(&config);
-        Self::from_cookie_with(now, config, local, remote, iss, options, ack, buffers)
-    }
-
-    /// [`from_cookie`](Self::from_cookie) with rings the caller provides.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_cookie_with(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        options: CookieOptions,
-        ack: &Segment<'_>,
-        buffers: Buffers,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived, buffers);
+        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
         c.counters.passive_opens += 1;
         let syn = Segment {
             seq: ack.seq - 1u32,
@@ -507,28 +456,46 @@ impl Connection {
         // Our SYN-ACK was sent statelessly: account for it as sent.
         c.snd_nxt = iss + 1u32;
         c.snd_max = c.snd_nxt;
-        c.on_segment(now, ack);
+        c.on_segment(now, ack, pool);
         c
     }
 
-    /// Takes the rings out once they can hold nothing more: in TIME-WAIT or CLOSED with no
+    /// Gives the chunks back once they can hold nothing more: in TIME-WAIT or CLOSED with no
     /// unread data (our data is all acknowledged once our FIN is). A TIME-WAIT lasts 60 s and
-    /// needs no buffer, like Linux's small `tcp_timewait_sock`. `None` while the rings are
-    /// still needed or already gone.
-    pub fn release_buffers(&mut self) -> Option<Buffers> {
-        let done = matches!(self.state, State::TimeWait | State::Closed)
-            && self.recv_buf.is_empty()
-            && self.send_buf.capacity() + self.recv_buf.capacity() > 0;
-        done.then(|| self.take_buffers())
+    /// needs no buffer, like Linux's small `tcp_timewait_sock`. Returns whether any chunk
+    /// went back.
+    #[inline]
+    pub fn release_buffers(&mut self, pool: &mut ChunkPool) -> bool {
+        let done = self.send_buf.chunks() + self.recv_buf.chunks() > 0
+            && matches!(self.state, State::TimeWait | State::Closed)
+            && self.recv_buf.is_empty();
+        if done {
+            self.drop_buffers(pool);
+        }
+        done
     }
 
-    /// Takes the rings out whatever the state, leaving empty ones: for a connection that is
-    /// being dropped.
-    pub fn take_buffers(&mut self) -> Buffers {
-        Buffers {
-            send: std::mem::replace(&mut self.send_buf, RingBuffer::empty()),
-            recv: std::mem::replace(&mut self.recv_buf, RingBuffer::empty()),
-        }
+    /// Gives every chunk back whatever the state: for a connection that is being dropped.
+    pub fn drop_buffers(&mut self, pool: &mut ChunkPool) {
+        self.send_buf.clear(pool);
+        self.recv_buf.clear(pool);
+        self.reassembly.clear();
+    }
+
+    /// Chunks held (send and receive): zero for an idle connection.
+    pub fn chunks_held(&self) -> usize {
+        self.send_buf.chunks() + self.recv_buf.chunks()
+    }
+
+    /// Heap bytes this connection holds outside its chunks and its own struct: the loss
+    /// scoreboard's records and the congestion-control state.
+    pub fn heap_bytes(&self) -> usize {
+        // The built-in controllers live inside the connection; a custom one is boxed.
+        let cc = match &self.cc {
+            Controller::Custom(b) => core::mem::size_of_val(&**b),
+            _ => 0,
+        };
+        self.loss.board.heap_bytes() + cc
     }
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
@@ -580,15 +547,17 @@ impl Connection {
         self.snd_wl2 = syn.ack.unwrap_or(self.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
         self.cc.init(iw);
-        // The scoreboard is sized once, now that the MSS is known: a full send buffer of
-        // MSS-sized segments, twice over for short (Nagle-off) segments.
-        self.loss = LossRecovery::new(self.config.send_buffer.div_ceil(self.mss) * 2 + 8);
+        // The scoreboard is bounded now that the MSS is known: the largest send buffer of
+        // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
+        // allocated as segments fly, not up front.
+        self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.mss) * 2 + 8);
+        self.autotune_init(now);
     }
 
     /// Replaces the congestion-control algorithm. Call it right after construction; the
     /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
-        self.cc = cc;
+        self.cc = Controller::Custom(cc);
     }
 
     // ----- getters -----
@@ -640,7 +609,7 @@ impl Connection {
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.mss,
             snd_wnd: self.snd_wnd,
-            rcv_space: self.recv_buf.free(),
+            rcv_space: self.recv_space(),
             unacked: (self.snd_max - self.snd_una).max(0) as usize,
             retransmits: self.total_retransmits,
             backoff: self.rto.backoff(),
@@ -696,13 +665,21 @@ impl Connection {
             )
     }
 
-    /// Free space in the send buffer (0 once the write side is closed).
-    pub fn send_space(&self) -> usize {
-        if self.can_queue_data() {
-            self.send_buf.free()
-        } else {
-            0
+    /// Free space in the send buffer (0 once the write side is closed, or while the stack's
+    /// memory budget is exhausted and this connection already holds queued data).
+    pub fn send_space(&self, pool: &ChunkPool) -> usize {
+        if !self.can_queue_data() {
+            return 0;
         }
+        let room = self.tune.sndbuf.saturating_sub(self.send_buf.len());
+        // Room in the chunks held, plus what the pool may still hand out; an empty queue's
+        // first chunk is always granted (see `chunk`).
+        let grant = if self.send_buf.chunks() == 0 {
+            pool.available().max(super::chunk::CHUNK_SIZE)
+        } else {
+            pool.available()
+        };
+        room.min(self.send_buf.tail_room().saturating_add(grant))
     }
 
     /// Bytes queued for sending and not yet acknowledged.
@@ -710,29 +687,40 @@ impl Connection {
         self.send_buf.len()
     }
 
-    /// Copies as much of `data` as fits into the send buffer; returns the count.
-    pub fn send(&mut self, data: &[u8]) -> usize {
-        if !self.can_queue_data() {
-            return 0;
+    /// The most bytes that may be queued now: the send buffer less what is queued.
+    fn send_room(&self) -> usize {
+        if self.can_queue_data() {
+            self.tune.sndbuf.saturating_sub(self.send_buf.len())
+        } else {
+            0
         }
-        self.send_buf.enqueue(data)
     }
 
-    /// The free send space as up to two slices, to be filled in place and then
-    /// [`send_commit`](Self::send_commit)ted. Empty once the write side is closed.
-    pub fn send_slices(&mut self) -> (&mut [u8], &mut [u8]) {
-        if !self.can_queue_data() {
-            return (&mut [], &mut []);
+    /// Copies as much of `data` as the send buffer and the memory budget take into chunks of
+    /// `pool`; returns the count (a short write when either is full).
+    pub fn send(&mut self, pool: &mut ChunkPool, data: &[u8]) -> usize {
+        let room = self.send_room();
+        let n = self.send_buf.enqueue(pool, data, room, true);
+        if n < data.len().min(room) {
+            pool.counters.snd_refused += 1;
         }
-        self.send_buf.writable()
+        n
     }
 
-    /// Queues `n` bytes written through [`send_slices`](Self::send_slices).
-    pub fn send_commit(&mut self, n: usize) -> usize {
-        if !self.can_queue_data() {
-            return 0;
-        }
-        self.send_buf.commit(n)
+    /// Room to fill in place, then [`send_commit`](Self::send_commit): the first contiguous
+    /// piece only (the rest of the tail chunk, or a fresh chunk), so a writer loops — fill,
+    /// commit, ask again — until it has written everything or the slice comes back empty
+    /// (send buffer full, memory budget exhausted, or write side closed).
+    pub fn send_slices<'p>(&mut self, pool: &'p mut ChunkPool) -> &'p mut [u8] {
+        let room = self.send_room();
+        self.send_buf.writable(pool, room, true)
+    }
+
+    /// Queues `n` bytes written through [`send_slices`](Self::send_slices); room lent and left
+    /// unfilled goes back to the pool.
+    pub fn send_commit(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+        let n = if self.can_queue_data() { n } else { 0 };
+        self.send_buf.commit_room(pool, n)
     }
 
     // ----- application: receiving -----
@@ -742,22 +730,25 @@ impl Connection {
         self.recv_buf.len()
     }
 
-    /// In-order received bytes as up to two slices (zero-copy read); then
-    /// [`recv_consume`](Self::recv_consume).
-    pub fn recv_slices(&self) -> (&[u8], &[u8]) {
-        self.recv_buf.readable()
+    /// In-order received bytes as up to two slices (zero-copy read): the first contiguous
+    /// pieces, at most two chunks' worth. [`recv_consume`](Self::recv_consume) them, then
+    /// call again for more until both come back empty.
+    pub fn recv_slices<'p>(&self, pool: &'p ChunkPool) -> (&'p [u8], &'p [u8]) {
+        self.recv_buf.readable(pool)
     }
 
-    /// Releases `n` read bytes, opening the receive window.
-    pub fn recv_consume(&mut self, n: usize) -> usize {
-        let n = self.recv_buf.consume(n);
+    /// Releases `n` read bytes, giving emptied chunks back and opening the receive window.
+    pub fn recv_consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+        let n = self.recv_buf.consume(pool, n);
+        self.note_level(pool);
         self.after_read();
         n
     }
 
     /// Copies up to `out.len()` in-order bytes out; returns the count.
-    pub fn recv(&mut self, out: &mut [u8]) -> usize {
-        let n = self.recv_buf.dequeue(out);
+    pub fn recv(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
+        let n = self.recv_buf.dequeue(pool, out);
+        self.note_level(pool);
         self.after_read();
         n
     }
@@ -773,20 +764,22 @@ impl Connection {
         if !self.state.is_synchronized() || self.fin_received {
             return;
         }
-        let open_edge = self.rcv_nxt + self.recv_buf.free();
+        let open_edge = self.rcv_nxt + self.recv_space();
         let growth = (open_edge - self.rcv_adv).max(0) as usize;
         let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
-        let cap = self.recv_buf.capacity();
+        let cap = self.tune.rcvbuf;
         let threshold = (2 * self.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
-        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) {
+        let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
+        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) || reopened
+        {
             self.ack_now = true;
         }
     }
 
     /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
     pub(super) fn rcv_sws_threshold(&self) -> usize {
-        self.mss.min(self.recv_buf.capacity() / 2).max(1)
+        self.mss.min(self.tune.rcvbuf / 2).max(1)
     }
 
     // ----- application: closing -----

@@ -86,6 +86,9 @@ pub struct TcpCounters {
     /// Segments taken by header prediction, the established-state fast path (Linux
     /// `TCPHPHits` counts its data half).
     pub predicted_segments: u64,
+    /// ACKs not sent to empty out-of-window or PAWS-failing segments because one went out
+    /// less than 500 ms before (Linux `TCPACKSkippedSeq` + `TCPACKSkippedPAWS`).
+    pub oow_acks_limited: u64,
 }
 
 impl TcpCounters {
@@ -125,5 +128,6 @@ impl TcpCounters {
         self.paced_delays += o.paced_delays;
         self.fin_wait2_timeouts += o.fin_wait2_timeouts;
         self.predicted_segments += o.predicted_segments;
+        self.oow_acks_limited += o.oow_acks_limited;
     }
 }

@@ -1,6 +1,7 @@
 //! Segment arrival: RFC 9293 §3.10.7 in one place, with RFC 5961 (blind-attack defences),
 //! RFC 7323 (PAWS, timestamps) and RFC 1337 (TIME-WAIT assassination) folded in.
 
+use super::chunk::ChunkPool;
 use super::connection::{Connection, Event, SegmentVerdict, State};
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::SeqNumber;
@@ -17,13 +18,20 @@ const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
 
 impl Connection {
     /// Processes one arriving segment (already matched to this connection by its 4-tuple).
-    pub fn on_segment(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
+    /// Its payload is stored in chunks of `pool`; acknowledged send data goes back there.
+    pub fn on_segment(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        pool: &mut ChunkPool,
+    ) -> SegmentVerdict {
         self.counters.in_segs += 1;
+        self.note_level(pool);
         match self.state {
             // No TCB to speak of: the owner answers with `Segment::reset_reply`.
             State::Closed | State::Listen => SegmentVerdict::Dropped,
             State::SynSent => self.on_segment_syn_sent(now, seg),
-            _ => self.on_segment_synchronized(now, seg),
+            _ => self.on_segment_synchronized(now, seg, pool),
         }
     }
 
@@ -88,16 +96,26 @@ impl Connection {
         SegmentVerdict::Accepted
     }
 
-    /// Free receive space: `RCV.WND` for the acceptability test.
+    /// `RCV.WND` for the acceptability test: the room the receive buffer leaves, or what we
+    /// advertised if that is more (an edge offered is never taken back, RFC 9293 §3.8.6.2.2,
+    /// even when memory pressure has since clamped the window; whether memory for such bytes
+    /// is to be had is decided when they are stored).
     fn rcv_wnd(&self) -> u32 {
-        self.recv_buf.free().min(u32::MAX as usize / 2) as u32
+        let room = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        room.max(advertised).min(u32::MAX as usize / 2) as u32
     }
 
     /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
-    fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
+    fn on_segment_synchronized(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        pool: &mut ChunkPool,
+    ) -> SegmentVerdict {
         let rcv_wnd = self.rcv_wnd();
         if let Some(ack) = self.predicted_ack(seg, rcv_wnd) {
-            return self.on_predicted(now, seg, ack);
+            return self.on_predicted(now, seg, ack, pool);
         }
         let in_window = |s: SeqNumber| s.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd);
 
@@ -127,7 +145,7 @@ impl Connection {
             let rest =
                 Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
             self.ack_now = true;
-            return self.on_segment_synchronized(now, &rest);
+            return self.on_segment_synchronized(now, &rest, pool);
         }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
         if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
@@ -168,7 +186,13 @@ impl Connection {
                         self.counters.paws_disordered_acks += 1;
                     } else {
                         self.counters.paws_drops += 1;
-                        self.ack_now = true;
+                        // The duplicate ACK that answers it is rate limited like any answer to
+                        // an unacceptable segment (Linux `tcp_oow_rate_limited`,
+                        // `TCPACKSkippedPAWS`): a flood of old-timestamp segments must not
+                        // draw one ACK each.
+                        if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
+                            self.ack_now = true;
+                        }
                         return SegmentVerdict::Dropped;
                     }
                 }
@@ -286,7 +310,7 @@ impl Connection {
         self.last_recv = now;
         self.keepalive_probes = 0;
         let pure_ack = seg.payload.is_empty() && !seg.flags.fin();
-        if self.on_ack(now, seg, seq, ack, pure_ack) {
+        if self.on_ack(now, seg, seq, ack, pure_ack, pool) {
             return SegmentVerdict::Accepted; // LAST-ACK completed
         }
 
@@ -294,7 +318,7 @@ impl Connection {
         // in line like any other byte).
         // Seventh: segment text.
         if !payload.is_empty() {
-            self.on_data(now, seq, payload);
+            self.on_data(now, seq, payload, pool);
         }
         // Eighth: FIN.
         if fin {
@@ -338,7 +362,13 @@ impl Connection {
 
     /// The rest of RFC 9293 §3.10.7.4 for a segment [`predicted_ack`](Self::predicted_ack)
     /// accepted: the timestamp, the ACK field and the text, as on the full path.
-    fn on_predicted(&mut self, now: Instant, seg: &Segment<'_>, ack: SeqNumber) -> SegmentVerdict {
+    fn on_predicted(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        ack: SeqNumber,
+        pool: &mut ChunkPool,
+    ) -> SegmentVerdict {
         self.counters.predicted_segments += 1;
         if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
@@ -351,9 +381,9 @@ impl Connection {
         self.keepalive_probes = 0;
         let pure_ack = seg.payload.is_empty();
         // LAST-ACK is the only state where the ACK can close the connection; not this one.
-        self.on_ack(now, seg, seg.seq, ack, pure_ack);
+        self.on_ack(now, seg, seg.seq, ack, pure_ack, pool);
         if !seg.payload.is_empty() {
-            self.on_data(now, seg.seq, seg.payload);
+            self.on_data(now, seg.seq, seg.payload, pool);
         }
         SegmentVerdict::Accepted
     }
@@ -411,10 +441,13 @@ impl Connection {
         behind <= self.rto.rto().total_millis()
     }
 
-    /// Rate limit for ACKs answering empty out-of-window segments.
+    /// Rate limit for ACKs answering empty out-of-window or PAWS-failing segments.
     fn oow_ack_allowed(&mut self, now: Instant) -> bool {
         match self.last_oow_ack {
-            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => false,
+            Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => {
+                self.counters.oow_acks_limited += 1;
+                false
+            }
             _ => {
                 self.last_oow_ack = Some(now);
                 true
@@ -443,6 +476,7 @@ impl Connection {
         seq: SeqNumber,
         ack: SeqNumber,
         pure: bool,
+        pool: &mut ChunkPool,
     ) -> bool {
         // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
         self.probes_unanswered = 0;
@@ -459,7 +493,7 @@ impl Connection {
             } else {
                 0
             };
-            self.send_buf.consume(data_acked);
+            self.send_buf.consume(pool, data_acked);
             self.send_base += data_acked;
             self.bytes_acked += data_acked as u64;
             if data_acked > 0 && !self.fin_queued {
@@ -502,6 +536,15 @@ impl Connection {
         if self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
             self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            if self.snd_una != old_una {
+                if self.tune.sndbuf < self.config.wmem.max {
+                    self.snd_buf_expand(self.mem_level);
+                }
+                if self.snd_una == self.snd_max {
+                    // Idle: a burst's scoreboard records go back to the allocator.
+                    self.loss.board.shrink_idle();
+                }
+            }
         }
         self.on_ack_ecn(now, seg, ack);
 
@@ -540,8 +583,10 @@ impl Connection {
     }
 
     /// Accepts in-window text (RFC 9293 §3.10.7.4 seventh check). `seq >= RCV.NXT` and the
-    /// payload fits in the free receive space (the caller trimmed it).
-    fn on_data(&mut self, now: Instant, seq: SeqNumber, payload: &[u8]) {
+    /// payload fits in the receive window (the caller trimmed it). Bytes go into chunks of
+    /// `pool`; what the memory budget has no chunk for is dropped, counted and not
+    /// acknowledged, so the peer sends it again.
+    fn on_data(&mut self, now: Instant, seq: SeqNumber, payload: &[u8], pool: &mut ChunkPool) {
         if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
             // After the peer's FIN no more text can arrive; ignore it.
             return;
@@ -549,7 +594,16 @@ impl Connection {
         let offset = (seq - self.rcv_nxt) as usize;
         let base = self.recv_buf.len();
         if offset == 0 {
-            let n = self.recv_buf.write_at(base, payload);
+            let n = self.recv_buf.write_at(pool, base, payload, false);
+            if n < payload.len() {
+                // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
+                // window the exhausted budget makes us offer (`window_to_advertise`).
+                pool.counters.rcv_dropped += 1;
+                self.ack_now = true;
+                if n == 0 {
+                    return;
+                }
+            }
             let old = self.rcv_nxt;
             let filled = self.reassembly.advance(old + n);
             let gap_filled = filled != old + n;
@@ -560,9 +614,15 @@ impl Connection {
             if self.read_closed {
                 // Nobody will read: acknowledge and discard.
                 let len = self.recv_buf.len();
-                self.recv_buf.consume(len);
+                self.recv_buf.consume(pool, len);
             } else {
                 self.emit(Event::Readable);
+            }
+            // Receive auto-tuning (`autotune`): a receiver RTT sample per window, and the
+            // buffer grown once per RTT by what the application read in it.
+            if self.config.rmem.tunable() && self.tune.rcvbuf < self.config.rmem.max {
+                self.rcv_rtt_measure(now);
+                self.rcv_space_adjust(now);
             }
             // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
             // segment, at once when a gap was filled, else within the delayed-ACK timeout.
@@ -579,16 +639,17 @@ impl Connection {
         } else {
             // Out of order: keep the bytes at their offset if a range slot is free, and ACK at
             // once so the sender sees the duplicate ACK and SACK blocks (RFC 5681 §4.2).
-            // Only bytes that fit in the ring are recorded as held (the caller trimmed the
-            // segment to the window, so this is all of them).
-            let fits = payload.len().min(self.recv_buf.capacity().saturating_sub(base + offset));
-            let end = seq + fits;
-            match self.reassembly.insert(seq, end) {
-                Ok(()) => {
-                    self.recv_buf.write_at(base + offset, &payload[..fits]);
+            // Only the bytes stored (a chunk may be refused) are recorded as held.
+            if self.reassembly.would_fit(seq, seq + payload.len()) {
+                let n = self.recv_buf.write_at(pool, base + offset, payload, false);
+                if n < payload.len() {
+                    pool.counters.rcv_dropped += 1;
+                }
+                if n > 0 && self.reassembly.insert(seq, seq + n).is_ok() {
                     self.counters.ofo_queued += 1;
                 }
-                Err(_) => self.counters.ofo_dropped += 1,
+            } else {
+                self.counters.ofo_dropped += 1;
             }
             self.ack_now = true;
         }

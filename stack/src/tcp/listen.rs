@@ -272,7 +272,7 @@ impl Listener {
             ack: Some(syn.seq + 1u32),
             flags: Flags::SYN | Flags::ACK,
             // RFC 7323 §2.2: the window of a SYN-ACK is never scaled.
-            window: tcp.recv_buffer.min(usize::from(u16::MAX)) as u16,
+            window: tcp.rmem.default.min(usize::from(u16::MAX)) as u16,
             options,
         }
     }
@@ -522,16 +522,18 @@ mod tests {
         assert_eq!(options.window_scale, Some(7));
         assert!(options.sack_permitted && options.timestamps);
         assert_eq!(options.mss, 1460);
-        let mut c = Connection::from_cookie(later, *l.tcp_config(), L, R, iss, options, &ack);
+        let mut pool = crate::tcp::ChunkPool::unbounded();
+        let mut c =
+            Connection::from_cookie(later, *l.tcp_config(), L, R, iss, options, &ack, &mut pool);
         // As the stack does: the keyed offset the cookie's SYN-ACK was stamped with.
         c.set_ts_offset(ck.ts_offset((*L.ip(), L.port()), (*R.ip(), R.port())));
         assert_eq!(c.state(), crate::tcp::State::Established);
         let mut buf = [0u8; 16];
-        assert_eq!(c.recv(&mut buf), 5);
+        assert_eq!(c.recv(&mut pool, &mut buf), 5);
         assert_eq!(&buf[..5], b"hello");
         assert_eq!(l.counters().syncookies_recv, 1);
         // The connection's own timestamps never run behind the cookie's.
-        let t = c.poll_transmit(later).unwrap();
+        let t = c.poll_transmit(later, &mut pool).unwrap();
         let (tsval, _) = t.header.options.timestamps.unwrap();
         assert!(tsval.wrapping_sub(h.options.timestamps.unwrap().0) as i32 >= 0);
     }

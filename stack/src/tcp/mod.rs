@@ -6,7 +6,9 @@
 //! always an argument. See [`Connection`] for the order of calls.
 //!
 //! Files, one idea each: `segment` (the engine's own header type; the integrator copies
-//! `wire::tcp` fields in and out), `config`, `buffer` (fixed byte rings), `reassembly`
+//! `wire::tcp` fields in and out), `config`, `chunk` (the per-stack chunk pool and memory budget), `buffer` (a byte stream in
+//! chunks), `autotune` (receive and send buffer growth), `endpoint` (a connection with a pool
+//! of its own), `reassembly`
 //! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc/` (congestion-control trait,
 //! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `counters`, and the TCB split into `connection` (state, constructors, application
 //! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
@@ -28,11 +30,14 @@
 //!   back for data). The receiver reports duplicates with a DSACK block (RFC 2883), so two
 //!   xdptcp ends can undo reductions caused by spurious retransmissions.
 
+mod autotune;
 pub mod buffer;
 pub mod cc;
+pub mod chunk;
 pub mod config;
 mod connection;
 pub mod counters;
+mod endpoint;
 mod input;
 pub mod isn;
 pub mod listen;
@@ -47,8 +52,10 @@ pub mod syncookie;
 mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
-pub use config::TcpConfig;
-pub use connection::{Buffers, Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
+pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, SLAB_CHUNKS};
+pub use config::{BufferSizes, TcpConfig};
+pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
 pub use counters::TcpCounters;
+pub use endpoint::Endpoint;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;

@@ -1,5 +1,7 @@
 //! Segment generation: SYN, SYN-ACK, data, FIN, ACKs, window updates, probes and RSTs.
 
+use super::cc::CongestionControl as _;
+use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
 use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
 use super::SeqNumber;
@@ -21,9 +23,14 @@ impl Plan {
 }
 
 impl Connection {
-    /// The next segment to send, if any. Call until it returns `None`. The payload borrows the
-    /// send buffer, so the caller writes the frame before calling anything else.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_>> {
+    /// The next segment to send, if any. Call until it returns `None`. The payload borrows
+    /// the chunk pool, so the caller writes the frame before calling anything else.
+    pub fn poll_transmit<'p>(
+        &mut self,
+        now: Instant,
+        pool: &'p mut ChunkPool,
+    ) -> Option<Transmit<'p>> {
+        self.note_level(pool);
         // Every debug-build test (the simulator's lossy runs included) checks that the cheap
         // test never says "nothing" when there is something.
         #[cfg(debug_assertions)]
@@ -36,8 +43,13 @@ impl Connection {
         if h.flags.rst() {
             self.counters.out_rsts += 1;
         }
+        if self.mem_level != MemoryLevel::Normal && h.ack.is_some() && !h.flags.rst() {
+            // The window this segment offers was clamped (`autotune::recv_space`).
+            pool.counters.window_clamped += 1;
+        }
+        let pool: &'p ChunkPool = pool;
         let (off, len) = plan.data;
-        let (a, b) = self.send_buf.slices_at(off, len);
+        let (a, b) = self.send_buf.slices_at(pool, off, len);
         Some(Transmit { header: plan.header, payload: [a, b], ect: plan.ect })
     }
 
@@ -123,7 +135,7 @@ impl Connection {
             options.timestamps = Some((self.ts_now(now), if synack { self.ts_recent } else { 0 }));
         }
         // RFC 7323 §2.2: the window in a SYN is not scaled.
-        let window = self.recv_buf.free().min(usize::from(u16::MAX)) as u16;
+        let window = self.recv_space().min(usize::from(u16::MAX)) as u16;
         let (mut flags, ack) = if synack {
             self.rcv_adv = self.rcv_nxt + usize::from(window);
             self.last_ack_sent = self.rcv_nxt;
@@ -236,6 +248,11 @@ impl Connection {
         // Like Linux's `tcp_current_mss`: the SACK blocks this segment will carry come out of
         // its payload, so header plus data still fit the MSS the peer and the MTU allow.
         let seg_max = self.mss.saturating_sub(self.sack_option_len()).max(1);
+        // A segment's payload goes out as two slices: it may cross one chunk boundary, not
+        // two (only an MSS above a chunk, jumbo frames, meets this bound).
+        let at = self.send_buf.head_offset() + (self.snd_nxt - self.send_base).max(0) as usize;
+        let two_chunks = 2 * CHUNK_SIZE - at % CHUNK_SIZE;
+        let seg_max = seg_max.min(two_chunks);
         let len = unsent.min(seg_max).min(usable);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
@@ -404,8 +421,16 @@ impl Connection {
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right
     /// edge moves only by at least min(MSS, buffer/2) and never moves left.
+    ///
+    /// At the memory budget's hard limit the window offered is zero, even though that moves
+    /// the edge left (as Linux does, `ICSK_ACK_NOMEM`): data sent into it would be dropped
+    /// for want of a chunk, and a zero window makes the sender probe instead of retransmit.
     fn window_to_advertise(&mut self) -> u16 {
-        let open_edge = self.rcv_nxt + self.recv_buf.free();
+        if self.mem_level == MemoryLevel::Exhausted {
+            self.window_zeroed = true;
+            return 0;
+        }
+        let open_edge = self.rcv_nxt + self.recv_space();
         let threshold = self.rcv_sws_threshold() as i32;
         let edge = if open_edge - self.rcv_adv >= threshold || self.rcv_adv < self.rcv_nxt {
             open_edge
@@ -421,6 +446,9 @@ impl Connection {
         let adv_edge = self.rcv_nxt + (units << shift);
         if adv_edge > self.rcv_adv {
             self.rcv_adv = adv_edge;
+        }
+        if units > 0 {
+            self.window_zeroed = false;
         }
         units as u16
     }

@@ -55,6 +55,14 @@ impl Reassembly {
         self.ranges[..self.len].iter().map(|r| (r.start, r.end))
     }
 
+    /// Whether [`insert`](Self::insert) of `[start, end)` would succeed: it merges with a
+    /// held range or a slot is free.
+    pub fn would_fit(&self, start: SeqNumber, end: SeqNumber) -> bool {
+        self.len < MAX_RANGES
+            || end <= start
+            || self.ranges[..self.len].iter().any(|r| r.end >= start && r.start <= end)
+    }
+
     /// Records that `[start, end)` is now held. Overlapping and adjacent ranges merge. Fails,
     /// changing nothing, when a new disjoint range would exceed [`MAX_RANGES`].
     pub fn insert(&mut self, start: SeqNumber, end: SeqNumber) -> Result<(), TooManyRanges> {

@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::tcp::{
-    Connection, Flags, Segment, SegmentOptions, SegmentVerdict, SeqNumber, TcpConfig,
+    BufferSizes, Endpoint, Flags, Segment, SegmentOptions, SegmentVerdict, SeqNumber, TcpConfig,
 };
 use xdptcp_stack::time::{Duration, Instant};
 
@@ -28,8 +28,8 @@ pub fn ms(n: u64) -> Instant {
 pub fn plain_config() -> TcpConfig {
     TcpConfig {
         mss: 100,
-        send_buffer: 4096,
-        recv_buffer: 1000,
+        wmem: BufferSizes::fixed(4096),
+        rmem: BufferSizes::fixed(1000),
         window_scaling: false,
         timestamps: false,
         sack: false,
@@ -98,7 +98,7 @@ pub fn seg(seq: u32, ack: Option<u32>, flags: Flags) -> Seg {
 }
 
 /// The next transmitted segment, copied out.
-pub fn tx(c: &mut Connection, now: Instant) -> Option<Seg> {
+pub fn tx(c: &mut Endpoint, now: Instant) -> Option<Seg> {
     let t = c.poll_transmit(now)?;
     let mut payload = Vec::with_capacity(t.payload_len());
     payload.extend_from_slice(t.payload[0]);
@@ -114,7 +114,7 @@ pub fn tx(c: &mut Connection, now: Instant) -> Option<Seg> {
 }
 
 /// All segments the connection wants to send now.
-pub fn tx_all(c: &mut Connection, now: Instant) -> Vec<Seg> {
+pub fn tx_all(c: &mut Endpoint, now: Instant) -> Vec<Seg> {
     let mut v = Vec::new();
     while let Some(x) = tx(c, now) {
         v.push(x);
@@ -123,15 +123,15 @@ pub fn tx_all(c: &mut Connection, now: Instant) -> Vec<Seg> {
     v
 }
 
-pub fn rx(c: &mut Connection, now: Instant, x: &Seg) -> SegmentVerdict {
+pub fn rx(c: &mut Endpoint, now: Instant, x: &Seg) -> SegmentVerdict {
     c.on_segment(now, &x.as_segment())
 }
 
-pub fn events(c: &mut Connection) -> Vec<xdptcp_stack::tcp::Event> {
+pub fn events(c: &mut Endpoint) -> Vec<xdptcp_stack::tcp::Event> {
     std::iter::from_fn(|| c.poll_event()).collect()
 }
 
-pub fn read_all(c: &mut Connection) -> Vec<u8> {
+pub fn read_all(c: &mut Endpoint) -> Vec<u8> {
     let mut out = vec![0u8; c.recv_queue_len()];
     let n = c.recv(&mut out);
     out.truncate(n);
@@ -140,8 +140,8 @@ pub fn read_all(c: &mut Connection) -> Vec<u8> {
 
 /// An established client connection (active open completed) with the given config. The peer
 /// advertised window 1000 and MSS 100.
-pub fn client(config: TcpConfig) -> Connection {
-    let mut c = Connection::connect(ms(0), config, LOCAL, REMOTE, s(ISS));
+pub fn client(config: TcpConfig) -> Endpoint {
+    let mut c = Endpoint::connect(ms(0), config, LOCAL, REMOTE, s(ISS));
     let syn = tx(&mut c, ms(0)).expect("SYN");
     assert_eq!(syn.flags, Flags::SYN);
     let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN);
@@ -170,8 +170,8 @@ pub struct Impairment {
 /// A deterministic link between two connections in virtual time: segments sent by one are
 /// delivered to the other after a delay, except those the impairment drops.
 pub struct Pump {
-    pub a: Connection,
-    pub b: Connection,
+    pub a: Endpoint,
+    pub b: Endpoint,
     pub now: Instant,
     pub delay: Duration,
     /// In-flight segments: (arrival time, sequence of sending, to_b, segment).
@@ -183,7 +183,7 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn new(a: Connection, b: Connection, imp: Impairment) -> Pump {
+    pub fn new(a: Endpoint, b: Endpoint, imp: Impairment) -> Pump {
         Pump {
             a,
             b,
@@ -283,10 +283,9 @@ pub fn pair_with_iss(
     iss_a: u32,
     iss_b: u32,
 ) -> Pump {
-    let mut a = Connection::connect(Instant::ZERO, cfg_a, LOCAL, REMOTE, s(iss_a));
+    let mut a = Endpoint::connect(Instant::ZERO, cfg_a, LOCAL, REMOTE, s(iss_a));
     let syn = tx(&mut a, Instant::ZERO).expect("SYN");
-    let b =
-        Connection::accept_syn(Instant::ZERO, cfg_b, REMOTE, LOCAL, s(iss_b), &syn.as_segment());
+    let b = Endpoint::accept_syn(Instant::ZERO, cfg_b, REMOTE, LOCAL, s(iss_b), &syn.as_segment());
     Pump::new(a, b, imp)
 }
 

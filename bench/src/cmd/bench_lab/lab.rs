@@ -121,6 +121,11 @@ impl Proc {
         Ok(Proc { name, child, lines, stderr, seen: Vec::new(), also: None })
     }
 
+    /// The process id (the server's, under `taskset` and `ip netns exec`, which exec).
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn stderr_text(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -327,6 +332,19 @@ impl LabGuard {
         );
         output(Command::new("ip").args(["netns", "exec", &self.kernel_ns, "sh", "-c", &script]))
             .map(|_| ())
+    }
+
+    /// Frames sent by both ends of the veth pair so far (their `tx_packets`; AF_XDP frames
+    /// included: copy mode transmits through the device), or `None` if unreadable.
+    pub(super) fn wire_frames(&self) -> Option<u64> {
+        let tx = |ns: &str, dev: &str| -> Option<u64> {
+            let out =
+                output(Command::new("ip").args(["-j", "-s", "-n", ns, "link", "show", "dev", dev]))
+                    .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+            v[0]["stats64"]["tx"]["packets"].as_u64()
+        };
+        Some(tx(&self.stack_ns, &self.stack_if)? + tx(&self.kernel_ns, &self.kernel_if)?)
     }
 
     /// Removes any XDP program from the stack-side interface (no-op if none).

@@ -14,17 +14,25 @@
 //!   `http` (wrk against `serve http` and nginx), `proxy` (wrk → HAProxy in TCP mode → nginx),
 //!   `sockperf-pp`/`sockperf-ul` (sockperf ping-pong and under-load against `serve sockperf`
 //!   and `sockperf server`, over TCP), `sockperf-udp` (ping-pong over UDP against
-//!   `serve sockperf`), `raw-xdp` (`udp-flood` against the AF_XDP reflector).
+//!   `serve sockperf`), `raw-xdp` (the AF_XDP reflector against `udp-flood --stack xdptcp`,
+//!   a batched generator on its own AF_XDP socket — the ceiling — and against the
+//!   kernel-socket `udp-flood`, for contrast).
+//! - Beside throughput and latency, every row has the server's CPU seconds while the client
+//!   ran (its process tree's user + system time from `/proc`, [`cpu`]), the throughput per
+//!   CPU-second, and the frames per second on the veth pair (both ends' `tx_packets`). The
+//!   raw ceiling is rr64x64 xdptcp <- xdptcp's frames per second over the reflector's.
 //! - A combination whose implementation is missing (`--stack xdptcp` not built yet, a tool
 //!   not installed) is listed as `n/a (reason)` and never given a number. One that was tried
 //!   and failed is `n/a (failed: ...)`, and makes the command exit non-zero after writing
 //!   everything.
 //! - Output: the table on stdout; `results.json` (exactly `{"meta", "results"}`),
-//!   `table.md` and SVG plots in `--out DIR` (default `results/<UTC timestamp>/`).
+//!   `table.md`, SVG plots per workload and `summary.svg` (every xdptcp/Linux ratio in one
+//!   figure) in `--out DIR` (default `results/<UTC timestamp>/`).
 //!
 //! The lab is removed at the end, on failure and on Ctrl-C (a guard's `Drop`); servers are
 //! sent SIGTERM, then SIGKILL.
 
+mod cpu;
 mod lab;
 mod tool_output;
 
@@ -62,6 +70,11 @@ pub struct Args {
     /// Core of every client (default: the next core, or the server's on a 1-core machine).
     #[arg(long)]
     pub client_core: Option<usize>,
+    /// Idle policy of the xdptcp servers and the reflector: microseconds without a frame
+    /// before they sleep in poll() on the AF_XDP socket, or `off` to busy-poll (their
+    /// `--idle-wait-after-us`).
+    #[arg(long, default_value = super::xdp_args::DEFAULT_IDLE_WAIT_AFTER_US)]
+    pub server_idle_wait_after_us: String,
 }
 
 /// Set by SIGINT/SIGTERM; every wait checks it.
@@ -115,6 +128,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         curves: Vec::new(),
         modes: None,
         failures: Vec::new(),
+        ticks_per_second: cpu::ticks_per_second(),
+        server_idle: args.server_idle_wait_after_us.clone(),
     };
     bench.lab.add_linux_address()?;
     bench.lab.tune_client_ports()?;
@@ -145,6 +160,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         xdp_mode,
         bind_mode,
         tx_checksum,
+        xdp_server_idle: bench.server_idle.clone(),
         cores,
         server_core: args.server_core,
         client_core,
@@ -176,6 +192,37 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
 }
 
+/// Arguments of `xdptcp report lab`.
+#[derive(clap::Args, Debug)]
+pub struct RedrawArgs {
+    /// A `results.json` of `bench lab`.
+    #[arg(long)]
+    pub json: PathBuf,
+    /// Where to write table.md and the figures (default: beside the JSON file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `xdptcp report lab`: the table and the figures of an earlier run, drawn again from its
+/// JSON (the latency plots need the clients' quantiles, which the JSON does not keep).
+pub fn redraw(args: &RedrawArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.json)
+        .map_err(|e| format!("cannot read {}: {e}", args.json.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", args.json.display()))?;
+    let report: LabReport = serde_json::from_value(value)
+        .map_err(|e| format!("{} is not a bench lab report: {e}", args.json.display()))?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => args.json.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    write_figures(&report, &[], &dir)?;
+    print!("{}", report::table::markdown(&report));
+    print!("{}", report::table::meta_lines(&report));
+    Ok(())
+}
+
 fn write_outputs(
     report: &LabReport,
     curves: &[(String, LatencyCurve)],
@@ -190,9 +237,24 @@ fn write_outputs(
     if let Some(p) = json {
         write(p, &json_text)?;
     }
+    write_figures(report, curves, dir)
+}
+
+/// `table.md`, `summary.svg` and the per-workload plots.
+fn write_figures(
+    report: &LabReport,
+    curves: &[(String, LatencyCurve)],
+    dir: &Path,
+) -> Result<(), String> {
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
     let table =
         format!("{}\n{}", report::table::markdown(report), report::table::meta_lines(report));
     write(&dir.join("table.md"), &table)?;
+    if let Some(svg) = report::summary::summary(report) {
+        write(&dir.join("summary.svg"), &svg)?;
+    }
     let mut workloads: Vec<&str> = Vec::new();
     for r in &report.results {
         if !workloads.contains(&r.workload.as_str()) {
@@ -263,7 +325,11 @@ enum Client {
     SockperfUnderLoad,
     /// `sockperf ping-pong` without `--tcp` (sockperf's default transport).
     SockperfUdp,
+    /// `udp-flood` on a kernel UDP socket.
     UdpFlood,
+    /// `udp-flood --stack xdptcp`: the batched AF_XDP generator on the client namespace's
+    /// end of the veth.
+    XdpFlood,
 }
 
 impl Client {
@@ -276,6 +342,7 @@ impl Client {
                 "sockperf"
             }
             Client::UdpFlood => "udp-flood",
+            Client::XdpFlood => report::XDP_GENERATOR,
         }
     }
 }
@@ -320,9 +387,15 @@ fn plan() -> Vec<Combo> {
     for server in [Server::Linux("sockperf"), Server::Xdptcp("sockperf")] {
         add("sockperf-udp", server, Client::SockperfUdp);
     }
+    add("raw-xdp", Server::Reflector, Client::XdpFlood);
     add("raw-xdp", Server::Reflector, Client::UdpFlood);
     p
 }
+
+/// Datagrams the AF_XDP generator keeps in flight: on the lab's veth, 64 gave the most
+/// replies per second (709 k pps against 674 k with 256 and 590 k with 1024, where the
+/// reflector's queues only add latency).
+const XDP_FLOOD_WINDOW: &str = "64";
 
 /// Ephemeral ports of every client in the bench (Linux's sysctl and our `--local-ports`).
 const CLIENT_PORTS: &str = "10000-65000";
@@ -372,6 +445,17 @@ struct Bench {
     /// (xdp mode, bind mode) from the first AF_XDP server's listening line.
     modes: Option<Modes>,
     failures: Vec<String>,
+    /// Clock ticks per second of `/proc/PID/stat` times.
+    ticks_per_second: f64,
+    /// `--idle-wait-after-us` of every xdptcp server.
+    server_idle: String,
+}
+
+/// The server's CPU time and the wire's frame count at one instant.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    cpu_s: Option<f64>,
+    frames: Option<u64>,
 }
 
 impl Bench {
@@ -380,7 +464,10 @@ impl Bench {
         eprintln!("bench lab: {w}: {s} <- {c} ...");
         let outcome = match self.start_server(combo.server) {
             Ok(Some((server, target))) => {
+                let before = self.sample(&server);
                 let o = self.run_client(combo, &target);
+                let after = self.sample(&server);
+                let o = self.with_costs(o, before, after);
                 drop(server);
                 if matches!(
                     combo.server,
@@ -416,6 +503,32 @@ impl Bench {
             }
         }
         Ok(())
+    }
+
+    /// The server's CPU seconds (its process tree) and the veth's frames, now.
+    fn sample(&self, server: &Proc) -> Sample {
+        Sample {
+            cpu_s: cpu::tree_cpu_seconds(server.pid(), self.ticks_per_second),
+            frames: self.lab.wire_frames(),
+        }
+    }
+
+    /// Fills a measured row's CPU and wire columns from the samples around its run.
+    fn with_costs(&self, outcome: Outcome, before: Sample, after: Sample) -> Outcome {
+        let Outcome::Measured(mut m) = outcome else { return outcome };
+        let row = &mut m.0;
+        if let (Some(a), Some(b)) = (before.cpu_s, after.cpu_s) {
+            let cpu_s = (b - a).max(0.0);
+            row.server_cpu_s = Some(cpu_s);
+            // Work done in the measured duration (requests, connections, Gbit, packets)
+            // per CPU-second; the server's CPU includes the client's start and stop, when
+            // a busy-polling server spins and a sleeping one does not.
+            row.per_cpu_s = (cpu_s > 0.0).then(|| row.throughput * self.duration / cpu_s);
+        }
+        if let (Some(a), Some(b)) = (before.frames, after.frames) {
+            row.wire_fps = Some(b.saturating_sub(a) as f64 / self.duration);
+        }
+        Outcome::Measured(m)
     }
 
     /// Starts the server of a combination; `Ok(None)` when its implementation is not built.
@@ -457,6 +570,8 @@ impl Bench {
                     &port,
                     "--cores",
                     &core,
+                    "--idle-wait-after-us",
+                    &self.server_idle,
                 ];
                 let mut p =
                     Proc::spawn("xdptcp server", lab.in_ns(&lab.stack_ns, &core, &bin, &argv))
@@ -533,6 +648,8 @@ impl Bench {
                             &backend,
                             "--cores",
                             &core,
+                            "--idle-wait-after-us",
+                            &self.server_idle,
                         ];
                         let mut p = Proc::spawn(
                             "xdptcp proxy",
@@ -579,6 +696,8 @@ impl Bench {
                     &cidr,
                     "--cores",
                     &core,
+                    "--idle-wait-after-us",
+                    &self.server_idle,
                 ];
                 let mut p = Proc::spawn("reflector", lab.in_ns(&lab.stack_ns, &core, &bin, &argv))
                     .map_err(Outcome::Failed)?;
@@ -647,14 +766,8 @@ impl Bench {
         let secs = format!("{}", self.duration);
         let limit = Duration::from_secs_f64(self.duration + 30.0);
         let (w, s, c) = (combo.workload, combo.server.label(), combo.client.label());
-        let row = |throughput: f64, unit: &str, p50: Option<f64>, p99: Option<f64>| ResultRow {
-            workload: w.into(),
-            server: s.into(),
-            client: c.into(),
-            throughput,
-            unit: unit.into(),
-            p50_us: p50,
-            p99_us: p99,
+        let row = |throughput: f64, unit: &str, p50: Option<f64>, p99: Option<f64>| {
+            ResultRow::new(w, s, c, throughput, unit, p50, p99)
         };
         let curve = |points: Vec<(f64, f64)>| {
             (!points.is_empty()).then(|| LatencyCurve { label: format!("{s} <- {c}"), points })
@@ -685,6 +798,8 @@ impl Bench {
                     argv.extend(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr]);
                     // The Linux clients' range (`tune_client_ports`), so both reuse ports alike.
                     argv.extend(["--local-ports", CLIENT_PORTS]);
+                    // A load generator's job is load, not thrift: it busy-polls.
+                    argv.extend(["--idle-wait-after-us", "off"]);
                 }
                 let cmd = lab.in_ns(&lab.kernel_ns, &core, &bin, &argv);
                 if let Err(e) = run_bounded(cmd, limit) {
@@ -771,9 +886,16 @@ impl Bench {
                     Err(e) => Outcome::Failed(e),
                 }
             }
-            Client::UdpFlood => {
-                let json = self.tmp.file("flood.json");
-                let argv = ["udp-flood", "--target", target, "--duration", &secs, "--json", &json];
+            Client::UdpFlood | Client::XdpFlood => {
+                let json = self.tmp.file(&format!("flood-{c}.json"));
+                let _ = std::fs::remove_file(&json);
+                let cidr = format!("{}/24", lab.client_xdp_ip);
+                let mut argv =
+                    vec!["udp-flood", "--target", target, "--duration", &secs, "--json", &json];
+                if combo.client == Client::XdpFlood {
+                    argv.extend(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr]);
+                    argv.extend(["--window", XDP_FLOOD_WINDOW]);
+                }
                 if let Err(e) = run_bounded(lab.in_ns(&lab.kernel_ns, &core, &bin, &argv), limit) {
                     return Outcome::Failed(e);
                 }
@@ -872,7 +994,14 @@ mod tests {
                 "{w}"
             );
         }
-        assert!(p.iter().any(|c| c.workload == "raw-xdp" && c.server == Server::Reflector));
+        // The ceiling comes from the AF_XDP generator; the kernel-socket one stays beside it.
+        let raw: Vec<_> =
+            p.iter().filter(|c| c.workload == "raw-xdp").map(|c| (c.server, c.client)).collect();
+        assert_eq!(
+            raw,
+            [(Server::Reflector, Client::XdpFlood), (Server::Reflector, Client::UdpFlood)]
+        );
+        assert_eq!(Client::XdpFlood.label(), report::XDP_GENERATOR);
         // sockperf over UDP against both of our servers.
         let udp: Vec<_> = p
             .iter()

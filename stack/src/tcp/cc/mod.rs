@@ -32,10 +32,73 @@ pub enum CongestionAlgorithm {
 impl CongestionAlgorithm {
     /// A fresh instance starting from `initial_window` bytes.
     pub fn build(self, initial_window: usize) -> Box<dyn CongestionControl> {
+        Box::new(self.controller(initial_window))
+    }
+
+    /// A fresh instance starting from `initial_window` bytes, held inline.
+    pub fn controller(self, initial_window: usize) -> Controller {
         match self {
-            CongestionAlgorithm::NewReno => Box::new(NewReno::new(initial_window)),
-            CongestionAlgorithm::Cubic => Box::new(Cubic::new(initial_window)),
+            CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(initial_window)),
+            CongestionAlgorithm::Cubic => Controller::Cubic(Cubic::new(initial_window)),
         }
+    }
+}
+
+/// A connection's congestion controller: a built-in algorithm held inline, or any other
+/// implementation boxed. Inline, a connection costs no allocation of its own for it, and the
+/// calls on every ACK and every send (`window` above all) are direct and can be inlined
+/// instead of going through a vtable to a separate heap object.
+#[derive(Debug)]
+pub enum Controller {
+    /// RFC 5681 / RFC 6582.
+    NewReno(NewReno),
+    /// RFC 9438 (the default).
+    Cubic(Cubic),
+    /// Anything else, set with `Connection::set_congestion_control`.
+    Custom(Box<dyn CongestionControl>),
+}
+
+/// Calls `$method` on whichever algorithm `$self` holds.
+macro_rules! dispatch {
+    ($self:expr, $c:ident => $call:expr) => {
+        match $self {
+            Controller::NewReno($c) => $call,
+            Controller::Cubic($c) => $call,
+            Controller::Custom($c) => $call,
+        }
+    };
+}
+
+impl CongestionControl for Controller {
+    fn init(&mut self, initial_window: usize) {
+        dispatch!(self, c => c.init(initial_window))
+    }
+    #[inline]
+    fn window(&self) -> usize {
+        dispatch!(self, c => c.window())
+    }
+    #[inline]
+    fn ssthresh(&self) -> usize {
+        dispatch!(self, c => c.ssthresh())
+    }
+    #[inline]
+    fn in_slow_start(&self) -> bool {
+        dispatch!(self, c => c.in_slow_start())
+    }
+    fn on_ack(&mut self, ack: &AckSample) {
+        dispatch!(self, c => c.on_ack(ack))
+    }
+    fn on_congestion_event(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        dispatch!(self, c => c.on_congestion_event(now, in_flight, mss))
+    }
+    fn on_recovery_exit(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        dispatch!(self, c => c.on_recovery_exit(now, in_flight, mss))
+    }
+    fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        dispatch!(self, c => c.on_rto(now, in_flight, mss))
+    }
+    fn undo(&mut self) {
+        dispatch!(self, c => c.undo())
     }
 }
 

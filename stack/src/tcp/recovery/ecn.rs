@@ -3,10 +3,12 @@
 //! every ACK until it sees CWR. Negotiation is in the SYN handling (`connection.rs`) and the
 //! flags are set in `output.rs`.
 
+use super::super::chunk::ChunkPool;
 use super::super::connection::{Connection, SegmentVerdict};
 use super::super::segment::{Flags, IpEcn, Segment};
 use super::super::SeqNumber;
 use super::RecoveryKind;
+use crate::tcp::cc::CongestionControl as _;
 use crate::time::Instant;
 
 impl Connection {
@@ -17,8 +19,9 @@ impl Connection {
         now: Instant,
         seg: &Segment<'_>,
         ecn: IpEcn,
+        pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        let verdict = self.on_segment(now, seg);
+        let verdict = self.on_segment(now, seg, pool);
         if self.ecn_ok && verdict == SegmentVerdict::Accepted && ecn == IpEcn::Ce {
             self.ecn_echo = true;
             self.ack_now = true;

@@ -23,6 +23,7 @@ use super::cc::AckSample;
 use super::connection::Connection;
 use super::segment::Segment;
 use super::SeqNumber;
+use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
 
 /// RFC 5681 §3.2 / RFC 6675: duplicate ACKs (or SACKed segments) that signal a loss.
@@ -145,12 +146,17 @@ impl Connection {
 
         // RFC 2883 §4: a first block below the cumulative ACK, or inside the second block,
         // reports a duplicate.
+        // The blocks are the peer's word only: a DSACK must be a real range we sent (Linux
+        // `tcp_is_sackblock_valid`), and a second block that vouches for a first one above
+        // SND.UNA must itself lie within what is outstanding.
         let mut dsack = false;
         if let Some(&(l, r)) = blocks.first() {
-            let in_second = blocks.get(1).is_some_and(|&(l2, r2)| l >= l2 && r <= r2);
-            if l < r && (r <= ack || in_second) {
+            let outstanding = |l: SeqNumber, r: SeqNumber| l < r && l >= ack && r <= self.snd_max;
+            let in_second =
+                blocks.get(1).is_some_and(|&(l2, r2)| outstanding(l2, r2) && l >= l2 && r <= r2);
+            if l < r && r <= self.snd_max && (r <= ack || in_second) {
                 dsack = true;
-                self.on_dsack(l, r);
+                self.on_dsack(l, r, ack);
             }
         }
         self.loss.board.ack(ack, &mut d);
@@ -324,14 +330,28 @@ impl Connection {
     }
 
     /// A DSACK for `[l, r)` (RFC 2883): the peer got those bytes twice.
-    fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber) {
+    fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber, una: SeqNumber) {
         self.counters.dsack_recv += 1;
         self.loss.rack.on_dsack();
         let Some(marker) = self.loss.undo_marker else { return };
         if l < marker || self.loss.undone {
             return;
         }
-        let segs = ((r - l).max(0) as usize).div_ceil(self.mss.max(1)) as i64;
+        // How many of the episode's retransmissions this block shows were needless, as
+        // Linux counts them: one for a block below SND.UNA (whatever its length: those
+        // records are gone, and a forged wide block must not undo a real reduction at once),
+        // else the retransmitted records it covers (none: it proves nothing).
+        let segs = if r <= una {
+            1
+        } else {
+            (0..self.loss.board.len())
+                .filter_map(|i| self.loss.board.get(i))
+                .filter(|s| s.ever_retransmitted && s.start < r && s.end > l)
+                .count() as i64
+        };
+        if segs == 0 {
+            return;
+        }
         self.counters.spurious_retrans += segs as u64;
         self.loss.undo_retrans -= segs;
         if self.loss.undo_retrans <= 0 {

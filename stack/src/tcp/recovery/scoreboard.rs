@@ -82,14 +82,29 @@ pub struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// An empty scoreboard that can hold `capacity` records (allocated now, never again: one
-    /// slot of slack takes a FIN that arrives when the ring is full of data records).
+    /// An empty scoreboard that can hold `capacity` records (one more takes a FIN that
+    /// arrives when the ring is full of data records). Records are allocated as segments are
+    /// sent, doubling, so a connection that never has much in flight never holds much: the
+    /// steady state allocates nothing, and [`shrink_idle`](Self::shrink_idle) gives a burst's
+    /// records back.
     pub fn with_capacity(capacity: usize) -> Self {
-        Scoreboard {
-            segs: VecDeque::with_capacity(capacity.max(1) + 1),
-            capacity: capacity.max(1),
-            ..Default::default()
+        Scoreboard { segs: VecDeque::new(), capacity: capacity.max(1), ..Default::default() }
+    }
+
+    /// Records kept allocated when nothing is in flight: 16 records (384 bytes), enough for
+    /// request/response traffic to allocate nothing per exchange.
+    const IDLE_RECORDS: usize = 16;
+
+    /// With nothing in flight, gives back storage beyond 16 records (`IDLE_RECORDS`).
+    pub fn shrink_idle(&mut self) {
+        if self.segs.is_empty() && self.segs.capacity() > Self::IDLE_RECORDS {
+            self.segs.shrink_to(Self::IDLE_RECORDS);
         }
+    }
+
+    /// Heap bytes the records take.
+    pub fn heap_bytes(&self) -> usize {
+        self.segs.capacity() * core::mem::size_of::<SentSegment>()
     }
 
     /// Whether another record fits.

@@ -1,0 +1,116 @@
+//! The CPU time a server used during a measurement, from `/proc`: user + system time
+//! (`utime` + `stime`, fields 14 and 15 of `/proc/PID/stat`, see proc_pid_stat(5)) of the
+//! server's process and every process below it (nginx's master and worker, the `sh` a tool
+//! may be started through), sampled before and after the measured interval.
+//!
+//! The bench has no `unsafe` (no `sysconf`), so the clock-tick rate comes from
+//! `getconf CLK_TCK`, with Linux's `USER_HZ` of 100 as the fallback.
+
+use std::process::Command;
+
+/// The fields of one `/proc/PID/stat` line that the sampler needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcStat {
+    pub(super) pid: u32,
+    pub(super) ppid: u32,
+    /// `utime + stime`, clock ticks.
+    pub(super) ticks: u64,
+}
+
+/// Parses one `/proc/PID/stat` line. The command name (field 2) is in parentheses and may
+/// itself hold spaces and parentheses, so the fields are counted from the *last* `)`.
+pub(super) fn parse_stat(line: &str) -> Option<ProcStat> {
+    let (head, rest) = line.rsplit_once(')')?;
+    let pid = head.split_once('(')?.0.trim().parse().ok()?;
+    // After the name: state (field 3), ppid (4), ... utime (14), stime (15).
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let ppid = u32::try_from(field(4)?).ok()?;
+    Some(ProcStat { pid, ppid, ticks: field(14)?.checked_add(field(15)?)? })
+}
+
+/// Sum of the ticks of `root` and all its descendants among `procs`; `None` if `root` is not
+/// there (it has exited).
+pub(super) fn tree_ticks(procs: &[ProcStat], root: u32) -> Option<u64> {
+    procs.iter().find(|p| p.pid == root)?;
+    let mut members = vec![root];
+    let mut i = 0;
+    while i < members.len() {
+        let parent = members[i];
+        members.extend(procs.iter().filter(|p| p.ppid == parent && p.pid != parent).map(|p| p.pid));
+        i += 1;
+    }
+    Some(procs.iter().filter(|p| members.contains(&p.pid)).map(|p| p.ticks).sum())
+}
+
+/// Every process's stat line, read now (processes that exit while being read are skipped).
+fn all_processes() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|l| parse_stat(&l))
+        .collect()
+}
+
+/// Clock ticks per second of `/proc`'s times.
+pub(super) fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds used so far by the process tree under `root`.
+pub(super) fn tree_cpu_seconds(root: u32, ticks_per_second: f64) -> Option<f64> {
+    tree_ticks(&all_processes(), root).map(|t| t as f64 / ticks_per_second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real line (from a `cat /proc/self/stat`) with a name that has spaces and parens.
+    const LINE: &str = "4242 (nginx: work (x)) S 4241 4241 4241 0 -1 4194560 1290 0 0 0 \
+        173 58 0 0 20 0 1 0 1234567 11231232 1024 18446744073709551615 1 1 0 0 0 0 0 \
+        16781312 0 0 0 0 17 0 0 0 0 0 0";
+
+    #[test]
+    fn stat_lines_parse_from_the_last_parenthesis() {
+        assert_eq!(parse_stat(LINE), Some(ProcStat { pid: 4242, ppid: 4241, ticks: 173 + 58 }));
+        let plain = "1 (init) S 0 1 1 0 -1 4194560 0 0 0 0 5 7 0 0 20 0 1 0 1 0 0";
+        assert_eq!(parse_stat(plain), Some(ProcStat { pid: 1, ppid: 0, ticks: 12 }));
+        // Truncated, garbled or empty: no answer, no panic.
+        for bad in ["", "4242", "4242 (x", "x (y) S 1 2 3", "4242 (x) S 1 2 3 4 5 6 7 8 9 a 2"] {
+            assert_eq!(parse_stat(bad), None, "{bad:?}");
+        }
+        for n in 0..LINE.len() {
+            let _ = parse_stat(&LINE[..n]);
+        }
+    }
+
+    #[test]
+    fn a_tree_sums_the_root_and_every_descendant_only() {
+        let p = |pid, ppid, ticks| ProcStat { pid, ppid, ticks };
+        let procs = [p(1, 0, 1000), p(10, 1, 5), p(11, 10, 7), p(12, 11, 11), p(20, 1, 300)];
+        assert_eq!(tree_ticks(&procs, 10), Some(5 + 7 + 11), "master, worker, its child");
+        assert_eq!(tree_ticks(&procs, 12), Some(11));
+        assert_eq!(tree_ticks(&procs, 99), None, "exited");
+    }
+
+    #[test]
+    fn this_process_has_a_cpu_time() {
+        let me = std::process::id();
+        let t = ticks_per_second();
+        assert!(t >= 1.0);
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(tree_cpu_seconds(me, t).is_some_and(|s| s >= 0.0));
+    }
+}
