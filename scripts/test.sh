@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test"
 cargo test --workspace --all-features
 
+step "fuzz targets, 20 s each (one 'skipped' line without cargo-fuzz)"
+scripts/fuzz-ci.sh 20
+
 step "criterion benches in quick mode (CI runs each one; it does not judge timings)"
 cargo bench --workspace --benches -- --quick --noplot
 
