@@ -41,15 +41,28 @@ impl IsnGenerator {
 
     /// `F(localip, localport, remoteip, remoteport, secretkey)` from RFC 6528 §3.
     fn offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
-        let mut tuple = [0u8; 12];
-        tuple[0..4].copy_from_slice(&local.0.octets());
-        tuple[4..6].copy_from_slice(&local.1.to_be_bytes());
-        tuple[6..10].copy_from_slice(&remote.0.octets());
-        tuple[10..12].copy_from_slice(&remote.1.to_be_bytes());
-        let h = self.hasher.hash(&tuple);
-        // Fold both halves so every output bit of the hash contributes.
-        (h ^ (h >> 32)) as u32
+        keyed_tuple_hash(&self.hasher, None, local, remote)
     }
+}
+
+/// A keyed hash of a 4-tuple (local address and port, remote address and port, in network
+/// order), folded to 32 bits so every output bit of the hash contributes. `tag`, when given,
+/// is a byte put in front so that the uses of one key never share an input.
+pub(crate) fn keyed_tuple_hash(
+    hasher: &SipHasher24,
+    tag: Option<u8>,
+    local: (Ipv4Addr, u16),
+    remote: (Ipv4Addr, u16),
+) -> u32 {
+    let mut input = [0u8; 13];
+    let start = usize::from(tag.is_none());
+    input[0] = tag.unwrap_or(0);
+    input[1..5].copy_from_slice(&local.0.octets());
+    input[5..7].copy_from_slice(&local.1.to_be_bytes());
+    input[7..11].copy_from_slice(&remote.0.octets());
+    input[11..13].copy_from_slice(&remote.1.to_be_bytes());
+    let h = hasher.hash(&input[start..]);
+    (h ^ (h >> 32)) as u32
 }
 
 #[cfg(test)]

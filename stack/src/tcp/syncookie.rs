@@ -87,14 +87,7 @@ impl SynCookies {
     /// go on from the same offset; the stack uses it for every other connection too. The
     /// input carries a tag byte so it never collides with a cookie's hash input.
     pub fn ts_offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
-        let mut input = [0u8; 13];
-        input[0] = b'T';
-        input[1..5].copy_from_slice(&local.0.octets());
-        input[5..7].copy_from_slice(&local.1.to_be_bytes());
-        input[7..11].copy_from_slice(&remote.0.octets());
-        input[11..13].copy_from_slice(&remote.1.to_be_bytes());
-        let h = self.hasher.hash(&input);
-        (h ^ (h >> 32)) as u32
+        super::isn::keyed_tuple_hash(&self.hasher, Some(b'T'), local, remote)
     }
 
     /// The index into [`MSS_TABLE`] of the largest class not above `peer_mss`, or 0 if the
