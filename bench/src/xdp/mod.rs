@@ -440,6 +440,10 @@ pub fn nstat_lines(c: &TcpCounters) -> Vec<(&'static str, i64)> {
         ("TcpExtTCPAbortOnTimeout", u(c.abort_on_timeout)),
         // No Linux twin of its own (Linux folds these into TCPAbortOnTimeout).
         ("XdptcpFinWait2Timeouts", u(c.fin_wait2_timeouts)),
+        // Linux's TCPACKSkippedPAWS and TCPACKSkippedSeq together.
+        ("XdptcpAcksSkippedOutOfWindow", u(c.oow_acks_limited)),
+        // Header prediction; Linux's TCPHPHits counts only its data half.
+        ("XdptcpPredictedSegments", u(c.predicted_segments)),
     ]
 }
 
