@@ -102,3 +102,20 @@ fn acks_to_paws_rejected_segments_are_rate_limited() {
     rx(&mut c, ms(200), &old_data);
     assert_eq!(tx_all(&mut c, ms(200)).len(), 1);
 }
+
+/// A peer that sends a second FIN after its first (at the next sequence number) no longer
+/// moves RCV.NXT or raises a second `PeerClosed` (it did before; Linux ignores it).
+#[test]
+fn a_second_fin_moves_nothing() {
+    let mut c = client(TcpConfig::default());
+    rx(&mut c, ms(20), &seg(IRS + 1, Some(ISS + 1), Flags::FIN));
+    assert_eq!(c.state(), State::CloseWait);
+    let ack = tx(&mut c, ms(20)).expect("ACK of the FIN");
+    assert_eq!(ack.ack, Some(s(IRS + 2)));
+    events(&mut c);
+    rx(&mut c, ms(30), &seg(IRS + 2, Some(ISS + 1), Flags::FIN));
+    assert_eq!(c.state(), State::CloseWait);
+    let again = tx(&mut c, ms(30)).expect("ACK");
+    assert_eq!(again.ack, Some(s(IRS + 2)), "RCV.NXT stays after the first FIN");
+    assert!(events(&mut c).is_empty(), "no second PeerClosed");
+}

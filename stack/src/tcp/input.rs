@@ -657,6 +657,17 @@ impl Connection {
 
     /// The peer's FIN, in order (RFC 9293 §3.10.7.4 eighth check).
     fn on_fin(&mut self, now: Instant) {
+        if self.fin_received {
+            // A second FIN beyond the first (a retransmission of the first is trimmed as a
+            // duplicate before this): RFC 9293 §3.10.7.4 eighth check keeps CLOSE-WAIT,
+            // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
+            // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
+            if self.state == State::TimeWait {
+                self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+            }
+            self.ack_now = true;
+            return;
+        }
         self.rcv_nxt += 1u32;
         self.fin_received = true;
         self.ack_now = true;
