@@ -610,15 +610,20 @@ impl<'a> TcpRepr<'a> {
         &self.sack_blocks.as_slice()[..n]
     }
 
-    fn emit_options(&self, buf: &mut [u8], layout: OptionLayout) {
-        // The options of nearly every established-state segment: NOP, NOP, timestamps (the
-        // RFC 7323 Appendix A layout), written as one 12-byte block.
-        let only_ts = self.mss.is_none()
+    /// The timestamps, when they are the only option `layout` holds: the RFC 7323 Appendix A
+    /// block (NOP, NOP, timestamps) of nearly every established-state segment, which both
+    /// the option writer and the header sum take as a whole.
+    fn timestamps_only(&self, layout: OptionLayout) -> Option<(u32, u32)> {
+        let only = self.mss.is_none()
             && self.window_scale.is_none()
             && !self.sack_permitted
             && layout.sack_blocks == 0;
-        if let (true, Some((tsval, tsecr)), Some(out)) =
-            (only_ts, self.timestamps, buf.get_mut(..TIMESTAMPS_BLOCK_LEN))
+        self.timestamps.filter(|_| only)
+    }
+
+    fn emit_options(&self, buf: &mut [u8], layout: OptionLayout) {
+        if let (Some((tsval, tsecr)), Some(out)) =
+            (self.timestamps_only(layout), buf.get_mut(..TIMESTAMPS_BLOCK_LEN))
         {
             out[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
             out[4..8].copy_from_slice(&tsval.to_be_bytes());
@@ -663,8 +668,8 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Writes every header field and the options; leaves the checksum field zero. Returns the
-    /// header length.
-    fn emit_fields<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> usize {
+    /// option layout it wrote.
+    fn emit_fields<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> OptionLayout {
         let layout = self.option_layout();
         let header_len = HEADER_LEN + layout.len;
         packet.set_src_port(self.src_port);
@@ -679,7 +684,7 @@ impl<'a> TcpRepr<'a> {
         packet.set_checksum(0);
         packet.set_urgent_at(self.urgent);
         self.emit_options(packet.options_mut(), layout);
-        header_len
+        layout
     }
 
     /// The folded sum of the header [`emit_fields`](Self::emit_fields) writes (checksum zero)
@@ -687,7 +692,8 @@ impl<'a> TcpRepr<'a> {
     /// timestamps block, computed from the field values: summing the header back out of the
     /// buffer right after its fields were stored piecemeal stalls on store-to-load
     /// forwarding. `None` for other layouts (the caller sums the bytes).
-    fn header_sum(&self, header_len: usize) -> Option<u16> {
+    fn header_sum(&self, layout: OptionLayout) -> Option<u16> {
+        let header_len = HEADER_LEN + layout.len;
         let words_of = |v: u32| (v >> 16) + (v & 0xffff);
         let mut flags = self.flags;
         flags.set(TcpFlags::ACK, self.ack.is_some());
@@ -698,15 +704,9 @@ impl<'a> TcpRepr<'a> {
             + (((header_len / 4) as u32) << 12 | u32::from(flags.0))
             + u32::from(self.window)
             + u32::from(self.urgent);
-        match header_len - HEADER_LEN {
-            0 => {}
-            TIMESTAMPS_BLOCK_LEN
-                if self.mss.is_none()
-                    && self.window_scale.is_none()
-                    && !self.sack_permitted
-                    && self.sack_blocks_sent().is_empty() =>
-            {
-                let (tsval, tsecr) = self.timestamps?;
+        match (layout.len, self.timestamps_only(layout)) {
+            (0, _) => {}
+            (TIMESTAMPS_BLOCK_LEN, Some((tsval, tsecr))) => {
                 let prefix =
                     u32::from(u16::from_be_bytes([TIMESTAMPS_PREFIX[0], TIMESTAMPS_PREFIX[1]]))
                         + u32::from(u16::from_be_bytes([
@@ -756,11 +756,12 @@ impl<'a> TcpRepr<'a> {
         dst_ip: Ipv4Addr,
         payload_sum: Option<u16>,
     ) {
-        let header_len = self.emit_fields(packet);
+        let layout = self.emit_fields(packet);
+        let header_len = HEADER_LEN + layout.len;
         if let Some(payload_sum) = payload_sum {
             // A segment IPv4 cannot carry is a caller bug.
             let pseudo = packet.pseudo_sum(src_ip, dst_ip).expect("TCP segment over 65535 bytes");
-            let header_sum = match self.header_sum(header_len) {
+            let header_sum = match self.header_sum(layout) {
                 Some(sum) => {
                     // Every debug-build test checks the arithmetic against the bytes.
                     debug_assert_eq!(sum, checksum::sum(&packet.buffer.as_ref()[..header_len]));
