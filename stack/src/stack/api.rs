@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{ChunkPool, Connection, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -182,8 +182,8 @@ impl Stack {
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
-        let mut conn = Connection::connect(now, config, local, remote, iss);
-        conn.set_ts_offset(self.cookies.ts_offset((local_ip, port), (remote_ip, remote_port)));
+        let conn =
+            super::keyed(&self.cookies, Connection::connect(now, config, local, remote, iss));
         let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,
@@ -207,11 +207,17 @@ impl Stack {
         self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)
     }
 
-    /// Queues as much of `data` as the send buffer and the memory budget take; returns the
-    /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
-    /// Allowed from SYN-SENT on (the data waits for the handshake).
-    pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+    /// Connection `h` and the chunk pool its bytes live in, borrowed apart.
+    fn socket_and_pool(&mut self, h: TcpHandle) -> Result<(&mut Socket, &mut ChunkPool), TcpError> {
         let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
+        Ok((s, &mut self.buffers))
+    }
+
+    /// [`socket_and_pool`](Self::socket_and_pool) for a write: refused once writing was shut
+    /// down or the connection is closing. Writing is allowed from SYN-SENT on (the data waits
+    /// for the handshake).
+    fn writable_socket(&mut self, h: TcpHandle) -> Result<(&mut Socket, &mut ChunkPool), TcpError> {
+        let (s, pool) = self.socket_and_pool(h)?;
         let open = matches!(
             s.conn.state(),
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
@@ -219,7 +225,15 @@ impl Stack {
         if s.write_shut || !open {
             return Err(TcpError::WriteClosed);
         }
-        let n = s.conn.send(&mut self.buffers, data);
+        Ok((s, pool))
+    }
+
+    /// Queues as much of `data` as the send buffer and the memory budget take; returns the
+    /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
+    /// Allowed from SYN-SENT on (the data waits for the handshake).
+    pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+        let (s, pool) = self.writable_socket(h)?;
+        let n = s.conn.send(pool, data);
         if n > 0 {
             self.settle(h.0, true);
         }
@@ -235,20 +249,13 @@ impl Stack {
         h: TcpHandle,
         mut write: impl FnMut(&mut [u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
-        let open = matches!(
-            s.conn.state(),
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        );
-        if s.write_shut || !open {
-            return Err(TcpError::WriteClosed);
-        }
+        let (s, pool) = self.writable_socket(h)?;
         let mut total = 0;
         loop {
-            let room = s.conn.send_slices(&mut self.buffers);
+            let room = s.conn.send_slices(pool);
             let offered = room.len();
             let n = if offered == 0 { 0 } else { write(room).min(offered) };
-            total += s.conn.send_commit(&mut self.buffers, n);
+            total += s.conn.send_commit(pool, n);
             if n == 0 || n < offered {
                 break;
             }
@@ -267,8 +274,8 @@ impl Stack {
     /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
     /// `Err(Finished)` that the peer closed and everything was read.
     pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
-        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
-        let n = s.conn.recv(&mut self.buffers, out);
+        let (s, pool) = self.socket_and_pool(h)?;
+        let n = s.conn.recv(pool, out);
         if n == 0 && s.conn.recv_finished() {
             return Err(TcpError::Finished);
         }
@@ -288,14 +295,14 @@ impl Stack {
         h: TcpHandle,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
-        let (a, b) = s.conn.recv_slices(&self.buffers);
+        let (s, pool) = self.socket_and_pool(h)?;
+        let (a, b) = s.conn.recv_slices(pool);
         if a.is_empty() && s.conn.recv_finished() {
             return Err(TcpError::Finished);
         }
         let avail = a.len() + b.len();
         let n = read(a, b).min(avail);
-        let n = s.conn.recv_consume(&mut self.buffers, n);
+        let n = s.conn.recv_consume(pool, n);
         if n > 0 {
             self.settle(h.0, true);
         }

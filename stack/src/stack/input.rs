@@ -178,13 +178,8 @@ impl Stack {
                     );
                     let config = *listener.tcp_config();
                     // No buffer memory until data flows: a SYN costs its table entry only.
-                    let mut conn = Connection::accept_syn(now, config, local, remote, iss, seg);
-                    conn.set_ts_offset(
-                        self.cookies.ts_offset(
-                            (*local.ip(), local.port()),
-                            (key.remote_ip, key.remote_port),
-                        ),
-                    );
+                    let conn = Connection::accept_syn(now, config, local, remote, iss, seg);
+                    let conn = super::keyed(&self.cookies, conn);
                     match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
                         Ok(h) => {
                             listener.syn_queued();
@@ -201,7 +196,7 @@ impl Stack {
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
-                let mut conn = Connection::from_cookie(
+                let conn = Connection::from_cookie(
                     now,
                     config,
                     local,
@@ -212,10 +207,7 @@ impl Stack {
                     &mut self.buffers,
                 );
                 // The offset the cookie's SYN-ACK was stamped with.
-                conn.set_ts_offset(
-                    self.cookies
-                        .ts_offset((*local.ip(), local.port()), (key.remote_ip, key.remote_port)),
-                );
+                let conn = super::keyed(&self.cookies, conn);
                 match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
                     Ok(h) => {
                         if listener.push_accepted(h) {

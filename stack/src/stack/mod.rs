@@ -51,7 +51,7 @@ use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
 use crate::tcp::segment::SegmentHeader;
 use crate::tcp::syncookie::SynCookies;
-use crate::tcp::{State, TcpConfig, TcpCounters};
+use crate::tcp::{Connection, State, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::{TimerHandle, TimerWheel};
 use socket::{Owner, Socket};
@@ -370,9 +370,10 @@ impl Stack {
         s.conn.release_buffers(&mut self.buffers);
         // One timer per connection, moved only to an earlier deadline. A deadline that moves
         // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
-        // leaves the wheel entry where it is: if it fires, `on_timeout` finds nothing due and
-        // this re-arms at the real deadline. That saves a wheel move per segment for one
-        // early wakeup per RTO at most; `poll_timeout` may be early, never late.
+        // leaves the wheel entry where it is, and `due` records the real one: if the entry
+        // fires early, `on_timeout` re-arms it from `due` without touching the connection.
+        // That saves a wheel move per segment for one early wakeup per RTO at most;
+        // `poll_timeout` may be early, never late.
         s.due = s.conn.poll_timeout();
         if let Some(t) = s.due {
             let armed = s.timer != TimerHandle::DANGLING;
@@ -419,4 +420,14 @@ impl Stack {
             Owner::AcceptQueue(_) | Owner::Orphan => {}
         }
     }
+}
+
+/// `conn`, new, with its keyed timestamp offset (RFC 7323 §7.1): every connection the stack
+/// makes goes through here before its first segment, so none keeps the ISS-derived stand-in
+/// its constructor gives it (a cookie's connection gets the offset its SYN-ACK carried).
+/// A function of the cookies alone, so it can run while a listener is borrowed.
+fn keyed(cookies: &SynCookies, mut conn: Connection) -> Connection {
+    let (l, r) = (conn.local(), conn.remote());
+    conn.set_ts_offset(cookies.ts_offset((*l.ip(), l.port()), (*r.ip(), r.port())));
+    conn
 }

@@ -101,6 +101,8 @@ impl Stack {
                 self.settle(h, false);
                 continue;
             };
+            // Whether anything follows this segment (its plan already moved the state on).
+            let more = s.conn.may_transmit();
             let payload_len = (t.payload[0].len() + t.payload[1].len()) as u64;
             let sent = emit_segment(&mut self.iface, now, buf, &key, &t.header, t.payload);
             match sent {
@@ -109,12 +111,10 @@ impl Stack {
                     // Round-robin: the connection goes to the back of the queue, or leaves
                     // it when it certainly has nothing more (saving a planning pass).
                     self.tx_ready.pop_front();
-                    if let Some(s) = self.flows.get_mut(h) {
-                        if s.conn.may_transmit() {
-                            self.tx_ready.push_back(h);
-                        } else {
-                            s.in_tx = false;
-                        }
+                    if more {
+                        self.tx_ready.push_back(h);
+                    } else {
+                        s.in_tx = false;
                     }
                     self.settle(h, false);
                     return Some(n);
