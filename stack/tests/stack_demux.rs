@@ -139,6 +139,17 @@ fn handshake(s: &mut Stack, now: Instant, sport: u16, isn: u32) -> u32 {
     iss
 }
 
+/// Runs the stack's timers from `T0` until `until`, a step at each deadline (or each second
+/// when none is armed).
+fn run_timers(s: &mut Stack, until: Instant) {
+    let mut now = T0;
+    while now < until {
+        now = s.poll_timeout().map_or(now + Duration::from_secs(1), |t| t.max(now))
+            + Duration::from_millis(1);
+        s.on_timeout(now);
+    }
+}
+
 /// Accepts every waiting connection; each accepted one reports `Connected` first.
 fn accept_all(s: &mut Stack) -> Vec<TcpHandle> {
     let mut v = Vec::new();
@@ -301,12 +312,7 @@ fn time_wait_expires_and_frees_the_connection() {
     let deadline = s.poll_timeout().unwrap();
     assert!(deadline <= T0 + Duration::from_secs(60));
     // Run the timers forward to 2 MSL.
-    let mut now = T0;
-    while now < T0 + Duration::from_secs(61) {
-        now = s.poll_timeout().map_or(now + Duration::from_secs(1), |t| t.max(now))
-            + Duration::from_millis(1);
-        s.on_timeout(now);
-    }
+    run_timers(&mut s, T0 + Duration::from_secs(61));
     assert_eq!(s.connection_count(), 0);
     assert_eq!(s.tcp_state(h), State::Closed);
     assert_eq!(s.poll_timeout(), None);
@@ -471,12 +477,7 @@ fn time_wait_is_capped_and_new_syns_still_get_answers() {
     assert_eq!(o.len(), 1, "{o:?}");
     assert_eq!(o[0].flags, TcpFlags::SYN | TcpFlags::ACK);
     // TIME-WAIT ends on time and the count follows.
-    let mut now = T0;
-    while now < T0 + Duration::from_secs(61) {
-        now = s.poll_timeout().map_or(now + Duration::from_secs(1), |t| t.max(now))
-            + Duration::from_millis(1);
-        s.on_timeout(now);
-    }
+    run_timers(&mut s, T0 + Duration::from_secs(61));
     assert_eq!(s.time_wait_count(), 0);
 }
 

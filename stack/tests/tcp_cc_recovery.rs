@@ -250,14 +250,20 @@ fn dsack_marks_a_retransmission_spurious_and_undoes_the_reduction() {
     assert_eq!(c.info().cwnd, before, "the reduction is undone");
 }
 
-#[test]
-fn dsack_for_one_of_two_retransmissions_does_not_undo() {
+/// Ten segments sent; the peer SACKs around two holes (`[0, 100)` and `[400, 500)`), both go
+/// out again, and then everything is acknowledged: a recovery with two retransmissions.
+fn two_holes_retransmitted_and_acknowledged() -> Endpoint {
     let mut c = open(sack_config(true));
     send_data(&mut c, ms(20), 1000);
     rx(&mut c, ms(30), &sack(0, &[(500, 1000), (100, 400)]));
-    let out = tx_all(&mut c, ms(30));
-    assert_eq!(out.len(), 2);
+    assert_eq!(tx_all(&mut c, ms(30)).len(), 2);
     rx(&mut c, ms(40), &ack(1000));
+    c
+}
+
+#[test]
+fn dsack_for_one_of_two_retransmissions_does_not_undo() {
+    let mut c = two_holes_retransmitted_and_acknowledged();
     rx(&mut c, ms(41), &sack(1000, &[(0, 100)]));
     assert_eq!(c.counters().dsack_recv, 1);
     assert_eq!(c.counters().spurious_undos, 0, "one retransmission was needed");
@@ -268,11 +274,7 @@ fn dsack_for_one_of_two_retransmissions_does_not_undo() {
 /// counts a DSACK below SND.UNA as one.
 #[test]
 fn a_wide_forged_dsack_undoes_no_more_than_one_retransmission() {
-    let mut c = open(sack_config(true));
-    send_data(&mut c, ms(20), 1000);
-    rx(&mut c, ms(30), &sack(0, &[(500, 1000), (100, 400)]));
-    assert_eq!(tx_all(&mut c, ms(30)).len(), 2);
-    rx(&mut c, ms(40), &ack(1000));
+    let mut c = two_holes_retransmitted_and_acknowledged();
     rx(&mut c, ms(41), &sack(1000, &[(0, 1000)]));
     assert_eq!(c.counters().dsack_recv, 1);
     assert_eq!(c.counters().spurious_undos, 0, "two retransmissions, one DSACK");

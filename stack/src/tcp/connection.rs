@@ -285,7 +285,8 @@ pub struct Connection {
 
     pub(super) time_wait_at: Option<Instant>,
     /// When a connection the application closed gives up waiting in FIN-WAIT-2 for the
-    /// peer's FIN (`TcpConfig::fin_timeout`).
+    /// peer's FIN (`TcpConfig::fin_timeout`). Set only in FIN-WAIT-2; leaving it (TIME-WAIT
+    /// or CLOSED) clears it.
     pub(super) fin_wait2_at: Option<Instant>,
     pub(super) rst_pending: Option<SegmentHeader>,
     pub(super) events: u8,

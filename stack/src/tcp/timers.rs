@@ -16,8 +16,7 @@ impl Connection {
         // eight into an array to iterate cost a 128-byte copy each time.
         let pacing = if self.pacing_held { self.pacing_next } else { None };
         let a = earliest(self.retransmit_at, self.delack_at);
-        let fin_wait2 = if self.state == State::FinWait2 { self.fin_wait2_at } else { None };
-        let b = earliest(earliest(self.persist_at, self.time_wait_at), fin_wait2);
+        let b = earliest(earliest(self.persist_at, self.time_wait_at), self.fin_wait2_at);
         let c = earliest(self.loss.tlp_at, self.loss.rack_at);
         earliest(earliest(a, b), earliest(earliest(c, pacing), self.keepalive_at()))
     }
@@ -45,7 +44,7 @@ impl Connection {
             self.enter_closed(Event::Closed);
             return;
         }
-        if self.state == State::FinWait2 && self.fin_wait2_at.is_some_and(|t| t <= now) {
+        if self.fin_wait2_at.is_some_and(|t| t <= now) {
             // Linux `tcp_keepalive_timer` on an orphan whose `tcp_fin_timeout` ran out (it is
             // not longer than TIME-WAIT, so no TIME-WAIT follows): reset and free it.
             self.counters.fin_wait2_timeouts += 1;

@@ -241,9 +241,6 @@ impl Connection {
         self.loss.last_rtt = None;
         self.on_ack_tlp(now, ack, dsack);
         self.arm_tlp(now);
-        if self.loss.board.is_empty() {
-            self.loss.rack_at = None;
-        }
     }
 
     /// Marks lost segments by the mode in use (see the module docs).

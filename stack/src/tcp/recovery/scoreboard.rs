@@ -340,7 +340,7 @@ impl Scoreboard {
     /// The first lost record whose retransmission is not yet in flight (RFC 6675 `NextSeg`
     /// rule 1: holes first, oldest first).
     pub fn next_lost(&self) -> Option<usize> {
-        if self.lost == self.retrans {
+        if !self.may_have_lost() {
             return None;
         }
         self.segs.iter().position(|s| s.lost && !s.retransmitted && !s.sacked)
