@@ -32,6 +32,7 @@
 //! (demultiplexing, RFC 9293 §3.10.7.1/2, RFC 6191), `output` (frames), `api` (socket calls).
 
 mod api;
+mod batch;
 mod config;
 mod input;
 mod output;
