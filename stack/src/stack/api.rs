@@ -131,7 +131,7 @@ impl Stack {
                     None => true,
                     Some(h) => flows.get(h).is_some_and(|s| s.conn.time_wait_reusable(now)),
                 };
-                free && filter.as_mut().is_none_or(|f| f(p))
+                free && filter.as_mut().is_none_or(|f| f(&key))
             })
             .ok_or(ConnectError::NoFreePort)?;
         self.open(now, port, remote_ip, remote_port, config)

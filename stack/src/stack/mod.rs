@@ -91,10 +91,12 @@ struct Reply {
     header: SegmentHeader,
 }
 
-/// Decides whether an ephemeral port may be used (e.g. whether its RSS hash lands on this
-/// core). Called with the candidate port during `tcp_connect`. `Send` so that a whole
-/// `Stack` can move between threads (or sit behind a mutex, as the POSIX adapter keeps it).
-pub type PortFilter = Box<dyn FnMut(u16) -> bool + Send>;
+/// Decides whether an ephemeral port may be used for an active open: called during
+/// `tcp_connect` with the whole 4-tuple the candidate port would make, because whether the
+/// replies come back to this core depends on all of it (the NIC's RSS hash of remote address
+/// and port, local address and port). `Send` so that a whole `Stack` can move between threads
+/// (or sit behind a mutex, as the POSIX adapter keeps it).
+pub type PortFilter = Box<dyn FnMut(&FlowKey) -> bool + Send>;
 
 /// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
 pub struct Stack {
@@ -208,8 +210,8 @@ impl Stack {
         self.flows.iter().map(|(_, _, s)| s.conn.chunks_held()).sum()
     }
 
-    /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
-    /// remote address) steers replies to this core.
+    /// Constrains ephemeral ports for active opens, e.g. to those whose 4-tuple's RSS hash
+    /// steers replies to this core (`xdptcp_driver::rss::Rss::affinity_filter`).
     pub fn set_port_filter(&mut self, filter: PortFilter) {
         self.port_filter = Some(filter);
     }
