@@ -111,7 +111,7 @@ impl Stack {
         seg: &Segment<'_>,
     ) -> bool {
         // Reading through a live handle: the lookup just returned it.
-        let Some(s) = self.flows.get_mut(h) else { return false };
+        let Some(s) = self.flows.get(h) else { return false };
         if let Owner::SynQueue(l) = s.owner {
             // The ACK completing a handshake needs room in the accept queue (Linux
             // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
@@ -125,8 +125,7 @@ impl Stack {
                         match listener.on_overflow() {
                             OverflowPolicy::Drop => return false,
                             OverflowPolicy::Reset => {
-                                s.conn.abort();
-                                self.settle(h, true);
+                                self.touch(h, true, |s, _| s.conn.abort());
                                 return false;
                             }
                         }
@@ -134,30 +133,22 @@ impl Stack {
                 }
             }
         }
-        let queued = s.conn.send_queue_len();
         self.counters.rx_payload_bytes += seg.payload.len() as u64;
-        let verdict = s.conn.on_segment(now, seg, &mut self.buffers);
-        if s.conn.send_queue_len() < queued {
-            // New data acknowledged: forward progress, so the peer's link-layer address is
-            // still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
-            let remote = *s.conn.remote().ip();
-            self.iface.confirm_reachable(now, remote);
-        }
-        if verdict == SegmentVerdict::TimeWaitSyn {
-            self.tcp_counters.time_wait_recycled += 1;
-            // The old incarnation is finished: free it without events (its application was
-            // told `Closed` would come; it comes now).
-            if let Some(s) = self.flows.get_mut(h) {
-                if s.owner == Owner::App {
-                    self.events
-                        .push_back(StackEvent::Tcp(super::TcpHandle(h), crate::tcp::Event::Closed));
-                }
-                s.owner = Owner::Orphan;
+        let verdict = self.touch(h, true, |s, t| {
+            let queued = s.conn.send_queue_len();
+            let verdict = s.conn.on_segment(now, seg, t.pool);
+            if s.conn.send_queue_len() < queued {
+                // New data acknowledged: forward progress, so the peer's link-layer address
+                // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
+                t.iface.confirm_reachable(now, *s.conn.remote().ip());
             }
-            self.free(h);
+            verdict
+        });
+        if verdict == Some(SegmentVerdict::TimeWaitSyn) {
+            self.tcp_counters.time_wait_recycled += 1;
+            self.recycle(h);
             return true;
         }
-        self.settle(h, true);
         false
     }
 
@@ -180,10 +171,11 @@ impl Stack {
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let conn = Connection::accept_syn(now, config, local, remote, iss, seg);
                     let conn = super::keyed(&self.cookies, conn);
-                    match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
-                        Ok(h) => {
-                            listener.syn_queued();
-                            self.settle(h, true);
+                    match self.adopt(key, Socket::new(conn, Owner::SynQueue(l)), true) {
+                        Ok(_) => {
+                            if let Some(listener) = self.listeners.get_mut(l) {
+                                listener.syn_queued();
+                            }
                         }
                         Err(_) => self.counters.table_full_drops += 1,
                     }
@@ -207,17 +199,25 @@ impl Stack {
                     &mut self.buffers,
                 );
                 // The offset the cookie's SYN-ACK was stamped with.
-                let conn = super::keyed(&self.cookies, conn);
-                match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
-                    Ok(h) => {
-                        if listener.push_accepted(h) {
+                let mut conn = super::keyed(&self.cookies, conn);
+                if self.flows.is_full() {
+                    self.counters.table_full_drops += 1;
+                    conn.drop_buffers(&mut self.buffers);
+                } else if !listener.accept_room() {
+                    // Counted as `push_accepted` counts a refusal.
+                    listener.on_overflow();
+                    conn.drop_buffers(&mut self.buffers);
+                } else {
+                    match self.adopt(key, Socket::new(conn, Owner::AcceptQueue(l)), true) {
+                        Ok(h) => {
+                            if let Some(listener) = self.listeners.get_mut(l) {
+                                // Room was checked above, with nothing queued in between.
+                                listener.push_accepted(h);
+                            }
                             self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
-                            self.settle(h, true);
-                        } else if let Some(mut s) = self.flows.remove(h) {
-                            s.conn.drop_buffers(&mut self.buffers);
                         }
+                        Err(_) => self.counters.table_full_drops += 1,
                     }
-                    Err(_) => self.counters.table_full_drops += 1,
                 }
             }
             AckAction::Reset(header) => self.queue_reply(key, header),
