@@ -11,27 +11,23 @@ use super::{ListenHandle, Reply, Stack, StackEvent};
 use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
-use crate::tcp::segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions};
+use crate::tcp::segment::{Segment, SegmentHeader, SegmentOptions};
 use crate::tcp::{Connection, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
 /// The engine's view of a parsed segment (the engine does not depend on the wire parser).
 pub(crate) fn to_segment<'a>(repr: &TcpRepr<'a>) -> Segment<'a> {
-    let mut sack_blocks = SackBlocks::EMPTY;
-    for &(l, r) in repr.sack_blocks.as_slice() {
-        sack_blocks.push(l, r);
-    }
     Segment {
         seq: repr.seq,
         ack: repr.ack,
-        flags: Flags::from_bits(repr.flags.bits()),
+        flags: repr.flags,
         window: repr.window,
         options: SegmentOptions {
             mss: repr.mss,
             window_scale: repr.window_scale,
             sack_permitted: repr.sack_permitted,
-            sack_blocks,
+            sack_blocks: repr.sack_blocks,
             timestamps: repr.timestamps,
         },
         payload: repr.payload,

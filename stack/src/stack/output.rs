@@ -8,8 +8,7 @@ use crate::tcp::segment::SegmentHeader;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
-use crate::wire::tcp::{Packet, TcpFlags, TcpRepr};
-use crate::wire::tcp_options::SackBlocks;
+use crate::wire::tcp::{Packet, TcpRepr};
 
 /// Writes one TCP segment (`header` plus `payload`, in two pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
@@ -23,7 +22,7 @@ pub(crate) fn emit_segment(
 ) -> Result<IpSend, SendError> {
     let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
     repr.ack = header.ack;
-    repr.flags = TcpFlags::from_bits(header.flags.bits());
+    repr.flags = header.flags;
     repr.window = header.window;
     let o = &header.options;
     repr.mss = o.mss;
@@ -31,7 +30,7 @@ pub(crate) fn emit_segment(
     repr.sack_permitted = o.sack_permitted;
     repr.timestamps = o.timestamps;
     if !o.sack_blocks.is_empty() {
-        repr.sack_blocks = SackBlocks::from_slice(o.sack_blocks.as_slice());
+        repr.sack_blocks = o.sack_blocks;
         // New data is sized to leave room for the SACK blocks it carries (the engine's
         // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
         // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.

@@ -47,7 +47,8 @@ pub mod reassembly;
 pub mod recovery;
 pub mod rto;
 pub mod segment;
-pub mod seq;
+/// Sequence numbers live in `wire` (the wire format owns them); re-exported here.
+pub use crate::wire::seq;
 pub mod syncookie;
 mod timers;
 

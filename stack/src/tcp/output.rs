@@ -146,7 +146,7 @@ impl Connection {
         };
         // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; the SYN-ACK agrees with ECE.
         if synack && self.ecn_ok {
-            flags = flags | Flags::ECE;
+            flags |= Flags::ECE;
         } else if !synack && self.config.ecn {
             flags = flags | Flags::ECE | Flags::CWR;
         }
@@ -186,10 +186,10 @@ impl Connection {
         let fin = self.fin_queued && end > data_end;
         let mut flags = Flags::ACK;
         if len > 0 {
-            flags = flags | Flags::PSH;
+            flags |= Flags::PSH;
         }
         if fin {
-            flags = flags | Flags::FIN;
+            flags |= Flags::FIN;
         }
         let header = self.header(now, start, flags);
         self.loss.board.on_retransmit(i, now);
@@ -280,15 +280,15 @@ impl Connection {
         let seq = self.snd_nxt;
         let mut flags = Flags::ACK;
         if len > 0 && len == unsent {
-            flags = flags | Flags::PSH;
+            flags |= Flags::PSH;
         }
         if fin_here {
-            flags = flags | Flags::FIN;
+            flags |= Flags::FIN;
         }
         if len > 0 && self.loss.ecn_send_cwr {
             // RFC 3168 §6.1.2: the first new data after a reduction tells the receiver.
             self.loss.ecn_send_cwr = false;
-            flags = flags | Flags::CWR;
+            flags |= Flags::CWR;
         }
         let header = self.header(now, seq, flags);
         let off = (seq - self.send_base).max(0) as usize;

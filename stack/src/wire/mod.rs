@@ -11,9 +11,12 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
 pub mod udp;
+
+pub use seq::SeqNumber;
 
 use core::fmt;
 
