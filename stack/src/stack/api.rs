@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{ChunkPool, Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{ChunkPool, Connection, ConnectionParams, Open, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -179,8 +179,9 @@ impl Stack {
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
-        let conn =
-            super::keyed(&self.cookies, Connection::connect(now, config, local, remote, iss));
+        let open = Open::Active;
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = super::keyed(&self.cookies, conn);
         let h = self.adopt(key, Socket::new(conn, Owner::App), true).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,

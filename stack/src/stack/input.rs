@@ -12,7 +12,7 @@ use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
 use crate::tcp::segment::{Segment, SegmentHeader, SegmentOptions};
-use crate::tcp::{Connection, SegmentVerdict, State};
+use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
@@ -165,7 +165,9 @@ impl Stack {
                     );
                     let config = *listener.tcp_config();
                     // No buffer memory until data flows: a SYN costs its table entry only.
-                    let conn = Connection::accept_syn(now, config, local, remote, iss, seg);
+                    let open = Open::Syn(seg);
+                    let conn =
+                        Connection::new(ConnectionParams { now, config, local, remote, iss, open });
                     let conn = super::keyed(&self.cookies, conn);
                     match self.adopt(key, Socket::new(conn, Owner::SynQueue(l)), true) {
                         Ok(_) => {
@@ -184,16 +186,9 @@ impl Stack {
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
-                let conn = Connection::from_cookie(
-                    now,
-                    config,
-                    local,
-                    remote,
-                    iss,
-                    options,
-                    seg,
-                    &mut self.buffers,
-                );
+                let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
+                let conn =
+                    Connection::new(ConnectionParams { now, config, local, remote, iss, open });
                 // The offset the cookie's SYN-ACK was stamped with.
                 let mut conn = super::keyed(&self.cookies, conn);
                 if self.flows.is_full() {

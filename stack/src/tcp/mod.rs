@@ -50,12 +50,15 @@ pub mod segment;
 /// Sequence numbers live in `wire` (the wire format owns them); re-exported here.
 pub use crate::wire::seq;
 pub mod syncookie;
+mod tcb;
 mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
 pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, SLAB_CHUNKS};
 pub use config::{BufferSizes, TcpConfig};
-pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
+pub use connection::{
+    Connection, ConnectionParams, CookieOptions, Event, Open, SegmentVerdict, State, TcpInfo,
+};
 pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
