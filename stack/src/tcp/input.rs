@@ -71,7 +71,7 @@ impl Connection {
                 self.snd.wl2 = ack;
                 self.timers.retransmit_at = None;
                 if let Some((_, sent)) = self.rtx.rtt_probe.take() {
-                    self.rtt_sample(now.saturating_duration_since(sent));
+                    self.recovery().rtt_sample(now.saturating_duration_since(sent));
                 }
                 if self.rtx.count > 0 {
                     self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
@@ -509,7 +509,7 @@ impl Connection {
                     if tsecr != 0 && fresh {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
-                            self.rtt_sample(Duration::from_millis(u64::from(ms)));
+                            self.recovery().rtt_sample(Duration::from_millis(u64::from(ms)));
                             sampled = true;
                         }
                     }
@@ -518,7 +518,7 @@ impl Connection {
             if let Some((probe_seq, sent)) = self.rtx.rtt_probe {
                 if ack > probe_seq {
                     if !sampled {
-                        self.rtt_sample(now.saturating_duration_since(sent));
+                        self.recovery().rtt_sample(now.saturating_duration_since(sent));
                     }
                     self.rtx.rtt_probe = None;
                 }
@@ -535,7 +535,7 @@ impl Connection {
         }
         if self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
-            self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            self.recovery().on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
             if self.snd.una != old_una {
                 if self.tune.sndbuf < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);

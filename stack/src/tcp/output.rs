@@ -199,7 +199,7 @@ impl Connection {
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.note_retransmission();
+        self.recovery().note_retransmission();
         self.count_out(true);
         let off = (start - self.snd.base).max(0) as usize;
         // RFC 3168 §6.1.5: retransmissions are not ECN-capable.
@@ -297,7 +297,7 @@ impl Connection {
         self.advance_snd(now, n, false);
         self.loss.board.push(seq, seq + n, now);
         self.pacing_sent(now, len);
-        self.arm_tlp(now);
+        self.recovery().arm_tlp(now);
         self.count_out(false);
         Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
     }

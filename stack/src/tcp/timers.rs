@@ -56,7 +56,7 @@ impl Connection {
         }
         // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).
         if self.loss.tlp_at.is_some_and(|t| t <= now) {
-            self.on_tlp_timeout(now);
+            self.recovery().on_tlp_timeout(now);
         }
         if self.timers.retransmit_at.is_some_and(|t| t <= now) {
             self.on_retransmit_timeout(now);
@@ -65,7 +65,7 @@ impl Connection {
             }
         }
         if self.loss.rack_at.is_some_and(|t| t <= now) {
-            self.on_rack_timeout(now);
+            self.recovery().on_rack_timeout(now);
         }
         if self.timers.pacing_held && self.timers.pacing_next.is_some_and(|t| t <= now) {
             self.timers.pacing_held = false;
@@ -113,7 +113,7 @@ impl Connection {
         if self.state.is_synchronized() {
             // Everything outstanding is lost and goes again from the scoreboard as the
             // one-segment window allows (`tcp::recovery`).
-            self.on_rto_recovery(now);
+            self.recovery().on_rto_recovery(now);
         } else {
             // The SYN or SYN-ACK goes again.
             self.snd.nxt = self.snd.una;

@@ -22,8 +22,11 @@ pub use self::ecn::Ecn;
 use self::rack::Rack;
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
+use super::cc::Controller;
 use super::connection::Connection;
+use super::counters::TcpCounters;
 use super::segment::Segment;
+use super::tcb::{Negotiated, Retransmit, SendSeq, Timers};
 use super::SeqNumber;
 use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
@@ -93,9 +96,60 @@ impl LossRecovery {
     pub fn new(capacity: usize) -> Self {
         LossRecovery { board: Scoreboard::with_capacity(capacity), ..Default::default() }
     }
+
+    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
+    pub fn pipe(&self, sack: bool, mss: usize) -> usize {
+        let pipe = self.board.pipe();
+        if sack || self.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout) {
+            return pipe;
+        }
+        // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
+        let max_dups = self.board.len().saturating_sub(1);
+        pipe.saturating_sub((self.dupacks as usize).min(max_dups) * mss)
+    }
+}
+
+/// Loss recovery at work: its own state plus the parts of the connection it reads and
+/// changes (the congestion controller, the retransmission timer, the counters), borrowed
+/// apart by [`Connection::recovery`]. Every detection and recovery step is a method here.
+pub(super) struct Recovery<'c> {
+    pub(super) loss: &'c mut LossRecovery,
+    pub(super) cc: &'c mut Controller,
+    pub(super) rtx: &'c mut Retransmit,
+    pub(super) timers: &'c mut Timers,
+    pub(super) counters: &'c mut TcpCounters,
+    pub(super) snd: &'c SendSeq,
+    pub(super) opts: &'c Negotiated,
+    /// RACK-TLP is configured (`TcpConfig::rack`).
+    pub(super) rack: bool,
+    /// The connection is in a synchronized state.
+    pub(super) synchronized: bool,
 }
 
 impl Connection {
+    /// The loss-recovery view of this connection.
+    #[inline]
+    pub(super) fn recovery(&mut self) -> Recovery<'_> {
+        Recovery {
+            loss: &mut self.loss,
+            cc: &mut self.cc,
+            rtx: &mut self.rtx,
+            timers: &mut self.timers,
+            counters: &mut self.counters,
+            snd: &self.snd,
+            opts: &self.opts,
+            rack: self.config.rack,
+            synchronized: self.state.is_synchronized(),
+        }
+    }
+
+    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
+    pub(super) fn pipe(&self) -> usize {
+        self.loss.pipe(self.opts.sack_ok, self.opts.mss)
+    }
+}
+
+impl Recovery<'_> {
     /// Whether SACK-based (RFC 6675 / RACK) recovery is in use.
     pub(super) fn sack_recovery(&self) -> bool {
         self.opts.sack_ok
@@ -103,20 +157,7 @@ impl Connection {
 
     /// Whether RACK-TLP is in use.
     pub(super) fn rack_enabled(&self) -> bool {
-        self.opts.sack_ok && self.config.rack
-    }
-
-    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
-    pub(super) fn pipe(&self) -> usize {
-        let pipe = self.loss.board.pipe();
-        if self.sack_recovery()
-            || self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout)
-        {
-            return pipe;
-        }
-        // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
-        let max_dups = self.loss.board.len().saturating_sub(1);
-        pipe.saturating_sub((self.loss.dupacks as usize).min(max_dups) * self.opts.mss)
+        self.opts.sack_ok && self.rack
     }
 
     /// An RTT sample for the RTO estimator and RACK's minimum.
@@ -383,7 +424,7 @@ impl Connection {
             || self.loss.episode.is_some()
             || self.loss.tlp_end.is_some()
             || self.loss.board.is_empty()
-            || !self.state.is_synchronized()
+            || !self.synchronized
         {
             return;
         }
