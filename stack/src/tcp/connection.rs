@@ -200,13 +200,14 @@ pub struct CookieOptions {
 /// The state is grouped into named parts (`tcb`), laid out with `repr(C)` so that what the
 /// per-segment fast path reads sits together at the front: header prediction (`state`,
 /// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), the receive window (`tune`,
-/// `recv_buf`), building a data segment (`send_buf`, `cc`, `config`) and an ACK's bookkeeping
-/// (`rtx`, `loss`, `probes`, `totals`, `counters`). Rare state follows: reassembly of
-/// out-of-order data, a pending RST, ECN, the ACK rate limits, the endpoints.
+/// `recv_buf`), building a data segment (`local`/`remote`, `ecn`, `send_buf`, `cc`,
+/// `config`) and an ACK's bookkeeping (`rtx`, `loss`, `probes`, `totals`, `counters`). Rare
+/// state follows: the out-of-order ranges (whose count is read first) and the ACK rate
+/// limits. `docs/architecture.md` lists the byte offsets and which lines each step touches.
 #[derive(Debug)]
 #[repr(C)]
 pub struct Connection {
-    // ----- hot: read by every segment -----
+    // ----- hot: read or written by the per-segment fast path -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -214,10 +215,16 @@ pub struct Connection {
     pub(super) mem_level: MemoryLevel,
     /// A zero window went out because memory was exhausted: announce the reopening.
     pub(super) window_zeroed: bool,
+    /// Our address and port (read for every segment sent: the flow key of its frame).
+    pub(super) local: SocketAddrV4,
+    /// The peer's address and port.
+    pub(super) remote: SocketAddrV4,
     pub(super) snd: SendSeq,
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) ack: AckSchedule,
+    /// ECN (RFC 3168) negotiation and its sender and receiver state.
+    pub(super) ecn: Ecn,
     pub(super) probes: Probes,
     pub(super) timers: Timers,
     pub(super) send_buf: ChunkQueue,
@@ -232,15 +239,13 @@ pub struct Connection {
     pub(super) loss: LossRecovery,
     /// Counter deltas (see [`TcpCounters`]).
     pub(super) counters: TcpCounters,
-
-    // ----- cold: out-of-order data, errors, rare options -----
-    pub(super) reassembly: Reassembly,
+    /// A RST to send (only its presence is read on the fast path).
     pub(super) rst_pending: Option<SegmentHeader>,
-    /// ECN (RFC 3168) negotiation and its sender and receiver state.
-    pub(super) ecn: Ecn,
+
+    // ----- cold: out-of-order data, the ACK rate limits -----
+    /// Out-of-order ranges (its count comes first and is read per segment sent, for SACK).
+    pub(super) reassembly: Reassembly,
     pub(super) limits: AckLimits,
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
 }
 
 /// How a new [`Connection`] opens.
@@ -861,5 +866,30 @@ impl Connection {
     /// that reads them ahead to bring their cache lines in (see `Stack::receive_batch`).
     pub(crate) fn hot_word(&self) -> u32 {
         self.rcv.nxt.0 ^ self.snd.una.0 ^ self.snd.wnd ^ self.opts.ts_recent ^ self.state as u32
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use core::mem::{offset_of, size_of};
+
+    use super::super::tcb::{AckSchedule, Negotiated};
+    use super::Connection;
+
+    /// What header prediction and the ACK decision read (state, both sequence spaces, the
+    /// negotiated options, the ACK schedule) sits in the first three cache lines, and the
+    /// cold parts come after every hot one (`Connection` is `repr(C)`: declaration order).
+    #[test]
+    fn the_fast_path_parts_come_first() {
+        const LINE: usize = 64;
+        assert!(offset_of!(Connection, opts) + size_of::<Negotiated>() <= 3 * LINE);
+        assert!(offset_of!(Connection, ack) + size_of::<AckSchedule>() <= 3 * LINE);
+        assert!(offset_of!(Connection, snd) < offset_of!(Connection, rcv));
+        let hot_end = offset_of!(Connection, rst_pending);
+        assert!(offset_of!(Connection, counters) < hot_end);
+        assert!(offset_of!(Connection, reassembly) >= hot_end);
+        assert!(offset_of!(Connection, limits) > offset_of!(Connection, reassembly));
+        // A budget, not a measurement: a connection is 30 lines today (1,912 bytes).
+        assert!(size_of::<Connection>() <= 32 * LINE, "{}", size_of::<Connection>());
     }
 }
