@@ -211,22 +211,17 @@ pub(super) fn push_arp(
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{self, OURS, OUR_MAC, PEER, PEER_MAC};
     use super::*;
-    use crate::iface::config::InterfaceConfig;
-    use crate::iface::DeviceCaps;
     use crate::iface::IpSend;
 
-    const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
-    const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
-    const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-    const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
     const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
     const FAR: Ipv4Addr = Ipv4Addr::new(198, 19, 7, 7);
 
     fn ethernet(gateway: Option<Ipv4Addr>) -> Interface {
-        let mut config = InterfaceConfig::new(OUR_MAC, OURS, 24);
-        config.gateway = gateway;
-        Interface::new(config, DeviceCaps::ethernet(1500))
+        let mut iface = fixtures::ethernet();
+        iface.config.gateway = gateway;
+        iface
     }
 
     fn arp_body(operation: ArpOperation, target_ip: Ipv4Addr) -> [u8; arp::PACKET_LEN] {
@@ -253,8 +248,7 @@ mod tests {
         let mut no_gateway = ethernet(None);
         assert_eq!(no_gateway.resolve(now, FAR), Err(SendError::NoRoute));
         assert_eq!(no_gateway.counters.tx_no_route, 1);
-        let config = InterfaceConfig::new(OUR_MAC, OURS, 24);
-        let mut raw = Interface::new(config, DeviceCaps::ip(1500));
+        let mut raw = fixtures::raw_ip();
         assert_eq!(raw.resolve(now, FAR), Ok(Link::None));
     }
 

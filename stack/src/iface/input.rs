@@ -241,19 +241,9 @@ pub(super) struct RxIp<'a> {
 mod tests {
     use std::net::Ipv4Addr;
 
+    use super::super::fixtures::{ethernet as iface, OURS, OUR_MAC, PEER, PEER_MAC};
     use super::*;
-    use crate::iface::config::InterfaceConfig;
-    use crate::iface::DeviceCaps;
     use crate::wire::ethernet::{EthernetAddress, EthernetRepr};
-
-    const OUR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
-    const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
-    const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-    const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-
-    fn iface() -> Interface {
-        Interface::new(InterfaceConfig::new(OUR_MAC, OURS, 24), DeviceCaps::ethernet(1500))
-    }
 
     /// An Ethernet frame to `dst_mac` carrying an IPv4 packet from the peer to `dst` with
     /// `protocol` and `l4` after the header.

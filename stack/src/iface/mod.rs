@@ -17,6 +17,8 @@ pub mod arp_cache;
 pub mod caps;
 pub mod config;
 pub mod counters;
+#[cfg(test)]
+mod fixtures;
 pub mod icmp;
 mod input;
 pub mod interface;

@@ -267,17 +267,8 @@ pub(super) fn emit_icmp(buf: &mut [u8], msg: &Icmpv4Repr<'_>, fill_checksum: boo
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{raw_ip, OURS, PEER};
     use super::*;
-    use crate::iface::config::InterfaceConfig;
-    use crate::iface::DeviceCaps;
-
-    const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-    const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-
-    fn raw_ip() -> Interface {
-        let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
-        Interface::new(InterfaceConfig::new(mac, OURS, 24), DeviceCaps::ip(1500))
-    }
 
     fn header(protocol: IpProtocol, fill_l4: bool) -> IpHeader {
         IpHeader {
