@@ -106,31 +106,28 @@ impl Stack {
         h: crate::flow::FlowHandle,
         seg: &Segment<'_>,
     ) -> bool {
-        // Reading through a live handle: the lookup just returned it.
-        let Some(s) = self.flows.get(h) else { return false };
-        if let Owner::SynQueue(l) = s.owner {
-            // The ACK completing a handshake needs room in the accept queue (Linux
-            // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
-            let completes = s.conn.state() == State::SynReceived
-                && seg.ack.is_some()
-                && !seg.flags.syn()
-                && !seg.flags.rst();
-            if completes {
-                if let Some(listener) = self.listeners.get_mut(l) {
-                    if !listener.accept_room() {
-                        match listener.on_overflow() {
-                            OverflowPolicy::Drop => return false,
-                            OverflowPolicy::Reset => {
-                                self.touch(h, true, |s, _| s.conn.abort());
-                                return false;
+        // A live handle: the lookup just returned it.
+        let verdict = self.touch(h, true, |s, t| {
+            if let Owner::SynQueue(l) = s.owner {
+                // The ACK completing a handshake needs room in the accept queue (Linux
+                // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
+                let completes = s.conn.state() == State::SynReceived
+                    && seg.ack.is_some()
+                    && !seg.flags.syn()
+                    && !seg.flags.rst();
+                if completes {
+                    if let Some(listener) = t.listeners.get_mut(l) {
+                        if !listener.accept_room() {
+                            match listener.on_overflow() {
+                                OverflowPolicy::Drop => t.transmit = false,
+                                OverflowPolicy::Reset => s.conn.abort(),
                             }
+                            return SegmentVerdict::Dropped;
                         }
                     }
                 }
             }
-        }
-        self.counters.rx_payload_bytes += seg.payload.len() as u64;
-        let verdict = self.touch(h, true, |s, t| {
+            t.counters.rx_payload_bytes += seg.payload.len() as u64;
             let queued = s.conn.send_queue_len();
             let verdict = s.conn.on_segment(now, seg, t.pool);
             if s.conn.send_queue_len() < queued {
@@ -138,6 +135,8 @@ impl Stack {
                 // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
                 t.iface.confirm_reachable(now, *s.conn.remote().ip());
             }
+            // A recycled TIME-WAIT connection is freed right after: nothing to send.
+            t.transmit = verdict != SegmentVerdict::TimeWaitSyn;
             verdict
         });
         if verdict == Some(SegmentVerdict::TimeWaitSyn) {

@@ -14,9 +14,10 @@ use core::ops::Deref;
 
 use super::socket::{Owner, Socket};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
-use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable};
+use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable, ListenerTable};
 use crate::iface::Interface;
 use crate::tcp::chunk::ChunkPool;
+use crate::tcp::listen::Listener;
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wheel::TimerHandle;
@@ -50,6 +51,8 @@ pub(super) struct Touch<'a> {
     pub(super) iface: &'a mut Interface,
     /// The stack's own counters.
     pub(super) counters: &'a mut StackCounters,
+    /// The listeners (a half-open connection's accept-queue room).
+    pub(super) listeners: &'a mut ListenerTable<Listener>,
     /// Whether settling queues the connection for `poll_transmit` (it may have something
     /// new to send). Starts as the caller asked; the change may clear it.
     pub(super) transmit: bool,
@@ -66,9 +69,9 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, .. } = self;
+        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
         let s = flows.table.get_mut(h)?;
-        let mut touch = Touch { pool: buffers, iface, counters, transmit };
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
         self.settle(h, transmit);
@@ -106,7 +109,9 @@ impl Stack {
                 None => continue,
                 Some(_) => {}
             }
-            self.touch(h, true, |s, _| s.conn.on_timeout(now));
+            // Changed here, where the socket is already in hand, and settled as `touch` does.
+            s.conn.on_timeout(now);
+            self.settle(h, true);
         }
     }
 
