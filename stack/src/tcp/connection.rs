@@ -862,10 +862,20 @@ impl Connection {
 }
 
 impl Connection {
-    /// The fields header prediction reads first, folded into one value, for a receive batch
-    /// that reads them ahead to bring their cache lines in (see `Stack::receive_batch`).
+    /// A word from each cache line of the hot part a received segment reads (header
+    /// prediction: `state`, `snd`, `rcv`, `opts`; the ACK decision: `ack`, `timers`; the
+    /// buffer heads), folded into one value, for a receive batch that reads them ahead to bring
+    /// those lines in (see `Stack::receive_batch`; the offsets are in the `layout` tests).
     pub(crate) fn hot_word(&self) -> u32 {
-        self.rcv.nxt.0 ^ self.snd.una.0 ^ self.snd.wnd ^ self.opts.ts_recent ^ self.state as u32
+        let lines = [
+            self.state as u32 ^ self.snd.una.0,
+            self.rcv.nxt.0 ^ self.opts.ts_recent,
+            self.ack.delack_segments,
+            u32::from(self.timers.delack_at.is_some()),
+            u32::from(self.timers.fin_wait2_at.is_some()) ^ self.send_buf.len() as u32,
+            self.recv_buf.len() as u32,
+        ];
+        lines.iter().fold(0, |a, &w| a ^ w)
     }
 }
 
