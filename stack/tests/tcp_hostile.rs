@@ -119,3 +119,37 @@ fn a_second_fin_moves_nothing() {
     assert_eq!(again.ack, Some(s(IRS + 2)), "RCV.NXT stays after the first FIN");
     assert!(events(&mut c).is_empty(), "no second PeerClosed");
 }
+
+/// Linux `TCPAbortOnData`: data that arrives after the application closed the connection is
+/// answered with a RST (nobody will read it), in FIN-WAIT-1 and in FIN-WAIT-2; after
+/// `shutdown_write` alone the application still reads, and the data is delivered.
+#[test]
+fn data_after_close_resets_the_connection() {
+    // FIN-WAIT-2: our FIN was acknowledged, then the peer sends data.
+    let mut c = fin_acked_by_silent_peer(true);
+    rx(&mut c, ms(40), &seg(IRS + 1, Some(ISS + 2), Flags::PSH).with_payload(b"late"));
+    let sent = tx_all(&mut c, ms(40));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].flags.contains(Flags::RST));
+    assert_eq!(sent[0].seq, s(ISS + 2));
+    assert!(c.is_closed());
+    assert_eq!(c.counters().abort_on_data, 1);
+
+    // FIN-WAIT-1: the data arrives before the ACK of our FIN.
+    let mut c = client(TcpConfig::default());
+    c.close();
+    assert!(tx(&mut c, ms(20)).expect("FIN").flags.contains(Flags::FIN));
+    assert_eq!(c.state(), State::FinWait1);
+    rx(&mut c, ms(30), &seg(IRS + 1, Some(ISS + 1), Flags::PSH).with_payload(b"late"));
+    assert!(tx_all(&mut c, ms(30)).iter().any(|o| o.flags.contains(Flags::RST)));
+    assert!(c.is_closed());
+    assert_eq!(c.counters().abort_on_data, 1);
+
+    // Half-closed for writing only: the application still reads.
+    let mut c = fin_acked_by_silent_peer(false);
+    rx(&mut c, ms(40), &seg(IRS + 1, Some(ISS + 2), Flags::PSH).with_payload(b"more"));
+    assert_eq!(read_all(&mut c), b"more");
+    assert!(tx_all(&mut c, ms(40)).iter().all(|o| !o.flags.contains(Flags::RST)));
+    assert_eq!(c.state(), State::FinWait2);
+    assert_eq!(c.counters().abort_on_data, 0);
+}

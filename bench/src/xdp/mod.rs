@@ -438,6 +438,7 @@ pub fn nstat_lines(c: &TcpCounters) -> Vec<(&'static str, i64)> {
         ("TcpExtTCPOFODrop", u(c.ofo_dropped)),
         ("TcpExtTCPKeepAlive", u(c.keepalive_probes)),
         ("TcpExtTCPAbortOnTimeout", u(c.abort_on_timeout)),
+        ("TcpExtTCPAbortOnData", u(c.abort_on_data)),
         // No Linux twin of its own (Linux folds these into TCPAbortOnTimeout).
         ("XdptcpFinWait2Timeouts", u(c.fin_wait2_timeouts)),
         // Linux's TCPACKSkippedPAWS and TCPACKSkippedSeq together.

@@ -83,6 +83,9 @@ pub struct TcpCounters {
     /// Closed connections reset after `fin_timeout` in FIN-WAIT-2 without the peer's FIN
     /// (Linux counts these under `TCPAbortOnTimeout` too; kept apart here).
     pub fin_wait2_timeouts: u64,
+    /// Connections reset because new data arrived after the application closed them: nobody
+    /// will read it, and a RST tells the peer so at once (Linux `TCPAbortOnData`).
+    pub abort_on_data: u64,
     /// Segments taken by header prediction, the established-state fast path (Linux
     /// `TCPHPHits` counts its data half).
     pub predicted_segments: u64,
@@ -127,6 +130,7 @@ impl TcpCounters {
         self.ecn_reductions += o.ecn_reductions;
         self.paced_delays += o.paced_delays;
         self.fin_wait2_timeouts += o.fin_wait2_timeouts;
+        self.abort_on_data += o.abort_on_data;
         self.predicted_segments += o.predicted_segments;
         self.oow_acks_limited += o.oow_acks_limited;
     }

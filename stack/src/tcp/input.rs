@@ -318,6 +318,15 @@ impl Connection {
         // in line like any other byte).
         // Seventh: segment text.
         if !payload.is_empty() {
+            if self.rcv.read_closed && matches!(self.state, State::FinWait1 | State::FinWait2) {
+                // New data for a connection the application closed: nobody will read it.
+                // Linux (`tcp_rcv_state_process`, `TCPAbortOnData`) resets rather than
+                // acknowledge bytes it then drops, so the peer learns at once that they are
+                // lost instead of believing them delivered.
+                self.counters.abort_on_data += 1;
+                self.abort();
+                return SegmentVerdict::Accepted;
+            }
             self.on_data(now, seq, payload, pool);
         }
         // Eighth: FIN.
