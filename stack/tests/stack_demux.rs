@@ -535,3 +535,45 @@ fn rsts_to_closed_ports_are_rate_limited() {
     }
     assert_eq!(out(&mut s, t).len(), 10);
 }
+
+/// Linux `tcp_max_orphans` (`TCPAbortOnMemory`): closed connections still finishing their
+/// close are capped; a close beyond the cap resets the connection at once. Before, peers that
+/// never acknowledged our FIN could hold any number of closed connections.
+#[test]
+fn closed_connections_still_finishing_are_capped() {
+    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
+    let mut cfg = StackConfig::new(iface, DeviceCaps::ip(1500), StackKeys::from_seed(1));
+    cfg.max_orphans = Some(2);
+    let mut s = Stack::new(cfg, T0);
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 8).unwrap();
+    let mut conns = Vec::new();
+    for port in 4000..4003u16 {
+        let iss = handshake(&mut s, T0, port, 1000);
+        conns.push((port, iss, accept_all(&mut s)[0]));
+    }
+    // The first two closes send FINs and wait for the (silent) peers; the third is reset.
+    for (i, &(_, _, h)) in conns.iter().enumerate() {
+        s.tcp_close(h).unwrap();
+        let o = out(&mut s, T0);
+        assert_eq!(o.len(), 1, "{o:?}");
+        let expect = if i < 2 { TcpFlags::FIN } else { TcpFlags::RST };
+        assert!(o[0].flags.contains(expect), "close {i}: {:?}", o[0].flags);
+        // Closing twice counts once.
+        let _ = s.tcp_close(h);
+    }
+    assert_eq!(s.orphan_count(), 2);
+    assert_eq!(s.counters().orphans_aborted, 1);
+    // One peer finishes the close: TIME-WAIT is not an orphan, and the next close has room.
+    let (port, iss, _) = conns[0];
+    send(&mut s, T0, &seg(port, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
+    let _ = out(&mut s, T0);
+    assert_eq!(s.orphan_count(), 1);
+    handshake(&mut s, T0, 4010, 1000);
+    let h = accept_all(&mut s)[0];
+    s.tcp_close(h).unwrap();
+    assert!(out(&mut s, T0)[0].flags.contains(TcpFlags::FIN));
+    assert_eq!(s.orphan_count(), 2);
+    // The silent ones give up in the end (FIN retransmissions time out), and the count follows.
+    run_timers(&mut s, T0 + Duration::from_secs(1200));
+    assert_eq!(s.orphan_count(), 0);
+}

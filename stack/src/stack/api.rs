@@ -313,11 +313,28 @@ impl Stack {
     /// the connection is reset instead (RFC 1122 §4.2.2.13). The handle stays valid until the
     /// connection is freed; `Closed` is its last event.
     pub fn tcp_close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
-        self.touch(h.0, true, |s, _| {
-            s.write_shut = true;
-            s.conn.close();
-        })
-        .ok_or(TcpError::InvalidHandle)
+        let full = self.orphans >= self.max_orphans;
+        let orphaned = self
+            .touch(h.0, true, |s, t| {
+                s.write_shut = true;
+                if s.in_orphans {
+                    return false;
+                }
+                if full && s.conn.state().is_synchronized() {
+                    // Linux `tcp_close` with too many orphans: reset instead of finishing.
+                    t.counters.orphans_aborted += 1;
+                    s.conn.abort();
+                    return false;
+                }
+                s.conn.close();
+                s.in_orphans = !s.conn.is_closed() && s.conn.state() != State::TimeWait;
+                s.in_orphans
+            })
+            .ok_or(TcpError::InvalidHandle)?;
+        // Settling (inside `touch`) uncounts an orphan only once it finishes, which it could
+        // not have done yet.
+        self.orphans += usize::from(orphaned);
+        Ok(())
     }
 
     /// Half-close: no more sending (FIN after queued data); receiving goes on.

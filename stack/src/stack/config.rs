@@ -63,6 +63,12 @@ pub struct StackConfig {
     /// 2·MSL protects a later incarnation of the same 4-tuple from old duplicates; timestamps
     /// (PAWS) and the ISN clock cover that case too.
     pub max_time_wait: Option<usize>,
+    /// Most connections the application has closed that are still finishing (FIN-WAIT-1,
+    /// FIN-WAIT-2, CLOSING, LAST-ACK: Linux's orphans, `tcp_max_orphans`); `None` (the
+    /// default) means half of `max_connections`. A close beyond it resets the connection at
+    /// once instead (Linux "too many orphaned sockets", `TCPAbortOnMemory`), so peers that
+    /// never finish a close cannot pile closed connections up.
+    pub max_orphans: Option<usize>,
     /// RSTs per second answering segments for closed ports (RFC 9293 §3.10.7.1), and the
     /// burst allowed above that rate. Default 1000 and 50, Linux's `icmp_msgs_per_sec` and
     /// `icmp_msgs_burst`: a RST to a closed port is the TCP twin of an ICMP port unreachable,
@@ -101,6 +107,7 @@ impl StackConfig {
             listen: ListenConfig::default(),
             max_connections: 65536,
             max_time_wait: None,
+            max_orphans: None,
             rst_rate_per_sec: 1000,
             rst_burst: 50,
             max_listeners: 64,

@@ -76,6 +76,9 @@ pub struct StackCounters {
     /// Connections freed instead of entering TIME-WAIT because `max_time_wait` were there
     /// already (Linux `TCPTimeWaitOverflow`).
     pub time_wait_overflow: u64,
+    /// Connections reset at close because `max_orphans` closed connections were still
+    /// finishing (Linux `TCPAbortOnMemory`).
+    pub orphans_aborted: u64,
     /// Frames lost on the way out (routing failure, ARP queue full).
     pub tx_errors: u64,
     /// TCP payload bytes handed to connections by `receive`: the bytes copied out of received
@@ -118,6 +121,9 @@ pub struct Stack {
     /// Connections in TIME-WAIT now, and the most allowed (`StackConfig::max_time_wait`).
     time_wait: usize,
     max_time_wait: usize,
+    /// Closed connections still finishing, and the most allowed (`StackConfig::max_orphans`).
+    orphans: usize,
+    max_orphans: usize,
     /// Budget of RSTs answering segments for closed ports.
     rst_limit: TokenBucket,
     isn: IsnGenerator,
@@ -166,6 +172,8 @@ impl Stack {
             max_replies: config.max_pending_replies,
             time_wait: 0,
             max_time_wait: config.max_time_wait.unwrap_or(config.max_connections / 2),
+            orphans: 0,
+            max_orphans: config.max_orphans.unwrap_or(config.max_connections / 2),
             rst_limit: TokenBucket::new(config.rst_rate_per_sec, config.rst_burst),
             isn: IsnGenerator::new(keys.isn),
             cookies: SynCookies::new(keys.syncookie),
@@ -267,6 +275,12 @@ impl Stack {
     /// Connections in TIME-WAIT (at most `StackConfig::max_time_wait`).
     pub fn time_wait_count(&self) -> usize {
         self.time_wait
+    }
+
+    /// Connections the application closed that are still finishing their close (at most
+    /// `StackConfig::max_orphans`).
+    pub fn orphan_count(&self) -> usize {
+        self.orphans
     }
 
     /// The default TCP configuration.

@@ -116,6 +116,8 @@ pub(crate) struct Socket {
     pub(crate) write_shut: bool,
     /// Counted among the stack's TIME-WAIT connections.
     pub(crate) in_time_wait: bool,
+    /// Counted among the closed connections still finishing (orphans).
+    pub(crate) in_orphans: bool,
 }
 
 impl Socket {
@@ -130,6 +132,7 @@ impl Socket {
             in_ev: false,
             write_shut: false,
             in_time_wait: false,
+            in_orphans: false,
         }
     }
 }

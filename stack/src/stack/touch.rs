@@ -162,6 +162,10 @@ impl Stack {
                 }
             }
         }
+        if s.in_orphans && matches!(s.conn.state(), State::TimeWait | State::Closed) {
+            s.in_orphans = false;
+            self.orphans -= 1;
+        }
         if s.conn.state() == State::TimeWait && !s.in_time_wait {
             if self.time_wait >= self.max_time_wait {
                 // No RST: the peer has closed too; the connection just ends early.
@@ -222,6 +226,9 @@ impl Stack {
         let Some(mut s) = self.flows.table.remove(h) else { return };
         if s.in_time_wait {
             self.time_wait -= 1;
+        }
+        if s.in_orphans {
+            self.orphans -= 1;
         }
         s.conn.drop_buffers(&mut self.buffers);
         self.wheel.cancel(s.timer);
