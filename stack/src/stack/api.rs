@@ -327,12 +327,15 @@ impl Stack {
                     return false;
                 }
                 s.conn.close();
-                s.in_orphans = !s.conn.is_closed() && s.conn.state() != State::TimeWait;
+                s.in_orphans = matches!(
+                    s.conn.state(),
+                    State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck
+                );
                 s.in_orphans
             })
             .ok_or(TcpError::InvalidHandle)?;
-        // Settling (inside `touch`) uncounts an orphan only once it finishes, which it could
-        // not have done yet.
+        // Settling (inside `touch`) uncounts an orphan once it reaches TIME-WAIT or CLOSED,
+        // states it was not in when marked, so the count is added after it safely.
         self.orphans += usize::from(orphaned);
         Ok(())
     }
