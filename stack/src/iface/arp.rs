@@ -5,10 +5,10 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use super::arp_cache::Enqueued;
 use super::caps::Medium;
 use super::counters::DropReason;
 use super::interface::{Interface, Link, Received, SendError};
+use super::neighbor::Enqueued;
 use super::output::write_ethernet;
 use super::ring::SlotRing;
 use crate::time::Instant;

@@ -23,12 +23,12 @@
 
 use std::net::Ipv4Addr;
 
-use super::arp_cache::ArpCache;
 use super::caps::DeviceCaps;
 use super::config::InterfaceConfig;
 use super::counters::{DropReason, IfaceCounters};
 use super::icmp::QuotedTcp;
 use super::ip_id::IpIds;
+use super::neighbor::ArpCache;
 use super::ratelimit::TokenBucket;
 use super::ring::SlotRing;
 use super::udp::{BindError, UdpHandle, UdpSockets};

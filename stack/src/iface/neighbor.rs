@@ -1,5 +1,8 @@
-//! The ARP cache (RFC 826): IPv4 neighbour → MAC, with expiry, a capacity bound, and a bounded
-//! queue of packets waiting for resolution.
+//! The neighbour cache: IP neighbour → MAC, with expiry, a capacity bound, and a bounded queue
+//! of packets waiting for resolution. One engine for both families: [`ArpCache`] for IPv4
+//! (RFC 826) and [`NdpCache`] for IPv6 Neighbor Discovery (RFC 4861 §7.3), which differ only
+//! in their address type and timers ([`NeighborParams::arp`], [`NeighborParams::ndp`]), as
+//! Linux's one `neighbour` table serves both.
 //!
 //! Layout: a fixed table of `capacity` slots plus a hash index from address to slot, both
 //! allocated at construction, so a hit is one hash lookup and never allocates. When the table
@@ -20,7 +23,9 @@
 //! packets are dropped and counted (`arp_resolution_failed`).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::config::InterfaceConfig;
 use super::counters::IfaceCounters;
@@ -45,8 +50,8 @@ enum State {
 }
 
 #[derive(Debug)]
-struct Entry {
-    ip: Ipv4Addr,
+struct Entry<A> {
+    ip: A,
     state: State,
     /// Looked up for sending (or created because we needed it) since the eviction hand last
     /// passed: the hand gives such an entry a second chance (CLOCK).
@@ -72,11 +77,73 @@ pub struct EnqueueOutcome {
     pub send_request: bool,
 }
 
+/// An address family's neighbour addresses (IPv4 for ARP, IPv6 for Neighbor Discovery).
+pub trait NeighborAddr: Copy + Eq + Hash + Debug {}
+impl NeighborAddr for Ipv4Addr {}
+impl NeighborAddr for Ipv6Addr {}
+
 /// The ARP cache of one interface.
+pub type ArpCache = NeighborCache<Ipv4Addr>;
+/// The IPv6 neighbour cache of one interface.
+pub type NdpCache = NeighborCache<Ipv6Addr>;
+
+/// Sizes and timers of a neighbour cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighborParams<A> {
+    /// Most neighbours held.
+    pub capacity: usize,
+    /// How long a resolved entry is trusted before it is revalidated.
+    pub lifetime: Duration,
+    /// Between requests (ARP requests, neighbour solicitations) for one neighbour.
+    pub retry_interval: Duration,
+    /// Requests before the neighbour is declared unreachable.
+    pub max_requests: u32,
+    /// Packets queued per unresolved neighbour.
+    pub per_neighbor: usize,
+    /// Packets queued over all unresolved neighbours.
+    pub total: usize,
+    /// The default router: never evicted while another entry can go.
+    pub protected: Option<A>,
+}
+
+impl NeighborParams<Ipv4Addr> {
+    /// ARP as `config` sets it up.
+    pub fn arp(config: &InterfaceConfig) -> Self {
+        NeighborParams {
+            capacity: config.arp_cache_capacity,
+            lifetime: config.arp_entry_lifetime,
+            retry_interval: config.arp_retry_interval,
+            max_requests: config.arp_max_requests,
+            per_neighbor: config.arp_pending_per_neighbor,
+            total: config.arp_pending_total,
+            protected: config.gateway,
+        }
+    }
+}
+
+impl NeighborParams<Ipv6Addr> {
+    /// Neighbor Discovery with RFC 4861 §10's constants: `REACHABLE_TIME` 30 s (not
+    /// randomised: the stack draws no random numbers; the caller may vary it),
+    /// `RETRANS_TIMER` 1 s, `MAX_MULTICAST_SOLICIT` 3; sizes and queues as `config` gives
+    /// ARP, and `router` (learned from a router advertisement) protected.
+    pub fn ndp(config: &InterfaceConfig, router: Option<Ipv6Addr>) -> Self {
+        NeighborParams {
+            capacity: config.arp_cache_capacity,
+            lifetime: Duration::from_secs(30),
+            retry_interval: Duration::from_secs(1),
+            max_requests: 3,
+            per_neighbor: config.arp_pending_per_neighbor,
+            total: config.arp_pending_total,
+            protected: router,
+        }
+    }
+}
+
+/// A neighbour cache (see the [module documentation](self)).
 #[derive(Debug)]
-pub struct ArpCache {
-    index: HashMap<Ipv4Addr, usize>,
-    slots: Vec<Option<Entry>>,
+pub struct NeighborCache<A> {
+    index: HashMap<A, usize>,
+    slots: Vec<Option<Entry<A>>>,
     free: Vec<usize>,
     /// Next slot to reuse when none is free.
     hand: usize,
@@ -94,25 +161,32 @@ pub struct ArpCache {
     /// The neighbour confirmed last and when. TCP confirms on every acknowledging segment; a
     /// refresh within `confirm_skip` of the last one buys nothing and cost a hash lookup per
     /// received segment.
-    recent_confirm: Option<(Ipv4Addr, Instant)>,
+    recent_confirm: Option<(A, Instant)>,
     /// An eighth of the lifetime: at most 12.5 % of it is given up, and the entry cannot
     /// have expired in between.
     confirm_skip: Duration,
     /// The last resolved lookup (next hop, its MAC, when the entry expires). Every segment a
     /// connection sends looks up the same next hop; this answers it without a keyed hash.
     /// Cleared by every change to the table, so it never outlives the entry it copies.
-    last_lookup: Option<(Ipv4Addr, EthernetAddress, Instant, usize)>,
+    last_lookup: Option<(A, EthernetAddress, Instant, usize)>,
     /// The gateway: never chosen for eviction while another entry can go. Off the link,
     /// everything depends on it, and an on-link host forging ARP from many of the link's
     /// addresses must not be able to push it out.
-    protected: Option<Ipv4Addr>,
+    protected: Option<A>,
 }
 
 impl ArpCache {
-    /// An empty cache sized and timed by `config`. Allocates its whole table now.
+    /// An empty ARP cache sized and timed by `config`. Allocates its whole table now.
     pub fn new(config: &InterfaceConfig) -> Self {
-        let cap = config.arp_cache_capacity.max(1);
-        ArpCache {
+        NeighborCache::with_params(NeighborParams::arp(config))
+    }
+}
+
+impl<A: NeighborAddr> NeighborCache<A> {
+    /// An empty cache with `p`'s sizes and timers. Allocates its whole table now.
+    pub fn with_params(p: NeighborParams<A>) -> Self {
+        let cap = p.capacity.max(1);
+        NeighborCache {
             index: HashMap::with_capacity(cap),
             slots: (0..cap).map(|_| None).collect(),
             free: (0..cap).rev().collect(),
@@ -120,15 +194,15 @@ impl ArpCache {
             pending: Vec::with_capacity(cap),
             queued_total: 0,
             next_poll: None,
-            lifetime: config.arp_entry_lifetime,
-            retry_interval: config.arp_retry_interval,
-            max_requests: config.arp_max_requests.max(1),
-            per_neighbor: config.arp_pending_per_neighbor,
-            total: config.arp_pending_total,
+            lifetime: p.lifetime,
+            retry_interval: p.retry_interval,
+            max_requests: p.max_requests.max(1),
+            per_neighbor: p.per_neighbor,
+            total: p.total,
             recent_confirm: None,
             last_lookup: None,
-            protected: config.gateway,
-            confirm_skip: Duration::from_nanos(config.arp_entry_lifetime.total_nanos() / 8),
+            protected: p.protected,
+            confirm_skip: Duration::from_nanos(p.lifetime.total_nanos() / 8),
         }
     }
 
@@ -149,7 +223,7 @@ impl ArpCache {
 
     /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
     /// revalidated: the first unicast request is due at once (see [`poll`](Self::poll)).
-    pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<EthernetAddress> {
+    pub fn lookup(&mut self, ip: A, now: Instant) -> Option<EthernetAddress> {
         if let Some((last, mac, expires_at, _)) = self.last_lookup {
             if last == ip && now < expires_at {
                 return Some(mac);
@@ -182,7 +256,7 @@ impl ArpCache {
     /// Higher-layer advice that `ip` is reachable at its cached MAC (RFC 1122 §2.3.2.1), e.g.
     /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
     /// an unknown or never-resolved neighbour.
-    pub fn confirm(&mut self, ip: Ipv4Addr, now: Instant) {
+    pub fn confirm(&mut self, ip: A, now: Instant) {
         // `last_lookup` may keep the old expiry: it then misses early, never late.
         if let Some((last, at)) = self.recent_confirm {
             if last == ip && now.saturating_duration_since(at) < self.confirm_skip {
@@ -207,7 +281,7 @@ impl ArpCache {
     }
 
     /// Whether a resolution of `ip` is under way.
-    pub fn is_pending(&self, ip: Ipv4Addr) -> bool {
+    pub fn is_pending(&self, ip: A) -> bool {
         self.index.get(&ip).and_then(|&s| self.slots.get(s)).is_some_and(|e| {
             matches!(e, Some(Entry { state: State::Pending { known: None, .. }, .. }))
         })
@@ -219,7 +293,7 @@ impl ArpCache {
     /// for this neighbour (empty if none), to be sent now.
     pub fn learn(
         &mut self,
-        ip: Ipv4Addr,
+        ip: A,
         mac: EthernetAddress,
         now: Instant,
         create: bool,
@@ -254,7 +328,7 @@ impl ArpCache {
     /// after [`lookup`](Self::lookup) missed.
     pub fn enqueue(
         &mut self,
-        ip: Ipv4Addr,
+        ip: A,
         packet: &[u8],
         now: Instant,
         counters: &mut IfaceCounters,
@@ -305,7 +379,7 @@ impl ArpCache {
         &mut self,
         now: Instant,
         counters: &mut IfaceCounters,
-        mut send_request: impl FnMut(Ipv4Addr, Option<EthernetAddress>),
+        mut send_request: impl FnMut(A, Option<EthernetAddress>),
     ) {
         match self.next_poll {
             Some(t) if t <= now => {}
@@ -360,13 +434,7 @@ impl ArpCache {
             .min();
     }
 
-    fn insert(
-        &mut self,
-        ip: Ipv4Addr,
-        state: State,
-        used: bool,
-        counters: &mut IfaceCounters,
-    ) -> usize {
+    fn insert(&mut self, ip: A, state: State, used: bool, counters: &mut IfaceCounters) -> usize {
         if let Some((_, _, _, slot)) = self.last_lookup.take() {
             // Lookups answered from the memo touched no entry: count them now, before the
             // hand may pass.
@@ -451,6 +519,38 @@ mod tests {
         c.arp_pending_per_neighbor = 2;
         c.arp_pending_total = 3;
         ArpCache::new(&c)
+    }
+
+    /// The same engine for IPv6 with Neighbor Discovery's timers: a packet waits for a
+    /// resolution, solicitations are retried every second and give up after three, the
+    /// router is protected from eviction, and an advertisement resolves the neighbour.
+    #[test]
+    fn neighbor_discovery_uses_the_same_engine_with_its_timers() {
+        let v6 = |n: u16| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n);
+        let mut cfg = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
+        cfg.arp_cache_capacity = 2;
+        let mut n = NdpCache::with_params(NeighborParams::ndp(&cfg, Some(v6(1))));
+        let mut k = IfaceCounters::default();
+        let s = |n| Instant::ZERO + Duration::from_secs(n);
+        let out = n.enqueue(v6(2), &[1, 2, 3], s(0), &mut k);
+        assert!(out.send_request);
+        let mut asked = Vec::new();
+        for t in 1..=3 {
+            n.poll(s(t), &mut k, |a, m| asked.push((a, m)));
+        }
+        assert_eq!(asked, vec![(v6(2), None); 2], "RETRANS_TIMER 1 s, MAX_MULTICAST_SOLICIT 3");
+        assert_eq!(n.lookup(v6(2), s(3)), None);
+        assert_eq!(k.arp_resolution_failed, 1, "the waiting packet was dropped and counted");
+        // The router stays while other neighbours come and go.
+        n.learn(v6(1), MAC, s(4), true, &mut k);
+        for i in 10..20 {
+            n.learn(v6(i), MAC, s(4), true, &mut k);
+        }
+        assert_eq!(n.lookup(v6(1), s(5)), Some(MAC));
+        // REACHABLE_TIME: revalidation starts after 30 s.
+        assert_eq!(n.poll_at(), None);
+        assert_eq!(n.lookup(v6(1), s(34) + Duration::from_millis(1)), Some(MAC));
+        assert!(n.poll_at().is_some());
     }
 
     #[test]
