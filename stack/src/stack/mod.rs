@@ -47,7 +47,7 @@ use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::listen::{ListenCounters, Listener};
+use crate::tcp::listen::{ListenCounters, Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::ports::EphemeralPorts;
 use crate::tcp::segment::SegmentHeader;
 use crate::tcp::syncookie::SynCookies;
@@ -297,6 +297,20 @@ impl Stack {
                 }
                 None => continue,
                 Some(_) => {}
+            }
+            if let Owner::SynQueue(l) = s.owner {
+                let listener = self.listeners.get_mut(l);
+                // A half-open connection whose SYN-ACK went out three times already, while
+                // the SYN queue is crowded: given up now rather than after five.
+                let crowded = listener.filter(|l| l.syn_queue_crowded());
+                if let Some(listener) =
+                    crowded.filter(|_| s.conn.info().backoff >= PRESSED_SYNACK_RETRIES)
+                {
+                    listener.syn_pruned();
+                    s.conn.abort();
+                    self.settle(h, true);
+                    continue;
+                }
             }
             s.conn.on_timeout(now);
             self.settle(h, true);
