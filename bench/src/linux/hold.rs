@@ -308,8 +308,10 @@ impl Run<'_> {
 
     fn on_echoing(&mut self, i: usize) {
         let size = self.cfg.size;
-        for (k, b) in self.message.iter_mut().enumerate() {
-            *b = pattern(i, k);
+        if self.conns[i].sent < size {
+            for (k, b) in self.message.iter_mut().enumerate() {
+                *b = pattern(i, k);
+            }
         }
         let c = &mut self.conns[i];
         let Some(s) = c.stream.as_mut() else { return };
@@ -437,3 +439,71 @@ fn at_work(phase: Phase) -> bool {
 
 /// `EINPROGRESS` on Linux: a non-blocking connect under way.
 const EINPROGRESS: i32 = 115;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream as StdStream};
+
+    /// A loopback server that answers every byte with `answer(byte)` until EOF, then closes.
+    fn server(answer: fn(u8) -> u8) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s): io::Result<StdStream> = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 256];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        buf[..n].iter_mut().for_each(|b| *b = answer(*b));
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn config(target: SocketAddr, conns: usize) -> HoldConfig {
+        HoldConfig {
+            target,
+            sources: vec!["127.0.0.1".parse().unwrap()],
+            // Ports of this test process's own choosing: another run's may linger in
+            // TIME-WAIT, which SO_REUSEADDR allows.
+            ports: 45_000 + (std::process::id() % 5_000) as u16..=60_999,
+            conns,
+            size: 100,
+            in_flight: 16,
+            hold: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn echoes_hold_and_close_every_connection() {
+        let r = run(&config(server(|b| b), 64), &AtomicBool::new(false)).unwrap();
+        assert_eq!((r.connected, r.held, r.closed, r.lost_while_held), (64, 64, 64, 0), "{r:?}");
+        assert_eq!(r.errors.total(), 0, "{r:?}");
+        assert!(r.connect_p50_us > 0 && r.connect_p99_us <= r.connect_max_us, "{r:?}");
+    }
+
+    #[test]
+    fn a_wrong_echo_is_a_mismatch_not_a_held_connection() {
+        let r = run(&config(server(|b| b ^ 1), 8), &AtomicBool::new(false)).unwrap();
+        assert_eq!((r.connected, r.held, r.closed), (8, 0, 0), "{r:?}");
+        assert_eq!(r.errors.mismatch, 8, "{r:?}");
+    }
+
+    #[test]
+    fn a_refused_connect_is_a_connect_error() {
+        // A port nobody listens on: bind one, note it, close it.
+        let target = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let r = run(&config(target, 4), &AtomicBool::new(false)).unwrap();
+        assert_eq!((r.connected, r.held, r.errors.connect), (0, 0, 4), "{r:?}");
+    }
+}
