@@ -72,7 +72,7 @@ fn a_100k_held_connections_from_linux_cost_under_4_kib_each() {
     let before = vm_rss_kib(pid);
 
     // One client process per source address, each under the open-files limit.
-    let per_proc = open_files_limit().saturating_sub(100).min(20_000);
+    let per_proc = open_files_limit().saturating_sub(100).clamp(500, 20_000);
     let procs = HELD.div_ceil(per_proc).max(2);
     let sources = lab.kernel_aliases(11, procs as u8);
     let target = format!("{}:7", lab.stack_ip);
