@@ -6,7 +6,8 @@
 #   <asm/types.h> from gcc-multilib; libbpf-sys builds its vendored libbpf with make and
 #   pkg-config against libelf and zlib. driver/build.rs compiles our XDP program with clang.
 # - Lab: iproute2 (ip netns, veth), ethtool (tx checksum offload off), nftables (netdev loss),
-#   tcpdump (reading pcap files), ping, nc and python3 (traffic from the kernel side).
+#   tcpdump (reading pcap files), ping, nc and python3 (traffic from the kernel side), hping3
+#   (the SYN flood of bench/tests/lab_syn_flood.rs).
 #
 # Idempotent: a second run finds everything present and changes nothing. Debian/Ubuntu only.
 # Usage: scripts/install-deps.sh   (as root, or with everything already installed)
@@ -17,8 +18,8 @@ PACKAGES=(
     clang libclang-dev libelf-dev zlib1g-dev gcc-multilib make pkg-config m4 binutils
     # the veth lab and its tests
     iproute2 ethtool nftables tcpdump iputils-ping netcat-openbsd python3
-    # real peers for interop tests and the side-by-side benchmarks
-    curl wrk sockperf
+    # real peers for interop tests and the side-by-side benchmarks; hping3 floods SYNs
+    curl wrk sockperf hping3
     # real servers of `xdptcp bench lab` (nginx, HAProxy in TCP mode in front of it)
     nginx-light haproxy
 )

@@ -29,6 +29,9 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Generate load (rr, crr, bulk) against a server for a fixed duration.
     Load(cmd::load::Args),
+    /// Open many connections over Linux sockets, echo one message on each, hold them all,
+    /// then close them all (the client of the memory and SYN-flood lab proofs).
+    Hold(cmd::hold::Args),
     /// One transfer from our stack as the client: send N bytes, read the reply, verify.
     Xfer(cmd::xfer::Args),
     /// Serve an application on the xdptcp stack over AF_XDP (one pinned worker per queue)
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Load(args) => cmd::load::run(&args),
         Command::Xfer(args) => cmd::xfer::run(&args),
+        Command::Hold(args) => cmd::hold::run(&args),
         Command::ServeXdp(args) => cmd::serve_xdp::run(&args),
         Command::Detach(args) => cmd::detach::run(&args),
         Command::Lab(args) => cmd::lab::run(&args),

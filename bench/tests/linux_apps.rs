@@ -454,6 +454,11 @@ fn flags_of_the_other_stack_are_errors() {
             &["serve", "echo", "--stack", "xdptcp", "--threads", "2"][..],
             "--threads applies to --stack linux",
         ),
+        (&["serve", "echo", "--syn-cookies", "off"][..], "--syn-cookies applies to --stack xdptcp"),
+        (
+            &["serve", "echo", "--stack", "xdptcp", "--queues", "2", "--syn-cookies", "off"][..],
+            "--syn-cookies off runs on one queue",
+        ),
     ] {
         assert_one_line_error(&xdptcp(args, t), needle);
     }

@@ -226,6 +226,60 @@ fn a_syn_flood_without_cookies_takes_no_chunks() {
     assert_eq!(s.stack.memory_counters().chunks_peak, 0);
 }
 
+/// Runs `s`'s timers up to `until`, sending what they produce; returns the frames sent.
+fn run_timers(s: &mut Server, until: Instant) -> usize {
+    let mut frames = 0;
+    while let Some(t) = s.stack.poll_timeout().filter(|t| *t <= until) {
+        s.now = s.now.max(t);
+        s.stack.on_timeout(s.now);
+        while s.output().is_some() {
+            frames += 1;
+        }
+    }
+    s.now = until;
+    frames
+}
+
+/// Without cookies, a flood's half-open connections must not keep the SYN queue full for
+/// the minute their SYN-ACK retransmissions take: while the queue is more than half full,
+/// each gets three SYN-ACKs and is then given up (Linux `reqsk_timer_handler`), so within
+/// 7 s half the queue is free again and new SYNs are answered. An uncrowded queue keeps its
+/// half-open connections for all five retransmissions.
+#[test]
+fn a_crowded_syn_queue_sheds_half_open_connections_after_three_syn_acks() {
+    let n = 16;
+    let mut crowded = Server::new(n, CookieMode::Never, MemoryBudget::linux());
+    let mut calm = Server::new(4 * n, CookieMode::Never, MemoryBudget::linux());
+    for s in [&mut crowded, &mut calm] {
+        for i in 0..n {
+            s.input(&Client::nth(i), TcpFlags::SYN, &[]);
+        }
+        while s.output().is_some() {}
+        assert_eq!(s.stack.tcp_syn_queue_len(s.listener), n);
+    }
+    // SYN-ACKs again at 1 s and 3 s; at 7 s the crowded ones are given up (a RST each)
+    // until the queue is half full; the rest send their third retransmission.
+    let at = |s: &Server, secs| s.now + Duration::from_secs(secs);
+    let until = at(&crowded, 8);
+    assert_eq!(run_timers(&mut crowded, until), 2 * n + n / 2 + n / 2);
+    assert_eq!(crowded.stack.tcp_syn_queue_len(crowded.listener), n / 2);
+    assert_eq!(crowded.stack.listen_counters().syn_queue_pruned, (n / 2) as u64);
+    assert_eq!(crowded.stack.connection_count(), n / 2);
+    let until = at(&calm, 8);
+    assert_eq!(run_timers(&mut calm, until), 3 * n, "three retransmissions");
+    assert_eq!(calm.stack.tcp_syn_queue_len(calm.listener), n);
+    assert_eq!(calm.stack.listen_counters().syn_queue_pruned, 0);
+    // The freed queue answers a new SYN at once.
+    crowded.input(&Client::nth(n), TcpFlags::SYN, &[]);
+    assert!(crowded.output().is_some(), "a SYN-ACK");
+    assert_eq!(crowded.stack.tcp_syn_queue_len(crowded.listener), n / 2 + 1);
+    // The calm ones keep all five retransmissions and time out after 63 s, as before.
+    let until = at(&calm, 60);
+    run_timers(&mut calm, until);
+    assert_eq!(calm.stack.tcp_syn_queue_len(calm.listener), 0);
+    assert_eq!(calm.stack.listen_counters().syn_queue_pruned, 0);
+}
+
 /// Kilobytes, as chunk counts for a budget.
 fn chunks(n: usize) -> usize {
     n * CHUNK_SIZE

@@ -4,6 +4,7 @@ pub mod bench_lab;
 pub mod congestion;
 pub mod criterion_report;
 pub mod detach;
+pub mod hold;
 pub mod lab;
 pub mod load;
 pub mod proxy;

@@ -53,7 +53,7 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
     if args.xdp.queues != 1 {
         return Err("serve proxy --stack xdptcp runs on one queue".into());
     }
-    let opts = args.xdp.options()?;
+    let opts = super::serve::xdp_options(args)?;
     let proxy = StackProxy::new(args.port, args.backlog.max(1), backends);
     struct H {
         port: u16,

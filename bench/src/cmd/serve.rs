@@ -7,6 +7,7 @@ use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
 use xdptcp_bench::linux;
 use xdptcp_bench::xdp::{self, server::StackServer};
+use xdptcp_stack::tcp::listen::CookieMode;
 
 /// Which application to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +24,13 @@ pub enum AppName {
     Rr,
     /// L4 TCP proxy: each connection is forwarded to the next --backend (round-robin).
     Proxy,
+}
+
+/// An on/off option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--listen` when not given (the Linux stack).
@@ -59,6 +67,11 @@ pub struct Args {
     /// Listen backlog (SYN and accept queues; SYN cookies beyond it) for `--stack xdptcp`.
     #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: usize,
+    /// SYN cookies once the SYN queue is full (RFC 4987 §3.6), `--stack xdptcp` only (for
+    /// Linux it is the net.ipv4.tcp_syncookies sysctl): `off` drops a SYN that finds the
+    /// queue full, so a flood costs no memory beyond the queue.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub syn_cookies: Switch,
     /// Backend of `serve proxy`, ADDR:PORT; repeat for several (round-robin).
     #[arg(long)]
     pub backend: Vec<String>,
@@ -78,6 +91,9 @@ pub fn check_linux_flags(args: &Args) -> Result<(), String> {
     }
     if args.backlog != DEFAULT_BACKLOG {
         return Err(super::xdp_args::XdpArgs::linux_ignores("--backlog"));
+    }
+    if args.syn_cookies != Switch::On {
+        return Err(super::xdp_args::XdpArgs::linux_ignores("--syn-cookies"));
     }
     Ok(())
 }
@@ -149,6 +165,16 @@ pub fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The runner's options of `serve --stack xdptcp` (one queue): the shared AF_XDP options
+/// plus the listener's cookie policy.
+pub fn xdp_options(args: &Args) -> Result<xdp::XdpOptions, String> {
+    let mut opts = args.xdp.options()?;
+    if args.syn_cookies == Switch::Off {
+        opts.syn_cookies = CookieMode::Never;
+    }
+    Ok(opts)
+}
+
 /// `serve --stack xdptcp`: the same app on our stack, one worker on one AF_XDP queue.
 fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
     if args.port == 0 {
@@ -158,6 +184,9 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         return Err("--backlog must be at least 1".into());
     }
     if args.xdp.queues > 1 {
+        if args.syn_cookies != Switch::On {
+            return Err("--syn-cookies off runs on one queue (--queues 1)".into());
+        }
         use super::serve_xdp::AppName as X;
         let which = match args.app {
             AppName::Echo => X::Echo,
@@ -173,7 +202,7 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         let rt = args.xdp.runtime_args(which, args.port, args.body_bytes, args.backlog)?;
         return super::serve_xdp::run(&rt);
     }
-    let opts = args.xdp.options()?;
+    let opts = xdp_options(args)?;
     let name = app.name();
     let server = StackServer::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog);
     struct H {

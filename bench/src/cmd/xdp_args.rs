@@ -141,6 +141,7 @@ impl XdpArgs {
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
             local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
+            syn_cookies: xdptcp_stack::tcp::listen::CookieMode::WhenFull,
         })
     }
 }

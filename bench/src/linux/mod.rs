@@ -3,6 +3,7 @@
 //! thread).
 
 pub mod conn;
+pub mod hold;
 pub mod load;
 pub mod proxy;
 pub mod server;

@@ -21,6 +21,7 @@ use xdptcp_driver::pcap::PcapDevice;
 use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode};
 use xdptcp_driver::{signal, Device};
 use xdptcp_stack::stack::Stack;
+use xdptcp_stack::tcp::listen::CookieMode;
 use xdptcp_stack::tcp::TcpCounters;
 use xdptcp_stack::time::Instant;
 
@@ -59,6 +60,9 @@ pub struct XdpOptions {
     pub tx_checksum: TxChecksum,
     /// Ephemeral ports for active opens (`--local-ports`); the stack's default otherwise.
     pub local_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// When listeners answer with SYN cookies (`serve --syn-cookies`); Linux's default
+    /// (only when the SYN queue is full) otherwise.
+    pub syn_cookies: CookieMode,
 }
 
 /// Parses `ADDR/PREFIX` (a bare address means /24).
@@ -365,6 +369,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         config.tcp = config.tcp.with_fixed_buffers(b, b);
     }
     config.max_connections = opts.max_connections;
+    config.listen.cookies = opts.syn_cookies;
     if let Some(ports) = &opts.local_ports {
         config.ephemeral_ports = ports.clone();
     }

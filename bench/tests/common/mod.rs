@@ -108,6 +108,54 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Adds `n` more addresses to the kernel-side veth (`.first`, `.first+1`, ... of the lab's
+    /// /24) and returns them: each is one more source of ports for many client connections.
+    /// They go with the namespace when the lab is taken down.
+    pub fn kernel_aliases(&self, first: u8, n: u8) -> Vec<String> {
+        let net = self.kernel_ip.rsplit_once('.').expect("dotted quad").0;
+        (first..first + n)
+            .map(|host| {
+                let addr = format!("{net}.{host}");
+                let ok = Command::new("ip")
+                    .args(["-n", &self.kernel_ns, "addr", "add", &format!("{addr}/24")])
+                    .args(["dev", &self.kernel_if])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "cannot add {addr} to {}", self.kernel_if);
+                addr
+            })
+            .collect()
+    }
+
+    /// `xdptcp hold --target TARGET ARGS` (Linux sockets) in the kernel namespace, started.
+    pub fn hold(&self, tag: &str, target: &str, args: &[&str]) -> Proc {
+        let mut argv = vec![XDPTCP, "hold", "--target", target];
+        argv.extend_from_slice(args);
+        self.proc(&self.kernel_ns, tag, &argv).start()
+    }
+}
+
+/// A process's resident set in KiB (`VmRSS` of /proc/PID/status).
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS for pid {pid}"))
+}
+
+/// The soft limit on open files of this process (children inherit it).
+pub fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|v| v.split_whitespace().next())
+        .map_or(1024, |v| v.parse().unwrap_or(usize::MAX))
+}
+
 /// How a [`Proc`] is started: see [`Lab::proc`] and [`Lab::xdptcp`].
 pub struct ProcBuilder {
     lab: String,
@@ -245,6 +293,27 @@ impl Proc {
         }
     }
 
+    /// Its process id while it runs (the program's own: `ip netns exec` execs it; `timeout`'s
+    /// under [`ProcBuilder::time_limit`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The JSON of its last line starting with `prefix` (e.g. `hold`'s `report {...}`).
+    pub fn json_line(&self, prefix: &str) -> Option<serde_json::Value> {
+        let log = self.log_text();
+        let line = log.lines().rev().find_map(|l| l.strip_prefix(prefix))?;
+        serde_json::from_str(line.trim()).ok()
+    }
+
+    /// The number after `key ` in its last line starting with `prefix` (`stopped`'s
+    /// `accepted N`, `stats:`'s `bytes in N`, the memory line's `chunks_in_use: N`).
+    pub fn number(&self, prefix: &str, key: &str) -> Option<u64> {
+        let log = self.log_text();
+        let line = log.lines().rev().find(|l| l.starts_with(prefix))?;
+        number_after(line, key)
+    }
+
     /// A counter from xdptcp's last `tcp: ` line (nstat names, `NAME VALUE, ...`).
     pub fn nstat(&self, name: &str) -> Option<i64> {
         let log = self.log_text();
@@ -322,6 +391,14 @@ impl Drop for Proc {
         }
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The number after `key` (and a space) in `line`.
+pub fn number_after(line: &str, key: &str) -> Option<u64> {
+    let at = line.find(key)? + key.len();
+    let digits: String =
+        line[at..].trim_start().chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
 }
 
 /// `tcpdump -nr FILE | tail -n N`.

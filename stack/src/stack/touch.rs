@@ -17,7 +17,7 @@ use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
 use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable, ListenerTable};
 use crate::iface::Interface;
 use crate::tcp::chunk::ChunkPool;
-use crate::tcp::listen::Listener;
+use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wheel::TimerHandle;
@@ -108,6 +108,20 @@ impl Stack {
                 }
                 None => continue,
                 Some(_) => {}
+            }
+            if let Owner::SynQueue(l) = s.owner {
+                let listener = self.listeners.get_mut(l);
+                // A half-open connection whose SYN-ACK went out three times already, while
+                // the SYN queue is crowded: given up now rather than after five.
+                let crowded = listener.filter(|l| l.syn_queue_crowded());
+                if let Some(listener) =
+                    crowded.filter(|_| s.conn.info().backoff >= PRESSED_SYNACK_RETRIES)
+                {
+                    listener.syn_pruned();
+                    s.conn.abort();
+                    self.settle(h, true);
+                    continue;
+                }
             }
             // Changed here, where the socket is already in hand, and settled as `touch` does.
             s.conn.on_timeout(now);

@@ -90,6 +90,9 @@ pub struct ListenCounters {
     pub listen_overflows: u64,
     /// SYNs and handshakes dropped for any reason (`ListenDrops`).
     pub listen_drops: u64,
+    /// Half-open connections given up after [`PRESSED_SYNACK_RETRIES`] because the SYN
+    /// queue was crowded (no Linux counter of its own: `reqsk_timer_handler` drops them).
+    pub syn_queue_pruned: u64,
 }
 
 impl ListenCounters {
@@ -100,8 +103,16 @@ impl ListenCounters {
         self.syncookies_failed += o.syncookies_failed;
         self.listen_overflows += o.listen_overflows;
         self.listen_drops += o.listen_drops;
+        self.syn_queue_pruned += o.syn_queue_pruned;
     }
 }
+
+/// SYN-ACK retransmissions a half-open connection gets while its listener's SYN queue is
+/// more than half full, instead of `TcpConfig::synack_retries` (5, 63 s). Linux's
+/// `reqsk_timer_handler` lowers its threshold towards 2 when the queue is that full of
+/// requests already retransmitted: without it, a flood's entries would keep a queue full
+/// (and, without cookies, every legitimate SYN out) for a minute after the flood ended.
+pub const PRESSED_SYNACK_RETRIES: u32 = 2;
 
 /// What to do with a SYN that reached a listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +291,18 @@ impl Listener {
     /// Records a connection created after [`SynAction::Queue`].
     pub fn syn_queued(&mut self) {
         self.syn_queue_len += 1;
+    }
+
+    /// Whether the SYN queue is more than half full (at least 8 places counted, as Linux's
+    /// `max(8, sk_max_ack_backlog)`): its half-open connections then get only
+    /// [`PRESSED_SYNACK_RETRIES`].
+    pub fn syn_queue_crowded(&self) -> bool {
+        self.syn_queue_len * 2 > self.backlog.max(8)
+    }
+
+    /// Counts a half-open connection given up because the SYN queue was crowded.
+    pub fn syn_pruned(&mut self) {
+        self.counters.syn_queue_pruned += 1;
     }
 
     /// Records that a connection left the SYN queue (established, failed or reset).
