@@ -6,8 +6,9 @@
 //! timers and events, so it is not left to the callers: the connection table is a
 //! [`Sockets`] that hands out shared references only, and the only ways to a `&mut Socket`
 //! are in this file. [`Stack::touch`] runs a change and then settles; [`Stack::adopt`]
-//! inserts a new connection and settles it. Draining events ([`Stack::poll_event`]) and
-//! re-arming an early timer entry (in [`Stack::on_timeout`]) change no connection state and
+//! inserts a new connection and settles it; [`Stack::on_timeout`] runs a due connection's
+//! timers on the socket it already holds and settles it the same way. Draining events
+//! ([`Stack::poll_event`]) and re-arming an early timer entry change no connection state and
 //! live here too.
 
 use core::ops::Deref;
