@@ -119,7 +119,7 @@ impl Stack {
                     crowded.filter(|_| s.conn.info().backoff >= PRESSED_SYNACK_RETRIES)
                 {
                     listener.syn_pruned();
-                    s.conn.abort();
+                    s.conn.forget();
                     self.settle(h, true);
                     continue;
                 }

@@ -792,6 +792,14 @@ impl Connection {
     }
 
     /// Goes to CLOSED, stopping every timer and queuing the terminal event.
+    /// Closes without a word to the peer. For a half-open connection given up because the
+    /// SYN queue is crowded: Linux's `reqsk_timer_handler` drops such a request silently, and
+    /// a RST would go to what is, in a flood, most likely a spoofed source (backscatter).
+    pub(crate) fn forget(&mut self) {
+        self.rst_pending = None;
+        self.enter_closed(Event::Closed);
+    }
+
     pub(super) fn enter_closed(&mut self, event: Event) {
         if matches!(self.state, State::SynSent | State::SynReceived) && event != Event::Closed {
             self.counters.attempt_fails += 1;
