@@ -438,4 +438,11 @@ impl Stack {
     pub fn udp_consume(&mut self, socket: UdpHandle) -> bool {
         self.iface.udp_consume(socket)
     }
+
+    /// The next UDP socket that received datagrams since it was last returned here: the UDP
+    /// readable event. Edge-triggered (as `EPOLLET`): read the socket until `udp_recv_from`
+    /// is `None`, since the next event for it comes only with its next datagram.
+    pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
+        self.iface.udp_poll_readable()
+    }
 }
