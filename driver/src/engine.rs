@@ -45,7 +45,7 @@ use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 
-pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho, UdpEcho};
+pub use crate::app::{App, AppCopies, NoApp};
 use crate::device::Device;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
@@ -153,6 +153,19 @@ impl<D: Device, A: App> Worker<D, A> {
         self.steer.as_ref().map(|s| s.port.counters()).unwrap_or_default()
     }
 
+    /// Runs the application's `start` (listen, connect, bind) in a first iteration, if none
+    /// ran yet, and returns its error ([`App::start_error`]). A launcher calls this before it
+    /// lets the device divert traffic to the stack, so no frame arrives before a listener.
+    pub fn start(&mut self) -> Result<(), String> {
+        if !self.started {
+            self.run_once(self.clock.now());
+        }
+        match self.app.start_error() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
     /// (so an idle loop can back off) and the next timer (the caller must call again no later
     /// than that).
@@ -208,15 +221,16 @@ impl<D: Device, A: App> Worker<D, A> {
         // 4. TX: one buffer at a time straight into the device; an unused buffer goes back.
         moved += self.transmit(now);
 
-        // 5. The next timer: the stack's and the device's own (a fault injector's delay line).
+        // 5. The next timer: the stack's, the device's own (a fault injector's delay line) and
+        // the application's.
         Step { moved, next_timer: self.next_timer() }
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        match (self.stack.poll_timeout(), self.dev.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.stack.poll_timeout(), self.dev.poll_at(), self.app.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn dispatch(&mut self, now: Instant) {

@@ -6,6 +6,7 @@
 //! `unsafe` block carries a `// SAFETY:` comment.
 
 pub mod app;
+pub mod builder;
 pub mod device;
 pub mod engine;
 pub mod fault;
@@ -16,12 +17,16 @@ pub mod pool;
 pub mod reflector;
 pub mod rss;
 pub mod runtime;
+pub mod service;
+pub mod services;
 pub mod signal;
 pub mod steering;
 pub mod xdp;
 
+pub use builder::Builder;
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
-pub use engine::{App, CopyCounters, NoApp, TcpEcho, UdpEcho, Worker, WorkerCounters};
+pub use engine::{App, CopyCounters, NoApp, Worker, WorkerCounters};
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use pcap::PcapDevice;
+pub use service::{Cx, Host, Service};

@@ -34,13 +34,12 @@ use xdptcp_stack::iface::IfaceCounters;
 use xdptcp_stack::stack::{Stack, StackCounters};
 use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
-use crate::device::Device;
 use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
 use crate::pcap::PcapDevice;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
 use crate::xdp::{
-    BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
+    BindMode, NetIf, TxChecksum, XdpBacked, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
 };
 
 /// What a [`Runtime`] runs.
@@ -403,22 +402,6 @@ impl Drop for Runtime {
 }
 
 /// The devices a worker may run: AF_XDP alone or under a capture.
-trait XdpBacked: Device {
-    fn xdp(&self) -> &XdpDevice;
-}
-
-impl XdpBacked for XdpDevice {
-    fn xdp(&self) -> &XdpDevice {
-        self
-    }
-}
-
-impl XdpBacked for PcapDevice<XdpDevice> {
-    fn xdp(&self) -> &XdpDevice {
-        self.inner()
-    }
-}
-
 /// `capture.pcap` → `capture.q1.pcap` when several queues are captured.
 fn pcap_path(base: &Path, queue: u32, several: bool) -> PathBuf {
     if !several {
@@ -527,7 +510,10 @@ fn serve<D: XdpBacked, A: App>(
     }
     // The first iteration runs the application's `start` (listen, connect) before the XDP
     // program diverts anything to this queue.
-    worker.run_once(worker.now());
+    // The application listens and binds before the socket lets any frame in.
+    if let Err(e) = worker.start() {
+        return fail(e);
+    }
     if let Err(e) = worker.device().xdp().start() {
         return fail(e.to_string());
     }

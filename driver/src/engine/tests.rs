@@ -5,12 +5,17 @@ use super::*;
 use crate::fault::{FaultConfig, FaultDevice, Impairments};
 use crate::loopback::{LoopbackEnd, LoopbackPair};
 use crate::pcap::PcapDevice;
+use crate::service::Host;
+use crate::services::Echo;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::State;
 use xdptcp_stack::time::Duration;
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+type TcpEcho = Host<Echo>;
+type UdpEcho = Host<Echo>;
 
 /// A peer: a stack on the other end of the wire, pumped by hand.
 struct Peer {
@@ -51,7 +56,7 @@ fn pattern(i: usize) -> u8 {
 fn udp_setup() -> (Worker<LoopbackEnd, UdpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, UdpEcho::new(7)), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::udp(7))), Peer::new(b))
 }
 
 #[test]
@@ -69,7 +74,7 @@ fn udp_echo_resolves_arp_and_echoes_bytes() {
     let (from, payload) = p.stack.udp_recv_from(sock).expect("echo arrived");
     assert_eq!(from, (A, 7));
     assert_eq!(payload, b"hello xdptcp");
-    assert_eq!(w.app().echoed(), 1);
+    assert_eq!(w.app().service().counters().datagrams, 1);
     assert_eq!(w.stack().iface().counters().arp_replies_sent, 1);
     let c = w.counters();
     assert_eq!(c.rx_frames, 2, "ARP request and datagram");
@@ -140,7 +145,7 @@ fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usi
 fn tcp_setup() -> (Worker<LoopbackEnd, TcpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, TcpEcho::new(Ipv4Addr::UNSPECIFIED, 7, 128)), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::new(7).with_backlog(128))), Peer::new(b))
 }
 
 #[test]
@@ -149,7 +154,7 @@ fn tcp_echo_returns_every_byte_and_counts_copies() {
     let total = 1 << 20;
     let back = echo_transfer(&mut w, &mut p, total);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
-    assert_eq!(w.app().counters().connected, 1);
+    assert_eq!(w.app().counters().opened, 1);
     let c = w.copies();
     assert_eq!(c.rx_ring_to_app, total as u64);
     assert_eq!(c.tx_app_to_ring, total as u64);
@@ -181,12 +186,12 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
                 Ok(k) => sent += k,
             }
         }
-        let echo_side: Vec<TcpHandle> = w.app().connections().handles().collect();
+        let echo_side: Vec<TcpHandle> = w.app().conns().map(|(h, _)| h).collect();
         echo_side.first().is_some_and(|&e| {
             w.stack().tcp_send_space(e) == 0 && w.stack().tcp_recv_queue_len(e) > 0
         })
     });
-    let e = w.app().connections().handles().next().expect("accepted");
+    let e = w.app().conns().map(|(h, _)| h).next().expect("accepted");
     assert_eq!(w.stack().tcp_send_space(e), 0, "echo's send buffer is full");
     assert!(w.stack().tcp_recv_queue_len(e) > 0, "echo left input unread");
     let stalled = w.copies().tx_app_to_ring;
@@ -231,7 +236,7 @@ fn echo_survives_loss_reordering_and_delay() {
     let cfg = FaultConfig { rx: imp, tx: imp, seed: 7, frames: 4096 };
     let dev = FaultDevice::new(a, cfg);
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-    let mut w = Worker::new(dev, stack, TcpEcho::new(Ipv4Addr::UNSPECIFIED, 7, 16));
+    let mut w = Worker::new(dev, stack, Host::new(Echo::new(7).with_backlog(16)));
     let mut p = Peer::new(b);
     let total = 256 << 10;
     let back = echo_transfer(&mut w, &mut p, total);
@@ -248,7 +253,7 @@ fn drain_closes_connections_gracefully() {
     w.run_once(now);
     let h = p.stack.tcp_connect(now, A, 7).expect("connect");
     run_until(&mut w, &mut p, &mut now, 1000, |_, p| p.stack.tcp_state(h) == State::Established);
-    run_until(&mut w, &mut p, &mut now, 1000, |w, _| !w.app().connections().is_empty());
+    run_until(&mut w, &mut p, &mut now, 1000, |w, _| w.app().open_connections() > 0);
     w.app.shutdown(now, &mut w.stack);
     // The peer sees the FIN, closes too; the echo hears `Closed`.
     let ok = run_until(&mut w, &mut p, &mut now, 100_000, |w, p| {
@@ -269,7 +274,7 @@ fn stacked_devices_delay_in_virtual_time_and_capture() {
     let cfg = FaultConfig { rx: Impairments { delay, ..Impairments::NONE }, ..Default::default() };
     let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-    let mut w = Worker::new(dev, stack, UdpEcho::new(7));
+    let mut w = Worker::new(dev, stack, Host::new(Echo::udp(7)));
     let mut p = Peer::new(b);
     let sock = p.stack.udp_bind(40002).expect("free port");
     let t0 = Instant::from_millis(100);
@@ -366,8 +371,8 @@ const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 fn steered_worker(rss: &Arc<Rss>, port: SteerPort) -> (Worker<LoopbackEnd, UdpEcho>, LoopbackEnd) {
     let (a, b) = LoopbackPair::default().build();
-    let mut stack = test_stack(&a, MAC_A, A, 24);
-    let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+    let stack = test_stack(&a, MAC_A, A, 24);
+    let echo = Host::new(Echo::udp(7));
     (Worker::new(a, stack, echo).with_steering(rss.clone(), port), b)
 }
 
@@ -430,7 +435,7 @@ fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
     for &s in &socks {
         assert_eq!(p.stack.udp_recv_from(s).expect("echo").1, b"stay");
     }
-    assert_eq!(w0.app().echoed(), 8);
+    assert_eq!(w0.app().service().counters().datagrams, 8);
     assert_eq!(w0.counters().not_mine, 0);
     assert_eq!(w1.counters().steered_in, 0);
 }
@@ -452,8 +457,8 @@ fn two_pinned_workers_exchange_steered_frames() {
         let ready_tx = ready_tx.clone();
         let both_stopped = both_stopped.clone();
         let handle = spawn(&format!("steer-{i}"), Some(i % cores), move |shutdown| {
-            let mut stack = test_stack(&a, MAC_A, A, 24);
-            let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+            let stack = test_stack(&a, MAC_A, A, 24);
+            let echo = Host::new(Echo::udp(7));
             let mut w = Worker::new(a, stack, echo).with_steering(rss, port);
             ready_tx.send(()).expect("test waits");
             w.run(&shutdown, std::time::Duration::from_micros(100));
@@ -601,7 +606,7 @@ impl Device for RecordsWaits {
 fn idle_worker() -> (Worker<RecordsWaits, UdpEcho>, LoopbackEnd) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, UdpEcho::new(7)), b)
+    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, Host::new(Echo::udp(7))), b)
 }
 
 #[test]

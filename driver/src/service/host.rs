@@ -1,0 +1,279 @@
+//! [`Host`]: runs a [`Service`] as the worker's [`App`], turning the stack's events into the
+//! service's per-connection callbacks.
+
+use xdptcp_stack::stack::{Stack, TcpHandle};
+use xdptcp_stack::tcp::{Event, State};
+use xdptcp_stack::time::{Duration, Instant};
+use xdptcp_stack::wheel::TimerWheel;
+
+use super::conns::Conns;
+use super::stream::{drive, Moved, StreamIo};
+use super::{Cx, Service};
+use crate::app::{App, AppCopies};
+
+/// Resolution of the service's timer wheel (timers fire exactly at their deadline; the tick
+/// only bounds the work per wheel slot).
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// What the host saw of the service's connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCounters {
+    /// Connections that reached ESTABLISHED and were given to the service.
+    pub opened: u64,
+    /// Connections that ended (after opening).
+    pub closed: u64,
+    /// Of those, ended by a reset, timeout or refusal.
+    pub failed: u64,
+    /// Connect attempts that never opened (refused, timed out).
+    pub failed_opens: u64,
+    /// Payload bytes read from the stack.
+    pub bytes_in: u64,
+    /// Payload bytes queued into the stack (replies and the service's own writes).
+    pub bytes_out: u64,
+}
+
+/// One open connection: the service's user data and the host's buffers.
+#[derive(Debug)]
+struct Slot<C> {
+    conn: C,
+    io: StreamIo,
+}
+
+/// A [`Service`] on one worker's stack. See the [module documentation](super).
+pub struct Host<S: Service> {
+    service: S,
+    conns: Conns<Slot<S::Conn>>,
+    /// Finished connections' buffers, reused (no allocation per connection in steady state).
+    spare: Vec<StreamIo>,
+    timers: Option<TimerWheel<u64>>,
+    start_error: Option<String>,
+    stopping: bool,
+    counters: HostCounters,
+    copies: AppCopies,
+}
+
+impl<S: Service + core::fmt::Debug> core::fmt::Debug for Host<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Host")
+            .field("service", &self.service)
+            .field("open", &self.conns.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> Host<S> {
+    /// Hosts `service`; its `start` runs at the worker's first iteration.
+    pub fn new(service: S) -> Self {
+        Host {
+            service,
+            conns: Conns::default(),
+            spare: Vec::new(),
+            timers: None,
+            start_error: None,
+            stopping: false,
+            counters: HostCounters::default(),
+            copies: AppCopies::default(),
+        }
+    }
+
+    /// The service.
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// The service, mutable.
+    pub fn service_mut(&mut self) -> &mut S {
+        &mut self.service
+    }
+
+    /// The user data of open connection `h`.
+    pub fn conn(&self, h: TcpHandle) -> Option<&S::Conn> {
+        self.conns.get(h).map(|s| &s.conn)
+    }
+
+    /// Every open connection's user data.
+    pub fn conns(&self) -> impl Iterator<Item = (TcpHandle, &S::Conn)> + '_ {
+        self.conns.iter().map(|(h, s)| (h, &s.conn))
+    }
+
+    /// Open connections.
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Connection counters.
+    pub fn counters(&self) -> HostCounters {
+        self.counters
+    }
+
+    /// Takes the host apart.
+    pub fn into_service(self) -> S {
+        self.service
+    }
+
+    /// Runs `f` with a [`Cx`] for `now` (the timer wheel starts at the first call).
+    fn with_cx<R>(
+        &mut self,
+        now: Instant,
+        stack: &mut Stack,
+        f: impl FnOnce(&mut S, &mut Cx<'_>) -> R,
+    ) -> R {
+        let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+        let before = self.copies.tx_app_to_ring;
+        let mut cx = Cx { now, stack, timers, copies: &mut self.copies.tx_app_to_ring };
+        let r = f(&mut self.service, &mut cx);
+        self.counters.bytes_out += self.copies.tx_app_to_ring - before;
+        r
+    }
+
+    /// Moves bytes for `h`, then lets the service write if the stream is writable.
+    fn drive(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
+        let Some(slot) = self.conns.get_mut(h) else { return };
+        let m: Moved = drive(&mut self.service, &mut slot.conn, &mut slot.io, stack, now, h);
+        self.counters.bytes_in += m.bytes_in;
+        self.counters.bytes_out += m.bytes_out;
+        self.copies.tx_app_to_ring += m.bytes_out;
+        self.copies.rx_ring_to_app += m.copied;
+        if m.writable {
+            let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+            let before = self.copies.tx_app_to_ring;
+            let mut cx = Cx { now, stack, timers, copies: &mut self.copies.tx_app_to_ring };
+            self.service.on_writable(&mut cx, &mut slot.conn, h);
+            self.counters.bytes_out += self.copies.tx_app_to_ring - before;
+        }
+    }
+}
+
+impl<S: Service> App for Host<S> {
+    fn start(&mut self, now: Instant, stack: &mut Stack) {
+        if let Err(e) = self.with_cx(now, stack, |s, cx| s.start(cx)) {
+            self.start_error = Some(e);
+        }
+    }
+
+    fn start_error(&self) -> Option<&str> {
+        self.start_error.as_deref()
+    }
+
+    fn on_connected(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
+        match self.with_cx(now, stack, |s, cx| s.open(cx, h)) {
+            Some(conn) => {
+                self.counters.opened += 1;
+                let io = self.spare.pop().unwrap_or_default();
+                if let Some(old) = self.conns.insert(h, Slot { conn, io }) {
+                    self.spare.push(old.io.recycle());
+                }
+                if self.stopping {
+                    // Opened while stopping (a handshake in flight): close it at once.
+                    if let Some(slot) = self.conns.get_mut(h) {
+                        slot.io.closing = true;
+                    }
+                    let _ = stack.tcp_close(h);
+                    return;
+                }
+                // The service may start sending, and data that came with the handshake is
+                // read.
+                self.drive(now, stack, h);
+            }
+            None => {
+                let _ = stack.tcp_abort(h);
+            }
+        }
+    }
+
+    fn on_readable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
+        self.drive(now, stack, h);
+    }
+
+    fn on_writable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
+        self.drive(now, stack, h);
+    }
+
+    fn on_closed(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle, why: Event) {
+        let conn = match self.conns.remove(h) {
+            Some(slot) => {
+                self.spare.push(slot.io.recycle());
+                self.counters.closed += 1;
+                if why != Event::Closed {
+                    self.counters.failed += 1;
+                }
+                Some(slot.conn)
+            }
+            // Already counted when shutdown found it in TIME-WAIT.
+            None if why == Event::Closed => return,
+            None => {
+                self.counters.failed_opens += 1;
+                None
+            }
+        };
+        self.with_cx(now, stack, |s, cx| s.closed(cx, h, conn, why));
+    }
+
+    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        // UDP readable events, then the service's timers.
+        while let Some(socket) = stack.udp_poll_readable() {
+            self.with_cx(now, stack, |s, cx| s.on_udp(cx, socket));
+        }
+        loop {
+            let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+            let Some((_, token)) = timers.pop_expired(now) else { break };
+            self.with_cx(now, stack, |s, cx| s.on_timer(cx, token));
+        }
+        if self.stopping {
+            // A connection whose part is over for the service (TIME-WAIT: both FINs
+            // exchanged; the 2·MSL wait is the stack's) or freed counts as closed.
+            let done = self
+                .conns
+                .remove_where(|h| matches!(stack.tcp_state(h), State::TimeWait | State::Closed));
+            for (h, slot) in done {
+                self.counters.closed += 1;
+                self.spare.push(slot.io.recycle());
+                self.with_cx(now, stack, |s, cx| s.closed(cx, h, Some(slot.conn), Event::Closed));
+            }
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.timers.as_ref().and_then(TimerWheel::next_deadline)
+    }
+
+    fn shutdown(&mut self, now: Instant, stack: &mut Stack) {
+        self.stopping = true;
+        self.with_cx(now, stack, |s, cx| s.shutdown(cx));
+        let open: Vec<TcpHandle> = self.conns.handles().collect();
+        for h in open {
+            if let Some(slot) = self.conns.get_mut(h) {
+                slot.io.closing = true;
+            }
+            // Orderly close: FIN after queued data (a RST if input is unread).
+            let _ = stack.tcp_close(h);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        (self.stopping || self.service.finished()) && self.conns.is_empty()
+    }
+
+    fn copies(&self) -> AppCopies {
+        AppCopies {
+            rx_ring_to_app: self.copies.rx_ring_to_app + self.service.copied(),
+            tx_app_to_ring: self.copies.tx_app_to_ring,
+        }
+    }
+
+    fn sample_connection(&self) -> Option<TcpHandle> {
+        self.conns.handles().next()
+    }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        let c = self.counters;
+        out("opened", c.opened);
+        out("closed", c.closed);
+        out("failed", c.failed);
+        out("failed_opens", c.failed_opens);
+        out("bytes_in", c.bytes_in);
+        out("bytes_out", c.bytes_out);
+        self.service.report(out);
+    }
+}

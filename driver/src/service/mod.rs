@@ -1,0 +1,159 @@
+//! The application API: a [`Service`] is written per connection — bytes in, bytes out,
+//! closed — with typed user data per connection, UDP readable events, timers it arms itself,
+//! and zero-copy writes into a connection's send buffer. [`Host`] runs a service as the
+//! worker's [`App`](crate::app::App): it keeps each connection's user data ([`Conns`]), moves
+//! bytes between the stack's buffers and the service, and applies backpressure; a service
+//! never keeps a handle-to-state table of its own.
+//!
+//! # What a service sees, per connection
+//! 1. [`open`](Service::open) when the handshake completes (accepted from a listener the
+//!    service opened, or connected by it): it returns the connection's user data.
+//! 2. [`on_data`](Service::on_data) with the connection's in-order bytes, lent in place from
+//!    the receive buffer: it consumes a prefix (a partial message stays for the next call,
+//!    with more bytes after it) and appends what to send to `out`. `out` is flushed into the
+//!    send buffer before anything more is read, so a peer that sends without reading closes
+//!    its own window ([`OUT_LIMIT`]).
+//! 3. [`on_writable`](Service::on_writable) when send space freed and `out` is flushed: the
+//!    place for a sender of its own (a load generator, a bulk transfer), writing in place with
+//!    [`Cx::write`].
+//! 4. [`wants_close`](Service::wants_close) after each round: once it is true and `out` is
+//!    flushed, the connection is closed (FIN; remaining input is read and dropped).
+//! 5. [`closed`](Service::closed) with the user data back, once the connection ended.
+//!
+//! UDP sockets the service binds report [`on_udp`](Service::on_udp) when datagrams arrived
+//! (no polling each iteration), and [`Cx::arm_timer`] schedules [`on_timer`](Service::on_timer).
+
+mod conns;
+mod host;
+mod stream;
+
+pub use conns::Conns;
+pub use host::{Host, HostCounters};
+
+use xdptcp_stack::iface::UdpHandle;
+use xdptcp_stack::stack::{Stack, TcpError, TcpHandle};
+use xdptcp_stack::tcp::Event;
+use xdptcp_stack::time::Instant;
+use xdptcp_stack::wheel::{TimerHandle, TimerWheel};
+
+/// Bytes a service may leave in `out` before [`on_data`](Service::on_data) should stop
+/// consuming input (its backpressure: the host flushes `out`, then calls again).
+pub const OUT_LIMIT: usize = 256 * 1024;
+
+/// An application written per connection. Only [`open`](Self::open) and
+/// [`on_data`](Self::on_data) are required.
+pub trait Service {
+    /// What the service keeps per connection.
+    type Conn;
+
+    /// Before the first frame: listen, connect, bind UDP ports. An error stops the bring-up
+    /// (the builder reports it).
+    fn start(&mut self, _cx: &mut Cx<'_>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The handshake of `h` completed (an accepted connection, or one this service opened);
+    /// returns its user data. `None` aborts the connection (RST).
+    fn open(&mut self, cx: &mut Cx<'_>, h: TcpHandle) -> Option<Self::Conn>;
+
+    /// Bytes in, bytes out: consumes a prefix of `input` (received, in order, not consumed
+    /// yet) and appends what to send to `out`; returns how many bytes it consumed. It should
+    /// consume nothing more once `out` holds [`OUT_LIMIT`] bytes.
+    fn on_data(
+        &mut self,
+        now: Instant,
+        conn: &mut Self::Conn,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize;
+
+    /// Send space freed (and `out` is empty): write more with [`Cx::write`] / [`Cx::send`].
+    /// Also called once right after [`open`](Self::open), so a sender starts there.
+    fn on_writable(&mut self, _cx: &mut Cx<'_>, _conn: &mut Self::Conn, _h: TcpHandle) {}
+
+    /// Whether the connection should be closed once `out` is flushed.
+    fn wants_close(&self, _conn: &Self::Conn) -> bool {
+        false
+    }
+
+    /// The connection ended (`why`: `Closed`, `Reset`, `TimedOut`, `Refused`); its user data
+    /// comes back. For a connection that never opened (a refused connect), `conn` is `None`.
+    fn closed(&mut self, _cx: &mut Cx<'_>, _h: TcpHandle, _conn: Option<Self::Conn>, _why: Event) {}
+
+    /// Datagrams arrived on `socket` (bound by this service): read it until
+    /// `udp_recv_from` is `None` (the event is edge-triggered).
+    fn on_udp(&mut self, _cx: &mut Cx<'_>, _socket: UdpHandle) {}
+
+    /// A timer armed with [`Cx::arm_timer`] fired with its token.
+    fn on_timer(&mut self, _cx: &mut Cx<'_>, _token: u64) {}
+
+    /// Shutting down: stop listening and unbind. The host then closes every open connection
+    /// (FIN after what is queued) and waits for them.
+    fn shutdown(&mut self, _cx: &mut Cx<'_>) {}
+
+    /// Whether the service is done on its own (a client that finished); the run ends once
+    /// its connections are closed too. A server is done only after `shutdown`.
+    fn finished(&self) -> bool {
+        false
+    }
+
+    /// The service's counters as (name, value) pairs.
+    fn report(&self, _out: &mut dyn FnMut(&'static str, u64)) {}
+
+    /// Bytes the service copied out of `input` into `out` (echo's reply is a copy of its
+    /// input), for the worker's copy counters.
+    fn copied(&self) -> u64 {
+        0
+    }
+}
+
+/// What a service may touch during a callback: the clock, the stack, its timers.
+pub struct Cx<'a> {
+    now: Instant,
+    stack: &'a mut Stack,
+    timers: &'a mut TimerWheel<u64>,
+    copies: &'a mut u64,
+}
+
+impl<'a> Cx<'a> {
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The stack: listen, connect, UDP, connection state.
+    pub fn stack(&mut self) -> &mut Stack {
+        self.stack
+    }
+
+    /// Calls [`Service::on_timer`] with `token` once `now` reaches `at` (a timer for `at` no
+    /// later than `now` fires in this iteration's timer pass).
+    pub fn arm_timer(&mut self, at: Instant, token: u64) -> TimerHandle {
+        self.timers.arm(at, token)
+    }
+
+    /// Cancels a timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerHandle) -> bool {
+        self.timers.cancel(timer).is_some()
+    }
+
+    /// Zero-copy write: `fill` writes into the connection's spare send space in place (one
+    /// contiguous piece per call, called again while it fills each piece) and returns how
+    /// many bytes it wrote. Returns the total queued (0: full, wait for `on_writable`).
+    pub fn write(
+        &mut self,
+        h: TcpHandle,
+        fill: impl FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, TcpError> {
+        let n = self.stack.tcp_write(h, fill)?;
+        *self.copies += n as u64;
+        Ok(n)
+    }
+
+    /// Queues a copy of `data`; returns how much fit.
+    pub fn send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+        let n = self.stack.tcp_send(h, data)?;
+        *self.copies += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,152 @@
+//! Small built-in [`Service`]s: echo over TCP and UDP (RFC 862).
+
+use std::net::Ipv4Addr;
+
+use xdptcp_stack::iface::UdpHandle;
+use xdptcp_stack::stack::{ListenHandle, TcpHandle};
+use xdptcp_stack::time::Instant;
+
+use crate::service::{Cx, Service, OUT_LIMIT};
+
+/// Echo (RFC 862): every TCP byte and every UDP datagram back to its sender, on a TCP port,
+/// a UDP port, or both. Backpressure: a connection whose echo does not fit the send buffer
+/// keeps the rest in the receive buffer (so the window closes towards the peer) and resumes
+/// on `Writable`.
+#[derive(Debug)]
+pub struct Echo {
+    tcp_port: Option<u16>,
+    udp_port: Option<u16>,
+    backlog: usize,
+    listener: Option<ListenHandle>,
+    udp: Option<UdpHandle>,
+    /// One datagram's worth, allocated when the UDP port is bound: `udp_send_to` takes the
+    /// stack mutably while the datagram lies in the socket's ring, so it is copied out first.
+    scratch: Vec<u8>,
+    counters: EchoCounters,
+}
+
+/// What an [`Echo`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EchoCounters {
+    /// TCP bytes echoed.
+    pub bytes: u64,
+    /// UDP datagrams echoed.
+    pub datagrams: u64,
+    /// UDP echoes the interface refused (queue full, no route); each is counted there too.
+    pub datagrams_failed: u64,
+}
+
+impl Echo {
+    /// TCP echo on `port` (listen backlog 1024).
+    pub fn new(port: u16) -> Echo {
+        Echo {
+            tcp_port: Some(port),
+            udp_port: None,
+            backlog: 1024,
+            listener: None,
+            udp: None,
+            scratch: Vec::new(),
+            counters: EchoCounters::default(),
+        }
+    }
+
+    /// UDP echo only, on `port`.
+    pub fn udp(port: u16) -> Echo {
+        Echo { tcp_port: None, udp_port: Some(port), ..Echo::new(0) }
+    }
+
+    /// Also echoes UDP datagrams on `port`.
+    pub fn with_udp(mut self, port: u16) -> Echo {
+        self.udp_port = Some(port);
+        self
+    }
+
+    /// The TCP listen backlog.
+    pub fn with_backlog(mut self, backlog: usize) -> Echo {
+        self.backlog = backlog;
+        self
+    }
+
+    /// What it echoed.
+    pub fn counters(&self) -> EchoCounters {
+        self.counters
+    }
+}
+
+impl Service for Echo {
+    type Conn = ();
+
+    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+        if let Some(port) = self.tcp_port {
+            let l = cx
+                .stack()
+                .tcp_listen(Ipv4Addr::UNSPECIFIED, port, self.backlog)
+                .map_err(|e| format!("cannot listen on TCP port {port}: {e:?}"))?;
+            self.listener = Some(l);
+        }
+        if let Some(port) = self.udp_port {
+            let u = cx
+                .stack()
+                .udp_bind(port)
+                .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))?;
+            self.udp = Some(u);
+            self.scratch = vec![0; 65536];
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, _cx: &mut Cx<'_>, _h: TcpHandle) -> Option<()> {
+        Some(())
+    }
+
+    fn on_data(&mut self, _now: Instant, _conn: &mut (), input: &[u8], out: &mut Vec<u8>) -> usize {
+        let take = input.len().min(OUT_LIMIT.saturating_sub(out.len()));
+        out.extend_from_slice(&input[..take]);
+        self.counters.bytes += take as u64;
+        take
+    }
+
+    fn on_udp(&mut self, cx: &mut Cx<'_>, socket: UdpHandle) {
+        echo_datagrams(cx, socket, &mut self.scratch, &mut self.counters);
+    }
+
+    fn shutdown(&mut self, cx: &mut Cx<'_>) {
+        if let Some(l) = self.listener.take() {
+            cx.stack().tcp_unlisten(l);
+        }
+        if let Some(u) = self.udp.take() {
+            cx.stack().udp_unbind(u);
+        }
+    }
+
+    fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
+        out("echoed_bytes", self.counters.bytes);
+        out("udp_echoed", self.counters.datagrams);
+        out("udp_echo_failed", self.counters.datagrams_failed);
+    }
+
+    fn copied(&self) -> u64 {
+        self.counters.bytes
+    }
+}
+
+/// Sends every datagram queued on `socket` back to its sender.
+fn echo_datagrams(cx: &mut Cx<'_>, socket: UdpHandle, buf: &mut [u8], counters: &mut EchoCounters) {
+    let now = cx.now();
+    let stack = cx.stack();
+    loop {
+        let (peer, len) = match stack.udp_recv_from(socket) {
+            Some((peer, payload)) => {
+                let n = payload.len().min(buf.len());
+                buf[..n].copy_from_slice(&payload[..n]);
+                (peer, n)
+            }
+            None => return,
+        };
+        stack.udp_consume(socket);
+        match stack.udp_send_to(now, socket, peer, &buf[..len]) {
+            Ok(()) => counters.datagrams += 1,
+            Err(_) => counters.datagrams_failed += 1,
+        }
+    }
+}
