@@ -8,7 +8,7 @@ use xdptcp_stack::wheel::TimerWheel;
 
 use super::conns::Conns;
 use super::stream::{drive, Moved, StreamIo};
-use super::{Cx, Service};
+use super::{Cx, Due, Service};
 use crate::app::{App, AppCopies};
 
 /// Resolution of the service's timer wheel (timers fire exactly at their deadline; the tick
@@ -45,11 +45,37 @@ pub struct Host<S: Service> {
     conns: Conns<Slot<S::Conn>>,
     /// Finished connections' buffers, reused (no allocation per connection in steady state).
     spare: Vec<StreamIo>,
-    timers: Option<TimerWheel<u64>>,
+    books: Books,
     start_error: Option<String>,
     stopping: bool,
+}
+
+/// The host's state that a callback's [`Cx`] borrows: the service's timers and the counters
+/// its writes add to.
+#[derive(Debug, Default)]
+struct Books {
+    timers: Option<TimerWheel<Due>>,
     counters: HostCounters,
     copies: AppCopies,
+}
+
+impl Books {
+    /// Calls `f` with a [`Cx`] for `now` (the timer wheel starts at the first call), counting
+    /// what the service wrote.
+    fn call<S, R>(
+        &mut self,
+        service: &mut S,
+        now: Instant,
+        stack: &mut Stack,
+        f: impl FnOnce(&mut S, &mut Cx<'_>) -> R,
+    ) -> R {
+        let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+        let before = self.copies.tx_app_to_ring;
+        let mut cx = Cx { now, stack, timers, copies: &mut self.copies.tx_app_to_ring };
+        let r = f(service, &mut cx);
+        self.counters.bytes_out += self.copies.tx_app_to_ring - before;
+        r
+    }
 }
 
 impl<S: Service + core::fmt::Debug> core::fmt::Debug for Host<S> {
@@ -57,7 +83,7 @@ impl<S: Service + core::fmt::Debug> core::fmt::Debug for Host<S> {
         f.debug_struct("Host")
             .field("service", &self.service)
             .field("open", &self.conns.len())
-            .field("counters", &self.counters)
+            .field("counters", &self.books.counters)
             .finish_non_exhaustive()
     }
 }
@@ -69,11 +95,9 @@ impl<S: Service> Host<S> {
             service,
             conns: Conns::default(),
             spare: Vec::new(),
-            timers: None,
+            books: Books::default(),
             start_error: None,
             stopping: false,
-            counters: HostCounters::default(),
-            copies: AppCopies::default(),
         }
     }
 
@@ -104,7 +128,7 @@ impl<S: Service> Host<S> {
 
     /// Connection counters.
     pub fn counters(&self) -> HostCounters {
-        self.counters
+        self.books.counters
     }
 
     /// Takes the host apart.
@@ -112,36 +136,36 @@ impl<S: Service> Host<S> {
         self.service
     }
 
-    /// Runs `f` with a [`Cx`] for `now` (the timer wheel starts at the first call).
+    /// Runs `f` with a [`Cx`] for `now`.
     fn with_cx<R>(
         &mut self,
         now: Instant,
         stack: &mut Stack,
         f: impl FnOnce(&mut S, &mut Cx<'_>) -> R,
     ) -> R {
-        let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
-        let before = self.copies.tx_app_to_ring;
-        let mut cx = Cx { now, stack, timers, copies: &mut self.copies.tx_app_to_ring };
-        let r = f(&mut self.service, &mut cx);
-        self.counters.bytes_out += self.copies.tx_app_to_ring - before;
-        r
+        self.books.call(&mut self.service, now, stack, f)
     }
 
     /// Moves bytes for `h`, then lets the service write if the stream is writable.
     fn drive(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
         let Some(slot) = self.conns.get_mut(h) else { return };
         let m: Moved = drive(&mut self.service, &mut slot.conn, &mut slot.io, stack, now, h);
-        self.counters.bytes_in += m.bytes_in;
-        self.counters.bytes_out += m.bytes_out;
-        self.copies.tx_app_to_ring += m.bytes_out;
-        self.copies.rx_ring_to_app += m.copied;
+        let books = &mut self.books;
+        books.counters.bytes_in += m.bytes_in;
+        books.counters.bytes_out += m.bytes_out;
+        books.copies.tx_app_to_ring += m.bytes_out;
+        books.copies.rx_ring_to_app += m.copied;
         if m.writable {
-            let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
-            let before = self.copies.tx_app_to_ring;
-            let mut cx = Cx { now, stack, timers, copies: &mut self.copies.tx_app_to_ring };
-            self.service.on_writable(&mut cx, &mut slot.conn, h);
-            self.counters.bytes_out += self.copies.tx_app_to_ring - before;
+            let conn = &mut slot.conn;
+            books.call(&mut self.service, now, stack, |s, cx| s.on_writable(cx, conn, h));
         }
+    }
+
+    /// A connection's timer, with its user data.
+    fn conn_timer(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle, token: u64) {
+        let Some(slot) = self.conns.get_mut(h) else { return };
+        let conn = &mut slot.conn;
+        self.books.call(&mut self.service, now, stack, |s, cx| s.on_conn_timer(cx, conn, h, token));
     }
 }
 
@@ -159,7 +183,7 @@ impl<S: Service> App for Host<S> {
     fn on_connected(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
         match self.with_cx(now, stack, |s, cx| s.open(cx, h)) {
             Some(conn) => {
-                self.counters.opened += 1;
+                self.books.counters.opened += 1;
                 let io = self.spare.pop().unwrap_or_default();
                 if let Some(old) = self.conns.insert(h, Slot { conn, io }) {
                     self.spare.push(old.io.recycle());
@@ -194,16 +218,16 @@ impl<S: Service> App for Host<S> {
         let conn = match self.conns.remove(h) {
             Some(slot) => {
                 self.spare.push(slot.io.recycle());
-                self.counters.closed += 1;
+                self.books.counters.closed += 1;
                 if why != Event::Closed {
-                    self.counters.failed += 1;
+                    self.books.counters.failed += 1;
                 }
                 Some(slot.conn)
             }
             // Already counted when shutdown found it in TIME-WAIT.
             None if why == Event::Closed => return,
             None => {
-                self.counters.failed_opens += 1;
+                self.books.counters.failed_opens += 1;
                 None
             }
         };
@@ -216,9 +240,12 @@ impl<S: Service> App for Host<S> {
             self.with_cx(now, stack, |s, cx| s.on_udp(cx, socket));
         }
         loop {
-            let timers = self.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
-            let Some((_, token)) = timers.pop_expired(now) else { break };
-            self.with_cx(now, stack, |s, cx| s.on_timer(cx, token));
+            let timers = self.books.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+            let Some((_, due)) = timers.pop_expired(now) else { break };
+            match due {
+                Due::Service(token) => self.with_cx(now, stack, |s, cx| s.on_timer(cx, token)),
+                Due::Conn(h, token) => self.conn_timer(now, stack, h, token),
+            }
         }
         if self.stopping {
             // A connection whose part is over for the service (TIME-WAIT: both FINs
@@ -227,7 +254,7 @@ impl<S: Service> App for Host<S> {
                 .conns
                 .remove_where(|h| matches!(stack.tcp_state(h), State::TimeWait | State::Closed));
             for (h, slot) in done {
-                self.counters.closed += 1;
+                self.books.counters.closed += 1;
                 self.spare.push(slot.io.recycle());
                 self.with_cx(now, stack, |s, cx| s.closed(cx, h, Some(slot.conn), Event::Closed));
             }
@@ -235,7 +262,7 @@ impl<S: Service> App for Host<S> {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        self.timers.as_ref().and_then(TimerWheel::next_deadline)
+        self.books.timers.as_ref().and_then(TimerWheel::next_deadline)
     }
 
     fn shutdown(&mut self, now: Instant, stack: &mut Stack) {
@@ -257,8 +284,8 @@ impl<S: Service> App for Host<S> {
 
     fn copies(&self) -> AppCopies {
         AppCopies {
-            rx_ring_to_app: self.copies.rx_ring_to_app + self.service.copied(),
-            tx_app_to_ring: self.copies.tx_app_to_ring,
+            rx_ring_to_app: self.books.copies.rx_ring_to_app + self.service.copied(),
+            tx_app_to_ring: self.books.copies.tx_app_to_ring,
         }
     }
 
@@ -267,7 +294,7 @@ impl<S: Service> App for Host<S> {
     }
 
     fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
-        let c = self.counters;
+        let c = self.books.counters;
         out("opened", c.opened);
         out("closed", c.closed);
         out("failed", c.failed);

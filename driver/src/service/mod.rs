@@ -21,11 +21,15 @@
 //! 5. [`closed`](Service::closed) with the user data back, once the connection ended.
 //!
 //! UDP sockets the service binds report [`on_udp`](Service::on_udp) when datagrams arrived
-//! (no polling each iteration), and [`Cx::arm_timer`] schedules [`on_timer`](Service::on_timer).
+//! (no polling each iteration); [`Cx::arm_timer`] schedules [`on_timer`](Service::on_timer)
+//! and [`Cx::arm_conn_timer`] [`on_conn_timer`](Service::on_conn_timer) with the
+//! connection's user data (a hierarchical timing wheel: O(1) to arm and cancel).
 
 mod conns;
 mod host;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use conns::Conns;
 pub use host::{Host, HostCounters};
@@ -87,6 +91,16 @@ pub trait Service {
     /// A timer armed with [`Cx::arm_timer`] fired with its token.
     fn on_timer(&mut self, _cx: &mut Cx<'_>, _token: u64) {}
 
+    /// A timer armed with [`Cx::arm_conn_timer`] fired for a connection still open.
+    fn on_conn_timer(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        _conn: &mut Self::Conn,
+        _h: TcpHandle,
+        _token: u64,
+    ) {
+    }
+
     /// Shutting down: stop listening and unbind. The host then closes every open connection
     /// (FIN after what is queued) and waits for them.
     fn shutdown(&mut self, _cx: &mut Cx<'_>) {}
@@ -107,11 +121,18 @@ pub trait Service {
     }
 }
 
+/// What a timer of the service calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Due {
+    Service(u64),
+    Conn(TcpHandle, u64),
+}
+
 /// What a service may touch during a callback: the clock, the stack, its timers.
 pub struct Cx<'a> {
     now: Instant,
     stack: &'a mut Stack,
-    timers: &'a mut TimerWheel<u64>,
+    timers: &'a mut TimerWheel<Due>,
     copies: &'a mut u64,
 }
 
@@ -129,7 +150,13 @@ impl<'a> Cx<'a> {
     /// Calls [`Service::on_timer`] with `token` once `now` reaches `at` (a timer for `at` no
     /// later than `now` fires in this iteration's timer pass).
     pub fn arm_timer(&mut self, at: Instant, token: u64) -> TimerHandle {
-        self.timers.arm(at, token)
+        self.timers.arm(at, Due::Service(token))
+    }
+
+    /// Calls [`Service::on_conn_timer`] with `h`'s user data and `token` once `now` reaches
+    /// `at`, if `h` is still open then.
+    pub fn arm_conn_timer(&mut self, at: Instant, h: TcpHandle, token: u64) -> TimerHandle {
+        self.timers.arm(at, Due::Conn(h, token))
     }
 
     /// Cancels a timer; false if it already fired or was cancelled.
