@@ -129,9 +129,6 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
     let load = StackLoad::new(cfg, |line| eprintln!("{line}"))?;
     struct H(std::net::SocketAddrV4);
     impl xdp::Hooks<StackLoad> for H {
-        fn started(&mut self, _: &StackLoad) -> Result<(), String> {
-            Ok(())
-        }
         fn ready(&mut self, r: &xdp::Ready) {
             println!("load from {} to {} {}", r.addr, self.0, r.describe());
         }

@@ -60,9 +60,6 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
         list: String,
     }
     impl xdp::Hooks<StackProxy> for H {
-        fn started(&mut self, p: &StackProxy) -> Result<(), String> {
-            p.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
-        }
         fn ready(&mut self, r: &xdp::Ready) {
             println!(
                 "listening on {}:{} {} app proxy to {}",

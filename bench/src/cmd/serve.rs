@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
 use xdptcp_bench::linux;
-use xdptcp_bench::xdp::{self, server::StackServer};
+use xdptcp_bench::xdp;
+use xdptcp_bench::xdp::server::{serve_counters, AppService, StackServer};
+use xdptcp_driver::Host;
 
 /// Which application to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -175,27 +177,25 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
     }
     let opts = args.xdp.options()?;
     let name = app.name();
-    let server = StackServer::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog);
+    let server =
+        Host::new(AppService::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog));
     struct H {
         port: u16,
         name: &'static str,
     }
     impl xdp::Hooks<StackServer> for H {
-        fn started(&mut self, s: &StackServer) -> Result<(), String> {
-            s.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
-        }
         fn ready(&mut self, r: &xdp::Ready) {
             println!("listening on {}:{} {} app {}", r.addr, self.port, r.describe(), self.name);
         }
         fn summary(&self, s: &StackServer) -> String {
-            let c = s.counters();
+            let c = serve_counters(s);
             let udp = if self.name == "sockperf" {
-                let u = s.udp_counters();
+                let u = s.service().udp_counters();
                 format!(
                     "; udp replied {}, malformed {}, send failed {}",
                     u.replied,
                     u.malformed,
-                    s.udp_send_failed()
+                    s.service().udp_send_failed()
                 )
             } else {
                 String::new()

@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
-use xdptcp_bench::xdp::server::StackServer;
-use xdptcp_driver::engine::{App, UdpEcho};
+use xdptcp_bench::xdp::server::AppService;
+use xdptcp_driver::engine::App;
 use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, WorkerStats};
+use xdptcp_driver::services::Echo;
 use xdptcp_driver::signal;
 use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpMode};
+use xdptcp_driver::Host;
 use xdptcp_stack::stack::Stack;
 
 /// Which application to serve.
@@ -271,10 +273,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let port = args.port;
     let spec = match args.app {
         AppName::UdpEcho => {
-            return serve(args, addr, config, move |stack| {
-                UdpEcho::bind(stack, port)
-                    .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))
-            })
+            return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
         }
         AppName::Echo => AppSpec::Echo,
         AppName::Discard => AppSpec::Discard,
@@ -285,10 +284,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err("--port must be between 1 and 65535".into());
     }
     let backlog = args.backlog.max(1);
-    serve(args, addr, config, move |stack| {
-        let mut server = StackServer::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog);
-        server.listen(stack)?;
-        Ok(server)
+    serve(args, addr, config, move |_| {
+        Ok(Host::new(AppService::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog)))
     })
 }
 
@@ -352,9 +349,9 @@ where
         ok.iter().map(app("udp_echoed")).sum::<u64>(),
         sum(|s| s.iface.icmp_echo_replied),
         sum(|s| s.iface.arp_replies_sent),
-        ok.iter().map(app("accepted")).sum::<u64>(),
+        ok.iter().map(app("opened")).sum::<u64>(),
         ok.iter().map(app("closed")).sum::<u64>(),
-        ok.iter().map(app("errors")).sum::<u64>(),
+        ok.iter().map(app("failed")).sum::<u64>(),
         ok.iter().map(app("bytes_in")).sum::<u64>(),
         ok.iter().map(app("bytes_out")).sum::<u64>(),
     );

@@ -38,12 +38,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     let client = XferClient::new(remote, args.bytes, !args.no_verify);
     struct H(SocketAddrV4);
     impl xdp::Hooks<XferClient> for H {
-        fn started(&mut self, c: &XferClient) -> Result<(), String> {
-            match c.outcome() {
-                Outcome::Failed(why) => Err(format!("cannot connect to {}: {why}", self.0)),
-                _ => Ok(()),
-            }
-        }
         fn ready(&mut self, r: &xdp::Ready) {
             println!("connecting from {} to {} {}", r.addr, self.0, r.describe());
         }

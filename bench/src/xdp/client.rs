@@ -45,6 +45,8 @@ pub struct XferClient {
     mismatch: Option<u64>,
     write_closed: bool,
     outcome: Outcome,
+    /// Why the connection could not even be attempted.
+    start_error: Option<String>,
     connected_at: Option<Instant>,
     finished_at: Option<Instant>,
     copies: AppCopies,
@@ -67,6 +69,7 @@ impl XferClient {
             mismatch: None,
             write_closed: false,
             outcome: Outcome::Running,
+            start_error: None,
             connected_at: None,
             finished_at: None,
             copies: AppCopies::default(),
@@ -160,14 +163,20 @@ impl DriverApp for XferClient {
         match stack.tcp_connect(now, *self.remote.ip(), self.remote.port()) {
             Ok(h) => self.handle = Some(h),
             Err(e) => {
-                self.outcome = Outcome::Failed(match e {
+                let why = match e {
                     xdptcp_stack::stack::ConnectError::NoFreePort => "no free port",
                     xdptcp_stack::stack::ConnectError::TableFull => "connection table full",
                     xdptcp_stack::stack::ConnectError::AddrInUse => "address in use",
                     xdptcp_stack::stack::ConnectError::BadAddress => "bad address",
-                })
+                };
+                self.outcome = Outcome::Failed(why);
+                self.start_error = Some(format!("cannot connect to {}: {why}", self.remote));
             }
         }
+    }
+
+    fn start_error(&self) -> Option<&str> {
+        self.start_error.as_deref()
     }
 
     fn on_connected(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {

@@ -239,6 +239,10 @@ impl StackProxy {
 }
 
 impl DriverApp for StackProxy {
+    fn start_error(&self) -> Option<&str> {
+        self.listen_error.as_deref()
+    }
+
     fn start(&mut self, _now: Instant, stack: &mut Stack) {
         match stack.tcp_listen(Ipv4Addr::UNSPECIFIED, self.port, self.backlog) {
             Ok(l) => self.listener = Some(l),
