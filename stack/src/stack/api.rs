@@ -266,6 +266,33 @@ impl Stack {
         Ok(total)
     }
 
+    /// Forwards up to `max` received in-order bytes of `from` into the send buffer of `to`,
+    /// with one copy (receive buffer to send buffer, no application buffer between): what a
+    /// proxy does. Moves as much as `to`'s send buffer and the memory budget take; what does
+    /// not fit stays in `from`'s receive buffer (its window closes towards its peer) until
+    /// `to` is `Writable`. Returns the count, or `Err(Finished)` once `from`'s peer closed and
+    /// everything was read, or `Err(WriteClosed)` if `to` can no longer send.
+    pub fn tcp_splice(
+        &mut self,
+        from: TcpHandle,
+        to: TcpHandle,
+        max: usize,
+    ) -> Result<usize, TcpError> {
+        {
+            let (_, _) = self.writable_socket(to)?;
+        }
+        let (src, dst) = self.flows.get_pair_mut(from.0, to.0).ok_or(TcpError::InvalidHandle)?;
+        if src.conn.recv_finished() {
+            return Err(TcpError::Finished);
+        }
+        let n = src.conn.splice_into(&mut dst.conn, &mut self.buffers, max);
+        if n > 0 {
+            self.settle(from.0, true);
+            self.settle(to.0, true);
+        }
+        Ok(n)
+    }
+
     /// Free space in the send buffer (within the memory budget).
     pub fn tcp_send_space(&self, h: TcpHandle) -> usize {
         self.flows.get(h.0).map_or(0, |s| s.conn.send_space(&self.buffers))
