@@ -5,7 +5,6 @@
 pub mod client;
 pub mod flood;
 pub mod load;
-pub mod proxy;
 pub mod server;
 #[cfg(test)]
 mod testbed;

@@ -54,12 +54,6 @@ impl Peer {
         }
     }
 
-    /// Echoes whatever accepted connections received (as far as the send buffer takes),
-    /// leaving the end of stream for the caller to see with `tcp_recv_finished`.
-    pub fn echo_accepted_until_fin(&mut self) {
-        self.echo(false);
-    }
-
     /// Echoes whatever accepted connections received and closes each at its end of stream.
     pub fn echo_accepted(&mut self) {
         self.echo(true);

@@ -149,6 +149,13 @@ impl<S: Service> Host<S> {
     /// Moves bytes for `h`, then lets the service write if the stream is writable.
     fn drive(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
         let Some(slot) = self.conns.get_mut(h) else { return };
+        let conn = &mut slot.conn;
+        let books = &mut self.books;
+        if books.call(&mut self.service, now, stack, |s, cx| s.on_readable(cx, conn, h)) {
+            // The service took the input itself; its other direction may move now too.
+            books.call(&mut self.service, now, stack, |s, cx| s.on_writable(cx, conn, h));
+            return;
+        }
         let m: Moved = drive(&mut self.service, &mut slot.conn, &mut slot.io, stack, now, h);
         let books = &mut self.books;
         books.counters.bytes_in += m.bytes_in;

@@ -71,6 +71,13 @@ pub trait Service {
         out: &mut Vec<u8>,
     ) -> usize;
 
+    /// In-order bytes arrived (or the peer finished): return true to take them yourself
+    /// (e.g. [`Cx::splice`] them into another connection) instead of through
+    /// [`on_data`](Self::on_data). The default leaves them to `on_data`.
+    fn on_readable(&mut self, _cx: &mut Cx<'_>, _conn: &mut Self::Conn, _h: TcpHandle) -> bool {
+        false
+    }
+
     /// Send space freed (and `out` is empty): write more with [`Cx::write`] / [`Cx::send`].
     /// Also called once right after [`open`](Self::open), so a sender starts there.
     fn on_writable(&mut self, _cx: &mut Cx<'_>, _conn: &mut Self::Conn, _h: TcpHandle) {}
@@ -175,6 +182,17 @@ impl<'a> Cx<'a> {
         let n = self.stack.tcp_write(h, fill)?;
         *self.copies += n as u64;
         Ok(n)
+    }
+
+    /// Forwards up to `max` received bytes of `from` into `to`'s send buffer with one copy
+    /// ([`Stack::tcp_splice`]): what does not fit stays in `from`'s receive buffer.
+    pub fn splice(
+        &mut self,
+        from: TcpHandle,
+        to: TcpHandle,
+        max: usize,
+    ) -> Result<usize, TcpError> {
+        self.stack.tcp_splice(from, to, max)
     }
 
     /// Queues a copy of `data`; returns how much fit.

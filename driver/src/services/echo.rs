@@ -1,4 +1,4 @@
-//! Small built-in [`Service`]s: echo over TCP and UDP (RFC 862).
+//! Echo over TCP and UDP (RFC 862).
 
 use std::net::Ipv4Addr;
 
