@@ -15,7 +15,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use xdptcp_driver::engine::IdlePolicy;
+use xdptcp_driver::worker::IdlePolicy;
 use xdptcp_driver::{signal, Builder, Service};
 use xdptcp_stack::stack::TcpHandle;
 

@@ -19,8 +19,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use xdptcp_driver::engine::IdlePolicy;
 use xdptcp_driver::services::Proxy;
+use xdptcp_driver::worker::IdlePolicy;
 use xdptcp_driver::{signal, Builder};
 
 fn main() {

@@ -1,7 +1,7 @@
-//! What the [`Worker`](crate::engine::Worker) drives: the [`App`] trait, the stack's events
+//! What the [`Worker`](crate::worker::Worker) drives: the [`App`] trait, the stack's events
 //! as they come. Applications are written as a [`Service`](crate::service::Service) (per
 //! connection, with user data, timers and UDP events), which [`Host`](crate::service::Host)
-//! turns into an `App`; a tool that wants the raw events (a reflector, a flood generator)
+//! turns into an `App`; a tool that wants the raw events (a flood generator)
 //! implements `App` itself.
 //!
 //! The worker calls an application only between RX and TX of one iteration, with the stack

@@ -6,7 +6,7 @@
 //! use xdptcp_driver::services::Echo;
 //!
 //! let mut worker = Builder::new("eth1", Ipv4Addr::new(198, 18, 0, 2)).serve(Echo::new(7))?;
-//! worker.run_idle(xdptcp_driver::engine::IdlePolicy::BusyPoll, |_| false);
+//! worker.run_idle(xdptcp_driver::worker::IdlePolicy::BusyPoll, |_| false);
 //! # Ok::<(), String>(())
 //! ```
 //!
@@ -25,9 +25,10 @@ use xdptcp_stack::time::Instant;
 
 use crate::app::App;
 use crate::device::Device;
-use crate::engine::{self, Addressing, Worker};
 use crate::runtime::RuntimeConfig;
 use crate::service::{Host, Service};
+use crate::setup::{self, Addressing};
+use crate::worker::Worker;
 use crate::xdp::{NetIf, XdpBacked, XdpConfig, XdpDevice};
 
 /// A change to the stack's settings, applied when the stack is made.
@@ -125,7 +126,7 @@ impl Builder {
             crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
         }
         if let Some(core) = self.core {
-            if !engine::pin_to_core(core) {
+            if !setup::pin_to_core(core) {
                 return Err(format!("cannot pin to core {core}: no such core (or not allowed)"));
             }
         }
@@ -169,14 +170,14 @@ impl Builder {
     }
 
     fn make_stack(&self, dev: &impl Device, netif: &NetIf) -> Result<Stack, String> {
-        let keys = engine::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
+        let keys = setup::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
         let addressing = Addressing {
             mac: netif.mac,
             addr: self.xdp.addr,
             prefix_len: self.prefix_len,
             gateway: self.gateway,
         };
-        let mut config = engine::stack_config(dev, addressing, keys);
+        let mut config = setup::stack_config(dev, addressing, keys);
         if let Some(change) = &self.stack {
             change(&mut config);
         }

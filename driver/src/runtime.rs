@@ -34,10 +34,11 @@ use xdptcp_stack::iface::IfaceCounters;
 use xdptcp_stack::stack::{Stack, StackCounters};
 use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
-use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
 use crate::pcap::PcapDevice;
 use crate::rss::Rss;
+use crate::setup::{self, pin_to_core, Addressing};
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
+use crate::worker::{self, App, CopyCounters, Worker, WorkerCounters};
 use crate::xdp::{
     BindMode, NetIf, TxChecksum, XdpBacked, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
 };
@@ -63,7 +64,7 @@ pub struct RuntimeConfig {
     /// Steering lane sizes.
     pub steering: SteeringConfig,
     /// What a worker does after an iteration that moved no frame.
-    pub idle: engine::IdlePolicy,
+    pub idle: worker::IdlePolicy,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
@@ -91,11 +92,11 @@ impl RuntimeConfig {
             queues: (0..queues).collect(),
             cores: Vec::new(),
             rss,
-            idle: engine::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
+            idle: worker::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
             pcap: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
-            grace: engine::DEFAULT_GRACE,
+            grace: worker::DEFAULT_GRACE,
         }
     }
 }
@@ -486,7 +487,7 @@ fn serve<D: XdpBacked, A: App>(
     };
     // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
     // sent it, so no key needs sharing.
-    let keys = match engine::os_random_keys() {
+    let keys = match setup::os_random_keys() {
         Ok(k) => k,
         Err(e) => return fail(format!("getrandom: {e}")),
     };
@@ -496,7 +497,7 @@ fn serve<D: XdpBacked, A: App>(
         prefix_len: config.prefix_len,
         gateway: config.gateway,
     };
-    let mut sc = engine::stack_config(&dev, addressing, keys);
+    let mut sc = setup::stack_config(&dev, addressing, keys);
     sc.tcp = config.tcp;
     sc.max_connections = config.max_connections;
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
@@ -586,11 +587,11 @@ mod tests {
         let xdp = XdpConfig::new("nonexistent0", Ipv4Addr::new(198, 18, 0, 2));
         let mut c = RuntimeConfig::new(xdp.clone(), 24, 2);
         c.cores = vec![0];
-        let e = Runtime::start(c, |_| Ok(crate::engine::NoApp)).unwrap_err();
+        let e = Runtime::start(c, |_| Ok(crate::worker::NoApp)).unwrap_err();
         assert!(e.contains("1 cores given for 2 queues"), "{e}");
         let c = RuntimeConfig { queues: vec![], ..RuntimeConfig::new(xdp.clone(), 24, 1) };
-        assert!(Runtime::start(c, |_| Ok(crate::engine::NoApp)).is_err());
-        let e = Runtime::start(RuntimeConfig::new(xdp, 24, 1), |_| Ok(crate::engine::NoApp))
+        assert!(Runtime::start(c, |_| Ok(crate::worker::NoApp)).is_err());
+        let e = Runtime::start(RuntimeConfig::new(xdp, 24, 1), |_| Ok(crate::worker::NoApp))
             .unwrap_err();
         assert!(e.contains("no network interface named \"nonexistent0\""), "{e}");
     }

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use xdptcp_driver::engine::{self, Worker, WorkerCounters};
 use xdptcp_driver::services::Echo;
+use xdptcp_driver::setup;
+use xdptcp_driver::worker::{Worker, WorkerCounters};
 use xdptcp_driver::xdp::{
     self, BindMode, BusyPoll, BusyPollState, DriverError, TxChecksum, XdpConfig, XdpDevice,
     XdpMode, XdpStats,
@@ -186,7 +187,7 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>, tx: TxChecksum) 
     let lab = Lab::up(prefix);
     let (ready_tx, ready) = crossbeam_channel::bounded::<Result<(), String>>(1);
     let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
-    let handle = engine::spawn("afxdp-worker", None, move |shutdown| {
+    let handle = setup::spawn("afxdp-worker", None, move |shutdown| {
         // The builder binds the UDP port before the socket lets any traffic in.
         let setup = || -> Result<Worker<XdpDevice, Host<Echo>>, String> {
             Builder::new(&ifname, ip)

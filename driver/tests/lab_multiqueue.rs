@@ -130,7 +130,7 @@ fn two_queues_two_workers_serve_and_steer() {
     let xdp = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
     let mut config = RuntimeConfig::new(xdp, 24, 2);
     config.netns = Some(lab.var("STACK_NS").to_string());
-    config.idle = xdptcp_driver::engine::IdlePolicy::Sleep(Duration::from_micros(100));
+    config.idle = xdptcp_driver::worker::IdlePolicy::Sleep(Duration::from_micros(100));
     let rss: Arc<Rss> = config.rss.clone().expect("two queues steer by default");
     // TCP echo on port 80 (so each SYN's flow completes its handshake at its owner) and UDP
     // echo.

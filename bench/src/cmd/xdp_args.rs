@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
-use xdptcp_driver::engine::IdlePolicy;
+use xdptcp_driver::worker::IdlePolicy;
 
 /// Options for running on the xdptcp stack over AF_XDP.
 #[derive(clap::Args, Debug, Clone)]

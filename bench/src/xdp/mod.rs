@@ -5,6 +5,7 @@
 pub mod client;
 pub mod flood;
 pub mod load;
+pub mod reflector;
 pub mod server;
 #[cfg(test)]
 mod testbed;
@@ -14,9 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use xdptcp_driver::app::App as DriverApp;
-use xdptcp_driver::engine::{self, Stop, Worker};
 use xdptcp_driver::fault::{FaultConfig, FaultDevice, Impairments};
 use xdptcp_driver::pcap::PcapDevice;
+use xdptcp_driver::worker::{self, Stop, Worker};
 use xdptcp_driver::xdp::{BindMode, BusyPoll, TxChecksum, XdpBacked, XdpMode};
 use xdptcp_driver::{signal, Builder};
 use xdptcp_stack::tcp::TcpCounters;
@@ -49,7 +50,7 @@ pub struct XdpOptions {
     /// Most connections the stack holds.
     pub max_connections: usize,
     /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
-    pub idle: engine::IdlePolicy,
+    pub idle: worker::IdlePolicy,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -181,8 +182,8 @@ pub const DEFAULT_IDLE_WAIT_AFTER_US: &str = "50";
 
 /// The idle policy of `--idle-wait-after-us US|off` and `--idle-sleep-us US` (the older
 /// option; it needs `--idle-wait-after-us off`).
-pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<engine::IdlePolicy, String> {
-    use engine::IdlePolicy;
+pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<worker::IdlePolicy, String> {
+    use worker::IdlePolicy;
     let wait_after = match wait_after_us {
         "off" => None,
         us => Some(us.parse::<u64>().ok().filter(|us| *us <= 10_000_000).ok_or_else(|| {
@@ -356,7 +357,7 @@ fn go<D: XdpBacked, A: DriverApp>(
         }
         false
     });
-    let drained = worker.drain(engine::DEFAULT_GRACE);
+    let drained = worker.drain(worker::DEFAULT_GRACE);
     println!(
         "stopped ({}): {}{}",
         match stop {

@@ -192,7 +192,8 @@ impl Service for AppService {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use xdptcp_driver::engine::{test_stack, NoApp, Worker};
+    use xdptcp_driver::setup::test_stack;
+    use xdptcp_driver::worker::{NoApp, Worker};
     use xdptcp_driver::{LoopbackEnd, LoopbackPair};
     use xdptcp_stack::time::Duration;
 

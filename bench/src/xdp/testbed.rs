@@ -4,8 +4,9 @@
 
 use std::net::Ipv4Addr;
 use xdptcp_driver::app::App as DriverApp;
-use xdptcp_driver::engine::{test_stack, Worker};
 use xdptcp_driver::loopback::{LoopbackEnd, LoopbackPair};
+use xdptcp_driver::setup::test_stack;
+use xdptcp_driver::worker::Worker;
 use xdptcp_driver::Device;
 use xdptcp_stack::stack::{Stack, StackEvent, TcpHandle};
 use xdptcp_stack::tcp::Event;

@@ -108,8 +108,8 @@ impl<T> Conns<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::test_stack;
     use crate::loopback::LoopbackPair;
+    use crate::setup::test_stack;
     use std::net::Ipv4Addr;
     use xdptcp_stack::time::Instant;
 

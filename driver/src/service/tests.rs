@@ -8,8 +8,9 @@ use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::{Duration, Instant};
 
 use super::{Cx, Host, Service, OUT_LIMIT};
-use crate::engine::{test_stack, NoApp, Worker};
 use crate::loopback::{LoopbackEnd, LoopbackPair};
+use crate::setup::test_stack;
+use crate::worker::{NoApp, Worker};
 
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);

@@ -208,9 +208,10 @@ impl Service for Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{test_stack, Worker};
     use crate::loopback::{LoopbackEnd, LoopbackPair};
     use crate::service::{Host, OUT_LIMIT};
+    use crate::setup::test_stack;
+    use crate::worker::Worker;
     use xdptcp_stack::time::Duration;
 
     const PROXY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);

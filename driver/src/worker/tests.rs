@@ -7,6 +7,8 @@ use crate::loopback::{LoopbackEnd, LoopbackPair};
 use crate::pcap::PcapDevice;
 use crate::service::Host;
 use crate::services::Echo;
+use crate::setup::{os_random_keys, spawn, test_stack};
+use std::net::Ipv4Addr;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::State;
 use xdptcp_stack::time::Duration;
