@@ -176,6 +176,28 @@ impl<S: Service> Host<S> {
     }
 }
 
+impl<S: Service> Host<S> {
+    /// Ends `h` for the service while the stack still holds it (TIME-WAIT); the stack's own
+    /// `Closed` later finds nothing to report.
+    fn finish(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
+        if let Some(slot) = self.conns.remove(h) {
+            self.finished_conn(now, stack, h, slot);
+        }
+    }
+
+    fn finished_conn(
+        &mut self,
+        now: Instant,
+        stack: &mut Stack,
+        h: TcpHandle,
+        slot: Slot<S::Conn>,
+    ) {
+        self.books.counters.closed += 1;
+        self.spare.push(slot.io.recycle());
+        self.with_cx(now, stack, |s, cx| s.closed(cx, h, Some(slot.conn), Event::Closed));
+    }
+}
+
 impl<S: Service> App for Host<S> {
     fn start(&mut self, now: Instant, stack: &mut Stack) {
         if let Err(e) = self.with_cx(now, stack, |s, cx| s.start(cx)) {
@@ -215,6 +237,13 @@ impl<S: Service> App for Host<S> {
 
     fn on_readable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
         self.drive(now, stack, h);
+        // Both FINs exchanged with ours first (TIME-WAIT, RFC 9293 §3.6): the connection's
+        // part is over for the service; the 2·MSL wait is the stack's.
+        if self.conns.get(h).is_some_and(|s| s.io.eof && s.io.closing)
+            && stack.tcp_state(h) == State::TimeWait
+        {
+            self.finish(now, stack, h);
+        }
     }
 
     fn on_writable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
@@ -231,7 +260,7 @@ impl<S: Service> App for Host<S> {
                 }
                 Some(slot.conn)
             }
-            // Already counted when shutdown found it in TIME-WAIT.
+            // Already reported when it reached TIME-WAIT.
             None if why == Event::Closed => return,
             None => {
                 self.books.counters.failed_opens += 1;
@@ -261,9 +290,7 @@ impl<S: Service> App for Host<S> {
                 .conns
                 .remove_where(|h| matches!(stack.tcp_state(h), State::TimeWait | State::Closed));
             for (h, slot) in done {
-                self.books.counters.closed += 1;
-                self.spare.push(slot.io.recycle());
-                self.with_cx(now, stack, |s, cx| s.closed(cx, h, Some(slot.conn), Event::Closed));
+                self.finished_conn(now, stack, h, slot);
             }
         }
     }
