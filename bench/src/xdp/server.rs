@@ -149,20 +149,11 @@ impl Service for AppService {
 
     /// Answers every datagram queued on the sockperf UDP socket.
     fn on_udp(&mut self, cx: &mut Cx<'_>, socket: UdpHandle) {
-        let now = cx.now();
-        let stack = cx.stack();
-        loop {
-            let (peer, answer) = match stack.udp_recv_from(socket) {
-                Some((peer, datagram)) => {
-                    (peer, self.udp_server.on_datagram(datagram, &mut self.udp_reply))
-                }
-                None => return,
-            };
-            stack.udp_consume(socket);
-            if answer && stack.udp_send_to(now, socket, peer, &self.udp_reply).is_err() {
-                self.udp_send_failed += 1;
-            }
-        }
+        let server = &mut self.udp_server;
+        let (_, failed) = cx.answer_datagrams(socket, &mut self.udp_reply, |datagram, reply| {
+            server.on_datagram(datagram, reply)
+        });
+        self.udp_send_failed += failed;
     }
 
     fn shutdown(&mut self, cx: &mut Cx<'_>) {

@@ -195,6 +195,33 @@ impl<'a> Cx<'a> {
         self.stack.tcp_splice(from, to, max)
     }
 
+    /// Answers every datagram queued on `socket`: `answer(datagram, reply)` fills `reply`
+    /// (reused, so steady state allocates nothing) and says whether to send it back to the
+    /// datagram's sender. Returns (replies sent, replies the interface refused).
+    pub fn answer_datagrams(
+        &mut self,
+        socket: UdpHandle,
+        reply: &mut Vec<u8>,
+        mut answer: impl FnMut(&[u8], &mut Vec<u8>) -> bool,
+    ) -> (u64, u64) {
+        let (mut sent, mut failed) = (0, 0);
+        loop {
+            // The reply is built while the datagram lies in the socket's ring; the stack is
+            // borrowed mutably to send only after it is released.
+            let (peer, send) = match self.stack.udp_recv_from(socket) {
+                Some((peer, datagram)) => (peer, answer(datagram, reply)),
+                None => return (sent, failed),
+            };
+            self.stack.udp_consume(socket);
+            if send {
+                match self.stack.udp_send_to(self.now, socket, peer, reply) {
+                    Ok(()) => sent += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+    }
+
     /// Queues a copy of `data`; returns how much fit.
     pub fn send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
         let n = self.stack.tcp_send(h, data)?;

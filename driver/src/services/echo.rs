@@ -19,9 +19,9 @@ pub struct Echo {
     backlog: usize,
     listener: Option<ListenHandle>,
     udp: Option<UdpHandle>,
-    /// One datagram's worth, allocated when the UDP port is bound: `udp_send_to` takes the
-    /// stack mutably while the datagram lies in the socket's ring, so it is copied out first.
-    scratch: Vec<u8>,
+    /// The reply being sent (a copy of the datagram: `udp_send_to` takes the stack mutably
+    /// while the datagram lies in the socket's ring), allocated once.
+    reply: Vec<u8>,
     counters: EchoCounters,
 }
 
@@ -45,7 +45,7 @@ impl Echo {
             backlog: 1024,
             listener: None,
             udp: None,
-            scratch: Vec::new(),
+            reply: Vec::new(),
             counters: EchoCounters::default(),
         }
     }
@@ -90,7 +90,7 @@ impl Service for Echo {
                 .udp_bind(port)
                 .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))?;
             self.udp = Some(u);
-            self.scratch = vec![0; 65536];
+            self.reply = Vec::with_capacity(65536);
         }
         Ok(())
     }
@@ -107,7 +107,13 @@ impl Service for Echo {
     }
 
     fn on_udp(&mut self, cx: &mut Cx<'_>, socket: UdpHandle) {
-        echo_datagrams(cx, socket, &mut self.scratch, &mut self.counters);
+        let (sent, failed) = cx.answer_datagrams(socket, &mut self.reply, |datagram, reply| {
+            reply.clear();
+            reply.extend_from_slice(datagram);
+            true
+        });
+        self.counters.datagrams += sent;
+        self.counters.datagrams_failed += failed;
     }
 
     fn shutdown(&mut self, cx: &mut Cx<'_>) {
@@ -127,26 +133,5 @@ impl Service for Echo {
 
     fn copied(&self) -> u64 {
         self.counters.bytes
-    }
-}
-
-/// Sends every datagram queued on `socket` back to its sender.
-fn echo_datagrams(cx: &mut Cx<'_>, socket: UdpHandle, buf: &mut [u8], counters: &mut EchoCounters) {
-    let now = cx.now();
-    let stack = cx.stack();
-    loop {
-        let (peer, len) = match stack.udp_recv_from(socket) {
-            Some((peer, payload)) => {
-                let n = payload.len().min(buf.len());
-                buf[..n].copy_from_slice(&payload[..n]);
-                (peer, n)
-            }
-            None => return,
-        };
-        stack.udp_consume(socket);
-        match stack.udp_send_to(now, socket, peer, &buf[..len]) {
-            Ok(()) => counters.datagrams += 1,
-            Err(_) => counters.datagrams_failed += 1,
-        }
     }
 }

@@ -35,6 +35,18 @@ pub struct ProxyCounters {
     pub bytes_down: u64,
 }
 
+impl ProxyCounters {
+    /// Adds `o` (another worker's or thread's counters).
+    pub fn add(&mut self, o: &ProxyCounters) {
+        self.accepted += o.accepted;
+        self.backend_failed += o.backend_failed;
+        self.aborted += o.aborted;
+        self.completed += o.completed;
+        self.bytes_up += o.bytes_up;
+        self.bytes_down += o.bytes_down;
+    }
+}
+
 /// One side of a pair: the other side's handle, and which way this side's bytes go.
 #[derive(Debug, Clone, Copy)]
 pub struct ProxySide {
