@@ -10,9 +10,9 @@
 use crate::apps::sockperf::UdpServer;
 use crate::apps::{AppSpec, Conn, Protocol};
 use std::net::Ipv4Addr;
-use xdptcp_driver::service::{Cx, Host, Service};
+use xdptcp_driver::service::{Cx, Host, Ports, Service};
 use xdptcp_stack::iface::UdpHandle;
-use xdptcp_stack::stack::{ListenHandle, TcpHandle};
+use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
@@ -40,14 +40,14 @@ pub struct AppService {
     addr: Ipv4Addr,
     port: u16,
     backlog: usize,
-    listener: Option<ListenHandle>,
+    /// Its listener and (sockperf) UDP socket.
+    ports: Ports,
     /// Messages of connections that ended.
     closed_messages: u64,
     /// Echo's replies are copies of its input: bytes copied, for the copy counters.
     echo_copied: u64,
-    /// sockperf over UDP: the socket (bound for the sockperf app only), its message logic,
-    /// the reply buffer (reused) and replies the stack refused.
-    udp: Option<UdpHandle>,
+    /// sockperf over UDP: its message logic, the reply buffer (reused) and replies the stack
+    /// refused.
     udp_server: UdpServer,
     udp_reply: Vec<u8>,
     udp_send_failed: u64,
@@ -64,10 +64,9 @@ impl AppService {
             addr,
             port,
             backlog,
-            listener: None,
+            ports: Ports::default(),
             closed_messages: 0,
             echo_copied: 0,
-            udp: None,
             udp_server: UdpServer::default(),
             udp_reply: Vec::new(),
             udp_send_failed: 0,
@@ -105,17 +104,9 @@ impl Service for AppService {
     type Conn = Conn;
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
-        let l = cx
-            .stack()
-            .tcp_listen(self.addr, self.port, self.backlog)
-            .map_err(|e| format!("cannot listen on port {}: {e:?}", self.port))?;
-        self.listener = Some(l);
+        self.ports.listen(cx, self.addr, self.port, self.backlog)?;
         if matches!(self.spec, AppSpec::Sockperf) {
-            let u = cx
-                .stack()
-                .udp_bind(self.port)
-                .map_err(|e| format!("cannot bind UDP port {}: {e:?}", self.port))?;
-            self.udp = Some(u);
+            self.ports.bind_udp(cx, self.port)?;
         }
         Ok(())
     }
@@ -157,12 +148,7 @@ impl Service for AppService {
     }
 
     fn shutdown(&mut self, cx: &mut Cx<'_>) {
-        if let Some(l) = self.listener.take() {
-            cx.stack().tcp_unlisten(l);
-        }
-        if let Some(u) = self.udp.take() {
-            cx.stack().udp_unbind(u);
-        }
+        self.ports.close(cx);
     }
 
     fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {

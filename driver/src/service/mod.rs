@@ -34,8 +34,10 @@ mod tests;
 pub use conns::Conns;
 pub use host::{Host, HostCounters};
 
+use std::net::Ipv4Addr;
+
 use xdptcp_stack::iface::UdpHandle;
-use xdptcp_stack::stack::{Stack, TcpError, TcpHandle};
+use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 use xdptcp_stack::wheel::{TimerHandle, TimerWheel};
@@ -125,6 +127,55 @@ pub trait Service {
     /// input), for the worker's copy counters.
     fn copied(&self) -> u64 {
         0
+    }
+}
+
+/// What a service opened to be reached: its listener and its UDP socket, opened in `start`
+/// (with the one-line error a port in use gives) and closed together in `shutdown`.
+#[derive(Debug, Default)]
+pub struct Ports {
+    listener: Option<ListenHandle>,
+    udp: Option<UdpHandle>,
+}
+
+impl Ports {
+    /// Listens on `addr:port` (unspecified: the stack's address).
+    pub fn listen(
+        &mut self,
+        cx: &mut Cx<'_>,
+        addr: Ipv4Addr,
+        port: u16,
+        backlog: usize,
+    ) -> Result<(), String> {
+        let l = cx
+            .stack()
+            .tcp_listen(addr, port, backlog)
+            .map_err(|e| format!("cannot listen on port {port}: {e:?}"))?;
+        self.listener = Some(l);
+        Ok(())
+    }
+
+    /// Binds UDP `port`.
+    pub fn bind_udp(&mut self, cx: &mut Cx<'_>, port: u16) -> Result<(), String> {
+        let u =
+            cx.stack().udp_bind(port).map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))?;
+        self.udp = Some(u);
+        Ok(())
+    }
+
+    /// The UDP socket, if bound.
+    pub fn udp(&self) -> Option<UdpHandle> {
+        self.udp
+    }
+
+    /// Stops listening and unbinds (connections already accepted go on).
+    pub fn close(&mut self, cx: &mut Cx<'_>) {
+        if let Some(l) = self.listener.take() {
+            cx.stack().tcp_unlisten(l);
+        }
+        if let Some(u) = self.udp.take() {
+            cx.stack().udp_unbind(u);
+        }
     }
 }
 

@@ -3,10 +3,10 @@
 use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::UdpHandle;
-use xdptcp_stack::stack::{ListenHandle, TcpHandle};
+use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::Instant;
 
-use crate::service::{Cx, Service, OUT_LIMIT};
+use crate::service::{Cx, Ports, Service, OUT_LIMIT};
 
 /// Echo (RFC 862): every TCP byte and every UDP datagram back to its sender, on a TCP port,
 /// a UDP port, or both. Backpressure: a connection whose echo does not fit the send buffer
@@ -17,8 +17,7 @@ pub struct Echo {
     tcp_port: Option<u16>,
     udp_port: Option<u16>,
     backlog: usize,
-    listener: Option<ListenHandle>,
-    udp: Option<UdpHandle>,
+    ports: Ports,
     /// The reply being sent (a copy of the datagram: `udp_send_to` takes the stack mutably
     /// while the datagram lies in the socket's ring), allocated once.
     reply: Vec<u8>,
@@ -43,8 +42,7 @@ impl Echo {
             tcp_port: Some(port),
             udp_port: None,
             backlog: 1024,
-            listener: None,
-            udp: None,
+            ports: Ports::default(),
             reply: Vec::new(),
             counters: EchoCounters::default(),
         }
@@ -78,18 +76,10 @@ impl Service for Echo {
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
         if let Some(port) = self.tcp_port {
-            let l = cx
-                .stack()
-                .tcp_listen(Ipv4Addr::UNSPECIFIED, port, self.backlog)
-                .map_err(|e| format!("cannot listen on TCP port {port}: {e:?}"))?;
-            self.listener = Some(l);
+            self.ports.listen(cx, Ipv4Addr::UNSPECIFIED, port, self.backlog)?;
         }
         if let Some(port) = self.udp_port {
-            let u = cx
-                .stack()
-                .udp_bind(port)
-                .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))?;
-            self.udp = Some(u);
+            self.ports.bind_udp(cx, port)?;
             self.reply = Vec::with_capacity(65536);
         }
         Ok(())
@@ -117,12 +107,7 @@ impl Service for Echo {
     }
 
     fn shutdown(&mut self, cx: &mut Cx<'_>) {
-        if let Some(l) = self.listener.take() {
-            cx.stack().tcp_unlisten(l);
-        }
-        if let Some(u) = self.udp.take() {
-            cx.stack().udp_unbind(u);
-        }
+        self.ports.close(cx);
     }
 
     fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {

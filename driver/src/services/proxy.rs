@@ -12,11 +12,11 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use xdptcp_stack::stack::{ListenHandle, TcpError, TcpHandle};
+use xdptcp_stack::stack::{TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
-use crate::service::{Conns, Cx, Service};
+use crate::service::{Conns, Cx, Ports, Service};
 
 /// What the proxy did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub struct Proxy {
     backlog: usize,
     backends: Vec<SocketAddrV4>,
     next_backend: usize,
-    listener: Option<ListenHandle>,
+    ports: Ports,
     /// Backends connecting, with their client (until the backend's handshake completes).
     connecting: Conns<TcpHandle>,
     /// Client connections open.
@@ -78,7 +78,7 @@ impl Proxy {
             backlog,
             backends,
             next_backend: 0,
-            listener: None,
+            ports: Ports::default(),
             connecting: Conns::default(),
             open: 0,
             counters: ProxyCounters::default(),
@@ -135,12 +135,7 @@ impl Service for Proxy {
     type Conn = ProxySide;
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
-        let l = cx
-            .stack()
-            .tcp_listen(Ipv4Addr::UNSPECIFIED, self.port, self.backlog)
-            .map_err(|e| format!("cannot listen on port {}: {e:?}", self.port))?;
-        self.listener = Some(l);
-        Ok(())
+        self.ports.listen(cx, Ipv4Addr::UNSPECIFIED, self.port, self.backlog)
     }
 
     fn open(&mut self, cx: &mut Cx<'_>, h: TcpHandle) -> Option<ProxySide> {
@@ -201,9 +196,7 @@ impl Service for Proxy {
     }
 
     fn shutdown(&mut self, cx: &mut Cx<'_>) {
-        if let Some(l) = self.listener.take() {
-            cx.stack().tcp_unlisten(l);
-        }
+        self.ports.close(cx);
     }
 
     fn report(&self, out: &mut dyn FnMut(&'static str, u64)) {
