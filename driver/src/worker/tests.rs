@@ -19,36 +19,13 @@ const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 type TcpEcho = Host<Echo>;
 type UdpEcho = Host<Echo>;
 
-/// A peer: a stack on the other end of the wire, pumped by hand.
-struct Peer {
-    dev: LoopbackEnd,
-    stack: Stack,
-}
+/// A peer: a stack on the other end of the wire, driven by a worker with no application
+/// (the test reads and writes through its stack).
+type Peer = Worker<LoopbackEnd, NoApp>;
 
-impl Peer {
-    fn new(dev: LoopbackEnd) -> Self {
-        let stack = test_stack(&dev, [2, 0, 0, 0, 0, 1], B, 24);
-        Peer { dev, stack }
-    }
-
-    fn pump(&mut self, now: Instant) {
-        {
-            let rx = self.dev.rx_batch(now);
-            for f in rx.iter() {
-                self.stack.receive(now, f);
-            }
-        }
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.on_timeout(now);
-        }
-        let mut tx = self.dev.tx_batch(now);
-        while let Some(mut buf) = tx.buffer() {
-            match self.stack.poll_transmit(now, &mut buf) {
-                Some(n) => buf.send(n),
-                None => break,
-            }
-        }
-    }
+fn peer(dev: LoopbackEnd) -> Peer {
+    let stack = test_stack(&dev, [2, 0, 0, 0, 0, 1], B, 24);
+    Worker::new(dev, stack, NoApp)
 }
 
 fn pattern(i: usize) -> u8 {
@@ -58,7 +35,7 @@ fn pattern(i: usize) -> u8 {
 fn udp_setup() -> (Worker<LoopbackEnd, UdpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, Host::new(Echo::udp(7))), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::udp(7))), peer(b))
 }
 
 #[test]
@@ -66,14 +43,14 @@ fn udp_echo_resolves_arp_and_echoes_bytes() {
     let (mut w, mut p) = udp_setup();
     let now = Instant::from_millis(1);
     w.run_once(now); // binds port 7
-    let sock = p.stack.udp_bind(40000).expect("free port");
-    p.stack.udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
+    let sock = p.stack_mut().udp_bind(40000).expect("free port");
+    p.stack_mut().udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
     for _ in 0..4 {
-        p.pump(now);
+        p.run_once(now);
         w.run_once(now);
     }
-    p.pump(now);
-    let (from, payload) = p.stack.udp_recv_from(sock).expect("echo arrived");
+    p.run_once(now);
+    let (from, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
     assert_eq!(from, (A, 7));
     assert_eq!(payload, b"hello xdptcp");
     assert_eq!(w.app().service().counters().datagrams, 1);
@@ -94,14 +71,14 @@ fn run_until<D: Device, A: App>(
     mut done: impl FnMut(&mut Worker<D, A>, &mut Peer) -> bool,
 ) -> bool {
     for _ in 0..rounds {
-        p.pump(*now);
+        p.run_once(*now);
         let step = w.run_once(*now);
         if done(w, p) {
             return true;
         }
         let mut next = *now + Duration::from_micros(50);
         if step.moved == 0 {
-            let timers = [step.next_timer, p.stack.poll_timeout()];
+            let timers = [step.next_timer, p.stack_mut().poll_timeout()];
             if let Some(t) = timers.into_iter().flatten().min() {
                 next = next.max(t);
             }
@@ -116,7 +93,7 @@ fn run_until<D: Device, A: App>(
 fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usize) -> Vec<u8> {
     let mut now = Instant::from_millis(1);
     w.run_once(now); // listens
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
     let mut sent = 0;
     let mut back = Vec::with_capacity(total);
     let mut buf = vec![0u8; 8192];
@@ -127,12 +104,12 @@ fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usi
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
         }
-        while let Ok(n) = p.stack.tcp_recv(h, &mut buf) {
+        while let Ok(n) = p.stack_mut().tcp_recv(h, &mut buf) {
             if n == 0 {
                 break;
             }
@@ -147,7 +124,7 @@ fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usi
 fn tcp_setup() -> (Worker<LoopbackEnd, TcpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, Host::new(Echo::new(7).with_backlog(128))), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::new(7).with_backlog(128))), peer(b))
 }
 
 #[test]
@@ -171,7 +148,7 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
     let (mut w, mut p) = tcp_setup();
     let mut now = Instant::from_millis(1);
     w.run_once(now);
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
     // The peer writes 2 MiB and reads nothing: its receive window fills, the echo's send
     // buffer fills, and the echo must leave the rest in its receive ring.
     let total = 2 << 20;
@@ -183,7 +160,7 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
@@ -206,12 +183,12 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
         }
-        while let Ok(n) = p.stack.tcp_recv(h, &mut buf) {
+        while let Ok(n) = p.stack_mut().tcp_recv(h, &mut buf) {
             if n == 0 {
                 break;
             }
@@ -239,7 +216,7 @@ fn echo_survives_loss_reordering_and_delay() {
     let dev = FaultDevice::new(a, cfg);
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
     let mut w = Worker::new(dev, stack, Host::new(Echo::new(7).with_backlog(16)));
-    let mut p = Peer::new(b);
+    let mut p = peer(b);
     let total = 256 << 10;
     let back = echo_transfer(&mut w, &mut p, total);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
@@ -253,18 +230,20 @@ fn drain_closes_connections_gracefully() {
     let (mut w, mut p) = tcp_setup();
     let mut now = Instant::from_millis(1);
     w.run_once(now);
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
-    run_until(&mut w, &mut p, &mut now, 1000, |_, p| p.stack.tcp_state(h) == State::Established);
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
+    run_until(&mut w, &mut p, &mut now, 1000, |_, p| {
+        p.stack_mut().tcp_state(h) == State::Established
+    });
     run_until(&mut w, &mut p, &mut now, 1000, |w, _| w.app().open_connections() > 0);
     w.app.shutdown(now, &mut w.stack);
     // The peer sees the FIN, closes too; the echo hears `Closed`.
     let ok = run_until(&mut w, &mut p, &mut now, 100_000, |w, p| {
-        if p.stack.tcp_recv_finished(h) && p.stack.tcp_state(h) == State::CloseWait {
-            let _ = p.stack.tcp_close(h);
+        if p.stack_mut().tcp_recv_finished(h) && p.stack_mut().tcp_state(h) == State::CloseWait {
+            let _ = p.stack_mut().tcp_close(h);
         }
         w.app().finished()
     });
-    assert!(ok, "echo did not finish; peer state {:?}", p.stack.tcp_state(h));
+    assert!(ok, "echo did not finish; peer state {:?}", p.stack_mut().tcp_state(h));
     assert_eq!(w.app().counters().closed, 1);
     assert_eq!(w.app().counters().failed, 0);
 }
@@ -277,12 +256,12 @@ fn stacked_devices_delay_in_virtual_time_and_capture() {
     let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
     let mut w = Worker::new(dev, stack, Host::new(Echo::udp(7)));
-    let mut p = Peer::new(b);
-    let sock = p.stack.udp_bind(40002).expect("free port");
+    let mut p = peer(b);
+    let sock = p.stack_mut().udp_bind(40002).expect("free port");
     let t0 = Instant::from_millis(100);
     w.run_once(t0);
-    p.stack.udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
-    p.pump(t0);
+    p.stack_mut().udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
+    p.run_once(t0);
     // The ARP request is held 5 ms by the fault layer: nothing moves, and the worker says
     // when to come back.
     let step = w.run_once(t0);
@@ -292,9 +271,9 @@ fn stacked_devices_delay_in_virtual_time_and_capture() {
     for _ in 0..10 {
         now += delay;
         w.run_once(now);
-        p.pump(now);
+        p.run_once(now);
     }
-    let (_, payload) = p.stack.udp_recv_from(sock).expect("echo arrived");
+    let (_, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
     assert_eq!(payload, b"late");
     // ARP request, datagram in; ARP reply, echo out: four frames captured.
     assert_eq!(w.device().records(), 4);
@@ -416,26 +395,26 @@ fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
     let (mut w0, b) = steered_worker(&rss, ports.pop().expect("two ports"));
     // A real peer: ARP, then UDP echo from many source ports (UDP is not hashed by
     // default, as on most NICs).
-    let mut p = Peer::new(b);
+    let mut p = peer(b);
     let socks: Vec<_> =
-        (0..8u16).map(|i| p.stack.udp_bind(41000 + i).expect("free port")).collect();
+        (0..8u16).map(|i| p.stack_mut().udp_bind(41000 + i).expect("free port")).collect();
     let now = Instant::from_millis(1);
-    p.stack.udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
+    p.stack_mut().udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
     for _ in 0..3 {
-        p.pump(now);
+        p.run_once(now);
         w0.run_once(now);
     }
     for &s in &socks[1..] {
-        p.stack.udp_send_to(now, s, (A, 7), b"stay").expect("queued");
+        p.stack_mut().udp_send_to(now, s, (A, 7), b"stay").expect("queued");
     }
     for _ in 0..3 {
-        p.pump(now);
+        p.run_once(now);
         w0.run_once(now);
         w1.run_once(now);
     }
-    p.pump(now);
+    p.run_once(now);
     for &s in &socks {
-        assert_eq!(p.stack.udp_recv_from(s).expect("echo").1, b"stay");
+        assert_eq!(p.stack_mut().udp_recv_from(s).expect("echo").1, b"stay");
     }
     assert_eq!(w0.app().service().counters().datagrams, 8);
     assert_eq!(w0.counters().not_mine, 0);
