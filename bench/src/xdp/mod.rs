@@ -7,8 +7,6 @@ pub mod flood;
 pub mod load;
 pub mod reflector;
 pub mod server;
-#[cfg(test)]
-mod testbed;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

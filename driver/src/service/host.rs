@@ -312,8 +312,15 @@ impl<S: Service> App for Host<S> {
         }
     }
 
+    /// A stopping host is finished once its connections are closed; otherwise when the
+    /// service says so (a client whose run is over; the graceful stop then closes what is
+    /// still open).
     fn finished(&self) -> bool {
-        (self.stopping || self.service.finished()) && self.conns.is_empty()
+        if self.stopping {
+            self.conns.is_empty()
+        } else {
+            self.service.finished()
+        }
     }
 
     fn copies(&self) -> AppCopies {

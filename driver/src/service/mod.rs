@@ -114,8 +114,9 @@ pub trait Service {
     /// (FIN after what is queued) and waits for them.
     fn shutdown(&mut self, _cx: &mut Cx<'_>) {}
 
-    /// Whether the service is done on its own (a client that finished); the run ends once
-    /// its connections are closed too. A server is done only after `shutdown`.
+    /// Whether the service is done on its own (a client that finished): the worker's run
+    /// ends, and the graceful stop closes what is still open. A server is done only after
+    /// `shutdown`, once its connections are closed.
     fn finished(&self) -> bool {
         false
     }
