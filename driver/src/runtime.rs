@@ -34,7 +34,7 @@ use xdptcp_stack::iface::IfaceCounters;
 use xdptcp_stack::stack::{Stack, StackCounters};
 use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
-use crate::pcap::PcapDevice;
+use crate::fault::FaultConfig;
 use crate::rss::Rss;
 use crate::setup::{self, pin_to_core, Addressing};
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
@@ -68,6 +68,9 @@ pub struct RuntimeConfig {
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
+    /// Impairments in every worker's device (each worker's own seeded generator: the seed
+    /// plus the worker's index).
+    pub fault: Option<FaultConfig>,
     /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
     pub tcp: TcpConfig,
     /// Most connections each worker's stack holds.
@@ -94,6 +97,7 @@ impl RuntimeConfig {
             rss,
             idle: worker::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
             pcap: None,
+            fault: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
             grace: worker::DEFAULT_GRACE,
@@ -449,23 +453,36 @@ fn worker_main<A: App>(
             return Err(e);
         }
     };
-    match &config.pcap {
-        None => serve(index, pinned, dev, &netif, config, make_app, port, control, ready),
-        Some(base) => {
-            let path = pcap_path(base, queue, config.queues.len() > 1);
-            let file = std::fs::File::create(&path)
-                .and_then(|f| PcapDevice::new(dev, std::io::BufWriter::new(f)))
-                .map_err(|e| format!("capture file {}: {e}", path.display()));
-            match file {
-                Ok(dev) => {
-                    serve(index, pinned, dev, &netif, config, make_app, port, control, ready)
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(e.clone()));
-                    Err(e)
-                }
-            }
+    let path = config.pcap.as_ref().map(|base| pcap_path(base, queue, config.queues.len() > 1));
+    let k = Serve { index, core: pinned, netif: &netif, config, make_app, port, control, ready };
+    let fault = config.fault.map(|f| FaultConfig { seed: f.seed.wrapping_add(index as u64), ..f });
+    match crate::xdp::wrapped(dev, fault, path.as_deref(), k) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            Err(e)
         }
+    }
+}
+
+/// The rest of a worker's life once its device is wrapped as configured: [`serve`].
+struct Serve<'a, A> {
+    index: usize,
+    core: Option<usize>,
+    netif: &'a NetIf,
+    config: &'a RuntimeConfig,
+    make_app: &'a dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    port: Option<SteerPort>,
+    control: &'a Receiver<Control>,
+    ready: &'a Sender<Result<Ready, SetupError>>,
+}
+
+impl<A: App> crate::xdp::WithDevice for Serve<'_, A> {
+    type Output = Result<WorkerStats, SetupError>;
+
+    fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
+        let s = self;
+        serve(s.index, s.core, dev, s.netif, s.config, s.make_app, s.port, s.control, s.ready)
     }
 }
 

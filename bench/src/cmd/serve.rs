@@ -160,19 +160,7 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         return Err("--backlog must be at least 1".into());
     }
     if args.xdp.queues > 1 {
-        use super::serve_xdp::AppName as X;
-        let which = match args.app {
-            AppName::Echo => X::Echo,
-            AppName::Discard => X::Discard,
-            AppName::Http => X::Http,
-            other => {
-                return Err(format!(
-                    "serve {other:?} --stack xdptcp runs on one queue; with --queues N use \
-                     echo, discard or http"
-                ))
-            }
-        };
-        let rt = args.xdp.runtime_args(which, args.port, args.body_bytes, args.backlog)?;
+        let rt = args.xdp.runtime_args(app, args.port, args.body_bytes, args.backlog)?;
         return super::serve_xdp::run(&rt);
     }
     let opts = args.xdp.options()?;

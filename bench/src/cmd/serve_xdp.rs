@@ -69,6 +69,14 @@ pub struct Args {
     /// The application.
     #[arg(value_enum)]
     pub app: AppName,
+    /// `serve APP --queues N` (not a flag of serve-xdp): the app to serve, any of `serve`'s,
+    /// instead of `app`.
+    #[arg(skip)]
+    pub spec: Option<AppSpec>,
+    /// `serve --fault` with `--queues N` (not a flag of serve-xdp): every worker's device
+    /// impaired.
+    #[arg(skip)]
+    pub fault: Option<xdptcp_driver::FaultConfig>,
     /// Interface to take over (XDP program + one AF_XDP socket per queue).
     #[arg(long)]
     pub iface: String,
@@ -261,6 +269,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     config.gateway = args.gateway;
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();
+    config.fault = args.fault;
 
     if let Some(b) = args.buffer_kib {
         if !(4..=65536).contains(&b) {
@@ -271,14 +280,17 @@ pub fn run(args: &Args) -> Result<(), String> {
 
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let port = args.port;
-    let spec = match args.app {
-        AppName::UdpEcho => {
-            return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
-        }
-        AppName::Echo => AppSpec::Echo,
-        AppName::Discard => AppSpec::Discard,
-        AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
-        AppName::Reflect => return super::reflect::run(args),
+    let spec = match (&args.spec, args.app) {
+        (Some(spec), _) => spec.clone(),
+        (None, app) => match app {
+            AppName::UdpEcho => {
+                return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
+            }
+            AppName::Echo => AppSpec::Echo,
+            AppName::Discard => AppSpec::Discard,
+            AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
+            AppName::Reflect => return super::reflect::run(args),
+        },
     };
     if port == 0 {
         return Err("--port must be between 1 and 65535".into());

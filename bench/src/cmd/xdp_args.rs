@@ -17,7 +17,7 @@ pub struct XdpArgs {
     #[arg(long)]
     pub gateway: Option<String>,
     /// Queues 0..N, one pinned worker each (N > 1 runs the multi-queue runtime with RSS
-    /// steering; --fault needs N = 1).
+    /// steering).
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// The queue of the worker.
@@ -189,18 +189,22 @@ impl XdpArgs {
 }
 
 impl XdpArgs {
-    /// The same options for `serve-xdp` (the multi-queue runtime).
+    /// The same options for the multi-queue runtime (`serve-xdp`'s), serving `spec`.
     pub fn runtime_args(
         &self,
-        app: super::serve_xdp::AppName,
+        spec: xdptcp_bench::apps::AppSpec,
         port: u16,
         body_bytes: usize,
         backlog: usize,
     ) -> Result<super::serve_xdp::Args, String> {
-        use super::serve_xdp::{Args, BindModeArg, XdpModeArg};
-        if self.fault.is_some() {
-            return Err("--fault runs on one queue only (--queues 1)".into());
-        }
+        use super::serve_xdp::{AppName, Args, BindModeArg, XdpModeArg};
+        use xdptcp_bench::apps::AppSpec;
+        // `app` only names the application in serve-xdp's own lines; `spec` is what runs.
+        let app = match spec {
+            AppSpec::Discard => AppName::Discard,
+            AppSpec::Http(_) => AppName::Http,
+            _ => AppName::Echo,
+        };
         let gateway = match &self.gateway {
             Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
             None => None,
@@ -212,6 +216,8 @@ impl XdpArgs {
         };
         Ok(Args {
             app,
+            spec: Some(spec),
+            fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
             iface: self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?,
             ip: self.ip.clone().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?,
             gateway,

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use xdptcp_driver::app::App as DriverApp;
-use xdptcp_driver::fault::{FaultConfig, FaultDevice, Impairments};
-use xdptcp_driver::pcap::PcapDevice;
+use xdptcp_driver::fault::{FaultConfig, Impairments};
 use xdptcp_driver::worker::{self, Stop, Worker};
-use xdptcp_driver::xdp::{BindMode, BusyPoll, TxChecksum, XdpBacked, XdpMode};
+use xdptcp_driver::xdp::{
+    self as afxdp, BindMode, BusyPoll, NetIf, TxChecksum, XdpBacked, XdpMode,
+};
 use xdptcp_driver::{signal, Builder};
 use xdptcp_stack::tcp::TcpCounters;
 
@@ -310,19 +311,24 @@ pub fn run<A: DriverApp>(
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let builder = opts.builder();
     let (dev, netif) = builder.open()?;
-    let pcap = |p: &PathBuf| format!("cannot create pcap file {}", p.display());
-    match (&opts.fault, &opts.pcap) {
-        (None, None) => go(builder.worker(dev, &netif, app)?, opts, hooks),
-        (Some(f), None) => go(builder.worker(FaultDevice::new(dev, *f), &netif, app)?, opts, hooks),
-        (None, Some(p)) => {
-            let d = PcapDevice::create(dev, p).map_err(|e| format!("{}: {e}", pcap(p)))?;
-            go(builder.worker(d, &netif, app)?, opts, hooks)
-        }
-        (Some(f), Some(p)) => {
-            let d = PcapDevice::create(FaultDevice::new(dev, *f), p)
-                .map_err(|e| format!("{}: {e}", pcap(p)))?;
-            go(builder.worker(d, &netif, app)?, opts, hooks)
-        }
+    let k = Launch { builder: &builder, netif: &netif, app, opts, hooks };
+    afxdp::wrapped(dev, opts.fault, opts.pcap.as_deref(), k)?
+}
+
+/// The rest of [`run`], once the device is wrapped as the options ask.
+struct Launch<'a, A, H> {
+    builder: &'a Builder,
+    netif: &'a NetIf,
+    app: A,
+    opts: &'a XdpOptions,
+    hooks: &'a mut H,
+}
+
+impl<A: DriverApp, H: Hooks<A>> afxdp::WithDevice for Launch<'_, A, H> {
+    type Output = Result<(A, Stop), String>;
+
+    fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
+        go(self.builder.worker(dev, self.netif, self.app)?, self.opts, self.hooks)
     }
 }
 

@@ -25,7 +25,7 @@ pub mod socket;
 pub mod tx_checksum;
 mod xskrs;
 
-pub use backed::XdpBacked;
+pub use backed::{wrapped, WithDevice, XdpBacked};
 pub use busy_poll::{BusyPoll, BusyPollState};
 pub use error::DriverError;
 pub use netif::NetIf;
