@@ -275,8 +275,11 @@ impl<S: Service> App for Host<S> {
         while let Some(socket) = stack.udp_poll_readable() {
             self.with_cx(now, stack, |s, cx| s.on_udp(cx, socket));
         }
-        loop {
-            let timers = self.books.timers.get_or_insert_with(|| TimerWheel::new(now, TIMER_TICK));
+        // The wheel's cached next deadline first: an iteration with no timer due costs a
+        // comparison.
+        while let Some(timers) =
+            self.books.timers.as_mut().filter(|t| t.next_deadline().is_some_and(|at| at <= now))
+        {
             let Some((_, due)) = timers.pop_expired(now) else { break };
             match due {
                 Due::Service(token) => self.with_cx(now, stack, |s, cx| s.on_timer(cx, token)),
