@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A two-namespace veth lab for xdptcp.
 #
-#   scripts/lab.sh up NAME [--queues N] [--loss-pct P] [--rate RATE]
+#   scripts/lab.sh up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE]
 #   scripts/lab.sh down NAME
 #
 # `up` makes namespaces NAME-a (the stack side: runs xdptcp on its veth, which has no IPv4
@@ -14,11 +14,16 @@
 # --queues N gives both veth ends N RX and N TX queues (default 1): veth delivers a frame on
 # the RX queue numbered like the TX queue the sender's kernel picked (its flow hash, XPS), so
 # flows spread over the stack side's queues.
+# --rss (with --queues N > 1) makes the kernel side pick the queue the way a NIC's RSS would
+# for the stack side: the Toeplitz hash of each TCP frame's 4-tuple with the Microsoft key and
+# a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress classifier
+# (scripts/lab/veth-rss.bpf.c, built with clang). Without it replies to the
+# stack's active opens land on a queue the kernel chose at random.
 # `down` removes all of it and is safe to run twice. NAME: letters, digits, '-', at most 8
 # characters (interface names are limited to 15).
 set -euo pipefail
 
-usage() { echo "usage: $0 up NAME [--queues N] [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
+usage() { echo "usage: $0 up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 name=$2; shift 2
 [[ "$name" =~ ^[A-Za-z0-9-]{1,8}$ ]] || { echo "lab: NAME must be 1-8 of [A-Za-z0-9-]" >&2; exit 2; }
@@ -38,16 +43,18 @@ down() {
 }
 
 up() {
-    local loss="" rate="" queues=1
+    local loss="" rate="" queues=1 rss=""
     while [[ $# -gt 0 ]]; do
         case $1 in
             --queues) queues=${2:?}; shift 2 ;;
+            --rss) rss=1; shift ;;
             --loss-pct) loss=${2:?}; shift 2 ;;
             --rate) rate=${2:?}; shift 2 ;;
             *) usage ;;
         esac
     done
     [[ "$queues" =~ ^[0-9]+$ && $queues -ge 1 && $queues -le 64 ]] || { echo "lab: --queues must be 1..64" >&2; exit 2; }
+    [[ -z "$rss" || $queues -gt 1 ]] || { echo "lab: --rss needs --queues N with N > 1" >&2; exit 2; }
     [[ $(id -u) -eq 0 ]] || { echo "lab: needs root (ip netns, veth, nftables)" >&2; exit 1; }
     trap 'echo "lab: setup failed, removing $name" >&2; down' ERR
     mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -74,6 +81,9 @@ NFT
     if [[ -n "$rate" ]]; then
         ip netns exec "$ns_k" tc qdisc add dev "$if_k" root tbf rate "$rate" burst 32kb latency 50ms
     fi
+    if [[ -n "$rss" ]]; then
+        rss_up "$queues"
+    fi
     trap - ERR
     local mac_a
     mac_a=$(ip netns exec "$ns_a" cat "/sys/class/net/$if_a/address" 2>/dev/null || ip -n "$ns_a" -br link show "$if_a" | awk '{print $3}')
@@ -83,7 +93,21 @@ NFT
     [[ $queues -gt 1 ]] && echo "  queues: $queues RX and $queues TX on each end"
     [[ -n "$loss" ]] && echo "  loss: $loss % each way (nftables netdev on $if_k)"
     [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
+    [[ -n "$rss" ]] && echo "  rss: Toeplitz (Microsoft key) over $queues queues on $if_k egress"
     echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues"
+}
+
+# The classifier computes each TCP frame's queue and sends it out on that TX queue, so veth
+# delivers it on that RX queue (see scripts/lab/veth-rss.bpf.c for how).
+rss_up() {
+    local queues=$1 dir
+    dir=$(mktemp -d)
+    clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" \
+        -c "$(dirname "$0")/lab/veth-rss.bpf.c" -o "$dir/rss.o"
+    ip netns exec "$ns_k" tc qdisc add dev "$if_k" clsact
+    ip netns exec "$ns_k" tc filter add dev "$if_k" egress bpf direct-action \
+        obj "$dir/rss.o" sec classifier
+    rm -rf "$dir"
 }
 
 case $cmd in

@@ -22,9 +22,10 @@
 //! # Active opens
 //!
 //! For a connection a core opens, the NIC hashes the *reply* — remote→local as seen on RX.
-//! [`Rss::reply_queue`] computes that queue, and [`Rss::port_filter`] is the `is_usable` hook
-//! of `xdptcp_stack::tcp::ports::EphemeralPorts::select`: it accepts a local port only if the
-//! reply lands on the opening core's queue, so no packet of the flow ever needs steering.
+//! [`Rss::reply_queue`] computes that queue, and [`Rss::affinity_filter`] is the stack's port
+//! filter for a worker (`Stack::set_port_filter`): it accepts a local port only if the reply
+//! to that 4-tuple lands on the opening core's queue, so no packet of the flow ever needs
+//! steering.
 //!
 //! # Where the hash is computed
 //!
@@ -36,6 +37,9 @@
 //! makes ownership consistent (see [`crate::steering`]).
 
 use std::net::Ipv4Addr;
+
+use xdptcp_stack::flow::FlowKey;
+use xdptcp_stack::stack::PortFilter;
 
 /// Bytes of a Toeplitz key (320 bits: enough for the 36-byte IPv6 4-tuple input).
 pub const KEY_LEN: usize = 40;
@@ -271,16 +275,15 @@ impl Rss {
         })
     }
 
-    /// The `is_usable` hook for an active open from the worker of `queue`: accepts a local
-    /// port iff the replies to `local_ip:port → remote` arrive on `queue`. With the equal
-    /// table and N queues about one port in N passes.
-    pub fn port_filter(
-        &self,
-        queue: u16,
-        local_ip: Ipv4Addr,
-        remote: (Ipv4Addr, u16),
-    ) -> impl Fn(u16) -> bool + '_ {
-        move |port| self.reply_queue((local_ip, port), remote) == queue
+    /// A port filter for the stack of the worker on `queue`
+    /// ([`Stack::set_port_filter`](xdptcp_stack::stack::Stack::set_port_filter)): active
+    /// opens then take only local ports whose replies the NIC hashes to `queue`, so a
+    /// connection's frames come back to the core that opened it and are never steered.
+    pub fn affinity_filter(&self, queue: u16) -> PortFilter {
+        let rss = self.clone();
+        Box::new(move |k: &FlowKey| {
+            rss.reply_queue((k.local_ip, k.local_port), (k.remote_ip, k.remote_port)) == queue
+        })
     }
 
     /// The queue that owns a received Ethernet frame: `Some` for an unfragmented IPv4 packet
@@ -492,15 +495,22 @@ mod tests {
     }
 
     #[test]
-    fn port_filter_makes_replies_land_on_the_opening_queue() {
+    fn affinity_filter_makes_replies_land_on_the_opening_queue() {
         let rss = Rss::microsoft(4).unwrap();
         let local = Ipv4Addr::new(198, 18, 0, 2);
         let remote = (Ipv4Addr::new(198, 18, 0, 1), 80);
+        let key = |port| FlowKey {
+            local_ip: local,
+            local_port: port,
+            remote_ip: remote.0,
+            remote_port: remote.1,
+        };
         for queue in 0..4u16 {
             let mut ports = EphemeralPorts::with_default_range(*b"0123456789abcdef");
+            let mut filter = rss.affinity_filter(queue);
             for _ in 0..50 {
                 let port = ports
-                    .select(local, remote, rss.port_filter(queue, local, remote))
+                    .select(local, remote, |p| filter(&key(p)))
                     .expect("a quarter of the range qualifies");
                 // What the NIC will see on RX for the reply: remote -> local.
                 let reply =
@@ -511,8 +521,8 @@ mod tests {
             }
         }
         // About one port in four qualifies: the filter is not trivially true or false.
-        let filter = rss.port_filter(1, local, remote);
-        let hits = (32768..=60999u16).filter(|&p| filter(p)).count();
+        let mut filter = rss.affinity_filter(1);
+        let hits = (32768..=60999u16).filter(|&p| filter(&key(p))).count();
         assert!((5000..9000).contains(&hits), "{hits}");
     }
 }

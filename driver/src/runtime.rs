@@ -518,6 +518,11 @@ fn serve<D: XdpBacked, A: App>(
     sc.tcp = config.tcp;
     sc.max_connections = config.max_connections;
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
+    if let Some(rss) = &config.rss {
+        // Active opens take ports whose replies the NIC hashes back to this worker (the RSS
+        // queue numbers are the worker indices), so they are never steered.
+        stack.set_port_filter(rss.affinity_filter(index as u16));
+    }
     let app = match make_app(&mut stack) {
         Ok(app) => app,
         Err(e) => return fail(e),

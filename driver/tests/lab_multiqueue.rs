@@ -4,8 +4,10 @@
 //! the kernel side: ping, UDP echo from many sockets (each kernel socket has its own flow
 //! hash, so the kernel spreads them over its TX queues, and veth delivers on the RX queue of
 //! the same number), and TCP SYNs from fixed source ports, which the workers steer to their
-//! RSS owner. Needs root ("skipped: needs root" otherwise, a failure if CI is set); the lab
-//! is named from the pid and removed by a Drop guard on every path.
+//! RSS owner; and on a lab whose kernel side picks queues by RSS (`--rss`), active opens from
+//! both workers whose replies all come back to the opening worker. Needs root ("skipped:
+//! needs root" otherwise, a failure if CI is set); the lab is named from the pid and removed by
+//! a Drop guard on every path.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -209,4 +211,193 @@ fn two_queues_two_workers_serve_and_steer() {
     assert!(out > 0, "some SYNs arrived on the queue that does not own them");
     let link = String::from_utf8_lossy(&link.stdout);
     assert!(!link.contains("xdp"), "program detached when the workers stopped: {link}");
+}
+
+/// A threaded Linux TCP echo server for the kernel side; prints "ready" once listening.
+const TCP_ECHO_SERVER: &str = r#"
+import socket, socketserver, sys
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return
+            self.request.sendall(data)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer.request_queue_size = 256
+srv = socketserver.ThreadingTCPServer((sys.argv[1], int(sys.argv[2])), Echo)
+print("ready", flush=True)
+srv.serve_forever()
+"#;
+
+/// A child process killed and reaped when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Clients of one worker: `n` connections to `remote`, each sends its message, reads the
+/// echo, checks it byte for byte and closes. Results go to shared counters.
+struct EchoClients {
+    remote: (Ipv4Addr, u16),
+    n: usize,
+    open: std::collections::HashMap<xdptcp_stack::stack::TcpHandle, Vec<u8>>,
+    ended: usize,
+    good: Arc<std::sync::atomic::AtomicUsize>,
+    bad: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl EchoClients {
+    fn message(h: xdptcp_stack::stack::TcpHandle) -> Vec<u8> {
+        (0..1000u32).map(|i| (i as u8) ^ (h.index() as u8)).collect()
+    }
+}
+
+impl xdptcp_driver::app::App for EchoClients {
+    fn start(&mut self, now: xdptcp_stack::time::Instant, stack: &mut xdptcp_stack::stack::Stack) {
+        for _ in 0..self.n {
+            match stack.tcp_connect(now, self.remote.0, self.remote.1) {
+                Ok(h) => {
+                    self.open.insert(h, Vec::new());
+                }
+                Err(_) => {
+                    self.bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.ended += 1;
+                }
+            }
+        }
+    }
+
+    fn on_connected(
+        &mut self,
+        _: xdptcp_stack::time::Instant,
+        stack: &mut xdptcp_stack::stack::Stack,
+        h: xdptcp_stack::stack::TcpHandle,
+    ) {
+        let msg = Self::message(h);
+        assert_eq!(stack.tcp_send(h, &msg), Ok(msg.len()), "1000 bytes fit the send buffer");
+    }
+
+    fn on_readable(
+        &mut self,
+        _: xdptcp_stack::time::Instant,
+        stack: &mut xdptcp_stack::stack::Stack,
+        h: xdptcp_stack::stack::TcpHandle,
+    ) {
+        let mut buf = [0u8; 2048];
+        while let Ok(n @ 1..) = stack.tcp_recv(h, &mut buf) {
+            let Some(got) = self.open.get_mut(&h) else { return };
+            got.extend_from_slice(&buf[..n]);
+            if got.len() >= 1000 {
+                // The whole echo is in (the close then waits in TIME-WAIT: not counted on).
+                let counter = if *got == Self::message(h) { &self.good } else { &self.bad };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.open.remove(&h);
+                self.ended += 1;
+                let _ = stack.tcp_close(h);
+                return;
+            }
+        }
+    }
+
+    fn on_closed(
+        &mut self,
+        _: xdptcp_stack::time::Instant,
+        _: &mut xdptcp_stack::stack::Stack,
+        h: xdptcp_stack::stack::TcpHandle,
+        _why: xdptcp_stack::tcp::Event,
+    ) {
+        // Ended before its whole echo came back.
+        if self.open.remove(&h).is_some() {
+            self.bad.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.ended += 1;
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.ended == self.n
+    }
+}
+
+/// On a lab whose kernel side picks queues by the NIC's RSS (`lab.sh --rss`), each worker's
+/// active opens take ports whose replies hash back to its own queue (`Rss::affinity_filter`,
+/// installed by the runtime): 32 connections per worker to a Linux echo server, every one
+/// byte-exact, and not one frame steered between the workers.
+#[test]
+fn active_opens_come_back_to_their_queue() {
+    if !has_root() {
+        return;
+    }
+    let lab = Lab::up("xr", &["--queues", "2", "--rss"]);
+    let ip: Ipv4Addr = lab.var("STACK_IP").parse().expect("address");
+    let ifname = lab.var("STACK_IF").to_string();
+    let kernel_ip: Ipv4Addr = lab.var("KERNEL_IP").parse().expect("address");
+    // `ip netns exec` execs python, so killing the child (on every path: the guard) ends it.
+    let mut server = KillOnDrop(
+        Command::new("ip")
+            .args(["netns", "exec", lab.var("KERNEL_NS"), "python3", "-c"])
+            .args([TCP_ECHO_SERVER, &kernel_ip.to_string(), "7"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.0.stdout.take().expect("piped")),
+        &mut ready,
+    )
+    .expect("server output");
+    assert_eq!(ready.trim(), "ready");
+
+    let xdp = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
+    let mut config = RuntimeConfig::new(xdp, 24, 2);
+    config.netns = Some(lab.var("STACK_NS").to_string());
+    config.idle = xdptcp_driver::engine::IdlePolicy::Sleep(Duration::from_micros(100));
+    let good = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bad = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (g, b) = (good.clone(), bad.clone());
+    let runtime = Runtime::start(config, move |_| {
+        Ok(EchoClients {
+            remote: (kernel_ip, 7),
+            n: 32,
+            open: Default::default(),
+            ended: 0,
+            good: g.clone(),
+            bad: b.clone(),
+        })
+    })
+    .expect("two workers start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let total = || {
+        good.load(std::sync::atomic::Ordering::Relaxed)
+            + bad.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    while total() < 64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let finals = runtime.stop();
+    drop(server);
+    drop(lab);
+
+    let finals: Vec<_> = finals.into_iter().map(|r| r.expect("worker ran")).collect();
+    for s in &finals {
+        eprintln!("{}", s.line());
+    }
+    assert_eq!(good.load(std::sync::atomic::Ordering::Relaxed), 64, "every echo byte-exact");
+    assert_eq!(bad.load(std::sync::atomic::Ordering::Relaxed), 0);
+    for (q, s) in finals.iter().enumerate() {
+        assert_eq!(s.tcp.active_opens, 32, "worker {q}: {}", s.line());
+        assert!(s.worker_counters.rx_frames > 0, "worker {q} received its replies");
+        // (ARP replies are shared with every worker over the steering lanes: not counted.)
+        assert_eq!(
+            s.worker_counters.not_mine, 0,
+            "worker {q}: every reply came back to the queue that opened its connection"
+        );
+    }
 }

@@ -262,7 +262,7 @@ fn closes_under_loss_still_finish() {
 fn active_open_reuses_an_aged_time_wait_port() {
     let (mut p, mut e) = open(7);
     let port = p.a.tcp_endpoints(e.a).expect("endpoints").0.port();
-    p.a.set_port_filter(Box::new(move |candidate| candidate == port));
+    p.a.set_port_filter(Box::new(move |candidate| candidate.local_port == port));
     // A closes first (and ends in TIME-WAIT); B closes when A's FIN arrives.
     p.a.tcp_close(e.a).unwrap();
     let until = p.now + Duration::from_secs(5);

@@ -335,7 +335,7 @@ fn listener_on_one_address_and_unlisten() {
 #[test]
 fn port_filter_constrains_active_opens() {
     let mut s = stack();
-    s.set_port_filter(Box::new(|p| p % 4 == 1));
+    s.set_port_filter(Box::new(|k| k.local_port % 4 == 1));
     for i in 0..20u16 {
         let h = s.tcp_connect(T0, PEER, 1000 + i).unwrap();
         let (local, _) = s.tcp_endpoints(h).unwrap();
@@ -344,6 +344,15 @@ fn port_filter_constrains_active_opens() {
     let syns = out(&mut s, T0);
     assert_eq!(syns.len(), 20);
     assert!(syns.iter().all(|o| o.flags == TcpFlags::SYN && o.src_port % 4 == 1 && o.ts.is_some()));
+    // The filter sees the whole 4-tuple (an RSS hash needs the remote end too).
+    s.set_port_filter(Box::new(|k| {
+        k.local_ip == LOCAL && k.remote_ip == PEER && (k.local_port ^ k.remote_port) % 8 == 3
+    }));
+    for remote_port in [80, 443, 8080] {
+        let h = s.tcp_connect(T0, PEER, remote_port).unwrap();
+        let (local, _) = s.tcp_endpoints(h).unwrap();
+        assert_eq!((local.port() ^ remote_port) % 8, 3);
+    }
     s.set_port_filter(Box::new(|_| false));
     assert_eq!(s.tcp_connect(T0, PEER, 1), Err(xdptcp_stack::stack::ConnectError::NoFreePort));
 }

@@ -67,7 +67,7 @@ proptest! {
         sa.options.mss = Some(100);
         sa.options.sack_permitted = true;
         if ecn {
-            sa.flags = sa.flags | Flags::ECE;
+            sa.flags |= Flags::ECE;
         }
         rx(&mut c, ms(10), &sa);
         tx_all(&mut c, ms(10));
@@ -84,7 +84,7 @@ proptest! {
                         a.options.sack_blocks.push(s(ISS + 1 + start), s(ISS + 1 + start + len));
                     }
                     if ece {
-                        a.flags = a.flags | Flags::ECE;
+                        a.flags |= Flags::ECE;
                     }
                     now += Duration::from_micros(300);
                     rx(&mut c, now, &a);

@@ -51,7 +51,7 @@ fn open(cfg: TcpConfig) -> Endpoint {
     sa.options.mss = Some(100);
     sa.options.sack_permitted = cfg.sack;
     if cfg.ecn {
-        sa.flags = sa.flags | Flags::ECE;
+        sa.flags |= Flags::ECE;
     }
     rx(&mut c, ms(10), &sa);
     tx_all(&mut c, ms(10));

@@ -46,7 +46,7 @@ impl FrameBatch {
         &self.data[i * SLOT..i * SLOT + self.lens[i]]
     }
 
-    pub fn frames(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn frames(&self) -> impl Iterator<Item = &[u8]> + Clone + '_ {
         (0..self.len()).map(|i| self.frame(i))
     }
 }

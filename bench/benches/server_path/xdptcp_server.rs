@@ -38,9 +38,7 @@ impl XdptcpServer {
 impl EchoServer for XdptcpServer {
     fn run_batch(&mut self, now: Instant, rx: &FrameBatch, _conns: &[u32], tx: &mut FrameBatch) {
         let s = &mut self.stack;
-        for f in rx.frames() {
-            s.receive(now, f);
-        }
+        s.receive_batch(now, rx.frames());
         if s.poll_timeout().is_some_and(|t| t <= now) {
             s.on_timeout(now);
         }

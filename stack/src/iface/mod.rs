@@ -1,7 +1,9 @@
 //! The IPv4 interface layer: addresses, ARP, ICMP, UDP sockets and drop counters.
 //!
-//! [`Interface`] is the entry point (its module documents the call order). Around it, one idea
-//! per file:
+//! [`Interface`] is the entry point (its module documents the call order); its work is split
+//! by direction into `input` (Ethernet demultiplexing, IPv4, the UDP and ICMP handlers),
+//! `output` (IPv4 and link headers, checksum duty, the TX queue, `send_ip`) and `arp`
+//! (answering, resolving, the pending queue). Around it, one idea per file:
 //! - [`caps`]: what the device does for us (checksum offloads, MTU, Ethernet or raw IP);
 //! - [`config`]: addresses, gateway and every limit, with Linux-like defaults;
 //! - [`arp_cache`]: neighbour table with expiry and the bounded queue of unresolved packets;
@@ -10,13 +12,18 @@
 //! - [`ratelimit`]: the token bucket that paces ICMP errors;
 //! - [`counters`]: a named counter for every packet handled and every drop reason.
 
+mod arp;
 pub mod arp_cache;
 pub mod caps;
 pub mod config;
 pub mod counters;
+#[cfg(test)]
+mod fixtures;
 pub mod icmp;
+mod input;
 pub mod interface;
 pub mod ip_id;
+mod output;
 pub mod ratelimit;
 mod ring;
 pub mod udp;
@@ -26,6 +33,7 @@ pub use caps::{ChecksumCaps, DeviceCaps, Medium, Offload};
 pub use config::InterfaceConfig;
 pub use counters::{DropReason, IfaceCounters};
 pub use icmp::QuotedTcp;
-pub use interface::{l4_checksum_offset, Interface, IpSend, IpTxInfo, Received, SendError};
+pub use interface::{Interface, IpSend, IpTxInfo, Received, SendError};
+pub use output::l4_checksum_offset;
 pub use ratelimit::TokenBucket;
 pub use udp::{BindError, UdpHandle, UdpSockets};

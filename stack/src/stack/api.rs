@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{ChunkPool, Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{ChunkPool, Connection, ConnectionParams, Open, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -55,11 +55,10 @@ impl Stack {
         self.listen_counters.add(l.counters());
         let queued: Vec<_> = l.drain_accept_queue().collect();
         for h in queued {
-            if let Some(s) = self.flows.get_mut(h) {
+            self.touch(h, true, |s, _| {
                 s.owner = Owner::Orphan;
                 s.conn.abort();
-                self.settle(h, true);
-            }
+            });
         }
         true
     }
@@ -70,9 +69,7 @@ impl Stack {
         loop {
             let h = self.listeners.get_mut(listener.0)?.accept()?;
             // Connections that died in the queue were freed; their handles are stale.
-            if let Some(s) = self.flows.get_mut(h) {
-                s.owner = Owner::App;
-                self.settle(h, false);
+            if self.touch(h, false, |s, _| s.owner = Owner::App).is_some() {
                 return Some(TcpHandle(h));
             }
         }
@@ -131,7 +128,7 @@ impl Stack {
                     None => true,
                     Some(h) => flows.get(h).is_some_and(|s| s.conn.time_wait_reusable(now)),
                 };
-                free && filter.as_mut().is_none_or(|f| f(p))
+                free && filter.as_mut().is_none_or(|f| f(&key))
             })
             .ok_or(ConnectError::NoFreePort)?;
         self.open(now, port, remote_ip, remote_port, config)
@@ -182,13 +179,13 @@ impl Stack {
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
-        let conn =
-            super::keyed(&self.cookies, Connection::connect(now, config, local, remote, iss));
-        let h = self.flows.insert(key, Socket::new(conn, Owner::App)).map_err(|e| match e {
+        let open = Open::Active;
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = super::keyed(&self.cookies, conn);
+        let h = self.adopt(key, Socket::new(conn, Owner::App), true).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,
         })?;
-        self.settle(h, true);
         Ok(TcpHandle(h))
     }
 
@@ -203,41 +200,30 @@ impl Stack {
 
     // ----- data -----
 
-    fn socket_mut(&mut self, h: TcpHandle) -> Result<&mut Socket, TcpError> {
-        self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)
-    }
-
-    /// Connection `h` and the chunk pool its bytes live in, borrowed apart.
-    fn socket_and_pool(&mut self, h: TcpHandle) -> Result<(&mut Socket, &mut ChunkPool), TcpError> {
-        let s = self.flows.get_mut(h.0).ok_or(TcpError::InvalidHandle)?;
-        Ok((s, &mut self.buffers))
-    }
-
-    /// [`socket_and_pool`](Self::socket_and_pool) for a write: refused once writing was shut
-    /// down or the connection is closing. Writing is allowed from SYN-SENT on (the data waits
-    /// for the handshake).
-    fn writable_socket(&mut self, h: TcpHandle) -> Result<(&mut Socket, &mut ChunkPool), TcpError> {
-        let (s, pool) = self.socket_and_pool(h)?;
-        let open = matches!(
-            s.conn.state(),
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        );
-        if s.write_shut || !open {
-            return Err(TcpError::WriteClosed);
-        }
-        Ok((s, pool))
+    /// Runs `write` on connection `h` if writing is still allowed (from SYN-SENT on: the data
+    /// waits for the handshake; refused once writing was shut down or the connection is
+    /// closing), then settles it, queueing it for output when `write` queued bytes.
+    fn touch_writable(
+        &mut self,
+        h: TcpHandle,
+        write: impl FnOnce(&mut Connection, &mut ChunkPool) -> usize,
+    ) -> Result<usize, TcpError> {
+        self.touch(h.0, false, |s, t| {
+            if !writable(s) {
+                return Err(TcpError::WriteClosed);
+            }
+            let n = write(&mut s.conn, t.pool);
+            t.transmit = n > 0;
+            Ok(n)
+        })
+        .ok_or(TcpError::InvalidHandle)?
     }
 
     /// Queues as much of `data` as the send buffer and the memory budget take; returns the
     /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
     /// Allowed from SYN-SENT on (the data waits for the handshake).
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
-        let (s, pool) = self.writable_socket(h)?;
-        let n = s.conn.send(pool, data);
-        if n > 0 {
-            self.settle(h.0, true);
-        }
-        Ok(n)
+        self.touch_writable(h, |conn, pool| conn.send(pool, data))
     }
 
     /// Zero-copy write: `write` fills the first contiguous piece of send room (at most one
@@ -249,21 +235,19 @@ impl Stack {
         h: TcpHandle,
         mut write: impl FnMut(&mut [u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        let (s, pool) = self.writable_socket(h)?;
-        let mut total = 0;
-        loop {
-            let room = s.conn.send_slices(pool);
-            let offered = room.len();
-            let n = if offered == 0 { 0 } else { write(room).min(offered) };
-            total += s.conn.send_commit(pool, n);
-            if n == 0 || n < offered {
-                break;
+        self.touch_writable(h, |conn, pool| {
+            let mut total = 0;
+            loop {
+                let room = conn.send_slices(pool);
+                let offered = room.len();
+                let n = if offered == 0 { 0 } else { write(room).min(offered) };
+                total += conn.send_commit(pool, n);
+                if n == 0 || n < offered {
+                    break;
+                }
             }
-        }
-        if total > 0 {
-            self.settle(h.0, true);
-        }
-        Ok(total)
+            total
+        })
     }
 
     /// Forwards up to `max` received in-order bytes of `from` into the send buffer of `to`,
@@ -278,19 +262,18 @@ impl Stack {
         to: TcpHandle,
         max: usize,
     ) -> Result<usize, TcpError> {
-        {
-            let (_, _) = self.writable_socket(to)?;
-        }
-        let (src, dst) = self.flows.get_pair_mut(from.0, to.0).ok_or(TcpError::InvalidHandle)?;
-        if src.conn.recv_finished() {
-            return Err(TcpError::Finished);
-        }
-        let n = src.conn.splice_into(&mut dst.conn, &mut self.buffers, max);
-        if n > 0 {
-            self.settle(from.0, true);
-            self.settle(to.0, true);
-        }
-        Ok(n)
+        self.touch_pair(from.0, to.0, false, |src, dst, t| {
+            if !writable(dst) {
+                return Err(TcpError::WriteClosed);
+            }
+            if src.conn.recv_finished() {
+                return Err(TcpError::Finished);
+            }
+            let n = src.conn.splice_into(&mut dst.conn, t.pool, max);
+            t.transmit = n > 0;
+            Ok(n)
+        })
+        .ok_or(TcpError::InvalidHandle)?
     }
 
     /// Free space in the send buffer (within the memory budget).
@@ -301,15 +284,15 @@ impl Stack {
     /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
     /// `Err(Finished)` that the peer closed and everything was read.
     pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
-        let (s, pool) = self.socket_and_pool(h)?;
-        let n = s.conn.recv(pool, out);
-        if n == 0 && s.conn.recv_finished() {
-            return Err(TcpError::Finished);
-        }
-        if n > 0 {
-            self.settle(h.0, true);
-        }
-        Ok(n)
+        self.touch(h.0, false, |s, t| {
+            let n = s.conn.recv(t.pool, out);
+            if n == 0 && s.conn.recv_finished() {
+                return Err(TcpError::Finished);
+            }
+            t.transmit = n > 0;
+            Ok(n)
+        })
+        .ok_or(TcpError::InvalidHandle)?
     }
 
     /// Zero-copy read: `read` sees buffered in-order bytes as up to two slices and returns
@@ -322,18 +305,18 @@ impl Stack {
         h: TcpHandle,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        let (s, pool) = self.socket_and_pool(h)?;
-        let (a, b) = s.conn.recv_slices(pool);
-        if a.is_empty() && s.conn.recv_finished() {
-            return Err(TcpError::Finished);
-        }
-        let avail = a.len() + b.len();
-        let n = read(a, b).min(avail);
-        let n = s.conn.recv_consume(pool, n);
-        if n > 0 {
-            self.settle(h.0, true);
-        }
-        Ok(n)
+        self.touch(h.0, false, |s, t| {
+            let (a, b) = s.conn.recv_slices(t.pool);
+            if a.is_empty() && s.conn.recv_finished() {
+                return Err(TcpError::Finished);
+            }
+            let avail = a.len() + b.len();
+            let n = read(a, b).min(avail);
+            let n = s.conn.recv_consume(t.pool, n);
+            t.transmit = n > 0;
+            Ok(n)
+        })
+        .ok_or(TcpError::InvalidHandle)?
     }
 
     /// In-order bytes ready to read.
@@ -352,30 +335,30 @@ impl Stack {
     /// the connection is reset instead (RFC 1122 §4.2.2.13). The handle stays valid until the
     /// connection is freed; `Closed` is its last event.
     pub fn tcp_close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
-        let s = self.socket_mut(h)?;
-        s.write_shut = true;
-        s.conn.close();
-        self.settle(h.0, true);
-        Ok(())
+        self.touch(h.0, true, |s, _| {
+            s.write_shut = true;
+            s.conn.close();
+        })
+        .ok_or(TcpError::InvalidHandle)
     }
 
     /// Half-close: no more sending (FIN after queued data); receiving goes on.
     pub fn tcp_shutdown_write(&mut self, h: TcpHandle) -> Result<(), TcpError> {
-        let s = self.socket_mut(h)?;
-        s.write_shut = true;
-        s.conn.shutdown_write();
-        self.settle(h.0, true);
-        Ok(())
+        self.touch(h.0, true, |s, _| {
+            s.write_shut = true;
+            s.conn.shutdown_write();
+        })
+        .ok_or(TcpError::InvalidHandle)
     }
 
     /// Abortive close: a RST if the peer knows of us, and the connection is freed once it is
     /// sent (RFC 9293 §3.10.5).
     pub fn tcp_abort(&mut self, h: TcpHandle) -> Result<(), TcpError> {
-        let s = self.socket_mut(h)?;
-        s.write_shut = true;
-        s.conn.abort();
-        self.settle(h.0, true);
-        Ok(())
+        self.touch(h.0, true, |s, _| {
+            s.write_shut = true;
+            s.conn.abort();
+        })
+        .ok_or(TcpError::InvalidHandle)
     }
 
     // ----- inspection and options -----
@@ -408,16 +391,12 @@ impl Stack {
 
     /// `TCP_NODELAY`.
     pub fn tcp_set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpError> {
-        self.socket_mut(h)?.conn.set_nodelay(nodelay);
-        self.settle(h.0, true);
-        Ok(())
+        self.touch(h.0, true, |s, _| s.conn.set_nodelay(nodelay)).ok_or(TcpError::InvalidHandle)
     }
 
     /// `SO_KEEPALIVE`.
     pub fn tcp_set_keepalive(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
-        self.socket_mut(h)?.conn.set_keepalive(on);
-        self.settle(h.0, false);
-        Ok(())
+        self.touch(h.0, false, |s, _| s.conn.set_keepalive(on)).ok_or(TcpError::InvalidHandle)
     }
 
     /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT` on an open connection.
@@ -428,9 +407,8 @@ impl Stack {
         interval: crate::time::Duration,
         count: u8,
     ) -> Result<(), TcpError> {
-        self.socket_mut(h)?.conn.set_keepalive_params(idle, interval, count);
-        self.settle(h.0, false);
-        Ok(())
+        self.touch(h.0, false, |s, _| s.conn.set_keepalive_params(idle, interval, count))
+            .ok_or(TcpError::InvalidHandle)
     }
 
     // ----- UDP, passed through to the interface -----
@@ -472,4 +450,14 @@ impl Stack {
     pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
         self.iface.udp_poll_readable()
     }
+}
+
+/// Whether `s` may still queue data: from SYN-SENT on (the data waits for the handshake),
+/// until writing was shut down or the connection is closing.
+fn writable(s: &Socket) -> bool {
+    let open = matches!(
+        s.conn.state(),
+        State::SynSent | State::SynReceived | State::Established | State::CloseWait
+    );
+    open && !s.write_shut
 }

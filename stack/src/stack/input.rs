@@ -11,27 +11,23 @@ use super::{ListenHandle, Reply, Stack, StackEvent};
 use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
-use crate::tcp::segment::{Flags, SackBlocks, Segment, SegmentHeader, SegmentOptions};
-use crate::tcp::{Connection, SegmentVerdict, State};
+use crate::tcp::segment::{Segment, SegmentHeader, SegmentOptions};
+use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
 
 /// The engine's view of a parsed segment (the engine does not depend on the wire parser).
 pub(crate) fn to_segment<'a>(repr: &TcpRepr<'a>) -> Segment<'a> {
-    let mut sack_blocks = SackBlocks::EMPTY;
-    for &(l, r) in repr.sack_blocks.as_slice() {
-        sack_blocks.push(l, r);
-    }
     Segment {
         seq: repr.seq,
         ack: repr.ack,
-        flags: Flags::from_bits(repr.flags.bits()),
+        flags: repr.flags,
         window: repr.window,
         options: SegmentOptions {
             mss: repr.mss,
             window_scale: repr.window_scale,
             sack_permitted: repr.sack_permitted,
-            sack_blocks,
+            sack_blocks: repr.sack_blocks,
             timestamps: repr.timestamps,
         },
         payload: repr.payload,
@@ -110,54 +106,44 @@ impl Stack {
         h: crate::flow::FlowHandle,
         seg: &Segment<'_>,
     ) -> bool {
-        // Reading through a live handle: the lookup just returned it.
-        let Some(s) = self.flows.get_mut(h) else { return false };
-        if let Owner::SynQueue(l) = s.owner {
-            // The ACK completing a handshake needs room in the accept queue (Linux
-            // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
-            let completes = s.conn.state() == State::SynReceived
-                && seg.ack.is_some()
-                && !seg.flags.syn()
-                && !seg.flags.rst();
-            if completes {
-                if let Some(listener) = self.listeners.get_mut(l) {
-                    if !listener.accept_room() {
-                        match listener.on_overflow() {
-                            OverflowPolicy::Drop => return false,
-                            OverflowPolicy::Reset => {
-                                s.conn.abort();
-                                self.settle(h, true);
-                                return false;
+        // A live handle: the lookup just returned it.
+        let verdict = self.touch(h, true, |s, t| {
+            if let Owner::SynQueue(l) = s.owner {
+                // The ACK completing a handshake needs room in the accept queue (Linux
+                // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.
+                let completes = s.conn.state() == State::SynReceived
+                    && seg.ack.is_some()
+                    && !seg.flags.syn()
+                    && !seg.flags.rst();
+                if completes {
+                    if let Some(listener) = t.listeners.get_mut(l) {
+                        if !listener.accept_room() {
+                            match listener.on_overflow() {
+                                OverflowPolicy::Drop => t.transmit = false,
+                                OverflowPolicy::Reset => s.conn.abort(),
                             }
+                            return SegmentVerdict::Dropped;
                         }
                     }
                 }
             }
-        }
-        let queued = s.conn.send_queue_len();
-        self.counters.rx_payload_bytes += seg.payload.len() as u64;
-        let verdict = s.conn.on_segment(now, seg, &mut self.buffers);
-        if s.conn.send_queue_len() < queued {
-            // New data acknowledged: forward progress, so the peer's link-layer address is
-            // still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
-            let remote = *s.conn.remote().ip();
-            self.iface.confirm_reachable(now, remote);
-        }
-        if verdict == SegmentVerdict::TimeWaitSyn {
-            self.tcp_counters.time_wait_recycled += 1;
-            // The old incarnation is finished: free it without events (its application was
-            // told `Closed` would come; it comes now).
-            if let Some(s) = self.flows.get_mut(h) {
-                if s.owner == Owner::App {
-                    self.events
-                        .push_back(StackEvent::Tcp(super::TcpHandle(h), crate::tcp::Event::Closed));
-                }
-                s.owner = Owner::Orphan;
+            t.counters.rx_payload_bytes += seg.payload.len() as u64;
+            let queued = s.conn.send_queue_len();
+            let verdict = s.conn.on_segment(now, seg, t.pool);
+            if s.conn.send_queue_len() < queued {
+                // New data acknowledged: forward progress, so the peer's link-layer address
+                // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
+                t.iface.confirm_reachable(now, *s.conn.remote().ip());
             }
-            self.free(h);
+            // A recycled TIME-WAIT connection is freed right after: nothing to send.
+            t.transmit = verdict != SegmentVerdict::TimeWaitSyn;
+            verdict
+        });
+        if verdict == Some(SegmentVerdict::TimeWaitSyn) {
+            self.tcp_counters.time_wait_recycled += 1;
+            self.recycle(h);
             return true;
         }
-        self.settle(h, true);
         false
     }
 
@@ -178,12 +164,15 @@ impl Stack {
                     );
                     let config = *listener.tcp_config();
                     // No buffer memory until data flows: a SYN costs its table entry only.
-                    let conn = Connection::accept_syn(now, config, local, remote, iss, seg);
+                    let open = Open::Syn(seg);
+                    let conn =
+                        Connection::new(ConnectionParams { now, config, local, remote, iss, open });
                     let conn = super::keyed(&self.cookies, conn);
-                    match self.flows.insert(key, Socket::new(conn, Owner::SynQueue(l))) {
-                        Ok(h) => {
-                            listener.syn_queued();
-                            self.settle(h, true);
+                    match self.adopt(key, Socket::new(conn, Owner::SynQueue(l)), true) {
+                        Ok(_) => {
+                            if let Some(listener) = self.listeners.get_mut(l) {
+                                listener.syn_queued();
+                            }
                         }
                         Err(_) => self.counters.table_full_drops += 1,
                     }
@@ -196,28 +185,29 @@ impl Stack {
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
                 let config = *listener.tcp_config();
-                let conn = Connection::from_cookie(
-                    now,
-                    config,
-                    local,
-                    remote,
-                    iss,
-                    options,
-                    seg,
-                    &mut self.buffers,
-                );
+                let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
+                let conn =
+                    Connection::new(ConnectionParams { now, config, local, remote, iss, open });
                 // The offset the cookie's SYN-ACK was stamped with.
-                let conn = super::keyed(&self.cookies, conn);
-                match self.flows.insert(key, Socket::new(conn, Owner::AcceptQueue(l))) {
-                    Ok(h) => {
-                        if listener.push_accepted(h) {
+                let mut conn = super::keyed(&self.cookies, conn);
+                if self.flows.is_full() {
+                    self.counters.table_full_drops += 1;
+                    conn.drop_buffers(&mut self.buffers);
+                } else if !listener.accept_room() {
+                    // Counted as `push_accepted` counts a refusal.
+                    listener.on_overflow();
+                    conn.drop_buffers(&mut self.buffers);
+                } else {
+                    match self.adopt(key, Socket::new(conn, Owner::AcceptQueue(l)), true) {
+                        Ok(h) => {
+                            if let Some(listener) = self.listeners.get_mut(l) {
+                                // Room was checked above, with nothing queued in between.
+                                listener.push_accepted(h);
+                            }
                             self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
-                            self.settle(h, true);
-                        } else if let Some(mut s) = self.flows.remove(h) {
-                            s.conn.drop_buffers(&mut self.buffers);
                         }
+                        Err(_) => self.counters.table_full_drops += 1,
                     }
-                    Err(_) => self.counters.table_full_drops += 1,
                 }
             }
             AckAction::Reset(header) => self.queue_reply(key, header),

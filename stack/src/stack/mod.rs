@@ -25,17 +25,20 @@
 //! Nothing scans the connections. A received segment costs one flow-table lookup (plus a
 //! listener lookup when it matches no connection). Each connection has exactly one timer in
 //! the wheel, re-armed in O(1) from [`Connection::poll_timeout`](crate::tcp::Connection::poll_timeout) after any call that touched
-//! it. Connections with something to send, and connections with events, sit in ready queues,
+//! it: every change to a connection runs inside `Stack::touch`, which settles it afterwards. Connections with something to send, and connections with events, sit in ready queues,
 //! so `poll_transmit` and `poll_event` cost O(ready), not O(connections).
 //!
 //! Files: `config` (configuration and keys), `socket` (handles, events, errors), `input`
-//! (demultiplexing, RFC 9293 §3.10.7.1/2, RFC 6191), `output` (frames), `api` (socket calls).
+//! (demultiplexing, RFC 9293 §3.10.7.1/2, RFC 6191), `output` (frames), `api` (socket calls),
+//! `touch` (the one way to change a connection, and the bookkeeping after it).
 
 mod api;
+mod batch;
 mod config;
 mod input;
 mod output;
 mod socket;
+mod touch;
 
 pub use config::{StackConfig, StackKeys};
 pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, TcpHandle};
@@ -51,10 +54,11 @@ use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
 use crate::tcp::segment::SegmentHeader;
 use crate::tcp::syncookie::SynCookies;
-use crate::tcp::{Connection, State, TcpConfig, TcpCounters};
+use crate::tcp::{Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
-use crate::wheel::{TimerHandle, TimerWheel};
-use socket::{Owner, Socket};
+use crate::wheel::TimerWheel;
+use socket::Socket;
+use touch::Sockets;
 
 /// Counters of the stack itself (what no single connection or listener sees).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,17 +94,20 @@ struct Reply {
     header: SegmentHeader,
 }
 
-/// Decides whether an ephemeral port may be used (e.g. whether its RSS hash lands on this
-/// core). Called with the candidate port during `tcp_connect`. `Send` so that a whole
-/// `Stack` can move between threads (or sit behind a mutex, as the POSIX adapter keeps it).
-pub type PortFilter = Box<dyn FnMut(u16) -> bool + Send>;
+/// Decides whether an ephemeral port may be used for an active open: called during
+/// `tcp_connect` with the whole 4-tuple the candidate port would make, because whether the
+/// replies come back to this core depends on all of it (the NIC's RSS hash of remote address
+/// and port, local address and port). `Send` so that a whole `Stack` can move between threads
+/// (or sit behind a mutex, as the POSIX adapter keeps it).
+pub type PortFilter = Box<dyn FnMut(&FlowKey) -> bool + Send>;
 
 /// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
 pub struct Stack {
     iface: Interface,
     tcp_config: TcpConfig,
     listen_config: crate::tcp::listen::ListenConfig,
-    flows: FlowTable<Socket>,
+    /// Every connection; changed only through `touch` (see the `touch` module).
+    flows: Sockets,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<FlowHandle>,
     tx_ready: VecDeque<FlowHandle>,
@@ -145,7 +152,7 @@ impl Stack {
             iface,
             tcp_config: config.tcp,
             listen_config: config.listen,
-            flows: FlowTable::new(config.max_connections, keys.flow_hash),
+            flows: Sockets::new(config.max_connections, keys.flow_hash),
             listeners: ListenerTable::new(config.max_listeners, keys.flow_hash),
             wheel: TimerWheel::with_capacity(
                 now,
@@ -207,8 +214,8 @@ impl Stack {
         self.flows.iter().map(|(_, _, s)| s.conn.chunks_held()).sum()
     }
 
-    /// Constrains ephemeral ports for active opens, e.g. to those whose RSS hash (with the
-    /// remote address) steers replies to this core.
+    /// Constrains ephemeral ports for active opens, e.g. to those whose 4-tuple's RSS hash
+    /// steers replies to this core (`xdptcp_driver::rss::Rss::affinity_filter`).
     pub fn set_port_filter(&mut self, filter: PortFilter) {
         self.port_filter = Some(filter);
     }
@@ -277,147 +284,6 @@ impl Stack {
         match (self.wheel.next_deadline(), self.iface.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
-    /// TIME-WAIT expiry. Then call `poll_transmit`.
-    pub fn on_timeout(&mut self, now: Instant) {
-        while let Some((_, h)) = self.wheel.pop_expired(now) {
-            let Some(s) = self.flows.get_mut(h) else { continue };
-            s.timer = TimerHandle::DANGLING;
-            s.deadline = None;
-            match s.due {
-                // The entry was early: the deadline moved later (or went away) after it was
-                // armed. Every change to a connection ends in `settle`, which keeps `due`.
-                Some(t) if t > now => {
-                    s.timer = self.wheel.arm(t, h);
-                    s.deadline = Some(t);
-                    continue;
-                }
-                None => continue,
-                Some(_) => {}
-            }
-            s.conn.on_timeout(now);
-            self.settle(h, true);
-        }
-    }
-
-    // ----- events -----
-
-    /// The next application event, or `None`.
-    pub fn poll_event(&mut self) -> Option<StackEvent> {
-        if let Some(e) = self.events.pop_front() {
-            return Some(e);
-        }
-        while let Some(&h) = self.ev_ready.front() {
-            let Some(s) = self.flows.get_mut(h) else {
-                self.ev_ready.pop_front();
-                continue;
-            };
-            if s.owner == Owner::App {
-                if let Some(e) = s.conn.poll_event() {
-                    return Some(StackEvent::Tcp(TcpHandle(h), e));
-                }
-            }
-            s.in_ev = false;
-            self.ev_ready.pop_front();
-        }
-        None
-    }
-
-    // ----- bookkeeping after every touch -----
-
-    /// Brings the stack's view of connection `h` up to date after anything touched it:
-    /// listener queues, freeing, buffers, the timer, and the ready queues.
-    fn settle(&mut self, h: FlowHandle, want_tx: bool) {
-        let Some(s) = self.flows.get_mut(h) else { return };
-        if let Owner::SynQueue(l) = s.owner {
-            let state = s.conn.state();
-            if state != State::SynReceived {
-                let listener = self.listeners.get_mut(l);
-                if let Some(listener) = listener {
-                    listener.syn_dequeued();
-                    if state == State::Closed {
-                        s.owner = Owner::Orphan;
-                    } else if listener.push_accepted(h) {
-                        s.owner = Owner::AcceptQueue(l);
-                        self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
-                    } else {
-                        s.owner = Owner::Orphan;
-                        s.conn.abort();
-                    }
-                } else {
-                    s.owner = Owner::Orphan;
-                    s.conn.abort();
-                }
-            }
-        }
-        if s.conn.state() == State::TimeWait && !s.in_time_wait {
-            if self.time_wait >= self.max_time_wait {
-                // No RST: the peer has closed too; the connection just ends early.
-                self.counters.time_wait_overflow += 1;
-                s.conn.abort();
-            } else {
-                s.in_time_wait = true;
-                self.time_wait += 1;
-            }
-        }
-        if s.conn.is_closed() {
-            self.free(h);
-            return;
-        }
-        s.conn.release_buffers(&mut self.buffers);
-        // One timer per connection, moved only to an earlier deadline. A deadline that moves
-        // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
-        // leaves the wheel entry where it is, and `due` records the real one: if the entry
-        // fires early, `on_timeout` re-arms it from `due` without touching the connection.
-        // That saves a wheel move per segment for one early wakeup per RTO at most;
-        // `poll_timeout` may be early, never late.
-        s.due = s.conn.poll_timeout();
-        if let Some(t) = s.due {
-            let armed = s.timer != TimerHandle::DANGLING;
-            if !armed || s.deadline.is_none_or(|d| t < d) {
-                if !armed || !self.wheel.reschedule(s.timer, t) {
-                    s.timer = self.wheel.arm(t, h);
-                }
-                s.deadline = Some(t);
-            }
-        }
-        if want_tx && !s.in_tx {
-            s.in_tx = true;
-            self.tx_ready.push_back(h);
-        }
-        // Queued only when the application has something to hear: every event is raised
-        // inside a call that ends here, so none can be missed.
-        if s.owner == Owner::App && !s.in_ev && s.conn.has_events() {
-            s.in_ev = true;
-            self.ev_ready.push_back(h);
-        }
-    }
-
-    /// Removes a finished connection; an application-owned one's last events are kept.
-    fn free(&mut self, h: FlowHandle) {
-        let Some(mut s) = self.flows.remove(h) else { return };
-        if s.in_time_wait {
-            self.time_wait -= 1;
-        }
-        s.conn.drop_buffers(&mut self.buffers);
-        self.wheel.cancel(s.timer);
-        self.tcp_counters.add(&s.conn.take_counters());
-        match s.owner {
-            Owner::App => {
-                while let Some(e) = s.conn.poll_event() {
-                    self.events.push_back(StackEvent::Tcp(TcpHandle(h), e));
-                }
-            }
-            Owner::SynQueue(l) => {
-                if let Some(listener) = self.listeners.get_mut(l) {
-                    listener.syn_dequeued();
-                }
-            }
-            // A stale handle left in an accept queue is skipped by `tcp_accept`.
-            Owner::AcceptQueue(_) | Owner::Orphan => {}
         }
     }
 }

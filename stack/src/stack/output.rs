@@ -8,8 +8,7 @@ use crate::tcp::segment::SegmentHeader;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
-use crate::wire::tcp::{Packet, TcpFlags, TcpRepr};
-use crate::wire::tcp_options::SackBlocks;
+use crate::wire::tcp::{Packet, TcpRepr};
 
 /// Writes one TCP segment (`header` plus `payload`, in two pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
@@ -23,7 +22,7 @@ pub(crate) fn emit_segment(
 ) -> Result<IpSend, SendError> {
     let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
     repr.ack = header.ack;
-    repr.flags = TcpFlags::from_bits(header.flags.bits());
+    repr.flags = header.flags;
     repr.window = header.window;
     let o = &header.options;
     repr.mss = o.mss;
@@ -31,7 +30,7 @@ pub(crate) fn emit_segment(
     repr.sack_permitted = o.sack_permitted;
     repr.timestamps = o.timestamps;
     if !o.sack_blocks.is_empty() {
-        repr.sack_blocks = SackBlocks::from_slice(o.sack_blocks.as_slice());
+        repr.sack_blocks = o.sack_blocks;
         // New data is sized to leave room for the SACK blocks it carries (the engine's
         // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
         // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
@@ -69,6 +68,16 @@ pub(crate) fn emit_segment(
     })
 }
 
+/// What one connection's turn in `poll_transmit` gave.
+enum Sent {
+    /// It had nothing to send: it leaves the transmit queue.
+    Nothing,
+    /// A frame of `len` bytes is ready; `more` if the connection may have more.
+    Frame { len: usize, more: bool },
+    /// Its segment went to the ARP queue or was lost: the connection stays first in line.
+    Held,
+}
+
 impl Stack {
     /// Writes the next frame to send into `buf` (at least the device's maximum frame length)
     /// and returns its length, or `None` when nothing is waiting. Order: the interface's own
@@ -84,47 +93,53 @@ impl Stack {
             }
         }
         while let Some(&h) = self.tx_ready.front() {
-            let Some(s) = self.flows.get_mut(h) else {
-                self.tx_ready.pop_front();
-                continue;
-            };
-            // The slab key is the connection's 4-tuple.
-            let key = FlowKey {
-                local_ip: *s.conn.local().ip(),
-                local_port: s.conn.local().port(),
-                remote_ip: *s.conn.remote().ip(),
-                remote_port: s.conn.remote().port(),
-            };
-            let Some(t) = s.conn.poll_transmit(now, &mut self.buffers) else {
-                s.in_tx = false;
-                self.tx_ready.pop_front();
-                self.settle(h, false);
-                continue;
-            };
-            // Whether anything follows this segment (its plan already moved the state on).
-            let more = s.conn.may_transmit();
-            let payload_len = (t.payload[0].len() + t.payload[1].len()) as u64;
-            let sent = emit_segment(&mut self.iface, now, buf, &key, &t.header, t.payload);
+            let sent = self.touch(h, false, |s, t| {
+                // The slab key is the connection's 4-tuple.
+                let key = FlowKey {
+                    local_ip: *s.conn.local().ip(),
+                    local_port: s.conn.local().port(),
+                    remote_ip: *s.conn.remote().ip(),
+                    remote_port: s.conn.remote().port(),
+                };
+                let Some(seg) = s.conn.poll_transmit(now, t.pool) else {
+                    s.in_tx = false;
+                    return Sent::Nothing;
+                };
+                // Whether anything follows this segment (its plan already moved the state on).
+                let more = s.conn.may_transmit();
+                let payload_len = (seg.payload[0].len() + seg.payload[1].len()) as u64;
+                match emit_segment(t.iface, now, buf, &key, &seg.header, seg.payload) {
+                    Ok(IpSend::Ready(n)) => {
+                        t.counters.tx_payload_bytes += payload_len;
+                        if !more {
+                            s.in_tx = false;
+                        }
+                        Sent::Frame { len: n, more }
+                    }
+                    // Waiting for ARP inside the interface; lost (and counted) otherwise. TCP
+                    // retransmits what is lost.
+                    Ok(IpSend::Queued) => Sent::Held,
+                    Err(_) => {
+                        t.counters.tx_errors += 1;
+                        Sent::Held
+                    }
+                }
+            });
             match sent {
-                Ok(IpSend::Ready(n)) => {
-                    self.counters.tx_payload_bytes += payload_len;
+                None | Some(Sent::Nothing) => {
+                    self.tx_ready.pop_front();
+                }
+                Some(Sent::Frame { len, more }) => {
                     // Round-robin: the connection goes to the back of the queue, or leaves
                     // it when it certainly has nothing more (saving a planning pass).
                     self.tx_ready.pop_front();
                     if more {
                         self.tx_ready.push_back(h);
-                    } else {
-                        s.in_tx = false;
                     }
-                    self.settle(h, false);
-                    return Some(n);
+                    return Some(len);
                 }
-                // Waiting for ARP inside the interface; lost (and counted) otherwise. TCP
-                // retransmits what is lost.
-                Ok(IpSend::Queued) => {}
-                Err(_) => self.counters.tx_errors += 1,
+                Some(Sent::Held) => {}
             }
-            self.settle(h, false);
         }
         // A frame released by ARP during the loop above.
         self.iface.poll_transmit(now, buf)

@@ -51,14 +51,14 @@ impl Autotune {
 impl Connection {
     /// Bytes the application has read (consumed) so far.
     fn bytes_read(&self) -> u64 {
-        self.bytes_received - self.recv_buf.len() as u64
+        self.totals.bytes_received - self.recv_buf.len() as u64
     }
 
     /// Starts the tuning once the MSS is known (Linux `tcp_init_buffer_space`): the first
     /// round trip's reference is ten segments' worth, and the send buffer covers two initial
     /// congestion windows.
     pub(super) fn autotune_init(&mut self, now: Instant) {
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         self.tune.space = self.tune.rcvbuf.min(iw);
         self.tune.space_mark = self.bytes_read();
         self.tune.space_time = now;
@@ -73,7 +73,7 @@ impl Connection {
         let free = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
         match self.mem_level {
             MemoryLevel::Normal => free,
-            MemoryLevel::Pressure => free.min(4 * self.mss),
+            MemoryLevel::Pressure => free.min(4 * self.opts.mss),
             MemoryLevel::Exhausted => 0,
         }
     }
@@ -84,7 +84,7 @@ impl Connection {
     /// take longer than a round trip to arrive but never less.
     pub(super) fn rcv_rtt_measure(&mut self, now: Instant) {
         if let Some(start) = self.tune.rtt_time {
-            if self.rcv_nxt < self.tune.rtt_seq {
+            if self.rcv.nxt < self.tune.rtt_seq {
                 return;
             }
             let sample = now.saturating_duration_since(start).max(Duration::from_micros(1));
@@ -92,8 +92,8 @@ impl Connection {
                 self.tune.rtt = Some(sample);
             }
         }
-        let wnd = (self.rcv_adv - self.rcv_nxt).max(self.mss as i32) as usize;
-        self.tune.rtt_seq = self.rcv_nxt + wnd;
+        let wnd = (self.rcv.adv - self.rcv.nxt).max(self.opts.mss as i32) as usize;
+        self.tune.rtt_seq = self.rcv.nxt + wnd;
         self.tune.rtt_time = Some(now);
     }
 
@@ -111,7 +111,7 @@ impl Connection {
         if copied > self.tune.space {
             if self.config.rmem.tunable() && self.mem_level == MemoryLevel::Normal {
                 let space = self.tune.space.max(1) as u128;
-                let mut win = 2 * copied as u128 + 16 * self.mss as u128;
+                let mut win = 2 * copied as u128 + 16 * self.opts.mss as u128;
                 let grow = win * (copied as u128 - space) / space;
                 win += 2 * grow;
                 let target = win.min(self.config.rmem.max as u128) as usize;
@@ -128,9 +128,9 @@ impl Connection {
 
     /// A window update is due if growing the buffer opened the window by enough.
     fn window_grew(&mut self) {
-        let open_edge = self.rcv_nxt + self.recv_space();
-        if (open_edge - self.rcv_adv) >= self.rcv_sws_threshold() as i32 {
-            self.ack_now = true;
+        let open_edge = self.rcv.nxt + self.recv_space();
+        if (open_edge - self.rcv.adv) >= self.rcv_sws_threshold() as i32 {
+            self.ack.now = true;
         }
     }
 
@@ -141,7 +141,7 @@ impl Connection {
         if !self.config.wmem.tunable() || level != MemoryLevel::Normal {
             return;
         }
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         let want = self.cc.window().max(iw).saturating_mul(2).min(self.config.wmem.max);
         if want > self.tune.sndbuf {
             self.tune.sndbuf = want;

@@ -21,9 +21,13 @@ use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
 use super::reassembly::Reassembly;
+use super::recovery::Ecn;
 use super::recovery::LossRecovery;
 use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
+use super::tcb::{
+    AckLimits, AckSchedule, Negotiated, Probes, RecvSeq, Retransmit, SendSeq, Timers, Totals,
+};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -190,274 +194,179 @@ pub struct CookieOptions {
 /// their list heads, so one with nothing queued or unread holds no buffer memory. The pool
 /// must be the same one for the connection's whole life. [`Endpoint`](super::Endpoint) pairs
 /// a connection with a pool of its own for tools and tests.
+///
+/// # Layout
+///
+/// The state is grouped into named parts (`tcb`), laid out with `repr(C)` so that what the
+/// per-segment fast path reads sits together at the front: header prediction (`state`,
+/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), the receive window (`tune`,
+/// `recv_buf`), building a data segment (`local`/`remote`, `ecn`, `send_buf`, `cc`,
+/// `config`) and an ACK's bookkeeping (`rtx`, `loss`, `probes`, `totals`, `counters`). Rare
+/// state follows: the out-of-order ranges (whose count is read first) and the ACK rate
+/// limits. `docs/architecture.md` lists the byte offsets and which lines each step touches.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Connection {
-    pub(super) config: TcpConfig,
-    pub(super) local: SocketAddrV4,
-    pub(super) remote: SocketAddrV4,
+    // ----- hot: read or written by the per-segment fast path -----
     pub(super) state: State,
-
-    // Send sequence space (RFC 9293 §3.3.1).
-    pub(super) iss: SeqNumber,
-    pub(super) snd_una: SeqNumber,
-    pub(super) snd_nxt: SeqNumber,
-    /// Highest sequence number sent plus one (`snd_nxt` goes back on RTO, this does not).
-    pub(super) snd_max: SeqNumber,
-    /// Peer's window in bytes, scaled.
-    pub(super) snd_wnd: u32,
-    pub(super) max_snd_wnd: u32,
-    pub(super) snd_wl1: SeqNumber,
-    pub(super) snd_wl2: SeqNumber,
-    pub(super) send_buf: ChunkQueue,
-    /// Sequence number of `send_buf`'s first byte.
-    pub(super) send_base: SeqNumber,
-    /// The application closed its sending side; a FIN follows the queued data.
-    pub(super) fin_queued: bool,
-
-    // Receive sequence space.
-    pub(super) irs: SeqNumber,
-    pub(super) rcv_nxt: SeqNumber,
-    pub(super) recv_buf: ChunkQueue,
-    pub(super) reassembly: Reassembly,
-    /// Right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2).
-    pub(super) rcv_adv: SeqNumber,
-    /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
-    pub(super) last_ack_sent: SeqNumber,
-    /// A duplicate received below `RCV.NXT`, to report as a DSACK block in the next ACK
-    /// (RFC 2883 §4).
-    pub(super) dsack_pending: Option<(SeqNumber, SeqNumber)>,
-    /// A FIN seen beyond a gap, processed once the gap fills.
-    pub(super) pending_fin: Option<SeqNumber>,
-    pub(super) fin_received: bool,
-    /// The application will not read any more (after `close`): data is acknowledged and dropped.
-    pub(super) read_closed: bool,
-
-    // Negotiated options.
-    pub(super) snd_wscale: u8,
-    pub(super) rcv_wscale: u8,
-    pub(super) ws_ok: bool,
-    pub(super) sack_ok: bool,
-    pub(super) ts_ok: bool,
-    pub(super) ts_recent: u32,
-    pub(super) ts_recent_stamp: Instant,
-    pub(super) ts_offset: u32,
-    /// Effective send MSS (payload bytes), options excluded.
-    pub(super) mss: usize,
-
-    // Retransmission.
-    pub(super) rto: RtoEstimator,
-    pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
-    /// TSval of the last timeout retransmission. An echo older than this can only come from a
-    /// peer whose TS.Recent could not advance (RFC 7323 §4.3: its ACK of the retransmission
-    /// was lost), so measuring RTT from it would count the whole timeout as path delay and
-    /// inflate the RTO by orders of magnitude. Such echoes give no sample.
-    pub(super) ts_sample_floor: Option<u32>,
-    pub(super) retransmit_at: Option<Instant>,
-    pub(super) retransmit_count: u8,
-    pub(super) cc: Controller,
-    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
-    pub(super) loss: LossRecovery,
-    /// Pacing: the earliest time the next data segment may leave.
-    pub(super) pacing_next: Option<Instant>,
-    /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
-    pub(super) pacing_held: bool,
-    /// ECN (RFC 3168) was negotiated.
-    pub(super) ecn_ok: bool,
-    /// ECN receiver: a CE mark arrived; echo ECE until the peer sends CWR.
-    pub(super) ecn_echo: bool,
-
-    // ACK generation.
-    pub(super) ack_now: bool,
-    pub(super) delack_at: Option<Instant>,
-    pub(super) delack_segments: u32,
-    pub(super) challenge_window_start: Instant,
-    pub(super) challenge_count: u32,
-    pub(super) last_oow_ack: Option<Instant>,
-
-    // Persist and keepalive.
-    pub(super) persist_at: Option<Instant>,
-    pub(super) persist_backoff: u32,
-    pub(super) probes_unanswered: u32,
-    pub(super) probe_pending: bool,
-    pub(super) last_recv: Instant,
-    pub(super) keepalive_probes: u8,
-    pub(super) keepalive_sent_at: Instant,
-
-    pub(super) time_wait_at: Option<Instant>,
-    /// When a connection the application closed gives up waiting in FIN-WAIT-2 for the
-    /// peer's FIN (`TcpConfig::fin_timeout`). Set only in FIN-WAIT-2; leaving it (TIME-WAIT
-    /// or CLOSED) clears it.
-    pub(super) fin_wait2_at: Option<Instant>,
-    pub(super) rst_pending: Option<SegmentHeader>,
+    /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
-    pub(super) counters: TcpCounters,
-    pub(super) total_retransmits: u64,
-    pub(super) bytes_acked: u64,
-    pub(super) bytes_received: u64,
-    /// Buffer sizes in force and their auto-tuning (`autotune`).
-    pub(super) tune: Autotune,
     /// The chunk pool's budget level as of the current call.
     pub(super) mem_level: MemoryLevel,
     /// A zero window went out because memory was exhausted: announce the reopening.
     pub(super) window_zeroed: bool,
+    /// Our address and port (read for every segment sent: the flow key of its frame).
+    pub(super) local: SocketAddrV4,
+    /// The peer's address and port.
+    pub(super) remote: SocketAddrV4,
+    pub(super) snd: SendSeq,
+    pub(super) rcv: RecvSeq,
+    pub(super) opts: Negotiated,
+    pub(super) ack: AckSchedule,
+    /// ECN (RFC 3168) negotiation and its sender and receiver state.
+    pub(super) ecn: Ecn,
+    pub(super) probes: Probes,
+    pub(super) timers: Timers,
+    pub(super) send_buf: ChunkQueue,
+    pub(super) recv_buf: ChunkQueue,
+    /// Buffer sizes in force and their auto-tuning (`autotune`).
+    pub(super) tune: Autotune,
+    pub(super) totals: Totals,
+    pub(super) rtx: Retransmit,
+    pub(super) config: TcpConfig,
+    pub(super) cc: Controller,
+    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
+    pub(super) loss: LossRecovery,
+    /// Counter deltas (see [`TcpCounters`]).
+    pub(super) counters: TcpCounters,
+    /// A RST to send (only its presence is read on the fast path).
+    pub(super) rst_pending: Option<SegmentHeader>,
+
+    // ----- cold: out-of-order data, the ACK rate limits -----
+    /// Out-of-order ranges (its count comes first and is read per segment sent, for SACK).
+    pub(super) reassembly: Reassembly,
+    pub(super) limits: AckLimits,
+}
+
+/// How a new [`Connection`] opens.
+#[derive(Debug)]
+pub enum Open<'s, 'p> {
+    /// Active open (RFC 9293 §3.10.1): the connection starts in SYN-SENT and its first
+    /// [`poll_transmit`](Connection::poll_transmit) yields the SYN.
+    Active,
+    /// Passive open: a listener decided to accept this SYN. The connection starts in
+    /// SYN-RECEIVED and its first [`poll_transmit`](Connection::poll_transmit) yields the
+    /// SYN-ACK.
+    Syn(&'s Segment<'s>),
+    /// Established directly from a validated SYN-cookie ACK: `iss` is our cookie ISS
+    /// (`ack.ack - 1`), the peer's ISS is `ack.seq - 1`, and `options` were decoded from the
+    /// cookie. The ACK itself (which may carry data, stored in `pool`) is then processed as
+    /// usual.
+    Cookie {
+        /// The options the cookie carried.
+        options: CookieOptions,
+        /// The ACK that returned the cookie.
+        ack: &'s Segment<'s>,
+        /// The pool the ACK's data goes to.
+        pool: &'p mut ChunkPool,
+    },
+}
+
+/// Everything a new [`Connection`] starts from: [`Connection::new`]'s one argument.
+#[derive(Debug)]
+pub struct ConnectionParams<'s, 'p> {
+    /// The time of the opening call.
+    pub now: Instant,
+    /// The configuration (its MSS already fitted to the device).
+    pub config: TcpConfig,
+    /// Our address and port.
+    pub local: SocketAddrV4,
+    /// The peer's address and port.
+    pub remote: SocketAddrV4,
+    /// Our initial sequence number (from the ISN generator, or the cookie).
+    pub iss: SeqNumber,
+    /// How the connection opens.
+    pub open: Open<'s, 'p>,
 }
 
 impl Connection {
-    fn blank(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        state: State,
-    ) -> Self {
+    /// A new connection: the one constructor.
+    pub fn new(params: ConnectionParams<'_, '_>) -> Self {
+        let ConnectionParams { now, config, local, remote, iss, open } = params;
+        let state = match open {
+            Open::Active => State::SynSent,
+            Open::Syn(_) | Open::Cookie { .. } => State::SynReceived,
+        };
         let mss = usize::from(config.mss).max(64);
-        Connection {
-            config,
-            local,
-            remote,
+        let mut c = Connection {
             state,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            snd_wnd: 0,
-            max_snd_wnd: 0,
-            snd_wl1: SeqNumber(0),
-            snd_wl2: iss,
-            send_buf: ChunkQueue::new(),
-            send_base: iss + 1u32,
-            fin_queued: false,
-            irs: SeqNumber(0),
-            rcv_nxt: SeqNumber(0),
-            recv_buf: ChunkQueue::new(),
-            reassembly: Reassembly::new(),
-            rcv_adv: SeqNumber(0),
-            last_ack_sent: SeqNumber(0),
-            dsack_pending: None,
-            pending_fin: None,
-            fin_received: false,
-            read_closed: false,
-            snd_wscale: 0,
-            rcv_wscale: 0,
-            ws_ok: false,
-            sack_ok: false,
-            ts_ok: false,
-            ts_recent: 0,
-            ts_recent_stamp: now,
-            // A stand-in until the owner sets the keyed offset (`set_ts_offset`; the `Stack`
-            // always does): derived from the ISS, whose clock part it would reveal.
-            ts_offset: iss.0.rotate_left(16),
-            mss,
-            rto: RtoEstimator::new(
-                config.initial_rto,
-                config.min_rto,
-                config.max_rto,
-                config.clock_granularity,
-            ),
-            rtt_probe: None,
-            ts_sample_floor: None,
-            retransmit_at: None,
-            retransmit_count: 0,
-            cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
-            loss: LossRecovery::new(0),
-            pacing_next: None,
-            pacing_held: false,
-            ecn_ok: false,
-            ecn_echo: false,
-            ack_now: false,
-            delack_at: None,
-            delack_segments: 0,
-            challenge_window_start: now,
-            challenge_count: 0,
-            last_oow_ack: None,
-            persist_at: None,
-            persist_backoff: 0,
-            probes_unanswered: 0,
-            probe_pending: false,
-            last_recv: now,
-            keepalive_probes: 0,
-            keepalive_sent_at: now,
-            time_wait_at: None,
-            fin_wait2_at: None,
-            rst_pending: None,
             events: 0,
-            counters: TcpCounters::default(),
-            total_retransmits: 0,
-            bytes_acked: 0,
-            bytes_received: 0,
-            tune: Autotune::new(now, config.rmem.default, config.wmem.default),
             mem_level: MemoryLevel::Normal,
             window_zeroed: false,
-        }
-    }
-
-    /// Active open (RFC 9293 §3.10.1): the connection starts in SYN-SENT and its first
-    /// [`poll_transmit`](Self::poll_transmit) yields the SYN. `iss` comes from the ISN generator.
-    pub fn connect(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynSent);
-        c.counters.active_opens += 1;
-        c
-    }
-
-    /// Passive open: a listener decided to accept `syn`. The connection starts in SYN-RECEIVED
-    /// and its first [`poll_transmit`](Self::poll_transmit) yields the SYN-ACK.
-    pub fn accept_syn(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        syn: &Segment<'_>,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
-        c.counters.passive_opens += 1;
-        c.learn_syn(now, syn);
-        c
-    }
-
-    /// A connection established directly from a validated SYN-cookie ACK: `iss` is our cookie
-    /// ISS (`ack.ack - 1`), the peer's ISS is `ack.seq - 1`, and `options` were decoded from
-    /// the cookie. The ACK itself (which may carry data, stored in `pool`) is then processed
-    /// as usual.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_cookie(
-        now: Instant,
-        config: TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        options: CookieOptions,
-        ack: &Segment<'_>,
-        pool: &mut ChunkPool,
-    ) -> Self {
-        let mut c = Self::blank(now, config, local, remote, iss, State::SynReceived);
-        c.counters.passive_opens += 1;
-        let syn = Segment {
-            seq: ack.seq - 1u32,
-            ack: None,
-            flags: Flags::SYN,
-            window: ack.window,
-            options: SegmentOptions {
-                mss: Some(options.mss),
-                window_scale: options.window_scale,
-                sack_permitted: options.sack_permitted,
-                sack_blocks: Default::default(),
-                timestamps: if options.timestamps { ack.options.timestamps } else { None },
+            snd: SendSeq::new(iss),
+            rcv: RecvSeq::new(now),
+            // The TSval offset is a stand-in until the owner sets the keyed one
+            // (`set_ts_offset`; the `Stack` always does): derived from the ISS, whose clock
+            // part it would reveal.
+            opts: Negotiated::new(now, mss, iss.0.rotate_left(16)),
+            ack: AckSchedule::default(),
+            probes: Probes::new(now),
+            timers: Timers::default(),
+            send_buf: ChunkQueue::new(),
+            recv_buf: ChunkQueue::new(),
+            tune: Autotune::new(now, config.rmem.default, config.wmem.default),
+            totals: Totals::default(),
+            rtx: Retransmit {
+                rto: RtoEstimator::new(
+                    config.initial_rto,
+                    config.min_rto,
+                    config.max_rto,
+                    config.clock_granularity,
+                ),
+                rtt_probe: None,
+                ts_sample_floor: None,
+                count: 0,
             },
-            payload: &[],
+            cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
+            loss: LossRecovery::new(0),
+            counters: TcpCounters::default(),
+            config,
+            reassembly: Reassembly::new(),
+            rst_pending: None,
+            ecn: Ecn::default(),
+            limits: AckLimits::new(now),
+            local,
+            remote,
         };
-        c.learn_syn(now, &syn);
-        // Our SYN-ACK was sent statelessly: account for it as sent.
-        c.snd_nxt = iss + 1u32;
-        c.snd_max = c.snd_nxt;
-        c.on_segment(now, ack, pool);
+        match open {
+            Open::Active => c.counters.active_opens += 1,
+            Open::Syn(syn) => {
+                c.counters.passive_opens += 1;
+                c.learn_syn(now, syn);
+            }
+            Open::Cookie { options, ack, pool } => {
+                c.counters.passive_opens += 1;
+                let syn = Segment {
+                    seq: ack.seq - 1u32,
+                    ack: None,
+                    flags: Flags::SYN,
+                    window: ack.window,
+                    options: SegmentOptions {
+                        mss: Some(options.mss),
+                        window_scale: options.window_scale,
+                        sack_permitted: options.sack_permitted,
+                        sack_blocks: Default::default(),
+                        timestamps: if options.timestamps { ack.options.timestamps } else { None },
+                    },
+                    payload: &[],
+                };
+                c.learn_syn(now, &syn);
+                // Our SYN-ACK was sent statelessly: account for it as sent.
+                c.snd.nxt = iss + 1u32;
+                c.snd.max = c.snd.nxt;
+                c.on_segment(now, ack, pool);
+            }
+        }
         c
     }
 
@@ -501,28 +410,28 @@ impl Connection {
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
     pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1u32;
-        self.last_ack_sent = self.rcv_nxt;
-        self.rcv_adv = self.rcv_nxt;
+        self.rcv.irs = syn.seq;
+        self.rcv.nxt = syn.seq + 1u32;
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        self.rcv.adv = self.rcv.nxt;
         let o = &syn.options;
         match o.window_scale {
             Some(ws) if self.config.window_scaling => {
-                self.ws_ok = true;
+                self.opts.ws_ok = true;
                 // RFC 7323 §2.3: a shift above 14 is treated as 14.
-                self.snd_wscale = ws.min(14);
-                self.rcv_wscale = self.config.recv_window_scale();
+                self.opts.snd_wscale = ws.min(14);
+                self.opts.rcv_wscale = self.config.recv_window_scale();
             }
             _ => {
-                self.ws_ok = false;
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
+                self.opts.ws_ok = false;
+                self.opts.snd_wscale = 0;
+                self.opts.rcv_wscale = 0;
             }
         }
-        self.sack_ok = self.config.sack && o.sack_permitted;
+        self.opts.sack_ok = self.config.sack && o.sack_permitted;
         // RFC 3168 §6.1.1: a SYN asks for ECN with ECE and CWR; a SYN-ACK accepts with ECE
         // alone.
-        self.ecn_ok = self.config.ecn
+        self.ecn.ok = self.config.ecn
             && if syn.ack.is_some() {
                 syn.flags.contains(Flags::ECE) && !syn.flags.contains(Flags::CWR)
             } else {
@@ -530,28 +439,28 @@ impl Connection {
             };
         match o.timestamps {
             Some((tsval, _)) if self.config.timestamps => {
-                self.ts_ok = true;
-                self.ts_recent = tsval;
-                self.ts_recent_stamp = now;
+                self.opts.ts_ok = true;
+                self.opts.ts_recent = tsval;
+                self.opts.ts_recent_stamp = now;
             }
-            _ => self.ts_ok = false,
+            _ => self.opts.ts_ok = false,
         }
         // RFC 9293 §3.7.1: without the option, assume 536. RFC 6691: the MSS counts no
         // options, so the timestamp option comes out of it.
         let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
         let ours = usize::from(self.config.mss).max(64);
-        self.mss = peer_mss.min(ours) - if self.ts_ok { 12 } else { 0 };
+        self.opts.mss = peer_mss.min(ours) - if self.opts.ts_ok { 12 } else { 0 };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        self.snd_wnd = u32::from(syn.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = syn.seq;
-        self.snd_wl2 = syn.ack.unwrap_or(self.iss);
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.mss;
+        self.snd.wnd = u32::from(syn.window);
+        self.snd.max_wnd = self.snd.wnd;
+        self.snd.wl1 = syn.seq;
+        self.snd.wl2 = syn.ack.unwrap_or(self.snd.iss);
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         self.cc.init(iw);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
         // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
         // allocated as segments fly, not up front.
-        self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.mss) * 2 + 8);
+        self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.opts.mss) * 2 + 8);
         self.autotune_init(now);
     }
 
@@ -603,23 +512,23 @@ impl Connection {
     pub fn info(&self) -> TcpInfo {
         TcpInfo {
             state: self.state,
-            rtt: self.rto.srtt(),
-            rttvar: self.rto.rttvar(),
-            rto: self.rto.rto(),
+            rtt: self.rtx.rto.srtt(),
+            rttvar: self.rtx.rto.rttvar(),
+            rto: self.rtx.rto.rto(),
             cwnd: self.cc.window(),
             ssthresh: self.cc.ssthresh(),
-            snd_mss: self.mss,
-            snd_wnd: self.snd_wnd,
+            snd_mss: self.opts.mss,
+            snd_wnd: self.snd.wnd,
             rcv_space: self.recv_space(),
-            unacked: (self.snd_max - self.snd_una).max(0) as usize,
-            retransmits: self.total_retransmits,
-            backoff: self.rto.backoff(),
-            bytes_acked: self.bytes_acked,
-            bytes_received: self.bytes_received,
-            window_scale: self.ws_ok.then_some((self.rcv_wscale, self.snd_wscale)),
-            timestamps: self.ts_ok,
-            sack: self.sack_ok,
-            ecn: self.ecn_ok,
+            unacked: (self.snd.max - self.snd.una).max(0) as usize,
+            retransmits: self.totals.retransmits,
+            backoff: self.rtx.rto.backoff(),
+            bytes_acked: self.totals.bytes_acked,
+            bytes_received: self.totals.bytes_received,
+            window_scale: self.opts.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
+            timestamps: self.opts.ts_ok,
+            sack: self.opts.sack_ok,
+            ecn: self.ecn.ok,
             in_recovery: self.loss.episode.is_some(),
             pipe: self.pipe(),
             sacked: self.loss.board.sacked_bytes(),
@@ -644,7 +553,7 @@ impl Connection {
     /// Call before the first segment is sent; [`SynCookies::ts_offset`](super::SynCookies::ts_offset)
     /// gives the keyed value the stack uses.
     pub fn set_ts_offset(&mut self, offset: u32) {
-        self.ts_offset = offset;
+        self.opts.ts_offset = offset;
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something to return.
@@ -659,7 +568,7 @@ impl Connection {
     // ----- application: sending -----
 
     fn can_queue_data(&self) -> bool {
-        !self.fin_queued
+        !self.snd.fin_queued
             && matches!(
                 self.state,
                 State::SynSent | State::SynReceived | State::Established | State::CloseWait
@@ -773,31 +682,31 @@ impl Connection {
 
     /// Whether the peer has closed its side and every byte it sent has been read.
     pub fn recv_finished(&self) -> bool {
-        self.fin_received && self.recv_buf.is_empty()
+        self.rcv.fin_received && self.recv_buf.is_empty()
     }
 
     /// After the application read: send a window update if the window opened enough
     /// (receiver-side SWS avoidance, RFC 9293 §3.8.6.2.2; Linux-like 2·MSS or half the buffer).
     fn after_read(&mut self) {
-        if !self.state.is_synchronized() || self.fin_received {
+        if !self.state.is_synchronized() || self.rcv.fin_received {
             return;
         }
-        let open_edge = self.rcv_nxt + self.recv_space();
-        let growth = (open_edge - self.rcv_adv).max(0) as usize;
-        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        let open_edge = self.rcv.nxt + self.recv_space();
+        let growth = (open_edge - self.rcv.adv).max(0) as usize;
+        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
         let cap = self.tune.rcvbuf;
-        let threshold = (2 * self.mss).min(cap / 2).max(1);
+        let threshold = (2 * self.opts.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
         let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
         if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) || reopened
         {
-            self.ack_now = true;
+            self.ack.now = true;
         }
     }
 
     /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
     pub(super) fn rcv_sws_threshold(&self) -> usize {
-        self.mss.min(self.tune.rcvbuf / 2).max(1)
+        self.opts.mss.min(self.tune.rcvbuf / 2).max(1)
     }
 
     // ----- application: closing -----
@@ -808,13 +717,13 @@ impl Connection {
         match self.state {
             // The FIN waits until the handshake completes (RFC 9293 §3.10.4 for SYN-RECEIVED;
             // the same for SYN-SENT, so a client may connect, send and half-close at once).
-            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
             State::Established => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::LastAck);
             }
             _ => {}
@@ -835,12 +744,12 @@ impl Connection {
             self.abort();
             return;
         }
-        self.read_closed = true;
+        self.rcv.read_closed = true;
         self.shutdown_write();
-        if self.state == State::FinWait2 && self.fin_wait2_at.is_none() {
+        if self.state == State::FinWait2 && self.timers.fin_wait2_at.is_none() {
             // Our FIN was acknowledged before the application closed: no `now` here, so the
             // wait counts from the last segment received (never later than Linux's).
-            self.fin_wait2_at = Some(self.last_recv + self.config.fin_timeout);
+            self.timers.fin_wait2_at = Some(self.rcv.last_recv + self.config.fin_timeout);
         }
     }
 
@@ -854,8 +763,8 @@ impl Connection {
             | State::FinWait2
             | State::CloseWait => {
                 self.rst_pending = Some(SegmentHeader {
-                    seq: self.snd_nxt,
-                    ack: Some(self.rcv_nxt),
+                    seq: self.snd.nxt,
+                    ack: Some(self.rcv.nxt),
                     flags: Flags::RST | Flags::ACK,
                     window: 0,
                     options: SegmentOptions::default(),
@@ -875,7 +784,7 @@ impl Connection {
     /// Turns keepalive probing on or off (`SO_KEEPALIVE`).
     pub fn set_keepalive(&mut self, on: bool) {
         self.config.keepalive = on;
-        self.keepalive_probes = 0;
+        self.probes.keepalive_sent = 0;
     }
 
     /// Sets keepalive idle time, probe interval and probe count (`TCP_KEEPIDLE`,
@@ -908,32 +817,34 @@ impl Connection {
             self.counters.estab_resets += 1;
         }
         self.set_state(State::Closed);
-        self.retransmit_at = None;
-        self.delack_at = None;
-        self.persist_at = None;
-        self.time_wait_at = None;
-        self.fin_wait2_at = None;
-        self.ack_now = false;
-        self.probe_pending = false;
+        self.timers.retransmit_at = None;
+        self.timers.delack_at = None;
+        self.timers.persist_at = None;
+        self.timers.time_wait_at = None;
+        self.timers.fin_wait2_at = None;
+        self.ack.now = false;
+        self.probes.pending = false;
         self.loss.board.clear();
         self.loss.episode = None;
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
         self.loss.rack_at = None;
-        self.pacing_next = None;
+        self.timers.pacing_next = None;
         self.emit(event);
     }
 
     /// Queues a challenge ACK, subject to the per-second limit (RFC 5961 §7).
     pub(super) fn challenge_ack(&mut self, now: Instant) {
-        if now.saturating_duration_since(self.challenge_window_start) >= Duration::from_secs(1) {
-            self.challenge_window_start = now;
-            self.challenge_count = 0;
+        if now.saturating_duration_since(self.limits.challenge_window_start)
+            >= Duration::from_secs(1)
+        {
+            self.limits.challenge_window_start = now;
+            self.limits.challenge_count = 0;
         }
-        if self.challenge_count < self.config.challenge_ack_limit {
-            self.challenge_count += 1;
+        if self.limits.challenge_count < self.config.challenge_ack_limit {
+            self.limits.challenge_count += 1;
             self.counters.challenge_acks += 1;
-            self.ack_now = true;
+            self.ack.now = true;
         } else {
             self.counters.challenge_acks_limited += 1;
         }
@@ -941,7 +852,7 @@ impl Connection {
 
     /// Our current timestamp value (millisecond clock, RFC 7323 §5.4).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+        (now.total_millis() as u32).wrapping_add(self.opts.ts_offset)
     }
 
     /// Whether a new active open may take over this connection's 4-tuple while it sits in
@@ -952,17 +863,60 @@ impl Connection {
     /// short connections to one server runs out of ports after one range's worth per 2·MSL.
     pub fn time_wait_reusable(&self, now: Instant) -> bool {
         self.state == State::TimeWait
-            && self.ts_ok
-            && now.saturating_duration_since(self.last_recv) >= Duration::from_secs(1)
+            && self.opts.ts_ok
+            && now.saturating_duration_since(self.rcv.last_recv) >= Duration::from_secs(1)
     }
 
     /// Sequence number just past the last queued data byte (where a FIN goes).
     pub(super) fn data_end(&self) -> SeqNumber {
-        self.send_base + self.send_buf.len()
+        self.snd.base + self.send_buf.len()
     }
 
     /// Whether our FIN has been acknowledged.
     pub(super) fn fin_acked(&self) -> bool {
-        self.fin_queued && self.snd_una == self.data_end() + 1u32
+        self.snd.fin_queued && self.snd.una == self.data_end() + 1u32
+    }
+}
+
+impl Connection {
+    /// A word from each cache line of the hot part a received segment reads (header
+    /// prediction: `state`, `snd`, `rcv`, `opts`; the ACK decision: `ack`, `timers`; the
+    /// buffer heads), folded into one value, for a receive batch that reads them ahead to bring
+    /// those lines in (see `Stack::receive_batch`; the offsets are in the `layout` tests).
+    pub(crate) fn hot_word(&self) -> u32 {
+        let lines = [
+            self.state as u32 ^ self.snd.una.0,
+            self.rcv.nxt.0 ^ self.opts.ts_recent,
+            self.ack.delack_segments,
+            u32::from(self.timers.delack_at.is_some()),
+            u32::from(self.timers.fin_wait2_at.is_some()) ^ self.send_buf.len() as u32,
+            self.recv_buf.len() as u32,
+        ];
+        lines.iter().fold(0, |a, &w| a ^ w)
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use core::mem::{offset_of, size_of};
+
+    use super::super::tcb::{AckSchedule, Negotiated};
+    use super::Connection;
+
+    /// What header prediction and the ACK decision read (state, both sequence spaces, the
+    /// negotiated options, the ACK schedule) sits in the first three cache lines, and the
+    /// cold parts come after every hot one (`Connection` is `repr(C)`: declaration order).
+    #[test]
+    fn the_fast_path_parts_come_first() {
+        const LINE: usize = 64;
+        assert!(offset_of!(Connection, opts) + size_of::<Negotiated>() <= 3 * LINE);
+        assert!(offset_of!(Connection, ack) + size_of::<AckSchedule>() <= 3 * LINE);
+        assert!(offset_of!(Connection, snd) < offset_of!(Connection, rcv));
+        let hot_end = offset_of!(Connection, rst_pending);
+        assert!(offset_of!(Connection, counters) < hot_end);
+        assert!(offset_of!(Connection, reassembly) >= hot_end);
+        assert!(offset_of!(Connection, limits) > offset_of!(Connection, reassembly));
+        // A budget, not a measurement: a connection is 30 lines today (1,912 bytes).
+        assert!(size_of::<Connection>() <= 32 * LINE, "{}", size_of::<Connection>());
     }
 }

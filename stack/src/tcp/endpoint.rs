@@ -11,7 +11,7 @@ use core::ops::{Deref, DerefMut};
 use std::net::SocketAddrV4;
 
 use super::chunk::ChunkPool;
-use super::connection::{Connection, CookieOptions, SegmentVerdict};
+use super::connection::{Connection, ConnectionParams, CookieOptions, Open, SegmentVerdict};
 use super::segment::{IpEcn, Segment, Transmit};
 use super::{SeqNumber, TcpConfig};
 use crate::time::Instant;
@@ -29,7 +29,7 @@ impl Endpoint {
         Endpoint { conn, pool }
     }
 
-    /// [`Connection::connect`] with an unbounded pool.
+    /// An active open ([`Open::Active`]) with an unbounded pool.
     pub fn connect(
         now: Instant,
         config: TcpConfig,
@@ -37,10 +37,18 @@ impl Endpoint {
         remote: SocketAddrV4,
         iss: SeqNumber,
     ) -> Self {
-        Endpoint::new(Connection::connect(now, config, local, remote, iss), ChunkPool::unbounded())
+        let conn = Connection::new(ConnectionParams {
+            now,
+            config,
+            local,
+            remote,
+            iss,
+            open: Open::Active,
+        });
+        Endpoint::new(conn, ChunkPool::unbounded())
     }
 
-    /// [`Connection::accept_syn`] with an unbounded pool.
+    /// A passive open ([`Open::Syn`]) with an unbounded pool.
     pub fn accept_syn(
         now: Instant,
         config: TcpConfig,
@@ -49,11 +57,12 @@ impl Endpoint {
         iss: SeqNumber,
         syn: &Segment<'_>,
     ) -> Self {
-        let conn = Connection::accept_syn(now, config, local, remote, iss, syn);
+        let open = Open::Syn(syn);
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
-    /// [`Connection::from_cookie`] with an unbounded pool.
+    /// A connection from a SYN cookie ([`Open::Cookie`]) with an unbounded pool.
     #[allow(clippy::too_many_arguments)]
     pub fn from_cookie(
         now: Instant,
@@ -65,8 +74,8 @@ impl Endpoint {
         ack: &Segment<'_>,
     ) -> Self {
         let mut pool = ChunkPool::unbounded();
-        let conn =
-            Connection::from_cookie(now, config, local, remote, iss, options, ack, &mut pool);
+        let open = Open::Cookie { options, ack, pool: &mut pool };
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         Endpoint::new(conn, pool)
     }
 

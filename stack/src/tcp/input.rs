@@ -39,7 +39,7 @@ impl Connection {
     fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
         // First: the ACK must acknowledge our SYN and nothing beyond.
         if let Some(ack) = seg.ack {
-            if ack <= self.iss || ack > self.snd_max {
+            if ack <= self.snd.iss || ack > self.snd.max {
                 if !seg.flags.rst() {
                     self.rst_pending = Some(SegmentHeader {
                         seq: ack,
@@ -67,30 +67,30 @@ impl Connection {
         self.learn_syn(now, seg);
         match seg.ack {
             Some(ack) => {
-                self.snd_una = ack;
-                self.snd_wl2 = ack;
-                self.retransmit_at = None;
-                if let Some((_, sent)) = self.rtt_probe.take() {
-                    self.rtt_sample(now.saturating_duration_since(sent));
+                self.snd.una = ack;
+                self.snd.wl2 = ack;
+                self.timers.retransmit_at = None;
+                if let Some((_, sent)) = self.rtx.rtt_probe.take() {
+                    self.recovery().rtt_sample(now.saturating_duration_since(sent));
                 }
-                if self.retransmit_count > 0 {
-                    self.rto.syn_loss_fallback(SYN_LOSS_RTO);
+                if self.rtx.count > 0 {
+                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
                 }
-                self.retransmit_count = 0;
-                self.rto.reset_backoff();
-                self.last_recv = now;
+                self.rtx.count = 0;
+                self.rtx.rto.reset_backoff();
+                self.rcv.last_recv = now;
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
-                self.ack_now = true;
-                if self.fin_queued {
+                self.ack.now = true;
+                if self.snd.fin_queued {
                     self.set_state(State::FinWait1);
                 }
             }
             None => {
                 // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
                 self.set_state(State::SynReceived);
-                self.snd_nxt = self.iss;
-                self.rtt_probe = None;
+                self.snd.nxt = self.snd.iss;
+                self.rtx.rtt_probe = None;
             }
         }
         SegmentVerdict::Accepted
@@ -102,7 +102,7 @@ impl Connection {
     /// is to be had is decided when they are stored).
     fn rcv_wnd(&self) -> u32 {
         let room = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
-        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
         room.max(advertised).min(u32::MAX as usize / 2) as u32
     }
 
@@ -117,7 +117,7 @@ impl Connection {
         if let Some(ack) = self.predicted_ack(seg, rcv_wnd) {
             return self.on_predicted(now, seg, ack, pool);
         }
-        let in_window = |s: SeqNumber| s.in_range(self.rcv_nxt, self.rcv_nxt + rcv_wnd);
+        let in_window = |s: SeqNumber| s.in_range(self.rcv.nxt, self.rcv.nxt + rcv_wnd);
 
         // RST (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK, else drop.
         if seg.flags.rst() {
@@ -125,7 +125,7 @@ impl Connection {
                 // RFC 1337: a RST must not cut TIME-WAIT short.
                 return SegmentVerdict::Dropped;
             }
-            if seg.seq == self.rcv_nxt {
+            if seg.seq == self.rcv.nxt {
                 self.on_reset();
                 return SegmentVerdict::Accepted;
             }
@@ -140,17 +140,17 @@ impl Connection {
         if self.state == State::SynReceived
             && seg.flags.syn()
             && seg.ack.is_some()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs
         {
             let rest =
                 Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
-            self.ack_now = true;
+            self.ack.now = true;
             return self.on_segment_synchronized(now, &rest, pool);
         }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
         if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
-            if seg.seq == self.irs {
-                self.snd_nxt = self.iss;
+            if seg.seq == self.rcv.irs {
+                self.snd.nxt = self.snd.iss;
             }
             return SegmentVerdict::Dropped;
         }
@@ -160,11 +160,11 @@ impl Connection {
         // RFC 6191: higher sequence number, or higher timestamp when they are in use).
         if seg.flags.syn() {
             if self.state == State::TimeWait && seg.ack.is_none() {
-                let newer_ts = match (self.ts_ok, seg.options.timestamps) {
-                    (true, Some((tsval, _))) => ts_after(tsval, self.ts_recent),
+                let newer_ts = match (self.opts.ts_ok, seg.options.timestamps) {
+                    (true, Some((tsval, _))) => ts_after(tsval, self.opts.ts_recent),
                     _ => false,
                 };
-                if seg.seq > self.rcv_nxt || newer_ts {
+                if seg.seq > self.rcv.nxt || newer_ts {
                     return SegmentVerdict::TimeWaitSyn;
                 }
             }
@@ -173,12 +173,12 @@ impl Connection {
         }
 
         // PAWS (RFC 7323 §5.3 R1): an older timestamp marks an old duplicate.
-        if self.ts_ok {
+        if self.opts.ts_ok {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if ts_after(self.ts_recent, tsval) {
-                    if now.saturating_duration_since(self.ts_recent_stamp) > PAWS_IDLE_LIMIT {
-                        self.ts_recent = tsval;
-                        self.ts_recent_stamp = now;
+                if ts_after(self.opts.ts_recent, tsval) {
+                    if now.saturating_duration_since(self.opts.ts_recent_stamp) > PAWS_IDLE_LIMIT {
+                        self.opts.ts_recent = tsval;
+                        self.opts.ts_recent_stamp = now;
                     } else if self.is_disordered_ack(seg, tsval) {
                         // Processed below as the duplicate ACK it is; TS.Recent stays put
                         // because the update further down only takes a timestamp that is
@@ -191,7 +191,7 @@ impl Connection {
                         // `TCPACKSkippedPAWS`): a flood of old-timestamp segments must not
                         // draw one ACK each.
                         if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
-                            self.ack_now = true;
+                            self.ack.now = true;
                         }
                         return SegmentVerdict::Dropped;
                     }
@@ -202,33 +202,33 @@ impl Connection {
         // Sequence acceptability: the four cases of RFC 9293 §3.10.7.4.
         let seg_len = seg.seq_len() as u32;
         let acceptable = match (seg_len, rcv_wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, 0) => seg.seq == self.rcv.nxt,
             (0, _) => in_window(seg.seq),
             (_, 0) => false,
             (len, _) => in_window(seg.seq) || in_window(seg.seq + (len - 1)),
         };
         // With a zero window, a segment at RCV.NXT still carries a valid ACK (RFC 9293: "special
         // allowance should be made to accept valid ACKs"); its data is trimmed away below.
-        let zero_window_probe = rcv_wnd == 0 && seg.seq == self.rcv_nxt;
+        let zero_window_probe = rcv_wnd == 0 && seg.seq == self.rcv.nxt;
         if !acceptable && !zero_window_probe {
             // Answer with an ACK, but at most one per 500 ms to a segment that carries nothing
             // (Linux `tcp_invalid_ratelimit`): two confused ends must not ping-pong ACKs.
             if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
-                self.ack_now = true;
+                self.ack.now = true;
             }
-            if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
+            if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
                 // An old duplicate: tell the sender with a DSACK (RFC 2883 §4).
-                let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
-                self.dsack_pending = Some((seg.seq, end));
+                let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
+                self.rcv.dsack_pending = Some((seg.seq, end));
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
-                self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
             }
             return SegmentVerdict::Dropped;
         }
         if zero_window_probe && seg.seq_len() > 0 {
-            self.ack_now = true;
+            self.ack.now = true;
         }
 
         // Trim to the window: drop what we already have at the front, what does not fit at
@@ -236,13 +236,13 @@ impl Connection {
         let mut seq = seg.seq;
         let mut payload = seg.payload;
         let mut fin = seg.flags.fin();
-        if seq < self.rcv_nxt {
-            let skip = (self.rcv_nxt - seq) as usize;
+        if seq < self.rcv.nxt {
+            let skip = (self.rcv.nxt - seq) as usize;
             let d = skip.min(payload.len());
             if d > 0 {
                 // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
-                self.dsack_pending = Some((seq, seq + d));
-                self.ack_now = true;
+                self.rcv.dsack_pending = Some((seq, seq + d));
+                self.ack.now = true;
             }
             payload = &payload[d..];
             seq += d;
@@ -253,7 +253,7 @@ impl Connection {
         }
         // After the front trim `seq >= RCV.NXT`; nothing may extend past RCV.NXT + RCV.WND
         // (the free receive space, where out-of-order bytes are stored too).
-        let room = (rcv_wnd as usize).saturating_sub((seq - self.rcv_nxt).max(0) as usize);
+        let room = (rcv_wnd as usize).saturating_sub((seq - self.rcv.nxt).max(0) as usize);
         if payload.len() > room {
             payload = &payload[..room];
             fin = false;
@@ -264,20 +264,20 @@ impl Connection {
             return SegmentVerdict::Dropped;
         };
         if self.state == State::SynReceived {
-            if ack > self.snd_una && ack <= self.snd_max {
-                if self.retransmit_count > 0 {
-                    self.rto.syn_loss_fallback(SYN_LOSS_RTO);
+            if ack > self.snd.una && ack <= self.snd.max {
+                if self.rtx.count > 0 {
+                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
                 }
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
-                if self.fin_queued {
+                if self.snd.fin_queued {
                     self.set_state(State::FinWait1);
                 }
                 // The window of this ACK is the first one that is scaled.
-                self.snd_wl1 = seq;
-                self.snd_wl2 = ack;
-                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd.wl1 = seq;
+                self.snd.wl2 = ack;
+                self.snd.wnd = u32::from(seg.window) << self.opts.snd_wscale;
+                self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
             } else {
                 self.rst_pending = Some(SegmentHeader {
                     seq: ack,
@@ -292,23 +292,23 @@ impl Connection {
         // RFC 5961 §5.2: an ACK beyond what we sent, or too far behind, is dropped and
         // answered by an ACK, rate limited like a challenge ACK (as Linux does) so forged
         // segments cannot turn us into an ACK reflector.
-        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd.max(1) {
+        if ack > self.snd.max || ack < self.snd.una - self.snd.max_wnd.max(1) {
             self.challenge_ack(now);
             return SegmentVerdict::Dropped;
         }
         // The segment passed every check. RFC 7323 §4.3: remember the timestamp of a segment
         // that covers Last.ACK.sent (done only now, like Linux, so a segment with a forged ACK
         // cannot move TS.Recent).
-        if self.ts_ok {
+        if self.opts.ts_ok {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if seg.seq <= self.last_ack_sent && !ts_after(self.ts_recent, tsval) {
-                    self.ts_recent = tsval;
-                    self.ts_recent_stamp = now;
+                if seg.seq <= self.rcv.last_ack_sent && !ts_after(self.opts.ts_recent, tsval) {
+                    self.opts.ts_recent = tsval;
+                    self.opts.ts_recent_stamp = now;
                 }
             }
         }
-        self.last_recv = now;
-        self.keepalive_probes = 0;
+        self.rcv.last_recv = now;
+        self.probes.keepalive_sent = 0;
         let pure_ack = seg.payload.is_empty() && !seg.flags.fin();
         if self.on_ack(now, seg, seq, ack, pure_ack, pool) {
             return SegmentVerdict::Accepted; // LAST-ACK completed
@@ -323,10 +323,10 @@ impl Connection {
         // Eighth: FIN.
         if fin {
             let fin_seq = seq + payload.len();
-            if fin_seq == self.rcv_nxt {
+            if fin_seq == self.rcv.nxt {
                 self.on_fin(now);
             } else if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
-                self.pending_fin = Some(fin_seq);
+                self.rcv.pending_fin = Some(fin_seq);
             }
         }
         SegmentVerdict::Accepted
@@ -342,12 +342,12 @@ impl Connection {
     fn predicted_ack(&self, seg: &Segment<'_>, rcv_wnd: u32) -> Option<SeqNumber> {
         let ack = seg.ack?;
         let plain = seg.flags.without(Flags::ACK | Flags::PSH) == Flags::NONE;
-        let in_order = seg.seq == self.rcv_nxt && seg.payload.len() <= rcv_wnd as usize;
-        let ack_ok = ack >= self.snd_una && ack <= self.snd_max;
-        let same_window = u32::from(seg.window) << self.snd_wscale == self.snd_wnd;
-        let paws_ok = match (self.ts_ok, seg.options.timestamps) {
+        let in_order = seg.seq == self.rcv.nxt && seg.payload.len() <= rcv_wnd as usize;
+        let ack_ok = ack >= self.snd.una && ack <= self.snd.max;
+        let same_window = u32::from(seg.window) << self.opts.snd_wscale == self.snd.wnd;
+        let paws_ok = match (self.opts.ts_ok, seg.options.timestamps) {
             (false, _) => true,
-            (true, Some((tsval, _))) => !ts_after(self.ts_recent, tsval),
+            (true, Some((tsval, _))) => !ts_after(self.opts.ts_recent, tsval),
             (true, None) => false,
         };
         let predicted = self.state == State::Established
@@ -370,15 +370,15 @@ impl Connection {
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
         self.counters.predicted_segments += 1;
-        if let (true, Some((tsval, _))) = (self.ts_ok, seg.options.timestamps) {
+        if let (true, Some((tsval, _))) = (self.opts.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
-            if seg.seq <= self.last_ack_sent {
-                self.ts_recent = tsval;
-                self.ts_recent_stamp = now;
+            if seg.seq <= self.rcv.last_ack_sent {
+                self.opts.ts_recent = tsval;
+                self.opts.ts_recent_stamp = now;
             }
         }
-        self.last_recv = now;
-        self.keepalive_probes = 0;
+        self.rcv.last_recv = now;
+        self.probes.keepalive_sent = 0;
         let pure_ack = seg.payload.is_empty();
         // LAST-ACK is the only state where the ACK can close the connection; not this one.
         self.on_ack(now, seg, seg.seq, ack, pure_ack, pool);
@@ -424,32 +424,32 @@ impl Connection {
             && !seg.flags.syn()
             && !seg.flags.fin()
             && !seg.flags.rst()
-            && seg.seq == self.rcv_nxt;
+            && seg.seq == self.rcv.nxt;
         // TIME-WAIT has nothing left to recover; SYN-RECEIVED has no duplicate ACKs yet.
         if !bare || !self.state.is_synchronized() || self.state == State::TimeWait {
             return false;
         }
-        if seg.ack != Some(self.snd_una) {
+        if seg.ack != Some(self.snd.una) {
             return false;
         }
-        let window = u32::from(seg.window) << self.snd_wscale;
-        if seg.seq != self.snd_wl1 || window != self.snd_wnd {
+        let window = u32::from(seg.window) << self.opts.snd_wscale;
+        if seg.seq != self.snd.wl1 || window != self.snd.wnd {
             return false;
         }
         // Both in ms ticks (see above); the RTO includes back-off, as Linux's `icsk_rto` does.
-        let behind = u64::from(self.ts_recent.wrapping_sub(tsval));
-        behind <= self.rto.rto().total_millis()
+        let behind = u64::from(self.opts.ts_recent.wrapping_sub(tsval));
+        behind <= self.rtx.rto.rto().total_millis()
     }
 
     /// Rate limit for ACKs answering empty out-of-window or PAWS-failing segments.
     fn oow_ack_allowed(&mut self, now: Instant) -> bool {
-        match self.last_oow_ack {
+        match self.limits.last_oow_ack {
             Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => {
                 self.counters.oow_acks_limited += 1;
                 false
             }
             _ => {
-                self.last_oow_ack = Some(now);
+                self.limits.last_oow_ack = Some(now);
                 true
             }
         }
@@ -479,68 +479,68 @@ impl Connection {
         pool: &mut ChunkPool,
     ) -> bool {
         // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
-        self.probes_unanswered = 0;
-        let window = u32::from(seg.window) << self.snd_wscale;
-        let old_una = self.snd_una;
+        self.probes.unanswered = 0;
+        let window = u32::from(seg.window) << self.opts.snd_wscale;
+        let old_una = self.snd.una;
         let prior_pipe = self.pipe();
         // A duplicate ACK (RFC 5681 §2 definition).
         let dupack =
-            ack == self.snd_una && pure && window == self.snd_wnd && self.snd_max > self.snd_una;
-        if ack > self.snd_una {
+            ack == self.snd.una && pure && window == self.snd.wnd && self.snd.max > self.snd.una;
+        if ack > self.snd.una {
             // Data bytes acknowledged: those between send_base and ack.
-            let data_acked = if ack > self.send_base {
-                ((ack - self.send_base) as usize).min(self.send_buf.len())
+            let data_acked = if ack > self.snd.base {
+                ((ack - self.snd.base) as usize).min(self.send_buf.len())
             } else {
                 0
             };
             self.send_buf.consume(pool, data_acked);
-            self.send_base += data_acked;
-            self.bytes_acked += data_acked as u64;
-            if data_acked > 0 && !self.fin_queued {
+            self.snd.base += data_acked;
+            self.totals.bytes_acked += data_acked as u64;
+            if data_acked > 0 && !self.snd.fin_queued {
                 self.emit(Event::Writable);
             }
             // RTT: an echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn's rule
             // is enforced by clearing the probe on every retransmission).
             let mut sampled = false;
-            if self.ts_ok {
+            if self.opts.ts_ok {
                 if let Some((_, tsecr)) = seg.options.timestamps {
                     let fresh =
-                        self.ts_sample_floor.is_none_or(|f| tsecr.wrapping_sub(f) < 1 << 31);
+                        self.rtx.ts_sample_floor.is_none_or(|f| tsecr.wrapping_sub(f) < 1 << 31);
                     if tsecr != 0 && fresh {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
-                            self.rtt_sample(Duration::from_millis(u64::from(ms)));
+                            self.recovery().rtt_sample(Duration::from_millis(u64::from(ms)));
                             sampled = true;
                         }
                     }
                 }
             }
-            if let Some((probe_seq, sent)) = self.rtt_probe {
+            if let Some((probe_seq, sent)) = self.rtx.rtt_probe {
                 if ack > probe_seq {
                     if !sampled {
-                        self.rtt_sample(now.saturating_duration_since(sent));
+                        self.recovery().rtt_sample(now.saturating_duration_since(sent));
                     }
-                    self.rtt_probe = None;
+                    self.rtx.rtt_probe = None;
                 }
             }
-            self.rto.reset_backoff();
-            self.retransmit_count = 0;
-            self.snd_una = ack;
-            if self.snd_nxt < self.snd_una {
-                self.snd_nxt = self.snd_una;
+            self.rtx.rto.reset_backoff();
+            self.rtx.count = 0;
+            self.snd.una = ack;
+            if self.snd.nxt < self.snd.una {
+                self.snd.nxt = self.snd.una;
             }
             // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-            self.retransmit_at =
-                if self.snd_una == self.snd_max { None } else { Some(now + self.rto.rto()) };
+            self.timers.retransmit_at =
+                if self.snd.una == self.snd.max { None } else { Some(now + self.rtx.rto.rto()) };
         }
         if self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
-            self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
-            if self.snd_una != old_una {
+            self.recovery().on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            if self.snd.una != old_una {
                 if self.tune.sndbuf < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);
                 }
-                if self.snd_una == self.snd_max {
+                if self.snd.una == self.snd.max {
                     // Idle: a burst's scoreboard records go back to the allocator.
                     self.loss.board.shrink_idle();
                 }
@@ -549,16 +549,16 @@ impl Connection {
         self.on_ack_ecn(now, seg, ack);
 
         // Window update (RFC 9293 §3.10.7.4): only from a segment newer than the last one used.
-        if ack >= self.snd_una
-            && (self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack))
+        if ack >= self.snd.una
+            && (self.snd.wl1 < seq || (self.snd.wl1 == seq && self.snd.wl2 <= ack))
         {
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seq;
-            self.snd_wl2 = ack;
+            self.snd.wnd = window;
+            self.snd.max_wnd = self.snd.max_wnd.max(window);
+            self.snd.wl1 = seq;
+            self.snd.wl2 = ack;
             if window > 0 {
-                self.persist_at = None;
-                self.persist_backoff = 0;
+                self.timers.persist_at = None;
+                self.probes.persist_backoff = 0;
             }
         }
 
@@ -567,8 +567,8 @@ impl Connection {
             match self.state {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
-                    if self.read_closed {
-                        self.fin_wait2_at = Some(now + self.config.fin_timeout);
+                    if self.rcv.read_closed {
+                        self.timers.fin_wait2_at = Some(now + self.config.fin_timeout);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -591,7 +591,7 @@ impl Connection {
             // After the peer's FIN no more text can arrive; ignore it.
             return;
         }
-        let offset = (seq - self.rcv_nxt) as usize;
+        let offset = (seq - self.rcv.nxt) as usize;
         let base = self.recv_buf.len();
         if offset == 0 {
             let n = self.recv_buf.write_at(pool, base, payload, false);
@@ -599,19 +599,19 @@ impl Connection {
                 // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
                 // window the exhausted budget makes us offer (`window_to_advertise`).
                 pool.counters.rcv_dropped += 1;
-                self.ack_now = true;
+                self.ack.now = true;
                 if n == 0 {
                     return;
                 }
             }
-            let old = self.rcv_nxt;
+            let old = self.rcv.nxt;
             let filled = self.reassembly.advance(old + n);
             let gap_filled = filled != old + n;
             let delivered = (filled - old) as usize;
             self.recv_buf.commit(delivered);
-            self.rcv_nxt = filled;
-            self.bytes_received += delivered as u64;
-            if self.read_closed {
+            self.rcv.nxt = filled;
+            self.totals.bytes_received += delivered as u64;
+            if self.rcv.read_closed {
                 // Nobody will read: acknowledge and discard.
                 let len = self.recv_buf.len();
                 self.recv_buf.consume(pool, len);
@@ -626,14 +626,14 @@ impl Connection {
             }
             // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
             // segment, at once when a gap was filled, else within the delayed-ACK timeout.
-            self.delack_segments += 1;
-            if gap_filled || !self.config.delayed_ack || self.delack_segments >= 2 {
-                self.ack_now = true;
-            } else if self.delack_at.is_none() {
-                self.delack_at = Some(now + self.config.delayed_ack_timeout);
+            self.ack.delack_segments += 1;
+            if gap_filled || !self.config.delayed_ack || self.ack.delack_segments >= 2 {
+                self.ack.now = true;
+            } else if self.timers.delack_at.is_none() {
+                self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);
             }
-            if self.pending_fin == Some(self.rcv_nxt) {
-                self.pending_fin = None;
+            if self.rcv.pending_fin == Some(self.rcv.nxt) {
+                self.rcv.pending_fin = None;
                 self.on_fin(now);
             }
         } else {
@@ -651,26 +651,26 @@ impl Connection {
             } else {
                 self.counters.ofo_dropped += 1;
             }
-            self.ack_now = true;
+            self.ack.now = true;
         }
     }
 
     /// The peer's FIN, in order (RFC 9293 §3.10.7.4 eighth check).
     fn on_fin(&mut self, now: Instant) {
-        if self.fin_received {
+        if self.rcv.fin_received {
             // A second FIN beyond the first (a retransmission of the first is trimmed as a
             // duplicate before this): RFC 9293 §3.10.7.4 eighth check keeps CLOSE-WAIT,
             // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
             // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
             if self.state == State::TimeWait {
-                self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
             }
-            self.ack_now = true;
+            self.ack.now = true;
             return;
         }
-        self.rcv_nxt += 1u32;
-        self.fin_received = true;
-        self.ack_now = true;
+        self.rcv.nxt += 1u32;
+        self.rcv.fin_received = true;
+        self.ack.now = true;
         self.emit(Event::PeerClosed);
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
@@ -682,17 +682,19 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now),
-            State::TimeWait => self.time_wait_at = Some(now + self.config.msl.saturating_mul(2)),
+            State::TimeWait => {
+                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2))
+            }
             _ => {}
         }
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
-        self.retransmit_at = None;
-        self.fin_wait2_at = None;
-        self.persist_at = None;
-        self.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+        self.timers.retransmit_at = None;
+        self.timers.fin_wait2_at = None;
+        self.timers.persist_at = None;
+        self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
     }
 }
 

@@ -117,7 +117,7 @@ pub enum SynAction {
 /// What to do with a segment without SYN that reached a listener (no connection matched).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AckAction {
-    /// A valid cookie: build the connection with `Connection::from_cookie` and these values,
+    /// A valid cookie: build the connection with [`Open::Cookie`](super::Open::Cookie) and these values,
     /// then [`Listener::push_accepted`].
     Cookie {
         /// Our ISS (the cookie).
@@ -400,6 +400,7 @@ mod tests {
     use crate::flow::FlowKey;
     use crate::flow::FlowTable;
     use crate::tcp::Connection;
+    use crate::tcp::{ConnectionParams, Open};
     use crate::time::Duration;
 
     const L: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
@@ -523,8 +524,14 @@ mod tests {
         assert!(options.sack_permitted && options.timestamps);
         assert_eq!(options.mss, 1460);
         let mut pool = crate::tcp::ChunkPool::unbounded();
-        let mut c =
-            Connection::from_cookie(later, *l.tcp_config(), L, R, iss, options, &ack, &mut pool);
+        let mut c = Connection::new(ConnectionParams {
+            now: later,
+            config: *l.tcp_config(),
+            local: L,
+            remote: R,
+            iss,
+            open: Open::Cookie { options, ack: &ack, pool: &mut pool },
+        });
         // As the stack does: the keyed offset the cookie's SYN-ACK was stamped with.
         c.set_ts_offset(ck.ts_offset((*L.ip(), L.port()), (*R.ip(), R.port())));
         assert_eq!(c.state(), crate::tcp::State::Established);

@@ -5,13 +5,15 @@
 //! [`Connection::on_timeout`]) and application events ([`Connection::poll_event`]), with `now`
 //! always an argument. See [`Connection`] for the order of calls.
 //!
-//! Files, one idea each: `segment` (the engine's own header type; the integrator copies
-//! `wire::tcp` fields in and out), `config`, `chunk` (the per-stack chunk pool and memory budget), `buffer` (a byte stream in
-//! chunks), `autotune` (receive and send buffer growth), `endpoint` (a connection with a pool
-//! of its own), `reassembly`
-//! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc/` (congestion-control trait,
-//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `counters`, and the TCB split into `connection` (state, constructors, application
-//! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
+//! Files, one idea each: `segment` (the engine's own segment type; the integrator copies
+//! `wire::tcp` fields in and out, and sequence numbers, flags and SACK blocks are `wire`'s
+//! own types), `config`, `chunk` (the per-stack chunk pool and memory budget), `buffer` (a
+//! byte stream in chunks), `autotune` (receive and send buffer growth), `endpoint` (a
+//! connection with a pool of its own), `reassembly` (out-of-order ranges and SACK blocks),
+//! `rto` (RFC 6298), `cc/` (congestion-control trait, NewReno and CUBIC), `recovery/` (SACK
+//! scoreboard, RACK-TLP, DSACK undo, ECN), `counters`, and the TCB: `tcb` (its named parts),
+//! `connection` (the struct, its constructor, application calls), `input` (RFC 9293
+//! §3.10.7), `output` (segment generation) and `timers`.
 //!
 //! Choices worth knowing, where the RFCs leave room (Linux is the tie-breaker):
 //! - Zero-window and keepalive probes carry `SND.UNA - 1` and no data, so they consume no
@@ -47,14 +49,18 @@ pub mod reassembly;
 pub mod recovery;
 pub mod rto;
 pub mod segment;
-pub mod seq;
+/// Sequence numbers live in `wire` (the wire format owns them); re-exported here.
+pub use crate::wire::seq;
 pub mod syncookie;
+mod tcb;
 mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
 pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, SLAB_CHUNKS};
 pub use config::{BufferSizes, TcpConfig};
-pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
+pub use connection::{
+    Connection, ConnectionParams, CookieOptions, Event, Open, SegmentVerdict, State, TcpInfo,
+};
 pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};

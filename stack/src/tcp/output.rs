@@ -59,17 +59,17 @@ impl Connection {
     /// stack uses it to drop a connection from its transmit queue right after its last
     /// segment, instead of planning once more to learn that nothing is left.
     pub fn may_transmit(&self) -> bool {
-        let handshake =
-            matches!(self.state, State::SynSent | State::SynReceived) && self.snd_nxt == self.iss;
+        let handshake = matches!(self.state, State::SynSent | State::SynReceived)
+            && self.snd.nxt == self.snd.iss;
         let data_end = self.data_end();
         self.rst_pending.is_some()
-            || self.ack_now
-            || self.probe_pending
+            || self.ack.now
+            || self.probes.pending
             || self.loss.tlp_pending
             || handshake
             || self.loss.board.may_have_lost()
-            || data_end > self.snd_nxt
-            || (self.fin_queued && self.snd_nxt <= data_end)
+            || data_end > self.snd.nxt
+            || (self.snd.fin_queued && self.snd.nxt <= data_end)
     }
 
     fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {
@@ -78,7 +78,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+            State::SynSent | State::SynReceived if self.snd.nxt == self.snd.iss => {
                 return Some(self.plan_syn(now));
             }
             State::SynSent => return None,
@@ -100,20 +100,20 @@ impl Connection {
                 return Some(p);
             }
         }
-        if self.probe_pending {
+        if self.probes.pending {
             // Zero-window and keepalive probes: an old sequence number with no data makes the
             // peer answer with an ACK carrying its current window (the Linux form).
-            self.probe_pending = false;
-            let seq = self.snd_una - 1u32;
+            self.probes.pending = false;
+            let seq = self.snd.una - 1u32;
             let header = self.header(now, seq, Flags::ACK);
             self.count_out(false);
             return Some(Plan::new(header, (0, 0)));
         }
-        if self.ack_now {
+        if self.ack.now {
             // A pure ACK carries the highest sequence number sent, not SND.NXT: after a
             // timeout SND.NXT goes back, and the peer (which may hold everything up to SND.MAX)
             // would find an older number unacceptable and answer with an ACK of its own.
-            let header = self.header(now, self.snd_max, Flags::ACK);
+            let header = self.header(now, self.snd.max, Flags::ACK);
             self.count_out(false);
             return Some(Plan::new(header, (0, 0)));
         }
@@ -124,33 +124,34 @@ impl Connection {
     /// SYN (active open) or SYN-ACK (passive or simultaneous open).
     fn plan_syn(&mut self, now: Instant) -> Plan {
         let synack = self.state == State::SynReceived;
-        let retrans = self.snd_max != self.iss;
+        let retrans = self.snd.max != self.snd.iss;
         let mut options = SegmentOptions { mss: Some(self.config.mss), ..Default::default() };
         // On a SYN-ACK, only echo what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
-        if self.config.window_scaling && (!synack || self.ws_ok) {
+        if self.config.window_scaling && (!synack || self.opts.ws_ok) {
             options.window_scale = Some(self.config.recv_window_scale());
         }
-        options.sack_permitted = self.config.sack && (!synack || self.sack_ok);
-        if self.config.timestamps && (!synack || self.ts_ok) {
-            options.timestamps = Some((self.ts_now(now), if synack { self.ts_recent } else { 0 }));
+        options.sack_permitted = self.config.sack && (!synack || self.opts.sack_ok);
+        if self.config.timestamps && (!synack || self.opts.ts_ok) {
+            options.timestamps =
+                Some((self.ts_now(now), if synack { self.opts.ts_recent } else { 0 }));
         }
         // RFC 7323 §2.2: the window in a SYN is not scaled.
         let window = self.recv_space().min(usize::from(u16::MAX)) as u16;
         let (mut flags, ack) = if synack {
-            self.rcv_adv = self.rcv_nxt + usize::from(window);
-            self.last_ack_sent = self.rcv_nxt;
-            self.ack_now = false;
-            (Flags::SYN | Flags::ACK, Some(self.rcv_nxt))
+            self.rcv.adv = self.rcv.nxt + usize::from(window);
+            self.rcv.last_ack_sent = self.rcv.nxt;
+            self.ack.now = false;
+            (Flags::SYN | Flags::ACK, Some(self.rcv.nxt))
         } else {
             (Flags::SYN, None)
         };
         // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR; the SYN-ACK agrees with ECE.
-        if synack && self.ecn_ok {
-            flags = flags | Flags::ECE;
+        if synack && self.ecn.ok {
+            flags |= Flags::ECE;
         } else if !synack && self.config.ecn {
             flags = flags | Flags::ECE | Flags::CWR;
         }
-        let header = SegmentHeader { seq: self.iss, ack, flags, window, options };
+        let header = SegmentHeader { seq: self.snd.iss, ack, flags, window, options };
         self.advance_snd(now, 1, retrans);
         self.count_out(retrans);
         Plan::new(header, (0, 0))
@@ -171,7 +172,7 @@ impl Connection {
         // Beyond the first unacknowledged segment, stay inside the offered window. The first
         // one goes whatever the window says (as Linux does): it doubles as a window probe, and a
         // stale zero window (say, from a reordered ACK) cannot stall the connection.
-        if rec.start != self.snd_una && rec.end > self.snd_una + self.snd_wnd {
+        if rec.start != self.snd.una && rec.end > self.snd.una + self.snd.wnd {
             return None;
         }
         Some(self.emit_retransmission(now, i))
@@ -180,27 +181,27 @@ impl Connection {
     /// Sends scoreboard record `i` again.
     fn emit_retransmission(&mut self, now: Instant, i: usize) -> Plan {
         let rec = self.loss.board.get(i).copied();
-        let (start, end) = rec.map_or((self.snd_una, self.snd_una), |r| (r.start, r.end));
+        let (start, end) = rec.map_or((self.snd.una, self.snd.una), |r| (r.start, r.end));
         let data_end = self.data_end();
         let len = (end.min(data_end) - start).max(0) as usize;
-        let fin = self.fin_queued && end > data_end;
+        let fin = self.snd.fin_queued && end > data_end;
         let mut flags = Flags::ACK;
         if len > 0 {
-            flags = flags | Flags::PSH;
+            flags |= Flags::PSH;
         }
         if fin {
-            flags = flags | Flags::FIN;
+            flags |= Flags::FIN;
         }
         let header = self.header(now, start, flags);
         self.loss.board.on_retransmit(i, now);
         // Karn: a retransmitted range never yields an RTT sample.
-        self.rtt_probe = None;
-        if self.retransmit_at.is_none() {
-            self.retransmit_at = Some(now + self.rto.rto());
+        self.rtx.rtt_probe = None;
+        if self.timers.retransmit_at.is_none() {
+            self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.note_retransmission();
+        self.recovery().note_retransmission();
         self.count_out(true);
-        let off = (start - self.send_base).max(0) as usize;
+        let off = (start - self.snd.base).max(0) as usize;
         // RFC 3168 §6.1.5: retransmissions are not ECN-capable.
         Plan::new(header, (off, len))
     }
@@ -210,7 +211,7 @@ impl Connection {
     fn plan_probe(&mut self, now: Instant) -> Option<Plan> {
         // One probe at a time (RFC 8985 §7.3): no new probe timer until this one is answered.
         if let Some(p) = self.plan_data(now, true) {
-            self.loss.tlp_end = Some((self.snd_max, false));
+            self.loss.tlp_end = Some((self.snd.max, false));
             self.loss.tlp_at = None;
             return Some(p);
         }
@@ -218,7 +219,7 @@ impl Connection {
             .rev()
             .find(|&i| self.loss.board.get(i).is_some_and(|r| !r.sacked))?;
         let p = self.emit_retransmission(now, i);
-        self.loss.tlp_end = Some((self.snd_max, true));
+        self.loss.tlp_end = Some((self.snd.max, true));
         self.loss.tlp_at = None;
         Some(p)
     }
@@ -236,25 +237,26 @@ impl Connection {
             return None;
         }
         let data_end = self.data_end();
-        let unsent = (data_end - self.snd_nxt).max(0) as usize;
-        let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-        let peer_room = ((self.snd_una + self.snd_wnd) - self.snd_nxt).max(0) as usize;
+        let unsent = (data_end - self.snd.nxt).max(0) as usize;
+        let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
+        let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
         let cwnd_room = self.cc.window().saturating_sub(self.pipe());
-        let mut usable = if probe { peer_room.min(self.mss) } else { peer_room.min(cwnd_room) };
+        let mut usable =
+            if probe { peer_room.min(self.opts.mss) } else { peer_room.min(cwnd_room) };
         if !self.loss.board.has_room() {
             // The scoreboard is full: wait for ACKs (bounded memory, no allocation).
             usable = 0;
         }
         // Like Linux's `tcp_current_mss`: the SACK blocks this segment will carry come out of
         // its payload, so header plus data still fit the MSS the peer and the MTU allow.
-        let seg_max = self.mss.saturating_sub(self.sack_option_len()).max(1);
+        let seg_max = self.opts.mss.saturating_sub(self.sack_option_len()).max(1);
         // A segment's payload goes out as two slices: it may cross one chunk boundary, not
         // two (only an MSS above a chunk, jumbo frames, meets this bound).
-        let at = self.send_buf.head_offset() + (self.snd_nxt - self.send_base).max(0) as usize;
+        let at = self.send_buf.head_offset() + (self.snd.nxt - self.snd.base).max(0) as usize;
         let two_chunks = 2 * CHUNK_SIZE - at % CHUNK_SIZE;
         let seg_max = seg_max.min(two_chunks);
         let len = unsent.min(seg_max).min(usable);
-        let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
+        let fin_here = self.snd.fin_queued && self.snd.nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) || probe {
@@ -266,9 +268,9 @@ impl Connection {
             // send; this also stands in for the RFC's override timer), when it is at least half
             // the largest window the peer offered, or when it carries everything queued and
             // Nagle is off (or we are closing, as Linux pushes on close).
-            let nodelay = self.config.nodelay || self.fin_queued;
+            let nodelay = self.config.nodelay || self.snd.fin_queued;
             let all_queued = len == unsent;
-            let big_enough = len >= (self.max_snd_wnd as usize / 2).max(1);
+            let big_enough = len >= (self.snd.max_wnd as usize / 2).max(1);
             let idle = in_flight == 0;
             if !(idle || big_enough || (all_queued && nodelay)) {
                 return None;
@@ -277,43 +279,42 @@ impl Connection {
         if !probe && self.pacing_hold(now) {
             return None;
         }
-        let seq = self.snd_nxt;
+        let seq = self.snd.nxt;
         let mut flags = Flags::ACK;
         if len > 0 && len == unsent {
-            flags = flags | Flags::PSH;
+            flags |= Flags::PSH;
         }
         if fin_here {
-            flags = flags | Flags::FIN;
+            flags |= Flags::FIN;
         }
-        if len > 0 && self.loss.ecn_send_cwr {
+        if self.ecn.take_cwr(len) {
             // RFC 3168 §6.1.2: the first new data after a reduction tells the receiver.
-            self.loss.ecn_send_cwr = false;
-            flags = flags | Flags::CWR;
+            flags |= Flags::CWR;
         }
         let header = self.header(now, seq, flags);
-        let off = (seq - self.send_base).max(0) as usize;
+        let off = (seq - self.snd.base).max(0) as usize;
         let n = len + usize::from(fin_here);
         self.advance_snd(now, n, false);
         self.loss.board.push(seq, seq + n, now);
         self.pacing_sent(now, len);
-        self.arm_tlp(now);
+        self.recovery().arm_tlp(now);
         self.count_out(false);
-        Some(Plan { header, data: (off, len), ect: self.ecn_ok && len > 0 })
+        Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
     }
 
     /// Pacing (off by default): whether the next data segment must wait. The wait is reported
     /// through `poll_timeout`.
     fn pacing_hold(&mut self, now: Instant) -> bool {
-        match self.pacing_next {
+        match self.timers.pacing_next {
             Some(t) if self.config.pacing && t > now => {
-                if !self.pacing_held {
+                if !self.timers.pacing_held {
                     self.counters.paced_delays += 1;
                 }
-                self.pacing_held = true;
+                self.timers.pacing_held = true;
                 true
             }
             _ => {
-                self.pacing_held = false;
+                self.timers.pacing_held = false;
                 false
             }
         }
@@ -325,14 +326,14 @@ impl Connection {
         if !self.config.pacing || len == 0 {
             return;
         }
-        let Some(srtt) = self.rto.srtt() else { return };
-        let cwnd = self.cc.window().max(self.mss) as u128;
+        let Some(srtt) = self.rtx.rto.srtt() else { return };
+        let cwnd = self.cc.window().max(self.opts.mss) as u128;
         let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
         // interval = len · SRTT / (cwnd · gain), in nanoseconds.
         let nanos = len as u128 * u128::from(srtt.total_nanos()) * den / (cwnd * num);
-        let start = self.pacing_next.map_or(now, |t| t.max(now));
+        let start = self.timers.pacing_next.map_or(now, |t| t.max(now));
         let gap = Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64);
-        self.pacing_next = Some(start + gap);
+        self.timers.pacing_next = Some(start + gap);
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
@@ -341,21 +342,21 @@ impl Connection {
         if n == 0 {
             return;
         }
-        let seq = self.snd_nxt;
-        self.snd_nxt += n;
-        if self.snd_nxt > self.snd_max {
-            self.snd_max = self.snd_nxt;
+        let seq = self.snd.nxt;
+        self.snd.nxt += n;
+        if self.snd.nxt > self.snd.max {
+            self.snd.max = self.snd.nxt;
         }
         if retrans {
             // Karn: a retransmitted range never yields an RTT sample.
-            self.rtt_probe = None;
-        } else if self.rtt_probe.is_none() && !self.ts_ok {
-            self.rtt_probe = Some((seq, now));
+            self.rtx.rtt_probe = None;
+        } else if self.rtx.rtt_probe.is_none() && !self.opts.ts_ok {
+            self.rtx.rtt_probe = Some((seq, now));
         }
-        if self.retransmit_at.is_none() {
-            self.retransmit_at = Some(now + self.rto.rto());
+        if self.timers.retransmit_at.is_none() {
+            self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.persist_at = None;
+        self.timers.persist_at = None;
         self.last_sent_for_keepalive(now);
     }
 
@@ -366,7 +367,7 @@ impl Connection {
     fn count_out(&mut self, retrans: bool) {
         if retrans {
             self.counters.retrans_segs += 1;
-            self.total_retransmits += 1;
+            self.totals.retransmits += 1;
         } else {
             self.counters.out_segs += 1;
         }
@@ -376,12 +377,13 @@ impl Connection {
     /// then 8 per block — a DSACK block first, then held out-of-order ranges, at most 3 beside
     /// timestamps (whose 12 bytes `mss` already excludes) or 4 without.
     pub(super) fn sack_option_len(&self) -> usize {
-        if !self.sack_ok {
+        if !self.opts.sack_ok {
             return 0;
         }
-        let max = if self.ts_ok { 3 } else { 4 };
-        let blocks =
-            (usize::from(self.dsack_pending.is_some()) + self.reassembly.range_count()).min(max);
+        let max = if self.opts.ts_ok { 3 } else { 4 };
+        let blocks = (usize::from(self.rcv.dsack_pending.is_some())
+            + self.reassembly.range_count())
+        .min(max);
         if blocks == 0 {
             0
         } else {
@@ -393,12 +395,12 @@ impl Connection {
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
     fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
         let mut options = SegmentOptions::default();
-        if self.ts_ok {
-            options.timestamps = Some((self.ts_now(now), self.ts_recent));
+        if self.opts.ts_ok {
+            options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
         }
-        let dsack = self.dsack_pending.take();
-        if self.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
-            let max = if self.ts_ok { 3 } else { 4 };
+        let dsack = self.rcv.dsack_pending.take();
+        if self.opts.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
+            let max = if self.opts.ts_ok { 3 } else { 4 };
             // RFC 2883 §4: a DSACK block goes first, in one ACK only.
             let mut blocks = SackBlocks::EMPTY;
             if let Some((l, r)) = dsack {
@@ -411,12 +413,12 @@ impl Connection {
         }
         let window = self.window_to_advertise();
         // RFC 3168 §6.1.3: echo congestion until the sender confirms with CWR.
-        let flags = if self.ecn_ok && self.ecn_echo { flags | Flags::ECE } else { flags };
-        self.ack_now = false;
-        self.delack_at = None;
-        self.delack_segments = 0;
-        self.last_ack_sent = self.rcv_nxt;
-        SegmentHeader { seq, ack: Some(self.rcv_nxt), flags, window, options }
+        let flags = if self.ecn.echoes() { flags | Flags::ECE } else { flags };
+        self.ack.now = false;
+        self.timers.delack_at = None;
+        self.ack.delack_segments = 0;
+        self.rcv.last_ack_sent = self.rcv.nxt;
+        SegmentHeader { seq, ack: Some(self.rcv.nxt), flags, window, options }
     }
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right
@@ -430,22 +432,22 @@ impl Connection {
             self.window_zeroed = true;
             return 0;
         }
-        let open_edge = self.rcv_nxt + self.recv_space();
+        let open_edge = self.rcv.nxt + self.recv_space();
         let threshold = self.rcv_sws_threshold() as i32;
-        let edge = if open_edge - self.rcv_adv >= threshold || self.rcv_adv < self.rcv_nxt {
+        let edge = if open_edge - self.rcv.adv >= threshold || self.rcv.adv < self.rcv.nxt {
             open_edge
         } else {
-            self.rcv_adv.max(self.rcv_nxt)
+            self.rcv.adv.max(self.rcv.nxt)
         };
-        let bytes = (edge - self.rcv_nxt).max(0) as u32;
-        let shift = self.rcv_wscale;
+        let bytes = (edge - self.rcv.nxt).max(0) as u32;
+        let shift = self.opts.rcv_wscale;
         // Round up when keeping the old edge so scaling never shrinks the window; the receive
         // path trims anything beyond the real free space.
         let units = if edge == open_edge { bytes >> shift } else { bytes.div_ceil(1 << shift) };
         let units = units.min(u32::from(u16::MAX));
-        let adv_edge = self.rcv_nxt + (units << shift);
-        if adv_edge > self.rcv_adv {
-            self.rcv_adv = adv_edge;
+        let adv_edge = self.rcv.nxt + (units << shift);
+        if adv_edge > self.rcv.adv {
+            self.rcv.adv = adv_edge;
         }
         if units > 0 {
             self.window_zeroed = false;
@@ -456,17 +458,17 @@ impl Connection {
     /// Starts the persist timer when data waits behind a zero window and nothing is in flight
     /// (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
     fn arm_persist(&mut self, now: Instant) {
-        let waiting = (self.data_end() - self.snd_nxt) > 0
-            || (self.fin_queued && self.snd_nxt == self.data_end());
+        let waiting = (self.data_end() - self.snd.nxt) > 0
+            || (self.snd.fin_queued && self.snd.nxt == self.data_end());
         if self.state.is_synchronized()
-            && self.snd_wnd == 0
+            && self.snd.wnd == 0
             && waiting
-            && self.snd_max == self.snd_una
-            && self.persist_at.is_none()
+            && self.snd.max == self.snd.una
+            && self.timers.persist_at.is_none()
         {
-            let shift = self.persist_backoff.min(20);
-            let d = self.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-            self.persist_at = Some(now + d);
+            let shift = self.probes.persist_backoff.min(20);
+            let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
+            self.timers.persist_at = Some(now + d);
         }
     }
 }

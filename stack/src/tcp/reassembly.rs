@@ -24,10 +24,12 @@ struct Range {
 
 /// The set of out-of-order sequence ranges held, sorted and disjoint (not even adjacent).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Reassembly {
-    ranges: [Range; MAX_RANGES],
+    /// First, so that the per-segment test "anything held?" reads one word at the front.
     len: usize,
     clock: u32,
+    ranges: [Range; MAX_RANGES],
 }
 
 /// Why [`Reassembly::insert`] refused a range.

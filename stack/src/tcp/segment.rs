@@ -2,162 +2,15 @@
 //!
 //! The connection engine does not depend on the wire parser: the integrator copies the fields
 //! of a parsed `wire::tcp` header into a [`Segment`] (and back from a [`Transmit`]). Keeping the
-//! type plain lets the state machine be tested with hand-written packet traces.
+//! type plain lets the state machine be tested with hand-written packet traces. The vocabulary
+//! it shares with the wire format (sequence numbers, flags, SACK blocks) is the wire format's.
 
 use super::SeqNumber;
 
-/// TCP control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR), as a small `Copy` bit set.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Flags(u8);
-
-impl Flags {
-    /// No more data from sender.
-    pub const FIN: Flags = Flags(0x01);
-    /// Synchronize sequence numbers.
-    pub const SYN: Flags = Flags(0x02);
-    /// Reset the connection.
-    pub const RST: Flags = Flags(0x04);
-    /// Push function.
-    pub const PSH: Flags = Flags(0x08);
-    /// Acknowledgment field is significant.
-    pub const ACK: Flags = Flags(0x10);
-    /// Urgent pointer is significant (ignored by this engine).
-    pub const URG: Flags = Flags(0x20);
-    /// ECN echo.
-    pub const ECE: Flags = Flags(0x40);
-    /// Congestion window reduced.
-    pub const CWR: Flags = Flags(0x80);
-    /// The empty set.
-    pub const NONE: Flags = Flags(0);
-
-    /// The raw bits in wire order (low byte of the TCP flags field).
-    pub const fn bits(self) -> u8 {
-        self.0
-    }
-
-    /// Flags from raw bits as on the wire.
-    pub const fn from_bits(bits: u8) -> Flags {
-        Flags(bits)
-    }
-
-    /// Whether every flag of `other` is set in `self`.
-    pub const fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// `self` with the flags of `other` added.
-    pub const fn with(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-
-    /// `self` with the flags of `other` removed.
-    pub const fn without(self, other: Flags) -> Flags {
-        Flags(self.0 & !other.0)
-    }
-
-    /// Whether FIN is set.
-    pub const fn fin(self) -> bool {
-        self.contains(Flags::FIN)
-    }
-    /// Whether SYN is set.
-    pub const fn syn(self) -> bool {
-        self.contains(Flags::SYN)
-    }
-    /// Whether RST is set.
-    pub const fn rst(self) -> bool {
-        self.contains(Flags::RST)
-    }
-    /// Whether ACK is set.
-    pub const fn ack(self) -> bool {
-        self.contains(Flags::ACK)
-    }
-}
-
-impl core::ops::BitOr for Flags {
-    type Output = Flags;
-    fn bitor(self, rhs: Flags) -> Flags {
-        self.with(rhs)
-    }
-}
-
-impl core::fmt::Debug for Flags {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(&str, Flags); 8] = [
-            ("SYN", Flags::SYN),
-            ("FIN", Flags::FIN),
-            ("RST", Flags::RST),
-            ("PSH", Flags::PSH),
-            ("ACK", Flags::ACK),
-            ("URG", Flags::URG),
-            ("ECE", Flags::ECE),
-            ("CWR", Flags::CWR),
-        ];
-        let mut first = true;
-        for (name, flag) in NAMES {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str("|")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("-")?;
-        }
-        Ok(())
-    }
-}
-
-/// At most this many SACK blocks fit in a TCP header (RFC 2018 §3; three with timestamps).
-pub const MAX_SACK_BLOCKS: usize = 4;
-
-/// SACK blocks as a fixed array: `(left edge, right edge)` pairs, `len` of them valid.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
-pub struct SackBlocks {
-    blocks: [(SeqNumber, SeqNumber); MAX_SACK_BLOCKS],
-    len: u8,
-}
-
-impl SackBlocks {
-    /// No blocks.
-    pub const EMPTY: SackBlocks =
-        SackBlocks { blocks: [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS], len: 0 };
-
-    /// Appends a block; returns `false` (and drops it) when full.
-    pub fn push(&mut self, left: SeqNumber, right: SeqNumber) -> bool {
-        match self.blocks.get_mut(usize::from(self.len)) {
-            Some(slot) => {
-                *slot = (left, right);
-                self.len += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Keeps only the first `n` blocks.
-    pub fn truncate(&mut self, n: usize) {
-        if n < usize::from(self.len) {
-            self.len = n as u8;
-        }
-    }
-
-    /// The valid blocks.
-    pub fn as_slice(&self) -> &[(SeqNumber, SeqNumber)] {
-        &self.blocks[..usize::from(self.len)]
-    }
-
-    /// Number of valid blocks.
-    pub fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    /// Whether there are no blocks.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
+/// TCP control bits: the wire format's own type, under the engine's short name.
+pub use crate::wire::tcp::TcpFlags as Flags;
+/// SACK blocks: the wire format's own inline array of `(left, right)` edges.
+pub use crate::wire::tcp_options::{SackBlocks, MAX_SACK_BLOCKS};
 
 /// The ECN codepoint of an arriving segment's IP header (RFC 3168 §5), passed to
 /// [`Connection::on_segment_ecn`](super::Connection::on_segment_ecn).
@@ -341,18 +194,5 @@ mod tests {
 
         let rst = Segment { flags: Flags::RST, ..syn };
         assert!(rst.reset_reply().is_none());
-    }
-
-    #[test]
-    fn sack_blocks_are_bounded() {
-        let mut s = SackBlocks::EMPTY;
-        for i in 0..5u32 {
-            let pushed = s.push(SeqNumber(i), SeqNumber(i + 1));
-            assert_eq!(pushed, i < 4);
-        }
-        assert_eq!(s.len(), 4);
-        s.truncate(3);
-        assert_eq!(s.as_slice().len(), 3);
-        assert_eq!(format!("{:?}", Flags::SYN | Flags::ACK), "SYN|ACK");
     }
 }

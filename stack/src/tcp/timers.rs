@@ -14,9 +14,12 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Folded pairwise: it runs after every touch of the connection, and collecting the
         // eight into an array to iterate cost a 128-byte copy each time.
-        let pacing = if self.pacing_held { self.pacing_next } else { None };
-        let a = earliest(self.retransmit_at, self.delack_at);
-        let b = earliest(earliest(self.persist_at, self.time_wait_at), self.fin_wait2_at);
+        let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
+        let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
+        let b = earliest(
+            earliest(self.timers.persist_at, self.timers.time_wait_at),
+            self.timers.fin_wait2_at,
+        );
         let c = earliest(self.loss.tlp_at, self.loss.rack_at);
         earliest(earliest(a, b), earliest(earliest(c, pacing), self.keepalive_at()))
     }
@@ -26,25 +29,25 @@ impl Connection {
     fn keepalive_at(&self) -> Option<Instant> {
         if !self.config.keepalive
             || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2)
-            || self.snd_max != self.snd_una
+            || self.snd.max != self.snd.una
         {
             return None;
         }
-        Some(if self.keepalive_probes == 0 {
-            self.last_recv + self.config.keepalive_idle
+        Some(if self.probes.keepalive_sent == 0 {
+            self.rcv.last_recv + self.config.keepalive_idle
         } else {
-            self.keepalive_sent_at.max(self.last_recv) + self.config.keepalive_interval
+            self.probes.keepalive_sent_at.max(self.rcv.last_recv) + self.config.keepalive_interval
         })
     }
 
     /// Runs every timer whose deadline is at or before `now`.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.time_wait_at.is_some_and(|t| t <= now) {
-            self.time_wait_at = None;
+        if self.timers.time_wait_at.is_some_and(|t| t <= now) {
+            self.timers.time_wait_at = None;
             self.enter_closed(Event::Closed);
             return;
         }
-        if self.fin_wait2_at.is_some_and(|t| t <= now) {
+        if self.timers.fin_wait2_at.is_some_and(|t| t <= now) {
             // Linux `tcp_keepalive_timer` on an orphan whose `tcp_fin_timeout` ran out (it is
             // not longer than TIME-WAIT, so no TIME-WAIT follows): reset and free it.
             self.counters.fin_wait2_timeouts += 1;
@@ -53,26 +56,26 @@ impl Connection {
         }
         // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).
         if self.loss.tlp_at.is_some_and(|t| t <= now) {
-            self.on_tlp_timeout(now);
+            self.recovery().on_tlp_timeout(now);
         }
-        if self.retransmit_at.is_some_and(|t| t <= now) {
+        if self.timers.retransmit_at.is_some_and(|t| t <= now) {
             self.on_retransmit_timeout(now);
             if self.state == State::Closed {
                 return;
             }
         }
         if self.loss.rack_at.is_some_and(|t| t <= now) {
-            self.on_rack_timeout(now);
+            self.recovery().on_rack_timeout(now);
         }
-        if self.pacing_held && self.pacing_next.is_some_and(|t| t <= now) {
-            self.pacing_held = false;
+        if self.timers.pacing_held && self.timers.pacing_next.is_some_and(|t| t <= now) {
+            self.timers.pacing_held = false;
         }
-        if self.delack_at.is_some_and(|t| t <= now) {
-            self.delack_at = None;
-            self.ack_now = true;
+        if self.timers.delack_at.is_some_and(|t| t <= now) {
+            self.timers.delack_at = None;
+            self.ack.now = true;
             self.counters.delayed_acks += 1;
         }
-        if self.persist_at.is_some_and(|t| t <= now) {
+        if self.timers.persist_at.is_some_and(|t| t <= now) {
             self.on_persist_timeout(now);
             if self.state == State::Closed {
                 return;
@@ -94,61 +97,62 @@ impl Connection {
         // window probes now, and an answering peer must not be timed out (RFC 1122
         // §4.2.2.17). Give up only when it has been silent longer than the maximum RTO, as
         // Linux does in `tcp_retransmit_timer`.
-        let zero_window = self.state.is_synchronized() && self.snd_wnd == 0;
-        let silent_too_long = now.saturating_duration_since(self.last_recv) > self.config.max_rto;
-        if (!zero_window && self.retransmit_count >= limit) || (zero_window && silent_too_long) {
+        let zero_window = self.state.is_synchronized() && self.snd.wnd == 0;
+        let silent_too_long =
+            now.saturating_duration_since(self.rcv.last_recv) > self.config.max_rto;
+        if (!zero_window && self.rtx.count >= limit) || (zero_window && silent_too_long) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
         }
         if !zero_window {
-            self.retransmit_count += 1;
+            self.rtx.count += 1;
         }
         self.counters.timeouts += 1;
-        self.rto.back_off();
+        self.rtx.rto.back_off();
         if self.state.is_synchronized() {
             // Everything outstanding is lost and goes again from the scoreboard as the
             // one-segment window allows (`tcp::recovery`).
-            self.on_rto_recovery(now);
+            self.recovery().on_rto_recovery(now);
         } else {
             // The SYN or SYN-ACK goes again.
-            self.snd_nxt = self.snd_una;
+            self.snd.nxt = self.snd.una;
         }
-        self.rtt_probe = None;
-        if self.ts_ok {
-            self.ts_sample_floor = Some(self.ts_now(now));
+        self.rtx.rtt_probe = None;
+        if self.opts.ts_ok {
+            self.rtx.ts_sample_floor = Some(self.ts_now(now));
         }
-        self.retransmit_at = Some(now + self.rto.rto());
+        self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
     }
 
     /// Persist timer: probe the zero window, back off, and give up when probes go unanswered
     /// as many times as `retries2` (Linux `tcp_probe_timer`).
     fn on_persist_timeout(&mut self, now: Instant) {
-        self.persist_at = None;
-        if self.snd_wnd != 0 {
+        self.timers.persist_at = None;
+        if self.snd.wnd != 0 {
             return;
         }
-        if self.probes_unanswered >= u32::from(self.config.retries2) {
+        if self.probes.unanswered >= u32::from(self.config.retries2) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
         }
-        self.probes_unanswered += 1;
-        self.probe_pending = true;
-        self.persist_backoff = self.persist_backoff.saturating_add(1);
-        let shift = self.persist_backoff.min(20);
-        let d = self.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-        self.persist_at = Some(now + d);
+        self.probes.unanswered += 1;
+        self.probes.pending = true;
+        self.probes.persist_backoff = self.probes.persist_backoff.saturating_add(1);
+        let shift = self.probes.persist_backoff.min(20);
+        let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
+        self.timers.persist_at = Some(now + d);
     }
 
     /// Keepalive: probe after idle time, then every interval; after `count` unanswered probes,
     /// reset the connection (as Linux does).
     fn on_keepalive_timeout(&mut self, now: Instant) {
-        if self.keepalive_probes >= self.config.keepalive_count {
+        if self.probes.keepalive_sent >= self.config.keepalive_count {
             self.counters.abort_on_timeout += 1;
             self.rst_pending = Some(SegmentHeader {
-                seq: self.snd_nxt,
-                ack: Some(self.rcv_nxt),
+                seq: self.snd.nxt,
+                ack: Some(self.rcv.nxt),
                 flags: Flags::RST | Flags::ACK,
                 window: 0,
                 options: SegmentOptions::default(),
@@ -156,9 +160,9 @@ impl Connection {
             self.enter_closed(Event::TimedOut);
             return;
         }
-        self.keepalive_probes += 1;
-        self.keepalive_sent_at = now;
-        self.probe_pending = true;
+        self.probes.keepalive_sent += 1;
+        self.probes.keepalive_sent_at = now;
+        self.probes.pending = true;
         self.counters.keepalive_probes += 1;
     }
 }

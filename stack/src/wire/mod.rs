@@ -10,10 +10,15 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
+pub mod seq;
 pub mod tcp;
 pub mod tcp_options;
 pub mod udp;
+
+pub use seq::SeqNumber;
 
 use core::fmt;
 

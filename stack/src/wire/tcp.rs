@@ -7,9 +7,9 @@
 //! exactly once, by [`checksum::copy_and_sum`] while it is copied into the frame.
 
 use super::checksum;
+use super::seq::SeqNumber;
 use super::tcp_options::{SackBlocks, TcpOption, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
 use super::{Error, Result};
-use crate::tcp::SeqNumber;
 use core::fmt;
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 use std::net::Ipv4Addr;
@@ -66,6 +66,8 @@ impl TcpFlags {
     pub const ECE: TcpFlags = TcpFlags(0x40);
     /// Congestion window reduced.
     pub const CWR: TcpFlags = TcpFlags(0x80);
+    /// No flag set.
+    pub const NONE: TcpFlags = TcpFlags(0);
 
     const NAMES: [(TcpFlags, &'static str); 8] = [
         (TcpFlags::FIN, "FIN"),
@@ -116,6 +118,36 @@ impl TcpFlags {
     /// Clears the flags of `other`.
     pub fn remove(&mut self, other: TcpFlags) {
         self.0 &= !other.0;
+    }
+
+    /// `self` with the flags of `other` added.
+    pub const fn with(self, other: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | other.0)
+    }
+
+    /// `self` with the flags of `other` removed.
+    pub const fn without(self, other: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 & !other.0)
+    }
+
+    /// Whether FIN is set.
+    pub const fn fin(self) -> bool {
+        self.contains(TcpFlags::FIN)
+    }
+
+    /// Whether SYN is set.
+    pub const fn syn(self) -> bool {
+        self.contains(TcpFlags::SYN)
+    }
+
+    /// Whether RST is set.
+    pub const fn rst(self) -> bool {
+        self.contains(TcpFlags::RST)
+    }
+
+    /// Whether ACK is set.
+    pub const fn ack(self) -> bool {
+        self.contains(TcpFlags::ACK)
     }
 
     /// Sets or clears the flags of `other`.

@@ -8,8 +8,8 @@
 //! parser refuses: below 2, past the end of the option space, or different from the fixed
 //! length of a kind we know.
 
+use super::seq::SeqNumber;
 use super::{Error, Result};
-use crate::tcp::SeqNumber;
 use core::fmt;
 
 /// Option kinds assigned by IANA that this stack understands.
@@ -58,25 +58,29 @@ pub struct SackBlocks {
 
 impl SackBlocks {
     /// No blocks.
+    pub const EMPTY: SackBlocks =
+        SackBlocks { blocks: [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS], len: 0 };
+
+    /// No blocks.
     pub const fn new() -> SackBlocks {
-        SackBlocks { blocks: [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS], len: 0 }
+        SackBlocks::EMPTY
     }
 
     /// Up to the first four blocks of `blocks`; the rest are dropped, as a sender fills the
     /// option with as many blocks as fit (RFC 2018 §4).
     pub fn from_slice(blocks: &[(SeqNumber, SeqNumber)]) -> SackBlocks {
         let mut out = SackBlocks::new();
-        for &b in blocks.iter().take(MAX_SACK_BLOCKS) {
-            out.push(b);
+        for &(left, right) in blocks.iter().take(MAX_SACK_BLOCKS) {
+            out.push(left, right);
         }
         out
     }
 
     /// Appends a block; returns `false` (and drops it) when four are already held.
-    pub fn push(&mut self, block: (SeqNumber, SeqNumber)) -> bool {
+    pub fn push(&mut self, left: SeqNumber, right: SeqNumber) -> bool {
         match self.blocks.get_mut(usize::from(self.len)) {
             Some(slot) => {
-                *slot = block;
+                *slot = (left, right);
                 self.len += 1;
                 true
             }
@@ -211,7 +215,7 @@ impl<'a> TcpOption<'a> {
                 }
                 let mut blocks = SackBlocks::new();
                 for b in data.chunks_exact(8) {
-                    blocks.push((SeqNumber(be_u32(&b[..4])), SeqNumber(be_u32(&b[4..]))));
+                    blocks.push(SeqNumber(be_u32(&b[..4])), SeqNumber(be_u32(&b[4..])));
                 }
                 TcpOption::SackRange(blocks)
             }
@@ -454,15 +458,15 @@ mod tests {
     fn sack_blocks_hold_at_most_four() {
         let mut b = SackBlocks::new();
         for i in 0..4 {
-            assert!(b.push((SeqNumber(i), SeqNumber(i + 1))));
+            assert!(b.push(SeqNumber(i), SeqNumber(i + 1)));
         }
-        assert!(!b.push((SeqNumber(9), SeqNumber(10))));
+        assert!(!b.push(SeqNumber(9), SeqNumber(10)));
         assert_eq!(b.len(), 4);
         assert_eq!(b.option_len(), 34);
         b.truncate(1);
         assert_eq!(b.as_slice(), &[(SeqNumber(0), SeqNumber(1))]);
         let mut c = SackBlocks::new();
-        c.push((SeqNumber(0), SeqNumber(1)));
+        c.push(SeqNumber(0), SeqNumber(1));
         assert_eq!(b, c, "unused entries must not affect equality");
     }
 }

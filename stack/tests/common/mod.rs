@@ -66,7 +66,7 @@ impl Seg {
     }
 
     pub fn with_flags(mut self, f: Flags) -> Seg {
-        self.flags = self.flags | f;
+        self.flags |= f;
         self
     }
 

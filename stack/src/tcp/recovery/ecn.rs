@@ -11,6 +11,76 @@ use super::RecoveryKind;
 use crate::tcp::cc::CongestionControl as _;
 use crate::time::Instant;
 
+/// ECN state of one connection (RFC 3168 §6.1).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ecn {
+    /// ECN was negotiated in the handshake.
+    pub ok: bool,
+    /// Receiver: a CE mark arrived; echo ECE until the peer sends CWR.
+    pub echo: bool,
+    /// Sender: `SND.MAX` at the last ECE reaction; no new reaction until it is acknowledged.
+    pub cwr_until: Option<SeqNumber>,
+    /// Sender: CWR must go out on the next new data segment.
+    pub send_cwr: bool,
+}
+
+impl Ecn {
+    /// Receiver, RFC 3168 §6.1.3: a segment was accepted with codepoint `mark`. Returns
+    /// whether an ACK must go out now (a CE mark on an ECN connection, to echo it at once).
+    pub fn on_accepted(&mut self, mark: IpEcn) -> bool {
+        if self.ok && mark == IpEcn::Ce {
+            self.echo = true;
+            return true;
+        }
+        false
+    }
+
+    /// The ECN bits of an acceptable ACK of `ack` on a synchronized connection, `snd_max`
+    /// being `SND.MAX` now: CWR stops our echo; ECE asks for a window reduction once per
+    /// window of data (RFC 3168 §6.1.2), unless `fast_recovery` has made one this round trip.
+    /// Returns whether the window must be reduced now (CWR is then queued).
+    pub fn on_ack(
+        &mut self,
+        seg: &Segment<'_>,
+        ack: SeqNumber,
+        snd_max: SeqNumber,
+        fast_recovery: bool,
+    ) -> bool {
+        if !self.ok {
+            return false;
+        }
+        if seg.flags.contains(Flags::CWR) && !seg.payload.is_empty() {
+            self.echo = false;
+        }
+        if !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
+            return false;
+        }
+        if self.cwr_until.is_some_and(|until| ack <= until) {
+            return false; // already reduced for this window
+        }
+        self.cwr_until = Some(snd_max);
+        if fast_recovery {
+            return false; // loss recovery already reduced the window for this round trip
+        }
+        self.send_cwr = true;
+        true
+    }
+
+    /// Whether our next ACK echoes ECE.
+    pub fn echoes(&self) -> bool {
+        self.ok && self.echo
+    }
+
+    /// Whether this data segment of `len` bytes carries CWR (once, after a reduction).
+    pub fn take_cwr(&mut self, len: usize) -> bool {
+        let cwr = len > 0 && self.send_cwr;
+        if cwr {
+            self.send_cwr = false;
+        }
+        cwr
+    }
+}
+
 impl Connection {
     /// Like [`on_segment`](Self::on_segment), with the ECN codepoint of the segment's IP header.
     /// A CE mark on an ECN connection makes our ACKs echo ECE (RFC 3168 §6.1.3).
@@ -22,35 +92,23 @@ impl Connection {
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
         let verdict = self.on_segment(now, seg, pool);
-        if self.ecn_ok && verdict == SegmentVerdict::Accepted && ecn == IpEcn::Ce {
-            self.ecn_echo = true;
-            self.ack_now = true;
+        if verdict == SegmentVerdict::Accepted && self.ecn.on_accepted(ecn) {
+            self.ack.now = true;
         }
         verdict
     }
 
-    /// ECN bits of an acceptable ACK: CWR stops our echo; ECE reduces the window once per
-    /// window of data (RFC 3168 §6.1.2).
+    /// ECN bits of an acceptable ACK (see [`Ecn::on_ack`]); a reduction goes to the
+    /// congestion controller.
     pub(in super::super) fn on_ack_ecn(&mut self, now: Instant, seg: &Segment<'_>, ack: SeqNumber) {
-        if !self.ecn_ok || !self.state.is_synchronized() {
+        if !self.state.is_synchronized() {
             return;
         }
-        if seg.flags.contains(Flags::CWR) && !seg.payload.is_empty() {
-            self.ecn_echo = false;
+        let fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        if self.ecn.on_ack(seg, ack, self.snd.max, fast) {
+            let w = self.cc.window();
+            self.cc.on_congestion_event(now, w, self.opts.mss);
+            self.counters.ecn_reductions += 1;
         }
-        if !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
-            return;
-        }
-        if self.loss.ecn_cwr_until.is_some_and(|until| ack <= until) {
-            return; // already reduced for this window
-        }
-        self.loss.ecn_cwr_until = Some(self.snd_max);
-        if self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast) {
-            return; // loss recovery already reduced the window for this round trip
-        }
-        let w = self.cc.window();
-        self.cc.on_congestion_event(now, w, self.mss);
-        self.loss.ecn_send_cwr = true;
-        self.counters.ecn_reductions += 1;
     }
 }

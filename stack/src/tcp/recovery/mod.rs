@@ -17,11 +17,16 @@ mod ecn;
 pub mod rack;
 pub mod scoreboard;
 
+pub use self::ecn::Ecn;
+
 use self::rack::Rack;
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
+use super::cc::Controller;
 use super::connection::Connection;
+use super::counters::TcpCounters;
 use super::segment::Segment;
+use super::tcb::{Negotiated, Retransmit, SendSeq, Timers};
 use super::SeqNumber;
 use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
@@ -76,10 +81,6 @@ pub struct LossRecovery {
     pub undo_retrans: i64,
     /// The last reduction was undone.
     pub undone: bool,
-    /// ECN: `SND.MAX` at the last ECE reaction; no new reaction until it is acknowledged.
-    pub ecn_cwr_until: Option<SeqNumber>,
-    /// ECN: CWR must go out on the next new data segment.
-    pub ecn_send_cwr: bool,
     /// An episode just started: its first retransmission goes whatever the window says
     /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
     pub retransmit_now: bool,
@@ -95,35 +96,73 @@ impl LossRecovery {
     pub fn new(capacity: usize) -> Self {
         LossRecovery { board: Scoreboard::with_capacity(capacity), ..Default::default() }
     }
+
+    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
+    pub fn pipe(&self, sack: bool, mss: usize) -> usize {
+        let pipe = self.board.pipe();
+        if sack || self.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout) {
+            return pipe;
+        }
+        // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
+        let max_dups = self.board.len().saturating_sub(1);
+        pipe.saturating_sub((self.dupacks as usize).min(max_dups) * mss)
+    }
+}
+
+/// Loss recovery at work: its own state plus the parts of the connection it reads and
+/// changes (the congestion controller, the retransmission timer, the counters), borrowed
+/// apart by [`Connection::recovery`]. Every detection and recovery step is a method here.
+pub(super) struct Recovery<'c> {
+    pub(super) loss: &'c mut LossRecovery,
+    pub(super) cc: &'c mut Controller,
+    pub(super) rtx: &'c mut Retransmit,
+    pub(super) timers: &'c mut Timers,
+    pub(super) counters: &'c mut TcpCounters,
+    pub(super) snd: &'c SendSeq,
+    pub(super) opts: &'c Negotiated,
+    /// RACK-TLP is configured (`TcpConfig::rack`).
+    pub(super) rack: bool,
+    /// The connection is in a synchronized state.
+    pub(super) synchronized: bool,
 }
 
 impl Connection {
-    /// Whether SACK-based (RFC 6675 / RACK) recovery is in use.
-    pub(super) fn sack_recovery(&self) -> bool {
-        self.sack_ok
-    }
-
-    /// Whether RACK-TLP is in use.
-    pub(super) fn rack_enabled(&self) -> bool {
-        self.sack_ok && self.config.rack
+    /// The loss-recovery view of this connection.
+    #[inline]
+    pub(super) fn recovery(&mut self) -> Recovery<'_> {
+        Recovery {
+            loss: &mut self.loss,
+            cc: &mut self.cc,
+            rtx: &mut self.rtx,
+            timers: &mut self.timers,
+            counters: &mut self.counters,
+            snd: &self.snd,
+            opts: &self.opts,
+            rack: self.config.rack,
+            synchronized: self.state.is_synchronized(),
+        }
     }
 
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
     pub(super) fn pipe(&self) -> usize {
-        let pipe = self.loss.board.pipe();
-        if self.sack_recovery()
-            || self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout)
-        {
-            return pipe;
-        }
-        // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
-        let max_dups = self.loss.board.len().saturating_sub(1);
-        pipe.saturating_sub((self.loss.dupacks as usize).min(max_dups) * self.mss)
+        self.loss.pipe(self.opts.sack_ok, self.opts.mss)
+    }
+}
+
+impl Recovery<'_> {
+    /// Whether SACK-based (RFC 6675 / RACK) recovery is in use.
+    pub(super) fn sack_recovery(&self) -> bool {
+        self.opts.sack_ok
+    }
+
+    /// Whether RACK-TLP is in use.
+    pub(super) fn rack_enabled(&self) -> bool {
+        self.opts.sack_ok && self.rack
     }
 
     /// An RTT sample for the RTO estimator and RACK's minimum.
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rto.sample(rtt);
+        self.rtx.rto.sample(rtt);
         self.loss.rack.on_rtt_sample(rtt);
         self.loss.last_rtt = Some(rtt);
     }
@@ -139,9 +178,9 @@ impl Connection {
         dupack: bool,
         prior_pipe: usize,
     ) {
-        let ack = self.snd_una;
+        let ack = self.snd.una;
         let mut d = Delivered::default();
-        let blocks = if self.sack_ok { seg.options.sack_blocks } else { Default::default() };
+        let blocks = if self.opts.sack_ok { seg.options.sack_blocks } else { Default::default() };
         let blocks = blocks.as_slice();
 
         // RFC 2883 §4: a first block below the cumulative ACK, or inside the second block,
@@ -151,10 +190,10 @@ impl Connection {
         // SND.UNA must itself lie within what is outstanding.
         let mut dsack = false;
         if let Some(&(l, r)) = blocks.first() {
-            let outstanding = |l: SeqNumber, r: SeqNumber| l < r && l >= ack && r <= self.snd_max;
+            let outstanding = |l: SeqNumber, r: SeqNumber| l < r && l >= ack && r <= self.snd.max;
             let in_second =
                 blocks.get(1).is_some_and(|&(l2, r2)| outstanding(l2, r2) && l >= l2 && r <= r2);
-            if l < r && r <= self.snd_max && (r <= ack || in_second) {
+            if l < r && r <= self.snd.max && (r <= ack || in_second) {
                 dsack = true;
                 self.on_dsack(l, r, ack);
             }
@@ -162,7 +201,7 @@ impl Connection {
         self.loss.board.ack(ack, &mut d);
         for (i, &(l, r)) in blocks.iter().enumerate() {
             // Blocks must lie in [SND.UNA, SND.MAX]; one straddling SND.UNA is clipped.
-            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd_max {
+            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd.max {
                 continue;
             }
             self.loss.board.sack(l.max(ack), r, &mut d);
@@ -181,15 +220,15 @@ impl Connection {
                 Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
                     // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
                     // duplicate ACKs stood for.
-                    let segs = d.acked.div_ceil(self.mss.max(1)) as u32;
+                    let segs = d.acked.div_ceil(self.opts.mss.max(1)) as u32;
                     self.loss.dupacks = self.loss.dupacks.saturating_sub(segs);
                     // RFC 6582's "Impatient" timer variant: only the first partial ACK restarts
                     // the retransmission timer. With many holes, one retransmission per RTT
                     // would take longer than a timeout and the go-back that follows it.
                     if ack < e.point {
                         match self.loss.impatient_deadline {
-                            Some(t) => self.retransmit_at = Some(t),
-                            None => self.loss.impatient_deadline = self.retransmit_at,
+                            Some(t) => self.timers.retransmit_at = Some(t),
+                            None => self.loss.impatient_deadline = self.timers.retransmit_at,
                         }
                     }
                 }
@@ -207,7 +246,7 @@ impl Connection {
                 self.loss.episode = None;
                 self.loss.dupacks = 0;
                 if e.kind == RecoveryKind::Fast {
-                    self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.mss);
+                    self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.opts.mss);
                 }
             }
         }
@@ -222,18 +261,18 @@ impl Connection {
         {
             // Window growth outside fast recovery (slow start after a timeout included).
             let cwnd = self.cc.window();
-            let cwnd_limited = prior_pipe + 3 * self.mss >= cwnd
+            let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
                 || (self.cc.in_slow_start() && prior_pipe * 2 >= cwnd);
             let sample = AckSample {
                 now,
                 bytes_acked: d.acked + d.sacked,
-                mss: self.mss,
-                srtt: self.rto.srtt(),
+                mss: self.opts.mss,
+                srtt: self.rtx.rto.srtt(),
                 min_rtt: self.loss.rack.min_rtt(),
                 cwnd_limited,
                 rtt: self.loss.last_rtt,
                 ack,
-                snd_max: self.snd_max,
+                snd_max: self.snd.max,
             };
             self.cc.on_ack(&sample);
         }
@@ -251,14 +290,14 @@ impl Connection {
             self.loss.rack_at = None;
             return;
         }
-        let mss = self.mss;
+        let mss = self.opts.mss;
         let in_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
         let head_fresh =
             self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
         let dupthresh_reached = self.loss.episode.is_none()
             && self.loss.dupacks as usize >= DUP_THRESH
             && head_fresh
-            && self.loss.rto_recover.is_none_or(|r| self.snd_una > r);
+            && self.loss.rto_recover.is_none_or(|r| self.snd.una > r);
         if self.rack_enabled() {
             self.rack_detect(now);
             // A peer that negotiated SACK but sends no blocks leaves RACK blind: fall back to
@@ -284,7 +323,7 @@ impl Connection {
 
     /// Runs RACK loss detection and re-arms its reordering timer.
     pub(super) fn rack_detect(&mut self, now: Instant) {
-        let srtt = self.rto.srtt().unwrap_or(Duration::from_millis(100));
+        let srtt = self.rtx.rto.srtt().unwrap_or(Duration::from_millis(100));
         let in_recovery = self.loss.episode.is_some();
         let sacked = self.loss.board.sacked_segments();
         let wnd = self.loss.rack.reo_wnd(in_recovery, sacked, srtt);
@@ -295,13 +334,13 @@ impl Connection {
     /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,
     /// RFC 9438 §4.6).
     fn enter_recovery(&mut self, now: Instant) {
-        self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd_max });
+        self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd.max });
         let flight = self.loss.board.outstanding();
-        self.cc.on_congestion_event(now, flight, self.mss);
+        self.cc.on_congestion_event(now, flight, self.opts.mss);
         self.start_undo_episode();
         self.loss.retransmit_now = true;
         self.loss.impatient_deadline = None;
-        self.rtt_probe = None;
+        self.rtx.rtt_probe = None;
         self.loss.tlp_end = None;
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
@@ -314,7 +353,7 @@ impl Connection {
     }
 
     fn start_undo_episode(&mut self) {
-        self.loss.undo_marker = Some(self.snd_una);
+        self.loss.undo_marker = Some(self.snd.una);
         self.loss.undo_retrans = 0;
         self.loss.undone = false;
     }
@@ -363,10 +402,10 @@ impl Connection {
     /// and goes out again as the (one-segment) window allows (RFC 6298 §5.4, RFC 6675 §5.1).
     pub(super) fn on_rto_recovery(&mut self, now: Instant) {
         let flight = self.loss.board.outstanding();
-        self.cc.on_rto(now, flight, self.mss);
+        self.cc.on_rto(now, flight, self.opts.mss);
         self.loss.board.mark_all_lost();
-        self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd_max });
-        self.loss.rto_recover = Some(self.snd_max);
+        self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
+        self.loss.rto_recover = Some(self.snd.max);
         self.loss.dupacks = 0;
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
@@ -385,13 +424,13 @@ impl Connection {
             || self.loss.episode.is_some()
             || self.loss.tlp_end.is_some()
             || self.loss.board.is_empty()
-            || !self.state.is_synchronized()
+            || !self.synchronized
         {
             return;
         }
-        let Some(srtt) = self.rto.srtt() else { return };
+        let Some(srtt) = self.rtx.rto.srtt() else { return };
         let at = now + rack::probe_timeout(srtt, self.loss.board.len());
-        self.loss.tlp_at = Some(self.retransmit_at.map_or(at, |r| at.min(r)));
+        self.loss.tlp_at = Some(self.timers.retransmit_at.map_or(at, |r| at.min(r)));
     }
 
     /// The probe timer fired: the next `poll_transmit` sends a probe, and the RTO restarts
@@ -403,7 +442,7 @@ impl Connection {
         }
         self.loss.tlp_pending = true;
         self.counters.tlp_probes += 1;
-        self.retransmit_at = Some(now + self.rto.rto());
+        self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
     }
 
     /// RFC 8985 §7.4: the ACK of a probe. If the probe retransmitted the tail and nothing says
@@ -423,8 +462,8 @@ impl Connection {
             self.counters.tlp_recoveries += 1;
             // Linux `tcp_process_tlp_ack`: a reduction that starts and ends at once.
             let w = self.cc.window();
-            self.cc.on_congestion_event(now, w, self.mss);
-            self.cc.on_recovery_exit(now, w, self.mss);
+            self.cc.on_congestion_event(now, w, self.opts.mss);
+            self.cc.on_recovery_exit(now, w, self.opts.mss);
         }
     }
 

@@ -1,0 +1,264 @@
+//! The one way to change a connection, and the bookkeeping that follows every change.
+//!
+//! After anything touches a connection the stack must bring its own view up to date: the
+//! listener queues, TIME-WAIT accounting, freeing, buffers, the connection's timer in the
+//! wheel and the ready queues ([`Stack::settle`]). Forgetting that step silently breaks
+//! timers and events, so it is not left to the callers: the connection table is a
+//! [`Sockets`] that hands out shared references only, and the only ways to a `&mut Socket`
+//! are in this file. [`Stack::touch`] runs a change and then settles; [`Stack::adopt`]
+//! inserts a new connection and settles it. Draining events ([`Stack::poll_event`]) and
+//! re-arming an early timer entry (in [`Stack::on_timeout`]) change no connection state and
+//! live here too.
+
+use core::ops::Deref;
+
+use super::socket::{Owner, Socket};
+use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
+use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::iface::Interface;
+use crate::tcp::chunk::ChunkPool;
+use crate::tcp::listen::Listener;
+use crate::tcp::State;
+use crate::time::Instant;
+use crate::wheel::TimerHandle;
+
+/// The connection table. Derefs to the flow table for lookups and reads; mutable access is
+/// private to this module, so every change goes through [`Stack::touch`].
+pub(crate) struct Sockets {
+    table: FlowTable<Socket>,
+}
+
+impl Sockets {
+    pub(super) fn new(capacity: usize, hash_key: [u8; 16]) -> Self {
+        Sockets { table: FlowTable::new(capacity, hash_key) }
+    }
+}
+
+impl Deref for Sockets {
+    type Target = FlowTable<Socket>;
+
+    fn deref(&self) -> &FlowTable<Socket> {
+        &self.table
+    }
+}
+
+/// What a change to a connection may use besides the connection itself: the parts of the
+/// stack that settling does not need while the change runs.
+pub(super) struct Touch<'a> {
+    /// The chunk pool the connection's bytes live in.
+    pub(super) pool: &'a mut ChunkPool,
+    /// The interface, for output and neighbour confirmation.
+    pub(super) iface: &'a mut Interface,
+    /// The stack's own counters.
+    pub(super) counters: &'a mut StackCounters,
+    /// The listeners (a half-open connection's accept-queue room).
+    pub(super) listeners: &'a mut ListenerTable<Listener>,
+    /// Whether settling queues the connection for `poll_transmit` (it may have something
+    /// new to send). Starts as the caller asked; the change may clear it.
+    pub(super) transmit: bool,
+}
+
+impl Stack {
+    /// Runs `change` on connection `h`, then settles it: the only way to change a
+    /// connection. `transmit` says whether the change may have given it something to send.
+    /// `None` (and `change` not run) for a stale handle.
+    #[inline]
+    pub(super) fn touch<R>(
+        &mut self,
+        h: FlowHandle,
+        transmit: bool,
+        change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
+        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
+        let r = change(s, &mut touch);
+        let transmit = touch.transmit;
+        self.settle(h, transmit);
+        Some(r)
+    }
+
+    /// Runs `change` on two different connections at once (a splice from one into the
+    /// other), then settles both. `None` (and `change` not run) if either handle is stale or
+    /// both name the same connection.
+    pub(super) fn touch_pair<R>(
+        &mut self,
+        a: FlowHandle,
+        b: FlowHandle,
+        transmit: bool,
+        change: impl FnOnce(&mut Socket, &mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
+        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
+        let (sa, sb) = flows.table.get_pair_mut(a, b)?;
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
+        let r = change(sa, sb, &mut touch);
+        let transmit = touch.transmit;
+        self.settle(a, transmit);
+        self.settle(b, transmit);
+        Some(r)
+    }
+
+    /// Inserts a new connection under `key` and settles it (its first timer, and the
+    /// transmit queue when `transmit`).
+    pub(super) fn adopt(
+        &mut self,
+        key: FlowKey,
+        socket: Socket,
+        transmit: bool,
+    ) -> Result<FlowHandle, FlowError> {
+        let h = self.flows.table.insert(key, socket)?;
+        self.settle(h, transmit);
+        Ok(h)
+    }
+
+    /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
+    /// TIME-WAIT expiry. Then call `poll_transmit`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        while let Some((_, h)) = self.wheel.pop_expired(now) {
+            let Some(s) = self.flows.table.get_mut(h) else { continue };
+            s.timer = TimerHandle::DANGLING;
+            s.deadline = None;
+            match s.due {
+                // The entry was early: the deadline moved later (or went away) after it was
+                // armed. Every change to a connection ends in `settle`, which keeps `due`.
+                Some(t) if t > now => {
+                    s.timer = self.wheel.arm(t, h);
+                    s.deadline = Some(t);
+                    continue;
+                }
+                None => continue,
+                Some(_) => {}
+            }
+            // Changed here, where the socket is already in hand, and settled as `touch` does.
+            s.conn.on_timeout(now);
+            self.settle(h, true);
+        }
+    }
+
+    /// The next application event, or `None`.
+    pub fn poll_event(&mut self) -> Option<StackEvent> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        while let Some(&h) = self.ev_ready.front() {
+            let Some(s) = self.flows.table.get_mut(h) else {
+                self.ev_ready.pop_front();
+                continue;
+            };
+            if s.owner == Owner::App {
+                if let Some(e) = s.conn.poll_event() {
+                    return Some(StackEvent::Tcp(TcpHandle(h), e));
+                }
+            }
+            s.in_ev = false;
+            self.ev_ready.pop_front();
+        }
+        None
+    }
+
+    /// Brings the stack's view of connection `h` up to date after anything touched it:
+    /// listener queues, freeing, buffers, the timer, and the ready queues. Private to this
+    /// module: [`touch`](Self::touch) and [`adopt`](Self::adopt) call it.
+    fn settle(&mut self, h: FlowHandle, want_tx: bool) {
+        let Some(s) = self.flows.table.get_mut(h) else { return };
+        if let Owner::SynQueue(l) = s.owner {
+            let state = s.conn.state();
+            if state != State::SynReceived {
+                let listener = self.listeners.get_mut(l);
+                if let Some(listener) = listener {
+                    listener.syn_dequeued();
+                    if state == State::Closed {
+                        s.owner = Owner::Orphan;
+                    } else if listener.push_accepted(h) {
+                        s.owner = Owner::AcceptQueue(l);
+                        self.events.push_back(StackEvent::Acceptable(ListenHandle(l)));
+                    } else {
+                        s.owner = Owner::Orphan;
+                        s.conn.abort();
+                    }
+                } else {
+                    s.owner = Owner::Orphan;
+                    s.conn.abort();
+                }
+            }
+        }
+        if s.conn.state() == State::TimeWait && !s.in_time_wait {
+            if self.time_wait >= self.max_time_wait {
+                // No RST: the peer has closed too; the connection just ends early.
+                self.counters.time_wait_overflow += 1;
+                s.conn.abort();
+            } else {
+                s.in_time_wait = true;
+                self.time_wait += 1;
+            }
+        }
+        if s.conn.is_closed() {
+            self.free(h);
+            return;
+        }
+        s.conn.release_buffers(&mut self.buffers);
+        // One timer per connection, moved only to an earlier deadline. A deadline that moves
+        // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
+        // leaves the wheel entry where it is, and `due` records the real one: if the entry
+        // fires early, `on_timeout` re-arms it from `due` without touching the connection.
+        // That saves a wheel move per segment for one early wakeup per RTO at most;
+        // `poll_timeout` may be early, never late.
+        s.due = s.conn.poll_timeout();
+        if let Some(t) = s.due {
+            let armed = s.timer != TimerHandle::DANGLING;
+            if !armed || s.deadline.is_none_or(|d| t < d) {
+                if !armed || !self.wheel.reschedule(s.timer, t) {
+                    s.timer = self.wheel.arm(t, h);
+                }
+                s.deadline = Some(t);
+            }
+        }
+        if want_tx && !s.in_tx {
+            s.in_tx = true;
+            self.tx_ready.push_back(h);
+        }
+        // Queued only when the application has something to hear: every event is raised
+        // inside a call that ends here, so none can be missed.
+        if s.owner == Owner::App && !s.in_ev && s.conn.has_events() {
+            s.in_ev = true;
+            self.ev_ready.push_back(h);
+        }
+    }
+
+    /// Frees a TIME-WAIT connection that gave a SYN up for a new incarnation (RFC 6191),
+    /// without settling it again: its application was told `Closed` would come; it comes now.
+    pub(super) fn recycle(&mut self, h: FlowHandle) {
+        if let Some(s) = self.flows.table.get_mut(h) {
+            if s.owner == Owner::App {
+                self.events.push_back(StackEvent::Tcp(TcpHandle(h), crate::tcp::Event::Closed));
+            }
+            s.owner = Owner::Orphan;
+        }
+        self.free(h);
+    }
+
+    /// Removes a finished connection; an application-owned one's last events are kept.
+    pub(super) fn free(&mut self, h: FlowHandle) {
+        let Some(mut s) = self.flows.table.remove(h) else { return };
+        if s.in_time_wait {
+            self.time_wait -= 1;
+        }
+        s.conn.drop_buffers(&mut self.buffers);
+        self.wheel.cancel(s.timer);
+        self.tcp_counters.add(&s.conn.take_counters());
+        match s.owner {
+            Owner::App => {
+                while let Some(e) = s.conn.poll_event() {
+                    self.events.push_back(StackEvent::Tcp(TcpHandle(h), e));
+                }
+            }
+            Owner::SynQueue(l) => {
+                if let Some(listener) = self.listeners.get_mut(l) {
+                    listener.syn_dequeued();
+                }
+            }
+            // A stale handle left in an accept queue is skipped by `tcp_accept`.
+            Owner::AcceptQueue(_) | Owner::Orphan => {}
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The named parts of a connection's state (RFC 9293 §3.3.1 calls the whole the TCB).
+//!
+//! [`Connection`](super::Connection) holds one of each, so that a reader sees which fields
+//! belong together and which ones the per-segment fast path touches (see the layout note on
+//! `Connection`). Each part is plain data: the behaviour stays on the connection (or, for loss
+//! recovery and ECN, on their own types in `recovery`), since most steps read several parts.
+
+use super::rto::RtoEstimator;
+use super::SeqNumber;
+use crate::time::Instant;
+
+/// The send sequence space (RFC 9293 §3.3.1, figure 4): `SND.UNA`, `SND.NXT`, `SND.WND`,
+/// `SND.WL1`, `SND.WL2`, `ISS`, plus what this engine keeps beside them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SendSeq {
+    /// `SND.UNA`: oldest unacknowledged sequence number.
+    pub(super) una: SeqNumber,
+    /// `SND.NXT`: next sequence number to send.
+    pub(super) nxt: SeqNumber,
+    /// Highest sequence number sent plus one (`nxt` goes back on RTO, this does not).
+    pub(super) max: SeqNumber,
+    /// `SND.WND`: the peer's window in bytes, scaled.
+    pub(super) wnd: u32,
+    /// The largest window the peer has offered (RFC 5961 §5 ACK acceptability).
+    pub(super) max_wnd: u32,
+    /// `SND.WL1`: segment sequence number used for the last window update.
+    pub(super) wl1: SeqNumber,
+    /// `SND.WL2`: segment acknowledgment number used for the last window update.
+    pub(super) wl2: SeqNumber,
+    /// Sequence number of the send buffer's first byte.
+    pub(super) base: SeqNumber,
+    /// `ISS`: our initial send sequence number.
+    pub(super) iss: SeqNumber,
+    /// The application closed its sending side; a FIN follows the queued data.
+    pub(super) fin_queued: bool,
+}
+
+impl SendSeq {
+    /// Nothing sent yet from `iss`; the first data byte will be `iss + 1`.
+    pub(super) fn new(iss: SeqNumber) -> Self {
+        SendSeq {
+            una: iss,
+            nxt: iss,
+            max: iss,
+            wnd: 0,
+            max_wnd: 0,
+            wl1: SeqNumber(0),
+            wl2: iss,
+            base: iss + 1u32,
+            iss,
+            fin_queued: false,
+        }
+    }
+}
+
+/// The receive sequence space (RFC 9293 §3.3.1, figure 5): `RCV.NXT`, `IRS`, the edge last
+/// advertised, and what arrived that is not yet in order.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RecvSeq {
+    /// `RCV.NXT`: next sequence number expected.
+    pub(super) nxt: SeqNumber,
+    /// Right edge of the window last advertised (never moves left, RFC 9293 §3.8.6.2.2).
+    pub(super) adv: SeqNumber,
+    /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
+    pub(super) last_ack_sent: SeqNumber,
+    /// `IRS`: the peer's initial sequence number.
+    pub(super) irs: SeqNumber,
+    /// When a segment of the peer last arrived (keepalive idle time, FIN-WAIT-2 timeout,
+    /// `tcp_tw_reuse`, giving up on a silent zero-window peer).
+    pub(super) last_recv: Instant,
+    /// A duplicate received below `RCV.NXT`, to report as a DSACK block in the next ACK
+    /// (RFC 2883 §4).
+    pub(super) dsack_pending: Option<(SeqNumber, SeqNumber)>,
+    /// A FIN seen beyond a gap, processed once the gap fills.
+    pub(super) pending_fin: Option<SeqNumber>,
+    /// The peer's FIN arrived in order.
+    pub(super) fin_received: bool,
+    /// The application will not read any more (after `close`): data is acknowledged and
+    /// dropped.
+    pub(super) read_closed: bool,
+}
+
+impl RecvSeq {
+    /// Nothing known of the peer yet (its SYN fills this in).
+    pub(super) fn new(now: Instant) -> Self {
+        RecvSeq {
+            nxt: SeqNumber(0),
+            adv: SeqNumber(0),
+            last_ack_sent: SeqNumber(0),
+            irs: SeqNumber(0),
+            last_recv: now,
+            dsack_pending: None,
+            pending_fin: None,
+            fin_received: false,
+            read_closed: false,
+        }
+    }
+}
+
+/// What the handshake settled: MSS, window scaling (RFC 7323 §2), SACK (RFC 2018) and
+/// timestamps (RFC 7323 §3), with the timestamp state PAWS needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Negotiated {
+    /// Effective send MSS (payload bytes), options excluded.
+    pub(super) mss: usize,
+    /// `TS.Recent` (RFC 7323 §4.3).
+    pub(super) ts_recent: u32,
+    /// Offset added to our millisecond clock for this connection's TSvals (RFC 7323 §7.1).
+    pub(super) ts_offset: u32,
+    /// When `ts_recent` was last set (RFC 7323 §5.5: too old, and PAWS no longer trusts it).
+    pub(super) ts_recent_stamp: Instant,
+    /// The peer's window-scale shift: its windows are shifted left by this.
+    pub(super) snd_wscale: u8,
+    /// Our window-scale shift: our windows are shifted right by this.
+    pub(super) rcv_wscale: u8,
+    /// Window scaling is in use.
+    pub(super) ws_ok: bool,
+    /// SACK is in use.
+    pub(super) sack_ok: bool,
+    /// Timestamps are in use.
+    pub(super) ts_ok: bool,
+}
+
+impl Negotiated {
+    /// Nothing negotiated yet; `mss` is ours until the peer's SYN tells us its own.
+    pub(super) fn new(now: Instant, mss: usize, ts_offset: u32) -> Self {
+        Negotiated {
+            mss,
+            ts_recent: 0,
+            ts_offset,
+            ts_recent_stamp: now,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ws_ok: false,
+            sack_ok: false,
+            ts_ok: false,
+        }
+    }
+}
+
+/// When to acknowledge (RFC 1122 §4.2.3.2, RFC 9293 §3.8.6.3).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AckSchedule {
+    /// An ACK must go out with the next `poll_transmit`.
+    pub(super) now: bool,
+    /// Full-sized segments received since the last ACK (every second one is acknowledged).
+    pub(super) delack_segments: u32,
+}
+
+/// Every deadline the connection keeps outside loss recovery (whose probe and reordering
+/// timers are in [`LossRecovery`](super::recovery::LossRecovery)), side by side: the owner
+/// folds them into one wheel entry after every change
+/// ([`Connection::poll_timeout`](super::Connection::poll_timeout)).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Timers {
+    /// Retransmission timer (RFC 6298).
+    pub(super) retransmit_at: Option<Instant>,
+    /// Delayed ACK (RFC 1122 §4.2.3.2).
+    pub(super) delack_at: Option<Instant>,
+    /// Persist timer (RFC 9293 §3.8.6.1).
+    pub(super) persist_at: Option<Instant>,
+    /// Pacing: the earliest time the next data segment may leave.
+    pub(super) pacing_next: Option<Instant>,
+    /// End of TIME-WAIT (2·MSL, RFC 9293 §3.10.7.4).
+    pub(super) time_wait_at: Option<Instant>,
+    /// When a connection the application closed gives up waiting in FIN-WAIT-2 for the
+    /// peer's FIN (`TcpConfig::fin_timeout`). Set only in FIN-WAIT-2; leaving it (TIME-WAIT
+    /// or CLOSED) clears it.
+    pub(super) fin_wait2_at: Option<Instant>,
+    /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
+    pub(super) pacing_held: bool,
+}
+
+/// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Retransmit {
+    /// SRTT, RTTVAR and the RTO with its back-off.
+    pub(super) rto: RtoEstimator,
+    /// Without timestamps: the segment being timed and when it left (Karn's algorithm).
+    pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
+    /// TSval of the last timeout retransmission. An echo older than this can only come from
+    /// a peer whose TS.Recent could not advance (RFC 7323 §4.3: its ACK of the retransmission
+    /// was lost), so measuring RTT from it would count the whole timeout as path delay and
+    /// inflate the RTO by orders of magnitude. Such echoes give no sample.
+    pub(super) ts_sample_floor: Option<u32>,
+    /// Consecutive timeouts without progress (bounded by the SYN retries or `retries2`).
+    pub(super) count: u8,
+}
+
+/// Liveness of an idle or stalled peer: zero-window probes (RFC 9293 §3.8.6.1) and
+/// keepalives (RFC 1122 §4.2.3.6). Their deadlines are in [`Timers`] (persist) or derived
+/// from `RecvSeq::last_recv` (keepalive).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probes {
+    /// A probe (zero-window or keepalive) goes out with the next `poll_transmit`.
+    pub(super) pending: bool,
+    /// Keepalive probes sent since the peer was last heard.
+    pub(super) keepalive_sent: u8,
+    /// Zero-window probes sent since the last acceptable ACK.
+    pub(super) unanswered: u32,
+    /// Persist back-off exponent.
+    pub(super) persist_backoff: u32,
+    /// When the last keepalive probe went out.
+    pub(super) keepalive_sent_at: Instant,
+}
+
+impl Probes {
+    pub(super) fn new(now: Instant) -> Self {
+        Probes {
+            pending: false,
+            keepalive_sent: 0,
+            unanswered: 0,
+            persist_backoff: 0,
+            keepalive_sent_at: now,
+        }
+    }
+}
+
+/// Rate limits on ACKs an attacker could provoke: challenge ACKs (RFC 5961 §7) and ACKs
+/// answering out-of-window segments.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AckLimits {
+    /// Start of the current one-second challenge-ACK window.
+    pub(super) challenge_window_start: Instant,
+    /// Challenge ACKs sent in it.
+    pub(super) challenge_count: u32,
+    /// When the last out-of-window ACK went out.
+    pub(super) last_oow_ack: Option<Instant>,
+}
+
+impl AckLimits {
+    pub(super) fn new(now: Instant) -> Self {
+        AckLimits { challenge_window_start: now, challenge_count: 0, last_oow_ack: None }
+    }
+}
+
+/// Running totals reported by `info` (`TCP_INFO`), beside the counter deltas.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Totals {
+    /// Segments retransmitted.
+    pub(super) retransmits: u64,
+    /// Payload bytes acknowledged by the peer.
+    pub(super) bytes_acked: u64,
+    /// Payload bytes received in order.
+    pub(super) bytes_received: u64,
+}
