@@ -170,14 +170,13 @@ impl Builder {
     }
 
     fn make_stack(&self, dev: &impl Device, netif: &NetIf) -> Result<Stack, String> {
-        let keys = setup::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
         let addressing = Addressing {
             mac: netif.mac,
             addr: self.xdp.addr,
             prefix_len: self.prefix_len,
             gateway: self.gateway,
         };
-        let mut config = setup::stack_config(dev, addressing, keys);
+        let mut config = setup::os_stack_config(dev, addressing)?;
         if let Some(change) = &self.stack {
             change(&mut config);
         }

@@ -504,17 +504,16 @@ fn serve<D: XdpBacked, A: App>(
     };
     // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
     // sent it, so no key needs sharing.
-    let keys = match setup::os_random_keys() {
-        Ok(k) => k,
-        Err(e) => return fail(format!("getrandom: {e}")),
-    };
     let addressing = Addressing {
         mac: netif.mac,
         addr: config.xdp.addr,
         prefix_len: config.prefix_len,
         gateway: config.gateway,
     };
-    let mut sc = setup::stack_config(&dev, addressing, keys);
+    let mut sc = match setup::os_stack_config(&dev, addressing) {
+        Ok(sc) => sc,
+        Err(e) => return fail(e),
+    };
     sc.tcp = config.tcp;
     sc.max_connections = config.max_connections;
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);

@@ -89,6 +89,13 @@ pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) 
     StackConfig::new(iface, dev.caps(), keys)
 }
 
+/// [`stack_config`] with keys from the operating system ([`os_random_keys`]): what a worker
+/// serving real traffic uses. The error is one line.
+pub fn os_stack_config(dev: &impl Device, addressing: Addressing) -> Result<StackConfig, String> {
+    let keys = os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
+    Ok(stack_config(dev, addressing, keys))
+}
+
 /// Four secret keys for a stack from the operating system's random source (`getrandom(2)`).
 pub fn os_random_keys() -> std::io::Result<StackKeys> {
     let mut k = [0u8; 64];
