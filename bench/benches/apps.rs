@@ -10,7 +10,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
-use xdptcp_bench::apps::{http, rr::RrServer, App};
+use xdptcp_bench::apps::{http, rr::RrServer, Protocol};
 use xdptcp_bench::framing::{for_each_frame, Delimited, Framer, LengthPrefixed};
 
 /// Finds the delimiter by searching the whole buffer each time (what a framer without state

@@ -256,4 +256,47 @@ fn serve_xdp_echoes_stops_on_sigterm_and_detach_cleans_up() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("has 2 queue(s)"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+
+    // 4. `serve` runs any app on several queues, and --fault impairs every worker's device:
+    //    an rr exchange through 2 ms of delay each way comes back intact, no sooner than 4 ms.
+    let rr = [
+        "serve",
+        "rr",
+        "--stack",
+        "xdptcp",
+        "--iface",
+        &iface,
+        "--ip",
+        &cidr,
+        "--port",
+        "7001",
+        "--queues",
+        "2",
+        "--fault",
+        "delay-us=2000",
+    ];
+    let mut server = Server::start(lab.xdptcp(&rr));
+    server.wait_for("listening on");
+    let py = "import socket,struct,sys,time\n\
+              s=socket.create_connection((sys.argv[1],7001),timeout=10)\n\
+              req=struct.pack('>I',32)+bytes(range(32)); t=time.monotonic()\n\
+              s.sendall(req); got=b''\n\
+              while len(got)<len(req):\n\
+              \x20   d=s.recv(4096)\n\
+              \x20   if not d: sys.exit(3)\n\
+              \x20   got+=d\n\
+              ms=(time.monotonic()-t)*1000; print(ms)\n\
+              sys.exit(0 if got==req and ms>=4 else 2)\n";
+    let rr_client = Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &kns, "python3", "-c", py, &ip])
+        .output()
+        .expect("python runs");
+    server.signal("-TERM");
+    let status = server.wait();
+    assert!(rr_client.status.success(), "rr through the delay: {rr_client:?}");
+    assert!(status.success(), "exit 0 after SIGTERM: {status:?} {:?}", server.seen);
+    let finals = server.seen.iter().filter(|l| l.starts_with("final q")).count();
+    assert_eq!(finals, 2, "one final line per worker: {:?}", server.seen);
+    let out = lab.xdptcp(&["detach", "--iface", &iface]).output().expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no XDP program was attached"));
 }

@@ -135,7 +135,7 @@ pub trait Device {
     }
 
     /// Blocks until a frame may have arrived or `timeout` has passed, whichever comes first:
-    /// what an idle worker does instead of spinning ([`IdlePolicy`](crate::engine::IdlePolicy)).
+    /// what an idle worker does instead of spinning ([`IdlePolicy`](crate::worker::IdlePolicy)).
     /// The default, for devices with nothing to wait on, sleeps for `timeout`; the AF_XDP
     /// device sleeps in `ppoll` on its socket, which the kernel wakes when a frame lands on
     /// the RX ring. Spurious returns are allowed: the caller polls the rings anyway.

@@ -20,40 +20,7 @@ use xdptcp_stack::time::{Duration, Instant};
 use crate::device::{Device, FrameId, FrameList};
 use crate::pool::{FrameState, HeapFrames};
 
-/// A tiny, fast, well-mixed PRNG (SplitMix64, Steele et al. 2014). Not cryptographic; enough
-/// to pick which packets to drop.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed (every seed, zero included, is fine).
-    pub const fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (`0` when `n == 0`); the modulo bias is negligible for small `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// True with probability `ppm` per million.
-    pub fn chance(&mut self, ppm: u32) -> bool {
-        ppm > 0 && self.below(1_000_000) < u64::from(ppm)
-    }
-}
+pub use xdptcp_stack::rng::SplitMix64;
 
 /// Impairments of one direction. Probabilities are in parts per million (10_000 = 1 %).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,13 +186,13 @@ impl<D: Device> FaultDevice<D> {
             (self.config.rx, &mut self.rx_stats, &mut self.rx_line)
         };
         stats.seen += 1;
-        if self.rng.chance(imp.loss_ppm) {
+        if self.rng.chance_ppm(imp.loss_ppm) {
             stats.dropped += 1;
             self.frames.pool_mut().free(first, FrameState::Lent);
             return;
         }
         self.frames.pool_mut().transition(first, FrameState::Lent, FrameState::Device);
-        let duplicate = if self.rng.chance(imp.duplicate_ppm) {
+        let duplicate = if self.rng.chance_ppm(imp.duplicate_ppm) {
             stats.duplicated += 1;
             match self.frames.alloc(FrameState::Device) {
                 Some(dup) => {
@@ -241,7 +208,7 @@ impl<D: Device> FaultDevice<D> {
             None
         };
         for id in [Some(first), duplicate].into_iter().flatten() {
-            if self.rng.chance(imp.corrupt_ppm) {
+            if self.rng.chance_ppm(imp.corrupt_ppm) {
                 let data = self.frames.data_mut(id);
                 if !data.is_empty() {
                     let bit = self.rng.below(data.len() as u64 * 8);
@@ -251,7 +218,7 @@ impl<D: Device> FaultDevice<D> {
             }
             let jitter = self.rng.below(imp.jitter.total_nanos().saturating_add(1));
             let mut due = now + imp.delay + Duration::from_nanos(jitter);
-            if self.rng.chance(imp.reorder_ppm) {
+            if self.rng.chance_ppm(imp.reorder_ppm) {
                 stats.reordered += 1;
                 due += imp.reorder_delay;
             }

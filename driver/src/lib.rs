@@ -6,22 +6,34 @@
 //! `unsafe` block carries a `// SAFETY:` comment.
 
 pub mod app;
+pub mod builder;
 pub mod device;
-pub mod engine;
 pub mod fault;
 pub mod loopback;
 pub mod netns;
 pub mod pcap;
 pub mod pool;
-pub mod reflector;
 pub mod rss;
 pub mod runtime;
+pub mod service;
+pub mod services;
+pub mod setup;
 pub mod signal;
 pub mod steering;
+pub mod worker;
 pub mod xdp;
 
+pub use builder::Builder;
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
-pub use engine::{App, CopyCounters, NoApp, TcpEcho, UdpEcho, Worker, WorkerCounters};
+pub use worker::{App, CopyCounters, NoApp, Worker, WorkerCounters};
+
+/// The old name of [`worker`] and [`setup`], kept so callers not yet moved still build.
+#[doc(hidden)]
+pub mod engine {
+    pub use crate::setup::*;
+    pub use crate::worker::*;
+}
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use pcap::PcapDevice;
+pub use service::{Cx, Host, Service};

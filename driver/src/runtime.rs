@@ -34,13 +34,13 @@ use xdptcp_stack::iface::IfaceCounters;
 use xdptcp_stack::stack::{Stack, StackCounters};
 use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
-use crate::device::Device;
-use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
-use crate::pcap::PcapDevice;
+use crate::fault::FaultConfig;
 use crate::rss::Rss;
+use crate::setup::{self, pin_to_core, Addressing};
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
+use crate::worker::{self, App, CopyCounters, Worker, WorkerCounters};
 use crate::xdp::{
-    BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
+    BindMode, NetIf, TxChecksum, XdpBacked, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
 };
 
 /// What a [`Runtime`] runs.
@@ -64,10 +64,13 @@ pub struct RuntimeConfig {
     /// Steering lane sizes.
     pub steering: SteeringConfig,
     /// What a worker does after an iteration that moved no frame.
-    pub idle: engine::IdlePolicy,
+    pub idle: worker::IdlePolicy,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
+    /// Impairments in every worker's device (each worker's own seeded generator: the seed
+    /// plus the worker's index).
+    pub fault: Option<FaultConfig>,
     /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
     pub tcp: TcpConfig,
     /// Most connections each worker's stack holds.
@@ -92,11 +95,12 @@ impl RuntimeConfig {
             queues: (0..queues).collect(),
             cores: Vec::new(),
             rss,
-            idle: engine::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
+            idle: worker::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
             pcap: None,
+            fault: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
-            grace: engine::DEFAULT_GRACE,
+            grace: worker::DEFAULT_GRACE,
         }
     }
 }
@@ -403,22 +407,6 @@ impl Drop for Runtime {
 }
 
 /// The devices a worker may run: AF_XDP alone or under a capture.
-trait XdpBacked: Device {
-    fn xdp(&self) -> &XdpDevice;
-}
-
-impl XdpBacked for XdpDevice {
-    fn xdp(&self) -> &XdpDevice {
-        self
-    }
-}
-
-impl XdpBacked for PcapDevice<XdpDevice> {
-    fn xdp(&self) -> &XdpDevice {
-        self.inner()
-    }
-}
-
 /// `capture.pcap` → `capture.q1.pcap` when several queues are captured.
 fn pcap_path(base: &Path, queue: u32, several: bool) -> PathBuf {
     if !several {
@@ -465,23 +453,36 @@ fn worker_main<A: App>(
             return Err(e);
         }
     };
-    match &config.pcap {
-        None => serve(index, pinned, dev, &netif, config, make_app, port, control, ready),
-        Some(base) => {
-            let path = pcap_path(base, queue, config.queues.len() > 1);
-            let file = std::fs::File::create(&path)
-                .and_then(|f| PcapDevice::new(dev, std::io::BufWriter::new(f)))
-                .map_err(|e| format!("capture file {}: {e}", path.display()));
-            match file {
-                Ok(dev) => {
-                    serve(index, pinned, dev, &netif, config, make_app, port, control, ready)
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(e.clone()));
-                    Err(e)
-                }
-            }
+    let path = config.pcap.as_ref().map(|base| pcap_path(base, queue, config.queues.len() > 1));
+    let k = Serve { index, core: pinned, netif: &netif, config, make_app, port, control, ready };
+    let fault = config.fault.map(|f| FaultConfig { seed: f.seed.wrapping_add(index as u64), ..f });
+    match crate::xdp::wrapped(dev, fault, path.as_deref(), k) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            Err(e)
         }
+    }
+}
+
+/// The rest of a worker's life once its device is wrapped as configured: [`serve`].
+struct Serve<'a, A> {
+    index: usize,
+    core: Option<usize>,
+    netif: &'a NetIf,
+    config: &'a RuntimeConfig,
+    make_app: &'a dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    port: Option<SteerPort>,
+    control: &'a Receiver<Control>,
+    ready: &'a Sender<Result<Ready, SetupError>>,
+}
+
+impl<A: App> crate::xdp::WithDevice for Serve<'_, A> {
+    type Output = Result<WorkerStats, SetupError>;
+
+    fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
+        let s = self;
+        serve(s.index, s.core, dev, s.netif, s.config, s.make_app, s.port, s.control, s.ready)
     }
 }
 
@@ -503,17 +504,16 @@ fn serve<D: XdpBacked, A: App>(
     };
     // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
     // sent it, so no key needs sharing.
-    let keys = match engine::os_random_keys() {
-        Ok(k) => k,
-        Err(e) => return fail(format!("getrandom: {e}")),
-    };
     let addressing = Addressing {
         mac: netif.mac,
         addr: config.xdp.addr,
         prefix_len: config.prefix_len,
         gateway: config.gateway,
     };
-    let mut sc = engine::stack_config(&dev, addressing, keys);
+    let mut sc = match setup::os_stack_config(&dev, addressing) {
+        Ok(sc) => sc,
+        Err(e) => return fail(e),
+    };
     sc.tcp = config.tcp;
     sc.max_connections = config.max_connections;
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
@@ -532,7 +532,10 @@ fn serve<D: XdpBacked, A: App>(
     }
     // The first iteration runs the application's `start` (listen, connect) before the XDP
     // program diverts anything to this queue.
-    worker.run_once(worker.now());
+    // The application listens and binds before the socket lets any frame in.
+    if let Err(e) = worker.start() {
+        return fail(e);
+    }
     if let Err(e) = worker.device().xdp().start() {
         return fail(e.to_string());
     }
@@ -605,11 +608,11 @@ mod tests {
         let xdp = XdpConfig::new("nonexistent0", Ipv4Addr::new(198, 18, 0, 2));
         let mut c = RuntimeConfig::new(xdp.clone(), 24, 2);
         c.cores = vec![0];
-        let e = Runtime::start(c, |_| Ok(crate::engine::NoApp)).unwrap_err();
+        let e = Runtime::start(c, |_| Ok(crate::worker::NoApp)).unwrap_err();
         assert!(e.contains("1 cores given for 2 queues"), "{e}");
         let c = RuntimeConfig { queues: vec![], ..RuntimeConfig::new(xdp.clone(), 24, 1) };
-        assert!(Runtime::start(c, |_| Ok(crate::engine::NoApp)).is_err());
-        let e = Runtime::start(RuntimeConfig::new(xdp, 24, 1), |_| Ok(crate::engine::NoApp))
+        assert!(Runtime::start(c, |_| Ok(crate::worker::NoApp)).is_err());
+        let e = Runtime::start(RuntimeConfig::new(xdp, 24, 1), |_| Ok(crate::worker::NoApp))
             .unwrap_err();
         assert!(e.contains("no network interface named \"nonexistent0\""), "{e}");
     }

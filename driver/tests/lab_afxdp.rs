@@ -12,12 +12,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use xdptcp_driver::engine::{self, UdpEcho, Worker, WorkerCounters};
+use xdptcp_driver::services::Echo;
+use xdptcp_driver::setup;
+use xdptcp_driver::worker::{Worker, WorkerCounters};
 use xdptcp_driver::xdp::{
-    self, BindMode, BusyPoll, BusyPollState, DriverError, NetIf, TxChecksum, XdpConfig, XdpDevice,
+    self, BindMode, BusyPoll, BusyPollState, DriverError, TxChecksum, XdpConfig, XdpDevice,
     XdpMode, XdpStats,
 };
 use xdptcp_driver::{netns, Device};
+use xdptcp_driver::{Builder, Host};
 use xdptcp_stack::iface::IfaceCounters;
 
 const ECHO_PORT: u16 = 7777;
@@ -184,24 +187,18 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>, tx: TxChecksum) 
     let lab = Lab::up(prefix);
     let (ready_tx, ready) = crossbeam_channel::bounded::<Result<(), String>>(1);
     let (ns, ifname, ip) = (lab.stack_ns.clone(), lab.stack_if.clone(), lab.stack_ip);
-    let handle = engine::spawn("afxdp-worker", None, move |shutdown| {
-        let setup = || -> Result<Worker<XdpDevice, UdpEcho>, String> {
-            netns::enter(&ns).map_err(|e| format!("entering {ns}: {e}"))?;
-            let netif = NetIf::lookup(&ifname).map_err(|e| e.to_string())?;
-            let config = XdpConfig {
-                frames: 1024,
-                ring_size: 512,
-                busy_poll,
-                tx_checksum: tx,
-                ..XdpConfig::new(&ifname, ip)
-            };
-            let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
-            let stack = engine::test_stack(&dev, netif.mac, ip, 24);
-            let mut worker = Worker::new(dev, stack, UdpEcho::new(ECHO_PORT));
-            // The first iteration binds the UDP port before any traffic is diverted.
-            worker.run_once(xdptcp_stack::time::Instant::ZERO);
-            worker.device().start().map_err(|e| e.to_string())?;
-            Ok(worker)
+    let handle = setup::spawn("afxdp-worker", None, move |shutdown| {
+        // The builder binds the UDP port before the socket lets any traffic in.
+        let setup = || -> Result<Worker<XdpDevice, Host<Echo>>, String> {
+            Builder::new(&ifname, ip)
+                .netns(&ns)
+                .xdp(|c| {
+                    c.frames = 1024;
+                    c.ring_size = 512;
+                    c.busy_poll = busy_poll;
+                    c.tx_checksum = tx;
+                })
+                .serve(Echo::udp(ECHO_PORT))
         };
         let mut worker = match setup() {
             Ok(w) => w,
@@ -216,7 +213,7 @@ fn ping_and_udp_echo(prefix: &str, busy_poll: Option<BusyPoll>, tx: TxChecksum) 
         Ok(Report {
             worker: worker.counters(),
             iface: worker.stack().iface().counters().clone(),
-            echoed: worker.app().echoed(),
+            echoed: worker.app().service().counters().datagrams,
             program: dev.program().stats(),
             bind_mode: dev.bind_mode(),
             xdp_mode: dev.program().mode(),

@@ -15,10 +15,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use xdptcp_driver::engine::{Both, TcpEcho, UdpEcho};
 use xdptcp_driver::rss::{Rss, RxTuple};
 use xdptcp_driver::runtime::{Runtime, RuntimeConfig};
+use xdptcp_driver::services::Echo;
 use xdptcp_driver::xdp::XdpConfig;
+use xdptcp_driver::Host;
 
 const ECHO_PORT: u16 = 7777;
 
@@ -131,14 +132,12 @@ fn two_queues_two_workers_serve_and_steer() {
     let xdp = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
     let mut config = RuntimeConfig::new(xdp, 24, 2);
     config.netns = Some(lab.var("STACK_NS").to_string());
-    config.idle = xdptcp_driver::engine::IdlePolicy::Sleep(Duration::from_micros(100));
+    config.idle = xdptcp_driver::worker::IdlePolicy::Sleep(Duration::from_micros(100));
     let rss: Arc<Rss> = config.rss.clone().expect("two queues steer by default");
     // TCP echo on port 80 (so each SYN's flow completes its handshake at its owner) and UDP
     // echo.
-    let runtime = Runtime::start(config, |stack| {
-        let udp = UdpEcho::bind(stack, ECHO_PORT)
-            .map_err(|e| format!("binding UDP {ECHO_PORT}: {e:?}"))?;
-        Ok(Both(TcpEcho::new(Ipv4Addr::UNSPECIFIED, 80, 128), udp))
+    let runtime = Runtime::start(config, |_stack| {
+        Ok(Host::new(Echo::new(80).with_backlog(128).with_udp(ECHO_PORT)))
     })
     .expect("two workers start");
     assert_eq!(runtime.info().queues, vec![0, 1]);

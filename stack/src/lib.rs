@@ -13,6 +13,7 @@
 
 pub mod flow;
 pub mod iface;
+pub mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stack;

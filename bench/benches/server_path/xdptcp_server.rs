@@ -1,5 +1,5 @@
 //! The xdptcp server under test: one `Stack` and an echo application, driven the way
-//! `driver/src/engine.rs`'s worker drives it (docs/architecture.md, "One packet's way").
+//! `driver/src/worker.rs`'s worker drives it (docs/architecture.md, "One packet's way").
 
 use std::net::Ipv4Addr;
 

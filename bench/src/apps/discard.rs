@@ -1,6 +1,6 @@
 //! Discard: everything received is dropped (RFC 863 over TCP); the server side of `load bulk`.
 
-use super::App;
+use super::Protocol;
 
 /// Discard state of one connection.
 #[derive(Debug, Default)]
@@ -8,7 +8,7 @@ pub struct Discard {
     bytes: u64,
 }
 
-impl App for Discard {
+impl Protocol for Discard {
     fn on_readable(&mut self, input: &[u8], _out: &mut Vec<u8>) -> usize {
         self.bytes += input.len() as u64;
         input.len()

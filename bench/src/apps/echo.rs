@@ -1,6 +1,6 @@
 //! Echo: every byte received is sent back (RFC 862 over TCP).
 
-use super::{App, OUT_LIMIT};
+use super::{Protocol, OUT_LIMIT};
 
 /// Echo state of one connection.
 #[derive(Debug, Default)]
@@ -8,7 +8,7 @@ pub struct Echo {
     bytes: u64,
 }
 
-impl App for Echo {
+impl Protocol for Echo {
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         // Backpressure: a peer that sends without reading must not grow our buffers.
         let take = input.len().min(OUT_LIMIT.saturating_sub(out.len()));

@@ -14,7 +14,7 @@
 //! - No `Date` header: the app has no clock of its own (RFC 9110 §6.6.1 lets a server without a
 //!   clock omit it).
 
-use super::{App, OUT_LIMIT};
+use super::{Protocol, OUT_LIMIT};
 use crate::framing::{Delimited, Framer};
 use std::io::Write as _;
 use std::sync::Arc;
@@ -134,7 +134,7 @@ impl Http {
     }
 }
 
-impl App for Http {
+impl Protocol for Http {
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         let mut consumed = 0;
         while !self.close && out.len() < OUT_LIMIT {

@@ -1,8 +1,8 @@
-//! Sans-IO applications: per-connection state machines that read bytes and write bytes and
-//! never touch a socket, so the same code serves over Linux sockets today and over the xdptcp
-//! stack later.
+//! Sans-IO protocols: per-connection state machines that read bytes and write bytes and
+//! never touch a socket, so the same code serves over Linux sockets (`linux::server`) and
+//! over the xdptcp stack (`xdp::server`, a driver `Service`).
 //!
-//! How a transport drives an [`App`], in this order, for each connection:
+//! How a transport drives a [`Protocol`], in this order, for each connection:
 //! 1. Write out everything the app left in `out` (the transport owns `out` and keeps unsent
 //!    bytes; an app only appends).
 //! 2. If `wants_close()` and `out` is empty: close the connection.
@@ -21,11 +21,12 @@ pub mod sockperf;
 
 use std::sync::Arc;
 
-/// Bytes an app may leave in `out` before it stops consuming input.
-pub const OUT_LIMIT: usize = 256 * 1024;
+/// Bytes an app may leave in `out` before it stops consuming input (the driver's, so both
+/// transports apply the same backpressure).
+pub use xdptcp_driver::service::OUT_LIMIT;
 
 /// One connection's application state.
-pub trait App {
+pub trait Protocol {
     /// Consumes a prefix of `input` (bytes received and not yet consumed), appends what to send
     /// to `out`, and returns how many bytes of `input` it consumed.
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize;
@@ -77,7 +78,7 @@ impl AppSpec {
     }
 }
 
-/// One connection of any application (an enum, not a `Box<dyn App>`, so a call is a jump, not
+/// One connection of any application (an enum, not a `Box<dyn Protocol>`, so a call is a jump, not
 /// an indirect call, and a connection is one allocation-free value).
 #[derive(Debug)]
 pub enum Conn {
@@ -88,7 +89,7 @@ pub enum Conn {
     Rr(rr::RrServer),
 }
 
-impl App for Conn {
+impl Protocol for Conn {
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         match self {
             Conn::Echo(a) => a.on_readable(input, out),
@@ -124,7 +125,11 @@ impl App for Conn {
 /// modulo the length), the way a transport with unconsumed-byte retention does, flushing `out`
 /// after every call. Returns everything the app sent and whether it asked to close.
 #[cfg(test)]
-pub(crate) fn drive_split<A: App>(app: &mut A, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
+pub(crate) fn drive_split<A: Protocol>(
+    app: &mut A,
+    input: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, bool) {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     points.push(input.len());
     points.sort_unstable();

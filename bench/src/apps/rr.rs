@@ -2,7 +2,7 @@
 //! (see [`LengthPrefixed`]); the response is a length-prefixed body of the same size carrying
 //! the request's bytes back, so the client can check it got *its* answer.
 
-use super::{App, OUT_LIMIT};
+use super::{Protocol, OUT_LIMIT};
 use crate::framing::{for_each_frame, FrameError, LengthPrefixed};
 
 /// Largest request body the server accepts; longer announces close the connection.
@@ -29,7 +29,7 @@ impl RrServer {
     }
 }
 
-impl App for RrServer {
+impl Protocol for RrServer {
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         if self.broken.is_some() || out.len() >= OUT_LIMIT {
             return 0;

@@ -20,7 +20,7 @@
 //! equal the datagram's length. A datagram that disagrees (truncated, padded, or a length below
 //! the header) is counted as malformed and dropped; there is no stream to break.
 
-use super::{App, OUT_LIMIT};
+use super::{Protocol, OUT_LIMIT};
 
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 14;
@@ -86,7 +86,7 @@ impl Sockperf {
     }
 }
 
-impl App for Sockperf {
+impl Protocol for Sockperf {
     fn on_readable(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
         let mut consumed = 0;
         while !self.broken && out.len() < OUT_LIMIT {

@@ -126,21 +126,19 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
         rate: args.rate,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
     };
-    let load = StackLoad::new(cfg, |line| eprintln!("{line}"))?;
+    let load = xdptcp_driver::Host::new(StackLoad::new(cfg, |line| eprintln!("{line}"))?);
     struct H(std::net::SocketAddrV4);
-    impl xdp::Hooks<StackLoad> for H {
-        fn started(&mut self, _: &StackLoad) -> Result<(), String> {
-            Ok(())
-        }
+    impl xdp::Hooks<xdptcp_driver::Host<StackLoad>> for H {
         fn ready(&mut self, r: &xdp::Ready) {
             println!("load from {} to {} {}", r.addr, self.0, r.describe());
         }
-        fn summary(&self, l: &StackLoad) -> String {
-            let s = l.stats();
+        fn summary(&self, l: &xdptcp_driver::Host<StackLoad>) -> String {
+            let s = l.service().stats();
             format!("completed {}, bytes {}, errors {}", s.completed, s.bytes, s.errors.total())
         }
     }
-    let (load, _) = xdp::run(&opts, load, &mut H(target))?;
+    let (host, _) = xdp::run(&opts, load, &mut H(target))?;
+    let load = host.into_service();
     let report = load.stats().report(
         RunInfo {
             workload: args.workload,

@@ -7,7 +7,9 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdptcp_bench::linux;
-use xdptcp_bench::xdp::{self, proxy::StackProxy};
+use xdptcp_bench::xdp;
+use xdptcp_driver::services::Proxy;
+use xdptcp_driver::Host;
 
 /// Runs `serve proxy`.
 pub fn run(args: &Args) -> Result<(), String> {
@@ -54,15 +56,12 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
         return Err("serve proxy --stack xdptcp runs on one queue".into());
     }
     let opts = super::serve::xdp_options(args)?;
-    let proxy = StackProxy::new(args.port, args.backlog.max(1), backends);
+    let proxy = Host::new(Proxy::new(args.port, args.backlog.max(1), backends));
     struct H {
         port: u16,
         list: String,
     }
-    impl xdp::Hooks<StackProxy> for H {
-        fn started(&mut self, p: &StackProxy) -> Result<(), String> {
-            p.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
-        }
+    impl xdp::Hooks<Host<Proxy>> for H {
         fn ready(&mut self, r: &xdp::Ready) {
             println!(
                 "listening on {}:{} {} app proxy to {}",
@@ -72,8 +71,8 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
                 self.list
             );
         }
-        fn summary(&self, p: &StackProxy) -> String {
-            let c = p.counters();
+        fn summary(&self, p: &Host<Proxy>) -> String {
+            let c = p.service().counters();
             format!(
                 "accepted {}, completed {}, aborted {}, backend failures {}, open {}, bytes up \
                  {}, bytes down {}",
@@ -81,7 +80,7 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
                 c.completed,
                 c.aborted,
                 c.backend_failed,
-                p.open_pairs(),
+                p.service().open_pairs(),
                 c.bytes_up,
                 c.bytes_down
             )

@@ -1,10 +1,10 @@
 //! `xdptcp serve-xdp reflect --iface IF --ip ADDR/PREFIX`: the raw AF_XDP reflector
-//! (`xdptcp_driver::reflector`), one pinned thread per queue, until SIGINT/SIGTERM — the
+//! (`xdptcp_bench::xdp::reflector`), one pinned thread per queue, until SIGINT/SIGTERM — the
 //! ceiling of the wire that `xdptcp bench lab` reports as `raw-xdp`.
 //!
 //! Same conventions as the other `serve-xdp` applications: the same idle policy
 //! (`--idle-wait-after-us`, shared with the stack's workers through
-//! [`xdptcp_driver::engine::Idler`]), the same checks before anything is attached, a
+//! [`xdptcp_driver::worker::Idler`]), the same checks before anything is attached, a
 //! `listening on ADDR (...)` line once every queue serves, `final qN ...` lines and a
 //! `total:` line at the end, exit 0 after a signal, one-line errors otherwise.
 
@@ -13,9 +13,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::serve_xdp::{kernel_addresses, parse_cidr, parse_cores, Args, BindModeArg, XdpModeArg};
-use xdptcp_driver::engine::{pin_to_core, IdlePolicy, Idler};
-use xdptcp_driver::reflector::{Reflector, ReflectorCounters};
+use xdptcp_bench::xdp::reflector::{Reflector, ReflectorCounters};
+use xdptcp_driver::setup::pin_to_core;
 use xdptcp_driver::signal;
+use xdptcp_driver::worker::{IdlePolicy, Idler};
 use xdptcp_driver::xdp::{BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram};
 
 /// What a queue's thread reports once serving.

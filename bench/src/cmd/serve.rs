@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
 use xdptcp_bench::linux;
-use xdptcp_bench::xdp::{self, server::StackServer};
+use xdptcp_bench::xdp;
+use xdptcp_bench::xdp::server::{serve_counters, AppService, StackServer};
+use xdptcp_driver::Host;
 use xdptcp_stack::tcp::listen::CookieMode;
 
 /// Which application to serve.
@@ -187,44 +189,30 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         if args.syn_cookies != Switch::On {
             return Err("--syn-cookies off runs on one queue (--queues 1)".into());
         }
-        use super::serve_xdp::AppName as X;
-        let which = match args.app {
-            AppName::Echo => X::Echo,
-            AppName::Discard => X::Discard,
-            AppName::Http => X::Http,
-            other => {
-                return Err(format!(
-                    "serve {other:?} --stack xdptcp runs on one queue; with --queues N use \
-                     echo, discard or http"
-                ))
-            }
-        };
-        let rt = args.xdp.runtime_args(which, args.port, args.body_bytes, args.backlog)?;
+        let rt = args.xdp.runtime_args(app, args.port, args.body_bytes, args.backlog)?;
         return super::serve_xdp::run(&rt);
     }
     let opts = xdp_options(args)?;
     let name = app.name();
-    let server = StackServer::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog);
+    let server =
+        Host::new(AppService::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog));
     struct H {
         port: u16,
         name: &'static str,
     }
     impl xdp::Hooks<StackServer> for H {
-        fn started(&mut self, s: &StackServer) -> Result<(), String> {
-            s.listen_error().map_or(Ok(()), |e| Err(e.to_string()))
-        }
         fn ready(&mut self, r: &xdp::Ready) {
             println!("listening on {}:{} {} app {}", r.addr, self.port, r.describe(), self.name);
         }
         fn summary(&self, s: &StackServer) -> String {
-            let c = s.counters();
+            let c = serve_counters(s);
             let udp = if self.name == "sockperf" {
-                let u = s.udp_counters();
+                let u = s.service().udp_counters();
                 format!(
                     "; udp replied {}, malformed {}, send failed {}",
                     u.replied,
                     u.malformed,
-                    s.udp_send_failed()
+                    s.service().udp_send_failed()
                 )
             } else {
                 String::new()

@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
-use xdptcp_bench::xdp::server::StackServer;
-use xdptcp_driver::engine::{App, UdpEcho};
+use xdptcp_bench::xdp::server::AppService;
 use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, WorkerStats};
+use xdptcp_driver::services::Echo;
 use xdptcp_driver::signal;
+use xdptcp_driver::worker::App;
 use xdptcp_driver::xdp::{BindMode, NetIf, XdpConfig, XdpMode};
+use xdptcp_driver::Host;
 use xdptcp_stack::stack::Stack;
 
 /// Which application to serve.
@@ -67,6 +69,14 @@ pub struct Args {
     /// The application.
     #[arg(value_enum)]
     pub app: AppName,
+    /// `serve APP --queues N` (not a flag of serve-xdp): the app to serve, any of `serve`'s,
+    /// instead of `app`.
+    #[arg(skip)]
+    pub spec: Option<AppSpec>,
+    /// `serve --fault` with `--queues N` (not a flag of serve-xdp): every worker's device
+    /// impaired.
+    #[arg(skip)]
+    pub fault: Option<xdptcp_driver::FaultConfig>,
     /// Interface to take over (XDP program + one AF_XDP socket per queue).
     #[arg(long)]
     pub iface: String,
@@ -112,6 +122,12 @@ pub struct Args {
     /// Listen backlog of the TCP applications.
     #[arg(long, default_value_t = 4096)]
     pub backlog: usize,
+    /// Most connections each worker's stack holds (any state).
+    #[arg(long, default_value_t = 65536)]
+    pub max_connections: usize,
+    /// Sleep this many microseconds when idle (with --idle-wait-after-us off).
+    #[arg(long, default_value_t = 0)]
+    pub idle_sleep_us: u64,
     /// Preferred busy polling of each AF_XDP socket: SO_BUSY_POLL microseconds per poll
     /// (also sets SO_PREFER_BUSY_POLL; off by default).
     #[arg(long)]
@@ -255,10 +271,15 @@ pub fn run(args: &Args) -> Result<(), String> {
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
-    config.idle = xdptcp_bench::xdp::parse_idle(&args.idle_wait_after_us, 0)?;
+    config.idle = xdptcp_bench::xdp::parse_idle(&args.idle_wait_after_us, args.idle_sleep_us)?;
+    if args.max_connections == 0 || args.max_connections > 4 << 20 {
+        return Err("--max-connections must be between 1 and 4194304".into());
+    }
+    config.max_connections = args.max_connections;
     config.gateway = args.gateway;
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();
+    config.fault = args.fault;
 
     if let Some(b) = args.buffer_kib {
         if !(4..=65536).contains(&b) {
@@ -269,26 +290,24 @@ pub fn run(args: &Args) -> Result<(), String> {
 
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     let port = args.port;
-    let spec = match args.app {
-        AppName::UdpEcho => {
-            return serve(args, addr, config, move |stack| {
-                UdpEcho::bind(stack, port)
-                    .map_err(|e| format!("cannot bind UDP port {port}: {e:?}"))
-            })
-        }
-        AppName::Echo => AppSpec::Echo,
-        AppName::Discard => AppSpec::Discard,
-        AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
-        AppName::Reflect => return super::reflect::run(args),
+    let spec = match (&args.spec, args.app) {
+        (Some(spec), _) => spec.clone(),
+        (None, app) => match app {
+            AppName::UdpEcho => {
+                return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
+            }
+            AppName::Echo => AppSpec::Echo,
+            AppName::Discard => AppSpec::Discard,
+            AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
+            AppName::Reflect => return super::reflect::run(args),
+        },
     };
     if port == 0 {
         return Err("--port must be between 1 and 65535".into());
     }
     let backlog = args.backlog.max(1);
-    serve(args, addr, config, move |stack| {
-        let mut server = StackServer::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog);
-        server.listen(stack)?;
-        Ok(server)
+    serve(args, addr, config, move |_| {
+        Ok(Host::new(AppService::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog)))
     })
 }
 
@@ -352,9 +371,9 @@ where
         ok.iter().map(app("udp_echoed")).sum::<u64>(),
         sum(|s| s.iface.icmp_echo_replied),
         sum(|s| s.iface.arp_replies_sent),
-        ok.iter().map(app("accepted")).sum::<u64>(),
+        ok.iter().map(app("opened")).sum::<u64>(),
         ok.iter().map(app("closed")).sum::<u64>(),
-        ok.iter().map(app("errors")).sum::<u64>(),
+        ok.iter().map(app("failed")).sum::<u64>(),
         ok.iter().map(app("bytes_in")).sum::<u64>(),
         ok.iter().map(app("bytes_out")).sum::<u64>(),
     );

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
-use xdptcp_driver::engine::IdlePolicy;
+use xdptcp_driver::worker::IdlePolicy;
 
 /// Options for running on the xdptcp stack over AF_XDP.
 #[derive(clap::Args, Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct XdpArgs {
     #[arg(long)]
     pub gateway: Option<String>,
     /// Queues 0..N, one pinned worker each (N > 1 runs the multi-queue runtime with RSS
-    /// steering; --fault needs N = 1).
+    /// steering).
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// The queue of the worker.
@@ -190,18 +190,22 @@ impl XdpArgs {
 }
 
 impl XdpArgs {
-    /// The same options for `serve-xdp` (the multi-queue runtime).
+    /// The same options for the multi-queue runtime (`serve-xdp`'s), serving `spec`.
     pub fn runtime_args(
         &self,
-        app: super::serve_xdp::AppName,
+        spec: xdptcp_bench::apps::AppSpec,
         port: u16,
         body_bytes: usize,
         backlog: usize,
     ) -> Result<super::serve_xdp::Args, String> {
-        use super::serve_xdp::{Args, BindModeArg, XdpModeArg};
-        if self.fault.is_some() {
-            return Err("--fault runs on one queue only (--queues 1)".into());
-        }
+        use super::serve_xdp::{AppName, Args, BindModeArg, XdpModeArg};
+        use xdptcp_bench::apps::AppSpec;
+        // `app` only names the application in serve-xdp's own lines; `spec` is what runs.
+        let app = match spec {
+            AppSpec::Discard => AppName::Discard,
+            AppSpec::Http(_) => AppName::Http,
+            _ => AppName::Echo,
+        };
         let gateway = match &self.gateway {
             Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
             None => None,
@@ -211,8 +215,22 @@ impl XdpArgs {
             Some(s) if s > 0.0 && s < 1e6 => s.ceil() as u64,
             Some(s) => return Err(format!("--stats-interval {s}: must be a positive number")),
         };
+        // Flags of the one-worker path that the runtime has no use for would be ignored.
+        if self.queue != 0 {
+            return Err("--queue picks the one queue of a single worker; with --queues N the                         workers take queues 0..N"
+                .into());
+        }
+        if self.local_ports.is_some() {
+            return Err("--local-ports applies to one queue; with --queues N each worker's                         active opens choose ports by RSS"
+                .into());
+        }
+        if self.max_connections == 0 || self.max_connections > 4 << 20 {
+            return Err("--max-connections must be between 1 and 4194304".into());
+        }
         Ok(Args {
             app,
+            spec: Some(spec),
+            fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
             iface: self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?,
             ip: self.ip.clone().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?,
             gateway,
@@ -241,6 +259,8 @@ impl XdpArgs {
             busy_poll_budget: self.busy_poll_budget,
             tx_checksum: self.tx_checksum.clone(),
             idle_wait_after_us: self.idle_wait_after_us.clone(),
+            idle_sleep_us: self.idle_sleep_us,
+            max_connections: self.max_connections,
         })
     }
 }
@@ -306,5 +326,23 @@ mod tests {
         }
         let d = <Wrap as clap::Parser>::try_parse_from(["xdptcp"]).unwrap();
         assert_eq!(d.xdp.first_xdp_only_flag(), None, "defaults are not 'given'");
+    }
+
+    /// The runtime (`--queues N`) gets every option it reads and refuses the one-queue ones,
+    /// which it would otherwise ignore.
+    #[test]
+    fn several_queues_take_their_options_or_refuse_them() {
+        let runtime = |extra: &[&str]| {
+            let base = ["t", "--iface", "x0", "--ip", "198.18.0.2/24", "--queues", "2"];
+            let cli = Cli::try_parse_from(base.iter().chain(extra.iter()).copied()).unwrap();
+            cli.xdp.runtime_args(xdptcp_bench::apps::AppSpec::Discard, 9, 0, 16)
+        };
+        let a = runtime(&["--max-connections", "200000", "--idle-sleep-us", "7"]).unwrap();
+        assert_eq!((a.max_connections, a.idle_sleep_us), (200_000, 7));
+        for (flag, value) in [("--queue", "1"), ("--local-ports", "40000-40100")] {
+            let e = runtime(&[flag, value]).expect_err("refused");
+            assert!(e.starts_with(flag) && !e.contains('\n'), "{flag}: {e}");
+        }
+        assert!(runtime(&["--max-connections", "0"]).is_err());
     }
 }

@@ -5,6 +5,7 @@
 use super::xdp_args::XdpArgs;
 use std::net::SocketAddrV4;
 use xdptcp_bench::xdp::{self, client::Outcome, client::XferClient};
+use xdptcp_driver::Host;
 
 /// Arguments of `xdptcp xfer`.
 #[derive(clap::Args, Debug)]
@@ -35,23 +36,19 @@ pub fn run(args: &Args) -> Result<(), String> {
         .parse()
         .map_err(|_| format!("bad --connect '{}': expected ADDR:PORT", args.connect))?;
     let opts = args.xdp.options()?;
-    let client = XferClient::new(remote, args.bytes, !args.no_verify);
+    let client = Host::new(XferClient::new(remote, args.bytes, !args.no_verify));
     struct H(SocketAddrV4);
-    impl xdp::Hooks<XferClient> for H {
-        fn started(&mut self, c: &XferClient) -> Result<(), String> {
-            match c.outcome() {
-                Outcome::Failed(why) => Err(format!("cannot connect to {}: {why}", self.0)),
-                _ => Ok(()),
-            }
-        }
+    impl xdp::Hooks<Host<XferClient>> for H {
         fn ready(&mut self, r: &xdp::Ready) {
             println!("connecting from {} to {} {}", r.addr, self.0, r.describe());
         }
-        fn summary(&self, c: &XferClient) -> String {
+        fn summary(&self, c: &Host<XferClient>) -> String {
+            let c = c.service();
             format!("sent {}, received {}", c.sent(), c.received())
         }
     }
-    let (c, _) = xdp::run(&opts, client, &mut H(remote))?;
+    let (host, _) = xdp::run(&opts, client, &mut H(remote))?;
+    let c = host.into_service();
     let secs = c.elapsed().map_or(0.0, |d| d.total_nanos() as f64 / 1e9);
     let rate = if secs > 0.0 { (c.sent() + c.received()) as f64 * 8.0 / secs / 1e6 } else { 0.0 };
     match (c.outcome(), c.mismatch()) {

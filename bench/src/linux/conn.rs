@@ -1,7 +1,7 @@
-//! One server connection over a byte stream: the buffers between a socket and an [`App`], and
+//! One server connection over a byte stream: the buffers between a socket and an [`Protocol`], and
 //! the loop that moves bytes between them following the order `apps` documents.
 
-use crate::apps::App;
+use crate::apps::Protocol;
 use std::io::{self, Read, Write};
 
 /// Receive buffer size a connection starts with.
@@ -105,7 +105,7 @@ impl ConnIo {
 
     /// Moves bytes between `stream` and `app` until the socket would block, the read budget is
     /// spent, or the connection is finished.
-    pub fn drive<S: Read + Write + HalfClose, A: App>(
+    pub fn drive<S: Read + Write + HalfClose, A: Protocol>(
         &mut self,
         stream: &mut S,
         app: &mut A,
@@ -281,7 +281,7 @@ mod tests {
         }
     }
 
-    fn run_until_closed<A: App>(pipe: &mut Pipe, app: &mut A) -> Close {
+    fn run_until_closed<A: Protocol>(pipe: &mut Pipe, app: &mut A) -> Close {
         let mut io = ConnIo::default();
         let mut counters = IoCounters::default();
         for _ in 0..100_000 {

@@ -21,27 +21,8 @@ const LISTENER: Token = Token(usize::MAX);
 const STOP_CHECK: Duration = Duration::from_millis(100);
 const BUF: usize = 64 * 1024;
 
-/// Counters of one run (all threads).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProxyCounters {
-    pub accepted: u64,
-    pub backend_failed: u64,
-    pub aborted: u64,
-    pub completed: u64,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-}
-
-impl ProxyCounters {
-    fn add(&mut self, o: &ProxyCounters) {
-        self.accepted += o.accepted;
-        self.backend_failed += o.backend_failed;
-        self.aborted += o.aborted;
-        self.completed += o.completed;
-        self.bytes_up += o.bytes_up;
-        self.bytes_down += o.bytes_down;
-    }
-}
+/// Counters of one run (all threads): the same as the xdptcp proxy's, so both report alike.
+pub use xdptcp_driver::services::ProxyCounters;
 
 /// One direction: bytes read from side `from`, not yet written to the other side.
 struct Dir {

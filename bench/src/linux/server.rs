@@ -5,7 +5,7 @@
 use super::conn::{Close, ConnIo, Drive, IoCounters};
 use super::describe;
 use crate::apps::sockperf::UdpServer;
-use crate::apps::{App, AppSpec, Conn};
+use crate::apps::{AppSpec, Conn, Protocol as _};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};

@@ -66,7 +66,7 @@ impl RrClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apps::{rr::RrServer, App};
+    use crate::apps::{rr::RrServer, Protocol};
 
     #[test]
     fn client_understands_the_server_in_pieces() {

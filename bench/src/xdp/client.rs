@@ -1,10 +1,10 @@
-//! An active-open application: connects when the worker starts, sends a known byte pattern,
+//! An active-open service: connects when the worker starts, sends a known byte pattern,
 //! half-closes, and checks every byte that comes back against the same pattern (an echo
 //! server's reply) or just counts them.
 
 use std::net::SocketAddrV4;
-use xdptcp_driver::app::{App as DriverApp, AppCopies};
-use xdptcp_stack::stack::{Stack, TcpError, TcpHandle};
+use xdptcp_driver::service::{Cx, Service};
+use xdptcp_stack::stack::{ConnectError, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
@@ -30,7 +30,7 @@ pub enum Outcome {
     Failed(&'static str),
 }
 
-/// One connection that sends `send_bytes` and reads until the peer's FIN.
+/// One connection that sends `send_bytes` and reads until the peer's FIN: a [`Service`].
 #[derive(Debug)]
 pub struct XferClient {
     remote: SocketAddrV4,
@@ -43,11 +43,9 @@ pub struct XferClient {
     received: u64,
     /// Offset of the first byte that differed from the pattern.
     mismatch: Option<u64>,
-    write_closed: bool,
     outcome: Outcome,
     connected_at: Option<Instant>,
     finished_at: Option<Instant>,
-    copies: AppCopies,
 }
 
 impl XferClient {
@@ -65,11 +63,9 @@ impl XferClient {
             sent: 0,
             received: 0,
             mismatch: None,
-            write_closed: false,
             outcome: Outcome::Running,
             connected_at: None,
             finished_at: None,
-            copies: AppCopies::default(),
         }
     }
 
@@ -98,96 +94,83 @@ impl XferClient {
         Some(self.finished_at?.saturating_duration_since(self.connected_at?))
     }
 
-    fn pump(&mut self, stack: &mut Stack, h: TcpHandle) {
-        // Send.
-        while self.sent < self.send_bytes {
-            let off = (self.sent % PATTERN_PERIOD as u64) as usize;
-            let n = (self.send_bytes - self.sent).min(PATTERN_PERIOD as u64) as usize;
-            match stack.tcp_send(h, &self.block[off..off + n]) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => {
-                    self.sent += k as u64;
-                    self.copies.tx_app_to_ring += k as u64;
-                }
+    /// Checks `input`, the bytes at offset `received`, against the pattern.
+    fn verify(&mut self, input: &[u8]) {
+        let mut at = self.received;
+        for chunk in input.chunks(PATTERN_PERIOD) {
+            let off = (at % PATTERN_PERIOD as u64) as usize;
+            let want = &self.block[off..off + chunk.len()];
+            if chunk != want && self.mismatch.is_none() {
+                let i = chunk.iter().zip(want).position(|(x, y)| x != y).unwrap_or(0);
+                self.mismatch = Some(at + i as u64);
             }
-        }
-        if self.sent == self.send_bytes && !self.write_closed {
-            self.write_closed = true;
-            let _ = stack.tcp_shutdown_write(h);
-        }
-        // Receive, verifying in place (zero copy out of the ring).
-        loop {
-            let (received, verify, block) = (self.received, self.verify, &self.block);
-            let mut bad = None;
-            let r = stack.tcp_read(h, |a, b| {
-                if verify {
-                    let mut at = received;
-                    for piece in [a, b] {
-                        for chunk in piece.chunks(PATTERN_PERIOD) {
-                            let off = (at % PATTERN_PERIOD as u64) as usize;
-                            if chunk != &block[off..off + chunk.len()] && bad.is_none() {
-                                let i = chunk
-                                    .iter()
-                                    .zip(&block[off..])
-                                    .position(|(x, y)| x != y)
-                                    .unwrap_or(0);
-                                bad = Some(at + i as u64);
-                            }
-                            at += chunk.len() as u64;
-                        }
-                    }
-                }
-                a.len() + b.len()
-            });
-            if self.mismatch.is_none() {
-                self.mismatch = bad;
-            }
-            match r {
-                Ok(0) => break,
-                Ok(n) => self.received += n as u64,
-                Err(TcpError::Finished) => {
-                    let _ = stack.tcp_close(h);
-                    break;
-                }
-                Err(_) => break,
-            }
+            at += chunk.len() as u64;
         }
     }
 }
 
-impl DriverApp for XferClient {
-    fn start(&mut self, now: Instant, stack: &mut Stack) {
-        match stack.tcp_connect(now, *self.remote.ip(), self.remote.port()) {
-            Ok(h) => self.handle = Some(h),
+impl Service for XferClient {
+    type Conn = ();
+
+    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+        let now = cx.now();
+        match cx.stack().tcp_connect(now, *self.remote.ip(), self.remote.port()) {
+            Ok(h) => {
+                self.handle = Some(h);
+                Ok(())
+            }
             Err(e) => {
-                self.outcome = Outcome::Failed(match e {
-                    xdptcp_stack::stack::ConnectError::NoFreePort => "no free port",
-                    xdptcp_stack::stack::ConnectError::TableFull => "connection table full",
-                    xdptcp_stack::stack::ConnectError::AddrInUse => "address in use",
-                    xdptcp_stack::stack::ConnectError::BadAddress => "bad address",
-                })
+                let why = match e {
+                    ConnectError::NoFreePort => "no free port",
+                    ConnectError::TableFull => "connection table full",
+                    ConnectError::AddrInUse => "address in use",
+                    ConnectError::BadAddress => "bad address",
+                };
+                self.outcome = Outcome::Failed(why);
+                Err(format!("cannot connect to {}: {why}", self.remote))
             }
         }
     }
 
-    fn on_connected(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
-        self.connected_at = Some(now);
-        self.pump(stack, h);
+    fn open(&mut self, cx: &mut Cx<'_>, _h: TcpHandle) -> Option<()> {
+        self.connected_at = Some(cx.now());
+        Some(())
     }
 
-    fn on_readable(&mut self, _now: Instant, stack: &mut Stack, h: TcpHandle) {
-        self.pump(stack, h);
+    /// Receives, verifying in place (zero copy out of the receive buffer).
+    fn on_data(&mut self, _now: Instant, _: &mut (), input: &[u8], _out: &mut Vec<u8>) -> usize {
+        if self.verify {
+            self.verify(input);
+        }
+        self.received += input.len() as u64;
+        input.len()
     }
 
-    fn on_writable(&mut self, _now: Instant, stack: &mut Stack, h: TcpHandle) {
-        self.pump(stack, h);
+    /// Sends the pattern straight into the send buffer, then half-closes.
+    fn on_writable(&mut self, cx: &mut Cx<'_>, _: &mut (), h: TcpHandle) {
+        if self.sent == self.send_bytes {
+            return;
+        }
+        let (block, sent, total) = (&self.block, &mut self.sent, self.send_bytes);
+        let _ = cx.write(h, |room| {
+            let off = (*sent % PATTERN_PERIOD as u64) as usize;
+            let n = room.len().min((total - *sent) as usize).min(PATTERN_PERIOD);
+            room[..n].copy_from_slice(&block[off..off + n]);
+            *sent += n as u64;
+            n
+        });
+        if self.sent == self.send_bytes {
+            let _ = cx.stack().tcp_shutdown_write(h);
+        }
     }
 
-    fn on_closed(&mut self, now: Instant, _stack: &mut Stack, _h: TcpHandle, why: Event) {
+    /// As the active closer it ends in TIME-WAIT (RFC 9293 §3.6), reported as `Closed` once
+    /// both FINs are exchanged and every byte was read: the end of the transfer.
+    fn closed(&mut self, cx: &mut Cx<'_>, _h: TcpHandle, _: Option<()>, why: Event) {
         if self.outcome != Outcome::Running {
             return;
         }
-        self.finished_at = Some(now);
+        self.finished_at = Some(cx.now());
         self.outcome = match why {
             Event::Closed => Outcome::Done,
             Event::Reset => Outcome::Failed("connection reset by peer"),
@@ -197,37 +180,14 @@ impl DriverApp for XferClient {
         };
     }
 
-    fn poll(&mut self, now: Instant, stack: &mut Stack) {
-        // As the active closer we finish in TIME-WAIT (RFC 9293 §3.6): both FINs exchanged
-        // and every byte read, which is the end of the transfer; the 2·MSL wait belongs to
-        // the stack, not to the application.
-        let Some(h) = self.handle else { return };
-        if self.outcome == Outcome::Running
-            && stack.tcp_state(h) == xdptcp_stack::tcp::State::TimeWait
-            && stack.tcp_recv_finished(h)
-        {
-            self.finished_at = Some(now);
-            self.outcome = Outcome::Done;
-        }
-    }
-
-    fn shutdown(&mut self, _now: Instant, stack: &mut Stack) {
-        if let Some(h) = self.handle {
-            if self.outcome == Outcome::Running {
-                let _ = stack.tcp_abort(h);
-            }
+    /// Interrupted: the transfer is abandoned with a reset, not finished gracefully.
+    fn shutdown(&mut self, cx: &mut Cx<'_>) {
+        if let (Some(h), Outcome::Running) = (self.handle, self.outcome) {
+            let _ = cx.stack().tcp_abort(h);
         }
     }
 
     fn finished(&self) -> bool {
         self.outcome != Outcome::Running
-    }
-
-    fn copies(&self) -> AppCopies {
-        self.copies
-    }
-
-    fn sample_connection(&self) -> Option<TcpHandle> {
-        self.handle
     }
 }

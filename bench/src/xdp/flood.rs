@@ -2,7 +2,7 @@
 //! the client side of `bench lab`'s `raw-xdp` row, so that the row measures the wire and the
 //! reflector rather than a kernel-socket generator.
 //!
-//! It is the reflector's twin (`xdptcp_driver::reflector`): one loop that, per step, takes a
+//! It is the reflector's twin (`super::reflector`): one loop that, per step, takes a
 //! batch of received frames, counts the replies among them, and fills a batch of TX buffers
 //! with new datagrams while fewer than `window` are in flight. Each datagram carries the
 //! generator's clock and a sequence number in its first 16 payload bytes, so a reply gives
@@ -361,8 +361,8 @@ enum Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xdp::reflector::Reflector;
     use xdptcp_driver::loopback::LoopbackPair;
-    use xdptcp_driver::reflector::Reflector;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 4);
     const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 2);

@@ -1,4 +1,4 @@
-//! `xdptcp load --stack xdptcp`: the load generator as an application of one worker, so the
+//! `xdptcp load --stack xdptcp`: the load generator as a [`Service`] of one worker, so the
 //! client side runs on our stack too. Same workloads, protocol, statistics and report as the
 //! Linux client (`linux::load`), so the numbers are comparable:
 //!
@@ -9,24 +9,30 @@
 //! - `bulk`: `conns` connections that fill their send buffers for the duration.
 //!
 //! Latencies come from the worker's clock (`now` of the iteration that saw the answer).
-//! Received bytes are copied once out of the receive ring into a per-connection buffer (as
-//! `read(2)` does for the Linux client), then framed.
+//! Responses are parsed where they lie in the receive buffer (the host copies only one that
+//! straddles two pieces of it). Each connection's user data is its client slot; the run's
+//! phases (begin, end, housekeeping, progress, open-loop sends) are the service's timers.
 
 use crate::loadgen::rr::RrClient;
 use crate::loadgen::{Stats, Workload};
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
-use xdptcp_driver::app::{App as DriverApp, AppCopies};
-use xdptcp_stack::stack::{Stack, TcpError, TcpHandle};
+use xdptcp_driver::service::{Conns, Cx, Service};
+use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::{Duration, Instant};
 
 /// How often timeouts are checked and failed connections re-opened.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
-/// What bulk offers the send buffer, one call at a time.
-const BULK_CHUNK: usize = 64 * 1024;
 /// Pause between the worker's start and the first connect (see `start`).
 const START_DELAY: Duration = Duration::from_millis(20);
+
+/// The service's timers.
+const BEGIN: u64 = 0;
+const END: u64 = 1;
+const TIDY: u64 = 2;
+const PROGRESS: u64 = 3;
+const SEND: u64 = 4;
 
 /// One run's settings.
 #[derive(Debug, Clone)]
@@ -51,8 +57,6 @@ enum Phase {
 struct Client {
     handle: Option<TcpHandle>,
     phase: Phase,
-    input: Vec<u8>,
-    filled: usize,
     /// Whole requests queued but not yet fully in the send buffer, and how much of the first
     /// one is already there.
     queued: usize,
@@ -61,28 +65,32 @@ struct Client {
     outstanding: VecDeque<Instant>,
     started: Instant,
     rr: RrClient,
+    /// crr: the answer came; close and open the next connection.
+    reconnect: bool,
+    /// The server sent something that is not an answer: reset the connection.
+    broken: bool,
 }
+
+/// A connection's user data: its client slot, and the handle it had (a slot moves on to a
+/// new connection while the old one closes).
+pub type Slot = (usize, TcpHandle);
 
 /// The load generator on one worker's stack.
 #[derive(Debug)]
 pub struct StackLoad {
     cfg: LoadConfig,
     clients: Vec<Client>,
+    /// Connections still in their handshake, with their client slot.
+    connecting: Conns<usize>,
     stats: Stats,
     start: Instant,
-    end: Instant,
     next_progress: Instant,
     last_progress: Instant,
-    next_housekeeping: Instant,
     interval: Option<Duration>,
     next_send: Instant,
     round_robin: usize,
     running: bool,
     done: bool,
-    /// Handle slot → client index + 1 (0: none), for O(1) event dispatch.
-    owner: Vec<u32>,
-    bulk_chunk: Vec<u8>,
-    copies: AppCopies,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
     elapsed: std::time::Duration,
@@ -110,38 +118,33 @@ impl StackLoad {
                 return Err("--rate must be a positive number and applies to rr only".into());
             }
         }
-        let input_len = (2 * (cfg.size + 4)).max(16 * 1024);
         let clients = (0..cfg.conns)
             .map(|_| Client {
                 handle: None,
                 phase: Phase::Idle,
-                input: vec![0; input_len],
-                filled: 0,
                 queued: 0,
                 queued_off: 0,
                 outstanding: VecDeque::new(),
                 started: Instant::ZERO,
                 rr: RrClient::new(cfg.size),
+                reconnect: false,
+                broken: false,
             })
             .collect();
         let interval = cfg.rate.map(|r| our_dur(std::time::Duration::from_secs_f64(1.0 / r)));
         Ok(StackLoad {
             cfg,
             clients,
+            connecting: Conns::default(),
             stats: Stats::new(),
             start: Instant::ZERO,
-            end: Instant::ZERO,
             next_progress: Instant::ZERO,
             last_progress: Instant::ZERO,
-            next_housekeeping: Instant::ZERO,
             interval,
             next_send: Instant::ZERO,
             round_robin: 0,
             running: false,
             done: false,
-            owner: Vec::new(),
-            bulk_chunk: vec![0x5a; BULK_CHUNK],
-            copies: AppCopies::default(),
             progress,
             elapsed: std::time::Duration::ZERO,
         })
@@ -157,40 +160,39 @@ impl StackLoad {
         self.elapsed
     }
 
-    fn client_of(&self, h: TcpHandle) -> Option<usize> {
-        let i = (*self.owner.get(h.index())? as usize).checked_sub(1)?;
-        (self.clients.get(i)?.handle == Some(h)).then_some(i)
+    /// Whether `h` is client `i`'s connection now.
+    fn current(&self, (i, h): Slot) -> bool {
+        self.clients.get(i).is_some_and(|c| c.handle == Some(h))
     }
 
-    fn connect(&mut self, now: Instant, stack: &mut Stack, i: usize) {
+    fn connect(&mut self, cx: &mut Cx<'_>, i: usize) {
+        let now = cx.now();
         let c = &mut self.clients[i];
-        c.filled = 0;
         c.queued = 0;
         c.queued_off = 0;
         c.outstanding.clear();
         c.started = now;
         c.handle = None;
         c.phase = Phase::Idle;
+        c.reconnect = false;
+        c.broken = false;
+        let stack = cx.stack();
         match stack.tcp_connect(now, *self.cfg.target.ip(), self.cfg.target.port()) {
             Ok(h) => {
                 let _ = stack.tcp_set_nodelay(h, true);
                 c.handle = Some(h);
                 c.phase = Phase::Connecting;
-                if h.index() >= self.owner.len() {
-                    self.owner.resize(h.index() + 1, 0);
-                }
-                // At most 100000 clients (checked by the command), far below u32::MAX.
-                self.owner[h.index()] = i as u32 + 1;
+                self.connecting.insert(h, i);
             }
             Err(_) => self.stats.errors.connect += 1,
         }
     }
 
     /// Drops client `i`'s connection after an error (RST); re-opened by housekeeping.
-    fn fail(&mut self, stack: &mut Stack, i: usize) {
+    fn fail(&mut self, cx: &mut Cx<'_>, i: usize) {
         let c = &mut self.clients[i];
         if let Some(h) = c.handle.take() {
-            let _ = stack.tcp_abort(h);
+            let _ = cx.stack().tcp_abort(h);
         }
         c.phase = Phase::Idle;
         c.outstanding.clear();
@@ -202,33 +204,32 @@ impl StackLoad {
         c.outstanding.push_back(at);
     }
 
-    /// Writes queued requests, or bulk data, as far as the send buffer takes them.
-    fn flush(&mut self, stack: &mut Stack, i: usize) {
-        let c = &mut self.clients[i];
-        let Some(h) = c.handle else { return };
+    /// Writes queued requests, or bulk data (in place), as far as the send buffer takes.
+    fn flush(&mut self, cx: &mut Cx<'_>, i: usize) {
+        let Some(h) = self.clients[i].handle else { return };
         if self.cfg.workload == Workload::Bulk {
             while self.running {
-                match stack.tcp_send(h, &self.bulk_chunk) {
+                match cx.write(h, |room| {
+                    room.fill(0x5a);
+                    room.len()
+                }) {
                     Ok(0) => return,
-                    Ok(n) => {
-                        self.copies.tx_app_to_ring += n as u64;
-                        self.stats.add_bytes(n as u64);
-                    }
+                    Ok(n) => self.stats.add_bytes(n as u64),
                     Err(_) => {
                         self.stats.errors.reset += 1;
-                        self.fail(stack, i);
+                        self.fail(cx, i);
                         return;
                     }
                 }
             }
             return;
         }
+        let c = &mut self.clients[i];
         while c.queued > 0 {
             let req = c.rr.request();
-            match stack.tcp_send(h, &req[c.queued_off..]) {
+            match cx.send(h, &req[c.queued_off..]) {
                 Ok(0) => return,
                 Ok(n) => {
-                    self.copies.tx_app_to_ring += n as u64;
                     c.queued_off += n;
                     if c.queued_off == req.len() {
                         c.queued_off = 0;
@@ -237,111 +238,20 @@ impl StackLoad {
                 }
                 Err(_) => {
                     self.stats.errors.reset += 1;
-                    self.fail(stack, i);
+                    self.fail(cx, i);
                     return;
                 }
             }
         }
     }
 
-    /// Reads what arrived and handles complete responses.
-    fn read(&mut self, now: Instant, stack: &mut Stack, i: usize) {
-        let bulk = self.cfg.workload == Workload::Bulk;
-        loop {
-            let c = &mut self.clients[i];
-            let Some(h) = c.handle else { return };
-            let (input, filled) = (&mut c.input, c.filled);
-            let r = stack.tcp_read(h, |a, b| {
-                if bulk {
-                    return a.len() + b.len();
-                }
-                let room = &mut input[filled..];
-                let n1 = a.len().min(room.len());
-                room[..n1].copy_from_slice(&a[..n1]);
-                let n2 = b.len().min(room.len() - n1);
-                room[n1..n1 + n2].copy_from_slice(&b[..n2]);
-                n1 + n2
-            });
-            match r {
-                Ok(0) => return,
-                Ok(n) if bulk => {
-                    let _ = n;
-                }
-                Ok(n) => {
-                    self.copies.rx_ring_to_app += n as u64;
-                    self.clients[i].filled += n;
-                    if !self.on_responses(now, stack, i) {
-                        return;
-                    }
-                }
-                Err(TcpError::Finished) | Err(_) => {
-                    // The server closed (or reset) a connection we still use.
-                    self.stats.errors.reset += 1;
-                    self.fail(stack, i);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Handles complete responses in client `i`'s buffer; false if the connection is gone.
-    fn on_responses(&mut self, now: Instant, stack: &mut Stack, i: usize) -> bool {
-        let c = &mut self.clients[i];
-        let (used, count) = match c.rr.on_readable(&c.input[..c.filled]) {
-            Ok(r) => r,
-            Err(_) => {
-                self.stats.errors.protocol += 1;
-                self.fail(stack, i);
-                return false;
-            }
-        };
-        c.input.copy_within(used..c.filled, 0);
-        c.filled -= used;
-        for _ in 0..count {
-            let Some(sent) = self.clients[i].outstanding.pop_front() else {
-                // An answer to nothing we asked.
-                self.stats.errors.protocol += 1;
-                self.fail(stack, i);
-                return false;
-            };
-            if self.running {
-                self.stats.record(std_dur(now.saturating_duration_since(sent)));
-                self.stats.add_bytes(2 * self.cfg.size as u64);
-            }
-        }
-        if count == 0 || !self.running {
-            return true;
-        }
-        match (self.cfg.workload, self.cfg.rate) {
-            (Workload::Rr, None) => {
-                if self.clients[i].outstanding.is_empty() {
-                    self.queue_request(i, now);
-                    self.flush(stack, i);
-                }
-                true
-            }
-            (Workload::Crr, _) => {
-                // Done with this connection: close it (FIN; TIME-WAIT is the stack's) and
-                // start the next one.
-                if let Some(h) = self.clients[i].handle.take() {
-                    let _ = stack.tcp_close(h);
-                }
-                self.connect(now, stack, i);
-                false
-            }
-            _ => true,
-        }
-    }
-
-    fn housekeeping(&mut self, now: Instant, stack: &mut Stack) {
-        let timeout = our_dur(self.cfg.timeout);
+    fn housekeeping(&mut self, cx: &mut Cx<'_>) {
+        let (now, timeout) = (cx.now(), our_dur(self.cfg.timeout));
         for i in 0..self.clients.len() {
             let c = &self.clients[i];
             let timed_out = match c.phase {
                 Phase::Idle => {
-                    if self.running {
-                        self.connect(now, stack, i);
-                    }
+                    self.connect(cx, i);
                     continue;
                 }
                 Phase::Connecting => now.saturating_duration_since(c.started) > timeout,
@@ -352,13 +262,13 @@ impl StackLoad {
             };
             if timed_out {
                 self.stats.errors.timeout += 1;
-                self.fail(stack, i);
+                self.fail(cx, i);
             }
         }
     }
 
     /// Open loop: one request due at `due` goes to the next client with a connection.
-    fn send_scheduled(&mut self, stack: &mut Stack, due: Instant) {
+    fn send_scheduled(&mut self, cx: &mut Cx<'_>, due: Instant) {
         let n = self.clients.len();
         for _ in 0..n {
             let i = self.round_robin % n;
@@ -366,86 +276,136 @@ impl StackLoad {
             if self.clients[i].phase != Phase::Idle {
                 self.queue_request(i, due);
                 if self.clients[i].phase == Phase::Ready {
-                    self.flush(stack, i);
+                    self.flush(cx, i);
                 }
                 return;
             }
         }
     }
 
-    fn begin(&mut self, now: Instant, stack: &mut Stack) {
+    fn begin(&mut self, cx: &mut Cx<'_>) {
+        let now = cx.now();
         self.start = now;
-        self.end = now + our_dur(self.cfg.duration);
         self.next_progress = now + Duration::from_secs(1);
         self.last_progress = now;
-        self.next_housekeeping = now + HOUSEKEEPING;
         self.next_send = now;
         self.running = true;
+        cx.arm_timer(now + our_dur(self.cfg.duration), END);
+        cx.arm_timer(now + HOUSEKEEPING, TIDY);
+        cx.arm_timer(self.next_progress, PROGRESS);
+        if self.interval.is_some() {
+            cx.arm_timer(now, SEND);
+        }
         for i in 0..self.clients.len() {
-            self.connect(now, stack, i);
+            self.connect(cx, i);
         }
     }
 
-    fn finish(&mut self, now: Instant, stack: &mut Stack) {
+    fn finish(&mut self, cx: &mut Cx<'_>) {
         self.running = false;
         self.done = true;
-        self.elapsed = std_dur(now.saturating_duration_since(self.start));
+        self.elapsed = std_dur(cx.now().saturating_duration_since(self.start));
         for c in &mut self.clients {
             if let Some(h) = c.handle.take() {
                 // Unread data turns this into a reset (RFC 1122 §4.2.2.13), like close(2).
-                let _ = stack.tcp_close(h);
+                let _ = cx.stack().tcp_close(h);
             }
             c.phase = Phase::Idle;
         }
     }
 }
 
-impl DriverApp for StackLoad {
-    fn start(&mut self, now: Instant, _stack: &mut Stack) {
-        // The worker's first iteration (this call) runs before the XDP program diverts
-        // frames to us, so an ARP reply to a request sent now would go to the kernel and the
-        // run would lose a second to the ARP retry; begin a moment later instead.
-        self.start = now + START_DELAY;
+impl Service for StackLoad {
+    type Conn = Slot;
+
+    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+        // `start` runs before the XDP program diverts frames to us, so an ARP reply to a
+        // request sent now would go to the kernel and the run would lose a second to the ARP
+        // retry; begin a moment later instead.
+        let at = cx.now() + START_DELAY;
+        cx.arm_timer(at, BEGIN);
+        Ok(())
     }
 
-    fn on_connected(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
-        let Some(i) = self.client_of(h) else { return };
+    fn open(&mut self, cx: &mut Cx<'_>, h: TcpHandle) -> Option<Slot> {
+        let i = self.connecting.remove(h)?;
+        if self.clients[i].handle != Some(h) {
+            return None; // a slot that moved on (timed out) while this one connected
+        }
         self.clients[i].phase = Phase::Ready;
         if self.running && self.cfg.rate.is_none() && self.cfg.workload != Workload::Bulk {
             // crr measures from the connect; rr from the send.
-            let at = if self.cfg.workload == Workload::Crr { self.clients[i].started } else { now };
+            let c = &self.clients[i];
+            let at = if self.cfg.workload == Workload::Crr { c.started } else { cx.now() };
             self.queue_request(i, at);
         }
-        self.flush(stack, i);
+        Some((i, h)) // the host calls `on_writable` next, which sends
     }
 
-    fn on_readable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
-        if let Some(i) = self.client_of(h) {
-            self.read(now, stack, i);
-            if self.clients[i].phase == Phase::Ready {
-                self.flush(stack, i);
+    fn on_data(&mut self, now: Instant, slot: &mut Slot, input: &[u8], _: &mut Vec<u8>) -> usize {
+        if self.cfg.workload == Workload::Bulk || !self.current(*slot) {
+            return input.len(); // bulk reads nothing back; a closed connection drains
+        }
+        let (running, size, i) = (self.running, self.cfg.size, slot.0);
+        let c = &mut self.clients[i];
+        let (used, count) = match c.rr.on_readable(input) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.errors.protocol += 1;
+                c.broken = true;
+                return input.len();
             }
-        } else {
-            // A connection we closed: drain it so the close stays orderly (`tcp_read` lends a
-            // chunk or two at a time).
-            while let Ok(n) = stack.tcp_read(h, |a, b| a.len() + b.len()) {
-                if n == 0 {
-                    break;
-                }
+        };
+        for _ in 0..count {
+            let Some(sent) = c.outstanding.pop_front() else {
+                // An answer to nothing we asked.
+                self.stats.errors.protocol += 1;
+                c.broken = true;
+                return input.len();
+            };
+            if running {
+                self.stats.record(std_dur(now.saturating_duration_since(sent)));
+                self.stats.add_bytes(2 * size as u64);
             }
+        }
+        if count > 0 && running {
+            match (self.cfg.workload, self.cfg.rate) {
+                (Workload::Rr, None) if c.outstanding.is_empty() => self.queue_request(i, now),
+                (Workload::Crr, _) => c.reconnect = true,
+                _ => {}
+            }
+        }
+        used
+    }
+
+    /// After every read (and when send space frees): what the answers asked for.
+    fn on_writable(&mut self, cx: &mut Cx<'_>, slot: &mut Slot, h: TcpHandle) {
+        if !self.current(*slot) {
+            return;
+        }
+        let i = slot.0;
+        if self.clients[i].broken {
+            self.fail(cx, i);
+        } else if self.clients[i].reconnect {
+            // Done with this connection: close it (FIN; TIME-WAIT is the stack's) and start
+            // the next one.
+            let _ = cx.stack().tcp_close(h);
+            self.connect(cx, i);
+        } else if self.clients[i].phase == Phase::Ready {
+            self.flush(cx, i);
         }
     }
 
-    fn on_writable(&mut self, _now: Instant, stack: &mut Stack, h: TcpHandle) {
-        if let Some(i) = self.client_of(h) {
-            if self.clients[i].phase == Phase::Ready {
-                self.flush(stack, i);
-            }
-        }
-    }
-
-    fn on_closed(&mut self, _now: Instant, _stack: &mut Stack, h: TcpHandle, why: Event) {
-        let Some(i) = self.client_of(h) else { return };
+    fn closed(&mut self, _cx: &mut Cx<'_>, h: TcpHandle, slot: Option<Slot>, why: Event) {
+        let i = match slot {
+            Some(s) if self.current(s) => s.0,
+            Some(_) => return,
+            // A connect that never completed.
+            None => match self.connecting.remove(h) {
+                Some(i) if self.clients[i].handle == Some(h) => i,
+                _ => return,
+            },
+        };
         let c = &mut self.clients[i];
         let connecting = c.phase == Phase::Connecting;
         c.handle = None;
@@ -460,63 +420,61 @@ impl DriverApp for StackLoad {
         }
     }
 
-    fn poll(&mut self, now: Instant, stack: &mut Stack) {
-        if !self.running {
-            if !self.done && now >= self.start {
-                self.begin(now, stack);
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        let now = cx.now();
+        match token {
+            BEGIN if !self.done => self.begin(cx),
+            END if self.running => self.finish(cx),
+            TIDY if self.running => {
+                self.housekeeping(cx);
+                cx.arm_timer(now + HOUSEKEEPING, TIDY);
             }
-            return;
-        }
-        if now >= self.end {
-            self.finish(now, stack);
-            return;
-        }
-        if let Some(interval) = self.interval {
-            while self.next_send <= now {
-                let due = self.next_send;
-                self.send_scheduled(stack, due);
-                self.next_send = due + interval;
+            PROGRESS if self.running => {
+                let line = self.stats.progress_line(
+                    self.cfg.workload,
+                    std_dur(now.saturating_duration_since(self.start)),
+                    std_dur(now.saturating_duration_since(self.last_progress)),
+                );
+                (self.progress)(line);
+                self.last_progress = now;
+                self.next_progress += Duration::from_secs(1);
+                cx.arm_timer(self.next_progress, PROGRESS);
             }
-        }
-        if now >= self.next_housekeeping {
-            self.housekeeping(now, stack);
-            self.next_housekeeping = now + HOUSEKEEPING;
-        }
-        if now >= self.next_progress {
-            let line = self.stats.progress_line(
-                self.cfg.workload,
-                std_dur(now.saturating_duration_since(self.start)),
-                std_dur(now.saturating_duration_since(self.last_progress)),
-            );
-            (self.progress)(line);
-            self.last_progress = now;
-            self.next_progress += Duration::from_secs(1);
+            SEND if self.running => {
+                let Some(interval) = self.interval else { return };
+                while self.next_send <= now {
+                    let due = self.next_send;
+                    self.send_scheduled(cx, due);
+                    self.next_send = due + interval;
+                }
+                cx.arm_timer(self.next_send, SEND);
+            }
+            _ => {}
         }
     }
 
-    fn shutdown(&mut self, now: Instant, stack: &mut Stack) {
+    fn shutdown(&mut self, cx: &mut Cx<'_>) {
         if !self.done {
-            self.finish(now, stack);
+            self.finish(cx);
         }
     }
 
     fn finished(&self) -> bool {
         self.done
     }
-
-    fn copies(&self) -> AppCopies {
-        self.copies
-    }
-
-    fn sample_connection(&self) -> Option<TcpHandle> {
-        self.clients.iter().find_map(|c| c.handle)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xdp::testbed::{run_until, setup, B};
+    use xdptcp_driver::services::Echo;
+    use xdptcp_driver::setup::test_stack;
+    use xdptcp_driver::worker::Worker;
+    use xdptcp_driver::{Host, LoopbackPair};
+    use xdptcp_stack::time::Instant;
+
+    const A: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 2);
+    const B: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 1);
 
     fn cfg(workload: Workload, conns: usize) -> LoadConfig {
         LoadConfig {
@@ -533,15 +491,27 @@ mod tests {
     /// Runs a load against the peer, which echoes (an echoed rr request is a valid response:
     /// same length prefix, same body size).
     fn run(cfg: LoadConfig) -> (Stats, std::time::Duration, usize) {
-        let (mut w, mut p) = setup(StackLoad::new(cfg, |_| {}).expect("valid"));
-        p.stack.tcp_listen(B, 7001, 64).expect("listen");
+        use xdptcp_driver::App as _;
+        let (a, b) = LoopbackPair::default().build();
+        let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
+        let mut w = Worker::new(a, stack, Host::new(StackLoad::new(cfg, |_| {}).expect("valid")));
+        let stack = test_stack(&b, [2, 0, 0, 0, 0, 1], B, 24);
+        let mut p = Worker::new(b, stack, Host::new(Echo::new(7001).with_backlog(64)));
+        p.start().expect("listens");
         let mut now = Instant::from_millis(1);
-        let ok = run_until(&mut w, &mut p, &mut now, 100_000, |w, p| {
-            p.echo_accepted();
-            w.app().finished()
-        });
-        assert!(ok, "the run did not end");
-        (w.app().stats().clone(), w.app().elapsed(), p.accepted.len())
+        let mut ended = false;
+        for _ in 0..100_000 {
+            w.run_once(now);
+            p.run_once(now);
+            if w.app().finished() {
+                ended = true;
+                break;
+            }
+            now += Duration::from_micros(10);
+        }
+        assert!(ended, "the run did not end");
+        let load = w.app().service();
+        (load.stats().clone(), load.elapsed(), p.app().counters().opened as usize)
     }
 
     #[test]

@@ -5,25 +5,22 @@
 pub mod client;
 pub mod flood;
 pub mod load;
-pub mod proxy;
+pub mod reflector;
 pub mod server;
-#[cfg(test)]
-mod testbed;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use xdptcp_driver::app::App as DriverApp;
-use xdptcp_driver::engine::{self, Addressing, Stop, Worker};
-use xdptcp_driver::fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
-use xdptcp_driver::pcap::PcapDevice;
-use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode};
-use xdptcp_driver::{signal, Device};
-use xdptcp_stack::stack::Stack;
+use xdptcp_driver::fault::{FaultConfig, Impairments};
+use xdptcp_driver::worker::{self, Stop, Worker};
+use xdptcp_driver::xdp::{
+    self as afxdp, BindMode, BusyPoll, NetIf, TxChecksum, XdpBacked, XdpMode,
+};
+use xdptcp_driver::{signal, Builder};
 use xdptcp_stack::tcp::listen::CookieMode;
 use xdptcp_stack::tcp::TcpCounters;
-use xdptcp_stack::time::Instant;
 
 /// Everything a `--stack xdptcp` command needs to bring up one worker.
 #[derive(Debug, Clone)]
@@ -53,7 +50,7 @@ pub struct XdpOptions {
     /// Most connections the stack holds.
     pub max_connections: usize,
     /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
-    pub idle: engine::IdlePolicy,
+    pub idle: worker::IdlePolicy,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -188,8 +185,8 @@ pub const DEFAULT_IDLE_WAIT_AFTER_US: &str = "50";
 
 /// The idle policy of `--idle-wait-after-us US|off` and `--idle-sleep-us US` (the older
 /// option; it needs `--idle-wait-after-us off`).
-pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<engine::IdlePolicy, String> {
-    use engine::IdlePolicy;
+pub fn parse_idle(wait_after_us: &str, idle_sleep_us: u64) -> Result<worker::IdlePolicy, String> {
+    use worker::IdlePolicy;
     let wait_after = match wait_after_us {
         "off" => None,
         us => Some(us.parse::<u64>().ok().filter(|us| *us <= 10_000_000).ok_or_else(|| {
@@ -237,40 +234,6 @@ pub fn parse_busy_poll(
     Ok(Some(BusyPoll { usecs, budget }))
 }
 
-/// Access to the AF_XDP device under any wrappers.
-pub trait XdpInfo {
-    /// The AF_XDP device.
-    fn xdp(&self) -> &XdpDevice;
-    /// Fault-injection counters (RX, TX), if a fault layer is present.
-    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
-        None
-    }
-}
-
-impl XdpInfo for XdpDevice {
-    fn xdp(&self) -> &XdpDevice {
-        self
-    }
-}
-
-impl<D: XdpInfo + Device> XdpInfo for FaultDevice<D> {
-    fn xdp(&self) -> &XdpDevice {
-        self.inner().xdp()
-    }
-    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
-        Some((self.rx_stats(), self.tx_stats()))
-    }
-}
-
-impl<D: XdpInfo + Device, W: std::io::Write> XdpInfo for PcapDevice<D, W> {
-    fn xdp(&self) -> &XdpDevice {
-        self.inner().xdp()
-    }
-    fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
-        self.inner().fault_stats()
-    }
-}
-
 /// What the worker's start-up reports to the caller, for its "ready" line.
 #[derive(Debug, Clone)]
 pub struct Ready {
@@ -301,14 +264,46 @@ impl Ready {
     }
 }
 
-/// The hooks of one run: checks after start-up, the ready line, the summary line.
+/// The hooks of one run: the ready line, the summary line. (An application whose `start`
+/// failed reports it through [`App::start_error`](DriverApp::start_error), which aborts the
+/// run.)
 pub trait Hooks<A> {
-    /// After the application's `start`: an error (e.g. listening failed) aborts the run.
-    fn started(&mut self, app: &A) -> Result<(), String>;
     /// The device is diverting traffic to us.
     fn ready(&mut self, ready: &Ready);
     /// One line about the application, for the periodic and final counters.
     fn summary(&self, app: &A) -> String;
+}
+
+impl XdpOptions {
+    /// The driver's [`Builder`] with these settings (the fault device and the capture are
+    /// wrapped around its device by [`run`]).
+    pub fn builder(&self) -> Builder {
+        let (bind, xdp_mode, busy_poll, tx_checksum, queue) =
+            (self.bind, self.xdp_mode, self.busy_poll, self.tx_checksum, self.queue);
+        let (fixed, max_connections, ports, cookies) =
+            (self.fixed_buffers, self.max_connections, self.local_ports.clone(), self.syn_cookies);
+        Builder::new(&self.iface, self.addr)
+            .prefix_len(self.prefix_len)
+            .gateway(self.gateway)
+            .core(self.core)
+            .xdp(|c| {
+                c.queue = queue;
+                c.bind = bind;
+                c.xdp_mode = xdp_mode;
+                c.busy_poll = busy_poll;
+                c.tx_checksum = tx_checksum;
+            })
+            .stack(move |config| {
+                if let Some(b) = fixed {
+                    config.tcp = config.tcp.with_fixed_buffers(b, b);
+                }
+                config.max_connections = max_connections;
+                config.listen.cookies = cookies;
+                if let Some(ports) = &ports {
+                    config.ephemeral_ports = ports.clone();
+                }
+            })
+    }
 }
 
 /// Runs `app` on one worker until SIGINT/SIGTERM (or the application finishes), then stops
@@ -319,67 +314,36 @@ pub fn run<A: DriverApp>(
     hooks: &mut impl Hooks<A>,
 ) -> Result<(A, Stop), String> {
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
-    if let Some(core) = opts.core {
-        if !engine::pin_to_core(core) {
-            return Err(format!("cannot pin to core {core}: no such core (or not allowed)"));
-        }
-    }
-    let netif = NetIf::lookup(&opts.iface).map_err(|e| e.to_string())?;
-    let config = XdpConfig {
-        queue: opts.queue,
-        bind: opts.bind,
-        xdp_mode: opts.xdp_mode,
-        busy_poll: opts.busy_poll,
-        tx_checksum: opts.tx_checksum,
-        ..XdpConfig::new(&opts.iface, opts.addr)
-    };
-    let dev = XdpDevice::open(&config).map_err(|e| e.to_string())?;
-    let pcap = |p: &PathBuf| format!("cannot create pcap file {}", p.display());
-    match (&opts.fault, &opts.pcap) {
-        (None, None) => go(dev, &netif, opts, app, hooks),
-        (Some(f), None) => go(FaultDevice::new(dev, *f), &netif, opts, app, hooks),
-        (None, Some(p)) => {
-            let d = PcapDevice::create(dev, p).map_err(|e| format!("{}: {e}", pcap(p)))?;
-            go(d, &netif, opts, app, hooks)
-        }
-        (Some(f), Some(p)) => {
-            let d = PcapDevice::create(FaultDevice::new(dev, *f), p)
-                .map_err(|e| format!("{}: {e}", pcap(p)))?;
-            go(d, &netif, opts, app, hooks)
-        }
+    let builder = opts.builder();
+    let (dev, netif) = builder.open()?;
+    let k = Launch { builder: &builder, netif: &netif, app, opts, hooks };
+    afxdp::wrapped(dev, opts.fault, opts.pcap.as_deref(), k)?
+}
+
+/// The rest of [`run`], once the device is wrapped as the options ask.
+struct Launch<'a, A, H> {
+    builder: &'a Builder,
+    netif: &'a NetIf,
+    app: A,
+    opts: &'a XdpOptions,
+    hooks: &'a mut H,
+}
+
+impl<A: DriverApp, H: Hooks<A>> afxdp::WithDevice for Launch<'_, A, H> {
+    type Output = Result<(A, Stop), String>;
+
+    fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
+        go(self.builder.worker(dev, self.netif, self.app)?, self.opts, self.hooks)
     }
 }
 
-fn go<D: Device + XdpInfo, A: DriverApp>(
-    dev: D,
-    netif: &NetIf,
+/// Serves on a worker that is running (its application started, its socket diverting
+/// traffic): the ready line, periodic counters, the graceful stop.
+fn go<D: XdpBacked, A: DriverApp>(
+    mut worker: Worker<D, A>,
     opts: &XdpOptions,
-    app: A,
     hooks: &mut impl Hooks<A>,
 ) -> Result<(A, Stop), String> {
-    let keys = engine::os_random_keys().map_err(|e| format!("getrandom: {e}"))?;
-    let addressing = Addressing {
-        mac: netif.mac,
-        addr: opts.addr,
-        prefix_len: opts.prefix_len,
-        gateway: opts.gateway,
-    };
-    let mut config = engine::stack_config(&dev, addressing, keys);
-    if let Some(b) = opts.fixed_buffers {
-        config.tcp = config.tcp.with_fixed_buffers(b, b);
-    }
-    config.max_connections = opts.max_connections;
-    config.listen.cookies = opts.syn_cookies;
-    if let Some(ports) = &opts.local_ports {
-        config.ephemeral_ports = ports.clone();
-    }
-    let stack = Stack::new(config, Instant::ZERO);
-    let mut worker = Worker::new(dev, stack, app);
-    // The first iteration runs the application's `start` (listen, connect) before the XDP
-    // program diverts anything to us.
-    worker.run_once(worker.now());
-    hooks.started(worker.app())?;
-    worker.device().xdp().start().map_err(|e| e.to_string())?;
     let xdp = worker.device().xdp();
     hooks.ready(&Ready {
         addr: opts.addr,
@@ -402,7 +366,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         }
         false
     });
-    let drained = worker.drain(engine::DEFAULT_GRACE);
+    let drained = worker.drain(worker::DEFAULT_GRACE);
     println!(
         "stopped ({}): {}{}",
         match stop {
@@ -455,7 +419,7 @@ pub fn nstat_lines(c: &TcpCounters) -> Vec<(&'static str, i64)> {
 
 /// Prints the stack's, the interface's, the driver's and the copy counters. `all` prints
 /// zero-valued counters too.
-pub fn print_counters<D: Device + XdpInfo, A: DriverApp>(w: &Worker<D, A>, all: bool) {
+pub fn print_counters<D: XdpBacked, A: DriverApp>(w: &Worker<D, A>, all: bool) {
     let s = w.stack();
     println!("stack: connections {} {:?}", s.connection_count(), s.counters());
     println!("listen: {:?}", s.listen_counters());

@@ -10,8 +10,10 @@
 //!   [`netdev`], the driver's AF_XDP features from netlink;
 //! - [`netif`]: interface facts (index, MTU, MAC, queues) from the thread's namespace;
 //! - [`busy_poll`]: optional preferred busy polling (`SO_PREFER_BUSY_POLL` and friends);
-//! - [`error`]: [`DriverError`], one clear line per failure.
+//! - [`error`]: [`DriverError`], one clear line per failure;
+//! - [`backed`]: [`XdpBacked`], the AF_XDP device under fault and capture wrappers.
 
+pub mod backed;
 pub mod busy_poll;
 pub mod error;
 pub mod netdev;
@@ -23,6 +25,7 @@ pub mod socket;
 pub mod tx_checksum;
 mod xskrs;
 
+pub use backed::{wrapped, WithDevice, XdpBacked};
 pub use busy_poll::{BusyPoll, BusyPollState};
 pub use error::DriverError;
 pub use netif::NetIf;

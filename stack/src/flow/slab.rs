@@ -99,6 +99,31 @@ impl<K, V> Slab<K, V> {
         }
     }
 
+    /// Mutable values of two different live entries at once (`None` if either is not live, or
+    /// both are the same slot).
+    pub(crate) fn get_pair_mut(
+        &mut self,
+        a: (u32, u32),
+        b: (u32, u32),
+    ) -> Option<(&mut V, &mut V)> {
+        let (ia, ib) = (a.0 as usize, b.0 as usize);
+        if ia == ib || ia.max(ib) >= self.slots.len() {
+            return None;
+        }
+        let (lo, hi) = self.slots.split_at_mut(ia.max(ib));
+        let (low, high) = (&mut lo[ia.min(ib)], &mut hi[0]);
+        let (sa, sb) = if ia < ib { (low, high) } else { (high, low) };
+        if sa.generation != a.1 || sb.generation != b.1 {
+            return None;
+        }
+        match (&mut sa.entry, &mut sb.entry) {
+            (Entry::Occupied { value: va, .. }, Entry::Occupied { value: vb, .. }) => {
+                Some((va, vb))
+            }
+            _ => None,
+        }
+    }
+
     /// Removes a live entry, bumps the slot's generation and puts the slot on the free list.
     pub(crate) fn remove(&mut self, index: u32, generation: u32) -> Option<(K, u32, V)> {
         let slot = self.slots.get_mut(index as usize).filter(|s| s.generation == generation)?;

@@ -209,6 +209,12 @@ impl<K: TableKey, V> Table<K, V> {
         self.slab.get_mut(handle.index, handle.generation)
     }
 
+    /// The values of two different live entries, both mutably (`None` if either handle is
+    /// stale, or both name the same entry).
+    pub fn get_pair_mut(&mut self, a: Handle<K>, b: Handle<K>) -> Option<(&mut V, &mut V)> {
+        self.slab.get_pair_mut((a.index, a.generation), (b.index, b.generation))
+    }
+
     /// Removes the entry; the handle (and every copy of it) stops resolving.
     pub fn remove(&mut self, handle: Handle<K>) -> Option<V> {
         let (key, hash, _) = self.slab.get(handle.index, handle.generation)?;

@@ -244,6 +244,12 @@ impl Interface {
         self.udp.consume(socket)
     }
 
+    /// The next UDP socket with newly arrived datagrams (edge-triggered: read it until
+    /// `udp_recv_from` is `None`).
+    pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
+        self.udp.poll_readable()
+    }
+
     /// The UDP socket table (for inspection).
     pub fn udp_sockets(&self) -> &UdpSockets {
         &self.udp

@@ -6,8 +6,14 @@
 //! the application reads it in place with [`UdpSockets::recv_from`] and releases it with
 //! [`UdpSockets::consume`]. A full ring drops the newcomer, as a kernel socket with a full
 //! receive buffer does.
+//!
+//! Readiness is edge-triggered, as `EPOLLET` is: a socket enters the ready queue
+//! ([`UdpSockets::poll_readable`]) when a datagram lands while it is not already queued, so an
+//! application learns which sockets have datagrams without polling every socket every
+//! iteration. After taking a socket from the queue it reads until `recv_from` is `None`; the
+//! next datagram queues the socket again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use super::ring::{PushError, SlotRing};
@@ -42,6 +48,8 @@ struct UdpSocket {
     port: u16,
     /// Metadata per datagram: the sender.
     rx: SlotRing<(Ipv4Addr, u16)>,
+    /// Whether the socket waits in the ready queue.
+    in_ready: bool,
 }
 
 #[derive(Debug)]
@@ -56,6 +64,9 @@ pub struct UdpSockets {
     by_port: HashMap<u16, u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Sockets that received a datagram since they were last taken from here (each at most
+    /// once: bounded by the number of sockets, so it grows only when a socket is bound).
+    ready: VecDeque<UdpHandle>,
 }
 
 impl UdpSockets {
@@ -81,6 +92,7 @@ impl UdpSockets {
         let socket = UdpSocket {
             port,
             rx: SlotRing::new(rx_slots, max_datagram, (Ipv4Addr::UNSPECIFIED, 0)),
+            in_ready: false,
         };
         let slot = match self.free.pop() {
             Some(i) => i,
@@ -93,7 +105,10 @@ impl UdpSockets {
         let entry = &mut self.slots[slot as usize];
         entry.socket = Some(socket);
         self.by_port.insert(port, slot);
-        Ok(UdpHandle { slot, generation: entry.generation })
+        // Room for this socket in the ready queue now, so delivery never allocates.
+        let handle = UdpHandle { slot, generation: entry.generation };
+        self.ready.reserve(self.slots.len().saturating_sub(self.ready.len()));
+        Ok(handle)
     }
 
     /// Closes the socket, discarding what it had queued. False if the handle was stale.
@@ -138,6 +153,18 @@ impl UdpSockets {
         self.socket(handle).map_or(0, |s| s.rx.len())
     }
 
+    /// The next socket that received datagrams since it was last returned (edge-triggered,
+    /// see the [module documentation](self)); unbound sockets are skipped.
+    pub fn poll_readable(&mut self) -> Option<UdpHandle> {
+        while let Some(h) = self.ready.pop_front() {
+            if let Some(s) = self.socket_mut(h) {
+                s.in_ready = false;
+                return Some(h);
+            }
+        }
+        None
+    }
+
     /// Copies an arriving datagram into the ring of the socket bound to `dst_port`. A payload
     /// larger than the slot (impossible when slots are MTU-sized) counts as a full queue.
     pub(crate) fn deliver(
@@ -147,16 +174,22 @@ impl UdpSockets {
         payload: &[u8],
     ) -> Delivery {
         let Some(&slot) = self.by_port.get(&dst_port) else { return Delivery::NoSocket };
-        let Some(socket) = self.slots.get_mut(slot as usize).and_then(|e| e.socket.as_mut()) else {
-            return Delivery::NoSocket;
-        };
+        let Some(entry) = self.slots.get_mut(slot as usize) else { return Delivery::NoSocket };
+        let generation = entry.generation;
+        let Some(socket) = entry.socket.as_mut() else { return Delivery::NoSocket };
         let res = socket.rx.push_with(src, |buf| {
             let dst = buf.get_mut(..payload.len())?;
             dst.copy_from_slice(payload);
             Some(payload.len())
         });
         match res {
-            Ok(()) => Delivery::Queued,
+            Ok(()) => {
+                if !socket.in_ready {
+                    socket.in_ready = true;
+                    self.ready.push_back(UdpHandle { slot, generation });
+                }
+                Delivery::Queued
+            }
             Err(PushError::Full | PushError::Rejected) => Delivery::QueueFull,
         }
     }
@@ -215,5 +248,29 @@ mod tests {
         assert_eq!(t.recv_from(h), None, "old handle must not see the new socket");
         assert_eq!(t.recv_from(h2).map(|x| x.1), Some(&b"hi"[..]));
         assert_eq!(t.local_port(h), None);
+    }
+
+    #[test]
+    fn readiness_is_edge_triggered_once_per_socket() {
+        let mut t = UdpSockets::new();
+        let a = t.bind(1, 4, 8).unwrap();
+        let b = t.bind(2, 4, 8).unwrap();
+        assert_eq!(t.poll_readable(), None);
+        assert_eq!(t.deliver(2, A, b"b1"), Delivery::Queued);
+        assert_eq!(t.deliver(1, A, b"a1"), Delivery::Queued);
+        assert_eq!(t.deliver(2, A, b"b2"), Delivery::Queued);
+        // Each socket once, in the order its first datagram came.
+        assert_eq!(t.poll_readable(), Some(b));
+        assert_eq!(t.poll_readable(), Some(a));
+        assert_eq!(t.poll_readable(), None);
+        // A new datagram queues the socket again, even with older ones unread.
+        assert_eq!(t.deliver(1, A, b"a2"), Delivery::Queued);
+        assert_eq!(t.poll_readable(), Some(a));
+        // A socket unbound while queued is skipped.
+        assert_eq!(t.deliver(2, A, b"b3"), Delivery::Queued);
+        assert!(t.unbind(b));
+        assert_eq!(t.poll_readable(), None);
+        // Full rings queue nothing new.
+        assert_eq!(t.queued(a), 2);
     }
 }

@@ -1,43 +1,8 @@
-//! A tiny deterministic PRNG (SplitMix64): the simulator's only source of chance, so a seed
-//! replays a run exactly. Not for anything that needs unpredictability.
+//! The simulator's only source of chance, the seeded [`SplitMix64`](crate::rng::SplitMix64),
+//! so a seed replays a run exactly; and a seeded byte [`Pattern`].
 
-/// SplitMix64 (Steele, Lea and Flood, 2014).
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
-
-impl Rng {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform value in `0..n` (`0` when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `p` (clamped to 0..=1).
-    pub fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
-        }
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
+/// The simulator's generator: the workspace's one [`SplitMix64`](crate::rng::SplitMix64).
+pub type Rng = crate::rng::SplitMix64;
 
 /// An endless deterministic byte stream from a seed: what a bulk sender writes and its
 /// receiver checks, without storing either.

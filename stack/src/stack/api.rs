@@ -209,11 +209,7 @@ impl Stack {
         write: impl FnOnce(&mut Connection, &mut ChunkPool) -> usize,
     ) -> Result<usize, TcpError> {
         self.touch(h.0, false, |s, t| {
-            let open = matches!(
-                s.conn.state(),
-                State::SynSent | State::SynReceived | State::Established | State::CloseWait
-            );
-            if s.write_shut || !open {
+            if !writable(s) {
                 return Err(TcpError::WriteClosed);
             }
             let n = write(&mut s.conn, t.pool);
@@ -252,6 +248,32 @@ impl Stack {
             }
             total
         })
+    }
+
+    /// Forwards up to `max` received in-order bytes of `from` into the send buffer of `to`,
+    /// with one copy (receive buffer to send buffer, no application buffer between): what a
+    /// proxy does. Moves as much as `to`'s send buffer and the memory budget take; what does
+    /// not fit stays in `from`'s receive buffer (its window closes towards its peer) until
+    /// `to` is `Writable`. Returns the count, or `Err(Finished)` once `from`'s peer closed and
+    /// everything was read, or `Err(WriteClosed)` if `to` can no longer send.
+    pub fn tcp_splice(
+        &mut self,
+        from: TcpHandle,
+        to: TcpHandle,
+        max: usize,
+    ) -> Result<usize, TcpError> {
+        self.touch_pair(from.0, to.0, false, |src, dst, t| {
+            if !writable(dst) {
+                return Err(TcpError::WriteClosed);
+            }
+            if src.conn.recv_finished() {
+                return Err(TcpError::Finished);
+            }
+            let n = src.conn.splice_into(&mut dst.conn, t.pool, max);
+            t.transmit = n > 0;
+            Ok(n)
+        })
+        .ok_or(TcpError::InvalidHandle)?
     }
 
     /// Free space in the send buffer (within the memory budget).
@@ -441,4 +463,21 @@ impl Stack {
     pub fn udp_consume(&mut self, socket: UdpHandle) -> bool {
         self.iface.udp_consume(socket)
     }
+
+    /// The next UDP socket that received datagrams since it was last returned here: the UDP
+    /// readable event. Edge-triggered (as `EPOLLET`): read the socket until `udp_recv_from`
+    /// is `None`, since the next event for it comes only with its next datagram.
+    pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
+        self.iface.udp_poll_readable()
+    }
+}
+
+/// Whether `s` may still queue data: from SYN-SENT on (the data waits for the handshake),
+/// until writing was shut down or the connection is closing.
+fn writable(s: &Socket) -> bool {
+    let open = matches!(
+        s.conn.state(),
+        State::SynSent | State::SynReceived | State::Established | State::CloseWait
+    );
+    open && !s.write_shut
 }

@@ -27,15 +27,11 @@ pub struct StackKeys {
 impl StackKeys {
     /// Four keys derived from one seed with SplitMix64: for tests and simulations only.
     pub fn from_seed(seed: u64) -> Self {
-        let mut s = seed;
+        let mut rng = crate::rng::SplitMix64::new(seed);
         let mut key = || {
             let mut k = [0u8; 16];
             for half in k.chunks_exact_mut(8) {
-                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                half.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+                half.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             k
         };

@@ -79,6 +79,26 @@ impl Stack {
         Some(r)
     }
 
+    /// Runs `change` on two different connections at once (a splice from one into the
+    /// other), then settles both. `None` (and `change` not run) if either handle is stale or
+    /// both name the same connection.
+    pub(super) fn touch_pair<R>(
+        &mut self,
+        a: FlowHandle,
+        b: FlowHandle,
+        transmit: bool,
+        change: impl FnOnce(&mut Socket, &mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
+        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
+        let (sa, sb) = flows.table.get_pair_mut(a, b)?;
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
+        let r = change(sa, sb, &mut touch);
+        let transmit = touch.transmit;
+        self.settle(a, transmit);
+        self.settle(b, transmit);
+        Some(r)
+    }
+
     /// Inserts a new connection under `key` and settles it (its first timer, and the
     /// transmit queue when `transmit`).
     pub(super) fn adopt(

@@ -332,8 +332,24 @@ impl ChunkQueue {
         limit: usize,
         force: bool,
     ) -> &'p mut [u8] {
+        match self.writable_span(pool, limit, force) {
+            Some((id, within, n)) => {
+                pool.bytes_mut(id).get_mut(within..within + n).unwrap_or(&mut [])
+            }
+            None => &mut [],
+        }
+    }
+
+    /// [`writable`](Self::writable) as (chunk, offset, length), so the room can be filled from
+    /// another chunk of the same pool.
+    fn writable_span(
+        &mut self,
+        pool: &mut ChunkPool,
+        limit: usize,
+        force: bool,
+    ) -> Option<(u32, usize, usize)> {
         if limit == 0 {
-            return &mut [];
+            return None;
         }
         // Anything written but not committed is forgotten: the room starts after `len`.
         self.extent = self.len;
@@ -343,17 +359,43 @@ impl ChunkQueue {
         }
         let index = (pos / CHUNK_SIZE) as u32;
         if self.count <= index && !self.grow(pool, force && self.count == 0) {
-            return &mut [];
+            return None;
         }
         let id = self.locate(pool, index);
         let within = pos % CHUNK_SIZE;
         let n = (CHUNK_SIZE - within).min(limit);
         // The room counts as written so `commit_room` accepts it, and trims what stays unfilled.
         self.extent = self.len + n as u32;
-        match pool.bytes_mut(id).get_mut(within..within + n) {
-            Some(s) => s,
-            None => &mut [],
+        Some((id, within, n))
+    }
+
+    /// Moves up to `limit` committed bytes from the read point of `src` to the end of this
+    /// queue, chunk piece by chunk piece with one copy each, committing them here and
+    /// consuming them there. Returns how many moved (short: `src` ran dry, or the pool refused
+    /// a chunk).
+    pub fn splice_from(
+        &mut self,
+        src: &mut ChunkQueue,
+        pool: &mut ChunkPool,
+        limit: usize,
+        force: bool,
+    ) -> usize {
+        let mut moved = 0;
+        while moved < limit && src.len > 0 {
+            let Some((dst, at, room)) = self.writable_span(pool, limit - moved, force) else {
+                break;
+            };
+            let from = src.head_off as usize;
+            let n = room.min(src.len as usize).min(CHUNK_SIZE - from);
+            let copied = pool.copy_between(src.head, from..from + n, dst, at);
+            self.commit_room(pool, copied);
+            src.consume(pool, copied);
+            moved += copied;
+            if copied == 0 {
+                break;
+            }
         }
+        moved
     }
 
     /// Copies as much of `data` as `limit` and the pool allow to the end and commits it.
@@ -449,6 +491,36 @@ mod tests {
         assert_eq!(q.write_at(&mut pool, 0, b"y", false), 1, "uncommitted bytes may be rewritten");
         q.commit(1);
         assert_eq!(q.write_at(&mut pool, 0, b"z", false), 0, "committed bytes are not");
+    }
+
+    #[test]
+    fn splice_moves_bytes_between_queues_with_both_ends_mid_chunk() {
+        // Chunks from several slabs (more than 64 chunks in use), so the copy between two
+        // chunks takes both the same-slab and the other-slab path.
+        // `dst`'s first chunk is in slab 0, `src`'s in slab 1; later `dst` chunks reuse the
+        // chunks `src` gave back, in slab 1.
+        let mut pool = ChunkPool::unbounded();
+        let mut dst = ChunkQueue::new();
+        assert_eq!(dst.enqueue(&mut pool, b"head", usize::MAX, false), 4);
+        let mut filler = ChunkQueue::new();
+        assert!(filler.enqueue(&mut pool, &[0; 70 * CHUNK_SIZE], usize::MAX, false) > 0);
+        let mut src = ChunkQueue::new();
+        let data: Vec<u8> = (0..30_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        assert_eq!(src.enqueue(&mut pool, &data, usize::MAX, false), data.len());
+        assert_eq!(src.consume(&mut pool, 1000), 1000, "the read point is mid-chunk");
+        let before = pool.bytes_in_use();
+        // Limited: only 5000 bytes move.
+        assert_eq!(dst.splice_from(&mut src, &mut pool, 5000, false), 5000);
+        assert_eq!((src.len(), dst.len()), (data.len() - 6000, 5004));
+        // The rest, in one call.
+        assert_eq!(dst.splice_from(&mut src, &mut pool, usize::MAX, false), data.len() - 6000);
+        assert!(src.is_empty());
+        assert_eq!(src.chunks(), 0, "every source chunk went back");
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&data[1000..]);
+        assert_eq!(all(&mut dst, &pool), want);
+        assert!(pool.bytes_in_use() <= before, "no chunk is held twice");
+        assert_eq!(dst.splice_from(&mut src, &mut pool, usize::MAX, false), 0, "src is dry");
     }
 
     #[test]

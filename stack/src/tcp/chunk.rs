@@ -328,6 +328,51 @@ impl ChunkPool {
         }
     }
 
+    /// Copies `from` of chunk `src` to chunk `dst` at `at` (two chunks borrowed apart, so a
+    /// splice from one queue to another copies once). Returns the bytes copied: 0 if a range
+    /// falls outside its chunk or a chunk holds no storage.
+    pub(crate) fn copy_between(
+        &mut self,
+        src: u32,
+        from: core::ops::Range<usize>,
+        dst: u32,
+        at: usize,
+    ) -> usize {
+        let n = from.len();
+        if from.end > CHUNK_SIZE || at + n > CHUNK_SIZE {
+            return 0;
+        }
+        let ((ss, si), (ds, di)) = (split(src), split(dst));
+        if src == dst {
+            self.bytes_mut(src).copy_within(from, at);
+            return n;
+        }
+        let (a, b): (&Storage, &mut Storage) = if ss == ds {
+            let Some(d) = self.slabs.get_mut(ss).and_then(|s| s.data.as_deref_mut()) else {
+                return 0;
+            };
+            let (lo, hi) = d.split_at_mut(si.max(di));
+            if si < di {
+                (&lo[si], &mut hi[0])
+            } else {
+                (&hi[0], &mut lo[di])
+            }
+        } else {
+            let (lo, hi) = self.slabs.split_at_mut(ss.max(ds));
+            let (low, high) = (&mut lo[ss.min(ds)], &mut hi[0]);
+            let (sslab, dslab) = if ss < ds { (low, high) } else { (high, low) };
+            match (sslab.data.as_deref(), dslab.data.as_deref_mut()) {
+                (Some(sd), Some(dd)) => match (sd.get(si), dd.get_mut(di)) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return 0,
+                },
+                _ => return 0,
+            }
+        };
+        b.0[at..at + n].copy_from_slice(&a.0[from]);
+        n
+    }
+
     /// The bytes of chunk `id`, mutably.
     #[inline]
     pub(crate) fn bytes_mut(&mut self, id: u32) -> &mut [u8] {

@@ -655,6 +655,23 @@ impl Connection {
         n
     }
 
+    /// Moves up to `max` in-order received bytes of this connection into `dst`'s send queue,
+    /// one copy per chunk piece and no buffer between (a proxy's forwarding): as much as
+    /// `dst`'s send buffer and the memory budget take. Returns the count.
+    pub fn splice_into(&mut self, dst: &mut Connection, pool: &mut ChunkPool, max: usize) -> usize {
+        let room = dst.send_room().min(max);
+        if room == 0 {
+            return 0;
+        }
+        let n = dst.send_buf.splice_from(&mut self.recv_buf, pool, room, true);
+        if n < room.min(self.recv_buf.len() + n) {
+            pool.counters.snd_refused += 1;
+        }
+        self.note_level(pool);
+        self.after_read();
+        n
+    }
+
     /// Copies up to `out.len()` in-order bytes out; returns the count.
     pub fn recv(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         let n = self.recv_buf.dequeue(pool, out);

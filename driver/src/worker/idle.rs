@@ -1,4 +1,4 @@
-//! The idle policy of a polling loop (see the [engine's documentation](crate::engine)):
+//! The idle policy of a polling loop (see the [worker's documentation](crate::worker)):
 //! what an iteration that moved no frame does — nothing, sleep, or block on the device until
 //! a frame may have arrived or the next timer is due.
 
@@ -7,7 +7,7 @@ use xdptcp_stack::time::Instant;
 use crate::device::Device;
 
 /// What the worker loop does after an iteration that moved no frame. See the
-/// [engine's documentation](crate::engine#when-nothing-moves-idlepolicy).
+/// [worker's documentation](crate::worker#when-nothing-moves-idlepolicy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePolicy {
     /// Never sleep: poll the rings every iteration (a dedicated core).
@@ -34,7 +34,7 @@ impl IdlePolicy {
 }
 
 /// An [`IdlePolicy`] applied to a loop: call [`after_step`](Idler::after_step) after every
-/// iteration. Shared by the worker loop and the raw reflector, so both idle alike.
+/// iteration. Shared by the worker loop and the raw reflector (bench), so both idle alike.
 #[derive(Debug, Clone, Copy)]
 pub struct Idler {
     policy: IdlePolicy,

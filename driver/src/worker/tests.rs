@@ -5,6 +5,10 @@ use super::*;
 use crate::fault::{FaultConfig, FaultDevice, Impairments};
 use crate::loopback::{LoopbackEnd, LoopbackPair};
 use crate::pcap::PcapDevice;
+use crate::service::Host;
+use crate::services::Echo;
+use crate::setup::{os_random_keys, spawn, test_stack};
+use std::net::Ipv4Addr;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::State;
 use xdptcp_stack::time::Duration;
@@ -12,36 +16,16 @@ use xdptcp_stack::time::Duration;
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
-/// A peer: a stack on the other end of the wire, pumped by hand.
-struct Peer {
-    dev: LoopbackEnd,
-    stack: Stack,
-}
+type TcpEcho = Host<Echo>;
+type UdpEcho = Host<Echo>;
 
-impl Peer {
-    fn new(dev: LoopbackEnd) -> Self {
-        let stack = test_stack(&dev, [2, 0, 0, 0, 0, 1], B, 24);
-        Peer { dev, stack }
-    }
+/// A peer: a stack on the other end of the wire, driven by a worker with no application
+/// (the test reads and writes through its stack).
+type Peer = Worker<LoopbackEnd, NoApp>;
 
-    fn pump(&mut self, now: Instant) {
-        {
-            let rx = self.dev.rx_batch(now);
-            for f in rx.iter() {
-                self.stack.receive(now, f);
-            }
-        }
-        if self.stack.poll_timeout().is_some_and(|t| t <= now) {
-            self.stack.on_timeout(now);
-        }
-        let mut tx = self.dev.tx_batch(now);
-        while let Some(mut buf) = tx.buffer() {
-            match self.stack.poll_transmit(now, &mut buf) {
-                Some(n) => buf.send(n),
-                None => break,
-            }
-        }
-    }
+fn peer(dev: LoopbackEnd) -> Peer {
+    let stack = test_stack(&dev, [2, 0, 0, 0, 0, 1], B, 24);
+    Worker::new(dev, stack, NoApp)
 }
 
 fn pattern(i: usize) -> u8 {
@@ -51,7 +35,7 @@ fn pattern(i: usize) -> u8 {
 fn udp_setup() -> (Worker<LoopbackEnd, UdpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, UdpEcho::new(7)), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::udp(7))), peer(b))
 }
 
 #[test]
@@ -59,17 +43,17 @@ fn udp_echo_resolves_arp_and_echoes_bytes() {
     let (mut w, mut p) = udp_setup();
     let now = Instant::from_millis(1);
     w.run_once(now); // binds port 7
-    let sock = p.stack.udp_bind(40000).expect("free port");
-    p.stack.udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
+    let sock = p.stack_mut().udp_bind(40000).expect("free port");
+    p.stack_mut().udp_send_to(now, sock, (A, 7), b"hello xdptcp").expect("queued for ARP");
     for _ in 0..4 {
-        p.pump(now);
+        p.run_once(now);
         w.run_once(now);
     }
-    p.pump(now);
-    let (from, payload) = p.stack.udp_recv_from(sock).expect("echo arrived");
+    p.run_once(now);
+    let (from, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
     assert_eq!(from, (A, 7));
     assert_eq!(payload, b"hello xdptcp");
-    assert_eq!(w.app().echoed(), 1);
+    assert_eq!(w.app().service().counters().datagrams, 1);
     assert_eq!(w.stack().iface().counters().arp_replies_sent, 1);
     let c = w.counters();
     assert_eq!(c.rx_frames, 2, "ARP request and datagram");
@@ -87,14 +71,14 @@ fn run_until<D: Device, A: App>(
     mut done: impl FnMut(&mut Worker<D, A>, &mut Peer) -> bool,
 ) -> bool {
     for _ in 0..rounds {
-        p.pump(*now);
+        p.run_once(*now);
         let step = w.run_once(*now);
         if done(w, p) {
             return true;
         }
         let mut next = *now + Duration::from_micros(50);
         if step.moved == 0 {
-            let timers = [step.next_timer, p.stack.poll_timeout()];
+            let timers = [step.next_timer, p.stack_mut().poll_timeout()];
             if let Some(t) = timers.into_iter().flatten().min() {
                 next = next.max(t);
             }
@@ -109,7 +93,7 @@ fn run_until<D: Device, A: App>(
 fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usize) -> Vec<u8> {
     let mut now = Instant::from_millis(1);
     w.run_once(now); // listens
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
     let mut sent = 0;
     let mut back = Vec::with_capacity(total);
     let mut buf = vec![0u8; 8192];
@@ -120,12 +104,12 @@ fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usi
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
         }
-        while let Ok(n) = p.stack.tcp_recv(h, &mut buf) {
+        while let Ok(n) = p.stack_mut().tcp_recv(h, &mut buf) {
             if n == 0 {
                 break;
             }
@@ -140,7 +124,7 @@ fn echo_transfer<D: Device>(w: &mut Worker<D, TcpEcho>, p: &mut Peer, total: usi
 fn tcp_setup() -> (Worker<LoopbackEnd, TcpEcho>, Peer) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(a, stack, TcpEcho::new(Ipv4Addr::UNSPECIFIED, 7, 128)), Peer::new(b))
+    (Worker::new(a, stack, Host::new(Echo::new(7).with_backlog(128))), peer(b))
 }
 
 #[test]
@@ -149,7 +133,7 @@ fn tcp_echo_returns_every_byte_and_counts_copies() {
     let total = 1 << 20;
     let back = echo_transfer(&mut w, &mut p, total);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
-    assert_eq!(w.app().counters().connected, 1);
+    assert_eq!(w.app().counters().opened, 1);
     let c = w.copies();
     assert_eq!(c.rx_ring_to_app, total as u64);
     assert_eq!(c.tx_app_to_ring, total as u64);
@@ -164,7 +148,7 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
     let (mut w, mut p) = tcp_setup();
     let mut now = Instant::from_millis(1);
     w.run_once(now);
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
     // The peer writes 2 MiB and reads nothing: its receive window fills, the echo's send
     // buffer fills, and the echo must leave the rest in its receive ring.
     let total = 2 << 20;
@@ -176,17 +160,17 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
         }
-        let echo_side: Vec<TcpHandle> = w.app().connections().handles().collect();
+        let echo_side: Vec<TcpHandle> = w.app().conns().map(|(h, _)| h).collect();
         echo_side.first().is_some_and(|&e| {
             w.stack().tcp_send_space(e) == 0 && w.stack().tcp_recv_queue_len(e) > 0
         })
     });
-    let e = w.app().connections().handles().next().expect("accepted");
+    let e = w.app().conns().map(|(h, _)| h).next().expect("accepted");
     assert_eq!(w.stack().tcp_send_space(e), 0, "echo's send buffer is full");
     assert!(w.stack().tcp_recv_queue_len(e) > 0, "echo left input unread");
     let stalled = w.copies().tx_app_to_ring;
@@ -199,12 +183,12 @@ fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(sent + i);
             }
-            match p.stack.tcp_send(h, &chunk[..n]) {
+            match p.stack_mut().tcp_send(h, &chunk[..n]) {
                 Ok(0) | Err(_) => break,
                 Ok(k) => sent += k,
             }
         }
-        while let Ok(n) = p.stack.tcp_recv(h, &mut buf) {
+        while let Ok(n) = p.stack_mut().tcp_recv(h, &mut buf) {
             if n == 0 {
                 break;
             }
@@ -231,8 +215,8 @@ fn echo_survives_loss_reordering_and_delay() {
     let cfg = FaultConfig { rx: imp, tx: imp, seed: 7, frames: 4096 };
     let dev = FaultDevice::new(a, cfg);
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-    let mut w = Worker::new(dev, stack, TcpEcho::new(Ipv4Addr::UNSPECIFIED, 7, 16));
-    let mut p = Peer::new(b);
+    let mut w = Worker::new(dev, stack, Host::new(Echo::new(7).with_backlog(16)));
+    let mut p = peer(b);
     let total = 256 << 10;
     let back = echo_transfer(&mut w, &mut p, total);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
@@ -246,18 +230,20 @@ fn drain_closes_connections_gracefully() {
     let (mut w, mut p) = tcp_setup();
     let mut now = Instant::from_millis(1);
     w.run_once(now);
-    let h = p.stack.tcp_connect(now, A, 7).expect("connect");
-    run_until(&mut w, &mut p, &mut now, 1000, |_, p| p.stack.tcp_state(h) == State::Established);
-    run_until(&mut w, &mut p, &mut now, 1000, |w, _| !w.app().connections().is_empty());
+    let h = p.stack_mut().tcp_connect(now, A, 7).expect("connect");
+    run_until(&mut w, &mut p, &mut now, 1000, |_, p| {
+        p.stack_mut().tcp_state(h) == State::Established
+    });
+    run_until(&mut w, &mut p, &mut now, 1000, |w, _| w.app().open_connections() > 0);
     w.app.shutdown(now, &mut w.stack);
     // The peer sees the FIN, closes too; the echo hears `Closed`.
     let ok = run_until(&mut w, &mut p, &mut now, 100_000, |w, p| {
-        if p.stack.tcp_recv_finished(h) && p.stack.tcp_state(h) == State::CloseWait {
-            let _ = p.stack.tcp_close(h);
+        if p.stack_mut().tcp_recv_finished(h) && p.stack_mut().tcp_state(h) == State::CloseWait {
+            let _ = p.stack_mut().tcp_close(h);
         }
         w.app().finished()
     });
-    assert!(ok, "echo did not finish; peer state {:?}", p.stack.tcp_state(h));
+    assert!(ok, "echo did not finish; peer state {:?}", p.stack_mut().tcp_state(h));
     assert_eq!(w.app().counters().closed, 1);
     assert_eq!(w.app().counters().failed, 0);
 }
@@ -269,13 +255,13 @@ fn stacked_devices_delay_in_virtual_time_and_capture() {
     let cfg = FaultConfig { rx: Impairments { delay, ..Impairments::NONE }, ..Default::default() };
     let dev = PcapDevice::new(FaultDevice::new(a, cfg), Vec::new()).expect("vec writer");
     let stack = test_stack(&dev, [2, 0, 0, 0, 0, 2], A, 24);
-    let mut w = Worker::new(dev, stack, UdpEcho::new(7));
-    let mut p = Peer::new(b);
-    let sock = p.stack.udp_bind(40002).expect("free port");
+    let mut w = Worker::new(dev, stack, Host::new(Echo::udp(7)));
+    let mut p = peer(b);
+    let sock = p.stack_mut().udp_bind(40002).expect("free port");
     let t0 = Instant::from_millis(100);
     w.run_once(t0);
-    p.stack.udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
-    p.pump(t0);
+    p.stack_mut().udp_send_to(t0, sock, (A, 7), b"late").expect("queued for ARP");
+    p.run_once(t0);
     // The ARP request is held 5 ms by the fault layer: nothing moves, and the worker says
     // when to come back.
     let step = w.run_once(t0);
@@ -285,9 +271,9 @@ fn stacked_devices_delay_in_virtual_time_and_capture() {
     for _ in 0..10 {
         now += delay;
         w.run_once(now);
-        p.pump(now);
+        p.run_once(now);
     }
-    let (_, payload) = p.stack.udp_recv_from(sock).expect("echo arrived");
+    let (_, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
     assert_eq!(payload, b"late");
     // ARP request, datagram in; ARP reply, echo out: four frames captured.
     assert_eq!(w.device().records(), 4);
@@ -366,8 +352,8 @@ const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 fn steered_worker(rss: &Arc<Rss>, port: SteerPort) -> (Worker<LoopbackEnd, UdpEcho>, LoopbackEnd) {
     let (a, b) = LoopbackPair::default().build();
-    let mut stack = test_stack(&a, MAC_A, A, 24);
-    let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+    let stack = test_stack(&a, MAC_A, A, 24);
+    let echo = Host::new(Echo::udp(7));
     (Worker::new(a, stack, echo).with_steering(rss.clone(), port), b)
 }
 
@@ -409,28 +395,28 @@ fn frames_without_a_hashed_tuple_stay_where_they_arrived() {
     let (mut w0, b) = steered_worker(&rss, ports.pop().expect("two ports"));
     // A real peer: ARP, then UDP echo from many source ports (UDP is not hashed by
     // default, as on most NICs).
-    let mut p = Peer::new(b);
+    let mut p = peer(b);
     let socks: Vec<_> =
-        (0..8u16).map(|i| p.stack.udp_bind(41000 + i).expect("free port")).collect();
+        (0..8u16).map(|i| p.stack_mut().udp_bind(41000 + i).expect("free port")).collect();
     let now = Instant::from_millis(1);
-    p.stack.udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
+    p.stack_mut().udp_send_to(now, socks[0], (A, 7), b"stay").expect("queued for ARP");
     for _ in 0..3 {
-        p.pump(now);
+        p.run_once(now);
         w0.run_once(now);
     }
     for &s in &socks[1..] {
-        p.stack.udp_send_to(now, s, (A, 7), b"stay").expect("queued");
+        p.stack_mut().udp_send_to(now, s, (A, 7), b"stay").expect("queued");
     }
     for _ in 0..3 {
-        p.pump(now);
+        p.run_once(now);
         w0.run_once(now);
         w1.run_once(now);
     }
-    p.pump(now);
+    p.run_once(now);
     for &s in &socks {
-        assert_eq!(p.stack.udp_recv_from(s).expect("echo").1, b"stay");
+        assert_eq!(p.stack_mut().udp_recv_from(s).expect("echo").1, b"stay");
     }
-    assert_eq!(w0.app().echoed(), 8);
+    assert_eq!(w0.app().service().counters().datagrams, 8);
     assert_eq!(w0.counters().not_mine, 0);
     assert_eq!(w1.counters().steered_in, 0);
 }
@@ -452,8 +438,8 @@ fn two_pinned_workers_exchange_steered_frames() {
         let ready_tx = ready_tx.clone();
         let both_stopped = both_stopped.clone();
         let handle = spawn(&format!("steer-{i}"), Some(i % cores), move |shutdown| {
-            let mut stack = test_stack(&a, MAC_A, A, 24);
-            let echo = UdpEcho::bind(&mut stack, 7).expect("port 7 free");
+            let stack = test_stack(&a, MAC_A, A, 24);
+            let echo = Host::new(Echo::udp(7));
             let mut w = Worker::new(a, stack, echo).with_steering(rss, port);
             ready_tx.send(()).expect("test waits");
             w.run(&shutdown, std::time::Duration::from_micros(100));
@@ -601,7 +587,7 @@ impl Device for RecordsWaits {
 fn idle_worker() -> (Worker<RecordsWaits, UdpEcho>, LoopbackEnd) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, UdpEcho::new(7)), b)
+    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, Host::new(Echo::udp(7))), b)
 }
 
 #[test]

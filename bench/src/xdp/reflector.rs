@@ -1,4 +1,5 @@
-//! A raw frame reflector: the ceiling of the wire for `xdptcp bench lab`.
+//! A raw frame reflector: the ceiling of the wire for `xdptcp bench lab` (beside its twin on
+//! the client's end, [`flood`](super::flood)).
 //!
 //! [`Reflector::step`] takes one batch of received frames from any [`Device`] and sends each
 //! back to where it came from, with no stack in between: Ethernet addresses swapped (ours as
@@ -14,7 +15,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::device::{Device, FrameList};
+use xdptcp_driver::{Device, FrameList};
 use xdptcp_stack::time::Instant;
 
 const ETH_HDR: usize = 14;
@@ -198,7 +199,7 @@ fn arp_reply(f: &mut [u8], mac: [u8; 6], ip: Ipv4Addr) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loopback::LoopbackPair;
+    use xdptcp_driver::loopback::LoopbackPair;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 2);
     const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 5, 1);

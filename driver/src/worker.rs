@@ -18,7 +18,8 @@
 //!    delay line): the caller must come back no later than that.
 //!
 //! `now` is an argument: [`Worker::run`] reads a monotonic clock once per iteration; the
-//! stack never reads one. Keys for the stack come from the OS ([`os_random_keys`]).
+//! stack never reads one. Keys for the stack come from the OS
+//! ([`os_random_keys`](crate::setup::os_random_keys)).
 //!
 //! # When nothing moves ([`IdlePolicy`])
 //!
@@ -31,21 +32,18 @@
 //! (a few µs) on the first frame after a sleep.
 //!
 //! A [`Worker`] owns everything it touches, so nothing on this path is shared or locked;
-//! [`spawn`] runs one on a thread pinned to a core, stopped through a crossbeam channel or by
+//! [`spawn`](crate::setup::spawn) runs one on a thread pinned to a core, stopped through a crossbeam channel or by
 //! SIGINT/SIGTERM ([`crate::signal`]).
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use xdptcp_stack::iface::{Interface, InterfaceConfig};
-use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
+use crossbeam_channel::{Receiver, TryRecvError};
+use xdptcp_stack::iface::Interface;
+use xdptcp_stack::stack::{Stack, StackEvent};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
-use xdptcp_stack::wire::ethernet::EthernetAddress;
 
-pub use crate::app::{App, AppCopies, Both, ConnCounters, NoApp, OpenSet, TcpEcho, UdpEcho};
+pub use crate::app::{App, AppCopies, NoApp};
 use crate::device::Device;
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
@@ -153,6 +151,19 @@ impl<D: Device, A: App> Worker<D, A> {
         self.steer.as_ref().map(|s| s.port.counters()).unwrap_or_default()
     }
 
+    /// Runs the application's `start` (listen, connect, bind) in a first iteration, if none
+    /// ran yet, and returns its error ([`App::start_error`]). A launcher calls this before it
+    /// lets the device divert traffic to the stack, so no frame arrives before a listener.
+    pub fn start(&mut self) -> Result<(), String> {
+        if !self.started {
+            self.run_once(self.clock.now());
+        }
+        match self.app.start_error() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     /// One iteration: RX batch, timers, application, TX batch. Returns how many frames moved
     /// (so an idle loop can back off) and the next timer (the caller must call again no later
     /// than that).
@@ -208,15 +219,16 @@ impl<D: Device, A: App> Worker<D, A> {
         // 4. TX: one buffer at a time straight into the device; an unused buffer goes back.
         moved += self.transmit(now);
 
-        // 5. The next timer: the stack's and the device's own (a fault injector's delay line).
+        // 5. The next timer: the stack's, the device's own (a fault injector's delay line) and
+        // the application's.
         Step { moved, next_timer: self.next_timer() }
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        match (self.stack.poll_timeout(), self.dev.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.stack.poll_timeout(), self.dev.poll_at(), self.app.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn dispatch(&mut self, now: Instant) {
@@ -417,117 +429,6 @@ pub struct Step {
     pub moved: usize,
     /// When the interface's next timer is due.
     pub next_timer: Option<Instant>,
-}
-
-/// Pins the calling thread to `core`; false if the core does not exist or pinning failed.
-pub fn pin_to_core(core: usize) -> bool {
-    core_affinity::get_core_ids()
-        .and_then(|ids| ids.into_iter().find(|c| c.id == core))
-        .is_some_and(core_affinity::set_for_current)
-}
-
-/// A worker thread and the way to stop it.
-#[derive(Debug)]
-pub struct WorkerHandle<T> {
-    stop: Sender<()>,
-    thread: JoinHandle<T>,
-}
-
-impl<T> WorkerHandle<T> {
-    /// Asks the worker to stop without waiting (stop several, then join each).
-    pub fn request_stop(&self) {
-        let _ = self.stop.try_send(());
-    }
-
-    /// Asks the worker to stop and waits for it; returns what the thread returned (or the
-    /// panic payload, if it panicked).
-    pub fn stop(self) -> std::thread::Result<T> {
-        let _ = self.stop.try_send(());
-        self.thread.join()
-    }
-
-    /// Whether the thread has finished (e.g. failed at setup).
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
-    }
-}
-
-/// Spawns a thread (pinned to `core` if given) that runs `body` with the shutdown receiver.
-/// The worker is built inside the thread, since a device (and the network namespace it was
-/// opened in) belongs to the thread that made it.
-pub fn spawn<T, F>(name: &str, core: Option<usize>, body: F) -> std::io::Result<WorkerHandle<T>>
-where
-    T: Send + 'static,
-    F: FnOnce(Receiver<()>) -> T + Send + 'static,
-{
-    let (stop, shutdown) = crossbeam_channel::bounded(1);
-    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || {
-        if let Some(core) = core {
-            pin_to_core(core);
-        }
-        body(shutdown)
-    })?;
-    Ok(WorkerHandle { stop, thread })
-}
-
-/// Addresses of one stack: its own, its subnet, its default router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Addressing {
-    /// The stack's MAC address (the device's).
-    pub mac: [u8; 6],
-    /// The stack's IPv4 address.
-    pub addr: Ipv4Addr,
-    /// Subnet prefix length.
-    pub prefix_len: u8,
-    /// Default router for off-link destinations.
-    pub gateway: Option<Ipv4Addr>,
-}
-
-/// A stack configuration for `dev` with `addressing` and `keys`, every other setting at its
-/// default (change fields of the result before [`Stack::new`]).
-pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) -> StackConfig {
-    let mut iface = InterfaceConfig::new(
-        EthernetAddress(addressing.mac),
-        addressing.addr,
-        addressing.prefix_len,
-    );
-    iface.gateway = addressing.gateway;
-    StackConfig::new(iface, dev.caps(), keys)
-}
-
-/// Four secret keys for a stack from the operating system's random source (`getrandom(2)`).
-pub fn os_random_keys() -> std::io::Result<StackKeys> {
-    let mut k = [0u8; 64];
-    let mut filled = 0;
-    while filled < k.len() {
-        let rest = &mut k[filled..];
-        // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes for the duration of
-        // the call; getrandom writes at most that many bytes into it and touches nothing else.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        filled += n as usize;
-    }
-    let key = |i: usize| {
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&k[i * 16..i * 16 + 16]);
-        out
-    };
-    Ok(StackKeys { flow_hash: key(0), isn: key(1), syncookie: key(2), ports: key(3) })
-}
-
-/// A default stack for `dev` (tests and examples), with fixed keys and `now` = 0.
-pub fn test_stack(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Stack {
-    let addressing = Addressing { mac, addr, prefix_len, gateway: None };
-    Stack::new(
-        stack_config(dev, addressing, StackKeys::from_seed(u64::from(mac[5]))),
-        Instant::ZERO,
-    )
 }
 
 /// How long [`Worker::drain`] waits by default.

@@ -1,0 +1,8 @@
+//! Built-in [`Service`](crate::service::Service)s: echo over TCP and UDP (RFC 862), and an
+//! L4 TCP proxy that forwards with one copy.
+
+mod echo;
+mod proxy;
+
+pub use echo::{Echo, EchoCounters};
+pub use proxy::{Proxy, ProxyCounters};
