@@ -473,9 +473,12 @@ mod tests {
         HoldConfig {
             target,
             sources: vec!["127.0.0.1".parse().unwrap()],
-            // Ports of this test process's own choosing: another run's may linger in
-            // TIME-WAIT, which SO_REUSEADDR allows.
-            ports: 45_000 + (std::process::id() % 5_000) as u16..=60_999,
+            // Ports of this test process's own choosing, above the kernel's ephemeral range
+            // (32768-60999): a test server's listener, bound to port 0, takes its port from
+            // that range, and a client port equal to a listening one cannot be bound (one
+            // connect in 64 failed that way). Another run's may linger in TIME-WAIT, which
+            // SO_REUSEADDR allows.
+            ports: 61_000 + (std::process::id() % 2_000) as u16..=65_535,
             conns,
             size: 100,
             in_flight: 16,
