@@ -13,6 +13,7 @@
 
 pub mod flow;
 pub mod iface;
+pub mod rudp;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stack;
