@@ -168,7 +168,12 @@ impl Connection {
         remote_cid: ConnectionId,
         remote: SocketAddr,
     ) -> Self {
-        let rto = RtoEstimator::new(config.initial_rto, config.min_rto, config.max_rto, super::recovery::GRANULARITY);
+        let rto = RtoEstimator::new(
+            config.initial_rto,
+            config.min_rto,
+            config.max_rto,
+            super::recovery::GRANULARITY,
+        );
         let mss = config.max_datagram;
         let cc = config.congestion.controller(config.initial_window_packets * mss);
         let mut pending = Pending::default();
@@ -189,7 +194,11 @@ impl Connection {
             closed_reported: false,
             received: ReceivedPackets::default(),
             recovery: Recovery::new(rto, cc, mss, config.max_ack_delay),
-            send: SendQueue::new(config.fragment_size(), config.send_buffer, config.send_queue_messages),
+            send: SendQueue::new(
+                config.fragment_size(),
+                config.send_buffer,
+                config.send_queue_messages,
+            ),
             recv: RecvQueue::new(config.receive_window),
             pending,
             timers: Timers { last_received: now, last_activity: now },
@@ -206,7 +215,12 @@ impl Connection {
     }
 
     /// A connection this endpoint opens towards `remote`.
-    pub(super) fn client(now: Instant, config: &Config, cid: ConnectionId, remote: SocketAddr) -> Self {
+    pub(super) fn client(
+        now: Instant,
+        config: &Config,
+        cid: ConnectionId,
+        remote: SocketAddr,
+    ) -> Self {
         Connection::new(now, config, Side::Client, cid, ConnectionId(0), remote)
     }
 
@@ -344,7 +358,13 @@ impl Connection {
     /// Handles a packet for this connection: an Initial's frames (server), an Accept or a
     /// Data packet. Malformed or refused packets are dropped whole and counted, before
     /// anything of them is used or acknowledged.
-    pub(super) fn handle(&mut self, now: Instant, header: &Header, frames: &[u8], events: &mut VecDeque<Event>) {
+    pub(super) fn handle(
+        &mut self,
+        now: Instant,
+        header: &Header,
+        frames: &[u8],
+        events: &mut VecDeque<Event>,
+    ) {
         if matches!(self.state, State::Closed) {
             return;
         }
@@ -371,7 +391,9 @@ impl Connection {
         self.timers.last_received = now;
         self.timers.last_activity = now;
         match (self.side, header.packet_type) {
-            (Side::Client, PacketType::Accept | PacketType::Data) if self.state == State::Connecting => {
+            (Side::Client, PacketType::Accept | PacketType::Data)
+                if self.state == State::Connecting =>
+            {
                 self.remote_cid = header.src_cid;
                 self.state = State::Established;
                 self.pending.control.initial = false;
@@ -403,7 +425,8 @@ impl Connection {
                 }
                 Frame::Close(code) if !draining => {
                     self.emit_closed(CloseReason::Peer(code), events);
-                    self.state = State::Draining { deadline: now + self.recovery.pto().saturating_mul(3) };
+                    self.state =
+                        State::Draining { deadline: now + self.recovery.pto().saturating_mul(3) };
                     self.pending = Pending::default();
                 }
                 _ => {}
@@ -431,7 +454,9 @@ impl Connection {
     }
 
     /// When [`on_timeout`](Self::on_timeout) is next needed.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    /// A delayed ACK already due is not a timer any more but output waiting for
+    /// `poll_transmit`, so it is left out (it would fire again and again).
+    pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let idle = self.timers.last_received + self.params.idle_timeout;
         let mut t = idle;
         let mut consider = |d: Option<Instant>| {
@@ -448,7 +473,7 @@ impl Connection {
             State::Connecting => {}
         }
         consider(self.recovery.timer());
-        consider(self.received.deadline());
+        consider(self.received.deadline().filter(|&d| d > now));
         Some(t)
     }
 
@@ -501,7 +526,9 @@ impl Connection {
                     || p.ping
                     || p.probes > 0
                     || p.control != ControlFrames::default()
-                    || (self.state == State::Established && self.send.has_sendable())
+                    || (self.state == State::Established
+                        && (p.probes > 0 || self.recovery.can_send(self.params.max_datagram))
+                        && self.send.has_sendable())
             }
         }
     }
@@ -513,7 +540,9 @@ impl Connection {
         match self.state {
             State::Closed => None,
             State::Connecting => self.write_initial(now, buf),
-            State::Established | State::Closing { .. } | State::Draining { .. } => self.write_data(now, buf),
+            State::Established | State::Closing { .. } | State::Draining { .. } => {
+                self.write_data(now, buf)
+            }
         }
     }
 
@@ -588,10 +617,14 @@ impl Connection {
                 eliciting = true;
             }
             let probe = p.probes > 0;
-            if self.state == State::Established && (probe || self.recovery.can_send(self.params.max_datagram)) {
+            if self.state == State::Established
+                && (probe || self.recovery.can_send(self.params.max_datagram))
+            {
                 while !record.is_full() {
                     let Some((f, frame)) = self.send.peek() else { break };
-                    if w.remaining() < MESSAGE_FRAME_HEADER + frame.data.len() || !w.push_message(&frame) {
+                    if w.remaining() < MESSAGE_FRAME_HEADER + frame.data.len()
+                        || !w.push_message(&frame)
+                    {
                         break;
                     }
                     record.push_fragment(f);

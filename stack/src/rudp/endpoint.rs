@@ -15,7 +15,8 @@ use super::connection::{Connection, ConnectionStats, Event, State};
 use super::send::SendError;
 use super::token::TokenKey;
 use super::wire::{
-    initial_token, ConnectionId, Header, Packet, PacketType, PacketWriter, INITIAL_MIN_LEN, TOKEN_LEN,
+    initial_token, ConnectionId, Header, Packet, PacketType, PacketWriter, INITIAL_MIN_LEN,
+    TOKEN_LEN,
 };
 use crate::time::{Duration, Instant};
 use crate::wheel::TimerWheel;
@@ -70,6 +71,8 @@ pub struct Endpoint {
     /// Stateless Retries to send (bounded by `max_pending_retries`).
     retries: VecDeque<PendingRetry>,
     events: VecDeque<Event>,
+    /// Connections whose timers fired, reused by `handle_timeout`.
+    expired: Vec<ConnectionId>,
     opened: u64,
     stats: EndpointStats,
 }
@@ -90,6 +93,7 @@ impl Endpoint {
             timers: TimerWheel::new(now, TIMER_TICK),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            expired: Vec::new(),
             opened: 0,
             stats: EndpointStats::default(),
         }
@@ -131,7 +135,11 @@ impl Endpoint {
     }
 
     /// Opens a connection to `remote`; its id is the handle. `Event::Connected` follows.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionId, ConnectError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+    ) -> Result<ConnectionId, ConnectError> {
         if self.connections.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
@@ -144,16 +152,22 @@ impl Endpoint {
         self.stats.connections_opened += 1;
         let conn = Connection::client(now, &self.config, cid, remote);
         self.connections.insert(cid, conn);
-        self.after(cid, now);
+        self.after(cid, now, true);
         Ok(cid)
     }
 
     /// Queues a message on a connection; ordered ones are delivered in the order sent,
     /// unordered ones as soon as complete. Returns the message's id among its kind.
-    pub fn send(&mut self, now: Instant, id: ConnectionId, data: &[u8], ordered: bool) -> Result<u64, SendError> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        data: &[u8],
+        ordered: bool,
+    ) -> Result<u64, SendError> {
         let conn = self.connections.get_mut(&id).ok_or(SendError::UnknownConnection)?;
         let r = conn.send(data, ordered);
-        self.after(id, now);
+        self.after(id, now, true);
         r
     }
 
@@ -162,7 +176,7 @@ impl Endpoint {
     pub fn close(&mut self, now: Instant, id: ConnectionId) {
         if let Some(conn) = self.connections.get_mut(&id) {
             conn.close(now, &mut self.events);
-            self.after(id, now);
+            self.after(id, now, true);
         }
     }
 
@@ -194,23 +208,31 @@ impl Endpoint {
             PacketType::Retry => match self.connections.get_mut(&header.dst_cid) {
                 Some(conn) if conn.remote() == remote => {
                     conn.on_retry(packet.payload());
-                    self.after(header.dst_cid, now);
+                    self.after(header.dst_cid, now, true);
                 }
                 _ => self.stats.unknown_connection += 1,
             },
-            PacketType::Accept | PacketType::Data => match self.connections.get_mut(&header.dst_cid) {
-                Some(conn) if conn.remote() == remote => {
-                    conn.handle(now, &header, packet.payload(), &mut self.events);
-                    self.after(header.dst_cid, now);
+            PacketType::Accept | PacketType::Data => {
+                match self.connections.get_mut(&header.dst_cid) {
+                    Some(conn) if conn.remote() == remote => {
+                        conn.handle(now, &header, packet.payload(), &mut self.events);
+                        self.after(header.dst_cid, now, true);
+                    }
+                    _ => self.stats.unknown_connection += 1,
                 }
-                _ => self.stats.unknown_connection += 1,
-            },
+            }
         }
     }
 
     /// The server's half of the handshake. Without a valid token nothing is allocated: the
     /// answer is a Retry whose token is checked when the client comes back.
-    fn handle_initial(&mut self, now: Instant, remote: SocketAddr, header: &Header, payload: &[u8]) {
+    fn handle_initial(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        header: &Header,
+        payload: &[u8],
+    ) {
         if !self.config.accept_incoming {
             self.stats.initials_not_accepted += 1;
             return;
@@ -271,12 +293,13 @@ impl Endpoint {
         if let Some(conn) = self.connections.get_mut(&cid) {
             conn.handle(now, header, frames, &mut self.events);
         }
-        self.after(cid, now);
+        self.after(cid, now, true);
     }
 
-    /// After anything touched connection `id`: drop it if closed, re-arm its timer, queue it
-    /// for transmission.
-    fn after(&mut self, id: ConnectionId, now: Instant) {
+    /// After anything touched connection `id`: drop it if closed, re-arm its timer, and
+    /// (with `requeue`) queue it for transmission if it has something to send. A connection
+    /// that just failed to produce a packet is not re-queued, or `poll_transmit` could spin.
+    fn after(&mut self, id: ConnectionId, now: Instant, requeue: bool) {
         let Some(conn) = self.connections.get_mut(&id) else { return };
         if conn.is_closed() {
             if let Some((h, _)) = conn.timer.take() {
@@ -285,14 +308,14 @@ impl Endpoint {
             self.connections.remove(&id);
             return;
         }
-        let deadline = conn.next_deadline();
+        let deadline = conn.next_deadline(now);
         if conn.timer.map(|(_, d)| d) != deadline {
             if let Some((h, _)) = conn.timer.take() {
                 self.timers.cancel(h);
             }
             conn.timer = deadline.map(|d| (self.timers.arm(d, id), d));
         }
-        if !conn.queued && conn.wants_to_send(now) {
+        if requeue && !conn.queued && conn.wants_to_send(now) {
             conn.queued = true;
             self.transmit.push_back(id);
         }
@@ -305,13 +328,22 @@ impl Endpoint {
 
     /// Runs the timers due by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Collect first: a connection re-armed for `now` must not fire twice in one call.
+        let mut expired = core::mem::take(&mut self.expired);
         while let Some((_, id)) = self.timers.pop_expired(now) {
             if let Some(conn) = self.connections.get_mut(&id) {
                 conn.timer = None;
+            }
+            expired.push(id);
+        }
+        for &id in &expired {
+            if let Some(conn) = self.connections.get_mut(&id) {
                 conn.on_timeout(now, &mut self.events);
             }
-            self.after(id, now);
+            self.after(id, now, true);
         }
+        expired.clear();
+        self.expired = expired;
     }
 
     /// Writes the next datagram into `buf` (at least `max_datagram` bytes long for full
@@ -337,7 +369,7 @@ impl Endpoint {
             let out = conn.poll_transmit(now, buf).map(|len| (conn.remote(), len));
             // The state may have changed (a probe taken, a close written): re-arm and
             // re-queue if more is waiting.
-            self.after(id, now);
+            self.after(id, now, out.is_some());
             if out.is_some() {
                 return out;
             }

@@ -195,7 +195,14 @@ impl RecvQueue {
 mod tests {
     use super::*;
 
-    fn frag(ordered: bool, id: u64, start: u64, total: u32, offset: u32, data: &[u8]) -> MessageFrame<'_> {
+    fn frag(
+        ordered: bool,
+        id: u64,
+        start: u64,
+        total: u32,
+        offset: u32,
+        data: &[u8],
+    ) -> MessageFrame<'_> {
         MessageFrame { ordered, id, start, total, offset, data }
     }
 

@@ -55,7 +55,12 @@ impl TokenKey {
     }
 
     /// The token for `remote` (whose connection id is `client_cid`) made at `now`.
-    pub fn make(&self, now: Instant, remote: SocketAddr, client_cid: ConnectionId) -> [u8; TOKEN_LEN] {
+    pub fn make(
+        &self,
+        now: Instant,
+        remote: SocketAddr,
+        client_cid: ConnectionId,
+    ) -> [u8; TOKEN_LEN] {
         let issued = now.total_millis();
         let mut t = [0u8; TOKEN_LEN];
         t[..8].copy_from_slice(&issued.to_be_bytes());
@@ -65,7 +70,13 @@ impl TokenKey {
 
     /// Whether `token` was made by this key for `remote` and `client_cid`, no longer ago than
     /// [`TOKEN_LIFETIME`] (and not in the future).
-    pub fn check(&self, now: Instant, remote: SocketAddr, client_cid: ConnectionId, token: &[u8]) -> bool {
+    pub fn check(
+        &self,
+        now: Instant,
+        remote: SocketAddr,
+        client_cid: ConnectionId,
+        token: &[u8],
+    ) -> bool {
         let (Some(issued), Some(mac)) = (token.get(..8), token.get(8..TOKEN_LEN)) else {
             return false;
         };
@@ -84,7 +95,12 @@ impl TokenKey {
     /// The server's connection id for a client: a keyed hash of its address and id, so a
     /// repeated or duplicated Initial finds the connection it already made, and outsiders
     /// cannot predict ids. 0 is reserved ("not yet known"); `attempt` gives alternatives.
-    pub fn server_cid(&self, remote: SocketAddr, client_cid: ConnectionId, attempt: u32) -> ConnectionId {
+    pub fn server_cid(
+        &self,
+        remote: SocketAddr,
+        client_cid: ConnectionId,
+        attempt: u32,
+    ) -> ConnectionId {
         let mut h = self.sip;
         h.write_u8(TAG_SERVER_CID);
         write_addr(&mut h, remote);

@@ -545,7 +545,8 @@ mod tests {
         let mut w = PacketWriter::new(&mut buf, &header(PacketType::Data)).unwrap();
         assert!(w.push_ack(25, [(90, 100), (50, 60), (10, 10)].into_iter()));
         assert!(w.push_window(1 << 40));
-        let m = MessageFrame { ordered: true, id: 3, start: 99, total: 10, offset: 4, data: b"abc" };
+        let m =
+            MessageFrame { ordered: true, id: 3, start: 99, total: 10, offset: 4, data: b"abc" };
         assert!(w.push_message(&m));
         assert!(w.push_ping());
         assert!(w.push_close(2));

@@ -1,0 +1,268 @@
+#![cfg(feature = "sim")]
+//! `rudp` end to end in the simulator: seeded loss, reordering and duplication from 0 to
+//! 30 %; every message delivered exactly once, byte-exact, ordered ones in order; and a flood
+//! of Initials allocates nothing.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use xdptcp_stack::rudp::{CloseReason, Config, ConnectionId, Endpoint, Event, MAX_MESSAGE};
+use xdptcp_stack::sim::{LinkConfig, Pattern, Rng, RudpPair, RudpSide, RUDP_ADDR_B};
+use xdptcp_stack::time::{Duration, Instant};
+
+/// What one direction sent, and what the other side received of it.
+#[derive(Default)]
+struct Ledger {
+    /// Sent messages by (ordered, id).
+    sent: HashMap<(bool, u64), Vec<u8>>,
+    /// How often each was received.
+    received: HashMap<(bool, u64), u32>,
+    /// Next ordered id expected.
+    next_ordered: u64,
+    bytes: u64,
+}
+
+impl Ledger {
+    fn check(&mut self, ordered: bool, id: u64, data: &[u8]) {
+        let want = self.sent.get(&(ordered, id)).expect("a message that was never sent");
+        assert!(want == data, "message {ordered}/{id}: {} bytes, want {}", data.len(), want.len());
+        let n = self.received.entry((ordered, id)).or_default();
+        *n += 1;
+        assert_eq!(*n, 1, "message {ordered}/{id} delivered twice");
+        if ordered {
+            assert_eq!(id, self.next_ordered, "ordered message out of order");
+            self.next_ordered += 1;
+        }
+        self.bytes += data.len() as u64;
+    }
+
+    fn complete(&self, n: usize) -> bool {
+        self.received.len() == n
+    }
+}
+
+/// The message sizes of a run: the edges (1 B, one fragment, one fragment + 1, 64 KiB, empty)
+/// and random sizes between.
+fn sizes(rng: &mut Rng, n: usize, fragment: usize) -> Vec<usize> {
+    (0..n)
+        .map(|i| match i % 8 {
+            0 => 1,
+            1 => MAX_MESSAGE,
+            2 => fragment,
+            3 => fragment + 1,
+            4 => 1 + rng.below(2_000) as usize,
+            5 => 1 + rng.below(MAX_MESSAGE as u64) as usize,
+            6 if i == 6 => 0,
+            _ => 1 + rng.below(300) as usize,
+        })
+        .collect()
+}
+
+struct Outbox {
+    msgs: Vec<(bool, Vec<u8>)>,
+    next: usize,
+}
+
+impl Outbox {
+    fn new(seed: u64, n: usize, fragment: usize) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut pattern = Pattern::new(seed);
+        let msgs = sizes(&mut rng, n, fragment)
+            .into_iter()
+            .map(|len| {
+                let mut data = vec![0; len];
+                pattern.fill(&mut data);
+                (rng.chance(0.5), data)
+            })
+            .collect();
+        Outbox { msgs, next: 0 }
+    }
+
+    /// Queues what fits on `conn`, recording each in `ledger`.
+    fn pump(&mut self, ep: &mut Endpoint, now: Instant, conn: ConnectionId, ledger: &mut Ledger) {
+        while let Some((ordered, data)) = self.msgs.get(self.next) {
+            let Some(c) = ep.connection(conn) else { return };
+            if !c.has_room(data.len()) {
+                return;
+            }
+            let id = ep.send(now, conn, data, *ordered).expect("room was checked");
+            ledger.sent.insert((*ordered, id), data.clone());
+            self.next += 1;
+        }
+    }
+}
+
+struct Run {
+    /// A to B and B to A.
+    ab: Ledger,
+    ba: Ledger,
+    closed_a: Option<CloseReason>,
+    closed_b: Option<CloseReason>,
+    elapsed: Duration,
+}
+
+/// A connects to B; both send `n` messages; when B has all of A's and A all of B's, A
+/// closes. Everything is checked as it arrives.
+fn exchange(link: LinkConfig, seed: u64, n: usize) -> (RudpPair, Run) {
+    let config = Config { keepalive: Some(Duration::from_secs(2)), ..Config::default() };
+    let fragment = config.fragment_size();
+    let mut p = RudpPair::new(config, link, seed);
+    let start = p.now;
+    let ca = p.a.connect(p.now, RUDP_ADDR_B).unwrap();
+    let mut cb = None;
+    let mut out_a = Outbox::new(seed ^ 1, n, fragment);
+    let mut out_b = Outbox::new(seed ^ 2, n, fragment);
+    let mut run = Run {
+        ab: Ledger::default(),
+        ba: Ledger::default(),
+        closed_a: None,
+        closed_b: None,
+        elapsed: Duration::ZERO,
+    };
+    let limit = start + Duration::from_secs(3_600);
+    let mut closing = false;
+    let mut steps = 0u64;
+    loop {
+        steps += 1;
+        if steps % 20_000 == 0 {
+            let c = p.a.connection(ca);
+            eprintln!(
+                "step {steps} at {:?}: {} / {} received; A {:?} {:?} inflight {:?} cwnd {:?}",
+                p.now,
+                run.ab.received.len(),
+                run.ba.received.len(),
+                c.map(|c| c.state()),
+                c.map(|c| c.stats()),
+                c.map(|c| c.bytes_in_flight()),
+                c.map(|c| c.congestion_window()),
+            );
+        }
+        let now = p.now;
+        out_a.pump(&mut p.a, now, ca, &mut run.ab);
+        if let Some(cb) = cb {
+            out_b.pump(&mut p.b, now, cb, &mut run.ba);
+        }
+        if !closing && run.ab.complete(n) && run.ba.complete(n) {
+            closing = true;
+            p.a.close(now, ca);
+        }
+        let more = p.step(limit, &mut |_, side, ev| match (side, ev) {
+            (RudpSide::B, Event::Accepted(c)) => {
+                assert!(cb.replace(c).is_none(), "accepted twice");
+            }
+            (RudpSide::A, Event::Connected(c)) => assert_eq!(c, ca),
+            (RudpSide::B, Event::Message(_, m)) => run.ab.check(m.ordered, m.id, &m.data),
+            (RudpSide::A, Event::Message(_, m)) => run.ba.check(m.ordered, m.id, &m.data),
+            (RudpSide::A, Event::Closed(_, r)) => run.closed_a = Some(r),
+            (RudpSide::B, Event::Closed(_, r)) => run.closed_b = Some(r),
+            (side, ev) => panic!("unexpected {ev:?} at {side:?}"),
+        });
+        if (run.closed_a.is_some() && run.closed_b.is_some()) || !more {
+            break;
+        }
+    }
+    run.elapsed = p.now - start;
+    (p, run)
+}
+
+fn impaired(loss: f64) -> LinkConfig {
+    LinkConfig {
+        delay: Duration::from_millis(5),
+        bandwidth_bps: 100_000_000,
+        queue_bytes: 1 << 20,
+        loss,
+        reorder: 0.1,
+        reorder_delay: Duration::from_millis(8),
+        duplicate: 0.05,
+        corrupt: 0.0,
+    }
+}
+
+fn assert_clean(p: &RudpPair, run: &Run, n: usize) {
+    assert!(run.ab.complete(n), "A to B: {} of {n} messages", run.ab.received.len());
+    assert!(run.ba.complete(n), "B to A: {} of {n} messages", run.ba.received.len());
+    assert_eq!(run.closed_a, Some(CloseReason::Local));
+    assert_eq!(run.closed_b, Some(CloseReason::Peer(0)));
+    assert_eq!(p.a.connection_count(), 0, "A forgot its connection");
+}
+
+#[test]
+fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
+    let n = 48;
+    for (i, loss) in [0.0, 0.01, 0.05, 0.10, 0.30].into_iter().enumerate() {
+        for seed in [11u64, 12] {
+            let seed = seed * 100 + i as u64;
+            let (p, run) = exchange(impaired(loss), seed, n);
+            eprintln!(
+                "loss {loss}: {} + {} bytes in {:?}; A {:?}; link {:?}",
+                run.ab.bytes,
+                run.ba.bytes,
+                run.elapsed,
+                p.a.stats(),
+                p.a_to_b.stats()
+            );
+            assert_clean(&p, &run, n);
+            if loss >= 0.05 {
+                assert!(p.a_to_b.stats().lost > 0 && p.a_to_b.stats().duplicated > 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn clean_link_needs_no_retransmission() {
+    let (p, run) = exchange(LinkConfig { reorder: 0.0, duplicate: 0.0, ..impaired(0.0) }, 5, 24);
+    assert_clean(&p, &run, 24);
+    assert_eq!(p.b.stats().unknown_connection, 0);
+}
+
+fn flood_addr(i: u32) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(0x0b00_0000 + i), 1024 + (i % 60_000) as u16))
+}
+
+fn initial(cid: u32, token: Option<[u8; 16]>) -> Vec<u8> {
+    let mut d = vec![0u8; 64];
+    d[0] = 1; // Initial
+    d[5..9].copy_from_slice(&cid.to_be_bytes());
+    match token {
+        Some(t) => {
+            d[17] = 16;
+            d[18..34].copy_from_slice(&t);
+        }
+        None => d[17] = 0,
+    }
+    d
+}
+
+#[test]
+fn a_flood_of_initials_allocates_no_connection() {
+    let now = Instant::from_millis(7_000);
+    let mut server = Endpoint::new(Config::default(), [3; 16], now);
+    let base = server.overhead_bytes();
+    let mut buf = vec![0u8; 2048];
+    let mut retries = 0;
+    for i in 0..10_000u32 {
+        server.handle(now, flood_addr(i), &initial(i, None));
+        if i % 3 == 0 {
+            // Forged tokens, and a few truncated Initials.
+            server.handle(now, flood_addr(i), &initial(i, Some([i as u8; 16])));
+            server.handle(now, flood_addr(i), &initial(i, None)[..40]);
+        }
+        if i % 100 == 99 {
+            // The server drains its output now and then, as a driver would.
+            while let Some((_, len)) = server.poll_transmit(now, &mut buf) {
+                assert!(len <= 64, "a Retry must not amplify: {len}");
+                retries += 1;
+            }
+        }
+    }
+    let s = *server.stats();
+    assert_eq!(server.connection_count(), 0);
+    assert_eq!(s.connections_accepted, 0);
+    assert_eq!(server.overhead_bytes(), base, "the flood grew the endpoint's state");
+    assert_eq!(s.invalid_tokens, 3_334);
+    assert_eq!(s.initials_too_short, 3_334);
+    assert_eq!(retries + s.retries_dropped, 10_000);
+    assert!(s.retries_dropped > 0 && retries >= 6_400, "{s:?}");
+    assert!(server.poll_timeout().is_none(), "no timer either");
+}
