@@ -42,10 +42,10 @@ impl ReceivedPackets {
 
     /// Records a new packet.
     pub fn on_packet(&mut self, now: Instant, pn: u64, ack_eliciting: bool, max_delay: Duration) {
-        let in_order = self.largest.map_or(true, |(l, _)| pn == l + 1);
+        let in_order = self.largest.is_none_or(|(l, _)| pn == l + 1);
         self.numbers.insert_one(pn);
         self.numbers.truncate_low(KEPT_RANGES);
-        if self.largest.map_or(true, |(l, _)| pn > l) {
+        if self.largest.is_none_or(|(l, _)| pn > l) {
             self.largest = Some((pn, now));
         }
         self.unacked_any = true;

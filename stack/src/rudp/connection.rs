@@ -527,7 +527,7 @@ impl Connection {
                     || p.probes > 0
                     || p.control != ControlFrames::default()
                     || (self.state == State::Established
-                        && (p.probes > 0 || self.recovery.can_send(self.params.max_datagram))
+                        && self.recovery.can_send(self.params.max_datagram)
                         && self.send.has_sendable())
             }
         }
@@ -598,14 +598,13 @@ impl Connection {
         let mut eliciting = false;
         if !draining {
             let p = &mut self.pending;
-            if p.control.accept || p.control.window {
-                if w.push_window(self.recv.advertise()) {
-                    record.control.accept = p.control.accept;
-                    record.control.window = p.control.window;
-                    p.control.accept = false;
-                    p.control.window = false;
-                    eliciting = true;
-                }
+            if (p.control.accept || p.control.window) && w.push_window(self.recv.max_data()) {
+                self.recv.advertise();
+                record.control.accept = p.control.accept;
+                record.control.window = p.control.window;
+                p.control.accept = false;
+                p.control.window = false;
+                eliciting = true;
             }
             if p.control.close && w.push_close(0) {
                 record.control.close = true;
@@ -639,7 +638,7 @@ impl Connection {
                 self.pending.probes -= 1;
             }
         }
-        if !eliciting && !(acked && must_ack) {
+        if !(eliciting || acked && must_ack) {
             return None;
         }
         let len = w.finish();

@@ -54,7 +54,7 @@ impl RangeSet {
                 return added;
             }
         }
-        if self.ranges.last().map_or(true, |&(_, e)| e < start) {
+        if self.ranges.last().is_none_or(|&(_, e)| e < start) {
             self.ranges.push((start, end));
             return end - start;
         }

@@ -224,7 +224,7 @@ impl Recovery {
                     self.stats.packets_acked += 1;
                     self.bytes_in_flight -= p.size;
                     bytes_acked += p.size;
-                    if newest.map_or(true, |(x, _)| x < pn) {
+                    if newest.is_none_or(|(x, _)| x < pn) {
                         newest = Some((pn, p.time_sent));
                     }
                     exit_recovery |= self.recovery_start.is_some_and(|s| p.time_sent > s);
@@ -309,7 +309,7 @@ impl Recovery {
         if let Some(newest_lost) = lost_any {
             // One reduction per round: only a loss of a packet sent after the current
             // recovery began starts a new one (RFC 9002 §7.3.2).
-            if self.recovery_start.map_or(true, |s| s < newest_lost) {
+            if self.recovery_start.is_none_or(|s| s < newest_lost) {
                 self.recovery_start = Some(now);
                 self.stats.congestion_events += 1;
                 self.cc.on_congestion_event(now, self.bytes_in_flight, self.mss);
@@ -341,7 +341,7 @@ impl Recovery {
             self.detect_lost(now, sink);
             return None;
         }
-        if !self.timer().is_some_and(|t| t <= now) {
+        if self.timer().is_none_or(|t| t > now) {
             return None;
         }
         self.stats.probes += 1;
