@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use xdptcp_stack::rudp::{CloseReason, Config, ConnectionId, Endpoint, Event, MAX_MESSAGE};
-use xdptcp_stack::sim::{LinkConfig, Pattern, Rng, RudpPair, RudpSide, RUDP_ADDR_B};
+use xdptcp_stack::sim::{LinkConfig, Pattern, Rng, RudpPair, RudpSide, RUDP_ADDR_A, RUDP_ADDR_B};
 use xdptcp_stack::time::{Duration, Instant};
 
 /// What one direction sent, and what the other side received of it.
@@ -253,4 +253,151 @@ fn a_flood_of_initials_allocates_no_connection() {
     assert_eq!(retries + s.retries_dropped, 10_000);
     assert!(s.retries_dropped > 0 && retries >= 6_400, "{s:?}");
     assert!(server.poll_timeout().is_none(), "no timer either");
+}
+
+/// Runs the pair until `done` or `limit`, handing events to `on_event`.
+fn run_until(
+    p: &mut RudpPair,
+    limit: Duration,
+    on_event: &mut impl FnMut(RudpSide, Event),
+    mut done: impl FnMut(&RudpPair) -> bool,
+) {
+    let limit = p.now + limit;
+    while !done(p) && p.step(limit, &mut |_, side, ev| on_event(side, ev)) {}
+}
+
+fn connected_pair(
+    link: LinkConfig,
+    config: Config,
+    seed: u64,
+) -> (RudpPair, ConnectionId, ConnectionId) {
+    let mut p = RudpPair::new(config, link, seed);
+    let ca = p.a.connect(p.now, RUDP_ADDR_B).unwrap();
+    let mut cb = None;
+    run_until(
+        &mut p,
+        Duration::from_secs(10),
+        &mut |side, ev| {
+            if let (RudpSide::B, Event::Accepted(c)) = (side, ev) {
+                cb = Some(c);
+            }
+        },
+        |p| p.a.is_established(ca),
+    );
+    assert!(p.a.is_established(ca));
+    assert!(p.b.stats().retries_sent >= 1, "the server answers the first Initial with a Retry");
+    (p, ca, cb.expect("B accepted"))
+}
+
+#[test]
+fn a_reader_that_stalls_holds_the_sender_back_within_the_window() {
+    let config = Config { receive_window: 128 * 1024, ..Config::default() };
+    let window = config.receive_window;
+    let (mut p, ca, cb) = connected_pair(impaired(0.02), config, 77);
+    p.b_reads = false;
+    let mut out = Outbox::new(9, 200, p.a.config().fragment_size());
+    let mut ledger = Ledger::default();
+    let mut ignore = |_: RudpSide, _: Event| {};
+    for _ in 0..200 {
+        out.pump(&mut p.a, p.now, ca, &mut ledger);
+        run_until(&mut p, Duration::from_millis(50), &mut ignore, |_| false);
+        let held = p.b.connection(cb).unwrap().receive_buffered();
+        assert!(held <= window, "{held} bytes held, window {window}");
+    }
+    // Stalled: far from everything was sent, and B holds about a window.
+    assert!(out.next < 200, "the sender was not held back");
+    assert!(p.b.connection(cb).unwrap().receive_buffered() > window / 2);
+    // The reader resumes: everything arrives, exactly once.
+    p.b_reads = true;
+    let mut done = false;
+    for _ in 0..2_000 {
+        out.pump(&mut p.a, p.now, ca, &mut ledger);
+        let limit = p.now + Duration::from_millis(50);
+        while p.step(limit, &mut |_, side, ev| {
+            if let (RudpSide::B, Event::Message(_, m)) = (side, ev) {
+                ledger.check(m.ordered, m.id, &m.data);
+            }
+        }) {}
+        if ledger.complete(200) {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "{} of 200 after the reader resumed", ledger.received.len());
+}
+
+#[test]
+fn idle_timeout_closes_a_dead_path_and_keepalive_keeps_a_live_one() {
+    let config = Config {
+        idle_timeout: Duration::from_secs(5),
+        keepalive: Some(Duration::from_secs(2)),
+        ..Config::default()
+    };
+    let (mut p, ca, cb) = connected_pair(impaired(0.0), config, 3);
+    let mut closed = Vec::new();
+    // A minute of silence from the application: pings keep the connection.
+    run_until(&mut p, Duration::from_secs(60), &mut |side, ev| closed.push((side, ev)), |_| false);
+    assert!(closed.is_empty(), "{closed:?}");
+    assert!(p.a.is_established(ca) && p.b.is_established(cb));
+    // The path dies: both ends time out after the idle timeout, and forget the connection.
+    let dead = LinkConfig { loss: 1.0, ..impaired(0.0) };
+    p.a_to_b.set_config(dead);
+    p.b_to_a.set_config(dead);
+    let t0 = p.now;
+    let mut last_close = t0;
+    let limit = t0 + Duration::from_secs(60);
+    while p.step(limit, &mut |p, side, ev| {
+        last_close = p.now;
+        closed.push((side, ev));
+    }) {}
+    assert_eq!(p.a.connection_count() + p.b.connection_count(), 0);
+    assert!(
+        closed.contains(&(RudpSide::A, Event::Closed(ca, CloseReason::IdleTimeout))),
+        "{closed:?}"
+    );
+    assert!(
+        closed.contains(&(RudpSide::B, Event::Closed(cb, CloseReason::IdleTimeout))),
+        "{closed:?}"
+    );
+    // Within the idle timeout of the last packet each heard (at most 5 s before the cut).
+    let took = last_close - t0;
+    assert!(took <= Duration::from_secs(5) + Duration::from_millis(100), "{took:?}");
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_and_counted_never_a_panic() {
+    let (mut p, ca, cb) = connected_pair(impaired(0.0), Config::default(), 21);
+    let mut rng = Rng::new(5);
+    let a_cid = p.b.connection(cb).unwrap().remote_id();
+    for i in 0..20_000u32 {
+        let len = rng.below(300) as usize;
+        let mut d = vec![0u8; len];
+        for b in d.iter_mut() {
+            *b = rng.next_u64() as u8;
+        }
+        // Half aim at the live connection (right type and ids), so frames get parsed.
+        if i % 2 == 0 && len >= 17 {
+            d[0] = 4;
+            d[1..5].copy_from_slice(&a_cid.0.to_be_bytes());
+        }
+        p.a.handle(p.now, RUDP_ADDR_B, &d);
+        p.b.handle(p.now, RUDP_ADDR_A, &d);
+    }
+    let s = p.a.connection_stats(ca).unwrap();
+    assert!(s.malformed_packets + s.refused_packets > 1_000, "{s:?}");
+    assert_eq!(p.b.connection_count(), 1);
+    // The connection still carries messages.
+    p.a.send(p.now, ca, b"still alive", true).unwrap();
+    let mut got = Vec::new();
+    run_until(
+        &mut p,
+        Duration::from_secs(30),
+        &mut |side, ev| {
+            if let (RudpSide::B, Event::Message(_, m)) = (side, ev) {
+                got.push(m.data);
+            }
+        },
+        |_| false,
+    );
+    assert!(got.iter().any(|m| m == b"still alive"), "{got:?}");
 }

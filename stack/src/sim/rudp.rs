@@ -31,6 +31,9 @@ pub struct RudpPair {
     pub a_to_b: Link,
     pub b_to_a: Link,
     pub now: Instant,
+    /// Whether B's application takes its events (false: B's messages pile up unread, as
+    /// with a stalled reader, and flow control must hold A back).
+    pub b_reads: bool,
     buf: Vec<u8>,
 }
 
@@ -49,6 +52,7 @@ impl RudpPair {
             a_to_b: Link::new(link, seed.wrapping_mul(2).wrapping_add(1)),
             b_to_a: Link::new(link, seed.wrapping_mul(2).wrapping_add(2)),
             now,
+            b_reads: true,
             buf: vec![0; 65_536],
         }
     }
@@ -67,7 +71,8 @@ impl RudpPair {
                 on_event(self, RudpSide::A, e);
                 moved = true;
             }
-            while let Some(e) = self.b.poll_event() {
+            while self.b_reads {
+                let Some(e) = self.b.poll_event() else { break };
                 on_event(self, RudpSide::B, e);
                 moved = true;
             }
@@ -89,11 +94,14 @@ impl RudpPair {
                 self.a.handle(self.now, RUDP_ADDR_B, &d);
                 moved = true;
             }
+            // Timers may queue output and events: go round again after them.
             if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.a.handle_timeout(self.now);
+                moved = true;
             }
             if self.b.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.b.handle_timeout(self.now);
+                moved = true;
             }
             if !moved {
                 break;
