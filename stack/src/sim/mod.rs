@@ -22,3 +22,10 @@ pub use link::{Link, LinkConfig, LinkStats};
 pub use pair::{side_config, Pair, Side, ADDR_A, ADDR_B, START};
 pub use rng::{Pattern, Rng};
 pub use rudp::{RudpPair, RudpSide, RUDP_ADDR_A, RUDP_ADDR_B};
+
+/// The earliest of some optional instants (when a simulation's next event is due).
+pub(crate) fn earliest(
+    times: impl IntoIterator<Item = Option<crate::time::Instant>>,
+) -> Option<crate::time::Instant> {
+    times.into_iter().flatten().min()
+}

@@ -107,15 +107,12 @@ impl RudpPair {
                 break;
             }
         }
-        let next = [
+        let next = super::earliest([
             self.a_to_b.next_delivery(),
             self.b_to_a.next_delivery(),
             self.a.poll_timeout(),
             self.b.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        ]);
         // The timer wheel's deadline is a lower bound: never stand still.
         let next = next.unwrap_or(limit).max(self.now + Duration::from_micros(100));
         self.now = next.min(limit);
