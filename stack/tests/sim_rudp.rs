@@ -98,6 +98,7 @@ struct Run {
     ba: Ledger,
     closed_a: Option<CloseReason>,
     closed_b: Option<CloseReason>,
+    /// From connect to the last message delivered.
     elapsed: Duration,
 }
 
@@ -134,13 +135,19 @@ fn exchange(link: LinkConfig, seed: u64, n: usize) -> (RudpPair, Run) {
             closing = true;
             p.a.close(now, ca);
         }
-        let more = p.step(limit, &mut |_, side, ev| match (side, ev) {
+        let more = p.step(limit, &mut |pp, side, ev| match (side, ev) {
             (RudpSide::B, Event::Accepted(c)) => {
                 assert!(cb.replace(c).is_none(), "accepted twice");
             }
             (RudpSide::A, Event::Connected(c)) => assert_eq!(c, ca),
-            (RudpSide::B, Event::Message(_, m)) => run.ab.check(m.ordered, m.id, &m.data),
-            (RudpSide::A, Event::Message(_, m)) => run.ba.check(m.ordered, m.id, &m.data),
+            (RudpSide::B, Event::Message(_, m)) => {
+                run.ab.check(m.ordered, m.id, &m.data);
+                run.elapsed = pp.now - start;
+            }
+            (RudpSide::A, Event::Message(_, m)) => {
+                run.ba.check(m.ordered, m.id, &m.data);
+                run.elapsed = pp.now - start;
+            }
             (RudpSide::A, Event::Closed(_, r)) => run.closed_a = Some(r),
             (RudpSide::B, Event::Closed(_, r)) => run.closed_b = Some(r),
             (side, ev) => panic!("unexpected {ev:?} at {side:?}"),
@@ -149,7 +156,6 @@ fn exchange(link: LinkConfig, seed: u64, n: usize) -> (RudpPair, Run) {
             break;
         }
     }
-    run.elapsed = p.now - start;
     (p, run)
 }
 
@@ -200,6 +206,7 @@ fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
 #[test]
 fn clean_link_needs_no_retransmission() {
     let (p, run) = exchange(LinkConfig { reorder: 0.0, duplicate: 0.0, ..impaired(0.0) }, 5, 24);
+    eprintln!("clean: {} + {} bytes in {:?}", run.ab.bytes, run.ba.bytes, run.elapsed);
     assert_clean(&p, &run, 24);
     assert_eq!(p.b.stats().unknown_connection, 0);
 }

@@ -212,6 +212,9 @@ impl Recovery {
             return false;
         }
         self.largest_acked = Some(self.largest_acked.map_or(largest, |l| l.max(largest)));
+        // RFC 5681's FlightSize: what was outstanding when this ACK arrived (a loss it
+        // reveals was outstanding too), the value the window is halved from.
+        let flight_before = self.bytes_in_flight;
         let mut bytes_acked = 0;
         let mut newest: Option<(u64, Instant)> = None;
         let mut exit_recovery = false;
@@ -234,7 +237,7 @@ impl Recovery {
             }
         }
         if newest.is_none() {
-            self.detect_lost(now, sink);
+            self.detect_lost(now, flight_before, sink);
             return true;
         }
         // RFC 9002 §5.1: a sample only when the largest acknowledged is newly acked.
@@ -269,7 +272,7 @@ impl Recovery {
             });
             self.cwnd_limited = false;
         }
-        self.detect_lost(now, sink);
+        self.detect_lost(now, flight_before, sink);
         self.trim();
         true
     }
@@ -280,7 +283,8 @@ impl Recovery {
     }
 
     /// RFC 9002 §6.1: declares lost what the thresholds say, arms `loss_time` for the rest.
-    fn detect_lost(&mut self, now: Instant, sink: &mut impl AckSink) {
+    /// `flight` is the data outstanding before this detection (for the window reduction).
+    fn detect_lost(&mut self, now: Instant, flight: usize, sink: &mut impl AckSink) {
         self.loss_time = None;
         let Some(largest) = self.largest_acked else { return };
         let delay = self.loss_delay();
@@ -312,7 +316,7 @@ impl Recovery {
             if self.recovery_start.is_none_or(|s| s < newest_lost) {
                 self.recovery_start = Some(now);
                 self.stats.congestion_events += 1;
-                self.cc.on_congestion_event(now, self.bytes_in_flight, self.mss);
+                self.cc.on_congestion_event(now, flight.max(self.bytes_in_flight), self.mss);
             }
         }
         self.trim();
@@ -338,7 +342,7 @@ impl Recovery {
     /// (its content is to be sent again in new packets, RFC 9002 §6.2.4), if it was the PTO.
     pub fn on_timeout(&mut self, now: Instant, sink: &mut impl AckSink) -> Option<SentPacket> {
         if self.loss_time.is_some_and(|t| t <= now) {
-            self.detect_lost(now, sink);
+            self.detect_lost(now, self.bytes_in_flight, sink);
             return None;
         }
         if self.timer().is_none_or(|t| t > now) {
@@ -389,5 +393,130 @@ impl Recovery {
     /// Counters.
     pub fn stats(&self) -> &RecoveryStats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::cc::CongestionAlgorithm;
+
+    const MSS: usize = 1000;
+
+    #[derive(Default)]
+    struct Log {
+        acked: Vec<Instant>,
+        lost: Vec<Instant>,
+    }
+
+    impl AckSink for Log {
+        fn acked(&mut self, p: &SentPacket) {
+            self.acked.push(p.time_sent);
+        }
+        fn lost(&mut self, p: &SentPacket) {
+            self.lost.push(p.time_sent);
+        }
+    }
+
+    fn recovery() -> Recovery {
+        let rto = RtoEstimator::new(
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+            GRANULARITY,
+        );
+        let cc = CongestionAlgorithm::NewReno.controller(10 * MSS);
+        Recovery::new(rto, cc, MSS, Duration::from_millis(25))
+    }
+
+    fn ms(v: u64) -> Instant {
+        Instant::from_millis(v)
+    }
+
+    /// Sends packets 0..n at 1 ms intervals from `t0`.
+    fn send(r: &mut Recovery, t0: u64, n: u64) {
+        for i in 0..n {
+            r.on_sent(Some(SentPacket::new(ms(t0 + i), MSS, ControlFrames::default())));
+        }
+    }
+
+    #[test]
+    fn packet_threshold_declares_loss_and_reduces_once_per_round() {
+        let mut r = recovery();
+        let mut log = Log::default();
+        send(&mut r, 0, 10);
+        assert_eq!(r.bytes_in_flight(), 10 * MSS);
+        // Packets 0 and 1 are missing; 2..=5 arrive. 0 and 1 are 3+ behind 5: lost.
+        assert!(r.on_ack(ms(60), [(2, 5)].into_iter(), 5, Duration::ZERO, &mut log));
+        assert_eq!(log.acked.len(), 4);
+        assert_eq!(log.lost, vec![ms(0), ms(1)]);
+        assert_eq!(r.stats().congestion_events, 1, "one reduction for one round of losses");
+        assert_eq!(r.window(), 10 * MSS / 2);
+        // RTT sample from packet 5 (sent at 5 ms): 55 ms.
+        assert_eq!(r.srtt(), Some(Duration::from_millis(55)));
+        // Packets 6 and 7 are missing too; 8 and 9 arrive. 6 is 3 behind 9: lost, but it was
+        // sent before the reduction: the same round, no second reduction. 7 is only 2
+        // behind, so it waits for the time threshold: 9/8 of the latest RTT (141 ms).
+        assert!(r.on_ack(ms(150), [(8, 9), (2, 5)].into_iter(), 9, Duration::ZERO, &mut log));
+        assert_eq!(log.lost, vec![ms(0), ms(1), ms(6)]);
+        assert_eq!(r.stats().congestion_events, 1);
+        assert_eq!(r.bytes_in_flight(), MSS);
+        let t = r.timer().unwrap();
+        assert_eq!(t, ms(7) + Duration::from_micros(158_625));
+        r.on_timeout(t, &mut log);
+        assert_eq!(log.lost, vec![ms(0), ms(1), ms(6), ms(7)]);
+        assert_eq!(r.stats().congestion_events, 1);
+        assert_eq!((r.bytes_in_flight(), r.timer()), (0, None));
+    }
+
+    #[test]
+    fn time_threshold_arms_a_loss_timer() {
+        let mut r = recovery();
+        let mut log = Log::default();
+        send(&mut r, 0, 3);
+        // 2 is acknowledged 100 ms later; 0 and 1 are within the packet threshold.
+        r.on_ack(ms(100), [(2, 2)].into_iter(), 2, Duration::ZERO, &mut log);
+        assert!(log.lost.is_empty());
+        // RTT 98 ms: loss delay 9/8 × 98 = 110.25 ms after each was sent.
+        let t = r.timer().unwrap();
+        assert_eq!(t, ms(0) + Duration::from_micros(110_250));
+        assert!(r.on_timeout(t, &mut log).is_none());
+        assert_eq!(log.lost, vec![ms(0)]);
+        let t = r.timer().unwrap();
+        assert_eq!(t, ms(1) + Duration::from_micros(110_250));
+    }
+
+    #[test]
+    fn probe_timeout_backs_off_and_two_in_a_row_collapse_the_window() {
+        let mut r = recovery();
+        let mut log = Log::default();
+        send(&mut r, 0, 2);
+        // No sample yet: PTO = initial RTO 1 s + 25 ms max ACK delay.
+        let t = r.timer().unwrap();
+        assert_eq!(t, ms(1) + Duration::from_millis(1025));
+        let probe = r.on_timeout(t, &mut log).expect("the oldest packet is probed");
+        assert_eq!(probe.time_sent, ms(0));
+        assert!(log.lost.is_empty(), "a probe timeout declares nothing lost");
+        assert_eq!(r.pto_count(), 1);
+        // Backed off: 2 s + 25 ms from now.
+        let t2 = r.timer().unwrap();
+        assert_eq!(t2, t + Duration::from_millis(2025));
+        r.on_timeout(t2, &mut log);
+        assert_eq!(r.window(), MSS, "RTO response after two probe timeouts");
+        // An ACK ends the backoff.
+        r.on_ack(t2 + Duration::from_millis(1), [(0, 1)].into_iter(), 1, Duration::ZERO, &mut log);
+        assert_eq!(r.pto_count(), 0);
+        assert_eq!(r.bytes_in_flight(), 0);
+    }
+
+    #[test]
+    fn acks_of_unsent_numbers_are_ignored() {
+        let mut r = recovery();
+        let mut log = Log::default();
+        send(&mut r, 0, 2);
+        assert!(!r.on_ack(ms(5), [(0, 2)].into_iter(), 2, Duration::ZERO, &mut log));
+        assert!(log.acked.is_empty());
+        assert_eq!(r.stats().bogus_acks, 1);
+        assert_eq!(r.bytes_in_flight(), 2 * MSS);
     }
 }
