@@ -385,3 +385,92 @@ impl Endpoint {
 
 /// Header bytes of an Initial (the payload length is checked against the minimum with it).
 const HEADER_LEN_OF_INITIAL: usize = super::wire::HEADER_LEN;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rudp::token::TOKEN_LIFETIME;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// Moves every datagram `from` has to `to`, returning how many.
+    fn pump(from: &mut Endpoint, to: &mut Endpoint, from_addr: SocketAddr, now: Instant) -> usize {
+        let mut buf = [0u8; 1500];
+        let mut n = 0;
+        while let Some((_, len)) = from.poll_transmit(now, &mut buf) {
+            to.handle(now, from_addr, &buf[..len]);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn handshake_trace_with_retry_and_a_duplicated_initial() {
+        let (ca, sa) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
+        let t = Instant::from_millis(100);
+        let mut client = Endpoint::new(Config::default(), [1; 16], t);
+        let mut server = Endpoint::new(Config::default(), [2; 16], t);
+        let id = client.connect(t, sa).unwrap();
+        // Initial without token -> Retry; nothing allocated on the server.
+        let mut buf = [0u8; 1500];
+        let (to, len) = client.poll_transmit(t, &mut buf).unwrap();
+        assert_eq!((to, len), (sa, INITIAL_MIN_LEN));
+        server.handle(t, ca, &buf[..len]);
+        assert_eq!(server.connection_count(), 0);
+        let (to, rlen) = server.poll_transmit(t, &mut buf).unwrap();
+        assert_eq!(to, ca);
+        assert!(rlen <= len, "the Retry is no larger than the Initial");
+        client.handle(t, sa, &buf[..rlen]);
+        // Initial with token, delivered twice: one connection.
+        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
+        server.handle(t, ca, &buf[..len]);
+        server.handle(t, ca, &buf[..len]);
+        assert_eq!(server.connection_count(), 1);
+        assert_eq!(server.stats().connections_accepted, 1);
+        let accepted = match server.poll_event() {
+            Some(Event::Accepted(c)) => c,
+            e => panic!("{e:?}"),
+        };
+        assert!(server.poll_event().is_none());
+        // Accept -> Connected.
+        assert!(pump(&mut server, &mut client, sa, t) >= 1);
+        assert_eq!(client.poll_event(), Some(Event::Connected(id)));
+        assert_eq!(client.connection(id).unwrap().remote_id(), accepted);
+        // A message goes through.
+        client.send(t, id, b"hello", true).unwrap();
+        pump(&mut client, &mut server, ca, t);
+        match server.poll_event() {
+            Some(Event::Message(c, m)) => {
+                assert_eq!((c, m.data.as_slice()), (accepted, &b"hello"[..]))
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn expired_or_foreign_tokens_open_nothing() {
+        let (ca, sa) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
+        let t = Instant::from_millis(100);
+        let mut client = Endpoint::new(Config::default(), [1; 16], t);
+        let mut server = Endpoint::new(Config::default(), [2; 16], t);
+        client.connect(t, sa).unwrap();
+        let mut buf = [0u8; 1500];
+        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
+        server.handle(t, ca, &buf[..len]);
+        let (_, rlen) = server.poll_transmit(t, &mut buf).unwrap();
+        client.handle(t, sa, &buf[..rlen]);
+        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
+        let initial = buf[..len].to_vec();
+        // From another address, or too late: refused and counted.
+        server.handle(t, addr("10.0.0.9:1000"), &initial);
+        let late = t + TOKEN_LIFETIME + Duration::from_millis(1);
+        server.handle(late, ca, &initial);
+        assert_eq!(server.stats().invalid_tokens, 2);
+        assert_eq!(server.connection_count(), 0);
+        // In time and from the right address: accepted.
+        server.handle(t + TOKEN_LIFETIME, ca, &initial);
+        assert_eq!(server.connection_count(), 1);
+    }
+}
