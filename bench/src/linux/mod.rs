@@ -5,6 +5,7 @@
 pub mod conn;
 pub mod load;
 pub mod proxy;
+pub mod rudp;
 pub mod server;
 
 use std::io;
