@@ -408,3 +408,14 @@ fn hostile_datagrams_are_dropped_and_counted_never_a_panic() {
     );
     assert!(got.iter().any(|m| m == b"still alive"), "{got:?}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// The body of the `rudp_peer` fuzz target.
+    #[test]
+    fn rudp_hostile_datagrams(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4000)) {
+        if let Err(v) = xdptcp_stack::sim::rudp::hostile_datagrams(&data) {
+            return Err(proptest::test_runner::TestCaseError::fail(v));
+        }
+    }
+}

@@ -397,6 +397,8 @@ impl Connection {
                 self.remote_cid = header.src_cid;
                 self.state = State::Established;
                 self.pending.control.initial = false;
+                // Probes asked for by an Initial's PTO are answered: data obeys the window.
+                self.pending.probes = 0;
                 events.push_back(Event::Connected(self.local_cid));
             }
             (Side::Server, PacketType::Data) => self.confirmed = true,
