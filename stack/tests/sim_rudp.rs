@@ -105,7 +105,11 @@ struct Run {
 /// A connects to B; both send `n` messages; when B has all of A's and A all of B's, A
 /// closes. Everything is checked as it arrives.
 fn exchange(link: LinkConfig, seed: u64, n: usize) -> (RudpPair, Run) {
-    let config = Config { keepalive: Some(Duration::from_secs(2)), ..Config::default() };
+    exchange_with(Config::default(), link, seed, n)
+}
+
+fn exchange_with(config: Config, link: LinkConfig, seed: u64, n: usize) -> (RudpPair, Run) {
+    let config = Config { keepalive: Some(Duration::from_secs(2)), ..config };
     let fragment = config.fragment_size();
     let mut p = RudpPair::new(config, link, seed);
     let start = p.now;
@@ -184,7 +188,7 @@ fn assert_clean(p: &RudpPair, run: &Run, n: usize) {
 fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
     let n = 48;
     for (i, loss) in [0.0, 0.01, 0.05, 0.10, 0.30].into_iter().enumerate() {
-        for seed in [11u64, 12] {
+        for seed in [11u64, 12, 13, 14] {
             let seed = seed * 100 + i as u64;
             let (p, run) = exchange(impaired(loss), seed, n);
             eprintln!(
@@ -200,6 +204,17 @@ fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
                 assert!(p.a_to_b.stats().lost > 0 && p.a_to_b.stats().duplicated > 0);
             }
         }
+    }
+}
+
+#[test]
+fn small_datagrams_cut_64_kib_into_hundreds_of_fragments() {
+    // 256-byte datagrams: 128 bytes of data per fragment, 512 fragments per 64 KiB message.
+    let config = Config { max_datagram: 256, ..Config::default() };
+    for (seed, loss) in [(31, 0.0), (32, 0.10), (33, 0.30)] {
+        let (p, run) = exchange_with(config.clone(), impaired(loss), seed, 16);
+        eprintln!("256-byte datagrams, loss {loss}: {:?}", run.elapsed);
+        assert_clean(&p, &run, 16);
     }
 }
 
