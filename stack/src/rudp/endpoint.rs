@@ -15,8 +15,8 @@ use super::connection::{Connection, ConnectionStats, Event, State};
 use super::send::SendError;
 use super::token::TokenKey;
 use super::wire::{
-    initial_token, ConnectionId, Header, Packet, PacketType, PacketWriter, INITIAL_MIN_LEN,
-    TOKEN_LEN,
+    initial_token, ConnectionId, Header, Packet, PacketType, PacketWriter, HEADER_LEN,
+    INITIAL_MIN_LEN, TOKEN_LEN,
 };
 use crate::time::{Duration, Instant};
 use crate::wheel::TimerWheel;
@@ -237,7 +237,7 @@ impl Endpoint {
             self.stats.initials_not_accepted += 1;
             return;
         }
-        if HEADER_LEN_OF_INITIAL + payload.len() < INITIAL_MIN_LEN {
+        if HEADER_LEN + payload.len() < INITIAL_MIN_LEN {
             self.stats.initials_too_short += 1;
             return;
         }
@@ -382,9 +382,6 @@ impl Endpoint {
         self.connections.get(&id).is_some_and(|c| c.state() == State::Established)
     }
 }
-
-/// Header bytes of an Initial (the payload length is checked against the minimum with it).
-const HEADER_LEN_OF_INITIAL: usize = super::wire::HEADER_LEN;
 
 #[cfg(test)]
 mod tests {

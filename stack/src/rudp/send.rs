@@ -159,8 +159,8 @@ impl SendQueue {
         })
     }
 
-    /// The next fragment to send (retransmissions first) if its frame needs at most `room`
-    /// bytes of data, without taking it.
+    /// The next fragment to send (retransmissions first, then new data that flow control
+    /// and the id horizon allow), without taking it.
     pub fn peek(&mut self) -> Option<(FragmentRef, MessageFrame<'_>)> {
         // Drop retransmissions made moot by a later acknowledgement.
         while let Some(&f) = self.retransmit.front() {
@@ -208,7 +208,8 @@ impl SendQueue {
         self.peek().is_some()
     }
 
-    /// A packet carrying `f` was acknowledged. Returns the message's bytes if this completed it.
+    /// A packet carrying `f` was acknowledged; the message leaves the queue once all its
+    /// fragments have been (a fragment acknowledged twice counts once).
     pub fn on_acked(&mut self, f: FragmentRef) {
         let Some(i) = f.seq.checked_sub(self.base).and_then(|i| usize::try_from(i).ok()) else {
             return;
