@@ -403,27 +403,37 @@ mod tests {
         n
     }
 
+    const T: Instant = Instant::from_millis(100);
+
+    /// A client and a server endpoint, the client connecting: the Initial without a token
+    /// gets a Retry (the server allocating nothing), and the client's next Initial, which
+    /// carries the token, is returned undelivered.
+    fn retried_initial() -> (Endpoint, Endpoint, ConnectionId, Vec<u8>) {
+        let (ca, sa) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
+        let mut client = Endpoint::new(Config::default(), [1; 16], T);
+        let mut server = Endpoint::new(Config::default(), [2; 16], T);
+        let id = client.connect(T, sa).unwrap();
+        let mut buf = [0u8; 1500];
+        let (to, len) = client.poll_transmit(T, &mut buf).unwrap();
+        assert_eq!((to, len), (sa, INITIAL_MIN_LEN));
+        server.handle(T, ca, &buf[..len]);
+        assert_eq!(server.connection_count(), 0);
+        let (to, rlen) = server.poll_transmit(T, &mut buf).unwrap();
+        assert_eq!(to, ca);
+        assert!(rlen <= len, "the Retry is no larger than the Initial");
+        client.handle(T, sa, &buf[..rlen]);
+        let (_, len) = client.poll_transmit(T, &mut buf).unwrap();
+        (client, server, id, buf[..len].to_vec())
+    }
+
     #[test]
     fn handshake_trace_with_retry_and_a_duplicated_initial() {
         let (ca, sa) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
-        let t = Instant::from_millis(100);
-        let mut client = Endpoint::new(Config::default(), [1; 16], t);
-        let mut server = Endpoint::new(Config::default(), [2; 16], t);
-        let id = client.connect(t, sa).unwrap();
-        // Initial without token -> Retry; nothing allocated on the server.
-        let mut buf = [0u8; 1500];
-        let (to, len) = client.poll_transmit(t, &mut buf).unwrap();
-        assert_eq!((to, len), (sa, INITIAL_MIN_LEN));
-        server.handle(t, ca, &buf[..len]);
-        assert_eq!(server.connection_count(), 0);
-        let (to, rlen) = server.poll_transmit(t, &mut buf).unwrap();
-        assert_eq!(to, ca);
-        assert!(rlen <= len, "the Retry is no larger than the Initial");
-        client.handle(t, sa, &buf[..rlen]);
+        let t = T;
+        let (mut client, mut server, id, initial) = retried_initial();
         // Initial with token, delivered twice: one connection.
-        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
-        server.handle(t, ca, &buf[..len]);
-        server.handle(t, ca, &buf[..len]);
+        server.handle(t, ca, &initial);
+        server.handle(t, ca, &initial);
         assert_eq!(server.connection_count(), 1);
         assert_eq!(server.stats().connections_accepted, 1);
         let accepted = match server.poll_event() {
@@ -448,18 +458,8 @@ mod tests {
 
     #[test]
     fn expired_or_foreign_tokens_open_nothing() {
-        let (ca, sa) = (addr("10.0.0.1:1000"), addr("10.0.0.2:2000"));
-        let t = Instant::from_millis(100);
-        let mut client = Endpoint::new(Config::default(), [1; 16], t);
-        let mut server = Endpoint::new(Config::default(), [2; 16], t);
-        client.connect(t, sa).unwrap();
-        let mut buf = [0u8; 1500];
-        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
-        server.handle(t, ca, &buf[..len]);
-        let (_, rlen) = server.poll_transmit(t, &mut buf).unwrap();
-        client.handle(t, sa, &buf[..rlen]);
-        let (_, len) = client.poll_transmit(t, &mut buf).unwrap();
-        let initial = buf[..len].to_vec();
+        let (ca, t) = (addr("10.0.0.1:1000"), T);
+        let (_client, mut server, _, initial) = retried_initial();
         // From another address, or too late: refused and counted.
         server.handle(t, addr("10.0.0.9:1000"), &initial);
         let late = t + TOKEN_LIFETIME + Duration::from_millis(1);
