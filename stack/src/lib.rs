@@ -14,6 +14,7 @@
 pub mod flow;
 pub mod iface;
 pub mod rng;
+pub mod rudp;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stack;

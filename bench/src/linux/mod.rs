@@ -6,6 +6,7 @@ pub mod conn;
 pub mod hold;
 pub mod load;
 pub mod proxy;
+pub mod rudp;
 pub mod server;
 
 use std::io;

@@ -149,15 +149,12 @@ impl Pair {
 
     /// The next instant anything happens: a frame arrives or a stack timer is due.
     pub fn next_event(&self) -> Option<Instant> {
-        [
+        super::earliest([
             self.a_to_b.next_delivery(),
             self.b_to_a.next_delivery(),
             self.a.poll_timeout(),
             self.b.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        ])
     }
 
     /// Runs until `app` returns true or virtual time would pass `until`. `app` is called at
