@@ -25,6 +25,13 @@ cargo test --workspace --all-features
 step "fuzz targets, 20 s each (one 'skipped' line without cargo-fuzz)"
 scripts/fuzz-ci.sh 20
 
+step "packetdrill: google's TCP suite against Linux and through libxdptcp_posix.so"
+if [[ -d ../shared/packetdrill ]]; then
+    scripts/packetdrill.sh
+else
+    echo "packetdrill skipped: no ../shared/packetdrill next to the repository (packetdrill and its TCP suite)"
+fi
+
 step "criterion benches in quick mode (CI runs each one; it does not judge timings)"
 cargo bench --workspace --benches -- --quick --noplot
 
