@@ -219,6 +219,8 @@ fn respects_peer_window_and_cwnd() {
 #[test]
 fn data_in_delayed_ack_and_window_update() {
     let mut c = client(plain_config());
+    // Interactive mode: no quick ACKs for the first data (`quick_acks_*` test those).
+    c.set_quickack(false);
     send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(&data(100, 3)));
     // One segment: the ACK is delayed by 40 ms.
     recv_nothing!(c, ms(20));
@@ -227,7 +229,8 @@ fn data_in_delayed_ack_and_window_update() {
     let a = recv!(c, ms(60), seq ISS + 1, ack Some(IRS + 101), A, len 0);
     assert_eq!(a.window, 900);
     assert_eq!(c.counters().delayed_acks, 1);
-    // Two segments: ACK at once.
+    // Two segments: ACK at once (the timer ended the interactive mode; enter it again).
+    c.set_quickack(false);
     send!(c, ms(70), seg(IRS + 101, Some(ISS + 1), A).with_payload(&data(100, 4)));
     recv_nothing!(c, ms(70));
     send!(c, ms(71), seg(IRS + 201, Some(ISS + 1), A).with_payload(&data(100, 5)));
@@ -237,6 +240,84 @@ fn data_in_delayed_ack_and_window_update() {
     // Reading 300 bytes opens the window by >= 2 MSS: window update at once.
     let u = recv!(c, ms(72), seq ISS + 1, ack Some(IRS + 301), A, len 0);
     assert_eq!(u.window, 1000);
+}
+
+// ------------------------------------------------ Linux's quick-ACK and interactive modes
+
+/// Sends `n` bytes at `at` in order and reads them, so the window stays as offered.
+fn deliver(c: &mut Endpoint, at: Instant, seq: u32, n: usize) {
+    rx(c, at, &seg(seq, Some(ISS + 1), A).with_payload(&data(n, seq as u8)));
+    read_all(c);
+}
+
+#[test]
+fn quick_acks_for_the_first_data_then_delayed_acks() {
+    let mut c = client(plain_config());
+    // Window 1000, segments of 100: half the window is 5 quick ACKs (Linux
+    // `tcp_incr_quickack`), each for a single segment and sent at once.
+    for i in 0..5u32 {
+        let at = ms(20 + u64::from(i));
+        deliver(&mut c, at, IRS + 1 + i * 100, 100);
+        let a = recv!(c, at, seq ISS + 1, ack Some(IRS + 101 + i * 100), A, len 0);
+        assert_eq!(a.window, 1000);
+    }
+    assert_eq!(c.counters().delayed_acks, 0);
+    // The budget is spent: the next single segment waits for the delayed-ACK timer.
+    deliver(&mut c, ms(30), IRS + 501, 100);
+    recv_nothing!(c, ms(30));
+    assert_eq!(c.poll_timeout(), Some(ms(70)));
+    c.on_timeout(ms(70));
+    recv!(c, ms(70), seq ISS + 1, ack Some(IRS + 601), A, len 0);
+    assert_eq!(c.counters().delayed_acks, 1);
+    // A silence longer than the RTO (1 s before any RTT sample) grants quick ACKs again.
+    deliver(&mut c, ms(1200), IRS + 601, 100);
+    recv!(c, ms(1200), seq ISS + 1, ack Some(IRS + 701), A, len 0);
+}
+
+#[test]
+fn quick_acks_stop_in_an_interactive_exchange_and_resume_on_a_duplicate() {
+    let mut c = client(plain_config());
+    deliver(&mut c, ms(20), IRS + 1, 10);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 11), A, len 0);
+    // A reply within the delayed-ACK time: the exchange is interactive (ping-pong).
+    c.send(b"reply");
+    recv!(c, ms(25), seq ISS + 1, ack Some(IRS + 11), Flags::PSH | A, len 5);
+    assert!(!c.quickack());
+    // The next request (acknowledging the reply) waits for its ACK to ride on the next
+    // reply...
+    send!(c, ms(30), seg(IRS + 11, Some(ISS + 6), A).with_payload(&data(10, 1)));
+    read_all(&mut c);
+    recv_nothing!(c, ms(30));
+    c.send(b"again");
+    let r = recv!(c, ms(35), seq ISS + 6, ack Some(IRS + 21), Flags::PSH | A, len 5);
+    assert_eq!(r.ack, Some(s(IRS + 21)), "the ACK rode on the reply");
+    send!(c, ms(40), seg(IRS + 21, Some(ISS + 11), A));
+    // ...and when no reply comes, the delayed-ACK timer ends the interactive mode.
+    deliver(&mut c, ms(50), IRS + 21, 10);
+    recv_nothing!(c, ms(50));
+    c.on_timeout(ms(90));
+    recv!(c, ms(90), seq ISS + 11, ack Some(IRS + 31), A, len 0);
+    assert!(c.quickack());
+    // Back in interactive mode, a duplicate (the peer retransmits) brings quick ACKs back.
+    c.set_quickack(false);
+    send!(c, ms(100), seg(IRS + 21, Some(ISS + 11), A).with_payload(&data(10, 0)));
+    recv!(c, ms(100), seq ISS + 11, ack Some(IRS + 31), A, len 0);
+    assert!(c.quickack());
+    deliver(&mut c, ms(101), IRS + 31, 10);
+    recv!(c, ms(101), seq ISS + 11, ack Some(IRS + 41), A, len 0);
+}
+
+#[test]
+fn tcp_quickack_sends_an_owed_ack_now() {
+    let mut c = client(plain_config());
+    c.set_quickack(false);
+    assert!(!c.quickack());
+    deliver(&mut c, ms(20), IRS + 1, 10);
+    recv_nothing!(c, ms(20));
+    // TCP_QUICKACK = 1 with an ACK owed: it goes at once, not at the timer.
+    c.set_quickack(true);
+    recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 11), A, len 0);
+    assert_eq!(c.counters().delayed_acks, 0);
 }
 
 #[test]

@@ -93,6 +93,12 @@ impl Engine {
                     let _ = stack.tcp_set_nodelay(h, on);
                 }
             }
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                let on = int_arg(val)? != 0;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_quickack(h, on);
+                }
+            }
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
                 // Linux: TCP_MIN_MSS (88) ..= MAX_TCP_WINDOW (32767).
                 let v = int_arg(val)?;
@@ -197,6 +203,9 @@ impl Engine {
                     _ => s.opts.maxseg.map_or(536, i32::from),
                 };
                 put_int(out, v)
+            }
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                put_int(out, conn.and_then(|h| stack.tcp_quickack(h).ok()).unwrap_or(false) as i32)
             }
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => {
                 put_int(out, cfg.keepalive_idle.total_millis() as i32 / 1000)

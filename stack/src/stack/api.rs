@@ -386,6 +386,18 @@ impl Stack {
         Ok(())
     }
 
+    /// `TCP_QUICKACK` (Linux's quick-ACK and interactive modes, `tcp::quickack`).
+    pub fn tcp_set_quickack(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_quickack(on);
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    /// `TCP_QUICKACK` read back: whether received data is being acknowledged at once.
+    pub fn tcp_quickack(&self, h: TcpHandle) -> Result<bool, TcpError> {
+        self.flows.get(h.0).map(|s| s.conn.quickack()).ok_or(TcpError::InvalidHandle)
+    }
+
     /// `SO_KEEPALIVE`.
     pub fn tcp_set_keepalive(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
         self.socket_mut(h)?.conn.set_keepalive(on);

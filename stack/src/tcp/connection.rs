@@ -20,6 +20,7 @@ use super::cc::{CongestionControl, Controller};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
+use super::quickack::QuickAck;
 use super::reassembly::Reassembly;
 use super::recovery::LossRecovery;
 use super::rto::RtoEstimator;
@@ -270,6 +271,8 @@ pub struct Connection {
     pub(super) ack_now: bool,
     pub(super) delack_at: Option<Instant>,
     pub(super) delack_segments: u32,
+    /// Which received segments are ACKed at once despite delayed ACKs (`quickack`).
+    pub(super) quickack: QuickAck,
     pub(super) challenge_window_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
@@ -368,6 +371,7 @@ impl Connection {
             ack_now: false,
             delack_at: None,
             delack_segments: 0,
+            quickack: QuickAck::default(),
             challenge_window_start: now,
             challenge_count: 0,
             last_oow_ack: None,
@@ -853,6 +857,21 @@ impl Connection {
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config.nodelay = nodelay;
+    }
+
+    /// `TCP_QUICKACK`: `true` acknowledges received data without waiting for a reply to
+    /// carry the ACK (and sends an ACK owed now), `false` delays ACKs in the hope of one
+    /// (Linux's interactive mode; `quickack`).
+    pub fn set_quickack(&mut self, on: bool) {
+        self.quickack.set_quickack(on);
+        if on && self.delack_at.is_some() {
+            self.ack_now = true;
+        }
+    }
+
+    /// Whether received data is being acknowledged at once (`TCP_QUICKACK` read back).
+    pub fn quickack(&self) -> bool {
+        self.quickack.active()
     }
 
     /// Turns keepalive probing on or off (`SO_KEEPALIVE`).

@@ -217,9 +217,12 @@ impl Connection {
                 self.ack_now = true;
             }
             if !seg.payload.is_empty() && seg.seq < self.rcv_nxt {
-                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4).
+                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4), and ACK what
+                // follows at once for a while (Linux `tcp_enter_quickack_mode`).
                 let end = (seg.seq + seg.payload.len()).min(self.rcv_nxt);
                 self.dsack_pending = Some((seg.seq, end));
+                let offered = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+                self.quickack.enter(seg.payload.len(), offered, usize::from(self.config.mss));
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
@@ -243,6 +246,8 @@ impl Connection {
                 // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
                 self.dsack_pending = Some((seq, seq + d));
                 self.ack_now = true;
+                let offered = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+                self.quickack.enter(payload.len(), offered, usize::from(self.config.mss));
             }
             payload = &payload[d..];
             seq += d;
@@ -593,6 +598,8 @@ impl Connection {
         }
         let offset = (seq - self.rcv_nxt) as usize;
         let base = self.recv_buf.len();
+        // The window last offered, before this data narrows it (Linux `tp->rcv_wnd`).
+        let offered = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
         if offset == 0 {
             let n = self.recv_buf.write_at(pool, base, payload, false);
             if n < payload.len() {
@@ -625,9 +632,16 @@ impl Connection {
                 self.rcv_space_adjust(now);
             }
             // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
-            // segment, at once when a gap was filled, else within the delayed-ACK timeout.
+            // segment, at once when a gap was filled or in Linux's quick-ACK mode
+            // (`quickack`), else within the delayed-ACK timeout.
             self.delack_segments += 1;
-            if gap_filled || !self.config.delayed_ack || self.delack_segments >= 2 {
+            let advmss = usize::from(self.config.mss);
+            self.quickack.on_data(now, n, offered, advmss, self.rto.rto());
+            if gap_filled
+                || !self.config.delayed_ack
+                || self.delack_segments >= 2
+                || self.quickack.active()
+            {
                 self.ack_now = true;
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + self.config.delayed_ack_timeout);

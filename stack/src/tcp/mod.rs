@@ -10,7 +10,7 @@
 //! chunks), `autotune` (receive and send buffer growth), `endpoint` (a connection with a pool
 //! of its own), `reassembly`
 //! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc/` (congestion-control trait,
-//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `counters`, and the TCB split into `connection` (state, constructors, application
+//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `quickack` (Linux's quick-ACK and interactive modes), `counters`, and the TCB split into `connection` (state, constructors, application
 //! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
 //!
 //! Choices worth knowing, where the RFCs leave room (Linux is the tie-breaker):
@@ -43,6 +43,7 @@ pub mod isn;
 pub mod listen;
 mod output;
 pub mod ports;
+pub mod quickack;
 pub mod reassembly;
 pub mod recovery;
 pub mod rto;

@@ -294,6 +294,9 @@ impl Connection {
         let off = (seq - self.send_base).max(0) as usize;
         let n = len + usize::from(fin_here);
         self.advance_snd(now, n, false);
+        if len > 0 {
+            self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
+        }
         self.loss.board.push(seq, seq + n, now);
         self.pacing_sent(now, len);
         self.arm_tlp(now);
@@ -414,6 +417,9 @@ impl Connection {
         let flags = if self.ecn_ok && self.ecn_echo { flags | Flags::ECE } else { flags };
         self.ack_now = false;
         self.delack_at = None;
+        if self.delack_segments > 0 {
+            self.quickack.on_ack_sent();
+        }
         self.delack_segments = 0;
         self.last_ack_sent = self.rcv_nxt;
         SegmentHeader { seq, ack: Some(self.rcv_nxt), flags, window, options }

@@ -70,6 +70,7 @@ impl Connection {
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             self.ack_now = true;
+            self.quickack.on_delayed_ack_timeout();
             self.counters.delayed_acks += 1;
         }
         if self.persist_at.is_some_and(|t| t <= now) {
