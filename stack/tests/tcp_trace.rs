@@ -320,6 +320,97 @@ fn tcp_quickack_sends_an_owed_ack_now() {
     assert_eq!(c.counters().delayed_acks, 0);
 }
 
+// ------------------------------------------------ PSH, records, TCP_CORK and MSG_MORE (Linux)
+
+use xdptcp_stack::tcp::SendFlags;
+
+const P: Flags = Flags::PSH;
+
+#[test]
+fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
+    use xdptcp_stack::tcp::CongestionAlgorithm;
+    let cfg =
+        TcpConfig { congestion: CongestionAlgorithm::NewReno, nodelay: true, ..plain_config() };
+    let mut c = client(TcpConfig { initial_cwnd_segments: 3, ..cfg });
+    // One write of 250 bytes: PSH on its last segment only.
+    c.send(&data(250, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 201, ack Some(IRS + 1), P | A, len 50);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 251), A));
+    // A write larger than the window: the round stops at the full window, with PSH, as
+    // Linux's one TSO packet per round carries it.
+    c.send(&data(1000, 2));
+    let round = tx_all(&mut c, ms(30));
+    let flags: Vec<Flags> = round.iter().map(|x| x.flags).collect();
+    assert_eq!(round.len(), 5, "cwnd 3 + 250 bytes acknowledged in slow start");
+    assert_eq!(flags, vec![A, A, A, A, P | A]);
+    // A retransmission repeats the PSH of the segment it repeats: none for the first one.
+    c.on_timeout(c.poll_timeout().expect("RTO armed"));
+    let r = tx(&mut c, ms(2000)).expect("retransmission");
+    assert_eq!((r.seq, r.flags), (s(ISS + 251), A));
+}
+
+#[test]
+fn records_end_segments_and_carry_psh() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    // 150 bytes, then a 30-byte record, then 100 more: the record's end splits segments.
+    c.send(&data(150, 1));
+    c.send_with(&data(30, 2), SendFlags { more: false, eor: true });
+    c.send(&data(100, 3));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 80);
+    recv!(c, ms(20), seq ISS + 181, ack Some(IRS + 1), P | A, len 100);
+    recv_nothing!(c, ms(20));
+}
+
+#[test]
+fn msg_more_holds_the_tail_until_an_ack_or_the_probe_timer() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    // MSG_MORE with nothing in flight: held, then sent with PSH by the probe timer one RTO
+    // later (Linux `tcp_write_wakeup`).
+    c.send_with(&data(40, 1), SendFlags { more: true, eor: false });
+    recv_nothing!(c, ms(20));
+    let wake = ms(20) + c.info().rto;
+    assert_eq!(c.poll_timeout(), Some(wake));
+    c.on_timeout(wake);
+    recv!(c, wake, seq ISS + 1, ack Some(IRS + 1), P | A, len 40);
+    send!(c, ms(1030), seg(IRS + 1, Some(ISS + 41), A));
+    // Full segments of a MSG_MORE write go, without PSH; the short tail waits for an ACK,
+    // then goes (Nagle is off) still without PSH: the write asked for none.
+    c.send_with(&data(250, 2), SendFlags { more: true, eor: false });
+    recv!(c, ms(1040), seq ISS + 41, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(1040), seq ISS + 141, ack Some(IRS + 1), A, len 100);
+    recv_nothing!(c, ms(1040));
+    send!(c, ms(1050), seg(IRS + 1, Some(ISS + 141), A));
+    recv!(c, ms(1050), seq ISS + 241, ack Some(IRS + 1), A, len 50);
+    // A plain write pushes everything held.
+    c.send_with(&data(20, 3), SendFlags { more: true, eor: false });
+    recv_nothing!(c, ms(1060));
+    c.send(&data(20, 4));
+    recv!(c, ms(1060), seq ISS + 291, ack Some(IRS + 1), P | A, len 40);
+}
+
+#[test]
+fn tcp_cork_holds_short_segments_until_lifted() {
+    let mut c = client(plain_config());
+    c.set_cork(true);
+    c.send(&data(40, 1));
+    c.send(&data(40, 2));
+    recv_nothing!(c, ms(20));
+    c.set_cork(false);
+    recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 1), P | A, len 80);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 81), A));
+    // Corked, full segments still go; TCP_NODELAY lifts the cork and pushes the rest.
+    c.set_cork(true);
+    c.send(&data(130, 3));
+    recv!(c, ms(50), seq ISS + 81, ack Some(IRS + 1), A, len 100);
+    recv_nothing!(c, ms(50));
+    c.set_nodelay(true);
+    assert!(!c.corked());
+    recv!(c, ms(50), seq ISS + 181, ack Some(IRS + 1), P | A, len 30);
+}
+
 #[test]
 fn delayed_ack_can_be_disabled() {
     let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
@@ -462,7 +553,8 @@ fn fast_retransmit_on_three_dupacks() {
         recv_nothing!(c, ms(30 + i));
     }
     send!(c, ms(33), seg(IRS + 1, Some(ISS + 1), A));
-    let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    // No PSH: the segment repeated did not end the write (Linux, `tcp::push`).
+    let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A, len 100);
     assert_eq!(r.payload, data(500, 3)[..100]);
     assert_eq!(c.counters().fast_retransmits, 1);
     // RFC 6675 §5 step 4.2: cwnd = ssthresh = FlightSize / 2; no window inflation (the
@@ -471,7 +563,7 @@ fn fast_retransmit_on_three_dupacks() {
     assert_eq!(c.info().cwnd, 250);
     // Partial ACK: the next hole is retransmitted at once.
     send!(c, ms(40), seg(IRS + 1, Some(ISS + 201), A));
-    recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A, len 100);
     // Full ACK ends recovery.
     send!(c, ms(50), seg(IRS + 1, Some(ISS + 501), A));
     // RFC 6582 §3.2 step 3 option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).

@@ -22,6 +22,8 @@ pub(crate) struct Options {
     /// `SO_LINGER`: `Some(0)` makes `close` abortive (RST).
     pub linger: Option<u32>,
     pub nodelay: bool,
+    /// `TCP_CORK`.
+    pub cork: bool,
     /// `SO_RCVBUF`/`SO_SNDBUF` as set by the user (bytes of payload).
     pub rcvbuf: Option<usize>,
     pub sndbuf: Option<usize>,

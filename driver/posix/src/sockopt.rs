@@ -89,8 +89,17 @@ impl Engine {
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
                 let on = int_arg(val)? != 0;
                 s.opts.nodelay = on;
+                // Linux pushes what is queued, cork or not (`TCP_NAGLE_PUSH`).
+                s.opts.cork &= !on;
                 if let Some(h) = conn {
                     let _ = stack.tcp_set_nodelay(h, on);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+                let on = int_arg(val)? != 0;
+                s.opts.cork = on;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_cork(h, on);
                 }
             }
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
@@ -204,6 +213,7 @@ impl Engine {
                 };
                 put_int(out, v)
             }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => put_int(out, s.opts.cork as i32),
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
                 put_int(out, conn.and_then(|h| stack.tcp_quickack(h).ok()).unwrap_or(false) as i32)
             }

@@ -6,7 +6,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::stack::{ConnectError, ListenError, TcpError};
-use xdptcp_stack::tcp::State;
+use xdptcp_stack::tcp::{SendFlags, State};
 
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
@@ -369,15 +369,22 @@ impl Engine {
             _ => return if *done > 0 { Ok(Some(*done)) } else { Err(Errno::EPIPE) },
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        // MSG_MORE: no push, the short tail waits; MSG_EOR: the call ends a record. Only the
+        // last iovec ends the write; the ones before it never push.
+        let more = flags & libc::MSG_MORE != 0;
+        let eor = flags & libc::MSG_EOR != 0;
+        let last = bufs.iter().rposition(|b| !b.is_empty());
         let mut skip = *done;
-        for buf in bufs {
+        for (i, buf) in bufs.iter().enumerate() {
             if skip >= buf.len() {
                 skip -= buf.len();
                 continue;
             }
             let part = &buf[skip..];
             skip = 0;
-            match stack.tcp_send(h, part) {
+            let ends = Some(i) == last;
+            let send_flags = SendFlags { more: more || !ends, eor: eor && ends };
+            match stack.tcp_send_with(h, part, send_flags) {
                 Ok(n) => {
                     *done += n;
                     if n < part.len() {

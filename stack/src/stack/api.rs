@@ -8,7 +8,7 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{ChunkPool, Connection, State, TcpConfig, TcpInfo};
+use crate::tcp::{ChunkPool, Connection, SendFlags, State, TcpConfig, TcpInfo};
 use crate::time::Instant;
 
 impl Stack {
@@ -232,8 +232,19 @@ impl Stack {
     /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
     /// Allowed from SYN-SENT on (the data waits for the handshake).
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+        self.tcp_send_with(h, data, SendFlags::default())
+    }
+
+    /// [`tcp_send`](Self::tcp_send) with `MSG_MORE` (no push; a short tail waits for more)
+    /// and `MSG_EOR` (the data ends a record) as Linux gives them (`tcp::push`).
+    pub fn tcp_send_with(
+        &mut self,
+        h: TcpHandle,
+        data: &[u8],
+        flags: SendFlags,
+    ) -> Result<usize, TcpError> {
         let (s, pool) = self.writable_socket(h)?;
-        let n = s.conn.send(pool, data);
+        let n = s.conn.send_with(pool, data, flags);
         if n > 0 {
             self.settle(h.0, true);
         }
@@ -382,6 +393,13 @@ impl Stack {
     /// `TCP_NODELAY`.
     pub fn tcp_set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpError> {
         self.socket_mut(h)?.conn.set_nodelay(nodelay);
+        self.settle(h.0, true);
+        Ok(())
+    }
+
+    /// `TCP_CORK`: short segments wait until it is lifted (`tcp::push`).
+    pub fn tcp_set_cork(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_cork(on);
         self.settle(h.0, true);
         Ok(())
     }

@@ -20,6 +20,7 @@ use super::cc::{CongestionControl, Controller};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
+use super::push::{SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::reassembly::Reassembly;
 use super::recovery::LossRecovery;
@@ -273,6 +274,8 @@ pub struct Connection {
     pub(super) delack_segments: u32,
     /// Which received segments are ACKed at once despite delayed ACKs (`quickack`).
     pub(super) quickack: QuickAck,
+    /// Where writes end: PSH, records, cork (`push`).
+    pub(super) marks: SendMarks,
     pub(super) challenge_window_start: Instant,
     pub(super) challenge_count: u32,
     pub(super) last_oow_ack: Option<Instant>,
@@ -372,6 +375,7 @@ impl Connection {
             delack_at: None,
             delack_segments: 0,
             quickack: QuickAck::default(),
+            marks: SendMarks::default(),
             challenge_window_start: now,
             challenge_count: 0,
             last_oow_ack: None,
@@ -704,10 +708,20 @@ impl Connection {
     /// Copies as much of `data` as the send buffer and the memory budget take into chunks of
     /// `pool`; returns the count (a short write when either is full).
     pub fn send(&mut self, pool: &mut ChunkPool, data: &[u8]) -> usize {
+        self.send_with(pool, data, SendFlags::default())
+    }
+
+    /// [`send`](Self::send) with `MSG_MORE`/`MSG_EOR` (`push`): the queued part ends a
+    /// write, pushed unless `more`, a record if `eor` and all of `data` was taken.
+    pub fn send_with(&mut self, pool: &mut ChunkPool, data: &[u8], flags: SendFlags) -> usize {
         let room = self.send_room();
         let n = self.send_buf.enqueue(pool, data, room, true);
         if n < data.len().min(room) {
             pool.counters.snd_refused += 1;
+        }
+        if n > 0 {
+            let flags = SendFlags { eor: flags.eor && n == data.len(), ..flags };
+            self.marks.on_write(self.data_end(), flags);
         }
         n
     }
@@ -725,7 +739,11 @@ impl Connection {
     /// unfilled goes back to the pool.
     pub fn send_commit(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = if self.can_queue_data() { n } else { 0 };
-        self.send_buf.commit_room(pool, n)
+        let n = self.send_buf.commit_room(pool, n);
+        if n > 0 {
+            self.marks.on_write(self.data_end(), SendFlags::default());
+        }
+        n
     }
 
     // ----- application: receiving -----
@@ -857,6 +875,20 @@ impl Connection {
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config.nodelay = nodelay;
+        if nodelay {
+            // Linux pushes what is queued (`TCP_NAGLE_PUSH`), cork or not.
+            self.marks.set_cork(false);
+        }
+    }
+
+    /// `TCP_CORK`: hold short segments until it is lifted (`push`).
+    pub fn set_cork(&mut self, on: bool) {
+        self.marks.set_cork(on);
+    }
+
+    /// Whether `TCP_CORK` is on.
+    pub fn corked(&self) -> bool {
+        self.marks.corked()
     }
 
     /// `TCP_QUICKACK`: `true` acknowledges received data without waiting for a reply to

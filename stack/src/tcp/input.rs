@@ -485,6 +485,8 @@ impl Connection {
     ) -> bool {
         // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
         self.probes_unanswered = 0;
+        // Sending is now up to the ACK, not the write: a MSG_MORE tail may go (`push`).
+        self.marks.release_more();
         let window = u32::from(seg.window) << self.snd_wscale;
         let old_una = self.snd_una;
         let prior_pipe = self.pipe();

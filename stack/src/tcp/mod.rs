@@ -10,7 +10,7 @@
 //! chunks), `autotune` (receive and send buffer growth), `endpoint` (a connection with a pool
 //! of its own), `reassembly`
 //! (out-of-order ranges and SACK blocks), `rto` (RFC 6298), `cc/` (congestion-control trait,
-//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `quickack` (Linux's quick-ACK and interactive modes), `counters`, and the TCB split into `connection` (state, constructors, application
+//! NewReno and CUBIC), `recovery/` (SACK scoreboard, RACK-TLP, DSACK undo), `push` (PSH, records, cork), `quickack` (Linux's quick-ACK and interactive modes), `counters`, and the TCB split into `connection` (state, constructors, application
 //! calls), `input` (RFC 9293 §3.10.7), `output` (segment generation) and `timers`.
 //!
 //! Choices worth knowing, where the RFCs leave room (Linux is the tie-breaker):
@@ -43,6 +43,7 @@ pub mod isn;
 pub mod listen;
 mod output;
 pub mod ports;
+pub mod push;
 pub mod quickack;
 pub mod reassembly;
 pub mod recovery;
@@ -58,5 +59,6 @@ pub use config::{BufferSizes, TcpConfig};
 pub use connection::{Connection, CookieOptions, Event, SegmentVerdict, State, TcpInfo};
 pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
+pub use push::SendFlags;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;

@@ -185,7 +185,9 @@ impl Connection {
         let len = (end.min(data_end) - start).max(0) as usize;
         let fin = self.fin_queued && end > data_end;
         let mut flags = Flags::ACK;
-        if len > 0 {
+        // A retransmission keeps the PSH of the segment it repeats (Linux retransmits the
+        // same skb, or a front part of it without PSH).
+        if len > 0 && rec.is_some_and(|r| r.push) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -253,14 +255,26 @@ impl Connection {
         let at = self.send_buf.head_offset() + (self.snd_nxt - self.send_base).max(0) as usize;
         let two_chunks = 2 * CHUNK_SIZE - at % CHUNK_SIZE;
         let seg_max = seg_max.min(two_chunks);
-        let len = unsent.min(seg_max).min(usable);
+        let mut len = unsent.min(seg_max).min(usable);
+        // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
+        // as it is (not a short segment for Nagle or cork).
+        let record_end = self.marks.record_end(self.snd_nxt);
+        if let Some(r) = record_end {
+            len = len.min((r - self.snd_nxt).max(0) as usize);
+        }
+        let ends_record = len > 0 && record_end == Some(self.snd_nxt + len);
         let fin_here = self.fin_queued && self.snd_nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) || probe {
                 return None;
             }
-        } else if len < seg_max {
+        } else if len < seg_max && !ends_record {
+            // TCP_CORK and a fresh MSG_MORE tail hold a short segment (`push`); closing
+            // pushes everything.
+            if self.marks.holds_short() && !self.fin_queued && !probe {
+                return None;
+            }
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
             // segment goes only when nothing is outstanding (no ACK would come to clock a later
             // send; this also stands in for the RFC's override timer), when it is at least half
@@ -279,7 +293,15 @@ impl Connection {
         }
         let seq = self.snd_nxt;
         let mut flags = Flags::ACK;
-        if len > 0 && len == unsent {
+        // PSH where a write or record ends, and where a round stops at a full window
+        // outside loss recovery (`push`).
+        let rest = unsent - len;
+        let round_end = rest > 0
+            && usable - len < rest.min(seg_max)
+            && self.loss.episode.is_none()
+            && !self.marks.holds_short();
+        let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
+        if push {
             flags = flags | Flags::PSH;
         }
         if fin_here {
@@ -296,8 +318,9 @@ impl Connection {
         self.advance_snd(now, n, false);
         if len > 0 {
             self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
+            self.marks.on_sent(seq + len);
         }
-        self.loss.board.push(seq, seq + n, now);
+        self.loss.board.push(seq, seq + n, now, push);
         self.pacing_sent(now, len);
         self.arm_tlp(now);
         self.count_out(false);
@@ -464,8 +487,11 @@ impl Connection {
     fn arm_persist(&mut self, now: Instant) {
         let waiting = (self.data_end() - self.snd_nxt) > 0
             || (self.fin_queued && self.snd_nxt == self.data_end());
+        // Held by TCP_CORK or MSG_MORE with nothing in flight to bring an ACK: the same timer
+        // sends it (Linux's probe timer, `tcp_write_wakeup`; `push`).
+        let held = self.marks.holds_short() && self.data_end() > self.snd_nxt;
         if self.state.is_synchronized()
-            && self.snd_wnd == 0
+            && (self.snd_wnd == 0 || held)
             && waiting
             && self.snd_max == self.snd_una
             && self.persist_at.is_none()

@@ -127,6 +127,10 @@ impl Connection {
     fn on_persist_timeout(&mut self, now: Instant) {
         self.persist_at = None;
         if self.snd_wnd != 0 {
+            // Data held by TCP_CORK or MSG_MORE: one segment goes now, with PSH (`push`).
+            if self.marks.holds_short() && self.data_end() > self.snd_nxt {
+                self.marks.wake();
+            }
             return;
         }
         if self.probes_unanswered >= u32::from(self.config.retries2) {
