@@ -24,6 +24,10 @@ pub(crate) struct Options {
     pub nodelay: bool,
     /// `TCP_CORK`.
     pub cork: bool,
+    /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
+    pub inq: bool,
+    /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
+    pub zerocopy: bool,
     /// `SO_RCVBUF`/`SO_SNDBUF` as set by the user (bytes of payload).
     pub rcvbuf: Option<usize>,
     pub sndbuf: Option<usize>,

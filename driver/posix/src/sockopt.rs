@@ -13,6 +13,9 @@ use crate::errno::{Errno, SysResult};
 use crate::socket::{Proto, TcpRole};
 use crate::tcp_info;
 
+/// Entries of Linux's `SO_MEMINFO` array (`SK_MEMINFO_VARS`).
+const SK_MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+
 fn int_arg(val: &[u8]) -> SysResult<i32> {
     let b: [u8; 4] = val.get(..4).and_then(|s| s.try_into().ok()).ok_or(Errno::EINVAL)?;
     Ok(i32::from_ne_bytes(b))
@@ -83,6 +86,18 @@ impl Engine {
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
                 s.opts.sndbuf = Some((int_arg(val)?.max(0) as usize).max(2048));
             }
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => {
+                // Linux accepts it on TCP sockets (0 or 1). Sends with MSG_ZEROCOPY are
+                // refused all the same: their completions could never be reported.
+                if !is_tcp {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let v = int_arg(val)?;
+                if !(0..=1).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                s.opts.zerocopy = v == 1;
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -94,6 +109,13 @@ impl Engine {
                 if let Some(h) = conn {
                     let _ = stack.tcp_set_nodelay(h, on);
                 }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+                let v = int_arg(val)?;
+                if !(0..=1).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                s.opts.inq = v == 1;
             }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => {
                 let on = int_arg(val)? != 0;
@@ -200,6 +222,28 @@ impl Engine {
                     conn.and_then(|h| stack.tcp_buffers(h).ok()).map_or(cfg.wmem.default, |b| b.0);
                 put_int(out, i32::try_from(b.saturating_mul(2)).unwrap_or(i32::MAX))
             }
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => put_int(out, s.opts.zerocopy as i32),
+            (libc::SOL_SOCKET, libc::SO_MEMINFO) => {
+                // Linux's `sk_get_meminfo` array (SK_MEMINFO_VARS u32s): the receive and send
+                // buffers as SO_RCVBUF/SO_SNDBUF read them, and the bytes queued each way.
+                let (snd, rcv) = conn.and_then(|h| stack.tcp_buffers(h).ok()).unwrap_or((
+                    s.opts.sndbuf.unwrap_or(cfg.wmem.default),
+                    s.opts.rcvbuf.unwrap_or(cfg.rmem.default),
+                ));
+                let sat = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+                let mut m = [0u32; SK_MEMINFO_VARS];
+                m[libc::SK_MEMINFO_RMEM_ALLOC as usize] =
+                    conn.map_or(0, |h| sat(stack.tcp_recv_queue_len(h)));
+                m[libc::SK_MEMINFO_RCVBUF as usize] = sat(rcv.saturating_mul(2));
+                m[libc::SK_MEMINFO_WMEM_QUEUED as usize] =
+                    conn.map_or(0, |h| sat(snd.saturating_sub(stack.tcp_send_space(h))));
+                m[libc::SK_MEMINFO_SNDBUF as usize] = sat(snd.saturating_mul(2));
+                let mut b = [0u8; 4 * SK_MEMINFO_VARS];
+                for (d, v) in b.chunks_exact_mut(4).zip(m) {
+                    d.copy_from_slice(&v.to_ne_bytes());
+                }
+                put(out, &b)
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -214,6 +258,10 @@ impl Engine {
                 put_int(out, v)
             }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => put_int(out, s.opts.cork as i32),
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => put_int(out, s.opts.inq as i32),
+            // Linux answers with what the congestion control's `get_info` gives: CUBIC and
+            // Reno have none, so the answer is empty (length 0), as here.
+            (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => 0,
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
                 put_int(out, conn.and_then(|h| stack.tcp_quickack(h).ok()).unwrap_or(false) as i32)
             }

@@ -51,6 +51,23 @@ fn sat32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// Linux's congestion-avoidance state (`enum tcp_ca_state`): Open (0), Disorder (1: SACKed
+/// data, no loss yet), Recovery (3: fast recovery) or Loss (4: after a timeout, which marks
+/// everything lost). CWR (2, an ECN reduction) is not told apart from Open.
+pub fn ca_state(i: &TcpInfo) -> u8 {
+    if i.in_recovery {
+        if i.lost > 0 && i.lost + i.sacked >= i.unacked && i.unacked > 0 {
+            4
+        } else {
+            3
+        }
+    } else if i.sacked > 0 {
+        1
+    } else {
+        0
+    }
+}
+
 /// A `tcp_info` for a socket with no connection (fresh: CLOSE, or listening: LISTEN).
 pub fn encode_state_only(state: State) -> [u8; TCP_INFO_LEN] {
     let mut b = [0u8; TCP_INFO_LEN];
@@ -64,6 +81,7 @@ pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO
     let mut b = [0u8; TCP_INFO_LEN];
     let mss = i.snd_mss.max(1);
     b[offset_of!(Ti, tcpi_state)] = linux_state(i.state);
+    b[offset_of!(Ti, tcpi_ca_state)] = ca_state(i);
     let backoff = u8::try_from(i.backoff).unwrap_or(u8::MAX);
     b[offset_of!(Ti, tcpi_retransmits)] = backoff;
     b[offset_of!(Ti, tcpi_backoff)] = backoff;
@@ -86,6 +104,8 @@ pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO
     put_u32(&mut b, offset_of!(Ti, tcpi_snd_mss), sat32(i.snd_mss as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_rcv_mss), advmss);
     put_u32(&mut b, offset_of!(Ti, tcpi_unacked), sat32(i.unacked.div_ceil(mss) as u64));
+    put_u32(&mut b, offset_of!(Ti, tcpi_sacked), sat32(i.sacked.div_ceil(mss) as u64));
+    put_u32(&mut b, offset_of!(Ti, tcpi_lost), sat32(i.lost.div_ceil(mss) as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_pmtu), pmtu);
     if let Some(rtt) = i.rtt {
         put_u32(&mut b, offset_of!(Ti, tcpi_rtt), sat32(rtt.total_micros()));
