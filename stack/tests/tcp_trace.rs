@@ -237,8 +237,18 @@ fn data_in_delayed_ack_and_window_update() {
     let a = recv!(c, ms(71), seq ISS + 1, ack Some(IRS + 301), A, len 0);
     assert_eq!(a.window, 700);
     assert_eq!(read_all(&mut c), [data(100, 3), data(100, 4), data(100, 5)].concat());
-    // Reading 300 bytes opens the window by >= 2 MSS: window update at once.
-    let u = recv!(c, ms(72), seq ISS + 1, ack Some(IRS + 301), A, len 0);
+    // Reading 300 bytes takes the window from 700 to 1000: not double what the peer may still
+    // send, so no update (Linux `tcp_cleanup_rbuf`); the next ACK carries the new window.
+    recv_nothing!(c, ms(72));
+    // 600 more bytes leave 400; reading them opens 1000, more than double: update at once.
+    for i in 0..6u32 {
+        let d = data(100, 6 + i as u8);
+        send!(c, ms(73), seg(IRS + 301 + i * 100, Some(ISS + 1), A).with_payload(&d));
+    }
+    let acks = tx_all(&mut c, ms(73));
+    assert_eq!(acks.last().map(|a| (a.ack, a.window)), Some((Some(s(IRS + 901)), 400)));
+    read_all(&mut c);
+    let u = recv!(c, ms(74), seq ISS + 1, ack Some(IRS + 901), A, len 0);
     assert_eq!(u.window, 1000);
 }
 

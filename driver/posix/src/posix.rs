@@ -289,6 +289,24 @@ impl Posix {
         })
     }
 
+    /// The `TCP_CM_INQ` value `recvmsg` reports on a socket with `TCP_INQ` on (`None`
+    /// otherwise): the bytes left to read after the call, or 1 when none are left but the peer
+    /// has closed (Linux `tcp_inq_hint`, so that a reader learns of the end without another
+    /// call).
+    pub fn inq_hint(&self, fd: Fd) -> SysResult<Option<i32>> {
+        self.call(|e| {
+            let s = e.socket(fd)?;
+            let Proto::Tcp(t) = &s.proto else { return Ok(None) };
+            if !s.opts.inq {
+                return Ok(None);
+            }
+            let crate::socket::TcpRole::Conn(h) = t.role else { return Ok(Some(0)) };
+            let left = e.stack.tcp_recv_queue_len(h);
+            let hint = if left == 0 && e.stack.tcp_recv_finished(h) { 1 } else { left };
+            Ok(Some(i32::try_from(hint).unwrap_or(i32::MAX)))
+        })
+    }
+
     /// `ioctl(fd, FIONREAD)`: bytes (TCP) or the next datagram's size (UDP) ready to read.
     pub fn bytes_readable(&self, fd: Fd) -> SysResult<usize> {
         self.call(|e| {

@@ -369,6 +369,12 @@ impl Engine {
             _ => return if *done > 0 { Ok(Some(*done)) } else { Err(Errno::EPIPE) },
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if flags & libc::MSG_ZEROCOPY != 0 && s.opts.zerocopy && total > 0 {
+            // Zero-copy sends are not supported: Linux reports their completions on the
+            // error queue, which this adapter does not have, so a caller would wait forever.
+            // (Without SO_ZEROCOPY Linux ignores the flag and copies, as we do.)
+            return Err(Errno::EOPNOTSUPP);
+        }
         // MSG_MORE: no push, the short tail waits; MSG_EOR: the call ends a record. Only the
         // last iovec ends the write; the ones before it never push.
         let more = flags & libc::MSG_MORE != 0;

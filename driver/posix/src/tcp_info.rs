@@ -8,9 +8,11 @@ use core::mem::offset_of;
 use libc::tcp_info as Ti;
 use xdptcp_stack::tcp::{State, TcpInfo};
 
-/// Bytes of `struct tcp_info` we report: up to and including `tcpi_rcv_wnd` (Linux 5.18's
-/// length; later fields stay zero and are not returned).
-pub const TCP_INFO_LEN: usize = offset_of!(Ti, tcpi_rcv_wnd) + 4;
+/// Bytes of `struct tcp_info` we report: Linux 6.18's whole struct (`tcpi_rcv_wnd` ends at
+/// 236; `tcpi_rehash`, the RTO totals, `tcpi_received_ce` and the accurate-ECN counters follow
+/// up to 280), so that a caller that insists on the current length (packetdrill does) gets it.
+/// Fields past those `libc` describes stay zero.
+pub const TCP_INFO_LEN: usize = 280;
 /// `tcpi_options` bits (`include/uapi/linux/tcp.h`; not in the `libc` crate).
 pub const TCPI_OPT_TIMESTAMPS: u8 = 1;
 /// SACK was negotiated.
@@ -137,7 +139,8 @@ mod tests {
         assert_eq!(offset_of!(Ti, tcpi_total_retrans), 100);
         assert_eq!(offset_of!(Ti, tcpi_bytes_acked), 120);
         assert_eq!(offset_of!(Ti, tcpi_snd_wnd), 228);
-        assert_eq!(TCP_INFO_LEN, 236);
+        assert_eq!(offset_of!(Ti, tcpi_rcv_wnd) + 4, 236);
+        assert!(TCP_INFO_LEN >= 236);
     }
 
     #[test]

@@ -794,7 +794,12 @@ impl Connection {
         let threshold = (2 * self.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
         let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
-        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) || reopened
+        // Linux (`tcp_cleanup_rbuf`) updates only when the window at least doubles what the
+        // peer may still send: a wide-open window needs no update after every read.
+        let doubles = growth >= advertised;
+        if (growth >= threshold && doubles)
+            || (advertised < reopen && advertised + growth >= reopen)
+            || reopened
         {
             self.ack_now = true;
         }
