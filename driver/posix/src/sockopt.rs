@@ -163,6 +163,13 @@ impl Engine {
             }
             _ => return Err(Errno::ENOPROTOOPT),
         }
+        if let Proto::Tcp(t) = &s.proto {
+            if let TcpRole::Listening(l) = t.role {
+                // Connections accepted from now on follow the options (Linux copies the
+                // listener's settings into each SYN-ACK and child).
+                stack.tcp_set_listen_config(l, s.opts.tcp_config(&base));
+            }
+        }
         Ok(())
     }
 
@@ -177,6 +184,7 @@ impl Engine {
     ) -> SysResult<usize> {
         let base = *self.stack.tcp_config();
         let mtu = self.config.mtu as u32;
+        let now = self.now();
         let (stack, s) = split(self, fd)?;
         let cfg = s.opts.tcp_config(&base);
         let (is_tcp, role) = match &s.proto {
@@ -275,7 +283,7 @@ impl Engine {
             (libc::IPPROTO_TCP, libc::TCP_INFO) => {
                 let ato = cfg.delayed_ack_timeout.total_micros() as u32;
                 let bytes = match (role, conn.and_then(|h| stack.tcp_info(h).ok())) {
-                    (_, Some(i)) => tcp_info::encode(&i, u32::from(cfg.mss), mtu, ato),
+                    (_, Some(i)) => tcp_info::encode(&i, now, u32::from(cfg.mss), mtu, ato),
                     (Some(TcpRole::Listening(_)), None) => {
                         tcp_info::encode_state_only(State::Listen)
                     }

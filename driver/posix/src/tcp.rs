@@ -291,9 +291,11 @@ impl Engine {
         let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
         let TcpRole::Conn(h) = t.role else { return Err(Errno::ENOTCONN) };
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if t.read_shut || total == 0 {
+        if total == 0 {
             return Ok(Some(*done));
         }
+        // After SHUT_RD, data already received is still read (Linux); then 0, not a wait.
+        let read_shut = t.read_shut;
         if matches!(stack.tcp_state(h), State::SynSent | State::SynReceived) {
             return would_block(nonblocking);
         }
@@ -330,6 +332,7 @@ impl Engine {
                 }
             }
             Ok(_) if *done > 0 && nonblocking => Ok(Some(*done)),
+            Ok(_) if read_shut => Ok(Some(*done)),
             Ok(_) => would_block(nonblocking),
             Err(TcpError::Finished) | Err(TcpError::WriteClosed) => Ok(Some(*done)),
             Err(TcpError::InvalidHandle) => match error.take() {

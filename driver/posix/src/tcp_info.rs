@@ -7,6 +7,7 @@ use core::mem::offset_of;
 
 use libc::tcp_info as Ti;
 use xdptcp_stack::tcp::{State, TcpInfo};
+use xdptcp_stack::time::Instant;
 
 /// Bytes of `struct tcp_info` we report: Linux 6.18's whole struct (`tcpi_rcv_wnd` ends at
 /// 236; `tcpi_rehash`, the RTO totals, `tcpi_received_ce` and the accurate-ECN counters follow
@@ -77,9 +78,15 @@ pub fn encode_state_only(state: State) -> [u8; TCP_INFO_LEN] {
     b
 }
 
-/// Encodes a connection's snapshot. `advmss` is the MSS we announce, `pmtu` the device MTU,
-/// `ato_us` the delayed-ACK timeout.
-pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO_LEN] {
+/// Encodes a connection's snapshot taken at `now`. `advmss` is the MSS we announce, `pmtu`
+/// the device MTU, `ato_us` the delayed-ACK timeout.
+pub fn encode(
+    i: &TcpInfo,
+    now: Instant,
+    advmss: u32,
+    pmtu: u32,
+    ato_us: u32,
+) -> [u8; TCP_INFO_LEN] {
     let mut b = [0u8; TCP_INFO_LEN];
     let mss = i.snd_mss.max(1);
     b[offset_of!(Ti, tcpi_state)] = linux_state(i.state);
@@ -109,6 +116,8 @@ pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO
     put_u32(&mut b, offset_of!(Ti, tcpi_sacked), sat32(i.sacked.div_ceil(mss) as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_lost), sat32(i.lost.div_ceil(mss) as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_pmtu), pmtu);
+    let since_data = now.saturating_duration_since(i.last_data_recv);
+    put_u32(&mut b, offset_of!(Ti, tcpi_last_data_recv), sat32(since_data.total_millis()));
     if let Some(rtt) = i.rtt {
         put_u32(&mut b, offset_of!(Ti, tcpi_rtt), sat32(rtt.total_micros()));
         put_u32(&mut b, offset_of!(Ti, tcpi_rttvar), sat32(i.rttvar.total_micros()));

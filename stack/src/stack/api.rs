@@ -48,6 +48,19 @@ impl Stack {
         }
     }
 
+    /// Changes the configuration a listener gives the connections it makes from now on
+    /// (socket options set after `listen`). Returns `false` for a stale handle.
+    pub fn tcp_set_listen_config(&mut self, listener: ListenHandle, config: TcpConfig) -> bool {
+        let config = self.fit_mss(config);
+        match self.listeners.get_mut(listener.0) {
+            Some(l) => {
+                l.set_tcp_config(config);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops listening. Connections waiting in the accept queue are reset; half-open ones
     /// are reset when their handshake completes. Returns `false` for a stale handle.
     pub fn tcp_unlisten(&mut self, listener: ListenHandle) -> bool {

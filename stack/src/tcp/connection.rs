@@ -159,6 +159,9 @@ pub struct TcpInfo {
     pub sacked: usize,
     /// Bytes deemed lost and not SACKed.
     pub lost: usize,
+    /// When data last arrived in order, or the last segment before any data did (Linux
+    /// `tcpi_last_data_recv` counts from the handshake until data comes).
+    pub last_data_recv: Instant,
 }
 
 /// Options negotiated through a SYN cookie (decoded by the listener).
@@ -632,6 +635,7 @@ impl Connection {
             pipe: self.pipe(),
             sacked: self.loss.board.sacked_bytes(),
             lost: self.loss.board.lost_bytes(),
+            last_data_recv: self.quickack.last_data().unwrap_or(self.last_recv),
         }
     }
 

@@ -176,6 +176,12 @@ impl Listener {
         &self.tcp
     }
 
+    /// Changes the configuration of connections made from now on (socket options set on a
+    /// listening socket, e.g. `TCP_MAXSEG`, reach the SYN-ACKs that follow, as in Linux).
+    pub fn set_tcp_config(&mut self, tcp: TcpConfig) {
+        self.tcp = tcp;
+    }
+
     /// The listener policy.
     pub fn config(&self) -> &ListenConfig {
         &self.config

@@ -73,7 +73,13 @@ impl Connection {
     }
 
     fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {
-        if let Some(rst) = self.rst_pending.take() {
+        if let Some(mut rst) = self.rst_pending.take() {
+            // A reset of a synchronized connection carries timestamps when they were
+            // negotiated, as every segment then does (RFC 7323 §3.2; Linux
+            // `tcp_send_active_reset`).
+            if self.ts_ok && rst.ack.is_some() {
+                rst.options.timestamps = Some((self.ts_now(now), self.ts_recent));
+            }
             return Some(Plan::new(rst, (0, 0)));
         }
         match self.state {

@@ -108,6 +108,11 @@ impl QuickAck {
         self.pingpong = !on;
     }
 
+    /// When in-order data last arrived.
+    pub fn last_data(&self) -> Option<Instant> {
+        self.last_data
+    }
+
     /// Whether interactive (ping-pong) mode is on.
     pub fn interactive(&self) -> bool {
         self.pingpong
