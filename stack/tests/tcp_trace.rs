@@ -422,6 +422,23 @@ fn tcp_cork_holds_short_segments_until_lifted() {
 }
 
 #[test]
+fn an_active_reset_carries_timestamps() {
+    let cfg = TcpConfig { timestamps: true, ..plain_config() };
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    let tsval = syn.options.timestamps.expect("TS offered").0;
+    let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(500, tsval);
+    synack.options.mss = Some(100);
+    send!(c, ms(10), synack);
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    // SO_LINGER 0: the RST echoes TS.Recent and stamps our clock, as Linux's does.
+    c.abort();
+    let r = recv!(c, ms(1010), seq ISS + 1, ack Some(IRS + 1), Flags::RST | A, len 0);
+    let (val, ecr) = r.options.timestamps.expect("timestamps on the RST");
+    assert_eq!((val.wrapping_sub(tsval), ecr), (1010, 500));
+}
+
+#[test]
 fn delayed_ack_can_be_disabled() {
     let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
     let mut c = client(cfg);

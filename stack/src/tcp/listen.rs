@@ -512,6 +512,18 @@ mod tests {
     }
 
     #[test]
+    fn options_set_after_listen_reach_later_syn_acks() {
+        let ck = SynCookies::new([9; 16]);
+        let mut l = listener(4, CookieMode::Always, OverflowPolicy::Drop);
+        // TCP_MAXSEG on the listening socket: the next SYN-ACK announces it.
+        l.set_tcp_config(TcpConfig { mss: 1100, ..*l.tcp_config() });
+        let SynAction::Cookie(h) = l.on_syn(Instant::ZERO, &ck, L, R, &syn(5, false)) else {
+            panic!("expected a cookie");
+        };
+        assert_eq!(h.options.mss, Some(1100));
+    }
+
+    #[test]
     fn valid_cookie_ack_builds_established_connection() {
         let ck = SynCookies::new([3; 16]);
         let mut l = listener(4, CookieMode::Always, OverflowPolicy::Drop);
