@@ -439,6 +439,22 @@ fn an_active_reset_carries_timestamps() {
 }
 
 #[test]
+fn slow_start_grows_to_twice_the_largest_flight_of_an_app_limited_window() {
+    let mut c = client(TcpConfig { initial_cwnd_segments: 10, ..plain_config() });
+    let cwnd = |c: &Endpoint| c.info().cwnd / 100;
+    // One write of ten segments; the application sends nothing more.
+    c.send(&data(1000, 1));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 10);
+    // Each ACK of two segments grows the window by two while it is under twice the largest
+    // flight of this window (Linux `tcp_is_cwnd_limited`), though less and less is in flight.
+    for (i, want) in [12, 14, 16, 18, 20].into_iter().enumerate() {
+        let acked = 200 * (i as u32 + 1);
+        send!(c, ms(30 + i as u64), seg(IRS + 1, Some(ISS + 1 + acked), A));
+        assert_eq!(cwnd(&c), want, "after {acked} bytes");
+    }
+}
+
+#[test]
 fn delayed_ack_can_be_disabled() {
     let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
     let mut c = client(cfg);

@@ -327,6 +327,8 @@ impl Connection {
             self.marks.on_sent(seq + len);
         }
         self.loss.board.push(seq, seq + n, now, push);
+        let flight = (self.snd_nxt - self.snd_una).max(0) as usize;
+        self.loss.flight_high.on_send(flight, self.snd_nxt, self.snd_una);
         self.pacing_sent(now, len);
         self.arm_tlp(now);
         self.count_out(false);
