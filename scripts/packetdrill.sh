@@ -16,7 +16,8 @@
 #    adapter has the suite's profile built in: xdptcp_posix::suite_profile), again each in a
 #    fresh namespace so that no shell line of a script touches the host.
 # 4. Prints both counts and exits non-zero if a script listed in
-#    tests/packetdrill/expected-pass.txt fails through the adapter.
+#    tests/packetdrill/expected-pass.txt fails through the adapter, or if one of the project's
+#    own scripts (docs/packetdrill/*.pkt, which describe this stack) fails.
 #
 # --adapter-only skips step 2 and takes the scripts from tests/packetdrill/linux-passes.txt (for
 # quick runs while working on the adapter). --only GLOB runs only scripts whose path under tcp/ matches GLOB (e.g. 'close/*') and does
@@ -157,6 +158,29 @@ adapter_n=$(wc -l <"$work/adapter.txt")
 
 echo "packetdrill: Linux passes $linux_n of $total; the adapter passes $adapter_n of those $linux_n ($((SECONDS - start)) s)"
 sed 's/^/  pass /' "$work/adapter.txt"
+
+# The project's own scripts describe this stack: every one must pass.
+mkdir -p "$work/adapter/own"
+cp docs/packetdrill/*.pkt "$work/adapter/own/"
+own_failed=()
+n=0
+for f in "$work"/adapter/own/*.pkt; do
+    n=$((n + 1))
+    ns="${ns_prefix}own-$n"
+    ip netns add "$ns"
+    if ! (cd "$work/adapter/own" && timeout -k 5 "$timeout_secs" ip netns exec "$ns" "$pd" \
+        --so_filename="$so" --local_ip=192.168.0.1 --remote_ip=192.0.2.1 "$(basename "$f")") \
+        >"$work/own-$n.log" 2>&1 </dev/null; then
+        own_failed+=("docs/packetdrill/$(basename "$f")")
+        tail -5 "$work/own-$n.log" >&2
+    fi
+    ip netns del "$ns" 2>/dev/null || true
+done
+if [[ ${#own_failed[@]} -gt 0 ]]; then
+    echo "packetdrill: FAILED: the project's own scripts: ${own_failed[*]}" >&2
+    exit 1
+fi
+echo "packetdrill: the project's $n own scripts (docs/packetdrill) pass"
 
 # Regressions: listed as expected to pass (and selected), but failed.
 grep -v '^#' tests/packetdrill/expected-pass.txt | sed '/^$/d' | sort >"$work/expected.txt"
