@@ -701,7 +701,10 @@ pub unsafe extern "C" fn xdptcp_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, ar
     guard(-1, || with_adapter!(ud, ret_int, |a| ret_int(a.posix.fcntl(fd, cmd, arg))))
 }
 
-/// `ioctl(fd, request, int *arg)`: `FIONBIO` and `FIONREAD`.
+/// `SIOCOUTQNSD` (`linux/sockios.h`; not in the `libc` crate): bytes queued, not yet sent.
+const SIOCOUTQNSD: c_ulong = 0x894B;
+
+/// `ioctl(fd, request, int *arg)`: `FIONBIO`, `FIONREAD`/`SIOCINQ`, `SIOCOUTQ`, `SIOCOUTQNSD`.
 ///
 /// # Safety
 /// As for [`xdptcp_socket`]; `arg` points to an `int`.
@@ -718,8 +721,15 @@ pub unsafe extern "C" fn xdptcp_ioctl(
             let p = unsafe { arg.as_mut() }.ok_or(Errno::EFAULT)?;
             match request {
                 libc::FIONBIO => a.posix.set_nonblocking(fd, *p != 0),
+                // FIONREAD is SIOCINQ.
                 libc::FIONREAD => {
                     *p = c_int::try_from(a.posix.bytes_readable(fd)?).unwrap_or(c_int::MAX);
+                    Ok(())
+                }
+                // TIOCOUTQ is SIOCOUTQ.
+                libc::TIOCOUTQ | SIOCOUTQNSD => {
+                    let n = a.posix.bytes_queued(fd, request == SIOCOUTQNSD)?;
+                    *p = c_int::try_from(n).unwrap_or(c_int::MAX);
                     Ok(())
                 }
                 _ => Err(Errno::ENOTTY),

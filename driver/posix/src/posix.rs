@@ -8,6 +8,7 @@ use std::net::SocketAddrV4;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use xdptcp_stack::stack::Stack;
+use xdptcp_stack::tcp::State;
 use xdptcp_stack::time::{Duration, Instant};
 
 use crate::config::PosixConfig;
@@ -307,6 +308,31 @@ impl Posix {
         })
     }
 
+    /// `ioctl(fd, SIOCOUTQ)` (`unsent_only`: `SIOCOUTQNSD`): bytes queued and not yet
+    /// acknowledged (or not yet sent), as Linux's `tcp_ioctl`: `EINVAL` on a listening
+    /// socket, 0 during the handshake.
+    pub fn bytes_queued(&self, fd: Fd, unsent_only: bool) -> SysResult<usize> {
+        self.call(|e| {
+            let s = e.socket(fd)?;
+            let Proto::Tcp(t) = &s.proto else { return Err(Errno::ENOTTY) };
+            match t.role {
+                crate::socket::TcpRole::Listening(_) => Err(Errno::EINVAL),
+                crate::socket::TcpRole::Fresh => Ok(0),
+                crate::socket::TcpRole::Conn(h) => {
+                    if matches!(e.stack.tcp_state(h), State::SynSent | State::SynReceived) {
+                        return Ok(0);
+                    }
+                    let queued = e.stack.tcp_send_queue_len(h);
+                    if !unsent_only {
+                        return Ok(queued);
+                    }
+                    let sent = e.stack.tcp_info(h).map_or(0, |i| i.unacked);
+                    Ok(queued.saturating_sub(sent))
+                }
+            }
+        })
+    }
+
     /// `ioctl(fd, FIONREAD)`: bytes (TCP) or the next datagram's size (UDP) ready to read.
     pub fn bytes_readable(&self, fd: Fd) -> SysResult<usize> {
         self.call(|e| {
@@ -314,7 +340,9 @@ impl Posix {
             Ok(match &s.proto {
                 Proto::Tcp(t) => match t.role {
                     crate::socket::TcpRole::Conn(h) => e.stack.tcp_recv_queue_len(h),
-                    _ => 0,
+                    // Linux `tcp_ioctl`: SIOCINQ on a listening socket is EINVAL.
+                    crate::socket::TcpRole::Listening(_) => return Err(Errno::EINVAL),
+                    crate::socket::TcpRole::Fresh => 0,
                 },
                 Proto::Udp(u) => {
                     u.handle.and_then(|h| e.stack.udp_recv_from(h)).map_or(0, |(_, p)| p.len())

@@ -517,3 +517,24 @@ fn reads_after_shut_rd_return_what_arrived_then_end() {
     assert_eq!(&buf[..4], b"late");
     assert_eq!(p.read(fd, &mut buf), Ok(0));
 }
+
+#[test]
+fn queue_sizes_as_linux_ioctls_report_them() {
+    let p = posix();
+    let l = listener(&p, 93);
+    assert_eq!(p.bytes_readable(l), Err(Errno::EINVAL), "SIOCINQ on a listener");
+    assert_eq!(p.bytes_queued(l, false), Err(Errno::EINVAL), "SIOCOUTQ on a listener");
+    let (isn, ts) = handshake(&p, 4400, 93);
+    let (fd, _) = p.accept(l).expect("accept");
+    // 3000 bytes with a window of 10 segments and Nagle off: all sent (1448 + 1448 + 104
+    // beside timestamps), none acknowledged.
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1).expect("TCP_NODELAY");
+    assert_eq!(p.write(fd, &[7u8; 3000]), Ok(3000));
+    for _ in 0..3 {
+        assert!(!next(&p).expect("data").payload.is_empty());
+    }
+    assert_eq!(p.bytes_queued(fd, false), Ok(3000), "SIOCOUTQ: unacknowledged");
+    assert_eq!(p.bytes_queued(fd, true), Ok(0), "SIOCOUTQNSD: nothing unsent");
+    inject(&p, &seg(4400, 93, 1001, Some(isn + 1001)), ts);
+    assert_eq!(p.bytes_queued(fd, false), Ok(2000));
+}

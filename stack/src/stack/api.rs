@@ -338,6 +338,11 @@ impl Stack {
         self.flows.get(h.0).map_or(0, |s| s.conn.recv_queue_len())
     }
 
+    /// Bytes queued for sending and not yet acknowledged (sent or not): `SIOCOUTQ`.
+    pub fn tcp_send_queue_len(&self, h: TcpHandle) -> usize {
+        self.flows.get(h.0).map_or(0, |s| s.conn.send_queue_len())
+    }
+
     /// Whether the peer closed its side and every byte was read.
     pub fn tcp_recv_finished(&self, h: TcpHandle) -> bool {
         self.flows.get(h.0).is_none_or(|s| s.conn.recv_finished())
