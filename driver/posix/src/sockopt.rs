@@ -21,6 +21,15 @@ fn int_arg(val: &[u8]) -> SysResult<i32> {
     Ok(i32::from_ne_bytes(b))
 }
 
+/// An option Linux takes as 0 or 1 only (`SO_ZEROCOPY`, `TCP_INQ`): anything else `EINVAL`.
+fn strict_bool_arg(val: &[u8]) -> SysResult<bool> {
+    match int_arg(val)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 fn timeval_arg(val: &[u8]) -> SysResult<Option<Duration>> {
     let sec: [u8; 8] = val.get(0..8).and_then(|s| s.try_into().ok()).ok_or(Errno::EINVAL)?;
     let usec: [u8; 8] = val.get(8..16).and_then(|s| s.try_into().ok()).ok_or(Errno::EINVAL)?;
@@ -92,11 +101,7 @@ impl Engine {
                 if !is_tcp {
                     return Err(Errno::EOPNOTSUPP);
                 }
-                let v = int_arg(val)?;
-                if !(0..=1).contains(&v) {
-                    return Err(Errno::EINVAL);
-                }
-                s.opts.zerocopy = v == 1;
+                s.opts.zerocopy = strict_bool_arg(val)?;
             }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
@@ -111,11 +116,7 @@ impl Engine {
                 }
             }
             (libc::IPPROTO_TCP, libc::TCP_INQ) => {
-                let v = int_arg(val)?;
-                if !(0..=1).contains(&v) {
-                    return Err(Errno::EINVAL);
-                }
-                s.opts.inq = v == 1;
+                s.opts.inq = strict_bool_arg(val)?;
             }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => {
                 let on = int_arg(val)? != 0;
