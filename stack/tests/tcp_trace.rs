@@ -455,6 +455,29 @@ fn slow_start_grows_to_twice_the_largest_flight_of_an_app_limited_window() {
 }
 
 #[test]
+fn user_timeout_ends_retransmissions_by_time_not_count() {
+    let mut c = client(plain_config());
+    // TCP_USER_TIMEOUT of 3 s (RFC 5482): the retry count (15) no longer decides.
+    c.set_user_timeout(Some(Duration::from_secs(3)));
+    c.send(&data(50, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), P | A, len 50);
+    // Timeouts back off (1 s before any RTT sample, then 2 s) until the user timeout, 3 s
+    // after the data was first sent: the last timer is cut to fire then.
+    let mut fired = Vec::new();
+    while let Some(t) = c.poll_timeout() {
+        c.on_timeout(t);
+        fired.push(t);
+        tx_all(&mut c, t);
+        if c.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(fired.last(), Some(&ms(3020)));
+    assert_eq!(c.state(), State::Closed);
+    assert!(events(&mut c).contains(&Event::TimedOut));
+}
+
+#[test]
 fn delayed_ack_can_be_disabled() {
     let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
     let mut c = client(cfg);

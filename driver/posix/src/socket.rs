@@ -24,6 +24,8 @@ pub(crate) struct Options {
     pub nodelay: bool,
     /// `TCP_CORK`.
     pub cork: bool,
+    /// `TCP_USER_TIMEOUT` (0: unset).
+    pub user_timeout: Option<Duration>,
     /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
     pub inq: bool,
     /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
@@ -66,6 +68,9 @@ impl Options {
         }
         if let Some(n) = self.keepcnt {
             c.keepalive_count = n;
+        }
+        if self.user_timeout.is_some() {
+            c.user_timeout = self.user_timeout;
         }
         c
     }

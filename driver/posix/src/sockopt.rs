@@ -118,6 +118,15 @@ impl Engine {
             (libc::IPPROTO_TCP, libc::TCP_INQ) => {
                 s.opts.inq = strict_bool_arg(val)?;
             }
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+                // Milliseconds; negative is EINVAL, 0 gives the retry count back (Linux).
+                let ms = u64::try_from(int_arg(val)?).map_err(|_| Errno::EINVAL)?;
+                let t = (ms > 0).then(|| Duration::from_millis(ms));
+                s.opts.user_timeout = t;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_user_timeout(h, t);
+                }
+            }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => {
                 let on = int_arg(val)? != 0;
                 s.opts.cork = on;
@@ -267,6 +276,12 @@ impl Engine {
                 put_int(out, v)
             }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => put_int(out, s.opts.cork as i32),
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => put_int(
+                out,
+                s.opts
+                    .user_timeout
+                    .map_or(0, |d| i32::try_from(d.total_millis()).unwrap_or(i32::MAX)),
+            ),
             (libc::IPPROTO_TCP, libc::TCP_INQ) => put_int(out, s.opts.inq as i32),
             // Linux answers with what the congestion control's `get_info` gives: CUBIC and
             // Reno have none, so the answer is empty (length 0), as here.

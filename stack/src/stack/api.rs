@@ -415,6 +415,17 @@ impl Stack {
         Ok(())
     }
 
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged.
+    pub fn tcp_set_user_timeout(
+        &mut self,
+        h: TcpHandle,
+        timeout: Option<crate::time::Duration>,
+    ) -> Result<(), TcpError> {
+        self.socket_mut(h)?.conn.set_user_timeout(timeout);
+        self.settle(h.0, false);
+        Ok(())
+    }
+
     /// `TCP_CORK`: short segments wait until it is lifted (`tcp::push`).
     pub fn tcp_set_cork(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
         self.socket_mut(h)?.conn.set_cork(on);

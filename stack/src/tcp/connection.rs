@@ -890,6 +890,11 @@ impl Connection {
         }
     }
 
+    /// `TCP_USER_TIMEOUT` (RFC 5482): `None` gives the retry count back its say.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.user_timeout = timeout;
+    }
+
     /// `TCP_CORK`: hold short segments until it is lifted (`push`).
     pub fn set_cork(&mut self, on: bool) {
         self.marks.set_cork(on);

@@ -97,7 +97,21 @@ impl Connection {
         // Linux does in `tcp_retransmit_timer`.
         let zero_window = self.state.is_synchronized() && self.snd_wnd == 0;
         let silent_too_long = now.saturating_duration_since(self.last_recv) > self.config.max_rto;
-        if (!zero_window && self.retransmit_count >= limit) || (zero_window && silent_too_long) {
+        // TCP_USER_TIMEOUT (RFC 5482) replaces the retry count once data is in flight: the
+        // time since the oldest unacknowledged byte was first sent decides (Linux
+        // `tcp_write_timeout`).
+        let user_deadline = match self.config.user_timeout {
+            Some(ut) if self.state.is_synchronized() => {
+                let first = self.loss.board.get(0).map_or(now, |r| r.sent_at);
+                Some(*self.loss.retrans_stamp.get_or_insert(first) + ut)
+            }
+            _ => None,
+        };
+        let out_of_retries = match user_deadline {
+            Some(deadline) => now >= deadline,
+            None => self.retransmit_count >= limit,
+        };
+        if (!zero_window && out_of_retries) || (zero_window && silent_too_long) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
@@ -119,7 +133,10 @@ impl Connection {
         if self.ts_ok {
             self.ts_sample_floor = Some(self.ts_now(now));
         }
-        self.retransmit_at = Some(now + self.rto.rto());
+        // The timer fires at the user timeout at the latest (Linux
+        // `tcp_clamp_rto_to_user_timeout`).
+        let next = now + self.rto.rto();
+        self.retransmit_at = Some(user_deadline.map_or(next, |d| next.min(d.max(now))));
     }
 
     /// Persist timer: probe the zero window, back off, and give up when probes go unanswered

@@ -90,6 +90,9 @@ pub struct LossRecovery {
     pub impatient_deadline: Option<Instant>,
     /// The largest flight of the current window, for slow start's window-limited test.
     pub flight_high: FlightHigh,
+    /// When the oldest unacknowledged data was first sent, once a timeout has fired for it
+    /// (Linux `retrans_stamp`): `TCP_USER_TIMEOUT` counts from here. Cleared by progress.
+    pub retrans_stamp: Option<Instant>,
 }
 
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
@@ -205,6 +208,7 @@ impl Connection {
 
         let advanced = ack > old_una;
         if advanced {
+            self.loss.retrans_stamp = None;
             match self.loss.episode {
                 Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
                     // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
