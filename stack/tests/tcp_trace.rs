@@ -478,6 +478,21 @@ fn user_timeout_ends_retransmissions_by_time_not_count() {
 }
 
 #[test]
+fn data_after_close_is_answered_with_a_reset() {
+    let mut c = client(plain_config());
+    c.close();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), Flags::FIN | A, len 0);
+    // The peer acknowledges the FIN, then sends data nobody will read: RST (RFC 1122
+    // §4.2.2.13, Linux `TCPAbortOnData`), in the form that answers the segment.
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 2), A));
+    assert_eq!(c.state(), State::FinWait2);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 2), A).with_payload(b"late"));
+    recv!(c, ms(40), seq ISS + 2, ack None::<u32>, Flags::RST, len 0);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.counters().abort_on_data, 1);
+}
+
+#[test]
 fn delayed_ack_can_be_disabled() {
     let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
     let mut c = client(cfg);

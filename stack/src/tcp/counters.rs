@@ -62,6 +62,9 @@ pub struct TcpCounters {
     pub keepalive_probes: u64,
     /// Connections aborted after a keepalive/retransmission timeout (`TCPAbortOnTimeout`).
     pub abort_on_timeout: u64,
+    /// Connections reset because data arrived after the application closed them
+    /// (`TCPAbortOnData`).
+    pub abort_on_data: u64,
     /// Fast recoveries driven by SACK (`TCPSackRecovery`).
     pub sack_recoveries: u64,
     /// Fast recoveries driven by duplicate ACKs without SACK (`TCPRenoRecovery`).
@@ -117,6 +120,7 @@ impl TcpCounters {
         self.ofo_dropped += o.ofo_dropped;
         self.keepalive_probes += o.keepalive_probes;
         self.abort_on_timeout += o.abort_on_timeout;
+        self.abort_on_data += o.abort_on_data;
         self.sack_recoveries += o.sack_recoveries;
         self.reno_recoveries += o.reno_recoveries;
         self.dsack_recv += o.dsack_recv;

@@ -322,6 +322,25 @@ impl Connection {
         // Sixth: URG is ignored (RFC 6093 recommends against new uses; the data is delivered
         // in line like any other byte).
         // Seventh: segment text.
+        if !payload.is_empty()
+            && self.read_closed
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+        {
+            // New data for a connection its application has closed: nobody will read it, and
+            // RFC 1122 §4.2.2.13 (as Linux, `TCPAbortOnData`) resets rather than acknowledge
+            // bytes that are thrown away. The reset answers the segment (RFC 9293 §3.10.7.1
+            // form: SEQ = SEG.ACK, no ACK bit).
+            self.counters.abort_on_data += 1;
+            self.rst_pending = Some(SegmentHeader {
+                seq: ack,
+                ack: None,
+                flags: Flags::RST,
+                window: 0,
+                options: SegmentOptions::default(),
+            });
+            self.enter_closed(Event::Closed);
+            return SegmentVerdict::Accepted;
+        }
         if !payload.is_empty() {
             self.on_data(now, seq, payload, pool);
         }
