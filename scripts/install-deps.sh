@@ -5,6 +5,7 @@
 #   bindgen (libclang) and compiles libxdp's BPF dispatcher with clang, which includes
 #   <asm/types.h> from gcc-multilib; libbpf-sys builds its vendored libbpf with make and
 #   pkg-config against libelf and zlib. driver/build.rs compiles our XDP program with clang.
+# - packetdrill (scripts/packetdrill.sh builds it from ../shared/packetdrill): bison, flex.
 # - Lab: iproute2 (ip netns, veth), ethtool (tx checksum offload off), nftables (netdev loss),
 #   tcpdump (reading pcap files), ping, nc and python3 (traffic from the kernel side), hping3
 #   (the SYN flood of bench/tests/lab_syn_flood.rs).
@@ -18,6 +19,8 @@ PACKAGES=(
     clang libclang-dev libelf-dev zlib1g-dev gcc-multilib make pkg-config m4 binutils
     # the veth lab and its tests
     iproute2 ethtool nftables tcpdump iputils-ping netcat-openbsd python3
+    # building packetdrill for scripts/packetdrill.sh
+    bison flex
     # real peers for interop tests and the side-by-side benchmarks; hping3 floods SYNs
     curl wrk sockperf hping3
     # real servers of `xdptcp bench lab` (nginx, HAProxy in TCP mode in front of it)

@@ -25,6 +25,15 @@ cargo test --workspace --all-features
 step "fuzz targets, 20 s each (one 'skipped' line without cargo-fuzz)"
 scripts/fuzz-ci.sh 20
 
+step "packetdrill: google's TCP suite against Linux and through libxdptcp_posix.so"
+if [[ ! -d ../shared/packetdrill ]]; then
+    echo "packetdrill skipped: no ../shared/packetdrill next to the repository (packetdrill and its TCP suite)"
+elif [[ $(id -u) -ne 0 ]]; then
+    echo "packetdrill skipped: it needs root (a network namespace per script)"
+else
+    scripts/packetdrill.sh
+fi
+
 step "criterion benches in quick mode (CI runs each one; it does not judge timings)"
 cargo bench --workspace --benches -- --quick --noplot
 

@@ -219,6 +219,8 @@ fn respects_peer_window_and_cwnd() {
 #[test]
 fn data_in_delayed_ack_and_window_update() {
     let mut c = client(plain_config());
+    // Interactive mode: no quick ACKs for the first data (`quick_acks_*` test those).
+    c.set_quickack(false);
     send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(&data(100, 3)));
     // One segment: the ACK is delayed by 40 ms.
     recv_nothing!(c, ms(20));
@@ -227,16 +229,267 @@ fn data_in_delayed_ack_and_window_update() {
     let a = recv!(c, ms(60), seq ISS + 1, ack Some(IRS + 101), A, len 0);
     assert_eq!(a.window, 900);
     assert_eq!(c.counters().delayed_acks, 1);
-    // Two segments: ACK at once.
+    // Two segments: ACK at once (the timer ended the interactive mode; enter it again).
+    c.set_quickack(false);
     send!(c, ms(70), seg(IRS + 101, Some(ISS + 1), A).with_payload(&data(100, 4)));
     recv_nothing!(c, ms(70));
     send!(c, ms(71), seg(IRS + 201, Some(ISS + 1), A).with_payload(&data(100, 5)));
     let a = recv!(c, ms(71), seq ISS + 1, ack Some(IRS + 301), A, len 0);
     assert_eq!(a.window, 700);
     assert_eq!(read_all(&mut c), [data(100, 3), data(100, 4), data(100, 5)].concat());
-    // Reading 300 bytes opens the window by >= 2 MSS: window update at once.
-    let u = recv!(c, ms(72), seq ISS + 1, ack Some(IRS + 301), A, len 0);
+    // Reading 300 bytes takes the window from 700 to 1000: not double what the peer may still
+    // send, so no update (Linux `tcp_cleanup_rbuf`); the next ACK carries the new window.
+    recv_nothing!(c, ms(72));
+    // 600 more bytes leave 400; reading them opens 1000, more than double: update at once.
+    for i in 0..6u32 {
+        let d = data(100, 6 + i as u8);
+        send!(c, ms(73), seg(IRS + 301 + i * 100, Some(ISS + 1), A).with_payload(&d));
+    }
+    let acks = tx_all(&mut c, ms(73));
+    assert_eq!(acks.last().map(|a| (a.ack, a.window)), Some((Some(s(IRS + 901)), 400)));
+    read_all(&mut c);
+    let u = recv!(c, ms(74), seq ISS + 1, ack Some(IRS + 901), A, len 0);
     assert_eq!(u.window, 1000);
+}
+
+// ------------------------------------------------ Linux's quick-ACK and interactive modes
+
+/// Sends `n` bytes at `at` in order and reads them, so the window stays as offered.
+fn deliver(c: &mut Endpoint, at: Instant, seq: u32, n: usize) {
+    rx(c, at, &seg(seq, Some(ISS + 1), A).with_payload(&data(n, seq as u8)));
+    read_all(c);
+}
+
+#[test]
+fn quick_acks_for_the_first_data_then_delayed_acks() {
+    let mut c = client(plain_config());
+    // Window 1000, segments of 100: half the window is 5 quick ACKs (Linux
+    // `tcp_incr_quickack`), each for a single segment and sent at once.
+    for i in 0..5u32 {
+        let at = ms(20 + u64::from(i));
+        deliver(&mut c, at, IRS + 1 + i * 100, 100);
+        let a = recv!(c, at, seq ISS + 1, ack Some(IRS + 101 + i * 100), A, len 0);
+        assert_eq!(a.window, 1000);
+    }
+    assert_eq!(c.counters().delayed_acks, 0);
+    // The budget is spent: the next single segment waits for the delayed-ACK timer.
+    deliver(&mut c, ms(30), IRS + 501, 100);
+    recv_nothing!(c, ms(30));
+    assert_eq!(c.poll_timeout(), Some(ms(70)));
+    c.on_timeout(ms(70));
+    recv!(c, ms(70), seq ISS + 1, ack Some(IRS + 601), A, len 0);
+    assert_eq!(c.counters().delayed_acks, 1);
+    // A silence longer than the RTO (1 s before any RTT sample) grants quick ACKs again.
+    deliver(&mut c, ms(1200), IRS + 601, 100);
+    recv!(c, ms(1200), seq ISS + 1, ack Some(IRS + 701), A, len 0);
+}
+
+#[test]
+fn quick_acks_stop_in_an_interactive_exchange_and_resume_on_a_duplicate() {
+    let mut c = client(plain_config());
+    deliver(&mut c, ms(20), IRS + 1, 10);
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 11), A, len 0);
+    // A reply within the delayed-ACK time: the exchange is interactive (ping-pong).
+    c.send(b"reply");
+    recv!(c, ms(25), seq ISS + 1, ack Some(IRS + 11), Flags::PSH | A, len 5);
+    assert!(!c.quickack());
+    // The next request (acknowledging the reply) waits for its ACK to ride on the next
+    // reply...
+    send!(c, ms(30), seg(IRS + 11, Some(ISS + 6), A).with_payload(&data(10, 1)));
+    read_all(&mut c);
+    recv_nothing!(c, ms(30));
+    c.send(b"again");
+    let r = recv!(c, ms(35), seq ISS + 6, ack Some(IRS + 21), Flags::PSH | A, len 5);
+    assert_eq!(r.ack, Some(s(IRS + 21)), "the ACK rode on the reply");
+    send!(c, ms(40), seg(IRS + 21, Some(ISS + 11), A));
+    // ...and when no reply comes, the delayed-ACK timer ends the interactive mode.
+    deliver(&mut c, ms(50), IRS + 21, 10);
+    recv_nothing!(c, ms(50));
+    c.on_timeout(ms(90));
+    recv!(c, ms(90), seq ISS + 11, ack Some(IRS + 31), A, len 0);
+    assert!(c.quickack());
+    // Back in interactive mode, a duplicate (the peer retransmits) brings quick ACKs back.
+    c.set_quickack(false);
+    send!(c, ms(100), seg(IRS + 21, Some(ISS + 11), A).with_payload(&data(10, 0)));
+    recv!(c, ms(100), seq ISS + 11, ack Some(IRS + 31), A, len 0);
+    assert!(c.quickack());
+    deliver(&mut c, ms(101), IRS + 31, 10);
+    recv!(c, ms(101), seq ISS + 11, ack Some(IRS + 41), A, len 0);
+}
+
+#[test]
+fn tcp_quickack_sends_an_owed_ack_now() {
+    let mut c = client(plain_config());
+    c.set_quickack(false);
+    assert!(!c.quickack());
+    deliver(&mut c, ms(20), IRS + 1, 10);
+    recv_nothing!(c, ms(20));
+    // TCP_QUICKACK = 1 with an ACK owed: it goes at once, not at the timer.
+    c.set_quickack(true);
+    recv!(c, ms(21), seq ISS + 1, ack Some(IRS + 11), A, len 0);
+    assert_eq!(c.counters().delayed_acks, 0);
+}
+
+// ------------------------------------------------ PSH, records, TCP_CORK and MSG_MORE (Linux)
+
+use xdptcp_stack::tcp::SendFlags;
+
+const P: Flags = Flags::PSH;
+
+#[test]
+fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
+    use xdptcp_stack::tcp::CongestionAlgorithm;
+    let cfg =
+        TcpConfig { congestion: CongestionAlgorithm::NewReno, nodelay: true, ..plain_config() };
+    let mut c = client(TcpConfig { initial_cwnd_segments: 3, ..cfg });
+    // One write of 250 bytes: PSH on its last segment only.
+    c.send(&data(250, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 201, ack Some(IRS + 1), P | A, len 50);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 251), A));
+    // A write larger than the window: the round stops at the full window, with PSH, as
+    // Linux's one TSO packet per round carries it.
+    c.send(&data(1000, 2));
+    let round = tx_all(&mut c, ms(30));
+    let flags: Vec<Flags> = round.iter().map(|x| x.flags).collect();
+    assert_eq!(round.len(), 5, "cwnd 3 + 250 bytes acknowledged in slow start");
+    assert_eq!(flags, vec![A, A, A, A, P | A]);
+    // A retransmission repeats the PSH of the segment it repeats: none for the first one.
+    c.on_timeout(c.poll_timeout().expect("RTO armed"));
+    let r = tx(&mut c, ms(2000)).expect("retransmission");
+    assert_eq!((r.seq, r.flags), (s(ISS + 251), A));
+}
+
+#[test]
+fn records_end_segments_and_carry_psh() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    // 150 bytes, then a 30-byte record, then 100 more: the record's end splits segments.
+    c.send(&data(150, 1));
+    c.send_with(&data(30, 2), SendFlags { more: false, eor: true });
+    c.send(&data(100, 3));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 80);
+    recv!(c, ms(20), seq ISS + 181, ack Some(IRS + 1), P | A, len 100);
+    recv_nothing!(c, ms(20));
+}
+
+#[test]
+fn msg_more_holds_the_tail_until_an_ack_or_the_probe_timer() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    // MSG_MORE with nothing in flight: held, then sent with PSH by the probe timer one RTO
+    // later (Linux `tcp_write_wakeup`).
+    c.send_with(&data(40, 1), SendFlags { more: true, eor: false });
+    recv_nothing!(c, ms(20));
+    let wake = ms(20) + c.info().rto;
+    assert_eq!(c.poll_timeout(), Some(wake));
+    c.on_timeout(wake);
+    recv!(c, wake, seq ISS + 1, ack Some(IRS + 1), P | A, len 40);
+    send!(c, ms(1030), seg(IRS + 1, Some(ISS + 41), A));
+    // Full segments of a MSG_MORE write go, without PSH; the short tail waits for an ACK,
+    // then goes (Nagle is off) still without PSH: the write asked for none.
+    c.send_with(&data(250, 2), SendFlags { more: true, eor: false });
+    recv!(c, ms(1040), seq ISS + 41, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(1040), seq ISS + 141, ack Some(IRS + 1), A, len 100);
+    recv_nothing!(c, ms(1040));
+    send!(c, ms(1050), seg(IRS + 1, Some(ISS + 141), A));
+    recv!(c, ms(1050), seq ISS + 241, ack Some(IRS + 1), A, len 50);
+    // A plain write pushes everything held.
+    c.send_with(&data(20, 3), SendFlags { more: true, eor: false });
+    recv_nothing!(c, ms(1060));
+    c.send(&data(20, 4));
+    recv!(c, ms(1060), seq ISS + 291, ack Some(IRS + 1), P | A, len 40);
+}
+
+#[test]
+fn tcp_cork_holds_short_segments_until_lifted() {
+    let mut c = client(plain_config());
+    c.set_cork(true);
+    c.send(&data(40, 1));
+    c.send(&data(40, 2));
+    recv_nothing!(c, ms(20));
+    c.set_cork(false);
+    recv!(c, ms(30), seq ISS + 1, ack Some(IRS + 1), P | A, len 80);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 81), A));
+    // Corked, full segments still go; TCP_NODELAY lifts the cork and pushes the rest.
+    c.set_cork(true);
+    c.send(&data(130, 3));
+    recv!(c, ms(50), seq ISS + 81, ack Some(IRS + 1), A, len 100);
+    recv_nothing!(c, ms(50));
+    c.set_nodelay(true);
+    assert!(!c.corked());
+    recv!(c, ms(50), seq ISS + 181, ack Some(IRS + 1), P | A, len 30);
+}
+
+#[test]
+fn an_active_reset_carries_timestamps() {
+    let cfg = TcpConfig { timestamps: true, ..plain_config() };
+    let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
+    let syn = tx(&mut c, ms(0)).expect("SYN");
+    let tsval = syn.options.timestamps.expect("TS offered").0;
+    let mut synack = seg(IRS, Some(ISS + 1), Flags::SYN).with_ts(500, tsval);
+    synack.options.mss = Some(100);
+    send!(c, ms(10), synack);
+    recv!(c, ms(10), seq ISS + 1, ack Some(IRS + 1), A, len 0);
+    // SO_LINGER 0: the RST echoes TS.Recent and stamps our clock, as Linux's does.
+    c.abort();
+    let r = recv!(c, ms(1010), seq ISS + 1, ack Some(IRS + 1), Flags::RST | A, len 0);
+    let (val, ecr) = r.options.timestamps.expect("timestamps on the RST");
+    assert_eq!((val.wrapping_sub(tsval), ecr), (1010, 500));
+}
+
+#[test]
+fn slow_start_grows_to_twice_the_largest_flight_of_an_app_limited_window() {
+    let mut c = client(TcpConfig { initial_cwnd_segments: 10, ..plain_config() });
+    let cwnd = |c: &Endpoint| c.info().cwnd / 100;
+    // One write of ten segments; the application sends nothing more.
+    c.send(&data(1000, 1));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 10);
+    // Each ACK of two segments grows the window by two while it is under twice the largest
+    // flight of this window (Linux `tcp_is_cwnd_limited`), though less and less is in flight.
+    for (i, want) in [12, 14, 16, 18, 20].into_iter().enumerate() {
+        let acked = 200 * (i as u32 + 1);
+        send!(c, ms(30 + i as u64), seg(IRS + 1, Some(ISS + 1 + acked), A));
+        assert_eq!(cwnd(&c), want, "after {acked} bytes");
+    }
+}
+
+#[test]
+fn user_timeout_ends_retransmissions_by_time_not_count() {
+    let mut c = client(plain_config());
+    // TCP_USER_TIMEOUT of 3 s (RFC 5482): the retry count (15) no longer decides.
+    c.set_user_timeout(Some(Duration::from_secs(3)));
+    c.send(&data(50, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), P | A, len 50);
+    // Timeouts back off (1 s before any RTT sample, then 2 s) until the user timeout, 3 s
+    // after the data was first sent: the last timer is cut to fire then.
+    let mut fired = Vec::new();
+    while let Some(t) = c.poll_timeout() {
+        c.on_timeout(t);
+        fired.push(t);
+        tx_all(&mut c, t);
+        if c.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(fired.last(), Some(&ms(3020)));
+    assert_eq!(c.state(), State::Closed);
+    assert!(events(&mut c).contains(&Event::TimedOut));
+}
+
+#[test]
+fn data_after_close_is_answered_with_a_reset() {
+    let mut c = client(plain_config());
+    c.close();
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), Flags::FIN | A, len 0);
+    // The peer acknowledges the FIN, then sends data nobody will read: RST (RFC 1122
+    // §4.2.2.13, Linux `TCPAbortOnData`), in the form that answers the segment.
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 2), A));
+    assert_eq!(c.state(), State::FinWait2);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 2), A).with_payload(b"late"));
+    recv!(c, ms(40), seq ISS + 2, ack None::<u32>, Flags::RST, len 0);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.counters().abort_on_data, 1);
 }
 
 #[test]
@@ -381,7 +634,8 @@ fn fast_retransmit_on_three_dupacks() {
         recv_nothing!(c, ms(30 + i));
     }
     send!(c, ms(33), seg(IRS + 1, Some(ISS + 1), A));
-    let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    // No PSH: the segment repeated did not end the write (Linux, `tcp::push`).
+    let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A, len 100);
     assert_eq!(r.payload, data(500, 3)[..100]);
     assert_eq!(c.counters().fast_retransmits, 1);
     // RFC 6675 §5 step 4.2: cwnd = ssthresh = FlightSize / 2; no window inflation (the
@@ -390,7 +644,7 @@ fn fast_retransmit_on_three_dupacks() {
     assert_eq!(c.info().cwnd, 250);
     // Partial ACK: the next hole is retransmitted at once.
     send!(c, ms(40), seg(IRS + 1, Some(ISS + 201), A));
-    recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A, len 100);
     // Full ACK ends recovery.
     send!(c, ms(50), seg(IRS + 1, Some(ISS + 501), A));
     // RFC 6582 §3.2 step 3 option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).

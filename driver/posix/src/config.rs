@@ -40,7 +40,8 @@ pub struct PosixConfig {
     /// (`/dev/urandom`) when the instance starts, so that a peer cannot predict sequence
     /// numbers or forge cookies (RFC 6528 §3 asks for a secret key; RFC 4987 §3.6 likewise).
     pub seed: Option<u64>,
-    /// TCP defaults for new sockets: [`linux_profile`].
+    /// TCP defaults for new sockets: [`suite_profile`], the Linux host that google's
+    /// packetdrill TCP suite assumes.
     pub tcp: TcpConfig,
     /// Most descriptors open at once: 4096.
     pub max_fds: usize,
@@ -63,7 +64,7 @@ impl Default for PosixConfig {
             mtu: 1500,
             clock: ClockMode::Virtual { tick: Duration::from_micros(1) },
             seed: None,
-            tcp: linux_profile(),
+            tcp: suite_profile(),
             max_fds: 4096,
             outbound_capacity: 4096,
             epoch_secs: 1_700_000_000,
@@ -77,6 +78,27 @@ impl Default for PosixConfig {
 /// it.
 pub fn linux_profile() -> TcpConfig {
     TcpConfig::linux()
+}
+
+/// The Linux host google's packetdrill TCP suite is written for: [`linux_profile`] with the
+/// sysctls its `common/defaults.sh` sets (every script runs that first), so that the adapter
+/// answers the suite's scripts as such a host would. Settings the stack has no knob for
+/// (`tcp_frto`, `tcp_fastopen`, the qdisc) are left out; the rest are the same as Linux's
+/// defaults already (`tcp_sack`, `tcp_dsack`, `tcp_reordering` 3, `tcp_recovery` 1,
+/// CUBIC, `tcp_timestamps`, `tcp_syncookies`, unlimited `tcp_notsent_lowat`).
+pub fn suite_profile() -> TcpConfig {
+    TcpConfig {
+        // net.ipv4.tcp_rmem = "4096 540000 15728640": a 15 MiB maximum offers window scale 8.
+        rmem: BufferSizes { min: 4096, default: 540_000, max: 15 << 20 },
+        // net.ipv4.tcp_wmem = "4096 262144 4194304".
+        wmem: BufferSizes { min: 4096, default: 256 << 10, max: 4 << 20 },
+        // net.ipv4.tcp_syn_retries = 5, tcp_synack_retries = 5.
+        syn_retries: 5,
+        synack_retries: 5,
+        // net.ipv4.tcp_ecn = 0: ECN neither asked for nor accepted.
+        ecn: false,
+        ..linux_profile()
+    }
 }
 
 impl PosixConfig {
@@ -197,6 +219,17 @@ mod tests {
         assert_eq!(p.min_rto, Duration::from_millis(200));
         assert_eq!(p.delayed_ack_timeout, Duration::from_millis(40));
         assert_eq!(p.msl.total_millis() * 2, 60_000);
+    }
+
+    #[test]
+    fn suite_profile_is_the_suites_defaults_sh() {
+        let p = suite_profile();
+        assert_eq!((p.rmem.min, p.rmem.default, p.rmem.max), (4096, 540_000, 15_728_640));
+        assert_eq!((p.wmem.min, p.wmem.default, p.wmem.max), (4096, 262_144, 4_194_304));
+        assert_eq!((p.syn_retries, p.synack_retries), (5, 5));
+        // Linux offers window scale 8 with tcp_rmem[2] = 15 MiB (measured on Linux 6.18).
+        assert_eq!(p.recv_window_scale(), 8);
+        assert_eq!(PosixConfig::default().tcp, p, "the adapter's default is the suite's profile");
     }
 
     #[test]

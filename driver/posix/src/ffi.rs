@@ -533,12 +533,50 @@ pub unsafe extern "C" fn xdptcp_recvmsg(
                     } else {
                         m.msg_namelen = 0;
                     }
-                    m.msg_controllen = 0;
                     m.msg_flags = 0;
+                    match a.posix.inq_hint(fd) {
+                        // SAFETY: msg_control has msg_controllen writable bytes (libc
+                        // contract).
+                        Ok(Some(inq)) => unsafe { write_inq_cmsg(m, inq) },
+                        _ => m.msg_controllen = 0,
+                    }
                     n
                 })
         ))
     })
+}
+
+/// Writes one `SOL_TCP`/`TCP_CM_INQ` control message carrying `inq` into `m`'s control
+/// buffer and sets `msg_controllen` to its size, or sets `MSG_CTRUNC` (and length 0) when the
+/// buffer is too small, as Linux's `put_cmsg` does.
+///
+/// # Safety
+/// `m.msg_control` is null or has `m.msg_controllen` writable bytes, aligned for `cmsghdr`.
+unsafe fn write_inq_cmsg(m: &mut msghdr, inq: c_int) {
+    let size = core::mem::size_of::<c_int>() as u32;
+    // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
+    let (space, len) = unsafe { (libc::CMSG_SPACE(size), libc::CMSG_LEN(size)) };
+    if m.msg_control.is_null() || m.msg_controllen < space as usize {
+        m.msg_flags |= libc::MSG_CTRUNC;
+        m.msg_controllen = 0;
+        return;
+    }
+    // SAFETY: the buffer holds at least one cmsghdr (checked just above), so CMSG_FIRSTHDR
+    // returns its start, aligned as the caller promised.
+    let c = unsafe { libc::CMSG_FIRSTHDR(m) };
+    if c.is_null() {
+        m.msg_controllen = 0;
+        return;
+    }
+    // SAFETY: `c` points to CMSG_SPACE(4) writable bytes: a header, then the data at
+    // CMSG_DATA, which may be unaligned for c_int (hence write_unaligned).
+    unsafe {
+        (*c).cmsg_len = len as _;
+        (*c).cmsg_level = libc::SOL_TCP;
+        (*c).cmsg_type = libc::TCP_CM_INQ;
+        libc::CMSG_DATA(c).cast::<c_int>().write_unaligned(inq);
+    }
+    m.msg_controllen = space as _;
 }
 
 /// `write`.
@@ -663,7 +701,10 @@ pub unsafe extern "C" fn xdptcp_fcntl(ud: *mut c_void, fd: c_int, cmd: c_int, ar
     guard(-1, || with_adapter!(ud, ret_int, |a| ret_int(a.posix.fcntl(fd, cmd, arg))))
 }
 
-/// `ioctl(fd, request, int *arg)`: `FIONBIO` and `FIONREAD`.
+/// `SIOCOUTQNSD` (`linux/sockios.h`; not in the `libc` crate): bytes queued, not yet sent.
+const SIOCOUTQNSD: c_ulong = 0x894B;
+
+/// `ioctl(fd, request, int *arg)`: `FIONBIO`, `FIONREAD`/`SIOCINQ`, `SIOCOUTQ`, `SIOCOUTQNSD`.
 ///
 /// # Safety
 /// As for [`xdptcp_socket`]; `arg` points to an `int`.
@@ -680,8 +721,15 @@ pub unsafe extern "C" fn xdptcp_ioctl(
             let p = unsafe { arg.as_mut() }.ok_or(Errno::EFAULT)?;
             match request {
                 libc::FIONBIO => a.posix.set_nonblocking(fd, *p != 0),
+                // FIONREAD is SIOCINQ.
                 libc::FIONREAD => {
                     *p = c_int::try_from(a.posix.bytes_readable(fd)?).unwrap_or(c_int::MAX);
+                    Ok(())
+                }
+                // TIOCOUTQ is SIOCOUTQ.
+                libc::TIOCOUTQ | SIOCOUTQNSD => {
+                    let n = a.posix.bytes_queued(fd, request == SIOCOUTQNSD)?;
+                    *p = c_int::try_from(n).unwrap_or(c_int::MAX);
                     Ok(())
                 }
                 _ => Err(Errno::ENOTTY),

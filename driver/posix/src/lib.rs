@@ -31,7 +31,7 @@ mod tcp;
 mod tcp_info;
 mod udp;
 
-pub use config::{linux_profile, ClockMode, PosixConfig};
+pub use config::{linux_profile, suite_profile, ClockMode, PosixConfig};
 pub use errno::{Errno, SysResult};
 pub use posix::Posix;
 pub use socket::Fd;

@@ -8,6 +8,7 @@ use std::net::SocketAddrV4;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use xdptcp_stack::stack::Stack;
+use xdptcp_stack::tcp::State;
 use xdptcp_stack::time::{Duration, Instant};
 
 use crate::config::PosixConfig;
@@ -289,6 +290,49 @@ impl Posix {
         })
     }
 
+    /// The `TCP_CM_INQ` value `recvmsg` reports on a socket with `TCP_INQ` on (`None`
+    /// otherwise): the bytes left to read after the call, or 1 when none are left but the peer
+    /// has closed (Linux `tcp_inq_hint`, so that a reader learns of the end without another
+    /// call).
+    pub fn inq_hint(&self, fd: Fd) -> SysResult<Option<i32>> {
+        self.call(|e| {
+            let s = e.socket(fd)?;
+            let Proto::Tcp(t) = &s.proto else { return Ok(None) };
+            if !s.opts.inq {
+                return Ok(None);
+            }
+            let crate::socket::TcpRole::Conn(h) = t.role else { return Ok(Some(0)) };
+            let left = e.stack.tcp_recv_queue_len(h);
+            let hint = if left == 0 && e.stack.tcp_recv_finished(h) { 1 } else { left };
+            Ok(Some(i32::try_from(hint).unwrap_or(i32::MAX)))
+        })
+    }
+
+    /// `ioctl(fd, SIOCOUTQ)` (`unsent_only`: `SIOCOUTQNSD`): bytes queued and not yet
+    /// acknowledged (or not yet sent), as Linux's `tcp_ioctl`: `EINVAL` on a listening
+    /// socket, 0 during the handshake.
+    pub fn bytes_queued(&self, fd: Fd, unsent_only: bool) -> SysResult<usize> {
+        self.call(|e| {
+            let s = e.socket(fd)?;
+            let Proto::Tcp(t) = &s.proto else { return Err(Errno::ENOTTY) };
+            match t.role {
+                crate::socket::TcpRole::Listening(_) => Err(Errno::EINVAL),
+                crate::socket::TcpRole::Fresh => Ok(0),
+                crate::socket::TcpRole::Conn(h) => {
+                    if matches!(e.stack.tcp_state(h), State::SynSent | State::SynReceived) {
+                        return Ok(0);
+                    }
+                    let queued = e.stack.tcp_send_queue_len(h);
+                    if !unsent_only {
+                        return Ok(queued);
+                    }
+                    let sent = e.stack.tcp_info(h).map_or(0, |i| i.unacked);
+                    Ok(queued.saturating_sub(sent))
+                }
+            }
+        })
+    }
+
     /// `ioctl(fd, FIONREAD)`: bytes (TCP) or the next datagram's size (UDP) ready to read.
     pub fn bytes_readable(&self, fd: Fd) -> SysResult<usize> {
         self.call(|e| {
@@ -296,7 +340,9 @@ impl Posix {
             Ok(match &s.proto {
                 Proto::Tcp(t) => match t.role {
                     crate::socket::TcpRole::Conn(h) => e.stack.tcp_recv_queue_len(h),
-                    _ => 0,
+                    // Linux `tcp_ioctl`: SIOCINQ on a listening socket is EINVAL.
+                    crate::socket::TcpRole::Listening(_) => return Err(Errno::EINVAL),
+                    crate::socket::TcpRole::Fresh => 0,
                 },
                 Proto::Udp(u) => {
                     u.handle.and_then(|h| e.stack.udp_recv_from(h)).map_or(0, |(_, p)| p.len())

@@ -22,6 +22,14 @@ pub(crate) struct Options {
     /// `SO_LINGER`: `Some(0)` makes `close` abortive (RST).
     pub linger: Option<u32>,
     pub nodelay: bool,
+    /// `TCP_CORK`.
+    pub cork: bool,
+    /// `TCP_USER_TIMEOUT` (0: unset).
+    pub user_timeout: Option<Duration>,
+    /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
+    pub inq: bool,
+    /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
+    pub zerocopy: bool,
     /// `SO_RCVBUF`/`SO_SNDBUF` as set by the user (bytes of payload).
     pub rcvbuf: Option<usize>,
     pub sndbuf: Option<usize>,
@@ -60,6 +68,9 @@ impl Options {
         }
         if let Some(n) = self.keepcnt {
             c.keepalive_count = n;
+        }
+        if self.user_timeout.is_some() {
+            c.user_timeout = self.user_timeout;
         }
         c
     }

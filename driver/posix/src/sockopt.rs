@@ -13,9 +13,21 @@ use crate::errno::{Errno, SysResult};
 use crate::socket::{Proto, TcpRole};
 use crate::tcp_info;
 
+/// Entries of Linux's `SO_MEMINFO` array (`SK_MEMINFO_VARS`).
+const SK_MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+
 fn int_arg(val: &[u8]) -> SysResult<i32> {
     let b: [u8; 4] = val.get(..4).and_then(|s| s.try_into().ok()).ok_or(Errno::EINVAL)?;
     Ok(i32::from_ne_bytes(b))
+}
+
+/// An option Linux takes as 0 or 1 only (`SO_ZEROCOPY`, `TCP_INQ`): anything else `EINVAL`.
+fn strict_bool_arg(val: &[u8]) -> SysResult<bool> {
+    match int_arg(val)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 fn timeval_arg(val: &[u8]) -> SysResult<Option<Duration>> {
@@ -83,14 +95,49 @@ impl Engine {
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
                 s.opts.sndbuf = Some((int_arg(val)?.max(0) as usize).max(2048));
             }
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => {
+                // Linux accepts it on TCP sockets (0 or 1). Sends with MSG_ZEROCOPY are
+                // refused all the same: their completions could never be reported.
+                if !is_tcp {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                s.opts.zerocopy = strict_bool_arg(val)?;
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
                 let on = int_arg(val)? != 0;
                 s.opts.nodelay = on;
+                // Linux pushes what is queued, cork or not (`TCP_NAGLE_PUSH`).
+                s.opts.cork &= !on;
                 if let Some(h) = conn {
                     let _ = stack.tcp_set_nodelay(h, on);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+                s.opts.inq = strict_bool_arg(val)?;
+            }
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+                // Milliseconds; negative is EINVAL, 0 gives the retry count back (Linux).
+                let ms = u64::try_from(int_arg(val)?).map_err(|_| Errno::EINVAL)?;
+                let t = (ms > 0).then(|| Duration::from_millis(ms));
+                s.opts.user_timeout = t;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_user_timeout(h, t);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+                let on = int_arg(val)? != 0;
+                s.opts.cork = on;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_cork(h, on);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                let on = int_arg(val)? != 0;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_quickack(h, on);
                 }
             }
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
@@ -126,6 +173,13 @@ impl Engine {
             }
             _ => return Err(Errno::ENOPROTOOPT),
         }
+        if let Proto::Tcp(t) = &s.proto {
+            if let TcpRole::Listening(l) = t.role {
+                // Connections accepted from now on follow the options (Linux copies the
+                // listener's settings into each SYN-ACK and child).
+                stack.tcp_set_listen_config(l, s.opts.tcp_config(&base));
+            }
+        }
         Ok(())
     }
 
@@ -140,6 +194,7 @@ impl Engine {
     ) -> SysResult<usize> {
         let base = *self.stack.tcp_config();
         let mtu = self.config.mtu as u32;
+        let now = self.now();
         let (stack, s) = split(self, fd)?;
         let cfg = s.opts.tcp_config(&base);
         let (is_tcp, role) = match &s.proto {
@@ -185,6 +240,28 @@ impl Engine {
                     conn.and_then(|h| stack.tcp_buffers(h).ok()).map_or(cfg.wmem.default, |b| b.0);
                 put_int(out, i32::try_from(b.saturating_mul(2)).unwrap_or(i32::MAX))
             }
+            (libc::SOL_SOCKET, libc::SO_ZEROCOPY) => put_int(out, s.opts.zerocopy as i32),
+            (libc::SOL_SOCKET, libc::SO_MEMINFO) => {
+                // Linux's `sk_get_meminfo` array (SK_MEMINFO_VARS u32s): the receive and send
+                // buffers as SO_RCVBUF/SO_SNDBUF read them, and the bytes queued each way.
+                let (snd, rcv) = conn.and_then(|h| stack.tcp_buffers(h).ok()).unwrap_or((
+                    s.opts.sndbuf.unwrap_or(cfg.wmem.default),
+                    s.opts.rcvbuf.unwrap_or(cfg.rmem.default),
+                ));
+                let sat = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+                let mut m = [0u32; SK_MEMINFO_VARS];
+                m[libc::SK_MEMINFO_RMEM_ALLOC as usize] =
+                    conn.map_or(0, |h| sat(stack.tcp_recv_queue_len(h)));
+                m[libc::SK_MEMINFO_RCVBUF as usize] = sat(rcv.saturating_mul(2));
+                m[libc::SK_MEMINFO_WMEM_QUEUED as usize] =
+                    conn.map_or(0, |h| sat(snd.saturating_sub(stack.tcp_send_space(h))));
+                m[libc::SK_MEMINFO_SNDBUF as usize] = sat(snd.saturating_mul(2));
+                let mut b = [0u8; 4 * SK_MEMINFO_VARS];
+                for (d, v) in b.chunks_exact_mut(4).zip(m) {
+                    d.copy_from_slice(&v.to_ne_bytes());
+                }
+                put(out, &b)
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -198,6 +275,20 @@ impl Engine {
                 };
                 put_int(out, v)
             }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => put_int(out, s.opts.cork as i32),
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => put_int(
+                out,
+                s.opts
+                    .user_timeout
+                    .map_or(0, |d| i32::try_from(d.total_millis()).unwrap_or(i32::MAX)),
+            ),
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => put_int(out, s.opts.inq as i32),
+            // Linux answers with what the congestion control's `get_info` gives: CUBIC and
+            // Reno have none, so the answer is empty (length 0), as here.
+            (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => 0,
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                put_int(out, conn.and_then(|h| stack.tcp_quickack(h).ok()).unwrap_or(false) as i32)
+            }
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => {
                 put_int(out, cfg.keepalive_idle.total_millis() as i32 / 1000)
             }
@@ -208,7 +299,7 @@ impl Engine {
             (libc::IPPROTO_TCP, libc::TCP_INFO) => {
                 let ato = cfg.delayed_ack_timeout.total_micros() as u32;
                 let bytes = match (role, conn.and_then(|h| stack.tcp_info(h).ok())) {
-                    (_, Some(i)) => tcp_info::encode(&i, u32::from(cfg.mss), mtu, ato),
+                    (_, Some(i)) => tcp_info::encode(&i, now, u32::from(cfg.mss), mtu, ato),
                     (Some(TcpRole::Listening(_)), None) => {
                         tcp_info::encode_state_only(State::Listen)
                     }

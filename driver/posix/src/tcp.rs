@@ -6,7 +6,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::stack::{ConnectError, ListenError, TcpError};
-use xdptcp_stack::tcp::State;
+use xdptcp_stack::tcp::{SendFlags, State};
 
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
@@ -291,9 +291,11 @@ impl Engine {
         let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
         let TcpRole::Conn(h) = t.role else { return Err(Errno::ENOTCONN) };
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if t.read_shut || total == 0 {
+        if total == 0 {
             return Ok(Some(*done));
         }
+        // After SHUT_RD, data already received is still read (Linux); then 0, not a wait.
+        let read_shut = t.read_shut;
         if matches!(stack.tcp_state(h), State::SynSent | State::SynReceived) {
             return would_block(nonblocking);
         }
@@ -330,6 +332,7 @@ impl Engine {
                 }
             }
             Ok(_) if *done > 0 && nonblocking => Ok(Some(*done)),
+            Ok(_) if read_shut => Ok(Some(*done)),
             Ok(_) => would_block(nonblocking),
             Err(TcpError::Finished) | Err(TcpError::WriteClosed) => Ok(Some(*done)),
             Err(TcpError::InvalidHandle) => match error.take() {
@@ -369,15 +372,28 @@ impl Engine {
             _ => return if *done > 0 { Ok(Some(*done)) } else { Err(Errno::EPIPE) },
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if flags & libc::MSG_ZEROCOPY != 0 && s.opts.zerocopy && total > 0 {
+            // Zero-copy sends are not supported: Linux reports their completions on the
+            // error queue, which this adapter does not have, so a caller would wait forever.
+            // (Without SO_ZEROCOPY Linux ignores the flag and copies, as we do.)
+            return Err(Errno::EOPNOTSUPP);
+        }
+        // MSG_MORE: no push, the short tail waits; MSG_EOR: the call ends a record. Only the
+        // last iovec ends the write; the ones before it never push.
+        let more = flags & libc::MSG_MORE != 0;
+        let eor = flags & libc::MSG_EOR != 0;
+        let last = bufs.iter().rposition(|b| !b.is_empty());
         let mut skip = *done;
-        for buf in bufs {
+        for (i, buf) in bufs.iter().enumerate() {
             if skip >= buf.len() {
                 skip -= buf.len();
                 continue;
             }
             let part = &buf[skip..];
             skip = 0;
-            match stack.tcp_send(h, part) {
+            let ends = Some(i) == last;
+            let send_flags = SendFlags { more: more || !ends, eor: eor && ends };
+            match stack.tcp_send_with(h, part, send_flags) {
                 Ok(n) => {
                     *done += n;
                     if n < part.len() {

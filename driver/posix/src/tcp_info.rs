@@ -7,10 +7,13 @@ use core::mem::offset_of;
 
 use libc::tcp_info as Ti;
 use xdptcp_stack::tcp::{State, TcpInfo};
+use xdptcp_stack::time::Instant;
 
-/// Bytes of `struct tcp_info` we report: up to and including `tcpi_rcv_wnd` (Linux 5.18's
-/// length; later fields stay zero and are not returned).
-pub const TCP_INFO_LEN: usize = offset_of!(Ti, tcpi_rcv_wnd) + 4;
+/// Bytes of `struct tcp_info` we report: Linux 6.18's whole struct (`tcpi_rcv_wnd` ends at
+/// 236; `tcpi_rehash`, the RTO totals, `tcpi_received_ce` and the accurate-ECN counters follow
+/// up to 280), so that a caller that insists on the current length (packetdrill does) gets it.
+/// Fields past those `libc` describes stay zero.
+pub const TCP_INFO_LEN: usize = 280;
 /// `tcpi_options` bits (`include/uapi/linux/tcp.h`; not in the `libc` crate).
 pub const TCPI_OPT_TIMESTAMPS: u8 = 1;
 /// SACK was negotiated.
@@ -51,6 +54,23 @@ fn sat32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// Linux's congestion-avoidance state (`enum tcp_ca_state`): Open (0), Disorder (1: SACKed
+/// data, no loss yet), Recovery (3: fast recovery) or Loss (4: after a timeout, which marks
+/// everything lost). CWR (2, an ECN reduction) is not told apart from Open.
+pub fn ca_state(i: &TcpInfo) -> u8 {
+    if i.in_recovery {
+        if i.lost > 0 && i.lost + i.sacked >= i.unacked && i.unacked > 0 {
+            4
+        } else {
+            3
+        }
+    } else if i.sacked > 0 {
+        1
+    } else {
+        0
+    }
+}
+
 /// A `tcp_info` for a socket with no connection (fresh: CLOSE, or listening: LISTEN).
 pub fn encode_state_only(state: State) -> [u8; TCP_INFO_LEN] {
     let mut b = [0u8; TCP_INFO_LEN];
@@ -58,12 +78,19 @@ pub fn encode_state_only(state: State) -> [u8; TCP_INFO_LEN] {
     b
 }
 
-/// Encodes a connection's snapshot. `advmss` is the MSS we announce, `pmtu` the device MTU,
-/// `ato_us` the delayed-ACK timeout.
-pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO_LEN] {
+/// Encodes a connection's snapshot taken at `now`. `advmss` is the MSS we announce, `pmtu`
+/// the device MTU, `ato_us` the delayed-ACK timeout.
+pub fn encode(
+    i: &TcpInfo,
+    now: Instant,
+    advmss: u32,
+    pmtu: u32,
+    ato_us: u32,
+) -> [u8; TCP_INFO_LEN] {
     let mut b = [0u8; TCP_INFO_LEN];
     let mss = i.snd_mss.max(1);
     b[offset_of!(Ti, tcpi_state)] = linux_state(i.state);
+    b[offset_of!(Ti, tcpi_ca_state)] = ca_state(i);
     let backoff = u8::try_from(i.backoff).unwrap_or(u8::MAX);
     b[offset_of!(Ti, tcpi_retransmits)] = backoff;
     b[offset_of!(Ti, tcpi_backoff)] = backoff;
@@ -86,7 +113,11 @@ pub fn encode(i: &TcpInfo, advmss: u32, pmtu: u32, ato_us: u32) -> [u8; TCP_INFO
     put_u32(&mut b, offset_of!(Ti, tcpi_snd_mss), sat32(i.snd_mss as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_rcv_mss), advmss);
     put_u32(&mut b, offset_of!(Ti, tcpi_unacked), sat32(i.unacked.div_ceil(mss) as u64));
+    put_u32(&mut b, offset_of!(Ti, tcpi_sacked), sat32(i.sacked.div_ceil(mss) as u64));
+    put_u32(&mut b, offset_of!(Ti, tcpi_lost), sat32(i.lost.div_ceil(mss) as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_pmtu), pmtu);
+    let since_data = now.saturating_duration_since(i.last_data_recv);
+    put_u32(&mut b, offset_of!(Ti, tcpi_last_data_recv), sat32(since_data.total_millis()));
     if let Some(rtt) = i.rtt {
         put_u32(&mut b, offset_of!(Ti, tcpi_rtt), sat32(rtt.total_micros()));
         put_u32(&mut b, offset_of!(Ti, tcpi_rttvar), sat32(i.rttvar.total_micros()));
@@ -117,7 +148,8 @@ mod tests {
         assert_eq!(offset_of!(Ti, tcpi_total_retrans), 100);
         assert_eq!(offset_of!(Ti, tcpi_bytes_acked), 120);
         assert_eq!(offset_of!(Ti, tcpi_snd_wnd), 228);
-        assert_eq!(TCP_INFO_LEN, 236);
+        assert_eq!(offset_of!(Ti, tcpi_rcv_wnd) + 4, 236);
+        const { assert!(TCP_INFO_LEN >= 236) };
     }
 
     #[test]

@@ -430,3 +430,111 @@ fn real_clock_serves_the_same_calls() {
     p.usleep(1_000);
     assert!(p.gettimeofday() > before, "the real clock moves");
 }
+
+fn set_int(p: &Posix, fd: i32, level: i32, name: i32, v: i32) -> Result<(), Errno> {
+    p.setsockopt(fd, level, name, &v.to_ne_bytes())
+}
+
+fn get_int(p: &Posix, fd: i32, level: i32, name: i32) -> i32 {
+    let mut b = [0u8; 4];
+    assert_eq!(p.getsockopt(fd, level, name, &mut b), Ok(4));
+    i32::from_ne_bytes(b)
+}
+
+#[test]
+fn linux_options_the_suite_reads_are_answered() {
+    let p = posix();
+    let (fd, _, _) = accepted(&p, 90, 4100);
+    // TCP_CC_INFO: CUBIC has no extra information; Linux answers with length 0.
+    let mut b = [0xffu8; 64];
+    assert_eq!(p.getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_CC_INFO, &mut b), Ok(0));
+    // SO_MEMINFO: Linux's array of nine u32, buffers read back doubled.
+    let mut m = [0u8; 36];
+    assert_eq!(p.getsockopt(fd, libc::SOL_SOCKET, libc::SO_MEMINFO, &mut m), Ok(36));
+    let at = |i: i32| u32::from_ne_bytes(m[4 * i as usize..][..4].try_into().expect("4 bytes"));
+    let rcvbuf = get_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVBUF) as u32;
+    assert_eq!(at(libc::SK_MEMINFO_RCVBUF), rcvbuf);
+    assert!(at(libc::SK_MEMINFO_SNDBUF) > 0);
+    // SO_ZEROCOPY is accepted (as Linux does) and read back; zero-copy sends are not.
+    assert_eq!(set_int(&p, fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY, 2), Err(Errno::EINVAL));
+    set_int(&p, fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).expect("SO_ZEROCOPY");
+    assert_eq!(get_int(&p, fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY), 1);
+    assert_eq!(p.send(fd, b"x", libc::MSG_ZEROCOPY), Err(Errno::EOPNOTSUPP));
+    // TCP_QUICKACK reads back the quick-ACK mode; TCP_CORK and TCP_INQ their settings.
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 0).expect("TCP_QUICKACK");
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK), 0);
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_CORK, 1).expect("TCP_CORK");
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_CORK), 1);
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).expect("TCP_INQ");
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_INQ), 1);
+    assert_eq!(p.inq_hint(fd), Ok(Some(0)));
+    // TCP_INFO has Linux 6.18's full length.
+    let mut ti = [0u8; 512];
+    assert_eq!(p.getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, &mut ti), Ok(280));
+}
+
+#[test]
+fn cork_and_msg_more_hold_short_segments() {
+    let p = posix();
+    let (fd, isn, ts) = accepted(&p, 91, 4200);
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1).expect("TCP_NODELAY");
+    // MSG_MORE: the short write waits; a write without it sends both in one segment.
+    assert_eq!(p.send(fd, b"head ", libc::MSG_MORE), Ok(5));
+    assert_eq!(p.write(fd, b"tail"), Ok(4));
+    let s = next(&p).expect("data");
+    assert_eq!((s.seq, s.payload.as_slice()), (isn + 1, &b"head tail"[..]));
+    inject(&p, &seg(4200, 91, 1001, Some(isn + 10)), ts);
+    // Held with nothing in flight, it leaves when the probe timer fires, one RTO later
+    // (Linux `tcp_write_wakeup`); the virtual clock jumps there.
+    let mut buf = [0u8; 2048];
+    let before = p.now();
+    assert_eq!(p.send(fd, b"more", libc::MSG_MORE), Ok(4));
+    let (n, at) = p.netdev_receive(&mut buf, NO_WAIT).expect("sent by the probe timer");
+    assert_eq!(parse(&buf[..n]).payload, b"more");
+    assert!(at.saturating_duration_since(before) >= xdptcp_stack::time::Duration::from_millis(200));
+    inject(&p, &seg(4200, 91, 1001, Some(isn + 14)), ts);
+    // TCP_CORK holds until lifted.
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_CORK, 1).expect("cork");
+    assert_eq!(p.write(fd, b"ab"), Ok(2));
+    assert_eq!(p.write(fd, b"cd"), Ok(2));
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_CORK, 0).expect("uncork");
+    let (n, at) = p.netdev_receive(&mut buf, NO_WAIT).expect("data");
+    assert_eq!(parse(&buf[..n]).payload, b"abcd");
+    assert!(at.saturating_duration_since(before) < xdptcp_stack::time::Duration::from_secs(1));
+}
+
+#[test]
+fn reads_after_shut_rd_return_what_arrived_then_end() {
+    let p = posix();
+    let (fd, isn, ts) = accepted(&p, 92, 4300);
+    p.shutdown(fd, libc::SHUT_RD).expect("SHUT_RD");
+    let mut buf = [0u8; 16];
+    assert_eq!(p.read(fd, &mut buf), Ok(0), "nothing received: end at once");
+    let mut d = seg(4300, 92, 1001, Some(isn + 1));
+    d.payload = b"late".to_vec();
+    inject(&p, &d, ts);
+    assert_eq!(p.read(fd, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"late");
+    assert_eq!(p.read(fd, &mut buf), Ok(0));
+}
+
+#[test]
+fn queue_sizes_as_linux_ioctls_report_them() {
+    let p = posix();
+    let l = listener(&p, 93);
+    assert_eq!(p.bytes_readable(l), Err(Errno::EINVAL), "SIOCINQ on a listener");
+    assert_eq!(p.bytes_queued(l, false), Err(Errno::EINVAL), "SIOCOUTQ on a listener");
+    let (isn, ts) = handshake(&p, 4400, 93);
+    let (fd, _) = p.accept(l).expect("accept");
+    // 3000 bytes with a window of 10 segments and Nagle off: all sent (1448 + 1448 + 104
+    // beside timestamps), none acknowledged.
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1).expect("TCP_NODELAY");
+    assert_eq!(p.write(fd, &[7u8; 3000]), Ok(3000));
+    for _ in 0..3 {
+        assert!(!next(&p).expect("data").payload.is_empty());
+    }
+    assert_eq!(p.bytes_queued(fd, false), Ok(3000), "SIOCOUTQ: unacknowledged");
+    assert_eq!(p.bytes_queued(fd, true), Ok(0), "SIOCOUTQNSD: nothing unsent");
+    inject(&p, &seg(4400, 93, 1001, Some(isn + 1001)), ts);
+    assert_eq!(p.bytes_queued(fd, false), Ok(2000));
+}

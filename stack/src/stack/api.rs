@@ -8,7 +8,9 @@ use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle}
 use crate::flow::{FlowKey, ListenKey};
 use crate::iface::{BindError, SendError, UdpHandle};
 use crate::tcp::listen::Listener;
-use crate::tcp::{ChunkPool, Connection, ConnectionParams, Open, State, TcpConfig, TcpInfo};
+use crate::tcp::{
+    ChunkPool, Connection, ConnectionParams, Open, SendFlags, State, TcpConfig, TcpInfo,
+};
 use crate::time::Instant;
 
 impl Stack {
@@ -45,6 +47,19 @@ impl Stack {
             Ok(h) => Ok(ListenHandle(h)),
             Err(crate::flow::FlowError::Exists) => Err(ListenError::AddrInUse),
             Err(crate::flow::FlowError::Full) => Err(ListenError::TableFull),
+        }
+    }
+
+    /// Changes the configuration a listener gives the connections it makes from now on
+    /// (socket options set after `listen`). Returns `false` for a stale handle.
+    pub fn tcp_set_listen_config(&mut self, listener: ListenHandle, config: TcpConfig) -> bool {
+        let config = self.fit_mss(config);
+        match self.listeners.get_mut(listener.0) {
+            Some(l) => {
+                l.set_tcp_config(config);
+                true
+            }
+            None => false,
         }
     }
 
@@ -223,7 +238,18 @@ impl Stack {
     /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
     /// Allowed from SYN-SENT on (the data waits for the handshake).
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
-        self.touch_writable(h, |conn, pool| conn.send(pool, data))
+        self.tcp_send_with(h, data, SendFlags::default())
+    }
+
+    /// [`tcp_send`](Self::tcp_send) with `MSG_MORE` (no push; a short tail waits for more)
+    /// and `MSG_EOR` (the data ends a record) as Linux gives them (`tcp::push`).
+    pub fn tcp_send_with(
+        &mut self,
+        h: TcpHandle,
+        data: &[u8],
+        flags: SendFlags,
+    ) -> Result<usize, TcpError> {
+        self.touch_writable(h, |conn, pool| conn.send_with(pool, data, flags))
     }
 
     /// Zero-copy write: `write` fills the first contiguous piece of send room (at most one
@@ -324,6 +350,11 @@ impl Stack {
         self.flows.get(h.0).map_or(0, |s| s.conn.recv_queue_len())
     }
 
+    /// Bytes queued for sending and not yet acknowledged (sent or not): `SIOCOUTQ`.
+    pub fn tcp_send_queue_len(&self, h: TcpHandle) -> usize {
+        self.flows.get(h.0).map_or(0, |s| s.conn.send_queue_len())
+    }
+
     /// Whether the peer closed its side and every byte was read.
     pub fn tcp_recv_finished(&self, h: TcpHandle) -> bool {
         self.flows.get(h.0).is_none_or(|s| s.conn.recv_finished())
@@ -412,6 +443,31 @@ impl Stack {
     /// `TCP_NODELAY`.
     pub fn tcp_set_nodelay(&mut self, h: TcpHandle, nodelay: bool) -> Result<(), TcpError> {
         self.touch(h.0, true, |s, _| s.conn.set_nodelay(nodelay)).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged.
+    pub fn tcp_set_user_timeout(
+        &mut self,
+        h: TcpHandle,
+        timeout: Option<crate::time::Duration>,
+    ) -> Result<(), TcpError> {
+        self.touch(h.0, false, |s, _| s.conn.set_user_timeout(timeout))
+            .ok_or(TcpError::InvalidHandle)
+    }
+
+    /// `TCP_CORK`: short segments wait until it is lifted (`tcp::push`).
+    pub fn tcp_set_cork(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
+        self.touch(h.0, true, |s, _| s.conn.set_cork(on)).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// `TCP_QUICKACK` (Linux's quick-ACK and interactive modes, `tcp::quickack`).
+    pub fn tcp_set_quickack(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
+        self.touch(h.0, true, |s, _| s.conn.set_quickack(on)).ok_or(TcpError::InvalidHandle)
+    }
+
+    /// `TCP_QUICKACK` read back: whether received data is being acknowledged at once.
+    pub fn tcp_quickack(&self, h: TcpHandle) -> Result<bool, TcpError> {
+        self.flows.get(h.0).map(|s| s.conn.quickack()).ok_or(TcpError::InvalidHandle)
     }
 
     /// `SO_KEEPALIVE`.

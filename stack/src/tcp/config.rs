@@ -76,6 +76,10 @@ pub struct TcpConfig {
     /// Negotiate ECN (RFC 3168) and react to congestion marks: off, like Linux for active
     /// opens (`tcp_ecn` = 2 accepts it when asked; here both sides must enable it).
     pub ecn: bool,
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
+    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
+    /// the count in charge.
+    pub user_timeout: Option<Duration>,
 }
 
 impl TcpConfig {
@@ -128,6 +132,7 @@ impl TcpConfig {
             pacing: false,
             // tcp_ecn = 2 does not ask for ECN on active opens.
             ecn: false,
+            user_timeout: None,
         }
     }
 }

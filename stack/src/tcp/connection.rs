@@ -20,6 +20,8 @@ use super::cc::{CongestionControl, Controller};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
+use super::push::{SendFlags, SendMarks};
+use super::quickack::QuickAck;
 use super::reassembly::Reassembly;
 use super::recovery::Ecn;
 use super::recovery::LossRecovery;
@@ -161,6 +163,9 @@ pub struct TcpInfo {
     pub sacked: usize,
     /// Bytes deemed lost and not SACKed.
     pub lost: usize,
+    /// When data last arrived in order, or the last segment before any data did (Linux
+    /// `tcpi_last_data_recv` counts from the handshake until data comes).
+    pub last_data_recv: Instant,
 }
 
 /// Options negotiated through a SYN cookie (decoded by the listener).
@@ -223,6 +228,10 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) ack: AckSchedule,
+    /// Linux's quick-ACK and interactive modes (`quickack`).
+    pub(super) quickack: QuickAck,
+    /// Where pushes, records and corked tails fall in the send stream (`push`).
+    pub(super) marks: SendMarks,
     /// ECN (RFC 3168) negotiation and its sender and receiver state.
     pub(super) ecn: Ecn,
     pub(super) probes: Probes,
@@ -310,6 +319,8 @@ impl Connection {
             // part it would reveal.
             opts: Negotiated::new(now, mss, iss.0.rotate_left(16)),
             ack: AckSchedule::default(),
+            quickack: QuickAck::default(),
+            marks: SendMarks::default(),
             probes: Probes::new(now),
             timers: Timers::default(),
             send_buf: ChunkQueue::new(),
@@ -533,6 +544,7 @@ impl Connection {
             pipe: self.pipe(),
             sacked: self.loss.board.sacked_bytes(),
             lost: self.loss.board.lost_bytes(),
+            last_data_recv: self.quickack.last_data().unwrap_or(self.rcv.last_recv),
         }
     }
 
@@ -609,10 +621,20 @@ impl Connection {
     /// Copies as much of `data` as the send buffer and the memory budget take into chunks of
     /// `pool`; returns the count (a short write when either is full).
     pub fn send(&mut self, pool: &mut ChunkPool, data: &[u8]) -> usize {
+        self.send_with(pool, data, SendFlags::default())
+    }
+
+    /// [`send`](Self::send) with `MSG_MORE`/`MSG_EOR` (`push`): the queued part ends a
+    /// write, pushed unless `more`, a record if `eor` and all of `data` was taken.
+    pub fn send_with(&mut self, pool: &mut ChunkPool, data: &[u8], flags: SendFlags) -> usize {
         let room = self.send_room();
         let n = self.send_buf.enqueue(pool, data, room, true);
         if n < data.len().min(room) {
             pool.counters.snd_refused += 1;
+        }
+        if n > 0 {
+            let flags = SendFlags { eor: flags.eor && n == data.len(), ..flags };
+            self.marks.on_write(self.data_end(), flags);
         }
         n
     }
@@ -630,7 +652,11 @@ impl Connection {
     /// unfilled goes back to the pool.
     pub fn send_commit(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = if self.can_queue_data() { n } else { 0 };
-        self.send_buf.commit_room(pool, n)
+        let n = self.send_buf.commit_room(pool, n);
+        if n > 0 {
+            self.marks.on_write(self.data_end(), SendFlags::default());
+        }
+        n
     }
 
     // ----- application: receiving -----
@@ -698,7 +724,12 @@ impl Connection {
         let threshold = (2 * self.opts.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
         let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
-        if growth >= threshold || (advertised < reopen && advertised + growth >= reopen) || reopened
+        // Linux (`tcp_cleanup_rbuf`) updates only when the window at least doubles what the
+        // peer may still send: a wide-open window needs no update after every read.
+        let doubles = growth >= advertised;
+        if (growth >= threshold && doubles)
+            || (advertised < reopen && advertised + growth >= reopen)
+            || reopened
         {
             self.ack.now = true;
         }
@@ -779,6 +810,40 @@ impl Connection {
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config.nodelay = nodelay;
+        if nodelay {
+            // Linux pushes what is queued (`TCP_NAGLE_PUSH`), cork or not.
+            self.marks.set_cork(false);
+        }
+    }
+
+    /// `TCP_USER_TIMEOUT` (RFC 5482): `None` gives the retry count back its say.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.config.user_timeout = timeout;
+    }
+
+    /// `TCP_CORK`: hold short segments until it is lifted (`push`).
+    pub fn set_cork(&mut self, on: bool) {
+        self.marks.set_cork(on);
+    }
+
+    /// Whether `TCP_CORK` is on.
+    pub fn corked(&self) -> bool {
+        self.marks.corked()
+    }
+
+    /// `TCP_QUICKACK`: `true` acknowledges received data without waiting for a reply to
+    /// carry the ACK (and sends an ACK owed now), `false` delays ACKs in the hope of one
+    /// (Linux's interactive mode; `quickack`).
+    pub fn set_quickack(&mut self, on: bool) {
+        self.quickack.set_quickack(on);
+        if on && self.timers.delack_at.is_some() {
+            self.ack.now = true;
+        }
+    }
+
+    /// Whether received data is being acknowledged at once (`TCP_QUICKACK` read back).
+    pub fn quickack(&self) -> bool {
+        self.quickack.active()
     }
 
     /// Turns keepalive probing on or off (`SO_KEEPALIVE`).

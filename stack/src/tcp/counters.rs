@@ -62,6 +62,9 @@ pub struct TcpCounters {
     pub keepalive_probes: u64,
     /// Connections aborted after a keepalive/retransmission timeout (`TCPAbortOnTimeout`).
     pub abort_on_timeout: u64,
+    /// Connections reset because data arrived after the application closed them
+    /// (`TCPAbortOnData`).
+    pub abort_on_data: u64,
     /// Fast recoveries driven by SACK (`TCPSackRecovery`).
     pub sack_recoveries: u64,
     /// Fast recoveries driven by duplicate ACKs without SACK (`TCPRenoRecovery`).
@@ -83,9 +86,6 @@ pub struct TcpCounters {
     /// Closed connections reset after `fin_timeout` in FIN-WAIT-2 without the peer's FIN
     /// (Linux counts these under `TCPAbortOnTimeout` too; kept apart here).
     pub fin_wait2_timeouts: u64,
-    /// Connections reset because new data arrived after the application closed them: nobody
-    /// will read it, and a RST tells the peer so at once (Linux `TCPAbortOnData`).
-    pub abort_on_data: u64,
     /// Segments taken by header prediction, the established-state fast path (Linux
     /// `TCPHPHits` counts its data half).
     pub predicted_segments: u64,
@@ -120,6 +120,7 @@ impl TcpCounters {
         self.ofo_dropped += o.ofo_dropped;
         self.keepalive_probes += o.keepalive_probes;
         self.abort_on_timeout += o.abort_on_timeout;
+        self.abort_on_data += o.abort_on_data;
         self.sack_recoveries += o.sack_recoveries;
         self.reno_recoveries += o.reno_recoveries;
         self.dsack_recv += o.dsack_recv;
@@ -130,7 +131,6 @@ impl TcpCounters {
         self.ecn_reductions += o.ecn_reductions;
         self.paced_delays += o.paced_delays;
         self.fin_wait2_timeouts += o.fin_wait2_timeouts;
-        self.abort_on_data += o.abort_on_data;
         self.predicted_segments += o.predicted_segments;
         self.oow_acks_limited += o.oow_acks_limited;
     }

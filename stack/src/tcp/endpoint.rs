@@ -128,6 +128,11 @@ impl Endpoint {
         self.conn.send(&mut self.pool, data)
     }
 
+    /// [`Connection::send_with`].
+    pub fn send_with(&mut self, data: &[u8], flags: super::SendFlags) -> usize {
+        self.conn.send_with(&mut self.pool, data, flags)
+    }
+
     /// [`Connection::send_space`].
     pub fn send_space(&self) -> usize {
         self.conn.send_space(&self.pool)

@@ -217,9 +217,12 @@ impl Connection {
                 self.ack.now = true;
             }
             if !seg.payload.is_empty() && seg.seq < self.rcv.nxt {
-                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4).
+                // An old duplicate: tell the sender with a DSACK (RFC 2883 §4), and ACK what
+                // follows at once for a while (Linux `tcp_enter_quickack_mode`).
                 let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
                 self.rcv.dsack_pending = Some((seg.seq, end));
+                let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
+                self.quickack.enter(seg.payload.len(), offered, usize::from(self.config.mss));
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
@@ -243,6 +246,8 @@ impl Connection {
                 // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
                 self.rcv.dsack_pending = Some((seq, seq + d));
                 self.ack.now = true;
+                let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
+                self.quickack.enter(payload.len(), offered, usize::from(self.config.mss));
             }
             payload = &payload[d..];
             seq += d;
@@ -317,16 +322,26 @@ impl Connection {
         // Sixth: URG is ignored (RFC 6093 recommends against new uses; the data is delivered
         // in line like any other byte).
         // Seventh: segment text.
+        if !payload.is_empty()
+            && self.rcv.read_closed
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+        {
+            // New data for a connection its application has closed: nobody will read it, and
+            // RFC 1122 §4.2.2.13 (as Linux, `TCPAbortOnData`) resets rather than acknowledge
+            // bytes that are thrown away. The reset answers the segment (RFC 9293 §3.10.7.1
+            // form: SEQ = SEG.ACK, no ACK bit).
+            self.counters.abort_on_data += 1;
+            self.rst_pending = Some(SegmentHeader {
+                seq: ack,
+                ack: None,
+                flags: Flags::RST,
+                window: 0,
+                options: SegmentOptions::default(),
+            });
+            self.enter_closed(Event::Closed);
+            return SegmentVerdict::Accepted;
+        }
         if !payload.is_empty() {
-            if self.rcv.read_closed && matches!(self.state, State::FinWait1 | State::FinWait2) {
-                // New data for a connection the application closed: nobody will read it.
-                // Linux (`tcp_rcv_state_process`, `TCPAbortOnData`) resets rather than
-                // acknowledge bytes it then drops, so the peer learns at once that they are
-                // lost instead of believing them delivered.
-                self.counters.abort_on_data += 1;
-                self.abort();
-                return SegmentVerdict::Accepted;
-            }
             self.on_data(now, seq, payload, pool);
         }
         // Eighth: FIN.
@@ -489,6 +504,8 @@ impl Connection {
     ) -> bool {
         // Any acceptable ACK shows the peer is alive: reset unanswered probe counts.
         self.probes.unanswered = 0;
+        // Sending is now up to the ACK, not the write: a MSG_MORE tail may go (`push`).
+        self.marks.release_more();
         let window = u32::from(seg.window) << self.opts.snd_wscale;
         let old_una = self.snd.una;
         let prior_pipe = self.pipe();
@@ -602,6 +619,8 @@ impl Connection {
         }
         let offset = (seq - self.rcv.nxt) as usize;
         let base = self.recv_buf.len();
+        // The window last offered, before this data narrows it (Linux `tp->rcv_wnd`).
+        let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
         if offset == 0 {
             let n = self.recv_buf.write_at(pool, base, payload, false);
             if n < payload.len() {
@@ -634,9 +653,16 @@ impl Connection {
                 self.rcv_space_adjust(now);
             }
             // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
-            // segment, at once when a gap was filled, else within the delayed-ACK timeout.
+            // segment, at once when a gap was filled or in Linux's quick-ACK mode
+            // (`quickack`), else within the delayed-ACK timeout.
             self.ack.delack_segments += 1;
-            if gap_filled || !self.config.delayed_ack || self.ack.delack_segments >= 2 {
+            let advmss = usize::from(self.config.mss);
+            self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
+            if gap_filled
+                || !self.config.delayed_ack
+                || self.ack.delack_segments >= 2
+                || self.quickack.active()
+            {
                 self.ack.now = true;
             } else if self.timers.delack_at.is_none() {
                 self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);

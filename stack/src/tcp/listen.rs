@@ -187,6 +187,12 @@ impl Listener {
         &self.tcp
     }
 
+    /// Changes the configuration of connections made from now on (socket options set on a
+    /// listening socket, e.g. `TCP_MAXSEG`, reach the SYN-ACKs that follow, as in Linux).
+    pub fn set_tcp_config(&mut self, tcp: TcpConfig) {
+        self.tcp = tcp;
+    }
+
     /// The listener policy.
     pub fn config(&self) -> &ListenConfig {
         &self.config
@@ -527,6 +533,18 @@ mod tests {
             },
             payload: data,
         }
+    }
+
+    #[test]
+    fn options_set_after_listen_reach_later_syn_acks() {
+        let ck = SynCookies::new([9; 16]);
+        let mut l = listener(4, CookieMode::Always, OverflowPolicy::Drop);
+        // TCP_MAXSEG on the listening socket: the next SYN-ACK announces it.
+        l.set_tcp_config(TcpConfig { mss: 1100, ..*l.tcp_config() });
+        let SynAction::Cookie(h) = l.on_syn(Instant::ZERO, &ck, L, R, &syn(5, false)) else {
+            panic!("expected a cookie");
+        };
+        assert_eq!(h.options.mss, Some(1100));
     }
 
     #[test]

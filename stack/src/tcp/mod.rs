@@ -11,7 +11,8 @@
 //! byte stream in chunks), `autotune` (receive and send buffer growth), `endpoint` (a
 //! connection with a pool of its own), `reassembly` (out-of-order ranges and SACK blocks),
 //! `rto` (RFC 6298), `cc/` (congestion-control trait, NewReno and CUBIC), `recovery/` (SACK
-//! scoreboard, RACK-TLP, DSACK undo, ECN), `counters`, and the TCB: `tcb` (its named parts),
+//! scoreboard, RACK-TLP, DSACK undo, ECN), `push` (PSH, records, cork), `quickack`
+//! (Linux's quick-ACK and interactive modes), `counters`, and the TCB: `tcb` (its named parts),
 //! `connection` (the struct, its constructor, application calls), `input` (RFC 9293
 //! §3.10.7), `output` (segment generation) and `timers`.
 //!
@@ -45,6 +46,8 @@ pub mod isn;
 pub mod listen;
 mod output;
 pub mod ports;
+pub mod push;
+pub mod quickack;
 pub mod reassembly;
 pub mod recovery;
 pub mod rto;
@@ -63,5 +66,6 @@ pub use connection::{
 };
 pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
+pub use push::SendFlags;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use seq::SeqNumber;

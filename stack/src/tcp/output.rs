@@ -73,7 +73,13 @@ impl Connection {
     }
 
     fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {
-        if let Some(rst) = self.rst_pending.take() {
+        if let Some(mut rst) = self.rst_pending.take() {
+            // A reset of a synchronized connection carries timestamps when they were
+            // negotiated, as every segment then does (RFC 7323 §3.2; Linux
+            // `tcp_send_active_reset`).
+            if self.opts.ts_ok && rst.ack.is_some() {
+                rst.options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
+            }
             return Some(Plan::new(rst, (0, 0)));
         }
         match self.state {
@@ -186,7 +192,9 @@ impl Connection {
         let len = (end.min(data_end) - start).max(0) as usize;
         let fin = self.snd.fin_queued && end > data_end;
         let mut flags = Flags::ACK;
-        if len > 0 {
+        // A retransmission keeps the PSH of the segment it repeats (Linux retransmits the
+        // same skb, or a front part of it without PSH).
+        if len > 0 && rec.is_some_and(|r| r.push) {
             flags |= Flags::PSH;
         }
         if fin {
@@ -255,14 +263,26 @@ impl Connection {
         let at = self.send_buf.head_offset() + (self.snd.nxt - self.snd.base).max(0) as usize;
         let two_chunks = 2 * CHUNK_SIZE - at % CHUNK_SIZE;
         let seg_max = seg_max.min(two_chunks);
-        let len = unsent.min(seg_max).min(usable);
+        let mut len = unsent.min(seg_max).min(usable);
+        // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
+        // as it is (not a short segment for Nagle or cork).
+        let record_end = self.marks.record_end(self.snd.nxt);
+        if let Some(r) = record_end {
+            len = len.min((r - self.snd.nxt).max(0) as usize);
+        }
+        let ends_record = len > 0 && record_end == Some(self.snd.nxt + len);
         let fin_here = self.snd.fin_queued && self.snd.nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) || probe {
                 return None;
             }
-        } else if len < seg_max {
+        } else if len < seg_max && !ends_record {
+            // TCP_CORK and a fresh MSG_MORE tail hold a short segment (`push`); closing
+            // pushes everything.
+            if self.marks.holds_short() && !self.snd.fin_queued && !probe {
+                return None;
+            }
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
             // segment goes only when nothing is outstanding (no ACK would come to clock a later
             // send; this also stands in for the RFC's override timer), when it is at least half
@@ -281,7 +301,15 @@ impl Connection {
         }
         let seq = self.snd.nxt;
         let mut flags = Flags::ACK;
-        if len > 0 && len == unsent {
+        // PSH where a write or record ends, and where a round stops at a full window
+        // outside loss recovery (`push`).
+        let rest = unsent - len;
+        let round_end = rest > 0
+            && usable - len < rest.min(seg_max)
+            && self.loss.episode.is_none()
+            && !self.marks.holds_short();
+        let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
+        if push {
             flags |= Flags::PSH;
         }
         if fin_here {
@@ -295,7 +323,13 @@ impl Connection {
         let off = (seq - self.snd.base).max(0) as usize;
         let n = len + usize::from(fin_here);
         self.advance_snd(now, n, false);
-        self.loss.board.push(seq, seq + n, now);
+        if len > 0 {
+            self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
+            self.marks.on_sent(seq + len);
+        }
+        self.loss.board.push(seq, seq + n, now, push);
+        let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
+        self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
         self.pacing_sent(now, len);
         self.recovery().arm_tlp(now);
         self.count_out(false);
@@ -416,6 +450,9 @@ impl Connection {
         let flags = if self.ecn.echoes() { flags | Flags::ECE } else { flags };
         self.ack.now = false;
         self.timers.delack_at = None;
+        if self.ack.delack_segments > 0 {
+            self.quickack.on_ack_sent();
+        }
         self.ack.delack_segments = 0;
         self.rcv.last_ack_sent = self.rcv.nxt;
         SegmentHeader { seq, ack: Some(self.rcv.nxt), flags, window, options }
@@ -460,8 +497,11 @@ impl Connection {
     fn arm_persist(&mut self, now: Instant) {
         let waiting = (self.data_end() - self.snd.nxt) > 0
             || (self.snd.fin_queued && self.snd.nxt == self.data_end());
+        // Held by TCP_CORK or MSG_MORE with nothing in flight to bring an ACK: the same timer
+        // sends it (Linux's probe timer, `tcp_write_wakeup`; `push`).
+        let held = self.marks.holds_short() && self.data_end() > self.snd.nxt;
         if self.state.is_synchronized()
-            && self.snd.wnd == 0
+            && (self.snd.wnd == 0 || held)
             && waiting
             && self.snd.max == self.snd.una
             && self.timers.persist_at.is_none()

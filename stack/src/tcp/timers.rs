@@ -73,6 +73,7 @@ impl Connection {
         if self.timers.delack_at.is_some_and(|t| t <= now) {
             self.timers.delack_at = None;
             self.ack.now = true;
+            self.quickack.on_delayed_ack_timeout();
             self.counters.delayed_acks += 1;
         }
         if self.timers.persist_at.is_some_and(|t| t <= now) {
@@ -100,7 +101,21 @@ impl Connection {
         let zero_window = self.state.is_synchronized() && self.snd.wnd == 0;
         let silent_too_long =
             now.saturating_duration_since(self.rcv.last_recv) > self.config.max_rto;
-        if (!zero_window && self.rtx.count >= limit) || (zero_window && silent_too_long) {
+        // TCP_USER_TIMEOUT (RFC 5482) replaces the retry count once data is in flight: the
+        // time since the oldest unacknowledged byte was first sent decides (Linux
+        // `tcp_write_timeout`).
+        let user_deadline = match self.config.user_timeout {
+            Some(ut) if self.state.is_synchronized() => {
+                let first = self.loss.board.get(0).map_or(now, |r| r.sent_at);
+                Some(*self.loss.retrans_stamp.get_or_insert(first) + ut)
+            }
+            _ => None,
+        };
+        let out_of_retries = match user_deadline {
+            Some(deadline) => now >= deadline,
+            None => self.rtx.count >= limit,
+        };
+        if (!zero_window && out_of_retries) || (zero_window && silent_too_long) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
@@ -122,7 +137,10 @@ impl Connection {
         if self.opts.ts_ok {
             self.rtx.ts_sample_floor = Some(self.ts_now(now));
         }
-        self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
+        // The timer fires at the user timeout at the latest (Linux
+        // `tcp_clamp_rto_to_user_timeout`).
+        let next = now + self.rtx.rto.rto();
+        self.timers.retransmit_at = Some(user_deadline.map_or(next, |d| next.min(d.max(now))));
     }
 
     /// Persist timer: probe the zero window, back off, and give up when probes go unanswered
@@ -130,6 +148,10 @@ impl Connection {
     fn on_persist_timeout(&mut self, now: Instant) {
         self.timers.persist_at = None;
         if self.snd.wnd != 0 {
+            // Data held by TCP_CORK or MSG_MORE: one segment goes now, with PSH (`push`).
+            if self.marks.holds_short() && self.data_end() > self.snd.nxt {
+                self.marks.wake();
+            }
             return;
         }
         if self.probes.unanswered >= u32::from(self.config.retries2) {

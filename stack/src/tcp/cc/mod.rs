@@ -160,8 +160,10 @@ pub(crate) struct UndoPoint {
     pub ssthresh: usize,
 }
 
-/// Slow-start growth per ACK with appropriate byte counting, `L = 2` (RFC 3465 §2.2): with
-/// delayed ACKs each ACK covers two segments and may grow the window by two.
-pub(crate) fn slow_start_increase(bytes_acked: usize, mss: usize) -> usize {
-    bytes_acked.min(2 * mss)
+/// Slow-start growth per ACK: every byte newly acknowledged, as Linux's `tcp_slow_start`
+/// counts every newly acknowledged segment. RFC 3465 §2.2 caps the growth per ACK at
+/// `L * SMSS` (L = 2) against ACK division; Linux does not, and a Linux peer times its
+/// expectations by the uncapped growth (one ACK for a whole initial window doubles it).
+pub(crate) fn slow_start_increase(bytes_acked: usize, _mss: usize) -> usize {
+    bytes_acked
 }

@@ -89,6 +89,37 @@ pub struct LossRecovery {
     /// NewReno without SACK: the retransmission deadline set by the episode's first partial
     /// ACK, which later partial ACKs do not push back.
     pub impatient_deadline: Option<Instant>,
+    /// The largest flight of the current window, for slow start's window-limited test.
+    pub flight_high: FlightHigh,
+    /// When the oldest unacknowledged data was first sent, once a timeout has fired for it
+    /// (Linux `retrans_stamp`): `TCP_USER_TIMEOUT` counts from here. Cleared by progress.
+    pub retrans_stamp: Option<Instant>,
+}
+
+/// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
+/// is acknowledged). Slow start counts as window-limited while the window is under twice this
+/// (Linux `tcp_is_cwnd_limited`): an application that sends in bursts still grows the window
+/// its bursts will need, while an idle one does not inflate it (RFC 7661 §4.3 spirit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlightHigh {
+    bytes: usize,
+    until: Option<SeqNumber>,
+}
+
+impl FlightHigh {
+    /// Data left: `flight` bytes are outstanding up to `snd_nxt`, `snd_una` acknowledged.
+    pub fn on_send(&mut self, flight: usize, snd_nxt: SeqNumber, snd_una: SeqNumber) {
+        let window_over = self.until.is_none_or(|u| snd_una >= u);
+        if window_over || flight > self.bytes {
+            self.bytes = flight;
+            self.until = Some(snd_nxt);
+        }
+    }
+
+    /// The largest flight of the current window, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl LossRecovery {
@@ -216,6 +247,7 @@ impl Recovery<'_> {
 
         let advanced = ack > old_una;
         if advanced {
+            self.loss.retrans_stamp = None;
             match self.loss.episode {
                 Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
                     // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
@@ -262,7 +294,8 @@ impl Recovery<'_> {
             // Window growth outside fast recovery (slow start after a timeout included).
             let cwnd = self.cc.window();
             let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
-                || (self.cc.in_slow_start() && prior_pipe * 2 >= cwnd);
+                || (self.cc.in_slow_start()
+                    && (prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd));
             let sample = AckSample {
                 now,
                 bytes_acked: d.acked + d.sacked,

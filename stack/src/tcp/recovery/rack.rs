@@ -148,7 +148,7 @@ mod tests {
     fn time_based_marking_with_reordering_window() {
         let mut b = Scoreboard::with_capacity(8);
         for i in 0..4u32 {
-            b.push(SeqNumber(i * 100), SeqNumber(i * 100 + 100), ms(u64::from(i)));
+            b.push(SeqNumber(i * 100), SeqNumber(i * 100 + 100), ms(u64::from(i)), false);
         }
         let mut r = Rack::default();
         r.on_rtt_sample(Duration::from_millis(40));

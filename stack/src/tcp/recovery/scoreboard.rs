@@ -32,6 +32,8 @@ pub struct SentSegment {
     pub retransmitted: bool,
     /// It was retransmitted at least once (RACK and Karn need this).
     pub ever_retransmitted: bool,
+    /// It was sent with PSH, so a retransmission carries PSH too (`tcp::push`).
+    pub push: bool,
 }
 
 impl SentSegment {
@@ -164,7 +166,7 @@ impl Scoreboard {
 
     /// Appends a newly sent segment. The caller checked [`has_room`](Self::has_room); a record
     /// that does not fit is merged into the last one so accounting stays exact.
-    pub fn push(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    pub fn push(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, psh: bool) {
         let len = (end - start).max(0) as usize;
         if len == 0 {
             return;
@@ -175,6 +177,7 @@ impl Scoreboard {
                 if last.end == start && !last.sacked && !last.lost {
                     last.end = end;
                     last.sent_at = now;
+                    last.push = psh;
                     return;
                 }
             }
@@ -187,6 +190,7 @@ impl Scoreboard {
             lost: false,
             retransmitted: false,
             ever_retransmitted: false,
+            push: psh,
         });
     }
 
@@ -416,7 +420,7 @@ mod tests {
     fn board(n: u32) -> Scoreboard {
         let mut b = Scoreboard::with_capacity(16);
         for i in 0..n {
-            b.push(s(i * 100), s(i * 100 + 100), Instant::from_millis(u64::from(i)));
+            b.push(s(i * 100), s(i * 100 + 100), Instant::from_millis(u64::from(i)), false);
         }
         b
     }
@@ -470,10 +474,10 @@ mod tests {
     #[test]
     fn full_ring_merges_instead_of_allocating() {
         let mut b = Scoreboard::with_capacity(2);
-        b.push(s(0), s(10), Instant::ZERO);
-        b.push(s(10), s(20), Instant::ZERO);
+        b.push(s(0), s(10), Instant::ZERO, false);
+        b.push(s(10), s(20), Instant::ZERO, false);
         assert!(!b.has_room());
-        b.push(s(20), s(30), Instant::ZERO);
+        b.push(s(20), s(30), Instant::ZERO, false);
         assert_eq!(b.len(), 2);
         assert_eq!(b.outstanding(), 30);
         assert!(b.check_totals());

@@ -1,0 +1,150 @@
+//! Where writes end: the PSH flag, record boundaries (`MSG_EOR`), and holding short segments
+//! back (`TCP_CORK`, `MSG_MORE`), as Linux does them.
+//!
+//! RFC 9293 §3.9.1.2 lets a SEND carry a PUSH flag and asks that the PSH bit go on the last
+//! segment of the pushed data (MUST-61); Linux pushes at the end of every write without
+//! `MSG_MORE` (`tcp_push`, `tcp_mark_push`). Two more Linux rules its peers can see:
+//! - a transmission round that stops because the congestion or peer window is full ends with
+//!   PSH on its last segment (Linux sends a round as one TSO packet, which carries PSH), except
+//!   during loss recovery, where new data goes a segment at a time;
+//! - a retransmission carries PSH only if the segment it repeats did
+//!   ([`SentSegment::push`](super::recovery::scoreboard::SentSegment::push)).
+//!
+//! `MSG_EOR` ends a record: no segment carries bytes of the record and of what follows
+//! (Linux `tcp_skb_can_collapse_to`), and the record's last segment has PSH. `TCP_CORK`
+//! holds short segments until it is lifted; `MSG_MORE` holds a write's short tail only until
+//! something else makes the connection send (an ACK, a timer). With nothing in flight, held
+//! data goes when the probe timer fires (Linux `tcp_write_wakeup`, one RTO later).
+
+use std::collections::VecDeque;
+
+use super::SeqNumber;
+
+/// How one write asks to be sent (`send`/`sendmsg` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// `MSG_MORE`: more data follows soon; do not push, and hold a short tail.
+    pub more: bool,
+    /// `MSG_EOR`: the write ends a record; later data never shares a segment with it.
+    pub eor: bool,
+}
+
+/// A connection's push marks, record boundaries and holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendMarks {
+    /// End of the latest write that asked for a push.
+    push: Option<SeqNumber>,
+    /// Ends of the `MSG_EOR` records not yet sent, in order.
+    records: VecDeque<SeqNumber>,
+    /// `TCP_CORK` is on.
+    cork: bool,
+    /// The latest write said `MSG_MORE` and nothing has released its tail since.
+    more: bool,
+    /// The probe timer fired with held data and nothing in flight: the next segment goes
+    /// whatever holds it, with PSH.
+    wakeup: bool,
+}
+
+impl SendMarks {
+    /// A write of data ending at `end` was queued with `flags`.
+    pub fn on_write(&mut self, end: SeqNumber, flags: SendFlags) {
+        self.more = flags.more;
+        if !flags.more {
+            self.push = Some(end);
+        }
+        if flags.eor && self.records.back() != Some(&end) {
+            self.records.push_back(end);
+        }
+    }
+
+    /// The end of the record that `seq` is in, if a record boundary is pending: a segment
+    /// starting at `seq` stops there.
+    pub fn record_end(&self, seq: SeqNumber) -> Option<SeqNumber> {
+        self.records.iter().copied().find(|&e| e > seq)
+    }
+
+    /// Whether new data `[seq, end)` carries PSH: it reaches the latest push mark, or ends a
+    /// record. Round ends are the caller's (it knows the windows).
+    pub fn push_at(&self, seq: SeqNumber, end: SeqNumber) -> bool {
+        self.wakeup
+            || self.push.is_some_and(|p| seq < p && p <= end)
+            || self.records.iter().any(|&e| e == end)
+    }
+
+    /// New data up to `end` left: records ending there are done, and a wake-up is used.
+    pub fn on_sent(&mut self, end: SeqNumber) {
+        while self.records.front().is_some_and(|&e| e <= end) {
+            self.records.pop_front();
+        }
+        self.wakeup = false;
+    }
+
+    /// Whether a short segment waits (`TCP_CORK`, or a `MSG_MORE` tail not yet released).
+    pub fn holds_short(&self) -> bool {
+        (self.cork || self.more) && !self.wakeup
+    }
+
+    /// Something other than the write made the connection send (an ACK arrived): a
+    /// `MSG_MORE` tail is no longer held (Linux pushes with the socket's own Nagle setting).
+    pub fn release_more(&mut self) {
+        self.more = false;
+    }
+
+    /// `TCP_CORK`. Lifting it lets held data go.
+    pub fn set_cork(&mut self, on: bool) {
+        self.cork = on;
+        self.more = false;
+    }
+
+    /// The probe timer: send one held segment now, with PSH.
+    pub fn wake(&mut self) {
+        self.wakeup = true;
+    }
+
+    /// Whether `TCP_CORK` is on.
+    pub fn corked(&self) -> bool {
+        self.cork
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn push_marks_and_records() {
+        let mut m = SendMarks::default();
+        m.on_write(s(1000), SendFlags::default());
+        assert!(m.push_at(s(0), s(1000)));
+        assert!(!m.push_at(s(0), s(999)), "short of the write's end");
+        assert!(!m.push_at(s(1000), s(1500)), "past it");
+        // MSG_MORE moves no mark and holds the tail until released.
+        m.on_write(s(1500), SendFlags { more: true, eor: false });
+        assert!(!m.push_at(s(1000), s(1500)));
+        assert!(m.holds_short());
+        m.release_more();
+        assert!(!m.holds_short());
+        // Records: a segment stops at each boundary, which carries PSH.
+        m.on_write(s(1900), SendFlags { more: false, eor: true });
+        m.on_write(s(2300), SendFlags { more: false, eor: true });
+        assert_eq!(m.record_end(s(1500)), Some(s(1900)));
+        assert!(m.push_at(s(1500), s(1900)));
+        m.on_sent(s(1900));
+        assert_eq!(m.record_end(s(1900)), Some(s(2300)));
+        m.on_sent(s(2300));
+        assert_eq!(m.record_end(s(2300)), None);
+        // Cork holds until lifted; a wake-up overrides it once.
+        m.set_cork(true);
+        assert!(m.holds_short() && m.corked());
+        m.wake();
+        assert!(!m.holds_short() && m.push_at(s(2300), s(2301)));
+        m.on_sent(s(2301));
+        assert!(m.holds_short());
+        m.set_cork(false);
+        assert!(!m.holds_short());
+    }
+}
