@@ -16,6 +16,7 @@ pub mod pool;
 pub mod reflector;
 pub mod rss;
 pub mod runtime;
+pub mod sched;
 pub mod signal;
 pub mod steering;
 pub mod xdp;

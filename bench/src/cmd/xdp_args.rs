@@ -3,6 +3,7 @@
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
 use xdptcp_driver::engine::IdlePolicy;
+use xdptcp_driver::sched::ThreadSched;
 
 /// Options for running on the xdptcp stack over AF_XDP.
 #[derive(clap::Args, Debug, Clone)]
@@ -73,6 +74,11 @@ pub struct XdpArgs {
     /// TIME-WAIT began.
     #[arg(long)]
     pub local_ports: Option<String>,
+    /// The worker thread's scheduling: inherit, slice:US (the fair scheduler with a short
+    /// custom slice, Linux 6.12+, so a woken worker preempts CPU-bound tasks on its core) or
+    /// fifo:PRIO (SCHED_FIFO, needs CAP_SYS_NICE). One queue only.
+    #[arg(long, default_value = "inherit")]
+    pub sched: String,
 }
 
 pub use xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US;
@@ -138,6 +144,7 @@ impl XdpArgs {
             fixed_buffers: self.buffer_kib.map(|b| b * 1024),
             max_connections: self.max_connections,
             idle: self.idle_policy()?,
+            sched: ThreadSched::parse(&self.sched)?,
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
             local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
@@ -179,6 +186,7 @@ impl XdpArgs {
             ("--busy-poll-budget", self.busy_poll_budget != d.busy_poll_budget),
             ("--tx-checksum", self.tx_checksum != d.tx_checksum),
             ("--local-ports", self.local_ports != d.local_ports),
+            ("--sched", self.sched != d.sched),
         ];
         set.iter().find(|(_, s)| *s).map(|(name, _)| *name)
     }
@@ -201,6 +209,9 @@ impl XdpArgs {
         use super::serve_xdp::{Args, BindModeArg, XdpModeArg};
         if self.fault.is_some() {
             return Err("--fault runs on one queue only (--queues 1)".into());
+        }
+        if ThreadSched::parse(&self.sched)? != ThreadSched::Inherit {
+            return Err("--sched runs on one queue only (--queues 1)".into());
         }
         let gateway = match &self.gateway {
             Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),

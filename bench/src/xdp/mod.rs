@@ -18,6 +18,7 @@ use xdptcp_driver::app::App as DriverApp;
 use xdptcp_driver::engine::{self, Addressing, Stop, Worker};
 use xdptcp_driver::fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
 use xdptcp_driver::pcap::PcapDevice;
+use xdptcp_driver::sched::ThreadSched;
 use xdptcp_driver::xdp::{BindMode, BusyPoll, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode};
 use xdptcp_driver::{signal, Device};
 use xdptcp_stack::stack::Stack;
@@ -54,6 +55,8 @@ pub struct XdpOptions {
     pub max_connections: usize,
     /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
     pub idle: engine::IdlePolicy,
+    /// How the worker thread asks the scheduler for its core (`--sched`).
+    pub sched: ThreadSched,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -284,6 +287,8 @@ pub struct Ready {
     /// `SO_BUSY_POLL` µs as the kernel reports it for the socket, when preferred busy
     /// polling is on.
     pub busy_poll_us: Option<u32>,
+    /// The worker's scheduling, when not inherited.
+    pub sched: ThreadSched,
 }
 
 impl Ready {
@@ -291,8 +296,12 @@ impl Ready {
     pub fn describe(&self) -> String {
         let core = self.core.map_or_else(|| "any".to_string(), |c| c.to_string());
         let busy = self.busy_poll_us.map_or_else(String::new, |us| format!(", busy-poll {us} us"));
+        let sched = match self.sched {
+            ThreadSched::Inherit => String::new(),
+            s => format!(", sched {}", s.name()),
+        };
         format!(
-            "(queue {}, core {core}, xdp {}, bind {}, tx-checksum {}{busy})",
+            "(queue {}, core {core}, xdp {}, bind {}, tx-checksum {}{busy}{sched})",
             self.queue,
             self.xdp_mode.name(),
             self.bind.name(),
@@ -324,6 +333,9 @@ pub fn run<A: DriverApp>(
             return Err(format!("cannot pin to core {core}: no such core (or not allowed)"));
         }
     }
+    opts.sched
+        .apply_to_current_thread()
+        .map_err(|e| format!("--sched {}: {e}", opts.sched.name()))?;
     let netif = NetIf::lookup(&opts.iface).map_err(|e| e.to_string())?;
     let config = XdpConfig {
         queue: opts.queue,
@@ -390,6 +402,7 @@ fn go<D: Device + XdpInfo, A: DriverApp>(
         tx_checksum: xdp.tx_checksum(),
         // Read back from the socket, so the line shows what the kernel took.
         busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
+        sched: opts.sched,
     });
     let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
     let stop = worker.run_idle(opts.idle, |w| {
