@@ -49,7 +49,8 @@ struct SchedAttr {
 impl ThreadSched {
     /// Parses `inherit`, `slice:US` (microseconds, 100-100000) or `fifo:PRIO` (1-99).
     pub fn parse(s: &str) -> Result<ThreadSched, String> {
-        let bad = || format!("--sched {s}: expected inherit, slice:US (100-100000) or fifo:PRIO (1-99)");
+        let bad =
+            || format!("--sched {s}: expected inherit, slice:US (100-100000) or fifo:PRIO (1-99)");
         match s.split_once(':') {
             None if s == "inherit" => Ok(ThreadSched::Inherit),
             Some(("slice", us)) => match us.parse::<u64>() {
@@ -113,7 +114,10 @@ mod tests {
         for s in ["inherit", "slice:100", "slice:1500", "fifo:1", "fifo:99"] {
             assert_eq!(ThreadSched::parse(s).unwrap().name(), s);
         }
-        assert_eq!(ThreadSched::parse("slice:250"), Ok(ThreadSched::Slice(Duration::from_micros(250))));
+        assert_eq!(
+            ThreadSched::parse("slice:250"),
+            Ok(ThreadSched::Slice(Duration::from_micros(250)))
+        );
         for s in ["", "fifo", "fifo:0", "fifo:100", "slice:99", "slice:100001", "slice:x", "rr:5"] {
             assert!(ThreadSched::parse(s).is_err(), "{s}");
         }
@@ -129,7 +133,8 @@ mod tests {
     /// Whether the running kernel takes custom slices (6.12 and later).
     fn kernel_has_custom_slices() -> bool {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut v = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+        let mut v =
+            release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
         (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 12)
     }
 
