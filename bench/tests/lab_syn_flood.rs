@@ -17,7 +17,10 @@
 //! 99 % success both ways, and connect time p99 within 2x of Linux's under the same flood.
 //! The p99 part fails today (docs/tcp-conformance.md, "Hostile peers"), so `b_` is ignored
 //! to keep the ordinary run green: `cargo test -p xdptcp-bench --test lab_syn_flood --
-//! --ignored --nocapture`.
+//! --ignored --nocapture`. The tail is two scheduler wake-ups on cores shared with other
+//! processes: the worker's (which `--sched fifo:PRIO` removes) and the Linux client's, which
+//! a Linux server never causes (it answers in softirq inside the client's `connect()`).
+//! `c_` checks that `--sched` reaches the worker thread.
 
 use std::process::Command;
 use std::sync::Mutex;
