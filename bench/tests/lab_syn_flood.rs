@@ -268,8 +268,9 @@ fn sched_field(text: &str, name: &str) -> Option<u64> {
 /// behind other processes after each wake-up, docs/tcp-conformance.md) reaches the worker
 /// thread of the real server: `slice:100` shows as its `se.slice` (kernels 6.12+), `fifo:10`
 /// as policy 1 (SCHED_FIFO), and the ready line names it; the server still serves 20
-/// sequential connect-and-echoes from Linux. The connect times are printed, not asserted:
-/// they depend on what else runs on the machine.
+/// sequential connect-and-echoes from Linux; with `--queues 2` every worker thread takes the
+/// slice and the main thread does not. The connect times are printed, not asserted: they
+/// depend on what else runs on the machine.
 #[test]
 fn c_sched_option_reaches_the_worker_thread() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -306,5 +307,32 @@ fn c_sched_option_reaches_the_worker_thread() {
         if !server.stop(Duration::from_secs(20)) {
             server.fail("the server did not exit 0");
         }
+    }
+    drop(lab);
+    if !custom_slices {
+        return;
+    }
+    // The multi-queue runtime: each worker thread (`xdptcp-qN`) takes the slice, the main
+    // thread keeps its own.
+    let lab = Lab::up(format!("fm{}", std::process::id() % 100_000), &["--queues", "2"]);
+    let args = ["serve", "echo", "--stack", "xdptcp", "--port", "7", "--queues", "2"];
+    let args = [&args[..], &["--cores", "0,1", "--sched", "slice:150"]].concat();
+    let mut server = lab.xdptcp("sched-mq", &args).start();
+    server.wait_line("listening on ");
+    let pid = server.pid().expect("running");
+    let mut slices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc readable") {
+        let dir = task.expect("task").path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let sched = std::fs::read_to_string(dir.join("sched")).unwrap_or_default();
+        slices.push((comm.trim().to_string(), sched_field(&sched, "se.slice")));
+    }
+    slices.sort();
+    let workers: Vec<_> = slices.iter().filter(|(c, _)| c.starts_with("xdptcp-q")).collect();
+    assert_eq!(workers.len(), 2, "{slices:?}");
+    assert!(workers.iter().all(|(_, s)| *s == Some(150_000)), "{slices:?}");
+    assert!(slices.iter().any(|(c, s)| c == "xdptcp" && *s != Some(150_000)), "{slices:?}");
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("the multi-queue server did not exit 0");
     }
 }

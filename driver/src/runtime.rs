@@ -38,6 +38,7 @@ use crate::device::Device;
 use crate::engine::{self, pin_to_core, Addressing, App, CopyCounters, Worker, WorkerCounters};
 use crate::pcap::PcapDevice;
 use crate::rss::Rss;
+use crate::sched::ThreadSched;
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
 use crate::xdp::{
     BindMode, NetIf, TxChecksum, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
@@ -65,6 +66,8 @@ pub struct RuntimeConfig {
     pub steering: SteeringConfig,
     /// What a worker does after an iteration that moved no frame.
     pub idle: engine::IdlePolicy,
+    /// How each worker thread asks the scheduler for its core ([`ThreadSched`]).
+    pub sched: ThreadSched,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
@@ -93,6 +96,7 @@ impl RuntimeConfig {
             cores: Vec::new(),
             rss,
             idle: engine::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
+            sched: ThreadSched::Inherit,
             pcap: None,
             tcp: TcpConfig::default(),
             max_connections: 65536,
@@ -446,6 +450,10 @@ fn worker_main<A: App>(
     let pinned = pin_to_core(core).then_some(core);
     let queue = config.queues[index];
     let setup = || -> Result<(XdpDevice, NetIf), SetupError> {
+        config
+            .sched
+            .apply_to_current_thread()
+            .map_err(|e| format!("worker {index}: scheduling {}: {e}", config.sched.name()))?;
         if let Some(ns) = &config.netns {
             crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
         }

@@ -76,7 +76,7 @@ pub struct XdpArgs {
     pub local_ports: Option<String>,
     /// The worker thread's scheduling: inherit, slice:US (the fair scheduler with a short
     /// custom slice, Linux 6.12+, so a woken worker preempts CPU-bound tasks on its core) or
-    /// fifo:PRIO (SCHED_FIFO, needs CAP_SYS_NICE). One queue only.
+    /// fifo:PRIO (SCHED_FIFO, needs CAP_SYS_NICE). Every worker with --queues N.
     #[arg(long, default_value = "inherit")]
     pub sched: String,
 }
@@ -210,9 +210,6 @@ impl XdpArgs {
         if self.fault.is_some() {
             return Err("--fault runs on one queue only (--queues 1)".into());
         }
-        if ThreadSched::parse(&self.sched)? != ThreadSched::Inherit {
-            return Err("--sched runs on one queue only (--queues 1)".into());
-        }
         let gateway = match &self.gateway {
             Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
             None => None,
@@ -252,6 +249,7 @@ impl XdpArgs {
             busy_poll_budget: self.busy_poll_budget,
             tx_checksum: self.tx_checksum.clone(),
             idle_wait_after_us: self.idle_wait_after_us.clone(),
+            sched: self.sched.clone(),
         })
     }
 }
