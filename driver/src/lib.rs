@@ -15,6 +15,7 @@ pub mod pcap;
 pub mod pool;
 pub mod rss;
 pub mod runtime;
+pub mod sched;
 pub mod service;
 pub mod services;
 pub mod setup;

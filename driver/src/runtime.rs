@@ -36,6 +36,7 @@ use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
 use crate::fault::FaultConfig;
 use crate::rss::Rss;
+use crate::sched::ThreadSched;
 use crate::setup::{self, pin_to_core, Addressing};
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
 use crate::worker::{self, App, CopyCounters, Worker, WorkerCounters};
@@ -65,6 +66,8 @@ pub struct RuntimeConfig {
     pub steering: SteeringConfig,
     /// What a worker does after an iteration that moved no frame.
     pub idle: worker::IdlePolicy,
+    /// How each worker thread asks the scheduler for its core ([`ThreadSched`]).
+    pub sched: ThreadSched,
     /// Capture every frame to this file (one per queue when there are several:
     /// `NAME.qN.EXT`).
     pub pcap: Option<PathBuf>,
@@ -96,6 +99,7 @@ impl RuntimeConfig {
             cores: Vec::new(),
             rss,
             idle: worker::IdlePolicy::SpinThenWait { spin: Duration::from_micros(50) },
+            sched: ThreadSched::Inherit,
             pcap: None,
             fault: None,
             tcp: TcpConfig::default(),
@@ -434,6 +438,10 @@ fn worker_main<A: App>(
     let pinned = pin_to_core(core).then_some(core);
     let queue = config.queues[index];
     let setup = || -> Result<(XdpDevice, NetIf), SetupError> {
+        config
+            .sched
+            .apply_to_current_thread()
+            .map_err(|e| format!("worker {index}: scheduling {}: {e}", config.sched.name()))?;
         if let Some(ns) = &config.netns {
             crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
         }

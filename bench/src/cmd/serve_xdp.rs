@@ -142,6 +142,10 @@ pub struct Args {
     /// socket until a frame arrives or its next timer is due; `off` busy-polls the core.
     #[arg(long, default_value = xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US)]
     pub idle_wait_after_us: String,
+    /// Each worker thread's scheduling: inherit, slice:US (a short fair-scheduler slice,
+    /// Linux 6.12+) or fifo:PRIO (SCHED_FIFO, needs CAP_SYS_NICE).
+    #[arg(long, default_value = "inherit")]
+    pub sched: String,
 }
 
 /// `ADDR/PREFIX`.
@@ -276,6 +280,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err("--max-connections must be between 1 and 4194304".into());
     }
     config.max_connections = args.max_connections;
+    config.sched = xdptcp_driver::sched::ThreadSched::parse(&args.sched)?;
     config.gateway = args.gateway;
     config.cores = cores.clone();
     config.pcap = args.pcap.clone();

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 use xdptcp_bench::xdp::{self, XdpOptions};
+use xdptcp_driver::sched::ThreadSched;
 use xdptcp_driver::worker::IdlePolicy;
 
 /// Options for running on the xdptcp stack over AF_XDP.
@@ -73,6 +74,11 @@ pub struct XdpArgs {
     /// TIME-WAIT began.
     #[arg(long)]
     pub local_ports: Option<String>,
+    /// The worker thread's scheduling: inherit, slice:US (the fair scheduler with a short
+    /// custom slice, Linux 6.12+, so a woken worker preempts CPU-bound tasks on its core) or
+    /// fifo:PRIO (SCHED_FIFO, needs CAP_SYS_NICE). Every worker with --queues N.
+    #[arg(long, default_value = "inherit")]
+    pub sched: String,
 }
 
 pub use xdptcp_bench::xdp::DEFAULT_IDLE_WAIT_AFTER_US;
@@ -138,6 +144,7 @@ impl XdpArgs {
             fixed_buffers: self.buffer_kib.map(|b| b * 1024),
             max_connections: self.max_connections,
             idle: self.idle_policy()?,
+            sched: ThreadSched::parse(&self.sched)?,
             busy_poll: xdp::parse_busy_poll(self.busy_poll_us, self.busy_poll_budget)?,
             tx_checksum: xdp::parse_tx_checksum(&self.tx_checksum)?,
             local_ports: self.local_ports.as_deref().map(xdp::parse_port_range).transpose()?,
@@ -179,6 +186,7 @@ impl XdpArgs {
             ("--busy-poll-budget", self.busy_poll_budget != d.busy_poll_budget),
             ("--tx-checksum", self.tx_checksum != d.tx_checksum),
             ("--local-ports", self.local_ports != d.local_ports),
+            ("--sched", self.sched != d.sched),
         ];
         set.iter().find(|(_, s)| *s).map(|(name, _)| *name)
     }
@@ -261,6 +269,7 @@ impl XdpArgs {
             idle_wait_after_us: self.idle_wait_after_us.clone(),
             idle_sleep_us: self.idle_sleep_us,
             max_connections: self.max_connections,
+            sched: self.sched.clone(),
         })
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use xdptcp_driver::app::App as DriverApp;
 use xdptcp_driver::fault::{FaultConfig, Impairments};
+use xdptcp_driver::sched::ThreadSched;
 use xdptcp_driver::worker::{self, Stop, Worker};
 use xdptcp_driver::xdp::{
     self as afxdp, BindMode, BusyPoll, NetIf, TxChecksum, XdpBacked, XdpMode,
@@ -51,6 +52,8 @@ pub struct XdpOptions {
     pub max_connections: usize,
     /// What the worker does when no frame moved (`--idle-sleep-us`, `--idle-wait-after-us`).
     pub idle: worker::IdlePolicy,
+    /// How the worker thread asks the scheduler for its core (`--sched`).
+    pub sched: ThreadSched,
     /// Preferred busy polling of the AF_XDP socket (`--busy-poll-us`).
     pub busy_poll: Option<BusyPoll>,
     /// Who completes TCP/UDP checksums on transmit (`--tx-checksum`).
@@ -247,6 +250,8 @@ pub struct Ready {
     /// `SO_BUSY_POLL` µs as the kernel reports it for the socket, when preferred busy
     /// polling is on.
     pub busy_poll_us: Option<u32>,
+    /// The worker's scheduling, when not inherited.
+    pub sched: ThreadSched,
 }
 
 impl Ready {
@@ -254,8 +259,12 @@ impl Ready {
     pub fn describe(&self) -> String {
         let core = self.core.map_or_else(|| "any".to_string(), |c| c.to_string());
         let busy = self.busy_poll_us.map_or_else(String::new, |us| format!(", busy-poll {us} us"));
+        let sched = match self.sched {
+            ThreadSched::Inherit => String::new(),
+            s => format!(", sched {}", s.name()),
+        };
         format!(
-            "(queue {}, core {core}, xdp {}, bind {}, tx-checksum {}{busy})",
+            "(queue {}, core {core}, xdp {}, bind {}, tx-checksum {}{busy}{sched})",
             self.queue,
             self.xdp_mode.name(),
             self.bind.name(),
@@ -314,6 +323,9 @@ pub fn run<A: DriverApp>(
     hooks: &mut impl Hooks<A>,
 ) -> Result<(A, Stop), String> {
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    opts.sched
+        .apply_to_current_thread()
+        .map_err(|e| format!("--sched {}: {e}", opts.sched.name()))?;
     let builder = opts.builder();
     let (dev, netif) = builder.open()?;
     let k = Launch { builder: &builder, netif: &netif, app, opts, hooks };
@@ -354,6 +366,7 @@ fn go<D: XdpBacked, A: DriverApp>(
         tx_checksum: xdp.tx_checksum(),
         // Read back from the socket, so the line shows what the kernel took.
         busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
+        sched: opts.sched,
     });
     let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
     let stop = worker.run_idle(opts.idle, |w| {
