@@ -8,6 +8,9 @@
 
 use core::fmt;
 
+/// The largest packet number a packet may carry (2^62 - 1); beyond it is malformed.
+pub const MAX_PACKET_NUMBER: u64 = (1 << 62) - 1;
+
 /// Bytes of the common header: type, two connection ids, packet number.
 pub const HEADER_LEN: usize = 17;
 /// Bytes of a Retry token.
@@ -119,7 +122,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if PacketType::from_u8(b[field::TYPE]).is_none() {
             return Err(WireError::UnknownPacketType);
         }
-        Ok(Packet { buffer })
+        let p = Packet { buffer };
+        // Packet numbers stop at 2^62 (as QUIC's, RFC 9000 §12.3): a sender never gets there,
+        // and the arithmetic on numbers (`largest + 1`, range ends) never overflows.
+        if p.number() > MAX_PACKET_NUMBER {
+            return Err(WireError::BadField);
+        }
+        Ok(p)
     }
 
     fn word32(&self, r: core::ops::Range<usize>) -> u32 {
