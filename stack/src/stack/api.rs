@@ -367,30 +367,20 @@ impl Stack {
     /// connection is freed; `Closed` is its last event.
     pub fn tcp_close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         let full = self.orphans >= self.max_orphans;
-        let orphaned = self
-            .touch(h.0, true, |s, t| {
-                s.write_shut = true;
-                if s.in_orphans {
-                    return false;
-                }
-                if full && s.conn.state().is_synchronized() {
-                    // Linux `tcp_close` with too many orphans: reset instead of finishing.
-                    t.counters.orphans_aborted += 1;
-                    s.conn.abort();
-                    return false;
-                }
+        self.touch(h.0, true, |s, t| {
+            s.write_shut = true;
+            if std::mem::replace(&mut s.app_closed, true) {
+                return;
+            }
+            if full && s.conn.state().is_synchronized() {
+                // Linux `tcp_close` with too many orphans: reset instead of finishing.
+                t.counters.orphans_aborted += 1;
+                s.conn.abort();
+            } else {
                 s.conn.close();
-                s.in_orphans = matches!(
-                    s.conn.state(),
-                    State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck
-                );
-                s.in_orphans
-            })
-            .ok_or(TcpError::InvalidHandle)?;
-        // Settling (inside `touch`) uncounts an orphan once it reaches TIME-WAIT or CLOSED,
-        // states it was not in when marked, so the count is added after it safely.
-        self.orphans += usize::from(orphaned);
-        Ok(())
+            }
+        })
+        .ok_or(TcpError::InvalidHandle)
     }
 
     /// Half-close: no more sending (FIN after queued data); receiving goes on.

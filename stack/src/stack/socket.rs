@@ -114,6 +114,8 @@ pub(crate) struct Socket {
     pub(crate) in_ev: bool,
     /// The application shut down writing.
     pub(crate) write_shut: bool,
+    /// The application closed the connection (`tcp_close`).
+    pub(crate) app_closed: bool,
     /// Counted among the stack's TIME-WAIT connections.
     pub(crate) in_time_wait: bool,
     /// Counted among the closed connections still finishing (orphans).
@@ -131,6 +133,7 @@ impl Socket {
             in_tx: false,
             in_ev: false,
             write_shut: false,
+            app_closed: false,
             in_time_wait: false,
             in_orphans: false,
         }

@@ -197,9 +197,20 @@ impl Stack {
                 }
             }
         }
-        if s.in_orphans && matches!(s.conn.state(), State::TimeWait | State::Closed) {
-            s.in_orphans = false;
-            self.orphans -= 1;
+        // Orphans counted like TIME-WAIT, here: a connection its application closed that is
+        // still finishing its close.
+        let finishing = s.app_closed
+            && matches!(
+                s.conn.state(),
+                State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck
+            );
+        if finishing != s.in_orphans {
+            s.in_orphans = finishing;
+            if finishing {
+                self.orphans += 1;
+            } else {
+                self.orphans -= 1;
+            }
         }
         if s.conn.state() == State::TimeWait && !s.in_time_wait {
             if self.time_wait >= self.max_time_wait {
