@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use super::Stack;
-use crate::flow::FlowKey;
+use crate::flow::{FlowHandle, FlowKey};
 use crate::time::Instant;
 
 /// Frames looked up ahead of handling: enough to keep several misses in flight, few enough
@@ -31,13 +31,17 @@ impl Stack {
         I::IntoIter: Clone,
     {
         let mut frames = frames.into_iter();
+        let mut found = [None; WINDOW];
         loop {
-            for frame in frames.clone().take(WINDOW) {
-                self.warm(frame);
+            for (slot, frame) in found.iter_mut().zip(frames.clone()) {
+                *slot = self.warm(frame);
             }
             let mut handled = 0;
-            for frame in frames.by_ref().take(WINDOW) {
+            for (hint, frame) in found.iter().zip(frames.by_ref()) {
+                // Found connections are not looked up again (`tcp_input` checks the key).
+                self.rx_hint = *hint;
                 self.receive(now, frame);
+                self.rx_hint = None;
                 handled += 1;
             }
             if handled < WINDOW {
@@ -47,15 +51,13 @@ impl Stack {
     }
 
     /// Reads the state `frame`'s connection will need, if the frame is an IPv4 TCP segment
-    /// of a known connection.
-    fn warm(&self, frame: &[u8]) {
+    /// of a known connection, and returns that connection.
+    fn warm(&self, frame: &[u8]) -> Option<FlowHandle> {
         let link = self.iface.caps().medium.header_len();
-        let Some(key) = frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame)) else {
-            return;
-        };
-        if let Some(socket) = self.flows.lookup(&key).and_then(|h| self.flows.get(h)) {
-            black_box(socket.conn.hot_word());
-        }
+        let key = frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))?;
+        let h = self.flows.lookup(&key)?;
+        black_box(self.flows.get(h)?.conn.hot_word());
+        Some(h)
     }
 }
 

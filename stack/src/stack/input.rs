@@ -74,8 +74,13 @@ impl Stack {
             remote_ip: src_ip,
             remote_port: repr.src_port,
         };
-        let hash = self.flows.hash(&key);
-        if let Some(h) = self.flows.lookup_hashed(&key, hash) {
+        // A handle the batch's look-ahead found for this frame is used if its key is the
+        // segment's (one compare); anything else is looked up.
+        let found = match self.rx_hint.take() {
+            Some(h) if self.flows.key(h) == Some(&key) => Some(h),
+            _ => self.flows.lookup(&key),
+        };
+        if let Some(h) = found {
             if !self.connection_input(now, h, &seg) {
                 return;
             }

@@ -111,6 +111,9 @@ pub struct Stack {
     listen_config: crate::tcp::listen::ListenConfig,
     /// Every connection; changed only through `touch` (see the `touch` module).
     flows: Sockets,
+    /// The connection `receive_batch` looked up for the frame being received, so that
+    /// `tcp_input` checks it against the segment's key instead of hashing it again.
+    rx_hint: Option<FlowHandle>,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<FlowHandle>,
     tx_ready: VecDeque<FlowHandle>,
@@ -179,6 +182,7 @@ impl Stack {
             cookies: SynCookies::new(keys.syncookie),
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
             port_filter: None,
+            rx_hint: None,
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
