@@ -346,3 +346,47 @@ fn connections_in_sequence_recycle_their_buffers_and_time_wait_holds_none() {
     assert!(ca.chunks_peak >= 1 && cb.chunks_peak >= 1, "data did pass through chunks");
     assert_eq!((ca.chunks_released, cb.chunks_released), (0, 0));
 }
+
+/// Linux `tcp_max_tw_buckets` overflow on the side that closed first: the connection is freed
+/// instead of entering TIME-WAIT, but only after it has acknowledged the peer's FIN (Linux's
+/// `tcp_fin` sends that ACK before `tcp_time_wait` finds no bucket). Before, the ACK was
+/// dropped with the connection: the peer stayed in LAST-ACK retransmitting its FIN into RSTs
+/// (rate-limited as answers to a closed port), and the next connect from the same port ran
+/// into that LAST-ACK, was refused and waited a second for its SYN's retransmission. That
+/// was the crr lab's cap (one connection per client port per run, 27.5 k/s).
+#[test]
+fn time_wait_overflow_still_acknowledges_the_peers_fin() {
+    let mut cfg_a = side_config(Side::A, 31);
+    cfg_a.max_time_wait = Some(0);
+    let mut p = Pair::new(cfg_a, side_config(Side::B, 31), LinkConfig::default(), 31);
+    let (a, b, _) = establish(&mut p, 80, LIMIT).expect("handshake");
+    let port = p.a.tcp_endpoints(a).expect("endpoints").0.port();
+    p.a.set_port_filter(Box::new(move |candidate| candidate.local_port == port));
+    p.a.tcp_close(a).unwrap();
+    // Three one-way delays of 1 ms (FIN, FIN-ACK, ACK) and some room, far below any RTO.
+    let until = p.now + Duration::from_millis(20);
+    let closed = p.drive(until, |p| {
+        while p.a.poll_event().is_some() {}
+        while p.b.poll_event().is_some() {}
+        if p.b.tcp_state(b) == State::CloseWait {
+            p.b.tcp_close(b).unwrap();
+        }
+        p.a.connection_count() == 0 && p.b.connection_count() == 0
+    });
+    assert_eq!(p.a.counters().time_wait_overflow, 1);
+    assert!(closed, "the peer is still in {:?}", p.b.tcp_state(b));
+    assert_eq!(p.b.tcp_counters().retrans_segs, 0, "the peer had to retransmit its FIN");
+
+    // The crr pattern: the next connection from the same port is answered at once.
+    let again = p.a.tcp_connect(p.now, ADDR_B, 80).expect("the freed port is free");
+    let until = p.now + Duration::from_millis(20);
+    let up = p.drive(until, |p| {
+        while let Some(ev) = p.b.poll_event() {
+            if let StackEvent::Acceptable(l) = ev {
+                let _ = p.b.tcp_accept(l);
+            }
+        }
+        p.a.tcp_state(again) == State::Established
+    });
+    assert!(up, "the reconnect is in {:?}", p.a.tcp_state(again));
+}

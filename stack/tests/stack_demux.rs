@@ -459,6 +459,7 @@ fn timestamps_reveal_neither_clock_nor_link_connections() {
 
 /// Linux `tcp_max_tw_buckets`: closed connections cannot fill the table with TIME-WAIT and
 /// leave new SYNs unanswered. Before the cap, a table of 4 full of TIME-WAIT dropped the SYN.
+/// A connection freed beyond the cap still acknowledges the FIN that closed it.
 #[test]
 fn time_wait_is_capped_and_new_syns_still_get_answers() {
     let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), LOCAL, 24);
@@ -473,7 +474,11 @@ fn time_wait_is_capped_and_new_syns_still_get_answers() {
         s.tcp_close(h).unwrap();
         let _ = out(&mut s, T0);
         send(&mut s, T0, &seg(port, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
-        let _ = out(&mut s, T0);
+        // Every FIN is acknowledged, also by the connections freed beyond the cap (else the
+        // peer stays in LAST-ACK).
+        let o = out(&mut s, T0);
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!((o[0].dst_port, o[0].flags, o[0].ack), (port, TcpFlags::ACK, Some(1002)));
         while s.poll_event().is_some() {}
     }
     // Half the table (2) stays in TIME-WAIT; the others were freed at once, without a RST.

@@ -212,10 +212,13 @@ impl Stack {
                 self.orphans -= 1;
             }
         }
+        let mut owed_ack = None;
         if s.conn.state() == State::TimeWait && !s.in_time_wait {
             if self.time_wait >= self.max_time_wait {
-                // No RST: the peer has closed too; the connection just ends early.
+                // No RST: the peer has closed too; the connection just ends early, once the
+                // ACK of the peer's FIN is out (it leaves as a stateless reply).
                 self.counters.time_wait_overflow += 1;
+                owed_ack = s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), header));
                 s.conn.abort();
             } else {
                 s.in_time_wait = true;
@@ -223,6 +226,9 @@ impl Stack {
             }
         }
         if s.conn.is_closed() {
+            if let Some((key, header)) = owed_ack {
+                self.queue_reply(key, header);
+            }
             self.free(h);
             return;
         }
@@ -293,5 +299,15 @@ impl Stack {
             // A stale handle left in an accept queue is skipped by `tcp_accept`.
             Owner::AcceptQueue(_) | Owner::Orphan => {}
         }
+    }
+}
+
+/// A connection's 4-tuple, its key in the flow table.
+fn flow_key(conn: &crate::tcp::Connection) -> FlowKey {
+    FlowKey {
+        local_ip: *conn.local().ip(),
+        local_port: conn.local().port(),
+        remote_ip: *conn.remote().ip(),
+        remote_port: conn.remote().port(),
     }
 }

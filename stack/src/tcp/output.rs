@@ -425,6 +425,21 @@ impl Connection {
         }
     }
 
+    /// The ACK a connection still owes when the stack frees it instead of letting it enter
+    /// TIME-WAIT (`StackConfig::max_time_wait` overflow), or `None` if none is owed. The
+    /// peer's FIN that ended the close must still be acknowledged, or the peer stays in
+    /// LAST-ACK retransmitting it (Linux `tcp_fin` sends this ACK before `tcp_time_wait`
+    /// finds no bucket). Stamped with that FIN's arrival, which is now: TIME-WAIT is only
+    /// ever entered on receiving a segment.
+    pub(crate) fn take_owed_ack(&mut self) -> Option<SegmentHeader> {
+        if !self.ack.now {
+            return None;
+        }
+        let header = self.header(self.rcv.last_recv, self.snd.max, Flags::ACK);
+        self.count_out(false);
+        Some(header)
+    }
+
     /// Fills the common header fields of a synchronized-state segment: ACK number, window,
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
     fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
