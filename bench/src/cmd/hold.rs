@@ -37,6 +37,11 @@ pub struct Args {
     /// Longest a connect-and-echo, or a close, may take (milliseconds).
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// Poll without sleeping while connecting and closing (epoll_wait with a zero timeout),
+    /// so a handshake's end is seen as soon as it happens, without a scheduler wake-up
+    /// (see `hold::HoldConfig::busy_poll`).
+    #[arg(long)]
+    pub busy_poll: bool,
 }
 
 /// Most connections one run holds.
@@ -93,6 +98,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         in_flight: args.in_flight,
         hold: Duration::from_secs_f64(args.hold_secs),
         timeout: Duration::from_millis(args.timeout_ms),
+        busy_poll: args.busy_poll,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
