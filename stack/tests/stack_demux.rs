@@ -582,3 +582,35 @@ fn closed_connections_still_finishing_are_capped() {
     run_timers(&mut s, T0 + Duration::from_secs(1200));
     assert_eq!(s.orphan_count(), 0);
 }
+
+/// A read that finds nothing sends no window update (Linux's `tcp_cleanup_rbuf` considers
+/// one only when bytes were copied). Before, a server's first, empty read after the
+/// handshake found the window "doubled" from the SYN-ACK's unscaled 65,535 to the buffer's
+/// 128 KiB and sent a pure ACK: one segment more per connection (a crr server's fourth of
+/// four, against a Linux client that sends its request after its handshake ACK).
+#[test]
+fn an_empty_read_sends_no_window_update() {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    let mut syn = seg(4000, 80, 1000, None, TcpFlags::SYN);
+    syn.window_scale = Some(10);
+    syn.mss = Some(1460);
+    syn.sack_permitted = true;
+    syn.timestamps = Some((100, 0));
+    send(&mut s, T0, &syn);
+    let o = out(&mut s, T0);
+    assert_eq!(o.len(), 1, "{o:?}");
+    let (iss, tsval) = (o[0].seq, o[0].ts.expect("timestamps").0);
+    let mut ack = seg(4000, 80, 1001, Some(iss + 1), TcpFlags::ACK);
+    ack.timestamps = Some((101, tsval));
+    ack.window = 64;
+    send(&mut s, T0, &ack);
+    let h = accept_all(&mut s)[0];
+    let mut buf = [0u8; 100];
+    assert_eq!(s.tcp_recv(h, &mut buf), Ok(0));
+    assert_eq!(s.tcp_read(h, |a, b| a.len() + b.len()), Ok(0));
+    // Anything that queues the connection for transmission would send an update owed now.
+    s.tcp_set_nodelay(h, true).unwrap();
+    let o = out(&mut s, T0);
+    assert!(o.is_empty(), "{o:?}");
+}

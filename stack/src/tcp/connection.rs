@@ -677,7 +677,7 @@ impl Connection {
     pub fn recv_consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = self.recv_buf.consume(pool, n);
         self.note_level(pool);
-        self.after_read();
+        self.after_read(n);
         n
     }
 
@@ -694,7 +694,7 @@ impl Connection {
             pool.counters.snd_refused += 1;
         }
         self.note_level(pool);
-        self.after_read();
+        self.after_read(n);
         n
     }
 
@@ -702,7 +702,7 @@ impl Connection {
     pub fn recv(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         let n = self.recv_buf.dequeue(pool, out);
         self.note_level(pool);
-        self.after_read();
+        self.after_read(n);
         n
     }
 
@@ -711,10 +711,17 @@ impl Connection {
         self.rcv.fin_received && self.recv_buf.is_empty()
     }
 
-    /// After the application read: send a window update if the window opened enough
-    /// (receiver-side SWS avoidance, RFC 9293 §3.8.6.2.2; Linux-like 2·MSS or half the buffer).
-    fn after_read(&mut self) {
+    /// After the application read `read` bytes: send a window update if the window opened
+    /// enough (receiver-side SWS avoidance, RFC 9293 §3.8.6.2.2; Linux-like 2·MSS or half
+    /// the buffer). A read that took nothing opens nothing (Linux's `tcp_cleanup_rbuf` looks
+    /// only when bytes were copied): without that, the first empty read after a handshake
+    /// saw the SYN-ACK's unscaled 65,535 "double" to the buffer and sent a pure ACK.
+    fn after_read(&mut self, read: usize) {
         if !self.state.is_synchronized() || self.rcv.fin_received {
+            return;
+        }
+        let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
+        if read == 0 && !reopened {
             return;
         }
         let open_edge = self.rcv.nxt + self.recv_space();
@@ -723,7 +730,6 @@ impl Connection {
         let cap = self.tune.rcvbuf;
         let threshold = (2 * self.opts.mss).min(cap / 2).max(1);
         let reopen = self.rcv_sws_threshold();
-        let reopened = self.window_zeroed && self.mem_level != MemoryLevel::Exhausted;
         // Linux (`tcp_cleanup_rbuf`) updates only when the window at least doubles what the
         // peer may still send: a wide-open window needs no update after every read.
         let doubles = growth >= advertised;
