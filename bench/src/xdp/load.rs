@@ -90,6 +90,8 @@ pub struct StackLoad {
     next_send: Instant,
     round_robin: usize,
     running: bool,
+    /// Only the first slot has connected so far (`begin`): the others wait for it.
+    first_only: bool,
     done: bool,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
@@ -144,6 +146,7 @@ impl StackLoad {
             next_send: Instant::ZERO,
             round_robin: 0,
             running: false,
+            first_only: false,
             done: false,
             progress,
             elapsed: std::time::Duration::ZERO,
@@ -300,6 +303,7 @@ impl StackLoad {
         // interface holds only 3 packets per neighbour meanwhile (the others' SYNs would be
         // dropped and wait out a 1 s retransmission). The rest open once it is up (`open`),
         // or at the next housekeeping if it fails.
+        self.first_only = true;
         self.connect(cx, 0);
     }
 
@@ -335,9 +339,10 @@ impl Service for StackLoad {
             return None; // a slot that moved on (timed out) while this one connected
         }
         self.clients[i].phase = Phase::Ready;
-        if self.running {
+        if self.running && self.first_only {
             // The first connection is up, so the server's address is resolved: open the
             // slots `begin` left idle.
+            self.first_only = false;
             for j in 0..self.clients.len() {
                 if self.clients[j].phase == Phase::Idle {
                     self.connect(cx, j);
