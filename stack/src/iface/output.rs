@@ -19,10 +19,17 @@ impl Interface {
     #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         // Called twice per `Stack::poll_transmit`, nearly always with nothing to do.
-        if self.tx.len() == 0 && self.arp.poll_at().is_none_or(|t| t > now) {
+        if !self.may_transmit(now) {
             return None;
         }
         self.poll_transmit_queued(now, buf)
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have a frame at `now`: one is
+    /// queued, or an ARP request is due for a retry.
+    #[inline]
+    pub(crate) fn may_transmit(&self, now: Instant) -> bool {
+        self.tx.len() != 0 || self.arp.poll_at().is_some_and(|t| t <= now)
     }
 
     pub(super) fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {

@@ -33,15 +33,20 @@ impl Stack {
         let mut frames = frames.into_iter();
         let mut found = [None; WINDOW];
         loop {
+            // The connection of the last frame handled is tried first (one key compare): a
+            // run of one-frame batches of one connection is hashed once, not once per frame.
+            // The same handle for the whole window, not each frame's predecessor: chaining
+            // them made every lookup wait for the one before (0.85x at N = 100,000).
+            let prev = self.rx_hint;
             for (slot, frame) in found.iter_mut().zip(frames.clone()) {
-                *slot = self.warm(frame);
+                *slot = self.warm(frame, prev);
             }
             let mut handled = 0;
             for (hint, frame) in found.iter().zip(frames.by_ref()) {
-                // Found connections are not looked up again (`tcp_input` checks the key).
+                // Found connections are not looked up again (`tcp_input` checks the key, and
+                // leaves the frame's connection as the hint for the next one).
                 self.rx_hint = *hint;
                 self.receive(now, frame);
-                self.rx_hint = None;
                 handled += 1;
             }
             if handled < WINDOW {
@@ -51,11 +56,15 @@ impl Stack {
     }
 
     /// Reads the state `frame`'s connection will need, if the frame is an IPv4 TCP segment
-    /// of a known connection, and returns that connection.
-    fn warm(&self, frame: &[u8]) -> Option<FlowHandle> {
+    /// of a known connection, and returns that connection. `prev` (the last frame's connection)
+    /// is checked before the flow index.
+    fn warm(&self, frame: &[u8], prev: Option<FlowHandle>) -> Option<FlowHandle> {
         let link = self.iface.caps().medium.header_len();
         let key = frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))?;
-        let h = self.flows.lookup(&key)?;
+        let h = match prev {
+            Some(p) if self.flows.key(p) == Some(&key) => p,
+            _ => self.flows.lookup(&key)?,
+        };
         black_box(self.flows.get(h)?.conn.hot_word());
         Some(h)
     }

@@ -74,12 +74,15 @@ impl Stack {
             remote_ip: src_ip,
             remote_port: repr.src_port,
         };
-        // A handle the batch's look-ahead found for this frame is used if its key is the
-        // segment's (one compare); anything else is looked up.
-        let found = match self.rx_hint.take() {
+        // The hint (the connection the batch's look-ahead found for this frame, or else the
+        // one the previous segment went to) is used if its key is the segment's: one compare
+        // instead of a keyed hash and a probe, for a batch and for a run of segments of one
+        // connection alike. Anything else is looked up.
+        let found = match self.rx_hint {
             Some(h) if self.flows.key(h) == Some(&key) => Some(h),
             _ => self.flows.lookup(&key),
         };
+        self.rx_hint = found;
         if let Some(h) = found {
             if !self.connection_input(now, h, &seg) {
                 return;

@@ -111,8 +111,8 @@ pub struct Stack {
     listen_config: crate::tcp::listen::ListenConfig,
     /// Every connection; changed only through `touch` (see the `touch` module).
     flows: Sockets,
-    /// The connection `receive_batch` looked up for the frame being received, so that
-    /// `tcp_input` checks it against the segment's key instead of hashing it again.
+    /// The connection `tcp_input` tries first (checked against the segment's key): the one
+    /// `receive_batch` looked up for the frame being received, or the previous segment's.
     rx_hint: Option<FlowHandle>,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<FlowHandle>,

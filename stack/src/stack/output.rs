@@ -83,7 +83,20 @@ impl Stack {
     /// and returns its length, or `None` when nothing is waiting. Order: the interface's own
     /// frames (ARP, ICMP, UDP, packets released by ARP), then stateless replies (RSTs, cookie
     /// SYN-ACKs), then segments of connections with something to send, round-robin.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // A driver calls until `None`, so every turn ends in a call with nothing to send:
+        // that one returns here, without entering (and setting up the frame of) the whole
+        // output path below.
+        if self.tx_ready.is_empty() && self.replies.is_empty() && !self.iface.may_transmit(now) {
+            return None;
+        }
+        self.poll_transmit_any(now, buf)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) when something may be waiting.
+    #[inline(never)]
+    fn poll_transmit_any(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if let Some(n) = self.iface.poll_transmit(now, buf) {
             return Some(n);
         }

@@ -249,7 +249,11 @@ impl Stack {
                 s.deadline = Some(t);
             }
         }
-        if want_tx && !s.in_tx {
+        // Queued only when it may have a segment to send: a touch that might have given it
+        // one (an arriving segment, a write) often did not (a delayed ACK, data the window
+        // holds back), and a turn in `poll_transmit` that plans nothing costs a planning pass
+        // and a settle. `may_transmit` is false only when that turn would change nothing.
+        if want_tx && !s.in_tx && s.conn.may_transmit() {
             s.in_tx = true;
             self.tx_ready.push_back(h);
         }
