@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use super::Stack;
-use crate::flow::{FlowHandle, FlowKey};
+use crate::flow::{FlowHandle, FlowHash, FlowKey};
 use crate::time::Instant;
 
 /// Frames looked up ahead of handling: enough to keep several misses in flight, few enough
@@ -31,33 +31,56 @@ impl Stack {
         I::IntoIter: Clone,
     {
         let mut frames = frames.into_iter();
+        // A lone frame has nothing to overlap with: the look-ahead would only cost.
+        let mut peek = frames.clone();
+        if let (Some(frame), None) = (peek.next(), peek.next()) {
+            self.receive(now, frame);
+            return;
+        }
+        let mut keys = [None; WINDOW];
         let mut found = [None; WINDOW];
         loop {
-            for (slot, frame) in found.iter_mut().zip(frames.clone()) {
-                *slot = self.warm(frame);
+            // Steps, each over the whole window, so that each step's misses overlap across
+            // frames instead of waiting on the long computation of the step before: the
+            // flow keys and their hashes (no memory but the frames), the index probes, then
+            // the reads of each found connection's lines.
+            let mut n = 0;
+            for (key, frame) in keys.iter_mut().zip(frames.clone()) {
+                *key = self.key_ahead(frame);
+                n += 1;
             }
-            let mut handled = 0;
-            for (hint, frame) in found.iter().zip(frames.by_ref()) {
+            for (slot, key) in found[..n].iter_mut().zip(&keys[..n]) {
+                *slot = key.and_then(|(key, hash)| self.flows.lookup_hashed(&key, hash));
+            }
+            for h in found[..n].iter().flatten() {
+                self.warm(*h);
+            }
+            for (hint, frame) in found[..n].iter().zip(frames.by_ref()) {
                 // Found connections are not looked up again (`tcp_input` checks the key).
                 self.rx_hint = *hint;
                 self.receive(now, frame);
                 self.rx_hint = None;
-                handled += 1;
             }
-            if handled < WINDOW {
+            if n < WINDOW {
                 return;
             }
         }
     }
 
-    /// Reads the state `frame`'s connection will need, if the frame is an IPv4 TCP segment
-    /// of a known connection, and returns that connection.
-    fn warm(&self, frame: &[u8]) -> Option<FlowHandle> {
+    /// The flow key of `frame` and its hash, if it is an IPv4 TCP segment.
+    fn key_ahead(&self, frame: &[u8]) -> Option<(FlowKey, FlowHash)> {
         let link = self.iface.caps().medium.header_len();
         let key = frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))?;
-        let h = self.flows.lookup(&key)?;
-        black_box(self.flows.get(h)?.conn.hot_word());
-        Some(h)
+        Some((key, self.flows.hash(&key)))
+    }
+
+    /// Reads every line of `h`'s connection and socket record its segment will touch.
+    fn warm(&self, h: FlowHandle) {
+        if let Some(s) = self.flows.get(h) {
+            let record = u64::from(s.in_tx) ^ u64::from(s.due.is_some());
+            let key = self.flows.key(h).map_or(0, |k| u64::from(k.remote_port));
+            black_box(s.conn.hot_word() ^ record ^ key);
+        }
     }
 }
 
