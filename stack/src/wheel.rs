@@ -266,6 +266,40 @@ impl<T> TimerWheel<T> {
         self.pop_due()
     }
 
+    /// Like [`pop_expired`](Self::pop_expired), for timers whose value knows the deadline
+    /// they are really wanted at (`due`), which may have moved after they were armed. An
+    /// expired timer whose `due` is later than `now` is moved there, keeping its handle; one
+    /// whose `due` is `None` is cancelled; neither is handed out. The caller can then keep an
+    /// entry armed early and only record a later deadline in its value, and an early firing
+    /// costs the wheel's own entry and nothing of the caller's.
+    pub fn pop_expired_with(
+        &mut self,
+        now: Instant,
+        mut due: impl FnMut(&T) -> Option<Instant>,
+    ) -> Option<(TimerHandle, T)> {
+        loop {
+            if self.due_head == NIL {
+                self.advance(now);
+            }
+            let index = self.due_head;
+            if index == NIL {
+                return None;
+            }
+            let e = &self.entries[index as usize];
+            let handle = TimerHandle { index, generation: e.generation };
+            match e.value.as_ref().and_then(&mut due) {
+                // Later than `now`, so `advance(now)` will not fire it again.
+                Some(t) if t > now => {
+                    self.reschedule(handle, t);
+                }
+                Some(_) => return self.pop_due(),
+                None => {
+                    self.cancel(handle);
+                }
+            }
+        }
+    }
+
     /// Moves every timer with `deadline <= now` to the due queue.
     fn advance(&mut self, now: Instant) {
         let now_tick = self.tick_of(now).max(self.elapsed);

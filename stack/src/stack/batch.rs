@@ -77,7 +77,9 @@ impl Stack {
     /// Reads every line of `h`'s connection and socket record its segment will touch.
     fn warm(&self, h: FlowHandle) {
         if let Some(s) = self.flows.get(h) {
-            let record = u64::from(s.in_tx) ^ u64::from(s.due.is_some());
+            // The socket record and the connection's wheel entry (settle reads both).
+            let timer = self.wheel.deadline(s.timer).map_or(0, |t| t.total_nanos());
+            let record = u64::from(s.in_tx) ^ timer;
             let key = self.flows.key(h).map_or(0, |k| u64::from(k.remote_port));
             black_box(s.conn.hot_word() ^ record ^ key);
         }

@@ -57,6 +57,7 @@ use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
+use socket::ConnTimer;
 use socket::Socket;
 use touch::Sockets;
 
@@ -115,7 +116,7 @@ pub struct Stack {
     /// `tcp_input` checks it against the segment's key instead of hashing it again.
     rx_hint: Option<FlowHandle>,
     listeners: ListenerTable<Listener>,
-    wheel: TimerWheel<FlowHandle>,
+    wheel: TimerWheel<ConnTimer>,
     tx_ready: VecDeque<FlowHandle>,
     ev_ready: VecDeque<FlowHandle>,
     events: VecDeque<StackEvent>,
