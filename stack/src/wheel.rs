@@ -592,6 +592,31 @@ mod tests {
     }
 
     #[test]
+    fn an_early_entry_moves_to_its_value_s_deadline_keeping_its_handle() {
+        // The value is (id, the deadline really wanted). 1 moved later, 2 went away, 3 is due,
+        // 4 moved later but still within `now`.
+        let mut w: TimerWheel<(u32, Option<Instant>)> =
+            TimerWheel::new(Instant::ZERO, Duration::from_millis(1));
+        let a = w.arm(ms(10), (1, Some(ms(250))));
+        let b = w.arm(ms(10), (2, None));
+        w.arm(ms(10), (3, Some(ms(10))));
+        w.arm(ms(10), (4, Some(ms(11))));
+        let mut out = Vec::new();
+        while let Some((_, (id, _))) = w.pop_expired_with(ms(12), |v| v.1) {
+            out.push(id);
+        }
+        out.sort_unstable();
+        assert_eq!(out, vec![3, 4]);
+        w.check_invariants();
+        assert_eq!(w.len(), 1, "2 was dropped, 1 is still armed");
+        assert_eq!(w.deadline(a), Some(ms(250)), "same handle, later deadline");
+        assert_eq!(w.deadline(b), None);
+        assert!(w.pop_expired_with(ms(249), |v| v.1).is_none());
+        assert_eq!(w.pop_expired_with(ms(250), |v| v.1).map(|(h, v)| (h, v.0)), Some((a, 1)));
+        assert!(w.is_empty());
+    }
+
+    #[test]
     fn reschedule_moves_both_ways() {
         let mut w = wheel();
         let a = w.arm(ms(1_000_000), 1);

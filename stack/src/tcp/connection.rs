@@ -975,7 +975,8 @@ impl Connection {
             self.totals.bytes_acked ^ u64::from(self.rtx.count),
             u64::from(self.probes.keepalive_sent),
             u64::from(self.config.rack) ^ self.config.wmem.max as u64,
-            u64::from(self.config.initial_cwnd_segments),
+            u64::from(self.config.initial_cwnd_segments)
+                ^ self.config.delayed_ack_timeout.total_nanos(),
             self.cc.window() as u64,
             self.loss.board.warm_word() ^ u64::from(self.loss.episode.is_some()),
             u64::from(self.loss.rack.reordering_seen) ^ u64::from(self.loss.last_rtt.is_some()),
