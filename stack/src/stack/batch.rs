@@ -1,13 +1,18 @@
 //! A receive batch in two passes, so that the cache misses of a batch's frames overlap.
 //!
-//! With many connections, a segment's flow-index bucket, its slab slot and its connection's
-//! hot state are each a cache miss, and handling frames one after the other waits for every
-//! miss in turn (at 100,000 connections three misses in the lookup alone took most of
-//! `tcp_input`'s time). Looking up a window of frames first issues those loads back to back,
-//! independent of one another, so the processor has them in flight together; the second pass
-//! then handles each frame as [`Stack::receive`] does, finding its lines in cache. The first
-//! pass is only a hint: it reads, never changes anything, and a frame it cannot place (not
-//! IPv4/TCP, options it does not parse, no connection) is simply left to the second pass.
+//! With many connections, a segment's flow-index bucket, its slab slot, its wheel entry and
+//! every line of its connection the segment touches are each a cache miss, and handling
+//! frames one after the other waits for every miss in turn. The first pass, over a window of
+//! frames, reads all of those ahead in steps, each over the whole window: the flow keys and
+//! their hashes (only the frames are read), the index probes, then each found connection's
+//! lines (`Connection::hot_word`, the lines a cache simulation showed missing). A step's
+//! loads are independent of one another, so the processor has the misses of several frames
+//! in flight together; a lookup done whole per frame (hash, then probe) is long enough that
+//! it held only one frame's chain at a time. The second pass then handles each frame as
+//! [`Stack::receive`] does, finding its lines in cache. The first pass is only a hint: it
+//! reads, never changes anything, and a frame it cannot place (not IPv4/TCP, options it does
+//! not parse, no connection) is simply left to the second pass. docs/benchmarks.md ("Server
+//! at scale, misses overlapped") has the measurements.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
