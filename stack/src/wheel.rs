@@ -266,6 +266,40 @@ impl<T> TimerWheel<T> {
         self.pop_due()
     }
 
+    /// Like [`pop_expired`](Self::pop_expired), for timers whose value knows the deadline
+    /// they are really wanted at (`due`), which may have moved after they were armed. An
+    /// expired timer whose `due` is later than `now` is moved there, keeping its handle; one
+    /// whose `due` is `None` is cancelled; neither is handed out. The caller can then keep an
+    /// entry armed early and only record a later deadline in its value, and an early firing
+    /// costs the wheel's own entry and nothing of the caller's.
+    pub fn pop_expired_with(
+        &mut self,
+        now: Instant,
+        mut due: impl FnMut(&T) -> Option<Instant>,
+    ) -> Option<(TimerHandle, T)> {
+        loop {
+            if self.due_head == NIL {
+                self.advance(now);
+            }
+            let index = self.due_head;
+            if index == NIL {
+                return None;
+            }
+            let e = &self.entries[index as usize];
+            let handle = TimerHandle { index, generation: e.generation };
+            match e.value.as_ref().and_then(&mut due) {
+                // Later than `now`, so `advance(now)` will not fire it again.
+                Some(t) if t > now => {
+                    self.reschedule(handle, t);
+                }
+                Some(_) => return self.pop_due(),
+                None => {
+                    self.cancel(handle);
+                }
+            }
+        }
+    }
+
     /// Moves every timer with `deadline <= now` to the due queue.
     fn advance(&mut self, now: Instant) {
         let now_tick = self.tick_of(now).max(self.elapsed);
@@ -555,6 +589,31 @@ mod tests {
         assert_eq!(fired(&mut w, ms(10)), vec![2, 3]);
         assert_eq!(w.cancel(b), None);
         assert_eq!(w.cancel(TimerHandle::DANGLING), None);
+    }
+
+    #[test]
+    fn an_early_entry_moves_to_its_value_s_deadline_keeping_its_handle() {
+        // The value is (id, the deadline really wanted). 1 moved later, 2 went away, 3 is due,
+        // 4 moved later but still within `now`.
+        let mut w: TimerWheel<(u32, Option<Instant>)> =
+            TimerWheel::new(Instant::ZERO, Duration::from_millis(1));
+        let a = w.arm(ms(10), (1, Some(ms(250))));
+        let b = w.arm(ms(10), (2, None));
+        w.arm(ms(10), (3, Some(ms(10))));
+        w.arm(ms(10), (4, Some(ms(11))));
+        let mut out = Vec::new();
+        while let Some((_, (id, _))) = w.pop_expired_with(ms(12), |v| v.1) {
+            out.push(id);
+        }
+        out.sort_unstable();
+        assert_eq!(out, vec![3, 4]);
+        w.check_invariants();
+        assert_eq!(w.len(), 1, "2 was dropped, 1 is still armed");
+        assert_eq!(w.deadline(a), Some(ms(250)), "same handle, later deadline");
+        assert_eq!(w.deadline(b), None);
+        assert!(w.pop_expired_with(ms(249), |v| v.1).is_none());
+        assert_eq!(w.pop_expired_with(ms(250), |v| v.1).map(|(h, v)| (h, v.0)), Some((a, 1)));
+        assert!(w.is_empty());
     }
 
     #[test]

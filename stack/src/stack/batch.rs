@@ -1,13 +1,18 @@
 //! A receive batch in two passes, so that the cache misses of a batch's frames overlap.
 //!
-//! With many connections, a segment's flow-index bucket, its slab slot and its connection's
-//! hot state are each a cache miss, and handling frames one after the other waits for every
-//! miss in turn (at 100,000 connections three misses in the lookup alone took most of
-//! `tcp_input`'s time). Looking up a window of frames first issues those loads back to back,
-//! independent of one another, so the processor has them in flight together; the second pass
-//! then handles each frame as [`Stack::receive`] does, finding its lines in cache. The first
-//! pass is only a hint: it reads, never changes anything, and a frame it cannot place (not
-//! IPv4/TCP, options it does not parse, no connection) is simply left to the second pass.
+//! With many connections, a segment's flow-index bucket, its slab slot, its wheel entry and
+//! every line of its connection the segment touches are each a cache miss, and handling
+//! frames one after the other waits for every miss in turn. The first pass, over a window of
+//! frames, reads all of those ahead in steps, each over the whole window: the flow keys and
+//! their hashes (only the frames are read), the index probes, then each found connection's
+//! lines (`Connection::hot_word`, the lines a cache simulation showed missing). A step's
+//! loads are independent of one another, so the processor has the misses of several frames
+//! in flight together; a lookup done whole per frame (hash, then probe) is long enough that
+//! it held only one frame's chain at a time. The second pass then handles each frame as
+//! [`Stack::receive`] does, finding its lines in cache. The first pass is only a hint: it
+//! reads, never changes anything, and a frame it cannot place (not IPv4/TCP, options it does
+//! not parse, no connection) is simply left to the second pass. docs/benchmarks.md ("Server
+//! at scale, misses overlapped") has the measurements.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -31,42 +36,69 @@ impl Stack {
         I::IntoIter: Clone,
     {
         let mut frames = frames.into_iter();
+        // A lone frame has nothing to overlap with: the look-ahead would only cost.
+        let mut peek = frames.clone();
+        if let (Some(frame), None) = (peek.next(), peek.next()) {
+            self.receive(now, frame);
+            return;
+        }
+        let mut keys = [None; WINDOW];
         let mut found = [None; WINDOW];
         loop {
-            // The connection of the last frame handled is tried first (one key compare): a
-            // run of one-frame batches of one connection is hashed once, not once per frame.
-            // The same handle for the whole window, not each frame's predecessor: chaining
-            // them made every lookup wait for the one before (0.85x at N = 100,000).
+            // Steps, each over the whole window, so that each step's misses overlap across
+            // frames instead of waiting on the long computation of the step before: the
+            // flow keys and their hashes (no memory but the frames), the index probes, then
+            // the reads of each found connection's lines. The connection of the last frame
+            // handled is tried first (one key compare, no hash): a run of batches of one
+            // connection is hashed once. The same handle for the whole window, not each
+            // frame's predecessor: chaining them made every lookup wait for the one before.
             let prev = self.rx_hint;
-            for (slot, frame) in found.iter_mut().zip(frames.clone()) {
-                *slot = self.warm(frame, prev);
+            let mut n = 0;
+            for ((key, slot), frame) in keys.iter_mut().zip(found.iter_mut()).zip(frames.clone()) {
+                *slot = None;
+                *key = None;
+                match self.key_of(frame) {
+                    Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(&k)) => *slot = prev,
+                    Some(k) => *key = Some((k, self.flows.hash(&k))),
+                    None => {}
+                }
+                n += 1;
             }
-            let mut handled = 0;
-            for (hint, frame) in found.iter().zip(frames.by_ref()) {
+            for (slot, key) in found[..n].iter_mut().zip(&keys[..n]) {
+                if let Some((key, hash)) = key {
+                    *slot = self.flows.lookup_hashed(key, *hash);
+                }
+            }
+            for h in found[..n].iter().flatten() {
+                self.warm(*h);
+            }
+            for (hint, frame) in found[..n].iter().zip(frames.by_ref()) {
                 // Found connections are not looked up again (`tcp_input` checks the key, and
                 // leaves the frame's connection as the hint for the next one).
                 self.rx_hint = *hint;
                 self.receive(now, frame);
-                handled += 1;
             }
-            if handled < WINDOW {
+            if n < WINDOW {
                 return;
             }
         }
     }
 
-    /// Reads the state `frame`'s connection will need, if the frame is an IPv4 TCP segment
-    /// of a known connection, and returns that connection. `prev` (the last frame's connection)
-    /// is checked before the flow index.
-    fn warm(&self, frame: &[u8], prev: Option<FlowHandle>) -> Option<FlowHandle> {
+    /// The flow key of `frame`, if it is an IPv4 TCP segment.
+    fn key_of(&self, frame: &[u8]) -> Option<FlowKey> {
         let link = self.iface.caps().medium.header_len();
-        let key = frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))?;
-        let h = match prev {
-            Some(p) if self.flows.key(p) == Some(&key) => p,
-            _ => self.flows.lookup(&key)?,
-        };
-        black_box(self.flows.get(h)?.conn.hot_word());
-        Some(h)
+        frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))
+    }
+
+    /// Reads every line of `h`'s connection and socket record its segment will touch.
+    fn warm(&self, h: FlowHandle) {
+        if let Some(s) = self.flows.get(h) {
+            // The socket record and the connection's wheel entry (settle reads both).
+            let timer = self.wheel.deadline(s.timer).map_or(0, |t| t.total_nanos());
+            let record = u64::from(s.in_tx) ^ timer;
+            let key = self.flows.key(h).map_or(0, |k| u64::from(k.remote_port));
+            black_box(s.conn.hot_word() ^ record ^ key);
+        }
     }
 }
 

@@ -57,6 +57,7 @@ use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
+use socket::ConnTimer;
 use socket::Socket;
 use touch::Sockets;
 
@@ -115,7 +116,7 @@ pub struct Stack {
     /// `receive_batch` looked up for the frame being received, or the previous segment's.
     rx_hint: Option<FlowHandle>,
     listeners: ListenerTable<Listener>,
-    wheel: TimerWheel<FlowHandle>,
+    wheel: TimerWheel<ConnTimer>,
     tx_ready: VecDeque<FlowHandle>,
     ev_ready: VecDeque<FlowHandle>,
     events: VecDeque<StackEvent>,

@@ -13,7 +13,7 @@
 
 use core::ops::Deref;
 
-use super::socket::{Owner, Socket};
+use super::socket::{ConnTimer, Owner, Socket};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
 use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable, ListenerTable};
 use crate::iface::Interface;
@@ -115,21 +115,10 @@ impl Stack {
     /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
     /// TIME-WAIT expiry. Then call `poll_transmit`.
     pub fn on_timeout(&mut self, now: Instant) {
-        while let Some((_, h)) = self.wheel.pop_expired(now) {
+        while let Some((_, t)) = self.wheel.pop_expired_with(now, |t| t.due) {
+            let h = t.conn;
             let Some(s) = self.flows.table.get_mut(h) else { continue };
             s.timer = TimerHandle::DANGLING;
-            s.deadline = None;
-            match s.due {
-                // The entry was early: the deadline moved later (or went away) after it was
-                // armed. Every change to a connection ends in `settle`, which keeps `due`.
-                Some(t) if t > now => {
-                    s.timer = self.wheel.arm(t, h);
-                    s.deadline = Some(t);
-                    continue;
-                }
-                None => continue,
-                Some(_) => {}
-            }
             if let Owner::SynQueue(l) = s.owner {
                 let listener = self.listeners.get_mut(l);
                 // A half-open connection whose SYN-ACK went out three times already, while
@@ -235,19 +224,20 @@ impl Stack {
         s.conn.release_buffers(&mut self.buffers);
         // One timer per connection, moved only to an earlier deadline. A deadline that moves
         // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
-        // leaves the wheel entry where it is, and `due` records the real one: if the entry
-        // fires early, `on_timeout` re-arms it from `due` without touching the connection.
-        // That saves a wheel move per segment for one early wakeup per RTO at most;
-        // `poll_timeout` may be early, never late.
-        s.due = s.conn.poll_timeout();
-        if let Some(t) = s.due {
-            let armed = s.timer != TimerHandle::DANGLING;
-            if !armed || s.deadline.is_none_or(|d| t < d) {
-                if !armed || !self.wheel.reschedule(s.timer, t) {
-                    s.timer = self.wheel.arm(t, h);
-                }
-                s.deadline = Some(t);
+        // leaves the wheel entry where it is and is recorded in the entry's `due`: if the
+        // entry fires early, the wheel moves it on (or drops it) without touching the
+        // connection (`ConnTimer`). That saves a wheel move per segment for one early
+        // wakeup per RTO at most; `poll_timeout` may be early, never late.
+        let due = s.conn.poll_timeout();
+        if let Some(armed) = self.wheel.deadline(s.timer) {
+            if let Some(entry) = self.wheel.get_mut(s.timer) {
+                entry.due = due;
             }
+            if let Some(t) = due.filter(|&t| t < armed) {
+                self.wheel.reschedule(s.timer, t);
+            }
+        } else if let Some(t) = due {
+            s.timer = self.wheel.arm(t, ConnTimer { conn: h, due });
         }
         // Queued only when it may have a segment to send: a touch that might have given it
         // one (an arriving segment, a write) often did not (a delayed ACK, data the window

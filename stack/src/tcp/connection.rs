@@ -210,7 +210,7 @@ pub struct CookieOptions {
 /// state follows: the out-of-order ranges (whose count is read first) and the ACK rate
 /// limits. `docs/architecture.md` lists the byte offsets and which lines each step touches.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Connection {
     // ----- hot: read or written by the per-segment fast path -----
     pub(super) state: State,
@@ -958,18 +958,36 @@ impl Connection {
 }
 
 impl Connection {
-    /// A word from each cache line of the hot part a received segment reads (header
-    /// prediction: `state`, `snd`, `rcv`, `opts`; the ACK decision: `ack`, `timers`; the
-    /// buffer heads), folded into one value, for a receive batch that reads them ahead to bring
-    /// those lines in (see `Stack::receive_batch`; the offsets are in the `layout` tests).
-    pub(crate) fn hot_word(&self) -> u32 {
+    /// A word from every cache line an established connection's segment reads or writes,
+    /// folded into one value, for a receive batch that reads them ahead so that the misses
+    /// of several frames are in flight together (see `Stack::receive_batch`). Which lines
+    /// those are was measured, not guessed: the fields below are the ones that missed in a
+    /// cache simulation of `server_path` at 100,000 connections after the look-ahead
+    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Server at scale, misses
+    /// overlapped"): header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision
+    /// (`ack`, `timers`), the buffer heads and sizes (`send_buf`, `recv_buf`, `tune`), the
+    /// ACK's bookkeeping (`totals`, `rtx`, `probes`, `loss` and the oldest record of its
+    /// scoreboard, a heap object of its own), the congestion window (`cc`), the
+    /// configuration the path reads, the two counter lines, the out-of-order count and
+    /// the pending RST (read per segment sent).
+    pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
-            self.state as u32 ^ self.snd.una.0,
-            self.rcv.nxt.0 ^ self.opts.ts_recent,
-            self.ack.delack_segments,
-            u32::from(self.timers.delack_at.is_some()),
-            u32::from(self.timers.fin_wait2_at.is_some()) ^ self.send_buf.len() as u32,
-            self.recv_buf.len() as u32,
+            self.state as u64 ^ u64::from(self.snd.una.0),
+            u64::from(self.rcv.nxt.0 ^ self.opts.ts_recent),
+            u64::from(self.ack.delack_segments),
+            u64::from(self.timers.delack_at.is_some() ^ self.timers.fin_wait2_at.is_some()),
+            self.send_buf.len() as u64 ^ self.recv_buf.len() as u64,
+            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
+            self.totals.bytes_acked ^ u64::from(self.rtx.count),
+            u64::from(self.probes.keepalive_sent),
+            u64::from(self.config.rack) ^ self.config.wmem.max as u64,
+            u64::from(self.config.initial_cwnd_segments)
+                ^ self.config.delayed_ack_timeout.total_nanos(),
+            self.cc.window() as u64,
+            self.loss.board.warm_word() ^ u64::from(self.loss.episode.is_some()),
+            u64::from(self.loss.rack.reordering_seen) ^ u64::from(self.loss.last_rtt.is_some()),
+            self.counters.in_segs ^ self.counters.predicted_segments,
+            u64::from(self.reassembly.is_empty()) ^ u64::from(self.rst_pending.is_some()),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }

@@ -24,6 +24,9 @@ pub struct TcpCounters {
     pub in_segs: u64,
     /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
     pub out_segs: u64,
+    /// Segments taken by header prediction, the established-state fast path (Linux
+    /// `TCPHPHits` counts its data half).
+    pub predicted_segments: u64,
     /// Segments retransmitted (`RetransSegs`).
     pub retrans_segs: u64,
     /// Segments received in error (`InErrs`): bad checksums and malformed headers. Those never
@@ -86,9 +89,6 @@ pub struct TcpCounters {
     /// Closed connections reset after `fin_timeout` in FIN-WAIT-2 without the peer's FIN
     /// (Linux counts these under `TCPAbortOnTimeout` too; kept apart here).
     pub fin_wait2_timeouts: u64,
-    /// Segments taken by header prediction, the established-state fast path (Linux
-    /// `TCPHPHits` counts its data half).
-    pub predicted_segments: u64,
     /// ACKs not sent to empty out-of-window or PAWS-failing segments because one went out
     /// less than 500 ms before (Linux `TCPACKSkippedSeq` + `TCPACKSkippedPAWS`).
     pub oow_acks_limited: u64,

@@ -109,6 +109,14 @@ impl Scoreboard {
         self.segs.capacity() * core::mem::size_of::<SentSegment>()
     }
 
+    /// A word from the scoreboard's totals and from its oldest record (the record lives in
+    /// a heap block of its own: one more cache line per connection), for a look-ahead that
+    /// reads them before the ACK that needs them (`Connection::hot_word`).
+    pub(crate) fn warm_word(&self) -> u64 {
+        let oldest = self.segs.front().map_or(0, |s| u64::from(s.end.0));
+        oldest ^ (self.outstanding ^ self.lost) as u64
+    }
+
     /// Whether another record fits.
     pub fn has_room(&self) -> bool {
         self.segs.len() < self.capacity
