@@ -526,7 +526,7 @@ impl Connection {
             rtt: self.rtx.rto.srtt(),
             rttvar: self.rtx.rto.rttvar(),
             rto: self.rtx.rto.rto(),
-            cwnd: self.cc.window(),
+            cwnd: self.send_window(),
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.opts.mss,
             snd_wnd: self.snd.wnd,

@@ -172,7 +172,7 @@ impl Connection {
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
         // when nothing is in flight.
         let first_of_episode = core::mem::take(&mut self.loss.retransmit_now);
-        if pipe > 0 && pipe + rec.len() > self.cc.window() && !first_of_episode {
+        if pipe > 0 && pipe + rec.len() > self.send_window() && !first_of_episode {
             return None;
         }
         // Beyond the first unacknowledged segment, stay inside the offered window. The first
@@ -207,7 +207,7 @@ impl Connection {
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.recovery().note_retransmission();
+        self.recovery().note_retransmission(len);
         self.count_out(true);
         let off = (start - self.snd.base).max(0) as usize;
         // RFC 3168 §6.1.5: retransmissions are not ECN-capable.
@@ -248,7 +248,7 @@ impl Connection {
         let unsent = (data_end - self.snd.nxt).max(0) as usize;
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
-        let cwnd_room = self.cc.window().saturating_sub(self.pipe());
+        let cwnd_room = self.send_window().saturating_sub(self.pipe());
         let mut usable =
             if probe { peer_room.min(self.opts.mss) } else { peer_room.min(cwnd_room) };
         if !self.loss.board.has_room() {
@@ -330,6 +330,7 @@ impl Connection {
         self.loss.board.push(seq, seq + n, now, push);
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
+        self.loss.prr.on_sent(len);
         self.pacing_sent(now, len);
         self.recovery().arm_tlp(now);
         self.count_out(false);

@@ -45,13 +45,29 @@ impl Rack {
         self.min_rtt
     }
 
-    /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`.
-    pub fn update(&mut self, now: Instant, newest: (Instant, SeqNumber, bool)) {
+    /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`,
+    /// and the one whose RTT Linux keeps (`Delivered::rtt_source`), if any.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        newest: (Instant, SeqNumber, bool),
+        rtt_from: Option<(Instant, bool)>,
+    ) {
         let (sent_at, end, retransmitted) = newest;
         let rtt = now.saturating_duration_since(sent_at);
         // An ACK for a retransmitted segment that comes back faster than any RTT seen was
         // most likely for the original: ambiguous, skip it.
-        if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
+        let ambiguous = |rtt: Duration, retransmitted: bool| {
+            retransmitted && self.min_rtt.is_some_and(|m| rtt < m)
+        };
+        let linux_rtt = rtt_from
+            .map(|(t, r)| (now.saturating_duration_since(t), r))
+            .filter(|&(rtt, r)| !ambiguous(rtt, r))
+            .map(|(rtt, _)| rtt);
+        if ambiguous(rtt, retransmitted) {
+            if let Some(r) = linux_rtt {
+                self.rtt = r;
+            }
             return;
         }
         if !retransmitted {
@@ -60,7 +76,7 @@ impl Rack {
             // window (min_RTT / 4) to nothing.
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
-        self.rtt = rtt;
+        self.rtt = linux_rtt.unwrap_or(rtt);
         let newer = match self.xmit_ts {
             None => true,
             Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
@@ -156,7 +172,7 @@ mod tests {
         let mut d = super::super::scoreboard::Delivered::default();
         b.sack(SeqNumber(300), SeqNumber(400), &mut d);
         b.finish_ack(&d);
-        r.update(ms(43), d.newest.unwrap());
+        r.update(ms(43), d.newest.unwrap(), d.rtt_source());
         let wnd = r.reo_wnd(false, 1, Duration::from_millis(40));
         assert_eq!(wnd, Duration::from_millis(10), "min_rtt / 4");
         // At 43 ms nothing is due yet: segment 0 is due at 0 + 40 + 10 = 50 ms.
@@ -180,13 +196,17 @@ mod tests {
         r.on_rtt_sample(Duration::ZERO);
         assert_eq!(r.min_rtt(), None);
         let sent = Instant::from_micros(1_000);
-        r.update(Instant::from_micros(1_250), (sent, SeqNumber(100), false));
+        r.update(Instant::from_micros(1_250), (sent, SeqNumber(100), false), None);
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
         // The reordering window is a quarter of it, not zero.
         r.reordering_seen = true;
         assert_eq!(r.reo_wnd(false, 1, Duration::from_millis(1)), Duration::from_nanos(62_500));
         // A retransmission's delivery time is ambiguous and never lowers min_RTT.
-        r.update(Instant::from_micros(2_100), (Instant::from_micros(2_000), SeqNumber(200), true));
+        r.update(
+            Instant::from_micros(2_100),
+            (Instant::from_micros(2_000), SeqNumber(200), true),
+            None,
+        );
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
     }
 

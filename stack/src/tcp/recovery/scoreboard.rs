@@ -63,6 +63,23 @@ pub struct Delivered {
     pub reordering: bool,
     /// Highest end delivered by this ACK.
     high: Option<SeqNumber>,
+    /// Send time (and whether it was a retransmission) of the last segment cumulatively
+    /// acknowledged, and of the last one SACKed, by this ACK: see [`Delivered::rtt_source`].
+    last_acked: Option<(Instant, bool)>,
+    last_sacked: Option<(SeqNumber, Instant, bool)>,
+}
+
+impl Delivered {
+    /// The transmission RACK times its RTT by. RFC 8985 §6.2 step 2 takes the most recently
+    /// sent delivered segment; Linux (`tcp_rack_advance`, called per segment, SACKed ones
+    /// first and then the cumulatively acknowledged ones in sequence order) keeps the RTT of
+    /// the last segment it processed. The two differ after a retransmission: when the ACK
+    /// for a retransmitted hole also covers an original segment above it, Linux's RTT is the
+    /// original's, longer, and the reordering deadline of the segments still out moves later.
+    /// A Linux peer's timing is matched by doing the same.
+    pub fn rtt_source(&self) -> Option<(Instant, bool)> {
+        self.last_acked.or(self.last_sacked.map(|(_, t, r)| (t, r)))
+    }
 }
 
 /// The scoreboard of segments in flight, oldest first.
@@ -234,6 +251,7 @@ impl Scoreboard {
                 if !s.sacked {
                     d.acked += s.len();
                     self.note_delivered(&s, d);
+                    d.last_acked = Some((s.sent_at, s.ever_retransmitted));
                 }
             } else if s.start < una {
                 let cut = (una - s.start) as usize;
@@ -284,6 +302,10 @@ impl Scoreboard {
             self.segs[i].lost = false;
             self.segs[i].retransmitted = false;
             self.note_delivered(&s, d);
+            // Linux walks the blocks in sequence order: the highest SACKed segment is last.
+            if d.last_sacked.is_none_or(|(end, _, _)| s.end > end) {
+                d.last_sacked = Some((s.end, s.sent_at, s.ever_retransmitted));
+            }
         }
     }
 
