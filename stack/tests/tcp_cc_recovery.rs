@@ -516,3 +516,27 @@ fn prr_releases_what_each_ack_delivers_in_recovery() {
     recv!(c, ms(44), seq ISS + 1001, len 100);
     recv_nothing!(c, ms(44));
 }
+
+/// The reordering degree (Linux `tcpi_reordering`): 3 until a segment is delivered later
+/// than that many above it, then the distance, which also reopens RACK's reordering window
+/// (google's `sack-shift-sacked-2-6-8-3-9-nofack`, MSS 100).
+#[test]
+fn a_late_sack_raises_the_reordering_degree() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    rx(&mut c, ms(30), &sack(0, &[(200, 300)]));
+    rx(&mut c, ms(30), &sack(0, &[(200, 300), (600, 700)]));
+    rx(&mut c, ms(30), &sack(0, &[(200, 300), (600, 700), (800, 900)]));
+    recv!(c, ms(30), seq ISS + 1, len 100);
+    recv_nothing!(c, ms(30));
+    assert_eq!((c.info().reordering, c.info().lost), (3, 600));
+    // 300-400, marked lost, arrives: six segments below the highest SACKed end (900).
+    rx(&mut c, ms(37), &sack(0, &[(200, 400), (600, 700), (800, 900)]));
+    assert_eq!((c.info().reordering, c.info().lost), (6, 500));
+    // PRR lets one more go for the one delivered.
+    recv!(c, ms(37), seq ISS + 101, len 100);
+    recv_nothing!(c, ms(37));
+    // A segment delivered in order moves nothing.
+    rx(&mut c, ms(47), &sack(0, &[(200, 400), (600, 700), (800, 1000)]));
+    assert_eq!(c.info().reordering, 6);
+}

@@ -163,6 +163,8 @@ pub struct TcpInfo {
     pub sacked: usize,
     /// Bytes deemed lost and not SACKed.
     pub lost: usize,
+    /// How many segments the network was seen to reorder by (Linux `tcpi_reordering`).
+    pub reordering: u32,
     /// When data last arrived in order, or the last segment before any data did (Linux
     /// `tcpi_last_data_recv` counts from the handshake until data comes).
     pub last_data_recv: Instant,
@@ -544,6 +546,7 @@ impl Connection {
             pipe: self.pipe(),
             sacked: self.loss.board.sacked_bytes(),
             lost: self.loss.board.lost_bytes(),
+            reordering: self.loss.rack.reordering(),
             last_data_recv: self.quickack.last_data().unwrap_or(self.rcv.last_recv),
         }
     }

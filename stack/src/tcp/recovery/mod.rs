@@ -257,7 +257,8 @@ impl Recovery<'_> {
             self.loss.rack.update(now, newest, d.rtt_source());
         }
         if d.reordering {
-            self.loss.rack.reordering_seen = true;
+            let extent = self.loss.board.reordering_extent(&d).unwrap_or(0);
+            self.loss.rack.on_reordering(extent, self.opts.mss);
         }
 
         let advanced = ack > old_una;

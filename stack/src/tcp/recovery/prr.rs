@@ -16,16 +16,22 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prr {
     /// Bytes the peer reported delivered (acknowledged or SACKed) since the episode began
-    /// (`prr_delivered`).
-    delivered: usize,
+    /// (`prr_delivered`). 32 bits like the rest: an episode never covers 4 GiB (the send
+    /// buffer's maximum is far below it), and the sums saturate if one did.
+    delivered: u32,
     /// Bytes sent since the episode began, retransmissions and new data (`prr_out`).
-    out: usize,
+    out: u32,
     /// The congestion window when the episode began (Linux `prior_cwnd`; RFC 6937 uses the
     /// flight size, `RecoverFS`, which Linux replaced by the window it reduces from).
-    prior_cwnd: usize,
+    prior_cwnd: u32,
     /// The window the episode may fill until the next ACK: `pipe + sndcnt` (Linux sets
     /// `cwnd` to this).
-    window: usize,
+    window: u32,
+}
+
+/// A byte count in PRR's 32 bits, saturating.
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// What one ACK in recovery tells PRR.
@@ -48,33 +54,34 @@ pub struct PrrAck {
 impl Prr {
     /// A new episode starts from a window of `prior_cwnd` bytes (RFC 6937 §3, initialization).
     pub fn start(&mut self, prior_cwnd: usize) {
-        *self = Prr { prior_cwnd: prior_cwnd.max(1), ..Prr::default() };
+        *self = Prr { prior_cwnd: narrow(prior_cwnd.max(1)), ..Prr::default() };
     }
 
     /// Bytes sent during the episode (`prr_out += data sent`).
     pub fn on_sent(&mut self, bytes: usize) {
-        self.out += bytes;
+        self.out = self.out.saturating_add(narrow(bytes));
     }
 
     /// One ACK in recovery: the new sending window (Linux `tcp_cwnd_reduction`). An ACK that
     /// delivered nothing leaves it as it was.
     pub fn on_ack(&mut self, a: PrrAck) -> usize {
         if a.delivered == 0 {
-            return self.window;
+            return self.window();
         }
-        self.delivered += a.delivered;
+        self.delivered = self.delivered.saturating_add(narrow(a.delivered));
+        let (delivered, out) = (self.delivered as usize, self.out as usize);
         let sndcnt = if a.pipe > a.ssthresh {
             // RFC 6937 §3, proportional: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out,
             // rounded up to whole segments as Linux's count of packets is.
             let mss = a.mss.max(1) as u128;
-            let product = self.delivered as u128 * a.ssthresh as u128;
+            let product = delivered as u128 * a.ssthresh as u128;
             let allowed = product.div_ceil(self.prior_cwnd as u128 * mss) * mss;
-            (allowed as usize).saturating_sub(self.out)
+            (allowed as usize).saturating_sub(out)
         } else {
             // PRR-SSRB: what was delivered and not yet answered, or at least this ACK's
             // delivery, plus one segment when SND.UNA moved and no new loss was found (Linux's
             // form of RFC 6937's `+ MSS`), never beyond ssthresh.
-            let mut n = self.delivered.saturating_sub(self.out).max(a.delivered);
+            let mut n = delivered.saturating_sub(out).max(a.delivered);
             if a.una_advanced && !a.newly_lost {
                 n += a.mss;
             }
@@ -82,14 +89,14 @@ impl Prr {
         };
         // The episode's first retransmission goes whatever the arithmetic says (RFC 6937 §3:
         // fast retransmit is not subject to the reduction).
-        let sndcnt = if self.out == 0 { sndcnt.max(a.mss) } else { sndcnt };
-        self.window = a.pipe + sndcnt;
-        self.window
+        let sndcnt = if out == 0 { sndcnt.max(a.mss) } else { sndcnt };
+        self.window = narrow(a.pipe + sndcnt);
+        self.window()
     }
 
     /// The window in force until the next ACK.
     pub fn window(&self) -> usize {
-        self.window
+        self.window as usize
     }
 }
 

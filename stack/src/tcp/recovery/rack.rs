@@ -27,7 +27,37 @@ pub struct Rack {
     /// Reordering was observed on this connection (`RACK.reordering_seen`).
     pub reordering_seen: bool,
     /// Multiplier of the reordering window, raised by DSACKs (`RACK.reo_wnd_mult`).
-    reo_wnd_mult: u32,
+    reo_wnd_mult: u8,
+    /// The reordering degree in segments, `DupThresh` until reordering beyond it is seen.
+    degree: ReorderingDegree,
+}
+
+/// How many segments the network has been seen to reorder by (Linux `tp->reordering`, the
+/// `tcpi_reordering` of `TCP_INFO`): `DupThresh` (3, `tcp_reordering`) until a segment
+/// arrives later than that many above it, then the largest such distance, at most 300
+/// (`tcp_max_reordering`). RACK's reordering window stays open until this many segments are
+/// SACKed (RFC 8985 §6.2 step 4 uses `DupThresh`; Linux this adaptive value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReorderingDegree(u16);
+
+impl ReorderingDegree {
+    /// Linux `tcp_reordering`, RFC 6675 DupThresh.
+    pub const INITIAL: u16 = 3;
+    /// Linux `tcp_max_reordering`.
+    pub const MAX: u16 = 300;
+
+    /// The degree in segments.
+    pub fn get(self) -> u32 {
+        u32::from(self.0.max(Self::INITIAL))
+    }
+
+    /// A segment was delivered `extent` bytes below the highest delivered one.
+    pub fn observe(&mut self, extent: usize, mss: usize) {
+        let mss = mss.max(1);
+        if extent > self.get() as usize * mss {
+            self.0 = extent.div_ceil(mss).min(usize::from(Self::MAX)) as u16;
+        }
+    }
 }
 
 impl Rack {
@@ -87,6 +117,18 @@ impl Rack {
         }
     }
 
+    /// The reordering degree in segments (`tcpi_reordering`).
+    pub fn reordering(&self) -> u32 {
+        self.degree.get()
+    }
+
+    /// An ACK delivered a segment `extent` bytes below the highest delivered one, never
+    /// retransmitted: the network reordered (RFC 8985 §6.2 step 3).
+    pub fn on_reordering(&mut self, extent: usize, mss: usize) {
+        self.reordering_seen = true;
+        self.degree.observe(extent, mss);
+    }
+
     /// A DSACK arrived: the reordering window was too small (RFC 8985 §6.2 step 4).
     pub fn on_dsack(&mut self) {
         self.reordering_seen = true;
@@ -94,10 +136,11 @@ impl Rack {
     }
 
     /// RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering has been seen and
-    /// either recovery is under way or `DupThresh` segments are SACKed, so that a connection
-    /// without reordering reacts as fast as duplicate-ACK counting would.
+    /// either recovery is under way or as many segments as the reordering degree are SACKed,
+    /// so that a connection without reordering reacts as fast as duplicate-ACK counting would.
     pub fn reo_wnd(&self, in_recovery: bool, sacked_segments: usize, srtt: Duration) -> Duration {
-        if !self.reordering_seen && (in_recovery || sacked_segments >= 3) {
+        let dup_thresh = self.reordering() as usize;
+        if !self.reordering_seen && (in_recovery || sacked_segments >= dup_thresh) {
             return Duration::ZERO;
         }
         let min_rtt = self.min_rtt.unwrap_or(srtt);
@@ -208,6 +251,20 @@ mod tests {
             None,
         );
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
+    }
+
+    #[test]
+    fn reordering_degree_grows_to_the_distance_and_stops_at_the_maximum() {
+        let mut d = ReorderingDegree::default();
+        assert_eq!(d.get(), 3);
+        d.observe(300, 100);
+        assert_eq!(d.get(), 3, "three segments is DupThresh itself");
+        d.observe(550, 100);
+        assert_eq!(d.get(), 6, "rounded up to whole segments");
+        d.observe(400, 100);
+        assert_eq!(d.get(), 6, "never shrinks");
+        d.observe(1_000_000, 100);
+        assert_eq!(d.get(), 300);
     }
 
     #[test]

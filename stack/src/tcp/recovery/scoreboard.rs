@@ -63,6 +63,8 @@ pub struct Delivered {
     pub reordering: bool,
     /// Highest end delivered by this ACK.
     high: Option<SeqNumber>,
+    /// The lowest start of the segments counted in `reordering` (Linux `state->reord`).
+    reorder_low: Option<SeqNumber>,
     /// Send time (and whether it was a retransmission) of the last segment cumulatively
     /// acknowledged, and of the last one SACKed, by this ACK: see [`Delivered::rtt_source`].
     last_acked: Option<(Instant, bool)>,
@@ -230,6 +232,7 @@ impl Scoreboard {
     fn note_delivered(&self, s: &SentSegment, d: &mut Delivered) {
         if self.highest_delivered.is_some_and(|h| s.end < h) && !s.ever_retransmitted {
             d.reordering = true;
+            d.reorder_low = Some(d.reorder_low.map_or(s.start, |l| l.min(s.start)));
         }
         d.high = Some(d.high.map_or(s.end, |h| h.max(s.end)));
         let newer = match d.newest {
@@ -275,6 +278,16 @@ impl Scoreboard {
         if let Some(h) = d.high {
             self.highest_delivered = Some(self.highest_delivered.map_or(h, |x| x.max(h)));
         }
+    }
+
+    /// How far this ACK showed the network reorders, in bytes: from the lowest segment it
+    /// delivered late (below one delivered earlier, never retransmitted) to the highest
+    /// delivered so far (Linux `tcp_check_sack_reordering`: `fack - low_seq`). Call after
+    /// [`finish_ack`](Self::finish_ack).
+    pub fn reordering_extent(&self, d: &Delivered) -> Option<usize> {
+        let low = d.reorder_low?;
+        let high = self.highest_delivered?;
+        (high > low).then(|| (high - low) as usize)
     }
 
     /// Marks the records wholly inside the SACK block `[left, right)` as SACKed.
