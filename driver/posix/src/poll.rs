@@ -53,8 +53,9 @@ impl Engine {
                             m |= IN;
                         }
                         // Linux: a shut-down send side polls writable (the write fails fast).
+                        // TCP_NOTSENT_LOWAT: unsent bytes under half the limit (`tcp_writable`).
                         let can_queue = matches!(state, State::Established | State::CloseWait)
-                            && self.stack.tcp_send_space(h) > 0;
+                            && self.stack.tcp_writable(h);
                         if dead || t.write_shut || can_queue {
                             m |= OUT;
                         }

@@ -26,6 +26,8 @@ pub(crate) struct Options {
     pub cork: bool,
     /// `TCP_USER_TIMEOUT` (0: unset).
     pub user_timeout: Option<Duration>,
+    /// `TCP_NOTSENT_LOWAT` as set (0: unset, the profile's unlimited `tcp_notsent_lowat`).
+    pub notsent_lowat: u32,
     /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
     pub inq: bool,
     /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
@@ -71,6 +73,9 @@ impl Options {
         }
         if self.user_timeout.is_some() {
             c.user_timeout = self.user_timeout;
+        }
+        if self.notsent_lowat != 0 {
+            c.notsent_lowat = self.notsent_lowat;
         }
         c
     }

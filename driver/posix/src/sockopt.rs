@@ -127,6 +127,15 @@ impl Engine {
                     let _ = stack.tcp_set_user_timeout(h, t);
                 }
             }
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                // Any int, taken as unsigned; 0 falls back to the system-wide value, which is
+                // unlimited in the profile (Linux `tcp_notsent_lowat()`).
+                let v = int_arg(val)? as u32;
+                s.opts.notsent_lowat = v;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_notsent_lowat(h, if v == 0 { u32::MAX } else { v });
+                }
+            }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => {
                 let on = int_arg(val)? != 0;
                 s.opts.cork = on;
@@ -283,6 +292,9 @@ impl Engine {
                     .map_or(0, |d| i32::try_from(d.total_millis()).unwrap_or(i32::MAX)),
             ),
             (libc::IPPROTO_TCP, libc::TCP_INQ) => put_int(out, s.opts.inq as i32),
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                put_int(out, s.opts.notsent_lowat as i32)
+            }
             // Linux answers with what the congestion control's `get_info` gives: CUBIC and
             // Reno have none, so the answer is empty (length 0), as here.
             (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => 0,

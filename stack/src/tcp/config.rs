@@ -80,6 +80,9 @@ pub struct TcpConfig {
     /// connection times out, in place of the `retries2` count; `None` (the default) leaves
     /// the count in charge.
     pub user_timeout: Option<Duration>,
+    /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
+    /// `u32::MAX` (the default, Linux's `tcp_notsent_lowat`) leaves only the send buffer.
+    pub notsent_lowat: u32,
 }
 
 impl TcpConfig {
@@ -133,6 +136,7 @@ impl TcpConfig {
             // tcp_ecn = 2 does not ask for ECN on active opens.
             ecn: false,
             user_timeout: None,
+            notsent_lowat: u32::MAX,
         }
     }
 }

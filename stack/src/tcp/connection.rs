@@ -604,7 +604,8 @@ impl Connection {
         } else {
             pool.available()
         };
-        room.min(self.send_buf.tail_room().saturating_add(grant))
+        let space = room.min(self.send_buf.tail_room().saturating_add(grant));
+        self.lowat_limit(space)
     }
 
     /// Bytes queued for sending and not yet acknowledged.
@@ -630,7 +631,7 @@ impl Connection {
     /// [`send`](Self::send) with `MSG_MORE`/`MSG_EOR` (`push`): the queued part ends a
     /// write, pushed unless `more`, a record if `eor` and all of `data` was taken.
     pub fn send_with(&mut self, pool: &mut ChunkPool, data: &[u8], flags: SendFlags) -> usize {
-        let room = self.send_room();
+        let room = self.lowat_limit(self.send_room());
         let n = self.send_buf.enqueue(pool, data, room, true);
         if n < data.len().min(room) {
             pool.counters.snd_refused += 1;

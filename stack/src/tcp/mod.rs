@@ -44,6 +44,7 @@ mod endpoint;
 mod input;
 pub mod isn;
 pub mod listen;
+pub mod lowat;
 mod output;
 pub mod ports;
 pub mod push;
