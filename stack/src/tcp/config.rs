@@ -61,10 +61,11 @@ pub struct TcpConfig {
     /// Offer SACK (RFC 2018): on. This engine generates SACK blocks as a receiver.
     pub sack: bool,
     /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
-    /// `tcp_challenge_ack_limit`; applied per connection here).
-    pub challenge_ack_limit: u32,
-    /// Initial congestion window in segments (RFC 6928): 10.
-    pub initial_cwnd_segments: u32,
+    /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
+    pub challenge_ack_limit: u16,
+    /// Initial congestion window in segments (RFC 6928): 10. (16 bits: Linux caps the route
+    /// metric it comes from far lower, and the configuration fits `Connection`'s budget.)
+    pub initial_cwnd_segments: u16,
     /// Congestion-control algorithm: CUBIC (RFC 9438), the Linux default.
     pub congestion: CongestionAlgorithm,
     /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off

@@ -918,7 +918,7 @@ impl Connection {
             self.limits.challenge_window_start = now;
             self.limits.challenge_count = 0;
         }
-        if self.limits.challenge_count < self.config.challenge_ack_limit {
+        if self.limits.challenge_count < u32::from(self.config.challenge_ack_limit) {
             self.limits.challenge_count += 1;
             self.counters.challenge_acks += 1;
             self.ack.now = true;
