@@ -49,7 +49,8 @@ impl Engine {
                         m |= IN | RDHUP;
                     }
                     if !matches!(state, State::SynSent | State::SynReceived) {
-                        if self.stack.tcp_recv_queue_len(h) > 0 {
+                        // SO_RCVLOWAT: readable once that many bytes are queued.
+                        if self.stack.tcp_recv_queue_len(h) >= s.opts.rcvlowat() {
                             m |= IN;
                         }
                         // Linux: a shut-down send side polls writable (the write fails fast).

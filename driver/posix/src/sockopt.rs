@@ -103,6 +103,14 @@ impl Engine {
                 }
                 s.opts.zerocopy = strict_bool_arg(val)?;
             }
+            (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => {
+                // Linux `sock_setsockopt` and `tcp_set_rcvlowat`: negative means INT_MAX, and
+                // the value is capped at half the largest receive buffer (0 becomes 1).
+                let v = int_arg(val)?;
+                let v = if v < 0 { i32::MAX as u32 } else { v as u32 };
+                let cap = s.opts.rcvbuf.unwrap_or(base.rmem.max) / 2;
+                s.opts.rcvlowat = v.min(u32::try_from(cap).unwrap_or(u32::MAX)).max(1);
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -271,6 +279,7 @@ impl Engine {
                 }
                 put(out, &b)
             }
+            (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => put_int(out, s.opts.rcvlowat() as i32),
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
