@@ -4,10 +4,12 @@
 
 use std::net::Ipv4Addr;
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
-use xdptcp_stack::stack::{Stack, StackConfig, StackKeys, TcpHandle};
-use xdptcp_stack::tcp::{SeqNumber, State, TcpConfig};
+use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
+use xdptcp_stack::tcp::path::PathError;
+use xdptcp_stack::tcp::{Event, SeqNumber, State, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
+use xdptcp_stack::wire::icmp::{self, DstUnreachable, Icmpv4Repr};
 use xdptcp_stack::wire::ipv4::{self, IpProtocol, Ipv4Repr};
 use xdptcp_stack::wire::tcp::{Packet, TcpFlags, TcpRepr};
 
@@ -53,6 +55,8 @@ struct Out {
     flags: TcpFlags,
     len: usize,
     src_port: u16,
+    /// The IP header and the first 8 TCP bytes, as an ICMP error quotes them.
+    quote: Vec<u8>,
 }
 
 fn frames(s: &mut Stack, now: Instant) -> Vec<Out> {
@@ -68,9 +72,25 @@ fn frames(s: &mut Stack, now: Instant) -> Vec<Out> {
             flags: r.flags,
             len: r.payload.len(),
             src_port: r.src_port,
+            quote: buf[..ipv4::HEADER_LEN + 8].to_vec(),
         });
     }
     v
+}
+
+/// A router's ICMP error about the segment `quote` quotes.
+fn unreachable(reason: DstUnreachable, mtu: u16, quote: &[u8]) -> Vec<u8> {
+    let repr = Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: mtu, original: quote };
+    let mut m = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut icmp::Packet::new_unchecked(&mut m[..]), true);
+    ip_packet(Ipv4Addr::new(10, 0, 0, 254), LOCAL, 0, IpProtocol::Icmp, &m)
+}
+
+/// `quote` with its sequence number replaced (a forged or stale error).
+fn with_seq(quote: &[u8], seq: SeqNumber) -> Vec<u8> {
+    let mut q = quote.to_vec();
+    q[ipv4::HEADER_LEN + 4..ipv4::HEADER_LEN + 8].copy_from_slice(&seq.0.to_be_bytes());
+    q
 }
 
 /// Connects to PEER:80 and completes the handshake; `ecn` on both sides when asked.
@@ -143,4 +163,67 @@ fn without_ecn_negotiated_data_is_not_ect_and_ce_is_not_echoed() {
     s.receive(t1, &peer_data(port, rcv + 10u32, snd + 300u32, CE, TcpFlags::empty()));
     let f = frames(&mut s, t1);
     assert!(!f.is_empty() && f.iter().all(|o| !o.flags.contains(TcpFlags::ECE)), "{f:?}");
+}
+
+#[test]
+fn fragmentation_needed_in_window_lowers_the_mss_and_resends_in_pieces() {
+    let mut s = stack(1500);
+    let (h, _, snd, _) = established(&mut s, false);
+    assert_eq!(s.tcp_info(h).unwrap().snd_mss, 1000);
+    s.tcp_send(h, &[1u8; 2000]).unwrap();
+    let f = frames(&mut s, T0);
+    assert_eq!(f.iter().map(|o| o.len).collect::<Vec<_>>(), vec![1000, 1000]);
+    let cwnd = s.tcp_info(h).unwrap().cwnd;
+    // A forged error quoting a sequence number not in flight changes nothing (RFC 5927).
+    let t1 = T0 + Duration::from_millis(1);
+    let forged = with_seq(&f[0].quote, snd + 100_000u32);
+    s.receive(t1, &unreachable(DstUnreachable::FragRequired, 700, &forged));
+    assert_eq!(s.counters().icmp_out_of_window, 1);
+    assert_eq!(s.tcp_info(h).unwrap().snd_mss, 1000);
+    assert!(frames(&mut s, t1).is_empty());
+    // The real one: the path takes 700-byte packets, 660 bytes of data.
+    s.receive(t1, &unreachable(DstUnreachable::FragRequired, 700, &f[0].quote));
+    assert_eq!(s.counters().path_mtu_lowered, 1);
+    let info = s.tcp_info(h).unwrap();
+    assert_eq!(info.snd_mss, 660);
+    assert_eq!(info.cwnd, cwnd, "a smaller MTU is not congestion");
+    // The two segments go again at once, in pieces that fit.
+    let f = frames(&mut s, t1);
+    let sent: Vec<_> = f.iter().map(|o| (o.seq - snd, o.len)).collect();
+    assert_eq!(sent, vec![(0, 660), (660, 340), (1000, 660), (1660, 340)]);
+    // An MTU no smaller, or none given (pre-RFC 1191 routers), changes nothing.
+    s.receive(t1, &unreachable(DstUnreachable::FragRequired, 1400, &f[0].quote));
+    s.receive(t1, &unreachable(DstUnreachable::FragRequired, 0, &f[0].quote));
+    assert_eq!(s.counters().path_mtu_lowered, 1);
+    // Never below Linux's 552-byte minimum.
+    s.receive(t1, &unreachable(DstUnreachable::FragRequired, 100, &f[0].quote));
+    assert_eq!(s.tcp_info(h).unwrap().snd_mss, 512);
+}
+
+#[test]
+fn an_unreachable_error_ends_a_connection_attempt_with_its_reason() {
+    let mut s = stack(1500);
+    let h = s.tcp_connect(T0, PEER, 80).unwrap();
+    let syn = frames(&mut s, T0).remove(0);
+    // Quoting another sequence number: ignored.
+    let stale = with_seq(&syn.quote, syn.seq + 5u32);
+    s.receive(T0, &unreachable(DstUnreachable::HostUnreachable, 0, &stale));
+    assert_eq!(s.tcp_state(h), State::SynSent);
+    s.receive(T0, &unreachable(DstUnreachable::HostUnreachable, 0, &syn.quote));
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(events.contains(&StackEvent::Tcp(h, Event::Refused)), "{events:?}");
+    assert_eq!(s.tcp_path_error(h), Some(PathError::HostUnreachable));
+    s.tcp_clear_path_error(h);
+    assert_eq!(s.tcp_path_error(h), None);
+}
+
+#[test]
+fn an_unreachable_error_on_an_open_connection_is_soft() {
+    let mut s = stack(1500);
+    let (h, _, _, _) = established(&mut s, false);
+    s.tcp_send(h, &[1u8; 100]).unwrap();
+    let f = frames(&mut s, T0);
+    s.receive(T0, &unreachable(DstUnreachable::NetUnreachable, 0, &f[0].quote));
+    assert_eq!(s.tcp_state(h), State::Established, "RFC 1122 §4.2.3.9: MUST NOT abort");
+    assert_eq!(s.tcp_path_error(h), Some(PathError::NetUnreachable));
 }

@@ -584,3 +584,29 @@ fn tcp_notsent_lowat_reads_back_and_limits_queued_unsent_bytes() {
     let mut fds = [libc::pollfd { fd, events: libc::POLLOUT, revents: 0 }];
     assert_eq!(p.poll(&mut fds, 0), Ok(0), "not writable while unsent bytes exceed half of it");
 }
+
+#[test]
+fn host_unreachable_for_our_syn_fails_connect_with_ehostunreach() {
+    let p = Arc::new(posix());
+    let fd = p.socket(libc::AF_INET, libc::SOCK_STREAM, 0).expect("socket");
+    let p2 = Arc::clone(&p);
+    let dst = SocketAddrV4::new(Ipv4Addr::from(REMOTE), 7);
+    let t = std::thread::spawn(move || p2.connect(fd, dst));
+    let mut buf = [0u8; 2048];
+    let n = loop {
+        if let Some((n, _)) = p.netdev_receive(&mut buf, NO_WAIT) {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    // A router on the way: destination unreachable, host unreachable (code 1), quoting the
+    // SYN's IP header and first 8 TCP bytes.
+    let quote = &buf[..(usize::from(buf[0] & 0x0f) * 4 + 8).min(n)];
+    let header = etherparse::icmpv4::DestUnreachableHeader::Host;
+    let icmp = PacketBuilder::ipv4([192, 0, 2, 254], LOCAL, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(header));
+    let mut out = Vec::new();
+    icmp.write(&mut out, quote).expect("write packet");
+    p.netdev_send(&out);
+    assert_eq!(t.join().expect("thread"), Err(Errno(libc::EHOSTUNREACH)));
+}

@@ -44,7 +44,7 @@ impl Stack {
                 let ecn = IpEcn::from_bits(dscp_ecn & 0b11);
                 self.tcp_input_ecn(now, src_ip, dst_ip, ecn, segment, !checksum_verified);
             }
-            Received::IcmpError { .. } => self.counters.icmp_errors += 1,
+            Received::IcmpError { message, original, .. } => self.icmp_input(&message, original),
             Received::Consumed | Received::Dropped(_) => {}
         }
     }

@@ -37,6 +37,7 @@ mod batch;
 mod config;
 mod input;
 mod output;
+mod path_errors;
 mod socket;
 mod touch;
 
@@ -71,8 +72,13 @@ pub struct StackCounters {
     pub replies_dropped: u64,
     /// SYNs dropped because the connection table was full.
     pub table_full_drops: u64,
-    /// ICMP errors about our TCP segments (received and ignored: RFC 5927 soft errors).
+    /// ICMP errors about our TCP segments (`tcp::path`).
     pub icmp_errors: u64,
+    /// Of those, errors quoting a sequence number not in flight, ignored (RFC 5927 §4.1;
+    /// Linux `OutOfWindowIcmps`).
+    pub icmp_out_of_window: u64,
+    /// Fragmentation Needed errors that lowered a connection's path MTU (RFC 1191).
+    pub path_mtu_lowered: u64,
     /// Connections freed instead of entering TIME-WAIT because `max_time_wait` were there
     /// already (Linux `TCPTimeWaitOverflow`).
     pub time_wait_overflow: u64,
@@ -114,6 +120,8 @@ pub struct Stack {
     /// The connection `receive_batch` looked up for the frame being received, so that
     /// `tcp_input` checks it against the segment's key instead of hashing it again.
     rx_hint: Option<FlowHandle>,
+    /// Errors ICMP reported about connections' paths (`path_errors`).
+    path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<FlowHandle>,
     tx_ready: VecDeque<FlowHandle>,
@@ -183,6 +191,7 @@ impl Stack {
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
             port_filter: None,
             rx_hint: None,
+            path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),

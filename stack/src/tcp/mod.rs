@@ -46,6 +46,7 @@ pub mod isn;
 pub mod listen;
 pub mod lowat;
 mod output;
+pub mod path;
 pub mod ports;
 pub mod push;
 pub mod quickack;

@@ -167,6 +167,12 @@ impl Connection {
     /// NextSeg rule 1, and the go-back after a timeout). Does not move `SND.NXT`.
     fn plan_lost(&mut self, now: Instant) -> Option<Plan> {
         let i = self.loss.board.next_lost()?;
+        // A record sent before the path MTU fell goes again in pieces of the new size (a FIN
+        // takes no room).
+        let data = self.loss.board.get(i).map_or(0, |r| r.end.min(self.data_end()) - r.start);
+        if data.max(0) as usize > self.opts.mss {
+            self.loss.board.split(i, self.opts.mss);
+        }
         let rec = *self.loss.board.get(i)?;
         let pipe = self.pipe();
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes

@@ -407,6 +407,39 @@ impl Scoreboard {
         }
     }
 
+    /// Splits record `i` after its first `len` bytes, when it is longer, not SACKed, and
+    /// there is room for one more record; the two halves keep its marks (the byte totals do
+    /// not change). A smaller path MTU needs this: a record sent at the old segment size is
+    /// resent in pieces of the new one (Linux `tcp_fragment` on retransmission). Returns
+    /// whether it split.
+    pub fn split(&mut self, i: usize, len: usize) -> bool {
+        let Some(s) = self.segs.get(i).copied() else { return false };
+        if len == 0 || s.len() <= len || s.sacked || !self.has_room() {
+            return false;
+        }
+        let at = s.start + len;
+        if let Some(m) = self.segs.get_mut(i) {
+            m.end = at;
+            m.push = false;
+        }
+        self.segs.insert(i + 1, SentSegment { start: at, ..s });
+        true
+    }
+
+    /// Marks lost every record with more than `len` bytes of data (below `data_end`: a FIN
+    /// takes no room) that is neither SACKed nor already waiting to go again (Linux
+    /// `tcp_simple_retransmit` after the path MTU fell). Returns whether any was marked.
+    pub fn mark_lost_longer_than(&mut self, len: usize, data_end: SeqNumber) -> bool {
+        let mut any = false;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if (s.end.min(data_end) - s.start).max(0) as usize > len {
+                any |= self.mark_lost(i);
+            }
+        }
+        any
+    }
+
     /// Index of the record that starts at `seq`.
     pub fn find(&self, seq: SeqNumber) -> Option<usize> {
         let i = self.segs.partition_point(|s| s.start < seq);
