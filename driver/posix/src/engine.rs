@@ -77,6 +77,8 @@ pub(crate) struct Engine {
     tx_buf: Vec<u8>,
     /// Gathers a UDP datagram from an iovec before it is sent.
     pub scratch: Vec<u8>,
+    /// The blocked calls, so the virtual clock waits for the ones a change woke.
+    pub waiters: crate::waiters::Waiters,
 }
 
 impl Engine {
@@ -96,6 +98,7 @@ impl Engine {
             spare: Vec::new(),
             tx_buf: vec![0; frame],
             scratch: Vec::with_capacity(frame),
+            waiters: Default::default(),
             config,
         }
     }
