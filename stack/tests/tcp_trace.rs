@@ -638,12 +638,10 @@ fn fast_retransmit_on_three_dupacks() {
     let r = recv!(c, ms(33), seq ISS + 1, ack Some(IRS + 1), A, len 100);
     assert_eq!(r.payload, data(500, 3)[..100]);
     assert_eq!(c.counters().fast_retransmits, 1);
-    // RFC 6675 §5 step 4.2: ssthresh = FlightSize / 2; no window inflation (the duplicate
-    // ACKs lower the pipe estimate instead). The window in force is PRR's (RFC 6937, as
-    // Linux reports it): the pipe after the retransmission (100 estimated in flight plus the
-    // retransmission) and nothing more, since one duplicate ACK delivered one segment.
+    // RFC 6675 §5 step 4.2: cwnd = ssthresh = FlightSize / 2; no window inflation (the
+    // duplicate ACKs lower the pipe estimate instead; PRR is used with RACK only).
     assert_eq!(c.info().ssthresh, 250);
-    assert_eq!(c.info().cwnd, 200);
+    assert_eq!(c.info().cwnd, 250);
     // Partial ACK: the next hole is retransmitted at once.
     send!(c, ms(40), seg(IRS + 1, Some(ISS + 201), A));
     recv!(c, ms(40), seq ISS + 201, ack Some(IRS + 1), A, len 100);
