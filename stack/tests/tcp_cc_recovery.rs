@@ -85,6 +85,7 @@ fn three_dupacks_one_retransmission_exit_at_recovery_point() {
     assert_eq!(c.counters().retrans_segs, 1, "exactly one retransmission");
     assert_eq!(c.counters().fast_retransmits, 1);
     assert!(c.info().in_recovery);
+    // Without SACK and RACK there is no PRR (`Connection::send_window`): cwnd = ssthresh.
     assert_eq!((c.info().cwnd, c.info().ssthresh), (500, 500));
     // More duplicates do not retransmit again.
     for i in 0..3 {
@@ -197,11 +198,18 @@ fn tail_loss_probe_recovers_a_tail_drop_without_rto() {
     // No new data: the probe resends the last segment.
     recv!(c, pto, seq ISS + 901, len 100);
     recv_nothing!(c, pto);
-    // Its SACK lets RACK find the four segments before it lost.
+    // Its SACK lets RACK find the four segments before it lost. With nothing left in flight
+    // PRR's slow-start bound (RFC 6937 §3, PRR-SSRB) lets one go for the one delivered ...
     rx(&mut c, ms(60), &sack(500, &[(900, 1000)]));
-    let out = tx_all(&mut c, ms(60));
-    let seqs: Vec<_> = out.iter().map(|x| x.seq).collect();
-    assert_eq!(seqs, vec![s(ISS + 501), s(ISS + 601), s(ISS + 701), s(ISS + 801)]);
+    recv!(c, ms(60), seq ISS + 501, len 100);
+    recv_nothing!(c, ms(60));
+    // ... then what each ACK delivers plus one segment when SND.UNA moves.
+    rx(&mut c, ms(65), &sack(600, &[(900, 1000)]));
+    recv!(c, ms(65), seq ISS + 601, len 100);
+    recv!(c, ms(65), seq ISS + 701, len 100);
+    recv_nothing!(c, ms(65));
+    rx(&mut c, ms(66), &sack(800, &[(900, 1000)]));
+    recv!(c, ms(66), seq ISS + 801, len 100);
     rx(&mut c, ms(70), &ack(1000));
     assert_eq!(c.counters().timeouts, 0, "recovered without a retransmission timeout");
     assert_eq!(c.poll_timeout(), None);
@@ -473,4 +481,60 @@ fn only_the_first_partial_ack_restarts_the_timer_without_sack() {
     rx(&mut c, ms(60), &ack(600));
     recv!(c, ms(60), seq ISS + 601, len 100);
     assert_eq!(c.poll_timeout(), Some(ms(245)));
+}
+
+/// PRR (RFC 6937) as Linux runs it, in google's `prr-ss-ack-below-snd_una` sequence scaled to
+/// an MSS of 100: holes at 0, 300-700; the pipe falls below ssthresh, so each ACK releases
+/// what it delivered (plus one segment when SND.UNA moves), not all of cwnd - pipe at once.
+#[test]
+fn prr_releases_what_each_ack_delivers_in_recovery() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    rx(&mut c, ms(30), &sack(0, &[(100, 200)]));
+    rx(&mut c, ms(30), &sack(0, &[(100, 300)]));
+    recv_nothing!(c, ms(30));
+    rx(&mut c, ms(30), &sack(0, &[(100, 300), (800, 900)]));
+    // Six marked lost, one segment in flight, one delivered: only the fast retransmit goes,
+    // where cwnd - pipe (700 - 100) would have let six go.
+    recv!(c, ms(30), seq ISS + 1, len 100);
+    recv_nothing!(c, ms(30));
+    assert_eq!(c.info().lost, 600);
+    // 0-100 and 300-400 delivered, SND.UNA moved: two plus one.
+    rx(&mut c, ms(42), &sack(400, &[(800, 900)]));
+    recv!(c, ms(42), seq ISS + 401, len 100);
+    recv!(c, ms(42), seq ISS + 501, len 100);
+    recv!(c, ms(42), seq ISS + 601, len 100);
+    recv_nothing!(c, ms(42));
+    assert_eq!(c.send(&payload(1000)), 1000);
+    recv_nothing!(c, ms(42));
+    // A reordered ACK below SND.UNA SACKs 500-700: two delivered, so two go, the last hole
+    // and one new segment.
+    rx(&mut c, ms(44), &sack(300, &[(500, 700)]));
+    recv!(c, ms(44), seq ISS + 701, len 100);
+    recv!(c, ms(44), seq ISS + 1001, len 100);
+    recv_nothing!(c, ms(44));
+}
+
+/// The reordering degree (Linux `tcpi_reordering`): 3 until a segment is delivered later
+/// than that many above it, then the distance, which also reopens RACK's reordering window
+/// (google's `sack-shift-sacked-2-6-8-3-9-nofack`, MSS 100).
+#[test]
+fn a_late_sack_raises_the_reordering_degree() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    rx(&mut c, ms(30), &sack(0, &[(200, 300)]));
+    rx(&mut c, ms(30), &sack(0, &[(200, 300), (600, 700)]));
+    rx(&mut c, ms(30), &sack(0, &[(200, 300), (600, 700), (800, 900)]));
+    recv!(c, ms(30), seq ISS + 1, len 100);
+    recv_nothing!(c, ms(30));
+    assert_eq!((c.info().reordering, c.info().lost), (3, 600));
+    // 300-400, marked lost, arrives: six segments below the highest SACKed end (900).
+    rx(&mut c, ms(37), &sack(0, &[(200, 400), (600, 700), (800, 900)]));
+    assert_eq!((c.info().reordering, c.info().lost), (6, 500));
+    // PRR lets one more go for the one delivered.
+    recv!(c, ms(37), seq ISS + 101, len 100);
+    recv_nothing!(c, ms(37));
+    // A segment delivered in order moves nothing.
+    rx(&mut c, ms(47), &sack(0, &[(200, 400), (600, 700), (800, 1000)]));
+    assert_eq!(c.info().reordering, 6);
 }

@@ -639,7 +639,7 @@ fn fast_retransmit_on_three_dupacks() {
     assert_eq!(r.payload, data(500, 3)[..100]);
     assert_eq!(c.counters().fast_retransmits, 1);
     // RFC 6675 §5 step 4.2: cwnd = ssthresh = FlightSize / 2; no window inflation (the
-    // duplicate ACKs lower the pipe estimate instead).
+    // duplicate ACKs lower the pipe estimate instead; PRR is used with RACK only).
     assert_eq!(c.info().ssthresh, 250);
     assert_eq!(c.info().cwnd, 250);
     // Partial ACK: the next hole is retransmitted at once.

@@ -145,7 +145,7 @@ impl PosixConfig {
                 "timestamps" => c.tcp.timestamps = flag()?,
                 "sack" => c.tcp.sack = flag()?,
                 "wscale" => c.tcp.window_scaling = flag()?,
-                "iw" => c.tcp.initial_cwnd_segments = num()?.clamp(1, 1000) as u32,
+                "iw" => c.tcp.initial_cwnd_segments = num()?.clamp(1, 1000) as u16,
                 "rto_ms" => c.tcp.initial_rto = Duration::from_millis(num()?),
                 "rto_min_ms" => c.tcp.min_rto = Duration::from_millis(num()?),
                 "delack_ms" => c.tcp.delayed_ack_timeout = Duration::from_millis(num()?),

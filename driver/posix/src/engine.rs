@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use xdptcp_stack::stack::{ListenHandle, Stack, StackEvent, TcpHandle};
+use xdptcp_stack::tcp::path::PathError;
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::{Duration, Instant};
 
@@ -76,6 +77,8 @@ pub(crate) struct Engine {
     tx_buf: Vec<u8>,
     /// Gathers a UDP datagram from an iovec before it is sent.
     pub scratch: Vec<u8>,
+    /// The blocked calls, so the virtual clock waits for the ones a change woke.
+    pub waiters: crate::waiters::Waiters,
 }
 
 impl Engine {
@@ -95,6 +98,7 @@ impl Engine {
             spare: Vec::new(),
             tx_buf: vec![0; frame],
             scratch: Vec::with_capacity(frame),
+            waiters: Default::default(),
             config,
         }
     }
@@ -190,17 +194,21 @@ impl Engine {
             let Some(&fd) = self.conns.get(&h) else { continue };
             let terminal =
                 matches!(e, Event::Closed | Event::Reset | Event::TimedOut | Event::Refused);
+            // An ICMP error ends an attempt with its own number, and a soft one replaces
+            // ETIMEDOUT (Linux `sk_err`, `tcp_write_err`'s `sk_err_soft`).
+            let path = self.stack.tcp_path_error(h).map(path_errno);
             if let Ok(s) = self.socket_mut(fd) {
                 s.activity += 1;
                 match e {
-                    Event::Refused => s.error = Some(Errno::ECONNREFUSED),
+                    Event::Refused => s.error = Some(path.unwrap_or(Errno::ECONNREFUSED)),
                     Event::Reset => s.error = Some(Errno::ECONNRESET),
-                    Event::TimedOut => s.error = Some(Errno::ETIMEDOUT),
+                    Event::TimedOut => s.error = Some(path.unwrap_or(Errno::ETIMEDOUT)),
                     _ => {}
                 }
             }
             if terminal {
                 self.conns.remove(&h);
+                self.stack.tcp_clear_path_error(h);
             }
         }
         let now = self.now();
@@ -325,4 +333,17 @@ pub(crate) fn split(e: &mut Engine, fd: Fd) -> SysResult<(&mut Stack, &mut Socke
         Entry::Socket(s) => Ok((stack, s)),
         Entry::Epoll(_) => Err(Errno::ENOTSOCK),
     }
+}
+
+/// The error number Linux gives an ICMP error (`icmp_err_convert`).
+fn path_errno(e: PathError) -> Errno {
+    Errno(match e {
+        PathError::NetUnreachable => libc::ENETUNREACH,
+        PathError::HostUnreachable => libc::EHOSTUNREACH,
+        PathError::ProtocolUnreachable => libc::ENOPROTOOPT,
+        PathError::PortUnreachable => libc::ECONNREFUSED,
+        PathError::HostDown => libc::EHOSTDOWN,
+        PathError::Isolated => libc::ENONET,
+        PathError::SourceRouteFailed => libc::EOPNOTSUPP,
+    })
 }

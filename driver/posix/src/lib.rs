@@ -30,6 +30,7 @@ mod sockopt;
 mod tcp;
 mod tcp_info;
 mod udp;
+mod waiters;
 
 pub use config::{linux_profile, suite_profile, ClockMode, PosixConfig};
 pub use errno::{Errno, SysResult};

@@ -49,12 +49,14 @@ impl Engine {
                         m |= IN | RDHUP;
                     }
                     if !matches!(state, State::SynSent | State::SynReceived) {
-                        if self.stack.tcp_recv_queue_len(h) > 0 {
+                        // SO_RCVLOWAT: readable once that many bytes are queued.
+                        if self.stack.tcp_recv_queue_len(h) >= s.opts.rcvlowat() {
                             m |= IN;
                         }
                         // Linux: a shut-down send side polls writable (the write fails fast).
+                        // TCP_NOTSENT_LOWAT: unsent bytes under half the limit (`tcp_writable`).
                         let can_queue = matches!(state, State::Established | State::CloseWait)
-                            && self.stack.tcp_send_space(h) > 0;
+                            && self.stack.tcp_writable(h);
                         if dead || t.write_shut || can_queue {
                             m |= OUT;
                         }

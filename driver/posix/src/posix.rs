@@ -15,9 +15,13 @@ use crate::config::PosixConfig;
 use crate::engine::Engine;
 use crate::errno::{Errno, SysResult};
 use crate::socket::{Fd, Proto};
+use crate::waiters::Waiter;
 
 /// Longest a real-clock wait sleeps before looking at the timers again.
 const REAL_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long (real time) a clock jump waits for woken blocked calls to look again.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A socket-compatible API over one [`Stack`] on a raw-IP device whose packets are exchanged
 /// through [`netdev_send`](Self::netdev_send) and [`netdev_receive`](Self::netdev_receive).
@@ -60,12 +64,33 @@ impl Posix {
     /// A call that never blocks: runs `f`, then delivers what it caused and wakes waiters.
     fn call<T>(&self, f: impl FnOnce(&mut Engine) -> SysResult<T>) -> SysResult<T> {
         let mut g = self.lock();
+        g.waiters.back();
         g.catch_up();
         let r = f(&mut g);
         g.pump();
+        g.waiters.bump();
         drop(g);
         self.cond.notify_all();
         r
+    }
+
+    /// With the virtual clock, waits until every blocked call that the last change woke has
+    /// looked again (`waiters`), for at most [`SETTLE_LIMIT`] of real time (a call whose
+    /// thread is gone must not stop the clock).
+    fn settled<'a>(&self, mut g: MutexGuard<'a, Engine>) -> MutexGuard<'a, Engine> {
+        if !g.clock.is_virtual() {
+            return g;
+        }
+        let give_up = std::time::Instant::now() + SETTLE_LIMIT;
+        while g.waiters.unsettled() {
+            let left = give_up.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.cond.notify_all();
+            g = self.cond.wait_timeout(g, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        g
     }
 
     /// Waits until the engine changes (virtual clock) or a timer or `deadline` is due (real).
@@ -100,22 +125,37 @@ impl Posix {
         mut op: impl FnMut(&mut Engine) -> SysResult<Option<T>>,
     ) -> SysResult<Option<T>> {
         let mut g = self.lock();
+        g.waiters.back();
         if g.catch_up() {
             self.cond.notify_all();
         }
         let deadline = timeout.map(|d| g.now() + d);
+        let mut me = Waiter::default();
         loop {
+            let caught_up = g.waiters.checking(&mut me);
             let r = op(&mut g);
             let active = g.pump();
             let finished = !matches!(r, Ok(None));
+            if active {
+                g.waiters.bump();
+            }
             if active || finished {
                 self.cond.notify_all();
             }
             if finished {
+                g.waiters.leave(&mut me);
+                self.cond.notify_all();
                 return r;
             }
             if deadline.is_some_and(|d| g.now() >= d) {
+                g.waiters.leave(&mut me);
+                self.cond.notify_all();
                 return Ok(None);
+            }
+            g.waiters.block(&mut me);
+            if caught_up && !g.waiters.unsettled() {
+                // A clock jump may be waiting for this look.
+                self.cond.notify_all();
             }
             g = self.wait(g, deadline);
         }
@@ -407,13 +447,16 @@ impl Posix {
     ) -> Option<(usize, Instant)> {
         let give_up = std::time::Instant::now() + wait;
         let mut g = self.lock();
+        g.waiters.back();
         loop {
             if g.catch_up() {
                 self.cond.notify_all();
             }
+            g = self.settled(g);
             let jumped_from = g.now();
             let out = g.take_outbound(true);
             if g.now() != jumped_from {
+                g.waiters.bump();
                 self.cond.notify_all();
             }
             if let Some(o) = out {
@@ -444,9 +487,12 @@ impl Posix {
     /// its own deadline); the real clock really sleeps, serving timers meanwhile.
     pub fn usleep(&self, micros: u64) {
         let mut g = self.lock();
+        g.waiters.back();
+        let mut g = self.settled(g);
         let target = g.now() + Duration::from_micros(micros);
         if g.clock.is_virtual() {
             g.advance_to(target);
+            g.waiters.bump();
             drop(g);
             self.cond.notify_all();
             return;
@@ -460,8 +506,11 @@ impl Posix {
     pub fn now(&self) -> Instant {
         let mut g = self.lock();
         let (now, active) = g.read_clock();
+        let returning = g.waiters.unsettled();
+        g.waiters.back();
+        let settled = returning && !g.waiters.unsettled();
         drop(g);
-        if active {
+        if active || settled {
             self.cond.notify_all();
         }
         now

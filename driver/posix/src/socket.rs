@@ -26,6 +26,10 @@ pub(crate) struct Options {
     pub cork: bool,
     /// `TCP_USER_TIMEOUT` (0: unset).
     pub user_timeout: Option<Duration>,
+    /// `TCP_NOTSENT_LOWAT` as set (0: unset, the profile's unlimited `tcp_notsent_lowat`).
+    pub notsent_lowat: u32,
+    /// `SO_RCVLOWAT` as set (0: unset, Linux's default of 1): see [`Options::rcvlowat`].
+    pub rcvlowat: u32,
     /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
     pub inq: bool,
     /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
@@ -44,6 +48,12 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// `SO_RCVLOWAT`: the bytes a read waits for, and `poll` wants queued before it reports
+    /// the socket readable (Linux `sock_rcvlowat`, `tcp_stream_is_readable`); 1 by default.
+    pub fn rcvlowat(&self) -> usize {
+        self.rcvlowat.max(1) as usize
+    }
+
     /// `base` with these options applied.
     pub fn tcp_config(&self, base: &TcpConfig) -> TcpConfig {
         let mut c = *base;
@@ -71,6 +81,9 @@ impl Options {
         }
         if self.user_timeout.is_some() {
             c.user_timeout = self.user_timeout;
+        }
+        if self.notsent_lowat != 0 {
+            c.notsent_lowat = self.notsent_lowat;
         }
         c
     }

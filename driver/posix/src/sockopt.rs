@@ -103,6 +103,14 @@ impl Engine {
                 }
                 s.opts.zerocopy = strict_bool_arg(val)?;
             }
+            (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => {
+                // Linux `sock_setsockopt` and `tcp_set_rcvlowat`: negative means INT_MAX, and
+                // the value is capped at half the largest receive buffer (0 becomes 1).
+                let v = int_arg(val)?;
+                let v = if v < 0 { i32::MAX as u32 } else { v as u32 };
+                let cap = s.opts.rcvbuf.unwrap_or(base.rmem.max) / 2;
+                s.opts.rcvlowat = v.min(u32::try_from(cap).unwrap_or(u32::MAX)).max(1);
+            }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -125,6 +133,15 @@ impl Engine {
                 s.opts.user_timeout = t;
                 if let Some(h) = conn {
                     let _ = stack.tcp_set_user_timeout(h, t);
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                // Any int, taken as unsigned; 0 falls back to the system-wide value, which is
+                // unlimited in the profile (Linux `tcp_notsent_lowat()`).
+                let v = int_arg(val)? as u32;
+                s.opts.notsent_lowat = v;
+                if let Some(h) = conn {
+                    let _ = stack.tcp_set_notsent_lowat(h, if v == 0 { u32::MAX } else { v });
                 }
             }
             (libc::IPPROTO_TCP, libc::TCP_CORK) => {
@@ -262,6 +279,7 @@ impl Engine {
                 }
                 put(out, &b)
             }
+            (libc::SOL_SOCKET, libc::SO_RCVLOWAT) => put_int(out, s.opts.rcvlowat() as i32),
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => put_timeval(out, s.opts.rcvtimeo),
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => put_timeval(out, s.opts.sndtimeo),
             (libc::IPPROTO_TCP, _) if !is_tcp => return Err(Errno::EOPNOTSUPP),
@@ -283,6 +301,9 @@ impl Engine {
                     .map_or(0, |d| i32::try_from(d.total_millis()).unwrap_or(i32::MAX)),
             ),
             (libc::IPPROTO_TCP, libc::TCP_INQ) => put_int(out, s.opts.inq as i32),
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                put_int(out, s.opts.notsent_lowat as i32)
+            }
             // Linux answers with what the congestion control's `get_info` gives: CUBIC and
             // Reno have none, so the answer is empty (length 0), as here.
             (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => 0,

@@ -287,12 +287,27 @@ impl Engine {
     ) -> SysResult<Option<usize>> {
         let (stack, s) = split(self, fd)?;
         let nonblocking = s.nonblocking || flags & libc::MSG_DONTWAIT != 0;
+        let rcvlowat = s.opts.rcvlowat();
         let error = &mut s.error;
         let Proto::Tcp(t) = &mut s.proto else { return Err(Errno::EOPNOTSUPP) };
         let TcpRole::Conn(h) = t.role else { return Err(Errno::ENOTCONN) };
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
             return Ok(Some(*done));
+        }
+        // SO_RCVLOWAT: a blocking read waits until min(len, lowat) bytes are there, unless
+        // the stream ends, fails or was shut down first (Linux `tcp_recvmsg`'s target).
+        let target = total.min(rcvlowat);
+        let waiting = !nonblocking
+            && *done == 0
+            && target > 1
+            && error.is_none()
+            && !t.read_shut
+            && matches!(stack.tcp_state(h), State::Established | State::FinWait1 | State::FinWait2)
+            && stack.tcp_recv_queue_len(h) < target
+            && !stack.tcp_recv_finished(h);
+        if waiting {
+            return Ok(None);
         }
         // After SHUT_RD, data already received is still read (Linux); then 0, not a wait.
         let read_shut = t.read_shut;

@@ -127,7 +127,7 @@ pub fn encode(
     put_u32(&mut b, offset_of!(Ti, tcpi_snd_ssthresh), ssthresh as u32);
     put_u32(&mut b, offset_of!(Ti, tcpi_snd_cwnd), sat32((i.cwnd / mss) as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_advmss), advmss);
-    put_u32(&mut b, offset_of!(Ti, tcpi_reordering), 3);
+    put_u32(&mut b, offset_of!(Ti, tcpi_reordering), i.reordering);
     put_u32(&mut b, offset_of!(Ti, tcpi_rcv_space), sat32(i.rcv_space as u64));
     put_u32(&mut b, offset_of!(Ti, tcpi_total_retrans), sat32(i.retransmits));
     put_u64(&mut b, offset_of!(Ti, tcpi_bytes_acked), i.bytes_acked);

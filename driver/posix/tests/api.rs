@@ -538,3 +538,75 @@ fn queue_sizes_as_linux_ioctls_report_them() {
     inject(&p, &seg(4400, 93, 1001, Some(isn + 1001)), ts);
     assert_eq!(p.bytes_queued(fd, false), Ok(2000));
 }
+
+#[test]
+fn so_rcvlowat_holds_readiness_and_blocking_reads_until_enough_arrived() {
+    let p = Arc::new(posix());
+    let (fd, isn, ts) = accepted(&p, 91, 4011);
+    assert_eq!(get_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT), 1, "Linux's default");
+    set_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 5).expect("SO_RCVLOWAT");
+    assert_eq!(get_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT), 5);
+    let ep = p.epoll_create().expect("epoll");
+    p.epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, Some((libc::EPOLLIN as u32, 1))).expect("add");
+    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 2];
+    let p2 = Arc::clone(&p);
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 16];
+        p2.read(fd, &mut buf).map(|n| buf[..n].to_vec())
+    });
+    let mut d = seg(4011, 91, 1001, Some(isn + 1));
+    d.payload = b"abc".to_vec();
+    inject(&p, &d, ts);
+    // Three bytes of five: not readable, and the blocking read keeps waiting.
+    assert_eq!(p.epoll_wait(ep, &mut evs, 0), Ok(0));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!t.is_finished(), "a read returned below SO_RCVLOWAT");
+    let mut d = seg(4011, 91, 1004, Some(isn + 1));
+    d.payload = b"defg".to_vec();
+    inject(&p, &d, ts);
+    assert_eq!(t.join().expect("thread").expect("read"), b"abcdefg");
+    // Negative means INT_MAX, capped at half the largest receive buffer (Linux).
+    set_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT, -1).expect("SO_RCVLOWAT");
+    assert!(get_int(&p, fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT) > 5);
+}
+
+#[test]
+fn tcp_notsent_lowat_reads_back_and_limits_queued_unsent_bytes() {
+    let p = posix();
+    let (fd, _, _) = accepted(&p, 92, 4012);
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT), 0);
+    set_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, 4000).expect("set");
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT), 4000);
+    p.fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK).expect("F_SETFL");
+    // Far less than the 256 KiB send buffer: what the first window sends, plus one size goal.
+    let n = p.write(fd, &[1u8; 200_000]).expect("write");
+    assert!(n < 100_000, "{n} bytes queued under a 4000-byte limit");
+    let mut fds = [libc::pollfd { fd, events: libc::POLLOUT, revents: 0 }];
+    assert_eq!(p.poll(&mut fds, 0), Ok(0), "not writable while unsent bytes exceed half of it");
+}
+
+#[test]
+fn host_unreachable_for_our_syn_fails_connect_with_ehostunreach() {
+    let p = Arc::new(posix());
+    let fd = p.socket(libc::AF_INET, libc::SOCK_STREAM, 0).expect("socket");
+    let p2 = Arc::clone(&p);
+    let dst = SocketAddrV4::new(Ipv4Addr::from(REMOTE), 7);
+    let t = std::thread::spawn(move || p2.connect(fd, dst));
+    let mut buf = [0u8; 2048];
+    let n = loop {
+        if let Some((n, _)) = p.netdev_receive(&mut buf, NO_WAIT) {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    // A router on the way: destination unreachable, host unreachable (code 1), quoting the
+    // SYN's IP header and first 8 TCP bytes.
+    let quote = &buf[..(usize::from(buf[0] & 0x0f) * 4 + 8).min(n)];
+    let header = etherparse::icmpv4::DestUnreachableHeader::Host;
+    let icmp = PacketBuilder::ipv4([192, 0, 2, 254], LOCAL, 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(header));
+    let mut out = Vec::new();
+    icmp.write(&mut out, quote).expect("write packet");
+    p.netdev_send(&out);
+    assert_eq!(t.join().expect("thread"), Err(Errno(libc::EHOSTUNREACH)));
+}

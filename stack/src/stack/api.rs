@@ -445,6 +445,19 @@ impl Stack {
             .ok_or(TcpError::InvalidHandle)
     }
 
+    /// `TCP_NOTSENT_LOWAT`: how many unsent bytes may queue before writes stop (`tcp::lowat`;
+    /// `u32::MAX` for no limit).
+    pub fn tcp_set_notsent_lowat(&mut self, h: TcpHandle, lowat: u32) -> Result<(), TcpError> {
+        self.touch(h.0, false, |s, _| s.conn.set_notsent_lowat(lowat))
+            .ok_or(TcpError::InvalidHandle)
+    }
+
+    /// Whether a writer polling `h` would be woken: send room, and unsent bytes under half
+    /// the `TCP_NOTSENT_LOWAT` limit if one is set (Linux `tcp_poll`).
+    pub fn tcp_writable(&self, h: TcpHandle) -> bool {
+        self.flows.get(h.0).is_some_and(|s| s.conn.writable(&self.buffers))
+    }
+
     /// `TCP_CORK`: short segments wait until it is lifted (`tcp::push`).
     pub fn tcp_set_cork(&mut self, h: TcpHandle, on: bool) -> Result<(), TcpError> {
         self.touch(h.0, true, |s, _| s.conn.set_cork(on)).ok_or(TcpError::InvalidHandle)

@@ -11,7 +11,7 @@ use super::{ListenHandle, Reply, Stack, StackEvent};
 use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{accepted_local, AckAction, OverflowPolicy, SynAction};
-use crate::tcp::segment::{Segment, SegmentHeader, SegmentOptions};
+use crate::tcp::segment::{IpEcn, Segment, SegmentHeader, SegmentOptions};
 use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
@@ -40,21 +40,37 @@ impl Stack {
     /// [`poll_transmit`](Self::poll_transmit).
     pub fn receive(&mut self, now: Instant, frame: &[u8]) {
         match self.iface.receive(now, frame) {
-            Received::Tcp { src_ip, dst_ip, segment, checksum_verified, .. } => {
-                self.tcp_input(now, src_ip, dst_ip, segment, !checksum_verified);
+            Received::Tcp { src_ip, dst_ip, dscp_ecn, segment, checksum_verified } => {
+                let ecn = IpEcn::from_bits(dscp_ecn & 0b11);
+                self.tcp_input_ecn(now, src_ip, dst_ip, ecn, segment, !checksum_verified);
             }
-            Received::IcmpError { .. } => self.counters.icmp_errors += 1,
+            Received::IcmpError { message, original, .. } => self.icmp_input(&message, original),
             Received::Consumed | Received::Dropped(_) => {}
         }
     }
 
     /// Processes one TCP segment (header and payload) from `src_ip` to `dst_ip`, verifying
-    /// its checksum if `verify_checksum`. For drivers that parse the lower layers themselves.
+    /// its checksum if `verify_checksum`. For drivers that parse the lower layers themselves
+    /// (the IP header's ECN field taken as Not-ECT: see [`tcp_input_ecn`](Self::tcp_input_ecn)).
     pub fn tcp_input(
         &mut self,
         now: Instant,
         src_ip: Ipv4Addr,
         dst_ip: Ipv4Addr,
+        segment: &[u8],
+        verify_checksum: bool,
+    ) {
+        self.tcp_input_ecn(now, src_ip, dst_ip, IpEcn::NotEct, segment, verify_checksum);
+    }
+
+    /// [`tcp_input`](Self::tcp_input) with the ECN codepoint of the IP header: a CE mark on
+    /// a connection that negotiated ECN makes its ACKs echo ECE (RFC 3168 §6.1.3).
+    pub fn tcp_input_ecn(
+        &mut self,
+        now: Instant,
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        ecn: IpEcn,
         segment: &[u8],
         verify_checksum: bool,
     ) {
@@ -84,7 +100,7 @@ impl Stack {
         };
         self.rx_hint = found;
         if let Some(h) = found {
-            if !self.connection_input(now, h, &seg) {
+            if !self.connection_input(now, h, &seg, ecn) {
                 return;
             }
             // TIME-WAIT gave the SYN up for a new incarnation (RFC 6191): on to the listener.
@@ -113,6 +129,7 @@ impl Stack {
         now: Instant,
         h: crate::flow::FlowHandle,
         seg: &Segment<'_>,
+        ecn: IpEcn,
     ) -> bool {
         // A live handle: the lookup just returned it.
         let verdict = self.touch(h, true, |s, t| {
@@ -137,7 +154,7 @@ impl Stack {
             }
             t.counters.rx_payload_bytes += seg.payload.len() as u64;
             let queued = s.conn.send_queue_len();
-            let verdict = s.conn.on_segment(now, seg, t.pool);
+            let verdict = s.conn.on_segment_ecn(now, seg, ecn, t.pool);
             if s.conn.send_queue_len() < queued {
                 // New data acknowledged: forward progress, so the peer's link-layer address
                 // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.

@@ -37,6 +37,7 @@ mod batch;
 mod config;
 mod input;
 mod output;
+mod path_errors;
 mod socket;
 mod touch;
 
@@ -72,8 +73,13 @@ pub struct StackCounters {
     pub replies_dropped: u64,
     /// SYNs dropped because the connection table was full.
     pub table_full_drops: u64,
-    /// ICMP errors about our TCP segments (received and ignored: RFC 5927 soft errors).
+    /// ICMP errors about our TCP segments (`tcp::path`).
     pub icmp_errors: u64,
+    /// Of those, errors quoting a sequence number not in flight, ignored (RFC 5927 §4.1;
+    /// Linux `OutOfWindowIcmps`).
+    pub icmp_out_of_window: u64,
+    /// Fragmentation Needed errors that lowered a connection's path MTU (RFC 1191).
+    pub path_mtu_lowered: u64,
     /// Connections freed instead of entering TIME-WAIT because `max_time_wait` were there
     /// already (Linux `TCPTimeWaitOverflow`).
     pub time_wait_overflow: u64,
@@ -115,6 +121,8 @@ pub struct Stack {
     /// The connection `tcp_input` tries first (checked against the segment's key): the one
     /// `receive_batch` looked up for the frame being received, or the previous segment's.
     rx_hint: Option<FlowHandle>,
+    /// Errors ICMP reported about connections' paths (`path_errors`).
+    path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<ConnTimer>,
     tx_ready: VecDeque<FlowHandle>,
@@ -184,6 +192,7 @@ impl Stack {
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
             port_filter: None,
             rx_hint: None,
+            path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),

@@ -4,7 +4,7 @@
 use super::{Reply, Stack};
 use crate::flow::FlowKey;
 use crate::iface::{Interface, IpSend, SendError};
-use crate::tcp::segment::SegmentHeader;
+use crate::tcp::segment::{IpEcn, SegmentHeader};
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
@@ -12,6 +12,8 @@ use crate::wire::tcp::{Packet, TcpRepr};
 
 /// Writes one TCP segment (`header` plus `payload`, in two pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
+/// `ect` marks the IP header ECN-capable, ECT(0) (RFC 3168 §6.1.1: new data of a connection
+/// that negotiated ECN).
 pub(crate) fn emit_segment(
     iface: &mut Interface,
     now: Instant,
@@ -19,6 +21,7 @@ pub(crate) fn emit_segment(
     key: &FlowKey,
     header: &SegmentHeader,
     payload: [&[u8]; 2],
+    ect: bool,
 ) -> Result<IpSend, SendError> {
     let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
     repr.ack = header.ack;
@@ -41,7 +44,8 @@ pub(crate) fn emit_segment(
             repr.sack_blocks.truncate(keep);
         }
     }
-    iface.send_ip(now, frame, key.remote_ip, IpProtocol::Tcp, 0, |l4, info| {
+    let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
+    iface.send_ip(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, |l4, info| {
         let header_len = repr.header_len();
         let (a, b) = (payload[0], payload[1]);
         let len = header_len + a.len() + b.len();
@@ -121,7 +125,7 @@ impl Stack {
                 // Whether anything follows this segment (its plan already moved the state on).
                 let more = s.conn.may_transmit();
                 let payload_len = (seg.payload[0].len() + seg.payload[1].len()) as u64;
-                match emit_segment(t.iface, now, buf, &key, &seg.header, seg.payload) {
+                match emit_segment(t.iface, now, buf, &key, &seg.header, seg.payload, seg.ect) {
                     Ok(IpSend::Ready(n)) => {
                         t.counters.tx_payload_bytes += payload_len;
                         if !more {
@@ -159,7 +163,8 @@ impl Stack {
     }
 
     fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
-        match emit_segment(&mut self.iface, now, buf, &reply.key, &reply.header, [&[], &[]]) {
+        let (key, header) = (&reply.key, &reply.header);
+        match emit_segment(&mut self.iface, now, buf, key, header, [&[], &[]], false) {
             Ok(IpSend::Ready(n)) => Some(n),
             Ok(IpSend::Queued) => None,
             Err(_) => {

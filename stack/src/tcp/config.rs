@@ -61,10 +61,11 @@ pub struct TcpConfig {
     /// Offer SACK (RFC 2018): on. This engine generates SACK blocks as a receiver.
     pub sack: bool,
     /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
-    /// `tcp_challenge_ack_limit`; applied per connection here).
-    pub challenge_ack_limit: u32,
-    /// Initial congestion window in segments (RFC 6928): 10.
-    pub initial_cwnd_segments: u32,
+    /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
+    pub challenge_ack_limit: u16,
+    /// Initial congestion window in segments (RFC 6928): 10. (16 bits: Linux caps the route
+    /// metric it comes from far lower, and the configuration fits `Connection`'s budget.)
+    pub initial_cwnd_segments: u16,
     /// Congestion-control algorithm: CUBIC (RFC 9438), the Linux default.
     pub congestion: CongestionAlgorithm,
     /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
@@ -80,6 +81,9 @@ pub struct TcpConfig {
     /// connection times out, in place of the `retries2` count; `None` (the default) leaves
     /// the count in charge.
     pub user_timeout: Option<Duration>,
+    /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
+    /// `u32::MAX` (the default, Linux's `tcp_notsent_lowat`) leaves only the send buffer.
+    pub notsent_lowat: u32,
 }
 
 impl TcpConfig {
@@ -133,6 +137,7 @@ impl TcpConfig {
             // tcp_ecn = 2 does not ask for ECN on active opens.
             ecn: false,
             user_timeout: None,
+            notsent_lowat: u32::MAX,
         }
     }
 }

@@ -163,6 +163,8 @@ pub struct TcpInfo {
     pub sacked: usize,
     /// Bytes deemed lost and not SACKed.
     pub lost: usize,
+    /// How many segments the network was seen to reorder by (Linux `tcpi_reordering`).
+    pub reordering: u32,
     /// When data last arrived in order, or the last segment before any data did (Linux
     /// `tcpi_last_data_recv` counts from the handshake until data comes).
     pub last_data_recv: Instant,
@@ -526,7 +528,7 @@ impl Connection {
             rtt: self.rtx.rto.srtt(),
             rttvar: self.rtx.rto.rttvar(),
             rto: self.rtx.rto.rto(),
-            cwnd: self.cc.window(),
+            cwnd: self.send_window(),
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.opts.mss,
             snd_wnd: self.snd.wnd,
@@ -544,6 +546,7 @@ impl Connection {
             pipe: self.pipe(),
             sacked: self.loss.board.sacked_bytes(),
             lost: self.loss.board.lost_bytes(),
+            reordering: self.loss.rack.reordering(),
             last_data_recv: self.quickack.last_data().unwrap_or(self.rcv.last_recv),
         }
     }
@@ -601,7 +604,8 @@ impl Connection {
         } else {
             pool.available()
         };
-        room.min(self.send_buf.tail_room().saturating_add(grant))
+        let space = room.min(self.send_buf.tail_room().saturating_add(grant));
+        self.lowat_limit(space)
     }
 
     /// Bytes queued for sending and not yet acknowledged.
@@ -627,7 +631,7 @@ impl Connection {
     /// [`send`](Self::send) with `MSG_MORE`/`MSG_EOR` (`push`): the queued part ends a
     /// write, pushed unless `more`, a record if `eor` and all of `data` was taken.
     pub fn send_with(&mut self, pool: &mut ChunkPool, data: &[u8], flags: SendFlags) -> usize {
-        let room = self.send_room();
+        let room = self.lowat_limit(self.send_room());
         let n = self.send_buf.enqueue(pool, data, room, true);
         if n < data.len().min(room) {
             pool.counters.snd_refused += 1;
@@ -920,7 +924,7 @@ impl Connection {
             self.limits.challenge_window_start = now;
             self.limits.challenge_count = 0;
         }
-        if self.limits.challenge_count < self.config.challenge_ack_limit {
+        if self.limits.challenge_count < u32::from(self.config.challenge_ack_limit) {
             self.limits.challenge_count += 1;
             self.counters.challenge_acks += 1;
             self.ack.now = true;

@@ -167,12 +167,18 @@ impl Connection {
     /// NextSeg rule 1, and the go-back after a timeout). Does not move `SND.NXT`.
     fn plan_lost(&mut self, now: Instant) -> Option<Plan> {
         let i = self.loss.board.next_lost()?;
+        // A record sent before the path MTU fell goes again in pieces of the new size (a FIN
+        // takes no room).
+        let data = self.loss.board.get(i).map_or(0, |r| r.end.min(self.data_end()) - r.start);
+        if data.max(0) as usize > self.opts.mss {
+            self.loss.board.split(i, self.opts.mss);
+        }
         let rec = *self.loss.board.get(i)?;
         let pipe = self.pipe();
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
         // when nothing is in flight.
         let first_of_episode = core::mem::take(&mut self.loss.retransmit_now);
-        if pipe > 0 && pipe + rec.len() > self.cc.window() && !first_of_episode {
+        if pipe > 0 && pipe + rec.len() > self.send_window() && !first_of_episode {
             return None;
         }
         // Beyond the first unacknowledged segment, stay inside the offered window. The first
@@ -207,7 +213,7 @@ impl Connection {
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.recovery().note_retransmission();
+        self.recovery().note_retransmission(len);
         self.count_out(true);
         let off = (start - self.snd.base).max(0) as usize;
         // RFC 3168 §6.1.5: retransmissions are not ECN-capable.
@@ -248,7 +254,7 @@ impl Connection {
         let unsent = (data_end - self.snd.nxt).max(0) as usize;
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
-        let cwnd_room = self.cc.window().saturating_sub(self.pipe());
+        let cwnd_room = self.send_window().saturating_sub(self.pipe());
         let mut usable =
             if probe { peer_room.min(self.opts.mss) } else { peer_room.min(cwnd_room) };
         if !self.loss.board.has_room() {
@@ -330,6 +336,7 @@ impl Connection {
         self.loss.board.push(seq, seq + n, now, push);
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
+        self.loss.prr.on_sent(len);
         self.pacing_sent(now, len);
         self.recovery().arm_tlp(now);
         self.count_out(false);

@@ -48,13 +48,13 @@ fn goodput_tracks_loss() {
         }
     }
     // CUBIC's cubic growth pays off where windows are large (0.01% loss). Measured in the
-    // quick run: 504 against 383 Mbit/s (1.32×) since the receiver has Linux's quick-ACK mode
-    // (it ACKs the first segments one by one; before, 608 against 371, 1.64×; and 608 against
-    // 170 while the receiver held only 8 out-of-order ranges, which slowed NewReno+SACK's
-    // recovery from slow start).
+    // quick run: 557 against 383 Mbit/s (1.46×) with PRR in CUBIC+SACK+RACK's recoveries
+    // (2,164 segments lost to the full queue before, 883 with it: cwnd - pipe no longer sends
+    // the whole reduction at once); 504 against 383 (1.32×) before PRR, once the receiver had
+    // Linux's quick-ACK mode; 608 against 371 (1.64×) before that.
     let cubic = r.loss[rate(0.0001)][variant("CUBIC+SACK+RACK")].goodput_bps;
     let reno = r.loss[rate(0.0001)][variant("NewReno+SACK")].goodput_bps;
-    assert!(cubic > 1.25 * reno, "{cubic} vs {reno}");
+    assert!(cubic > 1.4 * reno, "{cubic} vs {reno}");
 }
 
 #[test]

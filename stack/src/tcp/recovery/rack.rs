@@ -27,7 +27,37 @@ pub struct Rack {
     /// Reordering was observed on this connection (`RACK.reordering_seen`).
     pub reordering_seen: bool,
     /// Multiplier of the reordering window, raised by DSACKs (`RACK.reo_wnd_mult`).
-    reo_wnd_mult: u32,
+    reo_wnd_mult: u8,
+    /// The reordering degree in segments, `DupThresh` until reordering beyond it is seen.
+    degree: ReorderingDegree,
+}
+
+/// How many segments the network has been seen to reorder by (Linux `tp->reordering`, the
+/// `tcpi_reordering` of `TCP_INFO`): `DupThresh` (3, `tcp_reordering`) until a segment
+/// arrives later than that many above it, then the largest such distance, at most 300
+/// (`tcp_max_reordering`). RACK's reordering window stays open until this many segments are
+/// SACKed (RFC 8985 §6.2 step 4 uses `DupThresh`; Linux this adaptive value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReorderingDegree(u16);
+
+impl ReorderingDegree {
+    /// Linux `tcp_reordering`, RFC 6675 DupThresh.
+    pub const INITIAL: u16 = 3;
+    /// Linux `tcp_max_reordering`.
+    pub const MAX: u16 = 300;
+
+    /// The degree in segments.
+    pub fn get(self) -> u32 {
+        u32::from(self.0.max(Self::INITIAL))
+    }
+
+    /// A segment was delivered `extent` bytes below the highest delivered one.
+    pub fn observe(&mut self, extent: usize, mss: usize) {
+        let mss = mss.max(1);
+        if extent > self.get() as usize * mss {
+            self.0 = extent.div_ceil(mss).min(usize::from(Self::MAX)) as u16;
+        }
+    }
 }
 
 impl Rack {
@@ -45,13 +75,29 @@ impl Rack {
         self.min_rtt
     }
 
-    /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`.
-    pub fn update(&mut self, now: Instant, newest: (Instant, SeqNumber, bool)) {
+    /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`,
+    /// and the one whose RTT Linux keeps (`Delivered::rtt_source`), if any.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        newest: (Instant, SeqNumber, bool),
+        rtt_from: Option<(Instant, bool)>,
+    ) {
         let (sent_at, end, retransmitted) = newest;
         let rtt = now.saturating_duration_since(sent_at);
         // An ACK for a retransmitted segment that comes back faster than any RTT seen was
         // most likely for the original: ambiguous, skip it.
-        if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
+        let ambiguous = |rtt: Duration, retransmitted: bool| {
+            retransmitted && self.min_rtt.is_some_and(|m| rtt < m)
+        };
+        let linux_rtt = rtt_from
+            .map(|(t, r)| (now.saturating_duration_since(t), r))
+            .filter(|&(rtt, r)| !ambiguous(rtt, r))
+            .map(|(rtt, _)| rtt);
+        if ambiguous(rtt, retransmitted) {
+            if let Some(r) = linux_rtt {
+                self.rtt = r;
+            }
             return;
         }
         if !retransmitted {
@@ -60,7 +106,7 @@ impl Rack {
             // window (min_RTT / 4) to nothing.
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
-        self.rtt = rtt;
+        self.rtt = linux_rtt.unwrap_or(rtt);
         let newer = match self.xmit_ts {
             None => true,
             Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
@@ -71,6 +117,18 @@ impl Rack {
         }
     }
 
+    /// The reordering degree in segments (`tcpi_reordering`).
+    pub fn reordering(&self) -> u32 {
+        self.degree.get()
+    }
+
+    /// An ACK delivered a segment `extent` bytes below the highest delivered one, never
+    /// retransmitted: the network reordered (RFC 8985 §6.2 step 3).
+    pub fn on_reordering(&mut self, extent: usize, mss: usize) {
+        self.reordering_seen = true;
+        self.degree.observe(extent, mss);
+    }
+
     /// A DSACK arrived: the reordering window was too small (RFC 8985 §6.2 step 4).
     pub fn on_dsack(&mut self) {
         self.reordering_seen = true;
@@ -78,10 +136,11 @@ impl Rack {
     }
 
     /// RFC 8985 §6.2 step 4: the reordering window. Zero while no reordering has been seen and
-    /// either recovery is under way or `DupThresh` segments are SACKed, so that a connection
-    /// without reordering reacts as fast as duplicate-ACK counting would.
+    /// either recovery is under way or as many segments as the reordering degree are SACKed,
+    /// so that a connection without reordering reacts as fast as duplicate-ACK counting would.
     pub fn reo_wnd(&self, in_recovery: bool, sacked_segments: usize, srtt: Duration) -> Duration {
-        if !self.reordering_seen && (in_recovery || sacked_segments >= 3) {
+        let dup_thresh = self.reordering() as usize;
+        if !self.reordering_seen && (in_recovery || sacked_segments >= dup_thresh) {
             return Duration::ZERO;
         }
         let min_rtt = self.min_rtt.unwrap_or(srtt);
@@ -156,7 +215,7 @@ mod tests {
         let mut d = super::super::scoreboard::Delivered::default();
         b.sack(SeqNumber(300), SeqNumber(400), &mut d);
         b.finish_ack(&d);
-        r.update(ms(43), d.newest.unwrap());
+        r.update(ms(43), d.newest.unwrap(), d.rtt_source());
         let wnd = r.reo_wnd(false, 1, Duration::from_millis(40));
         assert_eq!(wnd, Duration::from_millis(10), "min_rtt / 4");
         // At 43 ms nothing is due yet: segment 0 is due at 0 + 40 + 10 = 50 ms.
@@ -180,14 +239,32 @@ mod tests {
         r.on_rtt_sample(Duration::ZERO);
         assert_eq!(r.min_rtt(), None);
         let sent = Instant::from_micros(1_000);
-        r.update(Instant::from_micros(1_250), (sent, SeqNumber(100), false));
+        r.update(Instant::from_micros(1_250), (sent, SeqNumber(100), false), None);
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
         // The reordering window is a quarter of it, not zero.
         r.reordering_seen = true;
         assert_eq!(r.reo_wnd(false, 1, Duration::from_millis(1)), Duration::from_nanos(62_500));
         // A retransmission's delivery time is ambiguous and never lowers min_RTT.
-        r.update(Instant::from_micros(2_100), (Instant::from_micros(2_000), SeqNumber(200), true));
+        r.update(
+            Instant::from_micros(2_100),
+            (Instant::from_micros(2_000), SeqNumber(200), true),
+            None,
+        );
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
+    }
+
+    #[test]
+    fn reordering_degree_grows_to_the_distance_and_stops_at_the_maximum() {
+        let mut d = ReorderingDegree::default();
+        assert_eq!(d.get(), 3);
+        d.observe(300, 100);
+        assert_eq!(d.get(), 3, "three segments is DupThresh itself");
+        d.observe(550, 100);
+        assert_eq!(d.get(), 6, "rounded up to whole segments");
+        d.observe(400, 100);
+        assert_eq!(d.get(), 6, "never shrinks");
+        d.observe(1_000_000, 100);
+        assert_eq!(d.get(), 300);
     }
 
     #[test]

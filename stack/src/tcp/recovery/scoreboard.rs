@@ -63,6 +63,25 @@ pub struct Delivered {
     pub reordering: bool,
     /// Highest end delivered by this ACK.
     high: Option<SeqNumber>,
+    /// The lowest start of the segments counted in `reordering` (Linux `state->reord`).
+    reorder_low: Option<SeqNumber>,
+    /// Send time (and whether it was a retransmission) of the last segment cumulatively
+    /// acknowledged, and of the last one SACKed, by this ACK: see [`Delivered::rtt_source`].
+    last_acked: Option<(Instant, bool)>,
+    last_sacked: Option<(SeqNumber, Instant, bool)>,
+}
+
+impl Delivered {
+    /// The transmission RACK times its RTT by. RFC 8985 §6.2 step 2 takes the most recently
+    /// sent delivered segment; Linux (`tcp_rack_advance`, called per segment, SACKed ones
+    /// first and then the cumulatively acknowledged ones in sequence order) keeps the RTT of
+    /// the last segment it processed. The two differ after a retransmission: when the ACK
+    /// for a retransmitted hole also covers an original segment above it, Linux's RTT is the
+    /// original's, longer, and the reordering deadline of the segments still out moves later.
+    /// A Linux peer's timing is matched by doing the same.
+    pub fn rtt_source(&self) -> Option<(Instant, bool)> {
+        self.last_acked.or(self.last_sacked.map(|(_, t, r)| (t, r)))
+    }
 }
 
 /// The scoreboard of segments in flight, oldest first.
@@ -221,6 +240,7 @@ impl Scoreboard {
     fn note_delivered(&self, s: &SentSegment, d: &mut Delivered) {
         if self.highest_delivered.is_some_and(|h| s.end < h) && !s.ever_retransmitted {
             d.reordering = true;
+            d.reorder_low = Some(d.reorder_low.map_or(s.start, |l| l.min(s.start)));
         }
         d.high = Some(d.high.map_or(s.end, |h| h.max(s.end)));
         let newer = match d.newest {
@@ -242,6 +262,7 @@ impl Scoreboard {
                 if !s.sacked {
                     d.acked += s.len();
                     self.note_delivered(&s, d);
+                    d.last_acked = Some((s.sent_at, s.ever_retransmitted));
                 }
             } else if s.start < una {
                 let cut = (una - s.start) as usize;
@@ -265,6 +286,16 @@ impl Scoreboard {
         if let Some(h) = d.high {
             self.highest_delivered = Some(self.highest_delivered.map_or(h, |x| x.max(h)));
         }
+    }
+
+    /// How far this ACK showed the network reorders, in bytes: from the lowest segment it
+    /// delivered late (below one delivered earlier, never retransmitted) to the highest
+    /// delivered so far (Linux `tcp_check_sack_reordering`: `fack - low_seq`). Call after
+    /// [`finish_ack`](Self::finish_ack).
+    pub fn reordering_extent(&self, d: &Delivered) -> Option<usize> {
+        let low = d.reorder_low?;
+        let high = self.highest_delivered?;
+        (high > low).then(|| (high - low) as usize)
     }
 
     /// Marks the records wholly inside the SACK block `[left, right)` as SACKed.
@@ -292,6 +323,10 @@ impl Scoreboard {
             self.segs[i].lost = false;
             self.segs[i].retransmitted = false;
             self.note_delivered(&s, d);
+            // Linux walks the blocks in sequence order: the highest SACKed segment is last.
+            if d.last_sacked.is_none_or(|(end, _, _)| s.end > end) {
+                d.last_sacked = Some((s.end, s.sent_at, s.ever_retransmitted));
+            }
         }
     }
 
@@ -378,6 +413,39 @@ impl Scoreboard {
             m.ever_retransmitted = true;
             m.sent_at = now;
         }
+    }
+
+    /// Splits record `i` after its first `len` bytes, when it is longer, not SACKed, and
+    /// there is room for one more record; the two halves keep its marks (the byte totals do
+    /// not change). A smaller path MTU needs this: a record sent at the old segment size is
+    /// resent in pieces of the new one (Linux `tcp_fragment` on retransmission). Returns
+    /// whether it split.
+    pub fn split(&mut self, i: usize, len: usize) -> bool {
+        let Some(s) = self.segs.get(i).copied() else { return false };
+        if len == 0 || s.len() <= len || s.sacked || !self.has_room() {
+            return false;
+        }
+        let at = s.start + len;
+        if let Some(m) = self.segs.get_mut(i) {
+            m.end = at;
+            m.push = false;
+        }
+        self.segs.insert(i + 1, SentSegment { start: at, ..s });
+        true
+    }
+
+    /// Marks lost every record with more than `len` bytes of data (below `data_end`: a FIN
+    /// takes no room) that is neither SACKed nor already waiting to go again (Linux
+    /// `tcp_simple_retransmit` after the path MTU fell). Returns whether any was marked.
+    pub fn mark_lost_longer_than(&mut self, len: usize, data_end: SeqNumber) -> bool {
+        let mut any = false;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if (s.end.min(data_end) - s.start).max(0) as usize > len {
+                any |= self.mark_lost(i);
+            }
+        }
+        any
     }
 
     /// Index of the record that starts at `seq`.
