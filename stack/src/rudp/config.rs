@@ -3,6 +3,7 @@
 use crate::tcp::cc::CongestionAlgorithm;
 use crate::time::Duration;
 
+use super::auth::TAG_LEN;
 use super::wire::{HEADER_LEN, MAX_ACK_FRAME, MESSAGE_FRAME_HEADER, WINDOW_FRAME_LEN};
 
 /// The largest message: 64 KiB.
@@ -87,9 +88,15 @@ impl Config {
         self
     }
 
-    /// Bytes of message data per fragment: a datagram less the header, room for a full ACK
-    /// and a WINDOW frame, and the fragment's own header, so any fragment can ride with them.
+    /// Bytes of message data per fragment: a datagram less the header and the tag, room for
+    /// a full ACK and a WINDOW frame, and the fragment's own header, so any fragment can ride
+    /// with them.
     pub fn fragment_size(&self) -> usize {
-        self.max_datagram - HEADER_LEN - MAX_ACK_FRAME - WINDOW_FRAME_LEN - MESSAGE_FRAME_HEADER
+        self.max_datagram
+            - HEADER_LEN
+            - TAG_LEN
+            - MAX_ACK_FRAME
+            - WINDOW_FRAME_LEN
+            - MESSAGE_FRAME_HEADER
     }
 }
