@@ -10,11 +10,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use super::auth::{PacketKey, TAG_LEN};
 use super::config::Config;
 use super::connection::{Connection, ConnectionStats, Event, State};
 use super::send::SendError;
 use super::token::TokenKey;
-use super::auth::{PacketKey, TAG_LEN};
 use super::wire::{
     initial_parts, ConnectionId, Header, Packet, PacketType, PacketWriter, HEADER_LEN,
     INITIAL_MIN_LEN, TOKEN_LEN,
