@@ -26,6 +26,9 @@ pub enum AppName {
     Rr,
     /// L4 TCP proxy: each connection is forwarded to the next --backend (round-robin).
     Proxy,
+    /// rudp (reliable messages over UDP, `xdptcp_stack::rudp`): every message back on its
+    /// connection (server side of `load rudp`).
+    RudpEcho,
 }
 
 /// An on/off option.
@@ -123,6 +126,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Sockperf => AppSpec::Sockperf,
         AppName::Rr => AppSpec::Rr,
         AppName::Proxy => return super::proxy::run(args),
+        AppName::RudpEcho => return super::serve_rudp::run(args),
     };
     if args.stack == Stack::Xdptcp {
         check_xdptcp_flags(args)?;
