@@ -59,6 +59,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.conns == 0 || args.conns > 100_000 {
         return Err("--conns must be between 1 and 100000".into());
     }
+    if args.workload == Workload::Rudp {
+        return run_rudp(args);
+    }
     if args.stack == Stack::Xdptcp {
         return run_xdptcp(args);
     }
@@ -89,6 +92,50 @@ pub fn run(args: &Args) -> Result<(), String> {
             conns: args.conns,
             size: args.size,
             rate: args.rate,
+        },
+        elapsed,
+    );
+    finish(args, &report)
+}
+
+/// `load rudp`: rudp connections over one kernel UDP socket (`linux::rudp::run_load`).
+fn run_rudp(args: &Args) -> Result<(), String> {
+    if args.stack != Stack::Linux {
+        return Err("load rudp runs on kernel sockets (--stack linux); the server side runs on either stack (serve rudp-echo --stack xdptcp|linux)".into());
+    }
+    if let Some(flag) = args.xdp.first_xdp_only_flag() {
+        return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
+    }
+    if args.rate.is_some() {
+        return Err("--rate: load rudp runs closed loop (one message outstanding per connection)".into());
+    }
+    if args.threads != 1 {
+        return Err("--threads: load rudp runs one thread".into());
+    }
+    let target = linux::resolve(&args.target)?;
+    let key = xdptcp_driver::setup::os_random_keys()
+        .map(|k| k.syncookie)
+        .map_err(|e| format!("cannot draw a random key: {e}"))?;
+    let cfg = linux::rudp::RudpLoadConfig {
+        target,
+        conns: args.conns,
+        duration: Duration::from_secs_f64(args.duration),
+        size: args.size,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        ordered: true,
+        config: xdptcp_stack::rudp::Config::default(),
+        key,
+    };
+    let (stats, elapsed) = linux::rudp::run_load(&cfg, &mut |line| eprintln!("{line}"))?;
+    let report = stats.report(
+        RunInfo {
+            workload: args.workload,
+            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+            target: target.to_string(),
+            client: "linux".into(),
+            conns: args.conns,
+            size: args.size,
+            rate: None,
         },
         elapsed,
     );
