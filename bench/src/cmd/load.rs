@@ -59,7 +59,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.conns == 0 || args.conns > 100_000 {
         return Err("--conns must be between 1 and 100000".into());
     }
-    if args.workload == Workload::Rudp {
+    if matches!(args.workload, Workload::Rudp | Workload::Kcp) {
         return run_rudp(args);
     }
     if args.stack == Stack::Xdptcp {
@@ -98,35 +98,55 @@ pub fn run(args: &Args) -> Result<(), String> {
     finish(args, &report)
 }
 
-/// `load rudp`: rudp connections over one kernel UDP socket (`linux::rudp::run_load`).
+/// `load rudp` and `load kcp`: message request/response over one kernel UDP socket
+/// (`linux::rudp::run_load`, `linux::kcp::run_load`).
 fn run_rudp(args: &Args) -> Result<(), String> {
+    let w = args.workload;
     if args.stack != Stack::Linux {
-        return Err("load rudp runs on kernel sockets (--stack linux); the server side runs on either stack (serve rudp-echo --stack xdptcp|linux)".into());
+        return Err(format!(
+            "load {w} runs on kernel sockets (--stack linux); serve rudp-echo runs on either stack"
+        ));
     }
     if let Some(flag) = args.xdp.first_xdp_only_flag() {
         return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
     }
     if args.rate.is_some() {
-        return Err("--rate: load rudp runs closed loop (one message outstanding per connection)".into());
+        return Err(format!(
+            "--rate: load {w} runs closed loop (one message outstanding per connection)"
+        ));
     }
     if args.threads != 1 {
-        return Err("--threads: load rudp runs one thread".into());
+        return Err(format!("--threads: load {w} runs one thread"));
     }
     let target = linux::resolve(&args.target)?;
-    let key = xdptcp_driver::setup::os_random_keys()
-        .map(|k| k.syncookie)
+    let keys = xdptcp_driver::setup::os_random_keys()
         .map_err(|e| format!("cannot draw a random key: {e}"))?;
-    let cfg = linux::rudp::RudpLoadConfig {
-        target,
-        conns: args.conns,
-        duration: Duration::from_secs_f64(args.duration),
-        size: args.size,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        ordered: true,
-        config: xdptcp_stack::rudp::Config::default(),
-        key,
+    let duration = Duration::from_secs_f64(args.duration);
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let progress = &mut |line: String| eprintln!("{line}");
+    let (stats, elapsed) = if w == Workload::Kcp {
+        let cfg = linux::kcp::KcpLoadConfig {
+            target,
+            conns: args.conns,
+            duration,
+            size: args.size,
+            timeout,
+            first_conv: u32::from_le_bytes([keys.isn[0], keys.isn[1], keys.isn[2], keys.isn[3]]),
+        };
+        linux::kcp::run_load(&cfg, progress)?
+    } else {
+        let cfg = linux::rudp::RudpLoadConfig {
+            target,
+            conns: args.conns,
+            duration,
+            size: args.size,
+            timeout,
+            ordered: true,
+            config: xdptcp_stack::rudp::Config::default(),
+            key: keys.syncookie,
+        };
+        linux::rudp::run_load(&cfg, progress)?
     };
-    let (stats, elapsed) = linux::rudp::run_load(&cfg, &mut |line| eprintln!("{line}"))?;
     let report = stats.report(
         RunInfo {
             workload: args.workload,

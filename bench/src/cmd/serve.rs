@@ -29,6 +29,9 @@ pub enum AppName {
     /// rudp (reliable messages over UDP, `xdptcp_stack::rudp`): every message back on its
     /// connection (server side of `load rudp`).
     RudpEcho,
+    /// KCP (the `kcp` crate) over a kernel UDP socket: every message back (server side of
+    /// `load kcp`; `--stack linux` only).
+    KcpEcho,
 }
 
 /// An on/off option.
@@ -127,6 +130,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Rr => AppSpec::Rr,
         AppName::Proxy => return super::proxy::run(args),
         AppName::RudpEcho => return super::serve_rudp::run(args),
+        AppName::KcpEcho => return super::serve_rudp::run_kcp(args),
     };
     if args.stack == Stack::Xdptcp {
         check_xdptcp_flags(args)?;

@@ -72,6 +72,29 @@ pub fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `serve kcp-echo` (kernel UDP only: KCP is the comparison point, not ours).
+pub fn run_kcp(args: &Args) -> Result<(), String> {
+    if args.stack != Stack::Linux {
+        return Err("serve kcp-echo runs on a kernel UDP socket (--stack linux)".into());
+    }
+    check_linux_flags(args)?;
+    if args.threads != 1 {
+        return Err("--threads: serve kcp-echo runs one thread".into());
+    }
+    let addr = linux::resolve(&args.listen)?;
+    let socket = std::net::UdpSocket::bind(addr)
+        .map_err(|e| format!("cannot bind {addr}/udp: {}", linux::describe(&e)))?;
+    let local = socket.local_addr().map_err(|e| linux::describe(&e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    println!("listening on {local}/udp (stack linux, app kcp-echo)");
+    let (convs, messages) = linux::kcp::serve_echo(socket, &stop)?;
+    println!("stopped: conversations {convs}, messages {messages}");
+    Ok(())
+}
+
 /// `--stack xdptcp`: one worker on one AF_XDP queue.
 fn run_xdptcp(args: &Args) -> Result<(), String> {
     let opts = super::serve::xdp_options(args)?;

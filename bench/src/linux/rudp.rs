@@ -240,7 +240,11 @@ pub fn run_load(
         }
         if wall >= next_line {
             let elapsed = wall.saturating_duration_since(start);
-            progress(stats.progress_line(Workload::Rudp, elapsed, std::time::Duration::from_secs(1)));
+            progress(stats.progress_line(
+                Workload::Rudp,
+                elapsed,
+                std::time::Duration::from_secs(1),
+            ));
             next_line += std::time::Duration::from_secs(1);
         }
     }

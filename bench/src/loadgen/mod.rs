@@ -22,13 +22,16 @@ pub enum Workload {
     /// rudp connections (reliable messages over UDP), request/response of `--size`-byte
     /// messages against `serve rudp-echo`.
     Rudp,
+    /// KCP conversations over kernel UDP, request/response of `--size`-byte messages
+    /// against `serve kcp-echo` (the comparison point of rudp).
+    Kcp,
 }
 
 impl Workload {
     /// The unit `throughput` is given in.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::Rr | Workload::Rudp => "req/s",
+            Workload::Rr | Workload::Rudp | Workload::Kcp => "req/s",
             Workload::Crr => "conn/s",
             Workload::Bulk => "Gbit/s",
         }
@@ -41,6 +44,7 @@ impl Workload {
             Workload::Crr => "crr",
             Workload::Bulk => "bulk",
             Workload::Rudp => "rudp",
+            Workload::Kcp => "kcp",
         }
     }
 }
