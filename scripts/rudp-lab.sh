@@ -28,6 +28,7 @@ trap cleanup EXIT
 # start_server NS LOG ARGS...: runs `xdptcp ARGS` in NS until its "listening on" line.
 start_server() {
     local ns=$1 log=$2; shift 2
+    : >"$log"
     ip netns exec "$ns" "$bin" "$@" >"$log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 150); do

@@ -38,8 +38,10 @@ impl Prefix {
     }
 
     /// Decodes a prefix at the start of `buf`: `Ok(Some((length, prefix bytes)))`,
-    /// `Ok(None)` if incomplete.
-    fn decode(self, buf: &[u8]) -> Result<Option<(u64, usize)>, FrameError> {
+    /// `Ok(None)` if incomplete. A varint still going on past `max_len` bytes announces more
+    /// than the maximum (or pads its encoding beyond any need): `TooLong` at once, so no
+    /// reader holds more than one encoded message for it.
+    fn decode(self, buf: &[u8], max_len: usize) -> Result<Option<(u64, usize)>, FrameError> {
         match self {
             Prefix::U16 => {
                 Ok(buf.first_chunk::<2>().map(|b| (u64::from(u16::from_be_bytes(*b)), 2)))
@@ -57,6 +59,9 @@ impl Prefix {
                     value |= u64::from(b & 0x7f) << (7 * i);
                     if b & 0x80 == 0 {
                         return Ok(Some((value, i + 1)));
+                    }
+                    if i + 1 >= max_len {
+                        return Err(FrameError::TooLong { max: usize::MAX });
                     }
                 }
                 Ok(None)
@@ -140,7 +145,12 @@ impl LengthPrefixed {
 
 impl Framer for LengthPrefixed {
     fn next_frame(&mut self, buf: &[u8]) -> Result<Option<Frame>, FrameError> {
-        let Some((len, at)) = self.prefix.decode(buf)? else {
+        let max_len = self.prefix.len_of(self.max);
+        let Some((len, at)) = self.prefix.decode(buf, max_len).map_err(|e| match e {
+            FrameError::TooLong { .. } => FrameError::TooLong { max: self.max },
+            e => e,
+        })?
+        else {
             return Ok(None);
         };
         let len = match usize::try_from(len) {

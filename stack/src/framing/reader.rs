@@ -135,7 +135,11 @@ impl<F: Framer> FrameReader<F> {
             }
         }
         if !last && pos < seg.len() {
-            // A message straddles into the next slice: take its start out.
+            // A message straddles into the next slice: take its start out (never more than
+            // one whole message could take: a framer that has not failed by then is faulty).
+            if seg.len() - pos > self.framer.max_encoded_len() {
+                return Err(FrameError::TooLong { max: self.framer.max_encoded_len() });
+            }
             self.pending.extend_from_slice(&seg[pos..]);
             pos = seg.len();
         }

@@ -192,14 +192,27 @@ fn varint_lengths_round_trip_and_garbage_is_refused() {
     f.write_prefix(300, &mut out).unwrap();
     assert_eq!(out, [0xac, 0x02]);
     // Ten continuation bytes, or a tenth byte over bit 63: no number.
-    let mut f = LengthPrefixed::with_prefix(Prefix::Varint, 1000);
+    let mut f = LengthPrefixed::with_prefix(Prefix::Varint, usize::MAX);
     assert_eq!(f.next_frame(&[0x80; 9]), Ok(None));
     assert_eq!(f.next_frame(&[0x80; 10]), Err(FrameError::BadLength));
     let mut big = [0xff; 10];
     big[9] = 0x02;
     assert_eq!(f.next_frame(&big), Err(FrameError::BadLength));
-    big[9] = 0x01;
-    assert_eq!(f.next_frame(&big), Err(FrameError::TooLong { max: 1000 }));
+    // Under a smaller maximum, a prefix longer than the maximum's is refused as it arrives.
+    let mut f = LengthPrefixed::with_prefix(Prefix::Varint, 1000);
+    assert_eq!(f.next_frame(&[0x80]), Ok(None));
+    assert_eq!(f.next_frame(&[0x80, 0x80]), Err(FrameError::TooLong { max: 1000 }));
+    assert_eq!(f.next_frame(&[0xe9, 0x07]), Err(FrameError::TooLong { max: 1000 }));
+    // Found by the `framing` fuzz target: with a maximum of 0 a varint prefix is one byte, so
+    // a second continuation byte is already over it (the reader held three prefix bytes for
+    // a message of at most one encoded byte).
+    let mut f = LengthPrefixed::with_prefix(Prefix::Varint, 0);
+    assert_eq!(f.next_frame(&[0x00]).unwrap().unwrap().consumed, 1);
+    assert_eq!(f.next_frame(&[0xff]), Err(FrameError::TooLong { max: 0 }));
+    let mut r = FrameReader::new(LengthPrefixed::with_prefix(Prefix::Varint, 0));
+    assert_eq!(r.read(&[0x05, 0xff, 0xff], &[0xff, 0x2a], |_| true), 0);
+    assert_eq!(r.error(), Some(FrameError::TooLong { max: 0 }));
+    assert_eq!(r.held(), 0);
 }
 
 #[test]
