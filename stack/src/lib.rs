@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flow;
+pub mod framing;
 pub mod iface;
 pub mod rng;
 pub mod rudp;

@@ -59,6 +59,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.conns == 0 || args.conns > 100_000 {
         return Err("--conns must be between 1 and 100000".into());
     }
+    if matches!(args.workload, Workload::Rudp | Workload::Kcp) {
+        return run_rudp(args);
+    }
     if args.stack == Stack::Xdptcp {
         return run_xdptcp(args);
     }
@@ -89,6 +92,70 @@ pub fn run(args: &Args) -> Result<(), String> {
             conns: args.conns,
             size: args.size,
             rate: args.rate,
+        },
+        elapsed,
+    );
+    finish(args, &report)
+}
+
+/// `load rudp` and `load kcp`: message request/response over one kernel UDP socket
+/// (`linux::rudp::run_load`, `linux::kcp::run_load`).
+fn run_rudp(args: &Args) -> Result<(), String> {
+    let w = args.workload;
+    if args.stack != Stack::Linux {
+        return Err(format!(
+            "load {w} runs on kernel sockets (--stack linux); serve rudp-echo runs on either stack"
+        ));
+    }
+    if let Some(flag) = args.xdp.first_xdp_only_flag() {
+        return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
+    }
+    if args.rate.is_some() {
+        return Err(format!(
+            "--rate: load {w} runs closed loop (one message outstanding per connection)"
+        ));
+    }
+    if args.threads != 1 {
+        return Err(format!("--threads: load {w} runs one thread"));
+    }
+    let target = linux::resolve(&args.target)?;
+    let keys = xdptcp_driver::setup::os_random_keys()
+        .map_err(|e| format!("cannot draw a random key: {e}"))?;
+    let duration = Duration::from_secs_f64(args.duration);
+    let timeout = Duration::from_millis(args.timeout_ms.max(1));
+    let progress = &mut |line: String| eprintln!("{line}");
+    let (stats, elapsed) = if w == Workload::Kcp {
+        let cfg = linux::kcp::KcpLoadConfig {
+            target,
+            conns: args.conns,
+            duration,
+            size: args.size,
+            timeout,
+            first_conv: u32::from_le_bytes([keys.isn[0], keys.isn[1], keys.isn[2], keys.isn[3]]),
+        };
+        linux::kcp::run_load(&cfg, progress)?
+    } else {
+        let cfg = linux::rudp::RudpLoadConfig {
+            target,
+            conns: args.conns,
+            duration,
+            size: args.size,
+            timeout,
+            ordered: true,
+            config: xdptcp_stack::rudp::Config::default(),
+            key: keys.syncookie,
+        };
+        linux::rudp::run_load(&cfg, progress)?
+    };
+    let report = stats.report(
+        RunInfo {
+            workload: args.workload,
+            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+            target: target.to_string(),
+            client: "linux".into(),
+            conns: args.conns,
+            size: args.size,
+            rate: None,
         },
         elapsed,
     );

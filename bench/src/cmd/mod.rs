@@ -10,6 +10,7 @@ pub mod load;
 pub mod proxy;
 pub mod reflect;
 pub mod serve;
+pub mod serve_rudp;
 pub mod serve_xdp;
 pub mod udp_flood;
 pub mod xdp_args;

@@ -26,6 +26,12 @@ pub enum AppName {
     Rr,
     /// L4 TCP proxy: each connection is forwarded to the next --backend (round-robin).
     Proxy,
+    /// rudp (reliable messages over UDP, `xdptcp_stack::rudp`): every message back on its
+    /// connection (server side of `load rudp`).
+    RudpEcho,
+    /// KCP (the `kcp` crate) over a kernel UDP socket: every message back (server side of
+    /// `load kcp`; `--stack linux` only).
+    KcpEcho,
 }
 
 /// An on/off option.
@@ -123,6 +129,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         AppName::Sockperf => AppSpec::Sockperf,
         AppName::Rr => AppSpec::Rr,
         AppName::Proxy => return super::proxy::run(args),
+        AppName::RudpEcho => return super::serve_rudp::run(args),
+        AppName::KcpEcho => return super::serve_rudp::run_kcp(args),
     };
     if args.stack == Stack::Xdptcp {
         check_xdptcp_flags(args)?;

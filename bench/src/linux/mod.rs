@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod hold;
+pub mod kcp;
 pub mod load;
 pub mod proxy;
 pub mod rudp;

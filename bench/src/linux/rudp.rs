@@ -9,7 +9,10 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-use xdptcp_stack::rudp::{Config, Endpoint};
+use std::collections::HashMap;
+
+use crate::loadgen::{Stats, Workload};
+use xdptcp_stack::rudp::{Config, ConnectionId, Endpoint, Event, MAX_MESSAGE};
 use xdptcp_stack::time::Instant;
 
 /// One UDP socket and the endpoint behind it.
@@ -81,8 +84,14 @@ impl RudpSocket {
                     let now = self.now();
                     self.endpoint.handle(now, from, &self.buf[..len]);
                 }
+                // A signal (SIGINT to stop a server) wakes the wait like a timeout.
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
                 {
                     break;
                 }
@@ -103,6 +112,155 @@ impl RudpSocket {
         }
         self.flush()
     }
+}
+
+/// What `xdptcp load rudp` runs.
+#[derive(Debug, Clone)]
+pub struct RudpLoadConfig {
+    pub target: SocketAddr,
+    /// Connections, each with one message outstanding (closed loop).
+    pub conns: usize,
+    pub duration: std::time::Duration,
+    /// Message size in bytes (request and echo), at most [`MAX_MESSAGE`].
+    pub size: usize,
+    /// An echo slower than this is counted as a timeout (and still awaited: rudp delivers
+    /// it; its latency is recorded too, so loss shows in the tail).
+    pub timeout: std::time::Duration,
+    /// Ordered (true) or unordered messages.
+    pub ordered: bool,
+    /// The endpoint's configuration.
+    pub config: Config,
+    /// 16 secret random bytes for the endpoint.
+    pub key: [u8; 16],
+}
+
+/// One load connection.
+#[derive(Debug, Clone, Copy)]
+struct LoadConn {
+    /// When the outstanding message was sent (`None` before `Connected`).
+    sent: Option<std::time::Instant>,
+    /// When the connection was opened (connect timeout).
+    opened: std::time::Instant,
+    timed_out: bool,
+}
+
+/// Runs rudp request/response over one kernel UDP socket: `conns` connections to `target`,
+/// each sending a `size`-byte message and waiting for its echo, again and again, for
+/// `duration`. Fills the same [`Stats`] as `load rr` (a completed request is one echo; bytes
+/// count both ways) and calls `progress` with a line each second. Returns the statistics and
+/// how long the measured part took.
+pub fn run_load(
+    cfg: &RudpLoadConfig,
+    progress: &mut dyn FnMut(String),
+) -> Result<(Stats, std::time::Duration), String> {
+    if cfg.size > MAX_MESSAGE {
+        return Err(format!("--size {}: rudp messages are at most {MAX_MESSAGE} bytes", cfg.size));
+    }
+    let local: SocketAddr = match cfg.target {
+        SocketAddr::V4(_) => "0.0.0.0:0",
+        SocketAddr::V6(_) => "[::]:0",
+    }
+    .parse()
+    .map_err(|_| "bad local address".to_string())?;
+    let mut sock = RudpSocket::bind(local, cfg.config.clone(), cfg.key)
+        .map_err(|e| format!("cannot bind a UDP socket: {}", super::describe(&e)))?;
+    let payload: Vec<u8> = (0..cfg.size).map(|i| i as u8).collect();
+    let mut conns: HashMap<ConnectionId, LoadConn> = HashMap::new();
+    let mut stats = Stats::new();
+    let start = std::time::Instant::now();
+    let end = start + cfg.duration;
+    let mut next_line = start + std::time::Duration::from_secs(1);
+    let io = |e: io::Error| format!("rudp socket: {}", super::describe(&e));
+    let connect = |sock: &mut RudpSocket, conns: &mut HashMap<ConnectionId, LoadConn>| {
+        let now = sock.now();
+        if let Ok(c) = sock.endpoint().connect(now, cfg.target) {
+            let opened = std::time::Instant::now();
+            conns.insert(c, LoadConn { sent: None, opened, timed_out: false });
+        }
+    };
+    for _ in 0..cfg.conns {
+        connect(&mut sock, &mut conns);
+    }
+    loop {
+        let wall = std::time::Instant::now();
+        if wall >= end {
+            break;
+        }
+        sock.drive(std::time::Duration::from_millis(1)).map_err(io)?;
+        let now = sock.now();
+        let wall = std::time::Instant::now();
+        let mut reconnect = 0;
+        while let Some(ev) = sock.endpoint().poll_event() {
+            match ev {
+                Event::Connected(c) => {
+                    if let Some(lc) = conns.get_mut(&c) {
+                        if sock.endpoint().send(now, c, &payload, cfg.ordered).is_ok() {
+                            lc.sent = Some(wall);
+                        }
+                    }
+                }
+                Event::Message(c, m) => {
+                    let Some(lc) = conns.get_mut(&c) else { continue };
+                    let Some(sent) = lc.sent.take() else {
+                        stats.errors.protocol += 1;
+                        continue;
+                    };
+                    if m.data != payload {
+                        stats.errors.protocol += 1;
+                    }
+                    stats.record(wall.saturating_duration_since(sent));
+                    stats.add_bytes(2 * cfg.size as u64);
+                    lc.timed_out = false;
+                    if sock.endpoint().send(now, c, &payload, cfg.ordered).is_ok() {
+                        lc.sent = Some(wall);
+                    }
+                }
+                Event::Closed(c, _) => {
+                    if let Some(lc) = conns.remove(&c) {
+                        if lc.sent.is_some() {
+                            stats.errors.reset += 1;
+                        } else {
+                            stats.errors.connect += 1;
+                        }
+                    }
+                    reconnect += 1;
+                }
+                Event::Accepted(_) => {}
+            }
+        }
+        for _ in 0..reconnect {
+            connect(&mut sock, &mut conns);
+        }
+        for lc in conns.values_mut() {
+            let since = lc.sent.unwrap_or(lc.opened);
+            if !lc.timed_out && wall.saturating_duration_since(since) > cfg.timeout {
+                lc.timed_out = true;
+                stats.errors.timeout += 1;
+            }
+        }
+        if wall >= next_line {
+            let elapsed = wall.saturating_duration_since(start);
+            progress(stats.progress_line(
+                Workload::Rudp,
+                elapsed,
+                std::time::Duration::from_secs(1),
+            ));
+            next_line += std::time::Duration::from_secs(1);
+        }
+    }
+    let elapsed = start.elapsed();
+    // Close politely: the server forgets the connections at once instead of by idle timeout.
+    let now = sock.now();
+    let ids: Vec<ConnectionId> = conns.keys().copied().collect();
+    for c in ids {
+        sock.endpoint().close(now, c);
+    }
+    let linger = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while sock.endpoint().connection_count() > 0 && std::time::Instant::now() < linger {
+        sock.drive(std::time::Duration::from_millis(5)).map_err(io)?;
+        while sock.endpoint().poll_event().is_some() {}
+    }
+    Ok((stats, elapsed))
 }
 
 #[cfg(test)]
@@ -178,5 +336,47 @@ mod tests {
         assert_eq!(got, msgs.len());
         assert_eq!(closed, Some(CloseReason::Local));
         assert_eq!(echo.join().unwrap(), CloseReason::Peer(0));
+    }
+
+    /// `run_load` against a loopback echo: echoes counted, latencies recorded, no errors.
+    #[test]
+    fn load_against_a_loopback_echo() {
+        let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut server = RudpSocket::bind(local, Config::default(), [9; 16]).unwrap();
+        let target = server.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let echo = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                server.drive(StdDuration::from_millis(2)).unwrap();
+                let now = server.now();
+                while let Some(ev) = server.endpoint().poll_event() {
+                    if let Event::Message(c, m) = ev {
+                        server.endpoint().send(now, c, &m.data, m.ordered).unwrap();
+                    }
+                }
+            }
+        });
+        let cfg = RudpLoadConfig {
+            target,
+            conns: 4,
+            duration: StdDuration::from_millis(1500),
+            size: 3000,
+            timeout: StdDuration::from_secs(10),
+            ordered: true,
+            config: Config::default(),
+            key: [10; 16],
+        };
+        let mut lines = 0;
+        let (stats, elapsed) = run_load(&cfg, &mut |_| lines += 1).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        echo.join().unwrap();
+        assert!(stats.completed > 10, "{}", stats.completed);
+        assert_eq!(stats.errors.total(), 0, "{:?}", stats.errors);
+        assert_eq!(stats.bytes, stats.completed * 6000);
+        assert!(lines >= 1);
+        assert!(elapsed >= cfg.duration);
+        let too_big = RudpLoadConfig { size: MAX_MESSAGE + 1, ..cfg };
+        assert!(run_load(&too_big, &mut |_| {}).is_err());
     }
 }

@@ -19,13 +19,19 @@ pub enum Workload {
     Crr,
     /// Stream bytes one way as fast as possible.
     Bulk,
+    /// rudp connections (reliable messages over UDP), request/response of `--size`-byte
+    /// messages against `serve rudp-echo`.
+    Rudp,
+    /// KCP conversations over kernel UDP, request/response of `--size`-byte messages
+    /// against `serve kcp-echo` (the comparison point of rudp).
+    Kcp,
 }
 
 impl Workload {
     /// The unit `throughput` is given in.
     pub fn unit(self) -> &'static str {
         match self {
-            Workload::Rr => "req/s",
+            Workload::Rr | Workload::Rudp | Workload::Kcp => "req/s",
             Workload::Crr => "conn/s",
             Workload::Bulk => "Gbit/s",
         }
@@ -37,6 +43,8 @@ impl Workload {
             Workload::Rr => "rr",
             Workload::Crr => "crr",
             Workload::Bulk => "bulk",
+            Workload::Rudp => "rudp",
+            Workload::Kcp => "kcp",
         }
     }
 }

@@ -50,6 +50,10 @@ impl RrClient {
                     responses += 1;
                 }
                 Ok(None) => return Ok((consumed, responses)),
+                Err(FrameError::BadLength | FrameError::DelimiterInBody) => {
+                    // A 32-bit prefix is always a number; kept for completeness.
+                    return Err(ResponseError::WrongSize { expected: self.size, got: 0 });
+                }
                 Err(FrameError::TooLong { .. }) => {
                     // A longer announced length is a wrong-size answer; say how long.
                     let got = input

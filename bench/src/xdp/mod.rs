@@ -6,6 +6,7 @@ pub mod client;
 pub mod flood;
 pub mod load;
 pub mod reflector;
+pub mod rudp;
 pub mod server;
 
 use std::net::Ipv4Addr;

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::ack::ReceivedPackets;
+use super::auth::PacketKey;
 use super::config::Config;
 use super::recovery::{AckSink, ControlFrames, Recovery, RecoveryStats, SentPacket};
 use super::recv::{Message, RecvQueue};
@@ -144,6 +145,8 @@ pub struct Connection {
     /// 0 until the client learns the server's.
     remote_cid: ConnectionId,
     remote: SocketAddr,
+    /// Seals and opens every packet of this connection ([`auth`](super::auth)).
+    key: PacketKey,
     /// The Retry token (client).
     token: Option<[u8; TOKEN_LEN]>,
     /// Server: the client has sent a Data packet, so it has our id (no more Accepts).
@@ -173,6 +176,7 @@ impl Connection {
         local_cid: ConnectionId,
         remote_cid: ConnectionId,
         remote: SocketAddr,
+        key: PacketKey,
     ) -> Self {
         let rto = RtoEstimator::new(
             config.initial_rto,
@@ -193,6 +197,7 @@ impl Connection {
             local_cid,
             remote_cid,
             remote,
+            key,
             token: None,
             confirmed: false,
             close_requested: false,
@@ -220,25 +225,33 @@ impl Connection {
         }
     }
 
-    /// A connection this endpoint opens towards `remote`.
+    /// A connection this endpoint opens towards `remote`, under the packet key it drew.
     pub(super) fn client(
         now: Instant,
         config: &Config,
         cid: ConnectionId,
         remote: SocketAddr,
+        key: PacketKey,
     ) -> Self {
-        Connection::new(now, config, Side::Client, cid, ConnectionId(0), remote)
+        Connection::new(now, config, Side::Client, cid, ConnectionId(0), remote, key)
     }
 
-    /// A connection a validated Initial opened.
+    /// A connection a validated Initial opened, under the key the Initial carried.
     pub(super) fn server(
         now: Instant,
         config: &Config,
         cid: ConnectionId,
         remote_cid: ConnectionId,
         remote: SocketAddr,
+        key: PacketKey,
     ) -> Self {
-        Connection::new(now, config, Side::Server, cid, remote_cid, remote)
+        Connection::new(now, config, Side::Server, cid, remote_cid, remote, key)
+    }
+
+    /// The connection's packet key: what the simulator's hostile peer needs to forge the
+    /// real peer's packets (an outsider does not have it; see [`auth`](super::auth)).
+    pub fn key(&self) -> &PacketKey {
+        &self.key
     }
 
     /// This side's connection id (the handle the endpoint knows it by).
@@ -313,8 +326,15 @@ impl Connection {
         self.state == State::Closed
     }
 
-    pub(super) fn matches(&self, remote: SocketAddr, remote_cid: ConnectionId) -> bool {
-        self.remote == remote && self.remote_cid == remote_cid
+    /// Whether a (validated) Initial from `remote` with `remote_cid` and `key` is this
+    /// connection's client again.
+    pub(super) fn matches(
+        &self,
+        remote: SocketAddr,
+        remote_cid: ConnectionId,
+        key: &PacketKey,
+    ) -> bool {
+        self.remote == remote && self.remote_cid == remote_cid && self.key == *key
     }
 
     /// Queues a message.
@@ -570,11 +590,11 @@ impl Connection {
             Some(t) => w.push_bytes(&[TOKEN_LEN as u8]) && w.push_bytes(t),
             None => w.push_bytes(&[0]),
         };
-        if !ok || !w.push_ping() {
+        if !ok || !w.push_bytes(self.key.bytes()) || !w.push_ping() {
             return None;
         }
         w.pad_to(INITIAL_MIN_LEN);
-        let len = w.finish();
+        let len = w.finish(&self.key);
         let control = ControlFrames { initial: true, ..ControlFrames::default() };
         self.recovery.on_sent(Some(SentPacket::new(now, len, control)));
         self.pending.control.initial = false;
@@ -650,7 +670,7 @@ impl Connection {
         if !(eliciting || acked && must_ack) {
             return None;
         }
-        let len = w.finish();
+        let len = w.finish(&self.key);
         if acked {
             self.received.on_ack_sent();
         }

@@ -10,12 +10,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
+use super::auth::{PacketKey, TAG_LEN};
 use super::config::Config;
 use super::connection::{Connection, ConnectionStats, Event, State};
 use super::send::SendError;
 use super::token::TokenKey;
 use super::wire::{
-    initial_token, ConnectionId, Header, Packet, PacketType, PacketWriter, HEADER_LEN,
+    initial_parts, ConnectionId, Header, Packet, PacketType, PacketWriter, HEADER_LEN,
     INITIAL_MIN_LEN, TOKEN_LEN,
 };
 use crate::time::{Duration, Instant};
@@ -42,6 +43,9 @@ pub struct EndpointStats {
     pub connections_opened: u64,
     /// Packets for no connection we have (or from another address than the connection's).
     pub unknown_connection: u64,
+    /// Packets for a connection whose tag failed ([`auth`](super::auth)): forged, or
+    /// corrupted on the way. Dropped before anything in them was looked at.
+    pub unauthenticated: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +53,9 @@ struct PendingRetry {
     remote: SocketAddr,
     client_cid: ConnectionId,
     token: [u8; TOKEN_LEN],
+    /// The key the Initial carried: the Retry is sealed with it, so that only the server
+    /// the Initial reached can send the client a Retry.
+    key: PacketKey,
 }
 
 /// Why `connect` failed.
@@ -148,9 +155,10 @@ impl Endpoint {
             self.opened += 1;
             cid = self.key.client_cid(self.opened);
         }
+        let key = self.key.packet_key(self.opened);
         self.opened += 1;
         self.stats.connections_opened += 1;
-        let conn = Connection::client(now, &self.config, cid, remote);
+        let conn = Connection::client(now, &self.config, cid, remote, key);
         self.connections.insert(cid, conn);
         self.after(cid, now, true);
         Ok(cid)
@@ -203,25 +211,29 @@ impl Endpoint {
             return;
         };
         let header = Header::parse(&packet);
-        match header.packet_type {
-            PacketType::Initial => self.handle_initial(now, remote, &header, packet.payload()),
-            PacketType::Retry => match self.connections.get_mut(&header.dst_cid) {
-                Some(conn) if conn.remote() == remote => {
-                    conn.on_retry(packet.payload());
-                    self.after(header.dst_cid, now, true);
-                }
-                _ => self.stats.unknown_connection += 1,
-            },
-            PacketType::Accept | PacketType::Data => {
-                match self.connections.get_mut(&header.dst_cid) {
-                    Some(conn) if conn.remote() == remote => {
-                        conn.handle(now, &header, packet.payload(), &mut self.events);
-                        self.after(header.dst_cid, now, true);
-                    }
-                    _ => self.stats.unknown_connection += 1,
-                }
-            }
+        if header.packet_type == PacketType::Initial {
+            self.handle_initial(now, remote, &header, datagram);
+            return;
         }
+        let Some(conn) = self.connections.get_mut(&header.dst_cid) else {
+            self.stats.unknown_connection += 1;
+            return;
+        };
+        if conn.remote() != remote {
+            self.stats.unknown_connection += 1;
+            return;
+        }
+        // Nothing of a packet is used before its tag is checked.
+        let Some(body) = conn.key().open(datagram) else {
+            self.stats.unauthenticated += 1;
+            return;
+        };
+        let payload = &body[HEADER_LEN..];
+        match header.packet_type {
+            PacketType::Retry => conn.on_retry(payload),
+            _ => conn.handle(now, &header, payload, &mut self.events),
+        }
+        self.after(header.dst_cid, now, true);
     }
 
     /// The server's half of the handshake. Without a valid token nothing is allocated: the
@@ -231,20 +243,30 @@ impl Endpoint {
         now: Instant,
         remote: SocketAddr,
         header: &Header,
-        payload: &[u8],
+        datagram: &[u8],
     ) {
         if !self.config.accept_incoming {
             self.stats.initials_not_accepted += 1;
             return;
         }
-        if HEADER_LEN + payload.len() < INITIAL_MIN_LEN {
+        if datagram.len() < INITIAL_MIN_LEN {
             self.stats.initials_too_short += 1;
             return;
         }
-        let Ok((token, frames)) = initial_token(payload) else {
+        // The key is in the Initial itself, so its tag only proves the bytes arrived as the
+        // client sent them; what proves the client is the token (and, for a Retry, that it
+        // can read what is sent to its address).
+        let unchecked = &datagram[HEADER_LEN..datagram.len() - TAG_LEN];
+        let Ok(key) = initial_parts(unchecked).map(|i| PacketKey::new(i.key)) else {
             self.stats.malformed += 1;
             return;
         };
+        let Some(parts) = key.open(datagram).and_then(|b| initial_parts(&b[HEADER_LEN..]).ok())
+        else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let (token, frames) = (parts.token, parts.frames);
         let client_cid = header.src_cid;
         if token.is_empty() {
             if self.retries.len() >= self.config.max_pending_retries {
@@ -252,7 +274,7 @@ impl Endpoint {
                 return;
             }
             let token = self.key.make(now, remote, client_cid);
-            self.retries.push_back(PendingRetry { remote, client_cid, token });
+            self.retries.push_back(PendingRetry { remote, client_cid, token, key });
             return;
         }
         if !self.key.check(now, remote, client_cid, token) {
@@ -265,7 +287,7 @@ impl Endpoint {
         for attempt in 0..4 {
             let cid = self.key.server_cid(remote, client_cid, attempt);
             match self.connections.get(&cid) {
-                Some(c) if c.matches(remote, client_cid) => {
+                Some(c) if c.matches(remote, client_cid, &key) => {
                     slot = Some((cid, false));
                     break;
                 }
@@ -285,7 +307,7 @@ impl Endpoint {
                 self.stats.connection_limit += 1;
                 return;
             }
-            let conn = Connection::server(now, &self.config, cid, client_cid, remote);
+            let conn = Connection::server(now, &self.config, cid, client_cid, remote, key);
             self.connections.insert(cid, conn);
             self.stats.connections_accepted += 1;
             self.events.push_back(Event::Accepted(cid));
@@ -359,7 +381,7 @@ impl Endpoint {
             };
             if let Some(mut w) = PacketWriter::new(buf, &header) {
                 if w.push_bytes(&r.token) {
-                    return Some((r.remote, w.finish()));
+                    return Some((r.remote, w.finish(&r.key)));
                 }
             }
         }

@@ -14,7 +14,8 @@
 //!
 //! # Modules
 //! - [`wire`]: the packet and frame formats below;
-//! - [`token`]: stateless Retry tokens and connection ids from one key;
+//! - [`token`]: stateless Retry tokens, connection ids and packet keys from one key;
+//! - [`auth`]: the tag that authenticates every packet (why, and against whom);
 //! - [`ranges`]: sets of `u64` ranges (ACK ranges, reassembly, duplicate suppression);
 //! - `send` and `recv`: the two halves of a connection's data, flow control included;
 //! - `ack` (when to acknowledge) and `recovery` (sent packets, RFC 9002 loss detection,
@@ -23,7 +24,9 @@
 //!   handshake's stateless half, timers, and the calling convention.
 //!
 //! # Wire format
-//! All integers are big-endian. Every datagram starts with a 17-byte header:
+//! All integers are big-endian. Every datagram starts with a 17-byte header and ends with an
+//! 8-byte tag, a SipHash-2-4 MAC of everything before it under the connection's key
+//! ([`auth`]); a datagram whose tag fails is dropped before anything in it is used:
 //!
 //! ```text
 //!  0        1                 5                 9                                 17
@@ -34,10 +37,11 @@
 //! ```
 //!
 //! - **Initial** (client to server; destination id 0): `token length (0 or 16) | token |
-//!   frames`, padded with PADDING to at least 64 bytes ([`wire::INITIAL_MIN_LEN`]) so the
-//!   Retry it provokes is never larger than it.
+//!   connection key (16) | frames`, padded with PADDING to at least 64 bytes
+//!   ([`wire::INITIAL_MIN_LEN`]) so the Retry it provokes is never larger than it.
 //! - **Retry** (server to client, packet number 0): the 16-byte token: `issued (ms, 64) |
-//!   SipHash-2-4 MAC (64)` over the client's address and port, its id and the time.
+//!   SipHash-2-4 MAC (64)` over the client's address and port, its id and the time; sealed
+//!   with the key the Initial carried, so only the server it reached can answer.
 //! - **Accept** (server to client until the client's first Data packet) and **Data**: frames.
 //!
 //! Frames (type byte, then fields):
@@ -88,6 +92,7 @@
 //! acknowledged, so nothing it carried is lost: its sender sends it again.
 
 mod ack;
+pub mod auth;
 pub mod config;
 mod connection;
 mod endpoint;

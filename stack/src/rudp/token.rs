@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher24;
 
+use super::auth::{PacketKey, KEY_LEN};
 use super::wire::{ConnectionId, TOKEN_LEN};
 use crate::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(10);
 const TAG_TOKEN: u8 = 1;
 const TAG_SERVER_CID: u8 = 2;
 const TAG_CLIENT_CID: u8 = 3;
+const TAG_PACKET_KEY: u8 = 4;
 
 /// Makes and checks tokens, and derives connection ids, under one 128-bit secret.
 #[derive(Clone, Debug)]
@@ -118,6 +120,22 @@ impl TokenKey {
     }
 }
 
+impl TokenKey {
+    /// The packet key of the `n`-th connection this endpoint opens (two keyed hashes): as
+    /// unpredictable to outsiders as the endpoint's secret.
+    pub fn packet_key(&self, n: u64) -> PacketKey {
+        let mut bytes = [0u8; KEY_LEN];
+        for (half, chunk) in bytes.chunks_exact_mut(8).enumerate() {
+            let mut h = self.sip;
+            h.write_u8(TAG_PACKET_KEY);
+            h.write_u64(n);
+            h.write_u8(half as u8);
+            chunk.copy_from_slice(&h.finish().to_be_bytes());
+        }
+        PacketKey::new(bytes)
+    }
+}
+
 fn nonzero(h: u64) -> ConnectionId {
     let v = (h ^ (h >> 32)) as u32;
     ConnectionId(if v == 0 { 1 } else { v })
@@ -147,5 +165,7 @@ mod tests {
         assert!(!k.check(t0, a, ConnectionId(9), &tok[..15]));
         assert_ne!(k.server_cid(a, ConnectionId(9), 0), k.server_cid(b, ConnectionId(9), 0));
         assert_ne!(k.client_cid(0), k.client_cid(1));
+        assert_ne!(k.packet_key(0), k.packet_key(1));
+        assert_ne!(k.packet_key(0), TokenKey::new([8; 16]).packet_key(0));
     }
 }

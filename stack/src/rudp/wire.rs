@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use super::auth::{PacketKey, KEY_LEN, TAG_LEN};
+
 /// The largest packet number a packet may carry (2^62 - 1); beyond it is malformed.
 pub const MAX_PACKET_NUMBER: u64 = (1 << 62) - 1;
 
@@ -201,17 +203,31 @@ impl Header {
     }
 }
 
-/// Splits an Initial's payload into its token (empty without one) and its frames.
-pub fn initial_token(payload: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
+/// The fields of an Initial's payload (its tag already taken off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitialParts<'a> {
+    /// The Retry token; empty without one.
+    pub token: &'a [u8],
+    /// The connection key the client drew ([`auth`](super::auth)).
+    pub key: [u8; KEY_LEN],
+    pub frames: &'a [u8],
+}
+
+/// Splits an Initial's payload (without its tag): `token length (0 or 16) | token | key (16)
+/// | frames`.
+pub fn initial_parts(payload: &[u8]) -> Result<InitialParts<'_>, WireError> {
     let (&len, rest) = payload.split_first().ok_or(WireError::Truncated)?;
     let len = usize::from(len);
     if len != 0 && len != TOKEN_LEN {
         return Err(WireError::BadField);
     }
-    if rest.len() < len {
+    if rest.len() < len + KEY_LEN {
         return Err(WireError::Truncated);
     }
-    Ok(rest.split_at(len))
+    let (token, rest) = rest.split_at(len);
+    let (key, frames) = rest.split_at(KEY_LEN);
+    let key = key.try_into().map_err(|_| WireError::Truncated)?;
+    Ok(InitialParts { token, key, frames })
 }
 
 /// Frame type bytes.
@@ -398,7 +414,8 @@ impl<'a> Iterator for Frames<'a> {
 }
 
 /// Writes a packet into a caller's buffer, frame by frame, refusing any frame that does not
-/// fit (the `push_*` methods return `false` and write nothing).
+/// fit (the `push_*` methods return `false` and write nothing). The last [`TAG_LEN`] bytes
+/// of the buffer are kept for the tag [`finish`](Self::finish) appends.
 #[derive(Debug)]
 pub struct PacketWriter<'a> {
     buf: &'a mut [u8],
@@ -406,10 +423,15 @@ pub struct PacketWriter<'a> {
 }
 
 impl<'a> PacketWriter<'a> {
-    /// Starts a packet with `header`; `None` if `buf` cannot hold the header.
+    /// Starts a packet with `header`; `None` if `buf` cannot hold the header and a tag.
     pub fn new(buf: &'a mut [u8], header: &Header) -> Option<Self> {
-        header.emit(buf)?;
+        let room = buf.len().checked_sub(TAG_LEN)?;
+        header.emit(&mut buf[..room])?;
         Some(PacketWriter { buf, len: HEADER_LEN })
+    }
+
+    fn end(&self) -> usize {
+        self.buf.len() - TAG_LEN
     }
 
     /// Bytes written so far.
@@ -422,12 +444,15 @@ impl<'a> PacketWriter<'a> {
         self.len == HEADER_LEN
     }
 
-    /// Bytes still free.
+    /// Bytes still free (the tag's room left out).
     pub fn remaining(&self) -> usize {
-        self.buf.len() - self.len
+        self.end() - self.len
     }
 
     fn put(&mut self, bytes: &[u8]) -> bool {
+        if self.len + bytes.len() > self.end() {
+            return false;
+        }
         match self.buf.get_mut(self.len..self.len + bytes.len()) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
@@ -443,9 +468,9 @@ impl<'a> PacketWriter<'a> {
         self.put(bytes)
     }
 
-    /// Zero bytes until the packet is `len` long (or the buffer ends).
+    /// Zero bytes until the packet, its tag included, is `len` long (or the buffer ends).
     pub fn pad_to(&mut self, len: usize) {
-        let end = len.min(self.buf.len());
+        let end = len.saturating_sub(TAG_LEN).min(self.end());
         if end > self.len {
             self.buf[self.len..end].fill(frame_type::PADDING);
             self.len = end;
@@ -517,9 +542,10 @@ impl<'a> PacketWriter<'a> {
         self.put(&h) && self.put(m.data)
     }
 
-    /// The finished packet's length.
-    pub fn finish(self) -> usize {
-        self.len
+    /// Seals the packet with `key`'s tag; returns its length, tag included.
+    pub fn finish(self, key: &PacketKey) -> usize {
+        // `new` and `put` keep TAG_LEN bytes free, so the tag always fits.
+        key.seal(self.buf, self.len).unwrap_or(self.len)
     }
 }
 
@@ -527,6 +553,8 @@ impl<'a> PacketWriter<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const KEY: PacketKey = PacketKey::new([9; KEY_LEN]);
 
     fn header(t: PacketType) -> Header {
         Header {
@@ -559,8 +587,8 @@ mod tests {
         assert!(w.push_message(&m));
         assert!(w.push_ping());
         assert!(w.push_close(2));
-        let n = w.finish();
-        let p = Packet::new_checked(&buf[..n]).unwrap();
+        let n = w.finish(&KEY);
+        let p = Packet::new_checked(KEY.open(&buf[..n]).unwrap()).unwrap();
         let frames: Vec<_> = Frames::new(p.payload()).collect::<Result<_, _>>().unwrap();
         assert_eq!(frames.len(), 5);
         let Frame::Ack(a) = frames[0] else { panic!("{frames:?}") };
@@ -580,7 +608,7 @@ mod tests {
         let mut w = PacketWriter::new(&mut buf, &header(PacketType::Data)).unwrap();
         let m = MessageFrame { ordered: false, id: 0, start: 0, total: 2, offset: 0, data: b"abc" };
         assert!(w.push_message(&m));
-        let n = w.finish();
+        let n = w.finish(&KEY) - TAG_LEN;
         let f: Vec<_> = Frames::new(&buf[HEADER_LEN..n]).collect();
         assert_eq!(f, vec![Err(WireError::BadField)]);
         // An ACK range below packet number 0.
@@ -588,7 +616,8 @@ mod tests {
         assert_eq!(Frames::new(&ack).next(), Some(Err(WireError::BadField)));
         assert_eq!(Frames::new(&[77]).next(), Some(Err(WireError::UnknownFrameType)));
         assert_eq!(Frames::new(&[3, 1]).next(), Some(Err(WireError::Truncated)));
-        assert_eq!(initial_token(&[5, 1, 2, 3, 4, 5]).unwrap_err(), WireError::BadField);
+        assert_eq!(initial_parts(&[5, 1, 2, 3, 4, 5]).unwrap_err(), WireError::BadField);
+        assert_eq!(initial_parts(&[0; KEY_LEN]).unwrap_err(), WireError::Truncated);
     }
 
     proptest! {
@@ -598,7 +627,7 @@ mod tests {
             if let Ok(p) = Packet::new_checked(&bytes[..]) {
                 let _ = Header::parse(&p);
                 let payload = match p.packet_type() {
-                    PacketType::Initial => initial_token(p.payload()).map(|(_, f)| f).unwrap_or(&[]),
+                    PacketType::Initial => initial_parts(p.payload()).map(|i| i.frames).unwrap_or(&[]),
                     _ => p.payload(),
                 };
                 for f in Frames::new(payload) {
@@ -621,7 +650,7 @@ mod tests {
             let mut buf = [0u8; 200];
             let mut w = PacketWriter::new(&mut buf, &header(PacketType::Data)).unwrap();
             prop_assert!(w.push_ack(0, want.iter().copied()));
-            let n = w.finish();
+            let n = w.finish(&KEY) - TAG_LEN;
             let Some(Ok(Frame::Ack(a))) = Frames::new(&buf[HEADER_LEN..n]).next() else {
                 return Err(TestCaseError::fail("no ack"));
             };

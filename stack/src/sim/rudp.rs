@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 
 use super::link::{Link, LinkConfig};
-use crate::rudp::{Config, Endpoint, Event};
+use crate::rudp::auth::{PacketKey, TAG_LEN};
+use crate::rudp::wire::{PacketType, HEADER_LEN};
+use crate::rudp::{Config, ConnectionId, Endpoint, Event};
 use crate::time::{Duration, Instant};
 
 /// A's UDP address.
@@ -120,12 +122,8 @@ impl RudpPair {
     }
 }
 
-/// The body shared by the `rudp_peer` fuzz target and the `rudp_hostile_datagrams` property
-/// test: an established pair, then `data` cut into datagrams (2-byte length prefixes) fed to
-/// both endpoints, half of them aimed at the live connection (right type and id) so their
-/// frames get parsed. Then the pair must still carry a message both ways, and neither side
-/// may hold more than its receive window. Returns what broke, if anything.
-pub fn hostile_datagrams(data: &[u8]) -> Result<(), String> {
+/// Two established endpoints over clean 1 ms links: the pair and both connection ids.
+fn established() -> Result<(RudpPair, ConnectionId, ConnectionId), String> {
     let link = LinkConfig { delay: Duration::from_millis(1), ..LinkConfig::default() };
     let mut p = RudpPair::new(Config::default(), link, 1);
     let ca = p.a.connect(p.now, RUDP_ADDR_B).map_err(|e| format!("{e:?}"))?;
@@ -141,26 +139,11 @@ pub fn hostile_datagrams(data: &[u8]) -> Result<(), String> {
             return Err("no handshake on a clean link".into());
         }
     }
-    let cb = cb.ok_or("no Accepted")?;
-    let mut rest = data;
-    let mut i = 0u32;
-    while rest.len() >= 2 {
-        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])) % 1500;
-        rest = &rest[2..];
-        let mut d = rest[..len.min(rest.len())].to_vec();
-        rest = &rest[len.min(rest.len())..];
-        i += 1;
-        if i.is_multiple_of(2) && d.len() >= 17 {
-            d[0] = 4;
-            d[1..5].copy_from_slice(&ca.0.to_be_bytes());
-            p.a.handle(p.now, RUDP_ADDR_B, &d);
-            d[1..5].copy_from_slice(&cb.0.to_be_bytes());
-            p.b.handle(p.now, RUDP_ADDR_A, &d);
-        } else {
-            p.a.handle(p.now, RUDP_ADDR_B, &d);
-            p.b.handle(p.now, RUDP_ADDR_A, &d);
-        }
-    }
+    Ok((p, ca, cb.ok_or("no Accepted")?))
+}
+
+/// Neither side of `p` holds more than its receive window.
+fn within_window(p: &RudpPair, ca: ConnectionId, cb: ConnectionId) -> Result<(), String> {
     let window = Config::default().receive_window;
     for (side, ep, c) in [("A", &p.a, ca), ("B", &p.b, cb)] {
         if let Some(conn) = ep.connection(c) {
@@ -169,10 +152,66 @@ pub fn hostile_datagrams(data: &[u8]) -> Result<(), String> {
             }
         }
     }
-    // A hostile datagram may legitimately close the connection (a forged CLOSE with the
-    // right id is indistinguishable from the peer's); otherwise it must still work.
+    Ok(())
+}
+
+/// The body shared by the `rudp_peer` fuzz target and the `rudp_hostile_datagrams` property
+/// test. `data` is cut into datagrams (2-byte length prefixes), dealt in turn:
+///
+/// - as they are, to both endpoints of an established pair;
+/// - forged for that pair's live connection (type Data, the right id, so only the tag
+///   stops them), to both;
+/// - sealed with a second pair's real connection key, to both of its endpoints: the peer
+///   itself misbehaving, so that the frame parser and the state machine behind the tag are
+///   fuzzed too.
+///
+/// Then: neither pair holds more than its receive window; the first pair, which saw only
+/// what an outsider can send, is still established and carries a message each way; the
+/// second runs on (it may have been closed or stalled by its "peer") without a panic.
+/// Returns what broke, if anything.
+pub fn hostile_datagrams(data: &[u8]) -> Result<(), String> {
+    let (mut p, ca, cb) = established()?;
+    let (mut q, qa, qb) = established()?;
+    let mut rest = data;
+    let mut i = 0u32;
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])) % 1500;
+        rest = &rest[2..];
+        let mut d = rest[..len.min(rest.len())].to_vec();
+        rest = &rest[len.min(rest.len())..];
+        i += 1;
+        match i % 3 {
+            1 if d.len() >= HEADER_LEN => {
+                d[0] = PacketType::Data as u8;
+                d[1..5].copy_from_slice(&ca.0.to_be_bytes());
+                p.a.handle(p.now, RUDP_ADDR_B, &d);
+                d[1..5].copy_from_slice(&cb.0.to_be_bytes());
+                p.b.handle(p.now, RUDP_ADDR_A, &d);
+            }
+            2 if d.len() >= HEADER_LEN => {
+                let key = *q.a.connection(qa).ok_or("A's connection is gone")?.key();
+                d[1..5].copy_from_slice(&qa.0.to_be_bytes());
+                q.a.handle(q.now, RUDP_ADDR_B, &sealed(&key, &d));
+                d[1..5].copy_from_slice(&qb.0.to_be_bytes());
+                q.b.handle(q.now, RUDP_ADDR_A, &sealed(&key, &d));
+            }
+            _ => {
+                p.a.handle(p.now, RUDP_ADDR_B, &d);
+                p.b.handle(p.now, RUDP_ADDR_A, &d);
+            }
+        }
+    }
+    within_window(&p, ca, cb)?;
+    within_window(&q, qa, qb)?;
+    // The misbehaving peer's pair: keep it running for a while (timers, retransmissions
+    // after whatever it was told), checking only that nothing breaks.
+    let limit = q.now + Duration::from_secs(10);
+    let _ = q.a.send(q.now, qa, b"after", true);
+    while q.step(limit, &mut |_, _, _| {}) {}
+    within_window(&q, qa, qb)?;
+    // An outsider's datagrams change nothing: no close, no lost message.
     if !p.a.is_established(ca) || !p.b.is_established(cb) {
-        return Ok(());
+        return Err("forged datagrams closed the connection".into());
     }
     let now = p.now;
     p.a.send(now, ca, b"from a", true).map_err(|e| e.to_string())?;
@@ -189,13 +228,16 @@ pub fn hostile_datagrams(data: &[u8]) -> Result<(), String> {
             }
         });
         if !more {
-            let closed = !p.a.is_established(ca) || !p.b.is_established(cb);
-            return if closed {
-                Ok(())
-            } else {
-                Err("a message was lost after the hostile datagrams".into())
-            };
+            return Err("a message was lost after the forged datagrams".into());
         }
     }
     Ok(())
+}
+
+/// `body` with `key`'s tag appended.
+fn sealed(key: &PacketKey, body: &[u8]) -> Vec<u8> {
+    let mut v = body.to_vec();
+    v.resize(body.len() + TAG_LEN, 0);
+    let _ = key.seal(&mut v, body.len());
+    v
 }
