@@ -74,7 +74,8 @@ pub struct RuntimeConfig {
     /// Impairments in every worker's device (each worker's own seeded generator: the seed
     /// plus the worker's index).
     pub fault: Option<FaultConfig>,
-    /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
+    /// TCP defaults of every worker's stack (buffer sizes, ...); the MSS is not taken from
+    /// here but from the link MTU ([`setup::link_mss`]).
     pub tcp: TcpConfig,
     /// Most connections each worker's stack holds.
     pub max_connections: usize,
@@ -107,6 +108,22 @@ impl RuntimeConfig {
             grace: worker::DEFAULT_GRACE,
         }
     }
+}
+
+/// The largest Ethernet frame of the configured interface (MTU + 14), looked up in the
+/// workers' namespace on a short-lived thread (entering a namespace moves only the calling
+/// thread); `None` when it cannot be found, and opening the device will say why.
+fn link_frame_len(config: &RuntimeConfig) -> Option<usize> {
+    let (netns, iface) = (config.netns.clone(), config.xdp.iface.clone());
+    std::thread::spawn(move || {
+        if let Some(ns) = netns {
+            crate::netns::enter(&ns).ok()?;
+        }
+        NetIf::lookup(&iface).ok().map(|i| i.mtu + 14)
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 /// The cores this process may run on (its affinity mask), in order.
@@ -288,7 +305,13 @@ impl Runtime {
         }
         let mut ports: Vec<Option<SteerPort>> = match &config.rss {
             Some(_) if n > 1 => {
-                Steering::new(n, config.steering).into_ports().into_iter().map(Some).collect()
+                // A steered frame is copied whole: lanes hold frames of the link's MTU (jumbo
+                // ones included), never less than configured.
+                let mut steering = config.steering;
+                if let Some(len) = link_frame_len(&config) {
+                    steering.buffer_size = steering.buffer_size.max(len);
+                }
+                Steering::new(n, steering).into_ports().into_iter().map(Some).collect()
             }
             _ => (0..n).map(|_| None).collect(),
         };
@@ -522,7 +545,8 @@ fn serve<D: XdpBacked, A: App>(
         Ok(sc) => sc,
         Err(e) => return fail(e),
     };
-    sc.tcp = config.tcp;
+    // Everything but the MSS, which comes from the link's MTU (`setup::stack_config`).
+    sc.tcp = TcpConfig { mss: sc.tcp.mss, ..config.tcp };
     sc.max_connections = config.max_connections;
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
     if let Some(rss) = &config.rss {
