@@ -49,8 +49,9 @@ pub enum DriverError {
         iface: String,
         /// Its MTU.
         mtu: usize,
-        /// The largest MTU that fits one UMEM chunk of the configured size.
-        single_chunk_mtu: usize,
+        /// The largest MTU that would work: the most that fits one UMEM chunk of the
+        /// configured size, or the most xdptcp takes at all.
+        max_mtu: usize,
         /// What is missing.
         detail: String,
     },
@@ -108,12 +109,12 @@ impl fmt::Display for DriverError {
                 "TX checksum offload is not available on {iface} ({detail}); use \
                  --tx-checksum auto or software"
             ),
-            DriverError::MultiBufferUnsupported { iface, mtu, single_chunk_mtu, detail } => {
+            DriverError::MultiBufferUnsupported { iface, mtu, max_mtu, detail } => {
                 write!(
                     f,
                     "MTU {mtu} of {iface} needs frames over several UMEM chunks (multi-buffer \
-                     AF_XDP) but {detail}; lower the MTU to {single_chunk_mtu} or less (ip link \
-                     set {iface} mtu {single_chunk_mtu})"
+                     AF_XDP) but {detail}; lower the MTU to {max_mtu} or less (ip link \
+                     set {iface} mtu {max_mtu})"
                 )
             }
             DriverError::AlreadyAttached { iface, prog_id } => write!(
@@ -144,7 +145,7 @@ mod tests {
             DriverError::MultiBufferUnsupported {
                 iface: "veth0".into(),
                 mtu: 9000,
-                single_chunk_mtu: 4096 - 256 - 14,
+                max_mtu: 4096 - 256 - 14,
                 detail: "the driver reports no XDP multi-buffer (rx-sg) support".into(),
             },
             DriverError::AlreadyAttached { iface: "veth0".into(), prog_id: 42 },

@@ -477,14 +477,20 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<FrameGeometry, DriverError
 /// metadata (its headroom would split a chain's later chunks), and a driver whose native XDP
 /// takes multi-buffer frames (`rx-sg`). Generic XDP builds them from skbs on any driver.
 fn check_multi_buffer(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
+    let single_chunk = config.frame_size as usize - XDP_PACKET_HEADROOM - 14;
     let refuse = |detail: String| DriverError::MultiBufferUnsupported {
         iface: iface.name.clone(),
         mtu: iface.mtu,
-        single_chunk_mtu: config.frame_size as usize - XDP_PACKET_HEADROOM - 14,
+        max_mtu: single_chunk,
         detail,
     };
     if iface.mtu > MAX_MTU {
-        return Err(refuse(format!("xdptcp takes MTUs up to {MAX_MTU}")));
+        return Err(DriverError::MultiBufferUnsupported {
+            iface: iface.name.clone(),
+            mtu: iface.mtu,
+            max_mtu: MAX_MTU,
+            detail: format!("xdptcp takes MTUs up to {MAX_MTU}"),
+        });
     }
     if matches!(config.tx_checksum, TxChecksum::Offload | TxChecksum::Kernel) {
         return Err(refuse(format!(
