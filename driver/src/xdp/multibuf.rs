@@ -82,7 +82,8 @@ impl FrameGeometry {
     pub fn head_of(self, addr: u64, frames: u32) -> Option<u32> {
         let chunk = addr / u64::from(self.chunk);
         let frame = chunk / u64::from(self.chunks);
-        (chunk % u64::from(self.chunks) == 0 && frame < u64::from(frames)).then_some(frame as u32)
+        (chunk.is_multiple_of(u64::from(self.chunks)) && frame < u64::from(frames))
+            .then_some(frame as u32)
     }
 
     /// Whether `len` bytes at `addr` stay within the chunk that holds `addr` (the kernel

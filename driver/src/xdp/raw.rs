@@ -226,7 +226,8 @@ impl RawRings {
             let n = self.comp.consume(&mut self.addrs);
             for k in 0..n {
                 let addr = self.addrs[k];
-                let later = addr < umem && (addr / u64::from(self.geometry.chunk)) % chunks != 0;
+                let later =
+                    addr < umem && !(addr / u64::from(self.geometry.chunk)).is_multiple_of(chunks);
                 if !later {
                     f(self.geometry.head_of(addr, self.frames()));
                 }
