@@ -33,6 +33,87 @@ pub(crate) enum RxEvent {
     Bad,
 }
 
+/// Counters of multi-buffer reception.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GatherStats {
+    /// Packets that arrived as descriptor chains and were gathered into one frame.
+    pub packets: u64,
+    /// Bytes copied to gather them (every part after the first).
+    pub bytes: u64,
+    /// Chains longer than a frame (or cut by a descriptor not ours), dropped.
+    pub oversized: u64,
+}
+
+/// Where the parts of received packets go: the device's frames and UMEM, for the descriptor
+/// at hand.
+pub(crate) trait Parts {
+    /// Frame `frame` holds the first part of a packet: the descriptor's data, where it lies.
+    fn first(&mut self, frame: u32);
+    /// Copies the descriptor's data right behind what frame `head` holds: the bytes copied,
+    /// or `None` (nothing copied) when they do not fit in the frame.
+    fn append(&mut self, head: u32) -> Option<u32>;
+}
+
+/// Reassembly of descriptor chains: which frame holds the chain being received (it may
+/// continue in the next RX batch) and whether its parts all fit so far.
+#[derive(Debug, Default)]
+pub(crate) struct Chains {
+    open: Option<(u32, bool)>,
+    stats: GatherStats,
+}
+
+impl Chains {
+    /// The counters.
+    pub(crate) fn stats(&self) -> GatherStats {
+        self.stats
+    }
+
+    /// One RX descriptor: `frame` is the frame whose first chunk it names (`None`: not one
+    /// of ours), `more` its `XDP_PKT_CONTD`. Reports each frame's outcome to `emit`.
+    pub(crate) fn step(
+        &mut self,
+        frame: Option<u32>,
+        more: bool,
+        parts: &mut impl Parts,
+        emit: &mut impl FnMut(RxEvent),
+    ) {
+        let Some(i) = frame else {
+            // Not ours: the chain it belonged to cannot be completed either.
+            if let Some((head, _)) = self.open.take() {
+                self.stats.oversized += 1;
+                emit(RxEvent::Oversized(head));
+            }
+            emit(RxEvent::Bad);
+            return;
+        };
+        let Some((head, fits)) = self.open.take() else {
+            parts.first(i);
+            if more {
+                self.open = Some((i, true));
+            } else {
+                emit(RxEvent::Packet(i));
+            }
+            return;
+        };
+        // Once a part did not fit, the rest of the chain is not copied either.
+        let copied = if fits { parts.append(head) } else { None };
+        if let Some(n) = copied {
+            self.stats.bytes += u64::from(n);
+        }
+        let fits = copied.is_some();
+        emit(RxEvent::Absorbed(i));
+        if more {
+            self.open = Some((head, fits));
+        } else if fits {
+            self.stats.packets += 1;
+            emit(RxEvent::Packet(head));
+        } else {
+            self.stats.oversized += 1;
+            emit(RxEvent::Oversized(head));
+        }
+    }
+}
+
 /// Largest MTU the device accepts: 9216, the biggest jumbo MTU common NICs and switches take
 /// (a frame plus headroom then spans at most three 4 KiB or five 2 KiB chunks).
 pub const MAX_MTU: usize = 9216;
@@ -122,6 +203,74 @@ impl FrameGeometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames as byte vectors of `cap` bytes at most; `data` is the descriptor at hand.
+    struct Frames {
+        frames: Vec<Vec<u8>>,
+        cap: usize,
+        data: Vec<u8>,
+    }
+
+    impl Parts for Frames {
+        fn first(&mut self, frame: u32) {
+            self.frames[frame as usize] = self.data.clone();
+        }
+        fn append(&mut self, head: u32) -> Option<u32> {
+            let f = &mut self.frames[head as usize];
+            (f.len() + self.data.len() <= self.cap).then(|| {
+                f.extend_from_slice(&self.data);
+                self.data.len() as u32
+            })
+        }
+    }
+
+    /// Feeds `(frame, more, data)` descriptors; returns the events.
+    fn feed(c: &mut Chains, m: &mut Frames, descs: &[(Option<u32>, bool, &[u8])]) -> Vec<RxEvent> {
+        let mut out = Vec::new();
+        for &(frame, more, data) in descs {
+            m.data = data.to_vec();
+            c.step(frame, more, m, &mut |e| out.push(e));
+        }
+        out
+    }
+
+    #[test]
+    fn chains_gather_into_their_first_frame_across_batches() {
+        use RxEvent::*;
+        let mut m = Frames { frames: vec![Vec::new(); 8], cap: 10, data: Vec::new() };
+        let mut c = Chains::default();
+        // A single-buffer packet, then a chain of three whose last part comes in the next
+        // batch (a separate `feed`).
+        let e = feed(&mut c, &mut m, &[(Some(0), false, b"ab"), (Some(1), true, b"cde")]);
+        assert_eq!(e, [Packet(0)]);
+        let e = feed(&mut c, &mut m, &[(Some(2), true, b"fg"), (Some(3), false, b"hij")]);
+        assert_eq!(e, [Absorbed(2), Absorbed(3), Packet(1)]);
+        assert_eq!(m.frames[1], b"cdefghij");
+        assert_eq!(c.stats(), GatherStats { packets: 1, bytes: 5, oversized: 0 });
+    }
+
+    #[test]
+    fn chains_too_long_or_cut_are_dropped_and_every_frame_comes_back() {
+        use RxEvent::*;
+        let mut m = Frames { frames: vec![Vec::new(); 8], cap: 10, data: Vec::new() };
+        let mut c = Chains::default();
+        // 4 + 4 + 4 > 10: the third part does not fit; the chain still runs to its end.
+        let long: [(Option<u32>, bool, &[u8]); 4] = [
+            (Some(0), true, b"aaaa"),
+            (Some(1), true, b"bbbb"),
+            (Some(2), true, b"cccc"),
+            (Some(3), false, b"d"),
+        ];
+        let e = feed(&mut c, &mut m, &long);
+        assert_eq!(e, [Absorbed(1), Absorbed(2), Absorbed(3), Oversized(0)]);
+        // A descriptor not ours in the middle of a chain ends it.
+        let e = feed(&mut c, &mut m, &[(Some(4), true, b"x"), (None, false, b"y")]);
+        assert_eq!(e, [Oversized(4), Bad]);
+        // The next packet starts afresh.
+        let e = feed(&mut c, &mut m, &[(Some(5), false, b"z")]);
+        assert_eq!(e, [Packet(5)]);
+        assert_eq!(c.stats(), GatherStats { packets: 0, bytes: 4, oversized: 2 });
+    }
 
     const HR: u32 = 256;
 

@@ -20,7 +20,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::multibuf::{FrameGeometry, RxEvent};
+use super::multibuf::{Chains, FrameGeometry, GatherStats, Parts, RxEvent};
 use super::ring::{Consumer, Mapping, Producer};
 use super::socket::{BindMode, XDP_PACKET_HEADROOM};
 use super::tx_checksum::{self, TxMetadata, TX_METADATA_LEN};
@@ -62,24 +62,11 @@ pub(crate) struct RawRings {
     spans: Vec<Span>,
     geometry: FrameGeometry,
     tx_metadata: bool,
-    /// The frame holding the first part of a chained packet still being received (the rest
-    /// may come in the next batch), and whether its parts all fit so far.
-    gathering: Option<(u32, bool)>,
-    gather: GatherStats,
+    /// Descriptor chains being received.
+    chains: Chains,
     addrs: Vec<u64>,
     descs: Vec<libc::xdp_desc>,
     checksum_requests: u64,
-}
-
-/// Counters of multi-buffer reception.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct GatherStats {
-    /// Packets that arrived as descriptor chains and were gathered into one frame.
-    pub packets: u64,
-    /// Bytes copied to gather them (every part after the first).
-    pub bytes: u64,
-    /// Chains longer than a frame, dropped.
-    pub oversized: u64,
 }
 
 fn setopt<T>(fd: &OwnedFd, opt: libc::c_int, val: &T) -> io::Result<()> {
@@ -190,8 +177,7 @@ impl RawRings {
             spans: vec![Span::default(); o.frames as usize],
             geometry,
             tx_metadata: o.tx_metadata,
-            gathering: None,
-            gather: GatherStats::default(),
+            chains: Chains::default(),
             addrs: vec![0; batch],
             descs: vec![libc::xdp_desc { addr: 0, len: 0, options: 0 }; batch],
             checksum_requests: 0,
@@ -209,7 +195,7 @@ impl RawRings {
 
     /// Multi-buffer reception counters.
     pub(crate) fn gather_stats(&self) -> GatherStats {
-        self.gather
+        self.chains.stats()
     }
 
     fn frames(&self) -> u32 {
@@ -280,70 +266,16 @@ impl RawRings {
     pub(crate) fn receive(&mut self, max: usize, mut f: impl FnMut(RxEvent)) -> usize {
         let max = max.min(self.descs.len());
         let n = self.rx.consume(&mut self.descs[..max]);
-        for k in 0..n {
-            let d = self.descs[k];
+        let frames = self.frames();
+        let RawRings { descs, chains, spans, umem, geometry, .. } = self;
+        for &d in &descs[..n] {
             let more = d.options & libc::XDP_PKT_CONTD != 0;
-            let frame = self
-                .geometry
-                .head_of(d.addr, self.frames())
-                .filter(|_| self.geometry.within_chunk(d.addr, d.len));
-            let Some(i) = frame else {
-                // Not ours: the chain it belonged to cannot be completed either.
-                if let Some((head, _)) = self.gathering.take() {
-                    self.gather.oversized += 1;
-                    f(RxEvent::Oversized(head));
-                }
-                f(RxEvent::Bad);
-                continue;
-            };
-            let Some((head, fits)) = self.gathering.take() else {
-                self.spans[i as usize] = Span { addr: d.addr, len: d.len, options: 0 };
-                if more {
-                    self.gathering = Some((i, true));
-                } else {
-                    f(RxEvent::Packet(i));
-                }
-                continue;
-            };
-            let fits = fits && self.append(head, d);
-            f(RxEvent::Absorbed(i));
-            if more {
-                self.gathering = Some((head, fits));
-            } else if fits {
-                self.gather.packets += 1;
-                f(RxEvent::Packet(head));
-            } else {
-                self.gather.oversized += 1;
-                f(RxEvent::Oversized(head));
-            }
+            let frame =
+                geometry.head_of(d.addr, frames).filter(|_| geometry.within_chunk(d.addr, d.len));
+            let mut parts = UmemParts { spans, umem, geometry: *geometry, d };
+            chains.step(frame, more, &mut parts, &mut f);
         }
         n
-    }
-
-    /// Copies the part of a chain in descriptor `d` right behind what frame `head` holds, if
-    /// it fits in the frame; false (nothing copied) if not.
-    fn append(&mut self, head: u32, d: libc::xdp_desc) -> bool {
-        let s = self.spans[head as usize];
-        let frame_end = self.geometry.base(head) + self.geometry.span();
-        let at = s.addr + u64::from(s.len);
-        if at + u64::from(d.len) > frame_end {
-            return false;
-        }
-        // SAFETY: both ranges lie in the UMEM mapping (`d` was checked to stay inside its
-        // chunk, the destination inside frame `head`), in different frames (a frame's later
-        // chunks never go to the fill ring), and both frames came off the RX ring, so the
-        // kernel touches neither until we give them back.
-        unsafe {
-            let base = self.umem.as_ptr();
-            std::ptr::copy_nonoverlapping(
-                base.add(d.addr as usize),
-                base.add(at as usize),
-                d.len as usize,
-            );
-        }
-        self.spans[head as usize].len += d.len;
-        self.gather.bytes += u64::from(d.len);
-        true
     }
 
     /// The contents of frame `i` (received data, or a TX buffer's capacity).
@@ -427,6 +359,44 @@ impl RawRings {
         let produced = self.tx.produce(&self.descs[..used]);
         debug_assert_eq!(produced, used, "room was reserved");
         sent
+    }
+}
+
+/// The UMEM as [`Parts`] for RX descriptor `d` (which [`RawRings::receive`] checked to name
+/// the first chunk of one of our frames and to stay inside it).
+struct UmemParts<'a> {
+    spans: &'a mut [Span],
+    umem: &'a Mapping,
+    geometry: FrameGeometry,
+    d: libc::xdp_desc,
+}
+
+impl Parts for UmemParts<'_> {
+    fn first(&mut self, frame: u32) {
+        self.spans[frame as usize] = Span { addr: self.d.addr, len: self.d.len, options: 0 };
+    }
+
+    fn append(&mut self, head: u32) -> Option<u32> {
+        let (d, s) = (self.d, self.spans[head as usize]);
+        let frame_end = self.geometry.base(head) + self.geometry.span();
+        let at = s.addr + u64::from(s.len);
+        if at + u64::from(d.len) > frame_end {
+            return None;
+        }
+        // SAFETY: both ranges lie in the UMEM mapping (`d` stays inside its chunk, the
+        // destination inside frame `head`), in different frames (a frame's later chunks never
+        // go to the fill ring, so `d` is in another frame's first chunk), and both frames came
+        // off the RX ring, so the kernel touches neither until we give them back.
+        unsafe {
+            let base = self.umem.as_ptr();
+            std::ptr::copy_nonoverlapping(
+                base.add(d.addr as usize),
+                base.add(at as usize),
+                d.len as usize,
+            );
+        }
+        self.spans[head as usize].len += d.len;
+        Some(d.len)
     }
 }
 
