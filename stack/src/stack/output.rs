@@ -35,7 +35,7 @@ pub(crate) fn emit_segment(
         // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
         // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
         let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
-        let payload_len: usize = payload.iter().map(|p| p.len()).sum();
+        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
         while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
             let keep = repr.sack_blocks.len() - 1;
             repr.sack_blocks.truncate(keep);
@@ -52,7 +52,10 @@ pub(crate) fn emit_segment(
         let (second, third) = rest.split_at_mut(b.len());
         let sum = if info.fill_checksum {
             let s1 = checksum::copy_and_sum(first, a);
-            if a.len() % 2 == 0 && b.len() % 2 == 0 {
+            if c.is_empty() && a.len() % 2 == 0 {
+                // One or two pieces: every segment up to a 4 KiB buffer chunk's worth.
+                Some(checksum::add(s1, checksum::copy_and_sum(second, b)))
+            } else if a.len() % 2 == 0 && b.len() % 2 == 0 {
                 let s2 = checksum::add(s1, checksum::copy_and_sum(second, b));
                 Some(checksum::add(s2, checksum::copy_and_sum(third, c)))
             } else {

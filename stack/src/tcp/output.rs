@@ -52,8 +52,16 @@ impl Connection {
         let (a, b) = self.send_buf.slices_at(pool, off, len);
         // A jumbo segment may reach into a third chunk.
         let got = a.len() + b.len();
-        let c = if got < len { self.send_buf.slices_at(pool, off + got, len - got).0 } else { &[] };
+        let c = if got < len { self.third_piece(pool, off + got, len - got) } else { &[] };
         Some(Transmit { header: plan.header, payload: [a, b, c], ect: plan.ect })
+    }
+
+    /// The third piece of a segment longer than two buffer chunks hold (jumbo frames only):
+    /// out of line, so the common path keeps its one inlined `slices_at`.
+    #[cold]
+    #[inline(never)]
+    fn third_piece<'p>(&mut self, pool: &'p ChunkPool, off: usize, len: usize) -> &'p [u8] {
+        self.send_buf.slices_at(pool, off, len).0
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) could return a segment now. A cheap,

@@ -146,7 +146,7 @@ pub struct Transmit<'a> {
 impl<'a> Transmit<'a> {
     /// Total payload length.
     pub fn payload_len(&self) -> usize {
-        self.payload.iter().map(|p| p.len()).sum()
+        self.payload[0].len() + self.payload[1].len() + self.payload[2].len()
     }
 
     /// Copies the payload into `out` (which must hold `payload_len()` bytes) and returns the
