@@ -285,8 +285,9 @@ pub trait Hooks<A> {
 }
 
 impl XdpOptions {
-    /// The driver's [`Builder`] with these settings (the fault device and the capture are
-    /// wrapped around its device by [`run`]).
+    /// The driver's [`Builder`] with these settings, for a caller that runs the worker's loop
+    /// itself; [`run`] uses [`runtime_config`](Self::runtime_config) instead, where the fault
+    /// device and the capture are options.
     pub fn builder(&self) -> Builder {
         let (bind, xdp_mode, busy_poll, tx_checksum, queue) =
             (self.bind, self.xdp_mode, self.busy_poll, self.tx_checksum, self.queue);
