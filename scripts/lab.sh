@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A two-namespace veth lab for xdptcp.
 #
-#   scripts/lab.sh up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE]
+#   scripts/lab.sh up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] [--mtu MTU]
 #   scripts/lab.sh down NAME
 #
 # `up` makes namespaces NAME-a (the stack side: runs xdptcp on its veth, which has no IPv4
@@ -19,11 +19,13 @@
 # a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress classifier
 # (scripts/lab/veth-rss.bpf.c, built with clang). Without it replies to the
 # stack's active opens land on a queue the kernel chose at random.
+# --mtu MTU (68..9216, default 1500) sets both veth ends' MTU: 9000 for jumbo frames, which
+# xdptcp receives and sends as multi-buffer AF_XDP frames.
 # `down` removes all of it and is safe to run twice. NAME: letters, digits, '-', at most 8
 # characters (interface names are limited to 15).
 set -euo pipefail
 
-usage() { echo "usage: $0 up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] | down NAME" >&2; exit 2; }
+usage() { echo "usage: $0 up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] [--mtu MTU] | down NAME" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 name=$2; shift 2
 [[ "$name" =~ ^[A-Za-z0-9-]{1,8}$ ]] || { echo "lab: NAME must be 1-8 of [A-Za-z0-9-]" >&2; exit 2; }
@@ -43,17 +45,19 @@ down() {
 }
 
 up() {
-    local loss="" rate="" queues=1 rss=""
+    local loss="" rate="" queues=1 rss="" mtu=1500
     while [[ $# -gt 0 ]]; do
         case $1 in
             --queues) queues=${2:?}; shift 2 ;;
             --rss) rss=1; shift ;;
             --loss-pct) loss=${2:?}; shift 2 ;;
             --rate) rate=${2:?}; shift 2 ;;
+            --mtu) mtu=${2:?}; shift 2 ;;
             *) usage ;;
         esac
     done
     [[ "$queues" =~ ^[0-9]+$ && $queues -ge 1 && $queues -le 64 ]] || { echo "lab: --queues must be 1..64" >&2; exit 2; }
+    [[ "$mtu" =~ ^[0-9]+$ && $mtu -ge 68 && $mtu -le 9216 ]] || { echo "lab: --mtu must be 68..9216" >&2; exit 2; }
     [[ -z "$rss" || $queues -gt 1 ]] || { echo "lab: --rss needs --queues N with N > 1" >&2; exit 2; }
     [[ $(id -u) -eq 0 ]] || { echo "lab: needs root (ip netns, veth, nftables)" >&2; exit 1; }
     trap 'echo "lab: setup failed, removing $name" >&2; down' ERR
@@ -64,6 +68,8 @@ up() {
         peer name "$if_k" netns "$ns_k" numtxqueues "$queues" numrxqueues "$queues"
     ip -n "$ns_a" link set lo up
     ip -n "$ns_k" link set lo up
+    ip -n "$ns_a" link set "$if_a" mtu "$mtu"
+    ip -n "$ns_k" link set "$if_k" mtu "$mtu"
     ip -n "$ns_a" link set "$if_a" up
     ip -n "$ns_k" addr add "$ip_k/24" dev "$if_k"
     ip -n "$ns_k" link set "$if_k" up
@@ -93,8 +99,9 @@ NFT
     [[ $queues -gt 1 ]] && echo "  queues: $queues RX and $queues TX on each end"
     [[ -n "$loss" ]] && echo "  loss: $loss % each way (nftables netdev on $if_k)"
     [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
+    [[ $mtu -ne 1500 ]] && echo "  mtu: $mtu on both ends"
     [[ -n "$rss" ]] && echo "  rss: Toeplitz (Microsoft key) over $queues queues on $if_k egress"
-    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues"
+    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues MTU=$mtu"
 }
 
 # The classifier computes each TCP frame's queue and sends it out on that TX queue, so veth

@@ -90,7 +90,11 @@ static __attribute__((always_inline)) void count(__u32 which)
         __sync_fetch_and_add(c, 1);
 }
 
-SEC("xdp")
+// "xdp.frags": the program declares it handles frames in several buffers (multi-buffer XDP,
+// for jumbo MTUs), which a driver requires before it runs XDP at an MTU above a page. It
+// reads only the first 42 bytes, always in the first buffer, and redirects the whole frame;
+// AF_XDP sockets bound with XDP_USE_SG receive it as a descriptor chain.
+SEC("xdp.frags")
 int xdptcp_redirect(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;

@@ -22,6 +22,16 @@
 //!
 //! With more than one worker and `rss` set, each worker computes the owner of every TCP frame
 //! and hands frames of other workers' flows over [`crate::steering`] lanes.
+//!
+//! # One launch path
+//!
+//! Every worker, whether one of a [`Runtime`]'s threads or the single worker a command runs
+//! on its own thread (`xdptcp serve|xfer|load|proxy --stack xdptcp`), is brought up, run and
+//! stopped by [`launch`]: scheduling, namespace, the AF_XDP device under the fault device and
+//! the capture the configuration asks for, the stack, the application's `start` before the
+//! socket diverts traffic, the loop, the graceful drain. What differs is only who watches it,
+//! a [`WorkerEvents`]: the runtime's threads answer their control channel; a command prints
+//! its ready line and counters.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -31,7 +41,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use xdptcp_stack::iface::IfaceCounters;
-use xdptcp_stack::stack::{Stack, StackCounters};
+use xdptcp_stack::stack::{Stack, StackConfig, StackCounters};
 use xdptcp_stack::tcp::{MemoryCounters, TcpConfig, TcpCounters};
 
 use crate::fault::FaultConfig;
@@ -39,7 +49,7 @@ use crate::rss::Rss;
 use crate::sched::ThreadSched;
 use crate::setup::{self, pin_to_core, Addressing};
 use crate::steering::{SteerCounters, SteerPort, Steering, SteeringConfig};
-use crate::worker::{self, App, CopyCounters, Worker, WorkerCounters};
+use crate::worker::{self, App, CopyCounters, Stop, Worker, WorkerCounters};
 use crate::xdp::{
     BindMode, NetIf, TxChecksum, XdpBacked, XdpConfig, XdpDevice, XdpMode, XdpProgram, XdpStats,
 };
@@ -74,8 +84,12 @@ pub struct RuntimeConfig {
     /// Impairments in every worker's device (each worker's own seeded generator: the seed
     /// plus the worker's index).
     pub fault: Option<FaultConfig>,
-    /// TCP defaults of every worker's stack (buffer sizes, MSS, ...).
+    /// TCP defaults of every worker's stack (buffer sizes, ...); the MSS is not taken from
+    /// here but from the link MTU ([`setup::link_mss`]).
     pub tcp: TcpConfig,
+    /// Any other change to each worker's stack settings (SYN cookies, ephemeral ports, ...),
+    /// applied last.
+    pub stack: Option<StackChange>,
     /// Most connections each worker's stack holds.
     pub max_connections: usize,
     /// How long a stopping worker waits for its application to close connections.
@@ -103,9 +117,36 @@ impl RuntimeConfig {
             pcap: None,
             fault: None,
             tcp: TcpConfig::default(),
+            stack: None,
             max_connections: 65536,
             grace: worker::DEFAULT_GRACE,
         }
+    }
+}
+
+/// The largest Ethernet frame of the configured interface (MTU + 14), looked up in the
+/// workers' namespace on a short-lived thread (entering a namespace moves only the calling
+/// thread); `None` when it cannot be found, and opening the device will say why.
+fn link_frame_len(config: &RuntimeConfig) -> Option<usize> {
+    let (netns, iface) = (config.netns.clone(), config.xdp.iface.clone());
+    std::thread::spawn(move || {
+        if let Some(ns) = netns {
+            crate::netns::enter(&ns).ok()?;
+        }
+        NetIf::lookup(&iface).ok().map(|i| i.mtu + 14)
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// A change to a stack's settings, applied when each worker makes its stack.
+#[derive(Clone)]
+pub struct StackChange(pub Arc<dyn Fn(&mut StackConfig) + Send + Sync>);
+
+impl std::fmt::Debug for StackChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StackChange(..)")
     }
 }
 
@@ -288,7 +329,13 @@ impl Runtime {
         }
         let mut ports: Vec<Option<SteerPort>> = match &config.rss {
             Some(_) if n > 1 => {
-                Steering::new(n, config.steering).into_ports().into_iter().map(Some).collect()
+                // A steered frame is copied whole: lanes hold frames of the link's MTU (jumbo
+                // ones included), never less than configured.
+                let mut steering = config.steering;
+                if let Some(len) = link_frame_len(&config) {
+                    steering.buffer_size = steering.buffer_size.max(len);
+                }
+                Steering::new(n, steering).into_ports().into_iter().map(Some).collect()
             }
             _ => (0..n).map(|_| None).collect(),
         };
@@ -424,92 +471,105 @@ fn pcap_path(base: &Path, queue: u32, several: bool) -> PathBuf {
     base.with_file_name(name)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn worker_main<A: App>(
-    index: usize,
-    core: usize,
+/// Who watches a worker that [`launch`] runs, and what it gets when the worker stops.
+///
+/// The methods are generic over the device because the fault device and the capture wrap the
+/// AF_XDP device only when asked ([`wrapped`](crate::xdp::wrapped)).
+pub trait WorkerEvents<A: App> {
+    /// What the owner gets back.
+    type Done;
+    /// The worker serves: its application has started and its socket diverts traffic.
+    fn ready<D: XdpBacked>(&mut self, worker: &Worker<D, A>);
+    /// Between loop iterations: true ends the loop (as a requested stop).
+    fn poll<D: XdpBacked>(&mut self, worker: &Worker<D, A>) -> bool;
+    /// The loop ended (`stop` says why) and the worker drained (`drained`: every connection
+    /// closed within the grace period).
+    fn done<D: XdpBacked>(self, worker: Worker<D, A>, stop: Stop, drained: bool) -> Self::Done;
+}
+
+/// Where in a runtime one worker sits.
+#[derive(Debug)]
+pub struct WorkerSlot {
+    /// Its index: which of `config.queues` it serves, its RSS queue number.
+    pub index: usize,
+    /// The core to pin it to (`None`: leave the thread where it is).
+    pub core: Option<usize>,
+    /// The XDP program another worker attached (`None`: attach it).
+    pub program: Option<Arc<XdpProgram>>,
+    /// Its steering lanes, with more than one worker.
+    pub port: Option<SteerPort>,
+}
+
+/// Brings up the worker `slot` of `config` on the calling thread and runs it until `events`,
+/// a signal or the application stop it: see the [module documentation](self). `make_app`
+/// builds the application on the worker's stack. Errors before the worker serves are one
+/// line; after that, whatever happens ends in [`WorkerEvents::done`].
+pub fn launch<A: App, E: WorkerEvents<A>>(
     config: &RuntimeConfig,
-    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
-    program: Option<Arc<XdpProgram>>,
-    port: Option<SteerPort>,
-    control: &Receiver<Control>,
-    ready: &Sender<Result<Ready, SetupError>>,
-) -> Result<WorkerStats, SetupError> {
-    let pinned = pin_to_core(core).then_some(core);
-    let queue = config.queues[index];
-    let setup = || -> Result<(XdpDevice, NetIf), SetupError> {
-        config
-            .sched
-            .apply_to_current_thread()
-            .map_err(|e| format!("worker {index}: scheduling {}: {e}", config.sched.name()))?;
-        if let Some(ns) = &config.netns {
-            crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
-        }
-        let netif = NetIf::lookup(&config.xdp.iface).map_err(|e| e.to_string())?;
-        let xdp = XdpConfig { queue, ..config.xdp.clone() };
-        let dev = match program {
-            None => XdpDevice::open(&xdp),
-            Some(p) => XdpDevice::open_on(&xdp, p),
-        }
-        .map_err(|e| e.to_string())?;
-        Ok((dev, netif))
-    };
-    let (dev, netif) = match setup() {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = ready.send(Err(e.clone()));
-            return Err(e);
-        }
-    };
-    let path = config.pcap.as_ref().map(|base| pcap_path(base, queue, config.queues.len() > 1));
-    let k = Serve { index, core: pinned, netif: &netif, config, make_app, port, control, ready };
-    let fault = config.fault.map(|f| FaultConfig { seed: f.seed.wrapping_add(index as u64), ..f });
-    match crate::xdp::wrapped(dev, fault, path.as_deref(), k) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send(Err(e.clone()));
-            Err(e)
+    slot: WorkerSlot,
+    make_app: impl FnOnce(&mut Stack) -> Result<A, SetupError>,
+    events: E,
+) -> Result<E::Done, SetupError> {
+    let WorkerSlot { index, core, program, port } = slot;
+    let queue = *config.queues.get(index).ok_or_else(|| format!("no queue for worker {index}"))?;
+    config
+        .sched
+        .apply_to_current_thread()
+        .map_err(|e| format!("worker {index}: scheduling {}: {e}", config.sched.name()))?;
+    if let Some(ns) = &config.netns {
+        crate::netns::enter(ns).map_err(|e| format!("entering network namespace {ns}: {e}"))?;
+    }
+    if let Some(core) = core {
+        if !pin_to_core(core) {
+            return Err(format!("cannot pin to core {core}: no such core (or not allowed)"));
         }
     }
+    let netif = NetIf::lookup(&config.xdp.iface).map_err(|e| e.to_string())?;
+    let xdp = XdpConfig { queue, ..config.xdp.clone() };
+    let dev = match program {
+        None => XdpDevice::open(&xdp),
+        Some(p) => XdpDevice::open_on(&xdp, p),
+    }
+    .map_err(|e| e.to_string())?;
+    let path = config.pcap.as_ref().map(|base| pcap_path(base, queue, config.queues.len() > 1));
+    let fault = config.fault.map(|f| FaultConfig { seed: f.seed.wrapping_add(index as u64), ..f });
+    let k = Serve { index, netif: &netif, config, make_app, port, events };
+    crate::xdp::wrapped(dev, fault, path.as_deref(), k)?
 }
 
-/// The rest of a worker's life once its device is wrapped as configured: [`serve`].
-struct Serve<'a, A> {
+/// The rest of [`launch`] once the device is wrapped as configured: [`serve`].
+struct Serve<'a, M, E> {
     index: usize,
-    core: Option<usize>,
     netif: &'a NetIf,
     config: &'a RuntimeConfig,
-    make_app: &'a dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    make_app: M,
     port: Option<SteerPort>,
-    control: &'a Receiver<Control>,
-    ready: &'a Sender<Result<Ready, SetupError>>,
+    events: E,
 }
 
-impl<A: App> crate::xdp::WithDevice for Serve<'_, A> {
-    type Output = Result<WorkerStats, SetupError>;
+impl<A, M, E> crate::xdp::WithDevice for Serve<'_, M, E>
+where
+    A: App,
+    M: FnOnce(&mut Stack) -> Result<A, SetupError>,
+    E: WorkerEvents<A>,
+{
+    type Output = Result<E::Done, SetupError>;
 
     fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
         let s = self;
-        serve(s.index, s.core, dev, s.netif, s.config, s.make_app, s.port, s.control, s.ready)
+        serve(s.index, dev, s.netif, s.config, s.make_app, s.port, s.events)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn serve<D: XdpBacked, A: App>(
+fn serve<D: XdpBacked, A: App, E: WorkerEvents<A>>(
     index: usize,
-    core: Option<usize>,
     dev: D,
     netif: &NetIf,
     config: &RuntimeConfig,
-    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    make_app: impl FnOnce(&mut Stack) -> Result<A, SetupError>,
     port: Option<SteerPort>,
-    control: &Receiver<Control>,
-    ready: &Sender<Result<Ready, SetupError>>,
-) -> Result<WorkerStats, SetupError> {
-    let fail = |e: SetupError| {
-        let _ = ready.send(Err(e.clone()));
-        Err(e)
-    };
+    mut events: E,
+) -> Result<E::Done, SetupError> {
     // Keys from the OS, per worker: with RSS, a SYN cookie comes back to the worker that
     // sent it, so no key needs sharing.
     let addressing = Addressing {
@@ -518,51 +578,54 @@ fn serve<D: XdpBacked, A: App>(
         prefix_len: config.prefix_len,
         gateway: config.gateway,
     };
-    let mut sc = match setup::os_stack_config(&dev, addressing) {
-        Ok(sc) => sc,
-        Err(e) => return fail(e),
-    };
-    sc.tcp = config.tcp;
+    let mut sc = setup::os_stack_config(&dev, addressing)?;
+    // Everything but the MSS, which comes from the link's MTU (`setup::stack_config`).
+    sc.tcp = TcpConfig { mss: sc.tcp.mss, ..config.tcp };
     sc.max_connections = config.max_connections;
+    if let Some(change) = &config.stack {
+        (change.0)(&mut sc);
+    }
     let mut stack = Stack::new(sc, xdptcp_stack::time::Instant::ZERO);
     if let Some(rss) = &config.rss {
         // Active opens take ports whose replies the NIC hashes back to this worker (the RSS
         // queue numbers are the worker indices), so they are never steered.
         stack.set_port_filter(rss.affinity_filter(index as u16));
     }
-    let app = match make_app(&mut stack) {
-        Ok(app) => app,
-        Err(e) => return fail(e),
-    };
+    let app = make_app(&mut stack)?;
     let mut worker = Worker::new(dev, stack, app);
     if let (Some(port), Some(rss)) = (port, &config.rss) {
         worker = worker.with_steering(rss.clone(), port);
     }
-    // The first iteration runs the application's `start` (listen, connect) before the XDP
-    // program diverts anything to this queue.
-    // The application listens and binds before the socket lets any frame in.
-    if let Err(e) = worker.start() {
-        return fail(e);
-    }
-    if let Err(e) = worker.device().xdp().start() {
-        return fail(e.to_string());
-    }
-    let xdp = worker.device().xdp();
-    let _ = ready.send(Ok(Ready {
-        program: xdp.program().clone(),
-        mtu: netif.mtu,
-        mac: netif.mac,
-        bind_mode: xdp.bind_mode(),
-        tx_checksum: xdp.tx_checksum(),
-    }));
-    let queue = config.queues[index];
-    let snapshot = |w: &Worker<D, A>| {
+    // The application listens and binds (its `start`, run by the first iteration) before the
+    // socket lets any frame in.
+    worker.start()?;
+    worker.device().xdp().start().map_err(|e| e.to_string())?;
+    events.ready(&worker);
+    let stop = worker.run_idle(config.idle, |w| events.poll(w));
+    // Graceful stop: the application closes its connections, what is queued leaves
+    // (bounded by the grace period; a peer that keeps sending does not keep us alive).
+    let drained = worker.drain(config.grace);
+    Ok(events.done(worker, stop, drained))
+}
+
+/// A runtime thread's side of [`launch`]: reports ready over `ready`, answers `control`,
+/// returns its final stats.
+struct ThreadEvents<'a> {
+    index: usize,
+    queue: u32,
+    core: Option<usize>,
+    control: &'a Receiver<Control>,
+    ready: &'a Sender<Result<Ready, SetupError>>,
+}
+
+impl ThreadEvents<'_> {
+    fn snapshot<D: XdpBacked, A: App>(&self, w: &Worker<D, A>) -> WorkerStats {
         let mut app = Vec::new();
         w.app().report(&mut |k, v| app.push((k, v)));
         WorkerStats {
-            worker: index,
-            queue,
-            core,
+            worker: self.index,
+            queue: self.queue,
+            core: self.core,
             worker_counters: w.counters(),
             steer: w.steer_counters(),
             device: w.device().xdp().stats(),
@@ -574,20 +637,61 @@ fn serve<D: XdpBacked, A: App>(
             connections: w.stack().connection_count(),
             app,
         }
-    };
-    worker.run_idle(config.idle, |w| loop {
-        match control.try_recv() {
-            Ok(Control::Stats(reply)) => {
-                let _ = reply.send(snapshot(w));
+    }
+}
+
+impl<A: App> WorkerEvents<A> for ThreadEvents<'_> {
+    type Done = WorkerStats;
+
+    fn ready<D: XdpBacked>(&mut self, worker: &Worker<D, A>) {
+        let xdp = worker.device().xdp();
+        let _ = self.ready.send(Ok(Ready {
+            program: xdp.program().clone(),
+            mtu: worker.device().caps().mtu,
+            mac: worker.iface().config().mac.0,
+            bind_mode: xdp.bind_mode(),
+            tx_checksum: xdp.tx_checksum(),
+        }));
+    }
+
+    fn poll<D: XdpBacked>(&mut self, worker: &Worker<D, A>) -> bool {
+        loop {
+            match self.control.try_recv() {
+                Ok(Control::Stats(reply)) => {
+                    let _ = reply.send(self.snapshot(worker));
+                }
+                Ok(Control::Shutdown) | Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => return false,
             }
-            Ok(Control::Shutdown) | Err(TryRecvError::Disconnected) => return true,
-            Err(TryRecvError::Empty) => return false,
         }
-    });
-    // Graceful stop: the application closes its connections, what is queued leaves
-    // (bounded by the grace period; a peer that keeps sending does not keep us alive).
-    worker.drain(config.grace);
-    Ok(snapshot(&worker))
+    }
+
+    fn done<D: XdpBacked>(self, worker: Worker<D, A>, _: Stop, _: bool) -> WorkerStats {
+        self.snapshot(&worker)
+    }
+}
+
+/// A runtime thread: [`launch`] with [`ThreadEvents`]; a setup error also goes to `ready`.
+#[allow(clippy::too_many_arguments)]
+fn worker_main<A: App>(
+    index: usize,
+    core: usize,
+    config: &RuntimeConfig,
+    make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    program: Option<Arc<XdpProgram>>,
+    port: Option<SteerPort>,
+    control: &Receiver<Control>,
+    ready: &Sender<Result<Ready, SetupError>>,
+) -> Result<WorkerStats, SetupError> {
+    let queue = config.queues[index];
+    let events = ThreadEvents { index, queue, core: Some(core), control, ready };
+    let slot = WorkerSlot { index, core: Some(core), program, port };
+    let result = launch(config, slot, make_app, events);
+    if let Err(e) = &result {
+        // Nobody listens any more if the worker had reported ready; that is fine.
+        let _ = ready.send(Err(e.clone()));
+    }
+    result
 }
 
 #[cfg(test)]

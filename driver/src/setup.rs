@@ -78,7 +78,8 @@ pub struct Addressing {
 }
 
 /// A stack configuration for `dev` with `addressing` and `keys`, every other setting at its
-/// default (change fields of the result before [`Stack::new`]).
+/// default except the TCP MSS, which follows the device's MTU ([`link_mss`]); change fields
+/// of the result before [`Stack::new`].
 pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) -> StackConfig {
     let mut iface = InterfaceConfig::new(
         EthernetAddress(addressing.mac),
@@ -86,7 +87,16 @@ pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) 
         addressing.prefix_len,
     );
     iface.gateway = addressing.gateway;
-    StackConfig::new(iface, dev.caps(), keys)
+    let caps = dev.caps();
+    let mut config = StackConfig::new(iface, caps, keys);
+    config.tcp.mss = link_mss(caps.mtu);
+    config
+}
+
+/// The MSS to announce on a link of `mtu` bytes: the MTU less 40 bytes of IPv4 and TCP
+/// headers (RFC 9293 §3.7.1, RFC 879): 1460 at 1500, 8960 at a 9000-byte jumbo MTU.
+pub fn link_mss(mtu: usize) -> u16 {
+    mtu.saturating_sub(40).clamp(64, usize::from(u16::MAX)) as u16
 }
 
 /// [`stack_config`] with keys from the operating system ([`os_random_keys`]): what a worker

@@ -312,12 +312,38 @@ fn setup_errors_are_clean_messages() {
         assert!(matches!(e, DriverError::QueueOutOfRange { queue: 7, queues: 1, .. }), "{e}");
         msgs.push(e.to_string());
 
+        // An MTU above one chunk takes multi-buffer frames: veth offers them (rx-sg) ...
         let status = Command::new("ip").args(["link", "set", &ifname, "mtu", "3000"]).status();
         assert!(status.is_ok_and(|s| s.success()));
-        let e = XdpDevice::open(&base).expect_err("3000 + 14 + 256 > 2048");
-        assert!(matches!(e, DriverError::FrameTooSmall { mtu: 3000, frame_size: 2048, .. }), "{e}");
+        let dev = XdpDevice::open(&base).expect("3000 + 14 + 256 > 2048: two chunks per frame");
+        assert_eq!(dev.geometry().chunks, 2);
+        assert_eq!(dev.caps().max_frame_len(), 3014);
+        drop(dev);
+        // ... but not with TX metadata, whose headroom would split a chain's later chunks,
+        let kernel = XdpConfig { tx_checksum: TxChecksum::Kernel, ..base.clone() };
+        let e = XdpDevice::open(&kernel).expect_err("no TX metadata with multi-buffer");
+        assert!(matches!(e, DriverError::MultiBufferUnsupported { mtu: 3000, .. }), "{e}");
+        assert!(e.to_string().contains("--tx-checksum auto or software"), "{e}");
+        msgs.push(e.to_string());
+        // ... and not above the largest jumbo MTU.
+        let status = Command::new("ip").args(["link", "set", &ifname, "mtu", "9300"]).status();
+        assert!(status.is_ok_and(|s| s.success()));
+        let e = XdpDevice::open(&base).expect_err("MTU 9300 > 9216");
+        assert!(matches!(e, DriverError::MultiBufferUnsupported { mtu: 9300, .. }), "{e}");
+        assert!(e.to_string().contains("mtu 9216"), "{e}");
         msgs.push(e.to_string());
         let _ = Command::new("ip").args(["link", "set", &ifname, "mtu", "1500"]).status();
+
+        // A 9000-byte MTU on a driver whose native XDP has no multi-buffer (lo has no native
+        // XDP at all) is refused before anything is attached, saying what to do.
+        let _ = Command::new("ip").args(["link", "set", "lo", "mtu", "9000"]).status();
+        let native = XdpConfig { xdp_mode: XdpMode::Native, ..XdpConfig::new("lo", ip) };
+        let e = XdpDevice::open(&native).expect_err("lo has no rx-sg");
+        assert!(matches!(e, DriverError::MultiBufferUnsupported { mtu: 9000, .. }), "{e}");
+        assert!(e.to_string().contains("rx-sg"), "{e}");
+        assert!(e.to_string().contains("mtu 1778"), "2048 - 256 - 14: {e}");
+        msgs.push(e.to_string());
+        assert_eq!(xdp::attached_program("lo").expect("lo exists"), None);
 
         // The namespace's own lo has no native XDP.
         let _ = Command::new("ip").args(["link", "set", "lo", "mtu", "1500"]).status();
@@ -393,11 +419,13 @@ fn setup_errors_are_clean_messages() {
         eprintln!("error message: {m}");
     }
     assert!(msgs[0].contains("has 1 queue"));
-    assert!(msgs[1].contains("3000") && msgs[1].contains("2048") && msgs[1].contains("4096"));
-    assert!(msgs[3].contains("CAP_NET_ADMIN") && msgs[3].contains("CAP_BPF"));
-    assert!(msgs[4].contains("xdptcp detach --iface"));
-    assert!(msgs[5].contains("tx-checksum feature") && msgs[5].contains("--tx-checksum auto"));
-    assert!(msgs[6].contains("copy mode only"));
+    assert!(msgs[1].contains("MTU 3000") && msgs[1].contains("multi-buffer"));
+    assert!(msgs[2].contains("MTU 9300") && msgs[2].contains("up to 9216"));
+    assert!(msgs[3].contains("MTU 9000") && msgs[3].contains("lower the MTU"));
+    assert!(msgs[5].contains("CAP_NET_ADMIN") && msgs[5].contains("CAP_BPF"));
+    assert!(msgs[6].contains("xdptcp detach --iface"));
+    assert!(msgs[7].contains("tx-checksum feature") && msgs[7].contains("--tx-checksum auto"));
+    assert!(msgs[8].contains("copy mode only"));
 }
 
 /// Clears the calling thread's effective capability set (the permitted set is kept; the

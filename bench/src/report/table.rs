@@ -10,11 +10,12 @@
 use super::{human, LabReport, ResultRow};
 
 /// Workloads in the order the table shows them; others follow in order of appearance.
-pub const WORKLOAD_ORDER: [&str; 10] = [
+pub const WORKLOAD_ORDER: [&str; 11] = [
     "rr64x1",
     "rr64x64",
     "crr64",
     "bulk",
+    "bulk-9k",
     "http",
     "proxy",
     "sockperf-pp",

@@ -1,6 +1,8 @@
 //! Running applications on the xdptcp stack over AF_XDP: the options every `--stack xdptcp`
-//! command shares, building the device (optionally wrapped in a fault injector and a pcap
-//! capture), one worker on one queue, the graceful stop, and the counters printed at the end.
+//! command shares, one worker on one queue brought up by the driver's one launch path
+//! ([`runtime::launch`], with the fault injector, the pcap capture and busy polling as its
+//! options), its ready line, periodic counters, the graceful stop, and the counters printed
+//! at the end.
 
 pub mod client;
 pub mod flood;
@@ -15,11 +17,10 @@ use std::time::Duration;
 
 use xdptcp_driver::app::App as DriverApp;
 use xdptcp_driver::fault::{FaultConfig, Impairments};
+use xdptcp_driver::runtime::{self, RuntimeConfig, StackChange, WorkerEvents, WorkerSlot};
 use xdptcp_driver::sched::ThreadSched;
 use xdptcp_driver::worker::{self, Stop, Worker};
-use xdptcp_driver::xdp::{
-    self as afxdp, BindMode, BusyPoll, NetIf, TxChecksum, XdpBacked, XdpMode,
-};
+use xdptcp_driver::xdp::{BindMode, BusyPoll, TxChecksum, XdpBacked, XdpMode};
 use xdptcp_driver::{signal, Builder};
 use xdptcp_stack::tcp::listen::CookieMode;
 use xdptcp_stack::tcp::TcpCounters;
@@ -285,8 +286,9 @@ pub trait Hooks<A> {
 }
 
 impl XdpOptions {
-    /// The driver's [`Builder`] with these settings (the fault device and the capture are
-    /// wrapped around its device by [`run`]).
+    /// The driver's [`Builder`] with these settings, for a caller that runs the worker's loop
+    /// itself; [`run`] uses [`runtime_config`](Self::runtime_config) instead, where the fault
+    /// device and the capture are options.
     pub fn builder(&self) -> Builder {
         let (bind, xdp_mode, busy_poll, tx_checksum, queue) =
             (self.bind, self.xdp_mode, self.busy_poll, self.tx_checksum, self.queue);
@@ -316,84 +318,102 @@ impl XdpOptions {
     }
 }
 
-/// Runs `app` on one worker until SIGINT/SIGTERM (or the application finishes), then stops
-/// gracefully and prints the counters. Returns the application and why it stopped.
+impl XdpOptions {
+    /// The runtime configuration of these settings: one worker, on `queue`, pinned to `core`
+    /// if given, with the fault device and the capture when asked for.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        let builder = self.builder();
+        let mut config = RuntimeConfig::new(builder.xdp_config().clone(), self.prefix_len, 1);
+        config.gateway = self.gateway;
+        config.queues = vec![self.queue];
+        config.idle = self.idle;
+        config.sched = self.sched;
+        config.pcap.clone_from(&self.pcap);
+        config.fault = self.fault;
+        config.max_connections = self.max_connections;
+        config.grace = worker::DEFAULT_GRACE;
+        let (fixed, ports, cookies) =
+            (self.fixed_buffers, self.local_ports.clone(), self.syn_cookies);
+        config.stack = Some(StackChange(std::sync::Arc::new(move |c| {
+            if let Some(b) = fixed {
+                c.tcp = c.tcp.with_fixed_buffers(b, b);
+            }
+            c.listen.cookies = cookies;
+            if let Some(ports) = &ports {
+                c.ephemeral_ports = ports.clone();
+            }
+        })));
+        config
+    }
+}
+
+/// Runs `app` on one worker on the calling thread until SIGINT/SIGTERM (or the application
+/// finishes), then stops gracefully and prints the counters. Returns the application and why
+/// it stopped.
 pub fn run<A: DriverApp>(
     opts: &XdpOptions,
     app: A,
     hooks: &mut impl Hooks<A>,
 ) -> Result<(A, Stop), String> {
     signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
-    opts.sched
-        .apply_to_current_thread()
-        .map_err(|e| format!("--sched {}: {e}", opts.sched.name()))?;
-    let builder = opts.builder();
-    let (dev, netif) = builder.open()?;
-    let k = Launch { builder: &builder, netif: &netif, app, opts, hooks };
-    afxdp::wrapped(dev, opts.fault, opts.pcap.as_deref(), k)?
+    let config = opts.runtime_config();
+    let slot = WorkerSlot { index: 0, core: opts.core, program: None, port: None };
+    let next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
+    let events = Printed { opts, hooks, next_stats };
+    runtime::launch(&config, slot, move |_| Ok(app), events)
 }
 
-/// The rest of [`run`], once the device is wrapped as the options ask.
-struct Launch<'a, A, H> {
-    builder: &'a Builder,
-    netif: &'a NetIf,
-    app: A,
+/// A command's side of the launch: the ready line, periodic counters, the final report.
+struct Printed<'a, H> {
     opts: &'a XdpOptions,
     hooks: &'a mut H,
+    next_stats: Option<std::time::Instant>,
 }
 
-impl<A: DriverApp, H: Hooks<A>> afxdp::WithDevice for Launch<'_, A, H> {
-    type Output = Result<(A, Stop), String>;
+impl<A: DriverApp, H: Hooks<A>> WorkerEvents<A> for Printed<'_, H> {
+    type Done = (A, Stop);
 
-    fn with<D: XdpBacked>(self, dev: D) -> Self::Output {
-        go(self.builder.worker(dev, self.netif, self.app)?, self.opts, self.hooks)
+    fn ready<D: XdpBacked>(&mut self, worker: &Worker<D, A>) {
+        let (opts, xdp) = (self.opts, worker.device().xdp());
+        self.hooks.ready(&Ready {
+            addr: opts.addr,
+            queue: opts.queue,
+            core: opts.core,
+            xdp_mode: xdp.program().mode(),
+            bind: xdp.bind_mode(),
+            tx_checksum: xdp.tx_checksum(),
+            // Read back from the socket, so the line shows what the kernel took.
+            busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
+            sched: opts.sched,
+        });
     }
-}
 
-/// Serves on a worker that is running (its application started, its socket diverting
-/// traffic): the ready line, periodic counters, the graceful stop.
-fn go<D: XdpBacked, A: DriverApp>(
-    mut worker: Worker<D, A>,
-    opts: &XdpOptions,
-    hooks: &mut impl Hooks<A>,
-) -> Result<(A, Stop), String> {
-    let xdp = worker.device().xdp();
-    hooks.ready(&Ready {
-        addr: opts.addr,
-        queue: opts.queue,
-        core: opts.core,
-        xdp_mode: xdp.program().mode(),
-        bind: xdp.bind_mode(),
-        tx_checksum: xdp.tx_checksum(),
-        // Read back from the socket, so the line shows what the kernel took.
-        busy_poll_us: xdp.busy_poll_state().ok().filter(|s| s.prefer).map(|s| s.usecs),
-        sched: opts.sched,
-    });
-    let mut next_stats = opts.stats_interval.map(|i| std::time::Instant::now() + i);
-    let stop = worker.run_idle(opts.idle, |w| {
-        if let (Some(at), Some(every)) = (next_stats, opts.stats_interval) {
+    fn poll<D: XdpBacked>(&mut self, w: &Worker<D, A>) -> bool {
+        if let (Some(at), Some(every)) = (self.next_stats, self.opts.stats_interval) {
             if std::time::Instant::now() >= at {
-                next_stats = Some(at + every);
-                println!("stats: {}", hooks.summary(w.app()));
+                self.next_stats = Some(at + every);
+                println!("stats: {}", self.hooks.summary(w.app()));
                 print_counters(w, false);
             }
         }
         false
-    });
-    let drained = worker.drain(worker::DEFAULT_GRACE);
-    println!(
-        "stopped ({}): {}{}",
-        match stop {
-            Stop::Signal => "signal",
-            Stop::Requested => "requested",
-            Stop::Finished => "finished",
-        },
-        hooks.summary(worker.app()),
-        if drained { "" } else { " (some connections were still open after the grace period)" }
-    );
-    print_counters(&worker, true);
-    let (_, _, app) = worker.into_parts();
-    Ok((app, stop))
+    }
+
+    fn done<D: XdpBacked>(self, worker: Worker<D, A>, stop: Stop, drained: bool) -> (A, Stop) {
+        println!(
+            "stopped ({}): {}{}",
+            match stop {
+                Stop::Signal => "signal",
+                Stop::Requested => "requested",
+                Stop::Finished => "finished",
+            },
+            self.hooks.summary(worker.app()),
+            if drained { "" } else { " (some connections were still open after the grace period)" }
+        );
+        print_counters(&worker, true);
+        let (_, _, app) = worker.into_parts();
+        (app, stop)
+    }
 }
 
 /// TCP counters as Linux `nstat` names them.

@@ -299,6 +299,11 @@ impl Proc {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Its capture file (with [`ProcBuilder::pcap`], one queue), if written.
+    pub fn capture(&self) -> Option<&Path> {
+        self.pcap.as_deref().filter(|p| p.exists())
+    }
+
     /// The JSON of its last line starting with `prefix` (e.g. `hold`'s `report {...}`).
     pub fn json_line(&self, prefix: &str) -> Option<serde_json::Value> {
         let log = self.log_text();

@@ -42,16 +42,18 @@ pub enum DriverError {
         /// What is missing.
         detail: String,
     },
-    /// The UMEM frame cannot hold a full-MTU frame.
-    FrameTooSmall {
+    /// The MTU needs frames over several UMEM chunks (multi-buffer AF_XDP, `XDP_USE_SG`),
+    /// which the driver, the kernel or the configuration cannot give.
+    MultiBufferUnsupported {
         /// Interface.
         iface: String,
         /// Its MTU.
         mtu: usize,
-        /// Configured frame size.
-        frame_size: usize,
-        /// Bytes a frame needs: MTU + Ethernet header + headroom.
-        needed: usize,
+        /// The largest MTU that would work: the most that fits one UMEM chunk of the
+        /// configured size, or the most xdptcp takes at all.
+        max_mtu: usize,
+        /// What is missing.
+        detail: String,
     },
     /// Another XDP program is attached to the interface.
     AlreadyAttached {
@@ -107,22 +109,13 @@ impl fmt::Display for DriverError {
                 "TX checksum offload is not available on {iface} ({detail}); use \
                  --tx-checksum auto or software"
             ),
-            DriverError::FrameTooSmall { iface, mtu, frame_size, needed } => {
+            DriverError::MultiBufferUnsupported { iface, mtu, max_mtu, detail } => {
                 write!(
                     f,
-                    "MTU {mtu} of {iface} needs {needed}-byte UMEM frames (MTU + 14 Ethernet + \
-                     {headroom} headroom) but the frame size is {frame_size}: ",
-                    headroom = needed - mtu - 14
-                )?;
-                let max_mtu = 4096 - (needed - mtu);
-                if *needed <= 4096 {
-                    write!(f, "use frame size 4096 or lower the MTU (ip link set {iface} mtu N)")
-                } else {
-                    write!(
-                        f,
-                        "lower the MTU to {max_mtu} or less (ip link set {iface} mtu {max_mtu})"
-                    )
-                }
+                    "MTU {mtu} of {iface} needs frames over several UMEM chunks (multi-buffer \
+                     AF_XDP) but {detail}; lower the MTU to {max_mtu} or less (ip link \
+                     set {iface} mtu {max_mtu})"
+                )
             }
             DriverError::AlreadyAttached { iface, prog_id } => write!(
                 f,
@@ -149,11 +142,11 @@ mod tests {
             DriverError::Permission { action: "loading the XDP program" },
             DriverError::UnknownInterface { iface: "nope0".into() },
             DriverError::QueueOutOfRange { iface: "veth0".into(), queue: 5, queues: 2 },
-            DriverError::FrameTooSmall {
+            DriverError::MultiBufferUnsupported {
                 iface: "veth0".into(),
                 mtu: 9000,
-                frame_size: 2048,
-                needed: 9000 + 14 + 256,
+                max_mtu: 4096 - 256 - 14,
+                detail: "the driver reports no XDP multi-buffer (rx-sg) support".into(),
             },
             DriverError::AlreadyAttached { iface: "veth0".into(), prog_id: 42 },
             DriverError::from_errno("creating the socket", libc::ENOMEM),
@@ -170,7 +163,7 @@ mod tests {
         assert!(errs[0].to_string().contains("CAP_BPF"));
         assert!(errs[2].to_string().contains("has 2 queue"));
         let jumbo = errs[3].to_string();
-        assert!(jumbo.contains("9000") && jumbo.contains("2048"), "{jumbo}");
+        assert!(jumbo.contains("9000") && jumbo.contains("rx-sg"), "{jumbo}");
         assert!(jumbo.contains("mtu 3826"), "4096 - 256 - 14: {jumbo}");
         assert!(errs[4].to_string().contains("xdptcp detach --iface veth0"));
         assert!(errs[6].to_string().contains("--tx-checksum auto or software"));

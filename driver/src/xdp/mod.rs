@@ -9,6 +9,7 @@
 //! - [`tx_checksum`]: [`TxChecksum`], checksum offload through AF_XDP TX metadata, and
 //!   [`netdev`], the driver's AF_XDP features from netlink;
 //! - [`netif`]: interface facts (index, MTU, MAC, queues) from the thread's namespace;
+//! - [`multibuf`]: frames over several UMEM chunks (jumbo MTUs, `XDP_USE_SG`);
 //! - [`busy_poll`]: optional preferred busy polling (`SO_PREFER_BUSY_POLL` and friends);
 //! - [`error`]: [`DriverError`], one clear line per failure;
 //! - [`backed`]: [`XdpBacked`], the AF_XDP device under fault and capture wrappers.
@@ -16,6 +17,7 @@
 pub mod backed;
 pub mod busy_poll;
 pub mod error;
+pub mod multibuf;
 pub mod netdev;
 pub mod netif;
 pub mod program;
@@ -28,6 +30,7 @@ mod xskrs;
 pub use backed::{wrapped, WithDevice, XdpBacked};
 pub use busy_poll::{BusyPoll, BusyPollState};
 pub use error::DriverError;
+pub use multibuf::FrameGeometry;
 pub use netif::NetIf;
 pub use program::{attached_program, detach, ProgramStats, XdpMode, XdpProgram};
 pub use socket::{BindMode, XdpConfig, XdpDevice, XdpStats};

@@ -1,9 +1,14 @@
 //! What a driver offers AF_XDP sockets, from the kernel's `netdev` generic-netlink family
 //! (Linux 6.8+; the same query as `ynl --family netdev --do dev-get`).
 //!
-//! Only the zero-copy TX metadata features matter here: a driver that does not implement the
-//! checksum request ignores it, and the frame would leave with the partial checksum the stack
-//! seeded — so offload in zero-copy mode is only used where the driver says it is supported.
+//! Two questions are asked:
+//! - the zero-copy TX metadata features: a driver that does not implement the checksum
+//!   request ignores it, and the frame would leave with the partial checksum the stack
+//!   seeded — so offload in zero-copy mode is only used where the driver says it is
+//!   supported;
+//! - the XDP features ([`XdpFeatures`]): whether the driver's XDP path takes frames over
+//!   several buffers (`rx-sg`), which jumbo MTUs need, and how many buffers a zero-copy
+//!   socket may chain (`xdp-zc-max-segs`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -14,7 +19,44 @@ const CTRL_ATTR_FAMILY_ID: u16 = 1;
 const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const NETDEV_CMD_DEV_GET: u8 = 1;
 const NETDEV_A_DEV_IFINDEX: u16 = 1;
+const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
+const NETDEV_A_DEV_XDP_ZC_MAX_SEGS: u16 = 4;
 const NETDEV_A_DEV_XSK_FEATURES: u16 = 6;
+
+/// `NETDEV_XDP_ACT_RX_SG`: the driver's XDP path handles frames in several buffers.
+pub const XDP_ACT_RX_SG: u64 = 1 << 5;
+/// `NETDEV_XDP_ACT_XSK_ZEROCOPY`: AF_XDP sockets can bind in zero-copy mode.
+pub const XDP_ACT_XSK_ZEROCOPY: u64 = 1 << 3;
+
+/// What the driver's XDP path supports (`NETDEV_A_DEV_XDP_FEATURES` and friends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XdpFeatures {
+    /// `NETDEV_XDP_ACT_*` bits.
+    pub act: u64,
+    /// Most buffers one zero-copy AF_XDP frame may span (1: no multi-buffer in zero-copy).
+    pub zc_max_segs: u32,
+}
+
+impl XdpFeatures {
+    /// Whether native XDP takes frames over several buffers (needed for jumbo MTUs).
+    pub fn rx_sg(self) -> bool {
+        self.act & XDP_ACT_RX_SG != 0
+    }
+}
+
+/// The interface's XDP features (Linux 6.3+).
+pub fn xdp_features(ifindex: u32) -> io::Result<XdpFeatures> {
+    let nl = Netlink::open()?;
+    let family = nl.family_id("netdev")?;
+    let mut attrs = Vec::new();
+    put_attr(&mut attrs, NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes());
+    let reply = nl.request(family, NETDEV_CMD_DEV_GET, &attrs)?;
+    Ok(XdpFeatures {
+        act: find_attr(&reply, NETDEV_A_DEV_XDP_FEATURES).map_or(0, read_uint),
+        zc_max_segs: find_attr(&reply, NETDEV_A_DEV_XDP_ZC_MAX_SEGS)
+            .map_or(1, |v| read_uint(v).min(u64::from(u32::MAX)) as u32),
+    })
+}
 
 /// `NETDEV_XSK_FLAGS_TX_CHECKSUM`: the driver completes `XDP_TXMD_FLAGS_CHECKSUM` requests.
 pub const XSK_FEATURE_TX_CHECKSUM: u64 = 2;
@@ -199,6 +241,15 @@ mod tests {
             Ok(f) => assert_eq!(f & XSK_FEATURE_TX_CHECKSUM, 0),
             // Kernels before 6.2 have no netdev family at all.
             Err(e) => assert!(e.to_string().contains("netdev"), "{e}"),
+        }
+    }
+
+    #[test]
+    fn loopback_has_no_native_xdp_multi_buffer() {
+        // lo has no native XDP at all: no rx-sg, and no zero-copy chains.
+        if let Ok(f) = xdp_features(1) {
+            assert!(!f.rx_sg(), "{f:?}");
+            assert_eq!(f.act & XDP_ACT_XSK_ZEROCOPY, 0, "{f:?}");
         }
     }
 }

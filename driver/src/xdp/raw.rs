@@ -7,15 +7,20 @@
 //! sizes, `XDP_MMAP_OFFSETS` and the ring mappings ([`ring`](super::ring)), then `bind`.
 //! Steering into the socket stays with our XDP program's XSKMAP, as on the xsk-rs path.
 //!
+//! It is also the path for jumbo frames: a socket whose frames span several chunks is bound
+//! with `XDP_USE_SG` and reads and writes descriptor chains ([`multibuf`](super::multibuf)).
+//!
 //! # Frame layout
 //!
-//! Frame `i` is the chunk at `i * frame_size`. Received data starts where the kernel puts it
-//! (after `XDP_PACKET_HEADROOM`); transmitted data starts at the same offset, so the
-//! [`TxMetadata`] sits in the headroom right in front of it, where the kernel looks.
+//! Frame `i` is the `chunks` consecutive chunks at `i * chunks * frame_size`
+//! ([`FrameGeometry`]); one chunk unless the MTU needs more. Received data starts where the
+//! kernel puts it (after `XDP_PACKET_HEADROOM`); transmitted data starts at the same offset,
+//! so the [`TxMetadata`] sits in the headroom right in front of it, where the kernel looks.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::multibuf::{Chains, FrameGeometry, GatherStats, Parts, RxEvent};
 use super::ring::{Consumer, Mapping, Producer};
 use super::socket::{BindMode, XDP_PACKET_HEADROOM};
 use super::tx_checksum::{self, TxMetadata, TX_METADATA_LEN};
@@ -26,6 +31,8 @@ pub(crate) struct RawOptions {
     pub ifindex: u32,
     pub queue: u32,
     pub frame_size: u32,
+    /// Chunks of `frame_size` bytes per frame: more than one means multi-buffer.
+    pub chunks: u32,
     pub frames: u32,
     pub ring_size: u32,
     pub bind: BindMode,
@@ -53,8 +60,10 @@ pub(crate) struct RawRings {
     fd: OwnedFd,
     umem: Mapping,
     spans: Vec<Span>,
-    frame_size: u64,
+    geometry: FrameGeometry,
     tx_metadata: bool,
+    /// Descriptor chains being received.
+    chains: Chains,
     addrs: Vec<u64>,
     descs: Vec<libc::xdp_desc>,
     checksum_requests: u64,
@@ -97,7 +106,12 @@ impl RawRings {
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let len = o.frames as usize * o.frame_size as usize;
+        let geometry = FrameGeometry {
+            chunk: o.frame_size,
+            chunks: o.chunks.max(1),
+            headroom: XDP_PACKET_HEADROOM as u32,
+        };
+        let len = o.frames as usize * geometry.span() as usize;
         let umem = Mapping::anonymous(len).map_err(setup)?;
         let mut flags = 0;
         if o.tx_metadata {
@@ -133,9 +147,10 @@ impl RawRings {
             BindMode::ZeroCopy => libc::XDP_ZEROCOPY,
             _ => libc::XDP_COPY,
         };
+        let sg = if geometry.multi_buffer() { libc::XDP_USE_SG } else { 0 };
         let sa = libc::sockaddr_xdp {
             sxdp_family: libc::AF_XDP as u16,
-            sxdp_flags: libc::XDP_USE_NEED_WAKEUP | copy,
+            sxdp_flags: libc::XDP_USE_NEED_WAKEUP | copy | sg,
             sxdp_ifindex: o.ifindex,
             sxdp_queue_id: o.queue,
             sxdp_shared_umem_fd: 0,
@@ -160,8 +175,9 @@ impl RawRings {
             fd,
             umem,
             spans: vec![Span::default(); o.frames as usize],
-            frame_size: u64::from(o.frame_size),
+            geometry,
             tx_metadata: o.tx_metadata,
+            chains: Chains::default(),
             addrs: vec![0; batch],
             descs: vec![libc::xdp_desc { addr: 0, len: 0, options: 0 }; batch],
             checksum_requests: 0,
@@ -177,17 +193,30 @@ impl RawRings {
         self.checksum_requests
     }
 
-    fn index(&self, addr: u64) -> Option<u32> {
-        let i = addr / self.frame_size;
-        (i < self.spans.len() as u64).then_some(i as u32)
+    /// Multi-buffer reception counters.
+    pub(crate) fn gather_stats(&self) -> GatherStats {
+        self.chains.stats()
     }
 
-    /// Completed TX frames: calls `f` with each one's index (`None`: not one of ours).
+    fn frames(&self) -> u32 {
+        self.spans.len() as u32
+    }
+
+    /// Completed TX frames: calls `f` with each one's index (`None`: not one of ours). The
+    /// later descriptors of a chain (outside a frame's first chunk) are skipped: the frame
+    /// was freed with its first.
     pub(crate) fn complete(&mut self, mut f: impl FnMut(Option<u32>)) {
+        let chunks = u64::from(self.geometry.chunks);
+        let umem = u64::from(self.frames()) * self.geometry.span();
         loop {
             let n = self.comp.consume(&mut self.addrs);
             for k in 0..n {
-                f(self.index(self.addrs[k]));
+                let addr = self.addrs[k];
+                let later =
+                    addr < umem && !(addr / u64::from(self.geometry.chunk)).is_multiple_of(chunks);
+                if !later {
+                    f(self.geometry.head_of(addr, self.frames()));
+                }
             }
             if n < self.addrs.len() {
                 return;
@@ -203,7 +232,7 @@ impl RawRings {
     pub(crate) fn fill(&mut self, frames: &[u32]) -> usize {
         let n = frames.len().min(self.addrs.len());
         for (a, &i) in self.addrs.iter_mut().zip(&frames[..n]) {
-            *a = u64::from(i) * self.frame_size;
+            *a = self.geometry.base(i);
         }
         self.fill.produce(&self.addrs[..n])
     }
@@ -230,21 +259,21 @@ impl RawRings {
         };
     }
 
-    /// Received frames, up to `max`: calls `f` with each one's index (`None`: a descriptor
-    /// that names no frame of ours or overruns its chunk).
-    pub(crate) fn receive(&mut self, max: usize, mut f: impl FnMut(Option<u32>)) -> usize {
+    /// Takes up to `max` descriptors from the RX ring and reports each frame's outcome to
+    /// `f` (see [`RxEvent`]); returns how many descriptors were taken. Chained descriptors
+    /// (`XDP_PKT_CONTD`) are gathered into the chain's first frame; a chain may continue in
+    /// the next call.
+    pub(crate) fn receive(&mut self, max: usize, mut f: impl FnMut(RxEvent)) -> usize {
         let max = max.min(self.descs.len());
         let n = self.rx.consume(&mut self.descs[..max]);
-        for k in 0..n {
-            let d = self.descs[k];
-            let idx = self.index(d.addr).filter(|&i| {
-                let end = (u64::from(i) + 1) * self.frame_size;
-                d.addr + u64::from(d.len) <= end
-            });
-            if let Some(i) = idx {
-                self.spans[i as usize] = Span { addr: d.addr, len: d.len, options: 0 };
-            }
-            f(idx);
+        let frames = self.frames();
+        let RawRings { descs, chains, spans, umem, geometry, .. } = self;
+        for &d in &descs[..n] {
+            let more = d.options & libc::XDP_PKT_CONTD != 0;
+            let frame =
+                geometry.head_of(d.addr, frames).filter(|_| geometry.within_chunk(d.addr, d.len));
+            let mut parts = UmemParts { spans, umem, geometry: *geometry, d };
+            chains.step(frame, more, &mut parts, &mut f);
         }
         n
     }
@@ -269,8 +298,8 @@ impl RawRings {
 
     /// Lends frame `i`'s whole TX capacity.
     pub(crate) fn lend_for_tx(&mut self, i: usize) {
-        let addr = i as u64 * self.frame_size + XDP_PACKET_HEADROOM as u64;
-        let len = (self.frame_size - XDP_PACKET_HEADROOM as u64) as u32;
+        let addr = self.geometry.base(i as u32) + u64::from(self.geometry.headroom);
+        let len = self.geometry.capacity();
         if let Some(s) = self.spans.get_mut(i) {
             *s = Span { addr, len, options: 0 };
         }
@@ -303,19 +332,71 @@ impl RawRings {
         self.spans[i] = Span { len, options, ..s };
     }
 
+    /// Frames the TX ring surely has room for: a frame takes up to `chunks` descriptors.
     pub(crate) fn tx_room(&mut self, want: usize) -> usize {
-        self.tx.free(u32::try_from(want).unwrap_or(u32::MAX)) as usize
+        let chunks = self.geometry.chunks as usize;
+        let want = u32::try_from(want.saturating_mul(chunks)).unwrap_or(u32::MAX);
+        self.tx.free(want) as usize / chunks
     }
 
-    /// Puts `frames` (prepared with [`prepare_tx`](Self::prepare_tx)) on the TX ring; returns
-    /// how many went.
+    /// Puts `frames` (prepared with [`prepare_tx`](Self::prepare_tx)) on the TX ring, one
+    /// descriptor per chunk a frame touches; returns how many frames went (whole frames
+    /// only: a chain is never cut).
     pub(crate) fn transmit(&mut self, frames: &[u32]) -> usize {
-        let n = frames.len().min(self.descs.len());
-        for (d, &i) in self.descs.iter_mut().zip(&frames[..n]) {
+        let room = self.tx.free(self.descs.len() as u32) as usize;
+        let (mut sent, mut used) = (0, 0);
+        for &i in frames {
             let s = self.spans[i as usize];
-            *d = libc::xdp_desc { addr: s.addr, len: s.len, options: s.options };
+            let n = self.geometry.tx_pieces(s.addr, s.len, &mut self.descs[used..room]);
+            if n == 0 {
+                break;
+            }
+            // TX metadata belongs to the first descriptor of a chain only.
+            self.descs[used].options |= s.options;
+            used += n;
+            sent += 1;
         }
-        self.tx.produce(&self.descs[..n])
+        let produced = self.tx.produce(&self.descs[..used]);
+        debug_assert_eq!(produced, used, "room was reserved");
+        sent
+    }
+}
+
+/// The UMEM as [`Parts`] for RX descriptor `d` (which [`RawRings::receive`] checked to name
+/// the first chunk of one of our frames and to stay inside it).
+struct UmemParts<'a> {
+    spans: &'a mut [Span],
+    umem: &'a Mapping,
+    geometry: FrameGeometry,
+    d: libc::xdp_desc,
+}
+
+impl Parts for UmemParts<'_> {
+    fn first(&mut self, frame: u32) {
+        self.spans[frame as usize] = Span { addr: self.d.addr, len: self.d.len, options: 0 };
+    }
+
+    fn append(&mut self, head: u32) -> Option<u32> {
+        let (d, s) = (self.d, self.spans[head as usize]);
+        let frame_end = self.geometry.base(head) + self.geometry.span();
+        let at = s.addr + u64::from(s.len);
+        if at + u64::from(d.len) > frame_end {
+            return None;
+        }
+        // SAFETY: both ranges lie in the UMEM mapping (`d` stays inside its chunk, the
+        // destination inside frame `head`), in different frames (a frame's later chunks never
+        // go to the fill ring, so `d` is in another frame's first chunk), and both frames came
+        // off the RX ring, so the kernel touches neither until we give them back.
+        unsafe {
+            let base = self.umem.as_ptr();
+            std::ptr::copy_nonoverlapping(
+                base.add(d.addr as usize),
+                base.add(at as usize),
+                d.len as usize,
+            );
+        }
+        self.spans[head as usize].len += d.len;
+        Some(d.len)
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! # Frames and rings
 //!
-//! The UMEM is `frames` buffers of `frame_size` bytes. Each buffer is, per [`FramePool`],
+//! The UMEM is `frames` buffers of `frame_size` bytes each, or of several such chunks when
+//! the MTU needs more than one (jumbo frames: [`multibuf`](super::multibuf)). Each buffer
+//! is, per [`FramePool`],
 //! free, lent to the caller (RX batch or TX buffer), or with the kernel (fill ring, RX ring,
 //! TX ring, completion ring). The rings are driven in batches:
 //!
@@ -25,9 +27,10 @@
 //! # Two socket paths
 //!
 //! The rings come from xsk-rs ([`xskrs`](super::xskrs)) unless the TCP and UDP checksums are
-//! offloaded through TX metadata, which needs a UMEM registered by us
-//! ([`raw`](super::raw)); [`XdpConfig::tx_checksum`] chooses and
-//! [`XdpDevice::tx_checksum`] says which was used. The accounting here is the same for both.
+//! offloaded through TX metadata or frames span several chunks (`XDP_USE_SG`), both of which
+//! need a UMEM registered by us ([`raw`](super::raw)); [`XdpConfig::tx_checksum`] and the
+//! MTU choose, and [`XdpDevice::tx_checksum`] says which checksum path was used. The
+//! accounting here is the same for both.
 
 use std::io;
 use std::sync::Arc;
@@ -37,6 +40,7 @@ use xdptcp_stack::time::Instant;
 
 use super::busy_poll::{self, BusyPoll, BusyPollState};
 use super::error::DriverError;
+use super::multibuf::{FrameGeometry, RxEvent, MAX_MTU};
 use super::netdev;
 use super::netif::NetIf;
 use super::program::{XdpMode, XdpProgram};
@@ -84,9 +88,10 @@ pub struct XdpConfig {
     pub queue: u32,
     /// The stack's IPv4 address: the XDP program steers traffic for it to us.
     pub addr: std::net::Ipv4Addr,
-    /// UMEM frame size: 2048 or 4096. Must hold MTU + 14 + 256 bytes.
+    /// UMEM chunk size: 2048 or 4096. A frame of MTU + 14 + 256 bytes that does not fit one
+    /// chunk spans several consecutive ones (multi-buffer, for MTUs up to 9216).
     pub frame_size: u32,
-    /// UMEM frames. Default 4096 (8 MiB at 2048 bytes).
+    /// UMEM frames. Default 4096 (8 MiB at 2048 bytes; 48 MiB for 9000-byte MTUs).
     pub frames: u32,
     /// Descriptors in each of the four rings (a power of two). Default 2048.
     pub ring_size: u32,
@@ -142,6 +147,13 @@ pub struct XdpStats {
     pub busy_polls: u64,
     /// Frames sent with a checksum request in their TX metadata.
     pub tx_checksum_requests: u64,
+    /// Packets that arrived over several UMEM chunks (a descriptor chain) and were gathered
+    /// into one frame.
+    pub rx_gathered: u64,
+    /// Bytes copied to gather them (every chunk after a chain's first).
+    pub rx_gathered_bytes: u64,
+    /// Chains longer than a frame, dropped (only a peer ignoring the MTU sends them).
+    pub rx_oversized: u64,
     /// Times an idle worker slept in `ppoll` on the socket ([`Device::wait`]).
     pub idle_waits: u64,
     /// Of those, the ones the kernel ended because the RX ring had frames (the others timed
@@ -178,6 +190,7 @@ pub struct XdpDevice {
     scratch: Vec<u32>,
     tx_pending: Vec<u32>,
     caps: DeviceCaps,
+    geometry: FrameGeometry,
     batch: usize,
     queue: u32,
     zero_copy: bool,
@@ -208,22 +221,23 @@ impl XdpDevice {
     /// sharing it) is dropped.
     pub fn open(config: &XdpConfig) -> Result<XdpDevice, DriverError> {
         let iface = NetIf::lookup(&config.iface)?;
-        check(config, &iface)?;
+        let geometry = check(config, &iface)?;
         let program = Arc::new(XdpProgram::attach(&iface, config.addr, config.xdp_mode)?);
-        XdpDevice::open_with(config, &iface, program)
+        XdpDevice::open_with(config, &iface, geometry, program)
     }
 
     /// Opens a socket on another queue of an interface whose program is already attached
     /// (one device per queue, one worker per device).
     pub fn open_on(config: &XdpConfig, program: Arc<XdpProgram>) -> Result<XdpDevice, DriverError> {
         let iface = NetIf::lookup(&config.iface)?;
-        check(config, &iface)?;
-        XdpDevice::open_with(config, &iface, program)
+        let geometry = check(config, &iface)?;
+        XdpDevice::open_with(config, &iface, geometry, program)
     }
 
     fn open_with(
         config: &XdpConfig,
         iface: &NetIf,
+        geometry: FrameGeometry,
         program: Arc<XdpProgram>,
     ) -> Result<XdpDevice, DriverError> {
         let tries: &[BindMode] = match config.bind {
@@ -240,13 +254,13 @@ impl XdpDevice {
             // socket reopened right after the previous one closed (a restart, a test) can see
             // EBUSY for a few milliseconds; retry that briefly.
             for _ in 0..BUSY_RETRIES {
-                match bind(config, iface, mode, &mut zc_checksum) {
+                match bind(config, iface, geometry, mode, &mut zc_checksum) {
                     Ok(parts) => {
                         if let Some(bp) = config.busy_poll {
                             // Dropping `parts` on error closes the socket and frees the UMEM.
                             busy_poll::apply(on_rings!(&parts.rings, r => r.fd()), bp)?;
                         }
-                        return Ok(XdpDevice::assemble(config, iface, program, parts));
+                        return Ok(XdpDevice::assemble(config, iface, geometry, program, parts));
                     }
                     Err(Failure::Driver(e)) => return Err(e),
                     Err(Failure::Os(e)) if e.raw_os_error() == Some(libc::EBUSY) => {
@@ -284,6 +298,7 @@ impl XdpDevice {
     fn assemble(
         config: &XdpConfig,
         iface: &NetIf,
+        geometry: FrameGeometry,
         program: Arc<XdpProgram>,
         parts: Bound,
     ) -> XdpDevice {
@@ -304,6 +319,7 @@ impl XdpDevice {
             // Every frame at most once: never grows on the hot path.
             tx_pending: Vec::with_capacity(frames),
             caps: DeviceCaps::ethernet(iface.mtu).with_checksum(checksum),
+            geometry,
             batch,
             queue: config.queue,
             zero_copy,
@@ -347,13 +363,24 @@ impl XdpDevice {
         self.tx_checksum
     }
 
+    /// How UMEM chunks make up frames (several per frame: multi-buffer).
+    pub fn geometry(&self) -> FrameGeometry {
+        self.geometry
+    }
+
     /// Ring counters.
     pub fn stats(&self) -> XdpStats {
-        let tx_checksum_requests = match &self.rings {
-            Rings::Raw(r) => r.checksum_requests(),
-            Rings::XskRs(_) => 0,
+        let (tx_checksum_requests, gather) = match &self.rings {
+            Rings::Raw(r) => (r.checksum_requests(), r.gather_stats()),
+            Rings::XskRs(_) => (0, Default::default()),
         };
-        XdpStats { tx_checksum_requests, ..self.stats }
+        XdpStats {
+            tx_checksum_requests,
+            rx_gathered: gather.packets,
+            rx_gathered_bytes: gather.bytes,
+            rx_oversized: gather.oversized,
+            ..self.stats
+        }
     }
 
     fn fd(&self) -> i32 {
@@ -401,8 +428,9 @@ impl Drop for XdpDevice {
     }
 }
 
-/// Checks the configuration against the interface before touching the kernel.
-fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
+/// Checks the configuration against the interface before touching the kernel, and works out
+/// how many UMEM chunks a frame takes.
+fn check(config: &XdpConfig, iface: &NetIf) -> Result<FrameGeometry, DriverError> {
     if config.queue >= iface.rx_queues {
         return Err(DriverError::QueueOutOfRange {
             iface: iface.name.clone(),
@@ -413,14 +441,9 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
     if !matches!(config.frame_size, 2048 | 4096) {
         return Err(invalid(format!("frame size {} must be 2048 or 4096", config.frame_size)));
     }
-    let needed = iface.mtu + 14 + XDP_PACKET_HEADROOM;
-    if needed > config.frame_size as usize {
-        return Err(DriverError::FrameTooSmall {
-            iface: iface.name.clone(),
-            mtu: iface.mtu,
-            frame_size: config.frame_size as usize,
-            needed,
-        });
+    let geometry = FrameGeometry::for_mtu(iface.mtu, config.frame_size, XDP_PACKET_HEADROOM as u32);
+    if geometry.multi_buffer() {
+        check_multi_buffer(config, iface)?;
     }
     if !config.ring_size.is_power_of_two() || config.ring_size < 64 {
         return Err(invalid(format!(
@@ -447,6 +470,46 @@ fn check(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
                 .into(),
         ));
     }
+    Ok(geometry)
+}
+
+/// Whether frames over several chunks can work here: an MTU within [`MAX_MTU`], no TX
+/// metadata (its headroom would split a chain's later chunks), and a driver whose native XDP
+/// takes multi-buffer frames (`rx-sg`). Generic XDP builds them from skbs on any driver.
+fn check_multi_buffer(config: &XdpConfig, iface: &NetIf) -> Result<(), DriverError> {
+    let single_chunk = config.frame_size as usize - XDP_PACKET_HEADROOM - 14;
+    let refuse = |detail: String| DriverError::MultiBufferUnsupported {
+        iface: iface.name.clone(),
+        mtu: iface.mtu,
+        max_mtu: single_chunk,
+        detail,
+    };
+    if iface.mtu > MAX_MTU {
+        return Err(DriverError::MultiBufferUnsupported {
+            iface: iface.name.clone(),
+            mtu: iface.mtu,
+            max_mtu: MAX_MTU,
+            detail: format!("xdptcp takes MTUs up to {MAX_MTU}"),
+        });
+    }
+    if matches!(config.tx_checksum, TxChecksum::Offload | TxChecksum::Kernel) {
+        return Err(refuse(format!(
+            "--tx-checksum {} (AF_XDP TX metadata) is not combined with multi-buffer frames; use \
+             --tx-checksum auto or software",
+            config.tx_checksum.name()
+        )));
+    }
+    if config.xdp_mode != XdpMode::Generic {
+        let features = netdev::xdp_features(iface.index).map_err(|e| {
+            refuse(format!("the kernel does not report the driver's XDP features ({e})"))
+        })?;
+        if !features.rx_sg() {
+            return Err(refuse(
+                "the driver reports no XDP multi-buffer (rx-sg) support; try --xdp-mode generic"
+                    .into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -467,9 +530,13 @@ enum Failure {
 fn bind(
     config: &XdpConfig,
     iface: &NetIf,
+    geometry: FrameGeometry,
     mode: BindMode,
     zc_checksum: &mut Option<bool>,
 ) -> Result<Bound, Failure> {
+    if geometry.multi_buffer() {
+        return bind_multi_buffer(config, iface, geometry, mode);
+    }
     let unsupported = |detail: String| {
         Failure::Driver(DriverError::TxChecksumUnsupported { iface: iface.name.clone(), detail })
     };
@@ -514,6 +581,7 @@ fn bind(
             ifindex: iface.index,
             queue: config.queue,
             frame_size: config.frame_size,
+            chunks: 1,
             frames: config.frames,
             ring_size: config.ring_size,
             bind: mode,
@@ -550,6 +618,39 @@ fn bind(
     Ok(Bound { rings: Rings::XskRs(r), zero_copy, tx_checksum: TxChecksum::Software })
 }
 
+/// Opens a socket whose frames span `geometry.chunks` chunks: our own rings with
+/// `XDP_USE_SG`, software checksums (`check_multi_buffer` refused TX metadata). Zero-copy
+/// needs a driver that chains that many buffers; `auto` then falls back to copy mode.
+fn bind_multi_buffer(
+    config: &XdpConfig,
+    iface: &NetIf,
+    geometry: FrameGeometry,
+    mode: BindMode,
+) -> Result<Bound, Failure> {
+    if mode == BindMode::ZeroCopy {
+        let segs = netdev::xdp_features(iface.index).map_or(1, |f| f.zc_max_segs);
+        if segs < geometry.chunks {
+            return Err(Failure::Os(io::Error::from_raw_os_error(libc::EOPNOTSUPP)));
+        }
+    }
+    let options = RawOptions {
+        ifindex: iface.index,
+        queue: config.queue,
+        frame_size: config.frame_size,
+        chunks: geometry.chunks,
+        frames: config.frames,
+        ring_size: config.ring_size,
+        bind: mode,
+        tx_metadata: false,
+        kernel_csum: false,
+    };
+    let r = RawRings::open(&options).map_err(|e| match e {
+        RawError::Setup(e) | RawError::Register(e) => Failure::Os(e),
+    })?;
+    let zero_copy = is_zero_copy(r.fd());
+    Ok(Bound { rings: Rings::Raw(r), zero_copy, tx_checksum: TxChecksum::Software })
+}
+
 /// Asks the kernel whether the socket is bound in zero-copy mode (`XDP_OPTIONS`).
 fn is_zero_copy(fd: i32) -> bool {
     let mut opts: u32 = 0;
@@ -581,18 +682,25 @@ impl Device for XdpDevice {
         self.refill();
         let max = out.remaining().min(self.batch);
         let XdpDevice { rings, pool, stats, in_fill, .. } = self;
-        let n = on_rings!(rings, r => r.receive(max, |idx| {
-            let Some(i) = idx else {
-                stats.bad_descriptors += 1;
-                return;
-            };
-            let id = FrameId(i);
-            if !pool.transition(id, FrameState::Device, FrameState::Lent) {
-                stats.bad_descriptors += 1;
-                return;
+        let n = on_rings!(rings, r => r.receive(max, |event| match event {
+            RxEvent::Packet(i) => {
+                let id = FrameId(i);
+                if !pool.transition(id, FrameState::Device, FrameState::Lent) {
+                    stats.bad_descriptors += 1;
+                    return;
+                }
+                *in_fill = in_fill.saturating_sub(1);
+                out.push(id);
             }
-            *in_fill = in_fill.saturating_sub(1);
-            out.push(id);
+            // Copied into another frame, or part of a chain that did not fit: free again.
+            RxEvent::Absorbed(i) | RxEvent::Oversized(i) => {
+                if pool.free(FrameId(i), FrameState::Device) {
+                    *in_fill = in_fill.saturating_sub(1);
+                } else {
+                    stats.bad_descriptors += 1;
+                }
+            }
+            RxEvent::Bad => stats.bad_descriptors += 1,
         }));
         self.stats.rx_frames += n as u64;
         if n == 0 && self.busy_poll {

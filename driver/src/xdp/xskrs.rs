@@ -15,6 +15,7 @@ use xsk_rs::config::{
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
+use super::multibuf::RxEvent;
 use super::socket::BindMode;
 
 /// The socket's parts. Field order is drop order: the rings and socket go before the UMEM.
@@ -145,17 +146,21 @@ impl XskRsRings {
         let _ = self.tx_q.wakeup();
     }
 
-    pub(crate) fn receive(&mut self, max: usize, mut f: impl FnMut(Option<u32>)) -> usize {
+    /// Takes up to `max` descriptors; every frame is a whole packet (this path never binds
+    /// with `XDP_USE_SG`, so the kernel never chains descriptors).
+    pub(crate) fn receive(&mut self, max: usize, mut f: impl FnMut(RxEvent)) -> usize {
         let max = max.min(self.scratch.len());
         // SAFETY: the RX ring belongs to this UMEM; descriptors are only written.
         let n = unsafe { self.rx_q.consume(&mut self.scratch[..max]) };
         for k in 0..n {
             let desc = self.scratch[k];
-            let idx = self.index(&desc);
-            if let Some(i) = idx {
-                self.descs[i as usize] = desc;
+            match self.index(&desc) {
+                Some(i) => {
+                    self.descs[i as usize] = desc;
+                    f(RxEvent::Packet(i));
+                }
+                None => f(RxEvent::Bad),
             }
-            f(idx);
         }
         n
     }

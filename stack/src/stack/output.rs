@@ -10,7 +10,7 @@ use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::tcp::{Packet, TcpRepr};
 
-/// Writes one TCP segment (`header` plus `payload`, in two pieces) from `key`'s local end to
+/// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
 /// `ect` marks the IP header ECN-capable, ECT(0) (RFC 3168 §6.1.1: new data of a connection
 /// that negotiated ECN).
@@ -20,7 +20,7 @@ pub(crate) fn emit_segment(
     frame: &mut [u8],
     key: &FlowKey,
     header: &SegmentHeader,
-    payload: [&[u8]; 2],
+    payload: [&[u8]; 3],
     ect: bool,
 ) -> Result<IpSend, SendError> {
     let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
@@ -38,7 +38,7 @@ pub(crate) fn emit_segment(
         // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
         // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
         let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
-        let payload_len = payload[0].len() + payload[1].len();
+        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
         while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
             let keep = repr.sack_blocks.len() - 1;
             repr.sack_blocks.truncate(keep);
@@ -47,24 +47,31 @@ pub(crate) fn emit_segment(
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, |l4, info| {
         let header_len = repr.header_len();
-        let (a, b) = (payload[0], payload[1]);
-        let len = header_len + a.len() + b.len();
+        let [a, b, c] = payload;
+        let len = header_len + a.len() + b.len() + c.len();
         // Too long for the buffer: report the length and let the interface refuse it.
         let Some(l4) = l4.get_mut(..len) else { return len };
         let body = &mut l4[header_len..];
-        let (first, second) = body.split_at_mut(a.len());
+        let (first, rest) = body.split_at_mut(a.len());
+        let (second, third) = rest.split_at_mut(b.len());
         let sum = if info.fill_checksum {
             let s1 = checksum::copy_and_sum(first, a);
-            if a.len() % 2 == 0 {
+            if c.is_empty() && a.len() % 2 == 0 {
+                // One or two pieces: every segment up to a 4 KiB buffer chunk's worth.
                 Some(checksum::add(s1, checksum::copy_and_sum(second, b)))
+            } else if a.len() % 2 == 0 && b.len() % 2 == 0 {
+                let s2 = checksum::add(s1, checksum::copy_and_sum(second, b));
+                Some(checksum::add(s2, checksum::copy_and_sum(third, c)))
             } else {
-                // An odd first piece shifts the byte pairing of the second: sum it afresh.
+                // An odd piece shifts the byte pairing of the next: sum them afresh.
                 second.copy_from_slice(b);
+                third.copy_from_slice(c);
                 Some(checksum::sum(body))
             }
         } else {
             first.copy_from_slice(a);
             second.copy_from_slice(b);
+            third.copy_from_slice(c);
             None
         };
         repr.emit_header(&mut Packet::new_unchecked(l4), info.src, info.dst, sum);
@@ -124,7 +131,7 @@ impl Stack {
                 };
                 // Whether anything follows this segment (its plan already moved the state on).
                 let more = s.conn.may_transmit();
-                let payload_len = (seg.payload[0].len() + seg.payload[1].len()) as u64;
+                let payload_len = seg.payload_len() as u64;
                 match emit_segment(t.iface, now, buf, &key, &seg.header, seg.payload, seg.ect) {
                     Ok(IpSend::Ready(n)) => {
                         t.counters.tx_payload_bytes += payload_len;
@@ -164,7 +171,7 @@ impl Stack {
 
     fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
         let (key, header) = (&reply.key, &reply.header);
-        match emit_segment(&mut self.iface, now, buf, key, header, [&[], &[]], false) {
+        match emit_segment(&mut self.iface, now, buf, key, header, [&[], &[], &[]], false) {
             Ok(IpSend::Ready(n)) => Some(n),
             Ok(IpSend::Queued) => None,
             Err(_) => {

@@ -22,8 +22,8 @@
 //!   a connection's first queued chunk, which is always granted so that every connection can
 //!   make progress (as Linux forces the first skb of a write queue).
 
-/// Bytes per chunk: a page. A full 1448-byte segment spans at most two chunks, which is what
-/// the two-slice transmit path can carry.
+/// Bytes per chunk: a page. A full 1448-byte segment spans at most two chunks and a jumbo
+/// one of 8948 at most three, which is what the three-slice transmit path can carry.
 pub const CHUNK_SIZE: usize = 4096;
 
 /// The "no chunk" link.

@@ -50,7 +50,18 @@ impl Connection {
         let pool: &'p ChunkPool = pool;
         let (off, len) = plan.data;
         let (a, b) = self.send_buf.slices_at(pool, off, len);
-        Some(Transmit { header: plan.header, payload: [a, b], ect: plan.ect })
+        // A jumbo segment may reach into a third chunk.
+        let got = a.len() + b.len();
+        let c = if got < len { self.third_piece(pool, off + got, len - got) } else { &[] };
+        Some(Transmit { header: plan.header, payload: [a, b, c], ect: plan.ect })
+    }
+
+    /// The third piece of a segment longer than two buffer chunks hold (jumbo frames only):
+    /// out of line, so the common path keeps its one inlined `slices_at`.
+    #[cold]
+    #[inline(never)]
+    fn third_piece<'p>(&mut self, pool: &'p ChunkPool, off: usize, len: usize) -> &'p [u8] {
+        self.send_buf.slices_at(pool, off, len).0
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) could return a segment now. A cheap,
@@ -264,11 +275,12 @@ impl Connection {
         // Like Linux's `tcp_current_mss`: the SACK blocks this segment will carry come out of
         // its payload, so header plus data still fit the MSS the peer and the MTU allow.
         let seg_max = self.opts.mss.saturating_sub(self.sack_option_len()).max(1);
-        // A segment's payload goes out as two slices: it may cross one chunk boundary, not
-        // two (only an MSS above a chunk, jumbo frames, meets this bound).
+        // A segment's payload goes out as up to three slices: it may cross two chunk
+        // boundaries, not three (only an MSS above two chunks, beyond 9000-byte jumbo
+        // frames, meets this bound).
         let at = self.send_buf.head_offset() + (self.snd.nxt - self.snd.base).max(0) as usize;
-        let two_chunks = 2 * CHUNK_SIZE - at % CHUNK_SIZE;
-        let seg_max = seg_max.min(two_chunks);
+        let three_chunks = 3 * CHUNK_SIZE - at % CHUNK_SIZE;
+        let seg_max = seg_max.min(three_chunks);
         let mut len = unsent.min(seg_max).min(usable);
         // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
         // as it is (not a short segment for Nagle or cork).

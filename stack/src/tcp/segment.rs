@@ -130,14 +130,14 @@ pub struct SegmentHeader {
 }
 
 /// An outgoing segment: header fields plus the payload, borrowed from the send buffer in at
-/// most two pieces (the ring may wrap). The caller writes both pieces, in order, straight into
-/// its TX frame.
+/// most three pieces (one per buffer chunk it spans: two for a 1448-byte segment, three for a
+/// jumbo one of 8948). The caller writes the pieces, in order, straight into its TX frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Transmit<'a> {
     /// The header fields.
     pub header: SegmentHeader,
-    /// Payload, first piece then second piece.
-    pub payload: [&'a [u8]; 2],
+    /// Payload pieces in order; the later ones are empty when the earlier hold it all.
+    pub payload: [&'a [u8]; 3],
     /// Mark the IP header ECT(0) (RFC 3168 §6.1.5: new data of an ECN connection only; pure
     /// ACKs, retransmissions and probes go Not-ECT).
     pub ect: bool,
@@ -146,17 +146,18 @@ pub struct Transmit<'a> {
 impl<'a> Transmit<'a> {
     /// Total payload length.
     pub fn payload_len(&self) -> usize {
-        self.payload[0].len() + self.payload[1].len()
+        self.payload[0].len() + self.payload[1].len() + self.payload[2].len()
     }
 
     /// Copies the payload into `out` (which must hold `payload_len()` bytes) and returns the
     /// equivalent received [`Segment`]; used by tests and loopback paths.
     pub fn to_segment<'b>(&self, out: &'b mut [u8]) -> Segment<'b> {
-        let (a, b) = (self.payload[0], self.payload[1]);
-        let n = (a.len() + b.len()).min(out.len());
-        let first = a.len().min(n);
-        out[..first].copy_from_slice(&a[..first]);
-        out[first..n].copy_from_slice(&b[..n - first]);
+        let mut n = 0;
+        for piece in self.payload {
+            let take = piece.len().min(out.len() - n);
+            out[n..n + take].copy_from_slice(&piece[..take]);
+            n += take;
+        }
         Segment {
             seq: self.header.seq,
             ack: self.header.ack,

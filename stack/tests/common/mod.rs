@@ -103,6 +103,7 @@ pub fn tx(c: &mut Endpoint, now: Instant) -> Option<Seg> {
     let mut payload = Vec::with_capacity(t.payload_len());
     payload.extend_from_slice(t.payload[0]);
     payload.extend_from_slice(t.payload[1]);
+    payload.extend_from_slice(t.payload[2]);
     Some(Seg {
         seq: t.header.seq,
         ack: t.header.ack,

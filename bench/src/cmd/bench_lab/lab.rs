@@ -347,6 +347,15 @@ impl LabGuard {
         Some(tx(&self.stack_ns, &self.stack_if)? + tx(&self.kernel_ns, &self.kernel_if)?)
     }
 
+    /// Sets the MTU of both veth ends (9000 for the jumbo rows, 1500 otherwise).
+    pub(super) fn set_mtu(&self, mtu: usize) -> Result<(), String> {
+        for (ns, iface) in [(&self.stack_ns, &self.stack_if), (&self.kernel_ns, &self.kernel_if)] {
+            let mtu = mtu.to_string();
+            output(Command::new("ip").args(["-n", ns, "link", "set", iface, "mtu", &mtu]))?;
+        }
+        Ok(())
+    }
+
     /// Removes any XDP program from the stack-side interface (no-op if none).
     pub(super) fn detach(&self, bin: &Path) {
         let _ = Command::new("ip")

@@ -11,6 +11,7 @@
 //!   for every combination); each combination gets a fresh server that is stopped after it.
 //! - Workloads: `rr64x1`/`rr64x64` (`xdptcp load rr`, 64 B, 1 or 64 connections), `crr64`
 //!   (connect, 64 B request/response, close), `bulk` (one stream into a discard server),
+//!   `bulk-9k` (the same with both veth ends at MTU 9000: jumbo frames, multi-buffer AF_XDP),
 //!   `http` (wrk against `serve http` and nginx), `proxy` (wrk → HAProxy in TCP mode → nginx),
 //!   `sockperf-pp`/`sockperf-ul` (sockperf ping-pong and under-load against `serve sockperf`
 //!   and `sockperf server`, over TCP), `sockperf-udp` (ping-pong over UDP against
@@ -361,6 +362,7 @@ fn plan() -> Vec<Combo> {
         ("rr64x64", "rr", "rr", 64),
         ("crr64", "crr", "rr", 8),
         ("bulk", "bulk", "discard", 1),
+        ("bulk-9k", "bulk", "discard", 1),
     ] {
         for (server, xdptcp) in [
             (Server::Linux(app), false),
@@ -396,6 +398,11 @@ fn plan() -> Vec<Combo> {
 /// replies per second (709 k pps against 674 k with 256 and 590 k with 1024, where the
 /// reflector's queues only add latency).
 const XDP_FLOOD_WINDOW: &str = "64";
+
+/// The workload run at [`JUMBO_MTU`] on both veth ends.
+const JUMBO_WORKLOAD: &str = "bulk-9k";
+/// The data-centre jumbo MTU: 8948-byte TCP segments with timestamps.
+const JUMBO_MTU: usize = 9000;
 
 /// Ephemeral ports of every client in the bench (Linux's sysctl and our `--local-ports`).
 const CLIENT_PORTS: &str = "10000-65000";
@@ -462,6 +469,10 @@ impl Bench {
     fn measure(&mut self, combo: &Combo) -> Result<(), String> {
         let (w, s, c) = (combo.workload, combo.server.label(), combo.client.label());
         eprintln!("bench lab: {w}: {s} <- {c} ...");
+        let jumbo = w == JUMBO_WORKLOAD;
+        if jumbo {
+            self.lab.set_mtu(JUMBO_MTU)?;
+        }
         let outcome = match self.start_server(combo.server) {
             Ok(Some((server, target))) => {
                 let before = self.sample(&server);
@@ -482,6 +493,9 @@ impl Bench {
             Ok(None) => Outcome::Unavailable("not built yet".into()),
             Err(e) => e,
         };
+        if jumbo {
+            self.lab.set_mtu(1500)?;
+        }
         interrupted()?;
         match outcome {
             Outcome::Measured(m) => {
@@ -977,7 +991,7 @@ mod tests {
     #[test]
     fn plan_covers_every_workload_with_linux_and_xdptcp() {
         let p = plan();
-        for w in ["rr64x1", "rr64x64", "crr64", "bulk"] {
+        for w in ["rr64x1", "rr64x64", "crr64", "bulk", "bulk-9k"] {
             let servers: Vec<_> = p
                 .iter()
                 .filter(|c| c.workload == w)
