@@ -13,6 +13,7 @@
 
 pub mod flow;
 pub mod iface;
+pub mod impair;
 pub mod rng;
 pub mod rudp;
 #[cfg(feature = "sim")]
