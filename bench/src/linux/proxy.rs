@@ -16,13 +16,12 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+// Counters of one run (all threads): the xdptcp proxy's type, so both report alike.
+use xdptcp_driver::services::ProxyCounters;
 
 const LISTENER: Token = Token(usize::MAX);
 const STOP_CHECK: Duration = Duration::from_millis(100);
 const BUF: usize = 64 * 1024;
-
-/// Counters of one run (all threads): the same as the xdptcp proxy's, so both report alike.
-pub use xdptcp_driver::services::ProxyCounters;
 
 /// One direction: bytes read from side `from`, not yet written to the other side.
 struct Dir {
