@@ -10,8 +10,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::net::Ipv4Addr;
 use xdptcp_bench::apps::AppSpec;
-use xdptcp_driver::engine::{test_stack, NoApp, Worker};
+use xdptcp_driver::setup::test_stack;
 use xdptcp_driver::{App, LoopbackEnd, LoopbackPair};
+use xdptcp_driver::{NoApp, Worker};
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::{Duration, Instant};
 

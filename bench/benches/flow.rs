@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use xdptcp_stack::flow::{FlowKey, FlowTable};
+use xdptcp_stack::rng::SplitMix64;
 
 /// Lookups per timed iteration, enough to hide the loop overhead.
 const BATCH: usize = 1024;
@@ -13,18 +14,6 @@ const BATCH: usize = 1024;
 /// table pays for its cache misses instead of finding the same 1024 buckets cached.
 const PROBES: usize = 1 << 18;
 const SECRET: [u8; 16] = *b"benchmark secret";
-
-/// Deterministic pseudo-random stream (xorshift64*), so runs compare.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// The i-th client of a server at 10.0.0.1:443; `miss` picks keys no table holds.
 fn key(i: u64, miss: bool) -> FlowKey {
@@ -50,9 +39,10 @@ fn build(n: u64) -> Tables {
         ours.insert(key(i, false), i as usize).unwrap();
         std.insert(key(i, false), i as usize);
     }
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let hits = (0..PROBES).map(|_| key(rng.next() % n, false)).collect();
-    let misses = (0..PROBES).map(|_| key(rng.next() % n, true)).collect();
+    // Seeded, so runs compare.
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
+    let hits = (0..PROBES).map(|_| key(rng.below(n), false)).collect();
+    let misses = (0..PROBES).map(|_| key(rng.below(n), true)).collect();
     Tables { ours, std, hits, misses }
 }
 

@@ -2,10 +2,12 @@
 //! duplication and bit corruption, independently on the receive and the transmit path.
 //!
 //! The kernel here has no netem, and nftables can only drop; delay, reordering and duplication
-//! for tests against real peers therefore come from this wrapper. It reads no clock — every
-//! decision is made at the `now` passed in, so it runs the same in virtual time (tests, the
-//! simulator) and in real time (the lab) — and it draws from its own SplitMix64 generator
-//! seeded by the caller, so one seed always gives the same drops, delays and corruptions.
+//! for tests against real peers therefore come from this wrapper. What happens to each frame
+//! is decided by the workspace's one impairment model, [`xdptcp_stack::impair`], which the
+//! simulator's links use too: it reads no clock (every decision is made at the `now` passed
+//! in, so it runs the same in virtual time and in the lab) and draws from a SplitMix64
+//! generator seeded by the caller, so one seed always gives the same drops, delays and
+//! corruptions. This file only holds the frames back and hands them on when due.
 //!
 //! Frames held back are copied into the wrapper's own preallocated pool and released from a
 //! delay line ordered by due time (ties keep arrival order). If that pool is exhausted the
@@ -15,45 +17,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use xdptcp_stack::iface::DeviceCaps;
-use xdptcp_stack::time::{Duration, Instant};
+use xdptcp_stack::impair::{ImpairStats, Impairer};
+use xdptcp_stack::rng::SplitMix64;
+use xdptcp_stack::time::Instant;
 
 use crate::device::{Device, FrameId, FrameList};
 use crate::pool::{FrameState, HeapFrames};
 
-pub use xdptcp_stack::rng::SplitMix64;
-
-/// Impairments of one direction. Probabilities are in parts per million (10_000 = 1 %).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Impairments {
-    /// Probability that a frame is dropped.
-    pub loss_ppm: u32,
-    /// Probability that a frame is delivered twice.
-    pub duplicate_ppm: u32,
-    /// Probability that one random bit of a frame is flipped.
-    pub corrupt_ppm: u32,
-    /// Probability that a frame is held back an extra [`reorder_delay`](Self::reorder_delay),
-    /// letting later frames overtake it.
-    pub reorder_ppm: u32,
-    /// Fixed delay added to every frame.
-    pub delay: Duration,
-    /// Extra delay drawn uniformly from `0..=jitter` per frame (this alone reorders too).
-    pub jitter: Duration,
-    /// Extra delay of a reordered frame.
-    pub reorder_delay: Duration,
-}
-
-impl Impairments {
-    /// No impairment: frames pass (copied) without delay.
-    pub const NONE: Impairments = Impairments {
-        loss_ppm: 0,
-        duplicate_ppm: 0,
-        corrupt_ppm: 0,
-        reorder_ppm: 0,
-        delay: Duration::ZERO,
-        jitter: Duration::ZERO,
-        reorder_delay: Duration::ZERO,
-    };
-}
+/// The impairments of one direction: the workspace's one model, shared with the simulator.
+pub use xdptcp_stack::impair::Impairments;
 
 /// What the wrapper does, per direction, and its seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +34,7 @@ pub struct FaultConfig {
     pub rx: Impairments,
     /// Applied to frames the caller transmits, before the inner device sends them.
     pub tx: Impairments,
-    /// PRNG seed.
+    /// Seed of the receive path's generator; the transmit path's is derived from it.
     pub seed: u64,
     /// Frames in the wrapper's own pool (RX copies, TX buffers, the delay lines).
     pub frames: u32,
@@ -74,19 +46,14 @@ impl Default for FaultConfig {
     }
 }
 
-/// Counts for one direction. `seen - dropped + duplicated - overflow == released + held`.
+/// Counts for one direction: the model's, and the device's own. Every frame that arrived is
+/// in `impaired.seen` or (the pool had no room to copy it) in `overflow`, and
+/// `impaired.seen - impaired.dropped + impaired.duplicated - overflow == released + held`
+/// once the RX overflows are set apart.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultStats {
-    /// Frames that entered the impairment.
-    pub seen: u64,
-    /// Frames dropped by the loss probability.
-    pub dropped: u64,
-    /// Extra copies made.
-    pub duplicated: u64,
-    /// Frames with a flipped bit.
-    pub corrupted: u64,
-    /// Frames held back for reordering.
-    pub reordered: u64,
+    /// What the impairment model did.
+    pub impaired: ImpairStats,
     /// Frames (or copies) dropped because the wrapper's pool was empty.
     pub overflow: u64,
     /// Frames that left the delay line (to the caller for RX, to the inner device for TX).
@@ -127,11 +94,12 @@ impl DelayLine {
 #[derive(Debug)]
 pub struct FaultDevice<D> {
     inner: D,
-    config: FaultConfig,
-    rng: SplitMix64,
+    rx: Impairer,
+    tx: Impairer,
     frames: HeapFrames,
     rx_line: DelayLine,
     tx_line: DelayLine,
+    /// The device's own counts (`impaired` is filled in from the model when read).
     rx_stats: FaultStats,
     tx_stats: FaultStats,
 }
@@ -142,13 +110,13 @@ impl<D: Device> FaultDevice<D> {
         let frame_size = inner.caps().max_frame_len().max(64);
         FaultDevice {
             inner,
-            rng: SplitMix64::new(config.seed),
+            rx: Impairer::new(config.rx, config.seed),
+            tx: Impairer::new(config.tx, SplitMix64::new(config.seed).next_u64()),
             frames: HeapFrames::new(config.frames, frame_size),
             rx_line: DelayLine::with_capacity(config.frames as usize),
             tx_line: DelayLine::with_capacity(config.frames as usize),
             rx_stats: FaultStats::default(),
             tx_stats: FaultStats::default(),
-            config,
         }
     }
 
@@ -164,12 +132,12 @@ impl<D: Device> FaultDevice<D> {
 
     /// Receive-path counts.
     pub fn rx_stats(&self) -> FaultStats {
-        self.rx_stats
+        FaultStats { impaired: self.rx.stats(), ..self.rx_stats }
     }
 
     /// Transmit-path counts.
     pub fn tx_stats(&self) -> FaultStats {
-        self.tx_stats
+        FaultStats { impaired: self.tx.stats(), ..self.tx_stats }
     }
 
     /// Free frames in the wrapper's pool (for leak checks).
@@ -180,20 +148,18 @@ impl<D: Device> FaultDevice<D> {
     /// Runs one frame of our pool (state `Lent`) through the impairments of one direction,
     /// scheduling what survives.
     fn impair(&mut self, tx: bool, now: Instant, first: FrameId) {
-        let (imp, stats, line) = if tx {
-            (self.config.tx, &mut self.tx_stats, &mut self.tx_line)
+        let (model, stats, line) = if tx {
+            (&mut self.tx, &mut self.tx_stats, &mut self.tx_line)
         } else {
-            (self.config.rx, &mut self.rx_stats, &mut self.rx_line)
+            (&mut self.rx, &mut self.rx_stats, &mut self.rx_line)
         };
-        stats.seen += 1;
-        if self.rng.chance_ppm(imp.loss_ppm) {
-            stats.dropped += 1;
+        let copies = model.admit();
+        if copies == 0 {
             self.frames.pool_mut().free(first, FrameState::Lent);
             return;
         }
         self.frames.pool_mut().transition(first, FrameState::Lent, FrameState::Device);
-        let duplicate = if self.rng.chance_ppm(imp.duplicate_ppm) {
-            stats.duplicated += 1;
+        let duplicate = if copies == 2 {
             match self.frames.alloc(FrameState::Device) {
                 Some(dup) => {
                     self.frames.copy_frame(first, dup);
@@ -208,21 +174,8 @@ impl<D: Device> FaultDevice<D> {
             None
         };
         for id in [Some(first), duplicate].into_iter().flatten() {
-            if self.rng.chance_ppm(imp.corrupt_ppm) {
-                let data = self.frames.data_mut(id);
-                if !data.is_empty() {
-                    let bit = self.rng.below(data.len() as u64 * 8);
-                    data[(bit / 8) as usize] ^= 1 << (bit % 8);
-                    stats.corrupted += 1;
-                }
-            }
-            let jitter = self.rng.below(imp.jitter.total_nanos().saturating_add(1));
-            let mut due = now + imp.delay + Duration::from_nanos(jitter);
-            if self.rng.chance_ppm(imp.reorder_ppm) {
-                stats.reordered += 1;
-                due += imp.reorder_delay;
-            }
-            line.push(due, id);
+            model.corrupt(self.frames.data_mut(id));
+            line.push(model.due(now), id);
         }
     }
 
@@ -273,7 +226,6 @@ impl<D: Device> Device for FaultDevice<D> {
                 }
                 if !ok {
                     self.inner.release(id);
-                    self.rx_stats.seen += 1;
                     self.rx_stats.overflow += 1;
                 }
             }
@@ -335,6 +287,7 @@ impl<D: Device> Device for FaultDevice<D> {
 mod tests {
     use super::*;
     use crate::loopback::{LoopbackEnd, LoopbackPair};
+    use xdptcp_stack::time::Duration;
 
     const N: u32 = 1000;
 
@@ -344,13 +297,21 @@ mod tests {
         (a, FaultDevice::new(b, FaultConfig { frames: 4096, ..config }))
     }
 
-    /// Sends frames numbered 0..n (a big-endian u32 in the first 4 bytes of a 60-byte frame).
+    /// Frame `i` as sent: 60 bytes, numbered by a big-endian u32 in its first 4 bytes, with
+    /// the IPv4 EtherType (the only frames the model corrupts).
+    fn numbered(i: u32) -> [u8; 60] {
+        let mut f = [0xABu8; 60];
+        f[..4].copy_from_slice(&i.to_be_bytes());
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f
+    }
+
+    /// Sends frames numbered 0..n.
     fn send_numbered(dev: &mut impl Device, n: u32, now: Instant) {
         for i in 0..n {
             let mut tx = dev.tx_batch(now);
             let mut buf = tx.buffer().expect("pool large enough");
-            buf[..60].fill(0xAB);
-            buf[..4].copy_from_slice(&i.to_be_bytes());
+            buf[..60].copy_from_slice(&numbered(i));
             buf.send(60);
         }
     }
@@ -387,11 +348,11 @@ mod tests {
             (got, f.rx_stats(), f.free_frames())
         };
         let (got, stats, free) = run(7);
-        assert_eq!(stats.seen, u64::from(N));
-        assert_eq!(got.len() as u64 + stats.dropped, u64::from(N));
+        assert_eq!(stats.impaired.seen, u64::from(N));
+        assert_eq!(got.len() as u64 + stats.impaired.dropped, u64::from(N));
         assert_eq!(stats.released, got.len() as u64);
         // 10 % of 1000: the binomial standard deviation is ~9.5, so 50..150 is > 5 sigma.
-        assert!((50..150).contains(&stats.dropped), "dropped {}", stats.dropped);
+        assert!((50..150).contains(&stats.impaired.dropped), "dropped {}", stats.impaired.dropped);
         assert!(got.windows(2).all(|w| w[0] < w[1]), "loss alone keeps the order");
         assert_eq!(free, 4096, "no frame leaked");
         let (again, stats2, _) = run(7);
@@ -435,8 +396,8 @@ mod tests {
         let early = got.len() as u64;
         got.extend(drain(&mut f, Instant::from_millis(5)).into_iter().map(|g| g.0));
         let stats = f.rx_stats();
-        assert_eq!(early + stats.reordered, 200);
-        assert!(stats.reordered > 0);
+        assert_eq!(early + stats.impaired.reordered, 200);
+        assert!(stats.impaired.reordered > 0);
         assert!(got.windows(2).any(|w| w[0] > w[1]), "some frame was overtaken");
         got.sort_unstable();
         assert_eq!(got, (0..200).collect::<Vec<_>>());
@@ -455,14 +416,14 @@ mod tests {
         assert_eq!(got.len() as u32, N);
         let mut damaged = 0;
         for (i, (_, frame)) in got.iter().enumerate() {
-            let mut sent = [0xABu8; 60];
-            sent[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            let sent = numbered(i as u32);
+            assert_eq!(frame[..14], sent[..14], "the Ethernet header is spared");
             let bits: u32 = frame.iter().zip(sent.iter()).map(|(x, y)| (x ^ y).count_ones()).sum();
             assert!(bits <= 1, "frame {i} differs in {bits} bits");
             damaged += u64::from(bits);
         }
         assert!(damaged > 0);
-        assert_eq!(damaged, f.rx_stats().corrupted);
+        assert_eq!(damaged, f.rx_stats().impaired.corrupted);
     }
 
     #[test]
@@ -475,7 +436,7 @@ mod tests {
         let (mut a, mut f) = setup(cfg);
         send_numbered(&mut a, N, Instant::ZERO);
         let got: Vec<u32> = drain(&mut f, Instant::ZERO).into_iter().map(|g| g.0).collect();
-        let dups = f.rx_stats().duplicated;
+        let dups = f.rx_stats().impaired.duplicated;
         assert!(dups > 0);
         assert_eq!(got.len() as u64, u64::from(N) + dups);
         let twice = got.windows(2).filter(|w| w[0] == w[1]).count() as u64;
@@ -496,9 +457,9 @@ mod tests {
         send_numbered(&mut f, 400, Instant::ZERO);
         let got = drain(&mut a, Instant::ZERO);
         let stats = f.tx_stats();
-        assert_eq!(got.len() as u64, 400 - stats.dropped);
+        assert_eq!(got.len() as u64, 400 - stats.impaired.dropped);
         assert_eq!(stats.released, got.len() as u64);
-        assert!((120..280).contains(&stats.dropped), "dropped {}", stats.dropped);
+        assert!((120..280).contains(&stats.impaired.dropped), "dropped {}", stats.impaired.dropped);
         assert_eq!(f.free_frames(), 4096);
     }
 }

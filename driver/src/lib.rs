@@ -28,13 +28,7 @@ pub use builder::Builder;
 pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BATCH, MAX_BATCH};
 pub use worker::{App, CopyCounters, NoApp, Worker, WorkerCounters};
 
-/// The old name of [`worker`] and [`setup`], kept so callers not yet moved still build.
-#[doc(hidden)]
-pub mod engine {
-    pub use crate::setup::*;
-    pub use crate::worker::*;
-}
-pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments, SplitMix64};
+pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use pcap::PcapDevice;
 pub use service::{Cx, Host, Service};

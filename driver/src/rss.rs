@@ -340,7 +340,7 @@ impl Rss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::SplitMix64;
+    use xdptcp_stack::rng::SplitMix64;
     use xdptcp_stack::tcp::ports::EphemeralPorts;
 
     /// Microsoft's "Verifying the RSS hash calculation" IPv4 vectors: (destination,

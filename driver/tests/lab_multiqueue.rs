@@ -358,7 +358,7 @@ fn active_opens_come_back_to_their_queue() {
     let xdp = XdpConfig { frames: 1024, ring_size: 512, ..XdpConfig::new(&ifname, ip) };
     let mut config = RuntimeConfig::new(xdp, 24, 2);
     config.netns = Some(lab.var("STACK_NS").to_string());
-    config.idle = xdptcp_driver::engine::IdlePolicy::Sleep(Duration::from_micros(100));
+    config.idle = xdptcp_driver::worker::IdlePolicy::Sleep(Duration::from_micros(100));
     let good = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let bad = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (g, b) = (good.clone(), bad.clone());

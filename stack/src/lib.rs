@@ -14,6 +14,7 @@
 pub mod flow;
 pub mod framing;
 pub mod iface;
+pub mod impair;
 pub mod rng;
 pub mod rudp;
 #[cfg(feature = "sim")]

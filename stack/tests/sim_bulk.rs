@@ -31,7 +31,7 @@ fn run(a_to_b: usize, b_to_a: usize, link: LinkConfig, seed: u64) -> (BulkReport
 fn ten_percent_loss_both_ways() {
     let (r, p) = run(300_000, 300_000, impaired(0.10, 0.0, 0.0, 0.0), 11);
     assert!(r.is_clean(300_000, 300_000), "{r:?}");
-    assert!(p.a_to_b.stats().lost > 10);
+    assert!(p.a_to_b.stats().impaired.dropped > 10);
     assert!(p.a.tcp_counters().retrans_segs > 0);
 }
 
@@ -40,7 +40,10 @@ fn reordering_duplication_and_corruption() {
     let (r, p) = run(200_000, 150_000, impaired(0.02, 0.2, 0.05, 0.05), 12);
     assert!(r.is_clean(200_000, 150_000), "{r:?}");
     let s = p.a_to_b.stats();
-    assert!(s.reordered > 0 && s.duplicated > 0 && s.corrupted > 0, "{s:?}");
+    assert!(
+        s.impaired.reordered > 0 && s.impaired.duplicated > 0 && s.impaired.corrupted > 0,
+        "{s:?}"
+    );
     // Every corrupted frame was caught by a checksum (IPv4 or TCP) or by a MAC/length check.
     let rx = p.b.iface().counters();
     assert!(
@@ -99,7 +102,7 @@ fn request_response_under_loss_and_reordering() {
     let r = request_response(&mut p, 200, 300, 3000, Duration::from_secs(3600));
     assert_eq!(r.completed, 200, "{r:?}");
     assert_eq!(r.mismatches, 0);
-    assert!(p.a_to_b.stats().lost + p.b_to_a.stats().lost > 0);
+    assert!(p.a_to_b.stats().impaired.dropped + p.b_to_a.stats().impaired.dropped > 0);
 }
 
 #[test]

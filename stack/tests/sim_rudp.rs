@@ -8,7 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use xdptcp_stack::rudp::auth::{PacketKey, KEY_LEN, TAG_LEN};
 use xdptcp_stack::rudp::{CloseReason, Config, ConnectionId, Endpoint, Event, MAX_MESSAGE};
-use xdptcp_stack::sim::{LinkConfig, Pattern, Rng, RudpPair, RudpSide, RUDP_ADDR_A, RUDP_ADDR_B};
+use xdptcp_stack::sim::{
+    LinkConfig, Pattern, RudpPair, RudpSide, SplitMix64, RUDP_ADDR_A, RUDP_ADDR_B,
+};
 use xdptcp_stack::time::{Duration, Instant};
 
 /// What one direction sent, and what the other side received of it.
@@ -44,7 +46,7 @@ impl Ledger {
 
 /// The message sizes of a run: the edges (1 B, one fragment, one fragment + 1, 64 KiB, empty)
 /// and random sizes between.
-fn sizes(rng: &mut Rng, n: usize, fragment: usize) -> Vec<usize> {
+fn sizes(rng: &mut SplitMix64, n: usize, fragment: usize) -> Vec<usize> {
     (0..n)
         .map(|i| match i % 8 {
             0 => 1,
@@ -66,7 +68,7 @@ struct Outbox {
 
 impl Outbox {
     fn new(seed: u64, n: usize, fragment: usize) -> Self {
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let mut pattern = Pattern::new(seed);
         let msgs = sizes(&mut rng, n, fragment)
             .into_iter()
@@ -202,7 +204,10 @@ fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
             );
             assert_clean(&p, &run, n);
             if loss >= 0.05 {
-                assert!(p.a_to_b.stats().lost > 0 && p.a_to_b.stats().duplicated > 0);
+                assert!(
+                    p.a_to_b.stats().impaired.dropped > 0
+                        && p.a_to_b.stats().impaired.duplicated > 0
+                );
             }
         }
     }
@@ -399,7 +404,7 @@ fn idle_timeout_closes_a_dead_path_and_keepalive_keeps_a_live_one() {
 #[test]
 fn forged_datagrams_are_dropped_and_counted_never_a_panic() {
     let (mut p, ca, cb) = connected_pair(impaired(0.0), Config::default(), 21);
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     let a_cid = p.b.connection(cb).unwrap().remote_id();
     let mut forged = 0;
     for i in 0..20_000u32 {

@@ -34,7 +34,7 @@ struct Client {
 fn legitimate_clients_connect_through_a_syn_flood() {
     let mut p = Pair::with_link(LinkConfig::default(), 77);
     let listener = p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, PORT, BACKLOG).unwrap();
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     let mut clients: Vec<Client> = Vec::new();
     let mut servers: Vec<TcpHandle> = Vec::new();
     let mut attack_syns = 0u64;

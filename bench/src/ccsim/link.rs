@@ -1,10 +1,13 @@
 //! The simulated path: a drop-tail bottleneck of fixed rate in the data direction, a plain
 //! propagation delay back, and seeded random loss. Time is virtual; the same seed gives the
-//! same run, byte for byte.
+//! same run, byte for byte. The random loss is the workspace's one impairment model
+//! ([`xdptcp_stack::impair`], which the stack's simulator and the fault device use too);
+//! the bottleneck and its ECN marking are this path's own.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use xdptcp_stack::impair::{Impairer, Impairments};
 use xdptcp_stack::tcp::SegmentHeader;
 use xdptcp_stack::time::{Duration, Instant};
 
@@ -20,7 +23,8 @@ pub struct PathConfig {
     pub rtt: Duration,
     /// Drop-tail queue capacity in bytes.
     pub buffer: usize,
-    /// Probability that a data segment is lost at random, before the queue.
+    /// Probability that a data segment is lost at random, before the queue (to the nearest
+    /// part per million).
     pub loss: f64,
     /// Seed of the loss generator.
     pub seed: u64,
@@ -95,7 +99,8 @@ pub struct Path {
     queued_bytes: usize,
     busy_until: Instant,
     order: u64,
-    rng: u64,
+    /// Random loss of data segments.
+    loss: Impairer,
     /// Drops so far, by cause.
     pub random_drops: u64,
     pub queue_drops: u64,
@@ -113,21 +118,15 @@ impl Path {
             queued_bytes: 0,
             busy_until: Instant::ZERO,
             order: 0,
-            rng: config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            loss: Impairer::new(
+                Impairments { loss_ppm: Impairments::ppm(config.loss), ..Impairments::NONE },
+                config.seed,
+            ),
             random_drops: 0,
             queue_drops: 0,
             forced_drops: 0,
             ce_marks: 0,
         }
-    }
-
-    /// xorshift64*, uniform in [0, 1).
-    fn uniform(&mut self) -> f64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn one_way(&self) -> Duration {
@@ -151,7 +150,7 @@ impl Path {
             self.forced_drops += 1;
             return Some(Drop::Forced);
         }
-        if packet.len > 0 && self.config.loss > 0.0 && self.uniform() < self.config.loss {
+        if packet.len > 0 && self.loss.admit() == 0 {
             self.random_drops += 1;
             return Some(Drop::Random);
         }

@@ -9,17 +9,21 @@
 //!   latency is connect-to-answer.
 //! - `bulk`: `conns` connections that write as fast as the socket takes it; the server
 //!   discards. Whatever the server sends back is read and dropped.
+//!
+//! What each connection does is `loadgen::clients` (shared with `xdp::load`); this file is
+//! only the sockets below it and the event loop that drives it.
 
 use super::describe;
-use crate::loadgen::rr::RrClient;
+use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
 use crate::loadgen::{Interval, Stats, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use xdptcp_stack::time::Instant as Moment;
 
 /// How often timeouts are checked and broken connections re-opened.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
@@ -44,35 +48,83 @@ pub struct LoadConfig {
     pub threads: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// No socket; re-opened at the next housekeeping round (after an error) or at once (crr).
-    Idle,
-    Connecting,
-    Ready,
+impl LoadConfig {
+    /// What every connection is asked to do.
+    fn plan(&self) -> Plan {
+        Plan { workload: self.workload, size: self.size, rate: self.rate, timeout: self.timeout }
+    }
 }
 
-struct Client {
-    stream: Option<TcpStream>,
-    phase: Phase,
-    input: Vec<u8>,
-    filled: usize,
-    out: Vec<u8>,
-    sent: usize,
-    /// Send (or scheduled) times of requests not yet answered, oldest first.
-    outstanding: VecDeque<Instant>,
-    /// When the current connection attempt began.
-    started: Instant,
-    rr: RrClient,
-}
-
-struct Run<'a> {
-    cfg: &'a LoadConfig,
+/// Kernel sockets under [`Clients`]: one non-blocking stream per client, registered with
+/// the loop's epoll under the client's index.
+struct Sockets {
     poll: Poll,
-    clients: Vec<Client>,
-    stats: &'a mut Stats,
-    running: bool,
+    target: SocketAddr,
+    streams: Vec<Option<TcpStream>>,
     bulk_chunk: Vec<u8>,
+}
+
+impl Sockets {
+    fn drop_stream(&mut self, i: usize) {
+        if let Some(mut s) = self.streams[i].take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+    }
+
+    fn write(&mut self, i: usize, data: Option<&[u8]>) -> Result<usize, Broken> {
+        let Some(s) = self.streams[i].as_mut() else { return Err(Broken) };
+        let data = data.unwrap_or(&self.bulk_chunk);
+        loop {
+            return match s.write(data) {
+                Ok(0) => Err(Broken),
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => Err(Broken),
+            };
+        }
+    }
+}
+
+impl Transport for Sockets {
+    fn connect(&mut self, i: usize) -> bool {
+        self.drop_stream(i);
+        let Ok(mut s) = TcpStream::connect(self.target) else { return false };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self.poll.registry().register(&mut s, Token(i), interest).is_err() {
+            return false;
+        }
+        self.streams[i] = Some(s);
+        true
+    }
+
+    /// Dropping the socket closes it; with unread data the kernel resets (RFC 1122
+    /// §4.2.2.13).
+    fn abort(&mut self, i: usize) {
+        self.drop_stream(i);
+    }
+
+    fn close(&mut self, i: usize) {
+        self.drop_stream(i);
+    }
+
+    fn send(&mut self, i: usize, data: &[u8]) -> Result<usize, Broken> {
+        self.write(i, Some(data))
+    }
+
+    fn send_filler(&mut self, i: usize) -> Result<usize, Broken> {
+        self.write(i, None)
+    }
+}
+
+/// One event loop: the clients, their sockets, and the clock the clients' time counts from.
+struct Run {
+    clients: Clients,
+    io: Sockets,
+    /// Per client: received bytes not yet a whole answer.
+    input: Vec<Vec<u8>>,
+    filled: Vec<usize>,
+    epoch: Instant,
 }
 
 /// Checks that the target accepts connections, so a wrong address is one clear error rather
@@ -89,17 +141,7 @@ pub fn run(
     cfg: &LoadConfig,
     progress: &mut dyn FnMut(String),
 ) -> Result<(Stats, Duration), String> {
-    if cfg.conns == 0 {
-        return Err("--conns must be at least 1".into());
-    }
-    if cfg.size > crate::apps::rr::MAX_BODY {
-        return Err(format!("--size must be at most {}", crate::apps::rr::MAX_BODY));
-    }
-    if let Some(rate) = cfg.rate {
-        if !(rate.is_finite() && rate > 0.0) || cfg.workload != Workload::Rr {
-            return Err("--rate must be a positive number and applies to rr only".into());
-        }
-    }
+    cfg.plan().check(cfg.conns)?;
     preflight(cfg.target, cfg.timeout)?;
     let threads = cfg.threads.clamp(1, cfg.conns);
     if threads == 1 {
@@ -159,66 +201,65 @@ fn run_loop(
     tick: &mut dyn FnMut(Interval, Duration, Duration),
 ) -> Result<Duration, String> {
     let poll = Poll::new().map_err(|e| format!("epoll: {}", describe(&e)))?;
-    let now = Instant::now();
     let input_len = (2 * (cfg.size + 4)).max(64 * 1024);
-    let clients = (0..cfg.conns)
-        .map(|_| Client {
-            stream: None,
-            phase: Phase::Idle,
-            input: vec![0; input_len],
-            filled: 0,
-            out: Vec::new(),
-            sent: 0,
-            outstanding: VecDeque::new(),
-            started: now,
-            rr: RrClient::new(cfg.size),
-        })
-        .collect();
-    let mut run =
-        Run { cfg, poll, clients, stats, running: true, bulk_chunk: vec![0x5a; BULK_CHUNK] };
-    run.main_loop(tick)
+    let mut run = Run {
+        clients: Clients::new(cfg.plan(), cfg.conns)?,
+        io: Sockets {
+            poll,
+            target: cfg.target,
+            streams: (0..cfg.conns).map(|_| None).collect(),
+            bulk_chunk: vec![0x5a; BULK_CHUNK],
+        },
+        input: vec![vec![0; input_len]; cfg.conns],
+        filled: vec![0; cfg.conns],
+        epoch: Instant::now(),
+    };
+    let elapsed = run.main_loop(cfg, tick)?;
+    *stats = std::mem::take(&mut run.clients.stats);
+    Ok(elapsed)
 }
 
-impl Run<'_> {
+impl Run {
+    /// `at` as the clients count time: since the loop was set up.
+    fn ours(&self, at: Instant) -> Moment {
+        Moment::ZERO + our_dur(at.saturating_duration_since(self.epoch))
+    }
+
     fn main_loop(
         &mut self,
+        cfg: &LoadConfig,
         tick: &mut dyn FnMut(Interval, Duration, Duration),
     ) -> Result<Duration, String> {
         let start = Instant::now();
-        let end = start + self.cfg.duration;
-        for i in 0..self.clients.len() {
-            self.connect(i);
-        }
+        let end = start + cfg.duration;
+        let now = self.ours(start);
+        self.filled.fill(0);
+        self.clients.begin(&mut self.io, now);
         let mut events = Events::with_capacity(1024);
         let mut next_progress = start + Duration::from_secs(1);
         let mut last_progress = start;
         let mut next_housekeeping = start + HOUSEKEEPING;
-        let interval = self.cfg.rate.map(|r| Duration::from_secs_f64(1.0 / r));
-        let mut next_send = start;
-        let mut round_robin = 0;
         loop {
             let now = Instant::now();
             if now >= end {
                 break;
             }
-            if let Some(interval) = interval {
-                while next_send <= now {
-                    self.send_scheduled(&mut round_robin, next_send);
-                    next_send += interval;
-                }
-            }
+            let ours = self.ours(now);
+            self.clients.send_due(&mut self.io, ours);
             let mut wake = end.min(next_progress).min(next_housekeeping);
-            if interval.is_some() {
-                wake = wake.min(next_send);
+            let open_loop = self.clients.next_send();
+            if let Some(next) = open_loop {
+                let until = next.saturating_duration_since(ours);
+                wake = wake.min(now + std::time::Duration::from_nanos(until.total_nanos()));
             }
             let mut wait = wake.saturating_duration_since(now);
-            if interval.is_some() {
+            if open_loop.is_some() {
                 // epoll counts whole milliseconds and mio rounds up, which would send every
                 // open-loop request up to 1 ms late; round down instead and spin the last
                 // fraction of a millisecond.
                 wait = Duration::from_millis(wait.as_millis() as u64);
             }
-            match self.poll.poll(&mut events, Some(wait)) {
+            match self.io.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("epoll: {}", describe(&e))),
@@ -228,267 +269,92 @@ impl Run<'_> {
             }
             let now = Instant::now();
             if now >= next_housekeeping {
-                self.housekeeping(now);
+                let ours = self.ours(now);
+                self.clients.housekeeping(&mut self.io, ours);
                 next_housekeeping = now + HOUSEKEEPING;
             }
             if now >= next_progress {
-                tick(self.stats.take_interval(), now - start, now - last_progress);
+                tick(self.clients.stats.take_interval(), now - start, now - last_progress);
                 last_progress = now;
                 next_progress += Duration::from_secs(1);
             }
         }
-        self.running = false;
+        self.clients.finish();
         let elapsed = start.elapsed();
-        for c in &mut self.clients {
-            c.stream = None;
+        for s in &mut self.io.streams {
+            *s = None;
         }
         Ok(elapsed)
     }
 
-    fn connect(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        c.filled = 0;
-        c.out.clear();
-        c.sent = 0;
-        c.outstanding.clear();
-        c.started = Instant::now();
-        match TcpStream::connect(self.cfg.target) {
-            Ok(mut s) => {
-                if self
-                    .poll
-                    .registry()
-                    .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
-                    .is_err()
-                {
-                    self.stats.errors.connect += 1;
-                    c.phase = Phase::Idle;
-                    return;
-                }
-                c.stream = Some(s);
-                c.phase = Phase::Connecting;
-            }
-            Err(_) => {
-                self.stats.errors.connect += 1;
-                c.phase = Phase::Idle;
-            }
-        }
-    }
-
-    /// Drops a connection after an error; it is re-opened at the next housekeeping round.
-    fn fail(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        if let Some(mut s) = c.stream.take() {
-            let _ = self.poll.registry().deregister(&mut s);
-        }
-        c.phase = Phase::Idle;
-        c.outstanding.clear();
-    }
-
-    fn housekeeping(&mut self, now: Instant) {
-        for i in 0..self.clients.len() {
-            let c = &self.clients[i];
-            let timed_out = match c.phase {
-                Phase::Idle => {
-                    if self.running {
-                        self.connect(i);
-                    }
-                    continue;
-                }
-                Phase::Connecting => now.duration_since(c.started) > self.cfg.timeout,
-                Phase::Ready => c
-                    .outstanding
-                    .front()
-                    .is_some_and(|&t| now.saturating_duration_since(t) > self.cfg.timeout),
-            };
-            if timed_out {
-                self.stats.errors.timeout += 1;
-                self.fail(i);
-            }
-        }
-    }
-
-    /// Open loop: one request due at `due` goes to the next connection that has a socket.
-    fn send_scheduled(&mut self, round_robin: &mut usize, due: Instant) {
-        let n = self.clients.len();
-        for _ in 0..n {
-            let i = *round_robin % n;
-            *round_robin = round_robin.wrapping_add(1);
-            if self.clients[i].phase != Phase::Idle {
-                self.queue_request(i, due);
-                if self.clients[i].phase == Phase::Ready {
-                    self.flush(i);
-                }
-                return;
-            }
-        }
-    }
-
-    fn queue_request(&mut self, i: usize, at: Instant) {
-        let c = &mut self.clients[i];
-        c.out.extend_from_slice(c.rr.request());
-        c.outstanding.push_back(at);
-    }
-
     fn handle(&mut self, i: usize) {
-        let Some(c) = self.clients.get_mut(i) else {
+        if i >= self.clients.len() {
             return;
-        };
-        if c.phase == Phase::Connecting {
-            let Some(s) = c.stream.as_ref() else {
+        }
+        if self.clients.phase(i) == Phase::Connecting {
+            let Some(s) = self.io.streams[i].as_ref() else {
                 return;
             };
             match s.take_error() {
                 Ok(None) => {}
-                Ok(Some(_)) | Err(_) => {
-                    self.stats.errors.connect += 1;
-                    self.fail(i);
-                    return;
-                }
+                Ok(Some(_)) | Err(_) => return self.clients.lost(&mut self.io, i, Lost::Connect),
             }
             match s.peer_addr() {
                 Ok(_) => {}
                 // Not connected yet: a spurious wake-up.
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(_) => {
-                    self.stats.errors.connect += 1;
-                    self.fail(i);
-                    return;
-                }
+                Err(_) => return self.clients.lost(&mut self.io, i, Lost::Connect),
             }
             let _ = s.set_nodelay(true);
-            c.phase = Phase::Ready;
-            if self.running && self.cfg.rate.is_none() && self.cfg.workload != Workload::Bulk {
-                let started = c.started;
-                // crr measures from the connect; rr from the send.
-                let at = if self.cfg.workload == Workload::Crr { started } else { Instant::now() };
-                self.queue_request(i, at);
-            }
+            self.filled[i] = 0;
+            let now = self.ours(Instant::now());
+            self.clients.on_connected(i, now);
         }
-        if self.clients[i].phase != Phase::Ready {
+        if self.clients.phase(i) != Phase::Ready {
             return;
         }
         if self.read(i) {
-            self.flush(i);
+            self.clients.flush(&mut self.io, i);
         }
     }
 
-    /// Reads until the socket would block; handles responses. `false` if the connection is
-    /// gone.
+    /// Reads until the socket would block; hands what arrived to the clients. `false` if the
+    /// connection is gone (or replaced, crr).
     fn read(&mut self, i: usize) -> bool {
         loop {
-            let c = &mut self.clients[i];
-            let Some(s) = c.stream.as_mut() else {
+            let Some(s) = self.io.streams[i].as_mut() else {
                 return false;
             };
-            let bulk = self.cfg.workload == Workload::Bulk;
-            let buf = if bulk { &mut c.input[..] } else { &mut c.input[c.filled..] };
-            match s.read(buf) {
+            let filled = self.filled[i];
+            match s.read(&mut self.input[i][filled..]) {
                 Ok(0) => {
-                    self.stats.errors.reset += 1;
-                    self.fail(i);
+                    self.clients.lost(&mut self.io, i, Lost::Reset);
                     return false;
                 }
                 Ok(n) => {
-                    if bulk {
-                        continue;
-                    }
-                    c.filled += n;
-                    if !self.on_responses(i) {
-                        return false;
+                    let filled = filled + n;
+                    let now = self.ours(Instant::now());
+                    let (used, next) = self.clients.on_input(i, now, &self.input[i][..filled]);
+                    self.input[i].copy_within(used..filled, 0);
+                    self.filled[i] = filled - used;
+                    match next {
+                        Next::Continue => {}
+                        Next::Broken => {
+                            self.clients.fail(&mut self.io, i);
+                            return false;
+                        }
+                        Next::Reconnect => {
+                            self.filled[i] = 0;
+                            self.clients.reconnect(&mut self.io, i, now);
+                            return false;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.stats.errors.reset += 1;
-                    self.fail(i);
+                    self.clients.lost(&mut self.io, i, Lost::Reset);
                     return false;
-                }
-            }
-        }
-    }
-
-    fn on_responses(&mut self, i: usize) -> bool {
-        let c = &mut self.clients[i];
-        let (used, count) = match c.rr.on_readable(&c.input[..c.filled]) {
-            Ok(r) => r,
-            Err(_) => {
-                self.stats.errors.protocol += 1;
-                self.fail(i);
-                return false;
-            }
-        };
-        c.input.copy_within(used..c.filled, 0);
-        c.filled -= used;
-        let now = Instant::now();
-        for _ in 0..count {
-            let Some(sent) = c.outstanding.pop_front() else {
-                // An answer to nothing we asked.
-                self.stats.errors.protocol += 1;
-                self.fail(i);
-                return false;
-            };
-            if self.running {
-                self.stats.record(now.saturating_duration_since(sent));
-                self.stats.add_bytes(2 * self.cfg.size as u64);
-            }
-        }
-        if count == 0 || !self.running {
-            return true;
-        }
-        match (self.cfg.workload, self.cfg.rate) {
-            (Workload::Rr, None) => {
-                if self.clients[i].outstanding.is_empty() {
-                    self.queue_request(i, now);
-                }
-                true
-            }
-            (Workload::Crr, _) => {
-                // Done with this connection: close it and start the next one.
-                if let Some(mut s) = self.clients[i].stream.take() {
-                    let _ = self.poll.registry().deregister(&mut s);
-                }
-                self.connect(i);
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// Writes queued requests (or, for bulk, as much as the socket takes).
-    fn flush(&mut self, i: usize) {
-        let bulk = self.cfg.workload == Workload::Bulk;
-        loop {
-            let c = &mut self.clients[i];
-            let Some(s) = c.stream.as_mut() else {
-                return;
-            };
-            let data = if bulk {
-                if !self.running {
-                    return;
-                }
-                &self.bulk_chunk[..]
-            } else if c.sent < c.out.len() {
-                &c.out[c.sent..]
-            } else {
-                c.out.clear();
-                c.sent = 0;
-                return;
-            };
-            match s.write(data) {
-                Ok(0) => {
-                    self.stats.errors.reset += 1;
-                    self.fail(i);
-                    return;
-                }
-                Ok(n) if bulk => self.stats.add_bytes(n as u64),
-                Ok(n) => c.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.stats.errors.reset += 1;
-                    self.fail(i);
-                    return;
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! `serve proxy --stack linux`: the L4 TCP proxy over kernel sockets, one mio event loop per
 //! thread (each with its own SO_REUSEPORT listener), the reference for the xdptcp proxy.
 //!
-//! Per direction one 64 KiB buffer: read from one socket while the buffer is empty, write it
+//! What a pair does is `xdptcp_driver::services::relay`, shared with the xdptcp proxy; this
+//! file is the sockets below it. Per direction one 64 KiB buffer: read from one socket while the buffer is empty, write it
 //! to the other until it drains; a full (undrained) buffer stops reading that side, so the
 //! kernel's receive window closes towards the sender (backpressure). A read of 0 (FIN)
 //! becomes `shutdown(SHUT_WR)` on the other socket once the buffer is drained (half-close).
@@ -16,13 +17,13 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+// Counters of one run (all threads): the xdptcp proxy's type, so both report alike.
+use xdptcp_driver::services::relay::{relay, Backends, Broken, Moved, RelayIo, Side};
+use xdptcp_driver::services::ProxyCounters;
 
 const LISTENER: Token = Token(usize::MAX);
 const STOP_CHECK: Duration = Duration::from_millis(100);
 const BUF: usize = 64 * 1024;
-
-/// Counters of one run (all threads): the same as the xdptcp proxy's, so both report alike.
-pub use xdptcp_driver::services::ProxyCounters;
 
 /// One direction: bytes read from side `from`, not yet written to the other side.
 struct Dir {
@@ -82,7 +83,7 @@ fn event_loop(
     let mut pairs: Vec<Option<Pair>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut c = ProxyCounters::default();
-    let mut next = first_backend;
+    let mut backends = Backends::new(backends, first_backend);
     while !stop.load(Ordering::Relaxed) {
         match poll.poll(&mut events, Some(STOP_CHECK)) {
             Ok(()) => {}
@@ -99,10 +100,7 @@ fn event_loop(
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
                     };
-                    c.accepted += 1;
-                    let backend = backends[next % backends.len()];
-                    next = next.wrapping_add(1);
-                    let Ok(b) = TcpStream::connect(backend) else {
+                    let Some(Ok(b)) = backends.accepted(&mut c).map(TcpStream::connect) else {
                         c.backend_failed += 1;
                         reset(client);
                         continue;
@@ -142,17 +140,15 @@ fn event_loop(
                     for s in &mut pair.s {
                         let _ = poll.registry().deregister(s);
                     }
-                    match step {
-                        Step::Failed => {
-                            if !pair.backend_up {
-                                c.backend_failed += 1;
-                            }
-                            c.aborted += 1;
-                            let [a, b] = pair.s;
-                            reset(a);
-                            reset(b);
+                    // A completed pair was counted by `relay`.
+                    if matches!(step, Step::Failed) {
+                        if !pair.backend_up {
+                            c.backend_failed += 1;
                         }
-                        _ => c.completed += 1,
+                        c.aborted += 1;
+                        let [a, b] = pair.s;
+                        reset(a);
+                        reset(b);
                     }
                 }
                 free.push(p);
@@ -183,63 +179,75 @@ fn drive(pair: &mut Pair, c: &mut ProxyCounters) -> Step {
     }
     loop {
         let mut moved = false;
-        for from in 0..2 {
-            let to = 1 - from;
-            let (a, b) = pair.s.split_at_mut(1);
-            let (src, dst) =
-                if from == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
-            let d = &mut pair.dir[from];
-            loop {
-                if d.start < d.end {
-                    match dst.write(&d.buf[d.start..d.end]) {
-                        Ok(0) => return Step::Failed,
-                        Ok(n) => {
-                            d.start += n;
-                            moved = true;
-                            if to == 1 {
-                                c.bytes_up += n as u64;
-                            } else {
-                                c.bytes_down += n as u64;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Step::Failed,
-                    }
-                    continue;
-                }
-                d.start = 0;
-                d.end = 0;
-                if d.eof {
-                    if !d.shut {
-                        d.shut = true;
-                        moved = true;
-                        if dst.shutdown(Shutdown::Write).is_err() {
-                            return Step::Failed;
-                        }
-                    }
-                    break;
-                }
-                match src.read(&mut d.buf) {
-                    Ok(0) => {
-                        d.eof = true;
-                        moved = true;
-                    }
-                    Ok(n) => {
-                        d.end = n;
-                        moved = true;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Step::Failed,
-                }
+        for from in [Side::Client, Side::Backend] {
+            match relay(pair, from, c) {
+                Ok(p) if p.complete => return Step::Done,
+                Ok(p) => moved |= p.moved,
+                Err(Broken) => return Step::Failed,
             }
-        }
-        if pair.dir[0].shut && pair.dir[1].shut {
-            return Step::Done;
         }
         if !moved {
             return Step::Open;
         }
+    }
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::Client => 0,
+        Side::Backend => 1,
+    }
+}
+
+impl Pair {
+    /// (sender, receiver, the direction's buffer) for `from`'s direction.
+    fn direction(&mut self, from: Side) -> (&mut TcpStream, &mut TcpStream, &mut Dir) {
+        let [client, backend] = &mut self.s;
+        let d = &mut self.dir[index(from)];
+        match from {
+            Side::Client => (client, backend, d),
+            Side::Backend => (backend, client, d),
+        }
+    }
+}
+
+impl RelayIo for Pair {
+    /// Writes what the buffer holds; when it is empty, reads more (or the end of stream).
+    fn forward(&mut self, from: Side) -> Result<Moved, Broken> {
+        let (src, dst, d) = self.direction(from);
+        loop {
+            if d.start < d.end {
+                match dst.write(&d.buf[d.start..d.end]) {
+                    Ok(0) => return Err(Broken),
+                    Ok(n) => {
+                        d.start += n;
+                        return Ok(Moved::Bytes(n));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Moved::Nothing),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Err(Broken),
+                }
+            }
+            d.start = 0;
+            d.end = 0;
+            if d.eof {
+                return Ok(if d.shut { Moved::Nothing } else { Moved::Ended });
+            }
+            match src.read(&mut d.buf) {
+                Ok(0) => d.eof = true,
+                Ok(n) => d.end = n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Moved::Nothing),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(Broken),
+            }
+        }
+    }
+
+    /// `shutdown(SHUT_WR)` on the other socket.
+    fn pass_end(&mut self, from: Side) -> Result<bool, Broken> {
+        let (_, dst, d) = self.direction(from);
+        d.shut = true;
+        dst.shutdown(Shutdown::Write).map_err(|_| Broken)?;
+        Ok(self.dir[index(from.other())].shut)
     }
 }

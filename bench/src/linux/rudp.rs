@@ -26,7 +26,7 @@ pub struct RudpSocket {
 
 impl RudpSocket {
     /// Binds `addr`; `key` must be 16 secret random bytes (e.g. from
-    /// `xdptcp_driver::engine::os_random_keys`).
+    /// `xdptcp_driver::setup::os_random_keys`).
     pub fn bind(addr: SocketAddr, config: Config, key: [u8; 16]) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         let epoch = std::time::Instant::now();

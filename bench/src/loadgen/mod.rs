@@ -2,6 +2,7 @@
 //! the rr protocol, and the statistics and report every transport fills in the same way, so
 //! numbers from the Linux and the xdptcp runs are computed identically.
 
+pub mod clients;
 pub mod rr;
 pub mod stats;
 

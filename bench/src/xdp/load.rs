@@ -12,10 +12,11 @@
 //! Responses are parsed where they lie in the receive buffer (the host copies only one that
 //! straddles two pieces of it). Each connection's user data is its client slot; the run's
 //! phases (begin, end, housekeeping, progress, open-loop sends) are the service's timers.
+//! What each connection does is `loadgen::clients`, shared with `linux::load`; this file is
+//! only the stack below it.
 
-use crate::loadgen::rr::RrClient;
+use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
 use crate::loadgen::{Stats, Workload};
-use std::collections::VecDeque;
 use std::net::SocketAddrV4;
 use xdptcp_driver::service::{Conns, Cx, Service};
 use xdptcp_stack::stack::TcpHandle;
@@ -46,52 +47,85 @@ pub struct LoadConfig {
     pub timeout: std::time::Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
-    Connecting,
-    Ready,
-}
-
-#[derive(Debug)]
-struct Client {
-    handle: Option<TcpHandle>,
-    phase: Phase,
-    /// Whole requests queued but not yet fully in the send buffer, and how much of the first
-    /// one is already there.
-    queued: usize,
-    queued_off: usize,
-    /// Send (or scheduled) times of unanswered requests, oldest first.
-    outstanding: VecDeque<Instant>,
-    started: Instant,
-    rr: RrClient,
-    /// crr: the answer came; close and open the next connection.
-    reconnect: bool,
-    /// The server sent something that is not an answer: reset the connection.
-    broken: bool,
-}
-
 /// A connection's user data: its client slot, and the handle it had (a slot moves on to a
 /// new connection while the old one closes).
 pub type Slot = (usize, TcpHandle);
 
+/// The worker's stack under [`Clients`], for the length of one callback.
+struct StackIo<'a, 'cx> {
+    cx: &'a mut Cx<'cx>,
+    target: SocketAddrV4,
+    conns: &'a mut ClientConns,
+}
+
+/// Which connection each client has now.
+#[derive(Debug, Default)]
+struct ClientConns {
+    /// Per client: its current connection.
+    handles: Vec<Option<TcpHandle>>,
+    /// Connections still in their handshake, with their client slot.
+    connecting: Conns<usize>,
+    /// Per client, set by `on_data` (which cannot touch the stack) for `on_writable`.
+    next: Vec<Next>,
+}
+
+impl Transport for StackIo<'_, '_> {
+    fn connect(&mut self, i: usize) -> bool {
+        let (now, c) = (self.cx.now(), &mut *self.conns);
+        c.handles[i] = None;
+        c.next[i] = Next::Continue;
+        let stack = self.cx.stack();
+        let Ok(h) = stack.tcp_connect(now, *self.target.ip(), self.target.port()) else {
+            return false;
+        };
+        let _ = stack.tcp_set_nodelay(h, true);
+        c.handles[i] = Some(h);
+        c.connecting.insert(h, i);
+        true
+    }
+
+    fn abort(&mut self, i: usize) {
+        if let Some(h) = self.conns.handles[i].take() {
+            let _ = self.cx.stack().tcp_abort(h);
+        }
+    }
+
+    /// FIN; TIME-WAIT is the stack's. Unread data turns this into a reset (RFC 1122
+    /// §4.2.2.13), like close(2).
+    fn close(&mut self, i: usize) {
+        if let Some(h) = self.conns.handles[i].take() {
+            let _ = self.cx.stack().tcp_close(h);
+        }
+    }
+
+    fn send(&mut self, i: usize, data: &[u8]) -> Result<usize, Broken> {
+        let h = self.conns.handles[i].ok_or(Broken)?;
+        self.cx.send(h, data).map_err(|_| Broken)
+    }
+
+    /// Fills the send buffer in place.
+    fn send_filler(&mut self, i: usize) -> Result<usize, Broken> {
+        let h = self.conns.handles[i].ok_or(Broken)?;
+        self.cx
+            .write(h, |room| {
+                room.fill(0x5a);
+                room.len()
+            })
+            .map_err(|_| Broken)
+    }
+}
+
 /// The load generator on one worker's stack.
 #[derive(Debug)]
 pub struct StackLoad {
-    cfg: LoadConfig,
-    clients: Vec<Client>,
-    /// Connections still in their handshake, with their client slot.
-    connecting: Conns<usize>,
-    stats: Stats,
+    target: SocketAddrV4,
+    workload: Workload,
+    duration: Duration,
+    clients: Clients,
+    conns: ClientConns,
     start: Instant,
     next_progress: Instant,
     last_progress: Instant,
-    interval: Option<Duration>,
-    next_send: Instant,
-    round_robin: usize,
-    running: bool,
-    /// Only the first slot has connected so far (`begin`): the others wait for it.
-    first_only: bool,
     done: bool,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
@@ -102,51 +136,26 @@ fn std_dur(d: Duration) -> std::time::Duration {
     std::time::Duration::from_nanos(d.total_nanos())
 }
 
-fn our_dur(d: std::time::Duration) -> Duration {
-    Duration::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 impl StackLoad {
     /// A load run; `progress` receives one status line a second.
     pub fn new(cfg: LoadConfig, progress: fn(String)) -> Result<StackLoad, String> {
-        if cfg.conns == 0 {
-            return Err("--conns must be at least 1".into());
-        }
-        if cfg.size > crate::apps::rr::MAX_BODY {
-            return Err(format!("--size must be at most {}", crate::apps::rr::MAX_BODY));
-        }
-        if let Some(rate) = cfg.rate {
-            if !(rate.is_finite() && rate > 0.0) || cfg.workload != Workload::Rr {
-                return Err("--rate must be a positive number and applies to rr only".into());
-            }
-        }
-        let clients = (0..cfg.conns)
-            .map(|_| Client {
-                handle: None,
-                phase: Phase::Idle,
-                queued: 0,
-                queued_off: 0,
-                outstanding: VecDeque::new(),
-                started: Instant::ZERO,
-                rr: RrClient::new(cfg.size),
-                reconnect: false,
-                broken: false,
-            })
-            .collect();
-        let interval = cfg.rate.map(|r| our_dur(std::time::Duration::from_secs_f64(1.0 / r)));
-        Ok(StackLoad {
-            cfg,
-            clients,
+        let plan =
+            Plan { workload: cfg.workload, size: cfg.size, rate: cfg.rate, timeout: cfg.timeout };
+        let clients = Clients::new(plan, cfg.conns)?;
+        let conns = ClientConns {
+            handles: vec![None; cfg.conns],
             connecting: Conns::default(),
-            stats: Stats::new(),
+            next: vec![Next::Continue; cfg.conns],
+        };
+        Ok(StackLoad {
+            target: cfg.target,
+            workload: cfg.workload,
+            duration: our_dur(cfg.duration),
+            clients,
+            conns,
             start: Instant::ZERO,
             next_progress: Instant::ZERO,
             last_progress: Instant::ZERO,
-            interval,
-            next_send: Instant::ZERO,
-            round_robin: 0,
-            running: false,
-            first_only: false,
             done: false,
             progress,
             elapsed: std::time::Duration::ZERO,
@@ -155,7 +164,7 @@ impl StackLoad {
 
     /// What was measured.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.clients.stats
     }
 
     /// How long the measured part lasted.
@@ -165,125 +174,13 @@ impl StackLoad {
 
     /// Whether `h` is client `i`'s connection now.
     fn current(&self, (i, h): Slot) -> bool {
-        self.clients.get(i).is_some_and(|c| c.handle == Some(h))
+        self.conns.handles.get(i).is_some_and(|c| *c == Some(h))
     }
 
-    fn connect(&mut self, cx: &mut Cx<'_>, i: usize) {
-        let now = cx.now();
-        let c = &mut self.clients[i];
-        c.queued = 0;
-        c.queued_off = 0;
-        c.outstanding.clear();
-        c.started = now;
-        c.handle = None;
-        c.phase = Phase::Idle;
-        c.reconnect = false;
-        c.broken = false;
-        let stack = cx.stack();
-        match stack.tcp_connect(now, *self.cfg.target.ip(), self.cfg.target.port()) {
-            Ok(h) => {
-                let _ = stack.tcp_set_nodelay(h, true);
-                c.handle = Some(h);
-                c.phase = Phase::Connecting;
-                self.connecting.insert(h, i);
-            }
-            Err(_) => self.stats.errors.connect += 1,
-        }
-    }
-
-    /// Drops client `i`'s connection after an error (RST); re-opened by housekeeping.
-    fn fail(&mut self, cx: &mut Cx<'_>, i: usize) {
-        let c = &mut self.clients[i];
-        if let Some(h) = c.handle.take() {
-            let _ = cx.stack().tcp_abort(h);
-        }
-        c.phase = Phase::Idle;
-        c.outstanding.clear();
-    }
-
-    fn queue_request(&mut self, i: usize, at: Instant) {
-        let c = &mut self.clients[i];
-        c.queued += 1;
-        c.outstanding.push_back(at);
-    }
-
-    /// Writes queued requests, or bulk data (in place), as far as the send buffer takes.
-    fn flush(&mut self, cx: &mut Cx<'_>, i: usize) {
-        let Some(h) = self.clients[i].handle else { return };
-        if self.cfg.workload == Workload::Bulk {
-            while self.running {
-                match cx.write(h, |room| {
-                    room.fill(0x5a);
-                    room.len()
-                }) {
-                    Ok(0) => return,
-                    Ok(n) => self.stats.add_bytes(n as u64),
-                    Err(_) => {
-                        self.stats.errors.reset += 1;
-                        self.fail(cx, i);
-                        return;
-                    }
-                }
-            }
-            return;
-        }
-        let c = &mut self.clients[i];
-        while c.queued > 0 {
-            let req = c.rr.request();
-            match cx.send(h, &req[c.queued_off..]) {
-                Ok(0) => return,
-                Ok(n) => {
-                    c.queued_off += n;
-                    if c.queued_off == req.len() {
-                        c.queued_off = 0;
-                        c.queued -= 1;
-                    }
-                }
-                Err(_) => {
-                    self.stats.errors.reset += 1;
-                    self.fail(cx, i);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn housekeeping(&mut self, cx: &mut Cx<'_>) {
-        let (now, timeout) = (cx.now(), our_dur(self.cfg.timeout));
-        for i in 0..self.clients.len() {
-            let c = &self.clients[i];
-            let timed_out = match c.phase {
-                Phase::Idle => {
-                    self.connect(cx, i);
-                    continue;
-                }
-                Phase::Connecting => now.saturating_duration_since(c.started) > timeout,
-                Phase::Ready => c
-                    .outstanding
-                    .front()
-                    .is_some_and(|&t| now.saturating_duration_since(t) > timeout),
-            };
-            if timed_out {
-                self.stats.errors.timeout += 1;
-                self.fail(cx, i);
-            }
-        }
-    }
-
-    /// Open loop: one request due at `due` goes to the next client with a connection.
-    fn send_scheduled(&mut self, cx: &mut Cx<'_>, due: Instant) {
-        let n = self.clients.len();
-        for _ in 0..n {
-            let i = self.round_robin % n;
-            self.round_robin = self.round_robin.wrapping_add(1);
-            if self.clients[i].phase != Phase::Idle {
-                self.queue_request(i, due);
-                if self.clients[i].phase == Phase::Ready {
-                    self.flush(cx, i);
-                }
-                return;
-            }
-        }
+    /// The clients and the stack under them, for one call.
+    fn split<'a, 'cx>(&'a mut self, cx: &'a mut Cx<'cx>) -> (&'a mut Clients, StackIo<'a, 'cx>) {
+        let io = StackIo { cx, target: self.target, conns: &mut self.conns };
+        (&mut self.clients, io)
     }
 
     fn begin(&mut self, cx: &mut Cx<'_>) {
@@ -291,32 +188,27 @@ impl StackLoad {
         self.start = now;
         self.next_progress = now + Duration::from_secs(1);
         self.last_progress = now;
-        self.next_send = now;
-        self.running = true;
-        cx.arm_timer(now + our_dur(self.cfg.duration), END);
+        cx.arm_timer(now + self.duration, END);
         cx.arm_timer(now + HOUSEKEEPING, TIDY);
         cx.arm_timer(self.next_progress, PROGRESS);
-        if self.interval.is_some() {
+        if self.clients.next_send().is_some() {
             cx.arm_timer(now, SEND);
         }
         // One connection first: its SYN waits for the server's address to resolve, and the
         // interface holds only 3 packets per neighbour meanwhile (the others' SYNs would be
         // dropped and wait out a 1 s retransmission). The rest open once it is up (`open`),
         // or at the next housekeeping if it fails.
-        self.first_only = true;
-        self.connect(cx, 0);
+        let (clients, mut io) = self.split(cx);
+        clients.begin_one_first(&mut io, now);
     }
 
     fn finish(&mut self, cx: &mut Cx<'_>) {
-        self.running = false;
         self.done = true;
         self.elapsed = std_dur(cx.now().saturating_duration_since(self.start));
-        for c in &mut self.clients {
-            if let Some(h) = c.handle.take() {
-                // Unread data turns this into a reset (RFC 1122 §4.2.2.13), like close(2).
-                let _ = cx.stack().tcp_close(h);
-            }
-            c.phase = Phase::Idle;
+        self.clients.finish();
+        let (_, mut io) = self.split(cx);
+        for i in 0..io.conns.handles.len() {
+            io.close(i);
         }
     }
 }
@@ -334,120 +226,78 @@ impl Service for StackLoad {
     }
 
     fn open(&mut self, cx: &mut Cx<'_>, h: TcpHandle) -> Option<Slot> {
-        let i = self.connecting.remove(h)?;
-        if self.clients[i].handle != Some(h) {
+        let i = self.conns.connecting.remove(h)?;
+        if self.conns.handles[i] != Some(h) {
             return None; // a slot that moved on (timed out) while this one connected
         }
-        self.clients[i].phase = Phase::Ready;
-        if self.running && self.first_only {
-            // The first connection is up, so the server's address is resolved: open the
-            // slots `begin` left idle.
-            self.first_only = false;
-            for j in 0..self.clients.len() {
-                if self.clients[j].phase == Phase::Idle {
-                    self.connect(cx, j);
-                }
-            }
-        }
-        if self.running && self.cfg.rate.is_none() && self.cfg.workload != Workload::Bulk {
-            // crr measures from the connect; rr from the send.
-            let c = &self.clients[i];
-            let at = if self.cfg.workload == Workload::Crr { c.started } else { cx.now() };
-            self.queue_request(i, at);
-        }
+        let now = cx.now();
+        self.clients.on_connected(i, now);
+        let (clients, mut io) = self.split(cx);
+        clients.open_rest(&mut io, now);
         Some((i, h)) // the host calls `on_writable` next, which sends
     }
 
     fn on_data(&mut self, now: Instant, slot: &mut Slot, input: &[u8], _: &mut Vec<u8>) -> usize {
-        if self.cfg.workload == Workload::Bulk || !self.current(*slot) {
-            return input.len(); // bulk reads nothing back; a closed connection drains
+        if !self.current(*slot) {
+            return input.len(); // a closed connection drains
         }
-        let (running, size, i) = (self.running, self.cfg.size, slot.0);
-        let c = &mut self.clients[i];
-        let (used, count) = match c.rr.on_readable(input) {
-            Ok(r) => r,
-            Err(_) => {
-                self.stats.errors.protocol += 1;
-                c.broken = true;
-                return input.len();
-            }
-        };
-        for _ in 0..count {
-            let Some(sent) = c.outstanding.pop_front() else {
-                // An answer to nothing we asked.
-                self.stats.errors.protocol += 1;
-                c.broken = true;
-                return input.len();
-            };
-            if running {
-                self.stats.record(std_dur(now.saturating_duration_since(sent)));
-                self.stats.add_bytes(2 * size as u64);
-            }
-        }
-        if count > 0 && running {
-            match (self.cfg.workload, self.cfg.rate) {
-                (Workload::Rr, None) if c.outstanding.is_empty() => self.queue_request(i, now),
-                (Workload::Crr, _) => c.reconnect = true,
-                _ => {}
-            }
+        let (used, next) = self.clients.on_input(slot.0, now, input);
+        if next != Next::Continue {
+            self.conns.next[slot.0] = next;
         }
         used
     }
 
     /// After every read (and when send space frees): what the answers asked for.
-    fn on_writable(&mut self, cx: &mut Cx<'_>, slot: &mut Slot, h: TcpHandle) {
+    fn on_writable(&mut self, cx: &mut Cx<'_>, slot: &mut Slot, _h: TcpHandle) {
         if !self.current(*slot) {
             return;
         }
         let i = slot.0;
-        if self.clients[i].broken {
-            self.fail(cx, i);
-        } else if self.clients[i].reconnect {
-            // Done with this connection: close it (FIN; TIME-WAIT is the stack's) and start
-            // the next one.
-            let _ = cx.stack().tcp_close(h);
-            self.connect(cx, i);
-        } else if self.clients[i].phase == Phase::Ready {
-            self.flush(cx, i);
+        let now = cx.now();
+        let next = std::mem::replace(&mut self.conns.next[i], Next::Continue);
+        let (clients, mut io) = self.split(cx);
+        match next {
+            Next::Broken => clients.fail(&mut io, i),
+            Next::Reconnect => clients.reconnect(&mut io, i, now),
+            Next::Continue => clients.flush(&mut io, i),
         }
     }
 
-    fn closed(&mut self, _cx: &mut Cx<'_>, h: TcpHandle, slot: Option<Slot>, why: Event) {
+    fn closed(&mut self, cx: &mut Cx<'_>, h: TcpHandle, slot: Option<Slot>, why: Event) {
         let i = match slot {
             Some(s) if self.current(s) => s.0,
             Some(_) => return,
             // A connect that never completed.
-            None => match self.connecting.remove(h) {
-                Some(i) if self.clients[i].handle == Some(h) => i,
+            None => match self.conns.connecting.remove(h) {
+                Some(i) if self.conns.handles[i] == Some(h) => i,
                 _ => return,
             },
         };
-        let c = &mut self.clients[i];
-        let connecting = c.phase == Phase::Connecting;
-        c.handle = None;
-        c.phase = Phase::Idle;
-        c.outstanding.clear();
-        if !self.running {
-            return;
-        }
-        match why {
-            Event::Refused | Event::TimedOut if connecting => self.stats.errors.connect += 1,
-            _ => self.stats.errors.reset += 1,
-        }
+        self.conns.handles[i] = None;
+        let connecting = self.clients.phase(i) == Phase::Connecting;
+        let lost = match why {
+            Event::Refused | Event::TimedOut if connecting => Lost::Connect,
+            _ => Lost::Reset,
+        };
+        let (clients, mut io) = self.split(cx);
+        clients.lost(&mut io, i, lost);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
         let now = cx.now();
+        let running = self.clients.running();
         match token {
             BEGIN if !self.done => self.begin(cx),
-            END if self.running => self.finish(cx),
-            TIDY if self.running => {
-                self.housekeeping(cx);
+            END if running => self.finish(cx),
+            TIDY if running => {
+                let (clients, mut io) = self.split(cx);
+                clients.housekeeping(&mut io, now);
                 cx.arm_timer(now + HOUSEKEEPING, TIDY);
             }
-            PROGRESS if self.running => {
-                let line = self.stats.progress_line(
-                    self.cfg.workload,
+            PROGRESS if running => {
+                let line = self.clients.stats.progress_line(
+                    self.workload,
                     std_dur(now.saturating_duration_since(self.start)),
                     std_dur(now.saturating_duration_since(self.last_progress)),
                 );
@@ -456,14 +306,12 @@ impl Service for StackLoad {
                 self.next_progress += Duration::from_secs(1);
                 cx.arm_timer(self.next_progress, PROGRESS);
             }
-            SEND if self.running => {
-                let Some(interval) = self.interval else { return };
-                while self.next_send <= now {
-                    let due = self.next_send;
-                    self.send_scheduled(cx, due);
-                    self.next_send = due + interval;
+            SEND if running => {
+                let (clients, mut io) = self.split(cx);
+                clients.send_due(&mut io, now);
+                if let Some(next) = clients.next_send() {
+                    cx.arm_timer(next, SEND);
                 }
-                cx.arm_timer(self.next_send, SEND);
             }
             _ => {}
         }

@@ -9,6 +9,9 @@
 //!   a half-close of the other (RFC 9293 §3.6: a FIN closes one direction only).
 //! - Failure: a backend that refuses, times out or resets, or a client that resets, aborts
 //!   the other connection (a RST), so nothing waits forever on a dead partner.
+//!
+//! Those rules are [`relay`](super::relay), shared with the Linux reference proxy; this file
+//! is the stack below them ([`SpliceIo`]).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -16,6 +19,7 @@ use xdptcp_stack::stack::{TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
+use super::relay::{relay, Backends, Broken, Moved, RelayIo, Side};
 use crate::service::{Conns, Cx, Ports, Service};
 
 /// What the proxy did.
@@ -60,8 +64,7 @@ pub struct ProxySide {
 pub struct Proxy {
     port: u16,
     backlog: usize,
-    backends: Vec<SocketAddrV4>,
-    next_backend: usize,
+    backends: Backends<SocketAddrV4>,
     ports: Ports,
     /// Backends connecting, with their client (until the backend's handshake completes).
     connecting: Conns<TcpHandle>,
@@ -76,8 +79,7 @@ impl Proxy {
         Proxy {
             port,
             backlog,
-            backends,
-            next_backend: 0,
+            backends: Backends::new(backends, 0),
             ports: Ports::default(),
             connecting: Conns::default(),
             open: 0,
@@ -98,27 +100,11 @@ impl Proxy {
     /// Moves what `from` received into `to`, as far as it fits, and passes its end of stream
     /// on. A failure of either side aborts both.
     fn forward(&mut self, cx: &mut Cx<'_>, from: TcpHandle, to: TcpHandle, up: bool) {
-        loop {
-            match cx.splice(from, to, usize::MAX) {
-                Ok(0) => return,
-                Ok(n) if up => self.counters.bytes_up += n as u64,
-                Ok(n) => self.counters.bytes_down += n as u64,
-                // First seen: `to` still could send (else the splice says WriteClosed).
-                Err(TcpError::Finished) => {
-                    let stack = cx.stack();
-                    let _ = stack.tcp_shutdown_write(to);
-                    if stack.tcp_recv_finished(to) {
-                        self.counters.completed += 1;
-                    }
-                    return;
-                }
-                // `from`'s end of stream was passed on already, or `to` is closing.
-                Err(TcpError::WriteClosed) => return,
-                Err(_) => {
-                    self.abort(cx, from, to);
-                    return;
-                }
-            }
+        let (side, client, backend) =
+            if up { (Side::Client, from, to) } else { (Side::Backend, to, from) };
+        let mut io = SpliceIo { cx, client, backend };
+        if relay(&mut io, side, &mut self.counters).is_err() {
+            self.abort(io.cx, from, to);
         }
     }
 
@@ -128,6 +114,46 @@ impl Proxy {
         if stack.tcp_abort(a).is_ok() | stack.tcp_abort(b).is_ok() {
             self.counters.aborted += 1;
         }
+    }
+}
+
+/// A pair's two connections on the worker's stack, for one callback.
+struct SpliceIo<'a, 'cx> {
+    cx: &'a mut Cx<'cx>,
+    client: TcpHandle,
+    backend: TcpHandle,
+}
+
+impl SpliceIo<'_, '_> {
+    /// (from, to) for `from`'s direction.
+    fn ends(&self, from: Side) -> (TcpHandle, TcpHandle) {
+        match from {
+            Side::Client => (self.client, self.backend),
+            Side::Backend => (self.backend, self.client),
+        }
+    }
+}
+
+impl RelayIo for SpliceIo<'_, '_> {
+    /// One copy, from one connection's receive buffer into the other's send buffer.
+    fn forward(&mut self, from: Side) -> Result<Moved, Broken> {
+        let (f, t) = self.ends(from);
+        match self.cx.splice(f, t, usize::MAX) {
+            Ok(0) => Ok(Moved::Nothing),
+            Ok(n) => Ok(Moved::Bytes(n)),
+            // First seen: `to` still could send (else the splice says WriteClosed).
+            Err(TcpError::Finished) => Ok(Moved::Ended),
+            // `from`'s end of stream was passed on already, or `to` is closing.
+            Err(TcpError::WriteClosed) => Ok(Moved::Nothing),
+            Err(_) => Err(Broken),
+        }
+    }
+
+    fn pass_end(&mut self, from: Side) -> Result<bool, Broken> {
+        let (_, t) = self.ends(from);
+        let stack = self.cx.stack();
+        let _ = stack.tcp_shutdown_write(t);
+        Ok(stack.tcp_recv_finished(t))
     }
 }
 
@@ -143,9 +169,7 @@ impl Service for Proxy {
         if let Some(client) = self.connecting.remove(h) {
             return Some(ProxySide { peer: client, client: false });
         }
-        self.counters.accepted += 1;
-        let backend = *self.backends.get(self.next_backend % self.backends.len().max(1))?;
-        self.next_backend = self.next_backend.wrapping_add(1);
+        let backend = self.backends.accepted(&mut self.counters)?;
         let now = cx.now();
         match cx.stack().tcp_connect(now, *backend.ip(), backend.port()) {
             Ok(b) => {

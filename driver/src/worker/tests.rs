@@ -221,7 +221,10 @@ fn echo_survives_loss_reordering_and_delay() {
     let back = echo_transfer(&mut w, &mut p, total);
     assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
     let f = w.device();
-    assert!(f.rx_stats().dropped > 0 && f.tx_stats().dropped > 0, "loss was injected");
+    assert!(
+        f.rx_stats().impaired.dropped > 0 && f.tx_stats().impaired.dropped > 0,
+        "loss was injected"
+    );
     assert!(w.stack().tcp_counters().retrans_segs > 0);
 }
 

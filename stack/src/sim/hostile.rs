@@ -53,7 +53,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use crate::iface::{DeviceCaps, InterfaceConfig};
-use crate::sim::rng::Rng;
+use crate::rng::SplitMix64;
 use crate::stack::{ListenHandle, Stack, StackConfig, StackEvent, StackKeys, TcpError, TcpHandle};
 use crate::tcp::listen::{CookieMode, ListenConfig, OverflowPolicy};
 use crate::tcp::{BufferSizes, MemoryBudget, SeqNumber, State, TcpConfig, CHUNK_SIZE};
@@ -416,7 +416,7 @@ pub struct HostilePeer {
     stack: Stack,
     now: Instant,
     setup: Setup,
-    rng: Rng,
+    rng: SplitMix64,
     listeners: Vec<(u16, ListenHandle)>,
     tuples: Vec<Tuple>,
     conns: Vec<AppConn>,
@@ -486,7 +486,7 @@ impl HostilePeer {
             ..TcpConfig::default()
         };
         let now = Instant::from_millis(1000);
-        let mut rng = Rng::new(setup.seed ^ 0x4057_11e0);
+        let mut rng = SplitMix64::new(setup.seed ^ 0x4057_11e0);
         let mut tuples = Vec::new();
         for &local_port in &LISTEN_PORTS {
             for &peer_port in &PEER_PORTS {
@@ -1181,7 +1181,7 @@ impl HostilePeer {
 }
 
 impl Tuple {
-    fn new(local_port: u16, peer_port: u16, rng: &mut Rng) -> Tuple {
+    fn new(local_port: u16, peer_port: u16, rng: &mut SplitMix64) -> Tuple {
         Tuple {
             local_port,
             peer_port,

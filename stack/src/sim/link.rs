@@ -3,14 +3,16 @@
 //! A frame handed to [`Link::send`] is serialised at the link's bandwidth behind the frames
 //! already queued (a bounded queue: tail drop when full), then propagates for the one-way
 //! delay. On the way it may be lost, delayed further (reordering), duplicated or corrupted
-//! (one byte of an IPv4 frame flipped, which the IPv4 or TCP checksum must catch; ARP has no
-//! checksum, so ARP frames are left intact). Every decision comes from the link's seeded
-//! [`Rng`], so a run replays exactly.
+//! (one bit of an IPv4 frame flipped, which the IPv4 or TCP checksum must catch; ARP has no
+//! checksum, so ARP frames are left intact). Those impairments are the workspace's one model,
+//! [`crate::impair`], the same the driver's fault device applies in the lab; this file adds
+//! only the bottleneck in front of it. Every decision comes from the link's seed, so a run
+//! replays exactly.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::rng::Rng;
+use crate::impair::{ImpairStats, Impairer, Impairments};
 use crate::time::{Duration, Instant};
 
 /// Impairments and shape of a link.
@@ -24,14 +26,31 @@ pub struct LinkConfig {
     pub queue_bytes: usize,
     /// Probability a frame is lost.
     pub loss: f64,
-    /// Probability a frame is held back by an extra random delay of up to `reorder_delay`.
+    /// Probability a frame is held back by an extra `reorder_delay`, so later frames overtake
+    /// it.
     pub reorder: f64,
-    /// Largest extra delay of a reordered frame.
+    /// Extra delay of a reordered frame.
     pub reorder_delay: Duration,
-    /// Probability a frame is delivered twice.
+    /// Probability a frame is delivered twice (the copy draws its own reordering).
     pub duplicate: f64,
-    /// Probability one byte of an IPv4 frame is flipped.
+    /// Probability one bit of an IPv4 frame is flipped.
     pub corrupt: f64,
+}
+
+impl LinkConfig {
+    /// The impairments in the shared model's terms (probabilities to the nearest part per
+    /// million).
+    pub fn impairments(&self) -> Impairments {
+        Impairments {
+            loss_ppm: Impairments::ppm(self.loss),
+            duplicate_ppm: Impairments::ppm(self.duplicate),
+            corrupt_ppm: Impairments::ppm(self.corrupt),
+            reorder_ppm: Impairments::ppm(self.reorder),
+            delay: self.delay,
+            jitter: Duration::ZERO,
+            reorder_delay: self.reorder_delay,
+        }
+    }
 }
 
 impl Default for LinkConfig {
@@ -57,23 +76,17 @@ pub struct LinkStats {
     pub sent: u64,
     /// Frames delivered (duplicates included).
     pub delivered: u64,
-    /// Frames lost at random.
-    pub lost: u64,
-    /// Frames dropped because the queue was full.
+    /// Frames dropped because the queue was full (before the impairments).
     pub queue_drops: u64,
-    /// Frames delayed for reordering.
-    pub reordered: u64,
-    /// Extra copies delivered.
-    pub duplicated: u64,
-    /// Frames corrupted.
-    pub corrupted: u64,
+    /// What the impairments did to the frames that left the queue.
+    pub impaired: ImpairStats,
 }
 
 /// One direction of a point-to-point link.
 #[derive(Debug)]
 pub struct Link {
     config: LinkConfig,
-    rng: Rng,
+    impair: Impairer,
     /// When the transmitter finishes serialising what is queued.
     tx_free_at: Instant,
     /// Frames in flight by delivery time, ties broken by send order.
@@ -90,7 +103,7 @@ impl Link {
     pub fn new(config: LinkConfig, seed: u64) -> Self {
         Link {
             config,
-            rng: Rng::new(seed),
+            impair: Impairer::new(config.impairments(), seed),
             tx_free_at: Instant::ZERO,
             in_flight: BinaryHeap::new(),
             order: 0,
@@ -106,6 +119,7 @@ impl Link {
     /// Changes the impairments from now on (frames in flight keep their fate).
     pub fn set_config(&mut self, config: LinkConfig) {
         self.config = config;
+        self.impair.set_impairments(config.impairments());
     }
 
     /// What the link did so far.
@@ -136,32 +150,14 @@ impl Link {
             Duration::from_nanos(frame.len() as u64 * 8 * 1_000_000_000 / c.bandwidth_bps)
         };
         self.tx_free_at = start + serialise;
-        if self.rng.chance(c.loss) {
-            self.stats.lost += 1;
-            return;
+        let copies = self.impair.admit();
+        for _ in 0..copies {
+            let mut bytes = frame.to_vec();
+            self.impair.corrupt(&mut bytes);
+            let at = self.impair.due(self.tx_free_at);
+            self.push(at, bytes);
         }
-        let mut at = self.tx_free_at + c.delay;
-        if self.rng.chance(c.reorder) {
-            self.stats.reordered += 1;
-            at += Duration::from_nanos(self.rng.below(c.reorder_delay.total_nanos() + 1));
-        }
-        let mut bytes = frame.to_vec();
-        // Only IPv4 frames (EtherType 0x0800) are corrupted: they carry checksums.
-        let ipv4 = bytes.get(12..14) == Some(&[0x08, 0x00]);
-        if ipv4 && bytes.len() > 14 && self.rng.chance(c.corrupt) {
-            self.stats.corrupted += 1;
-            let i = 14 + self.rng.below(bytes.len() as u64 - 14) as usize;
-            let flip = 1 + self.rng.below(255) as u8;
-            if let Some(b) = bytes.get_mut(i) {
-                *b ^= flip;
-            }
-        }
-        if self.rng.chance(c.duplicate) {
-            self.stats.duplicated += 1;
-            let later = at + Duration::from_nanos(self.rng.below(c.delay.total_nanos() + 1));
-            self.push(later, bytes.clone());
-        }
-        self.push(at, bytes);
+        self.stats.impaired = self.impair.stats();
     }
 
     fn push(&mut self, at: Instant, bytes: Vec<u8>) {
@@ -233,8 +229,8 @@ mod tests {
             l.send(Instant::ZERO, &frame(100));
         }
         let s = *l.stats();
-        assert!((1_700..2_300).contains(&s.lost), "{s:?}");
-        assert!((600..1_000).contains(&s.duplicated), "{s:?}");
+        assert!((1_700..2_300).contains(&s.impaired.dropped), "{s:?}");
+        assert!((600..1_000).contains(&s.impaired.duplicated), "{s:?}");
         let mut corrupted = 0;
         while let Some(f) = l.deliver(Instant::from_millis(100)) {
             corrupted += usize::from(f != frame(100));

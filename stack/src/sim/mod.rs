@@ -17,10 +17,11 @@ pub mod pair;
 pub mod rng;
 pub mod rudp;
 
+pub use crate::rng::SplitMix64;
 pub use app::{bulk_transfer, establish, request_response, BulkReport, RpcReport, StateLog};
 pub use link::{Link, LinkConfig, LinkStats};
 pub use pair::{side_config, Pair, Side, ADDR_A, ADDR_B, START};
-pub use rng::{Pattern, Rng};
+pub use rng::Pattern;
 pub use rudp::{RudpPair, RudpSide, RUDP_ADDR_A, RUDP_ADDR_B};
 
 /// The earliest of some optional instants (when a simulation's next event is due).

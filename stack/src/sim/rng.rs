@@ -1,14 +1,13 @@
 //! The simulator's only source of chance, the seeded [`SplitMix64`](crate::rng::SplitMix64),
 //! so a seed replays a run exactly; and a seeded byte [`Pattern`].
 
-/// The simulator's generator: the workspace's one [`SplitMix64`](crate::rng::SplitMix64).
-pub type Rng = crate::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// An endless deterministic byte stream from a seed: what a bulk sender writes and its
 /// receiver checks, without storing either.
 #[derive(Clone, Debug)]
 pub struct Pattern {
-    rng: Rng,
+    rng: SplitMix64,
     word: u64,
     left: u8,
 }
@@ -16,7 +15,7 @@ pub struct Pattern {
 impl Pattern {
     /// The stream for `seed`.
     pub fn new(seed: u64) -> Self {
-        Pattern { rng: Rng::new(seed ^ 0x5eed_ba5e_0000_0001), word: 0, left: 0 }
+        Pattern { rng: SplitMix64::new(seed ^ 0x5eed_ba5e_0000_0001), word: 0, left: 0 }
     }
 
     /// The next byte.
@@ -45,11 +44,11 @@ mod tests {
 
     #[test]
     fn deterministic_and_spread() {
-        let mut a = Rng::new(7);
-        let mut b = Rng::new(7);
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
         let xs: Vec<u64> = (0..100).map(|_| a.next_u64()).collect();
         assert!(xs.iter().all(|&x| x == b.next_u64()));
-        let mut r = Rng::new(1);
+        let mut r = SplitMix64::new(1);
         let hits = (0..10_000).filter(|_| r.chance(0.25)).count();
         assert!((2_000..3_000).contains(&hits), "{hits}");
         assert!((0..1000).all(|_| r.below(10) < 10));
