@@ -28,6 +28,7 @@ use super::config::InterfaceConfig;
 use super::counters::{DropReason, IfaceCounters};
 use super::icmp::QuotedTcp;
 use super::ip_id::IpIds;
+use super::ipv6_state::Ipv6State;
 use super::neighbor::ArpCache;
 use super::ratelimit::TokenBucket;
 use super::ring::SlotRing;
@@ -159,6 +160,8 @@ pub struct Interface {
     /// MTU-sized buffer to build packets that must wait for ARP before they are copied into the
     /// pending queue. Allocated once.
     pub(super) scratch: Vec<u8>,
+    /// IPv6: addresses, neighbour cache, default router.
+    pub(super) v6: Ipv6State,
 }
 
 impl Interface {
@@ -172,6 +175,7 @@ impl Interface {
     pub fn new(config: InterfaceConfig, caps: DeviceCaps) -> Self {
         Interface {
             arp: ArpCache::new(&config),
+            v6: Ipv6State::new(&config),
             udp: UdpSockets::new(),
             tx: SlotRing::new(config.tx_queue_capacity, caps.max_frame_len(), ()),
             icmp_limit: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
@@ -213,7 +217,15 @@ impl Interface {
     /// retransmission, revalidation probe or give-up. Entries expire lazily (on lookup) and
     /// need no timer of their own.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.arp.poll_at()
+        match (self.arp.poll_at(), self.v6.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The IPv6 state: addresses and their detection states, neighbours, default router.
+    pub fn ipv6(&self) -> &Ipv6State {
+        &self.v6
     }
 
     /// Binds a UDP socket on `port` with the configured receive ring (`udp_rx_slots` datagrams

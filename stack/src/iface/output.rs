@@ -19,7 +19,10 @@ impl Interface {
     #[inline]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         // Called twice per `Stack::poll_transmit`, nearly always with nothing to do.
-        if self.tx.len() == 0 && self.arp.poll_at().is_none_or(|t| t > now) {
+        if self.tx.len() == 0
+            && self.arp.poll_at().is_none_or(|t| t > now)
+            && self.v6.poll_at().is_none_or(|t| t > now)
+        {
             return None;
         }
         self.poll_transmit_queued(now, buf)
@@ -27,6 +30,7 @@ impl Interface {
 
     pub(super) fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_arp(now);
+        self.poll_ndp(now);
         loop {
             let (_, frame) = self.tx.front()?;
             let n = frame.len();
