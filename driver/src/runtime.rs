@@ -517,6 +517,7 @@ fn serve<D: XdpBacked, A: App>(
         addr: config.xdp.addr,
         prefix_len: config.prefix_len,
         gateway: config.gateway,
+        ipv6: config.xdp.ipv6.clone(),
     };
     let mut sc = match setup::os_stack_config(&dev, addressing) {
         Ok(sc) => sc,

@@ -80,7 +80,8 @@ pub struct Args {
     /// Interface to take over (XDP program + one AF_XDP socket per queue).
     #[arg(long)]
     pub iface: String,
-    /// The stack's address and prefix length, e.g. 198.18.7.2/24. Must not be an address the
+    /// The stack's address and prefix length, e.g. 198.18.7.2/24, then any IPv6 addresses
+    /// with theirs, comma-separated (198.18.7.2/24,2001:db8::2/64). Must not be addresses the
     /// kernel has on the interface.
     #[arg(long)]
     pub ip: String,
@@ -221,7 +222,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.app == AppName::Reflect {
         return super::reflect::run(args);
     }
-    let (addr, prefix) = parse_cidr(&args.ip)?;
+    let (v4, ipv6) = xdptcp_bench::xdp::split_ip_list(&args.ip)?;
+    let (addr, prefix) = parse_cidr(&v4)?;
     let busy_poll = xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?;
     if args.queues == 0 {
         return Err("--queues must be at least 1".into());
@@ -272,6 +274,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         },
         busy_poll,
         tx_checksum: xdptcp_bench::xdp::parse_tx_checksum(&args.tx_checksum)?,
+        ipv6,
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
