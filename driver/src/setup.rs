@@ -90,6 +90,11 @@ pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) 
     iface.gateway = addressing.gateway;
     if !addressing.ipv6.is_empty() {
         iface.ipv6 = Ipv6Config::with_addresses(addressing.ipv6);
+        // RFC 4862 §5.4.2's random delay before the first detection probe, drawn from the
+        // keys (random from the OS for a real worker), at least 100 ms so that the socket
+        // is steering before a defender's answer can arrive.
+        let r = u64::from(u16::from_le_bytes([keys.ports[14], keys.ports[15]]));
+        iface.ipv6.dad_delay = xdptcp_stack::time::Duration::from_millis(100 + r % 900);
     }
     StackConfig::new(iface, dev.caps(), keys)
 }

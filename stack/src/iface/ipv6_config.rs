@@ -3,6 +3,7 @@
 
 use std::net::Ipv6Addr;
 
+use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
 
 /// An IPv6 address with the length of its on-link prefix (RFC 4291 §2.3).
@@ -46,6 +47,11 @@ pub struct Ipv6Config {
     /// used (RFC 4862 §5.1 `DupAddrDetectTransmits`). Default 1 (Linux `dad_transmits`);
     /// 0 skips detection and uses addresses at once.
     pub dad_transmits: u32,
+    /// How long after the interface first polls the first detection probe goes out. RFC 4862
+    /// §5.4.2 asks for a random delay of up to a second (`MAX_RTR_SOLICITATION_DELAY`) so
+    /// that nodes brought up together do not probe together; the stack draws no random
+    /// numbers, so the caller picks it (the driver does, from the OS). Default 0.
+    pub dad_delay: Duration,
     /// Whether router advertisements may set the default router (RFC 4861 §6.3.4). Default
     /// true (Linux `accept_ra` 1 on a host).
     pub accept_ra: bool,
@@ -61,6 +67,7 @@ impl Default for Ipv6Config {
             link_local: None,
             addresses: Vec::new(),
             dad_transmits: 1,
+            dad_delay: Duration::ZERO,
             accept_ra: true,
             hop_limit: 64,
         }

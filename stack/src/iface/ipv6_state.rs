@@ -65,6 +65,7 @@ pub struct Ipv6State {
     pub(super) ndp_counters: IfaceCounters,
     pub(super) router: Option<DefaultRouter>,
     pub(super) dad_transmits: u32,
+    pub(super) dad_delay: Duration,
     pub(super) hop_limit: u8,
     pub(super) accept_ra: bool,
     /// [`dad_poll_at`](Self::dad_poll_at), kept so the transmit path's check costs nothing.
@@ -102,6 +103,7 @@ impl Ipv6State {
             ndp_counters: IfaceCounters::default(),
             router: None,
             dad_transmits: v6.dad_transmits,
+            dad_delay: v6.dad_delay,
             hop_limit: v6.hop_limit,
             accept_ra: v6.accept_ra,
             dad_next: None,
@@ -215,6 +217,11 @@ impl Ipv6State {
             if next_at.is_some_and(|t| t > now) {
                 continue;
             }
+            if next_at.is_none() && self.dad_delay > Duration::ZERO {
+                // The first poll starts the clock of the initial delay.
+                a.state = AddrState::Tentative { probes_sent, next_at: Some(now + self.dad_delay) };
+                continue;
+            }
             if probes_sent >= self.dad_transmits {
                 a.state = AddrState::Preferred;
                 counters.ndp_dad_succeeded += 1;
@@ -321,6 +328,22 @@ mod tests {
         assert_eq!(s.source_for("2001:db8:2::77".parse().unwrap()), Some(g1));
         assert!(!s.is_on_link("2001:db8:2::77".parse().unwrap()), "its address is duplicate");
         assert!(s.is_on_link("2001:db8:1::77".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_first_probe_waits_for_the_initial_delay() {
+        let mut s = state(1);
+        s.dad_delay = Duration::from_millis(300);
+        let mut c = IfaceCounters::default();
+        let mut probes = Vec::new();
+        let start = Instant::ZERO + Duration::from_secs(5);
+        s.dad_poll(start, &mut c, &mut probes);
+        assert!(probes.is_empty(), "the first poll only starts the delay");
+        assert_eq!(s.dad_poll_at(), Some(start + Duration::from_millis(300)));
+        s.dad_poll(start + Duration::from_millis(299), &mut c, &mut probes);
+        assert!(probes.is_empty());
+        s.dad_poll(start + Duration::from_millis(300), &mut c, &mut probes);
+        assert_eq!(probes.len(), 3);
     }
 
     #[test]
