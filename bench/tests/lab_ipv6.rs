@@ -6,8 +6,9 @@
 //! link-local address and STACK6 pass. Then `ping -6` from the kernel namespace to STACK6 is
 //! answered, which needs Linux to resolve the stack by Neighbor Discovery (solicitation to the
 //! solicited-node group, steered by the XDP program, answered by the stack), and the stack to
-//! learn Linux from the solicitation. The kernel's neighbour table and the stack's final
-//! counters say which of those happened.
+//! learn Linux from the solicitation. A UDP datagram sent over IPv6 to the echo port comes
+//! back byte-exact, from the socket that also serves IPv4. The kernel's neighbour table and
+//! the stack's final counters say which of those happened.
 
 use std::process::Command;
 use std::time::Duration;
@@ -68,6 +69,25 @@ fn ping6_is_answered_ndp_resolves_and_dad_finds_the_duplicate() {
     if !neigh.contains(&format!("lladdr {mac}")) {
         server.fail(&format!("Linux has no neighbour entry for the stack ({mac}): {neigh}"));
     }
+    // UDP echo over IPv6 through the same socket that serves IPv4: byte-exact.
+    let payload = format!("xdptcp over IPv6 {} \u{2713}", std::process::id());
+    let py = "import socket,sys\n\
+              s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(2)\n\
+              msg=sys.argv[1].encode()\n\
+              for _ in range(5):\n\
+              \x20   s.sendto(msg,(sys.argv[2],7))\n\
+              \x20   try: data,peer=s.recvfrom(4096)\n\
+              \x20   except socket.timeout: continue\n\
+              \x20   sys.stdout.buffer.write(data); sys.exit(0)\n\
+              sys.exit(2)\n";
+    let echo = Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "python3", "-c", py, &payload])
+        .arg(&lab.stack_ip6)
+        .output()
+        .expect("python runs");
+    if !echo.status.success() || echo.stdout != payload.as_bytes() {
+        server.fail(&format!("no byte-exact UDP echo over IPv6: {echo:?}"));
+    }
     assert!(server.stop(Duration::from_secs(20)), "exit 0 after SIGINT:\n{}", server.log_text());
     let log = server.log_text();
     let line = log.lines().find(|l| l.starts_with("ipv6: ")).unwrap_or_else(|| {
@@ -75,6 +95,8 @@ fn ping6_is_answered_ndp_resolves_and_dad_finds_the_duplicate() {
     });
     let n = |k: &str| number_after(line, k).unwrap_or_else(|| panic!("no {k} in {line}"));
     assert!(n("icmpv6-echo-replied") >= 3, "{line}");
+    let total = log.lines().find(|l| l.starts_with("total:")).expect("a total line");
+    assert!(number_after(total, "udp-echoed").is_some_and(|n| n >= 1), "{total}");
     assert!(n("ns-received") >= 1 && n("na-sent") >= 1, "answered Linux's solicitation: {line}");
     assert!(n("neighbors-learned") >= 1, "learned Linux from it: {line}");
     assert_eq!(n("dad-duplicate"), 1, "the kernel's address is a duplicate: {line}");

@@ -51,7 +51,7 @@ fn udp_echo_resolves_arp_and_echoes_bytes() {
     }
     p.run_once(now);
     let (from, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
-    assert_eq!(from, (A, 7));
+    assert_eq!(from, std::net::SocketAddr::from((A, 7)));
     assert_eq!(payload, b"hello xdptcp");
     assert_eq!(w.app().service().counters().datagrams, 1);
     assert_eq!(w.stack().iface().counters().arp_replies_sent, 1);

@@ -158,7 +158,8 @@ impl Interface {
             Err(_) => return Received::Dropped(DropReason::BadUdp),
         };
         self.counters.rx_udp += 1;
-        match self.udp.deliver(repr.dst_port, (rx.repr.src, repr.src_port), pkt.payload()) {
+        let from = std::net::SocketAddr::from((rx.repr.src, repr.src_port));
+        match self.udp.deliver(repr.dst_port, from, pkt.payload()) {
             Delivery::Queued => {
                 self.counters.udp_delivered += 1;
                 Received::Consumed

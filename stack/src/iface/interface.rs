@@ -21,7 +21,7 @@
 //! 4. **Timers.** [`Interface::poll_timeout`] gives the next instant at which step 3 has timed
 //!    work (ARP retransmission); sleep no later than that.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::caps::DeviceCaps;
 use super::config::InterfaceConfig;
@@ -245,9 +245,9 @@ impl Interface {
         self.udp.unbind(socket)
     }
 
-    /// The oldest datagram queued on `socket`: its sender and its payload, read in place in
-    /// the socket's ring. It stays queued until [`udp_consume`](Self::udp_consume).
-    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+    /// The oldest datagram queued on `socket`: its sender (IPv4 or IPv6) and its payload, read
+    /// in place in the socket's ring. It stays queued until [`udp_consume`](Self::udp_consume).
+    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<(SocketAddr, &[u8])> {
         self.udp.recv_from(socket)
     }
 
@@ -267,15 +267,22 @@ impl Interface {
         &self.udp
     }
 
-    /// Queues a UDP datagram from `socket`'s port to `dst`. It leaves with the next
-    /// `poll_transmit`, or once ARP resolves the next hop.
+    /// Queues a UDP datagram from `socket`'s port to `dst`, an IPv4 or IPv6 socket address
+    /// (a `(Ipv4Addr, u16)` pair converts). It leaves with the next `poll_transmit`, or once
+    /// ARP or Neighbor Discovery resolves the next hop.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
         socket: UdpHandle,
-        dst: (Ipv4Addr, u16),
+        dst: impl Into<SocketAddr>,
         payload: &[u8],
     ) -> Result<(), SendError> {
+        let dst = match dst.into() {
+            SocketAddr::V4(d) => (*d.ip(), d.port()),
+            SocketAddr::V6(d) => {
+                return self.udp_send_to6(now, socket, (*d.ip(), d.port()), payload)
+            }
+        };
         let src_port = self.udp.local_port(socket).ok_or(SendError::NotBound)?;
         if ipv4::HEADER_LEN + wudp::HEADER_LEN + payload.len() > self.caps.mtu {
             self.counters.tx_too_large += 1;

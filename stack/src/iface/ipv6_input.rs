@@ -3,12 +3,16 @@
 //! Neighbor Discovery. TCP and UDP over IPv6 are not handled yet: they are dropped and
 //! counted (`rx_ipv6_unsupported`), UDP with a port unreachable as for a closed port.
 
+use std::net::SocketAddr;
+
 use super::counters::DropReason;
 use super::interface::{Interface, Received};
 use super::ipv6_output::{Ipv6Header, Link6};
+use super::udp::Delivery;
 use crate::time::Instant;
 use crate::wire::icmpv6::{self, Icmpv6Repr};
 use crate::wire::ipv6::{self, next_header, Ipv6Repr};
+use crate::wire::udp as wudp;
 use crate::wire::Error;
 
 /// A received IPv6 packet's context, for the handlers and for ICMPv6 errors.
@@ -82,11 +86,7 @@ impl Interface {
         let upper = &pkt.payload()[repr.upper_offset..];
         match repr.next_header {
             next_header::ICMPV6 => self.receive_icmpv6(now, &rx, upper),
-            17 => {
-                // No UDP socket listens on IPv6 yet: the port is closed (RFC 4443 §3.1).
-                self.send_icmpv6_error(now, &rx, Icmpv6Error::Unreachable(4));
-                Received::Dropped(DropReason::Ipv6Unsupported)
-            }
+            17 => self.receive_udp6(now, &rx, upper),
             6 => Received::Dropped(DropReason::Ipv6Unsupported),
             next_header::NO_NEXT => Received::Dropped(DropReason::Ipv6Unsupported),
             _ => {
@@ -97,6 +97,35 @@ impl Interface {
                     self.send_icmpv6_error(now, &rx, Icmpv6Error::ParamProblem(1, 6));
                 }
                 Received::Dropped(DropReason::Ipv6Unsupported)
+            }
+        }
+    }
+
+    /// A UDP datagram over IPv6: to the socket bound to its port, whatever the family
+    /// (RFC 768 over RFC 8200; the checksum is mandatory, §8.1, and always verified here).
+    fn receive_udp6<'a>(&mut self, now: Instant, rx: &RxIp6<'_>, data: &[u8]) -> Received<'a> {
+        let Ok(pkt) = wudp::Packet::new_checked(data) else {
+            return Received::Dropped(DropReason::BadUdp);
+        };
+        if !pkt.verify_checksum_v6(rx.repr.src, rx.repr.dst) {
+            return Received::Dropped(DropReason::BadUdpChecksum);
+        }
+        self.counters.rx_udp += 1;
+        if !rx.to_unicast {
+            // No group membership for applications: a datagram to a group is not ours.
+            return Received::Dropped(DropReason::Ipv6NotOurs);
+        }
+        let from = SocketAddr::from((rx.repr.src, pkt.src_port()));
+        match self.udp.deliver(pkt.dst_port(), from, pkt.payload()) {
+            Delivery::Queued => {
+                self.counters.udp_delivered += 1;
+                Received::Consumed
+            }
+            Delivery::QueueFull => Received::Dropped(DropReason::UdpSocketQueueFull),
+            Delivery::NoSocket => {
+                // RFC 4443 §3.1: port unreachable, code 4.
+                self.send_icmpv6_error(now, rx, Icmpv6Error::Unreachable(4));
+                Received::Dropped(DropReason::UdpNoSocket)
             }
         }
     }
@@ -184,7 +213,7 @@ impl Interface {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv6Addr;
+    use std::net::{Ipv6Addr, SocketAddr};
 
     use super::super::fixtures::{OUR_MAC, PEER_MAC};
     use super::super::ipv6_config::{link_local_from_mac, Ipv6Cidr, Ipv6Config};
@@ -270,6 +299,18 @@ mod tests {
             out.push((eth.dst_addr(), ip.src_addr(), ip.dst_addr(), ip.payload().to_vec()));
         }
         out
+    }
+
+    /// A checksummed UDP datagram from `sport` to `dport` over IPv6.
+    fn udp(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; wudp::HEADER_LEN + payload.len()];
+        d[wudp::HEADER_LEN..].copy_from_slice(payload);
+        let mut p = wudp::Packet::new_unchecked(&mut d[..]);
+        p.set_src_port(sport);
+        p.set_dst_port(dport);
+        p.set_len((wudp::HEADER_LEN + payload.len()) as u16);
+        p.fill_checksum_v6(src, dst);
+        d
     }
 
     fn parse<'a>(src: Ipv6Addr, dst: Ipv6Addr, m: &'a [u8]) -> Icmpv6Repr<'a> {
@@ -502,8 +543,8 @@ mod tests {
         let Icmpv6Repr::ParamProblem { code, pointer, .. } = parse(*src, *dst, m) else { panic!() };
         assert_eq!((code, pointer), (0, 42));
         // UDP to a port nobody listens on over IPv6: port unreachable.
-        let f = frame(PEER_MAC, OUR_MAC, PEER6, G1, 64, 17, &[0, 9, 0, 9, 0, 8, 0, 0]);
-        assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::Ipv6Unsupported));
+        let f = frame(PEER_MAC, OUR_MAC, PEER6, G1, 64, 17, &udp(PEER6, G1, 9, 9, b""));
+        assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::UdpNoSocket));
         let out = drain(&mut iface, now);
         let (_, src, dst, m) = &out[0];
         assert!(matches!(parse(*src, *dst, m), Icmpv6Repr::DstUnreachable { code: 4, .. }));
@@ -523,8 +564,52 @@ mod tests {
             (iface.counters.rx_ipv6_fragments_dropped, iface.counters.rx_ipv6_routing_header),
             (1, 1)
         );
-        assert_eq!(iface.counters.rx_ipv6_unsupported, 2);
+        assert_eq!(iface.counters.rx_ipv6_unsupported, 1);
         assert_eq!(iface.counters.icmpv6_errors_sent, 3);
+    }
+
+    #[test]
+    fn udp_over_ipv6_reaches_the_same_sockets_and_answers_go_back_over_ipv6() {
+        let mut iface = iface(0);
+        let now = Instant::ZERO;
+        let h = iface.udp_bind(7).unwrap();
+        let f = frame(PEER_MAC, OUR_MAC, PEER6, G2, 64, 17, &udp(PEER6, G2, 4000, 7, b"v6!"));
+        assert_eq!(iface.receive(now, &f), Received::Consumed);
+        let (from, data) = iface.udp_recv_from(h).expect("delivered");
+        assert_eq!((from, data), (SocketAddr::from((PEER6, 4000)), &b"v6!"[..]));
+        iface.udp_consume(h);
+        // The reply goes from the address sharing the peer's prefix, through resolution.
+        iface.udp_send_to(now, h, from, b"back").unwrap();
+        let out = drain(&mut iface, now);
+        assert_eq!(out.len(), 1, "a solicitation first");
+        let na = Icmpv6Repr::NeighborAdvert {
+            router: false,
+            solicited: true,
+            override_: true,
+            target: PEER6,
+            target_ll: Some(PEER_MAC),
+        };
+        iface.receive(now, &icmp(PEER_MAC, OUR_MAC, PEER6, G1, &na));
+        let out = drain(&mut iface, now);
+        let (mac, src, dst, body) = &out[0];
+        assert_eq!((*mac, *src, *dst), (PEER_MAC, G1, PEER6));
+        let pkt = wudp::Packet::new_checked(&body[..]).unwrap();
+        assert!(pkt.verify_checksum_v6(G1, PEER6));
+        assert_eq!((pkt.src_port(), pkt.dst_port(), pkt.payload()), (7, 4000, &b"back"[..]));
+        assert_eq!(iface.counters.udp_sent, 1);
+        // A bad checksum, and a zero one (mandatory over IPv6), are dropped and counted.
+        let mut bad = udp(PEER6, G2, 4000, 7, b"x");
+        bad[8] ^= 1;
+        let f = frame(PEER_MAC, OUR_MAC, PEER6, G2, 64, 17, &bad);
+        assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::BadUdpChecksum));
+        let mut zero = udp(PEER6, G2, 4000, 7, b"x");
+        zero[6..8].fill(0);
+        let f = frame(PEER_MAC, OUR_MAC, PEER6, G2, 64, 17, &zero);
+        assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::BadUdpChecksum));
+        assert_eq!(iface.counters.rx_bad_udp_checksum, 2);
+        // A datagram too large for the MTU is refused.
+        let big = vec![0u8; 1500 - 48 + 1];
+        assert_eq!(iface.udp_send_to(now, h, from, &big), Err(SendError::TooLarge));
     }
 
     #[test]
@@ -533,7 +618,7 @@ mod tests {
         iface.icmp_limit = crate::iface::TokenBucket::new(1, 2);
         let now = Instant::ZERO;
         for _ in 0..5 {
-            let f = frame(PEER_MAC, OUR_MAC, PEER6, G1, 64, 17, &[0, 9, 0, 9, 0, 8, 0, 0]);
+            let f = frame(PEER_MAC, OUR_MAC, PEER6, G1, 64, 17, &udp(PEER6, G1, 9, 9, b""));
             iface.receive(now, &f);
         }
         assert_eq!((iface.counters.icmpv6_errors_sent, iface.counters.icmp_rate_limited), (2, 3));

@@ -13,6 +13,7 @@ use crate::time::Instant;
 use crate::wire::ethernet::{self, EtherType, EthernetAddress};
 use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv6::{self, next_header, Ipv6Repr};
+use crate::wire::udp as wudp;
 
 /// How an IPv6 packet reaches its next hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,42 @@ impl Interface {
             Ipv6Header { src, dst, next_header: next_header::ICMPV6, hop_limit: self.v6.hop_limit };
         let msg = Icmpv6Repr::EchoRequest { ident, seq, data };
         self.queue_icmpv6(now, link, hdr, &msg)
+    }
+
+    /// Queues a UDP datagram from `socket`'s port to an IPv6 destination, from the source
+    /// address [`Ipv6State::source_for`](super::Ipv6State::source_for) picks. The checksum is
+    /// computed here (the device offloads are set up for IPv4 headers).
+    pub(super) fn udp_send_to6(
+        &mut self,
+        now: Instant,
+        socket: super::UdpHandle,
+        dst: (Ipv6Addr, u16),
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let src_port = self.udp.local_port(socket).ok_or(SendError::NotBound)?;
+        if ipv6::HEADER_LEN + wudp::HEADER_LEN + payload.len() > self.caps.mtu {
+            self.counters.tx_too_large += 1;
+            return Err(SendError::TooLarge);
+        }
+        let Some(src) = self.v6.source_for(dst.0) else {
+            self.counters.tx_no_route += 1;
+            return Err(SendError::NoRoute);
+        };
+        let link = self.resolve6(now, dst.0)?;
+        let hdr = Ipv6Header { src, dst: dst.0, next_header: 17, hop_limit: self.v6.hop_limit };
+        self.queue_ipv6(now, link, hdr, |buf| {
+            let len = wudp::HEADER_LEN + payload.len();
+            let Some(buf) = buf.get_mut(..len) else { return len };
+            buf[wudp::HEADER_LEN..].copy_from_slice(payload);
+            let mut pkt = wudp::Packet::new_unchecked(buf);
+            pkt.set_src_port(src_port);
+            pkt.set_dst_port(dst.1);
+            pkt.set_len(len as u16);
+            pkt.fill_checksum_v6(src, dst.0);
+            len
+        })?;
+        self.counters.udp_sent += 1;
+        Ok(())
     }
 
     /// Queues the ICMPv6 message `msg` from `src` to `dst` over `link`. The checksum is
