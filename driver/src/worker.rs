@@ -70,7 +70,7 @@ pub struct WorkerCounters {
     /// Frames received here but owned by another worker (handed over or dropped, see the
     /// steering counters).
     pub not_mine: u64,
-    /// Copies of ARP replies sent to the other workers.
+    /// Copies of ARP replies and IPv6 neighbour advertisements sent to the other workers.
     pub arp_shared: u64,
     /// Times the loop blocked in [`Device::wait`] ([`IdlePolicy::SpinThenWait`]).
     pub idle_waits: u64,
