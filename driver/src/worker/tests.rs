@@ -651,7 +651,7 @@ fn neighbour_advertisements_reach_every_worker_so_detection_agrees() {
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
     let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
     let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
-    let mut worker = |port| {
+    let worker = |port| {
         let (a, b) = LoopbackPair::default().build();
         let addressing = Addressing {
             mac: MAC_A,
