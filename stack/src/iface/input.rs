@@ -47,10 +47,11 @@ impl Interface {
         }
         let dst = eth.dst_addr();
         // IPv6 multicast frames (33:33:…, RFC 2464 §7) are ours if IPv6 runs here; the IPv6
-        // layer then keeps only the groups we belong to.
-        let ipv6_group =
-            dst.0[..2] == [0x33, 0x33] && eth.ethertype() == EtherType::Ipv6 && self.v6.enabled();
-        if dst != self.config.mac && !dst.is_broadcast() && !ipv6_group {
+        // layer then keeps only the groups we belong to. Evaluated only off the unicast path.
+        let ipv6_group = || {
+            dst.0[..2] == [0x33, 0x33] && eth.ethertype() == EtherType::Ipv6 && self.v6.enabled()
+        };
+        if dst != self.config.mac && !dst.is_broadcast() && !ipv6_group() {
             return Received::Dropped(DropReason::NotOurMac);
         }
         // IEEE 802.3: a source address is never a group address. Such a frame is forged, and

@@ -217,6 +217,9 @@ impl Interface {
     /// retransmission, revalidation probe or give-up. Entries expire lazily (on lookup) and
     /// need no timer of their own.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.v6.enabled() {
+            return self.arp.poll_at();
+        }
         match (self.arp.poll_at(), self.v6.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

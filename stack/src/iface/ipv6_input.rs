@@ -38,7 +38,9 @@ pub(super) enum Icmpv6Error {
 }
 
 impl Interface {
-    /// Processes an IPv6 packet (the Ethernet payload, or a whole raw-IP frame).
+    /// Processes an IPv6 packet (the Ethernet payload, or a whole raw-IP frame). Kept out of
+    /// line so the IPv4 receive path is compiled as it was without IPv6.
+    #[inline(never)]
     pub(super) fn receive_ipv6<'a>(
         &mut self,
         now: Instant,

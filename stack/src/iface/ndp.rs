@@ -236,6 +236,7 @@ impl Interface {
 
     /// Retransmits due solicitations, gives up on unreachable neighbours, and advances
     /// duplicate address detection.
+    #[inline(never)]
     pub(super) fn poll_ndp(&mut self, now: Instant) {
         if self.v6.dad_next.is_some_and(|t| t <= now) {
             let mut probes = Vec::new();

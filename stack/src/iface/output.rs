@@ -21,7 +21,7 @@ impl Interface {
         // Called twice per `Stack::poll_transmit`, nearly always with nothing to do.
         if self.tx.len() == 0
             && self.arp.poll_at().is_none_or(|t| t > now)
-            && self.v6.poll_at().is_none_or(|t| t > now)
+            && (!self.v6.enabled() || self.v6.poll_at().is_none_or(|t| t > now))
         {
             return None;
         }
@@ -30,7 +30,9 @@ impl Interface {
 
     pub(super) fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_arp(now);
-        self.poll_ndp(now);
+        if self.v6.enabled() {
+            self.poll_ndp(now);
+        }
         loop {
             let (_, frame) = self.tx.front()?;
             let n = frame.len();
