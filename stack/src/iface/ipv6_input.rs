@@ -377,6 +377,24 @@ mod tests {
         let f = icmp(PEER_MAC, OUR_MAC, PEER6, G1, &ping);
         assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::Ipv6NotOurs));
         assert_eq!(iface.ipv6().source_for(PEER6), Some(link_local_from_mac(OUR_MAC)));
+        // G1 is now the defender's: a neighbour we resolve and learn like any other.
+        let ll = link_local_from_mac(OUR_MAC);
+        iface.icmpv6_echo_request(now + SEC, G1, 1, 1, b"y").unwrap();
+        assert_eq!(drain(&mut iface, now + SEC).len(), 1, "a solicitation for G1");
+        let na = Icmpv6Repr::NeighborAdvert {
+            router: false,
+            solicited: true,
+            override_: true,
+            target: G1,
+            target_ll: Some(PEER_MAC),
+        };
+        assert_eq!(
+            iface.receive(now + SEC, &icmp(PEER_MAC, OUR_MAC, G1, ll, &na)),
+            Received::Consumed
+        );
+        let out = drain(&mut iface, now + SEC);
+        assert_eq!((out[0].0, out[0].2), (PEER_MAC, G1), "the echo request, released");
+        assert_eq!(iface.counters.ndp_address_conflicts, 0);
     }
 
     #[test]

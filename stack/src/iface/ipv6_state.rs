@@ -168,10 +168,10 @@ impl Ipv6State {
     }
 
     /// Whether `dst` is on-link: link-local, or inside one of our addresses' prefixes
-    /// (RFC 4861 §5.2).
+    /// (RFC 4861 §5.2). The prefix describes the link, so it stays on-link whatever became
+    /// of the address (a duplicate one's owner is a neighbour on it).
     pub fn is_on_link(&self, dst: Ipv6Addr) -> bool {
-        is_link_local(dst)
-            || self.addrs.iter().any(|a| a.state != AddrState::Duplicate && a.cidr.contains(dst))
+        is_link_local(dst) || self.addrs.iter().any(|a| a.cidr.contains(dst))
     }
 
     /// The source address for a packet to `dst` (RFC 6724 §5, reduced to the rules that
@@ -326,7 +326,8 @@ mod tests {
         let g1: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
         assert_eq!(s.source_for("2001:db8:1::77".parse().unwrap()), Some(g1));
         assert_eq!(s.source_for("2001:db8:2::77".parse().unwrap()), Some(g1));
-        assert!(!s.is_on_link("2001:db8:2::77".parse().unwrap()), "its address is duplicate");
+        assert!(s.is_on_link("2001:db8:2::77".parse().unwrap()), "the prefix is the link's");
+        assert!(!s.is_on_link("2001:db8:3::77".parse().unwrap()));
         assert!(s.is_on_link("2001:db8:1::77".parse().unwrap()));
     }
 

@@ -142,13 +142,15 @@ impl Interface {
                 self.v6.recompute_dad();
                 return Received::Consumed;
             }
-            Some(_) => {
+            Some(AddrState::Preferred) => {
                 // Someone else claims an address we use. RFC 4862 §5.4.4 leaves the
                 // response to the implementation; it is counted for the operator.
                 self.counters.ndp_address_conflicts += 1;
                 return Received::Consumed;
             }
-            None => {}
+            // An address found duplicate belongs to the node that defended it: a neighbour
+            // like any other.
+            Some(AddrState::Duplicate) | None => {}
         }
         // Only a neighbour already in the cache is updated (§7.2.5: "if no entry exists, the
         // advertisement SHOULD be silently discarded"); an advertisement without a
