@@ -7,7 +7,8 @@
 //! answered, which needs Linux to resolve the stack by Neighbor Discovery (solicitation to the
 //! solicited-node group, steered by the XDP program, answered by the stack), and the stack to
 //! learn Linux from the solicitation. A UDP datagram sent over IPv6 to the echo port comes
-//! back byte-exact, from the socket that also serves IPv4. The kernel's neighbour table and
+//! back byte-exact, from the socket that also serves IPv4; it comes from a kernel address
+//! the stack has not seen, so the stack resolves Linux by its own solicitation too. The kernel's neighbour table and
 //! the stack's final counters say which of those happened.
 
 use std::process::Command;
@@ -82,10 +83,20 @@ fn run(queues: u32) {
     if !neigh.contains(&format!("lladdr {mac}")) {
         server.fail(&format!("Linux has no neighbour entry for the stack ({mac}): {neigh}"));
     }
-    // UDP echo over IPv6 through the same socket that serves IPv4: byte-exact.
+    // UDP echo over IPv6 through the same socket that serves IPv4: byte-exact. It is sent
+    // from a second kernel address the stack has never heard from, so the stack must
+    // resolve it by its own solicitation before the echo can leave.
+    let fresh = lab.kernel_ip6.replace("::1", "::3");
+    let added = Command::new("ip")
+        .args(["-n", &lab.kernel_ns, "addr", "add", &format!("{fresh}/64")])
+        .args(["dev", &lab.kernel_if, "nodad"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(added, "cannot add {fresh}");
     let payload = format!("xdptcp over IPv6 {} \u{2713}", std::process::id());
     let py = "import socket,sys\n\
               s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(2)\n\
+              s.bind((sys.argv[3],0))\n\
               msg=sys.argv[1].encode()\n\
               for _ in range(5):\n\
               \x20   s.sendto(msg,(sys.argv[2],7))\n\
@@ -96,6 +107,7 @@ fn run(queues: u32) {
     let echo = Command::new("timeout")
         .args(["30", "ip", "netns", "exec", &lab.kernel_ns, "python3", "-c", py, &payload])
         .arg(&lab.stack_ip6)
+        .arg(&fresh)
         .output()
         .expect("python runs");
     if !echo.status.success() || echo.stdout != payload.as_bytes() {
@@ -111,7 +123,9 @@ fn run(queues: u32) {
     let total = log.lines().find(|l| l.starts_with("total:")).expect("a total line");
     assert!(number_after(total, "udp-echoed").is_some_and(|n| n >= 1), "{total}");
     assert!(n("ns-received") >= 1 && n("na-sent") >= 1, "answered Linux's solicitation: {line}");
-    assert!(n("neighbors-learned") >= 1, "learned Linux from it: {line}");
+    // Linux's first address from its solicitation, the fresh one by our own resolution.
+    assert!(n("neighbors-learned") >= 2, "learned Linux both ways: {line}");
+    assert!(n("na-received") >= 1 + u64::from(queues), "resolution and detection: {line}");
     // Counters are summed over the workers, each of which runs detection.
     let w = u64::from(queues);
     assert_eq!(n("dad-duplicate"), w, "the kernel's address is a duplicate: {line}");
