@@ -34,6 +34,7 @@ ns_a="$name-a" ns_k="$name-k" if_a="$name-a0" if_k="$name-k0"
 # Third octet from a hash of the name (1..254), so parallel labs get different subnets.
 x=$(( $(printf '%s' "$name" | cksum | cut -d' ' -f1) % 254 + 1 ))
 ip_k="198.18.$x.1" ip_a="198.18.$x.2"
+ip6_k="2001:db8:$x::1" ip6_a="2001:db8:$x::2"
 
 down() {
     ip netns del "$ns_a" 2>/dev/null || true
@@ -72,6 +73,10 @@ up() {
     ip -n "$ns_k" link set "$if_k" mtu "$mtu"
     ip -n "$ns_a" link set "$if_a" up
     ip -n "$ns_k" addr add "$ip_k/24" dev "$if_k"
+    ip -n "$ns_k" addr add "$ip6_k/64" dev "$if_k" nodad
+    # The stack-side kernel keeps no IPv6 of its own: its link-local address would be the
+    # stack's (both come from the one MAC).
+    ip netns exec "$ns_a" sysctl -qw "net.ipv6.conf.$if_a.disable_ipv6=1"
     ip -n "$ns_k" link set "$if_k" up
     ip netns exec "$ns_k" ethtool -K "$if_k" tx off >/dev/null
     if [[ -n "$loss" ]]; then
@@ -101,7 +106,8 @@ NFT
     [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
     [[ $mtu -ne 1500 ]] && echo "  mtu: $mtu on both ends"
     [[ -n "$rss" ]] && echo "  rss: Toeplitz (Microsoft key) over $queues queues on $if_k egress"
-    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues MTU=$mtu"
+    echo "  ipv6: stack $ip6_a/64 (for xdptcp), kernel $ip6_k/64"
+    echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues MTU=$mtu STACK_IP6=$ip6_a KERNEL_IP6=$ip6_k"
 }
 
 # The classifier computes each TCP frame's queue and sends it out on that TX queue, so veth

@@ -6,7 +6,11 @@
 //
 // Ours are:
 //   - IPv4 packets whose destination is the stack's address;
-//   - ARP packets (Ethernet/IPv4 ARP) whose target protocol address is the stack's address.
+//   - ARP packets (Ethernet/IPv4 ARP) whose target protocol address is the stack's address;
+//   - IPv6 packets whose destination is one of the stack's IPv6 addresses (`xdptcp_ipv6`,
+//     written by the loader), and Neighbor Discovery for them: a neighbour solicitation or
+//     advertisement sent to a group (solicited-node, all-nodes) whose target is one of them.
+//     Everything else IPv6 (the kernel's addresses, router advertisements, MLD) is passed.
 // The address is written by the loader into `xdptcp_config` (network byte order); while it
 // is zero nothing is redirected. VLAN-tagged frames are passed: the stack is not on a VLAN.
 //
@@ -25,6 +29,7 @@ typedef unsigned long long __u64;
 enum xdp_action { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };
 
 enum {
+    BPF_MAP_TYPE_HASH = 1,
     BPF_MAP_TYPE_ARRAY = 2,
     BPF_MAP_TYPE_XSKMAP = 17,
 };
@@ -60,7 +65,14 @@ struct config {
 };
 
 // Counters read by the loader (index: STAT_*). Shared across CPUs, so updated atomically.
-enum { STAT_IPV4 = 0, STAT_ARP, STAT_PASS, STAT_COUNT };
+enum { STAT_IPV4 = 0, STAT_ARP, STAT_PASS, STAT_IPV6, STAT_NDP, STAT_COUNT };
+
+#define MAX_IPV6_ADDRS 64
+
+// An IPv6 address as the hash key of `xdptcp_ipv6`.
+struct ipv6_key {
+    __u8 addr[16];
+};
 
 struct {
     __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -83,6 +95,14 @@ struct {
     __type(value, __u64);
 } xdptcp_stats SEC(".maps");
 
+// The stack's IPv6 addresses (the value is unused); empty: no IPv6 is redirected.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MAX_IPV6_ADDRS);
+    __type(key, struct ipv6_key);
+    __type(value, __u8);
+} xdptcp_ipv6 SEC(".maps");
+
 static __attribute__((always_inline)) void count(__u32 which)
 {
     __u64 *c = bpf_map_lookup_elem(&xdptcp_stats, &which);
@@ -90,9 +110,36 @@ static __attribute__((always_inline)) void count(__u32 which)
         __sync_fetch_and_add(c, 1);
 }
 
+static __attribute__((always_inline)) int ipv6_ours(const __u8 *addr)
+{
+    struct ipv6_key key;
+    __builtin_memcpy(key.addr, addr, 16);
+    return bpf_map_lookup_elem(&xdptcp_ipv6, &key) != 0;
+}
+
+// Whether the IPv6 packet at `ip6` (fixed header in bounds, `end` past the frame) is the
+// stack's: to one of its addresses, or Neighbor Discovery (RFC 4861 §4.3, §4.4: ICMPv6 type
+// 135/136, no extension headers, target at offset 8 of the message) about one sent to a group.
+static __attribute__((always_inline)) int ipv6_for_stack(__u8 *ip6, void *end, __u32 *stat)
+{
+    __u8 *icmp = ip6 + 40;
+    if (ipv6_ours(ip6 + 24)) {
+        *stat = STAT_IPV6;
+        return 1;
+    }
+    if (ip6[24] != 0xff || ip6[6] != 58)
+        return 0;
+    if ((void *)(icmp + 24) > end)
+        return 0;
+    if (icmp[0] != 135 && icmp[0] != 136)
+        return 0;
+    *stat = STAT_NDP;
+    return ipv6_ours(icmp + 8);
+}
+
 // "xdp.frags": the program declares it handles frames in several buffers (multi-buffer XDP,
 // for jumbo MTUs), which a driver requires before it runs XDP at an MTU above a page. It
-// reads only the first 42 bytes, always in the first buffer, and redirects the whole frame;
+// reads only headers (at most 78 bytes), always in the first buffer, and redirects the whole frame;
 // AF_XDP sockets bound with XDP_USE_SG receive it as a descriptor chain.
 SEC("xdp.frags")
 int xdptcp_redirect(struct xdp_md *ctx)
@@ -136,6 +183,15 @@ int xdptcp_redirect(struct xdp_md *ctx)
         if (target != cfg->ipv4_addr)
             goto pass;
         count(STAT_ARP);
+        return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+    }
+    if (ethertype == be16(0x86DD)) {
+        __u32 stat = STAT_IPV6;
+        if (data + 14 + 40 > end)
+            goto pass;
+        if (!ipv6_for_stack(eth + 14, end, &stat))
+            goto pass;
+        count(stat);
         return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
     }
 pass:

@@ -175,6 +175,7 @@ impl Builder {
             addr: self.xdp.addr,
             prefix_len: self.prefix_len,
             gateway: self.gateway,
+            ipv6: self.xdp.ipv6.clone(),
         };
         let mut config = setup::os_stack_config(dev, addressing)?;
         if let Some(change) = &self.stack {

@@ -577,6 +577,7 @@ fn serve<D: XdpBacked, A: App, E: WorkerEvents<A>>(
         addr: config.xdp.addr,
         prefix_len: config.prefix_len,
         gateway: config.gateway,
+        ipv6: config.xdp.ipv6.clone(),
     };
     let mut sc = setup::os_stack_config(&dev, addressing)?;
     // Everything but the MSS, which comes from the link's MTU (`setup::stack_config`).

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use xdptcp_stack::iface::InterfaceConfig;
+use xdptcp_stack::iface::{InterfaceConfig, Ipv6Cidr, Ipv6Config};
 use xdptcp_stack::stack::{Stack, StackConfig, StackKeys};
 use xdptcp_stack::time::Instant;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
@@ -65,7 +65,7 @@ where
 }
 
 /// Addresses of one stack: its own, its subnet, its default router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addressing {
     /// The stack's MAC address (the device's).
     pub mac: [u8; 6],
@@ -75,6 +75,8 @@ pub struct Addressing {
     pub prefix_len: u8,
     /// Default router for off-link destinations.
     pub gateway: Option<Ipv4Addr>,
+    /// IPv6 addresses (besides the link-local one); empty: IPv4 only.
+    pub ipv6: Vec<Ipv6Cidr>,
 }
 
 /// A stack configuration for `dev` with `addressing` and `keys`, every other setting at its
@@ -87,6 +89,14 @@ pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) 
         addressing.prefix_len,
     );
     iface.gateway = addressing.gateway;
+    if !addressing.ipv6.is_empty() {
+        iface.ipv6 = Ipv6Config::with_addresses(addressing.ipv6);
+        // RFC 4862 §5.4.2's random delay before the first detection probe, drawn from the
+        // keys (random from the OS for a real worker), at least 100 ms so that the socket
+        // is steering before a defender's answer can arrive.
+        let r = u64::from(u16::from_le_bytes([keys.ports[14], keys.ports[15]]));
+        iface.ipv6.dad_delay = xdptcp_stack::time::Duration::from_millis(100 + r % 900);
+    }
     let caps = dev.caps();
     let mut config = StackConfig::new(iface, caps, keys);
     config.tcp.mss = link_mss(caps.mtu);
@@ -134,7 +144,7 @@ pub fn os_random_keys() -> std::io::Result<StackKeys> {
 
 /// A default stack for `dev` (tests and examples), with fixed keys and `now` = 0.
 pub fn test_stack(dev: &impl Device, mac: [u8; 6], addr: Ipv4Addr, prefix_len: u8) -> Stack {
-    let addressing = Addressing { mac, addr, prefix_len, gateway: None };
+    let addressing = Addressing { mac, addr, prefix_len, gateway: None, ipv6: Vec::new() };
     Stack::new(
         stack_config(dev, addressing, StackKeys::from_seed(u64::from(mac[5]))),
         Instant::ZERO,

@@ -70,7 +70,7 @@ pub struct WorkerCounters {
     /// Frames received here but owned by another worker (handed over or dropped, see the
     /// steering counters).
     pub not_mine: u64,
-    /// Copies of ARP replies sent to the other workers.
+    /// Copies of ARP replies and IPv6 neighbour advertisements sent to the other workers.
     pub arp_shared: u64,
     /// Times the loop blocked in [`Device::wait`] ([`IdlePolicy::SpinThenWait`]).
     pub idle_waits: u64,
@@ -181,8 +181,9 @@ impl<D: Device, A: App> Worker<D, A> {
             let rx = self.dev.rx_batch(now);
             for frame in rx.iter() {
                 if let Some(steer) = &mut self.steer {
-                    if is_arp_reply(frame) {
-                        // Every worker has its own neighbour cache and may have asked.
+                    if is_arp_reply(frame) || is_neighbor_advert(frame) {
+                        // Every worker has its own neighbour cache and may have asked (and
+                        // runs its own duplicate address detection).
                         self.counters.arp_shared += steer.port.broadcast(frame) as u64;
                     } else if let Some(owner) = steer.rss.frame_queue(frame) {
                         if usize::from(owner) != steer.port.me() {
@@ -405,6 +406,14 @@ pub enum Stop {
 /// An Ethernet/IPv4 ARP reply (operation 2).
 fn is_arp_reply(frame: &[u8]) -> bool {
     frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0x00, 0x02])
+}
+
+/// An IPv6 neighbour advertisement without extension headers (next header 58, ICMPv6 type
+/// 136, RFC 4861 §4.4).
+fn is_neighbor_advert(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&[0x86, 0xdd])
+        && frame.get(20) == Some(&58)
+        && frame.get(54) == Some(&136)
 }
 
 /// The monotonic clock of a worker: nanoseconds since the worker started.

@@ -188,12 +188,15 @@ fn udp_to_bound_port_is_delivered_in_place() {
     assert_eq!(i.counters().udp_socket_queue_full, 1);
     assert_eq!(i.counters().udp_delivered, 2);
     let (src, data) = i.udp_recv_from(h).unwrap();
-    assert_eq!((src, data), ((PEER_IP, 4000), &b"first"[..]));
+    assert_eq!((src, data), (std::net::SocketAddr::from((PEER_IP, 4000)), &b"first"[..]));
     // Reading again lends the same bytes in the same place: no copy per read.
     let again = i.udp_recv_from(h).unwrap().1;
     assert_eq!(data.as_ptr(), again.as_ptr());
     assert!(i.udp_consume(h));
-    assert_eq!(i.udp_recv_from(h), Some(((PEER_IP, 4001), &b"second"[..])));
+    assert_eq!(
+        i.udp_recv_from(h),
+        Some((std::net::SocketAddr::from((PEER_IP, 4001)), &b"second"[..]))
+    );
     assert!(i.udp_consume(h));
     assert!(i.udp_recv_from(h).is_none());
     assert!(drain(&mut i, t(0)).is_empty(), "delivery sends nothing");

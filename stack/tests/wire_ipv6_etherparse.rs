@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 use etherparse::{
     icmpv6, IcmpEchoHeader, Icmpv6Header, Icmpv6Slice, Icmpv6Type, IpNumber, Ipv6FlowLabel,
-    Ipv6Header,
+    Ipv6Header, UdpHeader,
 };
 use proptest::prelude::*;
 
@@ -15,6 +15,7 @@ mod wire_ipv6_common;
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 use xdptcp_stack::wire::icmpv6::{Icmpv6Repr, NdpOptions};
 use xdptcp_stack::wire::ipv6::{self, Ipv6Repr};
+use xdptcp_stack::wire::udp;
 
 fn unicast() -> impl Strategy<Value = Ipv6Addr> {
     any::<[u8; 16]>().prop_map(Ipv6Addr::from).prop_filter("unicast", |a| !a.is_multicast())
@@ -207,4 +208,38 @@ fn a_long_error_re_emits_with_its_quote_cut() {
     let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
     let r = Icmpv6Repr::parse(src, src, &msg, false).unwrap();
     assert_eq!(r.buffer_len(), xdptcp_stack::wire::icmpv6::MAX_QUOTE + 8);
+}
+
+proptest! {
+    /// UDP over IPv6 (RFC 8200 §8.1): our checksum is etherparse's, and theirs verifies here;
+    /// a flipped byte or a zero checksum does not.
+    #[test]
+    fn udp_checksums_over_ipv6_agree(
+        src in unicast(), dst in unicast(), sp in any::<u16>(), dp in any::<u16>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..200), flip in any::<usize>(),
+    ) {
+        let n = (udp::HEADER_LEN + payload.len()) as u16;
+        let mut ours = vec![0u8; usize::from(n)];
+        ours[udp::HEADER_LEN..].copy_from_slice(&payload);
+        let mut p = udp::Packet::new_unchecked(&mut ours[..]);
+        p.set_src_port(sp);
+        p.set_dst_port(dp);
+        p.set_len(n);
+        let mut p = udp::Packet::new_unchecked(&mut ours[..]);
+        p.fill_checksum_v6(src, dst);
+        let h = UdpHeader { source_port: sp, destination_port: dp, length: n, checksum: 0 };
+        let want = h.calc_checksum_ipv6_raw(src.octets(), dst.octets(), &payload).unwrap();
+        prop_assert_eq!(udp::Packet::new_checked(&ours[..]).unwrap().checksum(), want);
+        let mut theirs = Vec::new();
+        UdpHeader { checksum: want, ..h }.write(&mut theirs).unwrap();
+        theirs.extend_from_slice(&payload);
+        prop_assert!(udp::Packet::new_checked(&theirs[..]).unwrap().verify_checksum_v6(src, dst));
+        let i = flip % theirs.len();
+        theirs[i] ^= 0x01;
+        let broken = udp::Packet::new_checked(&theirs[..]);
+        prop_assert!(broken.map_or(true, |b| !b.verify_checksum_v6(src, dst)));
+        let mut zero = ours.clone();
+        zero[6..8].fill(0);
+        prop_assert!(!udp::Packet::new_checked(&zero[..]).unwrap().verify_checksum_v6(src, dst));
+    }
 }

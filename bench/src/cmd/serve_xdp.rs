@@ -80,7 +80,8 @@ pub struct Args {
     /// Interface to take over (XDP program + one AF_XDP socket per queue).
     #[arg(long)]
     pub iface: String,
-    /// The stack's address and prefix length, e.g. 198.18.7.2/24. Must not be an address the
+    /// The stack's address and prefix length, e.g. 198.18.7.2/24, then any IPv6 addresses
+    /// with theirs, comma-separated (198.18.7.2/24,2001:db8::2/64). Must not be addresses the
     /// kernel has on the interface.
     #[arg(long)]
     pub ip: String,
@@ -221,7 +222,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.app == AppName::Reflect {
         return super::reflect::run(args);
     }
-    let (addr, prefix) = parse_cidr(&args.ip)?;
+    let (v4, ipv6) = xdptcp_bench::xdp::split_ip_list(&args.ip)?;
+    let (addr, prefix) = parse_cidr(&v4)?;
     let busy_poll = xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?;
     if args.queues == 0 {
         return Err("--queues must be at least 1".into());
@@ -272,6 +274,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         },
         busy_poll,
         tx_checksum: xdptcp_bench::xdp::parse_tx_checksum(&args.tx_checksum)?,
+        ipv6,
         ..XdpConfig::new(&args.iface, addr)
     };
     let mut config = RuntimeConfig::new(xdp, prefix, args.queues);
@@ -328,6 +331,9 @@ where
     F: Fn(&mut Stack) -> Result<A, String> + Send + Sync + 'static,
 {
     let port = args.port;
+    let ipv6_enabled = !config.xdp.ipv6.is_empty();
+    let ipv6_list: Vec<String> =
+        config.xdp.ipv6.iter().map(|c| format!("{}/{}", c.addr, c.prefix_len)).collect();
     let runtime = Runtime::start(config, make_app)?;
     let info = runtime.info().clone();
     println!(
@@ -338,6 +344,12 @@ where
         info.bind_mode.name(),
         info.tx_checksum.name(),
     );
+    if ipv6_enabled {
+        println!(
+            "ipv6 addresses {} and the link-local one (after duplicate address detection)",
+            ipv6_list.join(" ")
+        );
+    }
 
     let interval = Duration::from_secs(args.stats_interval);
     let mut next = Instant::now() + interval;
@@ -382,6 +394,24 @@ where
         ok.iter().map(app("bytes_in")).sum::<u64>(),
         ok.iter().map(app("bytes_out")).sum::<u64>(),
     );
+    if ipv6_enabled {
+        // Each worker runs its own detection and neighbour cache; the sums say what the
+        // workers did together.
+        println!(
+            "ipv6: icmpv6-echo-replied {} ns-received {} na-sent {} ns-sent {} na-received {} \
+             neighbors-learned {} dad-ok {} dad-duplicate {} address-conflicts {} unsupported {}",
+            sum(|s| s.iface.icmpv6_echo_replied),
+            sum(|s| s.iface.ndp_solicits_received),
+            sum(|s| s.iface.ndp_adverts_sent),
+            sum(|s| s.iface.ndp_solicits_sent),
+            sum(|s| s.iface.ndp_adverts_received),
+            sum(|s| s.iface.ndp_learned),
+            sum(|s| s.iface.ndp_dad_succeeded),
+            sum(|s| s.iface.ndp_dad_duplicates),
+            sum(|s| s.iface.ndp_address_conflicts),
+            sum(|s| s.iface.rx_ipv6_unsupported),
+        );
+    }
     let tcp: Vec<String> = {
         let mut total = xdptcp_stack::tcp::TcpCounters::default();
         for s in &ok {

@@ -11,7 +11,8 @@ pub struct XdpArgs {
     /// Network interface (`--stack xdptcp`).
     #[arg(long)]
     pub iface: Option<String>,
-    /// The stack's address, ADDR/PREFIX (`--stack xdptcp`).
+    /// The stack's addresses, ADDR/PREFIX, comma-separated: one IPv4 and any IPv6 ones
+    /// (`--stack xdptcp`), e.g. 198.18.0.2/24,2001:db8::2/64.
     #[arg(long)]
     pub ip: Option<String>,
     /// Default router for off-link peers.
@@ -93,7 +94,8 @@ impl XdpArgs {
     pub fn options(&self) -> Result<XdpOptions, String> {
         let iface = self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?;
         let ip = self.ip.as_deref().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?;
-        let (addr, prefix_len) = xdp::parse_cidr(ip)?;
+        let (v4, ipv6) = xdp::split_ip_list(ip)?;
+        let (addr, prefix_len) = xdp::parse_cidr(&v4)?;
         let gateway = match &self.gateway {
             Some(g) => Some(g.parse().map_err(|_| format!("bad --gateway address '{g}'"))?),
             None => None,
@@ -133,6 +135,7 @@ impl XdpArgs {
             iface,
             addr,
             prefix_len,
+            ipv6,
             gateway,
             queue: self.queue,
             core,

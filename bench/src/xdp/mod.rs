@@ -11,7 +11,7 @@ pub mod reflector;
 pub mod rudp;
 pub mod server;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use xdptcp_driver::sched::ThreadSched;
 use xdptcp_driver::worker::{self, Stop, Worker};
 use xdptcp_driver::xdp::{BindMode, BusyPoll, TxChecksum, XdpBacked, XdpMode};
 use xdptcp_driver::{signal, Builder};
+use xdptcp_stack::iface::Ipv6Cidr;
 use xdptcp_stack::tcp::listen::CookieMode;
 use xdptcp_stack::tcp::TcpCounters;
 
@@ -33,6 +34,8 @@ pub struct XdpOptions {
     /// The stack's address and prefix length.
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
+    /// IPv6 addresses besides the link-local one (empty: IPv4 only).
+    pub ipv6: Vec<Ipv6Cidr>,
     /// Default router.
     pub gateway: Option<Ipv4Addr>,
     /// RX/TX queue of the worker.
@@ -65,6 +68,59 @@ pub struct XdpOptions {
     /// When listeners answer with SYN cookies (`serve --syn-cookies`); Linux's default
     /// (only when the SYN queue is full) otherwise.
     pub syn_cookies: CookieMode,
+}
+
+/// Splits `--ip`'s comma-separated list into its one IPv4 item (returned as written, for the
+/// IPv4 parser of the command) and its IPv6 items, each `ADDR/PREFIX` with the prefix
+/// required (0..128). An IPv6 address must be a unicast global or unique-local one: the
+/// link-local address is formed from the MAC, and `::`, `::1` and groups are refused, as are
+/// repeats. Exactly one IPv4 address is needed: TCP runs over IPv4 only for now.
+pub fn split_ip_list(s: &str) -> Result<(String, Vec<Ipv6Cidr>), String> {
+    let mut v4 = None;
+    let mut v6: Vec<Ipv6Cidr> = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!("--ip {s}: an empty item in the list"));
+        }
+        let (a, p) = match item.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (item, None),
+        };
+        if !a.contains(':') {
+            if v4.replace(item.to_string()).is_some() {
+                return Err(format!("--ip {s}: more than one IPv4 address (one is supported)"));
+            }
+            continue;
+        }
+        let addr: Ipv6Addr =
+            a.parse().map_err(|_| format!("bad IPv6 address '{a}' in --ip {s}"))?;
+        let p = p.ok_or_else(|| format!("--ip {s}: give {a} a prefix length, e.g. {a}/64"))?;
+        let prefix_len: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 128)
+            .ok_or_else(|| format!("bad prefix length '{p}' in --ip {s} (0..128)"))?;
+        let link_local = addr.segments()[0] & 0xffc0 == 0xfe80;
+        if addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || link_local {
+            return Err(format!(
+                "--ip {s}: {addr} is not a global unicast address (the link-local one is formed from the MAC)"
+            ));
+        }
+        if v6.iter().any(|c| c.addr == addr) {
+            return Err(format!("--ip {s}: {addr} given twice"));
+        }
+        v6.push(Ipv6Cidr::new(addr, prefix_len));
+    }
+    if v6.len() >= xdptcp_driver::xdp::MAX_IPV6_ADDRS {
+        return Err(format!(
+            "--ip {s}: at most {} IPv6 addresses",
+            xdptcp_driver::xdp::MAX_IPV6_ADDRS - 1
+        ));
+    }
+    let v4 = v4.ok_or_else(|| {
+        format!("--ip {s}: an IPv4 address is needed as well (TCP runs over IPv4)")
+    })?;
+    Ok((v4, v6))
 }
 
 /// Parses `ADDR/PREFIX` (a bare address means /24).
@@ -294,6 +350,7 @@ impl XdpOptions {
             (self.bind, self.xdp_mode, self.busy_poll, self.tx_checksum, self.queue);
         let (fixed, max_connections, ports, cookies) =
             (self.fixed_buffers, self.max_connections, self.local_ports.clone(), self.syn_cookies);
+        let ipv6 = self.ipv6.clone();
         Builder::new(&self.iface, self.addr)
             .prefix_len(self.prefix_len)
             .gateway(self.gateway)
@@ -304,6 +361,7 @@ impl XdpOptions {
                 c.xdp_mode = xdp_mode;
                 c.busy_poll = busy_poll;
                 c.tx_checksum = tx_checksum;
+                c.ipv6 = ipv6;
             })
             .stack(move |config| {
                 if let Some(b) = fixed {
@@ -539,6 +597,26 @@ mod tests {
         assert!(parse_cidr("10.0.0.2/33").unwrap_err().contains("prefix"));
         assert!(parse_cidr("10.0.0/8").unwrap_err().contains("address"));
         assert!(parse_cidr("0.0.0.0/8").unwrap_err().contains("unicast"));
+    }
+
+    #[test]
+    fn ip_lists_take_one_ipv4_and_several_ipv6_addresses() {
+        let (v4, v6) = split_ip_list("198.18.0.2/24, 2001:db8::2/64,2001:db8:1::2/48").unwrap();
+        assert_eq!(v4, "198.18.0.2/24");
+        let want = [("2001:db8::2", 64), ("2001:db8:1::2", 48)]
+            .map(|(a, p)| Ipv6Cidr::new(a.parse().unwrap(), p));
+        assert_eq!(v6, want);
+        assert_eq!(split_ip_list("198.18.0.2").unwrap(), ("198.18.0.2".into(), vec![]));
+        let err = |s: &str| split_ip_list(s).unwrap_err();
+        assert!(err("2001:db8::2/64").contains("IPv4 address is needed"));
+        assert!(err("198.18.0.2,198.18.0.3").contains("more than one IPv4"));
+        assert!(err("198.18.0.2,2001:db8::2").contains("prefix length"));
+        assert!(err("198.18.0.2,2001:db8::2/129").contains("0..128"));
+        assert!(err("198.18.0.2,2001:db8::zz/64").contains("bad IPv6"));
+        assert!(err("198.18.0.2,fe80::1/64").contains("link-local"));
+        assert!(err("198.18.0.2,ff02::1/64").contains("not a global unicast"));
+        assert!(err("198.18.0.2,2001:db8::2/64,2001:db8::2/64").contains("twice"));
+        assert!(err("198.18.0.2,,2001:db8::2/64").contains("empty"));
     }
 
     #[test]

@@ -7,8 +7,6 @@
 //! events are taken, messages echoed with `send`; `poll_transmit` is drained into
 //! `udp_send_to`; one service timer follows `poll_timeout`.
 
-use std::net::{SocketAddr, SocketAddrV4};
-
 use xdptcp_driver::service::{Cx, Host, Ports, Service};
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::rudp::{CloseReason, Config, Endpoint, Event};
@@ -98,9 +96,7 @@ impl RudpEcho {
         }
         if let Some(socket) = self.ports.udp() {
             while let Some((to, len)) = self.endpoint.poll_transmit(now, &mut self.buf) {
-                let SocketAddr::V4(to) = to else { continue };
-                let dst = (*to.ip(), to.port());
-                if cx.stack().udp_send_to(now, socket, dst, &self.buf[..len]).is_err() {
+                if cx.stack().udp_send_to(now, socket, to, &self.buf[..len]).is_err() {
                     // A refused datagram is a loss like any other: recovery repairs it.
                     self.counters.send_failed += 1;
                 }
@@ -144,8 +140,7 @@ impl Service for RudpEcho {
         let now = cx.now();
         loop {
             let stack = cx.stack();
-            let Some(((ip, port), datagram)) = stack.udp_recv_from(socket) else { break };
-            let from = SocketAddr::V4(SocketAddrV4::new(ip, port));
+            let Some((from, datagram)) = stack.udp_recv_from(socket) else { break };
             self.endpoint.handle(now, from, datagram);
             stack.udp_consume(socket);
         }
@@ -182,7 +177,7 @@ impl Service for RudpEcho {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
     use xdptcp_driver::setup::test_stack;
     use xdptcp_driver::worker::{NoApp, Worker};
     use xdptcp_driver::LoopbackPair;
@@ -218,8 +213,8 @@ mod tests {
         for _ in 0..200_000 {
             p.run_once(now);
             w.run_once(now);
-            while let Some(((ip, port), d)) = p.stack().udp_recv_from(u) {
-                client.handle(now, SocketAddr::V4(SocketAddrV4::new(ip, port)), d);
+            while let Some((from, d)) = p.stack().udp_recv_from(u) {
+                client.handle(now, from, d);
                 p.stack_mut().udp_consume(u);
             }
             if client.poll_timeout().is_some_and(|t| t <= now) {

@@ -311,8 +311,8 @@ mod tests {
         }
         let mut replies = Vec::new();
         let ok = run(&mut w, &mut p, &mut now, 2000, |p| {
-            while let Some(((from, port), d)) = p.stack_mut().udp_recv_from(u) {
-                replies.push((from, port, d.to_vec()));
+            while let Some((from, d)) = p.stack_mut().udp_recv_from(u) {
+                replies.push((from.ip(), from.port(), d.to_vec()));
                 p.stack_mut().udp_consume(u);
             }
             !replies.is_empty()
@@ -323,7 +323,7 @@ mod tests {
         assert!(p.stack_mut().udp_recv_from(u).is_none());
         assert_eq!(replies.len(), 1);
         let (from, port, d) = &replies[0];
-        assert_eq!((*from, *port), (A, 80));
+        assert_eq!((*from, *port), (std::net::IpAddr::from(A), 80));
         let h = Header::parse(d).expect("header");
         assert_eq!(h, Header { sequence: 1, flags: FLAG_PONG_REQUEST, length: 18 });
         assert_eq!(&d[14..], b"ping");

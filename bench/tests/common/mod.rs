@@ -39,6 +39,10 @@ pub struct Lab {
     pub kernel_ns: String,
     pub kernel_if: String,
     pub kernel_ip: String,
+    /// The IPv6 address meant for the stack (2001:db8:X::2, a /64).
+    pub stack_ip6: String,
+    /// The kernel side's IPv6 address (2001:db8:X::1/64).
+    pub kernel_ip6: String,
 }
 
 impl Lab {
@@ -59,6 +63,8 @@ impl Lab {
             kernel_ns: String::new(),
             kernel_if: String::new(),
             kernel_ip: String::new(),
+            stack_ip6: String::new(),
+            kernel_ip6: String::new(),
         };
         let vars = text.lines().last().expect("lab.sh prints its variables last");
         for (k, v) in vars.split_whitespace().filter_map(|kv| kv.split_once('=')) {
@@ -69,6 +75,8 @@ impl Lab {
                 "KERNEL_NS" => lab.kernel_ns = v.into(),
                 "KERNEL_IF" => lab.kernel_if = v.into(),
                 "KERNEL_IP" => lab.kernel_ip = v.into(),
+                "STACK_IP6" => lab.stack_ip6 = v.into(),
+                "KERNEL_IP6" => lab.kernel_ip6 = v.into(),
                 _ => {}
             }
         }

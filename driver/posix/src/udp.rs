@@ -105,11 +105,18 @@ impl Engine {
         let (u, nb) = udp_at(fds, fd)?;
         let nonblocking = nb || flags & libc::MSG_DONTWAIT != 0;
         let Some(h) = u.handle else { return would_block(nonblocking) };
-        let Some(((ip, port), payload)) = stack.udp_recv_from(h) else {
-            return would_block(nonblocking);
+        let (src, payload) = loop {
+            match stack.udp_recv_from(h) {
+                None => return would_block(nonblocking),
+                Some((std::net::SocketAddr::V4(src), payload)) => break (src, payload),
+                // An AF_INET socket cannot name an IPv6 sender, and Linux never gives it one.
+                // The engine does not enable IPv6, so none arrives; one that did is discarded.
+                Some((std::net::SocketAddr::V6(_), _)) => {
+                    stack.udp_consume(h);
+                }
+            }
         };
         let n = scatter(bufs, 0, payload, &[]);
-        let src = SocketAddrV4::new(ip, port);
         if flags & libc::MSG_PEEK == 0 {
             stack.udp_consume(h);
         }

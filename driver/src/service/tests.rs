@@ -193,6 +193,9 @@ fn datagrams_raise_one_readable_event_per_batch() {
         replies.push((from, String::from_utf8_lossy(d).into_owned()));
         w.peer.stack_mut().udp_consume(u);
     }
-    let want: Vec<_> = ["1", "2", "3"].iter().map(|s| ((A, 53), s.to_string())).collect();
+    let want: Vec<_> = ["1", "2", "3"]
+        .iter()
+        .map(|s| (std::net::SocketAddr::from((A, 53)), s.to_string()))
+        .collect();
     assert_eq!(replies, want);
 }

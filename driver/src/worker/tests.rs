@@ -51,7 +51,7 @@ fn udp_echo_resolves_arp_and_echoes_bytes() {
     }
     p.run_once(now);
     let (from, payload) = p.stack_mut().udp_recv_from(sock).expect("echo arrived");
-    assert_eq!(from, (A, 7));
+    assert_eq!(from, std::net::SocketAddr::from((A, 7)));
     assert_eq!(payload, b"hello xdptcp");
     assert_eq!(w.app().service().counters().datagrams, 1);
     assert_eq!(w.stack().iface().counters().arp_replies_sent, 1);
@@ -637,5 +637,65 @@ fn a_frame_arriving_resets_the_spin() {
     // 50 iterations take far less than 200 ms: the spin never ran out.
     if start.elapsed() < spin {
         assert!(w.device().waits.is_empty(), "{:?}", w.device().waits);
+    }
+}
+
+#[test]
+fn neighbour_advertisements_reach_every_worker_so_detection_agrees() {
+    use crate::setup::{stack_config, Addressing};
+    use crate::steering::{Steering, SteeringConfig};
+    use std::net::Ipv6Addr;
+    use xdptcp_stack::iface::{AddrState, Ipv6Cidr};
+    use xdptcp_stack::stack::{Stack, StackKeys};
+    use xdptcp_stack::wire::ethernet::EthernetAddress;
+    use xdptcp_stack::wire::icmpv6::Icmpv6Repr;
+
+    let ours = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let rss = Arc::new(Rss::microsoft(2).expect("two queues"));
+    let mut ports = Steering::new(2, SteeringConfig::default()).into_ports();
+    let worker = |port| {
+        let (a, b) = LoopbackPair::default().build();
+        let addressing = Addressing {
+            mac: MAC_A,
+            addr: A,
+            prefix_len: 24,
+            gateway: None,
+            ipv6: vec![Ipv6Cidr::new(ours, 64)],
+        };
+        let stack =
+            Stack::new(stack_config(&a, addressing, StackKeys::from_seed(7)), Instant::ZERO);
+        (Worker::new(a, stack, Host::new(Echo::udp(7))).with_steering(rss.clone(), port), b)
+    };
+    let (mut w1, _p1) = worker(ports.pop().expect("two ports"));
+    let (mut w0, mut p0) = worker(ports.pop().expect("two ports"));
+    // Another node defends `ours` (RFC 4862 §5.4.4), arriving on worker 0's queue only.
+    let peer_mac = [2, 0, 0, 0, 0, 1];
+    let na = Icmpv6Repr::NeighborAdvert {
+        router: false,
+        solicited: false,
+        override_: true,
+        target: ours,
+        target_ll: Some(EthernetAddress(peer_mac)),
+    };
+    let mut f = vec![0u8; 14 + 40 + na.buffer_len()];
+    f[0..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
+    f[6..12].copy_from_slice(&peer_mac);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    f[14] = 0x60;
+    f[18..20].copy_from_slice(&(na.buffer_len() as u16).to_be_bytes());
+    f[20] = 58;
+    f[21] = 255;
+    f[22..38].copy_from_slice(&ours.octets());
+    f[38..54].copy_from_slice(&all_nodes.octets());
+    na.emit(ours, all_nodes, &mut f[54..], true);
+    inject(&mut p0, &[f]);
+    let now = Instant::from_millis(1);
+    w0.run_once(now);
+    w1.run_once(now);
+    assert_eq!(w0.counters().arp_shared, 1, "copied to the other worker");
+    for w in [&w0.iface(), &w1.iface()] {
+        assert_eq!(w.ipv6().state_of(ours), Some(AddrState::Duplicate));
+        assert_eq!(w.counters().ndp_dad_duplicates, 1);
     }
 }

@@ -32,6 +32,6 @@ pub use busy_poll::{BusyPoll, BusyPollState};
 pub use error::DriverError;
 pub use multibuf::FrameGeometry;
 pub use netif::NetIf;
-pub use program::{attached_program, detach, ProgramStats, XdpMode, XdpProgram};
+pub use program::{attached_program, detach, ProgramStats, XdpMode, XdpProgram, MAX_IPV6_ADDRS};
 pub use socket::{BindMode, XdpConfig, XdpDevice, XdpStats};
 pub use tx_checksum::TxChecksum;

@@ -25,6 +25,10 @@ const PROG_NAME: &CStr = c"xdptcp_redirect";
 const XSKS_MAP: &CStr = c"xsks_map";
 const CONFIG_MAP: &CStr = c"xdptcp_config";
 const STATS_MAP: &CStr = c"xdptcp_stats";
+const IPV6_MAP: &CStr = c"xdptcp_ipv6";
+
+/// Most IPv6 addresses the program steers (`MAX_IPV6_ADDRS` in the C source).
+pub const MAX_IPV6_ADDRS: usize = 64;
 
 /// Most queues the program's XSKMAP holds (`MAX_QUEUES` in the C source).
 pub const MAX_QUEUES: u32 = 64;
@@ -70,6 +74,10 @@ pub struct ProgramStats {
     pub arp_redirected: u64,
     /// Frames passed to the kernel.
     pub passed: u64,
+    /// IPv6 frames to one of the stack's addresses redirected.
+    pub ipv6_redirected: u64,
+    /// Neighbor Discovery frames to a group, about one of the stack's addresses, redirected.
+    pub ndp_redirected: u64,
 }
 
 /// Mirror of `struct config` in the C source.
@@ -271,6 +279,34 @@ impl XdpProgram {
         unsafe { bpf::bpf_map_delete_elem(self.xsks_fd, (&queue as *const u32).cast()) };
     }
 
+    /// Sets the IPv6 addresses whose traffic (and Neighbor Discovery) the program steers to
+    /// the stack. At most [`MAX_IPV6_ADDRS`].
+    pub fn set_ipv6_addresses(&self, addrs: &[std::net::Ipv6Addr]) -> Result<(), DriverError> {
+        if addrs.len() > MAX_IPV6_ADDRS {
+            return Err(DriverError::InvalidConfig(format!(
+                "{} IPv6 addresses: the XDP program steers at most {MAX_IPV6_ADDRS}",
+                addrs.len()
+            )));
+        }
+        let fd = self.map_fd(IPV6_MAP)?;
+        for a in addrs {
+            let key = a.octets();
+            let value = 1u8;
+            // SAFETY: key and value point at live values of the map's key (16 bytes) and
+            // value (1 byte) sizes.
+            let rc = unsafe {
+                bpf::bpf_map_update_elem(fd, key.as_ptr().cast(), (&value as *const u8).cast(), 0)
+            };
+            if rc < 0 {
+                return Err(DriverError::from_errno(
+                    "setting an IPv6 address in the XDP program",
+                    -rc,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The program's own counters.
     pub fn stats(&self) -> ProgramStats {
         let read = |k: u32| {
@@ -289,7 +325,13 @@ impl XdpProgram {
                 0
             }
         };
-        ProgramStats { ipv4_redirected: read(0), arp_redirected: read(1), passed: read(2) }
+        ProgramStats {
+            ipv4_redirected: read(0),
+            arp_redirected: read(1),
+            passed: read(2),
+            ipv6_redirected: read(3),
+            ndp_redirected: read(4),
+        }
     }
 }
 

@@ -105,6 +105,10 @@ pub struct XdpConfig {
     pub busy_poll: Option<BusyPoll>,
     /// Who computes TCP/UDP checksums on transmit. Default auto.
     pub tx_checksum: TxChecksum,
+    /// The stack's IPv6 addresses besides its link-local one (formed from the MAC). Empty
+    /// (the default): no IPv6; otherwise the XDP program steers IPv6 for these and the
+    /// link-local address, and Neighbor Discovery about them, to us.
+    pub ipv6: Vec<xdptcp_stack::iface::Ipv6Cidr>,
 }
 
 impl XdpConfig {
@@ -122,6 +126,7 @@ impl XdpConfig {
             xdp_mode: XdpMode::Auto,
             busy_poll: None,
             tx_checksum: TxChecksum::Auto,
+            ipv6: Vec::new(),
         }
     }
 }
@@ -223,6 +228,14 @@ impl XdpDevice {
         let iface = NetIf::lookup(&config.iface)?;
         let geometry = check(config, &iface)?;
         let program = Arc::new(XdpProgram::attach(&iface, config.addr, config.xdp_mode)?);
+        if !config.ipv6.is_empty() {
+            let link_local = xdptcp_stack::iface::link_local_from_mac(
+                xdptcp_stack::wire::ethernet::EthernetAddress(iface.mac),
+            );
+            let steered: Vec<_> =
+                std::iter::once(link_local).chain(config.ipv6.iter().map(|c| c.addr)).collect();
+            program.set_ipv6_addresses(&steered)?;
+        }
         XdpDevice::open_with(config, &iface, geometry, program)
     }
 

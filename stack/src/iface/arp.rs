@@ -42,7 +42,7 @@ impl Interface {
             if let Some(released) = arp.learn(repr.source_ip, repr.source_hw, now, create, counters)
             {
                 learned = true;
-                self.flush_released(repr.source_hw, released);
+                self.flush_released(repr.source_hw, released, EtherType::Ipv4);
             }
         }
         if !for_us {
@@ -176,13 +176,18 @@ impl Interface {
     }
 
     /// Frames the packets that waited for `mac` and queues them for transmission.
-    pub(super) fn flush_released(&mut self, mac: EthernetAddress, released: VecDeque<Vec<u8>>) {
+    pub(super) fn flush_released(
+        &mut self,
+        mac: EthernetAddress,
+        released: VecDeque<Vec<u8>>,
+        ethertype: EtherType,
+    ) {
         let src = self.config.mac;
         for packet in released {
             let res = self.tx.push_with((), |slot| {
                 let n = ethernet::HEADER_LEN + packet.len();
                 slot.get_mut(ethernet::HEADER_LEN..n)?.copy_from_slice(&packet);
-                write_ethernet(slot, src, mac, EtherType::Ipv4);
+                write_ethernet(slot, src, mac, ethertype);
                 Some(n)
             });
             if res.is_err() {

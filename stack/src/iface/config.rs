@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::ipv6_config::Ipv6Config;
 use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
 
@@ -58,6 +59,8 @@ pub struct InterfaceConfig {
     /// untagged — for ports where the switch tags everything for one VLAN and the NIC does not
     /// strip tags. Replies leave untagged either way.
     pub accept_vlan_tagged: bool,
+    /// IPv6 on this interface: off by default (see [`Ipv6Config`]).
+    pub ipv6: Ipv6Config,
 }
 
 impl InterfaceConfig {
@@ -80,6 +83,7 @@ impl InterfaceConfig {
             tx_queue_capacity: 64,
             udp_rx_slots: 64,
             accept_vlan_tagged: false,
+            ipv6: Ipv6Config::default(),
         }
     }
 

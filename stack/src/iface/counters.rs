@@ -118,6 +118,53 @@ counters! {
     arp_queue_full,
     /// Packets dropped because ARP resolution gave up (or the entry was evicted).
     arp_resolution_failed,
+    /// IPv6 packets with a bad version or length, or a bad extension-header chain.
+    rx_bad_ipv6,
+    /// IPv6 packets for an address that is not ours (nor a group we listen to).
+    rx_ipv6_not_ours,
+    /// IPv6 packets with a routing header asking us to forward them (answered with a
+    /// parameter problem, RFC 8200 §4.4).
+    rx_ipv6_routing_header,
+    /// IPv6 fragments: this stack does not reassemble (atomic fragments are processed,
+    /// RFC 6946).
+    rx_ipv6_fragments_dropped,
+    /// IPv6 packets with an upper layer not handled over IPv6 yet (TCP, UDP) or unknown.
+    rx_ipv6_unsupported,
+    /// ICMPv6 messages received (well-formed, checksum good).
+    rx_icmpv6,
+    /// ICMPv6 messages that do not parse, fail their checksum, or break a Neighbor
+    /// Discovery rule (hop limit not 255, RFC 4861 §7.1).
+    rx_bad_icmpv6,
+    /// ICMPv6 messages we do not act on.
+    rx_icmpv6_ignored,
+    /// ICMPv6 echo replies sent.
+    icmpv6_echo_replied,
+    /// ICMPv6 errors sent (destination unreachable, parameter problem).
+    icmpv6_errors_sent,
+    /// Neighbour solicitations received for one of our addresses.
+    ndp_solicits_received,
+    /// Neighbour advertisements sent (answers and duplicate-detection defences).
+    ndp_adverts_sent,
+    /// Neighbour solicitations sent (resolution, revalidation, detection probes).
+    ndp_solicits_sent,
+    /// Neighbour advertisements received.
+    ndp_adverts_received,
+    /// Neighbour cache entries created or refreshed.
+    ndp_learned,
+    /// Neighbour cache entries evicted to make room.
+    ndp_evicted,
+    /// Packets dropped because the queue waiting for neighbour resolution was full.
+    ndp_queue_full,
+    /// Packets dropped because neighbour resolution gave up.
+    ndp_resolution_failed,
+    /// Addresses that passed duplicate address detection.
+    ndp_dad_succeeded,
+    /// Addresses found duplicate by detection, and so never used (RFC 4862 §5.4.5).
+    ndp_dad_duplicates,
+    /// Advertisements from another node for an address of ours already in use.
+    ndp_address_conflicts,
+    /// Router advertisements that set or withdrew the default router.
+    ndp_router_adverts,
 }
 
 /// Why `receive` dropped a frame. Each reason increments exactly one counter.
@@ -165,11 +212,25 @@ pub enum DropReason {
     BadIcmpChecksum,
     /// ICMP we do not act on.
     IcmpIgnored,
+    /// Bad IPv6 header or extension-header chain.
+    BadIpv6,
+    /// IPv6 for an address or group not ours.
+    Ipv6NotOurs,
+    /// A routing header with segments left.
+    Ipv6RoutingHeader,
+    /// An IPv6 fragment.
+    Ipv6Fragment,
+    /// An upper layer not handled over IPv6.
+    Ipv6Unsupported,
+    /// Malformed ICMPv6 or Neighbor Discovery.
+    BadIcmpv6,
+    /// ICMPv6 we do not act on.
+    Icmpv6Ignored,
 }
 
 impl DropReason {
     /// Every reason, for tools that print a line per reason and for tests.
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::BadEthernet,
         DropReason::VlanTagged,
         DropReason::NotOurMac,
@@ -191,6 +252,13 @@ impl DropReason {
         DropReason::BadIcmp,
         DropReason::BadIcmpChecksum,
         DropReason::IcmpIgnored,
+        DropReason::BadIpv6,
+        DropReason::Ipv6NotOurs,
+        DropReason::Ipv6RoutingHeader,
+        DropReason::Ipv6Fragment,
+        DropReason::Ipv6Unsupported,
+        DropReason::BadIcmpv6,
+        DropReason::Icmpv6Ignored,
     ];
 
     /// Increments this reason's counter.
@@ -217,6 +285,13 @@ impl DropReason {
             DropReason::BadIcmp => &mut c.rx_bad_icmp,
             DropReason::BadIcmpChecksum => &mut c.rx_bad_icmp_checksum,
             DropReason::IcmpIgnored => &mut c.rx_icmp_ignored,
+            DropReason::BadIpv6 => &mut c.rx_bad_ipv6,
+            DropReason::Ipv6NotOurs => &mut c.rx_ipv6_not_ours,
+            DropReason::Ipv6RoutingHeader => &mut c.rx_ipv6_routing_header,
+            DropReason::Ipv6Fragment => &mut c.rx_ipv6_fragments_dropped,
+            DropReason::Ipv6Unsupported => &mut c.rx_ipv6_unsupported,
+            DropReason::BadIcmpv6 => &mut c.rx_bad_icmpv6,
+            DropReason::Icmpv6Ignored => &mut c.rx_icmpv6_ignored,
         };
         *field += 1;
     }

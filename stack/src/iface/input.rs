@@ -6,6 +6,7 @@ use super::caps::Medium;
 use super::counters::DropReason;
 use super::icmp::{self, ErrorContext};
 use super::interface::{Interface, Link, Received};
+use super::ipv6_output::Link6;
 use super::output::emit_icmp;
 use super::udp::Delivery;
 use crate::time::Instant;
@@ -20,6 +21,9 @@ impl Interface {
     pub fn receive<'a>(&mut self, now: Instant, frame: &'a [u8]) -> Received<'a> {
         self.counters.rx_frames += 1;
         let r = match self.caps.medium {
+            Medium::Ip if frame.first().is_some_and(|b| b >> 4 == 6) => {
+                self.receive_ipv6(now, frame, Link6::None, false)
+            }
             Medium::Ip => self.receive_ipv4(now, frame, Link::None, false),
             Medium::Ethernet => self.receive_ethernet(now, frame),
         };
@@ -42,7 +46,12 @@ impl Interface {
             self.counters.rx_vlan_skipped += 1;
         }
         let dst = eth.dst_addr();
-        if dst != self.config.mac && !dst.is_broadcast() {
+        // IPv6 multicast frames (33:33:…, RFC 2464 §7) are ours if IPv6 runs here; the IPv6
+        // layer then keeps only the groups we belong to. Evaluated only off the unicast path.
+        let ipv6_group = || {
+            dst.0[..2] == [0x33, 0x33] && eth.ethertype() == EtherType::Ipv6 && self.v6.enabled()
+        };
+        if dst != self.config.mac && !dst.is_broadcast() && !ipv6_group() {
             return Received::Dropped(DropReason::NotOurMac);
         }
         // IEEE 802.3: a source address is never a group address. Such a frame is forged, and
@@ -56,6 +65,12 @@ impl Interface {
                 now,
                 eth.payload_slice(),
                 Link::Mac(eth.src_addr()),
+                dst.is_multicast(),
+            ),
+            EtherType::Ipv6 => self.receive_ipv6(
+                now,
+                eth.payload_slice(),
+                Link6::Mac(eth.src_addr()),
                 dst.is_multicast(),
             ),
             _ => Received::Dropped(DropReason::UnknownEthertype),
@@ -144,7 +159,8 @@ impl Interface {
             Err(_) => return Received::Dropped(DropReason::BadUdp),
         };
         self.counters.rx_udp += 1;
-        match self.udp.deliver(repr.dst_port, (rx.repr.src, repr.src_port), pkt.payload()) {
+        let from = std::net::SocketAddr::from((rx.repr.src, repr.src_port));
+        match self.udp.deliver(repr.dst_port, from, pkt.payload()) {
             Delivery::Queued => {
                 self.counters.udp_delivered += 1;
                 Received::Consumed

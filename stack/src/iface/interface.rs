@@ -21,13 +21,14 @@
 //! 4. **Timers.** [`Interface::poll_timeout`] gives the next instant at which step 3 has timed
 //!    work (ARP retransmission); sleep no later than that.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::caps::DeviceCaps;
 use super::config::InterfaceConfig;
 use super::counters::{DropReason, IfaceCounters};
 use super::icmp::QuotedTcp;
 use super::ip_id::IpIds;
+use super::ipv6_state::Ipv6State;
 use super::neighbor::ArpCache;
 use super::ratelimit::TokenBucket;
 use super::ring::SlotRing;
@@ -159,6 +160,8 @@ pub struct Interface {
     /// MTU-sized buffer to build packets that must wait for ARP before they are copied into the
     /// pending queue. Allocated once.
     pub(super) scratch: Vec<u8>,
+    /// IPv6: addresses, neighbour cache, default router.
+    pub(super) v6: Ipv6State,
 }
 
 impl Interface {
@@ -172,6 +175,7 @@ impl Interface {
     pub fn new(config: InterfaceConfig, caps: DeviceCaps) -> Self {
         Interface {
             arp: ArpCache::new(&config),
+            v6: Ipv6State::new(&config),
             udp: UdpSockets::new(),
             tx: SlotRing::new(config.tx_queue_capacity, caps.max_frame_len(), ()),
             icmp_limit: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
@@ -213,7 +217,18 @@ impl Interface {
     /// retransmission, revalidation probe or give-up. Entries expire lazily (on lookup) and
     /// need no timer of their own.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.arp.poll_at()
+        if !self.v6.enabled() {
+            return self.arp.poll_at();
+        }
+        match (self.arp.poll_at(), self.v6.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The IPv6 state: addresses and their detection states, neighbours, default router.
+    pub fn ipv6(&self) -> &Ipv6State {
+        &self.v6
     }
 
     /// Binds a UDP socket on `port` with the configured receive ring (`udp_rx_slots` datagrams
@@ -233,9 +248,9 @@ impl Interface {
         self.udp.unbind(socket)
     }
 
-    /// The oldest datagram queued on `socket`: its sender and its payload, read in place in
-    /// the socket's ring. It stays queued until [`udp_consume`](Self::udp_consume).
-    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+    /// The oldest datagram queued on `socket`: its sender (IPv4 or IPv6) and its payload, read
+    /// in place in the socket's ring. It stays queued until [`udp_consume`](Self::udp_consume).
+    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<(SocketAddr, &[u8])> {
         self.udp.recv_from(socket)
     }
 
@@ -255,15 +270,22 @@ impl Interface {
         &self.udp
     }
 
-    /// Queues a UDP datagram from `socket`'s port to `dst`. It leaves with the next
-    /// `poll_transmit`, or once ARP resolves the next hop.
+    /// Queues a UDP datagram from `socket`'s port to `dst`, an IPv4 or IPv6 socket address
+    /// (a `(Ipv4Addr, u16)` pair converts). It leaves with the next `poll_transmit`, or once
+    /// ARP or Neighbor Discovery resolves the next hop.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
         socket: UdpHandle,
-        dst: (Ipv4Addr, u16),
+        dst: impl Into<SocketAddr>,
         payload: &[u8],
     ) -> Result<(), SendError> {
+        let dst = match dst.into() {
+            SocketAddr::V4(d) => (*d.ip(), d.port()),
+            SocketAddr::V6(d) => {
+                return self.udp_send_to6(now, socket, (*d.ip(), d.port()), payload)
+            }
+        };
         let src_port = self.udp.local_port(socket).ok_or(SendError::NotBound)?;
         if ipv4::HEADER_LEN + wudp::HEADER_LEN + payload.len() > self.caps.mtu {
             self.counters.tx_too_large += 1;

@@ -6,6 +6,8 @@
 //! (answering, resolving, the pending queue). Around it, one idea per file:
 //! - [`caps`]: what the device does for us (checksum offloads, MTU, Ethernet or raw IP);
 //! - [`config`]: addresses, gateway and every limit, with Linux-like defaults;
+//! - `ipv6_config`, [`ipv6_state`], `ipv6_input`, `ipv6_output`, `ndp`: IPv6 beside IPv4 —
+//!   addresses with duplicate address detection, Neighbor Discovery, ICMPv6, the IPv6 header;
 //! - [`neighbor`]: the neighbour cache (ARP and NDP) with expiry and the bounded queue of unresolved packets;
 //! - [`udp`]: the port table and per-socket receive rings;
 //! - [`icmp`]: when an ICMP error may be sent and what it quotes (RFC 792, RFC 1122 §3.2.2);
@@ -22,6 +24,11 @@ pub mod icmp;
 mod input;
 pub mod interface;
 pub mod ip_id;
+mod ipv6_config;
+mod ipv6_input;
+mod ipv6_output;
+pub mod ipv6_state;
+mod ndp;
 pub mod neighbor;
 mod output;
 pub mod ratelimit;
@@ -33,6 +40,9 @@ pub use config::InterfaceConfig;
 pub use counters::{DropReason, IfaceCounters};
 pub use icmp::QuotedTcp;
 pub use interface::{Interface, IpSend, IpTxInfo, Received, SendError};
+pub use ipv6_config::{link_local_from_mac, Ipv6Cidr, Ipv6Config};
+pub use ipv6_output::multicast_mac;
+pub use ipv6_state::{AddrState, Ipv6Address, Ipv6State};
 pub use neighbor::{ArpCache, NdpCache, NeighborCache, NeighborParams};
 pub use output::l4_checksum_offset;
 pub use ratelimit::TokenBucket;

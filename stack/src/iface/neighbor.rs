@@ -206,6 +206,12 @@ impl<A: NeighborAddr> NeighborCache<A> {
         }
     }
 
+    /// Changes the entry never chosen for eviction (IPv6's default router, learned from a
+    /// router advertisement after the cache was built).
+    pub fn set_protected(&mut self, protected: Option<A>) {
+        self.protected = protected;
+    }
+
     /// Resolved entries and pending neighbours currently held.
     pub fn len(&self) -> usize {
         self.index.len()

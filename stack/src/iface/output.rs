@@ -26,14 +26,20 @@ impl Interface {
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have a frame at `now`: one is
-    /// queued, or an ARP request is due for a retry.
+    /// queued, an ARP request is due for a retry, or (IPv6 configured) a Neighbor Discovery
+    /// or address-detection message is due.
     #[inline]
     pub(crate) fn may_transmit(&self, now: Instant) -> bool {
-        self.tx.len() != 0 || self.arp.poll_at().is_some_and(|t| t <= now)
+        self.tx.len() != 0
+            || self.arp.poll_at().is_some_and(|t| t <= now)
+            || (self.v6.enabled() && self.v6.poll_at().is_some_and(|t| t <= now))
     }
 
     pub(super) fn poll_transmit_queued(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.poll_arp(now);
+        if self.v6.enabled() {
+            self.poll_ndp(now);
+        }
         loop {
             let (_, frame) = self.tx.front()?;
             let n = frame.len();

@@ -14,7 +14,7 @@
 //! next datagram queues the socket again.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::ring::{PushError, SlotRing};
 
@@ -46,8 +46,8 @@ pub(crate) enum Delivery {
 #[derive(Debug)]
 struct UdpSocket {
     port: u16,
-    /// Metadata per datagram: the sender.
-    rx: SlotRing<(Ipv4Addr, u16)>,
+    /// Metadata per datagram: the sender (IPv4 or IPv6: a socket serves both families).
+    rx: SlotRing<SocketAddr>,
     /// Whether the socket waits in the ready queue.
     in_ready: bool,
 }
@@ -91,7 +91,7 @@ impl UdpSockets {
         }
         let socket = UdpSocket {
             port,
-            rx: SlotRing::new(rx_slots, max_datagram, (Ipv4Addr::UNSPECIFIED, 0)),
+            rx: SlotRing::new(rx_slots, max_datagram, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
             in_ready: false,
         };
         let slot = match self.free.pop() {
@@ -136,7 +136,7 @@ impl UdpSockets {
 
     /// The oldest queued datagram: its sender and a slice of its payload, in the socket's ring.
     /// It stays queued until [`consume`](Self::consume).
-    pub fn recv_from(&self, handle: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+    pub fn recv_from(&self, handle: UdpHandle) -> Option<(SocketAddr, &[u8])> {
         self.socket(handle)?.rx.front()
     }
 
@@ -167,12 +167,7 @@ impl UdpSockets {
 
     /// Copies an arriving datagram into the ring of the socket bound to `dst_port`. A payload
     /// larger than the slot (impossible when slots are MTU-sized) counts as a full queue.
-    pub(crate) fn deliver(
-        &mut self,
-        dst_port: u16,
-        src: (Ipv4Addr, u16),
-        payload: &[u8],
-    ) -> Delivery {
+    pub(crate) fn deliver(&mut self, dst_port: u16, src: SocketAddr, payload: &[u8]) -> Delivery {
         let Some(&slot) = self.by_port.get(&dst_port) else { return Delivery::NoSocket };
         let Some(entry) = self.slots.get_mut(slot as usize) else { return Delivery::NoSocket };
         let generation = entry.generation;
@@ -215,7 +210,8 @@ impl UdpSockets {
 mod tests {
     use super::*;
 
-    const A: (Ipv4Addr, u16) = (Ipv4Addr::new(10, 0, 0, 9), 5353);
+    const A: SocketAddr =
+        SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 5353));
 
     #[test]
     fn bind_deliver_recv_consume() {

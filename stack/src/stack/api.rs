@@ -502,19 +502,21 @@ impl Stack {
         self.iface.udp_unbind(socket)
     }
 
-    /// Queues a datagram; it leaves with the next `poll_transmit`.
+    /// Queues a datagram to an IPv4 or IPv6 address (a `(Ipv4Addr, u16)` pair converts); it
+    /// leaves with the next `poll_transmit`.
     pub fn udp_send_to(
         &mut self,
         now: Instant,
         socket: UdpHandle,
-        dst: (Ipv4Addr, u16),
+        dst: impl Into<std::net::SocketAddr>,
         payload: &[u8],
     ) -> Result<(), SendError> {
         self.iface.udp_send_to(now, socket, dst, payload)
     }
 
-    /// The oldest datagram queued on `socket` (stays queued until `udp_consume`).
-    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<((Ipv4Addr, u16), &[u8])> {
+    /// The oldest datagram queued on `socket` and its sender, of either family (stays queued
+    /// until `udp_consume`).
+    pub fn udp_recv_from(&self, socket: UdpHandle) -> Option<(std::net::SocketAddr, &[u8])> {
         self.iface.udp_recv_from(socket)
     }
 

@@ -69,6 +69,8 @@ pub enum EtherType {
     Arp,
     /// 0x8100, an IEEE 802.1Q tag.
     Vlan,
+    /// 0x86DD (RFC 2464 §3).
+    Ipv6,
     /// Any other value (including 802.3 length values below 0x0600).
     Unknown(u16),
 }
@@ -79,6 +81,7 @@ impl From<u16> for EtherType {
             0x0800 => EtherType::Ipv4,
             0x0806 => EtherType::Arp,
             0x8100 => EtherType::Vlan,
+            0x86dd => EtherType::Ipv6,
             other => EtherType::Unknown(other),
         }
     }
@@ -90,6 +93,7 @@ impl From<EtherType> for u16 {
             EtherType::Ipv4 => 0x0800,
             EtherType::Arp => 0x0806,
             EtherType::Vlan => 0x8100,
+            EtherType::Ipv6 => 0x86dd,
             EtherType::Unknown(v) => v,
         }
     }
@@ -101,6 +105,7 @@ impl fmt::Display for EtherType {
             EtherType::Ipv4 => f.write_str("IPv4"),
             EtherType::Arp => f.write_str("ARP"),
             EtherType::Vlan => f.write_str("802.1Q"),
+            EtherType::Ipv6 => f.write_str("IPv6"),
             EtherType::Unknown(v) => write!(f, "0x{v:04x}"),
         }
     }
@@ -397,6 +402,7 @@ mod tests {
         assert_eq!(u.to_string(), "02:ab:cd:ef:01:23");
         assert_eq!(EthernetAddress::from_bytes(&[1, 2, 3, 4, 5]), None);
         assert_eq!(EtherType::from(0x0800u16), EtherType::Ipv4);
-        assert_eq!(u16::from(EtherType::Unknown(0x86dd)), 0x86dd);
+        assert_eq!(u16::from(EtherType::Ipv6), 0x86dd);
+        assert_eq!(EtherType::from(0x86dd), EtherType::Ipv6);
     }
 }

@@ -4,7 +4,7 @@
 //! payload). A zero checksum means the sender computed none; a computed zero is sent as
 //! 0xffff, its ones'-complement twin, so that it is not read as "none".
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::{Error, Result};
@@ -105,6 +105,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         checksum::verify(pseudo, &self.buffer.as_ref()[..usize::from(len)])
     }
 
+    /// Whether the checksum verifies against the IPv6 pseudo-header of `src`/`dst`. Over
+    /// IPv6 the checksum is mandatory (RFC 8200 §8.1): a zero field fails.
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        if self.checksum() == 0 {
+            return false;
+        }
+        let len = self.len();
+        let pseudo = super::ipv6::pseudo_header(src, dst, PROTOCOL, u32::from(len));
+        checksum::verify(pseudo, &self.buffer.as_ref()[..usize::from(len)])
+    }
+
     /// The payload, up to the length field.
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
@@ -157,6 +168,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let len = self.len();
         let pseudo = checksum::pseudo_header_v4(src, dst, PROTOCOL, len);
+        let data = checksum::sum(&self.buffer.as_ref()[..usize::from(len)]);
+        self.set_checksum(non_zero(checksum::combine(&[pseudo, data])));
+    }
+
+    /// [`fill_checksum`](Self::fill_checksum) with the IPv6 pseudo-header (RFC 8200 §8.1).
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let len = self.len();
+        let pseudo = super::ipv6::pseudo_header(src, dst, PROTOCOL, u32::from(len));
         let data = checksum::sum(&self.buffer.as_ref()[..usize::from(len)]);
         self.set_checksum(non_zero(checksum::combine(&[pseudo, data])));
     }
