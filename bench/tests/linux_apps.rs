@@ -464,6 +464,53 @@ fn flags_of_the_other_stack_are_errors() {
     }
 }
 
+/// The newer commands and options refuse what they would ignore too: the UDP echoes and
+/// loads (rudp, kcp), `xfer`, the IPv6 `--ip` form, `--sched`, busy polling, and the options
+/// only one application reads (`--body-bytes`, `--backend`, the TCP listen options).
+#[test]
+fn every_command_refuses_flags_it_would_ignore() {
+    let t = Duration::from_secs(10);
+    let x = ["--stack", "xdptcp"];
+    let target = ["--target", "127.0.0.1:1"];
+    let rows: &[(&[&str], &[&str], &str)] = &[
+        (&["serve", "rudp-echo", "--iface", "lo"], &[], "--iface applies to --stack xdptcp"),
+        (&["serve", "rudp-echo", "--busy-poll-us", "50"], &[], "--busy-poll-us applies"),
+        (&["serve", "kcp-echo", "--sched", "fifo:10"], &[], "--sched applies"),
+        (&["serve", "kcp-echo"], &x, "kcp-echo runs on a kernel UDP socket"),
+        (
+            &["serve", "rudp-echo", "--listen", "127.0.0.1:9"],
+            &x,
+            "--listen applies to --stack linux",
+        ),
+        (&["serve", "rudp-echo", "--threads", "2"], &x, "--threads applies to --stack linux"),
+        (&["serve", "rudp-echo", "--backlog", "8"], &[], "--backlog applies to TCP"),
+        (&["serve", "rudp-echo", "--syn-cookies", "off"], &x, "--syn-cookies applies to TCP"),
+        (&["serve", "kcp-echo", "--backlog", "8"], &[], "--backlog applies to TCP"),
+        (&["serve", "echo", "--body-bytes", "10"], &[], "--body-bytes applies to serve http only"),
+        (&["serve", "discard", "--body-bytes", "10"], &x, "--body-bytes applies to serve http"),
+        (&["serve", "echo", "--backend", "127.0.0.1:1"], &[], "--backend applies to serve proxy"),
+        (&["serve", "rudp-echo", "--backend", "127.0.0.1:1"], &x, "--backend applies"),
+        (&["serve", "http", "--ip", "198.18.0.2/24,2001:db8::2/64"], &[], "--ip applies"),
+        (&["serve", "sockperf", "--busy-poll-budget", "8"], &[], "--busy-poll-budget applies"),
+        (&["serve", "rr", "--sched", "slice:100"], &[], "--sched applies"),
+        (&["load", "rudp", "--ip", "2001:db8::2/64"], &target, "--ip applies"),
+        (&["load", "kcp", "--busy-poll-us", "50"], &target, "--busy-poll-us applies"),
+        (&["load", "kcp", "--stack", "xdptcp"], &target, "runs on kernel sockets"),
+        (&["load", "rudp", "--threads", "2"], &target, "--threads: load rudp runs one thread"),
+        (&["load", "bulk", "--sched", "fifo:10"], &target, "--sched applies"),
+        (&["load", "rr", "--stack", "xdptcp", "--threads", "2"], &target, "--threads: load"),
+        (
+            &["xfer", "--stack", "linux"],
+            &["--connect", "127.0.0.1:1"],
+            "xfer runs on --stack xdptcp only",
+        ),
+    ];
+    for (args, more, needle) in rows {
+        let all: Vec<&str> = args.iter().chain(more.iter()).copied().collect();
+        assert_one_line_error(&xdptcp(&all, t), needle);
+    }
+}
+
 #[test]
 fn silent_server_gives_timeouts_not_a_hang() {
     // The kernel completes connects into the backlog; nobody ever reads or answers.

@@ -41,6 +41,8 @@ pub enum Switch {
     Off,
 }
 
+/// `--body-bytes` when not given.
+const DEFAULT_BODY_BYTES: usize = 128;
 /// `--listen` when not given (the Linux stack).
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// `--port` when not given (our stack).
@@ -61,7 +63,7 @@ pub struct Args {
     #[arg(long, default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// Size of the HTTP response body.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = DEFAULT_BODY_BYTES)]
     pub body_bytes: usize,
     /// Event-loop threads, each with its own SO_REUSEPORT listener.
     #[arg(long, default_value_t = 1)]
@@ -120,8 +122,33 @@ pub fn check_xdptcp_flags(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Options that only some applications read: given to another one they would be ignored,
+/// so they are errors (`--body-bytes` is http's, `--backend` the proxy's, and the TCP listen
+/// options `--backlog`/`--syn-cookies` mean nothing to the UDP echoes).
+pub fn check_app_flags(args: &Args) -> Result<(), String> {
+    let app = clap::ValueEnum::to_possible_value(&args.app)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    if args.body_bytes != DEFAULT_BODY_BYTES && args.app != AppName::Http {
+        return Err(format!("--body-bytes applies to serve http only, not serve {app}"));
+    }
+    if !args.backend.is_empty() && args.app != AppName::Proxy {
+        return Err(format!("--backend applies to serve proxy only, not serve {app}"));
+    }
+    if matches!(args.app, AppName::RudpEcho | AppName::KcpEcho) {
+        if args.backlog != DEFAULT_BACKLOG {
+            return Err(format!("--backlog applies to TCP applications, not serve {app}"));
+        }
+        if args.syn_cookies != Switch::On {
+            return Err(format!("--syn-cookies applies to TCP applications, not serve {app}"));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `xdptcp serve`.
 pub fn run(args: &Args) -> Result<(), String> {
+    check_app_flags(args)?;
     let app = match args.app {
         AppName::Echo => AppSpec::Echo,
         AppName::Discard => AppSpec::Discard,
