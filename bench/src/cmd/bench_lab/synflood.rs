@@ -100,8 +100,8 @@ pub(super) struct Run {
     pub rss_kib: [u64; 3],
     /// The server's CPU seconds from before the flood to its end.
     pub server_cpu_s: Option<f64>,
-    /// Frames per second the kernel side sent during the flood (the flood's SYNs, and the
-    /// client's few).
+    /// Frames the kernel side sent from the flood's start to its end and the client's
+    /// (the flood's SYNs, and the client's few), per second of the flood.
     pub flood_fps: Option<f64>,
     /// For our rows: our connect p99 over Linux's under the same flood.
     pub p99_over_linux: Option<f64>,
@@ -294,7 +294,6 @@ impl Bench {
         let flood_left =
             Duration::from_secs_f64(flood_secs + 5.0).saturating_sub(flood_start.elapsed());
         flood.wait_exit(flood_left)?;
-        let flood_elapsed = flood_start.elapsed().as_secs_f64();
         let rss_end = vm_rss_kib(pid);
         let cpu_after = super::cpu::tree_cpu_seconds(pid, self.ticks_per_second);
         let tx_after = lab.tx_packets(&lab.kernel_ns, &lab.kernel_if);
@@ -344,7 +343,7 @@ impl Bench {
             server_cpu_s: cpu_before.zip(cpu_after).map(|(a, b)| (b - a).max(0.0)),
             flood_fps: tx_before
                 .zip(tx_after)
-                .map(|(a, b)| b.saturating_sub(a) as f64 / flood_elapsed),
+                .map(|(a, b)| b.saturating_sub(a) as f64 / flood_secs),
             p99_over_linux: None,
             open_secs: v["open_secs"].as_f64().unwrap_or(0.0),
         })
