@@ -272,7 +272,9 @@ impl Bench {
         let rss_before = vm_rss_kib(pid);
 
         let secs = format!("{flood_secs}");
-        let flood_argv = ["-s", "INT", &secs, hping, "-S", "-p", &port, "--rand-source"];
+        // SIGINT at the end (hping3's own way to stop), SIGKILL 2 s later if that was not enough
+        // (once in three runs hping3 outlived its SIGINT).
+        let flood_argv = ["-s", "INT", "-k", "2", &secs, hping, "-S", "-p", &port, "--rand-source"];
         let flood_argv = [&flood_argv[..], &["-i", FLOOD_GAP, &ip]].concat();
         let flood_start = Instant::now();
         let mut flood =
