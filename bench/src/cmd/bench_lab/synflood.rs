@@ -100,6 +100,10 @@ pub(super) struct Run {
     pub rss_kib: [u64; 3],
     /// The server's CPU seconds from before the flood to its end.
     pub server_cpu_s: Option<f64>,
+    /// Softirq CPU seconds of the whole machine over the same time (`/proc/stat`): where a
+    /// Linux server handles SYNs (charged to no process; on a veth, on the sending core) and
+    /// where our XDP program and the AF_XDP copy run. Includes other processes' softirqs.
+    pub softirq_s: Option<f64>,
     /// Frames the kernel side sent from the flood's start to its end and the client's
     /// (the flood's SYNs, and the client's few), per second of the flood.
     pub flood_fps: Option<f64>,
@@ -138,6 +142,13 @@ fn parse_nstat(text: &str) -> BTreeMap<String, u64> {
 /// The first line of `text` starting with `prefix`, from the end.
 fn last_line_with<'a>(text: &'a str, prefix: &str) -> &'a str {
     text.lines().rev().find(|l| l.starts_with(prefix)).unwrap_or("")
+}
+
+/// The machine's softirq time so far, in clock ticks (`/proc/stat`, the `cpu` line's 7th
+/// number).
+fn softirq_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().next()?.split_whitespace().nth(7)?.parse().ok()
 }
 
 fn vm_rss_kib(pid: u32) -> u64 {
@@ -268,6 +279,7 @@ impl Bench {
         };
         let linux_before = nstat()?;
         let cpu_before = super::cpu::tree_cpu_seconds(pid, self.ticks_per_second);
+        let softirq_before = softirq_ticks();
         let tx_before = lab.tx_packets(&lab.kernel_ns, &lab.kernel_if);
         let rss_before = vm_rss_kib(pid);
 
@@ -298,6 +310,7 @@ impl Bench {
         flood.wait_exit(flood_left)?;
         let rss_end = vm_rss_kib(pid);
         let cpu_after = super::cpu::tree_cpu_seconds(pid, self.ticks_per_second);
+        let softirq_after = softirq_ticks();
         let tx_after = lab.tx_packets(&lab.kernel_ns, &lab.kernel_if);
         let linux_after = nstat()?;
         let (server_out, _) = server.terminate(Duration::from_secs(20))?;
@@ -343,6 +356,9 @@ impl Bench {
             stack_line: last_line_with(&server_out, "stack:").to_string(),
             rss_kib: [rss_before, rss_3s, rss_end],
             server_cpu_s: cpu_before.zip(cpu_after).map(|(a, b)| (b - a).max(0.0)),
+            softirq_s: softirq_before
+                .zip(softirq_after)
+                .map(|(a, b)| b.saturating_sub(a) as f64 / self.ticks_per_second),
             flood_fps: tx_before
                 .zip(tx_after)
                 .map(|(a, b)| b.saturating_sub(a) as f64 / flood_secs),
@@ -369,8 +385,8 @@ fn sleep_checked(d: Duration) -> Result<(), String> {
 pub(super) fn markdown(runs: &[Run]) -> String {
     let mut out = String::from(
         "| workload | server | connects ok | connect p50 | p99 | max | p99 xdptcp/linux | \
-         server counters | RSS before / 3 s / end | server CPU | flood frames/s |\n\
-         |---|---|---:|---:|---:|---:|---:|---|---|---:|---:|\n",
+         server counters | RSS before / 3 s / end | server CPU | softirq CPU | flood frames/s |\n\
+         |---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n",
     );
     for r in runs {
         let counters: Vec<String> =
@@ -384,7 +400,7 @@ pub(super) fn markdown(runs: &[Run]) -> String {
         };
         let [a, b, c] = r.rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0));
         out.push_str(&format!(
-            "| {} | {} | {} of {} | {} | {} | {} | {} | {} | {a} / {b} / {c} MiB | {} | {} |\n",
+            "| {} | {} | {} of {} | {} | {} | {} | {} | {} | {a} / {b} / {c} MiB | {} | {} | {} |\n",
             r.workload,
             r.server,
             r.ok,
@@ -395,6 +411,7 @@ pub(super) fn markdown(runs: &[Run]) -> String {
             ratio,
             if counters.is_empty() { "-".into() } else { counters.join(", ") },
             r.server_cpu_s.map_or("-".into(), |s| format!("{} s", human::si(s))),
+            r.softirq_s.map_or("-".into(), |s| format!("{} s", human::si(s))),
             r.flood_fps.map_or("-".into(), human::si),
         ));
     }
@@ -446,6 +463,7 @@ mod tests {
             stack_line: String::new(),
             rss_kib: [1024, 2048, 2048],
             server_cpu_s: Some(1.5),
+            softirq_s: Some(0.5),
             flood_fps: Some(20_000.0),
             p99_over_linux: ratio,
             open_secs: 0.1,
