@@ -6,7 +6,7 @@
 //!
 //! - hping3 in the client namespace, pinned to the client core (away from the server's),
 //!   sends SYNs from random spoofed sources (`-S --rand-source -i u10`) for the flood time
-//!   (`--duration`, at most [`MAX_FLOOD_SECS`]). The sources are off-link: our server routes
+//!   (`--duration`, kept between 4 s and [`MAX_FLOOD_SECS`]). The sources are off-link: our server routes
 //!   its SYN-ACKs to them through the kernel side (`--gateway`), Linux through a default route
 //!   there; the kernel side does not forward, so they vanish as a real flood's do and the
 //!   half-open connections wait out their timers.
@@ -139,7 +139,7 @@ fn parse_nstat(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The first line of `text` starting with `prefix`, from the end.
+/// The last line of `text` starting with `prefix` (empty if none).
 fn last_line_with<'a>(text: &'a str, prefix: &str) -> &'a str {
     text.lines().rev().find(|l| l.starts_with(prefix)).unwrap_or("")
 }
