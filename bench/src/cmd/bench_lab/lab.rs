@@ -176,6 +176,47 @@ impl Proc {
         }
     }
 
+    /// Waits up to `limit` for the process to exit by itself (then it is stopped on drop).
+    pub(super) fn wait_exit(&mut self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            interrupted()?;
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() > deadline => {
+                    return Err(format!(
+                        "the {} did not end within {} s",
+                        self.name,
+                        limit.as_secs()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("waiting for the {}: {e}", self.name)),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for a clean exit; (stdout, stderr). A process
+    /// that does not exit 0 in time is an error (and is killed on drop).
+    pub(super) fn terminate(&mut self, limit: Duration) -> Result<(String, String), String> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + limit;
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                return Err(format!("the {} did not exit within {} s", self.name, limit.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status =
+            self.child.wait().map_err(|e| format!("waiting for the {}: {e}", self.name))?;
+        let (out, err) = self.collect();
+        if !status.success() {
+            return Err(format!("the {} exited with {status}: {}", self.name, error_line(&err)));
+        }
+        Ok((out, err))
+    }
+
     /// Waits until something listens on TCP `port` in namespace `ns`.
     pub(super) fn wait_port(&mut self, ns: &str, port: u16) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -334,17 +375,22 @@ impl LabGuard {
             .map(|_| ())
     }
 
+    /// Frames `dev` in namespace `ns` has sent so far (`tx_packets`), or `None`.
+    pub(super) fn tx_packets(&self, ns: &str, dev: &str) -> Option<u64> {
+        let out =
+            output(Command::new("ip").args(["-j", "-s", "-n", ns, "link", "show", "dev", dev]))
+                .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        v[0]["stats64"]["tx"]["packets"].as_u64()
+    }
+
     /// Frames sent by both ends of the veth pair so far (their `tx_packets`; AF_XDP frames
     /// included: copy mode transmits through the device), or `None` if unreadable.
     pub(super) fn wire_frames(&self) -> Option<u64> {
-        let tx = |ns: &str, dev: &str| -> Option<u64> {
-            let out =
-                output(Command::new("ip").args(["-j", "-s", "-n", ns, "link", "show", "dev", dev]))
-                    .ok()?;
-            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-            v[0]["stats64"]["tx"]["packets"].as_u64()
-        };
-        Some(tx(&self.stack_ns, &self.stack_if)? + tx(&self.kernel_ns, &self.kernel_if)?)
+        Some(
+            self.tx_packets(&self.stack_ns, &self.stack_if)?
+                + self.tx_packets(&self.kernel_ns, &self.kernel_if)?,
+        )
     }
 
     /// Sets the MTU of both veth ends (9000 for the jumbo rows, 1500 otherwise).

@@ -18,6 +18,9 @@
 //!   `serve sockperf`), `raw-xdp` (the AF_XDP reflector against `udp-flood --stack xdptcp`,
 //!   a batched generator on its own AF_XDP socket — the ceiling — and against the
 //!   kernel-socket `udp-flood`, for contrast).
+//! - Not in the default set, only with `--only synflood`: `synflood` and
+//!   `synflood-nocookies` ([`synflood`]), legitimate connect times under an hping3 SYN flood,
+//!   our echo server against Linux's, with the scheduler's wake-ups taken out on both sides.
 //! - Beside throughput and latency, every row has the server's CPU seconds while the client
 //!   ran (its process tree's user + system time from `/proc`, [`cpu`]), the throughput per
 //!   CPU-second, and the frames per second on the veth pair (both ends' `tx_packets`). The
@@ -35,6 +38,7 @@
 
 mod cpu;
 mod lab;
+mod synflood;
 mod tool_output;
 
 use std::path::{Path, PathBuf};
@@ -62,9 +66,15 @@ pub struct Args {
     /// Directory for results.json, table.md and the SVG plots (default results/<timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Only these workloads, comma-separated (e.g. rr64x1,raw-xdp).
+    /// Only these workloads, comma-separated (e.g. rr64x1,raw-xdp). `synflood` (both of its
+    /// rows, `synflood` and `synflood-nocookies`) is run only when named here: it needs
+    /// hping3 and floods for --duration seconds (at most 10) per server and cookie setting.
     #[arg(long)]
     pub only: Option<String>,
+    /// With `--only synflood`: SYN cookies on, off or both (the rows `synflood`,
+    /// `synflood-nocookies`).
+    #[arg(long)]
+    pub synflood_cookies: Option<String>,
     /// Core of every server.
     #[arg(long, default_value_t = 0)]
     pub server_core: usize,
@@ -91,13 +101,20 @@ fn interrupted() -> Result<(), String> {
 
 /// Runs the benchmark.
 pub fn run(args: &Args) -> Result<(), String> {
-    let uid = output(Command::new("id").arg("-u"))?;
-    if uid.trim() != "0" {
-        return Err("bench lab needs root (network namespaces, veth, XDP)".into());
-    }
     let duration = args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 });
     if !(duration.is_finite() && (0.2..=3600.0).contains(&duration)) {
         return Err("--duration must be between 0.2 and 3600 seconds".into());
+    }
+    let only = selected_workloads(args.only.as_deref())?;
+    let synflood_selected = only.as_ref().is_some_and(|o| o.iter().any(|w| w == "synflood"));
+    let cookie_settings = match (&args.synflood_cookies, synflood_selected) {
+        (Some(_), false) => return Err("--synflood-cookies needs --only synflood".into()),
+        (Some(flag), true) => synflood::cookie_settings(flag)?,
+        (None, _) => vec![true, false],
+    };
+    let uid = output(Command::new("id").arg("-u"))?;
+    if uid.trim() != "0" {
+        return Err("bench lab needs root (network namespaces, veth, XDP)".into());
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let client_core = args.client_core.unwrap_or(if cores > 1 { args.server_core + 1 } else { 0 });
@@ -134,8 +151,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     bench.lab.add_linux_address()?;
     bench.lab.tune_client_ports()?;
-    let only: Option<Vec<String>> =
-        args.only.as_ref().map(|s| s.split(',').map(|w| w.trim().to_string()).collect());
     for combo in plan() {
         if only.as_ref().is_some_and(|o| !o.iter().any(|w| w == combo.workload)) {
             continue;
@@ -143,6 +158,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         interrupted()?;
         bench.measure(&combo)?;
     }
+    interrupted()?;
+    let flood_runs = if synflood_selected { bench.synflood(&cookie_settings)? } else { Vec::new() };
     interrupted()?;
 
     let Modes { xdp: xdp_mode, bind: bind_mode, tx_checksum } =
@@ -181,6 +198,21 @@ pub fn run(args: &Args) -> Result<(), String> {
     write_outputs(&report, &bench.curves, &out_dir, args.json.as_deref())?;
     print!("{}", report::table::markdown(&report));
     print!("{}", report::table::meta_lines(&report));
+    if synflood_selected {
+        let table = synflood::markdown(&flood_runs);
+        let json = serde_json::to_string_pretty(&flood_runs)
+            .map_err(|e| format!("cannot write the synflood runs: {e}"))?;
+        for (name, text) in [("synflood.md", &table), ("synflood.json", &json)] {
+            let path = out_dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        print!(
+            "\nSYN flood (hping3 -S --rand-source -i u10 from the client core; {} legitimate \
+                connects each; our worker --sched fifo:10, the client chrt -f 20):\n{table}",
+            synflood::LEGIT
+        );
+    }
     println!("results in {}", out_dir.display());
     let failures = std::mem::take(&mut bench.failures);
     drop(bench); // removes the lab before the exit status is decided
@@ -191,6 +223,25 @@ pub fn run(args: &Args) -> Result<(), String> {
             Err(format!("{} combination(s) failed (see the table), first: {first}", failures.len()))
         }
     }
+}
+
+/// The workloads `--only` names (`None`: the default set); an unknown name is an error.
+fn selected_workloads(only: Option<&str>) -> Result<Option<Vec<String>>, String> {
+    let Some(list) = only else { return Ok(None) };
+    let known: Vec<&str> = {
+        let mut k: Vec<&str> = plan().iter().map(|c| c.workload).collect();
+        k.dedup();
+        k.push("synflood");
+        k
+    };
+    let mut out = Vec::new();
+    for w in list.split(',').map(str::trim) {
+        if !known.contains(&w) {
+            return Err(format!("--only: unknown workload '{w}' (known: {})", known.join(", ")));
+        }
+        out.push(w.to_string());
+    }
+    Ok(Some(out))
 }
 
 /// Arguments of `xdptcp report lab`.
@@ -1034,6 +1085,13 @@ mod tests {
         for c in &p {
             assert!(report::table::WORKLOAD_ORDER.contains(&c.workload), "{}", c.workload);
         }
+        // `--only` names known workloads; the SYN flood only when asked for.
+        assert_eq!(selected_workloads(None), Ok(None));
+        let some = selected_workloads(Some("rr64x1, synflood")).unwrap();
+        assert_eq!(some, Some(vec!["rr64x1".to_string(), "synflood".to_string()]));
+        let err = selected_workloads(Some("rr64x1,synflod")).unwrap_err();
+        assert!(err.starts_with("--only: unknown workload 'synflod'"), "{err}");
+        assert!(!p.iter().any(|c| c.workload.starts_with("synflood")));
         assert!(not_built("--stack xdptcp: the AF_XDP driver is not built yet; use --stack linux"));
         assert!(not_built("error: unexpected argument '--iface' found"));
         assert!(!not_built("connection refused"));
