@@ -448,7 +448,7 @@ fn forged_datagrams_are_dropped_and_counted_never_a_panic() {
 #[test]
 fn garbage_from_the_peer_is_dropped_and_counted_never_a_panic() {
     let (mut p, ca, _cb) = connected_pair(impaired(0.0), Config::default(), 22);
-    let mut rng = Rng::new(6);
+    let mut rng = SplitMix64::new(6);
     let key = *p.a.connection(ca).unwrap().key();
     for _ in 0..20_000u32 {
         let len = 17 + rng.below(300) as usize;
@@ -557,4 +557,53 @@ fn forged_close_ack_and_window_change_nothing() {
     );
     assert_eq!(ledger.received.len(), 50);
     assert!(p.a.is_established(ca) && p.b.is_established(cb));
+}
+
+/// The lab's closed loop in virtual time: A connects to B and sends a `size`-byte message;
+/// B echoes each message it receives; A sends the next one when the echo arrives. Returns
+/// each round trip, from the send to the echo, as `load rudp` measures it.
+fn echo_round_trips(link: LinkConfig, seed: u64, n: usize, size: usize) -> Vec<Duration> {
+    let mut p = RudpPair::new(Config::default(), link, seed);
+    let ca = p.a.connect(p.now, RUDP_ADDR_B).unwrap();
+    let payload = vec![0x5a; size];
+    let mut sent_at = None;
+    let mut trips = Vec::with_capacity(n);
+    let limit = p.now + Duration::from_secs(3_600);
+    while trips.len() < n {
+        let more = p.step(limit, &mut |pp, side, ev| match (side, ev) {
+            (RudpSide::A, Event::Connected(_)) => {
+                pp.a.send(pp.now, ca, &payload, true).unwrap();
+                sent_at = Some(pp.now);
+            }
+            (RudpSide::B, Event::Message(c, m)) => {
+                pp.b.send(pp.now, c, &m.data, true).unwrap();
+            }
+            (RudpSide::A, Event::Message(_, m)) => {
+                assert_eq!(m.data.len(), size);
+                let sent = sent_at.take().expect("an echo of a message sent");
+                trips.push(pp.now - sent);
+                pp.a.send(pp.now, ca, &payload, true).unwrap();
+                sent_at = Some(pp.now);
+            }
+            _ => {}
+        });
+        assert!(more, "{} of {n} round trips in an hour", trips.len());
+    }
+    trips
+}
+
+#[test]
+fn probe_echo_tail() {
+    let link = LinkConfig {
+        delay: Duration::from_micros(10),
+        loss: 0.05,
+        ..LinkConfig::default()
+    };
+    for seed in 0..300 {
+        let t = echo_round_trips(link, seed, 300, 64);
+        let (i, worst) = t.iter().enumerate().max_by_key(|(_, d)| **d).unwrap();
+        if *worst > Duration::from_millis(200) {
+            println!("seed {seed}: message {i} took {worst:?}");
+        }
+    }
 }
