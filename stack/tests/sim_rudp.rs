@@ -599,11 +599,23 @@ fn probe_echo_tail() {
         loss: 0.05,
         ..LinkConfig::default()
     };
-    for seed in 0..300 {
-        let t = echo_round_trips(link, seed, 300, 64);
+    let mut conn = std::collections::BTreeMap::new();
+    for seed in 0..3000 {
+        let mut p = RudpPair::new(Config::default(), link, seed);
+        let start = p.now;
+        let ca = p.a.connect(p.now, RUDP_ADDR_B).unwrap();
+        run_until(&mut p, Duration::from_secs(60), &mut |_, _| {}, |p| p.a.is_established(ca));
+        *conn.entry((p.now - start).total_nanos() / 100_000_000).or_insert(0) += 1;
+    }
+    println!("connect, 100 ms buckets: {conn:?}");
+    let mut hist = std::collections::BTreeMap::new();
+    for seed in 0..10 {
+        let t = echo_round_trips(link, seed, 100, 64);
         let (i, worst) = t.iter().enumerate().max_by_key(|(_, d)| **d).unwrap();
+        *hist.entry(worst.total_nanos() / 1_000_000).or_insert(0) += 1;
         if *worst > Duration::from_millis(200) {
             println!("seed {seed}: message {i} took {worst:?}");
         }
     }
+    println!("{hist:?}");
 }

@@ -359,7 +359,7 @@ impl Connection {
     }
 
     /// A Retry arrived for this (client) connection: the next Initial carries `token`.
-    pub(super) fn on_retry(&mut self, token: &[u8]) {
+    pub(super) fn on_retry(&mut self, now: Instant, token: &[u8]) {
         if self.state != State::Connecting || self.token.is_some() {
             return;
         }
@@ -370,7 +370,7 @@ impl Connection {
         t.copy_from_slice(token);
         self.token = Some(t);
         // The Initials sent so far were answered, not lost: no congestion signal.
-        self.recovery.discard_all();
+        self.recovery.on_retry(now);
         self.pending.control.initial = true;
     }
 

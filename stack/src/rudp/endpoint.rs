@@ -230,7 +230,7 @@ impl Endpoint {
         };
         let payload = &body[HEADER_LEN..];
         match header.packet_type {
-            PacketType::Retry => conn.on_retry(payload),
+            PacketType::Retry => conn.on_retry(now, payload),
             _ => conn.handle(now, &header, payload, &mut self.events),
         }
         self.after(header.dst_cid, now, true);
