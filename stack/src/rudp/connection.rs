@@ -414,6 +414,9 @@ impl Connection {
         }
         self.stats.packets_received += 1;
         self.received.on_packet(now, header.number, eliciting, self.params.max_ack_delay);
+        if eliciting && matches!(header.packet_type, PacketType::Initial | PacketType::Accept) {
+            self.received.ack_at_once();
+        }
         self.timers.last_received = now;
         self.timers.last_activity = now;
         match (self.side, header.packet_type) {
