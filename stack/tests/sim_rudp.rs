@@ -213,6 +213,25 @@ fn every_message_exactly_once_in_order_from_0_to_30_percent_loss() {
     }
 }
 
+/// The issue asks for reordering and duplication up to 30 % as well, not just loss: each at
+/// 30 % alone, and all three together.
+#[test]
+fn every_message_exactly_once_in_order_with_30_percent_reordering_and_duplication() {
+    let n = 48;
+    for (i, (loss, reorder, duplicate)) in
+        [(0.0, 0.30, 0.0), (0.0, 0.0, 0.30), (0.30, 0.30, 0.30)].into_iter().enumerate()
+    {
+        let link = LinkConfig { loss, reorder, duplicate, ..impaired(0.0) };
+        for seed in [21u64, 22] {
+            let (p, run) = exchange(link, seed * 100 + i as u64, n);
+            assert_clean(&p, &run, n);
+            let s = p.a_to_b.stats().impaired;
+            assert!(reorder == 0.0 || s.reordered > 0, "{s:?}");
+            assert!(duplicate == 0.0 || s.duplicated > 0, "{s:?}");
+        }
+    }
+}
+
 #[test]
 fn small_datagrams_cut_64_kib_into_hundreds_of_fragments() {
     // 256-byte datagrams: 128 bytes of data per fragment, 512 fragments per 64 KiB message.
