@@ -8,7 +8,8 @@
 #   kcp:  `serve kcp-echo` (kernel UDP)                            <- `load kcp` (kernel UDP)
 #
 # Each loss rate gets its own two-namespace lab (`xdptcp lab up`, loss by nftables on the
-# kernel-side veth, both directions). Writes one JSON report per run into OUT_DIR and
+# kernel-side veth, both directions). Writes one JSON report per run into OUT_DIR (and the
+# client's per-second progress lines into client-*.log, which tell a stall from a tail) and
 # prints the table (scripts/rudp-lab-report.py turns the JSON into the table and plot).
 #
 # Usage: scripts/rudp-lab.sh BIN OUT_DIR [SECONDS_PER_RUN]   (root; BIN: a built xdptcp)
@@ -76,13 +77,15 @@ for loss in $losses; do
         start_server "$STACK_NS" "$out/server-rudp-$loss-$size$suffix.log" \
             serve rudp-echo --stack xdptcp --iface "$STACK_IF" --ip "$STACK_IP/24" --port 9000
         ip netns exec "$KERNEL_NS" "$bin" load rudp --target "$STACK_IP:9000" --duration "$secs" \
-            --size "$size" --server-label xdptcp --conns "$conns" --json "$out/rudp-$loss-$size$suffix.json" 2>/dev/null
+            --size "$size" --server-label xdptcp --conns "$conns" --json "$out/rudp-$loss-$size$suffix.json" \
+            2>"$out/client-rudp-$loss-$size$suffix.log"
         stop_server
 
         start_server "$STACK_NS" "$out/server-tcp-$loss-$size$suffix.log" \
             serve rr --stack xdptcp --iface "$STACK_IF" --ip "$STACK_IP/24" --port 9001
         ip netns exec "$KERNEL_NS" "$bin" load rr --target "$STACK_IP:9001" --duration "$secs" \
-            --size "$size" --server-label xdptcp --conns "$conns" --json "$out/tcp-$loss-$size$suffix.json" 2>/dev/null
+            --size "$size" --server-label xdptcp --conns "$conns" --json "$out/tcp-$loss-$size$suffix.json" \
+            2>"$out/client-tcp-$loss-$size$suffix.log"
         stop_server
 
         # KCP runs on kernel UDP at both ends: the stack side gets a kernel address for it.
@@ -90,7 +93,8 @@ for loss in $losses; do
         start_server "$STACK_NS" "$out/server-kcp-$loss-$size$suffix.log" \
             serve kcp-echo --listen "$STACK_IP:9002"
         ip netns exec "$KERNEL_NS" "$bin" load kcp --target "$STACK_IP:9002" --duration "$secs" \
-            --size "$size" --server-label linux --conns "$conns" --json "$out/kcp-$loss-$size$suffix.json" 2>/dev/null
+            --size "$size" --server-label linux --conns "$conns" --json "$out/kcp-$loss-$size$suffix.json" \
+            2>"$out/client-kcp-$loss-$size$suffix.log"
         stop_server
         ip -n "$STACK_NS" addr del "$STACK_IP/24" dev "$STACK_IF"
     done
