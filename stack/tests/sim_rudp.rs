@@ -582,7 +582,8 @@ fn forged_close_ack_and_window_change_nothing() {
 /// had no RTT sample, so the Initial carrying the token (and the server's Accept answering
 /// it) were probed only after the 1 s initial RTO, doubled once more for each loss. A Retry
 /// now gives the client its first RTT sample (RFC 9002 §6.3): here the tokened Initial and
-/// then the Accept are lost, and the connection is still up within a few round trips.
+/// then the Accept are lost, and the connection is still up within a few round trips. The
+/// server answers the repeated Initial at once (RFC 9000 §13.2.1), not after its ACK delay.
 #[test]
 fn a_lost_tokened_initial_or_accept_costs_round_trips_not_the_initial_rto() {
     let mut p = RudpPair::new(Config::default(), LinkConfig::default(), 3);

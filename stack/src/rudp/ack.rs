@@ -42,8 +42,8 @@ impl ReceivedPackets {
 
     /// Asks for an ACK at once for what has arrived: for the handshake's packets, which
     /// RFC 9000 §13.2.1 says are never acknowledged late. A repeated Initial means the
-    /// client did not hear the Accept, and the server has no RTT sample yet, so nothing else
-    /// would answer it before its 1 s initial RTO.
+    /// client did not hear the Accept; answering it at once, not after `max_ack_delay`,
+    /// saves the client that delay on every handshake round trip that lost a packet.
     pub fn ack_at_once(&mut self) {
         self.immediate = true;
     }
