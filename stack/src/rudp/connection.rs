@@ -358,6 +358,14 @@ impl Connection {
         }
     }
 
+    /// The server's first RTT measurement: from the Retry it sent (the token's issue time)
+    /// to the tokened Initial that opened this connection. Without it a lost Accept, or a
+    /// lost first echo, would wait the 1 s initial RTO: the server's first ACK-based sample
+    /// needs the client to acknowledge an Accept, and the Accept may be the packet lost.
+    pub(super) fn on_token_rtt(&mut self, rtt: Duration) {
+        self.recovery.on_handshake_rtt(rtt);
+    }
+
     /// A Retry arrived for this (client) connection: the next Initial carries `token`.
     pub(super) fn on_retry(&mut self, now: Instant, token: &[u8]) {
         if self.state != State::Connecting || self.token.is_some() {

@@ -373,14 +373,23 @@ impl Recovery {
     /// a spurious probe, never a second's wait for a lost packet.
     pub fn on_retry(&mut self, now: Instant) {
         if let Some(newest) = self.sent.iter().flatten().last() {
-            let rtt = now.saturating_duration_since(newest.time_sent);
-            self.min_rtt = Some(rtt);
-            self.latest_rtt = rtt;
-            self.rto.sample(rtt);
+            self.on_handshake_rtt(now.saturating_duration_since(newest.time_sent));
         }
         self.pto_count = 0;
         self.rto.reset_backoff();
         self.discard_all();
+    }
+
+    /// A round trip the handshake timed (the client's Initial to Retry, the server's Retry
+    /// to tokened Initial) as the first RTT measurement (RFC 6298 §2.2), if there is none
+    /// yet: the probe timeout before any ACK is then a few round trips, not the 1 s initial
+    /// RTO. Not a `min_rtt`: such a time may include a retransmission's wait or a
+    /// millisecond of rounding, so only ACKs set that (RFC 9002 §5.2).
+    pub fn on_handshake_rtt(&mut self, rtt: Duration) {
+        if self.rto.srtt().is_none() {
+            self.latest_rtt = rtt;
+            self.rto.sample(rtt);
+        }
     }
 
     /// Forgets every packet in flight without declaring it lost (a Retry answered them).
