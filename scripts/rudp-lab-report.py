@@ -12,15 +12,35 @@ TRANSPORTS = [("rudp", "#1f77b4"), ("tcp", "#d62728"), ("kcp", "#2ca02c")]
 
 
 def load(out):
+    """(transport, loss, size) -> the reports of that row: `NAME.json`, or the rounds
+    `NAME-r1.json`, `NAME-r2.json`, ... of a run with ROUNDS > 1."""
     rows = {}
+    names = sorted(os.listdir(out))
     for t, _ in TRANSPORTS:
         for loss in LOSSES:
             for size in SIZES:
-                path = os.path.join(out, f"{t}-{loss}-{size}.json")
-                if os.path.exists(path):
-                    with open(path) as f:
-                        rows[(t, loss, size)] = json.load(f)
+                stem = f"{t}-{loss}-{size}"
+                found = [n for n in names if n == f"{stem}.json"
+                         or (n.startswith(f"{stem}-r") and n.endswith(".json"))]
+                found.sort(key=lambda n: int(n[len(stem) + 2:-5]) if n != f"{stem}.json" else 0)
+                if found:
+                    rows[(t, loss, size)] = [json.load(open(os.path.join(out, n))) for n in found]
     return rows
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def merged(reports):
+    """One row from its rounds: the median of each figure, timeouts summed."""
+    keys = ["p50_us", "p99_us", "p999_us", "max_us", "throughput", "completed"]
+    row = {k: median([r[k] for r in reports]) if all(r.get(k) is not None for r in reports)
+           else None for k in keys}
+    row["timeouts"] = sum(r["errors"]["timeout"] for r in reports)
+    return row
 
 
 def fmt(v, unit=""):
@@ -28,19 +48,50 @@ def fmt(v, unit=""):
 
 
 def table(rows):
+    """The table; with rounds, each figure is the median over them."""
     print("| size | loss % | transport | p50 µs | p99 µs | p99.9 µs | msg/s | timeouts |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for size in SIZES:
         for loss in LOSSES:
             for t, _ in TRANSPORTS:
-                r = rows.get((t, loss, size))
-                if r is None:
-                    print(f"| {size} | {loss} | {t} | - | - | - | - | - |")
+                if (t, loss, size) not in rows:
                     continue
+                r = merged(rows[(t, loss, size)])
                 print(
                     f"| {size} | {loss} | {t} | {fmt(r['p50_us'])} | {fmt(r['p99_us'])} | "
-                    f"{fmt(r['p999_us'])} | {fmt(r['throughput'])} | {r['errors']['timeout']} |"
+                    f"{fmt(r['p999_us'])} | {fmt(r['throughput'])} | {r['timeouts']} |"
                 )
+
+
+def spread(rows):
+    """For rows run in several rounds: each round's p99 and samples, and per round the ratio
+    of rudp's p99 to TCP's and KCP's (the transports of one round shared its load)."""
+    multi = sorted({(loss, size) for (t, loss, size), v in rows.items() if len(v) > 1})
+    if not multi:
+        return
+    print()
+    print("| size | loss % | transport | rounds | samples per round | p99 µs per round | "
+          "p99 median (min-max) | max µs per round |")
+    print("|---:|---:|---|---:|---|---|---|---|")
+    for loss, size in sorted(multi, key=lambda k: (k[1], k[0])):
+        for t, _ in TRANSPORTS:
+            reps = rows.get((t, loss, size), [])
+            if not reps:
+                continue
+            p99 = [r["p99_us"] for r in reps]
+            print(f"| {size} | {loss} | {t} | {len(reps)} | "
+                  f"{', '.join(format(r['completed'], ',') for r in reps)} | "
+                  f"{', '.join(fmt(v) for v in p99)} | "
+                  f"{fmt(median(p99))} ({fmt(min(p99))}-{fmt(max(p99))}) | "
+                  f"{', '.join(fmt(r['max_us']) for r in reps)} |")
+    print()
+    print("| size | loss % | rudp p99 / tcp p99, per round | rudp p99 / kcp p99, per round |")
+    print("|---:|---:|---|---|")
+    for loss, size in sorted(multi, key=lambda k: (k[1], k[0])):
+        rudp, tcp, kcp = (rows.get((t, loss, size), []) for t in ("rudp", "tcp", "kcp"))
+        def ratios(other):
+            return ", ".join(f"{a['p99_us'] / b['p99_us']:.2f}" for a, b in zip(rudp, other))
+        print(f"| {size} | {loss} | {ratios(tcp)} | {ratios(kcp)} |")
 
 
 def svg(rows, path):
@@ -48,6 +99,7 @@ def svg(rows, path):
     panel = (w - 3 * pad) / 2
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
              f'<rect width="{w}" height="{h}" fill="white"/>']
+    rows = {k: merged(v) for k, v in rows.items()}
     values = [r["p99_us"] for r in rows.values() if r.get("p99_us")]
     top = math.ceil(math.log10(max(values))) if values else 6
     bottom = math.floor(math.log10(min(values))) if values else 1
@@ -96,6 +148,7 @@ def main():
         print(f"no reports in {sys.argv[1]}", file=sys.stderr)
         sys.exit(1)
     table(rows)
+    spread(rows)
     svg(rows, os.path.join(sys.argv[1], "rudp-loss.svg"))
 
 

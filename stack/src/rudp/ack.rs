@@ -40,6 +40,14 @@ impl ReceivedPackets {
         dup
     }
 
+    /// Asks for an ACK at once for what has arrived: for the handshake's packets, which
+    /// RFC 9000 §13.2.1 says are never acknowledged late. A repeated Initial means the
+    /// client did not hear the Accept; answering it at once, not after `max_ack_delay`,
+    /// saves the client that delay on every handshake round trip that lost a packet.
+    pub fn ack_at_once(&mut self) {
+        self.immediate = true;
+    }
+
     /// Records a new packet.
     pub fn on_packet(&mut self, now: Instant, pn: u64, ack_eliciting: bool, max_delay: Duration) {
         let in_order = self.largest.is_none_or(|(l, _)| pn == l + 1);

@@ -358,8 +358,16 @@ impl Connection {
         }
     }
 
+    /// The server's first RTT measurement: from the Retry it sent (the token's issue time)
+    /// to the tokened Initial that opened this connection. Without it a lost Accept, or a
+    /// lost first echo, would wait the 1 s initial RTO: the server's first ACK-based sample
+    /// needs the client to acknowledge an Accept, and the Accept may be the packet lost.
+    pub(super) fn on_token_rtt(&mut self, rtt: Duration) {
+        self.recovery.on_handshake_rtt(rtt);
+    }
+
     /// A Retry arrived for this (client) connection: the next Initial carries `token`.
-    pub(super) fn on_retry(&mut self, token: &[u8]) {
+    pub(super) fn on_retry(&mut self, now: Instant, token: &[u8]) {
         if self.state != State::Connecting || self.token.is_some() {
             return;
         }
@@ -370,7 +378,7 @@ impl Connection {
         t.copy_from_slice(token);
         self.token = Some(t);
         // The Initials sent so far were answered, not lost: no congestion signal.
-        self.recovery.discard_all();
+        self.recovery.on_retry(now);
         self.pending.control.initial = true;
     }
 
@@ -414,6 +422,9 @@ impl Connection {
         }
         self.stats.packets_received += 1;
         self.received.on_packet(now, header.number, eliciting, self.params.max_ack_delay);
+        if eliciting && matches!(header.packet_type, PacketType::Initial | PacketType::Accept) {
+            self.received.ack_at_once();
+        }
         self.timers.last_received = now;
         self.timers.last_activity = now;
         match (self.side, header.packet_type) {

@@ -230,7 +230,7 @@ impl Endpoint {
         };
         let payload = &body[HEADER_LEN..];
         match header.packet_type {
-            PacketType::Retry => conn.on_retry(payload),
+            PacketType::Retry => conn.on_retry(now, payload),
             _ => conn.handle(now, &header, payload, &mut self.events),
         }
         self.after(header.dst_cid, now, true);
@@ -307,7 +307,10 @@ impl Endpoint {
                 self.stats.connection_limit += 1;
                 return;
             }
-            let conn = Connection::server(now, &self.config, cid, client_cid, remote, key);
+            let mut conn = Connection::server(now, &self.config, cid, client_cid, remote, key);
+            if let Some(issued) = TokenKey::issued(token) {
+                conn.on_token_rtt(now.saturating_duration_since(issued));
+            }
             self.connections.insert(cid, conn);
             self.stats.connections_accepted += 1;
             self.events.push_back(Event::Accepted(cid));

@@ -362,8 +362,38 @@ impl Recovery {
         self.sent.iter().flatten().next().copied()
     }
 
+    /// A Retry answered the Initials (RFC 9002 §6.3): it acknowledges none of them, so they
+    /// are forgotten, not lost, and the probe backoff starts over. When only one Initial was
+    /// sent, the time to the Retry is a round trip, and the RFC lets the client use it in
+    /// place of the default initial RTT. Without it the Initial that carries the token, and
+    /// the server's Accept that answers it, would be probed only after the 1 s initial RTO
+    /// (RFC 6298 §2.1): one lost handshake packet would cost a second, not a few round trips.
+    /// After a probe the Retry may answer either Initial: the time since the newest is taken,
+    /// which can only be too short (Karn's ambiguity, RFC 6298 §3), so the worst it does is
+    /// a spurious probe, never a second's wait for a lost packet.
+    pub fn on_retry(&mut self, now: Instant) {
+        if let Some(newest) = self.sent.iter().flatten().last() {
+            self.on_handshake_rtt(now.saturating_duration_since(newest.time_sent));
+        }
+        self.pto_count = 0;
+        self.rto.reset_backoff();
+        self.discard_all();
+    }
+
+    /// A round trip the handshake timed (the client's Initial to Retry, the server's Retry
+    /// to tokened Initial) as the first RTT measurement (RFC 6298 §2.2), if there is none
+    /// yet: the probe timeout before any ACK is then a few round trips, not the 1 s initial
+    /// RTO. Not a `min_rtt`: such a time may include a retransmission's wait or a
+    /// millisecond of rounding, so only ACKs set that (RFC 9002 §5.2).
+    pub fn on_handshake_rtt(&mut self, rtt: Duration) {
+        if self.rto.srtt().is_none() {
+            self.latest_rtt = rtt;
+            self.rto.sample(rtt);
+        }
+    }
+
     /// Forgets every packet in flight without declaring it lost (a Retry answered them).
-    pub fn discard_all(&mut self) {
+    fn discard_all(&mut self) {
         self.sent.clear();
         self.base = self.next_pn;
         self.bytes_in_flight = 0;

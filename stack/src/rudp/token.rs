@@ -94,6 +94,14 @@ impl TokenKey {
         fresh && diff == 0
     }
 
+    /// When a token [`check`](Self::check) accepted was issued, to the millisecond: the
+    /// Retry that carried it left then, so its arrival back in an Initial times a round trip
+    /// on the server's own clock (the MAC vouches for the time).
+    pub fn issued(token: &[u8]) -> Option<Instant> {
+        let bytes: [u8; 8] = token.get(..8)?.try_into().ok()?;
+        Some(Instant::from_millis(u64::from_be_bytes(bytes)))
+    }
+
     /// The server's connection id for a client: a keyed hash of its address and id, so a
     /// repeated or duplicated Initial finds the connection it already made, and outsiders
     /// cannot predict ids. 0 is reserved ("not yet known"); `attempt` gives alternatives.
