@@ -680,6 +680,28 @@ fn zero_window_probe_and_reopen() {
     recv!(c, t3, seq ISS + 101, ack Some(IRS + 1), A | Flags::PSH, len 50);
 }
 
+/// `TCP_INFO`'s `tcpi_rwnd_limited` and `tcpi_busy_time` (Linux's send chronographs, as
+/// google's `tcp-info-rwnd-limited.pkt` checks them): time with data held back by the peer's
+/// window counts as both, time with data in flight as busy only, idle time as neither.
+#[test]
+fn window_limited_and_busy_time_are_kept() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.send(&data(100, 4));
+    recv_nothing!(c, ms(20));
+    assert_eq!(c.info().chrono.rwnd_limited(ms(120)), Duration::from_millis(100));
+    // The window opens before the probe timer: the data leaves, window-limited time stops.
+    send!(c, ms(150), seg(IRS + 1, Some(ISS + 1), A).with_window(1000));
+    recv!(c, ms(150), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    assert_eq!(c.info().chrono.rwnd_limited(ms(170)), Duration::from_millis(130));
+    assert_eq!(c.info().chrono.busy_time(ms(170)), Duration::from_millis(150));
+    // Everything acknowledged: idle from then on.
+    send!(c, ms(180), seg(IRS + 1, Some(ISS + 101), A).with_window(1000));
+    recv_nothing!(c, ms(180));
+    assert_eq!(c.info().chrono.busy_time(ms(500)), Duration::from_millis(160));
+    assert_eq!(c.info().chrono.rwnd_limited(ms(500)), Duration::from_millis(130));
+}
+
 #[test]
 fn receiver_answers_zero_window_probe() {
     let mut c = client(plain_config());

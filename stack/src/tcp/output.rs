@@ -259,6 +259,7 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         ) {
+            self.chrono.stop(now);
             return None;
         }
         let data_end = self.data_end();
@@ -281,6 +282,11 @@ impl Connection {
         let at = self.send_buf.head_offset() + (self.snd.nxt - self.snd.base).max(0) as usize;
         let three_chunks = 3 * CHUNK_SIZE - at % CHUNK_SIZE;
         let seg_max = seg_max.min(three_chunks);
+        if !probe {
+            // Linux's `tcp_snd_wnd_test`: the next segment does not fit the peer's window.
+            let rwnd_limited = unsent > 0 && peer_room < unsent.min(seg_max);
+            self.chrono.on_send_attempt(now, unsent > 0 || in_flight > 0, rwnd_limited);
+        }
         let mut len = unsent.min(seg_max).min(usable);
         // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
         // as it is (not a short segment for Nagle or cork).
