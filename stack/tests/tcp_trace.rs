@@ -702,6 +702,27 @@ fn window_limited_and_busy_time_are_kept() {
     assert_eq!(c.info().chrono.rwnd_limited(ms(500)), Duration::from_millis(130));
 }
 
+/// With nothing in flight and a window smaller than the next segment, the data waits for the
+/// persist timer, which sends what fits (Linux `tcp_snd_wnd_test`, `tcp_write_wakeup`), rather
+/// than a sliver at once (`tcp-info-rwnd-limited.pkt` writes 1000 bytes into a 10-byte window).
+#[test]
+fn a_window_too_small_for_a_segment_waits_for_the_persist_timer() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(10));
+    c.send(&data(100, 4));
+    recv_nothing!(c, ms(20));
+    // The persist timer, at the RTO (10 ms SRTT + 200 ms), sends the 10 bytes that fit, with
+    // PSH as Linux marks them.
+    let t = c.poll_timeout().unwrap();
+    assert_eq!(t, ms(230));
+    c.on_timeout(t);
+    recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 10);
+    recv_nothing!(c, t);
+    // The window opens: the rest goes at once.
+    send!(c, ms(240), seg(IRS + 1, Some(ISS + 11), A).with_window(1000));
+    recv!(c, ms(240), seq ISS + 11, ack Some(IRS + 1), A | Flags::PSH, len 90);
+}
+
 #[test]
 fn receiver_answers_zero_window_probe() {
     let mut c = client(plain_config());
