@@ -320,7 +320,10 @@ impl Connection {
             // the data waits for the persist timer, which then sends what fits, as Linux does
             // (`tcp_snd_wnd_test` fails in `tcp_write_xmit`; `tcp_write_wakeup` later): a
             // sliver sent at once would leave the rest waiting for the timer all the same.
-            let window_short = idle && !all_queued && !self.probes.window_wakeup;
+            // (The peer's window specifically: after a timeout the congestion window can cut
+            // a segment short with nothing in flight, and that one goes.)
+            let window_short =
+                idle && peer_room < unsent.min(seg_max) && !self.probes.window_wakeup;
             if window_short || !(idle || big_enough || (all_queued && nodelay)) {
                 return None;
             }
