@@ -12,9 +12,13 @@
 #    second time, alone, before it counts as failed: on a loaded machine Linux misses the
 #    suite's timing tolerances (a few ms) when scripts run side by side.
 # 3. Runs the scripts Linux passes through target/release/libxdptcp_posix.so (packetdrill's
-#    shared-object mode, virtual time), in a working copy whose defaults.sh is a no-op (the
-#    adapter has the suite's profile built in: xdptcp_posix::suite_profile), again each in a
-#    fresh namespace so that no shell line of a script touches the host.
+#    shared-object mode, virtual time), again each in a fresh namespace so that no shell line
+#    of a script touches the host. There the script's defaults.sh and its own sysctl lines
+#    run as under Linux, and the adapter reads the namespace's TCP sysctls when a socket
+#    connects or listens (--so_flags=sysctls=/proc/sys/net/ipv4; without the flag it has the
+#    suite's profile built in, xdptcp_posix::suite_profile). The namespace has an idle
+#    tun device named tun0, so that shell lines configuring packetdrill's tun device (its qdisc)
+#    succeed as they do under Linux; the adapter's packets never pass through it.
 # 4. Prints both counts and exits non-zero if a script listed in
 #    tests/packetdrill/expected-pass.txt fails through the adapter, or if one of the project's
 #    own scripts (docs/packetdrill/*.pkt, which describe this stack) fails.
@@ -78,15 +82,12 @@ so=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory
 # Two working copies of the suite, writable (the source may be read-only). Scripts call
 # ../common/defaults.sh, ../../common/defaults.sh or ../../../common/defaults.sh, which all
 # must reach the profile: tcp/common/ is a link to ../../common upstream, which a plain copy
-# may have turned into a text file, so both places get the file itself. Linux's copy runs the
-# real profile; the adapter's a no-op (the adapter has the profile built in).
+# may have turned into a text file, so both places get the file itself. Both copies run the
+# real profile (in the script's own namespace), which the adapter reads back from it.
 for mode in linux adapter; do
     mkdir -p "$work/$mode"
     cp -r "$src/tcp" "$src/common" "$work/$mode/"
     chmod -R u+w "$work/$mode"
-    if [[ $mode == adapter ]]; then
-        printf '#!/bin/sh\n# no-op: the adapter has this profile built in\nexit 0\n' >"$work/$mode/common/defaults.sh"
-    fi
     rm -f "$work/$mode/tcp/common/defaults.sh"
     cp "$work/$mode/common/defaults.sh" "$work/$mode/tcp/common/defaults.sh"
     chmod +x "$work/$mode/common/defaults.sh" "$work/$mode/tcp/common/defaults.sh"
@@ -97,12 +98,16 @@ done
 run_one() {
     local mode=$1 script=$2 ns="$ns_prefix$1-$3" args=() rc
     if [[ $mode == adapter ]]; then
-        args=(--so_filename="$so" --local_ip=192.168.0.1 --remote_ip=192.0.2.1)
+        args=(--so_filename="$so" --so_flags=sysctls=/proc/sys/net/ipv4 --local_ip=192.168.0.1 --remote_ip=192.0.2.1)
     fi
     local log=$work/logs/$mode/$script.log
     mkdir -p "$(dirname "$log")"
     ip netns add "$ns"
     ip -n "$ns" link set lo up
+    if [[ $mode == adapter ]]; then
+        # Under Linux packetdrill creates tun0; here an idle one for the scripts' tc lines.
+        ip -n "$ns" tuntap add dev tun0 mode tun && ip -n "$ns" link set tun0 up
+    fi
     rc=0
     (cd "$work/$mode/tcp/$(dirname "$script")" &&
         timeout -k 5 "$timeout_secs" ip netns exec "$ns" "$pd" "${args[@]}" "$(basename "$script")") \

@@ -111,6 +111,12 @@ fn fast_retransmit_never_reaches_past_snd_max() {
     let ack = seg(IRS + 201, Some(ISS + 81), A).with_ts(504, 0).with_window(80);
     rx(&mut c, ms(24), &ack);
     assert_eq!(c.counters().challenge_acks, 0);
-    let next = tx_all(&mut c, ms(24));
+    // The window (80) is smaller than a segment of now (88): as Linux, the next data waits
+    // for the persist timer, which sends what fits.
+    let mut next = tx_all(&mut c, ms(24));
+    if let Some(t) = c.poll_timeout() {
+        c.on_timeout(t);
+        next.extend(tx_all(&mut c, t));
+    }
     assert!(next.iter().any(|x| x.seq == s(ISS + 81) && !x.payload.is_empty()), "{next:?}");
 }

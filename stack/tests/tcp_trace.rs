@@ -680,6 +680,49 @@ fn zero_window_probe_and_reopen() {
     recv!(c, t3, seq ISS + 101, ack Some(IRS + 1), A | Flags::PSH, len 50);
 }
 
+/// `TCP_INFO`'s `tcpi_rwnd_limited` and `tcpi_busy_time` (Linux's send chronographs, as
+/// google's `tcp-info-rwnd-limited.pkt` checks them): time with data held back by the peer's
+/// window counts as both, time with data in flight as busy only, idle time as neither.
+#[test]
+fn window_limited_and_busy_time_are_kept() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
+    c.send(&data(100, 4));
+    recv_nothing!(c, ms(20));
+    assert_eq!(c.info().chrono.rwnd_limited(ms(120)), Duration::from_millis(100));
+    // The window opens before the probe timer: the data leaves, window-limited time stops.
+    send!(c, ms(150), seg(IRS + 1, Some(ISS + 1), A).with_window(1000));
+    recv!(c, ms(150), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
+    assert_eq!(c.info().chrono.rwnd_limited(ms(170)), Duration::from_millis(130));
+    assert_eq!(c.info().chrono.busy_time(ms(170)), Duration::from_millis(150));
+    // Everything acknowledged: idle from then on.
+    send!(c, ms(180), seg(IRS + 1, Some(ISS + 101), A).with_window(1000));
+    recv_nothing!(c, ms(180));
+    assert_eq!(c.info().chrono.busy_time(ms(500)), Duration::from_millis(160));
+    assert_eq!(c.info().chrono.rwnd_limited(ms(500)), Duration::from_millis(130));
+}
+
+/// With nothing in flight and a window smaller than the next segment, the data waits for the
+/// persist timer, which sends what fits (Linux `tcp_snd_wnd_test`, `tcp_write_wakeup`), rather
+/// than a sliver at once (`tcp-info-rwnd-limited.pkt` writes 1000 bytes into a 10-byte window).
+#[test]
+fn a_window_too_small_for_a_segment_waits_for_the_persist_timer() {
+    let mut c = client(plain_config());
+    send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(10));
+    c.send(&data(100, 4));
+    recv_nothing!(c, ms(20));
+    // The persist timer, at the RTO (200 ms), sends the 10 bytes that fit, with
+    // PSH as Linux marks them.
+    let t = c.poll_timeout().unwrap();
+    assert_eq!(t, ms(220));
+    c.on_timeout(t);
+    recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 10);
+    recv_nothing!(c, t);
+    // The window opens: the rest goes at once.
+    send!(c, ms(240), seg(IRS + 1, Some(ISS + 11), A).with_window(1000));
+    recv!(c, ms(240), seq ISS + 11, ack Some(IRS + 1), A | Flags::PSH, len 90);
+}
+
 #[test]
 fn receiver_answers_zero_window_probe() {
     let mut c = client(plain_config());

@@ -2,6 +2,7 @@
 //! `key=value,key=value` string packetdrill passes as `--so_flags`.
 
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{StackConfig, StackKeys};
@@ -54,6 +55,10 @@ pub struct PosixConfig {
     /// cause, after jumping through the stack's timers: 2000 ms. packetdrill only asks when
     /// it expects a packet, and fails on an empty answer, so waiting a little helps.
     pub rx_wait_ms: u64,
+    /// A directory of Linux TCP sysctls (`/proc/sys/net/ipv4` of the caller's network
+    /// namespace) read at every `connect` and `listen` over [`tcp`](Self::tcp): see
+    /// [`apply_sysctls`]. `None` (the default): the profile alone.
+    pub sysctls: Option<PathBuf>,
 }
 
 impl Default for PosixConfig {
@@ -69,6 +74,7 @@ impl Default for PosixConfig {
             outbound_capacity: 4096,
             epoch_secs: 1_700_000_000,
             rx_wait_ms: 2000,
+            sysctls: None,
         }
     }
 }
@@ -105,7 +111,8 @@ impl PosixConfig {
     /// Parses `--so_flags`: comma-separated `key=value` pairs over the defaults. Keys:
     /// `local_ip`, `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
     /// `mss`, `rcvbuf`, `sndbuf`, `nodelay`, `timestamps`, `sack`, `wscale`, `iw`, `rto_ms`,
-    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`. Empty input gives the defaults.
+    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`, `sysctls` (a
+    /// directory). Empty input gives the defaults.
     pub fn parse(flags: &str) -> Result<PosixConfig, String> {
         let mut c = PosixConfig::default();
         let mut mss_given = false;
@@ -152,6 +159,13 @@ impl PosixConfig {
                 "syn_retries" => c.tcp.syn_retries = num()?.min(255) as u8,
                 "rx_wait_ms" => c.rx_wait_ms = num()?,
                 "max_fds" => c.max_fds = (num()? as usize).clamp(8, 1 << 20),
+                "sysctls" => {
+                    let dir = PathBuf::from(value);
+                    if !dir.is_dir() {
+                        return Err(format!("sysctls: {value} is not a directory"));
+                    }
+                    c.sysctls = Some(dir);
+                }
                 _ => return Err(format!("unknown flag {key}")),
             }
         }
@@ -192,6 +206,59 @@ impl PosixConfig {
     }
 }
 
+/// `base` with the Linux TCP sysctls found in `dir` applied, the way a Linux host applies
+/// them to a socket that connects or listens now. Packetdrill scripts change sysctls with
+/// shell lines (`sysctl -q net.ipv4.tcp_ecn=1`) in the network namespace they run in; an
+/// adapter started with `sysctls=/proc/sys/net/ipv4` then sees the same knobs the kernel
+/// would. Only sysctls the stack models are read: `tcp_rmem`, `tcp_wmem` (three numbers),
+/// `tcp_syn_retries`, `tcp_synack_retries`, `tcp_timestamps`, `tcp_sack`,
+/// `tcp_window_scaling`, `tcp_ecn` (1 asks for and accepts ECN, RFC 3168 §6.1.1; 0 and 2
+/// leave it off: the stack has no accept-only mode) and `tcp_notsent_lowat`. A file that is
+/// missing or does not parse leaves the base value (never a panic: the files are input).
+pub fn apply_sysctls(base: &TcpConfig, dir: &Path) -> TcpConfig {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let num = |name: &str| read(name).and_then(|s| s.trim().parse::<u64>().ok());
+    let triple = |name: &str| {
+        let s = read(name)?;
+        let v: Vec<usize> = s.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        match v[..] {
+            [min, default, max] if min <= default && default <= max => {
+                Some(BufferSizes { min, default, max })
+            }
+            _ => None,
+        }
+    };
+    let mut c = *base;
+    if let Some(b) = triple("tcp_rmem") {
+        c.rmem = b;
+    }
+    if let Some(b) = triple("tcp_wmem") {
+        c.wmem = b;
+    }
+    if let Some(n) = num("tcp_syn_retries") {
+        c.syn_retries = n.min(255) as u8;
+    }
+    if let Some(n) = num("tcp_synack_retries") {
+        c.synack_retries = n.min(255) as u8;
+    }
+    if let Some(n) = num("tcp_timestamps") {
+        c.timestamps = n != 0;
+    }
+    if let Some(n) = num("tcp_sack") {
+        c.sack = n != 0;
+    }
+    if let Some(n) = num("tcp_window_scaling") {
+        c.window_scaling = n != 0;
+    }
+    if let Some(n) = num("tcp_ecn") {
+        c.ecn = n == 1;
+    }
+    if let Some(n) = num("tcp_notsent_lowat") {
+        c.notsent_lowat = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    c
+}
+
 /// Four 128-bit keys from the kernel's CSPRNG.
 fn os_keys() -> std::io::Result<StackKeys> {
     use std::io::Read;
@@ -230,6 +297,30 @@ mod tests {
         // Linux offers window scale 8 with tcp_rmem[2] = 15 MiB (measured on Linux 6.18).
         assert_eq!(p.recv_window_scale(), 8);
         assert_eq!(PosixConfig::default().tcp, p, "the adapter's default is the suite's profile");
+    }
+
+    #[test]
+    fn sysctls_from_a_directory_override_the_profile() {
+        let dir = std::env::temp_dir().join(format!("xdptcp-sysctls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let put = |name: &str, v: &str| std::fs::write(dir.join(name), v).expect("write");
+        put("tcp_ecn", "1\n");
+        put("tcp_notsent_lowat", "4000\n");
+        put("tcp_rmem", "4096\t131072\t6291456\n");
+        put("tcp_wmem", "1 2\n"); // malformed: the profile's stays
+        put("tcp_sack", "zero\n"); // malformed: the profile's stays
+        let base = suite_profile();
+        let c = apply_sysctls(&base, &dir);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert!(c.ecn);
+        assert_eq!(c.notsent_lowat, 4000);
+        assert_eq!((c.rmem.min, c.rmem.default, c.rmem.max), (4096, 131_072, 6_291_456));
+        assert_eq!(c.wmem, base.wmem);
+        assert_eq!(c.sack, base.sack);
+        assert_eq!(c.syn_retries, base.syn_retries, "missing file: the profile's value");
+        // The flag takes a directory and refuses anything else.
+        assert!(PosixConfig::parse("sysctls=/nonexistent/xdptcp").is_err());
+        assert!(PosixConfig::parse("").expect("defaults").sysctls.is_none());
     }
 
     #[test]

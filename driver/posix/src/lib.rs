@@ -32,7 +32,7 @@ mod tcp_info;
 mod udp;
 mod waiters;
 
-pub use config::{linux_profile, suite_profile, ClockMode, PosixConfig};
+pub use config::{apply_sysctls, linux_profile, suite_profile, ClockMode, PosixConfig};
 pub use errno::{Errno, SysResult};
 pub use posix::Posix;
 pub use socket::Fd;

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use xdptcp_stack::stack::{ConnectError, ListenError, TcpError};
 use xdptcp_stack::tcp::{SendFlags, State};
 
+use crate::config::apply_sysctls;
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
 use crate::socket::{Entry, Fd, Proto, Socket, TcpRole, TcpSocket};
@@ -65,6 +66,16 @@ pub(crate) fn scatter(bufs: &mut [IoSliceMut<'_>], mut skip: usize, a: &[u8], b:
 }
 
 impl Engine {
+    /// The TCP configuration a socket that connects or listens now starts from: the
+    /// stack's profile, with the sysctls of [`PosixConfig::sysctls`](crate::PosixConfig)
+    /// over it when the adapter was given a directory of them.
+    fn tcp_profile(&self) -> xdptcp_stack::tcp::TcpConfig {
+        match &self.config.sysctls {
+            Some(dir) => apply_sysctls(self.stack.tcp_config(), dir),
+            None => *self.stack.tcp_config(),
+        }
+    }
+
     /// `socket(AF_INET, type, protocol)`.
     pub fn op_socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult<Fd> {
         if domain != libc::AF_INET {
@@ -165,7 +176,8 @@ impl Engine {
                 SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)
             }
         };
-        let cfg = opts.tcp_config(self.stack.tcp_config());
+        let base = self.tcp_profile();
+        let cfg = opts.tcp_config(&base);
         let backlog = usize::try_from(backlog).unwrap_or(0);
         let l = self.stack.tcp_listen_with(*bound.ip(), bound.port(), backlog, cfg).map_err(
             |e| match e {
@@ -222,6 +234,7 @@ impl Engine {
             return self.udp_connect(fd, addr).map(Some);
         }
         let now = self.now();
+        let sysctls = self.config.sysctls.clone();
         let (stack, s) = split(self, fd)?;
         let nonblocking = s.nonblocking;
         let opts = s.opts;
@@ -254,7 +267,11 @@ impl Engine {
             }
             TcpRole::Fresh => {}
         }
-        let cfg = opts.tcp_config(stack.tcp_config());
+        let base = match &sysctls {
+            Some(dir) => apply_sysctls(stack.tcp_config(), dir),
+            None => *stack.tcp_config(),
+        };
+        let cfg = opts.tcp_config(&base);
         let res = match t.bound {
             Some(b) => stack.tcp_connect_from(now, b.port(), *addr.ip(), addr.port(), cfg),
             None => stack.tcp_connect_with(now, *addr.ip(), addr.port(), cfg),

@@ -118,6 +118,8 @@ pub fn encode(
     put_u32(&mut b, offset_of!(Ti, tcpi_pmtu), pmtu);
     let since_data = now.saturating_duration_since(i.last_data_recv);
     put_u32(&mut b, offset_of!(Ti, tcpi_last_data_recv), sat32(since_data.total_millis()));
+    put_u64(&mut b, offset_of!(Ti, tcpi_busy_time), i.chrono.busy_time(now).total_micros());
+    put_u64(&mut b, offset_of!(Ti, tcpi_rwnd_limited), i.chrono.rwnd_limited(now).total_micros());
     if let Some(rtt) = i.rtt {
         put_u32(&mut b, offset_of!(Ti, tcpi_rtt), sat32(rtt.total_micros()));
         put_u32(&mut b, offset_of!(Ti, tcpi_rttvar), sat32(i.rttvar.total_micros()));

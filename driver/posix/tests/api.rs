@@ -585,6 +585,29 @@ fn tcp_notsent_lowat_reads_back_and_limits_queued_unsent_bytes() {
     assert_eq!(p.poll(&mut fds, 0), Ok(0), "not writable while unsent bytes exceed half of it");
 }
 
+/// With `sysctls=DIR` the adapter reads Linux's TCP sysctls when a socket listens, as a kernel
+/// applies `net.ipv4.tcp_notsent_lowat` to its connections (google's
+/// `notsent-lowat-sysctl.pkt`): the socket option still reads 0, the limit applies.
+#[test]
+fn sysctls_read_at_listen_limit_the_accepted_connection() {
+    let dir = std::env::temp_dir().join(format!("xdptcp-api-sysctls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("tcp_notsent_lowat"), "4000\n").expect("write");
+    let flags = format!("rx_wait_ms=0,sysctls={}", dir.display());
+    let p = Posix::new(PosixConfig::parse(&flags).expect("flags"));
+    let (fd, _, _) = accepted(&p, 93, 4013);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(get_int(&p, fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT), 0);
+    p.fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK).expect("F_SETFL");
+    let n = p.write(fd, &[1u8; 200_000]).expect("write");
+    assert!(n < 100_000, "{n} bytes queued under a 4000-byte sysctl limit");
+    // Without the flag the profile's unlimited value holds: the whole write is queued.
+    let q = posix();
+    let (fd, _, _) = accepted(&q, 93, 4013);
+    q.fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK).expect("F_SETFL");
+    assert_eq!(q.write(fd, &[1u8; 200_000]), Ok(200_000));
+}
+
 #[test]
 fn host_unreachable_for_our_syn_fails_connect_with_ehostunreach() {
     let p = Arc::new(posix());

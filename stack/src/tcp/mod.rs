@@ -36,6 +36,7 @@
 mod autotune;
 pub mod buffer;
 pub mod cc;
+pub mod chrono;
 pub mod chunk;
 pub mod config;
 mod connection;

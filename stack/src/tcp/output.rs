@@ -259,6 +259,7 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         ) {
+            self.chrono.stop(now);
             return None;
         }
         let data_end = self.data_end();
@@ -281,6 +282,11 @@ impl Connection {
         let at = self.send_buf.head_offset() + (self.snd.nxt - self.snd.base).max(0) as usize;
         let three_chunks = 3 * CHUNK_SIZE - at % CHUNK_SIZE;
         let seg_max = seg_max.min(three_chunks);
+        if !probe {
+            // Linux's `tcp_snd_wnd_test`: the next segment does not fit the peer's window.
+            let rwnd_limited = unsent > 0 && peer_room < unsent.min(seg_max);
+            self.chrono.on_send_attempt(now, unsent > 0 || in_flight > 0, rwnd_limited);
+        }
         let mut len = unsent.min(seg_max).min(usable);
         // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
         // as it is (not a short segment for Nagle or cork).
@@ -310,7 +316,15 @@ impl Connection {
             let all_queued = len == unsent;
             let big_enough = len >= (self.snd.max_wnd as usize / 2).max(1);
             let idle = in_flight == 0;
-            if !(idle || big_enough || (all_queued && nodelay)) {
+            // With nothing in flight, a segment cut short by the peer's window rather than by
+            // the data waits for the persist timer, which then sends what fits, as Linux does
+            // (`tcp_snd_wnd_test` fails in `tcp_write_xmit`; `tcp_write_wakeup` later): a
+            // sliver sent at once would leave the rest waiting for the timer all the same.
+            // (The peer's window specifically: after a timeout the congestion window can cut
+            // a segment short with nothing in flight, and that one goes.)
+            let window_short =
+                idle && peer_room < unsent.min(seg_max) && !self.probes.window_wakeup;
+            if window_short || !(idle || big_enough || (all_queued && nodelay)) {
                 return None;
             }
         }
@@ -342,6 +356,7 @@ impl Connection {
         let n = len + usize::from(fin_here);
         self.advance_snd(now, n, false);
         if len > 0 {
+            self.probes.window_wakeup = false;
             self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
             self.marks.on_sent(seq + len);
         }
@@ -526,6 +541,14 @@ impl Connection {
         units as u16
     }
 
+    /// Whether the peer's window has no room for the next segment of unsent data (Linux's
+    /// `tcp_snd_wnd_test` failing): what waits then goes when the persist timer fires.
+    pub(super) fn window_too_small(&self) -> bool {
+        let unsent = (self.data_end() - self.snd.nxt).max(0) as usize;
+        let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
+        unsent > 0 && peer_room < unsent.min(self.opts.mss)
+    }
+
     /// Starts the persist timer when data waits behind a zero window and nothing is in flight
     /// (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
     fn arm_persist(&mut self, now: Instant) {
@@ -535,7 +558,7 @@ impl Connection {
         // sends it (Linux's probe timer, `tcp_write_wakeup`; `push`).
         let held = self.marks.holds_short() && self.data_end() > self.snd.nxt;
         if self.state.is_synchronized()
-            && (self.snd.wnd == 0 || held)
+            && (self.snd.wnd == 0 || held || self.window_too_small())
             && waiting
             && self.snd.max == self.snd.una
             && self.timers.persist_at.is_none()

@@ -196,6 +196,9 @@ pub(super) struct Probes {
     pub(super) pending: bool,
     /// Keepalive probes sent since the peer was last heard.
     pub(super) keepalive_sent: u8,
+    /// The persist timer found data behind a window too small for its next segment: one
+    /// segment of what fits may go now (Linux `tcp_write_wakeup`).
+    pub(super) window_wakeup: bool,
     /// Zero-window probes sent since the last acceptable ACK.
     pub(super) unanswered: u32,
     /// Persist back-off exponent.
@@ -209,6 +212,7 @@ impl Probes {
         Probes {
             pending: false,
             keepalive_sent: 0,
+            window_wakeup: false,
             unanswered: 0,
             persist_backoff: 0,
             keepalive_sent_at: now,

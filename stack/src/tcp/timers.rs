@@ -152,6 +152,10 @@ impl Connection {
             if self.marks.holds_short() && self.data_end() > self.snd.nxt {
                 self.marks.wake();
             }
+            // Data behind a window too small for a segment: send what fits.
+            if self.window_too_small() {
+                self.probes.window_wakeup = true;
+            }
             return;
         }
         if self.probes.unanswered >= u32::from(self.config.retries2) {
