@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use super::caps::Medium;
 use super::counters::DropReason;
 use super::interface::{Interface, Link, Received, SendError};
-use super::neighbor::Enqueued;
+use super::neighbor::{Enqueued, NeighborMemo};
 use super::output::write_ethernet;
 use super::ring::SlotRing;
 use crate::time::Instant;
@@ -84,6 +84,17 @@ impl Interface {
     /// own next hop; others go to the gateway (RFC 1122 §3.3.1.1); with no gateway there is no
     /// route. A raw-IP device is point-to-point: everything goes out of it, no route needed.
     pub(super) fn resolve(&mut self, now: Instant, dst: Ipv4Addr) -> Result<Link, SendError> {
+        self.resolve_memo(now, dst, &mut None)
+    }
+
+    /// [`resolve`](Self::resolve) through a sender's memo of its next hop's entry
+    /// ([`NeighborCache::lookup_memo`](super::neighbor::NeighborCache::lookup_memo)).
+    pub(super) fn resolve_memo(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        memo: &mut Option<NeighborMemo<Ipv4Addr>>,
+    ) -> Result<Link, SendError> {
         if self.caps.medium == Medium::Ip {
             return Ok(Link::None);
         }
@@ -98,7 +109,7 @@ impl Interface {
             self.counters.tx_no_route += 1;
             return Err(SendError::NoRoute);
         };
-        Ok(match self.arp.lookup(hop, now) {
+        Ok(match self.arp.lookup_memo(memo, hop, now) {
             Some(mac) => Link::Mac(mac),
             None => Link::Unresolved(hop),
         })

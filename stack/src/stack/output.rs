@@ -3,7 +3,7 @@
 
 use super::{Reply, Stack};
 use crate::flow::FlowKey;
-use crate::iface::{Interface, IpSend, SendError};
+use crate::iface::{Interface, IpSend, SendError, TxRoute};
 use crate::tcp::segment::{IpEcn, SegmentHeader};
 use crate::time::Instant;
 use crate::wire::checksum;
@@ -13,12 +13,15 @@ use crate::wire::tcp::{Packet, TcpRepr};
 /// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
 /// `ect` marks the IP header ECN-capable, ECT(0) (RFC 3168 §6.1.1: new data of a connection
-/// that negotiated ECN).
+/// that negotiated ECN). `route` is the sender's memo of its destination (a connection's own,
+/// or a fresh one for a stateless reply).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit_segment(
     iface: &mut Interface,
     now: Instant,
     frame: &mut [u8],
     key: &FlowKey,
+    route: &mut TxRoute,
     header: &SegmentHeader,
     payload: [&[u8]; 3],
     ect: bool,
@@ -45,7 +48,7 @@ pub(crate) fn emit_segment(
         }
     }
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
-    iface.send_ip(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, |l4, info| {
+    iface.send_ip_routed(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, route, |l4, info| {
         let header_len = repr.header_len();
         let [a, b, c] = payload;
         let len = header_len + a.len() + b.len() + c.len();
@@ -136,7 +139,17 @@ impl Stack {
                 // Whether anything follows this segment (its plan already moved the state on).
                 let more = s.conn.may_transmit();
                 let payload_len = seg.payload_len() as u64;
-                match emit_segment(t.iface, now, buf, &key, &seg.header, seg.payload, seg.ect) {
+                let route = &mut s.route;
+                match emit_segment(
+                    t.iface,
+                    now,
+                    buf,
+                    &key,
+                    route,
+                    &seg.header,
+                    seg.payload,
+                    seg.ect,
+                ) {
                     Ok(IpSend::Ready(n)) => {
                         t.counters.tx_payload_bytes += payload_len;
                         if !more {
@@ -175,7 +188,8 @@ impl Stack {
 
     fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
         let (key, header) = (&reply.key, &reply.header);
-        match emit_segment(&mut self.iface, now, buf, key, header, [&[], &[], &[]], false) {
+        let route = &mut TxRoute::default();
+        match emit_segment(&mut self.iface, now, buf, key, route, header, [&[], &[], &[]], false) {
             Ok(IpSend::Ready(n)) => Some(n),
             Ok(IpSend::Queued) => None,
             Err(_) => {
@@ -214,11 +228,13 @@ mod tests {
             options: SegmentOptions { timestamps: Some((5, 9)), ..SegmentOptions::default() },
         };
         let mut frame = [0u8; 1500];
+        let route = &mut TxRoute::default();
         let n = match emit_segment(
             &mut iface,
             Instant::ZERO,
             &mut frame,
             &key,
+            route,
             &header,
             payload,
             false,
