@@ -11,6 +11,7 @@ use super::interface::{Interface, Link, Received, SendError};
 use super::neighbor::{Enqueued, NeighborMemo};
 use super::output::write_ethernet;
 use super::ring::SlotRing;
+use super::tx_route::TxRoute;
 use crate::time::Instant;
 use crate::wire::arp::{self, ArpOperation, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetAddress};
@@ -71,12 +72,18 @@ impl Interface {
     /// data is acknowledged: restarts the lifetime of the ARP entry of `dst`'s next hop, so a
     /// busy flow never needs to revalidate it.
     pub fn confirm_reachable(&mut self, now: Instant, dst: Ipv4Addr) {
+        self.confirm_reachable_routed(now, dst, &TxRoute::default());
+    }
+
+    /// [`confirm_reachable`](Self::confirm_reachable) for a connection holding `route`: the
+    /// next hop's entry is found through it (`tx_route`) instead of the keyed index.
+    pub fn confirm_reachable_routed(&mut self, now: Instant, dst: Ipv4Addr, route: &TxRoute) {
         if self.caps.medium == Medium::Ip {
             return;
         }
         let hop = if self.config.is_on_link(dst) { Some(dst) } else { self.config.gateway };
         if let Some(hop) = hop {
-            self.arp.confirm(hop, now);
+            self.arp.confirm_memo(route.neighbor, hop, now);
         }
     }
 

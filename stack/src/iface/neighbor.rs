@@ -306,13 +306,23 @@ impl<A: NeighborAddr> NeighborCache<A> {
     /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
     /// an unknown or never-resolved neighbour.
     pub fn confirm(&mut self, ip: A, now: Instant) {
+        self.confirm_memo(None, ip, now);
+    }
+
+    /// [`confirm`](Self::confirm) for a sender holding `memo` from
+    /// [`lookup_memo`](Self::lookup_memo): while the memo's slot still holds `ip`, the entry
+    /// is found there instead of through the keyed index.
+    pub fn confirm_memo(&mut self, memo: Option<NeighborMemo<A>>, ip: A, now: Instant) {
         // `last_lookup` may keep the old expiry: it then misses early, never late.
         if let Some((last, at)) = self.recent_confirm {
             if last == ip && now.saturating_duration_since(at) < self.confirm_skip {
                 return;
             }
         }
-        let Some(&slot) = self.index.get(&ip) else { return };
+        let held = memo
+            .map(|m| m.slot as usize)
+            .filter(|&slot| matches!(self.slots.get(slot), Some(Some(e)) if e.ip == ip));
+        let Some(slot) = held.or_else(|| self.index.get(&ip).copied()) else { return };
         self.recent_confirm = Some((ip, now));
         let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
         let expires_at = now + self.lifetime;
@@ -639,6 +649,14 @@ mod tests {
         assert_eq!(a.poll_at(), None);
         assert_eq!(a.lookup_memo(&mut m4, ip(4), s(63)), Some(mac4));
         assert_eq!(a.poll_at(), Some(s(63)), "revalidation started");
+        // A confirmation through the memo ends the revalidation, as one through the index.
+        a.confirm_memo(m4, ip(4), s(64));
+        assert_eq!(a.poll_at(), None, "revalidated");
+        // A memo whose slot now holds another neighbour confirms nothing of that one.
+        let expired = s(64 + 61);
+        a.confirm_memo(m4, ip(9), expired);
+        assert_eq!(a.lookup_memo(&mut m4, ip(4), expired), Some(mac4));
+        assert_eq!(a.poll_at(), Some(expired), "ip(4) was not refreshed by ip(9)'s advice");
     }
 
     #[test]
