@@ -8,9 +8,10 @@ use std::net::Ipv4Addr;
 use super::caps::Medium;
 use super::counters::DropReason;
 use super::interface::{Interface, Link, Received, SendError};
-use super::neighbor::Enqueued;
+use super::neighbor::{Enqueued, NeighborMemo};
 use super::output::write_ethernet;
 use super::ring::SlotRing;
+use super::tx_route::TxRoute;
 use crate::time::Instant;
 use crate::wire::arp::{self, ArpOperation, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetAddress};
@@ -71,12 +72,18 @@ impl Interface {
     /// data is acknowledged: restarts the lifetime of the ARP entry of `dst`'s next hop, so a
     /// busy flow never needs to revalidate it.
     pub fn confirm_reachable(&mut self, now: Instant, dst: Ipv4Addr) {
+        self.confirm_reachable_routed(now, dst, &TxRoute::default());
+    }
+
+    /// [`confirm_reachable`](Self::confirm_reachable) for a connection holding `route`: the
+    /// next hop's entry is found through it (`tx_route`) instead of the keyed index.
+    pub fn confirm_reachable_routed(&mut self, now: Instant, dst: Ipv4Addr, route: &TxRoute) {
         if self.caps.medium == Medium::Ip {
             return;
         }
         let hop = if self.config.is_on_link(dst) { Some(dst) } else { self.config.gateway };
         if let Some(hop) = hop {
-            self.arp.confirm(hop, now);
+            self.arp.confirm_memo(route.neighbor, hop, now);
         }
     }
 
@@ -84,6 +91,17 @@ impl Interface {
     /// own next hop; others go to the gateway (RFC 1122 §3.3.1.1); with no gateway there is no
     /// route. A raw-IP device is point-to-point: everything goes out of it, no route needed.
     pub(super) fn resolve(&mut self, now: Instant, dst: Ipv4Addr) -> Result<Link, SendError> {
+        self.resolve_memo(now, dst, &mut None)
+    }
+
+    /// [`resolve`](Self::resolve) through a sender's memo of its next hop's entry
+    /// ([`NeighborCache::lookup_memo`](super::neighbor::NeighborCache::lookup_memo)).
+    pub(super) fn resolve_memo(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        memo: &mut Option<NeighborMemo<Ipv4Addr>>,
+    ) -> Result<Link, SendError> {
         if self.caps.medium == Medium::Ip {
             return Ok(Link::None);
         }
@@ -98,7 +116,7 @@ impl Interface {
             self.counters.tx_no_route += 1;
             return Err(SendError::NoRoute);
         };
-        Ok(match self.arp.lookup(hop, now) {
+        Ok(match self.arp.lookup_memo(memo, hop, now) {
             Some(mac) => Link::Mac(mac),
             None => Link::Unresolved(hop),
         })

@@ -22,7 +22,7 @@ pub struct IpIds {
     counters: Box<[u16]>,
     /// The last destination asked for, with its bucket and offset: a connection sends to one
     /// destination many times in a row, and this spares the hash.
-    last: Option<(Ipv4Addr, u8, usize, u16)>,
+    last: Option<IdSlot>,
 }
 
 impl IpIds {
@@ -37,19 +37,49 @@ impl IpIds {
 
     /// The next ID for a packet of `protocol` to `dst`.
     pub fn next(&mut self, dst: Ipv4Addr, protocol: u8) -> u16 {
-        let (bucket, offset) = match self.last {
-            Some((d, p, b, o)) if d == dst && p == protocol => (b, o),
+        let slot = self.slot(dst, protocol);
+        self.next_in(slot)
+    }
+
+    /// The sequence of `protocol` to `dst`, for a caller that sends there many times and
+    /// keeps it ([`TxRoute`](super::TxRoute)): a connection then hashes its destination once,
+    /// not once per packet whenever packets to other destinations come between.
+    pub fn slot(&mut self, dst: Ipv4Addr, protocol: u8) -> IdSlot {
+        match self.last {
+            Some(slot) if slot.dst == dst && slot.protocol == protocol => slot,
             _ => {
                 let o = dst.octets();
                 let h = self.hasher.hash(&[b'I', o[0], o[1], o[2], o[3], protocol]);
-                let (b, off) = ((h as usize) & (BUCKETS - 1), (h >> 32) as u16);
-                self.last = Some((dst, protocol, b, off));
-                (b, off)
+                let bucket = ((h as usize) & (BUCKETS - 1)) as u16;
+                let slot = IdSlot { dst, protocol, bucket, offset: (h >> 32) as u16 };
+                self.last = Some(slot);
+                slot
             }
-        };
-        let c = &mut self.counters[bucket];
+        }
+    }
+
+    /// The next ID of the sequence `slot` (from [`slot`](Self::slot) of this table).
+    pub fn next_in(&mut self, slot: IdSlot) -> u16 {
+        let c = &mut self.counters[usize::from(slot.bucket) & (BUCKETS - 1)];
         *c = c.wrapping_add(1);
-        offset.wrapping_add(*c)
+        slot.offset.wrapping_add(*c)
+    }
+}
+
+/// One destination's IP ID sequence: its counter in the table and its secret offset, with the
+/// destination and protocol it was computed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSlot {
+    dst: Ipv4Addr,
+    protocol: u8,
+    bucket: u16,
+    offset: u16,
+}
+
+impl IdSlot {
+    /// Whether this is the sequence of `protocol` to `dst`.
+    pub fn is_for(&self, dst: Ipv4Addr, protocol: u8) -> bool {
+        self.dst == dst && self.protocol == protocol
     }
 }
 
@@ -78,5 +108,16 @@ mod tests {
             ids.next(B, 6);
         }
         assert_eq!(ids.next(A, 6), a1.wrapping_add(1), "an idle scan sees no other traffic");
+    }
+
+    #[test]
+    fn a_kept_slot_continues_the_destinations_sequence() {
+        let mut ids = IpIds::new([7; 16]);
+        let slot = ids.slot(A, 6);
+        assert!(slot.is_for(A, 6) && !slot.is_for(B, 6) && !slot.is_for(A, 17));
+        let a1 = ids.next(A, 6);
+        ids.next(B, 6);
+        assert_eq!(ids.next_in(slot), a1.wrapping_add(1));
+        assert_eq!(ids.next(A, 6), a1.wrapping_add(2), "one sequence, however it is reached");
     }
 }

@@ -33,6 +33,7 @@ pub mod neighbor;
 mod output;
 pub mod ratelimit;
 mod ring;
+mod tx_route;
 pub mod udp;
 
 pub use caps::{ChecksumCaps, DeviceCaps, Medium, Offload};
@@ -46,4 +47,5 @@ pub use ipv6_state::{AddrState, Ipv6Address, Ipv6State};
 pub use neighbor::{ArpCache, NdpCache, NeighborCache, NeighborParams};
 pub use output::l4_checksum_offset;
 pub use ratelimit::TokenBucket;
+pub use tx_route::TxRoute;
 pub use udp::{BindError, UdpHandle, UdpSockets};

@@ -82,6 +82,14 @@ pub trait NeighborAddr: Copy + Eq + Hash + Debug {}
 impl NeighborAddr for Ipv4Addr {}
 impl NeighborAddr for Ipv6Addr {}
 
+/// Where a sender last found its next hop in a [`NeighborCache`]
+/// ([`lookup_memo`](NeighborCache::lookup_memo)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighborMemo<A> {
+    ip: A,
+    slot: u32,
+}
+
 /// The ARP cache of one interface.
 pub type ArpCache = NeighborCache<Ipv4Addr>;
 /// The IPv6 neighbour cache of one interface.
@@ -259,17 +267,62 @@ impl<A: NeighborAddr> NeighborCache<A> {
         }
     }
 
+    /// [`lookup`](Self::lookup) for a sender that keeps `memo` between calls (a
+    /// connection, whose next hop stays the same). A memo that still names a resolved,
+    /// unexpired entry for `ip` answers from that slot (no hash) and marks it used as a
+    /// lookup does; otherwise the lookup is made and, if it resolved, remembered. The slot is
+    /// read each time, so a memo never outlives or disagrees with the entry it names.
+    pub fn lookup_memo(
+        &mut self,
+        memo: &mut Option<NeighborMemo<A>>,
+        ip: A,
+        now: Instant,
+    ) -> Option<EthernetAddress> {
+        if let Some(m) = *memo {
+            if m.ip == ip {
+                if let Some(Some(entry)) = self.slots.get_mut(m.slot as usize) {
+                    if let (true, State::Resolved { mac, expires_at }) =
+                        (entry.ip == ip, &entry.state)
+                    {
+                        if now < *expires_at {
+                            entry.used = true;
+                            return Some(*mac);
+                        }
+                    }
+                }
+            }
+        }
+        let mac = self.lookup(ip, now);
+        *memo = match self.last_lookup {
+            Some((last, _, _, slot)) if last == ip && mac.is_some() => {
+                Some(NeighborMemo { ip, slot: slot as u32 })
+            }
+            _ => None,
+        };
+        mac
+    }
+
     /// Higher-layer advice that `ip` is reachable at its cached MAC (RFC 1122 §2.3.2.1), e.g.
     /// from TCP when new data is acknowledged: restarts the entry's lifetime. Does nothing for
     /// an unknown or never-resolved neighbour.
     pub fn confirm(&mut self, ip: A, now: Instant) {
+        self.confirm_memo(None, ip, now);
+    }
+
+    /// [`confirm`](Self::confirm) for a sender holding `memo` from
+    /// [`lookup_memo`](Self::lookup_memo): while the memo's slot still holds `ip`, the entry
+    /// is found there instead of through the keyed index.
+    pub fn confirm_memo(&mut self, memo: Option<NeighborMemo<A>>, ip: A, now: Instant) {
         // `last_lookup` may keep the old expiry: it then misses early, never late.
         if let Some((last, at)) = self.recent_confirm {
             if last == ip && now.saturating_duration_since(at) < self.confirm_skip {
                 return;
             }
         }
-        let Some(&slot) = self.index.get(&ip) else { return };
+        let held = memo
+            .map(|m| m.slot as usize)
+            .filter(|&slot| matches!(self.slots.get(slot), Some(Some(e)) if e.ip == ip));
+        let Some(slot) = held.or_else(|| self.index.get(&ip).copied()) else { return };
         self.recent_confirm = Some((ip, now));
         let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
         let expires_at = now + self.lifetime;
@@ -557,6 +610,53 @@ mod tests {
         assert_eq!(n.poll_at(), None);
         assert_eq!(n.lookup(v6(1), s(34) + Duration::from_millis(1)), Some(MAC));
         assert!(n.poll_at().is_some());
+    }
+
+    /// A sender's memo answers as a lookup would, whatever happened to the entry since:
+    /// a new MAC, an eviction and reuse of its slot by another neighbour, expiry.
+    #[test]
+    fn a_kept_memo_follows_its_entry() {
+        let mut a = cache(2);
+        let mut k = IfaceCounters::default();
+        let s = |n| Instant::ZERO + Duration::from_secs(n);
+        let mut memo = None;
+        assert_eq!(a.lookup_memo(&mut memo, ip(2), s(0)), None, "unknown");
+        assert_eq!(memo, None);
+        a.learn(ip(2), MAC, s(0), true, &mut k);
+        assert_eq!(a.lookup_memo(&mut memo, ip(2), s(1)), Some(MAC));
+        assert!(memo.is_some());
+        // Lookups of another neighbour in between (the interface's own memo moves on).
+        a.learn(ip(3), MAC, s(1), true, &mut k);
+        assert_eq!(a.lookup(ip(3), s(1)), Some(MAC));
+        assert_eq!(a.lookup_memo(&mut memo, ip(2), s(2)), Some(MAC));
+        // A new MAC is seen through the memo at once.
+        let mac2 = EthernetAddress([2, 0, 0, 0, 0, 0xbb]);
+        a.learn(ip(2), mac2, s(2), false, &mut k);
+        assert_eq!(a.lookup_memo(&mut memo, ip(2), s(2)), Some(mac2));
+        // A memo for another address (its slot reused) never answers for it.
+        let mut other = memo;
+        assert_eq!(a.lookup_memo(&mut other, ip(3), s(2)), Some(MAC));
+        // Evicted (capacity 2, both used recently: the hand takes one), then refilled by
+        // another neighbour in the same slot: the memo must not answer with that one's MAC.
+        let mac4 = EthernetAddress([2, 0, 0, 0, 0, 0xdd]);
+        a.learn(ip(4), mac4, s(3), true, &mut k);
+        let expect2 = a.lookup(ip(2), s(3));
+        assert_eq!(a.lookup_memo(&mut memo, ip(2), s(3)), expect2);
+        // Past the lifetime the memo no longer answers by itself: the lookup starts the
+        // revalidation (a probe due at once), as without a memo.
+        let mut m4 = None;
+        assert_eq!(a.lookup_memo(&mut m4, ip(4), s(4)), Some(mac4));
+        assert_eq!(a.poll_at(), None);
+        assert_eq!(a.lookup_memo(&mut m4, ip(4), s(63)), Some(mac4));
+        assert_eq!(a.poll_at(), Some(s(63)), "revalidation started");
+        // A confirmation through the memo ends the revalidation, as one through the index.
+        a.confirm_memo(m4, ip(4), s(64));
+        assert_eq!(a.poll_at(), None, "revalidated");
+        // A memo whose slot now holds another neighbour confirms nothing of that one.
+        let expired = s(64 + 61);
+        a.confirm_memo(m4, ip(9), expired);
+        assert_eq!(a.lookup_memo(&mut m4, ip(4), expired), Some(mac4));
+        assert_eq!(a.poll_at(), Some(expired), "ip(4) was not refreshed by ip(9)'s advice");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use super::interface::{Interface, IpHeader, IpSend, IpTxInfo, Link, SendError};
 use super::ring::PushError;
+use super::tx_route::TxRoute;
 use crate::time::Instant;
 use crate::wire::ethernet::{self, EtherType, EthernetAddress, EthernetRepr};
 use crate::wire::icmp::{self as wicmp, Icmpv4Repr};
@@ -77,9 +78,33 @@ impl Interface {
         dscp_ecn: u8,
         fill: impl FnOnce(&mut [u8], &IpTxInfo) -> usize,
     ) -> Result<IpSend, SendError> {
-        let link = self.resolve(now, dst)?;
+        let mut route = TxRoute::default();
+        self.send_ip_routed(now, frame, dst, protocol, dscp_ecn, &mut route, fill)
+    }
+
+    /// [`send_ip`](Self::send_ip) for a sender that keeps `route` from one packet to the next
+    /// (a connection): the next hop's neighbour entry and the destination's IP ID sequence
+    /// are found through it, without hashing, while it stays valid (`tx_route`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_ip_routed(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        dscp_ecn: u8,
+        route: &mut TxRoute,
+        fill: impl FnOnce(&mut [u8], &IpTxInfo) -> usize,
+    ) -> Result<IpSend, SendError> {
+        let link = self.resolve_memo(now, dst, &mut route.neighbor)?;
         let fill_l4 = !self.l4_offload_tx(protocol);
-        let hdr = self.header(dst, protocol, dscp_ecn, fill_l4);
+        let proto = u8::from(protocol);
+        let ids = match route.ip_id {
+            Some(slot) if slot.is_for(dst, proto) => slot,
+            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
+        };
+        let ident = self.ip_ids.next_in(ids);
+        let hdr = self.ip_header(dst, protocol, dscp_ecn, fill_l4, ident);
         let link_len = self.caps.medium.header_len();
         let mtu = self.caps.mtu;
         let Some(ip_buf) = frame.get_mut(link_len..) else {
@@ -129,6 +154,18 @@ impl Interface {
     ) -> IpHeader {
         // RFC 6864 §4.1, per destination (`ip_id`).
         let ident = self.ip_ids.next(dst, protocol.into());
+        self.ip_header(dst, protocol, dscp_ecn, fill_l4, ident)
+    }
+
+    /// The header of a packet to `dst` with IP ID `ident`.
+    fn ip_header(
+        &self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        dscp_ecn: u8,
+        fill_l4: bool,
+        ident: u16,
+    ) -> IpHeader {
         IpHeader {
             src: self.config.ipv4_addr,
             dst,

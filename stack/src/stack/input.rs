@@ -158,7 +158,7 @@ impl Stack {
             if s.conn.send_queue_len() < queued {
                 // New data acknowledged: forward progress, so the peer's link-layer address
                 // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
-                t.iface.confirm_reachable(now, *s.conn.remote().ip());
+                t.iface.confirm_reachable_routed(now, *s.conn.remote().ip(), &s.route);
             }
             // A recycled TIME-WAIT connection is freed right after: nothing to send.
             t.transmit = verdict != SegmentVerdict::TimeWaitSyn;

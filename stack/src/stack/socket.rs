@@ -4,6 +4,7 @@
 use core::fmt;
 
 use crate::flow::{FlowHandle, ListenerHandle};
+use crate::iface::TxRoute;
 use crate::tcp::{Connection, Event};
 use crate::time::Instant;
 use crate::wheel::TimerHandle;
@@ -126,6 +127,9 @@ pub(crate) struct Socket {
     pub(crate) in_time_wait: bool,
     /// Counted among the closed connections still finishing (orphans).
     pub(crate) in_orphans: bool,
+    /// Its destination's IP ID sequence and next-hop neighbour entry, found once
+    /// (`iface::tx_route`).
+    pub(crate) route: TxRoute,
 }
 
 impl Socket {
@@ -140,6 +144,7 @@ impl Socket {
             app_closed: false,
             in_time_wait: false,
             in_orphans: false,
+            route: TxRoute::default(),
         }
     }
 }

@@ -329,6 +329,7 @@ impl Ipv4Repr {
     /// Errors: [`Error::BadChecksum`]; [`Error::Malformed`] for a multicast or limited-
     /// broadcast source, which RFC 1122 §3.2.1.3 says a host must silently discard.
     /// Fragments parse; use [`Packet::is_fragment`] to drop them.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, verify_checksum: bool) -> Result<Ipv4Repr> {
         packet.check_len()?;
         if verify_checksum && !packet.verify_checksum() {
