@@ -24,15 +24,7 @@
 //! Timers keep their exact deadline, and the wheel fires a timer exactly when the caller's
 //! `now` reaches it: never early and never late relative to the `now` the caller passes.
 //! Ticks only bound how much work a slot holds. [`TimerWheel::next_deadline`] is a lower bound
-//! on every pending deadline: exact when the earliest timer is in the tick being fired,
-//! otherwise the start of the slot holding it.
-//!
-//! A caller that polls many times per tick (a server at 1 µs per frame, with a 1 ms tick, has
-//! a thousand timers in the current tick's slot) would walk that slot on every poll to find
-//! what is due, and again in `next_deadline`. So the slot of the tick being fired is sorted
-//! by deadline once, when it is first fired while partly due, and kept sorted: a poll then
-//! takes the due entries off its head and the earliest deadline is its head, each poll
-//! costing only what fires. A slot whose whole tick has passed is emptied without a sort.
+//! on every pending deadline and is exact when the earliest timer is within the next 64 ticks.
 //!
 //! Entries live in a slab (a `Vec` with a free list) threaded by intrusive doubly-linked
 //! lists, so nothing is allocated per timer once the slab has grown, and a [`TimerHandle`]
@@ -57,12 +49,6 @@ const NIL: u32 = u32::MAX;
 const PLACE_FREE: u16 = u16::MAX;
 /// `Entry::place` of an entry that has fired and waits in the due queue.
 const PLACE_DUE: u16 = u16::MAX - 1;
-/// `TimerWheel::sorted` when no level-0 slot is known to be sorted.
-const NO_SLOT: u16 = u16::MAX;
-/// Entries an insertion into the sorted slot walks past before giving the order up (the slot
-/// is then sorted again when next fired): keeps an insertion O(1) while a slot whose timers
-/// mostly arrive in order stays sorted.
-const SORTED_INSERT_WALK: u32 = 8;
 
 /// Identifies one armed timer. Stays valid until the timer fires (is handed to the caller)
 /// or is cancelled; after that it is stale and operations on it do nothing.
@@ -114,12 +100,6 @@ pub struct TimerWheel<T> {
     due_min: Instant,
     len: usize,
     next_cache: Cell<NextCache>,
-    /// The level-0 slot whose list is in deadline order (earliest first), or [`NO_SLOT`]. Set
-    /// when the slot of the tick being fired is sorted; every insertion into it keeps the order
-    /// or clears this, and removals keep it.
-    sorted: u16,
-    /// Reused buffer for sorting a slot (no allocation once grown).
-    sort_buf: Vec<(Instant, u32)>,
 }
 
 impl<T> TimerWheel<T> {
@@ -147,8 +127,6 @@ impl<T> TimerWheel<T> {
             due_min: Instant::ZERO,
             len: 0,
             next_cache: Cell::new(NextCache::Known(None)),
-            sorted: NO_SLOT,
-            sort_buf: Vec::new(),
         }
     }
 
@@ -246,16 +224,13 @@ impl<T> TimerWheel<T> {
 
     /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
     ///
-    /// It is exact when the earliest timer lies in the tick being fired (the usual case for a
-    /// caller polling several times per tick) or was just armed; otherwise it is the start of
-    /// the slot holding the earliest timer, at most one tick early for a timer within the
-    /// current 64-tick block. Either way, after an expire call at `now` it is later than
-    /// `now`, so a caller that sleeps until it and then polls always makes progress (a poll at
-    /// a slot's start sorts it, and the next answer is exact).
+    /// It is exact when the earliest timer lies within the current 64-tick block (the usual
+    /// case for TCP timers polled every tick or so); further out it is the start of the slot
+    /// holding the earliest timer. Either way, after an expire call at `now` it is later than
+    /// `now`, so a caller that sleeps until it and then polls always makes progress.
     ///
-    /// Cost: a bitmap search over [`LEVELS`] words; a walk of one level-0 slot only in the
-    /// rare case that timers were armed into the current tick out of order since its last
-    /// poll. The answer is cached until the wheel changes.
+    /// Cost: a bitmap search over [`LEVELS`] words, plus a walk of one level-0 slot (the
+    /// timers of a single tick); the answer is cached until the wheel changes.
     pub fn next_deadline(&self) -> Option<Instant> {
         if let NextCache::Known(next) = self.next_cache.get() {
             return next;
@@ -345,7 +320,7 @@ impl<T> TimerWheel<T> {
             self.elapsed = slot_start;
             changed = true;
             if level == 0 {
-                if !self.fire_slot(slot, slot_start < now_tick, now) {
+                if !self.fire_slot(slot, now) {
                     // Timers later within the current tick stay put; nothing else is due.
                     break;
                 }
@@ -359,63 +334,19 @@ impl<T> TimerWheel<T> {
     }
 
     /// Moves the due timers of level-0 `slot` to the due queue. Returns whether the slot is
-    /// now empty. `passed`: the slot's tick ended at or before `now`, so all of it is due.
-    fn fire_slot(&mut self, slot: usize, passed: bool, now: Instant) -> bool {
-        if passed {
-            // Every entry's deadline is before the end of the slot's tick (a past deadline is
-            // placed at `elapsed`, no later): all due, in any order, without comparing.
-            let mut cursor = self.heads[slot];
-            self.heads[slot] = NIL;
-            self.occupied[0] &= !(1u64 << slot);
-            while cursor != NIL {
-                let next = self.entries[cursor as usize].next;
-                self.push_due(cursor);
-                cursor = next;
-            }
-            return true;
-        }
-        if usize::from(self.sorted) != slot {
-            self.sort_slot(slot);
-        }
-        loop {
-            let head = self.heads[slot];
-            if head == NIL {
-                return true;
-            }
-            if self.entries[head as usize].deadline > now {
-                return false;
-            }
-            self.unlink(head);
-            self.push_due(head);
-        }
-    }
-
-    /// Relinks level-0 `slot` in deadline order and makes it the sorted slot. O(n log n) for
-    /// its n timers, once per tick (and again only after an out-of-order insertion).
-    fn sort_slot(&mut self, slot: usize) {
-        let mut buf = core::mem::take(&mut self.sort_buf);
-        buf.clear();
+    /// now empty.
+    fn fire_slot(&mut self, slot: usize, now: Instant) -> bool {
         let mut cursor = self.heads[slot];
         while cursor != NIL {
-            let e = &self.entries[cursor as usize];
-            buf.push((e.deadline, cursor));
-            cursor = e.next;
-        }
-        buf.sort_unstable();
-        let mut prev = NIL;
-        for &(_, index) in &buf {
-            let e = &mut self.entries[index as usize];
-            e.prev = prev;
-            e.next = NIL;
-            if prev == NIL {
-                self.heads[slot] = index;
-            } else {
-                self.entries[prev as usize].next = index;
+            let next = self.entries[cursor as usize].next;
+            let deadline = self.entries[cursor as usize].deadline;
+            if deadline <= now {
+                self.unlink(cursor);
+                self.push_due(cursor);
             }
-            prev = index;
+            cursor = next;
         }
-        self.sort_buf = buf;
-        self.sorted = slot as u16;
+        self.heads[slot] == NIL
     }
 
     /// Empties slot `slot` of `level` (whose start `elapsed` has just reached) into the
@@ -449,14 +380,6 @@ impl<T> TimerWheel<T> {
         if level > 0 {
             return Some(self.instant_of(slot_start));
         }
-        if usize::from(self.sorted) == slot {
-            return Some(self.entries[self.heads[slot] as usize].deadline);
-        }
-        if slot_start > self.elapsed {
-            // A later tick: its start is no later than any of its timers, and later than
-            // any `now` the wheel has been advanced to (that `now` is in tick `elapsed`).
-            return Some(self.instant_of(slot_start));
-        }
         let mut cursor = self.heads[slot];
         let mut min = None::<Instant>;
         while cursor != NIL {
@@ -483,16 +406,6 @@ impl<T> TimerWheel<T> {
         let slot = ((when >> (DIGIT_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
         let place = level * SLOTS + slot;
         let head = self.heads[place];
-        if place == usize::from(self.sorted) && head != NIL {
-            let deadline = self.entries[index as usize].deadline;
-            if self.entries[head as usize].deadline < deadline {
-                if self.insert_sorted(index, head, deadline) {
-                    return;
-                }
-                // Too far in: pushed at the head below, out of order.
-                self.sorted = NO_SLOT;
-            }
-        }
         {
             let e = &mut self.entries[index as usize];
             e.place = place as u16;
@@ -504,30 +417,6 @@ impl<T> TimerWheel<T> {
         }
         self.heads[place] = index;
         self.occupied[level] |= 1u64 << slot;
-    }
-
-    /// Links `index` (due at `deadline`, later than `head`'s) into the sorted slot whose first
-    /// entry is `head`, after the last entry not later than it, if that is within
-    /// [`SORTED_INSERT_WALK`] entries of the head. Returns whether it did.
-    fn insert_sorted(&mut self, index: u32, head: u32, deadline: Instant) -> bool {
-        let mut prev = head;
-        for _ in 0..SORTED_INSERT_WALK {
-            let next = self.entries[prev as usize].next;
-            if next == NIL || self.entries[next as usize].deadline >= deadline {
-                let place = self.entries[prev as usize].place;
-                let e = &mut self.entries[index as usize];
-                e.place = place;
-                e.prev = prev;
-                e.next = next;
-                self.entries[prev as usize].next = index;
-                if next != NIL {
-                    self.entries[next as usize].prev = index;
-                }
-                return true;
-            }
-            prev = next;
-        }
-        false
     }
 
     /// Removes an entry from whichever list (slot or due queue) holds it.
@@ -617,9 +506,6 @@ impl<T> TimerWheel<T> {
                 let mut prev = NIL;
                 while cursor != NIL {
                     let e = &self.entries[cursor as usize];
-                    if place == usize::from(self.sorted) && prev != NIL {
-                        assert!(self.entries[prev as usize].deadline <= e.deadline, "order");
-                    }
                     assert_eq!(e.place as usize, place);
                     assert_eq!(e.prev, prev);
                     let when = self.tick_of(e.deadline).max(self.elapsed);
@@ -831,22 +717,6 @@ mod tests {
             }
         }
         assert!(w.is_empty());
-    }
-
-    #[test]
-    fn next_deadline_is_a_slot_start_for_a_later_tick_and_exact_once_its_tick_comes() {
-        let mut w = wheel();
-        w.arm(Instant::from_micros(7_300), 1);
-        w.arm(Instant::from_micros(7_900), 2);
-        // Advanced past an unrelated poll: the cache from arming is gone.
-        let c = w.arm(ms(3), 3);
-        w.cancel(c);
-        assert!(fired(&mut w, Instant::from_micros(6_100)).is_empty());
-        assert_eq!(w.next_deadline(), Some(ms(7)), "the start of tick 7: early, not late");
-        assert!(fired(&mut w, ms(7)).is_empty());
-        assert_eq!(w.next_deadline(), Some(Instant::from_micros(7_300)), "exact in its tick");
-        assert_eq!(fired(&mut w, Instant::from_micros(7_300)), vec![1]);
-        assert_eq!(w.next_deadline(), Some(Instant::from_micros(7_900)));
     }
 
     #[test]
