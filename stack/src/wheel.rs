@@ -706,12 +706,12 @@ mod tests {
                 assert!(bound <= min && bound > now);
             }
             // Move one pending timer elsewhere within the tick now and then.
-            if now.total_nanos() % 7 == 0 {
+            if now.total_nanos().is_multiple_of(7) {
                 let id = (next() % 1000) as u32;
-                if want.contains_key(&id) {
-                    let at = now + Duration::from_nanos(next() % 600_000);
+                let at = now + Duration::from_nanos(next() % 600_000);
+                if let Some(want_at) = want.get_mut(&id) {
                     assert!(w.reschedule(handles[id as usize], at));
-                    want.insert(id, at);
+                    *want_at = at;
                     w.check_invariants();
                 }
             }

@@ -190,6 +190,31 @@ impl Model {
     }
 }
 
+/// Runs `ops` on a wheel and the oracle from `start`, checking after every step, then drains
+/// everything: each remaining timer fires exactly once.
+fn run(start: u64, tick: Duration, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let start = Instant::from_nanos(start);
+    let mut m = Model {
+        wheel: TimerWheel::new(start, tick),
+        pending: BTreeMap::new(),
+        handles: HashMap::new(),
+        stale: Vec::new(),
+        now: start,
+        next_id: 0,
+    };
+    for op in ops {
+        m.step(op)?;
+    }
+    m.now = Instant::from_nanos(u64::MAX);
+    let mut fired = Vec::new();
+    m.wheel.poll_expired(m.now, &mut fired);
+    m.check_fired(fired)?;
+    prop_assert!(m.pending.is_empty());
+    prop_assert!(m.wheel.is_empty());
+    prop_assert_eq!(m.wheel.next_deadline(), None);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -199,26 +224,7 @@ proptest! {
         tick in tick(),
         ops in proptest::collection::vec(op(), 1..200),
     ) {
-        let start = Instant::from_nanos(start);
-        let mut m = Model {
-            wheel: TimerWheel::new(start, tick),
-            pending: BTreeMap::new(),
-            handles: HashMap::new(),
-            stale: Vec::new(),
-            now: start,
-            next_id: 0,
-        };
-        for op in ops {
-            m.step(op)?;
-        }
-        // Finally drain everything: each remaining timer fires exactly once.
-        m.now = Instant::from_nanos(u64::MAX);
-        let mut fired = Vec::new();
-        m.wheel.poll_expired(m.now, &mut fired);
-        m.check_fired(fired)?;
-        prop_assert!(m.pending.is_empty());
-        prop_assert!(m.wheel.is_empty());
-        prop_assert_eq!(m.wheel.next_deadline(), None);
+        run(start, tick, ops)?;
     }
 
     /// Dense timers, polled many times per tick: never early, never late, and `next_deadline`
@@ -229,23 +235,7 @@ proptest! {
         tick in prop_oneof![Just(Duration::from_millis(1)), (1_000u64..2_000_000).prop_map(Duration::from_nanos)],
         ops in proptest::collection::vec(dense_op(), 1..600),
     ) {
-        let start = Instant::from_nanos(start);
-        let mut m = Model {
-            wheel: TimerWheel::new(start, tick),
-            pending: BTreeMap::new(),
-            handles: HashMap::new(),
-            stale: Vec::new(),
-            now: start,
-            next_id: 0,
-        };
-        for op in ops {
-            m.step(op)?;
-        }
-        m.now = Instant::from_nanos(u64::MAX);
-        let mut fired = Vec::new();
-        m.wheel.poll_expired(m.now, &mut fired);
-        m.check_fired(fired)?;
-        prop_assert!(m.wheel.is_empty());
+        run(start, tick, ops)?;
     }
 
     /// A simulator that sleeps until `next_deadline` and polls must fire every timer at its
