@@ -38,7 +38,7 @@ fn connected(link: LinkConfig, seed: u64) -> (Pair, TcpHandle, TcpHandle) {
     (p, c, s.unwrap())
 }
 
-fn message(i: usize, rng: &mut Rng) -> Vec<u8> {
+fn message(i: usize, rng: &mut SplitMix64) -> Vec<u8> {
     // Sizes from 0 to the maximum, small ones most often.
     let len = match i % 4 {
         0 => rng.below(16) as usize,
@@ -61,7 +61,7 @@ fn messages_cross_a_lossy_link_exactly_once_in_order_framed_in_place() {
         };
         let (mut p, c, s) = connected(link, seed);
         let framer = LengthPrefixed::with_prefix(prefix, MAX);
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let sent: Vec<Vec<u8>> = (0..400).map(|i| message(i, &mut rng)).collect();
         let mut stream = Vec::new();
         for m in &sent {

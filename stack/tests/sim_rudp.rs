@@ -448,7 +448,7 @@ fn forged_datagrams_are_dropped_and_counted_never_a_panic() {
 #[test]
 fn garbage_from_the_peer_is_dropped_and_counted_never_a_panic() {
     let (mut p, ca, _cb) = connected_pair(impaired(0.0), Config::default(), 22);
-    let mut rng = Rng::new(6);
+    let mut rng = SplitMix64::new(6);
     let key = *p.a.connection(ca).unwrap().key();
     for _ in 0..20_000u32 {
         let len = 17 + rng.below(300) as usize;
