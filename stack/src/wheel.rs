@@ -671,6 +671,55 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_polled_every_microsecond_fires_each_timer_at_its_first_poll() {
+        // A thousand timers in one 1 ms tick, armed out of order, some moved within the tick
+        // while it is being fired (in order and out of order): each fires at the first poll at
+        // or after its deadline, and the slot stays in order between polls.
+        let mut w: TimerWheel<u32> = wheel();
+        let mut seed = 0x2545_f491_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut want = std::collections::HashMap::new();
+        let mut handles = Vec::new();
+        for id in 0..1000u32 {
+            let at = Instant::from_nanos(5_000_000 + next() % 1_000_000);
+            handles.push(w.arm(at, id));
+            want.insert(id, at);
+        }
+        let mut now = ms(5);
+        while !want.is_empty() {
+            now += Duration::from_micros(1);
+            let mut out = Vec::new();
+            w.expire(now, |_, id| out.push(id));
+            w.check_invariants();
+            for id in out {
+                let at = want.remove(&id).unwrap();
+                assert!(at <= now && now - at < Duration::from_micros(1), "{id} at {at:?}");
+            }
+            assert!(want.values().all(|&at| at > now), "a due timer left behind at {now:?}");
+            if let Some(&min) = want.values().min() {
+                let bound = w.next_deadline().unwrap();
+                assert!(bound <= min && bound > now);
+            }
+            // Move one pending timer elsewhere within the tick now and then.
+            if now.total_nanos().is_multiple_of(7) {
+                let id = (next() % 1000) as u32;
+                let at = now + Duration::from_nanos(next() % 600_000);
+                if let Some(want_at) = want.get_mut(&id) {
+                    assert!(w.reschedule(handles[id as usize], at));
+                    *want_at = at;
+                    w.check_invariants();
+                }
+            }
+        }
+        assert!(w.is_empty());
+    }
+
+    #[test]
     fn next_deadline_tracks_cancel() {
         let mut w = wheel();
         let a = w.arm(ms(3), 1);

@@ -53,6 +53,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Many timers within a few ticks, armed, moved and polled many times per tick in any order:
+/// the case of a server polling every few microseconds with a 1 ms tick, where the wheel keeps
+/// the current tick's slot sorted and must keep it so through insertions in and out of order.
+fn dense_op() -> impl Strategy<Value = Op> {
+    let near = || prop_oneof![3 => 0u64..3_000_000, 1 => 0u64..4, 1 => 0u64..200_000_000];
+    prop_oneof![
+        8 => (near(), proptest::bool::weighted(0.05)).prop_map(|(offset, past)| Op::Arm { offset, past }),
+        2 => any::<usize>().prop_map(Op::Cancel),
+        3 => (any::<usize>(), near()).prop_map(|(pick, offset)| Op::Reschedule { pick, offset }),
+        4 => (0u64..60_000).prop_map(Op::Advance),
+        2 => (0u64..60_000).prop_map(Op::AdvancePop),
+    ]
+}
+
 fn tick() -> impl Strategy<Value = Duration> {
     prop_oneof![
         Just(Duration::from_millis(1)),
@@ -176,6 +190,31 @@ impl Model {
     }
 }
 
+/// Runs `ops` on a wheel and the oracle from `start`, checking after every step, then drains
+/// everything: each remaining timer fires exactly once.
+fn run(start: u64, tick: Duration, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let start = Instant::from_nanos(start);
+    let mut m = Model {
+        wheel: TimerWheel::new(start, tick),
+        pending: BTreeMap::new(),
+        handles: HashMap::new(),
+        stale: Vec::new(),
+        now: start,
+        next_id: 0,
+    };
+    for op in ops {
+        m.step(op)?;
+    }
+    m.now = Instant::from_nanos(u64::MAX);
+    let mut fired = Vec::new();
+    m.wheel.poll_expired(m.now, &mut fired);
+    m.check_fired(fired)?;
+    prop_assert!(m.pending.is_empty());
+    prop_assert!(m.wheel.is_empty());
+    prop_assert_eq!(m.wheel.next_deadline(), None);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -185,26 +224,18 @@ proptest! {
         tick in tick(),
         ops in proptest::collection::vec(op(), 1..200),
     ) {
-        let start = Instant::from_nanos(start);
-        let mut m = Model {
-            wheel: TimerWheel::new(start, tick),
-            pending: BTreeMap::new(),
-            handles: HashMap::new(),
-            stale: Vec::new(),
-            now: start,
-            next_id: 0,
-        };
-        for op in ops {
-            m.step(op)?;
-        }
-        // Finally drain everything: each remaining timer fires exactly once.
-        m.now = Instant::from_nanos(u64::MAX);
-        let mut fired = Vec::new();
-        m.wheel.poll_expired(m.now, &mut fired);
-        m.check_fired(fired)?;
-        prop_assert!(m.pending.is_empty());
-        prop_assert!(m.wheel.is_empty());
-        prop_assert_eq!(m.wheel.next_deadline(), None);
+        run(start, tick, ops)?;
+    }
+
+    /// Dense timers, polled many times per tick: never early, never late, and `next_deadline`
+    /// never after the true earliest deadline (nor, after a poll, at or before `now`).
+    #[test]
+    fn dense_current_tick_matches_oracle(
+        start in 0u64..1_000_000_000_000,
+        tick in prop_oneof![Just(Duration::from_millis(1)), (1_000u64..2_000_000).prop_map(Duration::from_nanos)],
+        ops in proptest::collection::vec(dense_op(), 1..600),
+    ) {
+        run(start, tick, ops)?;
     }
 
     /// A simulator that sleeps until `next_deadline` and polls must fire every timer at its

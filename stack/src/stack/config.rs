@@ -79,7 +79,12 @@ pub struct StackConfig {
     /// Stateless replies (RSTs, cookie SYN-ACKs) that can wait for `poll_transmit`; beyond
     /// this they are dropped and counted. Default 256.
     pub max_pending_replies: usize,
-    /// Tick of the timing wheel: 1 ms.
+    /// Tick of the timing wheel: 64 µs. Timers fire at their exact deadline whatever the
+    /// tick; the tick bounds how many timers share a slot, and every poll within a tick walks
+    /// the current slot (and `poll_timeout` again) to find what is due. A server handling a
+    /// frame per microsecond for many connections had about 1,000 timers in a 1 ms slot; at
+    /// 64 µs it has about 64, while an RTO of up to 262 ms (4,096 ticks) still sits one level
+    /// above the slots and cascades once (docs/benchmarks.md, "The wheel at scale").
     pub timer_tick: Duration,
     /// Ephemeral ports for active opens: Linux's 32768..=60999.
     pub ephemeral_ports: RangeInclusive<u16>,
@@ -108,7 +113,7 @@ impl StackConfig {
             rst_burst: 50,
             max_listeners: 64,
             max_pending_replies: 256,
-            timer_tick: Duration::from_millis(1),
+            timer_tick: Duration::from_micros(64),
             ephemeral_ports: ports::DEFAULT_RANGE,
             keys,
             buffer_pool_bytes: 64 << 20,
