@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
+use xdptcp_stack::rng::SplitMix64;
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wheel::{TimerHandle, TimerWheel};
 
@@ -55,15 +56,10 @@ impl HeapTimers {
     }
 }
 
-/// Deterministic spread of deadlines (a 64-bit LCG; no RNG dependency).
+/// Deterministic spread of deadlines (the workspace's seeded `SplitMix64`).
 fn deadlines(n: usize, span_nanos: u64) -> Vec<Instant> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            Instant::from_nanos(1 + (x >> 11) % span_nanos)
-        })
-        .collect()
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
+    (0..n).map(|_| Instant::from_nanos(1 + rng.below(span_nanos))).collect()
 }
 
 const TICK: Duration = Duration::from_millis(1);
