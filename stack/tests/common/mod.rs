@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use xdptcp_stack::impair::{Impairer, Impairments};
 use xdptcp_stack::tcp::{
     BufferSizes, Endpoint, Flags, Segment, SegmentOptions, SegmentVerdict, SeqNumber, TcpConfig,
 };
@@ -158,7 +159,8 @@ pub fn client(config: TcpConfig) -> Endpoint {
 /// Deterministic impairments of the pump's link.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Impairment {
-    /// Seed of the xorshift generator behind random drops and jitter.
+    /// Seed of the impairment's `SplitMix64` (drops and jitter are drawn by
+    /// `xdptcp_stack::impair::Impairer`, the model the simulator and the fault device use).
     pub seed: u64,
     /// Percentage of segments dropped at random.
     pub drop_pct: u64,
@@ -178,7 +180,7 @@ pub struct Pump {
     /// In-flight segments: (arrival time, sequence of sending, to_b, segment).
     queue: Vec<(Instant, u64, bool, Seg)>,
     imp: Impairment,
-    rng: u64,
+    impairer: Impairer,
     pub sent: u64,
     pub dropped: u64,
 }
@@ -192,17 +194,17 @@ impl Pump {
             delay: Duration::from_millis(5),
             queue: Vec::new(),
             imp,
-            rng: imp.seed | 1,
+            impairer: Impairer::new(
+                Impairments {
+                    loss_ppm: Impairments::ppm(imp.drop_pct as f64 / 100.0),
+                    jitter: Duration::from_millis(imp.jitter_ms),
+                    ..Impairments::NONE
+                },
+                imp.seed,
+            ),
             sent: 0,
             dropped: 0,
         }
-    }
-
-    fn rand(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 
     /// Collects output of both sides into the link.
@@ -212,10 +214,10 @@ impl Pump {
                 let src = if to_b { &mut self.a } else { &mut self.b };
                 let Some(x) = tx(src, self.now) else { break };
                 self.sent += 1;
-                let r = self.rand();
+                let lost = self.impairer.admit() == 0;
                 let drop = (self.imp.drop_every > 0
                     && self.sent.is_multiple_of(self.imp.drop_every))
-                    || r % 100 < self.imp.drop_pct;
+                    || lost;
                 if std::env::var_os("TCP_TRACE").is_some() {
                     let dir = if to_b { "a->b" } else { "b->a" };
                     eprintln!(
@@ -234,9 +236,7 @@ impl Pump {
                     self.dropped += 1;
                     continue;
                 }
-                let jitter =
-                    if self.imp.jitter_ms > 0 { self.rand() % self.imp.jitter_ms } else { 0 };
-                let at = self.now + self.delay + Duration::from_millis(jitter);
+                let at = self.impairer.due(self.now + self.delay);
                 self.queue.push((at, self.sent, to_b, x));
             }
         }
