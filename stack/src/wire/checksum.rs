@@ -200,15 +200,8 @@ mod tests {
     }
 
     fn pattern(len: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 24) as u8
-            })
-            .collect()
+        let mut rng = crate::rng::SplitMix64::new(u64::from(seed));
+        (0..len).map(|_| (rng.next_u64() >> 56) as u8).collect()
     }
 
     #[test]
