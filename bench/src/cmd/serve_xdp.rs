@@ -254,6 +254,19 @@ pub fn run(args: &Args) -> Result<(), String> {
 /// runtime's configuration; also the stack's IPv4 address. Every command that runs on
 /// several queues starts from here.
 pub fn runtime_config(args: &Args) -> Result<(RuntimeConfig, Ipv4Addr), String> {
+    // The key first: a typo in it is reported before anything is looked up.
+    let rss = match &args.rss_key {
+        None => None,
+        Some(_) if args.queues < 2 => {
+            return Err("--rss-key applies to --queues N with N > 1 (one queue needs no RSS)".into())
+        }
+        Some(key) => {
+            let key = xdptcp_driver::rss::parse_key(key).map_err(|e| format!("--rss-key: {e}"))?;
+            let queues =
+                u16::try_from(args.queues).map_err(|_| "--queues: too many".to_string())?;
+            Some(xdptcp_driver::rss::Rss::new(key, queues).map_err(|e| format!("--rss-key: {e}"))?)
+        }
+    };
     let (v4, ipv6) = xdptcp_bench::xdp::split_ip_list(&args.ip)?;
     let (addr, prefix) = parse_cidr(&v4)?;
     let busy_poll = xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?;
@@ -327,15 +340,7 @@ pub fn runtime_config(args: &Args) -> Result<(RuntimeConfig, Ipv4Addr), String> 
         }
         config.tcp = config.tcp.with_fixed_buffers(b * 1024, b * 1024);
     }
-    if let Some(key) = &args.rss_key {
-        if args.queues < 2 {
-            return Err(
-                "--rss-key applies to --queues N with N > 1 (one queue needs no RSS)".into()
-            );
-        }
-        let key = xdptcp_driver::rss::parse_key(key).map_err(|e| format!("--rss-key: {e}"))?;
-        let rss = xdptcp_driver::rss::Rss::new(key, args.queues as u16)
-            .map_err(|e| format!("--rss-key: {e}"))?;
+    if let Some(rss) = rss {
         config.rss = Some(Arc::new(rss));
     }
     Ok((config, addr))
