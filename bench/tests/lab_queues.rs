@@ -16,8 +16,6 @@
 //! active opens. Needs root ("skipped: needs root" otherwise, a failure if CI is set); each
 //! lab is removed on drop, every process is bounded in time.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -61,18 +59,6 @@ fn assert_none_steered(finals: &[String], who: &str) {
 }
 
 impl Lab {
-    /// A Linux server (`serve APP --stack linux`) in the kernel namespace, once listening.
-    fn linux_server(&self, app: &str, port: u16) -> Proc {
-        let listen = format!("{}:{port}", self.kernel_ip);
-        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
-        let mut p = self
-            .proc(&self.kernel_ns, &format!("linux-{app}-{port}"), &argv)
-            .time_limit(90)
-            .start();
-        p.wait_line("listening on");
-        p
-    }
-
     /// `xdptcp serve APP` on two queues of the kernel-side veth, on an address of its own
     /// (198.18.X.4: the kernel keeps .1), once listening; and that address.
     fn xdptcp_server(&self, app: &str, port: u16) -> (Proc, String) {
@@ -98,21 +84,6 @@ impl Lab {
             p.fail(&format!("{tag} failed"));
         }
         p.log_text()
-    }
-
-    /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
-    fn peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py");
-        let out = Command::new("timeout")
-            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3"])
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python runs");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "peer {args:?} failed ({}): {text}", out.status);
-        let line = text.lines().last().unwrap_or_default();
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
     }
 }
 
@@ -219,7 +190,8 @@ fn b_proxy_on_two_queues_keeps_both_halves_on_one_core() {
     let mut proxy = lab.xdptcp("proxy", &args).time_limit(90).start();
     proxy.wait_line("listening on");
     let (n, conns) = (1u64 << 20, 16u64);
-    let v = lab.peer(&["bulk-many", &lab.stack_ip, "8000", &n.to_string(), &conns.to_string()], 60);
+    let v = lab
+        .proxy_peer(&["bulk-many", &lab.stack_ip, "8000", &n.to_string(), &conns.to_string()], 60);
     if !proxy.stop(Duration::from_secs(20)) {
         proxy.fail("the proxy did not exit 0");
     }

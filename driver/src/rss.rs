@@ -437,6 +437,16 @@ mod tests {
         }
     }
 
+    fn random_tuple(rng: &mut SplitMix64) -> RxTuple {
+        let r = rng.next_u64();
+        RxTuple {
+            src_ip: Ipv4Addr::from(r as u32),
+            dst_ip: Ipv4Addr::from((r >> 32) as u32),
+            src_port: rng.next_u64() as u16,
+            dst_port: rng.next_u64() as u16,
+        }
+    }
+
     #[test]
     fn lookup_tables_agree_with_the_bitwise_definition() {
         let mut key = [0u8; KEY_LEN];
@@ -446,13 +456,7 @@ mod tests {
         }
         let rss = Rss::new(key, 4).unwrap();
         for _ in 0..1000 {
-            let r = rng.next_u64();
-            let t = RxTuple {
-                src_ip: Ipv4Addr::from(r as u32),
-                dst_ip: Ipv4Addr::from((r >> 32) as u32),
-                src_port: rng.next_u64() as u16,
-                dst_port: rng.next_u64() as u16,
-            };
+            let t = random_tuple(&mut rng);
             assert_eq!(rss.hash(&t), toeplitz(&key, &t.input()));
         }
     }
@@ -545,13 +549,7 @@ mod tests {
         let mut rng = SplitMix64::new(3);
         let mut asymmetric = 0;
         for _ in 0..1000 {
-            let r = rng.next_u64();
-            let t = RxTuple {
-                src_ip: Ipv4Addr::from(r as u32),
-                dst_ip: Ipv4Addr::from((r >> 32) as u32),
-                src_port: rng.next_u64() as u16,
-                dst_port: rng.next_u64() as u16,
-            };
+            let t = random_tuple(&mut rng);
             let back = RxTuple {
                 src_ip: t.dst_ip,
                 dst_ip: t.src_ip,

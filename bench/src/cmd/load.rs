@@ -187,15 +187,7 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
         return run_xdptcp_queues(args, target);
     }
     let opts = args.xdp.options()?;
-    let cfg = xdp::load::LoadConfig {
-        workload: args.workload,
-        target,
-        conns: args.conns,
-        duration: Duration::from_secs_f64(args.duration),
-        size: args.size,
-        rate: args.rate,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-    };
+    let cfg = xdptcp_load_config(args, target);
     let load = xdptcp_driver::Host::new(StackLoad::new(cfg, |line| eprintln!("{line}"))?);
     struct H(std::net::SocketAddrV4);
     impl xdp::Hooks<xdptcp_driver::Host<StackLoad>> for H {
@@ -209,19 +201,7 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
     }
     let (host, _) = xdp::run(&opts, load, &mut H(target))?;
     let load = host.into_service();
-    let report = load.stats().report(
-        RunInfo {
-            workload: args.workload,
-            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
-            target: target.to_string(),
-            client: "xdptcp".into(),
-            conns: args.conns,
-            size: args.size,
-            rate: args.rate,
-        },
-        load.elapsed(),
-    );
-    finish(args, &report)
+    finish(args, &load.stats().report(xdptcp_run_info(args, target), load.elapsed()))
 }
 
 /// `load --stack xdptcp --queues N`: one load generator per worker, each with its share of
@@ -242,15 +222,7 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), 
         ));
     }
     let rt = args.xdp.runtime_args(None, 0, 0, 1)?;
-    let cfg = LoadConfig {
-        workload: args.workload,
-        target,
-        conns: args.conns,
-        duration: Duration::from_secs_f64(args.duration),
-        size: args.size,
-        rate: args.rate,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-    };
+    let cfg = xdptcp_load_config(args, target);
     // Checked once here, so a bad setting is one line before any worker starts.
     StackLoad::new(cfg.clone(), |_| {})?;
     let make = move |k: usize| {
@@ -275,17 +247,34 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), 
         stats.merge(s);
         elapsed = elapsed.max(*e);
     }
-    let report = stats.report(
-        RunInfo {
-            workload: args.workload,
-            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
-            target: target.to_string(),
-            client: "xdptcp".into(),
-            conns: args.conns,
-            size: args.size,
-            rate: args.rate,
-        },
-        elapsed,
-    );
-    finish(args, &report)
+    finish(args, &stats.report(xdptcp_run_info(args, target), elapsed))
+}
+
+/// What the report says of a run on our stack.
+fn xdptcp_run_info(args: &Args, target: std::net::SocketAddrV4) -> RunInfo {
+    RunInfo {
+        workload: args.workload,
+        server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+        target: target.to_string(),
+        client: "xdptcp".into(),
+        conns: args.conns,
+        size: args.size,
+        rate: args.rate,
+    }
+}
+
+/// The load generator's settings of `--stack xdptcp`.
+fn xdptcp_load_config(
+    args: &Args,
+    target: std::net::SocketAddrV4,
+) -> xdptcp_bench::xdp::load::LoadConfig {
+    xdptcp_bench::xdp::load::LoadConfig {
+        workload: args.workload,
+        target,
+        conns: args.conns,
+        duration: Duration::from_secs_f64(args.duration),
+        size: args.size,
+        rate: args.rate,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    }
 }

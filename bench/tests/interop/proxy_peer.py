@@ -20,36 +20,30 @@ def read_all(s):
             return bytes(got)
         got += b
 
-mode = sys.argv[1]
-if mode == "bulk":
-    host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def bulk(host, port, n):
+    """Sends n random bytes while reading the echo; (bytes received, whether they match)."""
     data = os.urandom(n)
     s = socket.create_connection((host, port), timeout=60)
     def send():
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
     t = threading.Thread(target=send)
-    t0 = time.time()
     t.start()
     got = read_all(s)
     t.join()
-    out(received=len(got), same=hashlib.sha256(got).digest() == hashlib.sha256(data).digest(),
-        secs=time.time() - t0)
+    s.close()
+    return len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+mode = sys.argv[1]
+if mode == "bulk":
+    t0 = time.time()
+    received, same = bulk(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    out(received=received, same=same, secs=time.time() - t0)
 elif mode == "bulk-many":
     host, port, n, c = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     results = [None] * c
     def one(i):
-        data = os.urandom(n)
-        s = socket.create_connection((host, port), timeout=60)
-        def send():
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-        t = threading.Thread(target=send)
-        t.start()
-        got = read_all(s)
-        t.join()
-        s.close()
-        results[i] = (len(got), got == data)
+        results[i] = bulk(host, port, n)
     t0 = time.time()
     threads = [threading.Thread(target=one, args=(i,)) for i in range(c)]
     for t in threads:
