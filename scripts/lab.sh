@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A two-namespace veth lab for xdptcp.
 #
-#   scripts/lab.sh up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] [--mtu MTU]
+#   scripts/lab.sh up NAME [--queues N [--rss [--rss-key microsoft|symmetric]]] [--loss-pct P] [--rate RATE] [--mtu MTU]
 #   scripts/lab.sh down NAME
 #
 # `up` makes namespaces NAME-a (the stack side: runs xdptcp on its veth, which has no IPv4
@@ -18,14 +18,16 @@
 # for the stack side: the Toeplitz hash of each TCP frame's 4-tuple with the Microsoft key and
 # a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress classifier
 # (scripts/lab/veth-rss.bpf.c, built with clang). Without it replies to the
-# stack's active opens land on a queue the kernel chose at random.
+# stack's active opens land on a queue the kernel chose at random. --rss-key symmetric hashes
+# with the symmetric key instead (6d:5a repeated, xdptcp --rss-key symmetric), which an xdptcp
+# peer on N queues of the kernel-side veth also agrees with.
 # --mtu MTU (68..9216, default 1500) sets both veth ends' MTU: 9000 for jumbo frames, which
 # xdptcp receives and sends as multi-buffer AF_XDP frames.
 # `down` removes all of it and is safe to run twice. NAME: letters, digits, '-', at most 8
 # characters (interface names are limited to 15).
 set -euo pipefail
 
-usage() { echo "usage: $0 up NAME [--queues N [--rss]] [--loss-pct P] [--rate RATE] [--mtu MTU] | down NAME" >&2; exit 2; }
+usage() { echo "usage: $0 up NAME [--queues N [--rss [--rss-key microsoft|symmetric]]] [--loss-pct P] [--rate RATE] [--mtu MTU] | down NAME" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd=$1 name=$2; shift 2
 [[ "$name" =~ ^[A-Za-z0-9-]{1,8}$ ]] || { echo "lab: NAME must be 1-8 of [A-Za-z0-9-]" >&2; exit 2; }
@@ -46,11 +48,12 @@ down() {
 }
 
 up() {
-    local loss="" rate="" queues=1 rss="" mtu=1500
+    local loss="" rate="" queues=1 rss="" rss_key=microsoft mtu=1500
     while [[ $# -gt 0 ]]; do
         case $1 in
             --queues) queues=${2:?}; shift 2 ;;
             --rss) rss=1; shift ;;
+            --rss-key) rss_key=${2:?}; shift 2 ;;
             --loss-pct) loss=${2:?}; shift 2 ;;
             --rate) rate=${2:?}; shift 2 ;;
             --mtu) mtu=${2:?}; shift 2 ;;
@@ -60,6 +63,8 @@ up() {
     [[ "$queues" =~ ^[0-9]+$ && $queues -ge 1 && $queues -le 64 ]] || { echo "lab: --queues must be 1..64" >&2; exit 2; }
     [[ "$mtu" =~ ^[0-9]+$ && $mtu -ge 68 && $mtu -le 9216 ]] || { echo "lab: --mtu must be 68..9216" >&2; exit 2; }
     [[ -z "$rss" || $queues -gt 1 ]] || { echo "lab: --rss needs --queues N with N > 1" >&2; exit 2; }
+    [[ $rss_key == microsoft || $rss_key == symmetric ]] || { echo "lab: --rss-key must be microsoft or symmetric" >&2; exit 2; }
+    [[ -n "$rss" || $rss_key == microsoft ]] || { echo "lab: --rss-key needs --rss" >&2; exit 2; }
     [[ $(id -u) -eq 0 ]] || { echo "lab: needs root (ip netns, veth, nftables)" >&2; exit 1; }
     trap 'echo "lab: setup failed, removing $name" >&2; down' ERR
     mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -93,7 +98,7 @@ NFT
         ip netns exec "$ns_k" tc qdisc add dev "$if_k" root tbf rate "$rate" burst 32kb latency 50ms
     fi
     if [[ -n "$rss" ]]; then
-        rss_up "$queues"
+        rss_up "$queues" "$rss_key"
     fi
     trap - ERR
     local mac_a
@@ -105,7 +110,7 @@ NFT
     [[ -n "$loss" ]] && echo "  loss: $loss % each way (nftables netdev on $if_k)"
     [[ -n "$rate" ]] && echo "  bottleneck: tbf $rate on $if_k egress"
     [[ $mtu -ne 1500 ]] && echo "  mtu: $mtu on both ends"
-    [[ -n "$rss" ]] && echo "  rss: Toeplitz (Microsoft key) over $queues queues on $if_k egress"
+    [[ -n "$rss" ]] && echo "  rss: Toeplitz ($rss_key key) over $queues queues on $if_k egress"
     echo "  ipv6: stack $ip6_a/64 (for xdptcp), kernel $ip6_k/64"
     echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues MTU=$mtu STACK_IP6=$ip6_a KERNEL_IP6=$ip6_k"
 }
@@ -113,9 +118,10 @@ NFT
 # The classifier computes each TCP frame's queue and sends it out on that TX queue, so veth
 # delivers it on that RX queue (see scripts/lab/veth-rss.bpf.c for how).
 rss_up() {
-    local queues=$1 dir
+    local queues=$1 key=$2 dir def=""
+    [[ $key == symmetric ]] && def=-DSYMMETRIC_KEY
     dir=$(mktemp -d)
-    clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" \
+    clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" $def \
         -c "$(dirname "$0")/lab/veth-rss.bpf.c" -o "$dir/rss.o"
     ip netns exec "$ns_k" tc qdisc add dev "$if_k" clsact
     ip netns exec "$ns_k" tc filter add dev "$if_k" egress bpf direct-action \

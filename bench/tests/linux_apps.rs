@@ -472,6 +472,10 @@ fn every_command_refuses_flags_it_would_ignore() {
     let t = Duration::from_secs(10);
     let x = ["--stack", "xdptcp"];
     let target = ["--target", "127.0.0.1:1"];
+    // Our stack on an interface, with a target (xq), alone (xi), with a peer for xfer (xc).
+    let xi = ["--stack", "xdptcp", "--iface", "lo", "--ip", "198.18.0.2/24"];
+    let xq: Vec<&str> = xi.iter().chain(target.iter()).copied().collect();
+    let xc: Vec<&str> = xi.iter().chain(["--connect", "127.0.0.1:1"].iter()).copied().collect();
     let rows: &[(&[&str], &[&str], &str)] = &[
         (&["serve", "rudp-echo", "--iface", "lo"], &[], "--iface applies to --stack xdptcp"),
         (&["serve", "rudp-echo", "--busy-poll-us", "50"], &[], "--busy-poll-us applies"),
@@ -503,6 +507,36 @@ fn every_command_refuses_flags_it_would_ignore() {
             &["xfer", "--stack", "linux"],
             &["--connect", "127.0.0.1:1"],
             "xfer runs on --stack xdptcp only",
+        ),
+        // --queues N runs load, xfer and serve proxy on N workers; what only one queue reads,
+        // or only several do, is refused.
+        (&["load", "rr", "--rss-key", "symmetric"], &target, "--rss-key applies to --stack xdptcp"),
+        (&["load", "rr", "--queues", "2", "--conns", "1"], &xq, "each of the 2 queues needs"),
+        (&["load", "crr", "--queues", "2", "--conns", "2", "--rss-key", "6d:5a"], &xq, "40"),
+        (
+            &["xfer", "--rss-key", "symmetric", "--connect", "127.0.0.1:1"],
+            &xi,
+            "--rss-key applies to --queues N",
+        ),
+        (
+            &["xfer", "--queues", "2", "--local-ports", "40000-40100"],
+            &xc,
+            "--local-ports applies to one queue",
+        ),
+        (&["xfer", "--queues", "2", "--rss-key", "sym"], &xc, "--rss-key: RSS key"),
+        (
+            &[
+                "serve",
+                "proxy",
+                "--queues",
+                "2",
+                "--syn-cookies",
+                "off",
+                "--backend",
+                "127.0.0.1:1",
+            ],
+            &xi,
+            "--syn-cookies off runs on one queue",
         ),
     ];
     for (args, more, needle) in rows {

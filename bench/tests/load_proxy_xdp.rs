@@ -6,8 +6,6 @@
 //! is set, where they fail). One test at a time, every step bounded in time; the lab is
 //! removed on drop, also while unwinding.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,45 +21,13 @@ fn lab_up(letter: &str, extra: &[&str]) -> Lab {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 impl Lab {
-    /// A Linux server (`serve APP --stack linux`) in the kernel namespace, once listening.
-    fn linux_server(&self, app: &str, port: u16) -> Proc {
-        let listen = format!("{}:{port}", self.kernel_ip);
-        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
-        let mut p = self.proc(&self.kernel_ns, &format!("linux-{app}-{port}"), &argv).start();
-        p.wait_line("listening on");
-        p
-    }
-
-    /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
-    fn peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
-        let out = Command::new("timeout")
-            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3"])
-            .arg(peer_script())
-            .args(args)
-            .output()
-            .expect("python runs");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "peer {args:?} failed ({}): {text}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = text.lines().last().unwrap_or_default();
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
-    }
-
     /// `proxy_peer.py ARGS` in the background in the kernel namespace, at most 60 s.
     fn peer_spawn(&self, tag: &str, args: &[&str]) -> Proc {
-        let script = peer_script();
+        let script = common::proxy_peer_script();
         let mut argv = vec!["python3", script.to_str().expect("a UTF-8 path")];
         argv.extend_from_slice(args);
         self.proc(&self.kernel_ns, tag, &argv).time_limit(60).start()
     }
-}
-
-fn peer_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
 }
 
 /// Runs `load WORKLOAD --stack xdptcp` against a Linux server; returns the JSON report.
@@ -199,7 +165,7 @@ fn proxy_suite(stack: &str, letter: &str) {
     let (p, target) = proxy(&lab, stack, &backend, &[]);
     let (ip, _) = target.split_once(':').expect("ADDR:PORT");
     let bytes = 4u64 << 20;
-    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 60);
+    let v = lab.proxy_peer(&["bulk", ip, port, &bytes.to_string()], 60);
     let log = stop_proxy(p);
     assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
     assert_eq!(v["same"], true, "bytes differ: {v}");
@@ -215,7 +181,7 @@ fn proxy_suite(stack: &str, letter: &str) {
     let backend = format!("{}:7008", lab.kernel_ip);
     let (p, target) = proxy(&lab, stack, &backend, &[]);
     let (ip, _) = target.split_once(':').expect("ADDR:PORT");
-    let v = lab.peer(&["halfclose-client", ip, port], 30);
+    let v = lab.proxy_peer(&["halfclose-client", ip, port], 30);
     assert!(server.wait_exit(Duration::from_secs(30)), "backend: {}", server.log_text());
     let got = server.log_text();
     let log = stop_proxy(p);
@@ -228,7 +194,7 @@ fn proxy_suite(stack: &str, letter: &str) {
     let backend = format!("{}:7999", lab.kernel_ip);
     let (p, target) = proxy(&lab, stack, &backend, &[]);
     let (ip, _) = target.split_once(':').expect("ADDR:PORT");
-    let v = lab.peer(&["down", ip, port], 30);
+    let v = lab.proxy_peer(&["down", ip, port], 30);
     let log = stop_proxy(p);
     assert!(v["how"] == "reset" || v["how"] == "closed", "{v}\n{log}");
     assert!(log.contains("backend failures 1"), "{log}");
@@ -267,7 +233,7 @@ fn f_proxy_on_our_stack_with_2pct_loss_each_way() {
     let (p, target) = proxy(&lab, "xdptcp", &backend, &fault);
     let (ip, port) = target.split_once(':').expect("ADDR:PORT");
     let bytes = 4u64 << 20;
-    let v = lab.peer(&["bulk", ip, port, &bytes.to_string()], 150);
+    let v = lab.proxy_peer(&["bulk", ip, port, &bytes.to_string()], 150);
     let log = stop_proxy(p);
     assert_eq!(v["received"].as_u64(), Some(bytes), "{v}\n{log}");
     assert_eq!(v["same"], true, "bytes differ: {v}");

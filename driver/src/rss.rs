@@ -51,6 +51,50 @@ pub const MICROSOFT_KEY: [u8; KEY_LEN] = [
     0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 ];
 
+/// A symmetric key: the 16 bits `6d 5a` repeated (Woo and Park, "Scalable TCP Session
+/// Monitoring with Symmetric Receive-side Scaling", 2012). Every window of it repeats every 16
+/// input bits, and the two addresses (32 bits apart) and the two ports (16 bits apart) swap by
+/// whole periods, so a flow hashes the same in both directions. Two xdptcp hosts on N queues
+/// each then agree on every flow's queue: the one that opens a connection chooses a port
+/// whose reply hashes to its queue, and the peer's RSS puts that connection's frames on the
+/// same queue number, whose worker answers on that queue. NICs take it as
+/// `ethtool -X IF hkey 6d:5a:6d:5a:...`.
+pub const SYMMETRIC_KEY: [u8; KEY_LEN] = {
+    let mut k = [0u8; KEY_LEN];
+    let mut i = 0;
+    while i < KEY_LEN {
+        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    k
+};
+
+/// A key by name (`microsoft`, `symmetric`) or as `ethtool -x` prints one: 40 bytes in hex,
+/// colon-separated. Errors are one line.
+pub fn parse_key(s: &str) -> Result<[u8; KEY_LEN], String> {
+    match s {
+        "microsoft" => return Ok(MICROSOFT_KEY),
+        "symmetric" => return Ok(SYMMETRIC_KEY),
+        _ => {}
+    }
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| {
+            (b.len() == 2)
+                .then(|| u8::from_str_radix(b, 16).ok())
+                .flatten()
+                .ok_or_else(|| format!("RSS key {s:?}: {b:?} is not a hex byte"))
+        })
+        .collect::<Result<_, _>>()?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "RSS key has {} bytes; give {KEY_LEN} (aa:bb:..., as ethtool -x prints it), \
+             microsoft or symmetric",
+            b.len()
+        )
+    })
+}
+
 /// Entries of the indirection table [`Rss::new`] builds (a common NIC default).
 pub const DEFAULT_TABLE_LEN: usize = 128;
 
@@ -393,6 +437,16 @@ mod tests {
         }
     }
 
+    fn random_tuple(rng: &mut SplitMix64) -> RxTuple {
+        let r = rng.next_u64();
+        RxTuple {
+            src_ip: Ipv4Addr::from(r as u32),
+            dst_ip: Ipv4Addr::from((r >> 32) as u32),
+            src_port: rng.next_u64() as u16,
+            dst_port: rng.next_u64() as u16,
+        }
+    }
+
     #[test]
     fn lookup_tables_agree_with_the_bitwise_definition() {
         let mut key = [0u8; KEY_LEN];
@@ -402,13 +456,7 @@ mod tests {
         }
         let rss = Rss::new(key, 4).unwrap();
         for _ in 0..1000 {
-            let r = rng.next_u64();
-            let t = RxTuple {
-                src_ip: Ipv4Addr::from(r as u32),
-                dst_ip: Ipv4Addr::from((r >> 32) as u32),
-                src_port: rng.next_u64() as u16,
-                dst_port: rng.next_u64() as u16,
-            };
+            let t = random_tuple(&mut rng);
             assert_eq!(rss.hash(&t), toeplitz(&key, &t.input()));
         }
     }
@@ -491,6 +539,41 @@ mod tests {
             junk[12] = 0x08;
             junk[13] = 0x00;
             let _ = rss.frame_queue(&junk[..(rng.next_u64() % 65) as usize]);
+        }
+    }
+
+    #[test]
+    fn symmetric_key_hashes_both_directions_alike() {
+        let rss = Rss::new(SYMMETRIC_KEY, 2).unwrap();
+        let ms = Rss::microsoft(2).unwrap();
+        let mut rng = SplitMix64::new(3);
+        let mut asymmetric = 0;
+        for _ in 0..1000 {
+            let t = random_tuple(&mut rng);
+            let back = RxTuple {
+                src_ip: t.dst_ip,
+                dst_ip: t.src_ip,
+                src_port: t.dst_port,
+                dst_port: t.src_port,
+            };
+            assert_eq!(rss.hash(&t), rss.hash(&back), "{t:?}");
+            assert_eq!(toeplitz(&SYMMETRIC_KEY, &t.input()), rss.hash(&t));
+            asymmetric += usize::from(ms.hash(&t) != ms.hash(&back));
+        }
+        // The Microsoft key is not symmetric: the property is the key's, not the code's.
+        assert!(asymmetric > 900, "{asymmetric}");
+    }
+
+    #[test]
+    fn keys_parse_by_name_and_in_ethtool_hex() {
+        assert_eq!(parse_key("microsoft"), Ok(MICROSOFT_KEY));
+        assert_eq!(parse_key("symmetric"), Ok(SYMMETRIC_KEY));
+        let hex: Vec<String> = MICROSOFT_KEY.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_key(&hex.join(":")), Ok(MICROSOFT_KEY));
+        assert!(parse_key(&hex[..39].join(":")).unwrap_err().contains("39 bytes"));
+        for bad in ["", "6d:5a:zz", "6d5a", "micro", "6d:5a:"] {
+            let e = parse_key(bad).expect_err(bad);
+            assert!(e.contains("RSS key") && !e.contains('\n'), "{bad}: {e}");
         }
     }
 

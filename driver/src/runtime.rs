@@ -212,16 +212,20 @@ impl WorkerStats {
         let w = &self.worker_counters;
         let s = &self.steer;
         let mut line = format!(
-            "q{} core {}: rx {} tx {} steered-out {} steered-in {} steer-drops {} tx-no-buffer {} conns {} tcp-in-segs {} tcp-out-segs {} tcp-retrans {} copies-rx {}+{} copies-tx {}+{}",
+            "q{} core {}: rx {} tx {} not-mine {} arp-shared {} steered-out {} steered-in {} steer-drops {} tx-no-buffer {} conns {} tcp-active-opens {} tcp-passive-opens {} tcp-in-segs {} tcp-out-segs {} tcp-retrans {} copies-rx {}+{} copies-tx {}+{}",
             self.queue,
             self.core.map_or_else(|| "-".to_string(), |c| c.to_string()),
             w.rx_frames,
             w.tx_frames,
+            w.not_mine,
+            w.arp_shared,
             s.steered_out,
             s.steered_in,
             s.dropped_full + s.dropped_too_big + s.dropped_no_owner,
             w.tx_no_buffer,
             self.connections,
+            self.tcp.active_opens,
+            self.tcp.passive_opens,
             self.tcp.in_segs,
             self.tcp.out_segs,
             self.tcp.retrans_segs,
@@ -308,6 +312,23 @@ impl Runtime {
         A: App + 'static,
         F: Fn(&mut Stack) -> Result<A, SetupError> + Send + Sync + 'static,
     {
+        Runtime::start_then(config, make_app, |_, _: &A| {})
+    }
+
+    /// [`start`](Runtime::start), and when a worker has stopped and drained, `on_done` gets
+    /// its index and its application, in the worker's thread: how a command collects what
+    /// each worker's application measured (a load generator's histograms, a transfer's
+    /// outcome) without the application having to leave its thread.
+    pub fn start_then<A, F, D>(
+        config: RuntimeConfig,
+        make_app: F,
+        on_done: D,
+    ) -> Result<Runtime, SetupError>
+    where
+        A: App + 'static,
+        F: Fn(&mut Stack) -> Result<A, SetupError> + Send + Sync + 'static,
+        D: Fn(usize, &A) + Send + Sync + 'static,
+    {
         let n = config.queues.len();
         if n == 0 {
             return Err("no queues to serve".into());
@@ -340,6 +361,7 @@ impl Runtime {
             _ => (0..n).map(|_| None).collect(),
         };
         let make_app = Arc::new(make_app);
+        let on_done = Arc::new(on_done);
         let config = Arc::new(config);
         let mut runtime = Runtime {
             workers: Vec::with_capacity(n),
@@ -357,7 +379,7 @@ impl Runtime {
         for i in 0..n {
             let (control, control_rx) = crossbeam_channel::bounded(16);
             let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Ready, SetupError>>(1);
-            let (config, make_app) = (config.clone(), make_app.clone());
+            let (config, make_app, on_done) = (config.clone(), make_app.clone(), on_done.clone());
             let port = ports[i].take();
             let program_for_worker = program.take();
             let core = cores[i];
@@ -369,6 +391,7 @@ impl Runtime {
                         core,
                         &config,
                         &*make_app,
+                        &*on_done,
                         program_for_worker,
                         port,
                         &control_rx,
@@ -429,6 +452,12 @@ impl Runtime {
     /// Whether any worker has stopped on its own (a signal, or an error).
     pub fn any_finished(&self) -> bool {
         self.workers.iter().any(|w| w.thread.is_finished())
+    }
+
+    /// Whether every worker has stopped on its own (applications that finish, like a load
+    /// run, end one by one).
+    pub fn all_finished(&self) -> bool {
+        self.workers.iter().all(|w| w.thread.is_finished())
     }
 
     /// Stops every worker (drain, then exit) and returns their final counters, in worker
@@ -611,16 +640,20 @@ fn serve<D: XdpBacked, A: App, E: WorkerEvents<A>>(
 
 /// A runtime thread's side of [`launch`]: reports ready over `ready`, answers `control`,
 /// returns its final stats.
-struct ThreadEvents<'a> {
+struct ThreadEvents<'a, A> {
     index: usize,
     queue: u32,
     core: Option<usize>,
     control: &'a Receiver<Control>,
     ready: &'a Sender<Result<Ready, SetupError>>,
+    on_done: &'a (dyn Fn(usize, &A) + Sync),
 }
 
-impl ThreadEvents<'_> {
-    fn snapshot<D: XdpBacked, A: App>(&self, w: &Worker<D, A>) -> WorkerStats {
+impl<A> ThreadEvents<'_, A> {
+    fn snapshot<D: XdpBacked>(&self, w: &Worker<D, A>) -> WorkerStats
+    where
+        A: App,
+    {
         let mut app = Vec::new();
         w.app().report(&mut |k, v| app.push((k, v)));
         WorkerStats {
@@ -641,7 +674,7 @@ impl ThreadEvents<'_> {
     }
 }
 
-impl<A: App> WorkerEvents<A> for ThreadEvents<'_> {
+impl<A: App> WorkerEvents<A> for ThreadEvents<'_, A> {
     type Done = WorkerStats;
 
     fn ready<D: XdpBacked>(&mut self, worker: &Worker<D, A>) {
@@ -668,6 +701,7 @@ impl<A: App> WorkerEvents<A> for ThreadEvents<'_> {
     }
 
     fn done<D: XdpBacked>(self, worker: Worker<D, A>, _: Stop, _: bool) -> WorkerStats {
+        (self.on_done)(self.index, worker.app());
         self.snapshot(&worker)
     }
 }
@@ -679,13 +713,14 @@ fn worker_main<A: App>(
     core: usize,
     config: &RuntimeConfig,
     make_app: &dyn Fn(&mut Stack) -> Result<A, SetupError>,
+    on_done: &(dyn Fn(usize, &A) + Sync),
     program: Option<Arc<XdpProgram>>,
     port: Option<SteerPort>,
     control: &Receiver<Control>,
     ready: &Sender<Result<Ready, SetupError>>,
 ) -> Result<WorkerStats, SetupError> {
     let queue = config.queues[index];
-    let events = ThreadEvents { index, queue, core: Some(core), control, ready };
+    let events = ThreadEvents { index, queue, core: Some(core), control, ready, on_done };
     let slot = WorkerSlot { index, core: Some(core), program, port };
     let result = launch(config, slot, make_app, events);
     if let Err(e) = &result {

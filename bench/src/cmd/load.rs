@@ -183,16 +183,11 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
         .target
         .parse()
         .map_err(|_| format!("bad --target '{}': expected IPv4ADDR:PORT", args.target))?;
+    if args.xdp.queues > 1 {
+        return run_xdptcp_queues(args, target);
+    }
     let opts = args.xdp.options()?;
-    let cfg = xdp::load::LoadConfig {
-        workload: args.workload,
-        target,
-        conns: args.conns,
-        duration: Duration::from_secs_f64(args.duration),
-        size: args.size,
-        rate: args.rate,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-    };
+    let cfg = xdptcp_load_config(args, target);
     let load = xdptcp_driver::Host::new(StackLoad::new(cfg, |line| eprintln!("{line}"))?);
     struct H(std::net::SocketAddrV4);
     impl xdp::Hooks<xdptcp_driver::Host<StackLoad>> for H {
@@ -206,17 +201,80 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
     }
     let (host, _) = xdp::run(&opts, load, &mut H(target))?;
     let load = host.into_service();
-    let report = load.stats().report(
-        RunInfo {
-            workload: args.workload,
-            server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
-            target: target.to_string(),
-            client: "xdptcp".into(),
-            conns: args.conns,
-            size: args.size,
-            rate: args.rate,
-        },
-        load.elapsed(),
-    );
-    finish(args, &report)
+    finish(args, &load.stats().report(xdptcp_run_info(args, target), load.elapsed()))
+}
+
+/// `load --stack xdptcp --queues N`: one load generator per worker, each with its share of
+/// the connections (and of `--rate`); every worker's connections come back to its own queue
+/// (`on_queues`). The shares' statistics are merged (counts add, histograms add) into one
+/// report, over the longest worker's measured time.
+fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), String> {
+    use super::on_queues::{self, share, Until};
+    use xdptcp_bench::loadgen::Stats;
+    use xdptcp_bench::xdp::load::{LoadConfig, StackLoad};
+    use xdptcp_driver::Host;
+    let n = args.xdp.queues as usize;
+    if args.conns < n {
+        return Err(format!(
+            "--conns {}: each of the {n} queues needs a connection of its own; give --conns {n} \
+             or more",
+            args.conns
+        ));
+    }
+    let rt = args.xdp.runtime_args(None, 0, 0, 1)?;
+    let cfg = xdptcp_load_config(args, target);
+    // Checked once here, so a bad setting is one line before any worker starts.
+    StackLoad::new(cfg.clone(), |_| {})?;
+    let make = move |k: usize| {
+        let conns = share(cfg.conns as u64, n, k) as usize;
+        let rate = cfg.rate.map(|r| r * conns as f64 / cfg.conns as f64);
+        let load = StackLoad::new(LoadConfig { conns, rate, ..cfg.clone() }, |l| eprintln!("{l}"))?;
+        Ok(Host::new(load.share(k)))
+    };
+    let take = |h: &Host<StackLoad>| (h.service().stats().clone(), h.service().elapsed());
+    let ip = args.xdp.ip.as_deref().unwrap_or_default();
+    let what = format!("load from {} to {target}", ip.split(['/', ',']).next().unwrap_or(ip));
+    let done = on_queues::run(&rt, &what, make, take, Until::AllFinished)?;
+    let mut stats = Stats::new();
+    let mut elapsed = Duration::ZERO;
+    for (k, (s, e)) in done.iter().enumerate() {
+        println!(
+            "q{k} load: completed {}, bytes {}, errors {}",
+            s.completed,
+            s.bytes,
+            s.errors.total()
+        );
+        stats.merge(s);
+        elapsed = elapsed.max(*e);
+    }
+    finish(args, &stats.report(xdptcp_run_info(args, target), elapsed))
+}
+
+/// What the report says of a run on our stack.
+fn xdptcp_run_info(args: &Args, target: std::net::SocketAddrV4) -> RunInfo {
+    RunInfo {
+        workload: args.workload,
+        server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
+        target: target.to_string(),
+        client: "xdptcp".into(),
+        conns: args.conns,
+        size: args.size,
+        rate: args.rate,
+    }
+}
+
+/// The load generator's settings of `--stack xdptcp`.
+fn xdptcp_load_config(
+    args: &Args,
+    target: std::net::SocketAddrV4,
+) -> xdptcp_bench::xdp::load::LoadConfig {
+    xdptcp_bench::xdp::load::LoadConfig {
+        workload: args.workload,
+        target,
+        conns: args.conns,
+        duration: Duration::from_secs_f64(args.duration),
+        size: args.size,
+        rate: args.rate,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    }
 }

@@ -7,6 +7,7 @@ pub mod detach;
 pub mod hold;
 pub mod lab;
 pub mod load;
+pub mod on_queues;
 pub mod proxy;
 pub mod reflect;
 pub mod serve;

@@ -52,8 +52,8 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
     if args.port == 0 {
         return Err("--port must be between 1 and 65535".into());
     }
-    if args.xdp.queues != 1 {
-        return Err("serve proxy --stack xdptcp runs on one queue".into());
+    if args.xdp.queues > 1 {
+        return run_xdptcp_queues(args, backends, list);
     }
     let opts = super::serve::xdp_options(args)?;
     let proxy = Host::new(Proxy::new(args.port, args.backlog.max(1), backends));
@@ -87,5 +87,41 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
         }
     }
     xdp::run(&opts, proxy, &mut H { port: args.port, list })?;
+    Ok(())
+}
+
+/// `serve proxy --stack xdptcp --queues N`: a proxy per worker. A client connection is
+/// served by the worker of its queue, which opens the backend connection on its own stack,
+/// with a local port whose replies come back to that queue (`on_queues`): both halves of a
+/// pair live on one core. The workers' counters are added up in the `stopped:` line.
+fn run_xdptcp_queues(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<(), String> {
+    use super::on_queues::{self, Until};
+    use xdptcp_driver::services::ProxyCounters;
+    if args.syn_cookies != super::serve::Switch::On {
+        return Err("--syn-cookies off runs on one queue (--queues 1)".into());
+    }
+    let rt = args.xdp.runtime_args(None, args.port, args.body_bytes, args.backlog)?;
+    let (port, backlog) = (args.port, args.backlog.max(1));
+    let make = move |_| Ok(Host::new(Proxy::new(port, backlog, backends.clone())));
+    let take = |p: &Host<Proxy>| (p.service().counters(), p.service().open_pairs());
+    let ip = args.xdp.ip.as_deref().unwrap_or_default();
+    let addr = ip.split(['/', ',']).next().unwrap_or(ip);
+    let what = format!("listening on {addr}:{port} app proxy to {list}");
+    let done = on_queues::run(&rt, &what, make, take, Until::Signal)?;
+    let mut c = ProxyCounters::default();
+    let mut open = 0;
+    for (k, (w, o)) in done.iter().enumerate() {
+        println!(
+            "q{k} proxy: accepted {}, completed {}, bytes up {}",
+            w.accepted, w.completed, w.bytes_up
+        );
+        c.add(w);
+        open += o;
+    }
+    println!(
+        "stopped (signal): accepted {}, completed {}, aborted {}, backend failures {}, open {open}, \
+         bytes up {}, bytes down {}",
+        c.accepted, c.completed, c.aborted, c.backend_failed, c.bytes_up, c.bytes_down
+    );
     Ok(())
 }

@@ -224,7 +224,7 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
         if args.syn_cookies != Switch::On {
             return Err("--syn-cookies off runs on one queue (--queues 1)".into());
         }
-        let rt = args.xdp.runtime_args(app, args.port, args.body_bytes, args.backlog)?;
+        let rt = args.xdp.runtime_args(Some(app), args.port, args.body_bytes, args.backlog)?;
         return super::serve_xdp::run(&rt);
     }
     let opts = xdp_options(args)?;

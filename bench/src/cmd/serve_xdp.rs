@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 use xdptcp_bench::apps::{http, AppSpec};
 use xdptcp_bench::xdp::server::AppService;
-use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, WorkerStats};
+use xdptcp_driver::runtime::{available_cores, Runtime, RuntimeConfig, RuntimeInfo, WorkerStats};
 use xdptcp_driver::services::Echo;
 use xdptcp_driver::signal;
 use xdptcp_driver::worker::App;
@@ -98,6 +98,10 @@ pub struct Args {
     /// available cores).
     #[arg(long)]
     pub cores: Option<String>,
+    /// The NIC's RSS key (with --queues N > 1): microsoft (default), symmetric, or 40 hex
+    /// bytes as `ethtool -x IF` prints them.
+    #[arg(long)]
+    pub rss_key: Option<String>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
     pub xdp_mode: XdpModeArg,
@@ -222,6 +226,47 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.app == AppName::Reflect {
         return super::reflect::run(args);
     }
+    let (config, addr) = runtime_config(args)?;
+    signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+    let port = args.port;
+    let spec = match (&args.spec, args.app) {
+        (Some(spec), _) => spec.clone(),
+        (None, app) => match app {
+            AppName::UdpEcho => {
+                return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
+            }
+            AppName::Echo => AppSpec::Echo,
+            AppName::Discard => AppSpec::Discard,
+            AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
+            AppName::Reflect => return super::reflect::run(args),
+        },
+    };
+    if port == 0 {
+        return Err("--port must be between 1 and 65535".into());
+    }
+    let backlog = args.backlog.max(1);
+    serve(args, addr, config, move |_| {
+        Ok(Host::new(AppService::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog)))
+    })
+}
+
+/// Checks the options against the system (before anything is attached) and makes the
+/// runtime's configuration; also the stack's IPv4 address. Every command that runs on
+/// several queues starts from here.
+pub fn runtime_config(args: &Args) -> Result<(RuntimeConfig, Ipv4Addr), String> {
+    // The key first: a typo in it is reported before anything is looked up.
+    let rss = match &args.rss_key {
+        None => None,
+        Some(_) if args.queues < 2 => {
+            return Err("--rss-key applies to --queues N with N > 1 (one queue needs no RSS)".into())
+        }
+        Some(key) => {
+            let key = xdptcp_driver::rss::parse_key(key).map_err(|e| format!("--rss-key: {e}"))?;
+            let queues =
+                u16::try_from(args.queues).map_err(|_| "--queues: too many".to_string())?;
+            Some(xdptcp_driver::rss::Rss::new(key, queues).map_err(|e| format!("--rss-key: {e}"))?)
+        }
+    };
     let (v4, ipv6) = xdptcp_bench::xdp::split_ip_list(&args.ip)?;
     let (addr, prefix) = parse_cidr(&v4)?;
     let busy_poll = xdptcp_bench::xdp::parse_busy_poll(args.busy_poll_us, args.busy_poll_budget)?;
@@ -295,28 +340,57 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
         config.tcp = config.tcp.with_fixed_buffers(b * 1024, b * 1024);
     }
-
-    signal::install().map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
-    let port = args.port;
-    let spec = match (&args.spec, args.app) {
-        (Some(spec), _) => spec.clone(),
-        (None, app) => match app {
-            AppName::UdpEcho => {
-                return serve(args, addr, config, move |_| Ok(Host::new(Echo::udp(port))))
-            }
-            AppName::Echo => AppSpec::Echo,
-            AppName::Discard => AppSpec::Discard,
-            AppName::Http => AppSpec::Http(Arc::new(http::Config::new(args.body_bytes))),
-            AppName::Reflect => return super::reflect::run(args),
-        },
-    };
-    if port == 0 {
-        return Err("--port must be between 1 and 65535".into());
+    if let Some(rss) = rss {
+        config.rss = Some(Arc::new(rss));
     }
-    let backlog = args.backlog.max(1);
-    serve(args, addr, config, move |_| {
-        Ok(Host::new(AppService::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog)))
-    })
+    Ok((config, addr))
+}
+
+/// The ready line's `(queues 0,1, cores 0,1, xdp MODE, bind MODE, tx-checksum MODE)`.
+pub fn describe(info: &RuntimeInfo) -> String {
+    format!(
+        "(queues {}, cores {}, xdp {}, bind {}, tx-checksum {})",
+        show_list(&info.queues),
+        show_list(&info.cores.iter().map(|&c| c as u64).collect::<Vec<_>>()),
+        info.xdp_mode.name(),
+        info.bind_mode.name(),
+        info.tx_checksum.name(),
+    )
+}
+
+/// Runs the workers until SIGINT/SIGTERM, or until `done` says so, printing each worker's
+/// counters every `stats_interval` seconds (0: never); then stops them, prints a `final` line
+/// per worker and returns their final counters, whether a signal stopped them, and the
+/// workers' errors.
+pub fn wait_and_stop(
+    runtime: Runtime,
+    stats_interval: u64,
+    done: impl Fn(&Runtime) -> bool,
+) -> (Vec<WorkerStats>, bool, Vec<String>) {
+    let interval = Duration::from_secs(stats_interval);
+    let mut next = Instant::now() + interval;
+    while !signal::requested() && !done(&runtime) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !interval.is_zero() && Instant::now() >= next {
+            for s in runtime.stats(Duration::from_secs(1)) {
+                println!("stats {}", s.line());
+            }
+            next += interval;
+        }
+    }
+    let stopped_by_signal = signal::requested();
+    let mut errors = Vec::new();
+    let mut ok: Vec<WorkerStats> = Vec::new();
+    for r in runtime.stop() {
+        match r {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    for s in &ok {
+        println!("final {}", s.line());
+    }
+    (ok, stopped_by_signal, errors)
 }
 
 /// Starts the runtime with `make_app`, runs until SIGINT/SIGTERM, prints the counters.
@@ -335,15 +409,7 @@ where
     let ipv6_list: Vec<String> =
         config.xdp.ipv6.iter().map(|c| format!("{}/{}", c.addr, c.prefix_len)).collect();
     let runtime = Runtime::start(config, make_app)?;
-    let info = runtime.info().clone();
-    println!(
-        "listening on {addr}:{port} (queues {}, cores {}, xdp {}, bind {}, tx-checksum {})",
-        show_list(&info.queues),
-        show_list(&info.cores.iter().map(|&c| c as u64).collect::<Vec<_>>()),
-        info.xdp_mode.name(),
-        info.bind_mode.name(),
-        info.tx_checksum.name(),
-    );
+    println!("listening on {addr}:{port} {}", describe(runtime.info()));
     if ipv6_enabled {
         println!(
             "ipv6 addresses {} and the link-local one (after duplicate address detection)",
@@ -351,30 +417,8 @@ where
         );
     }
 
-    let interval = Duration::from_secs(args.stats_interval);
-    let mut next = Instant::now() + interval;
-    while !signal::requested() && !runtime.any_finished() {
-        std::thread::sleep(Duration::from_millis(50));
-        if !interval.is_zero() && Instant::now() >= next {
-            for s in runtime.stats(Duration::from_secs(1)) {
-                println!("stats {}", s.line());
-            }
-            next += interval;
-        }
-    }
-    let stopped_by_signal = signal::requested();
-    let finals = runtime.stop();
-    let mut errors = Vec::new();
-    let mut ok: Vec<WorkerStats> = Vec::new();
-    for r in finals {
-        match r {
-            Ok(s) => ok.push(s),
-            Err(e) => errors.push(e),
-        }
-    }
-    for s in &ok {
-        println!("final {}", s.line());
-    }
+    let (ok, stopped_by_signal, errors) =
+        wait_and_stop(runtime, args.stats_interval, Runtime::any_finished);
     let sum = |f: fn(&WorkerStats) -> u64| ok.iter().map(f).sum::<u64>();
     let app = |name: &'static str| {
         move |s: &WorkerStats| s.app.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)

@@ -25,6 +25,12 @@ pub struct XdpArgs {
     /// The queue of the worker.
     #[arg(long, default_value_t = 0)]
     pub queue: u32,
+    /// The Toeplitz key the NIC's RSS uses (with --queues N > 1): microsoft (the default of
+    /// most drivers), symmetric (6d:5a repeated: both directions of a flow hash alike) or 40
+    /// hex bytes as `ethtool -x IF` prints them. Each worker's active opens take ports whose
+    /// replies this key puts on its own queue.
+    #[arg(long)]
+    pub rss_key: Option<String>,
     /// Cores to pin workers to, comma-separated (one per queue).
     #[arg(long)]
     pub cores: Option<String>,
@@ -103,6 +109,11 @@ impl XdpArgs {
         if self.queues != 1 {
             return Err(format!("--queues {}: this command runs one queue", self.queues));
         }
+        if self.rss_key.is_some() {
+            return Err(
+                "--rss-key applies to --queues N with N > 1 (one queue needs no RSS)".into()
+            );
+        }
         let core = match &self.cores {
             None => None,
             Some(list) => {
@@ -175,6 +186,7 @@ impl XdpArgs {
             ("--gateway", self.gateway != d.gateway),
             ("--queues", self.queues != d.queues),
             ("--queue", self.queue != d.queue),
+            ("--rss-key", self.rss_key != d.rss_key),
             ("--cores", self.cores != d.cores),
             ("--xdp-mode", self.xdp_mode != d.xdp_mode),
             ("--bind-mode", self.bind_mode != d.bind_mode),
@@ -201,10 +213,11 @@ impl XdpArgs {
 }
 
 impl XdpArgs {
-    /// The same options for the multi-queue runtime (`serve-xdp`'s), serving `spec`.
+    /// The same options for the multi-queue runtime (`serve-xdp`'s), serving `spec` (`None`:
+    /// a client command, which makes its own applications).
     pub fn runtime_args(
         &self,
-        spec: xdptcp_bench::apps::AppSpec,
+        spec: Option<xdptcp_bench::apps::AppSpec>,
         port: u16,
         body_bytes: usize,
         backlog: usize,
@@ -213,8 +226,8 @@ impl XdpArgs {
         use xdptcp_bench::apps::AppSpec;
         // `app` only names the application in serve-xdp's own lines; `spec` is what runs.
         let app = match spec {
-            AppSpec::Discard => AppName::Discard,
-            AppSpec::Http(_) => AppName::Http,
+            Some(AppSpec::Discard) => AppName::Discard,
+            Some(AppSpec::Http(_)) => AppName::Http,
             _ => AppName::Echo,
         };
         let gateway = match &self.gateway {
@@ -242,7 +255,8 @@ impl XdpArgs {
         }
         Ok(Args {
             app,
-            spec: Some(spec),
+            spec,
+            rss_key: self.rss_key.clone(),
             fault: self.fault.as_deref().map(xdp::parse_fault).transpose()?,
             iface: self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?,
             ip: self.ip.clone().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?,
@@ -349,7 +363,7 @@ mod tests {
         let runtime = |extra: &[&str]| {
             let base = ["t", "--iface", "x0", "--ip", "198.18.0.2/24", "--queues", "2"];
             let cli = Cli::try_parse_from(base.iter().chain(extra.iter()).copied()).unwrap();
-            cli.xdp.runtime_args(xdptcp_bench::apps::AppSpec::Discard, 9, 0, 16)
+            cli.xdp.runtime_args(Some(xdptcp_bench::apps::AppSpec::Discard), 9, 0, 16)
         };
         let a = runtime(&["--max-connections", "200000", "--idle-sleep-us", "7"]).unwrap();
         assert_eq!((a.max_connections, a.idle_sleep_us), (200_000, 7));

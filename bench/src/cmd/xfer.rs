@@ -35,6 +35,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         .connect
         .parse()
         .map_err(|_| format!("bad --connect '{}': expected ADDR:PORT", args.connect))?;
+    if args.xdp.queues > 1 {
+        return run_queues(args, remote);
+    }
     let opts = args.xdp.options()?;
     let client = Host::new(XferClient::new(remote, args.bytes, !args.no_verify));
     struct H(SocketAddrV4);
@@ -73,4 +76,49 @@ pub fn run(args: &Args) -> Result<(), String> {
             c.received()
         )),
     }
+}
+
+/// `xfer --queues N`: one stream per worker, each sending its share of `--bytes` (and
+/// checking its echo) on a connection whose replies come back to its own queue
+/// (`on_queues`). Succeeds only if every stream does.
+fn run_queues(args: &Args, remote: SocketAddrV4) -> Result<(), String> {
+    use super::on_queues::{self, share, Until};
+    let n = args.xdp.queues as usize;
+    let rt = args.xdp.runtime_args(None, 0, 0, 1)?;
+    let (bytes, verify) = (args.bytes, !args.no_verify);
+    let make = move |k| Ok(Host::new(XferClient::new(remote, share(bytes, n, k), verify)));
+    let take = |c: &Host<XferClient>| {
+        let c = c.service();
+        (c.outcome(), c.mismatch(), c.sent(), c.received(), c.elapsed())
+    };
+    let ip = args.xdp.ip.as_deref().unwrap_or_default();
+    let local = ip.split(['/', ',']).next().unwrap_or(ip);
+    let what = format!("connecting from {local} to {remote}");
+    let done = on_queues::run(&rt, &what, make, take, Until::AllFinished)?;
+    let (mut sent, mut received, mut secs) = (0, 0, 0.0f64);
+    let mut failures = Vec::new();
+    for (k, (outcome, mismatch, s, r, elapsed)) in done.iter().enumerate() {
+        sent += s;
+        received += r;
+        secs = secs.max(elapsed.map_or(0.0, |d| d.total_nanos() as f64 / 1e9));
+        match (outcome, mismatch) {
+            (Outcome::Done, None) => {}
+            (_, Some(at)) => failures
+                .push(format!("stream {k}: received bytes differ from the pattern at offset {at}")),
+            (Outcome::Failed(why), None) => failures
+                .push(format!("stream {k}: {why} after sending {s} and receiving {r} bytes")),
+            (Outcome::Running, None) => failures
+                .push(format!("stream {k}: interrupted after sending {s} and receiving {r} bytes")),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(format!("transfer failed: {}", failures.join("; ")));
+    }
+    let rate = if secs > 0.0 { (sent + received) as f64 * 8.0 / secs / 1e6 } else { 0.0 };
+    println!(
+        "xfer ok: sent {sent} B, received {received} B{} in {secs:.3} s ({rate:.1} Mbit/s both \
+         ways) over {n} streams, one per queue",
+        if verify { ", verified" } else { "" }
+    );
+    Ok(())
 }

@@ -129,6 +129,8 @@ pub struct StackLoad {
     done: bool,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
+    /// With several workers, each one's share: its lines start with `q<share> `.
+    share: Option<usize>,
     elapsed: std::time::Duration,
 }
 
@@ -158,8 +160,15 @@ impl StackLoad {
             last_progress: Instant::ZERO,
             done: false,
             progress,
+            share: None,
             elapsed: std::time::Duration::ZERO,
         })
+    }
+
+    /// The same run as share `k` of several workers' (its progress lines say so).
+    pub fn share(mut self, k: usize) -> StackLoad {
+        self.share = Some(k);
+        self
     }
 
     /// What was measured.
@@ -301,7 +310,10 @@ impl Service for StackLoad {
                     std_dur(now.saturating_duration_since(self.start)),
                     std_dur(now.saturating_duration_since(self.last_progress)),
                 );
-                (self.progress)(line);
+                (self.progress)(match self.share {
+                    Some(k) => format!("q{k} {line}"),
+                    None => line,
+                });
                 self.last_progress = now;
                 self.next_progress += Duration::from_secs(1);
                 cx.arm_timer(self.next_progress, PROGRESS);

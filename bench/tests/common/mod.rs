@@ -144,6 +144,42 @@ impl Lab {
     }
 }
 
+/// `bench/tests/interop/proxy_peer.py`: the Linux-side peers of the proxy and load tests.
+pub fn proxy_peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proxy_peer.py")
+}
+
+impl Lab {
+    /// A Linux server (`xdptcp serve APP --stack linux`) in the kernel namespace, once
+    /// listening.
+    pub fn linux_server(&self, app: &str, port: u16) -> Proc {
+        let listen = format!("{}:{port}", self.kernel_ip);
+        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
+        let mut p = self.proc(&self.kernel_ns, &format!("linux-{app}-{port}"), &argv).start();
+        p.wait_line("listening on");
+        p
+    }
+
+    /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
+    pub fn proxy_peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
+        let out = Command::new("timeout")
+            .args([&secs.to_string(), "ip", "netns", "exec", &self.kernel_ns, "python3"])
+            .arg(proxy_peer_script())
+            .args(args)
+            .output()
+            .expect("python runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "peer {args:?} failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = text.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("peer printed {text:?}: {e}"))
+    }
+}
+
 /// A process's resident set in KiB (`VmRSS` of /proc/PID/status).
 pub fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -1,6 +1,8 @@
 """Linux-side peers of the proxy tests (bench/tests/load_proxy_xdp.rs). One JSON line each.
 
   bulk HOST PORT N            send N random bytes, half-close, read to EOF; compare digests
+  bulk-many HOST PORT N C     the same on C connections at once (N bytes each); "same" only if
+                              every one came back whole
   halfclose-server PORT       accept one; send b"greeting", SHUT_WR; read to EOF; print it
   halfclose-client HOST PORT  read to EOF (the greeting), then send a reply and SHUT_WR
   down HOST PORT              connect, send, and say how the proxy ended it (reset/closed)
@@ -18,21 +20,39 @@ def read_all(s):
             return bytes(got)
         got += b
 
-mode = sys.argv[1]
-if mode == "bulk":
-    host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def bulk(host, port, n):
+    """Sends n random bytes while reading the echo; (bytes received, whether they match)."""
     data = os.urandom(n)
     s = socket.create_connection((host, port), timeout=60)
     def send():
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
     t = threading.Thread(target=send)
-    t0 = time.time()
     t.start()
     got = read_all(s)
     t.join()
-    out(received=len(got), same=hashlib.sha256(got).digest() == hashlib.sha256(data).digest(),
-        secs=time.time() - t0)
+    s.close()
+    return len(got), hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+mode = sys.argv[1]
+if mode == "bulk":
+    t0 = time.time()
+    received, same = bulk(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    out(received=received, same=same, secs=time.time() - t0)
+elif mode == "bulk-many":
+    host, port, n, c = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    results = [None] * c
+    def one(i):
+        results[i] = bulk(host, port, n)
+    t0 = time.time()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(c)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [r for r in results if r is not None]
+    out(received=sum(r[0] for r in done), same=len(done) == c and all(r[1] for r in done),
+        conns=len(done), secs=time.time() - t0)
 elif mode == "halfclose-server":
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
