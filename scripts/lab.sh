@@ -15,9 +15,10 @@
 # the RX queue numbered like the TX queue the sender's kernel picked (its flow hash, XPS), so
 # flows spread over the stack side's queues.
 # --rss (with --queues N > 1) makes the kernel side pick the queue the way a NIC's RSS would
-# for the stack side: the Toeplitz hash of each TCP frame's 4-tuple with the Microsoft key and
-# a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress classifier
-# (scripts/lab/veth-rss.bpf.c, built with clang). Without it replies to the
+# for the stack side: the Toeplitz hash of each TCP or UDP frame's 4-tuple with the Microsoft
+# key and a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress
+# classifier (scripts/lab/veth-rss.bpf.c, built with clang; `xdptcp lab up`, which runs this
+# script from memory, hands its copy of that source in XDPTCP_LAB_RSS_SRC). Without it replies to the
 # stack's active opens land on a queue the kernel chose at random. --rss-key symmetric hashes
 # with the symmetric key instead (6d:5a repeated, xdptcp --rss-key symmetric), which an xdptcp
 # peer on N queues of the kernel-side veth also agrees with.
@@ -115,18 +116,25 @@ NFT
     echo "STACK_NS=$ns_a STACK_IF=$if_a STACK_IP=$ip_a KERNEL_NS=$ns_k KERNEL_IF=$if_k KERNEL_IP=$ip_k QUEUES=$queues MTU=$mtu STACK_IP6=$ip6_a KERNEL_IP6=$ip6_k"
 }
 
-# The classifier computes each TCP frame's queue and sends it out on that TX queue, so veth
+# The classifier computes each TCP or UDP frame's queue and sends it out on that TX queue, so veth
 # delivers it on that RX queue (see scripts/lab/veth-rss.bpf.c for how).
 rss_up() {
     local queues=$1 key=$2 dir def=""
     [[ $key == symmetric ]] && def=-DSYMMETRIC_KEY
     dir=$(mktemp -d)
-    clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" $def \
-        -c "$(dirname "$0")/lab/veth-rss.bpf.c" -o "$dir/rss.o"
+    # Removed however this ends (clang or tc failing stops the script: set -e).
+    trap "rm -rf '$dir'" EXIT
+    if [[ -n "${XDPTCP_LAB_RSS_SRC:-}" ]]; then
+        # `xdptcp lab up --rss`: the source compiled into the binary, on clang's stdin.
+        clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" $def \
+            -x c -c - -o "$dir/rss.o" <<<"$XDPTCP_LAB_RSS_SRC"
+    else
+        clang -O2 -target bpf -Wall -Werror -DQUEUES="$queues" $def \
+            -c "$(dirname "$0")/lab/veth-rss.bpf.c" -o "$dir/rss.o"
+    fi
     ip netns exec "$ns_k" tc qdisc add dev "$if_k" clsact
     ip netns exec "$ns_k" tc filter add dev "$if_k" egress bpf direct-action \
         obj "$dir/rss.o" sec classifier
-    rm -rf "$dir"
 }
 
 case $cmd in

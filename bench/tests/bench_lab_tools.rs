@@ -175,3 +175,53 @@ fn the_af_xdp_generator_counts_what_the_reflector_sends_back() {
     assert!(field("arp-replies") >= 1, "{total}");
     assert_eq!(field("dropped"), 0, "{total}");
 }
+
+/// `xdptcp lab up --queues 2 --rss --rss-key symmetric` from a copy of the binary in an empty
+/// directory, so neither the script nor the classifier's source can be found on disk: the
+/// classifier is attached to the kernel-side veth's egress, and nothing is left in TMPDIR.
+/// `--rss` on one queue is the script's one-line error; `--rss-key` without `--rss` is refused.
+#[test]
+fn lab_up_rss_works_from_the_binary_alone() {
+    if !has_root("the lab --rss test") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xdptcp-labrss-{}", std::process::id()));
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let bin = dir.join("xdptcp");
+    std::fs::copy(BIN, &bin).expect("copy the binary");
+    let lab = |args: &[&str]| {
+        Command::new(&bin).arg("lab").args(args).current_dir(&dir).env("TMPDIR", &tmp).output()
+    };
+    let name = format!("rs{}", std::process::id() % 100_000);
+    let out =
+        lab(&["up", &name, "--queues", "2", "--rss", "--rss-key", "symmetric"]).expect("runs");
+    let _lab = Lab(name.clone());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("rss: Toeplitz (symmetric key) over 2 queues"), "{text}");
+    let var = |k: &str| {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_string))
+            .expect("lab var")
+    };
+    let (kns, kif) = (var("KERNEL_NS"), var("KERNEL_IF"));
+    let tc = Command::new("ip")
+        .args(["netns", "exec", &kns, "tc", "filter", "show", "dev", &kif, "egress"])
+        .output()
+        .expect("tc runs");
+    let filters = String::from_utf8_lossy(&tc.stdout);
+    assert!(filters.contains("bpf") && filters.contains("direct-action"), "{filters}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).expect("read TMPDIR").collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    drop(_lab);
+
+    let out = lab(&["up", &name, "--queues", "1", "--rss"]).expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim(), "xdptcp: error: lab: --rss needs --queues N with N > 1", "{err}");
+    let out = lab(&["up", &name, "--queues", "2", "--rss-key", "symmetric"]).expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rss"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,6 +30,12 @@ fn lab_up(letter: &str) -> Lab {
     Lab::up(name, &["--queues", "2", "--rss", "--rss-key", "symmetric"])
 }
 
+/// The same made by `xdptcp lab up` (the binary alone, its compiled-in classifier source).
+fn lab_up_by_binary(letter: &str) -> Lab {
+    let name = format!("q{letter}{}", std::process::id() % 100_000);
+    Lab::up_by_binary(name, &["--queues", "2", "--rss", "--rss-key", "symmetric"])
+}
+
 /// The options of our stack on two queues with the lab's RSS key.
 const QUEUES: [&str; 6] = ["--stack", "xdptcp", "--queues", "2", "--rss-key", "symmetric"];
 
@@ -214,4 +220,98 @@ fn b_proxy_on_two_queues_keeps_both_halves_on_one_core() {
     assert_eq!(accepted, conns, "{log}");
     assert_none_steered(&finals, "proxy");
     assert!(echo.stop(Duration::from_secs(20)), "the echo server did not exit 0");
+}
+
+/// The queue the lab's classifier gives a UDP datagram from `client:port` to `server:dst`
+/// (Toeplitz over the 4-tuple with the symmetric key, the 128-entry table of i % 2).
+fn udp_queue(client: &str, port: u16, server: &str, dst: u16) -> u16 {
+    use xdptcp_driver::rss::{Rss, RxTuple, SYMMETRIC_KEY};
+    let rss = Rss::new(SYMMETRIC_KEY, 2).expect("two queues");
+    rss.rx_queue(&RxTuple {
+        src_ip: client.parse().expect("client address"),
+        dst_ip: server.parse().expect("server address"),
+        src_port: port,
+        dst_port: dst,
+    })
+}
+
+/// `serve rudp-echo` on two queues: each worker answers the rudp connections of the flows
+/// its queue receives. Linux `load rudp` clients, one after another, each from a source port
+/// chosen (by narrowing the kernel namespace's ephemeral range to it) so that two hash to
+/// queue 0 and one to queue 1 (which first runs alone with one connection: worker 1 has to
+/// resolve the client's address, and the stack queues one datagram per unresolved
+/// neighbour, so a burst of first answers would lose all but one): worker 0 accepts the 8
+/// connections of the first two, worker 1 its 1 + 4, none of their datagrams fails
+/// authentication on a worker that does not hold its connection (each worker has its own
+/// key), and every message comes back. The lab is `xdptcp lab up --rss`'s: without its
+/// classifier the kernel would spread the flows by a hash of its own, not the one computed
+/// here.
+#[test]
+fn c_rudp_echo_on_two_queues_answers_each_flow_on_its_queue() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root("the multi-queue lab tests") {
+        return;
+    }
+    let lab = lab_up_by_binary("c");
+    let port = 7100u16;
+    let mut args = vec!["serve", "rudp-echo", "--port", "7100"];
+    args.extend(QUEUES);
+    let mut server = lab.xdptcp("rudp-echo", &args).time_limit(90).start();
+    server.wait_line("listening on");
+    let on = |q: u16| -> Vec<u16> {
+        let (kip, sip) = (&lab.kernel_ip, &lab.stack_ip);
+        (30000u16..40000).filter(|&p| udp_queue(kip, p, sip, port) == q).take(2).collect()
+    };
+    let (q0, q1) = (on(0), on(1));
+    let clients = [(q1[0], "1"), (q0[0], "4"), (q0[1], "4"), (q1[1], "4")];
+    let target = format!("{}:{port}", lab.stack_ip);
+    for (i, (p, conns)) in clients.iter().enumerate() {
+        let range = format!("net.ipv4.ip_local_port_range={p} {p}");
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.kernel_ns, "sysctl", "-qw", &range])
+            .output()
+            .expect("sysctl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let tag = format!("load-rudp-{i}");
+        let json = std::env::temp_dir().join(format!("xdptcp-{}-{tag}.json", lab.name));
+        let json_s = json.to_string_lossy().to_string();
+        let argv = [
+            XDPTCP,
+            "load",
+            "rudp",
+            "--target",
+            &target,
+            "--conns",
+            conns,
+            "--duration",
+            "1",
+            "--json",
+            &json_s,
+        ];
+        let mut p = lab.proc(&lab.kernel_ns, &tag, &argv).time_limit(30).start();
+        if !p.wait_exit(Duration::from_secs(30)) {
+            p.fail(&format!("{tag} failed"));
+        }
+        let text = std::fs::read_to_string(&json).expect("the JSON report was written");
+        let _ = std::fs::remove_file(&json);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        for k in ["connect", "reset", "timeout", "protocol"] {
+            assert_eq!(v["errors"][k].as_u64(), Some(0), "{tag} errors.{k}: {v}");
+        }
+        assert!(v["completed"].as_u64().unwrap_or(0) > 4, "{tag}: {v}");
+    }
+    if !server.stop(Duration::from_secs(20)) {
+        server.fail("the rudp echo did not exit 0");
+    }
+    let log = server.log_text();
+    let finals = finals(&log);
+    for (line, accepted) in finals.iter().zip([8, 5]) {
+        assert_eq!(counter(line, "rudp-accepted"), accepted, "{log}");
+        assert_eq!(counter(line, "rudp-unauthenticated"), 0, "{log}");
+        assert_eq!(counter(line, "rudp-unknown-connection"), 0, "{log}");
+        assert_eq!(counter(line, "rudp-malformed"), 0, "{log}");
+        assert!(counter(line, "rudp-messages") > 4, "{log}");
+    }
+    let sum = "stopped (signal): accepted 13, closed 13";
+    assert!(log.lines().any(|l| l.starts_with(sum)), "{log}");
 }

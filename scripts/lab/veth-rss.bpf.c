@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR MIT)
 /*
  * RSS for a veth pair, as a real NIC's receive side does it: a tc egress classifier on the
- * kernel-side veth that computes the Toeplitz hash of each IPv4 TCP frame's 4-tuple (as the
+ * kernel-side veth that computes the Toeplitz hash of each IPv4 TCP or UDP frame's 4-tuple (as the
  * stack's side receives it: source address, destination address, source port, destination
  * port) with the Microsoft key, looks the queue up in a 128-entry indirection table holding
  * i % QUEUES (the defaults of xdptcp_driver::rss::Rss::microsoft), and sends the frame out
@@ -12,8 +12,10 @@
  * How the queue is chosen (direct action, this kernel has no skbedit): a queue_mapping of
  * q + 1 set at tc egress reads to the kernel's TX queue choice (skb_tx_hash) as "received
  * on queue q", which it keeps for the reply direction; the socket then caches that queue,
- * the same for every frame of its 4-tuple. Frames that are not unfragmented IPv4 TCP are
- * left to the kernel's own choice.
+ * the same for every frame of its 4-tuple. UDP is hashed over its ports too, as a NIC told
+ * `ethtool -N IF rx-flow-hash udp4 sdfn` does, so each UDP flow (an rudp connection) has a
+ * queue known in advance. Frames that are not unfragmented IPv4 TCP or UDP are left to the
+ * kernel's own choice.
  */
 /* Self-contained, like the XDP program: no libbpf headers needed to build it. */
 typedef unsigned char __u8;
@@ -41,6 +43,7 @@ static long (*bpf_skb_load_bytes)(const void *skb, __u32 off, void *to, __u32 le
 #endif
 #define ETH_HLEN 14
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 
 #ifndef QUEUES
 #error "compile with -DQUEUES=n"
@@ -77,8 +80,8 @@ int veth_rss(struct __sk_buff *skb)
 	    bpf_skb_load_bytes(skb, ETH_HLEN + 9, &proto, 1) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN + 6, &frag, 2) < 0)
 		return TC_ACT_OK;
-	/* Only unfragmented TCP is hashed over ports (the driver's HashedProtocols default). */
-	if (proto != IPPROTO_TCP || (be16(frag) & 0x3fff) != 0)
+	/* Only unfragmented TCP and UDP are hashed over ports. */
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (be16(frag) & 0x3fff) != 0)
 		return TC_ACT_OK;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN + 12, input, 8) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN + (vihl & 0x0f) * 4, input + 8, 4) < 0)

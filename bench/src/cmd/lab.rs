@@ -1,14 +1,29 @@
-//! `xdptcp lab up NAME [--queues N] [--loss-pct P] [--rate RATE]` and `xdptcp lab down NAME`:
-//! the two-namespace veth lab of `scripts/lab.sh`.
+//! `xdptcp lab up NAME [--queues N [--rss [--rss-key microsoft|symmetric]]] [--loss-pct P]
+//! [--rate RATE] [--mtu MTU]` and `xdptcp lab down NAME`: the two-namespace veth lab of
+//! `scripts/lab.sh`.
 //!
 //! The script is compiled into the binary (`include_str!`) and run with `bash -c`, so the
 //! command works from any directory and the lab has one definition, not a shell one and a
 //! Rust one that could drift apart. Its standard output (names, addresses, the `KEY=VALUE`
 //! line) is passed through; its error output becomes the one-line error of this command.
+//! The RSS classifier's C source (`scripts/lab/veth-rss.bpf.c`) is compiled in too and handed
+//! to the script in `XDPTCP_LAB_RSS_SRC`, which compiles it from clang's standard input: the
+//! script run from memory has no directory to find the file in, and nothing is written
+//! outside the script's own temporary directory.
 
 use std::process::{Command, Stdio};
 
 const LAB_SCRIPT: &str = include_str!("../../../scripts/lab.sh");
+const RSS_SOURCE: &str = include_str!("../../../scripts/lab/veth-rss.bpf.c");
+
+/// `--rss-key`: the key of the lab's RSS classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RssKeyArg {
+    /// The Microsoft key (xdptcp's default `--rss-key`).
+    Microsoft,
+    /// 6d:5a repeated: a flow hashes alike both ways (xdptcp `--rss-key symmetric`).
+    Symmetric,
+}
 
 /// Arguments of `xdptcp lab`.
 #[derive(clap::Subcommand, Debug)]
@@ -20,6 +35,17 @@ pub enum Args {
         /// RX/TX queues on each veth end.
         #[arg(long, default_value_t = 1)]
         queues: u32,
+        /// Pick the stack side's RX queue of each TCP/UDP frame as a NIC's RSS would
+        /// (Toeplitz over the 4-tuple, 128-entry table of i % N; needs --queues N > 1 and
+        /// clang).
+        #[arg(long)]
+        rss: bool,
+        /// The RSS key of --rss.
+        #[arg(long, value_enum, requires = "rss")]
+        rss_key: Option<RssKeyArg>,
+        /// MTU of both veth ends (68..9216).
+        #[arg(long)]
+        mtu: Option<u32>,
         /// Drop this percentage of frames each way (nftables on the kernel side).
         #[arg(long)]
         loss_pct: Option<f64>,
@@ -38,8 +64,18 @@ pub enum Args {
 pub fn run(args: &Args) -> Result<(), String> {
     let mut argv: Vec<String> = Vec::new();
     match args {
-        Args::Up { name, queues, loss_pct, rate } => {
+        Args::Up { name, queues, rss, rss_key, loss_pct, rate, mtu } => {
             argv.extend(["up".into(), name.clone(), "--queues".into(), queues.to_string()]);
+            if *rss {
+                argv.push("--rss".into());
+            }
+            if let Some(k) = rss_key {
+                let k = if *k == RssKeyArg::Symmetric { "symmetric" } else { "microsoft" };
+                argv.extend(["--rss-key".into(), k.into()]);
+            }
+            if let Some(m) = mtu {
+                argv.extend(["--mtu".into(), m.to_string()]);
+            }
             if let Some(p) = loss_pct {
                 argv.extend(["--loss-pct".into(), p.to_string()]);
             }
@@ -54,6 +90,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .arg(LAB_SCRIPT)
         .arg("xdptcp lab")
         .args(&argv)
+        .env("XDPTCP_LAB_RSS_SRC", RSS_SOURCE)
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
         .output()

@@ -1,6 +1,15 @@
 //! `xdptcp serve rudp-echo --stack xdptcp|linux`: an rudp echo (`xdp::rudp::RudpEcho`) on
-//! one UDP port of our stack on AF_XDP (one queue), or on a kernel UDP socket
-//! (`linux::rudp::RudpSocket`, at --listen), until SIGINT/SIGTERM; then its counters.
+//! one UDP port of our stack on AF_XDP (one queue, or one echo per worker with --queues N),
+//! or on a kernel UDP socket (`linux::rudp::RudpSocket`, at --listen), until SIGINT/SIGTERM;
+//! then its counters.
+//!
+//! On N queues every worker runs an endpoint of its own and answers what arrives on its
+//! queue: UDP is not steered between workers (`xdptcp_driver::steering`), so an rudp
+//! connection lives on the worker of the queue its flow's RSS hash picks, and stays there as
+//! long as its 4-tuple does (a NIC hashes a flow alike every time, over addresses only or the
+//! 4-tuple as `ethtool -N IF rx-flow-hash udp4` says). Each worker draws its own key, so a
+//! datagram of a connection that arrived on another worker fails authentication there and
+//! shows as `unauthenticated` in that worker's line instead of being answered by a stranger.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +19,7 @@ use super::Stack;
 use xdptcp_bench::linux;
 use xdptcp_bench::linux::rudp::RudpSocket;
 use xdptcp_bench::xdp;
-use xdptcp_bench::xdp::rudp::{RudpEcho, RudpEchoServer};
+use xdptcp_bench::xdp::rudp::{RudpEcho, RudpEchoCounters, RudpEchoServer};
 use xdptcp_driver::Host;
 use xdptcp_stack::rudp::{Config, Event};
 
@@ -25,11 +34,11 @@ fn key() -> Result<[u8; 16], String> {
 pub fn run(args: &Args) -> Result<(), String> {
     if args.stack == Stack::Xdptcp {
         check_xdptcp_flags(args)?;
-        if args.xdp.queues > 1 {
-            return Err("serve rudp-echo --stack xdptcp runs on one queue (--queues 1)".into());
-        }
         if args.port == 0 {
             return Err("--port must be between 1 and 65535".into());
+        }
+        if args.xdp.queues > 1 {
+            return run_xdptcp_queues(args);
         }
         return run_xdptcp(args);
     }
@@ -115,5 +124,41 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
         }
     }
     xdp::run(&opts, server, &mut H(args.port))?;
+    Ok(())
+}
+
+/// `--stack xdptcp --queues N`: one echo per worker (`on_queues`), each answering the
+/// connections whose datagrams its queue receives. Each worker's `final` line has its own
+/// `rudp-*` counters; the `stopped` line adds them up.
+fn run_xdptcp_queues(args: &Args) -> Result<(), String> {
+    use super::on_queues::{self, Until};
+    let rt = args.xdp.runtime_args(None, args.port, args.body_bytes, args.backlog)?;
+    let port = args.port;
+    let make = move |_| Ok(Host::new(RudpEcho::new(port, Config::default(), key()?)));
+    let take = |s: &RudpEchoServer| {
+        let e = s.service().endpoint().stats();
+        (s.service().counters(), e.unauthenticated, e.malformed)
+    };
+    let ip = args.xdp.ip.as_deref().unwrap_or_default();
+    let addr = ip.split(['/', ',']).next().unwrap_or(ip);
+    let what = format!("listening on {addr}:{port}/udp app rudp-echo");
+    let done = on_queues::run(&rt, &what, make, take, Until::Signal)?;
+    let mut sum = RudpEchoCounters::default();
+    let (mut unauthenticated, mut malformed) = (0, 0);
+    for (c, u, m) in &done {
+        sum.accepted += c.accepted;
+        sum.closed += c.closed;
+        sum.timed_out += c.timed_out;
+        sum.messages += c.messages;
+        sum.bytes += c.bytes;
+        sum.refused += c.refused;
+        sum.send_failed += c.send_failed;
+        unauthenticated += u;
+        malformed += m;
+    }
+    println!(
+        "stopped (signal): accepted {}, closed {}, idle timeouts {}, messages {}, bytes {}, refused {}, send failed {}, unauthenticated {unauthenticated}, malformed {malformed}",
+        sum.accepted, sum.closed, sum.timed_out, sum.messages, sum.bytes, sum.refused, sum.send_failed
+    );
     Ok(())
 }

@@ -48,11 +48,19 @@ pub struct Lab {
 impl Lab {
     /// `scripts/lab.sh up NAME EXTRA...`; panics with the script's output if it fails.
     pub fn up(name: String, extra: &[&str]) -> Lab {
-        let out = Command::new(repo().join("scripts/lab.sh"))
-            .args(["up", &name])
-            .args(extra)
-            .output()
-            .expect("lab.sh runs");
+        Lab::up_with(Command::new(repo().join("scripts/lab.sh")), name, extra)
+    }
+
+    /// The same made by `xdptcp lab up NAME EXTRA...` (the script and the RSS classifier's
+    /// source compiled into the binary).
+    pub fn up_by_binary(name: String, extra: &[&str]) -> Lab {
+        let mut cmd = Command::new(XDPTCP);
+        cmd.arg("lab");
+        Lab::up_with(cmd, name, extra)
+    }
+
+    fn up_with(mut cmd: Command, name: String, extra: &[&str]) -> Lab {
+        let out = cmd.args(["up", &name]).args(extra).output().expect("the lab script runs");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(out.status.success(), "lab up: {text}{}", String::from_utf8_lossy(&out.stderr));
         let mut lab = Lab {
