@@ -121,6 +121,9 @@ fn load_rr_64(lab: &Lab, tag: &str, target: &str) -> Vec<String> {
         .map(|l| number_after(l, "completed").expect("completed N"))
         .sum();
     assert_eq!(shares, completed, "{log}");
+    // Progress: one merged line a second for both workers, none of a single worker's.
+    assert!(log.lines().any(|l| l.starts_with("[   1s] rr ")), "a merged progress line: {log}");
+    assert!(!log.lines().any(|l| l.starts_with("q0 [") || l.starts_with("q1 [")), "{log}");
     let finals = finals(&log);
     for line in &finals {
         assert_eq!(counter(line, "tcp-active-opens"), 32, "32 connections a worker: {line}");

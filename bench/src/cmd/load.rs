@@ -210,7 +210,8 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
 /// report, over the longest worker's measured time.
 fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), String> {
     use super::on_queues::{self, share, Until};
-    use xdptcp_bench::loadgen::Stats;
+    use std::sync::{Arc, Mutex};
+    use xdptcp_bench::loadgen::{MergedProgress, Stats};
     use xdptcp_bench::xdp::load::{LoadConfig, StackLoad};
     use xdptcp_driver::Host;
     let n = args.xdp.queues as usize;
@@ -225,11 +226,13 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), 
     let cfg = xdptcp_load_config(args, target);
     // Checked once here, so a bad setting is one line before any worker starts.
     StackLoad::new(cfg.clone(), |_| {})?;
+    // One progress line a second for the whole run; each worker's share is in the report.
+    let merged = Arc::new(Mutex::new(MergedProgress::new(n, args.workload)));
     let make = move |k: usize| {
         let conns = share(cfg.conns as u64, n, k) as usize;
         let rate = cfg.rate.map(|r| r * conns as f64 / cfg.conns as f64);
         let load = StackLoad::new(LoadConfig { conns, rate, ..cfg.clone() }, |l| eprintln!("{l}"))?;
-        Ok(Host::new(load.share(k)))
+        Ok(Host::new(load.share(merged.clone())))
     };
     let take = |h: &Host<StackLoad>| (h.service().stats().clone(), h.service().elapsed());
     let ip = args.xdp.ip.as_deref().unwrap_or_default();

@@ -15,10 +15,9 @@
 
 use super::describe;
 use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
-use crate::loadgen::{Interval, Stats, Workload};
+use crate::loadgen::{Interval, MergedProgress, Stats, Workload};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -171,17 +170,10 @@ pub fn run(
         }));
     }
     drop(tx);
-    let mut pending: BTreeMap<u64, (usize, Interval, Duration, Duration)> = BTreeMap::new();
+    let mut merged = MergedProgress::new(threads, cfg.workload);
     for (tick, iv, elapsed, interval) in rx {
-        let entry = pending.entry(tick).or_insert_with(|| (0, iv.clone(), elapsed, interval));
-        if entry.0 > 0 {
-            entry.1.merge(&iv);
-        }
-        entry.0 += 1;
-        if entry.0 == threads {
-            if let Some((_, iv, elapsed, interval)) = pending.remove(&tick) {
-                progress(iv.line(cfg.workload, elapsed, interval));
-            }
+        if let Some(line) = merged.add(tick, iv, elapsed, interval) {
+            progress(line);
         }
     }
     let mut total = Stats::new();

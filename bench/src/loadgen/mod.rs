@@ -6,7 +6,7 @@ pub mod clients;
 pub mod rr;
 pub mod stats;
 
-pub use stats::{Errors, Interval, Report, Stats};
+pub use stats::{Errors, Interval, MergedProgress, Report, Stats};
 
 use std::fmt;
 

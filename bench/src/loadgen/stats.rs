@@ -4,6 +4,7 @@
 use super::Workload;
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Longest latency the histogram can hold; longer ones are clamped to it.
@@ -203,6 +204,47 @@ impl Interval {
     }
 }
 
+/// The progress of several event loops (threads, or workers on N queues) as one line per
+/// interval: each loop hands in its `tick`-th interval, and the line of a tick (rates added,
+/// latency histograms added, so the percentiles are of all the loops' requests) is made once
+/// every loop has handed that tick in. The per-loop figures stay in the final report.
+#[derive(Debug)]
+pub struct MergedProgress {
+    parts: usize,
+    workload: Workload,
+    /// Ticks not yet handed in by every loop: how many have, their sum, and the first one's
+    /// elapsed time and interval length.
+    pending: BTreeMap<u64, (usize, Interval, Duration, Duration)>,
+}
+
+impl MergedProgress {
+    /// Progress of `parts` loops running `workload`.
+    pub fn new(parts: usize, workload: Workload) -> MergedProgress {
+        MergedProgress { parts: parts.max(1), workload, pending: BTreeMap::new() }
+    }
+
+    /// A loop's interval number `tick` (`elapsed` since its start, `interval` long); the
+    /// merged line once it completes the tick.
+    pub fn add(
+        &mut self,
+        tick: u64,
+        iv: Interval,
+        elapsed: Duration,
+        interval: Duration,
+    ) -> Option<String> {
+        let entry = self.pending.entry(tick).or_insert_with(|| (0, iv.clone(), elapsed, interval));
+        if entry.0 > 0 {
+            entry.1.merge(&iv);
+        }
+        entry.0 += 1;
+        if entry.0 < self.parts {
+            return None;
+        }
+        let (_, iv, elapsed, interval) = self.pending.remove(&tick)?;
+        Some(iv.line(self.workload, elapsed, interval))
+    }
+}
+
 /// What was run, for the report.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -336,6 +378,29 @@ mod tests {
         let mut ia = a.take_interval();
         ia.merge(&Stats::new().take_interval());
         assert_eq!(ia.completed, 100);
+    }
+
+    #[test]
+    fn merged_progress_prints_one_line_per_tick_once_every_part_has_it() {
+        let sec = Duration::from_secs(1);
+        let mut m = MergedProgress::new(2, Workload::Rr);
+        // Part a: 100 requests of 1..=100 us in tick 0, one in tick 1; part b: 300 of 1 ms.
+        let (mut a, mut b) = (Stats::new(), Stats::new());
+        for us in 1..=100u64 {
+            a.record(Duration::from_micros(us));
+        }
+        assert_eq!(m.add(0, a.take_interval(), sec, sec), None);
+        a.record(Duration::from_micros(7));
+        assert_eq!(m.add(1, a.take_interval(), 2 * sec, sec), None, "b has not reported tick 1");
+        for _ in 0..300 {
+            b.record(Duration::from_millis(1));
+        }
+        let line = m.add(0, b.take_interval(), sec, sec).expect("tick 0 complete");
+        // Rates add (400 req/s); the percentiles are of both parts' requests: p50 1 ms.
+        assert!(line.starts_with("[   1s] rr 400 req/s, p50 1000."), "{line}");
+        let line = m.add(1, b.take_interval(), 2 * sec, sec).expect("tick 1 complete");
+        assert!(line.starts_with("[   2s] rr 1 req/s, p50 7.0 us"), "{line}");
+        assert!(m.pending.is_empty());
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //! only the stack below it.
 
 use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
-use crate::loadgen::{Stats, Workload};
+use crate::loadgen::{MergedProgress, Stats, Workload};
 use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
 use xdptcp_driver::service::{Conns, Cx, Service};
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::Event;
@@ -129,9 +130,17 @@ pub struct StackLoad {
     done: bool,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
-    /// With several workers, each one's share: its lines start with `q<share> `.
-    share: Option<usize>,
+    /// With several workers, this one's share of the run: its intervals go to the merged
+    /// progress of all shares (one line a second for the whole run), numbered from 0.
+    share: Option<Share>,
     elapsed: std::time::Duration,
+}
+
+/// One worker's part in a multi-queue run's progress.
+#[derive(Debug)]
+struct Share {
+    merged: Arc<Mutex<MergedProgress>>,
+    next_tick: u64,
 }
 
 fn std_dur(d: Duration) -> std::time::Duration {
@@ -165,9 +174,10 @@ impl StackLoad {
         })
     }
 
-    /// The same run as share `k` of several workers' (its progress lines say so).
-    pub fn share(mut self, k: usize) -> StackLoad {
-        self.share = Some(k);
+    /// The same run as one share of several workers': its progress goes to `merged`, which
+    /// prints a line once every share has measured the interval.
+    pub fn share(mut self, merged: Arc<Mutex<MergedProgress>>) -> StackLoad {
+        self.share = Some(Share { merged, next_tick: 0 });
         self
     }
 
@@ -305,15 +315,21 @@ impl Service for StackLoad {
                 cx.arm_timer(now + HOUSEKEEPING, TIDY);
             }
             PROGRESS if running => {
-                let line = self.clients.stats.progress_line(
-                    self.workload,
-                    std_dur(now.saturating_duration_since(self.start)),
-                    std_dur(now.saturating_duration_since(self.last_progress)),
-                );
-                (self.progress)(match self.share {
-                    Some(k) => format!("q{k} {line}"),
-                    None => line,
-                });
+                let iv = self.clients.stats.take_interval();
+                let elapsed = std_dur(now.saturating_duration_since(self.start));
+                let interval = std_dur(now.saturating_duration_since(self.last_progress));
+                let line = match &mut self.share {
+                    None => Some(iv.line(self.workload, elapsed, interval)),
+                    Some(share) => {
+                        let tick = share.next_tick;
+                        share.next_tick += 1;
+                        let mut m = share.merged.lock().unwrap_or_else(|e| e.into_inner());
+                        m.add(tick, iv, elapsed, interval)
+                    }
+                };
+                if let Some(line) = line {
+                    (self.progress)(line);
+                }
                 self.last_progress = now;
                 self.next_progress += Duration::from_secs(1);
                 cx.arm_timer(self.next_progress, PROGRESS);
