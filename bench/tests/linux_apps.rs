@@ -524,6 +524,13 @@ fn every_command_refuses_flags_it_would_ignore() {
             "--local-ports applies to one queue",
         ),
         (&["xfer", "--queues", "2", "--rss-key", "sym"], &xc, "--rss-key: RSS key"),
+        // serve rudp-echo runs on N queues through the same runtime options.
+        (&["serve", "rudp-echo", "--queues", "2", "--queue", "1"], &xi, "--queue picks the one"),
+        (&["serve", "rudp-echo", "--queues", "2", "--rss-key", "sym"], &xi, "--rss-key: RSS key"),
+        // xdptcp lab up: --rss and its key, checked before anything is made (no root needed).
+        (&["lab", "up", "lx", "--rss-key", "microsoft"], &[], "lab: --rss-key needs --rss"),
+        (&["lab", "up", "lx", "--queues", "1", "--rss"], &[], "--rss needs --queues N with N > 1"),
+        (&["lab", "up", "lx", "--mtu", "20"], &[], "lab: --mtu must be 68..9216"),
         (
             &[
                 "serve",

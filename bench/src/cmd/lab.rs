@@ -41,7 +41,7 @@ pub enum Args {
         #[arg(long)]
         rss: bool,
         /// The RSS key of --rss.
-        #[arg(long, value_enum, requires = "rss")]
+        #[arg(long, value_enum)]
         rss_key: Option<RssKeyArg>,
         /// MTU of both veth ends (68..9216).
         #[arg(long)]
@@ -65,6 +65,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut argv: Vec<String> = Vec::new();
     match args {
         Args::Up { name, queues, rss, rss_key, loss_pct, rate, mtu } => {
+            // Even `--rss-key microsoft` (the script's default) would be ignored without --rss.
+            if rss_key.is_some() && !rss {
+                return Err("lab: --rss-key needs --rss".into());
+            }
             argv.extend(["up".into(), name.clone(), "--queues".into(), queues.to_string()]);
             if *rss {
                 argv.push("--rss".into());
