@@ -1,5 +1,6 @@
-//! `xdptcp load`, `xfer` and `serve proxy` on two queues (`--stack xdptcp --queues 2`) in a
-//! two-queue veth lab, and the proof that every connection a worker opens comes back to it.
+//! `xdptcp load`, `xfer`, `serve proxy` and `serve rudp-echo` on two queues (`--stack xdptcp
+//! --queues 2`) in a two-queue veth lab, and the proof that every connection a worker opens
+//! comes back to it (and that every rudp flow is answered by the worker of its queue).
 //!
 //! veth has no Toeplitz RSS: it delivers a frame on the RX queue numbered like the TX queue
 //! the sender picked (`veth_xmit`: `rxq = skb_get_queue_mapping(skb)`), and the kernel picks
@@ -242,8 +243,8 @@ fn udp_queue(client: &str, port: u16, server: &str, dst: u16) -> u16 {
 /// its queue receives. Linux `load rudp` clients, one after another, each from a source port
 /// chosen (by narrowing the kernel namespace's ephemeral range to it) so that two hash to
 /// queue 0 and one to queue 1 (which first runs alone with one connection: worker 1 has to
-/// resolve the client's address, and the stack queues one datagram per unresolved
-/// neighbour, so a burst of first answers would lose all but one): worker 0 accepts the 8
+/// resolve the client's address, and a burst of four first answers overflows the stack's
+/// queue of datagrams waiting for that neighbour, losing one): worker 0 accepts the 8
 /// connections of the first two, worker 1 its 1 + 4, none of their datagrams fails
 /// authentication on a worker that does not hold its connection (each worker has its own
 /// key), and every message comes back. The lab is `xdptcp lab up --rss`'s: without its
