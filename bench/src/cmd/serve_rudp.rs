@@ -146,13 +146,7 @@ fn run_xdptcp_queues(args: &Args) -> Result<(), String> {
     let mut sum = RudpEchoCounters::default();
     let (mut unauthenticated, mut malformed) = (0, 0);
     for (c, u, m) in &done {
-        sum.accepted += c.accepted;
-        sum.closed += c.closed;
-        sum.timed_out += c.timed_out;
-        sum.messages += c.messages;
-        sum.bytes += c.bytes;
-        sum.refused += c.refused;
-        sum.send_failed += c.send_failed;
+        sum.add(c);
         unauthenticated += u;
         malformed += m;
     }

@@ -30,6 +30,19 @@ pub struct RudpEchoCounters {
     pub send_failed: u64,
 }
 
+impl RudpEchoCounters {
+    /// Adds another worker's counters (`serve rudp-echo --queues N`).
+    pub fn add(&mut self, o: &RudpEchoCounters) {
+        self.accepted += o.accepted;
+        self.closed += o.closed;
+        self.timed_out += o.timed_out;
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.refused += o.refused;
+        self.send_failed += o.send_failed;
+    }
+}
+
 /// An rudp echo server on one UDP port.
 #[derive(Debug)]
 pub struct RudpEcho {
