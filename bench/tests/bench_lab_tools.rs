@@ -185,7 +185,15 @@ fn lab_up_rss_works_from_the_binary_alone() {
     if !has_root("the lab --rss test") {
         return;
     }
+    /// Removes the test's directory however the test ends.
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
     let dir = std::env::temp_dir().join(format!("xdptcp-labrss-{}", std::process::id()));
+    let _dir = Dir(dir.clone());
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).expect("temp dir");
     let bin = dir.join("xdptcp");
@@ -223,5 +231,4 @@ fn lab_up_rss_works_from_the_binary_alone() {
     let out = lab(&["up", &name, "--queues", "2", "--rss-key", "symmetric"]).expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rss"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
