@@ -143,7 +143,9 @@ fn confirmation_or_reply_keeps_entry_fresh() {
 
 #[test]
 fn unresolved_packets_wait_then_flush_on_reply() {
-    let mut i = iface(); // 3 per neighbour by default
+    let mut cfg = config();
+    cfg.arp_pending_per_neighbor = 3;
+    let mut i = Interface::new(cfg, xdptcp_stack::iface::DeviceCaps::ethernet(1500));
     let payloads: [&[u8]; 4] = [b"one", b"two", b"three", b"four"];
     let mut built = Vec::new();
     for (k, p) in payloads.iter().enumerate() {
@@ -172,6 +174,29 @@ fn unresolved_packets_wait_then_flush_on_reply() {
     }
     assert_eq!(i.poll_timeout(), None, "resolved: no retry pending");
     assert_eq!(i.arp_cache().queued_packets(), 0);
+}
+
+/// A server's first answers to a new client all wait for its MAC: with Linux's default queue
+/// (`unres_qlen` 101) a burst of 64 is kept and released in order, where a queue of 3 lost
+/// all but three (four rudp accepts at once left one connection unanswered).
+#[test]
+fn a_burst_to_a_new_neighbour_waits_whole_with_the_default_queue() {
+    let mut i = iface();
+    let mut built = Vec::new();
+    for k in 0..64u8 {
+        let payload = [k; 8];
+        let (r, frame) = send(&mut i, 0, PEER_IP, &payload);
+        assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
+        built.push(frame[14..14 + 20 + payload.len()].to_vec());
+    }
+    assert_eq!(i.counters().arp_queue_full, 0);
+    assert_eq!(drain(&mut i, t(0)).len(), 1, "one ARP request");
+    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
+    let out = drain(&mut i, t(1));
+    assert_eq!(out.len(), 64);
+    for (frame, ip) in out.iter().zip(&built) {
+        assert_eq!(split_eth(frame).3, &ip[..], "released in the order sent");
+    }
 }
 
 #[test]

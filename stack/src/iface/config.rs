@@ -37,9 +37,12 @@ pub struct InterfaceConfig {
     /// `mcast_solicit` and `ucast_solicit`).
     pub arp_max_requests: u32,
     /// Packets that may wait for one unresolved neighbour; more are dropped (`arp_queue_full`).
-    /// Default 3 (Linux `unres_qlen` is byte-based; the old packet count was 3).
+    /// Default 101, Linux's `unres_qlen` as it derives it from the default `unres_qlen_bytes`
+    /// (212,992 bytes, since Linux 3.3; the packet count of 3 before it lost all but three of
+    /// a server's first answers to a new client, e.g. a burst of rudp connection accepts).
     pub arp_pending_per_neighbor: usize,
-    /// Packets that may wait for all unresolved neighbours together. Default 64.
+    /// Packets that may wait for all unresolved neighbours together: the bound on what the
+    /// queues hold (at most this many frame copies). Default 256.
     pub arp_pending_total: usize,
     /// ICMP errors allowed per second (token refill rate). Default 1000 (Linux
     /// `icmp_msgs_per_sec`). 0 disables the limit.
@@ -75,8 +78,8 @@ impl InterfaceConfig {
             arp_entry_lifetime: Duration::from_secs(60),
             arp_retry_interval: Duration::from_secs(1),
             arp_max_requests: 3,
-            arp_pending_per_neighbor: 3,
-            arp_pending_total: 64,
+            arp_pending_per_neighbor: 101,
+            arp_pending_total: 256,
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
             default_ttl: 64,
