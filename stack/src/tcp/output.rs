@@ -392,16 +392,16 @@ impl Connection {
     /// (`GSO_LEGACY_MAX_SIZE`). Linux adds a bonus for paths under 16 ms (`tcp_tso_rtt_log`)
     /// that depends on the device's GSO size; without a device, that is left out. Computed
     /// once per packet, not per segment.
-    fn tso_goal(&self) -> u32 {
+    fn tso_goal(&self) -> u16 {
         const MIN_TSO_SEGS: u128 = 2;
         let mss = self.opts.mss.max(1) as u128;
         let most = (65_536 / mss).max(MIN_TSO_SEGS);
-        let Some(srtt) = self.rtx.rto.srtt() else { return MIN_TSO_SEGS as u32 };
+        let Some(srtt) = self.rtx.rto.srtt() else { return MIN_TSO_SEGS as u16 };
         let cwnd = self.cc.window().max(self.opts.mss) as u128;
         let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
         let srtt_ns = u128::from(srtt.total_nanos()).max(1);
         let bytes = cwnd * num * 1_000_000_000 / (den * srtt_ns * 1024);
-        (bytes / mss).clamp(MIN_TSO_SEGS, most) as u32
+        (bytes / mss).clamp(MIN_TSO_SEGS, most).min(u128::from(u16::MAX)) as u16
     }
 
     /// Pacing (off by default): whether the next data segment must wait. The wait is reported

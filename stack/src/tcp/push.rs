@@ -54,11 +54,12 @@ pub struct SendMarks {
 }
 
 /// Where the current burst of new data stands in Linux's TSO packet cutting (`push`): how
-/// many segments the packet may hold and how many it has. Zero `goal` means no packet is open.
+/// many segments the packet may hold and how many it has (two bytes each: `Connection`'s size
+/// budget). Zero `goal` means no packet is open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TsoPacket {
-    goal: u32,
-    segs: u32,
+    goal: u16,
+    segs: u16,
 }
 
 impl SendMarks {
@@ -129,11 +130,11 @@ impl SendMarks {
 
     /// A new data segment joins the open TSO packet (opened with `goal` segments if none is
     /// open). Returns how many segments the packet has with it, and whether it is now full.
-    pub fn tso_add(&mut self, goal: u32) -> (u32, bool) {
+    pub fn tso_add(&mut self, goal: u16) -> (u16, bool) {
         if self.tso.goal == 0 {
             self.tso = TsoPacket { goal: goal.max(1), segs: 0 };
         }
-        self.tso.segs += 1;
+        self.tso.segs = self.tso.segs.saturating_add(1);
         (self.tso.segs, self.tso.segs >= self.tso.goal)
     }
 
