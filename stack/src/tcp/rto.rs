@@ -5,8 +5,6 @@
 
 use crate::time::Duration;
 
-use super::SeqNumber;
-
 /// The RFC 6298 estimator: smoothed RTT, RTT variance and the resulting RTO.
 #[derive(Clone, Copy, Debug)]
 pub struct RtoEstimator {
@@ -19,23 +17,6 @@ pub struct RtoEstimator {
     max: Duration,
     backoff: u32,
     has_srtt: bool,
-    /// Linux's variance term, used by [`sample_per_round`](Self::sample_per_round) (TCP).
-    round: RoundVariance,
-}
-
-/// Linux's RTO variance term (`tcp_rtt_estimator`, `__tcp_set_rto`): RTO = SRTT + `rttvar`,
-/// where `rttvar` is at least the minimum RTO and follows the largest deviation of each round
-/// trip (`mdev_max`), rising at once and falling by a quarter of the gap per round trip. So the
-/// minimum bounds the variance term, not the whole RTO: RFC 6298's `max(SRTT + 4·RTTVAR, min)`
-/// fires earlier than Linux on paths with RTTs near the minimum. Microseconds, as in Linux.
-#[derive(Clone, Copy, Debug, Default)]
-struct RoundVariance {
-    /// The largest `4·RTTVAR` seen in this round trip (at least the minimum RTO).
-    mdev_max_us: u32,
-    /// The variance term of the RTO.
-    rttvar_us: u32,
-    /// The round trip ends when SND.UNA passes this (SND.NXT when it began).
-    rtt_seq: SeqNumber,
 }
 
 impl RtoEstimator {
@@ -49,53 +30,7 @@ impl RtoEstimator {
             max,
             backoff: 0,
             has_srtt: false,
-            round: RoundVariance::default(),
         }
-    }
-
-    /// Feeds one RTT measurement the way Linux's TCP does (`tcp_rtt_estimator`): SRTT as RFC
-    /// 6298; the deviation grows eight times slower on samples below SRTT (Linux's Eifel-like
-    /// damping); and the RTO is SRTT plus a variance term of at least the minimum, kept per
-    /// round trip ([`RoundVariance`]). `una` is SND.UNA after the ACK that gave the sample,
-    /// `nxt` SND.NXT. Ends any backoff, as [`sample`](Self::sample) does.
-    pub fn sample_per_round(&mut self, r: Duration, una: SeqNumber, nxt: SeqNumber) {
-        let us = |d: Duration| (d.total_nanos() / 1000).min(u64::from(u32::MAX)) as u32;
-        let floor_us = us(self.var_floor);
-        match self.srtt() {
-            None => {
-                self.srtt = r;
-                self.has_srtt = true;
-                self.rttvar = Duration::from_nanos(r.total_nanos() / 2);
-                let rttvar_us = us(r).saturating_mul(2).max(floor_us);
-                self.round = RoundVariance { mdev_max_us: rttvar_us, rttvar_us, rtt_seq: nxt };
-            }
-            Some(srtt) => {
-                let var = self.rttvar.total_nanos() as i128;
-                let err = r.total_nanos() as i128 - srtt.total_nanos() as i128;
-                let mut d = err.abs() - var;
-                if err < 0 && d > 0 {
-                    d /= 8;
-                }
-                self.rttvar = Duration::from_nanos((var + d / 4).max(0) as u64);
-                self.srtt = Duration::from_nanos((srtt.total_nanos() as i128 + err / 8) as u64);
-                let mdev_us = us(self.rttvar).saturating_mul(4);
-                let round = &mut self.round;
-                if mdev_us > round.mdev_max_us {
-                    round.mdev_max_us = mdev_us;
-                    round.rttvar_us = round.rttvar_us.max(mdev_us);
-                }
-                if una > round.rtt_seq {
-                    if round.mdev_max_us < round.rttvar_us {
-                        round.rttvar_us -= (round.rttvar_us - round.mdev_max_us) / 4;
-                    }
-                    round.rtt_seq = nxt;
-                    round.mdev_max_us = floor_us;
-                }
-            }
-        }
-        let var = Duration::from_micros(u64::from(self.round.rttvar_us));
-        self.rto = (self.srtt + var).max(self.var_floor).min(self.max);
-        self.backoff = 0;
     }
 
     /// Feeds one RTT measurement `r` (RFC 6298 §2.2 and §2.3). Also ends any backoff: a fresh
@@ -193,53 +128,6 @@ mod tests {
         assert_eq!(e.rttvar(), Duration::from_micros(62_500));
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rto(), Duration::from_micros(362_500));
-    }
-
-    fn seq(n: u32) -> SeqNumber {
-        SeqNumber(n)
-    }
-
-    #[test]
-    fn per_round_rto_adds_the_minimum_to_srtt() {
-        let mut e = est();
-        // First sample 10 ms: SRTT 10, variance term max(2·10, 200) = 200, RTO 210 ms (RFC
-        // 6298 would say max(10 + 20, 200) = 200).
-        e.sample_per_round(Duration::from_millis(10), seq(1), seq(1001));
-        assert_eq!(e.rto(), Duration::from_millis(210));
-        assert_eq!(e.rttvar(), Duration::from_millis(5));
-        // Same RTT for rounds on end: the deviation decays, the variance term stays at 200.
-        for k in 1..20u32 {
-            e.sample_per_round(Duration::from_millis(10), seq(1 + 1000 * k), seq(1001 + 1000 * k));
-        }
-        assert_eq!(e.srtt(), Some(Duration::from_millis(10)));
-        assert_eq!(e.rto(), Duration::from_millis(210));
-        // A 1 s outlier: the deviation jumps, and with it the variance term, at once.
-        e.sample_per_round(Duration::from_secs(1), seq(30_000), seq(31_000));
-        let high = e.rto();
-        assert!(high > Duration::from_millis(900), "{high:?}");
-        // Back to 10 ms: within the round trip nothing falls below the round's largest
-        // deviation; then each round takes a quarter of the gap away.
-        e.sample_per_round(Duration::from_millis(10), seq(30_500), seq(31_000));
-        assert!(e.rto() >= high - Duration::from_millis(130), "{:?}", e.rto());
-        for k in 0..40u32 {
-            e.sample_per_round(
-                Duration::from_millis(10),
-                seq(31_001 + k * 1000),
-                seq(32_000 + k * 1000),
-            );
-        }
-        assert!(e.rto() < Duration::from_millis(260), "{:?}", e.rto());
-        assert!(e.rto() >= Duration::from_millis(210));
-    }
-
-    #[test]
-    fn per_round_deviation_grows_slowly_on_faster_samples() {
-        let mut e = est();
-        e.sample_per_round(Duration::from_millis(100), seq(1), seq(2));
-        // A sample 80 ms under SRTT: |err| - RTTVAR = 30 ms grows RTTVAR by 30/8/4 ms, not 30/4.
-        e.sample_per_round(Duration::from_millis(20), seq(1), seq(2));
-        assert_eq!(e.rttvar(), Duration::from_nanos(50_937_500));
-        assert_eq!(e.srtt(), Some(Duration::from_millis(90)));
     }
 
     #[test]
