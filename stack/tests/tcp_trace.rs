@@ -176,7 +176,8 @@ fn data_out_with_nagle_and_segmentation() {
     let d = data(250, 1);
     assert_eq!(c.send(&d), 250);
     let s1 = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
-    let s2 = recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), A, len 100);
+    // The two full segments are one TSO packet for Linux, which carries PSH (`tcp::push`).
+    let s2 = recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 100);
     // Nagle holds the 50-byte tail while data is unacknowledged.
     recv_nothing!(c, ms(20));
     assert_eq!([s1.payload, s2.payload].concat(), d[..200]);
@@ -342,10 +343,11 @@ fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
     let cfg =
         TcpConfig { congestion: CongestionAlgorithm::NewReno, nodelay: true, ..plain_config() };
     let mut c = client(TcpConfig { initial_cwnd_segments: 3, ..cfg });
-    // One write of 250 bytes: PSH on its last segment only.
+    // One write of 250 bytes: PSH on its last segment, and on the second, which ends Linux's
+    // first TSO packet (two segments at this pacing rate).
     c.send(&data(250, 1));
     recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
-    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 100);
     recv!(c, ms(20), seq ISS + 201, ack Some(IRS + 1), P | A, len 50);
     send!(c, ms(30), seg(IRS + 1, Some(ISS + 251), A));
     // A write larger than the window: the round stops at the full window, with PSH, as
@@ -354,11 +356,39 @@ fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
     let round = tx_all(&mut c, ms(30));
     let flags: Vec<Flags> = round.iter().map(|x| x.flags).collect();
     assert_eq!(round.len(), 5, "cwnd 3 + 250 bytes acknowledged in slow start");
-    assert_eq!(flags, vec![A, A, A, A, P | A]);
+    assert_eq!(flags, vec![A, P | A, A, P | A, P | A]);
     // A retransmission repeats the PSH of the segment it repeats: none for the first one.
     c.on_timeout(c.poll_timeout().expect("RTO armed"));
     let r = tx(&mut c, ms(2000)).expect("retransmission");
     assert_eq!((r.seq, r.flags), (s(ISS + 251), A));
+    // Nor for the second: the PSH of a TSO packet is its transmission's, not the data's.
+    send!(c, ms(2010), seg(IRS + 1, Some(ISS + 351), A));
+    let r = tx(&mut c, ms(2010)).expect("retransmission");
+    assert_eq!((r.seq, r.flags), (s(ISS + 351), A));
+}
+
+/// Linux sends new data as TSO packets of `tcp_tso_segs` segments (two at low pacing rates)
+/// and sets PSH on each one of more than one segment (`__tcp_transmit_skb`), which the device's
+/// segmentation leaves on its last segment: packetdrill's `nagle/https_client.pkt` (segmentation
+/// off) expects `. P P` for a write of two full segments and a short one with Nagle off, and
+/// Linux 6.18 sends a 5000-byte write at MSS 974 as `. P . P . P`.
+#[test]
+fn psh_on_every_tso_packet_of_two_or_more_segments() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    c.send(&data(205, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 100);
+    recv!(c, ms(20), seq ISS + 201, ack Some(IRS + 1), P | A, len 5);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 206), A));
+    // Six segments: three packets of two, each with PSH on its last segment.
+    c.send(&data(530, 2));
+    let flags: Vec<Flags> = tx_all(&mut c, ms(30)).iter().map(|x| x.flags).collect();
+    assert_eq!(flags, vec![A, P | A, A, P | A, A, P | A]);
+    // A single segment is a packet of its own: no PSH unless a write ends there.
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 736), A));
+    c.send_with(&data(150, 3), SendFlags { more: true, eor: false });
+    recv!(c, ms(40), seq ISS + 736, ack Some(IRS + 1), A, len 100);
+    recv_nothing!(c, ms(40));
 }
 
 #[test]
@@ -386,11 +416,12 @@ fn msg_more_holds_the_tail_until_an_ack_or_the_probe_timer() {
     c.on_timeout(wake);
     recv!(c, wake, seq ISS + 1, ack Some(IRS + 1), P | A, len 40);
     send!(c, ms(1030), seg(IRS + 1, Some(ISS + 41), A));
-    // Full segments of a MSG_MORE write go, without PSH; the short tail waits for an ACK,
-    // then goes (Nagle is off) still without PSH: the write asked for none.
+    // Full segments of a MSG_MORE write go, as one TSO packet for Linux (PSH on its last
+    // segment, `tcp::push`); the short tail waits for an ACK, then goes (Nagle is off)
+    // without PSH: the write asked for none.
     c.send_with(&data(250, 2), SendFlags { more: true, eor: false });
     recv!(c, ms(1040), seq ISS + 41, ack Some(IRS + 1), A, len 100);
-    recv!(c, ms(1040), seq ISS + 141, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(1040), seq ISS + 141, ack Some(IRS + 1), P | A, len 100);
     recv_nothing!(c, ms(1040));
     send!(c, ms(1050), seg(IRS + 1, Some(ISS + 141), A));
     recv!(c, ms(1050), seq ISS + 241, ack Some(IRS + 1), A, len 50);

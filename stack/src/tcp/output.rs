@@ -116,6 +116,8 @@ impl Connection {
             if let Some(p) = self.plan_data(now, false) {
                 return Some(p);
             }
+            // The burst of new data is over: the next one starts a new TSO packet (`push`).
+            self.marks.tso_end();
         }
         if self.probes.pending {
             // Zero-window and keepalive probes: an old sequence number with no data makes the
@@ -333,15 +335,29 @@ impl Connection {
         }
         let seq = self.snd.nxt;
         let mut flags = Flags::ACK;
-        // PSH where a write or record ends, and where a round stops at a full window
-        // outside loss recovery (`push`).
+        // PSH where a write or record ends, where a round stops at a full window outside loss
+        // recovery, and on the last segment of each full TSO packet of two or more segments
+        // that Linux would build (`push`). Only the first two are the segment's own: Linux sets
+        // the TSO one on the copy it transmits, so a retransmission does not repeat it. A probe
+        // is one segment, a packet of its own.
         let rest = unsent - len;
         let round_end = rest > 0
             && usable - len < rest.min(seg_max)
             && self.loss.episode.is_none()
             && !self.marks.holds_short();
         let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
-        if push {
+        let mut tso_push = false;
+        if len > 0 && !probe {
+            let goal = if self.marks.tso_idle() { self.tso_goal() } else { 0 };
+            let (segs, full) = self.marks.tso_add(goal);
+            tso_push = segs >= 2 && full;
+            if push || full || ends_record || fin_here {
+                self.marks.tso_end();
+            }
+        } else {
+            self.marks.tso_end();
+        }
+        if push || tso_push {
             flags |= Flags::PSH;
         }
         if fin_here {
@@ -368,6 +384,24 @@ impl Connection {
         self.recovery().arm_tlp(now);
         self.count_out(false);
         Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
+    }
+
+    /// How many segments Linux would put in the next TSO packet (`tcp_tso_autosize`): what
+    /// its pacing rate (cwnd / SRTT, times 2 in slow start and 1.2 after) sends in 1/1024 s
+    /// (`sk_pacing_shift` 10), at least `tcp_min_tso_segs` (2), at most 64 KiB
+    /// (`GSO_LEGACY_MAX_SIZE`). Linux adds a bonus for paths under 16 ms (`tcp_tso_rtt_log`)
+    /// that depends on the device's GSO size; without a device, that is left out. Computed
+    /// once per packet, not per segment.
+    fn tso_goal(&self) -> u16 {
+        const MIN_TSO_SEGS: u128 = 2;
+        let mss = self.opts.mss.max(1) as u128;
+        let most = (65_536 / mss).max(MIN_TSO_SEGS);
+        let Some(srtt) = self.rtx.rto.srtt() else { return MIN_TSO_SEGS as u16 };
+        let cwnd = self.cc.window().max(self.opts.mss) as u128;
+        let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
+        let srtt_ns = u128::from(srtt.total_nanos()).max(1);
+        let bytes = cwnd * num * 1_000_000_000 / (den * srtt_ns * 1024);
+        (bytes / mss).clamp(MIN_TSO_SEGS, most).min(u128::from(u16::MAX)) as u16
     }
 
     /// Pacing (off by default): whether the next data segment must wait. The wait is reported

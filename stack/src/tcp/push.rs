@@ -4,9 +4,15 @@
 //! RFC 9293 §3.9.1.2 lets a SEND carry a PUSH flag and asks that the PSH bit go on the last
 //! segment of the pushed data (MUST-61); Linux pushes at the end of every write without
 //! `MSG_MORE` (`tcp_push`, `tcp_mark_push`). Two more Linux rules its peers can see:
-//! - a transmission round that stops because the congestion or peer window is full ends with
-//!   PSH on its last segment (Linux sends a round as one TSO packet, which carries PSH), except
-//!   during loss recovery, where new data goes a segment at a time;
+//! - Linux hands new data to the device as TSO/GSO packets of up to `tcp_tso_segs` segments
+//!   (`tcp_tso_autosize`: what the pacing rate sends in about a millisecond, at least
+//!   `tcp_min_tso_segs` = 2, at most 64 KiB), and `__tcp_transmit_skb` sets PSH on every packet
+//!   of more than one segment, which the device segmentation leaves on its last segment. So a
+//!   burst of new data carries PSH every `tcp_tso_segs` segments, and where a round of two or
+//!   more segments stops because the congestion or peer window is full (outside loss recovery,
+//!   where new data goes a segment at a time). Seen on Linux 6.18 with segmentation off: a
+//!   5000-byte write at MSS 974 and 100 ms RTT leaves as `. P . P . P`. [`TsoPacket`] keeps
+//!   the count;
 //! - a retransmission carries PSH only if the segment it repeats did
 //!   ([`SentSegment::push`](super::recovery::scoreboard::SentSegment::push)).
 //!
@@ -43,6 +49,17 @@ pub struct SendMarks {
     /// The probe timer fired with held data and nothing in flight: the next segment goes
     /// whatever holds it, with PSH.
     wakeup: bool,
+    /// The TSO packet new data is being cut into.
+    tso: TsoPacket,
+}
+
+/// Where the current burst of new data stands in Linux's TSO packet cutting (`push`): how
+/// many segments the packet may hold and how many it has (two bytes each: `Connection`'s size
+/// budget). Zero `goal` means no packet is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TsoPacket {
+    goal: u16,
+    segs: u16,
 }
 
 impl SendMarks {
@@ -105,6 +122,27 @@ impl SendMarks {
     pub fn corked(&self) -> bool {
         self.cork
     }
+
+    /// Whether a new data segment would open a TSO packet (so the caller computes its size).
+    pub fn tso_idle(&self) -> bool {
+        self.tso.goal == 0
+    }
+
+    /// A new data segment joins the open TSO packet (opened with `goal` segments if none is
+    /// open). Returns how many segments the packet has with it, and whether it is now full.
+    pub fn tso_add(&mut self, goal: u16) -> (u16, bool) {
+        if self.tso.goal == 0 {
+            self.tso = TsoPacket { goal: goal.max(1), segs: 0 };
+        }
+        self.tso.segs = self.tso.segs.saturating_add(1);
+        (self.tso.segs, self.tso.segs >= self.tso.goal)
+    }
+
+    /// The TSO packet ends: it was full, the segment ended a write or the round, or the burst
+    /// is over (Linux's `tcp_write_xmit` starts the next one afresh).
+    pub fn tso_end(&mut self) {
+        self.tso = TsoPacket::default();
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +184,18 @@ mod tests {
         assert!(m.holds_short());
         m.set_cork(false);
         assert!(!m.holds_short());
+    }
+
+    #[test]
+    fn tso_packets_fill_to_their_goal_and_restart() {
+        let mut m = SendMarks::default();
+        assert!(m.tso_idle());
+        assert_eq!(m.tso_add(2), (1, false));
+        assert!(!m.tso_idle());
+        assert_eq!(m.tso_add(9), (2, true), "the goal is the one the packet opened with");
+        m.tso_end();
+        assert_eq!(m.tso_add(3), (1, false));
+        m.tso_end();
+        assert_eq!(m.tso_add(0), (1, true), "a packet holds at least one segment");
     }
 }
