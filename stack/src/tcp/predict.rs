@@ -64,10 +64,11 @@ impl Prediction {
 /// The bits of `seg`'s header that prediction compares.
 #[inline]
 fn shape(seg: &Segment<'_>) -> u8 {
-    u8::from(seg.ack.is_some()) * ACK
-        | u8::from(seg.flags.without(Flags::ACK | Flags::PSH) == Flags::NONE) * PLAIN
-        | u8::from(seg.options.sack_blocks.is_empty()) * NO_SACK
-        | u8::from(seg.options.timestamps.is_some()) * TS
+    let bit = |on: bool, b: u8| if on { b } else { 0 };
+    bit(seg.ack.is_some(), ACK)
+        | bit(seg.flags.without(Flags::ACK | Flags::PSH) == Flags::NONE, PLAIN)
+        | bit(seg.options.sack_blocks.is_empty(), NO_SACK)
+        | bit(seg.options.timestamps.is_some(), TS)
 }
 
 #[cfg(test)]
