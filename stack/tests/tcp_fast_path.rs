@@ -20,9 +20,9 @@ fn in_order_segments_are_predicted_and_the_rest_take_the_full_path() {
     assert_eq!(predicted(&c), p0 + 1);
     assert_eq!(read_all(&mut c), b"abc");
 
-    // A new window: the full path, which takes the window.
+    // A new window: predicted too (the window is not part of the prediction), and taken.
     rx(&mut c, ms(21), &seg(IRS + 4, Some(ISS + 1), Flags::NONE).with_window(2000));
-    assert_eq!(predicted(&c), p0 + 1);
+    assert_eq!(predicted(&c), p0 + 2);
     assert_eq!(c.info().snd_wnd, 2000);
 
     // Out of order: the full path queues it.
@@ -31,7 +31,7 @@ fn in_order_segments_are_predicted_and_the_rest_take_the_full_path() {
         ms(22),
         &seg(IRS + 7, Some(ISS + 1), Flags::NONE).with_window(2000).with_payload(b"gh"),
     );
-    assert_eq!(predicted(&c), p0 + 1);
+    assert_eq!(predicted(&c), p0 + 2);
     assert_eq!(c.recv_queue_len(), 0);
 
     // The segment that fills the gap is in order again: predicted, and the queued bytes follow.
@@ -40,7 +40,7 @@ fn in_order_segments_are_predicted_and_the_rest_take_the_full_path() {
         ms(23),
         &seg(IRS + 4, Some(ISS + 1), Flags::NONE).with_window(2000).with_payload(b"def"),
     );
-    assert_eq!(predicted(&c), p0 + 2);
+    assert_eq!(predicted(&c), p0 + 3);
     assert_eq!(read_all(&mut c), b"defgh");
 
     // FIN, SYN, RST, a SACK block, an old sequence number or an ACK beyond what was sent are
@@ -55,7 +55,7 @@ fn in_order_segments_are_predicted_and_the_rest_take_the_full_path() {
         ("fin", seg(next, Some(ISS + 1), Flags::FIN).with_window(2000)),
     ] {
         rx(&mut c, ms(24), &x);
-        assert_eq!(predicted(&c), p0 + 2, "{why}");
+        assert_eq!(predicted(&c), p0 + 3, "{why}");
     }
 }
 

@@ -889,6 +889,9 @@ impl Connection {
             _ => {}
         }
         self.state = new;
+        // What prediction encodes changes only with the state: timestamps are settled by
+        // the handshake, before ESTABLISHED.
+        self.opts.pred = self.opts.pred.for_state(new == State::Established, self.opts.ts_ok);
     }
 
     /// Goes to CLOSED, stopping every timer and queuing the terminal event.
@@ -944,6 +947,17 @@ impl Connection {
     /// Our current timestamp value (millisecond clock, RFC 7323 §5.4).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
         (now.total_millis() as u32).wrapping_add(self.opts.ts_offset)
+    }
+
+    /// Turns header prediction (`predict`) off or back on. Off changes nothing but speed:
+    /// every segment takes the full RFC 9293 §3.10.7.4 path, which the equivalence test
+    /// (`tests/tcp_predict_equiv.rs`) holds the fast path to, frame by frame and byte by
+    /// byte of state. For tests and benchmarks; Linux has no such switch.
+    pub fn set_header_prediction(&mut self, on: bool) {
+        self.opts.pred =
+            if on { super::predict::Prediction::OFF } else { super::predict::Prediction::DISABLED };
+        self.opts.pred =
+            self.opts.pred.for_state(self.state == State::Established, self.opts.ts_ok);
     }
 
     /// Whether a new active open may take over this connection's 4-tuple while it sits in

@@ -358,30 +358,35 @@ impl Connection {
 
     /// Header prediction (Jacobson's, and Linux `tcp_rcv_established`'s fast path): on an
     /// established connection nearly every segment is the next one in sequence, carrying only
-    /// ACK (and PSH), no SACK blocks, the window the peer last offered, a timestamp that passes
-    /// PAWS, an acceptable ACK, and no more data than fits. For such a segment every check of
-    /// RFC 9293 §3.10.7.4 before the ACK field passes by construction (no RST, no SYN, PAWS
-    /// passes, the sequence number is acceptable, nothing to trim), so it goes straight to the
-    /// ACK and text processing. Returns its ACK number if it qualifies.
+    /// ACK (and PSH), no SACK blocks, a timestamp that passes PAWS, an acceptable ACK, and no
+    /// more data than fits. For such a segment every check of RFC 9293 §3.10.7.4 before the
+    /// ACK field passes by construction (no RST, no SYN, PAWS passes, the sequence number is
+    /// acceptable, nothing to trim), so it goes straight to the ACK and text processing.
+    /// Returns its ACK number if it qualifies.
+    ///
+    /// The header's shape (flags, options, and ESTABLISHED) is one compare against the
+    /// connection's precomputed [`Prediction`](super::predict::Prediction); what is left are
+    /// the per-segment compares against `rcv`, `snd` and `opts`, all on the first lines.
+    ///
+    /// The window field is not compared, unlike Linux's `pred_flags`: none of the checks
+    /// skipped reads it, and the ACK processing that follows is the full path's, window
+    /// update included. A receiver that avoids silly windows (RFC 9293 §3.8.6.2.2) keeps its
+    /// right edge while small messages arrive, so the window field shrinks by each message:
+    /// comparing it kept every segment of a 64-byte request/response exchange off this path.
+    #[inline]
     fn predicted_ack(&self, seg: &Segment<'_>, rcv_wnd: u32) -> Option<SeqNumber> {
+        if !self.opts.pred.matches(seg) {
+            return None;
+        }
+        // `matches` implies an ACK, and a timestamp exactly when they are in use.
         let ack = seg.ack?;
-        let plain = seg.flags.without(Flags::ACK | Flags::PSH) == Flags::NONE;
         let in_order = seg.seq == self.rcv.nxt && seg.payload.len() <= rcv_wnd as usize;
         let ack_ok = ack >= self.snd.una && ack <= self.snd.max;
-        let same_window = u32::from(seg.window) << self.opts.snd_wscale == self.snd.wnd;
-        let paws_ok = match (self.opts.ts_ok, seg.options.timestamps) {
-            (false, _) => true,
-            (true, Some((tsval, _))) => !ts_after(self.opts.ts_recent, tsval),
-            (true, None) => false,
+        let paws_ok = match seg.options.timestamps {
+            Some((tsval, _)) => !ts_after(self.opts.ts_recent, tsval),
+            None => true,
         };
-        let predicted = self.state == State::Established
-            && plain
-            && in_order
-            && ack_ok
-            && same_window
-            && paws_ok
-            && seg.options.sack_blocks.is_empty();
-        predicted.then_some(ack)
+        (in_order && ack_ok && paws_ok).then_some(ack)
     }
 
     /// The rest of RFC 9293 §3.10.7.4 for a segment [`predicted_ack`](Self::predicted_ack)

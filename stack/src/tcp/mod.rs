@@ -49,6 +49,7 @@ pub mod lowat;
 mod output;
 pub mod path;
 pub mod ports;
+mod predict;
 pub mod push;
 pub mod quickack;
 pub mod reassembly;

@@ -119,6 +119,10 @@ pub(super) struct Negotiated {
     pub(super) sack_ok: bool,
     /// Timestamps are in use.
     pub(super) ts_ok: bool,
+    /// The header the next segment is expected to have (`predict`; Linux `pred_flags`),
+    /// set by `Connection::set_state`: read first by every arriving segment, beside the
+    /// options it depends on (and in this struct's padding).
+    pub(super) pred: super::predict::Prediction,
 }
 
 impl Negotiated {
@@ -134,6 +138,7 @@ impl Negotiated {
             ws_ok: false,
             sack_ok: false,
             ts_ok: false,
+            pred: super::predict::Prediction::OFF,
         }
     }
 }

@@ -133,6 +133,16 @@ impl LossRecovery {
         LossRecovery { board: Scoreboard::with_capacity(capacity), ..Default::default() }
     }
 
+    /// Nothing in flight to account for: no records, none lost, no episode, no probe out.
+    /// An ACK that moves nothing changes none of it (`Recovery::on_ack_recovery`).
+    #[inline]
+    fn is_quiet(&self) -> bool {
+        self.board.is_empty()
+            && self.board.lost_bytes() == 0
+            && self.episode.is_none()
+            && self.tlp_end.is_none()
+    }
+
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
     pub fn pipe(&self, sack: bool, mss: usize) -> usize {
         let pipe = self.board.pipe();
@@ -234,10 +244,20 @@ impl Recovery<'_> {
         prior_pipe: usize,
     ) {
         let ack = self.snd.una;
+        let blocks: &[_] = if self.opts.sack_ok { seg.options.sack_blocks.as_slice() } else { &[] };
+        if ack == old_una && !dupack && blocks.is_empty() && self.loss.is_quiet() {
+            // Nothing outstanding, nothing reported (the ACK on in-order data while we have
+            // sent nothing new: header prediction's second case). Every step below would
+            // find an empty scoreboard and no episode or probe: all that is left of them is
+            // forgetting the RACK timer (`detect_losses`), the ACK's RTT (the end of this
+            // function) and the probe timer (`arm_tlp`).
+            self.loss.rack_at = None;
+            self.loss.last_rtt = None;
+            self.loss.tlp_at = None;
+            return;
+        }
         let dupacks_before = self.loss.dupacks;
         let mut d = Delivered::default();
-        let blocks = if self.opts.sack_ok { seg.options.sack_blocks } else { Default::default() };
-        let blocks = blocks.as_slice();
 
         // RFC 2883 §4: a first block below the cumulative ACK, or inside the second block,
         // reports a duplicate.
