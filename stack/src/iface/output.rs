@@ -98,12 +98,7 @@ impl Interface {
     ) -> Result<IpSend, SendError> {
         let link = self.resolve_memo(now, dst, &mut route.neighbor)?;
         let fill_l4 = !self.l4_offload_tx(protocol);
-        let proto = u8::from(protocol);
-        let ids = match route.ip_id {
-            Some(slot) if slot.is_for(dst, proto) => slot,
-            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
-        };
-        let ident = self.ip_ids.next_in(ids);
+        let ident = self.next_ident_routed(dst, protocol, route);
         let hdr = self.ip_header(dst, protocol, dscp_ecn, fill_l4, ident);
         let link_len = self.caps.medium.header_len();
         let mtu = self.caps.mtu;
@@ -181,12 +176,7 @@ impl Interface {
         write: impl FnOnce(&mut [u8], &PrebuiltHop) -> usize,
     ) -> Result<IpSend, SendError> {
         let link = self.resolve_memo(now, dst, &mut route.neighbor)?;
-        let proto = u8::from(protocol);
-        let ids = match route.ip_id {
-            Some(slot) if slot.is_for(dst, proto) => slot,
-            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
-        };
-        let ident = self.ip_ids.next_in(ids);
+        let ident = self.next_ident_routed(dst, protocol, route);
         let link_len = self.caps.medium.header_len();
         let room = frame.len().saturating_sub(link_len).min(self.caps.mtu);
         if room < ipv4::HEADER_LEN {
@@ -212,6 +202,23 @@ impl Interface {
                 self.enqueue_pending(now, hop, packet).map(|()| IpSend::Queued)
             }
         }
+    }
+
+    /// The next IP ID of `dst`'s sequence (RFC 6864 §4.1), found through `route`'s slot
+    /// (kept there the first time, and whenever it was for another destination).
+    #[inline]
+    fn next_ident_routed(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        route: &mut TxRoute,
+    ) -> u16 {
+        let proto = u8::from(protocol);
+        let ids = match route.ip_id {
+            Some(slot) if slot.is_for(dst, proto) => slot,
+            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
+        };
+        self.ip_ids.next_in(ids)
     }
 
     pub(super) fn l4_offload_tx(&self, protocol: IpProtocol) -> bool {
