@@ -359,7 +359,7 @@ mod tests {
                 prebuilt.learn_neighbor(now, hop, EthernetAddress(mac));
             }
             for (i, (header, ect, (a, b, c))) in segments.iter().enumerate() {
-                now = now + Duration::from_millis(1);
+                now += Duration::from_millis(1);
                 if i == s.mac_change.0 {
                     general.learn_neighbor(now, hop, EthernetAddress(s.mac_change.1));
                     prebuilt.learn_neighbor(now, hop, EthernetAddress(s.mac_change.1));
