@@ -68,6 +68,16 @@ impl Interface {
         Received::Consumed
     }
 
+    /// Learns `ip` → `mac` as an ARP reply addressed to us would, releasing what waited for
+    /// it: for tests outside `iface` that need a resolved (or changed) neighbour.
+    #[cfg(test)]
+    pub(crate) fn learn_neighbor(&mut self, now: Instant, ip: Ipv4Addr, mac: EthernetAddress) {
+        let Interface { arp, counters, .. } = self;
+        if let Some(released) = arp.learn(ip, mac, now, true, counters) {
+            self.flush_released(mac, released, EtherType::Ipv4);
+        }
+    }
+
     /// Higher-layer advice (RFC 1122 §2.3.2.1) that `dst` is reachable, e.g. from TCP when new
     /// data is acknowledged: restarts the lifetime of the ARP entry of `dst`'s next hop, so a
     /// busy flow never needs to revalidate it.

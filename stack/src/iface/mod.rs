@@ -46,6 +46,7 @@ pub use ipv6_output::multicast_mac;
 pub use ipv6_state::{AddrState, Ipv6Address, Ipv6State};
 pub use neighbor::{ArpCache, NdpCache, NeighborCache, NeighborParams};
 pub use output::l4_checksum_offset;
+pub(crate) use output::{PrebuiltBase, PrebuiltHop};
 pub use ratelimit::TokenBucket;
 pub use tx_route::TxRoute;
 pub use udp::{BindError, UdpHandle, UdpSockets};

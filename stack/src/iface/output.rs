@@ -98,12 +98,7 @@ impl Interface {
     ) -> Result<IpSend, SendError> {
         let link = self.resolve_memo(now, dst, &mut route.neighbor)?;
         let fill_l4 = !self.l4_offload_tx(protocol);
-        let proto = u8::from(protocol);
-        let ids = match route.ip_id {
-            Some(slot) if slot.is_for(dst, proto) => slot,
-            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
-        };
-        let ident = self.ip_ids.next_in(ids);
+        let ident = self.next_ident_routed(dst, protocol, route);
         let hdr = self.ip_header(dst, protocol, dscp_ecn, fill_l4, ident);
         let link_len = self.caps.medium.header_len();
         let mtu = self.caps.mtu;
@@ -133,6 +128,97 @@ impl Interface {
                 self.enqueue_pending(now, hop, packet).map(|()| IpSend::Queued)
             }
         }
+    }
+
+    /// What every IPv4 packet this interface sends to `dst` over `protocol` has in common
+    /// except the next hop's MAC: the fields a sender's prebuilt header template is made of
+    /// (`stack::tx_template`). None of them changes while the interface lives (its address,
+    /// MAC, TTL, medium and checksum duties are fixed at creation), so a template built from
+    /// them stays valid; the next hop's MAC is not among them and is asked for on every packet
+    /// ([`send_ip_prebuilt`](Self::send_ip_prebuilt)).
+    pub(crate) fn prebuilt_base(&self, dst: Ipv4Addr, protocol: IpProtocol) -> PrebuiltBase {
+        let fill_l4 = !self.l4_offload_tx(protocol);
+        let hdr = self.ip_header(dst, protocol, 0, fill_l4, 0);
+        PrebuiltBase {
+            src_mac: (self.caps.medium == super::Medium::Ethernet).then_some(self.config.mac),
+            ip: Ipv4Repr {
+                src: hdr.src,
+                dst,
+                protocol,
+                payload_len: 0,
+                ttl: hdr.ttl,
+                dscp_ecn: 0,
+                // RFC 1191, as `build_ip`.
+                dont_frag: true,
+                ident: 0,
+            },
+            fill_ip_checksum: hdr.fill_ip_checksum,
+            fill_l4_checksum: fill_l4,
+        }
+    }
+
+    /// [`send_ip_routed`](Self::send_ip_routed) for a sender that writes the whole frame
+    /// itself from a prebuilt template: routes `dst` through `route` (the neighbour entry
+    /// re-checked on every call, as there), takes the packet's IP ID from the destination's
+    /// sequence, and calls `write(frame, hop)`, which writes the link header (its destination
+    /// MAC `hop.mac`, when there is one), the IPv4 header with `hop.ident` and the L4 message,
+    /// and returns the IP packet's length; a length above `hop.room` means it did not fit, and
+    /// nothing is sent. The same outcomes and counters as `send_ip_routed`: a frame ready,
+    /// the IP packet queued for ARP, or an error.
+    #[inline]
+    pub(crate) fn send_ip_prebuilt(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        route: &mut TxRoute,
+        write: impl FnOnce(&mut [u8], &PrebuiltHop) -> usize,
+    ) -> Result<IpSend, SendError> {
+        let link = self.resolve_memo(now, dst, &mut route.neighbor)?;
+        let ident = self.next_ident_routed(dst, protocol, route);
+        let link_len = self.caps.medium.header_len();
+        let room = frame.len().saturating_sub(link_len).min(self.caps.mtu);
+        if room < ipv4::HEADER_LEN {
+            self.counters.tx_too_large += 1;
+            return Err(SendError::TooLarge);
+        }
+        let mac = match link {
+            Link::Mac(mac) => Some(mac),
+            Link::None | Link::Unresolved(_) => None,
+        };
+        let ip_len = write(frame, &PrebuiltHop { mac, ident, room });
+        if ip_len > room {
+            self.counters.tx_too_large += 1;
+            return Err(SendError::TooLarge);
+        }
+        match link {
+            Link::None | Link::Mac(_) => {
+                self.counters.tx_frames += 1;
+                Ok(IpSend::Ready(link_len + ip_len))
+            }
+            Link::Unresolved(hop) => {
+                let packet = frame.get(link_len..link_len + ip_len).unwrap_or(&[]);
+                self.enqueue_pending(now, hop, packet).map(|()| IpSend::Queued)
+            }
+        }
+    }
+
+    /// The next IP ID of `dst`'s sequence (RFC 6864 §4.1), found through `route`'s slot
+    /// (kept there the first time, and whenever it was for another destination).
+    #[inline]
+    fn next_ident_routed(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        route: &mut TxRoute,
+    ) -> u16 {
+        let proto = u8::from(protocol);
+        let ids = match route.ip_id {
+            Some(slot) if slot.is_for(dst, proto) => slot,
+            _ => *route.ip_id.insert(self.ip_ids.slot(dst, proto)),
+        };
+        self.ip_ids.next_in(ids)
     }
 
     pub(super) fn l4_offload_tx(&self, protocol: IpProtocol) -> bool {
@@ -225,6 +311,33 @@ impl Interface {
             }
         }
     }
+}
+
+/// The fixed part of the headers of packets to one destination over one protocol
+/// ([`Interface::prebuilt_base`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PrebuiltBase {
+    /// Our MAC, the link header's source; `None` on a raw-IP device (no link header).
+    pub(crate) src_mac: Option<EthernetAddress>,
+    /// The IPv4 header with zero DSCP/ECN, IP ID and payload length.
+    pub(crate) ip: Ipv4Repr,
+    /// Software writes the IPv4 header checksum (the device does not).
+    pub(crate) fill_ip_checksum: bool,
+    /// Software writes the L4 checksum; otherwise it is seeded with the pseudo-header sum
+    /// (`seed_partial_checksum`).
+    pub(crate) fill_l4_checksum: bool,
+}
+
+/// What one packet of [`Interface::send_ip_prebuilt`] gets from the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PrebuiltHop {
+    /// The next hop's MAC, for the link header; `None` on a raw-IP device, or while the next
+    /// hop is unresolved (only the IP packet is kept then, for the ARP queue).
+    pub(crate) mac: Option<EthernetAddress>,
+    /// The packet's IP ID (RFC 6864 §4.1).
+    pub(crate) ident: u16,
+    /// The longest IP packet that fits the frame and the MTU.
+    pub(crate) room: usize,
 }
 
 /// Writes an option-less IPv4 header at `buf[0..20]` and lets `fill` write the L4 message after

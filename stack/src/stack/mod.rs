@@ -40,6 +40,7 @@ mod output;
 mod path_errors;
 mod socket;
 mod touch;
+mod tx_template;
 
 pub use config::{StackConfig, StackKeys};
 pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, TcpHandle};

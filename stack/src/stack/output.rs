@@ -9,6 +9,9 @@ use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::tcp::{Packet, TcpRepr};
+use crate::wire::tcp_options::{MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
+
+use super::tx_template::TcpTemplate;
 
 /// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
@@ -50,40 +53,101 @@ pub(crate) fn emit_segment(
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip_routed(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, route, |l4, info| {
         let header_len = repr.header_len();
-        let [a, b, c] = payload;
-        let len = header_len + a.len() + b.len() + c.len();
+        let len = header_len + payload[0].len() + payload[1].len() + payload[2].len();
         // Too long for the buffer: report the length and let the interface refuse it.
         let Some(l4) = l4.get_mut(..len) else { return len };
-        let body = &mut l4[header_len..];
-        let (first, rest) = body.split_at_mut(a.len());
-        let (second, third) = rest.split_at_mut(b.len());
-        let sum = if info.fill_checksum {
-            let s1 = checksum::copy_and_sum(first, a);
-            if b.is_empty() && c.is_empty() {
-                // One piece: a message that sits in one buffer chunk (most small writes).
-                // Summing the empty second piece cost a call and its setup, 67 instructions.
-                Some(s1)
-            } else if c.is_empty() && a.len() % 2 == 0 {
-                // Two pieces: every segment up to a 4 KiB buffer chunk's worth.
-                Some(checksum::add(s1, checksum::copy_and_sum(second, b)))
-            } else if a.len() % 2 == 0 && b.len() % 2 == 0 {
-                let s2 = checksum::add(s1, checksum::copy_and_sum(second, b));
-                Some(checksum::add(s2, checksum::copy_and_sum(third, c)))
-            } else {
-                // An odd piece shifts the byte pairing of the next: sum them afresh.
-                second.copy_from_slice(b);
-                third.copy_from_slice(c);
-                Some(checksum::sum(body))
-            }
-        } else {
-            first.copy_from_slice(a);
-            second.copy_from_slice(b);
-            third.copy_from_slice(c);
-            None
-        };
+        let sum = copy_payload(&mut l4[header_len..], payload, info.fill_checksum);
         repr.emit_header(&mut Packet::new_unchecked(l4), info.src, info.dst, sum);
         len
     })
+}
+
+/// Copies `payload`'s pieces in order into `body` (exactly their total length) and, with
+/// `fill_checksum`, returns their folded sum, taken while copying.
+#[inline]
+pub(super) fn copy_payload(
+    body: &mut [u8],
+    payload: [&[u8]; 3],
+    fill_checksum: bool,
+) -> Option<u16> {
+    let [a, b, c] = payload;
+    let (first, rest) = body.split_at_mut(a.len());
+    let (second, third) = rest.split_at_mut(b.len());
+    if !fill_checksum {
+        first.copy_from_slice(a);
+        second.copy_from_slice(b);
+        third.copy_from_slice(c);
+        return None;
+    }
+    let s1 = checksum::copy_and_sum(first, a);
+    Some(if b.is_empty() && c.is_empty() {
+        // One piece: a message that sits in one buffer chunk (most small writes).
+        // Summing the empty second piece cost a call and its setup, 67 instructions.
+        s1
+    } else if c.is_empty() && a.len() % 2 == 0 {
+        // Two pieces: every segment up to a 4 KiB buffer chunk's worth.
+        checksum::add(s1, checksum::copy_and_sum(second, b))
+    } else if a.len() % 2 == 0 && b.len() % 2 == 0 {
+        let s2 = checksum::add(s1, checksum::copy_and_sum(second, b));
+        checksum::add(s2, checksum::copy_and_sum(third, c))
+    } else {
+        // An odd piece shifts the byte pairing of the next: sum them afresh.
+        second.copy_from_slice(b);
+        third.copy_from_slice(c);
+        checksum::sum(body)
+    })
+}
+
+/// [`emit_segment`] for a connection's segment that its prebuilt headers serve
+/// ([`TcpTemplate::serves`]): the template (made now if the connection has none yet) is
+/// copied and patched instead of going through `TcpRepr` and the IPv4 builder. The frame is
+/// byte for byte the one `emit_segment` writes (`tests::template_frames_match_the_general_builder`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn emit_prebuilt(
+    iface: &mut Interface,
+    now: Instant,
+    frame: &mut [u8],
+    key: &FlowKey,
+    route: &mut TxRoute,
+    template: &mut Option<TcpTemplate>,
+    header: &SegmentHeader,
+    payload: [&[u8]; 3],
+    ect: bool,
+) -> Result<IpSend, SendError> {
+    debug_assert!(TcpTemplate::serves(header));
+    let t = match template {
+        Some(t) => t,
+        None => template.insert(TcpTemplate::new(iface, key)),
+    };
+    let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
+    let sack = sack_blocks_that_fit(iface.caps().mtu, header, payload_len);
+    let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
+    iface.send_ip_prebuilt(now, frame, key.remote_ip, IpProtocol::Tcp, route, |f, hop| {
+        t.write(f, hop, header, sack, payload, dscp_ecn)
+    })
+}
+
+/// The SACK blocks of `header` that go on the wire, as `emit_segment` chooses them: as many
+/// as the option space leaves room for beside the timestamps (RFC 2018 §3), then fewer until
+/// the segment fits the MTU.
+fn sack_blocks_that_fit(
+    mtu: usize,
+    header: &SegmentHeader,
+    payload_len: usize,
+) -> &[(crate::tcp::SeqNumber, crate::tcp::SeqNumber)] {
+    let blocks = header.options.sack_blocks.as_slice();
+    if blocks.is_empty() {
+        return blocks;
+    }
+    let ts_len = if header.options.timestamps.is_some() { 12 } else { 0 };
+    let room = MAX_OPTIONS_LEN.saturating_sub(ts_len + 4) / 8;
+    let mut n = blocks.len().min(room).min(MAX_SACK_BLOCKS);
+    let fits = mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
+    while n > 0 && crate::wire::tcp::HEADER_LEN + ts_len + 4 + 8 * n + payload_len > fits {
+        n -= 1;
+    }
+    &blocks[..n]
 }
 
 /// What one connection's turn in `poll_transmit` gave.
@@ -140,16 +204,16 @@ impl Stack {
                 let more = s.conn.may_transmit();
                 let payload_len = seg.payload_len() as u64;
                 let route = &mut s.route;
-                match emit_segment(
-                    t.iface,
-                    now,
-                    buf,
-                    &key,
-                    route,
-                    &seg.header,
-                    seg.payload,
-                    seg.ect,
-                ) {
+                let sent = if TcpTemplate::serves(&seg.header) {
+                    let template = &mut s.template;
+                    let (header, payload) = (&seg.header, seg.payload);
+                    emit_prebuilt(
+                        t.iface, now, buf, &key, route, template, header, payload, seg.ect,
+                    )
+                } else {
+                    emit_segment(t.iface, now, buf, &key, route, &seg.header, seg.payload, seg.ect)
+                };
+                match sent {
                     Ok(IpSend::Ready(n)) => {
                         t.counters.tx_payload_bytes += payload_len;
                         if !more {

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use super::tx_template::TcpTemplate;
 use crate::flow::{FlowHandle, ListenerHandle};
 use crate::iface::TxRoute;
 use crate::tcp::{Connection, Event};
@@ -130,6 +131,9 @@ pub(crate) struct Socket {
     /// Its destination's IP ID sequence and next-hop neighbour entry, found once
     /// (`iface::tx_route`).
     pub(crate) route: TxRoute,
+    /// Its prebuilt link, IPv4 and TCP headers, made at its first segment the template
+    /// serves (`stack::tx_template`).
+    pub(crate) template: Option<TcpTemplate>,
 }
 
 impl Socket {
@@ -145,6 +149,7 @@ impl Socket {
             in_time_wait: false,
             in_orphans: false,
             route: TxRoute::default(),
+            template: None,
         }
     }
 }
