@@ -194,6 +194,12 @@ impl Stack {
             };
             if s.owner == Owner::App {
                 if let Some(e) = s.conn.poll_event() {
+                    // Its last event leaves the queue with it: the next call does not visit
+                    // the connection again only to find nothing.
+                    if !s.conn.has_events() {
+                        s.in_ev = false;
+                        self.ev_ready.pop_front();
+                    }
                     return Some(StackEvent::Tcp(TcpHandle(h), e));
                 }
             }
