@@ -223,7 +223,7 @@ impl Stack {
         h: TcpHandle,
         write: impl FnOnce(&mut Connection, &mut ChunkPool) -> usize,
     ) -> Result<usize, TcpError> {
-        self.touch(h.0, false, |s, t| {
+        self.touch_data(h.0, |s, t| {
             if !writable(s) {
                 return Err(TcpError::WriteClosed);
             }
@@ -310,7 +310,7 @@ impl Stack {
     /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
     /// `Err(Finished)` that the peer closed and everything was read.
     pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
-        self.touch(h.0, false, |s, t| {
+        self.touch_data(h.0, |s, t| {
             let n = s.conn.recv(t.pool, out);
             if n == 0 && s.conn.recv_finished() {
                 return Err(TcpError::Finished);
@@ -331,7 +331,7 @@ impl Stack {
         h: TcpHandle,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize, TcpError> {
-        self.touch(h.0, false, |s, t| {
+        self.touch_data(h.0, |s, t| {
             let (a, b) = s.conn.recv_slices(t.pool);
             if a.is_empty() && s.conn.recv_finished() {
                 return Err(TcpError::Finished);

@@ -79,6 +79,49 @@ impl Stack {
         Some(r)
     }
 
+    /// Runs `change` on connection `h`, a change that only moves bytes between the
+    /// application and the connection's queues (a send or a receive), then settles what such
+    /// a change can alter. In ESTABLISHED it changes no state, timer or event (a write is
+    /// only queued; the retransmission timer starts when a segment leaves, and a read at most
+    /// asks for a window update, RFC 9293 §3.8.6.2.2), so the listener, TIME-WAIT, buffer
+    /// release and timer steps of [`settle`](Self::settle) would find nothing to do: only the
+    /// transmit and event queues are brought up to date. In any other state, or for a
+    /// connection the application does not own, it settles in full. Debug builds check that
+    /// the state and the timer deadline were indeed left alone.
+    #[inline]
+    pub(super) fn touch_data<R>(
+        &mut self,
+        h: FlowHandle,
+        change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
+        let Stack { flows, buffers, iface, counters, listeners, tx_ready, ev_ready, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        #[cfg(debug_assertions)]
+        let before = (s.conn.state(), s.conn.poll_timeout());
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit: false };
+        let r = change(s, &mut touch);
+        let transmit = touch.transmit;
+        if s.owner != Owner::App || s.conn.state() != State::Established {
+            self.settle(h, transmit);
+            return Some(r);
+        }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            before,
+            (s.conn.state(), s.conn.poll_timeout()),
+            "a data change left the state and the timers alone"
+        );
+        if transmit && !s.in_tx && s.conn.may_transmit() {
+            s.in_tx = true;
+            tx_ready.push_back(h);
+        }
+        if !s.in_ev && s.conn.has_events() {
+            s.in_ev = true;
+            ev_ready.push_back(h);
+        }
+        Some(r)
+    }
+
     /// Runs `change` on two different connections at once (a splice from one into the
     /// other), then settles both. `None` (and `change` not run) if either handle is stale or
     /// both name the same connection.
@@ -151,6 +194,12 @@ impl Stack {
             };
             if s.owner == Owner::App {
                 if let Some(e) = s.conn.poll_event() {
+                    // Its last event leaves the queue with it: the next call does not visit
+                    // the connection again only to find nothing.
+                    if !s.conn.has_events() {
+                        s.in_ev = false;
+                        self.ev_ready.pop_front();
+                    }
                     return Some(StackEvent::Tcp(TcpHandle(h), e));
                 }
             }

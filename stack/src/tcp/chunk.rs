@@ -129,6 +129,12 @@ pub struct ChunkPool {
     idle_limit: usize,
     budget: [usize; 3],
     pressure: bool,
+    /// The chunk given back last, kept out of its slab's free list for the next taker
+    /// ([`NIL`] if none): a request/response connection gives a chunk back and takes one
+    /// with every message, and this turns that pair into two moves of one id. It counts as
+    /// idle like any free chunk; it only keeps its slab from being released, and the slab
+    /// is one that was in use a moment ago.
+    hot: u32,
     /// Counters; connections add their drops and refusals here.
     pub(crate) counters: MemoryCounters,
 }
@@ -160,6 +166,7 @@ impl ChunkPool {
             idle_limit: chunks(idle_bytes),
             budget: [chunks(budget.low), chunks(budget.pressure), chunks(budget.high)],
             pressure: false,
+            hot: NIL,
             counters: MemoryCounters::default(),
         }
     }
@@ -243,6 +250,11 @@ impl ChunkPool {
             }
             self.counters.snd_forced += 1;
         }
+        if self.hot != NIL {
+            let id = core::mem::replace(&mut self.hot, NIL);
+            self.note_taken();
+            return Some(id);
+        }
         let s = match self.avail.last() {
             Some(&s) => s,
             None => self.grow()?,
@@ -253,6 +265,13 @@ impl ChunkPool {
         if slab.nfree == 0 {
             self.avail.pop();
         }
+        self.note_taken();
+        Some((s as usize * SLAB_CHUNKS + idx) as u32)
+    }
+
+    /// Counts a chunk handed out: in use, peak, pressure.
+    #[inline]
+    fn note_taken(&mut self) {
         self.idle -= 1;
         self.in_use += 1;
         if self.in_use as u64 > self.counters.chunks_peak {
@@ -262,17 +281,26 @@ impl ChunkPool {
             self.pressure = true;
             self.counters.pressure_entered += 1;
         }
-        Some((s as usize * SLAB_CHUNKS + idx) as u32)
     }
 
     /// Gives chunk `id` back.
     pub(crate) fn give(&mut self, id: u32) {
         let (s, idx) = split(id);
         let Some(slab) = self.slabs.get_mut(s) else { return };
-        if slab.data.is_none() || slab.nfree >= SLAB_CHUNKS {
+        if slab.data.is_none() || slab.nfree >= SLAB_CHUNKS || id == self.hot {
             return;
         }
         slab.next[idx] = NIL;
+        if self.hot == NIL {
+            // Kept aside for the next `take` (see `hot`); its slab still counts it in use.
+            self.hot = id;
+            self.idle += 1;
+            self.in_use = self.in_use.saturating_sub(1);
+            if self.pressure && self.in_use < self.budget[0] {
+                self.pressure = false;
+            }
+            return;
+        }
         slab.free[slab.nfree] = idx as u8;
         slab.nfree += 1;
         let (nfree, s) = (slab.nfree, s as u32);
@@ -429,6 +457,36 @@ mod tests {
             p.bytes_mut(id)[0] = 1;
             assert_eq!(p.bytes(id).len(), CHUNK_SIZE);
         }
+    }
+
+    #[test]
+    fn the_last_chunk_given_back_waits_aside_and_counts_as_idle() {
+        let mut p = ChunkPool::new(MemoryBudget::linux(), 0);
+        let ids: Vec<u32> = (0..3 * SLAB_CHUNKS).map(|_| p.take(false).unwrap()).collect();
+        // The first one given back is kept aside (slab 0 still counts it taken) ...
+        p.give(ids[0]);
+        assert_eq!((p.bytes_in_use(), p.idle_bytes()), (191 * CHUNK_SIZE, CHUNK_SIZE));
+        p.give(ids[0]);
+        assert_eq!(p.idle_bytes(), CHUNK_SIZE, "given twice, counted once");
+        // ... and counts as idle when slabs are released: slab 1 all free makes 65 idle
+        // chunks, more than the limit and one slab of slack, so it goes, as it would with
+        // chunk 0 in slab 0's free list.
+        for &id in &ids[SLAB_CHUNKS..2 * SLAB_CHUNKS] {
+            p.give(id);
+        }
+        assert_eq!(p.counters().chunks_released, SLAB_CHUNKS as u64);
+        assert_eq!(p.take(false), Some(ids[0]), "the next taker gets it");
+        let b = p.take(false).unwrap();
+        assert_ne!(b, ids[0]);
+        assert_eq!(p.bytes(b).len(), CHUNK_SIZE);
+        for id in [ids[0], b].into_iter().chain(ids[1..SLAB_CHUNKS].iter().copied()) {
+            p.give(id);
+        }
+        for &id in &ids[2 * SLAB_CHUNKS..] {
+            p.give(id);
+        }
+        assert_eq!(p.bytes_in_use(), 0);
+        assert_eq!(p.idle_bytes(), SLAB_CHUNKS * CHUNK_SIZE, "one slab of slack is kept");
     }
 
     #[test]
