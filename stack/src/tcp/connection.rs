@@ -208,13 +208,19 @@ pub struct CookieOptions {
 ///
 /// # Layout
 ///
-/// The state is grouped into named parts (`tcb`), laid out with `repr(C)` so that what the
-/// per-segment fast path reads sits together at the front: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), the receive window (`tune`,
-/// `recv_buf`), building a data segment (`local`/`remote`, `ecn`, `send_buf`, `cc`,
-/// `config`) and an ACK's bookkeeping (`rtx`, `loss`, `probes`, `totals`, `counters`). Rare
-/// state follows: the out-of-order ranges (whose count is read first) and the ACK rate
-/// limits. `docs/architecture.md` lists the byte offsets and which lines each step touches.
+/// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
+/// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
+/// look-ahead, but each still costs). The parts a common segment (in-order data, its echo, a
+/// pure ACK) touches throughout come first and fill lines 0-14: header prediction (`state`,
+/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), building a data segment
+/// (`local`/`remote`, `ecn`, `marks`, `send_buf`, `cc`), the receive window (`tune`,
+/// `recv_buf`) and an ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`, on whole lines).
+/// Then parts of which it reads a few words: the chronograph and the configuration's
+/// per-segment fields (two lines), the pending RST's presence, the three per-segment counters
+/// beside the out-of-order count (one line). The line budget test (`layout`) checks the 19;
+/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
+/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
+/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
@@ -973,16 +979,13 @@ impl Connection {
 impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
-    /// of several frames are in flight together (see `Stack::receive_batch`). Which lines
-    /// those are was measured, not guessed: the fields below are the ones that missed in a
-    /// cache simulation of `server_path` at 100,000 connections after the look-ahead
-    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Server at scale, misses
-    /// overlapped"): header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision
-    /// (`ack`, `timers`), the buffer heads and sizes (`send_buf`, `recv_buf`, `tune`), the
-    /// ACK's bookkeeping (`totals`, `rtx`, `probes`, `loss` and the oldest record of its
-    /// scoreboard, a heap object of its own), the congestion window (`cc`), the
-    /// configuration the path reads, the two counter lines, the out-of-order count and
-    /// the pending RST (read per segment sent).
+    /// of several frames are in flight together (see `Stack::receive_batch`): one word of
+    /// each hot line (0-14), then the configuration's two, the pending RST's and the line
+    /// of the counters and the out-of-order count, plus the scoreboard's oldest record (a
+    /// heap object of its own). That these are all the lines was measured, not guessed: in
+    /// a cache simulation of `server_path` at 100,000 connections
+    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and cold") no
+    /// connection line misses outside this read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
             // The hot lines, 0..960, one word each (`layout::HOT_LINES`).
