@@ -5,57 +5,82 @@
 //! uses a monotonic clock, the simulator uses virtual time).
 
 use core::fmt;
+use core::num::NonZeroU64;
 use core::ops::{Add, AddAssign, Sub, SubAssign};
 
-/// A point in time, in nanoseconds since an epoch chosen by the caller.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// A point in time, in nanoseconds since an epoch chosen by the caller, up to
+/// [`Instant::MAX`] (`u64::MAX - 1` ns, some 584 years).
+///
+/// Stored as the nanoseconds plus one in a `NonZeroU64`, so that `Option<Instant>` is 8 bytes
+/// rather than 16: a connection keeps about a dozen optional deadlines, and on the
+/// per-segment path they are read together (`Connection::poll_timeout` folds them), so their
+/// size is cache lines touched per segment at 100,000 connections (docs/benchmarks.md,
+/// "Connection hot and cold"). The one value given up is `u64::MAX` ns, which saturates to
+/// [`Instant::MAX`] as an addition past it always did.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant {
-    nanos: u64,
+    /// Nanoseconds since the epoch, plus one.
+    nanos_plus_one: NonZeroU64,
+}
+
+impl Default for Instant {
+    fn default() -> Self {
+        Instant::ZERO
+    }
 }
 
 impl Instant {
     /// The epoch itself.
-    pub const ZERO: Instant = Instant { nanos: 0 };
+    pub const ZERO: Instant = Instant::from_nanos(0);
 
-    /// An instant `nanos` nanoseconds after the epoch.
+    /// The latest instant there is: `u64::MAX - 1` nanoseconds after the epoch.
+    pub const MAX: Instant = Instant::from_nanos(u64::MAX - 1);
+
+    /// An instant `nanos` nanoseconds after the epoch ([`Instant::MAX`] if `nanos` is
+    /// `u64::MAX`).
     pub const fn from_nanos(nanos: u64) -> Self {
-        Instant { nanos }
+        match NonZeroU64::new(nanos.saturating_add(1)) {
+            Some(nanos_plus_one) => Instant { nanos_plus_one },
+            // Unreachable: a saturating add of one is never zero.
+            None => Instant { nanos_plus_one: NonZeroU64::MAX },
+        }
     }
 
     /// An instant `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
-        Instant { nanos: micros.saturating_mul(1_000) }
+        Instant::from_nanos(micros.saturating_mul(1_000))
     }
 
     /// An instant `millis` milliseconds after the epoch.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { nanos: millis.saturating_mul(1_000_000) }
+        Instant::from_nanos(millis.saturating_mul(1_000_000))
     }
 
     /// Nanoseconds since the epoch.
     pub const fn total_nanos(self) -> u64 {
-        self.nanos
+        self.nanos_plus_one.get() - 1
     }
 
     /// Microseconds since the epoch.
     pub const fn total_micros(self) -> u64 {
-        self.nanos / 1_000
+        self.total_nanos() / 1_000
     }
 
     /// Milliseconds since the epoch.
     pub const fn total_millis(self) -> u64 {
-        self.nanos / 1_000_000
+        self.total_nanos() / 1_000_000
     }
 
     /// Time elapsed from `earlier` to `self`, or zero if `earlier` is later.
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration { nanos: self.nanos.saturating_sub(earlier.nanos) }
+        // The offsets of one cancel.
+        Duration { nanos: self.nanos_plus_one.get().saturating_sub(earlier.nanos_plus_one.get()) }
     }
 
-    /// `self + d`, or `None` on overflow.
+    /// `self + d`, or `None` past [`Instant::MAX`].
     pub const fn checked_add(self, d: Duration) -> Option<Instant> {
-        match self.nanos.checked_add(d.nanos) {
-            Some(nanos) => Some(Instant { nanos }),
+        match self.nanos_plus_one.checked_add(d.nanos) {
+            Some(nanos_plus_one) => Some(Instant { nanos_plus_one }),
             None => None,
         }
     }
@@ -63,7 +88,8 @@ impl Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.nanos / 1_000_000_000, self.nanos % 1_000_000_000)
+        let nanos = self.total_nanos();
+        write!(f, "{}.{:09}s", nanos / 1_000_000_000, nanos % 1_000_000_000)
     }
 }
 
@@ -151,7 +177,8 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     /// Saturates at the far future rather than wrapping.
     fn add(self, d: Duration) -> Instant {
-        Instant { nanos: self.nanos.saturating_add(d.nanos) }
+        // `NonZeroU64::MAX` is `Instant::MAX`.
+        Instant { nanos_plus_one: self.nanos_plus_one.saturating_add(d.nanos) }
     }
 }
 
@@ -164,7 +191,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant { nanos: self.nanos.saturating_sub(d.nanos) }
+        Instant::from_nanos(self.total_nanos().saturating_sub(d.nanos))
     }
 }
 
@@ -216,6 +243,14 @@ mod tests {
             Instant::from_nanos(u64::MAX)
         );
         assert_eq!(Duration::from_secs(2).total_millis(), 2000);
+        assert_eq!(Instant::from_nanos(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::MAX.total_nanos(), u64::MAX - 1);
+        assert_eq!(Instant::MAX.checked_add(Duration::from_nanos(1)), None);
+        assert_eq!(Instant::ZERO.total_nanos(), 0);
+        assert_eq!(Instant::default(), Instant::ZERO);
+        assert_eq!(Instant::from_nanos(7) - Duration::from_nanos(9), Instant::ZERO);
+        assert_eq!(Instant::from_nanos(9) - Instant::from_nanos(7), Duration::from_nanos(2));
+        assert_eq!(core::mem::size_of::<Option<Instant>>(), 8, "the niche is what it is for");
         assert_eq!(format!("{:?}", Duration::from_micros(1500)), "1.500ms");
     }
 }

@@ -4,11 +4,18 @@ use super::cc::CongestionAlgorithm;
 use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
+///
+/// `repr(C)` with the fields the per-segment path reads first: every connection keeps a copy
+/// (`Connection::config`), and at many connections each line of it a segment reads is a
+/// cache miss (docs/benchmarks.md, "Connection hot and cold").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct TcpConfig {
-    /// The MSS we advertise and the largest payload we send: 1460 (Ethernet MTU 1500 minus
-    /// 40 bytes of IPv4 and TCP headers). Timestamps take 12 bytes out of it when negotiated.
-    pub mss: u16,
+    // ----- read per segment (93 bytes: `Connection` keeps them in two lines) -----
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
+    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
+    /// the count in charge.
+    pub user_timeout: Option<Duration>,
     /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
     /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
     /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
@@ -18,42 +25,33 @@ pub struct TcpConfig {
     /// (`tcp_rcv_space_adjust`); `max` also sets the window scale we offer.
     /// `4096 131072 33554432`.
     pub rmem: BufferSizes,
-    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
-    pub initial_rto: Duration,
-    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
-    pub min_rto: Duration,
-    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
-    pub max_rto: Duration,
-    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
-    pub clock_granularity: Duration,
-    /// SYN retransmissions before an active open gives up: 6 (`tcp_syn_retries`).
-    pub syn_retries: u8,
-    /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
-    pub synack_retries: u8,
-    /// Data/FIN retransmissions before the connection times out: 15 (`tcp_retries2`).
-    pub retries2: u8,
-    /// Whether ACKs are delayed (RFC 1122 §4.2.3.2): on.
-    pub delayed_ack: bool,
     /// Delayed-ACK timer: 40 ms (Linux `TCP_DELACK_MIN`; RFC 1122 caps it at 500 ms).
     pub delayed_ack_timeout: Duration,
+    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
+    pub max_rto: Duration,
+    /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
+    /// `u32::MAX` (the default, Linux's `tcp_notsent_lowat`) leaves only the send buffer.
+    pub notsent_lowat: u32,
+    /// The MSS we advertise and the largest payload we send: 1460 (Ethernet MTU 1500 minus
+    /// 40 bytes of IPv4 and TCP headers). Timestamps take 12 bytes out of it when negotiated.
+    pub mss: u16,
+    /// Initial congestion window in segments (RFC 6928): 10. (16 bits: Linux caps the route
+    /// metric it comes from far lower, and the configuration fits `Connection`'s budget.)
+    pub initial_cwnd_segments: u16,
+    /// Whether ACKs are delayed (RFC 1122 §4.2.3.2): on.
+    pub delayed_ack: bool,
     /// Disable Nagle's algorithm (`TCP_NODELAY`): off, so Nagle is on.
     pub nodelay: bool,
     /// Send keepalive probes (`SO_KEEPALIVE`): off.
     pub keepalive: bool,
-    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
-    pub keepalive_idle: Duration,
-    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
-    pub keepalive_interval: Duration,
-    /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
-    pub keepalive_count: u8,
-    /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
-    pub msl: Duration,
-    /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
-    /// FIN before it is reset and freed: 60 s (`tcp_fin_timeout`). RFC 9293 sets no limit,
-    /// so a peer that acknowledges our FIN and never sends its own would otherwise hold the
-    /// connection (and its memory) forever. A connection whose application still reads
-    /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
-    pub fin_timeout: Duration,
+    /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
+    /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
+    pub rack: bool,
+    /// Pace transmissions at `cwnd / SRTT` times a gain (2 in slow start, 1.2 after, as Linux
+    /// does) instead of sending whole windows back to back: off.
+    pub pacing: bool,
+
+    // ----- read on handshakes, timeouts and probes (the small ones first: no padding) -----
     /// Offer window scaling (RFC 7323 §2): on.
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): on.
@@ -63,27 +61,37 @@ pub struct TcpConfig {
     /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
     /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
     pub challenge_ack_limit: u16,
-    /// Initial congestion window in segments (RFC 6928): 10. (16 bits: Linux caps the route
-    /// metric it comes from far lower, and the configuration fits `Connection`'s budget.)
-    pub initial_cwnd_segments: u16,
-    /// Congestion-control algorithm: CUBIC (RFC 9438), the Linux default.
-    pub congestion: CongestionAlgorithm,
-    /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
-    /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
-    pub rack: bool,
-    /// Pace transmissions at `cwnd / SRTT` times a gain (2 in slow start, 1.2 after, as Linux
-    /// does) instead of sending whole windows back to back: off.
-    pub pacing: bool,
     /// Negotiate ECN (RFC 3168) and react to congestion marks: off, like Linux for active
     /// opens (`tcp_ecn` = 2 accepts it when asked; here both sides must enable it).
     pub ecn: bool,
-    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
-    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
-    /// the count in charge.
-    pub user_timeout: Option<Duration>,
-    /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
-    /// `u32::MAX` (the default, Linux's `tcp_notsent_lowat`) leaves only the send buffer.
-    pub notsent_lowat: u32,
+    /// Congestion-control algorithm: CUBIC (RFC 9438), the Linux default.
+    pub congestion: CongestionAlgorithm,
+    /// SYN retransmissions before an active open gives up: 6 (`tcp_syn_retries`).
+    pub syn_retries: u8,
+    /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
+    pub synack_retries: u8,
+    /// Data/FIN retransmissions before the connection times out: 15 (`tcp_retries2`).
+    pub retries2: u8,
+    /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
+    pub keepalive_count: u8,
+    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
+    pub min_rto: Duration,
+    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
+    pub clock_granularity: Duration,
+    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
+    pub keepalive_idle: Duration,
+    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
+    pub keepalive_interval: Duration,
+    /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
+    pub msl: Duration,
+    /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
+    /// FIN before it is reset and freed: 60 s (`tcp_fin_timeout`). RFC 9293 sets no limit,
+    /// so a peer that acknowledges our FIN and never sends its own would otherwise hold the
+    /// connection (and its memory) forever. A connection whose application still reads
+    /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
+    pub fin_timeout: Duration,
 }
 
 impl TcpConfig {

@@ -208,17 +208,23 @@ pub struct CookieOptions {
 ///
 /// # Layout
 ///
-/// The state is grouped into named parts (`tcb`), laid out with `repr(C)` so that what the
-/// per-segment fast path reads sits together at the front: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), the receive window (`tune`,
-/// `recv_buf`), building a data segment (`local`/`remote`, `ecn`, `send_buf`, `cc`,
-/// `config`) and an ACK's bookkeeping (`rtx`, `loss`, `probes`, `totals`, `counters`). Rare
-/// state follows: the out-of-order ranges (whose count is read first) and the ACK rate
-/// limits. `docs/architecture.md` lists the byte offsets and which lines each step touches.
+/// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
+/// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
+/// look-ahead, but each still costs). The parts a common segment (in-order data, its echo, a
+/// pure ACK) touches throughout come first and fill lines 0-14: header prediction (`state`,
+/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), building a data segment
+/// (`local`/`remote`, `ecn`, `marks`, `send_buf`, `cc`), the receive window (`tune`,
+/// `recv_buf`) and an ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`, on whole lines).
+/// Then parts of which it reads a few words: the chronograph and the configuration's
+/// per-segment fields (two lines), the pending RST's presence, the three per-segment counters
+/// beside the out-of-order count (one line). The line budget test (`layout`) checks the 19;
+/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
+/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
+/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- hot: read or written by the per-segment fast path -----
+    // ----- hot: every line read or written by the common segment (15 lines, 0..960) -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -234,35 +240,36 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) ack: AckSchedule,
-    /// Linux's quick-ACK and interactive modes (`quickack`).
-    pub(super) quickack: QuickAck,
-    /// Where pushes, records and corked tails fall in the send stream (`push`).
-    pub(super) marks: SendMarks,
+    pub(super) timers: Timers,
     /// ECN (RFC 3168) negotiation and its sender and receiver state.
     pub(super) ecn: Ecn,
+    /// Linux's quick-ACK and interactive modes (`quickack`).
+    pub(super) quickack: QuickAck,
     pub(super) probes: Probes,
-    pub(super) timers: Timers,
-    pub(super) send_buf: ChunkQueue,
-    pub(super) recv_buf: ChunkQueue,
-    /// Buffer sizes in force and their auto-tuning (`autotune`).
-    pub(super) tune: Autotune,
     pub(super) totals: Totals,
     pub(super) rtx: Retransmit,
-    pub(super) config: TcpConfig,
+    /// Where pushes, records and corked tails fall in the send stream (`push`).
+    pub(super) marks: SendMarks,
+    /// Buffer sizes in force and their auto-tuning (`autotune`).
+    pub(super) tune: Autotune,
+    pub(super) send_buf: ChunkQueue,
+    pub(super) recv_buf: ChunkQueue,
     pub(super) cc: Controller,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
-    /// Counter deltas (see [`TcpCounters`]).
-    pub(super) counters: TcpCounters,
+
+    // ----- a few words each per segment, then cold -----
+    /// Busy and receive-window-limited time (`TCP_INFO`), started and stopped per segment
+    /// sent.
+    pub(super) chrono: SendChrono,
+    pub(super) config: TcpConfig,
     /// A RST to send (only its presence is read on the fast path).
     pub(super) rst_pending: Option<SegmentHeader>,
-
-    // ----- cold: out-of-order data, the ACK rate limits -----
+    pub(super) limits: AckLimits,
+    /// Counter deltas (see [`TcpCounters`]).
+    pub(super) counters: TcpCounters,
     /// Out-of-order ranges (its count comes first and is read per segment sent, for SACK).
     pub(super) reassembly: Reassembly,
-    pub(super) limits: AckLimits,
-    /// Busy and receive-window-limited time (`TCP_INFO`), read only by `info`.
-    pub(super) chrono: SendChrono,
 }
 
 /// How a new [`Connection`] opens.
@@ -986,34 +993,36 @@ impl Connection {
 impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
-    /// of several frames are in flight together (see `Stack::receive_batch`). Which lines
-    /// those are was measured, not guessed: the fields below are the ones that missed in a
-    /// cache simulation of `server_path` at 100,000 connections after the look-ahead
-    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Server at scale, misses
-    /// overlapped"): header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision
-    /// (`ack`, `timers`), the buffer heads and sizes (`send_buf`, `recv_buf`, `tune`), the
-    /// ACK's bookkeeping (`totals`, `rtx`, `probes`, `loss` and the oldest record of its
-    /// scoreboard, a heap object of its own), the congestion window (`cc`), the
-    /// configuration the path reads, the two counter lines, the out-of-order count and
-    /// the pending RST (read per segment sent).
+    /// of several frames are in flight together (see `Stack::receive_batch`): one word of
+    /// each hot line (0-14), then the configuration's two, the pending RST's and the line
+    /// of the counters and the out-of-order count, plus the scoreboard's oldest record (a
+    /// heap object of its own). That these are all the lines was measured, not guessed: in
+    /// a cache simulation of `server_path` at 100,000 connections
+    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and cold") no
+    /// connection line misses outside this read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
+            // The hot lines, 0..960, one word each (`layout::HOT_LINES`).
             self.state as u64 ^ u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0 ^ self.opts.ts_recent),
-            u64::from(self.ack.delack_segments),
-            u64::from(self.timers.delack_at.is_some() ^ self.timers.fin_wait2_at.is_some()),
-            self.send_buf.len() as u64 ^ self.recv_buf.len() as u64,
+            u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
+            u64::from(self.probes.keepalive_sent) ^ u64::from(self.quickack.active()),
+            self.totals.bytes_acked,
+            u64::from(self.rtx.count) ^ u64::from(self.marks.corked()),
             (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
-            self.totals.bytes_acked ^ u64::from(self.rtx.count),
-            u64::from(self.probes.keepalive_sent),
-            u64::from(self.config.rack) ^ self.config.wmem.max as u64,
-            u64::from(self.config.initial_cwnd_segments)
-                ^ self.config.delayed_ack_timeout.total_nanos(),
+            self.send_buf.len() as u64,
+            self.recv_buf.len() as u64,
             self.cc.window() as u64,
-            self.loss.board.warm_word() ^ u64::from(self.loss.episode.is_some()),
             u64::from(self.loss.rack.reordering_seen) ^ u64::from(self.loss.last_rtt.is_some()),
-            self.counters.in_segs ^ self.counters.predicted_segments,
-            u64::from(self.reassembly.is_empty()) ^ u64::from(self.rst_pending.is_some()),
+            self.loss.board.warm_word(),
+            u64::from(self.loss.episode.is_some()),
+            u64::from(self.loss.dupacks),
+            // After them: the configuration's first two lines (the chronograph beside it),
+            // the pending RST's presence, the three counters with the out-of-order count.
+            self.config.wmem.max as u64 ^ u64::from(self.config.user_timeout.is_some()),
+            u64::from(self.config.rack) ^ self.config.delayed_ack_timeout.total_nanos(),
+            u64::from(self.rst_pending.is_some()),
+            self.counters.in_segs ^ u64::from(self.reassembly.is_empty()),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1023,23 +1032,73 @@ impl Connection {
 mod layout {
     use core::mem::{offset_of, size_of};
 
-    use super::super::tcb::{AckSchedule, Negotiated};
+    use super::super::config::TcpConfig;
+    use super::super::recovery::LossRecovery;
     use super::Connection;
 
-    /// What header prediction and the ACK decision read (state, both sequence spaces, the
-    /// negotiated options, the ACK schedule) sits in the first three cache lines, and the
-    /// cold parts come after every hot one (`Connection` is `repr(C)`: declaration order).
+    const LINE: usize = 64;
+
+    /// Lines of the common segment's parts that are hot throughout (`state` .. `loss`).
+    const HOT_LINES: usize = 15;
+
+    /// The words a common segment (in-order data, its echo, a pure ACK) reads outside the
+    /// hot lines, as (offset, size): the chronograph, the configuration's per-segment fields,
+    /// the three counters and the out-of-order count. (`rst_pending`'s presence, one more
+    /// line, is counted apart: where its niche sits is the compiler's choice.)
+    fn words_after_hot() -> Vec<(usize, usize)> {
+        let config = offset_of!(Connection, config);
+        let in_config = |offset: usize, size: usize| (config + offset, size);
+        vec![
+            (offset_of!(Connection, chrono), 16),
+            in_config(offset_of!(TcpConfig, user_timeout), 16),
+            in_config(offset_of!(TcpConfig, wmem), 24),
+            in_config(offset_of!(TcpConfig, rmem), 24),
+            in_config(offset_of!(TcpConfig, delayed_ack_timeout), 8),
+            in_config(offset_of!(TcpConfig, max_rto), 8),
+            in_config(offset_of!(TcpConfig, notsent_lowat), 4),
+            in_config(offset_of!(TcpConfig, mss), 2),
+            in_config(offset_of!(TcpConfig, initial_cwnd_segments), 2),
+            in_config(offset_of!(TcpConfig, delayed_ack), 1),
+            in_config(offset_of!(TcpConfig, nodelay), 1),
+            in_config(offset_of!(TcpConfig, keepalive), 1),
+            in_config(offset_of!(TcpConfig, rack), 1),
+            in_config(offset_of!(TcpConfig, pacing), 1),
+            (offset_of!(Connection, counters.in_segs), 8),
+            (offset_of!(Connection, counters.out_segs), 8),
+            (offset_of!(Connection, counters.predicted_segments), 8),
+            (offset_of!(Connection, reassembly), 8),
+        ]
+    }
+
+    fn lines_of(words: &[(usize, usize)]) -> std::collections::BTreeSet<usize> {
+        words
+            .iter()
+            .flat_map(|&(offset, size)| offset / LINE..=(offset + size - 1) / LINE)
+            .collect()
+    }
+
+    /// The line budget of the common segment: the parts it touches throughout fill the first
+    /// 15 lines with loss recovery on line boundaries, and what it reads of the rest adds
+    /// three lines (configuration and chronograph two, counters and out-of-order count one),
+    /// plus the pending RST's. A field added in the wrong place, or a part that grows, fails
+    /// here; `Connection::hot_word` reads one word of each of these lines.
     #[test]
-    fn the_fast_path_parts_come_first() {
-        const LINE: usize = 64;
-        assert!(offset_of!(Connection, opts) + size_of::<Negotiated>() <= 3 * LINE);
-        assert!(offset_of!(Connection, ack) + size_of::<AckSchedule>() <= 3 * LINE);
+    fn a_common_segment_touches_nineteen_lines() {
+        let loss = offset_of!(Connection, loss);
+        assert_eq!(loss % LINE, 0, "loss recovery starts a line");
+        assert_eq!(
+            loss + size_of::<LossRecovery>(),
+            HOT_LINES * LINE,
+            "the hot parts fill 15 lines"
+        );
         assert!(offset_of!(Connection, snd) < offset_of!(Connection, rcv));
-        let hot_end = offset_of!(Connection, rst_pending);
-        assert!(offset_of!(Connection, counters) < hot_end);
-        assert!(offset_of!(Connection, reassembly) >= hot_end);
-        assert!(offset_of!(Connection, limits) > offset_of!(Connection, reassembly));
-        // A budget, not a measurement: a connection is 32 lines today (2,048 bytes).
-        assert!(size_of::<Connection>() <= 32 * LINE, "{}", size_of::<Connection>());
+        let after = lines_of(&words_after_hot());
+        assert!(after.iter().all(|&l| l >= HOT_LINES));
+        assert_eq!(after.len(), 3, "lines after the hot ones: {after:?}");
+        // The pending RST (72 bytes) sits in the two lines after the configuration's.
+        let rst = offset_of!(Connection, rst_pending);
+        assert!(rst / LINE <= HOT_LINES + 3);
+        // A budget, not a measurement: a connection is 30 lines today (1,920 bytes).
+        assert!(size_of::<Connection>() <= 30 * LINE, "{}", size_of::<Connection>());
     }
 }

@@ -8,7 +8,11 @@
 //! ESTABLISHED/CLOSE-WAIT and -1 on leaving them, so the sum stays exact.
 
 /// TCP counters (deltas per connection, totals per stack).
+///
+/// `repr(C)`, the three that every segment bumps last: in a connection's copy they share a
+/// line with the out-of-order count that follows (`Connection`'s layout note).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct TcpCounters {
     /// Transitions CLOSED -> SYN-SENT (`ActiveOpens`).
     pub active_opens: u64,
@@ -20,13 +24,6 @@ pub struct TcpCounters {
     pub estab_resets: u64,
     /// Connections in ESTABLISHED or CLOSE-WAIT (`CurrEstab`, a gauge).
     pub curr_estab: i64,
-    /// Segments received (`InSegs`).
-    pub in_segs: u64,
-    /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
-    pub out_segs: u64,
-    /// Segments taken by header prediction, the established-state fast path (Linux
-    /// `TCPHPHits` counts its data half).
-    pub predicted_segments: u64,
     /// Segments retransmitted (`RetransSegs`).
     pub retrans_segs: u64,
     /// Segments received in error (`InErrs`): bad checksums and malformed headers. Those never
@@ -92,6 +89,13 @@ pub struct TcpCounters {
     /// ACKs not sent to empty out-of-window or PAWS-failing segments because one went out
     /// less than 500 ms before (Linux `TCPACKSkippedSeq` + `TCPACKSkippedPAWS`).
     pub oow_acks_limited: u64,
+    /// Segments received (`InSegs`).
+    pub in_segs: u64,
+    /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
+    pub out_segs: u64,
+    /// Segments taken by header prediction, the established-state fast path (Linux
+    /// `TCPHPHits` counts its data half).
+    pub predicted_segments: u64,
 }
 
 impl TcpCounters {
