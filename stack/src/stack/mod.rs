@@ -36,17 +36,20 @@ mod api;
 mod batch;
 mod config;
 mod input;
+mod ipv6;
 mod output;
 mod path_errors;
 mod socket;
 mod touch;
 
 pub use config::{StackConfig, StackKeys};
+pub use ipv6::AnyKey;
 pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, TcpHandle};
 
 use std::collections::VecDeque;
 
-use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::flow::{FlowHandle, FlowKey, FlowKey6, FlowTable, ListenerTable};
+use crate::tcp::family::Ipv6Ends;
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
@@ -100,7 +103,10 @@ pub struct StackCounters {
 /// A stateless segment waiting for `poll_transmit`: a RST or a cookie SYN-ACK.
 #[derive(Clone, Copy, Debug)]
 struct Reply {
+    /// The 4-tuple, or an IPv6 connection's alias (its ports).
     key: FlowKey,
+    /// The addresses of an IPv6 reply (`key` then gives only the ports).
+    ipv6: Option<Ipv6Ends>,
     header: SegmentHeader,
 }
 
@@ -110,6 +116,9 @@ struct Reply {
 /// and port, local address and port). `Send` so that a whole `Stack` can move between threads
 /// (or sit behind a mutex, as the POSIX adapter keeps it).
 pub type PortFilter = Box<dyn FnMut(&FlowKey) -> bool + Send>;
+
+/// [`PortFilter`] for active opens over IPv6.
+pub type PortFilter6 = Box<dyn FnMut(&FlowKey6) -> bool + Send>;
 
 /// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
 pub struct Stack {
@@ -142,6 +151,7 @@ pub struct Stack {
     cookies: SynCookies,
     ports: EphemeralPorts,
     port_filter: Option<PortFilter>,
+    port_filter6: Option<PortFilter6>,
     tcp_counters: TcpCounters,
     listen_counters: ListenCounters,
     counters: StackCounters,
@@ -191,6 +201,7 @@ impl Stack {
             cookies: SynCookies::new(keys.syncookie),
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
             port_filter: None,
+            port_filter6: None,
             rx_hint: None,
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
@@ -240,6 +251,11 @@ impl Stack {
     /// steers replies to this core (`xdptcp_driver::rss::Rss::affinity_filter`).
     pub fn set_port_filter(&mut self, filter: PortFilter) {
         self.port_filter = Some(filter);
+    }
+
+    /// [`set_port_filter`](Self::set_port_filter) for active opens over IPv6.
+    pub fn set_port_filter6(&mut self, filter: PortFilter6) {
+        self.port_filter6 = Some(filter);
     }
 
     // ----- getters -----
@@ -321,7 +337,7 @@ impl Stack {
 /// its constructor gives it (a cookie's connection gets the offset its SYN-ACK carried).
 /// A function of the cookies alone, so it can run while a listener is borrowed.
 fn keyed(cookies: &SynCookies, mut conn: Connection) -> Connection {
-    let (l, r) = (conn.local(), conn.remote());
-    conn.set_ts_offset(cookies.ts_offset((*l.ip(), l.port()), (*r.ip(), r.port())));
+    let (l, r) = conn.endpoints();
+    conn.set_ts_offset(cookies.ts_offset(l, r));
     conn
 }

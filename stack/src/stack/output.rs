@@ -1,8 +1,9 @@
 //! Frame output: one complete frame per `poll_transmit` call, written into the caller's
 //! buffer.
 
+use super::ipv6::emit_segment6;
 use super::{Reply, Stack};
-use crate::flow::FlowKey;
+use crate::flow::{is_alias, FlowKey};
 use crate::iface::{Interface, IpSend, SendError, TxRoute};
 use crate::tcp::segment::{IpEcn, SegmentHeader};
 use crate::time::Instant;
@@ -140,16 +141,25 @@ impl Stack {
                 let more = s.conn.may_transmit();
                 let payload_len = seg.payload_len() as u64;
                 let route = &mut s.route;
-                match emit_segment(
-                    t.iface,
-                    now,
-                    buf,
-                    &key,
-                    route,
-                    &seg.header,
-                    seg.payload,
-                    seg.ect,
-                ) {
+                // The family, chosen once per segment: an IPv6 connection's key is its alias.
+                // (`ipv6` is read only then: it sits in the connection's cold part.)
+                let sent = match is_alias(&key).then(|| s.conn.ipv6()).flatten() {
+                    None => emit_segment(
+                        t.iface,
+                        now,
+                        buf,
+                        &key,
+                        route,
+                        &seg.header,
+                        seg.payload,
+                        seg.ect,
+                    ),
+                    Some(ends) => {
+                        let (h, p) = (&seg.header, seg.payload);
+                        emit_segment6(t.iface, now, buf, &key, ends, h, p, seg.ect)
+                    }
+                };
+                match sent {
                     Ok(IpSend::Ready(n)) => {
                         t.counters.tx_payload_bytes += payload_len;
                         if !more {
@@ -187,6 +197,9 @@ impl Stack {
     }
 
     fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
+        if let Some(ends) = &reply.ipv6 {
+            return self.send_reply6(now, buf, &reply, ends);
+        }
         let (key, header) = (&reply.key, &reply.header);
         let route = &mut TxRoute::default();
         match emit_segment(&mut self.iface, now, buf, key, route, header, [&[], &[], &[]], false) {

@@ -12,7 +12,9 @@
 //! Segment arrival lives in `input.rs`, segment generation in `output.rs`, timers in
 //! `timers.rs`; this file holds the state, constructors and application calls.
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
+
+use super::family::{Ipv6Ends, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
 use super::autotune::Autotune;
 use super::buffer::ChunkQueue;
@@ -263,6 +265,9 @@ pub struct Connection {
     pub(super) limits: AckLimits,
     /// Busy and receive-window-limited time (`TCP_INFO`), read only by `info`.
     pub(super) chrono: SendChrono,
+    /// An IPv6 connection's real addresses (`local`/`remote` then hold its alias): read
+    /// where the family matters, never on the IPv4 path (`family`).
+    pub(super) ipv6: Option<Ipv6Ends>,
 }
 
 /// How a new [`Connection`] opens.
@@ -302,6 +307,9 @@ pub struct ConnectionParams<'s, 'p> {
     pub remote: SocketAddrV4,
     /// Our initial sequence number (from the ISN generator, or the cookie).
     pub iss: SeqNumber,
+    /// For an IPv6 connection, its addresses (`local`/`remote` are then its alias in the
+    /// IPv4 key space, carrying the real ports); `None` for IPv4.
+    pub ipv6: Option<Ipv6Ends>,
     /// How the connection opens.
     pub open: Open<'s, 'p>,
 }
@@ -309,7 +317,7 @@ pub struct ConnectionParams<'s, 'p> {
 impl Connection {
     /// A new connection: the one constructor.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
-        let ConnectionParams { now, config, local, remote, iss, open } = params;
+        let ConnectionParams { now, config, local, remote, iss, ipv6, open } = params;
         let state = match open {
             Open::Active => State::SynSent,
             Open::Syn(_) | Open::Cookie { .. } => State::SynReceived,
@@ -357,6 +365,7 @@ impl Connection {
             chrono: SendChrono::default(),
             local,
             remote,
+            ipv6,
         };
         match open {
             Open::Active => c.counters.active_opens += 1,
@@ -465,9 +474,9 @@ impl Connection {
             }
             _ => self.opts.ts_ok = false,
         }
-        // RFC 9293 §3.7.1: without the option, assume 536. RFC 6691: the MSS counts no
+        // RFC 9293 §3.7.1: without the option, assume 536 (1220 over IPv6). RFC 6691: the MSS counts no
         // options, so the timestamp option comes out of it.
-        let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
+        let peer_mss = usize::from(o.mss.unwrap_or(self.default_peer_mss())).max(64);
         let ours = usize::from(self.config.mss).max(64);
         self.opts.mss = peer_mss.min(ours) - if self.opts.ts_ok { 12 } else { 0 };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
@@ -510,6 +519,38 @@ impl Connection {
     /// Remote address and port.
     pub fn remote(&self) -> SocketAddrV4 {
         self.remote
+    }
+
+    /// An IPv6 connection's addresses (then [`local`](Self::local) and
+    /// [`remote`](Self::remote) are its alias in the flow table); `None` over IPv4.
+    pub fn ipv6(&self) -> Option<&Ipv6Ends> {
+        self.ipv6.as_ref()
+    }
+
+    /// Our end and the peer's, in the connection's own family.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        match &self.ipv6 {
+            None => (self.local.into(), self.remote.into()),
+            Some(e) => e.with_ports(self.local, self.remote),
+        }
+    }
+
+    /// Bytes of IP and TCP headers without options: 40 over IPv4, 60 over IPv6.
+    pub fn family_overhead(&self) -> usize {
+        if self.ipv6.is_some() {
+            IPV6_TCP_HEADERS
+        } else {
+            IPV4_TCP_HEADERS
+        }
+    }
+
+    /// The MSS assumed of a peer that sent none (RFC 9293 §3.7.1, RFC 8200 §5).
+    fn default_peer_mss(&self) -> u16 {
+        if self.ipv6.is_some() {
+            1220
+        } else {
+            536
+        }
     }
 
     /// The configuration in force.

@@ -43,6 +43,7 @@ impl Endpoint {
             local,
             remote,
             iss,
+            ipv6: None,
             open: Open::Active,
         });
         Endpoint::new(conn, ChunkPool::unbounded())
@@ -58,7 +59,7 @@ impl Endpoint {
         syn: &Segment<'_>,
     ) -> Self {
         let open = Open::Syn(syn);
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6: None, open });
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
@@ -75,7 +76,7 @@ impl Endpoint {
     ) -> Self {
         let mut pool = ChunkPool::unbounded();
         let open = Open::Cookie { options, ack, pool: &mut pool };
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6: None, open });
         Endpoint::new(conn, pool)
     }
 

@@ -10,9 +10,10 @@ use super::checksum;
 use super::seq::SeqNumber;
 use super::tcp_options::{SackBlocks, TcpOption, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
 use super::{Error, Result};
+use super::ipv6;
 use core::fmt;
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number of TCP, as used in the pseudo-header.
 pub const PROTOCOL: u8 = 6;
@@ -589,6 +590,26 @@ impl<'a> TcpRepr<'a> {
         Ok(repr)
     }
 
+    /// [`parse`](Self::parse) for a segment carried over IPv6: the checksum, when checked, covers
+    /// the IPv6 pseudo-header (RFC 8200 §8.1, the length as 32 bits). Everything after the
+    /// checksum is the IPv4 parse, so both families read segments alike.
+    pub fn parse_v6<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+        src_ip: Ipv6Addr,
+        dst_ip: Ipv6Addr,
+        verify_checksum: bool,
+    ) -> Result<TcpRepr<'a>> {
+        packet.check_len()?;
+        if verify_checksum {
+            let data = packet.buffer.as_ref();
+            let pseudo = ipv6::pseudo_header(src_ip, dst_ip, PROTOCOL, data.len() as u32);
+            if !checksum::verify(pseudo, data) {
+                return Err(Error::BadChecksum);
+            }
+        }
+        Self::parse(packet, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, false)
+    }
+
     /// Where each option goes. The layout keeps every 32-bit field aligned the way Linux
     /// does: `MSS`, then `SACK-permitted + timestamps` sharing a word (or NOPs in place of
     /// the missing one), `NOP + window scale`, then `NOP NOP + SACK`. SACK is the only
@@ -801,6 +822,29 @@ impl<'a> TcpRepr<'a> {
                 }
                 None => checksum::sum(&packet.buffer.as_ref()[..header_len]),
             };
+            let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
+            packet.set_checksum(checksum::finish(total));
+        }
+    }
+
+    /// [`emit_header`](Self::emit_header) for a segment carried over IPv6: the checksum covers
+    /// the IPv6 pseudo-header (RFC 8200 §8.1). `None` leaves it zero, for a NIC that fills it.
+    ///
+    /// # Panics
+    /// If `packet` is shorter than the header.
+    pub fn emit_header_v6<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        src_ip: Ipv6Addr,
+        dst_ip: Ipv6Addr,
+        payload_sum: Option<u16>,
+    ) {
+        let layout = self.emit_fields(packet);
+        if let Some(payload_sum) = payload_sum {
+            let header_len = HEADER_LEN + layout.len;
+            let total_len = packet.buffer.as_ref().len() as u32;
+            let pseudo = ipv6::pseudo_header(src_ip, dst_ip, PROTOCOL, total_len);
+            let header_sum = checksum::sum(&packet.buffer.as_ref()[..header_len]);
             let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
             packet.set_checksum(checksum::finish(total));
         }
