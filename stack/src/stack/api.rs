@@ -198,9 +198,8 @@ impl Stack {
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.fit_mss(config);
         let open = Open::Active;
-        let ipv6 = None;
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6, open });
-        let conn = super::keyed(&self.cookies, conn);
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = super::keyed(&self.cookies, conn, local.into(), remote.into());
         let h = self.adopt(key, Socket::new(conn, Owner::App), true).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,

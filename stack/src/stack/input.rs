@@ -200,18 +200,18 @@ impl Stack {
                     let (slot, ipv6) = key.slot(&mut self.flows.v6);
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let open = Open::Syn(seg);
-                    let (local, remote) = slot_ends(&slot);
+                    let (slot_local, slot_remote) = slot_ends(&slot);
                     let conn = Connection::new(ConnectionParams {
                         now,
                         config,
-                        local,
-                        remote,
+                        local: slot_local,
+                        remote: slot_remote,
                         iss,
-                        ipv6,
                         open,
                     });
-                    let conn = super::keyed(&self.cookies, conn);
-                    match self.adopt_any(key, slot, Socket::new(conn, Owner::SynQueue(l)), true) {
+                    let conn = super::keyed(&self.cookies, conn, local, remote);
+                    let socket = Socket::new(conn, Owner::SynQueue(l)).with_ipv6(ipv6);
+                    match self.adopt_any(key, slot, socket, true) {
                         Ok(_) => {
                             if let Some(listener) = self.listeners.get_mut(l) {
                                 listener.syn_queued();
@@ -235,11 +235,17 @@ impl Stack {
                 let config = key.fit_mss(*listener.tcp_config(), mtu);
                 let (slot, ipv6) = key.slot(&mut self.flows.v6);
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
-                let (local, remote) = slot_ends(&slot);
-                let conn =
-                    Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6, open });
+                let (slot_local, slot_remote) = slot_ends(&slot);
+                let conn = Connection::new(ConnectionParams {
+                    now,
+                    config,
+                    local: slot_local,
+                    remote: slot_remote,
+                    iss,
+                    open,
+                });
                 // The offset the cookie's SYN-ACK was stamped with.
-                let mut conn = super::keyed(&self.cookies, conn);
+                let mut conn = super::keyed(&self.cookies, conn, local, remote);
                 if self.flows.is_full() {
                     self.counters.table_full_drops += 1;
                     conn.drop_buffers(&mut self.buffers);
@@ -248,8 +254,8 @@ impl Stack {
                     listener.on_overflow();
                     conn.drop_buffers(&mut self.buffers);
                 } else {
-                    match self.adopt_any(key, slot, Socket::new(conn, Owner::AcceptQueue(l)), true)
-                    {
+                    let socket = Socket::new(conn, Owner::AcceptQueue(l)).with_ipv6(ipv6);
+                    match self.adopt_any(key, slot, socket, true) {
                         Ok(h) => {
                             if let Some(listener) = self.listeners.get_mut(l) {
                                 // Room was checked above, with nothing queued in between.

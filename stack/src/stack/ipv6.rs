@@ -289,11 +289,11 @@ impl Stack {
         let (slot, ipv6) = AnyKey::V6(key).slot(&mut self.flows.v6);
         let (local, remote) = slot_ends(&slot);
         let open = Open::Active;
-        let conn =
-            Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6, open });
-        let conn = super::keyed(&self.cookies, conn);
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = super::keyed(&self.cookies, conn, l, r);
+        let socket = Socket::new(conn, Owner::App).with_ipv6(ipv6);
         let h = self
-            .adopt_any(AnyKey::V6(key), slot, Socket::new(conn, Owner::App), true)
+            .adopt_any(AnyKey::V6(key), slot, socket, true)
             .map_err(|e| match e {
                 FlowError::Full => ConnectError::TableFull,
                 FlowError::Exists => ConnectError::AddrInUse,
@@ -303,7 +303,7 @@ impl Stack {
 
     /// A connection's two ends in its own family.
     pub fn tcp_addrs(&self, h: TcpHandle) -> Option<(SocketAddr, SocketAddr)> {
-        self.flows.get(h.0).map(|s| s.conn.endpoints())
+        self.flows.get(h.0).map(|s| s.endpoints())
     }
 
     /// An ICMPv6 Packet Too Big quoting one of our segments (RFC 8201): the connection's MSS

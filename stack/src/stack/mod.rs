@@ -336,8 +336,13 @@ impl Stack {
 /// makes goes through here before its first segment, so none keeps the ISS-derived stand-in
 /// its constructor gives it (a cookie's connection gets the offset its SYN-ACK carried).
 /// A function of the cookies alone, so it can run while a listener is borrowed.
-fn keyed(cookies: &SynCookies, mut conn: Connection) -> Connection {
-    let (l, r) = conn.endpoints();
-    conn.set_ts_offset(cookies.ts_offset(l, r));
+/// `local` and `remote` are its real ends (an IPv6 connection's, not its alias).
+fn keyed(
+    cookies: &SynCookies,
+    mut conn: Connection,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) -> Connection {
+    conn.set_ts_offset(cookies.ts_offset(local, remote));
     conn
 }

@@ -142,8 +142,8 @@ impl Stack {
                 let payload_len = seg.payload_len() as u64;
                 let route = &mut s.route;
                 // The family, chosen once per segment: an IPv6 connection's key is its alias.
-                // (`ipv6` is read only then: it sits in the connection's cold part.)
-                let sent = match is_alias(&key).then(|| s.conn.ipv6()).flatten() {
+                // (`ipv6` is read only then.)
+                let sent = match is_alias(&key).then(|| s.ipv6.as_deref()).flatten() {
                     None => emit_segment(
                         t.iface,
                         now,

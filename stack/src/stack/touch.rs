@@ -228,7 +228,7 @@ impl Stack {
                 // No RST: the peer has closed too; the connection just ends early, once the
                 // ACK of the peer's FIN is out (it leaves as a stateless reply).
                 self.counters.time_wait_overflow += 1;
-                let ipv6 = s.conn.ipv6().copied();
+                let ipv6 = s.ipv6.as_deref().copied();
                 owed_ack =
                     s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), ipv6, header));
                 s.conn.abort();
@@ -295,7 +295,7 @@ impl Stack {
         let alias = self.flows.table.key(h).copied().filter(is_alias);
         let Some(mut s) = self.flows.table.remove(h) else { return };
         if let Some(alias) = alias {
-            if let Some(e) = s.conn.ipv6() {
+            if let Some(e) = s.ipv6.as_deref() {
                 self.flows.v6.remove(&super::ipv6::real_key(&alias, e));
             }
         }

@@ -12,9 +12,9 @@
 //! Segment arrival lives in `input.rs`, segment generation in `output.rs`, timers in
 //! `timers.rs`; this file holds the state, constructors and application calls.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
-use super::family::{Ipv6Ends, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
+use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
 use super::autotune::Autotune;
 use super::buffer::ChunkQueue;
@@ -265,9 +265,6 @@ pub struct Connection {
     pub(super) limits: AckLimits,
     /// Busy and receive-window-limited time (`TCP_INFO`), read only by `info`.
     pub(super) chrono: SendChrono,
-    /// An IPv6 connection's real addresses (`local`/`remote` then hold its alias): read
-    /// where the family matters, never on the IPv4 path (`family`).
-    pub(super) ipv6: Option<Ipv6Ends>,
 }
 
 /// How a new [`Connection`] opens.
@@ -307,9 +304,6 @@ pub struct ConnectionParams<'s, 'p> {
     pub remote: SocketAddrV4,
     /// Our initial sequence number (from the ISN generator, or the cookie).
     pub iss: SeqNumber,
-    /// For an IPv6 connection, its addresses (`local`/`remote` are then its alias in the
-    /// IPv4 key space, carrying the real ports); `None` for IPv4.
-    pub ipv6: Option<Ipv6Ends>,
     /// How the connection opens.
     pub open: Open<'s, 'p>,
 }
@@ -317,7 +311,7 @@ pub struct ConnectionParams<'s, 'p> {
 impl Connection {
     /// A new connection: the one constructor.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
-        let ConnectionParams { now, config, local, remote, iss, ipv6, open } = params;
+        let ConnectionParams { now, config, local, remote, iss, open } = params;
         let state = match open {
             Open::Active => State::SynSent,
             Open::Syn(_) | Open::Cookie { .. } => State::SynReceived,
@@ -365,7 +359,6 @@ impl Connection {
             chrono: SendChrono::default(),
             local,
             remote,
-            ipv6,
         };
         match open {
             Open::Active => c.counters.active_opens += 1,
@@ -521,23 +514,15 @@ impl Connection {
         self.remote
     }
 
-    /// An IPv6 connection's addresses (then [`local`](Self::local) and
-    /// [`remote`](Self::remote) are its alias in the flow table); `None` over IPv4.
-    pub fn ipv6(&self) -> Option<&Ipv6Ends> {
-        self.ipv6.as_ref()
-    }
-
-    /// Our end and the peer's, in the connection's own family.
-    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
-        match &self.ipv6 {
-            None => (self.local.into(), self.remote.into()),
-            Some(e) => e.with_ports(self.local, self.remote),
-        }
+    /// Whether this is an IPv6 connection: its `local` is then its alias in the flow table,
+    /// whose address is `255.255.255.255` (`family`), never an IPv4 connection's.
+    pub fn is_ipv6(&self) -> bool {
+        is_ipv6_alias(self.local)
     }
 
     /// Bytes of IP and TCP headers without options: 40 over IPv4, 60 over IPv6.
     pub fn family_overhead(&self) -> usize {
-        if self.ipv6.is_some() {
+        if self.is_ipv6() {
             IPV6_TCP_HEADERS
         } else {
             IPV4_TCP_HEADERS
@@ -546,7 +531,7 @@ impl Connection {
 
     /// The MSS assumed of a peer that sent none (RFC 9293 §3.7.1, RFC 8200 §5).
     fn default_peer_mss(&self) -> u16 {
-        if self.ipv6.is_some() {
+        if self.is_ipv6() {
             1220
         } else {
             536

@@ -43,7 +43,6 @@ impl Endpoint {
             local,
             remote,
             iss,
-            ipv6: None,
             open: Open::Active,
         });
         Endpoint::new(conn, ChunkPool::unbounded())
@@ -59,7 +58,7 @@ impl Endpoint {
         syn: &Segment<'_>,
     ) -> Self {
         let open = Open::Syn(syn);
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6: None, open });
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
@@ -76,7 +75,7 @@ impl Endpoint {
     ) -> Self {
         let mut pool = ChunkPool::unbounded();
         let open = Open::Cookie { options, ack, pool: &mut pool };
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, ipv6: None, open });
+        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         Endpoint::new(conn, pool)
     }
 

@@ -584,7 +584,6 @@ mod tests {
             local: L,
             remote: R,
             iss,
-            ipv6: None,
             open: Open::Cookie { options, ack: &ack, pool: &mut pool },
         });
         // As the stack does: the keyed offset the cookie's SYN-ACK was stamped with.

@@ -111,7 +111,7 @@ impl Connection {
         }
         let options = if self.opts.ts_ok { 12 } else { 0 };
         // RFC 8201 §4: an IPv6 path MTU is never below the minimum link MTU.
-        let floor = if self.ipv6.is_some() { IPV6_MIN_MTU } else { MIN_PATH_MTU };
+        let floor = if self.is_ipv6() { IPV6_MIN_MTU } else { MIN_PATH_MTU };
         let mss = usize::from(mtu.max(floor)) - self.family_overhead() - options;
         if mss >= self.opts.mss {
             return IcmpVerdict::MtuUnchanged;
