@@ -94,8 +94,8 @@ pub(super) fn real_key(alias: &FlowKey, ends: &Ipv6Ends) -> FlowKey6 {
 
 /// Writes one TCP segment over IPv6 from `ends.local` to `ends.remote` (ports from `ports`,
 /// a connection's alias or a reply's key) into `frame`: [`emit_segment`](super::output)'s
-/// sibling. The checksum is always computed here (the devices' offload metadata are set up
-/// for IPv4 headers).
+/// sibling. The checksum is computed here unless the device offloads TCP checksums, which
+/// it then completes from the pseudo-header sum seeded in the field.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn emit_segment6(
     iface: &mut Interface,
@@ -128,6 +128,7 @@ pub(super) fn emit_segment6(
         }
     }
     let tc = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
+    let offload = iface.caps().checksum.tcp.tx;
     iface.send_ip6(now, frame, ends.local, ends.remote, 6, tc, |l4| {
         let header_len = repr.header_len();
         let len = header_len + payload_len;
@@ -138,8 +139,16 @@ pub(super) fn emit_segment6(
             l4[at..at + piece.len()].copy_from_slice(piece);
             at += piece.len();
         }
-        let sum = checksum::sum(&l4[header_len..]);
-        repr.emit_header_v6(&mut Packet::new_unchecked(l4), ends.local, ends.remote, Some(sum));
+        let mut packet = Packet::new_unchecked(l4);
+        if offload {
+            // The device completes it (the driver's TX metadata start 20 bytes later than
+            // over IPv4): seed it with the pseudo-header sum, as `iface` does for IPv4.
+            repr.emit_header_v6(&mut packet, ends.local, ends.remote, None);
+            packet.set_checksum(ipv6::pseudo_header(ends.local, ends.remote, 6, len as u32));
+        } else {
+            let sum = checksum::sum(&packet.as_ref()[header_len..]);
+            repr.emit_header_v6(&mut packet, ends.local, ends.remote, Some(sum));
+        }
         len
     })
 }
