@@ -341,3 +341,81 @@ impl Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iface::{ChecksumCaps, DeviceCaps, InterfaceConfig, Ipv6Cidr, Ipv6Config};
+    use crate::tcp::segment::{Flags, SegmentOptions};
+    use crate::wire::ethernet::EthernetAddress;
+    use std::net::Ipv4Addr;
+
+    const OURS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    const PEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+
+    /// Emits a segment over IPv6 on a raw-IP device with the given checksum duties and
+    /// returns the TCP bytes.
+    fn emitted(checksum: ChecksumCaps, payload: [&[u8]; 3]) -> Vec<u8> {
+        let mut config =
+            InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(198, 18, 0, 1), 24);
+        config.ipv6 = Ipv6Config::with_addresses(vec![Ipv6Cidr::new(OURS, 64)]);
+        config.ipv6.dad_transmits = 0;
+        let caps = DeviceCaps { checksum, ..DeviceCaps::ip(1500) };
+        let mut iface = Interface::new(config, caps);
+        let ends = Ipv6Ends { local: OURS, remote: PEER };
+        let ports = FlowKey6 { local_ip: OURS, local_port: 80, remote_ip: PEER, remote_port: 4000 }
+            .alias(1);
+        let header = SegmentHeader {
+            seq: SeqNumber(1000),
+            ack: Some(SeqNumber(7)),
+            flags: Flags::ACK | Flags::PSH,
+            window: 512,
+            options: SegmentOptions { timestamps: Some((5, 9)), ..SegmentOptions::default() },
+        };
+        let mut frame = [0u8; 1500];
+        let sent = emit_segment6(
+            &mut iface,
+            Instant::ZERO,
+            &mut frame,
+            &ports,
+            &ends,
+            &header,
+            payload,
+            false,
+        );
+        let Ok(IpSend::Ready(n)) = sent else { panic!("not sent: {sent:?}") };
+        let ip = ipv6::Packet::new_checked(&frame[..n]).expect("an IPv6 packet");
+        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.next_header()), (OURS, PEER, 6));
+        frame[ipv6::HEADER_LEN..n].to_vec()
+    }
+
+    #[test]
+    fn software_checksums_verify_over_the_ipv6_pseudo_header() {
+        let data: Vec<u8> = (0u8..=200).collect();
+        for (a, b, c) in [(0, 0, 0), (65, 0, 0), (64, 20, 9), (63, 21, 9)] {
+            let (pa, rest) = data.split_at(a);
+            let (pb, rest) = rest.split_at(b);
+            let l4 = emitted(ChecksumCaps::NONE, [pa, pb, &rest[..c]]);
+            let packet = Packet::new_checked(&l4[..]).expect("a TCP header");
+            // Parsing as the peer: its source is our address.
+            let repr = TcpRepr::parse_v6(&packet, OURS, PEER, true).expect("the checksum verifies");
+            assert_eq!(repr.payload, &data[..a + b + c]);
+            // Over the IPv4 pseudo-header it would not.
+            assert!(!packet.verify_checksum(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
+        }
+    }
+
+    #[test]
+    fn an_offloading_device_gets_the_pseudo_header_sum_to_complete() {
+        let l4 = emitted(ChecksumCaps::ALL, [b"hello", &[], &[]]);
+        let packet = Packet::new_checked(&l4[..]).unwrap();
+        let pseudo = ipv6::pseudo_header(OURS, PEER, 6, l4.len() as u32);
+        assert_eq!(packet.checksum(), pseudo);
+        // What the device does: sum from the TCP header on, field included, complement.
+        let mut done = l4.clone();
+        let sum = checksum::finish(checksum::sum(&done));
+        done[16..18].copy_from_slice(&sum.to_be_bytes());
+        let packet = Packet::new_checked(&done[..]).unwrap();
+        assert!(TcpRepr::parse_v6(&packet, OURS, PEER, true).is_ok());
+    }
+}
