@@ -37,7 +37,7 @@ pub struct ServeCounters {
 #[derive(Debug)]
 pub struct AppService {
     spec: AppSpec,
-    addr: Ipv4Addr,
+    addr: std::net::IpAddr,
     port: u16,
     backlog: usize,
     /// Its listener and (sockperf) UDP socket.
@@ -57,11 +57,12 @@ pub struct AppService {
 pub type StackServer = Host<AppService>;
 
 impl AppService {
-    /// A server of `spec` on `addr:port` (unspecified: the stack's address).
-    pub fn new(spec: AppSpec, addr: Ipv4Addr, port: u16, backlog: usize) -> Self {
+    /// A server of `spec` on `addr:port` (unspecified: the stack's addresses; `::` takes
+    /// IPv4 and IPv6).
+    pub fn new(spec: AppSpec, addr: impl Into<std::net::IpAddr>, port: u16, backlog: usize) -> Self {
         AppService {
             spec,
-            addr,
+            addr: addr.into(),
             port,
             backlog,
             ports: Ports::default(),

@@ -140,11 +140,11 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Listens on `addr:port` (unspecified: the stack's address).
+    /// Listens on `addr:port` (unspecified: the stack's addresses; `::` both families).
     pub fn listen(
         &mut self,
         cx: &mut Cx<'_>,
-        addr: Ipv4Addr,
+        addr: impl Into<std::net::IpAddr>,
         port: u16,
         backlog: usize,
     ) -> Result<(), String> {

@@ -76,7 +76,8 @@ impl Service for Echo {
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
         if let Some(port) = self.tcp_port {
-            self.ports.listen(cx, Ipv4Addr::UNSPECIFIED, port, self.backlog)?;
+            // `::`: both families.
+            self.ports.listen(cx, std::net::Ipv6Addr::UNSPECIFIED, port, self.backlog)?;
         }
         if let Some(port) = self.udp_port {
             self.ports.bind_udp(cx, port)?;

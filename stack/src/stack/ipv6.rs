@@ -16,7 +16,7 @@ use crate::iface::{Interface, IpSend, QuotedTcp6, SendError};
 use crate::tcp::family::{Ipv6Ends, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 use crate::tcp::path::IcmpReport;
 use crate::tcp::segment::{IpEcn, SegmentHeader};
-use crate::tcp::{Connection, ConnectionParams, Open, SeqNumber, TcpConfig};
+use crate::tcp::{Connection, ConnectionParams, Open, SeqNumber, TcpConfig, Transmit};
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ipv6;
@@ -97,6 +97,7 @@ pub(super) fn real_key(alias: &FlowKey, ends: &Ipv6Ends) -> FlowKey6 {
 /// sibling. The checksum is computed here unless the device offloads TCP checksums, which
 /// it then completes from the pseudo-header sum seeded in the field.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(super) fn emit_segment6(
     iface: &mut Interface,
     now: Instant,
@@ -153,11 +154,28 @@ pub(super) fn emit_segment6(
     })
 }
 
+/// [`emit_segment6`] for a connection's planned segment, from the connection's output path.
+/// `ends` is `None` only for an alias without addresses, which the stack never makes.
+#[cold]
+#[inline(never)]
+pub(super) fn emit_segment6_of(
+    iface: &mut Interface,
+    now: Instant,
+    frame: &mut [u8],
+    key: &FlowKey,
+    ends: Option<&Ipv6Ends>,
+    seg: &Transmit<'_>,
+) -> Result<IpSend, SendError> {
+    let Some(ends) = ends else { return Err(SendError::NoRoute) };
+    emit_segment6(iface, now, frame, key, ends, &seg.header, seg.payload, seg.ect)
+}
+
 impl Stack {
     /// Processes one TCP segment over IPv6 from `src` to `dst` (one of our addresses): the
     /// checksum over the IPv6 pseudo-header (RFC 8200 §8.1), then the same demultiplexing as
     /// over IPv4 (RFC 9293 §3.10.7): the connection, else a listener that takes IPv6, else a
-    /// RST.
+    /// RST. Out of line, so the IPv4 receive path is compiled as without it.
+    #[inline(never)]
     pub fn tcp6_input(
         &mut self,
         now: Instant,
@@ -179,7 +197,7 @@ impl Stack {
             remote_port: repr.src_port,
         };
         if let Some(h) = self.flows.v6.lookup(&key) {
-            if !self.connection_input(now, h, &seg, ecn) {
+            if !self.connection_input::<true>(now, h, &seg, ecn) {
                 return;
             }
         } else {
@@ -235,6 +253,7 @@ impl Stack {
     }
 
     /// Sends a stateless reply over IPv6.
+    #[inline(never)]
     pub(super) fn send_reply6(&mut self, now: Instant, buf: &mut [u8], reply: &Reply, ends: &Ipv6Ends) -> Option<usize> {
         let (key, header) = (&reply.key, &reply.header);
         match emit_segment6(&mut self.iface, now, buf, key, ends, header, [&[], &[], &[]], false) {
@@ -318,6 +337,7 @@ impl Stack {
     /// An ICMPv6 Packet Too Big quoting one of our segments (RFC 8201): the connection's MSS
     /// falls to what the reported MTU allows, never below the 1280-byte minimum (§4), as
     /// RFC 1191 has it for IPv4 (`tcp::path`).
+    #[inline(never)]
     pub(super) fn packet_too_big6(&mut self, mtu: u32, original: QuotedTcp6) {
         self.counters.icmp_errors += 1;
         let key = FlowKey6 {

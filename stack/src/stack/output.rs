@@ -1,7 +1,7 @@
 //! Frame output: one complete frame per `poll_transmit` call, written into the caller's
 //! buffer.
 
-use super::ipv6::emit_segment6;
+use super::ipv6::emit_segment6_of;
 use super::{Reply, Stack};
 use crate::flow::{is_alias, FlowKey};
 use crate::iface::{Interface, IpSend, SendError, TxRoute};
@@ -141,10 +141,12 @@ impl Stack {
                 let more = s.conn.may_transmit();
                 let payload_len = seg.payload_len() as u64;
                 let route = &mut s.route;
-                // The family, chosen once per segment: an IPv6 connection's key is its alias.
-                // (`ipv6` is read only then.)
-                let sent = match is_alias(&key).then(|| s.ipv6.as_deref()).flatten() {
-                    None => emit_segment(
+                // The family, chosen once per segment: an IPv6 connection's key is its alias
+                // (its addresses are read only then, out of line).
+                let sent = if is_alias(&key) {
+                    emit_segment6_of(t.iface, now, buf, &key, s.ipv6.as_deref(), &seg)
+                } else {
+                    emit_segment(
                         t.iface,
                         now,
                         buf,
@@ -153,11 +155,7 @@ impl Stack {
                         &seg.header,
                         seg.payload,
                         seg.ect,
-                    ),
-                    Some(ends) => {
-                        let (h, p) = (&seg.header, seg.payload);
-                        emit_segment6(t.iface, now, buf, &key, ends, h, p, seg.ect)
-                    }
+                    )
                 };
                 match sent {
                     Ok(IpSend::Ready(n)) => {
