@@ -561,7 +561,12 @@ mod tests {
             let mut filter = rss.affinity_filter6(queue);
             let mut taken = 0;
             for port in 32768..33768u16 {
-                let k = FlowKey6 { local_ip: local, local_port: port, remote_ip: remote, remote_port: 80 };
+                let k = FlowKey6 {
+                    local_ip: local,
+                    local_port: port,
+                    remote_ip: remote,
+                    remote_port: 80,
+                };
                 if filter(&k) {
                     taken += 1;
                     let reply = frame6(6, (remote, 80), (local, port));

@@ -40,7 +40,8 @@ fn bulk_both_ways_over_ipv6_clean() {
 #[test]
 fn bulk_over_ipv6_with_loss_reordering_and_duplication() {
     for seed in [11, 12, 13] {
-        let link = LinkConfig { loss: 0.02, reorder: 0.05, duplicate: 0.02, ..LinkConfig::default() };
+        let link =
+            LinkConfig { loss: 0.02, reorder: 0.05, duplicate: 0.02, ..LinkConfig::default() };
         let mut p = dual_pair(link, seed);
         let r = bulk_transfer_to(&mut p, to_b6(5001), 150_000, 60_000, seed, LIMIT);
         assert!(r.is_clean(150_000, 60_000), "seed {seed}: {r:?}");

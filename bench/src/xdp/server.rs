@@ -59,7 +59,12 @@ pub type StackServer = Host<AppService>;
 impl AppService {
     /// A server of `spec` on `addr:port` (unspecified: the stack's addresses; `::` takes
     /// IPv4 and IPv6).
-    pub fn new(spec: AppSpec, addr: impl Into<std::net::IpAddr>, port: u16, backlog: usize) -> Self {
+    pub fn new(
+        spec: AppSpec,
+        addr: impl Into<std::net::IpAddr>,
+        port: u16,
+        backlog: usize,
+    ) -> Self {
         AppService {
             spec,
             addr: addr.into(),

@@ -134,19 +134,17 @@ impl<V> Table<ListenKey, V> {
     /// if there is one, else one bound to the wildcard address. Two O(1) lookups at most.
     pub fn lookup_listener(&self, local_ip: Ipv4Addr, local_port: u16) -> Option<ListenerHandle> {
         let exact = ListenKey { ip: IpAddr::V4(local_ip), port: local_port };
-        self.lookup(&exact).or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
+        self.lookup(&exact)
+            .or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
     }
 
     /// The listener for an IPv6 segment to `local_ip:local_port`: one bound to that address,
     /// else the wildcard one if the caller finds it bound to `::` (a `0.0.0.0` listener takes
     /// IPv4 only; the key does not say which, the listener does).
-    pub fn lookup_listener6(
-        &self,
-        local_ip: Ipv6Addr,
-        local_port: u16,
-    ) -> Option<ListenerHandle> {
+    pub fn lookup_listener6(&self, local_ip: Ipv6Addr, local_port: u16) -> Option<ListenerHandle> {
         let exact = ListenKey { ip: IpAddr::V6(local_ip), port: local_port };
-        self.lookup(&exact).or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
+        self.lookup(&exact)
+            .or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
     }
 }
 

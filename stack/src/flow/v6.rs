@@ -79,7 +79,11 @@ impl FlowIndex6 {
     /// An empty index hashing under `hash_key`. It grows with the IPv6 connections, so an
     /// IPv4-only stack pays for none.
     pub fn new(hash_key: [u8; 16]) -> FlowIndex6 {
-        FlowIndex6 { hasher: FlowHasher::new(hash_key), index: RawIndex::with_capacity(0), next_serial: 1 }
+        FlowIndex6 {
+            hasher: FlowHasher::new(hash_key),
+            index: RawIndex::with_capacity(0),
+            next_serial: 1,
+        }
     }
 
     /// The handle of `key`'s connection.

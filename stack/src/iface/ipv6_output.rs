@@ -165,7 +165,8 @@ impl Interface {
             }
         };
         if traffic_class != 0 {
-            ipv6::Packet::new_unchecked(&mut ip_buf[..ip_len]).set_version_tc_flow(traffic_class, 0);
+            ipv6::Packet::new_unchecked(&mut ip_buf[..ip_len])
+                .set_version_tc_flow(traffic_class, 0);
         }
         match link {
             Link6::None => {

@@ -18,7 +18,9 @@ pub mod rng;
 pub mod rudp;
 
 pub use crate::rng::SplitMix64;
-pub use app::{bulk_transfer, bulk_transfer_to, establish, request_response, BulkReport, RpcReport, StateLog};
+pub use app::{
+    bulk_transfer, bulk_transfer_to, establish, request_response, BulkReport, RpcReport, StateLog,
+};
 pub use link::{Link, LinkConfig, LinkStats};
 pub use pair::{dual_config, side_config, Pair, Side, ADDR6_A, ADDR6_B, ADDR_A, ADDR_B, START};
 pub use rng::Pattern;

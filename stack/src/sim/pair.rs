@@ -10,8 +10,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::link::{Link, LinkConfig};
-use crate::iface::{Ipv6Cidr, Ipv6Config};
 use crate::iface::{DeviceCaps, InterfaceConfig};
+use crate::iface::{Ipv6Cidr, Ipv6Config};
 use crate::stack::{Stack, StackConfig, StackKeys};
 use crate::time::{Duration, Instant};
 use crate::wire::ethernet::EthernetAddress;

@@ -254,7 +254,13 @@ impl Stack {
 
     /// Sends a stateless reply over IPv6.
     #[inline(never)]
-    pub(super) fn send_reply6(&mut self, now: Instant, buf: &mut [u8], reply: &Reply, ends: &Ipv6Ends) -> Option<usize> {
+    pub(super) fn send_reply6(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        reply: &Reply,
+        ends: &Ipv6Ends,
+    ) -> Option<usize> {
         let (key, header) = (&reply.key, &reply.header);
         match emit_segment6(&mut self.iface, now, buf, key, ends, header, [&[], &[], &[]], false) {
             Ok(IpSend::Ready(n)) => Some(n),
@@ -320,12 +326,10 @@ impl Stack {
         let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         let conn = super::keyed(&self.cookies, conn, l, r);
         let socket = Socket::new(conn, Owner::App).with_ipv6(ipv6);
-        let h = self
-            .adopt_any(AnyKey::V6(key), slot, socket, true)
-            .map_err(|e| match e {
-                FlowError::Full => ConnectError::TableFull,
-                FlowError::Exists => ConnectError::AddrInUse,
-            })?;
+        let h = self.adopt_any(AnyKey::V6(key), slot, socket, true).map_err(|e| match e {
+            FlowError::Full => ConnectError::TableFull,
+            FlowError::Exists => ConnectError::AddrInUse,
+        })?;
         Ok(TcpHandle(h))
     }
 
@@ -376,8 +380,11 @@ mod tests {
     /// Emits a segment over IPv6 on a raw-IP device with the given checksum duties and
     /// returns the TCP bytes.
     fn emitted(checksum: ChecksumCaps, payload: [&[u8]; 3]) -> Vec<u8> {
-        let mut config =
-            InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(198, 18, 0, 1), 24);
+        let mut config = InterfaceConfig::new(
+            EthernetAddress([2, 0, 0, 0, 0, 1]),
+            Ipv4Addr::new(198, 18, 0, 1),
+            24,
+        );
         config.ipv6 = Ipv6Config::with_addresses(vec![Ipv6Cidr::new(OURS, 64)]);
         config.ipv6.dad_transmits = 0;
         let caps = DeviceCaps { checksum, ..DeviceCaps::ip(1500) };

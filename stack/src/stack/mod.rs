@@ -49,10 +49,10 @@ pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, 
 use std::collections::VecDeque;
 
 use crate::flow::{FlowHandle, FlowKey, FlowKey6, FlowTable, ListenerTable};
-use crate::tcp::family::Ipv6Ends;
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
+use crate::tcp::family::Ipv6Ends;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;

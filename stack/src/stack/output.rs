@@ -146,16 +146,7 @@ impl Stack {
                 let sent = if is_alias(&key) {
                     emit_segment6_of(t.iface, now, buf, &key, s.ipv6.as_deref(), &seg)
                 } else {
-                    emit_segment(
-                        t.iface,
-                        now,
-                        buf,
-                        &key,
-                        route,
-                        &seg.header,
-                        seg.payload,
-                        seg.ect,
-                    )
+                    emit_segment(t.iface, now, buf, &key, route, &seg.header, seg.payload, seg.ect)
                 };
                 match sent {
                     Ok(IpSend::Ready(n)) => {

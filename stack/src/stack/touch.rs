@@ -15,8 +15,8 @@ use core::ops::Deref;
 
 use super::socket::{ConnTimer, Owner, Socket};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
-use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6, FlowTable};
 use crate::flow::ListenerTable;
+use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6, FlowTable};
 use crate::iface::Interface;
 use crate::tcp::chunk::ChunkPool;
 use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
@@ -229,8 +229,7 @@ impl Stack {
                 // ACK of the peer's FIN is out (it leaves as a stateless reply).
                 self.counters.time_wait_overflow += 1;
                 let ipv6 = s.ipv6.as_deref().copied();
-                owed_ack =
-                    s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), ipv6, header));
+                owed_ack = s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), ipv6, header));
                 s.conn.abort();
             } else {
                 s.in_time_wait = true;

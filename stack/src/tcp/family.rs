@@ -37,7 +37,11 @@ pub struct Ipv6Ends {
 
 impl Ipv6Ends {
     /// The two ends with the ports of the alias `local`/`remote`.
-    pub fn with_ports(&self, local: SocketAddrV4, remote: SocketAddrV4) -> (SocketAddr, SocketAddr) {
+    pub fn with_ports(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> (SocketAddr, SocketAddr) {
         (
             SocketAddrV6::new(self.local, local.port(), 0, 0).into(),
             SocketAddrV6::new(self.remote, remote.port(), 0, 0).into(),

@@ -138,7 +138,10 @@ mod tests {
         let a = dst(1);
         let b = (1..=255)
             .map(dst)
-            .find(|&b| p.hashes(LOCAL.into(), (b.0.into(), b.1)).1 != p.hashes(LOCAL.into(), (a.0.into(), a.1)).1)
+            .find(|&b| {
+                p.hashes(LOCAL.into(), (b.0.into(), b.1)).1
+                    != p.hashes(LOCAL.into(), (a.0.into(), a.1)).1
+            })
             .expect("255 destinations cannot all share one of 256 table entries");
         (a, b)
     }

@@ -302,7 +302,8 @@ mod tests {
         let local = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 80);
         let remote = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), 40_000);
         let isn = SeqNumber(99);
-        for (offered, class) in [(1220, 1220), (1000, 1220), (1440, 1440), (1460, 1440), (9000, 8940)]
+        for (offered, class) in
+            [(1220, 1220), (1000, 1220), (1440, 1440), (1460, 1440), (9000, 8940)]
         {
             let cookie = c.encode(t(70), local, remote, isn, offered);
             assert_eq!(c.decode(t(70), local, remote, isn, cookie), Some(CookieMss { mss: class }));

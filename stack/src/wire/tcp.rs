@@ -7,10 +7,10 @@
 //! exactly once, by [`checksum::copy_and_sum`] while it is copied into the frame.
 
 use super::checksum;
+use super::ipv6;
 use super::seq::SeqNumber;
 use super::tcp_options::{SackBlocks, TcpOption, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
 use super::{Error, Result};
-use super::ipv6;
 use core::fmt;
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 use std::net::{Ipv4Addr, Ipv6Addr};
