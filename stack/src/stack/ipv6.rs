@@ -9,6 +9,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
+use super::output::segment_repr;
 use super::socket::{Owner, Socket};
 use super::{ConnectError, Reply, Stack, TcpHandle};
 use crate::flow::{FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6};
@@ -108,26 +109,9 @@ pub(super) fn emit_segment6(
     payload: [&[u8]; 3],
     ect: bool,
 ) -> Result<IpSend, SendError> {
-    let mut repr = TcpRepr::new(ports.local_port, ports.remote_port, header.seq);
-    repr.ack = header.ack;
-    repr.flags = header.flags;
-    repr.window = header.window;
-    let o = &header.options;
-    repr.mss = o.mss;
-    repr.window_scale = o.window_scale;
-    repr.sack_permitted = o.sack_permitted;
-    repr.timestamps = o.timestamps;
     let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
-    if !o.sack_blocks.is_empty() {
-        // As over IPv4: SACK blocks are advisory (RFC 2018 §3), dropped until the segment
-        // fits the MTU.
-        repr.sack_blocks = o.sack_blocks;
-        let room = iface.caps().mtu.saturating_sub(ipv6::HEADER_LEN);
-        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
-            let keep = repr.sack_blocks.len() - 1;
-            repr.sack_blocks.truncate(keep);
-        }
-    }
+    let mtu = iface.caps().mtu;
+    let repr = segment_repr(ports, header, &payload, || mtu.saturating_sub(ipv6::HEADER_LEN));
     let tc = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     let offload = iface.caps().checksum.tcp.tx;
     iface.send_ip6(now, frame, ends.local, ends.remote, 6, tc, |l4| {

@@ -11,6 +11,40 @@ use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::tcp::{Packet, TcpRepr};
 
+/// The TCP header of `header` from `key`'s local port to its remote port. New data is sized to
+/// leave room for the SACK blocks it carries (the engine's `tcp_current_mss`), but a
+/// retransmission keeps the size of its first transmission: blocks are dropped (advisory, RFC
+/// 2018 §3) until the segment fits in `room()`, the MTU less the IP header (of either
+/// family), asked only when there are blocks.
+/// Always inlined: it is the IPv4 send path's own code, shared with the IPv6 one.
+#[inline(always)]
+pub(crate) fn segment_repr<'a>(
+    key: &FlowKey,
+    header: &'a SegmentHeader,
+    payload: &[&[u8]; 3],
+    room: impl FnOnce() -> usize,
+) -> TcpRepr<'a> {
+    let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
+    repr.ack = header.ack;
+    repr.flags = header.flags;
+    repr.window = header.window;
+    let o = &header.options;
+    repr.mss = o.mss;
+    repr.window_scale = o.window_scale;
+    repr.sack_permitted = o.sack_permitted;
+    repr.timestamps = o.timestamps;
+    if !o.sack_blocks.is_empty() {
+        repr.sack_blocks = o.sack_blocks;
+        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
+        let room = room();
+        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
+            let keep = repr.sack_blocks.len() - 1;
+            repr.sack_blocks.truncate(keep);
+        }
+    }
+    repr
+}
+
 /// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
 /// `ect` marks the IP header ECN-capable, ECT(0) (RFC 3168 §6.1.1: new data of a connection
@@ -27,27 +61,9 @@ pub(crate) fn emit_segment(
     payload: [&[u8]; 3],
     ect: bool,
 ) -> Result<IpSend, SendError> {
-    let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
-    repr.ack = header.ack;
-    repr.flags = header.flags;
-    repr.window = header.window;
-    let o = &header.options;
-    repr.mss = o.mss;
-    repr.window_scale = o.window_scale;
-    repr.sack_permitted = o.sack_permitted;
-    repr.timestamps = o.timestamps;
-    if !o.sack_blocks.is_empty() {
-        repr.sack_blocks = o.sack_blocks;
-        // New data is sized to leave room for the SACK blocks it carries (the engine's
-        // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
-        // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
-        let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
-        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
-        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
-            let keep = repr.sack_blocks.len() - 1;
-            repr.sack_blocks.truncate(keep);
-        }
-    }
+    let mtu = iface.caps().mtu;
+    let repr =
+        segment_repr(key, header, &payload, || mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN));
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip_routed(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, route, |l4, info| {
         let header_len = repr.header_len();
