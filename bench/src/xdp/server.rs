@@ -9,7 +9,6 @@
 
 use crate::apps::sockperf::UdpServer;
 use crate::apps::{AppSpec, Conn, Protocol};
-use std::net::Ipv4Addr;
 use xdptcp_driver::service::{Cx, Host, Ports, Service};
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::TcpHandle;
@@ -174,6 +173,7 @@ impl Service for AppService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use std::sync::Arc;
     use xdptcp_driver::setup::test_stack;
     use xdptcp_driver::worker::{NoApp, Worker};
