@@ -34,7 +34,6 @@ mod tests;
 pub use conns::Conns;
 pub use host::{Host, HostCounters};
 
-
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;

@@ -1,6 +1,5 @@
 //! Echo over TCP and UDP (RFC 862).
 
-
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::Instant;

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use super::output::segment_repr;
+use super::output::fill_segment_repr;
 use super::socket::{Owner, Socket};
 use super::{ConnectError, Reply, Stack, TcpHandle};
 use crate::flow::{FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6};
@@ -111,7 +111,8 @@ pub(super) fn emit_segment6(
 ) -> Result<IpSend, SendError> {
     let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
     let mtu = iface.caps().mtu;
-    let repr = segment_repr(ports, header, &payload, || mtu.saturating_sub(ipv6::HEADER_LEN));
+    let mut repr = TcpRepr::new(ports.local_port, ports.remote_port, header.seq);
+    fill_segment_repr(&mut repr, header, &payload, || mtu.saturating_sub(ipv6::HEADER_LEN));
     let tc = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     let offload = iface.caps().checksum.tcp.tx;
     iface.send_ip6(now, frame, ends.local, ends.remote, 6, tc, |l4| {

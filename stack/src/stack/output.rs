@@ -11,20 +11,19 @@ use crate::wire::checksum;
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::tcp::{Packet, TcpRepr};
 
-/// The TCP header of `header` from `key`'s local port to its remote port. New data is sized to
+/// Fills `repr` (made with the ports and `header.seq`) with the rest of `header`. New data is sized to
 /// leave room for the SACK blocks it carries (the engine's `tcp_current_mss`), but a
 /// retransmission keeps the size of its first transmission: blocks are dropped (advisory, RFC
 /// 2018 §3) until the segment fits in `room()`, the MTU less the IP header (of either
 /// family), asked only when there are blocks.
 /// Always inlined: it is the IPv4 send path's own code, shared with the IPv6 one.
 #[inline(always)]
-pub(crate) fn segment_repr<'a>(
-    key: &FlowKey,
+pub(crate) fn fill_segment_repr<'a>(
+    repr: &mut TcpRepr<'a>,
     header: &'a SegmentHeader,
     payload: &[&[u8]; 3],
     room: impl FnOnce() -> usize,
-) -> TcpRepr<'a> {
-    let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
+) {
     repr.ack = header.ack;
     repr.flags = header.flags;
     repr.window = header.window;
@@ -42,7 +41,6 @@ pub(crate) fn segment_repr<'a>(
             repr.sack_blocks.truncate(keep);
         }
     }
-    repr
 }
 
 /// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
@@ -61,9 +59,10 @@ pub(crate) fn emit_segment(
     payload: [&[u8]; 3],
     ect: bool,
 ) -> Result<IpSend, SendError> {
+    let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
     let mtu = iface.caps().mtu;
-    let repr =
-        segment_repr(key, header, &payload, || mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN));
+    let room = || mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
+    fill_segment_repr(&mut repr, header, &payload, room);
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip_routed(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, route, |l4, info| {
         let header_len = repr.header_len();
