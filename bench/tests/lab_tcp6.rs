@@ -22,30 +22,13 @@ fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
 }
 
-/// Waits (at most 10 s) until the kernel side has no tentative IPv6 address left: Linux
-/// answers our duplicate address detection only then.
-fn settle(lab: &Lab) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        let out = Command::new("ip")
-            .args(["-n", &lab.kernel_ns, "-6", "addr", "show", "dev", &lab.kernel_if, "tentative"])
-            .output()
-            .expect("ip runs");
-        if out.status.success() && out.stdout.is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{}: IPv6 addresses still tentative after 10 s", lab.kernel_if);
-}
-
 /// `xdptcp serve echo` on our stack with both families, once listening.
 fn serve_echo6(lab: &Lab, extra: &[&str]) -> Proc {
     let ips = format!("{}/24,{}/64", lab.stack_ip, lab.stack_ip6);
     let mut argv = vec![XDPTCP, "serve", "echo", "--stack", "xdptcp", "--port", "7"];
     argv.extend_from_slice(&["--iface", &lab.stack_if, "--ip", &ips]);
     argv.extend_from_slice(extra);
-    settle(lab);
+    lab.settle_ipv6();
     let mut server = lab.proc(&lab.stack_ns, "serve6", &argv).pcap().time_limit(200).start();
     server.wait_line("listening on");
     server
