@@ -54,7 +54,7 @@ fn run(queues: u32) {
     // Linux answers a detection probe only once its own side of the link has finished
     // coming up (its link-local address out of detection); a probe earlier than that goes
     // unanswered, as on any link that is still coming up.
-    settle(&lab);
+    lab.settle_ipv6();
     let mut server = lab.proc(&lab.stack_ns, "serve6", &argv).pcap().time_limit(120).start();
     server.wait_line("listening on");
     // Detection takes one retransmission interval (1 s); ping retries within its deadline.
@@ -133,20 +133,4 @@ fn run(queues: u32) {
     // At least one worker probed all three addresses; another may learn of the duplicate
     // from the copied advertisement before its own (randomly delayed) probe goes out.
     assert!(n("ns-sent") >= 3, "one detection probe per address: {line}");
-}
-
-/// Waits (at most 10 s) until the kernel side has no tentative IPv6 address left.
-fn settle(lab: &Lab) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        let out = Command::new("ip")
-            .args(["-n", &lab.kernel_ns, "-6", "addr", "show", "dev", &lab.kernel_if, "tentative"])
-            .output()
-            .expect("ip runs");
-        if out.status.success() && out.stdout.is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{}: IPv6 addresses still tentative after 10 s", lab.kernel_if);
 }

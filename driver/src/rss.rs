@@ -36,10 +36,10 @@
 //! RX queue from the sender's own (non-Toeplitz) skb hash, the worker's computation is what
 //! makes ownership consistent (see [`crate::steering`]).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use xdptcp_stack::flow::FlowKey;
-use xdptcp_stack::stack::PortFilter;
+use xdptcp_stack::flow::{FlowKey, FlowKey6};
+use xdptcp_stack::stack::{PortFilter, PortFilter6};
 
 /// Bytes of a Toeplitz key (320 bits: enough for the 36-byte IPv6 4-tuple input).
 pub const KEY_LEN: usize = 40;
@@ -101,6 +101,9 @@ pub const DEFAULT_TABLE_LEN: usize = 128;
 /// Bytes of the IPv4 4-tuple input.
 const V4_INPUT: usize = 12;
 
+/// Bytes of the IPv6 4-tuple input (`tcp6`: both addresses, then both ports).
+const V6_INPUT: usize = 36;
+
 /// The Toeplitz hash of `input` under `key`, bit by bit (the reference definition; [`Rss`]
 /// uses precomputed tables). Inputs longer than `KEY_LEN - 4` bytes run past the key, whose
 /// missing bits count as zero.
@@ -141,6 +144,32 @@ impl RxTuple {
         b[4..8].copy_from_slice(&self.dst_ip.octets());
         b[8..10].copy_from_slice(&self.src_port.to_be_bytes());
         b[10..12].copy_from_slice(&self.dst_port.to_be_bytes());
+        b
+    }
+}
+
+/// The IPv6 4-tuple in the order a NIC reads it from a received packet (NDIS
+/// `NDIS_HASH_TCP_IPV6`, Linux `tcp6`/`udp6` `sdfn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RxTuple6 {
+    /// Source address (the remote host, for traffic we receive).
+    pub src_ip: Ipv6Addr,
+    /// Destination address (ours).
+    pub dst_ip: Ipv6Addr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+impl RxTuple6 {
+    /// The 36 bytes the hash reads.
+    fn input(&self) -> [u8; V6_INPUT] {
+        let mut b = [0u8; V6_INPUT];
+        b[0..16].copy_from_slice(&self.src_ip.octets());
+        b[16..32].copy_from_slice(&self.dst_ip.octets());
+        b[32..34].copy_from_slice(&self.src_port.to_be_bytes());
+        b[34..36].copy_from_slice(&self.dst_port.to_be_bytes());
         b
     }
 }
@@ -194,8 +223,9 @@ impl std::error::Error for RssError {}
 pub struct Rss {
     key: [u8; KEY_LEN],
     /// `lookup[i][b]`: the hash contribution of byte value `b` at input position `i`, so a
-    /// 12-byte hash is 12 table reads and XORs instead of 96 conditional XORs.
-    lookup: Box<[[u32; 256]; V4_INPUT]>,
+    /// 12-byte hash is 12 table reads and XORs instead of 96 conditional XORs. 36 rows, for
+    /// IPv6; an IPv4 hash reads the first 12.
+    lookup: Box<[[u32; 256]; V6_INPUT]>,
     /// Hash low bits → queue.
     table: Box<[u16]>,
     queues: u16,
@@ -241,14 +271,14 @@ impl Rss {
         if let Some((entry, &queue)) = table.iter().enumerate().find(|(_, &q)| q >= queues) {
             return Err(RssError::QueueOutOfRange { entry, queue });
         }
-        let mut lookup = Box::new([[0u32; 256]; V4_INPUT]);
+        let mut lookup = Box::new([[0u32; 256]; V6_INPUT]);
         for (pos, row) in lookup.iter_mut().enumerate() {
             for (value, slot) in row.iter_mut().enumerate() {
                 // The contribution of one byte at `pos` is the hash of an input that is zero
-                // everywhere else (the hash is linear over XOR).
-                let mut input = [0u8; V4_INPUT];
+                // everywhere else (the hash is linear over XOR; trailing zeros add nothing).
+                let mut input = [0u8; V6_INPUT];
                 input[pos] = value as u8;
-                *slot = toeplitz(&key, &input);
+                *slot = toeplitz(&key, &input[..=pos]);
             }
         }
         Ok(Rss {
@@ -296,6 +326,36 @@ impl Rss {
         h
     }
 
+    /// The Toeplitz hash of a received IPv6 packet's 4-tuple (36 bytes, as NICs hash `tcp6`).
+    pub fn hash6(&self, tuple: &RxTuple6) -> u32 {
+        let input = tuple.input();
+        let mut h = 0;
+        for (row, &b) in self.lookup.iter().zip(input.iter()) {
+            h ^= row[usize::from(b)];
+        }
+        h
+    }
+
+    /// The RX queue of a received IPv6 packet with this 4-tuple.
+    pub fn rx_queue6(&self, tuple: &RxTuple6) -> u16 {
+        self.queue_of_hash(self.hash6(tuple))
+    }
+
+    /// [`affinity_filter`](Rss::affinity_filter) for active opens over IPv6
+    /// ([`Stack::set_port_filter6`](xdptcp_stack::stack::Stack::set_port_filter6)).
+    pub fn affinity_filter6(&self, queue: u16) -> PortFilter6 {
+        let rss = self.clone();
+        Box::new(move |k: &FlowKey6| {
+            let replies = RxTuple6 {
+                src_ip: k.remote_ip,
+                dst_ip: k.local_ip,
+                src_port: k.remote_port,
+                dst_port: k.local_port,
+            };
+            rss.rx_queue6(&replies) == queue
+        })
+    }
+
     /// The queue the indirection table gives a hash (its low bits index the table).
     pub fn queue_of_hash(&self, hash: u32) -> u16 {
         // The table length is a power of two (checked at construction), so the mask keeps the
@@ -330,12 +390,49 @@ impl Rss {
         })
     }
 
-    /// The queue that owns a received Ethernet frame: `Some` for an unfragmented IPv4 packet
-    /// of a hashed protocol (see [`HashedProtocols`]) with its ports present, else `None` (ARP,
-    /// ICMP, fragments, other protocols: whoever received it handles it). Never panics on
-    /// malformed input; a frame too short for what its headers claim gives `None`.
+    /// The queue that owns a received Ethernet frame: `Some` for an unfragmented IPv4 packet,
+    /// or an IPv6 packet without extension headers, of a hashed protocol (see
+    /// [`HashedProtocols`]) with its ports present, else `None` (ARP, ICMP, NDP, fragments,
+    /// other protocols: whoever received it handles it). Never panics on malformed input; a
+    /// frame too short for what its headers claim gives `None`.
     pub fn frame_queue(&self, frame: &[u8]) -> Option<u16> {
+        if frame.get(12..14)? == [0x86, 0xdd] {
+            return self.frame_tuple6(frame).map(|t| self.rx_queue6(&t));
+        }
         self.frame_tuple(frame).map(|t| self.rx_queue(&t))
+    }
+
+    /// The IPv6 4-tuple of a frame as [`frame_queue`](Rss::frame_queue) reads it. A packet
+    /// with extension headers gives `None`: NICs hash those over addresses only, or walk
+    /// them (`NDIS_HASH_TCP_IPV6_EX`) in ways that differ, and the stack sends none.
+    pub fn frame_tuple6(&self, frame: &[u8]) -> Option<RxTuple6> {
+        const ETH: usize = 14;
+        if frame.get(12..14)? != [0x86, 0xdd] {
+            return None;
+        }
+        let ip = frame.get(ETH..)?;
+        if *ip.first()? >> 4 != 6 {
+            return None;
+        }
+        let hashed = match *ip.get(6)? {
+            6 => self.protocols.tcp,
+            17 => self.protocols.udp,
+            _ => false,
+        };
+        if !hashed {
+            return None;
+        }
+        let addr = |at: usize| -> Option<Ipv6Addr> {
+            let b: [u8; 16] = ip.get(at..at + 16)?.try_into().ok()?;
+            Some(Ipv6Addr::from(b))
+        };
+        let ports = ip.get(40..44)?;
+        Some(RxTuple6 {
+            src_ip: addr(8)?,
+            dst_ip: addr(24)?,
+            src_port: u16::from_be_bytes([ports[0], ports[1]]),
+            dst_port: u16::from_be_bytes([ports[2], ports[3]]),
+        })
     }
 
     /// The 4-tuple of a frame as [`frame_queue`](Rss::frame_queue) reads it.
@@ -444,6 +541,94 @@ mod tests {
             dst_ip: Ipv4Addr::from((r >> 32) as u32),
             src_port: rng.next_u64() as u16,
             dst_port: rng.next_u64() as u16,
+        }
+    }
+
+    /// Microsoft's IPv6 vectors: (destination, source, hash over addresses only, hash with
+    /// TCP ports).
+    const VECTORS6: [(&str, u16, &str, u16, u32, u32); 3] = [
+        ("3ffe:2501:200:3::1", 1766, "3ffe:2501:200:1fff::7", 2794, 0x2cc1_8cd5, 0x4020_7d3d),
+        ("ff02::1", 4739, "3ffe:501:8::260:97ff:fe40:efab", 14230, 0x0f0c_461c, 0xdde5_1bbf),
+        (
+            "fe80::200:f8ff:fe21:67cf",
+            38024,
+            "3ffe:1900:4545:3:200:f8ff:fe21:67cf",
+            44251,
+            0x4b61_e985,
+            0x02d1_feef,
+        ),
+    ];
+
+    #[test]
+    fn microsoft_verification_vectors_ipv6() {
+        let rss = Rss::microsoft(1).unwrap();
+        for (dst, dport, src, sport, ip_only, with_tcp) in VECTORS6 {
+            let (dst, src): (Ipv6Addr, Ipv6Addr) = (dst.parse().unwrap(), src.parse().unwrap());
+            let mut addrs = [0u8; 32];
+            addrs[..16].copy_from_slice(&src.octets());
+            addrs[16..].copy_from_slice(&dst.octets());
+            assert_eq!(toeplitz(&MICROSOFT_KEY, &addrs), ip_only, "{src} -> {dst}, IPv6");
+            let tuple = RxTuple6 { src_ip: src, dst_ip: dst, src_port: sport, dst_port: dport };
+            assert_eq!(toeplitz(&MICROSOFT_KEY, &tuple.input()), with_tcp, "{tuple:?} bitwise");
+            assert_eq!(rss.hash6(&tuple), with_tcp, "{tuple:?} table-driven");
+        }
+    }
+
+    /// An Ethernet frame carrying IPv6 `next` from `src` to `dst` with 4 bytes of ports.
+    fn frame6(next: u8, src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16)) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 40 + 20];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[14 + 6] = next;
+        f[14 + 8..14 + 24].copy_from_slice(&src.0.octets());
+        f[14 + 24..14 + 40].copy_from_slice(&dst.0.octets());
+        f[54..56].copy_from_slice(&src.1.to_be_bytes());
+        f[56..58].copy_from_slice(&dst.1.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn frame_queue_hashes_ipv6_tcp_and_never_panics() {
+        let rss = Rss::microsoft(4).unwrap();
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let tcp = frame6(6, (a, 40000), (b, 80));
+        let t = RxTuple6 { src_ip: a, dst_ip: b, src_port: 40000, dst_port: 80 };
+        assert_eq!(rss.frame_tuple6(&tcp), Some(t));
+        assert_eq!(rss.frame_queue(&tcp), Some(rss.rx_queue6(&t)));
+        // UDP is not hashed by default; ICMPv6 and extension headers never.
+        assert_eq!(rss.frame_queue(&frame6(17, (a, 1), (b, 2))), None);
+        assert_eq!(rss.frame_queue(&frame6(58, (a, 1), (b, 2))), None);
+        assert_eq!(rss.frame_queue(&frame6(0, (a, 1), (b, 2))), None);
+        for n in 0..tcp.len() {
+            let q = rss.frame_queue(&tcp[..n]);
+            assert!(n >= 58 || q.is_none(), "{n}");
+        }
+    }
+
+    #[test]
+    fn affinity_filter6_makes_replies_land_on_the_opening_queue() {
+        let rss = Rss::microsoft(4).unwrap();
+        let local: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let remote: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        for queue in 0..4 {
+            let mut filter = rss.affinity_filter6(queue);
+            let mut taken = 0;
+            for port in 32768..33768u16 {
+                let k = FlowKey6 {
+                    local_ip: local,
+                    local_port: port,
+                    remote_ip: remote,
+                    remote_port: 80,
+                };
+                if filter(&k) {
+                    taken += 1;
+                    let reply = frame6(6, (remote, 80), (local, port));
+                    assert_eq!(rss.frame_queue(&reply), Some(queue));
+                }
+            }
+            // About a quarter of the ports each.
+            assert!((150..350).contains(&taken), "queue {queue}: {taken}");
         }
     }
 

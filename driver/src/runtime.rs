@@ -620,6 +620,7 @@ fn serve<D: XdpBacked, A: App, E: WorkerEvents<A>>(
         // Active opens take ports whose replies the NIC hashes back to this worker (the RSS
         // queue numbers are the worker indices), so they are never steered.
         stack.set_port_filter(rss.affinity_filter(index as u16));
+        stack.set_port_filter6(rss.affinity_filter6(index as u16));
     }
     let app = make_app(&mut stack)?;
     let mut worker = Worker::new(dev, stack, app);

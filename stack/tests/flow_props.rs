@@ -140,8 +140,8 @@ proptest! {
         let mut t: ListenerTable<(u8, u16)> = ListenerTable::new(16, [9; 16]);
         let mut bound = Vec::new();
         for (ip, port) in binds {
-            let k = ListenKey { ip: Ipv4Addr::new(0, 0, 0, ip), port };
-            let k = if ip == 0 { ListenKey { ip: Ipv4Addr::UNSPECIFIED, port } } else { k };
+            let k = ListenKey::new(Ipv4Addr::new(0, 0, 0, ip), port);
+            let k = if ip == 0 { ListenKey::new(Ipv4Addr::UNSPECIFIED, port) } else { k };
             if t.insert(k, (ip, port)).is_ok() {
                 bound.push((ip, port));
             }

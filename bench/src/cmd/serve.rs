@@ -230,7 +230,8 @@ fn run_xdptcp(args: &Args, app: AppSpec) -> Result<(), String> {
     let opts = xdp_options(args)?;
     let name = app.name();
     let server =
-        Host::new(AppService::new(app, std::net::Ipv4Addr::UNSPECIFIED, args.port, args.backlog));
+        // `::`: IPv4 and IPv6 alike (the IPv6 addresses of `--ip`, if any).
+        Host::new(AppService::new(app, std::net::Ipv6Addr::UNSPECIFIED, args.port, args.backlog));
     struct H {
         port: u16,
         name: &'static str,

@@ -246,7 +246,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let backlog = args.backlog.max(1);
     serve(args, addr, config, move |_| {
-        Ok(Host::new(AppService::new(spec.clone(), Ipv4Addr::UNSPECIFIED, port, backlog)))
+        Ok(Host::new(AppService::new(spec.clone(), std::net::Ipv6Addr::UNSPECIFIED, port, backlog)))
     })
 }
 

@@ -9,7 +9,6 @@
 
 use crate::apps::sockperf::UdpServer;
 use crate::apps::{AppSpec, Conn, Protocol};
-use std::net::Ipv4Addr;
 use xdptcp_driver::service::{Cx, Host, Ports, Service};
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::TcpHandle;
@@ -37,7 +36,7 @@ pub struct ServeCounters {
 #[derive(Debug)]
 pub struct AppService {
     spec: AppSpec,
-    addr: Ipv4Addr,
+    addr: std::net::IpAddr,
     port: u16,
     backlog: usize,
     /// Its listener and (sockperf) UDP socket.
@@ -57,11 +56,17 @@ pub struct AppService {
 pub type StackServer = Host<AppService>;
 
 impl AppService {
-    /// A server of `spec` on `addr:port` (unspecified: the stack's address).
-    pub fn new(spec: AppSpec, addr: Ipv4Addr, port: u16, backlog: usize) -> Self {
+    /// A server of `spec` on `addr:port` (unspecified: the stack's addresses; `::` takes
+    /// IPv4 and IPv6).
+    pub fn new(
+        spec: AppSpec,
+        addr: impl Into<std::net::IpAddr>,
+        port: u16,
+        backlog: usize,
+    ) -> Self {
         AppService {
             spec,
-            addr,
+            addr: addr.into(),
             port,
             backlog,
             ports: Ports::default(),
@@ -168,6 +173,7 @@ impl Service for AppService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
     use std::sync::Arc;
     use xdptcp_driver::setup::test_stack;
     use xdptcp_driver::worker::{NoApp, Worker};

@@ -125,6 +125,24 @@ impl Lab {
 }
 
 impl Lab {
+    /// Waits (at most 10 s) until the kernel side has no tentative IPv6 address left: Linux
+    /// answers our duplicate address detection only once its side of the link is up.
+    pub fn settle_ipv6(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let out = Command::new("ip")
+                .args(["-n", &self.kernel_ns, "-6", "addr", "show", "dev", &self.kernel_if])
+                .arg("tentative")
+                .output()
+                .expect("ip runs");
+            if out.status.success() && out.stdout.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{}: IPv6 addresses still tentative after 10 s", self.kernel_if);
+    }
+
     /// Adds `n` more addresses to the kernel-side veth (`.first`, `.first+1`, ... of the lab's
     /// /24) and returns them: each is one more source of ports for many client connections.
     /// They go with the namespace when the lab is taken down.

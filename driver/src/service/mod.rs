@@ -34,8 +34,6 @@ mod tests;
 pub use conns::Conns;
 pub use host::{Host, HostCounters};
 
-use std::net::Ipv4Addr;
-
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
@@ -140,11 +138,11 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Listens on `addr:port` (unspecified: the stack's address).
+    /// Listens on `addr:port` (unspecified: the stack's addresses; `::` both families).
     pub fn listen(
         &mut self,
         cx: &mut Cx<'_>,
-        addr: Ipv4Addr,
+        addr: impl Into<std::net::IpAddr>,
         port: u16,
         backlog: usize,
     ) -> Result<(), String> {

@@ -1,7 +1,5 @@
 //! Echo over TCP and UDP (RFC 862).
 
-use std::net::Ipv4Addr;
-
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::Instant;
@@ -76,7 +74,8 @@ impl Service for Echo {
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
         if let Some(port) = self.tcp_port {
-            self.ports.listen(cx, Ipv4Addr::UNSPECIFIED, port, self.backlog)?;
+            // `::`: both families.
+            self.ports.listen(cx, std::net::Ipv6Addr::UNSPECIFIED, port, self.backlog)?;
         }
         if let Some(port) = self.udp_port {
             self.ports.bind_udp(cx, port)?;

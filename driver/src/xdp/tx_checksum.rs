@@ -87,6 +87,9 @@ const _: () = assert!(TX_METADATA_LEN.is_multiple_of(8) && TX_METADATA_LEN == 24
 /// Ethernet and IPv4 headers: a few bytes already in cache from writing them.
 pub(crate) fn request(frame: &[u8]) -> Option<(u16, u16)> {
     const ETH: usize = 14;
+    if frame.get(12..14) == Some(&[0x86, 0xdd]) {
+        return request6(frame);
+    }
     if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
         return None;
     }
@@ -108,6 +111,23 @@ pub(crate) fn request(frame: &[u8]) -> Option<(u16, u16)> {
     Some((u16::try_from(start).ok()?, u16::try_from(offset).ok()?))
 }
 
+/// [`request`] for an IPv6 frame: TCP right after the fixed header (the stack sends no
+/// extension headers), so the L4 header starts at 54, 20 bytes later than over IPv4. Only
+/// TCP: the stack seeds the pseudo-header sum of TCP segments over IPv6 when the device
+/// offloads, while its IPv6 UDP and ICMPv6 checksums are always complete in software.
+fn request6(frame: &[u8]) -> Option<(u16, u16)> {
+    const START: usize = 14 + 40;
+    let ip = frame.get(14..START)?;
+    if ip[0] >> 4 != 6 || ip[6] != 6 {
+        return None;
+    }
+    let offset = l4_checksum_offset(IpProtocol::Tcp)?;
+    if START + offset + 2 > frame.len() {
+        return None;
+    }
+    Some((START as u16, offset as u16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +147,23 @@ mod tests {
         assert_eq!(request(&frame(17, 5, 0, 42)), Some((34, 6)));
         // IP options move the L4 header.
         assert_eq!(request(&frame(6, 6, 0, 58)), Some((38, 16)));
+    }
+
+    #[test]
+    fn ipv6_tcp_gets_a_request_20_bytes_later_and_nothing_else_over_ipv6() {
+        let v6 = |next: u8, len: usize| {
+            let mut f = vec![0u8; len];
+            f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            f[14] = 0x60;
+            f[20] = next;
+            f
+        };
+        assert_eq!(request(&v6(6, 74)), Some((54, 16)));
+        assert_eq!(request(&v6(6, 71)), None, "truncated TCP header");
+        assert_eq!(request(&v6(17, 62)), None, "UDP over IPv6 is checksummed in software");
+        assert_eq!(request(&v6(58, 62)), None, "ICMPv6");
+        assert_eq!(request(&v6(0, 74)), None, "extension header");
+        assert_eq!(request(&v6(6, 30)), None);
     }
 
     #[test]

@@ -73,6 +73,11 @@ impl<K: Copy + Eq> RawIndex<K> {
         self.map.insert(Hashed { hash, key }, slot);
     }
 
+    /// Entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub(crate) fn remove(&mut self, hash: u32, key: K) -> Option<(u32, u32)> {
         self.map.remove(&Hashed { hash, key })
     }

@@ -29,10 +29,13 @@ mod index;
 mod slab;
 mod table;
 
+mod v6;
+
 pub use hash::{FlowHash, FlowHasher};
 pub use table::{FlowError, Handle, Table};
+pub use v6::{is_alias, FlowIndex6, FlowKey6};
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The identity of a TCP connection as seen from this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,13 +64,24 @@ impl FlowKey {
 }
 
 /// The identity of a listening socket: a local port on one address, or on every address when
-/// `ip` is [`Ipv4Addr::UNSPECIFIED`].
+/// `ip` is unspecified. A wildcard listener of either family is keyed by `0.0.0.0`, so `::`
+/// and `0.0.0.0` on one port conflict, as in Linux with `IPV6_V6ONLY` off; the listener's
+/// own address says whether it takes IPv6 too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenKey {
     /// Local address, or `0.0.0.0` for any.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Local port.
     pub port: u16,
+}
+
+impl ListenKey {
+    /// The key of a listener bound to `ip:port`: the two unspecified addresses share one key.
+    pub fn new(ip: impl Into<IpAddr>, port: u16) -> ListenKey {
+        let ip = ip.into();
+        let ip = if ip.is_unspecified() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { ip };
+        ListenKey { ip, port }
+    }
 }
 
 /// A key a [`Table`] can hash: a fixed byte string fed once to the keyed hasher.
@@ -91,7 +105,15 @@ impl TableKey for FlowKey {
 impl TableKey for ListenKey {
     #[inline]
     fn hash_with(&self, hasher: &FlowHasher) -> FlowHash {
-        hasher.hash_words(u64::from(self.port), u32::from(self.ip))
+        match self.ip {
+            IpAddr::V4(ip) => hasher.hash_words(u64::from(self.port), u32::from(ip)),
+            IpAddr::V6(ip) => {
+                let mut b = [0u8; 18];
+                b[..16].copy_from_slice(&ip.octets());
+                b[16..].copy_from_slice(&self.port.to_be_bytes());
+                hasher.hash_bytes(&b)
+            }
+        }
     }
 }
 
@@ -111,9 +133,18 @@ impl<V> Table<ListenKey, V> {
     /// The listener for a segment to `local_ip:local_port`: one bound to that exact address
     /// if there is one, else one bound to the wildcard address. Two O(1) lookups at most.
     pub fn lookup_listener(&self, local_ip: Ipv4Addr, local_port: u16) -> Option<ListenerHandle> {
-        let exact = ListenKey { ip: local_ip, port: local_port };
+        let exact = ListenKey { ip: IpAddr::V4(local_ip), port: local_port };
         self.lookup(&exact)
-            .or_else(|| self.lookup(&ListenKey { ip: Ipv4Addr::UNSPECIFIED, port: local_port }))
+            .or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
+    }
+
+    /// The listener for an IPv6 segment to `local_ip:local_port`: one bound to that address,
+    /// else the wildcard one if the caller finds it bound to `::` (a `0.0.0.0` listener takes
+    /// IPv4 only; the key does not say which, the listener does).
+    pub fn lookup_listener6(&self, local_ip: Ipv6Addr, local_port: u16) -> Option<ListenerHandle> {
+        let exact = ListenKey { ip: IpAddr::V6(local_ip), port: local_port };
+        self.lookup(&exact)
+            .or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
     }
 }
 
@@ -135,10 +166,10 @@ mod tests {
     #[test]
     fn listener_lookup_prefers_exact_address() {
         let mut t: ListenerTable<&str> = ListenerTable::new(8, [7; 16]);
-        let any = t.insert(ListenKey { ip: Ipv4Addr::UNSPECIFIED, port: 80 }, "any").unwrap();
+        let any = t.insert(ListenKey::new(Ipv4Addr::UNSPECIFIED, 80), "any").unwrap();
         let a = Ipv4Addr::new(10, 0, 0, 1);
         let b = Ipv4Addr::new(10, 0, 0, 2);
-        let exact = t.insert(ListenKey { ip: a, port: 80 }, "exact").unwrap();
+        let exact = t.insert(ListenKey::new(a, 80), "exact").unwrap();
         assert_eq!(t.lookup_listener(a, 80), Some(exact));
         assert_eq!(t.lookup_listener(b, 80), Some(any));
         assert_eq!(t.lookup_listener(a, 81), None);

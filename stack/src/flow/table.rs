@@ -18,7 +18,7 @@ pub struct Handle<K> {
 }
 
 impl<K> Handle<K> {
-    fn new(index: u32, generation: u32) -> Handle<K> {
+    pub(crate) fn new(index: u32, generation: u32) -> Handle<K> {
         Handle { index, generation, _key: PhantomData }
     }
 

@@ -21,7 +21,7 @@
 //! 4. **Timers.** [`Interface::poll_timeout`] gives the next instant at which step 3 has timed
 //!    work (ARP retransmission); sleep no later than that.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::caps::DeviceCaps;
 use super::config::InterfaceConfig;
@@ -71,8 +71,42 @@ pub enum Received<'a> {
         /// the connection (RFC 792) and check the error is in window (RFC 5927 §4.1).
         original: QuotedTcp,
     },
+    /// A TCP segment over IPv6 to one of our unicast addresses, for the TCP layer.
+    Tcp6 {
+        /// Sender's address.
+        src: Ipv6Addr,
+        /// Our address.
+        dst: Ipv6Addr,
+        /// The traffic class: DSCP in the high six bits, ECN in the low two (RFC 8200 §7).
+        traffic_class: u8,
+        /// The TCP header and payload, trimmed to the IPv6 payload length. Its checksum is
+        /// always for the TCP layer to verify (the offloads are set up for IPv4).
+        segment: &'a [u8],
+    },
+    /// An ICMPv6 Packet Too Big about one of our TCP segments (RFC 8201), for the TCP layer.
+    PacketTooBig6 {
+        /// The next hop's MTU as reported (the TCP layer clamps it to 1280, RFC 8201 §4).
+        mtu: u32,
+        /// The quoted segment's ends and sequence number.
+        original: QuotedTcp6,
+    },
     /// Dropped; the reason's counter has been incremented.
     Dropped(DropReason),
+}
+
+/// The fields of one of our TCP segments quoted in an ICMPv6 error (RFC 4443 §2.4 (c)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedTcp6 {
+    /// Our address (the quoted packet's source).
+    pub src_ip: Ipv6Addr,
+    /// The peer's address (the quoted packet's destination).
+    pub dst_ip: Ipv6Addr,
+    /// Our port.
+    pub src_port: u16,
+    /// The peer's port.
+    pub dst_port: u16,
+    /// The quoted segment's sequence number.
+    pub seq: u32,
 }
 
 /// What [`Interface::send_ip`] did with the packet.

@@ -1,12 +1,12 @@
 //! IPv6 input (RFC 8200): header and extension-header checks, which destinations are ours,
 //! ICMPv6 (RFC 4443: echo answered, errors sent within the rate limit) and the hand-off to
-//! Neighbor Discovery. TCP and UDP over IPv6 are not handled yet: they are dropped and
-//! counted (`rx_ipv6_unsupported`), UDP with a port unreachable as for a closed port.
+//! Neighbor Discovery; TCP segments to our unicast addresses and Packet Too Big errors about
+//! our TCP segments go up to the TCP layer, UDP datagrams to their sockets.
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 
 use super::counters::DropReason;
-use super::interface::{Interface, Received};
+use super::interface::{Interface, QuotedTcp6, Received};
 use super::ipv6_output::{Ipv6Header, Link6};
 use super::udp::Delivery;
 use crate::time::Instant;
@@ -35,6 +35,33 @@ pub(super) enum Icmpv6Error {
     Unreachable(u8),
     /// Parameter problem with this code at this offset of the invoking packet.
     ParamProblem(u8, u32),
+}
+
+/// The TCP fields of one of our segments quoted in an ICMPv6 error: a packet from one of our
+/// addresses (`ours`) whose next header is TCP. We send no extension headers, so a quote of
+/// our own segment has the TCP header right after the fixed one; the 8 bytes of ports and
+/// sequence number are all that is read (RFC 4443 §2.4 (c) quotes far more).
+pub(crate) fn quoted_tcp6(invoking: &[u8], ours: impl Fn(Ipv6Addr) -> bool) -> Option<QuotedTcp6> {
+    let h = invoking.get(..ipv6::HEADER_LEN + 8)?;
+    if h[0] >> 4 != 6 || h[6] != 6 {
+        return None;
+    }
+    let addr = |at: usize| -> Option<Ipv6Addr> {
+        let b: [u8; 16] = h.get(at..at + 16)?.try_into().ok()?;
+        Some(Ipv6Addr::from(b))
+    };
+    let (src_ip, dst_ip) = (addr(8)?, addr(24)?);
+    if !ours(src_ip) {
+        return None;
+    }
+    let t = &h[ipv6::HEADER_LEN..];
+    Some(QuotedTcp6 {
+        src_ip,
+        dst_ip,
+        src_port: u16::from_be_bytes([t[0], t[1]]),
+        dst_port: u16::from_be_bytes([t[2], t[3]]),
+        seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+    })
 }
 
 impl Interface {
@@ -89,7 +116,17 @@ impl Interface {
         match repr.next_header {
             next_header::ICMPV6 => self.receive_icmpv6(now, &rx, upper),
             17 => self.receive_udp6(now, &rx, upper),
-            6 => Received::Dropped(DropReason::Ipv6Unsupported),
+            6 if rx.to_unicast => {
+                self.counters.rx_tcp += 1;
+                Received::Tcp6 {
+                    src: repr.src,
+                    dst: repr.dst,
+                    traffic_class: repr.traffic_class,
+                    segment: datagram.get(ipv6::HEADER_LEN + repr.upper_offset..).unwrap_or(&[]),
+                }
+            }
+            // RFC 9293 §3.9.1 (as over IPv4): TCP is unicast.
+            6 => Received::Dropped(DropReason::TcpNotUnicast),
             next_header::NO_NEXT => Received::Dropped(DropReason::Ipv6Unsupported),
             _ => {
                 // RFC 8200 §4: an unrecognised next header draws a parameter problem, code 1,
@@ -166,8 +203,13 @@ impl Interface {
             | Icmpv6Repr::NeighborAdvert { .. }
             | Icmpv6Repr::RouterAdvert { .. }
             | Icmpv6Repr::RouterSolicit { .. } => self.receive_ndp(now, rx, &msg),
-            // Errors about our traffic matter once TCP runs over IPv6 (packet too big drives
-            // path MTU discovery, RFC 8201); until then nothing we send can draw one.
+            // RFC 8201: a Packet Too Big about one of our TCP segments lowers its path MTU.
+            Icmpv6Repr::PacketTooBig { mtu, invoking } if rx.to_unicast => {
+                match quoted_tcp6(invoking, |a| self.v6.is_ours(a)) {
+                    Some(original) => Received::PacketTooBig6 { mtu, original },
+                    None => Received::Dropped(DropReason::Icmpv6Ignored),
+                }
+            }
             _ => Received::Dropped(DropReason::Icmpv6Ignored),
         }
     }

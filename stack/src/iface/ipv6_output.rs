@@ -5,7 +5,7 @@
 use std::net::Ipv6Addr;
 
 use super::caps::Medium;
-use super::interface::{Interface, SendError};
+use super::interface::{Interface, IpSend, SendError};
 use super::neighbor::Enqueued;
 use super::output::write_ethernet;
 use super::ring::PushError;
@@ -124,6 +124,65 @@ impl Interface {
         })?;
         self.counters.udp_sent += 1;
         Ok(())
+    }
+
+    /// Sends an IPv6 packet built in place, for the TCP layer (the sibling of
+    /// [`send_ip_routed`](Interface::send_ip_routed)): routes `dst`, writes the link header
+    /// and the fixed IPv6 header from `src` into `frame`, and calls `fill(l4)` with the room
+    /// after it (up to the MTU), which writes the upper-layer message and returns its
+    /// length. There is no IP ID to choose (IPv6 has none outside fragments, and we never
+    /// fragment); `traffic_class` carries DSCP and ECN as the IPv4 TOS byte does.
+    ///
+    /// [`IpSend::Ready`] when the next hop's MAC is known; otherwise the packet waits in the
+    /// neighbour pending queue ([`IpSend::Queued`]) while a solicitation goes out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_ip6(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: u8,
+        traffic_class: u8,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<IpSend, SendError> {
+        let link = self.resolve6(now, dst)?;
+        let hdr = Ipv6Header { src, dst, next_header, hop_limit: self.v6.hop_limit };
+        let link_len = match link {
+            Link6::None => 0,
+            _ => ethernet::HEADER_LEN,
+        };
+        let mtu = self.caps.mtu;
+        let Some(ip_buf) = frame.get_mut(link_len..) else {
+            self.counters.tx_too_large += 1;
+            return Err(SendError::TooLarge);
+        };
+        let ip_len = match build_ipv6(ip_buf, mtu, &hdr, fill) {
+            Ok(n) => n,
+            Err(e) => {
+                self.counters.tx_too_large += 1;
+                return Err(e);
+            }
+        };
+        if traffic_class != 0 {
+            ipv6::Packet::new_unchecked(&mut ip_buf[..ip_len])
+                .set_version_tc_flow(traffic_class, 0);
+        }
+        match link {
+            Link6::None => {
+                self.counters.tx_frames += 1;
+                Ok(IpSend::Ready(ip_len))
+            }
+            Link6::Mac(mac) => {
+                write_ethernet(frame, self.config.mac, mac, EtherType::Ipv6);
+                self.counters.tx_frames += 1;
+                Ok(IpSend::Ready(link_len + ip_len))
+            }
+            Link6::Unresolved(hop) => {
+                let packet = frame.get(link_len..link_len + ip_len).unwrap_or(&[]);
+                self.enqueue_pending6(now, hop, src, packet).map(|()| IpSend::Queued)
+            }
+        }
     }
 
     /// Queues the ICMPv6 message `msg` from `src` to `dst` over `link`. The checksum is

@@ -40,6 +40,7 @@ pub use caps::{ChecksumCaps, DeviceCaps, Medium, Offload};
 pub use config::InterfaceConfig;
 pub use counters::{DropReason, IfaceCounters};
 pub use icmp::QuotedTcp;
+pub use interface::QuotedTcp6;
 pub use interface::{Interface, IpSend, IpTxInfo, Received, SendError};
 pub use ipv6_config::{link_local_from_mac, Ipv6Cidr, Ipv6Config};
 pub use ipv6_output::multicast_mac;

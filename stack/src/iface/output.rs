@@ -86,6 +86,7 @@ impl Interface {
     /// (a connection): the next hop's neighbour entry and the destination's IP ID sequence
     /// are found through it, without hashing, while it stays valid (`tx_route`).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub fn send_ip_routed(
         &mut self,
         now: Instant,

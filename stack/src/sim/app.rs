@@ -170,11 +170,30 @@ pub fn bulk_transfer(
     seed: u64,
     limit: Duration,
 ) -> BulkReport {
+    bulk_transfer_to(pair, (ADDR_B, PORT).into(), a_to_b, b_to_a, seed, limit)
+}
+
+/// [`bulk_transfer`] to B's address `to` of either family (B listens on `0.0.0.0` for an
+/// IPv4 `to`, on `::` for an IPv6 one).
+pub fn bulk_transfer_to(
+    pair: &mut Pair,
+    to: std::net::SocketAddr,
+    a_to_b: usize,
+    b_to_a: usize,
+    seed: u64,
+    limit: Duration,
+) -> BulkReport {
     let start = pair.now;
-    let listener = pair.b.tcp_listen(std::net::Ipv4Addr::UNSPECIFIED, PORT, 16).ok();
+    let any: std::net::IpAddr = if to.is_ipv6() {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
+    let listener = pair.b.tcp_listen(any, to.port(), 16).ok();
     let mut a = BulkEnd::new(seed, a_to_b, seed ^ 0xb0b);
     let mut b = BulkEnd::new(seed ^ 0xb0b, b_to_a, seed);
-    a.handle = pair.a.tcp_connect(pair.now, ADDR_B, PORT).ok();
+    let config = *pair.a.tcp_config();
+    a.handle = pair.a.tcp_connect_to(pair.now, to, config).ok();
     let finished = pair.drive(start + limit, |p| {
         drain_events(&mut p.a, &mut a, false);
         drain_events(&mut p.b, &mut b, true);

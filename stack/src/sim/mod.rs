@@ -18,9 +18,11 @@ pub mod rng;
 pub mod rudp;
 
 pub use crate::rng::SplitMix64;
-pub use app::{bulk_transfer, establish, request_response, BulkReport, RpcReport, StateLog};
+pub use app::{
+    bulk_transfer, bulk_transfer_to, establish, request_response, BulkReport, RpcReport, StateLog,
+};
 pub use link::{Link, LinkConfig, LinkStats};
-pub use pair::{side_config, Pair, Side, ADDR_A, ADDR_B, START};
+pub use pair::{dual_config, side_config, Pair, Side, ADDR6_A, ADDR6_B, ADDR_A, ADDR_B, START};
 pub use rng::Pattern;
 pub use rudp::{RudpPair, RudpSide, RUDP_ADDR_A, RUDP_ADDR_B};
 

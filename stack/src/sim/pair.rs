@@ -7,10 +7,11 @@
 //! frame arriving, or either stack's `poll_timeout`), letting a closure act as the
 //! applications between steps.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::link::{Link, LinkConfig};
 use crate::iface::{DeviceCaps, InterfaceConfig};
+use crate::iface::{Ipv6Cidr, Ipv6Config};
 use crate::stack::{Stack, StackConfig, StackKeys};
 use crate::time::{Duration, Instant};
 use crate::wire::ethernet::EthernetAddress;
@@ -19,6 +20,12 @@ use crate::wire::ethernet::EthernetAddress;
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Address of stack B.
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// IPv6 address of stack A in a dual-stack pair ([`dual_config`]; RFC 3849 documentation
+/// space).
+pub const ADDR6_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+/// IPv6 address of stack B in a dual-stack pair.
+pub const ADDR6_B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
 /// Which side of a [`Pair`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +44,19 @@ pub fn side_config(side: Side, seed: u64) -> StackConfig {
     };
     let iface = InterfaceConfig::new(mac, ip, 24);
     StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(seed ^ salt))
+}
+
+/// [`side_config`] with IPv6 as well: [`ADDR6_A`] or [`ADDR6_B`] in `2001:db8::/64`, usable at
+/// once (no duplicate address detection: each side's addresses are its own by construction).
+pub fn dual_config(side: Side, seed: u64) -> StackConfig {
+    let mut c = side_config(side, seed);
+    let ip = match side {
+        Side::A => ADDR6_A,
+        Side::B => ADDR6_B,
+    };
+    c.iface.ipv6 = Ipv6Config::with_addresses(vec![Ipv6Cidr::new(ip, 64)]);
+    c.iface.ipv6.dad_transmits = 0;
+    c
 }
 
 /// Two stacks and the links between them.

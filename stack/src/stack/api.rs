@@ -1,7 +1,7 @@
 //! The socket-like application API: listen, accept, connect, send, receive, close; and UDP
 //! passed through to the interface.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::socket::{Owner, Socket};
 use super::{ConnectError, ListenError, ListenHandle, Stack, TcpError, TcpHandle};
@@ -16,11 +16,12 @@ use crate::time::Instant;
 impl Stack {
     // ----- listening -----
 
-    /// Listens on `addr:port` (`addr` unspecified: on our address whatever it is) with the
-    /// stack's TCP configuration. `backlog` bounds both the SYN queue and the accept queue.
+    /// Listens on `addr:port` with the stack's TCP configuration. `addr` unspecified: on our
+    /// addresses whatever they are; `::` takes IPv4 and IPv6, `0.0.0.0` IPv4 only (the two
+    /// conflict on one port, as in Linux with `IPV6_V6ONLY` off). `backlog` bounds both the SYN queue and the accept queue.
     pub fn tcp_listen(
         &mut self,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         backlog: usize,
     ) -> Result<ListenHandle, ListenError> {
@@ -31,18 +32,20 @@ impl Stack {
     /// connections (e.g. `synack_retries`, buffer sizes).
     pub fn tcp_listen_with(
         &mut self,
-        addr: Ipv4Addr,
+        addr: impl Into<IpAddr>,
         port: u16,
         backlog: usize,
         config: TcpConfig,
     ) -> Result<ListenHandle, ListenError> {
+        let addr = addr.into();
         if port == 0 {
             return Err(ListenError::ZeroPort);
         }
-        let key = ListenKey { ip: addr, port };
+        let key = ListenKey::new(addr, port);
+        // Fitted for IPv4 (the larger MSS); IPv6 connections and cookies fit it again.
         let config = self.fit_mss(config);
         let listener =
-            Listener::new(SocketAddrV4::new(addr, port), backlog, self.listen_config, config);
+            Listener::new(SocketAddr::new(addr, port), backlog, self.listen_config, config);
         match self.listeners.insert(key, listener) {
             Ok(h) => Ok(ListenHandle(h)),
             Err(crate::flow::FlowError::Exists) => Err(ListenError::AddrInUse),
@@ -196,7 +199,7 @@ impl Stack {
         let config = self.fit_mss(config);
         let open = Open::Active;
         let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
-        let conn = super::keyed(&self.cookies, conn);
+        let conn = super::keyed(&self.cookies, conn, local.into(), remote.into());
         let h = self.adopt(key, Socket::new(conn, Owner::App), true).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,
@@ -207,10 +210,8 @@ impl Stack {
     /// `config` with its MSS no larger than the device MTU allows (RFC 9293 §3.7.1: the MSS
     /// we announce comes from the largest datagram we can receive, less 40 bytes of IPv4 and
     /// TCP headers), so full segments always fit a frame.
-    fn fit_mss(&self, mut config: TcpConfig) -> TcpConfig {
-        let most = self.iface.caps().mtu.saturating_sub(40).clamp(64, usize::from(u16::MAX));
-        config.mss = config.mss.min(most as u16);
-        config
+    fn fit_mss(&self, config: TcpConfig) -> TcpConfig {
+        super::ipv6::fit_mss(config, self.iface.caps().mtu, false)
     }
 
     // ----- data -----

@@ -36,6 +36,7 @@ mod api;
 mod batch;
 mod config;
 mod input;
+mod ipv6;
 mod output;
 mod path_errors;
 mod socket;
@@ -43,14 +44,16 @@ mod touch;
 mod tx_template;
 
 pub use config::{StackConfig, StackKeys};
+pub use ipv6::AnyKey;
 pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, TcpHandle};
 
 use std::collections::VecDeque;
 
-use crate::flow::{FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::flow::{FlowHandle, FlowKey, FlowKey6, FlowTable, ListenerTable};
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
+use crate::tcp::family::Ipv6Ends;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
@@ -101,7 +104,10 @@ pub struct StackCounters {
 /// A stateless segment waiting for `poll_transmit`: a RST or a cookie SYN-ACK.
 #[derive(Clone, Copy, Debug)]
 struct Reply {
+    /// The 4-tuple, or an IPv6 connection's alias (its ports).
     key: FlowKey,
+    /// The addresses of an IPv6 reply (`key` then gives only the ports).
+    ipv6: Option<Ipv6Ends>,
     header: SegmentHeader,
 }
 
@@ -111,6 +117,9 @@ struct Reply {
 /// and port, local address and port). `Send` so that a whole `Stack` can move between threads
 /// (or sit behind a mutex, as the POSIX adapter keeps it).
 pub type PortFilter = Box<dyn FnMut(&FlowKey) -> bool + Send>;
+
+/// [`PortFilter`] for active opens over IPv6.
+pub type PortFilter6 = Box<dyn FnMut(&FlowKey6) -> bool + Send>;
 
 /// One TCP/IP stack instance. See the [module documentation](self) for the order of calls.
 pub struct Stack {
@@ -143,6 +152,7 @@ pub struct Stack {
     cookies: SynCookies,
     ports: EphemeralPorts,
     port_filter: Option<PortFilter>,
+    port_filter6: Option<PortFilter6>,
     tcp_counters: TcpCounters,
     listen_counters: ListenCounters,
     counters: StackCounters,
@@ -192,6 +202,7 @@ impl Stack {
             cookies: SynCookies::new(keys.syncookie),
             ports: EphemeralPorts::new(keys.ports, config.ephemeral_ports.clone()),
             port_filter: None,
+            port_filter6: None,
             rx_hint: None,
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
@@ -241,6 +252,11 @@ impl Stack {
     /// steers replies to this core (`xdptcp_driver::rss::Rss::affinity_filter`).
     pub fn set_port_filter(&mut self, filter: PortFilter) {
         self.port_filter = Some(filter);
+    }
+
+    /// [`set_port_filter`](Self::set_port_filter) for active opens over IPv6.
+    pub fn set_port_filter6(&mut self, filter: PortFilter6) {
+        self.port_filter6 = Some(filter);
     }
 
     // ----- getters -----
@@ -321,8 +337,13 @@ impl Stack {
 /// makes goes through here before its first segment, so none keeps the ISS-derived stand-in
 /// its constructor gives it (a cookie's connection gets the offset its SYN-ACK carried).
 /// A function of the cookies alone, so it can run while a listener is borrowed.
-fn keyed(cookies: &SynCookies, mut conn: Connection) -> Connection {
-    let (l, r) = (conn.local(), conn.remote());
-    conn.set_ts_offset(cookies.ts_offset((*l.ip(), l.port()), (*r.ip(), r.port())));
+/// `local` and `remote` are its real ends (an IPv6 connection's, not its alias).
+fn keyed(
+    cookies: &SynCookies,
+    mut conn: Connection,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) -> Connection {
+    conn.set_ts_offset(cookies.ts_offset(local, remote));
     conn
 }

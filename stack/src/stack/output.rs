@@ -1,8 +1,9 @@
 //! Frame output: one complete frame per `poll_transmit` call, written into the caller's
 //! buffer.
 
+use super::ipv6::emit_segment6_of;
 use super::{Reply, Stack};
-use crate::flow::FlowKey;
+use crate::flow::{is_alias, FlowKey};
 use crate::iface::{Interface, IpSend, SendError, TxRoute};
 use crate::tcp::segment::{IpEcn, SegmentHeader};
 use crate::time::Instant;
@@ -12,6 +13,38 @@ use crate::wire::tcp::{Packet, TcpRepr};
 use crate::wire::tcp_options::{MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
 
 use super::tx_template::TcpTemplate;
+
+/// Fills `repr` (made with the ports and `header.seq`) with the rest of `header`. New data is sized to
+/// leave room for the SACK blocks it carries (the engine's `tcp_current_mss`), but a
+/// retransmission keeps the size of its first transmission: blocks are dropped (advisory, RFC
+/// 2018 §3) until the segment fits in `room()`, the MTU less the IP header (of either
+/// family), asked only when there are blocks.
+/// Always inlined: it is the IPv4 send path's own code, shared with the IPv6 one.
+#[inline(always)]
+pub(crate) fn fill_segment_repr<'a>(
+    repr: &mut TcpRepr<'a>,
+    header: &'a SegmentHeader,
+    payload: &[&[u8]; 3],
+    room: impl FnOnce() -> usize,
+) {
+    repr.ack = header.ack;
+    repr.flags = header.flags;
+    repr.window = header.window;
+    let o = &header.options;
+    repr.mss = o.mss;
+    repr.window_scale = o.window_scale;
+    repr.sack_permitted = o.sack_permitted;
+    repr.timestamps = o.timestamps;
+    if !o.sack_blocks.is_empty() {
+        repr.sack_blocks = o.sack_blocks;
+        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
+        let room = room();
+        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
+            let keep = repr.sack_blocks.len() - 1;
+            repr.sack_blocks.truncate(keep);
+        }
+    }
+}
 
 /// Writes one TCP segment (`header` plus `payload`, in up to three pieces) from `key`'s local end to
 /// its remote end into `frame` through the interface, summing the payload while copying it.
@@ -30,26 +63,9 @@ pub(crate) fn emit_segment(
     ect: bool,
 ) -> Result<IpSend, SendError> {
     let mut repr = TcpRepr::new(key.local_port, key.remote_port, header.seq);
-    repr.ack = header.ack;
-    repr.flags = header.flags;
-    repr.window = header.window;
-    let o = &header.options;
-    repr.mss = o.mss;
-    repr.window_scale = o.window_scale;
-    repr.sack_permitted = o.sack_permitted;
-    repr.timestamps = o.timestamps;
-    if !o.sack_blocks.is_empty() {
-        repr.sack_blocks = o.sack_blocks;
-        // New data is sized to leave room for the SACK blocks it carries (the engine's
-        // `tcp_current_mss`), but a retransmission keeps the size of its first transmission:
-        // drop blocks (advisory, RFC 2018 §3) until the segment fits the MTU.
-        let room = iface.caps().mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
-        let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
-        while !repr.sack_blocks.is_empty() && repr.header_len() + payload_len > room {
-            let keep = repr.sack_blocks.len() - 1;
-            repr.sack_blocks.truncate(keep);
-        }
-    }
+    let mtu = iface.caps().mtu;
+    let room = || mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN);
+    fill_segment_repr(&mut repr, header, &payload, room);
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip_routed(now, frame, key.remote_ip, IpProtocol::Tcp, dscp_ecn, route, |l4, info| {
         let header_len = repr.header_len();
@@ -204,7 +220,11 @@ impl Stack {
                 let more = s.conn.may_transmit();
                 let payload_len = seg.payload_len() as u64;
                 let route = &mut s.route;
-                let sent = if TcpTemplate::serves(&seg.header) {
+                // The family, chosen once per segment: an IPv6 connection's key is its alias
+                // (its addresses are read only then, out of line). The template is IPv4's.
+                let sent = if is_alias(&key) {
+                    emit_segment6_of(t.iface, now, buf, &key, s.ipv6.as_deref(), &seg)
+                } else if TcpTemplate::serves(&seg.header) {
                     let template = &mut s.template;
                     let (header, payload) = (&seg.header, seg.payload);
                     emit_prebuilt(
@@ -251,6 +271,9 @@ impl Stack {
     }
 
     fn send_reply(&mut self, now: Instant, buf: &mut [u8], reply: Reply) -> Option<usize> {
+        if let Some(ends) = &reply.ipv6 {
+            return self.send_reply6(now, buf, &reply, ends);
+        }
         let (key, header) = (&reply.key, &reply.header);
         let route = &mut TxRoute::default();
         match emit_segment(&mut self.iface, now, buf, key, route, header, [&[], &[], &[]], false) {

@@ -6,6 +6,7 @@ use core::fmt;
 use super::tx_template::TcpTemplate;
 use crate::flow::{FlowHandle, ListenerHandle};
 use crate::iface::TxRoute;
+use crate::tcp::family::Ipv6Ends;
 use crate::tcp::{Connection, Event};
 use crate::time::Instant;
 use crate::wheel::TimerHandle;
@@ -134,6 +135,10 @@ pub(crate) struct Socket {
     /// Its prebuilt link, IPv4 and TCP headers, made at its first segment the template
     /// serves (`stack::tx_template`).
     pub(crate) template: Option<TcpTemplate>,
+    /// An IPv6 connection's addresses (the connection itself holds its alias, `flow::v6`).
+    /// Boxed: 8 bytes, which fit in the slot's padding, so an IPv4 slot does not grow; one
+    /// allocation per IPv6 connection, none per segment.
+    pub(crate) ipv6: Option<Box<Ipv6Ends>>,
 }
 
 impl Socket {
@@ -150,6 +155,31 @@ impl Socket {
             in_orphans: false,
             route: TxRoute::default(),
             template: None,
+            ipv6: None,
         }
     }
+
+    /// The socket of an IPv6 connection when `ipv6` is given.
+    pub(crate) fn with_ipv6(mut self, ipv6: Option<Ipv6Ends>) -> Self {
+        self.ipv6 = ipv6.map(Box::new);
+        self
+    }
+
+    /// The connection's two ends in its own family.
+    pub(crate) fn endpoints(&self) -> (std::net::SocketAddr, std::net::SocketAddr) {
+        let (l, r) = (self.conn.local(), self.conn.remote());
+        match &self.ipv6 {
+            None => (l.into(), r.into()),
+            Some(e) => e.with_ports(l, r),
+        }
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn an_ipv4_slot_did_not_grow() {
+    // The connection rounded to its 64-byte alignment, then the stack's fields in one line
+    // and the header template in one more: the `ipv6` box fits in what was padding.
+    assert_eq!(core::mem::size_of::<Option<TcpTemplate>>(), 64);
+    assert_eq!(core::mem::size_of::<Socket>(), core::mem::size_of::<Connection>() + 2 * 64);
 }

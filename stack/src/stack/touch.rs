@@ -15,7 +15,8 @@ use core::ops::Deref;
 
 use super::socket::{ConnTimer, Owner, Socket};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
-use crate::flow::{FlowError, FlowHandle, FlowKey, FlowTable, ListenerTable};
+use crate::flow::ListenerTable;
+use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6, FlowTable};
 use crate::iface::Interface;
 use crate::tcp::chunk::ChunkPool;
 use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
@@ -27,11 +28,14 @@ use crate::wheel::TimerHandle;
 /// private to this module, so every change goes through [`Stack::touch`].
 pub(crate) struct Sockets {
     table: FlowTable<Socket>,
+    /// IPv6 connections' real keys to their slots (they sit in `table` under an alias,
+    /// `flow::v6`).
+    pub(super) v6: FlowIndex6,
 }
 
 impl Sockets {
     pub(super) fn new(capacity: usize, hash_key: [u8; 16]) -> Self {
-        Sockets { table: FlowTable::new(capacity, hash_key) }
+        Sockets { table: FlowTable::new(capacity, hash_key), v6: FlowIndex6::new(hash_key) }
     }
 }
 
@@ -155,6 +159,23 @@ impl Stack {
         Ok(h)
     }
 
+    /// [`adopt`](Self::adopt) for an IPv6 connection: inserted under `alias` (its
+    /// `local`/`remote`), found by `key`. The caller checked `key` is absent. An alias still
+    /// held by a connection (its serial came round again with the same ports) is refused as
+    /// `Exists`: the SYN is dropped and the next attempt draws another serial.
+    pub(super) fn adopt6(
+        &mut self,
+        key: FlowKey6,
+        alias: FlowKey,
+        socket: Socket,
+        transmit: bool,
+    ) -> Result<FlowHandle, FlowError> {
+        let h = self.flows.table.insert(alias, socket)?;
+        self.flows.v6.insert(key, h);
+        self.settle(h, transmit);
+        Ok(h)
+    }
+
     /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
     /// TIME-WAIT expiry. Then call `poll_transmit`.
     pub fn on_timeout(&mut self, now: Instant) {
@@ -256,7 +277,8 @@ impl Stack {
                 // No RST: the peer has closed too; the connection just ends early, once the
                 // ACK of the peer's FIN is out (it leaves as a stateless reply).
                 self.counters.time_wait_overflow += 1;
-                owed_ack = s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), header));
+                let ipv6 = s.ipv6.as_deref().copied();
+                owed_ack = s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), ipv6, header));
                 s.conn.abort();
             } else {
                 s.in_time_wait = true;
@@ -264,8 +286,8 @@ impl Stack {
             }
         }
         if s.conn.is_closed() {
-            if let Some((key, header)) = owed_ack {
-                self.queue_reply(key, header);
+            if let Some((key, ipv6, header)) = owed_ack {
+                self.queue_reply_any(key, ipv6, header);
             }
             self.free(h);
             return;
@@ -318,7 +340,13 @@ impl Stack {
 
     /// Removes a finished connection; an application-owned one's last events are kept.
     pub(super) fn free(&mut self, h: FlowHandle) {
+        let alias = self.flows.table.key(h).copied().filter(is_alias);
         let Some(mut s) = self.flows.table.remove(h) else { return };
+        if let Some(alias) = alias {
+            if let Some(e) = s.ipv6.as_deref() {
+                self.flows.v6.remove(&super::ipv6::real_key(&alias, e));
+            }
+        }
         if s.in_time_wait {
             self.time_wait -= 1;
         }

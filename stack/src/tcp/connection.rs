@@ -14,6 +14,8 @@
 
 use std::net::SocketAddrV4;
 
+use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
+
 use super::autotune::Autotune;
 use super::buffer::ChunkQueue;
 use super::cc::{CongestionControl, Controller};
@@ -472,9 +474,9 @@ impl Connection {
             }
             _ => self.opts.ts_ok = false,
         }
-        // RFC 9293 §3.7.1: without the option, assume 536. RFC 6691: the MSS counts no
+        // RFC 9293 §3.7.1: without the option, assume 536 (1220 over IPv6). RFC 6691: the MSS counts no
         // options, so the timestamp option comes out of it.
-        let peer_mss = usize::from(o.mss.unwrap_or(536)).max(64);
+        let peer_mss = usize::from(o.mss.unwrap_or(self.default_peer_mss())).max(64);
         let ours = usize::from(self.config.mss).max(64);
         self.opts.mss = peer_mss.min(ours) - if self.opts.ts_ok { 12 } else { 0 };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
@@ -517,6 +519,30 @@ impl Connection {
     /// Remote address and port.
     pub fn remote(&self) -> SocketAddrV4 {
         self.remote
+    }
+
+    /// Whether this is an IPv6 connection: its `local` is then its alias in the flow table,
+    /// whose address is `255.255.255.255` (`family`), never an IPv4 connection's.
+    pub fn is_ipv6(&self) -> bool {
+        is_ipv6_alias(self.local)
+    }
+
+    /// Bytes of IP and TCP headers without options: 40 over IPv4, 60 over IPv6.
+    pub fn family_overhead(&self) -> usize {
+        if self.is_ipv6() {
+            IPV6_TCP_HEADERS
+        } else {
+            IPV4_TCP_HEADERS
+        }
+    }
+
+    /// The MSS assumed of a peer that sent none (RFC 9293 §3.7.1, RFC 8200 §5).
+    fn default_peer_mss(&self) -> u16 {
+        if self.is_ipv6() {
+            1220
+        } else {
+            536
+        }
     }
 
     /// The configuration in force.

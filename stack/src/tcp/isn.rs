@@ -14,7 +14,7 @@
 use super::SeqNumber;
 use crate::time::Instant;
 use siphasher::sip::SipHasher24;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Length of one tick of the ISN clock `M`, in nanoseconds (RFC 9293 §3.4.1: about 4 µs).
 pub const ISN_CLOCK_TICK_NANOS: u64 = 4_000;
@@ -32,15 +32,21 @@ impl IsnGenerator {
     }
 
     /// The ISN for a connection from `local` to `remote` opened at `now`: the 4 µs clock
-    /// plus the keyed hash of the 4-tuple (RFC 6528 §3).
-    pub fn isn(&self, now: Instant, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> SeqNumber {
+    /// plus the keyed hash of the 4-tuple (RFC 6528 §3), over the family's key bytes (12 for
+    /// IPv4, 36 for IPv6).
+    pub fn isn(
+        &self,
+        now: Instant,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
+    ) -> SeqNumber {
         // The clock wraps modulo 2^32 like sequence space does: about every 4.77 hours.
         let m = (now.total_nanos() / ISN_CLOCK_TICK_NANOS) as u32;
-        SeqNumber(m.wrapping_add(self.offset(local, remote)))
+        SeqNumber(m.wrapping_add(self.offset(local.into(), remote.into())))
     }
 
     /// `F(localip, localport, remoteip, remoteport, secretkey)` from RFC 6528 §3.
-    fn offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
+    fn offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         keyed_tuple_hash(&self.hasher, None, local, remote)
     }
 }
@@ -51,18 +57,37 @@ impl IsnGenerator {
 pub(crate) fn keyed_tuple_hash(
     hasher: &SipHasher24,
     tag: Option<u8>,
-    local: (Ipv4Addr, u16),
-    remote: (Ipv4Addr, u16),
+    local: SocketAddr,
+    remote: SocketAddr,
 ) -> u32 {
-    let mut input = [0u8; 13];
+    let mut input = [0u8; 37];
     let start = usize::from(tag.is_none());
     input[0] = tag.unwrap_or(0);
-    input[1..5].copy_from_slice(&local.0.octets());
-    input[5..7].copy_from_slice(&local.1.to_be_bytes());
-    input[7..11].copy_from_slice(&remote.0.octets());
-    input[11..13].copy_from_slice(&remote.1.to_be_bytes());
-    let h = hasher.hash(&input[start..]);
+    let end = 1 + put_tuple(&mut input[1..], local, remote);
+    let h = hasher.hash(&input[start..end]);
     (h ^ (h >> 32)) as u32
+}
+
+/// Writes the 4-tuple's key bytes into `buf` (at least 36 bytes) and returns their count: 12
+/// for IPv4 (`addr port addr port`, as the flow key), 36 for IPv6. An end of each family
+/// (never made by the stack) writes each address as its own family's bytes.
+pub(crate) fn put_tuple(buf: &mut [u8], local: SocketAddr, remote: SocketAddr) -> usize {
+    let mut n = 0;
+    for end in [local, remote] {
+        n += match end.ip() {
+            IpAddr::V4(ip) => {
+                buf[n..n + 4].copy_from_slice(&ip.octets());
+                4
+            }
+            IpAddr::V6(ip) => {
+                buf[n..n + 16].copy_from_slice(&ip.octets());
+                16
+            }
+        };
+        buf[n..n + 2].copy_from_slice(&end.port().to_be_bytes());
+        n += 2;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -72,8 +97,29 @@ mod tests {
 
     const KEY: [u8; 16] = *b"0123456789abcdef";
 
-    fn ep(a: u8, port: u16) -> (Ipv4Addr, u16) {
-        (Ipv4Addr::new(10, 0, 0, a), port)
+    fn ep(a: u8, port: u16) -> (std::net::Ipv4Addr, u16) {
+        (std::net::Ipv4Addr::new(10, 0, 0, a), port)
+    }
+
+    fn ep6(a: u16, port: u16) -> (std::net::Ipv6Addr, u16) {
+        (std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, a), port)
+    }
+
+    #[test]
+    fn ipv4_input_is_the_12_key_bytes_and_ipv6_the_36() {
+        let g = IsnGenerator::new(KEY);
+        let sip = SipHasher24::new_with_key(&KEY);
+        let fold = |h: u64| (h ^ (h >> 32)) as u32;
+        let v4 = [10, 0, 0, 1, 0, 80, 10, 0, 0, 2, 0x13, 0x88];
+        assert_eq!(g.offset(ep(1, 80).into(), ep(2, 5000).into()), fold(sip.hash(&v4)));
+        let mut v6 = Vec::new();
+        v6.extend_from_slice(&ep6(1, 0).0.octets());
+        v6.extend_from_slice(&[0, 80]);
+        v6.extend_from_slice(&ep6(2, 0).0.octets());
+        v6.extend_from_slice(&[0x13, 0x88]);
+        assert_eq!(g.offset(ep6(1, 80).into(), ep6(2, 5000).into()), fold(sip.hash(&v6)));
+        let now = Instant::from_millis(9);
+        assert_ne!(g.isn(now, ep6(1, 80), ep6(2, 5000)), g.isn(now, ep6(1, 80), ep6(3, 5000)));
     }
 
     #[test]

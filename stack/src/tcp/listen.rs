@@ -25,7 +25,7 @@
 //! the cookie SYN-ACK offers neither, so both ends agree they are off.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::config::TcpConfig;
 use super::connection::CookieOptions;
@@ -145,7 +145,7 @@ pub enum AckAction {
 /// One listening socket's queues and policy.
 #[derive(Debug)]
 pub struct Listener {
-    local: SocketAddrV4,
+    local: SocketAddr,
     backlog: usize,
     config: ListenConfig,
     tcp: TcpConfig,
@@ -156,9 +156,16 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// A listener on `local` (the address may be unspecified: any of ours) with `backlog`
-    /// (clamped to 1..=`config.max_backlog`), giving its connections `tcp`.
-    pub fn new(local: SocketAddrV4, backlog: usize, config: ListenConfig, tcp: TcpConfig) -> Self {
+    /// A listener on `local` (the address may be unspecified: any of ours; `::` takes both
+    /// families, `0.0.0.0` IPv4 only) with `backlog` (clamped to 1..=`config.max_backlog`),
+    /// giving its connections `tcp`.
+    pub fn new(
+        local: impl Into<SocketAddr>,
+        backlog: usize,
+        config: ListenConfig,
+        tcp: TcpConfig,
+    ) -> Self {
+        let local = local.into();
         let backlog = backlog.clamp(1, config.max_backlog.max(1));
         Listener {
             local,
@@ -173,8 +180,14 @@ impl Listener {
     }
 
     /// The bound address.
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Whether segments over IPv6 may reach this listener: bound to an IPv6 address or to
+    /// `::` (which takes IPv4 too, as Linux with `IPV6_V6ONLY` off).
+    pub fn takes_ipv6(&self) -> bool {
+        self.local.is_ipv6()
     }
 
     /// The effective backlog.
@@ -224,10 +237,11 @@ impl Listener {
         &mut self,
         now: Instant,
         cookies: &SynCookies,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         syn: &Segment<'_>,
     ) -> SynAction {
+        let (local, remote) = (local.into(), remote.into());
         if !self.accept_room() {
             // Linux `tcp_conn_request`: no room to ever accept it.
             self.counters.listen_overflows += 1;
@@ -257,18 +271,12 @@ impl Listener {
         &self,
         now: Instant,
         cookies: &SynCookies,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         syn: &Segment<'_>,
     ) -> SegmentHeader {
-        let peer_mss = syn.options.mss.unwrap_or(536);
-        let iss = cookies.encode(
-            now,
-            (*local.ip(), local.port()),
-            (*remote.ip(), remote.port()),
-            syn.seq,
-            peer_mss,
-        );
+        let peer_mss = syn.options.mss.unwrap_or(default_peer_mss(local));
+        let iss = cookies.encode(now, local, remote, syn.seq, peer_mss);
         let tcp = &self.tcp;
         let mut options = SegmentOptions { mss: Some(tcp.mss), ..Default::default() };
         if let (true, Some((tsval, _))) = (tcp.timestamps, syn.options.timestamps) {
@@ -276,8 +284,7 @@ impl Listener {
             let sack = syn.options.sack_permitted && tcp.sack;
             // The connection built from the cookie stamps with the same clock and keyed
             // offset (the stack sets it), so our later TSvals never run behind this one.
-            let offset =
-                cookies.ts_offset((*local.ip(), local.port()), (*remote.ip(), remote.port()));
+            let offset = cookies.ts_offset(local, remote);
             let base = (now.total_millis() as u32).wrapping_add(offset);
             let ts = syncookie::encode_ts_options(base, ws, sack, false);
             options.timestamps = Some((ts, tsval));
@@ -351,10 +358,11 @@ impl Listener {
         &mut self,
         now: Instant,
         cookies: &SynCookies,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         seg: &Segment<'_>,
     ) -> AckAction {
+        let (local, remote) = (local.into(), remote.into());
         if seg.flags.rst() {
             return AckAction::Drop;
         }
@@ -364,13 +372,7 @@ impl Listener {
         if self.cookies_recent(now) && !seg.flags.syn() {
             let client_isn = seg.seq - 1u32;
             let cookie = ack - 1u32;
-            let decoded = cookies.decode(
-                now,
-                (*local.ip(), local.port()),
-                (*remote.ip(), remote.port()),
-                client_isn,
-                cookie,
-            );
+            let decoded = cookies.decode(now, local, remote, client_isn, cookie);
             match decoded {
                 Some(c) => {
                     if !self.accept_room() {
@@ -419,8 +421,18 @@ impl Listener {
 
 /// The local address to use for a connection accepted by a listener bound to `bound` when the
 /// segment was sent to `dst`.
-pub fn accepted_local(bound: SocketAddrV4, dst: Ipv4Addr) -> SocketAddrV4 {
-    SocketAddrV4::new(if bound.ip().is_unspecified() { dst } else { *bound.ip() }, bound.port())
+pub fn accepted_local(bound: SocketAddr, dst: impl Into<IpAddr>) -> SocketAddr {
+    SocketAddr::new(if bound.ip().is_unspecified() { dst.into() } else { bound.ip() }, bound.port())
+}
+
+/// The MSS to assume of a peer that sent no MSS option: 536 over IPv4 (RFC 9293 §3.7.1), 1220
+/// over IPv6 (RFC 8200 §5: the minimum link MTU 1280, less 60 bytes of headers).
+pub fn default_peer_mss(local: SocketAddr) -> u16 {
+    if local.is_ipv6() {
+        1220
+    } else {
+        536
+    }
 }
 
 #[cfg(test)]
@@ -431,6 +443,7 @@ mod tests {
     use crate::tcp::Connection;
     use crate::tcp::{ConnectionParams, Open};
     use crate::time::Duration;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     const L: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
     const R: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 40000);
@@ -640,8 +653,11 @@ mod tests {
         let cfg = ListenConfig { max_backlog: 8, ..ListenConfig::default() };
         assert_eq!(Listener::new(L, 0, cfg, TcpConfig::default()).backlog(), 1);
         assert_eq!(Listener::new(L, 100, cfg, TcpConfig::default()).backlog(), 8);
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80);
-        assert_eq!(accepted_local(any, *L.ip()), L);
-        assert_eq!(accepted_local(L, Ipv4Addr::new(1, 1, 1, 1)), L);
+        let any = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80));
+        assert_eq!(accepted_local(any, *L.ip()), SocketAddr::from(L));
+        assert_eq!(accepted_local(L.into(), Ipv4Addr::new(1, 1, 1, 1)), SocketAddr::from(L));
+        let any6: SocketAddr = "[::]:80".parse().unwrap();
+        let dst6: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(accepted_local(any6, dst6), "[2001:db8::1]:80".parse().unwrap());
     }
 }

@@ -42,6 +42,7 @@ pub mod config;
 mod connection;
 pub mod counters;
 mod endpoint;
+pub mod family;
 mod input;
 pub mod isn;
 pub mod listen;

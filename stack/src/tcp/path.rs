@@ -21,8 +21,7 @@ use super::SeqNumber;
 /// Linux's smallest path MTU (`ip_rt_min_pmtu`): 512 bytes of data plus IPv4 and TCP headers.
 pub const MIN_PATH_MTU: u16 = 552;
 
-/// IPv4 and TCP headers without options.
-const HEADERS: usize = 40;
+use super::family::IPV6_MIN_MTU;
 
 /// An error the network reported about the path (the ICMP types and codes of RFC 792 and
 /// RFC 1812 grouped as Linux's `icmp_err_convert` maps them to error numbers).
@@ -111,7 +110,9 @@ impl Connection {
             return IcmpVerdict::MtuUnchanged;
         }
         let options = if self.opts.ts_ok { 12 } else { 0 };
-        let mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS - options;
+        // RFC 8201 §4: an IPv6 path MTU is never below the minimum link MTU.
+        let floor = if self.is_ipv6() { IPV6_MIN_MTU } else { MIN_PATH_MTU };
+        let mss = usize::from(mtu.max(floor)) - self.family_overhead() - options;
         if mss >= self.opts.mss {
             return IcmpVerdict::MtuUnchanged;
         }

@@ -17,7 +17,7 @@
 //! reply is steered back to it.
 
 use siphasher::sip128::SipHasher13;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 /// Linux's default `ip_local_port_range`.
@@ -71,14 +71,14 @@ impl EphemeralPorts {
     /// range has been refused. `is_usable` is called at most once per port in the range.
     pub fn select(
         &mut self,
-        local_ip: Ipv4Addr,
-        remote: (Ipv4Addr, u16),
+        local_ip: impl Into<IpAddr>,
+        remote: (impl Into<IpAddr>, u16),
         mut is_usable: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
         if self.count == 0 {
             return None;
         }
-        let (offset, index) = self.hashes(local_ip, remote);
+        let (offset, index) = self.hashes(local_ip.into(), (remote.0.into(), remote.1));
         let start = (offset % u64::from(self.count)) as u32;
         let counter = &mut self.table[index];
         for _ in 0..self.count {
@@ -96,13 +96,26 @@ impl EphemeralPorts {
     }
 
     /// `F` (the offset) and `G` (the table index) of RFC 6056 §3.3.4, from one 128-bit hash.
-    fn hashes(&self, local_ip: Ipv4Addr, remote: (Ipv4Addr, u16)) -> (u64, usize) {
-        let mut buf = [0u8; 11];
+    /// The input is the tag, both addresses in their family's bytes (4 or 16 each) and the
+    /// remote port.
+    fn hashes(&self, local_ip: IpAddr, remote: (IpAddr, u16)) -> (u64, usize) {
+        let mut buf = [0u8; 35];
         buf[0] = TAG_PORTS;
-        buf[1..5].copy_from_slice(&local_ip.octets());
-        buf[5..9].copy_from_slice(&remote.0.octets());
-        buf[9..11].copy_from_slice(&remote.1.to_be_bytes());
-        let h = self.hasher.hash(&buf);
+        let mut n = 1;
+        for ip in [local_ip, remote.0] {
+            n += match ip {
+                IpAddr::V4(a) => {
+                    buf[n..n + 4].copy_from_slice(&a.octets());
+                    4
+                }
+                IpAddr::V6(a) => {
+                    buf[n..n + 16].copy_from_slice(&a.octets());
+                    16
+                }
+            };
+        }
+        buf[n..n + 2].copy_from_slice(&remote.1.to_be_bytes());
+        let h = self.hasher.hash(&buf[..n + 2]);
         (h.h1, (h.h2 % TABLE_LEN as u64) as usize)
     }
 }
@@ -111,6 +124,7 @@ impl EphemeralPorts {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+    use std::net::Ipv4Addr;
 
     const KEY: [u8; 16] = *b"ephemeral-ports!";
     const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -124,7 +138,10 @@ mod tests {
         let a = dst(1);
         let b = (1..=255)
             .map(dst)
-            .find(|&b| p.hashes(LOCAL, b).1 != p.hashes(LOCAL, a).1)
+            .find(|&b| {
+                p.hashes(LOCAL.into(), (b.0.into(), b.1)).1
+                    != p.hashes(LOCAL.into(), (a.0.into(), a.1)).1
+            })
             .expect("255 destinations cannot all share one of 256 table entries");
         (a, b)
     }

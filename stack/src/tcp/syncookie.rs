@@ -31,11 +31,25 @@
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 use siphasher::sip::SipHasher24;
-use std::net::Ipv4Addr;
+use std::net::SocketAddr;
 
 /// MSS classes a cookie can carry, smallest first. Like Linux's IPv4 table: the RFC 9293
 /// default (536) and the common sizes of tunnelled, PPPoE and plain Ethernet paths.
 pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+
+/// The IPv6 classes, as Linux's `msstab` for IPv6: the MTUs 1280 (the IPv6 minimum, RFC 8200
+/// §5), 1480 (IPv6 in IPv4), 1500 and 9000, less 60 bytes of IPv6 and TCP headers.
+pub const MSS_TABLE6: [u16; 4] = [1220, 1420, 1440, 8940];
+
+/// The class table of the family `local` belongs to: the cookie's 2-bit index keeps its
+/// meaning, only the sizes differ.
+fn table_for(local: SocketAddr) -> &'static [u16; 4] {
+    if local.is_ipv6() {
+        &MSS_TABLE6
+    } else {
+        &MSS_TABLE
+    }
+}
 
 /// How often the cookie clock ticks.
 pub const COUNTER_PERIOD: Duration = Duration::from_secs(64);
@@ -86,14 +100,14 @@ impl SynCookies {
     /// cookie stamps its TSval with it, and the connection built from the returning ACK must
     /// go on from the same offset; the stack uses it for every other connection too. The
     /// input carries a tag byte so it never collides with a cookie's hash input.
-    pub fn ts_offset(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
-        super::isn::keyed_tuple_hash(&self.hasher, Some(b'T'), local, remote)
+    pub fn ts_offset(&self, local: impl Into<SocketAddr>, remote: impl Into<SocketAddr>) -> u32 {
+        super::isn::keyed_tuple_hash(&self.hasher, Some(b'T'), local.into(), remote.into())
     }
 
     /// The index into [`MSS_TABLE`] of the largest class not above `peer_mss`, or 0 if the
     /// peer offered less than the smallest class.
     pub fn mss_index(peer_mss: u16) -> usize {
-        MSS_TABLE.iter().rposition(|&m| m <= peer_mss).unwrap_or(0)
+        index_in(&MSS_TABLE, peer_mss)
     }
 
     /// The MSS a cookie for `peer_mss` will carry. A peer offering less than 536 gets 536:
@@ -104,17 +118,19 @@ impl SynCookies {
     }
 
     /// The cookie to send as the ISN of the SYN-ACK answering a SYN with sequence number
-    /// `client_isn` and MSS option `peer_mss` (536 if it had none, RFC 9293 §3.7.1).
+    /// `client_isn` and MSS option `peer_mss` (536 if it had none, RFC 9293 §3.7.1; 1220 over
+    /// IPv6, RFC 8200 §5). The MSS classes are the family's ([`MSS_TABLE`], [`MSS_TABLE6`]).
     pub fn encode(
         &self,
         now: Instant,
-        local: (Ipv4Addr, u16),
-        remote: (Ipv4Addr, u16),
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         client_isn: SeqNumber,
         peer_mss: u16,
     ) -> SeqNumber {
+        let (local, remote) = (local.into(), remote.into());
         let counter = counter(now);
-        let index = Self::mss_index(peer_mss) as u32;
+        let index = index_in(table_for(local), peer_mss) as u32;
         let mac = self.mac(local, remote, client_isn, counter, index);
         let word = ((counter as u32) << COUNTER_SHIFT) | (mac << MAC_SHIFT) | index;
         SeqNumber(word.wrapping_add(self.whitening(local, remote)).wrapping_add(client_isn.0))
@@ -127,11 +143,12 @@ impl SynCookies {
     pub fn decode(
         &self,
         now: Instant,
-        local: (Ipv4Addr, u16),
-        remote: (Ipv4Addr, u16),
+        local: impl Into<SocketAddr>,
+        remote: impl Into<SocketAddr>,
         client_isn: SeqNumber,
         cookie: SeqNumber,
     ) -> Option<CookieMss> {
+        let (local, remote) = (local.into(), remote.into());
         let word = cookie.0.wrapping_sub(client_isn.0).wrapping_sub(self.whitening(local, remote));
         let current = counter(now);
         // The counter travels modulo 256; the age is the distance back from now.
@@ -141,35 +158,40 @@ impl SynCookies {
         }
         let made = current.checked_sub(age)?;
         let index = word & MSS_MASK;
-        let mss = *MSS_TABLE.get(index as usize)?;
+        let mss = *table_for(local).get(index as usize)?;
         let mac = (word >> MAC_SHIFT) & MAC_MASK;
         (mac == self.mac(local, remote, client_isn, made, index)).then_some(CookieMss { mss })
     }
 
-    fn whitening(&self, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u32 {
-        let mut buf = [0u8; 13];
+    fn whitening(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let mut buf = [0u8; 37];
         buf[0] = TAG_WHITEN;
-        put_tuple(&mut buf[1..13], local, remote);
-        self.hasher.hash(&buf) as u32
+        let n = put_tuple(&mut buf[1..], local, remote);
+        self.hasher.hash(&buf[..1 + n]) as u32
     }
 
     fn mac(
         &self,
-        local: (Ipv4Addr, u16),
-        remote: (Ipv4Addr, u16),
+        local: SocketAddr,
+        remote: SocketAddr,
         client_isn: SeqNumber,
         counter: u64,
         index: u32,
     ) -> u32 {
-        let mut buf = [0u8; 1 + 12 + 4 + 8 + 1];
+        let mut buf = [0u8; 1 + 36 + 4 + 8 + 1];
         buf[0] = TAG_MAC;
-        put_tuple(&mut buf[1..13], local, remote);
-        buf[13..17].copy_from_slice(&client_isn.0.to_be_bytes());
-        buf[17..25].copy_from_slice(&counter.to_be_bytes());
-        buf[25] = index as u8;
-        let h = self.hasher.hash(&buf);
+        let t = 1 + put_tuple(&mut buf[1..], local, remote);
+        buf[t..t + 4].copy_from_slice(&client_isn.0.to_be_bytes());
+        buf[t + 4..t + 12].copy_from_slice(&counter.to_be_bytes());
+        buf[t + 12] = index as u8;
+        let h = self.hasher.hash(&buf[..t + 13]);
         ((h ^ (h >> 32)) as u32) & MAC_MASK
     }
+}
+
+/// The index of the largest class in `table` not above `peer_mss`, or 0.
+fn index_in(table: &[u16; 4], peer_mss: u16) -> usize {
+    table.iter().rposition(|&m| m <= peer_mss).unwrap_or(0)
 }
 
 /// The coarse cookie clock: periods of [`COUNTER_PERIOD`] since the caller's epoch.
@@ -177,12 +199,7 @@ fn counter(now: Instant) -> u64 {
     now.total_nanos() / COUNTER_PERIOD.total_nanos()
 }
 
-fn put_tuple(buf: &mut [u8], local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) {
-    buf[0..4].copy_from_slice(&local.0.octets());
-    buf[4..6].copy_from_slice(&local.1.to_be_bytes());
-    buf[6..10].copy_from_slice(&remote.0.octets());
-    buf[10..12].copy_from_slice(&remote.1.to_be_bytes());
-}
+use super::isn::put_tuple;
 
 /// Options of the SYN that a cookie carried in the timestamp.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -247,6 +264,7 @@ pub fn decode_ts_options(tsecr: u32) -> Option<CookieOptions> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const KEY: [u8; 16] = *b"syn-cookie-key!!";
     const LOCAL: (Ipv4Addr, u16) = (Ipv4Addr::new(192, 0, 2, 1), 80);
@@ -275,6 +293,27 @@ mod tests {
             let got = c.decode(t(1000), LOCAL, REMOTE, isn, cookie);
             assert_eq!(got, Some(CookieMss { mss: SynCookies::mss_class(mss) }));
         }
+    }
+
+    #[test]
+    fn ipv6_cookies_use_the_ipv6_classes_and_the_whole_addresses() {
+        use std::net::Ipv6Addr;
+        let c = SynCookies::new(KEY);
+        let local = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 80);
+        let remote = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), 40_000);
+        let isn = SeqNumber(99);
+        for (offered, class) in
+            [(1220, 1220), (1000, 1220), (1440, 1440), (1460, 1440), (9000, 8940)]
+        {
+            let cookie = c.encode(t(70), local, remote, isn, offered);
+            assert_eq!(c.decode(t(70), local, remote, isn, cookie), Some(CookieMss { mss: class }));
+        }
+        let cookie = c.encode(t(70), local, remote, isn, 1440);
+        // A difference in the address's last byte, beyond an IPv4 key's 4, is seen.
+        let other = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3), 40_000);
+        assert_eq!(c.decode(t(70), local, other, isn, cookie), None);
+        let prefix = (Ipv6Addr::new(0x2001, 0xdb9, 0, 0, 0, 0, 0, 2), 40_000);
+        assert_eq!(c.decode(t(70), local, prefix, isn, cookie), None);
     }
 
     #[test]

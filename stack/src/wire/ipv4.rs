@@ -215,6 +215,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload borrowed for the buffer's lifetime rather than the view's. Valid after
     /// `new_checked`; on an unchecked view with inconsistent lengths it is empty.
+    #[inline(always)]
     pub fn payload_slice(&self) -> &'a [u8] {
         let data: &'a [u8] = self.buffer.as_ref();
         if data.len() < HEADER_LEN {

@@ -7,12 +7,13 @@
 //! exactly once, by [`checksum::copy_and_sum`] while it is copied into the frame.
 
 use super::checksum;
+use super::ipv6;
 use super::seq::SeqNumber;
 use super::tcp_options::{SackBlocks, TcpOption, TcpOptions, MAX_OPTIONS_LEN, MAX_SACK_BLOCKS};
 use super::{Error, Result};
 use core::fmt;
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number of TCP, as used in the pseudo-header.
 pub const PROTOCOL: u8 = 6;
@@ -552,6 +553,14 @@ impl<'a> TcpRepr<'a> {
         if verify_checksum && !packet.verify_checksum(src_ip, dst_ip) {
             return Err(Error::BadChecksum);
         }
+        Self::parse_fields(packet)
+    }
+
+    /// The fields of a segment whose length was checked and whose checksum, if asked, was
+    /// verified. Always inlined, so each family's parse is one function (a shared out-of-line
+    /// copy cost the IPv4 path 44 instructions per round trip, `path_count rpc`).
+    #[inline(always)]
+    fn parse_fields<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<TcpRepr<'a>> {
         if packet.src_port() == 0 || packet.dst_port() == 0 {
             return Err(Error::Malformed);
         }
@@ -587,6 +596,26 @@ impl<'a> TcpRepr<'a> {
             }
         }
         Ok(repr)
+    }
+
+    /// [`parse`](Self::parse) for a segment carried over IPv6: the checksum, when checked, covers
+    /// the IPv6 pseudo-header (RFC 8200 §8.1, the length as 32 bits). Everything after the
+    /// checksum is the IPv4 parse's (`parse_fields`), so both families read segments alike.
+    pub fn parse_v6<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&'a T>,
+        src_ip: Ipv6Addr,
+        dst_ip: Ipv6Addr,
+        verify_checksum: bool,
+    ) -> Result<TcpRepr<'a>> {
+        packet.check_len()?;
+        if verify_checksum {
+            let data = packet.buffer.as_ref();
+            let pseudo = ipv6::pseudo_header(src_ip, dst_ip, PROTOCOL, data.len() as u32);
+            if !checksum::verify(pseudo, data) {
+                return Err(Error::BadChecksum);
+            }
+        }
+        Self::parse_fields(packet)
     }
 
     /// Where each option goes. The layout keeps every 32-bit field aligned the way Linux
@@ -700,7 +729,9 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Writes every header field and the options; leaves the checksum field zero. Returns the
-    /// option layout it wrote.
+    /// option layout it wrote. Always inlined: the IPv6 emitter's call made LLVM outline it
+    /// from the IPv4 one, +166 instructions per round trip (`path_count rpc`).
+    #[inline(always)]
     fn emit_fields<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> OptionLayout {
         let layout = self.option_layout();
         let header_len = HEADER_LEN + layout.len;
@@ -801,6 +832,29 @@ impl<'a> TcpRepr<'a> {
                 }
                 None => checksum::sum(&packet.buffer.as_ref()[..header_len]),
             };
+            let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
+            packet.set_checksum(checksum::finish(total));
+        }
+    }
+
+    /// [`emit_header`](Self::emit_header) for a segment carried over IPv6: the checksum covers
+    /// the IPv6 pseudo-header (RFC 8200 §8.1). `None` leaves it zero, for a NIC that fills it.
+    ///
+    /// # Panics
+    /// If `packet` is shorter than the header.
+    pub fn emit_header_v6<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        src_ip: Ipv6Addr,
+        dst_ip: Ipv6Addr,
+        payload_sum: Option<u16>,
+    ) {
+        let layout = self.emit_fields(packet);
+        if let Some(payload_sum) = payload_sum {
+            let header_len = HEADER_LEN + layout.len;
+            let total_len = packet.buffer.as_ref().len() as u32;
+            let pseudo = ipv6::pseudo_header(src_ip, dst_ip, PROTOCOL, total_len);
+            let header_sum = checksum::sum(&packet.buffer.as_ref()[..header_len]);
             let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
             packet.set_checksum(checksum::finish(total));
         }
