@@ -217,7 +217,7 @@ impl Recovery<'_> {
 
     /// An RTT sample for the RTO estimator and RACK's minimum.
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rtx.rto.sample(rtt);
+        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
         self.loss.rack.on_rtt_sample(rtt);
         self.loss.last_rtt = Some(rtt);
     }
