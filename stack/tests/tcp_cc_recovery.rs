@@ -475,12 +475,13 @@ fn only_the_first_partial_ack_restarts_the_timer_without_sack() {
     recv!(c, ms(32), seq ISS + 1, len 100);
     rx(&mut c, ms(45), &ack(300));
     recv!(c, ms(45), seq ISS + 301, len 100);
-    assert_eq!(c.poll_timeout(), Some(ms(245)));
+    // RTO = SRTT + max(4·RTTVAR, 200 ms) = 10 + 200 ms (Linux's estimator), from 45 ms.
+    assert_eq!(c.poll_timeout(), Some(ms(255)));
     // The second partial ACK retransmits the next hole but leaves the deadline alone
     // (RFC 6582 "Impatient"), so many holes end in a timeout instead of one RTT each.
     rx(&mut c, ms(60), &ack(600));
     recv!(c, ms(60), seq ISS + 601, len 100);
-    assert_eq!(c.poll_timeout(), Some(ms(245)));
+    assert_eq!(c.poll_timeout(), Some(ms(255)));
 }
 
 /// PRR (RFC 6937) as Linux runs it, in google's `prr-ss-ack-below-snd_una` sequence scaled to
@@ -537,4 +538,51 @@ fn a_late_sack_raises_the_reordering_degree() {
     // A segment delivered in order moves nothing.
     rx(&mut c, ms(47), &sack(0, &[(200, 400), (600, 700), (800, 1000)]));
     assert_eq!(c.info().reordering, 6);
+}
+
+/// RFC 5681 §3.1 (eq. 4 for a segment not yet resent by the timer) and Linux's
+/// `tcp_enter_loss`: the threshold falls once per loss. A timeout during SACK recovery,
+/// which has already halved, and a backoff of that timeout keep it. Before, each timeout set
+/// it from SND.MAX − SND.UNA, which SACK lets run far past a hole whose retransmission was
+/// lost: the threshold *rose* (here 500 → 2000 bytes), and at 5 % loss in ccsim the flow
+/// slow-started into megabyte windows that overflowed the receiver's out-of-order ranges.
+#[test]
+fn a_timeout_in_sack_recovery_and_its_backoff_keep_the_threshold() {
+    let mut c = open(TcpConfig { sack: true, rack: false, ..reno() });
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    assert_eq!(c.send(&payload(3000)), 3000);
+    // The first segment is lost, the other nine arrive: fast recovery, FlightSize / 2.
+    rx(&mut c, ms(30), &sack(0, &[(100, 1000)]));
+    let mut out = tx_all(&mut c, ms(30));
+    assert_eq!(out[0].seq, s(ISS + 1), "the hole goes first");
+    assert_eq!(c.info().ssthresh, 500);
+    // Its retransmission is lost too; all new data arrives and is SACKed, so SND.MAX runs
+    // on to the end of the peer's window while SND.UNA stays.
+    let mut now = ms(30);
+    for _ in 0..20 {
+        let Some(high) = out.iter().map(|x| x.seq.0 + x.payload.len() as u32).max() else {
+            break;
+        };
+        now += Duration::from_millis(10);
+        rx(&mut c, now, &sack(0, &[(100, high - ISS - 1)]));
+        out = tx_all(&mut c, now);
+    }
+    assert_eq!(c.info().unacked, 4000, "the whole window is outstanding");
+    assert_eq!(c.counters().timeouts, 0);
+    assert_eq!(c.info().ssthresh, 500);
+
+    let t = c.poll_timeout().expect("retransmission timer");
+    c.on_timeout(t);
+    assert_eq!(c.counters().timeouts, 1);
+    assert_eq!(c.info().cwnd, 100, "the loss window");
+    assert_eq!(c.info().ssthresh, 500, "fast recovery already reduced for this loss");
+    let out = tx_all(&mut c, t);
+    assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 1)]);
+
+    // Nothing answers: the timer backs off and fires again for the same segment.
+    let t2 = c.poll_timeout().expect("backed-off timer");
+    c.on_timeout(t2);
+    assert_eq!(c.counters().timeouts, 2);
+    assert_eq!(c.info().ssthresh, 500, "a backoff does not move the threshold");
+    assert_eq!(c.info().cwnd, 100);
 }

@@ -616,16 +616,17 @@ fn rto_retransmits_with_backoff_then_times_out() {
     let mut c = client(cfg);
     c.send(&data(100, 7));
     let first = recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
-    // RTT sampled on the SYN (10 ms) gives the 200 ms minimum RTO.
-    assert_eq!(c.poll_timeout(), Some(ms(220)));
-    let mut t = ms(220);
+    // RTT sampled on the SYN (10 ms): RTO = SRTT + max(4·RTTVAR, 200 ms) = 210 ms, as Linux's
+    // `__tcp_set_rto` (the minimum bounds the variance term, not the whole RTO).
+    assert_eq!(c.poll_timeout(), Some(ms(230)));
+    let mut t = ms(230);
     for k in 0..3u64 {
         c.on_timeout(t);
         let again = recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 100);
         assert_eq!(again.payload, first.payload);
         recv_nothing!(c, t);
         let next = c.poll_timeout().unwrap();
-        assert_eq!(next - t, Duration::from_millis(200 << (k + 1)));
+        assert_eq!(next - t, Duration::from_millis(210 << (k + 1)));
         t = next;
     }
     assert_eq!(c.info().retransmits, 3);
@@ -640,16 +641,16 @@ fn rto_go_back_and_ack_resumes() {
     let mut c = client(plain_config());
     c.send(&data(300, 8));
     assert_eq!(tx_all(&mut c, ms(20)).len(), 3);
-    c.on_timeout(ms(220));
+    c.on_timeout(ms(230));
     // After a timeout cwnd is one segment: only the first is resent.
-    let out = tx_all(&mut c, ms(220));
+    let out = tx_all(&mut c, ms(230));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].seq, s(ISS + 1));
     // The ACK covers the first two (the second had arrived): resend from 201.
-    send!(c, ms(230), seg(IRS + 1, Some(ISS + 201), A));
-    let out = tx_all(&mut c, ms(230));
+    send!(c, ms(240), seg(IRS + 1, Some(ISS + 201), A));
+    let out = tx_all(&mut c, ms(240));
     assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 201)]);
-    send!(c, ms(240), seg(IRS + 1, Some(ISS + 301), A));
+    send!(c, ms(250), seg(IRS + 1, Some(ISS + 301), A));
     assert_eq!(c.poll_timeout(), None);
     assert_eq!(c.info().backoff, 0);
 }
@@ -689,13 +690,13 @@ fn zero_window_probe_and_reopen() {
     send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
     c.send(&data(150, 4));
     recv_nothing!(c, ms(20));
-    // Persist timer at the RTO (200 ms), then backing off.
+    // Persist timer at the RTO (210 ms), then backing off.
     let t1 = c.poll_timeout().unwrap();
-    assert_eq!(t1, ms(220));
+    assert_eq!(t1, ms(230));
     c.on_timeout(t1);
     recv!(c, t1, seq ISS, ack Some(IRS + 1), A, len 0);
     let t2 = c.poll_timeout().unwrap();
-    assert_eq!(t2 - t1, Duration::from_millis(400));
+    assert_eq!(t2 - t1, Duration::from_millis(420));
     // The probe's answer still shows a zero window: keep probing.
     send!(c, t1 + Duration::from_millis(5), seg(IRS + 1, Some(ISS + 1), A).with_window(0));
     c.on_timeout(t2);
@@ -706,7 +707,7 @@ fn zero_window_probe_and_reopen() {
     recv!(c, t3, seq ISS + 1, ack Some(IRS + 1), A, len 100);
     // Nagle holds the 50-byte tail until the first segment is acknowledged.
     recv_nothing!(c, t3);
-    assert_eq!(c.poll_timeout(), Some(t3 + Duration::from_millis(200)), "RTO, not persist");
+    assert_eq!(c.poll_timeout(), Some(t3 + Duration::from_millis(210)), "RTO, not persist");
     send!(c, t3, seg(IRS + 1, Some(ISS + 101), A).with_window(1000));
     recv!(c, t3, seq ISS + 101, ack Some(IRS + 1), A | Flags::PSH, len 50);
 }
@@ -742,10 +743,10 @@ fn a_window_too_small_for_a_segment_waits_for_the_persist_timer() {
     send!(c, ms(15), seg(IRS + 1, Some(ISS + 1), A).with_window(10));
     c.send(&data(100, 4));
     recv_nothing!(c, ms(20));
-    // The persist timer, at the RTO (200 ms), sends the 10 bytes that fit, with
+    // The persist timer, at the RTO (210 ms), sends the 10 bytes that fit, with
     // PSH as Linux marks them.
     let t = c.poll_timeout().unwrap();
-    assert_eq!(t, ms(220));
+    assert_eq!(t, ms(230));
     c.on_timeout(t);
     recv!(c, t, seq ISS + 1, ack Some(IRS + 1), A | Flags::PSH, len 10);
     recv_nothing!(c, t);
@@ -1412,12 +1413,12 @@ fn no_fast_retransmit_for_dupacks_of_data_sent_before_a_timeout() {
     let mut c = client(plain_config());
     c.send(&data(500, 3));
     assert_eq!(tx_all(&mut c, ms(20)).len(), 5);
-    c.on_timeout(ms(220));
-    assert_eq!(tx_all(&mut c, ms(220)).len(), 1);
+    c.on_timeout(ms(230));
+    assert_eq!(tx_all(&mut c, ms(230)).len(), 1);
     for i in 0..4 {
-        send!(c, ms(230 + i), seg(IRS + 1, Some(ISS + 1), A));
+        send!(c, ms(240 + i), seg(IRS + 1, Some(ISS + 1), A));
     }
-    recv_nothing!(c, ms(240));
+    recv_nothing!(c, ms(250));
     assert_eq!(c.counters().fast_retransmits, 0);
 }
 

@@ -5,6 +5,8 @@
 
 use crate::time::Duration;
 
+use super::SeqNumber;
+
 /// The RFC 6298 estimator: smoothed RTT, RTT variance and the resulting RTO.
 #[derive(Clone, Copy, Debug)]
 pub struct RtoEstimator {
@@ -12,11 +14,33 @@ pub struct RtoEstimator {
     srtt: Duration,
     rttvar: Duration,
     rto: Duration,
-    /// The least RTO: the minimum, and at least the clock granularity `G`.
-    var_floor: Duration,
-    max: Duration,
-    backoff: u32,
+    /// The least RTO: the minimum, and at least the clock granularity `G`, in microseconds.
+    /// The two limits are kept as `u32` microseconds (up to 71 minutes) so that the
+    /// per-round variance fits in the 48 bytes the estimator had (`Connection` stays 32
+    /// cache lines).
+    var_floor_us: u32,
+    /// The largest RTO, in microseconds.
+    max_us: u32,
+    /// A byte, as Linux's `icsk_backoff`: the RTO stops doubling long before 255.
+    backoff: u8,
     has_srtt: bool,
+    /// Linux's variance term, used by [`sample_per_round`](Self::sample_per_round) (TCP).
+    round: RoundVariance,
+}
+
+/// Linux's RTO variance term (`tcp_rtt_estimator`, `__tcp_set_rto`): RTO = SRTT + `rttvar`,
+/// where `rttvar` is at least the minimum RTO and follows the largest deviation of each round
+/// trip (`mdev_max`), rising at once and falling by a quarter of the gap per round trip. So the
+/// minimum bounds the variance term, not the whole RTO: RFC 6298's `max(SRTT + 4·RTTVAR, min)`
+/// fires earlier than Linux on paths with RTTs near the minimum. Microseconds, as in Linux.
+#[derive(Clone, Copy, Debug, Default)]
+struct RoundVariance {
+    /// The largest `4·RTTVAR` seen in this round trip (at least the minimum RTO).
+    mdev_max_us: u32,
+    /// The variance term of the RTO.
+    rttvar_us: u32,
+    /// The round trip ends when SND.UNA passes this (SND.NXT when it began).
+    rtt_seq: SeqNumber,
 }
 
 impl RtoEstimator {
@@ -26,11 +50,57 @@ impl RtoEstimator {
             srtt: Duration::ZERO,
             rttvar: Duration::ZERO,
             rto: initial.max(min).min(max),
-            var_floor: min.max(granularity),
-            max,
+            var_floor_us: micros(min.max(granularity)),
+            max_us: micros(max),
             backoff: 0,
             has_srtt: false,
+            round: RoundVariance::default(),
         }
+    }
+
+    /// Feeds one RTT measurement the way Linux's TCP does (`tcp_rtt_estimator`): SRTT as RFC
+    /// 6298; the deviation grows eight times slower on samples below SRTT (Linux's Eifel-like
+    /// damping); and the RTO is SRTT plus a variance term of at least the minimum, kept per
+    /// round trip ([`RoundVariance`]). `una` is SND.UNA after the ACK that gave the sample,
+    /// `nxt` SND.NXT. Ends any backoff, as [`sample`](Self::sample) does.
+    pub fn sample_per_round(&mut self, r: Duration, una: SeqNumber, nxt: SeqNumber) {
+        let us = micros;
+        let floor_us = self.var_floor_us;
+        match self.srtt() {
+            None => {
+                self.srtt = r;
+                self.has_srtt = true;
+                self.rttvar = Duration::from_nanos(r.total_nanos() / 2);
+                let rttvar_us = us(r).saturating_mul(2).max(floor_us);
+                self.round = RoundVariance { mdev_max_us: rttvar_us, rttvar_us, rtt_seq: nxt };
+            }
+            Some(srtt) => {
+                let var = self.rttvar.total_nanos() as i128;
+                let err = r.total_nanos() as i128 - srtt.total_nanos() as i128;
+                let mut d = err.abs() - var;
+                if err < 0 && d > 0 {
+                    d /= 8;
+                }
+                self.rttvar = Duration::from_nanos((var + d / 4).max(0) as u64);
+                self.srtt = Duration::from_nanos((srtt.total_nanos() as i128 + err / 8) as u64);
+                let mdev_us = us(self.rttvar).saturating_mul(4);
+                let round = &mut self.round;
+                if mdev_us > round.mdev_max_us {
+                    round.mdev_max_us = mdev_us;
+                    round.rttvar_us = round.rttvar_us.max(mdev_us);
+                }
+                if una > round.rtt_seq {
+                    if round.mdev_max_us < round.rttvar_us {
+                        round.rttvar_us -= (round.rttvar_us - round.mdev_max_us) / 4;
+                    }
+                    round.rtt_seq = nxt;
+                    round.mdev_max_us = floor_us;
+                }
+            }
+        }
+        let var = Duration::from_micros(u64::from(self.round.rttvar_us));
+        self.rto = (self.srtt + var).max(self.var_floor()).min(self.max());
+        self.backoff = 0;
     }
 
     /// Feeds one RTT measurement `r` (RFC 6298 §2.2 and §2.3). Also ends any backoff: a fresh
@@ -53,7 +123,7 @@ impl RtoEstimator {
         let srtt = self.srtt;
         // RTO <- SRTT + K*RTTVAR, K = 4, at least the minimum (which is at least G), at most
         // the maximum (§2.3-§2.5).
-        self.rto = (srtt + self.rttvar.saturating_mul(4)).max(self.var_floor).min(self.max);
+        self.rto = (srtt + self.rttvar.saturating_mul(4)).max(self.var_floor()).min(self.max());
         self.backoff = 0;
     }
 
@@ -61,7 +131,7 @@ impl RtoEstimator {
     /// so data transfer starts with an RTO of at least `fallback` (3 s).
     pub fn syn_loss_fallback(&mut self, fallback: Duration) {
         if !self.has_srtt {
-            self.rto = self.rto.max(fallback).min(self.max);
+            self.rto = self.rto.max(fallback).min(self.max());
         }
     }
 
@@ -78,12 +148,20 @@ impl RtoEstimator {
     /// The RTO to arm the timer with, backoff included.
     pub fn rto(&self) -> Duration {
         let factor = 1u64 << self.backoff.min(20);
-        self.rto.saturating_mul(factor).min(self.max)
+        self.rto.saturating_mul(factor).min(self.max())
     }
 
     /// The RTO without backoff.
     pub fn base_rto(&self) -> Duration {
         self.rto
+    }
+
+    fn var_floor(&self) -> Duration {
+        Duration::from_micros(u64::from(self.var_floor_us))
+    }
+
+    fn max(&self) -> Duration {
+        Duration::from_micros(u64::from(self.max_us))
     }
 
     /// Smoothed RTT, once a sample has been taken.
@@ -98,8 +176,13 @@ impl RtoEstimator {
 
     /// Number of consecutive backoffs.
     pub fn backoff(&self) -> u32 {
-        self.backoff
+        u32::from(self.backoff)
     }
+}
+
+/// `d` in whole microseconds, saturating at `u32::MAX`.
+fn micros(d: Duration) -> u32 {
+    (d.total_nanos() / 1000).min(u64::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]
@@ -128,6 +211,53 @@ mod tests {
         assert_eq!(e.rttvar(), Duration::from_micros(62_500));
         assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    fn seq(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn per_round_rto_adds_the_minimum_to_srtt() {
+        let mut e = est();
+        // First sample 10 ms: SRTT 10, variance term max(2·10, 200) = 200, RTO 210 ms (RFC
+        // 6298 would say max(10 + 20, 200) = 200).
+        e.sample_per_round(Duration::from_millis(10), seq(1), seq(1001));
+        assert_eq!(e.rto(), Duration::from_millis(210));
+        assert_eq!(e.rttvar(), Duration::from_millis(5));
+        // Same RTT for rounds on end: the deviation decays, the variance term stays at 200.
+        for k in 1..20u32 {
+            e.sample_per_round(Duration::from_millis(10), seq(1 + 1000 * k), seq(1001 + 1000 * k));
+        }
+        assert_eq!(e.srtt(), Some(Duration::from_millis(10)));
+        assert_eq!(e.rto(), Duration::from_millis(210));
+        // A 1 s outlier: the deviation jumps, and with it the variance term, at once.
+        e.sample_per_round(Duration::from_secs(1), seq(30_000), seq(31_000));
+        let high = e.rto();
+        assert!(high > Duration::from_millis(900), "{high:?}");
+        // Back to 10 ms: within the round trip nothing falls below the round's largest
+        // deviation; then each round takes a quarter of the gap away.
+        e.sample_per_round(Duration::from_millis(10), seq(30_500), seq(31_000));
+        assert!(e.rto() >= high - Duration::from_millis(130), "{:?}", e.rto());
+        for k in 0..40u32 {
+            e.sample_per_round(
+                Duration::from_millis(10),
+                seq(31_001 + k * 1000),
+                seq(32_000 + k * 1000),
+            );
+        }
+        assert!(e.rto() < Duration::from_millis(260), "{:?}", e.rto());
+        assert!(e.rto() >= Duration::from_millis(210));
+    }
+
+    #[test]
+    fn per_round_deviation_grows_slowly_on_faster_samples() {
+        let mut e = est();
+        e.sample_per_round(Duration::from_millis(100), seq(1), seq(2));
+        // A sample 80 ms under SRTT: |err| - RTTVAR = 30 ms grows RTTVAR by 30/8/4 ms, not 30/4.
+        e.sample_per_round(Duration::from_millis(20), seq(1), seq(2));
+        assert_eq!(e.rttvar(), Duration::from_nanos(50_937_500));
+        assert_eq!(e.srtt(), Some(Duration::from_millis(90)));
     }
 
     #[test]

@@ -207,6 +207,12 @@ impl CongestionControl for Cubic {
         self.cwnd = mss as f64;
     }
 
+    fn on_rto_again(&mut self, _now: Instant, mss: usize) {
+        // The threshold and W_max stay where the first reduction put them.
+        self.epoch_start = None;
+        self.cwnd = mss as f64;
+    }
+
     fn undo(&mut self) {
         self.cwnd = self.cwnd.max(self.undo.cwnd as f64);
         self.ssthresh = self.ssthresh.max(self.undo.ssthresh);

@@ -97,6 +97,9 @@ impl CongestionControl for Controller {
     fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize) {
         dispatch!(self, c => c.on_rto(now, in_flight, mss))
     }
+    fn on_rto_again(&mut self, now: Instant, mss: usize) {
+        dispatch!(self, c => c.on_rto_again(now, mss))
+    }
     fn undo(&mut self) {
         dispatch!(self, c => c.undo())
     }
@@ -148,6 +151,16 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn on_recovery_exit(&mut self, now: Instant, in_flight: usize, mss: usize);
     /// The retransmission timer fired (RFC 5681 §3.1 eq. 4, RFC 9438 §4.8).
     fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize);
+    /// The timer fired again for a loss the threshold already fell for: a backoff (the same
+    /// data timed out again with no progress), or a timeout during fast recovery. The window
+    /// restarts at one segment and the threshold stays (RFC 5681 §3.1 applies eq. 4 to a
+    /// segment "not yet resent by way of the retransmission timer"; Linux `tcp_enter_loss`
+    /// calls `ssthresh()` only in Open/Disorder or on the first timeout of a Loss episode).
+    /// The default treats it as a first timeout with the current window as the flight.
+    fn on_rto_again(&mut self, now: Instant, mss: usize) {
+        let w = self.window();
+        self.on_rto(now, w, mss);
+    }
     /// Every retransmission of the last reduction turned out spurious (DSACK, RFC 2883): put
     /// the window back as it was before the reduction (Linux `tcp_undo_cwnd_reduction`).
     fn undo(&mut self);

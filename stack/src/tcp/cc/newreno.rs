@@ -80,6 +80,11 @@ impl CongestionControl for NewReno {
         self.cwnd = mss;
     }
 
+    fn on_rto_again(&mut self, _now: Instant, mss: usize) {
+        self.ca_acc = 0;
+        self.cwnd = mss;
+    }
+
     fn undo(&mut self) {
         self.cwnd = self.cwnd.max(self.undo.cwnd);
         self.ssthresh = self.ssthresh.max(self.undo.ssthresh);

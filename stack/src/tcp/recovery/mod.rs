@@ -227,7 +227,7 @@ impl Recovery<'_> {
 
     /// An RTT sample for the RTO estimator and RACK's minimum.
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rtx.rto.sample(rtt);
+        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
         self.loss.rack.on_rtt_sample(rtt);
         self.loss.last_rtt = Some(rtt);
     }
@@ -524,9 +524,32 @@ impl Recovery<'_> {
 
     /// The retransmission timer fired in a synchronized state: everything outstanding is lost
     /// and goes out again as the (one-segment) window allows (RFC 6298 §5.4, RFC 6675 §5.1).
+    ///
+    /// The threshold falls once per loss, as Linux's `tcp_enter_loss` does it: outside
+    /// recovery, or on the first timeout of a timeout episode since SND.UNA last moved. A
+    /// backoff (the same data timing out again) or a timeout during fast recovery (which has
+    /// already reduced) restarts the window at one segment and keeps the threshold and the
+    /// undo point. Reducing again from the outstanding data *raised* the threshold: with SACK,
+    /// SND.MAX runs far ahead of an unrepaired hole, so FlightSize / 2 at the second timeout
+    /// was megabytes at 5 % loss (ccsim), slow start climbed to it, and the burst overflowed
+    /// the receiver's out-of-order ranges, so most of the next go-back resent data the
+    /// receiver had received and dropped.
     pub(super) fn on_rto_recovery(&mut self, now: Instant) {
-        let flight = self.loss.board.outstanding();
-        self.cc.on_rto(now, flight, self.opts.mss);
+        let reduce = match self.loss.episode {
+            None => true,
+            Some(e) => e.kind == RecoveryKind::Timeout && self.rtx.count <= 1,
+        };
+        if reduce {
+            // FlightSize (RFC 5681 eq. 4), but never more than the window allowed: with SACK,
+            // SND.MAX − SND.UNA counts everything sent past a hole whose retransmission was
+            // lost, SACKed or dropped by the receiver, and can be many windows; Linux halves
+            // the window itself (`tcp_reno_ssthresh`).
+            let flight = self.loss.board.outstanding().min(self.cc.window());
+            self.cc.on_rto(now, flight, self.opts.mss);
+            self.start_undo_episode();
+        } else {
+            self.cc.on_rto_again(now, self.opts.mss);
+        }
         self.loss.board.mark_all_lost();
         self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
         self.loss.rto_recover = Some(self.snd.max);
@@ -535,7 +558,6 @@ impl Recovery<'_> {
         self.loss.tlp_pending = false;
         self.loss.tlp_end = None;
         self.loss.rack_at = None;
-        self.start_undo_episode();
     }
 
     /// RFC 8985 §7.2: arms the probe timer when data is outstanding outside recovery. A PTO
