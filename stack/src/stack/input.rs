@@ -13,9 +13,11 @@ use crate::flow::{FlowKey, ListenerHandle};
 use crate::iface::Received;
 use crate::tcp::listen::{AckAction, OverflowPolicy, SynAction};
 use crate::tcp::segment::{IpEcn, Segment, SegmentHeader, SegmentOptions};
-use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State};
+use crate::tcp::syncookie::SynCookies;
+use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::tcp::{Packet, TcpRepr};
+use crate::wire::SeqNumber;
 
 /// The engine's view of a parsed segment (the engine does not depend on the wire parser).
 pub(crate) fn to_segment<'a>(repr: &TcpRepr<'a>) -> Segment<'a> {
@@ -202,16 +204,8 @@ impl Stack {
                     let (slot, ipv6) = key.slot(&mut self.flows.v6);
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let open = Open::Syn(seg);
-                    let (slot_local, slot_remote) = slot_ends(&slot);
-                    let conn = Connection::new(ConnectionParams {
-                        now,
-                        config,
-                        local: slot_local,
-                        remote: slot_remote,
-                        iss,
-                        open,
-                    });
-                    let conn = super::keyed(&self.cookies, conn, local, remote);
+                    let conn =
+                        passive(&self.cookies, now, config, &slot, iss, open, (local, remote));
                     let socket = Socket::new(conn, Owner::SynQueue(l)).with_ipv6(ipv6);
                     match self.adopt_any(key, slot, socket, true) {
                         Ok(_) => {
@@ -237,17 +231,9 @@ impl Stack {
                 let config = key.fit_mss(*listener.tcp_config(), mtu);
                 let (slot, ipv6) = key.slot(&mut self.flows.v6);
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
-                let (slot_local, slot_remote) = slot_ends(&slot);
-                let conn = Connection::new(ConnectionParams {
-                    now,
-                    config,
-                    local: slot_local,
-                    remote: slot_remote,
-                    iss,
-                    open,
-                });
-                // The offset the cookie's SYN-ACK was stamped with.
-                let mut conn = super::keyed(&self.cookies, conn, local, remote);
+                // Keyed with the offset the cookie's SYN-ACK was stamped with.
+                let mut conn =
+                    passive(&self.cookies, now, config, &slot, iss, open, (local, remote));
                 if self.flows.is_full() {
                     self.counters.table_full_drops += 1;
                     conn.drop_buffers(&mut self.buffers);
@@ -296,4 +282,28 @@ impl Stack {
         }
         self.replies.push_back(Reply { key, ipv6, header });
     }
+}
+
+/// A connection a listener accepts (from its SYN or from a returning cookie), stored under
+/// slab key `slot` (an IPv6 connection's alias) and keyed with its real `ends`: the one
+/// constructor of both passive paths.
+fn passive(
+    cookies: &SynCookies,
+    now: Instant,
+    config: TcpConfig,
+    slot: &FlowKey,
+    iss: SeqNumber,
+    open: Open<'_, '_>,
+    (local, remote): (std::net::SocketAddr, std::net::SocketAddr),
+) -> Connection {
+    let (slot_local, slot_remote) = slot_ends(slot);
+    let conn = Connection::new(ConnectionParams {
+        now,
+        config,
+        local: slot_local,
+        remote: slot_remote,
+        iss,
+        open,
+    });
+    super::keyed(cookies, conn, local, remote)
 }
