@@ -391,6 +391,27 @@ fn psh_on_every_tso_packet_of_two_or_more_segments() {
     recv_nothing!(c, ms(40));
 }
 
+/// A write that fits one segment is a TSO packet of its own, and the end of a write closes the
+/// packet its segment is in: the packets after either are counted afresh. (The first kind is
+/// planned without computing a size goal, `Connection::plan_data`; this holds it to the packet
+/// count it had, and fails if a write's end leaves a packet open.)
+#[test]
+fn a_packet_of_one_and_a_write_end_close_the_tso_packet() {
+    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    c.send(&data(50, 1));
+    recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), P | A, len 50);
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 51), A));
+    // A segment and a half: the write's end closes the packet after its second segment.
+    c.send(&data(150, 2));
+    recv!(c, ms(30), seq ISS + 51, ack Some(IRS + 1), A, len 100);
+    recv!(c, ms(30), seq ISS + 151, ack Some(IRS + 1), P | A, len 50);
+    send!(c, ms(40), seg(IRS + 1, Some(ISS + 201), A));
+    // So the next write starts a packet of its own: PSH on its second segment, not its first.
+    c.send(&data(400, 3));
+    let flags: Vec<Flags> = tx_all(&mut c, ms(40)).iter().map(|x| x.flags).collect();
+    assert_eq!(flags, vec![A, P | A, A, P | A]);
+}
+
 #[test]
 fn records_end_segments_and_carry_psh() {
     let mut c = client(TcpConfig { nodelay: true, ..plain_config() });

@@ -349,12 +349,20 @@ impl Connection {
             && !self.marks.holds_short();
         let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
         let mut tso_push = false;
+        let ends_packet = push || ends_record || fin_here;
         if len > 0 && !probe {
-            let goal = if self.marks.tso_idle() { self.tso_goal() } else { 0 };
-            let (segs, full) = self.marks.tso_add(goal);
-            tso_push = segs >= 2 && full;
-            if push || full || ends_record || fin_here {
-                self.marks.tso_end();
+            let idle = self.marks.tso_idle();
+            // A segment that opens a packet and ends it at once (each message of a
+            // request/response exchange) is a packet of one: its PSH is the segment's own, and
+            // a size goal (at least two segments, two 128-bit divisions to compute) could
+            // neither fill it nor keep it open, so none is computed and no packet is opened.
+            if !(idle && ends_packet) {
+                let goal = if idle { self.tso_goal() } else { 0 };
+                let (segs, full) = self.marks.tso_add(goal);
+                tso_push = segs >= 2 && full;
+                if full || ends_packet {
+                    self.marks.tso_end();
+                }
             }
         } else {
             self.marks.tso_end();
