@@ -17,8 +17,9 @@
 
 use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
 use crate::loadgen::{MergedProgress, Stats, Workload};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use xdptcp_driver::service::{source_ready, SourceReady};
 use xdptcp_driver::service::{Conns, Cx, Service};
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::Event;
@@ -40,7 +41,7 @@ const SEND: u64 = 4;
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub workload: Workload,
-    pub target: SocketAddrV4,
+    pub target: SocketAddr,
     pub conns: usize,
     pub duration: std::time::Duration,
     pub size: usize,
@@ -55,7 +56,7 @@ pub type Slot = (usize, TcpHandle);
 /// The worker's stack under [`Clients`], for the length of one callback.
 struct StackIo<'a, 'cx> {
     cx: &'a mut Cx<'cx>,
-    target: SocketAddrV4,
+    target: SocketAddr,
     conns: &'a mut ClientConns,
 }
 
@@ -76,7 +77,8 @@ impl Transport for StackIo<'_, '_> {
         c.handles[i] = None;
         c.next[i] = Next::Continue;
         let stack = self.cx.stack();
-        let Ok(h) = stack.tcp_connect(now, *self.target.ip(), self.target.port()) else {
+        let config = *stack.tcp_config();
+        let Ok(h) = stack.tcp_connect_to(now, self.target, config) else {
             return false;
         };
         let _ = stack.tcp_set_nodelay(h, true);
@@ -119,7 +121,7 @@ impl Transport for StackIo<'_, '_> {
 /// The load generator on one worker's stack.
 #[derive(Debug)]
 pub struct StackLoad {
-    target: SocketAddrV4,
+    target: SocketAddr,
     workload: Workload,
     duration: Duration,
     clients: Clients,
@@ -128,6 +130,8 @@ pub struct StackLoad {
     next_progress: Instant,
     last_progress: Instant,
     done: bool,
+    /// Why the run could not start (no source address: duplicate address detection failed).
+    failed: Option<String>,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
     /// With several workers, this one's share of the run: its intervals go to the merged
@@ -168,6 +172,7 @@ impl StackLoad {
             next_progress: Instant::ZERO,
             last_progress: Instant::ZERO,
             done: false,
+            failed: None,
             progress,
             share: None,
             elapsed: std::time::Duration::ZERO,
@@ -184,6 +189,11 @@ impl StackLoad {
     /// What was measured.
     pub fn stats(&self) -> &Stats {
         &self.clients.stats
+    }
+
+    /// Why the run never started, if it did not (a one-line error).
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// How long the measured part lasted.
@@ -204,6 +214,19 @@ impl StackLoad {
 
     fn begin(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now();
+        // Over IPv6, the first connect waits for duplicate address detection.
+        match source_ready(cx.stack().iface().ipv6(), now, self.target) {
+            SourceReady::Ready => {}
+            SourceReady::RetryAt(at) => {
+                cx.arm_timer(at, BEGIN);
+                return;
+            }
+            SourceReady::Failed(why) => {
+                self.failed = Some(why);
+                self.done = true;
+                return;
+            }
+        }
         self.start = now;
         self.next_progress = now + Duration::from_secs(1);
         self.last_progress = now;
@@ -371,7 +394,7 @@ mod tests {
     fn cfg(workload: Workload, conns: usize) -> LoadConfig {
         LoadConfig {
             workload,
-            target: SocketAddrV4::new(B, 7001),
+            target: SocketAddr::from((B, 7001)),
             conns,
             duration: std::time::Duration::from_millis(30),
             size: 64,
