@@ -438,6 +438,76 @@ mod tests {
         (load.stats().clone(), load.elapsed(), p.app().counters().opened as usize, lost)
     }
 
+    const A6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    const B6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+    /// A stack with an IPv6 address (detection on, as a worker's: a delay then one probe).
+    fn stack6(
+        dev: &impl xdptcp_driver::Device,
+        last: u8,
+        v4: std::net::Ipv4Addr,
+        v6: std::net::Ipv6Addr,
+    ) -> xdptcp_stack::stack::Stack {
+        use xdptcp_driver::setup::{stack_config, Addressing};
+        let mac = [2, 0, 0, 0, 0, last];
+        let ipv6 = vec![xdptcp_stack::iface::Ipv6Cidr::new(v6, 64)];
+        let addressing = Addressing { mac, addr: v4, prefix_len: 24, gateway: None, ipv6 };
+        let keys = xdptcp_stack::stack::StackKeys::from_seed(u64::from(last));
+        xdptcp_stack::stack::Stack::new(stack_config(dev, addressing, keys), Instant::ZERO)
+    }
+
+    /// An rr load from `client6` to the echo at B6 over IPv6, in 1 ms steps (detection takes
+    /// a second or two): the load's stack and service once it finished.
+    fn run6(client6: std::net::Ipv6Addr) -> Worker<xdptcp_driver::LoopbackEnd, Host<StackLoad>> {
+        use xdptcp_driver::App as _;
+        let (a, b) = LoopbackPair::default().build();
+        let cfg = LoadConfig { target: SocketAddr::from((B6, 7001)), ..cfg(Workload::Rr, 2) };
+        let stack = stack6(&a, 2, A, client6);
+        let mut w = Worker::new(a, stack, Host::new(StackLoad::new(cfg, |_| {}).expect("valid")));
+        let stack = stack6(&b, 1, B, B6);
+        let mut p = Worker::new(b, stack, Host::new(Echo::new(7001).with_backlog(64)));
+        p.start().expect("listens");
+        let mut now = Instant::from_millis(1);
+        for _ in 0..10_000 {
+            w.run_once(now);
+            p.run_once(now);
+            if w.app().finished() {
+                return w;
+            }
+            now += Duration::from_millis(1);
+        }
+        panic!("the run did not end");
+    }
+
+    /// Before detection has made our address preferred, `tcp_connect_to` has no source: the
+    /// load waits for it (no connect fails, no SYN is retransmitted) and then runs over IPv6.
+    #[test]
+    fn rr_over_ipv6_waits_for_address_detection_then_runs() {
+        let w = run6(A6);
+        let load = w.app().service();
+        assert_eq!(load.failed(), None);
+        let s = load.stats();
+        assert!(s.completed > 5, "completed {}, errors {:?}", s.completed, s.errors);
+        assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+        assert_eq!(s.bytes, s.completed * 128);
+        assert_eq!(w.stack().tcp_counters().retrans_segs, 0, "a SYN waited out a timeout");
+        assert_eq!(w.stack().iface().counters().ndp_dad_succeeded, 2, "link-local and A6");
+        let h = w.app().conns().next().expect("a connection open at the end").0;
+        let (local, remote) = w.stack().tcp_addrs(h).expect("open");
+        assert_eq!((local.ip(), remote), (A6.into(), SocketAddr::from((B6, 7001))));
+    }
+
+    /// Our address is the server's: detection finds the duplicate, and the run ends at once
+    /// with a one-line reason instead of connecting from an address another node has.
+    #[test]
+    fn a_duplicate_ipv6_address_ends_the_run_with_one_line() {
+        let w = run6(B6);
+        let why = w.app().service().failed().expect("the run failed").to_string();
+        assert!(why.contains("2001:db8::1 is already in use on the link"), "{why}");
+        assert!(!why.contains('\n'));
+        assert_eq!(w.app().service().stats().completed, 0);
+    }
+
     /// The first SYNs meet an unresolved server address, and the interface holds only 3
     /// packets per neighbour waiting for ARP: opening every slot at once lost the others'
     /// SYNs to a whole 1 s retransmission (a 2 s crr run of 8 slots ran on 3 for its first
