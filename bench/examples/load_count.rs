@@ -27,7 +27,7 @@ fn main() {
     let Some(ms) = args.next().and_then(|s| s.parse::<u64>().ok()) else { usage() };
     let cfg = LoadConfig {
         workload,
-        target: SocketAddrV4::new(SERVER, 7001),
+        target: SocketAddrV4::new(SERVER, 7001).into(),
         conns: 4,
         duration: std::time::Duration::from_millis(ms),
         size: 64,

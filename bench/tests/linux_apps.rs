@@ -420,6 +420,23 @@ fn errors_are_one_line_and_non_zero() {
         "bad --backend 'localhost'",
     );
     assert_one_line_error(&xdptcp(&["serve", "http", "--stack", "xdptcp"], t), "needs --iface");
+    // IPv6 destinations of our stack's clients: `[ADDR]:PORT`, and an IPv6 address of ours.
+    let v4_only = ["--iface", "lo", "--ip", "198.18.0.2/24"];
+    for args in [
+        &["load", "rr", "--stack", "xdptcp", "--target", "[2001:db8::1]:7"][..],
+        &["xfer", "--stack", "xdptcp", "--connect", "[2001:db8::1]:7"][..],
+        &["serve", "proxy", "--stack", "xdptcp", "--backend", "[2001:db8::1]:7"][..],
+    ] {
+        let args = [args, &v4_only[..]].concat();
+        assert_one_line_error(&xdptcp(&args, t), "needs an IPv6 address of ours: add one to --ip");
+    }
+    assert_one_line_error(
+        &xdptcp(
+            &["xfer", "--connect", "2001:db8::1:7", "--iface", "lo", "--ip", "198.18.0.2/24"],
+            t,
+        ),
+        "expected IPv4ADDR:PORT or [IPv6ADDR]:PORT",
+    );
     assert_one_line_error(&xdptcp(&["load", "crr", "--target", &free, "--rate", "10"], t), "rate");
     drop(busy);
 }

@@ -40,7 +40,9 @@ fn run(args: &[String]) -> Result<(), String> {
     let port: u16 = args[3].parse().map_err(|e| format!("bad port {}: {e}", args[3]))?;
     let backends = args[4..]
         .iter()
-        .map(|b| b.parse::<SocketAddrV4>().map_err(|e| format!("bad backend {b}: {e}")))
+        .map(|b| {
+            b.parse::<SocketAddrV4>().map(Into::into).map_err(|e| format!("bad backend {b}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     signal::install().map_err(|e| e.to_string())?;
     let mut builder = Builder::new(&args[1], addr);

@@ -179,17 +179,14 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
     if args.threads != 1 {
         return Err("--threads: load --stack xdptcp runs one worker".into());
     }
-    let target: std::net::SocketAddrV4 = args
-        .target
-        .parse()
-        .map_err(|_| format!("bad --target '{}': expected IPv4ADDR:PORT", args.target))?;
+    let target = args.xdp.target("--target", &args.target)?;
     if args.xdp.queues > 1 {
         return run_xdptcp_queues(args, target);
     }
     let opts = args.xdp.options()?;
     let cfg = xdptcp_load_config(args, target);
     let load = xdptcp_driver::Host::new(StackLoad::new(cfg, |line| eprintln!("{line}"))?);
-    struct H(std::net::SocketAddrV4);
+    struct H(std::net::SocketAddr);
     impl xdp::Hooks<xdptcp_driver::Host<StackLoad>> for H {
         fn ready(&mut self, r: &xdp::Ready) {
             println!("load from {} to {} {}", r.addr, self.0, r.describe());
@@ -201,6 +198,9 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
     }
     let (host, _) = xdp::run(&opts, load, &mut H(target))?;
     let load = host.into_service();
+    if let Some(why) = load.failed() {
+        return Err(why.to_string());
+    }
     finish(args, &load.stats().report(xdptcp_run_info(args, target), load.elapsed()))
 }
 
@@ -208,7 +208,7 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
 /// the connections (and of `--rate`); every worker's connections come back to its own queue
 /// (`on_queues`). The shares' statistics are merged (counts add, histograms add) into one
 /// report, over the longest worker's measured time.
-fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), String> {
+fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddr) -> Result<(), String> {
     use super::on_queues::{self, share, Until};
     use std::sync::{Arc, Mutex};
     use xdptcp_bench::loadgen::{MergedProgress, Stats};
@@ -234,13 +234,19 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), 
         let load = StackLoad::new(LoadConfig { conns, rate, ..cfg.clone() }, |l| eprintln!("{l}"))?;
         Ok(Host::new(load.share(merged.clone())))
     };
-    let take = |h: &Host<StackLoad>| (h.service().stats().clone(), h.service().elapsed());
+    let take = |h: &Host<StackLoad>| {
+        let l = h.service();
+        (l.stats().clone(), l.elapsed(), l.failed().map(str::to_string))
+    };
     let ip = args.xdp.ip.as_deref().unwrap_or_default();
     let what = format!("load from {} to {target}", ip.split(['/', ',']).next().unwrap_or(ip));
     let done = on_queues::run(&rt, &what, make, take, Until::AllFinished)?;
     let mut stats = Stats::new();
     let mut elapsed = Duration::ZERO;
-    for (k, (s, e)) in done.iter().enumerate() {
+    if let Some(why) = done.iter().find_map(|(_, _, f)| f.clone()) {
+        return Err(why);
+    }
+    for (k, (s, e, _)) in done.iter().enumerate() {
         println!(
             "q{k} load: completed {}, bytes {}, errors {}",
             s.completed,
@@ -254,7 +260,7 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddrV4) -> Result<(), 
 }
 
 /// What the report says of a run on our stack.
-fn xdptcp_run_info(args: &Args, target: std::net::SocketAddrV4) -> RunInfo {
+fn xdptcp_run_info(args: &Args, target: std::net::SocketAddr) -> RunInfo {
     RunInfo {
         workload: args.workload,
         server: args.server_label.clone().unwrap_or_else(|| target.to_string()),
@@ -269,7 +275,7 @@ fn xdptcp_run_info(args: &Args, target: std::net::SocketAddrV4) -> RunInfo {
 /// The load generator's settings of `--stack xdptcp`.
 fn xdptcp_load_config(
     args: &Args,
-    target: std::net::SocketAddrV4,
+    target: std::net::SocketAddr,
 ) -> xdptcp_bench::xdp::load::LoadConfig {
     xdptcp_bench::xdp::load::LoadConfig {
         workload: args.workload,

@@ -3,7 +3,7 @@
 
 use super::serve::Args;
 use super::Stack;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdptcp_bench::linux;
@@ -16,11 +16,14 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.backend.is_empty() {
         return Err("serve proxy needs at least one --backend ADDR:PORT".into());
     }
-    let backends: Vec<SocketAddrV4> = args
-        .backend
-        .iter()
-        .map(|b| b.parse().map_err(|_| format!("bad --backend '{b}': expected IPv4ADDR:PORT")))
-        .collect::<Result<_, _>>()?;
+    let backends: Vec<SocketAddr> = if args.stack == Stack::Xdptcp {
+        args.backend.iter().map(|b| args.xdp.target("--backend", b)).collect::<Result<_, _>>()?
+    } else {
+        args.backend
+            .iter()
+            .map(|b| b.parse().map_err(|_| format!("bad --backend '{b}': expected ADDR:PORT")))
+            .collect::<Result<_, _>>()?
+    };
     let list = args.backend.join(", ");
     if args.stack == Stack::Xdptcp {
         super::serve::check_xdptcp_flags(args)?;
@@ -38,7 +41,6 @@ pub fn run(args: &Args) -> Result<(), String> {
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
     println!("listening on {local} (stack linux, app proxy to {list}, {} thread(s))", args.threads);
-    let backends = backends.into_iter().map(std::net::SocketAddr::V4).collect();
     let c = linux::proxy::run(listeners, backends, stop)?;
     println!(
         "stopped: accepted {}, completed {}, aborted {}, backend failures {}, bytes up {}, \
@@ -48,7 +50,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<(), String> {
+fn run_xdptcp(args: &Args, backends: Vec<SocketAddr>, list: String) -> Result<(), String> {
     if args.port == 0 {
         return Err("--port must be between 1 and 65535".into());
     }
@@ -86,15 +88,18 @@ fn run_xdptcp(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<
             )
         }
     }
-    xdp::run(&opts, proxy, &mut H { port: args.port, list })?;
-    Ok(())
+    let (host, _) = xdp::run(&opts, proxy, &mut H { port: args.port, list })?;
+    match host.service().error() {
+        Some(why) => Err(why.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// `serve proxy --stack xdptcp --queues N`: a proxy per worker. A client connection is
 /// served by the worker of its queue, which opens the backend connection on its own stack,
 /// with a local port whose replies come back to that queue (`on_queues`): both halves of a
 /// pair live on one core. The workers' counters are added up in the `stopped:` line.
-fn run_xdptcp_queues(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> Result<(), String> {
+fn run_xdptcp_queues(args: &Args, backends: Vec<SocketAddr>, list: String) -> Result<(), String> {
     use super::on_queues::{self, Until};
     use xdptcp_driver::services::ProxyCounters;
     if args.syn_cookies != super::serve::Switch::On {
@@ -103,14 +108,20 @@ fn run_xdptcp_queues(args: &Args, backends: Vec<SocketAddrV4>, list: String) -> 
     let rt = args.xdp.runtime_args(None, args.port, args.body_bytes, args.backlog)?;
     let (port, backlog) = (args.port, args.backlog.max(1));
     let make = move |_| Ok(Host::new(Proxy::new(port, backlog, backends.clone())));
-    let take = |p: &Host<Proxy>| (p.service().counters(), p.service().open_pairs());
+    let take = |p: &Host<Proxy>| {
+        let p = p.service();
+        (p.counters(), p.open_pairs(), p.error().map(str::to_string))
+    };
     let ip = args.xdp.ip.as_deref().unwrap_or_default();
     let addr = ip.split(['/', ',']).next().unwrap_or(ip);
     let what = format!("listening on {addr}:{port} app proxy to {list}");
     let done = on_queues::run(&rt, &what, make, take, Until::Signal)?;
     let mut c = ProxyCounters::default();
     let mut open = 0;
-    for (k, (w, o)) in done.iter().enumerate() {
+    if let Some(why) = done.iter().find_map(|d| d.2.clone()) {
+        return Err(why);
+    }
+    for (k, (w, o, _)) in done.iter().enumerate() {
         println!(
             "q{k} proxy: accepted {}, completed {}, bytes up {}",
             w.accepted, w.completed, w.bytes_up

@@ -97,6 +97,21 @@ impl XdpArgs {
     }
 
     /// Checks the options and makes the runner's configuration.
+    /// The IPv6 addresses of `--ip` (empty without `--ip`, which `options` and
+    /// `runtime_args` then refuse), for checking a destination's family.
+    pub fn ipv6(&self) -> Result<Vec<xdptcp_stack::iface::Ipv6Cidr>, String> {
+        match self.ip.as_deref() {
+            Some(ip) => Ok(xdp::split_ip_list(ip)?.1),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A client's destination `--FLAG ADDR:PORT` of either family (an IPv6 one needs an IPv6
+    /// address in `--ip`).
+    pub fn target(&self, flag: &str, s: &str) -> Result<std::net::SocketAddr, String> {
+        xdp::source::parse_target(flag, s, &self.ipv6()?)
+    }
+
     pub fn options(&self) -> Result<XdpOptions, String> {
         let iface = self.iface.clone().ok_or("--stack xdptcp needs --iface IF")?;
         let ip = self.ip.as_deref().ok_or("--stack xdptcp needs --ip ADDR/PREFIX")?;

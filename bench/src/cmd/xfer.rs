@@ -3,7 +3,7 @@
 //! (with an echo peer) checks every byte against the pattern.
 
 use super::xdp_args::XdpArgs;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use xdptcp_bench::xdp::{self, client::Outcome, client::XferClient};
 use xdptcp_driver::Host;
 
@@ -31,16 +31,13 @@ pub fn run(args: &Args) -> Result<(), String> {
     if args.stack != super::Stack::Xdptcp {
         return Err("xfer runs on --stack xdptcp only".into());
     }
-    let remote: SocketAddrV4 = args
-        .connect
-        .parse()
-        .map_err(|_| format!("bad --connect '{}': expected ADDR:PORT", args.connect))?;
+    let remote = args.xdp.target("--connect", &args.connect)?;
     if args.xdp.queues > 1 {
         return run_queues(args, remote);
     }
     let opts = args.xdp.options()?;
     let client = Host::new(XferClient::new(remote, args.bytes, !args.no_verify));
-    struct H(SocketAddrV4);
+    struct H(SocketAddr);
     impl xdp::Hooks<Host<XferClient>> for H {
         fn ready(&mut self, r: &xdp::Ready) {
             println!("connecting from {} to {} {}", r.addr, self.0, r.describe());
@@ -52,6 +49,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     let (host, _) = xdp::run(&opts, client, &mut H(remote))?;
     let c = host.into_service();
+    if let Some(why) = c.error() {
+        return Err(why.to_string());
+    }
     let secs = c.elapsed().map_or(0.0, |d| d.total_nanos() as f64 / 1e9);
     let rate = if secs > 0.0 { (c.sent() + c.received()) as f64 * 8.0 / secs / 1e6 } else { 0.0 };
     match (c.outcome(), c.mismatch()) {
@@ -81,7 +81,7 @@ pub fn run(args: &Args) -> Result<(), String> {
 /// `xfer --queues N`: one stream per worker, each sending its share of `--bytes` (and
 /// checking its echo) on a connection whose replies come back to its own queue
 /// (`on_queues`). Succeeds only if every stream does.
-fn run_queues(args: &Args, remote: SocketAddrV4) -> Result<(), String> {
+fn run_queues(args: &Args, remote: SocketAddr) -> Result<(), String> {
     use super::on_queues::{self, share, Until};
     let n = args.xdp.queues as usize;
     let rt = args.xdp.runtime_args(None, 0, 0, 1)?;
@@ -89,7 +89,14 @@ fn run_queues(args: &Args, remote: SocketAddrV4) -> Result<(), String> {
     let make = move |k| Ok(Host::new(XferClient::new(remote, share(bytes, n, k), verify)));
     let take = |c: &Host<XferClient>| {
         let c = c.service();
-        (c.outcome(), c.mismatch(), c.sent(), c.received(), c.elapsed())
+        (
+            c.outcome(),
+            c.mismatch(),
+            c.sent(),
+            c.received(),
+            c.elapsed(),
+            c.error().map(str::to_string),
+        )
     };
     let ip = args.xdp.ip.as_deref().unwrap_or_default();
     let local = ip.split(['/', ',']).next().unwrap_or(ip);
@@ -97,7 +104,10 @@ fn run_queues(args: &Args, remote: SocketAddrV4) -> Result<(), String> {
     let done = on_queues::run(&rt, &what, make, take, Until::AllFinished)?;
     let (mut sent, mut received, mut secs) = (0, 0, 0.0f64);
     let mut failures = Vec::new();
-    for (k, (outcome, mismatch, s, r, elapsed)) in done.iter().enumerate() {
+    if let Some(why) = done.iter().find_map(|d| d.5.clone()) {
+        return Err(why);
+    }
+    for (k, (outcome, mismatch, s, r, elapsed, _)) in done.iter().enumerate() {
         sent += s;
         received += r;
         secs = secs.max(elapsed.map_or(0.0, |d| d.total_nanos() as f64 / 1e9));

@@ -10,9 +10,10 @@
 use super::{human, LabReport, ResultRow};
 
 /// Workloads in the order the table shows them; others follow in order of appearance.
-pub const WORKLOAD_ORDER: [&str; 11] = [
+pub const WORKLOAD_ORDER: [&str; 12] = [
     "rr64x1",
     "rr64x64",
+    "rr64x64-v6",
     "crr64",
     "bulk",
     "bulk-9k",

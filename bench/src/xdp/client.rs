@@ -2,7 +2,8 @@
 //! half-closes, and checks every byte that comes back against the same pattern (an echo
 //! server's reply) or just counts them.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
+use xdptcp_driver::service::{source_ready, SourceReady};
 use xdptcp_driver::service::{Cx, Service};
 use xdptcp_stack::stack::{ConnectError, TcpHandle};
 use xdptcp_stack::tcp::Event;
@@ -30,10 +31,13 @@ pub enum Outcome {
     Failed(&'static str),
 }
 
+/// The timer that retries the connect while duplicate address detection runs.
+const CONNECT: u64 = 0;
+
 /// One connection that sends `send_bytes` and reads until the peer's FIN: a [`Service`].
 #[derive(Debug)]
 pub struct XferClient {
-    remote: SocketAddrV4,
+    remote: SocketAddr,
     send_bytes: u64,
     /// Check received bytes against the pattern (the peer echoes).
     verify: bool,
@@ -44,6 +48,8 @@ pub struct XferClient {
     /// Offset of the first byte that differed from the pattern.
     mismatch: Option<u64>,
     outcome: Outcome,
+    /// Why the connect could not be made once the worker ran (a one-line error).
+    error: Option<String>,
     connected_at: Option<Instant>,
     finished_at: Option<Instant>,
 }
@@ -51,7 +57,7 @@ pub struct XferClient {
 impl XferClient {
     /// A client of `remote` that sends `send_bytes` (then FIN) and verifies the reply if
     /// `verify`.
-    pub fn new(remote: SocketAddrV4, send_bytes: u64, verify: bool) -> Self {
+    pub fn new(remote: SocketAddr, send_bytes: u64, verify: bool) -> Self {
         // Two periods, so any offset has PATTERN_PERIOD contiguous bytes after it.
         let block = (0..2 * PATTERN_PERIOD as u64).map(pattern).collect();
         XferClient {
@@ -64,6 +70,7 @@ impl XferClient {
             received: 0,
             mismatch: None,
             outcome: Outcome::Running,
+            error: None,
             connected_at: None,
             finished_at: None,
         }
@@ -72,6 +79,12 @@ impl XferClient {
     /// How it ended (so far).
     pub fn outcome(&self) -> Outcome {
         self.outcome
+    }
+
+    /// Why the connect never went out (no source address: duplicate address detection
+    /// failed), if that is how it ended.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// Bytes queued for sending.
@@ -109,12 +122,25 @@ impl XferClient {
     }
 }
 
-impl Service for XferClient {
-    type Conn = ();
-
-    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+impl XferClient {
+    /// Opens the connection if we have a source address for it, else asks again when
+    /// detection's next step is due.
+    fn connect(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
         let now = cx.now();
-        match cx.stack().tcp_connect(now, *self.remote.ip(), self.remote.port()) {
+        match source_ready(cx.stack().iface().ipv6(), now, self.remote) {
+            SourceReady::Ready => {}
+            SourceReady::RetryAt(at) => {
+                cx.arm_timer(at, CONNECT);
+                return Ok(());
+            }
+            SourceReady::Failed(why) => {
+                self.outcome = Outcome::Failed("no source address");
+                return Err(why);
+            }
+        }
+        let stack = cx.stack();
+        let config = *stack.tcp_config();
+        match stack.tcp_connect_to(now, self.remote, config) {
             Ok(h) => {
                 self.handle = Some(h);
                 Ok(())
@@ -128,6 +154,24 @@ impl Service for XferClient {
                 };
                 self.outcome = Outcome::Failed(why);
                 Err(format!("cannot connect to {}: {why}", self.remote))
+            }
+        }
+    }
+}
+
+impl Service for XferClient {
+    type Conn = ();
+
+    /// Connects at once, or (over IPv6, while duplicate address detection runs) when our
+    /// address is usable.
+    fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+        self.connect(cx)
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == CONNECT && self.handle.is_none() && self.outcome == Outcome::Running {
+            if let Err(e) = self.connect(cx) {
+                self.error = Some(e);
             }
         }
     }

@@ -17,8 +17,9 @@
 
 use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
 use crate::loadgen::{MergedProgress, Stats, Workload};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use xdptcp_driver::service::{source_ready, SourceReady};
 use xdptcp_driver::service::{Conns, Cx, Service};
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::tcp::Event;
@@ -40,7 +41,7 @@ const SEND: u64 = 4;
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub workload: Workload,
-    pub target: SocketAddrV4,
+    pub target: SocketAddr,
     pub conns: usize,
     pub duration: std::time::Duration,
     pub size: usize,
@@ -55,7 +56,7 @@ pub type Slot = (usize, TcpHandle);
 /// The worker's stack under [`Clients`], for the length of one callback.
 struct StackIo<'a, 'cx> {
     cx: &'a mut Cx<'cx>,
-    target: SocketAddrV4,
+    target: SocketAddr,
     conns: &'a mut ClientConns,
 }
 
@@ -76,7 +77,8 @@ impl Transport for StackIo<'_, '_> {
         c.handles[i] = None;
         c.next[i] = Next::Continue;
         let stack = self.cx.stack();
-        let Ok(h) = stack.tcp_connect(now, *self.target.ip(), self.target.port()) else {
+        let config = *stack.tcp_config();
+        let Ok(h) = stack.tcp_connect_to(now, self.target, config) else {
             return false;
         };
         let _ = stack.tcp_set_nodelay(h, true);
@@ -119,7 +121,7 @@ impl Transport for StackIo<'_, '_> {
 /// The load generator on one worker's stack.
 #[derive(Debug)]
 pub struct StackLoad {
-    target: SocketAddrV4,
+    target: SocketAddr,
     workload: Workload,
     duration: Duration,
     clients: Clients,
@@ -128,6 +130,8 @@ pub struct StackLoad {
     next_progress: Instant,
     last_progress: Instant,
     done: bool,
+    /// Why the run could not start (no source address: duplicate address detection failed).
+    failed: Option<String>,
     /// Progress lines, handed to the caller's sink.
     progress: fn(String),
     /// With several workers, this one's share of the run: its intervals go to the merged
@@ -168,6 +172,7 @@ impl StackLoad {
             next_progress: Instant::ZERO,
             last_progress: Instant::ZERO,
             done: false,
+            failed: None,
             progress,
             share: None,
             elapsed: std::time::Duration::ZERO,
@@ -184,6 +189,11 @@ impl StackLoad {
     /// What was measured.
     pub fn stats(&self) -> &Stats {
         &self.clients.stats
+    }
+
+    /// Why the run never started, if it did not (a one-line error).
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// How long the measured part lasted.
@@ -204,6 +214,19 @@ impl StackLoad {
 
     fn begin(&mut self, cx: &mut Cx<'_>) {
         let now = cx.now();
+        // Over IPv6, the first connect waits for duplicate address detection.
+        match source_ready(cx.stack().iface().ipv6(), now, self.target) {
+            SourceReady::Ready => {}
+            SourceReady::RetryAt(at) => {
+                cx.arm_timer(at, BEGIN);
+                return;
+            }
+            SourceReady::Failed(why) => {
+                self.failed = Some(why);
+                self.done = true;
+                return;
+            }
+        }
         self.start = now;
         self.next_progress = now + Duration::from_secs(1);
         self.last_progress = now;
@@ -371,7 +394,7 @@ mod tests {
     fn cfg(workload: Workload, conns: usize) -> LoadConfig {
         LoadConfig {
             workload,
-            target: SocketAddrV4::new(B, 7001),
+            target: SocketAddr::from((B, 7001)),
             conns,
             duration: std::time::Duration::from_millis(30),
             size: 64,
@@ -413,6 +436,76 @@ mod tests {
         let lost =
             (w.stack().tcp_counters().retrans_segs, w.stack().iface().counters().arp_queue_full);
         (load.stats().clone(), load.elapsed(), p.app().counters().opened as usize, lost)
+    }
+
+    const A6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    const B6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+    /// A stack with an IPv6 address (detection on, as a worker's: a delay then one probe).
+    fn stack6(
+        dev: &impl xdptcp_driver::Device,
+        last: u8,
+        v4: std::net::Ipv4Addr,
+        v6: std::net::Ipv6Addr,
+    ) -> xdptcp_stack::stack::Stack {
+        use xdptcp_driver::setup::{stack_config, Addressing};
+        let mac = [2, 0, 0, 0, 0, last];
+        let ipv6 = vec![xdptcp_stack::iface::Ipv6Cidr::new(v6, 64)];
+        let addressing = Addressing { mac, addr: v4, prefix_len: 24, gateway: None, ipv6 };
+        let keys = xdptcp_stack::stack::StackKeys::from_seed(u64::from(last));
+        xdptcp_stack::stack::Stack::new(stack_config(dev, addressing, keys), Instant::ZERO)
+    }
+
+    /// An rr load from `client6` to the echo at B6 over IPv6, in 1 ms steps (detection takes
+    /// a second or two): the load's stack and service once it finished.
+    fn run6(client6: std::net::Ipv6Addr) -> Worker<xdptcp_driver::LoopbackEnd, Host<StackLoad>> {
+        use xdptcp_driver::App as _;
+        let (a, b) = LoopbackPair::default().build();
+        let cfg = LoadConfig { target: SocketAddr::from((B6, 7001)), ..cfg(Workload::Rr, 2) };
+        let stack = stack6(&a, 2, A, client6);
+        let mut w = Worker::new(a, stack, Host::new(StackLoad::new(cfg, |_| {}).expect("valid")));
+        let stack = stack6(&b, 1, B, B6);
+        let mut p = Worker::new(b, stack, Host::new(Echo::new(7001).with_backlog(64)));
+        p.start().expect("listens");
+        let mut now = Instant::from_millis(1);
+        for _ in 0..10_000 {
+            w.run_once(now);
+            p.run_once(now);
+            if w.app().finished() {
+                return w;
+            }
+            now += Duration::from_millis(1);
+        }
+        panic!("the run did not end");
+    }
+
+    /// Before detection has made our address preferred, `tcp_connect_to` has no source: the
+    /// load waits for it (no connect fails, no SYN is retransmitted) and then runs over IPv6.
+    #[test]
+    fn rr_over_ipv6_waits_for_address_detection_then_runs() {
+        let w = run6(A6);
+        let load = w.app().service();
+        assert_eq!(load.failed(), None);
+        let s = load.stats();
+        assert!(s.completed > 5, "completed {}, errors {:?}", s.completed, s.errors);
+        assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+        assert_eq!(s.bytes, s.completed * 128);
+        assert_eq!(w.stack().tcp_counters().retrans_segs, 0, "a SYN waited out a timeout");
+        assert_eq!(w.stack().iface().counters().ndp_dad_succeeded, 2, "link-local and A6");
+        let h = w.app().conns().next().expect("a connection open at the end").0;
+        let (local, remote) = w.stack().tcp_addrs(h).expect("open");
+        assert_eq!((local.ip(), remote), (A6.into(), SocketAddr::from((B6, 7001))));
+    }
+
+    /// Our address is the server's: detection finds the duplicate, and the run ends at once
+    /// with a one-line reason instead of connecting from an address another node has.
+    #[test]
+    fn a_duplicate_ipv6_address_ends_the_run_with_one_line() {
+        let w = run6(B6);
+        let why = w.app().service().failed().expect("the run failed").to_string();
+        assert!(why.contains("2001:db8::1 is already in use on the link"), "{why}");
+        assert!(!why.contains('\n'));
+        assert_eq!(w.app().service().stats().completed, 0);
     }
 
     /// The first SYNs meet an unresolved server address, and the interface holds only 3

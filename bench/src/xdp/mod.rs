@@ -10,6 +10,7 @@ pub mod load;
 pub mod reflector;
 pub mod rudp;
 pub mod server;
+pub mod source;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;

@@ -27,12 +27,14 @@
 
 mod conns;
 mod host;
+mod source;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use conns::Conns;
 pub use host::{Host, HostCounters};
+pub use source::{source_ready, SourceReady};
 
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, Stack, TcpError, TcpHandle};

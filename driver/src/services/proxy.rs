@@ -13,7 +13,8 @@
 //! Those rules are [`relay`](super::relay), shared with the Linux reference proxy; this file
 //! is the stack below them ([`SpliceIo`]).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::service::{source_ready, SourceReady};
+use std::net::{Ipv6Addr, SocketAddr};
 
 use xdptcp_stack::stack::{TcpError, TcpHandle};
 use xdptcp_stack::tcp::Event;
@@ -59,13 +60,19 @@ pub struct ProxySide {
     client: bool,
 }
 
+/// The timer that retries the listen while duplicate address detection runs.
+const LISTEN: u64 = 0;
+
 /// The proxy service.
 #[derive(Debug)]
 pub struct Proxy {
     port: u16,
     backlog: usize,
-    backends: Backends<SocketAddrV4>,
+    backends: Backends<SocketAddr>,
     ports: Ports,
+    /// Why the proxy stopped on its own: no source address for a backend (duplicate address
+    /// detection failed after the start).
+    error: Option<String>,
     /// Backends connecting, with their client (until the backend's handshake completes).
     connecting: Conns<TcpHandle>,
     /// Client connections open.
@@ -74,13 +81,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy listening on `port` of the stack's address.
-    pub fn new(port: u16, backlog: usize, backends: Vec<SocketAddrV4>) -> Proxy {
+    /// A proxy listening on `port` of the stack's addresses (both families), to backends of
+    /// either family.
+    pub fn new(port: u16, backlog: usize, backends: Vec<SocketAddr>) -> Proxy {
         Proxy {
             port,
             backlog,
             backends: Backends::new(backends, 0),
             ports: Ports::default(),
+            error: None,
             connecting: Conns::default(),
             open: 0,
             counters: ProxyCounters::default(),
@@ -90,6 +99,33 @@ impl Proxy {
     /// What it did.
     pub fn counters(&self) -> ProxyCounters {
         self.counters
+    }
+
+    /// Why the proxy stopped on its own, if it did (a one-line error).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Listens once every backend has a source address (over IPv6, after duplicate address
+    /// detection: a client accepted before would only be reset), else asks again when
+    /// detection's next step is due.
+    fn listen_when_ready(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
+        let now = cx.now();
+        let mut retry = None;
+        for b in self.backends.all() {
+            match source_ready(cx.stack().iface().ipv6(), now, *b) {
+                SourceReady::Ready => {}
+                SourceReady::RetryAt(at) => retry = Some(at),
+                SourceReady::Failed(why) => return Err(why),
+            }
+        }
+        match retry {
+            Some(at) => {
+                cx.arm_timer(at, LISTEN);
+            }
+            None => self.ports.listen(cx, Ipv6Addr::UNSPECIFIED, self.port, self.backlog)?,
+        }
+        Ok(())
     }
 
     /// Client connections open.
@@ -161,7 +197,20 @@ impl Service for Proxy {
     type Conn = ProxySide;
 
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), String> {
-        self.ports.listen(cx, Ipv4Addr::UNSPECIFIED, self.port, self.backlog)
+        self.listen_when_ready(cx)
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_>, token: u64) {
+        if token == LISTEN && self.error.is_none() {
+            if let Err(e) = self.listen_when_ready(cx) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Done on its own only if it could not start listening.
+    fn finished(&self) -> bool {
+        self.error.is_some()
     }
 
     fn open(&mut self, cx: &mut Cx<'_>, h: TcpHandle) -> Option<ProxySide> {
@@ -171,7 +220,9 @@ impl Service for Proxy {
         }
         let backend = self.backends.accepted(&mut self.counters)?;
         let now = cx.now();
-        match cx.stack().tcp_connect(now, *backend.ip(), backend.port()) {
+        let stack = cx.stack();
+        let config = *stack.tcp_config();
+        match stack.tcp_connect_to(now, backend, config) {
             Ok(b) => {
                 let _ = cx.stack().tcp_set_nodelay(b, true);
                 self.connecting.insert(b, h);
@@ -241,6 +292,7 @@ mod tests {
     use crate::service::{Host, OUT_LIMIT};
     use crate::setup::test_stack;
     use crate::worker::Worker;
+    use std::net::Ipv4Addr;
     use xdptcp_stack::time::Duration;
 
     const PROXY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -327,7 +379,7 @@ mod tests {
     fn wire(backend_port: u16) -> Both {
         let (a, b) = LoopbackPair::default().build();
         let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], PROXY, 24);
-        let backends = vec![SocketAddrV4::new(PEER, backend_port)];
+        let backends = vec![SocketAddr::from((PEER, backend_port))];
         let mut proxy = Worker::new(a, stack, Host::new(Proxy::new(80, 16, backends)));
         proxy.start().expect("listens");
         let stack = test_stack(&b, [2, 0, 0, 0, 0, 1], PEER, 24);

@@ -104,6 +104,11 @@ impl<A: Copy> Backends<A> {
         Backends { list, next: first }
     }
 
+    /// Every backend.
+    pub fn all(&self) -> &[A] {
+        &self.list
+    }
+
     /// A client was accepted: the backend it goes to (`None` with no backends).
     pub fn accepted(&mut self, c: &mut ProxyCounters) -> Option<A> {
         c.accepted += 1;

@@ -277,6 +277,11 @@ pub(super) struct LabGuard {
     pub(super) client_xdp_ip: String,
     /// The kernel's own address on NAME-k0 (nginx behind the proxies).
     pub(super) kernel_ip: String,
+    /// The IPv6 counterparts of `xdp_ip`, `linux_ip` and `client_xdp_ip` (the `-v6` rows),
+    /// in the lab's 2001:db8:X::/64.
+    pub(super) xdp_ip6: String,
+    pub(super) linux_ip6: String,
+    pub(super) client_xdp_ip6: String,
 }
 
 impl LabGuard {
@@ -303,6 +308,9 @@ impl LabGuard {
             linux_ip: String::new(),
             client_xdp_ip: String::new(),
             kernel_ip: String::new(),
+            xdp_ip6: String::new(),
+            linux_ip6: String::new(),
+            client_xdp_ip6: String::new(),
         };
         let vars: Vec<(&str, &str)> = text
             .lines()
@@ -326,7 +334,29 @@ impl LabGuard {
         lab.linux_ip = format!("{prefix}.3");
         lab.kernel_ip = var("KERNEL_IP").unwrap_or_else(|| format!("{prefix}.1"));
         lab.client_xdp_ip = format!("{prefix}.4");
+        let sip6 = var("STACK_IP6").unwrap_or_default();
+        let prefix6 = sip6.rsplit_once("::").map(|(p, _)| p.to_string()).unwrap_or_default();
+        lab.xdp_ip6 = sip6;
+        lab.linux_ip6 = format!("{prefix6}::3");
+        lab.client_xdp_ip6 = format!("{prefix6}::4");
         Ok(lab)
+    }
+
+    /// Waits (at most 10 pings, 1 s each) until our stack answers an ICMPv6 echo at `addr`
+    /// from the clients' namespace: it listens at once, but its address takes traffic only
+    /// after duplicate address detection (RFC 4862 §5.4, up to 2 s), and a Linux client's
+    /// first connect would meet an unresolved neighbour.
+    pub(super) fn wait_ipv6_answers(&self, addr: &str) -> Result<(), String> {
+        for _ in 0..10 {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.kernel_ns, "ping", "-6", "-c", "1", "-W", "1", addr])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return Ok(());
+            }
+        }
+        Err(format!("{addr} did not answer a ping in 10 s (duplicate address detection?)"))
     }
 
     pub(super) fn add_linux_address(&self) -> Result<(), String> {
@@ -338,6 +368,31 @@ impl LabGuard {
             &format!("{}/24", self.linux_ip),
             "dev",
             &self.stack_if,
+        ]))?;
+        // The kernel servers' IPv6 address, in use at once (no detection: the lab's own).
+        // IPv6 is off on NAME-a0 (scripts/lab.sh: the kernel must not answer for the stack's
+        // link-local address, which both would form from the one MAC); turn it on without
+        // a link-local address of the kernel's own.
+        for (key, value) in [("addr_gen_mode", "1"), ("disable_ipv6", "0")] {
+            let setting = format!("net.ipv6.conf.{}.{key}={value}", self.stack_if);
+            output(Command::new("ip").args([
+                "netns",
+                "exec",
+                &self.stack_ns,
+                "sysctl",
+                "-qw",
+                &setting,
+            ]))?;
+        }
+        output(Command::new("ip").args([
+            "-n",
+            &self.stack_ns,
+            "addr",
+            "add",
+            &format!("{}/64", self.linux_ip6),
+            "dev",
+            &self.stack_if,
+            "nodad",
         ]))?;
         // The kernel servers on NAME-a0 answer our AF_XDP client too: with TX checksum
         // offload on, veth hands over segments whose checksum is only partial (the receiver

@@ -9,7 +9,9 @@
 //!   reflector take 198.18.X.2 over AF_XDP, an xdptcp client would take 198.18.X.4 on NAME-k0.
 //! - Servers are pinned with `taskset -c` to one core and clients to another (the same cores
 //!   for every combination); each combination gets a fresh server that is stopped after it.
-//! - Workloads: `rr64x1`/`rr64x64` (`xdptcp load rr`, 64 B, 1 or 64 connections), `crr64`
+//! - Workloads: `rr64x1`/`rr64x64` (`xdptcp load rr`, 64 B, 1 or 64 connections),
+//!   `rr64x64-v6` (the same over IPv6: Linux servers on 2001:db8:X::3, ours on ::2, an xdptcp
+//!   client on ::4, beside their IPv4 addresses), `crr64`
 //!   (connect, 64 B request/response, close), `bulk` (one stream into a discard server),
 //!   `bulk-9k` (the same with both veth ends at MTU 9000: jumbo frames, multi-buffer AF_XDP),
 //!   `http` (wrk against `serve http` and nginx), `proxy` (wrk → HAProxy in TCP mode → nginx),
@@ -411,6 +413,7 @@ fn plan() -> Vec<Combo> {
     for (workload, kind, app, conns) in [
         ("rr64x1", "rr", "rr", 1),
         ("rr64x64", "rr", "rr", 64),
+        ("rr64x64-v6", "rr", "rr", 64),
         ("crr64", "crr", "rr", 8),
         ("bulk", "bulk", "discard", 1),
         ("bulk-9k", "bulk", "discard", 1),
@@ -469,6 +472,12 @@ const PORT_REFLECT: u16 = 9;
 /// Body of every HTTP response (`serve http` default and the nginx config).
 const HTTP_BODY: usize = 128;
 
+/// Whether a workload runs over IPv6 (`rr64x64-v6`): servers and clients of both stacks on
+/// the lab's IPv6 addresses.
+fn is_v6(workload: &str) -> bool {
+    workload.ends_with("-v6")
+}
+
 fn app_port(app: &str) -> u16 {
     match app {
         "rr" => PORT_RR,
@@ -524,7 +533,7 @@ impl Bench {
         if jumbo {
             self.lab.set_mtu(JUMBO_MTU)?;
         }
-        let outcome = match self.start_server(combo.server) {
+        let outcome = match self.start_server(combo.server, is_v6(combo.workload)) {
             Ok(Some((server, target))) => {
                 let before = self.sample(&server);
                 let o = self.run_client(combo, &target);
@@ -597,11 +606,19 @@ impl Bench {
     }
 
     /// Starts the server of a combination; `Ok(None)` when its implementation is not built.
-    fn start_server(&mut self, server: Server) -> Result<Option<(Proc, String)>, Outcome> {
+    /// `v6`: our and Linux's servers on their IPv6 addresses (the `-v6` rows).
+    fn start_server(
+        &mut self,
+        server: Server,
+        v6: bool,
+    ) -> Result<Option<(Proc, String)>, Outcome> {
         let lab = &self.lab;
         let core = self.server_core.to_string();
         let bin = self.bin.to_string_lossy().to_string();
-        let linux = |app: &str| format!("{}:{}", lab.linux_ip, app_port(app));
+        let linux = |app: &str| match v6 {
+            false => format!("{}:{}", lab.linux_ip, app_port(app)),
+            true => format!("[{}]:{}", lab.linux_ip6, app_port(app)),
+        };
         match server {
             Server::Linux(app) => {
                 let listen = linux(app);
@@ -621,7 +638,10 @@ impl Bench {
             }
             Server::Xdptcp(app) => {
                 let port = app_port(app).to_string();
-                let cidr = format!("{}/24", lab.xdp_ip);
+                let cidr = match v6 {
+                    false => format!("{}/24", lab.xdp_ip),
+                    true => format!("{}/24,{}/64", lab.xdp_ip, lab.xdp_ip6),
+                };
                 let argv = [
                     "serve",
                     app,
@@ -644,7 +664,14 @@ impl Bench {
                 match p.wait_line("listening on", Duration::from_secs(15)) {
                     Ok(line) => {
                         note_modes(&mut self.modes, &line);
-                        Ok(Some((p, format!("{}:{}", lab.xdp_ip, port))))
+                        let target = match v6 {
+                            false => format!("{}:{}", lab.xdp_ip, port),
+                            true => {
+                                lab.wait_ipv6_answers(&lab.xdp_ip6).map_err(Outcome::Failed)?;
+                                format!("[{}]:{}", lab.xdp_ip6, port)
+                            }
+                        };
+                        Ok(Some((p, target)))
                     }
                     Err(e) if not_built(&e) => Ok(None),
                     Err(e) => Err(Outcome::Failed(e)),
@@ -858,7 +885,10 @@ impl Bench {
                     "--server-label",
                     s,
                 ];
-                let cidr = format!("{}/24", lab.client_xdp_ip);
+                let cidr = match is_v6(w) {
+                    false => format!("{}/24", lab.client_xdp_ip),
+                    true => format!("{}/24,{}/64", lab.client_xdp_ip, lab.client_xdp_ip6),
+                };
                 if xdptcp {
                     argv.extend(["--stack", "xdptcp", "--iface", &lab.kernel_if, "--ip", &cidr]);
                     // The Linux clients' range (`tune_client_ports`), so both reuse ports alike.
@@ -1042,7 +1072,7 @@ mod tests {
     #[test]
     fn plan_covers_every_workload_with_linux_and_xdptcp() {
         let p = plan();
-        for w in ["rr64x1", "rr64x64", "crr64", "bulk", "bulk-9k"] {
+        for w in ["rr64x1", "rr64x64", "rr64x64-v6", "crr64", "bulk", "bulk-9k"] {
             let servers: Vec<_> = p
                 .iter()
                 .filter(|c| c.workload == w)
