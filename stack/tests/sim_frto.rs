@@ -4,40 +4,30 @@
 //! whole window, follows the timeout.
 
 use xdptcp_stack::sim::*;
+use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::{Duration, Instant};
 
 const BASE: Duration = Duration::from_millis(10);
 const TOTAL: usize = 300_000;
 
-/// A sends `TOTAL` bytes to B over 10 ms links; B reads everything. From `freeze_at` for
-/// `freeze` the B→A direction holds every frame and delivers them afterwards in order (a
-/// spike of the ACK path's delay; nothing is lost). Returns the pair and A's connection.
-fn transfer_with_ack_spike(freeze_at: Duration, freeze: Duration) -> (Pair, TcpHandleOf) {
+/// A sends `TOTAL` bytes to B over 10 ms links (seed `seed`); B reads and checks everything.
+/// `disturb` runs at every step first, to change the links. Returns the pair and A's
+/// connection once B has it all.
+fn transfer(seed: u64, mut disturb: impl FnMut(&mut Pair)) -> (Pair, TcpHandle) {
     let link = LinkConfig {
         delay: BASE,
         bandwidth_bps: 100_000_000,
         queue_bytes: 1 << 20,
         ..LinkConfig::default()
     };
-    let mut p = Pair::with_link(link, 7);
+    let mut p = Pair::with_link(link, seed);
     let (a, b, _) = establish(&mut p, 5001, Duration::from_secs(5)).expect("established");
-    let start = p.now;
-    let (fs, fe): (Instant, Instant) = (start + freeze_at, start + freeze_at + freeze);
     let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
     let (mut sent, mut got) = (0usize, 0usize);
     let mut buf = vec![0u8; 65536];
-    let mut frozen = false;
-    let done = p.drive(start + Duration::from_secs(60), |p| {
-        // Frames sent during the freeze all arrive after it, in the order they were sent.
-        if !frozen && p.now >= fs && p.now < fe {
-            frozen = true;
-            let c = LinkConfig { delay: BASE + (fe - p.now), ..*p.b_to_a.config() };
-            p.b_to_a.set_config(c);
-        } else if frozen && p.now >= fe {
-            frozen = false;
-            let c = LinkConfig { delay: BASE, ..*p.b_to_a.config() };
-            p.b_to_a.set_config(c);
-        }
+    let limit = p.now + Duration::from_secs(60);
+    let done = p.drive(limit, |p| {
+        disturb(p);
         while sent < TOTAL {
             match p.a.tcp_send(a, &data[sent..]) {
                 Ok(0) | Err(_) => break,
@@ -57,61 +47,53 @@ fn transfer_with_ack_spike(freeze_at: Duration, freeze: Duration) -> (Pair, TcpH
     (p, a)
 }
 
-type TcpHandleOf = xdptcp_stack::stack::TcpHandle;
-
+/// From 60 ms into the transfer, for 500 ms, the B→A direction holds every frame and
+/// delivers them afterwards in the order they were sent: a spike of the ACK path's delay
+/// that fires A's retransmission timer (about 260 ms after the probe) and loses nothing.
 #[test]
 fn a_delay_spike_timeout_is_spurious_and_undone() {
-    let (p, a) = transfer_with_ack_spike(Duration::from_millis(60), Duration::from_millis(500));
+    let mut window = None::<(Instant, Instant)>;
+    let mut frozen = false;
+    let (p, a) = transfer(7, |p| {
+        let (fs, fe) = *window
+            .get_or_insert((p.now + Duration::from_millis(60), p.now + Duration::from_millis(560)));
+        if !frozen && p.now >= fs && p.now < fe {
+            frozen = true;
+            // Every frame sent from now until `fe` arrives after it, in order.
+            let c = LinkConfig { delay: BASE + (fe - p.now), ..*p.b_to_a.config() };
+            p.b_to_a.set_config(c);
+        } else if frozen && p.now >= fe {
+            frozen = false;
+            let c = LinkConfig { delay: BASE, ..*p.b_to_a.config() };
+            p.b_to_a.set_config(c);
+        }
+    });
     let c = p.a.tcp_counters();
     assert!(c.timeouts >= 1, "the spike fired the retransmission timer: {c:?}");
     assert_eq!(c.spurious_rtos, 1, "F-RTO found the timeout spurious: {c:?}");
-    // The probe and the timeout's one retransmission; no go-back of the window.
+    // The timeout's one retransmission; no go-back of the window (before F-RTO: 80
+    // retransmissions, 79 of them reported by DSACK, and ssthresh 81,088 bytes).
     assert!(c.retrans_segs <= 2, "{} retransmissions", c.retrans_segs);
     let info = p.a.tcp_info(a).unwrap();
     assert_eq!(info.ssthresh, usize::MAX, "the threshold is restored (never a loss)");
 }
 
+/// The same transfer through an outage: everything A sends from 60 ms to 360 ms is lost.
+/// The timeout is real and stays: F-RTO undoes nothing.
 #[test]
 fn a_lost_window_is_not_undone() {
-    // The same transfer, but the spike is an outage: everything A sends for 300 ms is lost.
-    let link = LinkConfig {
-        delay: BASE,
-        bandwidth_bps: 100_000_000,
-        queue_bytes: 1 << 20,
-        ..LinkConfig::default()
-    };
-    let mut p = Pair::with_link(link, 8);
-    let (a, b, _) = establish(&mut p, 5001, Duration::from_secs(5)).expect("established");
-    let start = p.now;
-    let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
-    let (mut sent, mut got) = (0usize, 0usize);
-    let mut buf = vec![0u8; 65536];
-    let (fs, fe) = (start + Duration::from_millis(60), start + Duration::from_millis(360));
+    let mut window = None::<(Instant, Instant)>;
     let mut dropping = false;
-    let done = p.drive(start + Duration::from_secs(60), |p| {
+    let (p, a) = transfer(8, |p| {
+        let (fs, fe) = *window
+            .get_or_insert((p.now + Duration::from_millis(60), p.now + Duration::from_millis(360)));
         let want = p.now >= fs && p.now < fe;
         if want != dropping {
             dropping = want;
-            let loss = if want { 1.0 } else { 0.0 };
-            let c = LinkConfig { loss, ..*p.a_to_b.config() };
+            let c = LinkConfig { loss: if want { 1.0 } else { 0.0 }, ..*p.a_to_b.config() };
             p.a_to_b.set_config(c);
         }
-        while sent < TOTAL {
-            match p.a.tcp_send(a, &data[sent..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sent += n,
-            }
-        }
-        while let Ok(n) = p.b.tcp_recv(b, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            assert_eq!(buf[..n], data[got..got + n]);
-            got += n;
-        }
-        got == TOTAL
     });
-    assert!(done, "transfer finished: {got} of {TOTAL}");
     let c = p.a.tcp_counters();
     assert!(c.timeouts >= 1, "{c:?}");
     assert_eq!(c.spurious_rtos, 0, "a real loss is not undone: {c:?}");

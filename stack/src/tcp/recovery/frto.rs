@@ -23,12 +23,20 @@ pub struct Frto {
     /// Step 2b: until the next ACK, new data goes instead of retransmissions (Linux
     /// `REXMIT_NEW`).
     pub new_data: bool,
+    /// The timeout episode began outside recovery: its backoffs may run F-RTO again.
+    pub eligible: bool,
 }
 
 impl Frto {
     /// Starts detection for a timeout that fired with `snd_max` sent.
     pub fn start(snd_max: SeqNumber) -> Self {
-        Frto { high: Some(snd_max), new_data: false }
+        Frto { high: Some(snd_max), new_data: false, eligible: true }
+    }
+
+    /// Detection ends without an undo (the loss was real, or there was nothing new to
+    /// send); a backoff of the same episode may start it again.
+    pub fn stop(&mut self) {
+        *self = Frto { eligible: self.eligible, ..Frto::default() };
     }
 
     /// Whether retransmissions wait because new data goes first (step 2b).
