@@ -12,36 +12,56 @@
 //! RFC 4015's Eifel response, Linux `tcp_try_undo_loss`). A duplicate ACK or a SACK instead
 //! shows a real hole: ordinary loss recovery goes on (step 3a).
 
-use crate::tcp::SeqNumber;
-
-/// F-RTO's state for the current timeout (Linux `tp->frto` and the `high_seq` it uses).
+/// F-RTO's state for the current timeout (Linux `tp->frto`). The sequence number it compares
+/// with, `SND.MAX` when the timeout fired (Linux `high_seq`), is the timeout episode's
+/// recovery point. Three flags in one byte: `LossRecovery` had one byte of padding left in
+/// `Connection`'s line budget (`connection::layout`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Frto {
-    /// `SND.MAX` when the timeout fired, while detection runs: data up to here delivered
-    /// without having been retransmitted proves the timeout spurious. `None`: not running.
-    pub high: Option<SeqNumber>,
-    /// Step 2b: until the next ACK, new data goes instead of retransmissions (Linux
-    /// `REXMIT_NEW`).
-    pub new_data: bool,
-    /// The timeout episode began outside recovery: its backoffs may run F-RTO again.
-    pub eligible: bool,
-}
+pub struct Frto(u8);
 
 impl Frto {
-    /// Starts detection for a timeout that fired with `snd_max` sent.
-    pub fn start(snd_max: SeqNumber) -> Self {
-        Frto { high: Some(snd_max), new_data: false, eligible: true }
+    /// Detection runs for the current timeout.
+    const RUNNING: u8 = 1;
+    /// Step 2b: until the next ACK, new data goes instead of retransmissions (Linux
+    /// `REXMIT_NEW`).
+    const NEW_DATA: u8 = 2;
+    /// The timeout episode began outside recovery: its backoffs may run F-RTO again.
+    const ELIGIBLE: u8 = 4;
+
+    /// Starts detection for a timeout.
+    pub fn start() -> Self {
+        Frto(Self::RUNNING | Self::ELIGIBLE)
     }
 
     /// Detection ends without an undo (the loss was real, or there was nothing new to
     /// send); a backoff of the same episode may start it again.
     pub fn stop(&mut self) {
-        *self = Frto { eligible: self.eligible, ..Frto::default() };
+        self.0 &= Self::ELIGIBLE;
+    }
+
+    /// Whether detection runs.
+    #[inline]
+    pub fn running(&self) -> bool {
+        self.0 & Self::RUNNING != 0
+    }
+
+    /// Whether a backoff of this timeout episode may run detection again.
+    pub fn eligible(&self) -> bool {
+        self.0 & Self::ELIGIBLE != 0
+    }
+
+    /// Step 2b: new data goes before retransmissions until the next ACK (or not).
+    pub fn set_new_data(&mut self, on: bool) {
+        if on {
+            self.0 |= Self::NEW_DATA;
+        } else {
+            self.0 &= !Self::NEW_DATA;
+        }
     }
 
     /// Whether retransmissions wait because new data goes first (step 2b).
     #[inline]
     pub fn holds_retransmissions(&self) -> bool {
-        self.new_data
+        self.0 & Self::NEW_DATA != 0
     }
 }

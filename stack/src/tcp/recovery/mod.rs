@@ -297,7 +297,7 @@ impl Recovery<'_> {
         }
 
         let advanced = ack > old_una;
-        if self.loss.frto.high.is_some() && self.on_ack_frto(advanced, dupack, &d) {
+        if self.loss.frto.running() && self.on_ack_frto(advanced, dupack, &d) {
             // The timeout was spurious and its response undone: no episode is left to end
             // and nothing is lost; the ACK grows the restored window as any other.
             self.loss.dupacks = 0;
@@ -536,12 +536,13 @@ impl Recovery<'_> {
     /// F-RTO's reading of one ACK after a timeout (RFC 5682 §3.1; Linux `tcp_process_loss`).
     /// Returns whether the timeout was found spurious and its response undone.
     fn on_ack_frto(&mut self, advanced: bool, dupack: bool, d: &Delivered) -> bool {
-        self.loss.frto.new_data = false;
-        let Some(high) = self.loss.frto.high else { return false };
+        self.loss.frto.set_new_data(false);
         let Some(e) = self.loss.episode.filter(|e| e.kind == RecoveryKind::Timeout) else {
             self.loss.frto = Frto::default();
             return false;
         };
+        // `SND.MAX` when the timeout fired (Linux `high_seq`).
+        let high = e.point;
         if d.original_delivered_below(high) {
             // Step 3b (SACK-enhanced): data sent before the timeout and never sent again
             // arrived, so the first retransmission was not needed either.
@@ -558,7 +559,7 @@ impl Recovery<'_> {
             // Step 2b: the retransmission (or the delayed original) was acknowledged and more
             // is outstanding. Send new data and see what the next ACK says; the transmit path
             // falls back to retransmitting when there is none to send (step 2a).
-            self.loss.frto.new_data = true;
+            self.loss.frto.set_new_data(true);
         }
         false
     }
@@ -582,7 +583,8 @@ impl Recovery<'_> {
     /// Step 2a: after an advancing ACK there was no new data to send (or no window for it),
     /// so detection stops and the lost segments go again (Linux `tcp_xmit_recovery`).
     pub(super) fn frto_nothing_new(&mut self) {
-        if self.loss.frto.new_data && self.loss.frto.high.is_some_and(|h| self.snd.max <= h) {
+        let high = self.loss.episode.map(|e| e.point);
+        if self.loss.frto.holds_retransmissions() && high.is_some_and(|h| self.snd.max <= h) {
             self.loss.frto.stop();
         }
     }
@@ -625,10 +627,10 @@ impl Recovery<'_> {
         let frto = match self.loss.episode {
             None => true,
             Some(e) => {
-                e.kind == RecoveryKind::Timeout && self.rtx.count > 1 && self.loss.frto.eligible
+                e.kind == RecoveryKind::Timeout && self.rtx.count > 1 && self.loss.frto.eligible()
             }
         };
-        self.loss.frto = if frto { Frto::start(self.snd.max) } else { Frto::default() };
+        self.loss.frto = if frto { Frto::start() } else { Frto::default() };
         self.loss.board.mark_all_lost();
         self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
         self.loss.rto_recover = Some(self.snd.max);
