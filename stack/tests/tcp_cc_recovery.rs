@@ -317,7 +317,8 @@ fn rto_marks_everything_lost_and_slow_starts() {
     let out = tx_all(&mut c, t);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].seq, s(ISS + 1));
-    // Slow start: each ACK releases two more retransmissions.
+    // Slow start: each ACK releases two more retransmissions (with nothing new to send,
+    // F-RTO falls back to them at once: RFC 5682 §3.1 step 2a).
     rx(&mut c, t + Duration::from_millis(10), &ack(100));
     let out = tx_all(&mut c, t + Duration::from_millis(10));
     assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 101), s(ISS + 201)]);
@@ -585,4 +586,76 @@ fn a_timeout_in_sack_recovery_and_its_backoff_keep_the_threshold() {
     assert_eq!(c.counters().timeouts, 2);
     assert_eq!(c.info().ssthresh, 500, "a backoff does not move the threshold");
     assert_eq!(c.info().cwnd, 100);
+}
+
+/// Ten segments in flight and 1000 bytes queued behind them; nothing comes back, so the tail
+/// loss probe (new data, `[1000, 1100)`) and then the retransmission timeout fire. Returns the
+/// endpoint just after the timeout's one retransmission, the time, and the window and
+/// threshold before it.
+fn timed_out_with_data_queued() -> (Endpoint, Instant, usize, usize) {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 2000).len(), 10);
+    let (cwnd, ssthresh) = (c.info().cwnd, c.info().ssthresh);
+    let pto = c.poll_timeout().unwrap();
+    c.on_timeout(pto);
+    recv!(c, pto, seq ISS + 1001, len 100);
+    let rto = c.poll_timeout().unwrap();
+    c.on_timeout(rto);
+    assert_eq!(c.counters().timeouts, 1);
+    assert_eq!(c.info().cwnd, 100);
+    recv!(c, rto, seq ISS + 1, len 100);
+    recv_nothing!(c, rto);
+    (c, rto, cwnd, ssthresh)
+}
+
+/// F-RTO (RFC 5682 §3.1), issue 13: a delay spike longer than the RTO, nothing lost. The ACK
+/// of the first segment brings new data, not the go-back of the second and third; the ACK of
+/// the second (never retransmitted) shows the timeout spurious, and window and threshold
+/// come back. Before F-RTO, the first ACK released two retransmissions and the reduction stayed.
+#[test]
+fn frto_detects_a_spurious_timeout_and_undoes_it() {
+    let (mut c, t, cwnd, ssthresh) = timed_out_with_data_queued();
+    let t1 = t + Duration::from_millis(5);
+    rx(&mut c, t1, &ack(100));
+    let out = tx_all(&mut c, t1);
+    assert_eq!(
+        out.iter().map(|x| x.seq).collect::<Vec<_>>(),
+        vec![s(ISS + 1101), s(ISS + 1201)],
+        "step 2b: new data instead of retransmissions"
+    );
+    assert_eq!(c.counters().spurious_rtos, 0);
+    let t2 = t1 + Duration::from_millis(1);
+    rx(&mut c, t2, &ack(200));
+    assert_eq!(c.counters().spurious_rtos, 1, "step 3b: an original segment was acknowledged");
+    assert!(c.info().cwnd >= cwnd, "the window is restored: {} < {cwnd}", c.info().cwnd);
+    assert_eq!(c.info().ssthresh, ssthresh, "the threshold is restored");
+    // What follows is new data, and the segments sent before the timeout are not resent.
+    let retrans = c.counters().retrans_segs;
+    let out = tx_all(&mut c, t2);
+    assert!(out.iter().all(|x| x.seq >= s(ISS + 1301)), "{out:?}");
+    assert_eq!(c.counters().retrans_segs, retrans);
+    // The rest of the delayed ACKs: nothing is retransmitted, no recovery starts.
+    rx(&mut c, t2 + Duration::from_millis(1), &ack(1300));
+    tx_all(&mut c, t2 + Duration::from_millis(1));
+    assert_eq!(c.counters().retrans_segs, retrans);
+    assert_eq!(c.counters().timeouts, 1);
+}
+
+/// A real loss of the whole window: after the first ACK the new data goes out as F-RTO says,
+/// but the peer SACKs it above the hole (step 3a). No undo; go-back-N repairs the window.
+#[test]
+fn frto_leaves_a_real_loss_to_recovery() {
+    let (mut c, t, _, _) = timed_out_with_data_queued();
+    let t1 = t + Duration::from_millis(5);
+    rx(&mut c, t1, &ack(100));
+    assert_eq!(tx_all(&mut c, t1).len(), 2, "new data");
+    let t2 = t1 + Duration::from_millis(5);
+    rx(&mut c, t2, &sack(100, &[(1100, 1200)]));
+    assert_eq!(c.counters().spurious_rtos, 0);
+    assert!(c.info().cwnd <= 300, "no undo: cwnd {}", c.info().cwnd);
+    let out = tx_all(&mut c, t2);
+    assert_eq!(out.first().map(|x| x.seq), Some(s(ISS + 101)), "the hole goes again: {out:?}");
+    rx(&mut c, t2 + Duration::from_millis(5), &sack(200, &[(1100, 1300)]));
+    assert_eq!(c.counters().spurious_rtos, 0);
+    assert!(c.info().ssthresh < usize::MAX);
 }

@@ -361,9 +361,16 @@ fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
     c.on_timeout(c.poll_timeout().expect("RTO armed"));
     let r = tx(&mut c, ms(2000)).expect("retransmission");
     assert_eq!((r.seq, r.flags), (s(ISS + 251), A));
-    // Nor for the second: the PSH of a TSO packet is its transmission's, not the data's.
+    // F-RTO (RFC 5682 §3.1 step 2b): the ACK of the retransmission brings new data first.
     send!(c, ms(2010), seg(IRS + 1, Some(ISS + 351), A));
-    let r = tx(&mut c, ms(2010)).expect("retransmission");
+    let n = tx(&mut c, ms(2010)).expect("new data");
+    assert_eq!(n.seq, s(ISS + 751));
+    tx_all(&mut c, ms(2010));
+    // The next timeout (after progress: no F-RTO) resends the second segment. Nor does it
+    // carry PSH: the PSH of a TSO packet is its transmission's, not the data's.
+    let t = c.poll_timeout().expect("RTO armed");
+    c.on_timeout(t);
+    let r = tx(&mut c, t).expect("retransmission");
     assert_eq!((r.seq, r.flags), (s(ISS + 351), A));
 }
 
@@ -667,10 +674,12 @@ fn rto_go_back_and_ack_resumes() {
     let out = tx_all(&mut c, ms(230));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].seq, s(ISS + 1));
-    // The ACK covers the first two (the second had arrived): resend from 201.
+    // The ACK covers the first two: the second, never resent, had arrived, so the timeout
+    // was spurious (F-RTO, RFC 5682 §3.1 step 3b, as Linux): undone, the third is in flight
+    // again and nothing is resent.
     send!(c, ms(240), seg(IRS + 1, Some(ISS + 201), A));
-    let out = tx_all(&mut c, ms(240));
-    assert_eq!(out.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![s(ISS + 201)]);
+    assert!(tx_all(&mut c, ms(240)).is_empty());
+    assert_eq!(c.counters().spurious_rtos, 1);
     send!(c, ms(250), seg(IRS + 1, Some(ISS + 301), A));
     assert_eq!(c.poll_timeout(), None);
     assert_eq!(c.info().backoff, 0);

@@ -1124,7 +1124,8 @@ mod layout {
         // The pending RST (72 bytes) sits in the two lines after the configuration's.
         let rst = offset_of!(Connection, rst_pending);
         assert!(rst / LINE <= HOT_LINES + 3);
-        // A budget, not a measurement: a connection is 30 lines today (1,920 bytes).
-        assert!(size_of::<Connection>() <= 30 * LINE, "{}", size_of::<Connection>());
+        // A budget, not a measurement: a connection is 31 lines today (1,984 bytes; 30 until
+        // F-RTO's counter, `spurious_rtos`, took 8 bytes past the 30th).
+        assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
     }
 }

@@ -75,6 +75,9 @@ pub struct TcpCounters {
     pub spurious_retrans: u64,
     /// Window reductions undone because every retransmission was spurious (`TCPDSACKUndo`).
     pub spurious_undos: u64,
+    /// Retransmission timeouts that F-RTO (RFC 5682) found spurious and undid
+    /// (`TCPSpuriousRTOs`).
+    pub spurious_rtos: u64,
     /// Tail loss probes sent (`TCPLossProbes`).
     pub tlp_probes: u64,
     /// Losses repaired by a tail loss probe (`TCPLossProbeRecovery`).
@@ -130,6 +133,7 @@ impl TcpCounters {
         self.dsack_recv += o.dsack_recv;
         self.spurious_retrans += o.spurious_retrans;
         self.spurious_undos += o.spurious_undos;
+        self.spurious_rtos += o.spurious_rtos;
         self.tlp_probes += o.tlp_probes;
         self.tlp_recoveries += o.tlp_recoveries;
         self.ecn_reductions += o.ecn_reductions;

@@ -106,8 +106,12 @@ impl Connection {
         if self.state != State::SynReceived {
             // RFC 6675 NextSeg: lost segments first, then new data; a pending tail loss probe
             // (RFC 8985 §7.3) goes before ordinary new data.
-            if let Some(p) = self.plan_lost(now) {
-                return Some(p);
+            // F-RTO step 2b (RFC 5682): after a timeout, new data may go before the rest.
+            let frto_new_data = self.loss.frto.holds_retransmissions();
+            if !frto_new_data {
+                if let Some(p) = self.plan_lost(now) {
+                    return Some(p);
+                }
             }
             if self.loss.tlp_pending {
                 self.loss.tlp_pending = false;
@@ -117,6 +121,15 @@ impl Connection {
             }
             if let Some(p) = self.plan_data(now, false) {
                 return Some(p);
+            }
+            if frto_new_data {
+                // Nothing new could go: back to retransmitting (step 2a).
+                self.recovery().frto_nothing_new();
+                if !self.loss.frto.holds_retransmissions() {
+                    if let Some(p) = self.plan_lost(now) {
+                        return Some(p);
+                    }
+                }
             }
             // The burst of new data is over: the next one starts a new TSO packet (`push`).
             self.marks.tso_end();

@@ -69,6 +69,9 @@ pub struct Delivered {
     /// acknowledged, and of the last one SACKed, by this ACK: see [`Delivered::rtt_source`].
     last_acked: Option<(Instant, bool)>,
     last_sacked: Option<(SeqNumber, Instant, bool)>,
+    /// The lowest end of the segments this ACK delivered that were never retransmitted
+    /// (Linux `FLAG_ORIG_SACK_ACKED`, F-RTO's evidence).
+    original_low_end: Option<SeqNumber>,
 }
 
 impl Delivered {
@@ -81,6 +84,12 @@ impl Delivered {
     /// A Linux peer's timing is matched by doing the same.
     pub fn rtt_source(&self) -> Option<(Instant, bool)> {
         self.last_acked.or(self.last_sacked.map(|(_, t, r)| (t, r)))
+    }
+
+    /// Whether this ACK delivered (cumulatively or by SACK) a segment ending at or below
+    /// `high` that was never retransmitted: its original transmission arrived.
+    pub fn original_delivered_below(&self, high: SeqNumber) -> bool {
+        self.original_low_end.is_some_and(|e| e <= high)
     }
 }
 
@@ -243,6 +252,9 @@ impl Scoreboard {
             d.reorder_low = Some(d.reorder_low.map_or(s.start, |l| l.min(s.start)));
         }
         d.high = Some(d.high.map_or(s.end, |h| h.max(s.end)));
+        if !s.ever_retransmitted && d.original_low_end.is_none_or(|e| s.end < e) {
+            d.original_low_end = Some(s.end);
+        }
         let newer = match d.newest {
             None => true,
             Some((t, end, _)) => s.sent_at > t || (s.sent_at == t && s.end > end),
@@ -355,6 +367,18 @@ impl Scoreboard {
     pub fn mark_all_lost(&mut self) {
         for i in 0..self.segs.len() {
             self.mark_lost(i);
+        }
+    }
+
+    /// A timeout turned out spurious: the records it marked lost and that did not go out
+    /// again are in flight once more (Linux `tcp_undo_cwnd_reduction` clearing the loss
+    /// marks). Retransmitted records stay lost-and-retransmitted, so `pipe` counts them once.
+    pub fn unmark_unretransmitted_losses(&mut self) {
+        for s in self.segs.iter_mut() {
+            if s.lost && !s.retransmitted && !s.sacked {
+                s.lost = false;
+                self.lost -= s.len();
+            }
         }
     }
 
