@@ -114,13 +114,26 @@ impl Interface {
                 return Err(e);
             }
         };
+        if let Link::Mac(mac) = link {
+            write_ethernet(frame, self.config.mac, mac, EtherType::Ipv4);
+        }
+        self.deliver_ipv4(now, link, frame, link_len, ip_len)
+    }
+
+    /// The end of every routed IPv4 send: the frame is ready (its link header, if any,
+    /// written), or the IP packet waits in the ARP pending queue for the next hop's MAC.
+    #[inline(always)]
+    fn deliver_ipv4(
+        &mut self,
+        now: Instant,
+        link: Link,
+        frame: &[u8],
+        link_len: usize,
+        ip_len: usize,
+    ) -> Result<IpSend, SendError> {
         match link {
-            Link::None => {
-                self.counters.tx_frames += 1;
-                Ok(IpSend::Ready(ip_len))
-            }
-            Link::Mac(mac) => {
-                write_ethernet(frame, self.config.mac, mac, EtherType::Ipv4);
+            // `Link::None` is the raw-IP medium, whose link header is empty.
+            Link::None | Link::Mac(_) => {
                 self.counters.tx_frames += 1;
                 Ok(IpSend::Ready(link_len + ip_len))
             }
@@ -193,16 +206,7 @@ impl Interface {
             self.counters.tx_too_large += 1;
             return Err(SendError::TooLarge);
         }
-        match link {
-            Link::None | Link::Mac(_) => {
-                self.counters.tx_frames += 1;
-                Ok(IpSend::Ready(link_len + ip_len))
-            }
-            Link::Unresolved(hop) => {
-                let packet = frame.get(link_len..link_len + ip_len).unwrap_or(&[]);
-                self.enqueue_pending(now, hop, packet).map(|()| IpSend::Queued)
-            }
-        }
+        self.deliver_ipv4(now, link, frame, link_len, ip_len)
     }
 
     /// The next IP ID of `dst`'s sequence (RFC 6864 §4.1), found through `route`'s slot
