@@ -69,8 +69,20 @@ fn accept_one(p: &mut Pair, client: TcpHandle) -> Option<TcpHandle> {
 
 /// Sends `data` from `from` on A to `to` on B and returns what B read.
 fn send_and_read(p: &mut Pair, from: TcpHandle, to: TcpHandle, data: &[u8]) -> Vec<u8> {
+    send_rest_and_read(p, from, to, data, 0)
+}
+
+/// Sends `data[queued..]` (the first `queued` bytes are already in the send buffer) and
+/// returns everything `to` reads, all of `data` when the transfer completes.
+fn send_rest_and_read(
+    p: &mut Pair,
+    from: TcpHandle,
+    to: TcpHandle,
+    data: &[u8],
+    queued: usize,
+) -> Vec<u8> {
     let mut got = Vec::new();
-    let mut sent = 0;
+    let mut sent = queued;
     let deadline = p.now + Duration::from_secs(30);
     p.drive(deadline, |p| {
         if sent < data.len() {
@@ -237,21 +249,7 @@ fn packet_too_big_lowers_the_mss_never_below_the_ipv6_minimum() {
     p.a.receive(p.now, &packet_too_big(1280, &stray));
     assert_eq!(p.a.counters().path_mtu_lowered, 2);
     // Everything still arrives, in smaller segments.
-    let mut got = Vec::new();
-    let mut sent_total = queued;
-    p.drive(p.now + Duration::from_secs(30), |p| {
-        if sent_total < data.len() {
-            sent_total += p.a.tcp_send(c, &data[sent_total..]).unwrap_or(0);
-        }
-        let mut b = [0u8; 4096];
-        while let Ok(n) = p.b.tcp_recv(s, &mut b) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&b[..n]);
-        }
-        got.len() == data.len()
-    });
+    let got = send_rest_and_read(&mut p, c, s, &data, queued);
     assert_eq!(got, data);
     assert!(p.b.iface().counters().rx_frames > 0);
 }
