@@ -1,10 +1,10 @@
 //! Adapter configuration: addresses, MTU, clock, seed and the TCP profile, parsed from the
 //! `key=value,key=value` string packetdrill passes as `--so_flags`.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
+use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig, Ipv6Cidr, Ipv6Config};
 use xdptcp_stack::stack::{StackConfig, StackKeys};
 use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::Duration;
@@ -32,6 +32,12 @@ pub struct PosixConfig {
     /// Our prefix length: 16 (the medium is point-to-point, so it only matters for UDP
     /// broadcast checks).
     pub prefix_len: u8,
+    /// Our IPv6 address: `fd3d:a0b:17d6::1`, the local address Linux's packetdrill selftests
+    /// give `--ip_version=ipv6` (`tools/testing/selftests/net/packetdrill/ksft_runner.sh`).
+    /// IPv6 runs beside IPv4 on the same device (an `AF_INET6` socket may talk either); the
+    /// address is usable at once (no duplicate address detection: the device is
+    /// point-to-point) and is the source of every connection to an IPv6 peer.
+    pub local_ip6: Ipv6Addr,
     /// MTU of the raw-IP device: 1500.
     pub mtu: usize,
     /// The clock: virtual by default.
@@ -66,6 +72,7 @@ impl Default for PosixConfig {
         PosixConfig {
             local_ip: Ipv4Addr::new(192, 168, 0, 1),
             prefix_len: 16,
+            local_ip6: Ipv6Addr::new(0xfd3d, 0x0a0b, 0x17d6, 0, 0, 0, 0, 1),
             mtu: 1500,
             clock: ClockMode::Virtual { tick: Duration::from_micros(1) },
             seed: None,
@@ -109,7 +116,8 @@ pub fn suite_profile() -> TcpConfig {
 
 impl PosixConfig {
     /// Parses `--so_flags`: comma-separated `key=value` pairs over the defaults. Keys:
-    /// `local_ip`, `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
+    /// `local_ip` (an IPv4 address sets [`local_ip`](Self::local_ip), an IPv6 one
+    /// [`local_ip6`](Self::local_ip6), as packetdrill's `--local_ip` takes either), `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
     /// `mss`, `rcvbuf`, `sndbuf`, `nodelay`, `timestamps`, `sack`, `wscale`, `iw`, `rto_ms`,
     /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`, `sysctls` (a
     /// directory). Empty input gives the defaults.
@@ -125,7 +133,13 @@ impl PosixConfig {
                 _ => Err(format!("{key}: expected on/off, got {value}")),
             };
             match key {
-                "local_ip" => c.local_ip = value.parse().map_err(|_| format!("bad ip {value}"))?,
+                "local_ip" => match value.parse().map_err(|_| format!("bad ip {value}"))? {
+                    IpAddr::V4(a) => c.local_ip = a,
+                    IpAddr::V6(a) if a.is_unspecified() || a.is_multicast() => {
+                        return Err(format!("local_ip: {value} cannot be an address of ours"))
+                    }
+                    IpAddr::V6(a) => c.local_ip6 = a,
+                },
                 "prefix_len" => c.prefix_len = num()?.min(32) as u8,
                 "mtu" => c.mtu = (num()? as usize).clamp(576, 65535),
                 "clock" => {
@@ -191,14 +205,20 @@ impl PosixConfig {
         }
     }
 
-    /// The stack configuration: a raw-IP (`Medium::Ip`) device with software checksums, and
+    /// The stack configuration: a raw-IP (`Medium::Ip`) device with software checksums,
+    /// IPv4 at [`local_ip`](Self::local_ip) and IPv6 at [`local_ip6`](Self::local_ip6), and
     /// keys from [`stack_keys`](Self::stack_keys).
     pub fn stack_config(&self) -> StackConfig {
-        let iface = InterfaceConfig::new(
+        let mut iface = InterfaceConfig::new(
             EthernetAddress([0x02, 0, 0, 0, 0, 1]),
             self.local_ip,
             self.prefix_len,
         );
+        iface.ipv6 = Ipv6Config::with_addresses(vec![Ipv6Cidr::new(self.local_ip6, 64)]);
+        // A point-to-point raw-IP device has no one to ask: no detection probes, no router
+        // advertisements to wait for, nothing sent that a packetdrill script did not ask for.
+        iface.ipv6.dad_transmits = 0;
+        iface.ipv6.accept_ra = false;
         let mut sc = StackConfig::new(iface, DeviceCaps::ip(self.mtu), self.stack_keys());
         sc.tcp = self.tcp;
         sc.max_connections = 4096;
@@ -337,6 +357,12 @@ mod tests {
         assert_eq!(d.local_ip, Ipv4Addr::new(192, 168, 0, 1));
         assert_eq!(d.tcp.mss, 1460);
         assert!(PosixConfig::parse("bogus=1").is_err());
+        // packetdrill's --local_ip takes either family, and so does the flag.
+        let v6 = PosixConfig::parse("local_ip=fd3d:fa7b:d17d::7").expect("an IPv6 local_ip");
+        assert_eq!(v6.local_ip6, "fd3d:fa7b:d17d::7".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(v6.local_ip, d.local_ip, "the IPv4 address stays");
+        assert_eq!(d.local_ip6, "fd3d:a0b:17d6::1".parse::<Ipv6Addr>().unwrap());
+        assert!(PosixConfig::parse("local_ip=::").is_err());
         assert!(PosixConfig::parse("mtu").is_err());
         assert!(PosixConfig::parse("mtu=abc").is_err());
     }

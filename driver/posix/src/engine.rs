@@ -285,7 +285,7 @@ impl Engine {
         (self.now(), activity)
     }
 
-    /// One IPv4 packet from the wire.
+    /// One IP packet (IPv4 or IPv6) from the wire.
     pub fn inject(&mut self, packet: &[u8]) -> bool {
         let now = self.now();
         self.stack.receive(now, packet);

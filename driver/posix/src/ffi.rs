@@ -13,10 +13,11 @@
 
 use std::ffi::{c_char, c_int, c_longlong, c_uint, c_ulong, c_void, CStr};
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use libc::{
-    iovec, msghdr, nfds_t, pollfd, size_t, sockaddr, sockaddr_in, socklen_t, ssize_t, timeval,
+    iovec, msghdr, nfds_t, pollfd, size_t, sockaddr, sockaddr_in, sockaddr_in6, socklen_t, ssize_t,
+    timeval,
 };
 
 use crate::config::PosixConfig;
@@ -101,47 +102,113 @@ unsafe fn adapter<'a>(ud: *mut c_void) -> SysResult<&'a Adapter> {
     unsafe { ud.cast::<Adapter>().as_ref() }.ok_or(Errno::EBADF)
 }
 
+/// Bytes of a `sockaddr_in6` without `sin6_scope_id` (RFC 2133's layout), the least Linux
+/// accepts from `bind` and `connect` (`SIN6_LEN_RFC2133`).
+const SIN6_LEN_RFC2133: usize = 24;
+
+/// The address a caller passed, by its family field: `sockaddr_in` (`AF_INET`, at least 16
+/// bytes) or `sockaddr_in6` (`AF_INET6`, at least 24), else `EINVAL` for a short one and
+/// `EAFNOSUPPORT` for another family. Whether it suits the socket is the core's question.
+///
 /// # Safety
 /// `addr` is null or points to `len` readable bytes.
-unsafe fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> SysResult<SocketAddrV4> {
+unsafe fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> SysResult<SocketAddr> {
     if addr.is_null() {
         return Err(Errno::EFAULT);
     }
-    if (len as usize) < core::mem::size_of::<sockaddr_in>() {
+    let len = len as usize;
+    if len < core::mem::size_of::<libc::sa_family_t>() {
         return Err(Errno::EINVAL);
     }
-    // SAFETY: `addr` has at least size_of::<sockaddr_in>() readable bytes (checked above);
-    // read_unaligned copes with any alignment.
-    let sin = unsafe { addr.cast::<sockaddr_in>().read_unaligned() };
-    if c_int::from(sin.sin_family) != libc::AF_INET {
-        return Err(Errno::EAFNOSUPPORT);
+    // SAFETY: `addr` has at least the family field's bytes (checked above); the field is
+    // first in every sockaddr.
+    let family = unsafe { addr.cast::<libc::sa_family_t>().read_unaligned() };
+    match c_int::from(family) {
+        libc::AF_INET => {
+            if len < core::mem::size_of::<sockaddr_in>() {
+                return Err(Errno::EINVAL);
+            }
+            // SAFETY: `addr` has at least size_of::<sockaddr_in>() readable bytes (checked
+            // above); read_unaligned copes with any alignment.
+            let sin = unsafe { addr.cast::<sockaddr_in>().read_unaligned() };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            if len < SIN6_LEN_RFC2133 {
+                return Err(Errno::EINVAL);
+            }
+            // SAFETY: zeroed is a valid sockaddr_in6 (plain integers and bytes).
+            let mut sin6: sockaddr_in6 = unsafe { core::mem::zeroed() };
+            let n = len.min(core::mem::size_of::<sockaddr_in6>());
+            // SAFETY: `addr` has `len >= n` readable bytes and `sin6` has room for `n`; a local
+            // cannot overlap the caller's memory. A short (RFC 2133) address leaves the scope
+            // id zero.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    addr.cast::<u8>(),
+                    (&mut sin6 as *mut sockaddr_in6).cast::<u8>(),
+                    n,
+                )
+            };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(Errno::EAFNOSUPPORT),
     }
-    Ok(SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-        u16::from_be(sin.sin_port),
-    ))
 }
 
+/// Copies `a` (a `sockaddr_in` or `sockaddr_in6`, by the address's family) into `addr`,
+/// truncated to `*len` bytes, and sets `*len` to its full size, as the kernel does.
+///
 /// # Safety
 /// `addr` and `len` are null, or `len` points to a writable length and `addr` to that many
 /// writable bytes.
-unsafe fn write_sockaddr(addr: *mut sockaddr, len: *mut socklen_t, a: SocketAddrV4) {
+unsafe fn write_sockaddr(addr: *mut sockaddr, len: *mut socklen_t, a: SocketAddr) {
     if addr.is_null() || len.is_null() {
         return;
     }
-    // SAFETY: zeroed is a valid sockaddr_in (plain integers).
-    let mut sin: sockaddr_in = unsafe { core::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_port = a.port().to_be();
-    sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-    let full = core::mem::size_of::<sockaddr_in>();
+    match a {
+        SocketAddr::V4(a) => {
+            // SAFETY: zeroed is a valid sockaddr_in (plain integers).
+            let mut sin: sockaddr_in = unsafe { core::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            // SAFETY: passed on from this function's contract.
+            unsafe { copy_sockaddr(addr, len, &sin) }
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: zeroed is a valid sockaddr_in6 (plain integers and bytes).
+            let mut sin6: sockaddr_in6 = unsafe { core::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: passed on from this function's contract.
+            unsafe { copy_sockaddr(addr, len, &sin6) }
+        }
+    }
+}
+
+/// # Safety
+/// As [`write_sockaddr`], with `addr` and `len` non-null.
+unsafe fn copy_sockaddr<T>(addr: *mut sockaddr, len: *mut socklen_t, value: &T) {
+    let full = core::mem::size_of::<T>();
     // SAFETY: `len` is a valid pointer per the contract.
     let room = unsafe { *len } as usize;
     // SAFETY: we copy at most `room` bytes into `addr`, which has `room` writable bytes, from
     // a local of `full` bytes; the regions cannot overlap.
     unsafe {
         core::ptr::copy_nonoverlapping(
-            (&sin as *const sockaddr_in).cast::<u8>(),
+            (value as *const T).cast::<u8>(),
             addr.cast::<u8>(),
             room.min(full),
         );
@@ -959,7 +1026,7 @@ pub unsafe extern "C" fn xdptcp_splice(
     guard(-1, || ret_int(Err(Errno::ENOSYS)))
 }
 
-/// Injects one raw IPv4 packet into the stack as if from the wire. 0, or -1 on a bad
+/// Injects one raw IP packet (IPv4 or IPv6) into the stack as if from the wire. 0, or -1 on a bad
 /// argument.
 ///
 /// # Safety
@@ -978,7 +1045,7 @@ pub unsafe extern "C" fn xdptcp_netdev_send(
     })
 }
 
-/// The next IPv4 packet the stack sent: copied into `buf` (of `*count` bytes), `*count` set
+/// The next IP packet (IPv4 or IPv6) the stack sent: copied into `buf` (of `*count` bytes), `*count` set
 /// to its length (0 if none came) and `*time_usecs` to when it left, in `gettimeofday`
 /// microseconds. See [`Posix::netdev_receive`] for the virtual-time jumps. Returns 0.
 ///

@@ -13,7 +13,8 @@
 //!   packetdrill's `struct packetdrill_interface` so that
 //!   `packetdrill --so_filename=libxdptcp_posix.so` tests this stack.
 //!
-//! Files: `errno`, `config` (flags and the Linux profile), `socket` (descriptor records),
+//! Files: `errno`, `config` (flags and the Linux profile), `family` (`AF_INET` and
+//! `AF_INET6`, IPv4-mapped addresses), `socket` (descriptor records),
 //! `engine` (the locked state and the stack pump), `tcp`, `udp`, `sockopt`, `tcp_info`,
 //! `poll` (readiness, poll, epoll), `posix` (locking and blocking), `ffi`.
 #![deny(unsafe_code)]
@@ -21,6 +22,7 @@
 mod config;
 mod engine;
 mod errno;
+mod family;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod poll;

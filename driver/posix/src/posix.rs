@@ -4,7 +4,7 @@
 //! returns when another thread injects the handshake's last ACK.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use xdptcp_stack::stack::Stack;
@@ -173,14 +173,17 @@ impl Posix {
 
     // ----- sockets -----
 
-    /// `socket(domain, type, protocol)`: `AF_INET` with `SOCK_STREAM` or `SOCK_DGRAM`
+    /// `socket(domain, type, protocol)`: `AF_INET` or `AF_INET6` (dual-stack: IPv4 peers as
+    /// IPv4-mapped addresses unless `IPV6_V6ONLY`) with `SOCK_STREAM` or `SOCK_DGRAM`
     /// (`SOCK_NONBLOCK` honoured, `SOCK_CLOEXEC` ignored).
     pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> SysResult<Fd> {
         self.call(|e| e.op_socket(domain, ty, protocol))
     }
 
-    /// `bind`: our address or `INADDR_ANY`; port 0 picks an ephemeral port.
-    pub fn bind(&self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+    /// `bind`: one of our addresses or the wildcard of the socket's family; port 0 picks an
+    /// ephemeral port.
+    pub fn bind(&self, fd: Fd, addr: impl Into<SocketAddr>) -> SysResult<()> {
+        let addr = addr.into();
         self.call(|e| e.op_bind(fd, addr))
     }
 
@@ -190,19 +193,20 @@ impl Posix {
     }
 
     /// `accept`: the new descriptor and the peer address.
-    pub fn accept(&self, fd: Fd) -> SysResult<(Fd, SocketAddrV4)> {
+    pub fn accept(&self, fd: Fd) -> SysResult<(Fd, SocketAddr)> {
         self.accept4(fd, 0)
     }
 
     /// `accept4` (`SOCK_NONBLOCK` in `flags` makes the new socket non-blocking).
-    pub fn accept4(&self, fd: Fd, flags: i32) -> SysResult<(Fd, SocketAddrV4)> {
+    pub fn accept4(&self, fd: Fd, flags: i32) -> SysResult<(Fd, SocketAddr)> {
         let (rcvtimeo, _) = self.timeouts(fd)?;
         self.blocking(rcvtimeo, |e| e.op_accept(fd, flags))?.ok_or(Errno::EAGAIN)
     }
 
     /// `connect`: blocking sockets wait for the handshake; non-blocking ones return
     /// `EINPROGRESS` (then `EALREADY`, then 0 once, then `EISCONN`, as Linux does).
-    pub fn connect(&self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+    pub fn connect(&self, fd: Fd, addr: impl Into<SocketAddr>) -> SysResult<()> {
+        let addr = addr.into();
         let (_, sndtimeo) = self.timeouts(fd)?;
         let mut started = false;
         self.blocking(sndtimeo, |e| e.op_connect(fd, addr, &mut started))?.ok_or(Errno::EINPROGRESS)
@@ -235,7 +239,7 @@ impl Posix {
         fd: Fd,
         bufs: &mut [IoSliceMut<'_>],
         flags: i32,
-    ) -> SysResult<(usize, Option<SocketAddrV4>)> {
+    ) -> SysResult<(usize, Option<SocketAddr>)> {
         let (rcvtimeo, _) = self.timeouts(fd)?;
         if self.is_udp(fd)? {
             return match self.blocking(rcvtimeo, |e| e.udp_recv(fd, bufs, flags))? {
@@ -273,7 +277,7 @@ impl Posix {
         fd: Fd,
         bufs: &[IoSlice<'_>],
         flags: i32,
-        dst: Option<SocketAddrV4>,
+        dst: Option<SocketAddr>,
     ) -> SysResult<usize> {
         if self.is_udp(fd)? {
             return self.call(|e| e.udp_send(fd, bufs, dst));
@@ -308,12 +312,12 @@ impl Posix {
     }
 
     /// `getsockname`.
-    pub fn getsockname(&self, fd: Fd) -> SysResult<SocketAddrV4> {
+    pub fn getsockname(&self, fd: Fd) -> SysResult<SocketAddr> {
         self.call(|e| e.op_sockname(fd))
     }
 
     /// `getpeername`.
-    pub fn getpeername(&self, fd: Fd) -> SysResult<SocketAddrV4> {
+    pub fn getpeername(&self, fd: Fd) -> SysResult<SocketAddr> {
         self.call(|e| e.op_peername(fd))
     }
 
@@ -426,7 +430,7 @@ impl Posix {
 
     // ----- the device and the clock -----
 
-    /// Injects one raw IPv4 packet as if it arrived from the wire.
+    /// Injects one raw IP packet (IPv4 or IPv6) as if it arrived from the wire.
     pub fn netdev_send(&self, packet: &[u8]) {
         self.call(|e| {
             e.inject(packet);
@@ -435,7 +439,7 @@ impl Posix {
         .ok();
     }
 
-    /// The next IPv4 packet the stack sent, copied into `buf` (truncated if `buf` is short),
+    /// The next IP packet (IPv4 or IPv6) the stack sent, copied into `buf` (truncated if `buf` is short),
     /// with the time it left. With the virtual clock, when nothing is queued, time first
     /// jumps through the stack's timers (a retransmission, a delayed ACK) until a packet
     /// leaves. Then, for up to `wait` of real time, it waits for another thread's call to

@@ -2,7 +2,7 @@
 //! mode, pending error, shutdown flags), or an epoll instance.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::{ListenHandle, TcpHandle};
@@ -10,6 +10,7 @@ use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::Duration;
 
 use crate::errno::Errno;
+use crate::family::Family;
 
 /// A descriptor number, as in libc.
 pub type Fd = i32;
@@ -30,6 +31,9 @@ pub(crate) struct Options {
     pub notsent_lowat: u32,
     /// `SO_RCVLOWAT` as set (0: unset, Linux's default of 1): see [`Options::rcvlowat`].
     pub rcvlowat: u32,
+    /// `IPV6_V6ONLY` (`AF_INET6` sockets): IPv6 peers only, no IPv4-mapped ones. Off by
+    /// default, as Linux's `net.ipv6.bindv6only`.
+    pub v6only: bool,
     /// `TCP_INQ`: `recvmsg` reports the bytes left to read in a `TCP_CM_INQ` message.
     pub inq: bool,
     /// `SO_ZEROCOPY` (accepted; `MSG_ZEROCOPY` sends are refused).
@@ -104,10 +108,12 @@ pub(crate) enum TcpRole {
 #[derive(Debug)]
 pub(crate) struct TcpSocket {
     pub role: TcpRole,
-    /// The local address `bind` gave (port 0: none).
-    pub bound: Option<SocketAddrV4>,
-    /// Local and remote addresses once connected (kept after the stack frees the connection).
-    pub endpoints: Option<(SocketAddrV4, SocketAddrV4)>,
+    /// The local address `bind` gave, in the stack's terms (an IPv4-mapped address is
+    /// stored as IPv4: see [`Family`]).
+    pub bound: Option<SocketAddr>,
+    /// Local and remote addresses once connected, in the stack's terms (kept after the stack
+    /// frees the connection).
+    pub endpoints: Option<(SocketAddr, SocketAddr)>,
     /// A non-blocking connect was started and its outcome not yet reported by `connect`.
     pub connect_pending: bool,
     pub read_shut: bool,
@@ -119,8 +125,8 @@ pub(crate) struct TcpSocket {
 pub(crate) struct UdpSocket {
     pub handle: Option<UdpHandle>,
     pub port: u16,
-    /// The default destination set by `connect`.
-    pub peer: Option<SocketAddrV4>,
+    /// The default destination set by `connect`, in the stack's terms.
+    pub peer: Option<SocketAddr>,
 }
 
 /// The protocol part of a socket.
@@ -134,6 +140,8 @@ pub(crate) enum Proto {
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub proto: Proto,
+    /// `AF_INET` or `AF_INET6`: which addresses the caller speaks.
+    pub family: Family,
     pub nonblocking: bool,
     pub opts: Options,
     /// `SO_ERROR`: an asynchronous error not yet reported.
@@ -143,8 +151,9 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    pub fn tcp(nonblocking: bool) -> Self {
+    pub fn tcp(family: Family, nonblocking: bool) -> Self {
         Socket {
+            family,
             proto: Proto::Tcp(TcpSocket {
                 role: TcpRole::Fresh,
                 bound: None,
@@ -160,8 +169,9 @@ impl Socket {
         }
     }
 
-    pub fn udp(nonblocking: bool) -> Self {
+    pub fn udp(family: Family, nonblocking: bool) -> Self {
         Socket {
+            family,
             proto: Proto::Udp(UdpSocket { handle: None, port: 0, peer: None }),
             nonblocking,
             opts: Options::default(),

@@ -10,6 +10,7 @@ use xdptcp_stack::time::Duration;
 
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
+use crate::family::Family;
 use crate::socket::{Proto, TcpRole};
 use crate::tcp_info;
 
@@ -110,6 +111,18 @@ impl Engine {
                 let v = if v < 0 { i32::MAX as u32 } else { v as u32 };
                 let cap = s.opts.rcvbuf.unwrap_or(base.rmem.max) / 2;
                 s.opts.rcvlowat = v.min(u32::try_from(cap).unwrap_or(u32::MAX)).max(1);
+            }
+            (libc::IPPROTO_IPV6, _) if s.family != Family::V6 => return Err(Errno::ENOPROTOOPT),
+            (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => {
+                // Linux `do_ipv6_setsockopt`: only before the socket is bound (EINVAL after).
+                let bound = match &s.proto {
+                    Proto::Tcp(t) => t.bound.is_some() || t.role != TcpRole::Fresh,
+                    Proto::Udp(u) => u.handle.is_some(),
+                };
+                if bound {
+                    return Err(Errno::EINVAL);
+                }
+                s.opts.v6only = int_arg(val)? != 0;
             }
             (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => s.opts.rcvtimeo = timeval_arg(val)?,
             (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => s.opts.sndtimeo = timeval_arg(val)?,
@@ -226,7 +239,9 @@ impl Engine {
             (libc::SOL_SOCKET, libc::SO_TYPE) => {
                 put_int(out, if is_tcp { libc::SOCK_STREAM } else { libc::SOCK_DGRAM })
             }
-            (libc::SOL_SOCKET, libc::SO_DOMAIN) => put_int(out, libc::AF_INET),
+            (libc::SOL_SOCKET, libc::SO_DOMAIN) => put_int(out, s.family.domain()),
+            (libc::IPPROTO_IPV6, _) if s.family != Family::V6 => return Err(Errno::ENOPROTOOPT),
+            (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => put_int(out, s.opts.v6only as i32),
             (libc::SOL_SOCKET, libc::SO_PROTOCOL) => {
                 put_int(out, if is_tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP })
             }
@@ -319,8 +334,17 @@ impl Engine {
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => put_int(out, i32::from(cfg.keepalive_count)),
             (libc::IPPROTO_TCP, libc::TCP_INFO) => {
                 let ato = cfg.delayed_ack_timeout.total_micros() as u32;
+                // The MSS we advertise comes from the MTU less this connection's headers: 20
+                // more over IPv6 (RFC 9293 §3.7.1; Linux `tcpi_advmss`).
+                let over_ipv6 =
+                    conn.and_then(|h| stack.tcp_addrs(h)).is_some_and(|e| e.0.is_ipv6());
+                let advmss = if over_ipv6 {
+                    u32::from(cfg.mss).min(mtu.saturating_sub(60))
+                } else {
+                    u32::from(cfg.mss)
+                };
                 let bytes = match (role, conn.and_then(|h| stack.tcp_info(h).ok())) {
-                    (_, Some(i)) => tcp_info::encode(&i, now, u32::from(cfg.mss), mtu, ato),
+                    (_, Some(i)) => tcp_info::encode(&i, now, advmss, mtu, ato),
                     (Some(TcpRole::Listening(_)), None) => {
                         tcp_info::encode_state_only(State::Listen)
                     }

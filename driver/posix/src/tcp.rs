@@ -3,7 +3,7 @@
 //! Error choices follow Linux's `inet_stream_connect`, `tcp_sendmsg` and `tcp_recvmsg`.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use xdptcp_stack::stack::{ConnectError, ListenError, TcpError};
 use xdptcp_stack::tcp::{SendFlags, State};
@@ -11,6 +11,7 @@ use xdptcp_stack::tcp::{SendFlags, State};
 use crate::config::apply_sysctls;
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
+use crate::family::{Family, Use};
 use crate::socket::{Entry, Fd, Proto, Socket, TcpRole, TcpSocket};
 
 /// First port tried when a socket binds port 0 or listens unbound (Linux `ip_local_port_range`).
@@ -76,18 +77,16 @@ impl Engine {
         }
     }
 
-    /// `socket(AF_INET, type, protocol)`.
+    /// `socket(AF_INET or AF_INET6, type, protocol)`.
     pub fn op_socket(&mut self, domain: i32, ty: i32, protocol: i32) -> SysResult<Fd> {
-        if domain != libc::AF_INET {
-            return Err(Errno::EAFNOSUPPORT);
-        }
+        let family = Family::from_domain(domain)?;
         let nonblocking = ty & libc::SOCK_NONBLOCK != 0;
         let s = match ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
             libc::SOCK_STREAM if protocol == 0 || protocol == libc::IPPROTO_TCP => {
-                Socket::tcp(nonblocking)
+                Socket::tcp(family, nonblocking)
             }
             libc::SOCK_DGRAM if protocol == 0 || protocol == libc::IPPROTO_UDP => {
-                Socket::udp(nonblocking)
+                Socket::udp(family, nonblocking)
             }
             libc::SOCK_STREAM | libc::SOCK_DGRAM => return Err(Errno::EPROTONOSUPPORT),
             _ => return Err(Errno::ESOCKTNOSUPPORT),
@@ -95,8 +94,13 @@ impl Engine {
         self.install(Entry::Socket(s))
     }
 
-    fn check_local(&self, ip: Ipv4Addr) -> SysResult<()> {
-        if ip.is_unspecified() || ip == self.config.local_ip {
+    /// `bind`'s check that `ip` (the stack's terms) is the wildcard or one of ours.
+    fn check_local(&self, ip: IpAddr) -> SysResult<()> {
+        let ours = match ip {
+            IpAddr::V4(a) => a == self.config.local_ip,
+            IpAddr::V6(a) => self.stack.iface().ipv6().is_ours(a),
+        };
+        if ip.is_unspecified() || ours {
             Ok(())
         } else {
             Err(Errno::EADDRNOTAVAIL)
@@ -134,9 +138,12 @@ impl Engine {
         }
     }
 
-    /// `bind`.
-    pub fn op_bind(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
-        self.check_local(*addr.ip())?;
+    /// `bind`; `addr` as the caller gave it (an `AF_INET6` socket may bind an IPv4-mapped
+    /// address, and then speaks IPv4 only, as on Linux).
+    pub fn op_bind(&mut self, fd: Fd, addr: SocketAddr) -> SysResult<()> {
+        let s = self.socket(fd)?;
+        let addr = s.family.to_stack(addr, s.opts.v6only, Use::Bind)?;
+        self.check_local(addr.ip())?;
         let s = self.socket(fd)?;
         match &s.proto {
             Proto::Tcp(t) => {
@@ -147,7 +154,7 @@ impl Engine {
                 let port = if addr.port() == 0 { self.free_tcp_port()? } else { addr.port() };
                 self.claim_tcp_port(port, reuse)?;
                 if let Proto::Tcp(t) = &mut self.socket_mut(fd)?.proto {
-                    t.bound = Some(SocketAddrV4::new(*addr.ip(), port));
+                    t.bound = Some(SocketAddr::new(addr.ip(), port));
                 }
                 Ok(())
             }
@@ -157,10 +164,10 @@ impl Engine {
 
     /// `listen`.
     pub fn op_listen(&mut self, fd: Fd, backlog: i32) -> SysResult<()> {
-        let (reuse, role, bound, opts) = {
+        let (reuse, role, bound, opts, family) = {
             let s = self.socket(fd)?;
             let Proto::Tcp(t) = &s.proto else { return Err(Errno::EOPNOTSUPP) };
-            (s.opts.reuseaddr, t.role, t.bound, s.opts)
+            (s.opts.reuseaddr, t.role, t.bound, s.opts, s.family)
         };
         match role {
             TcpRole::Listening(_) => return Ok(()),
@@ -173,13 +180,19 @@ impl Engine {
                 // Linux binds an ephemeral port for `listen` on an unbound socket.
                 let port = self.free_tcp_port()?;
                 self.claim_tcp_port(port, reuse)?;
-                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)
+                family.any(port)
             }
         };
+        // An `AF_INET6` socket on `::` hears IPv4 too (the stack's `::` listener takes both
+        // families, RFC 3493 §3.7); with `IPV6_V6ONLY` it should not, which the stack cannot
+        // express yet: refused rather than silently dual-stack.
+        if family == Family::V6 && opts.v6only && bound.ip().is_unspecified() {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let base = self.tcp_profile();
         let cfg = opts.tcp_config(&base);
         let backlog = usize::try_from(backlog).unwrap_or(0);
-        let l = self.stack.tcp_listen_with(*bound.ip(), bound.port(), backlog, cfg).map_err(
+        let l = self.stack.tcp_listen_with(bound.ip(), bound.port(), backlog, cfg).map_err(
             |e| match e {
                 ListenError::AddrInUse => Errno::EADDRINUSE,
                 ListenError::TableFull => Errno::ENOBUFS,
@@ -193,19 +206,21 @@ impl Engine {
         Ok(())
     }
 
-    /// `accept4`: the new descriptor and the peer's address.
-    pub fn op_accept(&mut self, fd: Fd, flags: i32) -> SysResult<Option<(Fd, SocketAddrV4)>> {
+    /// `accept4`: the new descriptor and the peer's address (IPv4-mapped for an IPv4 peer
+    /// of an `AF_INET6` listener).
+    pub fn op_accept(&mut self, fd: Fd, flags: i32) -> SysResult<Option<(Fd, SocketAddr)>> {
         let (stack, s) = split(self, fd)?;
         let nonblocking = s.nonblocking;
         let opts = s.opts;
+        let family = s.family;
         let TcpRole::Listening(l) = tcp_of(s)?.role else { return Err(Errno::EINVAL) };
         let Some(h) = stack.tcp_accept(l) else { return would_block(nonblocking) };
         // Options set on the listener after `listen` still reach the accepted socket, as
         // Linux's socket cloning copies them.
         let _ = stack.tcp_set_nodelay(h, opts.nodelay);
         let _ = stack.tcp_set_keepalive(h, opts.keepalive);
-        let endpoints = stack.tcp_endpoints(h).ok();
-        let mut child = Socket::tcp(flags & libc::SOCK_NONBLOCK != 0);
+        let endpoints = stack.tcp_addrs(h);
+        let mut child = Socket::tcp(family, flags & libc::SOCK_NONBLOCK != 0);
         child.opts = opts;
         if let Proto::Tcp(t) = &mut child.proto {
             t.role = TcpRole::Conn(h);
@@ -219,18 +234,21 @@ impl Engine {
             }
         };
         self.conns.insert(h, new_fd);
-        let peer = endpoints.map_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |e| e.1);
+        let peer = endpoints.map_or(family.any(0), |e| family.to_user(e.1));
         Ok(Some((new_fd, peer)))
     }
 
-    /// `connect`. `started` is this call's memory across retries: whether it began the open.
+    /// `connect`; `addr` as the caller gave it. `started` is this call's memory across
+    /// retries: whether it began the open.
     pub fn op_connect(
         &mut self,
         fd: Fd,
-        addr: SocketAddrV4,
+        addr: SocketAddr,
         started: &mut bool,
     ) -> SysResult<Option<()>> {
-        if matches!(self.socket(fd)?.proto, Proto::Udp(_)) {
+        let s = self.socket(fd)?;
+        let addr = s.family.to_stack(addr, s.opts.v6only, Use::Reach)?;
+        if matches!(s.proto, Proto::Udp(_)) {
             return self.udp_connect(fd, addr).map(Some);
         }
         let now = self.now();
@@ -272,9 +290,17 @@ impl Engine {
             None => *stack.tcp_config(),
         };
         let cfg = opts.tcp_config(&base);
-        let res = match t.bound {
-            Some(b) => stack.tcp_connect_from(now, b.port(), *addr.ip(), addr.port(), cfg),
-            None => stack.tcp_connect_with(now, *addr.ip(), addr.port(), cfg),
+        let res = match (t.bound, addr) {
+            // Bound to an address of the other family (an IPv4-mapped bind, then an IPv6
+            // peer): Linux `tcp_v6_connect` finds no route.
+            (Some(b), _) if !b.ip().is_unspecified() && b.is_ipv4() != addr.is_ipv4() => {
+                return Err(Errno(libc::ENETUNREACH));
+            }
+            (Some(b), SocketAddr::V4(a)) => {
+                stack.tcp_connect_from(now, b.port(), *a.ip(), a.port(), cfg)
+            }
+            (Some(b), SocketAddr::V6(a)) => stack.tcp_connect6_from(now, b.port(), a, cfg),
+            (None, _) => stack.tcp_connect_to(now, addr, cfg),
         };
         let h = res.map_err(|e| match e {
             ConnectError::NoFreePort | ConnectError::TableFull => Errno::EADDRNOTAVAIL,
@@ -282,7 +308,7 @@ impl Engine {
             ConnectError::BadAddress => Errno::EINVAL,
         })?;
         t.role = TcpRole::Conn(h);
-        t.endpoints = stack.tcp_endpoints(h).ok();
+        t.endpoints = stack.tcp_addrs(h);
         t.connect_pending = true;
         *started = true;
         self.conns.insert(h, fd);
@@ -520,24 +546,28 @@ impl Engine {
         Ok(())
     }
 
-    /// `getsockname`.
-    pub fn op_sockname(&self, fd: Fd) -> SysResult<SocketAddrV4> {
-        let unspec = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-        Ok(match &self.socket(fd)?.proto {
+    /// `getsockname`, in the socket's family.
+    pub fn op_sockname(&self, fd: Fd) -> SysResult<SocketAddr> {
+        let s = self.socket(fd)?;
+        let unspec = s.family.any(0);
+        let name = match &s.proto {
             Proto::Tcp(t) => t.endpoints.map(|e| e.0).or(t.bound).unwrap_or(unspec),
-            Proto::Udp(u) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, u.port),
-        })
+            Proto::Udp(u) => s.family.any(u.port),
+        };
+        Ok(s.family.to_user(name))
     }
 
-    /// `getpeername`.
-    pub fn op_peername(&self, fd: Fd) -> SysResult<SocketAddrV4> {
-        match &self.socket(fd)?.proto {
+    /// `getpeername`, in the socket's family.
+    pub fn op_peername(&self, fd: Fd) -> SysResult<SocketAddr> {
+        let s = self.socket(fd)?;
+        let peer = match &s.proto {
             Proto::Tcp(t) => match (t.role, t.endpoints) {
-                (TcpRole::Conn(h), Some(e)) if self.stack.tcp_state(h).is_synchronized() => Ok(e.1),
-                _ => Err(Errno::ENOTCONN),
+                (TcpRole::Conn(h), Some(e)) if self.stack.tcp_state(h).is_synchronized() => e.1,
+                _ => return Err(Errno::ENOTCONN),
             },
-            Proto::Udp(u) => u.peer.ok_or(Errno::ENOTCONN),
-        }
+            Proto::Udp(u) => u.peer.ok_or(Errno::ENOTCONN)?,
+        };
+        Ok(s.family.to_user(peer))
     }
 
     /// `fcntl` with an integer argument: `F_GETFL`, `F_SETFL` (`O_NONBLOCK`), `F_GETFD`,

@@ -1,16 +1,18 @@
 //! UDP sockets, passed through to the interface's UDP layer.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use xdptcp_stack::iface::{BindError, SendError};
 
 use crate::engine::Engine;
 use crate::errno::{Errno, SysResult};
+use crate::family::{Family, Use};
 use crate::socket::{Entry, Fd, Proto, UdpSocket};
 use crate::tcp::{scatter, would_block};
 
-fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool)> {
+/// The UDP socket at `fd`, whether it is non-blocking, its family and `IPV6_V6ONLY`.
+fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool, Family, bool)> {
     let entry = usize::try_from(fd)
         .ok()
         .and_then(|i| fds.get_mut(i))
@@ -18,9 +20,9 @@ fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool)
         .ok_or(Errno::EBADF)?;
     match entry {
         Entry::Socket(s) => {
-            let nb = s.nonblocking;
+            let (nb, family, v6only) = (s.nonblocking, s.family, s.opts.v6only);
             match &mut s.proto {
-                Proto::Udp(u) => Ok((u, nb)),
+                Proto::Udp(u) => Ok((u, nb, family, v6only)),
                 Proto::Tcp(_) => Err(Errno::EOPNOTSUPP),
             }
         }
@@ -29,10 +31,12 @@ fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool)
 }
 
 impl Engine {
-    /// `bind` on a UDP socket; port 0 picks a free ephemeral port.
-    pub(crate) fn udp_bind(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+    /// `bind` on a UDP socket (`addr` in the stack's terms); port 0 picks a free ephemeral
+    /// port. The stack's UDP sockets are bound by port and hear both families; which
+    /// senders a socket reads is its family's business (`udp_recv`).
+    pub(crate) fn udp_bind(&mut self, fd: Fd, addr: SocketAddr) -> SysResult<()> {
         let Engine { stack, fds, .. } = self;
-        let (u, _) = udp_at(fds, fd)?;
+        let (u, ..) = udp_at(fds, fd)?;
         if u.handle.is_some() {
             return Err(Errno::EINVAL);
         }
@@ -53,39 +57,43 @@ impl Engine {
     }
 
     fn udp_autobind(&mut self, fd: Fd) -> SysResult<()> {
-        let (u, _) = udp_at(&mut self.fds, fd)?;
+        let (u, _, family, _) = udp_at(&mut self.fds, fd)?;
         if u.handle.is_none() {
-            self.udp_bind(fd, SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0))?;
+            self.udp_bind(fd, family.any(0))?;
         }
         Ok(())
     }
 
-    /// `connect` on a UDP socket: sets the default destination.
-    pub(crate) fn udp_connect(&mut self, fd: Fd, addr: SocketAddrV4) -> SysResult<()> {
+    /// `connect` on a UDP socket: sets the default destination (in the stack's terms).
+    pub(crate) fn udp_connect(&mut self, fd: Fd, addr: SocketAddr) -> SysResult<()> {
         self.udp_autobind(fd)?;
-        let (u, _) = udp_at(&mut self.fds, fd)?;
+        let (u, ..) = udp_at(&mut self.fds, fd)?;
         u.peer = Some(addr);
         Ok(())
     }
 
-    /// `sendto`/`sendmsg` on UDP: one datagram.
+    /// `sendto`/`sendmsg` on UDP: one datagram, to `dst` as the caller gave it (else the
+    /// connected peer).
     pub fn udp_send(
         &mut self,
         fd: Fd,
         bufs: &[IoSlice<'_>],
-        dst: Option<SocketAddrV4>,
+        dst: Option<SocketAddr>,
     ) -> SysResult<usize> {
         self.udp_autobind(fd)?;
         let now = self.now();
         let Engine { stack, fds, scratch, .. } = self;
-        let (u, _) = udp_at(fds, fd)?;
-        let dst = dst.or(u.peer).ok_or(Errno::EDESTADDRREQ)?;
+        let (u, _, family, v6only) = udp_at(fds, fd)?;
+        let dst = match dst {
+            Some(d) => family.to_stack(d, v6only, Use::Reach)?,
+            None => u.peer.ok_or(Errno::EDESTADDRREQ)?,
+        };
         let h = u.handle.ok_or(Errno::EINVAL)?;
         scratch.clear();
         for b in bufs {
             scratch.extend_from_slice(b);
         }
-        stack.udp_send_to(now, h, (*dst.ip(), dst.port()), scratch).map_err(|e| match e {
+        stack.udp_send_to(now, h, dst, scratch).map_err(|e| match e {
             SendError::TooLarge => Errno::EMSGSIZE,
             SendError::NoRoute => Errno(libc::ENETUNREACH),
             SendError::ArpQueueFull | SendError::TxQueueFull => Errno::ENOBUFS,
@@ -94,24 +102,26 @@ impl Engine {
         Ok(scratch.len())
     }
 
-    /// `recvfrom`/`recvmsg` on UDP: one datagram (truncated to the buffers) and its source.
+    /// `recvfrom`/`recvmsg` on UDP: one datagram (truncated to the buffers) and its source,
+    /// in the socket's family (an IPv4 sender IPv4-mapped for an `AF_INET6` socket).
     pub fn udp_recv(
         &mut self,
         fd: Fd,
         bufs: &mut [IoSliceMut<'_>],
         flags: i32,
-    ) -> SysResult<Option<(usize, SocketAddrV4)>> {
+    ) -> SysResult<Option<(usize, SocketAddr)>> {
         let Engine { stack, fds, .. } = self;
-        let (u, nb) = udp_at(fds, fd)?;
+        let (u, nb, family, v6only) = udp_at(fds, fd)?;
         let nonblocking = nb || flags & libc::MSG_DONTWAIT != 0;
         let Some(h) = u.handle else { return would_block(nonblocking) };
         let (src, payload) = loop {
             match stack.udp_recv_from(h) {
                 None => return would_block(nonblocking),
-                Some((std::net::SocketAddr::V4(src), payload)) => break (src, payload),
-                // An AF_INET socket cannot name an IPv6 sender, and Linux never gives it one.
-                // The engine does not enable IPv6, so none arrives; one that did is discarded.
-                Some((std::net::SocketAddr::V6(_), _)) => {
+                Some((src, payload)) if family.hears(&src, v6only) => break (src, payload),
+                // The stack's socket is bound by port for both families, but an AF_INET socket
+                // cannot name an IPv6 sender (and an IPV6_V6ONLY one must not hear IPv4):
+                // Linux would never have delivered the datagram to it, so it is discarded.
+                Some(_) => {
                     stack.udp_consume(h);
                 }
             }
@@ -120,7 +130,7 @@ impl Engine {
         if flags & libc::MSG_PEEK == 0 {
             stack.udp_consume(h);
         }
-        Ok(Some((n, src)))
+        Ok(Some((n, family.to_user(src))))
     }
 
     /// Datagrams waiting on a UDP socket.

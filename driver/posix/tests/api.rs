@@ -132,7 +132,7 @@ fn accepted(p: &Posix, port: u16, sport: u16) -> (i32, u32, u32) {
     let l = listener(p, port);
     let (isn, ts) = handshake(p, sport, port);
     let (fd, peer) = p.accept(l).expect("accept");
-    assert_eq!(peer, SocketAddrV4::new(Ipv4Addr::from(REMOTE), sport));
+    assert_eq!(peer, SocketAddrV4::new(Ipv4Addr::from(REMOTE), sport).into());
     (fd, isn, ts)
 }
 
@@ -314,9 +314,9 @@ fn udp_datagrams_both_ways() {
         .recv_from(fd, &mut [std::io::IoSliceMut::new(&mut buf)], libc::MSG_DONTWAIT)
         .expect("datagram");
     assert_eq!(&buf[..n], b"q?");
-    assert_eq!(from, Some(SocketAddrV4::new(Ipv4Addr::from(REMOTE), 999)));
+    assert_eq!(from, Some(SocketAddrV4::new(Ipv4Addr::from(REMOTE), 999).into()));
     let dst = SocketAddrV4::new(Ipv4Addr::from(REMOTE), 999);
-    let sent = p.send_to(fd, &[std::io::IoSlice::new(b"a!")], 0, Some(dst)).expect("sendto");
+    let sent = p.send_to(fd, &[std::io::IoSlice::new(b"a!")], 0, Some(dst.into())).expect("sendto");
     assert_eq!(sent, 2);
     let mut out = [0u8; 256];
     let (n, _) = p.netdev_receive(&mut out, NO_WAIT).expect("datagram out");

@@ -267,10 +267,37 @@ impl Stack {
         remote: SocketAddr,
         config: TcpConfig,
     ) -> Result<TcpHandle, ConnectError> {
-        let remote = match remote {
-            SocketAddr::V4(r) => return self.tcp_connect_with(now, *r.ip(), r.port(), config),
-            SocketAddr::V6(r) => r,
-        };
+        match remote {
+            SocketAddr::V4(r) => self.tcp_connect_with(now, *r.ip(), r.port(), config),
+            SocketAddr::V6(r) => self.open6(now, None, r, config),
+        }
+    }
+
+    /// Active open to an IPv6 address from a chosen local port, as
+    /// [`tcp_connect_from`](Self::tcp_connect_from) over IPv4 (a socket bound before it
+    /// connects). Fails with `AddrInUse` if that 4-tuple already has a connection that is
+    /// not a reusable TIME-WAIT.
+    pub fn tcp_connect6_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote: SocketAddrV6,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
+        if local_port == 0 {
+            return Err(ConnectError::BadAddress);
+        }
+        self.open6(now, Some(local_port), remote, config)
+    }
+
+    /// The IPv6 active open: `local_port` chosen by the caller, or an ephemeral one.
+    fn open6(
+        &mut self,
+        now: Instant,
+        local_port: Option<u16>,
+        remote: SocketAddrV6,
+        config: TcpConfig,
+    ) -> Result<TcpHandle, ConnectError> {
         let remote_ip = *remote.ip();
         let remote_port = remote.port();
         if remote_port == 0 || remote_ip.is_unspecified() || remote_ip.is_multicast() {
@@ -283,18 +310,27 @@ impl Stack {
             return Err(ConnectError::BadAddress);
         };
         let flows = &self.flows;
-        let filter = &mut self.port_filter6;
-        let local_port = self
-            .ports
-            .select(IpAddr::V6(local_ip), (IpAddr::V6(remote_ip), remote_port), |p| {
-                let key = FlowKey6 { local_ip, local_port: p, remote_ip, remote_port };
-                let free = match flows.v6.lookup(&key) {
-                    None => true,
-                    Some(h) => flows.get(h).is_some_and(|s| s.conn.time_wait_reusable(now)),
-                };
-                free && filter.as_mut().is_none_or(|f| f(&key))
-            })
-            .ok_or(ConnectError::NoFreePort)?;
+        let reusable = |key: &FlowKey6| match flows.v6.lookup(key) {
+            None => true,
+            Some(h) => flows.get(h).is_some_and(|s| s.conn.time_wait_reusable(now)),
+        };
+        let local_port = match local_port {
+            Some(p) => {
+                if !reusable(&FlowKey6 { local_ip, local_port: p, remote_ip, remote_port }) {
+                    return Err(ConnectError::AddrInUse);
+                }
+                p
+            }
+            None => {
+                let filter = &mut self.port_filter6;
+                self.ports
+                    .select(IpAddr::V6(local_ip), (IpAddr::V6(remote_ip), remote_port), |p| {
+                        let key = FlowKey6 { local_ip, local_port: p, remote_ip, remote_port };
+                        reusable(&key) && filter.as_mut().is_none_or(|f| f(&key))
+                    })
+                    .ok_or(ConnectError::NoFreePort)?
+            }
+        };
         let key = FlowKey6 { local_ip, local_port, remote_ip, remote_port };
         if let Some(old) = self.flows.v6.lookup(&key) {
             if self.flows.get(old).is_some_and(|s| s.conn.time_wait_reusable(now)) {
