@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # google's TCP packetdrill suite against Linux (the oracle) and through our POSIX adapter.
 #
-#   scripts/packetdrill.sh [--src DIR] [--jobs N] [--timeout SECS] [--only GLOB] [--adapter-only]
+#   scripts/packetdrill.sh [--src DIR] [--ip-version 4|6|mapped] [--jobs N] [--timeout SECS]
+#                          [--only GLOB] [--adapter-only]
+#
+# --ip-version picks the family every script runs over (default 4), as packetdrill's
+# --ip_version does: 4 is IPv4 (AF_INET sockets); 6 is IPv6 (AF_INET6 sockets, IPv6 packets,
+# with the addresses and the 1520-byte MTU of Linux's own packetdrill selftests,
+# tools/testing/selftests/net/packetdrill/ksft_runner.sh, so that the MSS stays 1460); mapped
+# is ipv4-mapped-ipv6 (AF_INET6 sockets speaking IPv4 through ::ffff:a.b.c.d addresses).
+# Linux's selftests run every script over both IPv4 and IPv6; scripts/test.sh runs 4 then 6.
+# Each family has its own lists: tests/packetdrill/linux-passes.txt and expected-pass.txt for
+# 4, linux-passes-ipv6.txt and expected-pass-ipv6.txt for 6, and -mapped for mapped.
 #
 # 1. Builds packetdrill from DIR (default ../shared/packetdrill, next to the repository; see its
 #    README) in a scratch directory: the project never copies packetdrill's files into its tree.
@@ -20,8 +30,9 @@
 #    tun device named tun0, so that shell lines configuring packetdrill's tun device (its qdisc)
 #    succeed as they do under Linux; the adapter's packets never pass through it.
 # 4. Prints both counts and exits non-zero if a script listed in
-#    tests/packetdrill/expected-pass.txt fails through the adapter, or if one of the project's
-#    own scripts (docs/packetdrill/*.pkt, which describe this stack) fails.
+#    tests/packetdrill/expected-pass.txt (the family's list) fails through the adapter, or (IPv4
+#    runs) if one of the project's own scripts (docs/packetdrill/*.pkt, which describe this
+#    stack) fails.
 #
 # --adapter-only skips step 2 and takes the scripts from tests/packetdrill/linux-passes.txt (for
 # quick runs while working on the adapter). --only GLOB runs only scripts whose path under tcp/ matches GLOB (e.g. 'close/*') and does
@@ -37,10 +48,12 @@ jobs=$(($(nproc) * 2))
 timeout_secs=60
 only=""
 adapter_only=""
-usage() { echo "usage: $0 [--src DIR] [--jobs N] [--timeout SECS] [--only GLOB] [--adapter-only]" >&2; exit 2; }
+family=4
+usage() { echo "usage: $0 [--src DIR] [--ip-version 4|6|mapped] [--jobs N] [--timeout SECS] [--only GLOB] [--adapter-only]" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --src) src=${2:?}; shift 2 ;;
+        --ip-version) family=${2:?}; shift 2 ;;
         --jobs) jobs=${2:?}; shift 2 ;;
         --timeout) timeout_secs=${2:?}; shift 2 ;;
         --only) only=${2:?}; shift 2 ;;
@@ -48,6 +61,34 @@ while [[ $# -gt 0 ]]; do
         *) usage ;;
     esac
 done
+# Per family: packetdrill's address flags (the same under Linux and through the adapter), the
+# adapter's own flags, and the suffix of the family's lists under tests/packetdrill/.
+case $family in
+    4)
+        family_args=() # packetdrill's defaults, as before --ip-version existed
+        adapter_args=(--local_ip=192.168.0.1 --remote_ip=192.0.2.1)
+        adapter_flags=""
+        suffix=""
+        ;;
+    6)
+        family_args=(--ip_version=ipv6 --mtu=1520 --local_ip=fd3d:0a0b:17d6::1
+            --gateway_ip=fd3d:0a0b:17d6:8888::1 --remote_ip=fd3d:fa7b:d17d::1)
+        adapter_args=()
+        # The adapter's device gets the same MTU and address (packetdrill passes it neither).
+        adapter_flags=",mtu=1520,local_ip=fd3d:0a0b:17d6::1"
+        suffix="-ipv6"
+        ;;
+    mapped)
+        family_args=(--ip_version=ipv4-mapped-ipv6)
+        adapter_args=(--local_ip=192.168.0.1 --remote_ip=192.0.2.1)
+        adapter_flags=""
+        suffix="-mapped"
+        ;;
+    *) echo "packetdrill: --ip-version must be 4, 6 or mapped, not '$family'" >&2; exit 2 ;;
+esac
+family_name=$(case $family in 4) echo IPv4 ;; 6) echo IPv6 ;; mapped) echo IPv4-mapped IPv6 ;; esac)
+linux_list=tests/packetdrill/linux-passes$suffix.txt
+expected_list=tests/packetdrill/expected-pass$suffix.txt
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "packetdrill: --jobs must be a positive number" >&2; exit 2; }
 [[ "$timeout_secs" =~ ^[1-9][0-9]*$ ]] || { echo "packetdrill: --timeout must be a positive number of seconds" >&2; exit 2; }
 [[ -d "$src/packetdrill" && -d "$src/tcp" ]] || { echo "packetdrill: $src has no packetdrill/ and tcp/ (see --src)" >&2; exit 2; }
@@ -96,9 +137,12 @@ done
 # run_one MODE SCRIPT N: runs tcp/SCRIPT in a new namespace; prints "pass SCRIPT" or
 # "fail SCRIPT"; its output goes to $work/logs/MODE/SCRIPT.log.
 run_one() {
-    local mode=$1 script=$2 ns="$ns_prefix$1-$3" args=() rc
+    local mode=$1 script=$2 ns="$ns_prefix$1-$3" rc
+    local args=() adapter_args=()
+    read -ra args <<<"$family_args_s"
+    read -ra adapter_args <<<"$adapter_args_s"
     if [[ $mode == adapter ]]; then
-        args=(--so_filename="$so" --so_flags=sysctls=/proc/sys/net/ipv4 --local_ip=192.168.0.1 --remote_ip=192.0.2.1)
+        args+=("${adapter_args[@]}" --so_filename="$so" --so_flags="sysctls=/proc/sys/net/ipv4$adapter_flags")
     fi
     local log=$work/logs/$mode/$script.log
     mkdir -p "$(dirname "$log")"
@@ -117,7 +161,9 @@ run_one() {
     if [[ $rc -eq 0 ]]; then echo "pass $script"; else echo "fail $script"; fi
 }
 export -f run_one
-export work so pd ns_prefix timeout_secs
+# Arrays cannot be exported: run_one gets them back from these strings (no element has a space).
+family_args_s="${family_args[*]}" adapter_args_s="${adapter_args[*]}"
+export work so pd ns_prefix timeout_secs family_args_s adapter_args_s adapter_flags
 
 # run_all MODE < scripts: runs them $jobs at a time; prints the ones that passed, sorted.
 run_all() {
@@ -139,10 +185,11 @@ total=$(wc -l <"$work/sel.txt")
 
 start=$SECONDS
 if [[ -n "$adapter_only" ]]; then
-    echo "packetdrill: Linux not run (--adapter-only): its passes from tests/packetdrill/linux-passes.txt"
-    grep -v '^#' tests/packetdrill/linux-passes.txt | sort | comm -12 - "$work/sel.txt" >"$work/linux.txt"
+    [[ -f $linux_list ]] || { echo "packetdrill: no $linux_list: run once without --adapter-only" >&2; exit 2; }
+    echo "packetdrill: Linux not run (--adapter-only): its passes from $linux_list"
+    grep -v '^#' "$linux_list" | sort | comm -12 - "$work/sel.txt" >"$work/linux.txt"
 else
-    echo "packetdrill: $total scripts against Linux $(uname -r), $jobs at a time, ${timeout_secs} s each at most"
+    echo "packetdrill: $total scripts against Linux $(uname -r) over $family_name, $jobs at a time, ${timeout_secs} s each at most"
     run_all linux <"$work/sel.txt" >"$work/linux-1.txt"
     comm -23 "$work/sel.txt" "$work/linux-1.txt" >"$work/linux-retry.txt"
     jobs=1 run_all linux <"$work/linux-retry.txt" >"$work/linux-2.txt"
@@ -151,30 +198,35 @@ fi
 linux_n=$(wc -l <"$work/linux.txt")
 if [[ -z "$only" && -z "$adapter_only" ]]; then
     {
-        echo "# Scripts of google's packetdrill TCP suite that Linux passes, one per line."
-        echo "# Generated by scripts/packetdrill.sh on Linux $(uname -r): do not edit by hand."
+        echo "# Scripts of google's packetdrill TCP suite that Linux passes over $family_name, one per line."
+        echo "# Generated by scripts/packetdrill.sh --ip-version $family on Linux $(uname -r): do not edit by hand."
         cat "$work/linux.txt"
-    } >tests/packetdrill/linux-passes.txt
+    } >"$linux_list"
 fi
 
 # Through the adapter: what Linux passed, and what is expected to pass even if Linux missed it
 # this time (Linux fails a timing-sensitive script now and then on a loaded machine, which
 # must not hide a regression of ours, nor report one).
-grep -v '^#' tests/packetdrill/expected-pass.txt | sed '/^$/d' | sort | comm -12 - "$work/sel.txt" >"$work/expected.txt"
+if [[ -f $expected_list ]]; then
+    grep -v '^#' "$expected_list" | sed '/^$/d' | sort | comm -12 - "$work/sel.txt" >"$work/expected.txt"
+else
+    echo "packetdrill: no $expected_list: nothing is expected to pass over $family_name yet"
+    : >"$work/expected.txt"
+fi
 sort -u "$work/linux.txt" "$work/expected.txt" >"$work/adapter-sel.txt"
 echo "packetdrill: through $(basename "$so"): the $linux_n scripts Linux passes (and any expected to pass)"
 run_all adapter <"$work/adapter-sel.txt" >"$work/adapter.txt"
 adapter_n=$(comm -12 "$work/adapter.txt" "$work/linux.txt" | wc -l)
 
-echo "packetdrill: Linux passes $linux_n of $total; the adapter passes $adapter_n of those $linux_n ($((SECONDS - start)) s)"
+echo "packetdrill: over $family_name, Linux passes $linux_n of $total; the adapter passes $adapter_n of those $linux_n ($((SECONDS - start)) s)"
 sed 's/^/  pass /' "$work/adapter.txt"
 
-# The project's own scripts describe this stack: every one must pass.
-mkdir -p "$work/adapter/own"
-cp docs/packetdrill/*.pkt "$work/adapter/own/"
+# The project's own scripts describe this stack over IPv4: every one must pass (IPv4 runs only).
 own_failed=()
 n=0
+[[ $family == 4 ]] && mkdir -p "$work/adapter/own" && cp docs/packetdrill/*.pkt "$work/adapter/own/"
 for f in "$work"/adapter/own/*.pkt; do
+    [[ -f $f ]] || continue
     n=$((n + 1))
     ns="${ns_prefix}own-$n"
     ip netns add "$ns"
@@ -190,16 +242,16 @@ if [[ ${#own_failed[@]} -gt 0 ]]; then
     echo "packetdrill: FAILED: the project's own scripts: ${own_failed[*]}" >&2
     exit 1
 fi
-echo "packetdrill: the project's $n own scripts (docs/packetdrill) pass"
+[[ $n -gt 0 ]] && echo "packetdrill: the project's $n own scripts (docs/packetdrill) pass"
 
 # Regressions: listed as expected to pass (and selected), but failed.
 comm -23 "$work/expected.txt" "$work/adapter.txt" >"$work/regressed.txt"
 if [[ -s "$work/regressed.txt" ]]; then
-    echo "packetdrill: FAILED: scripts listed in tests/packetdrill/expected-pass.txt that no longer pass:" >&2
+    echo "packetdrill: FAILED: scripts listed in $expected_list that no longer pass:" >&2
     while read -r s; do
         echo "--- $s" >&2
         tail -5 "$work/logs/adapter/$s.log" >&2
     done <"$work/regressed.txt"
     exit 1
 fi
-echo "packetdrill: every script in tests/packetdrill/expected-pass.txt passed"
+echo "packetdrill: every script in $expected_list passed"
