@@ -8,10 +8,12 @@
  * thread's call (a packet injected with xdptcp_netdev_send, the clock advanced with
  * xdptcp_usleep) lets them complete.
  *
- * Supported: AF_INET SOCK_STREAM (TCP) and SOCK_DGRAM (UDP). fcntl: F_GETFL, F_SETFL
+ * Supported: AF_INET and AF_INET6 (dual-stack: IPv4 peers as IPv4-mapped addresses unless
+ * IPV6_V6ONLY), SOCK_STREAM (TCP) and SOCK_DGRAM (UDP). fcntl: F_GETFL, F_SETFL
  * (O_NONBLOCK), F_GETFD, F_SETFD. ioctl: FIONBIO, FIONREAD. pipe and splice fail with ENOSYS.
  *
- * Flags for xdptcp_new (comma-separated key=value, may be NULL): local_ip=192.168.0.1,
+ * Flags for xdptcp_new (comma-separated key=value, may be NULL): local_ip=192.168.0.1
+ * (an IPv6 address sets the IPv6 one instead, default fd3d:a0b:17d6::1),
  * prefix_len=16, mtu=1500, clock=virtual|real, tick_us=1, seed=1, mss, rcvbuf, sndbuf,
  * nodelay, timestamps, sack, wscale, iw, rto_ms, rto_min_ms, delack_ms, syn_retries,
  * rx_wait_ms=2000, max_fds=4096. See docs/posix.md.
@@ -78,9 +80,9 @@ int xdptcp_pipe(xdptcp_t *x, int pipefd[2]);
 int xdptcp_splice(xdptcp_t *x, int fd_in, loff_t *off_in, int fd_out, loff_t *off_out,
 		      size_t len, unsigned int flags);
 
-/* The device: inject one raw IPv4 packet as if from the wire (0, or -1). */
+/* The device: inject one raw IP packet (IPv4 or IPv6) as if from the wire (0, or -1). */
 int xdptcp_netdev_send(xdptcp_t *x, const void *buf, size_t count);
-/* The next IPv4 packet the stack sent: *count in = buffer size, out = packet length (0 if
+/* The next IP packet (IPv4 or IPv6) the stack sent: *count in = buffer size, out = packet length (0 if
  * none came); *time_usecs = when it left (gettimeofday microseconds). With the virtual
  * clock, time first jumps through the stack's timers until a packet leaves. */
 int xdptcp_netdev_receive(xdptcp_t *x, void *buf, size_t *count, long long *time_usecs);
