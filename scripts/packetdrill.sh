@@ -9,7 +9,8 @@
 # with the addresses and the 1520-byte MTU of Linux's own packetdrill selftests,
 # tools/testing/selftests/net/packetdrill/ksft_runner.sh, so that the MSS stays 1460); mapped
 # is ipv4-mapped-ipv6 (AF_INET6 sockets speaking IPv4 through ::ffff:a.b.c.d addresses).
-# Linux's selftests run every script over both IPv4 and IPv6; scripts/test.sh runs 4 then 6.
+# Linux's selftests run every script over both IPv4 and IPv6; scripts/test.sh runs 4, then 6,
+# then mapped with --adapter-only.
 # Each family has its own lists: tests/packetdrill/linux-passes.txt and expected-pass.txt for
 # 4, linux-passes-ipv6.txt and expected-pass-ipv6.txt for 6, and -mapped for mapped.
 #
