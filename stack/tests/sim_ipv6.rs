@@ -103,6 +103,29 @@ fn send_rest_and_read(
 }
 
 #[test]
+fn an_ipv6_only_listener_on_any_refuses_ipv4_and_accepts_ipv6() {
+    let mut p = dual_pair(LinkConfig::default(), 6);
+    let l = p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8).unwrap();
+    assert!(p.b.tcp_set_listen_ipv6_only(l, true));
+    let config = *p.a.tcp_config();
+    let c4 = p.a.tcp_connect_to(p.now, SocketAddr::new(ADDR_B.into(), 80), config).unwrap();
+    // Answered as a closed port (RFC 9293 §3.10.7.1): the connect is refused at once.
+    let mut refused = false;
+    let deadline = p.now + Duration::from_secs(10);
+    p.drive(deadline, |p| {
+        while let Some(ev) = p.a.poll_event() {
+            refused |= ev == StackEvent::Tcp(c4, Event::Refused);
+        }
+        while p.b.poll_event().is_some() {}
+        refused
+    });
+    assert!(refused, "the IPv4 SYN reached the IPv6-only listener");
+    assert_eq!(p.b.tcp_accept_queue_len(l), 0);
+    let c6 = p.a.tcp_connect_to(p.now, to_b6(80), config).unwrap();
+    assert!(accept_one(&mut p, c6).is_some(), "the IPv6 connection is accepted");
+}
+
+#[test]
 fn one_listener_on_any_takes_both_families_in_one_stack() {
     let mut p = dual_pair(LinkConfig::default(), 5);
     p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8).unwrap();

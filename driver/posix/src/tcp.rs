@@ -183,12 +183,6 @@ impl Engine {
                 family.any(port)
             }
         };
-        // An `AF_INET6` socket on `::` hears IPv4 too (the stack's `::` listener takes both
-        // families, RFC 3493 §3.7); with `IPV6_V6ONLY` it should not, which the stack cannot
-        // express yet: refused rather than silently dual-stack.
-        if family == Family::V6 && opts.v6only && bound.ip().is_unspecified() {
-            return Err(Errno::EOPNOTSUPP);
-        }
         let base = self.tcp_profile();
         let cfg = opts.tcp_config(&base);
         let backlog = usize::try_from(backlog).unwrap_or(0);
@@ -199,6 +193,11 @@ impl Engine {
                 ListenError::ZeroPort => Errno::EINVAL,
             },
         )?;
+        // An `AF_INET6` socket on `::` hears IPv4 too (the stack's `::` listener takes both
+        // families, RFC 3493 §3.7), unless `IPV6_V6ONLY`.
+        if family == Family::V6 && opts.v6only {
+            self.stack.tcp_set_listen_ipv6_only(l, true);
+        }
         self.listeners.insert(l, fd);
         let t = tcp_of(self.socket_mut(fd)?)?;
         t.bound = Some(bound);

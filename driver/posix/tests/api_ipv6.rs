@@ -191,12 +191,18 @@ fn an_ipv6_only_socket_refuses_what_would_make_it_dual_stack() {
         p.setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &0i32.to_ne_bytes()),
         Err(Errno::EINVAL)
     );
-    // On the wildcard it would have to refuse IPv4, which the stack's `::` listener does not:
-    // refused rather than listening dual-stack behind the caller's back.
+    // Listening on the wildcard, it takes IPv6 and answers IPv4 as a closed port: a reset.
     let any = p.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).expect("socket");
     p.setsockopt(any, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1i32.to_ne_bytes()).expect("set");
     p.bind(any, v6(Ipv6Addr::UNSPECIFIED, 82)).expect("bind");
-    assert_eq!(p.listen(any, 1), Err(Errno::EOPNOTSUPP));
+    p.listen(any, 1).expect("listen");
+    let (peer4, ours4) = (v4(REMOTE4, 6000), v4(LOCAL4, 82));
+    p.netdev_send(&packet(peer4, ours4, &Seg { seq: 1000, syn: true, ..Seg::default() }));
+    let rst = next(&p).expect("an answer to the IPv4 SYN");
+    assert!(rst.rst && !rst.syn, "{rst:?}");
+    assert_eq!(rst.dst, Some(peer4));
+    handshake(&p, v6(REMOTE6, 6000), v6(LOCAL6, 82));
+    assert_eq!(p.accept(any).map(|(_, from)| from), Ok(v6(REMOTE6, 6000)));
 }
 
 #[test]

@@ -115,7 +115,11 @@ impl Stack {
         } else {
             self.tcp_counters.in_segs += 1;
         }
-        match self.listeners.lookup_listener(dst_ip, repr.dst_port) {
+        let listener = self
+            .listeners
+            .lookup_listener(dst_ip, repr.dst_port)
+            .filter(|&l| self.listeners.get(l).is_some_and(|l| l.takes_ipv4()));
+        match listener {
             Some(l) => self.listener_input(now, l, AnyKey::V4(key), &seg),
             None => {
                 if let Some(header) = seg.reset_reply() {

@@ -153,6 +153,8 @@ pub struct Listener {
     accept_queue: VecDeque<FlowHandle>,
     last_cookie_sent: Option<Instant>,
     counters: ListenCounters,
+    /// `IPV6_V6ONLY` on a `::` listener: IPv4 segments do not reach it.
+    ipv6_only: bool,
 }
 
 impl Listener {
@@ -176,6 +178,7 @@ impl Listener {
             accept_queue: VecDeque::with_capacity(backlog),
             last_cookie_sent: None,
             counters: ListenCounters::default(),
+            ipv6_only: false,
         }
     }
 
@@ -188,6 +191,18 @@ impl Listener {
     /// `::` (which takes IPv4 too, as Linux with `IPV6_V6ONLY` off).
     pub fn takes_ipv6(&self) -> bool {
         self.local.is_ipv6()
+    }
+
+    /// Whether segments over IPv4 may reach this listener: all but a `::` one made IPv6-only
+    /// ([`set_ipv6_only`](Self::set_ipv6_only)).
+    pub fn takes_ipv4(&self) -> bool {
+        !(self.local.is_ipv6() && self.ipv6_only)
+    }
+
+    /// `IPV6_V6ONLY` (RFC 3493 §5.3): a listener on `::` takes IPv6 only. No effect on one
+    /// bound to `0.0.0.0` or to an address, which take one family already.
+    pub fn set_ipv6_only(&mut self, on: bool) {
+        self.ipv6_only = on;
     }
 
     /// The effective backlog.
