@@ -49,9 +49,9 @@ struct Seg {
     payload: Vec<u8>,
 }
 
-/// A segment from `src` to `dst` (both of one family), as a raw IP packet.
-fn packet(src: SocketAddr, dst: SocketAddr, s: &Seg) -> Vec<u8> {
-    let b = match (src.ip(), dst.ip()) {
+/// The IP layer of a packet from `src` to `dst` (both of one family).
+fn ip(src: SocketAddr, dst: SocketAddr) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    match (src.ip(), dst.ip()) {
         (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => {
             PacketBuilder::ipv6(a.octets(), b.octets(), 64)
         }
@@ -59,8 +59,19 @@ fn packet(src: SocketAddr, dst: SocketAddr, s: &Seg) -> Vec<u8> {
             PacketBuilder::ipv4(a.octets(), b.octets(), 64)
         }
         _ => panic!("one family per packet"),
-    };
-    let b = b.tcp(src.port(), dst.port(), s.seq, 65535);
+    }
+}
+
+/// A UDP datagram from `src` to `dst`, as a raw IP packet.
+fn udp_packet(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    ip(src, dst).udp(src.port(), dst.port()).write(&mut out, payload).expect("write datagram");
+    out
+}
+
+/// A segment from `src` to `dst` (both of one family), as a raw IP packet.
+fn packet(src: SocketAddr, dst: SocketAddr, s: &Seg) -> Vec<u8> {
+    let b = ip(src, dst).tcp(src.port(), dst.port(), s.seq, 65535);
     let b = if s.syn { b.syn() } else { b };
     let b = if s.fin { b.fin() } else { b };
     let b = if s.rst { b.rst() } else { b };
@@ -267,18 +278,8 @@ fn udp_over_ipv6_and_mapped_ipv4_on_one_socket() {
     let p = posix();
     let fd = p.socket(libc::AF_INET6, libc::SOCK_DGRAM, 0).expect("socket");
     p.bind(fd, v6(Ipv6Addr::UNSPECIFIED, 5353)).expect("bind");
-    let mut pkt = Vec::new();
-    PacketBuilder::ipv6(REMOTE6.octets(), LOCAL6.octets(), 64)
-        .udp(999, 5353)
-        .write(&mut pkt, b"six")
-        .expect("udp");
-    p.netdev_send(&pkt);
-    let mut pkt = Vec::new();
-    PacketBuilder::ipv4(REMOTE4.octets(), LOCAL4.octets(), 64)
-        .udp(998, 5353)
-        .write(&mut pkt, b"four")
-        .expect("udp");
-    p.netdev_send(&pkt);
+    p.netdev_send(&udp_packet(v6(REMOTE6, 999), v6(LOCAL6, 5353), b"six"));
+    p.netdev_send(&udp_packet(v4(REMOTE4, 998), v4(LOCAL4, 5353), b"four"));
     let mut buf = [0u8; 16];
     let mut recv = || {
         let (n, from) = p
@@ -301,12 +302,7 @@ fn udp_over_ipv6_and_mapped_ipv4_on_one_socket() {
     // An AF_INET socket on another port never hears IPv6 senders.
     let fd4 = p.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).expect("socket");
     p.bind(fd4, v4(Ipv4Addr::UNSPECIFIED, 5354)).expect("bind");
-    let mut pkt = Vec::new();
-    PacketBuilder::ipv6(REMOTE6.octets(), LOCAL6.octets(), 64)
-        .udp(999, 5354)
-        .write(&mut pkt, b"six")
-        .expect("udp");
-    p.netdev_send(&pkt);
+    p.netdev_send(&udp_packet(v6(REMOTE6, 999), v6(LOCAL6, 5354), b"six"));
     assert_eq!(
         p.recv_from(fd4, &mut [IoSliceMut::new(&mut [0u8; 8])], libc::MSG_DONTWAIT),
         Err(Errno::EAGAIN)
