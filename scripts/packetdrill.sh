@@ -53,6 +53,10 @@ family=4
 usage() { echo "usage: $0 [--src DIR] [--ip-version 4|6|mapped] [--jobs N] [--timeout SECS] [--only GLOB] [--adapter-only]" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
+        --src | --ip-version | --jobs | --timeout | --only)
+            [[ $# -ge 2 && -n $2 ]] || { echo "packetdrill: $1 needs a value" >&2; exit 2; } ;;
+    esac
+    case $1 in
         --src) src=${2:?}; shift 2 ;;
         --ip-version) family=${2:?}; shift 2 ;;
         --jobs) jobs=${2:?}; shift 2 ;;
