@@ -1,7 +1,9 @@
 /*
  * A packetdrill-like driver without packetdrill: dlopen()s libxdptcp_posix.so, calls
  * packetdrill_interface_init() and drives the stack only through the function table, with
- * hand-built IPv4+TCP packets (192.0.2.1 -> 192.168.0.1, packetdrill's default addresses).
+ * hand-built IPv4+TCP packets (192.0.2.1 -> 192.168.0.1, packetdrill's default addresses),
+ * and IPv6+TCP ones (fd3d:fa7b:d17d::1 -> fd3d:a0b:17d6::1, Linux's packetdrill selftest
+ * addresses) to an AF_INET6 socket that takes IPv4 too (IPv4-mapped addresses).
  *
  * Usage: driver /path/to/libxdptcp_posix.so   (exit status 0 = every check passed)
  */
@@ -217,6 +219,119 @@ static struct sockaddr_in sin_of(const char *ip, uint16_t port)
 }
 
 static void *U;
+
+static void *LIB;
+static const char *LOCAL6 = "fd3d:a0b:17d6::1";
+static const char *REMOTE6 = "fd3d:fa7b:d17d::1";
+
+/* The IPv6 pseudo-header sum (RFC 8200 section 8.1) of a TCP segment of `len` bytes. */
+static uint32_t pseudo6(const uint8_t *ip6, size_t len)
+{
+	uint8_t tail[8] = { 0 };
+	put32(tail, (uint32_t)len);
+	tail[7] = IPPROTO_TCP;
+	return sum16(tail, 8, sum16(ip6 + 8, 32, 0));
+}
+
+/* Injects IPv6 + TCP from REMOTE6 to LOCAL6 (no options, no payload). */
+static void inject6(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	uint8_t b[60] = { 0 };
+	b[0] = 0x60;
+	put16(b + 4, 20);
+	b[6] = IPPROTO_TCP;
+	b[7] = 64;
+	inet_pton(AF_INET6, REMOTE6, b + 8);
+	inet_pton(AF_INET6, LOCAL6, b + 24);
+	uint8_t *t = b + 40;
+	put16(t, sport);
+	put16(t + 2, dport);
+	put32(t + 4, seq);
+	put32(t + 8, ack);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	put16(t + 14, 65535);
+	put16(t + 16, fold(sum16(t, 20, pseudo6(b, 20))));
+	CHECK(ifc.netdev_send(ifc.userdata, b, sizeof(b)) == 0);
+}
+
+/* The next packet, which must be IPv6 + TCP from LOCAL6 to REMOTE6 with a valid checksum. */
+static void sniff6(struct parsed *p)
+{
+	size_t n = sizeof(p->buf);
+	memset(p, 0, sizeof(*p));
+	CHECK(ifc.netdev_receive(ifc.userdata, p->buf, &n, &p->time_us) == 0);
+	const uint8_t *b = p->buf;
+	CHECK(n >= 60 && b[0] >> 4 == 6 && b[6] == IPPROTO_TCP && get16(b + 4) == n - 40);
+	uint8_t local[16], remote[16];
+	inet_pton(AF_INET6, LOCAL6, local);
+	inet_pton(AF_INET6, REMOTE6, remote);
+	CHECK(memcmp(b + 8, local, 16) == 0 && memcmp(b + 24, remote, 16) == 0);
+	const uint8_t *t = b + 40;
+	CHECK(fold(sum16(t, n - 40, pseudo6(b, n - 40))) == 0);
+	p->sport = get16(t);
+	p->dport = get16(t + 2);
+	p->seq = get32(t + 4);
+	p->ack = get32(t + 8);
+	p->flags = t[13];
+	/* The stack's SYN-ACK starts its options with the MSS. */
+	if (t[12] >> 4 > 5 && t[20] == 2)
+		p->mss = get16(t + 22);
+}
+
+/* AF_INET6 through the C ABI: a listener on [::] accepts an IPv6 peer (sockaddr_in6 out) and
+ * an IPv4 one, which it names IPv4-mapped, as Linux's dual-stack sockets do. */
+static void dual_stack(void)
+{
+	int l = ifc.socket(U, AF_INET6, SOCK_STREAM, 0);
+	CHECK(l >= 3);
+	struct sockaddr_in6 any;
+	memset(&any, 0, sizeof(any));
+	any.sin6_family = AF_INET6;
+	any.sin6_port = htons(8086);
+	any.sin6_addr = in6addr_any;
+	CHECK(ifc.bind(U, l, (struct sockaddr *)&any, sizeof(any)) == 0);
+	CHECK(ifc.listen(U, l, 8) == 0);
+
+	struct parsed p;
+	inject6(5006, 8086, 100, 0, F_SYN);
+	sniff6(&p);
+	CHECK(p.flags == (F_SYN | F_ACK) && p.ack == 101 && p.sport == 8086);
+	CHECK(p.mss == 1440); /* MTU 1500 less 40 (IPv6) and 20 (TCP) */
+	inject6(5006, 8086, 101, p.seq + 1, F_ACK);
+	struct sockaddr_in6 peer;
+	socklen_t len = sizeof(peer);
+	int fd = ifc.accept(U, l, (struct sockaddr *)&peer, &len);
+	CHECK(fd >= 3 && len == sizeof(struct sockaddr_in6) && peer.sin6_family == AF_INET6);
+	char text[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, &peer.sin6_addr, text, sizeof(text));
+	CHECK(strcmp(text, REMOTE6) == 0 && ntohs(peer.sin6_port) == 5006);
+	/* getsockname is not in packetdrill's table: from the library itself. */
+	int (*sockname)(void *, int, struct sockaddr *, socklen_t *) =
+		(int (*)(void *, int, struct sockaddr *, socklen_t *))dlsym(LIB, "xdptcp_getsockname");
+	CHECK(sockname != NULL && sockname(U, fd, (struct sockaddr *)&peer, &len) == 0);
+	inet_ntop(AF_INET6, &peer.sin6_addr, text, sizeof(text));
+	CHECK(strcmp(text, LOCAL6) == 0 && ntohs(peer.sin6_port) == 8086);
+
+	struct seg syn = { .sport = 5007, .dport = 8086, .seq = 300, .flags = F_SYN, .win = 65535 };
+	inject(&syn);
+	expect(&p, F_SYN | F_ACK);
+	struct seg ack = { .sport = 5007, .dport = 8086, .seq = 301, .ack = p.seq + 1,
+			   .flags = F_ACK, .win = 65535 };
+	inject(&ack);
+	len = sizeof(peer);
+	int fd4 = ifc.accept(U, l, (struct sockaddr *)&peer, &len);
+	CHECK(fd4 >= 3 && len == sizeof(struct sockaddr_in6) && peer.sin6_family == AF_INET6);
+	inet_ntop(AF_INET6, &peer.sin6_addr, text, sizeof(text));
+	CHECK(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) && strcmp(text, "::ffff:192.0.2.1") == 0);
+	CHECK(ifc.close(U, fd) == 0 && ifc.close(U, fd4) == 0 && ifc.close(U, l) == 0);
+	/* Drain what the closes sent (FINs of both families). */
+	size_t n;
+	do {
+		n = sizeof(p.buf);
+		CHECK(ifc.netdev_receive(ifc.userdata, p.buf, &n, &p.time_us) == 0);
+	} while (n > 0);
+}
 
 /* Passive open, data both ways, active close, TIME-WAIT. */
 static void passive(void)
@@ -505,6 +620,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dlopen: %s\n", dlerror());
 		return 1;
 	}
+	LIB = h;
 	void (*init)(const char *, struct packetdrill_interface *) =
 		(void (*)(const char *, struct packetdrill_interface *))dlsym(h, "packetdrill_interface_init");
 	CHECK(init != NULL);
@@ -523,6 +639,7 @@ int main(int argc, char **argv)
 	active();
 	refused();
 	threaded();
+	dual_stack();
 	ifc.free(U);
 	printf("driver: all checks passed\n");
 	return 0;
