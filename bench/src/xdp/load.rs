@@ -15,8 +15,8 @@
 //! What each connection does is `loadgen::clients`, shared with `linux::load`; this file is
 //! only the stack below it.
 
-use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
-use crate::loadgen::{MergedProgress, Stats, Workload};
+use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Transport};
+use crate::loadgen::{LoadConfig, MergedProgress, Stats, Workload};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use xdptcp_driver::service::{source_ready, SourceReady};
@@ -36,18 +36,6 @@ const END: u64 = 1;
 const TIDY: u64 = 2;
 const PROGRESS: u64 = 3;
 const SEND: u64 = 4;
-
-/// One run's settings.
-#[derive(Debug, Clone)]
-pub struct LoadConfig {
-    pub workload: Workload,
-    pub target: SocketAddr,
-    pub conns: usize,
-    pub duration: std::time::Duration,
-    pub size: usize,
-    pub rate: Option<f64>,
-    pub timeout: std::time::Duration,
-}
 
 /// A connection's user data: its client slot, and the handle it had (a slot moves on to a
 /// new connection while the old one closes).
@@ -154,9 +142,7 @@ fn std_dur(d: Duration) -> std::time::Duration {
 impl StackLoad {
     /// A load run; `progress` receives one status line a second.
     pub fn new(cfg: LoadConfig, progress: fn(String)) -> Result<StackLoad, String> {
-        let plan =
-            Plan { workload: cfg.workload, size: cfg.size, rate: cfg.rate, timeout: cfg.timeout };
-        let clients = Clients::new(plan, cfg.conns)?;
+        let clients = Clients::new(cfg.plan(), cfg.conns)?;
         let conns = ClientConns {
             handles: vec![None; cfg.conns],
             connecting: Conns::default(),
