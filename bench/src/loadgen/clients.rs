@@ -197,10 +197,17 @@ impl Clients {
         }
     }
 
-    /// Ends the measured run: nothing more is measured or re-opened.
+    /// Ends the measured run: nothing more is measured or re-opened. A persistent connection
+    /// (rr, bulk) still not established is a connect error, as `load rudp` counts one: a run
+    /// shorter than the timeout must not hide a connection the server never answered. crr
+    /// is always reconnecting; its last connects are not errors.
     pub fn finish(&mut self) {
         self.running = false;
+        let persistent = self.plan.workload != Workload::Crr;
         for c in &mut self.clients {
+            if persistent && c.phase == Phase::Connecting {
+                self.stats.errors.connect += 1;
+            }
             c.phase = Phase::Idle;
         }
     }
@@ -541,6 +548,22 @@ mod tests {
         t.room = 1000;
         c.flush(&mut t, 0);
         assert_eq!(c.stats.bytes, 1000);
+    }
+
+    /// A connection still in its handshake when an rr run ends was never established: an
+    /// error (it was counted as nothing). crr's connects in flight at the end are not.
+    #[test]
+    fn connections_not_established_by_the_end_are_errors_except_crr() {
+        let mut t = Recorder { room: usize::MAX, ..Recorder::default() };
+        let mut c = Clients::new(plan(Workload::Rr), 3).unwrap();
+        c.begin(&mut t, T0);
+        c.on_connected(0, T0);
+        c.finish();
+        assert_eq!(c.stats.errors.connect, 2, "{:?}", c.stats.errors);
+        let mut c = Clients::new(plan(Workload::Crr), 3).unwrap();
+        c.begin(&mut t, T0);
+        c.finish();
+        assert_eq!(c.stats.errors.total(), 0);
     }
 
     #[test]
