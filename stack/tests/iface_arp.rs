@@ -176,29 +176,6 @@ fn unresolved_packets_wait_then_flush_on_reply() {
     assert_eq!(i.arp_cache().queued_packets(), 0);
 }
 
-/// A server's first answers to a new client all wait for its MAC: with Linux's default queue
-/// (`unres_qlen` 101) a burst of 64 is kept and released in order, where a queue of 3 lost
-/// all but three (four rudp accepts at once left one connection unanswered).
-#[test]
-fn a_burst_to_a_new_neighbour_waits_whole_with_the_default_queue() {
-    let mut i = iface();
-    let mut built = Vec::new();
-    for k in 0..64u8 {
-        let payload = [k; 8];
-        let (r, frame) = send(&mut i, 0, PEER_IP, &payload);
-        assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
-        built.push(frame[14..14 + 20 + payload.len()].to_vec());
-    }
-    assert_eq!(i.counters().arp_queue_full, 0);
-    assert_eq!(drain(&mut i, t(0)).len(), 1, "one ARP request");
-    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
-    let out = drain(&mut i, t(1));
-    assert_eq!(out.len(), 64);
-    for (frame, ip) in out.iter().zip(&built) {
-        assert_eq!(split_eth(frame).3, &ip[..], "released in the order sent");
-    }
-}
-
 #[test]
 fn resolution_gives_up_after_max_requests() {
     let mut i = iface();
@@ -364,13 +341,7 @@ fn vlan_tag_is_skipped_and_counted_when_configured() {
 #[test]
 fn a_burst_of_small_frames_waits_whole_bounded_by_bytes_not_count() {
     let mut i = iface();
-    let mut built = Vec::new();
-    for k in 0..320u16 {
-        let payload = [(k % 251) as u8; 20]; // a 40-byte packet, a 54-byte frame
-        let (r, frame) = send(&mut i, 0, PEER_IP, &payload);
-        assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
-        built.push(frame[14..14 + 20 + payload.len()].to_vec());
-    }
+    let built = queue_burst(&mut i, 320, 20); // 40-byte packets, 54-byte frames
     assert_eq!(i.counters().arp_queue_full, 0);
     assert_eq!(i.arp_cache().queued_packets(), 320);
     assert_eq!(drain(&mut i, t(0)).len(), 1, "one ARP request");
@@ -390,13 +361,7 @@ fn a_burst_of_small_frames_waits_whole_bounded_by_bytes_not_count() {
 #[test]
 fn large_frames_are_bounded_by_bytes_and_the_oldest_dropped() {
     let mut i = iface();
-    let mut built = Vec::new();
-    for k in 0..150u16 {
-        let payload = [(k % 251) as u8; 1480]; // a 1500-byte packet, a full frame
-        let (r, frame) = send(&mut i, 0, PEER_IP, &payload);
-        assert_eq!(r, Ok(IpSend::Queued), "the newest packet is always kept: {k}");
-        built.push(frame[14..14 + 20 + payload.len()].to_vec());
-    }
+    let built = queue_burst(&mut i, 150, 1480); // 1500-byte packets, full frames
     assert_eq!(i.counters().arp_queue_full, 49);
     assert_eq!(i.arp_cache().queued_packets(), 101);
     i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
@@ -406,4 +371,17 @@ fn large_frames_are_bounded_by_bytes_and_the_oldest_dropped() {
     for (frame, ip) in out.iter().zip(&built[49..]) {
         assert_eq!(split_eth(frame).3, &ip[..], "the newest 101, in order");
     }
+}
+
+/// Sends `n` packets of `len` payload bytes to the unresolved peer at once, each queued (the
+/// newest is always kept); the IP packets as built, in order.
+fn queue_burst(i: &mut Interface, n: u16, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|k| {
+            let payload = vec![(k % 251) as u8; len];
+            let (r, frame) = send(i, 0, PEER_IP, &payload);
+            assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
+            frame[14..14 + 20 + len].to_vec()
+        })
+        .collect()
 }
