@@ -6,8 +6,9 @@
 //! (`rr`, `crr` or `bulk`; virtual milliseconds). Subtract a run of 0 ms to get the run alone.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use xdptcp_bench::loadgen::LoadConfig;
 use xdptcp_bench::loadgen::Workload;
-use xdptcp_bench::xdp::load::{LoadConfig, StackLoad};
+use xdptcp_bench::xdp::load::StackLoad;
 use xdptcp_driver::services::Echo;
 use xdptcp_driver::setup::test_stack;
 use xdptcp_driver::{App as _, Host, LoopbackPair, Worker};

@@ -4,6 +4,7 @@
 mod iface_util;
 
 use iface_util::*;
+use xdptcp_stack::iface::neighbor::truesize;
 use xdptcp_stack::iface::{DropReason, Interface, IpSend, Received, SendError};
 use xdptcp_stack::wire::arp::{self, ArpOperation, ArpRepr};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
@@ -141,22 +142,21 @@ fn confirmation_or_reply_keeps_entry_fresh() {
     assert!(drain(&mut i, t(170_000)).is_empty());
 }
 
+/// Packets wait for the neighbour within its byte bound (here three packets' worth): a fourth
+/// pushes out the oldest, counted, and the newest three go out once the reply comes.
 #[test]
 fn unresolved_packets_wait_then_flush_on_reply() {
     let mut cfg = config();
-    cfg.arp_pending_per_neighbor = 3;
+    cfg.arp_pending_bytes_per_neighbor = 3 * truesize(20 + 3);
     let mut i = Interface::new(cfg, xdptcp_stack::iface::DeviceCaps::ethernet(1500));
-    let payloads: [&[u8]; 4] = [b"one", b"two", b"three", b"four"];
+    let payloads: [&[u8]; 4] = [b"one", b"two", b"six", b"ten"];
     let mut built = Vec::new();
-    for (k, p) in payloads.iter().enumerate() {
+    for p in payloads {
         let (r, frame) = send(&mut i, 0, PEER_IP, p);
-        if k < 3 {
-            assert_eq!(r, Ok(IpSend::Queued));
-            built.push(frame[14..14 + 20 + p.len()].to_vec());
-        } else {
-            assert_eq!(r, Err(SendError::ArpQueueFull));
-        }
+        assert_eq!(r, Ok(IpSend::Queued));
+        built.push(frame[14..14 + 20 + p.len()].to_vec());
     }
+    built.remove(0);
     assert_eq!(i.counters().arp_queue_full, 1);
     let out = drain(&mut i, t(0));
     assert_eq!(out.len(), 1, "one request for the neighbour, not one per packet");
@@ -174,29 +174,6 @@ fn unresolved_packets_wait_then_flush_on_reply() {
     }
     assert_eq!(i.poll_timeout(), None, "resolved: no retry pending");
     assert_eq!(i.arp_cache().queued_packets(), 0);
-}
-
-/// A server's first answers to a new client all wait for its MAC: with Linux's default queue
-/// (`unres_qlen` 101) a burst of 64 is kept and released in order, where a queue of 3 lost
-/// all but three (four rudp accepts at once left one connection unanswered).
-#[test]
-fn a_burst_to_a_new_neighbour_waits_whole_with_the_default_queue() {
-    let mut i = iface();
-    let mut built = Vec::new();
-    for k in 0..64u8 {
-        let payload = [k; 8];
-        let (r, frame) = send(&mut i, 0, PEER_IP, &payload);
-        assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
-        built.push(frame[14..14 + 20 + payload.len()].to_vec());
-    }
-    assert_eq!(i.counters().arp_queue_full, 0);
-    assert_eq!(drain(&mut i, t(0)).len(), 1, "one ARP request");
-    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
-    let out = drain(&mut i, t(1));
-    assert_eq!(out.len(), 64);
-    for (frame, ip) in out.iter().zip(&built) {
-        assert_eq!(split_eth(frame).3, &ip[..], "released in the order sent");
-    }
 }
 
 #[test]
@@ -354,4 +331,57 @@ fn vlan_tag_is_skipped_and_counted_when_configured() {
     let (dst, reply) = parse_arp(&out[0]);
     assert_eq!(dst, PEER_MAC);
     assert_eq!(reply.operation, ArpOperation::Reply);
+}
+
+/// The pending queue is bounded in bytes as Linux bounds it (`unres_qlen_bytes`, 212,992 by
+/// default, each frame counted by its truesize): a burst of small frames (a server's first
+/// answers to a new client: SYN-ACKs, rudp accepts) is kept whole well past the 101 that
+/// the byte bound means for full-size frames, and all of it goes out once the neighbour
+/// answers (more than the interface's transmit queue of 64 holds at once).
+#[test]
+fn a_burst_of_small_frames_waits_whole_bounded_by_bytes_not_count() {
+    let mut i = iface();
+    let built = queue_burst(&mut i, 320, 20); // 40-byte packets, 54-byte frames
+    assert_eq!(i.counters().arp_queue_full, 0);
+    assert_eq!(i.arp_cache().queued_packets(), 320);
+    assert_eq!(drain(&mut i, t(0)).len(), 1, "one ARP request");
+    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
+    let out = drain(&mut i, t(1));
+    assert_eq!(out.len(), 320, "every waiting packet sent");
+    for (frame, ip) in out.iter().zip(&built) {
+        assert_eq!(split_eth(frame).3, &ip[..], "released in the order sent");
+    }
+    assert_eq!(i.counters().tx_queue_full, 0);
+    assert_eq!(i.arp_cache().queued_packets(), 0);
+}
+
+/// Full-size frames fill the same byte bound sooner: 101 of them (Linux's `unres_qlen`).
+/// As Linux does (`__neigh_event_send`), a new packet that would pass the bound pushes out
+/// the oldest ones, each counted (`arp_queue_full`), so what is released is the newest.
+#[test]
+fn large_frames_are_bounded_by_bytes_and_the_oldest_dropped() {
+    let mut i = iface();
+    let built = queue_burst(&mut i, 150, 1480); // 1500-byte packets, full frames
+    assert_eq!(i.counters().arp_queue_full, 49);
+    assert_eq!(i.arp_cache().queued_packets(), 101);
+    i.receive(t(1), &arp_reply_from(PEER_MAC, PEER_IP));
+    let out: Vec<_> =
+        drain(&mut i, t(1)).into_iter().filter(|f| split_eth(f).2 == 0x0800).collect();
+    assert_eq!(out.len(), 101);
+    for (frame, ip) in out.iter().zip(&built[49..]) {
+        assert_eq!(split_eth(frame).3, &ip[..], "the newest 101, in order");
+    }
+}
+
+/// Sends `n` packets of `len` payload bytes to the unresolved peer at once, each queued (the
+/// newest is always kept); the IP packets as built, in order.
+fn queue_burst(i: &mut Interface, n: u16, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|k| {
+            let payload = vec![(k % 251) as u8; len];
+            let (r, frame) = send(i, 0, PEER_IP, &payload);
+            assert_eq!(r, Ok(IpSend::Queued), "packet {k}");
+            frame[14..14 + 20 + len].to_vec()
+        })
+        .collect()
 }

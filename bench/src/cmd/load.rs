@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use xdptcp_bench::linux;
 use xdptcp_bench::loadgen::stats::RunInfo;
-use xdptcp_bench::loadgen::Workload;
+use xdptcp_bench::loadgen::{LoadConfig, Workload};
 
 /// Arguments of `xdptcp load`.
 #[derive(clap::Args, Debug)]
@@ -68,21 +68,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     if let Some(flag) = args.xdp.first_xdp_only_flag() {
         return Err(super::xdp_args::XdpArgs::linux_ignores(flag));
     }
-    let target = linux::resolve(&args.target)?;
-    let cfg = linux::load::LoadConfig {
-        workload: args.workload,
-        target,
-        conns: args.conns,
-        duration: Duration::from_secs_f64(args.duration),
-        size: args.size,
-        rate: args.rate,
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        threads: args.threads,
-    };
     if args.threads == 0 || args.threads > 1024 {
         return Err("--threads must be between 1 and 1024".into());
     }
-    let (stats, elapsed) = linux::load::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    let target = linux::resolve(&args.target)?;
+    let cfg = load_config(args, target);
+    let (stats, elapsed) = linux::load::run(&cfg, args.threads, &mut |line| eprintln!("{line}"))?;
     let report = stats.report(
         RunInfo {
             workload: args.workload,
@@ -184,7 +175,7 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
         return run_xdptcp_queues(args, target);
     }
     let opts = args.xdp.options()?;
-    let cfg = xdptcp_load_config(args, target);
+    let cfg = load_config(args, target);
     let load = xdptcp_driver::Host::new(StackLoad::new(cfg, |line| eprintln!("{line}"))?);
     struct H(std::net::SocketAddr);
     impl xdp::Hooks<xdptcp_driver::Host<StackLoad>> for H {
@@ -209,10 +200,10 @@ fn run_xdptcp(args: &Args) -> Result<(), String> {
 /// (`on_queues`). The shares' statistics are merged (counts add, histograms add) into one
 /// report, over the longest worker's measured time.
 fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddr) -> Result<(), String> {
-    use super::on_queues::{self, share, Until};
+    use super::on_queues::{self, Until};
     use std::sync::{Arc, Mutex};
     use xdptcp_bench::loadgen::{MergedProgress, Stats};
-    use xdptcp_bench::xdp::load::{LoadConfig, StackLoad};
+    use xdptcp_bench::xdp::load::StackLoad;
     use xdptcp_driver::Host;
     let n = args.xdp.queues as usize;
     if args.conns < n {
@@ -223,15 +214,13 @@ fn run_xdptcp_queues(args: &Args, target: std::net::SocketAddr) -> Result<(), St
         ));
     }
     let rt = args.xdp.runtime_args(None, 0, 0, 1)?;
-    let cfg = xdptcp_load_config(args, target);
+    let cfg = load_config(args, target);
     // Checked once here, so a bad setting is one line before any worker starts.
     StackLoad::new(cfg.clone(), |_| {})?;
     // One progress line a second for the whole run; each worker's share is in the report.
     let merged = Arc::new(Mutex::new(MergedProgress::new(n, args.workload)));
     let make = move |k: usize| {
-        let conns = share(cfg.conns as u64, n, k) as usize;
-        let rate = cfg.rate.map(|r| r * conns as f64 / cfg.conns as f64);
-        let load = StackLoad::new(LoadConfig { conns, rate, ..cfg.clone() }, |l| eprintln!("{l}"))?;
+        let load = StackLoad::new(cfg.share(n, k), |l| eprintln!("{l}"))?;
         Ok(Host::new(load.share(merged.clone())))
     };
     let take = |h: &Host<StackLoad>| {
@@ -272,12 +261,9 @@ fn xdptcp_run_info(args: &Args, target: std::net::SocketAddr) -> RunInfo {
     }
 }
 
-/// The load generator's settings of `--stack xdptcp`.
-fn xdptcp_load_config(
-    args: &Args,
-    target: std::net::SocketAddr,
-) -> xdptcp_bench::xdp::load::LoadConfig {
-    xdptcp_bench::xdp::load::LoadConfig {
+/// The load generator's settings, the same for both stacks (`--threads` aside, Linux's only).
+fn load_config(args: &Args, target: std::net::SocketAddr) -> LoadConfig {
+    LoadConfig {
         workload: args.workload,
         target,
         conns: args.conns,

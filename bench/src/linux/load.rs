@@ -14,8 +14,8 @@
 //! only the sockets below it and the event loop that drives it.
 
 use super::describe;
-use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Plan, Transport};
-use crate::loadgen::{Interval, MergedProgress, Stats, Workload};
+use crate::loadgen::clients::{our_dur, Broken, Clients, Lost, Next, Phase, Transport};
+use crate::loadgen::{Interval, LoadConfig, MergedProgress, Stats};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -28,31 +28,6 @@ use xdptcp_stack::time::Instant as Moment;
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// What bulk writes, one call at a time.
 const BULK_CHUNK: usize = 64 * 1024;
-
-/// One load run's settings.
-#[derive(Debug, Clone)]
-pub struct LoadConfig {
-    pub workload: Workload,
-    pub target: SocketAddr,
-    pub conns: usize,
-    pub duration: Duration,
-    /// Request body size for rr and crr.
-    pub size: usize,
-    /// Total requests per second (rr open loop); `None` for closed loop.
-    pub rate: Option<f64>,
-    /// A connect or request slower than this counts as a timeout and its connection is
-    /// replaced.
-    pub timeout: Duration,
-    /// Event loops (threads); connections and rate are split evenly between them.
-    pub threads: usize,
-}
-
-impl LoadConfig {
-    /// What every connection is asked to do.
-    fn plan(&self) -> Plan {
-        Plan { workload: self.workload, size: self.size, rate: self.rate, timeout: self.timeout }
-    }
-}
 
 /// Kernel sockets under [`Clients`]: one non-blocking stream per client, registered with
 /// the loop's epoll under the client's index.
@@ -134,15 +109,17 @@ pub fn preflight(target: SocketAddr, timeout: Duration) -> Result<(), String> {
         .map_err(|e| format!("cannot connect to {target}: {}", describe(&e)))
 }
 
-/// Runs the load described by `cfg`; calls `progress` once a second with a status line.
-/// Returns the measurements and how long the run lasted.
+/// Runs the load described by `cfg` on `threads` event loops (connections and rate split
+/// evenly between them); calls `progress` once a second with a status line. Returns the
+/// measurements and how long the run lasted.
 pub fn run(
     cfg: &LoadConfig,
+    threads: usize,
     progress: &mut dyn FnMut(String),
 ) -> Result<(Stats, Duration), String> {
     cfg.plan().check(cfg.conns)?;
     preflight(cfg.target, cfg.timeout)?;
-    let threads = cfg.threads.clamp(1, cfg.conns);
+    let threads = threads.clamp(1, cfg.conns);
     if threads == 1 {
         let mut stats = Stats::new();
         let elapsed = run_loop(cfg, &mut stats, &mut |iv, elapsed, interval| {
@@ -155,9 +132,7 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<(u64, Interval, Duration, Duration)>();
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
-        let mut part = cfg.clone();
-        part.conns = cfg.conns / threads + usize::from(t < cfg.conns % threads);
-        part.rate = cfg.rate.map(|r| r * part.conns as f64 / cfg.conns as f64);
+        let part = cfg.share(threads, t);
         let tx = tx.clone();
         handles.push(std::thread::spawn(move || {
             let mut stats = Stats::new();

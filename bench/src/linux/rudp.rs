@@ -141,14 +141,18 @@ struct LoadConn {
     sent: Option<std::time::Instant>,
     /// When the connection was opened (connect timeout).
     opened: std::time::Instant,
+    /// `Connected` came: the handshake finished.
+    established: bool,
     timed_out: bool,
 }
 
 /// Runs rudp request/response over one kernel UDP socket: `conns` connections to `target`,
 /// each sending a `size`-byte message and waiting for its echo, again and again, for
 /// `duration`. Fills the same [`Stats`] as `load rr` (a completed request is one echo; bytes
-/// count both ways) and calls `progress` with a line each second. Returns the statistics and
-/// how long the measured part took.
+/// count both ways) and calls `progress` with a line each second. A connection still not
+/// established when the run ends is a connect error (unless already counted as a timeout),
+/// as `load rr` counts it: a short run must not hide a connection the server never answered.
+/// Returns the statistics and how long the measured part took.
 pub fn run_load(
     cfg: &RudpLoadConfig,
     progress: &mut dyn FnMut(String),
@@ -175,7 +179,7 @@ pub fn run_load(
         let now = sock.now();
         if let Ok(c) = sock.endpoint().connect(now, cfg.target) {
             let opened = std::time::Instant::now();
-            conns.insert(c, LoadConn { sent: None, opened, timed_out: false });
+            conns.insert(c, LoadConn { sent: None, opened, established: false, timed_out: false });
         }
     };
     for _ in 0..cfg.conns {
@@ -194,6 +198,7 @@ pub fn run_load(
             match ev {
                 Event::Connected(c) => {
                     if let Some(lc) = conns.get_mut(&c) {
+                        lc.established = true;
                         if sock.endpoint().send(now, c, &payload, cfg.ordered).is_ok() {
                             lc.sent = Some(wall);
                         }
@@ -249,6 +254,8 @@ pub fn run_load(
         }
     }
     let elapsed = start.elapsed();
+    stats.errors.connect +=
+        conns.values().filter(|lc| !lc.established && !lc.timed_out).count() as u64;
     // Close politely: the server forgets the connections at once instead of by idle timeout.
     let now = sock.now();
     let ids: Vec<ConnectionId> = conns.keys().copied().collect();
@@ -378,5 +385,30 @@ mod tests {
         assert!(elapsed >= cfg.duration);
         let too_big = RudpLoadConfig { size: MAX_MESSAGE + 1, ..cfg };
         assert!(run_load(&too_big, &mut |_| {}).is_err());
+    }
+
+    /// A server that never answers: within a run shorter than the timeout no connection is
+    /// established, and each counts as a connect error instead of a clean run of nothing.
+    #[test]
+    fn connections_never_established_are_errors() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let cfg = RudpLoadConfig {
+            target: silent.local_addr().unwrap(),
+            conns: 3,
+            duration: StdDuration::from_millis(300),
+            size: 64,
+            timeout: StdDuration::from_secs(10),
+            ordered: true,
+            config: Config::default(),
+            key: [11; 16],
+        };
+        let (stats, _) = run_load(&cfg, &mut |_| {}).unwrap();
+        assert_eq!(stats.completed, 0);
+        assert_eq!(stats.errors.connect, 3, "{:?}", stats.errors);
+        assert_eq!(stats.errors.total(), 3, "{:?}", stats.errors);
+        // Past the timeout they are timeouts, counted once.
+        let cfg = RudpLoadConfig { timeout: StdDuration::from_millis(100), ..cfg };
+        let (stats, _) = run_load(&cfg, &mut |_| {}).unwrap();
+        assert_eq!((stats.errors.timeout, stats.errors.total()), (3, 3), "{:?}", stats.errors);
     }
 }

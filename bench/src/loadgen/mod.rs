@@ -9,6 +9,47 @@ pub mod stats;
 pub use stats::{Errors, Interval, MergedProgress, Report, Stats};
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One load run's settings, the same for the Linux client (`linux::load`, which also takes a
+/// thread count beside it) and the xdptcp one (`xdp::load`): parsed once from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadConfig {
+    pub workload: Workload,
+    pub target: SocketAddr,
+    /// Concurrent connections (crr: connect/request/close loops).
+    pub conns: usize,
+    pub duration: Duration,
+    /// Request body size for rr and crr.
+    pub size: usize,
+    /// Total requests per second over all connections (rr open loop); `None` for closed loop.
+    pub rate: Option<f64>,
+    /// A connect or request slower than this counts as a timeout and its connection is
+    /// replaced.
+    pub timeout: Duration,
+}
+
+impl LoadConfig {
+    /// What every connection is asked to do.
+    pub fn plan(&self) -> clients::Plan {
+        clients::Plan {
+            workload: self.workload,
+            size: self.size,
+            rate: self.rate,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Share `k` of `n` (threads or queues): its part of the connections, as even as can be
+    /// (the first `conns % n` get one more), and of the rate in proportion.
+    pub fn share(&self, n: usize, k: usize) -> LoadConfig {
+        let n = n.max(1);
+        let conns = self.conns / n + usize::from(k < self.conns % n);
+        let rate = self.rate.map(|r| r * conns as f64 / self.conns.max(1) as f64);
+        LoadConfig { conns, rate, ..self.clone() }
+    }
+}
 
 /// What a load run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -53,5 +94,29 @@ impl Workload {
 impl fmt::Display for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_split_connections_evenly_and_rate_in_proportion() {
+        let cfg = LoadConfig {
+            workload: Workload::Rr,
+            target: SocketAddr::from(([198, 18, 0, 1], 7001)),
+            conns: 10,
+            duration: Duration::from_secs(1),
+            size: 64,
+            rate: Some(1000.0),
+            timeout: Duration::from_secs(2),
+        };
+        let shares: Vec<_> = (0..4).map(|k| cfg.share(4, k)).collect();
+        assert_eq!(shares.iter().map(|s| s.conns).collect::<Vec<_>>(), [3, 3, 2, 2]);
+        assert_eq!(shares.iter().filter_map(|s| s.rate).sum::<f64>(), 1000.0);
+        assert_eq!(shares[0].rate, Some(300.0));
+        assert_eq!(LoadConfig { rate: None, ..cfg.clone() }.share(4, 0).rate, None);
+        assert_eq!(cfg.share(1, 0), cfg);
     }
 }

@@ -13,7 +13,7 @@ const MAX_LATENCY_NS: u64 = 60_000_000_000;
 /// Errors by kind. Counted, never fatal once the run has started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Errors {
-    /// Connections that could not be established.
+    /// Connections that could not be established, or (rr, bulk, rudp) were not by the end.
     pub connect: u64,
     /// Connections reset or closed by the server mid-run.
     pub reset: u64,

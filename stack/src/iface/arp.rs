@@ -10,7 +10,7 @@ use super::counters::DropReason;
 use super::interface::{Interface, Link, Received, SendError};
 use super::neighbor::{Enqueued, NeighborMemo};
 use super::output::write_ethernet;
-use super::ring::SlotRing;
+use super::ring::{PushError, SlotRing};
 use super::tx_route::TxRoute;
 use crate::time::Instant;
 use crate::wire::arp::{self, ArpOperation, ArpRepr};
@@ -212,15 +212,43 @@ impl Interface {
     ) {
         let src = self.config.mac;
         for packet in released {
-            let res = self.tx.push_with((), |slot| {
-                let n = ethernet::HEADER_LEN + packet.len();
-                slot.get_mut(ethernet::HEADER_LEN..n)?.copy_from_slice(&packet);
-                write_ethernet(slot, src, mac, ethertype);
-                Some(n)
-            });
-            if res.is_err() {
+            // Into the transmit queue while it has room and nothing released waits before.
+            if self.released.is_empty() {
+                let res = self.tx.push_with((), |slot| {
+                    let n = ethernet::HEADER_LEN + packet.len();
+                    slot.get_mut(ethernet::HEADER_LEN..n)?.copy_from_slice(&packet);
+                    write_ethernet(slot, src, mac, ethertype);
+                    Some(n)
+                });
+                match res {
+                    Ok(()) => continue,
+                    Err(PushError::Full) => {}
+                    Err(PushError::Rejected) => {
+                        self.counters.tx_too_large += 1;
+                        continue;
+                    }
+                }
+            }
+            if !self.released.push(mac, ethertype, packet) {
                 self.counters.tx_queue_full += 1;
             }
+        }
+    }
+
+    /// Frames the oldest packet waiting in `released` into `buf`: its length, `None` if none
+    /// waits. One too large for `buf` is dropped and counted (`tx_too_large`).
+    pub(super) fn pop_released(&mut self, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            let (mac, ethertype, packet) = self.released.pop()?;
+            let n = ethernet::HEADER_LEN + packet.len();
+            let Some(body) = buf.get_mut(ethernet::HEADER_LEN..n) else {
+                self.counters.tx_too_large += 1;
+                continue;
+            };
+            body.copy_from_slice(&packet);
+            write_ethernet(buf, self.config.mac, mac, ethertype);
+            self.counters.tx_frames += 1;
+            return Some(n);
         }
     }
 }

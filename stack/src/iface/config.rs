@@ -36,14 +36,21 @@ pub struct InterfaceConfig {
     /// also the number of unicast probes that revalidate an expired entry. Default 3 (Linux
     /// `mcast_solicit` and `ucast_solicit`).
     pub arp_max_requests: u32,
-    /// Packets that may wait for one unresolved neighbour; more are dropped (`arp_queue_full`).
-    /// Default 101, Linux's `unres_qlen` as it derives it from the default `unres_qlen_bytes`
-    /// (212,992 bytes, since Linux 3.3; the packet count of 3 before it lost all but three of
-    /// a server's first answers to a new client, e.g. a burst of rudp connection accepts).
-    pub arp_pending_per_neighbor: usize,
-    /// Packets that may wait for all unresolved neighbours together: the bound on what the
-    /// queues hold (at most this many frame copies). Default 256.
-    pub arp_pending_total: usize,
+    /// Bytes of packets that may wait for one unresolved neighbour, each packet counted by its
+    /// [`truesize`](super::neighbor::truesize) (its frame plus Linux's skb overhead). A new
+    /// packet that would pass the bound pushes out the oldest waiting ones (each counted in
+    /// `arp_queue_full`) and is itself always kept, as Linux does. Default 212,992, Linux's
+    /// `unres_qlen_bytes` (`SK_WMEM_MAX`, since 3.3): 101 full-size frames (Linux's
+    /// `unres_qlen`) or 338 small ones, e.g. a server's first answers to a new client. The
+    /// packet count of 3 Linux had before lost all but three of a burst of rudp accepts.
+    pub arp_pending_bytes_per_neighbor: usize,
+    /// Bytes (counted as above) that may wait for all unresolved neighbours together: the
+    /// bound on the copies' memory whatever the number of neighbours resolving (Linux has none;
+    /// its bound is the neighbour count times `unres_qlen_bytes`). When a new packet would pass
+    /// it, its own neighbour's oldest packets go first; if that neighbour has none, the new
+    /// packet is dropped. Each counted in `arp_queue_full`. Default 1 MiB: about five
+    /// neighbours' full queues, or 1,600 neighbours with one small packet each.
+    pub arp_pending_bytes_total: usize,
     /// ICMP errors allowed per second (token refill rate). Default 1000 (Linux
     /// `icmp_msgs_per_sec`). 0 disables the limit.
     pub icmp_rate_per_sec: u32,
@@ -78,8 +85,8 @@ impl InterfaceConfig {
             arp_entry_lifetime: Duration::from_secs(60),
             arp_retry_interval: Duration::from_secs(1),
             arp_max_requests: 3,
-            arp_pending_per_neighbor: 101,
-            arp_pending_total: 256,
+            arp_pending_bytes_per_neighbor: 212_992,
+            arp_pending_bytes_total: 1 << 20,
             icmp_rate_per_sec: 1000,
             icmp_burst: 50,
             default_ttl: 64,

@@ -114,7 +114,9 @@ counters! {
     tx_too_large,
     /// Frames dropped because the interface's transmit queue was full.
     tx_queue_full,
-    /// Packets dropped because the queue waiting for ARP resolution was full.
+    /// Packets dropped for the bounds of the queue waiting for ARP resolution: the oldest
+    /// ones when a new packet would pass its neighbour's byte bound, the new one when no room
+    /// can be made under the bound over all neighbours.
     arp_queue_full,
     /// Packets dropped because ARP resolution gave up (or the entry was evicted).
     arp_resolution_failed,
@@ -153,7 +155,9 @@ counters! {
     ndp_learned,
     /// Neighbour cache entries evicted to make room.
     ndp_evicted,
-    /// Packets dropped because the queue waiting for neighbour resolution was full.
+    /// Packets dropped for the bounds of the queue waiting for neighbour resolution: the oldest
+    /// ones when a new packet would pass its neighbour's byte bound, the new one when no room
+    /// can be made under the bound over all neighbours.
     ndp_queue_full,
     /// Packets dropped because neighbour resolution gave up.
     ndp_resolution_failed,

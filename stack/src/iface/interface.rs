@@ -31,6 +31,7 @@ use super::ip_id::IpIds;
 use super::ipv6_state::Ipv6State;
 use super::neighbor::ArpCache;
 use super::ratelimit::TokenBucket;
+use super::released::ReleasedFrames;
 use super::ring::SlotRing;
 use super::udp::{BindError, UdpHandle, UdpSockets};
 use crate::time::Instant;
@@ -189,6 +190,8 @@ pub struct Interface {
     pub(super) udp: UdpSockets,
     /// Frames generated inside the interface, waiting for `poll_transmit`.
     pub(super) tx: SlotRing<()>,
+    /// Packets released by a resolved neighbour that did not fit in `tx`; sent after it.
+    pub(super) released: ReleasedFrames,
     pub(super) icmp_limit: TokenBucket,
     pub(super) ip_ids: IpIds,
     /// MTU-sized buffer to build packets that must wait for ARP before they are copied into the
@@ -212,6 +215,7 @@ impl Interface {
             v6: Ipv6State::new(&config),
             udp: UdpSockets::new(),
             tx: SlotRing::new(config.tx_queue_capacity, caps.max_frame_len(), ()),
+            released: ReleasedFrames::new(config.arp_pending_bytes_total),
             icmp_limit: TokenBucket::new(config.icmp_rate_per_sec, config.icmp_burst),
             // A fixed key until the owner sets a secret one (`set_ip_id_key`; the stack does).
             ip_ids: IpIds::new([0; 16]),

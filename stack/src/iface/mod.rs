@@ -9,6 +9,7 @@
 //! - `ipv6_config`, [`ipv6_state`], `ipv6_input`, `ipv6_output`, `ndp`: IPv6 beside IPv4 —
 //!   addresses with duplicate address detection, Neighbor Discovery, ICMPv6, the IPv6 header;
 //! - [`neighbor`]: the neighbour cache (ARP and NDP) with expiry and the bounded queue of unresolved packets;
+//! - `released`: what a resolved neighbour released that the transmit queue could not take yet;
 //! - [`udp`]: the port table and per-socket receive rings;
 //! - [`icmp`]: when an ICMP error may be sent and what it quotes (RFC 792, RFC 1122 §3.2.2);
 //! - [`ratelimit`]: the token bucket that paces ICMP errors;
@@ -32,6 +33,7 @@ mod ndp;
 pub mod neighbor;
 mod output;
 pub mod ratelimit;
+mod released;
 mod ring;
 mod tx_route;
 pub mod udp;

@@ -17,8 +17,12 @@
 //! RFC 1122's "higher-layer advice"), e.g. TCP when an ACK advances.
 //!
 //! Unresolved neighbours hold copies of the IP packets that wait for them. This is the slow
-//! path, so copies are fine, but both the per-neighbour and the total queue are bounded; the
-//! overflow is dropped and counted (`arp_queue_full`). Requests are retransmitted every
+//! path, so copies are fine, but the queues are bounded in bytes as Linux bounds them
+//! (`unres_qlen_bytes`, each packet counted by its [`truesize`]): per neighbour, a new packet
+//! pushes out the oldest ones until it fits and is itself always kept (Linux's
+//! `__neigh_event_send`); over all neighbours, a bound Linux does not have keeps the copies'
+//! memory bounded whatever the number of neighbours resolving. Every packet dropped either way
+//! is counted (`arp_queue_full`). Requests are retransmitted every
 //! `arp_retry_interval`; after `arp_max_requests` the neighbour is declared unreachable and its
 //! packets are dropped and counted (`arp_resolution_failed`).
 
@@ -44,9 +48,86 @@ enum State {
     Pending {
         requests_sent: u32,
         next_retry: Instant,
-        queue: VecDeque<Vec<u8>>,
+        queue: PendingQueue,
         known: Option<EthernetAddress>,
     },
+}
+
+/// Linux's per-packet overhead in an skb's truesize on a 64-bit machine: the `sk_buff` and the
+/// `skb_shared_info` beside the data, each rounded to a cache line (`SKB_TRUESIZE`: 256 + 320).
+pub const SKB_OVERHEAD: usize = 576;
+
+/// What a queued packet of `ip_len` bytes counts against the pending-queue bounds: the
+/// truesize Linux gives an skb holding it as an Ethernet frame (the 14-byte header, the
+/// packet, [`SKB_OVERHEAD`]). So the same `unres_qlen_bytes` keeps the same packets as Linux:
+/// 101 full-size frames in 212,992 bytes (Linux's `unres_qlen` 101 is derived the same way),
+/// or 338 54-byte ones. The copy we keep costs less (the packet and a `Vec`), so the bound
+/// also bounds our memory.
+pub fn truesize(ip_len: usize) -> usize {
+    ip_len.saturating_add(14 + SKB_OVERHEAD)
+}
+
+/// The packets waiting for one unresolved neighbour, oldest first, and their truesize sum.
+#[derive(Debug, Default)]
+struct PendingQueue {
+    packets: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+/// What the pending queues of a whole cache hold.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    packets: usize,
+    bytes: usize,
+}
+
+impl Held {
+    /// `q` left the cache (released, dropped with its neighbour).
+    fn forget(&mut self, q: &PendingQueue) {
+        self.packets -= q.packets.len();
+        self.bytes -= q.bytes;
+    }
+}
+
+impl PendingQueue {
+    /// Drops the oldest packet, counted in `held` and `arp_queue_full`. False if empty.
+    fn drop_oldest(&mut self, held: &mut Held, counters: &mut IfaceCounters) -> bool {
+        let Some(p) = self.packets.pop_front() else { return false };
+        let size = truesize(p.len());
+        self.bytes -= size;
+        held.packets -= 1;
+        held.bytes -= size;
+        counters.arp_queue_full += 1;
+        true
+    }
+
+    /// Queues a copy of `packet` within the bounds (see the module documentation): the
+    /// oldest packets go until it fits this neighbour's `per_neighbor` bytes (it is kept
+    /// even alone over that bound, as Linux keeps it), and then until it fits the cache's
+    /// `total`; if even an empty queue leaves no room in the total, `packet` is the one
+    /// dropped.
+    fn admit(
+        &mut self,
+        packet: &[u8],
+        bounds: (usize, usize),
+        held: &mut Held,
+        counters: &mut IfaceCounters,
+    ) -> Enqueued {
+        let (per_neighbor, total) = bounds;
+        let size = truesize(packet.len());
+        while self.bytes + size > per_neighbor && self.drop_oldest(held, counters) {}
+        while held.bytes + size > total {
+            if !self.drop_oldest(held, counters) {
+                counters.arp_queue_full += 1;
+                return Enqueued::Dropped;
+            }
+        }
+        self.packets.push_back(packet.to_vec());
+        self.bytes += size;
+        held.packets += 1;
+        held.bytes += size;
+        Enqueued::Queued
+    }
 }
 
 #[derive(Debug)]
@@ -61,9 +142,10 @@ struct Entry<A> {
 /// Whether a packet for an unresolved neighbour was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
-    /// The packet waits for the reply.
+    /// The packet waits for the reply (older ones may have been dropped to make room).
     Queued,
-    /// The queue was full: the packet was dropped and counted (`arp_queue_full`).
+    /// The queues of all neighbours together were full: the packet was dropped and counted
+    /// (`arp_queue_full`).
     Dropped,
 }
 
@@ -106,10 +188,10 @@ pub struct NeighborParams<A> {
     pub retry_interval: Duration,
     /// Requests before the neighbour is declared unreachable.
     pub max_requests: u32,
-    /// Packets queued per unresolved neighbour.
-    pub per_neighbor: usize,
-    /// Packets queued over all unresolved neighbours.
-    pub total: usize,
+    /// Bytes ([`truesize`]) queued per unresolved neighbour.
+    pub per_neighbor_bytes: usize,
+    /// Bytes ([`truesize`]) queued over all unresolved neighbours.
+    pub total_bytes: usize,
     /// The default router: never evicted while another entry can go.
     pub protected: Option<A>,
 }
@@ -122,8 +204,8 @@ impl NeighborParams<Ipv4Addr> {
             lifetime: config.arp_entry_lifetime,
             retry_interval: config.arp_retry_interval,
             max_requests: config.arp_max_requests,
-            per_neighbor: config.arp_pending_per_neighbor,
-            total: config.arp_pending_total,
+            per_neighbor_bytes: config.arp_pending_bytes_per_neighbor,
+            total_bytes: config.arp_pending_bytes_total,
             protected: config.gateway,
         }
     }
@@ -140,8 +222,8 @@ impl NeighborParams<Ipv6Addr> {
             lifetime: Duration::from_secs(30),
             retry_interval: Duration::from_secs(1),
             max_requests: 3,
-            per_neighbor: config.arp_pending_per_neighbor,
-            total: config.arp_pending_total,
+            per_neighbor_bytes: config.arp_pending_bytes_per_neighbor,
+            total_bytes: config.arp_pending_bytes_total,
             protected: router,
         }
     }
@@ -157,15 +239,15 @@ pub struct NeighborCache<A> {
     hand: usize,
     /// Slots in the `Pending` state.
     pending: Vec<usize>,
-    /// Packets queued over all pending slots.
-    queued_total: usize,
+    /// What the pending slots' queues hold together.
+    held: Held,
     /// No pending retry is due before this instant (it may be early, never late).
     next_poll: Option<Instant>,
     lifetime: Duration,
     retry_interval: Duration,
     max_requests: u32,
-    per_neighbor: usize,
-    total: usize,
+    /// Per-neighbour and total bounds of the pending queues, in bytes ([`truesize`]).
+    bounds: (usize, usize),
     /// The neighbour confirmed last and when. TCP confirms on every acknowledging segment; a
     /// refresh within `confirm_skip` of the last one buys nothing and cost a hash lookup per
     /// received segment.
@@ -200,13 +282,12 @@ impl<A: NeighborAddr> NeighborCache<A> {
             free: (0..cap).rev().collect(),
             hand: 0,
             pending: Vec::with_capacity(cap),
-            queued_total: 0,
+            held: Held::default(),
             next_poll: None,
             lifetime: p.lifetime,
             retry_interval: p.retry_interval,
             max_requests: p.max_requests.max(1),
-            per_neighbor: p.per_neighbor,
-            total: p.total,
+            bounds: (p.per_neighbor_bytes, p.total_bytes),
             recent_confirm: None,
             last_lookup: None,
             protected: p.protected,
@@ -232,7 +313,12 @@ impl<A: NeighborAddr> NeighborCache<A> {
 
     /// Packets waiting for resolution, over all neighbours.
     pub fn queued_packets(&self) -> usize {
-        self.queued_total
+        self.held.packets
+    }
+
+    /// What the waiting packets count against the total bound ([`truesize`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.held.bytes
     }
 
     /// The MAC of `ip`, if known. Past its lifetime an entry still answers but starts being
@@ -255,7 +341,7 @@ impl<A: NeighborAddr> NeighborCache<A> {
                     entry.state = State::Pending {
                         requests_sent: 0,
                         next_retry: now,
-                        queue: VecDeque::new(),
+                        queue: PendingQueue::default(),
                         known: Some(mac),
                     };
                     self.pending.push(slot);
@@ -329,7 +415,7 @@ impl<A: NeighborAddr> NeighborCache<A> {
         match &mut entry.state {
             State::Resolved { expires_at: e, .. } => *e = expires_at,
             // A revalidated entry never holds packets (its lookups hit), so nothing is released.
-            State::Pending { known: Some(mac), queue, .. } if queue.is_empty() => {
+            State::Pending { known: Some(mac), queue, .. } if queue.packets.is_empty() => {
                 let mac = *mac;
                 entry.state = State::Resolved { mac, expires_at };
                 self.pending.retain(|&s| s != slot);
@@ -368,10 +454,10 @@ impl<A: NeighborAddr> NeighborCache<A> {
             return Some(match old {
                 State::Resolved { .. } => VecDeque::new(),
                 State::Pending { queue, .. } => {
-                    self.queued_total -= queue.len();
+                    self.held.forget(&queue);
                     self.pending.retain(|&s| s != slot);
                     self.recompute_next_poll();
-                    queue
+                    queue.packets
                 }
             });
         }
@@ -397,26 +483,14 @@ impl<A: NeighborAddr> NeighborCache<A> {
             if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
                 self.slots.get_mut(slot)
             {
-                if queue.len() >= self.per_neighbor || self.queued_total >= self.total {
-                    counters.arp_queue_full += 1;
-                    return EnqueueOutcome { queued: Enqueued::Dropped, send_request: false };
-                }
-                queue.push_back(packet.to_vec());
-                self.queued_total += 1;
-                return EnqueueOutcome { queued: Enqueued::Queued, send_request: false };
+                let queued = queue.admit(packet, self.bounds, &mut self.held, counters);
+                return EnqueueOutcome { queued, send_request: false };
             }
             // A resolved (possibly expired) entry: the caller should have used it; start over.
             self.remove(slot);
         }
-        let mut queue = VecDeque::new();
-        let queued = if self.per_neighbor > 0 && self.queued_total < self.total {
-            queue.push_back(packet.to_vec());
-            self.queued_total += 1;
-            Enqueued::Queued
-        } else {
-            counters.arp_queue_full += 1;
-            Enqueued::Dropped
-        };
+        let mut queue = PendingQueue::default();
+        let queued = queue.admit(packet, self.bounds, &mut self.held, counters);
         let next_retry = now + self.retry_interval;
         let state = State::Pending { requests_sent: 1, next_retry, queue, known: None };
         let slot = self.insert(ip, state, true, counters);
@@ -462,8 +536,8 @@ impl<A: NeighborAddr> NeighborCache<A> {
                 if *requests_sent >= self.max_requests {
                     // RFC 1122 §2.3.2.1: give up and discard what waited; the sender learns of
                     // it through its own timeouts.
-                    counters.arp_resolution_failed += queue.len() as u64;
-                    self.queued_total -= queue.len();
+                    counters.arp_resolution_failed += queue.packets.len() as u64;
+                    self.held.forget(queue);
                     self.remove(slot);
                     // `remove` dropped `slot` from `pending` (swap_remove): re-examine index i.
                     continue;
@@ -508,8 +582,8 @@ impl<A: NeighborAddr> NeighborCache<A> {
                 if let Some(Some(Entry { state: State::Pending { queue, .. }, .. })) =
                     self.slots.get(s)
                 {
-                    counters.arp_resolution_failed += queue.len() as u64;
-                    self.queued_total -= queue.len();
+                    counters.arp_resolution_failed += queue.packets.len() as u64;
+                    self.held.forget(queue);
                 }
                 self.remove(s);
                 counters.arp_evicted += 1;
@@ -552,7 +626,7 @@ impl<A: NeighborAddr> NeighborCache<A> {
         let Some(entry) = self.slots.get_mut(slot).and_then(Option::take) else { return };
         self.index.remove(&entry.ip);
         // Callers that drop a pending entry's packets (eviction, give-up) have already counted
-        // them and subtracted them from `queued_total`; expired entries never hold packets.
+        // them and subtracted them from `held`; expired entries never hold packets.
         if matches!(entry.state, State::Pending { .. }) {
             if let Some(pos) = self.pending.iter().position(|&s| s == slot) {
                 self.pending.swap_remove(pos);
@@ -575,8 +649,8 @@ mod tests {
     fn cache(cap: usize) -> ArpCache {
         let mut c = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
         c.arp_cache_capacity = cap;
-        c.arp_pending_per_neighbor = 2;
-        c.arp_pending_total = 3;
+        c.arp_pending_bytes_per_neighbor = 2 * truesize(2);
+        c.arp_pending_bytes_total = 3 * truesize(2);
         ArpCache::new(&c)
     }
 
@@ -777,6 +851,39 @@ mod tests {
         assert_eq!(a.lookup(ip(2), t), None);
     }
 
+    /// Linux's `unres_qlen` 101 is `unres_qlen_bytes` over a full frame's truesize; ours
+    /// comes out the same.
+    #[test]
+    fn the_default_byte_bound_is_linux_unres_qlen_in_full_frames() {
+        let c = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
+        assert_eq!(c.arp_pending_bytes_per_neighbor / truesize(1500), 101);
+        assert_eq!(truesize(1500), 1514 + 256 + 320);
+    }
+
+    /// As Linux keeps it, a packet alone over the per-neighbour bound still waits (the bound
+    /// decides how much older traffic may wait beside the newest); the total bound is strict.
+    #[test]
+    fn a_lone_packet_over_the_neighbour_bound_waits_but_never_past_the_total() {
+        let mut c = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ip(1), 24);
+        c.arp_pending_bytes_per_neighbor = 100;
+        c.arp_pending_bytes_total = truesize(1000);
+        let mut a = ArpCache::new(&c);
+        let mut k = IfaceCounters::default();
+        let t = Instant::ZERO;
+        let big = [0u8; 1000];
+        assert_eq!(a.enqueue(ip(2), &big, t, &mut k).queued, Enqueued::Queued);
+        assert_eq!(a.enqueue(ip(2), &big, t, &mut k).queued, Enqueued::Queued);
+        assert_eq!((a.queued_packets(), k.arp_queue_full), (1, 1), "the older one went");
+        // Another neighbour: its queue is empty and the total is full: the new one goes.
+        assert_eq!(a.enqueue(ip(3), b"x", t, &mut k).queued, Enqueued::Dropped);
+        assert_eq!(
+            (a.queued_packets(), a.queued_bytes(), k.arp_queue_full),
+            (1, truesize(1000), 2)
+        );
+        assert_eq!(a.enqueue(ip(2), &[0u8; 1001], t, &mut k).queued, Enqueued::Dropped);
+        assert_eq!((a.queued_packets(), k.arp_queue_full), (0, 4), "over the total alone");
+    }
+
     #[test]
     fn queue_bounds_release_and_give_up() {
         let mut a = cache(8);
@@ -785,18 +892,21 @@ mod tests {
         let out = |queued, send_request| EnqueueOutcome { queued, send_request };
         assert_eq!(a.enqueue(ip(2), b"p1", t, &mut k), out(Enqueued::Queued, true));
         assert_eq!(a.enqueue(ip(2), b"p2", t, &mut k), out(Enqueued::Queued, false));
-        // Per-neighbour bound.
-        assert_eq!(a.enqueue(ip(2), b"p3", t, &mut k), out(Enqueued::Dropped, false));
+        // Per-neighbour bound (two such packets): the oldest makes room for the newest.
+        assert_eq!(a.enqueue(ip(2), b"p3", t, &mut k), out(Enqueued::Queued, false));
+        assert_eq!(k.arp_queue_full, 1);
         assert_eq!(a.enqueue(ip(3), b"q1", t, &mut k), out(Enqueued::Queued, true));
-        // Total bound.
-        assert_eq!(a.enqueue(ip(3), b"q2", t, &mut k), out(Enqueued::Dropped, false));
+        // Total bound (three): a neighbour's own oldest packet makes room ...
+        assert_eq!(a.enqueue(ip(3), b"q2", t, &mut k), out(Enqueued::Queued, false));
+        // ... and a neighbour with none cannot queue.
         assert_eq!(a.enqueue(ip(4), b"r1", t, &mut k), out(Enqueued::Dropped, true));
         assert_eq!(k.arp_queue_full, 3);
+        assert_eq!((a.queued_packets(), a.queued_bytes()), (3, 3 * truesize(2)));
         assert!(a.is_pending(ip(4)));
         assert!(a.is_pending(ip(2)));
 
         let released = a.learn(ip(2), MAC, t, false, &mut k).unwrap();
-        assert_eq!(released, VecDeque::from(vec![b"p1".to_vec(), b"p2".to_vec()]));
+        assert_eq!(released, VecDeque::from(vec![b"p2".to_vec(), b"p3".to_vec()]));
         assert_eq!(a.queued_packets(), 1);
 
         // ip(3), ip(4): retries at 1 s and 2 s, give up at 3 s (3 requests each in all).

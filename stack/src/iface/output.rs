@@ -32,6 +32,7 @@ impl Interface {
     #[inline]
     pub(crate) fn may_transmit(&self, now: Instant) -> bool {
         self.tx.len() != 0
+            || !self.released.is_empty()
             || self.arp.poll_at().is_some_and(|t| t <= now)
             || (self.v6.enabled() && self.v6.poll_at().is_some_and(|t| t <= now))
     }
@@ -42,7 +43,7 @@ impl Interface {
             self.poll_ndp(now);
         }
         loop {
-            let (_, frame) = self.tx.front()?;
+            let Some((_, frame)) = self.tx.front() else { return self.pop_released(buf) };
             let n = frame.len();
             let fits = match buf.get_mut(..n) {
                 Some(dst) => {

@@ -64,6 +64,45 @@ pub(super) fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// `PF_KTHREAD` in a stat line's `flags` (field 9): a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The ticks of one `/proc/PID/task/TID/stat` line if it is a user thread under a real-time
+/// policy (`policy`, field 41: 1 `SCHED_FIFO`, 2 `SCHED_RR`); `None` for any other thread
+/// (kernel threads such as `migration/N` are real-time too, and are not what starves a core).
+pub(super) fn user_rt_ticks(line: &str) -> Option<u64> {
+    let (_, rest) = line.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let (flags, policy) = (field(9)?, field(41)?);
+    if flags & PF_KTHREAD != 0 || !matches!(policy, 1 | 2) {
+        return None;
+    }
+    field(14)?.checked_add(field(15)?)
+}
+
+/// CPU seconds used so far by every user thread under a real-time policy, on the whole
+/// machine. A `SCHED_FIFO` thread that keeps a core busy (a SYN-flood test's server runs
+/// with `--sched fifo:10`) leaves every ordinary process pinned there the 5 % that RT
+/// throttling reserves (`sched_rt_runtime_us`): a row measured meanwhile is 50-100x low with
+/// its server hardly running (docs/benchmarks.md, "The lab outlier").
+pub(super) fn user_rt_seconds(ticks_per_second: f64) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut ticks = 0u64;
+    for proc_dir in dir.filter_map(Result::ok) {
+        if !proc_dir.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(proc_dir.path().join("task")) else { continue };
+        for task in tasks.filter_map(Result::ok) {
+            if let Ok(line) = std::fs::read_to_string(task.path().join("stat")) {
+                ticks += user_rt_ticks(&line).unwrap_or(0);
+            }
+        }
+    }
+    ticks as f64 / ticks_per_second
+}
+
 /// CPU seconds used so far by the process tree under `root`.
 pub(super) fn tree_cpu_seconds(root: u32, ticks_per_second: f64) -> Option<f64> {
     tree_ticks(&all_processes(), root).map(|t| t as f64 / ticks_per_second)
@@ -90,6 +129,30 @@ mod tests {
         for n in 0..LINE.len() {
             let _ = parse_stat(&LINE[..n]);
         }
+    }
+
+    /// Only user threads with policy 1 or 2 count: not kernel threads (`migration/0` is
+    /// FIFO), not ordinary ones.
+    #[test]
+    fn real_time_user_threads_are_told_from_the_rest() {
+        // pid (comm) state ppid pgrp session tty tpgid flags(9) ... utime(14) stime(15) ...
+        // rt_priority(40) policy(41)
+        let line = |flags: u64, policy: u64| {
+            let mut f: Vec<String> = (3..=41).map(|_| "0".to_string()).collect();
+            f[0] = "R".into();
+            f[9 - 3] = flags.to_string();
+            f[14 - 3] = "120".into();
+            f[15 - 3] = "30".into();
+            f[41 - 3] = policy.to_string();
+            format!("77 (xdptcp-q0 (w)) {}", f.join(" "))
+        };
+        assert_eq!(user_rt_ticks(&line(0x40_4040, 1)), Some(150), "SCHED_FIFO");
+        assert_eq!(user_rt_ticks(&line(0x40_4040, 2)), Some(150), "SCHED_RR");
+        assert_eq!(user_rt_ticks(&line(0x40_4040, 0)), None, "SCHED_OTHER");
+        assert_eq!(user_rt_ticks(&line(0x20_8040, 1)), None, "a kernel thread");
+        assert_eq!(user_rt_ticks(LINE), None, "too short to hold a policy");
+        let t = ticks_per_second();
+        assert!(user_rt_seconds(t) >= 0.0);
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         missing: Vec::new(),
         curves: Vec::new(),
         modes: None,
+        warnings: Vec::new(),
         failures: Vec::new(),
         ticks_per_second: cpu::ticks_per_second(),
         server_idle: args.server_idle_wait_after_us.clone(),
@@ -200,6 +201,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     write_outputs(&report, &bench.curves, &out_dir, args.json.as_deref())?;
     print!("{}", report::table::markdown(&report));
     print!("{}", report::table::meta_lines(&report));
+    for w in &bench.warnings {
+        println!("- warning: {w}");
+    }
     if synflood_selected {
         let table = synflood::markdown(&flood_runs);
         let json = serde_json::to_string_pretty(&flood_runs)
@@ -511,6 +515,8 @@ struct Bench {
     curves: Vec<(String, LatencyCurve)>,
     /// (xdp mode, bind mode) from the first AF_XDP server's listening line.
     modes: Option<Modes>,
+    /// Rows measured while a real-time thread ran ([`cpu::user_rt_seconds`]).
+    warnings: Vec<String>,
     failures: Vec<String>,
     /// Clock ticks per second of `/proc/PID/stat` times.
     ticks_per_second: f64,
@@ -523,7 +529,13 @@ struct Bench {
 struct Sample {
     cpu_s: Option<f64>,
     frames: Option<u64>,
+    /// CPU seconds of every real-time user thread on the machine ([`cpu::user_rt_seconds`]).
+    rt_s: f64,
 }
+
+/// Real-time CPU a row may see on the machine without a warning (a short FIFO burst, e.g. the
+/// kernel-side tools of another test, does not starve a core).
+const RT_TOLERATED_S: f64 = 0.05;
 
 impl Bench {
     fn measure(&mut self, combo: &Combo) -> Result<(), String> {
@@ -538,6 +550,16 @@ impl Bench {
                 let before = self.sample(&server);
                 let o = self.run_client(combo, &target);
                 let after = self.sample(&server);
+                let rt_s = after.rt_s - before.rt_s;
+                if rt_s > RT_TOLERATED_S {
+                    let note = format!(
+                        "{w} {s} <- {c}: real-time threads used {rt_s:.2} s of CPU during the row \
+                         (RT throttling leaves ordinary processes 5 % of a busy core): not \
+                         comparable"
+                    );
+                    eprintln!("bench lab: warning: {note}");
+                    self.warnings.push(note);
+                }
                 let o = self.with_costs(o, before, after);
                 drop(server);
                 if matches!(
@@ -584,6 +606,7 @@ impl Bench {
         Sample {
             cpu_s: cpu::tree_cpu_seconds(server.pid(), self.ticks_per_second),
             frames: self.lab.wire_frames(),
+            rt_s: cpu::user_rt_seconds(self.ticks_per_second),
         }
     }
 
