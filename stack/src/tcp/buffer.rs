@@ -126,17 +126,31 @@ impl ChunkQueue {
     /// second is empty unless the range crosses a chunk boundary). The range is clamped to the
     /// chunks held, and to two chunks: a caller wanting more calls again further on. It may
     /// include bytes not committed (the receive path stores out-of-order bytes there).
+    ///
+    /// Inlined as far as the head chunk (a small message, the oldest segment); the walk to a
+    /// later chunk is a call.
+    #[inline]
     pub fn slices_at<'p>(
         &mut self,
         pool: &'p ChunkPool,
         offset: usize,
         len: usize,
     ) -> (&'p [u8], &'p [u8]) {
-        // Fast path: the range lies in the head chunk (a small message, the oldest segment).
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
             return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
         }
+        self.slices_beyond_head(pool, offset, len)
+    }
+
+    /// [`slices_at`](Self::slices_at) for a range that does not lie in the head chunk.
+    #[inline(never)]
+    fn slices_beyond_head<'p>(
+        &mut self,
+        pool: &'p ChunkPool,
+        offset: usize,
+        len: usize,
+    ) -> (&'p [u8], &'p [u8]) {
         let Ok(offset) = u32::try_from(offset) else { return (&[], &[]) };
         let pos = self.head_off as u64 + offset as u64;
         let index = (pos / CHUNK_SIZE as u64) as u32;
