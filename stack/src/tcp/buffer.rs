@@ -105,6 +105,13 @@ impl ChunkQueue {
     /// Appends one chunk (taken with `force` as the pool allows); `false` if none was given.
     fn grow(&mut self, pool: &mut ChunkPool, force: bool) -> bool {
         let Some(id) = pool.take(force) else { return false };
+        self.append(pool, id);
+        true
+    }
+
+    /// Links chunk `id`, just taken, after the last one held.
+    #[inline]
+    fn append(&mut self, pool: &mut ChunkPool, id: u32) {
         if self.tail == NIL {
             self.head = id;
             self.head_off = 0;
@@ -113,24 +120,37 @@ impl ChunkQueue {
         }
         self.tail = id;
         self.count += 1;
-        true
     }
 
     /// Up to `len` bytes starting `offset` bytes after the read point, as two slices (the
     /// second is empty unless the range crosses a chunk boundary). The range is clamped to the
     /// chunks held, and to two chunks: a caller wanting more calls again further on. It may
     /// include bytes not committed (the receive path stores out-of-order bytes there).
+    ///
+    /// Inlined as far as the head chunk (a small message, the oldest segment); the walk to a
+    /// later chunk is a call.
+    #[inline]
     pub fn slices_at<'p>(
         &mut self,
         pool: &'p ChunkPool,
         offset: usize,
         len: usize,
     ) -> (&'p [u8], &'p [u8]) {
-        // Fast path: the range lies in the head chunk (a small message, the oldest segment).
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
             return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
         }
+        self.slices_beyond_head(pool, offset, len)
+    }
+
+    /// [`slices_at`](Self::slices_at) for a range that does not lie in the head chunk.
+    #[inline(never)]
+    fn slices_beyond_head<'p>(
+        &mut self,
+        pool: &'p ChunkPool,
+        offset: usize,
+        len: usize,
+    ) -> (&'p [u8], &'p [u8]) {
         let Ok(offset) = u32::try_from(offset) else { return (&[], &[]) };
         let pos = self.head_off as u64 + offset as u64;
         let index = (pos / CHUNK_SIZE as u64) as u32;
@@ -225,20 +245,35 @@ impl ChunkQueue {
             return 0;
         }
         let Ok(end) = u32::try_from(offset + data.len()) else { return 0 };
-        if self.count == 0 {
-            self.head_off = 0;
-            if !self.grow(pool, force) {
-                return 0;
-            }
-        }
-        // Fast path: everything lands in the tail chunk (small messages, appends).
-        let pos = self.head_off as usize + offset;
+        // Fast path: everything lands in one chunk, the tail chunk held or an empty queue's
+        // first (a small message, an in-order segment, an append): one chunk taken at most,
+        // no list walk, one copy.
+        let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
+        let pos = head_off + offset;
         let within = pos % CHUNK_SIZE;
-        if (pos / CHUNK_SIZE) as u32 + 1 == self.count && within + data.len() <= CHUNK_SIZE {
+        let index = (pos / CHUNK_SIZE) as u32;
+        if within + data.len() <= CHUNK_SIZE && index + 1 >= self.count && index <= self.count {
+            if index == self.count {
+                // The chunk after the last one held (the first when the queue is empty).
+                let Some(id) = pool.take(force && self.count == 0) else {
+                    // As the general path leaves a refused append: nothing held past `extent`.
+                    if self.count > 0 {
+                        self.trim(pool);
+                    }
+                    return 0;
+                };
+                self.append(pool, id);
+            }
             if let Some(dst) = pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
                 dst.copy_from_slice(data);
                 self.extent = self.extent.max(end);
                 return data.len();
+            }
+        }
+        if self.count == 0 {
+            self.head_off = 0;
+            if !self.grow(pool, force) {
+                return 0;
             }
         }
         // Take every chunk the range needs first (a forced one only as an empty queue's
@@ -540,6 +575,86 @@ mod tests {
         q.writable(&mut pool, 10, false);
         q.commit_room(&mut pool, 0);
         assert_eq!((q.chunks(), pool.bytes_in_use()), (0, 0));
+    }
+
+    #[test]
+    fn a_write_into_the_chunk_after_the_tail_takes_one_and_a_refused_one_leaves_the_queue_as_it_was(
+    ) {
+        use super::super::chunk::MemoryBudget;
+        let c = CHUNK_SIZE;
+        let mut pool = ChunkPool::new(MemoryBudget { low: c, pressure: c, high: 2 * c }, 0);
+        let mut q = ChunkQueue::new();
+        assert_eq!(q.enqueue(&mut pool, &vec![2u8; c], usize::MAX, false), c, "one full chunk");
+        assert_eq!(q.write_at(&mut pool, c + 10, b"ooo", false), 3, "lands in a second chunk");
+        assert_eq!((q.chunks(), q.tail_room()), (2, c - 13));
+        assert_eq!(q.slices_at(&pool, c + 10, 3).0, b"ooo");
+        // The budget is spent: a write past the second chunk finds no third.
+        assert_eq!(q.write_at(&mut pool, 2 * c + 5, b"no", false), 0);
+        assert_eq!((q.chunks(), pool.bytes_in_use()), (2, 2 * c), "nothing taken, nothing lost");
+        assert_eq!(q.write_at(&mut pool, c, &[3u8; 10], false), 10, "the gap fills in place");
+        assert_eq!(q.commit(100), 13, "up to the end of the furthest write");
+        q.clear(&mut pool);
+        assert_eq!(pool.bytes_in_use(), 0);
+    }
+
+    proptest::proptest! {
+        /// Any mix of writes (in order, past a gap, rewriting uncommitted bytes, in one chunk
+        /// or across several), commits and consumes keeps the bytes a plain vector model
+        /// keeps, and holds exactly the chunks its bytes span.
+        #[test]
+        fn writes_commits_and_consumes_match_a_model(
+            ops in proptest::collection::vec((0u8..3, 0usize..5000, 1usize..9000, proptest::num::u8::ANY), 1..40)
+        ) {
+            let mut pool = ChunkPool::unbounded();
+            let mut q = ChunkQueue::new();
+            // Bytes from the read point on; `None` where nothing was written.
+            let mut model: Vec<Option<u8>> = Vec::new();
+            let mut committed = 0usize;
+            for (kind, a, b, fill) in ops {
+                match kind {
+                    0 => {
+                        let offset = committed + a % 6000;
+                        let data: Vec<u8> = (0..b).map(|i| fill.wrapping_add(i as u8)).collect();
+                        proptest::prop_assert_eq!(q.write_at(&mut pool, offset, &data, false), b);
+                        if model.len() < offset + b {
+                            model.resize(offset + b, None);
+                        }
+                        for (i, &x) in data.iter().enumerate() {
+                            model[offset + i] = Some(x);
+                        }
+                    }
+                    1 => {
+                        // Up to the end of the furthest write, gaps included (their bytes
+                        // are whatever the chunk held: the receive path never commits one).
+                        let n = q.commit(a);
+                        proptest::prop_assert_eq!(n, a.min(model.len() - committed));
+                        committed += n;
+                    }
+                    _ => {
+                        let n = q.consume(&mut pool, a);
+                        proptest::prop_assert_eq!(n, a.min(committed));
+                        model.drain(..n);
+                        committed -= n;
+                    }
+                }
+                proptest::prop_assert_eq!(q.len(), committed);
+                let got = all(&mut q, &pool);
+                for (i, (g, w)) in got.iter().zip(&model[..committed]).enumerate() {
+                    if let Some(w) = w {
+                        proptest::prop_assert_eq!(g, w, "byte {}", i);
+                    }
+                }
+                for (i, w) in model.iter().enumerate().skip(committed) {
+                    if let Some(w) = w {
+                        let (s, _) = q.slices_at(&pool, i, 1);
+                        proptest::prop_assert_eq!(s, &[*w][..], "uncommitted byte {}", i);
+                    }
+                }
+                let spans = (q.head_offset() + model.len()).div_ceil(CHUNK_SIZE);
+                proptest::prop_assert_eq!(q.chunks(), if model.is_empty() { 0 } else { spans });
+                proptest::prop_assert_eq!(pool.bytes_in_use(), q.chunks() * CHUNK_SIZE);
+            }
+        }
     }
 
     #[test]

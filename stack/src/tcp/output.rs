@@ -108,7 +108,8 @@ impl Connection {
             // (RFC 8985 §7.3) goes before ordinary new data.
             // F-RTO step 2b (RFC 5682): after a timeout, new data may go before the rest.
             let frto_new_data = self.loss.frto.holds_retransmissions();
-            if !frto_new_data {
+            // The scoreboard's own test first, so the common case (nothing lost) makes no call.
+            if !frto_new_data && self.loss.board.may_have_lost() {
                 if let Some(p) = self.plan_lost(now) {
                     return Some(p);
                 }
