@@ -65,6 +65,7 @@ use crate::wheel::TimerWheel;
 use socket::ConnTimer;
 use socket::Socket;
 use touch::Sockets;
+use tx_template::TcpTemplate;
 
 /// Counters of the stack itself (what no single connection or listener sees).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,6 +158,9 @@ pub struct Stack {
     listen_counters: ListenCounters,
     counters: StackCounters,
     buffers: ChunkPool,
+    /// The prebuilt headers of every established IPv4 connection's segments
+    /// (`stack::tx_template`): the interface they depend on is fixed when it is made.
+    tcp_template: TcpTemplate,
 }
 
 impl core::fmt::Debug for Stack {
@@ -177,6 +181,7 @@ impl Stack {
         let mut iface = Interface::new(config.iface.clone(), config.caps);
         // The ISN secret also keys the IP ID sequences: their hash input is tagged apart.
         iface.set_ip_id_key(keys.isn);
+        let tcp_template = TcpTemplate::new(&iface);
         Stack {
             iface,
             tcp_config: config.tcp,
@@ -209,6 +214,7 @@ impl Stack {
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
+            tcp_template,
         }
     }
 

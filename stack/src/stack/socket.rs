@@ -3,7 +3,6 @@
 
 use core::fmt;
 
-use super::tx_template::TcpTemplate;
 use crate::flow::{FlowHandle, ListenerHandle};
 use crate::iface::TxRoute;
 use crate::tcp::family::Ipv6Ends;
@@ -132,9 +131,6 @@ pub(crate) struct Socket {
     /// Its destination's IP ID sequence and next-hop neighbour entry, found once
     /// (`iface::tx_route`).
     pub(crate) route: TxRoute,
-    /// Its prebuilt link, IPv4 and TCP headers, made at its first segment the template
-    /// serves (`stack::tx_template`).
-    pub(crate) template: Option<TcpTemplate>,
     /// An IPv6 connection's addresses (the connection itself holds its alias, `flow::v6`).
     /// Boxed: 8 bytes, which fit in the slot's padding, so an IPv4 slot does not grow; one
     /// allocation per IPv6 connection, none per segment.
@@ -154,7 +150,6 @@ impl Socket {
             in_time_wait: false,
             in_orphans: false,
             route: TxRoute::default(),
-            template: None,
             ipv6: None,
         }
     }
@@ -179,7 +174,7 @@ impl Socket {
 #[test]
 fn an_ipv4_slot_did_not_grow() {
     // The connection rounded to its 64-byte alignment, then the stack's fields in one line
-    // and the header template in one more: the `ipv6` box fits in what was padding.
-    assert_eq!(core::mem::size_of::<Option<TcpTemplate>>(), 64);
-    assert_eq!(core::mem::size_of::<Socket>(), core::mem::size_of::<Connection>() + 2 * 64);
+    // (the header template is the stack's, not each connection's): the `ipv6` box fits in
+    // what was padding.
+    assert_eq!(core::mem::size_of::<Socket>(), core::mem::size_of::<Connection>() + 64);
 }
