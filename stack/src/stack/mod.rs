@@ -1,6 +1,6 @@
 //! The stack facade: one TCP/IP stack instance per core, the only thing a driver calls.
 //!
-//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a [`FlowTable`]
+//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a [`Table`](crate::flow::Table)
 //! slab, found by 4-tuple in O(1)), one timing-wheel timer per connection, the ISN generator,
 //! SYN cookies, the ephemeral port selector and the counters. It is sans-IO like its parts:
 //! `now` and every key are arguments, and frames come in and go out as byte slices.
@@ -49,7 +49,7 @@ pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, 
 
 use std::collections::VecDeque;
 
-use crate::flow::{FlowHandle, FlowKey, FlowKey6, FlowTable, ListenerTable};
+use crate::flow::{FlowHandle, FlowKey, FlowKey6, ListenerTable};
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
@@ -63,7 +63,6 @@ use crate::tcp::{Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 use socket::ConnTimer;
-use socket::Socket;
 use touch::Sockets;
 use tx_template::TcpTemplate;
 
@@ -245,7 +244,7 @@ impl Stack {
     /// and its index entry): the fixed cost of a connection beside its chunks and
     /// [`connection_heap_bytes`](Self::connection_heap_bytes).
     pub fn flow_entry_bytes(&self) -> usize {
-        FlowTable::<Socket>::entry_bytes()
+        socket::SocketTable::entry_bytes()
     }
 
     /// Chunks held by connections, summed over the table (equals the pool's in-use count).
