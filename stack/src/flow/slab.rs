@@ -12,7 +12,11 @@
 //! per slot, read by every lookup. Such a value keeps the generation in its own last line,
 //! and gives its key from fields it holds anyway (`stack::Socket`: the connection's
 //! addresses and ports). A slot's occupancy then costs no byte either: the slot's tag sits
-//! in a niche of the entry (`tests::a_self_keyed_entry_takes_no_room_in_its_slot`).
+//! in a niche of the entry (`tests::a_self_keyed_entry_takes_no_room_in_its_slot`). Where
+//! is the compiler's choice; for a socket, a cache simulation of 100,000 connections found
+//! it on a line of the connection that its segment reads anyway (no extra line per frame),
+//! and a tag byte of our own beside the generation saved no miss (docs/benchmarks.md, "The
+//! socket record in one line").
 
 use core::marker::PhantomData;
 
