@@ -127,10 +127,11 @@ impl TcpTemplate {
     }
 
     /// Writes the frame of one segment of `key`'s connection (a header
-    /// [`serves`](Self::serves) accepts, `sack`
-    /// the SACK blocks that fit, `payload` in up to three pieces, IP DSCP/ECN `dscp_ecn`) into
-    /// `frame` for `hop` and returns the IP packet's length, which is above `hop.room` when it
-    /// does not fit (nothing is written then). The bytes are those of the general builder.
+    /// [`serves`](Self::serves) accepts, `sack` the SACK blocks that fit, `payload` in up to
+    /// three pieces, IP DSCP/ECN `dscp_ecn`) into `frame` for `hop` and returns the IP
+    /// packet's length, which is above `hop.room` when it does not fit (nothing is written
+    /// then). The bytes are those of the general builder.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn write(
         &self,
