@@ -1,9 +1,10 @@
 //! The stack facade: one TCP/IP stack instance per core, the only thing a driver calls.
 //!
-//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a [`Table`](crate::flow::Table)
-//! slab, found by 4-tuple in O(1)), one timing-wheel timer per connection, the ISN generator,
-//! SYN cookies, the ephemeral port selector and the counters. It is sans-IO like its parts:
-//! `now` and every key are arguments, and frames come in and go out as byte slices.
+//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a
+//! [`Table`](crate::flow::Table) slab, found by 4-tuple in O(1)), one timing-wheel timer per
+//! connection, the ISN generator, SYN cookies, the ephemeral port selector and the counters.
+//! It is sans-IO like its parts: `now` and every key are arguments, and frames come in and go
+//! out as byte slices.
 //!
 //! # Order of calls (quinn-proto style)
 //!
