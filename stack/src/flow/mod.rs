@@ -32,6 +32,7 @@ mod table;
 mod v6;
 
 pub use hash::{FlowHash, FlowHasher};
+pub use slab::{Keyed, SlotEntry, SlotGeneration};
 pub use table::{FlowError, Handle, Table};
 pub use v6::{is_alias, FlowIndex6, FlowKey6};
 

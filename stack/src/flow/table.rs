@@ -3,7 +3,7 @@
 
 use super::hash::{FlowHash, FlowHasher};
 use super::index::RawIndex;
-use super::slab::Slab;
+use super::slab::{Keyed, Slab, SlotEntry};
 use super::TableKey;
 use core::fmt;
 use core::marker::PhantomData;
@@ -80,14 +80,17 @@ impl std::error::Error for FlowError {}
 
 /// A fixed-capacity map from keys to values with O(1) operations. Lookups and removals never
 /// allocate; inserts allocate only in the rare case described at [`Table::new`].
-/// construction. See the [module docs](super) for the layout.
-pub struct Table<K, V> {
+/// See the [module docs](super) for the layout. `E` is what a slot holds: by default the
+/// value beside its key and generation ([`Keyed`]); a value that keeps both itself (a
+/// [`SlotEntry`] whose `Value` is itself) saves their room and the cache line they may take.
+pub struct Table<K, V, E = Keyed<K, V>> {
     hasher: FlowHasher,
     index: RawIndex<K>,
-    slab: Slab<K, V>,
+    slab: Slab<K, E>,
+    _value: PhantomData<fn() -> V>,
 }
 
-impl<K: TableKey, V> Table<K, V> {
+impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
     /// A table for at most `capacity` entries, hashing under the secret `hash_key`. Allocates
     /// the index for `capacity` entries now (about 25 bytes per entry for a [`FlowKey`]) and
     /// reserves the slab, so filling the table to its capacity never reallocates.
@@ -101,17 +104,18 @@ impl<K: TableKey, V> Table<K, V> {
     ///
     /// # Panics
     /// If `capacity` does not fit in `u32` (minus one), a configuration error.
-    pub fn new(capacity: usize, hash_key: [u8; 16]) -> Table<K, V> {
+    pub fn new(capacity: usize, hash_key: [u8; 16]) -> Table<K, V, E> {
         Table {
             hasher: FlowHasher::new(hash_key),
             index: RawIndex::with_capacity(capacity),
             slab: Slab::with_capacity(capacity),
+            _value: PhantomData,
         }
     }
 
-    /// Bytes one entry takes: its slab slot (key and value inline) and its index entry.
+    /// Bytes one entry takes: its slab slot (key, generation and value) and its index entry.
     pub const fn entry_bytes() -> usize {
-        super::slab::Slab::<K, V>::slot_bytes() + RawIndex::<K>::entry_bytes()
+        Slab::<K, E>::slot_bytes() + RawIndex::<K>::entry_bytes()
     }
 
     /// The most entries the table accepts.
@@ -182,10 +186,8 @@ impl<K: TableKey, V> Table<K, V> {
         if self.index.find(hash.0, key).is_some() {
             return Err(FlowError::Exists);
         }
-        let (slot, generation) = self
-            .slab
-            .insert_with(key, hash.0, |i, g| make(Handle::new(i, g)))
-            .ok_or(FlowError::Full)?;
+        let (slot, generation) =
+            self.slab.insert_with(key, |i, g| make(Handle::new(i, g))).ok_or(FlowError::Full)?;
         // The slab admits at most `capacity` entries and the index was sized for as many
         // (see `new` for the one case where it still rehashes).
         self.index.insert(hash.0, key, (slot, generation));
@@ -193,14 +195,15 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     /// The entry's key, if the handle is live.
-    pub fn key(&self, handle: Handle<K>) -> Option<&K> {
-        self.slab.get(handle.index, handle.generation).map(|(k, _, _)| k)
+    #[inline]
+    pub fn key(&self, handle: Handle<K>) -> Option<K> {
+        self.slab.get(handle.index, handle.generation).map(E::key)
     }
 
     /// The entry's value, if the handle is live.
     #[inline]
     pub fn get(&self, handle: Handle<K>) -> Option<&V> {
-        self.slab.get(handle.index, handle.generation).map(|(_, _, v)| v)
+        self.slab.get(handle.index, handle.generation).map(E::value)
     }
 
     /// The entry's value, mutably, if the handle is live.
@@ -217,10 +220,11 @@ impl<K: TableKey, V> Table<K, V> {
 
     /// Removes the entry; the handle (and every copy of it) stops resolving.
     pub fn remove(&mut self, handle: Handle<K>) -> Option<V> {
-        let (key, hash, _) = self.slab.get(handle.index, handle.generation)?;
-        // A live entry is always in the index under its stored hash.
-        self.index.remove(hash, *key)?;
-        self.slab.remove(handle.index, handle.generation).map(|(_, _, v)| v)
+        let key = self.key(handle)?;
+        // A live entry is always in the index under its key's hash (hashed again here: a
+        // removal is rare beside the lookups, and the hash kept per slot cost them room).
+        self.index.remove(self.hash(&key).0, key)?;
+        self.slab.remove(handle.index, handle.generation).map(E::into_value)
     }
 
     /// Removes the entry under `key`.
@@ -230,12 +234,14 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     /// Live entries. Walks every slot ever used: for shutdown and diagnostics only.
-    pub fn iter(&self) -> impl Iterator<Item = (Handle<K>, &K, &V)> {
-        self.slab.iter().map(|(i, g, k, v)| (Handle::new(i, g), k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (Handle<K>, K, &V)> {
+        self.slab.iter().map(|(i, e)| (Handle::new(i, e.generation().get()), e.key(), e.value()))
     }
 }
 
-impl<K: TableKey + fmt::Debug, V: fmt::Debug> fmt::Debug for Table<K, V> {
+impl<K: TableKey + fmt::Debug, V: fmt::Debug, E: SlotEntry<K, Value = V>> fmt::Debug
+    for Table<K, V, E>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter().map(|(h, k, v)| ((h, k), v))).finish()
     }
@@ -298,6 +304,7 @@ mod tests {
         assert_ne!(new.generation(), old.generation());
         assert_eq!(t.get(old), None);
         assert_eq!(t.key(old), None);
+        assert_eq!(t.key(new), Some(key(2)));
         assert_eq!(t.remove(old), None);
         assert_eq!(t.get(new), Some(&"new"));
     }

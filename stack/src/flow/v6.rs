@@ -154,7 +154,7 @@ mod tests {
         idx.insert(k1, h1);
         idx.insert(k2, h2);
         assert_eq!((idx.lookup(&k1), idx.lookup(&k2)), (Some(h1), Some(h2)));
-        assert!(is_alias(t.key(h1).unwrap()));
+        assert!(is_alias(&t.key(h1).unwrap()));
         idx.remove(&k1);
         assert_eq!(idx.lookup(&k1), None);
         assert_eq!(idx.len(), 1);

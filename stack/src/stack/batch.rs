@@ -58,7 +58,7 @@ impl Stack {
                 *slot = None;
                 *key = None;
                 match self.key_of(frame) {
-                    Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(&k)) => *slot = prev,
+                    Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => *slot = prev,
                     Some(k) => *key = Some((k, self.flows.hash(&k))),
                     None => {}
                 }

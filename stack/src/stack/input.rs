@@ -103,7 +103,7 @@ impl Stack {
         // instead of a keyed hash and a probe, for a batch and for a run of segments of one
         // connection alike. Anything else is looked up.
         let found = match self.rx_hint {
-            Some(h) if self.flows.key(h) == Some(&key) => Some(h),
+            Some(h) if self.flows.key(h) == Some(key) => Some(h),
             _ => self.flows.lookup(&key),
         };
         self.rx_hint = found;

@@ -1,9 +1,10 @@
 //! The stack facade: one TCP/IP stack instance per core, the only thing a driver calls.
 //!
-//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a [`FlowTable`]
-//! slab, found by 4-tuple in O(1)), one timing-wheel timer per connection, the ISN generator,
-//! SYN cookies, the ephemeral port selector and the counters. It is sans-IO like its parts:
-//! `now` and every key are arguments, and frames come in and go out as byte slices.
+//! A [`Stack`] owns the [`Interface`], the listeners, every connection (in a
+//! [`Table`](crate::flow::Table) slab, found by 4-tuple in O(1)), one timing-wheel timer per
+//! connection, the ISN generator, SYN cookies, the ephemeral port selector and the counters.
+//! It is sans-IO like its parts: `now` and every key are arguments, and frames come in and go
+//! out as byte slices.
 //!
 //! # Order of calls (quinn-proto style)
 //!
@@ -49,7 +50,7 @@ pub use socket::{ConnectError, ListenError, ListenHandle, StackEvent, TcpError, 
 
 use std::collections::VecDeque;
 
-use crate::flow::{FlowHandle, FlowKey, FlowKey6, FlowTable, ListenerTable};
+use crate::flow::{FlowHandle, FlowKey, FlowKey6, ListenerTable};
 use crate::iface::ratelimit::TokenBucket;
 use crate::iface::Interface;
 use crate::tcp::chunk::{ChunkPool, MemoryCounters, MemoryLevel};
@@ -63,8 +64,8 @@ use crate::tcp::{Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 use socket::ConnTimer;
-use socket::Socket;
 use touch::Sockets;
+use tx_template::TcpTemplate;
 
 /// Counters of the stack itself (what no single connection or listener sees).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -157,6 +158,9 @@ pub struct Stack {
     listen_counters: ListenCounters,
     counters: StackCounters,
     buffers: ChunkPool,
+    /// The prebuilt headers of every established IPv4 connection's segments
+    /// (`stack::tx_template`): the interface they depend on is fixed when it is made.
+    tcp_template: TcpTemplate,
 }
 
 impl core::fmt::Debug for Stack {
@@ -177,6 +181,7 @@ impl Stack {
         let mut iface = Interface::new(config.iface.clone(), config.caps);
         // The ISN secret also keys the IP ID sequences: their hash input is tagged apart.
         iface.set_ip_id_key(keys.isn);
+        let tcp_template = TcpTemplate::new(&iface);
         Stack {
             iface,
             tcp_config: config.tcp,
@@ -209,6 +214,7 @@ impl Stack {
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
+            tcp_template,
         }
     }
 
@@ -239,7 +245,7 @@ impl Stack {
     /// and its index entry): the fixed cost of a connection beside its chunks and
     /// [`connection_heap_bytes`](Self::connection_heap_bytes).
     pub fn flow_entry_bytes(&self) -> usize {
-        FlowTable::<Socket>::entry_bytes()
+        socket::SocketTable::entry_bytes()
     }
 
     /// Chunks held by connections, summed over the table (equals the pool's in-use count).

@@ -114,9 +114,9 @@ pub(super) fn copy_payload(
     })
 }
 
-/// [`emit_segment`] for a connection's segment that its prebuilt headers serve
-/// ([`TcpTemplate::serves`]): the template (made now if the connection has none yet) is
-/// copied and patched instead of going through `TcpRepr` and the IPv4 builder. The frame is
+/// [`emit_segment`] for a connection's segment that the stack's prebuilt headers serve
+/// ([`TcpTemplate::serves`]): the template is copied and patched with `key` and the segment
+/// instead of going through `TcpRepr` and the IPv4 builder. The frame is
 /// byte for byte the one `emit_segment` writes (`tests::template_frames_match_the_general_builder`).
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -126,21 +126,17 @@ pub(crate) fn emit_prebuilt(
     frame: &mut [u8],
     key: &FlowKey,
     route: &mut TxRoute,
-    template: &mut Option<TcpTemplate>,
+    template: &TcpTemplate,
     header: &SegmentHeader,
     payload: [&[u8]; 3],
     ect: bool,
 ) -> Result<IpSend, SendError> {
     debug_assert!(TcpTemplate::serves(header));
-    let t = match template {
-        Some(t) => t,
-        None => template.insert(TcpTemplate::new(iface, key)),
-    };
     let payload_len = payload[0].len() + payload[1].len() + payload[2].len();
     let sack = sack_blocks_that_fit(iface.caps().mtu, header, payload_len);
     let dscp_ecn = if ect { IpEcn::Ect0.bits() } else { IpEcn::NotEct.bits() };
     iface.send_ip_prebuilt(now, frame, key.remote_ip, IpProtocol::Tcp, route, |f, hop| {
-        t.write(f, hop, header, sack, payload, dscp_ecn)
+        template.write(f, key, hop, header, sack, payload, dscp_ecn)
     })
 }
 
@@ -203,6 +199,8 @@ impl Stack {
                 return Some(n);
             }
         }
+        // The stack's one header template, copied out of it (64 bytes) for the closures below.
+        let template = self.tcp_template;
         while let Some(&h) = self.tx_ready.front() {
             let sent = self.touch(h, false, |s, t| {
                 // The slab key is the connection's 4-tuple.
@@ -225,10 +223,9 @@ impl Stack {
                 let sent = if is_alias(&key) {
                     emit_segment6_of(t.iface, now, buf, &key, s.ipv6.as_deref(), &seg)
                 } else if TcpTemplate::serves(&seg.header) {
-                    let template = &mut s.template;
                     let (header, payload) = (&seg.header, seg.payload);
                     emit_prebuilt(
-                        t.iface, now, buf, &key, route, template, header, payload, seg.ect,
+                        t.iface, now, buf, &key, route, &template, header, payload, seg.ect,
                     )
                 } else {
                     emit_segment(t.iface, now, buf, &key, route, &seg.header, seg.payload, seg.ect)

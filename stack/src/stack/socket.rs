@@ -3,8 +3,7 @@
 
 use core::fmt;
 
-use super::tx_template::TcpTemplate;
-use crate::flow::{FlowHandle, ListenerHandle};
+use crate::flow::{FlowHandle, FlowKey, ListenerHandle, SlotEntry, SlotGeneration, Table};
 use crate::iface::TxRoute;
 use crate::tcp::family::Ipv6Ends;
 use crate::tcp::{Connection, Event};
@@ -109,7 +108,15 @@ pub(crate) struct ConnTimer {
     pub(crate) due: Option<Instant>,
 }
 
-/// One slot of the connection table.
+/// The connection table: each socket keeps its slot's generation and gives its key (the
+/// connection's addresses and ports), so that the slot holds nothing beside it.
+pub(crate) type SocketTable = Table<FlowKey, Socket, Socket>;
+
+/// One slot of the connection table: the connection (30 lines and a few words, aligned to a
+/// line), then its record in one line, with the slot's generation. The slot's key is the
+/// connection's own addresses and ports (an IPv6 connection's are its alias, `flow::v6`), and
+/// its occupancy a niche of the record: a lookup reads this one line beside the
+/// connection's (`a_slot_is_the_connection_and_one_line`).
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) conn: Connection,
@@ -132,13 +139,52 @@ pub(crate) struct Socket {
     /// Its destination's IP ID sequence and next-hop neighbour entry, found once
     /// (`iface::tx_route`).
     pub(crate) route: TxRoute,
-    /// Its prebuilt link, IPv4 and TCP headers, made at its first segment the template
-    /// serves (`stack::tx_template`).
-    pub(crate) template: Option<TcpTemplate>,
     /// An IPv6 connection's addresses (the connection itself holds its alias, `flow::v6`).
     /// Boxed: 8 bytes, which fit in the slot's padding, so an IPv4 slot does not grow; one
     /// allocation per IPv6 connection, none per segment.
     pub(crate) ipv6: Option<Box<Ipv6Ends>>,
+    /// The generation of the slot it is stored in (`flow::SlotEntry`).
+    slot: SlotGeneration,
+}
+
+impl SlotEntry<FlowKey> for Socket {
+    type Value = Socket;
+
+    fn fill(key: FlowKey, generation: SlotGeneration, value: Socket) -> Socket {
+        debug_assert_eq!(key, value.key(), "a connection is stored under its own 4-tuple");
+        Socket { slot: generation, ..value }
+    }
+
+    /// The connection's 4-tuple (or an IPv6 connection's alias), from its first line.
+    #[inline]
+    fn key(&self) -> FlowKey {
+        let (local, remote) = (self.conn.local(), self.conn.remote());
+        FlowKey {
+            local_ip: *local.ip(),
+            local_port: local.port(),
+            remote_ip: *remote.ip(),
+            remote_port: remote.port(),
+        }
+    }
+
+    #[inline]
+    fn generation(&self) -> SlotGeneration {
+        self.slot
+    }
+
+    #[inline]
+    fn value(&self) -> &Socket {
+        self
+    }
+
+    #[inline]
+    fn value_mut(&mut self) -> &mut Socket {
+        self
+    }
+
+    fn into_value(self) -> Socket {
+        self
+    }
 }
 
 impl Socket {
@@ -154,8 +200,8 @@ impl Socket {
             in_time_wait: false,
             in_orphans: false,
             route: TxRoute::default(),
-            template: None,
             ipv6: None,
+            slot: SlotGeneration::PENDING,
         }
     }
 
@@ -177,9 +223,12 @@ impl Socket {
 
 #[cfg(test)]
 #[test]
-fn an_ipv4_slot_did_not_grow() {
-    // The connection rounded to its 64-byte alignment, then the stack's fields in one line
-    // and the header template in one more: the `ipv6` box fits in what was padding.
-    assert_eq!(core::mem::size_of::<Option<TcpTemplate>>(), 64);
-    assert_eq!(core::mem::size_of::<Socket>(), core::mem::size_of::<Connection>() + 2 * 64);
+fn a_slot_is_the_connection_and_one_line() {
+    // The connection rounded to its 64-byte alignment, then the stack's fields and the slot's
+    // generation in one line (the header template is the stack's, not each connection's;
+    // the `ipv6` box fits), the slot's tag in a niche of the socket, no key or hash stored.
+    use core::mem::size_of;
+    assert_eq!(size_of::<Socket>(), size_of::<Connection>() + 64);
+    // 2,048 bytes: the index's entry (24 bytes and a control byte) beside it.
+    assert_eq!(SocketTable::entry_bytes(), size_of::<Socket>() + 25);
 }

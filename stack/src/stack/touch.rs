@@ -13,10 +13,10 @@
 
 use core::ops::Deref;
 
-use super::socket::{ConnTimer, Owner, Socket};
+use super::socket::{ConnTimer, Owner, Socket, SocketTable};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
 use crate::flow::ListenerTable;
-use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6, FlowTable};
+use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6};
 use crate::iface::Interface;
 use crate::tcp::chunk::ChunkPool;
 use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
@@ -27,7 +27,7 @@ use crate::wheel::TimerHandle;
 /// The connection table. Derefs to the flow table for lookups and reads; mutable access is
 /// private to this module, so every change goes through [`Stack::touch`].
 pub(crate) struct Sockets {
-    table: FlowTable<Socket>,
+    table: SocketTable,
     /// IPv6 connections' real keys to their slots (they sit in `table` under an alias,
     /// `flow::v6`).
     pub(super) v6: FlowIndex6,
@@ -35,14 +35,14 @@ pub(crate) struct Sockets {
 
 impl Sockets {
     pub(super) fn new(capacity: usize, hash_key: [u8; 16]) -> Self {
-        Sockets { table: FlowTable::new(capacity, hash_key), v6: FlowIndex6::new(hash_key) }
+        Sockets { table: SocketTable::new(capacity, hash_key), v6: FlowIndex6::new(hash_key) }
     }
 }
 
 impl Deref for Sockets {
-    type Target = FlowTable<Socket>;
+    type Target = SocketTable;
 
-    fn deref(&self) -> &FlowTable<Socket> {
+    fn deref(&self) -> &SocketTable {
         &self.table
     }
 }
@@ -340,7 +340,7 @@ impl Stack {
 
     /// Removes a finished connection; an application-owned one's last events are kept.
     pub(super) fn free(&mut self, h: FlowHandle) {
-        let alias = self.flows.table.key(h).copied().filter(is_alias);
+        let alias = self.flows.table.key(h).filter(is_alias);
         let Some(mut s) = self.flows.table.remove(h) else { return };
         if let Some(alias) = alias {
             if let Some(e) = s.ipv6.as_deref() {

@@ -1,24 +1,30 @@
-//! A connection's prebuilt headers: the Ethernet, IPv4 and TCP header bytes every segment
-//! of an established connection shares, built once and copied per segment with only the
-//! fields that vary patched in (issue 11).
+//! The prebuilt headers of every segment of an established IPv4 connection: the Ethernet,
+//! IPv4 and TCP header bytes they share, built once per stack and copied per segment with
+//! only the fields that vary patched in (issue 11).
 //!
 //! The general builder (`output::emit_segment`) goes plan → `TcpRepr` → IPv4 header fields →
 //! ten setters → checksums, about 740 instructions per segment. Almost none of it varies
-//! between two segments of one connection: the addresses, ports, TTL, DF and protocol, and
-//! the sums over them, are the connection's. Per segment only the IP total length, ID,
+//! between two segments: the source address, TTL, DF and protocol, and the sums over them,
+//! are the interface's; the destination address and the ports are the connection's key.
+//! Per segment only the destination and the ports (from the key), the IP total length, ID,
 //! DSCP/ECN and header checksum, and TCP's sequence, acknowledgment, data offset and flags,
 //! window, timestamps, SACK blocks and checksum are written; the checksums start from sums
-//! of the fixed words taken once (RFC 1071 §2: the sum is associative, so parts can be
-//! summed apart and added). The pseudo-header (RFC 9293 §3.1) is summed once without its
-//! length.
+//! of the fixed words taken once, plus the key's words (RFC 1071 §2: the sum is
+//! associative, so parts can be summed apart and added). The pseudo-header (RFC 9293 §3.1)
+//! is summed once without its destination and length.
 //!
-//! What the template depends on never changes while the connection lives: its 4-tuple, and
-//! the interface's MAC, address, TTL, medium and checksum duties (fixed when the interface is
-//! made). The next hop's MAC is *not* in the template: it is asked of the neighbour table
+//! One template serves every connection: what it depends on (the interface's MAC, address,
+//! TTL, medium and checksum duties) is fixed when the interface is made. A template per
+//! connection, as the first version kept, was one more cache line per segment at 100,000
+//! connections and 6.4 MB; the key it would have held is on the connection's first line,
+//! read for every segment anyway (docs/benchmarks.md, "The socket record in one line").
+//! The next hop's MAC is *not* in the template: it is asked of the neighbour table
 //! through the connection's `TxRoute` slot on every segment, re-checked as for any packet,
 //! and written in — never a kept copy that could outlive the entry. Segments that need what
 //! the template does not hold (SYN and its options, RST, stateless replies) go through the
-//! general builder, as does a connection before its template is made.
+//! general builder.
+
+use std::net::Ipv4Addr;
 
 use crate::flow::FlowKey;
 use crate::iface::{Interface, PrebuiltBase, PrebuiltHop};
@@ -27,7 +33,7 @@ use crate::tcp::SeqNumber;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, EtherType, EthernetAddress, EthernetRepr};
 use crate::wire::ipv4::{self, IpProtocol};
-use crate::wire::tcp::{self, TcpRepr};
+use crate::wire::tcp;
 
 /// Link, IPv4 and TCP headers without options: the most a template holds.
 const MAX_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + tcp::HEADER_LEN;
@@ -41,12 +47,12 @@ const SACK_PREFIX: [u8; 3] = [1, 1, 5];
 const TCP_OFFSET_FLAGS: usize = 12;
 const TCP_CHECKSUM: usize = 16;
 
-/// One connection's prebuilt headers (64 bytes), made by [`TcpTemplate::new`] and written
-/// per segment by [`TcpTemplate::write`].
+/// The prebuilt headers of a stack's IPv4 segments (64 bytes), made by [`TcpTemplate::new`]
+/// and written per segment, for one connection's key, by [`TcpTemplate::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TcpTemplate {
     /// The link header (when the device has one), the IPv4 header and the 20-byte TCP
-    /// header, with every per-segment field zero.
+    /// header, with every per-segment field zero, and the destination address and the ports.
     bytes: [u8; MAX_LEN],
     /// Bytes of link header at the front (0 or 14).
     link_len: u8,
@@ -56,19 +62,22 @@ pub(crate) struct TcpTemplate {
     /// for the device, as `iface::output::seed_partial_checksum` does.
     fill_tcp_checksum: bool,
     /// Folded sum of the IPv4 header's fixed words (version and header length, flags, TTL and
-    /// protocol, addresses).
+    /// protocol, source address).
     ip_sum: u16,
-    /// Folded pseudo-header sum without the TCP length.
+    /// Folded pseudo-header sum without the destination address and the TCP length.
     pseudo_sum: u16,
-    /// Folded sum of the TCP header's fixed words (the ports; the urgent pointer is zero).
-    ports_sum: u16,
 }
 
+/// Where the IPv4 destination address and the TCP ports sit in their headers.
+const IP_DST: usize = 16;
+const TCP_PORTS: usize = 0;
+
 impl TcpTemplate {
-    /// The template of `key`'s segments leaving through `iface`, built with the same
+    /// The template of the TCP segments leaving through `iface`, built with the same
     /// emitters as the general builder so that the fixed bytes are the ones it writes.
-    pub(crate) fn new(iface: &Interface, key: &FlowKey) -> TcpTemplate {
-        let base: PrebuiltBase = iface.prebuilt_base(key.remote_ip, IpProtocol::Tcp);
+    pub(crate) fn new(iface: &Interface) -> TcpTemplate {
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let base: PrebuiltBase = iface.prebuilt_base(unspecified, IpProtocol::Tcp);
         let mut bytes = [0u8; MAX_LEN];
         let link_len = match base.src_mac {
             Some(src) => {
@@ -79,24 +88,17 @@ impl TcpTemplate {
             }
             None => 0,
         };
-        let (ip, l4) = bytes[link_len..].split_at_mut(ipv4::HEADER_LEN);
+        let ip = &mut bytes[link_len..link_len + ipv4::HEADER_LEN];
         let mut ip_repr = base.ip;
         ip_repr.payload_len = tcp::HEADER_LEN;
         ip_repr.emit(&mut ipv4::Packet::new_unchecked(&mut *ip), false);
-        // Total length is per segment: zero, like the other varying fields.
+        // Total length is per segment: zero, like the other varying fields; the destination
+        // (zero here) is the connection's.
         ip[2..4].fill(0);
+        debug_assert_eq!(ip[IP_DST..IP_DST + 4], [0; 4]);
         let ip_sum = checksum::sum(ip);
-        let l4 = &mut l4[..tcp::HEADER_LEN];
-        let tcp_repr = TcpRepr::new(key.local_port, key.remote_port, SeqNumber(0));
-        tcp_repr.emit(
-            &mut tcp::Packet::new_unchecked(&mut *l4),
-            key.local_ip,
-            key.remote_ip,
-            false,
-        );
-        // Sequence, acknowledgment, data offset and flags, window, checksum: per segment.
-        l4[4..TCP_CHECKSUM + 2].fill(0);
-        let ports_sum = checksum::sum(l4);
+        // The TCP header (zero here) is all the connection's (the ports) or the segment's,
+        // but for the urgent pointer, zero.
         TcpTemplate {
             bytes,
             link_len: link_len as u8,
@@ -105,11 +107,10 @@ impl TcpTemplate {
             ip_sum,
             pseudo_sum: checksum::pseudo_header_v4(
                 base.ip.src,
-                key.remote_ip,
+                unspecified,
                 IpProtocol::Tcp.into(),
                 0,
             ),
-            ports_sum,
         }
     }
 
@@ -125,14 +126,17 @@ impl TcpTemplate {
             && !o.sack_permitted
     }
 
-    /// Writes the frame of one segment (a header [`serves`](Self::serves) accepts, `sack`
-    /// the SACK blocks that fit, `payload` in up to three pieces, IP DSCP/ECN `dscp_ecn`) into
-    /// `frame` for `hop` and returns the IP packet's length, which is above `hop.room` when it
-    /// does not fit (nothing is written then). The bytes are those of the general builder.
+    /// Writes the frame of one segment of `key`'s connection (a header
+    /// [`serves`](Self::serves) accepts, `sack` the SACK blocks that fit, `payload` in up to
+    /// three pieces, IP DSCP/ECN `dscp_ecn`) into `frame` for `hop` and returns the IP
+    /// packet's length, which is above `hop.room` when it does not fit (nothing is written
+    /// then). The bytes are those of the general builder.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn write(
         &self,
         frame: &mut [u8],
+        key: &FlowKey,
         hop: &PrebuiltHop,
         header: &SegmentHeader,
         sack: &[(SeqNumber, SeqNumber)],
@@ -159,21 +163,29 @@ impl TcpTemplate {
             head[..6].copy_from_slice(&mac.0);
         }
         let (ip, l4) = head[link_len..].split_at_mut(ipv4::HEADER_LEN);
+        let words = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
+        let dst = u32::from(key.remote_ip);
+        let dst_sum = words(dst);
 
-        // IPv4: DSCP/ECN, total length, ID, checksum.
+        // IPv4: DSCP/ECN, total length, ID, destination, checksum.
         ip[1] = dscp_ecn;
         ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
         ip[4..6].copy_from_slice(&hop.ident.to_be_bytes());
+        ip[IP_DST..IP_DST + 4].copy_from_slice(&dst.to_be_bytes());
         if self.fill_ip_checksum {
-            let sum =
-                u64::from(self.ip_sum) + u64::from(dscp_ecn) + ip_len as u64 + u64::from(hop.ident);
+            let sum = u64::from(self.ip_sum)
+                + u64::from(dscp_ecn)
+                + ip_len as u64
+                + u64::from(hop.ident)
+                + dst_sum;
             ip[10..12].copy_from_slice(&checksum::finish(checksum::fold(sum)).to_be_bytes());
         }
 
-        // TCP: sequence, acknowledgment, data offset and flags, window, options. The header
-        // sum is taken from the values, not read back from the bytes just stored (a failed
-        // store-to-load forwarding, as `TcpRepr::header_sum` explains).
-        let words = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
+        // TCP: ports, sequence, acknowledgment, data offset and flags, window, options. The
+        // header sum is taken from the values, not read back from the bytes just stored (a
+        // failed store-to-load forwarding, as `TcpRepr::header_sum` explains).
+        let ports = u32::from(key.local_port) << 16 | u32::from(key.remote_port);
+        l4[TCP_PORTS..TCP_PORTS + 4].copy_from_slice(&ports.to_be_bytes());
         let ack = header.ack.unwrap_or_default().0;
         let mut flags = header.flags;
         flags.set(Flags::ACK, header.ack.is_some());
@@ -182,7 +194,7 @@ impl TcpTemplate {
         l4[8..12].copy_from_slice(&ack.to_be_bytes());
         l4[TCP_OFFSET_FLAGS..TCP_OFFSET_FLAGS + 2].copy_from_slice(&offset_flags.to_be_bytes());
         l4[14..16].copy_from_slice(&header.window.to_be_bytes());
-        let mut sum = u64::from(self.ports_sum)
+        let mut sum = words(ports)
             + words(header.seq.0)
             + words(ack)
             + u64::from(offset_flags)
@@ -208,7 +220,7 @@ impl TcpTemplate {
             }
         }
 
-        let pseudo = u64::from(self.pseudo_sum) + tcp_len as u64;
+        let pseudo = u64::from(self.pseudo_sum) + dst_sum + tcp_len as u64;
         let field = if self.fill_tcp_checksum {
             let payload_sum = super::output::copy_payload(body, payload, true).unwrap_or(0);
             checksum::finish(checksum::fold(sum + pseudo + u64::from(payload_sum)))
@@ -234,6 +246,7 @@ mod tests {
     use crate::tcp::segment::SegmentOptions;
     use crate::tcp::SackBlocks;
     use crate::time::{Duration, Instant};
+    use crate::wire::tcp::TcpRepr;
 
     const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -351,7 +364,7 @@ mod tests {
             let hop = if s.far { GATEWAY } else { PEER };
             let key = FlowKey { local_ip: OURS, local_port: s.ports.0, remote_ip, remote_port: s.ports.1 };
             let (mut route_g, mut route_p) = (TxRoute::default(), TxRoute::default());
-            let mut template = None;
+            let template = TcpTemplate::new(&prebuilt);
             let data: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
             let mut now = Instant::ZERO;
             if let Some(mac) = s.first_mac {
@@ -371,7 +384,7 @@ mod tests {
                 let mut frame_g = vec![0xa5u8; 9100];
                 let mut frame_p = vec![0x5au8; 9100];
                 let sent_g = emit_segment(&mut general, now, &mut frame_g, &key, &mut route_g, header, payload, *ect);
-                let sent_p = emit_prebuilt(&mut prebuilt, now, &mut frame_p, &key, &mut route_p, &mut template, header, payload, *ect);
+                let sent_p = emit_prebuilt(&mut prebuilt, now, &mut frame_p, &key, &mut route_p, &template, header, payload, *ect);
                 prop_assert_eq!(sent_g, sent_p, "segment {}", i);
                 if let Ok(IpSend::Ready(n)) = sent_g {
                     prop_assert_eq!(&frame_g[..n], &frame_p[..n], "segment {}: {:?}", i, header);
@@ -418,7 +431,7 @@ mod tests {
             },
         };
         let mut frame = [0u8; 1514];
-        let (route, template) = (&mut TxRoute::default(), &mut None);
+        let (route, template) = (&mut TxRoute::default(), &TcpTemplate::new(&iface));
         let payload: [&[u8]; 3] = [b"hello, ", b"odd", b" world"];
         let sent = emit_prebuilt(
             &mut iface,
