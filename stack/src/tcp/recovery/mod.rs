@@ -355,18 +355,21 @@ impl Recovery<'_> {
             let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
                 || (self.cc.in_slow_start()
                     && (prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd));
-            let sample = AckSample {
-                now,
-                bytes_acked: d.acked + d.sacked,
-                mss: self.opts.mss,
-                srtt: self.rtx.rto.srtt(),
-                min_rtt: self.loss.rack.min_rtt(),
-                cwnd_limited,
-                rtt: self.loss.last_rtt,
-                ack,
-                snd_max: self.snd.max,
-            };
-            self.cc.on_ack(&sample);
+            // Built only for an algorithm that acts on it (`Controller::takes_ack`).
+            if self.cc.takes_ack(cwnd_limited) {
+                let sample = AckSample {
+                    now,
+                    bytes_acked: d.acked + d.sacked,
+                    mss: self.opts.mss,
+                    srtt: self.rtx.rto.srtt(),
+                    min_rtt: self.loss.rack.min_rtt(),
+                    cwnd_limited,
+                    rtt: self.loss.last_rtt,
+                    ack,
+                    snd_max: self.snd.max,
+                };
+                self.cc.on_ack(&sample);
+            }
         }
 
         if self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast) {
