@@ -194,6 +194,15 @@ impl Connection {
         }
     }
 
+    /// An RTT sample for the RTO estimator and RACK's minimum, and for the congestion
+    /// control's look at this ACK (`LossRecovery::last_rtt`). A method of the connection, not
+    /// of [`Recovery`]: it touches three fields and needs no view built for it.
+    pub(super) fn rtt_sample(&mut self, rtt: Duration) {
+        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
+        self.loss.rack.on_rtt_sample(rtt);
+        self.loss.last_rtt = Some(rtt);
+    }
+
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
     pub(super) fn pipe(&self) -> usize {
         self.loss.pipe(self.opts.sack_ok, self.opts.mss)
@@ -228,13 +237,6 @@ impl Recovery<'_> {
     /// Whether RACK-TLP is in use.
     pub(super) fn rack_enabled(&self) -> bool {
         self.opts.sack_ok && self.rack
-    }
-
-    /// An RTT sample for the RTO estimator and RACK's minimum.
-    pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
-        self.loss.rack.on_rtt_sample(rtt);
-        self.loss.last_rtt = Some(rtt);
     }
 
     /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
