@@ -335,9 +335,11 @@ impl Recovery<'_> {
         {
             // Window growth outside fast recovery (slow start after a timeout included).
             let cwnd = self.cc.window();
+            // The flight tests first: they are plain comparisons, and when they fail (most
+            // ACKs of request/response traffic) the algorithm is not asked for its phase.
             let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
-                || (self.cc.in_slow_start()
-                    && (prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd));
+                || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
+                    && self.cc.in_slow_start());
             // Built only for an algorithm that acts on it (`Controller::takes_ack`).
             if self.cc.takes_ack(cwnd_limited) {
                 let sample = AckSample {
