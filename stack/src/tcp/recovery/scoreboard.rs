@@ -264,6 +264,26 @@ impl Scoreboard {
         }
     }
 
+    /// Record `s` is cumulatively acknowledged whole: what it newly delivers (nothing more if
+    /// it was SACKed before).
+    fn note_acked(&self, s: &SentSegment, d: &mut Delivered) {
+        if !s.sacked {
+            d.acked += s.len();
+            self.note_delivered(s, d);
+            d.last_acked = Some((s.sent_at, s.ever_retransmitted));
+        }
+    }
+
+    /// No record is left: every total is zero.
+    fn empty_records(&mut self) {
+        self.segs.clear();
+        self.outstanding = 0;
+        self.sacked = 0;
+        self.lost = 0;
+        self.retrans = 0;
+        self.sacked_count = 0;
+    }
+
     /// The cumulative ACK moved to `una`: drops the records below it (trimming one that it
     /// splits) and reports what was newly delivered.
     ///
@@ -274,17 +294,8 @@ impl Scoreboard {
     pub fn ack(&mut self, una: SeqNumber, d: &mut Delivered) {
         if self.segs.len() == 1 {
             if let Some(&s) = self.segs.front().filter(|s| s.end <= una) {
-                if !s.sacked {
-                    d.acked += s.len();
-                    self.note_delivered(&s, d);
-                    d.last_acked = Some((s.sent_at, s.ever_retransmitted));
-                }
-                self.segs.clear();
-                self.outstanding = 0;
-                self.sacked = 0;
-                self.lost = 0;
-                self.retrans = 0;
-                self.sacked_count = 0;
+                self.note_acked(&s, d);
+                self.empty_records();
                 return;
             }
         }
@@ -298,11 +309,7 @@ impl Scoreboard {
             if s.end <= una {
                 self.segs.pop_front();
                 self.unaccount(&s, s.len());
-                if !s.sacked {
-                    d.acked += s.len();
-                    self.note_delivered(&s, d);
-                    d.last_acked = Some((s.sent_at, s.ever_retransmitted));
-                }
+                self.note_acked(&s, d);
             } else if s.start < una {
                 let cut = (una - s.start) as usize;
                 self.unaccount(&s, cut);
@@ -507,12 +514,7 @@ impl Scoreboard {
 
     /// Forgets everything (connection closed).
     pub fn clear(&mut self) {
-        self.segs.clear();
-        self.outstanding = 0;
-        self.sacked = 0;
-        self.lost = 0;
-        self.retrans = 0;
-        self.sacked_count = 0;
+        self.empty_records();
         self.highest_delivered = None;
     }
 
