@@ -71,7 +71,7 @@ impl Connection {
                 self.snd.wl2 = ack;
                 self.timers.retransmit_at = None;
                 if let Some((_, sent)) = self.rtx.rtt_probe.take() {
-                    self.recovery().rtt_sample(now.saturating_duration_since(sent));
+                    self.rtt_sample(now.saturating_duration_since(sent));
                 }
                 if self.rtx.count > 0 {
                     self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
@@ -540,7 +540,7 @@ impl Connection {
                     if tsecr != 0 && fresh {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
-                            self.recovery().rtt_sample(Duration::from_millis(u64::from(ms)));
+                            self.rtt_sample(Duration::from_millis(u64::from(ms)));
                             sampled = true;
                         }
                     }
@@ -549,7 +549,7 @@ impl Connection {
             if let Some((probe_seq, sent)) = self.rtx.rtt_probe {
                 if ack > probe_seq {
                     if !sampled {
-                        self.recovery().rtt_sample(now.saturating_duration_since(sent));
+                        self.rtt_sample(now.saturating_duration_since(sent));
                     }
                     self.rtx.rtt_probe = None;
                 }

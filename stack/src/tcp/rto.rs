@@ -75,14 +75,18 @@ impl RtoEstimator {
                 self.round = RoundVariance { mdev_max_us: rttvar_us, rttvar_us, rtt_seq: nxt };
             }
             Some(srtt) => {
-                let var = self.rttvar.total_nanos() as i128;
-                let err = r.total_nanos() as i128 - srtt.total_nanos() as i128;
+                // In signed 64-bit nanoseconds (292 years; longer times are clamped): the
+                // differences below cannot overflow, and 64-bit arithmetic is a few
+                // instructions where 128-bit is tens, on every ACK that carries a sample.
+                let nanos = |d: Duration| d.total_nanos().min(i64::MAX as u64) as i64;
+                let var = nanos(self.rttvar);
+                let err = nanos(r) - nanos(srtt);
                 let mut d = err.abs() - var;
                 if err < 0 && d > 0 {
                     d /= 8;
                 }
-                self.rttvar = Duration::from_nanos((var + d / 4).max(0) as u64);
-                self.srtt = Duration::from_nanos((srtt.total_nanos() as i128 + err / 8) as u64);
+                self.rttvar = Duration::from_nanos(var.saturating_add(d / 4).max(0) as u64);
+                self.srtt = Duration::from_nanos((nanos(srtt) + err / 8) as u64);
                 let mdev_us = us(self.rttvar).saturating_mul(4);
                 let round = &mut self.round;
                 if mdev_us > round.mdev_max_us {

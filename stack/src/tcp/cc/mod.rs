@@ -58,6 +58,18 @@ pub enum Controller {
     Custom(Box<dyn CongestionControl>),
 }
 
+impl Controller {
+    /// Whether [`CongestionControl::on_ack`] can act on an ACK whose `cwnd_limited` is as
+    /// given, so that the caller builds the [`AckSample`] only then. Both built-in algorithms
+    /// return at once from an ACK that did not find the window limiting (RFC 9438 §5.8,
+    /// RFC 7661: a window that was not used does not grow): on request/response traffic that
+    /// is nearly every ACK. Any other implementation gets every ACK.
+    #[inline]
+    pub fn takes_ack(&self, cwnd_limited: bool) -> bool {
+        cwnd_limited || matches!(self, Controller::Custom(_))
+    }
+}
+
 /// Calls `$method` on whichever algorithm `$self` holds.
 macro_rules! dispatch {
     ($self:expr, $c:ident => $call:expr) => {
@@ -179,4 +191,43 @@ pub(crate) struct UndoPoint {
 /// expectations by the uncapped growth (one ACK for a whole initial window doubles it).
 pub(crate) fn slow_start_increase(bytes_acked: usize, _mss: usize) -> usize {
     bytes_acked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Controller::takes_ack` skips the built-in algorithms' `on_ack` when the window did not
+    /// limit sending: that must be exactly an ACK they ignore, in slow start, in congestion
+    /// avoidance and after a reduction, with or without an RTT sample (HyStart++ watches it).
+    #[test]
+    fn builtins_ignore_every_ack_takes_ack_skips() {
+        let mss = 1000;
+        for algo in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            let mut c = algo.controller(10 * mss);
+            for step in 0..200u64 {
+                let now = Instant::from_millis(step * 10);
+                if step == 100 {
+                    c.on_congestion_event(now, c.window(), mss);
+                    c.on_recovery_exit(now, c.window() / 2, mss);
+                }
+                let sample = |cwnd_limited| AckSample {
+                    now,
+                    bytes_acked: mss * (1 + step as usize % 3),
+                    mss,
+                    srtt: Some(Duration::from_millis(10)),
+                    min_rtt: Some(Duration::from_millis(8)),
+                    cwnd_limited,
+                    rtt: (step % 2 == 0).then(|| Duration::from_millis(8 + step % 7)),
+                    ack: SeqNumber((step * 1000) as u32),
+                    snd_max: SeqNumber((step * 1000 + 5000) as u32),
+                };
+                assert!(!c.takes_ack(false));
+                let before = format!("{c:?}");
+                c.on_ack(&sample(false));
+                assert_eq!(format!("{c:?}"), before, "{algo:?} step {step}");
+                c.on_ack(&sample(true));
+            }
+        }
+    }
 }

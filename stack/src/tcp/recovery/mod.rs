@@ -194,6 +194,15 @@ impl Connection {
         }
     }
 
+    /// An RTT sample for the RTO estimator and RACK's minimum, and for the congestion
+    /// control's look at this ACK (`LossRecovery::last_rtt`). A method of the connection, not
+    /// of [`Recovery`]: it touches three fields and needs no view built for it.
+    pub(super) fn rtt_sample(&mut self, rtt: Duration) {
+        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
+        self.loss.rack.on_rtt_sample(rtt);
+        self.loss.last_rtt = Some(rtt);
+    }
+
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
     pub(super) fn pipe(&self) -> usize {
         self.loss.pipe(self.opts.sack_ok, self.opts.mss)
@@ -230,13 +239,6 @@ impl Recovery<'_> {
         self.opts.sack_ok && self.rack
     }
 
-    /// An RTT sample for the RTO estimator and RACK's minimum.
-    pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
-        self.loss.rack.on_rtt_sample(rtt);
-        self.loss.last_rtt = Some(rtt);
-    }
-
     /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
     /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
     /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK.
@@ -263,29 +265,10 @@ impl Recovery<'_> {
         }
         let dupacks_before = self.loss.dupacks;
         let mut d = Delivered::default();
-
-        // RFC 2883 §4: a first block below the cumulative ACK, or inside the second block,
-        // reports a duplicate.
-        // The blocks are the peer's word only: a DSACK must be a real range we sent (Linux
-        // `tcp_is_sackblock_valid`), and a second block that vouches for a first one above
-        // SND.UNA must itself lie within what is outstanding.
-        let mut dsack = false;
-        if let Some(&(l, r)) = blocks.first() {
-            let outstanding = |l: SeqNumber, r: SeqNumber| l < r && l >= ack && r <= self.snd.max;
-            let in_second =
-                blocks.get(1).is_some_and(|&(l2, r2)| outstanding(l2, r2) && l >= l2 && r <= r2);
-            if l < r && r <= self.snd.max && (r <= ack || in_second) {
-                dsack = true;
-                self.on_dsack(l, r, ack);
-            }
-        }
+        let dsack = !blocks.is_empty() && self.dsack_first(blocks, ack);
         self.loss.board.ack(ack, &mut d);
-        for (i, &(l, r)) in blocks.iter().enumerate() {
-            // Blocks must lie in [SND.UNA, SND.MAX]; one straddling SND.UNA is clipped.
-            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd.max {
-                continue;
-            }
-            self.loss.board.sack(l.max(ack), r, &mut d);
+        if !blocks.is_empty() {
+            self.sack_blocks(blocks, ack, dsack, &mut d);
         }
         self.loss.board.finish_ack(&d);
         if let Some(newest) = d.newest {
@@ -352,21 +335,26 @@ impl Recovery<'_> {
         {
             // Window growth outside fast recovery (slow start after a timeout included).
             let cwnd = self.cc.window();
+            // The flight tests first: they are plain comparisons, and when they fail (most
+            // ACKs of request/response traffic) the algorithm is not asked for its phase.
             let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
-                || (self.cc.in_slow_start()
-                    && (prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd));
-            let sample = AckSample {
-                now,
-                bytes_acked: d.acked + d.sacked,
-                mss: self.opts.mss,
-                srtt: self.rtx.rto.srtt(),
-                min_rtt: self.loss.rack.min_rtt(),
-                cwnd_limited,
-                rtt: self.loss.last_rtt,
-                ack,
-                snd_max: self.snd.max,
-            };
-            self.cc.on_ack(&sample);
+                || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
+                    && self.cc.in_slow_start());
+            // Built only for an algorithm that acts on it (`Controller::takes_ack`).
+            if self.cc.takes_ack(cwnd_limited) {
+                let sample = AckSample {
+                    now,
+                    bytes_acked: d.acked + d.sacked,
+                    mss: self.opts.mss,
+                    srtt: self.rtx.rto.srtt(),
+                    min_rtt: self.loss.rack.min_rtt(),
+                    cwnd_limited,
+                    rtt: self.loss.last_rtt,
+                    ack,
+                    snd_max: self.snd.max,
+                };
+                self.cc.on_ack(&sample);
+            }
         }
 
         if self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast) {
@@ -377,6 +365,46 @@ impl Recovery<'_> {
         self.loss.last_rtt = None;
         self.on_ack_tlp(now, ack, dsack);
         self.arm_tlp(now);
+    }
+
+    /// RFC 2883 §4: whether the first SACK block reports a duplicate (below the cumulative
+    /// ACK, or inside the second block), and if so its accounting (`on_dsack`).
+    /// The blocks are the peer's word only: a DSACK must be a real range we sent (Linux
+    /// `tcp_is_sackblock_valid`), and a second block that vouches for a first one above
+    /// SND.UNA must itself lie within what is outstanding.
+    ///
+    /// Out of line, as [`sack_blocks`](Self::sack_blocks) and the other steps for loss,
+    /// recovery and probes: an ACK without SACK blocks outside recovery (the common one) then
+    /// runs a smaller `on_ack_recovery` that saves and restores fewer registers.
+    #[inline(never)]
+    fn dsack_first(&mut self, blocks: &[(SeqNumber, SeqNumber)], ack: SeqNumber) -> bool {
+        let Some(&(l, r)) = blocks.first() else { return false };
+        let outstanding = |l: SeqNumber, r: SeqNumber| l < r && l >= ack && r <= self.snd.max;
+        let in_second =
+            blocks.get(1).is_some_and(|&(l2, r2)| outstanding(l2, r2) && l >= l2 && r <= r2);
+        if l < r && r <= self.snd.max && (r <= ack || in_second) {
+            self.on_dsack(l, r, ack);
+            return true;
+        }
+        false
+    }
+
+    /// Marks what the SACK blocks report (the first one not if it was a DSACK).
+    #[inline(never)]
+    fn sack_blocks(
+        &mut self,
+        blocks: &[(SeqNumber, SeqNumber)],
+        ack: SeqNumber,
+        dsack: bool,
+        d: &mut Delivered,
+    ) {
+        for (i, &(l, r)) in blocks.iter().enumerate() {
+            // Blocks must lie in [SND.UNA, SND.MAX]; one straddling SND.UNA is clipped.
+            if (i == 0 && dsack) || l >= r || r <= ack || r > self.snd.max {
+                continue;
+            }
+            self.loss.board.sack(l.max(ack), r, d);
+        }
     }
 
     /// What an ACK delivered, for PRR. With SACK, the bytes newly acknowledged or SACKed.
@@ -403,6 +431,7 @@ impl Recovery<'_> {
     }
 
     /// PRR's window after an ACK in fast recovery (RFC 6937 §3).
+    #[inline(never)]
     fn prr_ack(&mut self, delivered: usize, una_advanced: bool, newly_lost: bool) {
         let pipe = self.loss.pipe(self.opts.sack_ok, self.opts.mss);
         self.loss.prr.on_ack(PrrAck {
@@ -466,6 +495,7 @@ impl Recovery<'_> {
 
     /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,
     /// RFC 9438 §4.6).
+    #[inline(never)]
     fn enter_recovery(&mut self, now: Instant) {
         self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd.max });
         self.loss.prr.start(self.cc.window());
@@ -501,6 +531,7 @@ impl Recovery<'_> {
     }
 
     /// A DSACK for `[l, r)` (RFC 2883): the peer got those bytes twice.
+    #[inline(never)]
     fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber, una: SeqNumber) {
         self.counters.dsack_recv += 1;
         self.loss.rack.on_dsack();
@@ -535,6 +566,7 @@ impl Recovery<'_> {
 
     /// F-RTO's reading of one ACK after a timeout (RFC 5682 §3.1; Linux `tcp_process_loss`).
     /// Returns whether the timeout was found spurious and its response undone.
+    #[inline(never)]
     fn on_ack_frto(&mut self, advanced: bool, dupack: bool, d: &Delivered) -> bool {
         self.loss.frto.set_new_data(false);
         let Some(e) = self.loss.episode.filter(|e| e.kind == RecoveryKind::Timeout) else {
