@@ -25,7 +25,7 @@ pub use self::ecn::Ecn;
 pub use self::frto::Frto;
 
 use self::prr::{Prr, PrrAck};
-use self::rack::Rack;
+use self::rack::{Rack, RACK_TIMER_MIN};
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
 use super::cc::Controller;
@@ -461,7 +461,7 @@ impl Recovery<'_> {
         let sacked = self.loss.board.sacked_segments();
         let wnd = self.loss.rack.reo_wnd(in_recovery, sacked, srtt);
         let (_, timer) = self.loss.rack.detect_loss(now, &mut self.loss.board, wnd);
-        self.loss.rack_at = timer;
+        self.loss.rack_at = timer.map(|due| due + RACK_TIMER_MIN);
     }
 
     /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,
