@@ -555,6 +555,32 @@ fn a_late_sack_raises_the_reordering_degree() {
     assert_eq!(c.info().reordering, 6);
 }
 
+/// Linux's `tcp_may_raise_cwnd`: outside recovery, while the reordering degree is still
+/// `tcp_reordering` (3), the window grows only on ACKs that move SND.UNA (RFC 5681's in-order
+/// delivery), by what they acknowledge and SACK; an ACK that only SACKs may be reporting a
+/// loss. Once the network has shown more reordering than that, any delivery grows it.
+#[test]
+fn the_window_grows_on_sack_only_acks_only_once_reordering_is_seen() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    assert_eq!(c.info().cwnd, 1000);
+    // SND.UNA moves: grows by what was acknowledged and SACKed (slow start).
+    rx(&mut c, ms(30), &sack(100, &[(500, 600)]));
+    assert_eq!(c.info().cwnd, 1200);
+    // Only a SACK, with the degree at 3: no growth.
+    rx(&mut c, ms(31), &sack(100, &[(500, 600), (900, 1000)]));
+    assert_eq!((c.info().cwnd, c.info().reordering), (1200, 3));
+    assert!(!c.info().in_recovery);
+    // The rest arrives late: 100..500 and 600..900 came after 900..1000, nine segments below.
+    rx(&mut c, ms(32), &sack(900, &[(900, 1000)]));
+    assert_eq!(c.info().reordering, 9);
+    let cwnd = c.info().cwnd;
+    assert_eq!(send_data(&mut c, ms(32), 500).len(), 5);
+    // Now a SACK alone grows the window.
+    rx(&mut c, ms(42), &sack(900, &[(900, 1000), (1100, 1200)]));
+    assert_eq!(c.info().cwnd, cwnd + 100);
+}
+
 /// RFC 5681 §3.1 (eq. 4 for a segment not yet resent by the timer) and Linux's
 /// `tcp_enter_loss`: the threshold falls once per loss. A timeout during SACK recovery,
 /// which has already halved, and a backoff of that timeout keep it. Before, each timeout set

@@ -25,7 +25,7 @@ pub use self::ecn::Ecn;
 pub use self::frto::Frto;
 
 use self::prr::{Prr, PrrAck};
-use self::rack::{Rack, RACK_TIMER_MIN};
+use self::rack::{Rack, ReorderingDegree, RACK_TIMER_MIN};
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
 use super::cc::Controller;
@@ -349,8 +349,13 @@ impl Recovery<'_> {
         } else if !was_fast
             && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
             && d.acked + d.sacked > 0
+            && (advanced || self.loss.rack.reordering() > u32::from(ReorderingDegree::INITIAL))
         {
-            // Window growth outside fast recovery (slow start after a timeout included).
+            // Window growth outside fast recovery (slow start after a timeout included), as
+            // Linux's `tcp_may_raise_cwnd` allows it: while the reordering degree is still
+            // `tcp_reordering`, only on an ACK that moves SND.UNA (RFC 5681 grows on in-order
+            // delivery; an ACK that only SACKs may be the first sign of a loss), by what it
+            // acknowledges and SACKs; once more reordering has been seen, on any delivery.
             let cwnd = self.cc.window();
             let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
                 || (self.cc.in_slow_start()
