@@ -8,6 +8,8 @@
 //! times the segments themselves and reads TSecr only when every segment an ACK covers was
 //! retransmitted (`tcp_ack_update_rtt`), has the same effect.
 
+mod sim_transfer;
+
 use xdptcp_stack::sim::*;
 use xdptcp_stack::time::Duration;
 
@@ -24,32 +26,12 @@ fn largest_srtt(seed: u64, loss: f64) -> (Duration, u64) {
         loss,
         ..LinkConfig::default()
     };
-    let mut p = Pair::with_link(link, seed);
-    let (a, b, _) = establish(&mut p, 5001, Duration::from_secs(30)).expect("established");
-    let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
-    let (mut sent, mut got) = (0usize, 0usize);
-    let mut buf = vec![0u8; 65536];
     let mut largest = Duration::ZERO;
-    let limit = p.now + Duration::from_secs(600);
-    let done = p.drive(limit, |p| {
+    let (p, _) = sim_transfer::transfer(link, seed, TOTAL, Duration::from_secs(600), |p, a| {
         if let Some(rtt) = p.a.tcp_info(a).ok().and_then(|i| i.rtt) {
             largest = largest.max(rtt);
         }
-        while sent < TOTAL {
-            match p.a.tcp_send(a, &data[sent..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sent += n,
-            }
-        }
-        while let Ok(n) = p.b.tcp_recv(b, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        got == TOTAL
     });
-    assert!(done, "transfer finished: {got} of {TOTAL}");
     (largest, p.a.tcp_counters().timeouts)
 }
 
