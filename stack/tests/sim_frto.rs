@@ -3,6 +3,8 @@
 //! without losing anything is found spurious and undone, and new data, not a go-back of the
 //! whole window, follows the timeout.
 
+mod sim_transfer;
+
 use xdptcp_stack::sim::*;
 use xdptcp_stack::stack::TcpHandle;
 use xdptcp_stack::time::{Duration, Instant};
@@ -20,31 +22,7 @@ fn transfer(seed: u64, mut disturb: impl FnMut(&mut Pair)) -> (Pair, TcpHandle) 
         queue_bytes: 1 << 20,
         ..LinkConfig::default()
     };
-    let mut p = Pair::with_link(link, seed);
-    let (a, b, _) = establish(&mut p, 5001, Duration::from_secs(5)).expect("established");
-    let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
-    let (mut sent, mut got) = (0usize, 0usize);
-    let mut buf = vec![0u8; 65536];
-    let limit = p.now + Duration::from_secs(60);
-    let done = p.drive(limit, |p| {
-        disturb(p);
-        while sent < TOTAL {
-            match p.a.tcp_send(a, &data[sent..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => sent += n,
-            }
-        }
-        while let Ok(n) = p.b.tcp_recv(b, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            assert_eq!(buf[..n], data[got..got + n], "bytes arrive in order");
-            got += n;
-        }
-        got == TOTAL
-    });
-    assert!(done, "transfer finished: {got} of {TOTAL}");
-    (p, a)
+    sim_transfer::transfer(link, seed, TOTAL, Duration::from_secs(60), |p, _| disturb(p))
 }
 
 /// From 60 ms into the transfer, for 500 ms, the B→A direction holds every frame and

@@ -173,11 +173,14 @@ fn rack_waits_out_the_reordering_window_before_a_single_hole() {
     let mut c = open(sack_config(true));
     send_data(&mut c, ms(20), 1000);
     // One segment above the hole at 0 is SACKed: fewer than DupThresh, so RACK waits a
-    // quarter of the minimum RTT (10 ms / 4) beyond the RTT before calling it lost.
+    // quarter of the minimum RTT (10 ms / 4) beyond the RTT before calling it lost, due at
+    // 32.5 ms; the timer fires 2 ms after that, as Linux's (`TCP_TIMEOUT_MIN_US`).
     rx(&mut c, ms(30), &sack(0, &[(100, 200)]));
     recv_nothing!(c, ms(30));
     let t = c.poll_timeout().expect("reordering timer");
-    assert_eq!(t, Instant::from_micros(32_500));
+    assert_eq!(t, Instant::from_micros(34_500));
+    c.on_timeout(Instant::from_micros(34_499));
+    recv_nothing!(c, Instant::from_micros(34_499));
     c.on_timeout(t);
     recv!(c, t, seq ISS + 1, len 100);
     assert_eq!(c.counters().sack_recoveries, 1);
@@ -382,26 +385,37 @@ fn ecn_receiver_echoes_ce_until_cwr() {
     assert!(!tx(&mut plain, ms(100)).unwrap().flags.contains(Flags::ECE));
 }
 
+/// Linux's pacing (`tcp_update_skb_after_send`, the earliest departure time model): the first
+/// ten data segments are not paced; after that each TSO packet leaves `len / rate` after the
+/// previous one, rate = 2 x cwnd / SRTT in slow start, and the first packet after an idle
+/// time takes up to half its interval off (the credit of the time since the last send).
 #[test]
-fn pacing_spreads_a_window_over_the_rtt() {
+fn pacing_spaces_packets_from_the_tenth_segment_on() {
     let cfg = TcpConfig { pacing: true, ..plain_config() };
     let mut c = open(cfg);
-    c.send(&payload(1000));
-    let first = tx_all(&mut c, ms(20));
-    assert_eq!(first.len(), 1, "pacing holds the rest back");
-    // 100 bytes at 2 x 1000 bytes / 10 ms: 0.5 ms apart.
-    let mut t = c.poll_timeout().unwrap();
-    assert_eq!(t, Instant::from_micros(20_500));
-    let mut sent = 1;
-    while sent < 10 {
+    c.send(&payload(3000));
+    assert_eq!(tx_all(&mut c, ms(20)).len(), 10, "the first ten segments are not paced");
+    // cwnd 2000 bytes and SRTT 10 ms: 400 bytes per ms, so packets of three segments (what
+    // that rate sends in 1/1024 s) 0.75 ms apart, the first after the idle time half that.
+    rx(&mut c, ms(30), &ack(1000));
+    let mut departures = Vec::new();
+    let mut t = ms(30);
+    while departures.len() < 12 {
         c.on_timeout(t);
-        sent += tx_all(&mut c, t).len();
-        t = c.poll_timeout().unwrap();
+        for x in tx_all(&mut c, t) {
+            departures.push(((t - ms(30)).total_micros(), x.payload.len()));
+        }
+        t = c.poll_timeout().expect("paced data waits for a timer");
     }
-    assert!(c.counters().paced_delays >= 9);
+    let micros: Vec<u64> = departures.iter().map(|&(us, _)| us).collect();
+    let packets = [0, 0, 0, 375, 375, 375, 1125, 1125, 1125, 1875, 1875, 1875];
+    assert_eq!(micros, packets, "{departures:?}");
+    assert!(c.counters().paced_delays >= 4);
     // Without pacing the whole window goes at once.
     let mut c = open(plain_config());
     assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    rx(&mut c, ms(30), &ack(1000));
+    assert_eq!(send_data(&mut c, ms(30), 2000).len(), 20);
 }
 
 #[test]
@@ -539,6 +553,32 @@ fn a_late_sack_raises_the_reordering_degree() {
     // A segment delivered in order moves nothing.
     rx(&mut c, ms(47), &sack(0, &[(200, 400), (600, 700), (800, 1000)]));
     assert_eq!(c.info().reordering, 6);
+}
+
+/// Linux's `tcp_may_raise_cwnd`: outside recovery, while the reordering degree is still
+/// `tcp_reordering` (3), the window grows only on ACKs that move SND.UNA (RFC 5681's in-order
+/// delivery), by what they acknowledge and SACK; an ACK that only SACKs may be reporting a
+/// loss. Once the network has shown more reordering than that, any delivery grows it.
+#[test]
+fn the_window_grows_on_sack_only_acks_only_once_reordering_is_seen() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    assert_eq!(c.info().cwnd, 1000);
+    // SND.UNA moves: grows by what was acknowledged and SACKed (slow start).
+    rx(&mut c, ms(30), &sack(100, &[(500, 600)]));
+    assert_eq!(c.info().cwnd, 1200);
+    // Only a SACK, with the degree at 3: no growth.
+    rx(&mut c, ms(31), &sack(100, &[(500, 600), (900, 1000)]));
+    assert_eq!((c.info().cwnd, c.info().reordering), (1200, 3));
+    assert!(!c.info().in_recovery);
+    // The rest arrives late: 100..500 and 600..900 came after 900..1000, nine segments below.
+    rx(&mut c, ms(32), &sack(900, &[(900, 1000)]));
+    assert_eq!(c.info().reordering, 9);
+    let cwnd = c.info().cwnd;
+    assert_eq!(send_data(&mut c, ms(32), 500).len(), 5);
+    // Now a SACK alone grows the window.
+    rx(&mut c, ms(42), &sack(900, &[(900, 1000), (1100, 1200)]));
+    assert_eq!(c.info().cwnd, cwnd + 100);
 }
 
 /// RFC 5681 §3.1 (eq. 4 for a segment not yet resent by the timer) and Linux's

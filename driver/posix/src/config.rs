@@ -110,6 +110,11 @@ pub fn suite_profile() -> TcpConfig {
         synack_retries: 5,
         // net.ipv4.tcp_ecn = 0: ECN neither asked for nor accepted.
         ecn: false,
+        // The suite's host paces: scripts install the fq qdisc (sch_fq paces every flow at
+        // `sk_pacing_rate`), and where fq is missing (this machine's kernel) BBR, the
+        // default congestion control a namespace gets here, asks for Linux's internal pacing
+        // (`SK_PACING_NEEDED`). `slow-start-fq-ack-per-2pkt` checks its timing.
+        pacing: true,
         ..linux_profile()
     }
 }
@@ -119,8 +124,8 @@ impl PosixConfig {
     /// `local_ip` (an IPv4 address sets [`local_ip`](Self::local_ip), an IPv6 one
     /// [`local_ip6`](Self::local_ip6), as packetdrill's `--local_ip` takes either), `prefix_len`, `mtu`, `clock` (`virtual`|`real`), `tick_us`, `seed`,
     /// `mss`, `rcvbuf`, `sndbuf`, `nodelay`, `timestamps`, `sack`, `wscale`, `iw`, `rto_ms`,
-    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `rx_wait_ms`, `max_fds`, `sysctls` (a
-    /// directory). Empty input gives the defaults.
+    /// `rto_min_ms`, `delack_ms`, `syn_retries`, `pacing`, `rx_wait_ms`, `max_fds`, `sysctls`
+    /// (a directory). Empty input gives the defaults.
     pub fn parse(flags: &str) -> Result<PosixConfig, String> {
         let mut c = PosixConfig::default();
         let mut mss_given = false;
@@ -171,6 +176,7 @@ impl PosixConfig {
                 "rto_min_ms" => c.tcp.min_rto = Duration::from_millis(num()?),
                 "delack_ms" => c.tcp.delayed_ack_timeout = Duration::from_millis(num()?),
                 "syn_retries" => c.tcp.syn_retries = num()?.min(255) as u8,
+                "pacing" => c.tcp.pacing = flag()?,
                 "rx_wait_ms" => c.rx_wait_ms = num()?,
                 "max_fds" => c.max_fds = (num()? as usize).clamp(8, 1 << 20),
                 "sysctls" => {
@@ -316,6 +322,7 @@ mod tests {
         assert_eq!((p.syn_retries, p.synack_retries), (5, 5));
         // Linux offers window scale 8 with tcp_rmem[2] = 15 MiB (measured on Linux 6.18).
         assert_eq!(p.recv_window_scale(), 8);
+        assert!(p.pacing, "the suite's host paces (fq, or BBR's internal pacing)");
         assert_eq!(PosixConfig::default().tcp, p, "the adapter's default is the suite's profile");
     }
 

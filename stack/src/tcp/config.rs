@@ -47,8 +47,10 @@ pub struct TcpConfig {
     /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
     /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
     pub rack: bool,
-    /// Pace transmissions at `cwnd / SRTT` times a gain (2 in slow start, 1.2 after, as Linux
-    /// does) instead of sending whole windows back to back: off.
+    /// Pace new data as Linux does when it paces (fq, or a congestion control that asks for
+    /// it): at `max(cwnd, in flight) / SRTT` times 2 while cwnd is under half of ssthresh and
+    /// 1.2 after, from the tenth segment on, per TSO packet (`Connection::pacing_sent`),
+    /// instead of sending whole windows back to back: off, as on a Linux host without fq.
     pub pacing: bool,
 
     // ----- read on handshakes, timeouts and probes (the small ones first: no padding) -----

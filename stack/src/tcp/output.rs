@@ -16,6 +16,14 @@ struct Plan {
     ect: bool,
 }
 
+/// Where a data segment sits in the TSO packet Linux would build around it: its place (from 1)
+/// and the packet's size, both in segments. Pacing spaces packets, not segments.
+#[derive(Clone, Copy)]
+struct PacketPlace {
+    seg: u16,
+    goal: u16,
+}
+
 impl Plan {
     fn new(header: SegmentHeader, data: (usize, usize)) -> Plan {
         Plan { header, data, ect: false }
@@ -346,7 +354,9 @@ impl Connection {
                 return None;
             }
         }
-        if !probe && self.pacing_hold(now) {
+        // Pacing holds a packet, not a segment: the segments of an open TSO packet leave
+        // together, as Linux's `tcp_pacing_check` runs once per skb in `tcp_write_xmit`.
+        if !probe && self.marks.tso_idle() && self.pacing_hold(now) {
             return None;
         }
         let seq = self.snd.nxt;
@@ -363,6 +373,8 @@ impl Connection {
             && !self.marks.holds_short();
         let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
         let mut tso_push = false;
+        // This segment's place in its TSO packet and the packet's size, in segments (pacing).
+        let mut packet = PacketPlace { seg: 1, goal: 1 };
         let ends_packet = push || ends_record || fin_here;
         if len > 0 && !probe {
             let idle = self.marks.tso_idle();
@@ -373,6 +385,7 @@ impl Connection {
             if !(idle && ends_packet) {
                 let goal = if idle { self.tso_goal() } else { 0 };
                 let (segs, full) = self.marks.tso_add(goal);
+                packet = PacketPlace { seg: segs, goal: self.marks.tso_goal().max(segs) };
                 tso_push = segs >= 2 && full;
                 if full || ends_packet {
                     self.marks.tso_end();
@@ -404,7 +417,7 @@ impl Connection {
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
         self.loss.prr.on_sent(len);
-        self.pacing_sent(now, len);
+        self.pacing_sent(now, len, packet);
         self.recovery().arm_tlp(now);
         self.count_out(false);
         Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
@@ -446,20 +459,65 @@ impl Connection {
         }
     }
 
-    /// Spaces the next data segment `len / rate` after this one, with rate = `cwnd / SRTT`
-    /// times 2 in slow start and 1.2 after (Linux `tcp_pacing_ss_ratio`/`ca_ratio`).
-    fn pacing_sent(&mut self, now: Instant, len: usize) {
+    /// Linux's pacing rate, `sk_pacing_rate` as `tcp_update_pacing_rate` sets it, in bytes
+    /// per second: `max(cwnd, packets_out) / SRTT`, times `tcp_pacing_ss_ratio` (200 %) while
+    /// cwnd is under half of ssthresh, else `tcp_pacing_ca_ratio` (120 %): near the end of
+    /// slow start it already slows down. `None` before an RTT sample (Linux's rate is then
+    /// unbounded in practice: divided by no SRTT).
+    fn pacing_rate(&self) -> Option<u128> {
+        const SS_RATIO: u128 = 200;
+        const CA_RATIO: u128 = 120;
+        let srtt = self.rtx.rto.srtt()?;
+        let cwnd = self.send_window().max(self.opts.mss);
+        let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
+        let ratio = if cwnd < self.cc.ssthresh() / 2 { SS_RATIO } else { CA_RATIO };
+        let bytes = cwnd.max(in_flight) as u128 * ratio * 1_000_000_000 / 100;
+        Some((bytes / u128::from(srtt.total_nanos()).max(1)).max(1))
+    }
+
+    /// Moves the pacing time stamp past a data segment just sent, Linux's earliest departure
+    /// time model (`tcp_update_skb_after_send`, Linux 4.20 on): each packet's departure is the
+    /// previous one's plus `len / rate`. Three details of Linux's are kept, as its timing
+    /// shows in google's packetdrill suite (`slow-start-fq-ack-per-2pkt`):
+    /// - the first ten data segments are not paced (sch_fq never paced a flow's first ten),
+    ///   counted in whole packets;
+    /// - after an idle time the stamp restarts at now, and the time it jumped forward is a
+    ///   credit that takes up to half off the packet's interval ("OS jitter"): Linux takes it
+    ///   off the whole TSO packet, so the packet that opens takes it off up front, for the
+    ///   segments it is meant to hold (`tso_goal`), and the stamp may lie before now;
+    /// - the rate is the one in force when the packet leaves ([`Self::pacing_rate`]).
+    ///
+    /// Retransmissions are neither held nor spaced (Linux paces them too, from
+    /// `tcp_xmit_retransmit_queue`).
+    fn pacing_sent(&mut self, now: Instant, len: usize, packet: PacketPlace) {
+        const UNPACED_SEGS: u32 = 10;
         if !self.config.pacing || len == 0 {
             return;
         }
-        let Some(srtt) = self.rtx.rto.srtt() else { return };
-        let cwnd = self.cc.window().max(self.opts.mss) as u128;
-        let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
-        // interval = len · SRTT / (cwnd · gain), in nanoseconds.
-        let nanos = len as u128 * u128::from(srtt.total_nanos()) * den / (cwnd * num);
-        let start = self.timers.pacing_next.map_or(now, |t| t.max(now));
-        let gap = Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64);
-        self.timers.pacing_next = Some(start + gap);
+        let sent = &mut self.timers.pacing_data_segs;
+        *sent = sent.saturating_add(1);
+        // Linux counts the packet's segments before it decides (`data_segs_out >= 10` after
+        // the whole packet): the packet that reaches the tenth segment is paced whole.
+        let through_packet = u32::from(*sent) - u32::from(packet.seg) + u32::from(packet.goal);
+        let rate = self.pacing_rate().filter(|_| through_packet >= UNPACED_SEGS);
+        let Some(rate) = rate else {
+            // Unpaced, the stamp still follows the clock (`tcp_wstamp_ns` moves to now on
+            // every transmission), so that the first paced packet sees the credit of the time
+            // since.
+            self.timers.pacing_next = Some(self.timers.pacing_next.map_or(now, |t| t.max(now)));
+            return;
+        };
+        let interval = |bytes: usize| {
+            let nanos = bytes as u128 * 1_000_000_000 / rate;
+            Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
+        };
+        let mut stamp = self.timers.pacing_next.unwrap_or(now);
+        if packet.seg == 1 && stamp < now {
+            let credit = now - stamp;
+            let half_packet = interval(usize::from(packet.goal) * len).total_nanos() / 2;
+            stamp = now - Duration::from_nanos(half_packet.min(credit.total_nanos()));
+        }
+        self.timers.pacing_next = Some(stamp + interval(len));
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer

@@ -128,6 +128,11 @@ impl SendMarks {
         self.tso.goal == 0
     }
 
+    /// The open TSO packet's size goal in segments (0: none is open).
+    pub fn tso_goal(&self) -> u16 {
+        self.tso.goal
+    }
+
     /// A new data segment joins the open TSO packet (opened with `goal` segments if none is
     /// open). Returns how many segments the packet has with it, and whether it is now full.
     pub fn tso_add(&mut self, goal: u16) -> (u16, bool) {

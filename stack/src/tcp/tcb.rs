@@ -174,6 +174,9 @@ pub(super) struct Timers {
     pub(super) fin_wait2_at: Option<Instant>,
     /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
     pub(super) pacing_held: bool,
+    /// Data segments sent, counted to 255: Linux paces from the tenth on (no extra room: it
+    /// fills the padding after `pacing_held`).
+    pub(super) pacing_data_segs: u8,
 }
 
 /// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4).

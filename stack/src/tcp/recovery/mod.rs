@@ -25,7 +25,7 @@ pub use self::ecn::Ecn;
 pub use self::frto::Frto;
 
 use self::prr::{Prr, PrrAck};
-use self::rack::Rack;
+use self::rack::{Rack, ReorderingDegree, RACK_TIMER_MIN};
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
 use super::cc::Controller;
@@ -332,8 +332,13 @@ impl Recovery<'_> {
         } else if !was_fast
             && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
             && d.acked + d.sacked > 0
+            && (advanced || self.loss.rack.reordering() > u32::from(ReorderingDegree::INITIAL))
         {
-            // Window growth outside fast recovery (slow start after a timeout included).
+            // Window growth outside fast recovery (slow start after a timeout included), as
+            // Linux's `tcp_may_raise_cwnd` allows it: while the reordering degree is still
+            // `tcp_reordering`, only on an ACK that moves SND.UNA (RFC 5681 grows on in-order
+            // delivery; an ACK that only SACKs may be the first sign of a loss), by what it
+            // acknowledges and SACKs; once more reordering has been seen, on any delivery.
             let cwnd = self.cc.window();
             // The flight tests first: they are plain comparisons, and when they fail (most
             // ACKs of request/response traffic) the algorithm is not asked for its phase.
@@ -490,7 +495,7 @@ impl Recovery<'_> {
         let sacked = self.loss.board.sacked_segments();
         let wnd = self.loss.rack.reo_wnd(in_recovery, sacked, srtt);
         let (_, timer) = self.loss.rack.detect_loss(now, &mut self.loss.board, wnd);
-        self.loss.rack_at = timer;
+        self.loss.rack_at = timer.map(|due| due + RACK_TIMER_MIN);
     }
 
     /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,

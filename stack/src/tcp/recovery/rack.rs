@@ -13,6 +13,14 @@ use crate::time::{Duration, Instant};
 /// RFC 8985 §7.2: worst-case delayed-ACK time added to the PTO when one segment is in flight.
 pub const WC_DEL_ACK: Duration = Duration::from_millis(200);
 
+/// How much later than the first segment's deadline the reordering timer fires: Linux arms
+/// it `usecs_to_jiffies(timeout + TCP_TIMEOUT_MIN_US)` after the ACK (`tcp_rack_mark_lost`),
+/// 2 ms more than RFC 8985 §6.2 step 5 asks (before the jiffy rounding, which is left out),
+/// so that segments due within a few hundred microseconds of one another are marked by one
+/// timer. Its effect shows in google's packetdrill suite (`eor/no-coalesce-retrans`: the
+/// hole goes 4-8 ms after the ACK, "do not put +0 here").
+pub const RACK_TIMER_MIN: Duration = Duration::from_millis(2);
+
 /// RACK state (RFC 8985 §6.1).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rack {
