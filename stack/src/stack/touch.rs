@@ -84,9 +84,7 @@ impl Stack {
         if s.owner == Owner::App && s.conn.state() == State::Established {
             // Settled on the socket in hand: an ESTABLISHED connection of the application
             // has nothing for the listener, orphan, TIME-WAIT and freeing steps.
-            let mut live = Live { wheel, tx_ready, ev_ready };
-            live.settle_timer(h, s);
-            live.queue_ready(h, s, transmit);
+            Live { wheel, tx_ready, ev_ready }.settle(h, s, transmit);
         } else {
             self.settle(h, transmit);
         }
@@ -302,8 +300,7 @@ impl Stack {
             tx_ready: &mut self.tx_ready,
             ev_ready: &mut self.ev_ready,
         };
-        live.settle_timer(h, s);
-        live.queue_ready(h, s, want_tx);
+        live.settle(h, s, want_tx);
     }
 
     /// Frees a TIME-WAIT connection that gave a SYN up for a new incarnation (RFC 6191),
@@ -363,6 +360,20 @@ struct Live<'a> {
 }
 
 impl Live<'_> {
+    /// The steps of settling that apply to every live connection: the timer, then the
+    /// ready queues.
+    #[inline]
+    fn settle(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
+        // What `touch` skips for an ESTABLISHED connection of the application is indeed
+        // nothing: such a connection is neither finishing a close nor in TIME-WAIT.
+        debug_assert!(
+            s.conn.state() != State::Established || (!s.in_orphans && !s.in_time_wait),
+            "an ESTABLISHED connection is counted as neither orphan nor TIME-WAIT"
+        );
+        self.settle_timer(h, s);
+        self.queue_ready(h, s, want_tx);
+    }
+
     /// One timer per connection, moved only to an earlier deadline. A deadline that moves
     /// later (the RTO restarting on every ACK) or goes away (everything acknowledged) leaves
     /// the wheel entry where it is and is recorded in the entry's `due`: if the entry fires
