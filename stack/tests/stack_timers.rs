@@ -8,6 +8,9 @@
 //! a deadline moved earlier is not late, a deadline moved later neither fires early nor is
 //! lost.
 
+mod common;
+
+use common::frames_out;
 use std::net::Ipv4Addr;
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
@@ -27,15 +30,6 @@ fn stack(ip: Ipv4Addr, mac: u8, seed: u64) -> Stack {
     Stack::new(cfg, Instant::from_millis(1))
 }
 
-fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1600];
-    while let Some(n) = s.poll_transmit(now, &mut buf) {
-        out.push(buf[..n].to_vec());
-    }
-    out
-}
-
 fn deliver(to: &mut Stack, now: Instant, frames: &[Vec<u8>]) {
     for f in frames {
         to.receive(now, f);
@@ -52,7 +46,7 @@ fn run_timers(s: &mut Stack, until: Instant) -> Vec<(Instant, Vec<Vec<u8>>)> {
     let mut sent = Vec::new();
     while let Some(t) = s.poll_timeout().filter(|&t| t <= until) {
         s.on_timeout(t);
-        let out = drain(s, t);
+        let out = frames_out(s, t);
         if !out.is_empty() {
             sent.push((t, out));
         }
@@ -71,7 +65,7 @@ fn connected() -> (Stack, Stack, TcpHandle, TcpHandle, Instant) {
     let mut s = None;
     for _ in 0..10 {
         now += Duration::from_millis(1);
-        let out = drain(&mut client, now);
+        let out = frames_out(&mut client, now);
         deliver(&mut server, now, &out);
         while let Some(ev) = server.poll_event() {
             if let StackEvent::Acceptable(l) = ev {
@@ -79,7 +73,7 @@ fn connected() -> (Stack, Stack, TcpHandle, TcpHandle, Instant) {
                 s = server.tcp_accept(l).or(s);
             }
         }
-        let out = drain(&mut server, now);
+        let out = frames_out(&mut server, now);
         deliver(&mut client, now, &out);
         while client.poll_event().is_some() {}
     }
@@ -99,10 +93,10 @@ fn a_deadline_moved_earlier_fires_on_time_and_one_moved_later_neither_early_nor_
     // lost; the first waits in the network.
     let t0 = start + Duration::from_millis(5);
     client.tcp_send(c, b"first-request").unwrap();
-    let first = drain(&mut client, t0);
+    let first = frames_out(&mut client, t0);
     let t0b = t0 + Duration::from_millis(1);
     client.tcp_send(c, b"second-request").unwrap();
-    let lost = drain(&mut client, t0b);
+    let lost = frames_out(&mut client, t0b);
     assert!(first.iter().any(|f| carries(f, b"first-request")));
     assert!(lost.iter().any(|f| carries(f, b"second-request")));
     let rto_at_t0 = t0 + client.tcp_info(c).unwrap().rto;
@@ -112,11 +106,11 @@ fn a_deadline_moved_earlier_fires_on_time_and_one_moved_later_neither_early_nor_
     // that ACK must leave exactly then.
     let t1 = t0 + Duration::from_millis(10);
     server.tcp_send(s, b"note").unwrap();
-    let note = drain(&mut server, t1);
+    let note = frames_out(&mut server, t1);
     deliver(&mut client, t1, &note);
     while client.poll_event().is_some() {}
     while let Ok(1..) = client.tcp_recv(c, &mut buf) {}
-    assert!(drain(&mut client, t1).is_empty(), "the ACK is delayed");
+    assert!(frames_out(&mut client, t1).is_empty(), "the ACK is delayed");
     let delack = t1 + Duration::from_millis(40);
     let sent = run_timers(&mut client, delack);
     assert_eq!(sent.len(), 1, "only the delayed ACK: {sent:?}");
@@ -132,13 +126,13 @@ fn a_deadline_moved_earlier_fires_on_time_and_one_moved_later_neither_early_nor_
     while server.poll_event().is_some() {}
     while let Ok(1..) = server.tcp_recv(s, &mut buf) {}
     server.tcp_send(s, b"reply").unwrap();
-    let reply = drain(&mut server, t2);
+    let reply = frames_out(&mut server, t2);
     deliver(&mut client, t2, &reply);
     while client.poll_event().is_some() {}
     while let Ok(1..) = client.tcp_recv(c, &mut buf) {}
     let rto_at_t2 = t2 + client.tcp_info(c).unwrap().rto;
     assert!(rto_at_t2 > rto_at_t0);
-    let _ = drain(&mut client, t2);
+    let _ = frames_out(&mut client, t2);
 
     // Driven by its own poll_timeout from here, the client sends its delayed ACK of the
     // reply, then retransmits the lost request exactly at the restarted RTO: not at the old
