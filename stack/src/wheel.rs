@@ -222,6 +222,15 @@ impl<T> TimerWheel<T> {
         self.entries[index as usize].value.as_mut()
     }
 
+    /// The deadline and the value of a pending timer, the value mutably: one handle check
+    /// for an owner that reads the one and updates the other.
+    #[inline]
+    pub fn entry_mut(&mut self, handle: TimerHandle) -> Option<(Instant, &mut T)> {
+        let index = self.live_index(handle)?;
+        let e = &mut self.entries[index as usize];
+        Some((e.deadline, e.value.as_mut()?))
+    }
+
     /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
     ///
     /// It is exact when the earliest timer lies within the current 64-tick block (the usual

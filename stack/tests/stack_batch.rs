@@ -1,6 +1,9 @@
 //! `Stack::receive_batch` does exactly what `Stack::receive` on each frame does: the same
 //! server driven both ways by the same client traffic sends the same bytes.
 
+mod common;
+
+use common::frames_out;
 use std::net::Ipv4Addr;
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
@@ -18,15 +21,6 @@ fn stack(ip: Ipv4Addr, mac: u8, seed: u64) -> Stack {
     Stack::new(cfg, Instant::from_millis(1))
 }
 
-fn drain(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1600];
-    while let Some(n) = s.poll_transmit(now, &mut buf) {
-        out.push(buf[..n].to_vec());
-    }
-    out
-}
-
 /// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
 /// server fed in batches or frame by frame; returns every frame the server sent and the bytes
 /// the clients got back.
@@ -40,7 +34,7 @@ fn run(batched: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
     let mut conns = vec![client.tcp_connect(now, SERVER, 7).unwrap()];
     let (mut sent, mut echoed, mut buf) = (Vec::new(), Vec::new(), [0u8; 256]);
     for round in 0..60 {
-        let frames = drain(&mut client, now);
+        let frames = frames_out(&mut client, now);
         if batched {
             server.receive_batch(now, frames.iter().map(|f| &f[..]));
         } else {
@@ -59,7 +53,7 @@ fn run(batched: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
                 _ => {}
             }
         }
-        let replies = drain(&mut server, now);
+        let replies = frames_out(&mut server, now);
         sent.extend(replies.iter().cloned());
         for f in &replies {
             client.receive(now, f);

@@ -12,6 +12,7 @@
 //! live here too.
 
 use core::ops::Deref;
+use std::collections::VecDeque;
 
 use super::socket::{ConnTimer, Owner, Socket, SocketTable};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
@@ -22,7 +23,7 @@ use crate::tcp::chunk::ChunkPool;
 use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::wheel::TimerHandle;
+use crate::wheel::{TimerHandle, TimerWheel};
 
 /// The connection table. Derefs to the flow table for lookups and reads; mutable access is
 /// private to this module, so every change goes through [`Stack::touch`].
@@ -74,12 +75,19 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
+        let Stack { flows, buffers, iface, counters, listeners, wheel, tx_ready, ev_ready, .. } =
+            self;
         let s = flows.table.get_mut(h)?;
         let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
-        self.settle(h, transmit);
+        if s.owner == Owner::App && s.conn.state() == State::Established {
+            // Settled on the socket in hand: an ESTABLISHED connection of the application
+            // has nothing for the listener, orphan, TIME-WAIT and freeing steps.
+            Live { wheel, tx_ready, ev_ready }.settle(h, s, transmit);
+        } else {
+            self.settle(h, transmit);
+        }
         Some(r)
     }
 
@@ -98,7 +106,8 @@ impl Stack {
         h: FlowHandle,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, listeners, tx_ready, ev_ready, .. } = self;
+        let Stack { flows, buffers, iface, counters, listeners, wheel, tx_ready, ev_ready, .. } =
+            self;
         let s = flows.table.get_mut(h)?;
         #[cfg(debug_assertions)]
         let before = (s.conn.state(), s.conn.poll_timeout());
@@ -115,14 +124,7 @@ impl Stack {
             (s.conn.state(), s.conn.poll_timeout()),
             "a data change left the state and the timers alone"
         );
-        if transmit && !s.in_tx && s.conn.may_transmit() {
-            s.in_tx = true;
-            tx_ready.push_back(h);
-        }
-        if !s.in_ev && s.conn.has_events() {
-            s.in_ev = true;
-            ev_ready.push_back(h);
-        }
+        Live { wheel, tx_ready, ev_ready }.queue_ready(h, s, transmit);
         Some(r)
     }
 
@@ -293,37 +295,12 @@ impl Stack {
             return;
         }
         s.conn.release_buffers(&mut self.buffers);
-        // One timer per connection, moved only to an earlier deadline. A deadline that moves
-        // later (the RTO restarting on every ACK) or goes away (everything acknowledged)
-        // leaves the wheel entry where it is and is recorded in the entry's `due`: if the
-        // entry fires early, the wheel moves it on (or drops it) without touching the
-        // connection (`ConnTimer`). That saves a wheel move per segment for one early
-        // wakeup per RTO at most; `poll_timeout` may be early, never late.
-        let due = s.conn.poll_timeout();
-        if let Some(armed) = self.wheel.deadline(s.timer) {
-            if let Some(entry) = self.wheel.get_mut(s.timer) {
-                entry.due = due;
-            }
-            if let Some(t) = due.filter(|&t| t < armed) {
-                self.wheel.reschedule(s.timer, t);
-            }
-        } else if let Some(t) = due {
-            s.timer = self.wheel.arm(t, ConnTimer { conn: h, due });
-        }
-        // Queued only when it may have a segment to send: a touch that might have given it
-        // one (an arriving segment, a write) often did not (a delayed ACK, data the window
-        // holds back), and a turn in `poll_transmit` that plans nothing costs a planning pass
-        // and a settle. `may_transmit` is false only when that turn would change nothing.
-        if want_tx && !s.in_tx && s.conn.may_transmit() {
-            s.in_tx = true;
-            self.tx_ready.push_back(h);
-        }
-        // Queued only when the application has something to hear: every event is raised
-        // inside a call that ends here, so none can be missed.
-        if s.owner == Owner::App && !s.in_ev && s.conn.has_events() {
-            s.in_ev = true;
-            self.ev_ready.push_back(h);
-        }
+        let mut live = Live {
+            wheel: &mut self.wheel,
+            tx_ready: &mut self.tx_ready,
+            ev_ready: &mut self.ev_ready,
+        };
+        live.settle(h, s, want_tx);
     }
 
     /// Frees a TIME-WAIT connection that gave a SYN up for a new incarnation (RFC 6191),
@@ -369,6 +346,69 @@ impl Stack {
             }
             // A stale handle left in an accept queue is skipped by `tcp_accept`.
             Owner::AcceptQueue(_) | Owner::Orphan => {}
+        }
+    }
+}
+
+/// What settling a live connection updates besides the connection: its timer in the wheel
+/// and the ready queues. Borrowed apart from the connection table, so that `touch` settles
+/// an ESTABLISHED connection through the reference its change already holds.
+struct Live<'a> {
+    wheel: &'a mut TimerWheel<ConnTimer>,
+    tx_ready: &'a mut VecDeque<FlowHandle>,
+    ev_ready: &'a mut VecDeque<FlowHandle>,
+}
+
+impl Live<'_> {
+    /// The steps of settling that apply to every live connection: the timer, then the
+    /// ready queues.
+    #[inline]
+    fn settle(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
+        // What `touch` skips for an ESTABLISHED connection of the application is indeed
+        // nothing: such a connection is neither finishing a close nor in TIME-WAIT.
+        debug_assert!(
+            s.conn.state() != State::Established || (!s.in_orphans && !s.in_time_wait),
+            "an ESTABLISHED connection is counted as neither orphan nor TIME-WAIT"
+        );
+        self.settle_timer(h, s);
+        self.queue_ready(h, s, want_tx);
+    }
+
+    /// One timer per connection, moved only to an earlier deadline. A deadline that moves
+    /// later (the RTO restarting on every ACK) or goes away (everything acknowledged) leaves
+    /// the wheel entry where it is and is recorded in the entry's `due`: if the entry fires
+    /// early, the wheel moves it on (or drops it) without touching the connection
+    /// (`ConnTimer`). That saves a wheel move per segment for one early wakeup per RTO at
+    /// most; `poll_timeout` may be early, never late.
+    #[inline(always)]
+    fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
+        let due = s.conn.poll_timeout();
+        if let Some((armed, entry)) = self.wheel.entry_mut(s.timer) {
+            entry.due = due;
+            if let Some(t) = due.filter(|&t| t < armed) {
+                self.wheel.reschedule(s.timer, t);
+            }
+        } else if let Some(t) = due {
+            s.timer = self.wheel.arm(t, ConnTimer { conn: h, due });
+        }
+    }
+
+    /// Puts the connection on the transmit and event queues it belongs on now.
+    #[inline(always)]
+    fn queue_ready(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
+        // Queued only when it may have a segment to send: a touch that might have given it
+        // one (an arriving segment, a write) often did not (a delayed ACK, data the window
+        // holds back), and a turn in `poll_transmit` that plans nothing costs a planning pass
+        // and a settle. `may_transmit` is false only when that turn would change nothing.
+        if want_tx && !s.in_tx && s.conn.may_transmit() {
+            s.in_tx = true;
+            self.tx_ready.push_back(h);
+        }
+        // Queued only when the application has something to hear: every event is raised
+        // inside a call that ends here, so none can be missed.
+        if s.owner == Owner::App && !s.in_ev && s.conn.has_events() {
+            s.in_ev = true;
+            self.ev_ready.push_back(h);
         }
     }
 }

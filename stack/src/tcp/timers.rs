@@ -14,6 +14,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Folded pairwise: it runs after every touch of the connection, and collecting the
         // eight into an array to iterate cost a 128-byte copy each time.
+        let earliest = Instant::earliest;
         let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
         let b = earliest(
@@ -190,15 +191,5 @@ impl Connection {
         self.probes.keepalive_sent_at = now;
         self.probes.pending = true;
         self.counters.keepalive_probes += 1;
-    }
-}
-
-/// The earlier of two optional deadlines.
-#[inline]
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
     }
 }

@@ -5,6 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use xdptcp_stack::impair::{Impairer, Impairments};
+use xdptcp_stack::stack::Stack;
 use xdptcp_stack::tcp::{
     BufferSizes, Endpoint, Flags, Segment, SegmentOptions, SegmentVerdict, SeqNumber, TcpConfig,
 };
@@ -339,4 +340,14 @@ pub fn transfer_with_reader(
     a_got.extend(read_all(&mut p.a));
     b_got.extend(read_all(&mut p.b));
     TransferResult { a_got, b_got, pump: p }
+}
+
+/// Every frame `s` sends at `now`, in order (`poll_transmit` until it has nothing more).
+pub fn frames_out(s: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1600];
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
 }
