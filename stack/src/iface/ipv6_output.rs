@@ -10,6 +10,7 @@ use super::neighbor::Enqueued;
 use super::output::write_ethernet;
 use super::ring::PushError;
 use crate::time::Instant;
+use crate::wire::checksum;
 use crate::wire::ethernet::{self, EtherType, EthernetAddress};
 use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv6::{self, next_header, Ipv6Repr};
@@ -114,12 +115,11 @@ impl Interface {
         self.queue_ipv6(now, link, hdr, |buf| {
             let len = wudp::HEADER_LEN + payload.len();
             let Some(buf) = buf.get_mut(..len) else { return len };
-            buf[wudp::HEADER_LEN..].copy_from_slice(payload);
+            // Copied and summed in one pass, as over IPv4 (the checksum is mandatory here).
+            let sum = checksum::copy_and_sum(&mut buf[wudp::HEADER_LEN..], payload);
+            let repr = wudp::UdpRepr { src_port, dst_port: dst.1 };
             let mut pkt = wudp::Packet::new_unchecked(buf);
-            pkt.set_src_port(src_port);
-            pkt.set_dst_port(dst.1);
-            pkt.set_len(len as u16);
-            pkt.fill_checksum_v6(src, dst.0);
+            repr.emit_with_payload_sum_v6(&mut pkt, payload.len(), sum, src, dst.0);
             len
         })?;
         self.counters.udp_sent += 1;
