@@ -21,7 +21,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod common;
-use common::{has_root, number_after, Lab, Proc, XDPTCP};
+use common::{assert_none_steered, has_root, number_after, worker_counter as counter};
+use common::{worker_finals, Lab, Proc, XDPTCP};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -42,27 +43,7 @@ const QUEUES: [&str; 6] = ["--stack", "xdptcp", "--queues", "2", "--rss-key", "s
 
 /// Each worker's `final q..` line, in queue order.
 fn finals(log: &str) -> Vec<String> {
-    let lines: Vec<String> =
-        log.lines().filter(|l| l.starts_with("final q")).map(str::to_string).collect();
-    assert_eq!(lines.len(), 2, "one final line per worker: {log}");
-    lines
-}
-
-/// `key N` of a worker's final line.
-fn counter(line: &str, key: &str) -> u64 {
-    number_after(line, &format!(" {key} ")).unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
-/// Every frame each worker received belonged to a flow it owns: nothing was steered.
-fn assert_none_steered(finals: &[String], who: &str) {
-    for line in finals {
-        assert_eq!(
-            counter(line, "not-mine"),
-            0,
-            "{who}: a frame arrived on the wrong queue: {line}"
-        );
-        assert!(counter(line, "rx") > 0, "{who}: a worker received nothing: {line}");
-    }
+    worker_finals(log, 2)
 }
 
 impl Lab {

@@ -487,3 +487,29 @@ fn tcpdump_tail(pcap: &Path, n: usize) -> String {
         Err(e) => format!("(tcpdump unavailable: {e})"),
     }
 }
+
+/// Each worker's `final q..` line of a `--queues N` run's log, in queue order (exactly `n`).
+pub fn worker_finals(log: &str, n: usize) -> Vec<String> {
+    let lines: Vec<String> =
+        log.lines().filter(|l| l.starts_with("final q")).map(str::to_string).collect();
+    assert_eq!(lines.len(), n, "one final line per worker: {log}");
+    lines
+}
+
+/// `key N` of a worker's final line.
+pub fn worker_counter(line: &str, key: &str) -> u64 {
+    number_after(line, &format!(" {key} ")).unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// Every frame each worker received belonged to a flow it owns: nothing was steered to
+/// another worker (`not-mine 0`), and every worker received something.
+pub fn assert_none_steered(finals: &[String], who: &str) {
+    for line in finals {
+        assert_eq!(
+            worker_counter(line, "not-mine"),
+            0,
+            "{who}: a frame arrived on the wrong queue: {line}"
+        );
+        assert!(worker_counter(line, "rx") > 0, "{who}: a worker received nothing: {line}");
+    }
+}
