@@ -589,6 +589,42 @@ mod tests {
     }
 
     #[test]
+    fn progress_to_an_off_link_destination_confirms_the_router() {
+        // The router's entry, learned at 0 from its advertisement, lasts REACHABLE_TIME (30 s).
+        // Upper-layer advice at 20 s about a destination behind it (RFC 4861 §7.3.1) makes
+        // it last until 50 s: a packet at 40 s goes out with no unicast solicitation; without
+        // the advice it draws one (the entry is being revalidated).
+        let mut opts = [0u8; 8];
+        opts[0] = 1;
+        opts[1] = 1;
+        opts[2..8].copy_from_slice(&ROUTER_MAC.0);
+        let ra = Icmpv6Repr::RouterAdvert {
+            hop_limit: 64,
+            managed: false,
+            other: false,
+            router_lifetime: 1800,
+            reachable_ms: 0,
+            retrans_ms: 0,
+            options: &opts,
+        };
+        let f = icmp(ROUTER_MAC, multicast_mac(ALL_NODES), ROUTER, ALL_NODES, &ra);
+        let at = |s: u64| Instant::ZERO + Duration::from_secs(s);
+        let mut sent = Vec::new();
+        for confirm in [true, false] {
+            let mut iface = iface(0);
+            assert_eq!(iface.receive(at(0), &f), Received::Consumed);
+            if confirm {
+                iface.confirm_reachable6(at(20), FAR);
+            }
+            iface.icmpv6_echo_request(at(40), FAR, 1, 1, b"far").unwrap();
+            let out = drain(&mut iface, at(40));
+            assert!(out.iter().all(|o| o.0 == ROUTER_MAC), "{out:?}");
+            sent.push((out.len(), iface.counters().ndp_solicits_sent));
+        }
+        assert_eq!(sent, [(1, 0), (2, 1)], "(frames, solicitations) with and without advice");
+    }
+
+    #[test]
     fn fragments_routing_headers_and_other_upper_layers_are_dropped_and_counted() {
         let mut iface = iface(0);
         let now = Instant::ZERO;
