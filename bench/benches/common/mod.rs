@@ -17,20 +17,9 @@ pub const PORT: u16 = 80;
 pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
-/// One stack on `ip` with `buffer` bytes of send and receive buffer per connection, and
-/// `tune` applied to its configuration last.
-pub fn stack_tuned(
-    ip: Ipv4Addr,
-    seed: u64,
-    caps: DeviceCaps,
-    buffer: usize,
-    tune: fn(&mut StackConfig),
-) -> Stack {
-    stack_family(ip, None, seed, caps, buffer, tune)
-}
-
-/// [`stack_tuned`] with, if `ip6` is set, that IPv6 address too (usable at once: no
-/// duplicate address detection).
+/// One stack on `ip` (and, if `ip6` is set, that IPv6 address too, usable at once: no
+/// duplicate address detection) with `buffer` bytes of send and receive buffer per
+/// connection, and `tune` applied to its configuration last.
 fn stack_family(
     ip: Ipv4Addr,
     ip6: Option<Ipv6Addr>,
@@ -85,6 +74,7 @@ impl Duo {
     /// [`connect`](Self::connect) over IPv6: both stacks also have an IPv6 address
     /// ([`CLIENT6`], [`SERVER6`], usable at once: no duplicate address detection) and the
     /// connection runs between them.
+    #[allow(dead_code)] // used by examples/path_count, not by every suite
     pub fn connect6(caps: DeviceCaps, buffer: usize, nodelay: bool) -> Duo {
         Duo::connect_family(caps, buffer, nodelay, true, |_| {})
     }
