@@ -21,8 +21,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod common;
-use common::{assert_none_steered, has_root, number_after, worker_counter, worker_finals};
-use common::{Lab, Proc, XDPTCP};
+use common::{check_load_rr_64_on_two_queues, check_proxy_on_two_queues};
+use common::{check_xfer_on_two_queues, has_root, Lab, Proc, XDPTCP};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -58,25 +58,13 @@ impl Lab {
         }
         p.log_text()
     }
-
-    /// A Linux server (`xdptcp serve APP --stack linux`) on the kernel side's IPv6 address,
-    /// once listening; and its `[ADDR]:PORT`.
-    fn linux_server6(&self, app: &str, port: u16) -> (Proc, String) {
-        let listen = format!("[{}]:{port}", self.kernel_ip6);
-        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
-        let tag = format!("linux6-{app}-{port}");
-        let mut p = self.proc(&self.kernel_ns, &tag, &argv).time_limit(120).start();
-        p.wait_line("listening on");
-        (p, listen)
-    }
 }
 
-/// `load rr` over IPv6 with 64 connections on two workers against a Linux echo, and `xfer`
-/// over IPv6 on two workers (one stream each) against a Linux echo: no error, every answer
-/// and every echoed byte right, each worker opened its half, and every reply came back to the
-/// queue of the worker that opened the connection.
+/// `load rr` over IPv6 with 64 connections on two workers against a Linux echo: no error,
+/// every answer right, each worker opened its half, and every reply came back to the queue of
+/// the worker that opened the connection.
 #[test]
-fn a_load_and_xfer_over_ipv6_on_two_queues_come_back_to_their_queue() {
+fn a_load_over_ipv6_on_two_queues_comes_back_to_its_queue() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !has_root("the multi-queue IPv6 lab tests") {
         return;
@@ -92,44 +80,39 @@ fn a_load_and_xfer_over_ipv6_on_two_queues_come_back_to_their_queue() {
     let text = std::fs::read_to_string(&json).expect("the JSON report was written");
     let _ = std::fs::remove_file(&json);
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    for k in ["connect", "reset", "timeout", "protocol"] {
-        assert_eq!(v["errors"][k].as_u64(), Some(0), "errors.{k}: {v}\n{log}");
-    }
-    let completed = v["completed"].as_u64().unwrap_or(0);
-    assert!(completed > 64, "{v}\n{log}");
-    // 64 bytes and a length prefix each way per request: every answer came back whole.
-    assert_eq!(v["bytes"].as_u64(), Some(completed * 128), "{v}");
-    assert_eq!(v["conns"].as_u64(), Some(64), "{v}");
     assert_eq!(v["target"], target.as_str(), "{v}");
-    let shares: u64 = log
-        .lines()
-        .filter(|l| l.starts_with('q') && l.contains(" load: "))
-        .map(|l| number_after(l, "completed").expect("completed N"))
-        .sum();
-    assert_eq!(shares, completed, "{log}");
-    let finals = worker_finals(&log, 2);
-    for line in &finals {
-        assert_eq!(worker_counter(line, "tcp-active-opens"), 32, "32 a worker: {line}");
+    check_load_rr_64_on_two_queues(&v, &log, "load over IPv6");
+    if !echo.stop(Duration::from_secs(20)) {
+        echo.fail("the Linux echo did not exit 0");
     }
-    assert_none_steered(&finals, "load over IPv6");
-    eprintln!("load6: {}", log.lines().filter(|l| l.starts_with("rr against")).collect::<String>());
+}
 
-    // The same echo serves the xfer: an odd size, so the two streams' shares differ by one.
+/// `xfer` over IPv6 on two workers (one stream each) against a Linux echo: every echoed byte
+/// right, one stream a worker, nothing steered.
+///
+/// Each worker runs its own duplicate address detection (a random 0.1-1 s delay, then a
+/// second) before it resolves Linux, so one may finish its stream before the other has
+/// resolved. Linux's advertisements are not RSS-steered (ICMPv6) and may arrive on the
+/// finished worker's queue: it must keep serving that queue (copying them to the others)
+/// until every worker has finished (`Worker::serve_until_all_finished`). When a finished
+/// worker ended its thread instead, its socket left the XDP program's map, the advertisements
+/// went to the kernel, the late worker never resolved Linux, and this test failed in about
+/// half the runs (`ndp-resolution-failed` on one worker, its stream never started).
+#[test]
+fn c_xfer_over_ipv6_on_two_queues_comes_back_to_its_queue() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_root("the multi-queue IPv6 lab tests") {
+        return;
+    }
+    let lab = lab_up("c");
+    let (mut echo, target) = lab.linux_server6("echo", 7001);
+    // An odd size, so the two streams' shares differ by one.
     let bytes = (6u64 << 20) + 1;
     let log = lab.run_on_two_queues6(
         "xfer6",
         &["xfer", "--connect", &target, "--bytes", &bytes.to_string()],
     );
-    let ok = format!("xfer ok: sent {bytes} B, received {bytes} B, verified");
-    assert!(
-        log.lines().any(|l| l.starts_with(&ok) && l.ends_with("over 2 streams, one per queue")),
-        "{log}"
-    );
-    let finals = worker_finals(&log, 2);
-    for line in &finals {
-        assert_eq!(worker_counter(line, "tcp-active-opens"), 1, "one stream a worker: {line}");
-    }
-    assert_none_steered(&finals, "xfer over IPv6");
+    check_xfer_on_two_queues(&log, bytes, "xfer over IPv6");
     if !echo.stop(Duration::from_secs(20)) {
         echo.fail("the Linux echo did not exit 0");
     }
@@ -158,23 +141,7 @@ fn b_proxy_over_ipv6_on_two_queues_keeps_both_halves_on_one_core() {
         proxy.fail("the proxy did not exit 0");
     }
     let log = proxy.log_text();
-    assert_eq!(v["same"], true, "bytes differ: {v}\n{log}");
-    assert_eq!(v["received"].as_u64(), Some(n * conns), "{v}");
-    let total = n * conns;
-    let stopped = format!("accepted {conns}, completed {conns}, aborted 0, backend failures 0");
-    assert!(log.contains(&stopped), "{log}");
-    assert!(log.contains(&format!("bytes up {total}, bytes down {total}")), "{log}");
-    let finals = worker_finals(&log, 2);
-    for line in &finals {
-        assert_eq!(
-            worker_counter(line, "tcp-active-opens"),
-            worker_counter(line, "tcp-passive-opens"),
-            "each client connection's backend connection opened by its own worker: {line}"
-        );
-    }
-    let accepted: u64 = finals.iter().map(|l| worker_counter(l, "tcp-passive-opens")).sum();
-    assert_eq!(accepted, conns, "{log}");
-    assert_none_steered(&finals, "proxy over IPv6");
+    check_proxy_on_two_queues(&v, &log, n, conns, "proxy over IPv6");
     if !echo.stop(Duration::from_secs(20)) {
         echo.fail("the Linux echo did not exit 0");
     }

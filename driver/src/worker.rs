@@ -308,6 +308,45 @@ impl<D: Device, A: App> Worker<D, A> {
         }
     }
 
+    /// After the application finished (`run_idle` returned [`Stop::Finished`]), on several
+    /// queues: keeps serving this worker's queue until every worker's application has
+    /// finished (or `stop`, or a signal). Frames of the others' flows still arrive here, and so
+    /// do the ARP replies and IPv6 neighbour advertisements that are not RSS-steered and that
+    /// every worker needs copied (a worker still running duplicate address detection resolves
+    /// its neighbours late): a finished worker that let its socket go would leave them to the
+    /// kernel. On one queue it returns at once.
+    pub fn serve_until_all_finished(
+        &mut self,
+        policy: IdlePolicy,
+        mut stop: impl FnMut(&Self) -> bool,
+    ) -> Stop {
+        match &self.steer {
+            Some(steer) => steer.port.mark_finished(),
+            None => return Stop::Finished,
+        }
+        let mut idler = Idler::new(policy, self.clock.now());
+        loop {
+            let all_finished = match &self.steer {
+                Some(steer) => steer.port.all_finished(),
+                None => true,
+            };
+            if all_finished {
+                return Stop::Finished;
+            }
+            if stop(self) {
+                return Stop::Requested;
+            }
+            if crate::signal::requested() {
+                return Stop::Signal;
+            }
+            let now = self.clock.now();
+            let step = self.run_once(now);
+            if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
+                self.counters.idle_waits += 1;
+            }
+        }
+    }
+
     /// Graceful stop: [`App::shutdown`], then iterations until the application is finished
     /// (its connections closed) or `grace` has passed, then until nothing is left to send
     /// (bounded by another `grace`). Returns whether the application finished in time.

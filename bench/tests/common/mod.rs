@@ -186,6 +186,17 @@ impl Lab {
         p
     }
 
+    /// A Linux server (`xdptcp serve APP --stack linux`) on the kernel side's IPv6 address
+    /// only, once listening; and its `[ADDR]:PORT`.
+    pub fn linux_server6(&self, app: &str, port: u16) -> (Proc, String) {
+        let listen = format!("[{}]:{port}", self.kernel_ip6);
+        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
+        let tag = format!("linux6-{app}-{port}");
+        let mut p = self.proc(&self.kernel_ns, &tag, &argv).time_limit(120).start();
+        p.wait_line("listening on");
+        (p, listen)
+    }
+
     /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
     pub fn proxy_peer(&self, args: &[&str], secs: u64) -> serde_json::Value {
         let out = Command::new("timeout")
@@ -512,4 +523,75 @@ pub fn assert_none_steered(finals: &[String], who: &str) {
         );
         assert!(worker_counter(line, "rx") > 0, "{who}: a worker received nothing: {line}");
     }
+}
+
+/// Checks a `load rr --conns 64` run on two queues: its JSON report `v` (no error of any kind,
+/// every response whole) and its `log` (the workers' shares add up to the report, progress
+/// merged, each worker opened its 32 connections and got every reply on its own queue).
+/// Returns the workers' final lines.
+pub fn check_load_rr_64_on_two_queues(v: &serde_json::Value, log: &str, who: &str) -> Vec<String> {
+    for k in ["connect", "reset", "timeout", "protocol"] {
+        assert_eq!(v["errors"][k].as_u64(), Some(0), "{who}: errors.{k}: {v}\n{log}");
+    }
+    let completed = v["completed"].as_u64().unwrap_or(0);
+    assert!(completed > 64, "{who}: {v}\n{log}");
+    // 64 bytes of request and 64 of response per completed request: every response came
+    // back whole (the client checks each one's length prefix and size).
+    assert_eq!(v["bytes"].as_u64(), Some(completed * 128), "{who}: {v}");
+    assert_eq!(v["conns"].as_u64(), Some(64), "{who}: {v}");
+    // The merged report is the sum of the workers' shares.
+    let shares: u64 = log
+        .lines()
+        .filter(|l| l.starts_with('q') && l.contains(" load: "))
+        .map(|l| number_after(l, "completed").expect("completed N"))
+        .sum();
+    assert_eq!(shares, completed, "{log}");
+    // Progress: one merged line a second for both workers, none of a single worker's.
+    assert!(log.lines().any(|l| l.starts_with("[   1s] rr ")), "a merged progress line: {log}");
+    assert!(!log.lines().any(|l| l.starts_with("q0 [") || l.starts_with("q1 [")), "{log}");
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(worker_counter(line, "tcp-active-opens"), 32, "32 a worker: {line}");
+    }
+    assert_none_steered(&finals, who);
+    eprintln!("{who}: {}", log.lines().filter(|l| l.starts_with("rr against")).collect::<String>());
+    finals
+}
+
+/// Checks an `xfer --bytes BYTES` run on two queues: verified, one stream a worker, nothing
+/// steered.
+pub fn check_xfer_on_two_queues(log: &str, bytes: u64, who: &str) {
+    let ok = format!("xfer ok: sent {bytes} B, received {bytes} B, verified");
+    assert!(
+        log.lines().any(|l| l.starts_with(&ok) && l.ends_with("over 2 streams, one per queue")),
+        "{who}: {log}"
+    );
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(worker_counter(line, "tcp-active-opens"), 1, "one stream a worker: {line}");
+    }
+    assert_none_steered(&finals, who);
+}
+
+/// Checks `serve proxy` on two queues after `conns` Linux connections of `n` bytes each way
+/// (`v`, the peer's report): byte-exact, every connection completed, each worker opened a
+/// backend connection for every client connection it accepted, nothing steered.
+pub fn check_proxy_on_two_queues(v: &serde_json::Value, log: &str, n: u64, conns: u64, who: &str) {
+    assert_eq!(v["same"], true, "{who}: bytes differ: {v}\n{log}");
+    assert_eq!(v["received"].as_u64(), Some(n * conns), "{who}: {v}");
+    let total = n * conns;
+    let stopped = format!("accepted {conns}, completed {conns}, aborted 0, backend failures 0");
+    assert!(log.contains(&stopped), "{log}");
+    assert!(log.contains(&format!("bytes up {total}, bytes down {total}")), "{log}");
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(
+            worker_counter(line, "tcp-active-opens"),
+            worker_counter(line, "tcp-passive-opens"),
+            "each client connection's backend connection opened by its own worker: {line}"
+        );
+    }
+    let accepted: u64 = finals.iter().map(|l| worker_counter(l, "tcp-passive-opens")).sum();
+    assert_eq!(accepted, conns, "{log}");
+    assert_none_steered(&finals, who);
 }
