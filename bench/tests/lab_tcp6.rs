@@ -29,7 +29,8 @@ fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
 }
 
-/// `xdptcp serve echo` on our stack with both families, once listening.
+/// `xdptcp serve echo` on our stack with both families, once listening and its IPv6 address
+/// past detection.
 fn serve_echo6(lab: &Lab, extra: &[&str]) -> Proc {
     let ips = format!("{}/24,{}/64", lab.stack_ip, lab.stack_ip6);
     let mut argv = vec![XDPTCP, "serve", "echo", "--stack", "xdptcp", "--port", "7"];
@@ -38,6 +39,7 @@ fn serve_echo6(lab: &Lab, extra: &[&str]) -> Proc {
     lab.settle_ipv6();
     let mut server = lab.proc(&lab.stack_ns, "serve6", &argv).pcap().time_limit(200).start();
     server.wait_line("listening on");
+    lab.wait_stack_ipv6();
     server
 }
 

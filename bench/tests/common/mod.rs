@@ -143,6 +143,27 @@ impl Lab {
         panic!("{}: IPv6 addresses still tentative after 10 s", self.kernel_if);
     }
 
+    /// Waits (at most 10 s) until our stack's IPv6 address answers a ping from the kernel
+    /// side: our server listens at once, but the address takes traffic only once its
+    /// duplicate address detection is done (a random delay of up to a second, then a
+    /// second), and a Linux client that connects before then can give up resolving it.
+    pub fn wait_stack_ipv6(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.kernel_ns, "ping", "-6", "-c", "1", "-W", "1"])
+                .arg(&self.stack_ip6)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+        }
+        panic!("{} did not answer a ping within 10 s", self.stack_ip6);
+    }
+
     /// Adds `n` more addresses to the kernel-side veth (`.first`, `.first+1`, ... of the lab's
     /// /24) and returns them: each is one more source of ports for many client connections.
     /// They go with the namespace when the lab is taken down.
