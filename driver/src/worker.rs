@@ -288,7 +288,17 @@ impl<D: Device, A: App> Worker<D, A> {
     }
 
     /// [`run_until`](Self::run_until) with an [`IdlePolicy`].
-    pub fn run_idle(&mut self, policy: IdlePolicy, mut stop: impl FnMut(&Self) -> bool) -> Stop {
+    pub fn run_idle(&mut self, policy: IdlePolicy, stop: impl FnMut(&Self) -> bool) -> Stop {
+        self.run_loop(policy, stop, |w| w.app.finished())
+    }
+
+    /// Iterations until `stop` (the caller's), a signal, or `finished` after an iteration.
+    fn run_loop(
+        &mut self,
+        policy: IdlePolicy,
+        mut stop: impl FnMut(&Self) -> bool,
+        mut finished: impl FnMut(&Self) -> bool,
+    ) -> Stop {
         let mut idler = Idler::new(policy, self.clock.now());
         loop {
             if stop(self) {
@@ -299,7 +309,7 @@ impl<D: Device, A: App> Worker<D, A> {
             }
             let now = self.clock.now();
             let step = self.run_once(now);
-            if self.app.finished() {
+            if finished(self) {
                 return Stop::Finished;
             }
             if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
@@ -318,33 +328,13 @@ impl<D: Device, A: App> Worker<D, A> {
     pub fn serve_until_all_finished(
         &mut self,
         policy: IdlePolicy,
-        mut stop: impl FnMut(&Self) -> bool,
+        stop: impl FnMut(&Self) -> bool,
     ) -> Stop {
         match &self.steer {
             Some(steer) => steer.port.mark_finished(),
             None => return Stop::Finished,
         }
-        let mut idler = Idler::new(policy, self.clock.now());
-        loop {
-            let all_finished = match &self.steer {
-                Some(steer) => steer.port.all_finished(),
-                None => true,
-            };
-            if all_finished {
-                return Stop::Finished;
-            }
-            if stop(self) {
-                return Stop::Requested;
-            }
-            if crate::signal::requested() {
-                return Stop::Signal;
-            }
-            let now = self.clock.now();
-            let step = self.run_once(now);
-            if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
-                self.counters.idle_waits += 1;
-            }
-        }
+        self.run_loop(policy, stop, |w| w.steer.as_ref().is_some_and(|s| s.port.all_finished()))
     }
 
     /// Graceful stop: [`App::shutdown`], then iterations until the application is finished
