@@ -15,7 +15,8 @@
 # the RX queue numbered like the TX queue the sender's kernel picked (its flow hash, XPS), so
 # flows spread over the stack side's queues.
 # --rss (with --queues N > 1) makes the kernel side pick the queue the way a NIC's RSS would
-# for the stack side: the Toeplitz hash of each TCP or UDP frame's 4-tuple with the Microsoft
+# for the stack side: the Toeplitz hash of each TCP or UDP frame's 4-tuple (IPv4, or IPv6
+# without extension headers over its 36-byte tuple as NICs hash tcp6) with the Microsoft
 # key and a 128-entry table of i % N (xdptcp_driver::rss::Rss::microsoft), by a tc egress
 # classifier (scripts/lab/veth-rss.bpf.c, built with clang; `xdptcp lab up`, which runs this
 # script from memory, hands its copy of that source in XDPTCP_LAB_RSS_SRC). Without it replies to the

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p xdptcp-bench --example path_count -- rpc 200000`
 //! `cargo run --release -p xdptcp-bench --example path_count -- bulk 100`
+//! `rpc6` and `bulk6` are the same workloads over IPv6 (both stacks dual-stack, the
+//! connection between their IPv6 addresses).
 //! Subtract a run with 0 operations (setup only) to get the cost of the operations alone.
 
 #[path = "../benches/common/mod.rs"]
@@ -18,11 +20,19 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_default();
     let Some(n) = args.next().and_then(|s| s.parse::<usize>().ok()) else {
-        eprintln!("usage: path_count rpc|bulk COUNT");
+        eprintln!("usage: path_count rpc|bulk|rpc6|bulk6 COUNT");
         std::process::exit(2);
     };
-    let mut w = Duo::connect(DeviceCaps::ip(1500), 1 << 20, false);
-    match what.as_str() {
+    let (workload, ipv6) = match what.strip_suffix('6') {
+        Some(base) => (base, true),
+        None => (what.as_str(), false),
+    };
+    let mut w = if ipv6 {
+        Duo::connect6(DeviceCaps::ip(1500), 1 << 20, false)
+    } else {
+        Duo::connect(DeviceCaps::ip(1500), 1 << 20, false)
+    };
+    match workload {
         // One 64-byte request and response, Nagle off (tcp_path/rpc_64B).
         "rpc" => {
             w.c.tcp_set_nodelay(w.ch, true).unwrap();
@@ -62,8 +72,8 @@ fn main() {
                 }
             }
         }
-        other => {
-            eprintln!("path_count: unknown workload {other:?} (expected rpc or bulk)");
+        _ => {
+            eprintln!("path_count: unknown workload {what:?} (expected rpc, bulk, rpc6 or bulk6)");
             std::process::exit(2);
         }
     }

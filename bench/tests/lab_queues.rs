@@ -21,7 +21,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod common;
-use common::{has_root, number_after, Lab, Proc, XDPTCP};
+use common::{assert_none_steered, check_load_rr_64_on_two_queues, check_proxy_on_two_queues};
+use common::{check_xfer_on_two_queues, has_root, worker_counter as counter, worker_finals};
+use common::{Lab, Proc, XDPTCP};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -42,27 +44,7 @@ const QUEUES: [&str; 6] = ["--stack", "xdptcp", "--queues", "2", "--rss-key", "s
 
 /// Each worker's `final q..` line, in queue order.
 fn finals(log: &str) -> Vec<String> {
-    let lines: Vec<String> =
-        log.lines().filter(|l| l.starts_with("final q")).map(str::to_string).collect();
-    assert_eq!(lines.len(), 2, "one final line per worker: {log}");
-    lines
-}
-
-/// `key N` of a worker's final line.
-fn counter(line: &str, key: &str) -> u64 {
-    number_after(line, &format!(" {key} ")).unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
-/// Every frame each worker received belonged to a flow it owns: nothing was steered.
-fn assert_none_steered(finals: &[String], who: &str) {
-    for line in finals {
-        assert_eq!(
-            counter(line, "not-mine"),
-            0,
-            "{who}: a frame arrived on the wrong queue: {line}"
-        );
-        assert!(counter(line, "rx") > 0, "{who}: a worker received nothing: {line}");
-    }
+    worker_finals(log, 2)
 }
 
 impl Lab {
@@ -106,32 +88,7 @@ fn load_rr_64(lab: &Lab, tag: &str, target: &str) -> Vec<String> {
     let text = std::fs::read_to_string(&json).expect("the JSON report was written");
     let _ = std::fs::remove_file(&json);
     let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    for k in ["connect", "reset", "timeout", "protocol"] {
-        assert_eq!(v["errors"][k].as_u64(), Some(0), "errors.{k}: {v}\n{log}");
-    }
-    let completed = v["completed"].as_u64().unwrap_or(0);
-    assert!(completed > 64, "{v}");
-    // 64 bytes of request and 64 of response per completed request: every response came
-    // back whole (the client checks each one's length prefix and size).
-    assert_eq!(v["bytes"].as_u64(), Some(completed * 128), "{v}");
-    assert_eq!(v["conns"].as_u64(), Some(64), "{v}");
-    // The merged report is the sum of the workers' shares.
-    let shares: u64 = log
-        .lines()
-        .filter(|l| l.starts_with('q') && l.contains(" load: "))
-        .map(|l| number_after(l, "completed").expect("completed N"))
-        .sum();
-    assert_eq!(shares, completed, "{log}");
-    // Progress: one merged line a second for both workers, none of a single worker's.
-    assert!(log.lines().any(|l| l.starts_with("[   1s] rr ")), "a merged progress line: {log}");
-    assert!(!log.lines().any(|l| l.starts_with("q0 [") || l.starts_with("q1 [")), "{log}");
-    let finals = finals(&log);
-    for line in &finals {
-        assert_eq!(counter(line, "tcp-active-opens"), 32, "32 connections a worker: {line}");
-    }
-    assert_none_steered(&finals, tag);
-    eprintln!("{tag}: {}", log.lines().filter(|l| l.starts_with("rr against")).collect::<String>());
-    finals
+    check_load_rr_64_on_two_queues(&v, &log, tag)
 }
 
 /// The load generator on two queues, 64 connections, against a Linux server and against an
@@ -169,16 +126,7 @@ fn a_load_and_xfer_on_two_queues_come_back_to_their_queue() {
     let bytes = (6u64 << 20) + 1; // odd: the shares differ by one
     let log =
         lab.on_two_queues("xfer", &["xfer", "--connect", &connect, "--bytes", &bytes.to_string()]);
-    let ok = format!("xfer ok: sent {bytes} B, received {bytes} B, verified");
-    assert!(
-        log.lines().any(|l| l.starts_with(&ok) && l.ends_with("over 2 streams, one per queue")),
-        "{log}"
-    );
-    let finals = finals(&log);
-    for line in &finals {
-        assert_eq!(counter(line, "tcp-active-opens"), 1, "one stream a worker: {line}");
-    }
-    assert_none_steered(&finals, "xfer");
+    check_xfer_on_two_queues(&log, bytes, "xfer");
     assert!(echo.stop(Duration::from_secs(20)), "the echo server did not exit 0");
 }
 
@@ -206,23 +154,7 @@ fn b_proxy_on_two_queues_keeps_both_halves_on_one_core() {
         proxy.fail("the proxy did not exit 0");
     }
     let log = proxy.log_text();
-    assert_eq!(v["same"], true, "bytes differ: {v}\n{log}");
-    assert_eq!(v["received"].as_u64(), Some(n * conns), "{v}");
-    let total = n * conns;
-    let stopped = format!("accepted {conns}, completed {conns}, aborted 0, backend failures 0");
-    assert!(log.contains(&stopped), "{log}");
-    assert!(log.contains(&format!("bytes up {total}, bytes down {total}")), "{log}");
-    let finals = finals(&log);
-    for line in &finals {
-        assert_eq!(
-            counter(line, "tcp-active-opens"),
-            counter(line, "tcp-passive-opens"),
-            "each client connection's backend connection opened by its own worker: {line}"
-        );
-    }
-    let accepted: u64 = finals.iter().map(|l| counter(l, "tcp-passive-opens")).sum();
-    assert_eq!(accepted, conns, "{log}");
-    assert_none_steered(&finals, "proxy");
+    check_proxy_on_two_queues(&v, &log, n, conns, "proxy");
     assert!(echo.stop(Duration::from_secs(20)), "the echo server did not exit 0");
 }
 

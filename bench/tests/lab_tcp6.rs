@@ -29,7 +29,8 @@ fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/peer.py")
 }
 
-/// `xdptcp serve echo` on our stack with both families, once listening.
+/// `xdptcp serve echo` on our stack with both families, once listening and its IPv6 address
+/// past detection.
 fn serve_echo6(lab: &Lab, extra: &[&str]) -> Proc {
     let ips = format!("{}/24,{}/64", lab.stack_ip, lab.stack_ip6);
     let mut argv = vec![XDPTCP, "serve", "echo", "--stack", "xdptcp", "--port", "7"];
@@ -38,6 +39,7 @@ fn serve_echo6(lab: &Lab, extra: &[&str]) -> Proc {
     lab.settle_ipv6();
     let mut server = lab.proc(&lab.stack_ns, "serve6", &argv).pcap().time_limit(200).start();
     server.wait_line("listening on");
+    lab.wait_stack_ipv6();
     server
 }
 
@@ -104,17 +106,6 @@ fn xdptcp6(lab: &Lab, tag: &str, args: &[&str], secs: u64) -> Proc {
     lab.proc(&lab.stack_ns, tag, &argv).time_limit(secs).start()
 }
 
-/// A Linux server (`xdptcp serve APP --stack linux`) listening on the kernel side's IPv6
-/// address only, once listening; returns it and its `[ADDR]:PORT`.
-fn linux_server6(lab: &Lab, app: &str, port: u16) -> (Proc, String) {
-    let listen = format!("[{}]:{port}", lab.kernel_ip6);
-    let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
-    let mut p =
-        lab.proc(&lab.kernel_ns, &format!("linux6-{app}-{port}"), &argv).time_limit(120).start();
-    p.wait_line("listening on");
-    (p, listen)
-}
-
 #[test]
 fn c_our_load_rr_against_a_linux_echo_over_ipv6() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,7 +114,7 @@ fn c_our_load_rr_against_a_linux_echo_over_ipv6() {
     }
     let lab = Lab::up(format!("t6c{}", std::process::id() % 100_000), &[]);
     lab.settle_ipv6();
-    let (mut server, target) = linux_server6(&lab, "echo", 7001);
+    let (mut server, target) = lab.linux_server6("echo", 7001);
     let json = std::env::temp_dir().join(format!("xdptcp-{}-rr6.json", lab.name));
     let json_s = json.to_string_lossy().to_string();
     let args = ["load", "rr", "--stack", "xdptcp", "--target", &target, "--conns", "4"];
@@ -158,7 +149,7 @@ fn d_our_xfer_against_a_linux_echo_over_ipv6() {
     }
     let lab = Lab::up(format!("t6d{}", std::process::id() % 100_000), &[]);
     lab.settle_ipv6();
-    let (mut server, target) = linux_server6(&lab, "echo", 7002);
+    let (mut server, target) = lab.linux_server6("echo", 7002);
     let bytes = (16u64 << 20).to_string();
     let args = ["xfer", "--stack", "xdptcp", "--connect", &target, "--bytes", &bytes];
     let mut client = xdptcp6(&lab, "xfer6", &args, 120);
@@ -185,7 +176,7 @@ fn e_our_proxy_between_linux_peers_over_ipv6() {
     }
     let lab = Lab::up(format!("t6e{}", std::process::id() % 100_000), &[]);
     lab.settle_ipv6();
-    let (mut echo, backend) = linux_server6(&lab, "echo", 7007);
+    let (mut echo, backend) = lab.linux_server6("echo", 7007);
     let args = ["serve", "proxy", "--stack", "xdptcp", "--backend", &backend, "--port", "8000"];
     let mut proxy = xdptcp6(&lab, "proxy6", &args, 120);
     proxy.wait_line("listening on");

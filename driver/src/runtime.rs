@@ -632,7 +632,11 @@ fn serve<D: XdpBacked, A: App, E: WorkerEvents<A>>(
     worker.start()?;
     worker.device().xdp().start().map_err(|e| e.to_string())?;
     events.ready(&worker);
-    let stop = worker.run_idle(config.idle, |w| events.poll(w));
+    let mut stop = worker.run_idle(config.idle, |w| events.poll(w));
+    if stop == Stop::Finished {
+        // Several queues: this one still carries frames the other workers need.
+        stop = worker.serve_until_all_finished(config.idle, |w| events.poll(w));
+    }
     // Graceful stop: the application closes its connections, what is queued leaves
     // (bounded by the grace period; a peer that keeps sending does not keep us alive).
     let drained = worker.drain(config.grace);

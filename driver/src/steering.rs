@@ -23,6 +23,9 @@
 //! counted — steering is the slow path and must never block a worker or allocate.
 //! Both channels of a lane hold as many slots as the lane has buffers, so neither ever fills.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use crossbeam_channel::{Receiver, Sender};
 
 /// Lane sizes.
@@ -85,6 +88,7 @@ pub struct Steering {
 impl Steering {
     /// Lanes for every ordered pair of `workers` workers, with all buffers allocated now.
     pub fn new(workers: usize, config: SteeringConfig) -> Steering {
+        let finished = Arc::new(Finished { workers, count: AtomicUsize::new(0) });
         let mut ports: Vec<SteerPort> = (0..workers)
             .map(|me| SteerPort {
                 me,
@@ -92,6 +96,7 @@ impl Steering {
                 inbound: (0..workers).map(|_| None).collect(),
                 buffer_size: config.buffer_size,
                 counters: SteerCounters::default(),
+                finished: finished.clone(),
             })
             .collect();
         for from in 0..workers {
@@ -129,12 +134,33 @@ pub struct SteerPort {
     inbound: Vec<Option<InLane>>,
     buffer_size: usize,
     counters: SteerCounters,
+    /// Shared by all the ports: how many workers' applications have finished.
+    finished: Arc<Finished>,
+}
+
+/// How many of `workers` workers' applications have finished (each counts itself once).
+#[derive(Debug)]
+struct Finished {
+    workers: usize,
+    count: AtomicUsize,
 }
 
 impl SteerPort {
     /// This worker's index.
     pub fn me(&self) -> usize {
         self.me
+    }
+
+    /// Counts this worker's application as finished. Call once.
+    pub fn mark_finished(&self) {
+        self.finished.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether every worker's application has finished: until then a finished worker still
+    /// serves its queue for the others (frames of their flows, and the ARP replies and
+    /// neighbour advertisements every worker needs, arrive on any queue).
+    pub fn all_finished(&self) -> bool {
+        self.finished.count.load(Ordering::Acquire) >= self.finished.workers
     }
 
     /// Number of workers.
@@ -216,6 +242,16 @@ impl SteerPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_finished_only_once_every_worker_counted_itself() {
+        let ports = Steering::new(3, SteeringConfig::default()).into_ports();
+        ports[0].mark_finished();
+        ports[2].mark_finished();
+        assert!(ports.iter().all(|p| !p.all_finished()), "one worker is still running");
+        ports[1].mark_finished();
+        assert!(ports.iter().all(SteerPort::all_finished));
+    }
 
     #[test]
     fn frames_cross_byte_exact_and_buffers_return() {

@@ -288,7 +288,17 @@ impl<D: Device, A: App> Worker<D, A> {
     }
 
     /// [`run_until`](Self::run_until) with an [`IdlePolicy`].
-    pub fn run_idle(&mut self, policy: IdlePolicy, mut stop: impl FnMut(&Self) -> bool) -> Stop {
+    pub fn run_idle(&mut self, policy: IdlePolicy, stop: impl FnMut(&Self) -> bool) -> Stop {
+        self.run_loop(policy, stop, |w| w.app.finished())
+    }
+
+    /// Iterations until `stop` (the caller's), a signal, or `finished` after an iteration.
+    fn run_loop(
+        &mut self,
+        policy: IdlePolicy,
+        mut stop: impl FnMut(&Self) -> bool,
+        mut finished: impl FnMut(&Self) -> bool,
+    ) -> Stop {
         let mut idler = Idler::new(policy, self.clock.now());
         loop {
             if stop(self) {
@@ -299,13 +309,32 @@ impl<D: Device, A: App> Worker<D, A> {
             }
             let now = self.clock.now();
             let step = self.run_once(now);
-            if self.app.finished() {
+            if finished(self) {
                 return Stop::Finished;
             }
             if idler.after_step(&mut self.dev, now, step.moved, step.next_timer) {
                 self.counters.idle_waits += 1;
             }
         }
+    }
+
+    /// After the application finished (`run_idle` returned [`Stop::Finished`]), on several
+    /// queues: keeps serving this worker's queue until every worker's application has
+    /// finished (or `stop`, or a signal). Frames of the others' flows still arrive here, and so
+    /// do the ARP replies and IPv6 neighbour advertisements that are not RSS-steered and that
+    /// every worker needs copied (a worker still running duplicate address detection resolves
+    /// its neighbours late): a finished worker that let its socket go would leave them to the
+    /// kernel. On one queue it returns at once.
+    pub fn serve_until_all_finished(
+        &mut self,
+        policy: IdlePolicy,
+        stop: impl FnMut(&Self) -> bool,
+    ) -> Stop {
+        match &self.steer {
+            Some(steer) => steer.port.mark_finished(),
+            None => return Stop::Finished,
+        }
+        self.run_loop(policy, stop, |w| w.steer.as_ref().is_some_and(|s| s.port.all_finished()))
     }
 
     /// Graceful stop: [`App::shutdown`], then iterations until the application is finished

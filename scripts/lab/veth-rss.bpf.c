@@ -14,8 +14,10 @@
  * on queue q", which it keeps for the reply direction; the socket then caches that queue,
  * the same for every frame of its 4-tuple. UDP is hashed over its ports too, as a NIC told
  * `ethtool -N IF rx-flow-hash udp4 sdfn` does, so each UDP flow (an rudp connection) has a
- * queue known in advance. Frames that are not unfragmented IPv4 TCP or UDP are left to the
- * kernel's own choice.
+ * queue known in advance. IPv6 TCP and UDP with no extension header are hashed over their
+ * 36-byte 4-tuple (source address, destination address, source port, destination port), as
+ * NICs hash `tcp6` (xdptcp_driver::rss::Rss::hash6). Frames that are not unfragmented IPv4
+ * or extension-free IPv6 TCP or UDP are left to the kernel's own choice.
  */
 /* Self-contained, like the XDP program: no libbpf headers needed to build it. */
 typedef unsigned char __u8;
@@ -66,27 +68,59 @@ static const __u8 key[40] = {
 };
 #endif
 
-SEC("classifier")
-int veth_rss(struct __sk_buff *skb)
+/* The hash input of an IPv4 frame (12 bytes) or 0 if it is not hashed over ports. */
+static __attribute__((always_inline)) int input4(struct __sk_buff *skb, __u8 *input)
 {
-	__u8 input[12];
 	__u8 vihl, proto;
 	__u16 frag;
-	__u32 hash = 0;
 
-	if (skb->protocol != be16(0x0800))
-		return TC_ACT_OK;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &vihl, 1) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN + 9, &proto, 1) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN + 6, &frag, 2) < 0)
-		return TC_ACT_OK;
+		return 0;
 	/* Only unfragmented TCP and UDP are hashed over ports. */
 	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (be16(frag) & 0x3fff) != 0)
-		return TC_ACT_OK;
+		return 0;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN + 12, input, 8) < 0 ||
 	    bpf_skb_load_bytes(skb, ETH_HLEN + (vihl & 0x0f) * 4, input + 8, 4) < 0)
+		return 0;
+	return 12;
+}
+
+/* The hash input of an IPv6 frame (36 bytes) or 0 if it is not hashed over ports: TCP or
+ * UDP right after the fixed 40-byte header (no extension header, so no fragment either). */
+static __attribute__((always_inline)) int input6(struct __sk_buff *skb, __u8 *input)
+{
+	__u8 next;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + 6, &next, 1) < 0)
+		return 0;
+	if (next != IPPROTO_TCP && next != IPPROTO_UDP)
+		return 0;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, input, 32) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + 40, input + 32, 4) < 0)
+		return 0;
+	return 36;
+}
+
+SEC("classifier")
+int veth_rss(struct __sk_buff *skb)
+{
+	__u8 input[36];
+	__u32 hash = 0;
+	int len;
+
+	if (skb->protocol == be16(0x0800))
+		len = input4(skb, input);
+	else if (skb->protocol == be16(0x86dd))
+		len = input6(skb, input);
+	else
 		return TC_ACT_OK;
-	for (int bit = 0; bit < 96; bit++) {
+	if (len == 0)
+		return TC_ACT_OK;
+	for (int bit = 0; bit < 288; bit++) {
+		if (bit >= len * 8)
+			break;
 		int i = bit >> 3, b = bit & 7;
 		/* The 32 key bits starting at input bit `bit`, from the 40 bits at key[i..i+5). */
 		__u64 window = ((__u64)key[i] << 32) | ((__u64)key[i + 1] << 24) |

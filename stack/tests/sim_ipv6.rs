@@ -49,6 +49,25 @@ fn bulk_over_ipv6_with_loss_reordering_and_duplication() {
     }
 }
 
+#[test]
+fn long_transfer_over_ipv6_keeps_the_neighbour_reachable() {
+    // 1 Mbit/s for 9 MB: about 75 s, more than twice the 30 s REACHABLE_TIME. Acknowledged
+    // data confirms the neighbour (RFC 4861 §7.3.1, as Linux's `dst_confirm_neigh`), so the
+    // sender's entry never goes stale and it solicits only once, to resolve B at the start:
+    // no unicast revalidation during the transfer. The sender carries no data the other
+    // way, so only its ACKs of new data can be what keeps the entry fresh.
+    let link = LinkConfig { bandwidth_bps: 1_000_000, ..LinkConfig::default() };
+    let mut p = dual_pair(link, 41);
+    let r = bulk_transfer_to(&mut p, to_b6(5001), 9_000_000, 0, 41, LIMIT);
+    assert!(r.is_clean(9_000_000, 0), "{r:?}");
+    assert!(r.elapsed > Duration::from_secs(70), "{r:?}");
+    assert_eq!(
+        p.a.iface().counters().ndp_solicits_sent,
+        1,
+        "the sender revalidated a neighbour it was sending to"
+    );
+}
+
 /// Drives until B accepts a connection on `l` (returned) and `client` is established.
 fn accept_one(p: &mut Pair, client: TcpHandle) -> Option<TcpHandle> {
     let mut server = None;

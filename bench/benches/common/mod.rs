@@ -3,8 +3,8 @@
 //! exchange round and jumped to the earliest timer when nothing moves (so no suite waits on a
 //! wall clock and none stalls on a delayed-ACK timer).
 
-use std::net::Ipv4Addr;
-use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig, Ipv6Cidr, Ipv6Config};
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
 use xdptcp_stack::tcp::{BufferSizes, TcpConfig};
 use xdptcp_stack::time::{Duration, Instant};
@@ -13,17 +13,26 @@ use xdptcp_stack::wire::ethernet::EthernetAddress;
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 80;
+/// The IPv6 addresses of [`Duo::connect6`]'s client and server.
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
-/// One stack on `ip` with `buffer` bytes of send and receive buffer per connection, and
-/// `tune` applied to its configuration last.
-pub fn stack_tuned(
+/// One stack on `ip` (and, if `ip6` is set, that IPv6 address too, usable at once: no
+/// duplicate address detection) with `buffer` bytes of send and receive buffer per
+/// connection, and `tune` applied to its configuration last.
+fn stack_family(
     ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
     seed: u64,
     caps: DeviceCaps,
     buffer: usize,
     tune: fn(&mut StackConfig),
 ) -> Stack {
-    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
+    let mut iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, seed as u8]), ip, 24);
+    if let Some(ip6) = ip6 {
+        iface.ipv6 = Ipv6Config::with_addresses(vec![Ipv6Cidr::new(ip6, 64)]);
+        iface.ipv6.dad_transmits = 0;
+    }
     let mut cfg = StackConfig::new(iface, caps, StackKeys::from_seed(seed));
     cfg.tcp = TcpConfig {
         wmem: BufferSizes::fixed(buffer),
@@ -59,11 +68,37 @@ impl Duo {
         nodelay: bool,
         tune: fn(&mut StackConfig),
     ) -> Duo {
-        let mut c = stack_tuned(CLIENT, 1, caps, buffer, tune);
-        let mut s = stack_tuned(SERVER, 2, caps, buffer, tune);
-        s.tcp_listen(Ipv4Addr::UNSPECIFIED, PORT, 16).expect("listen");
+        Duo::connect_family(caps, buffer, nodelay, false, tune)
+    }
+
+    /// [`connect`](Self::connect) over IPv6: both stacks also have an IPv6 address
+    /// ([`CLIENT6`], [`SERVER6`], usable at once: no duplicate address detection) and the
+    /// connection runs between them.
+    #[allow(dead_code)] // used by examples/path_count, not by every suite
+    pub fn connect6(caps: DeviceCaps, buffer: usize, nodelay: bool) -> Duo {
+        Duo::connect_family(caps, buffer, nodelay, true, |_| {})
+    }
+
+    fn connect_family(
+        caps: DeviceCaps,
+        buffer: usize,
+        nodelay: bool,
+        ipv6: bool,
+        tune: fn(&mut StackConfig),
+    ) -> Duo {
+        let (ip6_c, ip6_s) = if ipv6 { (Some(CLIENT6), Some(SERVER6)) } else { (None, None) };
+        let mut c = stack_family(CLIENT, ip6_c, 1, caps, buffer, tune);
+        let mut s = stack_family(SERVER, ip6_s, 2, caps, buffer, tune);
+        let any: std::net::IpAddr =
+            if ipv6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() };
+        s.tcp_listen(any, PORT, 16).expect("listen");
         let now = Instant::from_millis(1);
-        let ch = c.tcp_connect(now, SERVER, PORT).expect("connect");
+        let ch = if ipv6 {
+            let config = *c.tcp_config();
+            c.tcp_connect_to(now, SocketAddr::new(SERVER6.into(), PORT), config).expect("connect")
+        } else {
+            c.tcp_connect(now, SERVER, PORT).expect("connect")
+        };
         let buf = vec![0; caps.max_frame_len()];
         let mut d = Duo { c, s, now, buf, ch, sh: ch };
         let mut sh = None;

@@ -143,6 +143,27 @@ impl Lab {
         panic!("{}: IPv6 addresses still tentative after 10 s", self.kernel_if);
     }
 
+    /// Waits (at most 10 s) until our stack's IPv6 address answers a ping from the kernel
+    /// side: our server listens at once, but the address takes traffic only once its
+    /// duplicate address detection is done (a random delay of up to a second, then a
+    /// second), and a Linux client that connects before then can give up resolving it.
+    pub fn wait_stack_ipv6(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.kernel_ns, "ping", "-6", "-c", "1", "-W", "1"])
+                .arg(&self.stack_ip6)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+        }
+        panic!("{} did not answer a ping within 10 s", self.stack_ip6);
+    }
+
     /// Adds `n` more addresses to the kernel-side veth (`.first`, `.first+1`, ... of the lab's
     /// /24) and returns them: each is one more source of ports for many client connections.
     /// They go with the namespace when the lab is taken down.
@@ -184,6 +205,17 @@ impl Lab {
         let mut p = self.proc(&self.kernel_ns, &format!("linux-{app}-{port}"), &argv).start();
         p.wait_line("listening on");
         p
+    }
+
+    /// A Linux server (`xdptcp serve APP --stack linux`) on the kernel side's IPv6 address
+    /// only, once listening; and its `[ADDR]:PORT`.
+    pub fn linux_server6(&self, app: &str, port: u16) -> (Proc, String) {
+        let listen = format!("[{}]:{port}", self.kernel_ip6);
+        let argv = [XDPTCP, "serve", app, "--stack", "linux", "--listen", &listen];
+        let tag = format!("linux6-{app}-{port}");
+        let mut p = self.proc(&self.kernel_ns, &tag, &argv).time_limit(120).start();
+        p.wait_line("listening on");
+        (p, listen)
     }
 
     /// `proxy_peer.py ARGS` in the kernel namespace, at most `secs`; its last JSON line.
@@ -486,4 +518,101 @@ fn tcpdump_tail(pcap: &Path, n: usize) -> String {
         }
         Err(e) => format!("(tcpdump unavailable: {e})"),
     }
+}
+
+/// Each worker's `final q..` line of a `--queues N` run's log, in queue order (exactly `n`).
+pub fn worker_finals(log: &str, n: usize) -> Vec<String> {
+    let lines: Vec<String> =
+        log.lines().filter(|l| l.starts_with("final q")).map(str::to_string).collect();
+    assert_eq!(lines.len(), n, "one final line per worker: {log}");
+    lines
+}
+
+/// `key N` of a worker's final line.
+pub fn worker_counter(line: &str, key: &str) -> u64 {
+    number_after(line, &format!(" {key} ")).unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// Every frame each worker received belonged to a flow it owns: nothing was steered to
+/// another worker (`not-mine 0`), and every worker received something.
+pub fn assert_none_steered(finals: &[String], who: &str) {
+    for line in finals {
+        assert_eq!(
+            worker_counter(line, "not-mine"),
+            0,
+            "{who}: a frame arrived on the wrong queue: {line}"
+        );
+        assert!(worker_counter(line, "rx") > 0, "{who}: a worker received nothing: {line}");
+    }
+}
+
+/// Checks a `load rr --conns 64` run on two queues: its JSON report `v` (no error of any kind,
+/// every response whole) and its `log` (the workers' shares add up to the report, progress
+/// merged, each worker opened its 32 connections and got every reply on its own queue).
+/// Returns the workers' final lines.
+pub fn check_load_rr_64_on_two_queues(v: &serde_json::Value, log: &str, who: &str) -> Vec<String> {
+    for k in ["connect", "reset", "timeout", "protocol"] {
+        assert_eq!(v["errors"][k].as_u64(), Some(0), "{who}: errors.{k}: {v}\n{log}");
+    }
+    let completed = v["completed"].as_u64().unwrap_or(0);
+    assert!(completed > 64, "{who}: {v}\n{log}");
+    // 64 bytes of request and 64 of response per completed request: every response came
+    // back whole (the client checks each one's length prefix and size).
+    assert_eq!(v["bytes"].as_u64(), Some(completed * 128), "{who}: {v}");
+    assert_eq!(v["conns"].as_u64(), Some(64), "{who}: {v}");
+    // The merged report is the sum of the workers' shares.
+    let shares: u64 = log
+        .lines()
+        .filter(|l| l.starts_with('q') && l.contains(" load: "))
+        .map(|l| number_after(l, "completed").expect("completed N"))
+        .sum();
+    assert_eq!(shares, completed, "{log}");
+    // Progress: one merged line a second for both workers, none of a single worker's.
+    assert!(log.lines().any(|l| l.starts_with("[   1s] rr ")), "a merged progress line: {log}");
+    assert!(!log.lines().any(|l| l.starts_with("q0 [") || l.starts_with("q1 [")), "{log}");
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(worker_counter(line, "tcp-active-opens"), 32, "32 a worker: {line}");
+    }
+    assert_none_steered(&finals, who);
+    eprintln!("{who}: {}", log.lines().filter(|l| l.starts_with("rr against")).collect::<String>());
+    finals
+}
+
+/// Checks an `xfer --bytes BYTES` run on two queues: verified, one stream a worker, nothing
+/// steered.
+pub fn check_xfer_on_two_queues(log: &str, bytes: u64, who: &str) {
+    let ok = format!("xfer ok: sent {bytes} B, received {bytes} B, verified");
+    assert!(
+        log.lines().any(|l| l.starts_with(&ok) && l.ends_with("over 2 streams, one per queue")),
+        "{who}: {log}"
+    );
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(worker_counter(line, "tcp-active-opens"), 1, "one stream a worker: {line}");
+    }
+    assert_none_steered(&finals, who);
+}
+
+/// Checks `serve proxy` on two queues after `conns` Linux connections of `n` bytes each way
+/// (`v`, the peer's report): byte-exact, every connection completed, each worker opened a
+/// backend connection for every client connection it accepted, nothing steered.
+pub fn check_proxy_on_two_queues(v: &serde_json::Value, log: &str, n: u64, conns: u64, who: &str) {
+    assert_eq!(v["same"], true, "{who}: bytes differ: {v}\n{log}");
+    assert_eq!(v["received"].as_u64(), Some(n * conns), "{who}: {v}");
+    let total = n * conns;
+    let stopped = format!("accepted {conns}, completed {conns}, aborted 0, backend failures 0");
+    assert!(log.contains(&stopped), "{log}");
+    assert!(log.contains(&format!("bytes up {total}, bytes down {total}")), "{log}");
+    let finals = worker_finals(log, 2);
+    for line in &finals {
+        assert_eq!(
+            worker_counter(line, "tcp-active-opens"),
+            worker_counter(line, "tcp-passive-opens"),
+            "each client connection's backend connection opened by its own worker: {line}"
+        );
+    }
+    let accepted: u64 = finals.iter().map(|l| worker_counter(l, "tcp-passive-opens")).sum();
+    assert_eq!(accepted, conns, "{log}");
+    assert_none_steered(&finals, who);
 }

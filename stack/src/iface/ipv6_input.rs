@@ -560,10 +560,9 @@ mod tests {
         assert_eq!(iface.icmpv6_echo_request(now, FAR, 1, 1, b"d"), Err(SendError::NoRoute));
     }
 
-    #[test]
-    fn a_router_advertisement_gives_a_default_router_for_off_link_destinations() {
-        let mut iface = iface(0);
-        let now = Instant::ZERO;
+    /// A router advertisement from `src` (ROUTER_MAC's link-layer address option, a 1800 s
+    /// router lifetime) to all nodes.
+    fn router_advert(src: Ipv6Addr) -> Vec<u8> {
         let mut opts = [0u8; 8];
         opts[0] = 1; // source link-layer address
         opts[1] = 1;
@@ -577,15 +576,45 @@ mod tests {
             retrans_ms: 0,
             options: &opts,
         };
-        let f = icmp(ROUTER_MAC, multicast_mac(ALL_NODES), ROUTER, ALL_NODES, &ra);
+        icmp(ROUTER_MAC, multicast_mac(ALL_NODES), src, ALL_NODES, &ra)
+    }
+
+    #[test]
+    fn a_router_advertisement_gives_a_default_router_for_off_link_destinations() {
+        let mut iface = iface(0);
+        let now = Instant::ZERO;
+        let f = router_advert(ROUTER);
         assert_eq!(iface.receive(now, &f), Received::Consumed);
         assert_eq!(iface.ipv6().default_router(now), Some(ROUTER));
         iface.icmpv6_echo_request(now, FAR, 1, 1, b"far").unwrap();
         let out = drain(&mut iface, now);
         assert_eq!((out[0].0, out[0].2), (ROUTER_MAC, FAR), "straight to the router's MAC");
         // An advertisement from a global address is invalid (RFC 4861 §6.1.2).
-        let f = icmp(ROUTER_MAC, multicast_mac(ALL_NODES), PEER6, ALL_NODES, &ra);
+        let f = router_advert(PEER6);
         assert_eq!(iface.receive(now, &f), Received::Dropped(DropReason::BadIcmpv6));
+    }
+
+    #[test]
+    fn progress_to_an_off_link_destination_confirms_the_router() {
+        // The router's entry, learned at 0 from its advertisement, lasts REACHABLE_TIME (30 s).
+        // Upper-layer advice at 20 s about a destination behind it (RFC 4861 §7.3.1) makes
+        // it last until 50 s: a packet at 40 s goes out with no unicast solicitation; without
+        // the advice it draws one (the entry is being revalidated).
+        let f = router_advert(ROUTER);
+        let at = |s: u64| Instant::ZERO + Duration::from_secs(s);
+        let mut sent = Vec::new();
+        for confirm in [true, false] {
+            let mut iface = iface(0);
+            assert_eq!(iface.receive(at(0), &f), Received::Consumed);
+            if confirm {
+                iface.confirm_reachable6(at(20), FAR);
+            }
+            iface.icmpv6_echo_request(at(40), FAR, 1, 1, b"far").unwrap();
+            let out = drain(&mut iface, at(40));
+            assert!(out.iter().all(|o| o.0 == ROUTER_MAC), "{out:?}");
+            sent.push((out.len(), iface.counters().ndp_solicits_sent));
+        }
+        assert_eq!(sent, [(1, 0), (2, 1)], "(frames, solicitations) with and without advice");
     }
 
     #[test]

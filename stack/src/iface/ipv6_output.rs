@@ -10,6 +10,7 @@ use super::neighbor::Enqueued;
 use super::output::write_ethernet;
 use super::ring::PushError;
 use crate::time::Instant;
+use crate::wire::checksum;
 use crate::wire::ethernet::{self, EtherType, EthernetAddress};
 use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv6::{self, next_header, Ipv6Repr};
@@ -53,11 +54,7 @@ impl Interface {
         if dst.is_multicast() {
             return Ok(Link6::Mac(multicast_mac(dst)));
         }
-        let hop = if self.v6.is_on_link(dst) {
-            dst
-        } else if let Some(router) = self.v6.default_router(now) {
-            router
-        } else {
+        let Some(hop) = self.next_hop6(now, dst) else {
             self.counters.tx_no_route += 1;
             return Err(SendError::NoRoute);
         };
@@ -65,6 +62,32 @@ impl Interface {
             Some(mac) => Link6::Mac(mac),
             None => Link6::Unresolved(hop),
         })
+    }
+
+    /// The next hop of unicast `dst` (RFC 4861 §5.2): itself when on-link, else the default
+    /// router, else none.
+    fn next_hop6(&self, now: Instant, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        if self.v6.is_on_link(dst) {
+            Some(dst)
+        } else {
+            self.v6.default_router(now)
+        }
+    }
+
+    /// Upper-layer advice that `dst` is reachable (RFC 4861 §7.3.1: "forward progress" of a
+    /// connection, such as an acknowledgement of new data; Linux's `dst_confirm_neigh`):
+    /// the entry of `dst`'s next hop is confirmed as [`confirm_reachable`] does over ARP, so a
+    /// busy connection's neighbour never needs revalidating by unicast solicitations. The
+    /// cache's `confirm` is the same for both families; only the next hop differs.
+    ///
+    /// [`confirm_reachable`]: Interface::confirm_reachable
+    pub fn confirm_reachable6(&mut self, now: Instant, dst: Ipv6Addr) {
+        if self.caps.medium == Medium::Ip || dst.is_multicast() {
+            return;
+        }
+        if let Some(hop) = self.next_hop6(now, dst) {
+            self.v6.ndp.confirm(hop, now);
+        }
     }
 
     /// Sends an ICMPv6 echo request to `dst` (RFC 4443 §4.1), resolving the next hop by
@@ -114,12 +137,11 @@ impl Interface {
         self.queue_ipv6(now, link, hdr, |buf| {
             let len = wudp::HEADER_LEN + payload.len();
             let Some(buf) = buf.get_mut(..len) else { return len };
-            buf[wudp::HEADER_LEN..].copy_from_slice(payload);
+            // Copied and summed in one pass, as over IPv4 (the checksum is mandatory here).
+            let sum = checksum::copy_and_sum(&mut buf[wudp::HEADER_LEN..], payload);
+            let repr = wudp::UdpRepr { src_port, dst_port: dst.1 };
             let mut pkt = wudp::Packet::new_unchecked(buf);
-            pkt.set_src_port(src_port);
-            pkt.set_dst_port(dst.1);
-            pkt.set_len(len as u16);
-            pkt.fill_checksum_v6(src, dst.0);
+            repr.emit_with_payload_sum_v6(&mut pkt, payload.len(), sum, src, dst.0);
             len
         })?;
         self.counters.udp_sent += 1;

@@ -171,8 +171,16 @@ impl Stack {
             let verdict = s.conn.on_segment_ecn(now, seg, ecn, t.pool);
             if s.conn.send_queue_len() < queued {
                 // New data acknowledged: forward progress, so the peer's link-layer address
-                // is still good (RFC 1122 §2.3.2.1); spares ARP revalidation on busy flows.
-                t.iface.confirm_reachable_routed(now, *s.conn.remote().ip(), &s.route);
+                // is still good (RFC 1122 §2.3.2.1, RFC 4861 §7.3.1); spares revalidation
+                // (ARP requests, unicast neighbour solicitations) on busy flows. An IPv6
+                // connection's remote is an alias, never a neighbour: its real one is boxed.
+                if V6 {
+                    if let Some(ends) = s.ipv6.as_deref() {
+                        t.iface.confirm_reachable6(now, ends.remote);
+                    }
+                } else {
+                    t.iface.confirm_reachable_routed(now, *s.conn.remote().ip(), &s.route);
+                }
             }
             // A recycled TIME-WAIT connection is freed right after: nothing to send.
             t.transmit = verdict != SegmentVerdict::TimeWaitSyn;

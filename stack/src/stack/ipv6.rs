@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use super::output::fill_segment_repr;
+use super::output::{copy_payload, fill_segment_repr};
 use super::socket::{Owner, Socket};
 use super::{ConnectError, Reply, Stack, TcpHandle};
 use crate::flow::{FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6};
@@ -19,7 +19,6 @@ use crate::tcp::path::IcmpReport;
 use crate::tcp::segment::{IpEcn, SegmentHeader};
 use crate::tcp::{Connection, ConnectionParams, Open, SeqNumber, TcpConfig, Transmit};
 use crate::time::Instant;
-use crate::wire::checksum;
 use crate::wire::ipv6;
 use crate::wire::tcp::{Packet, TcpRepr};
 
@@ -120,20 +119,15 @@ pub(super) fn emit_segment6(
         let len = header_len + payload_len;
         // Too long for the buffer: report the length and let the interface refuse it.
         let Some(l4) = l4.get_mut(..len) else { return len };
-        let mut at = header_len;
-        for piece in payload {
-            l4[at..at + piece.len()].copy_from_slice(piece);
-            at += piece.len();
-        }
+        // The payload is copied and, unless the device sums it, summed in the same pass: the
+        // IPv4 emitter's helper, so both families share the rule.
+        let sum = copy_payload(&mut l4[header_len..], payload, !offload);
         let mut packet = Packet::new_unchecked(l4);
+        repr.emit_header_v6(&mut packet, ends.local, ends.remote, sum);
         if offload {
             // The device completes it (the driver's TX metadata start 20 bytes later than
             // over IPv4): seed it with the pseudo-header sum, as `iface` does for IPv4.
-            repr.emit_header_v6(&mut packet, ends.local, ends.remote, None);
             packet.set_checksum(ipv6::pseudo_header(ends.local, ends.remote, 6, len as u32));
-        } else {
-            let sum = checksum::sum(&packet.as_ref()[header_len..]);
-            repr.emit_header_v6(&mut packet, ends.local, ends.remote, Some(sum));
         }
         len
     })
@@ -405,6 +399,7 @@ mod tests {
     use super::*;
     use crate::iface::{ChecksumCaps, DeviceCaps, InterfaceConfig, Ipv6Cidr, Ipv6Config};
     use crate::tcp::segment::{Flags, SegmentOptions};
+    use crate::wire::checksum;
     use crate::wire::ethernet::EthernetAddress;
     use std::net::Ipv4Addr;
 

@@ -820,21 +820,35 @@ impl<'a> TcpRepr<'a> {
         payload_sum: Option<u16>,
     ) {
         let layout = self.emit_fields(packet);
-        let header_len = HEADER_LEN + layout.len;
         if let Some(payload_sum) = payload_sum {
             // A segment IPv4 cannot carry is a caller bug.
             let pseudo = packet.pseudo_sum(src_ip, dst_ip).expect("TCP segment over 65535 bytes");
-            let header_sum = match self.header_sum(layout) {
-                Some(sum) => {
-                    // Every debug-build test checks the arithmetic against the bytes.
-                    debug_assert_eq!(sum, checksum::sum(&packet.buffer.as_ref()[..header_len]));
-                    sum
-                }
-                None => checksum::sum(&packet.buffer.as_ref()[..header_len]),
-            };
-            let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
-            packet.set_checksum(checksum::finish(total));
+            self.set_checksum_from(packet, layout, pseudo, payload_sum);
         }
+    }
+
+    /// Writes the checksum of the header just emitted with `layout`, given the folded sums of
+    /// the pseudo-header (either family's) and of the payload: the one rule both families'
+    /// emitters finish with.
+    #[inline(always)]
+    fn set_checksum_from<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        layout: OptionLayout,
+        pseudo: u16,
+        payload_sum: u16,
+    ) {
+        let header_len = HEADER_LEN + layout.len;
+        let header_sum = match self.header_sum(layout) {
+            Some(sum) => {
+                // Every debug-build test checks the arithmetic against the bytes.
+                debug_assert_eq!(sum, checksum::sum(&packet.buffer.as_ref()[..header_len]));
+                sum
+            }
+            None => checksum::sum(&packet.buffer.as_ref()[..header_len]),
+        };
+        let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
+        packet.set_checksum(checksum::finish(total));
     }
 
     /// [`emit_header`](Self::emit_header) for a segment carried over IPv6: the checksum covers
@@ -851,12 +865,9 @@ impl<'a> TcpRepr<'a> {
     ) {
         let layout = self.emit_fields(packet);
         if let Some(payload_sum) = payload_sum {
-            let header_len = HEADER_LEN + layout.len;
             let total_len = packet.buffer.as_ref().len() as u32;
             let pseudo = ipv6::pseudo_header(src_ip, dst_ip, PROTOCOL, total_len);
-            let header_sum = checksum::sum(&packet.buffer.as_ref()[..header_len]);
-            let total = checksum::add(pseudo, checksum::add(header_sum, payload_sum));
-            packet.set_checksum(checksum::finish(total));
+            self.set_checksum_from(packet, layout, pseudo, payload_sum);
         }
     }
 

@@ -188,6 +188,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// Writes the checksum of a datagram whose header was just emitted (checksum zero), from the
+/// folded sums of the pseudo-header (either family's) and of the payload: the one rule both
+/// families' emitters finish with.
+fn set_checksum_from<T: AsRef<[u8]> + AsMut<[u8]>>(
+    packet: &mut Packet<T>,
+    pseudo: u16,
+    payload_sum: u16,
+) {
+    let header = checksum::sum(&packet.buffer.as_ref()[..HEADER_LEN]);
+    packet.set_checksum(non_zero(checksum::combine(&[pseudo, header, payload_sum])));
+}
+
 /// RFC 768: a checksum that computes to zero is transmitted as all ones.
 fn non_zero(c: u16) -> u16 {
     if c == 0 {
@@ -268,10 +280,24 @@ impl UdpRepr {
         dst: Ipv4Addr,
     ) {
         self.emit_header(packet, payload_len);
-        let len = packet.len();
-        let pseudo = checksum::pseudo_header_v4(src, dst, PROTOCOL, len);
-        let header = checksum::sum(&packet.buffer.as_ref()[..HEADER_LEN]);
-        packet.set_checksum(non_zero(checksum::combine(&[pseudo, header, payload_sum])));
+        let pseudo = checksum::pseudo_header_v4(src, dst, PROTOCOL, packet.len());
+        set_checksum_from(packet, pseudo, payload_sum);
+    }
+
+    /// [`emit_with_payload_sum`](Self::emit_with_payload_sum) over IPv6: the checksum covers
+    /// the IPv6 pseudo-header (RFC 8200 §8.1), where it is mandatory.
+    pub fn emit_with_payload_sum_v6<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Packet<T>,
+        payload_len: usize,
+        payload_sum: u16,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) {
+        self.emit_header(packet, payload_len);
+        let len = u32::from(packet.len());
+        let pseudo = super::ipv6::pseudo_header(src, dst, PROTOCOL, len);
+        set_checksum_from(packet, pseudo, payload_sum);
     }
 
     fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(
@@ -377,5 +403,32 @@ mod tests {
             DST,
         );
         assert_eq!(fused, plain);
+    }
+
+    #[test]
+    fn fused_emit_over_ipv6_matches_the_plain_checksum() {
+        let (src, dst): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap());
+        // Even and odd lengths: an odd payload's last byte is padded in both sums.
+        for n in [0usize, 1, 64, 201] {
+            let payload: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            let repr = UdpRepr { src_port: 5353, dst_port: 53 };
+            let mut plain = vec![0u8; HEADER_LEN + n];
+            plain[HEADER_LEN..].copy_from_slice(&payload);
+            let mut p = Packet::new_unchecked(&mut plain[..]);
+            repr.emit_header(&mut p, n);
+            p.fill_checksum_v6(src, dst);
+            let mut fused = vec![0u8; HEADER_LEN + n];
+            let sum = checksum::copy_and_sum(&mut fused[HEADER_LEN..], &payload);
+            repr.emit_with_payload_sum_v6(
+                &mut Packet::new_unchecked(&mut fused[..]),
+                n,
+                sum,
+                src,
+                dst,
+            );
+            assert_eq!(fused, plain, "{n} bytes");
+            assert!(Packet::new_checked(&fused[..]).unwrap().verify_checksum_v6(src, dst));
+        }
     }
 }
