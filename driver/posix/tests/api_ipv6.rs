@@ -357,6 +357,41 @@ fn udp_over_ipv6_and_mapped_ipv4_on_one_socket() {
 }
 
 #[test]
+fn udp_ipv6_only_and_ipv4_sockets_share_a_port_as_on_linux() {
+    let p = posix();
+    let dgram = |domain| p.socket(domain, libc::SOCK_DGRAM, 0).expect("socket");
+    let only6 = || {
+        let fd = dgram(libc::AF_INET6);
+        p.setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1i32.to_ne_bytes()).expect("set");
+        fd
+    };
+    let fd4 = dgram(libc::AF_INET);
+    p.bind(fd4, v4(Ipv4Addr::UNSPECIFIED, 5355)).expect("bind 0.0.0.0");
+    let fd6 = only6();
+    p.bind(fd6, v6(Ipv6Addr::UNSPECIFIED, 5355)).expect("bind [::] v6only beside 0.0.0.0");
+    let in_use = Err(Errno::EADDRINUSE);
+    assert_eq!(p.bind(dgram(libc::AF_INET6), v6(Ipv6Addr::UNSPECIFIED, 5355)), in_use);
+    assert_eq!(p.bind(only6(), v6(Ipv6Addr::UNSPECIFIED, 5355)), in_use);
+    assert_eq!(p.bind(dgram(libc::AF_INET), v4(Ipv4Addr::UNSPECIFIED, 5355)), in_use);
+    // Each hears its own family.
+    p.netdev_send(&udp_packet(v6(REMOTE6, 999), v6(LOCAL6, 5355), b"six"));
+    p.netdev_send(&udp_packet(v4(REMOTE4, 998), v4(LOCAL4, 5355), b"four"));
+    let recv = |fd| {
+        let mut buf = [0u8; 16];
+        let got = p.recv_from(fd, &mut [IoSliceMut::new(&mut buf)], libc::MSG_DONTWAIT);
+        got.map(|(n, from)| (buf[..n].to_vec(), from))
+    };
+    assert_eq!(recv(fd6), Ok((b"six".to_vec(), Some(v6(REMOTE6, 999)))));
+    assert_eq!(recv(fd4), Ok((b"four".to_vec(), Some(v4(REMOTE4, 998)))));
+    assert_eq!((recv(fd6), recv(fd4)), (Err(Errno::EAGAIN), Err(Errno::EAGAIN)));
+    // A dual-stack `[::]` clashes with either kind.
+    let dual = dgram(libc::AF_INET6);
+    p.bind(dual, v6(Ipv6Addr::UNSPECIFIED, 5356)).expect("bind");
+    assert_eq!(p.bind(dgram(libc::AF_INET), v4(Ipv4Addr::UNSPECIFIED, 5356)), in_use);
+    assert_eq!(p.bind(only6(), v6(Ipv6Addr::UNSPECIFIED, 5356)), in_use);
+}
+
+#[test]
 fn a_reset_to_an_ipv6_syn_refuses_the_connect() {
     let p = posix();
     let fd = p.socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0).expect("socket");

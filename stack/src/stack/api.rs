@@ -532,9 +532,18 @@ impl Stack {
 
     // ----- UDP, passed through to the interface -----
 
-    /// Binds a UDP socket.
+    /// Binds a UDP socket (both families).
     pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, BindError> {
         self.iface.udp_bind(port)
+    }
+
+    /// Binds a UDP socket for the families `scope` names (see `iface::UdpScope`).
+    pub fn udp_bind_scoped(
+        &mut self,
+        port: u16,
+        scope: crate::iface::UdpScope,
+    ) -> Result<UdpHandle, BindError> {
+        self.iface.udp_bind_scoped(port, scope)
     }
 
     /// Closes a UDP socket.
