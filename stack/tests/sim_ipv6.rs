@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use xdptcp_stack::sim::*;
-use xdptcp_stack::stack::{StackEvent, TcpHandle};
+use xdptcp_stack::stack::{ListenHandle, StackEvent, TcpHandle};
 use xdptcp_stack::tcp::listen::CookieMode;
 use xdptcp_stack::tcp::{Event, State};
 use xdptcp_stack::time::Duration;
@@ -124,9 +124,8 @@ fn send_rest_and_read(
 #[test]
 fn an_ipv6_only_listener_on_any_refuses_ipv4_and_accepts_ipv6() {
     let mut p = dual_pair(LinkConfig::default(), 6);
-    let l = p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8).unwrap();
-    assert!(p.b.tcp_set_listen_ipv6_only(l, true));
     let config = *p.a.tcp_config();
+    let l = p.b.tcp_listen_ipv6_only(80, 8, config).unwrap();
     let c4 = p.a.tcp_connect_to(p.now, SocketAddr::new(ADDR_B.into(), 80), config).unwrap();
     // Answered as a closed port (RFC 9293 §3.10.7.1): the connect is refused at once.
     let mut refused = false;
@@ -142,6 +141,53 @@ fn an_ipv6_only_listener_on_any_refuses_ipv4_and_accepts_ipv6() {
     assert_eq!(p.b.tcp_accept_queue_len(l), 0);
     let c6 = p.a.tcp_connect_to(p.now, to_b6(80), config).unwrap();
     assert!(accept_one(&mut p, c6).is_some(), "the IPv6 connection is accepted");
+}
+
+/// Drives until `client` is established and B's listener `l` has it queued, then accepts it.
+fn accept_on(p: &mut Pair, l: ListenHandle, client: TcpHandle) -> Option<TcpHandle> {
+    let deadline = p.now + Duration::from_secs(10);
+    p.drive(deadline, |p| {
+        while p.a.poll_event().is_some() {}
+        while p.b.poll_event().is_some() {}
+        p.a.tcp_state(client) == State::Established && p.b.tcp_accept_queue_len(l) > 0
+    });
+    p.b.tcp_accept(l)
+}
+
+#[test]
+fn an_ipv6_only_listener_on_any_sits_beside_an_ipv4_one_and_each_takes_its_family() {
+    let mut p = dual_pair(LinkConfig::default(), 7);
+    let config = *p.b.tcp_config();
+    // Either order, as on Linux: `[::]` with IPV6_V6ONLY and `0.0.0.0` take disjoint families.
+    let l4 = p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 8).unwrap();
+    let l6 = p.b.tcp_listen_ipv6_only(80, 8, config).unwrap();
+    let m6 = p.b.tcp_listen_ipv6_only(81, 8, config).unwrap();
+    let m4 = p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, 81, 8).unwrap();
+    // What Linux refuses with EADDRINUSE: a second `::` of either kind beside an IPv6-only
+    // one, and an IPv6-only `::` beside a dual-stack one.
+    use xdptcp_stack::stack::ListenError::AddrInUse;
+    assert_eq!(p.b.tcp_listen_ipv6_only(80, 8, config), Err(AddrInUse));
+    assert_eq!(p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8), Err(AddrInUse));
+    assert_eq!(p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 8), Err(AddrInUse));
+    p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 82, 8).unwrap();
+    assert_eq!(p.b.tcp_listen_ipv6_only(82, 8, config), Err(AddrInUse));
+    assert_eq!(p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, 82, 8), Err(AddrInUse));
+    let config_a = *p.a.tcp_config();
+    for (port, want4, want6) in [(80, l4, l6), (81, m4, m6)] {
+        let c4 = p.a.tcp_connect_to(p.now, SocketAddr::new(ADDR_B.into(), port), config_a);
+        let s4 = accept_on(&mut p, want4, c4.unwrap()).expect("IPv4 on the 0.0.0.0 listener");
+        let c6 = p.a.tcp_connect_to(p.now, to_b6(port), config_a).unwrap();
+        let s6 = accept_on(&mut p, want6, c6).expect("IPv6 on the IPv6-only listener");
+        assert_eq!(p.b.tcp_addrs(s4).map(|(l, _)| l.is_ipv4()), Some(true));
+        assert_eq!(p.b.tcp_addrs(s6).map(|(l, _)| l), Some(to_b6(port)));
+        assert_eq!(p.b.tcp_accept_queue_len(want4) + p.b.tcp_accept_queue_len(want6), 0);
+    }
+    // Closing the IPv6-only one frees `::` for a dual-stack listener, which then conflicts
+    // with the `0.0.0.0` one still there.
+    assert!(p.b.tcp_unlisten(l6));
+    assert_eq!(p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8), Err(AddrInUse));
+    assert!(p.b.tcp_unlisten(l4));
+    p.b.tcp_listen(Ipv6Addr::UNSPECIFIED, 80, 8).unwrap();
 }
 
 #[test]

@@ -69,8 +69,8 @@ pub(crate) struct Engine {
     pub conns: HashMap<TcpHandle, Fd>,
     /// Which descriptor owns each listener, to mark it active when its queue fills.
     pub listeners: HashMap<ListenHandle, Fd>,
-    /// Users of each bound TCP port: (sockets, sockets without `SO_REUSEADDR`).
-    pub tcp_ports: HashMap<u16, (u32, u32)>,
+    /// Bound TCP ports and the addresses each socket holds on them.
+    pub tcp_ports: crate::ports::TcpPorts,
     pub outbound: VecDeque<Outbound>,
     /// Packet buffers given back by `netdev_receive`, reused so sending does not allocate.
     spare: Vec<Vec<u8>>,
@@ -93,7 +93,7 @@ impl Engine {
             fds: Vec::new(),
             conns: HashMap::new(),
             listeners: HashMap::new(),
-            tcp_ports: HashMap::new(),
+            tcp_ports: crate::ports::TcpPorts::default(),
             outbound: VecDeque::with_capacity(64),
             spare: Vec::new(),
             tx_buf: vec![0; frame],

@@ -26,6 +26,7 @@ mod family;
 #[allow(unsafe_code)]
 pub mod ffi;
 mod poll;
+mod ports;
 mod posix;
 mod socket;
 mod sockopt;

@@ -12,6 +12,7 @@ use crate::config::apply_sysctls;
 use crate::engine::{split, Engine};
 use crate::errno::{Errno, SysResult};
 use crate::family::{Family, Use};
+use crate::ports::PortClaim;
 use crate::socket::{Entry, Fd, Proto, Socket, TcpRole, TcpSocket};
 
 /// First port tried when a socket binds port 0 or listens unbound (Linux `ip_local_port_range`).
@@ -108,34 +109,7 @@ impl Engine {
     }
 
     fn free_tcp_port(&self) -> SysResult<u16> {
-        (EPHEMERAL_FIRST..=u16::MAX)
-            .find(|p| !self.tcp_ports.contains_key(p))
-            .ok_or(Errno::EADDRINUSE)
-    }
-
-    /// Records a TCP port as bound, refusing a clash (both sockets need `SO_REUSEADDR`).
-    fn claim_tcp_port(&mut self, port: u16, reuse: bool) -> SysResult<()> {
-        let e = self.tcp_ports.entry(port).or_insert((0, 0));
-        if e.0 > 0 && (!reuse || e.1 > 0) {
-            return Err(Errno::EADDRINUSE);
-        }
-        e.0 += 1;
-        if !reuse {
-            e.1 += 1;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn release_tcp_port(&mut self, port: u16, reuse: bool) {
-        if let Some(e) = self.tcp_ports.get_mut(&port) {
-            e.0 = e.0.saturating_sub(1);
-            if !reuse {
-                e.1 = e.1.saturating_sub(1);
-            }
-            if e.0 == 0 {
-                self.tcp_ports.remove(&port);
-            }
-        }
+        (EPHEMERAL_FIRST..=u16::MAX).find(|&p| self.tcp_ports.is_free(p)).ok_or(Errno::EADDRINUSE)
     }
 
     /// `bind`; `addr` as the caller gave it (an `AF_INET6` socket may bind an IPv4-mapped
@@ -150,9 +124,9 @@ impl Engine {
                 if t.role != TcpRole::Fresh || t.bound.is_some() {
                     return Err(Errno::EINVAL);
                 }
-                let reuse = s.opts.reuseaddr;
+                let claim = PortClaim::new(addr.ip(), s.opts.v6only, s.opts.reuseaddr);
                 let port = if addr.port() == 0 { self.free_tcp_port()? } else { addr.port() };
-                self.claim_tcp_port(port, reuse)?;
+                self.tcp_ports.claim(port, claim)?;
                 if let Proto::Tcp(t) = &mut self.socket_mut(fd)?.proto {
                     t.bound = Some(SocketAddr::new(addr.ip(), port));
                 }
@@ -164,10 +138,10 @@ impl Engine {
 
     /// `listen`.
     pub fn op_listen(&mut self, fd: Fd, backlog: i32) -> SysResult<()> {
-        let (reuse, role, bound, opts, family) = {
+        let (role, bound, opts, family) = {
             let s = self.socket(fd)?;
             let Proto::Tcp(t) = &s.proto else { return Err(Errno::EOPNOTSUPP) };
-            (s.opts.reuseaddr, t.role, t.bound, s.opts, s.family)
+            (t.role, t.bound, s.opts, s.family)
         };
         match role {
             TcpRole::Listening(_) => return Ok(()),
@@ -179,25 +153,29 @@ impl Engine {
             None => {
                 // Linux binds an ephemeral port for `listen` on an unbound socket.
                 let port = self.free_tcp_port()?;
-                self.claim_tcp_port(port, reuse)?;
-                family.any(port)
+                let any = family.any(port);
+                self.tcp_ports
+                    .claim(port, PortClaim::new(any.ip(), opts.v6only, opts.reuseaddr))?;
+                any
             }
         };
         let base = self.tcp_profile();
         let cfg = opts.tcp_config(&base);
         let backlog = usize::try_from(backlog).unwrap_or(0);
-        let l = self.stack.tcp_listen_with(bound.ip(), bound.port(), backlog, cfg).map_err(
-            |e| match e {
-                ListenError::AddrInUse => Errno::EADDRINUSE,
-                ListenError::TableFull => Errno::ENOBUFS,
-                ListenError::ZeroPort => Errno::EINVAL,
-            },
-        )?;
         // An `AF_INET6` socket on `::` hears IPv4 too (the stack's `::` listener takes both
-        // families, RFC 3493 §3.7), unless `IPV6_V6ONLY`.
-        if family == Family::V6 && opts.v6only {
-            self.stack.tcp_set_listen_ipv6_only(l, true);
-        }
+        // families, RFC 3493 §3.7), unless `IPV6_V6ONLY`: then it has a listener of its own
+        // beside any `0.0.0.0` one.
+        let only6 = bound.is_ipv6() && bound.ip().is_unspecified() && opts.v6only;
+        let l = if only6 {
+            self.stack.tcp_listen_ipv6_only(bound.port(), backlog, cfg)
+        } else {
+            self.stack.tcp_listen_with(bound.ip(), bound.port(), backlog, cfg)
+        };
+        let l = l.map_err(|e| match e {
+            ListenError::AddrInUse => Errno::EADDRINUSE,
+            ListenError::TableFull => Errno::ENOBUFS,
+            ListenError::ZeroPort => Errno::EINVAL,
+        })?;
         self.listeners.insert(l, fd);
         let t = tcp_of(self.socket_mut(fd)?)?;
         t.bound = Some(bound);
@@ -517,7 +495,8 @@ impl Engine {
         match s.proto {
             Proto::Tcp(t) => {
                 if let Some(b) = t.bound {
-                    self.release_tcp_port(b.port(), s.opts.reuseaddr);
+                    let claim = PortClaim::new(b.ip(), s.opts.v6only, s.opts.reuseaddr);
+                    self.tcp_ports.release(b.port(), claim);
                 }
                 match t.role {
                     TcpRole::Conn(h) => {

@@ -1,9 +1,9 @@
 //! UDP sockets, passed through to the interface's UDP layer.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use xdptcp_stack::iface::{BindError, SendError};
+use xdptcp_stack::iface::{BindError, SendError, UdpScope};
 
 use crate::engine::Engine;
 use crate::errno::{Errno, SysResult};
@@ -32,20 +32,27 @@ fn udp_at(fds: &mut [Option<Entry>], fd: Fd) -> SysResult<(&mut UdpSocket, bool,
 
 impl Engine {
     /// `bind` on a UDP socket (`addr` in the stack's terms); port 0 picks a free ephemeral
-    /// port. The stack's UDP sockets are bound by port and hear both families; which
-    /// senders a socket reads is its family's business (`udp_recv`).
+    /// port. The stack's UDP sockets are bound by port for the families they take: IPv4 for
+    /// an IPv4 (or IPv4-mapped) address, IPv6 for an IPv6 one or `::` with `IPV6_V6ONLY`,
+    /// both for `::` without it; so `0.0.0.0:P` and a `IPV6_V6ONLY` `[::]:P` coexist and a
+    /// dual-stack `[::]:P` clashes with either, as on Linux (`inet_rcv_saddr_equal`).
     pub(crate) fn udp_bind(&mut self, fd: Fd, addr: SocketAddr) -> SysResult<()> {
         let Engine { stack, fds, .. } = self;
-        let (u, ..) = udp_at(fds, fd)?;
+        let (u, _, _, v6only) = udp_at(fds, fd)?;
         if u.handle.is_some() {
             return Err(Errno::EINVAL);
         }
+        let scope = match addr.ip() {
+            IpAddr::V4(_) => UdpScope::Ipv4,
+            IpAddr::V6(a) if a.is_unspecified() && !v6only => UdpScope::Both,
+            IpAddr::V6(_) => UdpScope::Ipv6,
+        };
         let (h, port) = if addr.port() == 0 {
             (32768..=u16::MAX)
-                .find_map(|p| stack.udp_bind(p).ok().map(|h| (h, p)))
+                .find_map(|p| stack.udp_bind_scoped(p, scope).ok().map(|h| (h, p)))
                 .ok_or(Errno::EADDRINUSE)?
         } else {
-            let h = stack.udp_bind(addr.port()).map_err(|e| match e {
+            let h = stack.udp_bind_scoped(addr.port(), scope).map_err(|e| match e {
                 BindError::PortInUse => Errno::EADDRINUSE,
                 BindError::ZeroPort => Errno::EINVAL,
             })?;

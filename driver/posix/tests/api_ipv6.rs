@@ -217,6 +217,53 @@ fn an_ipv6_only_socket_refuses_what_would_make_it_dual_stack() {
 }
 
 #[test]
+fn an_ipv6_only_listener_on_any_and_an_ipv4_one_share_a_port_as_on_linux() {
+    let p = posix();
+    let only6 = |p: &Posix| {
+        let fd = p.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).expect("socket");
+        p.setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1i32.to_ne_bytes()).expect("set");
+        fd
+    };
+    let sock = |p: &Posix, domain| p.socket(domain, libc::SOCK_STREAM, 0).expect("socket");
+    let in_use = Err(Errno::EADDRINUSE);
+    // `0.0.0.0:80` and `[::]:80` with IPV6_V6ONLY take disjoint addresses (Linux
+    // `inet6_rcv_saddr_equal`): both bind and listen.
+    let l4 = sock(&p, libc::AF_INET);
+    p.bind(l4, v4(Ipv4Addr::UNSPECIFIED, 80)).expect("bind 0.0.0.0");
+    p.listen(l4, 4).expect("listen 0.0.0.0");
+    let l6 = only6(&p);
+    p.bind(l6, v6(Ipv6Addr::UNSPECIFIED, 80)).expect("bind [::] v6only beside 0.0.0.0");
+    p.listen(l6, 4).expect("listen");
+    // What overlaps one of them is refused: a dual-stack `::`, a second `::`, our IPv6
+    // address, our IPv4 address (also as a mapped one).
+    let dual = sock(&p, libc::AF_INET6);
+    assert_eq!(p.bind(dual, v6(Ipv6Addr::UNSPECIFIED, 80)), in_use);
+    assert_eq!(p.bind(only6(&p), v6(Ipv6Addr::UNSPECIFIED, 80)), in_use);
+    assert_eq!(p.bind(only6(&p), v6(LOCAL6, 80)), in_use);
+    assert_eq!(p.bind(sock(&p, libc::AF_INET), v4(LOCAL4, 80)), in_use);
+    assert_eq!(p.bind(sock(&p, libc::AF_INET6), mapped(LOCAL4, 80)), in_use);
+    // Each takes its own family.
+    handshake(&p, v4(REMOTE4, 7000), v4(LOCAL4, 80));
+    handshake(&p, v6(REMOTE6, 7000), v6(LOCAL6, 80));
+    assert_eq!(p.accept(l4).map(|(_, from)| from), Ok(v4(REMOTE4, 7000)));
+    assert_eq!(p.accept(l6).map(|(_, from)| from), Ok(v6(REMOTE6, 7000)));
+    // Closed, the IPv6-only one frees IPv6 on the port but not IPv4: a dual-stack `::`
+    // still clashes with `0.0.0.0`, an IPv6 address alone does not.
+    p.close(l6).expect("close");
+    assert_eq!(p.bind(dual, v6(Ipv6Addr::UNSPECIFIED, 80)), in_use);
+    p.bind(dual, v6(LOCAL6, 80)).expect("bind our IPv6 address beside 0.0.0.0");
+
+    // The other order: a dual-stack `[::]:81` first refuses both kinds beside it.
+    let d = sock(&p, libc::AF_INET6);
+    p.bind(d, v6(Ipv6Addr::UNSPECIFIED, 81)).expect("bind");
+    p.listen(d, 4).expect("listen");
+    assert_eq!(p.bind(sock(&p, libc::AF_INET), v4(Ipv4Addr::UNSPECIFIED, 81)), in_use);
+    assert_eq!(p.bind(only6(&p), v6(Ipv6Addr::UNSPECIFIED, 81)), in_use);
+    p.close(d).expect("close");
+    p.bind(only6(&p), v6(Ipv6Addr::UNSPECIFIED, 81)).expect("free again");
+}
+
+#[test]
 fn active_open_over_ipv6_from_a_bound_port_and_over_mapped_ipv4() {
     let p = posix();
     // Bound first: the SYN leaves from that port and our IPv6 address.
@@ -307,6 +354,41 @@ fn udp_over_ipv6_and_mapped_ipv4_on_one_socket() {
         p.recv_from(fd4, &mut [IoSliceMut::new(&mut [0u8; 8])], libc::MSG_DONTWAIT),
         Err(Errno::EAGAIN)
     );
+}
+
+#[test]
+fn udp_ipv6_only_and_ipv4_sockets_share_a_port_as_on_linux() {
+    let p = posix();
+    let dgram = |domain| p.socket(domain, libc::SOCK_DGRAM, 0).expect("socket");
+    let only6 = || {
+        let fd = dgram(libc::AF_INET6);
+        p.setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1i32.to_ne_bytes()).expect("set");
+        fd
+    };
+    let fd4 = dgram(libc::AF_INET);
+    p.bind(fd4, v4(Ipv4Addr::UNSPECIFIED, 5355)).expect("bind 0.0.0.0");
+    let fd6 = only6();
+    p.bind(fd6, v6(Ipv6Addr::UNSPECIFIED, 5355)).expect("bind [::] v6only beside 0.0.0.0");
+    let in_use = Err(Errno::EADDRINUSE);
+    assert_eq!(p.bind(dgram(libc::AF_INET6), v6(Ipv6Addr::UNSPECIFIED, 5355)), in_use);
+    assert_eq!(p.bind(only6(), v6(Ipv6Addr::UNSPECIFIED, 5355)), in_use);
+    assert_eq!(p.bind(dgram(libc::AF_INET), v4(Ipv4Addr::UNSPECIFIED, 5355)), in_use);
+    // Each hears its own family.
+    p.netdev_send(&udp_packet(v6(REMOTE6, 999), v6(LOCAL6, 5355), b"six"));
+    p.netdev_send(&udp_packet(v4(REMOTE4, 998), v4(LOCAL4, 5355), b"four"));
+    let recv = |fd| {
+        let mut buf = [0u8; 16];
+        let got = p.recv_from(fd, &mut [IoSliceMut::new(&mut buf)], libc::MSG_DONTWAIT);
+        got.map(|(n, from)| (buf[..n].to_vec(), from))
+    };
+    assert_eq!(recv(fd6), Ok((b"six".to_vec(), Some(v6(REMOTE6, 999)))));
+    assert_eq!(recv(fd4), Ok((b"four".to_vec(), Some(v4(REMOTE4, 998)))));
+    assert_eq!((recv(fd6), recv(fd4)), (Err(Errno::EAGAIN), Err(Errno::EAGAIN)));
+    // A dual-stack `[::]` clashes with either kind.
+    let dual = dgram(libc::AF_INET6);
+    p.bind(dual, v6(Ipv6Addr::UNSPECIFIED, 5356)).expect("bind");
+    assert_eq!(p.bind(dgram(libc::AF_INET), v4(Ipv4Addr::UNSPECIFIED, 5356)), in_use);
+    assert_eq!(p.bind(only6(), v6(Ipv6Addr::UNSPECIFIED, 5356)), in_use);
 }
 
 #[test]

@@ -65,12 +65,14 @@ impl FlowKey {
 }
 
 /// The identity of a listening socket: a local port on one address, or on every address when
-/// `ip` is unspecified. A wildcard listener of either family is keyed by `0.0.0.0`, so `::`
-/// and `0.0.0.0` on one port conflict, as in Linux with `IPV6_V6ONLY` off; the listener's
-/// own address says whether it takes IPv6 too.
+/// `ip` is unspecified. A dual-stack `::` listener is keyed by `0.0.0.0`, so it and `0.0.0.0`
+/// on one port conflict, as in Linux with `IPV6_V6ONLY` off; the listener's own address says
+/// whether it takes IPv6 too. An `IPV6_V6ONLY` `::` listener takes no IPv4, so it has a key
+/// of its own, `::` ([`ListenKey::ipv6_only`]), and may sit beside a `0.0.0.0` one, as
+/// Linux's `inet6_rcv_saddr_equal` allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenKey {
-    /// Local address, or `0.0.0.0` for any.
+    /// Local address, `0.0.0.0` for any (dual-stack `::` too), `::` for IPv6-only any.
     pub ip: IpAddr,
     /// Local port.
     pub port: u16,
@@ -82,6 +84,12 @@ impl ListenKey {
         let ip = ip.into();
         let ip = if ip.is_unspecified() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { ip };
         ListenKey { ip, port }
+    }
+
+    /// The key of an `IPV6_V6ONLY` listener on `[::]:port` (RFC 3493 §5.3): apart from the
+    /// `0.0.0.0` one, since the two take disjoint families.
+    pub fn ipv6_only(port: u16) -> ListenKey {
+        ListenKey { ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED), port }
     }
 }
 
@@ -140,11 +148,13 @@ impl<V> Table<ListenKey, V> {
     }
 
     /// The listener for an IPv6 segment to `local_ip:local_port`: one bound to that address,
-    /// else the wildcard one if the caller finds it bound to `::` (a `0.0.0.0` listener takes
-    /// IPv4 only; the key does not say which, the listener does).
+    /// else an IPv6-only `::` one, else the wildcard one if the caller finds it bound to `::`
+    /// (a `0.0.0.0` listener takes IPv4 only; the key does not say which, the listener does).
+    /// Three O(1) lookups at most; the two `::` kinds never coexist on one port.
     pub fn lookup_listener6(&self, local_ip: Ipv6Addr, local_port: u16) -> Option<ListenerHandle> {
         let exact = ListenKey { ip: IpAddr::V6(local_ip), port: local_port };
         self.lookup(&exact)
+            .or_else(|| self.lookup(&ListenKey::ipv6_only(local_port)))
             .or_else(|| self.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, local_port)))
     }
 }

@@ -33,7 +33,7 @@ use super::neighbor::ArpCache;
 use super::ratelimit::TokenBucket;
 use super::released::ReleasedFrames;
 use super::ring::SlotRing;
-use super::udp::{BindError, UdpHandle, UdpSockets};
+use super::udp::{BindError, UdpHandle, UdpScope, UdpSockets};
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::ethernet::EthernetAddress;
@@ -279,6 +279,13 @@ impl Interface {
     pub fn udp_bind_with_slots(&mut self, port: u16, slots: usize) -> Result<UdpHandle, BindError> {
         let max = self.caps.mtu.saturating_sub(ipv4::HEADER_LEN + wudp::HEADER_LEN);
         self.udp.bind(port, slots, max)
+    }
+
+    /// [`udp_bind`](Self::udp_bind) for the families `scope` names: an IPv4-only and an
+    /// IPv6-only socket may share a port (`IPV6_V6ONLY`, RFC 3493 §5.3).
+    pub fn udp_bind_scoped(&mut self, port: u16, scope: UdpScope) -> Result<UdpHandle, BindError> {
+        let max = self.caps.mtu.saturating_sub(ipv4::HEADER_LEN + wudp::HEADER_LEN);
+        self.udp.bind_scoped(port, scope, self.config.udp_rx_slots, max)
     }
 
     /// Closes a UDP socket. False if the handle was stale.

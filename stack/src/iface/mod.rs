@@ -52,4 +52,4 @@ pub use output::l4_checksum_offset;
 pub(crate) use output::{PrebuiltBase, PrebuiltHop};
 pub use ratelimit::TokenBucket;
 pub use tx_route::TxRoute;
-pub use udp::{BindError, UdpHandle, UdpSockets};
+pub use udp::{BindError, UdpHandle, UdpScope, UdpSockets};

@@ -1,6 +1,10 @@
 //! The UDP socket table: ports bound by the application and their receive rings.
 //!
-//! Demultiplexing is one hash lookup by destination port. Each socket owns a ring of
+//! Demultiplexing is one hash lookup by destination port in the table of the datagram's
+//! family. A socket takes IPv4, IPv6 or both ([`UdpScope`]) and sits in the tables of the
+//! families it takes, so an IPv4-only socket and an IPv6-only one may share a port, as
+//! `0.0.0.0:P` and `[::]:P` with `IPV6_V6ONLY` do on Linux (RFC 3493 §5.3), while a
+//! both-families socket (`::` without it) clashes with either. Each socket owns a ring of
 //! fixed-size datagram slots allocated once at bind time; an arriving datagram is copied into
 //! the next slot (the single copy out of the receive frame, which goes back to the device), and
 //! the application reads it in place with [`UdpSockets::recv_from`] and releases it with
@@ -35,6 +39,28 @@ pub enum BindError {
     ZeroPort,
 }
 
+/// Which families' datagrams a socket takes: where it sits in the port tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UdpScope {
+    /// IPv4 and IPv6 (an `AF_INET6` socket on `::`, `IPV6_V6ONLY` off).
+    #[default]
+    Both,
+    /// IPv4 only (an `AF_INET` socket).
+    Ipv4,
+    /// IPv6 only (`IPV6_V6ONLY`).
+    Ipv6,
+}
+
+impl UdpScope {
+    fn ipv4(self) -> bool {
+        self != UdpScope::Ipv6
+    }
+
+    fn ipv6(self) -> bool {
+        self != UdpScope::Ipv4
+    }
+}
+
 /// What happened to an arriving datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delivery {
@@ -46,6 +72,7 @@ pub(crate) enum Delivery {
 #[derive(Debug)]
 struct UdpSocket {
     port: u16,
+    scope: UdpScope,
     /// Metadata per datagram: the sender (IPv4 or IPv6: a socket serves both families).
     rx: SlotRing<SocketAddr>,
     /// Whether the socket waits in the ready queue.
@@ -61,7 +88,10 @@ struct Slot {
 /// All bound UDP sockets of one interface.
 #[derive(Debug, Default)]
 pub struct UdpSockets {
+    /// Sockets that take IPv4, by port.
     by_port: HashMap<u16, u32>,
+    /// Sockets that take IPv6, by port (a [`UdpScope::Both`] one is in both tables).
+    by_port6: HashMap<u16, u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Sockets that received a datagram since they were last taken from here (each at most
@@ -75,22 +105,37 @@ impl UdpSockets {
         Self::default()
     }
 
-    /// Binds `port` with a receive ring of `rx_slots` datagrams of up to `max_datagram` bytes.
-    /// Allocates the ring now, so receiving never allocates.
+    /// Binds `port` for both families with a receive ring of `rx_slots` datagrams of up to
+    /// `max_datagram` bytes. Allocates the ring now, so receiving never allocates.
     pub fn bind(
         &mut self,
         port: u16,
         rx_slots: usize,
         max_datagram: usize,
     ) -> Result<UdpHandle, BindError> {
+        self.bind_scoped(port, UdpScope::Both, rx_slots, max_datagram)
+    }
+
+    /// [`bind`](Self::bind) for the families `scope` names: refused if a socket already
+    /// takes one of them on `port`.
+    pub fn bind_scoped(
+        &mut self,
+        port: u16,
+        scope: UdpScope,
+        rx_slots: usize,
+        max_datagram: usize,
+    ) -> Result<UdpHandle, BindError> {
         if port == 0 {
             return Err(BindError::ZeroPort);
         }
-        if self.by_port.contains_key(&port) {
+        if (scope.ipv4() && self.by_port.contains_key(&port))
+            || (scope.ipv6() && self.by_port6.contains_key(&port))
+        {
             return Err(BindError::PortInUse);
         }
         let socket = UdpSocket {
             port,
+            scope,
             rx: SlotRing::new(rx_slots, max_datagram, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
             in_ready: false,
         };
@@ -104,7 +149,12 @@ impl UdpSockets {
         };
         let entry = &mut self.slots[slot as usize];
         entry.socket = Some(socket);
-        self.by_port.insert(port, slot);
+        if scope.ipv4() {
+            self.by_port.insert(port, slot);
+        }
+        if scope.ipv6() {
+            self.by_port6.insert(port, slot);
+        }
         // Room for this socket in the ready queue now, so delivery never allocates.
         let handle = UdpHandle { slot, generation: entry.generation };
         self.ready.reserve(self.slots.len().saturating_sub(self.ready.len()));
@@ -119,7 +169,12 @@ impl UdpSockets {
         }
         let Some(socket) = entry.socket.take() else { return false };
         entry.generation = entry.generation.wrapping_add(1);
-        self.by_port.remove(&socket.port);
+        if socket.scope.ipv4() {
+            self.by_port.remove(&socket.port);
+        }
+        if socket.scope.ipv6() {
+            self.by_port6.remove(&socket.port);
+        }
         self.free.push(handle.slot);
         true
     }
@@ -131,7 +186,7 @@ impl UdpSockets {
 
     /// Whether some socket has `port`.
     pub fn is_bound(&self, port: u16) -> bool {
-        self.by_port.contains_key(&port)
+        self.by_port.contains_key(&port) || self.by_port6.contains_key(&port)
     }
 
     /// The oldest queued datagram: its sender and a slice of its payload, in the socket's ring.
@@ -165,10 +220,12 @@ impl UdpSockets {
         None
     }
 
-    /// Copies an arriving datagram into the ring of the socket bound to `dst_port`. A payload
-    /// larger than the slot (impossible when slots are MTU-sized) counts as a full queue.
+    /// Copies an arriving datagram into the ring of the socket bound to `dst_port` for the
+    /// family of `src`. A payload larger than the slot (impossible when slots are MTU-sized)
+    /// counts as a full queue.
     pub(crate) fn deliver(&mut self, dst_port: u16, src: SocketAddr, payload: &[u8]) -> Delivery {
-        let Some(&slot) = self.by_port.get(&dst_port) else { return Delivery::NoSocket };
+        let by_port = if src.is_ipv6() { &self.by_port6 } else { &self.by_port };
+        let Some(&slot) = by_port.get(&dst_port) else { return Delivery::NoSocket };
         let Some(entry) = self.slots.get_mut(slot as usize) else { return Delivery::NoSocket };
         let generation = entry.generation;
         let Some(socket) = entry.socket.as_mut() else { return Delivery::NoSocket };
@@ -230,6 +287,30 @@ mod tests {
         assert!(t.consume(h));
         assert!(!t.consume(h));
         assert_eq!(t.local_port(h), Some(53));
+    }
+
+    #[test]
+    fn one_family_sockets_share_a_port_and_both_families_clash_with_either() {
+        let b6: SocketAddr = "[2001:db8::9]:5353".parse().unwrap();
+        let mut t = UdpSockets::new();
+        let h4 = t.bind_scoped(53, UdpScope::Ipv4, 2, 16).unwrap();
+        let h6 = t.bind_scoped(53, UdpScope::Ipv6, 2, 16).unwrap();
+        assert_eq!(t.bind(53, 2, 16), Err(BindError::PortInUse));
+        assert_eq!(t.bind_scoped(53, UdpScope::Ipv6, 2, 16), Err(BindError::PortInUse));
+        assert_eq!(t.deliver(53, A, b"four"), Delivery::Queued);
+        assert_eq!(t.deliver(53, b6, b"six"), Delivery::Queued);
+        assert_eq!(t.recv_from(h4), Some((A, &b"four"[..])));
+        assert_eq!(t.recv_from(h6), Some((b6, &b"six"[..])));
+        assert!(t.unbind(h6));
+        assert_eq!(t.deliver(53, b6, b"x"), Delivery::NoSocket, "the IPv4 one takes no IPv6");
+        assert_eq!(t.bind(53, 2, 16), Err(BindError::PortInUse));
+        assert!(t.unbind(h4));
+        assert!(!t.is_bound(53));
+        let both = t.bind(53, 2, 16).unwrap();
+        assert_eq!(t.bind_scoped(53, UdpScope::Ipv4, 2, 16), Err(BindError::PortInUse));
+        assert_eq!(t.bind_scoped(53, UdpScope::Ipv6, 2, 16), Err(BindError::PortInUse));
+        assert_eq!(t.deliver(53, b6, b"y"), Delivery::Queued);
+        assert_eq!(t.recv_from(both), Some((b6, &b"y"[..])));
     }
 
     #[test]

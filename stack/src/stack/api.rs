@@ -18,7 +18,9 @@ impl Stack {
 
     /// Listens on `addr:port` with the stack's TCP configuration. `addr` unspecified: on our
     /// addresses whatever they are; `::` takes IPv4 and IPv6, `0.0.0.0` IPv4 only (the two
-    /// conflict on one port, as in Linux with `IPV6_V6ONLY` off). `backlog` bounds both the SYN queue and the accept queue.
+    /// conflict on one port, as in Linux with `IPV6_V6ONLY` off; for an IPv6-only `::` see
+    /// [`tcp_listen_ipv6_only`](Self::tcp_listen_ipv6_only)). `backlog` bounds both the SYN
+    /// queue and the accept queue.
     pub fn tcp_listen(
         &mut self,
         addr: impl Into<IpAddr>,
@@ -41,11 +43,48 @@ impl Stack {
         if port == 0 {
             return Err(ListenError::ZeroPort);
         }
-        let key = ListenKey::new(addr, port);
+        // A dual-stack `::` overlaps an IPv6-only `::` on the port (Linux
+        // `inet6_rcv_saddr_equal`: both match every IPv6 address).
+        let dual_any = addr.is_ipv6() && addr.is_unspecified();
+        if dual_any && self.listeners.lookup(&ListenKey::ipv6_only(port)).is_some() {
+            return Err(ListenError::AddrInUse);
+        }
         // Fitted for IPv4 (the larger MSS); IPv6 connections and cookies fit it again.
         let config = self.fit_mss(config);
         let listener =
             Listener::new(SocketAddr::new(addr, port), backlog, self.listen_config, config);
+        self.insert_listener(ListenKey::new(addr, port), listener)
+    }
+
+    /// Listens on `[::]:port` for IPv6 only (`IPV6_V6ONLY`, RFC 3493 §5.3): IPv4 segments to
+    /// the port do not reach it, so it may sit beside a `0.0.0.0` listener on the same port,
+    /// and conflicts with a dual-stack `::` one, as on Linux (`inet6_rcv_saddr_equal`).
+    /// Fixed at listen time, as Linux fixes `IPV6_V6ONLY` at bind.
+    pub fn tcp_listen_ipv6_only(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        config: TcpConfig,
+    ) -> Result<ListenHandle, ListenError> {
+        if port == 0 {
+            return Err(ListenError::ZeroPort);
+        }
+        let wildcard = self.listeners.lookup(&ListenKey::new(Ipv4Addr::UNSPECIFIED, port));
+        if wildcard.is_some_and(|l| self.listeners.get(l).is_some_and(|l| l.takes_ipv6())) {
+            return Err(ListenError::AddrInUse);
+        }
+        let config = self.fit_mss(config);
+        let any = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port);
+        let mut listener = Listener::new(any, backlog, self.listen_config, config);
+        listener.set_ipv6_only(true);
+        self.insert_listener(ListenKey::ipv6_only(port), listener)
+    }
+
+    fn insert_listener(
+        &mut self,
+        key: ListenKey,
+        listener: Listener,
+    ) -> Result<ListenHandle, ListenError> {
         match self.listeners.insert(key, listener) {
             Ok(h) => Ok(ListenHandle(h)),
             Err(crate::flow::FlowError::Exists) => Err(ListenError::AddrInUse),
@@ -493,9 +532,18 @@ impl Stack {
 
     // ----- UDP, passed through to the interface -----
 
-    /// Binds a UDP socket.
+    /// Binds a UDP socket (both families).
     pub fn udp_bind(&mut self, port: u16) -> Result<UdpHandle, BindError> {
         self.iface.udp_bind(port)
+    }
+
+    /// Binds a UDP socket for the families `scope` names (see `iface::UdpScope`).
+    pub fn udp_bind_scoped(
+        &mut self,
+        port: u16,
+        scope: crate::iface::UdpScope,
+    ) -> Result<UdpHandle, BindError> {
+        self.iface.udp_bind_scoped(port, scope)
     }
 
     /// Closes a UDP socket.

@@ -348,19 +348,6 @@ impl Stack {
         Ok(TcpHandle(h))
     }
 
-    /// `IPV6_V6ONLY` on a listener bound to `::`: with `on`, segments over IPv4 no longer
-    /// reach it (they are answered as if nothing listened, RFC 9293 §3.10.7.1), as Linux's
-    /// `ipv6_only_sock`. Returns `false` for a stale handle.
-    pub fn tcp_set_listen_ipv6_only(&mut self, listener: super::ListenHandle, on: bool) -> bool {
-        match self.listeners.get_mut(listener.0) {
-            Some(l) => {
-                l.set_ipv6_only(on);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// A connection's two ends in its own family.
     pub fn tcp_addrs(&self, h: TcpHandle) -> Option<(SocketAddr, SocketAddr)> {
         self.flows.get(h.0).map(|s| s.endpoints())

@@ -200,7 +200,8 @@ impl Listener {
     }
 
     /// `IPV6_V6ONLY` (RFC 3493 §5.3): a listener on `::` takes IPv6 only. No effect on one
-    /// bound to `0.0.0.0` or to an address, which take one family already.
+    /// bound to `0.0.0.0` or to an address, which take one family already. Set by
+    /// `Stack::tcp_listen_ipv6_only`, which keys such a listener apart from `0.0.0.0`.
     pub fn set_ipv6_only(&mut self, on: bool) {
         self.ipv6_only = on;
     }
