@@ -272,7 +272,7 @@ fn crr(c: &mut Criterion) {
     for (name, tune) in [("crr_64B", pooled), ("crr_64B_unpooled", unpooled)] {
         let mut w = Duo::connect_tuned(DeviceCaps::ip(1500), 256 * 1024, true, tune);
         let config =
-            TcpConfig { nodelay: true, msl: Duration::from_millis(1), ..*w.c.tcp_config() };
+            TcpConfig { msl: Duration::from_millis(1), ..w.c.tcp_config().with_nodelay(true) };
         let msg = [7u8; 64];
         let mut buf = [0u8; 256];
         g.bench_function(name, |b| {

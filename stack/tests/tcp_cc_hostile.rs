@@ -54,12 +54,10 @@ proptest! {
     ) {
         let cfg = TcpConfig {
             sack: true,
-            rack,
             ecn,
-            pacing,
             wmem: BufferSizes::fixed(8000),
             congestion: if cubic { CongestionAlgorithm::Cubic } else { CongestionAlgorithm::NewReno },
-            ..plain_config()
+            ..plain_config().with_rack(rack).with_pacing(pacing)
         };
         let mut c = Endpoint::connect(ms(0), cfg, LOCAL, REMOTE, s(ISS));
         tx_all(&mut c, ms(0));

@@ -27,12 +27,10 @@ fn config(algo: CongestionAlgorithm, det: Detection, mss: u16, pacing: bool) -> 
         rmem: BufferSizes::fixed(16 * 1024),
         congestion: algo,
         sack: !matches!(det, Detection::DupAcks),
-        rack: matches!(det, Detection::SackRack),
         timestamps: !matches!(det, Detection::DupAcks),
-        pacing,
         // ECN negotiated on half the runs (the link marks nothing; the flags must not disturb).
         ecn: pacing,
-        ..TcpConfig::default()
+        ..TcpConfig::default().with_rack(matches!(det, Detection::SackRack)).with_pacing(pacing)
     }
 }
 

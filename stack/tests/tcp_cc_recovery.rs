@@ -142,7 +142,7 @@ fn partial_acks_retransmit_the_next_hole() {
 }
 
 fn sack_config(rack: bool) -> TcpConfig {
-    TcpConfig { sack: true, rack, ..plain_config() }
+    TcpConfig { sack: true, ..plain_config().with_rack(rack) }
 }
 
 #[test]
@@ -391,7 +391,7 @@ fn ecn_receiver_echoes_ce_until_cwr() {
 /// time takes up to half its interval off (the credit of the time since the last send).
 #[test]
 fn pacing_spaces_packets_from_the_tenth_segment_on() {
-    let cfg = TcpConfig { pacing: true, ..plain_config() };
+    let cfg = plain_config().with_pacing(true);
     let mut c = open(cfg);
     c.send(&payload(3000));
     assert_eq!(tx_all(&mut c, ms(20)).len(), 10, "the first ten segments are not paced");
@@ -589,7 +589,7 @@ fn the_window_grows_on_sack_only_acks_only_once_reordering_is_seen() {
 /// slow-started into megabyte windows that overflowed the receiver's out-of-order ranges.
 #[test]
 fn a_timeout_in_sack_recovery_and_its_backoff_keep_the_threshold() {
-    let mut c = open(TcpConfig { sack: true, rack: false, ..reno() });
+    let mut c = open(TcpConfig { sack: true, ..reno().with_rack(false) });
     assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
     assert_eq!(c.send(&payload(3000)), 3000);
     // The first segment is lost, the other nine arrive: fast recovery, FlightSize / 2.

@@ -61,7 +61,7 @@ fn in_order_segments_are_predicted_and_the_rest_take_the_full_path() {
 
 #[test]
 fn acknowledgments_of_our_data_are_predicted() {
-    let mut c = client(TcpConfig { nodelay: true, ..TcpConfig::default() });
+    let mut c = client(TcpConfig::default().with_nodelay(true));
     let p0 = predicted(&c);
     c.send(b"request");
     let out = tx(&mut c, ms(20)).expect("data");

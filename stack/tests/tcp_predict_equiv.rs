@@ -62,10 +62,10 @@ impl Scenario {
             timestamps: !r.chance(25),
             sack: !r.chance(25),
             window_scaling: !r.chance(25),
-            delayed_ack: !r.chance(25),
-            rack: !r.chance(25),
-            nodelay: r.chance(50),
             ..TcpConfig::default()
+                .with_delayed_ack(!r.chance(25))
+                .with_rack(!r.chance(25))
+                .with_nodelay(r.chance(50))
         };
         Scenario {
             seed,

@@ -341,7 +341,7 @@ const P: Flags = Flags::PSH;
 fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
     use xdptcp_stack::tcp::CongestionAlgorithm;
     let cfg =
-        TcpConfig { congestion: CongestionAlgorithm::NewReno, nodelay: true, ..plain_config() };
+        TcpConfig { congestion: CongestionAlgorithm::NewReno, ..plain_config().with_nodelay(true) };
     let mut c = client(TcpConfig { initial_cwnd_segments: 3, ..cfg });
     // One write of 250 bytes: PSH on its last segment, and on the second, which ends Linux's
     // first TSO packet (two segments at this pacing rate).
@@ -381,7 +381,7 @@ fn psh_where_a_write_ends_or_a_full_window_stops_the_round() {
 /// Linux 6.18 sends a 5000-byte write at MSS 974 as `. P . P . P`.
 #[test]
 fn psh_on_every_tso_packet_of_two_or_more_segments() {
-    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    let mut c = client(plain_config().with_nodelay(true));
     c.send(&data(205, 1));
     recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), A, len 100);
     recv!(c, ms(20), seq ISS + 101, ack Some(IRS + 1), P | A, len 100);
@@ -404,7 +404,7 @@ fn psh_on_every_tso_packet_of_two_or_more_segments() {
 /// count it had, and fails if a write's end leaves a packet open.)
 #[test]
 fn a_packet_of_one_and_a_write_end_close_the_tso_packet() {
-    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    let mut c = client(plain_config().with_nodelay(true));
     c.send(&data(50, 1));
     recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 1), P | A, len 50);
     send!(c, ms(30), seg(IRS + 1, Some(ISS + 51), A));
@@ -421,7 +421,7 @@ fn a_packet_of_one_and_a_write_end_close_the_tso_packet() {
 
 #[test]
 fn records_end_segments_and_carry_psh() {
-    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    let mut c = client(plain_config().with_nodelay(true));
     // 150 bytes, then a 30-byte record, then 100 more: the record's end splits segments.
     c.send(&data(150, 1));
     c.send_with(&data(30, 2), SendFlags { more: false, eor: true });
@@ -434,7 +434,7 @@ fn records_end_segments_and_carry_psh() {
 
 #[test]
 fn msg_more_holds_the_tail_until_an_ack_or_the_probe_timer() {
-    let mut c = client(TcpConfig { nodelay: true, ..plain_config() });
+    let mut c = client(plain_config().with_nodelay(true));
     // MSG_MORE with nothing in flight: held, then sent with PSH by the probe timer one RTO
     // later (Linux `tcp_write_wakeup`).
     c.send_with(&data(40, 1), SendFlags { more: true, eor: false });
@@ -553,7 +553,7 @@ fn data_after_close_is_answered_with_a_reset() {
 
 #[test]
 fn delayed_ack_can_be_disabled() {
-    let cfg = TcpConfig { delayed_ack: false, ..plain_config() };
+    let cfg = plain_config().with_delayed_ack(false);
     let mut c = client(cfg);
     send!(c, ms(20), seg(IRS + 1, Some(ISS + 1), A).with_payload(b"x"));
     recv!(c, ms(20), seq ISS + 1, ack Some(IRS + 2), A, len 0);

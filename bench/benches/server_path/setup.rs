@@ -65,7 +65,7 @@ pub fn caps(offload: bool) -> DeviceCaps {
 /// taken as data flows, so 100,000 connections hold only what they carry), Nagle off as an
 /// RPC server sets it.
 pub fn server_tcp() -> TcpConfig {
-    TcpConfig { nodelay: true, ..TcpConfig::default() }
+    TcpConfig::default().with_nodelay(true)
 }
 
 /// A client stack: fills every checksum, verifies none (the server under test may leave its

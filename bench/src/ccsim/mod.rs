@@ -155,13 +155,11 @@ pub fn tcp_config(variant: Variant, recv_buffer: usize) -> TcpConfig {
     TcpConfig {
         congestion: variant.algo,
         sack: variant.sack,
-        rack: variant.rack,
-        pacing: variant.pacing,
         ecn: variant.ecn,
         // Fixed sizes: the scenario sets the window the receiver offers.
         rmem: BufferSizes::fixed(recv_buffer),
         wmem: BufferSizes::fixed(recv_buffer.max(1 << 20)),
-        ..TcpConfig::default()
+        ..TcpConfig::default().with_rack(variant.rack).with_pacing(variant.pacing)
     }
 }
 

@@ -96,8 +96,8 @@ pub fn linux_profile() -> TcpConfig {
 /// The Linux host google's packetdrill TCP suite is written for: [`linux_profile`] with the
 /// sysctls its `common/defaults.sh` sets (every script runs that first), so that the adapter
 /// answers the suite's scripts as such a host would. Settings the stack has no knob for
-/// (`tcp_frto`, `tcp_fastopen`, the qdisc) are left out; the rest are the same as Linux's
-/// defaults already (`tcp_sack`, `tcp_dsack`, `tcp_reordering` 3, `tcp_recovery` 1,
+/// (`tcp_fastopen`, the qdisc) are left out; the rest are the same as Linux's defaults
+/// already (`tcp_frto` 2, `tcp_sack`, `tcp_dsack`, `tcp_reordering` 3, `tcp_recovery` 1,
 /// CUBIC, `tcp_timestamps`, `tcp_syncookies`, unlimited `tcp_notsent_lowat`).
 pub fn suite_profile() -> TcpConfig {
     TcpConfig {
@@ -114,8 +114,7 @@ pub fn suite_profile() -> TcpConfig {
         // `sk_pacing_rate`), and where fq is missing (this machine's kernel) BBR, the
         // default congestion control a namespace gets here, asks for Linux's internal pacing
         // (`SK_PACING_NEEDED`). `slow-start-fq-ack-per-2pkt` checks its timing.
-        pacing: true,
-        ..linux_profile()
+        ..linux_profile().with_pacing(true)
     }
 }
 
@@ -167,7 +166,7 @@ impl PosixConfig {
                 // Fixed sizes, as SO_RCVBUF/SO_SNDBUF give (no auto-tuning).
                 "rcvbuf" => c.tcp.rmem = BufferSizes::fixed((num()? as usize).max(2048)),
                 "sndbuf" => c.tcp.wmem = BufferSizes::fixed((num()? as usize).max(2048)),
-                "nodelay" => c.tcp.nodelay = flag()?,
+                "nodelay" => c.tcp.set_nodelay(flag()?),
                 "timestamps" => c.tcp.timestamps = flag()?,
                 "sack" => c.tcp.sack = flag()?,
                 "wscale" => c.tcp.window_scaling = flag()?,
@@ -176,7 +175,7 @@ impl PosixConfig {
                 "rto_min_ms" => c.tcp.min_rto = Duration::from_millis(num()?),
                 "delack_ms" => c.tcp.delayed_ack_timeout = Duration::from_millis(num()?),
                 "syn_retries" => c.tcp.syn_retries = num()?.min(255) as u8,
-                "pacing" => c.tcp.pacing = flag()?,
+                "pacing" => c.tcp.set_pacing(flag()?),
                 "rx_wait_ms" => c.rx_wait_ms = num()?,
                 "max_fds" => c.max_fds = (num()? as usize).clamp(8, 1 << 20),
                 "sysctls" => {
@@ -239,7 +238,9 @@ impl PosixConfig {
 /// would. Only sysctls the stack models are read: `tcp_rmem`, `tcp_wmem` (three numbers),
 /// `tcp_syn_retries`, `tcp_synack_retries`, `tcp_timestamps`, `tcp_sack`,
 /// `tcp_window_scaling`, `tcp_ecn` (1 asks for and accepts ECN, RFC 3168 §6.1.1; 0 and 2
-/// leave it off: the stack has no accept-only mode) and `tcp_notsent_lowat`. A file that is
+/// leave it off: the stack has no accept-only mode), `tcp_frto` (0 turns F-RTO off; 1 and 2
+/// both turn it on, as in Linux today, which no longer tells them apart) and
+/// `tcp_notsent_lowat`. A file that is
 /// missing or does not parse leaves the base value (never a panic: the files are input).
 pub fn apply_sysctls(base: &TcpConfig, dir: &Path) -> TcpConfig {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
@@ -278,6 +279,9 @@ pub fn apply_sysctls(base: &TcpConfig, dir: &Path) -> TcpConfig {
     }
     if let Some(n) = num("tcp_ecn") {
         c.ecn = n == 1;
+    }
+    if let Some(n) = num("tcp_frto") {
+        c.set_frto(n != 0);
     }
     if let Some(n) = num("tcp_notsent_lowat") {
         c.notsent_lowat = u32::try_from(n).unwrap_or(u32::MAX);
@@ -322,7 +326,7 @@ mod tests {
         assert_eq!((p.syn_retries, p.synack_retries), (5, 5));
         // Linux offers window scale 8 with tcp_rmem[2] = 15 MiB (measured on Linux 6.18).
         assert_eq!(p.recv_window_scale(), 8);
-        assert!(p.pacing, "the suite's host paces (fq, or BBR's internal pacing)");
+        assert!(p.pacing(), "the suite's host paces (fq, or BBR's internal pacing)");
         assert_eq!(PosixConfig::default().tcp, p, "the adapter's default is the suite's profile");
     }
 
@@ -348,6 +352,29 @@ mod tests {
         // The flag takes a directory and refuses anything else.
         assert!(PosixConfig::parse("sysctls=/nonexistent/xdptcp").is_err());
         assert!(PosixConfig::parse("").expect("defaults").sysctls.is_none());
+    }
+
+    #[test]
+    fn sysctl_tcp_frto_turns_f_rto_off_and_on() {
+        let dir = std::env::temp_dir().join(format!("xdptcp-frto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let base = suite_profile();
+        assert!(base.frto(), "Linux's default tcp_frto = 2");
+        let frto_with = |v: &str| {
+            std::fs::write(dir.join("tcp_frto"), v).expect("write");
+            apply_sysctls(&base, &dir).frto()
+        };
+        let off = frto_with("0\n");
+        let one = frto_with("1\n");
+        let one_over_off = apply_sysctls(&base.with_frto(false), &dir).frto();
+        let two = frto_with("2\n");
+        let bad = frto_with("off\n");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert!(!off, "tcp_frto = 0 turns F-RTO off");
+        assert!(one && one_over_off, "1 (basic F-RTO) turns it on, as in Linux today");
+        assert!(two, "2 (SACK-enhanced) turns it on");
+        assert!(bad, "a malformed file leaves the profile's value");
+        assert_eq!(apply_sysctls(&base, &dir), base, "no file: the profile's value");
     }
 
     #[test]

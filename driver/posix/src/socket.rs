@@ -61,8 +61,8 @@ impl Options {
     /// `base` with these options applied.
     pub fn tcp_config(&self, base: &TcpConfig) -> TcpConfig {
         let mut c = *base;
-        c.nodelay = self.nodelay;
-        c.keepalive = self.keepalive;
+        c.set_nodelay(self.nodelay);
+        c.set_keepalive(self.keepalive);
         // SO_RCVBUF/SO_SNDBUF fix the size and turn auto-tuning off (Linux's
         // SOCK_RCVBUF_LOCK/SOCK_SNDBUF_LOCK); the window scale then follows the fixed size.
         if let Some(b) = self.rcvbuf {

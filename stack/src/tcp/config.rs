@@ -11,7 +11,7 @@ use crate::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpConfig {
-    // ----- read per segment (93 bytes: `Connection` keeps them in two lines) -----
+    // ----- read per segment (89 bytes: `Connection` keeps them in two lines) -----
     /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
     /// connection times out, in place of the `retries2` count; `None` (the default) leaves
     /// the count in charge.
@@ -38,21 +38,12 @@ pub struct TcpConfig {
     /// Initial congestion window in segments (RFC 6928): 10. (16 bits: Linux caps the route
     /// metric it comes from far lower, and the configuration fits `Connection`'s budget.)
     pub initial_cwnd_segments: u16,
-    /// Whether ACKs are delayed (RFC 1122 §4.2.3.2): on.
-    pub delayed_ack: bool,
-    /// Disable Nagle's algorithm (`TCP_NODELAY`): off, so Nagle is on.
-    pub nodelay: bool,
-    /// Send keepalive probes (`SO_KEEPALIVE`): off.
-    pub keepalive: bool,
-    /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
-    /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
-    pub rack: bool,
-    /// Pace new data as Linux does when it paces (fq, or a congestion control that asks for
-    /// it): at `max(cwnd, in flight) / SRTT` times 2 while cwnd is under half of ssthresh and
-    /// 1.2 after, from the tenth segment on, per TSO packet (`Connection::pacing_sent`),
-    /// instead of sending whole windows back to back: off, as on a Linux host without fq.
-    pub pacing: bool,
-
+    /// The on/off settings, one bit each (delayed ACKs, Nagle, keepalive, RACK, pacing,
+    /// F-RTO): read and set them with the accessors below ([`TcpConfig::nodelay`],
+    /// [`TcpConfig::set_nodelay`], [`TcpConfig::with_nodelay`], ...). One byte instead of
+    /// one per setting keeps the per-segment fields in their two lines of `Connection` and
+    /// left room for `frto` (`connection::layout`).
+    pub flags: TcpFlags,
     // ----- read on handshakes, timeouts and probes (the small ones first: no padding) -----
     /// Offer window scaling (RFC 7323 §2): on.
     pub window_scaling: bool,
@@ -117,11 +108,12 @@ impl TcpConfig {
             syn_retries: 6,
             synack_retries: 5,
             retries2: 15,
+            // Delayed ACKs, Nagle, RACK-TLP (tcp_recovery = 1) and F-RTO (tcp_frto = 2) on;
+            // keepalive off; no pacing (no fq qdisc: Linux paces only under fq or when a CC
+            // asks for it).
+            flags: TcpFlags::LINUX,
             // TCP_DELACK_MIN.
-            delayed_ack: true,
             delayed_ack_timeout: Duration::from_millis(40),
-            nodelay: false,
-            keepalive: false,
             // tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes.
             keepalive_idle: Duration::from_secs(7200),
             keepalive_interval: Duration::from_secs(75),
@@ -140,10 +132,6 @@ impl TcpConfig {
             initial_cwnd_segments: 10,
             // net.ipv4.tcp_congestion_control = cubic.
             congestion: CongestionAlgorithm::Cubic,
-            // net.ipv4.tcp_recovery = 1 (RACK-TLP).
-            rack: true,
-            // No fq qdisc: Linux paces only under fq or when a CC asks for it.
-            pacing: false,
             // tcp_ecn = 2 does not ask for ECN on active opens.
             ecn: false,
             user_timeout: None,
@@ -177,6 +165,90 @@ impl TcpConfig {
     }
 }
 
+/// The on/off settings of [`TcpConfig`], one bit each. Build one with the `with_*` methods
+/// of [`TcpConfig`] or read it through its getters; the bits themselves stay private so the
+/// set can be reordered freely.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TcpFlags(u8);
+
+/// Declares each flag once: its bit, its getter, setter and builder on [`TcpConfig`], and its
+/// name in `Debug`.
+macro_rules! tcp_flags {
+    ($( $(#[$doc:meta])* $bit:ident = $value:literal, $get:ident, $set:ident, $with:ident; )*) => {
+        impl TcpFlags {
+            $( const $bit: u8 = $value; )*
+
+            fn get(self, bit: u8) -> bool {
+                self.0 & bit != 0
+            }
+
+            const fn with(self, bit: u8, on: bool) -> Self {
+                TcpFlags(if on { self.0 | bit } else { self.0 & !bit })
+            }
+        }
+
+        impl TcpConfig {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $get(&self) -> bool {
+                    self.flags.get(TcpFlags::$bit)
+                }
+
+                #[doc = concat!("Sets [`", stringify!($get), "`](Self::", stringify!($get), ").")]
+                pub fn $set(&mut self, on: bool) {
+                    self.flags = self.flags.with(TcpFlags::$bit, on);
+                }
+
+                #[doc = concat!("This configuration with [`", stringify!($get), "`](Self::",
+                    stringify!($get), ") set to `on`.")]
+                pub const fn $with(mut self, on: bool) -> Self {
+                    self.flags = self.flags.with(TcpFlags::$bit, on);
+                    self
+                }
+            )*
+        }
+
+        impl core::fmt::Debug for TcpFlags {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("TcpFlags")
+                    $( .field(stringify!($get), &self.get(TcpFlags::$bit)) )*
+                    .finish()
+            }
+        }
+    };
+}
+
+tcp_flags! {
+    /// Whether ACKs are delayed (RFC 1122 §4.2.3.2): on.
+    DELAYED_ACK = 1, delayed_ack, set_delayed_ack, with_delayed_ack;
+    /// Disable Nagle's algorithm (`TCP_NODELAY`): off, so Nagle is on.
+    NODELAY = 2, nodelay, set_nodelay, with_nodelay;
+    /// Send keepalive probes (`SO_KEEPALIVE`): off.
+    KEEPALIVE = 4, keepalive, set_keepalive, with_keepalive;
+    /// Use RACK-TLP loss detection (RFC 8985) when SACK is negotiated: on, as in Linux. Off
+    /// means RFC 6675 duplicate-threshold marking and no tail loss probes.
+    RACK = 8, rack, set_rack, with_rack;
+    /// Pace new data as Linux does when it paces (fq, or a congestion control that asks for
+    /// it): at `max(cwnd, in flight) / SRTT` times 2 while cwnd is under half of ssthresh and
+    /// 1.2 after, from the tenth segment on, per TSO packet (`Connection::pacing_sent`),
+    /// instead of sending whole windows back to back: off, as on a Linux host without fq.
+    PACING = 16, pacing, set_pacing, with_pacing;
+    /// Detect spurious retransmission timeouts with F-RTO (RFC 5682) and undo their
+    /// congestion response (`recovery::frto`): on, as Linux's `tcp_frto` = 2. Linux no
+    /// longer tells its values 1 (basic) and 2 (SACK-enhanced) apart: since its 2013
+    /// rewrite (`tcp_enter_loss` sets `tp->frto` from `sysctl_tcp_frto` being non-zero)
+    /// every non-zero value runs the one algorithm, which uses SACK whenever the connection
+    /// negotiated it. Off: every timeout's response stays, as with `tcp_frto` = 0.
+    FRTO = 32, frto, set_frto, with_frto;
+}
+
+impl TcpFlags {
+    /// Linux's defaults: delayed ACKs, Nagle, RACK-TLP and F-RTO on; keepalive and pacing
+    /// off.
+    pub const LINUX: TcpFlags = TcpFlags(TcpFlags::DELAYED_ACK | TcpFlags::RACK | TcpFlags::FRTO);
+}
+
 /// A Linux `tcp_rmem`/`tcp_wmem` triple, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BufferSizes {
@@ -204,6 +276,24 @@ impl BufferSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_keep_linux_defaults_and_change_one_at_a_time() {
+        let c = TcpConfig::default();
+        assert!(c.delayed_ack() && !c.nodelay() && !c.keepalive());
+        assert!(c.rack() && !c.pacing() && c.frto(), "tcp_recovery = 1, no fq, tcp_frto = 2");
+        let mut d = c.with_frto(false).with_pacing(true);
+        assert!(!d.frto() && d.pacing() && d.rack() && d.delayed_ack());
+        d.set_frto(true);
+        d.set_pacing(false);
+        assert_eq!(d, c);
+        d.set_nodelay(true);
+        assert!(d.nodelay() && d != c);
+        // One byte for all of them: the configuration stays at its 160 bytes
+        // (`connection::layout`).
+        assert_eq!(size_of::<TcpFlags>(), 1);
+        assert_eq!(size_of::<TcpConfig>(), 160);
+    }
 
     #[test]
     fn window_scale_covers_the_largest_buffer_as_linux_computes_it() {

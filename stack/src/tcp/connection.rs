@@ -860,7 +860,7 @@ impl Connection {
 
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.config.nodelay = nodelay;
+        self.config.set_nodelay(nodelay);
         if nodelay {
             // Linux pushes what is queued (`TCP_NAGLE_PUSH`), cork or not.
             self.marks.set_cork(false);
@@ -899,7 +899,7 @@ impl Connection {
 
     /// Turns keepalive probing on or off (`SO_KEEPALIVE`).
     pub fn set_keepalive(&mut self, on: bool) {
-        self.config.keepalive = on;
+        self.config.set_keepalive(on);
         self.probes.keepalive_sent = 0;
     }
 
@@ -1046,7 +1046,7 @@ impl Connection {
             // After them: the configuration's first two lines (the chronograph beside it),
             // the pending RST's presence, the three counters with the out-of-order count.
             self.config.wmem.max as u64 ^ u64::from(self.config.user_timeout.is_some()),
-            u64::from(self.config.rack) ^ self.config.delayed_ack_timeout.total_nanos(),
+            u64::from(self.config.rack()) ^ self.config.delayed_ack_timeout.total_nanos(),
             u64::from(self.rst_pending.is_some()),
             self.counters.in_segs ^ u64::from(self.reassembly.is_empty()),
         ];
@@ -1084,11 +1084,7 @@ mod layout {
             in_config(offset_of!(TcpConfig, notsent_lowat), 4),
             in_config(offset_of!(TcpConfig, mss), 2),
             in_config(offset_of!(TcpConfig, initial_cwnd_segments), 2),
-            in_config(offset_of!(TcpConfig, delayed_ack), 1),
-            in_config(offset_of!(TcpConfig, nodelay), 1),
-            in_config(offset_of!(TcpConfig, keepalive), 1),
-            in_config(offset_of!(TcpConfig, rack), 1),
-            in_config(offset_of!(TcpConfig, pacing), 1),
+            in_config(offset_of!(TcpConfig, flags), 1),
             (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, counters.out_segs), 8),
             (offset_of!(Connection, counters.predicted_segments), 8),

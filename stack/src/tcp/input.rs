@@ -664,7 +664,7 @@ impl Connection {
             let advmss = usize::from(self.config.mss);
             self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
             if gap_filled
-                || !self.config.delayed_ack
+                || !self.config.delayed_ack()
                 || self.ack.delack_segments >= 2
                 || self.quickack.active()
             {

@@ -28,7 +28,7 @@ impl Connection {
     /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:
     /// an open connection with nothing in flight.
     fn keepalive_at(&self) -> Option<Instant> {
-        if !self.config.keepalive
+        if !self.config.keepalive()
             || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2)
             || self.snd.max != self.snd.una
         {

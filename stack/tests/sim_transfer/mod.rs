@@ -14,9 +14,18 @@ pub fn transfer(
     seed: u64,
     total: usize,
     limit: Duration,
+    each_step: impl FnMut(&mut Pair, TcpHandle),
+) -> (Pair, TcpHandle) {
+    transfer_over(Pair::with_link(link, seed), total, limit, each_step)
+}
+
+/// [`transfer`] over a pair built by the caller (to give A or B a configuration of its own).
+pub fn transfer_over(
+    mut p: Pair,
+    total: usize,
+    limit: Duration,
     mut each_step: impl FnMut(&mut Pair, TcpHandle),
 ) -> (Pair, TcpHandle) {
-    let mut p = Pair::with_link(link, seed);
     let (a, b, _) = establish(&mut p, 5001, Duration::from_secs(30)).expect("established");
     let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
     let (mut sent, mut got) = (0usize, 0usize);

@@ -11,6 +11,8 @@
 //! all along: the timeout was spurious and its congestion response is undone (step 3b;
 //! RFC 4015's Eifel response, Linux `tcp_try_undo_loss`). A duplicate ACK or a SACK instead
 //! shows a real hole: ordinary loss recovery goes on (step 3a).
+//!
+//! `TcpConfig::frto` (Linux `tcp_frto`) turns it off: timeouts then start no detection.
 
 /// F-RTO's state for the current timeout (Linux `tp->frto`). The sequence number it compares
 /// with, `SND.MAX` when the timeout fired (Linux `high_seq`), is the timeout episode's

@@ -173,6 +173,8 @@ pub(super) struct Recovery<'c> {
     pub(super) opts: &'c Negotiated,
     /// RACK-TLP is configured (`TcpConfig::rack`).
     pub(super) rack: bool,
+    /// F-RTO is configured (`TcpConfig::frto`, Linux `tcp_frto`).
+    pub(super) frto: bool,
     /// The connection is in a synchronized state.
     pub(super) synchronized: bool,
 }
@@ -189,7 +191,8 @@ impl Connection {
             counters: &mut self.counters,
             snd: &self.snd,
             opts: &self.opts,
-            rack: self.config.rack,
+            rack: self.config.rack(),
+            frto: self.config.frto(),
             synchronized: self.state.is_synchronized(),
         }
     }
@@ -220,7 +223,7 @@ impl Connection {
     /// to 121). Linux pairs PRR with RACK by default, as here.
     pub(super) fn send_window(&self) -> usize {
         match self.loss.episode {
-            Some(e) if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.config.rack => {
+            Some(e) if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.config.rack() => {
                 self.loss.prr.window()
             }
             _ => self.cc.window(),
@@ -661,12 +664,16 @@ impl Recovery<'_> {
         // comes back whole while the holes are still there, and the next reduction starts
         // from it (ccsim, NewReno+SACK at 5 % loss: 14.0 Mbit/s, twice the Mathis bound and
         // more than at 1 %). Here it does not.
-        let frto = match self.loss.episode {
-            None => true,
-            Some(e) => {
-                e.kind == RecoveryKind::Timeout && self.rtx.count > 1 && self.loss.frto.eligible()
-            }
-        };
+        // `tcp_frto` = 0 turns it off: the timeout's response then always stays.
+        let frto = self.frto
+            && match self.loss.episode {
+                None => true,
+                Some(e) => {
+                    e.kind == RecoveryKind::Timeout
+                        && self.rtx.count > 1
+                        && self.loss.frto.eligible()
+                }
+            };
         self.loss.frto = if frto { Frto::start() } else { Frto::default() };
         self.loss.board.mark_all_lost();
         self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
