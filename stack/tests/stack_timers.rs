@@ -26,7 +26,7 @@ fn stack(ip: Ipv4Addr, mac: u8, seed: u64) -> Stack {
     let mut cfg = StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(seed));
     // No tail loss probe: the only timers are the RTO and the delayed ACK, so what the
     // client sends, and when, is fixed by them.
-    cfg.tcp = TcpConfig { nodelay: true, rack: false, ..TcpConfig::default() };
+    cfg.tcp = TcpConfig::default().with_nodelay(true).with_rack(false);
     Stack::new(cfg, Instant::from_millis(1))
 }
 
