@@ -10,7 +10,7 @@
 /// TCP counters (deltas per connection, totals per stack).
 ///
 /// `repr(C)`, the three that every segment bumps last: in a connection's copy they share a
-/// line with the out-of-order count that follows (`Connection`'s layout note).
+/// line with the pending RST's presence that follows (`Connection`'s layout note).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpCounters {

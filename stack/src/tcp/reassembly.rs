@@ -26,10 +26,11 @@ struct Range {
 #[derive(Clone, Debug, Default)]
 #[repr(C)]
 pub struct Reassembly {
-    /// First, so that the per-segment test "anything held?" reads one word at the front.
-    len: usize,
     clock: u32,
     ranges: [Range; MAX_RANGES],
+    /// Last, so that the per-segment test "anything held?" reads one word at the back, on
+    /// the line of the chronograph and the configuration that follow it in a `Connection`.
+    len: usize,
 }
 
 /// Why [`Reassembly::insert`] refused a range.
