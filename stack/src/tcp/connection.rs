@@ -217,12 +217,13 @@ pub struct CookieOptions {
 /// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), building a data segment
 /// (`local`/`remote`, `ecn`, `marks`, `send_buf`, `cc`), the receive window (`tune`,
 /// `recv_buf`) and an ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`, on whole lines).
-/// Then parts of which it reads a few words: the chronograph and the configuration's
-/// per-segment fields (two lines), the pending RST's presence, the three per-segment counters
-/// beside the out-of-order count (one line). The line budget test (`layout`) checks the 19;
-/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
-/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
-/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out.
+/// Then parts of which it reads a few words: the out-of-order count (last in `Reassembly`),
+/// the chronograph and the configuration's per-segment fields (two lines), the three
+/// per-segment counters (last in `TcpCounters`) beside the pending RST's presence (one line).
+/// The line budget test (`layout`) checks the 18; `docs/architecture.md` lists the byte
+/// offsets. A field added to a part, or a part that grows, moves what follows: run that
+/// test, and `bench/examples/server_count.rs` under callgrind's cache simulation, whose
+/// misses outside `hot_word` show a line it left out.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
@@ -1022,12 +1023,12 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each hot line (0-14), then the configuration's two, the pending RST's and the line
-    /// of the counters and the out-of-order count, plus the scoreboard's oldest record (a
-    /// heap object of its own). That these are all the lines was measured, not guessed: in
-    /// a cache simulation of `server_path` at 100,000 connections
-    /// (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and cold") no
-    /// connection line misses outside this read.
+    /// each hot line (0-14), then the two of the out-of-order count, chronograph and
+    /// configuration, and the line of the counters and the pending RST's presence, plus the
+    /// scoreboard's oldest record (a heap object of its own). That these are all the lines
+    /// was measured, not guessed: in a cache simulation of `server_path` at 100,000
+    /// connections (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and
+    /// cold", "One line fewer per segment") no connection line misses outside this read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
             // The hot lines, 0..960, one word each (`layout::HOT_LINES`).
