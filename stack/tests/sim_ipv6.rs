@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use xdptcp_stack::sim::*;
 use xdptcp_stack::stack::{ListenHandle, StackEvent, TcpHandle};
 use xdptcp_stack::tcp::listen::CookieMode;
-use xdptcp_stack::tcp::{Event, State};
+use xdptcp_stack::tcp::{Event, State, TcpConfig};
 use xdptcp_stack::time::Duration;
 use xdptcp_stack::wire::ethernet::{self, EtherType, EthernetAddress, EthernetRepr};
 use xdptcp_stack::wire::icmpv6::Icmpv6Repr;
@@ -224,31 +224,28 @@ fn one_listener_on_any_takes_both_families_in_one_stack() {
     assert_eq!((p.a.connection_count(), p.b.connection_count()), (0, 0));
 }
 
+/// Whether an active open from A to B's IPv6 `port` is answered with a reset within 5 s.
+fn connect_is_refused(p: &mut Pair, port: u16, config: TcpConfig) -> bool {
+    let c = p.a.tcp_connect_to(p.now, to_b6(port), config).unwrap();
+    let mut refused = false;
+    p.drive(p.now + Duration::from_secs(5), |p| {
+        while let Some(ev) = p.a.poll_event() {
+            refused |= ev == StackEvent::Tcp(c, Event::Refused);
+        }
+        refused
+    });
+    refused
+}
+
 #[test]
 fn a_closed_ipv6_port_answers_with_a_reset() {
     let mut p = dual_pair(LinkConfig::default(), 6);
     let config = *p.a.tcp_config();
-    let c = p.a.tcp_connect_to(p.now, to_b6(9), config).unwrap();
-    let mut refused = false;
-    p.drive(p.now + Duration::from_secs(5), |p| {
-        while let Some(ev) = p.a.poll_event() {
-            refused |= ev == StackEvent::Tcp(c, Event::Refused);
-        }
-        refused
-    });
-    assert!(refused);
+    assert!(connect_is_refused(&mut p, 9, config));
     assert_eq!(p.b.counters().rsts_no_socket, 1);
     // An IPv4-only listener does not take IPv6.
     p.b.tcp_listen(Ipv4Addr::UNSPECIFIED, 10, 8).unwrap();
-    let c = p.a.tcp_connect_to(p.now, to_b6(10), config).unwrap();
-    let mut refused = false;
-    p.drive(p.now + Duration::from_secs(5), |p| {
-        while let Some(ev) = p.a.poll_event() {
-            refused |= ev == StackEvent::Tcp(c, Event::Refused);
-        }
-        refused
-    });
-    assert!(refused);
+    assert!(connect_is_refused(&mut p, 10, config));
 }
 
 #[test]
