@@ -75,7 +75,8 @@ pub struct XdpOptions {
 /// IPv4 parser of the command) and its IPv6 items, each `ADDR/PREFIX` with the prefix
 /// required (0..128). An IPv6 address must be a unicast global or unique-local one: the
 /// link-local address is formed from the MAC, and `::`, `::1` and groups are refused, as are
-/// repeats. Exactly one IPv4 address is needed: TCP runs over IPv4 only for now.
+/// repeats. Exactly one IPv4 address is needed: `Interface` is built around one (an
+/// IPv6-only interface is not supported yet).
 pub fn split_ip_list(s: &str) -> Result<(String, Vec<Ipv6Cidr>), String> {
     let mut v4 = None;
     let mut v6: Vec<Ipv6Cidr> = Vec::new();
@@ -119,7 +120,7 @@ pub fn split_ip_list(s: &str) -> Result<(String, Vec<Ipv6Cidr>), String> {
         ));
     }
     let v4 = v4.ok_or_else(|| {
-        format!("--ip {s}: an IPv4 address is needed as well (TCP runs over IPv4)")
+        format!("--ip {s}: an IPv4 address is needed as well, e.g. 198.18.0.2/24,{s} (an IPv6-only interface is not supported yet)")
     })?;
     Ok((v4, v6))
 }
