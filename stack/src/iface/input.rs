@@ -9,6 +9,7 @@ use super::interface::{Interface, Link, Received};
 use super::ipv6_output::Link6;
 use super::output::emit_icmp;
 use super::udp::Delivery;
+use std::net::Ipv4Addr;
 use crate::time::Instant;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::icmp::{self as wicmp, DstUnreachable, Icmpv4Repr};
@@ -238,6 +239,81 @@ impl Interface {
         {
             self.counters.icmp_unreachable_sent += 1;
         }
+    }
+}
+
+/// The IPv4 datagram of a frame in the common shape, as [`Interface::common_tcp`] found it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CommonTcp<'a> {
+    pub(crate) src_ip: Ipv4Addr,
+    pub(crate) dst_ip: Ipv4Addr,
+    /// The type-of-service byte (its low two bits are the ECN field).
+    pub(crate) dscp_ecn: u8,
+    /// The TCP header and payload, trimmed to the datagram's total length.
+    pub(crate) segment: &'a [u8],
+    /// Whether the device verified the TCP checksum (else the TCP layer does).
+    pub(crate) checksum_verified: bool,
+}
+
+impl Interface {
+    /// The TCP segment of `frame` if the frame has the shape nearly every received frame of
+    /// an established connection has: (on Ethernet) unicast to our MAC from a unicast source,
+    /// no VLAN tag; IPv4 with a 20-byte header, a good header checksum (unless the device
+    /// checked it), not a fragment, protocol TCP, from a unicast address that is not ours, to
+    /// our address. Reads fixed offsets only and changes nothing: `None` leaves the frame to
+    /// [`receive`](Self::receive), which for every frame accepted here takes the same path to
+    /// [`Received::Tcp`] with the same fields. The caller, once it took the segment, counts
+    /// the frame with [`count_common_tcp`](Self::count_common_tcp).
+    #[inline]
+    pub(crate) fn common_tcp<'a>(&self, frame: &'a [u8]) -> Option<CommonTcp<'a>> {
+        let ip = match self.caps.medium {
+            Medium::Ethernet => {
+                let (eth, ip) = frame.split_at_checked(ethernet::HEADER_LEN)?;
+                let unicast_to_us = eth[..6] == self.config.mac.0 && eth[6] & 1 == 0;
+                if !unicast_to_us || eth[12..14] != [0x08, 0x00] {
+                    return None;
+                }
+                ip
+            }
+            Medium::Ip => frame,
+        };
+        // Version 4, IHL 5; flags and fragment offset: no MF, offset 0; protocol TCP.
+        if ip.len() < ipv4::HEADER_LEN || ip[0] != 0x45 || ip[6] & 0x3f != 0 || ip[7] != 0 {
+            return None;
+        }
+        if ip[9] != crate::wire::tcp::PROTOCOL {
+            return None;
+        }
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if total < ipv4::HEADER_LEN || total > ip.len() {
+            return None;
+        }
+        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let ours = self.config.ipv4_addr;
+        if dst != ours || src == ours || src.is_multicast() || self.config.is_broadcast(src) {
+            return None;
+        }
+        if !self.caps.checksum.ipv4.rx
+            && !crate::wire::checksum::verify(0, &ip[..ipv4::HEADER_LEN])
+        {
+            return None;
+        }
+        Some(CommonTcp {
+            src_ip: src,
+            dst_ip: dst,
+            dscp_ecn: ip[1],
+            segment: &ip[ipv4::HEADER_LEN..total],
+            checksum_verified: self.caps.checksum.tcp.rx,
+        })
+    }
+
+    /// Counts a frame [`common_tcp`](Self::common_tcp) gave the TCP layer, as `receive`
+    /// counts a TCP segment it hands up.
+    #[inline]
+    pub(crate) fn count_common_tcp(&mut self) {
+        self.counters.rx_frames += 1;
+        self.counters.rx_tcp += 1;
     }
 }
 

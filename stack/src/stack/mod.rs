@@ -161,6 +161,9 @@ pub struct Stack {
     /// The prebuilt headers of every established IPv4 connection's segments
     /// (`stack::tx_template`): the interface they depend on is fixed when it is made.
     tcp_template: TcpTemplate,
+    /// Frames of the common established-state shape take `receive`'s direct path
+    /// (`input::receive_common`); off only to compare the two paths.
+    frame_prediction: bool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -215,6 +218,7 @@ impl Stack {
             counters: StackCounters::default(),
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
             tcp_template,
+            frame_prediction: true,
         }
     }
 
@@ -297,6 +301,13 @@ impl Stack {
             total.add(l.counters());
         }
         total
+    }
+
+    /// Turns the direct path for common frames on or off (on by default). Either way every
+    /// frame has the same effect; off exists so that tests can compare the two paths
+    /// (`tests/stack_rx_common_equiv.rs`) and benchmarks can measure what it saves.
+    pub fn set_frame_prediction(&mut self, on: bool) {
+        self.frame_prediction = on;
     }
 
     /// The stack's own counters.

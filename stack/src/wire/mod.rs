@@ -15,6 +15,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod seq;
 pub mod tcp;
+pub mod tcp_common;
 pub mod tcp_options;
 pub mod udp;
 
