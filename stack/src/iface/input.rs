@@ -294,9 +294,8 @@ impl Interface {
         if dst != ours || src == ours || src.is_multicast() || self.config.is_broadcast(src) {
             return None;
         }
-        if !self.caps.checksum.ipv4.rx
-            && !crate::wire::checksum::verify(0, &ip[..ipv4::HEADER_LEN])
-        {
+        let header: &[u8; ipv4::HEADER_LEN] = ip[..ipv4::HEADER_LEN].try_into().ok()?;
+        if !self.caps.checksum.ipv4.rx && !ipv4::header20_checksum_ok(header) {
             return None;
         }
         Some(CommonTcp {

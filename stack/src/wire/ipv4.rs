@@ -75,6 +75,20 @@ pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
+/// Whether a 20-byte header (no options) verifies: its ones'-complement sum is 0xffff
+/// (RFC 791 §3.1), as [`Packet::verify_checksum`] finds. Five 32-bit words added whole and
+/// folded once (RFC 1071 §2: the sum may be taken in any word size and byte order, and
+/// swapped at the end); the general `checksum::sum` spends about 100 instructions on a
+/// header this short, this about 20.
+#[inline]
+pub fn header20_checksum_ok(header: &[u8; HEADER_LEN]) -> bool {
+    let word = |i: usize| {
+        u64::from(u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]))
+    };
+    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
+    checksum::fold(acc) == 0xffff
+}
+
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps a buffer without checking it; accessors may then panic on a short one.
     pub const fn new_unchecked(buffer: T) -> Packet<T> {
@@ -427,6 +441,28 @@ mod tests {
         let c = checksum::checksum(&b[..20]);
         b[10..12].copy_from_slice(&c.to_be_bytes());
         b
+    }
+
+    #[test]
+    fn the_fixed_header_check_agrees_with_the_general_one() {
+        let mut b = sample();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..2000 {
+            let h: [u8; 20] = b[..20].try_into().unwrap();
+            assert_eq!(header20_checksum_ok(&h), checksum::verify(0, &h), "round {round}");
+            // Flip a random byte; every fourth round repair the checksum so both outcomes
+            // are covered.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[(x % 20) as usize] ^= (x >> 8) as u8 | 1;
+            if round % 4 == 0 {
+                b[10..12].copy_from_slice(&[0, 0]);
+                let c = checksum::checksum(&b[..20]);
+                b[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        assert!(header20_checksum_ok(&sample()[..20].try_into().unwrap()));
     }
 
     #[test]

@@ -122,7 +122,7 @@ mod tests {
         repr.timestamps = timestamps;
         repr.payload = payload;
         let mut buf = vec![0; repr.buffer_len()];
-        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST);
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST, true);
         buf
     }
 
@@ -161,19 +161,21 @@ mod tests {
             let buf = segment(TcpFlags::ACK | f, None, b"ab");
             assert_eq!(CommonSegment::parse(&buf, SRC, DST, true), None, "{f:?}");
         }
-        assert_eq!(CommonSegment::parse(&segment(TcpFlags::PSH, None, b""), SRC, DST, true), None);
+        let mut no_ack = segment(TcpFlags::PSH, None, b"");
+        no_ack[13] = TcpFlags::PSH.bits();
+        assert_eq!(CommonSegment::parse(&no_ack, SRC, DST, false), None, "no ACK");
         // Another option layout (MSS on a non-SYN), a SACK block, a bad checksum, port 0.
         let mut repr = TcpRepr::new(4000, 80, SeqNumber(1));
         repr.ack = Some(SeqNumber(2));
         repr.flags = TcpFlags::ACK;
         repr.mss = Some(1000);
         let mut buf = vec![0; repr.buffer_len()];
-        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST);
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST, true);
         assert_eq!(CommonSegment::parse(&buf, SRC, DST, true), None);
         repr.mss = None;
         repr.sack_blocks.push(SeqNumber(5), SeqNumber(9));
         let mut buf = vec![0; repr.buffer_len()];
-        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST);
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]), SRC, DST, true);
         assert_eq!(CommonSegment::parse(&buf, SRC, DST, true), None);
         let mut bad = segment(TcpFlags::ACK, Some((5, 6)), b"data");
         bad[33] ^= 1;
