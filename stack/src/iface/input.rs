@@ -9,13 +9,13 @@ use super::interface::{Interface, Link, Received};
 use super::ipv6_output::Link6;
 use super::output::emit_icmp;
 use super::udp::Delivery;
-use std::net::Ipv4Addr;
 use crate::time::Instant;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::icmp::{self as wicmp, DstUnreachable, Icmpv4Repr};
 use crate::wire::ipv4::{self, IpProtocol, Ipv4Repr};
 use crate::wire::udp::{self as wudp, UdpRepr};
 use crate::wire::Error;
+use std::net::Ipv4Addr;
 
 impl Interface {
     /// Processes one received frame (a raw IPv4 packet on a [`Medium::Ip`] device).

@@ -71,8 +71,20 @@ pub struct Pair {
     pub b_to_a: Link,
     /// The current virtual time.
     pub now: Instant,
+    /// A running digest of every frame either stack sent, with its instant and direction:
+    /// two runs that put the same frames on the wire at the same instants have the same
+    /// digest (equivalence tests compare a fast path against the general one with it).
+    pub wire_digest: u64,
     buf: Vec<u8>,
     frame_len: usize,
+}
+
+/// Folds one sent frame into a [`Pair::wire_digest`] (FNV-1a over instant, direction and
+/// bytes: order-sensitive, which is the point).
+fn digest(d: u64, now: Instant, a_to_b: bool, frame: &[u8]) -> u64 {
+    let step = |d: u64, b: u8| (d ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    let d = now.total_nanos().to_le_bytes().into_iter().fold(d, step);
+    frame.iter().copied().fold(step(d, u8::from(a_to_b)), step)
 }
 
 impl core::fmt::Debug for Pair {
@@ -115,6 +127,7 @@ impl Pair {
             a_to_b: Link::new(ab, seed.wrapping_mul(3).wrapping_add(1)),
             b_to_a: Link::new(ba, seed.wrapping_mul(5).wrapping_add(2)),
             now: START,
+            wire_digest: 0xcbf2_9ce4_8422_2325,
             buf: vec![0; frame_len],
             frame_len,
         }
@@ -154,10 +167,12 @@ impl Pair {
             }
             let buf = &mut self.buf[..self.frame_len];
             while let Some(n) = self.a.poll_transmit(now, buf) {
+                self.wire_digest = digest(self.wire_digest, now, true, &buf[..n]);
                 self.a_to_b.send(now, &buf[..n]);
                 busy = true;
             }
             while let Some(n) = self.b.poll_transmit(now, buf) {
+                self.wire_digest = digest(self.wire_digest, now, false, &buf[..n]);
                 self.b_to_a.send(now, &buf[..n]);
                 busy = true;
             }
