@@ -315,7 +315,7 @@ impl Connection {
         self.rcv.last_recv = now;
         self.probes.keepalive_sent = 0;
         let pure_ack = seg.payload.is_empty() && !seg.flags.fin();
-        if self.on_ack(now, seg, seq, ack, pure_ack, pool) {
+        if self.on_ack::<false>(now, seg, seq, ack, pure_ack, pool) {
             return SegmentVerdict::Accepted; // LAST-ACK completed
         }
 
@@ -410,7 +410,7 @@ impl Connection {
         self.probes.keepalive_sent = 0;
         let pure_ack = seg.payload.is_empty();
         // LAST-ACK is the only state where the ACK can close the connection; not this one.
-        self.on_ack(now, seg, seg.seq, ack, pure_ack, pool);
+        self.on_ack::<true>(now, seg, seg.seq, ack, pure_ack, pool);
         if !seg.payload.is_empty() {
             self.on_data(now, seg.seq, seg.payload, pool);
         }
@@ -497,8 +497,10 @@ impl Connection {
     }
 
     /// Processes the acknowledgment and window fields. Returns `true` when the connection
-    /// closed (LAST-ACK's FIN acknowledged) and processing must stop.
-    fn on_ack(
+    /// closed (LAST-ACK's FIN acknowledged) and processing must stop. `PREDICTED`: header
+    /// prediction accepted the segment, and an ACK of the whole flight takes loss
+    /// recovery's straight line (`Recovery::on_flight_acked`).
+    fn on_ack<const PREDICTED: bool>(
         &mut self,
         now: Instant,
         seg: &Segment<'_>,
@@ -566,7 +568,10 @@ impl Connection {
         }
         if self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
-            self.recovery().on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            let mut rec = self.recovery();
+            if !(PREDICTED && rec.on_flight_acked(now, old_una, prior_pipe)) {
+                rec.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            }
             if self.snd.una != old_una {
                 if self.tune.sndbuf < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);

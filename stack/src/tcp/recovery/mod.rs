@@ -148,6 +148,19 @@ impl LossRecovery {
             && self.tlp_end.is_none()
     }
 
+    /// One record in flight, wholly below `ack`, and no loss state (no episode, no F-RTO,
+    /// no probe out, nothing marked lost): the ACK of request/response traffic, which
+    /// `Recovery::on_flight_acked` handles in one straight line.
+    #[inline]
+    fn only_flight_acked_by(&self, ack: SeqNumber) -> bool {
+        self.board.len() == 1
+            && self.board.get(0).is_some_and(|s| s.end <= ack)
+            && self.board.lost_bytes() == 0
+            && self.episode.is_none()
+            && self.tlp_end.is_none()
+            && !self.frto.running()
+    }
+
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
     pub fn pipe(&self, sack: bool, mss: usize) -> usize {
         let pipe = self.board.pipe();
@@ -342,27 +355,7 @@ impl Recovery<'_> {
             // `tcp_reordering`, only on an ACK that moves SND.UNA (RFC 5681 grows on in-order
             // delivery; an ACK that only SACKs may be the first sign of a loss), by what it
             // acknowledges and SACKs; once more reordering has been seen, on any delivery.
-            let cwnd = self.cc.window();
-            // The flight tests first: they are plain comparisons, and when they fail (most
-            // ACKs of request/response traffic) the algorithm is not asked for its phase.
-            let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
-                || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
-                    && self.cc.in_slow_start());
-            // Built only for an algorithm that acts on it (`Controller::takes_ack`).
-            if self.cc.takes_ack(cwnd_limited) {
-                let sample = AckSample {
-                    now,
-                    bytes_acked: d.acked + d.sacked,
-                    mss: self.opts.mss,
-                    srtt: self.rtx.rto.srtt(),
-                    min_rtt: self.loss.rack.min_rtt(),
-                    cwnd_limited,
-                    rtt: self.loss.last_rtt,
-                    ack,
-                    snd_max: self.snd.max,
-                };
-                self.cc.on_ack(&sample);
-            }
+            self.grow_window(now, ack, d.acked + d.sacked, prior_pipe);
         }
 
         if self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast) {
@@ -373,6 +366,74 @@ impl Recovery<'_> {
         self.loss.last_rtt = None;
         self.on_ack_tlp(now, ack, dsack);
         self.arm_tlp(now);
+    }
+
+    /// Window growth for an ACK that delivered `delivered` bytes outside fast recovery.
+    #[inline(always)]
+    fn grow_window(&mut self, now: Instant, ack: SeqNumber, delivered: usize, prior_pipe: usize) {
+        let cwnd = self.cc.window();
+        // The flight tests first: they are plain comparisons, and when they fail (most
+        // ACKs of request/response traffic) the algorithm is not asked for its phase.
+        let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
+            || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
+                && self.cc.in_slow_start());
+        // Built only for an algorithm that acts on it (`Controller::takes_ack`).
+        if self.cc.takes_ack(cwnd_limited) {
+            let sample = AckSample {
+                now,
+                bytes_acked: delivered,
+                mss: self.opts.mss,
+                srtt: self.rtx.rto.srtt(),
+                min_rtt: self.loss.rack.min_rtt(),
+                cwnd_limited,
+                rtt: self.loss.last_rtt,
+                ack,
+                snd_max: self.snd.max,
+            };
+            self.cc.on_ack(&sample);
+        }
+    }
+
+    /// [`on_ack_recovery`](Self::on_ack_recovery) for the ACK header prediction sees most:
+    /// no SACK blocks, SND.UNA advanced past the one record in flight, and no loss state
+    /// (`LossRecovery::only_flight_acked_by`). Every step of the general routine is taken
+    /// for what it does on such an ACK, in its order: the record is acknowledged and feeds
+    /// RACK (RFC 8985 §6.2), the duplicate-ACK count ends, loss detection and the probe
+    /// timer find an empty scoreboard (no RACK timer, no TLP, RFC 8985 §7.2), and the window
+    /// grows through the controller as on any delivery outside recovery (RFC 5681 §3.1).
+    /// Returns `false`, having changed nothing, for any other ACK (the caller then runs the
+    /// general routine). `tests/tcp_predict_equiv.rs` compares the two.
+    pub(super) fn on_flight_acked(
+        &mut self,
+        now: Instant,
+        old_una: SeqNumber,
+        prior_pipe: usize,
+    ) -> bool {
+        let ack = self.snd.una;
+        if ack <= old_una || !self.loss.only_flight_acked_by(ack) {
+            return false;
+        }
+        let mut d = Delivered::default();
+        self.loss.board.ack(ack, &mut d);
+        self.loss.board.finish_ack(&d);
+        if let Some(newest) = d.newest {
+            self.loss.rack.update(now, newest, d.rtt_source());
+        }
+        if d.reordering {
+            let extent = self.loss.board.reordering_extent(&d).unwrap_or(0);
+            self.loss.rack.on_reordering(extent, self.opts.mss);
+        }
+        self.loss.retrans_stamp = None;
+        self.loss.dupacks = 0;
+        // `detect_losses` on the empty scoreboard.
+        self.loss.rack_at = None;
+        if d.acked + d.sacked > 0 {
+            self.grow_window(now, ack, d.acked + d.sacked, prior_pipe);
+        }
+        self.loss.last_rtt = None;
+        // `arm_tlp` on the empty scoreboard.
+        self.loss.tlp_at = None;
+        true
     }
 
     /// RFC 2883 §4: whether the first SACK block reports a duplicate (below the cumulative
