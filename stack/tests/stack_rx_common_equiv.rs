@@ -9,8 +9,10 @@
 //! packet: header, TCP header or payload), so the direct path meets bad checksums, old and
 //! out-of-order segments and SACK-carrying ACKs, and must hand each to the general path
 //! exactly as that path would have taken it. Per seed, timestamps are on or off (the two
-//! header layouts the direct path reads).
+//! header layouts the direct path reads), the device is Ethernet or raw IP, and checksums are
+//! verified by the stack or left to the device.
 
+use xdptcp_stack::iface::{ChecksumCaps, DeviceCaps};
 use xdptcp_stack::sim::*;
 use xdptcp_stack::time::Duration;
 
@@ -40,6 +42,15 @@ fn run(seed: u64, predict: bool) -> Outcome {
     let mut configs = [side_config(Side::A, seed), side_config(Side::B, seed)];
     for c in &mut configs {
         c.tcp.timestamps = seed % 3 != 0;
+        // Raw IP devices for some seeds (the direct path's other medium), and devices that
+        // verify checksums themselves for others (neither path then checks them: a corrupted
+        // frame is taken by both alike).
+        if seed % 4 == 1 {
+            c.caps = DeviceCaps::ip(1500);
+        }
+        if seed % 6 == 5 {
+            c.caps = c.caps.with_checksum(ChecksumCaps::ALL);
+        }
     }
     let [a, b] = configs;
     let mut p = Pair::new(a, b, link(seed), seed);
@@ -74,6 +85,7 @@ fn direct_and_general_receive_give_the_same_wire_and_state() {
         let on = run(seed, true);
         let off = run(seed, false);
         assert_eq!(on, off, "seed {seed} ({:?}): the direct path changed something", link(seed));
+        assert!(on.rx_tcp > 500, "seed {seed}: only {} TCP frames", on.rx_tcp);
         frames += on.rx_tcp;
     }
     assert!(frames > 20_000, "only {frames} TCP frames received: too little traffic to compare");
