@@ -566,7 +566,8 @@ impl Connection {
             self.timers.retransmit_at =
                 if self.snd.una == self.snd.max { None } else { Some(now + self.rtx.rto.rto()) };
         }
-        if self.state.is_synchronized() {
+        // A predicted segment arrived in ESTABLISHED.
+        if PREDICTED || self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
             let mut rec = self.recovery();
             if !(PREDICTED && rec.on_flight_acked(now, old_una, prior_pipe)) {
@@ -598,8 +599,9 @@ impl Connection {
             }
         }
 
-        // State transitions driven by the ACK of our FIN.
-        if self.fin_acked() {
+        // State transitions driven by the ACK of our FIN (none from ESTABLISHED, where
+        // every predicted segment arrives: no FIN has been sent).
+        if !PREDICTED && self.fin_acked() {
             match self.state {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
