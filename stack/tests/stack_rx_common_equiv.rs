@@ -41,7 +41,7 @@ fn link(seed: u64) -> LinkConfig {
 fn run(seed: u64, predict: bool) -> Outcome {
     let mut configs = [side_config(Side::A, seed), side_config(Side::B, seed)];
     for c in &mut configs {
-        c.tcp.timestamps = seed % 3 != 0;
+        c.tcp.timestamps = !seed.is_multiple_of(3);
         // Raw IP devices for some seeds (the direct path's other medium), and devices that
         // verify checksums themselves for others (neither path then checks them: a corrupted
         // frame is taken by both alike).
