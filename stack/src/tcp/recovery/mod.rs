@@ -286,14 +286,7 @@ impl Recovery<'_> {
         if !blocks.is_empty() {
             self.sack_blocks(blocks, ack, dsack, &mut d);
         }
-        self.loss.board.finish_ack(&d);
-        if let Some(newest) = d.newest {
-            self.loss.rack.update(now, newest, d.rtt_source());
-        }
-        if d.reordering {
-            let extent = self.loss.board.reordering_extent(&d).unwrap_or(0);
-            self.loss.rack.on_reordering(extent, self.opts.mss);
-        }
+        self.finish_delivery(now, &d);
 
         let advanced = ack > old_una;
         if self.loss.frto.running() && self.on_ack_frto(advanced, dupack, &d) {
@@ -368,6 +361,20 @@ impl Recovery<'_> {
         self.arm_tlp(now);
     }
 
+    /// The end of an ACK's scoreboard update: what it delivered counts for later reordering
+    /// checks, and feeds RACK (RFC 8985 §6.2 steps 2 and 3).
+    #[inline(always)]
+    fn finish_delivery(&mut self, now: Instant, d: &Delivered) {
+        self.loss.board.finish_ack(d);
+        if let Some(newest) = d.newest {
+            self.loss.rack.update(now, newest, d.rtt_source());
+        }
+        if d.reordering {
+            let extent = self.loss.board.reordering_extent(d).unwrap_or(0);
+            self.loss.rack.on_reordering(extent, self.opts.mss);
+        }
+    }
+
     /// Window growth for an ACK that delivered `delivered` bytes outside fast recovery.
     #[inline(always)]
     fn grow_window(&mut self, now: Instant, ack: SeqNumber, delivered: usize, prior_pipe: usize) {
@@ -415,14 +422,7 @@ impl Recovery<'_> {
         }
         let mut d = Delivered::default();
         self.loss.board.ack(ack, &mut d);
-        self.loss.board.finish_ack(&d);
-        if let Some(newest) = d.newest {
-            self.loss.rack.update(now, newest, d.rtt_source());
-        }
-        if d.reordering {
-            let extent = self.loss.board.reordering_extent(&d).unwrap_or(0);
-            self.loss.rack.on_reordering(extent, self.opts.mss);
-        }
+        self.finish_delivery(now, &d);
         self.loss.retrans_stamp = None;
         self.loss.dupacks = 0;
         // `detect_losses` on the empty scoreboard.
