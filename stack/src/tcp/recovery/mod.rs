@@ -257,8 +257,43 @@ impl Recovery<'_> {
 
     /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
     /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
-    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK.
-    pub(super) fn on_ack_recovery(
+    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK. `PREDICTED`: header
+    /// prediction accepted the segment.
+    ///
+    /// Inline, the two commonest ACKs are told apart here without a call: the one that moves
+    /// nothing while nothing is outstanding, and (predicted) the one that acknowledges the
+    /// one record in flight ([`on_flight_acked`](Self::on_flight_acked)); anything else goes
+    /// to [`on_ack_recovery`](Self::on_ack_recovery).
+    #[inline(always)]
+    pub(super) fn on_ack_any<const PREDICTED: bool>(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        old_una: SeqNumber,
+        dupack: bool,
+        prior_pipe: usize,
+    ) {
+        let ack = self.snd.una;
+        let no_blocks = !self.opts.sack_ok || seg.options.sack_blocks.is_empty();
+        if ack == old_una && !dupack && no_blocks && self.loss.is_quiet() {
+            // Nothing outstanding, nothing reported (the ACK on in-order data while we have
+            // sent nothing new: header prediction's second case). Every step of
+            // `on_ack_recovery` would find an empty scoreboard and no episode or probe: all
+            // that is left of them is forgetting the RACK timer (`detect_losses`), the ACK's
+            // RTT (the end of that function) and the probe timer (`arm_tlp`).
+            self.loss.rack_at = None;
+            self.loss.last_rtt = None;
+            self.loss.tlp_at = None;
+        } else if PREDICTED && ack > old_una && self.loss.only_flight_acked_by(ack) {
+            // Header prediction guarantees no SACK blocks.
+            self.on_flight_acked(now, prior_pipe);
+        } else {
+            self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+        }
+    }
+
+    /// The general routine behind [`on_ack_any`](Self::on_ack_any).
+    fn on_ack_recovery(
         &mut self,
         now: Instant,
         seg: &Segment<'_>,
@@ -268,17 +303,6 @@ impl Recovery<'_> {
     ) {
         let ack = self.snd.una;
         let blocks: &[_] = if self.opts.sack_ok { seg.options.sack_blocks.as_slice() } else { &[] };
-        if ack == old_una && !dupack && blocks.is_empty() && self.loss.is_quiet() {
-            // Nothing outstanding, nothing reported (the ACK on in-order data while we have
-            // sent nothing new: header prediction's second case). Every step below would
-            // find an empty scoreboard and no episode or probe: all that is left of them is
-            // forgetting the RACK timer (`detect_losses`), the ACK's RTT (the end of this
-            // function) and the probe timer (`arm_tlp`).
-            self.loss.rack_at = None;
-            self.loss.last_rtt = None;
-            self.loss.tlp_at = None;
-            return;
-        }
         let dupacks_before = self.loss.dupacks;
         let mut d = Delivered::default();
         let dsack = !blocks.is_empty() && self.dsack_first(blocks, ack);
@@ -408,18 +432,11 @@ impl Recovery<'_> {
     /// RACK (RFC 8985 §6.2), the duplicate-ACK count ends, loss detection and the probe
     /// timer find an empty scoreboard (no RACK timer, no TLP, RFC 8985 §7.2), and the window
     /// grows through the controller as on any delivery outside recovery (RFC 5681 §3.1).
-    /// Returns `false`, having changed nothing, for any other ACK (the caller then runs the
-    /// general routine). `tests/tcp_predict_equiv.rs` compares the two.
-    pub(super) fn on_flight_acked(
-        &mut self,
-        now: Instant,
-        old_una: SeqNumber,
-        prior_pipe: usize,
-    ) -> bool {
+    /// Only for such an ACK (`on_ack_any` checks); `tests/tcp_predict_equiv.rs` compares the
+    /// two routines.
+    fn on_flight_acked(&mut self, now: Instant, prior_pipe: usize) {
         let ack = self.snd.una;
-        if ack <= old_una || !self.loss.only_flight_acked_by(ack) {
-            return false;
-        }
+        debug_assert!(self.loss.only_flight_acked_by(ack));
         let mut d = Delivered::default();
         self.loss.board.ack(ack, &mut d);
         self.finish_delivery(now, &d);
@@ -433,7 +450,6 @@ impl Recovery<'_> {
         self.loss.last_rtt = None;
         // `arm_tlp` on the empty scoreboard.
         self.loss.tlp_at = None;
-        true
     }
 
     /// RFC 2883 §4: whether the first SACK block reports a duplicate (below the cumulative
