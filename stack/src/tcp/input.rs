@@ -412,7 +412,11 @@ impl Connection {
         // LAST-ACK is the only state where the ACK can close the connection; not this one.
         self.on_ack::<true>(now, seg, seg.seq, ack, pure_ack, pool);
         if !seg.payload.is_empty() {
-            self.on_data(now, seg.seq, seg.payload, pool);
+            // `on_data`'s in-order case: still ESTABLISHED (the ACK of a predicted segment
+            // changes no state), `SEG.SEQ = RCV.NXT` and the payload fits the window
+            // (`predicted_ack`).
+            let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
+            self.append_in_order(now, seg.payload, offered, pool);
         }
         SegmentVerdict::Accepted
     }
@@ -631,55 +635,7 @@ impl Connection {
         // The window last offered, before this data narrows it (Linux `tp->rcv_wnd`).
         let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
         if offset == 0 {
-            let n = self.recv_buf.write_at(pool, base, payload, false);
-            if n < payload.len() {
-                // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
-                // window the exhausted budget makes us offer (`window_to_advertise`).
-                pool.counters.rcv_dropped += 1;
-                self.ack.now = true;
-                if n == 0 {
-                    return;
-                }
-            }
-            let old = self.rcv.nxt;
-            let filled = self.reassembly.advance(old + n);
-            let gap_filled = filled != old + n;
-            let delivered = (filled - old) as usize;
-            self.recv_buf.commit(delivered);
-            self.rcv.nxt = filled;
-            self.totals.bytes_received += delivered as u64;
-            if self.rcv.read_closed {
-                // Nobody will read: acknowledge and discard.
-                let len = self.recv_buf.len();
-                self.recv_buf.consume(pool, len);
-            } else {
-                self.emit(Event::Readable);
-            }
-            // Receive auto-tuning (`autotune`): a receiver RTT sample per window, and the
-            // buffer grown once per RTT by what the application read in it.
-            if self.config.rmem.tunable() && self.tune.rcvbuf < self.config.rmem.max {
-                self.rcv_rtt_measure(now);
-                self.rcv_space_adjust(now);
-            }
-            // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
-            // segment, at once when a gap was filled or in Linux's quick-ACK mode
-            // (`quickack`), else within the delayed-ACK timeout.
-            self.ack.delack_segments += 1;
-            let advmss = usize::from(self.config.mss);
-            self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
-            if gap_filled
-                || !self.config.delayed_ack()
-                || self.ack.delack_segments >= 2
-                || self.quickack.active()
-            {
-                self.ack.now = true;
-            } else if self.timers.delack_at.is_none() {
-                self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);
-            }
-            if self.rcv.pending_fin == Some(self.rcv.nxt) {
-                self.rcv.pending_fin = None;
-                self.on_fin(now);
-            }
+            self.append_in_order(now, payload, offered, pool);
         } else {
             // Out of order: keep the bytes at their offset if a range slot is free, and ACK at
             // once so the sender sees the duplicate ACK and SACK blocks (RFC 5681 §4.2).
@@ -696,6 +652,70 @@ impl Connection {
                 self.counters.ofo_dropped += 1;
             }
             self.ack.now = true;
+        }
+    }
+
+    /// In-order text at `RCV.NXT` (the caller checked the state and the window): stored,
+    /// delivered up to the first gap, and acknowledged now or by the delayed-ACK timer.
+    /// `offered` is the window last offered, before this data narrows it. Always inlined:
+    /// header prediction's path reaches it without a call (`on_predicted`).
+    #[inline(always)]
+    fn append_in_order(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        offered: usize,
+        pool: &mut ChunkPool,
+    ) {
+        let base = self.recv_buf.len();
+        let n = self.recv_buf.write_at(pool, base, payload, false);
+        if n < payload.len() {
+            // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
+            // window the exhausted budget makes us offer (`window_to_advertise`).
+            pool.counters.rcv_dropped += 1;
+            self.ack.now = true;
+            if n == 0 {
+                return;
+            }
+        }
+        let old = self.rcv.nxt;
+        let filled = self.reassembly.advance(old + n);
+        let gap_filled = filled != old + n;
+        let delivered = (filled - old) as usize;
+        self.recv_buf.commit(delivered);
+        self.rcv.nxt = filled;
+        self.totals.bytes_received += delivered as u64;
+        if self.rcv.read_closed {
+            // Nobody will read: acknowledge and discard.
+            let len = self.recv_buf.len();
+            self.recv_buf.consume(pool, len);
+        } else {
+            self.emit(Event::Readable);
+        }
+        // Receive auto-tuning (`autotune`): a receiver RTT sample per window, and the
+        // buffer grown once per RTT by what the application read in it.
+        if self.config.rmem.tunable() && self.tune.rcvbuf < self.config.rmem.max {
+            self.rcv_rtt_measure(now);
+            self.rcv_space_adjust(now);
+        }
+        // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
+        // segment, at once when a gap was filled or in Linux's quick-ACK mode
+        // (`quickack`), else within the delayed-ACK timeout.
+        self.ack.delack_segments += 1;
+        let advmss = usize::from(self.config.mss);
+        self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
+        if gap_filled
+            || !self.config.delayed_ack()
+            || self.ack.delack_segments >= 2
+            || self.quickack.active()
+        {
+            self.ack.now = true;
+        } else if self.timers.delack_at.is_none() {
+            self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);
+        }
+        if self.rcv.pending_fin == Some(self.rcv.nxt) {
+            self.rcv.pending_fin = None;
+            self.on_fin(now);
         }
     }
 
