@@ -434,6 +434,7 @@ impl Recovery<'_> {
     /// grows through the controller as on any delivery outside recovery (RFC 5681 §3.1).
     /// Only for such an ACK (`on_ack_any` checks); `tests/tcp_predict_equiv.rs` compares the
     /// two routines.
+    #[inline]
     fn on_flight_acked(&mut self, now: Instant, prior_pipe: usize) {
         let ack = self.snd.una;
         debug_assert!(self.loss.only_flight_acked_by(ack));
