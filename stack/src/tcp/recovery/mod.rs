@@ -173,6 +173,18 @@ impl LossRecovery {
     }
 }
 
+/// What an acceptable ACK found before it moved SND.UNA, for loss recovery's general
+/// routine (`Recovery::on_ack_recovery`).
+#[derive(Clone, Copy, Debug)]
+struct AckBefore {
+    /// SND.UNA before the ACK.
+    old_una: SeqNumber,
+    /// The ACK is a duplicate in the RFC 5681 §2 sense.
+    dupack: bool,
+    /// RFC 6675 `pipe` before the ACK.
+    prior_pipe: usize,
+}
+
 /// Loss recovery at work: its own state plus the parts of the connection it reads and
 /// changes (the congestion controller, the retransmission timer, the counters), borrowed
 /// apart by [`Connection::recovery`]. Every detection and recovery step is a method here.
@@ -288,19 +300,13 @@ impl Recovery<'_> {
             // Header prediction guarantees no SACK blocks.
             self.on_flight_acked(now, prior_pipe);
         } else {
-            self.on_ack_recovery(now, seg, old_una, dupack, prior_pipe);
+            self.on_ack_recovery(now, seg, AckBefore { old_una, dupack, prior_pipe });
         }
     }
 
     /// The general routine behind [`on_ack_any`](Self::on_ack_any).
-    fn on_ack_recovery(
-        &mut self,
-        now: Instant,
-        seg: &Segment<'_>,
-        old_una: SeqNumber,
-        dupack: bool,
-        prior_pipe: usize,
-    ) {
+    fn on_ack_recovery(&mut self, now: Instant, seg: &Segment<'_>, before: AckBefore) {
+        let AckBefore { old_una, dupack, prior_pipe } = before;
         let ack = self.snd.una;
         let blocks: &[_] = if self.opts.sack_ok { seg.options.sack_blocks.as_slice() } else { &[] };
         let dupacks_before = self.loss.dupacks;
