@@ -57,6 +57,7 @@ pub mod reassembly;
 pub mod recovery;
 pub mod rto;
 pub mod segment;
+mod send_fast;
 /// Sequence numbers live in `wire` (the wire format owns them); re-exported here.
 pub use crate::wire::seq;
 pub mod syncookie;

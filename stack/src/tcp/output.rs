@@ -8,12 +8,12 @@ use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
 /// What the next segment carries, decided before payload slices are borrowed.
-struct Plan {
-    header: SegmentHeader,
+pub(super) struct Plan {
+    pub(super) header: SegmentHeader,
     /// Payload as (offset into the send buffer, length).
-    data: (usize, usize),
+    pub(super) data: (usize, usize),
     /// Send with ECT(0) in the IP header (new data on an ECN connection, RFC 3168 §6.1.5).
-    ect: bool,
+    pub(super) ect: bool,
 }
 
 /// Where a data segment sits in the TSO packet Linux would build around it: its place (from 1)
@@ -102,6 +102,10 @@ impl Connection {
                 rst.options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
             }
             return Some(Plan::new(rst, (0, 0)));
+        }
+        // The common data segment first (`send_fast`): it changes nothing unless it sends.
+        if let Some(p) = self.plan_fast(now) {
+            return Some(p);
         }
         match self.state {
             State::Closed | State::Listen => return None,
@@ -429,7 +433,7 @@ impl Connection {
     /// (`GSO_LEGACY_MAX_SIZE`). Linux adds a bonus for paths under 16 ms (`tcp_tso_rtt_log`)
     /// that depends on the device's GSO size; without a device, that is left out. Computed
     /// once per packet, not per segment.
-    fn tso_goal(&self) -> u16 {
+    pub(super) fn tso_goal(&self) -> u16 {
         const MIN_TSO_SEGS: u128 = 2;
         let mss = self.opts.mss.max(1) as u128;
         let most = (65_536 / mss).max(MIN_TSO_SEGS);
@@ -522,7 +526,7 @@ impl Connection {
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
     /// and timing one segment for RTT when no timestamps are in use.
-    fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
+    pub(super) fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
         if n == 0 {
             return;
         }
@@ -548,7 +552,7 @@ impl Connection {
         // Keepalive idles on received traffic only (as Linux does with `rcv_tstamp`).
     }
 
-    fn count_out(&mut self, retrans: bool) {
+    pub(super) fn count_out(&mut self, retrans: bool) {
         if retrans {
             self.counters.retrans_segs += 1;
             self.totals.retransmits += 1;
@@ -592,7 +596,7 @@ impl Connection {
 
     /// Fills the common header fields of a synchronized-state segment: ACK number, window,
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
-    fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
+    pub(super) fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
         let mut options = SegmentOptions::default();
         if self.opts.ts_ok {
             options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
