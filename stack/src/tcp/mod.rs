@@ -74,4 +74,5 @@ pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
 pub use push::SendFlags;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
+pub use send_fast::CommonSegment;
 pub use seq::SeqNumber;

@@ -16,10 +16,11 @@
 //! the same instants and the same state to the byte.
 
 use super::cc::CongestionControl as _;
-use super::chunk::CHUNK_SIZE;
+use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
-use super::output::Plan;
-use super::segment::Flags;
+use super::output::{AckFields, Plan};
+use super::segment::{Flags, SegmentHeader, SegmentOptions};
+use super::SeqNumber;
 use crate::time::Instant;
 
 impl Connection {
@@ -111,7 +112,7 @@ impl Connection {
     /// so it neither holds nor spaces the segment: its only effect is clearing the held flag
     /// when no TSO packet is open.
     #[inline]
-    pub(super) fn plan_fast(&mut self, now: Instant) -> Option<Plan> {
+    fn plan_common(&mut self, now: Instant) -> Option<CommonPlan> {
         let FastDecision { len, unsent, usable, seg_max, rwnd_limited } = self.fast_decision()?;
         self.chrono.on_send_attempt(now, true, rwnd_limited);
         if self.marks.tso_idle() {
@@ -142,7 +143,8 @@ impl Connection {
             // RFC 3168 §6.1.2: the first new data after a reduction tells the receiver.
             flags |= Flags::CWR;
         }
-        let header = self.header(now, seq, flags);
+        // No SACK option: `header`'s blocks would be none (no DSACK, nothing out of order).
+        let fields = self.ack_fields(now, flags);
         let off = (seq - self.snd.base).max(0) as usize;
         self.advance_snd(now, len, false);
         self.probes.window_wakeup = false;
@@ -154,8 +156,87 @@ impl Connection {
         self.loss.prr.on_sent(len);
         self.recovery().arm_tlp(now);
         self.count_out(false);
-        Some(Plan { header, data: (off, len), ect: self.ecn.ok })
+        Some(CommonPlan { seq, fields, data: (off, len) })
     }
+
+    /// [`plan_common`](Self::plan_common) as the general planner's [`Plan`], for
+    /// `plan_transmit` (the path of callers that take a [`Transmit`]).
+    #[inline]
+    pub(super) fn plan_fast(&mut self, now: Instant) -> Option<Plan> {
+        let p = self.plan_common(now)?;
+        let f = p.fields;
+        let options = SegmentOptions { timestamps: f.timestamps, ..SegmentOptions::default() };
+        let header = SegmentHeader {
+            seq: p.seq,
+            ack: Some(f.ack),
+            flags: f.flags,
+            window: f.window,
+            options,
+        };
+        Some(Plan { header, data: p.data, ect: self.ecn.ok })
+    }
+
+    /// The next segment if it is a common one ([`plan_common`](Self::plan_common)), as the
+    /// fields a frame writer copies straight into its headers; `None`, with nothing
+    /// changed, otherwise: then [`poll_transmit_general`](Self::poll_transmit_general) is the
+    /// caller's next call. What `poll_transmit` would return for it, field for field, with
+    /// the same effects (the memory level noted, the clamped window counted).
+    #[inline]
+    pub fn poll_transmit_common<'p>(
+        &mut self,
+        now: Instant,
+        pool: &'p mut ChunkPool,
+    ) -> Option<CommonSegment<'p>> {
+        if self.rst_pending.is_some() {
+            return None;
+        }
+        self.note_level(pool);
+        let p = self.plan_common(now)?;
+        if self.mem_level != MemoryLevel::Normal {
+            // The window this segment offers was clamped (`autotune::recv_space`).
+            pool.counters.window_clamped += 1;
+        }
+        let pool: &'p ChunkPool = pool;
+        let payload = self.payload_pieces(pool, p.data);
+        let f = p.fields;
+        Some(CommonSegment {
+            seq: p.seq,
+            ack: f.ack,
+            flags: f.flags,
+            window: f.window,
+            timestamps: f.timestamps,
+            payload,
+            ect: self.ecn.ok,
+        })
+    }
+}
+
+/// A common data segment ([`Connection::poll_transmit_common`]): ACK set, no option but
+/// timestamps, payload in up to three pieces (one per buffer chunk it spans).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommonSegment<'a> {
+    /// Sequence number of the first payload byte.
+    pub seq: SeqNumber,
+    /// Acknowledgment number.
+    pub ack: SeqNumber,
+    /// Flags (ACK, and PSH, CWR or ECE as they fall).
+    pub flags: Flags,
+    /// Window field, already scaled.
+    pub window: u16,
+    /// TSval and TSecr, when timestamps were negotiated.
+    pub timestamps: Option<(u32, u32)>,
+    /// Payload pieces in order; the later ones are empty when the earlier hold it all.
+    pub payload: [&'a [u8]; 3],
+    /// Mark the IP header ECT(0) (new data of an ECN connection).
+    pub ect: bool,
+}
+
+/// What [`Connection::plan_common`] decided, before the payload is borrowed.
+struct CommonPlan {
+    seq: SeqNumber,
+    fields: AckFields,
+    /// Payload as (offset into the send buffer, length).
+    data: (usize, usize),
 }
 
 /// What [`Connection::fast_decision`] found: the segment's length and what its PSH and TSO
