@@ -274,9 +274,9 @@ impl Stack {
                 // from the connection's fields straight into the template copy.
                 let common = if ipv6 { None } else { s.conn.poll_transmit_common(now, t.pool) };
                 if let Some(seg) = common {
-                    let more = s.conn.may_transmit();
                     let payload_len = seg.payload.iter().map(|p| p.len()).sum::<usize>() as u64;
                     let sent = emit_common(t.iface, now, buf, &key, &mut s.route, &template, &seg);
+                    let more = seg.more;
                     return sent_frame(s, t, sent, more, payload_len);
                 }
                 let Some(seg) = s.conn.poll_transmit_general(now, t.pool) else {

@@ -199,6 +199,10 @@ impl Connection {
         let pool: &'p ChunkPool = pool;
         let payload = self.payload_pieces(pool, p.data);
         let f = p.fields;
+        // `may_transmit` after a common segment: no RST, ACK owed, loss, tail probe,
+        // handshake or FIN can be pending now, so only a probe or more data remain.
+        let more = self.probes.pending || self.data_end() > self.snd.nxt;
+        debug_assert_eq!(more, self.may_transmit(), "a common segment's `more`");
         Some(CommonSegment {
             seq: p.seq,
             ack: f.ack,
@@ -207,6 +211,7 @@ impl Connection {
             timestamps: f.timestamps,
             payload,
             ect: self.ecn.ok,
+            more,
         })
     }
 }
@@ -229,6 +234,9 @@ pub struct CommonSegment<'a> {
     pub payload: [&'a [u8]; 3],
     /// Mark the IP header ECT(0) (new data of an ECN connection).
     pub ect: bool,
+    /// Whether the connection may have more to send after this segment (what
+    /// [`Connection::may_transmit`] now says).
+    pub more: bool,
 }
 
 /// What [`Connection::plan_common`] decided, before the payload is borrowed.
