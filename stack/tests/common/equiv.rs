@@ -38,14 +38,17 @@ impl Rng {
     }
 }
 
+/// A `Debug` key whose value may differ between the runs, with the characters the value is
+/// made of.
+pub type Mask = (&'static str, fn(char) -> bool);
+
 /// A fast path under test: how to switch it, what of the state it may change, and what the
 /// traffic should exercise.
 pub struct FastPath {
     /// Turns the fast path on or off on a connection.
     pub set: fn(&mut Connection, bool),
-    /// The `Debug` keys whose values may differ between the runs, each with the characters
-    /// its value is made of.
-    pub masks: &'static [(&'static str, fn(char) -> bool)],
+    /// The `Debug` keys whose values may differ between the runs.
+    pub masks: &'static [Mask],
     /// Whether the next segment the connection sends takes the fast path (asked before each
     /// transmission, with the fast path on), or `None` when the path counts itself.
     pub ready: Option<fn(&Connection) -> bool>,
