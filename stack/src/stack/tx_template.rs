@@ -184,7 +184,14 @@ impl TcpTemplate {
         };
         let (head, body) = frame.split_at_mut(link_len + ipv4::HEADER_LEN + header_len);
         let fixed = link_len + ipv4::HEADER_LEN + tcp::HEADER_LEN;
-        head[..fixed].copy_from_slice(&self.bytes[..fixed]);
+        // Two fixed lengths, not one of `fixed` bytes: each is a few moves instead of a
+        // `memcpy` call.
+        if fixed == MAX_LEN {
+            head[..MAX_LEN].copy_from_slice(&self.bytes);
+        } else {
+            const NO_LINK: usize = ipv4::HEADER_LEN + tcp::HEADER_LEN;
+            head[..NO_LINK].copy_from_slice(&self.bytes[..NO_LINK]);
+        }
         if let Some(mac) = hop.mac {
             head[..6].copy_from_slice(&mac.0);
         }
