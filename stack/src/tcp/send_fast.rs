@@ -24,11 +24,13 @@ use super::SeqNumber;
 use crate::time::Instant;
 
 impl Connection {
-    /// Turns the common-case sender ([`plan_fast`](Self::plan_fast)) off or back on. Off
-    /// changes nothing but speed: every segment takes the general planner, which the
-    /// equivalence test holds the fast path to. For tests and benchmarks.
+    /// Turns the common-case sender ([`plan_fast`](Self::plan_fast)) off or back on
+    /// ([`TcpConfig::send_fast`](super::TcpConfig::send_fast), which a stack's
+    /// configuration sets for all its connections). Off changes nothing but speed: every
+    /// segment takes the general planner, which the equivalence test holds the fast path to.
+    /// For tests and benchmarks.
     pub fn set_send_fast(&mut self, on: bool) {
-        self.opts.send_fast = on;
+        self.config.set_send_fast(on);
     }
 
     /// Whether none of the general planner's rarer rules can apply to the next segment: the
@@ -38,7 +40,7 @@ impl Connection {
     /// wake-up, no pacing, room on the scoreboard, and an MSS that fits two buffer chunks.
     #[inline]
     fn common_case(&self) -> bool {
-        self.opts.send_fast
+        self.config.send_fast()
             && self.state == State::Established
             && !self.loss.tlp_pending
             && !self.loss.board.may_have_lost()

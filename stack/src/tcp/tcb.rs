@@ -123,9 +123,6 @@ pub(super) struct Negotiated {
     /// set by `Connection::set_state`: read first by every arriving segment, beside the
     /// options it depends on (and in this struct's padding).
     pub(super) pred: super::predict::Prediction,
-    /// The common-case sender may plan the next segment (`send_fast`; off only in tests
-    /// that hold it to the general planner). In this struct's padding.
-    pub(super) send_fast: bool,
 }
 
 impl Negotiated {
@@ -142,7 +139,6 @@ impl Negotiated {
             sack_ok: false,
             ts_ok: false,
             pred: super::predict::Prediction::OFF,
-            send_fast: true,
         }
     }
 }
