@@ -24,7 +24,7 @@ use super::SeqNumber;
 use crate::time::Instant;
 
 impl Connection {
-    /// Turns the common-case sender ([`plan_fast`](Self::plan_fast)) off or back on
+    /// Turns the common-case sender (`plan_fast`) off or back on
     /// ([`TcpConfig::send_fast`](super::TcpConfig::send_fast), which a stack's
     /// configuration sets for all its connections). Off changes nothing but speed: every
     /// segment takes the general planner, which the equivalence test holds the fast path to.
@@ -178,7 +178,7 @@ impl Connection {
         Some(Plan { header, data: p.data, ect: self.ecn.ok })
     }
 
-    /// The next segment if it is a common one ([`plan_common`](Self::plan_common)), as the
+    /// The next segment if it is a common one (`plan_common`), as the
     /// fields a frame writer copies straight into its headers; `None`, with nothing
     /// changed, otherwise: then [`poll_transmit_general`](Self::poll_transmit_general) is the
     /// caller's next call. What `poll_transmit` would return for it, field for field, with
