@@ -281,7 +281,15 @@ impl Stack {
                     let more = seg.more;
                     return sent_frame(s, t, sent, more, payload_len);
                 }
-                let Some(seg) = s.conn.poll_transmit_general(now, t.pool) else {
+                // Otherwise the general planner (an IPv6 connection's common segment is
+                // still planned by `send_fast`, inside `poll_transmit`: only its frame is
+                // built the general way).
+                let seg = if ipv6 {
+                    s.conn.poll_transmit(now, t.pool)
+                } else {
+                    s.conn.poll_transmit_general(now, t.pool)
+                };
+                let Some(seg) = seg else {
                     s.in_tx = false;
                     return Sent::Nothing;
                 };
