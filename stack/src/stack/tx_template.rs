@@ -68,6 +68,32 @@ pub(crate) struct TcpTemplate {
     pseudo_sum: u16,
 }
 
+/// The TCP header fields a template write patches in but the SACK blocks: a
+/// [`SegmentHeader`]'s ([`TcpFields::of`]), or a common segment's, which the connection
+/// hands over as they are (`tcp::CommonSegment`, no `SegmentHeader` built).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TcpFields {
+    pub(crate) seq: SeqNumber,
+    pub(crate) ack: Option<SeqNumber>,
+    pub(crate) flags: Flags,
+    pub(crate) window: u16,
+    pub(crate) timestamps: Option<(u32, u32)>,
+}
+
+impl TcpFields {
+    /// The fields of `header` (its SACK blocks aside).
+    #[inline]
+    pub(crate) fn of(header: &SegmentHeader) -> TcpFields {
+        TcpFields {
+            seq: header.seq,
+            ack: header.ack,
+            flags: header.flags,
+            window: header.window,
+            timestamps: header.options.timestamps,
+        }
+    }
+}
+
 /// Where the IPv4 destination address and the TCP ports sit in their headers.
 const IP_DST: usize = 16;
 const TCP_PORTS: usize = 0;
@@ -138,12 +164,12 @@ impl TcpTemplate {
         frame: &mut [u8],
         key: &FlowKey,
         hop: &PrebuiltHop,
-        header: &SegmentHeader,
+        header: &TcpFields,
         sack: &[(SeqNumber, SeqNumber)],
         payload: [&[u8]; 3],
         dscp_ecn: u8,
     ) -> usize {
-        let ts = header.options.timestamps;
+        let ts = header.timestamps;
         let ts_len = if ts.is_some() { 12 } else { 0 };
         let sack_len = if sack.is_empty() { 0 } else { 4 + 8 * sack.len() };
         let header_len = tcp::HEADER_LEN + ts_len + sack_len;
@@ -158,7 +184,14 @@ impl TcpTemplate {
         };
         let (head, body) = frame.split_at_mut(link_len + ipv4::HEADER_LEN + header_len);
         let fixed = link_len + ipv4::HEADER_LEN + tcp::HEADER_LEN;
-        head[..fixed].copy_from_slice(&self.bytes[..fixed]);
+        // Two fixed lengths, not one of `fixed` bytes: each is a few moves instead of a
+        // `memcpy` call.
+        if fixed == MAX_LEN {
+            head[..MAX_LEN].copy_from_slice(&self.bytes);
+        } else {
+            const NO_LINK: usize = ipv4::HEADER_LEN + tcp::HEADER_LEN;
+            head[..NO_LINK].copy_from_slice(&self.bytes[..NO_LINK]);
+        }
         if let Some(mac) = hop.mac {
             head[..6].copy_from_slice(&mac.0);
         }

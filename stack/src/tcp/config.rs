@@ -111,7 +111,7 @@ impl TcpConfig {
             // Delayed ACKs, Nagle, RACK-TLP (tcp_recovery = 1) and F-RTO (tcp_frto = 2) on;
             // keepalive off; no pacing (no fq qdisc: Linux paces only under fq or when a CC
             // asks for it).
-            flags: TcpFlags::LINUX,
+            flags: TcpFlags::LINUX.with(TcpFlags::SEND_FAST, true),
             // TCP_DELACK_MIN.
             delayed_ack_timeout: Duration::from_millis(40),
             // tcp_keepalive_time, tcp_keepalive_intvl, tcp_keepalive_probes.
@@ -241,6 +241,11 @@ tcp_flags! {
     /// every non-zero value runs the one algorithm, which uses SACK whenever the connection
     /// negotiated it. Off: every timeout's response stays, as with `tcp_frto` = 0.
     FRTO = 32, frto, set_frto, with_frto;
+    /// Plan the common data segment of an ESTABLISHED connection beside the general planner
+    /// (`tcp::send_fast`; issue 11): on. Off changes nothing but speed (every segment takes
+    /// the general planner, which `tests/tcp_send_fast_equiv.rs` holds the fast path to);
+    /// for tests and benchmarks. Linux has no such switch.
+    SEND_FAST = 64, send_fast, set_send_fast, with_send_fast;
 }
 
 impl TcpFlags {

@@ -57,6 +57,7 @@ pub mod reassembly;
 pub mod recovery;
 pub mod rto;
 pub mod segment;
+mod send_fast;
 /// Sequence numbers live in `wire` (the wire format owns them); re-exported here.
 pub use crate::wire::seq;
 pub mod syncookie;
@@ -73,4 +74,5 @@ pub use counters::TcpCounters;
 pub use endpoint::Endpoint;
 pub use push::SendFlags;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
+pub use send_fast::CommonSegment;
 pub use seq::SeqNumber;

@@ -8,12 +8,22 @@ use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
 /// What the next segment carries, decided before payload slices are borrowed.
-struct Plan {
-    header: SegmentHeader,
+pub(super) struct Plan {
+    pub(super) header: SegmentHeader,
     /// Payload as (offset into the send buffer, length).
-    data: (usize, usize),
+    pub(super) data: (usize, usize),
     /// Send with ECT(0) in the IP header (new data on an ECN connection, RFC 3168 §6.1.5).
-    ect: bool,
+    pub(super) ect: bool,
+}
+
+/// What [`Connection::ack_fields`] gives: a synchronized-state segment's fields but its
+/// sequence number and SACK blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AckFields {
+    pub(super) ack: SeqNumber,
+    pub(super) flags: Flags,
+    pub(super) window: u16,
+    pub(super) timestamps: Option<(u32, u32)>,
 }
 
 /// Where a data segment sits in the TSO packet Linux would build around it: its place (from 1)
@@ -38,12 +48,33 @@ impl Connection {
         now: Instant,
         pool: &'p mut ChunkPool,
     ) -> Option<Transmit<'p>> {
+        self.poll_transmit_with(now, pool, true)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) for a caller that just had `None` from
+    /// [`poll_transmit_common`](Self::poll_transmit_common): the common case is not asked
+    /// again.
+    pub fn poll_transmit_general<'p>(
+        &mut self,
+        now: Instant,
+        pool: &'p mut ChunkPool,
+    ) -> Option<Transmit<'p>> {
+        self.poll_transmit_with(now, pool, false)
+    }
+
+    #[inline]
+    fn poll_transmit_with<'p>(
+        &mut self,
+        now: Instant,
+        pool: &'p mut ChunkPool,
+        fast: bool,
+    ) -> Option<Transmit<'p>> {
         self.note_level(pool);
         // Every debug-build test (the simulator's lossy runs included) checks that the cheap
         // test never says "nothing" when there is something.
         #[cfg(debug_assertions)]
         let may = self.may_transmit();
-        let plan = self.plan_transmit(now);
+        let plan = self.plan_transmit(now, fast);
         #[cfg(debug_assertions)]
         debug_assert!(may || plan.is_none(), "may_transmit() missed a segment");
         let plan = plan?;
@@ -56,12 +87,22 @@ impl Connection {
             pool.counters.window_clamped += 1;
         }
         let pool: &'p ChunkPool = pool;
-        let (off, len) = plan.data;
+        let payload = self.payload_pieces(pool, plan.data);
+        Some(Transmit { header: plan.header, payload, ect: plan.ect })
+    }
+
+    /// The send buffer's bytes `data` (offset, length) as up to three pieces.
+    #[inline]
+    pub(super) fn payload_pieces<'p>(
+        &mut self,
+        pool: &'p ChunkPool,
+        (off, len): (usize, usize),
+    ) -> [&'p [u8]; 3] {
         let (a, b) = self.send_buf.slices_at(pool, off, len);
         // A jumbo segment may reach into a third chunk.
         let got = a.len() + b.len();
         let c = if got < len { self.third_piece(pool, off + got, len - got) } else { &[] };
-        Some(Transmit { header: plan.header, payload: [a, b, c], ect: plan.ect })
+        [a, b, c]
     }
 
     /// The third piece of a segment longer than two buffer chunks hold (jumbo frames only):
@@ -91,7 +132,7 @@ impl Connection {
             || (self.snd.fin_queued && self.snd.nxt <= data_end)
     }
 
-    fn plan_transmit(&mut self, now: Instant) -> Option<Plan> {
+    fn plan_transmit(&mut self, now: Instant, fast: bool) -> Option<Plan> {
         // Its presence alone first: `take` copies all 72 bytes, which span two cache lines
         // (`Connection`'s layout note), and the common segment has no RST to send.
         if let Some(mut rst) = self.rst_pending.take_if(|_| true) {
@@ -102,6 +143,12 @@ impl Connection {
                 rst.options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
             }
             return Some(Plan::new(rst, (0, 0)));
+        }
+        // The common data segment first (`send_fast`): it changes nothing unless it sends.
+        if fast {
+            if let Some(p) = self.plan_fast(now) {
+                return Some(p);
+            }
         }
         match self.state {
             State::Closed | State::Listen => return None,
@@ -429,7 +476,7 @@ impl Connection {
     /// (`GSO_LEGACY_MAX_SIZE`). Linux adds a bonus for paths under 16 ms (`tcp_tso_rtt_log`)
     /// that depends on the device's GSO size; without a device, that is left out. Computed
     /// once per packet, not per segment.
-    fn tso_goal(&self) -> u16 {
+    pub(super) fn tso_goal(&self) -> u16 {
         const MIN_TSO_SEGS: u128 = 2;
         let mss = self.opts.mss.max(1) as u128;
         let most = (65_536 / mss).max(MIN_TSO_SEGS);
@@ -522,7 +569,7 @@ impl Connection {
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
     /// and timing one segment for RTT when no timestamps are in use.
-    fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
+    pub(super) fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
         if n == 0 {
             return;
         }
@@ -548,7 +595,7 @@ impl Connection {
         // Keepalive idles on received traffic only (as Linux does with `rcv_tstamp`).
     }
 
-    fn count_out(&mut self, retrans: bool) {
+    pub(super) fn count_out(&mut self, retrans: bool) {
         if retrans {
             self.counters.retrans_segs += 1;
             self.totals.retransmits += 1;
@@ -592,11 +639,8 @@ impl Connection {
 
     /// Fills the common header fields of a synchronized-state segment: ACK number, window,
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
-    fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
+    pub(super) fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
         let mut options = SegmentOptions::default();
-        if self.opts.ts_ok {
-            options.timestamps = Some((self.ts_now(now), self.opts.ts_recent));
-        }
         let dsack = self.rcv.dsack_pending.take();
         if self.opts.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
             let max = if self.opts.ts_ok { 3 } else { 4 };
@@ -610,6 +654,18 @@ impl Connection {
             }
             options.sack_blocks = blocks;
         }
+        let f = self.ack_fields(now, flags);
+        options.timestamps = f.timestamps;
+        SegmentHeader { seq, ack: Some(f.ack), flags: f.flags, window: f.window, options }
+    }
+
+    /// The fields every synchronized-state segment carries but the sequence number and SACK
+    /// blocks (ACK number, flags with ECE, window, timestamps), with sending an ACK's effects:
+    /// any pending or delayed ACK is satisfied.
+    #[inline]
+    pub(super) fn ack_fields(&mut self, now: Instant, flags: Flags) -> AckFields {
+        let timestamps =
+            if self.opts.ts_ok { Some((self.ts_now(now), self.opts.ts_recent)) } else { None };
         let window = self.window_to_advertise();
         // RFC 3168 §6.1.3: echo congestion until the sender confirms with CWR.
         let flags = if self.ecn.echoes() { flags | Flags::ECE } else { flags };
@@ -620,7 +676,7 @@ impl Connection {
         }
         self.ack.delack_segments = 0;
         self.rcv.last_ack_sent = self.rcv.nxt;
-        SegmentHeader { seq, ack: Some(self.rcv.nxt), flags, window, options }
+        AckFields { ack: self.rcv.nxt, flags, window, timestamps }
     }
 
     /// The window field to send, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right

@@ -96,6 +96,12 @@ impl SendMarks {
         self.wakeup = false;
     }
 
+    /// Whether no mark but a write's push applies to the next segment: no record end, no
+    /// cork or `MSG_MORE` tail, no probe wake-up (the common-case sender's test, `send_fast`).
+    pub fn is_plain(&self) -> bool {
+        self.records.is_empty() && !self.cork && !self.more && !self.wakeup
+    }
+
     /// Whether a short segment waits (`TCP_CORK`, or a `MSG_MORE` tail not yet released).
     pub fn holds_short(&self) -> bool {
         (self.cork || self.more) && !self.wakeup

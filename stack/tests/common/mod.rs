@@ -11,6 +11,8 @@ use xdptcp_stack::tcp::{
 };
 use xdptcp_stack::time::{Duration, Instant};
 
+pub mod equiv;
+
 pub const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
 pub const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
 /// Our ISS.
