@@ -161,6 +161,9 @@ pub struct Stack {
     /// The prebuilt headers of every established IPv4 connection's segments
     /// (`stack::tx_template`): the interface they depend on is fixed when it is made.
     tcp_template: TcpTemplate,
+    /// Whether `tcp_send` and `tcp_recv` take their common-case paths (`touch::send_small`,
+    /// `touch::recv_small`); off only to test them against the general path.
+    app_fast_path: bool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -215,7 +218,15 @@ impl Stack {
             counters: StackCounters::default(),
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
             tcp_template,
+            app_fast_path: true,
         }
+    }
+
+    /// Turns the application's common-case send and receive paths off (or on again): every
+    /// `tcp_send` and `tcp_recv` then takes the general path, which gives the same result
+    /// (`tests/stack_app_fast_equiv.rs` runs both and compares). For tests and benchmarks.
+    pub fn set_app_fast_path(&mut self, on: bool) {
+        self.app_fast_path = on;
     }
 
     /// What the chunk pool did and the memory budget refused: chunks in use (and their

@@ -128,6 +128,68 @@ impl Stack {
         Some(r)
     }
 
+    /// `tcp_send`'s common case: a write that [`Connection::send_small`] takes (ESTABLISHED,
+    /// the application's connection, writing not shut down, all of `data` in one chunk at the
+    /// end of the send queue), then what [`touch_data`](Self::touch_data) settles after a
+    /// write that queued bytes: the transmit queue. Such a write always leaves something to
+    /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it
+    /// raises no event, so the event queue is as it was. `None`, and nothing changed, for
+    /// any other write (or a stale handle): the caller takes the general path.
+    #[inline]
+    pub(super) fn send_small(&mut self, h: FlowHandle, data: &[u8]) -> Option<usize> {
+        let Stack { flows, buffers, tx_ready, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        if s.owner != Owner::App || s.write_shut {
+            return None;
+        }
+        #[cfg(debug_assertions)]
+        let before = (s.conn.poll_timeout(), s.conn.has_events());
+        let n = s.conn.send_small(buffers, data)?;
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            before,
+            (s.conn.poll_timeout(), s.conn.has_events()),
+            "a write left the timers and the events alone"
+        );
+        debug_assert!(s.conn.may_transmit(), "a write left bytes to send");
+        debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
+        if !s.in_tx {
+            s.in_tx = true;
+            tx_ready.push_back(h);
+        }
+        Some(n)
+    }
+
+    /// `tcp_recv`'s common case: a read that [`Connection::recv_small`] takes (ESTABLISHED,
+    /// the application's connection, the bytes wanted in the head chunk), then what
+    /// [`touch_data`](Self::touch_data) settles after a read that took bytes: the transmit
+    /// queue if the read left something to send (a window update, RFC 9293 §3.8.6.2.2). A
+    /// read raises no event. `None`, and nothing changed, for an empty read or any other
+    /// case: the caller takes the general path.
+    #[inline]
+    pub(super) fn recv_small(&mut self, h: FlowHandle, out: &mut [u8]) -> Option<usize> {
+        let Stack { flows, buffers, tx_ready, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        if s.owner != Owner::App {
+            return None;
+        }
+        #[cfg(debug_assertions)]
+        let before = (s.conn.poll_timeout(), s.conn.has_events());
+        let n = s.conn.recv_small(buffers, out)?;
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            before,
+            (s.conn.poll_timeout(), s.conn.has_events()),
+            "a read left the timers and the events alone"
+        );
+        debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
+        if !s.in_tx && s.conn.may_transmit() {
+            s.in_tx = true;
+            tx_ready.push_back(h);
+        }
+        Some(n)
+    }
+
     /// Runs `change` on two different connections at once (a splice from one into the
     /// other), then settles both. `None` (and `change` not run) if either handle is stale or
     /// both name the same connection.

@@ -446,6 +446,71 @@ impl ChunkQueue {
         self.commit(n)
     }
 
+    /// The application's common write ([`enqueue`](Self::enqueue) of all of `data`, forced,
+    /// where it fits one chunk at the end): into the rest of the tail chunk, or into the chunk
+    /// the pool keeps aside (`ChunkPool::take_hot`) appended after the last one (an empty
+    /// queue's first). Commits it. `false`, and nothing changed, in every other case: the
+    /// caller then takes the general path, which does the same where both apply (one copy,
+    /// one chunk taken at most, the cursor untouched: `write_at`'s one-chunk case).
+    #[inline]
+    pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> bool {
+        // Bytes written past `len` and not committed: the general path's business.
+        if self.extent != self.len || data.is_empty() {
+            return false;
+        }
+        let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
+        let pos = head_off + self.len as usize;
+        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
+        if within + data.len() > CHUNK_SIZE {
+            return false;
+        }
+        if index == self.count as usize {
+            let Some(id) = pool.take_hot() else { return false };
+            self.append(pool, id);
+        } else if index + 1 != self.count as usize {
+            return false;
+        }
+        let n = data.len() as u32;
+        match pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
+            Some(dst) => dst.copy_from_slice(data),
+            // A chunk without storage is never held; as `write_at`, nothing is written.
+            None => return false,
+        }
+        self.len += n;
+        self.extent = self.len;
+        true
+    }
+
+    /// The application's common read ([`dequeue`](Self::dequeue) where what is wanted lies in
+    /// the head chunk and taking it does not cross into the next one): copies
+    /// `min(out.len(), len)` bytes out and consumes them, giving the chunk back if the queue
+    /// is left empty. `None`, and nothing changed, for an empty read or any other case.
+    #[inline]
+    pub fn dequeue_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
+        let want = out.len().min(self.len as usize);
+        let start = self.head_off as usize;
+        let end = start + want;
+        if want == 0 || end > CHUNK_SIZE {
+            return None;
+        }
+        let emptied = self.extent as usize == want;
+        // Emptied: the one chunk goes back (`consume`'s `clear`). Otherwise the head chunk
+        // must keep a byte, or `consume` would give it back and move on.
+        if (emptied && self.count != 1) || (!emptied && end == CHUNK_SIZE) {
+            return None;
+        }
+        out[..want].copy_from_slice(pool.bytes(self.head).get(start..end)?);
+        if emptied {
+            pool.give(self.head);
+            *self = ChunkQueue::new();
+        } else {
+            self.len -= want as u32;
+            self.extent -= want as u32;
+            self.head_off = end as u32;
+        }
+        Some(want)
+    }
+
     /// Copies up to `out.len()` committed bytes out and consumes them.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         // Fast path: what is wanted sits in the head chunk.

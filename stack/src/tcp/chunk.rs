@@ -248,12 +248,23 @@ impl ChunkPool {
     /// that one with every message.
     #[inline]
     pub(crate) fn take(&mut self, force: bool) -> Option<u32> {
+        if let Some(id) = self.take_hot() {
+            return Some(id);
+        }
+        self.take_slow(force)
+    }
+
+    /// The chunk kept aside (`hot`) if there is one and the hard limit is not reached: what
+    /// [`take`](Self::take) hands out first, whatever its `force`. `None`, and nothing
+    /// changed, otherwise (the application's fast write then takes the general path).
+    #[inline]
+    pub(crate) fn take_hot(&mut self) -> Option<u32> {
         if self.hot != NIL && self.in_use < self.budget[2] {
             let id = core::mem::replace(&mut self.hot, NIL);
             self.note_taken();
             return Some(id);
         }
-        self.take_slow(force)
+        None
     }
 
     /// [`take`](Self::take) at the hard limit or from a slab's free list.
@@ -299,6 +310,10 @@ impl ChunkPool {
     }
 
     /// Gives chunk `id` back.
+    ///
+    /// Inlined as far as keeping it aside (`hot`): a request/response connection gives one
+    /// chunk back per message, and the slot is then empty (its last `take` emptied it).
+    #[inline]
     pub(crate) fn give(&mut self, id: u32) {
         let (s, idx) = split(id);
         let Some(slab) = self.slabs.get_mut(s) else { return };
@@ -316,6 +331,15 @@ impl ChunkPool {
             }
             return;
         }
+        self.give_to_slab(id);
+    }
+
+    /// [`give`](Self::give) with the slot aside taken: onto its slab's free list, and the
+    /// slab released if it is all idle and more than the limit is.
+    #[inline(never)]
+    fn give_to_slab(&mut self, id: u32) {
+        let (s, idx) = split(id);
+        let Some(slab) = self.slabs.get_mut(s) else { return };
         slab.free[slab.nfree] = idx as u8;
         slab.nfree += 1;
         let (nfree, s) = (slab.nfree, s as u32);

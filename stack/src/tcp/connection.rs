@@ -687,6 +687,28 @@ impl Connection {
         n
     }
 
+    /// The common write, [`send`](Self::send) without its general machinery: an
+    /// ESTABLISHED connection, no `TCP_NOTSENT_LOWAT`, all of `data` within the send buffer
+    /// and in one chunk at the end of the queue ([`ChunkQueue::append_small`]). The effects
+    /// are `send`'s: the bytes queued and committed, the chunk accounted in the pool, the push
+    /// mark (no `MSG_MORE`, no record); nothing else a write touches applies (no refusal to
+    /// count, no state, timer or event changes). `None`, and nothing changed, otherwise: the
+    /// caller then runs `send` (`tests/stack_app_fast_equiv.rs` holds the two to the same
+    /// result).
+    #[inline]
+    pub(crate) fn send_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
+        if self.state != State::Established
+            || self.snd.fin_queued
+            || self.config.notsent_lowat != u32::MAX
+            || data.len() > self.tune.sndbuf.saturating_sub(self.send_buf.len())
+            || !self.send_buf.append_small(pool, data)
+        {
+            return None;
+        }
+        self.marks.on_write(self.data_end(), SendFlags::default());
+        Some(data.len())
+    }
+
     /// Room to fill in place, then [`send_commit`](Self::send_commit): the first contiguous
     /// piece only (the rest of the tail chunk, or a fresh chunk), so a writer loops — fill,
     /// commit, ask again — until it has written everything or the slice comes back empty
@@ -752,6 +774,22 @@ impl Connection {
         self.note_level(pool);
         self.after_read(n);
         n
+    }
+
+    /// The common read, [`recv`](Self::recv) of bytes that lie in the head chunk of the
+    /// receive queue of an ESTABLISHED connection ([`ChunkQueue::dequeue_small`]), with
+    /// `recv`'s effects after it: the memory level noted and the window update decision
+    /// (`after_read`, RFC 9293 §3.8.6.2.2). `None`, and nothing changed, for an empty read or
+    /// any other case: the caller then runs `recv`.
+    #[inline]
+    pub(crate) fn recv_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
+        if self.state != State::Established {
+            return None;
+        }
+        let n = self.recv_buf.dequeue_small(pool, out)?;
+        self.note_level(pool);
+        self.after_read(n);
+        Some(n)
     }
 
     /// Whether the peer has closed its side and every byte it sent has been read.
