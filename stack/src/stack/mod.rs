@@ -229,6 +229,13 @@ impl Stack {
         self.app_fast_path = on;
     }
 
+    /// The `Debug` form of connection `h`'s whole record (the connection, its timer entry,
+    /// owner and queue flags), for tests that compare two runs state for state.
+    #[doc(hidden)]
+    pub fn tcp_debug_state(&self, h: TcpHandle) -> Option<String> {
+        self.flows.get(h.0).map(|s| format!("{s:?}"))
+    }
+
     /// What the chunk pool did and the memory budget refused: chunks in use (and their
     /// peak), allocated and released; pressure episodes, received data dropped, sends
     /// refused, windows clamped.
