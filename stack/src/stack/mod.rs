@@ -349,6 +349,10 @@ impl Stack {
     /// `poll_transmit`) has work. It may be early (the wheel reports a lower bound for far
     /// timers, and a connection whose deadline moved later keeps its earlier entry); calling
     /// `on_timeout` early is harmless.
+    ///
+    /// Inlined into the caller (an event loop asks every turn): with the wheel's answer
+    /// cached and no neighbour timer it is a few loads and compares.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.wheel.next_deadline(), self.iface.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -268,7 +268,21 @@ impl Stack {
     }
 
     /// The next application event, or `None`.
+    ///
+    /// Inlined as far as "nothing to report" (both queues empty): an event loop drains
+    /// events until that answer, so every drain ends with it.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
+        if self.events.is_empty() && self.ev_ready.is_empty() {
+            return None;
+        }
+        self.next_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) with something queued: a stack event, or a
+    /// connection on the event queue (whose events may have gone since it was queued).
+    #[inline(never)]
+    fn next_event(&mut self) -> Option<StackEvent> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }

@@ -596,15 +596,16 @@ impl Connection {
     }
 
     /// Next application event, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        for e in EVENT_ORDER {
-            let bit = event_bit(e);
-            if self.events & bit != 0 {
-                self.events &= !bit;
-                return Some(e);
-            }
+        // Bit `i` is `EVENT_ORDER[i]` (`event_bit`), so the first event in that order is the
+        // lowest bit set.
+        let bits = self.events;
+        if bits == 0 {
+            return None;
         }
-        None
+        self.events = bits & (bits - 1);
+        EVENT_ORDER.get(bits.trailing_zeros() as usize).copied()
     }
 
     /// Sets the offset added to the millisecond clock for this connection's TSvals (RFC 7323
