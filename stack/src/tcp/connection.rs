@@ -803,6 +803,7 @@ impl Connection {
     /// the buffer). A read that took nothing opens nothing (Linux's `tcp_cleanup_rbuf` looks
     /// only when bytes were copied): without that, the first empty read after a handshake
     /// saw the SYN-ACK's unscaled 65,535 "double" to the buffer and sent a pure ACK.
+    #[inline]
     fn after_read(&mut self, read: usize) {
         if !self.state.is_synchronized() || self.rcv.fin_received {
             return;
