@@ -234,8 +234,8 @@ fn run(sc: Scenario, fast: bool, capture: Option<usize>) -> Outcome {
             }
         }
         // Frames onto the lossy link.
-        for side in 0..2 {
-            while let Some(n) = stacks[side].poll_transmit(now, &mut frame) {
+        for (side, stack) in stacks.iter_mut().enumerate() {
+            while let Some(n) = stack.poll_transmit(now, &mut frame) {
                 trace.push(format!("{step} tx {side} {now:?} {:02x?}", &frame[..n]));
                 order += 1;
                 if r.chance(sc.drop_pct) {
