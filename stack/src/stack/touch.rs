@@ -130,8 +130,9 @@ impl Stack {
 
     /// `tcp_send`'s common case: a write that [`Connection::send_small`] takes (ESTABLISHED,
     /// the application's connection, writing not shut down, all of `data` in one chunk at the
-    /// end of the send queue), then what [`touch_data`](Self::touch_data) settles after a
-    /// write that queued bytes: the transmit queue. Such a write always leaves something to
+    /// end of the send queue, or the memory budget refusing its chunk), then what
+    /// [`touch_data`](Self::touch_data) settles after a write: the transmit queue if it
+    /// queued bytes. Such a write always leaves something to
     /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it
     /// raises no event, so the event queue is as it was. `None`, and nothing changed, for
     /// any other write (or a stale handle): the caller takes the general path.
@@ -151,9 +152,11 @@ impl Stack {
             (s.conn.poll_timeout(), s.conn.has_events()),
             "a write left the timers and the events alone"
         );
-        debug_assert!(s.conn.may_transmit(), "a write left bytes to send");
+        debug_assert!(n == 0 || s.conn.may_transmit(), "a write left bytes to send");
         debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
-        if !s.in_tx {
+        // As `touch_data` after a write: queued only if bytes were taken (a refused write
+        // queues nothing).
+        if n > 0 && !s.in_tx {
             s.in_tx = true;
             tx_ready.push_back(h);
         }
@@ -164,8 +167,8 @@ impl Stack {
     /// the application's connection, the bytes wanted in the head chunk), then what
     /// [`touch_data`](Self::touch_data) settles after a read that took bytes: the transmit
     /// queue if the read left something to send (a window update, RFC 9293 §3.8.6.2.2). A
-    /// read raises no event. `None`, and nothing changed, for an empty read or any other
-    /// case: the caller takes the general path.
+    /// read raises no event. `None`, and nothing changed, in any other case: the caller
+    /// takes the general path.
     #[inline]
     pub(super) fn recv_small(&mut self, h: FlowHandle, out: &mut [u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
@@ -183,7 +186,8 @@ impl Stack {
             "a read left the timers and the events alone"
         );
         debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
-        if !s.in_tx && s.conn.may_transmit() {
+        // As `touch_data` after a read: queued only if bytes were taken.
+        if n > 0 && !s.in_tx && s.conn.may_transmit() {
             s.in_tx = true;
             tx_ready.push_back(h);
         }

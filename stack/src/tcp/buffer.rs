@@ -447,38 +447,39 @@ impl ChunkQueue {
     }
 
     /// The application's common write ([`enqueue`](Self::enqueue) of all of `data`, forced,
-    /// where it fits one chunk at the end): into the rest of the tail chunk, or into the chunk
-    /// the pool keeps aside (`ChunkPool::take_hot`) appended after the last one (an empty
-    /// queue's first). Commits it. `false`, and nothing changed, in every other case: the
-    /// caller then takes the general path, which does the same where both apply (one copy,
-    /// one chunk taken at most, the cursor untouched: `write_at`'s one-chunk case).
+    /// where it fits one chunk at the end): into the rest of the tail chunk, or into a chunk
+    /// taken and appended after the last one (an empty queue's first, forced as `enqueue`
+    /// forces it). Commits it and returns `Some(data.len())`; `Some(0)` if the pool refused
+    /// the chunk (nothing written, as `write_at` leaves it: no chunk held past `extent`).
+    /// `None`, and nothing changed, in every other case: the caller then takes the general
+    /// path, which does the same where both apply (`write_at`'s one-chunk case: one copy,
+    /// one chunk taken at most, the cursor untouched).
     #[inline]
-    pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> bool {
+    pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
         // Bytes written past `len` and not committed: the general path's business.
         if self.extent != self.len || data.is_empty() {
-            return false;
+            return None;
         }
         let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
         let pos = head_off + self.len as usize;
         let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
         if within + data.len() > CHUNK_SIZE {
-            return false;
+            return None;
         }
         if index == self.count as usize {
-            let Some(id) = pool.take_hot() else { return false };
+            // At a chunk boundary the tail chunk is full (or there is none): nothing to trim
+            // if the pool refuses.
+            let Some(id) = pool.take(self.count == 0) else { return Some(0) };
             self.append(pool, id);
         } else if index + 1 != self.count as usize {
-            return false;
+            return None;
         }
-        let n = data.len() as u32;
-        match pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
-            Some(dst) => dst.copy_from_slice(data),
-            // A chunk without storage is never held; as `write_at`, nothing is written.
-            None => return false,
-        }
-        self.len += n;
+        let n = data.len();
+        // A chunk held always has storage; as `write_at`, nothing is written otherwise.
+        pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+        self.len += n as u32;
         self.extent = self.len;
-        true
+        Some(n)
     }
 
     /// The application's common read ([`dequeue`](Self::dequeue) where what is wanted lies in

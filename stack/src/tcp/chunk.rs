@@ -248,23 +248,12 @@ impl ChunkPool {
     /// that one with every message.
     #[inline]
     pub(crate) fn take(&mut self, force: bool) -> Option<u32> {
-        if let Some(id) = self.take_hot() {
-            return Some(id);
-        }
-        self.take_slow(force)
-    }
-
-    /// The chunk kept aside (`hot`) if there is one and the hard limit is not reached: what
-    /// [`take`](Self::take) hands out first, whatever its `force`. `None`, and nothing
-    /// changed, otherwise (the application's fast write then takes the general path).
-    #[inline]
-    pub(crate) fn take_hot(&mut self) -> Option<u32> {
         if self.hot != NIL && self.in_use < self.budget[2] {
             let id = core::mem::replace(&mut self.hot, NIL);
             self.note_taken();
             return Some(id);
         }
-        None
+        self.take_slow(force)
     }
 
     /// [`take`](Self::take) at the hard limit or from a slab's free list.

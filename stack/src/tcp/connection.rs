@@ -692,8 +692,8 @@ impl Connection {
     /// ESTABLISHED connection, no `TCP_NOTSENT_LOWAT`, all of `data` within the send buffer
     /// and in one chunk at the end of the queue ([`ChunkQueue::append_small`]). The effects
     /// are `send`'s: the bytes queued and committed, the chunk accounted in the pool, the push
-    /// mark (no `MSG_MORE`, no record); nothing else a write touches applies (no refusal to
-    /// count, no state, timer or event changes). `None`, and nothing changed, otherwise: the
+    /// mark (no `MSG_MORE`, no record), or the refusal counted if the memory budget gave no
+    /// chunk; nothing else a write touches applies (no state, timer or event changes). `None`, and nothing changed, otherwise: the
     /// caller then runs `send` (`tests/stack_app_fast_equiv.rs` holds the two to the same
     /// result).
     #[inline]
@@ -702,12 +702,17 @@ impl Connection {
             || self.snd.fin_queued
             || self.config.notsent_lowat != u32::MAX
             || data.len() > self.tune.sndbuf.saturating_sub(self.send_buf.len())
-            || !self.send_buf.append_small(pool, data)
         {
             return None;
         }
+        let n = self.send_buf.append_small(pool, data)?;
+        if n == 0 {
+            // The memory budget refused the chunk: a short write, counted as `send` counts it.
+            pool.counters.snd_refused += 1;
+            return Some(0);
+        }
         self.marks.on_write(self.data_end(), SendFlags::default());
-        Some(data.len())
+        Some(n)
     }
 
     /// Room to fill in place, then [`send_commit`](Self::send_commit): the first contiguous
@@ -777,17 +782,23 @@ impl Connection {
         n
     }
 
-    /// The common read, [`recv`](Self::recv) of bytes that lie in the head chunk of the
-    /// receive queue of an ESTABLISHED connection ([`ChunkQueue::dequeue_small`]), with
-    /// `recv`'s effects after it: the memory level noted and the window update decision
-    /// (`after_read`, RFC 9293 §3.8.6.2.2). `None`, and nothing changed, for an empty read or
-    /// any other case: the caller then runs `recv`.
+    /// The common read, [`recv`](Self::recv) of an ESTABLISHED connection where the bytes
+    /// wanted lie in the head chunk of the receive queue ([`ChunkQueue::dequeue_small`]) or
+    /// none are (an empty read), with `recv`'s effects after it: the memory level noted and
+    /// the window update decision (`after_read`, RFC 9293 §3.8.6.2.2). `None`, and nothing
+    /// changed, in any other case: the caller then runs `recv`.
     #[inline]
     pub(crate) fn recv_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
         if self.state != State::Established {
             return None;
         }
-        let n = self.recv_buf.dequeue_small(pool, out)?;
+        // An empty read (nothing buffered, or no room) takes nothing, but still notes the
+        // memory level and may announce a window reopened after exhaustion, as `recv` does.
+        let n = if out.is_empty() || self.recv_buf.is_empty() {
+            0
+        } else {
+            self.recv_buf.dequeue_small(pool, out)?
+        };
         self.note_level(pool);
         self.after_read(n);
         Some(n)
