@@ -17,6 +17,7 @@
 use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
+use xdptcp_stack::rng::SplitMix64;
 use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
 use xdptcp_stack::tcp::{BufferSizes, MemoryBudget, TcpConfig, CHUNK_SIZE};
 use xdptcp_stack::time::{Duration, Instant};
@@ -26,23 +27,20 @@ const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const PORT: u16 = 7000;
 
-/// xorshift64*: the test's only source of chance.
-struct Rng(u64);
+/// The test's only source of chance (the crate's one generator), with percentages.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix64::new(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.below(n.max(1))
     }
 
     fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
+        self.0.below(100) < pct
     }
 }
 
@@ -61,7 +59,7 @@ struct Scenario {
 
 impl Scenario {
     fn new(seed: u64) -> Scenario {
-        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut r = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let rcvbuf = [3_000, 9_000, 40_000, 200_000][r.below(4) as usize];
         let sndbuf = [2_500, 12_000, 64 << 10][r.below(3) as usize];
         let tcp = TcpConfig {
@@ -135,7 +133,7 @@ fn hash(s: &str) -> u64 {
 }
 
 fn run(sc: Scenario, fast: bool, capture: Option<usize>) -> Outcome {
-    let mut r = Rng(sc.seed | 1);
+    let mut r = Rng::new(sc.seed);
     let mut stacks = [sc.stack(CLIENT, 1, fast), sc.stack(SERVER, 2, fast)];
     let mut now = Instant::from_millis(1);
     let listener = stacks[1].tcp_listen(Ipv4Addr::UNSPECIFIED, PORT, 8).expect("listen");

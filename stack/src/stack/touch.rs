@@ -143,15 +143,7 @@ impl Stack {
         if s.owner != Owner::App || s.write_shut {
             return None;
         }
-        #[cfg(debug_assertions)]
-        let before = (s.conn.poll_timeout(), s.conn.has_events());
-        let n = s.conn.send_small(buffers, data)?;
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(
-            before,
-            (s.conn.poll_timeout(), s.conn.has_events()),
-            "a write left the timers and the events alone"
-        );
+        let n = checked_data_change(&mut s.conn, |c| c.send_small(buffers, data))?;
         debug_assert!(n == 0 || s.conn.may_transmit(), "a write left bytes to send");
         debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
         // As `touch_data` after a write: queued only if bytes were taken (a refused write
@@ -176,15 +168,7 @@ impl Stack {
         if s.owner != Owner::App {
             return None;
         }
-        #[cfg(debug_assertions)]
-        let before = (s.conn.poll_timeout(), s.conn.has_events());
-        let n = s.conn.recv_small(buffers, out)?;
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(
-            before,
-            (s.conn.poll_timeout(), s.conn.has_events()),
-            "a read left the timers and the events alone"
-        );
+        let n = checked_data_change(&mut s.conn, |c| c.recv_small(buffers, out))?;
         debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
         // As `touch_data` after a read: queued only if bytes were taken.
         if n > 0 && !s.in_tx && s.conn.may_transmit() {
@@ -491,6 +475,26 @@ impl Live<'_> {
             self.ev_ready.push_back(h);
         }
     }
+}
+
+/// Runs `change`, a move of bytes between the application and an ESTABLISHED connection
+/// (`send_small`, `recv_small`), and in debug builds checks what settling it relies on: the
+/// timers and the events were left alone.
+#[inline(always)]
+fn checked_data_change<R>(
+    conn: &mut crate::tcp::Connection,
+    change: impl FnOnce(&mut crate::tcp::Connection) -> R,
+) -> R {
+    #[cfg(debug_assertions)]
+    let before = (conn.poll_timeout(), conn.has_events());
+    let r = change(conn);
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(
+        before,
+        (conn.poll_timeout(), conn.has_events()),
+        "a data change left the timers and the events alone"
+    );
+    r
 }
 
 /// A connection's 4-tuple, its key in the flow table.
