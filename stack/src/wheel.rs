@@ -240,10 +240,18 @@ impl<T> TimerWheel<T> {
     ///
     /// Cost: a bitmap search over [`LEVELS`] words, plus a walk of one level-0 slot (the
     /// timers of a single tick); the answer is cached until the wheel changes.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         if let NextCache::Known(next) = self.next_cache.get() {
             return next;
         }
+        self.find_next_deadline()
+    }
+
+    /// [`next_deadline`](Self::next_deadline) when the cache is stale: out of line, so the
+    /// cached answer (what an event loop asking every turn mostly gets) is a few loads.
+    #[inline(never)]
+    fn find_next_deadline(&self) -> Option<Instant> {
         let mut next = self.wheel_min();
         if self.due_head != NIL {
             next = Some(next.map_or(self.due_min, |n| n.min(self.due_min)));

@@ -254,6 +254,7 @@ impl Interface {
     /// The next instant at which [`poll_transmit`](Self::poll_transmit) has timed work: an ARP
     /// retransmission, revalidation probe or give-up. Entries expire lazily (on lookup) and
     /// need no timer of their own.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if !self.v6.enabled() {
             return self.arp.poll_at();

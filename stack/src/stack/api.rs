@@ -278,6 +278,13 @@ impl Stack {
     /// count (short or 0: the buffer is full or memory is exhausted, wait for `Writable`).
     /// Allowed from SYN-SENT on (the data waits for the handshake).
     pub fn tcp_send(&mut self, h: TcpHandle, data: &[u8]) -> Result<usize, TcpError> {
+        // The common case first (a small write to an ESTABLISHED connection): the same
+        // result as the general path, without its machinery (`touch::send_small`).
+        if self.app_fast_path {
+            if let Some(n) = self.send_small(h.0, data) {
+                return Ok(n);
+            }
+        }
         self.tcp_send_with(h, data, SendFlags::default())
     }
 
@@ -350,6 +357,13 @@ impl Stack {
     /// Copies received in-order bytes into `out`. `Ok(0)` means nothing is buffered yet;
     /// `Err(Finished)` that the peer closed and everything was read.
     pub fn tcp_recv(&mut self, h: TcpHandle, out: &mut [u8]) -> Result<usize, TcpError> {
+        // The common case first (bytes in the head chunk of an ESTABLISHED connection's
+        // queue): the same result as the general path (`touch::recv_small`).
+        if self.app_fast_path {
+            if let Some(n) = self.recv_small(h.0, out) {
+                return Ok(n);
+            }
+        }
         self.touch_data(h.0, |s, t| {
             let n = s.conn.recv(t.pool, out);
             if n == 0 && s.conn.recv_finished() {

@@ -164,6 +164,9 @@ pub struct Stack {
     /// Frames of the common established-state shape take `receive`'s direct path
     /// (`input::receive_common`); off only to compare the two paths.
     frame_prediction: bool,
+    /// Whether `tcp_send` and `tcp_recv` take their common-case paths (`touch::send_small`,
+    /// `touch::recv_small`); off only to test them against the general path.
+    app_fast_path: bool,
 }
 
 impl core::fmt::Debug for Stack {
@@ -219,7 +222,22 @@ impl Stack {
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
             tcp_template,
             frame_prediction: true,
+            app_fast_path: true,
         }
+    }
+
+    /// Turns the application's common-case send and receive paths off (or on again): every
+    /// `tcp_send` and `tcp_recv` then takes the general path, which gives the same result
+    /// (`tests/stack_app_fast_equiv.rs` runs both and compares). For tests and benchmarks.
+    pub fn set_app_fast_path(&mut self, on: bool) {
+        self.app_fast_path = on;
+    }
+
+    /// The `Debug` form of connection `h`'s whole record (the connection, its timer entry,
+    /// owner and queue flags), for tests that compare two runs state for state.
+    #[doc(hidden)]
+    pub fn tcp_debug_state(&self, h: TcpHandle) -> Option<String> {
+        self.flows.get(h.0).map(|s| format!("{s:?}"))
     }
 
     /// What the chunk pool did and the memory budget refused: chunks in use (and their
@@ -342,6 +360,10 @@ impl Stack {
     /// `poll_transmit`) has work. It may be early (the wheel reports a lower bound for far
     /// timers, and a connection whose deadline moved later keeps its earlier entry); calling
     /// `on_timeout` early is harmless.
+    ///
+    /// Inlined into the caller (an event loop asks every turn): with the wheel's answer
+    /// cached and no neighbour timer it is a few loads and compares.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.wheel.next_deadline(), self.iface.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -128,6 +128,56 @@ impl Stack {
         Some(r)
     }
 
+    /// `tcp_send`'s common case: a write that [`Connection::send_small`] takes (ESTABLISHED,
+    /// the application's connection, writing not shut down, all of `data` in one chunk at the
+    /// end of the send queue, or the memory budget refusing its chunk), then what
+    /// [`touch_data`](Self::touch_data) settles after a write: the transmit queue if it
+    /// queued bytes. Such a write always leaves something to
+    /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it
+    /// raises no event, so the event queue is as it was. `None`, and nothing changed, for
+    /// any other write (or a stale handle): the caller takes the general path.
+    #[inline]
+    pub(super) fn send_small(&mut self, h: FlowHandle, data: &[u8]) -> Option<usize> {
+        let Stack { flows, buffers, tx_ready, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        if s.owner != Owner::App || s.write_shut {
+            return None;
+        }
+        let n = checked_data_change(&mut s.conn, |c| c.send_small(buffers, data))?;
+        debug_assert!(n == 0 || s.conn.may_transmit(), "a write left bytes to send");
+        debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
+        // As `touch_data` after a write: queued only if bytes were taken (a refused write
+        // queues nothing).
+        if n > 0 && !s.in_tx {
+            s.in_tx = true;
+            tx_ready.push_back(h);
+        }
+        Some(n)
+    }
+
+    /// `tcp_recv`'s common case: a read that [`Connection::recv_small`] takes (ESTABLISHED,
+    /// the application's connection, the bytes wanted in the head chunk), then what
+    /// [`touch_data`](Self::touch_data) settles after a read that took bytes: the transmit
+    /// queue if the read left something to send (a window update, RFC 9293 §3.8.6.2.2). A
+    /// read raises no event. `None`, and nothing changed, in any other case: the caller
+    /// takes the general path.
+    #[inline]
+    pub(super) fn recv_small(&mut self, h: FlowHandle, out: &mut [u8]) -> Option<usize> {
+        let Stack { flows, buffers, tx_ready, .. } = self;
+        let s = flows.table.get_mut(h)?;
+        if s.owner != Owner::App {
+            return None;
+        }
+        let n = checked_data_change(&mut s.conn, |c| c.recv_small(buffers, out))?;
+        debug_assert!(s.in_ev || !s.conn.has_events(), "events are queued as they are raised");
+        // As `touch_data` after a read: queued only if bytes were taken.
+        if n > 0 && !s.in_tx && s.conn.may_transmit() {
+            s.in_tx = true;
+            tx_ready.push_back(h);
+        }
+        Some(n)
+    }
+
     /// Runs `change` on two different connections at once (a splice from one into the
     /// other), then settles both. `None` (and `change` not run) if either handle is stale or
     /// both name the same connection.
@@ -206,7 +256,21 @@ impl Stack {
     }
 
     /// The next application event, or `None`.
+    ///
+    /// Inlined as far as "nothing to report" (both queues empty): an event loop drains
+    /// events until that answer, so every drain ends with it.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
+        if self.events.is_empty() && self.ev_ready.is_empty() {
+            return None;
+        }
+        self.next_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) with something queued: a stack event, or a
+    /// connection on the event queue (whose events may have gone since it was queued).
+    #[inline(never)]
+    fn next_event(&mut self) -> Option<StackEvent> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
@@ -411,6 +475,26 @@ impl Live<'_> {
             self.ev_ready.push_back(h);
         }
     }
+}
+
+/// Runs `change`, a move of bytes between the application and an ESTABLISHED connection
+/// (`send_small`, `recv_small`), and in debug builds checks what settling it relies on: the
+/// timers and the events were left alone.
+#[inline(always)]
+fn checked_data_change<R>(
+    conn: &mut crate::tcp::Connection,
+    change: impl FnOnce(&mut crate::tcp::Connection) -> R,
+) -> R {
+    #[cfg(debug_assertions)]
+    let before = (conn.poll_timeout(), conn.has_events());
+    let r = change(conn);
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(
+        before,
+        (conn.poll_timeout(), conn.has_events()),
+        "a data change left the timers and the events alone"
+    );
+    r
 }
 
 /// A connection's 4-tuple, its key in the flow table.

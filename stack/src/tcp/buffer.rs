@@ -446,6 +446,72 @@ impl ChunkQueue {
         self.commit(n)
     }
 
+    /// The application's common write ([`enqueue`](Self::enqueue) of all of `data`, forced,
+    /// where it fits one chunk at the end): into the rest of the tail chunk, or into a chunk
+    /// taken and appended after the last one (an empty queue's first, forced as `enqueue`
+    /// forces it). Commits it and returns `Some(data.len())`; `Some(0)` if the pool refused
+    /// the chunk (nothing written, as `write_at` leaves it: no chunk held past `extent`).
+    /// `None`, and nothing changed, in every other case: the caller then takes the general
+    /// path, which does the same where both apply (`write_at`'s one-chunk case: one copy,
+    /// one chunk taken at most, the cursor untouched).
+    #[inline]
+    pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
+        // Bytes written past `len` and not committed: the general path's business.
+        if self.extent != self.len || data.is_empty() {
+            return None;
+        }
+        let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
+        let pos = head_off + self.len as usize;
+        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
+        if within + data.len() > CHUNK_SIZE {
+            return None;
+        }
+        if index == self.count as usize {
+            // At a chunk boundary the tail chunk is full (or there is none): nothing to trim
+            // if the pool refuses.
+            let Some(id) = pool.take(self.count == 0) else { return Some(0) };
+            self.append(pool, id);
+        } else if index + 1 != self.count as usize {
+            return None;
+        }
+        let n = data.len();
+        // A chunk held always has storage; as `write_at`, nothing is written otherwise.
+        pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+        self.len += n as u32;
+        self.extent = self.len;
+        Some(n)
+    }
+
+    /// The application's common read ([`dequeue`](Self::dequeue) where what is wanted lies in
+    /// the head chunk and taking it does not cross into the next one): copies
+    /// `min(out.len(), len)` bytes out and consumes them, giving the chunk back if the queue
+    /// is left empty. `None`, and nothing changed, for an empty read or any other case.
+    #[inline]
+    pub fn dequeue_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
+        let want = out.len().min(self.len as usize);
+        let start = self.head_off as usize;
+        let end = start + want;
+        if want == 0 || end > CHUNK_SIZE {
+            return None;
+        }
+        let emptied = self.extent as usize == want;
+        // Emptied: the one chunk goes back (`consume`'s `clear`). Otherwise the head chunk
+        // must keep a byte, or `consume` would give it back and move on.
+        if (emptied && self.count != 1) || (!emptied && end == CHUNK_SIZE) {
+            return None;
+        }
+        out[..want].copy_from_slice(pool.bytes(self.head).get(start..end)?);
+        if emptied {
+            pool.give(self.head);
+            *self = ChunkQueue::new();
+        } else {
+            self.len -= want as u32;
+            self.extent -= want as u32;
+            self.head_off = end as u32;
+        }
+        Some(want)
+    }
+
     /// Copies up to `out.len()` committed bytes out and consumes them.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         // Fast path: what is wanted sits in the head chunk.

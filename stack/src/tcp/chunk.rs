@@ -299,6 +299,10 @@ impl ChunkPool {
     }
 
     /// Gives chunk `id` back.
+    ///
+    /// Inlined as far as keeping it aside (`hot`): a request/response connection gives one
+    /// chunk back per message, and the slot is then empty (its last `take` emptied it).
+    #[inline]
     pub(crate) fn give(&mut self, id: u32) {
         let (s, idx) = split(id);
         let Some(slab) = self.slabs.get_mut(s) else { return };
@@ -316,6 +320,15 @@ impl ChunkPool {
             }
             return;
         }
+        self.give_to_slab(id);
+    }
+
+    /// [`give`](Self::give) with the slot aside taken: onto its slab's free list, and the
+    /// slab released if it is all idle and more than the limit is.
+    #[inline(never)]
+    fn give_to_slab(&mut self, id: u32) {
+        let (s, idx) = split(id);
+        let Some(slab) = self.slabs.get_mut(s) else { return };
         slab.free[slab.nfree] = idx as u8;
         slab.nfree += 1;
         let (nfree, s) = (slab.nfree, s as u32);

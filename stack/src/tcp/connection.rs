@@ -596,15 +596,16 @@ impl Connection {
     }
 
     /// Next application event, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        for e in EVENT_ORDER {
-            let bit = event_bit(e);
-            if self.events & bit != 0 {
-                self.events &= !bit;
-                return Some(e);
-            }
+        // Bit `i` is `EVENT_ORDER[i]` (`event_bit`), so the first event in that order is the
+        // lowest bit set.
+        let bits = self.events;
+        if bits == 0 {
+            return None;
         }
-        None
+        self.events = bits & (bits - 1);
+        EVENT_ORDER.get(bits.trailing_zeros() as usize).copied()
     }
 
     /// Sets the offset added to the millisecond clock for this connection's TSvals (RFC 7323
@@ -687,6 +688,33 @@ impl Connection {
         n
     }
 
+    /// The common write, [`send`](Self::send) without its general machinery: an
+    /// ESTABLISHED connection, no `TCP_NOTSENT_LOWAT`, all of `data` within the send buffer
+    /// and in one chunk at the end of the queue ([`ChunkQueue::append_small`]). The effects
+    /// are `send`'s: the bytes queued and committed, the chunk accounted in the pool, the push
+    /// mark (no `MSG_MORE`, no record), or the refusal counted if the memory budget gave no
+    /// chunk; nothing else a write touches applies (no state, timer or event changes). `None`, and nothing changed, otherwise: the
+    /// caller then runs `send` (`tests/stack_app_fast_equiv.rs` holds the two to the same
+    /// result).
+    #[inline]
+    pub(crate) fn send_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
+        if self.state != State::Established
+            || self.snd.fin_queued
+            || self.config.notsent_lowat != u32::MAX
+            || data.len() > self.tune.sndbuf.saturating_sub(self.send_buf.len())
+        {
+            return None;
+        }
+        let n = self.send_buf.append_small(pool, data)?;
+        if n == 0 {
+            // The memory budget refused the chunk: a short write, counted as `send` counts it.
+            pool.counters.snd_refused += 1;
+            return Some(0);
+        }
+        self.marks.on_write(self.data_end(), SendFlags::default());
+        Some(n)
+    }
+
     /// Room to fill in place, then [`send_commit`](Self::send_commit): the first contiguous
     /// piece only (the rest of the tail chunk, or a fresh chunk), so a writer loops — fill,
     /// commit, ask again — until it has written everything or the slice comes back empty
@@ -754,6 +782,28 @@ impl Connection {
         n
     }
 
+    /// The common read, [`recv`](Self::recv) of an ESTABLISHED connection where the bytes
+    /// wanted lie in the head chunk of the receive queue ([`ChunkQueue::dequeue_small`]) or
+    /// none are (an empty read), with `recv`'s effects after it: the memory level noted and
+    /// the window update decision (`after_read`, RFC 9293 §3.8.6.2.2). `None`, and nothing
+    /// changed, in any other case: the caller then runs `recv`.
+    #[inline]
+    pub(crate) fn recv_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
+        if self.state != State::Established {
+            return None;
+        }
+        // An empty read (nothing buffered, or no room) takes nothing, but still notes the
+        // memory level and may announce a window reopened after exhaustion, as `recv` does.
+        let n = if out.is_empty() || self.recv_buf.is_empty() {
+            0
+        } else {
+            self.recv_buf.dequeue_small(pool, out)?
+        };
+        self.note_level(pool);
+        self.after_read(n);
+        Some(n)
+    }
+
     /// Whether the peer has closed its side and every byte it sent has been read.
     pub fn recv_finished(&self) -> bool {
         self.rcv.fin_received && self.recv_buf.is_empty()
@@ -764,6 +814,7 @@ impl Connection {
     /// the buffer). A read that took nothing opens nothing (Linux's `tcp_cleanup_rbuf` looks
     /// only when bytes were copied): without that, the first empty read after a handshake
     /// saw the SYN-ACK's unscaled 65,535 "double" to the buffer and sent a pure ACK.
+    #[inline]
     fn after_read(&mut self, read: usize) {
         if !self.state.is_synchronized() || self.rcv.fin_received {
             return;
