@@ -212,22 +212,38 @@ pub struct CookieOptions {
 ///
 /// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
-/// look-ahead, but each still costs). The parts a common segment (in-order data, its echo, a
-/// pure ACK) touches throughout come first and fill lines 0-14: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), building a data segment
-/// (`local`/`remote`, `ecn`, `marks`, `send_buf`, `cc`), the receive window (`tune`,
-/// `recv_buf`) and an ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`, on whole lines).
-/// Then parts of which it reads a few words: the out-of-order count (last in `Reassembly`),
-/// the chronograph and the configuration's per-segment fields (two lines), the three
-/// per-segment counters (last in `TcpCounters`) beside the pending RST's presence (one line).
-/// The line budget test (`layout`) checks the 18; `docs/architecture.md` lists the byte
-/// offsets. A field added to a part, or a part that grows, moves what follows: run that
-/// test, and `bench/examples/server_count.rs` under callgrind's cache simulation, whose
-/// misses outside `hot_word` show a line it left out.
+/// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
+/// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
+/// thinned"), and the parts are ordered so that those bytes fill 15 of the 31 lines:
+/// - lines 9-20, from the out-of-order count (last in `Reassembly`) to the pending RST's
+///   presence (the first word of `rst_pending`), hold whole the parts it touches
+///   throughout: header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision
+///   (`ack`, `timers`), building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`,
+///   `chrono`), the receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`,
+///   `probes`, `totals`, `loss`);
+/// - parts of which it reads one end sit where that end shares a line: the configuration's
+///   per-segment fields are line 1 (behind its 56 bytes of durations), `Autotune`'s last 48
+///   bytes line 22, the three per-segment counters (last in `TcpCounters`) and the
+///   controller's tag and window (first in `Controller`) line 27.
+///
+/// The rest (the configuration's other fields, the ACK rate limits, the out-of-order
+/// ranges, the RST itself, the tuning's per-round-trip measurement, the other counters, the
+/// congestion state beyond the window) fills the other 16 lines. The line budget test
+/// (`layout`) checks the 15; `docs/architecture.md` lists the byte offsets. A field added to
+/// a part, or a part that grows, moves what follows: run that test, and
+/// `bench/examples/server_count.rs` under callgrind's cache simulation, whose misses outside
+/// `hot_word` show a line it left out.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- hot: every line read or written by the common segment (15 lines, 0..960) -----
+    // Lines 0-8: the configuration (its per-segment fields are line 1), the ACK rate limits
+    // and the out-of-order ranges, whose count, last, starts the hot lines.
+    pub(super) config: TcpConfig,
+    pub(super) limits: AckLimits,
+    /// Out-of-order ranges (its count comes last and is read per segment: it starts line 9).
+    pub(super) reassembly: Reassembly,
+
+    // ----- lines 9-20: every part a common segment touches throughout, whole -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -253,28 +269,25 @@ pub struct Connection {
     pub(super) rtx: Retransmit,
     /// Where pushes, records and corked tails fall in the send stream (`push`).
     pub(super) marks: SendMarks,
-    /// Buffer sizes in force and their auto-tuning (`autotune`).
-    pub(super) tune: Autotune,
     pub(super) send_buf: ChunkQueue,
     pub(super) recv_buf: ChunkQueue,
-    pub(super) cc: Controller,
-    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
-    pub(super) loss: LossRecovery,
-
-    // ----- a few words each per segment, then cold -----
-    /// Out-of-order ranges (its count comes last and is read per segment sent, for SACK: it
-    /// starts the line of the chronograph and the configuration's per-segment fields).
-    pub(super) reassembly: Reassembly,
     /// Busy and receive-window-limited time (`TCP_INFO`), started and stopped per segment
     /// sent.
     pub(super) chrono: SendChrono,
-    pub(super) config: TcpConfig,
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last).
-    pub(super) counters: TcpCounters,
-    /// A RST to send (only its presence is read on the fast path: the niche of `None` is
-    /// its first word, on the counters' line).
+    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
+    pub(super) loss: LossRecovery,
+    /// A RST to send (only its presence is read per segment: the niche of `None` is its
+    /// first word, the last hot bytes of line 20).
     pub(super) rst_pending: Option<SegmentHeader>,
-    pub(super) limits: AckLimits,
+
+    // ----- then parts of which a segment reads one end: line 22, line 27 -----
+    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads is its
+    /// last 48 bytes, line 22).
+    pub(super) tune: Autotune,
+    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last, line 27).
+    pub(super) counters: TcpCounters,
+    /// The congestion controller: its tag and window first, beside the counters on line 27.
+    pub(super) cc: Controller,
 }
 
 /// How a new [`Connection`] opens.
@@ -1023,35 +1036,37 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each hot line (0-14), then the two of the out-of-order count, chronograph and
-    /// configuration, and the line of the counters and the pending RST's presence, plus the
-    /// scoreboard's oldest record (a heap object of its own). That these are all the lines
-    /// was measured, not guessed: in a cache simulation of `server_path` at 100,000
-    /// connections (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and
-    /// cold", "One line fewer per segment") no connection line misses outside this read.
+    /// each of the 15 lines `layout::HOT` names (line 1, the configuration's per-segment
+    /// fields; lines 9-20, the parts a common segment touches throughout, from the
+    /// out-of-order count to the pending RST's presence; line 22, `Autotune`'s hot end; line
+    /// 27, the three counters and the controller's tag and window), plus the scoreboard's
+    /// oldest record (a heap object of its own). Which field stands for which line is checked
+    /// by `layout::hot_word_reads_each_hot_line`. That these are all the lines was measured,
+    /// not guessed: per field by valgrind's `lackey`, and in a cache simulation of
+    /// `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
+    /// docs/benchmarks.md "The connection thinned") no connection line misses outside this
+    /// read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
-            // The hot lines, 0..960, one word each (`layout::HOT_LINES`).
+            // Line 1: the configuration's per-segment fields.
+            self.config.delayed_ack_timeout.total_nanos() ^ u64::from(self.config.rack()),
+            // Lines 9-20, one word each (`layout::hot_word_reads_each_hot_line`).
             self.state as u64 ^ u64::from(self.snd.una.0),
-            u64::from(self.rcv.nxt.0 ^ self.opts.ts_recent),
+            u64::from(self.rcv.nxt.0),
             u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
-            u64::from(self.probes.keepalive_sent) ^ u64::from(self.quickack.active()),
+            u64::from(self.probes.unanswered) ^ u64::from(self.ecn.ok),
             self.totals.bytes_acked,
-            u64::from(self.rtx.count) ^ u64::from(self.marks.corked()),
-            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
+            u64::from(self.rtx.count),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            self.cc.window() as u64,
-            u64::from(self.loss.rack.reordering_seen) ^ u64::from(self.loss.last_rtt.is_some()),
+            u64::from(self.loss.last_rtt.is_some()),
             self.loss.board.warm_word(),
             u64::from(self.loss.episode.is_some()),
-            u64::from(self.loss.dupacks),
-            // After them: the out-of-order count with the chronograph and the
-            // configuration's per-segment fields (two lines), the three counters with the
-            // pending RST's presence (one).
-            u64::from(self.reassembly.is_empty()) ^ u64::from(self.config.user_timeout.is_some()),
-            u64::from(self.config.rack()) ^ self.config.delayed_ack_timeout.total_nanos(),
-            self.counters.in_segs ^ u64::from(self.rst_pending.is_some()),
+            u64::from(self.loss.dupacks) ^ u64::from(self.rst_pending.is_some()),
+            // Line 22: `Autotune`'s hot end.
+            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
+            // Line 27: the counters and the controller.
+            self.counters.in_segs ^ self.cc.window() as u64,
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1060,73 +1075,113 @@ impl Connection {
 #[cfg(test)]
 mod layout {
     use core::mem::{offset_of, size_of};
+    use std::collections::BTreeSet;
 
-    use super::super::config::TcpConfig;
+    use super::super::autotune::Autotune;
+    use super::super::config::{BufferSizes, TcpConfig};
     use super::super::reassembly::Reassembly;
-    use super::super::recovery::LossRecovery;
+    use super::super::recovery::scoreboard::Scoreboard;
     use super::Connection;
 
     const LINE: usize = 64;
 
-    /// Lines of the common segment's parts that are hot throughout (`state` .. `loss`).
-    const HOT_LINES: usize = 15;
-
-    /// The words a common segment (in-order data, its echo, a pure ACK) reads outside the
-    /// hot lines, as (offset, size): the out-of-order count, the chronograph, the
-    /// configuration's per-segment fields, the three counters and the pending RST's presence
-    /// (the niche that marks `None` is the first word of `Option<SegmentHeader>`: the
-    /// compiler's choice, seen by reading a `None`'s bytes, and confirmed by the cache
-    /// simulation, where `plan_transmit`'s test of it misses on no line of its own).
-    fn words_after_hot() -> Vec<(usize, usize)> {
+    /// The bytes a common segment (an in-order 64-byte request, its echo, the pure ACK)
+    /// reads or writes, as (offset, size), measured per field: valgrind's `lackey
+    /// --trace-mem=yes` under `bench/examples/server_count 1 10` (640 frames), every access
+    /// to the connection's slot counted per frame and mapped to fields by the debug build's
+    /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
+    /// - whole parts, from `state` to the pending RST's presence (the niche that marks `None`
+    ///   is the first word of `Option<SegmentHeader>`, the compiler's choice);
+    /// - the out-of-order count (last in `Reassembly`);
+    /// - the configuration's per-segment fields, `wmem.default` .. `flags`;
+    /// - of `Autotune`, its last 48 bytes (the RTT estimate's presence, both sizes, the
+    ///   current RTT measurement);
+    /// - the three per-segment counters (last in `TcpCounters`);
+    /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
+    fn common_segment() -> Vec<(usize, usize)> {
         let config = offset_of!(Connection, config);
-        let in_config = |offset: usize, size: usize| (config + offset, size);
-        let reassembly_len = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
+        let wmem = config + offset_of!(TcpConfig, wmem);
+        let rmem = config + offset_of!(TcpConfig, rmem);
+        let tune = offset_of!(Connection, tune);
+        let state = offset_of!(Connection, state);
         vec![
-            (reassembly_len, 8),
-            (offset_of!(Connection, chrono), 16),
-            in_config(offset_of!(TcpConfig, user_timeout), 16),
-            in_config(offset_of!(TcpConfig, wmem), 24),
-            in_config(offset_of!(TcpConfig, rmem), 24),
-            in_config(offset_of!(TcpConfig, delayed_ack_timeout), 8),
-            in_config(offset_of!(TcpConfig, max_rto), 8),
-            in_config(offset_of!(TcpConfig, notsent_lowat), 4),
-            in_config(offset_of!(TcpConfig, mss), 2),
-            in_config(offset_of!(TcpConfig, initial_cwnd_segments), 2),
-            in_config(offset_of!(TcpConfig, flags), 1),
+            (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
+            (state, offset_of!(Connection, rst_pending) + 4 - state),
+            (wmem + offset_of!(BufferSizes, default), 8),
+            (wmem + offset_of!(BufferSizes, max), 8),
+            (rmem + offset_of!(BufferSizes, default), 8),
+            (rmem + offset_of!(BufferSizes, max), 8),
+            (config + offset_of!(TcpConfig, delayed_ack_timeout), 8),
+            (config + offset_of!(TcpConfig, notsent_lowat), 4),
+            (config + offset_of!(TcpConfig, mss), 2),
+            (config + offset_of!(TcpConfig, initial_cwnd_segments), 2),
+            (config + offset_of!(TcpConfig, flags), 1),
+            (tune + size_of::<Autotune>() - 48, 48),
             (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, counters.out_segs), 8),
             (offset_of!(Connection, counters.predicted_segments), 8),
-            (offset_of!(Connection, rst_pending), 4),
+            (offset_of!(Connection, cc), 16),
         ]
     }
 
-    fn lines_of(words: &[(usize, usize)]) -> std::collections::BTreeSet<usize> {
+    fn lines_of(words: &[(usize, usize)]) -> BTreeSet<usize> {
         words
             .iter()
             .flat_map(|&(offset, size)| offset / LINE..=(offset + size - 1) / LINE)
             .collect()
     }
 
-    /// The line budget of the common segment: the parts it touches throughout fill the first
-    /// 15 lines with loss recovery on line boundaries, and what it reads of the rest adds
-    /// three lines (the out-of-order count, chronograph and configuration two; counters and
-    /// the pending RST's presence one). A field added in the wrong place, or a part that
-    /// grows, fails here; `Connection::hot_word` reads one word of each of these lines.
+    /// The line budget of the common segment: 15 of the connection's 31 lines (it was 18 with
+    /// the hot parts first and the configuration, counters and RST behind them, 19 before
+    /// that). The parts it touches throughout are whole in lines 9-20, from the out-of-order
+    /// count to the RST's presence; the configuration's per-segment fields are line 1,
+    /// `Autotune`'s hot end line 22, the counters and the controller's tag and window line
+    /// 27. A field added in the wrong place, or a part that grows, fails here;
+    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
     #[test]
-    fn a_common_segment_touches_eighteen_lines() {
-        let loss = offset_of!(Connection, loss);
-        assert_eq!(loss % LINE, 0, "loss recovery starts a line");
-        assert_eq!(
-            loss + size_of::<LossRecovery>(),
-            HOT_LINES * LINE,
-            "the hot parts fill 15 lines"
-        );
-        assert!(offset_of!(Connection, snd) < offset_of!(Connection, rcv));
-        let after = lines_of(&words_after_hot());
-        assert!(after.iter().all(|&l| l >= HOT_LINES));
-        assert_eq!(after.len(), 3, "lines after the hot ones: {after:?}");
-        // A budget, not a measurement: a connection is 31 lines today (1,984 bytes; 30 until
-        // F-RTO's counter, `spurious_rtos`, took 8 bytes past the 30th).
+    fn a_common_segment_touches_fifteen_lines() {
+        let lines = lines_of(&common_segment());
+        assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
+        // Whole parts from the out-of-order count to the RST's presence: 12 lines.
+        let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
+        assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
+        assert_eq!(lines_of(&[(first, offset_of!(Connection, rst_pending) + 4 - first)]).len(), 12);
+        // A budget, not a measurement: a connection is 31 lines (1,984 bytes).
         assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
     }
+
+    /// The fields `Connection::hot_word` reads, one (or two) for each line of `HOT` (the
+    /// controller's tag and window are its first 16 bytes, the chunk queues' lengths inside
+    /// their 32 bytes, the scoreboard's totals beside its records' deque).
+    #[test]
+    fn hot_word_reads_each_hot_line() {
+        let read = [
+            (offset_of!(Connection, config.delayed_ack_timeout), 8),
+            (offset_of!(Connection, config.flags), 1),
+            (offset_of!(Connection, state), 1),
+            (offset_of!(Connection, snd.una), 4),
+            (offset_of!(Connection, rcv.nxt), 4),
+            (offset_of!(Connection, ack.delack_segments), 4),
+            (offset_of!(Connection, timers.delack_at), 8),
+            (offset_of!(Connection, probes.unanswered), 4),
+            (offset_of!(Connection, ecn.ok), 1),
+            (offset_of!(Connection, totals.bytes_acked), 8),
+            (offset_of!(Connection, rtx.count), 1),
+            (offset_of!(Connection, send_buf), 32),
+            (offset_of!(Connection, recv_buf), 32),
+            (offset_of!(Connection, loss.last_rtt), 16),
+            (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
+            (offset_of!(Connection, loss.episode), 8),
+            (offset_of!(Connection, loss.dupacks), 4),
+            (offset_of!(Connection, rst_pending), 4),
+            (offset_of!(Connection, tune.rcvbuf), 8),
+            (offset_of!(Connection, tune.sndbuf), 8),
+            (offset_of!(Connection, counters.in_segs), 8),
+            (offset_of!(Connection, cc), 16),
+        ];
+        assert_eq!(lines_of(&read), HOT.iter().copied().collect());
+    }
+
+    /// The lines `Connection::hot_word` reads one word of.
+    const HOT: [usize; 15] = [1, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 27];
 }
