@@ -5,37 +5,16 @@ use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
 ///
-/// `repr(C)` with the fields the per-segment path reads together, from `wmem.default` to
-/// `flags`, behind 56 bytes of durations read on handshakes and timeouts: every connection
-/// keeps a copy (`Connection::config`, its first part), and at many connections each line
-/// of it a segment reads is a cache miss (docs/benchmarks.md, "Connection hot and cold",
-/// "The connection thinned"). With the durations first, the per-segment fields share one
-/// line of `Connection` (`connection::layout`).
+/// `repr(C)` with the fields the per-segment path reads together first, from `wmem.default`
+/// to `flags`: every connection keeps a copy (`Connection::config`), and at many
+/// connections each line of it a segment reads is a cache miss (docs/benchmarks.md,
+/// "Connection hot and cold", "The connection thinned"). `Connection` puts them where they
+/// share lines with its other per-segment parts (`connection::layout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpConfig {
-    // ----- read on handshakes and timeouts: seven durations, 56 bytes, so that the
-    // per-segment fields after them start 8 bytes before a line and `wmem.min`, which the
-    // segment leaves alone, is the one word of them outside that line -----
-    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
-    pub initial_rto: Duration,
-    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
-    pub min_rto: Duration,
-    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
-    pub clock_granularity: Duration,
-    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
-    pub keepalive_idle: Duration,
-    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
-    pub keepalive_interval: Duration,
-    /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
-    pub msl: Duration,
-    /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
-    /// FIN before it is reset and freed: 60 s (`tcp_fin_timeout`). RFC 9293 sets no limit,
-    /// so a peer that acknowledges our FIN and never sends its own would otherwise hold the
-    /// connection (and its memory) forever. A connection whose application still reads
-    /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
-    pub fin_timeout: Duration,
-    // ----- read per segment (57 bytes from `wmem.default`: one line of `Connection`) -----
+    // ----- read per segment: 57 bytes from `wmem.default` to `flags` (`wmem.min`, first,
+    // and `rmem.min` are not read) -----
     /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
     /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
     /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
@@ -62,8 +41,7 @@ pub struct TcpConfig {
     /// one per setting keeps the per-segment fields in their line of `Connection` and
     /// left room for `frto` (`connection::layout`).
     pub flags: TcpFlags,
-    // ----- read on handshakes, timeouts and probes (the bytes first: they fill the line's
-    // end after `flags`, with no padding) -----
+    // ----- read on handshakes (they fill the word of `flags`, with no padding) -----
     /// Offer window scaling (RFC 7323 §2): on.
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): on.
@@ -79,6 +57,33 @@ pub struct TcpConfig {
     pub syn_retries: u8,
     /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
     pub synack_retries: u8,
+    // ----- read on timeouts; its tag is also read per segment, as the slot's occupancy
+    // (the niche `flow::slab` takes), right after the per-segment fields -----
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
+    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
+    /// the count in charge.
+    pub user_timeout: Option<Duration>,
+    // ----- read on handshakes, timeouts and probes -----
+    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
+    pub min_rto: Duration,
+    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
+    pub clock_granularity: Duration,
+    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
+    pub keepalive_idle: Duration,
+    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
+    pub keepalive_interval: Duration,
+    /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
+    pub msl: Duration,
+    /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
+    /// FIN before it is reset and freed: 60 s (`tcp_fin_timeout`). RFC 9293 sets no limit,
+    /// so a peer that acknowledges our FIN and never sends its own would otherwise hold the
+    /// connection (and its memory) forever. A connection whose application still reads
+    /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
+    pub fin_timeout: Duration,
+    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
+    pub max_rto: Duration,
     /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
     /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
     pub challenge_ack_limit: u16,
@@ -86,13 +91,6 @@ pub struct TcpConfig {
     pub retries2: u8,
     /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
     pub keepalive_count: u8,
-    // ----- read on timeouts -----
-    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
-    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
-    /// the count in charge.
-    pub user_timeout: Option<Duration>,
-    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
-    pub max_rto: Duration,
 }
 
 impl TcpConfig {

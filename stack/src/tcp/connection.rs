@@ -236,14 +236,25 @@ pub struct CookieOptions {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // Lines 0-8: the configuration (its per-segment fields are line 1), the ACK rate limits
-    // and the out-of-order ranges, whose count, last, starts the hot lines.
-    pub(super) config: TcpConfig,
+    // ----- lines 0-15: parts of which a segment reads one end, where that end shares a
+    // line with another's: the counters' and the controller's (line 4), the tuning's and the
+    // RST's (line 8), the out-of-order count (line 16) -----
+    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last, line 4).
+    pub(super) counters: TcpCounters,
+    /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
+    /// counters on line 4.
+    pub(super) cc: Controller,
     pub(super) limits: AckLimits,
-    /// Out-of-order ranges (its count comes last and is read per segment: it starts line 9).
+    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads is its
+    /// last 48 bytes but 4, line 8).
+    pub(super) tune: Autotune,
+    /// A RST to send (only its presence is read per segment: the niche of `None` is its
+    /// first word, beside the tuning on line 8).
+    pub(super) rst_pending: Option<SegmentHeader>,
+    /// Out-of-order ranges (its count comes last and is read per segment: it starts line 16).
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 9-20: every part a common segment touches throughout, whole -----
+    // ----- lines 16-27: every part a common segment touches throughout, whole -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -276,18 +287,10 @@ pub struct Connection {
     pub(super) chrono: SendChrono,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
-    /// A RST to send (only its presence is read per segment: the niche of `None` is its
-    /// first word, the last hot bytes of line 20).
-    pub(super) rst_pending: Option<SegmentHeader>,
 
-    // ----- then parts of which a segment reads one end: line 22, line 27 -----
-    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads is its
-    /// last 48 bytes, line 22).
-    pub(super) tune: Autotune,
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last, line 27).
-    pub(super) counters: TcpCounters,
-    /// The congestion controller: its tag and window first, beside the counters on line 27.
-    pub(super) cc: Controller,
+    // ----- lines 27-30: the configuration, its per-segment fields first (lines 27-28) and
+    // then `user_timeout`, whose tag is the slot's occupancy (line 28) -----
+    pub(super) config: TcpConfig,
 }
 
 /// How a new [`Connection`] opens.
@@ -1036,10 +1039,11 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 15 lines `layout::HOT` names (line 1, the configuration's per-segment
-    /// fields; lines 9-20, the parts a common segment touches throughout, from the
-    /// out-of-order count to the pending RST's presence; line 22, `Autotune`'s hot end; line
-    /// 27, the three counters and the controller's tag and window), plus the scoreboard's
+    /// each of the 15 lines `layout::HOT` names (line 4, the three counters and the
+    /// controller's tag and window; line 8, `Autotune`'s hot end and the pending RST's
+    /// presence; lines 16-27, the parts a common segment touches throughout, from the
+    /// out-of-order count to loss recovery; lines 27-28, the configuration's per-segment
+    /// fields and `user_timeout`'s tag, the slot's occupancy), plus the scoreboard's
     /// oldest record (a heap object of its own). Which field stands for which line is checked
     /// by `layout::hot_word_reads_each_hot_line`. That these are all the lines was measured,
     /// not guessed: per field by valgrind's `lackey`, and in a cache simulation of
@@ -1048,9 +1052,9 @@ impl Connection {
     /// read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
-            // Line 1: the configuration's per-segment fields.
+            // Line 28: the configuration's per-segment fields and `user_timeout`'s tag.
             self.config.delayed_ack_timeout.total_nanos() ^ u64::from(self.config.rack()),
-            // Lines 9-20, one word each (`layout::hot_word_reads_each_hot_line`).
+            // Lines 16-27, one word each (`layout::hot_word_reads_each_hot_line`).
             self.state as u64 ^ u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
             u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
@@ -1062,11 +1066,11 @@ impl Connection {
             u64::from(self.loss.last_rtt.is_some()),
             self.loss.board.warm_word(),
             u64::from(self.loss.episode.is_some()),
-            u64::from(self.loss.dupacks) ^ u64::from(self.rst_pending.is_some()),
-            // Line 22: `Autotune`'s hot end.
-            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
-            // Line 27: the counters and the controller.
+            u64::from(self.loss.dupacks),
+            // Line 4: the counters and the controller; line 8: `Autotune`'s hot end and the
+            // RST's presence.
             self.counters.in_segs ^ self.cc.window() as u64,
+            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64 ^ u64::from(self.rst_pending.is_some()),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1081,6 +1085,7 @@ mod layout {
     use super::super::config::{BufferSizes, TcpConfig};
     use super::super::reassembly::Reassembly;
     use super::super::recovery::scoreboard::Scoreboard;
+    use super::super::recovery::LossRecovery;
     use super::Connection;
 
     const LINE: usize = 64;
@@ -1090,12 +1095,14 @@ mod layout {
     /// --trace-mem=yes` under `bench/examples/server_count 1 10` (640 frames), every access
     /// to the connection's slot counted per frame and mapped to fields by the debug build's
     /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
-    /// - whole parts, from `state` to the pending RST's presence (the niche that marks `None`
-    ///   is the first word of `Option<SegmentHeader>`, the compiler's choice);
+    /// - whole parts, from `state` to `loss`;
+    /// - the pending RST's presence (the niche that marks `None` is the first word of
+    ///   `Option<SegmentHeader>`, the compiler's choice);
     /// - the out-of-order count (last in `Reassembly`);
     /// - the configuration's per-segment fields, `wmem.default` .. `flags`;
-    /// - of `Autotune`, its last 48 bytes (the RTT estimate's presence, both sizes, the
-    ///   current RTT measurement);
+    /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
+    ///   sizes, the current RTT measurement);
+    /// - the tag of the configuration's `user_timeout`: the slot's occupancy (below);
     /// - the three per-segment counters (last in `TcpCounters`);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
     fn common_segment() -> Vec<(usize, usize)> {
@@ -1106,7 +1113,9 @@ mod layout {
         let state = offset_of!(Connection, state);
         vec![
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
-            (state, offset_of!(Connection, rst_pending) + 4 - state),
+            (state, offset_of!(Connection, loss) + size_of::<LossRecovery>() - state),
+            (offset_of!(Connection, rst_pending), 4),
+            (config + offset_of!(TcpConfig, user_timeout), 8),
             (wmem + offset_of!(BufferSizes, default), 8),
             (wmem + offset_of!(BufferSizes, max), 8),
             (rmem + offset_of!(BufferSizes, default), 8),
@@ -1116,7 +1125,8 @@ mod layout {
             (config + offset_of!(TcpConfig, mss), 2),
             (config + offset_of!(TcpConfig, initial_cwnd_segments), 2),
             (config + offset_of!(TcpConfig, flags), 1),
-            (tune + size_of::<Autotune>() - 48, 48),
+            (tune + size_of::<Autotune>() - 48, 8),
+            (tune + size_of::<Autotune>() - 32, 28),
             (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, counters.out_segs), 8),
             (offset_of!(Connection, counters.predicted_segments), 8),
@@ -1133,19 +1143,33 @@ mod layout {
 
     /// The line budget of the common segment: 15 of the connection's 31 lines (it was 18 with
     /// the hot parts first and the configuration, counters and RST behind them, 19 before
-    /// that). The parts it touches throughout are whole in lines 9-20, from the out-of-order
-    /// count to the RST's presence; the configuration's per-segment fields are line 1,
-    /// `Autotune`'s hot end line 22, the counters and the controller's tag and window line
-    /// 27. A field added in the wrong place, or a part that grows, fails here;
-    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
+    /// that). The three counters and the controller's tag and window are line 4,
+    /// `Autotune`'s hot end and the RST's presence line 8; the parts it touches throughout
+    /// are whole in lines 16-27, from the out-of-order count to loss recovery; the
+    /// configuration's per-segment fields and `user_timeout`'s tag lines 27-28. A field added
+    /// in the wrong place, or a part that grows, fails here; `Connection::hot_word` reads
+    /// one word of each of these lines (`HOT`).
+    ///
+    /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup. The
+    /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
+    /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the slot, unless
+    /// the last one lies further from the slot's end than the first from its start
+    /// (`rustc_abi`'s niche bias). Here these are `Autotune::rtt` (line 8) and
+    /// `TcpConfig::user_timeout` (line 28, the one taken, as lackey shows): both on hot
+    /// lines, so that either choice costs no line. Such an `Option` placed elsewhere moves
+    /// it (with the configuration first, `user_timeout` took a line of its own in the
+    /// measurement); the socket's own test (`stack::socket`) cannot see that, this one checks
+    /// both candidates (`niche_candidates`).
     #[test]
     fn a_common_segment_touches_fifteen_lines() {
         let lines = lines_of(&common_segment());
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // Whole parts from the out-of-order count to the RST's presence: 12 lines.
+        // Whole parts from the out-of-order count to the controller's window: 12 lines.
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
-        assert_eq!(lines_of(&[(first, offset_of!(Connection, rst_pending) + 4 - first)]).len(), 12);
+        let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
+        assert_eq!(lines_of(&[(first, loss_end - first)]).len(), 12);
+        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 31 lines (1,984 bytes).
         assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
     }
@@ -1183,5 +1207,15 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 15] = [1, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 27];
+    const HOT: [usize; 15] = [4, 8, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+
+    /// The tags of the `Option<Duration>` fields outside loss recovery (whose are hot
+    /// anyway): the slab's niche for a slot's occupancy is the first or the last of the
+    /// connection's (`a_common_segment_touches_fifteen_lines`).
+    fn niche_candidates() -> Vec<(usize, usize)> {
+        vec![
+            (offset_of!(Connection, tune) + size_of::<Autotune>() - 48, 8),
+            (offset_of!(Connection, config.user_timeout), 8),
+        ]
+    }
 }
