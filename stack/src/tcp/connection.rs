@@ -214,21 +214,22 @@ pub struct CookieOptions {
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned"), and the parts are ordered so that those bytes fill 15 of the 31 lines:
-/// - lines 9-20, from the out-of-order count (last in `Reassembly`) to the pending RST's
-///   presence (the first word of `rst_pending`), hold whole the parts it touches
-///   throughout: header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision
-///   (`ack`, `timers`), building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`,
-///   `chrono`), the receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`,
-///   `probes`, `totals`, `loss`);
-/// - parts of which it reads one end sit where that end shares a line: the configuration's
-///   per-segment fields are line 1 (behind its 56 bytes of durations), `Autotune`'s last 48
-///   bytes line 22, the three per-segment counters (last in `TcpCounters`) and the
-///   controller's tag and window (first in `Controller`) line 27.
+/// thinned"), and the parts are ordered so that those bytes fall on 15 of the 31 lines:
+/// - lines 16-27, from the out-of-order count (last in `Reassembly`) through `loss`, hold
+///   whole the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
+///   `opts`), the ACK decision (`ack`, `timers`), building a segment (`local`/`remote`,
+///   `ecn`, `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an
+///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`);
+/// - parts of which it reads one end sit where that end shares a line with another's: the
+///   three per-segment counters (last in `TcpCounters`) and the controller's tag and window
+///   (first in `Controller`) on line 4, `Autotune`'s hot end and the pending RST's presence
+///   on line 8, the configuration's per-segment fields (first in `TcpConfig`) after `loss`,
+///   lines 27-28, with `user_timeout`'s tag, the niche in which the slab marks the slot's
+///   occupancy.
 ///
-/// The rest (the configuration's other fields, the ACK rate limits, the out-of-order
-/// ranges, the RST itself, the tuning's per-round-trip measurement, the other counters, the
-/// congestion state beyond the window) fills the other 16 lines. The line budget test
+/// The rest (the other counters, the congestion state beyond the window, the ACK rate
+/// limits, the tuning's per-round-trip measurement, the RST itself, the out-of-order ranges,
+/// the configuration's other fields) fills the other 16 lines. The line budget test
 /// (`layout`) checks the 15; `docs/architecture.md` lists the byte offsets. A field added to
 /// a part, or a part that grows, moves what follows: run that test, and
 /// `bench/examples/server_count.rs` under callgrind's cache simulation, whose misses outside
