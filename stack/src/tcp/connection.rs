@@ -246,8 +246,8 @@ pub struct Connection {
     /// counters on line 4.
     pub(super) cc: Controller,
     pub(super) limits: AckLimits,
-    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads is its
-    /// last 48 bytes but 4, line 8).
+    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads lies in
+    /// its last 48 bytes, line 8).
     pub(super) tune: Autotune,
     /// A RST to send (only its presence is read per segment: the niche of `None` is its
     /// first word, beside the tuning on line 8).
