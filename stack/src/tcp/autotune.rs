@@ -15,22 +15,28 @@ use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
 /// Buffer sizes in force and the receive-side measurements that move them.
+///
+/// `repr(C)`, what a common segment leaves alone first (the per-round-trip measurement of
+/// what was read, 24 bytes), then what it reads (the RTT estimate's presence, both sizes, the
+/// current RTT measurement): the last 48 bytes, which `Connection` puts in one line
+/// (`connection::layout`).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(super) struct Autotune {
-    /// Receive buffer: the most in-order bytes held unread, which bounds the window.
-    pub(super) rcvbuf: usize,
-    /// Send buffer: the most bytes queued and unacknowledged.
-    pub(super) sndbuf: usize,
-    /// Receiver's RTT estimate (Linux `rcv_rtt_est`): the least time a window took to arrive.
-    rtt: Option<Duration>,
-    /// The current measurement ends once `RCV.NXT` passes this.
-    rtt_seq: SeqNumber,
-    rtt_time: Option<Instant>,
     /// Bytes read in the last measured round trip (`rcvq_space.space`).
     space: usize,
     /// Bytes read (in total) when the current round trip began, and when it began.
     space_mark: u64,
     space_time: Instant,
+    /// Receiver's RTT estimate (Linux `rcv_rtt_est`): the least time a window took to arrive.
+    rtt: Option<Duration>,
+    /// Receive buffer: the most in-order bytes held unread, which bounds the window.
+    pub(super) rcvbuf: usize,
+    /// Send buffer: the most bytes queued and unacknowledged.
+    pub(super) sndbuf: usize,
+    rtt_time: Option<Instant>,
+    /// The current measurement ends once `RCV.NXT` passes this.
+    rtt_seq: SeqNumber,
 }
 
 impl Autotune {

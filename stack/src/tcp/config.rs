@@ -5,17 +5,16 @@ use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
 ///
-/// `repr(C)` with the fields the per-segment path reads first: every connection keeps a copy
-/// (`Connection::config`), and at many connections each line of it a segment reads is a
-/// cache miss (docs/benchmarks.md, "Connection hot and cold").
+/// `repr(C)` with the fields the per-segment path reads together first, from `wmem.default`
+/// to `flags`: every connection keeps a copy (`Connection::config`), and at many
+/// connections each line of it a segment reads is a cache miss (docs/benchmarks.md,
+/// "Connection hot and cold", "The connection thinned"). `Connection` puts them where they
+/// share lines with its other per-segment parts (`connection::layout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpConfig {
-    // ----- read per segment (89 bytes: `Connection` keeps them in two lines) -----
-    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
-    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
-    /// the count in charge.
-    pub user_timeout: Option<Duration>,
+    // ----- read per segment: 57 bytes from `wmem.default` to `flags` (`wmem.min`, first,
+    // and `rmem.min` are not read) -----
     /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
     /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
     /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
@@ -27,8 +26,6 @@ pub struct TcpConfig {
     pub rmem: BufferSizes,
     /// Delayed-ACK timer: 40 ms (Linux `TCP_DELACK_MIN`; RFC 1122 caps it at 500 ms).
     pub delayed_ack_timeout: Duration,
-    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
-    pub max_rto: Duration,
     /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
     /// `u32::MAX` (the default, Linux's `tcp_notsent_lowat`) leaves only the send buffer.
     pub notsent_lowat: u32,
@@ -41,19 +38,16 @@ pub struct TcpConfig {
     /// The on/off settings, one bit each (delayed ACKs, Nagle, keepalive, RACK, pacing,
     /// F-RTO): read and set them with the accessors below ([`TcpConfig::nodelay`],
     /// [`TcpConfig::set_nodelay`], [`TcpConfig::with_nodelay`], ...). One byte instead of
-    /// one per setting keeps the per-segment fields in their two lines of `Connection` and
+    /// one per setting keeps the per-segment fields in their line of `Connection` and
     /// left room for `frto` (`connection::layout`).
     pub flags: TcpFlags,
-    // ----- read on handshakes, timeouts and probes (the small ones first: no padding) -----
+    // ----- read on handshakes (they fill the word of `flags`, with no padding) -----
     /// Offer window scaling (RFC 7323 §2): on.
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): on.
     pub timestamps: bool,
     /// Offer SACK (RFC 2018): on. This engine generates SACK blocks as a receiver.
     pub sack: bool,
-    /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
-    /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
-    pub challenge_ack_limit: u16,
     /// Negotiate ECN (RFC 3168) and react to congestion marks: off, like Linux for active
     /// opens (`tcp_ecn` = 2 accepts it when asked; here both sides must enable it).
     pub ecn: bool,
@@ -63,10 +57,13 @@ pub struct TcpConfig {
     pub syn_retries: u8,
     /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
     pub synack_retries: u8,
-    /// Data/FIN retransmissions before the connection times out: 15 (`tcp_retries2`).
-    pub retries2: u8,
-    /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
-    pub keepalive_count: u8,
+    // ----- read on timeouts; its tag is also read per segment, as the slot's occupancy
+    // (the niche `flow::slab` takes), right after the per-segment fields -----
+    /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
+    /// connection times out, in place of the `retries2` count; `None` (the default) leaves
+    /// the count in charge.
+    pub user_timeout: Option<Duration>,
+    // ----- read on handshakes, timeouts and probes -----
     /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
     pub initial_rto: Duration,
     /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
@@ -85,6 +82,15 @@ pub struct TcpConfig {
     /// connection (and its memory) forever. A connection whose application still reads
     /// (after `shutdown_write` only) waits as long as the peer keeps it open, as in Linux.
     pub fin_timeout: Duration,
+    /// Upper bound of the RTO and of the persist interval: 120 s (Linux `TCP_RTO_MAX`).
+    pub max_rto: Duration,
+    /// Challenge ACKs sent per second at most (RFC 5961 §7): 1000 (Linux
+    /// `tcp_challenge_ack_limit`; applied per connection here, where 16 bits are plenty).
+    pub challenge_ack_limit: u16,
+    /// Data/FIN retransmissions before the connection times out: 15 (`tcp_retries2`).
+    pub retries2: u8,
+    /// Unanswered probes before the connection is dropped: 9 (`tcp_keepalive_probes`).
+    pub keepalive_count: u8,
 }
 
 impl TcpConfig {

@@ -212,22 +212,50 @@ pub struct CookieOptions {
 ///
 /// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
-/// look-ahead, but each still costs). The parts a common segment (in-order data, its echo, a
-/// pure ACK) touches throughout come first and fill lines 0-14: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, `timers`), building a data segment
-/// (`local`/`remote`, `ecn`, `marks`, `send_buf`, `cc`), the receive window (`tune`,
-/// `recv_buf`) and an ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`, on whole lines).
-/// Then parts of which it reads a few words: the out-of-order count (last in `Reassembly`),
-/// the chronograph and the configuration's per-segment fields (two lines), the three
-/// per-segment counters (last in `TcpCounters`) beside the pending RST's presence (one line).
-/// The line budget test (`layout`) checks the 18; `docs/architecture.md` lists the byte
-/// offsets. A field added to a part, or a part that grows, moves what follows: run that
-/// test, and `bench/examples/server_count.rs` under callgrind's cache simulation, whose
-/// misses outside `hot_word` show a line it left out.
+/// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
+/// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
+/// thinned"), and the parts are ordered so that those bytes fall on 15 of the 31 lines:
+/// - lines 16-27, from the out-of-order count (last in `Reassembly`) through `loss`, hold
+///   whole the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
+///   `opts`), the ACK decision (`ack`, `timers`), building a segment (`local`/`remote`,
+///   `ecn`, `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an
+///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`);
+/// - parts of which it reads one end sit where that end shares a line with another's: the
+///   three per-segment counters (last in `TcpCounters`) and the controller's tag and window
+///   (first in `Controller`) on line 4, `Autotune`'s hot end and the pending RST's presence
+///   on line 8, the configuration's per-segment fields (first in `TcpConfig`) after `loss`,
+///   lines 27-28, with `user_timeout`'s tag, the niche in which the slab marks the slot's
+///   occupancy.
+///
+/// The rest (the other counters, the congestion state beyond the window, the ACK rate
+/// limits, the tuning's per-round-trip measurement, the RST itself, the out-of-order ranges,
+/// the configuration's other fields) fills the other 16 lines. The line budget test
+/// (`layout`) checks the 15; `docs/architecture.md` lists the byte offsets. A field added to
+/// a part, or a part that grows, moves what follows: run that test, and
+/// `bench/examples/server_count.rs` under callgrind's cache simulation, whose misses outside
+/// `hot_word` show a line it left out.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- hot: every line read or written by the common segment (15 lines, 0..960) -----
+    // ----- lines 0-15: parts of which a segment reads one end, where that end shares a
+    // line with another's: the counters' and the controller's (line 4), the tuning's and the
+    // RST's (line 8), the out-of-order count (line 16) -----
+    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last, line 4).
+    pub(super) counters: TcpCounters,
+    /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
+    /// counters on line 4.
+    pub(super) cc: Controller,
+    pub(super) limits: AckLimits,
+    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads lies in
+    /// its last 48 bytes, line 8).
+    pub(super) tune: Autotune,
+    /// A RST to send (only its presence is read per segment: the niche of `None` is its
+    /// first word, beside the tuning on line 8).
+    pub(super) rst_pending: Option<SegmentHeader>,
+    /// Out-of-order ranges (its count comes last and is read per segment: it starts line 16).
+    pub(super) reassembly: Reassembly,
+
+    // ----- lines 16-27: every part a common segment touches throughout, whole -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -253,28 +281,17 @@ pub struct Connection {
     pub(super) rtx: Retransmit,
     /// Where pushes, records and corked tails fall in the send stream (`push`).
     pub(super) marks: SendMarks,
-    /// Buffer sizes in force and their auto-tuning (`autotune`).
-    pub(super) tune: Autotune,
     pub(super) send_buf: ChunkQueue,
     pub(super) recv_buf: ChunkQueue,
-    pub(super) cc: Controller,
-    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
-    pub(super) loss: LossRecovery,
-
-    // ----- a few words each per segment, then cold -----
-    /// Out-of-order ranges (its count comes last and is read per segment sent, for SACK: it
-    /// starts the line of the chronograph and the configuration's per-segment fields).
-    pub(super) reassembly: Reassembly,
     /// Busy and receive-window-limited time (`TCP_INFO`), started and stopped per segment
     /// sent.
     pub(super) chrono: SendChrono,
+    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
+    pub(super) loss: LossRecovery,
+
+    // ----- lines 27-30: the configuration, its per-segment fields first (lines 27-28) and
+    // then `user_timeout`, whose tag is the slot's occupancy (line 28) -----
     pub(super) config: TcpConfig,
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last).
-    pub(super) counters: TcpCounters,
-    /// A RST to send (only its presence is read on the fast path: the niche of `None` is
-    /// its first word, on the counters' line).
-    pub(super) rst_pending: Option<SegmentHeader>,
-    pub(super) limits: AckLimits,
 }
 
 /// How a new [`Connection`] opens.
@@ -1074,35 +1091,38 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each hot line (0-14), then the two of the out-of-order count, chronograph and
-    /// configuration, and the line of the counters and the pending RST's presence, plus the
-    /// scoreboard's oldest record (a heap object of its own). That these are all the lines
-    /// was measured, not guessed: in a cache simulation of `server_path` at 100,000
-    /// connections (`bench/examples/server_count.rs`, docs/benchmarks.md "Connection hot and
-    /// cold", "One line fewer per segment") no connection line misses outside this read.
+    /// each of the 15 lines `layout::HOT` names (line 4, the three counters and the
+    /// controller's tag and window; line 8, `Autotune`'s hot end and the pending RST's
+    /// presence; lines 16-27, the parts a common segment touches throughout, from the
+    /// out-of-order count to loss recovery; lines 27-28, the configuration's per-segment
+    /// fields and `user_timeout`'s tag, the slot's occupancy), plus the scoreboard's
+    /// oldest record (a heap object of its own). Which field stands for which line is checked
+    /// by `layout::hot_word_reads_each_hot_line`. That these are all the lines was measured,
+    /// not guessed: per field by valgrind's `lackey`, and in a cache simulation of
+    /// `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
+    /// docs/benchmarks.md "The connection thinned") no connection line misses outside this
+    /// read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
-            // The hot lines, 0..960, one word each (`layout::HOT_LINES`).
+            // Line 28: the configuration's per-segment fields and `user_timeout`'s tag.
+            self.config.delayed_ack_timeout.total_nanos() ^ u64::from(self.config.rack()),
+            // Lines 16-27, one word each (`layout::hot_word_reads_each_hot_line`).
             self.state as u64 ^ u64::from(self.snd.una.0),
-            u64::from(self.rcv.nxt.0 ^ self.opts.ts_recent),
+            u64::from(self.rcv.nxt.0),
             u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
-            u64::from(self.probes.keepalive_sent) ^ u64::from(self.quickack.active()),
+            u64::from(self.probes.unanswered) ^ u64::from(self.ecn.ok),
             self.totals.bytes_acked,
-            u64::from(self.rtx.count) ^ u64::from(self.marks.corked()),
-            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64,
+            u64::from(self.rtx.count),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            self.cc.window() as u64,
-            u64::from(self.loss.rack.reordering_seen) ^ u64::from(self.loss.last_rtt.is_some()),
+            u64::from(self.loss.last_rtt.is_some()),
             self.loss.board.warm_word(),
             u64::from(self.loss.episode.is_some()),
             u64::from(self.loss.dupacks),
-            // After them: the out-of-order count with the chronograph and the
-            // configuration's per-segment fields (two lines), the three counters with the
-            // pending RST's presence (one).
-            u64::from(self.reassembly.is_empty()) ^ u64::from(self.config.user_timeout.is_some()),
-            u64::from(self.config.rack()) ^ self.config.delayed_ack_timeout.total_nanos(),
-            self.counters.in_segs ^ u64::from(self.rst_pending.is_some()),
+            // Line 4: the counters and the controller; line 8: `Autotune`'s hot end and the
+            // RST's presence.
+            self.counters.in_segs ^ self.cc.window() as u64,
+            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64 ^ u64::from(self.rst_pending.is_some()),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1111,73 +1131,143 @@ impl Connection {
 #[cfg(test)]
 mod layout {
     use core::mem::{offset_of, size_of};
+    use std::collections::BTreeSet;
 
-    use super::super::config::TcpConfig;
+    use super::super::autotune::Autotune;
+    use super::super::config::{BufferSizes, TcpConfig};
     use super::super::reassembly::Reassembly;
+    use super::super::recovery::scoreboard::Scoreboard;
     use super::super::recovery::LossRecovery;
     use super::Connection;
 
     const LINE: usize = 64;
 
-    /// Lines of the common segment's parts that are hot throughout (`state` .. `loss`).
-    const HOT_LINES: usize = 15;
-
-    /// The words a common segment (in-order data, its echo, a pure ACK) reads outside the
-    /// hot lines, as (offset, size): the out-of-order count, the chronograph, the
-    /// configuration's per-segment fields, the three counters and the pending RST's presence
-    /// (the niche that marks `None` is the first word of `Option<SegmentHeader>`: the
-    /// compiler's choice, seen by reading a `None`'s bytes, and confirmed by the cache
-    /// simulation, where `plan_transmit`'s test of it misses on no line of its own).
-    fn words_after_hot() -> Vec<(usize, usize)> {
+    /// The bytes a common segment (an in-order 64-byte request, its echo, the pure ACK)
+    /// reads or writes, as (offset, size), measured per field: valgrind's `lackey
+    /// --trace-mem=yes` under `bench/examples/server_count 1 10` (640 frames), every access
+    /// to the connection's slot counted per frame and mapped to fields by the debug build's
+    /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
+    /// - whole parts, from `state` to `loss`;
+    /// - the pending RST's presence (the niche that marks `None` is the first word of
+    ///   `Option<SegmentHeader>`, the compiler's choice);
+    /// - the out-of-order count (last in `Reassembly`);
+    /// - the configuration's per-segment fields, `wmem.default` .. `flags`;
+    /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
+    ///   sizes, the current RTT measurement);
+    /// - the tag of the configuration's `user_timeout`: the slot's occupancy (below);
+    /// - the three per-segment counters (last in `TcpCounters`);
+    /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
+    fn common_segment() -> Vec<(usize, usize)> {
         let config = offset_of!(Connection, config);
-        let in_config = |offset: usize, size: usize| (config + offset, size);
-        let reassembly_len = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
+        let wmem = config + offset_of!(TcpConfig, wmem);
+        let rmem = config + offset_of!(TcpConfig, rmem);
+        let tune = offset_of!(Connection, tune);
+        let state = offset_of!(Connection, state);
         vec![
-            (reassembly_len, 8),
-            (offset_of!(Connection, chrono), 16),
-            in_config(offset_of!(TcpConfig, user_timeout), 16),
-            in_config(offset_of!(TcpConfig, wmem), 24),
-            in_config(offset_of!(TcpConfig, rmem), 24),
-            in_config(offset_of!(TcpConfig, delayed_ack_timeout), 8),
-            in_config(offset_of!(TcpConfig, max_rto), 8),
-            in_config(offset_of!(TcpConfig, notsent_lowat), 4),
-            in_config(offset_of!(TcpConfig, mss), 2),
-            in_config(offset_of!(TcpConfig, initial_cwnd_segments), 2),
-            in_config(offset_of!(TcpConfig, flags), 1),
+            (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
+            (state, offset_of!(Connection, loss) + size_of::<LossRecovery>() - state),
+            (offset_of!(Connection, rst_pending), 4),
+            (config + offset_of!(TcpConfig, user_timeout), 8),
+            (wmem + offset_of!(BufferSizes, default), 8),
+            (wmem + offset_of!(BufferSizes, max), 8),
+            (rmem + offset_of!(BufferSizes, default), 8),
+            (rmem + offset_of!(BufferSizes, max), 8),
+            (config + offset_of!(TcpConfig, delayed_ack_timeout), 8),
+            (config + offset_of!(TcpConfig, notsent_lowat), 4),
+            (config + offset_of!(TcpConfig, mss), 2),
+            (config + offset_of!(TcpConfig, initial_cwnd_segments), 2),
+            (config + offset_of!(TcpConfig, flags), 1),
+            (tune + size_of::<Autotune>() - 48, 8),
+            (tune + size_of::<Autotune>() - 32, 28),
             (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, counters.out_segs), 8),
             (offset_of!(Connection, counters.predicted_segments), 8),
-            (offset_of!(Connection, rst_pending), 4),
+            (offset_of!(Connection, cc), 16),
         ]
     }
 
-    fn lines_of(words: &[(usize, usize)]) -> std::collections::BTreeSet<usize> {
+    fn lines_of(words: &[(usize, usize)]) -> BTreeSet<usize> {
         words
             .iter()
             .flat_map(|&(offset, size)| offset / LINE..=(offset + size - 1) / LINE)
             .collect()
     }
 
-    /// The line budget of the common segment: the parts it touches throughout fill the first
-    /// 15 lines with loss recovery on line boundaries, and what it reads of the rest adds
-    /// three lines (the out-of-order count, chronograph and configuration two; counters and
-    /// the pending RST's presence one). A field added in the wrong place, or a part that
-    /// grows, fails here; `Connection::hot_word` reads one word of each of these lines.
+    /// The line budget of the common segment: 15 of the connection's 31 lines (it was 18 with
+    /// the hot parts first and the configuration, counters and RST behind them, 19 before
+    /// that). The three counters and the controller's tag and window are line 4,
+    /// `Autotune`'s hot end and the RST's presence line 8; the parts it touches throughout
+    /// are whole in lines 16-27, from the out-of-order count to loss recovery; the
+    /// configuration's per-segment fields and `user_timeout`'s tag lines 27-28. A field added
+    /// in the wrong place, or a part that grows, fails here; `Connection::hot_word` reads
+    /// one word of each of these lines (`HOT`).
+    ///
+    /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup. The
+    /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
+    /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the slot, unless
+    /// the last one lies further from the slot's end than the first from its start
+    /// (`rustc_abi`'s niche bias). Here these are `Autotune::rtt` (line 8) and
+    /// `TcpConfig::user_timeout` (line 28, the one taken, as lackey shows): both on hot
+    /// lines, so that either choice costs no line. Such an `Option` placed elsewhere moves
+    /// it (with the configuration first, `user_timeout` took a line of its own in the
+    /// measurement); the socket's own test (`stack::socket`) cannot see that, this one checks
+    /// both candidates (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_eighteen_lines() {
-        let loss = offset_of!(Connection, loss);
-        assert_eq!(loss % LINE, 0, "loss recovery starts a line");
-        assert_eq!(
-            loss + size_of::<LossRecovery>(),
-            HOT_LINES * LINE,
-            "the hot parts fill 15 lines"
-        );
-        assert!(offset_of!(Connection, snd) < offset_of!(Connection, rcv));
-        let after = lines_of(&words_after_hot());
-        assert!(after.iter().all(|&l| l >= HOT_LINES));
-        assert_eq!(after.len(), 3, "lines after the hot ones: {after:?}");
-        // A budget, not a measurement: a connection is 31 lines today (1,984 bytes; 30 until
-        // F-RTO's counter, `spurious_rtos`, took 8 bytes past the 30th).
+    fn a_common_segment_touches_fifteen_lines() {
+        let lines = lines_of(&common_segment());
+        assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
+        // Whole parts from the out-of-order count to the controller's window: 12 lines.
+        let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
+        assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
+        let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
+        assert_eq!(lines_of(&[(first, loss_end - first)]).len(), 12);
+        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
+        // A budget, not a measurement: a connection is 31 lines (1,984 bytes).
         assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
+    }
+
+    /// The fields `Connection::hot_word` reads, one (or two) for each line of `HOT` (the
+    /// controller's tag and window are its first 16 bytes, the chunk queues' lengths inside
+    /// their 32 bytes, the scoreboard's totals beside its records' deque).
+    #[test]
+    fn hot_word_reads_each_hot_line() {
+        let read = [
+            (offset_of!(Connection, config.delayed_ack_timeout), 8),
+            (offset_of!(Connection, config.flags), 1),
+            (offset_of!(Connection, state), 1),
+            (offset_of!(Connection, snd.una), 4),
+            (offset_of!(Connection, rcv.nxt), 4),
+            (offset_of!(Connection, ack.delack_segments), 4),
+            (offset_of!(Connection, timers.delack_at), 8),
+            (offset_of!(Connection, probes.unanswered), 4),
+            (offset_of!(Connection, ecn.ok), 1),
+            (offset_of!(Connection, totals.bytes_acked), 8),
+            (offset_of!(Connection, rtx.count), 1),
+            (offset_of!(Connection, send_buf), 32),
+            (offset_of!(Connection, recv_buf), 32),
+            (offset_of!(Connection, loss.last_rtt), 16),
+            (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
+            (offset_of!(Connection, loss.episode), 8),
+            (offset_of!(Connection, loss.dupacks), 4),
+            (offset_of!(Connection, rst_pending), 4),
+            (offset_of!(Connection, tune.rcvbuf), 8),
+            (offset_of!(Connection, tune.sndbuf), 8),
+            (offset_of!(Connection, counters.in_segs), 8),
+            (offset_of!(Connection, cc), 16),
+        ];
+        assert_eq!(lines_of(&read), HOT.iter().copied().collect());
+    }
+
+    /// The lines `Connection::hot_word` reads one word of.
+    const HOT: [usize; 15] = [4, 8, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
+
+    /// The tags of the `Option<Duration>` fields outside loss recovery (whose are hot
+    /// anyway): the slab's niche for a slot's occupancy is the first or the last of the
+    /// connection's (`a_common_segment_touches_fifteen_lines`).
+    fn niche_candidates() -> Vec<(usize, usize)> {
+        vec![
+            (offset_of!(Connection, tune) + size_of::<Autotune>() - 48, 8),
+            (offset_of!(Connection, config.user_timeout), 8),
+        ]
     }
 }

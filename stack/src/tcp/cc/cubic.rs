@@ -28,8 +28,9 @@ pub fn cubic_k(w_max: f64, cwnd_epoch: f64) -> f64 {
     ((w_max - cwnd_epoch).max(0.0) / C).cbrt()
 }
 
-/// CUBIC state for one connection.
+/// CUBIC state for one connection (`repr(C)`: the window, read per segment, first).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct Cubic {
     /// Congestion window in bytes (fractional growth is kept).
     cwnd: f64,

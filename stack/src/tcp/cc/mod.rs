@@ -48,7 +48,13 @@ impl CongestionAlgorithm {
 /// implementation boxed. Inline, a connection costs no allocation of its own for it, and the
 /// calls on every ACK and every send (`window` above all) are direct and can be inlined
 /// instead of going through a vtable to a separate heap object.
+///
+/// `repr(C, u8)`: the tag in the first byte and the algorithm's state from the eighth, with
+/// the window first (`Cubic` and `NewReno` are `repr(C)`), so that what every segment reads
+/// of it, which algorithm and its window, is its first 16 bytes (`connection::layout`; with
+/// the tag in a niche of `Cubic`'s HyStart state they were 72 bytes apart).
 #[derive(Debug)]
+#[repr(C, u8)]
 pub enum Controller {
     /// RFC 5681 / RFC 6582.
     NewReno(NewReno),

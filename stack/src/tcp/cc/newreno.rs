@@ -4,7 +4,10 @@ use super::{slow_start_increase, AckSample, CongestionControl, UndoPoint};
 use crate::time::Instant;
 
 /// NewReno: slow start, then one MSS per window of acknowledged data; halve on loss.
+///
+/// `repr(C)`: the window, read per segment, first (see `Controller`).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct NewReno {
     cwnd: usize,
     ssthresh: usize,
