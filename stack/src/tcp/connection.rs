@@ -78,7 +78,9 @@ pub enum Event {
     Connected,
     /// In-order data is ready to read.
     Readable,
-    /// Send buffer space was freed.
+    /// Send buffer space was freed for a writer that found it full: raised once after a
+    /// refused or short write, when an ACK leaves a third of the buffer free (Linux
+    /// `SOCK_NOSPACE`, `sk_stream_write_space`). A writer writes until refused, then waits.
     Writable,
     /// The peer sent FIN: no more data will arrive (reads still drain what is buffered).
     PeerClosed,
