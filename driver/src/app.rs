@@ -52,7 +52,8 @@ pub trait App {
     /// also lands here: a read then returns `Err(Finished)` once everything was read).
     fn on_readable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle);
 
-    /// Send-buffer space was freed.
+    /// Send-buffer space was freed after a write was refused or short (write until short,
+    /// then wait for this).
     fn on_writable(&mut self, _now: Instant, _stack: &mut Stack, _h: TcpHandle) {}
 
     /// The connection ended; `why` is `Closed`, `Reset`, `TimedOut` or `Refused`. The handle

@@ -184,10 +184,90 @@ fn data_out_with_nagle_and_segmentation() {
     send!(c, ms(30), seg(IRS + 1, Some(ISS + 201), A));
     let s3 = recv!(c, ms(30), seq ISS + 201, ack Some(IRS + 1), A | Flags::PSH, len 50);
     assert_eq!(s3.payload, d[200..]);
-    assert!(events(&mut c).contains(&Event::Writable));
+    // The write was taken whole: no writer waits, so freed room raises no `Writable`.
+    assert!(!events(&mut c).contains(&Event::Writable));
     send!(c, ms(40), seg(IRS + 1, Some(ISS + 251), A));
     assert_eq!(c.info().bytes_acked, 250);
     assert_eq!(c.poll_timeout(), None, "nothing in flight, no timer");
+}
+
+/// Write space as Linux signals it (`SOCK_NOSPACE`, `sk_stream_write_space`): an ACK that
+/// frees room raises `Writable` only after a write was refused or short, once, and only when
+/// at least a third of the buffer is free.
+#[test]
+fn writable_only_after_a_refused_write() {
+    let mut c = client(plain_config().with_nodelay(true));
+    let _ = events(&mut c);
+    // A write taken whole, sent and acknowledged: nobody waits, no event.
+    assert_eq!(c.send(&data(300, 1)), 300);
+    tx_all(&mut c, ms(20));
+    send!(c, ms(30), seg(IRS + 1, Some(ISS + 301), A));
+    assert_eq!(events(&mut c), Vec::<Event>::new());
+    // Fill the buffer: the write comes back short, and the writer now waits.
+    let space = c.send_space();
+    assert!(space > 0);
+    assert_eq!(c.send(&data(space + 1, 2)), space);
+    assert_eq!(c.send(&data(10, 3)), 0, "full");
+    let sent: usize = tx_all(&mut c, ms(40)).iter().map(|x| x.payload.len()).sum();
+    assert!(sent > 0 && sent < space, "the peer window holds back the rest");
+    // An ACK freeing too little (under a third of the buffer) keeps the writer waiting.
+    let queued = c.send_queue_len();
+    send!(c, ms(50), seg(IRS + 1, Some(ISS + 301 + 100), A));
+    assert_eq!(c.send_queue_len(), queued - 100);
+    assert!(!events(&mut c).contains(&Event::Writable));
+    // ACKs of everything sent (a wider window lets the rest go): silent while under a third
+    // of the buffer is free, then one `Writable`.
+    let mut acked = 301 + 100;
+    let mut wide = seg(IRS + 1, Some(ISS + 301 + sent as u32), A);
+    wide.window = 60_000;
+    for round in 0.. {
+        assert!(round < 20, "no Writable");
+        rx(&mut c, ms(60 + round), &wide);
+        let ev = events(&mut c);
+        if c.send_space() >= c.send_queue_len() / 2 {
+            assert_eq!(ev, vec![Event::Writable]);
+            break;
+        }
+        assert_eq!(ev, Vec::<Event>::new(), "too little room for the waiting writer");
+        acked += tx_all(&mut c, ms(60 + round)).iter().map(|x| x.payload.len() as u32).sum::<u32>();
+        wide.ack = Some(s(ISS + acked));
+    }
+    // The mark is cleared: freeing ACKs are silent until a write is refused again.
+    let more = tx_all(&mut c, ms(90)).iter().map(|x| x.payload.len() as u32).sum::<u32>();
+    assert!(more > 0);
+    wide.ack = Some(s(ISS + acked + more));
+    rx(&mut c, ms(95), &wide);
+    assert!(c.send_queue_len() < 4096);
+    assert!(!events(&mut c).contains(&Event::Writable));
+}
+
+/// The zero-copy writer: a `send_slices` that comes back empty marks it as waiting too.
+#[test]
+fn writable_after_zero_copy_writer_found_no_room() {
+    let mut c = client(plain_config().with_nodelay(true));
+    let _ = events(&mut c);
+    loop {
+        let room = c.send_slices();
+        if room.is_empty() {
+            break;
+        }
+        let n = room.len();
+        room.fill(7);
+        c.send_commit(n);
+    }
+    let mut acked = 1;
+    let mut wide = seg(IRS + 1, None, A);
+    wide.window = 60_000;
+    let mut seen = Vec::new();
+    for round in 0..20 {
+        acked += tx_all(&mut c, ms(20 + round)).iter().map(|x| x.payload.len() as u32).sum::<u32>();
+        wide.ack = Some(s(ISS + acked));
+        wide.flags = A;
+        rx(&mut c, ms(20 + round), &wide);
+        seen.extend(events(&mut c));
+    }
+    assert_eq!(c.send_queue_len(), 0);
+    assert_eq!(seen, vec![Event::Writable], "once, for the writer that found no room");
 }
 
 #[test]

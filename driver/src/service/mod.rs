@@ -13,9 +13,10 @@
 //!    with more bytes after it) and appends what to send to `out`. `out` is flushed into the
 //!    send buffer before anything more is read, so a peer that sends without reading closes
 //!    its own window ([`OUT_LIMIT`]).
-//! 3. [`on_writable`](Service::on_writable) when send space freed and `out` is flushed: the
-//!    place for a sender of its own (a load generator, a bulk transfer), writing in place with
-//!    [`Cx::write`].
+//! 3. [`on_writable`](Service::on_writable) after each round that left `out` flushed, and
+//!    when send space freed after a refused write: the place for a sender of its own (a load
+//!    generator, a bulk transfer), writing in place with [`Cx::write`] until the buffer is
+//!    full (a short write is what makes the stack raise `Writable` later).
 //! 4. [`wants_close`](Service::wants_close) after each round: once it is true and `out` is
 //!    flushed, the connection is closed (FIN; remaining input is read and dropped).
 //! 5. [`closed`](Service::closed) with the user data back, once the connection ended.

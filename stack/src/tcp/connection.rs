@@ -78,7 +78,9 @@ pub enum Event {
     Connected,
     /// In-order data is ready to read.
     Readable,
-    /// Send buffer space was freed.
+    /// Send buffer space was freed for a writer that found it full: raised once after a
+    /// refused or short write, when an ACK leaves a third of the buffer free (Linux
+    /// `SOCK_NOSPACE`, `sk_stream_write_space`). A writer writes until refused, then waits.
     Writable,
     /// The peer sent FIN: no more data will arrive (reads still drain what is buffered).
     PeerClosed,
@@ -644,7 +646,7 @@ impl Connection {
 
     // ----- application: sending -----
 
-    fn can_queue_data(&self) -> bool {
+    pub(super) fn can_queue_data(&self) -> bool {
         !self.snd.fin_queued
             && matches!(
                 self.state,
@@ -698,6 +700,9 @@ impl Connection {
         if n < data.len().min(room) {
             pool.counters.snd_refused += 1;
         }
+        if n < data.len() {
+            self.marks.on_refused();
+        }
         if n > 0 {
             let flags = SendFlags { eor: flags.eor && n == data.len(), ..flags };
             self.marks.on_write(self.data_end(), flags);
@@ -724,8 +729,12 @@ impl Connection {
         }
         let n = self.send_buf.append_small(pool, data)?;
         if n == 0 {
-            // The memory budget refused the chunk: a short write, counted as `send` counts it.
+            // The memory budget refused the chunk: a short write, counted and marked as
+            // `send` counts and marks it.
             pool.counters.snd_refused += 1;
+            if !data.is_empty() {
+                self.marks.on_refused();
+            }
             return Some(0);
         }
         self.marks.on_write(self.data_end(), SendFlags::default());
@@ -736,9 +745,14 @@ impl Connection {
     /// piece only (the rest of the tail chunk, or a fresh chunk), so a writer loops — fill,
     /// commit, ask again — until it has written everything or the slice comes back empty
     /// (send buffer full, memory budget exhausted, or write side closed).
+    /// An empty slice marks the writer as refused (`Writable` follows freed room).
     pub fn send_slices<'p>(&mut self, pool: &'p mut ChunkPool) -> &'p mut [u8] {
         let room = self.send_room();
-        self.send_buf.writable(pool, room, true)
+        let slice = self.send_buf.writable(pool, room, true);
+        if slice.is_empty() {
+            self.marks.on_refused();
+        }
+        slice
     }
 
     /// Queues `n` bytes written through [`send_slices`](Self::send_slices); room lent and left
@@ -780,11 +794,18 @@ impl Connection {
     pub fn splice_into(&mut self, dst: &mut Connection, pool: &mut ChunkPool, max: usize) -> usize {
         let room = dst.send_room().min(max);
         if room == 0 {
+            if max > 0 && !self.recv_buf.is_empty() {
+                dst.marks.on_refused();
+            }
             return 0;
         }
         let n = dst.send_buf.splice_from(&mut self.recv_buf, pool, room, true);
         if n < room.min(self.recv_buf.len() + n) {
             pool.counters.snd_refused += 1;
+        }
+        if n < max.min(self.recv_buf.len() + n) {
+            // Bytes were left behind for want of room: `dst`'s writer waits (`Writable`).
+            dst.marks.on_refused();
         }
         self.note_level(pool);
         self.after_read(n);

@@ -533,7 +533,8 @@ impl Connection {
             self.send_buf.consume(pool, data_acked);
             self.snd.base += data_acked;
             self.totals.bytes_acked += data_acked as u64;
-            if data_acked > 0 && !self.snd.fin_queued {
+            if data_acked > 0 && self.marks.refused() && self.write_space_reopened() {
+                self.marks.take_refused();
                 self.emit(Event::Writable);
             }
             // RTT: an echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn's rule

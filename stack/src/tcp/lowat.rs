@@ -81,6 +81,16 @@ impl Connection {
         lowat_room(lowat, self.notsent_bytes(), cwnd_room.min(peer_room), goal, cap)
     }
 
+    /// Whether freed room is enough to wake a refused writer (Linux `sk_stream_write_space`:
+    /// `sk_stream_wspace >= sk_stream_min_wspace`, free space at least half of what is
+    /// queued, so a third of the buffer), and the write side is still open. The low-water
+    /// mark is not tested here: the ACK is handled before the data it lets go is sent, and a
+    /// writer it refuses is refused again and waits for the next ACK.
+    pub(super) fn write_space_reopened(&self) -> bool {
+        let queued = self.send_buf.len();
+        self.can_queue_data() && self.tune.sndbuf.saturating_sub(queued) >= queued / 2
+    }
+
     /// Whether `poll` reports the connection writable: send room, and with a low-water mark
     /// the unsent bytes under half of it (Linux `tcp_poll`, `__sk_stream_memory_free` with
     /// `wake`).

@@ -51,6 +51,9 @@ pub struct SendMarks {
     wakeup: bool,
     /// The TSO packet new data is being cut into.
     tso: TsoPacket,
+    /// A write was refused or came up short since the last `Writable` (Linux `SOCK_NOSPACE`,
+    /// set by `tcp_sendmsg` when it has to wait): only then does freed room raise `Writable`.
+    nospace: bool,
 }
 
 /// Where the current burst of new data stands in Linux's TSO packet cutting (`push`): how
@@ -111,6 +114,23 @@ impl SendMarks {
     /// `MSG_MORE` tail is no longer held (Linux pushes with the socket's own Nagle setting).
     pub fn release_more(&mut self) {
         self.more = false;
+    }
+
+    /// A writer found the send buffer full (a refused or short write): the next ACK that
+    /// frees enough room raises `Writable` (Linux sets `SOCK_NOSPACE`).
+    pub fn on_refused(&mut self) {
+        self.nospace = true;
+    }
+
+    /// Clears the refusal mark; whether one was set (the caller then raises `Writable`, as
+    /// Linux `sk_stream_write_space` clears `SOCK_NOSPACE` when it wakes the writer).
+    pub fn take_refused(&mut self) -> bool {
+        std::mem::take(&mut self.nospace)
+    }
+
+    /// Whether a writer is waiting for room.
+    pub fn refused(&self) -> bool {
+        self.nospace
     }
 
     /// `TCP_CORK`. Lifting it lets held data go.
