@@ -454,6 +454,28 @@ impl Connection {
         let header = self.header(now, seq, flags);
         let off = (seq - self.snd.base).max(0) as usize;
         let n = len + usize::from(fin_here);
+        self.note_new_sent(now, seq, len, n, push);
+        self.pacing_sent(now, len, packet);
+        self.recovery().arm_tlp(now);
+        self.count_out(false);
+        Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
+    }
+
+    /// What sending new sequence space `seq .. seq + n` (`len` data bytes, then a FIN if `n`
+    /// is one more) does to the send state: SND.NXT, the window probe's wake-up, the quick-ACK
+    /// and delayed-ACK state (RFC 9293 §3.8.6.3: data carries the ACK), the PSH marks, the
+    /// scoreboard's record, the flight's high-water mark and PRR's count (RFC 6937). One
+    /// routine for the general planner and the common segment (`send_fast`), so the two
+    /// cannot drift apart; inlined, so the common segment's `len > 0` folds away.
+    #[inline(always)]
+    pub(super) fn note_new_sent(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        len: usize,
+        n: usize,
+        push: bool,
+    ) {
         self.advance_snd(now, n, false);
         if len > 0 {
             self.probes.window_wakeup = false;
@@ -464,10 +486,6 @@ impl Connection {
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
         self.loss.prr.on_sent(len);
-        self.pacing_sent(now, len, packet);
-        self.recovery().arm_tlp(now);
-        self.count_out(false);
-        Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
     }
 
     /// How many segments Linux would put in the next TSO packet (`tcp_tso_autosize`): what

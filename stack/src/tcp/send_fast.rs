@@ -148,14 +148,7 @@ impl Connection {
         // No SACK option: `header`'s blocks would be none (no DSACK, nothing out of order).
         let fields = self.ack_fields(now, flags);
         let off = (seq - self.snd.base).max(0) as usize;
-        self.advance_snd(now, len, false);
-        self.probes.window_wakeup = false;
-        self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
-        self.marks.on_sent(seq + len);
-        self.loss.board.push(seq, seq + len, now, push);
-        let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
-        self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
-        self.loss.prr.on_sent(len);
+        self.note_new_sent(now, seq, len, len, push);
         self.recovery().arm_tlp(now);
         self.count_out(false);
         Some(CommonPlan { seq, fields, data: (off, len) })
