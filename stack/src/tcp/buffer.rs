@@ -514,14 +514,9 @@ impl ChunkQueue {
 
     /// Copies up to `out.len()` committed bytes out and consumes them.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
-        // Fast path: what is wanted sits in the head chunk.
-        let want = out.len().min(self.len as usize);
-        let start = self.head_off as usize;
-        if want > 0 && start + want <= CHUNK_SIZE {
-            if let Some(src) = pool.bytes(self.head).get(start..start + want) {
-                out[..want].copy_from_slice(src);
-                return self.consume(pool, want);
-            }
+        // What is wanted sits in the head chunk: the common read's one copy.
+        if let Some(n) = self.dequeue_small(pool, out) {
+            return n;
         }
         let mut done = 0;
         while done < out.len() {
