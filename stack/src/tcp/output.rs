@@ -485,7 +485,10 @@ impl Connection {
         self.loss.board.push(seq, seq + n, now, push);
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
-        self.loss.prr.on_sent(len);
+        if self.loss.episode.is_some() {
+            // PRR counts only within an episode (`LossCold::prr`): its line stays cold.
+            self.loss_cold.prr.on_sent(len);
+        }
     }
 
     /// How many segments Linux would put in the next TSO packet (`tcp_tso_autosize`): what
@@ -616,7 +619,7 @@ impl Connection {
     pub(super) fn count_out(&mut self, retrans: bool) {
         if retrans {
             self.counters.retrans_segs += 1;
-            self.totals.retransmits += 1;
+            self.seldom.retransmits += 1;
         } else {
             self.counters.out_segs += 1;
         }

@@ -211,20 +211,36 @@ pub(super) struct Probes {
     pub(super) unanswered: u32,
     /// Persist back-off exponent.
     pub(super) persist_backoff: u32,
-    /// When the last keepalive probe went out.
-    pub(super) keepalive_sent_at: Instant,
 }
 
 impl Probes {
-    pub(super) fn new(now: Instant) -> Self {
+    pub(super) fn new() -> Self {
         Probes {
             pending: false,
             keepalive_sent: 0,
             window_wakeup: false,
             unanswered: 0,
             persist_backoff: 0,
-            keepalive_sent_at: now,
         }
+    }
+}
+
+/// The fields of two per-segment parts, [`Probes`] and [`Totals`], that a common segment
+/// never touches, kept in the connection's cold lines: without their 8-byte words those
+/// parts are 12 and 16 bytes, and with loss recovery's episode state (`LossCold`) gone too,
+/// the parts a common segment touches throughout fit 12 lines instead of 13
+/// (docs/benchmarks.md, "The connection thinned" lists what a frame touches per field).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seldom {
+    /// When the last keepalive probe went out (`Probes::keepalive_sent` counts them).
+    pub(super) keepalive_sent_at: Instant,
+    /// Segments retransmitted, the running total `info` reports beside [`Totals`].
+    pub(super) retransmits: u64,
+}
+
+impl Seldom {
+    pub(super) fn new(now: Instant) -> Self {
+        Seldom { keepalive_sent_at: now, retransmits: 0 }
     }
 }
 
@@ -246,11 +262,10 @@ impl AckLimits {
     }
 }
 
-/// Running totals reported by `info` (`TCP_INFO`), beside the counter deltas.
+/// Running totals reported by `info` (`TCP_INFO`), beside the counter deltas (the
+/// retransmissions' is in [`Seldom`]: a common segment never touches it).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Totals {
-    /// Segments retransmitted.
-    pub(super) retransmits: u64,
     /// Payload bytes acknowledged by the peer.
     pub(super) bytes_acked: u64,
     /// Payload bytes received in order.

@@ -37,7 +37,7 @@ impl Connection {
         Some(if self.probes.keepalive_sent == 0 {
             self.rcv.last_recv + self.config.keepalive_idle
         } else {
-            self.probes.keepalive_sent_at.max(self.rcv.last_recv) + self.config.keepalive_interval
+            self.seldom.keepalive_sent_at.max(self.rcv.last_recv) + self.config.keepalive_interval
         })
     }
 
@@ -188,7 +188,7 @@ impl Connection {
             return;
         }
         self.probes.keepalive_sent += 1;
-        self.probes.keepalive_sent_at = now;
+        self.seldom.keepalive_sent_at = now;
         self.probes.pending = true;
         self.counters.keepalive_probes += 1;
     }

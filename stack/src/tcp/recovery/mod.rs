@@ -70,8 +70,6 @@ pub struct LossRecovery {
     pub episode: Option<Episode>,
     /// Consecutive duplicate ACKs.
     pub dupacks: u32,
-    /// RFC 6582 `recover` after a timeout: no fast retransmit until SND.UNA passes it.
-    pub rto_recover: Option<SeqNumber>,
     /// RACK reordering timer.
     pub rack_at: Option<Instant>,
     /// Tail loss probe timer.
@@ -81,10 +79,6 @@ pub struct LossRecovery {
     /// `SND.MAX` after the outstanding probe, and whether it was a retransmission
     /// (`TLP.end_seq`, `TLP.is_retrans`).
     pub tlp_end: Option<(SeqNumber, bool)>,
-    /// Start of the last episode that reduced the window (`undo_marker`).
-    pub undo_marker: Option<SeqNumber>,
-    /// Retransmissions of that episode not yet shown spurious by a DSACK (`undo_retrans`).
-    pub undo_retrans: i64,
     /// The last reduction was undone.
     pub undone: bool,
     /// An episode just started: its first retransmission goes whatever the window says
@@ -92,18 +86,35 @@ pub struct LossRecovery {
     pub retransmit_now: bool,
     /// The RTT sample taken from the ACK being processed.
     pub last_rtt: Option<Duration>,
-    /// NewReno without SACK: the retransmission deadline set by the episode's first partial
-    /// ACK, which later partial ACKs do not push back.
-    pub impatient_deadline: Option<Instant>,
     /// The largest flight of the current window, for slow start's window-limited test.
     pub flight_high: FlightHigh,
     /// When the oldest unacknowledged data was first sent, once a timeout has fired for it
     /// (Linux `retrans_stamp`): `TCP_USER_TIMEOUT` counts from here. Cleared by progress.
     pub retrans_stamp: Option<Instant>,
-    /// The sending rate of the current fast-recovery episode (RFC 6937).
-    pub prr: Prr,
     /// Spurious-timeout detection after the last retransmission timeout (RFC 5682).
     pub frto: Frto,
+}
+
+/// The loss-recovery state that only an episode, a timeout or a DSACK reads or writes, kept
+/// apart from [`LossRecovery`] so that the lines a common segment touches do not carry it: at
+/// 100,000 connections every such line is a cache miss (docs/benchmarks.md, "The connection
+/// thinned": a common frame touches none of these 48 bytes). It lives in the connection's
+/// cold lines (`Connection::loss_cold`) and is borrowed into [`Recovery`] beside `loss`.
+#[derive(Clone, Debug, Default)]
+pub struct LossCold {
+    /// RFC 6582 `recover` after a timeout: no fast retransmit until SND.UNA passes it.
+    pub rto_recover: Option<SeqNumber>,
+    /// Start of the last episode that reduced the window (`undo_marker`).
+    pub undo_marker: Option<SeqNumber>,
+    /// Retransmissions of that episode not yet shown spurious by a DSACK (`undo_retrans`).
+    pub undo_retrans: i64,
+    /// NewReno without SACK: the retransmission deadline set by the episode's first partial
+    /// ACK, which later partial ACKs do not push back.
+    pub impatient_deadline: Option<Instant>,
+    /// The sending rate of the current fast-recovery episode (RFC 6937). Read only in a fast
+    /// episode, which starts it afresh (`Prr::start`): what is sent outside one is not
+    /// counted.
+    pub prr: Prr,
 }
 
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
@@ -190,6 +201,8 @@ struct AckBefore {
 /// apart by [`Connection::recovery`]. Every detection and recovery step is a method here.
 pub(super) struct Recovery<'c> {
     pub(super) loss: &'c mut LossRecovery,
+    /// The episode's cold state (`LossCold`).
+    pub(super) cold: &'c mut LossCold,
     pub(super) cc: &'c mut Controller,
     pub(super) rtx: &'c mut Retransmit,
     pub(super) timers: &'c mut Timers,
@@ -210,6 +223,7 @@ impl Connection {
     pub(super) fn recovery(&mut self) -> Recovery<'_> {
         Recovery {
             loss: &mut self.loss,
+            cold: &mut self.loss_cold,
             cc: &mut self.cc,
             rtx: &mut self.rtx,
             timers: &mut self.timers,
@@ -249,7 +263,7 @@ impl Connection {
     pub(super) fn send_window(&self) -> usize {
         match self.loss.episode {
             Some(e) if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.config.rack() => {
-                self.loss.prr.window()
+                self.loss_cold.prr.window()
             }
             _ => self.cc.window(),
         }
@@ -336,9 +350,9 @@ impl Recovery<'_> {
                     // the retransmission timer. With many holes, one retransmission per RTT
                     // would take longer than a timeout and the go-back that follows it.
                     if ack < e.point {
-                        match self.loss.impatient_deadline {
+                        match self.cold.impatient_deadline {
                             Some(t) => self.timers.retransmit_at = Some(t),
-                            None => self.loss.impatient_deadline = self.timers.retransmit_at,
+                            None => self.cold.impatient_deadline = self.timers.retransmit_at,
                         }
                     }
                 }
@@ -526,7 +540,7 @@ impl Recovery<'_> {
     #[inline(never)]
     fn prr_ack(&mut self, delivered: usize, una_advanced: bool, newly_lost: bool) {
         let pipe = self.loss.pipe(self.opts.sack_ok, self.opts.mss);
-        self.loss.prr.on_ack(PrrAck {
+        self.cold.prr.on_ack(PrrAck {
             delivered,
             pipe,
             ssthresh: self.cc.ssthresh(),
@@ -551,7 +565,7 @@ impl Recovery<'_> {
         let dupthresh_reached = self.loss.episode.is_none()
             && self.loss.dupacks as usize >= DUP_THRESH
             && head_fresh
-            && self.loss.rto_recover.is_none_or(|r| self.snd.una > r);
+            && self.cold.rto_recover.is_none_or(|r| self.snd.una > r);
         if self.rack_enabled() {
             self.rack_detect(now);
             // A peer that negotiated SACK but sends no blocks leaves RACK blind: fall back to
@@ -590,12 +604,12 @@ impl Recovery<'_> {
     #[inline(never)]
     fn enter_recovery(&mut self, now: Instant) {
         self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd.max });
-        self.loss.prr.start(self.cc.window());
+        self.cold.prr.start(self.cc.window());
         let flight = self.loss.board.outstanding();
         self.cc.on_congestion_event(now, flight, self.opts.mss);
         self.start_undo_episode();
         self.loss.retransmit_now = true;
-        self.loss.impatient_deadline = None;
+        self.cold.impatient_deadline = None;
         self.rtx.rtt_probe = None;
         self.loss.tlp_end = None;
         self.loss.tlp_at = None;
@@ -609,16 +623,16 @@ impl Recovery<'_> {
     }
 
     fn start_undo_episode(&mut self) {
-        self.loss.undo_marker = Some(self.snd.una);
-        self.loss.undo_retrans = 0;
+        self.cold.undo_marker = Some(self.snd.una);
+        self.cold.undo_retrans = 0;
         self.loss.undone = false;
     }
 
     /// A retransmission of `len` bytes went out: count it for DSACK-based undo and PRR.
     pub(super) fn note_retransmission(&mut self, len: usize) {
-        self.loss.prr.on_sent(len);
-        if self.loss.undo_marker.is_some() {
-            self.loss.undo_retrans += 1;
+        self.cold.prr.on_sent(len);
+        if self.cold.undo_marker.is_some() {
+            self.cold.undo_retrans += 1;
         }
     }
 
@@ -627,7 +641,7 @@ impl Recovery<'_> {
     fn on_dsack(&mut self, l: SeqNumber, r: SeqNumber, una: SeqNumber) {
         self.counters.dsack_recv += 1;
         self.loss.rack.on_dsack();
-        let Some(marker) = self.loss.undo_marker else { return };
+        let Some(marker) = self.cold.undo_marker else { return };
         if l < marker || self.loss.undone {
             return;
         }
@@ -647,8 +661,8 @@ impl Recovery<'_> {
             return;
         }
         self.counters.spurious_retrans += segs as u64;
-        self.loss.undo_retrans -= segs;
-        if self.loss.undo_retrans <= 0 {
+        self.cold.undo_retrans -= segs;
+        if self.cold.undo_retrans <= 0 {
             // Every retransmission of the episode was unnecessary: the loss never happened.
             self.loss.undone = true;
             self.cc.undo();
@@ -698,7 +712,7 @@ impl Recovery<'_> {
             self.loss.undone = true;
         }
         self.loss.episode = None;
-        self.loss.rto_recover = None;
+        self.cold.rto_recover = None;
         self.loss.frto = Frto::default();
         self.rtx.count = 0;
         self.counters.spurious_rtos += 1;
@@ -761,7 +775,7 @@ impl Recovery<'_> {
         self.loss.frto = if frto { Frto::start() } else { Frto::default() };
         self.loss.board.mark_all_lost();
         self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
-        self.loss.rto_recover = Some(self.snd.max);
+        self.cold.rto_recover = Some(self.snd.max);
         self.loss.dupacks = 0;
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
