@@ -699,3 +699,27 @@ fn frto_leaves_a_real_loss_to_recovery() {
     assert_eq!(c.counters().spurious_rtos, 0);
     assert!(c.info().ssthresh < usize::MAX);
 }
+
+/// PRR's `prr_out` (RFC 6937 §3) counts new data sent during the episode, not only
+/// retransmissions: with a 1000-byte flight, one hole and a queue of new data, each SACK in
+/// the proportional phase (pipe above ssthresh) releases about ssthresh / RecoverFS of what
+/// it delivered, new segments included. The connection counts sends into PRR only while an
+/// episode is open (its state is cold outside one); a sender that left new data uncounted
+/// in the episode would send two to four segments per SACK here, not one or none.
+#[test]
+fn prr_counts_new_data_sent_in_recovery() {
+    let mut c = open(sack_config(true));
+    assert_eq!(send_data(&mut c, ms(20), 1000).len(), 10);
+    assert_eq!(c.send(&payload(3000)), 3000);
+    let mut sent = Vec::new();
+    for k in 2..=10u32 {
+        let now = ms(30 + u64::from(k));
+        rx(&mut c, now, &sack(0, &[(100, 100 * k)]));
+        let out = tx_all(&mut c, now);
+        sent.push(out.iter().map(|g| g.seq.0.wrapping_sub(ISS)).collect::<Vec<_>>());
+    }
+    let expected: [&[u32]; 9] =
+        [&[1001], &[1101], &[1], &[1201], &[1301], &[], &[], &[1401], &[1501]];
+    assert_eq!(sent, expected.map(<[u32]>::to_vec));
+    assert!(c.info().in_recovery);
+}
