@@ -259,7 +259,7 @@ impl Stack {
         }
         // The stack's one header template, copied out of it (64 bytes) for the closures below.
         let template = self.tcp_template;
-        while let Some(&h) = self.tx_ready.front() {
+        while let Some(h) = self.tx_ready.front() {
             let sent = self.touch(h, false, |s, t| {
                 // The slab key is the connection's 4-tuple.
                 let key = FlowKey {

@@ -11,9 +11,7 @@
 //! ([`Stack::poll_event`]) and re-arming an early timer entry change no connection state and
 //! live here too.
 
-use core::ops::Deref;
-use std::collections::VecDeque;
-
+use super::ready::ReadyQueue;
 use super::socket::{ConnTimer, Owner, Socket, SocketTable};
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
 use crate::flow::ListenerTable;
@@ -24,6 +22,7 @@ use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wheel::{TimerHandle, TimerWheel};
+use core::ops::Deref;
 
 /// The connection table. Derefs to the flow table for lookups and reads; mutable access is
 /// private to this module, so every change goes through [`Stack::touch`].
@@ -274,7 +273,7 @@ impl Stack {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        while let Some(&h) = self.ev_ready.front() {
+        while let Some(h) = self.ev_ready.front() {
             let Some(s) = self.flows.table.get_mut(h) else {
                 self.ev_ready.pop_front();
                 continue;
@@ -419,8 +418,8 @@ impl Stack {
 /// an ESTABLISHED connection through the reference its change already holds.
 struct Live<'a> {
     wheel: &'a mut TimerWheel<ConnTimer>,
-    tx_ready: &'a mut VecDeque<FlowHandle>,
-    ev_ready: &'a mut VecDeque<FlowHandle>,
+    tx_ready: &'a mut ReadyQueue,
+    ev_ready: &'a mut ReadyQueue,
 }
 
 impl Live<'_> {
