@@ -172,6 +172,14 @@ pub struct NeighborMemo<A> {
     slot: u32,
 }
 
+impl<A: Copy + PartialEq> NeighborMemo<A> {
+    /// Whether the memo is of neighbour `ip`'s entry.
+    #[inline]
+    pub fn names(&self, ip: A) -> bool {
+        self.ip == ip
+    }
+}
+
 /// The ARP cache of one interface.
 pub type ArpCache = NeighborCache<Ipv4Addr>;
 /// The IPv6 neighbour cache of one interface.
