@@ -91,7 +91,11 @@ impl Interface {
         if self.caps.medium == Medium::Ip {
             return;
         }
-        let hop = if self.config.is_on_link(dst) { Some(dst) } else { self.config.gateway };
+        let hop = if memo_is_own_hop(route.neighbor, dst) || self.config.is_on_link(dst) {
+            Some(dst)
+        } else {
+            self.config.gateway
+        };
         if let Some(hop) = hop {
             self.arp.confirm_memo(route.neighbor, hop, now);
         }
@@ -105,7 +109,10 @@ impl Interface {
     }
 
     /// [`resolve`](Self::resolve) through a sender's memo of its next hop's entry
-    /// ([`NeighborCache::lookup_memo`](super::neighbor::NeighborCache::lookup_memo)).
+    /// ([`NeighborCache::lookup_memo`](super::neighbor::NeighborCache::lookup_memo)). A memo
+    /// that names `dst` itself skips routing ([`memo_is_own_hop`]): the common case of a
+    /// connection to an on-link peer.
+    #[inline]
     pub(super) fn resolve_memo(
         &mut self,
         now: Instant,
@@ -115,6 +122,25 @@ impl Interface {
         if self.caps.medium == Medium::Ip {
             return Ok(Link::None);
         }
+        if memo_is_own_hop(*memo, dst) {
+            return Ok(match self.arp.lookup_memo(memo, dst, now) {
+                Some(mac) => Link::Mac(mac),
+                None => Link::Unresolved(dst),
+            });
+        }
+        self.resolve_routed(now, dst, memo)
+    }
+
+    /// [`resolve_memo`](Self::resolve_memo) on an Ethernet device without a memo of `dst`:
+    /// the route is chosen afresh. Out of line, so that the raw-IP answer and the memo's stay
+    /// a few instructions inline.
+    #[inline(never)]
+    fn resolve_routed(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        memo: &mut Option<NeighborMemo<Ipv4Addr>>,
+    ) -> Result<Link, SendError> {
         if self.config.is_broadcast(dst) {
             return Ok(Link::Mac(EthernetAddress::BROADCAST));
         }
@@ -270,6 +296,18 @@ pub(super) fn push_arp(
     .is_ok()
 }
 
+/// Whether a sender's memo names `dst` itself, so routing `dst` again would give `dst` as
+/// its own next hop. A memo is set only by a lookup of the hop routing chose for this
+/// sender's destination (a connection's remote address, fixed), and never for a broadcast;
+/// routing reads only the interface's address, prefix and gateway, fixed when it is made.
+/// So a memo of `dst` means `dst` was routed as on-link (or is the gateway itself), and
+/// would be again: the broadcast and subnet tests (about 40 instructions a frame) are
+/// skipped. RFC 1122 §3.3.1.1's choice is unchanged; only not recomputed.
+#[inline]
+fn memo_is_own_hop(memo: Option<NeighborMemo<Ipv4Addr>>, dst: Ipv4Addr) -> bool {
+    memo.is_some_and(|m| m.names(dst))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{self, OURS, OUR_MAC, PEER, PEER_MAC};
@@ -365,5 +403,49 @@ mod tests {
         let eth = ethernet::Frame::new_checked(&frame[..n]).unwrap();
         assert_eq!((eth.ethertype(), eth.dst_addr()), (EtherType::Ipv4, PEER_MAC));
         assert!(eth.payload().ends_with(b"data"));
+    }
+
+    /// A sender's memo answers as routing afresh does: for an on-link peer, the gateway
+    /// itself, a destination behind the gateway (whose memo names the gateway, so routing
+    /// runs), and the subnet broadcast, through entries resolved, expired and re-learned.
+    /// Each answer and the memo left behind match a second sender that routes from scratch
+    /// (a memo cleared before every call).
+    #[test]
+    fn a_memo_of_the_destination_answers_as_routing_does() {
+        let gateway_mac = EthernetAddress([2, 0, 0, 0, 0, 0xfe]);
+        let broadcast = Ipv4Addr::new(198, 18, 0, 255);
+        let mut iface = ethernet(Some(GATEWAY));
+        let mut kept = [None; 4];
+        let dsts = [PEER, GATEWAY, FAR, broadcast];
+        let lifetime = iface.config.arp_entry_lifetime;
+        let mut now = Instant::ZERO;
+        for step in 0..6 {
+            match step {
+                1 => {
+                    iface.learn_neighbor(now, PEER, PEER_MAC);
+                    iface.learn_neighbor(now, GATEWAY, gateway_mac);
+                }
+                // Past the entries' lifetime: the memos name expired entries.
+                3 => now = now + lifetime + lifetime,
+                4 => {
+                    iface.learn_neighbor(now, PEER, PEER_MAC);
+                    iface.learn_neighbor(now, GATEWAY, gateway_mac);
+                }
+                _ => {}
+            }
+            for (dst, memo) in dsts.iter().zip(kept.iter_mut()) {
+                let mut fresh = None;
+                let expected = iface.resolve_memo(now, *dst, &mut fresh);
+                let got = iface.resolve_memo(now, *dst, memo);
+                assert_eq!(got, expected, "step {step}, {dst}");
+                assert_eq!(*memo, fresh, "step {step}, {dst}: the memo left behind");
+                // The confirmation takes the same hop as well: it must not panic or
+                // confirm another neighbour (checked by the answers of the next step).
+                let route = TxRoute { neighbor: *memo, ..TxRoute::default() };
+                iface.confirm_reachable_routed(now, *dst, &route);
+            }
+        }
+        assert!(kept[0].is_some_and(|m| m.names(PEER)), "an on-link peer's memo is its own");
+        assert!(kept[2].is_some_and(|m| m.names(GATEWAY)), "a far one's names the gateway");
     }
 }

@@ -172,6 +172,14 @@ pub struct NeighborMemo<A> {
     slot: u32,
 }
 
+impl<A: Copy + PartialEq> NeighborMemo<A> {
+    /// Whether the memo is of neighbour `ip`'s entry.
+    #[inline]
+    pub fn names(&self, ip: A) -> bool {
+        self.ip == ip
+    }
+}
+
 /// The ARP cache of one interface.
 pub type ArpCache = NeighborCache<Ipv4Addr>;
 /// The IPv6 neighbour cache of one interface.
@@ -358,6 +366,10 @@ impl<A: NeighborAddr> NeighborCache<A> {
     /// unexpired entry for `ip` answers from that slot (no hash) and marks it used as a
     /// lookup does; otherwise the lookup is made and, if it resolved, remembered. The slot is
     /// read each time, so a memo never outlives or disagrees with the entry it names.
+    ///
+    /// Inlined as far as the memo's answer (a connection's every segment); the lookup is out
+    /// of line.
+    #[inline]
     pub fn lookup_memo(
         &mut self,
         memo: &mut Option<NeighborMemo<A>>,
@@ -378,6 +390,18 @@ impl<A: NeighborAddr> NeighborCache<A> {
                 }
             }
         }
+        self.lookup_remembered(memo, ip, now)
+    }
+
+    /// [`lookup_memo`](Self::lookup_memo) when the memo did not answer: the keyed lookup,
+    /// remembered if it resolved.
+    #[inline(never)]
+    fn lookup_remembered(
+        &mut self,
+        memo: &mut Option<NeighborMemo<A>>,
+        ip: A,
+        now: Instant,
+    ) -> Option<EthernetAddress> {
         let mac = self.lookup(ip, now);
         *memo = match self.last_lookup {
             Some((last, _, _, slot)) if last == ip && mac.is_some() => {
@@ -398,6 +422,9 @@ impl<A: NeighborAddr> NeighborCache<A> {
     /// [`confirm`](Self::confirm) for a sender holding `memo` from
     /// [`lookup_memo`](Self::lookup_memo): while the memo's slot still holds `ip`, the entry
     /// is found there instead of through the keyed index.
+    ///
+    /// Inlined as far as the confirmation skipped as recent (every ACK of a busy flow).
+    #[inline]
     pub fn confirm_memo(&mut self, memo: Option<NeighborMemo<A>>, ip: A, now: Instant) {
         // `last_lookup` may keep the old expiry: it then misses early, never late.
         if let Some((last, at)) = self.recent_confirm {
@@ -405,6 +432,12 @@ impl<A: NeighborAddr> NeighborCache<A> {
                 return;
             }
         }
+        self.confirm_entry(memo, ip, now);
+    }
+
+    /// [`confirm_memo`](Self::confirm_memo) past its recent-confirmation test.
+    #[inline(never)]
+    fn confirm_entry(&mut self, memo: Option<NeighborMemo<A>>, ip: A, now: Instant) {
         let held = memo
             .map(|m| m.slot as usize)
             .filter(|&slot| matches!(self.slots.get(slot), Some(Some(e)) if e.ip == ip));

@@ -40,6 +40,7 @@ mod input;
 mod ipv6;
 mod output;
 mod path_errors;
+mod ready;
 mod socket;
 mod touch;
 mod tx_template;
@@ -136,8 +137,8 @@ pub struct Stack {
     path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
     wheel: TimerWheel<ConnTimer>,
-    tx_ready: VecDeque<FlowHandle>,
-    ev_ready: VecDeque<FlowHandle>,
+    tx_ready: ready::ReadyQueue,
+    ev_ready: ready::ReadyQueue,
     events: VecDeque<StackEvent>,
     replies: VecDeque<Reply>,
     max_replies: usize,
@@ -199,8 +200,8 @@ impl Stack {
                 config.timer_tick,
                 config.max_connections.min(1 << 16),
             ),
-            tx_ready: VecDeque::with_capacity(1024),
-            ev_ready: VecDeque::with_capacity(1024),
+            tx_ready: ready::ReadyQueue::with_capacity(1024),
+            ev_ready: ready::ReadyQueue::with_capacity(1024),
             events: VecDeque::with_capacity(1024),
             replies: VecDeque::with_capacity(config.max_pending_replies),
             max_replies: config.max_pending_replies,

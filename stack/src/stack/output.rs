@@ -257,9 +257,7 @@ impl Stack {
                 return Some(n);
             }
         }
-        // The stack's one header template, copied out of it (64 bytes) for the closures below.
-        let template = self.tcp_template;
-        while let Some(&h) = self.tx_ready.front() {
+        while let Some(h) = self.tx_ready.front() {
             let sent = self.touch(h, false, |s, t| {
                 // The slab key is the connection's 4-tuple.
                 let key = FlowKey {
@@ -276,7 +274,7 @@ impl Stack {
                 let common = if ipv6 { None } else { s.conn.poll_transmit_common(now, t.pool) };
                 if let Some(seg) = common {
                     let payload_len = seg.payload.iter().map(|p| p.len()).sum::<usize>() as u64;
-                    let ends = (now, &key, &template);
+                    let ends = (now, &key, t.template);
                     let sent = emit_common(t.iface, ends, buf, &mut s.route, &seg);
                     let more = seg.more;
                     return sent_frame(s, t, sent, more, payload_len);
@@ -302,7 +300,7 @@ impl Stack {
                 } else if TcpTemplate::serves(&seg.header) {
                     let (header, payload) = (&seg.header, seg.payload);
                     emit_prebuilt(
-                        t.iface, now, buf, &key, route, &template, header, payload, seg.ect,
+                        t.iface, now, buf, &key, route, t.template, header, payload, seg.ect,
                     )
                 } else {
                     emit_segment(t.iface, now, buf, &key, route, &seg.header, seg.payload, seg.ect)

@@ -11,10 +11,9 @@
 //! ([`Stack::poll_event`]) and re-arming an early timer entry change no connection state and
 //! live here too.
 
-use core::ops::Deref;
-use std::collections::VecDeque;
-
+use super::ready::ReadyQueue;
 use super::socket::{ConnTimer, Owner, Socket, SocketTable};
+use super::tx_template::TcpTemplate;
 use super::{ListenHandle, Stack, StackCounters, StackEvent, TcpHandle};
 use crate::flow::ListenerTable;
 use crate::flow::{is_alias, FlowError, FlowHandle, FlowIndex6, FlowKey, FlowKey6};
@@ -24,6 +23,7 @@ use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wheel::{TimerHandle, TimerWheel};
+use core::ops::Deref;
 
 /// The connection table. Derefs to the flow table for lookups and reads; mutable access is
 /// private to this module, so every change goes through [`Stack::touch`].
@@ -59,6 +59,9 @@ pub(super) struct Touch<'a> {
     pub(super) counters: &'a mut StackCounters,
     /// The listeners (a half-open connection's accept-queue room).
     pub(super) listeners: &'a mut ListenerTable<Listener>,
+    /// The stack's prebuilt IPv4 headers, for `poll_transmit` (borrowed, not copied: 64
+    /// bytes per frame).
+    pub(super) template: &'a TcpTemplate,
     /// Whether settling queues the connection for `poll_transmit` (it may have something
     /// new to send). Starts as the caller asked; the change may clear it.
     pub(super) transmit: bool,
@@ -75,10 +78,20 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, listeners, wheel, tx_ready, ev_ready, .. } =
-            self;
+        let Stack {
+            flows,
+            buffers,
+            iface,
+            counters,
+            listeners,
+            wheel,
+            tx_ready,
+            ev_ready,
+            tcp_template: template,
+            ..
+        } = self;
         let s = flows.table.get_mut(h)?;
-        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, template, transmit };
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
         if s.owner == Owner::App && s.conn.state() == State::Established {
@@ -106,12 +119,23 @@ impl Stack {
         h: FlowHandle,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, listeners, wheel, tx_ready, ev_ready, .. } =
-            self;
+        let Stack {
+            flows,
+            buffers,
+            iface,
+            counters,
+            listeners,
+            wheel,
+            tx_ready,
+            ev_ready,
+            tcp_template: template,
+            ..
+        } = self;
         let s = flows.table.get_mut(h)?;
         #[cfg(debug_assertions)]
         let before = (s.conn.state(), s.conn.poll_timeout());
-        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit: false };
+        let mut touch =
+            Touch { pool: buffers, iface, counters, listeners, template, transmit: false };
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
         if s.owner != Owner::App || s.conn.state() != State::Established {
@@ -188,9 +212,9 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack { flows, buffers, iface, counters, listeners, .. } = self;
+        let Stack { flows, buffers, iface, counters, listeners, tcp_template: template, .. } = self;
         let (sa, sb) = flows.table.get_pair_mut(a, b)?;
-        let mut touch = Touch { pool: buffers, iface, counters, listeners, transmit };
+        let mut touch = Touch { pool: buffers, iface, counters, listeners, template, transmit };
         let r = change(sa, sb, &mut touch);
         let transmit = touch.transmit;
         self.settle(a, transmit);
@@ -274,7 +298,7 @@ impl Stack {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        while let Some(&h) = self.ev_ready.front() {
+        while let Some(h) = self.ev_ready.front() {
             let Some(s) = self.flows.table.get_mut(h) else {
                 self.ev_ready.pop_front();
                 continue;
@@ -419,8 +443,8 @@ impl Stack {
 /// an ESTABLISHED connection through the reference its change already holds.
 struct Live<'a> {
     wheel: &'a mut TimerWheel<ConnTimer>,
-    tx_ready: &'a mut VecDeque<FlowHandle>,
-    ev_ready: &'a mut VecDeque<FlowHandle>,
+    tx_ready: &'a mut ReadyQueue,
+    ev_ready: &'a mut ReadyQueue,
 }
 
 impl Live<'_> {
