@@ -78,12 +78,19 @@ impl Reflector {
     }
 
     /// One batch: receive, rewrite, transmit, flush. Returns the frames received.
+    ///
+    /// The device is flushed on every step, frames or not. It kicks the kernel only while
+    /// frames are outstanding, so an idle loop makes no syscall; but in copy mode one kick
+    /// sends a bounded number of frames (the kernel's per-call TX budget, 32 by default),
+    /// and the rest of a larger batch stays on the TX ring until the next kick. Flushing
+    /// only after a step that received something (as this loop once did) left that rest
+    /// waiting for the next frame to arrive: with 64 datagrams in flight, up to half of the
+    /// window parked here while the generator waited for it.
     pub fn step<D: Device>(&mut self, dev: &mut D, now: Instant) -> usize {
         // A fixed array on the stack: no allocation per batch.
         let mut ids = FrameList::with_limit(self.batch);
         dev.receive(now, &mut ids);
         let n = ids.len();
-        let mut sent = 0;
         for &id in ids.as_slice() {
             self.counters.rx += 1;
             let len = {
@@ -118,15 +125,12 @@ impl Reflector {
             }
             buf[..len].copy_from_slice(&self.scratch[..len]);
             dev.transmit(now, tx, len);
-            sent += 1;
             match verdict {
                 Verdict::Reflect => self.counters.reflected += 1,
                 _ => self.counters.arp_replies += 1,
             }
         }
-        if sent > 0 || n > 0 {
-            dev.flush(now);
-        }
+        dev.flush(now);
         n
     }
 }
@@ -301,6 +305,53 @@ mod tests {
         assert_eq!(f[38..42], PEER.octets());
         other[38..42].copy_from_slice(&[198, 18, 5, 7]);
         assert_eq!(rewrite(&mut other, MAC, US), Verdict::Drop);
+    }
+
+    /// In copy mode one kick sends at most 32 frames. A batch of 64 reflected frames must
+    /// all leave even when nothing more arrives: the loop keeps flushing while frames are
+    /// queued (it once flushed only after receiving, and half of such a batch waited for the
+    /// generator's next datagram, which never came while the generator waited for them).
+    #[test]
+    fn a_batch_larger_than_one_kick_leaves_without_new_arrivals() {
+        use crate::xdp::flood::{FloodConfig, Flooder};
+        use crate::xdp::kick_budget::KickBudget;
+        use std::net::SocketAddrV4;
+        use xdptcp_stack::time::Duration;
+        let (a, b) = LoopbackPair::default().build();
+        let (mut gen_dev, mut ref_dev) = (KickBudget::new(a, 32), KickBudget::new(b, 32));
+        let config = FloodConfig {
+            mac: PEER_MAC,
+            ip: PEER,
+            port: 40000,
+            target: SocketAddrV4::new(US, 9),
+            payload: 18,
+            window: 64,
+        };
+        let mut flood = Flooder::new(config).expect("valid");
+        let mut r = Reflector::new(MAC, US, 64);
+        let mut now = Instant::from_millis(1);
+        // ARP, then with the answer one window of 64 datagrams (two kicks on the
+        // generator's side: it, too, flushes on every step).
+        flood.step(&mut gen_dev, now, true);
+        r.step(&mut ref_dev, now);
+        flood.step(&mut gen_dev, now, true);
+        assert!(flood.resolved());
+        flood.step(&mut gen_dev, now, false);
+        assert_eq!((flood.counters().sent, gen_dev.queued()), (64, 0));
+        // The reflector takes all 64 in one batch; its kick sends 32 of them.
+        assert_eq!(r.step(&mut ref_dev, now), 64);
+        assert_eq!(ref_dev.queued(), 32);
+        // Its next step receives nothing and still kicks the other 32 out.
+        assert_eq!(r.step(&mut ref_dev, now), 0);
+        assert_eq!(ref_dev.queued(), 0, "the rest of the batch left without a new arrival");
+        // The generator sends nothing more; every datagram comes back.
+        for _ in 0..4 {
+            now += Duration::from_micros(10);
+            flood.step(&mut gen_dev, now, false);
+            r.step(&mut ref_dev, now);
+        }
+        assert_eq!(flood.counters().received, 64, "{:?}", flood.counters());
+        assert_eq!(ref_dev.queued(), 0);
     }
 
     #[test]
