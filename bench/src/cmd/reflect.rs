@@ -71,6 +71,8 @@ fn serve_queue(
             }
         }
     }
+    // The ring work behind the counters (kicks, idle waits), for reading a run.
+    println!("device q{}: {:?}", config.queue, dev.stats());
     Ok(reflector.counters())
 }
 

@@ -257,11 +257,16 @@ fn flood_xdp(target: SocketAddrV4, args: &Args) -> Result<FloodReport, String> {
         flood.step(&mut dev, now(), true);
     }
     let duration = Duration::from_secs_f64(args.duration);
-    let start = Instant::now();
-    while start.elapsed() < duration {
-        flood.step(&mut dev, now(), true);
+    // One clock read per step: the step's time also ends the run (a second read per step
+    // was a tenth of the generator's samples while it spun on a full window).
+    let start = now();
+    let end = start + xdptcp_stack::time::Duration::from_nanos(duration.as_nanos() as u64);
+    let mut t = start;
+    while t < end {
+        flood.step(&mut dev, t, true);
+        t = now();
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = t.saturating_duration_since(start).total_nanos() as f64 / 1e9;
     let c = flood.counters();
     let hist: Histogram<u64> = flood.rtt_ns().clone();
     // What is still on the TX ring leaves and its replies come in (not counted above), so

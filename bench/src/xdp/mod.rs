@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod flood;
+#[cfg(test)]
+mod kick_budget;
 pub mod load;
 pub mod reflector;
 pub mod rudp;

@@ -23,6 +23,10 @@ const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
 const ETHERTYPE_ARP: [u8; 2] = [0x08, 0x06];
 /// Ethernet + ARP for IPv4 over Ethernet (RFC 826).
 const ARP_LEN: usize = ETH_HDR + 28;
+/// Frames the kernel sends per `sendto` kick in copy mode (its default TX budget per call,
+/// `TX_BATCH_SIZE` in `net/xdp/xsk.c`): with more on the ring, the call returns `EAGAIN`
+/// and the rest wait for the next kick.
+pub const KICK_BUDGET: usize = 32;
 /// Largest frame reflected (a 2048-byte UMEM frame minus the kernel's headroom holds more;
 /// jumbo frames are not reflected).
 pub const MAX_FRAME: usize = 1792;
@@ -78,12 +82,20 @@ impl Reflector {
     }
 
     /// One batch: receive, rewrite, transmit, flush. Returns the frames received.
+    ///
+    /// The device is flushed once per [`KICK_BUDGET`] frames sent (and once after any
+    /// receive): in copy mode one kick sends at most that many frames, and the rest of a
+    /// larger batch stays on the TX ring until the next kick. Flushing once per step (as
+    /// this loop once did) left that rest waiting for the next frame to arrive: with 64
+    /// datagrams in flight, up to half of the window parked here while the generator waited
+    /// for it. A step that received nothing does not flush, so an idle loop makes no
+    /// syscall, even while the kernel has yet to report sent frames complete.
     pub fn step<D: Device>(&mut self, dev: &mut D, now: Instant) -> usize {
         // A fixed array on the stack: no allocation per batch.
         let mut ids = FrameList::with_limit(self.batch);
         dev.receive(now, &mut ids);
         let n = ids.len();
-        let mut sent = 0;
+        let mut sent = 0usize;
         for &id in ids.as_slice() {
             self.counters.rx += 1;
             let len = {
@@ -124,8 +136,10 @@ impl Reflector {
                 _ => self.counters.arp_replies += 1,
             }
         }
-        if sent > 0 || n > 0 {
-            dev.flush(now);
+        if n > 0 {
+            for _ in 0..sent.div_ceil(KICK_BUDGET).max(1) {
+                dev.flush(now);
+            }
         }
         n
     }
@@ -301,6 +315,50 @@ mod tests {
         assert_eq!(f[38..42], PEER.octets());
         other[38..42].copy_from_slice(&[198, 18, 5, 7]);
         assert_eq!(rewrite(&mut other, MAC, US), Verdict::Drop);
+    }
+
+    /// In copy mode one kick sends at most 32 frames. A batch of 64 reflected frames must
+    /// all leave even when nothing more arrives: the step kicks once per 32 (it once kicked
+    /// once, and half of such a batch waited for the generator's next datagram, which never
+    /// came while the generator waited for them).
+    #[test]
+    fn a_batch_larger_than_one_kick_leaves_without_new_arrivals() {
+        use crate::xdp::flood::{FloodConfig, Flooder};
+        use crate::xdp::kick_budget::KickBudget;
+        use std::net::SocketAddrV4;
+        use xdptcp_stack::time::Duration;
+        let (a, b) = LoopbackPair::default().build();
+        let (mut gen_dev, mut ref_dev) = (KickBudget::new(a, 32), KickBudget::new(b, 32));
+        let config = FloodConfig {
+            mac: PEER_MAC,
+            ip: PEER,
+            port: 40000,
+            target: SocketAddrV4::new(US, 9),
+            payload: 18,
+            window: 64,
+        };
+        let mut flood = Flooder::new(config).expect("valid");
+        let mut r = Reflector::new(MAC, US, 64);
+        let mut now = Instant::from_millis(1);
+        // ARP, then with the answer one window of 64 datagrams (two kicks on the
+        // generator's side: it, too, flushes on every step).
+        flood.step(&mut gen_dev, now, true);
+        r.step(&mut ref_dev, now);
+        flood.step(&mut gen_dev, now, true);
+        assert!(flood.resolved());
+        flood.step(&mut gen_dev, now, false);
+        assert_eq!((flood.counters().sent, gen_dev.queued()), (64, 0));
+        // The reflector takes all 64 in one batch and kicks twice: none is left behind.
+        assert_eq!(r.step(&mut ref_dev, now), 64);
+        assert_eq!(ref_dev.queued(), 0, "the rest of the batch left without a new arrival");
+        // The generator sends nothing more; every datagram comes back.
+        for _ in 0..4 {
+            now += Duration::from_micros(10);
+            flood.step(&mut gen_dev, now, false);
+            r.step(&mut ref_dev, now);
+        }
+        assert_eq!(flood.counters().received, 64, "{:?}", flood.counters());
+        assert_eq!(ref_dev.queued(), 0);
     }
 
     #[test]
