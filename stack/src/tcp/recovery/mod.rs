@@ -446,15 +446,21 @@ impl Recovery<'_> {
     fn on_flight_acked(&mut self, now: Instant, prior_pipe: usize) {
         let ack = self.snd.una;
         debug_assert!(self.loss.only_flight_acked_by(ack));
-        let mut d = Delivered::default();
-        self.loss.board.ack(ack, &mut d);
-        self.finish_delivery(now, &d);
+        // `board.ack` and `finish_delivery` for the one record.
+        let delivered = self.loss.board.ack_only_record();
+        if let Some(one) = delivered {
+            let s = one.record;
+            self.loss.rack.update_one(now, s.sent_at, s.end, s.ever_retransmitted);
+            if let Some(extent) = one.reorder_extent {
+                self.loss.rack.on_reordering(extent, self.opts.mss);
+            }
+        }
         self.loss.retrans_stamp = None;
         self.loss.dupacks = 0;
         // `detect_losses` on the empty scoreboard.
         self.loss.rack_at = None;
-        if d.acked + d.sacked > 0 {
-            self.grow_window(now, ack, d.acked + d.sacked, prior_pipe);
+        if let Some(len) = delivered.map(|one| one.record.len()).filter(|&len| len > 0) {
+            self.grow_window(now, ack, len, prior_pipe);
         }
         self.loss.last_rtt = None;
         // `arm_tlp` on the empty scoreboard.
