@@ -314,7 +314,7 @@ impl Scoreboard {
         self.highest_delivered = Some(high);
         // `reordering_extent`: from the record's start to the highest delivered.
         let reorder_extent =
-            reordered.then(|| (high > s.start).then(|| (high - s.start) as usize).unwrap_or(0));
+            reordered.then(|| if high > s.start { (high - s.start) as usize } else { 0 });
         Some(OnlyRecord { record: s, reorder_extent })
     }
 
