@@ -574,7 +574,7 @@ impl Connection {
         // A predicted segment arrived in ESTABLISHED.
         if PREDICTED || self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
-            self.recovery().on_ack_any::<PREDICTED>(now, seg, old_una, dupack, prior_pipe);
+            self.on_ack_any::<PREDICTED>(now, seg, old_una, dupack, prior_pipe);
             if self.snd.una != old_una {
                 if self.tune.sndbuf < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);

@@ -45,7 +45,15 @@ fn fold_le128(acc: u128) -> u16 {
 /// Ones'-complement sum of `data` as big-endian 16-bit words, folded to 16 bits. An odd
 /// trailing byte is padded with a zero byte on the right (RFC 1071 §4.1).
 pub fn sum(data: &[u8]) -> u16 {
-    let mut a: u128 = 0;
+    fold_le128(sum_le(data, 0))
+}
+
+/// The unfolded sum of `data` as little-endian 64-bit words, plus `seed` (a partial sum in
+/// the same little-endian domain, such as [`verify_tcp_v4`]'s pseudo-header). Always
+/// inlined: each caller gets the loop with its own seed and fold.
+#[inline(always)]
+fn sum_le(data: &[u8], seed: u64) -> u128 {
+    let mut a: u128 = u128::from(seed);
     let mut b: u128 = 0;
     let mut blocks = data.chunks_exact(BLOCK);
     for c in &mut blocks {
@@ -59,7 +67,7 @@ pub fn sum(data: &[u8]) -> u16 {
         a += u128::from(load(c));
     }
     a += u128::from(tail_word(words.remainder()));
-    fold_le128(a + b)
+    a + b
 }
 
 /// The last 0..=7 bytes as a little-endian word padded with zeros. The tail starts at an
@@ -87,11 +95,17 @@ fn tail_word(tail: &[u8]) -> u64 {
 }
 
 /// Folds a wide ones'-complement accumulator to 16 bits.
-pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+///
+/// Two end-around-carry additions (64 to 32 bits, 32 to 16), each exact modulo 2^16 - 1
+/// (RFC 1071 §2(C)): no loop and no data-dependent branch. Zero stays zero and any other
+/// value lands in `1..=0xffff`, as repeated folding gives.
+#[inline]
+pub fn fold(acc: u64) -> u16 {
+    let (lo, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    // With a carry, `lo` is at most 2^32 - 2: adding it back cannot overflow.
+    let acc32 = lo + u32::from(carry);
+    let (lo, carry) = (acc32 as u16).overflowing_add((acc32 >> 16) as u16);
+    lo + u16::from(carry)
 }
 
 /// Ones'-complement addition of two folded sums.
@@ -182,6 +196,27 @@ pub fn verify(pseudo: u16, data: &[u8]) -> bool {
     add(pseudo, sum(data)) == 0xffff
 }
 
+/// Whether an upper-layer packet `data` (TCP or UDP, its checksum field included) from
+/// `src` to `dst` verifies over the IPv4 pseudo-header (RFC 9293 §3.1, RFC 768): the same
+/// answer as `verify(pseudo_header_v4(src, dst, protocol, len), data)`, for `data` of at
+/// most 65,535 bytes (longer data is `false`: its length cannot be in the pseudo-header).
+///
+/// The pseudo-header is added to the data's accumulator before the one fold, in the
+/// loop's little-endian domain (RFC 1071 §2(B)): each address is one 32-bit word as it
+/// lies in memory, and the zero/protocol and length words are byte-swapped 16-bit values.
+/// A sum of 0xffff reads the same in either byte order, so the result needs no swap.
+#[inline]
+pub fn verify_tcp_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, data: &[u8]) -> bool {
+    let Ok(len) = u16::try_from(data.len()) else { return false };
+    let pseudo = u64::from(u32::from_le_bytes(src.octets()))
+        + u64::from(u32::from_le_bytes(dst.octets()))
+        + (u64::from(protocol) << 8)
+        + u64::from(len.swap_bytes());
+    let acc = sum_le(data, pseudo);
+    let (lo, carry) = (acc as u64).overflowing_add((acc >> 64) as u64);
+    fold(lo + u64::from(carry)) == 0xffff
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +302,53 @@ mod tests {
         assert!(verify(0, &data));
         data[10] ^= 0x40;
         assert!(!verify(0, &data));
+    }
+
+    #[test]
+    fn fold_matches_repeated_folding() {
+        let looped = |mut acc: u64| {
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        };
+        let mut rng = crate::rng::SplitMix64::new(17);
+        let edges = [0, 1, 0xffff, 0x1_0000, 0x1_ffff, 0xffff_ffff, 0x1_0000_0000, u64::MAX];
+        for acc in edges.into_iter().chain((0..10_000).map(|i| rng.next_u64() >> (i % 64))) {
+            assert_eq!(fold(acc), looped(acc), "{acc:#x}");
+        }
+    }
+
+    #[test]
+    fn verify_tcp_v4_matches_verify_over_the_pseudo_header() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(203, 0, 113, 250);
+        for len in 0..300 {
+            for seed in 0..3 {
+                let mut data = pattern(len, seed * 1000 + len as u32);
+                let pseudo = pseudo_header_v4(src, dst, 6, len as u16);
+                if len >= 18 {
+                    // Fill the TCP checksum field so that half the cases verify.
+                    data[16] = 0;
+                    data[17] = 0;
+                    let c = finish(add(pseudo, sum(&data)));
+                    data[16..18].copy_from_slice(&c.to_be_bytes());
+                    if seed == 1 {
+                        data[len / 2] ^= 0x10;
+                    }
+                }
+                assert_eq!(
+                    verify_tcp_v4(src, dst, 6, &data),
+                    verify(pseudo, &data),
+                    "len {len} seed {seed}"
+                );
+                if len >= 18 && seed != 1 {
+                    assert!(verify_tcp_v4(src, dst, 6, &data), "len {len}");
+                    assert!(!verify_tcp_v4(dst, src, 17, &data), "protocol is summed");
+                }
+            }
+        }
+        assert!(!verify_tcp_v4(src, dst, 6, &vec![0; 65_536]), "no length to sum");
     }
 
     #[test]

@@ -382,10 +382,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Whether the checksum verifies over pseudo-header, header and payload (RFC 9293 §3.1).
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        match self.pseudo_sum(src, dst) {
-            Some(pseudo) => checksum::verify(pseudo, self.buffer.as_ref()),
-            None => false,
-        }
+        checksum::verify_tcp_v4(src, dst, PROTOCOL, self.buffer.as_ref())
     }
 }
 

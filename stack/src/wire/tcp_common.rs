@@ -86,12 +86,8 @@ impl<'a> CommonSegment<'a> {
         if src_port == 0 || dst_port == 0 {
             return None;
         }
-        if verify_checksum {
-            let len = u16::try_from(data.len()).ok()?;
-            let pseudo = checksum::pseudo_header_v4(src_ip, dst_ip, PROTOCOL, len);
-            if !checksum::verify(pseudo, data) {
-                return None;
-            }
+        if verify_checksum && !checksum::verify_tcp_v4(src_ip, dst_ip, PROTOCOL, data) {
+            return None;
         }
         Some(CommonSegment {
             src_port,

@@ -238,6 +238,45 @@ impl Connection {
         }
     }
 
+    /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
+    /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
+    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK. `PREDICTED`: header
+    /// prediction accepted the segment.
+    ///
+    /// Inline, the two commonest ACKs are told apart here without a call: the one that moves
+    /// nothing while nothing is outstanding, and (predicted) the one that acknowledges the
+    /// one record in flight ([`Recovery::on_flight_acked`]); anything else goes to
+    /// [`Recovery::on_ack_recovery`]. A method of the connection, and the [`Recovery`] view
+    /// built in each branch that needs it: built once before the test, the view escaped to
+    /// the out-of-line general routine and was stored field by field on every ACK.
+    #[inline(always)]
+    pub(super) fn on_ack_any<const PREDICTED: bool>(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        old_una: SeqNumber,
+        dupack: bool,
+        prior_pipe: usize,
+    ) {
+        let ack = self.snd.una;
+        let no_blocks = !self.opts.sack_ok || seg.options.sack_blocks.is_empty();
+        if ack == old_una && !dupack && no_blocks && self.loss.is_quiet() {
+            // Nothing outstanding, nothing reported (the ACK on in-order data while we have
+            // sent nothing new: header prediction's second case). Every step of
+            // `on_ack_recovery` would find an empty scoreboard and no episode or probe: all
+            // that is left of them is forgetting the RACK timer (`detect_losses`), the ACK's
+            // RTT (the end of that function) and the probe timer (`arm_tlp`).
+            self.loss.rack_at = None;
+            self.loss.last_rtt = None;
+            self.loss.tlp_at = None;
+        } else if PREDICTED && ack > old_una && self.loss.only_flight_acked_by(ack) {
+            // Header prediction guarantees no SACK blocks.
+            self.recovery().on_flight_acked(now, prior_pipe);
+        } else {
+            self.recovery().on_ack_recovery(now, seg, AckBefore { old_una, dupack, prior_pipe });
+        }
+    }
+
     /// An RTT sample for the RTO estimator and RACK's minimum, and for the congestion
     /// control's look at this ACK (`LossRecovery::last_rtt`). A method of the connection, not
     /// of [`Recovery`]: it touches three fields and needs no view built for it.
@@ -247,7 +286,9 @@ impl Connection {
         self.loss.last_rtt = Some(rtt);
     }
 
-    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off.
+    /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK is off. Inline: every ACK
+    /// reads it (`on_ack`'s prior pipe), and as a call it cost more than its few compares.
+    #[inline]
     pub(super) fn pipe(&self) -> usize {
         self.loss.pipe(self.opts.sack_ok, self.opts.mss)
     }
@@ -283,44 +324,7 @@ impl Recovery<'_> {
         self.opts.sack_ok && self.rack
     }
 
-    /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
-    /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
-    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK. `PREDICTED`: header
-    /// prediction accepted the segment.
-    ///
-    /// Inline, the two commonest ACKs are told apart here without a call: the one that moves
-    /// nothing while nothing is outstanding, and (predicted) the one that acknowledges the
-    /// one record in flight ([`on_flight_acked`](Self::on_flight_acked)); anything else goes
-    /// to [`on_ack_recovery`](Self::on_ack_recovery).
-    #[inline(always)]
-    pub(super) fn on_ack_any<const PREDICTED: bool>(
-        &mut self,
-        now: Instant,
-        seg: &Segment<'_>,
-        old_una: SeqNumber,
-        dupack: bool,
-        prior_pipe: usize,
-    ) {
-        let ack = self.snd.una;
-        let no_blocks = !self.opts.sack_ok || seg.options.sack_blocks.is_empty();
-        if ack == old_una && !dupack && no_blocks && self.loss.is_quiet() {
-            // Nothing outstanding, nothing reported (the ACK on in-order data while we have
-            // sent nothing new: header prediction's second case). Every step of
-            // `on_ack_recovery` would find an empty scoreboard and no episode or probe: all
-            // that is left of them is forgetting the RACK timer (`detect_losses`), the ACK's
-            // RTT (the end of that function) and the probe timer (`arm_tlp`).
-            self.loss.rack_at = None;
-            self.loss.last_rtt = None;
-            self.loss.tlp_at = None;
-        } else if PREDICTED && ack > old_una && self.loss.only_flight_acked_by(ack) {
-            // Header prediction guarantees no SACK blocks.
-            self.on_flight_acked(now, prior_pipe);
-        } else {
-            self.on_ack_recovery(now, seg, AckBefore { old_una, dupack, prior_pipe });
-        }
-    }
-
-    /// The general routine behind [`on_ack_any`](Self::on_ack_any).
+    /// The general routine behind [`Connection::on_ack_any`].
     fn on_ack_recovery(&mut self, now: Instant, seg: &Segment<'_>, before: AckBefore) {
         let AckBefore { old_una, dupack, prior_pipe } = before;
         let ack = self.snd.una;
@@ -460,15 +464,21 @@ impl Recovery<'_> {
     fn on_flight_acked(&mut self, now: Instant, prior_pipe: usize) {
         let ack = self.snd.una;
         debug_assert!(self.loss.only_flight_acked_by(ack));
-        let mut d = Delivered::default();
-        self.loss.board.ack(ack, &mut d);
-        self.finish_delivery(now, &d);
+        // `board.ack` and `finish_delivery` for the one record.
+        let delivered = self.loss.board.ack_only_record();
+        if let Some(one) = delivered {
+            let s = one.record;
+            self.loss.rack.update_one(now, s.sent_at, s.end, s.ever_retransmitted);
+            if let Some(extent) = one.reorder_extent {
+                self.loss.rack.on_reordering(extent, self.opts.mss);
+            }
+        }
         self.loss.retrans_stamp = None;
         self.loss.dupacks = 0;
         // `detect_losses` on the empty scoreboard.
         self.loss.rack_at = None;
-        if d.acked + d.sacked > 0 {
-            self.grow_window(now, ack, d.acked + d.sacked, prior_pipe);
+        if let Some(len) = delivered.map(|one| one.record.len()).filter(|&len| len > 0) {
+            self.grow_window(now, ack, len, prior_pipe);
         }
         self.loss.last_rtt = None;
         // `arm_tlp` on the empty scoreboard.

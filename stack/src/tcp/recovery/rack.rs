@@ -125,6 +125,36 @@ impl Rack {
         }
     }
 
+    /// [`update`](Self::update) for an ACK that delivered one transmission, which is then
+    /// both the newest and the one whose RTT Linux keeps: `update(now, (sent_at, end,
+    /// retransmitted), Some((sent_at, retransmitted)))`.
+    #[inline]
+    pub fn update_one(
+        &mut self,
+        now: Instant,
+        sent_at: Instant,
+        end: SeqNumber,
+        retransmitted: bool,
+    ) {
+        let rtt = now.saturating_duration_since(sent_at);
+        if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
+            // Ambiguous, and so is the same transmission as Linux's source: nothing changes.
+            return;
+        }
+        if !retransmitted {
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        self.rtt = rtt;
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
+        };
+        if newer {
+            self.xmit_ts = Some(sent_at);
+            self.end_seq = end;
+        }
+    }
+
     /// The reordering degree in segments (`tcpi_reordering`).
     pub fn reordering(&self) -> u32 {
         self.degree.get()
@@ -209,6 +239,31 @@ mod tests {
 
     fn ms(n: u64) -> Instant {
         Instant::from_millis(n)
+    }
+
+    /// `update_one` is `update` with the one transmission as both inputs, whatever RACK
+    /// held before (a minimum RTT that makes a retransmission's sample ambiguous included).
+    #[test]
+    fn update_one_is_update_with_one_transmission() {
+        for min in [None, Some(5), Some(50)] {
+            for xmit in [None, Some((ms(10), 100)), Some((ms(20), 300)), Some((ms(20), 100))] {
+                for retransmitted in [false, true] {
+                    let mut r = Rack::default();
+                    if let Some(m) = min {
+                        r.update(ms(m), (ms(0), SeqNumber(1), false), Some((ms(0), false)));
+                    }
+                    if let Some((t, end)) = xmit {
+                        r.xmit_ts = Some(t);
+                        r.end_seq = SeqNumber(end);
+                    }
+                    let (sent, end) = (ms(20), SeqNumber(200));
+                    let mut general = r;
+                    general.update(ms(40), (sent, end, retransmitted), Some((sent, retransmitted)));
+                    r.update_one(ms(40), sent, end, retransmitted);
+                    assert_eq!(format!("{r:?}"), format!("{general:?}"), "{min:?} {xmit:?}");
+                }
+            }
+        }
     }
 
     #[test]

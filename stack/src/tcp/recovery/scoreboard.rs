@@ -93,6 +93,16 @@ impl Delivered {
     }
 }
 
+/// The one record in flight, acknowledged ([`Scoreboard::ack_only_record`]).
+#[derive(Clone, Copy, Debug)]
+pub struct OnlyRecord {
+    /// The record as it was.
+    pub record: SentSegment,
+    /// `Some` when its delivery shows reordering: how far, in bytes, below the highest
+    /// delivered ([`Scoreboard::reordering_extent`], 0 when that is `None`).
+    pub reorder_extent: Option<usize>,
+}
+
 /// The scoreboard of segments in flight, oldest first.
 #[derive(Clone, Debug, Default)]
 pub struct Scoreboard {
@@ -282,6 +292,30 @@ impl Scoreboard {
         self.lost = 0;
         self.retrans = 0;
         self.sacked_count = 0;
+    }
+
+    /// [`ack`](Self::ack) and [`finish_ack`](Self::finish_ack) for the ACK of the one
+    /// record in flight, wholly below the cumulative ACK (`LossRecovery::only_flight_acked_by`
+    /// checks): the board empties, and the record comes back with what its delivery says,
+    /// unless the peer had SACKed it (then it delivers nothing new and `ack` reports
+    /// nothing). No [`Delivered`] is built: every field of it follows from the one record.
+    #[inline]
+    pub fn ack_only_record(&mut self) -> Option<OnlyRecord> {
+        let s = *self.segs.front()?;
+        debug_assert_eq!(self.segs.len(), 1);
+        self.empty_records();
+        if s.sacked {
+            return None;
+        }
+        // `note_delivered`: delivered below the highest delivered before, never
+        // retransmitted, is reordering (RFC 8985 §6.2 step 3).
+        let reordered = self.highest_delivered.is_some_and(|h| s.end < h) && !s.ever_retransmitted;
+        let high = self.highest_delivered.map_or(s.end, |x| x.max(s.end));
+        self.highest_delivered = Some(high);
+        // `reordering_extent`: from the record's start to the highest delivered.
+        let reorder_extent =
+            reordered.then(|| if high > s.start { (high - s.start) as usize } else { 0 });
+        Some(OnlyRecord { record: s, reorder_extent })
     }
 
     /// The cumulative ACK moved to `una`: drops the records below it (trimming one that it
@@ -552,6 +586,47 @@ mod tests {
             b.push(s(i * 100), s(i * 100 + 100), Instant::from_millis(u64::from(i)), false);
         }
         b
+    }
+
+    /// `ack_only_record` against `ack`, `finish_ack` and `reordering_extent`, for every kind
+    /// of lone record: SACKed or not, retransmitted or not, below, at or above the highest
+    /// delivered (the below-and-original case is reordering, which the seeded equivalence
+    /// tests rarely reach).
+    #[test]
+    fn the_only_record_acked_as_the_general_ack_acks_it() {
+        for sacked in [false, true] {
+            for retransmitted in [false, true] {
+                for highest in [None, Some(s(150)), Some(s(250)), Some(s(900))] {
+                    let mut b = Scoreboard::with_capacity(16);
+                    b.push(s(100), s(250), Instant::from_millis(7), true);
+                    if sacked {
+                        b.sack(s(100), s(250), &mut Delivered::default());
+                    }
+                    if retransmitted {
+                        b.segs[0].ever_retransmitted = true;
+                    }
+                    b.highest_delivered = highest;
+                    let mut general = b.clone();
+                    let mut d = Delivered::default();
+                    general.ack(s(300), &mut d);
+                    general.finish_ack(&d);
+                    let extent = d.reordering.then(|| general.reordering_extent(&d).unwrap_or(0));
+                    let one = b.ack_only_record();
+                    let case = format!("sacked {sacked} rtx {retransmitted} high {highest:?}");
+                    assert_eq!(format!("{b:?}"), format!("{general:?}"), "{case}");
+                    match one {
+                        None => assert_eq!(d, Delivered::default(), "{case}"),
+                        Some(one) => {
+                            let r = one.record;
+                            assert_eq!(d.acked + d.sacked, r.len(), "{case}");
+                            assert_eq!(d.newest, Some((r.sent_at, r.end, r.ever_retransmitted)));
+                            assert_eq!(d.rtt_source(), Some((r.sent_at, r.ever_retransmitted)));
+                            assert_eq!(one.reorder_extent, extent, "{case}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
