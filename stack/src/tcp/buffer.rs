@@ -187,11 +187,36 @@ impl ChunkQueue {
 
     /// Drops `n` committed bytes from the read point (clamped to `len`), giving back every
     /// chunk left without a byte; returns how many.
+    ///
+    /// Inlined as far as the two common cases: everything held is consumed and it was in
+    /// one chunk (a request or response acknowledged or read whole), and the bytes consumed
+    /// leave the head chunk with a byte still held (most ACKs of a bulk stream). Both do
+    /// what the general path does, without its loop.
+    #[inline]
     pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = n.min(self.len as usize) as u32;
         if n == 0 {
             return 0;
         }
+        if n == self.extent && self.count == 1 {
+            // `clear` of a one-chunk queue.
+            pool.give(self.head);
+            *self = ChunkQueue::new();
+            return n as usize;
+        }
+        if n < self.extent && self.head_off + n < C {
+            self.len -= n;
+            self.extent -= n;
+            self.head_off += n;
+            return n as usize;
+        }
+        self.consume_across(pool, n)
+    }
+
+    /// [`consume`](Self::consume) of `n` (not zero, at most `len`) bytes that empty the
+    /// queue's chunks or reach past the head chunk: every chunk left without a byte goes back.
+    #[inline(never)]
+    fn consume_across(&mut self, pool: &mut ChunkPool, n: u32) -> usize {
         self.len -= n;
         self.extent -= n;
         if self.extent == 0 {
@@ -229,6 +254,54 @@ impl ChunkQueue {
         *self = ChunkQueue::new();
     }
 
+    /// The common case of [`write_at`](Self::write_at) and [`append_small`](Self::append_small):
+    /// `data` (not empty) written at `pos` bytes from the head chunk's start, where that is in
+    /// the tail chunk held, in the chunk after it (taken here, `force` only for an empty
+    /// queue's first, as the general path asks), or across the end of the tail chunk into
+    /// one new chunk. `Some(data.len())` when written (the caller updates `extent` and
+    /// `len`), `Some(0)` when the pool refused the one chunk a range past the tail needs
+    /// (nothing changed), `None` for every other case (nothing changed either: the general
+    /// path then does the same, including a refusal of the chunk a crossing range needs,
+    /// which `take` makes without side effects). The cursor ends where the general path
+    /// leaves it when a chunk was linked (on the new tail); otherwise it is untouched, as
+    /// there. One shared body, always inlined, so neither caller pays a call for it.
+    #[inline(always)]
+    fn put_at_tail(
+        &mut self,
+        pool: &mut ChunkPool,
+        pos: usize,
+        data: &[u8],
+        force: bool,
+    ) -> Option<usize> {
+        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
+        let n = data.len();
+        let count = self.count as usize;
+        if within + n <= CHUNK_SIZE {
+            if index == count {
+                // The chunk after the last one held (the first when the queue is empty).
+                let Some(id) = pool.take(force && count == 0) else { return Some(0) };
+                self.append(pool, id);
+            } else if index + 1 != count {
+                return None;
+            }
+            pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+            return Some(n);
+        }
+        // Across the tail chunk's end into one new chunk (a full-sized segment, one in three
+        // of a bulk stream's): the general path's two pieces without its walk.
+        if index + 1 != count || n > CHUNK_SIZE {
+            return None;
+        }
+        let tail = self.tail;
+        let id = pool.take(false)?;
+        self.append(pool, id);
+        self.cursor = (self.count - 1, id);
+        let (a, b) = data.split_at(CHUNK_SIZE - within);
+        pool.bytes_mut(tail).get_mut(within..)?.copy_from_slice(a);
+        pool.bytes_mut(id).get_mut(..b.len())?.copy_from_slice(b);
+        Some(n)
+    }
+
     /// Copies `data` into the stream `offset` bytes after the read point without committing
     /// it, taking chunks as needed. Only offsets at or beyond `len` are written (committed
     /// bytes are never overwritten). Returns the number of bytes of `data` written, counted
@@ -245,30 +318,23 @@ impl ChunkQueue {
             return 0;
         }
         let Ok(end) = u32::try_from(offset + data.len()) else { return 0 };
-        // Fast path: everything lands in one chunk, the tail chunk held or an empty queue's
-        // first (a small message, an in-order segment, an append): one chunk taken at most,
-        // no list walk, one copy.
+        // Fast path: the range lands in the tail chunk held, the chunk after it (an empty
+        // queue's first), or the tail chunk and the one after it (an in-order segment that
+        // fills the tail chunk): one chunk taken at most, no list walk, no loop.
         let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
-        let pos = head_off + offset;
-        let within = pos % CHUNK_SIZE;
-        let index = (pos / CHUNK_SIZE) as u32;
-        if within + data.len() <= CHUNK_SIZE && index + 1 >= self.count && index <= self.count {
-            if index == self.count {
-                // The chunk after the last one held (the first when the queue is empty).
-                let Some(id) = pool.take(force && self.count == 0) else {
-                    // As the general path leaves a refused append: nothing held past `extent`.
-                    if self.count > 0 {
-                        self.trim(pool);
-                    }
-                    return 0;
-                };
-                self.append(pool, id);
+        match self.put_at_tail(pool, head_off + offset, data, force) {
+            Some(0) => {
+                // As the general path leaves a refused append: nothing held past `extent`.
+                if self.count > 0 {
+                    self.trim(pool);
+                }
+                return 0;
             }
-            if let Some(dst) = pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
-                dst.copy_from_slice(data);
+            Some(n) => {
                 self.extent = self.extent.max(end);
-                return data.len();
+                return n;
             }
+            None => {}
         }
         if self.count == 0 {
             self.head_off = 0;
@@ -447,36 +513,40 @@ impl ChunkQueue {
     }
 
     /// The application's common write ([`enqueue`](Self::enqueue) of all of `data`, forced,
-    /// where it fits one chunk at the end): into the rest of the tail chunk, or into a chunk
-    /// taken and appended after the last one (an empty queue's first, forced as `enqueue`
-    /// forces it). Commits it and returns `Some(data.len())`; `Some(0)` if the pool refused
-    /// the chunk (nothing written, as `write_at` leaves it: no chunk held past `extent`).
-    /// `None`, and nothing changed, in every other case: the caller then takes the general
-    /// path, which does the same where both apply (`write_at`'s one-chunk case: one copy,
-    /// one chunk taken at most, the cursor untouched).
+    /// where it lands at the end of the tail chunk, in one chunk after it, or across the two):
+    /// [`append_committed`](Self::append_committed) with the first chunk of an empty queue
+    /// forced, as `enqueue` forces it.
     #[inline]
     pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
+        self.append_committed(pool, data, true)
+    }
+
+    /// Appends all of `data` after the committed bytes and commits it, where nothing was
+    /// written past them (`extent == len`: no out-of-order bytes held) and `data` lands in
+    /// the tail chunk, the one chunk after it, or across the two ([`put_at_tail`]'s cases;
+    /// `force` asks for an empty queue's first chunk beyond the hard limit). Returns
+    /// `Some(data.len())`, or `Some(0)` when the pool refused the one chunk it needed (nothing
+    /// changed; `write_at` leaves the same, since a queue holding chunks holds a byte below
+    /// `extent` and its trim gives nothing back). `None`, and nothing changed, in every
+    /// other case: the caller takes `write_at` and `commit`, which do the same where both
+    /// apply. The common write of the application and the in-order segment of the receive
+    /// path take this, and no call: one copy (two across a chunk boundary), one commit.
+    ///
+    /// [`put_at_tail`]: Self::put_at_tail
+    #[inline(always)]
+    pub fn append_committed(
+        &mut self,
+        pool: &mut ChunkPool,
+        data: &[u8],
+        force: bool,
+    ) -> Option<usize> {
         // Bytes written past `len` and not committed: the general path's business.
         if self.extent != self.len || data.is_empty() {
             return None;
         }
+        debug_assert!(self.count == 0 || self.extent > 0, "a chunk held holds a byte");
         let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
-        let pos = head_off + self.len as usize;
-        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
-        if within + data.len() > CHUNK_SIZE {
-            return None;
-        }
-        if index == self.count as usize {
-            // At a chunk boundary the tail chunk is full (or there is none): nothing to trim
-            // if the pool refuses.
-            let Some(id) = pool.take(self.count == 0) else { return Some(0) };
-            self.append(pool, id);
-        } else if index + 1 != self.count as usize {
-            return None;
-        }
-        let n = data.len();
-        // A chunk held always has storage; as `write_at`, nothing is written otherwise.
-        pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+        let n = self.put_at_tail(pool, head_off + self.len as usize, data, force)?;
         self.len += n as u32;
         self.extent = self.len;
         Some(n)
