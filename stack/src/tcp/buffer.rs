@@ -583,26 +583,25 @@ impl ChunkQueue {
     }
 
     /// Copies up to `out.len()` committed bytes out and consumes them.
+    ///
+    /// A read larger than the head chunk copies chunk by chunk along the links, then
+    /// consumes once: one walk, and the chunks emptied go back in that one `consume`.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         // What is wanted sits in the head chunk: the common read's one copy.
         if let Some(n) = self.dequeue_small(pool, out) {
             return n;
         }
-        let mut done = 0;
-        while done < out.len() {
-            let (a, b) = self.readable(pool);
-            if a.is_empty() {
-                break;
-            }
-            let mut n = 0;
-            for piece in [a, b] {
-                let k = piece.len().min(out.len() - done - n);
-                out[done + n..done + n + k].copy_from_slice(&piece[..k]);
-                n += k;
-            }
-            done += self.consume(pool, n);
+        let want = out.len().min(self.len as usize);
+        let (mut done, mut id, mut start) = (0, self.head, self.head_off as usize);
+        while done < want {
+            let k = (CHUNK_SIZE - start).min(want - done);
+            let Some(src) = pool.bytes(id).get(start..start + k) else { break };
+            out[done..done + k].copy_from_slice(src);
+            done += k;
+            id = pool.next(id);
+            start = 0;
         }
-        done
+        self.consume(pool, done)
     }
 }
 
@@ -730,11 +729,13 @@ mod tests {
 
     proptest::proptest! {
         /// Any mix of writes (in order, past a gap, rewriting uncommitted bytes, in one chunk
-        /// or across several), commits and consumes keeps the bytes a plain vector model
-        /// keeps, and holds exactly the chunks its bytes span.
+        /// or across several), commits, consumes, one-step appends (`append_committed`, taken
+        /// exactly where its cases apply) and reads (`dequeue`, the head chunk's or the walk
+        /// across chunks) keeps the bytes a plain vector model keeps, reads them back in
+        /// order, and holds exactly the chunks its bytes span.
         #[test]
         fn writes_commits_and_consumes_match_a_model(
-            ops in proptest::collection::vec((0u8..3, 0usize..5000, 1usize..9000, proptest::num::u8::ANY), 1..40)
+            ops in proptest::collection::vec((0u8..5, 0usize..5000, 1usize..9000, proptest::num::u8::ANY), 1..40)
         ) {
             let mut pool = ChunkPool::unbounded();
             let mut q = ChunkQueue::new();
@@ -761,9 +762,40 @@ mod tests {
                         proptest::prop_assert_eq!(n, a.min(model.len() - committed));
                         committed += n;
                     }
-                    _ => {
+                    2 => {
                         let n = q.consume(&mut pool, a);
                         proptest::prop_assert_eq!(n, a.min(committed));
+                        model.drain(..n);
+                        committed -= n;
+                    }
+                    3 => {
+                        // The one-step append: all of it, committed, where nothing is held
+                        // past the committed bytes and it lands in the tail chunk, the next
+                        // one, or across the two; else `None` and nothing changed (checked
+                        // below against the unchanged model).
+                        let data: Vec<u8> = (0..b).map(|i| fill.wrapping_add(i as u8)).collect();
+                        let tail_end = (q.head_offset() + committed) % CHUNK_SIZE;
+                        let fits = b <= CHUNK_SIZE
+                            && (tail_end + b <= CHUNK_SIZE || (q.chunks() > 0 && tail_end != 0));
+                        match q.append_committed(&mut pool, &data, false) {
+                            Some(n) => {
+                                proptest::prop_assert!(model.len() == committed && fits);
+                                proptest::prop_assert_eq!(n, b);
+                                model.extend(data.iter().map(|&x| Some(x)));
+                                committed += n;
+                            }
+                            None => proptest::prop_assert!(model.len() != committed || !fits),
+                        }
+                    }
+                    _ => {
+                        let mut out = vec![0u8; a];
+                        let n = q.dequeue(&mut pool, &mut out);
+                        proptest::prop_assert_eq!(n, a.min(committed));
+                        for (i, (g, w)) in out[..n].iter().zip(&model[..n]).enumerate() {
+                            if let Some(w) = w {
+                                proptest::prop_assert_eq!(g, w, "read byte {}", i);
+                            }
+                        }
                         model.drain(..n);
                         committed -= n;
                     }
