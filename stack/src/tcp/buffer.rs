@@ -191,8 +191,9 @@ impl ChunkQueue {
     /// Inlined as far as the two common cases: everything held is consumed and it was in
     /// one chunk (a request or response acknowledged or read whole), and the bytes consumed
     /// leave the head chunk with a byte still held (most ACKs of a bulk stream). Both do
-    /// what the general path does, without its loop.
-    #[inline]
+    /// what the general path does, without its loop. Always inlined: with `#[inline]` alone
+    /// the ACK path (`on_ack`) kept it a call.
+    #[inline(always)]
     pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = n.min(self.len as usize) as u32;
         if n == 0 {
