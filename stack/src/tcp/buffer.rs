@@ -127,8 +127,8 @@ impl ChunkQueue {
     /// chunks held, and to two chunks: a caller wanting more calls again further on. It may
     /// include bytes not committed (the receive path stores out-of-order bytes there).
     ///
-    /// Inlined as far as the head chunk (a small message, the oldest segment); the walk to a
-    /// later chunk is a call.
+    /// Inlined as far as the head chunk (a small message, the oldest segment) and the chunk
+    /// the cursor holds (the sender's next segment); the walk to another chunk is a call.
     #[inline]
     pub fn slices_at<'p>(
         &mut self,
@@ -139,6 +139,16 @@ impl ChunkQueue {
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
             return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
+        }
+        // Within the chunk last located (a sender's next segment, two in three of a bulk
+        // stream's): the walk would find that chunk and leave the cursor where it is.
+        let (index, id) = self.cursor;
+        if id != NIL && len <= CHUNK_SIZE {
+            if let Some(within) = start.checked_sub(index as usize * CHUNK_SIZE) {
+                if within <= CHUNK_SIZE - len {
+                    return (pool.bytes(id).get(within..within + len).unwrap_or(&[]), &[]);
+                }
+            }
         }
         self.slices_beyond_head(pool, offset, len)
     }
