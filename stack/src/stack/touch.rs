@@ -153,8 +153,9 @@ impl Stack {
     }
 
     /// `tcp_send`'s common case: a write that [`Connection::send_small`] takes (ESTABLISHED,
-    /// the application's connection, writing not shut down, all of `data` in one chunk at the
-    /// end of the send queue, or the memory budget refusing its chunk), then what
+    /// the application's connection, writing not shut down, all of `data` at the end of the
+    /// send queue in the tail chunk and at most one new one, or the memory budget refusing
+    /// the one chunk it needs), then what
     /// [`touch_data`](Self::touch_data) settles after a write: the transmit queue if it
     /// queued bytes. Such a write always leaves something to
     /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it

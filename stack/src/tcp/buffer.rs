@@ -127,8 +127,8 @@ impl ChunkQueue {
     /// chunks held, and to two chunks: a caller wanting more calls again further on. It may
     /// include bytes not committed (the receive path stores out-of-order bytes there).
     ///
-    /// Inlined as far as the head chunk (a small message, the oldest segment); the walk to a
-    /// later chunk is a call.
+    /// Inlined as far as the head chunk (a small message, the oldest segment) and the chunk
+    /// the cursor holds (the sender's next segment); the walk to another chunk is a call.
     #[inline]
     pub fn slices_at<'p>(
         &mut self,
@@ -139,6 +139,16 @@ impl ChunkQueue {
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
             return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
+        }
+        // Within the chunk last located (a sender's next segment, two in three of a bulk
+        // stream's): the walk would find that chunk and leave the cursor where it is.
+        let (index, id) = self.cursor;
+        if id != NIL && len <= CHUNK_SIZE {
+            if let Some(within) = start.checked_sub(index as usize * CHUNK_SIZE) {
+                if within <= CHUNK_SIZE - len {
+                    return (pool.bytes(id).get(within..within + len).unwrap_or(&[]), &[]);
+                }
+            }
         }
         self.slices_beyond_head(pool, offset, len)
     }
@@ -187,11 +197,37 @@ impl ChunkQueue {
 
     /// Drops `n` committed bytes from the read point (clamped to `len`), giving back every
     /// chunk left without a byte; returns how many.
+    ///
+    /// Inlined as far as the two common cases: everything held is consumed and it was in
+    /// one chunk (a request or response acknowledged or read whole), and the bytes consumed
+    /// leave the head chunk with a byte still held (most ACKs of a bulk stream). Both do
+    /// what the general path does, without its loop. Always inlined: with `#[inline]` alone
+    /// the ACK path (`on_ack`) kept it a call.
+    #[inline(always)]
     pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = n.min(self.len as usize) as u32;
         if n == 0 {
             return 0;
         }
+        if n == self.extent && self.count == 1 {
+            // `clear` of a one-chunk queue.
+            pool.give(self.head);
+            *self = ChunkQueue::new();
+            return n as usize;
+        }
+        if n < self.extent && self.head_off + n < C {
+            self.len -= n;
+            self.extent -= n;
+            self.head_off += n;
+            return n as usize;
+        }
+        self.consume_across(pool, n)
+    }
+
+    /// [`consume`](Self::consume) of `n` (not zero, at most `len`) bytes that empty the
+    /// queue's chunks or reach past the head chunk: every chunk left without a byte goes back.
+    #[inline(never)]
+    fn consume_across(&mut self, pool: &mut ChunkPool, n: u32) -> usize {
         self.len -= n;
         self.extent -= n;
         if self.extent == 0 {
@@ -229,6 +265,54 @@ impl ChunkQueue {
         *self = ChunkQueue::new();
     }
 
+    /// The common case of [`write_at`](Self::write_at) and [`append_small`](Self::append_small):
+    /// `data` (not empty) written at `pos` bytes from the head chunk's start, where that is in
+    /// the tail chunk held, in the chunk after it (taken here, `force` only for an empty
+    /// queue's first, as the general path asks), or across the end of the tail chunk into
+    /// one new chunk. `Some(data.len())` when written (the caller updates `extent` and
+    /// `len`), `Some(0)` when the pool refused the one chunk a range past the tail needs
+    /// (nothing changed), `None` for every other case (nothing changed either: the general
+    /// path then does the same, including a refusal of the chunk a crossing range needs,
+    /// which `take` makes without side effects). The cursor ends where the general path
+    /// leaves it when a chunk was linked (on the new tail); otherwise it is untouched, as
+    /// there. One shared body, always inlined, so neither caller pays a call for it.
+    #[inline(always)]
+    fn put_at_tail(
+        &mut self,
+        pool: &mut ChunkPool,
+        pos: usize,
+        data: &[u8],
+        force: bool,
+    ) -> Option<usize> {
+        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
+        let n = data.len();
+        let count = self.count as usize;
+        if within + n <= CHUNK_SIZE {
+            if index == count {
+                // The chunk after the last one held (the first when the queue is empty).
+                let Some(id) = pool.take(force && count == 0) else { return Some(0) };
+                self.append(pool, id);
+            } else if index + 1 != count {
+                return None;
+            }
+            pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+            return Some(n);
+        }
+        // Across the tail chunk's end into one new chunk (a full-sized segment, one in three
+        // of a bulk stream's): the general path's two pieces without its walk.
+        if index + 1 != count || n > CHUNK_SIZE {
+            return None;
+        }
+        let tail = self.tail;
+        let id = pool.take(false)?;
+        self.append(pool, id);
+        self.cursor = (self.count - 1, id);
+        let (a, b) = data.split_at(CHUNK_SIZE - within);
+        pool.bytes_mut(tail).get_mut(within..)?.copy_from_slice(a);
+        pool.bytes_mut(id).get_mut(..b.len())?.copy_from_slice(b);
+        Some(n)
+    }
+
     /// Copies `data` into the stream `offset` bytes after the read point without committing
     /// it, taking chunks as needed. Only offsets at or beyond `len` are written (committed
     /// bytes are never overwritten). Returns the number of bytes of `data` written, counted
@@ -245,30 +329,23 @@ impl ChunkQueue {
             return 0;
         }
         let Ok(end) = u32::try_from(offset + data.len()) else { return 0 };
-        // Fast path: everything lands in one chunk, the tail chunk held or an empty queue's
-        // first (a small message, an in-order segment, an append): one chunk taken at most,
-        // no list walk, one copy.
+        // Fast path: the range lands in the tail chunk held, the chunk after it (an empty
+        // queue's first), or the tail chunk and the one after it (an in-order segment that
+        // fills the tail chunk): one chunk taken at most, no list walk, no loop.
         let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
-        let pos = head_off + offset;
-        let within = pos % CHUNK_SIZE;
-        let index = (pos / CHUNK_SIZE) as u32;
-        if within + data.len() <= CHUNK_SIZE && index + 1 >= self.count && index <= self.count {
-            if index == self.count {
-                // The chunk after the last one held (the first when the queue is empty).
-                let Some(id) = pool.take(force && self.count == 0) else {
-                    // As the general path leaves a refused append: nothing held past `extent`.
-                    if self.count > 0 {
-                        self.trim(pool);
-                    }
-                    return 0;
-                };
-                self.append(pool, id);
+        match self.put_at_tail(pool, head_off + offset, data, force) {
+            Some(0) => {
+                // As the general path leaves a refused append: nothing held past `extent`.
+                if self.count > 0 {
+                    self.trim(pool);
+                }
+                return 0;
             }
-            if let Some(dst) = pool.bytes_mut(self.tail).get_mut(within..within + data.len()) {
-                dst.copy_from_slice(data);
+            Some(n) => {
                 self.extent = self.extent.max(end);
-                return data.len();
+                return n;
             }
+            None => {}
         }
         if self.count == 0 {
             self.head_off = 0;
@@ -447,36 +524,40 @@ impl ChunkQueue {
     }
 
     /// The application's common write ([`enqueue`](Self::enqueue) of all of `data`, forced,
-    /// where it fits one chunk at the end): into the rest of the tail chunk, or into a chunk
-    /// taken and appended after the last one (an empty queue's first, forced as `enqueue`
-    /// forces it). Commits it and returns `Some(data.len())`; `Some(0)` if the pool refused
-    /// the chunk (nothing written, as `write_at` leaves it: no chunk held past `extent`).
-    /// `None`, and nothing changed, in every other case: the caller then takes the general
-    /// path, which does the same where both apply (`write_at`'s one-chunk case: one copy,
-    /// one chunk taken at most, the cursor untouched).
+    /// where it lands at the end of the tail chunk, in one chunk after it, or across the two):
+    /// [`append_committed`](Self::append_committed) with the first chunk of an empty queue
+    /// forced, as `enqueue` forces it.
     #[inline]
     pub fn append_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
+        self.append_committed(pool, data, true)
+    }
+
+    /// Appends all of `data` after the committed bytes and commits it, where nothing was
+    /// written past them (`extent == len`: no out-of-order bytes held) and `data` lands in
+    /// the tail chunk, the one chunk after it, or across the two ([`put_at_tail`]'s cases;
+    /// `force` asks for an empty queue's first chunk beyond the hard limit). Returns
+    /// `Some(data.len())`, or `Some(0)` when the pool refused the one chunk it needed (nothing
+    /// changed; `write_at` leaves the same, since a queue holding chunks holds a byte below
+    /// `extent` and its trim gives nothing back). `None`, and nothing changed, in every
+    /// other case: the caller takes `write_at` and `commit`, which do the same where both
+    /// apply. The common write of the application and the in-order segment of the receive
+    /// path take this, and no call: one copy (two across a chunk boundary), one commit.
+    ///
+    /// [`put_at_tail`]: Self::put_at_tail
+    #[inline(always)]
+    pub fn append_committed(
+        &mut self,
+        pool: &mut ChunkPool,
+        data: &[u8],
+        force: bool,
+    ) -> Option<usize> {
         // Bytes written past `len` and not committed: the general path's business.
         if self.extent != self.len || data.is_empty() {
             return None;
         }
+        debug_assert!(self.count == 0 || self.extent > 0, "a chunk held holds a byte");
         let head_off = if self.count == 0 { 0 } else { self.head_off as usize };
-        let pos = head_off + self.len as usize;
-        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
-        if within + data.len() > CHUNK_SIZE {
-            return None;
-        }
-        if index == self.count as usize {
-            // At a chunk boundary the tail chunk is full (or there is none): nothing to trim
-            // if the pool refuses.
-            let Some(id) = pool.take(self.count == 0) else { return Some(0) };
-            self.append(pool, id);
-        } else if index + 1 != self.count as usize {
-            return None;
-        }
-        let n = data.len();
-        // A chunk held always has storage; as `write_at`, nothing is written otherwise.
-        pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+        let n = self.put_at_tail(pool, head_off + self.len as usize, data, force)?;
         self.len += n as u32;
         self.extent = self.len;
         Some(n)
@@ -513,26 +594,25 @@ impl ChunkQueue {
     }
 
     /// Copies up to `out.len()` committed bytes out and consumes them.
+    ///
+    /// A read larger than the head chunk copies chunk by chunk along the links, then
+    /// consumes once: one walk, and the chunks emptied go back in that one `consume`.
     pub fn dequeue(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> usize {
         // What is wanted sits in the head chunk: the common read's one copy.
         if let Some(n) = self.dequeue_small(pool, out) {
             return n;
         }
-        let mut done = 0;
-        while done < out.len() {
-            let (a, b) = self.readable(pool);
-            if a.is_empty() {
-                break;
-            }
-            let mut n = 0;
-            for piece in [a, b] {
-                let k = piece.len().min(out.len() - done - n);
-                out[done + n..done + n + k].copy_from_slice(&piece[..k]);
-                n += k;
-            }
-            done += self.consume(pool, n);
+        let want = out.len().min(self.len as usize);
+        let (mut done, mut id, mut start) = (0, self.head, self.head_off as usize);
+        while done < want {
+            let k = (CHUNK_SIZE - start).min(want - done);
+            let Some(src) = pool.bytes(id).get(start..start + k) else { break };
+            out[done..done + k].copy_from_slice(src);
+            done += k;
+            id = pool.next(id);
+            start = 0;
         }
-        done
+        self.consume(pool, done)
     }
 }
 
@@ -660,11 +740,13 @@ mod tests {
 
     proptest::proptest! {
         /// Any mix of writes (in order, past a gap, rewriting uncommitted bytes, in one chunk
-        /// or across several), commits and consumes keeps the bytes a plain vector model
-        /// keeps, and holds exactly the chunks its bytes span.
+        /// or across several), commits, consumes, one-step appends (`append_committed`, taken
+        /// exactly where its cases apply) and reads (`dequeue`, the head chunk's or the walk
+        /// across chunks) keeps the bytes a plain vector model keeps, reads them back in
+        /// order, and holds exactly the chunks its bytes span.
         #[test]
         fn writes_commits_and_consumes_match_a_model(
-            ops in proptest::collection::vec((0u8..3, 0usize..5000, 1usize..9000, proptest::num::u8::ANY), 1..40)
+            ops in proptest::collection::vec((0u8..5, 0usize..5000, 1usize..9000, proptest::num::u8::ANY), 1..40)
         ) {
             let mut pool = ChunkPool::unbounded();
             let mut q = ChunkQueue::new();
@@ -691,9 +773,40 @@ mod tests {
                         proptest::prop_assert_eq!(n, a.min(model.len() - committed));
                         committed += n;
                     }
-                    _ => {
+                    2 => {
                         let n = q.consume(&mut pool, a);
                         proptest::prop_assert_eq!(n, a.min(committed));
+                        model.drain(..n);
+                        committed -= n;
+                    }
+                    3 => {
+                        // The one-step append: all of it, committed, where nothing is held
+                        // past the committed bytes and it lands in the tail chunk, the next
+                        // one, or across the two; else `None` and nothing changed (checked
+                        // below against the unchanged model).
+                        let data: Vec<u8> = (0..b).map(|i| fill.wrapping_add(i as u8)).collect();
+                        let tail_end = (q.head_offset() + committed) % CHUNK_SIZE;
+                        let fits = b <= CHUNK_SIZE
+                            && (tail_end + b <= CHUNK_SIZE || (q.chunks() > 0 && tail_end != 0));
+                        match q.append_committed(&mut pool, &data, false) {
+                            Some(n) => {
+                                proptest::prop_assert!(model.len() == committed && fits);
+                                proptest::prop_assert_eq!(n, b);
+                                model.extend(data.iter().map(|&x| Some(x)));
+                                committed += n;
+                            }
+                            None => proptest::prop_assert!(model.len() != committed || !fits),
+                        }
+                    }
+                    _ => {
+                        let mut out = vec![0u8; a];
+                        let n = q.dequeue(&mut pool, &mut out);
+                        proptest::prop_assert_eq!(n, a.min(committed));
+                        for (i, (g, w)) in out[..n].iter().zip(&model[..n]).enumerate() {
+                            if let Some(w) = w {
+                                proptest::prop_assert_eq!(g, w, "read byte {}", i);
+                            }
+                        }
                         model.drain(..n);
                         committed -= n;
                     }

@@ -728,7 +728,8 @@ impl Connection {
 
     /// The common write, [`send`](Self::send) without its general machinery: an
     /// ESTABLISHED connection, no `TCP_NOTSENT_LOWAT`, all of `data` within the send buffer
-    /// and in one chunk at the end of the queue ([`ChunkQueue::append_small`]). The effects
+    /// and at the end of the queue in the tail chunk and at most one new chunk
+    /// ([`ChunkQueue::append_small`]). The effects
     /// are `send`'s: the bytes queued and committed, the chunk accounted in the pool, the push
     /// mark (no `MSG_MORE`, no record), or the refusal counted if the memory budget gave no
     /// chunk; nothing else a write touches applies (no state, timer or event changes). `None`, and nothing changed, otherwise: the

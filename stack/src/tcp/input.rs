@@ -668,8 +668,20 @@ impl Connection {
         offered: usize,
         pool: &mut ChunkPool,
     ) {
-        let base = self.recv_buf.len();
-        let n = self.recv_buf.write_at(pool, base, payload, false);
+        // Nothing held out of order: stored and committed in one step
+        // (`ChunkQueue::append_committed`, no call); else stored, then committed below.
+        let appended = if self.reassembly.is_empty() {
+            self.recv_buf.append_committed(pool, payload, false)
+        } else {
+            None
+        };
+        let n = match appended {
+            Some(n) => n,
+            None => {
+                let base = self.recv_buf.len();
+                self.recv_buf.write_at(pool, base, payload, false)
+            }
+        };
         if n < payload.len() {
             // No chunk: drop (unacknowledged) and tell the sender at once, with the zero
             // window the exhausted budget makes us offer (`window_to_advertise`).
@@ -683,7 +695,9 @@ impl Connection {
         let filled = self.reassembly.advance(old + n);
         let gap_filled = filled != old + n;
         let delivered = (filled - old) as usize;
-        self.recv_buf.commit(delivered);
+        if appended.is_none() {
+            self.recv_buf.commit(delivered);
+        }
         self.rcv.nxt = filled;
         self.totals.bytes_received += delivered as u64;
         if self.rcv.read_closed {
