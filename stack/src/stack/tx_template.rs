@@ -195,7 +195,16 @@ impl TcpTemplate {
         if let Some(mac) = hop.mac {
             head[..6].copy_from_slice(&mac.0);
         }
-        let (ip, l4) = head[link_len..].split_at_mut(ipv4::HEADER_LEN);
+        // The IPv4 and TCP headers as fixed-size arrays: one length check here instead of one
+        // per field store below (the compiler did not always carry `head`'s length through).
+        // Neither split can fail: `head` holds both headers by construction.
+        let Some((ip, l4)) = head[link_len..].split_first_chunk_mut::<{ ipv4::HEADER_LEN }>()
+        else {
+            return ip_len.max(hop.room + 1);
+        };
+        let Some((tcp_header, options)) = l4.split_first_chunk_mut::<{ tcp::HEADER_LEN }>() else {
+            return ip_len.max(hop.room + 1);
+        };
         let words = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
         let dst = u32::from(key.remote_ip);
         let dst_sum = words(dst);
@@ -218,25 +227,25 @@ impl TcpTemplate {
         // header sum is taken from the values, not read back from the bytes just stored (a
         // failed store-to-load forwarding, as `TcpRepr::header_sum` explains).
         let ports = u32::from(key.local_port) << 16 | u32::from(key.remote_port);
-        l4[TCP_PORTS..TCP_PORTS + 4].copy_from_slice(&ports.to_be_bytes());
+        tcp_header[TCP_PORTS..TCP_PORTS + 4].copy_from_slice(&ports.to_be_bytes());
         let ack = header.ack.unwrap_or_default().0;
         let mut flags = header.flags;
         flags.set(Flags::ACK, header.ack.is_some());
         let offset_flags = ((header_len / 4) as u16) << 12 | u16::from(flags.bits());
-        l4[4..8].copy_from_slice(&header.seq.0.to_be_bytes());
-        l4[8..12].copy_from_slice(&ack.to_be_bytes());
-        l4[TCP_OFFSET_FLAGS..TCP_OFFSET_FLAGS + 2].copy_from_slice(&offset_flags.to_be_bytes());
-        l4[14..16].copy_from_slice(&header.window.to_be_bytes());
+        tcp_header[4..8].copy_from_slice(&header.seq.0.to_be_bytes());
+        tcp_header[8..12].copy_from_slice(&ack.to_be_bytes());
+        tcp_header[TCP_OFFSET_FLAGS..TCP_OFFSET_FLAGS + 2]
+            .copy_from_slice(&offset_flags.to_be_bytes());
+        tcp_header[14..16].copy_from_slice(&header.window.to_be_bytes());
         let mut sum = words(ports)
             + words(header.seq.0)
             + words(ack)
             + u64::from(offset_flags)
             + u64::from(header.window);
-        let options = &mut l4[tcp::HEADER_LEN..];
-        if let Some((tsval, tsecr)) = ts {
-            options[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
-            options[4..8].copy_from_slice(&tsval.to_be_bytes());
-            options[8..12].copy_from_slice(&tsecr.to_be_bytes());
+        if let (Some((tsval, tsecr)), Some(option)) = (ts, options.first_chunk_mut::<12>()) {
+            option[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
+            option[4..8].copy_from_slice(&tsval.to_be_bytes());
+            option[8..12].copy_from_slice(&tsecr.to_be_bytes());
             sum += 0x0101 + 0x080a + words(tsval) + words(tsecr);
         }
         if !sack.is_empty() {
@@ -262,7 +271,7 @@ impl TcpTemplate {
             // The device sums the segment from here on (`seed_partial_checksum`).
             checksum::fold(pseudo)
         };
-        l4[TCP_CHECKSUM..TCP_CHECKSUM + 2].copy_from_slice(&field.to_be_bytes());
+        tcp_header[TCP_CHECKSUM..TCP_CHECKSUM + 2].copy_from_slice(&field.to_be_bytes());
         ip_len
     }
 }
