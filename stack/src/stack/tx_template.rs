@@ -205,7 +205,10 @@ impl TcpTemplate {
         let Some((tcp_header, options)) = l4.split_first_chunk_mut::<{ tcp::HEADER_LEN }>() else {
             return ip_len.max(hop.room + 1);
         };
-        let words = |v: u32| u64::from(v >> 16) + u64::from(v & 0xffff);
+        // A 32-bit field enters the sum whole: its two 16-bit words are `hi·2^16 + lo`, and
+        // 2^16 ≡ 1 modulo 2^16 − 1, so it adds the same as `hi + lo` once folded (RFC 1071
+        // §2), without the split (about 20 instructions a segment).
+        let words = u64::from;
         let dst = u32::from(key.remote_ip);
         let dst_sum = words(dst);
 
