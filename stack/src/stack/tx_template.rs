@@ -158,7 +158,7 @@ impl TcpTemplate {
     /// packet's length, which is above `hop.room` when it does not fit (nothing is written
     /// then). The bytes are those of the general builder.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write(
         &self,
         frame: &mut [u8],
