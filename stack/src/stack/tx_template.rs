@@ -267,7 +267,14 @@ impl TcpTemplate {
 
         let pseudo = u64::from(self.pseudo_sum) + dst_sum + tcp_len as u64;
         let field = if self.fill_tcp_checksum {
-            let payload_sum = super::output::copy_payload(body, payload, true).unwrap_or(0);
+            // One piece (a message within one buffer chunk: every small write) straight into
+            // the fused copy; `copy_payload`'s general split of three pieces cost about 35
+            // instructions around it. `body` is exactly the payload's length.
+            let payload_sum = if b.is_empty() && c.is_empty() {
+                checksum::copy_and_sum(body, a)
+            } else {
+                super::output::copy_payload(body, payload, true).unwrap_or(0)
+            };
             checksum::finish(checksum::fold(sum + pseudo + u64::from(payload_sum)))
         } else {
             super::output::copy_payload(body, payload, false);
