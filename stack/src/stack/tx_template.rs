@@ -367,7 +367,12 @@ mod tests {
             proptest::option::of(any::<(u32, u32)>()),
             blocks,
             any::<bool>(),
-            (0usize..1500, 0usize..300, 0usize..40),
+            // Half the payloads in one piece (a message within one buffer chunk), which the
+            // writer copies and sums without the three-piece split.
+            prop_oneof![
+                (0usize..1500).prop_map(|a| (a, 0, 0)),
+                (0usize..1500, 0usize..300, 0usize..40),
+            ],
         )
             .prop_map(|(seq, ack, flags, window, timestamps, blocks, ect, split)| {
                 let blocks: Vec<_> =

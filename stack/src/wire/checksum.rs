@@ -158,11 +158,26 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
     let (dst, src) = (&mut dst[..n], &src[..n]);
     let mut a: u128 = 0;
     let mut b: u128 = 0;
-    let mut d_blocks = dst.chunks_exact_mut(BLOCK);
-    let mut s_blocks = src.chunks_exact(BLOCK);
-    for (d, s) in (&mut d_blocks).zip(&mut s_blocks) {
+    // Two blocks per step: the loop's own three instructions come once per 64 bytes (a
+    // 1,448-byte segment is 22 steps, not 45).
+    let mut d_pairs = dst.chunks_exact_mut(2 * BLOCK);
+    let mut s_pairs = src.chunks_exact(2 * BLOCK);
+    for (d, s) in (&mut d_pairs).zip(&mut s_pairs) {
         // A fixed-size block copy compiles to a few vector moves; the block is then summed
         // from registers or L1, so memory is still read once.
+        d.copy_from_slice(s);
+        a += u128::from(load(&s[0..]));
+        b += u128::from(load(&s[8..]));
+        a += u128::from(load(&s[16..]));
+        b += u128::from(load(&s[24..]));
+        a += u128::from(load(&s[32..]));
+        b += u128::from(load(&s[40..]));
+        a += u128::from(load(&s[48..]));
+        b += u128::from(load(&s[56..]));
+    }
+    let mut d_blocks = d_pairs.into_remainder().chunks_exact_mut(BLOCK);
+    let mut s_blocks = s_pairs.remainder().chunks_exact(BLOCK);
+    if let (Some(d), Some(s)) = (d_blocks.next(), s_blocks.next()) {
         d.copy_from_slice(s);
         a += u128::from(load(&s[0..]));
         b += u128::from(load(&s[8..]));
