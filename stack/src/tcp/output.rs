@@ -587,6 +587,7 @@ impl Connection {
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
     /// and timing one segment for RTT when no timestamps are in use.
+    #[inline]
     pub(super) fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
         if n == 0 {
             return;
