@@ -704,6 +704,7 @@ impl Connection {
     /// At the memory budget's hard limit the window offered is zero, even though that moves
     /// the edge left (as Linux does, `ICSK_ACK_NOMEM`): data sent into it would be dropped
     /// for want of a chunk, and a zero window makes the sender probe instead of retransmit.
+    #[inline]
     fn window_to_advertise(&mut self) -> u16 {
         if self.mem_level == MemoryLevel::Exhausted {
             self.window_zeroed = true;
