@@ -590,6 +590,7 @@ impl Connection {
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
     /// and timing one segment for RTT when no timestamps are in use.
+    #[inline]
     pub(super) fn advance_snd(&mut self, now: Instant, n: usize, retrans: bool) {
         if n == 0 {
             return;
@@ -706,6 +707,7 @@ impl Connection {
     /// At the memory budget's hard limit the window offered is zero, even though that moves
     /// the edge left (as Linux does, `ICSK_ACK_NOMEM`): data sent into it would be dropped
     /// for want of a chunk, and a zero window makes the sender probe instead of retransmit.
+    #[inline]
     fn window_to_advertise(&mut self) -> u16 {
         if self.mem_level == MemoryLevel::Exhausted {
             self.window_zeroed = true;

@@ -91,6 +91,15 @@ impl SendMarks {
             || self.records.iter().any(|&e| e == end)
     }
 
+    /// [`push_at`](Self::push_at) for a sender whose marks are plain ([`is_plain`](Self::is_plain):
+    /// no wake-up, no record), which leaves only the write's push mark to test; inline, where
+    /// `push_at` is a call that also walks the (empty) record list.
+    #[inline]
+    pub fn push_at_plain(&self, seq: SeqNumber, end: SeqNumber) -> bool {
+        debug_assert!(self.is_plain(), "push_at_plain on marks that are not plain");
+        self.push.is_some_and(|p| seq < p && p <= end)
+    }
+
     /// New data up to `end` left: records ending there are done, and a wake-up is used.
     pub fn on_sent(&mut self, end: SeqNumber) {
         while self.records.front().is_some_and(|&e| e <= end) {

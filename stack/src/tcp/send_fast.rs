@@ -125,7 +125,8 @@ impl Connection {
         // PSH where a write ends or the round stops at a full window (`plan_data`).
         let rest = unsent - len;
         let round_end = rest > 0 && usable - len < rest.min(seg_max);
-        let push = self.marks.push_at(seq, seq + len) || round_end;
+        // The marks are plain (`common_case`): only the write's push mark can apply.
+        let push = self.marks.push_at_plain(seq, seq + len) || round_end;
         let mut tso_push = false;
         let idle = self.marks.tso_idle();
         // A segment that opens a TSO packet and ends it at once is a packet of one.
