@@ -99,11 +99,11 @@ impl Interface {
         };
         // RFC 1122 §3.2.1.3: a host discards datagrams from a broadcast source; one claiming
         // our own address as its source came from outside and is spoofed (Linux: martian).
-        if self.config.is_broadcast(repr.src) || repr.src == self.config.ipv4_addr {
+        if self.is_broadcast(repr.src) || repr.src == self.config.ipv4_addr {
             return Received::Dropped(DropReason::MartianSource);
         }
         let to_unicast_ip = repr.dst == self.config.ipv4_addr;
-        if !to_unicast_ip && !self.config.is_broadcast(repr.dst) {
+        if !to_unicast_ip && !self.is_broadcast(repr.dst) {
             return Received::Dropped(DropReason::NotOurIp);
         }
         // No reassembly (the stack sets DF and relies on PMTU discovery); fragments are counted.
@@ -291,7 +291,7 @@ impl Interface {
         let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
         let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
         let ours = self.config.ipv4_addr;
-        if dst != ours || src == ours || src.is_multicast() || self.config.is_broadcast(src) {
+        if dst != ours || src == ours || src.is_multicast() || self.is_broadcast(src) {
             return None;
         }
         let header: &[u8; ipv4::HEADER_LEN] = ip[..ipv4::HEADER_LEN].try_into().ok()?;
@@ -333,6 +333,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::super::fixtures::{ethernet as iface, OURS, OUR_MAC, PEER, PEER_MAC};
+    use super::super::{DeviceCaps, InterfaceConfig};
     use super::*;
     use crate::wire::ethernet::{EthernetAddress, EthernetRepr};
 
@@ -414,5 +415,33 @@ mod tests {
         let n = iface.poll_transmit(now, &mut out).expect("the ICMP error");
         let ip = ipv4::Packet::new_checked(&out[ethernet::HEADER_LEN..n]).unwrap();
         assert_eq!((ip.protocol(), ip.dst_addr()), (IpProtocol::Icmp, PEER));
+    }
+
+    /// The interface's cached broadcast test answers as the configuration's for every prefix
+    /// length (the directed broadcast, /31 and /32 without one, /0's all-ones), so frames are
+    /// dropped for a broadcast source exactly as before the cache.
+    #[test]
+    fn cached_broadcast_test_matches_the_configuration() {
+        let ours = Ipv4Addr::new(10, 1, 2, 3);
+        for prefix in 0..=32u8 {
+            let config = InterfaceConfig::new(OUR_MAC, ours, prefix);
+            let iface = Interface::new(config.clone(), DeviceCaps::ethernet(1500));
+            let mask = config.netmask();
+            let candidates = [
+                Ipv4Addr::BROADCAST,
+                Ipv4Addr::UNSPECIFIED,
+                ours,
+                Ipv4Addr::from(u32::from(ours) | !mask),
+                Ipv4Addr::from(u32::from(ours) & mask),
+                Ipv4Addr::from((u32::from(ours) | !mask) ^ 1),
+                Ipv4Addr::new(10, 1, 2, 255),
+                Ipv4Addr::new(10, 1, 255, 255),
+                Ipv4Addr::new(10, 255, 255, 255),
+                Ipv4Addr::new(11, 1, 2, 255),
+            ];
+            for addr in candidates {
+                assert_eq!(iface.is_broadcast(addr), config.is_broadcast(addr), "/{prefix} {addr}");
+            }
+        }
     }
 }

@@ -199,6 +199,11 @@ pub struct Interface {
     pub(super) scratch: Vec<u8>,
     /// IPv6: addresses, neighbour cache, default router.
     pub(super) v6: Ipv6State,
+    /// Our subnet's directed broadcast address (RFC 919/922), or the limited broadcast for a
+    /// /31 or /32 that has none (RFC 3021): [`InterfaceConfig::is_broadcast`]'s second
+    /// address, computed once from the configuration (fixed for the interface's life) so the
+    /// per-frame source check is two compares, not a netmask built on every frame.
+    pub(super) directed_broadcast: Ipv4Addr,
 }
 
 impl Interface {
@@ -221,9 +226,18 @@ impl Interface {
             ip_ids: IpIds::new([0; 16]),
             scratch: vec![0; caps.mtu],
             counters: IfaceCounters::default(),
+            directed_broadcast: config.subnet_broadcast().unwrap_or(Ipv4Addr::BROADCAST),
             config,
             caps,
         }
+    }
+
+    /// [`InterfaceConfig::is_broadcast`] from the address cached at construction: the
+    /// limited broadcast or our subnet's directed broadcast (RFC 1122 §3.2.1.3 drops
+    /// datagrams from either source).
+    #[inline(always)]
+    pub(super) fn is_broadcast(&self, addr: Ipv4Addr) -> bool {
+        addr == Ipv4Addr::BROADCAST || addr == self.directed_broadcast
     }
 
     /// The configuration.

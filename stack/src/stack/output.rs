@@ -83,7 +83,7 @@ pub(crate) fn emit_segment(
 
 /// Copies `payload`'s pieces in order into `body` (exactly their total length) and, with
 /// `fill_checksum`, returns their folded sum, taken while copying.
-#[inline]
+#[inline(always)]
 pub(super) fn copy_payload(
     body: &mut [u8],
     payload: [&[u8]; 3],

@@ -853,6 +853,7 @@ impl<'a> TcpRepr<'a> {
     ///
     /// # Panics
     /// If `packet` is shorter than the header.
+    #[inline(always)]
     pub fn emit_header_v6<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut Packet<T>,
