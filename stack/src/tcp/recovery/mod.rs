@@ -211,7 +211,12 @@ fn tlp_deadline(
     retransmit_at: Option<Instant>,
     now: Instant,
 ) -> Option<Instant> {
-    if !rack || loss.episode.is_some() || loss.tlp_end.is_some() || loss.board.is_empty() || !synchronized {
+    if !rack
+        || loss.episode.is_some()
+        || loss.tlp_end.is_some()
+        || loss.board.is_empty()
+        || !synchronized
+    {
         return None;
     }
     let at = now + rack::probe_timeout(srtt?, loss.board.len());
