@@ -36,7 +36,7 @@ pub fn cubic_k(w_max: f64, cwnd_epoch: f64) -> f64 {
 /// than `i64`, take the plain conversion.
 #[inline(always)]
 fn bytes_of(w: f64) -> usize {
-    if cfg!(target_pointer_width = "64") && w >= 0.0 && w < 9_223_372_036_854_775_808.0 {
+    if cfg!(target_pointer_width = "64") && (0.0..9_223_372_036_854_775_808.0).contains(&w) {
         w as i64 as usize
     } else {
         w as usize
