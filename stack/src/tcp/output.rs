@@ -456,7 +456,7 @@ impl Connection {
         let n = len + usize::from(fin_here);
         self.note_new_sent(now, seq, len, n, push);
         self.pacing_sent(now, len, packet);
-        self.recovery().arm_tlp(now);
+        self.arm_tlp_sent(now);
         self.count_out(false);
         Some(Plan { header, data: (off, len), ect: self.ecn.ok && len > 0 })
     }

@@ -101,11 +101,23 @@ impl SendMarks {
     }
 
     /// New data up to `end` left: records ending there are done, and a wake-up is used.
+    ///
+    /// Inline as far as the common case, no record ends pending (one call per data segment
+    /// sent); the walk over them is [`drop_done`](Self::drop_done).
+    #[inline]
     pub fn on_sent(&mut self, end: SeqNumber) {
+        if !self.records.is_empty() {
+            self.drop_done(end);
+        }
+        self.wakeup = false;
+    }
+
+    /// The record ends up to `end`, forgotten: those segments have left.
+    #[inline(never)]
+    fn drop_done(&mut self, end: SeqNumber) {
         while self.records.front().is_some_and(|&e| e <= end) {
             self.records.pop_front();
         }
-        self.wakeup = false;
     }
 
     /// Whether no mark but a write's push applies to the next segment: no record end, no

@@ -150,7 +150,7 @@ impl Connection {
         let fields = self.ack_fields(now, flags);
         let off = (seq - self.snd.base).max(0) as usize;
         self.note_new_sent(now, seq, len, len, push);
-        self.recovery().arm_tlp(now);
+        self.arm_tlp_sent(now);
         self.count_out(false);
         Some(CommonPlan { seq, fields, data: (off, len) })
     }

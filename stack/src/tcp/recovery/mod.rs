@@ -198,6 +198,31 @@ struct AckBefore {
     prior_pipe: usize,
 }
 
+/// The tail loss probe's deadline (RFC 8985 §7.2): armed with RACK on, outside a recovery
+/// episode and a probe's round, while something is outstanding on a synchronized connection
+/// with an RTT sample: the probe timeout after `now`, never later than the retransmission
+/// timer. One body for [`Recovery::arm_tlp`] and [`Connection::arm_tlp_sent`].
+#[inline(always)]
+fn tlp_deadline(
+    loss: &LossRecovery,
+    rack: bool,
+    synchronized: bool,
+    srtt: Option<Duration>,
+    retransmit_at: Option<Instant>,
+    now: Instant,
+) -> Option<Instant> {
+    if !rack
+        || loss.episode.is_some()
+        || loss.tlp_end.is_some()
+        || loss.board.is_empty()
+        || !synchronized
+    {
+        return None;
+    }
+    let at = now + rack::probe_timeout(srtt?, loss.board.len());
+    Some(retransmit_at.map_or(at, |r| at.min(r)))
+}
+
 /// Loss recovery at work: its own state plus the parts of the connection it reads and
 /// changes (the congestion controller, the retransmission timer, the counters), borrowed
 /// apart by [`Connection::recovery`]. Every detection and recovery step is a method here.
@@ -220,6 +245,22 @@ pub(super) struct Recovery<'c> {
 }
 
 impl Connection {
+    /// [`Recovery::arm_tlp`] for a segment just sent, on the connection's fields: the sender's
+    /// paths (`plan_common`, `plan_data`) call it once per data segment, and building the
+    /// eleven-field [`Recovery`] view and calling out for it cost about 25 instructions more
+    /// than the deadline itself (docs/benchmarks.md, "branch send2").
+    #[inline]
+    pub(super) fn arm_tlp_sent(&mut self, now: Instant) {
+        self.loss.tlp_at = tlp_deadline(
+            &self.loss,
+            self.opts.sack_ok && self.config.rack(),
+            self.state.is_synchronized(),
+            self.rtx.rto.srtt(),
+            self.timers.retransmit_at,
+            now,
+        );
+    }
+
     /// The loss-recovery view of this connection.
     #[inline]
     pub(super) fn recovery(&mut self) -> Recovery<'_> {
@@ -800,18 +841,14 @@ impl Recovery<'_> {
     /// timeout (as Linux does): a single lost tail segment then costs one RTO of waiting but
     /// no window collapse.
     pub(super) fn arm_tlp(&mut self, now: Instant) {
-        self.loss.tlp_at = None;
-        if !self.rack_enabled()
-            || self.loss.episode.is_some()
-            || self.loss.tlp_end.is_some()
-            || self.loss.board.is_empty()
-            || !self.synchronized
-        {
-            return;
-        }
-        let Some(srtt) = self.rtx.rto.srtt() else { return };
-        let at = now + rack::probe_timeout(srtt, self.loss.board.len());
-        self.loss.tlp_at = Some(self.timers.retransmit_at.map_or(at, |r| at.min(r)));
+        self.loss.tlp_at = tlp_deadline(
+            self.loss,
+            self.rack_enabled(),
+            self.synchronized,
+            self.rtx.rto.srtt(),
+            self.timers.retransmit_at,
+            now,
+        );
     }
 
     /// The probe timer fired: the next `poll_transmit` sends a probe, and the RTO restarts

@@ -37,6 +37,21 @@ pub struct SentSegment {
 }
 
 impl SentSegment {
+    /// A record of a first transmission: nothing SACKed, lost or retransmitted yet.
+    #[inline]
+    fn new(start: SeqNumber, end: SeqNumber, sent_at: Instant, push: bool) -> Self {
+        SentSegment {
+            start,
+            end,
+            sent_at,
+            sacked: false,
+            lost: false,
+            retransmitted: false,
+            ever_retransmitted: false,
+            push,
+        }
+    }
+
     /// Length in sequence space.
     pub fn len(&self) -> usize {
         (self.end - self.start).max(0) as usize
@@ -212,12 +227,27 @@ impl Scoreboard {
 
     /// Appends a newly sent segment. The caller checked [`has_room`](Self::has_room); a record
     /// that does not fit is merged into the last one so accounting stays exact.
+    ///
+    /// The common case, a record appended with room in the queue's storage (one per data
+    /// segment sent), needs no registers saved; a full board or storage goes to
+    /// [`push_slow`](Self::push_slow) as a tail call.
     pub fn push(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, psh: bool) {
         let len = (end - start).max(0) as usize;
         if len == 0 {
             return;
         }
         self.outstanding += len;
+        if self.has_room() && self.segs.len() < self.segs.capacity() {
+            self.segs.push_back(SentSegment::new(start, end, now, psh));
+        } else {
+            self.push_slow(start, end, now, psh);
+        }
+    }
+
+    /// [`push`](Self::push) when the board is at its capacity (merge into the last record
+    /// if it can) or the queue's storage must grow.
+    #[inline(never)]
+    fn push_slow(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, psh: bool) {
         if !self.has_room() {
             if let Some(last) = self.segs.back_mut() {
                 if last.end == start && !last.sacked && !last.lost {
@@ -228,16 +258,7 @@ impl Scoreboard {
                 }
             }
         }
-        self.segs.push_back(SentSegment {
-            start,
-            end,
-            sent_at: now,
-            sacked: false,
-            lost: false,
-            retransmitted: false,
-            ever_retransmitted: false,
-            push: psh,
-        });
+        self.segs.push_back(SentSegment::new(start, end, now, psh));
     }
 
     /// Forgets a record's contribution to the totals.
