@@ -115,14 +115,7 @@ impl Rack {
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
         self.rtt = linux_rtt.unwrap_or(rtt);
-        let newer = match self.xmit_ts {
-            None => true,
-            Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
-        };
-        if newer {
-            self.xmit_ts = Some(sent_at);
-            self.end_seq = end;
-        }
+        self.note_newest(sent_at, end);
     }
 
     /// [`update`](Self::update) for an ACK that delivered one transmission, which is then
@@ -145,6 +138,13 @@ impl Rack {
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
         self.rtt = rtt;
+        self.note_newest(sent_at, end);
+    }
+
+    /// RFC 8985 §6.2 step 2's "RACK.xmit_ts / RACK.end_seq": the transmission sent last (ties
+    /// broken by the higher end sequence) among those delivered so far.
+    #[inline]
+    fn note_newest(&mut self, sent_at: Instant, end: SeqNumber) {
         let newer = match self.xmit_ts {
             None => true,
             Some(t) => sent_at > t || (sent_at == t && end > self.end_seq),
