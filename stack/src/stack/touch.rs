@@ -78,26 +78,13 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
-        let Stack {
-            flows,
-            buffers,
-            iface,
-            counters,
-            listeners,
-            wheel,
-            tx_ready,
-            ev_ready,
-            tcp_template: template,
-            ..
-        } = self;
-        let s = flows.table.get_mut(h)?;
-        let mut touch = Touch { pool: buffers, iface, counters, listeners, template, transmit };
+        let (s, mut touch, mut live) = self.touch_parts(h, transmit)?;
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
         if s.owner == Owner::App && s.conn.state() == State::Established {
             // Settled on the socket in hand: an ESTABLISHED connection of the application
             // has nothing for the listener, orphan, TIME-WAIT and freeing steps.
-            Live { wheel, tx_ready, ev_ready }.settle(h, s, transmit);
+            live.settle(h, s, transmit);
         } else {
             self.settle(h, transmit);
         }
@@ -119,6 +106,35 @@ impl Stack {
         h: FlowHandle,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
+        let (s, mut touch, mut live) = self.touch_parts(h, false)?;
+        #[cfg(debug_assertions)]
+        let before = (s.conn.state(), s.conn.poll_timeout());
+        let r = change(s, &mut touch);
+        let transmit = touch.transmit;
+        if s.owner != Owner::App || s.conn.state() != State::Established {
+            self.settle(h, transmit);
+            return Some(r);
+        }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            before,
+            (s.conn.state(), s.conn.poll_timeout()),
+            "a data change left the state and the timers alone"
+        );
+        live.queue_ready(h, s, transmit);
+        Some(r)
+    }
+
+    /// Connection `h` and what [`touch`](Self::touch) and [`touch_data`](Self::touch_data)
+    /// borrow beside it: the parts a change reaches ([`Touch`], starting with `transmit`)
+    /// and those settling on the socket in hand updates ([`Live`]). `None` for a stale
+    /// handle.
+    #[inline(always)]
+    fn touch_parts(
+        &mut self,
+        h: FlowHandle,
+        transmit: bool,
+    ) -> Option<(&mut Socket, Touch<'_>, Live<'_>)> {
         let Stack {
             flows,
             buffers,
@@ -132,24 +148,8 @@ impl Stack {
             ..
         } = self;
         let s = flows.table.get_mut(h)?;
-        #[cfg(debug_assertions)]
-        let before = (s.conn.state(), s.conn.poll_timeout());
-        let mut touch =
-            Touch { pool: buffers, iface, counters, listeners, template, transmit: false };
-        let r = change(s, &mut touch);
-        let transmit = touch.transmit;
-        if s.owner != Owner::App || s.conn.state() != State::Established {
-            self.settle(h, transmit);
-            return Some(r);
-        }
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(
-            before,
-            (s.conn.state(), s.conn.poll_timeout()),
-            "a data change left the state and the timers alone"
-        );
-        Live { wheel, tx_ready, ev_ready }.queue_ready(h, s, transmit);
-        Some(r)
+        let touch = Touch { pool: buffers, iface, counters, listeners, template, transmit };
+        Some((s, touch, Live { wheel, tx_ready, ev_ready }))
     }
 
     /// `tcp_send`'s common case: a write that [`Connection::send_small`] takes (ESTABLISHED,
