@@ -170,6 +170,15 @@ fn fuzz_found_inputs() {
     ];
     let r = hostile::run(wrap).unwrap_or_else(|v| panic!("{v}\n{}", tail(wrap)));
     assert_eq!(r.delivered, 5, "{r:?}");
+
+    // After an active open, a FIN|ACK whose ten bytes end exactly at the peer's ISN+1: the
+    // stack trims the old bytes and takes the FIN at offset 0, as Linux does.
+    let fin_at_zero: &[u8] = &[
+        189, 144, 233, 242, 194, 113, 4, 189, 45, 201, 45, 251, 189, 45, 45, 45, 22, 45, 0, 0, 0,
+        85, 85, 85, 85, 85, 85, 2, 79, 0, 168, 85, 0, 251, 41, 147, 150, 150, 150, 47, 45, 13, 162,
+        0, 134, 41, 119, 79, 162, 47, 134, 135, 31, 147, 41, 0, 0, 134,
+    ];
+    hostile::run(fin_at_zero).unwrap_or_else(|v| panic!("{v}\n{}", tail(fin_at_zero)));
 }
 
 /// Inputs biased towards progress: mostly well-formed segments on few tuples.

@@ -799,10 +799,13 @@ impl HostilePeer {
         let off = data_seq.wrapping_sub(t.isn.wrapping_add(1));
         let payload = stream(t.salt, u64::from(off), len);
         // What lands at offsets 0.. counts as sent, also from a segment that starts just
-        // before the ISN (its start offset wraps).
+        // before the ISN (its start offset wraps). A FIN counts too when only it lands there:
+        // data ending exactly at offset 0 puts the FIN at offset 0, in sequence once the
+        // receiver trims the old bytes (RFC 9293 §3.10.7.4).
         let start = i64::from(off as i32);
         let end = start + len as i64;
-        if (start >= 0 && off < FAR) || (start < 0 && end > 0) {
+        let seq_end = end + i64::from(flags.contains(TcpFlags::FIN));
+        if (start >= 0 && off < FAR) || (start < 0 && seq_end > 0) {
             t.sent.insert(start.max(0) as u32, end as u32);
             t.seq_sent.insert(start.max(0) as u32, end as u32);
             if flags.contains(TcpFlags::FIN) {
