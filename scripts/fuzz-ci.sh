@@ -10,12 +10,6 @@
 #   FUZZ_SANITIZER  cargo-fuzz sanitizer (default here: none, the fastest; scripts/fuzz.sh
 #                   defaults to address for longer runs)
 #   FUZZ_QUIET      1 by default here: one line per target, the log's tail on a failure
-#   FUZZ_SEED       1 by default here: CI starts each target from an empty corpus with a fixed
-#                   seed, so its run is repeatable and tries a prefix of what a longer local
-#                   run with the same seed tried (`FUZZ_SEED=1 scripts/fuzz.sh 120` on a fresh
-#                   clone). A fuzzer that finds a new bug on a random CI run blocks every
-#                   landing until it is fixed, whoever's change it was; searching for new bugs
-#                   is scripts/fuzz.sh's job, with random seeds and a kept corpus.
 #
 # Toolchain: cargo-fuzz passes nightly-only flags (-Zsanitizer, -Cpasses=sancov-module...).
 # The project builds on stable, which accepts them with RUSTC_BOOTSTRAP=1 (what
@@ -30,7 +24,6 @@ case "$secs" in
 esac
 export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none}
 export FUZZ_QUIET=${FUZZ_QUIET:-1}
-export FUZZ_SEED=${FUZZ_SEED:-1}
 
 skip() {
     echo "fuzz targets skipped: $*"

@@ -8,9 +8,6 @@
 #   FUZZ_SANITIZER      cargo-fuzz sanitizer (default: address; `none` runs faster)
 #   FUZZ_QUIET          if set: keep libFuzzer's progress lines out of the output (one summary
 #                       line per target; the last 150 lines of its log when it fails)
-#   FUZZ_SEED           libFuzzer's -seed (default: a new random seed each run). A fixed seed
-#                       on an empty corpus makes a run repeatable: the same inputs in the same
-#                       order, so a shorter run (a slower machine) tries a prefix of a longer one
 #   FUZZ_CARGO_TOOLCHAIN  a rustup toolchain to run cargo-fuzz with (e.g. nightly); default:
 #                       the active one, with RUSTC_BOOTSTRAP=1
 #
@@ -47,17 +44,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     exit 2
 fi
 
-seed_arg=()
-if [ -n "${FUZZ_SEED:-}" ]; then
-    case "$FUZZ_SEED" in
-        *[!0-9]*) echo "FUZZ_SEED must be a number, not '$FUZZ_SEED'" >&2; exit 2 ;;
-    esac
-    seed_arg=("-seed=$FUZZ_SEED")
-fi
-
 run_one() {
     cargo "${cargo_tc[@]}" fuzz run --sanitizer "$sanitizer" --debug-assertions "$1" "corpus/$1" -- \
-        -max_total_time="$secs" -max_len=4096 -print_final_stats=1 "${seed_arg[@]}"
+        -max_total_time="$secs" -max_len=4096 -print_final_stats=1
 }
 
 failed=()
