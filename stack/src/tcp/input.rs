@@ -3,6 +3,7 @@
 
 use super::chunk::ChunkPool;
 use super::connection::{Connection, Event, SegmentVerdict, State};
+use super::recovery::DupAckTest;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -102,8 +103,14 @@ impl Connection {
     /// is to be had is decided when they are stored).
     fn rcv_wnd(&self) -> u32 {
         let room = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
-        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
-        room.max(advertised).min(u32::MAX as usize / 2) as u32
+        acceptability_window(room, self.advertised_room())
+    }
+
+    /// What is left of the window last advertised: `RCV.ADV - RCV.NXT`, at least zero (the
+    /// window last offered, before new data narrows it: Linux `tp->rcv_wnd`).
+    #[inline(always)]
+    fn advertised_room(&self) -> usize {
+        (self.rcv.adv - self.rcv.nxt).max(0) as usize
     }
 
     /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
@@ -113,10 +120,10 @@ impl Connection {
         seg: &Segment<'_>,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        let rcv_wnd = self.rcv_wnd();
-        if let Some(ack) = self.predicted_ack(seg, rcv_wnd) {
+        if let Some(ack) = self.predicted_ack(seg) {
             return self.on_predicted(now, seg, ack, pool);
         }
+        let rcv_wnd = self.rcv_wnd();
         let in_window = |s: SeqNumber| s.in_range(self.rcv.nxt, self.rcv.nxt + rcv_wnd);
 
         // RST (RFC 5961 §3.2): exact match resets, in-window gets a challenge ACK, else drop.
@@ -373,14 +380,23 @@ impl Connection {
     /// update included. A receiver that avoids silly windows (RFC 9293 §3.8.6.2.2) keeps its
     /// right edge while small messages arrive, so the window field shrinks by each message:
     /// comparing it kept every segment of a 64-byte request/response exchange off this path.
+    ///
+    /// The window test reads `RCV.WND` ([`rcv_wnd`](Self::rcv_wnd)) only for a payload larger
+    /// than the window last advertised: `rcv_wnd` is at least that window (it is the larger
+    /// of it and the buffer's room, and the advertised part, a non-negative `i32`
+    /// difference, is never cut by its clamp to `u32::MAX / 2`), so a payload that fits
+    /// the advertised window fits `rcv_wnd` too, and the common segment skips the buffer's
+    /// room.
     #[inline]
-    fn predicted_ack(&self, seg: &Segment<'_>, rcv_wnd: u32) -> Option<SeqNumber> {
+    fn predicted_ack(&self, seg: &Segment<'_>) -> Option<SeqNumber> {
         if !self.opts.pred.matches(seg) {
             return None;
         }
         // `matches` implies an ACK, and a timestamp exactly when they are in use.
         let ack = seg.ack?;
-        let in_order = seg.seq == self.rcv.nxt && seg.payload.len() <= rcv_wnd as usize;
+        let len = seg.payload.len();
+        let fits = len <= self.advertised_room() || len <= self.rcv_wnd() as usize;
+        let in_order = seg.seq == self.rcv.nxt && fits;
         let ack_ok = ack >= self.snd.una && ack <= self.snd.max;
         let paws_ok = match seg.options.timestamps {
             Some((tsval, _)) => !ts_after(self.opts.ts_recent, tsval),
@@ -519,10 +535,9 @@ impl Connection {
         self.marks.release_more();
         let window = u32::from(seg.window) << self.opts.snd_wscale;
         let old_una = self.snd.una;
-        let prior_pipe = self.pipe();
-        // A duplicate ACK (RFC 5681 §2 definition).
-        let dupack =
-            ack == self.snd.una && pure && window == self.snd.wnd && self.snd.max > self.snd.una;
+        // Whether it is a duplicate ACK is decided where it is needed (`on_ack_any`): the
+        // test reads only what stays put until then.
+        let dup = DupAckTest { ack, pure, window };
         if ack > self.snd.una {
             // Data bytes acknowledged: those between send_base and ack.
             let data_acked = if ack > self.snd.base {
@@ -538,8 +553,10 @@ impl Connection {
                 self.emit(Event::Writable);
             }
             // RTT: an echoed timestamp (RFC 7323 §4.1) or the one timed segment (Karn's rule
-            // is enforced by clearing the probe on every retransmission).
-            let mut sampled = false;
+            // is enforced by clearing the probe on every retransmission). One sample at most,
+            // fed once below: the estimator is inlined (`sample_per_round`), and one copy of
+            // it serves both sources.
+            let mut rtt = None;
             if self.opts.ts_ok {
                 if let Some((_, tsecr)) = seg.options.timestamps {
                     let fresh =
@@ -547,19 +564,21 @@ impl Connection {
                     if tsecr != 0 && fresh {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
-                            self.rtt_sample(Duration::from_millis(u64::from(ms)));
-                            sampled = true;
+                            rtt = Some(Duration::from_millis(u64::from(ms)));
                         }
                     }
                 }
             }
             if let Some((probe_seq, sent)) = self.rtx.rtt_probe {
                 if ack > probe_seq {
-                    if !sampled {
-                        self.rtt_sample(now.saturating_duration_since(sent));
+                    if rtt.is_none() {
+                        rtt = Some(now.saturating_duration_since(sent));
                     }
                     self.rtx.rtt_probe = None;
                 }
+            }
+            if let Some(rtt) = rtt {
+                self.rtt_sample(rtt);
             }
             self.rtx.rto.reset_backoff();
             self.rtx.count = 0;
@@ -574,7 +593,7 @@ impl Connection {
         // A predicted segment arrived in ESTABLISHED.
         if PREDICTED || self.state.is_synchronized() {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
-            self.on_ack_any::<PREDICTED>(now, seg, old_una, dupack, prior_pipe);
+            self.on_ack_any::<PREDICTED>(now, seg, old_una, dup);
             if self.snd.una != old_una {
                 if self.tune.sndbuf < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);
@@ -777,7 +796,39 @@ impl Connection {
     }
 }
 
+/// `RCV.WND` from the receive buffer's `room` and the `advertised` window left
+/// ([`Connection::rcv_wnd`]): the larger, at most `u32::MAX / 2` (a sequence-space half). Never
+/// below `advertised` when that is a non-negative `i32` difference, as `advertised_room`
+/// gives; header prediction's window test relies on it (`predicted_ack`).
+fn acceptability_window(room: usize, advertised: usize) -> u32 {
+    room.max(advertised).min(u32::MAX as usize / 2) as u32
+}
+
 /// `a` is later than `b` in 32-bit timestamp space (RFC 7323 §5.2 ordering).
 fn ts_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptability_window;
+
+    proptest::proptest! {
+        /// Header prediction's window test (`predicted_ack`) reads `RCV.WND` only for a
+        /// payload above the advertised window left: a payload within that window must fit
+        /// `RCV.WND` too, for any buffer room (edges included).
+        #[test]
+        fn a_payload_within_the_advertised_window_fits_rcv_wnd(
+            room in proptest::prop_oneof![0usize..1 << 20, proptest::strategy::Just(usize::MAX)],
+            advertised in proptest::prop_oneof![
+                0usize..1 << 20,
+                ((i32::MAX as usize) - 1000)..=(i32::MAX as usize),
+            ],
+            len in 0usize..1 << 20,
+        ) {
+            let wnd = acceptability_window(room, advertised) as usize;
+            proptest::prop_assert!(advertised <= wnd);
+            proptest::prop_assert_eq!(len <= advertised || len <= wnd, len <= wnd);
+        }
+    }
 }

@@ -63,6 +63,11 @@ impl RtoEstimator {
     /// damping); and the RTO is SRTT plus a variance term of at least the minimum, kept per
     /// round trip ([`RoundVariance`]). `una` is SND.UNA after the ACK that gave the sample,
     /// `nxt` SND.NXT. Ends any backoff, as [`sample`](Self::sample) does.
+    ///
+    /// Always inlined: nearly every ACK of new data carries a sample (an echoed timestamp),
+    /// and as a call the registers its caller keeps live were saved and restored around it
+    /// (docs/benchmarks.md, "branch ack").
+    #[inline(always)]
     pub fn sample_per_round(&mut self, r: Duration, una: SeqNumber, nxt: SeqNumber) {
         let us = micros;
         let floor_us = self.var_floor_us;
@@ -154,7 +159,15 @@ impl RtoEstimator {
     }
 
     /// The RTO to arm the timer with, backoff included.
+    ///
+    /// Without backoff (every RTO armed after an ACK that acknowledged new data, which ends
+    /// it) the factor is one: the same value without the shift and the overflow-checked
+    /// multiply (`tests::rto_without_backoff_skips_the_factor`).
+    #[inline]
     pub fn rto(&self) -> Duration {
+        if self.backoff == 0 {
+            return self.rto.min(self.max());
+        }
         let factor = 1u64 << self.backoff.min(20);
         self.rto.saturating_mul(factor).min(self.max())
     }
@@ -253,6 +266,46 @@ mod tests {
                 proptest::prop_assert_eq!(format!("{e:?}"), format!("{reference:?}"));
                 proptest::prop_assert_eq!(e.rto(), reference.rto());
             }
+        }
+    }
+
+    /// `rto()` as it reads without the no-backoff shortcut.
+    fn rto_with_factor(e: &RtoEstimator) -> Duration {
+        let factor = 1u64 << e.backoff.min(20);
+        e.rto.saturating_mul(factor).min(e.max())
+    }
+
+    proptest::proptest! {
+        /// The no-backoff shortcut of `rto()` gives what the factor gives, for any limits
+        /// (a maximum past the 71 minutes the microsecond field holds, and sub-microsecond
+        /// ones, included), samples and backoff.
+        #[test]
+        fn rto_without_backoff_skips_the_factor(
+            initial in 0u64..10_000_000_000_000,
+            min in 0u64..2_000_000_000,
+            max in proptest::prop_oneof![
+                0u64..200_000_000_000,
+                (u64::from(u32::MAX) * 1000 - 5_000)..(u64::from(u32::MAX) * 1000 + 5_000),
+                proptest::strategy::Just(u64::MAX),
+            ],
+            samples in proptest::collection::vec(0u64..5_000_000_000, 0..6),
+            backoffs in 0u8..30,
+        ) {
+            let ns = Duration::from_nanos;
+            let mut e = RtoEstimator::new(ns(initial), ns(min), ns(max), ns(1_000_000));
+            proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
+            for (k, &r) in samples.iter().enumerate() {
+                e.sample_per_round(ns(r), seq(1 + k as u32), seq(2 + k as u32));
+                proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
+            }
+            e.syn_loss_fallback(Duration::from_secs(3));
+            proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
+            for _ in 0..backoffs {
+                e.back_off();
+                proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
+            }
+            e.reset_backoff();
+            proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
         }
     }
 

@@ -186,6 +186,30 @@ impl LossRecovery {
     }
 }
 
+/// The duplicate-ACK test of RFC 5681 §2 for one acceptable ACK, made when loss recovery
+/// needs it (`Connection::on_ack_any`) rather than on arrival: the ACK of the one record in
+/// flight, the commonest, never asks.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DupAckTest {
+    /// The segment's acknowledgment number.
+    pub(super) ack: SeqNumber,
+    /// The segment carries no data and no FIN.
+    pub(super) pure: bool,
+    /// Its window, scaled.
+    pub(super) window: u32,
+}
+
+impl DupAckTest {
+    /// Whether the ACK is a duplicate: it acknowledges exactly `old_una` (SND.UNA before
+    /// it), carries nothing, leaves the window as it was, and data is outstanding. `snd` is
+    /// read after the ACK moved SND.UNA; SND.WND and SND.MAX have not changed by then (the
+    /// window update comes after loss recovery).
+    #[inline(always)]
+    fn is_dupack(self, snd: &SendSeq, old_una: SeqNumber) -> bool {
+        self.ack == old_una && self.pure && self.window == snd.wnd && snd.max > old_una
+    }
+}
+
 /// What an acceptable ACK found before it moved SND.UNA, for loss recovery's general
 /// routine (`Recovery::on_ack_recovery`).
 #[derive(Clone, Copy, Debug)]
@@ -280,26 +304,41 @@ impl Connection {
     }
 
     /// Loss detection and congestion control for one acceptable ACK. `SND.UNA` has already
-    /// moved; `old_una` is where it was, `dupack` tells whether the ACK is a duplicate in the
-    /// RFC 5681 sense, and `prior_pipe` is the pipe before the ACK. `PREDICTED`: header
-    /// prediction accepted the segment.
+    /// moved; `old_una` is where it was and `dup` decides whether the ACK is a duplicate in
+    /// the RFC 5681 sense. `PREDICTED`: header prediction accepted the segment.
     ///
-    /// Inline, the two commonest ACKs are told apart here without a call: the one that moves
-    /// nothing while nothing is outstanding, and (predicted) the one that acknowledges the
-    /// one record in flight ([`Recovery::on_flight_acked`]); anything else goes to
+    /// The pipe before the ACK (`prior_pipe`) is read here, not on arrival: it is made of the
+    /// scoreboard, the episode and the duplicate-ACK count, and what `on_ack` does before
+    /// this (SND.UNA, the send buffer, the RTT estimate, RACK's minimum) changes none of them.
+    /// The ACK that moves nothing while nothing is outstanding does not read it at all.
+    ///
+    /// Inline, the two commonest ACKs are told apart here without a call: (predicted) the one
+    /// that acknowledges the one record in flight ([`Recovery::on_flight_acked`]), and the
+    /// one that moves nothing while nothing is outstanding; anything else goes to
     /// [`Recovery::on_ack_recovery`]. A method of the connection, and the [`Recovery`] view
     /// built in each branch that needs it: built once before the test, the view escaped to
     /// the out-of-line general routine and was stored field by field on every ACK.
+    ///
+    /// The first two tests exclude each other (SND.UNA moved, or it did not), so their order
+    /// changes no outcome; the one a request/response exchange takes on every ACK goes first,
+    /// and neither it nor its test reads the duplicate-ACK test, which runs only for the
+    /// others.
     #[inline(always)]
     pub(super) fn on_ack_any<const PREDICTED: bool>(
         &mut self,
         now: Instant,
         seg: &Segment<'_>,
         old_una: SeqNumber,
-        dupack: bool,
-        prior_pipe: usize,
+        dup: DupAckTest,
     ) {
         let ack = self.snd.una;
+        if PREDICTED && ack > old_una && self.loss.only_flight_acked_by(ack) {
+            // Header prediction guarantees no SACK blocks.
+            let prior_pipe = self.pipe();
+            self.recovery().on_flight_acked(now, prior_pipe);
+            return;
+        }
+        let dupack = dup.is_dupack(&self.snd, old_una);
         let no_blocks = !self.opts.sack_ok || seg.options.sack_blocks.is_empty();
         if ack == old_una && !dupack && no_blocks && self.loss.is_quiet() {
             // Nothing outstanding, nothing reported (the ACK on in-order data while we have
@@ -310,17 +349,18 @@ impl Connection {
             self.loss.rack_at = None;
             self.loss.last_rtt = None;
             self.loss.tlp_at = None;
-        } else if PREDICTED && ack > old_una && self.loss.only_flight_acked_by(ack) {
-            // Header prediction guarantees no SACK blocks.
-            self.recovery().on_flight_acked(now, prior_pipe);
         } else {
+            let prior_pipe = self.pipe();
             self.recovery().on_ack_recovery(now, seg, AckBefore { old_una, dupack, prior_pipe });
         }
     }
 
     /// An RTT sample for the RTO estimator and RACK's minimum, and for the congestion
     /// control's look at this ACK (`LossRecovery::last_rtt`). A method of the connection, not
-    /// of [`Recovery`]: it touches three fields and needs no view built for it.
+    /// of [`Recovery`]: it touches three fields and needs no view built for it. Always
+    /// inlined, with the estimator's update (`RtoEstimator::sample_per_round`): the ACK path
+    /// feeds it from one place (`on_ack`).
+    #[inline(always)]
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
         self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
         self.loss.rack.on_rtt_sample(rtt);
