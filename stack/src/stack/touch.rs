@@ -161,7 +161,7 @@ impl Stack {
     /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it
     /// raises no event, so the event queue is as it was. `None`, and nothing changed, for
     /// any other write (or a stale handle): the caller takes the general path.
-    #[inline]
+    #[inline(always)]
     pub(super) fn send_small(&mut self, h: FlowHandle, data: &[u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
         let s = flows.table.get_mut(h)?;
@@ -186,7 +186,7 @@ impl Stack {
     /// queue if the read left something to send (a window update, RFC 9293 §3.8.6.2.2). A
     /// read raises no event. `None`, and nothing changed, in any other case: the caller
     /// takes the general path.
-    #[inline]
+    #[inline(always)]
     pub(super) fn recv_small(&mut self, h: FlowHandle, out: &mut [u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
         let s = flows.table.get_mut(h)?;

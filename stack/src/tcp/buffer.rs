@@ -567,7 +567,7 @@ impl ChunkQueue {
     /// the head chunk and taking it does not cross into the next one): copies
     /// `min(out.len(), len)` bytes out and consumes them, giving the chunk back if the queue
     /// is left empty. `None`, and nothing changed, for an empty read or any other case.
-    #[inline]
+    #[inline(always)]
     pub fn dequeue_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
         let want = out.len().min(self.len as usize);
         let start = self.head_off as usize;

@@ -178,6 +178,7 @@ impl ChunkPool {
     }
 
     /// The budget level now.
+    #[inline]
     pub fn level(&self) -> MemoryLevel {
         if self.in_use >= self.budget[2] {
             MemoryLevel::Exhausted
