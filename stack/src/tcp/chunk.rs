@@ -99,8 +99,9 @@ struct Storage([u8; CHUNK_SIZE]);
 
 /// 64 chunks, their links, and which of them are free.
 struct Slab {
-    /// `None` once released (all free, and more than the idle limit was idle).
-    data: Option<Box<[Storage]>>,
+    /// `None` once released (all free, and more than the idle limit was idle). A fixed-size
+    /// array, so a chunk's index within it (`id % SLAB_CHUNKS`) needs no bounds check.
+    data: Option<Box<[Storage; SLAB_CHUNKS]>>,
     next: [u32; SLAB_CHUNKS],
     free: [u8; SLAB_CHUNKS],
     nfree: usize,
@@ -214,6 +215,7 @@ impl ChunkPool {
     fn grow(&mut self) -> Option<u32> {
         let storage: Box<[Storage]> =
             (0..SLAB_CHUNKS).map(|_| Storage([0u8; CHUNK_SIZE])).collect();
+        let storage: Box<[Storage; SLAB_CHUNKS]> = storage.try_into().ok()?;
         let mut free = [0u8; SLAB_CHUNKS];
         for (i, f) in free.iter_mut().enumerate() {
             // Taken from the end: chunk 0 first.

@@ -653,6 +653,7 @@ impl Connection {
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something to return.
+    #[inline]
     pub fn has_events(&self) -> bool {
         self.events != 0
     }

@@ -69,7 +69,7 @@ mod tests {
     fn the_shortcut_holds_at_the_edges() {
         // The edges of both rules: just below and at `mss`, the window about to double, the
         // reopening rule one byte short of and at its threshold, MSS 0 and 1, tiny buffers.
-        for mss in [0, 1, 2, 536, 1448, 1460, 8960, 65_495] {
+        for mss in [0usize, 1, 2, 536, 1448, 1460, 8960, 65_495] {
             for rcvbuf in [0, 1, 2, 3, 1000, 2 * mss, 4 * mss + 1, 65_535, 6 << 20] {
                 for advertised in [0, 1, 2, mss.saturating_sub(1), mss, mss + 1, 2 * mss, 100_000] {
                     for growth in [0, 1, advertised.saturating_sub(1), advertised, 3 * mss] {
