@@ -376,6 +376,22 @@ impl ChunkPool {
         }
     }
 
+    /// Chunk `id`'s storage as a fixed-size array, `None` for an id that holds none (which
+    /// a queue never keeps). A range the caller has checked against `CHUNK_SIZE` then needs
+    /// no second check against a length only known at run time (`bytes` may be empty).
+    #[inline(always)]
+    pub(crate) fn chunk(&self, id: u32) -> Option<&[u8; CHUNK_SIZE]> {
+        let (s, idx) = split(id);
+        self.slabs.get(s)?.data.as_deref()?.get(idx).map(|c| &c.0)
+    }
+
+    /// [`chunk`](Self::chunk), mutably.
+    #[inline(always)]
+    pub(crate) fn chunk_mut(&mut self, id: u32) -> Option<&mut [u8; CHUNK_SIZE]> {
+        let (s, idx) = split(id);
+        self.slabs.get_mut(s)?.data.as_deref_mut()?.get_mut(idx).map(|c| &mut c.0)
+    }
+
     /// The bytes of chunk `id` (empty for an id that holds no storage, which a queue never
     /// keeps).
     #[inline]
