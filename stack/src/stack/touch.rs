@@ -161,7 +161,7 @@ impl Stack {
     /// send (new bytes past `SND.NXT`, no FIN), so `may_transmit` need not be asked, and it
     /// raises no event, so the event queue is as it was. `None`, and nothing changed, for
     /// any other write (or a stale handle): the caller takes the general path.
-    #[inline]
+    #[inline(always)]
     pub(super) fn send_small(&mut self, h: FlowHandle, data: &[u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
         let s = flows.table.get_mut(h)?;
@@ -186,7 +186,7 @@ impl Stack {
     /// queue if the read left something to send (a window update, RFC 9293 §3.8.6.2.2). A
     /// read raises no event. `None`, and nothing changed, in any other case: the caller
     /// takes the general path.
-    #[inline]
+    #[inline(always)]
     pub(super) fn recv_small(&mut self, h: FlowHandle, out: &mut [u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
         let s = flows.table.get_mut(h)?;
@@ -282,43 +282,59 @@ impl Stack {
 
     /// The next application event, or `None`.
     ///
-    /// Inlined as far as "nothing to report" (both queues empty): an event loop drains
-    /// events until that answer, so every drain ends with it.
+    /// Inlined as far as "nothing to report" (both queues empty: an event loop drains
+    /// events until that answer, so every drain ends with it) and the common event (no
+    /// stack event waiting, the connection at the front of the event queue is the
+    /// application's and has one: [`front_event`](Self::front_event), the first turn of
+    /// [`next_event`](Self::next_event)'s loop, so both ways give the same events in the
+    /// same order).
     #[inline]
     pub fn poll_event(&mut self) -> Option<StackEvent> {
-        if self.events.is_empty() && self.ev_ready.is_empty() {
-            return None;
+        if self.events.is_empty() {
+            let h = self.ev_ready.front()?;
+            if let Some(e) = self.front_event(h) {
+                return Some(e);
+            }
         }
         self.next_event()
     }
 
-    /// [`poll_event`](Self::poll_event) with something queued: a stack event, or a
-    /// connection on the event queue (whose events may have gone since it was queued).
+    /// [`poll_event`](Self::poll_event) beyond its common case: a stack event, or a
+    /// connection on the event queue whose events have gone since it was queued (or that is
+    /// no longer the application's, or freed).
     #[inline(never)]
     fn next_event(&mut self) -> Option<StackEvent> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
         while let Some(h) = self.ev_ready.front() {
-            let Some(s) = self.flows.table.get_mut(h) else {
-                self.ev_ready.pop_front();
-                continue;
-            };
-            if s.owner == Owner::App {
-                if let Some(e) = s.conn.poll_event() {
-                    // Its last event leaves the queue with it: the next call does not visit
-                    // the connection again only to find nothing.
-                    if !s.conn.has_events() {
-                        s.in_ev = false;
-                        self.ev_ready.pop_front();
-                    }
-                    return Some(StackEvent::Tcp(TcpHandle(h), e));
-                }
+            if let Some(e) = self.front_event(h) {
+                return Some(e);
             }
-            s.in_ev = false;
+            if let Some(s) = self.flows.table.get_mut(h) {
+                s.in_ev = false;
+            }
             self.ev_ready.pop_front();
         }
         None
+    }
+
+    /// The next event of connection `h`, the front of the event queue, if it is the
+    /// application's and has one; its last event takes it off the queue, so the next call
+    /// does not visit the connection again only to find nothing. `None`, and nothing
+    /// changed, otherwise.
+    #[inline(always)]
+    fn front_event(&mut self, h: FlowHandle) -> Option<StackEvent> {
+        let s = self.flows.table.get_mut(h)?;
+        if s.owner != Owner::App {
+            return None;
+        }
+        let e = s.conn.poll_event()?;
+        if !s.conn.has_events() {
+            s.in_ev = false;
+            self.ev_ready.pop_front();
+        }
+        Some(StackEvent::Tcp(TcpHandle(h), e))
     }
 
     /// Brings the stack's view of connection `h` up to date after anything touched it:

@@ -75,6 +75,7 @@ impl Connection {
     /// under memory pressure and to nothing at the hard limit, where no chunk is to be had
     /// (Linux `tcp_adjust_rcv_ssthresh` and `__tcp_select_window`). The advertised edge never
     /// moves left: this only holds it back from growing.
+    #[inline]
     pub(super) fn recv_space(&self) -> usize {
         let free = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
         match self.mem_level {
@@ -155,6 +156,7 @@ impl Connection {
     }
 
     /// Records the pool's level for the window and growth decisions of this call.
+    #[inline]
     pub(super) fn note_level(&mut self, pool: &ChunkPool) {
         self.mem_level = pool.level();
     }

@@ -138,7 +138,8 @@ impl ChunkQueue {
     ) -> (&'p [u8], &'p [u8]) {
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
-            return (pool.bytes(self.head).get(start..start + len).unwrap_or(&[]), &[]);
+            let head = pool.chunk(self.head).and_then(|c| c.get(start..start + len));
+            return (head.unwrap_or(&[]), &[]);
         }
         // Within the chunk last located (a sender's next segment, two in three of a bulk
         // stream's): the walk would find that chunk and leave the cursor where it is.
@@ -146,7 +147,8 @@ impl ChunkQueue {
         if id != NIL && len <= CHUNK_SIZE {
             if let Some(within) = start.checked_sub(index as usize * CHUNK_SIZE) {
                 if within <= CHUNK_SIZE - len {
-                    return (pool.bytes(id).get(within..within + len).unwrap_or(&[]), &[]);
+                    let piece = pool.chunk(id).and_then(|c| c.get(within..within + len));
+                    return (piece.unwrap_or(&[]), &[]);
                 }
             }
         }
@@ -295,7 +297,7 @@ impl ChunkQueue {
             } else if index + 1 != count {
                 return None;
             }
-            pool.bytes_mut(self.tail).get_mut(within..within + n)?.copy_from_slice(data);
+            pool.chunk_mut(self.tail)?.get_mut(within..within + n)?.copy_from_slice(data);
             return Some(n);
         }
         // Across the tail chunk's end into one new chunk (a full-sized segment, one in three
@@ -567,7 +569,7 @@ impl ChunkQueue {
     /// the head chunk and taking it does not cross into the next one): copies
     /// `min(out.len(), len)` bytes out and consumes them, giving the chunk back if the queue
     /// is left empty. `None`, and nothing changed, for an empty read or any other case.
-    #[inline]
+    #[inline(always)]
     pub fn dequeue_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
         let want = out.len().min(self.len as usize);
         let start = self.head_off as usize;
@@ -581,7 +583,7 @@ impl ChunkQueue {
         if (emptied && self.count != 1) || (!emptied && end == CHUNK_SIZE) {
             return None;
         }
-        out[..want].copy_from_slice(pool.bytes(self.head).get(start..end)?);
+        out[..want].copy_from_slice(pool.chunk(self.head)?.get(start..end)?);
         if emptied {
             pool.give(self.head);
             *self = ChunkQueue::new();

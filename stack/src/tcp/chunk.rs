@@ -99,8 +99,9 @@ struct Storage([u8; CHUNK_SIZE]);
 
 /// 64 chunks, their links, and which of them are free.
 struct Slab {
-    /// `None` once released (all free, and more than the idle limit was idle).
-    data: Option<Box<[Storage]>>,
+    /// `None` once released (all free, and more than the idle limit was idle). A fixed-size
+    /// array, so a chunk's index within it (`id % SLAB_CHUNKS`) needs no bounds check.
+    data: Option<Box<[Storage; SLAB_CHUNKS]>>,
     next: [u32; SLAB_CHUNKS],
     free: [u8; SLAB_CHUNKS],
     nfree: usize,
@@ -178,6 +179,7 @@ impl ChunkPool {
     }
 
     /// The budget level now.
+    #[inline]
     pub fn level(&self) -> MemoryLevel {
         if self.in_use >= self.budget[2] {
             MemoryLevel::Exhausted
@@ -213,6 +215,7 @@ impl ChunkPool {
     fn grow(&mut self) -> Option<u32> {
         let storage: Box<[Storage]> =
             (0..SLAB_CHUNKS).map(|_| Storage([0u8; CHUNK_SIZE])).collect();
+        let storage: Box<[Storage; SLAB_CHUNKS]> = storage.try_into().ok()?;
         let mut free = [0u8; SLAB_CHUNKS];
         for (i, f) in free.iter_mut().enumerate() {
             // Taken from the end: chunk 0 first.
@@ -371,6 +374,22 @@ impl ChunkPool {
         if let Some(s) = self.slabs.get_mut(s) {
             s.next[idx] = next;
         }
+    }
+
+    /// Chunk `id`'s storage as a fixed-size array, `None` for an id that holds none (which
+    /// a queue never keeps). A range the caller has checked against `CHUNK_SIZE` then needs
+    /// no second check against a length only known at run time (`bytes` may be empty).
+    #[inline(always)]
+    pub(crate) fn chunk(&self, id: u32) -> Option<&[u8; CHUNK_SIZE]> {
+        let (s, idx) = split(id);
+        self.slabs.get(s)?.data.as_deref()?.get(idx).map(|c| &c.0)
+    }
+
+    /// [`chunk`](Self::chunk), mutably.
+    #[inline(always)]
+    pub(crate) fn chunk_mut(&mut self, id: u32) -> Option<&mut [u8; CHUNK_SIZE]> {
+        let (s, idx) = split(id);
+        self.slabs.get_mut(s)?.data.as_deref_mut()?.get_mut(idx).map(|c| &mut c.0)
     }
 
     /// The bytes of chunk `id` (empty for an id that holds no storage, which a queue never

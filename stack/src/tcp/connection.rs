@@ -25,6 +25,7 @@ use super::config::TcpConfig;
 use super::counters::TcpCounters;
 use super::push::{SendFlags, SendMarks};
 use super::quickack::QuickAck;
+use super::rcv_update::{sws_threshold, WindowAfterRead};
 use super::reassembly::Reassembly;
 use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
@@ -652,6 +653,7 @@ impl Connection {
     }
 
     /// Whether [`poll_event`](Self::poll_event) has something to return.
+    #[inline]
     pub fn has_events(&self) -> bool {
         self.events != 0
     }
@@ -735,7 +737,7 @@ impl Connection {
     /// chunk; nothing else a write touches applies (no state, timer or event changes). `None`, and nothing changed, otherwise: the
     /// caller then runs `send` (`tests/stack_app_fast_equiv.rs` holds the two to the same
     /// result).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn send_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
         if self.state != State::Established
             || self.snd.fin_queued
@@ -842,7 +844,7 @@ impl Connection {
     /// none are (an empty read), with `recv`'s effects after it: the memory level noted and
     /// the window update decision (`after_read`, RFC 9293 §3.8.6.2.2). `None`, and nothing
     /// changed, in any other case: the caller then runs `recv`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recv_small(&mut self, pool: &mut ChunkPool, out: &mut [u8]) -> Option<usize> {
         if self.state != State::Established {
             return None;
@@ -879,25 +881,20 @@ impl Connection {
             return;
         }
         let open_edge = self.rcv.nxt + self.recv_space();
-        let growth = (open_edge - self.rcv.adv).max(0) as usize;
-        let advertised = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
-        let cap = self.tune.rcvbuf;
-        let threshold = (2 * self.opts.mss).min(cap / 2).max(1);
-        let reopen = self.rcv_sws_threshold();
-        // Linux (`tcp_cleanup_rbuf`) updates only when the window at least doubles what the
-        // peer may still send: a wide-open window needs no update after every read.
-        let doubles = growth >= advertised;
-        if (growth >= threshold && doubles)
-            || (advertised < reopen && advertised + growth >= reopen)
-            || reopened
-        {
+        let window = WindowAfterRead {
+            growth: (open_edge - self.rcv.adv).max(0) as usize,
+            advertised: (self.rcv.adv - self.rcv.nxt).max(0) as usize,
+        };
+        let mss = self.opts.mss;
+        // The thresholds only when the window could open by enough to matter (`rcv_update`).
+        if reopened || (!window.surely_quiet(mss) && window.update_due(mss, self.tune.rcvbuf)) {
             self.ack.now = true;
         }
     }
 
     /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
     pub(super) fn rcv_sws_threshold(&self) -> usize {
-        self.opts.mss.min(self.tune.rcvbuf / 2).max(1)
+        sws_threshold(self.opts.mss, self.tune.rcvbuf)
     }
 
     // ----- application: closing -----
@@ -1115,6 +1112,7 @@ impl Connection {
     }
 
     /// Sequence number just past the last queued data byte (where a FIN goes).
+    #[inline]
     pub(super) fn data_end(&self) -> SeqNumber {
         self.snd.base + self.send_buf.len()
     }

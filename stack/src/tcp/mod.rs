@@ -53,6 +53,7 @@ pub mod ports;
 mod predict;
 pub mod push;
 pub mod quickack;
+mod rcv_update;
 pub mod reassembly;
 pub mod recovery;
 pub mod rto;

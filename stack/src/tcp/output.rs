@@ -118,6 +118,7 @@ impl Connection {
     /// change nothing, the persist timer included, which needs unsent data or a FIN). The
     /// stack uses it to drop a connection from its transmit queue right after its last
     /// segment, instead of planning once more to learn that nothing is left.
+    #[inline]
     pub fn may_transmit(&self) -> bool {
         let handshake = matches!(self.state, State::SynSent | State::SynReceived)
             && self.snd.nxt == self.snd.iss;

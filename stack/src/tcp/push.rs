@@ -67,6 +67,7 @@ pub struct TsoPacket {
 
 impl SendMarks {
     /// A write of data ending at `end` was queued with `flags`.
+    #[inline]
     pub fn on_write(&mut self, end: SeqNumber, flags: SendFlags) {
         self.more = flags.more;
         if !flags.more {
