@@ -16,7 +16,8 @@ use crate::tcp::segment::{IpEcn, Segment, SegmentHeader, SegmentOptions};
 use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::tcp::{Packet, TcpRepr};
+use crate::wire::checksum;
+use crate::wire::tcp::{Packet, TcpRepr, PROTOCOL};
 use crate::wire::tcp_common::CommonSegment;
 use crate::wire::SeqNumber;
 
@@ -108,8 +109,15 @@ impl Stack {
     #[inline]
     fn receive_common(&mut self, now: Instant, frame: &[u8]) -> bool {
         let Some(ip) = self.iface.common_tcp(frame) else { return false };
-        let verify = !ip.checksum_verified;
-        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, verify) else {
+        // The checksum first, before any field is read: the sum needs most registers, and
+        // fields read before it waited for it on the stack. A segment that then proves not
+        // to be of the common shape (a SYN, FIN or RST, SACK blocks) is summed again by the
+        // general path; nearly every segment of an established connection is common.
+        if !ip.checksum_verified && !checksum::verify_tcp_v4(ip.src_ip, ip.dst_ip, PROTOCOL, ip.segment)
+        {
+            return false;
+        }
+        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, false) else {
             return false;
         };
         self.iface.count_common_tcp();
