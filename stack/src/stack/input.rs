@@ -113,7 +113,8 @@ impl Stack {
         // fields read before it waited for it on the stack. A segment that then proves not
         // to be of the common shape (a SYN, FIN or RST, SACK blocks) is summed again by the
         // general path; nearly every segment of an established connection is common.
-        if !ip.checksum_verified && !checksum::verify_tcp_v4(ip.src_ip, ip.dst_ip, PROTOCOL, ip.segment)
+        if !ip.checksum_verified
+            && !checksum::verify_tcp_v4(ip.src_ip, ip.dst_ip, PROTOCOL, ip.segment)
         {
             return false;
         }
