@@ -105,23 +105,26 @@ impl Stack {
     /// connection with no second parse: the work of [`receive`](Self::receive) for such a
     /// frame with the interface's general demultiplexing and `TcpRepr` left out (Van
     /// Jacobson's header prediction, Linux `tcp_rcv_established`). Returns `false`, having
-    /// changed nothing, for any other frame; the general path then takes it.
+    /// changed nothing, for a frame `common_tcp` does not take or whose checksum fails; the
+    /// general path then takes it (and counts a bad checksum).
     #[inline]
     fn receive_common(&mut self, now: Instant, frame: &[u8]) -> bool {
         let Some(ip) = self.iface.common_tcp(frame) else { return false };
         // The checksum first, before any field is read: the sum needs most registers, and
-        // fields read before it waited for it on the stack. A segment that then proves not
-        // to be of the common shape (a SYN, FIN or RST, SACK blocks) is summed again by the
-        // general path; nearly every segment of an established connection is common.
+        // fields read before it waited for it on the stack.
         if !ip.checksum_verified
             && !checksum::verify_tcp_v4(ip.src_ip, ip.dst_ip, PROTOCOL, ip.segment)
         {
             return false;
         }
-        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, false) else {
-            return false;
-        };
+        // From here the frame is the interface's `Received::Tcp` (`common_tcp` promises the
+        // same fields), counted as `receive` counts it.
         self.iface.count_common_tcp();
+        let ecn = IpEcn::from_bits(ip.dscp_ecn & 0b11);
+        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, false) else {
+            self.receive_uncommon(now, (ip.src_ip, ip.dst_ip), ecn, ip.segment);
+            return true;
+        };
         let seg = Segment {
             seq: c.seq,
             ack: Some(c.ack),
@@ -130,9 +133,24 @@ impl Stack {
             options: SegmentOptions { timestamps: c.timestamps, ..SegmentOptions::default() },
             payload: c.payload,
         };
-        let ecn = IpEcn::from_bits(ip.dscp_ecn & 0b11);
         self.segment_input(now, (ip.src_ip, c.src_port), (ip.dst_ip, c.dst_port), ecn, &seg);
         true
+    }
+
+    /// A segment `common_tcp` took and whose checksum holds, but not of the common shape (a
+    /// SYN, FIN or RST, SACK blocks, other options): to the general TCP parse, with the IPv4
+    /// header not checked and the segment not summed a second time, as the general path
+    /// would have done after `Interface::receive`.
+    #[cold]
+    #[inline(never)]
+    fn receive_uncommon(
+        &mut self,
+        now: Instant,
+        (src_ip, dst_ip): (Ipv4Addr, Ipv4Addr),
+        ecn: IpEcn,
+        segment: &[u8],
+    ) {
+        self.tcp_input_ecn(now, src_ip, dst_ip, ecn, segment, false);
     }
 
     /// A parsed segment from `remote` to `local`: to its connection, else to a listener, else
