@@ -142,6 +142,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Everything after the fixed header, up to the payload length.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..HEADER_LEN + usize::from(self.payload_len())]
     }
@@ -245,7 +246,9 @@ impl Ipv6Repr {
     /// source is accepted, duplicate address detection sends from `::`). [`Error::BadLength`]
     /// for an extension
     /// header that runs past the payload, more than [`MAX_EXTENSION_HEADERS`] of them, or a
-    /// hop-by-hop header anywhere but first (RFC 8200 §4.1).
+    /// hop-by-hop header anywhere but first (RFC 8200 §4.1). Inline into the interface's
+    /// IPv6 input, its one caller: out of line the `Ipv6Repr` went back through memory.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Ipv6Repr> {
         packet.check_len()?;
         let src = packet.src_addr();
