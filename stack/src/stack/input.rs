@@ -16,7 +16,8 @@ use crate::tcp::segment::{IpEcn, Segment, SegmentHeader, SegmentOptions};
 use crate::tcp::syncookie::SynCookies;
 use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State, TcpConfig};
 use crate::time::Instant;
-use crate::wire::tcp::{Packet, TcpRepr};
+use crate::wire::checksum;
+use crate::wire::tcp::{Packet, TcpRepr, PROTOCOL};
 use crate::wire::tcp_common::CommonSegment;
 use crate::wire::SeqNumber;
 
@@ -104,15 +105,26 @@ impl Stack {
     /// connection with no second parse: the work of [`receive`](Self::receive) for such a
     /// frame with the interface's general demultiplexing and `TcpRepr` left out (Van
     /// Jacobson's header prediction, Linux `tcp_rcv_established`). Returns `false`, having
-    /// changed nothing, for any other frame; the general path then takes it.
+    /// changed nothing, for a frame `common_tcp` does not take or whose checksum fails; the
+    /// general path then takes it (and counts a bad checksum).
     #[inline]
     fn receive_common(&mut self, now: Instant, frame: &[u8]) -> bool {
         let Some(ip) = self.iface.common_tcp(frame) else { return false };
-        let verify = !ip.checksum_verified;
-        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, verify) else {
+        // The checksum first, before any field is read: the sum needs most registers, and
+        // fields read before it waited for it on the stack.
+        if !ip.checksum_verified
+            && !checksum::verify_tcp_v4(ip.src_ip, ip.dst_ip, PROTOCOL, ip.segment)
+        {
             return false;
-        };
+        }
+        // From here the frame is the interface's `Received::Tcp` (`common_tcp` promises the
+        // same fields), counted as `receive` counts it.
         self.iface.count_common_tcp();
+        let ecn = IpEcn::from_bits(ip.dscp_ecn & 0b11);
+        let Some(c) = CommonSegment::parse(ip.segment, ip.src_ip, ip.dst_ip, false) else {
+            self.receive_uncommon(now, (ip.src_ip, ip.dst_ip), ecn, ip.segment);
+            return true;
+        };
         let seg = Segment {
             seq: c.seq,
             ack: Some(c.ack),
@@ -121,9 +133,24 @@ impl Stack {
             options: SegmentOptions { timestamps: c.timestamps, ..SegmentOptions::default() },
             payload: c.payload,
         };
-        let ecn = IpEcn::from_bits(ip.dscp_ecn & 0b11);
         self.segment_input(now, (ip.src_ip, c.src_port), (ip.dst_ip, c.dst_port), ecn, &seg);
         true
+    }
+
+    /// A segment `common_tcp` took and whose checksum holds, but not of the common shape (a
+    /// SYN, FIN or RST, SACK blocks, other options): to the general TCP parse, with the IPv4
+    /// header not checked and the segment not summed a second time, as the general path
+    /// would have done after `Interface::receive`.
+    #[cold]
+    #[inline(never)]
+    fn receive_uncommon(
+        &mut self,
+        now: Instant,
+        (src_ip, dst_ip): (Ipv4Addr, Ipv4Addr),
+        ecn: IpEcn,
+        segment: &[u8],
+    ) {
+        self.tcp_input_ecn(now, src_ip, dst_ip, ecn, segment, false);
     }
 
     /// A parsed segment from `remote` to `local`: to its connection, else to a listener, else

@@ -149,6 +149,16 @@ pub(super) fn emit_segment6_of(
     emit_segment6(iface, now, frame, key, ends, &seg.header, seg.payload, seg.ect)
 }
 
+/// Whether `s` is the IPv6 connection `key` names: its real ends (the boxed addresses) are
+/// the key's addresses, and its alias carries the key's ports (`Ipv6Ends::with_ports`). The
+/// flow index holds each such key once, so this is the connection it would return.
+#[inline]
+fn serves6(s: &Socket, key: &FlowKey6) -> bool {
+    s.conn.local().port() == key.local_port
+        && s.conn.remote().port() == key.remote_port
+        && s.ipv6.as_deref().is_some_and(|e| e.local == key.local_ip && e.remote == key.remote_ip)
+}
+
 impl Stack {
     /// Processes one TCP segment over IPv6 from `src` to `dst` (one of our addresses): the
     /// checksum over the IPv6 pseudo-header (RFC 8200 §8.1), then the same demultiplexing as
@@ -175,7 +185,20 @@ impl Stack {
             remote_ip: src,
             remote_port: repr.src_port,
         };
-        if let Some(h) = self.flows.v6.lookup(&key) {
+        // The hint, as over IPv4 (`segment_input`): the connection the previous segment went
+        // to, taken if its real ends are the segment's, so that a run of segments of one
+        // connection is hashed once (the keyed hash of the 36-byte key is most of a lookup).
+        // Off with the direct path (`set_frame_prediction`), so the two can be compared.
+        let found = match self.rx_hint {
+            Some(h)
+                if self.frame_prediction && self.flows.get(h).is_some_and(|s| serves6(s, &key)) =>
+            {
+                Some(h)
+            }
+            _ => self.flows.v6.lookup(&key),
+        };
+        self.rx_hint = found;
+        if let Some(h) = found {
             if !self.connection_input::<true>(now, h, &seg, ecn) {
                 return;
             }

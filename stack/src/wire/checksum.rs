@@ -62,11 +62,20 @@ fn sum_le(data: &[u8], seed: u64) -> u128 {
         a += u128::from(load(&c[16..]));
         b += u128::from(load(&c[24..]));
     }
-    let mut words = blocks.remainder().chunks_exact(WORD);
-    for c in &mut words {
-        a += u128::from(load(c));
+    // Most segments end on a block or word boundary (a 32-byte TCP header and 64 bytes, a
+    // full-sized 1,480-byte one): the remainder's steps are skipped whole when they have
+    // nothing to add, where they cost some 30 instructions of tests each time.
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut words = rest.chunks_exact(WORD);
+        for c in &mut words {
+            a += u128::from(load(c));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            a += u128::from(tail_word(tail));
+        }
     }
-    a += u128::from(tail_word(words.remainder()));
     a + b
 }
 

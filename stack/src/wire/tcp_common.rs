@@ -75,28 +75,31 @@ impl<'a> CommonSegment<'a> {
         if flags & !TcpFlags::PSH.bits() != TcpFlags::ACK.bits() {
             return None;
         }
-        let (header_len, timestamps) = match data[12] & 0xf0 {
+        // The timestamp block's values, where they lie (read after the checksum).
+        let (header_len, ts_block) = match data[12] & 0xf0 {
             PLAIN_HEADER => (20, None),
-            TS_HEADER if data.len() >= 32 && data[20..24] == TS_PREFIX => {
-                (32, Some((be32(data, 24), be32(data, 28))))
-            }
+            TS_HEADER => match data.get(20..32).and_then(|b| <&[u8; 12]>::try_from(b).ok()) {
+                Some(b) if b[..4] == TS_PREFIX => (32, Some(b)),
+                _ => return None,
+            },
             _ => return None,
         };
-        let (src_port, dst_port) = (be16(data, 0), be16(data, 2));
-        if src_port == 0 || dst_port == 0 {
+        if data[0..2] == [0, 0] || data[2..4] == [0, 0] {
             return None;
         }
+        // The fields are read only once the checksum holds: the sum needs most registers,
+        // and values read before it would wait for it on the stack.
         if verify_checksum && !checksum::verify_tcp_v4(src_ip, dst_ip, PROTOCOL, data) {
             return None;
         }
         Some(CommonSegment {
-            src_port,
-            dst_port,
+            src_port: be16(data, 0),
+            dst_port: be16(data, 2),
             seq: SeqNumber(be32(data, 4)),
             ack: SeqNumber(be32(data, 8)),
             flags: TcpFlags::from_bits(flags),
             window: be16(data, 14),
-            timestamps,
+            timestamps: ts_block.map(|b| (be32(b, 4), be32(b, 8))),
             payload: &data[header_len..],
         })
     }
