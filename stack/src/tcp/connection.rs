@@ -1172,9 +1172,7 @@ impl Connection {
             // Lines 13-23, one word each (`layout::hot_word_reads_each_hot_line`).
             self.state as u64 ^ u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
-            u64::from(self.ack.delack_segments)
-                ^ u64::from(self.timers.delack_at.is_some())
-                ^ u64::from(self.ack.rst),
+            u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
             u64::from(self.probes.unanswered) ^ u64::from(self.ecn.ok),
             self.totals.bytes_received,
             u64::from(self.rtx.count),
@@ -1313,7 +1311,6 @@ mod layout {
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, ack.delack_segments), 4),
-            (offset_of!(Connection, ack.rst), 1),
             (offset_of!(Connection, timers.delack_at), 8),
             (offset_of!(Connection, probes.unanswered), 4),
             (offset_of!(Connection, ecn.ok), 1),
