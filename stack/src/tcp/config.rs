@@ -5,25 +5,29 @@ use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
 ///
-/// `repr(C)` with the fields the per-segment path reads together first, from `wmem.default`
-/// to `flags`: every connection keeps a copy (`Connection::config`), and at many
-/// connections each line of it a segment reads is a cache miss (docs/benchmarks.md,
-/// "Connection hot and cold", "The connection thinned"). `Connection` puts them where they
-/// share lines with its other per-segment parts (`connection::layout`).
+/// `repr(C)` so that the fields the per-segment path reads fill one 64-byte run, from
+/// `delayed_ack_timeout` to `rmem.max` (57 of its bytes; the handshake's flags and
+/// `wmem.min` are the other 7): every connection keeps a copy (`Connection::config`), and at
+/// many connections each line of it a segment reads is a cache miss (docs/benchmarks.md,
+/// "Connection hot and cold", "The connection thinned", "The common segment in 13 lines").
+/// Five timeouts come first so that `Connection` can start that run on a line of its own
+/// (`connection::layout`); [`BufferSizes`] keeps its `min` last for the same reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpConfig {
-    // ----- read per segment: 57 bytes from `wmem.default` to `flags` (`wmem.min`, first,
-    // and `rmem.min` are not read) -----
-    /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
-    /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
-    /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
-    pub wmem: BufferSizes,
-    /// Receive buffer sizes (Linux `tcp_rmem`): the window offered starts at `default` and
-    /// grows with what the application reads per round trip up to `max`
-    /// (`tcp_rcv_space_adjust`); `max` also sets the window scale we offer.
-    /// `4096 131072 33554432`.
-    pub rmem: BufferSizes,
+    // ----- read on handshakes, timeouts and probes (40 bytes before the per-segment run) -----
+    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
+    pub min_rto: Duration,
+    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
+    pub clock_granularity: Duration,
+    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
+    pub keepalive_idle: Duration,
+    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
+    pub keepalive_interval: Duration,
+    // ----- read per segment: `delayed_ack_timeout` .. `flags`, then `wmem` and `rmem` but
+    // their `min`s (64 bytes from `delayed_ack_timeout` to `rmem.max`) -----
     /// Delayed-ACK timer: 40 ms (Linux `TCP_DELACK_MIN`; RFC 1122 caps it at 500 ms).
     pub delayed_ack_timeout: Duration,
     /// `TCP_NOTSENT_LOWAT`: how many bytes may wait unsent before writes stop (`tcp::lowat`);
@@ -57,23 +61,21 @@ pub struct TcpConfig {
     pub syn_retries: u8,
     /// SYN-ACK retransmissions before a passive open gives up: 5 (`tcp_synack_retries`).
     pub synack_retries: u8,
-    // ----- read on timeouts; its tag is also read per segment, as the slot's occupancy
-    // (the niche `flow::slab` takes), right after the per-segment fields -----
+    // ----- read per segment but for the two `min`s (last in each `BufferSizes`) -----
+    /// Send buffer sizes (Linux `tcp_wmem`): the most bytes queued and unacknowledged starts
+    /// at `default` and grows with the congestion window up to `max` (`tcp_sndbuf_expand`).
+    /// `4096 16384 4194304`. Memory is taken in chunks as data is queued, never up front.
+    pub wmem: BufferSizes,
+    /// Receive buffer sizes (Linux `tcp_rmem`): the window offered starts at `default` and
+    /// grows with what the application reads per round trip up to `max`
+    /// (`tcp_rcv_space_adjust`); `max` also sets the window scale we offer.
+    /// `4096 131072 33554432`.
+    pub rmem: BufferSizes,
+    // ----- read on timeouts and probes -----
     /// `TCP_USER_TIMEOUT` (RFC 5482): how long sent data may stay unacknowledged before the
     /// connection times out, in place of the `retries2` count; `None` (the default) leaves
     /// the count in charge.
     pub user_timeout: Option<Duration>,
-    // ----- read on handshakes, timeouts and probes -----
-    /// RTO before any RTT sample (RFC 6298 §2.1): 1 s.
-    pub initial_rto: Duration,
-    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 suggests 1 s).
-    pub min_rto: Duration,
-    /// Clock granularity `G` of RFC 6298 §2: 1 ms (timestamps tick in milliseconds).
-    pub clock_granularity: Duration,
-    /// Idle time before the first keepalive probe: 7200 s (`tcp_keepalive_time`).
-    pub keepalive_idle: Duration,
-    /// Interval between unanswered keepalive probes: 75 s (`tcp_keepalive_intvl`).
-    pub keepalive_interval: Duration,
     /// Maximum segment lifetime: 30 s, so TIME-WAIT lasts 2·MSL = 60 s like Linux.
     pub msl: Duration,
     /// How long a connection the application has closed waits in FIN-WAIT-2 for the peer's
@@ -261,14 +263,19 @@ impl TcpFlags {
 }
 
 /// A Linux `tcp_rmem`/`tcp_wmem` triple, in bytes.
+///
+/// `repr(C)` with `min` last: a segment reads `default` and `max`, never `min`, so in
+/// [`TcpConfig`] `rmem.min` falls just past the per-segment run (`wmem.min` stays inside it,
+/// in the room the handshake's flags leave).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct BufferSizes {
-    /// Least the buffer is ever allowed (also under memory pressure).
-    pub min: usize,
     /// Size a connection starts with.
     pub default: usize,
     /// Most auto-tuning grows it to.
     pub max: usize,
+    /// Least the buffer is ever allowed (also under memory pressure).
+    pub min: usize,
 }
 
 impl BufferSizes {

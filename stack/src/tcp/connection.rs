@@ -218,53 +218,52 @@ pub struct CookieOptions {
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned"), and the parts are ordered so that those bytes fall on 14 of the 31 lines:
-/// - lines 16-26, from the out-of-order count (last in `Reassembly`) through `loss`, hold
-///   whole the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
-///   `opts`), the ACK decision (`ack`, `timers`), building a segment (`local`/`remote`,
-///   `ecn`, `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an
-///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`);
-/// - parts of which it reads one end sit where that end shares a line with another's: the
-///   three per-segment counters (last in `TcpCounters`) and the controller's tag and window
-///   (first in `Controller`) on line 4, `Autotune`'s hot end and the pending RST's presence
-///   on line 8, the configuration's per-segment fields (first in `TcpConfig`) after `loss`,
-///   lines 26-27, with `user_timeout`'s tag, the niche in which the slab marks the slot's
-///   occupancy;
-/// - what those whole parts held that a common segment never touches sits last, in parts of
-///   its own: loss recovery's episode state (`LossCold`: undo, PRR, the post-timeout
-///   `recover`) and `Seldom` (the keepalive probe's time, the retransmissions' total). Out of
-///   the hot parts they saved the thirteenth line of lines 16-28 (docs/benchmarks.md,
-///   "Episode state out of the hot lines").
+/// thinned"), and the parts are ordered so that those bytes fall on 13 of the 31 lines:
+/// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
+///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
+///   window (its first 16 bytes);
+/// - line 5: the configuration's per-segment run (`TcpConfig`, 64 bytes from
+///   `delayed_ack_timeout` to `rmem.max`, after five cold timeouts);
+/// - lines 13-23, from the out-of-order count (last in `Reassembly`) to the three
+///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
+///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
+///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
+///   `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an ACK's
+///   bookkeeping (`rtx`, `probes`, `totals`, `loss`): 8 + 672 + 24 bytes, 11 lines exactly.
 ///
-/// The rest (the other counters, the congestion state beyond the window, the ACK rate
-/// limits, the tuning's per-round-trip measurement, the RST itself, the out-of-order ranges,
-/// the configuration's other fields, the two cold parts) fills the other 17 lines. The line
-/// budget test (`layout`) checks the 14; `docs/architecture.md` lists the byte offsets. A field added to
-/// a part, or a part that grows, moves what follows: run that test, and
+/// The rest fills the other 18 lines: the ACK rate limits and `Seldom` (the keepalive
+/// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
+/// the window, the configuration's other fields, the out-of-order ranges, the other
+/// counters, the RST itself and loss recovery's episode state (`LossCold`). The line budget
+/// test (`layout`) checks the 13; `docs/architecture.md` lists the byte offsets. A field
+/// added to a part, or a part that grows, moves what follows: run that test, and
 /// `bench/examples/server_count.rs` under callgrind's cache simulation, whose misses outside
-/// `hot_word` show a line it left out.
+/// `hot_word` show a line it left out (docs/benchmarks.md, "The common segment in 13
+/// lines").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- lines 0-15: parts of which a segment reads one end, where that end shares a
-    // line with another's: the counters' and the controller's (line 4), the tuning's and the
-    // RST's (line 8), the out-of-order count (line 16) -----
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones last, line 4).
-    pub(super) counters: TcpCounters,
-    /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
-    /// counters on line 4.
-    pub(super) cc: Controller,
+    // ----- lines 0-1: cold parts, then the tuning's hot end and the controller's head
+    // (line 1) -----
     pub(super) limits: AckLimits,
+    /// The keepalive probe's time and the retransmissions' total (`Seldom`).
+    pub(super) seldom: Seldom,
     /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads lies in
-    /// its last 48 bytes, line 8).
+    /// its last 48 bytes, line 1, which start with the tag of its RTT estimate: the first
+    /// `Option<Duration>` of the connection, the niche the slab takes).
     pub(super) tune: Autotune,
-    /// A RST to send (only its presence is read per segment: the niche of `None` is its
-    /// first word, beside the tuning on line 8).
-    pub(super) rst_pending: Option<SegmentHeader>,
-    /// Out-of-order ranges (its count comes last and is read per segment: it starts line 16).
+    /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
+    /// tuning's end on line 1.
+    pub(super) cc: Controller,
+
+    // ----- lines 4-6: the configuration, its per-segment run alone on line 5 -----
+    pub(super) config: TcpConfig,
+
+    // ----- lines 6-13: out-of-order ranges (its count comes last and is read per
+    // segment: it starts line 13) -----
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 16-26: every part a common segment touches throughout, whole -----
+    // ----- lines 13-23: every part a common segment touches throughout, whole -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -279,6 +278,7 @@ pub struct Connection {
     pub(super) snd: SendSeq,
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
+    /// When to acknowledge, and whether a RST is queued (`queue_rst`).
     pub(super) ack: AckSchedule,
     pub(super) timers: Timers,
     /// ECN (RFC 3168) negotiation and its sender and receiver state.
@@ -298,16 +298,16 @@ pub struct Connection {
     pub(super) chrono: SendChrono,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
+    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones first, ending line
+    /// 23).
+    pub(super) counters: TcpCounters,
 
-    // ----- lines 26-29: the configuration, its per-segment fields first (lines 26-27) and
-    // then `user_timeout`, whose tag is the slot's occupancy (line 27) -----
-    pub(super) config: TcpConfig,
-
-    // ----- lines 29-30: what the parts above would hold but a common segment never touches -----
+    // ----- lines 28-30: what a common segment never touches -----
+    /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
+    /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
+    pub(super) rst_pending: Option<SegmentHeader>,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
-    /// The keepalive probe's time and the retransmissions' total (`Seldom`).
-    pub(super) seldom: Seldom,
 }
 
 /// How a new [`Connection`] opens.
@@ -547,7 +547,33 @@ impl Connection {
 
     /// Whether the TCB is finished and may be freed.
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.rst_pending.is_none()
+        self.state == State::Closed && !self.rst_queued()
+    }
+
+    /// Queues a RST for the next [`poll_transmit`](Self::poll_transmit), replacing any
+    /// queued one. Its presence is a flag in a hot line (`AckSchedule::rst`), kept with the
+    /// header by these three methods only, so that a segment's planning does not read the
+    /// header's cold lines (`Connection`'s layout note).
+    pub(super) fn queue_rst(&mut self, rst: SegmentHeader) {
+        self.rst_pending = Some(rst);
+        self.ack.rst = true;
+    }
+
+    /// Whether a RST is queued.
+    #[inline]
+    pub(super) fn rst_queued(&self) -> bool {
+        debug_assert_eq!(self.ack.rst, self.rst_pending.is_some());
+        self.ack.rst
+    }
+
+    /// The queued RST, if any, taken out of the queue.
+    #[inline]
+    pub(super) fn take_rst(&mut self) -> Option<SegmentHeader> {
+        if !self.rst_queued() {
+            return None;
+        }
+        self.ack.rst = false;
+        self.rst_pending.take()
     }
 
     /// Local address and port.
@@ -950,7 +976,7 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                self.rst_pending = Some(SegmentHeader {
+                self.queue_rst(SegmentHeader {
                     seq: self.snd.nxt,
                     ack: Some(self.rcv.nxt),
                     flags: Flags::RST | Flags::ACK,
@@ -1038,7 +1064,7 @@ impl Connection {
     /// SYN queue is crowded: Linux's `reqsk_timer_handler` drops such a request silently, and
     /// a RST would go to what is, in a flood, most likely a spoofed source (backscatter).
     pub(crate) fn forget(&mut self) {
-        self.rst_pending = None;
+        self.take_rst();
         self.enter_closed(Event::Closed);
     }
 
@@ -1127,22 +1153,21 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 14 lines `layout::HOT` names (line 4, the three counters and the
-    /// controller's tag and window; line 8, `Autotune`'s hot end and the pending RST's
-    /// presence; lines 16-26, the parts a common segment touches throughout, from the
-    /// out-of-order count to loss recovery; lines 26-27, the configuration's per-segment
-    /// fields and `user_timeout`'s tag, the slot's occupancy), plus the scoreboard's
-    /// oldest record (a heap object of its own). Which field stands for which line is checked
-    /// by `layout::hot_word_reads_each_hot_line`. That these are all the lines was measured,
-    /// not guessed: per field by valgrind's `lackey`, and in a cache simulation of
-    /// `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
-    /// docs/benchmarks.md "The connection thinned") no connection line misses outside this
-    /// read.
+    /// each of the 13 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
+    /// estimate's tag is the slot's occupancy, and the controller's tag and window; line 5,
+    /// the configuration's per-segment run; lines 13-23, the parts a common segment touches
+    /// throughout, from the out-of-order count to the three per-segment counters), plus the
+    /// scoreboard's oldest record (a heap object of its own). Which field stands for which
+    /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
+    /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
+    /// simulation of `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
+    /// docs/benchmarks.md "The connection thinned", "The common segment in 13 lines") no
+    /// connection line misses outside this read.
     pub(crate) fn hot_word(&self) -> u64 {
         let lines = [
-            // Line 27: the configuration's per-segment fields and `user_timeout`'s tag.
+            // Line 5: the configuration's per-segment run.
             self.config.delayed_ack_timeout.total_nanos() ^ u64::from(self.config.rack()),
-            // Lines 16-26, one word each (`layout::hot_word_reads_each_hot_line`).
+            // Lines 13-23, one word each (`layout::hot_word_reads_each_hot_line`).
             self.state as u64 ^ u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
             u64::from(self.ack.delack_segments) ^ u64::from(self.timers.delack_at.is_some()),
@@ -1154,11 +1179,9 @@ impl Connection {
             u64::from(self.loss.last_rtt.is_some()),
             self.loss.board.warm_word(),
             u64::from(self.loss.episode.is_some()),
-            u64::from(self.loss.dupacks),
-            // Line 4: the counters and the controller; line 8: `Autotune`'s hot end and the
-            // RST's presence.
-            self.counters.in_segs ^ self.cc.window() as u64,
-            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64 ^ u64::from(self.rst_pending.is_some()),
+            u64::from(self.loss.dupacks) ^ self.counters.in_segs,
+            // Line 1: `Autotune`'s hot end and the controller's tag and window.
+            (self.tune.rcvbuf ^ self.tune.sndbuf) as u64 ^ self.cc.window() as u64,
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1183,15 +1206,15 @@ mod layout {
     /// --trace-mem=yes` under `bench/examples/server_count 1 10` (640 frames), every access
     /// to the connection's slot counted per frame and mapped to fields by the debug build's
     /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
-    /// - whole parts, from `state` to `loss`;
-    /// - the pending RST's presence (the niche that marks `None` is the first word of
-    ///   `Option<SegmentHeader>`, the compiler's choice);
+    /// - whole parts, from `state` to `loss` (with the pending RST's presence, `ack.rst`,
+    ///   read in place of the header's niche since "The common segment in 13 lines");
     /// - the out-of-order count (last in `Reassembly`);
-    /// - the configuration's per-segment fields, `wmem.default` .. `flags`;
+    /// - the configuration's per-segment fields, `delayed_ack_timeout` .. `flags` and the
+    ///   `default` and `max` of `wmem` and `rmem`;
     /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
-    ///   sizes, the current RTT measurement);
-    /// - the tag of the configuration's `user_timeout`: the slot's occupancy (below);
-    /// - the three per-segment counters (last in `TcpCounters`);
+    ///   sizes, the current RTT measurement); that presence's tag is also the slot's
+    ///   occupancy (below);
+    /// - the three per-segment counters (first in `TcpCounters`);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
     fn common_segment() -> Vec<(usize, usize)> {
         let config = offset_of!(Connection, config);
@@ -1202,8 +1225,6 @@ mod layout {
         vec![
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
             (state, offset_of!(Connection, loss) + size_of::<LossRecovery>() - state),
-            (offset_of!(Connection, rst_pending), 4),
-            (config + offset_of!(TcpConfig, user_timeout), 8),
             (wmem + offset_of!(BufferSizes, default), 8),
             (wmem + offset_of!(BufferSizes, max), 8),
             (rmem + offset_of!(BufferSizes, default), 8),
@@ -1229,37 +1250,49 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 14 of the connection's 31 lines (15 with loss
-    /// recovery's episode state, the keepalive probe's time and the retransmissions' total
-    /// inside the hot parts, 18 with the hot parts first and the configuration, counters and
-    /// RST behind them, 19 before that). The three counters and the controller's tag and
-    /// window are line 4, `Autotune`'s hot end and the RST's presence line 8; the parts it
-    /// touches throughout are whole in lines 16-26, from the out-of-order count to loss
-    /// recovery; the configuration's per-segment fields and `user_timeout`'s tag lines
-    /// 26-27. A field added
-    /// in the wrong place, or a part that grows, fails here; `Connection::hot_word` reads
-    /// one word of each of these lines (`HOT`).
+    /// The line budget of the common segment: 13 of the connection's 31 lines (14 with the
+    /// configuration's run across two lines and the RST's presence in its header, 15 with
+    /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
+    /// total inside the hot parts, 18 with the hot parts first and the configuration,
+    /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
+    /// controller's tag and window are line 1 (64 bytes exactly), the configuration's
+    /// per-segment run line 5 (64 bytes exactly), and the out-of-order count, the parts a
+    /// common segment touches throughout and the three counters lines 13-23 (704 bytes
+    /// exactly). A field added in the wrong place, or a part that grows, fails here;
+    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
     ///
     /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup. The
     /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
-    /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the slot, unless
-    /// the last one lies further from the slot's end than the first from its start
-    /// (`rustc_abi`'s niche bias). Here these are `Autotune::rtt` (line 8) and
-    /// `TcpConfig::user_timeout` (line 27; line 28 was the one taken, as lackey showed): both on hot
-    /// lines, so that either choice costs no line. Such an `Option` placed elsewhere moves
-    /// it (with the configuration first, `user_timeout` took a line of its own in the
-    /// measurement); the socket's own test (`stack::socket`) cannot see that, this one checks
-    /// both candidates (`niche_candidates`).
+    /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
+    /// unless the last one lies further from the start than both the first does and the
+    /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
+    /// (line 1) and the last one of loss recovery's (lines 13-23): both hot, so that either
+    /// choice costs no line. `TcpConfig::user_timeout` (cold) lies between them; such an
+    /// `Option` placed first or last would take the niche to a cold line. The socket's own
+    /// test (`stack::socket`) cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_fourteen_lines() {
+    fn a_common_segment_touches_thirteen_lines() {
         let lines = lines_of(&common_segment());
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // Whole parts from the out-of-order count to the end of loss recovery: 11 lines.
+        // The out-of-order count, the whole parts and the three counters: 11 lines exactly.
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
-        assert_eq!(lines_of(&[(first, loss_end - first)]).len(), 11);
-        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
+        assert_eq!(offset_of!(Connection, counters), loss_end, "the counters follow loss");
+        assert_eq!(loss_end + 24 - first, 11 * LINE);
+        // `Autotune`'s end and the controller's head: one line exactly.
+        let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
+        assert_eq!((tune_end - 48) % LINE, 0, "the tuning's hot end starts a line");
+        assert_eq!(offset_of!(Connection, cc), tune_end, "the controller follows the tuning");
+        // The configuration's run: one line exactly.
+        let run = offset_of!(Connection, config.delayed_ack_timeout);
+        assert_eq!(run % LINE, 0, "the configuration's run starts a line");
+        assert_eq!(offset_of!(Connection, config.rmem) + 16, run + LINE);
+        // The niche: the first candidate and the last on hot lines, `user_timeout` between.
+        let [tune_rtt, loss] = niche_candidates();
+        assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
+        let user_timeout = offset_of!(Connection, config.user_timeout);
+        assert!(tune_rtt.0 < user_timeout && user_timeout < loss.0);
         // A budget, not a measurement: a connection is 31 lines (1,984 bytes).
         assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
     }
@@ -1287,25 +1320,26 @@ mod layout {
             (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
             (offset_of!(Connection, loss.episode), 8),
             (offset_of!(Connection, loss.dupacks), 4),
-            (offset_of!(Connection, rst_pending), 4),
+            (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, tune.rcvbuf), 8),
             (offset_of!(Connection, tune.sndbuf), 8),
-            (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, cc), 16),
         ];
         assert_eq!(lines_of(&read), HOT.iter().copied().collect());
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 14] = [4, 8, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27];
+    const HOT: [usize; 13] = [1, 5, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
 
-    /// The tags of the `Option<Duration>` fields outside loss recovery (whose are hot
-    /// anyway): the slab's niche for a slot's occupancy is the first or the last of the
-    /// connection's (`a_common_segment_touches_fourteen_lines`).
-    fn niche_candidates() -> Vec<(usize, usize)> {
-        vec![
+    /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
+    /// (8 bytes into its hot end) and, standing for loss recovery's, `last_rtt`'s. Nothing
+    /// after `loss` has one (the counters are `u64`s, the RST's options and `LossCold` hold
+    /// 4-byte `Option`s and `Option<Instant>`s, whose niche is one value), nor anything
+    /// before the tuning (`AckLimits`, `Seldom`).
+    fn niche_candidates() -> [(usize, usize); 2] {
+        [
             (offset_of!(Connection, tune) + size_of::<Autotune>() - 48, 8),
-            (offset_of!(Connection, config.user_timeout), 8),
+            (offset_of!(Connection, loss.last_rtt), 8),
         ]
     }
 }

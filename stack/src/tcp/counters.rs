@@ -9,11 +9,18 @@
 
 /// TCP counters (deltas per connection, totals per stack).
 ///
-/// `repr(C)`, the three that every segment bumps last: in a connection's copy they share a
-/// line with the pending RST's presence that follows (`Connection`'s layout note).
+/// `repr(C)`, the three that every segment bumps first: in a connection's copy they end the
+/// run of lines a common segment touches throughout (`Connection`'s layout note).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpCounters {
+    /// Segments received (`InSegs`).
+    pub in_segs: u64,
+    /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
+    pub out_segs: u64,
+    /// Segments taken by header prediction, the established-state fast path (Linux
+    /// `TCPHPHits` counts its data half).
+    pub predicted_segments: u64,
     /// Transitions CLOSED -> SYN-SENT (`ActiveOpens`).
     pub active_opens: u64,
     /// Transitions LISTEN -> SYN-RECEIVED, or established from a SYN cookie (`PassiveOpens`).
@@ -92,13 +99,6 @@ pub struct TcpCounters {
     /// ACKs not sent to empty out-of-window or PAWS-failing segments because one went out
     /// less than 500 ms before (Linux `TCPACKSkippedSeq` + `TCPACKSkippedPAWS`).
     pub oow_acks_limited: u64,
-    /// Segments received (`InSegs`).
-    pub in_segs: u64,
-    /// Segments sent, retransmissions excluded as in Linux (`OutSegs`).
-    pub out_segs: u64,
-    /// Segments taken by header prediction, the established-state fast path (Linux
-    /// `TCPHPHits` counts its data half).
-    pub predicted_segments: u64,
 }
 
 impl TcpCounters {

@@ -42,7 +42,7 @@ impl Connection {
         if let Some(ack) = seg.ack {
             if ack <= self.snd.iss || ack > self.snd.max {
                 if !seg.flags.rst() {
-                    self.rst_pending = Some(SegmentHeader {
+                    self.queue_rst(SegmentHeader {
                         seq: ack,
                         ack: None,
                         flags: Flags::RST,
@@ -291,7 +291,7 @@ impl Connection {
                 self.snd.wnd = u32::from(seg.window) << self.opts.snd_wscale;
                 self.snd.max_wnd = self.snd.max_wnd.max(self.snd.wnd);
             } else {
-                self.rst_pending = Some(SegmentHeader {
+                self.queue_rst(SegmentHeader {
                     seq: ack,
                     ack: None,
                     flags: Flags::RST,
@@ -338,7 +338,7 @@ impl Connection {
             // bytes that are thrown away. The reset answers the segment (RFC 9293 §3.10.7.1
             // form: SEQ = SEG.ACK, no ACK bit).
             self.counters.abort_on_data += 1;
-            self.rst_pending = Some(SegmentHeader {
+            self.queue_rst(SegmentHeader {
                 seq: ack,
                 ack: None,
                 flags: Flags::RST,

@@ -59,7 +59,7 @@ impl Connection {
     /// Changes nothing. For tests that count how often the fast path was taken.
     #[doc(hidden)]
     pub fn common_segment_ready(&self) -> bool {
-        self.rst_pending.is_none() && self.fast_decision().is_some()
+        !self.rst_queued() && self.fast_decision().is_some()
     }
 
     /// The common segment's length and windows if [`common_case`](Self::common_case) holds
@@ -183,7 +183,7 @@ impl Connection {
         now: Instant,
         pool: &'p mut ChunkPool,
     ) -> Option<CommonSegment<'p>> {
-        if self.rst_pending.is_some() {
+        if self.rst_queued() {
             return None;
         }
         self.note_level(pool);

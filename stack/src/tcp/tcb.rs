@@ -150,6 +150,10 @@ pub(super) struct AckSchedule {
     pub(super) now: bool,
     /// Full-sized segments received since the last ACK (every second one is acknowledged).
     pub(super) delack_segments: u32,
+    /// A RST is queued (`Connection::rst_pending` holds it): its presence, which every
+    /// segment's planning reads, kept here in a hot line (and this struct's padding) while
+    /// the 72-byte header sits in a cold one (`Connection::queue_rst`, `take_rst`).
+    pub(super) rst: bool,
 }
 
 /// Every deadline the connection keeps outside loss recovery (whose probe and reordering

@@ -180,7 +180,7 @@ impl Connection {
     fn on_keepalive_timeout(&mut self, now: Instant) {
         if self.probes.keepalive_sent >= self.config.keepalive_count {
             self.counters.abort_on_timeout += 1;
-            self.rst_pending = Some(SegmentHeader {
+            self.queue_rst(SegmentHeader {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
                 flags: Flags::RST | Flags::ACK,
