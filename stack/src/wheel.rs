@@ -102,6 +102,16 @@ pub struct TimerWheel<T> {
     next_cache: Cell<NextCache>,
 }
 
+/// A timer value that records the deadline its owner really wants, which may be later than
+/// the entry's own (an entry left armed early) or gone: see [`TimerWheel::retarget`] and
+/// [`TimerWheel::pop_expired_with`].
+pub trait Lazy {
+    /// The deadline wanted now, or `None` if the owner wants no timer.
+    fn due(&self) -> Option<Instant>;
+    /// Records a new wanted deadline.
+    fn set_due(&mut self, due: Option<Instant>);
+}
+
 impl<T> TimerWheel<T> {
     /// A wheel whose tick 0 begins at `start`, with ticks of `tick` (e.g. 1 ms).
     ///
@@ -197,11 +207,18 @@ impl<T> TimerWheel<T> {
         let Some(index) = self.live_index(handle) else {
             return false;
         };
+        self.move_entry(index, new_deadline);
+        true
+    }
+
+    /// Moves live entry `index` to `new_deadline`. Out of line: the callers' common case is
+    /// not to move.
+    #[inline(never)]
+    fn move_entry(&mut self, index: u32, new_deadline: Instant) {
         self.unlink(index);
         self.next_cache.set(NextCache::Unknown);
         self.entries[index as usize].deadline = new_deadline;
         self.place(index);
-        true
     }
 
     /// The deadline of a pending timer.
@@ -296,7 +313,10 @@ impl<T> TimerWheel<T> {
     ) -> Option<(TimerHandle, T)> {
         loop {
             if self.due_head == NIL {
-                self.advance(now);
+                // Entries that fire early are moved on (or dropped) as their slot is emptied,
+                // without a trip through the due queue; one still in the queue is checked
+                // again below (its value may have changed since).
+                self.advance_with(now, &mut due);
             }
             let index = self.due_head;
             if index == NIL {
@@ -317,8 +337,59 @@ impl<T> TimerWheel<T> {
         }
     }
 
+    /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`Lazy`]): arms
+    /// one when there is none, moves it when `due` is earlier, and otherwise leaves it where
+    /// it is with `due` recorded in its value, for [`pop_expired_with`](Self::pop_expired_with)
+    /// to move on or drop if it fires early. `handle` is replaced only when a new entry is
+    /// armed (it was stale: the timer fired or was never armed).
+    ///
+    /// That saves a move per change when the deadline creeps later (the RTO restarting on
+    /// every ACK) for one early firing per wait at most, and the firing moves the entry in
+    /// one step. (Moving the entry at once when `due` is much later than it, so that a sure
+    /// early firing never comes, was measured and not kept: a move costs about what the
+    /// firing does, and a request-response connection faster than its delayed-ACK timeout
+    /// then moves its entry twice per request; docs/benchmarks.md, branch wheel.)
+    #[inline]
+    pub fn retarget(
+        &mut self,
+        handle: &mut TimerHandle,
+        due: Option<Instant>,
+        value: impl FnOnce() -> T,
+    ) where
+        T: Lazy,
+    {
+        let Some(index) = self.live_index(*handle) else {
+            if let Some(t) = due {
+                *handle = self.arm_out_of_line(t, value());
+            }
+            return;
+        };
+        let e = &mut self.entries[index as usize];
+        let armed = e.deadline;
+        if let Some(v) = e.value.as_mut() {
+            v.set_due(due);
+        }
+        if let Some(t) = due.filter(|&t| t < armed) {
+            self.move_entry(index, t);
+        }
+    }
+
+    /// [`arm`](Self::arm) kept out of [`retarget`](Self::retarget), which an owner calls
+    /// after every change and which mostly finds its entry armed.
+    #[inline(never)]
+    fn arm_out_of_line(&mut self, deadline: Instant, value: T) -> TimerHandle {
+        self.arm(deadline, value)
+    }
+
     /// Moves every timer with `deadline <= now` to the due queue.
     fn advance(&mut self, now: Instant) {
+        self.advance_with(now, &mut |_| Some(Instant::ZERO));
+    }
+
+    /// Moves every timer with `deadline <= now` to the due queue, except one whose value
+    /// wants a later deadline (`due`), which is moved there, and one whose value wants none,
+    /// which is dropped (see [`pop_expired_with`](Self::pop_expired_with)).
+    fn advance_with(&mut self, now: Instant, due: &mut impl FnMut(&T) -> Option<Instant>) {
         let now_tick = self.tick_of(now).max(self.elapsed);
         let mut changed = false;
         loop {
@@ -337,7 +408,7 @@ impl<T> TimerWheel<T> {
             self.elapsed = slot_start;
             changed = true;
             if level == 0 {
-                if !self.fire_slot(slot, now) {
+                if !self.fire_slot(slot, now, due) {
                     // Timers later within the current tick stay put; nothing else is due.
                     break;
                 }
@@ -352,14 +423,33 @@ impl<T> TimerWheel<T> {
 
     /// Moves the due timers of level-0 `slot` to the due queue. Returns whether the slot is
     /// now empty.
-    fn fire_slot(&mut self, slot: usize, now: Instant) -> bool {
+    ///
+    /// An entry whose value wants a deadline later than `now` is moved there (into a later
+    /// slot, or back into this one at its head, behind the walk); one that wants none is
+    /// freed.
+    fn fire_slot(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        due: &mut impl FnMut(&T) -> Option<Instant>,
+    ) -> bool {
         let mut cursor = self.heads[slot];
         while cursor != NIL {
-            let next = self.entries[cursor as usize].next;
-            let deadline = self.entries[cursor as usize].deadline;
-            if deadline <= now {
-                self.unlink(cursor);
-                self.push_due(cursor);
+            let e = &self.entries[cursor as usize];
+            let next = e.next;
+            if e.deadline <= now {
+                match e.value.as_ref().and_then(&mut *due) {
+                    // Later than `now`, so this advance does not fire it again.
+                    Some(t) if t > now => self.move_entry(cursor, t),
+                    Some(_) => {
+                        self.unlink(cursor);
+                        self.push_due(cursor);
+                    }
+                    None => {
+                        let generation = self.entries[cursor as usize].generation;
+                        self.cancel(TimerHandle { index: cursor, generation });
+                    }
+                }
             }
             cursor = next;
         }
@@ -733,6 +823,63 @@ mod tests {
                 }
             }
         }
+        assert!(w.is_empty());
+    }
+
+    #[derive(Debug)]
+    struct Owned(Option<Instant>);
+
+    impl Lazy for Owned {
+        fn due(&self) -> Option<Instant> {
+            self.0
+        }
+        fn set_due(&mut self, due: Option<Instant>) {
+            self.0 = due;
+        }
+    }
+
+    #[test]
+    fn retarget_moves_earlier_only_and_an_early_firing_moves_on_in_one_step() {
+        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        // A request arms the delayed ACK (40 ms), the response then starts the RTO (200 ms):
+        // the entry stays at 40 ms with 200 ms recorded.
+        let mut h = TimerHandle::DANGLING;
+        w.retarget(&mut h, Some(ms(40)), || Owned(Some(ms(40))));
+        assert_eq!(w.deadline(h), Some(ms(40)));
+        let armed = h;
+        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        assert_eq!(h, armed);
+        assert_eq!(w.deadline(h), Some(ms(40)));
+        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(200)), "wanted deadline recorded");
+        // It fires early and moves on, keeping its handle, without being handed out.
+        assert!(w.pop_expired_with(ms(40), |v| v.due()).is_none());
+        w.check_invariants();
+        assert_eq!(w.deadline(h), Some(ms(200)));
+        // Earlier always moves.
+        w.retarget(&mut h, Some(ms(100)), || unreachable!());
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        // Nothing wanted: the entry stays, and is dropped when it fires; a stale handle with
+        // nothing wanted arms nothing.
+        w.retarget(&mut h, None, || unreachable!());
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert!(w.pop_expired_with(ms(100), |v| v.due()).is_none());
+        assert!(w.is_empty());
+        w.check_invariants();
+        w.retarget(&mut h, None, || unreachable!());
+        assert!(w.is_empty());
+        // A wanted deadline later than the poll but within the firing tick (64 µs ticks:
+        // 150.016 to 150.080 ms) goes back into the slot being emptied, and fires at the next
+        // poll that reaches it.
+        let us = Instant::from_micros;
+        w.retarget(&mut h, Some(us(150_020)), || Owned(Some(us(150_020))));
+        assert_ne!(h, armed, "a new entry");
+        w.retarget(&mut h, Some(us(150_060)), || unreachable!());
+        assert!(w.pop_expired_with(us(150_040), |v| v.due()).is_none());
+        w.check_invariants();
+        assert_eq!(w.deadline(h), Some(us(150_060)));
+        assert_eq!(w.next_deadline(), Some(us(150_060)));
+        let fired = w.pop_expired_with(us(150_060), |v| v.due());
+        assert_eq!(fired.map(|(h, v)| (h, v.0)), Some((h, Some(us(150_060)))));
         assert!(w.is_empty());
     }
 
