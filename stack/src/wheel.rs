@@ -413,7 +413,7 @@ impl<T> TimerWheel<T> {
                     break;
                 }
             } else {
-                self.cascade(level, slot);
+                self.cascade(level, slot, due);
             }
         }
         if changed {
@@ -458,13 +458,20 @@ impl<T> TimerWheel<T> {
 
     /// Empties slot `slot` of `level` (whose start `elapsed` has just reached) into the
     /// levels below.
-    fn cascade(&mut self, level: usize, slot: usize) {
+    ///
+    /// An entry whose value wants a later deadline (`due`) goes straight to that one: it
+    /// would only fire early and be moved there from the level below.
+    fn cascade(&mut self, level: usize, slot: usize, due: &mut impl FnMut(&T) -> Option<Instant>) {
         let place = level * SLOTS + slot;
         let mut cursor = self.heads[place];
         self.heads[place] = NIL;
         self.occupied[level] &= !(1u64 << slot);
         while cursor != NIL {
-            let next = self.entries[cursor as usize].next;
+            let e = &mut self.entries[cursor as usize];
+            let next = e.next;
+            if let Some(t) = e.value.as_ref().and_then(&mut *due) {
+                e.deadline = e.deadline.max(t);
+            }
             self.place(cursor);
             cursor = next;
         }
