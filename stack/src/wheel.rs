@@ -31,6 +31,12 @@
 //! (index + generation) cancels in O(1). A handle to a timer that has fired or been cancelled
 //! is stale and every operation on it is a harmless no-op.
 //!
+//! An owner that keeps one entry for a deadline that moves often (a TCP connection's earliest
+//! timer) can keep it lazily ([`TimerWheel::retarget`], [`Lazy`]): the entry moves only
+//! earlier, a later deadline is recorded in its value, and an entry found early, when its
+//! slot cascades or fires, goes straight to the recorded deadline without being handed out
+//! ([`TimerWheel::pop_expired_with`]).
+//!
 //! Order of calls: arm/cancel/reschedule at any time; when `now` passes
 //! [`next_deadline`](TimerWheel::next_deadline), call [`poll_expired`](TimerWheel::poll_expired),
 //! [`expire`](TimerWheel::expire) or [`pop_expired`](TimerWheel::pop_expired) with `now`.
@@ -305,7 +311,11 @@ impl<T> TimerWheel<T> {
     /// expired timer whose `due` is later than `now` is moved there, keeping its handle; one
     /// whose `due` is `None` is cancelled; neither is handed out. The caller can then keep an
     /// entry armed early and only record a later deadline in its value, and an early firing
-    /// costs the wheel's own entry and nothing of the caller's.
+    /// costs the wheel's own entry and nothing of the caller's. Such an entry is moved as soon
+    /// as the advance reaches it: when a slot above level 0 cascades (it goes straight to its
+    /// `due` instead of the level below), or when its level-0 slot fires (it goes from there,
+    /// not through the due queue). `due` may therefore be asked of timers that are not yet
+    /// expired; it must only depend on the value.
     pub fn pop_expired_with(
         &mut self,
         now: Instant,
