@@ -31,6 +31,12 @@
 //! (index + generation) cancels in O(1). A handle to a timer that has fired or been cancelled
 //! is stale and every operation on it is a harmless no-op.
 //!
+//! An owner that keeps one entry for a deadline that moves often (a TCP connection's earliest
+//! timer) can keep it lazily ([`TimerWheel::retarget`], [`Lazy`]): the entry moves only
+//! earlier, a later deadline is recorded in its value, and an entry found early, when its
+//! slot cascades or fires, goes straight to the recorded deadline without being handed out
+//! ([`TimerWheel::pop_expired_with`]).
+//!
 //! Order of calls: arm/cancel/reschedule at any time; when `now` passes
 //! [`next_deadline`](TimerWheel::next_deadline), call [`poll_expired`](TimerWheel::poll_expired),
 //! [`expire`](TimerWheel::expire) or [`pop_expired`](TimerWheel::pop_expired) with `now`.
@@ -100,6 +106,16 @@ pub struct TimerWheel<T> {
     due_min: Instant,
     len: usize,
     next_cache: Cell<NextCache>,
+}
+
+/// A timer value that records the deadline its owner really wants, which may be later than
+/// the entry's own (an entry left armed early) or gone: see [`TimerWheel::retarget`] and
+/// [`TimerWheel::pop_expired_with`].
+pub trait Lazy {
+    /// The deadline wanted now, or `None` if the owner wants no timer.
+    fn due(&self) -> Option<Instant>;
+    /// Records a new wanted deadline.
+    fn set_due(&mut self, due: Option<Instant>);
 }
 
 impl<T> TimerWheel<T> {
@@ -197,11 +213,18 @@ impl<T> TimerWheel<T> {
         let Some(index) = self.live_index(handle) else {
             return false;
         };
+        self.move_entry(index, new_deadline);
+        true
+    }
+
+    /// Moves live entry `index` to `new_deadline`. Out of line: the callers' common case is
+    /// not to move.
+    #[inline(never)]
+    fn move_entry(&mut self, index: u32, new_deadline: Instant) {
         self.unlink(index);
         self.next_cache.set(NextCache::Unknown);
         self.entries[index as usize].deadline = new_deadline;
         self.place(index);
-        true
     }
 
     /// The deadline of a pending timer.
@@ -288,7 +311,11 @@ impl<T> TimerWheel<T> {
     /// expired timer whose `due` is later than `now` is moved there, keeping its handle; one
     /// whose `due` is `None` is cancelled; neither is handed out. The caller can then keep an
     /// entry armed early and only record a later deadline in its value, and an early firing
-    /// costs the wheel's own entry and nothing of the caller's.
+    /// costs the wheel's own entry and nothing of the caller's. Such an entry is moved as soon
+    /// as the advance reaches it: when a slot above level 0 cascades (it goes straight to its
+    /// `due` instead of the level below), or when its level-0 slot fires (it goes from there,
+    /// not through the due queue). `due` may therefore be asked of timers that are not yet
+    /// expired; it must only depend on the value.
     pub fn pop_expired_with(
         &mut self,
         now: Instant,
@@ -296,7 +323,10 @@ impl<T> TimerWheel<T> {
     ) -> Option<(TimerHandle, T)> {
         loop {
             if self.due_head == NIL {
-                self.advance(now);
+                // Entries that fire early are moved on (or dropped) as their slot is emptied,
+                // without a trip through the due queue; one still in the queue is checked
+                // again below (its value may have changed since).
+                self.advance_with(now, &mut due);
             }
             let index = self.due_head;
             if index == NIL {
@@ -317,8 +347,59 @@ impl<T> TimerWheel<T> {
         }
     }
 
+    /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`Lazy`]): arms
+    /// one when there is none, moves it when `due` is earlier, and otherwise leaves it where
+    /// it is with `due` recorded in its value, for [`pop_expired_with`](Self::pop_expired_with)
+    /// to move on or drop if it fires early. `handle` is replaced only when a new entry is
+    /// armed (it was stale: the timer fired or was never armed).
+    ///
+    /// That saves a move per change when the deadline creeps later (the RTO restarting on
+    /// every ACK) for one early firing per wait at most, and the firing moves the entry in
+    /// one step. (Moving the entry at once when `due` is much later than it, so that a sure
+    /// early firing never comes, was measured and not kept: a move costs about what the
+    /// firing does, and a request-response connection faster than its delayed-ACK timeout
+    /// then moves its entry twice per request; docs/benchmarks.md, branch wheel.)
+    #[inline]
+    pub fn retarget(
+        &mut self,
+        handle: &mut TimerHandle,
+        due: Option<Instant>,
+        value: impl FnOnce() -> T,
+    ) where
+        T: Lazy,
+    {
+        let Some(index) = self.live_index(*handle) else {
+            if let Some(t) = due {
+                *handle = self.arm_out_of_line(t, value());
+            }
+            return;
+        };
+        let e = &mut self.entries[index as usize];
+        let armed = e.deadline;
+        if let Some(v) = e.value.as_mut() {
+            v.set_due(due);
+        }
+        if let Some(t) = due.filter(|&t| t < armed) {
+            self.move_entry(index, t);
+        }
+    }
+
+    /// [`arm`](Self::arm) kept out of [`retarget`](Self::retarget), which an owner calls
+    /// after every change and which mostly finds its entry armed.
+    #[inline(never)]
+    fn arm_out_of_line(&mut self, deadline: Instant, value: T) -> TimerHandle {
+        self.arm(deadline, value)
+    }
+
     /// Moves every timer with `deadline <= now` to the due queue.
     fn advance(&mut self, now: Instant) {
+        self.advance_with(now, &mut |_| Some(Instant::ZERO));
+    }
+
+    /// Moves every timer with `deadline <= now` to the due queue, except one whose value
+    /// wants a later deadline (`due`), which is moved there, and one whose value wants none,
+    /// which is dropped (see [`pop_expired_with`](Self::pop_expired_with)).
+    fn advance_with(&mut self, now: Instant, due: &mut impl FnMut(&T) -> Option<Instant>) {
         let now_tick = self.tick_of(now).max(self.elapsed);
         let mut changed = false;
         loop {
@@ -337,12 +418,12 @@ impl<T> TimerWheel<T> {
             self.elapsed = slot_start;
             changed = true;
             if level == 0 {
-                if !self.fire_slot(slot, now) {
+                if !self.fire_slot(slot, now, due) {
                     // Timers later within the current tick stay put; nothing else is due.
                     break;
                 }
             } else {
-                self.cascade(level, slot);
+                self.cascade(level, slot, due);
             }
         }
         if changed {
@@ -352,14 +433,33 @@ impl<T> TimerWheel<T> {
 
     /// Moves the due timers of level-0 `slot` to the due queue. Returns whether the slot is
     /// now empty.
-    fn fire_slot(&mut self, slot: usize, now: Instant) -> bool {
+    ///
+    /// An entry whose value wants a deadline later than `now` is moved there (into a later
+    /// slot, or back into this one at its head, behind the walk); one that wants none is
+    /// freed.
+    fn fire_slot(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        due: &mut impl FnMut(&T) -> Option<Instant>,
+    ) -> bool {
         let mut cursor = self.heads[slot];
         while cursor != NIL {
-            let next = self.entries[cursor as usize].next;
-            let deadline = self.entries[cursor as usize].deadline;
-            if deadline <= now {
-                self.unlink(cursor);
-                self.push_due(cursor);
+            let e = &self.entries[cursor as usize];
+            let next = e.next;
+            if e.deadline <= now {
+                match e.value.as_ref().and_then(&mut *due) {
+                    // Later than `now`, so this advance does not fire it again.
+                    Some(t) if t > now => self.move_entry(cursor, t),
+                    Some(_) => {
+                        self.unlink(cursor);
+                        self.push_due(cursor);
+                    }
+                    None => {
+                        let generation = self.entries[cursor as usize].generation;
+                        self.cancel(TimerHandle { index: cursor, generation });
+                    }
+                }
             }
             cursor = next;
         }
@@ -368,13 +468,20 @@ impl<T> TimerWheel<T> {
 
     /// Empties slot `slot` of `level` (whose start `elapsed` has just reached) into the
     /// levels below.
-    fn cascade(&mut self, level: usize, slot: usize) {
+    ///
+    /// An entry whose value wants a later deadline (`due`) goes straight to that one: it
+    /// would only fire early and be moved there from the level below.
+    fn cascade(&mut self, level: usize, slot: usize, due: &mut impl FnMut(&T) -> Option<Instant>) {
         let place = level * SLOTS + slot;
         let mut cursor = self.heads[place];
         self.heads[place] = NIL;
         self.occupied[level] &= !(1u64 << slot);
         while cursor != NIL {
-            let next = self.entries[cursor as usize].next;
+            let e = &mut self.entries[cursor as usize];
+            let next = e.next;
+            if let Some(t) = e.value.as_ref().and_then(&mut *due) {
+                e.deadline = e.deadline.max(t);
+            }
             self.place(cursor);
             cursor = next;
         }
@@ -733,6 +840,63 @@ mod tests {
                 }
             }
         }
+        assert!(w.is_empty());
+    }
+
+    #[derive(Debug)]
+    struct Owned(Option<Instant>);
+
+    impl Lazy for Owned {
+        fn due(&self) -> Option<Instant> {
+            self.0
+        }
+        fn set_due(&mut self, due: Option<Instant>) {
+            self.0 = due;
+        }
+    }
+
+    #[test]
+    fn retarget_moves_earlier_only_and_an_early_firing_moves_on_in_one_step() {
+        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        // A request arms the delayed ACK (40 ms), the response then starts the RTO (200 ms):
+        // the entry stays at 40 ms with 200 ms recorded.
+        let mut h = TimerHandle::DANGLING;
+        w.retarget(&mut h, Some(ms(40)), || Owned(Some(ms(40))));
+        assert_eq!(w.deadline(h), Some(ms(40)));
+        let armed = h;
+        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        assert_eq!(h, armed);
+        assert_eq!(w.deadline(h), Some(ms(40)));
+        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(200)), "wanted deadline recorded");
+        // It fires early and moves on, keeping its handle, without being handed out.
+        assert!(w.pop_expired_with(ms(40), |v| v.due()).is_none());
+        w.check_invariants();
+        assert_eq!(w.deadline(h), Some(ms(200)));
+        // Earlier always moves.
+        w.retarget(&mut h, Some(ms(100)), || unreachable!());
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        // Nothing wanted: the entry stays, and is dropped when it fires; a stale handle with
+        // nothing wanted arms nothing.
+        w.retarget(&mut h, None, || unreachable!());
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert!(w.pop_expired_with(ms(100), |v| v.due()).is_none());
+        assert!(w.is_empty());
+        w.check_invariants();
+        w.retarget(&mut h, None, || unreachable!());
+        assert!(w.is_empty());
+        // A wanted deadline later than the poll but within the firing tick (64 µs ticks:
+        // 150.016 to 150.080 ms) goes back into the slot being emptied, and fires at the next
+        // poll that reaches it.
+        let us = Instant::from_micros;
+        w.retarget(&mut h, Some(us(150_020)), || Owned(Some(us(150_020))));
+        assert_ne!(h, armed, "a new entry");
+        w.retarget(&mut h, Some(us(150_060)), || unreachable!());
+        assert!(w.pop_expired_with(us(150_040), |v| v.due()).is_none());
+        w.check_invariants();
+        assert_eq!(w.deadline(h), Some(us(150_060)));
+        assert_eq!(w.next_deadline(), Some(us(150_060)));
+        let fired = w.pop_expired_with(us(150_060), |v| v.due());
+        assert_eq!(fired.map(|(h, v)| (h, v.0)), Some((h, Some(us(150_060)))));
         assert!(w.is_empty());
     }
 

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use xdptcp_stack::time::{Duration, Instant};
-use xdptcp_stack::wheel::{TimerHandle, TimerWheel};
+use xdptcp_stack::wheel::{Lazy, TimerHandle, TimerWheel};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -266,5 +266,126 @@ proptest! {
             prop_assert!(idle_wakeups <= 11, "no progress");
         }
         prop_assert_eq!(fired, offsets.len());
+    }
+}
+
+/// An owner's timer kept lazily (`TimerWheel::retarget`, as the stack keeps one per
+/// connection): the value records the deadline really wanted.
+#[derive(Clone, Copy, Debug)]
+struct Owned {
+    owner: usize,
+    due: Option<Instant>,
+}
+
+impl Lazy for Owned {
+    fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    fn set_due(&mut self, due: Option<Instant>) {
+        self.due = due;
+    }
+}
+
+#[derive(Clone, Debug)]
+enum OwnerOp {
+    /// Owner `pick` now wants its timer `offset` after `now`, or none.
+    Want { pick: usize, offset: Option<u64> },
+    /// Advance `now` and hand out every owner whose timer is due.
+    Advance(u64),
+}
+
+fn owner_op() -> impl Strategy<Value = OwnerOp> {
+    // The server's pattern among others: a short wait (a delayed ACK) replaced by a long one
+    // (the RTO), deadlines creeping later, timers cleared, polls at every scale.
+    let wait = || {
+        prop_oneof![
+            3 => 0u64..5_000_000,
+            3 => 30_000_000u64..300_000_000,
+            1 => 0u64..4,
+            1 => 0u64..(86_400u64 * 1_000_000_000),
+        ]
+    };
+    prop_oneof![
+        6 => (0usize..12, proptest::option::weighted(0.85, wait()))
+            .prop_map(|(pick, offset)| OwnerOp::Want { pick, offset }),
+        3 => prop_oneof![3 => 0u64..200_000, 2 => 0u64..50_000_000, 1 => wait()].prop_map(OwnerOp::Advance),
+    ]
+}
+
+/// Owners' timers kept lazily (`retarget`, entries fired early moved on by
+/// `pop_expired_with` as their slot empties) against two references: the deadlines
+/// themselves (each owner handed out at the first poll at or after the deadline it wants,
+/// never otherwise) and a wheel told every change exactly (`arm`, `reschedule`, `cancel`),
+/// which must fire the same owners at the same polls. `next_deadline` stays a lower bound.
+fn run_owners(start: u64, tick: Duration, ops: &[OwnerOp]) -> Result<(), TestCaseError> {
+    let start = Instant::from_nanos(start);
+    let mut wheel = TimerWheel::new(start, tick);
+    let mut exact: TimerWheel<usize> = TimerWheel::new(start, tick);
+    let mut handles = [TimerHandle::DANGLING; 12];
+    let mut exact_handles = [TimerHandle::DANGLING; 12];
+    let mut wanted: [Option<Instant>; 12] = [None; 12];
+    let mut now = start;
+    for op in ops {
+        match *op {
+            OwnerOp::Want { pick, offset } => {
+                let due = offset.map(|o| now + Duration::from_nanos(o));
+                wanted[pick] = due;
+                wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                let h = exact_handles[pick];
+                match due {
+                    Some(t) if exact.reschedule(h, t) => {}
+                    Some(t) => exact_handles[pick] = exact.arm(t, pick),
+                    None => {
+                        exact.cancel(h);
+                    }
+                }
+            }
+            OwnerOp::Advance(delta) => {
+                now += Duration::from_nanos(delta);
+                let mut fired = Vec::new();
+                while let Some((_, v)) = wheel.pop_expired_with(now, |v| v.due()) {
+                    let w = wanted[v.owner];
+                    prop_assert!(w.is_some_and(|w| w <= now), "owner {} handed out early", v.owner);
+                    prop_assert_eq!(v.due, w);
+                    wanted[v.owner] = None;
+                    handles[v.owner] = TimerHandle::DANGLING;
+                    fired.push(v.owner);
+                }
+                if let Some(i) = wanted.iter().position(|w| w.is_some_and(|w| w <= now)) {
+                    prop_assert!(
+                        false,
+                        "owner {} due at {:?} not handed out at {:?}",
+                        i,
+                        wanted[i],
+                        now
+                    );
+                }
+                let mut exact_fired = Vec::new();
+                exact.expire(now, |_, owner| exact_fired.push(owner));
+                fired.sort_unstable();
+                exact_fired.sort_unstable();
+                prop_assert_eq!(fired, exact_fired, "at {:?}", now);
+            }
+        }
+        let earliest = wanted.iter().flatten().min().copied();
+        if let Some(e) = earliest {
+            let next = wheel.next_deadline();
+            prop_assert!(next.is_some_and(|n| n <= e), "next {:?} after wanted {:?}", next, e);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn lazy_entries_fire_as_an_exact_wheel_does(
+        start in 0u64..1_000_000_000_000,
+        tick in prop_oneof![Just(Duration::from_micros(64)), Just(Duration::from_millis(1)), (1u64..5_000_000).prop_map(Duration::from_nanos)],
+        ops in proptest::collection::vec(owner_op(), 1..400),
+    ) {
+        run_owners(start, tick, &ops)?;
     }
 }

@@ -108,6 +108,18 @@ pub(crate) struct ConnTimer {
     pub(crate) due: Option<Instant>,
 }
 
+impl crate::wheel::Lazy for ConnTimer {
+    #[inline]
+    fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    #[inline]
+    fn set_due(&mut self, due: Option<Instant>) {
+        self.due = due;
+    }
+}
+
 /// The connection table: each socket keeps its slot's generation and gives its key (the
 /// connection's addresses and ports), so that the slot holds nothing beside it.
 pub(crate) type SocketTable = Table<FlowKey, Socket, Socket>;

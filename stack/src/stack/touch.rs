@@ -467,7 +467,7 @@ struct Live<'a> {
 impl Live<'_> {
     /// The steps of settling that apply to every live connection: the timer, then the
     /// ready queues.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
         // What `touch` skips for an ESTABLISHED connection of the application is indeed
         // nothing: such a connection is neither finishing a close nor in TIME-WAIT.
@@ -479,23 +479,19 @@ impl Live<'_> {
         self.queue_ready(h, s, want_tx);
     }
 
-    /// One timer per connection, moved only to an earlier deadline. A deadline that moves
-    /// later (the RTO restarting on every ACK) or goes away (everything acknowledged) leaves
-    /// the wheel entry where it is and is recorded in the entry's `due`: if the entry fires
-    /// early, the wheel moves it on (or drops it) without touching the connection
-    /// (`ConnTimer`). That saves a wheel move per segment for one early wakeup per RTO at
-    /// most; `poll_timeout` may be early, never late.
+    /// One timer per connection, moved to an earlier deadline at once. A deadline that moves
+    /// a little later (the RTO restarting on every ACK) or goes away (everything
+    /// acknowledged) leaves the wheel entry where it is and is recorded in the entry's `due`:
+    /// if the entry fires early, the wheel moves it on (or drops it) without touching the
+    /// connection (`ConnTimer`). That saves a wheel move per segment for one early wakeup per
+    /// RTO at most; `poll_timeout` may be early, never late. A deadline much later than the
+    /// entry (the delayed ACK an arriving request armed, then the RTO of the response that
+    /// carried the ACK) moves the entry now, while it is in cache
+    /// ([`TimerWheel::retarget`]; docs/benchmarks.md, branch wheel).
     #[inline(always)]
     fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
         let due = s.conn.poll_timeout();
-        if let Some((armed, entry)) = self.wheel.entry_mut(s.timer) {
-            entry.due = due;
-            if let Some(t) = due.filter(|&t| t < armed) {
-                self.wheel.reschedule(s.timer, t);
-            }
-        } else if let Some(t) = due {
-            s.timer = self.wheel.arm(t, ConnTimer { conn: h, due });
-        }
+        self.wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h, due });
     }
 
     /// Puts the connection on the transmit and event queues it belongs on now.
