@@ -63,6 +63,13 @@ fn run(seed: u64, predict: bool) -> Outcome {
     let bulk = bulk_transfer(&mut p, 400_000, 150_000, seed, Duration::from_secs(600));
     let rpc = request_response(&mut p, 100, 64, 700, Duration::from_secs(600));
     p.run_until(p.now + Duration::from_secs(300));
+    let rx_tcp = p.a.iface().counters().rx_tcp + p.b.iface().counters().rx_tcp;
+    outcome(&p, format!("{bulk:?}"), format!("{rpc:?}"), rx_tcp)
+}
+
+/// What a run leaves to compare: the wire's digest, the transfers' results and every counter
+/// of both stacks.
+fn outcome(p: &Pair, bulk: String, rpc: String, rx_tcp: u64) -> Outcome {
     let counters = [&p.a, &p.b].map(|s| {
         format!(
             "{:?} {:?} {:?} {:?}",
@@ -72,14 +79,7 @@ fn run(seed: u64, predict: bool) -> Outcome {
             s.memory_counters()
         )
     });
-    let rx_tcp = p.a.iface().counters().rx_tcp + p.b.iface().counters().rx_tcp;
-    Outcome {
-        wire_digest: p.wire_digest,
-        bulk: format!("{bulk:?}"),
-        rpc: format!("{rpc:?}"),
-        counters,
-        rx_tcp,
-    }
+    Outcome { wire_digest: p.wire_digest, bulk, rpc, counters, rx_tcp }
 }
 
 #[test]
@@ -109,23 +109,8 @@ fn run6(seed: u64, predict: bool) -> Outcome {
     let to = std::net::SocketAddr::new(ADDR6_B.into(), 5001);
     let bulk = bulk_transfer_to(&mut p, to, 300_000, 100_000, seed, Duration::from_secs(600));
     p.run_until(p.now + Duration::from_secs(300));
-    let counters = [&p.a, &p.b].map(|s| {
-        format!(
-            "{:?} {:?} {:?} {:?}",
-            s.iface().counters(),
-            s.tcp_counters(),
-            s.counters(),
-            s.memory_counters()
-        )
-    });
     let rx_tcp = p.a.tcp_counters().in_segs + p.b.tcp_counters().in_segs;
-    Outcome {
-        wire_digest: p.wire_digest,
-        bulk: format!("{bulk:?}"),
-        rpc: String::new(),
-        counters,
-        rx_tcp,
-    }
+    outcome(&p, format!("{bulk:?}"), String::new(), rx_tcp)
 }
 
 #[test]
