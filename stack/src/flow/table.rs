@@ -200,6 +200,12 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         self.slab.get(handle.index, handle.generation).map(E::key)
     }
 
+    /// The entry's key and value, if the handle is live: one check for both.
+    #[inline]
+    pub fn get_keyed(&self, handle: Handle<K>) -> Option<(K, &V)> {
+        self.slab.get(handle.index, handle.generation).map(|e| (e.key(), e.value()))
+    }
+
     /// The entry's value, if the handle is live.
     #[inline]
     pub fn get(&self, handle: Handle<K>) -> Option<&V> {
