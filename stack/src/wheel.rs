@@ -106,6 +106,9 @@ pub struct TimerWheel<T> {
     due_min: Instant,
     len: usize,
     next_cache: Cell<NextCache>,
+    /// The earliest deadline [`retarget_held`](Self::retarget_held) held back since the last
+    /// [`release_held`](Self::release_held): counted in `next_deadline` meanwhile.
+    held: Option<Instant>,
 }
 
 /// A timer value that records the deadline its owner really wants, which may be later than
@@ -143,6 +146,7 @@ impl<T> TimerWheel<T> {
             due_min: Instant::ZERO,
             len: 0,
             next_cache: Cell::new(NextCache::Known(None)),
+            held: None,
         }
     }
 
@@ -286,6 +290,9 @@ impl<T> TimerWheel<T> {
         if self.due_head != NIL {
             next = Some(next.map_or(self.due_min, |n| n.min(self.due_min)));
         }
+        if let Some(held) = self.held {
+            next = Some(next.map_or(held, |n| n.min(held)));
+        }
         self.next_cache.set(NextCache::Known(next));
         next
     }
@@ -389,6 +396,67 @@ impl<T> TimerWheel<T> {
         if let Some(t) = due.filter(|&t| t < armed) {
             self.move_entry(index, t);
         }
+    }
+
+    /// [`retarget`](Self::retarget), except that a `due` earlier than the entry is only
+    /// recorded in its value, not moved to. Returns whether it was held back so; the caller
+    /// must then [`retarget`](Self::retarget) the handle again before it advances the wheel
+    /// to `due`. Until [`release_held`](Self::release_held), `due` counts in
+    /// [`next_deadline`](Self::next_deadline) (and [`held`](Self::held)), so an owner's
+    /// deadline is reported in time either way.
+    ///
+    /// For an owner changed several times in a row whose deadline often moves earlier and
+    /// back later before the run ends (a request arms the delayed ACK, the response sent in
+    /// the same batch cancels it and restarts the RTO): retargeted at the end, the entry is
+    /// not moved at all (docs/benchmarks.md, branch wheel).
+    #[inline]
+    pub fn retarget_held(
+        &mut self,
+        handle: &mut TimerHandle,
+        due: Option<Instant>,
+        value: impl FnOnce() -> T,
+    ) -> bool
+    where
+        T: Lazy,
+    {
+        let Some(index) = self.live_index(*handle) else {
+            if let Some(t) = due {
+                *handle = self.arm_out_of_line(t, value());
+            }
+            return false;
+        };
+        let e = &mut self.entries[index as usize];
+        let armed = e.deadline;
+        if let Some(v) = e.value.as_mut() {
+            v.set_due(due);
+        }
+        match due {
+            Some(t) if t < armed => {
+                self.hold(t);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts `due`, held back, in `held` and the next deadline.
+    #[inline]
+    fn hold(&mut self, due: Instant) {
+        self.held = Some(self.held.map_or(due, |h| h.min(due)));
+        self.note_armed(due);
+    }
+
+    /// The earliest deadline held back since the last [`release_held`](Self::release_held).
+    #[inline]
+    pub fn held(&self) -> Option<Instant> {
+        self.held
+    }
+
+    /// Stops counting held-back deadlines in [`next_deadline`](Self::next_deadline): every
+    /// handle [`retarget_held`](Self::retarget_held) held back has been retargeted since.
+    pub fn release_held(&mut self) {
+        self.held = None;
+        self.next_cache.set(NextCache::Unknown);
     }
 
     /// [`arm`](Self::arm) kept out of [`retarget`](Self::retarget), which an owner calls
@@ -860,6 +928,34 @@ mod tests {
         fn set_due(&mut self, due: Option<Instant>) {
             self.0 = due;
         }
+    }
+
+    #[test]
+    fn retarget_held_records_an_earlier_deadline_without_moving_the_entry() {
+        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let mut h = TimerHandle::DANGLING;
+        // No entry: armed at once, nothing held.
+        assert!(!w.retarget_held(&mut h, Some(ms(100)), || Owned(Some(ms(100)))));
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        // A request's delayed ACK (40 ms), earlier: held back, the entry not moved, the
+        // deadline counted in `next_deadline`.
+        assert!(w.retarget_held(&mut h, Some(ms(40)), || unreachable!()));
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(40)));
+        assert_eq!((w.held(), w.next_deadline()), (Some(ms(40)), Some(ms(40))));
+        // The response cancels it and restarts the RTO: the entry never moved, and once
+        // released the next deadline is the entry's again.
+        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert_eq!(w.next_deadline(), Some(ms(40)), "still held");
+        w.release_held();
+        assert_eq!(w.held(), None);
+        assert!(w.next_deadline().is_some_and(|t| t > ms(40) && t <= ms(100)));
+        // Later deadlines are only recorded, as by `retarget`.
+        assert!(!w.retarget_held(&mut h, Some(ms(300)), || unreachable!()));
+        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert_eq!(w.held(), None);
+        w.check_invariants();
     }
 
     #[test]

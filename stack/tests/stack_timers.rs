@@ -150,3 +150,111 @@ fn a_deadline_moved_earlier_fires_on_time_and_one_moved_later_neither_early_nor_
 fn times(sent: &[(Instant, Vec<Vec<u8>>)]) -> Vec<Instant> {
     sent.iter().map(|&(t, _)| t).collect()
 }
+
+/// An arriving segment that moves a connection's deadline earlier (the delayed ACK, long
+/// before the RTO its wheel entry sits at) while the application neither reads nor sends
+/// and the driver asks for no frame: the stack holds the earlier deadline back until the
+/// batch's end (`touch::Held`), and it must still be reported by `poll_timeout` and fired
+/// by `on_timeout` at its time, not at the entry's.
+#[test]
+fn a_deadline_an_arriving_segment_moved_earlier_fires_on_time_with_no_output_turn() {
+    let (mut client, mut server, c, s, start) = connected();
+    // The client's entry at its RTO: a request whose response never comes.
+    let t0 = start + Duration::from_millis(5);
+    client.tcp_send(c, b"request").unwrap();
+    let request = frames_out(&mut client, t0);
+    assert!(request.iter().any(|f| carries(f, b"request")));
+    let rto = t0 + client.tcp_info(c).unwrap().rto;
+    // Data from the server that acknowledges nothing: the client's delayed ACK is armed,
+    // long before the RTO. Nothing else is asked of the client (no event, read or frame).
+    let t1 = t0 + Duration::from_millis(3);
+    server.tcp_send(s, b"note").unwrap();
+    let note = frames_out(&mut server, t1);
+    deliver(&mut client, t1, &note);
+    let delack = t1 + Duration::from_millis(40);
+    assert!(delack < rto);
+    let next = client.poll_timeout().expect("a deadline");
+    assert!(next <= delack, "poll_timeout {next:?} after the delayed ACK {delack:?}");
+    // The driver sleeps until the delayed ACK (no `poll_transmit` before): it leaves then.
+    client.on_timeout(delack);
+    let out = frames_out(&mut client, delack);
+    assert_eq!(out.len(), 1, "the delayed ACK at its deadline");
+    assert!(!carries(&out[0], b"request"), "an ACK, not the retransmission");
+    // The RTO is still kept: the request is retransmitted exactly at it.
+    let sent = run_timers(&mut client, rto + Duration::from_millis(1));
+    let resent: Vec<Instant> = sent
+        .iter()
+        .filter(|(_, frames)| frames.iter().any(|f| carries(f, b"request")))
+        .map(|&(t, _)| t)
+        .collect();
+    assert_eq!(resent.first(), Some(&rto), "sent: {:?}", times(&sent));
+}
+
+/// The same, with the segment in a batch and the driver calling `poll_transmit` (nothing to
+/// send), then driven by `poll_timeout`: the delayed ACK leaves exactly at its deadline.
+#[test]
+fn a_deadline_moved_earlier_inside_a_batch_fires_at_its_time() {
+    let (mut client, mut server, c, s, start) = connected();
+    let t0 = start + Duration::from_millis(5);
+    client.tcp_send(c, b"request").unwrap();
+    let _lost = frames_out(&mut client, t0);
+    let t1 = t0 + Duration::from_millis(7);
+    server.tcp_send(s, b"note-1").unwrap();
+    let mut notes = frames_out(&mut server, t1);
+    server.tcp_send(s, b"note-2").unwrap();
+    notes.extend(frames_out(&mut server, t1));
+    assert_eq!(notes.len(), 2);
+    client.receive_batch(t1, notes.iter().map(Vec::as_slice));
+    // Two full segments: RFC 1122 §4.2.3.2 has the second acknowledged at once, or the
+    // delayed ACK armed; either way nothing may wait past 40 ms.
+    let now_out = frames_out(&mut client, t1);
+    let delack = t1 + Duration::from_millis(40);
+    let sent = run_timers(&mut client, delack);
+    if now_out.is_empty() {
+        assert_eq!(times(&sent), vec![delack], "the delayed ACK at its deadline");
+    } else {
+        assert!(sent.is_empty(), "acknowledged at once, nothing more: {:?}", times(&sent));
+    }
+}
+
+/// The server's request-response turn (`server_path`): the request arms the delayed ACK,
+/// earlier than the entry (the last response's RTO), and the response in the same batch
+/// carries the ACK and restarts the RTO, later. Held back until the batch's end, the delayed
+/// ACK never reaches the wheel: the entry is not moved to it (it was moved there, then on
+/// again when it fired early), and the restarted RTO still fires exactly on time.
+#[test]
+fn a_request_answered_in_its_batch_leaves_the_wheel_entry_where_it_was() {
+    let (mut client, mut server, c, s, start) = connected();
+    let mut buf = [0u8; 64];
+    // The server's entry at the RTO of a response the client holds its ACK for.
+    let t0 = start + Duration::from_millis(5);
+    server.tcp_send(s, b"previous-response").unwrap();
+    let previous = frames_out(&mut server, t0);
+    deliver(&mut client, t0, &previous);
+    while client.poll_event().is_some() {}
+    while let Ok(1..) = client.tcp_recv(c, &mut buf) {}
+    assert!(frames_out(&mut client, t0).is_empty(), "the client's ACK is delayed");
+    // 10 ms on, the next request carries that ACK.
+    let t1 = t0 + Duration::from_millis(10);
+    client.tcp_send(c, b"request").unwrap();
+    let request = frames_out(&mut client, t1);
+    assert_eq!(request.len(), 1);
+    let entry = server.tcp_timer_entry(s).expect("the server's entry");
+    // The server's batch: the request, the application's answer, the output.
+    server.receive_batch(t1, request.iter().map(Vec::as_slice));
+    while server.poll_event().is_some() {}
+    while let Ok(n @ 1..) = server.tcp_recv(s, &mut buf) {
+        assert_eq!(&buf[..n], b"request");
+        server.tcp_send(s, b"response").unwrap();
+    }
+    let response = frames_out(&mut server, t1);
+    assert!(response.iter().any(|f| carries(f, b"response")));
+    let rto = t1 + server.tcp_info(s).unwrap().rto;
+    let delack = t1 + Duration::from_millis(40);
+    assert!(entry > delack && entry < rto);
+    assert_eq!(server.tcp_timer_entry(s), Some(entry), "the entry did not move");
+    // The response is lost: retransmitted exactly at the restarted RTO, nothing before.
+    let sent = run_timers(&mut server, rto);
+    assert_eq!(times(&sent), vec![rto], "only the retransmission, at the RTO");
+    assert!(sent[0].1.iter().any(|f| carries(f, b"response")));
+}

@@ -293,6 +293,8 @@ enum OwnerOp {
     Want { pick: usize, offset: Option<u64> },
     /// Advance `now` and hand out every owner whose timer is due.
     Advance(u64),
+    /// The end of a batch: settle the entries whose earlier deadline was held back.
+    Settle,
 }
 
 fn owner_op() -> impl Strategy<Value = OwnerOp> {
@@ -313,12 +315,25 @@ fn owner_op() -> impl Strategy<Value = OwnerOp> {
     ]
 }
 
+/// [`owner_op`] with batch ends between, for owners whose earlier deadlines are held back.
+fn held_op() -> impl Strategy<Value = OwnerOp> {
+    prop_oneof![8 => owner_op(), 1 => Just(OwnerOp::Settle)]
+}
+
 /// Owners' timers kept lazily (`retarget`, entries fired early moved on by
 /// `pop_expired_with` as their slot empties) against two references: the deadlines
 /// themselves (each owner handed out at the first poll at or after the deadline it wants,
 /// never otherwise) and a wheel told every change exactly (`arm`, `reschedule`, `cancel`),
 /// which must fire the same owners at the same polls. `next_deadline` stays a lower bound.
-fn run_owners(start: u64, tick: Duration, ops: &[OwnerOp]) -> Result<(), TestCaseError> {
+/// With `hold`, as the stack keeps them for arriving segments: an earlier deadline is held
+/// back (`retarget_held`) until the batch ends or a poll reaches it (the wheel counts it in
+/// `next_deadline` meanwhile).
+fn run_owners(
+    start: u64,
+    tick: Duration,
+    ops: &[OwnerOp],
+    hold: bool,
+) -> Result<(), TestCaseError> {
     let start = Instant::from_nanos(start);
     let mut wheel = TimerWheel::new(start, tick);
     let mut exact: TimerWheel<usize> = TimerWheel::new(start, tick);
@@ -326,12 +341,29 @@ fn run_owners(start: u64, tick: Duration, ops: &[OwnerOp]) -> Result<(), TestCas
     let mut exact_handles = [TimerHandle::DANGLING; 12];
     let mut wanted: [Option<Instant>; 12] = [None; 12];
     let mut now = start;
+    // The owners whose earlier deadline was held back (settled by `retarget` again, as the
+    // stack settles a held connection in its transmit turn).
+    let mut held: Vec<usize> = Vec::new();
     for op in ops {
         match *op {
+            OwnerOp::Settle => {
+                for pick in held.drain(..) {
+                    let due = wanted[pick];
+                    wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                }
+                wheel.release_held();
+            }
             OwnerOp::Want { pick, offset } => {
                 let due = offset.map(|o| now + Duration::from_nanos(o));
                 wanted[pick] = due;
-                wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                if hold {
+                    let value = || Owned { owner: pick, due };
+                    if wheel.retarget_held(&mut handles[pick], due, value) {
+                        held.push(pick);
+                    }
+                } else {
+                    wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                }
                 let h = exact_handles[pick];
                 match due {
                     Some(t) if exact.reschedule(h, t) => {}
@@ -343,6 +375,13 @@ fn run_owners(start: u64, tick: Duration, ops: &[OwnerOp]) -> Result<(), TestCas
             }
             OwnerOp::Advance(delta) => {
                 now += Duration::from_nanos(delta);
+                if wheel.held().is_some_and(|t| t <= now) {
+                    for pick in held.drain(..) {
+                        let due = wanted[pick];
+                        wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                    }
+                    wheel.release_held();
+                }
                 let mut fired = Vec::new();
                 while let Some((_, v)) = wheel.pop_expired_with(now, |v| v.due()) {
                     let w = wanted[v.owner];
@@ -386,6 +425,15 @@ proptest! {
         tick in prop_oneof![Just(Duration::from_micros(64)), Just(Duration::from_millis(1)), (1u64..5_000_000).prop_map(Duration::from_nanos)],
         ops in proptest::collection::vec(owner_op(), 1..400),
     ) {
-        run_owners(start, tick, &ops)?;
+        run_owners(start, tick, &ops, false)?;
+    }
+
+    #[test]
+    fn held_entries_fire_as_an_exact_wheel_does(
+        start in 0u64..1_000_000_000_000,
+        tick in prop_oneof![Just(Duration::from_micros(64)), Just(Duration::from_millis(1)), (1u64..5_000_000).prop_map(Duration::from_nanos)],
+        ops in proptest::collection::vec(held_op(), 1..400),
+    ) {
+        run_owners(start, tick, &ops, true)?;
     }
 }

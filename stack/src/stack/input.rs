@@ -213,7 +213,7 @@ impl Stack {
         ecn: IpEcn,
     ) -> bool {
         // A live handle: the lookup just returned it.
-        let verdict = self.touch(h, true, |s, t| {
+        let verdict = self.touch_input(h, |s, t| {
             if let Owner::SynQueue(l) = s.owner {
                 // The ACK completing a handshake needs room in the accept queue (Linux
                 // `tcp_check_req`): without it, drop the ACK or reset, as the listener says.

@@ -241,6 +241,14 @@ impl Stack {
         self.flows.get(h.0).map(|s| format!("{s:?}"))
     }
 
+    /// The deadline connection `h`'s wheel entry sits at (which may be earlier than the
+    /// connection's own next deadline, or later while an arriving segment holds an earlier one
+    /// back: `Stack::touch_input`), for tests of how the entry moves.
+    #[doc(hidden)]
+    pub fn tcp_timer_entry(&self, h: TcpHandle) -> Option<Instant> {
+        self.flows.get(h.0).and_then(|s| self.wheel.deadline(s.timer))
+    }
+
     /// What the chunk pool did and the memory budget refused: chunks in use (and their
     /// peak), allocated and released; pressure episodes, received data dropped, sends
     /// refused, windows clamped.
@@ -359,7 +367,9 @@ impl Stack {
 
     /// The next instant at which [`on_timeout`](Self::on_timeout) (or, for ARP,
     /// `poll_transmit`) has work. It may be early (the wheel reports a lower bound for far
-    /// timers, and a connection whose deadline moved later keeps its earlier entry); calling
+    /// timers, a connection whose deadline moved later keeps its earlier entry, and an
+    /// earlier deadline an arriving segment held back counts until the transmit queue next
+    /// empties, even if the response cancelled it: `Stack::touch_input`); calling
     /// `on_timeout` early is harmless.
     ///
     /// Inlined into the caller (an event loop asks every turn): with the wheel's answer

@@ -323,6 +323,11 @@ impl Stack {
                 Some(Sent::Held) => {}
             }
         }
+        if self.wheel.held().is_some() {
+            // Every connection whose deadline an arriving segment held back has had its turn
+            // (`Stack::touch_input`).
+            self.wheel.release_held();
+        }
         // A frame released by ARP during the loop above.
         self.iface.poll_transmit(now, buf)
     }

@@ -58,6 +58,14 @@ impl ReadyQueue {
         self.slots.get((self.head & self.mask) as usize).copied()
     }
 
+    /// The waiting handles, front first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = FlowHandle> + '_ {
+        let len = self.tail.wrapping_sub(self.head);
+        (0..len).filter_map(move |i| {
+            self.slots.get((self.head.wrapping_add(i) & self.mask) as usize).copied()
+        })
+    }
+
     /// Drops the handle at the front (nothing if empty).
     #[inline(always)]
     pub(super) fn pop_front(&mut self) {
@@ -122,6 +130,7 @@ mod tests {
                 model.pop_front();
             }
             assert_eq!(q.len(), model.len());
+            assert!(q.iter().eq(model.iter().copied()));
             assert_eq!(q.is_empty(), model.is_empty());
         }
         while let Some(h) = q.front() {

@@ -78,13 +78,50 @@ impl Stack {
         transmit: bool,
         change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
     ) -> Option<R> {
+        self.touch_with::<false, R>(h, transmit, change)
+    }
+
+    /// [`touch`](Self::touch) for an arriving segment. When it moves an ESTABLISHED
+    /// connection's deadline earlier than its wheel entry (a request arms the delayed ACK,
+    /// before the RTO the entry sits at), the entry is left where it is and the connection
+    /// goes on the transmit queue: its turn there, after the application's, settles it. By
+    /// then the response has usually carried the ACK and restarted the RTO, later again, and
+    /// the entry never moves; moved at once, it cost a move and then an early firing per
+    /// request (docs/benchmarks.md, branch wheel). Until the queue is emptied by the
+    /// driver's `poll_transmit`, the wheel counts the earliest deadline held back in its next
+    /// deadline ([`TimerWheel::retarget_held`]), so `poll_timeout` reports it, and
+    /// `on_timeout` settles the queued connections first once it is due: no timer fires
+    /// later than with the entry moved at once. (The wheel keeps counting it until
+    /// `on_timeout` or the transmit turns find the queue empty: `poll_timeout` may be early
+    /// once, as it was when the moved entry fired early.)
+    #[inline]
+    pub(super) fn touch_input<R>(
+        &mut self,
+        h: FlowHandle,
+        change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
+        self.touch_with::<true, R>(h, true, change)
+    }
+
+    /// [`touch`](Self::touch), and with `HOLD` [`touch_input`](Self::touch_input).
+    #[inline(always)]
+    fn touch_with<const HOLD: bool, R>(
+        &mut self,
+        h: FlowHandle,
+        transmit: bool,
+        change: impl FnOnce(&mut Socket, &mut Touch<'_>) -> R,
+    ) -> Option<R> {
         let (s, mut touch, mut live) = self.touch_parts(h, transmit)?;
         let r = change(s, &mut touch);
         let transmit = touch.transmit;
         if s.owner == Owner::App && s.conn.state() == State::Established {
             // Settled on the socket in hand: an ESTABLISHED connection of the application
             // has nothing for the listener, orphan, TIME-WAIT and freeing steps.
-            live.settle(h, s, transmit);
+            if HOLD {
+                live.settle_held(h, s, transmit);
+            } else {
+                live.settle(h, s, transmit);
+            }
         } else {
             self.settle(h, transmit);
         }
@@ -256,6 +293,15 @@ impl Stack {
     /// Runs every connection timer due at `now`: retransmissions, delayed ACKs, probes,
     /// TIME-WAIT expiry. Then call `poll_transmit`.
     pub fn on_timeout(&mut self, now: Instant) {
+        // A deadline held back this batch and due by now is put in the wheel first; one not
+        // yet due waits for the batch's end (`poll_transmit`), as the application may still
+        // move it.
+        match self.wheel.held() {
+            Some(t) if t <= now => self.settle_held(),
+            // Every connection held back has had its turn: nothing to count any more.
+            Some(_) if self.tx_ready.is_empty() => self.wheel.release_held(),
+            _ => {}
+        }
         while let Some((_, t)) = self.wheel.pop_expired_with(now, |t| t.due) {
             let h = t.conn;
             let Some(s) = self.flows.table.get_mut(h) else { continue };
@@ -408,6 +454,23 @@ impl Stack {
         live.settle(h, s, want_tx);
     }
 
+    /// Puts in the wheel every deadline an arriving segment held back
+    /// ([`touch_input`](Self::touch_input)): those connections all wait on the transmit
+    /// queue, and each is settled again as `touch` would. Only `on_timeout` needs this, when
+    /// a held deadline is due before the connections had their turn.
+    #[cold]
+    #[inline(never)]
+    fn settle_held(&mut self) {
+        let Stack { flows, wheel, tx_ready, .. } = self;
+        for h in tx_ready.iter() {
+            if let Some(s) = flows.table.get_mut(h) {
+                let due = s.conn.poll_timeout();
+                wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h, due });
+            }
+        }
+        self.wheel.release_held();
+    }
+
     /// Frees a TIME-WAIT connection that gave a SYN up for a new incarnation (RFC 6191),
     /// without settling it again: its application was told `Closed` would come; it comes now.
     pub(super) fn recycle(&mut self, h: FlowHandle) {
@@ -492,6 +555,21 @@ impl Live<'_> {
     fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
         let due = s.conn.poll_timeout();
         self.wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h, due });
+    }
+
+    /// [`settle`](Self::settle) for an arriving segment: a deadline earlier than the wheel
+    /// entry is recorded in it, not moved to, and the connection is put on the transmit
+    /// queue, whose turn settles it again after the application's (see
+    /// [`Stack::touch_input`]).
+    #[inline(always)]
+    fn settle_held(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
+        let due = s.conn.poll_timeout();
+        let held = self.wheel.retarget_held(&mut s.timer, due, || ConnTimer { conn: h, due });
+        if held && !s.in_tx {
+            s.in_tx = true;
+            self.tx_ready.push_back(h);
+        }
+        self.queue_ready(h, s, want_tx);
     }
 
     /// Puts the connection on the transmit and event queues it belongs on now.
