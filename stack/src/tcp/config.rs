@@ -193,6 +193,13 @@ macro_rules! tcp_flags {
             const fn with(self, bit: u8, on: bool) -> Self {
                 TcpFlags(if on { self.0 | bit } else { self.0 & !bit })
             }
+
+            $(
+                #[inline]
+                pub(crate) fn $get(self) -> bool {
+                    self.get(TcpFlags::$bit)
+                }
+            )*
         }
 
         impl TcpConfig {
