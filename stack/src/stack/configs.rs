@@ -70,3 +70,30 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &shared.share(linux)), "the held ones stay");
     }
 }
+
+#[cfg(all(test, feature = "sim"))]
+mod in_a_stack {
+    use crate::sim::{establish, LinkConfig, Pair};
+    use crate::stack::{Stack, TcpHandle};
+    use crate::tcp::TcpConfig;
+    use crate::time::Duration;
+
+    fn config_of(stack: &Stack, h: TcpHandle) -> *const TcpConfig {
+        let socket = stack.flows.get(h.0).expect("a live connection");
+        socket.conn.config()
+    }
+
+    #[test]
+    fn connected_and_accepted_connections_share_and_an_option_copies() {
+        let mut p = Pair::with_link(LinkConfig::default(), 7);
+        let limit = Duration::from_secs(5);
+        let (c1, s1, _) = establish(&mut p, 80, limit).expect("first handshake");
+        let (c2, s2, _) = establish(&mut p, 81, limit).expect("second handshake");
+        assert_eq!(config_of(&p.a, c1), config_of(&p.a, c2), "connected ones share");
+        assert_eq!(config_of(&p.b, s1), config_of(&p.b, s2), "accepted ones share");
+        p.b.tcp_set_nodelay(s1, true).unwrap();
+        assert_ne!(config_of(&p.b, s1), config_of(&p.b, s2), "the option copied");
+        let nodelay = |h: TcpHandle| p.b.flows.get(h.0).unwrap().conn.config().nodelay();
+        assert!(nodelay(s1) && !nodelay(s2), "and changed the one connection only");
+    }
+}
