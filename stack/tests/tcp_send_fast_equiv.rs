@@ -20,7 +20,12 @@ use xdptcp_stack::time::{Duration, Instant};
 
 const SEND_FAST: FastPath = FastPath {
     set: |c, on| c.set_send_fast(on),
-    masks: &[("send_fast: ", |c| c.is_ascii_alphabetic())],
+    // Twice: the setting is in the connection's configuration and in its hot copy of the
+    // on/off settings (`Negotiated::flags`).
+    masks: &[
+        ("send_fast: ", |c| c.is_ascii_alphabetic()),
+        ("send_fast: ", |c| c.is_ascii_alphabetic()),
+    ],
     ready: Some(|c| c.common_segment_ready()),
     send_marks: true,
 };

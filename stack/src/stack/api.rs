@@ -235,7 +235,7 @@ impl Stack {
         let iss = self.isn.isn(now, (local_ip, port), (remote_ip, remote_port));
         let local = SocketAddrV4::new(local_ip, port);
         let remote = SocketAddrV4::new(remote_ip, remote_port);
-        let config = self.fit_mss(config);
+        let config = self.configs.share(self.fit_mss(config));
         let open = Open::Active;
         let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
         let conn = super::keyed(&self.cookies, conn, local.into(), remote.into());

@@ -5,6 +5,7 @@
 //! wildcard); otherwise it is answered with a RST (§3.10.7.1, never in reply to a RST).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::ipv6::{slot_ends, AnyKey};
 use super::socket::{Owner, Socket};
@@ -279,7 +280,7 @@ impl Stack {
             match listener.on_syn(now, &self.cookies, local, remote, seg) {
                 SynAction::Queue => {
                     let iss = self.isn.isn(now, local, remote);
-                    let config = key.fit_mss(*listener.tcp_config(), mtu);
+                    let config = self.configs.share(key.fit_mss(*listener.tcp_config(), mtu));
                     let (slot, ipv6) = key.slot(&mut self.flows.v6);
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let open = Open::Syn(seg);
@@ -307,7 +308,7 @@ impl Stack {
         }
         match listener.on_non_syn(now, &self.cookies, local, remote, seg) {
             AckAction::Cookie { iss, options } => {
-                let config = key.fit_mss(*listener.tcp_config(), mtu);
+                let config = self.configs.share(key.fit_mss(*listener.tcp_config(), mtu));
                 let (slot, ipv6) = key.slot(&mut self.flows.v6);
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
                 // Keyed with the offset the cookie's SYN-ACK was stamped with.
@@ -369,7 +370,7 @@ impl Stack {
 fn passive(
     cookies: &SynCookies,
     now: Instant,
-    config: TcpConfig,
+    config: Arc<TcpConfig>,
     slot: &FlowKey,
     iss: SeqNumber,
     open: Open<'_, '_>,

@@ -357,7 +357,7 @@ impl Stack {
         }
         let (l, r) = AnyKey::V6(key).ends();
         let iss = self.isn.isn(now, l, r);
-        let config = fit_mss(config, self.iface.caps().mtu, true);
+        let config = self.configs.share(fit_mss(config, self.iface.caps().mtu, true));
         let (slot, ipv6) = AnyKey::V6(key).slot(&mut self.flows.v6);
         let (local, remote) = slot_ends(&slot);
         let open = Open::Active;

@@ -36,6 +36,7 @@
 mod api;
 mod batch;
 mod config;
+mod configs;
 mod input;
 mod ipv6;
 mod output;
@@ -127,6 +128,8 @@ pub type PortFilter6 = Box<dyn FnMut(&FlowKey6) -> bool + Send>;
 pub struct Stack {
     iface: Interface,
     tcp_config: TcpConfig,
+    /// The configurations connections share, one allocation per setting in use.
+    configs: configs::SharedConfigs,
     listen_config: crate::tcp::listen::ListenConfig,
     /// Every connection; changed only through `touch` (see the `touch` module).
     flows: Sockets,
@@ -192,6 +195,7 @@ impl Stack {
         Stack {
             iface,
             tcp_config: config.tcp,
+            configs: configs::SharedConfigs::new(),
             listen_config: config.listen,
             flows: Sockets::new(config.max_connections, keys.flow_hash),
             listeners: ListenerTable::new(config.max_listeners, keys.flow_hash),

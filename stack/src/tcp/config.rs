@@ -5,13 +5,14 @@ use crate::time::Duration;
 
 /// Configuration of one TCP connection. `Default` gives values close to a stock Linux host.
 ///
-/// `repr(C)` so that the fields the per-segment path reads fill one 64-byte run, from
-/// `delayed_ack_timeout` to `rmem.max` (57 of its bytes; the handshake's flags and
-/// `wmem.min` are the other 7): every connection keeps a copy (`Connection::config`), and at
-/// many connections each line of it a segment reads is a cache miss (docs/benchmarks.md,
-/// "Connection hot and cold", "The connection thinned", "The common segment in 13 lines").
-/// Five timeouts come first so that `Connection` can start that run on a line of its own
-/// (`connection::layout`); [`BufferSizes`] keeps its `min` last for the same reason.
+/// Connections share one configuration (`Connection::config`, an `Arc` the stack keeps one
+/// of per setting in use, copied for a connection only when a socket option changes it),
+/// so its lines stay in the cache whatever the number of connections (docs/benchmarks.md,
+/// "The configuration shared"; before, each connection held a copy and its per-segment
+/// line was a miss per segment at 100,000 connections). `repr(C)` with the fields the
+/// per-segment path reads in one 64-byte run, from `delayed_ack_timeout` to `rmem.max`
+/// (57 of its bytes; the handshake's flags and `wmem.min` are the other 7), as that copy
+/// needed: kept, as the shared one is read the same way (two lines of it at most).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpConfig {
@@ -193,6 +194,13 @@ macro_rules! tcp_flags {
             const fn with(self, bit: u8, on: bool) -> Self {
                 TcpFlags(if on { self.0 | bit } else { self.0 & !bit })
             }
+
+            $(
+                #[inline]
+                pub(crate) fn $get(self) -> bool {
+                    self.get(TcpFlags::$bit)
+                }
+            )*
         }
 
         impl TcpConfig {

@@ -13,6 +13,7 @@
 //! `timers.rs`; this file holds the state, constructors and application calls.
 
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 
 use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
@@ -218,28 +219,27 @@ pub struct CookieOptions {
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned"), and the parts are ordered so that those bytes fall on 13 of the 31 lines:
+/// thinned"), and the parts are ordered so that those bytes fall on 12 of the 28 lines:
 /// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
 ///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
 ///   window (its first 16 bytes);
-/// - line 5: the configuration's per-segment run (`TcpConfig`, 64 bytes from
-///   `delayed_ack_timeout` to `rmem.max`, after five cold timeouts);
-/// - lines 13-23, from the out-of-order count (last in `Reassembly`) to the three
+/// - lines 12-22, from the out-of-order count (last in `Reassembly`) to the three
 ///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
 ///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
 ///   `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an ACK's
-///   bookkeeping (`rtx`, `probes`, `totals`, `loss`): 8 + 672 + 24 bytes, 11 lines exactly.
+///   bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
+///   (`config`: the configuration itself is shared, one line that stays in the cache for
+///   every connection): 8 + 672 + 24 bytes, 11 lines exactly.
 ///
-/// The rest fills the other 18 lines: the ACK rate limits and `Seldom` (the keepalive
+/// The rest fills the other 16 lines: the ACK rate limits and `Seldom` (the keepalive
 /// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
-/// the window, the configuration's other fields, the out-of-order ranges, the other
-/// counters, the RST itself and loss recovery's episode state (`LossCold`). The line budget
-/// test (`layout`) checks the 13; `docs/architecture.md` lists the byte offsets. A field
-/// added to a part, or a part that grows, moves what follows: run that test, and
-/// `bench/examples/server_count.rs` under callgrind's cache simulation, whose misses outside
-/// `hot_word` show a line it left out (docs/benchmarks.md, "The common segment in 13
-/// lines").
+/// the window, the RST itself, the out-of-order ranges, the other counters and loss
+/// recovery's episode state (`LossCold`). The line budget test (`layout`) checks the 12;
+/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
+/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
+/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
+/// (docs/benchmarks.md, "The common segment in 13 lines", "The configuration shared").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
@@ -256,14 +256,20 @@ pub struct Connection {
     /// tuning's end on line 1.
     pub(super) cc: Controller,
 
-    // ----- lines 4-6: the configuration, its per-segment run alone on line 5 -----
-    pub(super) config: TcpConfig,
+    // ----- lines 4-5: what a common segment never touches -----
+    /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
+    /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
+    pub(super) rst_pending: Option<SegmentHeader>,
+    /// Room, so that the out-of-order count (last in `reassembly`) starts a line: without
+    /// it the connection would end in 24 bytes of padding all the same (its size is a
+    /// whole number of lines), so it costs nothing.
+    pub(super) align: [u64; 3],
 
-    // ----- lines 6-13: out-of-order ranges (its count comes last and is read per
-    // segment: it starts line 13) -----
+    // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
+    // segment: it starts line 12) -----
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 13-23: every part a common segment touches throughout, whole -----
+    // ----- lines 12-22: every part a common segment touches throughout, whole -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -275,6 +281,18 @@ pub struct Connection {
     pub(super) local: SocketAddrV4,
     /// The peer's address and port.
     pub(super) remote: SocketAddrV4,
+    /// The configuration, shared with every connection made with the same settings (the
+    /// `Stack` keeps one per setting in use: `stack::configs`) and copied on the first change
+    /// of this connection's own (`change_config`). A copy in each connection took 160 bytes
+    /// of it and a line of every segment's (docs/benchmarks.md, "The configuration
+    /// shared"); the shared one stays in the cache, read by every connection's segments.
+    /// `Arc`, not `Rc`: a `Stack` must be `Send` (the POSIX adapter shares one behind a
+    /// mutex, the driver builds each worker's on its own thread). Each stack makes its own
+    /// `Arc`s from its `TcpConfig`s, and connections never move between stacks, so a
+    /// count is only ever touched by the one core that runs its stack (no line shared
+    /// between cores), and only when a connection is made, copies its configuration or is
+    /// dropped: never per segment.
+    pub(super) config: Arc<TcpConfig>,
     pub(super) snd: SendSeq,
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
@@ -299,13 +317,10 @@ pub struct Connection {
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
     /// Counter deltas (see [`TcpCounters`]; the three per-segment ones first, ending line
-    /// 23).
+    /// 22).
     pub(super) counters: TcpCounters,
 
-    // ----- lines 28-30: what a common segment never touches -----
-    /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
-    /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
-    pub(super) rst_pending: Option<SegmentHeader>,
+    // ----- line 27: what a common segment never touches -----
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
 }
@@ -339,8 +354,11 @@ pub enum Open<'s, 'p> {
 pub struct ConnectionParams<'s, 'p> {
     /// The time of the opening call.
     pub now: Instant,
-    /// The configuration (its MSS already fitted to the device).
-    pub config: TcpConfig,
+    /// The configuration (its MSS already fitted to the device), shared: connections made
+    /// with one setting hold one copy between them (the `Stack` keeps one per setting in
+    /// use), and a connection changes its own only by copying it (`set_nodelay`, ...). From
+    /// a `TcpConfig`, `Arc::new(config)` or `config.into()`.
+    pub config: Arc<TcpConfig>,
     /// Our address and port.
     pub local: SocketAddrV4,
     /// The peer's address and port.
@@ -370,7 +388,7 @@ impl Connection {
             // The TSval offset is a stand-in until the owner sets the keyed one
             // (`set_ts_offset`; the `Stack` always does): derived from the ISS, whose clock
             // part it would reveal.
-            opts: Negotiated::new(now, mss, iss.0.rotate_left(16)),
+            opts: Negotiated::new(now, mss, iss.0.rotate_left(16), config.flags),
             ack: AckSchedule::default(),
             quickack: QuickAck::default(),
             marks: SendMarks::default(),
@@ -399,6 +417,7 @@ impl Connection {
             config,
             reassembly: Reassembly::new(),
             rst_pending: None,
+            align: [0; 3],
             ecn: Ecn::default(),
             limits: AckLimits::new(now),
             chrono: SendChrono::default(),
@@ -960,10 +979,10 @@ impl Connection {
         }
         self.rcv.read_closed = true;
         self.shutdown_write();
-        if self.state == State::FinWait2 && self.timers.fin_wait2_at.is_none() {
+        if self.state == State::FinWait2 && self.timers.close_at.is_none() {
             // Our FIN was acknowledged before the application closed: no `now` here, so the
             // wait counts from the last segment received (never later than Linux's).
-            self.timers.fin_wait2_at = Some(self.rcv.last_recv + self.config.fin_timeout);
+            self.timers.close_at = Some(self.rcv.last_recv + self.config.fin_timeout);
         }
     }
 
@@ -992,7 +1011,7 @@ impl Connection {
 
     /// Disables (`true`) or enables Nagle's algorithm (`TCP_NODELAY`).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.config.set_nodelay(nodelay);
+        self.change_config(|c| c.set_nodelay(nodelay));
         if nodelay {
             // Linux pushes what is queued (`TCP_NAGLE_PUSH`), cork or not.
             self.marks.set_cork(false);
@@ -1001,7 +1020,7 @@ impl Connection {
 
     /// `TCP_USER_TIMEOUT` (RFC 5482): `None` gives the retry count back its say.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.config.user_timeout = timeout;
+        self.change_config(|c| c.user_timeout = timeout);
     }
 
     /// `TCP_CORK`: hold short segments until it is lifted (`push`).
@@ -1031,16 +1050,32 @@ impl Connection {
 
     /// Turns keepalive probing on or off (`SO_KEEPALIVE`).
     pub fn set_keepalive(&mut self, on: bool) {
-        self.config.set_keepalive(on);
+        self.change_config(|c| c.set_keepalive(on));
         self.probes.keepalive_sent = 0;
     }
 
     /// Sets keepalive idle time, probe interval and probe count (`TCP_KEEPIDLE`,
     /// `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
     pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u8) {
-        self.config.keepalive_idle = idle;
-        self.config.keepalive_interval = interval;
-        self.config.keepalive_count = count;
+        self.change_config(|c| {
+            c.keepalive_idle = idle;
+            c.keepalive_interval = interval;
+            c.keepalive_count = count;
+        });
+    }
+
+    /// Changes this connection's configuration alone (a socket option): copy-on-write, since
+    /// the configuration is shared with the stack's other connections (`Connection::config`).
+    /// The first change that makes a difference copies it into an allocation of this
+    /// connection's own (`Arc::make_mut`, which copies only while the configuration is
+    /// shared); one that changes nothing allocates nothing.
+    pub(super) fn change_config(&mut self, change: impl FnOnce(&mut TcpConfig)) {
+        let mut config = *self.config;
+        change(&mut config);
+        if config != *self.config {
+            *Arc::make_mut(&mut self.config) = config;
+            self.opts.flags = config.flags;
+        }
     }
 
     // ----- shared helpers -----
@@ -1079,8 +1114,7 @@ impl Connection {
         self.timers.retransmit_at = None;
         self.timers.delack_at = None;
         self.timers.persist_at = None;
-        self.timers.time_wait_at = None;
-        self.timers.fin_wait2_at = None;
+        self.timers.close_at = None;
         self.ack.now = false;
         self.probes.pending = false;
         self.loss.board.clear();
@@ -1153,10 +1187,10 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 13 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
-    /// estimate's tag is the slot's occupancy, and the controller's tag and window; line 5,
-    /// the configuration's per-segment run; lines 13-23, the parts a common segment touches
-    /// throughout, from the out-of-order count to the three per-segment counters), plus the
+    /// each of the 12 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
+    /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
+    /// 12-22, the parts a common segment touches throughout, from the out-of-order count to
+    /// the three per-segment counters, with the configuration's pointer), plus the
     /// scoreboard's oldest record (a heap object of its own). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
     /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
@@ -1168,9 +1202,11 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Line 5: the configuration's per-segment run.
-            self.config.delayed_ack_timeout.total_nanos(),
-            // Lines 13-23, one word each (`layout::hot_word_reads_each_hot_line`).
+            // Lines 12-22, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // scoreboard's first, whose branch (is there a record?) the other loads then need
+            // not be kept live across (without the configuration's line, they were shuffled
+            // between registers around it: 12 instructions a frame).
+            self.loss.board.warm_word(),
             u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
             u64::from(self.ack.delack_segments),
@@ -1180,7 +1216,6 @@ impl Connection {
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
             u64::from(self.loss.last_rtt.is_some()),
-            self.loss.board.warm_word(),
             u64::from(self.loss.episode.is_some()),
             self.counters.in_segs,
             // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
@@ -1195,8 +1230,10 @@ mod layout {
     use core::mem::{offset_of, size_of};
     use std::collections::BTreeSet;
 
+    use std::sync::Arc;
+
     use super::super::autotune::Autotune;
-    use super::super::config::{BufferSizes, TcpConfig};
+    use super::super::config::TcpConfig;
     use super::super::reassembly::Reassembly;
     use super::super::recovery::scoreboard::Scoreboard;
     use super::super::recovery::LossRecovery;
@@ -1212,31 +1249,22 @@ mod layout {
     /// - whole parts, from `state` to `loss` (with the pending RST's presence, `ack.rst`,
     ///   read in place of the header's niche since "The common segment in 13 lines");
     /// - the out-of-order count (last in `Reassembly`);
-    /// - the configuration's per-segment fields, `delayed_ack_timeout` .. `flags` and the
-    ///   `default` and `max` of `wmem` and `rmem`;
+    /// - the configuration's pointer (the configuration itself is shared, one line for every
+    ///   connection, since "The configuration shared"; before, each connection's copy had
+    ///   its per-segment fields, `delayed_ack_timeout` .. `flags` and the `default` and `max`
+    ///   of `wmem` and `rmem`, on a line of their own);
     /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
     ///   sizes, the current RTT measurement); that presence's tag is also the slot's
     ///   occupancy (below);
     /// - the three per-segment counters (first in `TcpCounters`);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
     fn common_segment() -> Vec<(usize, usize)> {
-        let config = offset_of!(Connection, config);
-        let wmem = config + offset_of!(TcpConfig, wmem);
-        let rmem = config + offset_of!(TcpConfig, rmem);
         let tune = offset_of!(Connection, tune);
         let state = offset_of!(Connection, state);
         vec![
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
             (state, offset_of!(Connection, loss) + size_of::<LossRecovery>() - state),
-            (wmem + offset_of!(BufferSizes, default), 8),
-            (wmem + offset_of!(BufferSizes, max), 8),
-            (rmem + offset_of!(BufferSizes, default), 8),
-            (rmem + offset_of!(BufferSizes, max), 8),
-            (config + offset_of!(TcpConfig, delayed_ack_timeout), 8),
-            (config + offset_of!(TcpConfig, notsent_lowat), 4),
-            (config + offset_of!(TcpConfig, mss), 2),
-            (config + offset_of!(TcpConfig, initial_cwnd_segments), 2),
-            (config + offset_of!(TcpConfig, flags), 1),
+            (offset_of!(Connection, config), 8),
             (tune + size_of::<Autotune>() - 48, 8),
             (tune + size_of::<Autotune>() - 32, 28),
             (offset_of!(Connection, counters.in_segs), 8),
@@ -1253,28 +1281,30 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 13 of the connection's 31 lines (14 with the
-    /// configuration's run across two lines and the RST's presence in its header, 15 with
+    /// The line budget of the common segment: 12 of the connection's 28 lines (13 with a
+    /// copy of the configuration in each connection, its per-segment run on a line of its
+    /// own; 14 with that run across two lines and the RST's presence in its header, 15 with
     /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
     /// total inside the hot parts, 18 with the hot parts first and the configuration,
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
-    /// controller's tag and window are line 1 (64 bytes exactly), the configuration's
-    /// per-segment run line 5 (64 bytes exactly), and the out-of-order count, the parts a
-    /// common segment touches throughout and the three counters lines 13-23 (704 bytes
-    /// exactly). A field added in the wrong place, or a part that grows, fails here;
-    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
+    /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
+    /// the parts a common segment touches throughout (with the configuration's pointer) and
+    /// the three counters lines 12-22 (704 bytes exactly). A field added in the wrong place,
+    /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
+    /// these lines (`HOT`).
     ///
     /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup. The
     /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
     /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
-    /// (line 1) and the last one of loss recovery's (lines 13-23): both hot, so that either
-    /// choice costs no line. `TcpConfig::user_timeout` (cold) lies between them; such an
-    /// `Option` placed first or last would take the niche to a cold line. The socket's own
-    /// test (`stack::socket`) cannot see that, this one checks it (`niche_candidates`).
+    /// (line 1) and the last one of loss recovery's (lines 12-22): both hot, so that either
+    /// choice costs no line; none lies on a cold line (the configuration's `user_timeout`
+    /// did, between them, while each connection held a copy). Such an `Option` placed first
+    /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
+    /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_thirteen_lines() {
+    fn a_common_segment_touches_twelve_lines() {
         let lines = lines_of(&common_segment());
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
         // The out-of-order count, the whole parts and the three counters: 11 lines exactly.
@@ -1287,17 +1317,69 @@ mod layout {
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
         assert_eq!((tune_end - 48) % LINE, 0, "the tuning's hot end starts a line");
         assert_eq!(offset_of!(Connection, cc), tune_end, "the controller follows the tuning");
-        // The configuration's run: one line exactly.
-        let run = offset_of!(Connection, config.delayed_ack_timeout);
-        assert_eq!(run % LINE, 0, "the configuration's run starts a line");
-        assert_eq!(offset_of!(Connection, config.rmem) + 16, run + LINE);
-        // The niche: the first candidate and the last on hot lines, `user_timeout` between.
+        // The configuration: a pointer among the hot parts.
+        assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
+        let config = offset_of!(Connection, config);
+        assert!(first < config && config < loss_end);
+        // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        let user_timeout = offset_of!(Connection, config.user_timeout);
-        assert!(tune_rtt.0 < user_timeout && user_timeout < loss.0);
-        // A budget, not a measurement: a connection is 31 lines (1,984 bytes).
-        assert!(size_of::<Connection>() <= 31 * LINE, "{}", size_of::<Connection>());
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), with no room
+        // to spare (`align` fills what would be its end padding).
+        assert_eq!(size_of::<Connection>(), 28 * LINE);
+        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
+        assert_eq!(cold, 28 * LINE, "no end padding");
+    }
+
+    /// A socket option set on one connection changes its configuration alone, however many
+    /// share it (copy-on-write), and one that changes nothing copies nothing.
+    #[test]
+    fn a_setter_changes_one_connection_only() {
+        use super::{ConnectionParams, Open};
+        use crate::time::{Duration, Instant};
+        use std::net::{Ipv4Addr, SocketAddrV4};
+        let shared = Arc::new(TcpConfig::default());
+        let open = |port: u16| {
+            Connection::new(ConnectionParams {
+                now: Instant::ZERO,
+                config: Arc::clone(&shared),
+                local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+                remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+                iss: crate::wire::SeqNumber(1),
+                open: Open::Active,
+            })
+        };
+        let (mut a, b) = (open(1000), open(1001));
+        assert!(Arc::ptr_eq(&a.config, &b.config), "made with one configuration, they share it");
+        // Setting what is already set keeps the sharing.
+        a.set_nodelay(false);
+        a.set_notsent_lowat(u32::MAX);
+        a.set_user_timeout(None);
+        assert!(Arc::ptr_eq(&a.config, &b.config));
+        a.set_nodelay(true);
+        a.set_keepalive(true);
+        a.set_keepalive_params(Duration::from_secs(5), Duration::from_secs(1), 3);
+        a.set_user_timeout(Some(Duration::from_secs(9)));
+        a.set_notsent_lowat(4096);
+        a.set_send_fast(false);
+        let c = a.config();
+        assert!(c.nodelay() && c.keepalive() && !c.send_fast());
+        assert_eq!(
+            (c.keepalive_idle, c.keepalive_interval),
+            (Duration::from_secs(5), Duration::from_secs(1))
+        );
+        assert_eq!((c.keepalive_count, c.user_timeout), (3, Some(Duration::from_secs(9))));
+        assert_eq!(c.notsent_lowat, 4096);
+        // The hot copy of the on/off settings follows the connection's own configuration.
+        assert_eq!((a.opts.flags, b.opts.flags), (a.config().flags, b.config().flags));
+        assert_ne!(a.opts.flags, b.opts.flags);
+        assert_eq!(*b.config(), TcpConfig::default(), "the other connection saw none of it");
+        assert_eq!(*shared, TcpConfig::default());
+        assert!(!Arc::ptr_eq(&a.config, &shared) && Arc::ptr_eq(&b.config, &shared));
+        // The first change copied; later ones change the copy in place.
+        let own = Arc::as_ptr(&a.config);
+        a.set_nodelay(false);
+        assert_eq!(Arc::as_ptr(&a.config), own);
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
@@ -1306,7 +1388,6 @@ mod layout {
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
-            (offset_of!(Connection, config.delayed_ack_timeout), 8),
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, ack.delack_segments), 4),
@@ -1325,7 +1406,7 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 13] = [1, 5, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
+    const HOT: [usize; 12] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
 
     /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
     /// (8 bytes into its hot end) and, standing for loss recovery's, `last_rtt`'s. Nothing

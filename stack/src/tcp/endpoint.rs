@@ -39,7 +39,7 @@ impl Endpoint {
     ) -> Self {
         let conn = Connection::new(ConnectionParams {
             now,
-            config,
+            config: config.into(),
             local,
             remote,
             iss,
@@ -58,7 +58,14 @@ impl Endpoint {
         syn: &Segment<'_>,
     ) -> Self {
         let open = Open::Syn(syn);
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = Connection::new(ConnectionParams {
+            now,
+            config: config.into(),
+            local,
+            remote,
+            iss,
+            open,
+        });
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
@@ -75,7 +82,14 @@ impl Endpoint {
     ) -> Self {
         let mut pool = ChunkPool::unbounded();
         let open = Open::Cookie { options, ack, pool: &mut pool };
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let conn = Connection::new(ConnectionParams {
+            now,
+            config: config.into(),
+            local,
+            remote,
+            iss,
+            open,
+        });
         Endpoint::new(conn, pool)
     }
 

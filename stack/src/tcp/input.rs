@@ -233,7 +233,7 @@ impl Connection {
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
-                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+                self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
             }
             return SegmentVerdict::Dropped;
         }
@@ -627,7 +627,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
                     if self.rcv.read_closed {
-                        self.timers.fin_wait2_at = Some(now + self.config.fin_timeout);
+                        self.timers.close_at = Some(now + self.config.fin_timeout);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -739,7 +739,7 @@ impl Connection {
         let advmss = usize::from(self.config.mss);
         self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
         if gap_filled
-            || !self.config.delayed_ack()
+            || !self.opts.flags.delayed_ack()
             || self.ack.delack_segments >= 2
             || self.quickack.active()
         {
@@ -761,7 +761,7 @@ impl Connection {
             // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
             // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
             if self.state == State::TimeWait {
-                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+                self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
             }
             self.ack.now = true;
             return;
@@ -780,9 +780,7 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now),
-            State::TimeWait => {
-                self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2))
-            }
+            State::TimeWait => self.timers.close_at = Some(now + self.config.msl.saturating_mul(2)),
             _ => {}
         }
     }
@@ -790,9 +788,9 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.retransmit_at = None;
-        self.timers.fin_wait2_at = None;
         self.timers.persist_at = None;
-        self.timers.time_wait_at = Some(now + self.config.msl.saturating_mul(2));
+        // Replaces FIN-WAIT-2's deadline, if there was one.
+        self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
     }
 }
 

@@ -596,7 +596,7 @@ mod tests {
         let mut pool = crate::tcp::ChunkPool::unbounded();
         let mut c = Connection::new(ConnectionParams {
             now: later,
-            config: *l.tcp_config(),
+            config: (*l.tcp_config()).into(),
             local: L,
             remote: R,
             iss,

@@ -65,7 +65,7 @@ impl Connection {
 
     /// `TCP_NOTSENT_LOWAT` for this connection (`u32::MAX`: none).
     pub fn set_notsent_lowat(&mut self, lowat: u32) {
-        self.config.notsent_lowat = lowat;
+        self.change_config(|c| c.notsent_lowat = lowat);
     }
 
     /// The send room the low-water mark leaves, at most `cap` ([`lowat_room`]).

@@ -387,7 +387,7 @@ impl Connection {
             // send; this also stands in for the RFC's override timer), when it is at least half
             // the largest window the peer offered, or when it carries everything queued and
             // Nagle is off (or we are closing, as Linux pushes on close).
-            let nodelay = self.config.nodelay() || self.snd.fin_queued;
+            let nodelay = self.opts.flags.nodelay() || self.snd.fin_queued;
             let all_queued = len == unsent;
             let big_enough = len >= (self.snd.max_wnd as usize / 2).max(1);
             let idle = in_flight == 0;
@@ -515,7 +515,7 @@ impl Connection {
     /// through `poll_timeout`.
     fn pacing_hold(&mut self, now: Instant) -> bool {
         match self.timers.pacing_next {
-            Some(t) if self.config.pacing() && t > now => {
+            Some(t) if self.opts.flags.pacing() && t > now => {
                 if !self.timers.pacing_held {
                     self.counters.paced_delays += 1;
                 }
@@ -561,7 +561,7 @@ impl Connection {
     /// `tcp_xmit_retransmit_queue`).
     fn pacing_sent(&mut self, now: Instant, len: usize, packet: PacketPlace) {
         const UNPACED_SEGS: u32 = 10;
-        if !self.config.pacing() || len == 0 {
+        if !self.opts.flags.pacing() || len == 0 {
             return;
         }
         let sent = &mut self.timers.pacing_data_segs;

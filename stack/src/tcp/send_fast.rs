@@ -30,7 +30,7 @@ impl Connection {
     /// segment takes the general planner, which the equivalence test holds the fast path to.
     /// For tests and benchmarks.
     pub fn set_send_fast(&mut self, on: bool) {
-        self.config.set_send_fast(on);
+        self.change_config(|c| c.set_send_fast(on));
     }
 
     /// Whether none of the general planner's rarer rules can apply to the next segment: the
@@ -40,7 +40,7 @@ impl Connection {
     /// wake-up, no pacing, room on the scoreboard, and an MSS that fits two buffer chunks.
     #[inline]
     fn common_case(&self) -> bool {
-        self.config.send_fast()
+        self.opts.flags.send_fast()
             && self.state == State::Established
             && !self.loss.tlp_pending
             && !self.loss.board.may_have_lost()
@@ -49,7 +49,7 @@ impl Connection {
             && self.rcv.dsack_pending.is_none()
             && self.reassembly.is_empty()
             && self.marks.is_plain()
-            && !self.config.pacing()
+            && !self.opts.flags.pacing()
             && self.loss.board.has_room()
             && self.opts.mss <= 2 * CHUNK_SIZE
     }
@@ -94,7 +94,7 @@ impl Connection {
             let window_short =
                 idle && peer_room < unsent.min(seg_max) && !self.probes.window_wakeup;
             let big_enough = len >= (self.snd.max_wnd as usize / 2).max(1);
-            let all_queued_nodelay = len == unsent && self.config.nodelay();
+            let all_queued_nodelay = len == unsent && self.opts.flags.nodelay();
             if window_short || !(idle || big_enough || all_queued_nodelay) {
                 return None;
             }

@@ -5,6 +5,7 @@
 //! `Connection`). Each part is plain data: the behaviour stays on the connection (or, for loss
 //! recovery and ECN, on their own types in `recovery`), since most steps read several parts.
 
+use super::config::TcpFlags;
 use super::rto::RtoEstimator;
 use super::SeqNumber;
 use crate::time::Instant;
@@ -123,11 +124,17 @@ pub(super) struct Negotiated {
     /// set by `Connection::set_state`: read first by every arriving segment, beside the
     /// options it depends on (and in this struct's padding).
     pub(super) pred: super::predict::Prediction,
+    /// The configuration's on/off settings (`TcpConfig::flags`), copied here when the
+    /// connection is made and by `Connection::change_config`, the one place that changes
+    /// them: a segment reads several (the fast sender, Nagle, pacing, RACK, F-RTO, delayed
+    /// ACKs, keepalive), and each read through the shared configuration's pointer
+    /// (`Connection::config`) cost a load more. In this struct's padding.
+    pub(super) flags: TcpFlags,
 }
 
 impl Negotiated {
     /// Nothing negotiated yet; `mss` is ours until the peer's SYN tells us its own.
-    pub(super) fn new(now: Instant, mss: usize, ts_offset: u32) -> Self {
+    pub(super) fn new(now: Instant, mss: usize, ts_offset: u32, flags: TcpFlags) -> Self {
         Negotiated {
             mss,
             ts_recent: 0,
@@ -139,6 +146,7 @@ impl Negotiated {
             sack_ok: false,
             ts_ok: false,
             pred: super::predict::Prediction::OFF,
+            flags,
         }
     }
 }
@@ -170,12 +178,14 @@ pub(super) struct Timers {
     pub(super) persist_at: Option<Instant>,
     /// Pacing: the earliest time the next data segment may leave.
     pub(super) pacing_next: Option<Instant>,
-    /// End of TIME-WAIT (2·MSL, RFC 9293 §3.10.7.4).
-    pub(super) time_wait_at: Option<Instant>,
-    /// When a connection the application closed gives up waiting in FIN-WAIT-2 for the
-    /// peer's FIN (`TcpConfig::fin_timeout`). Set only in FIN-WAIT-2; leaving it (TIME-WAIT
-    /// or CLOSED) clears it.
-    pub(super) fin_wait2_at: Option<Instant>,
+    /// The closing state's deadline: in TIME-WAIT its end (2·MSL, RFC 9293 §3.10.7.4); in
+    /// FIN-WAIT-2, when a connection the application closed gives up waiting for the peer's
+    /// FIN (`TcpConfig::fin_timeout`). Set only in those two states, which exclude each other
+    /// (entering TIME-WAIT replaces the FIN-WAIT-2 deadline, CLOSED clears it), so one field
+    /// holds either and `Connection::on_timeout` tells them apart by the state: the 8 bytes
+    /// a second field took are the configuration's pointer now, on the same hot line
+    /// (`Connection::config`).
+    pub(super) close_at: Option<Instant>,
     /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
     pub(super) pacing_held: bool,
     /// Data segments sent, counted to 255: Linux paces from the tenth on (no extra room: it

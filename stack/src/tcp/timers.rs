@@ -20,10 +20,7 @@ impl Connection {
         let earliest = Instant::earliest;
         let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
-        let b = earliest(
-            earliest(self.timers.persist_at, self.timers.time_wait_at),
-            self.timers.fin_wait2_at,
-        );
+        let b = earliest(self.timers.persist_at, self.timers.close_at);
         let c = earliest(self.loss.tlp_at, self.loss.rack_at);
         earliest(earliest(a, b), earliest(earliest(c, pacing), self.keepalive_at()))
     }
@@ -31,7 +28,7 @@ impl Connection {
     /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:
     /// an open connection with nothing in flight.
     fn keepalive_at(&self) -> Option<Instant> {
-        if !self.config.keepalive()
+        if !self.opts.flags.keepalive()
             || !matches!(self.state, State::Established | State::CloseWait | State::FinWait2)
             || self.snd.max != self.snd.una
         {
@@ -46,16 +43,19 @@ impl Connection {
 
     /// Runs every timer whose deadline is at or before `now`.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.timers.time_wait_at.is_some_and(|t| t <= now) {
-            self.timers.time_wait_at = None;
-            self.enter_closed(Event::Closed);
-            return;
-        }
-        if self.timers.fin_wait2_at.is_some_and(|t| t <= now) {
-            // Linux `tcp_keepalive_timer` on an orphan whose `tcp_fin_timeout` ran out (it is
-            // not longer than TIME-WAIT, so no TIME-WAIT follows): reset and free it.
-            self.counters.fin_wait2_timeouts += 1;
-            self.abort();
+        if self.timers.close_at.is_some_and(|t| t <= now) {
+            // Set only in TIME-WAIT and FIN-WAIT-2 (`Timers::close_at`).
+            debug_assert!(matches!(self.state, State::TimeWait | State::FinWait2));
+            self.timers.close_at = None;
+            if self.state == State::TimeWait {
+                self.enter_closed(Event::Closed);
+            } else {
+                // Linux `tcp_keepalive_timer` on an orphan whose `tcp_fin_timeout` ran out
+                // (it is not longer than TIME-WAIT, so no TIME-WAIT follows): reset and free
+                // it.
+                self.counters.fin_wait2_timeouts += 1;
+                self.abort();
+            }
             return;
         }
         // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).

@@ -277,7 +277,7 @@ impl Connection {
     pub(super) fn arm_tlp_sent(&mut self, now: Instant) {
         self.loss.tlp_at = tlp_deadline(
             &self.loss,
-            self.opts.sack_ok && self.config.rack(),
+            self.opts.sack_ok && self.opts.flags.rack(),
             self.state.is_synchronized(),
             self.rtx.rto.srtt(),
             self.timers.retransmit_at,
@@ -297,8 +297,8 @@ impl Connection {
             counters: &mut self.counters,
             snd: &self.snd,
             opts: &self.opts,
-            rack: self.config.rack(),
-            frto: self.config.frto(),
+            rack: self.opts.flags.rack(),
+            frto: self.opts.flags.frto(),
             synchronized: self.state.is_synchronized(),
         }
     }
@@ -386,7 +386,9 @@ impl Connection {
     /// to 121). Linux pairs PRR with RACK by default, as here.
     pub(super) fn send_window(&self) -> usize {
         match self.loss.episode {
-            Some(e) if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.config.rack() => {
+            Some(e)
+                if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.opts.flags.rack() =>
+            {
                 self.loss_cold.prr.window()
             }
             _ => self.cc.window(),
