@@ -23,6 +23,19 @@ pub struct Endpoint {
     pool: ChunkPool,
 }
 
+/// The connection the three opening constructors make, with its own copy of `config` (an
+/// endpoint shares it with no other connection).
+fn opened(
+    now: Instant,
+    config: TcpConfig,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    iss: SeqNumber,
+    open: Open<'_, '_>,
+) -> Connection {
+    Connection::new(ConnectionParams { now, config: config.into(), local, remote, iss, open })
+}
+
 impl Endpoint {
     /// Wraps `conn` with `pool`.
     pub fn new(conn: Connection, pool: ChunkPool) -> Self {
@@ -37,14 +50,7 @@ impl Endpoint {
         remote: SocketAddrV4,
         iss: SeqNumber,
     ) -> Self {
-        let conn = Connection::new(ConnectionParams {
-            now,
-            config: config.into(),
-            local,
-            remote,
-            iss,
-            open: Open::Active,
-        });
+        let conn = opened(now, config, local, remote, iss, Open::Active);
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
@@ -58,14 +64,7 @@ impl Endpoint {
         syn: &Segment<'_>,
     ) -> Self {
         let open = Open::Syn(syn);
-        let conn = Connection::new(ConnectionParams {
-            now,
-            config: config.into(),
-            local,
-            remote,
-            iss,
-            open,
-        });
+        let conn = opened(now, config, local, remote, iss, open);
         Endpoint::new(conn, ChunkPool::unbounded())
     }
 
@@ -82,14 +81,7 @@ impl Endpoint {
     ) -> Self {
         let mut pool = ChunkPool::unbounded();
         let open = Open::Cookie { options, ack, pool: &mut pool };
-        let conn = Connection::new(ConnectionParams {
-            now,
-            config: config.into(),
-            local,
-            remote,
-            iss,
-            open,
-        });
+        let conn = opened(now, config, local, remote, iss, open);
         Endpoint::new(conn, pool)
     }
 
