@@ -175,6 +175,7 @@ impl LossRecovery {
     }
 
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
+    #[inline]
     pub fn pipe(&self, sack: bool, mss: usize) -> usize {
         let pipe = self.board.pipe();
         if sack || self.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout) {

@@ -189,6 +189,11 @@ impl Scoreboard {
         self.len() < self.capacity as usize
     }
 
+    /// Records the ring may hold beside the inline one.
+    fn ring_room(&self) -> usize {
+        self.capacity as usize - 1
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
@@ -225,13 +230,6 @@ impl Scoreboard {
         self.rest.back().or(self.first.as_ref())
     }
 
-    /// Removes the oldest record; the ring's oldest, if any, moves inline.
-    fn pop_front(&mut self) -> Option<SentSegment> {
-        let s = self.first.take()?;
-        self.first = self.rest.pop_front();
-        Some(s)
-    }
-
     /// The index of the first record whose start is not below `seq` (`len()` if none).
     fn first_from(&self, seq: SeqNumber) -> usize {
         match self.first {
@@ -258,8 +256,8 @@ impl Scoreboard {
 
     /// RFC 6675 `pipe`: bytes believed to be in the network.
     pub fn pipe(&self) -> usize {
-        let (out, retrans) = (self.outstanding as usize, self.retrans as usize);
-        (out + retrans).saturating_sub(self.sacked as usize + self.lost as usize)
+        // Retransmitted bytes are outstanding ones: the sum stays below 2^32.
+        (self.outstanding + self.retrans).saturating_sub(self.sacked + self.lost) as usize
     }
 
     /// Number of SACKed records (RFC 8985's `segs_sacked` stand-in).
@@ -281,7 +279,7 @@ impl Scoreboard {
         self.outstanding += len;
         if self.first.is_none() {
             self.first = Some(SentSegment::new(start, end, now, psh));
-        } else if self.has_room() && self.rest.len() < self.rest.capacity() {
+        } else if self.rest.len() < self.ring_room() && self.rest.len() < self.rest.capacity() {
             self.rest.push_back(SentSegment::new(start, end, now, psh));
         } else {
             self.push_slow(start, end, now, psh);
@@ -409,23 +407,33 @@ impl Scoreboard {
     /// [`ack`](Self::ack) record by record: pops each record below `una` and trims the one
     /// it splits.
     fn ack_each(&mut self, una: SeqNumber, d: &mut Delivered) {
-        while let Some(s) = self.first {
-            if s.end <= una {
-                self.pop_front();
+        let Some(s) = self.first else { return };
+        if s.end <= una {
+            self.unaccount(&s, s.len() as u32);
+            self.note_acked(&s, d);
+            // The ring's records below `una` go straight from the ring; the first one left
+            // moves inline once, not each one in turn.
+            while let Some(&s) = self.rest.front().filter(|s| s.end <= una) {
+                self.rest.pop_front();
                 self.unaccount(&s, s.len() as u32);
                 self.note_acked(&s, d);
-            } else if s.start < una {
-                let cut = (una - s.start) as u32;
-                self.unaccount(&s, cut);
-                if !s.sacked {
-                    d.acked += cut as usize;
-                }
-                if let Some(f) = self.first.as_mut() {
-                    f.start = una;
-                }
-                break;
-            } else {
-                break;
+            }
+            self.first = self.rest.pop_front();
+        }
+        self.trim_first(una, d);
+    }
+
+    /// The cumulative ACK `una` splits the oldest record (which ends above it): the part
+    /// below it is delivered.
+    fn trim_first(&mut self, una: SeqNumber, d: &mut Delivered) {
+        if let Some(s) = self.first.filter(|s| s.start < una) {
+            let cut = (una - s.start) as u32;
+            self.unaccount(&s, cut);
+            if !s.sacked {
+                d.acked += cut as usize;
+            }
+            if let Some(f) = self.first.as_mut() {
+                f.start = una;
             }
         }
     }
