@@ -225,6 +225,11 @@ impl Scoreboard {
         }
     }
 
+    /// The record in flight when it is the only one (one load and test for each part).
+    pub fn only_record(&self) -> Option<&SentSegment> {
+        self.first.as_ref().filter(|_| self.rest.is_empty())
+    }
+
     /// The newest record.
     pub fn last(&self) -> Option<&SentSegment> {
         self.rest.back().or(self.first.as_ref())
@@ -949,6 +954,7 @@ mod tests {
                     assert_eq!(b.get(i), m.get(i), "{case} record {i}");
                 }
                 assert_eq!(b.last(), m.back(), "{case}");
+                assert_eq!(b.only_record(), m.front().filter(|_| m.len() == 1), "{case}");
                 let probe = s(una + next(u64::from(max - una) + 1) as u32);
                 assert_eq!(b.find(probe), m.iter().position(|x| x.start == probe), "{case}");
                 let holes = m.iter().position(|x| x.lost && !x.retransmitted && !x.sacked);
