@@ -186,7 +186,8 @@ impl Scoreboard {
 
     /// Whether another record fits.
     pub fn has_room(&self) -> bool {
-        self.len() < self.capacity as usize
+        // Nothing in flight (request/response traffic between exchanges) answers at once.
+        self.first.is_none() || self.rest.len() < self.ring_room()
     }
 
     /// Records the ring may hold beside the inline one.
