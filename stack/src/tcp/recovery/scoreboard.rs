@@ -135,7 +135,8 @@ pub struct Scoreboard {
     first: Option<SentSegment>,
     /// The records after `first`, oldest first.
     rest: VecDeque<SentSegment>,
-    capacity: u32,
+    /// Records the ring may hold: the board's capacity less the inline one.
+    ring_capacity: u32,
     /// Bytes in all records.
     outstanding: u32,
     sacked: u32,
@@ -156,8 +157,8 @@ impl Scoreboard {
     /// steady state allocates nothing, and [`shrink_idle`](Self::shrink_idle) gives a burst's
     /// records back.
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1);
-        Scoreboard { capacity, ..Default::default() }
+        let ring_capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1) - 1;
+        Scoreboard { ring_capacity, ..Default::default() }
     }
 
     /// Records kept allocated in the ring when nothing is in flight: 16 records (384 bytes),
@@ -192,7 +193,7 @@ impl Scoreboard {
 
     /// Records the ring may hold beside the inline one.
     fn ring_room(&self) -> usize {
-        self.capacity as usize - 1
+        self.ring_capacity as usize
     }
 
     /// Number of records.
