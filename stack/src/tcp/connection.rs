@@ -1203,9 +1203,10 @@ impl Connection {
         // to a read that is there for its miss.
         let lines = [
             // Lines 12-22, one word each (`layout::hot_word_reads_each_hot_line`); the
-            // scoreboard's first, whose branch (is there a record?) the other loads then need
-            // not be kept live across (without the configuration's line, they were shuffled
-            // between registers around it: 12 instructions a frame).
+            // scoreboard's first (its oldest record is inline, so the ACK of the one segment
+            // in flight reads no heap line), whose branch (is there a record?) the other loads
+            // then need not be kept live across (without the configuration's line, they were
+            // shuffled between registers around it: 12 instructions a frame).
             self.loss.board.warm_word(),
             u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
@@ -1383,8 +1384,10 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes, the scoreboard's totals beside its records'
-    /// deque, across lines 21-22 with the RTT sample's presence and the episode's).
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1296-1383 on lines
+    /// 20-21, its oldest record inline since branch board (1336-1359, across both) and its
+    /// totals beside its other records' deque; the RTT sample's presence, line 20, and the
+    /// episode's, line 21).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [

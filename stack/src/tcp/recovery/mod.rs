@@ -166,8 +166,7 @@ impl LossRecovery {
     /// `Recovery::on_flight_acked` handles in one straight line.
     #[inline]
     fn only_flight_acked_by(&self, ack: SeqNumber) -> bool {
-        self.board.len() == 1
-            && self.board.get(0).is_some_and(|s| s.end <= ack)
+        self.board.only_record().is_some_and(|s| s.end <= ack)
             && self.board.lost_bytes() == 0
             && self.episode.is_none()
             && self.tlp_end.is_none()
@@ -175,6 +174,7 @@ impl LossRecovery {
     }
 
     /// RFC 6675 `pipe`, with the duplicate-ACK estimate when SACK (`sack`) is off.
+    #[inline]
     pub fn pipe(&self, sack: bool, mss: usize) -> usize {
         let pipe = self.board.pipe();
         if sack || self.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout) {

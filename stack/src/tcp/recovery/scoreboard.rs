@@ -119,19 +119,33 @@ pub struct OnlyRecord {
 }
 
 /// The scoreboard of segments in flight, oldest first.
+///
+/// The oldest record lives inline (`first`), the others in a ring (`rest`): request/response
+/// traffic has one segment in flight when the ACK for it arrives, and with the record inside
+/// the connection's hot lines that ACK reads no heap line (at 100,000 connections each such
+/// line is a cache miss), and such a connection holds no ring at all. `rest` is empty
+/// whenever `first` is `None`.
+///
+/// The totals are `u32`s: they count sequence space between SND.UNA and SND.MAX, which
+/// sequence comparisons already hold below 2^31. Narrower, they make room for the inline
+/// record in the same 88 bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Scoreboard {
-    segs: VecDeque<SentSegment>,
-    capacity: usize,
+    /// The oldest record (`None` only when there is none).
+    first: Option<SentSegment>,
+    /// The records after `first`, oldest first.
+    rest: VecDeque<SentSegment>,
+    /// Records the ring may hold: the board's capacity less the inline one.
+    ring_capacity: u32,
     /// Bytes in all records.
-    outstanding: usize,
-    sacked: usize,
+    outstanding: u32,
+    sacked: u32,
     /// Bytes marked lost and not SACKed (retransmitted or not).
-    lost: usize,
+    lost: u32,
     /// Bytes marked lost whose retransmission is in flight.
-    retrans: usize,
+    retrans: u32,
     /// Number of SACKed records.
-    sacked_count: usize,
+    sacked_count: u32,
     /// Highest sequence number SACKed or acknowledged (RACK's "fack").
     highest_delivered: Option<SeqNumber>,
 }
@@ -143,102 +157,137 @@ impl Scoreboard {
     /// steady state allocates nothing, and [`shrink_idle`](Self::shrink_idle) gives a burst's
     /// records back.
     pub fn with_capacity(capacity: usize) -> Self {
-        Scoreboard { segs: VecDeque::new(), capacity: capacity.max(1), ..Default::default() }
+        let ring_capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1) - 1;
+        Scoreboard { ring_capacity, ..Default::default() }
     }
 
-    /// Records kept allocated when nothing is in flight: 16 records (384 bytes), enough for
-    /// request/response traffic to allocate nothing per exchange.
+    /// Records kept allocated in the ring when nothing is in flight: 16 records (384 bytes),
+    /// so that a bulk sender's bursts do not reallocate it each time. A connection that never
+    /// has more than one segment in flight never allocates it (`first`).
     const IDLE_RECORDS: usize = 16;
 
     /// With nothing in flight, gives back storage beyond 16 records (`IDLE_RECORDS`).
     pub fn shrink_idle(&mut self) {
-        if self.segs.is_empty() && self.segs.capacity() > Self::IDLE_RECORDS {
-            self.segs.shrink_to(Self::IDLE_RECORDS);
+        if self.first.is_none() && self.rest.capacity() > Self::IDLE_RECORDS {
+            self.rest.shrink_to(Self::IDLE_RECORDS);
         }
     }
 
     /// Heap bytes the records take.
     pub fn heap_bytes(&self) -> usize {
-        self.segs.capacity() * core::mem::size_of::<SentSegment>()
+        self.rest.capacity() * core::mem::size_of::<SentSegment>()
     }
 
-    /// A word from the scoreboard's totals and from its oldest record (the record lives in
-    /// a heap block of its own: one more cache line per connection), for a look-ahead that
+    /// A word from the scoreboard's totals and from its oldest record, for a look-ahead that
     /// reads them before the ACK that needs them (`Connection::hot_word`).
     pub(crate) fn warm_word(&self) -> u64 {
-        let oldest = self.segs.front().map_or(0, |s| u64::from(s.end.0));
-        oldest ^ (self.outstanding ^ self.lost) as u64
+        let oldest = self.first.map_or(0, |s| u64::from(s.end.0));
+        oldest ^ u64::from(self.outstanding ^ self.lost)
     }
 
     /// Whether another record fits.
     pub fn has_room(&self) -> bool {
-        self.segs.len() < self.capacity
+        // Nothing in flight (request/response traffic between exchanges) answers at once.
+        self.first.is_none() || self.rest.len() < self.ring_room()
+    }
+
+    /// Records the ring may hold beside the inline one.
+    fn ring_room(&self) -> usize {
+        self.ring_capacity as usize
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.segs.len()
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.segs.is_empty()
+        self.first.is_none()
     }
 
     /// The records, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &SentSegment> + '_ {
-        self.segs.iter()
+        self.first.iter().chain(self.rest.iter())
     }
 
     /// Record `i`.
     pub fn get(&self, i: usize) -> Option<&SentSegment> {
-        self.segs.get(i)
+        match i {
+            0 => self.first.as_ref(),
+            _ => self.rest.get(i - 1),
+        }
+    }
+
+    /// Record `i`, to change.
+    fn get_mut(&mut self, i: usize) -> Option<&mut SentSegment> {
+        match i {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(i - 1),
+        }
+    }
+
+    /// The record in flight when it is the only one (one load and test for each part).
+    pub fn only_record(&self) -> Option<&SentSegment> {
+        self.first.as_ref().filter(|_| self.rest.is_empty())
     }
 
     /// The newest record.
     pub fn last(&self) -> Option<&SentSegment> {
-        self.segs.back()
+        self.rest.back().or(self.first.as_ref())
+    }
+
+    /// The index of the first record whose start is not below `seq` (`len()` if none).
+    fn first_from(&self, seq: SeqNumber) -> usize {
+        match self.first {
+            None => 0,
+            Some(f) if f.start >= seq => 0,
+            Some(_) => 1 + self.rest.partition_point(|s| s.start < seq),
+        }
     }
 
     /// Bytes SACKed.
     pub fn sacked_bytes(&self) -> usize {
-        self.sacked
+        self.sacked as usize
     }
 
     /// Bytes marked lost and not SACKed.
     pub fn lost_bytes(&self) -> usize {
-        self.lost
+        self.lost as usize
     }
 
     /// Bytes in all records.
     pub fn outstanding(&self) -> usize {
-        self.outstanding
+        self.outstanding as usize
     }
 
     /// RFC 6675 `pipe`: bytes believed to be in the network.
     pub fn pipe(&self) -> usize {
-        (self.outstanding + self.retrans).saturating_sub(self.sacked + self.lost)
+        // Retransmitted bytes are outstanding ones: the sum stays below 2^32.
+        (self.outstanding + self.retrans).saturating_sub(self.sacked + self.lost) as usize
     }
 
     /// Number of SACKed records (RFC 8985's `segs_sacked` stand-in).
     pub fn sacked_segments(&self) -> usize {
-        self.sacked_count
+        self.sacked_count as usize
     }
 
     /// Appends a newly sent segment. The caller checked [`has_room`](Self::has_room); a record
     /// that does not fit is merged into the last one so accounting stays exact.
     ///
-    /// The common case, a record appended with room in the queue's storage (one per data
-    /// segment sent), needs no registers saved; a full board or storage goes to
-    /// [`push_slow`](Self::push_slow) as a tail call.
+    /// The common cases, the first record (inline) or one appended with room in the ring's
+    /// storage (one per data segment sent), need no registers saved; a full board or
+    /// storage goes to [`push_slow`](Self::push_slow) as a tail call.
     pub fn push(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, psh: bool) {
-        let len = (end - start).max(0) as usize;
+        let len = (end - start).max(0) as u32;
         if len == 0 {
             return;
         }
         self.outstanding += len;
-        if self.has_room() && self.segs.len() < self.segs.capacity() {
-            self.segs.push_back(SentSegment::new(start, end, now, psh));
+        if self.first.is_none() {
+            self.first = Some(SentSegment::new(start, end, now, psh));
+        } else if self.rest.len() < self.ring_room() && self.rest.len() < self.rest.capacity() {
+            self.rest.push_back(SentSegment::new(start, end, now, psh));
         } else {
             self.push_slow(start, end, now, psh);
         }
@@ -249,7 +298,11 @@ impl Scoreboard {
     #[inline(never)]
     fn push_slow(&mut self, start: SeqNumber, end: SeqNumber, now: Instant, psh: bool) {
         if !self.has_room() {
-            if let Some(last) = self.segs.back_mut() {
+            let last = match self.rest.back_mut() {
+                Some(l) => Some(l),
+                None => self.first.as_mut(),
+            };
+            if let Some(last) = last {
                 if last.end == start && !last.sacked && !last.lost {
                     last.end = end;
                     last.sent_at = now;
@@ -258,15 +311,15 @@ impl Scoreboard {
                 }
             }
         }
-        self.segs.push_back(SentSegment::new(start, end, now, psh));
+        self.rest.push_back(SentSegment::new(start, end, now, psh));
     }
 
     /// Forgets a record's contribution to the totals.
-    fn unaccount(&mut self, s: &SentSegment, len: usize) {
+    fn unaccount(&mut self, s: &SentSegment, len: u32) {
         self.outstanding -= len;
         if s.sacked {
             self.sacked -= len;
-            if len == s.len() {
+            if len as usize == s.len() {
                 self.sacked_count -= 1;
             }
         } else if s.lost {
@@ -307,7 +360,8 @@ impl Scoreboard {
 
     /// No record is left: every total is zero.
     fn empty_records(&mut self) {
-        self.segs.clear();
+        self.first = None;
+        self.rest.clear();
         self.outstanding = 0;
         self.sacked = 0;
         self.lost = 0;
@@ -322,8 +376,8 @@ impl Scoreboard {
     /// nothing). No [`Delivered`] is built: every field of it follows from the one record.
     #[inline]
     pub fn ack_only_record(&mut self) -> Option<OnlyRecord> {
-        let s = *self.segs.front()?;
-        debug_assert_eq!(self.segs.len(), 1);
+        let s = self.first?;
+        debug_assert!(self.rest.is_empty());
         self.empty_records();
         if s.sacked {
             return None;
@@ -347,8 +401,8 @@ impl Scoreboard {
     /// as popping it (`ack_each`) would leave them, without the ring's pop and second look.
     #[inline]
     pub fn ack(&mut self, una: SeqNumber, d: &mut Delivered) {
-        if self.segs.len() == 1 {
-            if let Some(&s) = self.segs.front().filter(|s| s.end <= una) {
+        if self.rest.is_empty() {
+            if let Some(s) = self.first.filter(|s| s.end <= una) {
                 self.note_acked(&s, d);
                 self.empty_records();
                 return;
@@ -360,23 +414,33 @@ impl Scoreboard {
     /// [`ack`](Self::ack) record by record: pops each record below `una` and trims the one
     /// it splits.
     fn ack_each(&mut self, una: SeqNumber, d: &mut Delivered) {
-        while let Some(&s) = self.segs.front() {
-            if s.end <= una {
-                self.segs.pop_front();
-                self.unaccount(&s, s.len());
+        let Some(s) = self.first else { return };
+        if s.end <= una {
+            self.unaccount(&s, s.len() as u32);
+            self.note_acked(&s, d);
+            // The ring's records below `una` go straight from the ring; the first one left
+            // moves inline once, not each one in turn.
+            while let Some(&s) = self.rest.front().filter(|s| s.end <= una) {
+                self.rest.pop_front();
+                self.unaccount(&s, s.len() as u32);
                 self.note_acked(&s, d);
-            } else if s.start < una {
-                let cut = (una - s.start) as usize;
-                self.unaccount(&s, cut);
-                if !s.sacked {
-                    d.acked += cut;
-                }
-                if let Some(f) = self.segs.front_mut() {
-                    f.start = una;
-                }
-                break;
-            } else {
-                break;
+            }
+            self.first = self.rest.pop_front();
+        }
+        self.trim_first(una, d);
+    }
+
+    /// The cumulative ACK `una` splits the oldest record (which ends above it): the part
+    /// below it is delivered.
+    fn trim_first(&mut self, una: SeqNumber, d: &mut Delivered) {
+        if let Some(s) = self.first.filter(|s| s.start < una) {
+            let cut = (una - s.start) as u32;
+            self.unaccount(&s, cut);
+            if !s.sacked {
+                d.acked += cut as usize;
+            }
+            if let Some(f) = self.first.as_mut() {
+                f.start = una;
             }
         }
     }
@@ -401,16 +465,16 @@ impl Scoreboard {
 
     /// Marks the records wholly inside the SACK block `[left, right)` as SACKed.
     pub fn sack(&mut self, left: SeqNumber, right: SeqNumber, d: &mut Delivered) {
-        let first = self.segs.partition_point(|s| s.start < left);
-        for i in first..self.segs.len() {
-            let s = self.segs[i];
+        let first = self.first_from(left);
+        for i in first..self.len() {
+            let Some(&s) = self.get(i) else { break };
             if s.end > right {
                 break;
             }
             if s.sacked {
                 continue;
             }
-            let len = s.len();
+            let len = s.len() as u32;
             if s.lost {
                 self.lost -= len;
                 if s.retransmitted {
@@ -419,10 +483,12 @@ impl Scoreboard {
             }
             self.sacked += len;
             self.sacked_count += 1;
-            d.sacked += len;
-            self.segs[i].sacked = true;
-            self.segs[i].lost = false;
-            self.segs[i].retransmitted = false;
+            d.sacked += len as usize;
+            if let Some(m) = self.get_mut(i) {
+                m.sacked = true;
+                m.lost = false;
+                m.retransmitted = false;
+            }
             self.note_delivered(&s, d);
             // Linux walks the blocks in sequence order: the highest SACKed segment is last.
             if d.last_sacked.is_none_or(|(end, _, _)| s.end > end) {
@@ -435,17 +501,17 @@ impl Scoreboard {
     /// A lost retransmission is marked lost again: it must be sent once more. Returns whether
     /// anything changed.
     pub fn mark_lost(&mut self, i: usize) -> bool {
-        let Some(s) = self.segs.get(i).copied() else { return false };
+        let Some(s) = self.get(i).copied() else { return false };
         if s.sacked || (s.lost && !s.retransmitted) {
             return false;
         }
-        let len = s.len();
+        let len = s.len() as u32;
         if s.lost {
             self.retrans -= len;
         } else {
             self.lost += len;
         }
-        if let Some(m) = self.segs.get_mut(i) {
+        if let Some(m) = self.get_mut(i) {
             m.lost = true;
             m.retransmitted = false;
         }
@@ -454,7 +520,7 @@ impl Scoreboard {
 
     /// Every record not SACKed is lost (a retransmission timeout, RFC 6675 §5.1).
     pub fn mark_all_lost(&mut self) {
-        for i in 0..self.segs.len() {
+        for i in 0..self.len() {
             self.mark_lost(i);
         }
     }
@@ -463,10 +529,10 @@ impl Scoreboard {
     /// again are in flight once more (Linux `tcp_undo_cwnd_reduction` clearing the loss
     /// marks). Retransmitted records stay lost-and-retransmitted, so `pipe` counts them once.
     pub fn unmark_unretransmitted_losses(&mut self) {
-        for s in self.segs.iter_mut() {
+        for s in self.first.iter_mut().chain(self.rest.iter_mut()) {
             if s.lost && !s.retransmitted && !s.sacked {
                 s.lost = false;
-                self.lost -= s.len();
+                self.lost -= s.len() as u32;
             }
         }
     }
@@ -479,8 +545,8 @@ impl Scoreboard {
         }
         let (mut segs_above, mut bytes_above) = (0usize, 0usize);
         let mut changed = false;
-        for i in (0..self.segs.len()).rev() {
-            let s = self.segs[i];
+        for i in (0..self.len()).rev() {
+            let Some(&s) = self.get(i) else { continue };
             if s.sacked {
                 segs_above += 1;
                 bytes_above += s.len();
@@ -503,24 +569,25 @@ impl Scoreboard {
         if !self.may_have_lost() {
             return None;
         }
-        self.segs.iter().position(|s| s.lost && !s.retransmitted && !s.sacked)
+        self.iter().position(|s| s.lost && !s.retransmitted && !s.sacked)
     }
 
     /// Record `i` was retransmitted at `now`.
     pub fn on_retransmit(&mut self, i: usize, now: Instant) {
-        let Some(s) = self.segs.get(i).copied() else { return };
+        let Some(s) = self.get(i).copied() else { return };
         if s.sacked {
             return;
         }
+        let len = s.len() as u32;
         if !s.lost {
             // A probe or an RTO-less resend of a segment not deemed lost: count it as lost
             // and retransmitted so the pipe holds it once.
-            self.lost += s.len();
+            self.lost += len;
         }
         if !s.retransmitted || !s.lost {
-            self.retrans += s.len();
+            self.retrans += len;
         }
-        if let Some(m) = self.segs.get_mut(i) {
+        if let Some(m) = self.get_mut(i) {
             m.lost = true;
             m.retransmitted = true;
             m.ever_retransmitted = true;
@@ -534,16 +601,17 @@ impl Scoreboard {
     /// resent in pieces of the new one (Linux `tcp_fragment` on retransmission). Returns
     /// whether it split.
     pub fn split(&mut self, i: usize, len: usize) -> bool {
-        let Some(s) = self.segs.get(i).copied() else { return false };
+        let Some(s) = self.get(i).copied() else { return false };
         if len == 0 || s.len() <= len || s.sacked || !self.has_room() {
             return false;
         }
         let at = s.start + len;
-        if let Some(m) = self.segs.get_mut(i) {
+        if let Some(m) = self.get_mut(i) {
             m.end = at;
             m.push = false;
         }
-        self.segs.insert(i + 1, SentSegment { start: at, ..s });
+        // Record `i + 1` is the ring's `i`.
+        self.rest.insert(i, SentSegment { start: at, ..s });
         true
     }
 
@@ -552,8 +620,8 @@ impl Scoreboard {
     /// `tcp_simple_retransmit` after the path MTU fell). Returns whether any was marked.
     pub fn mark_lost_longer_than(&mut self, len: usize, data_end: SeqNumber) -> bool {
         let mut any = false;
-        for i in 0..self.segs.len() {
-            let s = self.segs[i];
+        for i in 0..self.len() {
+            let Some(&s) = self.get(i) else { break };
             if (s.end.min(data_end) - s.start).max(0) as usize > len {
                 any |= self.mark_lost(i);
             }
@@ -563,8 +631,8 @@ impl Scoreboard {
 
     /// Index of the record that starts at `seq`.
     pub fn find(&self, seq: SeqNumber) -> Option<usize> {
-        let i = self.segs.partition_point(|s| s.start < seq);
-        self.segs.get(i).filter(|s| s.start == seq).map(|_| i)
+        let i = self.first_from(seq);
+        self.get(i).filter(|s| s.start == seq).map(|_| i)
     }
 
     /// Forgets everything (connection closed).
@@ -575,17 +643,21 @@ impl Scoreboard {
 
     /// Recomputes the totals from the records (tests use it to check the bookkeeping).
     pub fn check_totals(&self) -> bool {
+        if self.first.is_none() && !self.rest.is_empty() {
+            return false;
+        }
         let mut t = (0, 0, 0, 0);
         let mut count = 0;
-        for s in &self.segs {
-            t.0 += s.len();
+        for s in self.iter() {
+            let len = s.len() as u32;
+            t.0 += len;
             if s.sacked {
                 count += 1;
-                t.1 += s.len();
+                t.1 += len;
             } else if s.lost {
-                t.2 += s.len();
+                t.2 += len;
                 if s.retransmitted {
-                    t.3 += s.len();
+                    t.3 += len;
                 }
             }
         }
@@ -624,7 +696,9 @@ mod tests {
                         b.sack(s(100), s(250), &mut Delivered::default());
                     }
                     if retransmitted {
-                        b.segs[0].ever_retransmitted = true;
+                        if let Some(f) = b.get_mut(0) {
+                            f.ever_retransmitted = true;
+                        }
                     }
                     b.highest_delivered = highest;
                     let mut general = b.clone();
@@ -750,6 +824,176 @@ mod tests {
             assert_eq!(fast.may_have_lost(), each.may_have_lost(), "round {round}");
             assert!(fast.check_totals() && each.check_totals(), "round {round}");
         }
+    }
+
+    /// The scoreboard against a model, a plain ring of every record with nothing inline and
+    /// the totals recounted each time, over random runs of sends (past the capacity too, so
+    /// records merge), cumulative ACKs (whole and splitting), SACKs, loss marks,
+    /// retransmissions, splits, undos and shrinks: the records (in order, by index, the
+    /// newest, by start), the totals and what each ACK delivered must agree after each step.
+    /// A record lost or duplicated when the inline one hands over to the ring, or the other
+    /// way, fails here.
+    #[test]
+    fn the_board_matches_a_plain_ring() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n.max(1)
+        };
+        for round in 0..400 {
+            let cap = 1 + next(6) as usize;
+            let mut b = Scoreboard::with_capacity(cap);
+            let mut m: VecDeque<SentSegment> = VecDeque::new();
+            let (mut una, mut max) = (1000u32, 1000u32);
+            for step in 0..120 {
+                let now = Instant::from_millis(step);
+                let (mut d, mut acked, mut sacked) = (Delivered::default(), 0, 0);
+                match next(10) {
+                    0..=2 => {
+                        let len = next(4) as u32 * 50;
+                        let (start, end) = (s(max), s(max + len));
+                        let psh = next(2) == 0;
+                        b.push(start, end, now, psh);
+                        max += len;
+                        if len == 0 {
+                        } else if m.len() < cap {
+                            m.push_back(SentSegment::new(start, end, now, psh));
+                        } else {
+                            match m.back_mut() {
+                                Some(l) if l.end == start && !l.sacked && !l.lost => {
+                                    (l.end, l.sent_at, l.push) = (end, now, psh);
+                                }
+                                _ => m.push_back(SentSegment::new(start, end, now, psh)),
+                            }
+                        }
+                    }
+                    3 => {
+                        let to = una + next(u64::from(max - una) + 1) as u32;
+                        b.ack(s(to), &mut d);
+                        una = to;
+                        while let Some(f) = m.front_mut() {
+                            if f.end <= s(to) {
+                                acked += if f.sacked { 0 } else { f.len() };
+                                m.pop_front();
+                            } else {
+                                if f.start < s(to) {
+                                    acked += if f.sacked { 0 } else { (s(to) - f.start) as usize };
+                                    f.start = s(to);
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    4 => {
+                        let l = una + next(u64::from(max - una) + 1) as u32;
+                        let r = l + next(u64::from(max - l) + 1) as u32;
+                        b.sack(s(l), s(r), &mut d);
+                        for x in m.iter_mut().filter(|x| x.start >= s(l) && x.end <= s(r)) {
+                            if !x.sacked {
+                                sacked += x.len();
+                                (x.sacked, x.lost, x.retransmitted) = (true, false, false);
+                            }
+                        }
+                    }
+                    5 => {
+                        let i = next(m.len() as u64 + 1) as usize;
+                        b.mark_lost(i);
+                        if let Some(x) = m.get_mut(i).filter(|x| !x.sacked) {
+                            if !x.lost || x.retransmitted {
+                                (x.lost, x.retransmitted) = (true, false);
+                            }
+                        }
+                    }
+                    6 => {
+                        let i = next(m.len() as u64 + 1) as usize;
+                        b.on_retransmit(i, now);
+                        if let Some(x) = m.get_mut(i).filter(|x| !x.sacked) {
+                            (x.lost, x.retransmitted, x.ever_retransmitted) = (true, true, true);
+                            x.sent_at = now;
+                        }
+                    }
+                    7 => {
+                        let (i, len) = (next(m.len() as u64 + 1) as usize, next(150) as usize);
+                        b.split(i, len);
+                        if let Some(x) = m.get(i).copied() {
+                            if len > 0 && x.len() > len && !x.sacked && m.len() < cap {
+                                let at = x.start + len as u32;
+                                m[i].end = at;
+                                m[i].push = false;
+                                m.insert(i + 1, SentSegment { start: at, ..x });
+                            }
+                        }
+                    }
+                    8 => {
+                        b.unmark_unretransmitted_losses();
+                        for x in m.iter_mut() {
+                            if x.lost && !x.retransmitted && !x.sacked {
+                                x.lost = false;
+                            }
+                        }
+                        b.shrink_idle();
+                    }
+                    _ => {
+                        b.mark_lost_by_sack(2, 100);
+                        let (mut n, mut bytes) = (0, 0);
+                        for x in m.iter_mut().rev() {
+                            if x.sacked {
+                                (n, bytes) = (n + 1, bytes + x.len());
+                            } else if (n >= 2 || bytes > 100) && !x.lost {
+                                (x.lost, x.retransmitted) = (true, false);
+                            }
+                        }
+                    }
+                }
+                let case = format!("round {round} step {step}");
+                assert_eq!((d.acked, d.sacked), (acked, sacked), "{case}");
+                let records: Vec<SentSegment> = b.iter().copied().collect();
+                assert_eq!(records, m.iter().copied().collect::<Vec<_>>(), "{case}");
+                assert_eq!((b.len(), b.is_empty()), (m.len(), m.is_empty()), "{case}");
+                for i in 0..=m.len() {
+                    assert_eq!(b.get(i), m.get(i), "{case} record {i}");
+                }
+                assert_eq!(b.last(), m.back(), "{case}");
+                assert_eq!(b.only_record(), m.front().filter(|_| m.len() == 1), "{case}");
+                let probe = s(una + next(u64::from(max - una) + 1) as u32);
+                assert_eq!(b.find(probe), m.iter().position(|x| x.start == probe), "{case}");
+                let holes = m.iter().position(|x| x.lost && !x.retransmitted && !x.sacked);
+                assert_eq!(b.next_lost(), holes, "{case}");
+                let sum = |f: &dyn Fn(&SentSegment) -> bool| {
+                    m.iter().filter(|x| f(x)).map(SentSegment::len).sum::<usize>()
+                };
+                let lost = sum(&|x| x.lost && !x.sacked);
+                let retrans = sum(&|x| x.lost && x.retransmitted && !x.sacked);
+                assert_eq!(b.outstanding(), sum(&|_| true), "{case}");
+                assert_eq!(b.sacked_bytes(), sum(&|x| x.sacked), "{case}");
+                assert_eq!(b.lost_bytes(), lost, "{case}");
+                assert_eq!(b.sacked_segments(), m.iter().filter(|x| x.sacked).count(), "{case}");
+                let pipe = (b.outstanding() + retrans).saturating_sub(b.sacked_bytes() + lost);
+                assert_eq!(b.pipe(), pipe, "{case}");
+                assert_eq!(b.has_room(), m.len() < cap, "{case}");
+                assert!(b.check_totals(), "{case}");
+                // A lone record, or none, lives inline: no ring is allocated for it.
+                if b.heap_bytes() == 0 {
+                    assert!(m.len() <= 1, "{case}");
+                }
+            }
+        }
+    }
+
+    /// Request/response traffic, one record in flight at a time, never allocates the ring.
+    #[test]
+    fn one_record_in_flight_allocates_nothing() {
+        let mut b = Scoreboard::with_capacity(16);
+        for i in 0..100u32 {
+            b.push(s(i * 64), s(i * 64 + 64), Instant::from_millis(u64::from(i)), true);
+            let mut d = Delivered::default();
+            b.ack(s(i * 64 + 64), &mut d);
+            assert_eq!(d.acked, 64);
+            assert!(b.is_empty() && b.check_totals());
+        }
+        assert_eq!(b.heap_bytes(), 0);
     }
 
     #[test]
