@@ -11,7 +11,7 @@ use crate::time::{Duration, Instant};
 
 /// Which condition is being timed; the order is Linux's precedence.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
+pub(crate) enum Kind {
     /// Nothing queued or in flight.
     #[default]
     Idle,
@@ -23,6 +23,19 @@ enum Kind {
 
 /// The send-side chronographs of one connection, in milliseconds on a wrapping 32-bit clock
 /// as Linux keeps them in jiffies (16 bytes: a connection has no room for more).
+impl Kind {
+    /// The state a send attempt leaves: idle with nothing queued or in flight, else busy,
+    /// limited by the peer's window or not.
+    #[inline]
+    pub(crate) fn of(queued: bool, rwnd_limited: bool) -> Kind {
+        match (queued, rwnd_limited) {
+            (false, _) => Kind::Idle,
+            (true, true) => Kind::RwndLimited,
+            (true, false) => Kind::Busy,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendChrono {
     since_ms: u32,
@@ -38,7 +51,13 @@ fn clock_ms(now: Instant) -> u32 {
 
 impl SendChrono {
     /// Closes the running span into its total and starts `kind` at `now`.
-    fn set(&mut self, now: Instant, kind: Kind) {
+    /// What the sender is doing now (the connection keeps a copy on a hot line, so that a
+    /// segment that changes nothing reads no line of these totals: `Connection::chrono_set`).
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(crate) fn set(&mut self, now: Instant, kind: Kind) {
         if kind == self.kind {
             return;
         }
@@ -56,16 +75,13 @@ impl SendChrono {
     /// unacknowledged, `rwnd_limited` when the next segment did not fit the peer's window
     /// (Linux `tcp_write_xmit`: `!tcp_snd_wnd_test` starts `TCP_CHRONO_RWND_LIMITED`, any
     /// other outcome stops it, and empty queues stop everything).
+    #[cfg(test)]
     pub fn on_send_attempt(&mut self, now: Instant, queued: bool, rwnd_limited: bool) {
-        let kind = match (queued, rwnd_limited) {
-            (false, _) => Kind::Idle,
-            (true, true) => Kind::RwndLimited,
-            (true, false) => Kind::Busy,
-        };
-        self.set(now, kind);
+        self.set(now, Kind::of(queued, rwnd_limited));
     }
 
     /// The connection stopped sending (closed, or past the states that send data).
+    #[cfg(test)]
     pub fn stop(&mut self, now: Instant) {
         self.set(now, Kind::Idle);
     }

@@ -20,11 +20,11 @@ use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 use super::autotune::Autotune;
 use super::buffer::ChunkQueue;
 use super::cc::{CongestionControl, Controller};
-use super::chrono::SendChrono;
+use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
 use super::counters::TcpCounters;
-use super::push::{SendFlags, SendMarks};
+use super::push::{RecordEnds, SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::rcv_update::{sws_threshold, WindowAfterRead};
 use super::reassembly::Reassembly;
@@ -33,7 +33,7 @@ use super::recovery::{LossCold, LossRecovery};
 use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    AckLimits, AckSchedule, Negotiated, Probes, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
+    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
     Totals,
 };
 use super::SeqNumber;
@@ -219,23 +219,31 @@ pub struct CookieOptions {
 /// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned"), and the parts are ordered so that those bytes fall on 12 of the 28 lines:
+/// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
+/// bytes fall on 11 of the 28 lines:
 /// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
 ///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
 ///   window (its first 16 bytes);
-/// - lines 12-22, from the out-of-order count (last in `Reassembly`) to the three
+/// - lines 12-21, from the out-of-order count (last in `Reassembly`) to the three
 ///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
 ///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
-///   `marks`, `send_buf`, `chrono`), the receive side (`recv_buf`, `quickack`) and an ACK's
-///   bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
+///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
+///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
 ///   (`config`: the configuration itself is shared, one line that stays in the cache for
-///   every connection): 8 + 672 + 24 bytes, 11 lines exactly.
+///   every connection): 8 + 608 + 24 bytes, 10 lines exactly. The 8-byte aligned parts come
+///   first, then the 4-byte aligned ones, then the single bytes, so that no padding lies
+///   between them.
 ///
-/// The rest fills the other 16 lines: the ACK rate limits and `Seldom` (the keepalive
+/// The rest fills the other 17 lines: the ACK rate limits and `Seldom` (the keepalive
 /// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
-/// the window, the RST itself, the out-of-order ranges, the other counters and loss
-/// recovery's episode state (`LossCold`). The line budget test (`layout`) checks the 12;
+/// the window, the RST itself, `Rare` (the initial sequence numbers, the timed segment's
+/// number, ECN's end of reduced window), the out-of-order ranges, the other counters, the
+/// send-time totals (`chrono`), the record ends (`records`) and loss recovery's episode
+/// state (`LossCold`). A part's fields that no common segment touches went there only with
+/// a hot copy of whether they matter (`ack.rst`, `marks`' record flag, `chrono_kind`,
+/// `rtx.rtt_probe`'s presence) kept in step by the only code that changes them. The line
+/// budget test (`layout`) checks the 11;
 /// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
 /// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
 /// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
@@ -260,16 +268,17 @@ pub struct Connection {
     /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
     /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
     pub(super) rst_pending: Option<SegmentHeader>,
-    /// Room, so that the out-of-order count (last in `reassembly`) starts a line: without
-    /// it the connection would end in 24 bytes of padding all the same (its size is a
-    /// whole number of lines), so it costs nothing.
-    pub(super) align: [u64; 3],
+    /// The initial sequence numbers, the timed segment's and ECN's end of reduced window
+    /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
+    /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
+    pub(super) rare: Rare,
 
     // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
     // segment: it starts line 12) -----
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 12-22: every part a common segment touches throughout, whole -----
+    // ----- lines 12-21: every part a common segment touches throughout, whole: first
+    // those 8-byte aligned, then the 4-byte aligned, then the bytes, with no padding -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -293,34 +302,41 @@ pub struct Connection {
     /// between cores), and only when a connection is made, copies its configuration or is
     /// dropped: never per segment.
     pub(super) config: Arc<TcpConfig>,
-    pub(super) snd: SendSeq,
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
-    /// When to acknowledge, and whether a RST is queued (`queue_rst`).
-    pub(super) ack: AckSchedule,
     pub(super) timers: Timers,
-    /// ECN (RFC 3168) negotiation and its sender and receiver state.
-    pub(super) ecn: Ecn,
-    /// Beside `ecn`: both are 4-byte aligned, 24 bytes together with no padding.
-    pub(super) probes: Probes,
     /// Linux's quick-ACK and interactive modes (`quickack`).
     pub(super) quickack: QuickAck,
     pub(super) totals: Totals,
     pub(super) rtx: Retransmit,
-    /// Where pushes, records and corked tails fall in the send stream (`push`).
+    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
+    pub(super) loss: LossRecovery,
+    pub(super) snd: SendSeq,
+    /// When to acknowledge, and whether a RST is queued (`queue_rst`).
+    pub(super) ack: AckSchedule,
+    pub(super) probes: Probes,
+    /// Where pushes and corked tails fall in the send stream, and whether record ends are
+    /// pending (`push`; the ends themselves are `records`, cold).
     pub(super) marks: SendMarks,
     pub(super) send_buf: ChunkQueue,
     pub(super) recv_buf: ChunkQueue,
-    /// Busy and receive-window-limited time (`TCP_INFO`), started and stopped per segment
-    /// sent.
-    pub(super) chrono: SendChrono,
-    /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
-    pub(super) loss: LossRecovery,
+    /// ECN (RFC 3168) negotiation and its sender and receiver state (its end of reduced
+    /// window is `rare.cwr_until`).
+    pub(super) ecn: Ecn,
+    /// What the send-time totals (`chrono`) count now: a copy kept by `chrono_set`, the only
+    /// code that changes either, so that a segment that leaves the state as it was reads
+    /// none of the totals.
+    pub(super) chrono_kind: ChronoKind,
     /// Counter deltas (see [`TcpCounters`]; the three per-segment ones first, ending line
-    /// 22).
+    /// 21).
     pub(super) counters: TcpCounters,
 
-    // ----- line 27: what a common segment never touches -----
+    // ----- lines 26-27: what a common segment never touches -----
+    /// Busy and receive-window-limited time (`TCP_INFO`): changed only when the sender's
+    /// state changes (`chrono_set`).
+    pub(super) chrono: SendChrono,
+    /// Ends of `MSG_EOR` records not yet sent (`marks` says whether there are any).
+    pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
 }
@@ -417,7 +433,9 @@ impl Connection {
             config,
             reassembly: Reassembly::new(),
             rst_pending: None,
-            align: [0; 3],
+            rare: Rare::new(iss),
+            chrono_kind: ChronoKind::Idle,
+            records: RecordEnds::default(),
             ecn: Ecn::default(),
             limits: AckLimits::new(now),
             chrono: SendChrono::default(),
@@ -496,7 +514,7 @@ impl Connection {
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
     pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
-        self.rcv.irs = syn.seq;
+        self.rare.irs = syn.seq;
         self.rcv.nxt = syn.seq + 1u32;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv = self.rcv.nxt;
@@ -540,7 +558,7 @@ impl Connection {
         self.snd.wnd = u32::from(syn.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = syn.seq;
-        self.snd.wl2 = syn.ack.unwrap_or(self.snd.iss);
+        self.snd.wl2 = syn.ack.unwrap_or(self.rare.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         self.cc.init(iw);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
@@ -768,7 +786,8 @@ impl Connection {
         }
         if n > 0 {
             let flags = SendFlags { eor: flags.eor && n == data.len(), ..flags };
-            self.marks.on_write(self.data_end(), flags);
+            let end = self.data_end();
+            self.marks.on_write(&mut self.records, end, flags);
         }
         n
     }
@@ -801,7 +820,8 @@ impl Connection {
             }
             return Some(0);
         }
-        self.marks.on_write(self.data_end(), SendFlags::default());
+        let end = self.data_end();
+        self.marks.on_write(&mut self.records, end, SendFlags::default());
         Some(n)
     }
 
@@ -825,7 +845,8 @@ impl Connection {
         let n = if self.can_queue_data() { n } else { 0 };
         let n = self.send_buf.commit_room(pool, n);
         if n > 0 {
-            self.marks.on_write(self.data_end(), SendFlags::default());
+            let end = self.data_end();
+            self.marks.on_write(&mut self.records, end, SendFlags::default());
         }
         n
     }
@@ -1171,6 +1192,19 @@ impl Connection {
             && now.saturating_duration_since(self.rcv.last_recv) >= Duration::from_secs(1)
     }
 
+    /// The sender's state for the send-time totals (`TCP_INFO`'s busy and window-limited
+    /// time) is now `kind`: the totals (`chrono`, on a cold line) change only when it differs
+    /// from the hot copy `chrono_kind`, which is how `SendChrono` itself decides, so the
+    /// totals are exactly as before.
+    #[inline]
+    pub(super) fn chrono_set(&mut self, now: Instant, kind: ChronoKind) {
+        if kind != self.chrono_kind {
+            self.chrono.set(now, kind);
+            self.chrono_kind = kind;
+        }
+        debug_assert_eq!(self.chrono.kind(), self.chrono_kind);
+    }
+
     /// Sequence number just past the last queued data byte (where a FIN goes).
     #[inline]
     pub(super) fn data_end(&self) -> SeqNumber {
@@ -1187,37 +1221,38 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 12 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
+    /// each of the 11 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
     /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
-    /// 12-22, the parts a common segment touches throughout, from the out-of-order count to
+    /// 12-21, the parts a common segment touches throughout, from the out-of-order count to
     /// the three per-segment counters, with the configuration's pointer), plus the
     /// scoreboard's oldest record (a heap object of its own). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
     /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
     /// simulation of `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
-    /// docs/benchmarks.md "The connection thinned", "The common segment in 13 lines") no
+    /// docs/benchmarks.md "The connection thinned", "The common segment in 13 lines", "The
+    /// common segment in 11 lines") no
     /// connection line misses outside this read.
     pub(crate) fn hot_word(&self) -> u64 {
         // Plain integers where the line has one, each a single load: a conversion
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-22, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // Lines 12-21, one word each (`layout::hot_word_reads_each_hot_line`); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
             // shuffled between registers around it: 12 instructions a frame).
             self.loss.board.warm_word(),
-            u64::from(self.snd.una.0),
             u64::from(self.rcv.nxt.0),
-            u64::from(self.ack.delack_segments),
-            u64::from(self.probes.unanswered),
+            self.opts.mss as u64,
             self.totals.bytes_received,
+            u64::from(self.rtx.rtt_probe.is_some()),
             u64::from(self.rtx.count),
+            u64::from(self.loss.episode.is_some()),
+            u64::from(self.snd.una.0),
+            u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            u64::from(self.loss.last_rtt.is_some()),
-            u64::from(self.loss.episode.is_some()),
             self.counters.in_segs,
             // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
@@ -1247,7 +1282,7 @@ mod layout {
     /// --trace-mem=yes` under `bench/examples/server_count 1 10` (640 frames), every access
     /// to the connection's slot counted per frame and mapped to fields by the debug build's
     /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
-    /// - whole parts, from `state` to `loss` (with the pending RST's presence, `ack.rst`,
+    /// - whole parts, from `state` to `chrono_kind` (with the pending RST's presence, `ack.rst`,
     ///   read in place of the header's niche since "The common segment in 13 lines");
     /// - the out-of-order count (last in `Reassembly`);
     /// - the configuration's pointer (the configuration itself is shared, one line for every
@@ -1264,7 +1299,7 @@ mod layout {
         let state = offset_of!(Connection, state);
         vec![
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
-            (state, offset_of!(Connection, loss) + size_of::<LossRecovery>() - state),
+            (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
             (tune + size_of::<Autotune>() - 48, 8),
             (tune + size_of::<Autotune>() - 32, 28),
@@ -1282,15 +1317,18 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 12 of the connection's 28 lines (13 with a
-    /// copy of the configuration in each connection, its per-segment run on a line of its
+    /// The line budget of the common segment: 11 of the connection's 28 lines (12 with the
+    /// initial sequence numbers, the timed segment's number, ECN's end of reduced window,
+    /// the send-time totals and the record ends inside the hot parts, in an order that left
+    /// padding between them; 13 with a copy of the configuration in each connection, its per-segment run on a line of its
     /// own; 14 with that run across two lines and the RST's presence in its header, 15 with
     /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
     /// total inside the hot parts, 18 with the hot parts first and the configuration,
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
     /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-22 (704 bytes exactly). A field added in the wrong place,
+    /// the three counters lines 12-21 (640 bytes exactly: the hot parts ordered 8-byte
+    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1299,21 +1337,23 @@ mod layout {
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
     /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
-    /// (line 1) and the last one of loss recovery's (lines 12-22): both hot, so that either
+    /// (line 1) and the last one of loss recovery's (lines 12-21): both hot, so that either
     /// choice costs no line; none lies on a cold line (the configuration's `user_timeout`
     /// did, between them, while each connection held a copy). Such an `Option` placed first
     /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_twelve_lines() {
+    fn a_common_segment_touches_eleven_lines() {
         let lines = lines_of(&common_segment());
+        assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 11 lines exactly.
+        // The out-of-order count, the whole parts and the three counters: 10 lines exactly.
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
+        let parts_end = offset_of!(Connection, chrono_kind) + 1;
+        assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
+        assert_eq!(parts_end + 24 - first, 10 * LINE);
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
-        assert_eq!(offset_of!(Connection, counters), loss_end, "the counters follow loss");
-        assert_eq!(loss_end + 24 - first, 11 * LINE);
         // `Autotune`'s end and the controller's head: one line exactly.
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
         assert_eq!((tune_end - 48) % LINE, 0, "the tuning's hot end starts a line");
@@ -1321,15 +1361,16 @@ mod layout {
         // The configuration: a pointer among the hot parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
-        assert!(first < config && config < loss_end);
+        assert!(first < config && config < parts_end);
         // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), with no room
-        // to spare (`align` fills what would be its end padding).
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // them end padding (`rare` fills the room that places the out-of-order count).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
         let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE, "no end padding");
+        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        assert!(loss_end <= offset_of!(Connection, counters));
     }
 
     /// A socket option set on one connection changes its configuration alone, however many
@@ -1384,22 +1425,22 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1296-1383 on lines
-    /// 20-21, its oldest record inline since branch board (1336-1359, across both) and its
-    /// totals beside its other records' deque; the RTT sample's presence, line 20, and the
-    /// episode's, line 21).
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1088-1175 on lines
+    /// 17-18, its oldest record inline and its totals beside its other records' deque; the
+    /// presence of a segment timed without timestamps, line 15, and of an episode, line
+    /// 18).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
-            (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, rcv.nxt), 4),
-            (offset_of!(Connection, ack.delack_segments), 4),
-            (offset_of!(Connection, probes.unanswered), 4),
+            (offset_of!(Connection, opts.mss), 8),
             (offset_of!(Connection, totals.bytes_received), 8),
+            (offset_of!(Connection, rtx.rtt_probe), 8),
             (offset_of!(Connection, rtx.count), 1),
+            (offset_of!(Connection, snd.una), 4),
+            (offset_of!(Connection, probes.unanswered), 4),
             (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, recv_buf), 32),
-            (offset_of!(Connection, loss.last_rtt), 16),
             (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
             (offset_of!(Connection, loss.episode), 8),
             (offset_of!(Connection, counters.in_segs), 8),
@@ -1409,7 +1450,7 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 12] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
+    const HOT: [usize; 11] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
 
     /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
     /// (8 bytes into its hot end) and, standing for loss recovery's, `last_rtt`'s. Nothing

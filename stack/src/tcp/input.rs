@@ -40,7 +40,7 @@ impl Connection {
     fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
         // First: the ACK must acknowledge our SYN and nothing beyond.
         if let Some(ack) = seg.ack {
-            if ack <= self.snd.iss || ack > self.snd.max {
+            if ack <= self.rare.iss || ack > self.snd.max {
                 if !seg.flags.rst() {
                     self.queue_rst(SegmentHeader {
                         seq: ack,
@@ -71,7 +71,7 @@ impl Connection {
                 self.snd.una = ack;
                 self.snd.wl2 = ack;
                 self.timers.retransmit_at = None;
-                if let Some((_, sent)) = self.rtx.rtt_probe.take() {
+                if let Some(sent) = self.rtx.rtt_probe.take() {
                     self.rtt_sample(now.saturating_duration_since(sent));
                 }
                 if self.rtx.count > 0 {
@@ -90,7 +90,7 @@ impl Connection {
             None => {
                 // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
                 self.set_state(State::SynReceived);
-                self.snd.nxt = self.snd.iss;
+                self.snd.nxt = self.rare.iss;
                 self.rtx.rtt_probe = None;
             }
         }
@@ -147,7 +147,7 @@ impl Connection {
         if self.state == State::SynReceived
             && seg.flags.syn()
             && seg.ack.is_some()
-            && seg.seq == self.rcv.irs
+            && seg.seq == self.rare.irs
         {
             let rest =
                 Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
@@ -156,8 +156,8 @@ impl Connection {
         }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
         if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
-            if seg.seq == self.rcv.irs {
-                self.snd.nxt = self.snd.iss;
+            if seg.seq == self.rare.irs {
+                self.snd.nxt = self.rare.iss;
             }
             return SegmentVerdict::Dropped;
         }
@@ -569,8 +569,8 @@ impl Connection {
                     }
                 }
             }
-            if let Some((probe_seq, sent)) = self.rtx.rtt_probe {
-                if ack > probe_seq {
+            if let Some(sent) = self.rtx.rtt_probe {
+                if ack > self.rare.rtt_probe_seq {
                     if rtt.is_none() {
                         rtt = Some(now.saturating_duration_since(sent));
                     }

@@ -1,6 +1,7 @@
 //! Segment generation: SYN, SYN-ACK, data, FIN, ACKs, window updates, probes and RSTs.
 
 use super::cc::CongestionControl as _;
+use super::chrono::Kind;
 use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
 use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
@@ -121,7 +122,7 @@ impl Connection {
     #[inline]
     pub fn may_transmit(&self) -> bool {
         let handshake = matches!(self.state, State::SynSent | State::SynReceived)
-            && self.snd.nxt == self.snd.iss;
+            && self.snd.nxt == self.rare.iss;
         let data_end = self.data_end();
         self.rst_queued()
             || self.ack.now
@@ -154,7 +155,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived if self.snd.nxt == self.snd.iss => {
+            State::SynSent | State::SynReceived if self.snd.nxt == self.rare.iss => {
                 return Some(self.plan_syn(now));
             }
             State::SynSent => return None,
@@ -216,7 +217,7 @@ impl Connection {
     /// SYN (active open) or SYN-ACK (passive or simultaneous open).
     fn plan_syn(&mut self, now: Instant) -> Plan {
         let synack = self.state == State::SynReceived;
-        let retrans = self.snd.max != self.snd.iss;
+        let retrans = self.snd.max != self.rare.iss;
         let mut options = SegmentOptions { mss: Some(self.config.mss), ..Default::default() };
         // On a SYN-ACK, only echo what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
         if self.config.window_scaling && (!synack || self.opts.ws_ok) {
@@ -243,7 +244,7 @@ impl Connection {
         } else if !synack && self.config.ecn {
             flags = flags | Flags::ECE | Flags::CWR;
         }
-        let header = SegmentHeader { seq: self.snd.iss, ack, flags, window, options };
+        let header = SegmentHeader { seq: self.rare.iss, ack, flags, window, options };
         self.advance_snd(now, 1, retrans);
         self.count_out(retrans);
         Plan::new(header, (0, 0))
@@ -334,7 +335,7 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         ) {
-            self.chrono.stop(now);
+            self.chrono_set(now, Kind::Idle);
             return None;
         }
         let data_end = self.data_end();
@@ -360,12 +361,12 @@ impl Connection {
         if !probe {
             // Linux's `tcp_snd_wnd_test`: the next segment does not fit the peer's window.
             let rwnd_limited = unsent > 0 && peer_room < unsent.min(seg_max);
-            self.chrono.on_send_attempt(now, unsent > 0 || in_flight > 0, rwnd_limited);
+            self.chrono_set(now, Kind::of(unsent > 0 || in_flight > 0, rwnd_limited));
         }
         let mut len = unsent.min(seg_max).min(usable);
         // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
         // as it is (not a short segment for Nagle or cork).
-        let record_end = self.marks.record_end(self.snd.nxt);
+        let record_end = self.marks.record_end(&self.records, self.snd.nxt);
         if let Some(r) = record_end {
             len = len.min((r - self.snd.nxt).max(0) as usize);
         }
@@ -420,7 +421,7 @@ impl Connection {
             && usable - len < rest.min(seg_max)
             && self.loss.episode.is_none()
             && !self.marks.holds_short();
-        let push = len > 0 && (self.marks.push_at(seq, seq + len) || round_end);
+        let push = len > 0 && (self.marks.push_at(&self.records, seq, seq + len) || round_end);
         let mut tso_push = false;
         // This segment's place in its TSO packet and the packet's size, in segments (pacing).
         let mut packet = PacketPlace { seg: 1, goal: 1 };
@@ -482,7 +483,7 @@ impl Connection {
         if len > 0 {
             self.probes.window_wakeup = false;
             self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
-            self.marks.on_sent(seq + len);
+            self.marks.on_sent(&mut self.records, seq + len);
         }
         self.loss.board.push(seq, seq + n, now, push);
         let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
@@ -606,7 +607,8 @@ impl Connection {
             // Karn: a retransmitted range never yields an RTT sample.
             self.rtx.rtt_probe = None;
         } else if self.rtx.rtt_probe.is_none() && !self.opts.ts_ok {
-            self.rtx.rtt_probe = Some((seq, now));
+            self.rtx.rtt_probe = Some(now);
+            self.rare.rtt_probe_seq = seq;
         }
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.rto.rto());

@@ -40,8 +40,10 @@ pub struct SendFlags {
 pub struct SendMarks {
     /// End of the latest write that asked for a push.
     push: Option<SeqNumber>,
-    /// Ends of the `MSG_EOR` records not yet sent, in order.
-    records: VecDeque<SeqNumber>,
+    /// Record ends are pending: `RecordEnds` (kept apart, on a line a common segment does
+    /// not read) is not empty. Kept in step by `on_write` and `on_sent`, the only code that
+    /// changes either.
+    records: bool,
     /// `TCP_CORK` is on.
     cork: bool,
     /// The latest write said `MSG_MORE` and nothing has released its tail since.
@@ -65,31 +67,43 @@ pub struct TsoPacket {
     segs: u16,
 }
 
+/// Ends of the `MSG_EOR` records not yet sent, in order: 32 bytes that a connection keeps
+/// apart from its `SendMarks` (on a cold line), since a common segment only asks whether
+/// there are any (`SendMarks::records`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordEnds(VecDeque<SeqNumber>);
+
 impl SendMarks {
     /// A write of data ending at `end` was queued with `flags`.
     #[inline]
-    pub fn on_write(&mut self, end: SeqNumber, flags: SendFlags) {
+    pub fn on_write(&mut self, records: &mut RecordEnds, end: SeqNumber, flags: SendFlags) {
         self.more = flags.more;
         if !flags.more {
             self.push = Some(end);
         }
-        if flags.eor && self.records.back() != Some(&end) {
-            self.records.push_back(end);
+        if flags.eor && records.0.back() != Some(&end) {
+            records.0.push_back(end);
+            self.records = true;
         }
+        debug_assert_eq!(self.records, !records.0.is_empty());
     }
 
     /// The end of the record that `seq` is in, if a record boundary is pending: a segment
     /// starting at `seq` stops there.
-    pub fn record_end(&self, seq: SeqNumber) -> Option<SeqNumber> {
-        self.records.iter().copied().find(|&e| e > seq)
+    pub fn record_end(&self, records: &RecordEnds, seq: SeqNumber) -> Option<SeqNumber> {
+        debug_assert_eq!(self.records, !records.0.is_empty());
+        if !self.records {
+            return None;
+        }
+        records.0.iter().copied().find(|&e| e > seq)
     }
 
     /// Whether new data `[seq, end)` carries PSH: it reaches the latest push mark, or ends a
     /// record. Round ends are the caller's (it knows the windows).
-    pub fn push_at(&self, seq: SeqNumber, end: SeqNumber) -> bool {
+    pub fn push_at(&self, records: &RecordEnds, seq: SeqNumber, end: SeqNumber) -> bool {
         self.wakeup
             || self.push.is_some_and(|p| seq < p && p <= end)
-            || self.records.iter().any(|&e| e == end)
+            || (self.records && records.0.iter().any(|&e| e == end))
     }
 
     /// [`push_at`](Self::push_at) for a sender whose marks are plain ([`is_plain`](Self::is_plain):
@@ -106,25 +120,26 @@ impl SendMarks {
     /// Inline as far as the common case, no record ends pending (one call per data segment
     /// sent); the walk over them is [`drop_done`](Self::drop_done).
     #[inline]
-    pub fn on_sent(&mut self, end: SeqNumber) {
-        if !self.records.is_empty() {
-            self.drop_done(end);
+    pub fn on_sent(&mut self, records: &mut RecordEnds, end: SeqNumber) {
+        if self.records {
+            self.drop_done(records, end);
         }
         self.wakeup = false;
     }
 
     /// The record ends up to `end`, forgotten: those segments have left.
     #[inline(never)]
-    fn drop_done(&mut self, end: SeqNumber) {
-        while self.records.front().is_some_and(|&e| e <= end) {
-            self.records.pop_front();
+    fn drop_done(&mut self, records: &mut RecordEnds, end: SeqNumber) {
+        while records.0.front().is_some_and(|&e| e <= end) {
+            records.0.pop_front();
         }
+        self.records = !records.0.is_empty();
     }
 
     /// Whether no mark but a write's push applies to the next segment: no record end, no
     /// cork or `MSG_MORE` tail, no probe wake-up (the common-case sender's test, `send_fast`).
     pub fn is_plain(&self) -> bool {
-        self.records.is_empty() && !self.cork && !self.more && !self.wakeup
+        !self.records && !self.cork && !self.more && !self.wakeup
     }
 
     /// Whether a short segment waits (`TCP_CORK`, or a `MSG_MORE` tail not yet released).
@@ -209,31 +224,32 @@ mod tests {
     #[test]
     fn push_marks_and_records() {
         let mut m = SendMarks::default();
-        m.on_write(s(1000), SendFlags::default());
-        assert!(m.push_at(s(0), s(1000)));
-        assert!(!m.push_at(s(0), s(999)), "short of the write's end");
-        assert!(!m.push_at(s(1000), s(1500)), "past it");
+        let mut r = RecordEnds::default();
+        m.on_write(&mut r, s(1000), SendFlags::default());
+        assert!(m.push_at(&r, s(0), s(1000)));
+        assert!(!m.push_at(&r, s(0), s(999)), "short of the write's end");
+        assert!(!m.push_at(&r, s(1000), s(1500)), "past it");
         // MSG_MORE moves no mark and holds the tail until released.
-        m.on_write(s(1500), SendFlags { more: true, eor: false });
-        assert!(!m.push_at(s(1000), s(1500)));
+        m.on_write(&mut r, s(1500), SendFlags { more: true, eor: false });
+        assert!(!m.push_at(&r, s(1000), s(1500)));
         assert!(m.holds_short());
         m.release_more();
         assert!(!m.holds_short());
         // Records: a segment stops at each boundary, which carries PSH.
-        m.on_write(s(1900), SendFlags { more: false, eor: true });
-        m.on_write(s(2300), SendFlags { more: false, eor: true });
-        assert_eq!(m.record_end(s(1500)), Some(s(1900)));
-        assert!(m.push_at(s(1500), s(1900)));
-        m.on_sent(s(1900));
-        assert_eq!(m.record_end(s(1900)), Some(s(2300)));
-        m.on_sent(s(2300));
-        assert_eq!(m.record_end(s(2300)), None);
+        m.on_write(&mut r, s(1900), SendFlags { more: false, eor: true });
+        m.on_write(&mut r, s(2300), SendFlags { more: false, eor: true });
+        assert_eq!(m.record_end(&r, s(1500)), Some(s(1900)));
+        assert!(m.push_at(&r, s(1500), s(1900)));
+        m.on_sent(&mut r, s(1900));
+        assert_eq!(m.record_end(&r, s(1900)), Some(s(2300)));
+        m.on_sent(&mut r, s(2300));
+        assert_eq!(m.record_end(&r, s(2300)), None);
         // Cork holds until lifted; a wake-up overrides it once.
         m.set_cork(true);
         assert!(m.holds_short() && m.corked());
         m.wake();
-        assert!(!m.holds_short() && m.push_at(s(2300), s(2301)));
-        m.on_sent(s(2301));
+        assert!(!m.holds_short() && m.push_at(&r, s(2300), s(2301)));
+        m.on_sent(&mut r, s(2301));
         assert!(m.holds_short());
         m.set_cork(false);
         assert!(!m.holds_short());

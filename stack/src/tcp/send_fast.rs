@@ -16,6 +16,7 @@
 //! the same instants and the same state to the byte.
 
 use super::cc::CongestionControl as _;
+use super::chrono::Kind;
 use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
 use super::output::{AckFields, Plan};
@@ -116,7 +117,7 @@ impl Connection {
     #[inline]
     fn plan_common(&mut self, now: Instant) -> Option<CommonPlan> {
         let FastDecision { len, unsent, usable, seg_max, rwnd_limited } = self.fast_decision()?;
-        self.chrono.on_send_attempt(now, true, rwnd_limited);
+        self.chrono_set(now, Kind::of(true, rwnd_limited));
         if self.marks.tso_idle() {
             // `pacing_hold` with pacing off.
             self.timers.pacing_held = false;

@@ -30,8 +30,6 @@ pub(super) struct SendSeq {
     pub(super) wl2: SeqNumber,
     /// Sequence number of the send buffer's first byte.
     pub(super) base: SeqNumber,
-    /// `ISS`: our initial send sequence number.
-    pub(super) iss: SeqNumber,
     /// The application closed its sending side; a FIN follows the queued data.
     pub(super) fin_queued: bool,
 }
@@ -48,7 +46,6 @@ impl SendSeq {
             wl1: SeqNumber(0),
             wl2: iss,
             base: iss + 1u32,
-            iss,
             fin_queued: false,
         }
     }
@@ -64,8 +61,6 @@ pub(super) struct RecvSeq {
     pub(super) adv: SeqNumber,
     /// `RCV.NXT` as of the last ACK sent (RFC 7323 `Last.ACK.sent`).
     pub(super) last_ack_sent: SeqNumber,
-    /// `IRS`: the peer's initial sequence number.
-    pub(super) irs: SeqNumber,
     /// When a segment of the peer last arrived (keepalive idle time, FIN-WAIT-2 timeout,
     /// `tcp_tw_reuse`, giving up on a silent zero-window peer).
     pub(super) last_recv: Instant,
@@ -88,7 +83,6 @@ impl RecvSeq {
             nxt: SeqNumber(0),
             adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
-            irs: SeqNumber(0),
             last_recv: now,
             dsack_pending: None,
             pending_fin: None,
@@ -198,8 +192,9 @@ pub(super) struct Timers {
 pub(super) struct Retransmit {
     /// SRTT, RTTVAR and the RTO with its back-off.
     pub(super) rto: RtoEstimator,
-    /// Without timestamps: the segment being timed and when it left (Karn's algorithm).
-    pub(super) rtt_probe: Option<(SeqNumber, Instant)>,
+    /// Without timestamps: when the segment being timed left (Karn's algorithm); which
+    /// segment it is, `Rare::rtt_probe_seq`, is read only while one is timed.
+    pub(super) rtt_probe: Option<Instant>,
     /// TSval of the last timeout retransmission. An echo older than this can only come from
     /// a peer whose TS.Recent could not advance (RFC 7323 §4.3: its ACK of the retransmission
     /// was lost), so measuring RTT from it would count the whole timeout as path delay and
@@ -284,4 +279,29 @@ pub(super) struct Totals {
     pub(super) bytes_acked: u64,
     /// Payload bytes received in order.
     pub(super) bytes_received: u64,
+}
+
+/// What a common segment never reads or writes, out of the hot parts it used to sit in
+/// (`SendSeq`, `RecvSeq`, `Retransmit`, `Ecn`) so that those take one line less
+/// (docs/benchmarks.md, "The common segment in 11 lines"): the initial sequence numbers
+/// (read in the handshake and for a SYN's retransmission), the sequence number of the
+/// segment timed without timestamps (read only while `Retransmit::rtt_probe` is set) and
+/// ECN's end of the reduced window (read only for an ECE).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rare {
+    /// `ISS`: our initial send sequence number.
+    pub(super) iss: SeqNumber,
+    /// `IRS`: the peer's initial sequence number.
+    pub(super) irs: SeqNumber,
+    /// The segment `Retransmit::rtt_probe` times (meaningless while that is `None`).
+    pub(super) rtt_probe_seq: SeqNumber,
+    /// ECN sender: `SND.MAX` at the last ECE reaction (RFC 3168 §6.1.2); no new reaction
+    /// until it is acknowledged (`Ecn::on_ack`).
+    pub(super) cwr_until: Option<SeqNumber>,
+}
+
+impl Rare {
+    pub(super) fn new(iss: SeqNumber) -> Self {
+        Rare { iss, irs: SeqNumber(0), rtt_probe_seq: SeqNumber(0), cwr_until: None }
+    }
 }

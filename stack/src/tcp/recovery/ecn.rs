@@ -18,8 +18,6 @@ pub struct Ecn {
     pub ok: bool,
     /// Receiver: a CE mark arrived; echo ECE until the peer sends CWR.
     pub echo: bool,
-    /// Sender: `SND.MAX` at the last ECE reaction; no new reaction until it is acknowledged.
-    pub cwr_until: Option<SeqNumber>,
     /// Sender: CWR must go out on the next new data segment.
     pub send_cwr: bool,
 }
@@ -41,6 +39,7 @@ impl Ecn {
     /// Returns whether the window must be reduced now (CWR is then queued).
     pub fn on_ack(
         &mut self,
+        cwr_until: &mut Option<SeqNumber>,
         seg: &Segment<'_>,
         ack: SeqNumber,
         snd_max: SeqNumber,
@@ -55,10 +54,10 @@ impl Ecn {
         if !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
             return false;
         }
-        if self.cwr_until.is_some_and(|until| ack <= until) {
+        if cwr_until.is_some_and(|until| ack <= until) {
             return false; // already reduced for this window
         }
-        self.cwr_until = Some(snd_max);
+        *cwr_until = Some(snd_max);
         if fast_recovery {
             return false; // loss recovery already reduced the window for this round trip
         }
@@ -105,7 +104,7 @@ impl Connection {
             return;
         }
         let fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
-        if self.ecn.on_ack(seg, ack, self.snd.max, fast) {
+        if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
             let w = self.cc.window();
             self.cc.on_congestion_event(now, w, self.opts.mss);
             self.counters.ecn_reductions += 1;
