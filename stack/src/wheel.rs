@@ -382,20 +382,7 @@ impl<T> TimerWheel<T> {
     ) where
         T: Lazy,
     {
-        let Some(index) = self.live_index(*handle) else {
-            if let Some(t) = due {
-                *handle = self.arm_out_of_line(t, value());
-            }
-            return;
-        };
-        let e = &mut self.entries[index as usize];
-        let armed = e.deadline;
-        if let Some(v) = e.value.as_mut() {
-            v.set_due(due);
-        }
-        if let Some(t) = due.filter(|&t| t < armed) {
-            self.move_entry(index, t);
-        }
+        self.retarget_with::<false>(handle, due, value);
     }
 
     /// [`retarget`](Self::retarget), except that a `due` earlier than the entry is only
@@ -419,6 +406,22 @@ impl<T> TimerWheel<T> {
     where
         T: Lazy,
     {
+        self.retarget_with::<true>(handle, due, value)
+    }
+
+    /// The body of [`retarget`](Self::retarget) and, with `HOLD`,
+    /// [`retarget_held`](Self::retarget_held): they differ only in what an earlier `due`
+    /// does to a live entry (moved to, or held back). Returns whether it was held back.
+    #[inline(always)]
+    fn retarget_with<const HOLD: bool>(
+        &mut self,
+        handle: &mut TimerHandle,
+        due: Option<Instant>,
+        value: impl FnOnce() -> T,
+    ) -> bool
+    where
+        T: Lazy,
+    {
         let Some(index) = self.live_index(*handle) else {
             if let Some(t) = due {
                 *handle = self.arm_out_of_line(t, value());
@@ -431,9 +434,13 @@ impl<T> TimerWheel<T> {
             v.set_due(due);
         }
         match due {
-            Some(t) if t < armed => {
+            Some(t) if t < armed && HOLD => {
                 self.hold(t);
                 true
+            }
+            Some(t) if t < armed => {
+                self.move_entry(index, t);
+                false
             }
             _ => false,
         }
