@@ -220,11 +220,11 @@ pub struct CookieOptions {
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 11 of the 28 lines:
+/// bytes fall on 10 of the 28 lines (11 before branch loss narrowed `loss`):
 /// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
 ///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
 ///   window (its first 16 bytes);
-/// - lines 12-21, from the out-of-order count (last in `Reassembly`) to the three
+/// - lines 12-20, from the out-of-order count (last in `Reassembly`) to the three
 ///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
 ///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
@@ -277,7 +277,7 @@ pub struct Connection {
     // segment: it starts line 12) -----
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 12-21: every part a common segment touches throughout, whole: first
+    // ----- lines 12-20: every part a common segment touches throughout, whole: first
     // those 8-byte aligned, then the 4-byte aligned, then the bytes, with no padding -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
@@ -1139,10 +1139,10 @@ impl Connection {
         self.ack.now = false;
         self.probes.pending = false;
         self.loss.board.clear();
-        self.loss.episode = None;
+        self.loss.set_episode(&mut self.loss_cold, None);
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
-        self.loss.rack_at = None;
+        self.loss.set_rack_at(&mut self.loss_cold, None);
         self.timers.pacing_next = None;
         self.emit(event);
     }
@@ -1221,9 +1221,9 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 11 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
+    /// each of the 10 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
     /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
-    /// 12-21, the parts a common segment touches throughout, from the out-of-order count to
+    /// 12-20, the parts a common segment touches throughout, from the out-of-order count to
     /// the three per-segment counters, with the configuration's pointer), plus the
     /// scoreboard's oldest record (a heap object of its own). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
@@ -1237,7 +1237,9 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-21, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // Lines 12-20, at least one word each (`layout::hot_word_reads_each_hot_line`;
+            // with `loss` 64 bytes shorter, lines 16, 18, 19 and 20 are read twice until the
+            // parts are packed again); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
@@ -1317,7 +1319,9 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 11 of the connection's 28 lines (12 with the
+    /// The line budget of the common segment: 10 of the connection's 28 lines (11 with loss
+    /// recovery's 208 bytes, before its untouched fields went cold and its `Option`s behind
+    /// hot flags, its ring behind a pointer; 12 with the
     /// initial sequence numbers, the timed segment's number, ECN's end of reduced window,
     /// the send-time totals and the record ends inside the hot parts, in an order that left
     /// padding between them; 13 with a copy of the configuration in each connection, its per-segment run on a line of its
@@ -1327,7 +1331,7 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
     /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-21 (640 bytes exactly: the hot parts ordered 8-byte
+    /// the three counters lines 12-20 (576 bytes exactly: the hot parts ordered 8-byte
     /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
@@ -1337,22 +1341,22 @@ mod layout {
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
     /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
-    /// (line 1) and the last one of loss recovery's (lines 12-21): both hot, so that either
+    /// (line 1) and the last loss recovery's `last_rtt` (lines 12-20): both hot, so that either
     /// choice costs no line; none lies on a cold line (the configuration's `user_timeout`
     /// did, between them, while each connection held a copy). Such an `Option` placed first
     /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_eleven_lines() {
+    fn a_common_segment_touches_ten_lines() {
         let lines = lines_of(&common_segment());
-        assert_eq!(lines.len(), 11);
+        assert_eq!(lines.len(), 10);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 10 lines exactly.
+        // The out-of-order count, the whole parts and the three counters: 9 lines exactly.
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end + 24 - first, 10 * LINE);
+        assert_eq!(parts_end + 24 - first, 9 * LINE);
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune`'s end and the controller's head: one line exactly.
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
@@ -1365,11 +1369,11 @@ mod layout {
         // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 48 bytes of
         // them end padding (`rare` fills the room that places the out-of-order count).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
         let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        assert_eq!(cold, 28 * LINE - 48, "48 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1425,10 +1429,10 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1088-1175 on lines
-    /// 17-18, its oldest record inline and its totals beside its other records' deque; the
-    /// presence of a segment timed without timestamps, line 15, and of an episode, line
-    /// 18).
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1048-1111 on lines
+    /// 16-17, its oldest record inline (line 16) and its totals (line 17) beside its other
+    /// records' pointer; the presence of a segment timed without timestamps, line 15, and of
+    /// an episode, line 18).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
@@ -1442,7 +1446,7 @@ mod layout {
             (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, recv_buf), 32),
             (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
-            (offset_of!(Connection, loss.episode), 8),
+            (offset_of!(Connection, loss.episode), 1),
             (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];
@@ -1450,10 +1454,11 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 11] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
+    const HOT: [usize; 10] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20];
 
     /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
-    /// (8 bytes into its hot end) and, standing for loss recovery's, `last_rtt`'s. Nothing
+    /// (8 bytes into its hot end) and loss recovery's `last_rtt` (its only one since
+    /// `Rack::min_rtt` is a `MinRtt`, 8 bytes with `u64::MAX` ns for `None`). Nothing
     /// after `loss` has one (the parts after it, the counters, the send-time totals and the
     /// record ends hold integers, 4-byte `Option`s and a `VecDeque`; the RST's options,
     /// `Rare` and `LossCold` hold 4-byte `Option`s and `Option<Instant>`s, whose niche is

@@ -264,7 +264,7 @@ impl Connection {
         let pipe = self.pipe();
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
         // when nothing is in flight.
-        let first_of_episode = core::mem::take(&mut self.loss.retransmit_now);
+        let first_of_episode = core::mem::take(&mut self.loss_cold.retransmit_now);
         if pipe > 0 && pipe + rec.len() > self.send_window() && !first_of_episode {
             return None;
         }
@@ -312,7 +312,7 @@ impl Connection {
     fn plan_probe(&mut self, now: Instant) -> Option<Plan> {
         // One probe at a time (RFC 8985 §7.3): no new probe timer until this one is answered.
         if let Some(p) = self.plan_data(now, true) {
-            self.loss.tlp_end = Some((self.snd.max, false));
+            self.loss.set_tlp_end(&mut self.loss_cold, Some((self.snd.max, false)));
             self.loss.tlp_at = None;
             return Some(p);
         }
@@ -320,7 +320,7 @@ impl Connection {
             .rev()
             .find(|&i| self.loss.board.get(i).is_some_and(|r| !r.sacked))?;
         let p = self.emit_retransmission(now, i);
-        self.loss.tlp_end = Some((self.snd.max, true));
+        self.loss.set_tlp_end(&mut self.loss_cold, Some((self.snd.max, true)));
         self.loss.tlp_at = None;
         Some(p)
     }
@@ -486,7 +486,7 @@ impl Connection {
             self.marks.on_sent(&mut self.records, seq + len);
         }
         self.loss.board.push(seq, seq + n, now, push);
-        let flight = (self.snd.nxt - self.snd.una).max(0) as usize;
+        let flight = (self.snd.nxt - self.snd.una).max(0) as u32;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
         if self.loss.episode.is_some() {
             // PRR counts only within an episode (`LossCold::prr`): its line stays cold.

@@ -121,8 +121,9 @@ impl Connection {
         if self.loss.board.mark_lost_longer_than(mss, data_end) && self.loss.episode.is_none() {
             // Linux enters its Loss state without touching the window: no fast recovery (and
             // so no reduction) until what was in flight is acknowledged.
-            self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
-            self.loss.retransmit_now = true;
+            let episode = Episode { kind: RecoveryKind::Timeout, point: self.snd.max };
+            self.loss.set_episode(&mut self.loss_cold, Some(episode));
+            self.loss_cold.retransmit_now = true;
         }
         IcmpVerdict::MssLowered(mss)
     }

@@ -21,7 +21,7 @@ impl Connection {
         let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
         let b = earliest(self.timers.persist_at, self.timers.close_at);
-        let c = earliest(self.loss.tlp_at, self.loss.rack_at);
+        let c = earliest(self.loss.tlp_at, self.loss.rack_at(&self.loss_cold));
         earliest(earliest(a, b), earliest(earliest(c, pacing), self.keepalive_at()))
     }
 
@@ -68,7 +68,7 @@ impl Connection {
                 return;
             }
         }
-        if self.loss.rack_at.is_some_and(|t| t <= now) {
+        if self.loss.rack_at(&self.loss_cold).is_some_and(|t| t <= now) {
             self.recovery().on_rack_timeout(now);
         }
         if self.timers.pacing_held && self.timers.pacing_next.is_some_and(|t| t <= now) {
@@ -111,7 +111,7 @@ impl Connection {
         let user_deadline = match self.config.user_timeout {
             Some(ut) if self.state.is_synchronized() => {
                 let first = self.loss.board.get(0).map_or(now, |r| r.sent_at);
-                Some(*self.loss.retrans_stamp.get_or_insert(first) + ut)
+                Some(self.loss.retrans_stamp_or(&mut self.loss_cold, first) + ut)
             }
             _ => None,
         };

@@ -103,7 +103,7 @@ impl Connection {
         if !self.state.is_synchronized() {
             return;
         }
-        let fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        let fast = self.loss.episode == Some(RecoveryKind::Fast);
         if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
             let w = self.cc.window();
             self.cc.on_congestion_event(now, w, self.opts.mss);

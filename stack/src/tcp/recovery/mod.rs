@@ -66,31 +66,30 @@ pub struct LossRecovery {
     pub board: Scoreboard,
     /// RACK state.
     pub rack: Rack,
-    /// The current episode, if any.
-    pub episode: Option<Episode>,
+    /// Why the current episode started, if one runs. Its recovery point is cold
+    /// (`LossCold::point`): a common segment tests only whether there is an episode
+    /// ([`LossRecovery::episode`] puts the two together).
+    pub episode: Option<RecoveryKind>,
     /// Consecutive duplicate ACKs.
     pub dupacks: u32,
-    /// RACK reordering timer.
-    pub rack_at: Option<Instant>,
     /// Tail loss probe timer.
     pub tlp_at: Option<Instant>,
     /// A probe is due: the next `poll_transmit` sends it.
     pub tlp_pending: bool,
-    /// `SND.MAX` after the outstanding probe, and whether it was a retransmission
-    /// (`TLP.end_seq`, `TLP.is_retrans`).
-    pub tlp_end: Option<(SeqNumber, bool)>,
-    /// The last reduction was undone.
-    pub undone: bool,
-    /// An episode just started: its first retransmission goes whatever the window says
-    /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
-    pub retransmit_now: bool,
+    /// A probe is outstanding: `LossCold::tlp_end` is `Some` (kept in step by
+    /// [`LossRecovery::set_tlp_end`]). Every ACK tests it; only a probe's ACK reads the end.
+    pub tlp_out: bool,
+    /// The RACK reordering timer is armed: `LossCold::rack_at` is `Some` (kept in step by
+    /// [`LossRecovery::set_rack_at`]). Every ACK disarms it and `poll_timeout` reads it.
+    pub rack_armed: bool,
+    /// `LossCold::retrans_stamp` is `Some` (kept in step by
+    /// [`LossRecovery::clear_retrans_stamp`] and [`LossRecovery::retrans_stamp_or`]): every
+    /// ACK that moves SND.UNA clears the stamp, which only a timeout sets.
+    pub stamped: bool,
     /// The RTT sample taken from the ACK being processed.
     pub last_rtt: Option<Duration>,
     /// The largest flight of the current window, for slow start's window-limited test.
     pub flight_high: FlightHigh,
-    /// When the oldest unacknowledged data was first sent, once a timeout has fired for it
-    /// (Linux `retrans_stamp`): `TCP_USER_TIMEOUT` counts from here. Cleared by progress.
-    pub retrans_stamp: Option<Instant>,
     /// Spurious-timeout detection after the last retransmission timeout (RFC 5682).
     pub frto: Frto,
 }
@@ -117,21 +116,43 @@ pub struct LossCold {
     /// episode, which starts it afresh (`Prr::start`): what is sent outside one is not
     /// counted.
     pub prr: Prr,
+    /// The current episode's recovery point: `SND.MAX` when it started; it ends when this is
+    /// acknowledged (RFC 6582 `recover`, RFC 6675 `RecoveryPoint`). Meaningful only while
+    /// `LossRecovery::episode` is `Some`.
+    pub point: SeqNumber,
+    /// `SND.MAX` after the outstanding probe, and whether it was a retransmission
+    /// (`TLP.end_seq`, `TLP.is_retrans`); `LossRecovery::tlp_out` tells whether it is `Some`.
+    tlp_end: Option<(SeqNumber, bool)>,
+    /// RACK reordering timer; `LossRecovery::rack_armed` tells whether it is `Some`.
+    rack_at: Option<Instant>,
+    /// When the oldest unacknowledged data was first sent, once a timeout has fired for it
+    /// (Linux `retrans_stamp`): `TCP_USER_TIMEOUT` counts from here. Cleared by progress;
+    /// `LossRecovery::stamped` tells whether it is `Some`.
+    retrans_stamp: Option<Instant>,
+    /// The last reduction was undone.
+    pub undone: bool,
+    /// An episode just started: its first retransmission goes whatever the window says
+    /// (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3).
+    pub retransmit_now: bool,
 }
 
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
 /// is acknowledged). Slow start counts as window-limited while the window is under twice this
 /// (Linux `tcp_is_cwnd_limited`): an application that sends in bursts still grows the window
 /// its bursts will need, while an idle one does not inflate it (RFC 7661 §4.3 spirit).
+///
+/// The flight is a `u32`: it is SND.NXT − SND.UNA, which sequence comparisons hold below
+/// 2^31, and the narrower field keeps the struct at 12 bytes, 4-byte aligned, among the hot
+/// lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlightHigh {
-    bytes: usize,
+    bytes: u32,
     until: Option<SeqNumber>,
 }
 
 impl FlightHigh {
     /// Data left: `flight` bytes are outstanding up to `snd_nxt`, `snd_una` acknowledged.
-    pub fn on_send(&mut self, flight: usize, snd_nxt: SeqNumber, snd_una: SeqNumber) {
+    pub fn on_send(&mut self, flight: u32, snd_nxt: SeqNumber, snd_una: SeqNumber) {
         let window_over = self.until.is_none_or(|u| snd_una >= u);
         if window_over || flight > self.bytes {
             self.bytes = flight;
@@ -141,7 +162,7 @@ impl FlightHigh {
 
     /// The largest flight of the current window, in bytes.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes as usize
     }
 }
 
@@ -151,6 +172,80 @@ impl LossRecovery {
         LossRecovery { board: Scoreboard::with_capacity(capacity), ..Default::default() }
     }
 
+    /// The current episode: its kind (hot) with its recovery point (`cold`).
+    #[inline]
+    pub fn episode(&self, cold: &LossCold) -> Option<Episode> {
+        self.episode.map(|kind| Episode { kind, point: cold.point })
+    }
+
+    /// Starts (or ends, `None`) an episode.
+    #[inline]
+    pub fn set_episode(&mut self, cold: &mut LossCold, episode: Option<Episode>) {
+        self.episode = episode.map(|e| e.kind);
+        if let Some(e) = episode {
+            cold.point = e.point;
+        }
+    }
+
+    /// The outstanding probe's end and kind (`TLP.end_seq`, `TLP.is_retrans`), if one is out.
+    #[inline]
+    pub fn tlp_end(&self, cold: &LossCold) -> Option<(SeqNumber, bool)> {
+        debug_assert_eq!(self.tlp_out, cold.tlp_end.is_some(), "the probe's hot flag");
+        if self.tlp_out {
+            cold.tlp_end
+        } else {
+            None
+        }
+    }
+
+    /// Sets the outstanding probe's end, or forgets it (`None`).
+    #[inline]
+    pub fn set_tlp_end(&mut self, cold: &mut LossCold, end: Option<(SeqNumber, bool)>) {
+        self.tlp_out = end.is_some();
+        cold.tlp_end = end;
+    }
+
+    /// The RACK reordering timer's deadline, if armed.
+    #[inline]
+    pub fn rack_at(&self, cold: &LossCold) -> Option<Instant> {
+        debug_assert_eq!(self.rack_armed, cold.rack_at.is_some(), "the RACK timer's hot flag");
+        if self.rack_armed {
+            cold.rack_at
+        } else {
+            None
+        }
+    }
+
+    /// Arms the RACK reordering timer, or disarms it (`None`). Disarming an unarmed timer
+    /// (every ACK with nothing left in flight) writes no cold line.
+    #[inline]
+    pub fn set_rack_at(&mut self, cold: &mut LossCold, at: Option<Instant>) {
+        debug_assert_eq!(self.rack_armed, cold.rack_at.is_some(), "the RACK timer's hot flag");
+        if at.is_some() || self.rack_armed {
+            self.rack_armed = at.is_some();
+            cold.rack_at = at;
+        }
+    }
+
+    /// Forgets the retransmission stamp (progress was made). Without one (every ACK but the
+    /// first after a timeout) it writes no cold line.
+    #[inline]
+    pub fn clear_retrans_stamp(&mut self, cold: &mut LossCold) {
+        debug_assert_eq!(self.stamped, cold.retrans_stamp.is_some(), "the stamp's hot flag");
+        if self.stamped {
+            self.stamped = false;
+            cold.retrans_stamp = None;
+        }
+    }
+
+    /// The retransmission stamp, set to `first` if there is none (`Option::get_or_insert`).
+    #[inline]
+    pub fn retrans_stamp_or(&mut self, cold: &mut LossCold, first: Instant) -> Instant {
+        debug_assert_eq!(self.stamped, cold.retrans_stamp.is_some(), "the stamp's hot flag");
+        self.stamped = true;
+        *cold.retrans_stamp.get_or_insert(first)
+    }
+
     /// Nothing in flight to account for: no records, none lost, no episode, no probe out.
     /// An ACK that moves nothing changes none of it (`Recovery::on_ack_recovery`).
     #[inline]
@@ -158,7 +253,7 @@ impl LossRecovery {
         self.board.is_empty()
             && self.board.lost_bytes() == 0
             && self.episode.is_none()
-            && self.tlp_end.is_none()
+            && !self.tlp_out
     }
 
     /// One record in flight, wholly below `ack`, and no loss state (no episode, no F-RTO,
@@ -169,7 +264,7 @@ impl LossRecovery {
         self.board.only_record().is_some_and(|s| s.end <= ack)
             && self.board.lost_bytes() == 0
             && self.episode.is_none()
-            && self.tlp_end.is_none()
+            && !self.tlp_out
             && !self.frto.running()
     }
 
@@ -177,7 +272,7 @@ impl LossRecovery {
     #[inline]
     pub fn pipe(&self, sack: bool, mss: usize) -> usize {
         let pipe = self.board.pipe();
-        if sack || self.episode.is_some_and(|e| e.kind == RecoveryKind::Timeout) {
+        if sack || self.episode == Some(RecoveryKind::Timeout) {
             return pipe;
         }
         // Each duplicate ACK means one segment left the network (RFC 5681 §3.2 step 4).
@@ -235,12 +330,7 @@ fn tlp_deadline(
     retransmit_at: Option<Instant>,
     now: Instant,
 ) -> Option<Instant> {
-    if !rack
-        || loss.episode.is_some()
-        || loss.tlp_end.is_some()
-        || loss.board.is_empty()
-        || !synchronized
-    {
+    if !rack || loss.episode.is_some() || loss.tlp_out || loss.board.is_empty() || !synchronized {
         return None;
     }
     let at = now + rack::probe_timeout(srtt?, loss.board.len());
@@ -346,7 +436,7 @@ impl Connection {
             // `on_ack_recovery` would find an empty scoreboard and no episode or probe: all
             // that is left of them is forgetting the RACK timer (`detect_losses`), the ACK's
             // RTT (the end of that function) and the probe timer (`arm_tlp`).
-            self.loss.rack_at = None;
+            self.loss.set_rack_at(&mut self.loss_cold, None);
             self.loss.last_rtt = None;
             self.loss.tlp_at = None;
         } else {
@@ -386,9 +476,7 @@ impl Connection {
     /// to 121). Linux pairs PRR with RACK by default, as here.
     pub(super) fn send_window(&self) -> usize {
         match self.loss.episode {
-            Some(e)
-                if e.kind == RecoveryKind::Fast && self.opts.sack_ok && self.opts.flags.rack() =>
-            {
+            Some(RecoveryKind::Fast) if self.opts.sack_ok && self.opts.flags.rack() => {
                 self.loss_cold.prr.window()
             }
             _ => self.cc.window(),
@@ -426,10 +514,10 @@ impl Recovery<'_> {
             // The timeout was spurious and its response undone: no episode is left to end
             // and nothing is lost; the ACK grows the restored window as any other.
             self.loss.dupacks = 0;
-            self.loss.retrans_stamp = None;
+            self.loss.clear_retrans_stamp(self.cold);
         } else if advanced {
-            self.loss.retrans_stamp = None;
-            match self.loss.episode {
+            self.loss.clear_retrans_stamp(self.cold);
+            match self.loss.episode(self.cold) {
                 Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
                     // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
                     // duplicate ACKs stood for.
@@ -453,10 +541,10 @@ impl Recovery<'_> {
 
         // End of an episode (RFC 6582 §3.2 step 3, RFC 6675 §5). The ACK that ends fast
         // recovery does not also grow the window.
-        let was_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
-        if let Some(e) = self.loss.episode {
+        let was_fast = self.loss.episode == Some(RecoveryKind::Fast);
+        if let Some(e) = self.loss.episode(self.cold) {
             if ack >= e.point {
-                self.loss.episode = None;
+                self.loss.set_episode(self.cold, None);
                 self.loss.frto = Frto::default();
                 self.loss.dupacks = 0;
                 if e.kind == RecoveryKind::Fast {
@@ -472,7 +560,7 @@ impl Recovery<'_> {
         if self.loss.episode.is_none() && self.loss.board.lost_bytes() > 0 {
             self.enter_recovery(now);
         } else if !was_fast
-            && self.loss.episode.is_none_or(|e| e.kind != RecoveryKind::Fast)
+            && self.loss.episode != Some(RecoveryKind::Fast)
             && d.acked + d.sacked > 0
             && (advanced || self.loss.rack.reordering() > u32::from(ReorderingDegree::INITIAL))
         {
@@ -484,7 +572,7 @@ impl Recovery<'_> {
             self.grow_window(now, ack, d.acked + d.sacked, prior_pipe);
         }
 
-        if self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast) {
+        if self.loss.episode == Some(RecoveryKind::Fast) {
             let delivered = self.delivered_for_prr(&d, dupack, advanced, dupacks_before);
             self.prr_ack(delivered, advanced, newly_lost);
         }
@@ -556,10 +644,10 @@ impl Recovery<'_> {
                 self.loss.rack.on_reordering(extent, self.opts.mss);
             }
         }
-        self.loss.retrans_stamp = None;
+        self.loss.clear_retrans_stamp(self.cold);
         self.loss.dupacks = 0;
         // `detect_losses` on the empty scoreboard.
-        self.loss.rack_at = None;
+        self.loss.set_rack_at(self.cold, None);
         if let Some(len) = delivered.map(|one| one.record.len()).filter(|&len| len > 0) {
             self.grow_window(now, ack, len, prior_pipe);
         }
@@ -650,11 +738,11 @@ impl Recovery<'_> {
         if self.loss.board.is_empty() {
             // Everything is acknowledged (the common case of a request/response exchange):
             // nothing can be lost and no reordering timer is needed.
-            self.loss.rack_at = None;
+            self.loss.set_rack_at(self.cold, None);
             return;
         }
         let mss = self.opts.mss;
-        let in_fast = self.loss.episode.is_some_and(|e| e.kind == RecoveryKind::Fast);
+        let in_fast = self.loss.episode == Some(RecoveryKind::Fast);
         let head_fresh =
             self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
         let dupthresh_reached = self.loss.episode.is_none()
@@ -676,7 +764,7 @@ impl Recovery<'_> {
         if in_fast && advanced && head_fresh {
             // RFC 6582 §3.2 step 5: a partial ACK; the next hole is retransmitted at once.
             self.loss.board.mark_lost(0);
-            self.loss.retransmit_now = true;
+            self.cold.retransmit_now = true;
         } else if dupthresh_reached {
             // RFC 5681 §3.2 step 2; RFC 6582 §4: duplicate ACKs for data sent before a
             // timeout are expected (go-back-N resends it) and start no recovery.
@@ -691,22 +779,23 @@ impl Recovery<'_> {
         let sacked = self.loss.board.sacked_segments();
         let wnd = self.loss.rack.reo_wnd(in_recovery, sacked, srtt);
         let (_, timer) = self.loss.rack.detect_loss(now, &mut self.loss.board, wnd);
-        self.loss.rack_at = timer.map(|due| due + RACK_TIMER_MIN);
+        self.loss.set_rack_at(self.cold, timer.map(|due| due + RACK_TIMER_MIN));
     }
 
     /// Starts a fast-recovery episode: one window reduction (RFC 5681 §3.2, RFC 6675 §5,
     /// RFC 9438 §4.6).
     #[inline(never)]
     fn enter_recovery(&mut self, now: Instant) {
-        self.loss.episode = Some(Episode { kind: RecoveryKind::Fast, point: self.snd.max });
+        let episode = Episode { kind: RecoveryKind::Fast, point: self.snd.max };
+        self.loss.set_episode(self.cold, Some(episode));
         self.cold.prr.start(self.cc.window());
         let flight = self.loss.board.outstanding();
         self.cc.on_congestion_event(now, flight, self.opts.mss);
         self.start_undo_episode();
-        self.loss.retransmit_now = true;
+        self.cold.retransmit_now = true;
         self.cold.impatient_deadline = None;
         self.rtx.rtt_probe = None;
-        self.loss.tlp_end = None;
+        self.loss.set_tlp_end(self.cold, None);
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
         self.counters.fast_retransmits += 1;
@@ -720,7 +809,7 @@ impl Recovery<'_> {
     fn start_undo_episode(&mut self) {
         self.cold.undo_marker = Some(self.snd.una);
         self.cold.undo_retrans = 0;
-        self.loss.undone = false;
+        self.cold.undone = false;
     }
 
     /// A retransmission of `len` bytes went out: count it for DSACK-based undo and PRR.
@@ -737,7 +826,7 @@ impl Recovery<'_> {
         self.counters.dsack_recv += 1;
         self.loss.rack.on_dsack();
         let Some(marker) = self.cold.undo_marker else { return };
-        if l < marker || self.loss.undone {
+        if l < marker || self.cold.undone {
             return;
         }
         // How many of the episode's retransmissions this block shows were needless, as
@@ -759,7 +848,7 @@ impl Recovery<'_> {
         self.cold.undo_retrans -= segs;
         if self.cold.undo_retrans <= 0 {
             // Every retransmission of the episode was unnecessary: the loss never happened.
-            self.loss.undone = true;
+            self.cold.undone = true;
             self.cc.undo();
             self.counters.spurious_undos += 1;
         }
@@ -770,7 +859,8 @@ impl Recovery<'_> {
     #[inline(never)]
     fn on_ack_frto(&mut self, advanced: bool, dupack: bool, d: &Delivered) -> bool {
         self.loss.frto.set_new_data(false);
-        let Some(e) = self.loss.episode.filter(|e| e.kind == RecoveryKind::Timeout) else {
+        let Some(e) = self.loss.episode(self.cold).filter(|e| e.kind == RecoveryKind::Timeout)
+        else {
             self.loss.frto = Frto::default();
             return false;
         };
@@ -802,11 +892,11 @@ impl Recovery<'_> {
     /// did not go out again are in flight again, and the connection leaves loss recovery.
     fn undo_spurious_rto(&mut self) {
         self.loss.board.unmark_unretransmitted_losses();
-        if !self.loss.undone {
+        if !self.cold.undone {
             self.cc.undo();
-            self.loss.undone = true;
+            self.cold.undone = true;
         }
-        self.loss.episode = None;
+        self.loss.set_episode(self.cold, None);
         self.cold.rto_recover = None;
         self.loss.frto = Frto::default();
         self.rtx.count = 0;
@@ -816,7 +906,7 @@ impl Recovery<'_> {
     /// Step 2a: after an advancing ACK there was no new data to send (or no window for it),
     /// so detection stops and the lost segments go again (Linux `tcp_xmit_recovery`).
     pub(super) fn frto_nothing_new(&mut self) {
-        let high = self.loss.episode.map(|e| e.point);
+        let high = self.loss.episode(self.cold).map(|e| e.point);
         if self.loss.frto.holds_retransmissions() && high.is_some_and(|h| self.snd.max <= h) {
             self.loss.frto.stop();
         }
@@ -837,7 +927,7 @@ impl Recovery<'_> {
     pub(super) fn on_rto_recovery(&mut self, now: Instant) {
         let reduce = match self.loss.episode {
             None => true,
-            Some(e) => e.kind == RecoveryKind::Timeout && self.rtx.count <= 1,
+            Some(kind) => kind == RecoveryKind::Timeout && self.rtx.count <= 1,
         };
         if reduce {
             // FlightSize (RFC 5681 eq. 4), but never more than the window allowed: with SACK,
@@ -861,21 +951,20 @@ impl Recovery<'_> {
         let frto = self.frto
             && match self.loss.episode {
                 None => true,
-                Some(e) => {
-                    e.kind == RecoveryKind::Timeout
-                        && self.rtx.count > 1
-                        && self.loss.frto.eligible()
+                Some(kind) => {
+                    kind == RecoveryKind::Timeout && self.rtx.count > 1 && self.loss.frto.eligible()
                 }
             };
         self.loss.frto = if frto { Frto::start() } else { Frto::default() };
         self.loss.board.mark_all_lost();
-        self.loss.episode = Some(Episode { kind: RecoveryKind::Timeout, point: self.snd.max });
+        let episode = Episode { kind: RecoveryKind::Timeout, point: self.snd.max };
+        self.loss.set_episode(self.cold, Some(episode));
         self.cold.rto_recover = Some(self.snd.max);
         self.loss.dupacks = 0;
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
-        self.loss.tlp_end = None;
-        self.loss.rack_at = None;
+        self.loss.set_tlp_end(self.cold, None);
+        self.loss.set_rack_at(self.cold, None);
     }
 
     /// RFC 8985 §7.2: arms the probe timer when data is outstanding outside recovery. A PTO
@@ -908,16 +997,16 @@ impl Recovery<'_> {
     /// RFC 8985 §7.4: the ACK of a probe. If the probe retransmitted the tail and nothing says
     /// the original arrived too, the probe repaired a loss: reduce the window once.
     fn on_ack_tlp(&mut self, now: Instant, ack: SeqNumber, dsack: bool) {
-        let Some((end, retrans)) = self.loss.tlp_end else { return };
+        let Some((end, retrans)) = self.loss.tlp_end(self.cold) else { return };
         if dsack {
             // Both the original and the probe arrived: no loss.
-            self.loss.tlp_end = None;
+            self.loss.set_tlp_end(self.cold, None);
             return;
         }
         if ack < end {
             return;
         }
-        self.loss.tlp_end = None;
+        self.loss.set_tlp_end(self.cold, None);
         if retrans && self.loss.episode.is_none() {
             self.counters.tlp_recoveries += 1;
             // Linux `tcp_process_tlp_ack`: a reduction that starts and ends at once.
@@ -929,7 +1018,7 @@ impl Recovery<'_> {
 
     /// The RACK reordering timer fired: look again, and recover if something is now lost.
     pub(super) fn on_rack_timeout(&mut self, now: Instant) {
-        self.loss.rack_at = None;
+        self.loss.set_rack_at(self.cold, None);
         self.rack_detect(now);
         if self.loss.episode.is_none() && self.loss.board.lost_bytes() > 0 {
             self.enter_recovery(now);
@@ -937,5 +1026,62 @@ impl Recovery<'_> {
             // delivered, so its first retransmission may go.
             self.prr_ack(self.opts.mss, false, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hot flags follow their cold values through every setter, and a getter answers
+    /// what the `Option` it stands for held before the split (`Option::get_or_insert` for
+    /// the stamp: the first time inserted, kept after).
+    #[test]
+    fn hot_flags_follow_the_cold_values() {
+        let (mut loss, mut cold) = (LossRecovery::new(16), LossCold::default());
+        assert_eq!(loss.episode(&cold), None);
+        let fast = Episode { kind: RecoveryKind::Fast, point: SeqNumber(7) };
+        loss.set_episode(&mut cold, Some(fast));
+        assert_eq!(loss.episode(&cold), Some(fast));
+        assert_eq!(loss.episode, Some(RecoveryKind::Fast));
+        loss.set_episode(&mut cold, None);
+        assert_eq!((loss.episode(&cold), loss.episode), (None, None));
+
+        assert_eq!(loss.tlp_end(&cold), None);
+        loss.set_tlp_end(&mut cold, Some((SeqNumber(9), true)));
+        assert!(loss.tlp_out);
+        assert_eq!(loss.tlp_end(&cold), Some((SeqNumber(9), true)));
+        loss.set_tlp_end(&mut cold, None);
+        assert!(!loss.tlp_out && loss.tlp_end(&cold).is_none());
+
+        let t = Instant::from_millis(5);
+        assert_eq!(loss.rack_at(&cold), None);
+        loss.set_rack_at(&mut cold, Some(t));
+        assert!(loss.rack_armed);
+        assert_eq!(loss.rack_at(&cold), Some(t));
+        loss.set_rack_at(&mut cold, None);
+        assert!(!loss.rack_armed && loss.rack_at(&cold).is_none());
+        // Disarming what is not armed leaves the cold value alone (and it is `None`).
+        loss.set_rack_at(&mut cold, None);
+        assert_eq!(cold.rack_at, None);
+
+        assert_eq!(loss.retrans_stamp_or(&mut cold, t), t);
+        assert!(loss.stamped);
+        assert_eq!(loss.retrans_stamp_or(&mut cold, Instant::from_millis(9)), t, "kept");
+        loss.clear_retrans_stamp(&mut cold);
+        assert!(!loss.stamped && cold.retrans_stamp.is_none());
+        let later = Instant::from_millis(11);
+        assert_eq!(loss.retrans_stamp_or(&mut cold, later), later, "a new stamp after progress");
+    }
+
+    /// Loss recovery's part of the connection's hot lines: 144 bytes (208 before its
+    /// untouched fields went cold, its `Option`s behind hot flags and its ring behind a
+    /// pointer).
+    #[test]
+    fn hot_part_size() {
+        assert_eq!(core::mem::size_of::<LossRecovery>(), 144);
+        assert_eq!(core::mem::size_of::<Scoreboard>(), 64);
+        assert_eq!(core::mem::size_of::<Rack>(), 32);
+        assert_eq!(core::mem::size_of::<FlightHigh>(), 12);
     }
 }

@@ -31,13 +31,51 @@ pub struct Rack {
     /// RTT of that segment (`RACK.rtt`).
     rtt: Duration,
     /// Smallest RTT seen (`RACK.min_RTT`).
-    min_rtt: Option<Duration>,
+    min_rtt: MinRtt,
     /// Reordering was observed on this connection (`RACK.reordering_seen`).
     pub reordering_seen: bool,
     /// Multiplier of the reordering window, raised by DSACKs (`RACK.reo_wnd_mult`).
     reo_wnd_mult: u8,
     /// The reordering degree in segments, `DupThresh` until reordering beyond it is seen.
     degree: ReorderingDegree,
+}
+
+/// The smallest RTT seen, `None` until a first sample: an `Option<Duration>` in 8 bytes
+/// rather than 16, with `u64::MAX` ns (never a sample: `Instant`s span at most
+/// `u64::MAX − 1` ns) standing for `None`. Every ACK reads and lowers it, so it lies on the
+/// connection's hot lines, where the 8 bytes of an `Option`'s tag were a tenth of a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct MinRtt(Duration);
+
+impl MinRtt {
+    /// No sample yet.
+    const NONE: MinRtt = MinRtt(Duration::from_nanos(u64::MAX));
+
+    /// The smallest RTT, if one was seen.
+    #[inline]
+    fn get(self) -> Option<Duration> {
+        (self != Self::NONE).then_some(self.0)
+    }
+
+    /// A sample: the smallest so far is the smaller of the two (the sample itself after
+    /// none).
+    #[inline]
+    fn lower(&mut self, rtt: Duration) {
+        debug_assert!(MinRtt(rtt) != Self::NONE, "an RTT sample of u64::MAX ns");
+        self.0 = self.0.min(rtt);
+    }
+}
+
+impl Default for MinRtt {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl core::fmt::Debug for MinRtt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 /// How many segments the network has been seen to reorder by (Linux `tp->reordering`, the
@@ -74,13 +112,13 @@ impl Rack {
     /// only "under a millisecond" and are ignored; [`Rack::update`] measures exactly.
     pub fn on_rtt_sample(&mut self, rtt: Duration) {
         if self.xmit_ts.is_none() && rtt >= Duration::from_millis(1) {
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.min_rtt.lower(rtt);
         }
     }
 
     /// Smallest RTT seen.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.min_rtt.get()
     }
 
     /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`,
@@ -96,7 +134,7 @@ impl Rack {
         // An ACK for a retransmitted segment that comes back faster than any RTT seen was
         // most likely for the original: ambiguous, skip it.
         let ambiguous = |rtt: Duration, retransmitted: bool| {
-            retransmitted && self.min_rtt.is_some_and(|m| rtt < m)
+            retransmitted && self.min_rtt.get().is_some_and(|m| rtt < m)
         };
         let linux_rtt = rtt_from
             .map(|(t, r)| (now.saturating_duration_since(t), r))
@@ -112,7 +150,7 @@ impl Rack {
             // Per-segment send times are exact, unlike timestamp echoes, whose millisecond
             // clock reads a sub-millisecond path as 0 ms and would shrink the reordering
             // window (min_RTT / 4) to nothing.
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.min_rtt.lower(rtt);
         }
         self.rtt = linux_rtt.unwrap_or(rtt);
         self.note_newest(sent_at, end);
@@ -130,12 +168,12 @@ impl Rack {
         retransmitted: bool,
     ) {
         let rtt = now.saturating_duration_since(sent_at);
-        if retransmitted && self.min_rtt.is_some_and(|m| rtt < m) {
+        if retransmitted && self.min_rtt.get().is_some_and(|m| rtt < m) {
             // Ambiguous, and so is the same transmission as Linux's source: nothing changes.
             return;
         }
         if !retransmitted {
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.min_rtt.lower(rtt);
         }
         self.rtt = rtt;
         self.note_newest(sent_at, end);
@@ -181,7 +219,7 @@ impl Rack {
         if !self.reordering_seen && (in_recovery || sacked_segments >= dup_thresh) {
             return Duration::ZERO;
         }
-        let min_rtt = self.min_rtt.unwrap_or(srtt);
+        let min_rtt = self.min_rtt.get().unwrap_or(srtt);
         let w = min_rtt.total_nanos() / 4 * u64::from(self.reo_wnd_mult.max(1));
         Duration::from_nanos(w).min(srtt)
     }
@@ -314,6 +352,29 @@ mod tests {
             None,
         );
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(250)));
+    }
+
+    /// `MinRtt` answers as the `Option<Duration>` it replaced: `None` until a sample (a
+    /// retransmission's ambiguous delivery is then not compared with it), the first sample
+    /// whatever its size, then the smallest.
+    #[test]
+    fn min_rtt_is_an_option_in_eight_bytes() {
+        assert_eq!(core::mem::size_of::<MinRtt>(), 8);
+        let mut m = MinRtt::default();
+        assert_eq!(m.get(), None);
+        m.lower(Duration::from_secs(3_600));
+        assert_eq!(m.get(), Some(Duration::from_secs(3_600)), "the first sample, however long");
+        m.lower(Duration::from_millis(2));
+        m.lower(Duration::from_millis(5));
+        assert_eq!(m.get(), Some(Duration::from_millis(2)));
+        m.lower(Duration::ZERO);
+        assert_eq!(m.get(), Some(Duration::ZERO));
+        // Without a sample, a retransmission's quick delivery is not ambiguous: RACK takes it.
+        let mut r = Rack::default();
+        let sent = Instant::from_micros(1_000);
+        r.update_one(Instant::from_micros(1_100), sent, SeqNumber(100), true);
+        assert_eq!(r.rtt, Duration::from_micros(100));
+        assert_eq!(r.min_rtt(), None, "a retransmission does not set it");
     }
 
     #[test]

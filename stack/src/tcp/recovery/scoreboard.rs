@@ -127,14 +127,14 @@ pub struct OnlyRecord {
 /// whenever `first` is `None`.
 ///
 /// The totals are `u32`s: they count sequence space between SND.UNA and SND.MAX, which
-/// sequence comparisons already hold below 2^31. Narrower, they make room for the inline
-/// record in the same 88 bytes.
+/// sequence comparisons already hold below 2^31. Narrower, they made room for the inline
+/// record in the same 88 bytes; the ring behind a pointer ([`Ring`]) brought it to 72.
 #[derive(Clone, Debug, Default)]
 pub struct Scoreboard {
     /// The oldest record (`None` only when there is none).
     first: Option<SentSegment>,
     /// The records after `first`, oldest first.
-    rest: VecDeque<SentSegment>,
+    rest: Ring,
     /// Records the ring may hold: the board's capacity less the inline one.
     ring_capacity: u32,
     /// Bytes in all records.
@@ -148,6 +148,109 @@ pub struct Scoreboard {
     sacked_count: u32,
     /// Highest sequence number SACKed or acknowledged (RACK's "fack").
     highest_delivered: Option<SeqNumber>,
+}
+
+/// The records after the inline one: a `VecDeque` behind a pointer, allocated with the first
+/// record that goes there. A common segment (the one record of request/response traffic is
+/// inline) reads only whether the pointer is null: 8 bytes of the connection's hot lines
+/// where the `VecDeque` took 32, one of whose words no common segment read (lackey, as in
+/// docs/benchmarks.md "The connection thinned"). A sender with more than one record in flight
+/// pays a load through the pointer, to a line that its records' traffic keeps warm.
+///
+/// The box is the point (clippy's `box_collection` would have the queue's three words
+/// inline): the pointer is what stays in the hot lines.
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default)]
+struct Ring(Option<Box<VecDeque<SentSegment>>>);
+
+impl Ring {
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| r.len())
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|r| r.is_empty())
+    }
+
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| r.capacity())
+    }
+
+    /// Heap bytes: the `VecDeque` itself and its records.
+    fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| {
+            core::mem::size_of::<VecDeque<SentSegment>>()
+                + r.capacity() * core::mem::size_of::<SentSegment>()
+        })
+    }
+
+    fn shrink_to(&mut self, records: usize) {
+        if let Some(r) = self.0.as_mut() {
+            r.shrink_to(records);
+        }
+    }
+
+    /// The queue, allocated if it was not.
+    fn deque(&mut self) -> &mut VecDeque<SentSegment> {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &SentSegment> + '_ {
+        self.0.iter().flat_map(|r| r.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut SentSegment> + '_ {
+        self.0.iter_mut().flat_map(|r| r.iter_mut())
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&SentSegment> {
+        self.0.as_ref()?.get(i)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, i: usize) -> Option<&mut SentSegment> {
+        self.0.as_mut()?.get_mut(i)
+    }
+
+    fn front(&self) -> Option<&SentSegment> {
+        self.0.as_ref()?.front()
+    }
+
+    fn back(&self) -> Option<&SentSegment> {
+        self.0.as_ref()?.back()
+    }
+
+    fn back_mut(&mut self) -> Option<&mut SentSegment> {
+        self.0.as_mut()?.back_mut()
+    }
+
+    fn pop_front(&mut self) -> Option<SentSegment> {
+        self.0.as_mut()?.pop_front()
+    }
+
+    #[inline]
+    fn push_back(&mut self, s: SentSegment) {
+        self.deque().push_back(s);
+    }
+
+    fn insert(&mut self, i: usize, s: SentSegment) {
+        self.deque().insert(i, s);
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        if let Some(r) = self.0.as_mut() {
+            r.clear();
+        }
+    }
+
+    fn partition_point(&self, pred: impl FnMut(&SentSegment) -> bool) -> usize {
+        self.0.as_ref().map_or(0, |r| r.partition_point(pred))
+    }
 }
 
 impl Scoreboard {
@@ -173,9 +276,9 @@ impl Scoreboard {
         }
     }
 
-    /// Heap bytes the records take.
+    /// Heap bytes the records take (with the ring's queue).
     pub fn heap_bytes(&self) -> usize {
-        self.rest.capacity() * core::mem::size_of::<SentSegment>()
+        self.rest.heap_bytes()
     }
 
     /// A word from the scoreboard's totals and from its oldest record, for a look-ahead that
@@ -994,6 +1097,27 @@ mod tests {
             assert!(b.is_empty() && b.check_totals());
         }
         assert_eq!(b.heap_bytes(), 0);
+    }
+
+    /// The ring is allocated with the first record beyond the inline one, and its heap
+    /// bytes count the queue with its records; an idle board keeps 16 records of it.
+    #[test]
+    fn ring_allocates_with_the_second_record() {
+        let mut b = Scoreboard::with_capacity(64);
+        b.push(s(0), s(10), Instant::ZERO, false);
+        assert_eq!(b.heap_bytes(), 0);
+        for i in 1..40u32 {
+            b.push(s(i * 10), s(i * 10 + 10), Instant::ZERO, false);
+        }
+        assert_eq!((b.len(), b.get(39).map(|r| r.start)), (40, Some(s(390))));
+        let deque = core::mem::size_of::<VecDeque<SentSegment>>();
+        let record = core::mem::size_of::<SentSegment>();
+        assert!(b.heap_bytes() >= deque + 39 * record);
+        let mut d = Delivered::default();
+        b.ack(s(400), &mut d);
+        assert!(b.is_empty() && b.check_totals());
+        b.shrink_idle();
+        assert_eq!(b.heap_bytes(), deque + Scoreboard::IDLE_RECORDS * record);
     }
 
     #[test]
