@@ -21,8 +21,17 @@ impl Connection {
         let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
         let b = earliest(self.timers.persist_at, self.timers.close_at);
-        let c = earliest(self.loss.tlp_at, self.loss.rack_at(&self.loss_cold));
-        earliest(earliest(a, b), earliest(earliest(c, pacing), self.keepalive_at()))
+        let due = earliest(
+            earliest(a, b),
+            earliest(earliest(self.loss.tlp_at, pacing), self.keepalive_at()),
+        );
+        // The RACK timer's deadline is cold, folded in only when it is armed (every ACK that
+        // leaves nothing in flight disarms it).
+        if self.loss.rack_armed {
+            earliest(due, self.loss.rack_at(&self.loss_cold))
+        } else {
+            due
+        }
     }
 
     /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:

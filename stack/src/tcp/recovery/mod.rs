@@ -136,6 +136,16 @@ pub struct LossCold {
     pub retransmit_now: bool,
 }
 
+impl LossCold {
+    /// The RACK timer's deadline, read only when `LossRecovery::rack_armed` says there is
+    /// one (`LossRecovery::rack_at`).
+    #[cold]
+    #[inline(never)]
+    fn armed_rack_at(&self) -> Option<Instant> {
+        self.rack_at
+    }
+}
+
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
 /// is acknowledged). Slow start counts as window-limited while the window is under twice this
 /// (Linux `tcp_is_cwnd_limited`): an application that sends in bursts still grows the window
@@ -206,11 +216,15 @@ impl LossRecovery {
     }
 
     /// The RACK reordering timer's deadline, if armed.
+    ///
+    /// The cold read is a call: inline, the compiler loaded the deadline before the test
+    /// (a reference may be read speculatively) and chose between it and `None`, and
+    /// `poll_timeout` touched the cold line twice per frame (lackey, `server_count 1 10`).
     #[inline]
     pub fn rack_at(&self, cold: &LossCold) -> Option<Instant> {
         debug_assert_eq!(self.rack_armed, cold.rack_at.is_some(), "the RACK timer's hot flag");
         if self.rack_armed {
-            cold.rack_at
+            cold.armed_rack_at()
         } else {
             None
         }

@@ -174,11 +174,6 @@ impl Ring {
         self.0.as_ref().is_none_or(|r| r.is_empty())
     }
 
-    #[inline]
-    fn capacity(&self) -> usize {
-        self.0.as_ref().map_or(0, |r| r.capacity())
-    }
-
     /// Heap bytes: the `VecDeque` itself and its records.
     fn heap_bytes(&self) -> usize {
         self.0.as_ref().map_or(0, |r| {
@@ -187,10 +182,19 @@ impl Ring {
         })
     }
 
+    /// Gives back storage beyond `records`: one test of the pointer when the ring was never
+    /// allocated (request/response traffic), the shrinking itself out of line.
+    #[inline]
     fn shrink_to(&mut self, records: usize) {
-        if let Some(r) = self.0.as_mut() {
-            r.shrink_to(records);
+        if let Some(r) = self.0.as_mut().filter(|r| r.capacity() > records) {
+            Self::shrink(r, records);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn shrink(r: &mut VecDeque<SentSegment>, records: usize) {
+        r.shrink_to(records);
     }
 
     /// The queue, allocated if it was not.
@@ -270,8 +274,11 @@ impl Scoreboard {
     const IDLE_RECORDS: usize = 16;
 
     /// With nothing in flight, gives back storage beyond 16 records (`IDLE_RECORDS`).
+    /// Inline: every ACK that leaves nothing in flight calls it, and what it does then is a
+    /// test or two.
+    #[inline]
     pub fn shrink_idle(&mut self) {
-        if self.first.is_none() && self.rest.capacity() > Self::IDLE_RECORDS {
+        if self.first.is_none() {
             self.rest.shrink_to(Self::IDLE_RECORDS);
         }
     }
@@ -389,8 +396,13 @@ impl Scoreboard {
         self.outstanding += len;
         if self.first.is_none() {
             self.first = Some(SentSegment::new(start, end, now, psh));
-        } else if self.rest.len() < self.ring_room() && self.rest.len() < self.rest.capacity() {
-            self.rest.push_back(SentSegment::new(start, end, now, psh));
+        } else if let Some(r) = self
+            .rest
+            .0
+            .as_mut()
+            .filter(|r| r.len() < self.ring_capacity as usize && r.len() < r.capacity())
+        {
+            r.push_back(SentSegment::new(start, end, now, psh));
         } else {
             self.push_slow(start, end, now, psh);
         }
