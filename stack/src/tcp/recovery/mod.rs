@@ -97,10 +97,13 @@ pub struct LossRecovery {
 /// The loss-recovery state that only an episode, a timeout or a DSACK reads or writes, kept
 /// apart from [`LossRecovery`] so that the lines a common segment touches do not carry it: at
 /// 100,000 connections every such line is a cache miss. Measured per field (docs/benchmarks.md,
-/// "The connection thinned"), a common frame touched only PRR's send count of these 48 bytes,
-/// and PRR now counts only within an episode ("Episode state out of the hot lines"). It lives
-/// in the connection's cold lines (`Connection::loss_cold`) and is borrowed into [`Recovery`]
-/// beside `loss`.
+/// "The connection thinned"), a common frame touched only PRR's send count of its first 48
+/// bytes, and PRR now counts only within an episode ("Episode state out of the hot lines").
+/// The episode's recovery point, the probe's end, the RACK deadline, the retransmission stamp,
+/// `undone` and `retransmit_now` joined it ("Loss recovery in 144 bytes"): a common frame
+/// never touched them, or only to test or clear an `Option`, which a hot flag in
+/// [`LossRecovery`] now answers. It lives in the connection's cold lines
+/// (`Connection::loss_cold`) and is borrowed into [`Recovery`] beside `loss`.
 #[derive(Clone, Debug, Default)]
 pub struct LossCold {
     /// RFC 6582 `recover` after a timeout: no fast retransmit until SND.UNA passes it.
