@@ -33,8 +33,8 @@ use super::recovery::{LossCold, LossRecovery};
 use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
-    Totals,
+    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvCold, RecvSeq, Retransmit, Seldom,
+    SendSeq, Timers, TimersCold, Totals,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -231,7 +231,7 @@ pub struct CookieOptions {
 ///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
 ///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
 ///   (`config`: the configuration itself is shared, one line that stays in the cache for
-///   every connection): 8 + 608 + 24 bytes, 10 lines exactly. The 8-byte aligned parts come
+///   every connection): 8 + 560 + 24 bytes, 10 lines with 48 bytes to spare. The 8-byte aligned parts come
 ///   first, then the 4-byte aligned ones, then the single bytes, so that no padding lies
 ///   between them.
 ///
@@ -339,6 +339,12 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
+    /// The persist, close and pacing deadlines, set only while `timers` says so (no common
+    /// segment arms them: it reads their presence there).
+    pub(super) timers_cold: TimersCold,
+    /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
+    /// `rcv` says they are pending.
+    pub(super) rcv_cold: RecvCold,
 }
 
 /// How a new [`Connection`] opens.
@@ -439,6 +445,8 @@ impl Connection {
             ecn: Ecn::default(),
             limits: AckLimits::new(now),
             chrono: SendChrono::default(),
+            timers_cold: TimersCold::default(),
+            rcv_cold: RecvCold::default(),
             local,
             remote,
         };
@@ -1000,10 +1008,10 @@ impl Connection {
         }
         self.rcv.read_closed = true;
         self.shutdown_write();
-        if self.state == State::FinWait2 && self.timers.close_at.is_none() {
+        if self.state == State::FinWait2 && self.close_at().is_none() {
             // Our FIN was acknowledged before the application closed: no `now` here, so the
             // wait counts from the last segment received (never later than Linux's).
-            self.timers.close_at = Some(self.rcv.last_recv + self.config.fin_timeout);
+            self.set_close_at(Some(self.rcv.last_recv + self.config.fin_timeout));
         }
     }
 
@@ -1134,8 +1142,8 @@ impl Connection {
         self.set_state(State::Closed);
         self.timers.retransmit_at = None;
         self.timers.delack_at = None;
-        self.timers.persist_at = None;
-        self.timers.close_at = None;
+        self.set_persist_at(None);
+        self.set_close_at(None);
         self.ack.now = false;
         self.probes.pending = false;
         self.loss.board.clear();
@@ -1143,7 +1151,7 @@ impl Connection {
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
         self.loss.rack_at = None;
-        self.timers.pacing_next = None;
+        self.set_pacing_next(None);
         self.emit(event);
     }
 
@@ -1244,7 +1252,7 @@ impl Connection {
             // shuffled between registers around it: 12 instructions a frame).
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
-            self.opts.mss as u64,
+            u64::from(self.timers.pacing_data_segs),
             self.totals.bytes_received,
             u64::from(self.rtx.rtt_probe.is_some()),
             u64::from(self.rtx.count),
@@ -1253,7 +1261,7 @@ impl Connection {
             u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            self.counters.in_segs,
+            self.counters.out_segs,
             // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
         ];
@@ -1273,6 +1281,7 @@ mod layout {
     use super::super::reassembly::Reassembly;
     use super::super::recovery::scoreboard::Scoreboard;
     use super::super::recovery::LossRecovery;
+    use super::super::tcb::{RecvCold, RecvSeq, Timers};
     use super::Connection;
 
     const LINE: usize = 64;
@@ -1327,8 +1336,10 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
     /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-21 (640 bytes exactly: the hot parts ordered 8-byte
-    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
+    /// the three counters lines 12-21 (592 bytes, the last line's final 48 bytes spare since
+    /// the persist, close and pacing deadlines and the pending DSACK block's and FIN's
+    /// sequence numbers went cold: the hot parts ordered 8-byte aligned first, then 4-byte
+    /// aligned, then the bytes, with no padding between them). A field added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1347,12 +1358,15 @@ mod layout {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 10 lines exactly.
+        // The out-of-order count, the whole parts and the three counters: 592 bytes, 10 lines
+        // with 48 bytes to spare on the last (`Timers` and `RecvSeq` are 24 bytes each, their
+        // rarely set values in `TimersCold` and `RecvCold`; 48 each before).
+        assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end + 24 - first, 10 * LINE);
+        assert_eq!(parts_end + 24 - first, 10 * LINE - 48);
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune`'s end and the controller's head: one line exactly.
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
@@ -1365,11 +1379,11 @@ mod layout {
         // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 28 bytes of
         // them end padding (`rare` fills the room that places the out-of-order count).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        let cold = offset_of!(Connection, rcv_cold) + size_of::<RecvCold>();
+        assert_eq!(cold, 28 * LINE - 28, "28 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1425,15 +1439,16 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1088-1175 on lines
-    /// 17-18, its oldest record inline and its totals beside its other records' deque; the
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1040-1127 on lines
+    /// 16-17, its oldest record inline and its totals beside its other records' deque; the
     /// presence of a segment timed without timestamps, line 15, and of an episode, line
-    /// 18).
+    /// 17; `timers.pacing_data_segs` for line 13 and the second per-segment counter,
+    /// `out_segs`, for line 21, since `Timers` and `RecvSeq` shrank by 24 bytes each).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
-            (offset_of!(Connection, opts.mss), 8),
+            (offset_of!(Connection, timers.pacing_data_segs), 1),
             (offset_of!(Connection, totals.bytes_received), 8),
             (offset_of!(Connection, rtx.rtt_probe), 8),
             (offset_of!(Connection, rtx.count), 1),
@@ -1443,7 +1458,7 @@ mod layout {
             (offset_of!(Connection, recv_buf), 32),
             (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
             (offset_of!(Connection, loss.episode), 8),
-            (offset_of!(Connection, counters.in_segs), 8),
+            (offset_of!(Connection, counters.out_segs), 8),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];
         assert_eq!(lines_of(&read), HOT.iter().copied().collect());
