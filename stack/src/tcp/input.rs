@@ -227,13 +227,13 @@ impl Connection {
                 // An old duplicate: tell the sender with a DSACK (RFC 2883 §4), and ACK what
                 // follows at once for a while (Linux `tcp_enter_quickack_mode`).
                 let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
-                self.rcv.dsack_pending = Some((seg.seq, end));
+                self.rcv.set_dsack(&mut self.rcv_cold, (seg.seq, end));
                 let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
                 self.quickack.enter(seg.payload.len(), offered, usize::from(self.config.mss));
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
-                self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
+                self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
             }
             return SegmentVerdict::Dropped;
         }
@@ -251,7 +251,7 @@ impl Connection {
             let d = skip.min(payload.len());
             if d > 0 {
                 // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
-                self.rcv.dsack_pending = Some((seq, seq + d));
+                self.rcv.set_dsack(&mut self.rcv_cold, (seq, seq + d));
                 self.ack.now = true;
                 let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
                 self.quickack.enter(payload.len(), offered, usize::from(self.config.mss));
@@ -357,7 +357,7 @@ impl Connection {
             if fin_seq == self.rcv.nxt {
                 self.on_fin(now);
             } else if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
-                self.rcv.pending_fin = Some(fin_seq);
+                self.rcv.set_pending_fin(&mut self.rcv_cold, fin_seq);
             }
         }
         SegmentVerdict::Accepted
@@ -615,7 +615,7 @@ impl Connection {
             self.snd.wl1 = seq;
             self.snd.wl2 = ack;
             if window > 0 {
-                self.timers.persist_at = None;
+                self.set_persist_at(None);
                 self.probes.persist_backoff = 0;
             }
         }
@@ -627,7 +627,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
                     if self.rcv.read_closed {
-                        self.timers.close_at = Some(now + self.config.fin_timeout);
+                        self.set_close_at(Some(now + self.config.fin_timeout));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -747,8 +747,7 @@ impl Connection {
         } else if self.timers.delack_at.is_none() {
             self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);
         }
-        if self.rcv.pending_fin == Some(self.rcv.nxt) {
-            self.rcv.pending_fin = None;
+        if self.rcv.take_pending_fin_at(&self.rcv_cold, self.rcv.nxt) {
             self.on_fin(now);
         }
     }
@@ -761,7 +760,7 @@ impl Connection {
             // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
             // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
             if self.state == State::TimeWait {
-                self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
+                self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
             }
             self.ack.now = true;
             return;
@@ -780,7 +779,7 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now),
-            State::TimeWait => self.timers.close_at = Some(now + self.config.msl.saturating_mul(2)),
+            State::TimeWait => self.set_close_at(Some(now + self.config.msl.saturating_mul(2))),
             _ => {}
         }
     }
@@ -788,9 +787,9 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.retransmit_at = None;
-        self.timers.persist_at = None;
+        self.set_persist_at(None);
         // Replaces FIN-WAIT-2's deadline, if there was one.
-        self.timers.close_at = Some(now + self.config.msl.saturating_mul(2));
+        self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
     }
 }
 

@@ -515,7 +515,7 @@ impl Connection {
     /// Pacing (off by default): whether the next data segment must wait. The wait is reported
     /// through `poll_timeout`.
     fn pacing_hold(&mut self, now: Instant) -> bool {
-        match self.timers.pacing_next {
+        match self.pacing_next() {
             Some(t) if self.opts.flags.pacing() && t > now => {
                 if !self.timers.pacing_held {
                     self.counters.paced_delays += 1;
@@ -575,20 +575,20 @@ impl Connection {
             // Unpaced, the stamp still follows the clock (`tcp_wstamp_ns` moves to now on
             // every transmission), so that the first paced packet sees the credit of the time
             // since.
-            self.timers.pacing_next = Some(self.timers.pacing_next.map_or(now, |t| t.max(now)));
+            self.set_pacing_next(Some(self.pacing_next().map_or(now, |t| t.max(now))));
             return;
         };
         let interval = |bytes: usize| {
             let nanos = bytes as u128 * 1_000_000_000 / rate;
             Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
         };
-        let mut stamp = self.timers.pacing_next.unwrap_or(now);
+        let mut stamp = self.pacing_next().unwrap_or(now);
         if packet.seg == 1 && stamp < now {
             let credit = now - stamp;
             let half_packet = interval(usize::from(packet.goal) * len).total_nanos() / 2;
             stamp = now - Duration::from_nanos(half_packet.min(credit.total_nanos()));
         }
-        self.timers.pacing_next = Some(stamp + interval(len));
+        self.set_pacing_next(Some(stamp + interval(len)));
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
@@ -613,7 +613,7 @@ impl Connection {
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
         }
-        self.timers.persist_at = None;
+        self.set_persist_at(None);
         self.last_sent_for_keepalive(now);
     }
 
@@ -638,9 +638,8 @@ impl Connection {
             return 0;
         }
         let max = if self.opts.ts_ok { 3 } else { 4 };
-        let blocks = (usize::from(self.rcv.dsack_pending.is_some())
-            + self.reassembly.range_count())
-        .min(max);
+        let blocks =
+            (usize::from(self.rcv.dsack_pending()) + self.reassembly.range_count()).min(max);
         if blocks == 0 {
             0
         } else {
@@ -667,7 +666,7 @@ impl Connection {
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
     pub(super) fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
         let mut options = SegmentOptions::default();
-        let dsack = self.rcv.dsack_pending.take();
+        let dsack = self.rcv.take_dsack(&self.rcv_cold);
         if self.opts.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
             let max = if self.opts.ts_ok { 3 } else { 4 };
             // RFC 2883 §4: a DSACK block goes first, in one ACK only.
@@ -760,11 +759,11 @@ impl Connection {
             && (self.snd.wnd == 0 || held || self.window_too_small())
             && waiting
             && self.snd.max == self.snd.una
-            && self.timers.persist_at.is_none()
+            && self.persist_at().is_none()
         {
             let shift = self.probes.persist_backoff.min(20);
             let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-            self.timers.persist_at = Some(now + d);
+            self.set_persist_at(Some(now + d));
         }
     }
 }

@@ -47,7 +47,7 @@ impl Connection {
             && !self.loss.board.may_have_lost()
             && self.loss.episode.is_none()
             && !self.snd.fin_queued
-            && self.rcv.dsack_pending.is_none()
+            && !self.rcv.dsack_pending()
             && self.reassembly.is_empty()
             && self.marks.is_plain()
             && !self.opts.flags.pacing()

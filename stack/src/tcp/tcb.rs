@@ -52,7 +52,9 @@ impl SendSeq {
 }
 
 /// The receive sequence space (RFC 9293 §3.3.1, figure 5): `RCV.NXT`, `IRS`, the edge last
-/// advertised, and what arrived that is not yet in order.
+/// advertised, and what arrived that is not yet in order. A pending DSACK block and a FIN
+/// beyond a gap are rare: every segment asks whether there is one, so their presence is here
+/// and their sequence numbers in [`RecvCold`], read only when present.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct RecvSeq {
     /// `RCV.NXT`: next sequence number expected.
@@ -64,11 +66,12 @@ pub(super) struct RecvSeq {
     /// When a segment of the peer last arrived (keepalive idle time, FIN-WAIT-2 timeout,
     /// `tcp_tw_reuse`, giving up on a silent zero-window peer).
     pub(super) last_recv: Instant,
-    /// A duplicate received below `RCV.NXT`, to report as a DSACK block in the next ACK
-    /// (RFC 2883 §4).
-    pub(super) dsack_pending: Option<(SeqNumber, SeqNumber)>,
-    /// A FIN seen beyond a gap, processed once the gap fills.
-    pub(super) pending_fin: Option<SeqNumber>,
+    /// A duplicate received below `RCV.NXT` is to be reported as a DSACK block in the next
+    /// ACK (RFC 2883 §4): the block is `RecvCold::dsack` (`set_dsack`, `take_dsack`).
+    dsack_pending: bool,
+    /// A FIN was seen beyond a gap, to be processed once the gap fills: its sequence number
+    /// is `RecvCold::fin` (`set_pending_fin`, `take_pending_fin_at`).
+    fin_pending: bool,
     /// The peer's FIN arrived in order.
     pub(super) fin_received: bool,
     /// The application will not read any more (after `close`): data is acknowledged and
@@ -84,12 +87,62 @@ impl RecvSeq {
             adv: SeqNumber(0),
             last_ack_sent: SeqNumber(0),
             last_recv: now,
-            dsack_pending: None,
-            pending_fin: None,
+            dsack_pending: false,
+            fin_pending: false,
             fin_received: false,
             read_closed: false,
         }
     }
+
+    /// Whether a DSACK block waits for the next ACK (only this is read per segment).
+    #[inline]
+    pub(super) fn dsack_pending(&self) -> bool {
+        self.dsack_pending
+    }
+
+    /// A DSACK block `(left, right)` to report in the next ACK, replacing any pending one.
+    pub(super) fn set_dsack(&mut self, cold: &mut RecvCold, block: (SeqNumber, SeqNumber)) {
+        cold.dsack = block;
+        self.dsack_pending = true;
+    }
+
+    /// The pending DSACK block, if any, which is then no longer pending. Reads the cold part
+    /// only when there is one.
+    #[inline]
+    pub(super) fn take_dsack(&mut self, cold: &RecvCold) -> Option<(SeqNumber, SeqNumber)> {
+        if !self.dsack_pending {
+            return None;
+        }
+        self.dsack_pending = false;
+        Some(cold.dsack)
+    }
+
+    /// A FIN at `seq` arrived beyond a gap.
+    pub(super) fn set_pending_fin(&mut self, cold: &mut RecvCold, seq: SeqNumber) {
+        cold.fin = seq;
+        self.fin_pending = true;
+    }
+
+    /// Whether the FIN seen beyond a gap is at `seq` (the gap has filled up to it); if so it
+    /// is no longer pending. Reads the cold part only when a FIN is pending.
+    #[inline]
+    pub(super) fn take_pending_fin_at(&mut self, cold: &RecvCold, seq: SeqNumber) -> bool {
+        let at = self.fin_pending && cold.fin == seq;
+        if at {
+            self.fin_pending = false;
+        }
+        at
+    }
+}
+
+/// The sequence numbers of what [`RecvSeq`] marks as pending, on a line no common segment
+/// touches: valid only while `RecvSeq` says they are pending.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RecvCold {
+    /// The DSACK block to report (RFC 2883 §4), while `RecvSeq::dsack_pending`.
+    dsack: (SeqNumber, SeqNumber),
+    /// The FIN's sequence number, while `RecvSeq::fin_pending`.
+    fin: SeqNumber,
 }
 
 /// What the handshake settled: MSS, window scaling (RFC 7323 §2), SACK (RFC 2018) and
@@ -159,32 +212,84 @@ pub(super) struct AckSchedule {
 }
 
 /// Every deadline the connection keeps outside loss recovery (whose probe and reordering
-/// timers are in [`LossRecovery`](super::recovery::LossRecovery)), side by side: the owner
-/// folds them into one wheel entry after every change
-/// ([`Connection::poll_timeout`](super::Connection::poll_timeout)).
+/// timers are in [`LossRecovery`](super::recovery::LossRecovery)): the owner folds them into
+/// one wheel entry after every change
+/// ([`Connection::poll_timeout`](super::Connection::poll_timeout)). The two a common segment
+/// arms or clears are here; the three it never arms (persist, close, pacing) are in
+/// [`TimersCold`] behind a bit each in `cold_armed`, so that a segment reads one byte for
+/// them, and clearing one that is not set writes nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Timers {
     /// Retransmission timer (RFC 6298).
     pub(super) retransmit_at: Option<Instant>,
     /// Delayed ACK (RFC 1122 §4.2.3.2).
     pub(super) delack_at: Option<Instant>,
-    /// Persist timer (RFC 9293 §3.8.6.1).
-    pub(super) persist_at: Option<Instant>,
-    /// Pacing: the earliest time the next data segment may leave.
-    pub(super) pacing_next: Option<Instant>,
-    /// The closing state's deadline: in TIME-WAIT its end (2·MSL, RFC 9293 §3.10.7.4); in
-    /// FIN-WAIT-2, when a connection the application closed gives up waiting for the peer's
-    /// FIN (`TcpConfig::fin_timeout`). Set only in those two states, which exclude each other
-    /// (entering TIME-WAIT replaces the FIN-WAIT-2 deadline, CLOSED clears it), so one field
-    /// holds either and `Connection::on_timeout` tells them apart by the state: the 8 bytes
-    /// a second field took are the configuration's pointer now, on the same hot line
-    /// (`Connection::config`).
-    pub(super) close_at: Option<Instant>,
-    /// Pacing is holding data back until `pacing_next` (reported by `poll_timeout`).
+    /// Which of the deadlines in [`TimersCold`] are set: bit `1 << d as u8` for each
+    /// [`ColdDeadline`] `d`.
+    cold_armed: u8,
+    /// Pacing is holding data back until the pacing deadline (reported by `poll_timeout`).
     pub(super) pacing_held: bool,
     /// Data segments sent, counted to 255: Linux paces from the tenth on (no extra room: it
     /// fills the padding after `pacing_held`).
     pub(super) pacing_data_segs: u8,
+}
+
+/// The deadlines kept in [`TimersCold`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ColdDeadline {
+    /// Persist timer (RFC 9293 §3.8.6.1).
+    Persist = 0,
+    /// The closing state's deadline: in TIME-WAIT its end (2·MSL, RFC 9293 §3.10.7.4); in
+    /// FIN-WAIT-2, when a connection the application closed gives up waiting for the peer's
+    /// FIN (`TcpConfig::fin_timeout`). Set only in those two states, which exclude each
+    /// other (entering TIME-WAIT replaces the FIN-WAIT-2 deadline, CLOSED clears it), so one
+    /// deadline holds either and `Connection::on_timeout` tells them apart by the state.
+    Close = 1,
+    /// Pacing: the earliest time the next data segment may leave (set only with pacing on).
+    Pacing = 2,
+}
+
+impl ColdDeadline {
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl Timers {
+    /// Whether any deadline of [`TimersCold`] is set (a common segment's only question).
+    #[inline]
+    pub(super) fn any_cold(&self) -> bool {
+        self.cold_armed != 0
+    }
+
+    /// Deadline `d`, read from the cold part only when it is set.
+    #[inline]
+    pub(super) fn cold(&self, cold: &TimersCold, d: ColdDeadline) -> Option<Instant> {
+        if self.cold_armed & d.bit() != 0 {
+            Some(cold.at[d as usize])
+        } else {
+            None
+        }
+    }
+
+    /// Sets deadline `d` to `at`; clearing it (`None`) writes only the hot bit.
+    #[inline]
+    pub(super) fn set_cold(&mut self, cold: &mut TimersCold, d: ColdDeadline, at: Option<Instant>) {
+        match at {
+            Some(at) => {
+                cold.at[d as usize] = at;
+                self.cold_armed |= d.bit();
+            }
+            None => self.cold_armed &= !d.bit(),
+        }
+    }
+}
+
+/// The deadlines of [`Timers`] that no common segment arms, on a line it does not touch:
+/// `at[d as usize]` for each [`ColdDeadline`] `d`, valid only while `Timers` says `d` is set.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TimersCold {
+    at: [Instant; 3],
 }
 
 /// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4).
@@ -303,5 +408,67 @@ pub(super) struct Rare {
 impl Rare {
     pub(super) fn new(iss: SeqNumber) -> Self {
         Rare { iss, irs: SeqNumber(0), rtt_probe_seq: SeqNumber(0), cwr_until: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ColdDeadline, RecvCold, RecvSeq, SeqNumber, Timers, TimersCold};
+    use crate::time::Instant;
+
+    const ALL: [ColdDeadline; 3] =
+        [ColdDeadline::Persist, ColdDeadline::Close, ColdDeadline::Pacing];
+
+    /// Each cold deadline has its own bit: setting, reading and clearing one leaves the
+    /// others as they were, and clearing writes nothing to the cold part.
+    #[test]
+    fn cold_deadlines_are_independent() {
+        let at = |i: usize| Some(Instant::from_millis(10 + i as u64));
+        for gone in ALL {
+            let (mut t, mut cold) = (Timers::default(), TimersCold::default());
+            assert!(!t.any_cold());
+            for (i, d) in ALL.into_iter().enumerate() {
+                assert_eq!(t.cold(&cold, d), None);
+                t.set_cold(&mut cold, d, at(i));
+            }
+            let before = cold.at;
+            t.set_cold(&mut cold, gone, None);
+            assert_eq!(cold.at, before, "clearing writes only the hot bit");
+            for (i, d) in ALL.into_iter().enumerate() {
+                assert_eq!(t.cold(&cold, d), if d == gone { None } else { at(i) }, "{d:?}");
+            }
+            assert!(t.any_cold());
+            for d in ALL {
+                t.set_cold(&mut cold, d, None);
+            }
+            assert!(!t.any_cold());
+            // Set again, the new deadline counts, not the stale one.
+            t.set_cold(&mut cold, gone, at(7));
+            assert_eq!(t.cold(&cold, gone), at(7));
+        }
+    }
+
+    /// A DSACK block is reported once, and a pending FIN is taken only at its own sequence
+    /// number.
+    #[test]
+    fn pending_dsack_and_fin() {
+        let (mut r, mut cold) = (RecvSeq::new(Instant::ZERO), RecvCold::default());
+        assert!(!r.dsack_pending());
+        assert_eq!(r.take_dsack(&cold), None);
+        r.set_dsack(&mut cold, (SeqNumber(5), SeqNumber(9)));
+        r.set_dsack(&mut cold, (SeqNumber(1), SeqNumber(3)));
+        assert!(r.dsack_pending());
+        assert_eq!(r.take_dsack(&cold), Some((SeqNumber(1), SeqNumber(3))));
+        assert!(!r.dsack_pending());
+        assert_eq!(r.take_dsack(&cold), None);
+
+        assert!(
+            !r.take_pending_fin_at(&cold, SeqNumber(0)),
+            "none pending (the cold part holds 0)"
+        );
+        r.set_pending_fin(&mut cold, SeqNumber(100));
+        assert!(!r.take_pending_fin_at(&cold, SeqNumber(99)));
+        assert!(r.take_pending_fin_at(&cold, SeqNumber(100)));
+        assert!(!r.take_pending_fin_at(&cold, SeqNumber(100)), "taken once");
     }
 }

@@ -7,9 +7,47 @@
 
 use super::connection::{Connection, Event, State};
 use super::segment::{Flags, SegmentHeader, SegmentOptions};
+use super::tcb::ColdDeadline;
 use crate::time::Instant;
 
 impl Connection {
+    /// The persist timer's deadline (RFC 9293 §3.8.6.1; `TimersCold`).
+    #[inline]
+    pub(super) fn persist_at(&self) -> Option<Instant> {
+        self.timers.cold(&self.timers_cold, ColdDeadline::Persist)
+    }
+
+    /// Sets or clears the persist timer; clearing one not set writes one hot byte at most.
+    #[inline]
+    pub(super) fn set_persist_at(&mut self, at: Option<Instant>) {
+        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Persist, at);
+    }
+
+    /// The closing state's deadline (TIME-WAIT's end or FIN-WAIT-2's give-up:
+    /// `ColdDeadline::Close`).
+    #[inline]
+    pub(super) fn close_at(&self) -> Option<Instant> {
+        self.timers.cold(&self.timers_cold, ColdDeadline::Close)
+    }
+
+    /// Sets or clears the closing state's deadline.
+    #[inline]
+    pub(super) fn set_close_at(&mut self, at: Option<Instant>) {
+        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Close, at);
+    }
+
+    /// Pacing's earliest departure time for the next data segment (set only with pacing on).
+    #[inline]
+    pub(super) fn pacing_next(&self) -> Option<Instant> {
+        self.timers.cold(&self.timers_cold, ColdDeadline::Pacing)
+    }
+
+    /// Sets or clears pacing's next departure time.
+    #[inline]
+    pub(super) fn set_pacing_next(&mut self, at: Option<Instant>) {
+        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Pacing, at);
+    }
+
     /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
     /// Inline: settling asks for it after every segment, and the IPv6 input's settle called
     /// it out of line (about 50 instructions a segment, `path_count rpc6`).
@@ -18,13 +56,11 @@ impl Connection {
         // Folded pairwise: it runs after every touch of the connection, and collecting the
         // eight into an array to iterate cost a 128-byte copy each time.
         let earliest = Instant::earliest;
-        let pacing = if self.timers.pacing_held { self.timers.pacing_next } else { None };
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
-        let b = earliest(self.timers.persist_at, self.timers.close_at);
-        let due = earliest(
-            earliest(a, b),
-            earliest(earliest(self.loss.tlp_at, pacing), self.keepalive_at()),
-        );
+        // The persist, close and pacing deadlines: a common segment reads only whether any
+        // is set (`Timers::any_cold`), not the cold line that holds them.
+        let b = if self.timers.any_cold() { self.cold_timeout() } else { None };
+        let due = earliest(earliest(a, b), earliest(self.loss.tlp_at, self.keepalive_at()));
         // The RACK timer's deadline is cold, folded in only when it is armed (every ACK that
         // leaves nothing in flight disarms it).
         if self.loss.rack_armed {
@@ -32,6 +68,14 @@ impl Connection {
         } else {
             due
         }
+    }
+
+    /// The earliest of the persist and close deadlines and, while it holds data back, of
+    /// pacing's (`poll_timeout`'s part that `TimersCold` holds).
+    #[cold]
+    fn cold_timeout(&self) -> Option<Instant> {
+        let pacing = if self.timers.pacing_held { self.pacing_next() } else { None };
+        Instant::earliest(Instant::earliest(self.persist_at(), self.close_at()), pacing)
     }
 
     /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:
@@ -52,10 +96,10 @@ impl Connection {
 
     /// Runs every timer whose deadline is at or before `now`.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.timers.close_at.is_some_and(|t| t <= now) {
-            // Set only in TIME-WAIT and FIN-WAIT-2 (`Timers::close_at`).
+        if self.close_at().is_some_and(|t| t <= now) {
+            // Set only in TIME-WAIT and FIN-WAIT-2 (`ColdDeadline::Close`).
             debug_assert!(matches!(self.state, State::TimeWait | State::FinWait2));
-            self.timers.close_at = None;
+            self.set_close_at(None);
             if self.state == State::TimeWait {
                 self.enter_closed(Event::Closed);
             } else {
@@ -80,7 +124,7 @@ impl Connection {
         if self.loss.rack_at(&self.loss_cold).is_some_and(|t| t <= now) {
             self.recovery().on_rack_timeout(now);
         }
-        if self.timers.pacing_held && self.timers.pacing_next.is_some_and(|t| t <= now) {
+        if self.timers.pacing_held && self.pacing_next().is_some_and(|t| t <= now) {
             self.timers.pacing_held = false;
         }
         if self.timers.delack_at.is_some_and(|t| t <= now) {
@@ -89,7 +133,7 @@ impl Connection {
             self.quickack.on_delayed_ack_timeout();
             self.counters.delayed_acks += 1;
         }
-        if self.timers.persist_at.is_some_and(|t| t <= now) {
+        if self.persist_at().is_some_and(|t| t <= now) {
             self.on_persist_timeout(now);
             if self.state == State::Closed {
                 return;
@@ -159,7 +203,7 @@ impl Connection {
     /// Persist timer: probe the zero window, back off, and give up when probes go unanswered
     /// as many times as `retries2` (Linux `tcp_probe_timer`).
     fn on_persist_timeout(&mut self, now: Instant) {
-        self.timers.persist_at = None;
+        self.set_persist_at(None);
         if self.snd.wnd != 0 {
             // Data held by TCP_CORK or MSG_MORE: one segment goes now, with PSH (`push`).
             if self.marks.holds_short() && self.data_end() > self.snd.nxt {
@@ -181,7 +225,7 @@ impl Connection {
         self.probes.persist_backoff = self.probes.persist_backoff.saturating_add(1);
         let shift = self.probes.persist_backoff.min(20);
         let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-        self.timers.persist_at = Some(now + d);
+        self.set_persist_at(Some(now + d));
     }
 
     /// Keepalive: probe after idle time, then every interval; after `count` unanswered probes,
@@ -203,5 +247,68 @@ impl Connection {
         self.seldom.keepalive_sent_at = now;
         self.probes.pending = true;
         self.counters.keepalive_probes += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::sync::Arc;
+
+    use super::super::config::TcpConfig;
+    use super::super::connection::{Connection, ConnectionParams, Open, State};
+    use crate::time::Instant;
+
+    fn connection() -> Connection {
+        Connection::new(ConnectionParams {
+            now: Instant::ZERO,
+            config: Arc::new(TcpConfig::default()),
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+            iss: crate::wire::SeqNumber(1),
+            open: Open::Active,
+        })
+    }
+
+    /// `poll_timeout` sees each deadline kept cold on its own, the earliest of several, and
+    /// pacing's only while it holds data back, as when they were fields beside the others.
+    #[test]
+    fn poll_timeout_sees_the_cold_deadlines() {
+        let ms = Instant::from_millis;
+        let mut c = connection();
+        assert_eq!(c.poll_timeout(), None);
+        c.set_persist_at(Some(ms(30)));
+        assert_eq!(c.poll_timeout(), Some(ms(30)));
+        c.set_close_at(Some(ms(20)));
+        assert_eq!(c.poll_timeout(), Some(ms(20)));
+        c.set_pacing_next(Some(ms(10)));
+        assert_eq!(c.poll_timeout(), Some(ms(20)), "pacing counts only while it holds");
+        c.timers.pacing_held = true;
+        assert_eq!(c.poll_timeout(), Some(ms(10)));
+        c.timers.delack_at = Some(ms(5));
+        assert_eq!(c.poll_timeout(), Some(ms(5)));
+        c.timers.delack_at = None;
+        c.set_pacing_next(None);
+        c.set_close_at(None);
+        assert_eq!(c.poll_timeout(), Some(ms(30)));
+        c.set_persist_at(None);
+        assert_eq!(c.poll_timeout(), None);
+        assert_eq!(c.close_at(), None);
+    }
+
+    /// TIME-WAIT ends at its cold deadline, not before.
+    #[test]
+    fn time_wait_ends_at_its_deadline() {
+        let ms = Instant::from_millis;
+        let mut c = connection();
+        c.enter_time_wait(ms(1));
+        let end = c.close_at().expect("2·MSL armed");
+        assert_eq!(end, ms(1) + c.config.msl.saturating_mul(2));
+        assert_eq!(c.poll_timeout(), Some(end));
+        c.on_timeout(Instant::from_nanos(end.total_nanos() - 1));
+        assert_eq!(c.state, State::TimeWait);
+        c.on_timeout(end);
+        assert_eq!(c.state, State::Closed);
+        assert_eq!(c.poll_timeout(), None);
     }
 }

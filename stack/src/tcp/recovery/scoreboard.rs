@@ -295,6 +295,26 @@ impl Scoreboard {
         oldest ^ u64::from(self.outstanding ^ self.lost)
     }
 
+    /// What `warm_word` surely reads of a board with a record in flight, as (offset in the
+    /// board, size): the oldest record's end and the two totals (the record's presence lies
+    /// in a niche of one of its fields, which the compiler chooses). For the layout test
+    /// that checks which lines the look-ahead reads (`Connection::hot_word`): the whole
+    /// board spans two lines, and counting it as read hid that one of them was not.
+    #[cfg(test)]
+    pub(crate) fn warm_reads() -> [(usize, usize); 3] {
+        use core::mem::offset_of;
+        let mut board = Scoreboard::with_capacity(2);
+        board.push(SeqNumber(0), SeqNumber(1), Instant::ZERO, false);
+        let base = core::ptr::addr_of!(board) as usize;
+        let first = board.first.as_ref().map_or(base, |s| core::ptr::addr_of!(s.end) as usize);
+        assert_ne!(first, base, "a record in flight");
+        [
+            (first - base, 4),
+            (offset_of!(Scoreboard, outstanding), 4),
+            (offset_of!(Scoreboard, lost), 4),
+        ]
+    }
+
     /// Whether another record fits.
     pub fn has_room(&self) -> bool {
         // Nothing in flight (request/response traffic between exchanges) answers at once.
