@@ -57,7 +57,7 @@ impl Autotune {
 impl Connection {
     /// Bytes the application has read (consumed) so far.
     fn bytes_read(&self) -> u64 {
-        self.totals.bytes_received - self.recv_buf.len() as u64
+        self.bytes_received() - self.recv_buf.len() as u64
     }
 
     /// Starts the tuning once the MSS is known (Linux `tcp_init_buffer_space`): the first

@@ -23,7 +23,7 @@ use super::cc::{CongestionControl, Controller};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
-use super::counters::TcpCounters;
+use super::counters::{join, SegCounts, TcpCounters};
 use super::push::{RecordEnds, SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::rcv_update::{sws_threshold, WindowAfterRead};
@@ -34,7 +34,7 @@ use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
     AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
-    Totals,
+    Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -224,16 +224,18 @@ pub struct CookieOptions {
 /// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
 ///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
 ///   window (its first 16 bytes);
-/// - lines 12-21, from the out-of-order count (last in `Reassembly`) to the three
-///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
+/// - lines 12-21, from the out-of-order count (last in `Reassembly`) to `chrono_kind`:
+///   whole, the parts it touches throughout:
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
 ///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
 ///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
-///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
-///   (`config`: the configuration itself is shared, one line that stays in the cache for
-///   every connection): 8 + 608 + 24 bytes, 10 lines exactly. The 8-byte aligned parts come
-///   first, then the 4-byte aligned ones, then the single bytes, so that no padding lies
-///   between them.
+///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), the low words of the three
+///   per-segment counters (`seg_counts`) and the configuration's pointer (`config`: the
+///   configuration itself is shared, one line that stays in the cache for every
+///   connection): 8 + 608 bytes, 24 short of 10 lines. The 8-byte aligned parts come
+///   first (with `quickack`, `totals` and `seg_counts`, 32 bytes of 4-byte aligned ones,
+///   among them), then the 4-byte aligned ones, then the single bytes, so that no padding
+///   lies between them.
 ///
 /// The rest fills the other 17 lines: the ACK rate limits and `Seldom` (the keepalive
 /// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
@@ -305,9 +307,14 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) timers: Timers,
-    /// Linux's quick-ACK and interactive modes (`quickack`).
+    /// Linux's quick-ACK and interactive modes (`quickack`), 4-byte aligned (12 bytes).
     pub(super) quickack: QuickAck,
+    /// The low words of the byte totals (`Totals`; the high ones are `totals_high`).
     pub(super) totals: Totals,
+    /// The low words of the three per-segment counters (`SegCounts`; `counters` holds the
+    /// rest). With `quickack` and `totals`, 32 bytes of 4-byte aligned parts in the place of
+    /// two 16-byte ones, so that `rtx` stays 8-byte aligned.
+    pub(super) seg_counts: SegCounts,
     pub(super) rtx: Retransmit,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
@@ -327,8 +334,8 @@ pub struct Connection {
     /// code that changes either, so that a segment that leaves the state as it was reads
     /// none of the totals.
     pub(super) chrono_kind: ChronoKind,
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones first, ending line
-    /// 21).
+    /// Counter deltas (see [`TcpCounters`]; of the three per-segment ones, what their low
+    /// words in `seg_counts` carried out): since those moved out, on cold lines only.
     pub(super) counters: TcpCounters,
 
     // ----- lines 26-27: what a common segment never touches -----
@@ -339,6 +346,8 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
+    /// The byte totals' high words (`totals` holds the low ones).
+    pub(super) totals_high: TotalsHigh,
 }
 
 /// How a new [`Connection`] opens.
@@ -415,6 +424,8 @@ impl Connection {
             recv_buf: ChunkQueue::new(),
             tune: Autotune::new(now, config.rmem.default, config.wmem.default),
             totals: Totals::default(),
+            totals_high: TotalsHigh::default(),
+            seg_counts: SegCounts::default(),
             rtx: Retransmit {
                 rto: RtoEstimator::new(
                     config.initial_rto,
@@ -655,12 +666,27 @@ impl Connection {
     /// Returns the counter deltas since the last call and zeroes them (see
     /// [`TcpCounters`](super::counters::TcpCounters) for the summing convention).
     pub fn take_counters(&mut self) -> TcpCounters {
-        core::mem::take(&mut self.counters)
+        let all = self.counters();
+        self.counters = TcpCounters::default();
+        self.seg_counts = SegCounts::default();
+        all
     }
 
     /// The counter deltas accumulated since the last [`take_counters`](Self::take_counters).
-    pub fn counters(&self) -> &TcpCounters {
-        &self.counters
+    /// A copy: the three per-segment counters are kept in two words each (`SegCounts`), and
+    /// this adds them up.
+    pub fn counters(&self) -> TcpCounters {
+        self.seg_counts.combine(&self.counters)
+    }
+
+    /// Payload bytes acknowledged by the peer, so far (`Totals`' low word and its high word).
+    pub(super) fn bytes_acked(&self) -> u64 {
+        join(self.totals.bytes_acked, self.totals_high.bytes_acked)
+    }
+
+    /// Payload bytes received in order, so far.
+    pub(super) fn bytes_received(&self) -> u64 {
+        join(self.totals.bytes_received, self.totals_high.bytes_received)
     }
 
     /// A `TCP_INFO`-like snapshot.
@@ -678,8 +704,8 @@ impl Connection {
             unacked: (self.snd.max - self.snd.una).max(0) as usize,
             retransmits: self.seldom.retransmits,
             backoff: self.rtx.rto.backoff(),
-            bytes_acked: self.totals.bytes_acked,
-            bytes_received: self.totals.bytes_received,
+            bytes_acked: self.bytes_acked(),
+            bytes_received: self.bytes_received(),
             window_scale: self.opts.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
             timestamps: self.opts.ts_ok,
             sack: self.opts.sack_ok,
@@ -1224,7 +1250,7 @@ impl Connection {
     /// each of the 11 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
     /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
     /// 12-21, the parts a common segment touches throughout, from the out-of-order count to
-    /// the three per-segment counters, with the configuration's pointer), plus the
+    /// `chrono_kind`, with the configuration's pointer), plus the
     /// scoreboard's oldest record (a heap object of its own). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
     /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
@@ -1245,7 +1271,7 @@ impl Connection {
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
             self.opts.mss as u64,
-            self.totals.bytes_received,
+            u64::from(self.totals.bytes_received),
             u64::from(self.rtx.rtt_probe.is_some()),
             u64::from(self.rtx.count),
             u64::from(self.loss.episode.is_some()),
@@ -1253,7 +1279,6 @@ impl Connection {
             u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            self.counters.in_segs,
             // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
         ];
@@ -1292,7 +1317,8 @@ mod layout {
     /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
     ///   sizes, the current RTT measurement); that presence's tag is also the slot's
     ///   occupancy (below);
-    /// - the three per-segment counters (first in `TcpCounters`);
+    /// - the three per-segment counters, whose low words (`seg_counts`) are among the whole
+    ///   parts since branch tot (before, `TcpCounters`' first 24 bytes ended the run);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
     fn common_segment() -> Vec<(usize, usize)> {
         let tune = offset_of!(Connection, tune);
@@ -1303,9 +1329,6 @@ mod layout {
             (offset_of!(Connection, config), 8),
             (tune + size_of::<Autotune>() - 48, 8),
             (tune + size_of::<Autotune>() - 32, 28),
-            (offset_of!(Connection, counters.in_segs), 8),
-            (offset_of!(Connection, counters.out_segs), 8),
-            (offset_of!(Connection, counters.predicted_segments), 8),
             (offset_of!(Connection, cc), 16),
         ]
     }
@@ -1326,9 +1349,10 @@ mod layout {
     /// total inside the hot parts, 18 with the hot parts first and the configuration,
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
     /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
-    /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-21 (640 bytes exactly: the hot parts ordered 8-byte
-    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
+    /// the parts a common segment touches throughout (with the configuration's pointer and
+    /// the three counters' low words) lines 12-21 (616 bytes: the hot parts ordered 8-byte
+    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them; 640
+    /// with the counters' first 24 bytes and 16-byte `quickack` and `totals`). A field added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1347,12 +1371,19 @@ mod layout {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 10 lines exactly.
+        // The out-of-order count and the whole parts (the counters' low words among them):
+        // 616 bytes, 10 lines with 24 bytes to spare (640 with `TcpCounters`' first 24, and
+        // 16-byte `quickack` and `totals`, before branch tot).
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end + 24 - first, 10 * LINE);
+        assert_eq!(parts_end - first, 616);
+        assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 10);
+        // `quickack`, `totals` and the counters' low words: 32 bytes of 4-byte aligned parts
+        // among the 8-byte aligned ones, which they leave aligned.
+        let quickack = offset_of!(Connection, quickack);
+        assert_eq!((quickack % 8, offset_of!(Connection, rtx) - quickack), (0, 32));
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune`'s end and the controller's head: one line exactly.
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
@@ -1365,11 +1396,12 @@ mod layout {
         // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
-        // them end padding (`rare` fills the room that places the out-of-order count).
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 8 bytes of
+        // them end padding (`rare` fills the room that places the out-of-order count; the
+        // byte totals' high words took 8 of the 16 there were).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        let cold = offset_of!(Connection, totals_high) + size_of::<super::TotalsHigh>();
+        assert_eq!(cold, 28 * LINE - 8, "8 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1434,7 +1466,7 @@ mod layout {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, opts.mss), 8),
-            (offset_of!(Connection, totals.bytes_received), 8),
+            (offset_of!(Connection, totals.bytes_received), 4),
             (offset_of!(Connection, rtx.rtt_probe), 8),
             (offset_of!(Connection, rtx.count), 1),
             (offset_of!(Connection, snd.una), 4),
@@ -1443,7 +1475,6 @@ mod layout {
             (offset_of!(Connection, recv_buf), 32),
             (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
             (offset_of!(Connection, loss.episode), 8),
-            (offset_of!(Connection, counters.in_segs), 8),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];
         assert_eq!(lines_of(&read), HOT.iter().copied().collect());

@@ -26,7 +26,7 @@ impl Connection {
         seg: &Segment<'_>,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        self.counters.in_segs += 1;
+        super::counters::bump(&mut self.seg_counts.in_segs, &mut self.counters.in_segs);
         self.note_level(pool);
         match self.state {
             // No TCB to speak of: the owner answers with `Segment::reset_reply`.
@@ -414,7 +414,10 @@ impl Connection {
         ack: SeqNumber,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        self.counters.predicted_segments += 1;
+        super::counters::bump(
+            &mut self.seg_counts.predicted_segments,
+            &mut self.counters.predicted_segments,
+        );
         if let (true, Some((tsval, _))) = (self.opts.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
             if seg.seq <= self.rcv.last_ack_sent {
@@ -547,7 +550,13 @@ impl Connection {
             };
             self.send_buf.consume(pool, data_acked);
             self.snd.base += data_acked;
-            self.totals.bytes_acked += data_acked as u64;
+            // Bounded by sequence space (`ack - snd.base`): below 2^31.
+            debug_assert!(data_acked < 1 << 31);
+            super::counters::add_split(
+                &mut self.totals.bytes_acked,
+                &mut self.totals_high.bytes_acked,
+                data_acked as u32,
+            );
             if data_acked > 0 && self.marks.refused() && self.write_space_reopened() {
                 self.marks.take_refused();
                 self.emit(Event::Writable);
@@ -718,7 +727,13 @@ impl Connection {
             self.recv_buf.commit(delivered);
         }
         self.rcv.nxt = filled;
-        self.totals.bytes_received += delivered as u64;
+        // Bounded by sequence space: below 2^31.
+        debug_assert!(delivered < 1 << 31);
+        super::counters::add_split(
+            &mut self.totals.bytes_received,
+            &mut self.totals_high.bytes_received,
+            delivered as u32,
+        );
         if self.rcv.read_closed {
             // Nobody will read: acknowledge and discard.
             let len = self.recv_buf.len();
