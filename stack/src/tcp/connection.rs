@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
-use super::autotune::Autotune;
+use super::autotune::{Autotune, ReadSpace};
 use super::buffer::ChunkQueue;
 use super::cc::{CongestionControl, Controller};
 use super::chrono::{Kind as ChronoKind, SendChrono};
@@ -34,7 +34,7 @@ use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
     AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
-    Totals, TotalsHigh,
+    Totals,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -221,9 +221,8 @@ pub struct CookieOptions {
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
 /// bytes fall on 11 of the 28 lines:
-/// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
-///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
-///   window (its first 16 bytes);
+/// - line 1: `Autotune` (40 bytes: both buffer sizes and the receiver's RTT measurement) and
+///   the congestion controller's tag and window (its first 16 bytes);
 /// - lines 12-21, from the out-of-order count (last in `Reassembly`) to `chrono_kind`:
 ///   whole, the parts it touches throughout:
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
@@ -253,14 +252,16 @@ pub struct CookieOptions {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- lines 0-1: cold parts, then the tuning's hot end and the controller's head
-    // (line 1) -----
+    // ----- lines 0-1: cold parts, then the tuning and the controller's head (line 1) -----
     pub(super) limits: AckLimits,
-    /// The keepalive probe's time and the retransmissions' total (`Seldom`).
+    /// The keepalive probe's time, the retransmissions' total and the byte totals' high
+    /// words (`Seldom`).
     pub(super) seldom: Seldom,
-    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads lies in
-    /// its last 48 bytes, line 1, which start with the tag of its RTT estimate: the first
-    /// `Option<Duration>` of the connection, the niche the slab takes).
+    /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
+    /// segment touches it.
+    pub(super) read_space: ReadSpace,
+    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 40 bytes that
+    /// a segment reads (but 4 of padding), on line 1.
     pub(super) tune: Autotune,
     /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
     /// tuning's end on line 1.
@@ -346,8 +347,6 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
-    /// The byte totals' high words (`totals` holds the low ones).
-    pub(super) totals_high: TotalsHigh,
 }
 
 /// How a new [`Connection`] opens.
@@ -422,9 +421,9 @@ impl Connection {
             timers: Timers::default(),
             send_buf: ChunkQueue::new(),
             recv_buf: ChunkQueue::new(),
-            tune: Autotune::new(now, config.rmem.default, config.wmem.default),
+            read_space: ReadSpace::new(now),
+            tune: Autotune::new(config.rmem.default, config.wmem.default),
             totals: Totals::default(),
-            totals_high: TotalsHigh::default(),
             seg_counts: SegCounts::default(),
             rtx: Retransmit {
                 rto: RtoEstimator::new(
@@ -681,12 +680,12 @@ impl Connection {
 
     /// Payload bytes acknowledged by the peer, so far (`Totals`' low word and its high word).
     pub(super) fn bytes_acked(&self) -> u64 {
-        join(self.totals.bytes_acked, self.totals_high.bytes_acked)
+        join(self.totals.bytes_acked, self.seldom.totals_high.bytes_acked)
     }
 
     /// Payload bytes received in order, so far.
     pub(super) fn bytes_received(&self) -> u64 {
-        join(self.totals.bytes_received, self.totals_high.bytes_received)
+        join(self.totals.bytes_received, self.seldom.totals_high.bytes_received)
     }
 
     /// A `TCP_INFO`-like snapshot.
@@ -1247,8 +1246,8 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 11 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
-    /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
+    /// each of the 11 lines `layout::HOT` names (line 1, `Autotune` and the controller's tag
+    /// and window; lines
     /// 12-21, the parts a common segment touches throughout, from the out-of-order count to
     /// `chrono_kind`, with the configuration's pointer), plus the
     /// scoreboard's oldest record (a heap object of its own). Which field stands for which
@@ -1279,7 +1278,7 @@ impl Connection {
             u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
+            // Line 1: `Autotune` (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
@@ -1314,9 +1313,10 @@ mod layout {
     ///   connection, since "The configuration shared"; before, each connection's copy had
     ///   its per-segment fields, `delayed_ack_timeout` .. `flags` and the `default` and `max`
     ///   of `wmem` and `rmem`, on a line of their own);
-    /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
-    ///   sizes, the current RTT measurement); that presence's tag is also the slot's
-    ///   occupancy (below);
+    /// - `Autotune`, 36 bytes of its 40 (the RTT estimate, both sizes, the current RTT
+    ///   measurement; before branch tot the estimate was an `Option` whose tag was read and
+    ///   was the slot's occupancy, and `Autotune` began with the read measurement, now
+    ///   `ReadSpace`);
     /// - the three per-segment counters, whose low words (`seg_counts`) are among the whole
     ///   parts since branch tot (before, `TcpCounters`' first 24 bytes ended the run);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
@@ -1327,8 +1327,7 @@ mod layout {
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
-            (tune + size_of::<Autotune>() - 48, 8),
-            (tune + size_of::<Autotune>() - 32, 28),
+            (tune, 36),
             (offset_of!(Connection, cc), 16),
         ]
     }
@@ -1347,8 +1346,9 @@ mod layout {
     /// own; 14 with that run across two lines and the RST's presence in its header, 15 with
     /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
     /// total inside the hot parts, 18 with the hot parts first and the configuration,
-    /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
-    /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
+    /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
+    /// and window are line 1 (56 bytes, 36 + 16 of them read; 64 before branch tot, 52
+    /// read), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer and
     /// the three counters' low words) lines 12-21 (616 bytes: the hot parts ordered 8-byte
     /// aligned first, then 4-byte aligned, then the bytes, with no padding between them; 640
@@ -1360,12 +1360,12 @@ mod layout {
     /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
-    /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
-    /// (line 1) and the last one of loss recovery's (lines 12-21): both hot, so that either
-    /// choice costs no line; none lies on a cold line (the configuration's `user_timeout`
-    /// did, between them, while each connection held a copy). Such an `Option` placed first
-    /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
-    /// cannot see that, this one checks it (`niche_candidates`).
+    /// first lies from the end (`rustc_abi`'s niche bias). Here all of them are loss
+    /// recovery's (lines 16-19, hot), so that the choice costs no line (until branch tot the
+    /// first was `Autotune::rtt`, line 1; the configuration's `user_timeout` lay between
+    /// while each connection held a copy). Such an `Option` placed first or last would take
+    /// the niche to a cold line. The socket's own test (`stack::socket`) cannot see that,
+    /// this one checks it (`niche_candidates`).
     #[test]
     fn a_common_segment_touches_eleven_lines() {
         let lines = lines_of(&common_segment());
@@ -1385,23 +1385,23 @@ mod layout {
         let quickack = offset_of!(Connection, quickack);
         assert_eq!((quickack % 8, offset_of!(Connection, rtx) - quickack), (0, 32));
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
-        // `Autotune`'s end and the controller's head: one line exactly.
-        let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
-        assert_eq!((tune_end - 48) % LINE, 0, "the tuning's hot end starts a line");
-        assert_eq!(offset_of!(Connection, cc), tune_end, "the controller follows the tuning");
+        // `Autotune` (40 bytes) and the controller's head on one line, behind the read
+        // measurement's last 8 bytes (its time).
+        let tune = offset_of!(Connection, tune);
+        assert_eq!(size_of::<Autotune>(), 40);
+        assert_eq!(tune % LINE, 8, "the tuning 8 bytes into its line");
+        assert_eq!(offset_of!(Connection, cc), tune + 40, "the controller follows the tuning");
         // The configuration: a pointer among the hot parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
         assert!(first < config && config < parts_end);
-        // The niche: the first candidate and the last on hot lines.
-        let [tune_rtt, loss] = niche_candidates();
-        assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 8 bytes of
-        // them end padding (`rare` fills the room that places the out-of-order count; the
-        // byte totals' high words took 8 of the 16 there were).
+        // The niche: every candidate on hot lines.
+        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // them end padding (`rare` fills the room that places the out-of-order count).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, totals_high) + size_of::<super::TotalsHigh>();
-        assert_eq!(cold, 28 * LINE - 8, "8 bytes of end padding");
+        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
+        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1483,18 +1483,17 @@ mod layout {
     /// The lines `Connection::hot_word` reads one word of.
     const HOT: [usize; 11] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21];
 
-    /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
-    /// (8 bytes into its hot end) and, standing for loss recovery's, `last_rtt`'s. Nothing
-    /// after `loss` has one (the parts after it, the counters, the send-time totals and the
-    /// record ends hold integers, 4-byte `Option`s and a `VecDeque`; the RST's options,
-    /// `Rare` and `LossCold` hold 4-byte `Option`s and `Option<Instant>`s, whose niche is
-    /// one value), nor anything before the tuning (`AckLimits`, `Seldom`). The cache
-    /// simulation confirms it: the slab's read of the tag misses 2.0 times per frame at
-    /// 100,000 connections, as before branch narrow.
-    fn niche_candidates() -> [(usize, usize); 2] {
-        [
-            (offset_of!(Connection, tune) + size_of::<Autotune>() - 48, 8),
-            (offset_of!(Connection, loss.last_rtt), 8),
-        ]
+    /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
+    /// part (`last_rtt`, RACK's least RTT). Nothing after `loss` has one (the parts after it,
+    /// the counters, the send-time totals and the record ends hold integers, 4-byte `Option`s
+    /// and a `VecDeque`; the RST's options, `Rare` and `LossCold` hold 4-byte `Option`s and
+    /// `Option<Instant>`s, whose niche is one value), nor anything before it: `AckLimits`,
+    /// `Seldom`, `ReadSpace`, `Autotune` (whose RTT estimate was the first such `Option`,
+    /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
+    /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured: a `None` of
+    /// `Option<Connection>` written over a pattern changes only `loss`'s first 8 bytes
+    /// (offsets 1032-1039, line 16; 64-71, line 1, before).
+    fn niche_candidates() -> [(usize, usize); 1] {
+        [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
     }
 }

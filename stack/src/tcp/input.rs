@@ -554,7 +554,7 @@ impl Connection {
             debug_assert!(data_acked < 1 << 31);
             super::counters::add_split(
                 &mut self.totals.bytes_acked,
-                &mut self.totals_high.bytes_acked,
+                &mut self.seldom.totals_high.bytes_acked,
                 data_acked as u32,
             );
             if data_acked > 0 && self.marks.refused() && self.write_space_reopened() {
@@ -731,7 +731,7 @@ impl Connection {
         debug_assert!(delivered < 1 << 31);
         super::counters::add_split(
             &mut self.totals.bytes_received,
-            &mut self.totals_high.bytes_received,
+            &mut self.seldom.totals_high.bytes_received,
             delivered as u32,
         );
         if self.rcv.read_closed {

@@ -245,11 +245,13 @@ pub(super) struct Seldom {
     pub(super) keepalive_sent_at: Instant,
     /// Segments retransmitted, the running total `info` reports beside [`Totals`].
     pub(super) retransmits: u64,
+    /// The high words of [`Totals`] (written once per 4 GiB).
+    pub(super) totals_high: TotalsHigh,
 }
 
 impl Seldom {
     pub(super) fn new(now: Instant) -> Self {
-        Seldom { keepalive_sent_at: now, retransmits: 0 }
+        Seldom { keepalive_sent_at: now, retransmits: 0, totals_high: TotalsHigh::default() }
     }
 }
 
