@@ -118,14 +118,22 @@ impl Connection {
     /// the receive buffer to twice that plus sixteen segments, plus twice the growth again in
     /// proportion (Linux 6.x `tcp_rcv_space_adjust`, which allows for a sender in slow
     /// start), up to `rmem.max`. Nothing grows under memory pressure or with fixed sizes.
+    ///
+    /// The test for a round trip's end is inlined into the segment path (it runs for every
+    /// in-order segment, and is all most of them do here), the adjustment itself is not.
+    #[inline(always)]
     pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
         let rtt = self.tune.rtt;
-        if rtt == Duration::ZERO {
-            return; // No estimate yet.
+        // Zero: no estimate yet.
+        if rtt != Duration::ZERO && now.saturating_duration_since(self.read_space.space_time) >= rtt
+        {
+            self.rcv_space_adjust_round(now);
         }
-        if now.saturating_duration_since(self.read_space.space_time) < rtt {
-            return;
-        }
+    }
+
+    /// `rcv_space_adjust` once a receiver round trip has passed.
+    #[inline(never)]
+    fn rcv_space_adjust_round(&mut self, now: Instant) {
         let read = self.bytes_read();
         let copied = (read - self.read_space.space_mark) as usize;
         if copied > self.read_space.space {

@@ -231,10 +231,10 @@ pub struct CookieOptions {
 ///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), the low words of the three
 ///   per-segment counters (`seg_counts`) and the configuration's pointer (`config`: the
 ///   configuration itself is shared, one line that stays in the cache for every
-///   connection): 8 + 608 bytes, 24 short of 10 lines. The 8-byte aligned parts come
-///   first (with `quickack`, `totals` and `seg_counts`, 32 bytes of 4-byte aligned ones,
-///   among them), then the 4-byte aligned ones, then the single bytes, so that no padding
-///   lies between them.
+///   connection): 8 + 600 bytes, 32 short of 10 lines. The 8-byte aligned parts come
+///   first (with `totals`, `seg_counts` and `quickack`, 24 bytes of 4-, 2- and 1-byte
+///   aligned ones, among them), then the 4-byte aligned ones, then the single bytes, so
+///   that no padding lies between them.
 ///
 /// The rest fills the other 17 lines: the ACK rate limits and `Seldom` (the keepalive
 /// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
@@ -308,14 +308,15 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) timers: Timers,
-    /// Linux's quick-ACK and interactive modes (`quickack`), 4-byte aligned (12 bytes).
-    pub(super) quickack: QuickAck,
-    /// The low words of the byte totals (`Totals`; the high ones are `totals_high`).
+    /// The low words of the byte totals (`Totals`; the high ones are in `seldom`).
     pub(super) totals: Totals,
     /// The low words of the three per-segment counters (`SegCounts`; `counters` holds the
-    /// rest). With `quickack` and `totals`, 32 bytes of 4-byte aligned parts in the place of
-    /// two 16-byte ones, so that `rtx` stays 8-byte aligned.
+    /// rest).
     pub(super) seg_counts: SegCounts,
+    /// Linux's quick-ACK and interactive modes (`quickack`), 10 bytes unaligned. With
+    /// `totals` and `seg_counts`, 24 bytes of 4-, 2- and 1-byte aligned parts in the place of
+    /// two 16-byte ones, so that `rtx` stays 8-byte aligned.
+    pub(super) quickack: QuickAck,
     pub(super) rtx: Retransmit,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
@@ -1350,9 +1351,10 @@ mod layout {
     /// and window are line 1 (56 bytes, 36 + 16 of them read; 64 before branch tot, 52
     /// read), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer and
-    /// the three counters' low words) lines 12-21 (616 bytes: the hot parts ordered 8-byte
+    /// the three counters' low words) lines 12-21 (608 bytes: the hot parts ordered 8-byte
     /// aligned first, then 4-byte aligned, then the bytes, with no padding between them; 640
-    /// with the counters' first 24 bytes and 16-byte `quickack` and `totals`). A field added in the wrong place,
+    /// with the counters' first 24 bytes and 16-byte `quickack` and `totals`). A field
+    /// added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1372,18 +1374,18 @@ mod layout {
         assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
         // The out-of-order count and the whole parts (the counters' low words among them):
-        // 616 bytes, 10 lines with 24 bytes to spare (640 with `TcpCounters`' first 24, and
+        // 608 bytes, 10 lines with 32 bytes to spare (640 with `TcpCounters`' first 24, and
         // 16-byte `quickack` and `totals`, before branch tot).
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end - first, 616);
+        assert_eq!(parts_end - first, 608);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 10);
-        // `quickack`, `totals` and the counters' low words: 32 bytes of 4-byte aligned parts
-        // among the 8-byte aligned ones, which they leave aligned.
-        let quickack = offset_of!(Connection, quickack);
-        assert_eq!((quickack % 8, offset_of!(Connection, rtx) - quickack), (0, 32));
+        // `totals`, the counters' low words and `quickack`: 24 bytes of 4-, 2- and 1-byte
+        // aligned parts among the 8-byte aligned ones, which they leave aligned.
+        let totals = offset_of!(Connection, totals);
+        assert_eq!((totals % 8, offset_of!(Connection, rtx) - totals), (0, 24));
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune` (40 bytes) and the controller's head on one line, behind the read
         // measurement's last 8 bytes (its time).
@@ -1397,11 +1399,12 @@ mod layout {
         assert!(first < config && config < parts_end);
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
-        // them end padding (`rare` fills the room that places the out-of-order count).
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 24 bytes of
+        // them end padding (`rare` fills the room that places the out-of-order count; 16
+        // before branch tot shortened the run by 8 bytes more than the counters it took).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
         let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        assert_eq!(cold, 28 * LINE - 24, "24 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1457,8 +1460,8 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1088-1175 on lines
-    /// 17-18, its oldest record inline and its totals beside its other records' deque; the
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1080-1167 on lines
+    /// 16-18, its oldest record inline and its totals beside its other records' deque; the
     /// presence of a segment timed without timestamps, line 15, and of an episode, line
     /// 18).
     #[test]
@@ -1492,7 +1495,7 @@ mod layout {
     /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
     /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured: a `None` of
     /// `Option<Connection>` written over a pattern changes only `loss`'s first 8 bytes
-    /// (offsets 1032-1039, line 16; 64-71, line 1, before).
+    /// (offsets 1024-1031, line 16; 64-71, line 1, before).
     fn niche_candidates() -> [(usize, usize); 1] {
         [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
     }

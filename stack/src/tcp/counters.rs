@@ -10,9 +10,9 @@
 /// TCP counters (deltas per connection, totals per stack).
 ///
 /// In a connection the three that every segment bumps (`in_segs`, `out_segs`,
-/// `predicted_segments`) are split: their low 32 bits are [`SegCounts`], among the parts a
+/// `predicted_segments`) are split: their low 16 bits are [`SegCounts`], among the parts a
 /// common segment touches throughout, and this copy, on a cold line, holds the rest (a
-/// multiple of 2^32, carried once per 4 G segments). `Connection::counters` adds them up.
+/// multiple of 2^16, carried once per 65,536 segments). `Connection::counters` adds them up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct TcpCounters {
@@ -146,20 +146,22 @@ impl TcpCounters {
     }
 }
 
-/// The low 32 bits of the three counters every segment bumps, kept apart from the rest of
-/// [`TcpCounters`] so that a segment writes 12 bytes of a hot line instead of 24 bytes that
+/// The low 16 bits of the three counters every segment bumps, kept apart from the rest of
+/// [`TcpCounters`] so that a segment writes 6 bytes of a hot line instead of 24 bytes that
 /// took the whole struct's first line with them (docs/benchmarks.md, "The connection
-/// thinned"). The connection's `TcpCounters` holds what the low words carried out; readers
-/// add the two (`combine`), which is exact for any count below 2^64.
+/// thinned"). The connection's `TcpCounters` holds what the low words carried out, a cold
+/// line written once per 65,536 segments (at most a miss per 65,536 segments: 16-bit words
+/// rather than 32-bit ones save 6 hot bytes for that); readers add the two (`combine`),
+/// which is exact for any count below 2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub(super) struct SegCounts {
     /// Low word of `TcpCounters::in_segs`.
-    pub(super) in_segs: u32,
+    pub(super) in_segs: u16,
     /// Low word of `TcpCounters::out_segs`.
-    pub(super) out_segs: u32,
+    pub(super) out_segs: u16,
     /// Low word of `TcpCounters::predicted_segments`.
-    pub(super) predicted_segments: u32,
+    pub(super) predicted_segments: u16,
 }
 
 impl SegCounts {
@@ -175,37 +177,28 @@ impl SegCounts {
 }
 
 /// Adds one to a count kept as a hot low word `low` and the rest in `high` (a multiple of
-/// 2^32): the cold word is written only when the low one wraps.
+/// 2^16): the cold word is written only when the low one wraps. The carry is inline, not a
+/// cold call: a call would make the callers (`on_segment`) save registers and keep a frame
+/// on every segment.
 #[inline(always)]
-pub(super) fn bump(low: &mut u32, high: &mut u64) {
+pub(super) fn bump(low: &mut u16, high: &mut u64) {
     let (sum, wrapped) = low.overflowing_add(1);
     *low = sum;
     if wrapped {
-        carry_count(high);
+        *high += 1 << 16;
     }
 }
 
-#[cold]
-#[inline(never)]
-fn carry_count(high: &mut u64) {
-    *high += 1 << 32;
-}
-
 /// Adds `n` to a 64-bit total kept as a hot low word `low` and a cold high word `high`:
-/// the cold word is written only when the low one wraps (once per 4 GiB).
+/// the cold word is written only when the low one wraps (once per 4 GiB; inline, as in
+/// `bump`).
 #[inline(always)]
 pub(super) fn add_split(low: &mut u32, high: &mut u32, n: u32) {
     let (sum, wrapped) = low.overflowing_add(n);
     *low = sum;
     if wrapped {
-        carry_total(high);
+        *high += 1;
     }
-}
-
-#[cold]
-#[inline(never)]
-fn carry_total(high: &mut u32) {
-    *high += 1;
 }
 
 /// The 64-bit total of a low and a high word (`add_split`).
@@ -223,16 +216,21 @@ mod tests {
     /// word fails here).
     #[test]
     fn low_words_carry_into_the_high_ones() {
-        let mut high = TcpCounters { in_segs: 5 << 32, out_segs: 7, ..Default::default() };
-        let mut low = SegCounts { in_segs: u32::MAX - 1, out_segs: 3, predicted_segments: 0 };
+        let mut high = TcpCounters { in_segs: 5 << 16, out_segs: 7, ..Default::default() };
+        let mut low = SegCounts { in_segs: u16::MAX - 1, out_segs: 3, predicted_segments: 0 };
         bump(&mut low.in_segs, &mut high.in_segs);
-        assert_eq!((low.in_segs, high.in_segs), (u32::MAX, 5 << 32));
-        assert_eq!(low.combine(&high).in_segs, (6 << 32) - 1);
+        assert_eq!((low.in_segs, high.in_segs), (u16::MAX, 5 << 16));
+        assert_eq!(low.combine(&high).in_segs, (6 << 16) - 1);
         bump(&mut low.in_segs, &mut high.in_segs);
-        assert_eq!((low.in_segs, high.in_segs), (0, 6 << 32));
+        assert_eq!((low.in_segs, high.in_segs), (0, 6 << 16));
         bump(&mut low.in_segs, &mut high.in_segs);
         let all = low.combine(&high);
-        assert_eq!((all.in_segs, all.out_segs, all.predicted_segments), ((6 << 32) + 1, 10, 0));
+        assert_eq!((all.in_segs, all.out_segs, all.predicted_segments), ((6 << 16) + 1, 10, 0));
+        // Past 2^32 too: the high part is a `u64`.
+        let mut high = TcpCounters { out_segs: u64::from(u32::MAX) + 1 - (1 << 16), ..high };
+        let mut low = SegCounts { out_segs: u16::MAX, ..low };
+        bump(&mut low.out_segs, &mut high.out_segs);
+        assert_eq!(low.combine(&high).out_segs, 1 << 32);
 
         let (mut low, mut high) = (u32::MAX - 10, 2);
         add_split(&mut low, &mut high, 10);

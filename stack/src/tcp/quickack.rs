@@ -26,17 +26,16 @@ const DEFAULT_RCV_MSS: usize = 536;
 
 /// Quick-ACK and interactive-mode state of one connection.
 ///
-/// 12 bytes, 4-byte aligned: the time of the last data is kept as two 32-bit words, so the
-/// two one-byte fields share its alignment instead of taking 8 bytes with 6 of padding (an
-/// `Option<Instant>` would make the struct 16). In a connection it is among the parts a
-/// common segment touches throughout (docs/benchmarks.md, "The connection thinned").
+/// 10 bytes, unaligned: the time of the last data is kept as 8 bytes (one unaligned load
+/// or store), so the two one-byte fields take no padding (an `Option<Instant>` would make
+/// the struct 16, 6 of them padding). In a connection it is among the parts a common
+/// segment touches throughout (docs/benchmarks.md, "The connection thinned").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct QuickAck {
-    /// When in-order data last arrived, as its nanoseconds plus one (0 before the first:
-    /// `Instant` itself keeps nanoseconds plus one, so the two encode the same values), low
-    /// word first.
-    last_data: [u32; 2],
+    /// When in-order data last arrived, `None` before the first, as the bytes of its
+    /// `Instant::option_to_bits` (native byte order).
+    last_data: [u8; 8],
     /// ACKs still to send at once (Linux `icsk_ack.quick`).
     quick: u8,
     /// Interactive (ping-pong) mode: ACKs are delayed to ride on replies.
@@ -63,9 +62,7 @@ impl QuickAck {
         if idle {
             self.grant(len, rcv_wnd, advmss);
         }
-        // At most `u64::MAX - 1` ns (`Instant::MAX`): plus one never wraps.
-        let stamp = now.total_nanos() + 1;
-        self.last_data = [stamp as u32, (stamp >> 32) as u32];
+        self.last_data = Instant::option_to_bits(Some(now)).to_ne_bytes();
     }
 
     /// A duplicate or out-of-window segment: the sender is retransmitting, so ACK at once for
@@ -121,8 +118,7 @@ impl QuickAck {
     /// When in-order data last arrived.
     #[inline]
     pub fn last_data(&self) -> Option<Instant> {
-        let stamp = u64::from(self.last_data[1]) << 32 | u64::from(self.last_data[0]);
-        stamp.checked_sub(1).map(Instant::from_nanos)
+        Instant::option_from_bits(u64::from_ne_bytes(self.last_data))
     }
 
     /// Whether interactive (ping-pong) mode is on.
@@ -159,12 +155,12 @@ mod tests {
         assert!(q.active());
     }
 
-    /// The split time of the last data reads back as written, at the epoch, across the
-    /// 32-bit boundary of its nanoseconds and at `Instant::MAX` (a word swapped, or the plus
-    /// one dropped, fails here).
+    /// The time of the last data, kept in bytes, reads back as written, at the epoch, across
+    /// the 32-bit boundary of its nanoseconds and at `Instant::MAX` (bytes swapped, or a
+    /// `None` for the epoch, fails here).
     #[test]
     fn the_time_of_the_last_data_reads_back() {
-        assert_eq!(core::mem::size_of::<QuickAck>(), 12);
+        assert_eq!(core::mem::size_of::<QuickAck>(), 10);
         let mut q = QuickAck::default();
         assert_eq!(q.last_data(), None);
         for t in [
