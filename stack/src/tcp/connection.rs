@@ -23,7 +23,7 @@ use super::cc::{CongestionControl, Controller};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
-use super::counters::{join, SegCounts, TcpCounters};
+use super::counters::{derive_total, SegCounts, TcpCounters};
 use super::push::{RecordEnds, SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::rcv_update::{sws_threshold, WindowAfterRead};
@@ -34,7 +34,7 @@ use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
     AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
-    Totals,
+    Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -228,13 +228,13 @@ pub struct CookieOptions {
 ///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
 ///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
 ///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
-///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), the low words of the three
-///   per-segment counters (`seg_counts`) and the configuration's pointer (`config`: the
-///   configuration itself is shared, one line that stays in the cache for every
-///   connection): 8 + 600 bytes, 32 short of 10 lines. The 8-byte aligned parts come
-///   first (with `totals`, `seg_counts` and `quickack`, 24 bytes of 4-, 2- and 1-byte
-///   aligned ones, among them), then the 4-byte aligned ones, then the single bytes, so
-///   that no padding lies between them.
+///   ACK's bookkeeping (`rtx`, `probes`, `loss`), the low words of the three per-segment
+///   counters (`seg_counts`) and the configuration's pointer (`config`: the configuration
+///   itself is shared, one line that stays in the cache for every connection): 8 + 592
+///   bytes, 40 short of 10 lines. The 8-byte aligned parts come first (with `seg_counts`
+///   and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among them), then the 4-byte
+///   aligned ones, then the single bytes, so that no padding lies between them. The byte
+///   totals are derived from sequence numbers (`Totals`, cold).
 ///
 /// The rest fills the other 17 lines: the ACK rate limits and `Seldom` (the keepalive
 /// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
@@ -308,14 +308,12 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) timers: Timers,
-    /// The low words of the byte totals (`Totals`; the high ones are in `seldom`).
-    pub(super) totals: Totals,
     /// The low words of the three per-segment counters (`SegCounts`; `counters` holds the
     /// rest).
     pub(super) seg_counts: SegCounts,
     /// Linux's quick-ACK and interactive modes (`quickack`), 10 bytes unaligned. With
-    /// `totals` and `seg_counts`, 24 bytes of 4-, 2- and 1-byte aligned parts in the place of
-    /// two 16-byte ones, so that `rtx` stays 8-byte aligned.
+    /// `seg_counts`, 16 bytes of 2- and 1-byte aligned parts in the place of the 16-byte
+    /// `quickack` and `totals`, so that `rtx` stays 8-byte aligned.
     pub(super) quickack: QuickAck,
     pub(super) rtx: Retransmit,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
@@ -348,6 +346,9 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
+    /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
+    /// read only by `info` and once per receiver round trip, written on a wrap.
+    pub(super) totals: Totals,
 }
 
 /// How a new [`Connection`] opens.
@@ -424,7 +425,12 @@ impl Connection {
             recv_buf: ChunkQueue::new(),
             read_space: ReadSpace::new(now),
             tune: Autotune::new(config.rmem.default, config.wmem.default),
-            totals: Totals::default(),
+            totals: Totals {
+                acked_from: iss + 1u32,
+                received_from: SeqNumber(0),
+                acked_low: 0,
+                received_low: 0,
+            },
             seg_counts: SegCounts::default(),
             rtx: Retransmit {
                 rto: RtoEstimator::new(
@@ -453,6 +459,8 @@ impl Connection {
             local,
             remote,
         };
+        // The byte totals start at zero (`Totals`).
+        debug_assert_eq!((c.totals.acked_from, c.totals.received_from), (c.snd.base, c.rcv.nxt));
         match open {
             Open::Active => c.counters.active_opens += 1,
             Open::Syn(syn) => {
@@ -525,8 +533,12 @@ impl Connection {
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
     pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
+        // Nothing received yet: the received bytes count from here (`Totals`).
+        debug_assert_eq!(self.bytes_received(), 0);
         self.rare.irs = syn.seq;
         self.rcv.nxt = syn.seq + 1u32;
+        self.totals.received_from = self.rcv.nxt;
+        self.totals.received_low = 0;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv = self.rcv.nxt;
         let o = &syn.options;
@@ -679,14 +691,34 @@ impl Connection {
         self.seg_counts.combine(&self.counters)
     }
 
-    /// Payload bytes acknowledged by the peer, so far (`Totals`' low word and its high word).
+    /// Payload bytes acknowledged by the peer, so far: `snd.base` less where it started,
+    /// with the wraps (`Totals`).
     pub(super) fn bytes_acked(&self) -> u64 {
-        join(self.totals.bytes_acked, self.seldom.totals_high.bytes_acked)
+        let low = self.snd.base.0.wrapping_sub(self.totals.acked_from.0);
+        derive_total(low, self.totals.acked_low, self.seldom.totals_high.bytes_acked)
     }
 
-    /// Payload bytes received in order, so far.
+    /// Payload bytes received in order, so far: `RCV.NXT` less where it started and less
+    /// the FIN, with the wraps (`Totals`).
     pub(super) fn bytes_received(&self) -> u64 {
-        join(self.totals.bytes_received, self.seldom.totals_high.bytes_received)
+        let low = self.rcv.nxt.0.wrapping_sub(self.totals.received_from.0);
+        let low = low.wrapping_sub(u32::from(self.rcv.fin_received));
+        derive_total(low, self.totals.received_low, self.seldom.totals_high.bytes_received)
+    }
+
+    /// A sequence number the byte totals derive from crossed a 2^31 boundary: the totals'
+    /// low words as of now, and any wrap since the last call counted in their high words
+    /// (`Totals`). Both at once: reconciling more often only keeps them closer.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reconcile_totals(&mut self) {
+        let (acked, received) = (self.bytes_acked(), self.bytes_received());
+        self.seldom.totals_high = TotalsHigh {
+            bytes_acked: (acked >> 32) as u32,
+            bytes_received: (received >> 32) as u32,
+        };
+        self.totals.acked_low = acked as u32;
+        self.totals.received_low = received as u32;
     }
 
     /// A `TCP_INFO`-like snapshot.
@@ -1271,7 +1303,7 @@ impl Connection {
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
             self.opts.mss as u64,
-            u64::from(self.totals.bytes_received),
+            u64::from(self.seg_counts.in_segs),
             u64::from(self.rtx.rtt_probe.is_some()),
             u64::from(self.rtx.count),
             u64::from(self.loss.episode.is_some()),
@@ -1351,7 +1383,7 @@ mod layout {
     /// and window are line 1 (56 bytes, 36 + 16 of them read; 64 before branch tot, 52
     /// read), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer and
-    /// the three counters' low words) lines 12-21 (608 bytes: the hot parts ordered 8-byte
+    /// the three counters' low words) lines 12-21 (600 bytes: the hot parts ordered 8-byte
     /// aligned first, then 4-byte aligned, then the bytes, with no padding between them; 640
     /// with the counters' first 24 bytes and 16-byte `quickack` and `totals`). A field
     /// added in the wrong place,
@@ -1363,7 +1395,7 @@ mod layout {
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
     /// first lies from the end (`rustc_abi`'s niche bias). Here all of them are loss
-    /// recovery's (lines 16-19, hot), so that the choice costs no line (until branch tot the
+    /// recovery's (lines 15-19, hot), so that the choice costs no line (until branch tot the
     /// first was `Autotune::rtt`, line 1; the configuration's `user_timeout` lay between
     /// while each connection held a copy). Such an `Option` placed first or last would take
     /// the niche to a cold line. The socket's own test (`stack::socket`) cannot see that,
@@ -1374,18 +1406,18 @@ mod layout {
         assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
         // The out-of-order count and the whole parts (the counters' low words among them):
-        // 608 bytes, 10 lines with 32 bytes to spare (640 with `TcpCounters`' first 24, and
+        // 600 bytes, 10 lines with 40 bytes to spare (640 with `TcpCounters`' first 24, and
         // 16-byte `quickack` and `totals`, before branch tot).
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end - first, 608);
+        assert_eq!(parts_end - first, 600);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 10);
-        // `totals`, the counters' low words and `quickack`: 24 bytes of 4-, 2- and 1-byte
-        // aligned parts among the 8-byte aligned ones, which they leave aligned.
-        let totals = offset_of!(Connection, totals);
-        assert_eq!((totals % 8, offset_of!(Connection, rtx) - totals), (0, 24));
+        // The counters' low words and `quickack`: 16 bytes of 2- and 1-byte aligned parts
+        // among the 8-byte aligned ones, which they leave aligned.
+        let seg_counts = offset_of!(Connection, seg_counts);
+        assert_eq!((seg_counts % 8, offset_of!(Connection, rtx) - seg_counts), (0, 16));
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune` (40 bytes) and the controller's head on one line, behind the read
         // measurement's last 8 bytes (its time).
@@ -1399,12 +1431,12 @@ mod layout {
         assert!(first < config && config < parts_end);
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 24 bytes of
-        // them end padding (`rare` fills the room that places the out-of-order count; 16
-        // before branch tot shortened the run by 8 bytes more than the counters it took).
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // them end padding (`rare` fills the room that places the out-of-order count; branch
+        // tot took 40 bytes out of the run and put 24 of them at the end, 16 of `Totals`).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 24, "24 bytes of end padding");
+        let cold = offset_of!(Connection, totals) + size_of::<super::Totals>();
+        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1460,7 +1492,7 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1080-1167 on lines
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1072-1159 on lines
     /// 16-18, its oldest record inline and its totals beside its other records' deque; the
     /// presence of a segment timed without timestamps, line 15, and of an episode, line
     /// 18).
@@ -1469,7 +1501,7 @@ mod layout {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, opts.mss), 8),
-            (offset_of!(Connection, totals.bytes_received), 4),
+            (offset_of!(Connection, seg_counts.in_segs), 2),
             (offset_of!(Connection, rtx.rtt_probe), 8),
             (offset_of!(Connection, rtx.count), 1),
             (offset_of!(Connection, snd.una), 4),
@@ -1495,7 +1527,7 @@ mod layout {
     /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
     /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured: a `None` of
     /// `Option<Connection>` written over a pattern changes only `loss`'s first 8 bytes
-    /// (offsets 1024-1031, line 16; 64-71, line 1, before).
+    /// (offsets 1016-1023, line 15; 64-71, line 1, before).
     fn niche_candidates() -> [(usize, usize); 1] {
         [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
     }

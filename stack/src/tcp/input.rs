@@ -549,14 +549,12 @@ impl Connection {
                 0
             };
             self.send_buf.consume(pool, data_acked);
+            let old_base = self.snd.base;
             self.snd.base += data_acked;
-            // Bounded by sequence space (`ack - snd.base`): below 2^31.
-            debug_assert!(data_acked < 1 << 31);
-            super::counters::add_split(
-                &mut self.totals.bytes_acked,
-                &mut self.seldom.totals_high.bytes_acked,
-                data_acked as u32,
-            );
+            // The bytes acknowledged are derived from `snd.base` (`tcb::Totals`).
+            if super::counters::crossed_half(old_base.0, self.snd.base.0) {
+                self.reconcile_totals();
+            }
             if data_acked > 0 && self.marks.refused() && self.write_space_reopened() {
                 self.marks.take_refused();
                 self.emit(Event::Writable);
@@ -727,13 +725,10 @@ impl Connection {
             self.recv_buf.commit(delivered);
         }
         self.rcv.nxt = filled;
-        // Bounded by sequence space: below 2^31.
-        debug_assert!(delivered < 1 << 31);
-        super::counters::add_split(
-            &mut self.totals.bytes_received,
-            &mut self.seldom.totals_high.bytes_received,
-            delivered as u32,
-        );
+        // The bytes received are derived from `RCV.NXT` (`tcb::Totals`).
+        if super::counters::crossed_half(old.0, filled.0) {
+            self.reconcile_totals();
+        }
         if self.rcv.read_closed {
             // Nobody will read: acknowledge and discard.
             let len = self.recv_buf.len();
