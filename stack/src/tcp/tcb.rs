@@ -245,7 +245,8 @@ pub(super) struct Seldom {
     pub(super) keepalive_sent_at: Instant,
     /// Segments retransmitted, the running total `info` reports beside [`Totals`].
     pub(super) retransmits: u64,
-    /// The high words of [`Totals`] (written once per 4 GiB).
+    /// The high words of [`Totals`] (written when a total's sequence number crosses a 2^31
+    /// boundary: once per 2 GiB each way).
     pub(super) totals_high: TotalsHigh,
 }
 
