@@ -90,6 +90,26 @@ impl Instant {
             .map(|nanos_plus_one| Instant { nanos_plus_one })
     }
 
+    /// An optional instant as the `u64` it is stored in (nanoseconds plus one, zero for
+    /// `None`), for a part that keeps one in bytes so as to take no alignment padding
+    /// (`tcp::quickack`); [`Instant::option_from_bits`] reads it back. Each is a plain copy.
+    #[inline]
+    pub(crate) const fn option_to_bits(t: Option<Instant>) -> u64 {
+        match t {
+            Some(t) => t.nanos_plus_one.get(),
+            None => 0,
+        }
+    }
+
+    /// The optional instant [`Instant::option_to_bits`] made `bits` of.
+    #[inline]
+    pub(crate) const fn option_from_bits(bits: u64) -> Option<Instant> {
+        match NonZeroU64::new(bits) {
+            Some(nanos_plus_one) => Some(Instant { nanos_plus_one }),
+            None => None,
+        }
+    }
+
     /// `self + d`, or `None` past [`Instant::MAX`].
     pub const fn checked_add(self, d: Duration) -> Option<Instant> {
         match self.nanos_plus_one.checked_add(d.nanos) {
@@ -259,6 +279,18 @@ mod tests {
                 assert_eq!(Instant::earliest(a, b), want, "{a:?} {b:?}");
             }
         }
+    }
+
+    /// An optional instant kept as bits reads back as it was, `None` and the epoch apart.
+    #[test]
+    fn an_optional_instant_round_trips_through_its_bits() {
+        let cases =
+            [None, Some(Instant::ZERO), Some(Instant::from_nanos(1 << 32)), Some(Instant::MAX)];
+        for t in cases {
+            assert_eq!(Instant::option_from_bits(Instant::option_to_bits(t)), t);
+        }
+        assert_eq!(Instant::option_to_bits(None), 0);
+        assert_ne!(Instant::option_to_bits(Some(Instant::ZERO)), 0);
     }
 
     #[test]

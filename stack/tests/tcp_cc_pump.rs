@@ -56,8 +56,8 @@ fn run(
     let (x, y) = (bytes(a_len, 3), bytes(b_len, 9));
     let imp = Impairment { seed, drop_pct, jitter_ms, ..Default::default() };
     let r = transfer(pair(cfg, cfg, imp), &x, &y, 1_000_000);
-    let mut counters = *r.pump.a.counters();
-    counters.add(r.pump.b.counters());
+    let mut counters = r.pump.a.counters();
+    counters.add(&r.pump.b.counters());
     let mut why = String::new();
     if r.b_got != x {
         why += &format!("a->b got {} of {} bytes; ", r.b_got.len(), x.len());

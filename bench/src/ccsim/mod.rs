@@ -246,7 +246,7 @@ pub fn run(s: &Scenario) -> RunResult {
             .iter()
             .map(|f| FlowResult {
                 measured_bytes: f.delivered - f.at_warmup.unwrap_or(f.delivered),
-                counters: *f.tx.counters(),
+                counters: f.tx.counters(),
             })
             .collect(),
         measured,

@@ -319,7 +319,7 @@ impl Stack {
     pub fn tcp_counters(&self) -> TcpCounters {
         let mut total = self.tcp_counters;
         for (_, _, s) in self.flows.iter() {
-            total.add(s.conn.counters());
+            total.add(&s.conn.counters());
         }
         total
     }

@@ -14,22 +14,40 @@ use super::connection::Connection;
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
-/// Buffer sizes in force and the receive-side measurements that move them.
-///
-/// `repr(C)`, what a common segment leaves alone first (the per-round-trip measurement of
-/// what was read, 24 bytes), then what it reads (the RTT estimate's presence, both sizes, the
-/// current RTT measurement): the last 48 bytes, which `Connection` puts in one line
-/// (`connection::layout`).
+/// The per-round-trip measurement of what the application read (Linux `rcvq_space`): a
+/// common segment leaves it alone (it is read once per receiver round trip, in
+/// `rcv_space_adjust`), so it is a part of its own, apart from [`Autotune`]'s 40 bytes that
+/// a segment reads.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-pub(super) struct Autotune {
+pub(super) struct ReadSpace {
     /// Bytes read in the last measured round trip (`rcvq_space.space`).
     space: usize,
     /// Bytes read (in total) when the current round trip began, and when it began.
     space_mark: u64,
     space_time: Instant,
-    /// Receiver's RTT estimate (Linux `rcv_rtt_est`): the least time a window took to arrive.
-    rtt: Option<Duration>,
+}
+
+impl ReadSpace {
+    pub(super) fn new(now: Instant) -> Self {
+        ReadSpace { space: 0, space_mark: 0, space_time: now }
+    }
+}
+
+/// Buffer sizes in force and the receiver's RTT measurement that moves the receive buffer:
+/// what a common segment reads (the RTT estimate, both sizes, the current measurement), 36
+/// bytes and 4 of padding, which `Connection` puts on one line with the controller's head
+/// (`connection::layout`). The measurement of what was read is [`ReadSpace`].
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(super) struct Autotune {
+    /// Receiver's RTT estimate (Linux `rcv_rtt_est`): the least time a window took to
+    /// arrive, zero before the first sample. Samples are at least 1 µs
+    /// (`rcv_rtt_measure`), so zero is free to mean none: 8 bytes where an
+    /// `Option<Duration>` took 16, with no other change (the slab's occupancy, which was this
+    /// `Option`'s tag, is then one of loss recovery's, on a hot line too:
+    /// `connection::layout::niche_candidates`).
+    rtt: Duration,
     /// Receive buffer: the most in-order bytes held unread, which bounds the window.
     pub(super) rcvbuf: usize,
     /// Send buffer: the most bytes queued and unacknowledged.
@@ -40,24 +58,15 @@ pub(super) struct Autotune {
 }
 
 impl Autotune {
-    pub(super) fn new(now: Instant, rcvbuf: usize, sndbuf: usize) -> Self {
-        Autotune {
-            rcvbuf,
-            sndbuf,
-            rtt: None,
-            rtt_seq: SeqNumber(0),
-            rtt_time: None,
-            space: 0,
-            space_mark: 0,
-            space_time: now,
-        }
+    pub(super) fn new(rcvbuf: usize, sndbuf: usize) -> Self {
+        Autotune { rcvbuf, sndbuf, rtt: Duration::ZERO, rtt_seq: SeqNumber(0), rtt_time: None }
     }
 }
 
 impl Connection {
     /// Bytes the application has read (consumed) so far.
     fn bytes_read(&self) -> u64 {
-        self.totals.bytes_received - self.recv_buf.len() as u64
+        self.bytes_received() - self.recv_buf.len() as u64
     }
 
     /// Starts the tuning once the MSS is known (Linux `tcp_init_buffer_space`): the first
@@ -65,9 +74,9 @@ impl Connection {
     /// congestion windows.
     pub(super) fn autotune_init(&mut self, now: Instant) {
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
-        self.tune.space = self.tune.rcvbuf.min(iw);
-        self.tune.space_mark = self.bytes_read();
-        self.tune.space_time = now;
+        self.read_space.space = self.tune.rcvbuf.min(iw);
+        self.read_space.space_mark = self.bytes_read();
+        self.read_space.space_time = now;
         self.snd_buf_expand(MemoryLevel::Normal);
     }
 
@@ -95,8 +104,9 @@ impl Connection {
                 return;
             }
             let sample = now.saturating_duration_since(start).max(Duration::from_micros(1));
-            if self.tune.rtt.is_none_or(|r| sample < r) {
-                self.tune.rtt = Some(sample);
+            // Zero: no estimate yet.
+            if self.tune.rtt == Duration::ZERO || sample < self.tune.rtt {
+                self.tune.rtt = sample;
             }
         }
         let wnd = (self.rcv.adv - self.rcv.nxt).max(self.opts.mss as i32) as usize;
@@ -108,16 +118,27 @@ impl Connection {
     /// the receive buffer to twice that plus sixteen segments, plus twice the growth again in
     /// proportion (Linux 6.x `tcp_rcv_space_adjust`, which allows for a sender in slow
     /// start), up to `rmem.max`. Nothing grows under memory pressure or with fixed sizes.
+    ///
+    /// The test for a round trip's end is inlined into the segment path (it runs for every
+    /// in-order segment, and is all most of them do here), the adjustment itself is not.
+    #[inline(always)]
     pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
-        let Some(rtt) = self.tune.rtt else { return };
-        if now.saturating_duration_since(self.tune.space_time) < rtt {
-            return;
+        let rtt = self.tune.rtt;
+        // Zero: no estimate yet.
+        if rtt != Duration::ZERO && now.saturating_duration_since(self.read_space.space_time) >= rtt
+        {
+            self.rcv_space_adjust_round(now);
         }
+    }
+
+    /// `rcv_space_adjust` once a receiver round trip has passed.
+    #[inline(never)]
+    fn rcv_space_adjust_round(&mut self, now: Instant) {
         let read = self.bytes_read();
-        let copied = (read - self.tune.space_mark) as usize;
-        if copied > self.tune.space {
+        let copied = (read - self.read_space.space_mark) as usize;
+        if copied > self.read_space.space {
             if self.config.rmem.tunable() && self.mem_level == MemoryLevel::Normal {
-                let space = self.tune.space.max(1) as u128;
+                let space = self.read_space.space.max(1) as u128;
                 let mut win = 2 * copied as u128 + 16 * self.opts.mss as u128;
                 let grow = win * (copied as u128 - space) / space;
                 win += 2 * grow;
@@ -127,10 +148,10 @@ impl Connection {
                     self.window_grew();
                 }
             }
-            self.tune.space = copied;
+            self.read_space.space = copied;
         }
-        self.tune.space_mark = read;
-        self.tune.space_time = now;
+        self.read_space.space_mark = read;
+        self.read_space.space_time = now;
     }
 
     /// A window update is due if growing the buffer opened the window by enough.
@@ -169,5 +190,92 @@ impl Connection {
     /// The send buffer in force (bytes): what `SO_SNDBUF` would read.
     pub fn send_buffer(&self) -> usize {
         self.tune.sndbuf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::{BufferSizes, TcpConfig};
+    use super::super::endpoint::Endpoint;
+    use super::super::segment::{Flags, Segment, SegmentOptions};
+    use super::super::SeqNumber;
+    use crate::time::{Duration, Instant};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    const IRS: u32 = 5000;
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    /// An established client, its receive buffer tunable from 4 KiB, MSS 100.
+    fn client() -> Endpoint {
+        let mut config = TcpConfig::default().with_delayed_ack(false);
+        config.rmem = BufferSizes { min: 4096, default: 4096, max: 1 << 20 };
+        let local = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
+        let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let mut c = Endpoint::connect(ms(0), config, local, remote, SeqNumber(1000));
+        assert!(c.poll_transmit(ms(0)).is_some(), "SYN");
+        let options = SegmentOptions { mss: Some(100), ..SegmentOptions::default() };
+        let synack = Segment {
+            seq: SeqNumber(IRS),
+            ack: Some(SeqNumber(1001)),
+            flags: Flags::SYN | Flags::ACK,
+            window: 8000,
+            options,
+            payload: &[],
+        };
+        c.on_segment(ms(10), &synack);
+        while c.poll_transmit(ms(10)).is_some() {}
+        c
+    }
+
+    /// Delivers 100 bytes in order at `now`, reads them and sends what is due (the ACK that
+    /// moves the advertised edge).
+    fn data(c: &mut Endpoint, now: Instant) {
+        let seq = c.rcv.nxt;
+        let seg = Segment {
+            seq,
+            ack: Some(SeqNumber(1001)),
+            flags: Flags::ACK,
+            window: 8000,
+            options: SegmentOptions::default(),
+            payload: &[7; 100],
+        };
+        c.on_segment(now, &seg);
+        assert_eq!(c.rcv.nxt, seq + 100u32, "in order");
+        let mut out = [0; 100];
+        assert_eq!(c.recv(&mut out), 100);
+        while c.poll_transmit(now).is_some() {}
+    }
+
+    /// Delivers data at `now` until a window's measurement ends; returns the estimate.
+    fn until_sample(c: &mut Endpoint, now: Instant) -> Duration {
+        let ends = c.tune.rtt_seq;
+        for _ in 0..1000 {
+            data(c, now);
+            // The next measurement's end is set when one ends.
+            if c.tune.rtt_seq != ends {
+                assert_eq!(c.tune.rtt_time, Some(now));
+                return c.tune.rtt;
+            }
+        }
+        panic!("no measurement ended");
+    }
+
+    /// The receiver's RTT estimate (zero for none since branch tot) takes the first sample,
+    /// then only smaller ones (a `None` taken for a sample, or the larger sample kept,
+    /// fails here).
+    #[test]
+    fn the_receiver_keeps_its_least_rtt_sample() {
+        let mut c = client();
+        assert_eq!(c.tune.rtt, Duration::ZERO, "no estimate before data");
+        data(&mut c, ms(20));
+        assert_eq!((c.tune.rtt, c.tune.rtt_time), (Duration::ZERO, Some(ms(20))));
+        assert_eq!(until_sample(&mut c, ms(50)), Duration::from_millis(30), "the first sample");
+        assert_eq!(until_sample(&mut c, ms(60)), Duration::from_millis(10), "a smaller one");
+        assert_eq!(until_sample(&mut c, ms(100)), Duration::from_millis(10), "not a larger one");
+        // A window that arrives at once: the sample is 1 µs, never zero (none).
+        assert_eq!(until_sample(&mut c, ms(100)), Duration::from_micros(1));
     }
 }

@@ -17,13 +17,13 @@ use std::sync::Arc;
 
 use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
-use super::autotune::Autotune;
+use super::autotune::{Autotune, ReadSpace};
 use super::buffer::ChunkQueue;
 use super::cc::{CongestionControl, Controller};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
-use super::counters::TcpCounters;
+use super::counters::{derive_total, SegCounts, TcpCounters};
 use super::push::{RecordEnds, SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::rcv_update::{sws_threshold, WindowAfterRead};
@@ -34,7 +34,7 @@ use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
     AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvCold, RecvSeq, Retransmit, Seldom,
-    SendSeq, Timers, TimersCold, Totals,
+    SendSeq, Timers, TimersCold, Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -251,14 +251,16 @@ pub struct CookieOptions {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- lines 0-1: cold parts, then the tuning's hot end and the controller's head
-    // (line 1) -----
+    // ----- lines 0-1: cold parts, then the tuning and the controller's head (line 1) -----
     pub(super) limits: AckLimits,
-    /// The keepalive probe's time and the retransmissions' total (`Seldom`).
+    /// The keepalive probe's time, the retransmissions' total and the byte totals' high
+    /// words (`Seldom`).
     pub(super) seldom: Seldom,
-    /// Buffer sizes in force and their auto-tuning (`autotune`; what a segment reads lies in
-    /// its last 48 bytes, line 1, which start with the tag of its RTT estimate: the first
-    /// `Option<Duration>` of the connection, the niche the slab takes).
+    /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
+    /// segment touches it.
+    pub(super) read_space: ReadSpace,
+    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 40 bytes that
+    /// a segment reads (but 4 of padding), on line 1.
     pub(super) tune: Autotune,
     /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
     /// tuning's end on line 1.
@@ -305,9 +307,13 @@ pub struct Connection {
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) timers: Timers,
-    /// Linux's quick-ACK and interactive modes (`quickack`).
+    /// The low words of the three per-segment counters (`SegCounts`; `counters` holds the
+    /// rest).
+    pub(super) seg_counts: SegCounts,
+    /// Linux's quick-ACK and interactive modes (`quickack`), 10 bytes unaligned. With
+    /// `seg_counts`, 16 bytes of 2- and 1-byte aligned parts in the place of the 16-byte
+    /// `quickack` and `totals`, so that `rtx` stays 8-byte aligned.
     pub(super) quickack: QuickAck,
-    pub(super) totals: Totals,
     pub(super) rtx: Retransmit,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
@@ -327,8 +333,8 @@ pub struct Connection {
     /// code that changes either, so that a segment that leaves the state as it was reads
     /// none of the totals.
     pub(super) chrono_kind: ChronoKind,
-    /// Counter deltas (see [`TcpCounters`]; the three per-segment ones first, ending line
-    /// 21).
+    /// Counter deltas (see [`TcpCounters`]; of the three per-segment ones, what their low
+    /// words in `seg_counts` carried out): since those moved out, on cold lines only.
     pub(super) counters: TcpCounters,
 
     // ----- lines 26-27: what a common segment never touches -----
@@ -345,6 +351,9 @@ pub struct Connection {
     /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
     /// `rcv` says they are pending.
     pub(super) rcv_cold: RecvCold,
+    /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
+    /// read only by `info` and once per receiver round trip, written on a wrap.
+    pub(super) totals: Totals,
 }
 
 /// How a new [`Connection`] opens.
@@ -419,8 +428,15 @@ impl Connection {
             timers: Timers::default(),
             send_buf: ChunkQueue::new(),
             recv_buf: ChunkQueue::new(),
-            tune: Autotune::new(now, config.rmem.default, config.wmem.default),
-            totals: Totals::default(),
+            read_space: ReadSpace::new(now),
+            tune: Autotune::new(config.rmem.default, config.wmem.default),
+            totals: Totals {
+                acked_from: iss + 1u32,
+                received_from: SeqNumber(0),
+                acked_low: 0,
+                received_low: 0,
+            },
+            seg_counts: SegCounts::default(),
             rtx: Retransmit {
                 rto: RtoEstimator::new(
                     config.initial_rto,
@@ -450,6 +466,8 @@ impl Connection {
             local,
             remote,
         };
+        // The byte totals start at zero (`Totals`).
+        debug_assert_eq!((c.totals.acked_from, c.totals.received_from), (c.snd.base, c.rcv.nxt));
         match open {
             Open::Active => c.counters.active_opens += 1,
             Open::Syn(syn) => {
@@ -522,8 +540,12 @@ impl Connection {
 
     /// Records what the peer's SYN tells us (RFC 9293 §3.10.7.2/3, RFC 7323, RFC 2018).
     pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
+        // Nothing received yet: the received bytes count from here (`Totals`).
+        debug_assert_eq!(self.bytes_received(), 0);
         self.rare.irs = syn.seq;
         self.rcv.nxt = syn.seq + 1u32;
+        self.totals.received_from = self.rcv.nxt;
+        self.totals.received_low = 0;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv = self.rcv.nxt;
         let o = &syn.options;
@@ -663,12 +685,47 @@ impl Connection {
     /// Returns the counter deltas since the last call and zeroes them (see
     /// [`TcpCounters`](super::counters::TcpCounters) for the summing convention).
     pub fn take_counters(&mut self) -> TcpCounters {
-        core::mem::take(&mut self.counters)
+        let all = self.counters();
+        self.counters = TcpCounters::default();
+        self.seg_counts = SegCounts::default();
+        all
     }
 
     /// The counter deltas accumulated since the last [`take_counters`](Self::take_counters).
-    pub fn counters(&self) -> &TcpCounters {
-        &self.counters
+    /// A copy: the three per-segment counters are kept in two words each (`SegCounts`), and
+    /// this adds them up.
+    pub fn counters(&self) -> TcpCounters {
+        self.seg_counts.combine(&self.counters)
+    }
+
+    /// Payload bytes acknowledged by the peer, so far: `snd.base` less where it started,
+    /// with the wraps (`Totals`).
+    pub(super) fn bytes_acked(&self) -> u64 {
+        let low = self.snd.base.0.wrapping_sub(self.totals.acked_from.0);
+        derive_total(low, self.totals.acked_low, self.seldom.totals_high.bytes_acked)
+    }
+
+    /// Payload bytes received in order, so far: `RCV.NXT` less where it started and less
+    /// the FIN, with the wraps (`Totals`).
+    pub(super) fn bytes_received(&self) -> u64 {
+        let low = self.rcv.nxt.0.wrapping_sub(self.totals.received_from.0);
+        let low = low.wrapping_sub(u32::from(self.rcv.fin_received));
+        derive_total(low, self.totals.received_low, self.seldom.totals_high.bytes_received)
+    }
+
+    /// A sequence number the byte totals derive from crossed a 2^31 boundary: the totals'
+    /// low words as of now, and any wrap since the last call counted in their high words
+    /// (`Totals`). Both at once: reconciling more often only keeps them closer.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reconcile_totals(&mut self) {
+        let (acked, received) = (self.bytes_acked(), self.bytes_received());
+        self.seldom.totals_high = TotalsHigh {
+            bytes_acked: (acked >> 32) as u32,
+            bytes_received: (received >> 32) as u32,
+        };
+        self.totals.acked_low = acked as u32;
+        self.totals.received_low = received as u32;
     }
 
     /// A `TCP_INFO`-like snapshot.
@@ -686,8 +743,8 @@ impl Connection {
             unacked: (self.snd.max - self.snd.una).max(0) as usize,
             retransmits: self.seldom.retransmits,
             backoff: self.rtx.rto.backoff(),
-            bytes_acked: self.totals.bytes_acked,
-            bytes_received: self.totals.bytes_received,
+            bytes_acked: self.bytes_acked(),
+            bytes_received: self.bytes_received(),
             window_scale: self.opts.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
             timestamps: self.opts.ts_ok,
             sack: self.opts.sack_ok,
@@ -1255,7 +1312,7 @@ impl Connection {
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
             u64::from(self.timers.pacing_data_segs),
-            self.totals.bytes_received,
+            u64::from(self.seg_counts.in_segs),
             u64::from(self.rtx.rtt_probe.is_some()),
             u64::from(self.loss.last_rtt.is_some()),
             u64::from(self.loss.episode.is_some()),
@@ -1263,7 +1320,7 @@ impl Connection {
             u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
             self.recv_buf.len() as u64,
-            self.counters.out_segs,
+            u64::from(self.seg_counts.out_segs),
             // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
         ];
@@ -1300,10 +1357,12 @@ mod layout {
     ///   connection, since "The configuration shared"; before, each connection's copy had
     ///   its per-segment fields, `delayed_ack_timeout` .. `flags` and the `default` and `max`
     ///   of `wmem` and `rmem`, on a line of their own);
-    /// - of `Autotune`, its last 48 bytes but the RTT estimate's value (its presence, both
-    ///   sizes, the current RTT measurement); that presence's tag is also the slot's
-    ///   occupancy (below);
-    /// - the three per-segment counters (first in `TcpCounters`);
+    /// - `Autotune`, 36 bytes of its 40 (the RTT estimate, both sizes, the current RTT
+    ///   measurement; before branch tot the estimate was an `Option` whose tag was read and
+    ///   was the slot's occupancy, and `Autotune` began with the read measurement, now
+    ///   `ReadSpace`);
+    /// - the three per-segment counters, whose low words (`seg_counts`) are among the whole
+    ///   parts since branch tot (before, `TcpCounters`' first 24 bytes ended the run);
     /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
     fn common_segment() -> Vec<(usize, usize)> {
         let tune = offset_of!(Connection, tune);
@@ -1312,11 +1371,7 @@ mod layout {
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
-            (tune + size_of::<Autotune>() - 48, 8),
-            (tune + size_of::<Autotune>() - 32, 28),
-            (offset_of!(Connection, counters.in_segs), 8),
-            (offset_of!(Connection, counters.out_segs), 8),
-            (offset_of!(Connection, counters.predicted_segments), 8),
+            (tune, 36),
             (offset_of!(Connection, cc), 16),
         ]
     }
@@ -1367,10 +1422,12 @@ mod layout {
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
         assert_eq!(parts_end + 24 - first, 9 * LINE);
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
-        // `Autotune`'s end and the controller's head: one line exactly.
-        let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
-        assert_eq!((tune_end - 48) % LINE, 0, "the tuning's hot end starts a line");
-        assert_eq!(offset_of!(Connection, cc), tune_end, "the controller follows the tuning");
+        // `Autotune` (40 bytes) and the controller's head on one line, behind the read
+        // measurement's last 8 bytes (its time).
+        let tune = offset_of!(Connection, tune);
+        assert_eq!(size_of::<Autotune>(), 40);
+        assert_eq!(tune % LINE, 8, "the tuning 8 bytes into its line");
+        assert_eq!(offset_of!(Connection, cc), tune + 40, "the controller follows the tuning");
         // The configuration: a pointer among the hot parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
@@ -1468,19 +1525,17 @@ mod layout {
     /// The lines `Connection::hot_word` reads one word of.
     const HOT: [usize; 10] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20];
 
-    /// The first and the last tag of an `Option<Duration>` in the connection: `Autotune::rtt`
-    /// (8 bytes into its hot end) and loss recovery's `last_rtt` (its only one since
-    /// `Rack::min_rtt` is a `MinRtt`, 8 bytes with `u64::MAX` ns for `None`). Nothing
-    /// after `loss` has one (the parts after it, the counters, the send-time totals and the
-    /// record ends hold integers, 4-byte `Option`s and a `VecDeque`; the RST's options,
-    /// `Rare` and `LossCold` hold 4-byte `Option`s and `Option<Instant>`s, whose niche is
-    /// one value), nor anything before the tuning (`AckLimits`, `Seldom`). The cache
-    /// simulation confirms it: the slab's read of the tag misses 2.0 times per frame at
-    /// 100,000 connections, as before branch narrow.
-    fn niche_candidates() -> [(usize, usize); 2] {
-        [
-            (offset_of!(Connection, tune) + size_of::<Autotune>() - 48, 8),
-            (offset_of!(Connection, loss.last_rtt), 8),
-        ]
+    /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
+    /// part (`last_rtt`, RACK's least RTT). Nothing after `loss` has one (the parts after it,
+    /// the counters, the send-time totals and the record ends hold integers, 4-byte `Option`s
+    /// and a `VecDeque`; the RST's options, `Rare` and `LossCold` hold 4-byte `Option`s and
+    /// `Option<Instant>`s, whose niche is one value), nor anything before it: `AckLimits`,
+    /// `Seldom`, `ReadSpace`, `Autotune` (whose RTT estimate was the first such `Option`,
+    /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
+    /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured: a `None` of
+    /// `Option<Connection>` written over a pattern changes only `loss`'s first 8 bytes
+    /// (offsets 1016-1023, line 15; 64-71, line 1, before).
+    fn niche_candidates() -> [(usize, usize); 1] {
+        [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
     }
 }

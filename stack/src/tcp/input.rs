@@ -26,7 +26,7 @@ impl Connection {
         seg: &Segment<'_>,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        self.counters.in_segs += 1;
+        super::counters::bump(&mut self.seg_counts.in_segs, &mut self.counters.in_segs);
         self.note_level(pool);
         match self.state {
             // No TCB to speak of: the owner answers with `Segment::reset_reply`.
@@ -414,7 +414,10 @@ impl Connection {
         ack: SeqNumber,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        self.counters.predicted_segments += 1;
+        super::counters::bump(
+            &mut self.seg_counts.predicted_segments,
+            &mut self.counters.predicted_segments,
+        );
         if let (true, Some((tsval, _))) = (self.opts.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
             if seg.seq <= self.rcv.last_ack_sent {
@@ -546,8 +549,12 @@ impl Connection {
                 0
             };
             self.send_buf.consume(pool, data_acked);
+            let old_base = self.snd.base;
             self.snd.base += data_acked;
-            self.totals.bytes_acked += data_acked as u64;
+            // The bytes acknowledged are derived from `snd.base` (`tcb::Totals`).
+            if super::counters::crossed_half(old_base.0, self.snd.base.0) {
+                self.reconcile_totals();
+            }
             if data_acked > 0 && self.marks.refused() && self.write_space_reopened() {
                 self.marks.take_refused();
                 self.emit(Event::Writable);
@@ -718,7 +725,10 @@ impl Connection {
             self.recv_buf.commit(delivered);
         }
         self.rcv.nxt = filled;
-        self.totals.bytes_received += delivered as u64;
+        // The bytes received are derived from `RCV.NXT` (`tcb::Totals`).
+        if super::counters::crossed_half(old.0, filled.0) {
+            self.reconcile_totals();
+        }
         if self.rcv.read_closed {
             // Nobody will read: acknowledge and discard.
             let len = self.recv_buf.len();

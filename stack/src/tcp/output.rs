@@ -626,7 +626,7 @@ impl Connection {
             self.counters.retrans_segs += 1;
             self.seldom.retransmits += 1;
         } else {
-            self.counters.out_segs += 1;
+            super::counters::bump(&mut self.seg_counts.out_segs, &mut self.counters.out_segs);
         }
     }
 

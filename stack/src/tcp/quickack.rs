@@ -25,14 +25,21 @@ pub const MAX_QUICKACKS: u8 = 16;
 const DEFAULT_RCV_MSS: usize = 536;
 
 /// Quick-ACK and interactive-mode state of one connection.
+///
+/// 10 bytes, unaligned: the time of the last data is kept as 8 bytes (one unaligned load
+/// or store), so the two one-byte fields take no padding (an `Option<Instant>` would make
+/// the struct 16, 6 of them padding). In a connection it is among the parts a common
+/// segment touches throughout (docs/benchmarks.md, "The connection thinned").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct QuickAck {
+    /// When in-order data last arrived, `None` before the first, as the bytes of its
+    /// `Instant::option_to_bits` (native byte order).
+    last_data: [u8; 8],
     /// ACKs still to send at once (Linux `icsk_ack.quick`).
     quick: u8,
     /// Interactive (ping-pong) mode: ACKs are delayed to ride on replies.
     pingpong: bool,
-    /// When in-order data last arrived; `None` before the first.
-    last_data: Option<Instant>,
 }
 
 impl QuickAck {
@@ -48,14 +55,14 @@ impl QuickAck {
         advmss: usize,
         rto: Duration,
     ) {
-        let idle = match self.last_data {
+        let idle = match self.last_data() {
             None => true,
             Some(t) => now.saturating_duration_since(t) > rto,
         };
         if idle {
             self.grant(len, rcv_wnd, advmss);
         }
-        self.last_data = Some(now);
+        self.last_data = Instant::option_to_bits(Some(now)).to_ne_bytes();
     }
 
     /// A duplicate or out-of-window segment: the sender is retransmitting, so ACK at once for
@@ -91,7 +98,7 @@ impl QuickAck {
     /// We sent new data: within `ato` of receiving some, the exchange is interactive (Linux
     /// `tcp_event_data_sent`).
     pub fn on_data_sent(&mut self, now: Instant, ato: Duration) {
-        if self.last_data.is_some_and(|t| now.saturating_duration_since(t) < ato) {
+        if self.last_data().is_some_and(|t| now.saturating_duration_since(t) < ato) {
             self.pingpong = true;
         }
     }
@@ -109,8 +116,9 @@ impl QuickAck {
     }
 
     /// When in-order data last arrived.
+    #[inline]
     pub fn last_data(&self) -> Option<Instant> {
-        self.last_data
+        Instant::option_from_bits(u64::from_ne_bytes(self.last_data))
     }
 
     /// Whether interactive (ping-pong) mode is on.
@@ -145,6 +153,27 @@ mod tests {
         // After a silence longer than the RTO: a new grant.
         q.on_data(at(300), 1000, 65535, 1460, RTO);
         assert!(q.active());
+    }
+
+    /// The time of the last data, kept in bytes, reads back as written, at the epoch, across
+    /// the 32-bit boundary of its nanoseconds and at `Instant::MAX` (bytes swapped, or a
+    /// `None` for the epoch, fails here).
+    #[test]
+    fn the_time_of_the_last_data_reads_back() {
+        assert_eq!(core::mem::size_of::<QuickAck>(), 10);
+        let mut q = QuickAck::default();
+        assert_eq!(q.last_data(), None);
+        for t in [
+            Instant::ZERO,
+            Instant::from_nanos(u64::from(u32::MAX) - 1),
+            Instant::from_nanos(u64::from(u32::MAX)),
+            Instant::from_nanos(1 << 32),
+            Instant::from_nanos(0x1234_5678_9abc_def0),
+            Instant::MAX,
+        ] {
+            q.on_data(t, 100, 65535, 1460, RTO);
+            assert_eq!(q.last_data(), Some(t));
+        }
     }
 
     #[test]

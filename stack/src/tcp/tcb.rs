@@ -350,11 +350,14 @@ pub(super) struct Seldom {
     pub(super) keepalive_sent_at: Instant,
     /// Segments retransmitted, the running total `info` reports beside [`Totals`].
     pub(super) retransmits: u64,
+    /// The high words of [`Totals`] (written when a total's sequence number crosses a 2^31
+    /// boundary: once per 2 GiB each way).
+    pub(super) totals_high: TotalsHigh,
 }
 
 impl Seldom {
     pub(super) fn new(now: Instant) -> Self {
-        Seldom { keepalive_sent_at: now, retransmits: 0 }
+        Seldom { keepalive_sent_at: now, retransmits: 0, totals_high: TotalsHigh::default() }
     }
 }
 
@@ -376,14 +379,40 @@ impl AckLimits {
     }
 }
 
-/// Running totals reported by `info` (`TCP_INFO`), beside the counter deltas (the
-/// retransmissions' is in [`Seldom`]: a common segment never touches it).
+/// The running byte totals reported by `info` (`TCP_INFO`), beside the counter deltas (the
+/// retransmissions' is in [`Seldom`]), derived from the sequence numbers instead of counted,
+/// so that a segment writes none of them: payload bytes acknowledged are `snd.base` less
+/// its start (`snd.base` moves by exactly the data acknowledged), payload bytes received
+/// `RCV.NXT` less its start, less one once the FIN is in (RCV.NXT moves by exactly the
+/// data delivered, and the FIN). That gives the low 32 bits; the high words
+/// ([`TotalsHigh`], in `Seldom`) count the wraps. A wrap is found without reading this
+/// cold part on a common segment: only an update that crosses a 2^31 boundary of the
+/// sequence space (the old and new numbers' top bits differ, both in registers) reconciles
+/// (`Connection::reconcile_totals`), comparing the low word with the one seen at the last
+/// reconciliation. Reconciliations are less than 2^32 bytes apart (the boundaries are 2^31
+/// apart and one update moves less than 2^31), so no wrap goes unseen, and a reader adds
+/// the one wrap since the last (`Connection::bytes_acked`, `bytes_received`): exact
+/// 64-bit totals, as when they were counted in `u64`s on a hot line.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 pub(super) struct Totals {
-    /// Payload bytes acknowledged by the peer.
-    pub(super) bytes_acked: u64,
-    /// Payload bytes received in order.
-    pub(super) bytes_received: u64,
+    /// `snd.base` before any data was acknowledged (`ISS + 1`).
+    pub(super) acked_from: SeqNumber,
+    /// `RCV.NXT` before any data was received (`IRS + 1` once the SYN is in: `learn_syn`).
+    pub(super) received_from: SeqNumber,
+    /// The low words at the last reconciliation.
+    pub(super) acked_low: u32,
+    pub(super) received_low: u32,
+}
+
+/// The high words of the byte totals ([`Totals`]): the wraps of their low words.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub(super) struct TotalsHigh {
+    /// `Totals::bytes_acked`'s.
+    pub(super) bytes_acked: u32,
+    /// `Totals::bytes_received`'s.
+    pub(super) bytes_received: u32,
 }
 
 /// What a common segment never reads or writes, out of the hot parts it used to sit in

@@ -259,7 +259,7 @@ pub fn run(sc: Scenario, path: &FastPath, on: bool, capture: Option<usize>) -> O
     }
     got[0].extend(read_all(&mut a));
     got[1].extend(read_all(&mut b));
-    Outcome { wire, steps, captured, got, ready, counters: [*a.counters(), *b.counters()] }
+    Outcome { wire, steps, captured, got, ready, counters: [a.counters(), b.counters()] }
 }
 
 /// Runs seed `seed` with the fast path on and off, checks that the two runs agree segment
