@@ -30,11 +30,10 @@ use super::rcv_update::{sws_threshold, WindowAfterRead};
 use super::reassembly::Reassembly;
 use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
-use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, Seldom, SendSeq, Timers,
-    Totals,
+    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, RtxCold, Seldom,
+    SendSeq, Timers, Totals,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -231,7 +230,8 @@ pub struct CookieOptions {
 ///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
 ///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
 ///   (`config`: the configuration itself is shared, one line that stays in the cache for
-///   every connection): 8 + 608 + 24 bytes, 10 lines exactly. The 8-byte aligned parts come
+///   every connection): 8 + 576 + 24 bytes, 9.5 lines (10 until `rtx` lost 32 bytes, branch
+///   rtt: the run is to be re-packed with the other parts' savings). The 8-byte aligned parts come
 ///   first, then the 4-byte aligned ones, then the single bytes, so that no padding lies
 ///   between them.
 ///
@@ -240,9 +240,10 @@ pub struct CookieOptions {
 /// the window, the RST itself, `Rare` (the initial sequence numbers, the timed segment's
 /// number, ECN's end of reduced window), the out-of-order ranges, the other counters, the
 /// send-time totals (`chrono`), the record ends (`records`) and loss recovery's episode
-/// state (`LossCold`). A part's fields that no common segment touches went there only with
+/// state (`LossCold`), and the timed segment's send time and the timestamp floor
+/// (`rtx_cold`). A part's fields that no common segment touches went there only with
 /// a hot copy of whether they matter (`ack.rst`, `marks`' record flag, `chrono_kind`,
-/// `rtx.rtt_probe`'s presence) kept in step by the only code that changes them. The line
+/// `rtx`'s flags) kept in step by the only code that changes them. The line
 /// budget test (`layout`) checks the 11;
 /// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
 /// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
@@ -339,6 +340,9 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
+    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
+    /// says whether either is set).
+    pub(super) rtx_cold: RtxCold,
 }
 
 /// How a new [`Connection`] opens.
@@ -415,20 +419,11 @@ impl Connection {
             recv_buf: ChunkQueue::new(),
             tune: Autotune::new(now, config.rmem.default, config.wmem.default),
             totals: Totals::default(),
-            rtx: Retransmit {
-                rto: RtoEstimator::new(
-                    config.initial_rto,
-                    config.min_rto,
-                    config.max_rto,
-                    config.clock_granularity,
-                ),
-                rtt_probe: None,
-                ts_sample_floor: None,
-                count: 0,
-            },
+            rtx: Retransmit::new(&config),
             cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
             loss: LossRecovery::new(0),
             loss_cold: LossCold::default(),
+            rtx_cold: RtxCold::default(),
             counters: TcpCounters::default(),
             config,
             reassembly: Reassembly::new(),
@@ -669,7 +664,7 @@ impl Connection {
             state: self.state,
             rtt: self.rtx.rto.srtt(),
             rttvar: self.rtx.rto.rttvar(),
-            rto: self.rtx.rto.rto(),
+            rto: self.rtx.timeout(&self.config),
             cwnd: self.send_window(),
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.opts.mss,
@@ -1246,8 +1241,7 @@ impl Connection {
             u64::from(self.rcv.nxt.0),
             self.opts.mss as u64,
             self.totals.bytes_received,
-            u64::from(self.rtx.rtt_probe.is_some()),
-            u64::from(self.rtx.count),
+            self.rtx.tail_word(),
             u64::from(self.loss.episode.is_some()),
             u64::from(self.snd.una.0),
             u64::from(self.probes.unanswered),
@@ -1327,8 +1321,9 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
     /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
     /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-21 (640 bytes exactly: the hot parts ordered 8-byte
-    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
+    /// the three counters lines 12-21 (608 bytes from line 12's start: the hot parts ordered
+    /// 8-byte aligned first, then 4-byte aligned, then the bytes, with no padding between
+    /// them; 640 while `Retransmit` was 72 bytes). A field added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1347,12 +1342,14 @@ mod layout {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 11);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 10 lines exactly.
+        // The out-of-order count, the whole parts and the three counters: 608 bytes, 9.5
+        // lines (10 exactly while `Retransmit` was 72 bytes, not 40).
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
         assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end + 24 - first, 10 * LINE);
+        assert_eq!(parts_end + 24 - first, 10 * LINE - 32);
+        assert_eq!(size_of::<super::Retransmit>(), 40);
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         // `Autotune`'s end and the controller's head: one line exactly.
         let tune_end = offset_of!(Connection, tune) + size_of::<Autotune>();
@@ -1365,11 +1362,14 @@ mod layout {
         // The niche: the first candidate and the last on hot lines.
         let [tune_rtt, loss] = niche_candidates();
         assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 16 bytes of
+        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 32 bytes of
         // them end padding (`rare` fills the room that places the out-of-order count).
         assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 16, "16 bytes of end padding");
+        let loss_cold_end = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
+        assert_eq!(offset_of!(Connection, rtx_cold), loss_cold_end, "`rtx_cold` comes last");
+        let cold = loss_cold_end + size_of::<super::RtxCold>();
+        assert_eq!(size_of::<super::RtxCold>(), 16);
+        assert_eq!(cold, 28 * LINE - 32, "32 bytes of end padding");
         assert!(loss_end <= offset_of!(Connection, counters));
     }
 
@@ -1425,18 +1425,16 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1088-1175 on lines
-    /// 17-18, its oldest record inline and its totals beside its other records' deque; the
-    /// presence of a segment timed without timestamps, line 15, and of an episode, line
-    /// 18).
+    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1056-1143 on lines
+    /// 16-17, its oldest record inline and its totals beside its other records' deque; the
+    /// timeout count and `rtx`'s flags, line 15, and the presence of an episode).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, opts.mss), 8),
             (offset_of!(Connection, totals.bytes_received), 8),
-            (offset_of!(Connection, rtx.rtt_probe), 8),
-            (offset_of!(Connection, rtx.count), 1),
+            (offset_of!(Connection, rtx.rto.owner), 2),
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, probes.unanswered), 4),
             (offset_of!(Connection, send_buf), 32),
