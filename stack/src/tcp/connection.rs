@@ -32,8 +32,8 @@ use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, RtxCold, Seldom,
-    SendSeq, Timers, Totals,
+    rto_limits, AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvSeq, Retransmit, RtxCold,
+    Seldom, SendSeq, Timers, Totals,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -1088,6 +1088,9 @@ impl Connection {
     pub(super) fn change_config(&mut self, change: impl FnOnce(&mut TcpConfig)) {
         let mut config = *self.config;
         change(&mut config);
+        // `Retransmit` derives the RTO's limits from the configuration where it needs them
+        // (`tcb::rto_limits`), relying on them staying what the connection started with.
+        debug_assert_eq!(rto_limits(&config), rto_limits(&self.config), "RTO limits changed");
         if config != *self.config {
             *Arc::make_mut(&mut self.config) = config;
             self.opts.flags = config.flags;

@@ -603,10 +603,12 @@ impl Connection {
         if self.snd.nxt > self.snd.max {
             self.snd.max = self.snd.nxt;
         }
+        // Without timestamps one segment at a time is timed (tested first: with them, as on
+        // most connections, the timing flag is not read).
         if retrans {
             // Karn: a retransmitted range never yields an RTT sample.
             self.rtx.stop_timing();
-        } else if !self.rtx.timing() && !self.opts.ts_ok {
+        } else if !self.opts.ts_ok && !self.rtx.timing() {
             self.rtx.start_timing(&mut self.rtx_cold, now);
             self.rare.rtt_probe_seq = seq;
         }

@@ -14,33 +14,41 @@ use crate::time::Duration;
 
 use super::SeqNumber;
 
-/// The limits an RTO is kept within, in microseconds (`u32`, up to 71 minutes: a longer
-/// maximum saturates there, as it did while the estimator held these).
+/// The limits an RTO is kept within: the minimum, the maximum and the clock granularity as
+/// configured, applied in whole microseconds (`u32`, up to 71 minutes: a longer maximum
+/// saturates there), as while the estimator held copies of them in that form. Converted
+/// where used, not when made: a TCP connection makes these from its shared configuration
+/// for each use, and most uses need none of them (`RtoState::rto` after a sample) or one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RtoLimits {
-    /// The least RTO: the minimum, and at least the clock granularity `G`.
-    var_floor_us: u32,
-    /// The largest RTO.
-    max_us: u32,
+    min: Duration,
+    max: Duration,
+    granularity: Duration,
 }
 
 impl RtoLimits {
     /// The limits for a minimum RTO `min`, a maximum `max` and a clock granularity `G`
-    /// (RFC 6298 §2.4, §2.5 and §4). Inlined: a TCP connection derives them from its shared
-    /// configuration where it needs them, and the caller reads the one it uses.
+    /// (RFC 6298 §2.4, §2.5 and §4).
     #[inline(always)]
     pub fn new(min: Duration, max: Duration, granularity: Duration) -> Self {
-        RtoLimits { var_floor_us: micros(min.max(granularity)), max_us: micros(max) }
+        RtoLimits { min, max, granularity }
+    }
+
+    /// The least RTO and the least variance term: the minimum, at least `G`.
+    #[inline(always)]
+    fn var_floor_us(self) -> u32 {
+        micros(self.min.max(self.granularity))
     }
 
     #[inline(always)]
     fn var_floor(self) -> Duration {
-        Duration::from_micros(u64::from(self.var_floor_us))
+        Duration::from_micros(u64::from(self.var_floor_us()))
     }
 
+    /// The largest RTO.
     #[inline(always)]
     fn max(self) -> Duration {
-        Duration::from_micros(u64::from(self.max_us))
+        Duration::from_micros(u64::from(micros(self.max)))
     }
 }
 
@@ -178,13 +186,12 @@ impl<X> RtoState<X> {
         limits: RtoLimits,
     ) {
         let us = micros;
-        let floor_us = limits.var_floor_us;
         match self.srtt() {
             None => {
                 self.srtt = r;
                 self.has_srtt = true;
                 self.rttvar = Duration::from_nanos(r.total_nanos() / 2);
-                let rttvar_us = us(r).saturating_mul(2).max(floor_us);
+                let rttvar_us = us(r).saturating_mul(2).max(limits.var_floor_us());
                 self.round = RoundVariance { mdev_max_us: rttvar_us, rttvar_us, rtt_seq: nxt };
             }
             Some(srtt) => {
@@ -215,12 +222,20 @@ impl<X> RtoState<X> {
                         round.rttvar_us -= (round.rttvar_us - round.mdev_max_us) / 4;
                     }
                     round.rtt_seq = nxt;
-                    round.mdev_max_us = floor_us;
+                    round.mdev_max_us = limits.var_floor_us();
                 }
             }
         }
+        // RTO = SRTT + the variance term, at most the maximum. At least the floor too, with no
+        // test: the term is (`rttvar_us` is at least `mdev_max_us` after any step, which is
+        // at least the floor: both start at or above it, the one falls by a quarter of its
+        // gap to the other, the other is reset to the floor), and the sum saturates.
+        // Linux's `__tcp_set_rto` has no floor test either. That holds for an estimate fed by
+        // this method alone, under limits that never change (TCP's come from its
+        // configuration, where no socket option changes them).
         let var = Duration::from_micros(u64::from(self.round.rttvar_us));
-        self.rto = (self.srtt + var).max(limits.var_floor()).min(limits.max());
+        debug_assert!(var >= limits.var_floor(), "the variance term is at least the floor");
+        self.rto = (self.srtt + var).min(limits.max());
         self.backoff = 0;
     }
 
@@ -272,8 +287,15 @@ impl<X> RtoState<X> {
     /// it) the factor is one: the same value without the shift and the overflow-checked
     /// multiply (`tests::rto_without_backoff_skips_the_factor`).
     #[inline]
+    ///
+    /// Once a sample was taken, the RTO is within the maximum already: each sample clamped it
+    /// (the back-off changes only the factor), and the maximum is not read at all
+    /// (`tests::rto_without_backoff_skips_the_factor` compares with the clamp).
     pub fn rto(&self, limits: RtoLimits) -> Duration {
         if self.backoff == 0 {
+            if self.has_srtt {
+                return self.rto;
+            }
             return self.rto.min(limits.max());
         }
         let factor = 1u64 << self.backoff.min(20);
@@ -324,6 +346,7 @@ mod tests {
     fn clamped_form(e: &mut RtoEstimator, r: Duration, una: SeqNumber, nxt: SeqNumber) {
         let Some(srtt) = e.srtt() else {
             e.sample_per_round(r, una, nxt);
+            assert_eq!(e.state.rto, floored_rto(e));
             return;
         };
         let nanos = |d: Duration| d.total_nanos().min(i64::MAX as u64) as i64;
@@ -337,6 +360,14 @@ mod tests {
         let srtt_after = Duration::from_nanos((nanos(srtt) + err / 8) as u64);
         e.sample_per_round(r, una, nxt);
         assert_eq!((e.state.rttvar, e.state.srtt), (rttvar, srtt_after), "sample {r:?}");
+        assert_eq!(e.state.rto, floored_rto(e), "sample {r:?}");
+    }
+
+    /// The per-round RTO with the floor applied, as it was before `sample_per_round` left
+    /// the test out.
+    fn floored_rto(e: &RtoEstimator) -> Duration {
+        let var = Duration::from_micros(u64::from(e.state.round.rttvar_us));
+        (e.state.srtt + var).max(e.limits.var_floor()).min(e.limits.max())
     }
 
     proptest::proptest! {
@@ -390,12 +421,14 @@ mod tests {
             ],
             samples in proptest::collection::vec(0u64..5_000_000_000, 0..6),
             backoffs in 0u8..30,
+            granularity in 0u64..3_000_000,
         ) {
             let ns = Duration::from_nanos;
-            let mut e = RtoEstimator::new(ns(initial), ns(min), ns(max), ns(1_000_000));
+            let mut e = RtoEstimator::new(ns(initial), ns(min), ns(max), ns(granularity));
             proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
             for (k, &r) in samples.iter().enumerate() {
                 e.sample_per_round(ns(r), seq(1 + k as u32), seq(2 + k as u32));
+                proptest::prop_assert_eq!(e.state.rto, floored_rto(&e));
                 proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
             }
             e.syn_loss_fallback(Duration::from_secs(3));

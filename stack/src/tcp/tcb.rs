@@ -410,3 +410,61 @@ impl Rare {
         Rare { iss, irs: SeqNumber(0), rtt_probe_seq: SeqNumber(0), cwr_until: None }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The timeout count and the two flags share the estimate's padding: each changes
+    /// alone, and the cold values count only while their flag is set.
+    #[test]
+    fn retransmit_flags_and_count_are_independent() {
+        let config = TcpConfig::default();
+        let (mut rtx, mut cold) = (Retransmit::new(&config), RtxCold::default());
+        assert_eq!((rtx.count(), rtx.timing(), rtx.tail_word()), (0, false, 0));
+        assert_eq!(rtx.probe_sent(&cold), None);
+        // No floor: every echo may give a sample, whatever the cold field holds.
+        cold.ts_sample_floor = 5000;
+        assert!(rtx.echo_fresh(&cold, 1) && rtx.echo_fresh(&cold, u32::MAX));
+        let sent = Instant::ZERO + Duration::from_millis(7);
+        rtx.start_timing(&mut cold, sent);
+        assert_eq!(rtx.probe_sent(&cold), Some(sent));
+        rtx.set_count(3);
+        rtx.set_ts_floor(&mut cold, 1000);
+        assert_eq!((rtx.count(), rtx.probe_sent(&cold)), (3, Some(sent)));
+        // The floor: an echo at or after it (in sequence space, RFC 7323 §4.3) is fresh.
+        assert!(rtx.echo_fresh(&cold, 1000) && rtx.echo_fresh(&cold, 1000 + (1 << 31) - 1));
+        assert!(!rtx.echo_fresh(&cold, 999) && !rtx.echo_fresh(&cold, 1000 + (1 << 31)));
+        // Karn: the probe ends, the floor and the count stay.
+        rtx.stop_timing();
+        assert_eq!(rtx.probe_sent(&cold), None);
+        assert!(!rtx.echo_fresh(&cold, 999));
+        assert_eq!(rtx.count(), 3);
+        rtx.set_count(0);
+        assert!(!rtx.timing() && !rtx.echo_fresh(&cold, 999));
+        // The estimate around them is untouched by all of it.
+        assert_eq!(rtx.timeout(&config), config.initial_rto);
+        assert_eq!(rtx.rto.backoff(), 0);
+        rtx.rto.back_off();
+        assert_eq!((rtx.count(), rtx.rto.backoff()), (0, 1));
+    }
+
+    /// The RTO's limits come from the configuration as the estimator's copies did: the
+    /// minimum at least the clock granularity, the maximum in whole microseconds.
+    #[test]
+    fn limits_from_the_configuration() {
+        let config = TcpConfig {
+            min_rto: Duration::from_micros(300),
+            clock_granularity: Duration::from_millis(2),
+            max_rto: Duration::from_nanos(5_000_000_999),
+            ..TcpConfig::default()
+        };
+        let mut rtx = Retransmit::new(&config);
+        rtx.rto.sample_per_round(Duration::ZERO, SeqNumber(1), SeqNumber(2), rto_limits(&config));
+        assert_eq!(rtx.timeout(&config), Duration::from_millis(2));
+        for _ in 0..20 {
+            rtx.rto.back_off();
+        }
+        assert_eq!(rtx.timeout(&config), Duration::from_secs(5));
+    }
+}
