@@ -1244,7 +1244,9 @@ impl Connection {
             u64::from(self.rcv.nxt.0),
             self.opts.mss as u64,
             self.totals.bytes_received,
-            self.rtx.tail_word(),
+            u64::from(self.rtx.count()),
+            // Line 16: the scoreboard's word above lies on line 17 alone.
+            u64::from(self.loss.last_rtt.is_some()),
             u64::from(self.loss.episode.is_some()),
             u64::from(self.snd.una.0),
             u64::from(self.probes.unanswered),
@@ -1429,8 +1431,10 @@ mod layout {
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
     /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1056-1143 on lines
-    /// 16-17, its oldest record inline and its totals beside its other records' deque; the
-    /// timeout count and `rtx`'s flags, line 15, and the presence of an episode).
+    /// 16-17, its oldest record inline and its totals beside its other records' deque, of
+    /// which `warm_word` reads line 17 only: the cache simulation of branch rtt showed line
+    /// 16 first touched by a write, and `loss.last_rtt`'s tag is read for it; the timeout
+    /// count, line 15, and the presence of an episode).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
@@ -1438,6 +1442,7 @@ mod layout {
             (offset_of!(Connection, opts.mss), 8),
             (offset_of!(Connection, totals.bytes_received), 8),
             (offset_of!(Connection, rtx.rto.owner), 2),
+            (offset_of!(Connection, loss.last_rtt), 16),
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, probes.unanswered), 4),
             (offset_of!(Connection, send_buf), 32),

@@ -301,12 +301,6 @@ impl Retransmit {
         self.rto.owner.flags |= Self::TS_FLOOR;
         cold.ts_sample_floor = ts;
     }
-
-    /// The count and the flags as one word, for `Connection::hot_word`.
-    #[inline]
-    pub(super) fn tail_word(&self) -> u64 {
-        u64::from(self.rto.owner.count) | u64::from(self.rto.owner.flags) << 8
-    }
 }
 
 /// Liveness of an idle or stalled peer: zero-window probes (RFC 9293 §3.8.6.1) and
@@ -421,7 +415,7 @@ mod tests {
     fn retransmit_flags_and_count_are_independent() {
         let config = TcpConfig::default();
         let (mut rtx, mut cold) = (Retransmit::new(&config), RtxCold::default());
-        assert_eq!((rtx.count(), rtx.timing(), rtx.tail_word()), (0, false, 0));
+        assert_eq!((rtx.count(), rtx.timing()), (0, false));
         assert_eq!(rtx.probe_sent(&cold), None);
         // No floor: every echo may give a sample, whatever the cold field holds.
         cold.ts_sample_floor = 5000;
