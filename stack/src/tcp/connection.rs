@@ -30,11 +30,10 @@ use super::rcv_update::{sws_threshold, WindowAfterRead};
 use super::reassembly::Reassembly;
 use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
-use super::rto::RtoEstimator;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvCold, RecvSeq, Retransmit, Seldom,
-    SendSeq, Timers, TimersCold, Totals, TotalsHigh,
+    rto_limits, AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvCold, RecvSeq, Retransmit,
+    RtxCold, Seldom, SendSeq, Timers, TimersCold, Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -240,9 +239,10 @@ pub struct CookieOptions {
 /// the window, the RST itself, `Rare` (the initial sequence numbers, the timed segment's
 /// number, ECN's end of reduced window), the out-of-order ranges, the other counters, the
 /// send-time totals (`chrono`), the record ends (`records`) and loss recovery's episode
-/// state (`LossCold`). A part's fields that no common segment touches went there only with
+/// state (`LossCold`), and the timed segment's send time and the timestamp floor
+/// (`rtx_cold`). A part's fields that no common segment touches went there only with
 /// a hot copy of whether they matter (`ack.rst`, `marks`' record flag, `chrono_kind`,
-/// `rtx.rtt_probe`'s presence) kept in step by the only code that changes them. The line
+/// `rtx`'s flags) kept in step by the only code that changes them. The line
 /// budget test (`layout`) checks the 11;
 /// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
 /// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
@@ -354,6 +354,9 @@ pub struct Connection {
     /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
     /// read only by `info` and once per receiver round trip, written on a wrap.
     pub(super) totals: Totals,
+    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
+    /// says whether either is set).
+    pub(super) rtx_cold: RtxCold,
 }
 
 /// How a new [`Connection`] opens.
@@ -437,20 +440,11 @@ impl Connection {
                 received_low: 0,
             },
             seg_counts: SegCounts::default(),
-            rtx: Retransmit {
-                rto: RtoEstimator::new(
-                    config.initial_rto,
-                    config.min_rto,
-                    config.max_rto,
-                    config.clock_granularity,
-                ),
-                rtt_probe: None,
-                ts_sample_floor: None,
-                count: 0,
-            },
+            rtx: Retransmit::new(&config),
             cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
             loss: LossRecovery::new(0),
             loss_cold: LossCold::default(),
+            rtx_cold: RtxCold::default(),
             counters: TcpCounters::default(),
             config,
             reassembly: Reassembly::new(),
@@ -734,7 +728,7 @@ impl Connection {
             state: self.state,
             rtt: self.rtx.rto.srtt(),
             rttvar: self.rtx.rto.rttvar(),
-            rto: self.rtx.rto.rto(),
+            rto: self.rtx.timeout(&self.config),
             cwnd: self.send_window(),
             ssthresh: self.cc.ssthresh(),
             snd_mss: self.opts.mss,
@@ -1158,6 +1152,9 @@ impl Connection {
     pub(super) fn change_config(&mut self, change: impl FnOnce(&mut TcpConfig)) {
         let mut config = *self.config;
         change(&mut config);
+        // `Retransmit` derives the RTO's limits from the configuration where it needs them
+        // (`tcb::rto_limits`), relying on them staying what the connection started with.
+        debug_assert_eq!(rto_limits(&config), rto_limits(&self.config), "RTO limits changed");
         if config != *self.config {
             *Arc::make_mut(&mut self.config) = config;
             self.opts.flags = config.flags;
@@ -1302,26 +1299,20 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-20, at least one word each (`layout::hot_word_reads_each_hot_line`;
-            // with `loss` 64 bytes shorter, lines 16, 18, 19 and 20 are read twice until the
-            // parts are packed again); the
+            // Lines 12-19, one word each (`layout::hot_word_reads_each_hot_line`); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
             // shuffled between registers around it: 12 instructions a frame).
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
-            u64::from(self.timers.pacing_data_segs),
             u64::from(self.seg_counts.in_segs),
-            u64::from(self.rtx.rtt_probe.is_some()),
-            u64::from(self.loss.last_rtt.is_some()),
-            u64::from(self.loss.episode.is_some()),
+            u64::from(self.rtx.count()),
             u64::from(self.snd.una.0),
             u64::from(self.probes.unanswered),
             self.send_buf.len() as u64,
-            self.recv_buf.len() as u64,
-            u64::from(self.seg_counts.out_segs),
-            // Line 1: `Autotune`'s hot end (the controller's tag and window share the line).
+            self.chrono_kind as u64,
+            // Line 1: `Autotune` (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
@@ -1411,17 +1402,27 @@ mod layout {
     /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_ten_lines() {
+    fn a_common_segment_touches_nine_lines() {
         let lines = lines_of(&common_segment());
-        assert_eq!(lines.len(), 10);
+        assert_eq!(lines.len(), 9);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count, the whole parts and the three counters: 9 lines exactly.
+        // The out-of-order count and the whole parts: 456 bytes from a line's start, 8 lines
+        // (640 bytes and 10 lines before this round's branches: `Timers` and `RecvSeq` 48
+        // bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and `Totals` 16, the
+        // three per-segment counters 24).
+        assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
+        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (40, 144));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
+        let state = offset_of!(Connection, state);
+        assert_eq!(state, first + 8, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(offset_of!(Connection, counters), parts_end, "the counters follow");
-        assert_eq!(parts_end + 24 - first, 9 * LINE);
-        let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
+        assert_eq!(parts_end - first, 456);
+        assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 8);
+        // The counters' low words and `quickack`: 16 bytes of 2- and 1-byte aligned parts
+        // among the 8-byte aligned ones, which they leave aligned.
+        let seg_counts = offset_of!(Connection, seg_counts);
+        assert_eq!((seg_counts % 8, offset_of!(Connection, rtx) - seg_counts), (0, 16));
         // `Autotune` (40 bytes) and the controller's head on one line, behind the read
         // measurement's last 8 bytes (its time).
         let tune = offset_of!(Connection, tune);
@@ -1432,15 +1433,15 @@ mod layout {
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
         assert!(first < config && config < parts_end);
-        // The niche: the first candidate and the last on hot lines.
-        let [tune_rtt, loss] = niche_candidates();
-        assert!(lines_of(&[tune_rtt, loss]).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 28 lines (1,792 bytes), 48 bytes of
-        // them end padding (`rare` fills the room that places the out-of-order count).
-        assert_eq!(size_of::<Connection>(), 28 * LINE);
-        let cold = offset_of!(Connection, loss_cold) + size_of::<super::LossCold>();
-        assert_eq!(cold, 28 * LINE - 48, "48 bytes of end padding");
-        assert!(loss_end <= offset_of!(Connection, counters));
+        // The niche: every candidate on hot lines.
+        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
+        // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before this
+        // round), 8 bytes of them end padding (`rare` fills the room that places the
+        // out-of-order count); the cold values of the parts that shrank come last.
+        assert_eq!(size_of::<Connection>(), 27 * LINE);
+        let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
+        assert_eq!(cold, 27 * LINE - 8, "8 bytes of end padding");
+        assert_eq!(offset_of!(Connection, counters), parts_end, "the counters, cold, follow");
     }
 
     /// A socket option set on one connection changes its configuration alone, however many
@@ -1503,17 +1504,12 @@ mod layout {
     fn hot_word_reads_each_hot_line() {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
-            (offset_of!(Connection, timers.pacing_data_segs), 1),
-            (offset_of!(Connection, totals.bytes_received), 8),
-            (offset_of!(Connection, rtx.rtt_probe), 8),
-            (offset_of!(Connection, loss.last_rtt), 8),
+            (offset_of!(Connection, seg_counts.in_segs), 2),
+            (offset_of!(Connection, rtx.rto.owner), 2),
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, probes.unanswered), 4),
             (offset_of!(Connection, send_buf), 32),
-            (offset_of!(Connection, recv_buf), 32),
-            (offset_of!(Connection, loss.board), size_of::<Scoreboard>()),
-            (offset_of!(Connection, loss.episode), 1),
-            (offset_of!(Connection, counters.in_segs), 8),
+            (offset_of!(Connection, chrono_kind), 1),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];
         let board = offset_of!(Connection, loss.board);
@@ -1523,7 +1519,7 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 10] = [1, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+    const HOT: [usize; 9] = [1, 12, 13, 14, 15, 16, 17, 18, 19];
 
     /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
     /// part (`last_rtt`, RACK's least RTT). Nothing after `loss` has one (the parts after it,

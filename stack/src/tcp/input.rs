@@ -5,6 +5,7 @@ use super::chunk::ChunkPool;
 use super::connection::{Connection, Event, SegmentVerdict, State};
 use super::recovery::DupAckTest;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
+use super::tcb::rto_limits;
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -71,13 +72,14 @@ impl Connection {
                 self.snd.una = ack;
                 self.snd.wl2 = ack;
                 self.timers.retransmit_at = None;
-                if let Some(sent) = self.rtx.rtt_probe.take() {
+                if let Some(sent) = self.rtx.probe_sent(&self.rtx_cold) {
+                    self.rtx.stop_timing();
                     self.rtt_sample(now.saturating_duration_since(sent));
                 }
-                if self.rtx.count > 0 {
-                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
+                if self.rtx.count() > 0 {
+                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO, rto_limits(&self.config));
                 }
-                self.rtx.count = 0;
+                self.rtx.set_count(0);
                 self.rtx.rto.reset_backoff();
                 self.rcv.last_recv = now;
                 self.set_state(State::Established);
@@ -91,7 +93,7 @@ impl Connection {
                 // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
                 self.set_state(State::SynReceived);
                 self.snd.nxt = self.rare.iss;
-                self.rtx.rtt_probe = None;
+                self.rtx.stop_timing();
             }
         }
         SegmentVerdict::Accepted
@@ -277,8 +279,8 @@ impl Connection {
         };
         if self.state == State::SynReceived {
             if ack > self.snd.una && ack <= self.snd.max {
-                if self.rtx.count > 0 {
-                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO);
+                if self.rtx.count() > 0 {
+                    self.rtx.rto.syn_loss_fallback(SYN_LOSS_RTO, rto_limits(&self.config));
                 }
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
@@ -490,7 +492,7 @@ impl Connection {
         }
         // Both in ms ticks (see above); the RTO includes back-off, as Linux's `icsk_rto` does.
         let behind = u64::from(self.opts.ts_recent.wrapping_sub(tsval));
-        behind <= self.rtx.rto.rto().total_millis()
+        behind <= self.rtx.timeout(&self.config).total_millis()
     }
 
     /// Rate limit for ACKs answering empty out-of-window or PAWS-failing segments.
@@ -566,9 +568,7 @@ impl Connection {
             let mut rtt = None;
             if self.opts.ts_ok {
                 if let Some((_, tsecr)) = seg.options.timestamps {
-                    let fresh =
-                        self.rtx.ts_sample_floor.is_none_or(|f| tsecr.wrapping_sub(f) < 1 << 31);
-                    if tsecr != 0 && fresh {
+                    if tsecr != 0 && self.rtx.echo_fresh(&self.rtx_cold, tsecr) {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
                             rtt = Some(Duration::from_millis(u64::from(ms)));
@@ -576,26 +576,29 @@ impl Connection {
                     }
                 }
             }
-            if let Some(sent) = self.rtx.rtt_probe {
+            if let Some(sent) = self.rtx.probe_sent(&self.rtx_cold) {
                 if ack > self.rare.rtt_probe_seq {
                     if rtt.is_none() {
                         rtt = Some(now.saturating_duration_since(sent));
                     }
-                    self.rtx.rtt_probe = None;
+                    self.rtx.stop_timing();
                 }
             }
             if let Some(rtt) = rtt {
                 self.rtt_sample(rtt);
             }
             self.rtx.rto.reset_backoff();
-            self.rtx.count = 0;
+            self.rtx.set_count(0);
             self.snd.una = ack;
             if self.snd.nxt < self.snd.una {
                 self.snd.nxt = self.snd.una;
             }
             // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-            self.timers.retransmit_at =
-                if self.snd.una == self.snd.max { None } else { Some(now + self.rtx.rto.rto()) };
+            self.timers.retransmit_at = if self.snd.una == self.snd.max {
+                None
+            } else {
+                Some(now + self.rtx.timeout(&self.config))
+            };
         }
         // A predicted segment arrived in ESTABLISHED.
         if PREDICTED || self.state.is_synchronized() {
@@ -747,7 +750,7 @@ impl Connection {
         // (`quickack`), else within the delayed-ACK timeout.
         self.ack.delack_segments += 1;
         let advmss = usize::from(self.config.mss);
-        self.quickack.on_data(now, n, offered, advmss, self.rtx.rto.rto());
+        self.quickack.on_data(now, n, offered, advmss, self.rtx.timeout(&self.config));
         if gap_filled
             || !self.opts.flags.delayed_ack()
             || self.ack.delack_segments >= 2

@@ -296,9 +296,9 @@ impl Connection {
         let header = self.header(now, start, flags);
         self.loss.board.on_retransmit(i, now);
         // Karn: a retransmitted range never yields an RTT sample.
-        self.rtx.rtt_probe = None;
+        self.rtx.stop_timing();
         if self.timers.retransmit_at.is_none() {
-            self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
+            self.timers.retransmit_at = Some(now + self.rtx.timeout(&self.config));
         }
         self.recovery().note_retransmission(len);
         self.count_out(true);
@@ -603,15 +603,17 @@ impl Connection {
         if self.snd.nxt > self.snd.max {
             self.snd.max = self.snd.nxt;
         }
+        // Without timestamps one segment at a time is timed (tested first: with them, as on
+        // most connections, the timing flag is not read).
         if retrans {
             // Karn: a retransmitted range never yields an RTT sample.
-            self.rtx.rtt_probe = None;
-        } else if self.rtx.rtt_probe.is_none() && !self.opts.ts_ok {
-            self.rtx.rtt_probe = Some(now);
+            self.rtx.stop_timing();
+        } else if !self.opts.ts_ok && !self.rtx.timing() {
+            self.rtx.start_timing(&mut self.rtx_cold, now);
             self.rare.rtt_probe_seq = seq;
         }
         if self.timers.retransmit_at.is_none() {
-            self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
+            self.timers.retransmit_at = Some(now + self.rtx.timeout(&self.config));
         }
         self.set_persist_at(None);
         self.last_sent_for_keepalive(now);

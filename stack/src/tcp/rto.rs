@@ -2,30 +2,140 @@
 //!
 //! Karn's rule (RFC 6298 §3) is the caller's job: it only feeds samples from segments that were
 //! never retransmitted, or echoed timestamps (RFC 7323 §4.1), which are unambiguous.
+//!
+//! The estimate ([`RtoState`]) and the limits it is kept within ([`RtoLimits`]) are apart:
+//! a TCP connection keeps the estimate among the parts every segment touches and derives the
+//! limits from its configuration, which it shares with every other connection (one line for
+//! all of them, always in the cache), instead of a copy of them in each connection's hot
+//! lines. [`RtoEstimator`] holds both, for an owner with no such configuration at hand
+//! (RUDP).
 
 use crate::time::Duration;
 
 use super::SeqNumber;
 
-/// The RFC 6298 estimator: smoothed RTT, RTT variance and the resulting RTO.
+/// The limits an RTO is kept within: the minimum, the maximum and the clock granularity as
+/// configured, applied in whole microseconds (`u32`, up to 71 minutes: a longer maximum
+/// saturates there), as while the estimator held copies of them in that form. Converted
+/// where used, not when made: a TCP connection makes these from its shared configuration
+/// for each use, and most uses need none of them (`RtoState::rto` after a sample) or one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RtoLimits {
+    min: Duration,
+    max: Duration,
+    granularity: Duration,
+}
+
+impl RtoLimits {
+    /// The limits for a minimum RTO `min`, a maximum `max` and a clock granularity `G`
+    /// (RFC 6298 §2.4, §2.5 and §4).
+    #[inline(always)]
+    pub fn new(min: Duration, max: Duration, granularity: Duration) -> Self {
+        RtoLimits { min, max, granularity }
+    }
+
+    /// The least RTO and the least variance term: the minimum, at least `G`.
+    #[inline(always)]
+    fn var_floor_us(self) -> u32 {
+        micros(self.min.max(self.granularity))
+    }
+
+    #[inline(always)]
+    fn var_floor(self) -> Duration {
+        Duration::from_micros(u64::from(self.var_floor_us()))
+    }
+
+    /// The largest RTO.
+    #[inline(always)]
+    fn max(self) -> Duration {
+        Duration::from_micros(u64::from(micros(self.max)))
+    }
+}
+
+/// The RFC 6298 estimator with its limits, for an owner that keeps both (RUDP).
 #[derive(Clone, Copy, Debug)]
 pub struct RtoEstimator {
+    state: RtoState,
+    limits: RtoLimits,
+}
+
+impl RtoEstimator {
+    /// An estimator before any sample: RTO = `initial` (RFC 6298 §2.1).
+    pub fn new(initial: Duration, min: Duration, max: Duration, granularity: Duration) -> Self {
+        RtoEstimator {
+            state: RtoState::new(initial, min, max, ()),
+            limits: RtoLimits::new(min, max, granularity),
+        }
+    }
+
+    /// [`RtoState::sample_per_round`] within these limits.
+    pub fn sample_per_round(&mut self, r: Duration, una: SeqNumber, nxt: SeqNumber) {
+        self.state.sample_per_round(r, una, nxt, self.limits);
+    }
+
+    /// [`RtoState::sample`] within these limits.
+    pub fn sample(&mut self, r: Duration) {
+        self.state.sample(r, self.limits);
+    }
+
+    /// [`RtoState::syn_loss_fallback`] within these limits.
+    pub fn syn_loss_fallback(&mut self, fallback: Duration) {
+        self.state.syn_loss_fallback(fallback, self.limits);
+    }
+
+    /// The timer expired: double the RTO (RFC 6298 §5.5), up to the maximum.
+    pub fn back_off(&mut self) {
+        self.state.back_off();
+    }
+
+    /// Forgets the backoff (new data acknowledged, RFC 6298 §5.7 spirit).
+    pub fn reset_backoff(&mut self) {
+        self.state.reset_backoff();
+    }
+
+    /// The RTO to arm the timer with, backoff included.
+    pub fn rto(&self) -> Duration {
+        self.state.rto(self.limits)
+    }
+
+    /// The RTO without backoff.
+    pub fn base_rto(&self) -> Duration {
+        self.state.base_rto()
+    }
+
+    /// Smoothed RTT, once a sample has been taken.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.state.srtt()
+    }
+
+    /// RTT variance.
+    pub fn rttvar(&self) -> Duration {
+        self.state.rttvar()
+    }
+
+    /// Number of consecutive backoffs.
+    pub fn backoff(&self) -> u32 {
+        self.state.backoff()
+    }
+}
+
+/// The RFC 6298 estimate: smoothed RTT, RTT variance and the resulting RTO, kept within
+/// [`RtoLimits`] the caller passes. `owner` is the owner's own (TCP: `tcb::RtxTail`, two
+/// bytes): 36 bytes of times and two of flags leave two of padding that a field beside the
+/// estimate, in the owner's struct, could not use.
+#[derive(Clone, Copy, Debug)]
+pub struct RtoState<X = ()> {
     /// Meaningful once `has_srtt` (kept apart from an `Option` to save a connection 8 bytes).
     srtt: Duration,
     rttvar: Duration,
     rto: Duration,
-    /// The least RTO: the minimum, and at least the clock granularity `G`, in microseconds.
-    /// The two limits are kept as `u32` microseconds (up to 71 minutes) so that the
-    /// per-round variance fits in the 48 bytes the estimator had (`Connection` stays 32
-    /// cache lines).
-    var_floor_us: u32,
-    /// The largest RTO, in microseconds.
-    max_us: u32,
     /// A byte, as Linux's `icsk_backoff`: the RTO stops doubling long before 255.
     backoff: u8,
     has_srtt: bool,
     /// Linux's variance term, used by [`sample_per_round`](Self::sample_per_round) (TCP).
     round: RoundVariance,
+    /// The owner's bytes, in what would be the estimate's padding.
+    pub owner: X,
 }
 
 /// Linux's RTO variance term (`tcp_rtt_estimator`, `__tcp_set_rto`): RTO = SRTT + `rttvar`,
@@ -43,18 +153,18 @@ struct RoundVariance {
     rtt_seq: SeqNumber,
 }
 
-impl RtoEstimator {
-    /// An estimator before any sample: RTO = `initial` (RFC 6298 §2.1).
-    pub fn new(initial: Duration, min: Duration, max: Duration, granularity: Duration) -> Self {
-        RtoEstimator {
+impl<X> RtoState<X> {
+    /// An estimate before any sample: RTO = `initial` (RFC 6298 §2.1), at least `min` and at
+    /// most `max`.
+    pub fn new(initial: Duration, min: Duration, max: Duration, owner: X) -> Self {
+        RtoState {
             srtt: Duration::ZERO,
             rttvar: Duration::ZERO,
             rto: initial.max(min).min(max),
-            var_floor_us: micros(min.max(granularity)),
-            max_us: micros(max),
             backoff: 0,
             has_srtt: false,
             round: RoundVariance::default(),
+            owner,
         }
     }
 
@@ -68,15 +178,20 @@ impl RtoEstimator {
     /// and as a call the registers its caller keeps live were saved and restored around it
     /// (docs/benchmarks.md, "branch ack").
     #[inline(always)]
-    pub fn sample_per_round(&mut self, r: Duration, una: SeqNumber, nxt: SeqNumber) {
+    pub fn sample_per_round(
+        &mut self,
+        r: Duration,
+        una: SeqNumber,
+        nxt: SeqNumber,
+        limits: RtoLimits,
+    ) {
         let us = micros;
-        let floor_us = self.var_floor_us;
         match self.srtt() {
             None => {
                 self.srtt = r;
                 self.has_srtt = true;
                 self.rttvar = Duration::from_nanos(r.total_nanos() / 2);
-                let rttvar_us = us(r).saturating_mul(2).max(floor_us);
+                let rttvar_us = us(r).saturating_mul(2).max(limits.var_floor_us());
                 self.round = RoundVariance { mdev_max_us: rttvar_us, rttvar_us, rtt_seq: nxt };
             }
             Some(srtt) => {
@@ -107,18 +222,26 @@ impl RtoEstimator {
                         round.rttvar_us -= (round.rttvar_us - round.mdev_max_us) / 4;
                     }
                     round.rtt_seq = nxt;
-                    round.mdev_max_us = floor_us;
+                    round.mdev_max_us = limits.var_floor_us();
                 }
             }
         }
+        // RTO = SRTT + the variance term, at most the maximum. At least the floor too, with no
+        // test: the term is (`rttvar_us` is at least `mdev_max_us` after any step, which is
+        // at least the floor: both start at or above it, the one falls by a quarter of its
+        // gap to the other, the other is reset to the floor), and the sum saturates.
+        // Linux's `__tcp_set_rto` has no floor test either. That holds for an estimate fed by
+        // this method alone, under limits that never change (TCP's come from its
+        // configuration, where no socket option changes them).
         let var = Duration::from_micros(u64::from(self.round.rttvar_us));
-        self.rto = (self.srtt + var).max(self.var_floor()).min(self.max());
+        debug_assert!(var >= limits.var_floor(), "the variance term is at least the floor");
+        self.rto = (self.srtt + var).min(limits.max());
         self.backoff = 0;
     }
 
     /// Feeds one RTT measurement `r` (RFC 6298 §2.2 and §2.3). Also ends any backoff: a fresh
     /// sample means the path answers again.
-    pub fn sample(&mut self, r: Duration) {
+    pub fn sample(&mut self, r: Duration, limits: RtoLimits) {
         match self.srtt() {
             None => {
                 self.srtt = r;
@@ -136,15 +259,15 @@ impl RtoEstimator {
         let srtt = self.srtt;
         // RTO <- SRTT + K*RTTVAR, K = 4, at least the minimum (which is at least G), at most
         // the maximum (§2.3-§2.5).
-        self.rto = (srtt + self.rttvar.saturating_mul(4)).max(self.var_floor()).min(self.max());
+        self.rto = (srtt + self.rttvar.saturating_mul(4)).max(limits.var_floor()).min(limits.max());
         self.backoff = 0;
     }
 
     /// RFC 6298 §5.7: the SYN (or SYN-ACK) had to be retransmitted and no RTT sample exists,
     /// so data transfer starts with an RTO of at least `fallback` (3 s).
-    pub fn syn_loss_fallback(&mut self, fallback: Duration) {
+    pub fn syn_loss_fallback(&mut self, fallback: Duration, limits: RtoLimits) {
         if !self.has_srtt {
-            self.rto = self.rto.max(fallback).min(self.max());
+            self.rto = self.rto.max(fallback).min(limits.max());
         }
     }
 
@@ -164,25 +287,24 @@ impl RtoEstimator {
     /// it) the factor is one: the same value without the shift and the overflow-checked
     /// multiply (`tests::rto_without_backoff_skips_the_factor`).
     #[inline]
-    pub fn rto(&self) -> Duration {
+    ///
+    /// Once a sample was taken, the RTO is within the maximum already: each sample clamped it
+    /// (the back-off changes only the factor), and the maximum is not read at all
+    /// (`tests::rto_without_backoff_skips_the_factor` compares with the clamp).
+    pub fn rto(&self, limits: RtoLimits) -> Duration {
         if self.backoff == 0 {
-            return self.rto.min(self.max());
+            if self.has_srtt {
+                return self.rto;
+            }
+            return self.rto.min(limits.max());
         }
         let factor = 1u64 << self.backoff.min(20);
-        self.rto.saturating_mul(factor).min(self.max())
+        self.rto.saturating_mul(factor).min(limits.max())
     }
 
     /// The RTO without backoff.
     pub fn base_rto(&self) -> Duration {
         self.rto
-    }
-
-    fn var_floor(&self) -> Duration {
-        Duration::from_micros(u64::from(self.var_floor_us))
-    }
-
-    fn max(&self) -> Duration {
-        Duration::from_micros(u64::from(self.max_us))
     }
 
     /// Smoothed RTT, once a sample has been taken.
@@ -224,10 +346,11 @@ mod tests {
     fn clamped_form(e: &mut RtoEstimator, r: Duration, una: SeqNumber, nxt: SeqNumber) {
         let Some(srtt) = e.srtt() else {
             e.sample_per_round(r, una, nxt);
+            assert_eq!(e.state.rto, floored_rto(e));
             return;
         };
         let nanos = |d: Duration| d.total_nanos().min(i64::MAX as u64) as i64;
-        let var = nanos(e.rttvar);
+        let var = nanos(e.state.rttvar);
         let err = nanos(r) - nanos(srtt);
         let mut d = err.abs() - var;
         if err < 0 && d > 0 {
@@ -236,7 +359,15 @@ mod tests {
         let rttvar = Duration::from_nanos(var.saturating_add(d / 4).max(0) as u64);
         let srtt_after = Duration::from_nanos((nanos(srtt) + err / 8) as u64);
         e.sample_per_round(r, una, nxt);
-        assert_eq!((e.rttvar, e.srtt), (rttvar, srtt_after), "sample {r:?}");
+        assert_eq!((e.state.rttvar, e.state.srtt), (rttvar, srtt_after), "sample {r:?}");
+        assert_eq!(e.state.rto, floored_rto(e), "sample {r:?}");
+    }
+
+    /// The per-round RTO with the floor applied, as it was before `sample_per_round` left
+    /// the test out.
+    fn floored_rto(e: &RtoEstimator) -> Duration {
+        let var = Duration::from_micros(u64::from(e.state.round.rttvar_us));
+        (e.state.srtt + var).max(e.limits.var_floor()).min(e.limits.max())
     }
 
     proptest::proptest! {
@@ -271,8 +402,8 @@ mod tests {
 
     /// `rto()` as it reads without the no-backoff shortcut.
     fn rto_with_factor(e: &RtoEstimator) -> Duration {
-        let factor = 1u64 << e.backoff.min(20);
-        e.rto.saturating_mul(factor).min(e.max())
+        let factor = 1u64 << e.state.backoff.min(20);
+        e.state.rto.saturating_mul(factor).min(e.limits.max())
     }
 
     proptest::proptest! {
@@ -290,12 +421,14 @@ mod tests {
             ],
             samples in proptest::collection::vec(0u64..5_000_000_000, 0..6),
             backoffs in 0u8..30,
+            granularity in 0u64..3_000_000,
         ) {
             let ns = Duration::from_nanos;
-            let mut e = RtoEstimator::new(ns(initial), ns(min), ns(max), ns(1_000_000));
+            let mut e = RtoEstimator::new(ns(initial), ns(min), ns(max), ns(granularity));
             proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
             for (k, &r) in samples.iter().enumerate() {
                 e.sample_per_round(ns(r), seq(1 + k as u32), seq(2 + k as u32));
+                proptest::prop_assert_eq!(e.state.rto, floored_rto(&e));
                 proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
             }
             e.syn_loss_fallback(Duration::from_secs(3));
@@ -307,6 +440,14 @@ mod tests {
             e.reset_backoff();
             proptest::prop_assert_eq!(e.rto(), rto_with_factor(&e));
         }
+    }
+
+    /// The estimate with two bytes of its owner's is 40 bytes: the owner's bytes take the
+    /// padding (TCP's `Retransmit` is this and nothing else).
+    #[test]
+    fn the_owner_bytes_fill_the_padding() {
+        assert_eq!(core::mem::size_of::<RtoState<[u8; 2]>>(), 40);
+        assert_eq!(core::mem::size_of::<RtoState>(), 40);
     }
 
     #[test]

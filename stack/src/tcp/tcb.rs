@@ -5,10 +5,10 @@
 //! `Connection`). Each part is plain data: the behaviour stays on the connection (or, for loss
 //! recovery and ECN, on their own types in `recovery`), since most steps read several parts.
 
-use super::config::TcpFlags;
-use super::rto::RtoEstimator;
+use super::config::{TcpConfig, TcpFlags};
+use super::rto::{RtoLimits, RtoState};
 use super::SeqNumber;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// The send sequence space (RFC 9293 §3.3.1, figure 4): `SND.UNA`, `SND.NXT`, `SND.WND`,
 /// `SND.WL1`, `SND.WL2`, `ISS`, plus what this engine keeps beside them.
@@ -293,20 +293,120 @@ pub(super) struct TimersCold {
 }
 
 /// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4).
+/// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4): 40 bytes,
+/// all of them touched by a common segment. What it used to hold beside the estimate and
+/// no common segment reads went elsewhere (docs/benchmarks.md, "Retransmit in 40 bytes"):
+/// the RTO's limits are derived from the shared configuration where they are needed
+/// ([`rto_limits`]: no socket option changes them), and the timed segment's send time and
+/// the timestamp floor are in [`RtxCold`], read only while a flag here says they matter.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Retransmit {
-    /// SRTT, RTTVAR and the RTO with its back-off.
-    pub(super) rto: RtoEstimator,
+    /// SRTT, RTTVAR and the RTO with its back-off; in its padding, the timeout count and
+    /// the flags ([`RtxTail`]).
+    pub(super) rto: RtoState<RtxTail>,
+}
+
+/// [`Retransmit`]'s own two bytes, kept inside the estimate (`RtoState::owner`), where a
+/// field of `Retransmit` beside it would have taken 8 bytes with its padding.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RtxTail {
+    /// Consecutive timeouts without progress (bounded by the SYN retries or `retries2`).
+    count: u8,
+    /// `Retransmit::TIMING` and `Retransmit::TS_FLOOR`.
+    flags: u8,
+}
+
+/// What [`Retransmit`] keeps that a common segment never reads: each value only while a
+/// flag in `Retransmit` says it is set.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RtxCold {
     /// Without timestamps: when the segment being timed left (Karn's algorithm); which
-    /// segment it is, `Rare::rtt_probe_seq`, is read only while one is timed.
-    pub(super) rtt_probe: Option<Instant>,
+    /// segment it is, `Rare::rtt_probe_seq`. Meaningful while `Retransmit::timing`.
+    probe_sent: Instant,
     /// TSval of the last timeout retransmission. An echo older than this can only come from
     /// a peer whose TS.Recent could not advance (RFC 7323 §4.3: its ACK of the retransmission
     /// was lost), so measuring RTT from it would count the whole timeout as path delay and
-    /// inflate the RTO by orders of magnitude. Such echoes give no sample.
-    pub(super) ts_sample_floor: Option<u32>,
-    /// Consecutive timeouts without progress (bounded by the SYN retries or `retries2`).
-    pub(super) count: u8,
+    /// inflate the RTO by orders of magnitude. Such echoes give no sample. Meaningful once
+    /// `Retransmit::TS_FLOOR` is set (never cleared after).
+    ts_sample_floor: u32,
+}
+
+/// The RTO's limits for a connection with this configuration: derived where they are needed
+/// rather than copied into each connection's hot lines. The configuration's `min_rto`,
+/// `max_rto` and `clock_granularity` are set when it is made and no socket option changes
+/// them (`Connection::change_config`'s callers), so these are the limits the connection
+/// started with.
+#[inline(always)]
+pub(super) fn rto_limits(config: &TcpConfig) -> RtoLimits {
+    RtoLimits::new(config.min_rto, config.max_rto, config.clock_granularity)
+}
+
+impl Retransmit {
+    /// A segment is timed without timestamps (its send time is `RtxCold::probe_sent`).
+    const TIMING: u8 = 1;
+    /// A timeout retransmission set `RtxCold::ts_sample_floor`.
+    const TS_FLOOR: u8 = 2;
+
+    pub(super) fn new(config: &TcpConfig) -> Self {
+        let rto =
+            RtoState::new(config.initial_rto, config.min_rto, config.max_rto, RtxTail::default());
+        Retransmit { rto }
+    }
+
+    /// The RTO to arm the timer with, backoff included.
+    #[inline]
+    pub(super) fn timeout(&self, config: &TcpConfig) -> Duration {
+        self.rto.rto(rto_limits(config))
+    }
+
+    /// Consecutive timeouts without progress.
+    #[inline]
+    pub(super) fn count(&self) -> u8 {
+        self.rto.owner.count
+    }
+
+    #[inline]
+    pub(super) fn set_count(&mut self, count: u8) {
+        self.rto.owner.count = count;
+    }
+
+    /// Whether a segment is timed without timestamps.
+    #[inline]
+    pub(super) fn timing(&self) -> bool {
+        self.rto.owner.flags & Self::TIMING != 0
+    }
+
+    /// Starts timing a segment sent `now` (its number goes to `Rare::rtt_probe_seq`).
+    pub(super) fn start_timing(&mut self, cold: &mut RtxCold, now: Instant) {
+        self.rto.owner.flags |= Self::TIMING;
+        cold.probe_sent = now;
+    }
+
+    /// Karn's rule: the timed segment was retransmitted, or its sample taken.
+    #[inline]
+    pub(super) fn stop_timing(&mut self) {
+        self.rto.owner.flags &= !Self::TIMING;
+    }
+
+    /// When the timed segment left, if one is timed.
+    #[inline]
+    pub(super) fn probe_sent(&self, cold: &RtxCold) -> Option<Instant> {
+        self.timing().then_some(cold.probe_sent)
+    }
+
+    /// Whether an echoed timestamp may give an RTT sample: no timeout retransmission came
+    /// after it (`RtxCold::ts_sample_floor`).
+    #[inline]
+    pub(super) fn echo_fresh(&self, cold: &RtxCold, tsecr: u32) -> bool {
+        self.rto.owner.flags & Self::TS_FLOOR == 0
+            || tsecr.wrapping_sub(cold.ts_sample_floor) < 1 << 31
+    }
+
+    /// A timeout retransmission went out at TSval `ts`: older echoes give no sample.
+    pub(super) fn set_ts_floor(&mut self, cold: &mut RtxCold, ts: u32) {
+        self.rto.owner.flags |= Self::TS_FLOOR;
+        cold.ts_sample_floor = ts;
+    }
 }
 
 /// Liveness of an idle or stalled peer: zero-window probes (RFC 9293 §3.8.6.1) and
@@ -419,7 +519,7 @@ pub(super) struct TotalsHigh {
 /// (`SendSeq`, `RecvSeq`, `Retransmit`, `Ecn`) so that those take one line less
 /// (docs/benchmarks.md, "The common segment in 11 lines"): the initial sequence numbers
 /// (read in the handshake and for a SYN's retransmission), the sequence number of the
-/// segment timed without timestamps (read only while `Retransmit::rtt_probe` is set) and
+/// segment timed without timestamps (read only while `Retransmit::timing`) and
 /// ECN's end of the reduced window (read only for an ECE).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Rare {
@@ -427,7 +527,7 @@ pub(super) struct Rare {
     pub(super) iss: SeqNumber,
     /// `IRS`: the peer's initial sequence number.
     pub(super) irs: SeqNumber,
-    /// The segment `Retransmit::rtt_probe` times (meaningless while that is `None`).
+    /// The segment `Retransmit` times (meaningless while `Retransmit::timing` is false).
     pub(super) rtt_probe_seq: SeqNumber,
     /// ECN sender: `SND.MAX` at the last ECE reaction (RFC 3168 §6.1.2); no new reaction
     /// until it is acknowledged (`Ecn::on_ack`).
@@ -442,7 +542,7 @@ impl Rare {
 
 #[cfg(test)]
 mod tests {
-    use super::{ColdDeadline, RecvCold, RecvSeq, SeqNumber, Timers, TimersCold};
+    use super::*;
     use crate::time::Instant;
 
     const ALL: [ColdDeadline; 3] =
@@ -499,5 +599,58 @@ mod tests {
         assert!(!r.take_pending_fin_at(&cold, SeqNumber(99)));
         assert!(r.take_pending_fin_at(&cold, SeqNumber(100)));
         assert!(!r.take_pending_fin_at(&cold, SeqNumber(100)), "taken once");
+    }
+
+    /// The timeout count and the two flags share the estimate's padding: each changes
+    /// alone, and the cold values count only while their flag is set.
+    #[test]
+    fn retransmit_flags_and_count_are_independent() {
+        let config = TcpConfig::default();
+        let (mut rtx, mut cold) = (Retransmit::new(&config), RtxCold::default());
+        assert_eq!((rtx.count(), rtx.timing()), (0, false));
+        assert_eq!(rtx.probe_sent(&cold), None);
+        // No floor: every echo may give a sample, whatever the cold field holds.
+        cold.ts_sample_floor = 5000;
+        assert!(rtx.echo_fresh(&cold, 1) && rtx.echo_fresh(&cold, u32::MAX));
+        let sent = Instant::ZERO + Duration::from_millis(7);
+        rtx.start_timing(&mut cold, sent);
+        assert_eq!(rtx.probe_sent(&cold), Some(sent));
+        rtx.set_count(3);
+        rtx.set_ts_floor(&mut cold, 1000);
+        assert_eq!((rtx.count(), rtx.probe_sent(&cold)), (3, Some(sent)));
+        // The floor: an echo at or after it (in sequence space, RFC 7323 §4.3) is fresh.
+        assert!(rtx.echo_fresh(&cold, 1000) && rtx.echo_fresh(&cold, 1000 + (1 << 31) - 1));
+        assert!(!rtx.echo_fresh(&cold, 999) && !rtx.echo_fresh(&cold, 1000 + (1 << 31)));
+        // Karn: the probe ends, the floor and the count stay.
+        rtx.stop_timing();
+        assert_eq!(rtx.probe_sent(&cold), None);
+        assert!(!rtx.echo_fresh(&cold, 999));
+        assert_eq!(rtx.count(), 3);
+        rtx.set_count(0);
+        assert!(!rtx.timing() && !rtx.echo_fresh(&cold, 999));
+        // The estimate around them is untouched by all of it.
+        assert_eq!(rtx.timeout(&config), config.initial_rto);
+        assert_eq!(rtx.rto.backoff(), 0);
+        rtx.rto.back_off();
+        assert_eq!((rtx.count(), rtx.rto.backoff()), (0, 1));
+    }
+
+    /// The RTO's limits come from the configuration as the estimator's copies did: the
+    /// minimum at least the clock granularity, the maximum in whole microseconds.
+    #[test]
+    fn limits_from_the_configuration() {
+        let config = TcpConfig {
+            min_rto: Duration::from_micros(300),
+            clock_granularity: Duration::from_millis(2),
+            max_rto: Duration::from_nanos(5_000_000_999),
+            ..TcpConfig::default()
+        };
+        let mut rtx = Retransmit::new(&config);
+        rtx.rto.sample_per_round(Duration::ZERO, SeqNumber(1), SeqNumber(2), rto_limits(&config));
+        assert_eq!(rtx.timeout(&config), Duration::from_millis(2));
+        for _ in 0..20 {
+            rtx.rto.back_off();
+        }
+        assert_eq!(rtx.timeout(&config), Duration::from_secs(5));
     }
 }

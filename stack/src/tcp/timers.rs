@@ -7,6 +7,7 @@
 
 use super::connection::{Connection, Event, State};
 use super::segment::{Flags, SegmentHeader, SegmentOptions};
+use super::tcb::rto_limits;
 use super::tcb::ColdDeadline;
 use crate::time::Instant;
 
@@ -113,7 +114,8 @@ impl Connection {
         }
         // The probe first: it restarts the retransmission timer (RFC 8985 §7.3).
         if self.loss.tlp_at.is_some_and(|t| t <= now) {
-            self.recovery().on_tlp_timeout(now);
+            let limits = rto_limits(&self.config);
+            self.recovery().on_tlp_timeout(now, limits);
         }
         if self.timers.retransmit_at.is_some_and(|t| t <= now) {
             self.on_retransmit_timeout(now);
@@ -170,7 +172,7 @@ impl Connection {
         };
         let out_of_retries = match user_deadline {
             Some(deadline) => now >= deadline,
-            None => self.rtx.count >= limit,
+            None => self.rtx.count() >= limit,
         };
         if (!zero_window && out_of_retries) || (zero_window && silent_too_long) {
             self.counters.abort_on_timeout += 1;
@@ -178,7 +180,7 @@ impl Connection {
             return;
         }
         if !zero_window {
-            self.rtx.count += 1;
+            self.rtx.set_count(self.rtx.count() + 1);
         }
         self.counters.timeouts += 1;
         self.rtx.rto.back_off();
@@ -190,13 +192,14 @@ impl Connection {
             // The SYN or SYN-ACK goes again.
             self.snd.nxt = self.snd.una;
         }
-        self.rtx.rtt_probe = None;
+        self.rtx.stop_timing();
         if self.opts.ts_ok {
-            self.rtx.ts_sample_floor = Some(self.ts_now(now));
+            let ts = self.ts_now(now);
+            self.rtx.set_ts_floor(&mut self.rtx_cold, ts);
         }
         // The timer fires at the user timeout at the latest (Linux
         // `tcp_clamp_rto_to_user_timeout`).
-        let next = now + self.rtx.rto.rto();
+        let next = now + self.rtx.timeout(&self.config);
         self.timers.retransmit_at = Some(user_deadline.map_or(next, |d| next.min(d.max(now))));
     }
 

@@ -31,8 +31,9 @@ use super::cc::AckSample;
 use super::cc::Controller;
 use super::connection::Connection;
 use super::counters::TcpCounters;
+use super::rto::RtoLimits;
 use super::segment::Segment;
-use super::tcb::{Negotiated, Retransmit, SendSeq, Timers};
+use super::tcb::{rto_limits, Negotiated, Retransmit, SendSeq, Timers};
 use super::SeqNumber;
 use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
@@ -469,7 +470,8 @@ impl Connection {
     /// feeds it from one place (`on_ack`).
     #[inline(always)]
     pub(super) fn rtt_sample(&mut self, rtt: Duration) {
-        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt);
+        let limits = rto_limits(&self.config);
+        self.rtx.rto.sample_per_round(rtt, self.snd.una, self.snd.nxt, limits);
         self.loss.rack.on_rtt_sample(rtt);
         self.loss.last_rtt = Some(rtt);
     }
@@ -811,7 +813,7 @@ impl Recovery<'_> {
         self.start_undo_episode();
         self.cold.retransmit_now = true;
         self.cold.impatient_deadline = None;
-        self.rtx.rtt_probe = None;
+        self.rtx.stop_timing();
         self.loss.set_tlp_end(self.cold, None);
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
@@ -916,7 +918,7 @@ impl Recovery<'_> {
         self.loss.set_episode(self.cold, None);
         self.cold.rto_recover = None;
         self.loss.frto = Frto::default();
-        self.rtx.count = 0;
+        self.rtx.set_count(0);
         self.counters.spurious_rtos += 1;
     }
 
@@ -944,7 +946,7 @@ impl Recovery<'_> {
     pub(super) fn on_rto_recovery(&mut self, now: Instant) {
         let reduce = match self.loss.episode {
             None => true,
-            Some(kind) => kind == RecoveryKind::Timeout && self.rtx.count <= 1,
+            Some(kind) => kind == RecoveryKind::Timeout && self.rtx.count() <= 1,
         };
         if reduce {
             // FlightSize (RFC 5681 eq. 4), but never more than the window allowed: with SACK,
@@ -969,7 +971,9 @@ impl Recovery<'_> {
             && match self.loss.episode {
                 None => true,
                 Some(kind) => {
-                    kind == RecoveryKind::Timeout && self.rtx.count > 1 && self.loss.frto.eligible()
+                    kind == RecoveryKind::Timeout
+                        && self.rtx.count() > 1
+                        && self.loss.frto.eligible()
                 }
             };
         self.loss.frto = if frto { Frto::start() } else { Frto::default() };
@@ -1001,14 +1005,14 @@ impl Recovery<'_> {
 
     /// The probe timer fired: the next `poll_transmit` sends a probe, and the RTO restarts
     /// after it (RFC 8985 §7.3).
-    pub(super) fn on_tlp_timeout(&mut self, now: Instant) {
+    pub(super) fn on_tlp_timeout(&mut self, now: Instant, limits: RtoLimits) {
         self.loss.tlp_at = None;
         if self.loss.episode.is_some() || self.loss.board.is_empty() {
             return;
         }
         self.loss.tlp_pending = true;
         self.counters.tlp_probes += 1;
-        self.timers.retransmit_at = Some(now + self.rtx.rto.rto());
+        self.timers.retransmit_at = Some(now + self.rtx.rto.rto(limits));
     }
 
     /// RFC 8985 §7.4: the ACK of a probe. If the probe retransmitted the tail and nothing says
