@@ -1331,7 +1331,7 @@ mod layout {
     use super::super::reassembly::Reassembly;
     use super::super::recovery::scoreboard::Scoreboard;
     use super::super::recovery::LossRecovery;
-    use super::super::tcb::{RecvCold, RecvSeq, Timers};
+    use super::super::tcb::{RecvSeq, Timers};
     use super::Connection;
 
     const LINE: usize = 64;
