@@ -318,14 +318,15 @@ pub struct Connection {
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
     pub(super) snd: SendSeq,
-    /// When to acknowledge, and whether a RST is queued (`queue_rst`).
-    pub(super) ack: AckSchedule,
-    pub(super) probes: Probes,
     /// Where pushes and corked tails fall in the send stream, and whether record ends are
     /// pending (`push`; the ends themselves are `records`, cold).
     pub(super) marks: SendMarks,
     pub(super) send_buf: ChunkQueue,
     pub(super) recv_buf: ChunkQueue,
+    /// When to acknowledge, and whether a RST is queued (`queue_rst`): 2-byte aligned, after
+    /// the 4-byte aligned parts.
+    pub(super) ack: AckSchedule,
+    pub(super) probes: Probes,
     /// ECN (RFC 3168) negotiation and its sender and receiver state (its end of reduced
     /// window is `rare.cwr_until`).
     pub(super) ecn: Ecn,
@@ -1299,7 +1300,7 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-19, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // Lines 12-18, one word each (`layout::hot_word_reads_each_hot_line`); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
@@ -1309,8 +1310,7 @@ impl Connection {
             u64::from(self.seg_counts.in_segs),
             u64::from(self.rtx.count()),
             u64::from(self.snd.una.0),
-            u64::from(self.probes.unanswered),
-            self.send_buf.len() as u64,
+            u64::from(self.snd.wnd),
             self.chrono_kind as u64,
             // Line 1: `Autotune` (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
@@ -1402,14 +1402,15 @@ mod layout {
     /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_nine_lines() {
+    fn a_common_segment_touches_eight_lines() {
         let lines = lines_of(&common_segment());
-        assert_eq!(lines.len(), 9);
+        assert_eq!(lines.len(), 8);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count and the whole parts: 456 bytes from a line's start, 8 lines
+        // The out-of-order count and the whole parts: 446 bytes from a line's start, 7 lines
         // (640 bytes and 10 lines before this round's branches: `Timers` and `RecvSeq` 48
         // bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and `Totals` 16, the
-        // three per-segment counters 24).
+        // three per-segment counters 24; 456 bytes and 8 lines with `AckSchedule` 8 and
+        // `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
         assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (40, 144));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
@@ -1417,8 +1418,13 @@ mod layout {
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 8, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 456);
-        assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 8);
+        assert_eq!(parts_end - first, 446);
+        assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
+        // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
+        assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
+        let recv_end = offset_of!(Connection, recv_buf) + 32;
+        assert_eq!(offset_of!(Connection, ack), recv_end);
+        assert_eq!(offset_of!(Connection, probes), recv_end + 4);
         // The counters' low words and `quickack`: 16 bytes of 2- and 1-byte aligned parts
         // among the 8-byte aligned ones, which they leave aligned.
         let seg_counts = offset_of!(Connection, seg_counts);
@@ -1436,12 +1442,13 @@ mod layout {
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before this
-        // round), 8 bytes of them end padding (`rare` fills the room that places the
+        // round), 16 bytes of them end padding (`rare` fills the room that places the
         // out-of-order count); the cold values of the parts that shrank come last.
         assert_eq!(size_of::<Connection>(), 27 * LINE);
         let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
-        assert_eq!(cold, 27 * LINE - 8, "8 bytes of end padding");
-        assert_eq!(offset_of!(Connection, counters), parts_end, "the counters, cold, follow");
+        assert_eq!(cold, 27 * LINE - 16, "16 bytes of end padding");
+        let counters = offset_of!(Connection, counters);
+        assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
 
     /// A socket option set on one connection changes its configuration alone, however many
@@ -1507,8 +1514,7 @@ mod layout {
             (offset_of!(Connection, seg_counts.in_segs), 2),
             (offset_of!(Connection, rtx.rto.owner), 2),
             (offset_of!(Connection, snd.una), 4),
-            (offset_of!(Connection, probes.unanswered), 4),
-            (offset_of!(Connection, send_buf), 32),
+            (offset_of!(Connection, snd.wnd), 4),
             (offset_of!(Connection, chrono_kind), 1),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];
@@ -1519,7 +1525,7 @@ mod layout {
     }
 
     /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 9] = [1, 12, 13, 14, 15, 16, 17, 18, 19];
+    const HOT: [usize; 8] = [1, 12, 13, 14, 15, 16, 17, 18];
 
     /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
     /// part (`last_rtt`, RACK's least RTT). Nothing after `loss` has one (the parts after it,

@@ -748,7 +748,7 @@ impl Connection {
         // Delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at least every second
         // segment, at once when a gap was filled or in Linux's quick-ACK mode
         // (`quickack`), else within the delayed-ACK timeout.
-        self.ack.delack_segments += 1;
+        self.ack.delack_segments = self.ack.delack_segments.saturating_add(1);
         let advmss = usize::from(self.config.mss);
         self.quickack.on_data(now, n, offered, advmss, self.rtx.timeout(&self.config));
         if gap_filled

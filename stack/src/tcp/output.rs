@@ -763,7 +763,7 @@ impl Connection {
             && self.snd.max == self.snd.una
             && self.persist_at().is_none()
         {
-            let shift = self.probes.persist_backoff.min(20);
+            let shift = u32::from(self.probes.persist_backoff.min(20));
             let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
             self.set_persist_at(Some(now + d));
         }

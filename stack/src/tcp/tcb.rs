@@ -203,8 +203,10 @@ impl Negotiated {
 pub(super) struct AckSchedule {
     /// An ACK must go out with the next `poll_transmit`.
     pub(super) now: bool,
-    /// Full-sized segments received since the last ACK (every second one is acknowledged).
-    pub(super) delack_segments: u32,
+    /// Full-sized segments received since the last ACK (every second one is acknowledged;
+    /// only `>= 2` and `> 0` are asked, so it saturates, and 16 bits keep this part and
+    /// `Probes` beside the single bytes at the hot run's end, whose eighth line they spared).
+    pub(super) delack_segments: u16,
     /// A RST is queued (`Connection::rst_pending` holds it): its presence, which every
     /// segment's planning reads, kept here in a hot line (and this struct's padding) while
     /// the 72-byte header sits in a cold one (`Connection::queue_rst`, `take_rst`).
@@ -421,10 +423,11 @@ pub(super) struct Probes {
     /// The persist timer found data behind a window too small for its next segment: one
     /// segment of what fits may go now (Linux `tcp_write_wakeup`).
     pub(super) window_wakeup: bool,
-    /// Zero-window probes sent since the last acceptable ACK.
-    pub(super) unanswered: u32,
-    /// Persist back-off exponent.
-    pub(super) persist_backoff: u32,
+    /// Zero-window probes sent since the last acceptable ACK (at most `retries2` + 1, a
+    /// `u8` setting).
+    pub(super) unanswered: u16,
+    /// Persist back-off exponent (saturating; the timer's shift takes at most 20 of it).
+    pub(super) persist_backoff: u8,
 }
 
 impl Probes {

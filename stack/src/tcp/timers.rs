@@ -218,7 +218,7 @@ impl Connection {
             }
             return;
         }
-        if self.probes.unanswered >= u32::from(self.config.retries2) {
+        if self.probes.unanswered >= u16::from(self.config.retries2) {
             self.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
@@ -226,7 +226,7 @@ impl Connection {
         self.probes.unanswered += 1;
         self.probes.pending = true;
         self.probes.persist_backoff = self.probes.persist_backoff.saturating_add(1);
-        let shift = self.probes.persist_backoff.min(20);
+        let shift = u32::from(self.probes.persist_backoff.min(20));
         let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
         self.set_persist_at(Some(now + d));
     }
