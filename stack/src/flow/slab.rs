@@ -17,8 +17,8 @@
 //! it on a line of the connection that its segment reads anyway (no extra line per frame),
 //! and a tag byte of our own beside the generation saved no miss (docs/benchmarks.md, "The
 //! socket record in one line"). It is the tag of an `Option<Duration>` of the connection
-//! (today `Autotune::rtt`'s, the first, by `rustc_abi`'s rule), which moves with the
-//! connection's field order: `tcp::connection::layout` keeps both candidates on hot lines.
+//! (today loss recovery's `last_rtt`, its only one), which moves with the connection's field
+//! order: `tcp::connection::layout` keeps the candidates on hot lines.
 
 use core::marker::PhantomData;
 

@@ -219,31 +219,34 @@ pub struct CookieOptions {
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 10 of the 28 lines (11 before branch loss narrowed `loss`):
-/// - line 1: `Autotune`'s hot end (its last 48 bytes, with the RTT estimate's tag: the niche
-///   in which the slab marks the slot's occupancy) and the congestion controller's tag and
-///   window (its first 16 bytes);
-/// - lines 12-20, from the out-of-order count (last in `Reassembly`) to the three
-///   per-segment counters (first in `TcpCounters`): whole, the parts it touches throughout:
-///   header prediction (`state`, `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the
-///   pending RST's presence, and `timers`), building a segment (`local`/`remote`, `ecn`,
-///   `marks`, `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`) and an
-///   ACK's bookkeeping (`rtx`, `probes`, `totals`, `loss`), with the configuration's pointer
-///   (`config`: the configuration itself is shared, one line that stays in the cache for
-///   every connection): 8 + 560 + 24 bytes, 10 lines with 48 bytes to spare. The 8-byte aligned parts come
-///   first, then the 4-byte aligned ones, then the single bytes, so that no padding lies
-///   between them.
+/// bytes fall on 8 of the 27 lines (11 before branches loss, tmr, tot and rtt narrowed their
+/// parts and the run was packed again):
+/// - line 1: `Autotune` (40 bytes: both buffer sizes and the receiver's RTT estimate) and the
+///   congestion controller's tag and window (its first 16 bytes);
+/// - lines 12-18, from the out-of-order count (last in `Reassembly`) to `chrono_kind`:
+///   whole, the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
+///   `opts`), the ACK decision (`ack`, with the pending RST's presence, and `timers`),
+///   building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`, `chrono_kind`), the
+///   receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`, `probes`,
+///   `loss`), the low words of the three per-segment counters (`seg_counts`) and the
+///   configuration's pointer (`config`: the configuration itself is shared, one line that
+///   stays in the cache for every connection): 8 + 438 bytes, 7 lines with 2 to spare. The
+///   8-byte aligned parts come first (with `seg_counts` and `quickack`, 16 bytes of 2- and
+///   1-byte aligned ones, among them), then the 4-byte aligned ones, then the 2-byte aligned
+///   (`ack`, `probes`), then the single bytes, so that no padding lies between them.
 ///
-/// The rest fills the other 17 lines: the ACK rate limits and `Seldom` (the keepalive
-/// probe's time, the retransmissions' total) before the tuning, the congestion state beyond
-/// the window, the RST itself, `Rare` (the initial sequence numbers, the timed segment's
-/// number, ECN's end of reduced window), the out-of-order ranges, the other counters, the
-/// send-time totals (`chrono`), the record ends (`records`) and loss recovery's episode
-/// state (`LossCold`), and the timed segment's send time and the timestamp floor
-/// (`rtx_cold`). A part's fields that no common segment touches went there only with
-/// a hot copy of whether they matter (`ack.rst`, `marks`' record flag, `chrono_kind`,
-/// `rtx`'s flags) kept in step by the only code that changes them. The line
-/// budget test (`layout`) checks the 11;
+/// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
+/// time, the retransmissions' total, the byte totals' high words) and the receiver's read
+/// measurement before the tuning, the congestion state beyond the window, the RST itself,
+/// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
+/// window), the out-of-order ranges, the counters, the send-time totals (`chrono`), the
+/// record ends (`records`), loss recovery's episode state (`LossCold`), the persist, close
+/// and pacing deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), where
+/// the byte totals are derived from (`totals`), and the timed segment's send time and the
+/// timestamp floor (`rtx_cold`). A part's fields that no common segment touches went there
+/// only with a hot copy of whether they matter (`ack.rst`, `marks`' record flag,
+/// `chrono_kind`, `rtx`'s, `timers`', `rcv`'s and `loss`'s flags) kept in step by the only
+/// code that changes them. The line budget test (`layout`) checks the 8;
 /// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
 /// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
 /// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
@@ -279,8 +282,9 @@ pub struct Connection {
     // segment: it starts line 12) -----
     pub(super) reassembly: Reassembly,
 
-    // ----- lines 12-20: every part a common segment touches throughout, whole: first
-    // those 8-byte aligned, then the 4-byte aligned, then the bytes, with no padding -----
+    // ----- lines 12-18: every part a common segment touches throughout, whole: first
+    // those 8-byte aligned, then the 4-byte, then the 2-byte aligned, then the bytes, with
+    // no padding -----
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -1284,11 +1288,10 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 10 lines `layout::HOT` names (line 1, `Autotune`'s hot end, whose RTT
-    /// estimate's tag is the slot's occupancy, and the controller's tag and window; lines
-    /// 12-20, the parts a common segment touches throughout, from the out-of-order count to
-    /// the three per-segment counters, with the configuration's pointer), plus the
-    /// scoreboard's oldest record (a heap object of its own). Which field stands for which
+    /// each of the 8 lines `layout::HOT` names (line 1, `Autotune` and the controller's tag
+    /// and window; lines 12-18, the parts a common segment touches throughout, from the
+    /// out-of-order count to `chrono_kind`, with the configuration's pointer; the scoreboard's
+    /// oldest record is inline in `loss`, so no heap line is read). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
     /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
     /// simulation of `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
@@ -1374,20 +1377,23 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 10 of the connection's 28 lines (11 with loss
-    /// recovery's 208 bytes, before its untouched fields went cold and its `Option`s behind
-    /// hot flags, its ring behind a pointer; 12 with the
+    /// The line budget of the common segment: 8 of the connection's 27 lines (9 with
+    /// `AckSchedule` and `Probes` 4-byte aligned and 20 bytes, before 17fc300; 11 with loss
+    /// recovery's 208 bytes, 48-byte `Timers` and `RecvSeq`, 72-byte `Retransmit`, 64-bit
+    /// totals and counters in the run and a 72-byte `Autotune`, before branches loss, tmr, tot
+    /// and rtt; 12 with the
     /// initial sequence numbers, the timed segment's number, ECN's end of reduced window,
     /// the send-time totals and the record ends inside the hot parts, in an order that left
     /// padding between them; 13 with a copy of the configuration in each connection, its per-segment run on a line of its
     /// own; 14 with that run across two lines and the RST's presence in its header, 15 with
     /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
     /// total inside the hot parts, 18 with the hot parts first and the configuration,
-    /// counters and RST behind them, 19 before that). `Autotune`'s hot end and the
-    /// controller's tag and window are line 1 (64 bytes exactly), and the out-of-order count,
-    /// the parts a common segment touches throughout (with the configuration's pointer) and
-    /// the three counters lines 12-20 (576 bytes exactly: the hot parts ordered 8-byte
-    /// aligned first, then 4-byte aligned, then the bytes, with no padding between them). A field added in the wrong place,
+    /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
+    /// and window are line 1, and the out-of-order count and the parts a common segment
+    /// touches throughout (with the configuration's pointer and the per-segment counters'
+    /// low words) lines 12-18 (446 bytes: the hot parts ordered 8-byte aligned first, then
+    /// 4-byte, then 2-byte aligned, then the bytes, with no padding between them). A field
+    /// added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
     /// these lines (`HOT`).
     ///
@@ -1395,11 +1401,10 @@ mod layout {
     /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
     /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
     /// unless the last one lies further from the start than both the first does and the
-    /// first lies from the end (`rustc_abi`'s niche bias). Here the first is `Autotune::rtt`
-    /// (line 1) and the last loss recovery's `last_rtt` (lines 12-20): both hot, so that either
-    /// choice costs no line; none lies on a cold line (the configuration's `user_timeout`
-    /// did, between them, while each connection held a copy). Such an `Option` placed first
-    /// or last would take the niche to a cold line. The socket's own test (`stack::socket`)
+    /// first lies from the end (`rustc_abi`'s niche bias). Here there is one, loss recovery's
+    /// `last_rtt` (line 14), hot (until branch tot the first was `Autotune::rtt`, line 1; the
+    /// configuration's `user_timeout` lay between while each connection held a copy). Such an
+    /// `Option` placed first or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
     fn a_common_segment_touches_eight_lines() {
@@ -1528,15 +1533,17 @@ mod layout {
     const HOT: [usize; 8] = [1, 12, 13, 14, 15, 16, 17, 18];
 
     /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
-    /// part (`last_rtt`, RACK's least RTT). Nothing after `loss` has one (the parts after it,
+    /// part (`last_rtt`, its only one since `Rack::min_rtt` is a `MinRtt`, branch loss).
+    /// Nothing after `loss` has one (the parts after it,
     /// the counters, the send-time totals and the record ends hold integers, 4-byte `Option`s
     /// and a `VecDeque`; the RST's options, `Rare` and `LossCold` hold 4-byte `Option`s and
     /// `Option<Instant>`s, whose niche is one value), nor anything before it: `AckLimits`,
     /// `Seldom`, `ReadSpace`, `Autotune` (whose RTT estimate was the first such `Option`,
     /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
-    /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured: a `None` of
-    /// `Option<Connection>` written over a pattern changes only `loss`'s first 8 bytes
-    /// (offsets 1016-1023, line 15; 64-71, line 1, before).
+    /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured on branch tot's layout: a
+    /// `None` of `Option<Connection>` written over a pattern changed only `loss`'s first 8
+    /// bytes (64-71, line 1, before). On the merged layout (`loss` at 936, line 14) the cache
+    /// simulation of 100,000 connections finds no connection line missed outside the 8.
     fn niche_candidates() -> [(usize, usize); 1] {
         [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
     }
