@@ -5,7 +5,8 @@
 //! frames one after the other waits for every miss in turn. The first pass, over a window of
 //! frames, reads all of those ahead in steps, each over the whole window: the flow keys and
 //! their hashes (only the frames are read), the index probes, then each found connection's
-//! lines (`Connection::hot_word`, the lines a cache simulation showed missing). A step's
+//! lines (`Connection::hot_word`, the lines a cache simulation showed missing) and the chunk
+//! line its data is likely to be written to. A step's
 //! loads are independent of one another, so the processor has the misses of several frames
 //! in flight together; a lookup done whole per frame (hash, then probe) is long enough that
 //! it held only one frame's chain at a time. The second pass then handles each frame as
@@ -90,14 +91,21 @@ impl Stack {
         frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))
     }
 
-    /// Reads every line of `h`'s connection and socket record its segment will touch.
+    /// Reads every line of `h`'s connection and socket record its segment will touch, and
+    /// the first line of its send queue's first chunk.
     fn warm(&self, h: FlowHandle) {
         // Key and socket from one slot check; the wheel entry unchecked (a hint: a stale
         // timer handle reads another entry's deadline, which is harmless).
         if let Some((key, s)) = self.flows.get_keyed(h) {
             // The socket record and the connection's wheel entry (settle reads both).
             let record = u64::from(s.in_tx) ^ self.wheel.peek_deadline_nanos(s.timer);
-            black_box(s.conn.hot_word() ^ record ^ u64::from(key.remote_port));
+            // A request that acknowledges the last response frees that chunk, and its own
+            // data is written to the chunk's start (`Connection::send_head_chunk`): a line
+            // last touched a whole round ago, whose write waited for it in the second pass
+            // (one write miss a frame, the last miss outside this pass; docs/benchmarks.md,
+            // "The chunk a request is written to").
+            let chunk = self.buffers.warm_word(s.conn.send_head_chunk());
+            black_box(s.conn.hot_word() ^ record ^ u64::from(key.remote_port) ^ chunk);
         }
     }
 }

@@ -72,6 +72,11 @@ impl ChunkQueue {
         self.count as usize
     }
 
+    /// The first chunk held, [`NIL`] when none: the one an acknowledgment gives back first.
+    pub(crate) fn head_chunk(&self) -> u32 {
+        self.head
+    }
+
     /// Offset of the first byte held in its chunk (chunk boundaries fall every
     /// [`CHUNK_SIZE`] bytes from the read point less this).
     pub fn head_offset(&self) -> usize {

@@ -385,6 +385,18 @@ impl ChunkPool {
         self.slabs.get(s)?.data.as_deref()?.get(idx).map(|c| &c.0)
     }
 
+    /// The first byte of chunk `id`, 0 for an id with no storage ([`NIL`]): a read for the
+    /// RX look-ahead (`stack::batch`), so that the line is in cache before a segment writes
+    /// it (a write to a line not in cache waits for it like a read).
+    #[inline]
+    pub(crate) fn warm_word(&self, id: u32) -> u64 {
+        let (s, idx) = split(id);
+        match self.slabs.get(s).and_then(|s| s.data.as_deref()).and_then(|d| d.get(idx)) {
+            Some(c) => u64::from(c.0[0]),
+            None => 0,
+        }
+    }
+
     /// [`chunk`](Self::chunk), mutably.
     #[inline(always)]
     pub(crate) fn chunk_mut(&mut self, id: u32) -> Option<&mut [u8; CHUNK_SIZE]> {

@@ -1320,6 +1320,15 @@ impl Connection {
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
+
+    /// The first chunk of the send queue ([`NIL`](super::chunk::NIL) when it is empty): the
+    /// one an ACK of everything in flight gives back, which the pool keeps aside and hands
+    /// out with the next `take` (`ChunkPool::give`), so that a request acknowledging the
+    /// last response has its data written to the start of this chunk. The RX look-ahead
+    /// reads that line (`stack::batch`).
+    pub(crate) fn send_head_chunk(&self) -> u32 {
+        self.send_buf.head_chunk()
+    }
 }
 
 #[cfg(test)]
