@@ -640,6 +640,33 @@ mod tests {
     }
 
     #[test]
+    fn the_chunk_an_ack_frees_holds_the_next_data_received() {
+        // What the RX look-ahead counts on when it reads the first line of the send queue's
+        // first chunk (`Connection::send_head_chunk`, `stack::batch`): the request that
+        // acknowledges a response frees that chunk, and the request's data goes to its start.
+        let mut pool = ChunkPool::unbounded();
+        // Other connections' chunks, some given back, so that the pool has others to offer.
+        let mut others: Vec<ChunkQueue> = (0..8).map(|_| ChunkQueue::new()).collect();
+        for (i, q) in others.iter_mut().enumerate() {
+            assert_eq!(q.append_small(&mut pool, &[i as u8; 100]), Some(100));
+        }
+        for q in others.iter_mut().step_by(2) {
+            q.clear(&mut pool);
+        }
+        let (mut send, mut recv) = (ChunkQueue::new(), ChunkQueue::new());
+        assert_eq!(send.append_small(&mut pool, &[1; 64]), Some(64), "the response");
+        let head = send.head_chunk();
+        assert_eq!(pool.warm_word(head), 1);
+        assert_eq!(send.consume(&mut pool, 64), 64, "the request acknowledges it");
+        assert_eq!(send.head_chunk(), NIL);
+        assert_eq!(recv.append_small(&mut pool, &[2; 64]), Some(64), "the request's data");
+        assert_eq!(recv.head_chunk(), head);
+        assert_eq!(recv.head_offset(), 0);
+        assert_eq!(pool.warm_word(head), 2);
+        assert_eq!(pool.warm_word(NIL), 0, "no chunk, no read");
+    }
+
+    #[test]
     fn appends_and_consumes_across_chunks_giving_chunks_back() {
         let mut pool = ChunkPool::unbounded();
         let mut q = ChunkQueue::new();
