@@ -9,6 +9,11 @@
 mod ccsim;
 mod cmd;
 
+/// Large blocks (the connection table, the chunk slabs, UMEM-sized buffers) on transparent
+/// huge pages: fewer TLB misses with many connections (`xdptcp_driver::hugepage`).
+#[global_allocator]
+static ALLOC: xdptcp_driver::HugePageAlloc = xdptcp_driver::HugePageAlloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -9,6 +9,7 @@ pub mod app;
 pub mod builder;
 pub mod device;
 pub mod fault;
+pub mod hugepage;
 pub mod loopback;
 pub mod netns;
 pub mod pcap;
@@ -29,6 +30,7 @@ pub use device::{Device, FrameId, FrameList, RxBatch, TxBatch, TxBuf, DEFAULT_BA
 pub use worker::{App, CopyCounters, NoApp, Worker, WorkerCounters};
 
 pub use fault::{FaultConfig, FaultDevice, FaultStats, Impairments};
+pub use hugepage::HugePageAlloc;
 pub use loopback::{LoopbackEnd, LoopbackPair};
 pub use pcap::PcapDevice;
 pub use service::{Cx, Host, Service};

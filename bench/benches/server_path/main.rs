@@ -41,6 +41,11 @@
 //! allocated up front (a 64 B exchange never needs more). Nagle off, Ethernet at MTU 1500,
 //! timestamps on, everything else each stack's default.
 
+/// Large blocks on huge pages, as in the `xdptcp` tool (`xdptcp_driver::hugepage`): the
+/// connection table and the chunk slabs at N = 100,000.
+#[global_allocator]
+static ALLOC: xdptcp_driver::HugePageAlloc = xdptcp_driver::HugePageAlloc;
+
 mod client;
 mod clock;
 mod frames;

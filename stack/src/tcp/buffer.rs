@@ -14,6 +14,8 @@
 //! and then commit what they filled. Every call takes the pool: the queue itself is a handful
 //! of integers.
 
+#[cfg(test)]
+use super::chunk::SLAB_CHUNKS;
 use super::chunk::{ChunkPool, CHUNK_SIZE, NIL};
 
 const C: u32 = CHUNK_SIZE as u32;
@@ -705,7 +707,7 @@ mod tests {
 
     #[test]
     fn splice_moves_bytes_between_queues_with_both_ends_mid_chunk() {
-        // Chunks from several slabs (more than 64 chunks in use), so the copy between two
+        // Chunks from several slabs (more than a slab's chunks in use), so the copy between two
         // chunks takes both the same-slab and the other-slab path.
         // `dst`'s first chunk is in slab 0, `src`'s in slab 1; later `dst` chunks reuse the
         // chunks `src` gave back, in slab 1.
@@ -713,7 +715,8 @@ mod tests {
         let mut dst = ChunkQueue::new();
         assert_eq!(dst.enqueue(&mut pool, b"head", usize::MAX, false), 4);
         let mut filler = ChunkQueue::new();
-        assert!(filler.enqueue(&mut pool, &[0; 70 * CHUNK_SIZE], usize::MAX, false) > 0);
+        let fill = vec![0; (SLAB_CHUNKS + 6) * CHUNK_SIZE];
+        assert!(filler.enqueue(&mut pool, &fill, usize::MAX, false) > 0);
         let mut src = ChunkQueue::new();
         let data: Vec<u8> = (0..30_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
         assert_eq!(src.enqueue(&mut pool, &data, usize::MAX, false), data.len());

@@ -88,22 +88,26 @@ pub struct MemoryCounters {
     pub window_clamped: u64,
 }
 
-/// Chunks per slab: storage is allocated 64 chunks (256 KiB) at a time, so a chunk is one
-/// page of a contiguous block (one TLB entry) rather than a heap block straddling two pages,
-/// which measured markedly slower on bulk transfers.
-pub const SLAB_CHUNKS: usize = 64;
+/// Chunks per slab: storage is allocated 512 chunks (2 MiB) at a time, so a chunk is one
+/// page of a contiguous block rather than a heap block straddling two pages, which measured
+/// markedly slower on bulk transfers; and a slab is one huge page where the binary's
+/// allocator asks for them (`xdptcp_driver::hugepage`): at 100,000 request/response
+/// connections each frame touches a chunk last touched a round earlier, whose 4 KiB page
+/// was one more TLB miss (docs/benchmarks.md, "Huge pages under the chunks"; 64-chunk slabs
+/// of 256 KiB before). The price: a pool that holds any chunk holds at least 2 MiB.
+pub const SLAB_CHUNKS: usize = 512;
 
 /// A chunk's storage: one page.
 #[repr(C, align(4096))]
 struct Storage([u8; CHUNK_SIZE]);
 
-/// 64 chunks, their links, and which of them are free.
+/// [`SLAB_CHUNKS`] chunks, their links, and which of them are free.
 struct Slab {
     /// `None` once released (all free, and more than the idle limit was idle). A fixed-size
     /// array, so a chunk's index within it (`id % SLAB_CHUNKS`) needs no bounds check.
     data: Option<Box<[Storage; SLAB_CHUNKS]>>,
     next: [u32; SLAB_CHUNKS],
-    free: [u8; SLAB_CHUNKS],
+    free: [u16; SLAB_CHUNKS],
     nfree: usize,
 }
 
@@ -216,10 +220,10 @@ impl ChunkPool {
         let storage: Box<[Storage]> =
             (0..SLAB_CHUNKS).map(|_| Storage([0u8; CHUNK_SIZE])).collect();
         let storage: Box<[Storage; SLAB_CHUNKS]> = storage.try_into().ok()?;
-        let mut free = [0u8; SLAB_CHUNKS];
+        let mut free = [0u16; SLAB_CHUNKS];
         for (i, f) in free.iter_mut().enumerate() {
             // Taken from the end: chunk 0 first.
-            *f = (SLAB_CHUNKS - 1 - i) as u8;
+            *f = (SLAB_CHUNKS - 1 - i) as u16;
         }
         let slab = Slab { data: Some(storage), next: [NIL; SLAB_CHUNKS], free, nfree: SLAB_CHUNKS };
         let s = match self.vacant.pop() {
@@ -332,7 +336,7 @@ impl ChunkPool {
     fn give_to_slab(&mut self, id: u32) {
         let (s, idx) = split(id);
         let Some(slab) = self.slabs.get_mut(s) else { return };
-        slab.free[slab.nfree] = idx as u8;
+        slab.free[slab.nfree] = idx as u16;
         slab.nfree += 1;
         let (nfree, s) = (slab.nfree, s as u32);
         if nfree == 1 {
@@ -524,11 +528,14 @@ mod tests {
         let ids: Vec<u32> = (0..3 * SLAB_CHUNKS).map(|_| p.take(false).unwrap()).collect();
         // The first one given back is kept aside (slab 0 still counts it taken) ...
         p.give(ids[0]);
-        assert_eq!((p.bytes_in_use(), p.idle_bytes()), (191 * CHUNK_SIZE, CHUNK_SIZE));
+        assert_eq!(
+            (p.bytes_in_use(), p.idle_bytes()),
+            ((3 * SLAB_CHUNKS - 1) * CHUNK_SIZE, CHUNK_SIZE)
+        );
         p.give(ids[0]);
         assert_eq!(p.idle_bytes(), CHUNK_SIZE, "given twice, counted once");
-        // ... and counts as idle when slabs are released: slab 1 all free makes 65 idle
-        // chunks, more than the limit and one slab of slack, so it goes, as it would with
+        // ... and counts as idle when slabs are released: slab 1 all free makes a slab and
+        // one chunk idle, more than the limit and one slab of slack, so it goes, as it would with
         // chunk 0 in slab 0's free list.
         for &id in &ids[SLAB_CHUNKS..2 * SLAB_CHUNKS] {
             p.give(id);
