@@ -9,8 +9,8 @@
 mod ccsim;
 mod cmd;
 
-/// Large blocks (the connection table, the chunk slabs, UMEM-sized buffers) on transparent
-/// huge pages: fewer TLB misses with many connections (`xdptcp_driver::hugepage`).
+/// Large blocks (the connection table, the chunk slabs) on transparent huge pages: fewer TLB
+/// misses with many connections (`xdptcp_driver::hugepage`).
 #[global_allocator]
 static ALLOC: xdptcp_driver::HugePageAlloc = xdptcp_driver::HugePageAlloc;
 
