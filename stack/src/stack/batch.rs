@@ -8,8 +8,9 @@
 //! lines (`Connection::hot_word`, the lines a cache simulation showed missing) and the chunk
 //! line its data is likely to be written to. A step's loads are independent of one another,
 //! so the processor has the misses of several frames in flight together; a lookup done whole
-//! per frame (hash, then probe) is long enough that it held only one frame's chain at a time. The second pass then handles each frame as
-//! [`Stack::receive`] does, finding its lines in cache. The first pass is only a hint: it
+//! per frame (hash, then probe) is long enough that it held only one frame's chain at a time.
+//! The second pass then handles each frame as [`Stack::receive`] does, finding its lines in
+//! cache. The first pass is only a hint: it
 //! reads, never changes anything, and a frame it cannot place (not IPv4/TCP, options it does
 //! not parse, no connection) is simply left to the second pass. docs/benchmarks.md ("Server
 //! at scale, misses overlapped") has the measurements.
