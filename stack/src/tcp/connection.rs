@@ -32,8 +32,8 @@ use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    rto_limits, AckLimits, AckSchedule, Negotiated, Probes, Rare, RecvCold, RecvSeq, Retransmit,
-    RtxCold, Seldom, SendSeq, Timers, TimersCold, Totals, TotalsHigh,
+    rto_limits, AckLimits, AckSchedule, ColdDeadline, Negotiated, Probes, Rare, RecvCold, RecvSeq,
+    Retransmit, RtxCold, Seldom, SendSeq, Timers, TimersCold, Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -1064,10 +1064,13 @@ impl Connection {
         }
         self.rcv.read_closed = true;
         self.shutdown_write();
-        if self.state == State::FinWait2 && self.close_at().is_none() {
+        if self.state == State::FinWait2 && self.cold_at(ColdDeadline::Close).is_none() {
             // Our FIN was acknowledged before the application closed: no `now` here, so the
             // wait counts from the last segment received (never later than Linux's).
-            self.set_close_at(Some(self.rcv.last_recv + self.config.fin_timeout));
+            self.set_cold_at(
+                ColdDeadline::Close,
+                Some(self.rcv.last_recv + self.config.fin_timeout),
+            );
         }
     }
 
@@ -1201,8 +1204,8 @@ impl Connection {
         self.set_state(State::Closed);
         self.timers.retransmit_at = None;
         self.timers.delack_at = None;
-        self.set_persist_at(None);
-        self.set_close_at(None);
+        self.set_cold_at(ColdDeadline::Persist, None);
+        self.set_cold_at(ColdDeadline::Close, None);
         self.ack.now = false;
         self.probes.pending = false;
         self.loss.board.clear();
@@ -1210,7 +1213,7 @@ impl Connection {
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
         self.loss.set_rack_at(&mut self.loss_cold, None);
-        self.set_pacing_next(None);
+        self.set_cold_at(ColdDeadline::Pacing, None);
         self.emit(event);
     }
 

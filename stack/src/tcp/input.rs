@@ -5,7 +5,7 @@ use super::chunk::ChunkPool;
 use super::connection::{Connection, Event, SegmentVerdict, State};
 use super::recovery::DupAckTest;
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
-use super::tcb::rto_limits;
+use super::tcb::{rto_limits, ColdDeadline};
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -235,7 +235,10 @@ impl Connection {
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
-                self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
+                self.set_cold_at(
+                    ColdDeadline::Close,
+                    Some(now + self.config.msl.saturating_mul(2)),
+                );
             }
             return SegmentVerdict::Dropped;
         }
@@ -625,7 +628,7 @@ impl Connection {
             self.snd.wl1 = seq;
             self.snd.wl2 = ack;
             if window > 0 {
-                self.set_persist_at(None);
+                self.set_cold_at(ColdDeadline::Persist, None);
                 self.probes.persist_backoff = 0;
             }
         }
@@ -637,7 +640,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
                     if self.rcv.read_closed {
-                        self.set_close_at(Some(now + self.config.fin_timeout));
+                        self.set_cold_at(ColdDeadline::Close, Some(now + self.config.fin_timeout));
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -773,7 +776,10 @@ impl Connection {
             // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
             // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
             if self.state == State::TimeWait {
-                self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
+                self.set_cold_at(
+                    ColdDeadline::Close,
+                    Some(now + self.config.msl.saturating_mul(2)),
+                );
             }
             self.ack.now = true;
             return;
@@ -792,7 +798,9 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now),
-            State::TimeWait => self.set_close_at(Some(now + self.config.msl.saturating_mul(2))),
+            State::TimeWait => {
+                self.set_cold_at(ColdDeadline::Close, Some(now + self.config.msl.saturating_mul(2)))
+            }
             _ => {}
         }
     }
@@ -800,9 +808,9 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.retransmit_at = None;
-        self.set_persist_at(None);
+        self.set_cold_at(ColdDeadline::Persist, None);
         // Replaces FIN-WAIT-2's deadline, if there was one.
-        self.set_close_at(Some(now + self.config.msl.saturating_mul(2)));
+        self.set_cold_at(ColdDeadline::Close, Some(now + self.config.msl.saturating_mul(2)));
     }
 }
 

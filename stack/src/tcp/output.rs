@@ -5,6 +5,7 @@ use super::chrono::Kind;
 use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
 use super::segment::{Flags, SackBlocks, SegmentHeader, SegmentOptions, Transmit};
+use super::tcb::ColdDeadline;
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -515,7 +516,7 @@ impl Connection {
     /// Pacing (off by default): whether the next data segment must wait. The wait is reported
     /// through `poll_timeout`.
     fn pacing_hold(&mut self, now: Instant) -> bool {
-        match self.pacing_next() {
+        match self.cold_at(ColdDeadline::Pacing) {
             Some(t) if self.opts.flags.pacing() && t > now => {
                 if !self.timers.pacing_held {
                     self.counters.paced_delays += 1;
@@ -575,20 +576,23 @@ impl Connection {
             // Unpaced, the stamp still follows the clock (`tcp_wstamp_ns` moves to now on
             // every transmission), so that the first paced packet sees the credit of the time
             // since.
-            self.set_pacing_next(Some(self.pacing_next().map_or(now, |t| t.max(now))));
+            self.set_cold_at(
+                ColdDeadline::Pacing,
+                Some(self.cold_at(ColdDeadline::Pacing).map_or(now, |t| t.max(now))),
+            );
             return;
         };
         let interval = |bytes: usize| {
             let nanos = bytes as u128 * 1_000_000_000 / rate;
             Duration::from_nanos(nanos.min(u128::from(u64::MAX)) as u64)
         };
-        let mut stamp = self.pacing_next().unwrap_or(now);
+        let mut stamp = self.cold_at(ColdDeadline::Pacing).unwrap_or(now);
         if packet.seg == 1 && stamp < now {
             let credit = now - stamp;
             let half_packet = interval(usize::from(packet.goal) * len).total_nanos() / 2;
             stamp = now - Duration::from_nanos(half_packet.min(credit.total_nanos()));
         }
-        self.set_pacing_next(Some(stamp + interval(len)));
+        self.set_cold_at(ColdDeadline::Pacing, Some(stamp + interval(len)));
     }
 
     /// Moves `SND.NXT` over `n` sequence numbers just sent, arming the retransmission timer
@@ -615,7 +619,7 @@ impl Connection {
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.timeout(&self.config));
         }
-        self.set_persist_at(None);
+        self.set_cold_at(ColdDeadline::Persist, None);
         self.last_sent_for_keepalive(now);
     }
 
@@ -761,11 +765,11 @@ impl Connection {
             && (self.snd.wnd == 0 || held || self.window_too_small())
             && waiting
             && self.snd.max == self.snd.una
-            && self.persist_at().is_none()
+            && self.cold_at(ColdDeadline::Persist).is_none()
         {
             let shift = u32::from(self.probes.persist_backoff.min(20));
             let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-            self.set_persist_at(Some(now + d));
+            self.set_cold_at(ColdDeadline::Persist, Some(now + d));
         }
     }
 }

@@ -294,7 +294,6 @@ pub(super) struct TimersCold {
     at: [Instant; 3],
 }
 
-/// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4).
 /// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4): 40 bytes,
 /// all of them touched by a common segment. What it used to hold beside the estimate and
 /// no common segment reads went elsewhere (docs/benchmarks.md, "Retransmit in 40 bytes"):

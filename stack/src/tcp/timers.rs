@@ -12,41 +12,17 @@ use super::tcb::ColdDeadline;
 use crate::time::Instant;
 
 impl Connection {
-    /// The persist timer's deadline (RFC 9293 §3.8.6.1; `TimersCold`).
+    /// Deadline `d` of those kept cold (persist, close, pacing: [`ColdDeadline`]), read from
+    /// `TimersCold` only when `Timers` says it is set.
     #[inline]
-    pub(super) fn persist_at(&self) -> Option<Instant> {
-        self.timers.cold(&self.timers_cold, ColdDeadline::Persist)
+    pub(super) fn cold_at(&self, d: ColdDeadline) -> Option<Instant> {
+        self.timers.cold(&self.timers_cold, d)
     }
 
-    /// Sets or clears the persist timer; clearing one not set writes one hot byte at most.
+    /// Sets or clears deadline `d`; clearing one not set writes one hot byte at most.
     #[inline]
-    pub(super) fn set_persist_at(&mut self, at: Option<Instant>) {
-        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Persist, at);
-    }
-
-    /// The closing state's deadline (TIME-WAIT's end or FIN-WAIT-2's give-up:
-    /// `ColdDeadline::Close`).
-    #[inline]
-    pub(super) fn close_at(&self) -> Option<Instant> {
-        self.timers.cold(&self.timers_cold, ColdDeadline::Close)
-    }
-
-    /// Sets or clears the closing state's deadline.
-    #[inline]
-    pub(super) fn set_close_at(&mut self, at: Option<Instant>) {
-        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Close, at);
-    }
-
-    /// Pacing's earliest departure time for the next data segment (set only with pacing on).
-    #[inline]
-    pub(super) fn pacing_next(&self) -> Option<Instant> {
-        self.timers.cold(&self.timers_cold, ColdDeadline::Pacing)
-    }
-
-    /// Sets or clears pacing's next departure time.
-    #[inline]
-    pub(super) fn set_pacing_next(&mut self, at: Option<Instant>) {
-        self.timers.set_cold(&mut self.timers_cold, ColdDeadline::Pacing, at);
+    pub(super) fn set_cold_at(&mut self, d: ColdDeadline, at: Option<Instant>) {
+        self.timers.set_cold(&mut self.timers_cold, d, at);
     }
 
     /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
@@ -75,8 +51,15 @@ impl Connection {
     /// pacing's (`poll_timeout`'s part that `TimersCold` holds).
     #[cold]
     fn cold_timeout(&self) -> Option<Instant> {
-        let pacing = if self.timers.pacing_held { self.pacing_next() } else { None };
-        Instant::earliest(Instant::earliest(self.persist_at(), self.close_at()), pacing)
+        let pacing =
+            if self.timers.pacing_held { self.cold_at(ColdDeadline::Pacing) } else { None };
+        Instant::earliest(
+            Instant::earliest(
+                self.cold_at(ColdDeadline::Persist),
+                self.cold_at(ColdDeadline::Close),
+            ),
+            pacing,
+        )
     }
 
     /// When the next keepalive probe (or the give-up decision) is due, if keepalive applies:
@@ -97,10 +80,10 @@ impl Connection {
 
     /// Runs every timer whose deadline is at or before `now`.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.close_at().is_some_and(|t| t <= now) {
+        if self.cold_at(ColdDeadline::Close).is_some_and(|t| t <= now) {
             // Set only in TIME-WAIT and FIN-WAIT-2 (`ColdDeadline::Close`).
             debug_assert!(matches!(self.state, State::TimeWait | State::FinWait2));
-            self.set_close_at(None);
+            self.set_cold_at(ColdDeadline::Close, None);
             if self.state == State::TimeWait {
                 self.enter_closed(Event::Closed);
             } else {
@@ -126,7 +109,7 @@ impl Connection {
         if self.loss.rack_at(&self.loss_cold).is_some_and(|t| t <= now) {
             self.recovery().on_rack_timeout(now);
         }
-        if self.timers.pacing_held && self.pacing_next().is_some_and(|t| t <= now) {
+        if self.timers.pacing_held && self.cold_at(ColdDeadline::Pacing).is_some_and(|t| t <= now) {
             self.timers.pacing_held = false;
         }
         if self.timers.delack_at.is_some_and(|t| t <= now) {
@@ -135,7 +118,7 @@ impl Connection {
             self.quickack.on_delayed_ack_timeout();
             self.counters.delayed_acks += 1;
         }
-        if self.persist_at().is_some_and(|t| t <= now) {
+        if self.cold_at(ColdDeadline::Persist).is_some_and(|t| t <= now) {
             self.on_persist_timeout(now);
             if self.state == State::Closed {
                 return;
@@ -206,7 +189,7 @@ impl Connection {
     /// Persist timer: probe the zero window, back off, and give up when probes go unanswered
     /// as many times as `retries2` (Linux `tcp_probe_timer`).
     fn on_persist_timeout(&mut self, now: Instant) {
-        self.set_persist_at(None);
+        self.set_cold_at(ColdDeadline::Persist, None);
         if self.snd.wnd != 0 {
             // Data held by TCP_CORK or MSG_MORE: one segment goes now, with PSH (`push`).
             if self.marks.holds_short() && self.data_end() > self.snd.nxt {
@@ -228,7 +211,7 @@ impl Connection {
         self.probes.persist_backoff = self.probes.persist_backoff.saturating_add(1);
         let shift = u32::from(self.probes.persist_backoff.min(20));
         let d = self.rtx.rto.base_rto().saturating_mul(1 << shift).min(self.config.max_rto);
-        self.set_persist_at(Some(now + d));
+        self.set_cold_at(ColdDeadline::Persist, Some(now + d));
     }
 
     /// Keepalive: probe after idle time, then every interval; after `count` unanswered probes,
@@ -260,6 +243,7 @@ mod tests {
 
     use super::super::config::TcpConfig;
     use super::super::connection::{Connection, ConnectionParams, Open, State};
+    use super::super::tcb::ColdDeadline;
     use crate::time::Instant;
 
     fn connection() -> Connection {
@@ -280,23 +264,23 @@ mod tests {
         let ms = Instant::from_millis;
         let mut c = connection();
         assert_eq!(c.poll_timeout(), None);
-        c.set_persist_at(Some(ms(30)));
+        c.set_cold_at(ColdDeadline::Persist, Some(ms(30)));
         assert_eq!(c.poll_timeout(), Some(ms(30)));
-        c.set_close_at(Some(ms(20)));
+        c.set_cold_at(ColdDeadline::Close, Some(ms(20)));
         assert_eq!(c.poll_timeout(), Some(ms(20)));
-        c.set_pacing_next(Some(ms(10)));
+        c.set_cold_at(ColdDeadline::Pacing, Some(ms(10)));
         assert_eq!(c.poll_timeout(), Some(ms(20)), "pacing counts only while it holds");
         c.timers.pacing_held = true;
         assert_eq!(c.poll_timeout(), Some(ms(10)));
         c.timers.delack_at = Some(ms(5));
         assert_eq!(c.poll_timeout(), Some(ms(5)));
         c.timers.delack_at = None;
-        c.set_pacing_next(None);
-        c.set_close_at(None);
+        c.set_cold_at(ColdDeadline::Pacing, None);
+        c.set_cold_at(ColdDeadline::Close, None);
         assert_eq!(c.poll_timeout(), Some(ms(30)));
-        c.set_persist_at(None);
+        c.set_cold_at(ColdDeadline::Persist, None);
         assert_eq!(c.poll_timeout(), None);
-        assert_eq!(c.close_at(), None);
+        assert_eq!(c.cold_at(ColdDeadline::Close), None);
     }
 
     /// TIME-WAIT ends at its cold deadline, not before.
@@ -305,7 +289,7 @@ mod tests {
         let ms = Instant::from_millis;
         let mut c = connection();
         c.enter_time_wait(ms(1));
-        let end = c.close_at().expect("2·MSL armed");
+        let end = c.cold_at(ColdDeadline::Close).expect("2·MSL armed");
         assert_eq!(end, ms(1) + c.config.msl.saturating_mul(2));
         assert_eq!(c.poll_timeout(), Some(end));
         c.on_timeout(Instant::from_nanos(end.total_nanos() - 1));
