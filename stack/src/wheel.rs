@@ -80,6 +80,21 @@ struct Entry<T> {
     place: u16,
 }
 
+/// Where the fields of an entry holding `T` lie, for the layout test of the read-ahead
+/// ([`TimerWheel::warm_word`]): (value, its size, deadline, generation, place), in bytes from
+/// the entry's start.
+#[cfg(test)]
+pub(crate) fn entry_layout<T>() -> [usize; 5] {
+    use core::mem::{offset_of, size_of};
+    [
+        offset_of!(Entry<T>, value),
+        size_of::<Option<T>>(),
+        offset_of!(Entry<T>, deadline),
+        offset_of!(Entry<T>, generation),
+        offset_of!(Entry<T>, place),
+    ]
+}
+
 /// What [`TimerWheel::next_deadline`] last computed, valid until the wheel changes.
 #[derive(Clone, Copy, Debug)]
 enum NextCache {
@@ -237,11 +252,23 @@ impl<T> TimerWheel<T> {
         Some(self.entries[index as usize].deadline)
     }
 
-    /// The deadline in `handle`'s entry in nanoseconds, 0 past the end, without checking
-    /// that the handle is live: for a read-ahead that only wants the entry's line in cache
-    /// (`Stack::receive_batch`), where the check's instructions would buy nothing.
-    pub(crate) fn peek_deadline_nanos(&self, handle: TimerHandle) -> u64 {
-        self.entries.get(handle.index as usize).map_or(0, |e| e.deadline.total_nanos())
+    /// A word read from both ends of what a [`retarget`](Self::retarget) that moves nothing
+    /// touches in `handle`'s entry: the value's tag at its start, then the deadline and the
+    /// generation, and the place at its end (`live_index`); the value's `due` lies between.
+    /// 0 past the end; the handle is not checked. For a read-ahead that wants those lines in
+    /// cache (`Stack::receive_batch`), where a check would buy nothing.
+    ///
+    /// Both ends, not the deadline alone: an entry is 48 bytes, so a quarter to a half of them
+    /// cross a cache line, and the deadline alone left the other line of those to miss when
+    /// the settle came (docs/benchmarks.md, "The wheel entry's other line";
+    /// `stack::socket::the_read_ahead_reads_both_ends_of_a_settled_wheel_entry`).
+    pub(crate) fn warm_word(&self, handle: TimerHandle) -> u64 {
+        self.entries.get(handle.index as usize).map_or(0, |e| {
+            u64::from(e.value.is_some())
+                ^ e.deadline.total_nanos()
+                ^ u64::from(e.generation)
+                ^ u64::from(e.place)
+        })
     }
 
     /// The value of a pending timer.

@@ -95,10 +95,11 @@ impl Stack {
     /// the first line of its send queue's first chunk.
     fn warm(&self, h: FlowHandle) {
         // Key and socket from one slot check; the wheel entry unchecked (a hint: a stale
-        // timer handle reads another entry's deadline, which is harmless).
+        // timer handle reads another entry, which is harmless).
         if let Some((key, s)) = self.flows.get_keyed(h) {
-            // The socket record and the connection's wheel entry (settle reads both).
-            let record = u64::from(s.in_tx) ^ self.wheel.peek_deadline_nanos(s.timer);
+            // The socket record and the connection's wheel entry (settle reads both), each
+            // line of it that settle touches.
+            let record = u64::from(s.in_tx) ^ self.wheel.warm_word(s.timer);
             // A request that acknowledges the last response frees that chunk, and its own
             // data is written to the chunk's start (`Connection::send_head_chunk`): a line
             // last touched a whole round ago, whose write waited for it in the second pass

@@ -235,6 +235,31 @@ impl Socket {
 
 #[cfg(test)]
 #[test]
+fn the_read_ahead_reads_both_ends_of_a_settled_wheel_entry() {
+    // A settle that moves nothing reads the value's tag, writes its `due`, and reads the
+    // deadline, the generation and the place. `TimerWheel::warm_word` reads the tag and the
+    // place: every line between is read if the tag is the entry's first word, the place
+    // the last touched, and the whole span shorter than a line (so at most two lines,
+    // wherever the entry lies).
+    let [value, value_size, deadline, generation, place] =
+        crate::wheel::entry_layout::<ConnTimer>();
+    let v = Some(ConnTimer { conn: FlowHandle::new(1, 2), due: Some(Instant::from_micros(5)) });
+    let start = core::ptr::addr_of!(v) as usize;
+    let payload = v.as_ref().map_or(start, |t| {
+        (core::ptr::addr_of!(t.conn) as usize).min(core::ptr::addr_of!(t.due) as usize)
+    });
+    assert_eq!(value, 0, "the value opens the entry");
+    assert!(payload - start >= 1, "the tag comes before the payload, at the entry's start");
+    let due_end = v.as_ref().map_or(0, |t| core::ptr::addr_of!(t.due) as usize - start + 8);
+    assert!(due_end <= value_size);
+    for touched_end in [value + value_size, deadline + 8, generation + 4] {
+        assert!(touched_end <= place, "{touched_end} lies past the place ({place})");
+    }
+    assert!(place + 2 <= 64, "the span fits a line, so it crosses at most one boundary");
+}
+
+#[cfg(test)]
+#[test]
 fn a_slot_is_the_connection_and_one_line() {
     // The connection rounded to its 64-byte alignment, then the stack's fields and the slot's
     // generation in one line (the header template is the stack's, not each connection's;
