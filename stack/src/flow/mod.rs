@@ -14,7 +14,11 @@
 //!
 //! Why not an open-addressing table of our own: one was built and measured (linear probing,
 //! `(hash, slot)` buckets, keys in the slab). It matched the SwissTable while the table fit in
-//! cache and lost on misses at 10^6 entries, where its buckets no longer did.
+//! cache and lost on misses at 10^6 entries, where its buckets no longer did. A SwissTable of
+//! such buckets (`hashbrown`'s `HashTable`, 8 bytes a bucket) lost too, on hits at 100,000
+//! connections: a lookup then waits on the slot's line to check the key, before the RX
+//! look-ahead asks for the connection's lines (docs/benchmarks.md, "The wheel entry's other
+//! line").
 //!
 //! Hashing is keyed SipHash-1-3 with a key the caller supplies (the stack draws no random
 //! numbers of its own): a remote peer chooses its address and port freely, and with an
