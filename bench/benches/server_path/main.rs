@@ -14,9 +14,10 @@
 //! Two full rounds over every connection then run untimed, and the checks below must hold
 //! before anything is measured.
 //!
-//! Requests go round-robin over the connections in RX batches of min(N, 64) frames (at
-//! N = 100,000 consecutive frames touch different connections, as a server at scale sees
-//! them). Each connection has one request in flight, as a closed-loop client (`xdptcp load
+//! Requests go round-robin over the connections, in a fixed shuffled order, in RX batches of
+//! min(N, 64) frames (at N = 100,000 consecutive frames touch different connections, as a
+//! server at scale sees them; shuffled so that they do not lie at a constant stride in the
+//! server's memory, which the core's stride prefetcher would follow, `client::shuffled`). Each connection has one request in flight, as a closed-loop client (`xdptcp load
 //! rr`) keeps it, so a batch never holds two requests of one connection: at N = 1 a batch
 //! is one frame. Per batch the server does a driver loop's whole turn: receive every frame,
 //! run due timers, let the application read and echo each request, and drain
