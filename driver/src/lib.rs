@@ -14,6 +14,7 @@ pub mod loopback;
 pub mod netns;
 pub mod pcap;
 pub mod pool;
+pub mod prefetch;
 pub mod rss;
 pub mod runtime;
 pub mod sched;
