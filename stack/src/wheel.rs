@@ -271,6 +271,14 @@ impl<T> TimerWheel<T> {
         })
     }
 
+    /// The address of `handle`'s entry and its size, not read (the handle is not checked).
+    #[inline]
+    pub(crate) fn entry_addr(&self, handle: TimerHandle) -> Option<(*const u8, usize)> {
+        self.entries
+            .get(handle.index as usize)
+            .map(|e| (e as *const Entry<T> as *const u8, core::mem::size_of::<Entry<T>>()))
+    }
+
     /// The value of a pending timer.
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
         let index = self.live_index(handle)?;

@@ -1,12 +1,14 @@
 //! `Stack::receive_batch` does exactly what `Stack::receive` on each frame does: the same
-//! server driven both ways by the same client traffic sends the same bytes.
+//! server driven both ways by the same client traffic sends the same bytes, and so does one
+//! whose batches go in stages with a prefetch (`StackConfig::prefetch`).
 
 mod common;
 
 use common::frames_out;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
-use xdptcp_stack::stack::{Stack, StackConfig, StackEvent, StackKeys};
+use xdptcp_stack::stack::{Prefetch, Stack, StackConfig, StackEvent, StackKeys};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
@@ -15,18 +17,36 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const CONNECTIONS: usize = 40;
 
-fn stack(ip: Ipv4Addr, mac: u8, seed: u64) -> Stack {
+fn stack(ip: Ipv4Addr, mac: u8, seed: u64, prefetch: Option<Prefetch>) -> Stack {
     let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, mac]), ip, 24);
-    let cfg = StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(seed));
+    let mut cfg = StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(seed));
+    cfg.prefetch = prefetch;
     Stack::new(cfg, Instant::from_millis(1))
+}
+
+/// How the server is fed.
+#[derive(Clone, Copy, PartialEq)]
+enum Feed {
+    OneByOne,
+    Batched,
+    /// Batched, with a prefetch: the staged look-ahead.
+    Staged,
+}
+
+/// Prefetches counted (the addresses are never read, as a prefetch reads nothing).
+static PREFETCHES: AtomicUsize = AtomicUsize::new(0);
+
+fn counting_prefetch(_line: *const u8) {
+    PREFETCHES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
 /// server fed in batches or frame by frame; returns every frame the server sent and the bytes
 /// the clients got back.
-fn run(batched: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let mut server = stack(SERVER, 1, 7);
-    let mut client = stack(CLIENT, 2, 9);
+fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let prefetch = (feed == Feed::Staged).then_some(counting_prefetch as Prefetch);
+    let mut server = stack(SERVER, 1, 7, prefetch);
+    let mut client = stack(CLIENT, 2, 9, None);
     let listener = server.tcp_listen(SERVER, 7, 128).unwrap();
     let mut now = Instant::from_millis(2);
     // One connection first, so the client has the server's address resolved (a neighbour
@@ -35,7 +55,7 @@ fn run(batched: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
     let (mut sent, mut echoed, mut buf) = (Vec::new(), Vec::new(), [0u8; 256]);
     for round in 0..60 {
         let frames = frames_out(&mut client, now);
-        if batched {
+        if feed != Feed::OneByOne {
             server.receive_batch(now, frames.iter().map(|f| &f[..]));
         } else {
             for f in &frames {
@@ -85,10 +105,23 @@ fn run(batched: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
 
 #[test]
 fn a_batch_is_received_as_its_frames_one_by_one() {
-    let (one_by_one, echoed) = run(false);
-    let (batched, echoed_batched) = run(true);
+    let (one_by_one, echoed) = run(Feed::OneByOne);
+    let (batched, echoed_batched) = run(Feed::Batched);
     assert_eq!(echoed.len(), CONNECTIONS * 10, "every message came back");
     assert!(one_by_one.len() > 3 * CONNECTIONS, "handshakes, echoes and closes were sent");
     assert_eq!(batched, one_by_one, "the server sent the same frames");
     assert_eq!(echoed_batched, echoed);
+}
+
+#[test]
+fn a_staged_batch_is_received_as_its_frames_one_by_one() {
+    let (one_by_one, echoed) = run(Feed::OneByOne);
+    let before = PREFETCHES.load(Ordering::Relaxed);
+    let (staged, echoed_staged) = run(Feed::Staged);
+    // The record and eight connection lines per found connection, then its wheel entry and
+    // chunk: batches of 40 frames fill the three stages.
+    let prefetched = PREFETCHES.load(Ordering::Relaxed) - before;
+    assert!(prefetched > 9 * CONNECTIONS, "the staged look-ahead ran: {prefetched} prefetches");
+    assert_eq!(staged, one_by_one, "the server sent the same frames");
+    assert_eq!(echoed_staged, echoed);
 }

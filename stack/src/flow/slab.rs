@@ -181,6 +181,13 @@ impl<K, E: SlotEntry<K>> Slab<K, E> {
         }
     }
 
+    /// The address of slot `index` (if it exists), not read.
+    #[inline]
+    pub(crate) fn slot_addr(&self, index: u32) -> Option<*const u8> {
+        ((index as usize) < self.slots.len())
+            .then(|| self.slots.as_ptr().wrapping_add(index as usize) as *const u8)
+    }
+
     /// Mutable value of a live entry.
     #[inline]
     pub(crate) fn get_mut(&mut self, index: u32, generation: u32) -> Option<&mut E::Value> {

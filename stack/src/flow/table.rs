@@ -194,6 +194,12 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         Ok(Handle::new(slot, generation))
     }
 
+    /// The address of the handle's slot, not read (the handle is not checked either).
+    #[inline]
+    pub(crate) fn slot_addr(&self, handle: Handle<K>) -> Option<*const u8> {
+        self.slab.slot_addr(handle.index)
+    }
+
     /// The entry's key, if the handle is live.
     #[inline]
     pub fn key(&self, handle: Handle<K>) -> Option<K> {

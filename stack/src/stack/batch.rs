@@ -1,19 +1,31 @@
-//! A receive batch in two passes, so that the cache misses of a batch's frames overlap.
+//! A receive batch handled a window of frames at a time, with each window's cache misses
+//! taken ahead of its handling, together, so that they overlap.
 //!
 //! With many connections, a segment's flow-index bucket, its slab slot, its wheel entry and
 //! every line of its connection the segment touches are each a cache miss, and handling
-//! frames one after the other waits for every miss in turn. The first pass, over a window of
-//! frames, reads all of those ahead in steps, each over the whole window: the flow keys and
-//! their hashes (only the frames are read), the index probes, then each found connection's
-//! lines (`Connection::hot_word`, the lines a cache simulation showed missing) and the chunk
-//! line its data is likely to be written to. A step's loads are independent of one another,
-//! so the processor has the misses of several frames in flight together; a lookup done whole
-//! per frame (hash, then probe) is long enough that it held only one frame's chain at a time.
-//! The second pass then handles each frame as [`Stack::receive`] does, finding its lines in
-//! cache. The first pass is only a hint: it
-//! reads, never changes anything, and a frame it cannot place (not IPv4/TCP, options it does
-//! not parse, no connection) is simply left to the second pass. docs/benchmarks.md ("Server
-//! at scale, misses overlapped") has the measurements.
+//! frames one after the other waits for every miss in turn. So a window of frames is looked
+//! up ahead in steps, each over the whole window: the flow keys and their hashes (only the
+//! frames are read), the index probes, then each found connection's lines
+//! (`Connection::hot_word`, the lines a cache simulation showed missing), its socket record,
+//! its wheel entry and the chunk line its data is likely to be written to. A step's loads are
+//! independent of one another, so the processor has the misses of several frames in flight
+//! together; a lookup done whole per frame (hash, then probe) is long enough that it held
+//! only one frame's chain at a time. Then each frame of the window is handled as
+//! [`Stack::receive`] does, finding its lines in cache.
+//!
+//! Read ahead with plain loads, a window's misses are waited for before it is handled, and
+//! nothing overlaps them. With a prefetch from the driver ([`StackConfig::prefetch`]), the
+//! batch goes in stages instead: while window k is handled, window k + 2 has been looked up
+//! and its slots and connections' lines prefetched, and window k + 1's wheel entries and
+//! chunks (found through those lines, prefetched a window before) are prefetched in turn.
+//!
+//! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
+//! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
+//! frame handled in between closed or opened) is simply looked up again when handled.
+//! docs/benchmarks.md ("Server at scale, misses overlapped", "The staged look-ahead") has the
+//! measurements.
+//!
+//! [`StackConfig::prefetch`]: super::StackConfig::prefetch
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -22,10 +34,18 @@ use super::Stack;
 use crate::flow::{FlowHandle, FlowKey};
 use crate::time::Instant;
 
+/// Starts fetching the cache line at an address and returns at once, without reading it,
+/// whatever the address (a prefetch never faults). The stack has no `unsafe`, so a driver
+/// supplies it ([`StackConfig::prefetch`](super::StackConfig::prefetch)).
+pub type Prefetch = fn(*const u8);
+
 /// Frames looked up ahead of handling: enough to keep several misses in flight, few enough
-/// that their lines are still in cache when the second pass comes (a window touches a few
+/// that their lines are still in cache when the window is handled (a window touches a few
 /// lines per frame).
 const WINDOW: usize = 16;
+
+/// One window's frames, looked up: the connection of each (`None`: left to `receive`).
+type Window = [Option<FlowHandle>; WINDOW];
 
 impl Stack {
     /// Processes the frames of one RX batch, in order, with the same effect as calling
@@ -36,51 +56,149 @@ impl Stack {
         I: IntoIterator<Item = &'f [u8]>,
         I::IntoIter: Clone,
     {
-        let mut frames = frames.into_iter();
+        let frames = frames.into_iter();
         // A lone frame has nothing to overlap with: the look-ahead would only cost.
         let mut peek = frames.clone();
         if let (Some(frame), None) = (peek.next(), peek.next()) {
             self.receive(now, frame);
             return;
         }
-        let mut keys = [None; WINDOW];
-        let mut found = [None; WINDOW];
+        match self.prefetch {
+            Some(prefetch) => self.receive_staged(now, frames, prefetch),
+            None => self.receive_windows(now, frames),
+        }
+    }
+
+    /// Each window looked up and read ahead with loads, then handled.
+    fn receive_windows<'f>(
+        &mut self,
+        now: Instant,
+        mut frames: impl Iterator<Item = &'f [u8]> + Clone,
+    ) {
+        let mut window = [None; WINDOW];
         loop {
-            // Steps, each over the whole window, so that each step's misses overlap across
-            // frames instead of waiting on the long computation of the step before: the
-            // flow keys and their hashes (no memory but the frames), the index probes, then
-            // the reads of each found connection's lines. The connection of the last frame
-            // handled is tried first (one key compare, no hash): a run of batches of one
-            // connection is hashed once. The same handle for the whole window, not each
-            // frame's predecessor: chaining them made every lookup wait for the one before.
-            let prev = self.rx_hint;
-            let mut n = 0;
-            for ((key, slot), frame) in keys.iter_mut().zip(found.iter_mut()).zip(frames.clone()) {
-                *slot = None;
-                *key = None;
-                match self.key_of(frame) {
-                    Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => *slot = prev,
-                    Some(k) => *key = Some((k, self.flows.hash(&k))),
-                    None => {}
-                }
-                n += 1;
-            }
-            for (slot, key) in found[..n].iter_mut().zip(&keys[..n]) {
-                if let Some((key, hash)) = key {
-                    *slot = self.flows.lookup_hashed(key, *hash);
-                }
-            }
-            for h in found[..n].iter().flatten() {
+            let n = self.look_up(&mut frames.clone(), &mut window);
+            for h in window[..n].iter().flatten() {
                 self.warm(*h);
             }
-            for (hint, frame) in found[..n].iter().zip(frames.by_ref()) {
-                // Found connections are not looked up again (`tcp_input` checks the key, and
-                // leaves the frame's connection as the hint for the next one).
-                self.rx_hint = *hint;
-                self.receive(now, frame);
-            }
+            self.handle(now, &window[..n], &mut frames);
             if n < WINDOW {
                 return;
+            }
+        }
+    }
+
+    /// Windows in three stages: looked up and their lines prefetched two windows ahead, the
+    /// lines found through those prefetched one window ahead, handled.
+    fn receive_staged<'f>(
+        &mut self,
+        now: Instant,
+        mut frames: impl Iterator<Item = &'f [u8]> + Clone,
+        prefetch: Prefetch,
+    ) {
+        let mut ahead = frames.clone();
+        let mut windows = [[None; WINDOW]; 3];
+        let mut len = [0; 3];
+        len[0] = self.look_up(&mut ahead, &mut windows[0]);
+        self.prefetch_slots(&windows[0][..len[0]], prefetch);
+        for k in 0.. {
+            let (now_k, next, far) = (k % 3, (k + 1) % 3, (k + 2) % 3);
+            if k == 0 && len[0] == WINDOW {
+                len[next] = self.look_up(&mut ahead, &mut windows[next]);
+                self.prefetch_slots(&windows[next][..len[next]], prefetch);
+            }
+            if k == 0 {
+                self.prefetch_behind(&windows[0][..len[0]], prefetch);
+            }
+            len[far] = 0;
+            if len[next] == WINDOW {
+                len[far] = self.look_up(&mut ahead, &mut windows[far]);
+                self.prefetch_slots(&windows[far][..len[far]], prefetch);
+            }
+            self.prefetch_behind(&windows[next][..len[next]], prefetch);
+            self.handle(now, &windows[now_k][..len[now_k]], &mut frames);
+            if len[now_k] < WINDOW || len[next] == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Handles the next `found.len()` frames, each with its looked-up connection as the hint
+    /// (`tcp_input` checks the key, and leaves the frame's connection as the hint for the
+    /// next one).
+    fn handle<'f>(
+        &mut self,
+        now: Instant,
+        found: &[Option<FlowHandle>],
+        frames: &mut impl Iterator<Item = &'f [u8]>,
+    ) {
+        for (hint, frame) in found.iter().zip(frames) {
+            self.rx_hint = *hint;
+            self.receive(now, frame);
+        }
+    }
+
+    /// Looks up the next window of frames (as many as there are, up to [`WINDOW`]) in steps,
+    /// each over the whole window: the flow keys and their hashes (no memory but the frames),
+    /// then the index probes. The connection of the last frame handled is tried first (one
+    /// key compare, no hash): a run of batches of one connection is hashed once. The same
+    /// handle for the whole window, not each frame's predecessor: chaining them made every
+    /// lookup wait for the one before. Returns how many frames it took.
+    fn look_up<'f>(
+        &self,
+        frames: &mut impl Iterator<Item = &'f [u8]>,
+        found: &mut Window,
+    ) -> usize {
+        let prev = self.rx_hint;
+        let mut keys = [None; WINDOW];
+        let mut n = 0;
+        for ((key, slot), frame) in keys.iter_mut().zip(found.iter_mut()).zip(frames) {
+            *slot = None;
+            *key = None;
+            match self.key_of(frame) {
+                Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => *slot = prev,
+                Some(k) => *key = Some((k, self.flows.hash(&k))),
+                None => {}
+            }
+            n += 1;
+        }
+        for (slot, key) in found[..n].iter_mut().zip(&keys[..n]) {
+            if let Some((key, hash)) = key {
+                *slot = self.flows.lookup_hashed(key, *hash);
+            }
+        }
+        n
+    }
+
+    /// Prefetches each found connection's socket record and the lines of it a segment
+    /// touches ([`HOT_LINES`](crate::tcp::HOT_LINES)), from the slot's address alone.
+    fn prefetch_slots(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
+        let conn = core::mem::offset_of!(super::socket::Socket, conn);
+        let record = core::mem::offset_of!(super::socket::Socket, in_tx);
+        for h in found.iter().flatten() {
+            if let Some(slot) = self.flows.slot_addr(*h) {
+                prefetch(slot.wrapping_add(record));
+                for line in crate::tcp::HOT_LINES {
+                    prefetch(slot.wrapping_add(conn + 64 * line));
+                }
+            }
+        }
+    }
+
+    /// Prefetches what each found connection leads to: its wheel entry (both ends: a 48-byte
+    /// entry may cross a line) and the first line of its send queue's first chunk
+    /// ([`warm`](Self::warm) says why that one). Reads the socket record and the connection
+    /// line that name them, prefetched a window before.
+    fn prefetch_behind(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
+        for h in found.iter().flatten() {
+            if let Some(s) = self.flows.get(*h) {
+                if let Some((entry, size)) = self.wheel.entry_addr(s.timer) {
+                    prefetch(entry);
+                    prefetch(entry.wrapping_add(size - 1));
+                }
+                if let Some(chunk) = self.buffers.chunk_addr(s.conn.send_head_chunk()) {
+                    prefetch(chunk);
+                }
             }
         }
     }

@@ -35,6 +35,7 @@
 
 mod api;
 mod batch;
+pub use batch::Prefetch;
 mod config;
 mod configs;
 mod input;
@@ -136,6 +137,8 @@ pub struct Stack {
     /// The connection `tcp_input` tries first (checked against the segment's key): the one
     /// `receive_batch` looked up for the frame being received, or the previous segment's.
     rx_hint: Option<FlowHandle>,
+    /// The driver's prefetch, for the staged look-ahead (`batch`; `StackConfig::prefetch`).
+    prefetch: Option<Prefetch>,
     /// Errors ICMP reported about connections' paths (`path_errors`).
     path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
@@ -220,6 +223,7 @@ impl Stack {
             port_filter: None,
             port_filter6: None,
             rx_hint: None,
+            prefetch: config.prefetch,
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),

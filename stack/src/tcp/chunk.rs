@@ -401,6 +401,12 @@ impl ChunkPool {
         }
     }
 
+    /// The address of chunk `id`'s storage, not read.
+    #[inline]
+    pub(crate) fn chunk_addr(&self, id: u32) -> Option<*const u8> {
+        self.chunk(id).map(|c| c.as_ptr())
+    }
+
     /// [`chunk`](Self::chunk), mutably.
     #[inline(always)]
     pub(crate) fn chunk_mut(&mut self, id: u32) -> Option<&mut [u8; CHUNK_SIZE]> {

@@ -408,6 +408,10 @@ pub struct ConnectionParams<'s, 'p> {
     pub open: Open<'s, 'p>,
 }
 
+/// The lines of a connection a common segment touches, which `Connection::hot_word` reads one
+/// word of (`layout::hot_word_reads_each_hot_line`) and a pipelined look-ahead prefetches.
+pub(crate) const HOT_LINES: [usize; 8] = [1, 12, 13, 14, 15, 16, 17, 18];
+
 impl Connection {
     /// A new connection: the one constructor.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
@@ -1541,8 +1545,7 @@ mod layout {
         assert_eq!(lines_of(&read), HOT.iter().copied().collect());
     }
 
-    /// The lines `Connection::hot_word` reads one word of.
-    const HOT: [usize; 8] = [1, 12, 13, 14, 15, 16, 17, 18];
+    use super::HOT_LINES as HOT;
 
     /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
     /// part (`last_rtt`, its only one since `Rack::min_rtt` is a `MinRtt`, branch loss).

@@ -40,6 +40,7 @@ pub mod chrono;
 pub mod chunk;
 pub mod config;
 mod connection;
+pub(crate) use connection::HOT_LINES;
 pub mod counters;
 mod endpoint;
 pub mod family;
