@@ -1,5 +1,5 @@
 //! What this machine's memory allows a server at scale: frames per second when each frame
-//! touches K cache lines of one of N connection-sized slots, visited in a shuffled order, with
+//! touches K cache lines of one of N connection-sized slots, drawn at random, with
 //! a fixed amount of other work per frame, under three ways of getting the lines in.
 //!
 //! ```text
@@ -79,6 +79,7 @@ fn parse(s: &str, what: &str, min: usize, max: usize) -> Result<usize, String> {
 #[derive(Clone)]
 struct Probe {
     memory: Vec<u64>,
+    /// The slot of each frame (frame numbers wrap around it).
     order: Vec<usize>,
     /// Word offsets of the touched lines within a slot.
     words: Vec<usize>,
@@ -86,15 +87,17 @@ struct Probe {
 
 impl Probe {
     fn new(slots: usize, lines: usize) -> Probe {
-        // The same shuffle as `server_path`'s client: Fisher-Yates over xorshift64.
-        let mut order: Vec<usize> = (0..slots).collect();
+        // Each frame's slot drawn at random (xorshift64, a fixed seed), as `server_path`'s
+        // shuffled rounds make them: no stride for a prefetcher to follow.
         let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        for i in (1..order.len()).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        let order = (0..slots.max(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % slots as u64) as usize
+            })
+            .collect();
         Probe {
             memory: vec![0; slots * SLOT_WORDS],
             order,
