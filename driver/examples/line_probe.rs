@@ -79,34 +79,28 @@ fn parse(s: &str, what: &str, min: usize, max: usize) -> Result<usize, String> {
 #[derive(Clone)]
 struct Probe {
     memory: Vec<u64>,
-    /// The slot of each frame (frame numbers wrap around it).
-    order: Vec<usize>,
+    slots: usize,
     /// Word offsets of the touched lines within a slot.
     words: Vec<usize>,
 }
 
 impl Probe {
     fn new(slots: usize, lines: usize) -> Probe {
-        // Each frame's slot drawn at random (xorshift64, a fixed seed), as `server_path`'s
-        // shuffled rounds make them: no stride for a prefetcher to follow.
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let order = (0..slots.max(1 << 20))
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % slots as u64) as usize
-            })
-            .collect();
         Probe {
             memory: vec![0; slots * SLOT_WORDS],
-            order,
+            slots,
             words: (0..lines).map(|l| (FIRST_LINE + l) * 8).collect(),
         }
     }
 
+    /// Frame `frame`'s slot, in words: drawn at random (SplitMix64 of the frame number, so
+    /// that the look-ahead can name any frame's slot), as `server_path`'s shuffled rounds
+    /// make them: no stride for a prefetcher to follow.
     fn slot(&self, frame: usize) -> usize {
-        self.order[frame % self.order.len()] * SLOT_WORDS
+        let mut z = (frame as u64).wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % self.slots as u64) as usize * SLOT_WORDS
     }
 
     /// Runs `FRAMES` frames; ns per frame.
