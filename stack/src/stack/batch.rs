@@ -99,25 +99,25 @@ impl Stack {
         let mut ahead = frames.clone();
         let mut windows = [[None; WINDOW]; 3];
         let mut len = [0; 3];
+        // Fill the stages: windows 0 and 1 looked up and their slots prefetched, window 0's
+        // lines behind them too.
         len[0] = self.look_up(&mut ahead, &mut windows[0]);
         self.prefetch_slots(&windows[0][..len[0]], prefetch);
+        if len[0] == WINDOW {
+            len[1] = self.look_up(&mut ahead, &mut windows[1]);
+            self.prefetch_slots(&windows[1][..len[1]], prefetch);
+        }
+        self.prefetch_behind(&windows[0][..len[0]], prefetch);
         for k in 0.. {
-            let (now_k, next, far) = (k % 3, (k + 1) % 3, (k + 2) % 3);
-            if k == 0 && len[0] == WINDOW {
-                len[next] = self.look_up(&mut ahead, &mut windows[next]);
-                self.prefetch_slots(&windows[next][..len[next]], prefetch);
-            }
-            if k == 0 {
-                self.prefetch_behind(&windows[0][..len[0]], prefetch);
-            }
+            let (current, next, far) = (k % 3, (k + 1) % 3, (k + 2) % 3);
             len[far] = 0;
             if len[next] == WINDOW {
                 len[far] = self.look_up(&mut ahead, &mut windows[far]);
                 self.prefetch_slots(&windows[far][..len[far]], prefetch);
             }
             self.prefetch_behind(&windows[next][..len[next]], prefetch);
-            self.handle(now, &windows[now_k][..len[now_k]], &mut frames);
-            if len[now_k] < WINDOW || len[next] == 0 {
+            self.handle(now, &windows[current][..len[current]], &mut frames);
+            if len[current] < WINDOW || len[next] == 0 {
                 return;
             }
         }
