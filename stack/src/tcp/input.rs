@@ -235,10 +235,7 @@ impl Connection {
             }
             if self.state == State::TimeWait && seg.flags.fin() {
                 // A retransmitted FIN: the peer lost our ACK; restart 2·MSL (RFC 9293).
-                self.set_cold_at(
-                    ColdDeadline::Close,
-                    Some(now + self.config.msl.saturating_mul(2)),
-                );
+                self.restart_time_wait(now);
             }
             return SegmentVerdict::Dropped;
         }
@@ -776,10 +773,7 @@ impl Connection {
             // CLOSING and LAST-ACK where they are, and Linux (`tcp_rcv_state_process`)
             // moves nothing past what the first FIN ended. Only TIME-WAIT restarts.
             if self.state == State::TimeWait {
-                self.set_cold_at(
-                    ColdDeadline::Close,
-                    Some(now + self.config.msl.saturating_mul(2)),
-                );
+                self.restart_time_wait(now);
             }
             self.ack.now = true;
             return;
@@ -798,9 +792,7 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now),
-            State::TimeWait => {
-                self.set_cold_at(ColdDeadline::Close, Some(now + self.config.msl.saturating_mul(2)))
-            }
+            State::TimeWait => self.restart_time_wait(now),
             _ => {}
         }
     }
@@ -810,6 +802,12 @@ impl Connection {
         self.timers.retransmit_at = None;
         self.set_cold_at(ColdDeadline::Persist, None);
         // Replaces FIN-WAIT-2's deadline, if there was one.
+        self.restart_time_wait(now);
+    }
+
+    /// TIME-WAIT ends 2·MSL from `now` (RFC 9293 §3.6.1): on entry, and again on a
+    /// retransmitted FIN.
+    fn restart_time_wait(&mut self, now: Instant) {
         self.set_cold_at(ColdDeadline::Close, Some(now + self.config.msl.saturating_mul(2)));
     }
 }
