@@ -271,12 +271,14 @@ impl<T> TimerWheel<T> {
         })
     }
 
-    /// The address of `handle`'s entry and its size, not read (the handle is not checked).
+    /// The addresses of the two ends [`warm_word`](Self::warm_word) reads in `handle`'s
+    /// entry (its value, whose tag comes first, and its place), not read, for a look-ahead
+    /// that prefetches instead of loading. The handle is not checked.
     #[inline]
-    pub(crate) fn entry_addr(&self, handle: TimerHandle) -> Option<(*const u8, usize)> {
+    pub(crate) fn entry_ends(&self, handle: TimerHandle) -> Option<[*const u8; 2]> {
         self.entries
             .get(handle.index as usize)
-            .map(|e| (e as *const Entry<T> as *const u8, core::mem::size_of::<Entry<T>>()))
+            .map(|e| [core::ptr::addr_of!(e.value).cast(), core::ptr::addr_of!(e.place).cast()])
     }
 
     /// The value of a pending timer.

@@ -17,9 +17,10 @@
 //! Requests go round-robin over the connections, in a fixed shuffled order, in RX batches of
 //! min(N, 64) frames (at N = 100,000 consecutive frames touch different connections, as a
 //! server at scale sees them; shuffled so that they do not lie at a constant stride in the
-//! server's memory, which the core's stride prefetcher would follow, `client::shuffled`). Each connection has one request in flight, as a closed-loop client (`xdptcp load
-//! rr`) keeps it, so a batch never holds two requests of one connection: at N = 1 a batch
-//! is one frame. Per batch the server does a driver loop's whole turn: receive every frame,
+//! server's memory, which the core's stride prefetcher would follow, `client::shuffled`).
+//! Each connection has one request in flight, as a closed-loop client (`xdptcp load rr`)
+//! keeps it, so a batch never holds two requests of one connection: at N = 1 a batch is one
+//! frame. Per batch the server does a driver loop's whole turn: receive every frame,
 //! run due timers, let the application read and echo each request, and drain
 //! `poll_transmit` into reused TX buffers (ACK decisions included). One measured iteration
 //! is 64 frames (one batch, or 64 batches of one at N = 1), timed as a whole with

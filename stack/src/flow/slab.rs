@@ -181,7 +181,9 @@ impl<K, E: SlotEntry<K>> Slab<K, E> {
         }
     }
 
-    /// The address of slot `index` (if it exists), not read.
+    /// The address of slot `index` (if it exists), not read: its entry's address too, for an
+    /// entry whose slot keeps its tag in a niche of the entry (a `Socket`'s slot is the socket
+    /// and nothing more, `stack::socket::a_slot_is_the_connection_and_one_line`).
     #[inline]
     pub(crate) fn slot_addr(&self, index: u32) -> Option<*const u8> {
         ((index as usize) < self.slots.len())

@@ -192,9 +192,9 @@ impl Stack {
     fn prefetch_behind(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
         for h in found.iter().flatten() {
             if let Some(s) = self.flows.get(*h) {
-                if let Some((entry, size)) = self.wheel.entry_addr(s.timer) {
-                    prefetch(entry);
-                    prefetch(entry.wrapping_add(size - 1));
+                if let Some([start, end]) = self.wheel.entry_ends(s.timer) {
+                    prefetch(start);
+                    prefetch(end);
                 }
                 if let Some(chunk) = self.buffers.chunk_addr(s.conn.send_head_chunk()) {
                     prefetch(chunk);

@@ -238,7 +238,8 @@ impl Socket {
 fn the_read_ahead_reads_both_ends_of_a_settled_wheel_entry() {
     // A settle that moves nothing reads the value's tag, writes its `due`, and reads the
     // deadline, the generation and the place. `TimerWheel::warm_word` reads the tag and the
-    // place: every line between is read if the tag is the entry's first word, the place
+    // place (and `entry_ends` names them for a prefetch): every line between is read if the
+    // tag is the entry's first word, the place
     // the last touched, and the whole span shorter than a line (so at most two lines,
     // wherever the entry lies).
     let [value, value_size, deadline, generation, place] =
