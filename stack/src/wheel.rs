@@ -399,17 +399,21 @@ impl<T> TimerWheel<T> {
     }
 
     /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`Lazy`]): arms
-    /// one when there is none, moves it when `due` is earlier, and otherwise leaves it where
-    /// it is with `due` recorded in its value, for [`pop_expired_with`](Self::pop_expired_with)
-    /// to move on or drop if it fires early. `handle` is replaced only when a new entry is
-    /// armed (it was stale: the timer fired or was never armed).
+    /// one when there is none, moves it when `due` is earlier, or later by more than half
+    /// of what is left until the entry, and otherwise leaves it where it is with `due`
+    /// recorded in its value, for [`pop_expired_with`](Self::pop_expired_with) to move on or
+    /// drop if it fires early. `handle` is replaced only when a new entry is armed (it was
+    /// stale: the timer fired or was never armed).
     ///
-    /// That saves a move per change when the deadline creeps later (the RTO restarting on
-    /// every ACK) for one early firing per wait at most, and the firing moves the entry in
-    /// one step. (Moving the entry at once when `due` is much later than it, so that a sure
-    /// early firing never comes, was measured and not kept: a move costs about what the
-    /// firing does, and a request-response connection faster than its delayed-ACK timeout
-    /// then moves its entry twice per request; docs/benchmarks.md, branch wheel.)
+    /// Leaving it saves a move per change when the deadline creeps later a little at a time
+    /// (the RTO or loss probe restarting on every ACK of a fast connection), for one early
+    /// firing per wait at most. A deadline that jumps far later (a connection whose requests
+    /// come less often than half its probe timeout) is moved at once instead: the entry is in
+    /// cache then (its owner's segment has just read it), where the early firing would find
+    /// it by walking its slot's list, one cache miss after the other. With 100,000
+    /// connections that walk cost more than the moves (docs/benchmarks.md, "Timer entries
+    /// moved while in cache"; it lost in the connections' own order, branch wheel, whose
+    /// list walks a stride prefetcher followed).
     #[inline]
     pub fn retarget(
         &mut self,
@@ -479,8 +483,25 @@ impl<T> TimerWheel<T> {
                 self.move_entry(index, t);
                 false
             }
+            // Much later: moved now, while the entry is in cache, rather than when its
+            // slot comes round (a walk of the slot's list).
+            Some(t) if t > armed && self.far_later(armed, t) => {
+                self.move_entry(index, t);
+                false
+            }
             _ => false,
         }
+    }
+
+    /// Whether `t` is later than `armed` by more than half of what is left until `armed`,
+    /// from the wheel's last tick.
+    #[inline]
+    fn far_later(&self, armed: Instant, t: Instant) -> bool {
+        // In nanoseconds: the wheel's last tick cannot pass `u64` nanoseconds (`tick_of`).
+        let now =
+            self.start.total_nanos().saturating_add(self.elapsed.saturating_mul(self.tick_nanos));
+        let (armed, t) = (armed.total_nanos(), t.total_nanos());
+        t.saturating_sub(armed) > armed.saturating_sub(now) / 2
     }
 
     /// Counts `due`, held back, in `held` and the next deadline.
@@ -987,38 +1008,44 @@ mod tests {
         assert_eq!(w.deadline(h), Some(ms(100)));
         assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(40)));
         assert_eq!((w.held(), w.next_deadline()), (Some(ms(40)), Some(ms(40))));
-        // The response cancels it and restarts the RTO: the entry never moved, and once
-        // released the next deadline is the entry's again.
-        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        // The response cancels it and restarts the RTO a little later: the entry never
+        // moved, and once released the next deadline is the entry's again.
+        w.retarget(&mut h, Some(ms(140)), || unreachable!());
         assert_eq!(w.deadline(h), Some(ms(100)));
         assert_eq!(w.next_deadline(), Some(ms(40)), "still held");
         w.release_held();
         assert_eq!(w.held(), None);
         assert!(w.next_deadline().is_some_and(|t| t > ms(40) && t <= ms(100)));
-        // Later deadlines are only recorded, as by `retarget`.
-        assert!(!w.retarget_held(&mut h, Some(ms(300)), || unreachable!()));
+        // Later deadlines are only recorded, as by `retarget`, unless much later.
+        assert!(!w.retarget_held(&mut h, Some(ms(150)), || unreachable!()));
         assert_eq!(w.deadline(h), Some(ms(100)));
+        assert!(!w.retarget_held(&mut h, Some(ms(300)), || unreachable!()));
+        assert_eq!(w.deadline(h), Some(ms(300)), "200 ms later than 100 ms away: moved");
         assert_eq!(w.held(), None);
         w.check_invariants();
     }
 
     #[test]
-    fn retarget_moves_earlier_only_and_an_early_firing_moves_on_in_one_step() {
+    fn retarget_moves_earlier_or_far_later_and_an_early_firing_moves_on_in_one_step() {
         let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
-        // A request arms the delayed ACK (40 ms), the response then starts the RTO (200 ms):
-        // the entry stays at 40 ms with 200 ms recorded.
+        // A deadline creeps later a little (40 ms, then 55): the entry stays at 40 ms with
+        // 55 ms recorded.
         let mut h = TimerHandle::DANGLING;
         w.retarget(&mut h, Some(ms(40)), || Owned(Some(ms(40))));
         assert_eq!(w.deadline(h), Some(ms(40)));
         let armed = h;
-        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        w.retarget(&mut h, Some(ms(55)), || unreachable!());
         assert_eq!(h, armed);
         assert_eq!(w.deadline(h), Some(ms(40)));
-        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(200)), "wanted deadline recorded");
+        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(55)), "wanted deadline recorded");
         // It fires early and moves on, keeping its handle, without being handed out.
         assert!(w.pop_expired_with(ms(40), |v| v.due()).is_none());
         w.check_invariants();
-        assert_eq!(w.deadline(h), Some(ms(200)));
+        assert_eq!(w.deadline(h), Some(ms(55)));
+        // Much later (by more than half of the 15 ms left) moves at once, keeping the handle.
+        w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        assert_eq!((h, w.deadline(h)), (armed, Some(ms(200))));
+        w.check_invariants();
         // Earlier always moves.
         w.retarget(&mut h, Some(ms(100)), || unreachable!());
         assert_eq!(w.deadline(h), Some(ms(100)));

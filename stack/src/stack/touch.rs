@@ -547,10 +547,11 @@ impl Live<'_> {
     /// acknowledged) leaves the wheel entry where it is and is recorded in the entry's `due`:
     /// if the entry fires early, the wheel moves it on (or drops it) without touching the
     /// connection (`ConnTimer`). That saves a wheel move per segment for one early wakeup per
-    /// RTO at most; `poll_timeout` may be early, never late. A deadline much later than the
-    /// entry (the delayed ACK an arriving request armed, then the RTO of the response that
-    /// carried the ACK) moves the entry now, while it is in cache
-    /// ([`TimerWheel::retarget`]; docs/benchmarks.md, branch wheel).
+    /// RTO at most; `poll_timeout` may be early, never late. A deadline later than the entry
+    /// by more than half of what is left until it (a connection whose requests come less
+    /// often than half its loss-probe timeout) moves the entry now, while it is in cache,
+    /// rather than in a walk of its slot's list when it fires
+    /// ([`TimerWheel::retarget`]; docs/benchmarks.md, "Timer entries moved while in cache").
     #[inline(always)]
     fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
         let due = s.conn.poll_timeout();
