@@ -23,6 +23,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
+use xdptcp_stack::rng::{mix64, GOLDEN_GAMMA};
 
 /// A slot: `Socket`'s size (a connection and its record), in words.
 const SLOT_WORDS: usize = 1792 / 8;
@@ -97,10 +98,8 @@ impl Probe {
     /// that the look-ahead can name any frame's slot), as `server_path`'s shuffled rounds
     /// make them: no stride for a prefetcher to follow.
     fn slot(&self, frame: usize) -> usize {
-        let mut z = (frame as u64).wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) % self.slots as u64) as usize * SLOT_WORDS
+        let z = mix64((frame as u64).wrapping_add(1).wrapping_mul(GOLDEN_GAMMA));
+        (z % self.slots as u64) as usize * SLOT_WORDS
     }
 
     /// Runs `FRAMES` frames; ns per frame.

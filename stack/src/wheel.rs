@@ -479,13 +479,9 @@ impl<T> TimerWheel<T> {
                 self.hold(t);
                 true
             }
-            Some(t) if t < armed => {
-                self.move_entry(index, t);
-                false
-            }
-            // Much later: moved now, while the entry is in cache, rather than when its
-            // slot comes round (a walk of the slot's list).
-            Some(t) if t > armed && self.far_later(armed, t) => {
+            // Earlier, or much later: moved now, the latter while the entry is in cache
+            // rather than when its slot comes round (a walk of the slot's list).
+            Some(t) if t < armed || self.far_later(armed, t) => {
                 self.move_entry(index, t);
                 false
             }
@@ -497,11 +493,8 @@ impl<T> TimerWheel<T> {
     /// from the wheel's last tick.
     #[inline]
     fn far_later(&self, armed: Instant, t: Instant) -> bool {
-        // In nanoseconds: the wheel's last tick cannot pass `u64` nanoseconds (`tick_of`).
-        let now =
-            self.start.total_nanos().saturating_add(self.elapsed.saturating_mul(self.tick_nanos));
-        let (armed, t) = (armed.total_nanos(), t.total_nanos());
-        t.saturating_sub(armed) > armed.saturating_sub(now) / 2
+        let left = armed.saturating_duration_since(self.instant_of(self.elapsed));
+        t.saturating_duration_since(armed).total_nanos() > left.total_nanos() / 2
     }
 
     /// Counts `due`, held back, in `held` and the next deadline.

@@ -13,6 +13,7 @@
 
 use std::net::Ipv4Addr;
 
+use xdptcp_stack::rng::SplitMix64;
 use xdptcp_stack::time::Instant;
 use xdptcp_stack::wire::checksum;
 
@@ -108,12 +109,9 @@ pub struct EchoClients {
 /// in a shuffled order").
 fn shuffled(n: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rng = SplitMix64::new(0x5eed);
     for i in (1..order.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(i, (x % (i as u64 + 1)) as usize);
+        order.swap(i, rng.below(i as u64 + 1) as usize);
     }
     order
 }

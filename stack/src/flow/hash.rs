@@ -19,8 +19,7 @@ impl FlowHash {
 /// secret key it is a PRF, so a peer that cannot see the key cannot aim for collisions.
 #[derive(Debug, Clone)]
 pub struct FlowHasher {
-    sip: SipHasher13,
-    /// The secret as SipHash's two key words, for [`hash_words`](Self::hash_words).
+    /// The secret as SipHash's two key words.
     k0: u64,
     k1: u64,
 }
@@ -29,12 +28,8 @@ impl FlowHasher {
     /// A hasher under `key`. The key must come from a good random source (the caller's: the
     /// stack has none) and stay secret.
     pub fn new(key: [u8; 16]) -> FlowHasher {
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&key[at..at + 8]);
-            u64::from_le_bytes(w)
-        };
-        FlowHasher { sip: SipHasher13::new_with_key(&key), k0: word(0), k1: word(8) }
+        let (k0, k1) = SipHasher13::new_with_key(&key).keys();
+        FlowHasher { k0, k1 }
     }
 
     /// The hash of a key given as two integers: SipHash-1-3 of the 12 bytes
@@ -71,7 +66,7 @@ impl FlowHasher {
     /// SipHash's.
     #[inline]
     pub fn hash_bytes(&self, bytes: &[u8]) -> FlowHash {
-        fold(self.sip.hash(bytes))
+        fold(SipHasher13::new_with_keys(self.k0, self.k1).hash(bytes))
     }
 }
 
