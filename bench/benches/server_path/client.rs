@@ -98,8 +98,8 @@ pub struct EchoClients {
     pub stats: ClientStats,
 }
 
-/// `0..n` in a fixed pseudo-random order (Fisher-Yates over xorshift64, a fixed seed, so
-/// that every run and every binary sees the same order).
+/// `0..n` in a fixed pseudo-random order (Fisher-Yates over the workspace's `SplitMix64`, a
+/// fixed seed, so that every run and every binary sees the same order).
 ///
 /// Not `0..n` itself: the server's connections lie in its slab in the order they were
 /// opened, so a round in that order reads their slots at a constant stride (1,792 bytes),
