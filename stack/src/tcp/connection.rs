@@ -230,7 +230,7 @@ pub struct CookieOptions {
 ///   receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`, `probes`,
 ///   `loss`), the low words of the three per-segment counters (`seg_counts`) and the
 ///   configuration's pointer (`config`: the configuration itself is shared, one line that
-///   stays in the cache for every connection): 8 + 438 bytes, 7 lines with 2 to spare. The
+///   stays in the cache for every connection): 8 + 426 bytes, 7 lines with 14 to spare. The
 ///   8-byte aligned parts come first (with `seg_counts` and `quickack`, 16 bytes of 2- and
 ///   1-byte aligned ones, among them), then the 4-byte aligned ones, then the 2-byte aligned
 ///   (`ack`, `probes`), then the single bytes, so that no padding lies between them.
@@ -318,9 +318,11 @@ pub struct Connection {
     /// `seg_counts`, 16 bytes of 2- and 1-byte aligned parts in the place of the 16-byte
     /// `quickack` and `totals`, so that `rtx` stays 8-byte aligned.
     pub(super) quickack: QuickAck,
-    pub(super) rtx: Retransmit,
     /// Scoreboard, loss detection and recovery episodes (`tcp::recovery`).
     pub(super) loss: LossRecovery,
+    /// The RTT estimate and the RTO (28 bytes, 4-byte aligned since its times are 32-bit):
+    /// first of the 4-byte aligned parts.
+    pub(super) rtx: Retransmit,
     pub(super) snd: SendSeq,
     /// Where pushes and corked tails fall in the send stream, and whether record ends are
     /// pending (`push`; the ends themselves are `records`, cold).
@@ -1320,7 +1322,7 @@ impl Connection {
             u64::from(self.seg_counts.in_segs),
             u64::from(self.rtx.count()),
             u64::from(self.snd.una.0),
-            u64::from(self.snd.wnd),
+            self.send_buf.len() as u64,
             self.chrono_kind as u64,
             // Line 1: `Autotune` (the controller's tag and window share the line).
             self.tune.rcvbuf as u64,
@@ -1407,7 +1409,7 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
     /// and window are line 1, and the out-of-order count and the parts a common segment
     /// touches throughout (with the configuration's pointer and the per-segment counters'
-    /// low words) lines 12-18 (446 bytes: the hot parts ordered 8-byte aligned first, then
+    /// low words) lines 12-18 (434 bytes: the hot parts ordered 8-byte aligned first, then
     /// 4-byte, then 2-byte aligned, then the bytes, with no padding between them). A field
     /// added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
@@ -1427,19 +1429,20 @@ mod layout {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 8);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count and the whole parts: 446 bytes from a line's start, 7 lines
-        // (640 bytes and 10 lines before this round's branches: `Timers` and `RecvSeq` 48
-        // bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and `Totals` 16, the
-        // three per-segment counters 24; 456 bytes and 8 lines with `AckSchedule` 8 and
-        // `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
+        // The out-of-order count and the whole parts: 434 bytes from a line's start, 7 lines
+        // with 14 bytes to spare (446 while `Retransmit` held three `Duration`s, 40 bytes;
+        // 640 bytes and 10 lines before the branches loss, tmr, tot and rtt: `Timers` and
+        // `RecvSeq` 48 bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and
+        // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
+        // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
-        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (40, 144));
+        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 144));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 8, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 446);
+        assert_eq!(parts_end - first, 434);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1447,9 +1450,12 @@ mod layout {
         assert_eq!(offset_of!(Connection, ack), recv_end);
         assert_eq!(offset_of!(Connection, probes), recv_end + 4);
         // The counters' low words and `quickack`: 16 bytes of 2- and 1-byte aligned parts
-        // among the 8-byte aligned ones, which they leave aligned.
+        // among the 8-byte aligned ones, which they leave aligned; `Retransmit` first of the
+        // 4-byte aligned parts, right after the last 8-byte aligned one.
         let seg_counts = offset_of!(Connection, seg_counts);
-        assert_eq!((seg_counts % 8, offset_of!(Connection, rtx) - seg_counts), (0, 16));
+        assert_eq!((seg_counts % 8, offset_of!(Connection, loss) - seg_counts), (0, 16));
+        let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
+        assert_eq!(offset_of!(Connection, rtx), loss_end);
         // `Autotune` (40 bytes) and the controller's head on one line, behind the read
         // measurement's last 8 bytes (its time).
         let tune = offset_of!(Connection, tune);
@@ -1462,12 +1468,13 @@ mod layout {
         assert!(first < config && config < parts_end);
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before this
-        // round), 16 bytes of them end padding (`rare` fills the room that places the
-        // out-of-order count); the cold values of the parts that shrank come last.
+        // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before the
+        // branches loss, tmr, tot and rtt), 24 bytes of them end padding (16 while
+        // `Retransmit` was 40 bytes; `rare` fills the room that places the out-of-order
+        // count); the cold values of the parts that shrank come last.
         assert_eq!(size_of::<Connection>(), 27 * LINE);
         let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
-        assert_eq!(cold, 27 * LINE - 16, "16 bytes of end padding");
+        assert_eq!(cold, 27 * LINE - 24, "24 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
@@ -1535,7 +1542,7 @@ mod layout {
             (offset_of!(Connection, seg_counts.in_segs), 2),
             (offset_of!(Connection, rtx.rto.owner), 2),
             (offset_of!(Connection, snd.una), 4),
-            (offset_of!(Connection, snd.wnd), 4),
+            (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, chrono_kind), 1),
             (offset_of!(Connection, tune.rcvbuf), 8),
         ];

@@ -294,8 +294,9 @@ pub(super) struct TimersCold {
     at: [Instant; 3],
 }
 
-/// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4): 40 bytes,
-/// all of them touched by a common segment. What it used to hold beside the estimate and
+/// Round-trip measurement and the retransmission timeout (RFC 6298, RFC 7323 §4): 28 bytes
+/// (40 while the estimate's times were `Duration`s), all of them touched by a common
+/// segment. What it used to hold beside the estimate and
 /// no common segment reads went elsewhere (docs/benchmarks.md, "Retransmit in 40 bytes"):
 /// the RTO's limits are derived from the shared configuration where they are needed
 /// ([`rto_limits`]: no socket option changes them), and the timed segment's send time and
