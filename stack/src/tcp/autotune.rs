@@ -35,32 +35,66 @@ impl ReadSpace {
 }
 
 /// Buffer sizes in force and the receiver's RTT measurement that moves the receive buffer:
-/// what a common segment reads (the RTT estimate, both sizes, the current measurement), 36
-/// bytes and 4 of padding, which `Connection` puts on one line with the controller's head
+/// what a common segment reads (the RTT estimate, both sizes, the current measurement), 24
+/// bytes with no padding, which `Connection` puts on one line with the controller's head
 /// (`connection::layout`). The measurement of what was read is [`ReadSpace`].
+///
+/// The sizes and the estimate are 32-bit, as Linux keeps them (`sk_rcvbuf` and `sk_sndbuf`
+/// are `int`s, `rcv_rtt_est.rtt_us` microseconds): 40 bytes while they were a `usize` each
+/// and a `Duration`, 16 more of a connection's hot bytes (docs/benchmarks.md, "Eight lines
+/// to seven"). A size past `u32::MAX` is held at it.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub(super) struct Autotune {
-    /// Receiver's RTT estimate (Linux `rcv_rtt_est`): the least time a window took to
-    /// arrive, zero before the first sample. Samples are at least 1 µs
-    /// (`rcv_rtt_measure`), so zero is free to mean none: 8 bytes where an
-    /// `Option<Duration>` took 16, with no other change (the slab's occupancy, which was this
-    /// `Option`'s tag, is then one of loss recovery's, on a hot line too:
-    /// `connection::layout::niche_candidates`).
-    rtt: Duration,
-    /// Receive buffer: the most in-order bytes held unread, which bounds the window.
-    pub(super) rcvbuf: usize,
-    /// Send buffer: the most bytes queued and unacknowledged.
-    pub(super) sndbuf: usize,
     rtt_time: Option<Instant>,
+    /// Receiver's RTT estimate (Linux `rcv_rtt_est`) in microseconds: the least time a
+    /// window took to arrive, zero before the first sample. Samples are at least 1 µs
+    /// (`rcv_rtt_measure`), so zero is free to mean none. (The slab's occupancy, once this
+    /// estimate's `Option` tag, is one of loss recovery's, on a hot line too:
+    /// `connection::layout::niche_candidates`.)
+    rtt_us: u32,
+    /// Receive buffer: the most in-order bytes held unread, which bounds the window.
+    pub(super) rcvbuf: u32,
+    /// Send buffer: the most bytes queued and unacknowledged.
+    sndbuf: u32,
     /// The current measurement ends once `RCV.NXT` passes this.
     rtt_seq: SeqNumber,
 }
 
 impl Autotune {
     pub(super) fn new(rcvbuf: usize, sndbuf: usize) -> Self {
-        Autotune { rcvbuf, sndbuf, rtt: Duration::ZERO, rtt_seq: SeqNumber(0), rtt_time: None }
+        Autotune {
+            rtt_time: None,
+            rtt_us: 0,
+            rcvbuf: clamp_u32(rcvbuf),
+            sndbuf: clamp_u32(sndbuf),
+            rtt_seq: SeqNumber(0),
+        }
     }
+
+    /// The receive buffer in force (bytes).
+    #[inline(always)]
+    pub(super) fn rcvbuf(&self) -> usize {
+        self.rcvbuf as usize
+    }
+
+    /// The send buffer in force (bytes).
+    #[inline(always)]
+    pub(super) fn sndbuf(&self) -> usize {
+        self.sndbuf as usize
+    }
+
+    /// The receiver's RTT estimate, zero before the first sample.
+    #[inline(always)]
+    fn rtt(&self) -> Duration {
+        Duration::from_micros(u64::from(self.rtt_us))
+    }
+}
+
+/// `n`, or `u32::MAX` past it.
+#[inline(always)]
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Connection {
@@ -74,7 +108,7 @@ impl Connection {
     /// congestion windows.
     pub(super) fn autotune_init(&mut self, now: Instant) {
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
-        self.read_space.space = self.tune.rcvbuf.min(iw);
+        self.read_space.space = self.tune.rcvbuf().min(iw);
         self.read_space.space_mark = self.bytes_read();
         self.read_space.space_time = now;
         self.snd_buf_expand(MemoryLevel::Normal);
@@ -86,7 +120,7 @@ impl Connection {
     /// moves left: this only holds it back from growing.
     #[inline]
     pub(super) fn recv_space(&self) -> usize {
-        let free = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
+        let free = self.tune.rcvbuf().saturating_sub(self.recv_buf.len());
         match self.mem_level {
             MemoryLevel::Normal => free,
             MemoryLevel::Pressure => free.min(4 * self.opts.mss),
@@ -103,10 +137,12 @@ impl Connection {
             if self.rcv.nxt < self.tune.rtt_seq {
                 return;
             }
-            let sample = now.saturating_duration_since(start).max(Duration::from_micros(1));
+            // Whole microseconds, at least one (Linux's `rcv_rtt_est.rtt_us`).
+            let sample = now.saturating_duration_since(start).total_nanos() / 1000;
+            let sample = sample.clamp(1, u64::from(u32::MAX)) as u32;
             // Zero: no estimate yet.
-            if self.tune.rtt == Duration::ZERO || sample < self.tune.rtt {
-                self.tune.rtt = sample;
+            if self.tune.rtt_us == 0 || sample < self.tune.rtt_us {
+                self.tune.rtt_us = sample;
             }
         }
         let wnd = (self.rcv.adv - self.rcv.nxt).max(self.opts.mss as i32) as usize;
@@ -123,7 +159,7 @@ impl Connection {
     /// in-order segment, and is all most of them do here), the adjustment itself is not.
     #[inline(always)]
     pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
-        let rtt = self.tune.rtt;
+        let rtt = self.tune.rtt();
         // Zero: no estimate yet.
         if rtt != Duration::ZERO && now.saturating_duration_since(self.read_space.space_time) >= rtt
         {
@@ -143,8 +179,8 @@ impl Connection {
                 let grow = win * (copied as u128 - space) / space;
                 win += 2 * grow;
                 let target = win.min(self.config.rmem.max as u128) as usize;
-                if target > self.tune.rcvbuf {
-                    self.tune.rcvbuf = target;
+                if target > self.tune.rcvbuf() {
+                    self.tune.rcvbuf = clamp_u32(target);
                     self.window_grew();
                 }
             }
@@ -171,8 +207,8 @@ impl Connection {
         }
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         let want = self.cc.window().max(iw).saturating_mul(2).min(self.config.wmem.max);
-        if want > self.tune.sndbuf {
-            self.tune.sndbuf = want;
+        if want > self.tune.sndbuf() {
+            self.tune.sndbuf = clamp_u32(want);
         }
     }
 
@@ -184,12 +220,12 @@ impl Connection {
 
     /// The receive buffer in force (bytes): what `SO_RCVBUF` would read.
     pub fn recv_buffer(&self) -> usize {
-        self.tune.rcvbuf
+        self.tune.rcvbuf()
     }
 
     /// The send buffer in force (bytes): what `SO_SNDBUF` would read.
     pub fn send_buffer(&self) -> usize {
-        self.tune.sndbuf
+        self.tune.sndbuf()
     }
 }
 
@@ -257,7 +293,7 @@ mod tests {
             // The next measurement's end is set when one ends.
             if c.tune.rtt_seq != ends {
                 assert_eq!(c.tune.rtt_time, Some(now));
-                return c.tune.rtt;
+                return c.tune.rtt();
             }
         }
         panic!("no measurement ended");
@@ -266,12 +302,20 @@ mod tests {
     /// The receiver's RTT estimate (zero for none since branch tot) takes the first sample,
     /// then only smaller ones (a `None` taken for a sample, or the larger sample kept,
     /// fails here).
+    /// Sizes are 32-bit, as Linux's `int`s: one past `u32::MAX` is held at it, not wrapped.
+    #[test]
+    fn sizes_past_u32_are_held_at_its_maximum() {
+        let t = super::Autotune::new(usize::MAX, 1 << 20);
+        assert_eq!((t.rcvbuf(), t.sndbuf()), (u32::MAX as usize, 1 << 20));
+        assert_eq!(core::mem::size_of::<super::Autotune>(), 24);
+    }
+
     #[test]
     fn the_receiver_keeps_its_least_rtt_sample() {
         let mut c = client();
-        assert_eq!(c.tune.rtt, Duration::ZERO, "no estimate before data");
+        assert_eq!(c.tune.rtt(), Duration::ZERO, "no estimate before data");
         data(&mut c, ms(20));
-        assert_eq!((c.tune.rtt, c.tune.rtt_time), (Duration::ZERO, Some(ms(20))));
+        assert_eq!((c.tune.rtt(), c.tune.rtt_time), (Duration::ZERO, Some(ms(20))));
         assert_eq!(until_sample(&mut c, ms(50)), Duration::from_millis(30), "the first sample");
         assert_eq!(until_sample(&mut c, ms(60)), Duration::from_millis(10), "a smaller one");
         assert_eq!(until_sample(&mut c, ms(100)), Duration::from_millis(10), "not a larger one");

@@ -221,7 +221,7 @@ pub struct CookieOptions {
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
 /// bytes fall on 8 of the 27 lines (11 before branches loss, tmr, tot and rtt narrowed their
 /// parts and the run was packed again):
-/// - line 1: `Autotune` (40 bytes: both buffer sizes and the receiver's RTT estimate) and the
+/// - line 1: `Autotune` (24 bytes: both buffer sizes and the receiver's RTT estimate) and the
 ///   congestion controller's tag and window (its first 16 bytes);
 /// - lines 12-18, from the out-of-order count (last in `Reassembly`) to `chrono_kind`:
 ///   whole, the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
@@ -239,11 +239,11 @@ pub struct CookieOptions {
 /// time, the retransmissions' total, the byte totals' high words) and the receiver's read
 /// measurement before the tuning, the congestion state beyond the window, the RST itself,
 /// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
-/// window), the out-of-order ranges, the counters, the send-time totals (`chrono`), the
-/// record ends (`records`), loss recovery's episode state (`LossCold`), the persist, close
-/// and pacing deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), where
-/// the byte totals are derived from (`totals`), and the timed segment's send time and the
-/// timestamp floor (`rtx_cold`). A part's fields that no common segment touches went there
+/// window), the timed segment's send time and the timestamp floor (`rtx_cold`), the
+/// out-of-order ranges, the counters, the send-time totals (`chrono`), the record ends
+/// (`records`), loss recovery's episode state (`LossCold`), the persist, close and pacing
+/// deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), and where the
+/// byte totals are derived from (`totals`). A part's fields that no common segment touches went there
 /// only with a hot copy of whether they matter (`ack.rst`, `marks`' record flag,
 /// `chrono_kind`, `rtx`'s, `timers`', `rcv`'s and `loss`'s flags) kept in step by the only
 /// code that changes them. The line budget test (`layout`) checks the 8;
@@ -262,8 +262,8 @@ pub struct Connection {
     /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
     /// segment touches it.
     pub(super) read_space: ReadSpace,
-    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 40 bytes that
-    /// a segment reads (but 4 of padding), on line 1.
+    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 24 bytes, all
+    /// of which a segment reads, on line 1.
     pub(super) tune: Autotune,
     /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
     /// tuning's end on line 1.
@@ -277,6 +277,10 @@ pub struct Connection {
     /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
     /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
     pub(super) rare: Rare,
+    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
+    /// says whether either is set). Cold; here, the 16 bytes `Autotune` gave up when its
+    /// sizes and estimate became 32-bit, so that the out-of-order count still starts line 12.
+    pub(super) rtx_cold: RtxCold,
 
     // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
     // segment: it starts line 12) -----
@@ -361,9 +365,6 @@ pub struct Connection {
     /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
     /// read only by `info` and once per receiver round trip, written on a wrap.
     pub(super) totals: Totals,
-    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
-    /// says whether either is set).
-    pub(super) rtx_cold: RtxCold,
 }
 
 /// How a new [`Connection`] opens.
@@ -811,7 +812,7 @@ impl Connection {
         if !self.can_queue_data() {
             return 0;
         }
-        let room = self.tune.sndbuf.saturating_sub(self.send_buf.len());
+        let room = self.tune.sndbuf().saturating_sub(self.send_buf.len());
         // Room in the chunks held, plus what the pool may still hand out; an empty queue's
         // first chunk is always granted (see `chunk`).
         let grant = if self.send_buf.chunks() == 0 {
@@ -831,7 +832,7 @@ impl Connection {
     /// The most bytes that may be queued now: the send buffer less what is queued.
     fn send_room(&self) -> usize {
         if self.can_queue_data() {
-            self.tune.sndbuf.saturating_sub(self.send_buf.len())
+            self.tune.sndbuf().saturating_sub(self.send_buf.len())
         } else {
             0
         }
@@ -876,7 +877,7 @@ impl Connection {
         if self.state != State::Established
             || self.snd.fin_queued
             || self.config.notsent_lowat != u32::MAX
-            || data.len() > self.tune.sndbuf.saturating_sub(self.send_buf.len())
+            || data.len() > self.tune.sndbuf().saturating_sub(self.send_buf.len())
         {
             return None;
         }
@@ -1023,14 +1024,14 @@ impl Connection {
         };
         let mss = self.opts.mss;
         // The thresholds only when the window could open by enough to matter (`rcv_update`).
-        if reopened || (!window.surely_quiet(mss) && window.update_due(mss, self.tune.rcvbuf)) {
+        if reopened || (!window.surely_quiet(mss) && window.update_due(mss, self.tune.rcvbuf())) {
             self.ack.now = true;
         }
     }
 
     /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
     pub(super) fn rcv_sws_threshold(&self) -> usize {
-        sws_threshold(self.opts.mss, self.tune.rcvbuf)
+        sws_threshold(self.opts.mss, self.tune.rcvbuf())
     }
 
     // ----- application: closing -----
@@ -1325,7 +1326,7 @@ impl Connection {
             self.send_buf.len() as u64,
             self.chrono_kind as u64,
             // Line 1: `Autotune` (the controller's tag and window share the line).
-            self.tune.rcvbuf as u64,
+            u64::from(self.tune.rcvbuf),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1369,8 +1370,9 @@ mod layout {
     ///   connection, since "The configuration shared"; before, each connection's copy had
     ///   its per-segment fields, `delayed_ack_timeout` .. `flags` and the `default` and `max`
     ///   of `wmem` and `rmem`, on a line of their own);
-    /// - `Autotune`, 36 bytes of its 40 (the RTT estimate, both sizes, the current RTT
-    ///   measurement; before branch tot the estimate was an `Option` whose tag was read and
+    /// - `Autotune`, all 24 bytes (36 of 40 before its fields were 32-bit: the RTT estimate,
+    ///   both sizes, the current RTT measurement; before branch tot the estimate was an
+    ///   `Option` whose tag was read and
     ///   was the slot's occupancy, and `Autotune` began with the read measurement, now
     ///   `ReadSpace`);
     /// - the three per-segment counters, whose low words (`seg_counts`) are among the whole
@@ -1383,7 +1385,7 @@ mod layout {
             (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
-            (tune, 36),
+            (tune, size_of::<Autotune>()),
             (offset_of!(Connection, cc), 16),
         ]
     }
@@ -1456,12 +1458,13 @@ mod layout {
         assert_eq!((seg_counts % 8, offset_of!(Connection, loss) - seg_counts), (0, 16));
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         assert_eq!(offset_of!(Connection, rtx), loss_end);
-        // `Autotune` (40 bytes) and the controller's head on one line, behind the read
-        // measurement's last 8 bytes (its time).
+        // `Autotune` (24 bytes; 40 while its sizes were `usize`s and its estimate a
+        // `Duration`) and the controller's head on one line, behind the read measurement's
+        // last 8 bytes (its time).
         let tune = offset_of!(Connection, tune);
-        assert_eq!(size_of::<Autotune>(), 40);
+        assert_eq!(size_of::<Autotune>(), 24);
         assert_eq!(tune % LINE, 8, "the tuning 8 bytes into its line");
-        assert_eq!(offset_of!(Connection, cc), tune + 40, "the controller follows the tuning");
+        assert_eq!(offset_of!(Connection, cc), tune + 24, "the controller follows the tuning");
         // The configuration: a pointer among the hot parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
@@ -1469,12 +1472,13 @@ mod layout {
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before the
-        // branches loss, tmr, tot and rtt), 24 bytes of them end padding (16 while
-        // `Retransmit` was 40 bytes; `rare` fills the room that places the out-of-order
-        // count); the cold values of the parts that shrank come last.
+        // branches loss, tmr, tot and rtt), 44 bytes of them end padding (16 while
+        // `Retransmit` was 40 bytes, 24 while `Autotune` was; `rare` and `rtx_cold` fill the
+        // room that places the out-of-order count); the cold values of the parts that shrank
+        // come last.
         assert_eq!(size_of::<Connection>(), 27 * LINE);
-        let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
-        assert_eq!(cold, 27 * LINE - 24, "24 bytes of end padding");
+        let cold = offset_of!(Connection, totals) + size_of::<super::Totals>();
+        assert_eq!(cold, 27 * LINE - 44, "44 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
@@ -1544,7 +1548,7 @@ mod layout {
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, chrono_kind), 1),
-            (offset_of!(Connection, tune.rcvbuf), 8),
+            (offset_of!(Connection, tune.rcvbuf), 4),
         ];
         let board = offset_of!(Connection, loss.board);
         let board_reads = Scoreboard::warm_reads().map(|(at, size)| (board + at, size));

@@ -104,7 +104,7 @@ impl Connection {
     /// even when memory pressure has since clamped the window; whether memory for such bytes
     /// is to be had is decided when they are stored).
     fn rcv_wnd(&self) -> u32 {
-        let room = self.tune.rcvbuf.saturating_sub(self.recv_buf.len());
+        let room = self.tune.rcvbuf().saturating_sub(self.recv_buf.len());
         acceptability_window(room, self.advertised_room())
     }
 
@@ -605,7 +605,7 @@ impl Connection {
             // Loss detection, recovery and congestion control (`tcp::recovery`).
             self.on_ack_any::<PREDICTED>(now, seg, old_una, dup);
             if self.snd.una != old_una {
-                if self.tune.sndbuf < self.config.wmem.max {
+                if self.tune.sndbuf() < self.config.wmem.max {
                     self.snd_buf_expand(self.mem_level);
                 }
                 if self.snd.una == self.snd.max {
@@ -741,7 +741,7 @@ impl Connection {
         }
         // Receive auto-tuning (`autotune`): a receiver RTT sample per window, and the
         // buffer grown once per RTT by what the application read in it.
-        if self.config.rmem.tunable() && self.tune.rcvbuf < self.config.rmem.max {
+        if self.config.rmem.tunable() && self.tune.rcvbuf() < self.config.rmem.max {
             self.rcv_rtt_measure(now);
             self.rcv_space_adjust(now);
         }

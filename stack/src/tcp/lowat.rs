@@ -88,7 +88,7 @@ impl Connection {
     /// writer it refuses is refused again and waits for the next ACK.
     pub(super) fn write_space_reopened(&self) -> bool {
         let queued = self.send_buf.len();
-        self.can_queue_data() && self.tune.sndbuf.saturating_sub(queued) >= queued / 2
+        self.can_queue_data() && self.tune.sndbuf().saturating_sub(queued) >= queued / 2
     }
 
     /// Whether `poll` reports the connection writable: send room, and with a low-water mark
