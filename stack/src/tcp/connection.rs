@@ -230,10 +230,11 @@ pub struct CookieOptions {
 ///   receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`, `probes`,
 ///   `loss`), the low words of the three per-segment counters (`seg_counts`) and the
 ///   configuration's pointer (`config`: the configuration itself is shared, one line that
-///   stays in the cache for every connection): 8 + 426 bytes, 7 lines with 14 to spare. The
-///   8-byte aligned parts come first (with `seg_counts` and `quickack`, 16 bytes of 2- and
-///   1-byte aligned ones, among them), then the 4-byte aligned ones, then the 2-byte aligned
-///   (`ack`, `probes`), then the single bytes, so that no padding lies between them.
+///   stays in the cache for every connection): 4 + 426 bytes, 7 lines with 18 to spare. The
+///   count and the state bytes (8) come first, then the 8-byte aligned parts (with
+///   `seg_counts` and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among them), then
+///   the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`, `local`/`remote`),
+///   then the single bytes, so that no padding lies between them.
 ///
 /// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
 /// time, the retransmissions' total, the byte totals' high words) and the receiver's read
@@ -273,14 +274,14 @@ pub struct Connection {
     /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
     /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
     pub(super) rst_pending: Option<SegmentHeader>,
+    /// The persist, close and pacing deadlines, set only while `timers` says so (no common
+    /// segment arms them: it reads their presence there). Here, with `rare`, it puts the
+    /// out-of-order count at a line's start.
+    pub(super) timers_cold: TimersCold,
     /// The initial sequence numbers, the timed segment's and ECN's end of reduced window
     /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
     /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
     pub(super) rare: Rare,
-    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
-    /// says whether either is set). Cold; here, the 16 bytes `Autotune` gave up when its
-    /// sizes and estimate became 32-bit, so that the out-of-order count still starts line 12.
-    pub(super) rtx_cold: RtxCold,
 
     // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
     // segment: it starts line 12) -----
@@ -296,10 +297,6 @@ pub struct Connection {
     pub(super) mem_level: MemoryLevel,
     /// A zero window went out because memory was exhausted: announce the reopening.
     pub(super) window_zeroed: bool,
-    /// Our address and port (read for every segment sent: the flow key of its frame).
-    pub(super) local: SocketAddrV4,
-    /// The peer's address and port.
-    pub(super) remote: SocketAddrV4,
     /// The configuration, shared with every connection made with the same settings (the
     /// `Stack` keeps one per setting in use: `stack::configs`) and copied on the first change
     /// of this connection's own (`change_config`). A copy in each connection took 160 bytes
@@ -337,6 +334,11 @@ pub struct Connection {
     /// the 4-byte aligned parts.
     pub(super) ack: AckSchedule,
     pub(super) probes: Probes,
+    /// Our address and port (read for every segment sent: the flow key of its frame),
+    /// among the 2-byte aligned parts.
+    pub(super) local: SocketAddrV4,
+    /// The peer's address and port.
+    pub(super) remote: SocketAddrV4,
     /// ECN (RFC 3168) negotiation and its sender and receiver state (its end of reduced
     /// window is `rare.cwr_until`).
     pub(super) ecn: Ecn,
@@ -356,15 +358,15 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
-    /// The persist, close and pacing deadlines, set only while `timers` says so (no common
-    /// segment arms them: it reads their presence there).
-    pub(super) timers_cold: TimersCold,
     /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
     /// `rcv` says they are pending.
     pub(super) rcv_cold: RecvCold,
     /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
     /// read only by `info` and once per receiver round trip, written on a wrap.
     pub(super) totals: Totals,
+    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
+    /// says whether either is set).
+    pub(super) rtx_cold: RtxCold,
 }
 
 /// How a new [`Connection`] opens.
@@ -1321,7 +1323,7 @@ impl Connection {
             self.loss.board.warm_word(),
             u64::from(self.rcv.nxt.0),
             u64::from(self.seg_counts.in_segs),
-            u64::from(self.rtx.count()),
+            u64::from(self.loss.dupacks),
             u64::from(self.snd.una.0),
             self.send_buf.len() as u64,
             self.chrono_kind as u64,
@@ -1382,7 +1384,7 @@ mod layout {
         let tune = offset_of!(Connection, tune);
         let state = offset_of!(Connection, state);
         vec![
-            (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8, 8),
+            (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4, 4),
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
             (tune, size_of::<Autotune>()),
@@ -1411,7 +1413,7 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
     /// and window are line 1, and the out-of-order count and the parts a common segment
     /// touches throughout (with the configuration's pointer and the per-segment counters'
-    /// low words) lines 12-18 (434 bytes: the hot parts ordered 8-byte aligned first, then
+    /// low words) lines 12-18 (430 bytes: the hot parts ordered 8-byte aligned first, then
     /// 4-byte, then 2-byte aligned, then the bytes, with no padding between them). A field
     /// added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
@@ -1431,20 +1433,21 @@ mod layout {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 8);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count and the whole parts: 434 bytes from a line's start, 7 lines
-        // with 14 bytes to spare (446 while `Retransmit` held three `Duration`s, 40 bytes;
+        // The out-of-order count and the whole parts: 430 bytes from a line's start, 7 lines
+        // with 18 bytes to spare (434 while the count was a `usize`, 446 while `Retransmit`
+        // held three `Duration`s, 40 bytes;
         // 640 bytes and 10 lines before the branches loss, tmr, tot and rtt: `Timers` and
         // `RecvSeq` 48 bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and
         // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
         // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
         assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 144));
-        let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 8;
+        let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let state = offset_of!(Connection, state);
-        assert_eq!(state, first + 8, "the hot parts follow the out-of-order count");
+        assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 434);
+        assert_eq!(parts_end - first, 430);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1472,13 +1475,13 @@ mod layout {
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before the
-        // branches loss, tmr, tot and rtt), 44 bytes of them end padding (16 while
-        // `Retransmit` was 40 bytes, 24 while `Autotune` was; `rare` and `rtx_cold` fill the
-        // room that places the out-of-order count); the cold values of the parts that shrank
-        // come last.
+        // branches loss, tmr, tot and rtt), 56 bytes of them end padding (16 while
+        // `Retransmit` was 40 bytes, 24 while `Autotune` was, 44 while the out-of-order count
+        // was a `usize`; `timers_cold` and `rare` fill the room that places the count); the
+        // cold values of the parts that shrank come last.
         assert_eq!(size_of::<Connection>(), 27 * LINE);
-        let cold = offset_of!(Connection, totals) + size_of::<super::Totals>();
-        assert_eq!(cold, 27 * LINE - 44, "44 bytes of end padding");
+        let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
+        assert_eq!(cold, 27 * LINE - 56, "56 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
@@ -1534,17 +1537,16 @@ mod layout {
         assert_eq!(Arc::as_ptr(&a.config), own);
     }
 
-    /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the chunk
-    /// queues' lengths inside their 32 bytes; the scoreboard, offsets 1048-1111 on lines
-    /// 16-17, its oldest record inline (line 16) and its totals (line 17) beside its other
-    /// records' pointer; the presence of a segment timed without timestamps, line 15, and of
-    /// an episode, line 18).
+    /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the send queue's
+    /// length inside its 32 bytes, line 17; the scoreboard, offsets 896-959 on line 14, its
+    /// oldest record inline beside its other records' pointer and its totals; the
+    /// duplicate-ACK count, line 15).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
             (offset_of!(Connection, rcv.nxt), 4),
             (offset_of!(Connection, seg_counts.in_segs), 2),
-            (offset_of!(Connection, rtx.rto.owner), 2),
+            (offset_of!(Connection, loss.dupacks), 4),
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, chrono_kind), 1),

@@ -28,9 +28,10 @@ struct Range {
 pub struct Reassembly {
     clock: u32,
     ranges: [Range; MAX_RANGES],
-    /// Last, so that the per-segment test "anything held?" reads one word at the back, on
-    /// the line of the chronograph and the configuration that follow it in a `Connection`.
-    len: usize,
+    /// How many of `ranges` are held. Last, so that the per-segment test "anything held?"
+    /// reads one word at the back, at the start of a `Connection`'s hot run; a `u32` (at
+    /// most [`MAX_RANGES`]), so that the run's first word takes 4 bytes, not 8.
+    len: u32,
 }
 
 /// Why [`Reassembly::insert`] refused a range.
@@ -43,27 +44,33 @@ impl Reassembly {
         Self::default()
     }
 
+    /// How many ranges are held, as an index bound.
+    #[inline(always)]
+    fn n(&self) -> usize {
+        self.len as usize
+    }
+
     /// Whether nothing out of order is held.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.n() == 0
     }
 
     /// Number of disjoint ranges held.
     pub fn range_count(&self) -> usize {
-        self.len
+        self.n()
     }
 
     /// The ranges held, in sequence order.
     pub fn ranges(&self) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + '_ {
-        self.ranges[..self.len].iter().map(|r| (r.start, r.end))
+        self.ranges[..self.n()].iter().map(|r| (r.start, r.end))
     }
 
     /// Whether [`insert`](Self::insert) of `[start, end)` would succeed: it merges with a
     /// held range or a slot is free.
     pub fn would_fit(&self, start: SeqNumber, end: SeqNumber) -> bool {
-        self.len < MAX_RANGES
+        self.n() < MAX_RANGES
             || end <= start
-            || self.ranges[..self.len].iter().any(|r| r.end >= start && r.start <= end)
+            || self.ranges[..self.n()].iter().any(|r| r.end >= start && r.start <= end)
     }
 
     /// Records that `[start, end)` is now held. Overlapping and adjacent ranges merge. Fails,
@@ -74,15 +81,16 @@ impl Reassembly {
         }
         // First range that ends at or after `start` (could merge), and first that starts after
         // `end` (cannot merge).
-        let lo = self.ranges[..self.len].iter().position(|r| r.end >= start).unwrap_or(self.len);
-        let hi = self.ranges[..self.len].iter().position(|r| r.start > end).unwrap_or(self.len);
+        let lo = self.ranges[..self.n()].iter().position(|r| r.end >= start).unwrap_or(self.n());
+        let hi = self.ranges[..self.n()].iter().position(|r| r.start > end).unwrap_or(self.n());
         self.clock = self.clock.wrapping_add(1);
         if lo == hi {
             // No overlap: insert a new range at `lo`.
-            if self.len == MAX_RANGES {
+            if self.n() == MAX_RANGES {
                 return Err(TooManyRanges);
             }
-            self.ranges.copy_within(lo..self.len, lo + 1);
+            let n = self.n();
+            self.ranges.copy_within(lo..n, lo + 1);
             self.ranges[lo] = Range { start, end, touched: self.clock };
             self.len += 1;
         } else {
@@ -93,8 +101,9 @@ impl Reassembly {
                 touched: self.clock,
             };
             self.ranges[lo] = merged;
-            self.ranges.copy_within(hi..self.len, lo + 1);
-            self.len -= hi - lo - 1;
+            let n = self.n();
+            self.ranges.copy_within(hi..n, lo + 1);
+            self.len -= (hi - lo - 1) as u32;
         }
         Ok(())
     }
@@ -106,12 +115,12 @@ impl Reassembly {
     /// which answers without the range copy.
     #[inline]
     pub fn advance(&mut self, rcv_nxt: SeqNumber) -> SeqNumber {
-        if self.len == 0 {
+        if self.n() == 0 {
             return rcv_nxt;
         }
         let mut nxt = rcv_nxt;
         let mut drop = 0;
-        for r in &self.ranges[..self.len] {
+        for r in &self.ranges[..self.n()] {
             if r.start <= nxt {
                 nxt = nxt.max(r.end);
                 drop += 1;
@@ -119,8 +128,9 @@ impl Reassembly {
                 break;
             }
         }
-        self.ranges.copy_within(drop..self.len, 0);
-        self.len -= drop;
+        let n = self.n();
+        self.ranges.copy_within(drop..n, 0);
+        self.len -= drop as u32;
         nxt
     }
 
@@ -132,10 +142,10 @@ impl Reassembly {
     /// Up to `max` SACK blocks, most recently touched range first (RFC 2018 §4).
     pub fn sack_blocks(&self, max: usize) -> SackBlocks {
         let mut order: [usize; MAX_RANGES] = [0; MAX_RANGES];
-        for (i, o) in order.iter_mut().enumerate().take(self.len) {
+        for (i, o) in order.iter_mut().enumerate().take(self.n()) {
             *o = i;
         }
-        let order = &mut order[..self.len];
+        let order = &mut order[..self.n()];
         // Recency is a wrapping counter; compare by distance from the current clock.
         order.sort_unstable_by_key(|&i| self.clock.wrapping_sub(self.ranges[i].touched));
         let mut blocks = SackBlocks::EMPTY;
