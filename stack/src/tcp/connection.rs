@@ -1441,13 +1441,13 @@ mod layout {
         // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
         // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
-        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 144));
+        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 136));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 430);
+        assert_eq!(parts_end - first, 422);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1474,14 +1474,14 @@ mod layout {
         assert!(first < config && config < parts_end);
         // The niche: every candidate on hot lines.
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 27 lines (1,728 bytes; 28 before the
-        // branches loss, tmr, tot and rtt), 56 bytes of them end padding (16 while
-        // `Retransmit` was 40 bytes, 24 while `Autotune` was, 44 while the out-of-order count
-        // was a `usize`; `timers_cold` and `rare` fill the room that places the count); the
-        // cold values of the parts that shrank come last.
-        assert_eq!(size_of::<Connection>(), 27 * LINE);
+        // A budget, not a measurement: a connection is 26 lines (1,664 bytes; 27 until the
+        // RTO estimate, the tuning, the out-of-order count and RACK's RTTs became 32-bit, 28
+        // before the branches loss, tmr, tot and rtt), with no end padding (`timers_cold`
+        // and `rare` fill the room that places the count); the cold values of the parts that
+        // shrank come last.
+        assert_eq!(size_of::<Connection>(), 26 * LINE);
         let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
-        assert_eq!(cold, 27 * LINE - 56, "56 bytes of end padding");
+        assert_eq!(cold, 26 * LINE, "no end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }

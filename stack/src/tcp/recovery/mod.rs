@@ -1100,9 +1100,9 @@ mod tests {
     /// pointer).
     #[test]
     fn hot_part_size() {
-        assert_eq!(core::mem::size_of::<LossRecovery>(), 144);
+        assert_eq!(core::mem::size_of::<LossRecovery>(), 136);
         assert_eq!(core::mem::size_of::<Scoreboard>(), 64);
-        assert_eq!(core::mem::size_of::<Rack>(), 32);
+        assert_eq!(core::mem::size_of::<Rack>(), 24);
         assert_eq!(core::mem::size_of::<FlightHigh>(), 12);
     }
 }

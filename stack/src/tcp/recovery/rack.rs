@@ -28,8 +28,9 @@ pub struct Rack {
     /// (`RACK.xmit_ts`, `RACK.end_seq`).
     xmit_ts: Option<Instant>,
     end_seq: SeqNumber,
-    /// RTT of that segment (`RACK.rtt`).
-    rtt: Duration,
+    /// RTT of that segment (`RACK.rtt`), in microseconds (saturating), as Linux keeps it
+    /// (`rack.rtt_us`): 4 bytes of the connection's hot run where a `Duration` took 8.
+    rtt_us: u32,
     /// Smallest RTT seen (`RACK.min_RTT`).
     min_rtt: MinRtt,
     /// Reordering was observed on this connection (`RACK.reordering_seen`).
@@ -40,30 +41,36 @@ pub struct Rack {
     degree: ReorderingDegree,
 }
 
-/// The smallest RTT seen, `None` until a first sample: an `Option<Duration>` in 8 bytes
-/// rather than 16, with `u64::MAX` ns (never a sample: `Instant`s span at most
-/// `u64::MAX − 1` ns) standing for `None`. Every ACK reads and lowers it, so it lies on the
-/// connection's hot lines, where the 8 bytes of an `Option`'s tag were a tenth of a line.
+/// The smallest RTT seen in whole microseconds, `None` until a first sample: an
+/// `Option<Duration>` in 4 bytes rather than 16, with `u32::MAX` standing for `None` (a
+/// sample of 71 minutes or more is held just below it). Every ACK reads and lowers it, so it
+/// lies on the connection's hot lines, where the 8 bytes of an `Option`'s tag were a tenth
+/// of a line. Microseconds, as Linux keeps `rack.rtt_us` and its windowed minimum.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct MinRtt(Duration);
+struct MinRtt(u32);
 
 impl MinRtt {
     /// No sample yet.
-    const NONE: MinRtt = MinRtt(Duration::from_nanos(u64::MAX));
+    const NONE: MinRtt = MinRtt(u32::MAX);
 
     /// The smallest RTT, if one was seen.
     #[inline]
     fn get(self) -> Option<Duration> {
-        (self != Self::NONE).then_some(self.0)
+        (self != Self::NONE).then(|| Duration::from_micros(u64::from(self.0)))
     }
 
     /// A sample: the smallest so far is the smaller of the two (the sample itself after
     /// none).
     #[inline]
     fn lower(&mut self, rtt: Duration) {
-        debug_assert!(MinRtt(rtt) != Self::NONE, "an RTT sample of u64::MAX ns");
-        self.0 = self.0.min(rtt);
+        self.0 = self.0.min(micros_below_max(rtt));
     }
+}
+
+/// `d` in whole microseconds, at most `u32::MAX - 1`.
+#[inline]
+fn micros_below_max(d: Duration) -> u32 {
+    (d.total_nanos() / 1000).min(u64::from(u32::MAX - 1)) as u32
 }
 
 impl Default for MinRtt {
@@ -121,6 +128,17 @@ impl Rack {
         self.min_rtt.get()
     }
 
+    /// `RACK.rtt`.
+    #[inline]
+    fn rtt(&self) -> Duration {
+        Duration::from_micros(u64::from(self.rtt_us))
+    }
+
+    #[inline]
+    fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt_us = micros_below_max(rtt);
+    }
+
     /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`,
     /// and the one whose RTT Linux keeps (`Delivered::rtt_source`), if any.
     pub fn update(
@@ -142,7 +160,7 @@ impl Rack {
             .map(|(rtt, _)| rtt);
         if ambiguous(rtt, retransmitted) {
             if let Some(r) = linux_rtt {
-                self.rtt = r;
+                self.set_rtt(r);
             }
             return;
         }
@@ -152,7 +170,7 @@ impl Rack {
             // window (min_RTT / 4) to nothing.
             self.min_rtt.lower(rtt);
         }
-        self.rtt = linux_rtt.unwrap_or(rtt);
+        self.set_rtt(linux_rtt.unwrap_or(rtt));
         self.note_newest(sent_at, end);
     }
 
@@ -175,7 +193,7 @@ impl Rack {
         if !retransmitted {
             self.min_rtt.lower(rtt);
         }
-        self.rtt = rtt;
+        self.set_rtt(rtt);
         self.note_newest(sent_at, end);
     }
 
@@ -249,7 +267,7 @@ impl Rack {
             if s.sacked || (s.lost && !s.retransmitted) || !sent_before {
                 continue;
             }
-            let due = s.sent_at + self.rtt + reo_wnd;
+            let due = s.sent_at + self.rtt() + reo_wnd;
             if due <= now {
                 marked |= board.mark_lost(i);
             } else {
@@ -358,8 +376,9 @@ mod tests {
     /// retransmission's ambiguous delivery is then not compared with it), the first sample
     /// whatever its size, then the smallest.
     #[test]
-    fn min_rtt_is_an_option_in_eight_bytes() {
-        assert_eq!(core::mem::size_of::<MinRtt>(), 8);
+    fn min_rtt_is_an_option_in_four_bytes() {
+        assert_eq!(core::mem::size_of::<MinRtt>(), 4);
+        assert_eq!(core::mem::size_of::<Rack>(), 24);
         let mut m = MinRtt::default();
         assert_eq!(m.get(), None);
         m.lower(Duration::from_secs(3_600));
@@ -369,11 +388,18 @@ mod tests {
         assert_eq!(m.get(), Some(Duration::from_millis(2)));
         m.lower(Duration::ZERO);
         assert_eq!(m.get(), Some(Duration::ZERO));
+        // Whole microseconds; 71 minutes and more held below the `None` mark.
+        let mut m = MinRtt::default();
+        m.lower(Duration::from_nanos(250_999));
+        assert_eq!(m.get(), Some(Duration::from_micros(250)));
+        let mut m = MinRtt::default();
+        m.lower(Duration::from_secs(1 << 40));
+        assert_eq!(m.get(), Some(Duration::from_micros(u64::from(u32::MAX - 1))));
         // Without a sample, a retransmission's quick delivery is not ambiguous: RACK takes it.
         let mut r = Rack::default();
         let sent = Instant::from_micros(1_000);
         r.update_one(Instant::from_micros(1_100), sent, SeqNumber(100), true);
-        assert_eq!(r.rtt, Duration::from_micros(100));
+        assert_eq!(r.rtt(), Duration::from_micros(100));
         assert_eq!(r.min_rtt(), None, "a retransmission does not set it");
     }
 
