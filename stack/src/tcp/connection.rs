@@ -219,7 +219,7 @@ pub struct CookieOptions {
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 8 of the 27 lines (11 before branches loss, tmr, tot and rtt narrowed their
+/// bytes fall on 8 of the 26 lines (11 before branches loss, tmr, tot and rtt narrowed their
 /// parts and the run was packed again):
 /// - line 1: `Autotune` (24 bytes: both buffer sizes and the receiver's RTT estimate) and the
 ///   congestion controller's tag and window (its first 16 bytes);
@@ -236,7 +236,7 @@ pub struct CookieOptions {
 ///   the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`, `local`/`remote`),
 ///   then the single bytes, so that no padding lies between them.
 ///
-/// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
+/// The rest fills the other 18 lines: the ACK rate limits, `Seldom` (the keepalive probe's
 /// time, the retransmissions' total, the byte totals' high words) and the receiver's read
 /// measurement before the tuning, the congestion state beyond the window, the RST itself,
 /// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
@@ -1399,7 +1399,7 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 8 of the connection's 27 lines (9 with
+    /// The line budget of the common segment: 8 of the connection's 26 lines (9 with
     /// `AckSchedule` and `Probes` 4-byte aligned and 20 bytes, before 17fc300; 11 with loss
     /// recovery's 208 bytes, 48-byte `Timers` and `RecvSeq`, 72-byte `Retransmit`, 64-bit
     /// totals and counters in the run and a 72-byte `Autotune`, before branches loss, tmr, tot
