@@ -134,11 +134,6 @@ impl Rack {
         Duration::from_micros(u64::from(self.rtt_us))
     }
 
-    #[inline]
-    fn set_rtt(&mut self, rtt: Duration) {
-        self.rtt_us = micros_below_max(rtt);
-    }
-
     /// RFC 8985 §6.2 step 2: the newest delivered transmission `(sent_at, end, retransmitted)`,
     /// and the one whose RTT Linux keeps (`Delivered::rtt_source`), if any.
     pub fn update(
@@ -148,19 +143,22 @@ impl Rack {
         rtt_from: Option<(Instant, bool)>,
     ) {
         let (sent_at, end, retransmitted) = newest;
-        let rtt = now.saturating_duration_since(sent_at);
+        // In whole microseconds, as both RTTs are kept (`floor(a) < m` is `a < m` for a
+        // whole `m`, so the comparisons below decide as they would in nanoseconds).
+        let us = |t: Instant| micros_below_max(now.saturating_duration_since(t));
+        let rtt = us(sent_at);
         // An ACK for a retransmitted segment that comes back faster than any RTT seen was
         // most likely for the original: ambiguous, skip it.
-        let ambiguous = |rtt: Duration, retransmitted: bool| {
-            retransmitted && self.min_rtt.get().is_some_and(|m| rtt < m)
-        };
+        let min = self.min_rtt;
+        let ambiguous =
+            |rtt: u32, retransmitted: bool| retransmitted && min != MinRtt::NONE && rtt < min.0;
         let linux_rtt = rtt_from
-            .map(|(t, r)| (now.saturating_duration_since(t), r))
+            .map(|(t, r)| (if t == sent_at { rtt } else { us(t) }, r))
             .filter(|&(rtt, r)| !ambiguous(rtt, r))
             .map(|(rtt, _)| rtt);
         if ambiguous(rtt, retransmitted) {
             if let Some(r) = linux_rtt {
-                self.set_rtt(r);
+                self.rtt_us = r;
             }
             return;
         }
@@ -168,9 +166,9 @@ impl Rack {
             // Per-segment send times are exact, unlike timestamp echoes, whose millisecond
             // clock reads a sub-millisecond path as 0 ms and would shrink the reordering
             // window (min_RTT / 4) to nothing.
-            self.min_rtt.lower(rtt);
+            self.min_rtt.0 = self.min_rtt.0.min(rtt);
         }
-        self.set_rtt(linux_rtt.unwrap_or(rtt));
+        self.rtt_us = linux_rtt.unwrap_or(rtt);
         self.note_newest(sent_at, end);
     }
 
@@ -185,15 +183,18 @@ impl Rack {
         end: SeqNumber,
         retransmitted: bool,
     ) {
-        let rtt = now.saturating_duration_since(sent_at);
-        if retransmitted && self.min_rtt.get().is_some_and(|m| rtt < m) {
-            // Ambiguous, and so is the same transmission as Linux's source: nothing changes.
-            return;
+        // In whole microseconds, converted once: what both RTTs keep.
+        let us = micros_below_max(now.saturating_duration_since(sent_at));
+        if retransmitted {
+            if self.min_rtt != MinRtt::NONE && us < self.min_rtt.0 {
+                // Ambiguous, and so is the same transmission as Linux's source: nothing
+                // changes.
+                return;
+            }
+        } else {
+            self.min_rtt.0 = self.min_rtt.0.min(us);
         }
-        if !retransmitted {
-            self.min_rtt.lower(rtt);
-        }
-        self.set_rtt(rtt);
+        self.rtt_us = us;
         self.note_newest(sent_at, end);
     }
 
