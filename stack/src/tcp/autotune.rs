@@ -8,7 +8,6 @@
 //! Sizes here count payload bytes, which is what chunks hold; Linux counts `skb->truesize`
 //! and so converts with `tcp_win_from_space`, which has no counterpart here.
 
-use super::cc::CongestionControl as _;
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::connection::Connection;
 use super::SeqNumber;
@@ -206,7 +205,7 @@ impl Connection {
             return;
         }
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
-        let want = self.cc.window().max(iw).saturating_mul(2).min(self.config.wmem.max);
+        let want = self.cwnd.window(&self.cc).max(iw).saturating_mul(2).min(self.config.wmem.max);
         if want > self.tune.sndbuf() {
             self.tune.sndbuf = clamp_u32(want);
         }

@@ -19,7 +19,7 @@ use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
 use super::autotune::{Autotune, ReadSpace};
 use super::buffer::ChunkQueue;
-use super::cc::{CongestionControl, Controller};
+use super::cc::{CongestionControl, Controller, HotWindow};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
@@ -33,7 +33,7 @@ use super::recovery::{LossCold, LossRecovery};
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
     rto_limits, AckLimits, AckSchedule, ColdDeadline, Negotiated, Probes, Rare, RecvCold, RecvSeq,
-    Retransmit, RtxCold, Seldom, SendSeq, Timers, TimersCold, Totals, TotalsHigh,
+    Retransmit, RtxCold, Seldom, SendSeq, TimerFlags, Timers, TimersCold, Totals, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -263,9 +263,6 @@ pub struct Connection {
     /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
     /// segment touches it.
     pub(super) read_space: ReadSpace,
-    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 24 bytes, all
-    /// of which a segment reads, on line 1.
-    pub(super) tune: Autotune,
     /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
     /// tuning's end on line 1.
     pub(super) cc: Controller,
@@ -278,10 +275,15 @@ pub struct Connection {
     /// segment arms them: it reads their presence there). Here, with `rare`, it puts the
     /// out-of-order count at a line's start.
     pub(super) timers_cold: TimersCold,
-    /// The initial sequence numbers, the timed segment's and ECN's end of reduced window
-    /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
-    /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
-    pub(super) rare: Rare,
+    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
+    /// says whether either is set).
+    pub(super) rtx_cold: RtxCold,
+    /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
+    /// read only by `info` and once per receiver round trip, written on a wrap.
+    pub(super) totals: Totals,
+    /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
+    /// `rcv` says they are pending.
+    pub(super) rcv_cold: RecvCold,
 
     // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
     // segment: it starts line 12) -----
@@ -309,6 +311,9 @@ pub struct Connection {
     /// between cores), and only when a connection is made, copies its configuration or is
     /// dropped: never per segment.
     pub(super) config: Arc<TcpConfig>,
+    /// Buffer sizes in force and the receiver's RTT measurement (`autotune`): 24 bytes, all
+    /// of which a segment reads.
+    pub(super) tune: Autotune,
     pub(super) rcv: RecvSeq,
     pub(super) opts: Negotiated,
     pub(super) timers: Timers,
@@ -324,6 +329,9 @@ pub struct Connection {
     /// The RTT estimate and the RTO (28 bytes, 4-byte aligned since its times are 32-bit):
     /// first of the 4-byte aligned parts.
     pub(super) rtx: Retransmit,
+    /// The congestion window and whether the controller takes every ACK, copied from `cc`
+    /// (cold) by every call that may change them (`HotWindow`).
+    pub(super) cwnd: HotWindow,
     pub(super) snd: SendSeq,
     /// Where pushes and corked tails fall in the send stream, and whether record ends are
     /// pending (`push`; the ends themselves are `records`, cold).
@@ -339,6 +347,8 @@ pub struct Connection {
     pub(super) local: SocketAddrV4,
     /// The peer's address and port.
     pub(super) remote: SocketAddrV4,
+    /// The timers' single bytes (`TimerFlags`).
+    pub(super) timer_flags: TimerFlags,
     /// ECN (RFC 3168) negotiation and its sender and receiver state (its end of reduced
     /// window is `rare.cwr_until`).
     pub(super) ecn: Ecn,
@@ -358,15 +368,10 @@ pub struct Connection {
     pub(super) records: RecordEnds,
     /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
     pub(super) loss_cold: LossCold,
-    /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
-    /// `rcv` says they are pending.
-    pub(super) rcv_cold: RecvCold,
-    /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
-    /// read only by `info` and once per receiver round trip, written on a wrap.
-    pub(super) totals: Totals,
-    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
-    /// says whether either is set).
-    pub(super) rtx_cold: RtxCold,
+    /// The initial sequence numbers, the timed segment's and ECN's end of reduced window
+    /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
+    /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
+    pub(super) rare: Rare,
 }
 
 /// How a new [`Connection`] opens.
@@ -415,7 +420,7 @@ pub struct ConnectionParams<'s, 'p> {
 
 /// The lines of a connection a common segment touches, which `Connection::hot_word` reads one
 /// word of (`layout::hot_word_reads_each_hot_line`) and a pipelined look-ahead prefetches.
-pub(crate) const HOT_LINES: [usize; 8] = [1, 12, 13, 14, 15, 16, 17, 18];
+pub(crate) const HOT_LINES: [usize; 7] = [12, 13, 14, 15, 16, 17, 18];
 
 impl Connection {
     /// A new connection: the one constructor.
@@ -426,6 +431,7 @@ impl Connection {
             Open::Syn(_) | Open::Cookie { .. } => State::SynReceived,
         };
         let mss = usize::from(config.mss).max(64);
+        let cc = config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss);
         let mut c = Connection {
             state,
             events: 0,
@@ -455,7 +461,9 @@ impl Connection {
             },
             seg_counts: SegCounts::default(),
             rtx: Retransmit::new(&config),
-            cc: config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss),
+            cwnd: HotWindow::of(&cc),
+            cc,
+            timer_flags: TimerFlags::default(),
             loss: LossRecovery::new(0),
             loss_cold: LossCold::default(),
             rtx_cold: RtxCold::default(),
@@ -599,6 +607,7 @@ impl Connection {
         self.snd.wl2 = syn.ack.unwrap_or(self.rare.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         self.cc.init(iw);
+        self.cwnd.sync(&self.cc);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
         // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
         // allocated as segments fly, not up front.
@@ -611,6 +620,7 @@ impl Connection {
     /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
         self.cc = Controller::Custom(cc);
+        self.cwnd.sync(&self.cc);
     }
 
     // ----- getters -----
@@ -1327,8 +1337,6 @@ impl Connection {
             u64::from(self.snd.una.0),
             self.send_buf.len() as u64,
             self.chrono_kind as u64,
-            // Line 1: `Autotune` (the controller's tag and window share the line).
-            u64::from(self.tune.rcvbuf),
         ];
         lines.iter().fold(0, |a, &w| a ^ w)
     }
@@ -1379,7 +1387,9 @@ mod layout {
     ///   `ReadSpace`);
     /// - the three per-segment counters, whose low words (`seg_counts`) are among the whole
     ///   parts since branch tot (before, `TcpCounters`' first 24 bytes ended the run);
-    /// - the congestion controller's tag and window (its first 16 bytes, `repr(C, u8)`).
+    /// - the congestion window and whether the controller takes every ACK, from the hot copy
+    ///   (`cwnd`, among the whole parts); before, the controller's tag and window (its first
+    ///   16 bytes, `repr(C, u8)`) on line 1, with `Autotune`.
     fn common_segment() -> Vec<(usize, usize)> {
         let tune = offset_of!(Connection, tune);
         let state = offset_of!(Connection, state);
@@ -1388,7 +1398,6 @@ mod layout {
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
             (tune, size_of::<Autotune>()),
-            (offset_of!(Connection, cc), 16),
         ]
     }
 
@@ -1429,25 +1438,27 @@ mod layout {
     /// `Option` placed first or last would take the niche to a cold line. The socket's own test (`stack::socket`)
     /// cannot see that, this one checks it (`niche_candidates`).
     #[test]
-    fn a_common_segment_touches_eight_lines() {
+    fn a_common_segment_touches_seven_lines() {
         let lines = lines_of(&common_segment());
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines.len(), 7);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
-        // The out-of-order count and the whole parts: 430 bytes from a line's start, 7 lines
-        // with 18 bytes to spare (434 while the count was a `usize`, 446 while `Retransmit`
-        // held three `Duration`s, 40 bytes;
+        // The out-of-order count and the whole parts, `Autotune` and the window's copy among
+        // them: 445 bytes from a line's start, 7 lines with 3 bytes to spare (422 without
+        // those two, which were on line 1 with the controller's head; 430 while RACK's RTTs
+        // were `Duration`s, 434 while the count was a `usize`, 446 while `Retransmit` held
+        // three `Duration`s, 40 bytes;
         // 640 bytes and 10 lines before the branches loss, tmr, tot and rtt: `Timers` and
         // `RecvSeq` 48 bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and
         // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
         // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
-        assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (24, 24));
+        assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (16, 24));
         assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 136));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 422);
+        assert_eq!(parts_end - first, 445);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1462,12 +1473,16 @@ mod layout {
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         assert_eq!(offset_of!(Connection, rtx), loss_end);
         // `Autotune` (24 bytes; 40 while its sizes were `usize`s and its estimate a
-        // `Duration`) and the controller's head on one line, behind the read measurement's
-        // last 8 bytes (its time).
+        // `Duration`) among the hot parts, and the controller (168 bytes) on lines no common
+        // segment touches: its window is read from `cwnd`.
         let tune = offset_of!(Connection, tune);
         assert_eq!(size_of::<Autotune>(), 24);
-        assert_eq!(tune % LINE, 8, "the tuning 8 bytes into its line");
-        assert_eq!(offset_of!(Connection, cc), tune + 24, "the controller follows the tuning");
+        assert!(first < tune && tune < parts_end, "the tuning among the hot parts");
+        let cc = offset_of!(Connection, cc);
+        let cc_lines = lines_of(&[(cc, size_of::<super::Controller>())]);
+        assert!(cc_lines.is_disjoint(&lines), "the controller on cold lines");
+        let cwnd = offset_of!(Connection, cwnd);
+        assert!(first < cwnd && cwnd < parts_end, "the window's copy among the hot parts");
         // The configuration: a pointer among the hot parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
         let config = offset_of!(Connection, config);
@@ -1476,12 +1491,12 @@ mod layout {
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 26 lines (1,664 bytes; 27 until the
         // RTO estimate, the tuning, the out-of-order count and RACK's RTTs became 32-bit, 28
-        // before the branches loss, tmr, tot and rtt), with no end padding (`timers_cold`
-        // and `rare` fill the room that places the count); the cold values of the parts that
-        // shrank come last.
+        // before the branches loss, tmr, tot and rtt), 4 bytes of them end padding
+        // (`timers_cold`, `rtx_cold`, `totals` and `rcv_cold` fill the room that places the
+        // count; `rare` comes last).
         assert_eq!(size_of::<Connection>(), 26 * LINE);
-        let cold = offset_of!(Connection, rtx_cold) + size_of::<super::RtxCold>();
-        assert_eq!(cold, 26 * LINE, "no end padding");
+        let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
+        assert_eq!(cold, 26 * LINE - 4, "4 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
@@ -1550,7 +1565,6 @@ mod layout {
             (offset_of!(Connection, snd.una), 4),
             (offset_of!(Connection, send_buf), 32),
             (offset_of!(Connection, chrono_kind), 1),
-            (offset_of!(Connection, tune.rcvbuf), 4),
         ];
         let board = offset_of!(Connection, loss.board);
         let board_reads = Scoreboard::warm_reads().map(|(at, size)| (board + at, size));

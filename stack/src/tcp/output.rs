@@ -518,14 +518,14 @@ impl Connection {
     fn pacing_hold(&mut self, now: Instant) -> bool {
         match self.cold_at(ColdDeadline::Pacing) {
             Some(t) if self.opts.flags.pacing() && t > now => {
-                if !self.timers.pacing_held {
+                if !self.timer_flags.pacing_held {
                     self.counters.paced_delays += 1;
                 }
-                self.timers.pacing_held = true;
+                self.timer_flags.pacing_held = true;
                 true
             }
             _ => {
-                self.timers.pacing_held = false;
+                self.timer_flags.pacing_held = false;
                 false
             }
         }
@@ -566,7 +566,7 @@ impl Connection {
         if !self.opts.flags.pacing() || len == 0 {
             return;
         }
-        let sent = &mut self.timers.pacing_data_segs;
+        let sent = &mut self.timer_flags.pacing_data_segs;
         *sent = sent.saturating_add(1);
         // Linux counts the packet's segments before it decides (`data_segs_out >= 10` after
         // the whole packet): the packet that reaches the tenth segment is paced whole.

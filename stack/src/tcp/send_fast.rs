@@ -15,7 +15,6 @@
 //! the fast path on and off ([`Connection::set_send_fast`]) must give the same segments at
 //! the same instants and the same state to the byte.
 
-use super::cc::CongestionControl as _;
 use super::chrono::Kind;
 use super::chunk::{ChunkPool, MemoryLevel, CHUNK_SIZE};
 use super::connection::{Connection, State};
@@ -81,7 +80,7 @@ impl Connection {
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
         // No recovery episode: the send window is the congestion window.
-        let cwnd_room = self.cc.window().saturating_sub(self.pipe());
+        let cwnd_room = self.cwnd.window(&self.cc).saturating_sub(self.pipe());
         let usable = peer_room.min(cwnd_room);
         let seg_max = self.opts.mss.max(1);
         let len = unsent.min(seg_max).min(usable);
@@ -120,7 +119,7 @@ impl Connection {
         self.chrono_set(now, Kind::of(true, rwnd_limited));
         if self.marks.tso_idle() {
             // `pacing_hold` with pacing off.
-            self.timers.pacing_held = false;
+            self.timer_flags.pacing_held = false;
         }
         let seq = self.snd.nxt;
         // PSH where a write ends or the round stops at a full window (`plan_data`).

@@ -218,21 +218,27 @@ pub(super) struct AckSchedule {
 /// one wheel entry after every change
 /// ([`Connection::poll_timeout`](super::Connection::poll_timeout)). The two a common segment
 /// arms or clears are here; the three it never arms (persist, close, pacing) are in
-/// [`TimersCold`] behind a bit each in `cold_armed`, so that a segment reads one byte for
-/// them, and clearing one that is not set writes nothing.
+/// [`TimersCold`] behind a bit each in [`TimerFlags`], so that a segment reads one byte for
+/// them, and clearing one that is not set writes nothing. 16 bytes: the flags are a part of
+/// their own among the connection's single bytes, where in here they took 8 with padding.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Timers {
     /// Retransmission timer (RFC 6298).
     pub(super) retransmit_at: Option<Instant>,
     /// Delayed ACK (RFC 1122 §4.2.3.2).
     pub(super) delack_at: Option<Instant>,
+}
+
+/// The timers' single bytes, kept apart from [`Timers`] so that they pack with the
+/// connection's other bytes (docs/benchmarks.md, "Eight lines to seven").
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TimerFlags {
     /// Which of the deadlines in [`TimersCold`] are set: bit `1 << d as u8` for each
     /// [`ColdDeadline`] `d`.
     cold_armed: u8,
     /// Pacing is holding data back until the pacing deadline (reported by `poll_timeout`).
     pub(super) pacing_held: bool,
-    /// Data segments sent, counted to 255: Linux paces from the tenth on (no extra room: it
-    /// fills the padding after `pacing_held`).
+    /// Data segments sent, counted to 255: Linux paces from the tenth on.
     pub(super) pacing_data_segs: u8,
 }
 
@@ -257,7 +263,7 @@ impl ColdDeadline {
     }
 }
 
-impl Timers {
+impl TimerFlags {
     /// Whether any deadline of [`TimersCold`] is set (a common segment's only question).
     #[inline]
     pub(super) fn any_cold(&self) -> bool {
@@ -288,7 +294,8 @@ impl Timers {
 }
 
 /// The deadlines of [`Timers`] that no common segment arms, on a line it does not touch:
-/// `at[d as usize]` for each [`ColdDeadline`] `d`, valid only while `Timers` says `d` is set.
+/// `at[d as usize]` for each [`ColdDeadline`] `d`, valid only while [`TimerFlags`] says `d`
+/// is set.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct TimersCold {
     at: [Instant; 3],
@@ -557,7 +564,7 @@ mod tests {
     fn cold_deadlines_are_independent() {
         let at = |i: usize| Some(Instant::from_millis(10 + i as u64));
         for gone in ALL {
-            let (mut t, mut cold) = (Timers::default(), TimersCold::default());
+            let (mut t, mut cold) = (TimerFlags::default(), TimersCold::default());
             assert!(!t.any_cold());
             for (i, d) in ALL.into_iter().enumerate() {
                 assert_eq!(t.cold(&cold, d), None);

@@ -16,13 +16,13 @@ impl Connection {
     /// `TimersCold` only when `Timers` says it is set.
     #[inline]
     pub(super) fn cold_at(&self, d: ColdDeadline) -> Option<Instant> {
-        self.timers.cold(&self.timers_cold, d)
+        self.timer_flags.cold(&self.timers_cold, d)
     }
 
     /// Sets or clears deadline `d`; clearing one not set writes one hot byte at most.
     #[inline]
     pub(super) fn set_cold_at(&mut self, d: ColdDeadline, at: Option<Instant>) {
-        self.timers.set_cold(&mut self.timers_cold, d, at);
+        self.timer_flags.set_cold(&mut self.timers_cold, d, at);
     }
 
     /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
@@ -36,7 +36,7 @@ impl Connection {
         let a = earliest(self.timers.retransmit_at, self.timers.delack_at);
         // The persist, close and pacing deadlines: a common segment reads only whether any
         // is set (`Timers::any_cold`), not the cold line that holds them.
-        let b = if self.timers.any_cold() { self.cold_timeout() } else { None };
+        let b = if self.timer_flags.any_cold() { self.cold_timeout() } else { None };
         let due = earliest(earliest(a, b), earliest(self.loss.tlp_at, self.keepalive_at()));
         // The RACK timer's deadline is cold, folded in only when it is armed (every ACK that
         // leaves nothing in flight disarms it).
@@ -52,7 +52,7 @@ impl Connection {
     #[cold]
     fn cold_timeout(&self) -> Option<Instant> {
         let pacing =
-            if self.timers.pacing_held { self.cold_at(ColdDeadline::Pacing) } else { None };
+            if self.timer_flags.pacing_held { self.cold_at(ColdDeadline::Pacing) } else { None };
         Instant::earliest(
             Instant::earliest(
                 self.cold_at(ColdDeadline::Persist),
@@ -109,8 +109,10 @@ impl Connection {
         if self.loss.rack_at(&self.loss_cold).is_some_and(|t| t <= now) {
             self.recovery().on_rack_timeout(now);
         }
-        if self.timers.pacing_held && self.cold_at(ColdDeadline::Pacing).is_some_and(|t| t <= now) {
-            self.timers.pacing_held = false;
+        if self.timer_flags.pacing_held
+            && self.cold_at(ColdDeadline::Pacing).is_some_and(|t| t <= now)
+        {
+            self.timer_flags.pacing_held = false;
         }
         if self.timers.delack_at.is_some_and(|t| t <= now) {
             self.timers.delack_at = None;
@@ -270,7 +272,7 @@ mod tests {
         assert_eq!(c.poll_timeout(), Some(ms(20)));
         c.set_cold_at(ColdDeadline::Pacing, Some(ms(10)));
         assert_eq!(c.poll_timeout(), Some(ms(20)), "pacing counts only while it holds");
-        c.timers.pacing_held = true;
+        c.timer_flags.pacing_held = true;
         assert_eq!(c.poll_timeout(), Some(ms(10)));
         c.timers.delack_at = Some(ms(5));
         assert_eq!(c.poll_timeout(), Some(ms(5)));

@@ -76,6 +76,47 @@ impl Controller {
     }
 }
 
+/// What a common segment asks of the controller, copied where the segment's lines are: the
+/// window (bytes, held at 2 GiB - 1) and, in the top bit, whether the algorithm is the
+/// owner's own, which takes every ACK ([`Controller::takes_ack`]). The controller itself,
+/// 168 bytes, then lies on lines no common segment touches (docs/benchmarks.md, "Seven
+/// lines"). Refreshed by [`HotWindow::sync`] after every call that may change the window;
+/// [`HotWindow::window`] checks it in debug builds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HotWindow(u32);
+
+impl HotWindow {
+    const CUSTOM: u32 = 1 << 31;
+
+    /// The copy of `cc`'s state.
+    #[inline]
+    pub(crate) fn of(cc: &Controller) -> Self {
+        let window = u32::try_from(cc.window()).unwrap_or(u32::MAX).min(Self::CUSTOM - 1);
+        let custom = if matches!(cc, Controller::Custom(_)) { Self::CUSTOM } else { 0 };
+        HotWindow(window | custom)
+    }
+
+    /// Refreshes the copy after `cc` may have changed.
+    #[inline]
+    pub(crate) fn sync(&mut self, cc: &Controller) {
+        *self = Self::of(cc);
+    }
+
+    /// The window, as `cc.window()` gives it (up to 2 GiB - 1), from the copy.
+    #[inline(always)]
+    pub(crate) fn window(self, cc: &Controller) -> usize {
+        debug_assert_eq!(self.0, Self::of(cc).0, "the window's copy is stale");
+        let _ = cc;
+        (self.0 & !Self::CUSTOM) as usize
+    }
+
+    /// [`Controller::takes_ack`], from the copy.
+    #[inline(always)]
+    pub(crate) fn takes_ack(self, cwnd_limited: bool) -> bool {
+        cwnd_limited || self.0 & Self::CUSTOM != 0
+    }
+}
+
 /// Calls `$method` on whichever algorithm `$self` holds.
 macro_rules! dispatch {
     ($self:expr, $c:ident => $call:expr) => {

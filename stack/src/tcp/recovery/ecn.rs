@@ -107,6 +107,7 @@ impl Connection {
         if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
             let w = self.cc.window();
             self.cc.on_congestion_event(now, w, self.opts.mss);
+            self.cwnd.sync(&self.cc);
             self.counters.ecn_reductions += 1;
         }
     }
