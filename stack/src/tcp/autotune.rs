@@ -35,7 +35,7 @@ impl ReadSpace {
 
 /// Buffer sizes in force and the receiver's RTT measurement that moves the receive buffer:
 /// what a common segment reads (the RTT estimate, both sizes, the current measurement), 24
-/// bytes with no padding, which `Connection` puts on one line with the controller's head
+/// bytes with no padding, which `Connection` keeps among the parts of its hot run
 /// (`connection::layout`). The measurement of what was read is [`ReadSpace`].
 ///
 /// The sizes and the estimate are 32-bit, as Linux keeps them (`sk_rcvbuf` and `sk_sndbuf`

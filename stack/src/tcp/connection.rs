@@ -219,26 +219,25 @@ pub struct CookieOptions {
 /// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
 /// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
 /// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 8 of the 26 lines (11 before branches loss, tmr, tot and rtt narrowed their
-/// parts and the run was packed again):
-/// - line 1: `Autotune` (24 bytes: both buffer sizes and the receiver's RTT estimate) and the
-///   congestion controller's tag and window (its first 16 bytes);
-/// - lines 12-18, from the out-of-order count (last in `Reassembly`) to `chrono_kind`:
-///   whole, the parts it touches throughout: header prediction (`state`, `snd`, `rcv`,
-///   `opts`), the ACK decision (`ack`, with the pending RST's presence, and `timers`),
-///   building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`, `chrono_kind`), the
-///   receive side (`recv_buf`, `quickack`) and an ACK's bookkeeping (`rtx`, `probes`,
-///   `loss`), the low words of the three per-segment counters (`seg_counts`) and the
-///   configuration's pointer (`config`: the configuration itself is shared, one line that
-///   stays in the cache for every connection): 4 + 426 bytes, 7 lines with 18 to spare. The
-///   count and the state bytes (8) come first, then the 8-byte aligned parts (with
-///   `seg_counts` and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among them), then
-///   the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`, `local`/`remote`),
-///   then the single bytes, so that no padding lies between them.
+/// bytes fall on 7 of the 26 lines (8 while `Autotune` and the controller's head sat on line
+/// 1, 11 before branches loss, tmr, tot and rtt narrowed their parts and the run was packed
+/// again): lines 12-18, from the out-of-order count (last in `Reassembly`) to
+/// `chrono_kind`, whole, the parts it touches throughout: header prediction (`state`,
+/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the pending RST's presence,
+/// `timers` and `timer_flags`), building a segment (`local`/`remote`, `ecn`, `marks`,
+/// `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`, `tune`) and an
+/// ACK's bookkeeping (`rtx`, `probes`, `loss`, `cwnd`: the congestion window's copy, so
+/// that the controller stays cold), the low words of the three per-segment counters
+/// (`seg_counts`) and the configuration's pointer (`config`: the configuration itself is
+/// shared, one line that stays in the cache for every connection): 4 + 441 bytes, 7 lines
+/// with 3 to spare. The count and the state bytes (8) come first, then the 8-byte aligned
+/// parts (with `seg_counts` and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among
+/// them), then the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`,
+/// `local`/`remote`), then the single bytes, so that no padding lies between them.
 ///
-/// The rest fills the other 18 lines: the ACK rate limits, `Seldom` (the keepalive probe's
-/// time, the retransmissions' total, the byte totals' high words) and the receiver's read
-/// measurement before the tuning, the congestion state beyond the window, the RST itself,
+/// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
+/// time, the retransmissions' total, the byte totals' high words), the receiver's read
+/// measurement, the congestion controller (its window copied in `cwnd`), the RST itself,
 /// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
 /// window), the timed segment's send time and the timestamp floor (`rtx_cold`), the
 /// out-of-order ranges, the counters, the send-time totals (`chrono`), the record ends
@@ -246,8 +245,9 @@ pub struct CookieOptions {
 /// deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), and where the
 /// byte totals are derived from (`totals`). A part's fields that no common segment touches went there
 /// only with a hot copy of whether they matter (`ack.rst`, `marks`' record flag,
-/// `chrono_kind`, `rtx`'s, `timers`', `rcv`'s and `loss`'s flags) kept in step by the only
-/// code that changes them. The line budget test (`layout`) checks the 8;
+/// `chrono_kind`, `rtx`'s, `timer_flags`', `rcv`'s and `loss`'s flags, the window's `cwnd`)
+/// kept in step by the only code that changes them. The line budget test (`layout`) checks
+/// the 7;
 /// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
 /// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
 /// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
@@ -255,7 +255,7 @@ pub struct CookieOptions {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- lines 0-1: cold parts, then the tuning and the controller's head (line 1) -----
+    // ----- lines 0-4: cold parts, the congestion controller among them -----
     pub(super) limits: AckLimits,
     /// The keepalive probe's time, the retransmissions' total and the byte totals' high
     /// words (`Seldom`).
@@ -263,17 +263,17 @@ pub struct Connection {
     /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
     /// segment touches it.
     pub(super) read_space: ReadSpace,
-    /// The congestion controller: its tag and window first (`repr(C, u8)`), beside the
-    /// tuning's end on line 1.
+    /// The congestion controller, cold: a common segment reads its window and whether it
+    /// takes every ACK from `cwnd`, which every call that may change them refreshes.
     pub(super) cc: Controller,
 
-    // ----- lines 4-5: what a common segment never touches -----
+    // ----- lines 3-5: what a common segment never touches -----
     /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
     /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
     pub(super) rst_pending: Option<SegmentHeader>,
-    /// The persist, close and pacing deadlines, set only while `timers` says so (no common
-    /// segment arms them: it reads their presence there). Here, with `rare`, it puts the
-    /// out-of-order count at a line's start.
+    /// The persist, close and pacing deadlines, set only while `timer_flags` says so (no
+    /// common segment arms them: it reads their presence there). With the three parts after
+    /// it, it puts the out-of-order count at a line's start.
     pub(super) timers_cold: TimersCold,
     /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
     /// says whether either is set).
@@ -360,7 +360,7 @@ pub struct Connection {
     /// words in `seg_counts` carried out): since those moved out, on cold lines only.
     pub(super) counters: TcpCounters,
 
-    // ----- lines 26-27: what a common segment never touches -----
+    // ----- lines 19-25: what a common segment never touches -----
     /// Busy and receive-window-limited time (`TCP_INFO`): changed only when the sender's
     /// state changes (`chrono_set`).
     pub(super) chrono: SendChrono,
@@ -1408,7 +1408,8 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 8 of the connection's 26 lines (9 with
+    /// The line budget of the common segment: 7 of the connection's 26 lines (8 with
+    /// `Autotune` and the controller's tag and window on line 1, before the window's copy; 9 with
     /// `AckSchedule` and `Probes` 4-byte aligned and 20 bytes, before 17fc300; 11 with loss
     /// recovery's 208 bytes, 48-byte `Timers` and `RecvSeq`, 72-byte `Retransmit`, 64-bit
     /// totals and counters in the run and a 72-byte `Autotune`, before branches loss, tmr, tot
