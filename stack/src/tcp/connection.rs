@@ -1310,10 +1310,10 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 8 lines `layout::HOT` names (line 1, `Autotune` and the controller's tag
-    /// and window; lines 12-18, the parts a common segment touches throughout, from the
-    /// out-of-order count to `chrono_kind`, with the configuration's pointer; the scoreboard's
-    /// oldest record is inline in `loss`, so no heap line is read). Which field stands for which
+    /// each of the 7 lines `layout::HOT` names (lines 12-18, the parts a common segment
+    /// touches throughout, from the out-of-order count to `chrono_kind`, with the
+    /// configuration's pointer, `Autotune` and the window's copy; the scoreboard's oldest
+    /// record is inline in `loss`, so no heap line is read). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
     /// lines was measured, not guessed: per field by valgrind's `lackey`, and in a cache
     /// simulation of `server_path` at 100,000 connections (`bench/examples/server_count.rs`,
