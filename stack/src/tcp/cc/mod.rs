@@ -244,6 +244,33 @@ pub(crate) fn slow_start_increase(bytes_acked: usize, _mss: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The hot copy answers as the controller does: its window and whether it takes an ACK
+    /// the window did not limit, for both built-in algorithms and an owner's own, through
+    /// reductions; a window past 2 GiB - 1 is held there, apart from the owner's bit.
+    #[test]
+    fn the_hot_window_answers_as_the_controller() {
+        let mss = 1000;
+        let kinds = [
+            CongestionAlgorithm::NewReno.controller(10 * mss),
+            CongestionAlgorithm::Cubic.controller(10 * mss),
+            Controller::Custom(CongestionAlgorithm::Cubic.build(10 * mss)),
+        ];
+        for mut c in kinds {
+            for step in 0..4 {
+                let hot = HotWindow::of(&c);
+                assert_eq!(hot.window(&c), c.window());
+                for limited in [false, true] {
+                    assert_eq!(hot.takes_ack(limited), c.takes_ack(limited));
+                }
+                c.on_congestion_event(Instant::from_millis(step), c.window(), mss);
+            }
+        }
+        let big = Controller::Custom(CongestionAlgorithm::NewReno.build(usize::MAX / 2));
+        let hot = HotWindow::of(&big);
+        assert_eq!(hot.0 & !HotWindow::CUSTOM, HotWindow::CUSTOM - 1);
+        assert!(hot.takes_ack(false));
+    }
+
     /// `Controller::takes_ack` skips the built-in algorithms' `on_ack` when the window did not
     /// limit sending: that must be exactly an ACK they ignore, in slow start, in congestion
     /// avoidance and after a reduction, with or without an RTT sample (HyStart++ watches it).
