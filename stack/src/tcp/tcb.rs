@@ -230,7 +230,7 @@ pub(super) struct Timers {
 }
 
 /// The timers' single bytes, kept apart from [`Timers`] so that they pack with the
-/// connection's other bytes (docs/benchmarks.md, "Eight lines to seven").
+/// connection's other bytes (docs/benchmarks.md, "Seven lines").
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct TimerFlags {
     /// Which of the deadlines in [`TimersCold`] are set: bit `1 << d as u8` for each

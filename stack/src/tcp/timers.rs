@@ -13,7 +13,7 @@ use crate::time::Instant;
 
 impl Connection {
     /// Deadline `d` of those kept cold (persist, close, pacing: [`ColdDeadline`]), read from
-    /// `TimersCold` only when `Timers` says it is set.
+    /// `TimersCold` only when `TimerFlags` says it is set.
     #[inline]
     pub(super) fn cold_at(&self, d: ColdDeadline) -> Option<Instant> {
         self.timer_flags.cold(&self.timers_cold, d)
