@@ -399,21 +399,18 @@ impl<T> TimerWheel<T> {
     }
 
     /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`Lazy`]): arms
-    /// one when there is none, moves it when `due` is earlier, or later by more than half
-    /// of what is left until the entry, and otherwise leaves it where it is with `due`
-    /// recorded in its value, for [`pop_expired_with`](Self::pop_expired_with) to move on or
-    /// drop if it fires early. `handle` is replaced only when a new entry is armed (it was
-    /// stale: the timer fired or was never armed).
+    /// one when there is none, moves it when `due` is earlier, and otherwise leaves it where
+    /// it is with `due` recorded in its value, for
+    /// [`pop_expired_with`](Self::pop_expired_with) to move on or drop if it fires early.
+    /// `handle` is replaced only when a new entry is armed (it was stale: the timer fired or
+    /// was never armed).
     ///
-    /// Leaving it saves a move per change when the deadline creeps later a little at a time
-    /// (the RTO or loss probe restarting on every ACK of a fast connection), for one early
-    /// firing per wait at most. A deadline that jumps far later (a connection whose requests
-    /// come less often than half its probe timeout) is moved at once instead: the entry is in
-    /// cache then (its owner's segment has just read it), where the early firing would find
-    /// it by walking its slot's list, one cache miss after the other. With 100,000
-    /// connections that walk cost more than the moves (docs/benchmarks.md, "Timer entries
-    /// moved while in cache"; it lost in the connections' own order, branch wheel, whose
-    /// list walks a stride prefetcher followed).
+    /// Leaving it saves a move per change when the deadline moves later (the RTO or loss
+    /// probe restarting on every ACK), for one early firing per wait at most. Moving an entry
+    /// at once when its deadline jumped far later (8ac67b0) bought 3.6 % at 100,000
+    /// connections but cost a single connection's round trip 40 % (`smoltcp_compare`
+    /// rr_64B 270 → 390 ns), and was taken back (docs/benchmarks.md, "Timer entries moved
+    /// while in cache", "The far-later move taken back").
     #[inline]
     pub fn retarget(
         &mut self,
@@ -479,22 +476,12 @@ impl<T> TimerWheel<T> {
                 self.hold(t);
                 true
             }
-            // Earlier, or much later: moved now, the latter while the entry is in cache
-            // rather than when its slot comes round (a walk of the slot's list).
-            Some(t) if t < armed || self.far_later(armed, t) => {
+            Some(t) if t < armed => {
                 self.move_entry(index, t);
                 false
             }
             _ => false,
         }
-    }
-
-    /// Whether `t` is later than `armed` by more than half of what is left until `armed`,
-    /// from the wheel's last tick.
-    #[inline]
-    fn far_later(&self, armed: Instant, t: Instant) -> bool {
-        let left = armed.saturating_duration_since(self.instant_of(self.elapsed));
-        t.saturating_duration_since(armed).total_nanos() > left.total_nanos() / 2
     }
 
     /// Counts `due`, held back, in `held` and the next deadline.
@@ -1009,17 +996,18 @@ mod tests {
         w.release_held();
         assert_eq!(w.held(), None);
         assert!(w.next_deadline().is_some_and(|t| t > ms(40) && t <= ms(100)));
-        // Later deadlines are only recorded, as by `retarget`, unless much later.
+        // Later deadlines are only recorded, as by `retarget`, however much later.
         assert!(!w.retarget_held(&mut h, Some(ms(150)), || unreachable!()));
         assert_eq!(w.deadline(h), Some(ms(100)));
         assert!(!w.retarget_held(&mut h, Some(ms(300)), || unreachable!()));
-        assert_eq!(w.deadline(h), Some(ms(300)), "200 ms later than 100 ms away: moved");
+        assert_eq!(w.deadline(h), Some(ms(100)), "recorded, not moved");
+        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(300)));
         assert_eq!(w.held(), None);
         w.check_invariants();
     }
 
     #[test]
-    fn retarget_moves_earlier_or_far_later_and_an_early_firing_moves_on_in_one_step() {
+    fn retarget_moves_earlier_and_an_early_firing_moves_on_in_one_step() {
         let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
         // A deadline creeps later a little (40 ms, then 55): the entry stays at 40 ms with
         // 55 ms recorded.
@@ -1035,8 +1023,10 @@ mod tests {
         assert!(w.pop_expired_with(ms(40), |v| v.due()).is_none());
         w.check_invariants();
         assert_eq!(w.deadline(h), Some(ms(55)));
-        // Much later (by more than half of the 15 ms left) moves at once, keeping the handle.
+        // Much later stays too, recorded; it fires early and moves on, keeping the handle.
         w.retarget(&mut h, Some(ms(200)), || unreachable!());
+        assert_eq!((h, w.deadline(h)), (armed, Some(ms(55))));
+        assert!(w.pop_expired_with(ms(55), |v| v.due()).is_none());
         assert_eq!((h, w.deadline(h)), (armed, Some(ms(200))));
         w.check_invariants();
         // Earlier always moves.
