@@ -179,6 +179,17 @@ impl Duration {
         self.nanos / 1_000_000
     }
 
+    /// Length in whole microseconds as a `u32` (71 minutes), `u32::MAX` past it: the form
+    /// Linux keeps its RTTs and timeouts in, and so the connection's estimates do.
+    pub const fn micros_u32(self) -> u32 {
+        let micros = self.total_micros();
+        if micros > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            micros as u32
+        }
+    }
+
     /// `self * k`, saturating at [`Duration::MAX`].
     pub const fn saturating_mul(self, k: u64) -> Duration {
         Duration { nanos: self.nanos.saturating_mul(k) }
@@ -265,6 +276,15 @@ impl SubAssign for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whole microseconds, rounded down, held at `u32::MAX` (71 minutes) past it.
+    #[test]
+    fn micros_u32_rounds_down_and_saturates() {
+        assert_eq!(Duration::from_nanos(1_999).micros_u32(), 1);
+        assert_eq!(Duration::from_micros(u64::from(u32::MAX)).micros_u32(), u32::MAX);
+        assert_eq!(Duration::from_micros(u64::from(u32::MAX) + 1).micros_u32(), u32::MAX);
+        assert_eq!(Duration::MAX.micros_u32(), u32::MAX);
+    }
 
     #[test]
     fn earliest_treats_none_as_later_than_every_instant() {

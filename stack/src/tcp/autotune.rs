@@ -10,6 +10,7 @@
 
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::connection::Connection;
+use super::narrow;
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
 
@@ -65,8 +66,8 @@ impl Autotune {
         Autotune {
             rtt_time: None,
             rtt_us: 0,
-            rcvbuf: clamp_u32(rcvbuf),
-            sndbuf: clamp_u32(sndbuf),
+            rcvbuf: narrow(rcvbuf),
+            sndbuf: narrow(sndbuf),
             rtt_seq: SeqNumber(0),
         }
     }
@@ -88,12 +89,6 @@ impl Autotune {
     fn rtt(&self) -> Duration {
         Duration::from_micros(u64::from(self.rtt_us))
     }
-}
-
-/// `n`, or `u32::MAX` past it.
-#[inline(always)]
-fn clamp_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Connection {
@@ -137,8 +132,7 @@ impl Connection {
                 return;
             }
             // Whole microseconds, at least one (Linux's `rcv_rtt_est.rtt_us`).
-            let sample = now.saturating_duration_since(start).total_nanos() / 1000;
-            let sample = sample.clamp(1, u64::from(u32::MAX)) as u32;
+            let sample = now.saturating_duration_since(start).micros_u32().max(1);
             // Zero: no estimate yet.
             if self.tune.rtt_us == 0 || sample < self.tune.rtt_us {
                 self.tune.rtt_us = sample;
@@ -179,7 +173,7 @@ impl Connection {
                 win += 2 * grow;
                 let target = win.min(self.config.rmem.max as u128) as usize;
                 if target > self.tune.rcvbuf() {
-                    self.tune.rcvbuf = clamp_u32(target);
+                    self.tune.rcvbuf = narrow(target);
                     self.window_grew();
                 }
             }
@@ -207,7 +201,7 @@ impl Connection {
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
         let want = self.cwnd.window(&self.cc).max(iw).saturating_mul(2).min(self.config.wmem.max);
         if want > self.tune.sndbuf() {
-            self.tune.sndbuf = clamp_u32(want);
+            self.tune.sndbuf = narrow(want);
         }
     }
 

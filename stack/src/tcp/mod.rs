@@ -78,3 +78,10 @@ pub use push::SendFlags;
 pub use segment::{Flags, IpEcn, SackBlocks, Segment, SegmentHeader, SegmentOptions, Transmit};
 pub use send_fast::CommonSegment;
 pub use seq::SeqNumber;
+
+/// A byte count as a `u32`, `u32::MAX` past it: the width Linux keeps buffer sizes, windows
+/// and PRR's counts in, and so do the connection's hot parts.
+#[inline(always)]
+pub(crate) fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

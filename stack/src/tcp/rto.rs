@@ -37,7 +37,7 @@ impl RtoLimits {
     /// The least RTO and the least variance term: the minimum, at least `G`.
     #[inline(always)]
     fn var_floor_us(self) -> u32 {
-        micros(self.min.max(self.granularity))
+        Duration::micros_u32(self.min.max(self.granularity))
     }
 
     #[inline(always)]
@@ -48,7 +48,7 @@ impl RtoLimits {
     /// The largest RTO.
     #[inline(always)]
     fn max(self) -> Duration {
-        Duration::from_micros(u64::from(micros(self.max)))
+        Duration::from_micros(u64::from(Duration::micros_u32(self.max)))
     }
 }
 
@@ -169,7 +169,7 @@ impl<X> RtoState<X> {
         RtoState {
             srtt_8us: 0,
             rttvar_4us: 0,
-            rto_us: micros(initial.max(min).min(max)),
+            rto_us: Duration::micros_u32(initial.max(min).min(max)),
             backoff: 0,
             has_srtt: false,
             round: RoundVariance::default(),
@@ -194,7 +194,7 @@ impl<X> RtoState<X> {
         nxt: SeqNumber,
         limits: RtoLimits,
     ) {
-        let us = micros;
+        let us = Duration::micros_u32;
         let srtt_now = match self.srtt() {
             None => {
                 self.set_srtt(r);
@@ -247,7 +247,7 @@ impl<X> RtoState<X> {
         // configuration, where no socket option changes them).
         let var = Duration::from_micros(u64::from(self.round.rttvar_us));
         debug_assert!(var >= limits.var_floor(), "the variance term is at least the floor");
-        self.rto_us = micros((srtt_now + var).min(limits.max()));
+        self.rto_us = Duration::micros_u32((srtt_now + var).min(limits.max()));
         self.backoff = 0;
     }
 
@@ -276,7 +276,7 @@ impl<X> RtoState<X> {
         // RTO <- SRTT + K*RTTVAR, K = 4, at least the minimum (which is at least G), at most
         // the maximum (§2.3-§2.5).
         let rto = (srtt + self.rttvar().saturating_mul(4)).max(limits.var_floor());
-        self.rto_us = micros(rto.min(limits.max()));
+        self.rto_us = Duration::micros_u32(rto.min(limits.max()));
         self.backoff = 0;
     }
 
@@ -284,7 +284,7 @@ impl<X> RtoState<X> {
     /// so data transfer starts with an RTO of at least `fallback` (3 s).
     pub fn syn_loss_fallback(&mut self, fallback: Duration, limits: RtoLimits) {
         if !self.has_srtt {
-            self.rto_us = micros(self.base_rto().max(fallback).min(limits.max()));
+            self.rto_us = Duration::micros_u32(self.base_rto().max(fallback).min(limits.max()));
         }
     }
 
@@ -362,11 +362,6 @@ impl<X> RtoState<X> {
     }
 }
 
-/// `d` in whole microseconds, saturating at `u32::MAX`.
-fn micros(d: Duration) -> u32 {
-    (d.total_nanos() / 1000).min(u64::from(u32::MAX)) as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,7 +410,7 @@ mod tests {
     fn floored_rto(e: &RtoEstimator) -> Duration {
         let var = Duration::from_micros(u64::from(e.state.round.rttvar_us));
         let rto = (e.state.srtt_stored() + var).max(e.limits.var_floor()).min(e.limits.max());
-        Duration::from_micros(u64::from(micros(rto)))
+        Duration::from_micros(u64::from(Duration::micros_u32(rto)))
     }
 
     proptest::proptest! {

@@ -91,7 +91,7 @@ impl HotWindow {
     /// The copy of `cc`'s state.
     #[inline]
     pub(crate) fn of(cc: &Controller) -> Self {
-        let window = u32::try_from(cc.window()).unwrap_or(u32::MAX).min(Self::CUSTOM - 1);
+        let window = super::narrow(cc.window()).min(Self::CUSTOM - 1);
         let custom = if matches!(cc, Controller::Custom(_)) { Self::CUSTOM } else { 0 };
         HotWindow(window | custom)
     }

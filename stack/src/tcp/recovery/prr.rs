@@ -11,6 +11,8 @@
 //!
 //! Linux measures in segments; this measures in bytes, a segment being one MSS.
 
+use crate::tcp::narrow;
+
 /// PRR state of one fast-recovery episode (RFC 6937 §3; Linux `prr_delivered`, `prr_out`,
 /// `prior_cwnd`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,11 +29,6 @@ pub struct Prr {
     /// The window the episode may fill until the next ACK: `pipe + sndcnt` (Linux sets
     /// `cwnd` to this).
     window: u32,
-}
-
-/// A byte count in PRR's 32 bits, saturating.
-fn narrow(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// What one ACK in recovery tells PRR.

@@ -63,14 +63,28 @@ impl MinRtt {
     /// none).
     #[inline]
     fn lower(&mut self, rtt: Duration) {
-        self.0 = self.0.min(micros_below_max(rtt));
+        self.lower_us(micros(rtt));
+    }
+
+    /// [`lower`](Self::lower) with a sample already in [`micros`].
+    #[inline]
+    fn lower_us(&mut self, us: u32) {
+        self.0 = self.0.min(us);
+    }
+
+    /// Whether a sample (in [`micros`]) is below the smallest seen: RACK's test for an
+    /// ambiguous retransmission. Never, before a first sample. In microseconds it decides as
+    /// in nanoseconds: `floor(a) < m` is `a < m` for a whole `m`.
+    #[inline]
+    fn exceeds(self, us: u32) -> bool {
+        self != Self::NONE && us < self.0
     }
 }
 
-/// `d` in whole microseconds, at most `u32::MAX - 1`.
+/// `d` in whole microseconds, held below [`MinRtt::NONE`].
 #[inline]
-fn micros_below_max(d: Duration) -> u32 {
-    (d.total_nanos() / 1000).min(u64::from(u32::MAX - 1)) as u32
+fn micros(d: Duration) -> u32 {
+    d.micros_u32().min(u32::MAX - 1)
 }
 
 impl Default for MinRtt {
@@ -143,15 +157,13 @@ impl Rack {
         rtt_from: Option<(Instant, bool)>,
     ) {
         let (sent_at, end, retransmitted) = newest;
-        // In whole microseconds, as both RTTs are kept (`floor(a) < m` is `a < m` for a
-        // whole `m`, so the comparisons below decide as they would in nanoseconds).
-        let us = |t: Instant| micros_below_max(now.saturating_duration_since(t));
+        // In whole microseconds, as both RTTs are kept.
+        let us = |t: Instant| micros(now.saturating_duration_since(t));
         let rtt = us(sent_at);
         // An ACK for a retransmitted segment that comes back faster than any RTT seen was
         // most likely for the original: ambiguous, skip it.
         let min = self.min_rtt;
-        let ambiguous =
-            |rtt: u32, retransmitted: bool| retransmitted && min != MinRtt::NONE && rtt < min.0;
+        let ambiguous = |rtt: u32, retransmitted: bool| retransmitted && min.exceeds(rtt);
         let linux_rtt = rtt_from
             .map(|(t, r)| (if t == sent_at { rtt } else { us(t) }, r))
             .filter(|&(rtt, r)| !ambiguous(rtt, r))
@@ -166,7 +178,7 @@ impl Rack {
             // Per-segment send times are exact, unlike timestamp echoes, whose millisecond
             // clock reads a sub-millisecond path as 0 ms and would shrink the reordering
             // window (min_RTT / 4) to nothing.
-            self.min_rtt.0 = self.min_rtt.0.min(rtt);
+            self.min_rtt.lower_us(rtt);
         }
         self.rtt_us = linux_rtt.unwrap_or(rtt);
         self.note_newest(sent_at, end);
@@ -184,15 +196,13 @@ impl Rack {
         retransmitted: bool,
     ) {
         // In whole microseconds, converted once: what both RTTs keep.
-        let us = micros_below_max(now.saturating_duration_since(sent_at));
-        if retransmitted {
-            if self.min_rtt != MinRtt::NONE && us < self.min_rtt.0 {
-                // Ambiguous, and so is the same transmission as Linux's source: nothing
-                // changes.
-                return;
-            }
-        } else {
-            self.min_rtt.0 = self.min_rtt.0.min(us);
+        let us = micros(now.saturating_duration_since(sent_at));
+        if retransmitted && self.min_rtt.exceeds(us) {
+            // Ambiguous, and so is the same transmission as Linux's source: nothing changes.
+            return;
+        }
+        if !retransmitted {
+            self.min_rtt.lower_us(us);
         }
         self.rtt_us = us;
         self.note_newest(sent_at, end);
