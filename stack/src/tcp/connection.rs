@@ -19,7 +19,7 @@ use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
 use super::autotune::{Autotune, ReadSpace};
 use super::buffer::ChunkQueue;
-use super::cc::{CongestionControl, Controller, HotWindow};
+use super::cc::{Congestion, CongestionControl, Controller, HotWindow};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
 use super::config::TcpConfig;
@@ -606,8 +606,7 @@ impl Connection {
         self.snd.wl1 = syn.seq;
         self.snd.wl2 = syn.ack.unwrap_or(self.rare.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
-        self.cc.init(iw);
-        self.cwnd.sync(&self.cc);
+        self.congestion().init(iw);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
         // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
         // allocated as segments fly, not up front.
@@ -616,11 +615,17 @@ impl Connection {
         self.autotune_init(now);
     }
 
+    /// The congestion controller with its window's hot copy: every change goes through it
+    /// (`Congestion`), and so keeps the copy exact.
+    #[inline]
+    pub(super) fn congestion(&mut self) -> Congestion<'_> {
+        Congestion::new(&mut self.cc, &mut self.cwnd)
+    }
+
     /// Replaces the congestion-control algorithm. Call it right after construction; the
     /// algorithm's [`init`](CongestionControl::init) runs when the handshake settles the MSS.
     pub fn set_congestion_control(&mut self, cc: Box<dyn CongestionControl>) {
-        self.cc = Controller::Custom(cc);
-        self.cwnd.sync(&self.cc);
+        self.congestion().replace(Controller::Custom(cc));
     }
 
     // ----- getters -----

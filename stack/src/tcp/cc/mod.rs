@@ -80,8 +80,8 @@ impl Controller {
 /// window (bytes, held at 2 GiB - 1) and, in the top bit, whether the algorithm is the
 /// owner's own, which takes every ACK ([`Controller::takes_ack`]). The controller itself,
 /// 168 bytes, then lies on lines no common segment touches (docs/benchmarks.md, "Seven
-/// lines"). Refreshed by [`HotWindow::sync`] after every call that may change the window;
-/// [`HotWindow::window`] checks it in debug builds.
+/// lines"). Changed only through [`Congestion`], which refreshes it after every call that
+/// may change the window; [`HotWindow::window`] checks it in debug builds.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HotWindow(u32);
 
@@ -96,12 +96,6 @@ impl HotWindow {
         HotWindow(window | custom)
     }
 
-    /// Refreshes the copy after `cc` may have changed.
-    #[inline]
-    pub(crate) fn sync(&mut self, cc: &Controller) {
-        *self = Self::of(cc);
-    }
-
     /// The window, as `cc.window()` gives it (up to 2 GiB - 1), from the copy.
     #[inline(always)]
     pub(crate) fn window(self, cc: &Controller) -> usize {
@@ -114,6 +108,94 @@ impl HotWindow {
     #[inline(always)]
     pub(crate) fn takes_ack(self, cwnd_limited: bool) -> bool {
         cwnd_limited || self.0 & Self::CUSTOM != 0
+    }
+}
+
+/// The controller and its hot copy together: every call that may change the window goes
+/// through here and refreshes the copy after it, so that no caller can leave it stale; the
+/// window is read from the copy.
+pub(crate) struct Congestion<'c> {
+    ctl: &'c mut Controller,
+    hot: &'c mut HotWindow,
+}
+
+impl<'c> Congestion<'c> {
+    /// The pair, borrowed apart from the rest of their owner.
+    #[inline]
+    pub(crate) fn new(ctl: &'c mut Controller, hot: &'c mut HotWindow) -> Self {
+        Congestion { ctl, hot }
+    }
+
+    /// Runs `change` on the controller, then refreshes the copy.
+    #[inline]
+    fn change<R>(&mut self, change: impl FnOnce(&mut Controller) -> R) -> R {
+        let r = change(self.ctl);
+        *self.hot = HotWindow::of(self.ctl);
+        r
+    }
+
+    /// Replaces the algorithm.
+    pub(crate) fn replace(&mut self, ctl: Controller) {
+        self.change(|c| *c = ctl);
+    }
+
+    /// [`CongestionControl::init`].
+    pub(crate) fn init(&mut self, initial_window: usize) {
+        self.change(|c| c.init(initial_window));
+    }
+
+    /// [`CongestionControl::on_ack`].
+    #[inline]
+    pub(crate) fn on_ack(&mut self, ack: &AckSample) {
+        self.change(|c| c.on_ack(ack));
+    }
+
+    /// [`CongestionControl::on_congestion_event`].
+    pub(crate) fn on_congestion_event(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        self.change(|c| c.on_congestion_event(now, in_flight, mss));
+    }
+
+    /// [`CongestionControl::on_recovery_exit`].
+    pub(crate) fn on_recovery_exit(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        self.change(|c| c.on_recovery_exit(now, in_flight, mss));
+    }
+
+    /// [`CongestionControl::on_rto`].
+    pub(crate) fn on_rto(&mut self, now: Instant, in_flight: usize, mss: usize) {
+        self.change(|c| c.on_rto(now, in_flight, mss));
+    }
+
+    /// [`CongestionControl::on_rto_again`].
+    pub(crate) fn on_rto_again(&mut self, now: Instant, mss: usize) {
+        self.change(|c| c.on_rto_again(now, mss));
+    }
+
+    /// [`CongestionControl::undo`].
+    pub(crate) fn undo(&mut self) {
+        self.change(|c| c.undo());
+    }
+
+    /// The window, from the copy.
+    #[inline(always)]
+    pub(crate) fn window(&self) -> usize {
+        self.hot.window(self.ctl)
+    }
+
+    /// [`Controller::takes_ack`], from the copy.
+    #[inline(always)]
+    pub(crate) fn takes_ack(&self, cwnd_limited: bool) -> bool {
+        self.hot.takes_ack(cwnd_limited)
+    }
+
+    /// [`CongestionControl::in_slow_start`].
+    #[inline]
+    pub(crate) fn in_slow_start(&self) -> bool {
+        self.ctl.in_slow_start()
+    }
+
+    /// [`CongestionControl::ssthresh`].
+    pub(crate) fn ssthresh(&self) -> usize {
+        self.ctl.ssthresh()
     }
 }
 

@@ -8,7 +8,6 @@ use super::super::connection::{Connection, SegmentVerdict};
 use super::super::segment::{Flags, IpEcn, Segment};
 use super::super::SeqNumber;
 use super::RecoveryKind;
-use crate::tcp::cc::CongestionControl as _;
 use crate::time::Instant;
 
 /// ECN state of one connection (RFC 3168 §6.1).
@@ -105,9 +104,10 @@ impl Connection {
         }
         let fast = self.loss.episode == Some(RecoveryKind::Fast);
         if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
-            let w = self.cc.window();
-            self.cc.on_congestion_event(now, w, self.opts.mss);
-            self.cwnd.sync(&self.cc);
+            let mss = self.opts.mss;
+            let mut cc = self.congestion();
+            let w = cc.window();
+            cc.on_congestion_event(now, w, mss);
             self.counters.ecn_reductions += 1;
         }
     }

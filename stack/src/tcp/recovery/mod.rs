@@ -28,15 +28,14 @@ use self::prr::{Prr, PrrAck};
 use self::rack::{Rack, ReorderingDegree, RACK_TIMER_MIN};
 use self::scoreboard::{Delivered, Scoreboard};
 use super::cc::AckSample;
-use super::cc::Controller;
 use super::connection::Connection;
 use super::counters::TcpCounters;
 use super::rto::RtoLimits;
 use super::segment::Segment;
 use super::tcb::{rto_limits, Negotiated, Retransmit, SendSeq, Timers};
 use super::SeqNumber;
+use crate::tcp::cc::Congestion;
 use crate::tcp::cc::CongestionControl as _;
-use crate::tcp::cc::HotWindow;
 use crate::time::{Duration, Instant};
 
 /// RFC 5681 §3.2 / RFC 6675: duplicate ACKs (or SACKed segments) that signal a loss.
@@ -363,9 +362,8 @@ pub(super) struct Recovery<'c> {
     pub(super) loss: &'c mut LossRecovery,
     /// The episode's cold state (`LossCold`).
     pub(super) cold: &'c mut LossCold,
-    pub(super) cc: &'c mut Controller,
-    /// The window's copy (`HotWindow`), refreshed after every call here that may change it.
-    pub(super) cwnd: &'c mut HotWindow,
+    /// The controller with its window's hot copy (`Congestion`).
+    pub(super) cc: Congestion<'c>,
     pub(super) rtx: &'c mut Retransmit,
     pub(super) timers: &'c mut Timers,
     pub(super) counters: &'c mut TcpCounters,
@@ -402,8 +400,7 @@ impl Connection {
         Recovery {
             loss: &mut self.loss,
             cold: &mut self.loss_cold,
-            cc: &mut self.cc,
-            cwnd: &mut self.cwnd,
+            cc: Congestion::new(&mut self.cc, &mut self.cwnd),
             rtx: &mut self.rtx,
             timers: &mut self.timers,
             counters: &mut self.counters,
@@ -572,7 +569,6 @@ impl Recovery<'_> {
                 self.loss.dupacks = 0;
                 if e.kind == RecoveryKind::Fast {
                     self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.opts.mss);
-                    self.cwnd.sync(self.cc);
                 }
             }
         }
@@ -623,14 +619,14 @@ impl Recovery<'_> {
     /// Window growth for an ACK that delivered `delivered` bytes outside fast recovery.
     #[inline(always)]
     fn grow_window(&mut self, now: Instant, ack: SeqNumber, delivered: usize, prior_pipe: usize) {
-        let cwnd = self.cwnd.window(self.cc);
+        let cwnd = self.cc.window();
         // The flight tests first: they are plain comparisons, and when they fail (most
         // ACKs of request/response traffic) the algorithm is not asked for its phase.
         let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
             || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
                 && self.cc.in_slow_start());
         // Built only for an algorithm that acts on it (`Controller::takes_ack`).
-        if self.cwnd.takes_ack(cwnd_limited) {
+        if self.cc.takes_ack(cwnd_limited) {
             let sample = AckSample {
                 now,
                 bytes_acked: delivered,
@@ -643,7 +639,6 @@ impl Recovery<'_> {
                 snd_max: self.snd.max,
             };
             self.cc.on_ack(&sample);
-            self.cwnd.sync(self.cc);
         }
     }
 
@@ -816,7 +811,6 @@ impl Recovery<'_> {
         self.cold.prr.start(self.cc.window());
         let flight = self.loss.board.outstanding();
         self.cc.on_congestion_event(now, flight, self.opts.mss);
-        self.cwnd.sync(self.cc);
         self.start_undo_episode();
         self.cold.retransmit_now = true;
         self.cold.impatient_deadline = None;
@@ -876,7 +870,6 @@ impl Recovery<'_> {
             // Every retransmission of the episode was unnecessary: the loss never happened.
             self.cold.undone = true;
             self.cc.undo();
-            self.cwnd.sync(self.cc);
             self.counters.spurious_undos += 1;
         }
     }
@@ -921,7 +914,6 @@ impl Recovery<'_> {
         self.loss.board.unmark_unretransmitted_losses();
         if !self.cold.undone {
             self.cc.undo();
-            self.cwnd.sync(self.cc);
             self.cold.undone = true;
         }
         self.loss.set_episode(self.cold, None);
@@ -964,11 +956,9 @@ impl Recovery<'_> {
             // the window itself (`tcp_reno_ssthresh`).
             let flight = self.loss.board.outstanding().min(self.cc.window());
             self.cc.on_rto(now, flight, self.opts.mss);
-            self.cwnd.sync(self.cc);
             self.start_undo_episode();
         } else {
             self.cc.on_rto_again(now, self.opts.mss);
-            self.cwnd.sync(self.cc);
         }
         // F-RTO runs for a timeout outside recovery and for its backoffs. Linux
         // (`tcp_enter_loss`: `new_recovery || icsk_retransmits`) also runs it for the
@@ -1045,7 +1035,6 @@ impl Recovery<'_> {
             let w = self.cc.window();
             self.cc.on_congestion_event(now, w, self.opts.mss);
             self.cc.on_recovery_exit(now, w, self.opts.mss);
-            self.cwnd.sync(self.cc);
         }
     }
 
