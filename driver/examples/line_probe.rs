@@ -25,7 +25,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 use xdptcp_stack::rng::{mix64, GOLDEN_GAMMA};
 
-/// A slot: `Socket`'s size (a connection and its record), in words.
+/// A slot: `Socket`'s size (a connection and its record) when the probe was measured, in
+/// words (1,792 bytes; 1,728 since a connection is 26 lines, docs/benchmarks.md "Seven
+/// lines"), kept so that its figures stay comparable.
 const SLOT_WORDS: usize = 1792 / 8;
 /// The first line touched: the connection's hot lines start at line 12.
 const FIRST_LINE: usize = 12;
