@@ -547,15 +547,17 @@ impl Live<'_> {
     /// acknowledged) leaves the wheel entry where it is and is recorded in the entry's `due`:
     /// if the entry fires early, the wheel moves it on (or drops it) without touching the
     /// connection (`ConnTimer`). That saves a wheel move per segment for one early wakeup per
-    /// RTO at most; `poll_timeout` may be early, never late. A deadline later than the entry
-    /// by more than half of what is left until it (a connection whose requests come less
-    /// often than half its loss-probe timeout) moves the entry now, while it is in cache,
-    /// rather than in a walk of its slot's list when it fires
-    /// ([`TimerWheel::retarget`]; docs/benchmarks.md, "Timer entries moved while in cache").
+    /// RTO at most; `poll_timeout` may be early, never late. A later deadline moves the
+    /// entry now only when the entry would fire before the connection's next segment is
+    /// due (a server with so many connections that each comes round about once a round
+    /// trip): it will fire early then whatever comes, and moved now it is in cache
+    /// ([`TimerWheel::retarget_within`]; docs/benchmarks.md, "A move only when the entry
+    /// would fire first").
     #[inline(always)]
     fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
         let due = s.conn.poll_timeout();
-        self.wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h, due });
+        let within = s.conn.next_change_within();
+        self.wheel.retarget_within(&mut s.timer, due, within, || ConnTimer { conn: h, due });
     }
 
     /// [`settle`](Self::settle) for an arriving segment: a deadline earlier than the wheel

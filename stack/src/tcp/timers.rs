@@ -9,7 +9,7 @@ use super::connection::{Connection, Event, State};
 use super::segment::{Flags, SegmentHeader, SegmentOptions};
 use super::tcb::rto_limits;
 use super::tcb::ColdDeadline;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 impl Connection {
     /// Deadline `d` of those kept cold (persist, close, pacing: [`ColdDeadline`]), read from
@@ -23,6 +23,18 @@ impl Connection {
     #[inline]
     pub(super) fn set_cold_at(&mut self, d: ColdDeadline, at: Option<Instant>) {
         self.timer_flags.set_cold(&mut self.timers_cold, d, at);
+    }
+
+    /// Within how long of now the connection expects its next segment, for its wheel
+    /// entry ([`TimerWheel::retarget_within`](crate::wheel::TimerWheel::retarget_within)):
+    /// one and a half smoothed round trips, since the peer answers what was just sent about
+    /// a round trip later (zero before the first sample: no expectation).
+    #[inline]
+    pub fn next_change_within(&self) -> Duration {
+        self.rtx
+            .rto
+            .srtt()
+            .map_or(Duration::ZERO, |s| Duration::from_nanos(s.total_nanos() / 2 * 3))
     }
 
     /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
