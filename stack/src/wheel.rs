@@ -9,13 +9,18 @@
 //! - Time is cut into ticks of a caller-chosen length, counted from the `start` instant.
 //! - There are [`LEVELS`] levels of [`SLOTS`] slots. Level `k` slot `s` holds timers whose
 //!   tick agrees with the wheel's current tick (`elapsed`) on every digit above level `k`
-//!   (base 64) and has digit `s` at level `k`. So level 0 holds the next 64 ticks one per
-//!   slot, level 1 the rest of the current 4096-tick block 64 ticks per slot, and so on.
-//!   Eleven levels cover all 2^64 ticks, so no overflow list is needed.
-//! - A timer goes to the level of the highest base-64 digit in which its tick differs from
+//!   (base 256) and has digit `s` at level `k`. So level 0 holds the next 256 ticks one per
+//!   slot, level 1 the rest of the current 65,536-tick block 256 ticks per slot, and so on.
+//!   Eight levels cover all 2^64 ticks, so no overflow list is needed.
+//! - A timer goes to the level of the highest base-256 digit in which its tick differs from
 //!   `elapsed`. Everything on a lower level is therefore earlier than everything on a higher
 //!   one, and the earliest pending timer sits in the first occupied slot of the lowest
-//!   occupied level: a per-level occupancy bitmap finds it with one `trailing_zeros`.
+//!   occupied level: occupancy bitmaps (a bit per level, a bit per slot) find it with a few
+//!   `trailing_zeros`.
+//! - Base 256, not 64, so that with TCP's usual tick (64 us) level 1 spans 4.2 s, not
+//!   262 ms: an RTO or loss probe a few hundred milliseconds out sits on level 1 and moves
+//!   at most once before it fires, where base 64 put most of them on level 2, to be walked
+//!   down twice (docs/benchmarks.md, "A move only when the entry would fire first").
 //! - Advancing jumps straight from one occupied slot to the next, so a jump of any length
 //!   costs O(occupied slots visited + timers moved), never O(ticks). A slot above level 0 is
 //!   emptied when its start is reached and its timers move down a level ("cascade"); each
@@ -24,7 +29,8 @@
 //! Timers keep their exact deadline, and the wheel fires a timer exactly when the caller's
 //! `now` reaches it: never early and never late relative to the `now` the caller passes.
 //! Ticks only bound how much work a slot holds. [`TimerWheel::next_deadline`] is a lower bound
-//! on every pending deadline and is exact when the earliest timer is within the next 64 ticks.
+//! on every pending deadline and is exact when the earliest timer is within the next 256
+//! ticks.
 //!
 //! Entries live in a slab (a `Vec` with a free list) threaded by intrusive doubly-linked
 //! lists, so nothing is allocated per timer once the slab has grown, and a [`TimerHandle`]
@@ -44,12 +50,14 @@
 use crate::time::{Duration, Instant};
 use core::cell::Cell;
 
-/// Slots per level (one base-64 digit of the tick number).
-pub const SLOTS: usize = 64;
-/// Number of levels: 11 six-bit digits cover every 64-bit tick number.
-pub const LEVELS: usize = 11;
+/// Slots per level (one base-256 digit of the tick number).
+pub const SLOTS: usize = 1 << DIGIT_BITS;
+/// Number of levels: 8 eight-bit digits cover every 64-bit tick number.
+pub const LEVELS: usize = 64 / DIGIT_BITS as usize;
 
-const DIGIT_BITS: u32 = 6;
+const DIGIT_BITS: u32 = 8;
+/// Bitmap words per level.
+const WORDS: usize = SLOTS / 64;
 const NIL: u32 = u32::MAX;
 /// `Entry::place` of a free slab entry.
 const PLACE_FREE: u16 = u16::MAX;
@@ -102,6 +110,48 @@ enum NextCache {
     Known(Option<Instant>),
 }
 
+/// Which slots hold timers: a bit per slot (a word per 64) and a bit per level that has any,
+/// so that the first occupied slot of the lowest occupied level is a few `trailing_zeros`.
+#[derive(Debug, Default)]
+struct Occupancy {
+    slots: [[u64; WORDS]; LEVELS],
+    levels: u16,
+}
+
+impl Occupancy {
+    #[inline]
+    fn set(&mut self, level: usize, slot: usize) {
+        self.slots[level][slot / 64] |= 1 << (slot % 64);
+        self.levels |= 1 << level;
+    }
+
+    #[inline]
+    fn clear(&mut self, level: usize, slot: usize) {
+        let words = &mut self.slots[level];
+        words[slot / 64] &= !(1 << (slot % 64));
+        if words.iter().all(|&w| w == 0) {
+            self.levels &= !(1 << level);
+        }
+    }
+
+    #[cfg(test)]
+    fn is_set(&self, level: usize, slot: usize) -> bool {
+        self.slots[level][slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    /// The lowest occupied level and its first occupied slot.
+    #[inline]
+    fn first(&self) -> Option<(usize, usize)> {
+        if self.levels == 0 {
+            return None;
+        }
+        let level = self.levels.trailing_zeros() as usize;
+        let words = &self.slots[level];
+        let word = words.iter().position(|&w| w != 0)?;
+        Some((level, word * 64 + words[word].trailing_zeros() as usize))
+    }
+}
+
 /// A hierarchical timing wheel holding values of type `T` (typically a connection id and a
 /// timer kind). See the [module documentation](self) for the design.
 #[derive(Debug)]
@@ -110,10 +160,12 @@ pub struct TimerWheel<T> {
     tick_nanos: u64,
     /// The tick up to which the wheel has been advanced (ticks since `start`).
     elapsed: u64,
+    /// The latest `now` it was advanced to.
+    advanced_to: Instant,
     entries: Vec<Entry<T>>,
     free_head: u32,
     heads: Box<[u32; LEVELS * SLOTS]>,
-    occupied: [u64; LEVELS],
+    occupied: Occupancy,
     /// Fired timers not yet handed out (FIFO, in firing order).
     due_head: u32,
     due_tail: u32,
@@ -152,10 +204,11 @@ impl<T> TimerWheel<T> {
             start,
             tick_nanos: tick.total_nanos(),
             elapsed: 0,
+            advanced_to: start,
             entries: Vec::with_capacity(capacity),
             free_head: NIL,
             heads: Box::new([NIL; LEVELS * SLOTS]),
-            occupied: [0; LEVELS],
+            occupied: Occupancy::default(),
             due_head: NIL,
             due_tail: NIL,
             due_min: Instant::ZERO,
@@ -304,7 +357,7 @@ impl<T> TimerWheel<T> {
 
     /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
     ///
-    /// It is exact when the earliest timer lies within the current 64-tick block (the usual
+    /// It is exact when the earliest timer lies within the current 256-tick block (the usual
     /// case for TCP timers polled every tick or so); further out it is the start of the slot
     /// holding the earliest timer. Either way, after an expire call at `now` it is later than
     /// `now`, so a caller that sleeps until it and then polls always makes progress.
@@ -424,9 +477,10 @@ impl<T> TimerWheel<T> {
     }
 
     /// [`retarget`](Self::retarget) for an owner that expects its next change within
-    /// `horizon` of the wheel's last tick (a connection: its next segment, about a round
-    /// trip away). A later `due` is still only recorded, unless the entry would fire before
-    /// the horizon ends: then no later change can come first, the entry will fire early, and
+    /// `horizon` of the latest `now` the wheel was advanced to (a connection: its next
+    /// segment, about a round trip away). A later `due` is still only recorded, unless the
+    /// entry would fire before the horizon ends: then no later change can come first, the
+    /// entry will fire early, and
     /// its firing would find it by walking its slot's list (and the lists of each level it
     /// cascades through), one cache miss after the other. It is moved now instead, while its
     /// owner's change has it in cache: the same one move, without the walks.
@@ -517,14 +571,11 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Whether an entry armed for `armed` fires within `horizon` nanoseconds of the wheel's
-    /// last tick.
+    /// Whether an entry armed for `armed` fires within `horizon` nanoseconds of the latest
+    /// `now` the wheel was advanced to.
     #[inline]
     fn fires_within(&self, armed: Instant, horizon: u64) -> bool {
-        // The wheel's last tick cannot pass `u64` nanoseconds (`tick_of`).
-        let last_tick =
-            self.start.total_nanos().saturating_add(self.elapsed.saturating_mul(self.tick_nanos));
-        armed.total_nanos() < last_tick.saturating_add(horizon)
+        armed.total_nanos() < self.advanced_to.total_nanos().saturating_add(horizon)
     }
 
     /// Counts `due`, held back, in `held` and the next deadline.
@@ -564,6 +615,7 @@ impl<T> TimerWheel<T> {
     /// which is dropped (see [`pop_expired_with`](Self::pop_expired_with)).
     fn advance_with(&mut self, now: Instant, due: &mut impl FnMut(&T) -> Option<Instant>) {
         let now_tick = self.tick_of(now).max(self.elapsed);
+        self.advanced_to = self.advanced_to.max(now);
         let mut changed = false;
         loop {
             let Some((level, slot, slot_start)) = self.first_occupied() else {
@@ -638,7 +690,7 @@ impl<T> TimerWheel<T> {
         let place = level * SLOTS + slot;
         let mut cursor = self.heads[place];
         self.heads[place] = NIL;
-        self.occupied[level] &= !(1u64 << slot);
+        self.occupied.clear(level, slot);
         while cursor != NIL {
             let e = &mut self.entries[cursor as usize];
             let next = e.next;
@@ -652,8 +704,7 @@ impl<T> TimerWheel<T> {
 
     /// The lowest occupied level, its first occupied slot and that slot's first tick.
     fn first_occupied(&self) -> Option<(usize, usize, u64)> {
-        let level = self.occupied.iter().position(|&bits| bits != 0)?;
-        let slot = self.occupied[level].trailing_zeros() as usize;
+        let (level, slot) = self.occupied.first()?;
         let shift = DIGIT_BITS * level as u32;
         // Digits above this level come from `elapsed`; digits below are zero.
         let above = shift + DIGIT_BITS;
@@ -703,7 +754,7 @@ impl<T> TimerWheel<T> {
             self.entries[head as usize].prev = index;
         }
         self.heads[place] = index;
-        self.occupied[level] |= 1u64 << slot;
+        self.occupied.set(level, slot);
     }
 
     /// Removes an entry from whichever list (slot or due queue) holds it.
@@ -729,7 +780,7 @@ impl<T> TimerWheel<T> {
             let place = place as usize;
             self.heads[place] = next;
             if next == NIL {
-                self.occupied[place / SLOTS] &= !(1u64 << (place % SLOTS));
+                self.occupied.clear(place / SLOTS, place % SLOTS);
             }
         }
         let e = &mut self.entries[index as usize];
@@ -787,7 +838,7 @@ impl<T> TimerWheel<T> {
         for level in 0..LEVELS {
             for slot in 0..SLOTS {
                 let place = level * SLOTS + slot;
-                let occupied = self.occupied[level] & (1 << slot) != 0;
+                let occupied = self.occupied.is_set(level, slot);
                 assert_eq!(occupied, self.heads[place] != NIL, "bitmap at {level}/{slot}");
                 let mut cursor = self.heads[place];
                 let mut prev = NIL;
@@ -801,10 +852,11 @@ impl<T> TimerWheel<T> {
                     if above < 64 {
                         assert_eq!(when >> above, self.elapsed >> above, "prefix");
                     }
-                    let digit = (when >> shift) & 63;
+                    let digit = (when >> shift) & (SLOTS as u64 - 1);
                     assert_eq!(digit as usize, slot);
                     if level > 0 {
-                        assert!(digit > (self.elapsed >> shift) & 63, "slot behind elapsed");
+                        let now = (self.elapsed >> shift) & (SLOTS as u64 - 1);
+                        assert!(digit > now, "slot behind elapsed");
                     }
                     count += 1;
                     prev = cursor;
@@ -1053,7 +1105,7 @@ mod tests {
     fn retarget_within_moves_a_later_deadline_only_when_the_entry_fires_first() {
         let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
         let mut h = TimerHandle::DANGLING;
-        // Armed at 300 ms (an RTO); the wheel's last tick is at 0.
+        // Armed at 300 ms (an RTO); the wheel has not been advanced yet.
         w.retarget_within(&mut h, Some(ms(300)), Duration::from_millis(150), || {
             Owned(Some(ms(300)))
         });

@@ -332,6 +332,13 @@ impl<X> RtoState<X> {
         self.has_srtt.then(|| self.srtt_stored())
     }
 
+    /// Smoothed RTT, zero before the first sample (no branch: the wheel's horizon asks for
+    /// it on every settle).
+    #[inline]
+    pub fn srtt_or_zero(&self) -> Duration {
+        Duration::from_nanos(u64::from(self.srtt_8us) * 125 * u64::from(self.has_srtt))
+    }
+
     /// RTT variance.
     #[inline]
     pub fn rttvar(&self) -> Duration {

@@ -31,10 +31,8 @@ impl Connection {
     /// a round trip later (zero before the first sample: no expectation).
     #[inline]
     pub fn next_change_within(&self) -> Duration {
-        self.rtx
-            .rto
-            .srtt()
-            .map_or(Duration::ZERO, |s| Duration::from_nanos(s.total_nanos() / 2 * 3))
+        let srtt = self.rtx.rto.srtt_or_zero().total_nanos();
+        Duration::from_nanos(srtt + srtt / 2)
     }
 
     /// The earliest instant at which [`on_timeout`](Self::on_timeout) has work to do.
