@@ -7,20 +7,26 @@
 //! scheme (as Linux's `timer_list` and tokio's timer do):
 //!
 //! - Time is cut into ticks of a caller-chosen length, counted from the `start` instant.
-//! - There are [`LEVELS`] levels of [`SLOTS`] slots. Level `k` slot `s` holds timers whose
-//!   tick agrees with the wheel's current tick (`elapsed`) on every digit above level `k`
-//!   (base 256) and has digit `s` at level `k`. So level 0 holds the next 256 ticks one per
-//!   slot, level 1 the rest of the current 65,536-tick block 256 ticks per slot, and so on.
-//!   Eight levels cover all 2^64 ticks, so no overflow list is needed.
-//! - A timer goes to the level of the highest base-256 digit in which its tick differs from
+//! - The tick number is cut into [`LEVELS`] digits of mixed width (from the low end: 6
+//!   bits, then 10, then 8 for each level above), and level `k` has one slot per value of
+//!   digit `k`. Level `k` slot `s` holds timers whose tick agrees with the wheel's current
+//!   tick (`elapsed`) on every digit above `k` and has digit `s` at `k`. So level 0 holds the
+//!   next 64 ticks one per slot, level 1 the rest of the current 65,536-tick block 64 ticks
+//!   per slot, level 2 the rest of its 2^24-tick block 65,536 ticks per slot, and so on. The
+//!   eight levels cover all 2^64 ticks, so no overflow list is needed.
+//! - A timer goes to the level of the highest digit in which its tick differs from
 //!   `elapsed`. Everything on a lower level is therefore earlier than everything on a higher
 //!   one, and the earliest pending timer sits in the first occupied slot of the lowest
 //!   occupied level: occupancy bitmaps (a bit per level, a bit per slot) find it with a few
 //!   `trailing_zeros`.
-//! - Base 256, not 64, so that with TCP's usual tick (64 us) level 1 spans 4.2 s, not
-//!   262 ms: an RTO or loss probe a few hundred milliseconds out sits on level 1 and moves
-//!   at most once before it fires, where base 64 put most of them on level 2, to be walked
-//!   down twice (docs/benchmarks.md, "A move only when the entry would fire first").
+//! - Why these widths: level 0 stays small (64 slots), so a slot that cascades into it holds
+//!   few timers and they are still in cache when they fire; level 1 is wide (1,024 slots),
+//!   so that at TCP's usual tick (64 us) it spans 4.2 s, and an RTO or loss probe a few
+//!   hundred milliseconds out sits on level 1 and moves at most once before it fires. With
+//!   six bits everywhere level 1 spanned 262 ms and most such timers sat on level 2, to be
+//!   walked down twice; with eight everywhere, a cascade into level 0 held four times the
+//!   timers and the wheel benchmark's mass expiry lost 25 % (docs/benchmarks.md, "A move
+//!   only when the entry would fire first").
 //! - Advancing jumps straight from one occupied slot to the next, so a jump of any length
 //!   costs O(occupied slots visited + timers moved), never O(ticks). A slot above level 0 is
 //!   emptied when its start is reached and its timers move down a level ("cascade"); each
@@ -29,8 +35,7 @@
 //! Timers keep their exact deadline, and the wheel fires a timer exactly when the caller's
 //! `now` reaches it: never early and never late relative to the `now` the caller passes.
 //! Ticks only bound how much work a slot holds. [`TimerWheel::next_deadline`] is a lower bound
-//! on every pending deadline and is exact when the earliest timer is within the next 256
-//! ticks.
+//! on every pending deadline and is exact when the earliest timer is within the next 64 ticks.
 //!
 //! Entries live in a slab (a `Vec` with a free list) threaded by intrusive doubly-linked
 //! lists, so nothing is allocated per timer once the slab has grown, and a [`TimerHandle`]
@@ -50,14 +55,78 @@
 use crate::time::{Duration, Instant};
 use core::cell::Cell;
 
-/// Slots per level (one base-256 digit of the tick number).
-pub const SLOTS: usize = 1 << DIGIT_BITS;
-/// Number of levels: 8 eight-bit digits cover every 64-bit tick number.
-pub const LEVELS: usize = 64 / DIGIT_BITS as usize;
+/// Number of levels: digits of 6, 10 and six times 8 bits cover every 64-bit tick number.
+pub const LEVELS: usize = 8;
 
-const DIGIT_BITS: u32 = 8;
-/// Bitmap words per level.
-const WORDS: usize = SLOTS / 64;
+/// The width in bits of each level's digit, from level 0.
+const BITS: [u32; LEVELS] = [6, 10, 8, 8, 8, 8, 8, 8];
+
+/// Where each level's digit starts in the tick number.
+const SHIFT: [u32; LEVELS] = {
+    let mut shift = [0; LEVELS];
+    let mut level = 1;
+    while level < LEVELS {
+        shift[level] = shift[level - 1] + BITS[level - 1];
+        level += 1;
+    }
+    shift
+};
+
+/// Where each level's slots start among all slots (`heads`, the bitmap); the last entry is
+/// the number of slots. Each is a multiple of 64, so a bitmap word never spans two levels.
+const OFFSET: [usize; LEVELS + 1] = {
+    let mut offset = [0; LEVELS + 1];
+    let mut level = 0;
+    while level < LEVELS {
+        offset[level + 1] = offset[level] + (1 << BITS[level]);
+        level += 1;
+    }
+    offset
+};
+
+/// Slots on all levels together.
+const PLACES: usize = OFFSET[LEVELS];
+
+/// The level whose digit holds each bit of the tick number.
+const LEVEL_OF_BIT: [u8; 64] = {
+    let mut of = [0; 64];
+    let mut bit = 0;
+    while bit < 64 {
+        let mut level = LEVELS - 1;
+        while SHIFT[level] > bit as u32 {
+            level -= 1;
+        }
+        of[bit] = level as u8;
+        bit += 1;
+    }
+    of
+};
+
+/// The level of each bitmap word.
+const LEVEL_OF_WORD: [u8; PLACES / 64] = {
+    let mut of = [0; PLACES / 64];
+    let mut level = 0;
+    while level < LEVELS {
+        let mut word = OFFSET[level] / 64;
+        while word < OFFSET[level + 1] / 64 {
+            of[word] = level as u8;
+            word += 1;
+        }
+        level += 1;
+    }
+    of
+};
+
+// The bitmap's words and the entries' `place` rely on these.
+const _: () = {
+    assert!(SHIFT[LEVELS - 1] + BITS[LEVELS - 1] == 64);
+    let mut level = 0;
+    while level < LEVELS {
+        assert!(OFFSET[level].is_multiple_of(64) && BITS[level] >= 6);
+        level += 1;
+    }
+    assert!(PLACES < PLACE_DUE as usize);
+};
 const NIL: u32 = u32::MAX;
 /// `Entry::place` of a free slab entry.
 const PLACE_FREE: u16 = u16::MAX;
@@ -84,7 +153,7 @@ struct Entry<T> {
     generation: u32,
     prev: u32,
     next: u32,
-    /// `level * SLOTS + slot` while in the wheel, or one of the `PLACE_*` markers.
+    /// `OFFSET[level] + slot` while in the wheel, or one of the `PLACE_*` markers.
     place: u16,
 }
 
@@ -110,33 +179,44 @@ enum NextCache {
     Known(Option<Instant>),
 }
 
-/// Which slots hold timers: a bit per slot (a word per 64) and a bit per level that has any,
-/// so that the first occupied slot of the lowest occupied level is a few `trailing_zeros`.
-#[derive(Debug, Default)]
+/// Which slots hold timers: a bit per slot (indexed as `heads` is) and a bit per level that
+/// has any, so that the first occupied slot of the lowest occupied level is a few
+/// `trailing_zeros`.
+#[derive(Debug)]
 struct Occupancy {
-    slots: [[u64; WORDS]; LEVELS],
+    slots: [u64; PLACES / 64],
     levels: u16,
+}
+
+impl Default for Occupancy {
+    fn default() -> Self {
+        Occupancy { slots: [0; PLACES / 64], levels: 0 }
+    }
 }
 
 impl Occupancy {
     #[inline]
-    fn set(&mut self, level: usize, slot: usize) {
-        self.slots[level][slot / 64] |= 1 << (slot % 64);
-        self.levels |= 1 << level;
+    fn set(&mut self, place: usize) {
+        self.slots[place / 64] |= 1 << (place % 64);
+        self.levels |= 1 << LEVEL_OF_WORD[place / 64];
     }
 
     #[inline]
-    fn clear(&mut self, level: usize, slot: usize) {
-        let words = &mut self.slots[level];
-        words[slot / 64] &= !(1 << (slot % 64));
-        if words.iter().all(|&w| w == 0) {
-            self.levels &= !(1 << level);
+    fn clear(&mut self, place: usize) {
+        let word = place / 64;
+        self.slots[word] &= !(1 << (place % 64));
+        if self.slots[word] == 0 {
+            let level = usize::from(LEVEL_OF_WORD[word]);
+            let words = &self.slots[OFFSET[level] / 64..OFFSET[level + 1] / 64];
+            if words.iter().all(|&w| w == 0) {
+                self.levels &= !(1 << level);
+            }
         }
     }
 
     #[cfg(test)]
-    fn is_set(&self, level: usize, slot: usize) -> bool {
-        self.slots[level][slot / 64] & (1 << (slot % 64)) != 0
+    fn is_set(&self, place: usize) -> bool {
+        self.slots[place / 64] & (1 << (place % 64)) != 0
     }
 
     /// The lowest occupied level and its first occupied slot.
@@ -146,7 +226,7 @@ impl Occupancy {
             return None;
         }
         let level = self.levels.trailing_zeros() as usize;
-        let words = &self.slots[level];
+        let words = &self.slots[OFFSET[level] / 64..OFFSET[level + 1] / 64];
         let word = words.iter().position(|&w| w != 0)?;
         Some((level, word * 64 + words[word].trailing_zeros() as usize))
     }
@@ -164,7 +244,7 @@ pub struct TimerWheel<T> {
     advanced_to: Instant,
     entries: Vec<Entry<T>>,
     free_head: u32,
-    heads: Box<[u32; LEVELS * SLOTS]>,
+    heads: Box<[u32; PLACES]>,
     occupied: Occupancy,
     /// Fired timers not yet handed out (FIFO, in firing order).
     due_head: u32,
@@ -207,7 +287,7 @@ impl<T> TimerWheel<T> {
             advanced_to: start,
             entries: Vec::with_capacity(capacity),
             free_head: NIL,
-            heads: Box::new([NIL; LEVELS * SLOTS]),
+            heads: Box::new([NIL; PLACES]),
             occupied: Occupancy::default(),
             due_head: NIL,
             due_tail: NIL,
@@ -235,6 +315,7 @@ impl<T> TimerWheel<T> {
 
     /// Arms a timer that fires once `now >= deadline`. A deadline in the past fires on the
     /// next expire call. O(1) (amortised over slab growth).
+    #[inline]
     pub fn arm(&mut self, deadline: Instant, value: T) -> TimerHandle {
         let index = if self.free_head != NIL {
             let index = self.free_head;
@@ -357,7 +438,7 @@ impl<T> TimerWheel<T> {
 
     /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
     ///
-    /// It is exact when the earliest timer lies within the current 256-tick block (the usual
+    /// It is exact when the earliest timer lies within the current 64-tick block (the usual
     /// case for TCP timers polled every tick or so); further out it is the start of the slot
     /// holding the earliest timer. Either way, after an expire call at `now` it is later than
     /// `now`, so a caller that sleeps until it and then polls always makes progress.
@@ -687,10 +768,10 @@ impl<T> TimerWheel<T> {
     /// An entry whose value wants a later deadline (`due`) goes straight to that one: it
     /// would only fire early and be moved there from the level below.
     fn cascade(&mut self, level: usize, slot: usize, due: &mut impl FnMut(&T) -> Option<Instant>) {
-        let place = level * SLOTS + slot;
+        let place = OFFSET[level] + slot;
         let mut cursor = self.heads[place];
         self.heads[place] = NIL;
-        self.occupied.clear(level, slot);
+        self.occupied.clear(place);
         while cursor != NIL {
             let e = &mut self.entries[cursor as usize];
             let next = e.next;
@@ -705,9 +786,9 @@ impl<T> TimerWheel<T> {
     /// The lowest occupied level, its first occupied slot and that slot's first tick.
     fn first_occupied(&self) -> Option<(usize, usize, u64)> {
         let (level, slot) = self.occupied.first()?;
-        let shift = DIGIT_BITS * level as u32;
+        let shift = SHIFT[level];
         // Digits above this level come from `elapsed`; digits below are zero.
-        let above = shift + DIGIT_BITS;
+        let above = shift + BITS[level];
         let high = if above >= 64 { 0 } else { (self.elapsed >> above) << above };
         Some((level, slot, high | ((slot as u64) << shift)))
     }
@@ -737,12 +818,15 @@ impl<T> TimerWheel<T> {
     }
 
     /// Links an unlinked entry into the slot its deadline belongs to, relative to `elapsed`.
+    /// Always inline: out of line (as the wider bitmaps made it) it cost `arm` a call and
+    /// about 15 % in the wheel benchmark's arm + cancel.
+    #[inline(always)]
     fn place(&mut self, index: u32) {
         let when = self.tick_of(self.entries[index as usize].deadline).max(self.elapsed);
         let differing = (when ^ self.elapsed) | 1;
-        let level = ((63 - differing.leading_zeros()) / DIGIT_BITS) as usize;
-        let slot = ((when >> (DIGIT_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
-        let place = level * SLOTS + slot;
+        let level = usize::from(LEVEL_OF_BIT[(63 - differing.leading_zeros()) as usize]);
+        let slot = ((when >> SHIFT[level]) & ((1 << BITS[level]) - 1)) as usize;
+        let place = OFFSET[level] + slot;
         let head = self.heads[place];
         {
             let e = &mut self.entries[index as usize];
@@ -754,7 +838,7 @@ impl<T> TimerWheel<T> {
             self.entries[head as usize].prev = index;
         }
         self.heads[place] = index;
-        self.occupied.set(level, slot);
+        self.occupied.set(place);
     }
 
     /// Removes an entry from whichever list (slot or due queue) holds it.
@@ -780,7 +864,7 @@ impl<T> TimerWheel<T> {
             let place = place as usize;
             self.heads[place] = next;
             if next == NIL {
-                self.occupied.clear(place / SLOTS, place % SLOTS);
+                self.occupied.clear(place);
             }
         }
         let e = &mut self.entries[index as usize];
@@ -836,9 +920,14 @@ impl<T> TimerWheel<T> {
     fn check_invariants(&self) {
         let mut count = 0;
         for level in 0..LEVELS {
-            for slot in 0..SLOTS {
-                let place = level * SLOTS + slot;
-                let occupied = self.occupied.is_set(level, slot);
+            assert_eq!(
+                self.occupied.levels & (1 << level) != 0,
+                (OFFSET[level]..OFFSET[level + 1]).any(|place| self.heads[place] != NIL),
+                "level bit {level}"
+            );
+            for slot in 0..1 << BITS[level] {
+                let place = OFFSET[level] + slot;
+                let occupied = self.occupied.is_set(place);
                 assert_eq!(occupied, self.heads[place] != NIL, "bitmap at {level}/{slot}");
                 let mut cursor = self.heads[place];
                 let mut prev = NIL;
@@ -847,15 +936,16 @@ impl<T> TimerWheel<T> {
                     assert_eq!(e.place as usize, place);
                     assert_eq!(e.prev, prev);
                     let when = self.tick_of(e.deadline).max(self.elapsed);
-                    let shift = DIGIT_BITS * level as u32;
-                    let above = shift + DIGIT_BITS;
+                    let shift = SHIFT[level];
+                    let above = shift + BITS[level];
                     if above < 64 {
                         assert_eq!(when >> above, self.elapsed >> above, "prefix");
                     }
-                    let digit = (when >> shift) & (SLOTS as u64 - 1);
+                    let mask = (1u64 << BITS[level]) - 1;
+                    let digit = (when >> shift) & mask;
                     assert_eq!(digit as usize, slot);
                     if level > 0 {
-                        let now = (self.elapsed >> shift) & (SLOTS as u64 - 1);
+                        let now = (self.elapsed >> shift) & mask;
                         assert!(digit > now, "slot behind elapsed");
                     }
                     count += 1;
