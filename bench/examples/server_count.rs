@@ -12,7 +12,10 @@
 //!
 //! counts only the server's turns (setup, the client and the checks are left out by the
 //! toggle); divide by the frames it prints. Arguments: connections, then measured
-//! iterations of 64 frames each (after the same two untimed rounds as the criterion rows).
+//! iterations of 64 frames each, after two untimed rounds over every connection as in the
+//! criterion rows, or as many as a third argument says: the criterion rows run for seconds,
+//! long enough for each connection's RTT estimate (and with it its timers) to settle, which
+//! takes about 20 rounds at 100,000 connections.
 //! Exits non-zero, with the reason, if an echo or a server counter is wrong.
 
 #[path = "../benches/server_path/client.rs"]
@@ -45,21 +48,28 @@ const BATCH: usize = 64;
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map_while(|a| a.parse().ok()).collect();
-    let [n, iterations] = args[..] else {
-        eprintln!("usage: server_count CONNECTIONS ITERATIONS (two non-negative integers)");
-        std::process::exit(2);
+    let (n, iterations, rounds) = match args[..] {
+        [n, iterations] => (n, iterations, 2),
+        [n, iterations, rounds] => (n, iterations, rounds),
+        _ => {
+            eprintln!(
+                "usage: server_count CONNECTIONS ITERATIONS [WARM-UP ROUNDS, default 2] \
+                 (non-negative integers)"
+            );
+            std::process::exit(2);
+        }
     };
     if n == 0 {
         eprintln!("server_count: CONNECTIONS must be at least 1");
         std::process::exit(2);
     }
-    if let Err(e) = run(n, iterations) {
+    if let Err(e) = run(n, iterations, rounds) {
         eprintln!("server_count: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(n: usize, iterations: usize) -> Result<(), String> {
+fn run(n: usize, iterations: usize, rounds: usize) -> Result<(), String> {
     let mut now = Instant::from_millis(1);
     let mut server = XdptcpServer::new(n, true, now);
     let mut clients = setup::establish(&mut server, n, &mut now);
@@ -68,7 +78,7 @@ fn run(n: usize, iterations: usize) -> Result<(), String> {
     let mut rx: Vec<_> = (0..chunk).map(|_| FrameBatch::new(batch + 16)).collect();
     let mut tx: Vec<_> = (0..chunk).map(|_| FrameBatch::new(4 * batch + 16)).collect();
     let mut conns: Vec<Vec<u32>> = (0..chunk).map(|_| Vec::with_capacity(batch)).collect();
-    let warm = (2 * n).div_ceil(batch * chunk);
+    let warm = rounds.saturating_mul(n).div_ceil(batch * chunk);
     let frame_time = Duration::from_micros(1).saturating_mul(batch as u64);
     for i in 0..warm + iterations {
         let mut t = now;
