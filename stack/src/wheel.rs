@@ -46,7 +46,10 @@
 //! timer) can keep it lazily ([`TimerWheel::retarget`], [`Lazy`]): the entry moves only
 //! earlier, a later deadline is recorded in its value, and an entry found early, when its
 //! slot cascades or fires, goes straight to the recorded deadline without being handed out
-//! ([`TimerWheel::pop_expired_with`]).
+//! ([`TimerWheel::pop_expired_with`]). An owner that knows when its next change will come
+//! ([`TimerWheel::retarget_within`]) has a later deadline moved at once when the entry would
+//! otherwise fire before that change: the same one move, made while the owner has the entry
+//! in cache instead of by walking slot lists when it fires.
 //!
 //! Order of calls: arm/cancel/reschedule at any time; when `now` passes
 //! [`next_deadline`](TimerWheel::next_deadline), call [`poll_expired`](TimerWheel::poll_expired),
