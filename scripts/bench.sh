@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: xdptcp against the Linux kernel, side by side, in a fresh veth lab.
-#   scripts/bench.sh              `xdptcp bench lab --quick` (about a minute; needs root)
+#   scripts/bench.sh              `xdptcp bench lab --quick` (about two minutes; needs root)
 #   scripts/bench.sh --full       `xdptcp bench lab` (10 s per combination, a few minutes)
 #   scripts/bench.sh --criterion  every criterion suite in quick mode, as one table with each
 #                                 result beside its reference implementation

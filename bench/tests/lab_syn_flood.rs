@@ -111,8 +111,8 @@ fn b_syn_flood_without_cookies_drops_and_counts_without_memory_growth() {
     assert!(rss(2) <= rss(1) + slab_kib + 2048, "RSS grew under the flood: {ours}");
 }
 
-/// The bench's SYN-flood flags are checked before anything runs (no root needed): one line
-/// on stderr and a non-zero exit.
+/// The bench's SYN-flood and raw-ceiling flags are checked before anything runs (no root
+/// needed): one line on stderr and a non-zero exit.
 #[test]
 fn d_bench_synflood_flags_are_checked() {
     for (args, want) in [
@@ -120,6 +120,10 @@ fn d_bench_synflood_flags_are_checked() {
         (&["--synflood-cookies", "on"][..], "--synflood-cookies needs --only synflood"),
         (&["--only", "rr64x1", "--synflood-cookies", "on"][..], "needs --only synflood"),
         (&["--only", "synfloood"][..], "--only: unknown workload 'synfloood'"),
+        // The raw ceiling's repeats, checked the same way (bench_lab.rs runs them).
+        (&["--ceiling-rounds", "0"][..], "--ceiling-rounds must be at least 1"),
+        (&["--ceiling-rounds", "51"][..], "--ceiling-rounds must be at most 50"),
+        (&["--only", "rr64x64", "--ceiling-rounds", "3"][..], "needs both rr64x64 and raw-xdp"),
     ] {
         let out = Command::new(XDPTCP).args(["bench", "lab"]).args(args).output().expect("runs");
         let err = String::from_utf8_lossy(&out.stderr);

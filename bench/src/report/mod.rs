@@ -75,7 +75,12 @@ impl ResultRow {
 
 /// The raw ceiling: how close the stack comes to the bare AF_XDP reflector, in frames per
 /// second on the wire.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// On a small guest both rows swing from run to run between two levels (the kernel's
+/// copy-mode path on the veth), so one pair can say 0.56 or 1.50 where the median of nine
+/// says 0.79 (docs/benchmarks.md, "The raw ceiling, run after run"): `bench lab` runs the
+/// pair again (`--ceiling-rounds`), and the ceiling is the median of every pair's fraction.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawCeiling {
     /// `rr64x64`, xdptcp server and xdptcp client.
     pub xdptcp_fps: f64,
@@ -86,17 +91,70 @@ pub struct RawCeiling {
     /// server core does with the time it gets, steadier than frames per second when other
     /// work shares the cores.
     pub per_cpu: Option<(f64, f64)>,
+    /// The fraction of every pair measured, the table's rows first, then the pairs run
+    /// again ([`Meta::ceiling_repeats`]) in the order they ran.
+    pub fractions: Vec<f64>,
+    /// The same per server CPU-second, for the pairs whose CPU time was measured.
+    pub per_cpu_fractions: Vec<f64>,
 }
 
 impl RawCeiling {
-    /// The stack's frames per second as a fraction of the reflector's.
+    /// The stack's frames per second as a fraction of the reflector's: the median over
+    /// every pair measured (the table's rows' pair when it is the only one).
     pub fn fraction(&self) -> f64 {
-        self.xdptcp_fps / self.reflector_fps
+        median(&self.fractions).unwrap_or(self.xdptcp_fps / self.reflector_fps)
     }
 
-    /// The stack's frames per server CPU-second as a fraction of the reflector's.
+    /// The stack's frames per server CPU-second as a fraction of the reflector's: the median
+    /// over every pair, when every pair's CPU time was measured.
     pub fn per_cpu_fraction(&self) -> Option<f64> {
-        self.per_cpu.filter(|p| p.1 > 0.0).map(|(x, r)| x / r)
+        if self.per_cpu_fractions.len() == self.fractions.len() {
+            median(&self.per_cpu_fractions)
+        } else {
+            None
+        }
+    }
+
+    /// How many pairs the fraction is the median of.
+    pub fn pairs(&self) -> usize {
+        self.fractions.len()
+    }
+}
+
+/// One more run of the raw ceiling's two rows, one after the other: rr64x64 xdptcp ←
+/// xdptcp, then raw-xdp xdp-reflector ← xdp-flood (`bench lab --ceiling-rounds`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CeilingPair {
+    /// Frames per second on the wire: xdptcp's rr64x64, the reflector's.
+    pub xdptcp_fps: f64,
+    pub reflector_fps: f64,
+    /// Frames per server CPU-second of each, when the server's CPU time was measured.
+    pub xdptcp_per_cpu: Option<f64>,
+    pub reflector_per_cpu: Option<f64>,
+}
+
+impl CeilingPair {
+    fn fraction(&self) -> Option<f64> {
+        (self.reflector_fps > 0.0).then(|| self.xdptcp_fps / self.reflector_fps)
+    }
+
+    fn per_cpu_fraction(&self) -> Option<f64> {
+        match (self.xdptcp_per_cpu, self.reflector_per_cpu) {
+            (Some(x), Some(r)) if r > 0.0 => Some(x / r),
+            _ => None,
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }
 
@@ -145,6 +203,10 @@ pub struct Meta {
     pub topology: String,
     /// Combinations without a number.
     pub missing: Vec<Missing>,
+    /// The raw ceiling's pairs run again after the workloads (`--ceiling-rounds`); empty
+    /// when the table's rows are the only pair, and in reports made before it was recorded.
+    #[serde(default)]
+    pub ceiling_repeats: Vec<CeilingPair>,
 }
 
 /// Latency quantiles of one row (quantile in 0..=1, microseconds), for the latency plot.
@@ -180,10 +242,19 @@ impl LabReport {
             row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * duration / c)
         };
         let per_cpu = per_cpu(xdptcp, x).zip(per_cpu(reflector, r));
-        (reflector > 0.0).then_some(RawCeiling {
+        let first = CeilingPair {
+            xdptcp_fps: xdptcp,
+            reflector_fps: reflector,
+            xdptcp_per_cpu: per_cpu.map(|p| p.0),
+            reflector_per_cpu: per_cpu.map(|p| p.1),
+        };
+        let pairs = || std::iter::once(&first).chain(&self.meta.ceiling_repeats);
+        (reflector > 0.0).then(|| RawCeiling {
             xdptcp_fps: xdptcp,
             reflector_fps: reflector,
             per_cpu,
+            fractions: pairs().filter_map(CeilingPair::fraction).collect(),
+            per_cpu_fractions: pairs().filter_map(CeilingPair::per_cpu_fraction).collect(),
         })
     }
 

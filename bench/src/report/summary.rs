@@ -205,6 +205,12 @@ pub fn summary(report: &LabReport) -> Option<String> {
         }
     }
     let ceiling = match report.raw_ceiling() {
+        Some(c) if c.pairs() > 1 => format!(
+            "raw ceiling: rr64x64 xdptcp ← xdptcp's frames/s over the AF_XDP reflector's, median of {} pairs: {:.2}{}",
+            c.pairs(),
+            c.fraction(),
+            c.per_cpu_fraction().map_or_else(String::new, |f| format!(" ({f:.2} per server CPU-second)"))
+        ),
         Some(c) => format!(
             "raw ceiling: rr64x64 xdptcp ← xdptcp moved {} frames/s, {:.2} of the AF_XDP reflector's {} frames/s{}",
             human::si(c.xdptcp_fps),
