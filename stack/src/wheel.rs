@@ -17,8 +17,8 @@
 //! - A timer goes to the level of the highest digit in which its tick differs from
 //!   `elapsed`. Everything on a lower level is therefore earlier than everything on a higher
 //!   one, and the earliest pending timer sits in the first occupied slot of the lowest
-//!   occupied level: occupancy bitmaps (a bit per level, a bit per slot) find it with a few
-//!   `trailing_zeros`.
+//!   occupied level: occupancy bitmaps (a bit per slot, a bit per word of those) find it
+//!   with two `trailing_zeros`.
 //! - Why these widths: level 0 stays small (64 slots), so a slot that cascades into it holds
 //!   few timers and they are still in cache when they fire; level 1 is wide (1,024 slots),
 //!   so that at TCP's usual tick (64 us) it spans 4.2 s, and an RTO or loss probe a few
@@ -129,6 +129,7 @@ const _: () = {
         level += 1;
     }
     assert!(PLACES < PLACE_DUE as usize);
+    assert!(PLACES / 64 <= 64, "a bit per bitmap word in `Occupancy::words`");
 };
 const NIL: u32 = u32::MAX;
 /// `Entry::place` of a free slab entry.
@@ -182,18 +183,19 @@ enum NextCache {
     Known(Option<Instant>),
 }
 
-/// Which slots hold timers: a bit per slot (indexed as `heads` is) and a bit per level that
-/// has any, so that the first occupied slot of the lowest occupied level is a few
-/// `trailing_zeros`.
+/// Which slots hold timers: a bit per slot (indexed as `heads` is) and a bit per word of
+/// those that has any. Slots are laid out level by level and, within a level, by digit, so
+/// the lowest occupied word holds the first occupied slot of the lowest occupied level: two
+/// `trailing_zeros`, and no word scanned.
 #[derive(Debug)]
 struct Occupancy {
     slots: [u64; PLACES / 64],
-    levels: u16,
+    words: u64,
 }
 
 impl Default for Occupancy {
     fn default() -> Self {
-        Occupancy { slots: [0; PLACES / 64], levels: 0 }
+        Occupancy { slots: [0; PLACES / 64], words: 0 }
     }
 }
 
@@ -201,7 +203,7 @@ impl Occupancy {
     #[inline]
     fn set(&mut self, place: usize) {
         self.slots[place / 64] |= 1 << (place % 64);
-        self.levels |= 1 << LEVEL_OF_WORD[place / 64];
+        self.words |= 1 << (place / 64);
     }
 
     #[inline]
@@ -209,11 +211,7 @@ impl Occupancy {
         let word = place / 64;
         self.slots[word] &= !(1 << (place % 64));
         if self.slots[word] == 0 {
-            let level = usize::from(LEVEL_OF_WORD[word]);
-            let words = &self.slots[OFFSET[level] / 64..OFFSET[level + 1] / 64];
-            if words.iter().all(|&w| w == 0) {
-                self.levels &= !(1 << level);
-            }
+            self.words &= !(1 << word);
         }
     }
 
@@ -225,13 +223,13 @@ impl Occupancy {
     /// The lowest occupied level and its first occupied slot.
     #[inline]
     fn first(&self) -> Option<(usize, usize)> {
-        if self.levels == 0 {
+        if self.words == 0 {
             return None;
         }
-        let level = self.levels.trailing_zeros() as usize;
-        let words = &self.slots[OFFSET[level] / 64..OFFSET[level + 1] / 64];
-        let word = words.iter().position(|&w| w != 0)?;
-        Some((level, word * 64 + words[word].trailing_zeros() as usize))
+        let word = self.words.trailing_zeros() as usize;
+        let level = usize::from(LEVEL_OF_WORD[word]);
+        let place = word * 64 + self.slots[word].trailing_zeros() as usize;
+        Some((level, place - OFFSET[level]))
     }
 }
 
@@ -564,10 +562,10 @@ impl<T> TimerWheel<T> {
     /// `horizon` of the latest `now` the wheel was advanced to (a connection: its next
     /// segment, about a round trip away). A later `due` is still only recorded, unless the
     /// entry would fire before the horizon ends: then no later change can come first, the
-    /// entry will fire early, and
-    /// its firing would find it by walking its slot's list (and the lists of each level it
-    /// cascades through), one cache miss after the other. It is moved now instead, while its
-    /// owner's change has it in cache: the same one move, without the walks.
+    /// entry will fire early, and its firing would find it by walking its slot's list (and
+    /// the lists of each level it cascades through), one cache miss after the other. It is
+    /// moved now instead, while its owner's change has it in cache: the same one move,
+    /// without the walks.
     ///
     /// A connection whose changes come much faster than its timers (a round trip of
     /// microseconds against a delayed ACK or RTO of milliseconds) keeps the lazy entry of
@@ -921,13 +919,11 @@ impl<T> TimerWheel<T> {
     /// Checks the structural invariants (test support).
     #[cfg(test)]
     fn check_invariants(&self) {
+        for (word, bits) in self.occupied.slots.iter().enumerate() {
+            assert_eq!(self.occupied.words & (1 << word) != 0, *bits != 0, "word bit {word}");
+        }
         let mut count = 0;
         for level in 0..LEVELS {
-            assert_eq!(
-                self.occupied.levels & (1 << level) != 0,
-                (OFFSET[level]..OFFSET[level + 1]).any(|place| self.heads[place] != NIL),
-                "level bit {level}"
-            );
             for slot in 0..1 << BITS[level] {
                 let place = OFFSET[level] + slot;
                 let occupied = self.occupied.is_set(place);

@@ -132,7 +132,8 @@ impl RtoEstimator {
 /// lines to seven").
 #[derive(Clone, Copy, Debug)]
 pub struct RtoState<X = ()> {
-    /// SRTT in eighths of a microsecond; meaningful once `has_srtt`.
+    /// SRTT in eighths of a microsecond; meaningful once `has_srtt`, zero until then (only
+    /// a sample sets it).
     srtt_8us: u32,
     /// RTTVAR in quarters of a microsecond.
     rttvar_4us: u32,
@@ -332,11 +333,12 @@ impl<X> RtoState<X> {
         self.has_srtt.then(|| self.srtt_stored())
     }
 
-    /// Smoothed RTT, zero before the first sample (no branch: the wheel's horizon asks for
-    /// it on every settle).
+    /// Smoothed RTT, zero before the first sample (the stored value as it is, which is zero
+    /// until a sample sets it: the wheel's horizon asks for it on every settle).
     #[inline]
     pub fn srtt_or_zero(&self) -> Duration {
-        Duration::from_nanos(u64::from(self.srtt_8us) * 125 * u64::from(self.has_srtt))
+        debug_assert!(self.has_srtt || self.srtt_8us == 0);
+        self.srtt_stored()
     }
 
     /// RTT variance.
