@@ -47,10 +47,11 @@ pub trait EchoServer {
 const BATCH: usize = 64;
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map_while(|a| a.parse().ok()).collect();
-    let (n, iterations, rounds) = match args[..] {
-        [n, iterations] => (n, iterations, 2),
-        [n, iterations, rounds] => (n, iterations, rounds),
+    // Every argument a number: a word after them would otherwise be dropped unseen.
+    let args: Option<Vec<usize>> = std::env::args().skip(1).map(|a| a.parse().ok()).collect();
+    let (n, iterations, rounds) = match args.as_deref() {
+        Some(&[n, iterations]) => (n, iterations, 2),
+        Some(&[n, iterations, rounds]) => (n, iterations, rounds),
         _ => {
             eprintln!(
                 "usage: server_count CONNECTIONS ITERATIONS [WARM-UP ROUNDS, default 2] \

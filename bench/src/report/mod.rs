@@ -133,7 +133,28 @@ pub struct CeilingPair {
     pub reflector_per_cpu: Option<f64>,
 }
 
+/// The raw ceiling's two rows, as (workload, server, client): xdptcp's rr64x64 and the
+/// reflector's.
+pub const CEILING_ROWS: [(&str, &str, &str); 2] =
+    [("rr64x64", "xdptcp", "xdptcp"), ("raw-xdp", "xdp-reflector", XDP_GENERATOR)];
+
 impl CeilingPair {
+    /// The pair of xdptcp's row `x` and the reflector's `r`, each measured for `duration`
+    /// seconds, when both counted their wire frames.
+    pub fn of_rows(x: &ResultRow, r: &ResultRow, duration: f64) -> Option<CeilingPair> {
+        // Frames in the measured duration over the server's CPU seconds.
+        let per_cpu = |fps: f64, row: &ResultRow| {
+            row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * duration / c)
+        };
+        let (xdptcp_fps, reflector_fps) = (x.wire_fps?, r.wire_fps?);
+        Some(CeilingPair {
+            xdptcp_fps,
+            reflector_fps,
+            xdptcp_per_cpu: per_cpu(xdptcp_fps, x),
+            reflector_per_cpu: per_cpu(reflector_fps, r),
+        })
+    }
+
     fn fraction(&self) -> Option<f64> {
         (self.reflector_fps > 0.0).then(|| self.xdptcp_fps / self.reflector_fps)
     }
@@ -234,25 +255,13 @@ impl LabReport {
 
     /// The raw ceiling, if both rows were measured with their wire counters.
     pub fn raw_ceiling(&self) -> Option<RawCeiling> {
-        let x = self.row("rr64x64", "xdptcp", "xdptcp")?;
-        let r = self.row("raw-xdp", "xdp-reflector", XDP_GENERATOR)?;
-        let (xdptcp, reflector) = (x.wire_fps?, r.wire_fps?);
-        let duration = self.meta.duration_s;
-        let per_cpu = |fps: f64, row: &ResultRow| {
-            row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * duration / c)
-        };
-        let per_cpu = per_cpu(xdptcp, x).zip(per_cpu(reflector, r));
-        let first = CeilingPair {
-            xdptcp_fps: xdptcp,
-            reflector_fps: reflector,
-            xdptcp_per_cpu: per_cpu.map(|p| p.0),
-            reflector_per_cpu: per_cpu.map(|p| p.1),
-        };
+        let [x, r] = CEILING_ROWS.map(|(w, s, c)| self.row(w, s, c));
+        let first = CeilingPair::of_rows(x?, r?, self.meta.duration_s)?;
         let pairs = || std::iter::once(&first).chain(&self.meta.ceiling_repeats);
-        (reflector > 0.0).then(|| RawCeiling {
-            xdptcp_fps: xdptcp,
-            reflector_fps: reflector,
-            per_cpu,
+        (first.reflector_fps > 0.0).then(|| RawCeiling {
+            xdptcp_fps: first.xdptcp_fps,
+            reflector_fps: first.reflector_fps,
+            per_cpu: first.xdptcp_per_cpu.zip(first.reflector_per_cpu),
             fractions: pairs().filter_map(CeilingPair::fraction).collect(),
             per_cpu_fractions: pairs().filter_map(CeilingPair::per_cpu_fraction).collect(),
         })

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use xdptcp_bench::report::{
-    self, CeilingPair, LabReport, LatencyCurve, Meta, Missing, ResultRow, XDP_GENERATOR,
+    self, CeilingPair, LabReport, LatencyCurve, Meta, Missing, ResultRow, CEILING_ROWS,
 };
 
 use lab::{cpu_model, find_tool, output, run_bounded, LabGuard, Proc, TempDir};
@@ -111,7 +111,7 @@ const MAX_CEILING_ROUNDS: u32 = 50;
 /// The pairs the raw ceiling is measured over: `--ceiling-rounds`, checked against what
 /// `--only` selected (`None`: the default set, which has both rows).
 fn ceiling_rounds(flag: Option<u32>, only: Option<&[String]>) -> Result<u32, String> {
-    let both = only.is_none_or(|o| CEILING_WORKLOADS.iter().all(|w| o.iter().any(|x| x == w)));
+    let both = only.is_none_or(|o| CEILING_ROWS.iter().all(|(w, ..)| o.iter().any(|x| x == w)));
     match (flag, both) {
         (Some(0), _) => Err("--ceiling-rounds must be at least 1".into()),
         (Some(n), _) if n > MAX_CEILING_ROUNDS => {
@@ -125,9 +125,6 @@ fn ceiling_rounds(flag: Option<u32>, only: Option<&[String]>) -> Result<u32, Str
         (None, false) => Ok(1),
     }
 }
-
-/// The workloads of the raw ceiling's two rows.
-const CEILING_WORKLOADS: [&str; 2] = ["rr64x64", "raw-xdp"];
 
 /// Set by SIGINT/SIGTERM; every wait checks it.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -611,24 +608,20 @@ impl Bench {
     /// (`--ceiling-rounds`), when the workloads measured both with their wire counters.
     /// A pair that fails is a failure of the run, as a row's would be.
     fn ceiling_repeats(&mut self, rounds: u32) -> Result<Vec<CeilingPair>, String> {
-        let combos: Vec<Combo> = plan()
-            .into_iter()
-            .filter(|c| {
-                (c.workload == CEILING_WORKLOADS[0]
-                    && c.server.label() == "xdptcp"
-                    && c.client.label() == "xdptcp")
-                    || (c.workload == CEILING_WORKLOADS[1] && c.client.label() == XDP_GENERATOR)
-            })
-            .collect();
-        let measured = |combo: &Combo| {
-            self.results.iter().any(|r| {
-                r.workload == combo.workload
-                    && r.server == combo.server.label()
-                    && r.client == combo.client.label()
-                    && r.wire_fps.is_some()
-            })
+        let is = |c: &Combo, (w, s, k): (&str, &str, &str)| {
+            c.workload == w && c.server.label() == s && c.client.label() == k
         };
-        if rounds <= 1 || combos.len() != 2 || !combos.iter().all(measured) {
+        // In the order of `CEILING_ROWS`: xdptcp's row first, as `of_rows` takes them.
+        let combos: Vec<Combo> = CEILING_ROWS
+            .iter()
+            .filter_map(|&row| plan().into_iter().find(|c| is(c, row)))
+            .collect();
+        let measured = |&(w, s, c): &(&str, &str, &str)| {
+            self.results
+                .iter()
+                .any(|r| r.workload == w && r.server == s && r.client == c && r.wire_fps.is_some())
+        };
+        if rounds <= 1 || combos.len() != 2 || !CEILING_ROWS.iter().all(measured) {
             return Ok(Vec::new());
         }
         let mut pairs = Vec::new();
@@ -656,17 +649,7 @@ impl Bench {
                 }
             }
             if let [x, r] = &rows[..] {
-                let per_cpu = |row: &ResultRow, fps: f64| {
-                    row.server_cpu_s.filter(|c| *c > 0.0).map(|c| fps * self.duration / c)
-                };
-                if let (Some(xf), Some(rf)) = (x.wire_fps, r.wire_fps) {
-                    pairs.push(CeilingPair {
-                        xdptcp_fps: xf,
-                        reflector_fps: rf,
-                        xdptcp_per_cpu: per_cpu(x, xf),
-                        reflector_per_cpu: per_cpu(r, rf),
-                    });
-                }
+                pairs.extend(CeilingPair::of_rows(x, r, self.duration));
             }
         }
         Ok(pairs)
