@@ -37,12 +37,21 @@ impl Hasher for PassThrough {
     }
 
     fn write_u32(&mut self, hash: u32) {
-        self.0 = u64::from(hash) << 32 | u64::from(hash);
+        self.0 = spread(hash);
     }
 
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// The 64-bit value the SwissTable is given for a 32-bit hash: the hash in both halves, so
+/// the tag (the top 7 bits) and the bucket (the low bits) each take the hash's own bits.
+/// With the multilinear hash those are its top and bottom bits, both strongly universal
+/// (`flow::tests::index_bits_are_uniform_under_a_servers_key_patterns` checks them).
+#[inline]
+pub(crate) const fn spread(hash: u32) -> u64 {
+    (hash as u64) << 32 | hash as u64
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@
 //! *alias*: a `FlowKey` whose local address is `255.255.255.255`, which no IPv4 segment can
 //! reach (the interface delivers TCP only to our configured unicast address, and drops TCP
 //! to a broadcast address as `TcpNotUnicast`; RFC 1122 §4.2.3.10). This index maps the real 36-byte key to the slab slot, hashed
-//! with the same keyed SipHash as the IPv4 table. Its segments are found here, once per
+//! with keyed SipHash-1-3 under the IPv4 table's secret (the IPv4 keys take the multilinear
+//! hash, [`FlowHasher`]). Its segments are found here, once per
 //! segment, by the IPv6 receive path alone: the IPv4 path neither reads nor branches on it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
