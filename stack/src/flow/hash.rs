@@ -93,7 +93,7 @@ impl FlowHasher {
     /// progression `c + k·m`, whose hashes lie on a lattice: for most secrets more even than
     /// chance, for about one in a hundred piled into a fraction of the buckets or of the
     /// 7-bit tags (over 65,536 such keys, chi-square 16 to 130 times its expectation for
-    /// buckets, up to 960 times for tags). After the bijection the worst of a thousand
+    /// buckets, up to 360 times for tags). After the bijection the worst of a thousand
     /// secrets was as even as SipHash-1-3's worst (docs/benchmarks.md, "The flow hash
     /// multilinear").
     #[inline]
