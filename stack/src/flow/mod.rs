@@ -123,7 +123,8 @@ impl FlowKey {
 }
 
 impl TableKey for FlowKey {
-    /// The multilinear hash of both addresses and both ports ([`FlowKey::words`]).
+    /// The multilinear hash of the three words local address, both ports, remote address,
+    /// packed as `(local_ip << 32 | local_port << 16 | remote_port, remote_ip)`.
     #[inline]
     fn hash_with(&self, hasher: &FlowHasher) -> FlowHash {
         let (head, tail) = self.words();
