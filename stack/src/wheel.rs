@@ -43,10 +43,13 @@
 //! is stale and every operation on it is a harmless no-op.
 //!
 //! An owner that keeps one entry for a deadline that moves often (a TCP connection's earliest
-//! timer) can keep it lazily ([`TimerWheel::retarget`], [`Lazy`]): the entry moves only
-//! earlier, a later deadline is recorded in its value, and an entry found early, when its
-//! slot cascades or fires, goes straight to the recorded deadline without being handed out
-//! ([`TimerWheel::pop_expired_with`]). An owner that knows when its next change will come
+//! timer) can keep it lazily ([`TimerWheel::retarget`], [`LazyEntry`]): the entry moves only
+//! earlier, and a later deadline leaves it where it is. When such an entry is reached early,
+//! as its slot cascades or fires, the wheel asks the owner for the deadline it wants now and
+//! moves the entry straight there without handing it out
+//! ([`TimerWheel::pop_expired_with`]). The owner keeps the entry's deadline beside its
+//! handle, so a change that leaves the entry alone (every ACK restarting the RTO) reads
+//! nothing of the wheel. An owner that knows when its next change will come
 //! ([`TimerWheel::retarget_within`]) has a later deadline moved at once when the entry would
 //! otherwise fire before that change: the same one move, made while the owner has the entry
 //! in cache instead of by walking slot lists when it fires.
@@ -161,21 +164,6 @@ struct Entry<T> {
     place: u16,
 }
 
-/// Where the fields of an entry holding `T` lie, for the layout test of the read-ahead
-/// ([`TimerWheel::warm_word`]): (value, its size, deadline, generation, place), in bytes from
-/// the entry's start.
-#[cfg(test)]
-pub(crate) fn entry_layout<T>() -> [usize; 5] {
-    use core::mem::{offset_of, size_of};
-    [
-        offset_of!(Entry<T>, value),
-        size_of::<Option<T>>(),
-        offset_of!(Entry<T>, deadline),
-        offset_of!(Entry<T>, generation),
-        offset_of!(Entry<T>, place),
-    ]
-}
-
 /// What [`TimerWheel::next_deadline`] last computed, valid until the wheel changes.
 #[derive(Clone, Copy, Debug)]
 enum NextCache {
@@ -259,14 +247,44 @@ pub struct TimerWheel<T> {
     held: Option<Instant>,
 }
 
-/// A timer value that records the deadline its owner really wants, which may be later than
-/// the entry's own (an entry left armed early) or gone: see [`TimerWheel::retarget`] and
-/// [`TimerWheel::pop_expired_with`].
-pub trait Lazy {
-    /// The deadline wanted now, or `None` if the owner wants no timer.
-    fn due(&self) -> Option<Instant>;
-    /// Records a new wanted deadline.
-    fn set_due(&mut self, due: Option<Instant>);
+/// An owner's one lazily kept entry ([`TimerWheel::retarget`]), as the owner holds it: the
+/// handle, and the entry's deadline while the owner knows it.
+///
+/// Knowing the deadline, [`retarget`](TimerWheel::retarget) decides from the owner's memory
+/// alone that a changed deadline leaves the entry where it is, which is what most changes
+/// do: a connection's entry, a line of the wheel's slab that nothing else near it touches,
+/// is then read only when it moves (docs/benchmarks.md, "The wheel entry out of the
+/// segment's way"). The wheel changes a lazy entry on its own only where
+/// [`pop_expired_with`](TimerWheel::pop_expired_with) asks the owner for its deadline; the
+/// owner calls [`forget`](Self::forget) there, and the next `retarget` reads the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LazyEntry {
+    handle: TimerHandle,
+    /// The live entry's deadline, or `None`: no entry, or one the wheel may have moved or
+    /// dropped since the owner last saw it.
+    armed: Option<Instant>,
+}
+
+impl LazyEntry {
+    /// No entry.
+    pub const NONE: LazyEntry = LazyEntry { handle: TimerHandle::DANGLING, armed: None };
+
+    /// The entry's handle (stale once the entry fired or was dropped).
+    pub fn handle(&self) -> TimerHandle {
+        self.handle
+    }
+
+    /// The entry's deadline, if the owner knows it (then the entry is live and there).
+    pub fn known_deadline(&self) -> Option<Instant> {
+        self.armed
+    }
+
+    /// Forgets the entry's deadline: the wheel is about to move or drop the entry (see
+    /// [`pop_expired_with`](TimerWheel::pop_expired_with)). The handle is kept.
+    #[inline]
+    pub fn forget(&mut self) {
+        self.armed = None;
+    }
 }
 
 impl<T> TimerWheel<T> {
@@ -387,35 +405,6 @@ impl<T> TimerWheel<T> {
         Some(self.entries[index as usize].deadline)
     }
 
-    /// A word read from both ends of what a [`retarget`](Self::retarget) that moves nothing
-    /// touches in `handle`'s entry: the value's tag at its start, then the deadline and the
-    /// generation, and the place at its end (`live_index`); the value's `due` lies between.
-    /// 0 past the end; the handle is not checked. For a read-ahead that wants those lines in
-    /// cache (`Stack::receive_batch`), where a check would buy nothing.
-    ///
-    /// Both ends, not the deadline alone: an entry is 48 bytes, so a quarter to a half of them
-    /// cross a cache line, and the deadline alone left the other line of those to miss when
-    /// the settle came (docs/benchmarks.md, "The wheel entry's other line";
-    /// `stack::socket::the_read_ahead_reads_both_ends_of_a_settled_wheel_entry`).
-    pub(crate) fn warm_word(&self, handle: TimerHandle) -> u64 {
-        self.entries.get(handle.index as usize).map_or(0, |e| {
-            u64::from(e.value.is_some())
-                ^ e.deadline.total_nanos()
-                ^ u64::from(e.generation)
-                ^ u64::from(e.place)
-        })
-    }
-
-    /// The addresses of the two ends [`warm_word`](Self::warm_word) reads in `handle`'s
-    /// entry (its value, whose tag comes first, and its place), not read, for a look-ahead
-    /// that prefetches instead of loading. The handle is not checked.
-    #[inline]
-    pub(crate) fn entry_ends(&self, handle: TimerHandle) -> Option<[*const u8; 2]> {
-        self.entries
-            .get(handle.index as usize)
-            .map(|e| [core::ptr::addr_of!(e.value).cast(), core::ptr::addr_of!(e.place).cast()])
-    }
-
     /// The value of a pending timer.
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
         let index = self.live_index(handle)?;
@@ -492,16 +481,18 @@ impl<T> TimerWheel<T> {
         self.pop_due()
     }
 
-    /// Like [`pop_expired`](Self::pop_expired), for timers whose value knows the deadline
-    /// they are really wanted at (`due`), which may have moved after they were armed. An
-    /// expired timer whose `due` is later than `now` is moved there, keeping its handle; one
-    /// whose `due` is `None` is cancelled; neither is handed out. The caller can then keep an
-    /// entry armed early and only record a later deadline in its value, and an early firing
-    /// costs the wheel's own entry and nothing of the caller's. Such an entry is moved as soon
-    /// as the advance reaches it: when a slot above level 0 cascades (it goes straight to its
-    /// `due` instead of the level below), or when its level-0 slot fires (it goes from there,
-    /// not through the due queue). `due` may therefore be asked of timers that are not yet
-    /// expired; it must only depend on the value.
+    /// Like [`pop_expired`](Self::pop_expired), for lazily kept entries
+    /// ([`retarget`](Self::retarget)), whose owner may want a later deadline than the
+    /// entry's, or none: `due` asks the owner named by the value. An expired entry whose
+    /// `due` is later than `now` is moved there, keeping its handle; one whose `due` is `None`
+    /// is cancelled; neither is handed out. Such an entry is moved as soon as the advance
+    /// reaches it: when a slot above level 0 cascades (it goes straight to its `due` instead
+    /// of the level below), or when its level-0 slot fires (it goes from there, not through
+    /// the due queue). `due` may therefore be asked of entries that are not yet expired.
+    ///
+    /// The wheel moves or drops a lazy entry on its own only after asking `due`, so `due`
+    /// is where the owner must [`forget`](LazyEntry::forget) the entry's deadline; an owner
+    /// handed its entry out treats its handle as stale.
     pub fn pop_expired_with(
         &mut self,
         now: Instant,
@@ -533,12 +524,10 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`Lazy`]): arms
-    /// one when there is none, moves it when `due` is earlier, and otherwise leaves it where
-    /// it is with `due` recorded in its value, for
-    /// [`pop_expired_with`](Self::pop_expired_with) to move on or drop if it fires early.
-    /// `handle` is replaced only when a new entry is armed (it was stale: the timer fired or
-    /// was never armed).
+    /// Keeps the one entry of an owner whose wanted deadline is `due` (see [`LazyEntry`]):
+    /// arms one when there is none, moves it when `due` is earlier, and otherwise leaves it
+    /// where it is, for [`pop_expired_with`](Self::pop_expired_with) to move on or drop if it
+    /// fires early. An entry whose deadline the owner knows is not read unless it moves.
     ///
     /// Leaving it saves a move per change when the deadline moves later (the RTO or loss
     /// probe restarting on every ACK), for one early firing per wait at most. Moving an entry
@@ -549,18 +538,16 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn retarget(
         &mut self,
-        handle: &mut TimerHandle,
+        entry: &mut LazyEntry,
         due: Option<Instant>,
         value: impl FnOnce() -> T,
-    ) where
-        T: Lazy,
-    {
-        self.retarget_with::<false>(handle, due, 0, value);
+    ) {
+        self.retarget_with::<false>(entry, due, 0, value);
     }
 
     /// [`retarget`](Self::retarget) for an owner that expects its next change within
     /// `horizon` of the latest `now` the wheel was advanced to (a connection: its next
-    /// segment, about a round trip away). A later `due` is still only recorded, unless the
+    /// segment, about a round trip away). A later `due` still leaves the entry, unless the
     /// entry would fire before the horizon ends: then no later change can come first, the
     /// entry will fire early, and its firing would find it by walking its slot's list (and
     /// the lists of each level it cascades through), one cache miss after the other. It is
@@ -575,20 +562,18 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn retarget_within(
         &mut self,
-        handle: &mut TimerHandle,
+        entry: &mut LazyEntry,
         due: Option<Instant>,
         horizon: Duration,
         value: impl FnOnce() -> T,
-    ) where
-        T: Lazy,
-    {
-        self.retarget_with::<false>(handle, due, horizon.total_nanos(), value);
+    ) {
+        self.retarget_with::<false>(entry, due, horizon.total_nanos(), value);
     }
 
-    /// [`retarget`](Self::retarget), except that a `due` earlier than the entry is only
-    /// recorded in its value, not moved to. Returns whether it was held back so; the caller
-    /// must then [`retarget`](Self::retarget) the handle again before it advances the wheel
-    /// to `due`. Until [`release_held`](Self::release_held), `due` counts in
+    /// [`retarget`](Self::retarget), except that a `due` earlier than the entry is held
+    /// back, not moved to. Returns whether it was held back so; the caller must then
+    /// [`retarget`](Self::retarget) the entry again before it advances the wheel to `due`.
+    /// Until [`release_held`](Self::release_held), `due` counts in
     /// [`next_deadline`](Self::next_deadline) (and [`held`](Self::held)), so an owner's
     /// deadline is reported in time either way.
     ///
@@ -599,14 +584,11 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn retarget_held(
         &mut self,
-        handle: &mut TimerHandle,
+        entry: &mut LazyEntry,
         due: Option<Instant>,
         value: impl FnOnce() -> T,
-    ) -> bool
-    where
-        T: Lazy,
-    {
-        self.retarget_with::<true>(handle, due, 0, value)
+    ) -> bool {
+        self.retarget_with::<true>(entry, due, 0, value)
     }
 
     /// The body of [`retarget`](Self::retarget), [`retarget_within`](Self::retarget_within)
@@ -617,40 +599,56 @@ impl<T> TimerWheel<T> {
     #[inline(always)]
     fn retarget_with<const HOLD: bool>(
         &mut self,
-        handle: &mut TimerHandle,
+        entry: &mut LazyEntry,
         due: Option<Instant>,
         horizon: u64,
         value: impl FnOnce() -> T,
-    ) -> bool
-    where
-        T: Lazy,
-    {
-        let Some(index) = self.live_index(*handle) else {
-            if let Some(t) = due {
-                *handle = self.arm_out_of_line(t, value());
-            }
-            return false;
+    ) -> bool {
+        let armed = match entry.armed {
+            Some(armed) => armed,
+            None => match self.live_index(entry.handle) {
+                Some(index) => self.entries[index as usize].deadline,
+                None => {
+                    if let Some(t) = due {
+                        entry.handle = self.arm_out_of_line(t, value());
+                        entry.armed = Some(t);
+                    }
+                    return false;
+                }
+            },
         };
-        let e = &mut self.entries[index as usize];
-        let armed = e.deadline;
-        if let Some(v) = e.value.as_mut() {
-            v.set_due(due);
-        }
+        entry.armed = Some(armed);
         match due {
             Some(t) if t < armed && HOLD => {
                 self.hold(t);
                 true
             }
             Some(t) if t < armed => {
-                self.move_entry(index, t);
+                self.move_lazy(entry, t, value);
                 false
             }
             Some(t) if t > armed && horizon != 0 && self.fires_within(armed, horizon) => {
-                self.move_entry(index, t);
+                self.move_lazy(entry, t, value);
                 false
             }
             _ => false,
         }
+    }
+
+    /// Moves a lazy entry the owner knows to `due`. The handle is checked here, where the
+    /// entry is read anyway: a known deadline with a stale handle is a bug of the owner's
+    /// (it did not forget the entry when asked), and it gets a new entry rather than moving
+    /// whatever reused the old one.
+    #[inline(never)]
+    fn move_lazy(&mut self, entry: &mut LazyEntry, due: Instant, value: impl FnOnce() -> T) {
+        match self.live_index(entry.handle) {
+            Some(index) => self.move_entry(index, due),
+            None => {
+                debug_assert!(false, "a lazy entry's owner kept the deadline of a dead entry");
+                entry.handle = self.arm(due, value());
+            }
+        }
+        entry.armed = Some(due);
     }
 
     /// Whether an entry armed for `armed` fires within `horizon` nanoseconds of the latest
@@ -1147,135 +1145,192 @@ mod tests {
         assert!(w.is_empty());
     }
 
-    #[derive(Debug)]
-    struct Owned(Option<Instant>);
+    /// An owner of one lazy entry, as a connection is: the deadline it wants (`want`) and
+    /// its record of the entry. The entry's value is a `u32` that names nothing here.
+    struct Owner {
+        want: Option<Instant>,
+        entry: LazyEntry,
+    }
 
-    impl Lazy for Owned {
-        fn due(&self) -> Option<Instant> {
-            self.0
+    impl Owner {
+        fn new() -> Owner {
+            Owner { want: None, entry: LazyEntry::NONE }
         }
-        fn set_due(&mut self, due: Option<Instant>) {
-            self.0 = due;
+
+        /// Wants `due` and retargets: `horizon` is `retarget_within`'s, `None` for
+        /// `retarget`.
+        fn set(
+            &mut self,
+            w: &mut TimerWheel<u32>,
+            due: Option<Instant>,
+            horizon: Option<Duration>,
+        ) {
+            self.want = due;
+            match horizon {
+                Some(h) => w.retarget_within(&mut self.entry, due, h, || 0),
+                None => w.retarget(&mut self.entry, due, || 0),
+            }
+            self.check(w);
+        }
+
+        /// `pop_expired_with` as an owner calls it: asked, it forgets the entry's deadline
+        /// and answers what it wants; an entry handed out leaves it with none.
+        fn poll(&mut self, w: &mut TimerWheel<u32>, now: Instant) -> bool {
+            let Owner { want, entry } = self;
+            let fired = w.pop_expired_with(now, |_| {
+                entry.forget();
+                *want
+            });
+            if fired.is_some() {
+                *entry = LazyEntry::NONE;
+            }
+            w.check_invariants();
+            self.check(w);
+            fired.is_some()
+        }
+
+        /// The owner's record agrees with the wheel: a known deadline is the entry's.
+        fn check(&self, w: &TimerWheel<u32>) {
+            if let Some(armed) = self.entry.armed {
+                assert_eq!(w.deadline(self.entry.handle), Some(armed), "the record is the entry's");
+            }
+        }
+
+        fn deadline(&self, w: &TimerWheel<u32>) -> Option<Instant> {
+            w.deadline(self.entry.handle)
         }
     }
 
     #[test]
-    fn retarget_held_records_an_earlier_deadline_without_moving_the_entry() {
-        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
-        let mut h = TimerHandle::DANGLING;
+    fn retarget_held_holds_an_earlier_deadline_back_without_moving_the_entry() {
+        let mut w: TimerWheel<u32> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let mut o = Owner::new();
         // No entry: armed at once, nothing held.
-        assert!(!w.retarget_held(&mut h, Some(ms(100)), || Owned(Some(ms(100)))));
-        assert_eq!(w.deadline(h), Some(ms(100)));
+        assert!(!w.retarget_held(&mut o.entry, Some(ms(100)), || 0));
+        assert_eq!(o.deadline(&w), Some(ms(100)));
         // A request's delayed ACK (40 ms), earlier: held back, the entry not moved, the
         // deadline counted in `next_deadline`.
-        assert!(w.retarget_held(&mut h, Some(ms(40)), || unreachable!()));
-        assert_eq!(w.deadline(h), Some(ms(100)));
-        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(40)));
+        assert!(w.retarget_held(&mut o.entry, Some(ms(40)), || unreachable!()));
+        assert_eq!(o.deadline(&w), Some(ms(100)));
         assert_eq!((w.held(), w.next_deadline()), (Some(ms(40)), Some(ms(40))));
         // The response cancels it and restarts the RTO a little later: the entry never
         // moved, and once released the next deadline is the entry's again.
-        w.retarget(&mut h, Some(ms(140)), || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(100)));
+        o.set(&mut w, Some(ms(140)), None);
+        assert_eq!(o.deadline(&w), Some(ms(100)));
         assert_eq!(w.next_deadline(), Some(ms(40)), "still held");
         w.release_held();
         assert_eq!(w.held(), None);
         assert!(w.next_deadline().is_some_and(|t| t > ms(40) && t <= ms(100)));
-        // Later deadlines are only recorded, as by `retarget`, however much later.
-        assert!(!w.retarget_held(&mut h, Some(ms(150)), || unreachable!()));
-        assert_eq!(w.deadline(h), Some(ms(100)));
-        assert!(!w.retarget_held(&mut h, Some(ms(300)), || unreachable!()));
-        assert_eq!(w.deadline(h), Some(ms(100)), "recorded, not moved");
-        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(300)));
+        // Later deadlines leave the entry, as with `retarget`, however much later.
+        assert!(!w.retarget_held(&mut o.entry, Some(ms(150)), || unreachable!()));
+        assert!(!w.retarget_held(&mut o.entry, Some(ms(300)), || unreachable!()));
+        assert_eq!(o.deadline(&w), Some(ms(100)), "left where it was");
         assert_eq!(w.held(), None);
         w.check_invariants();
+        o.check(&w);
     }
 
     #[test]
     fn retarget_within_moves_a_later_deadline_only_when_the_entry_fires_first() {
-        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
-        let mut h = TimerHandle::DANGLING;
+        let mut w: TimerWheel<u32> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let mut o = Owner::new();
         // Armed at 300 ms (an RTO); the wheel has not been advanced yet.
-        w.retarget_within(&mut h, Some(ms(300)), Duration::from_millis(150), || {
-            Owned(Some(ms(300)))
-        });
-        let armed = h;
-        assert_eq!(w.deadline(h), Some(ms(300)));
+        o.set(&mut w, Some(ms(300)), Some(Duration::from_millis(150)));
+        let armed = o.entry.handle();
+        assert_eq!(o.deadline(&w), Some(ms(300)));
         // A connection that comes round every microsecond or so (a round trip of 2 us): the
-        // entry fires long after its next change, so a later deadline is only recorded.
-        w.retarget_within(&mut h, Some(ms(301)), Duration::from_micros(3), || unreachable!());
-        assert_eq!((h, w.deadline(h)), (armed, Some(ms(300))), "recorded, not moved");
-        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(301)));
+        // entry fires long after its next change, so a later deadline leaves it.
+        o.set(&mut w, Some(ms(301)), Some(Duration::from_micros(3)));
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(300))), "left");
         // The wheel reaches 200 ms; the connection expects its next segment within 150 ms,
         // after the entry's 300 ms would have fired early: moved now, keeping its handle.
-        assert!(w.pop_expired_with(ms(200), |v| v.due()).is_none());
-        w.retarget_within(&mut h, Some(ms(500)), Duration::from_millis(150), || unreachable!());
-        assert_eq!((h, w.deadline(h)), (armed, Some(ms(500))), "moved at once");
-        w.check_invariants();
+        assert!(!o.poll(&mut w, ms(200)));
+        o.set(&mut w, Some(ms(500)), Some(Duration::from_millis(150)));
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(500))), "moved at once");
         // Within the horizon but not later: an earlier deadline moves as ever, an equal one
         // and none stay; no horizon is `retarget`.
-        w.retarget_within(&mut h, Some(ms(500)), Duration::from_secs(1), || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(500)));
-        w.retarget_within(&mut h, None, Duration::from_secs(1), || unreachable!());
-        assert_eq!((w.deadline(h), w.get(h).and_then(Lazy::due)), (Some(ms(500)), None));
-        w.retarget_within(&mut h, Some(ms(900)), Duration::ZERO, || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(500)), "no horizon: recorded");
-        w.retarget_within(&mut h, Some(ms(400)), Duration::ZERO, || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(400)), "earlier: moved");
+        o.set(&mut w, Some(ms(500)), Some(Duration::from_secs(1)));
+        assert_eq!(o.deadline(&w), Some(ms(500)));
+        o.set(&mut w, None, Some(Duration::from_secs(1)));
+        assert_eq!(o.deadline(&w), Some(ms(500)));
+        o.set(&mut w, Some(ms(900)), Some(Duration::ZERO));
+        assert_eq!(o.deadline(&w), Some(ms(500)), "no horizon: left");
+        o.set(&mut w, Some(ms(400)), Some(Duration::ZERO));
+        assert_eq!(o.deadline(&w), Some(ms(400)), "earlier: moved");
         // What fires is the wanted deadline, never earlier.
-        assert!(w.pop_expired_with(ms(399), |v| v.due()).is_none());
-        assert!(w.pop_expired_with(ms(400), |v| v.due()).is_some());
-        w.check_invariants();
+        assert!(!o.poll(&mut w, ms(399)));
+        assert!(o.poll(&mut w, ms(400)));
+        assert_eq!(o.entry, LazyEntry::NONE);
     }
 
     #[test]
     fn retarget_moves_earlier_and_an_early_firing_moves_on_in_one_step() {
-        let mut w: TimerWheel<Owned> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
-        // A deadline creeps later a little (40 ms, then 55): the entry stays at 40 ms with
-        // 55 ms recorded.
-        let mut h = TimerHandle::DANGLING;
-        w.retarget(&mut h, Some(ms(40)), || Owned(Some(ms(40))));
-        assert_eq!(w.deadline(h), Some(ms(40)));
-        let armed = h;
-        w.retarget(&mut h, Some(ms(55)), || unreachable!());
-        assert_eq!(h, armed);
-        assert_eq!(w.deadline(h), Some(ms(40)));
-        assert_eq!(w.get(h).and_then(Lazy::due), Some(ms(55)), "wanted deadline recorded");
-        // It fires early and moves on, keeping its handle, without being handed out.
-        assert!(w.pop_expired_with(ms(40), |v| v.due()).is_none());
-        w.check_invariants();
-        assert_eq!(w.deadline(h), Some(ms(55)));
-        // Much later stays too, recorded; it fires early and moves on, keeping the handle.
-        w.retarget(&mut h, Some(ms(200)), || unreachable!());
-        assert_eq!((h, w.deadline(h)), (armed, Some(ms(55))));
-        assert!(w.pop_expired_with(ms(55), |v| v.due()).is_none());
-        assert_eq!((h, w.deadline(h)), (armed, Some(ms(200))));
-        w.check_invariants();
+        let mut w: TimerWheel<u32> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let mut o = Owner::new();
+        // A deadline creeps later a little (40 ms, then 55): the entry stays at 40 ms.
+        o.set(&mut w, Some(ms(40)), None);
+        assert_eq!(o.deadline(&w), Some(ms(40)));
+        let armed = o.entry.handle();
+        o.set(&mut w, Some(ms(55)), None);
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(40))));
+        // It fires early and moves on, keeping its handle, without being handed out; the
+        // owner was asked, so its record no longer claims a deadline.
+        assert!(!o.poll(&mut w, ms(40)));
+        assert_eq!(o.entry.armed, None, "forgotten when asked");
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(55))));
+        // Much later leaves it too (the record is read again from the entry); it fires early
+        // and moves on, keeping the handle.
+        o.set(&mut w, Some(ms(200)), None);
+        assert_eq!(o.entry.armed, Some(ms(55)), "read back from the entry");
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(55))));
+        assert!(!o.poll(&mut w, ms(55)));
+        assert_eq!((o.entry.handle(), o.deadline(&w)), (armed, Some(ms(200))));
         // Earlier always moves.
-        w.retarget(&mut h, Some(ms(100)), || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(100)));
+        o.set(&mut w, Some(ms(100)), None);
+        assert_eq!(o.deadline(&w), Some(ms(100)));
         // Nothing wanted: the entry stays, and is dropped when it fires; a stale handle with
         // nothing wanted arms nothing.
-        w.retarget(&mut h, None, || unreachable!());
-        assert_eq!(w.deadline(h), Some(ms(100)));
-        assert!(w.pop_expired_with(ms(100), |v| v.due()).is_none());
+        o.set(&mut w, None, None);
+        assert_eq!(o.deadline(&w), Some(ms(100)));
+        assert!(!o.poll(&mut w, ms(100)));
         assert!(w.is_empty());
-        w.check_invariants();
-        w.retarget(&mut h, None, || unreachable!());
+        o.set(&mut w, None, None);
         assert!(w.is_empty());
         // A wanted deadline later than the poll but within the firing tick (64 µs ticks:
         // 150.016 to 150.080 ms) goes back into the slot being emptied, and fires at the next
         // poll that reaches it.
         let us = Instant::from_micros;
-        w.retarget(&mut h, Some(us(150_020)), || Owned(Some(us(150_020))));
-        assert_ne!(h, armed, "a new entry");
-        w.retarget(&mut h, Some(us(150_060)), || unreachable!());
-        assert!(w.pop_expired_with(us(150_040), |v| v.due()).is_none());
-        w.check_invariants();
-        assert_eq!(w.deadline(h), Some(us(150_060)));
+        o.set(&mut w, Some(us(150_020)), None);
+        assert_ne!(o.entry.handle(), armed, "a new entry");
+        o.set(&mut w, Some(us(150_060)), None);
+        assert!(!o.poll(&mut w, us(150_040)));
+        assert_eq!(o.deadline(&w), Some(us(150_060)));
         assert_eq!(w.next_deadline(), Some(us(150_060)));
-        let fired = w.pop_expired_with(us(150_060), |v| v.due());
-        assert_eq!(fired.map(|(h, v)| (h, v.0)), Some((h, Some(us(150_060)))));
+        assert!(o.poll(&mut w, us(150_060)));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_lazy_entry_is_read_only_when_it_moves() {
+        // The owner's record decides: with the entry's deadline known, a later deadline is
+        // settled without the entry, which a cancel behind the owner's back shows (a bug
+        // `move_lazy` would catch only if the entry had to move).
+        let mut w: TimerWheel<u32> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let mut o = Owner::new();
+        o.set(&mut w, Some(ms(100)), None);
+        let stale = o.entry;
+        assert!(w.cancel(o.entry.handle()).is_some());
+        let mut record = stale;
+        w.retarget(&mut record, Some(ms(200)), || 0);
+        assert_eq!(record, stale, "later: decided from the record alone");
+        assert!(w.is_empty(), "and nothing armed");
+        // Once forgotten, the record is refreshed from the wheel: a stale handle means no
+        // entry, so one is armed.
+        record.forget();
+        w.retarget(&mut record, Some(ms(200)), || 0);
+        assert_eq!((w.len(), w.deadline(record.handle())), (1, Some(ms(200))));
+        assert_eq!(record.armed, Some(ms(200)));
+        w.check_invariants();
     }
 
     #[test]

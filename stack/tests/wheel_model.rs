@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use xdptcp_stack::time::{Duration, Instant};
-use xdptcp_stack::wheel::{Lazy, TimerHandle, TimerWheel};
+use xdptcp_stack::wheel::{LazyEntry, TimerHandle, TimerWheel};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -269,28 +269,11 @@ proptest! {
     }
 }
 
-/// An owner's timer kept lazily (`TimerWheel::retarget`, as the stack keeps one per
-/// connection): the value records the deadline really wanted.
-#[derive(Clone, Copy, Debug)]
-struct Owned {
-    owner: usize,
-    due: Option<Instant>,
-}
-
-impl Lazy for Owned {
-    fn due(&self) -> Option<Instant> {
-        self.due
-    }
-
-    fn set_due(&mut self, due: Option<Instant>) {
-        self.due = due;
-    }
-}
-
 #[derive(Clone, Debug)]
 enum OwnerOp {
-    /// Owner `pick` now wants its timer `offset` after `now`, or none.
-    Want { pick: usize, offset: Option<u64> },
+    /// Owner `pick` now wants its timer `offset` after `now`, or none; with `horizon`, it
+    /// expects its next change within that many nanoseconds (`retarget_within`).
+    Want { pick: usize, offset: Option<u64>, horizon: Option<u64> },
     /// Advance `now` and hand out every owner whose timer is due.
     Advance(u64),
     /// The end of a batch: settle the entries whose earlier deadline was held back.
@@ -309,8 +292,12 @@ fn owner_op() -> impl Strategy<Value = OwnerOp> {
         ]
     };
     prop_oneof![
-        6 => (0usize..12, proptest::option::weighted(0.85, wait()))
-            .prop_map(|(pick, offset)| OwnerOp::Want { pick, offset }),
+        6 => (
+            0usize..12,
+            proptest::option::weighted(0.85, wait()),
+            proptest::option::weighted(0.5, wait()),
+        )
+            .prop_map(|(pick, offset, horizon)| OwnerOp::Want { pick, offset, horizon }),
         3 => prop_oneof![3 => 0u64..200_000, 2 => 0u64..50_000_000, 1 => wait()].prop_map(OwnerOp::Advance),
     ]
 }
@@ -320,8 +307,9 @@ fn held_op() -> impl Strategy<Value = OwnerOp> {
     prop_oneof![8 => owner_op(), 1 => Just(OwnerOp::Settle)]
 }
 
-/// Owners' timers kept lazily (`retarget`, entries fired early moved on by
-/// `pop_expired_with` as their slot empties) against two references: the deadlines
+/// Owners' timers kept lazily (`retarget` and `retarget_within`, each owner holding its
+/// `LazyEntry` and forgetting its deadline when `pop_expired_with` asks it, entries fired
+/// early moved on as their slot empties) against two references: the deadlines
 /// themselves (each owner handed out at the first poll at or after the deadline it wants,
 /// never otherwise) and a wheel told every change exactly (`arm`, `reschedule`, `cancel`),
 /// which must fire the same owners at the same polls. `next_deadline` stays a lower bound.
@@ -337,7 +325,7 @@ fn run_owners(
     let start = Instant::from_nanos(start);
     let mut wheel = TimerWheel::new(start, tick);
     let mut exact: TimerWheel<usize> = TimerWheel::new(start, tick);
-    let mut handles = [TimerHandle::DANGLING; 12];
+    let mut entries = [LazyEntry::NONE; 12];
     let mut exact_handles = [TimerHandle::DANGLING; 12];
     let mut wanted: [Option<Instant>; 12] = [None; 12];
     let mut now = start;
@@ -348,21 +336,24 @@ fn run_owners(
         match *op {
             OwnerOp::Settle => {
                 for pick in held.drain(..) {
-                    let due = wanted[pick];
-                    wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                    wheel.retarget(&mut entries[pick], wanted[pick], || pick);
                 }
                 wheel.release_held();
             }
-            OwnerOp::Want { pick, offset } => {
+            OwnerOp::Want { pick, offset, horizon } => {
                 let due = offset.map(|o| now + Duration::from_nanos(o));
                 wanted[pick] = due;
-                if hold {
-                    let value = || Owned { owner: pick, due };
-                    if wheel.retarget_held(&mut handles[pick], due, value) {
-                        held.push(pick);
+                match horizon {
+                    _ if hold => {
+                        if wheel.retarget_held(&mut entries[pick], due, || pick) {
+                            held.push(pick);
+                        }
                     }
-                } else {
-                    wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                    Some(h) => {
+                        let h = Duration::from_nanos(h);
+                        wheel.retarget_within(&mut entries[pick], due, h, || pick);
+                    }
+                    None => wheel.retarget(&mut entries[pick], due, || pick),
                 }
                 let h = exact_handles[pick];
                 match due {
@@ -377,19 +368,24 @@ fn run_owners(
                 now += Duration::from_nanos(delta);
                 if wheel.held().is_some_and(|t| t <= now) {
                     for pick in held.drain(..) {
-                        let due = wanted[pick];
-                        wheel.retarget(&mut handles[pick], due, || Owned { owner: pick, due });
+                        wheel.retarget(&mut entries[pick], wanted[pick], || pick);
                     }
                     wheel.release_held();
                 }
                 let mut fired = Vec::new();
-                while let Some((_, v)) = wheel.pop_expired_with(now, |v| v.due()) {
-                    let w = wanted[v.owner];
-                    prop_assert!(w.is_some_and(|w| w <= now), "owner {} handed out early", v.owner);
-                    prop_assert_eq!(v.due, w);
-                    wanted[v.owner] = None;
-                    handles[v.owner] = TimerHandle::DANGLING;
-                    fired.push(v.owner);
+                loop {
+                    // Asked, an owner forgets its entry's deadline and says what it wants.
+                    let popped = wheel.pop_expired_with(now, |&owner| {
+                        entries[owner].forget();
+                        wanted[owner]
+                    });
+                    let Some((h, owner)) = popped else { break };
+                    let w = wanted[owner];
+                    prop_assert!(w.is_some_and(|w| w <= now), "owner {} handed out early", owner);
+                    prop_assert_eq!(h, entries[owner].handle());
+                    wanted[owner] = None;
+                    entries[owner] = LazyEntry::NONE;
+                    fired.push(owner);
                 }
                 if let Some(i) = wanted.iter().position(|w| w.is_some_and(|w| w <= now)) {
                     prop_assert!(
@@ -405,6 +401,12 @@ fn run_owners(
                 fired.sort_unstable();
                 exact_fired.sort_unstable();
                 prop_assert_eq!(fired, exact_fired, "at {:?}", now);
+            }
+        }
+        // An owner that knows its entry's deadline knows it right.
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(known) = e.known_deadline() {
+                prop_assert_eq!(wheel.deadline(e.handle()), Some(known), "owner {}", i);
             }
         }
         let earliest = wanted.iter().flatten().min().copied();

@@ -30,6 +30,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
 
 use super::config::InterfaceConfig;
 use super::counters::IfaceCounters;
@@ -169,7 +170,9 @@ impl NeighborAddr for Ipv6Addr {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeighborMemo<A> {
     ip: A,
-    slot: u32,
+    /// The entry's slot plus one: the zero this leaves unused lets `Option<NeighborMemo>`
+    /// take no more room than the memo, in a socket record that has none to spare.
+    slot_plus_one: NonZeroU32,
 }
 
 impl<A: Copy + PartialEq> NeighborMemo<A> {
@@ -378,7 +381,7 @@ impl<A: NeighborAddr> NeighborCache<A> {
     ) -> Option<EthernetAddress> {
         if let Some(m) = *memo {
             if m.ip == ip {
-                if let Some(Some(entry)) = self.slots.get_mut(m.slot as usize) {
+                if let Some(Some(entry)) = self.slots.get_mut(m.slot_plus_one.get() as usize - 1) {
                     if let (true, State::Resolved { mac, expires_at }) =
                         (entry.ip == ip, &entry.state)
                     {
@@ -404,9 +407,10 @@ impl<A: NeighborAddr> NeighborCache<A> {
     ) -> Option<EthernetAddress> {
         let mac = self.lookup(ip, now);
         *memo = match self.last_lookup {
-            Some((last, _, _, slot)) if last == ip && mac.is_some() => {
-                Some(NeighborMemo { ip, slot: slot as u32 })
-            }
+            Some((last, _, _, slot)) if last == ip && mac.is_some() => u32::try_from(slot + 1)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .map(|slot_plus_one| NeighborMemo { ip, slot_plus_one }),
             _ => None,
         };
         mac
@@ -439,7 +443,7 @@ impl<A: NeighborAddr> NeighborCache<A> {
     #[inline(never)]
     fn confirm_entry(&mut self, memo: Option<NeighborMemo<A>>, ip: A, now: Instant) {
         let held = memo
-            .map(|m| m.slot as usize)
+            .map(|m| m.slot_plus_one.get() as usize - 1)
             .filter(|&slot| matches!(self.slots.get(slot), Some(Some(e)) if e.ip == ip));
         let Some(slot) = held.or_else(|| self.index.get(&ip).copied()) else { return };
         self.recent_confirm = Some((ip, now));

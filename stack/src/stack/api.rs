@@ -438,8 +438,8 @@ impl Stack {
     pub fn tcp_close(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         let full = self.orphans >= self.max_orphans;
         self.touch(h.0, true, |s, t| {
-            s.write_shut = true;
-            if std::mem::replace(&mut s.app_closed, true) {
+            s.closing.shut_write();
+            if s.closing.close_by_app() {
                 return;
             }
             if full && s.conn.state().is_synchronized() {
@@ -456,7 +456,7 @@ impl Stack {
     /// Half-close: no more sending (FIN after queued data); receiving goes on.
     pub fn tcp_shutdown_write(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         self.touch(h.0, true, |s, _| {
-            s.write_shut = true;
+            s.closing.shut_write();
             s.conn.shutdown_write();
         })
         .ok_or(TcpError::InvalidHandle)
@@ -466,7 +466,7 @@ impl Stack {
     /// sent (RFC 9293 §3.10.5).
     pub fn tcp_abort(&mut self, h: TcpHandle) -> Result<(), TcpError> {
         self.touch(h.0, true, |s, _| {
-            s.write_shut = true;
+            s.closing.shut_write();
             s.conn.abort();
         })
         .ok_or(TcpError::InvalidHandle)
@@ -619,5 +619,5 @@ fn writable(s: &Socket) -> bool {
         s.conn.state(),
         State::SynSent | State::SynReceived | State::Established | State::CloseWait
     );
-    open && !s.write_shut
+    open && !s.closing.write_shut()
 }

@@ -1,13 +1,13 @@
 //! A receive batch handled a window of frames at a time, with each window's cache misses
 //! taken ahead of its handling, together, so that they overlap.
 //!
-//! With many connections, a segment's flow-index bucket, its slab slot, its wheel entry and
+//! With many connections, a segment's flow-index bucket, its slab slot and
 //! every line of its connection the segment touches are each a cache miss, and handling
 //! frames one after the other waits for every miss in turn. So a window of frames is looked
 //! up ahead in steps, each over the whole window: the flow keys and their hashes (only the
 //! frames are read), the index probes, then each found connection's lines
-//! (`Connection::hot_word`, the lines a cache simulation showed missing), its socket record,
-//! its wheel entry and the chunk line its data is likely to be written to. A step's loads are
+//! (`Connection::hot_word`, the lines a cache simulation showed missing), its socket record
+//! and the chunk line its data is likely to be written to. A step's loads are
 //! independent of one another, so the processor has the misses of several frames in flight
 //! together; a lookup done whole per frame (hash, then probe) is long enough that it held
 //! only one frame's chain at a time. Then each frame of the window is handled as
@@ -16,8 +16,8 @@
 //! Read ahead with plain loads, a window's misses are waited for before it is handled, and
 //! nothing overlaps them. With a prefetch from the driver ([`StackConfig::prefetch`]), the
 //! batch goes in stages instead: while window k is handled, window k + 2 has been looked up
-//! and its slots and connections' lines prefetched, and window k + 1's wheel entries and
-//! chunks (found through those lines, prefetched a window before) are prefetched in turn.
+//! and its slots and connections' lines prefetched, and window k + 1's chunks (found
+//! through those lines, prefetched a window before) are prefetched in turn.
 //!
 //! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
 //! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
@@ -185,17 +185,13 @@ impl Stack {
         }
     }
 
-    /// Prefetches what each found connection leads to: its wheel entry (both ends: a 48-byte
-    /// entry may cross a line) and the first line of its send queue's first chunk
-    /// ([`warm`](Self::warm) says why that one). Reads the socket record and the connection
-    /// line that name them, prefetched a window before.
+    /// Prefetches what each found connection leads to: the first line of its send queue's
+    /// first chunk ([`warm`](Self::warm) says why that one). Reads the connection line that
+    /// names it, prefetched a window before. (Its wheel entry is not read: the socket
+    /// record holds the entry's deadline, and the entry is touched only when it moves.)
     fn prefetch_behind(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
         for h in found.iter().flatten() {
             if let Some(s) = self.flows.get(*h) {
-                if let Some([start, end]) = self.wheel.entry_ends(s.timer) {
-                    prefetch(start);
-                    prefetch(end);
-                }
                 if let Some(chunk) = self.buffers.chunk_addr(s.conn.send_head_chunk()) {
                     prefetch(chunk);
                 }
@@ -212,12 +208,10 @@ impl Stack {
     /// Reads every line of `h`'s connection and socket record its segment will touch, and
     /// the first line of its send queue's first chunk.
     fn warm(&self, h: FlowHandle) {
-        // Key and socket from one slot check; the wheel entry unchecked (a hint: a stale
-        // timer handle reads another entry, which is harmless).
+        // Key and socket from one slot check.
         if let Some((key, s)) = self.flows.get_keyed(h) {
-            // The socket record and the connection's wheel entry (settle reads both), each
-            // line of it that settle touches.
-            let record = u64::from(s.in_tx) ^ self.wheel.warm_word(s.timer);
+            // The socket record (settle reads it, with the wheel entry's deadline in it).
+            let record = u64::from(s.in_tx);
             // A request that acknowledges the last response frees that chunk, and its own
             // data is written to the chunk's start (`Connection::send_head_chunk`): a line
             // last touched a whole round ago, whose write waited for it in the second pass

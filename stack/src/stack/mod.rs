@@ -254,7 +254,7 @@ impl Stack {
     /// back: `Stack::touch_input`), for tests of how the entry moves.
     #[doc(hidden)]
     pub fn tcp_timer_entry(&self, h: TcpHandle) -> Option<Instant> {
-        self.flows.get(h.0).and_then(|s| self.wheel.deadline(s.timer))
+        self.flows.get(h.0).and_then(|s| self.wheel.deadline(s.timer.handle()))
     }
 
     /// What the chunk pool did and the memory budget refused: chunks in use (and their

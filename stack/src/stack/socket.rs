@@ -7,8 +7,7 @@ use crate::flow::{FlowHandle, FlowKey, ListenerHandle, SlotEntry, SlotGeneration
 use crate::iface::TxRoute;
 use crate::tcp::family::Ipv6Ends;
 use crate::tcp::{Connection, Event};
-use crate::time::Instant;
-use crate::wheel::TimerHandle;
+use crate::wheel::LazyEntry;
 
 /// A TCP connection of one [`Stack`](super::Stack). Copy it freely: once the connection is
 /// freed the handle stops resolving, even if its slot is reused.
@@ -95,28 +94,79 @@ pub(crate) enum Owner {
     Orphan,
 }
 
-/// The value of a connection's timer in the wheel. The entry only ever moves to an earlier
-/// deadline; `due`, the connection's own next deadline as of its last settle
-/// (`Connection::poll_timeout`), is kept beside it, so that an entry firing before `due`
-/// (the RTO moved later on every ACK) is moved on by the wheel itself
-/// ([`TimerWheel::pop_expired_with`](crate::wheel::TimerWheel::pop_expired_with)) without
-/// reading the connection or its slot, many cache lines away: with 100,000 connections such
-/// firings were a tenth of the server's time, and then two cache misses each.
+/// The value of a connection's timer in the wheel: the connection it belongs to. The
+/// deadline the connection wants is its own (`Connection::poll_timeout`); the socket keeps
+/// the entry's handle and deadline ([`LazyEntry`]), so a segment that leaves the entry where
+/// it is reads nothing of the wheel, and an entry that fires early asks the connection
+/// ([`Stack::on_timeout`](super::Stack::on_timeout)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnTimer {
     pub(crate) conn: FlowHandle,
-    pub(crate) due: Option<Instant>,
 }
 
-impl crate::wheel::Lazy for ConnTimer {
-    #[inline]
-    fn due(&self) -> Option<Instant> {
-        self.due
-    }
+/// A socket's four facts about its close, one bit each: one byte, not four, in a record
+/// that must stay within one line ([`Socket`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Closing(u8);
+
+impl Closing {
+    const WRITE_SHUT: u8 = 1;
+    const APP_CLOSED: u8 = 2;
+    const IN_TIME_WAIT: u8 = 4;
+    const IN_ORPHANS: u8 = 8;
 
     #[inline]
-    fn set_due(&mut self, due: Option<Instant>) {
-        self.due = due;
+    fn get(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Sets `bit` to `on`; returns what it was.
+    #[inline]
+    fn set(&mut self, bit: u8, on: bool) -> bool {
+        let was = self.get(bit);
+        self.0 = if on { self.0 | bit } else { self.0 & !bit };
+        was
+    }
+
+    /// The application shut down writing.
+    #[inline]
+    pub(crate) fn write_shut(self) -> bool {
+        self.get(Self::WRITE_SHUT)
+    }
+
+    pub(crate) fn shut_write(&mut self) {
+        self.set(Self::WRITE_SHUT, true);
+    }
+
+    /// The application closed the connection (`tcp_close`).
+    #[inline]
+    pub(crate) fn app_closed(self) -> bool {
+        self.get(Self::APP_CLOSED)
+    }
+
+    /// Records the application's close; returns whether it had closed already.
+    pub(crate) fn close_by_app(&mut self) -> bool {
+        self.set(Self::APP_CLOSED, true)
+    }
+
+    /// Counted among the stack's TIME-WAIT connections.
+    #[inline]
+    pub(crate) fn in_time_wait(self) -> bool {
+        self.get(Self::IN_TIME_WAIT)
+    }
+
+    pub(crate) fn set_in_time_wait(&mut self, on: bool) {
+        self.set(Self::IN_TIME_WAIT, on);
+    }
+
+    /// Counted among the closed connections still finishing (orphans).
+    #[inline]
+    pub(crate) fn in_orphans(self) -> bool {
+        self.get(Self::IN_ORPHANS)
+    }
+
+    pub(crate) fn set_in_orphans(&mut self, on: bool) {
+        self.set(Self::IN_ORPHANS, on);
     }
 }
 
@@ -132,22 +182,16 @@ pub(crate) type SocketTable = Table<FlowKey, Socket, Socket>;
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) conn: Connection,
-    /// The connection's one timer in the wheel, or [`TimerHandle::DANGLING`] (or a handle
-    /// gone stale: the wheel dropped the entry because nothing was due any more).
-    pub(crate) timer: TimerHandle,
+    /// The connection's one timer in the wheel, kept lazily: its handle and, while the
+    /// socket knows it, its deadline.
+    pub(crate) timer: LazyEntry,
     pub(crate) owner: Owner,
     /// Queued in the transmit ready queue.
     pub(crate) in_tx: bool,
     /// Queued in the event ready queue.
     pub(crate) in_ev: bool,
-    /// The application shut down writing.
-    pub(crate) write_shut: bool,
-    /// The application closed the connection (`tcp_close`).
-    pub(crate) app_closed: bool,
-    /// Counted among the stack's TIME-WAIT connections.
-    pub(crate) in_time_wait: bool,
-    /// Counted among the closed connections still finishing (orphans).
-    pub(crate) in_orphans: bool,
+    /// What the application and the stack's counts know of its close.
+    pub(crate) closing: Closing,
     /// Its destination's IP ID sequence and next-hop neighbour entry, found once
     /// (`iface::tx_route`).
     pub(crate) route: TxRoute,
@@ -203,14 +247,11 @@ impl Socket {
     pub(crate) fn new(conn: Connection, owner: Owner) -> Self {
         Socket {
             conn,
-            timer: TimerHandle::DANGLING,
+            timer: LazyEntry::NONE,
             owner,
             in_tx: false,
             in_ev: false,
-            write_shut: false,
-            app_closed: false,
-            in_time_wait: false,
-            in_orphans: false,
+            closing: Closing::default(),
             route: TxRoute::default(),
             ipv6: None,
             slot: SlotGeneration::PENDING,
@@ -235,37 +276,15 @@ impl Socket {
 
 #[cfg(test)]
 #[test]
-fn the_read_ahead_reads_both_ends_of_a_settled_wheel_entry() {
-    // A settle that moves nothing reads the value's tag, writes its `due`, and reads the
-    // deadline, the generation and the place. `TimerWheel::warm_word` reads the tag and the
-    // place (and `entry_ends` names them for a prefetch): every line between is read if the
-    // tag is the entry's first word, the place
-    // the last touched, and the whole span shorter than a line (so at most two lines,
-    // wherever the entry lies).
-    let [value, value_size, deadline, generation, place] =
-        crate::wheel::entry_layout::<ConnTimer>();
-    let v = Some(ConnTimer { conn: FlowHandle::new(1, 2), due: Some(Instant::from_micros(5)) });
-    let start = core::ptr::addr_of!(v) as usize;
-    let payload = v.as_ref().map_or(start, |t| {
-        (core::ptr::addr_of!(t.conn) as usize).min(core::ptr::addr_of!(t.due) as usize)
-    });
-    assert_eq!(value, 0, "the value opens the entry");
-    assert!(payload - start >= 1, "the tag comes before the payload, at the entry's start");
-    let due_end = v.as_ref().map_or(0, |t| core::ptr::addr_of!(t.due) as usize - start + 8);
-    assert!(due_end <= value_size);
-    for touched_end in [value + value_size, deadline + 8, generation + 4] {
-        assert!(touched_end <= place, "{touched_end} lies past the place ({place})");
-    }
-    assert!(place + 2 <= 64, "the span fits a line, so it crosses at most one boundary");
-}
-
-#[cfg(test)]
-#[test]
 fn a_slot_is_the_connection_and_one_line() {
     // The connection rounded to its 64-byte alignment, then the stack's fields and the slot's
     // generation in one line (the header template is the stack's, not each connection's;
     // the `ipv6` box fits), the slot's tag in a niche of the socket, no key or hash stored.
+    // The wheel entry's deadline fits too (`LazyEntry`, 16 bytes), with the four close
+    // flags in one byte (`Closing`) and the neighbour memo's niche.
     use core::mem::size_of;
+    assert_eq!(size_of::<LazyEntry>(), 16);
+    assert_eq!(size_of::<TxRoute>(), 20);
     assert_eq!(size_of::<Socket>(), size_of::<Connection>() + 64);
     // 1,856 bytes (2,048 while each connection held a copy of its configuration): the
     // index's entry (24 bytes and a control byte) beside it.

@@ -22,7 +22,7 @@ use crate::tcp::chunk::ChunkPool;
 use crate::tcp::listen::{Listener, PRESSED_SYNACK_RETRIES};
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::wheel::{TimerHandle, TimerWheel};
+use crate::wheel::{LazyEntry, TimerWheel};
 use core::ops::Deref;
 
 /// The connection table. Derefs to the flow table for lookups and reads; mutable access is
@@ -202,7 +202,7 @@ impl Stack {
     pub(super) fn send_small(&mut self, h: FlowHandle, data: &[u8]) -> Option<usize> {
         let Stack { flows, buffers, tx_ready, .. } = self;
         let s = flows.table.get_mut(h)?;
-        if s.owner != Owner::App || s.write_shut {
+        if s.owner != Owner::App || s.closing.write_shut() {
             return None;
         }
         let n = checked_data_change(&mut s.conn, |c| c.send_small(buffers, data))?;
@@ -302,10 +302,20 @@ impl Stack {
             Some(_) if self.tx_ready.is_empty() => self.wheel.release_held(),
             _ => {}
         }
-        while let Some((_, t)) = self.wheel.pop_expired_with(now, |t| t.due) {
+        loop {
+            // An entry reached early asks its connection what it wants now (read here, once
+            // per wait, not on every segment that moved the deadline later), and the socket
+            // forgets the entry's deadline, which the wheel is about to change.
+            let Stack { wheel, flows, .. } = self;
+            let fired = wheel.pop_expired_with(now, |t| {
+                let s = flows.table.get_mut(t.conn)?;
+                s.timer.forget();
+                s.conn.poll_timeout()
+            });
+            let Some((_, t)) = fired else { break };
             let h = t.conn;
             let Some(s) = self.flows.table.get_mut(h) else { continue };
-            s.timer = TimerHandle::DANGLING;
+            s.timer = LazyEntry::NONE;
             if let Owner::SynQueue(l) = s.owner {
                 let listener = self.listeners.get_mut(l);
                 // A half-open connection whose SYN-ACK went out three times already, while
@@ -411,13 +421,13 @@ impl Stack {
         }
         // Orphans counted like TIME-WAIT, here: a connection its application closed that is
         // still finishing its close.
-        let finishing = s.app_closed
+        let finishing = s.closing.app_closed()
             && matches!(
                 s.conn.state(),
                 State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck
             );
-        if finishing != s.in_orphans {
-            s.in_orphans = finishing;
+        if finishing != s.closing.in_orphans() {
+            s.closing.set_in_orphans(finishing);
             if finishing {
                 self.orphans += 1;
             } else {
@@ -425,7 +435,7 @@ impl Stack {
             }
         }
         let mut owed_ack = None;
-        if s.conn.state() == State::TimeWait && !s.in_time_wait {
+        if s.conn.state() == State::TimeWait && !s.closing.in_time_wait() {
             if self.time_wait >= self.max_time_wait {
                 // No RST: the peer has closed too; the connection just ends early, once the
                 // ACK of the peer's FIN is out (it leaves as a stateless reply).
@@ -434,7 +444,7 @@ impl Stack {
                 owed_ack = s.conn.take_owed_ack().map(|header| (flow_key(&s.conn), ipv6, header));
                 s.conn.abort();
             } else {
-                s.in_time_wait = true;
+                s.closing.set_in_time_wait(true);
                 self.time_wait += 1;
             }
         }
@@ -465,7 +475,7 @@ impl Stack {
         for h in tx_ready.iter() {
             if let Some(s) = flows.table.get_mut(h) {
                 let due = s.conn.poll_timeout();
-                wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h, due });
+                wheel.retarget(&mut s.timer, due, || ConnTimer { conn: h });
             }
         }
         self.wheel.release_held();
@@ -492,14 +502,14 @@ impl Stack {
                 self.flows.v6.remove(&super::ipv6::real_key(&alias, e));
             }
         }
-        if s.in_time_wait {
+        if s.closing.in_time_wait() {
             self.time_wait -= 1;
         }
-        if s.in_orphans {
+        if s.closing.in_orphans() {
             self.orphans -= 1;
         }
         s.conn.drop_buffers(&mut self.buffers);
-        self.wheel.cancel(s.timer);
+        self.wheel.cancel(s.timer.handle());
         self.tcp_counters.add(&s.conn.take_counters());
         match s.owner {
             Owner::App => {
@@ -535,7 +545,8 @@ impl Live<'_> {
         // What `touch` skips for an ESTABLISHED connection of the application is indeed
         // nothing: such a connection is neither finishing a close nor in TIME-WAIT.
         debug_assert!(
-            s.conn.state() != State::Established || (!s.in_orphans && !s.in_time_wait),
+            s.conn.state() != State::Established
+                || (!s.closing.in_orphans() && !s.closing.in_time_wait()),
             "an ESTABLISHED connection is counted as neither orphan nor TIME-WAIT"
         );
         self.settle_timer(h, s);
@@ -543,11 +554,12 @@ impl Live<'_> {
     }
 
     /// One timer per connection, moved to an earlier deadline at once. A deadline that moves
-    /// a little later (the RTO restarting on every ACK) or goes away (everything
-    /// acknowledged) leaves the wheel entry where it is and is recorded in the entry's `due`:
-    /// if the entry fires early, the wheel moves it on (or drops it) without touching the
-    /// connection (`ConnTimer`). That saves a wheel move per segment for one early wakeup per
-    /// RTO at most; `poll_timeout` may be early, never late. A later deadline moves the
+    /// later (the RTO restarting on every ACK) or goes away (everything acknowledged) leaves
+    /// the wheel entry where it is: if the entry fires early, the wheel asks the connection
+    /// and moves it on (or drops it). The socket keeps the entry's deadline, so deciding
+    /// that reads nothing of the wheel ([`LazyEntry`]; docs/benchmarks.md, "The wheel entry
+    /// out of the segment's way"). That saves a wheel move per segment for one early wakeup
+    /// per RTO at most; `poll_timeout` may be early, never late. A later deadline moves the
     /// entry now only when the entry would fire before the connection's next segment is
     /// due (a server with so many connections that each comes round about once a round
     /// trip): it will fire early then whatever comes, and moved now it is in cache
@@ -557,7 +569,7 @@ impl Live<'_> {
     fn settle_timer(&mut self, h: FlowHandle, s: &mut Socket) {
         let due = s.conn.poll_timeout();
         let within = s.conn.next_change_within();
-        self.wheel.retarget_within(&mut s.timer, due, within, || ConnTimer { conn: h, due });
+        self.wheel.retarget_within(&mut s.timer, due, within, || ConnTimer { conn: h });
     }
 
     /// [`settle`](Self::settle) for an arriving segment: a deadline earlier than the wheel
@@ -567,7 +579,7 @@ impl Live<'_> {
     #[inline(always)]
     fn settle_held(&mut self, h: FlowHandle, s: &mut Socket, want_tx: bool) {
         let due = s.conn.poll_timeout();
-        let held = self.wheel.retarget_held(&mut s.timer, due, || ConnTimer { conn: h, due });
+        let held = self.wheel.retarget_held(&mut s.timer, due, || ConnTimer { conn: h });
         if held && !s.in_tx {
             s.in_tx = true;
             self.tx_ready.push_back(h);
