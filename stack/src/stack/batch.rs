@@ -1,13 +1,13 @@
 //! A receive batch handled a window of frames at a time, with each window's cache misses
 //! taken ahead of its handling, together, so that they overlap.
 //!
-//! With many connections, a segment's flow-index bucket, its slab slot and
+//! With many connections, a segment's flow-index bucket, its slab slot, its wheel entry and
 //! every line of its connection the segment touches are each a cache miss, and handling
 //! frames one after the other waits for every miss in turn. So a window of frames is looked
 //! up ahead in steps, each over the whole window: the flow keys and their hashes (only the
 //! frames are read), the index probes, then each found connection's lines
-//! (`Connection::hot_word`, the lines a cache simulation showed missing), its socket record
-//! and the chunk line its data is likely to be written to. A step's loads are
+//! (`Connection::hot_word`, the lines a cache simulation showed missing), its socket record,
+//! its wheel entry and the chunk line its data is likely to be written to. A step's loads are
 //! independent of one another, so the processor has the misses of several frames in flight
 //! together; a lookup done whole per frame (hash, then probe) is long enough that it held
 //! only one frame's chain at a time. Then each frame of the window is handled as
@@ -16,8 +16,8 @@
 //! Read ahead with plain loads, a window's misses are waited for before it is handled, and
 //! nothing overlaps them. With a prefetch from the driver ([`StackConfig::prefetch`]), the
 //! batch goes in stages instead: while window k is handled, window k + 2 has been looked up
-//! and its slots and connections' lines prefetched, and window k + 1's chunks (found
-//! through those lines, prefetched a window before) are prefetched in turn.
+//! and its slots and connections' lines prefetched, and window k + 1's wheel entries and
+//! chunks (found through those lines, prefetched a window before) are prefetched in turn.
 //!
 //! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
 //! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
@@ -185,13 +185,25 @@ impl Stack {
         }
     }
 
-    /// Prefetches what each found connection leads to: the first line of its send queue's
-    /// first chunk ([`warm`](Self::warm) says why that one). Reads the connection line that
-    /// names it, prefetched a window before. (Its wheel entry is not read: the socket
-    /// record holds the entry's deadline, and the entry is touched only when it moves.)
+    /// Prefetches what each found connection leads to: its wheel entry (both ends: a 40-byte
+    /// entry may cross a line) and the first line of its send queue's first chunk
+    /// ([`warm`](Self::warm) says why that one). Reads the socket record and the connection
+    /// line that name them, prefetched a window before.
+    ///
+    /// The entry is fetched for every segment although settling reads it only when it moves
+    /// (the socket holds its deadline, `LazyEntry`): at 100,000 connections a sixth of the
+    /// segments move theirs, one round trip's deadline overtaking the last, and a move
+    /// that found the entry unfetched cost more than the fetches; fetching only the entries
+    /// whose deadline falls within the connection's horizon read the round-trip estimate in
+    /// this pass and measured no better (docs/benchmarks.md, "The wheel entry out of the
+    /// segment's way").
     fn prefetch_behind(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
         for h in found.iter().flatten() {
             if let Some(s) = self.flows.get(*h) {
+                if let Some([start, end]) = self.wheel.entry_ends(&s.timer) {
+                    prefetch(start);
+                    prefetch(end);
+                }
                 if let Some(chunk) = self.buffers.chunk_addr(s.conn.send_head_chunk()) {
                     prefetch(chunk);
                 }
@@ -210,8 +222,10 @@ impl Stack {
     fn warm(&self, h: FlowHandle) {
         // Key and socket from one slot check.
         if let Some((key, s)) = self.flows.get_keyed(h) {
-            // The socket record (settle reads it, with the wheel entry's deadline in it).
-            let record = u64::from(s.in_tx);
+            // The socket record (settle reads it, with the wheel entry's deadline in it), and
+            // the entry, which a sixth of the segments move at 100,000 connections
+            // (`prefetch_behind`).
+            let record = u64::from(s.in_tx) ^ self.wheel.warm_word(&s.timer);
             // A request that acknowledges the last response frees that chunk, and its own
             // data is written to the chunk's start (`Connection::send_head_chunk`): a line
             // last touched a whole round ago, whose write waited for it in the second pass
