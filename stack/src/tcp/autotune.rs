@@ -101,7 +101,7 @@ impl Connection {
     /// round trip's reference is ten segments' worth, and the send buffer covers two initial
     /// congestion windows.
     pub(super) fn autotune_init(&mut self, now: Instant) {
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
         self.read_space.space = self.tune.rcvbuf().min(iw);
         self.read_space.space_mark = self.bytes_read();
         self.read_space.space_time = now;
@@ -117,7 +117,7 @@ impl Connection {
         let free = self.tune.rcvbuf().saturating_sub(self.recv_buf.len());
         match self.mem_level {
             MemoryLevel::Normal => free,
-            MemoryLevel::Pressure => free.min(4 * self.opts.mss),
+            MemoryLevel::Pressure => free.min(4 * self.opts.mss()),
             MemoryLevel::Exhausted => 0,
         }
     }
@@ -138,7 +138,7 @@ impl Connection {
                 self.tune.rtt_us = sample;
             }
         }
-        let wnd = (self.rcv.adv - self.rcv.nxt).max(self.opts.mss as i32) as usize;
+        let wnd = (self.rcv.adv - self.rcv.nxt).max(self.opts.mss() as i32) as usize;
         self.tune.rtt_seq = self.rcv.nxt + wnd;
         self.tune.rtt_time = Some(now);
     }
@@ -168,7 +168,7 @@ impl Connection {
         if copied > self.read_space.space {
             if self.config.rmem.tunable() && self.mem_level == MemoryLevel::Normal {
                 let space = self.read_space.space.max(1) as u128;
-                let mut win = 2 * copied as u128 + 16 * self.opts.mss as u128;
+                let mut win = 2 * copied as u128 + 16 * self.opts.mss() as u128;
                 let grow = win * (copied as u128 - space) / space;
                 win += 2 * grow;
                 let target = win.min(self.config.rmem.max as u128) as usize;
@@ -198,7 +198,7 @@ impl Connection {
         if !self.config.wmem.tunable() || level != MemoryLevel::Normal {
             return;
         }
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
         let want = self.cwnd.window(&self.cc).max(iw).saturating_mul(2).min(self.config.wmem.max);
         if want > self.tune.sndbuf() {
             self.tune.sndbuf = narrow(want);

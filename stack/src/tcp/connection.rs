@@ -352,6 +352,10 @@ pub struct Connection {
     /// ECN (RFC 3168) negotiation and its sender and receiver state (its end of reduced
     /// window is `rare.cwr_until`).
     pub(super) ecn: Ecn,
+    /// The application closed its sending side; a FIN follows the queued data. Among the
+    /// single bytes rather than in `SendSeq`, whose eight sequence numbers it padded to 36
+    /// bytes.
+    pub(super) fin_queued: bool,
     /// What the send-time totals (`chrono`) count now: a copy kept by `chrono_set`, the only
     /// code that changes either, so that a segment that leaves the state as it was reads
     /// none of the totals.
@@ -473,6 +477,7 @@ impl Connection {
             rst_pending: None,
             rare: Rare::new(iss),
             chrono_kind: ChronoKind::Idle,
+            fin_queued: false,
             records: RecordEnds::default(),
             ecn: Ecn::default(),
             limits: AckLimits::new(now),
@@ -567,13 +572,13 @@ impl Connection {
         let o = &syn.options;
         match o.window_scale {
             Some(ws) if self.config.window_scaling => {
-                self.opts.ws_ok = true;
+                self.rare.ws_ok = true;
                 // RFC 7323 §2.3: a shift above 14 is treated as 14.
                 self.opts.snd_wscale = ws.min(14);
                 self.opts.rcv_wscale = self.config.recv_window_scale();
             }
             _ => {
-                self.opts.ws_ok = false;
+                self.rare.ws_ok = false;
                 self.opts.snd_wscale = 0;
                 self.opts.rcv_wscale = 0;
             }
@@ -599,18 +604,18 @@ impl Connection {
         // options, so the timestamp option comes out of it.
         let peer_mss = usize::from(o.mss.unwrap_or(self.default_peer_mss())).max(64);
         let ours = usize::from(self.config.mss).max(64);
-        self.opts.mss = peer_mss.min(ours) - if self.opts.ts_ok { 12 } else { 0 };
+        self.opts.set_mss(peer_mss.min(ours) - if self.opts.ts_ok { 12 } else { 0 });
         // RFC 7323 §2.2: the window in a SYN is never scaled.
         self.snd.wnd = u32::from(syn.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = syn.seq;
         self.snd.wl2 = syn.ack.unwrap_or(self.rare.iss);
-        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss;
+        let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
         self.congestion().init(iw);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
         // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
         // allocated as segments fly, not up front.
-        self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.opts.mss) * 2 + 8);
+        self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.opts.mss()) * 2 + 8);
         self.loss_cold = LossCold::default();
         self.autotune_init(now);
     }
@@ -760,7 +765,7 @@ impl Connection {
             rto: self.rtx.timeout(&self.config),
             cwnd: self.send_window(),
             ssthresh: self.cc.ssthresh(),
-            snd_mss: self.opts.mss,
+            snd_mss: self.opts.mss(),
             snd_wnd: self.snd.wnd,
             rcv_space: self.recv_space(),
             unacked: (self.snd.max - self.snd.una).max(0) as usize,
@@ -768,7 +773,7 @@ impl Connection {
             backoff: self.rtx.rto.backoff(),
             bytes_acked: self.bytes_acked(),
             bytes_received: self.bytes_received(),
-            window_scale: self.opts.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
+            window_scale: self.rare.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
             timestamps: self.opts.ts_ok,
             sack: self.opts.sack_ok,
             ecn: self.ecn.ok,
@@ -816,7 +821,7 @@ impl Connection {
     // ----- application: sending -----
 
     pub(super) fn can_queue_data(&self) -> bool {
-        !self.snd.fin_queued
+        !self.fin_queued
             && matches!(
                 self.state,
                 State::SynSent | State::SynReceived | State::Established | State::CloseWait
@@ -892,7 +897,7 @@ impl Connection {
     #[inline(always)]
     pub(crate) fn send_small(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Option<usize> {
         if self.state != State::Established
-            || self.snd.fin_queued
+            || self.fin_queued
             || self.config.notsent_lowat != u32::MAX
             || data.len() > self.tune.sndbuf().saturating_sub(self.send_buf.len())
         {
@@ -1039,7 +1044,7 @@ impl Connection {
             growth: (open_edge - self.rcv.adv).max(0) as usize,
             advertised: (self.rcv.adv - self.rcv.nxt).max(0) as usize,
         };
-        let mss = self.opts.mss;
+        let mss = self.opts.mss();
         // The thresholds only when the window could open by enough to matter (`rcv_update`).
         if reopened || (!window.surely_quiet(mss) && window.update_due(mss, self.tune.rcvbuf())) {
             self.ack.now = true;
@@ -1048,7 +1053,7 @@ impl Connection {
 
     /// Smallest window growth worth advertising (RFC 9293 §3.8.6.2.2: min(MSS, buffer/2)).
     pub(super) fn rcv_sws_threshold(&self) -> usize {
-        sws_threshold(self.opts.mss, self.tune.rcvbuf())
+        sws_threshold(self.opts.mss(), self.tune.rcvbuf())
     }
 
     // ----- application: closing -----
@@ -1059,13 +1064,13 @@ impl Connection {
         match self.state {
             // The FIN waits until the handshake completes (RFC 9293 §3.10.4 for SYN-RECEIVED;
             // the same for SYN-SENT, so a client may connect, send and half-close at once).
-            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
+            State::SynSent | State::SynReceived => self.fin_queued = true,
             State::Established => {
-                self.snd.fin_queued = true;
+                self.fin_queued = true;
                 self.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                self.snd.fin_queued = true;
+                self.fin_queued = true;
                 self.set_state(State::LastAck);
             }
             _ => {}
@@ -1307,7 +1312,7 @@ impl Connection {
 
     /// Whether our FIN has been acknowledged.
     pub(super) fn fin_acked(&self) -> bool {
-        self.snd.fin_queued && self.snd.una == self.data_end() + 1u32
+        self.fin_queued && self.snd.una == self.data_end() + 1u32
     }
 }
 
@@ -1464,7 +1469,7 @@ mod layout {
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 445);
+        assert_eq!(parts_end - first, 430);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1502,7 +1507,7 @@ mod layout {
         // count; `rare` comes last).
         assert_eq!(size_of::<Connection>(), 26 * LINE);
         let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
-        assert_eq!(cold, 26 * LINE - 4, "4 bytes of end padding");
+        assert_eq!(cold, 26 * LINE - 16, "16 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }

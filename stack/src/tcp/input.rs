@@ -85,7 +85,7 @@ impl Connection {
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
                 self.ack.now = true;
-                if self.snd.fin_queued {
+                if self.fin_queued {
                     self.set_state(State::FinWait1);
                 }
             }
@@ -284,7 +284,7 @@ impl Connection {
                 }
                 self.set_state(State::Established);
                 self.emit(Event::Connected);
-                if self.snd.fin_queued {
+                if self.fin_queued {
                     self.set_state(State::FinWait1);
                 }
                 // The window of this ACK is the first one that is scaled.

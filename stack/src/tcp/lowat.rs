@@ -76,7 +76,7 @@ impl Connection {
         let pipe = self.pipe();
         let cwnd_room = self.send_window().saturating_sub(pipe);
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
-        let goal = size_goal(self.snd.max_wnd as usize, self.opts.mss);
+        let goal = size_goal(self.snd.max_wnd as usize, self.opts.mss());
         let lowat = self.config.notsent_lowat as usize;
         lowat_room(lowat, self.notsent_bytes(), cwnd_room.min(peer_room), goal, cap)
     }

@@ -132,7 +132,7 @@ impl Connection {
             || handshake
             || self.loss.board.may_have_lost()
             || data_end > self.snd.nxt
-            || (self.snd.fin_queued && self.snd.nxt <= data_end)
+            || (self.fin_queued && self.snd.nxt <= data_end)
     }
 
     fn plan_transmit(&mut self, now: Instant, fast: bool) -> Option<Plan> {
@@ -221,7 +221,7 @@ impl Connection {
         let retrans = self.snd.max != self.rare.iss;
         let mut options = SegmentOptions { mss: Some(self.config.mss), ..Default::default() };
         // On a SYN-ACK, only echo what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
-        if self.config.window_scaling && (!synack || self.opts.ws_ok) {
+        if self.config.window_scaling && (!synack || self.rare.ws_ok) {
             options.window_scale = Some(self.config.recv_window_scale());
         }
         options.sack_permitted = self.config.sack && (!synack || self.opts.sack_ok);
@@ -258,8 +258,8 @@ impl Connection {
         // A record sent before the path MTU fell goes again in pieces of the new size (a FIN
         // takes no room).
         let data = self.loss.board.get(i).map_or(0, |r| r.end.min(self.data_end()) - r.start);
-        if data.max(0) as usize > self.opts.mss {
-            self.loss.board.split(i, self.opts.mss);
+        if data.max(0) as usize > self.opts.mss() {
+            self.loss.board.split(i, self.opts.mss());
         }
         let rec = *self.loss.board.get(i)?;
         let pipe = self.pipe();
@@ -284,7 +284,7 @@ impl Connection {
         let (start, end) = rec.map_or((self.snd.una, self.snd.una), |r| (r.start, r.end));
         let data_end = self.data_end();
         let len = (end.min(data_end) - start).max(0) as usize;
-        let fin = self.snd.fin_queued && end > data_end;
+        let fin = self.fin_queued && end > data_end;
         let mut flags = Flags::ACK;
         // A retransmission keeps the PSH of the segment it repeats (Linux retransmits the
         // same skb, or a front part of it without PSH).
@@ -345,14 +345,14 @@ impl Connection {
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
         let cwnd_room = self.send_window().saturating_sub(self.pipe());
         let mut usable =
-            if probe { peer_room.min(self.opts.mss) } else { peer_room.min(cwnd_room) };
+            if probe { peer_room.min(self.opts.mss()) } else { peer_room.min(cwnd_room) };
         if !self.loss.board.has_room() {
             // The scoreboard is full: wait for ACKs (bounded memory, no allocation).
             usable = 0;
         }
         // Like Linux's `tcp_current_mss`: the SACK blocks this segment will carry come out of
         // its payload, so header plus data still fit the MSS the peer and the MTU allow.
-        let seg_max = self.opts.mss.saturating_sub(self.sack_option_len()).max(1);
+        let seg_max = self.opts.mss().saturating_sub(self.sack_option_len()).max(1);
         // A segment's payload goes out as up to three slices: it may cross two chunk
         // boundaries, not three (only an MSS above two chunks, beyond 9000-byte jumbo
         // frames, meets this bound).
@@ -372,7 +372,7 @@ impl Connection {
             len = len.min((r - self.snd.nxt).max(0) as usize);
         }
         let ends_record = len > 0 && record_end == Some(self.snd.nxt + len);
-        let fin_here = self.snd.fin_queued && self.snd.nxt + len == data_end;
+        let fin_here = self.fin_queued && self.snd.nxt + len == data_end;
 
         if len == 0 {
             if !(fin_here && unsent == 0) || probe {
@@ -381,7 +381,7 @@ impl Connection {
         } else if len < seg_max && !ends_record {
             // TCP_CORK and a fresh MSG_MORE tail hold a short segment (`push`); closing
             // pushes everything.
-            if self.marks.holds_short() && !self.snd.fin_queued && !probe {
+            if self.marks.holds_short() && !self.fin_queued && !probe {
                 return None;
             }
             // Sender SWS avoidance and Nagle (RFC 9293 §3.8.6.2.1, RFC 1122 §4.2.3.4): a short
@@ -389,7 +389,7 @@ impl Connection {
             // send; this also stands in for the RFC's override timer), when it is at least half
             // the largest window the peer offered, or when it carries everything queued and
             // Nagle is off (or we are closing, as Linux pushes on close).
-            let nodelay = self.opts.flags.nodelay() || self.snd.fin_queued;
+            let nodelay = self.opts.flags.nodelay() || self.fin_queued;
             let all_queued = len == unsent;
             let big_enough = len >= (self.snd.max_wnd as usize / 2).max(1);
             let idle = in_flight == 0;
@@ -503,10 +503,10 @@ impl Connection {
     /// once per packet, not per segment.
     pub(super) fn tso_goal(&self) -> u16 {
         const MIN_TSO_SEGS: u128 = 2;
-        let mss = self.opts.mss.max(1) as u128;
+        let mss = self.opts.mss().max(1) as u128;
         let most = (65_536 / mss).max(MIN_TSO_SEGS);
         let Some(srtt) = self.rtx.rto.srtt() else { return MIN_TSO_SEGS as u16 };
-        let cwnd = self.cc.window().max(self.opts.mss) as u128;
+        let cwnd = self.cc.window().max(self.opts.mss()) as u128;
         let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
         let srtt_ns = u128::from(srtt.total_nanos()).max(1);
         let bytes = cwnd * num * 1_000_000_000 / (den * srtt_ns * 1024);
@@ -540,7 +540,7 @@ impl Connection {
         const SS_RATIO: u128 = 200;
         const CA_RATIO: u128 = 120;
         let srtt = self.rtx.rto.srtt()?;
-        let cwnd = self.send_window().max(self.opts.mss);
+        let cwnd = self.send_window().max(self.opts.mss());
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         let ratio = if cwnd < self.cc.ssthresh() / 2 { SS_RATIO } else { CA_RATIO };
         let bytes = cwnd.max(in_flight) as u128 * ratio * 1_000_000_000 / 100;
@@ -750,14 +750,14 @@ impl Connection {
     pub(super) fn window_too_small(&self) -> bool {
         let unsent = (self.data_end() - self.snd.nxt).max(0) as usize;
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
-        unsent > 0 && peer_room < unsent.min(self.opts.mss)
+        unsent > 0 && peer_room < unsent.min(self.opts.mss())
     }
 
     /// Starts the persist timer when data waits behind a zero window and nothing is in flight
     /// (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
     fn arm_persist(&mut self, now: Instant) {
         let waiting = (self.data_end() - self.snd.nxt) > 0
-            || (self.snd.fin_queued && self.snd.nxt == self.data_end());
+            || (self.fin_queued && self.snd.nxt == self.data_end());
         // Held by TCP_CORK or MSG_MORE with nothing in flight to bring an ACK: the same timer
         // sends it (Linux's probe timer, `tcp_write_wakeup`; `push`).
         let held = self.marks.holds_short() && self.data_end() > self.snd.nxt;

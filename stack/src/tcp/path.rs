@@ -113,10 +113,10 @@ impl Connection {
         // RFC 8201 §4: an IPv6 path MTU is never below the minimum link MTU.
         let floor = if self.is_ipv6() { IPV6_MIN_MTU } else { MIN_PATH_MTU };
         let mss = usize::from(mtu.max(floor)) - self.family_overhead() - options;
-        if mss >= self.opts.mss {
+        if mss >= self.opts.mss() {
             return IcmpVerdict::MtuUnchanged;
         }
-        self.opts.mss = mss;
+        self.opts.set_mss(mss);
         let data_end = self.data_end();
         if self.loss.board.mark_lost_longer_than(mss, data_end) && self.loss.episode.is_none() {
             // Linux enters its Loss state without touching the window: no fast recovery (and

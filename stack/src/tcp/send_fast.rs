@@ -45,13 +45,13 @@ impl Connection {
             && !self.loss.tlp_pending
             && !self.loss.board.may_have_lost()
             && self.loss.episode.is_none()
-            && !self.snd.fin_queued
+            && !self.fin_queued
             && !self.rcv.dsack_pending()
             && self.reassembly.is_empty()
             && self.marks.is_plain()
             && !self.opts.flags.pacing()
             && self.loss.board.has_room()
-            && self.opts.mss <= 2 * CHUNK_SIZE
+            && self.opts.mss() <= 2 * CHUNK_SIZE
     }
 
     /// Whether the next [`poll_transmit`](Self::poll_transmit) is planned by the common-case
@@ -82,7 +82,7 @@ impl Connection {
         // No recovery episode: the send window is the congestion window.
         let cwnd_room = self.cwnd.window(&self.cc).saturating_sub(self.pipe());
         let usable = peer_room.min(cwnd_room);
-        let seg_max = self.opts.mss.max(1);
+        let seg_max = self.opts.mss().max(1);
         let len = unsent.min(seg_max).min(usable);
         if len == 0 {
             return None;

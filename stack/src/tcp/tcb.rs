@@ -30,8 +30,6 @@ pub(super) struct SendSeq {
     pub(super) wl2: SeqNumber,
     /// Sequence number of the send buffer's first byte.
     pub(super) base: SeqNumber,
-    /// The application closed its sending side; a FIN follows the queued data.
-    pub(super) fin_queued: bool,
 }
 
 impl SendSeq {
@@ -46,7 +44,6 @@ impl SendSeq {
             wl1: SeqNumber(0),
             wl2: iss,
             base: iss + 1u32,
-            fin_queued: false,
         }
     }
 }
@@ -149,8 +146,12 @@ pub(super) struct RecvCold {
 /// timestamps (RFC 7323 §3), with the timestamp state PAWS needs.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Negotiated {
-    /// Effective send MSS (payload bytes), options excluded.
-    pub(super) mss: usize,
+    /// Effective send MSS (payload bytes), options excluded: read as a `usize` through
+    /// [`Negotiated::mss`]. Kept in 16 bits, as the option carries it (RFC 9293 §3.2): it is
+    /// the lesser of ours (`TcpConfig::mss`, a `u16`) and the peer's, less the timestamp
+    /// option, or a path MTU's share, also below 64 KiB; 8 bytes of the lines a common
+    /// segment touches as a `usize` (Linux keeps `mss_cache` in a `u32`).
+    mss: u16,
     /// `TS.Recent` (RFC 7323 §4.3).
     pub(super) ts_recent: u32,
     /// Offset added to our millisecond clock for this connection's TSvals (RFC 7323 §7.1).
@@ -161,8 +162,6 @@ pub(super) struct Negotiated {
     pub(super) snd_wscale: u8,
     /// Our window-scale shift: our windows are shifted right by this.
     pub(super) rcv_wscale: u8,
-    /// Window scaling is in use.
-    pub(super) ws_ok: bool,
     /// SACK is in use.
     pub(super) sack_ok: bool,
     /// Timestamps are in use.
@@ -183,19 +182,38 @@ impl Negotiated {
     /// Nothing negotiated yet; `mss` is ours until the peer's SYN tells us its own.
     pub(super) fn new(now: Instant, mss: usize, ts_offset: u32, flags: TcpFlags) -> Self {
         Negotiated {
-            mss,
+            mss: mss16(mss),
             ts_recent: 0,
             ts_offset,
             ts_recent_stamp: now,
             snd_wscale: 0,
             rcv_wscale: 0,
-            ws_ok: false,
             sack_ok: false,
             ts_ok: false,
             pred: super::predict::Prediction::OFF,
             flags,
         }
     }
+
+    /// The effective send MSS, in payload bytes.
+    #[inline(always)]
+    pub(super) fn mss(&self) -> usize {
+        usize::from(self.mss)
+    }
+
+    /// Sets the effective send MSS, which is below 64 KiB wherever it is set (see `mss`).
+    #[inline]
+    pub(super) fn set_mss(&mut self, mss: usize) {
+        self.mss = mss16(mss);
+    }
+}
+
+/// An MSS as the 16 bits it is kept in. Every MSS the connection sets derives from a 16-bit
+/// one (the option, `TcpConfig::mss`, a path MTU), so the conversion never fails; were one
+/// ever larger, it would be held at 65,535 rather than wrap (debug builds assert).
+fn mss16(mss: usize) -> u16 {
+    debug_assert!(mss <= usize::from(u16::MAX), "an MSS of {mss} bytes");
+    u16::try_from(mss).unwrap_or(u16::MAX)
 }
 
 /// When to acknowledge (RFC 1122 §4.2.3.2, RFC 9293 §3.8.6.3).
@@ -542,11 +560,15 @@ pub(super) struct Rare {
     /// ECN sender: `SND.MAX` at the last ECE reaction (RFC 3168 §6.1.2); no new reaction
     /// until it is acknowledged (`Ecn::on_ack`).
     pub(super) cwr_until: Option<SeqNumber>,
+    /// Window scaling is in use (RFC 7323 §2). Read only by the handshake, a SYN-ACK's
+    /// retransmission and `info`: the shifts in `Negotiated` are what segments use, so this
+    /// moved out of the lines a common segment touches (in the connection's end padding).
+    pub(super) ws_ok: bool,
 }
 
 impl Rare {
     pub(super) fn new(iss: SeqNumber) -> Self {
-        Rare { iss, irs: SeqNumber(0), rtt_probe_seq: SeqNumber(0), cwr_until: None }
+        Rare { iss, irs: SeqNumber(0), rtt_probe_seq: SeqNumber(0), cwr_until: None, ws_ok: false }
     }
 }
 

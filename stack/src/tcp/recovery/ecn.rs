@@ -104,7 +104,7 @@ impl Connection {
         }
         let fast = self.loss.episode == Some(RecoveryKind::Fast);
         if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
-            let mss = self.opts.mss;
+            let mss = self.opts.mss();
             let mut cc = self.congestion();
             let w = cc.window();
             cc.on_congestion_event(now, w, mss);

@@ -481,7 +481,7 @@ impl Connection {
     /// reads it (`on_ack`'s prior pipe), and as a call it cost more than its few compares.
     #[inline]
     pub(super) fn pipe(&self) -> usize {
-        self.loss.pipe(self.opts.sack_ok, self.opts.mss)
+        self.loss.pipe(self.opts.sack_ok, self.opts.mss())
     }
 
     /// The window sending is measured against: the congestion window, or in fast recovery
@@ -541,7 +541,7 @@ impl Recovery<'_> {
                 Some(e) if e.kind == RecoveryKind::Fast && !self.sack_recovery() => {
                     // Linux `tcp_remove_reno_sacks`: acknowledged segments were the ones the
                     // duplicate ACKs stood for.
-                    let segs = d.acked.div_ceil(self.opts.mss.max(1)) as u32;
+                    let segs = d.acked.div_ceil(self.opts.mss().max(1)) as u32;
                     self.loss.dupacks = self.loss.dupacks.saturating_sub(segs);
                     // RFC 6582's "Impatient" timer variant: only the first partial ACK restarts
                     // the retransmission timer. With many holes, one retransmission per RTT
@@ -568,7 +568,7 @@ impl Recovery<'_> {
                 self.loss.frto = Frto::default();
                 self.loss.dupacks = 0;
                 if e.kind == RecoveryKind::Fast {
-                    self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.opts.mss);
+                    self.cc.on_recovery_exit(now, self.loss.board.pipe(), self.opts.mss());
                 }
             }
         }
@@ -612,7 +612,7 @@ impl Recovery<'_> {
         }
         if d.reordering {
             let extent = self.loss.board.reordering_extent(d).unwrap_or(0);
-            self.loss.rack.on_reordering(extent, self.opts.mss);
+            self.loss.rack.on_reordering(extent, self.opts.mss());
         }
     }
 
@@ -622,7 +622,7 @@ impl Recovery<'_> {
         let cwnd = self.cc.window();
         // The flight tests first: they are plain comparisons, and when they fail (most
         // ACKs of request/response traffic) the algorithm is not asked for its phase.
-        let cwnd_limited = prior_pipe + 3 * self.opts.mss >= cwnd
+        let cwnd_limited = prior_pipe + 3 * self.opts.mss() >= cwnd
             || ((prior_pipe * 2 >= cwnd || self.loss.flight_high.bytes() * 2 > cwnd)
                 && self.cc.in_slow_start());
         // Built only for an algorithm that acts on it (`Controller::takes_ack`).
@@ -630,7 +630,7 @@ impl Recovery<'_> {
             let sample = AckSample {
                 now,
                 bytes_acked: delivered,
-                mss: self.opts.mss,
+                mss: self.opts.mss(),
                 srtt: self.rtx.rto.srtt(),
                 min_rtt: self.loss.rack.min_rtt(),
                 cwnd_limited,
@@ -661,7 +661,7 @@ impl Recovery<'_> {
             let s = one.record;
             self.loss.rack.update_one(now, s.sent_at, s.end, s.ever_retransmitted);
             if let Some(extent) = one.reorder_extent {
-                self.loss.rack.on_reordering(extent, self.opts.mss);
+                self.loss.rack.on_reordering(extent, self.opts.mss());
             }
         }
         self.loss.clear_retrans_stamp(self.cold);
@@ -727,7 +727,7 @@ impl Recovery<'_> {
         advanced: bool,
         dupacks_before: u32,
     ) -> usize {
-        let mss = self.opts.mss;
+        let mss = self.opts.mss();
         if self.sack_recovery() {
             d.acked + d.sacked
         } else if advanced {
@@ -742,12 +742,12 @@ impl Recovery<'_> {
     /// PRR's window after an ACK in fast recovery (RFC 6937 §3).
     #[inline(never)]
     fn prr_ack(&mut self, delivered: usize, una_advanced: bool, newly_lost: bool) {
-        let pipe = self.loss.pipe(self.opts.sack_ok, self.opts.mss);
+        let pipe = self.loss.pipe(self.opts.sack_ok, self.opts.mss());
         self.cold.prr.on_ack(PrrAck {
             delivered,
             pipe,
             ssthresh: self.cc.ssthresh(),
-            mss: self.opts.mss,
+            mss: self.opts.mss(),
             una_advanced,
             newly_lost,
         });
@@ -761,7 +761,7 @@ impl Recovery<'_> {
             self.loss.set_rack_at(self.cold, None);
             return;
         }
-        let mss = self.opts.mss;
+        let mss = self.opts.mss();
         let in_fast = self.loss.episode == Some(RecoveryKind::Fast);
         let head_fresh =
             self.loss.board.get(0).is_some_and(|s| !s.lost && !s.sacked && !s.retransmitted);
@@ -810,7 +810,7 @@ impl Recovery<'_> {
         self.loss.set_episode(self.cold, Some(episode));
         self.cold.prr.start(self.cc.window());
         let flight = self.loss.board.outstanding();
-        self.cc.on_congestion_event(now, flight, self.opts.mss);
+        self.cc.on_congestion_event(now, flight, self.opts.mss());
         self.start_undo_episode();
         self.cold.retransmit_now = true;
         self.cold.impatient_deadline = None;
@@ -955,10 +955,10 @@ impl Recovery<'_> {
             // lost, SACKed or dropped by the receiver, and can be many windows; Linux halves
             // the window itself (`tcp_reno_ssthresh`).
             let flight = self.loss.board.outstanding().min(self.cc.window());
-            self.cc.on_rto(now, flight, self.opts.mss);
+            self.cc.on_rto(now, flight, self.opts.mss());
             self.start_undo_episode();
         } else {
-            self.cc.on_rto_again(now, self.opts.mss);
+            self.cc.on_rto_again(now, self.opts.mss());
         }
         // F-RTO runs for a timeout outside recovery and for its backoffs. Linux
         // (`tcp_enter_loss`: `new_recovery || icsk_retransmits`) also runs it for the
@@ -1033,8 +1033,8 @@ impl Recovery<'_> {
             self.counters.tlp_recoveries += 1;
             // Linux `tcp_process_tlp_ack`: a reduction that starts and ends at once.
             let w = self.cc.window();
-            self.cc.on_congestion_event(now, w, self.opts.mss);
-            self.cc.on_recovery_exit(now, w, self.opts.mss);
+            self.cc.on_congestion_event(now, w, self.opts.mss());
+            self.cc.on_recovery_exit(now, w, self.opts.mss());
         }
     }
 
@@ -1046,7 +1046,7 @@ impl Recovery<'_> {
             self.enter_recovery(now);
             // Linux `tcp_rack_reo_timeout`: the episode starts as if one segment had been
             // delivered, so its first retransmission may go.
-            self.prr_ack(self.opts.mss, false, true);
+            self.prr_ack(self.opts.mss(), false, true);
         }
     }
 }
