@@ -29,14 +29,22 @@ pub struct ChunkQueue {
     tail: u32,
     /// Chunks held.
     count: u32,
-    /// Offset in the head chunk of the first byte held.
-    head_off: u32,
+    /// Offset in the head chunk of the first byte held: below [`CHUNK_SIZE`] (a chunk
+    /// emptied by a read is given back at once), so 16 bits hold it; read as a `u32`
+    /// through `off`.
+    head_off: u16,
     /// Committed bytes from the read point.
     len: u32,
     /// Bytes from the read point to the end of the furthest write (≥ `len`).
     extent: u32,
-    /// Index in the list (0 = head) and id of the chunk last located.
-    cursor: (u32, u32),
+    /// Id of the chunk last located, [`NIL`] when none is remembered. A hint only: every
+    /// walk gives the same chunk without it, from the head.
+    cursor_id: u32,
+    /// Its index in the list (0 = head), in 16 bits: a chunk further than 65,535 chunks
+    /// (256 MiB) from the head is not remembered (`set_cursor`). With a 32-bit index and
+    /// the offset above as a `u32`, a queue was 32 bytes, and a common segment touches
+    /// both queues (docs/benchmarks.md, "Six lines").
+    cursor_at: u16,
 }
 
 impl Default for ChunkQueue {
@@ -55,7 +63,8 @@ impl ChunkQueue {
             head_off: 0,
             len: 0,
             extent: 0,
-            cursor: (0, NIL),
+            cursor_id: NIL,
+            cursor_at: 0,
         }
     }
 
@@ -87,16 +96,43 @@ impl ChunkQueue {
 
     /// Bytes that fit after everything written, in the chunks already held.
     pub fn tail_room(&self) -> usize {
-        (self.count as usize * CHUNK_SIZE).saturating_sub((self.head_off + self.extent) as usize)
+        (self.count as usize * CHUNK_SIZE).saturating_sub((self.off() + self.extent) as usize)
+    }
+
+    /// The head offset as the `u32` the arithmetic uses.
+    #[inline(always)]
+    fn off(&self) -> u32 {
+        u32::from(self.head_off)
+    }
+
+    /// Sets the head offset, below [`CHUNK_SIZE`] wherever it is set.
+    #[inline(always)]
+    fn set_off(&mut self, off: u32) {
+        debug_assert!(off < C, "a head offset of {off}");
+        self.head_off = off as u16;
+    }
+
+    /// The chunk last located, as (index, id): id [`NIL`] when none is remembered.
+    #[inline(always)]
+    fn cursor(&self) -> (u32, u32) {
+        (u32::from(self.cursor_at), self.cursor_id)
+    }
+
+    /// Remembers chunk `id` at list index `index`, or nothing when the index does not fit
+    /// 16 bits (the next walk then starts from the head).
+    #[inline(always)]
+    fn set_cursor(&mut self, (index, id): (u32, u32)) {
+        (self.cursor_at, self.cursor_id) = match u16::try_from(index) {
+            Ok(at) => (at, id),
+            Err(_) => (0, NIL),
+        };
     }
 
     /// The id of list entry `index` (`< count`), walking from the cursor or the head.
     fn locate(&mut self, pool: &ChunkPool, index: u32) -> u32 {
-        let (mut i, mut id) = if self.cursor.1 != NIL && self.cursor.0 <= index {
-            self.cursor
-        } else {
-            (0, self.head)
-        };
+        let cursor = self.cursor();
+        let (mut i, mut id) =
+            if cursor.1 != NIL && cursor.0 <= index { cursor } else { (0, self.head) };
         if index + 1 == self.count {
             id = self.tail;
             i = index;
@@ -105,7 +141,7 @@ impl ChunkQueue {
             id = pool.next(id);
             i += 1;
         }
-        self.cursor = (i, id);
+        self.set_cursor((i, id));
         id
     }
 
@@ -150,7 +186,7 @@ impl ChunkQueue {
         }
         // Within the chunk last located (a sender's next segment, two in three of a bulk
         // stream's): the walk would find that chunk and leave the cursor where it is.
-        let (index, id) = self.cursor;
+        let (index, id) = self.cursor();
         if id != NIL && len <= CHUNK_SIZE {
             if let Some(within) = start.checked_sub(index as usize * CHUNK_SIZE) {
                 if within <= CHUNK_SIZE - len {
@@ -224,10 +260,10 @@ impl ChunkQueue {
             *self = ChunkQueue::new();
             return n as usize;
         }
-        if n < self.extent && self.head_off + n < C {
+        if n < self.extent && self.off() + n < C {
             self.len -= n;
             self.extent -= n;
-            self.head_off += n;
+            self.set_off(self.off() + n);
             return n as usize;
         }
         self.consume_across(pool, n)
@@ -244,21 +280,24 @@ impl ChunkQueue {
             self.clear(pool);
             return n as usize;
         }
-        self.head_off += n;
-        while self.head_off >= C && self.head != NIL {
+        let mut off = self.off() + n;
+        while off >= C && self.head != NIL {
             let next = pool.next(self.head);
             pool.give(self.head);
             self.head = next;
-            self.head_off -= C;
+            off -= C;
             self.count -= 1;
-            self.cursor = match self.cursor.0.checked_sub(1) {
-                Some(i) if self.cursor.1 != NIL => (i, self.cursor.1),
+            let cursor = self.cursor();
+            self.set_cursor(match cursor.0.checked_sub(1) {
+                Some(i) if cursor.1 != NIL => (i, cursor.1),
                 _ => (0, NIL),
-            };
+            });
         }
         if self.head == NIL {
             self.tail = NIL;
             self.head_off = 0;
+        } else {
+            self.set_off(off);
         }
         n as usize
     }
@@ -315,7 +354,7 @@ impl ChunkQueue {
         let tail = self.tail;
         let id = pool.take(false)?;
         self.append(pool, id);
-        self.cursor = (self.count - 1, id);
+        self.set_cursor((self.count - 1, id));
         let (a, b) = data.split_at(CHUNK_SIZE - within);
         pool.bytes_mut(tail).get_mut(within..)?.copy_from_slice(a);
         pool.bytes_mut(id).get_mut(..b.len())?.copy_from_slice(b);
@@ -396,7 +435,7 @@ impl ChunkQueue {
             index += 1;
             within = 0;
         }
-        self.cursor = (index, id);
+        self.set_cursor((index, id));
         self.extent = self.extent.max(end.min((offset + written) as u32));
         if written < data.len() {
             self.trim(pool);
@@ -428,7 +467,7 @@ impl ChunkQueue {
             self.clear(pool);
             return;
         }
-        let needed = (self.head_off + self.extent).div_ceil(C);
+        let needed = (self.off() + self.extent).div_ceil(C);
         if needed < self.count {
             let last = self.locate(pool, needed - 1);
             let mut id = pool.next(last);
@@ -440,7 +479,7 @@ impl ChunkQueue {
             pool.set_next(last, NIL);
             self.tail = last;
             self.count = needed;
-            self.cursor = (needed - 1, last);
+            self.set_cursor((needed - 1, last));
         }
     }
 
@@ -474,7 +513,7 @@ impl ChunkQueue {
         }
         // Anything written but not committed is forgotten: the room starts after `len`.
         self.extent = self.len;
-        let pos = (self.head_off + self.len) as usize;
+        let pos = (self.off() + self.len) as usize;
         if self.count == 0 {
             self.head_off = 0;
         }
@@ -597,7 +636,7 @@ impl ChunkQueue {
         } else {
             self.len -= want as u32;
             self.extent -= want as u32;
-            self.head_off = end as u32;
+            self.set_off(end as u32);
         }
         Some(want)
     }
@@ -639,6 +678,34 @@ mod tests {
             off += a.len() + b.len();
         }
         v
+    }
+
+    /// The queue is 28 bytes: the head offset and the cursor's index 16-bit. A cursor whose
+    /// index does not fit is not kept, and a walk then finds the same chunk from the head;
+    /// one that fits is kept as it was given.
+    #[test]
+    fn the_cursor_keeps_what_fits_sixteen_bits() {
+        assert_eq!(core::mem::size_of::<ChunkQueue>(), 28);
+        let mut q = ChunkQueue::new();
+        q.set_cursor((u32::from(u16::MAX), 7));
+        assert_eq!(q.cursor(), (u32::from(u16::MAX), 7));
+        q.set_cursor((u32::from(u16::MAX) + 1, 7));
+        assert_eq!(q.cursor(), (0, NIL), "past 65,535 chunks from the head: not remembered");
+        q.set_off(C - 1);
+        assert_eq!(q.head_offset(), CHUNK_SIZE - 1);
+        // A walk without the cursor finds what it finds with it.
+        let mut pool = ChunkPool::unbounded();
+        let data = vec![5u8; 3 * CHUNK_SIZE + 10];
+        let mut w = ChunkQueue::new();
+        let mut done = 0;
+        while done < data.len() {
+            let n = w.append_small(&mut pool, &data[done..(done + 1000).min(data.len())]);
+            done += n.expect("room");
+        }
+        let with = w.slices_at(&pool, 2 * CHUNK_SIZE + 5, 100).0.as_ptr();
+        w.set_cursor((u32::from(u16::MAX) + 1, 0));
+        let without = w.slices_at(&pool, 2 * CHUNK_SIZE + 5, 100).0.as_ptr();
+        assert_eq!(with, without);
     }
 
     #[test]

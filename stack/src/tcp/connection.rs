@@ -1469,11 +1469,11 @@ mod layout {
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 430);
+        assert_eq!(parts_end - first, 422);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
-        let recv_end = offset_of!(Connection, recv_buf) + 32;
+        let recv_end = offset_of!(Connection, recv_buf) + size_of::<super::ChunkQueue>();
         assert_eq!(offset_of!(Connection, ack), recv_end);
         assert_eq!(offset_of!(Connection, probes), recv_end + 4);
         // The counters' low words and `quickack`: 16 bytes of 2- and 1-byte aligned parts
@@ -1507,7 +1507,7 @@ mod layout {
         // count; `rare` comes last).
         assert_eq!(size_of::<Connection>(), 26 * LINE);
         let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
-        assert_eq!(cold, 26 * LINE - 16, "16 bytes of end padding");
+        assert_eq!(cold, 26 * LINE - 24, "24 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }
