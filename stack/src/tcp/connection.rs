@@ -1463,13 +1463,13 @@ mod layout {
         // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
         // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (16, 24));
-        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 136));
+        assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 128));
         let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4;
         assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
         let state = offset_of!(Connection, state);
         assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 422);
+        assert_eq!(parts_end - first, 414);
         assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
@@ -1507,7 +1507,7 @@ mod layout {
         // count; `rare` comes last).
         assert_eq!(size_of::<Connection>(), 26 * LINE);
         let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
-        assert_eq!(cold, 26 * LINE - 24, "24 bytes of end padding");
+        assert_eq!(cold, 26 * LINE - 32, "32 bytes of end padding");
         let counters = offset_of!(Connection, counters);
         assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
     }

@@ -50,7 +50,7 @@ impl Connection {
         let due = earliest(earliest(a, b), earliest(self.loss.tlp_at, self.keepalive_at()));
         // The RACK timer's deadline is cold, folded in only when it is armed (every ACK that
         // leaves nothing in flight disarms it).
-        if self.loss.rack_armed {
+        if self.loss.rack_armed() {
             earliest(due, self.loss.rack_at(&self.loss_cold))
         } else {
             due

@@ -77,16 +77,13 @@ pub struct LossRecovery {
     pub tlp_at: Option<Instant>,
     /// A probe is due: the next `poll_transmit` sends it.
     pub tlp_pending: bool,
-    /// A probe is outstanding: `LossCold::tlp_end` is `Some` (kept in step by
-    /// [`LossRecovery::set_tlp_end`]). Every ACK tests it; only a probe's ACK reads the end.
-    pub tlp_out: bool,
-    /// The RACK reordering timer is armed: `LossCold::rack_at` is `Some` (kept in step by
-    /// [`LossRecovery::set_rack_at`]). Every ACK disarms it and `poll_timeout` reads it.
-    pub rack_armed: bool,
-    /// `LossCold::retrans_stamp` is `Some` (kept in step by
-    /// [`LossRecovery::clear_retrans_stamp`] and [`LossRecovery::retrans_stamp_or`]): every
-    /// ACK that moves SND.UNA clears the stamp, which only a timeout sets.
-    pub stamped: bool,
+    /// Which of `LossCold`'s options are `Some` (the outstanding probe's end, the RACK
+    /// deadline, the retransmission stamp), one bit each: every ACK tests or clears them,
+    /// and only then reads the cold line. One byte, not three bools, which with the flight's
+    /// flag bit (`FlightHigh`) took `LossRecovery` from 136 bytes to 128 of the lines a
+    /// common segment touches. Kept in step by the setters below, the only code that
+    /// changes either.
+    cold_set: ColdSet,
     /// The RTT sample taken from the ACK being processed.
     pub last_rtt: Option<Duration>,
     /// The largest flight of the current window, for slow start's window-limited test.
@@ -150,6 +147,29 @@ impl LossCold {
     }
 }
 
+/// Which of [`LossCold`]'s options are `Some`, a bit each (see `LossRecovery::cold_set`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ColdSet(u8);
+
+impl ColdSet {
+    /// A probe is outstanding: `LossCold::tlp_end`.
+    const TLP_END: u8 = 1;
+    /// The RACK reordering timer is armed: `LossCold::rack_at`.
+    const RACK_AT: u8 = 2;
+    /// `LossCold::retrans_stamp`.
+    const RETRANS_STAMP: u8 = 4;
+
+    #[inline(always)]
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, bit: u8, on: bool) {
+        self.0 = if on { self.0 | bit } else { self.0 & !bit };
+    }
+}
+
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
 /// is acknowledged). Slow start counts as window-limited while the window is under twice this
 /// (Linux `tcp_is_cwnd_limited`): an application that sends in bursts still grows the window
@@ -160,23 +180,32 @@ impl LossCold {
 /// lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlightHigh {
-    bytes: u32,
-    until: Option<SeqNumber>,
+    /// The flight, below 2^31, and in the top bit ([`FlightHigh::SET`]) whether `until` is
+    /// set: as an `Option<SeqNumber>` it had a 4-byte tag, and the struct was 12 bytes.
+    bytes_set: u32,
+    /// The window's end: SND.NXT when the flight was recorded (meaningful once set).
+    until: SeqNumber,
 }
 
 impl FlightHigh {
+    /// `until` is set.
+    const SET: u32 = 1 << 31;
+
     /// Data left: `flight` bytes are outstanding up to `snd_nxt`, `snd_una` acknowledged.
+    /// The flight is SND.NXT − SND.UNA, a non-negative sequence distance, so below 2^31.
     pub fn on_send(&mut self, flight: u32, snd_nxt: SeqNumber, snd_una: SeqNumber) {
-        let window_over = self.until.is_none_or(|u| snd_una >= u);
-        if window_over || flight > self.bytes {
-            self.bytes = flight;
-            self.until = Some(snd_nxt);
+        debug_assert!(flight < Self::SET, "a flight of {flight} bytes");
+        let flight = flight.min(Self::SET - 1);
+        let window_over = self.bytes_set & Self::SET == 0 || snd_una >= self.until;
+        if window_over || flight > self.bytes_set & !Self::SET {
+            self.bytes_set = flight | Self::SET;
+            self.until = snd_nxt;
         }
     }
 
     /// The largest flight of the current window, in bytes.
     pub fn bytes(&self) -> usize {
-        self.bytes as usize
+        (self.bytes_set & !Self::SET) as usize
     }
 }
 
@@ -201,11 +230,33 @@ impl LossRecovery {
         }
     }
 
+    /// A probe is outstanding: `LossCold::tlp_end` is `Some` (kept in step by
+    /// [`LossRecovery::set_tlp_end`]). Every ACK tests it; only a probe's ACK reads the end.
+    #[inline(always)]
+    pub fn tlp_out(&self) -> bool {
+        self.cold_set.has(ColdSet::TLP_END)
+    }
+
+    /// The RACK reordering timer is armed: `LossCold::rack_at` is `Some` (kept in step by
+    /// [`LossRecovery::set_rack_at`]). Every ACK disarms it and `poll_timeout` reads it.
+    #[inline(always)]
+    pub fn rack_armed(&self) -> bool {
+        self.cold_set.has(ColdSet::RACK_AT)
+    }
+
+    /// `LossCold::retrans_stamp` is `Some` (kept in step by
+    /// [`LossRecovery::clear_retrans_stamp`] and [`LossRecovery::retrans_stamp_or`]): every
+    /// ACK that moves SND.UNA clears the stamp, which only a timeout sets.
+    #[inline(always)]
+    pub fn stamped(&self) -> bool {
+        self.cold_set.has(ColdSet::RETRANS_STAMP)
+    }
+
     /// The outstanding probe's end and kind (`TLP.end_seq`, `TLP.is_retrans`), if one is out.
     #[inline]
     pub fn tlp_end(&self, cold: &LossCold) -> Option<(SeqNumber, bool)> {
-        debug_assert_eq!(self.tlp_out, cold.tlp_end.is_some(), "the probe's hot flag");
-        if self.tlp_out {
+        debug_assert_eq!(self.tlp_out(), cold.tlp_end.is_some(), "the probe's hot flag");
+        if self.tlp_out() {
             cold.tlp_end
         } else {
             None
@@ -215,7 +266,7 @@ impl LossRecovery {
     /// Sets the outstanding probe's end, or forgets it (`None`).
     #[inline]
     pub fn set_tlp_end(&mut self, cold: &mut LossCold, end: Option<(SeqNumber, bool)>) {
-        self.tlp_out = end.is_some();
+        self.cold_set.set(ColdSet::TLP_END, end.is_some());
         cold.tlp_end = end;
     }
 
@@ -226,8 +277,8 @@ impl LossRecovery {
     /// `poll_timeout` touched the cold line twice per frame (lackey, `server_count 1 10`).
     #[inline]
     pub fn rack_at(&self, cold: &LossCold) -> Option<Instant> {
-        debug_assert_eq!(self.rack_armed, cold.rack_at.is_some(), "the RACK timer's hot flag");
-        if self.rack_armed {
+        debug_assert_eq!(self.rack_armed(), cold.rack_at.is_some(), "the RACK timer's hot flag");
+        if self.rack_armed() {
             cold.armed_rack_at()
         } else {
             None
@@ -238,9 +289,9 @@ impl LossRecovery {
     /// (every ACK with nothing left in flight) writes no cold line.
     #[inline]
     pub fn set_rack_at(&mut self, cold: &mut LossCold, at: Option<Instant>) {
-        debug_assert_eq!(self.rack_armed, cold.rack_at.is_some(), "the RACK timer's hot flag");
-        if at.is_some() || self.rack_armed {
-            self.rack_armed = at.is_some();
+        debug_assert_eq!(self.rack_armed(), cold.rack_at.is_some(), "the RACK timer's hot flag");
+        if at.is_some() || self.rack_armed() {
+            self.cold_set.set(ColdSet::RACK_AT, at.is_some());
             cold.rack_at = at;
         }
     }
@@ -249,9 +300,9 @@ impl LossRecovery {
     /// first after a timeout) it writes no cold line.
     #[inline]
     pub fn clear_retrans_stamp(&mut self, cold: &mut LossCold) {
-        debug_assert_eq!(self.stamped, cold.retrans_stamp.is_some(), "the stamp's hot flag");
-        if self.stamped {
-            self.stamped = false;
+        debug_assert_eq!(self.stamped(), cold.retrans_stamp.is_some(), "the stamp's hot flag");
+        if self.stamped() {
+            self.cold_set.set(ColdSet::RETRANS_STAMP, false);
             cold.retrans_stamp = None;
         }
     }
@@ -259,8 +310,8 @@ impl LossRecovery {
     /// The retransmission stamp, set to `first` if there is none (`Option::get_or_insert`).
     #[inline]
     pub fn retrans_stamp_or(&mut self, cold: &mut LossCold, first: Instant) -> Instant {
-        debug_assert_eq!(self.stamped, cold.retrans_stamp.is_some(), "the stamp's hot flag");
-        self.stamped = true;
+        debug_assert_eq!(self.stamped(), cold.retrans_stamp.is_some(), "the stamp's hot flag");
+        self.cold_set.set(ColdSet::RETRANS_STAMP, true);
         *cold.retrans_stamp.get_or_insert(first)
     }
 
@@ -271,7 +322,7 @@ impl LossRecovery {
         self.board.is_empty()
             && self.board.lost_bytes() == 0
             && self.episode.is_none()
-            && !self.tlp_out
+            && !self.tlp_out()
     }
 
     /// One record in flight, wholly below `ack`, and no loss state (no episode, no F-RTO,
@@ -282,7 +333,7 @@ impl LossRecovery {
         self.board.only_record().is_some_and(|s| s.end <= ack)
             && self.board.lost_bytes() == 0
             && self.episode.is_none()
-            && !self.tlp_out
+            && !self.tlp_out()
             && !self.frto.running()
     }
 
@@ -348,7 +399,7 @@ fn tlp_deadline(
     retransmit_at: Option<Instant>,
     now: Instant,
 ) -> Option<Instant> {
-    if !rack || loss.episode.is_some() || loss.tlp_out || loss.board.is_empty() || !synchronized {
+    if !rack || loss.episode.is_some() || loss.tlp_out() || loss.board.is_empty() || !synchronized {
         return None;
     }
     let at = now + rack::probe_timeout(srtt?, loss.board.len());
@@ -1071,39 +1122,58 @@ mod tests {
 
         assert_eq!(loss.tlp_end(&cold), None);
         loss.set_tlp_end(&mut cold, Some((SeqNumber(9), true)));
-        assert!(loss.tlp_out);
+        assert!(loss.tlp_out());
         assert_eq!(loss.tlp_end(&cold), Some((SeqNumber(9), true)));
         loss.set_tlp_end(&mut cold, None);
-        assert!(!loss.tlp_out && loss.tlp_end(&cold).is_none());
+        assert!(!loss.tlp_out() && loss.tlp_end(&cold).is_none());
 
         let t = Instant::from_millis(5);
         assert_eq!(loss.rack_at(&cold), None);
         loss.set_rack_at(&mut cold, Some(t));
-        assert!(loss.rack_armed);
+        assert!(loss.rack_armed());
         assert_eq!(loss.rack_at(&cold), Some(t));
         loss.set_rack_at(&mut cold, None);
-        assert!(!loss.rack_armed && loss.rack_at(&cold).is_none());
+        assert!(!loss.rack_armed() && loss.rack_at(&cold).is_none());
         // Disarming what is not armed leaves the cold value alone (and it is `None`).
         loss.set_rack_at(&mut cold, None);
         assert_eq!(cold.rack_at, None);
 
         assert_eq!(loss.retrans_stamp_or(&mut cold, t), t);
-        assert!(loss.stamped);
+        assert!(loss.stamped());
         assert_eq!(loss.retrans_stamp_or(&mut cold, Instant::from_millis(9)), t, "kept");
         loss.clear_retrans_stamp(&mut cold);
-        assert!(!loss.stamped && cold.retrans_stamp.is_none());
+        assert!(!loss.stamped() && cold.retrans_stamp.is_none());
         let later = Instant::from_millis(11);
         assert_eq!(loss.retrans_stamp_or(&mut cold, later), later, "a new stamp after progress");
     }
 
-    /// Loss recovery's part of the connection's hot lines: 144 bytes (208 before its
-    /// untouched fields went cold, its `Option`s behind hot flags and its ring behind a
-    /// pointer).
+    /// Loss recovery's part of the connection's hot lines: 128 bytes (136 while the cold
+    /// options' flags were three bools and the flight's window end an `Option`, 144 before
+    /// RACK's RTTs were 32-bit, 208 before its untouched fields went cold, its `Option`s
+    /// behind hot flags and its ring behind a pointer).
     #[test]
     fn hot_part_size() {
-        assert_eq!(core::mem::size_of::<LossRecovery>(), 136);
+        assert_eq!(core::mem::size_of::<LossRecovery>(), 128);
         assert_eq!(core::mem::size_of::<Scoreboard>(), 64);
         assert_eq!(core::mem::size_of::<Rack>(), 24);
-        assert_eq!(core::mem::size_of::<FlightHigh>(), 12);
+        assert_eq!(core::mem::size_of::<FlightHigh>(), 8);
+    }
+
+    /// The flight's record: the largest flight until SND.UNA passes the window's end, then
+    /// the next one, as with an `Option` for the end; the flag bit never shows in the bytes.
+    #[test]
+    fn the_flight_high_keeps_its_window() {
+        let s = SeqNumber;
+        let mut f = FlightHigh::default();
+        assert_eq!(f.bytes(), 0);
+        f.on_send(100, s(1100), s(1000));
+        assert_eq!(f.bytes(), 100);
+        f.on_send(50, s(1150), s(1099));
+        assert_eq!(f.bytes(), 100, "a smaller flight within the window");
+        f.on_send(50, s(1200), s(1150));
+        assert_eq!(f.bytes(), 50, "the window over: the next flight");
+        f.on_send((1 << 31) - 1, s(1300), s(1150));
+        assert_eq!(f.bytes(), (1 << 31) - 1);
+        assert_eq!(f, FlightHigh { bytes_set: ((1 << 31) - 1) | FlightHigh::SET, until: s(1300) });
     }
 }
