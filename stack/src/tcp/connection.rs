@@ -1433,7 +1433,7 @@ mod layout {
     /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
     /// and window are line 1, and the out-of-order count and the parts a common segment
     /// touches throughout (with the configuration's pointer and the per-segment counters'
-    /// low words) lines 12-18 (430 bytes: the hot parts ordered 8-byte aligned first, then
+    /// low words) lines 12-18 (414 bytes: the hot parts ordered 8-byte aligned first, then
     /// 4-byte, then 2-byte aligned, then the bytes, with no padding between them). A field
     /// added in the wrong place,
     /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
@@ -1454,8 +1454,11 @@ mod layout {
         assert_eq!(lines.len(), 7);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
         // The out-of-order count and the whole parts, `Autotune` and the window's copy among
-        // them: 445 bytes from a line's start, 7 lines with 3 bytes to spare (422 without
-        // those two, which were on line 1 with the controller's head; 430 while RACK's RTTs
+        // them: 414 bytes from a line's start, 7 lines with 34 bytes to spare and 30 bytes
+        // over 6 (branch six: 445 while `Negotiated` held the MSS as a `usize` and `ws_ok`,
+        // 32 bytes, `SendMarks` the push mark as an `Option`, 20, `SendSeq` `fin_queued`,
+        // 36, each `ChunkQueue` 32 and `LossRecovery` 136; 422 without `Autotune` and the
+        // window's copy, which were on line 1 with the controller's head; 430 while RACK's RTTs
         // were `Duration`s, 434 while the count was a `usize`, 446 while `Retransmit` held
         // three `Duration`s, 40 bytes;
         // 640 bytes and 10 lines before the branches loss, tmr, tot and rtt: `Timers` and
@@ -1502,9 +1505,9 @@ mod layout {
         assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
         // A budget, not a measurement: a connection is 26 lines (1,664 bytes; 27 until the
         // RTO estimate, the tuning, the out-of-order count and RACK's RTTs became 32-bit, 28
-        // before the branches loss, tmr, tot and rtt), 4 bytes of them end padding
-        // (`timers_cold`, `rtx_cold`, `totals` and `rcv_cold` fill the room that places the
-        // count; `rare` comes last).
+        // before the branches loss, tmr, tot and rtt), 32 bytes of them end padding (4
+        // before branch six narrowed the run; `timers_cold`, `rtx_cold`, `totals` and
+        // `rcv_cold` fill the room that places the count; `rare` comes last).
         assert_eq!(size_of::<Connection>(), 26 * LINE);
         let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
         assert_eq!(cold, 26 * LINE - 32, "32 bytes of end padding");
@@ -1564,7 +1567,7 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the send queue's
-    /// length inside its 32 bytes, line 17; the scoreboard, offsets 896-959 on line 14, its
+    /// length inside its 28 bytes, line 17; the scoreboard, offsets 896-959 on line 14, its
     /// oldest record inline beside its other records' pointer and its totals; the
     /// duplicate-ACK count, line 15).
     #[test]
@@ -1574,7 +1577,7 @@ mod layout {
             (offset_of!(Connection, seg_counts.in_segs), 2),
             (offset_of!(Connection, loss.dupacks), 4),
             (offset_of!(Connection, snd.una), 4),
-            (offset_of!(Connection, send_buf), 32),
+            (offset_of!(Connection, send_buf), size_of::<super::ChunkQueue>()),
             (offset_of!(Connection, chrono_kind), 1),
         ];
         let board = offset_of!(Connection, loss.board);
