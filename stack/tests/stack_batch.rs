@@ -1,12 +1,15 @@
 //! `Stack::receive_batch` does exactly what `Stack::receive` on each frame does: the same
 //! server driven both ways by the same client traffic sends the same bytes, and so does one
-//! whose batches go in stages with a prefetch (`StackConfig::prefetch`).
+//! whose batches go in stages with a prefetch (`StackConfig::prefetch`). And two connections
+//! whose keys share their 32-bit hash, which the look-ahead cannot tell apart, each get their
+//! own segments.
 
 mod common;
 
 use common::frames_out;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use xdptcp_stack::flow::{FlowKey, FlowTable};
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{Prefetch, Stack, StackConfig, StackEvent, StackKeys};
 use xdptcp_stack::tcp::Event;
@@ -124,4 +127,96 @@ fn a_staged_batch_is_received_as_its_frames_one_by_one() {
     assert!(prefetched > 9 * CONNECTIONS, "the staged look-ahead ran: {prefetched} prefetches");
     assert_eq!(staged, one_by_one, "the server sent the same frames");
     assert_eq!(echoed_staged, echoed);
+}
+
+/// A server seed and two (server port, client port) pairs whose connections' keys (from the
+/// server's side) share their 32-bit flow hash: a birthday search over random port pairs,
+/// seed after seed until one has a collision. (Random pairs, not a progression of client
+/// ports: the multilinear hash spreads a progression too evenly for birthday odds.)
+fn colliding_ports() -> (u64, [(u16, u16); 2]) {
+    let mut rng = xdptcp_stack::rng::SplitMix64::new(5);
+    for seed in 100.. {
+        let table: FlowTable<()> = FlowTable::new(1, StackKeys::from_seed(seed).flow_hash);
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..1 << 18 {
+            let r = rng.next_u64();
+            let (local_port, remote_port) = (1 + (r as u16 >> 1), 1024 + (r >> 16) as u16 % 60_000);
+            let key = FlowKey { local_ip: SERVER, local_port, remote_ip: CLIENT, remote_port };
+            let pair = (local_port, remote_port);
+            match seen.insert(table.hash(&key).value(), pair) {
+                Some(other) if other != pair => return (seed, [other, pair]),
+                _ => {}
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Two connections whose keys share their 32-bit hash are led by the look-ahead to the same
+/// slot, one of them wrongly (the probe trusts the hash): each still gets its own segments,
+/// batched, staged or one by one.
+#[test]
+fn connections_of_one_hash_each_get_their_own_segments() {
+    let (seed, [(server_a, port_a), (server_b, port_b)]) = colliding_ports();
+    for feed in [Feed::OneByOne, Feed::Batched, Feed::Staged] {
+        let prefetch = (feed == Feed::Staged).then_some(counting_prefetch as Prefetch);
+        let mut server = stack(SERVER, 1, seed, prefetch);
+        let mut client = stack(CLIENT, 2, 9, None);
+        server.tcp_listen(SERVER, server_a, 8).unwrap();
+        if server_b != server_a {
+            server.tcp_listen(SERVER, server_b, 8).unwrap();
+        }
+        let mut now = Instant::from_millis(2);
+        let config = *client.tcp_config();
+        let a = client.tcp_connect_from(now, port_a, SERVER, server_a, config).unwrap();
+        let mut conns = vec![a];
+        let mut echoed: Vec<Vec<u8>> = vec![Vec::new(); 2];
+        let mut buf = [0u8; 256];
+        for round in 0..40 {
+            let frames = frames_out(&mut client, now);
+            if feed == Feed::OneByOne {
+                frames.iter().for_each(|f| server.receive(now, f));
+            } else {
+                server.receive_batch(now, frames.iter().map(|f| &f[..]));
+            }
+            while let Some(ev) = server.poll_event() {
+                match ev {
+                    StackEvent::Acceptable(l) => while server.tcp_accept(l).is_some() {},
+                    StackEvent::Tcp(h, Event::Readable) => {
+                        while let Ok(n @ 1..) = server.tcp_recv(h, &mut buf) {
+                            server.tcp_send(h, &buf[..n]).unwrap();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for f in frames_out(&mut server, now) {
+                client.receive(now, &f);
+            }
+            while let Some(ev) = client.poll_event() {
+                if let StackEvent::Tcp(h, Event::Readable) = ev {
+                    let i = conns.iter().position(|&c| c == h).unwrap();
+                    while let Ok(n @ 1..) = client.tcp_recv(h, &mut buf) {
+                        echoed[i].extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            match round {
+                2 => conns
+                    .push(client.tcp_connect_from(now, port_b, SERVER, server_b, config).unwrap()),
+                // Both connections' segments in each batch from here on.
+                6..=9 => {
+                    for (i, &c) in conns.iter().enumerate() {
+                        client.tcp_send(c, format!("to {i} in {round};").as_bytes()).unwrap();
+                    }
+                }
+                _ => {}
+            }
+            now += Duration::from_millis(5);
+        }
+        for (i, got) in echoed.iter().enumerate() {
+            let want: String = (6..=9).map(|r| format!("to {i} in {r};")).collect();
+            assert_eq!(String::from_utf8_lossy(got), want, "connection {i}, fed {}", feed as u8);
+        }
+    }
 }

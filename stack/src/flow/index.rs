@@ -1,13 +1,22 @@
-//! The index from `(hash, key)` to slab slot: std's `HashMap` (a SwissTable) driven by the
-//! hash the table computed once, instead of hashing the key again.
+//! The two indexes from a key's hash to its slab slot, both SwissTables driven by the hash the
+//! table computed once, instead of hashing the key again:
 //!
-//! A key is stored with its 32-bit keyed hash; the map's own hasher passes that hash through
-//! (spread over 64 bits, since the SwissTable takes its 7-bit control tag from the top bits
-//! and the bucket from the bottom). A lookup that misses usually touches only the 1-byte
-//! control tags, a dense array that stays in cache far longer than the buckets do — which
-//! matters because misses are what a SYN flood or a port scan sends.
+//! - [`SlotIndex`], the connection and listener tables' (`Table`): 8-byte buckets of the
+//!   32-bit keyed hash and the slot, the key left in the slab. A lookup that must be exact
+//!   compares the key of each slot whose full hash matches (in the slab); the RX look-ahead
+//!   trusts the hash match alone, as a hint that is checked before it is acted on. At 100,000
+//!   connections its buckets take 1 MiB, where buckets holding the key took 3;
+//! - [`RawIndex`], the IPv6 index's (`FlowIndex6`): the 36-byte key in the bucket with the
+//!   hash, since the slab holds only an IPv6 connection's alias, not its real key.
+//!
+//! Each takes its 7-bit control tag from the top bits of the spread hash and the bucket from
+//! the bottom. A lookup that misses usually touches only the 1-byte control tags, a dense
+//! array that stays in cache far longer than the buckets do — which matters because misses
+//! are what a SYN flood or a port scan sends — and a tag match reads the bucket's hash, not
+//! the slab: only a full 32-bit match (one in 2^32 for a key not held) goes on to the key.
 
 use core::hash::{BuildHasherDefault, Hash, Hasher};
+use hashbrown::HashTable;
 use std::collections::HashMap;
 
 /// A key together with its keyed hash. Equality compares both (the hash first, cheaply).
@@ -54,17 +63,82 @@ pub(crate) const fn spread(hash: u32) -> u64 {
     (hash as u64) << 32 | hash as u64
 }
 
+/// One bucket of the connection index: the key's 32-bit keyed hash and its slab slot. No key
+/// and no generation: 8 bytes, a third of a `(hash, key, slot, generation)` bucket, so that
+/// 100,000 connections' buckets take 1 MiB instead of 3 (see the [module docs](self)).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    hash: u32,
+    slot: u32,
+}
+
+/// The index from hash to slab slot, the keys left in the slab: a SwissTable of 8-byte
+/// buckets ([`Bucket`]). What a hash match means is the caller's: [`hint`](Self::hint)
+/// trusts it, [`find`](Self::find) asks the caller to check the slot's key.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotIndex {
+    table: HashTable<Bucket>,
+}
+
+impl SlotIndex {
+    /// Bytes one entry takes (plus the hash table's control byte).
+    pub(crate) const fn entry_bytes() -> usize {
+        core::mem::size_of::<Bucket>() + 1
+    }
+
+    /// An index that holds `capacity` entries without reallocating.
+    pub(crate) fn with_capacity(capacity: usize) -> SlotIndex {
+        SlotIndex { table: HashTable::with_capacity(capacity) }
+    }
+
+    /// The slot of the first entry stored under `hash`, its key unchecked: reads the control
+    /// bytes and the bucket, never the slab. Another key of the same 32-bit hash may own the
+    /// slot, so the answer is only a hint, to be checked against the key before it is acted
+    /// on.
+    #[inline]
+    pub(crate) fn hint(&self, hash: u32) -> Option<u32> {
+        self.table.find(spread(hash), |b| b.hash == hash).map(|b| b.slot)
+    }
+
+    /// The slot stored under `hash` that `is_key` accepts (the caller reads the slot's key
+    /// from the slab: only for a full 32-bit hash match, so a miss never touches the slab).
+    #[inline]
+    pub(crate) fn find(&self, hash: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.table.find(spread(hash), |b| b.hash == hash && is_key(b.slot)).map(|b| b.slot)
+    }
+
+    /// Adds an entry. The caller has checked the key is absent and there is room.
+    pub(crate) fn insert(&mut self, hash: u32, slot: u32) {
+        self.table.insert_unique(spread(hash), Bucket { hash, slot }, |b| spread(b.hash));
+    }
+
+    /// Removes the entry of `slot`, stored under `hash`: a slot has one entry, so its number
+    /// names it and no key is read.
+    pub(crate) fn remove(&mut self, hash: u32, slot: u32) -> bool {
+        match self.table.find_entry(spread(hash), |b| b.hash == hash && b.slot == slot) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Entries held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// The keyed index, `(hash, key)` to `(slot, generation)`: std's `HashMap`, for the IPv6
+/// keys the slab does not hold.
 #[derive(Debug, Clone)]
 pub(crate) struct RawIndex<K> {
     map: HashMap<Hashed<K>, (u32, u32), BuildHasherDefault<PassThrough>>,
 }
 
 impl<K: Copy + Eq> RawIndex<K> {
-    /// Bytes one entry takes (plus the hash table's control byte).
-    pub(crate) const fn entry_bytes() -> usize {
-        core::mem::size_of::<(Hashed<K>, (u32, u32))>() + 1
-    }
-
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
         RawIndex { map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()) }
@@ -109,6 +183,49 @@ mod tests {
         assert_eq!(idx.remove(7, 100), Some((0, 0)));
         assert_eq!(idx.find(7, 100), None);
         assert_eq!(idx.find(7, 200), Some((1, 3)));
+    }
+
+    #[test]
+    fn a_hint_trusts_the_hash_and_find_asks_for_the_key() {
+        let mut idx = SlotIndex::with_capacity(4);
+        // Slots 0 and 1 hold two keys of one 32-bit hash, slot 2 another.
+        idx.insert(7, 0);
+        idx.insert(7, 1);
+        idx.insert(9, 2);
+        assert!(matches!(idx.hint(7), Some(0 | 1)), "either slot of the hash");
+        assert_eq!(idx.hint(9), Some(2));
+        assert_eq!(idx.hint(8), None);
+        // The exact find asks about each slot of the hash, and only those.
+        assert_eq!(idx.find(7, |s| s == 1), Some(1));
+        assert_eq!(idx.find(7, |s| s == 0), Some(0));
+        assert_eq!(idx.find(7, |_| false), None, "a key in neither slot misses");
+        let mut asked = Vec::new();
+        assert_eq!(
+            idx.find(8, |s| {
+                asked.push(s);
+                true
+            }),
+            None
+        );
+        assert!(asked.is_empty(), "no slot is read without a full hash match");
+        // A removal names the slot; the other entry of the hash stays.
+        assert!(idx.remove(7, 0));
+        assert!(!idx.remove(7, 0));
+        assert!(!idx.remove(9, 1), "a slot is found under its own hash only");
+        assert_eq!(idx.hint(7), Some(1));
+        assert_eq!(idx.len(), 2);
+    }
+
+    #[test]
+    fn a_slot_index_grows_from_its_stored_hashes() {
+        // Past its capacity the table rehashes from the buckets' own hashes (no key needed).
+        let mut idx = SlotIndex::with_capacity(1);
+        let hash = |slot: u32| slot.wrapping_mul(0x9e37_79b9);
+        for slot in 0..1000 {
+            idx.insert(hash(slot), slot);
+        }
+        assert!((0..1000).all(|slot| idx.find(hash(slot), |s| s == slot) == Some(slot)));
+        assert_eq!(idx.len(), 1000);
     }
 
     #[test]

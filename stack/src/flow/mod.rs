@@ -7,21 +7,36 @@
 //! - a [`slab`](Slab) of values with a free list, whose slots never move, so a
 //!   [`Handle`] stays valid for as long as its entry lives; a generation counter per slot
 //!   makes a stale handle miss instead of reaching whatever reused the slot;
-//! - an index from `(hash, key)` to `(slot, generation)`: std's `HashMap`, a SwissTable,
-//!   fed the hash this module computed instead of hashing again. A lookup reads one byte of
-//!   control tags and, on a tag match, one bucket; it never touches the slab, so a miss (a
-//!   stray segment, a SYN flood) costs a read of a dense tag array that caches well.
+//! - an index from hash to slot: a SwissTable (`hashbrown`'s `HashTable`, the table inside
+//!   std's `HashMap`) of 8-byte buckets, each the key's 32-bit keyed hash and its slot, fed
+//!   the hash this module computed instead of hashing again. The keys stay in the slab (a
+//!   connection's are its own addresses). A lookup reads one byte of control tags and, on a
+//!   tag match, a bucket; only on a full 32-bit hash match does it read the slot's key, so a
+//!   miss (a stray segment, a SYN flood) costs a read of a dense tag array that caches well.
 //!
+//! Two lookups share the index. The exact one ([`Table::lookup_hashed`]: inserts, removals,
+//! SYNs, RSTs, any segment without a hint) compares the key in the slot, and takes the
+//! handle's generation from there. The RX look-ahead's ([`Table::hint_hashed`]) trusts the
+//! hash match and reads no slot: it only names a slot ([`Hint`]) whose lines are then
+//! prefetched, and the receive path compares that slot's key with the segment's before
+//! acting on it, looking the segment up again if they differ. So a 32-bit collision between
+//! two keys costs a second lookup, never a wrong connection; and a stale handle still misses,
+//! its generation checked against the slot's.
+//!
+//! Why buckets without the key: with `(hash, key, slot, generation)` buckets (std's `HashMap`,
+//! 24 bytes each) 100,000 connections' index took 3 MB, its buckets read from beyond the L2
+//! by every lookup, and the look-ahead's probe spent most of its time on that one load; 8-byte
+//! buckets take 1 MiB (docs/benchmarks.md, "A flow index that fits in L2").
 //! Why not an open-addressing table of our own: one was built and measured (linear probing,
 //! `(hash, slot)` buckets, keys in the slab). It matched the SwissTable while the table fit in
 //! cache and lost on misses at 10^6 entries, where its buckets no longer did. A SwissTable of
-//! such buckets (`hashbrown`'s `HashTable`, 8 bytes a bucket) lost too, on hits at 100,000
-//! connections: a lookup then waits on the slot's line to check the key, before the RX
-//! look-ahead asks for the connection's lines (docs/benchmarks.md, "The wheel entry's other
-//! line"). So did lines of three tagged entries holding the keys, the line named by the hash
-//! so that the look-ahead could prefetch it a stage before the probe: 2.5x slower lookups
-//! in cache, 3.3x slower misses at 10^6, and no gain at 100,000 connections, where the index
-//! stays cached anyway (branch `lines`; "The index a hash can name").
+//! such buckets whose every lookup compared the key lost too, on hits at 100,000
+//! connections: the look-ahead then waited on the slot's line to check the key, before it
+//! asked for the connection's lines (docs/benchmarks.md, "The wheel entry's other line");
+//! the hint above is that table without the wait. So did lines of three tagged entries
+//! holding the keys, the line named by the hash so that the look-ahead could prefetch it a
+//! stage before the probe: 2.5x slower lookups in cache, 3.3x slower misses at 10^6, and no
+//! gain at 100,000 connections (branch `lines`; "The index a hash can name").
 //!
 //! Hashing is keyed with a secret the caller supplies (the stack draws no random numbers of
 //! its own): a remote peer chooses its address and port freely, and with an unkeyed hash it
@@ -43,7 +58,7 @@ mod v6;
 
 pub use hash::{FlowHash, FlowHasher};
 pub use slab::{Keyed, SlotEntry, SlotGeneration};
-pub use table::{FlowError, Handle, Table};
+pub use table::{FlowError, Handle, Hint, Table};
 pub use v6::{is_alias, FlowIndex6, FlowKey6};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -154,6 +169,9 @@ pub type FlowTable<V> = Table<FlowKey, V>;
 
 /// A handle to a connection slot.
 pub type FlowHandle = Handle<FlowKey>;
+
+/// A connection slot a hash led to, its entry unchecked ([`Hint`]).
+pub type FlowHint = Hint<FlowKey>;
 
 /// Listening sockets by local address and port.
 pub type ListenerTable<V> = Table<ListenKey, V>;

@@ -181,6 +181,16 @@ impl<K, E: SlotEntry<K>> Slab<K, E> {
         }
     }
 
+    /// The entry slot `index` holds, whatever its generation: for a caller that checks the
+    /// entry's key instead (an index hit, a hint), and takes the generation from the entry.
+    #[inline]
+    pub(crate) fn occupant(&self, index: u32) -> Option<&E> {
+        match self.slots.get(index as usize)? {
+            Slot::Occupied(e) => Some(e),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
     /// The address of slot `index` (if it exists), not read: its entry's address too, for an
     /// entry whose slot keeps its tag in a niche of the entry (a `Socket`'s slot is the socket
     /// and nothing more, `stack::socket::a_slot_is_the_connection_and_one_line`).

@@ -2,7 +2,7 @@
 //! handles.
 
 use super::hash::{FlowHash, FlowHasher};
-use super::index::RawIndex;
+use super::index::SlotIndex;
 use super::slab::{Keyed, Slab, SlotEntry};
 use super::TableKey;
 use core::fmt;
@@ -30,6 +30,46 @@ impl<K> Handle<K> {
     /// How many times the slot had been vacated when this handle was issued.
     pub fn generation(self) -> u32 {
         self.generation
+    }
+
+    /// The handle's slot as a hint (whatever entry holds the slot when it is used).
+    pub fn hint(self) -> Hint<K> {
+        Hint { index: self.index, _key: PhantomData }
+    }
+}
+
+/// A slot that a key's hash led to, its entry not checked: what [`Table::hint_hashed`] finds
+/// from a hash alone, without reading the slab. It names whatever entry holds the slot when
+/// it is used ([`Table::hinted`]), which may be another key's (a 32-bit hash collision, or
+/// the entry removed and the slot reused since), so nothing is done with that entry but
+/// prefetch it until its key has been compared with the one looked for.
+pub struct Hint<K> {
+    index: u32,
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K> Hint<K> {
+    /// The slot number.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+impl<K> Clone for Hint<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for Hint<K> {}
+impl<K> PartialEq for Hint<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+    }
+}
+impl<K> Eq for Hint<K> {}
+impl<K> fmt::Debug for Hint<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hint({})", self.index)
     }
 }
 
@@ -85,14 +125,15 @@ impl std::error::Error for FlowError {}
 /// [`SlotEntry`] whose `Value` is itself) saves their room and the cache line they may take.
 pub struct Table<K, V, E = Keyed<K, V>> {
     hasher: FlowHasher,
-    index: RawIndex<K>,
+    index: SlotIndex,
     slab: Slab<K, E>,
     _value: PhantomData<fn() -> V>,
 }
 
 impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
     /// A table for at most `capacity` entries, hashing under the secret `hash_key`. Allocates
-    /// the index for `capacity` entries now (about 25 bytes per entry for a [`FlowKey`]) and
+    /// the index for `capacity` entries now (about 9 bytes per entry, over the index's spare
+    /// buckets) and
     /// reserves the slab, so filling the table to its capacity never reallocates.
     ///
     /// One exception, inherited from the SwissTable: removals can leave tombstones, and when
@@ -107,7 +148,7 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
     pub fn new(capacity: usize, hash_key: [u8; 16]) -> Table<K, V, E> {
         Table {
             hasher: FlowHasher::new(hash_key),
-            index: RawIndex::with_capacity(capacity),
+            index: SlotIndex::with_capacity(capacity),
             slab: Slab::with_capacity(capacity),
             _value: PhantomData,
         }
@@ -115,7 +156,7 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
 
     /// Bytes one entry takes: its slab slot (key, generation and value) and its index entry.
     pub const fn entry_bytes() -> usize {
-        Slab::<K, E>::slot_bytes() + RawIndex::<K>::entry_bytes()
+        Slab::<K, E>::slot_bytes() + SlotIndex::entry_bytes()
     }
 
     /// The most entries the table accepts.
@@ -151,11 +192,45 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         self.lookup_hashed(key, self.hash(key))
     }
 
-    /// The handle of `key`'s entry, given `hash == self.hash(key)`.
+    /// The handle of `key`'s entry, given `hash == self.hash(key)`. The index holds no keys:
+    /// each entry whose 32-bit hash matches has its key read from its slot and compared (for
+    /// a key held, one slot read, which the caller's use of the entry would read anyway; for
+    /// a key not held, almost never any), and the handle takes that slot's generation.
     #[inline]
     pub fn lookup_hashed(&self, key: &K, hash: FlowHash) -> Option<Handle<K>> {
-        let (slot, generation) = self.index.find(hash.0, *key)?;
-        Some(Handle::new(slot, generation))
+        let mut found = None;
+        self.index.find(hash.0, |slot| match self.slab.occupant(slot) {
+            Some(e) if e.key() == *key => {
+                found = Some(Handle::new(slot, e.generation().get()));
+                true
+            }
+            _ => false,
+        })?;
+        found
+    }
+
+    /// The slot of the first entry whose 32-bit hash is `hash`, its key not compared: the
+    /// index alone is read, never the slab, so a caller can have the slot's lines fetched
+    /// without first waiting for one of them (the RX look-ahead). Only a [`Hint`]: see there.
+    #[inline]
+    pub fn hint_hashed(&self, hash: FlowHash) -> Option<Hint<K>> {
+        self.index.hint(hash.0).map(|index| Hint { index, _key: PhantomData })
+    }
+
+    /// The handle of the entry that holds the hinted slot now, if any: a live handle, but of
+    /// whichever entry that is, so its key is still to be compared before it is used for a
+    /// key. It reads the slot's generation, which the caller has fetched with the slot.
+    #[inline]
+    pub fn hinted(&self, hint: Hint<K>) -> Option<Handle<K>> {
+        let entry = self.slab.occupant(hint.index)?;
+        Some(Handle::new(hint.index, entry.generation().get()))
+    }
+
+    /// The key and value of the entry that holds the hinted slot now, if any (for reading
+    /// ahead: whose entry it is does not matter there).
+    #[inline]
+    pub fn get_hinted(&self, hint: Hint<K>) -> Option<(K, &V)> {
+        self.slab.occupant(hint.index).map(|e| (e.key(), e.value()))
     }
 
     /// Inserts `value` under `key`. On refusal the value is dropped; use
@@ -183,21 +258,21 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         make: impl FnOnce(Handle<K>) -> V,
     ) -> Result<Handle<K>, FlowError> {
         debug_assert_eq!(hash, self.hash(&key));
-        if self.index.find(hash.0, key).is_some() {
+        if self.lookup_hashed(&key, hash).is_some() {
             return Err(FlowError::Exists);
         }
         let (slot, generation) =
             self.slab.insert_with(key, |i, g| make(Handle::new(i, g))).ok_or(FlowError::Full)?;
         // The slab admits at most `capacity` entries and the index was sized for as many
         // (see `new` for the one case where it still rehashes).
-        self.index.insert(hash.0, key, (slot, generation));
+        self.index.insert(hash.0, slot);
         Ok(Handle::new(slot, generation))
     }
 
-    /// The address of the handle's slot, not read (the handle is not checked either).
+    /// The address of the hinted slot, not read (nor is whose entry it holds checked).
     #[inline]
-    pub(crate) fn slot_addr(&self, handle: Handle<K>) -> Option<*const u8> {
-        self.slab.slot_addr(handle.index)
+    pub(crate) fn slot_addr(&self, hint: Hint<K>) -> Option<*const u8> {
+        self.slab.slot_addr(hint.index)
     }
 
     /// The entry's key, if the handle is live.
@@ -235,7 +310,10 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         let key = self.key(handle)?;
         // A live entry is always in the index under its key's hash (hashed again here: a
         // removal is rare beside the lookups, and the hash kept per slot cost them room).
-        self.index.remove(self.hash(&key).0, key)?;
+        // The slot names its index entry; the hash finds it.
+        if !self.index.remove(self.hash(&key).0, handle.index) {
+            return None;
+        }
         self.slab.remove(handle.index, handle.generation).map(E::into_value)
     }
 
@@ -319,6 +397,76 @@ mod tests {
         assert_eq!(t.key(new), Some(key(2)));
         assert_eq!(t.remove(old), None);
         assert_eq!(t.get(new), Some(&"new"));
+    }
+
+    /// Two different keys of one 32-bit hash under `t`'s secret, found by a birthday search
+    /// over random keys (about 2^16.5 of them for even odds). Random, not a progression of
+    /// ports: the multilinear hash spreads a progression too evenly for birthday odds.
+    fn colliding_keys<V>(t: &FlowTable<V>) -> (FlowKey, FlowKey) {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let mut seen = std::collections::HashMap::new();
+        loop {
+            let (r, ports) = (rng.next_u64(), rng.next_u64());
+            let k = FlowKey {
+                local_ip: Ipv4Addr::new(10, 0, 0, 1),
+                local_port: ports as u16,
+                remote_ip: Ipv4Addr::from(r as u32),
+                remote_port: (ports >> 16) as u16,
+            };
+            if let Some(other) = seen.insert(t.hash(&k).value(), k) {
+                if other != k {
+                    return (other, k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_of_one_32_bit_hash_are_told_apart_by_their_slots_keys() {
+        let mut t: FlowTable<u32> = FlowTable::new(8, [5; 16]);
+        let (a, b) = colliding_keys(&t);
+        assert_ne!(a, b);
+        assert_eq!(t.hash(&a), t.hash(&b));
+        let ha = t.insert(a, 1).unwrap();
+        assert_eq!(t.lookup(&b), None, "a key not held misses, though its hash is held");
+        assert_eq!(t.remove_key(&b), None);
+        let hb = t.insert(b, 2).unwrap();
+        assert_eq!(t.insert(b, 3), Err(FlowError::Exists));
+        assert_eq!((t.lookup(&a), t.lookup(&b)), (Some(ha), Some(hb)));
+        // The hint trusts the hash: both keys are led to the same slot, one of them wrongly,
+        // and only the key of the entry it names can tell.
+        let hint = t.hint_hashed(t.hash(&a)).unwrap();
+        assert_eq!(t.hint_hashed(t.hash(&b)), Some(hint));
+        let named = t.hinted(hint).unwrap();
+        assert!(named == ha || named == hb);
+        let wrong = if named == ha { b } else { a };
+        assert_ne!(t.key(named), Some(wrong), "the entry named is the other key's");
+        assert_eq!(t.get_hinted(hint).map(|(k, _)| k), t.key(named));
+        // Removing one leaves the other, found by key and by hint.
+        assert_eq!(t.remove(ha), Some(1));
+        assert_eq!((t.lookup(&a), t.lookup(&b)), (None, Some(hb)));
+        let hint = t.hint_hashed(t.hash(&a)).unwrap();
+        assert_eq!(t.hinted(hint), Some(hb), "a's hash now leads to b's entry");
+        assert_eq!(t.key(hb), Some(b));
+    }
+
+    #[test]
+    fn a_hint_to_a_reused_slot_names_the_new_entry_and_old_handles_miss() {
+        let mut t: FlowTable<&str> = FlowTable::new(1, [0; 16]);
+        let old = t.insert(key(1), "old").unwrap();
+        let hint = t.hint_hashed(t.hash(&key(1))).unwrap();
+        assert_eq!((hint, t.hinted(hint)), (old.hint(), Some(old)));
+        assert_eq!(t.remove(old), Some("old"));
+        assert_eq!(t.hinted(hint), None, "a vacant slot names nothing");
+        assert_eq!(t.hint_hashed(t.hash(&key(1))), None);
+        let new = t.insert(key(2), "new").unwrap();
+        // The old hint now names the new entry, under its own generation and key: a user that
+        // compares the key (as the receive path does) finds key(2), not key(1).
+        assert_eq!(t.hinted(hint), Some(new));
+        assert_eq!(t.get_hinted(hint), Some((key(2), &"new")));
+        assert_eq!(t.get(old), None, "the stale handle still misses");
+        assert_eq!(t.key(old), None);
+        assert_eq!(t.lookup(&key(1)), None);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use super::Stack;
-use crate::flow::{FlowHandle, FlowKey};
+use crate::flow::{FlowHint, FlowKey};
 use crate::time::Instant;
 
 /// Starts fetching the cache line at an address and returns at once, without reading it,
@@ -44,8 +44,9 @@ pub type Prefetch = fn(*const u8);
 /// lines per frame).
 const WINDOW: usize = 16;
 
-/// One window's frames, looked up: the connection of each (`None`: left to `receive`).
-type Window = [Option<FlowHandle>; WINDOW];
+/// One window's frames, looked up: the slot of each one's connection as its hash found it,
+/// the key unchecked (`None`: left to `receive`).
+type Window = [Option<FlowHint>; WINDOW];
 
 impl Stack {
     /// Processes the frames of one RX batch, in order, with the same effect as calling
@@ -123,48 +124,55 @@ impl Stack {
         }
     }
 
-    /// Handles the next `found.len()` frames, each with its looked-up connection as the hint
-    /// (`tcp_input` checks the key, and leaves the frame's connection as the hint for the
-    /// next one).
+    /// Handles the next `found.len()` frames, each with the connection now in its looked-up
+    /// slot as the hint: found by the hash alone, it may be another key's, and
+    /// `segment_input` (like the IPv6 path) compares its key with the segment's before using
+    /// it, looks the segment up again if they differ, and leaves the frame's connection as the
+    /// hint for the next one. The slot's generation is read here, from the line prefetched
+    /// with the slot, rather than kept in the index.
     fn handle<'f>(
         &mut self,
         now: Instant,
-        found: &[Option<FlowHandle>],
+        found: &[Option<FlowHint>],
         frames: &mut impl Iterator<Item = &'f [u8]>,
     ) {
         for (hint, frame) in found.iter().zip(frames) {
-            self.rx_hint = *hint;
+            self.rx_hint = hint.and_then(|h| self.flows.hinted(h));
             self.receive(now, frame);
         }
     }
 
     /// Looks up the next window of frames (as many as there are, up to [`WINDOW`]) in steps,
     /// each over the whole window: the flow keys and their hashes (no memory but the frames),
-    /// then the index probes. The connection of the last frame handled is tried first (one
-    /// key compare, no hash): a run of batches of one connection is hashed once. The same
-    /// handle for the whole window, not each frame's predecessor: chaining them made every
-    /// lookup wait for the one before. Returns how many frames it took.
+    /// then the index probes. A probe trusts a match of the 32-bit hash and reads no slot, so
+    /// that none waits for a slot's line to compare the key (`handle` has it compared, once
+    /// the line is in). The connection of the last frame handled is tried first (one key
+    /// compare, no hash): a run of batches of one connection is hashed once. The same handle
+    /// for the whole window, not each frame's predecessor: chaining them made every lookup
+    /// wait for the one before. Returns how many frames it took.
     fn look_up<'f>(
         &self,
         frames: &mut impl Iterator<Item = &'f [u8]>,
         found: &mut Window,
     ) -> usize {
         let prev = self.rx_hint;
-        let mut keys = [None; WINDOW];
+        let mut hashes = [None; WINDOW];
         let mut n = 0;
-        for ((key, slot), frame) in keys.iter_mut().zip(found.iter_mut()).zip(frames) {
+        for ((hash, slot), frame) in hashes.iter_mut().zip(found.iter_mut()).zip(frames) {
             *slot = None;
-            *key = None;
+            *hash = None;
             match self.key_of(frame) {
-                Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => *slot = prev,
-                Some(k) => *key = Some((k, self.flows.hash(&k))),
+                Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
+                    *slot = prev.map(|p| p.hint());
+                }
+                Some(k) => *hash = Some(self.flows.hash(&k)),
                 None => {}
             }
             n += 1;
         }
-        for (slot, key) in found[..n].iter_mut().zip(&keys[..n]) {
-            if let Some((key, hash)) = key {
-                *slot = self.flows.lookup_hashed(key, *hash);
+        for (slot, hash) in found[..n].iter_mut().zip(&hashes[..n]) {
+            if let Some(hash) = hash {
+                *slot = self.flows.hint_hashed(*hash);
             }
         }
         n
@@ -172,7 +180,7 @@ impl Stack {
 
     /// Prefetches each found connection's socket record and the lines of it a segment
     /// touches ([`HOT_LINES`](crate::tcp::HOT_LINES)), from the slot's address alone.
-    fn prefetch_slots(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
+    fn prefetch_slots(&self, found: &[Option<FlowHint>], prefetch: Prefetch) {
         let conn = core::mem::offset_of!(super::socket::Socket, conn);
         let record = core::mem::offset_of!(super::socket::Socket, in_tx);
         for h in found.iter().flatten() {
@@ -197,9 +205,9 @@ impl Stack {
     /// whose deadline falls within the connection's horizon read the round-trip estimate in
     /// this pass and measured no better (docs/benchmarks.md, "The wheel entry out of the
     /// segment's way").
-    fn prefetch_behind(&self, found: &[Option<FlowHandle>], prefetch: Prefetch) {
+    fn prefetch_behind(&self, found: &[Option<FlowHint>], prefetch: Prefetch) {
         for h in found.iter().flatten() {
-            if let Some(s) = self.flows.get(*h) {
+            if let Some((_, s)) = self.flows.get_hinted(*h) {
                 if let Some([start, end]) = self.wheel.entry_ends(&s.timer) {
                     prefetch(start);
                     prefetch(end);
@@ -219,9 +227,9 @@ impl Stack {
 
     /// Reads every line of `h`'s connection and socket record its segment will touch, and
     /// the first line of its send queue's first chunk.
-    fn warm(&self, h: FlowHandle) {
+    fn warm(&self, h: FlowHint) {
         // Key and socket from one slot check.
-        if let Some((key, s)) = self.flows.get_keyed(h) {
+        if let Some((key, s)) = self.flows.get_hinted(h) {
             // The socket record (settle reads it, with the wheel entry's deadline in it), and
             // the entry, which a sixth of the segments move at 100,000 connections
             // (`prefetch_behind`).

@@ -287,6 +287,6 @@ fn a_slot_is_the_connection_and_one_line() {
     assert_eq!(size_of::<TxRoute>(), 20);
     assert_eq!(size_of::<Socket>(), size_of::<Connection>() + 64);
     // 1,856 bytes (2,048 while each connection held a copy of its configuration): the
-    // index's entry (24 bytes and a control byte) beside it.
-    assert_eq!(SocketTable::entry_bytes(), size_of::<Socket>() + 25);
+    // index's entry (a hash and a slot, 8 bytes, and a control byte) beside it.
+    assert_eq!(SocketTable::entry_bytes(), size_of::<Socket>() + 9);
 }
