@@ -46,6 +46,27 @@ fn counting_prefetch(_line: *const u8) {
 /// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
 /// server fed in batches or frame by frame; returns every frame the server sent and the bytes
 /// the clients got back.
+/// Gives the server the client's frames as `feed` says, then accepts every connection and
+/// echoes everything readable.
+fn feed_and_echo(server: &mut Stack, now: Instant, frames: &[Vec<u8>], feed: Feed, buf: &mut [u8]) {
+    if feed == Feed::OneByOne {
+        frames.iter().for_each(|f| server.receive(now, f));
+    } else {
+        server.receive_batch(now, frames.iter().map(|f| &f[..]));
+    }
+    while let Some(ev) = server.poll_event() {
+        match ev {
+            StackEvent::Acceptable(l) => while server.tcp_accept(l).is_some() {},
+            StackEvent::Tcp(h, Event::Readable) => {
+                while let Ok(n @ 1..) = server.tcp_recv(h, buf) {
+                    server.tcp_send(h, &buf[..n]).unwrap();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
     let prefetch = (feed == Feed::Staged).then_some(counting_prefetch as Prefetch);
     let mut server = stack(SERVER, 1, 7, prefetch);
@@ -58,24 +79,7 @@ fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
     let (mut sent, mut echoed, mut buf) = (Vec::new(), Vec::new(), [0u8; 256]);
     for round in 0..60 {
         let frames = frames_out(&mut client, now);
-        if feed != Feed::OneByOne {
-            server.receive_batch(now, frames.iter().map(|f| &f[..]));
-        } else {
-            for f in &frames {
-                server.receive(now, f);
-            }
-        }
-        while let Some(ev) = server.poll_event() {
-            match ev {
-                StackEvent::Acceptable(l) => while server.tcp_accept(l).is_some() {},
-                StackEvent::Tcp(h, Event::Readable) => {
-                    while let Ok(n @ 1..) = server.tcp_recv(h, &mut buf) {
-                        server.tcp_send(h, &buf[..n]).unwrap();
-                    }
-                }
-                _ => {}
-            }
-        }
+        feed_and_echo(&mut server, now, &frames, feed, &mut buf);
         let replies = frames_out(&mut server, now);
         sent.extend(replies.iter().cloned());
         for f in &replies {
@@ -174,22 +178,7 @@ fn connections_of_one_hash_each_get_their_own_segments() {
         let mut buf = [0u8; 256];
         for round in 0..40 {
             let frames = frames_out(&mut client, now);
-            if feed == Feed::OneByOne {
-                frames.iter().for_each(|f| server.receive(now, f));
-            } else {
-                server.receive_batch(now, frames.iter().map(|f| &f[..]));
-            }
-            while let Some(ev) = server.poll_event() {
-                match ev {
-                    StackEvent::Acceptable(l) => while server.tcp_accept(l).is_some() {},
-                    StackEvent::Tcp(h, Event::Readable) => {
-                        while let Ok(n @ 1..) = server.tcp_recv(h, &mut buf) {
-                            server.tcp_send(h, &buf[..n]).unwrap();
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            feed_and_echo(&mut server, now, &frames, feed, &mut buf);
             for f in frames_out(&mut server, now) {
                 client.receive(now, &f);
             }
