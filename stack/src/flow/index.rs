@@ -15,44 +15,7 @@
 //! are what a SYN flood or a port scan sends — and a tag match reads the bucket's hash, not
 //! the slab: only a full 32-bit match (one in 2^32 for a key not held) goes on to the key.
 
-use core::hash::{BuildHasherDefault, Hash, Hasher};
 use hashbrown::HashTable;
-use std::collections::HashMap;
-
-/// A key together with its keyed hash. Equality compares both (the hash first, cheaply).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Hashed<K> {
-    hash: u32,
-    key: K,
-}
-
-impl<K> Hash for Hashed<K> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u32(self.hash);
-    }
-}
-
-/// A `Hasher` that returns the one `u32` it is given, spread to 64 bits.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `Hashed::hash` feeds this hasher, and it calls `write_u32`. Fold anything else
-        // in anyway rather than panic.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u32(&mut self, hash: u32) {
-        self.0 = spread(hash);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// The 64-bit value the SwissTable is given for a 32-bit hash: the hash in both halves, so
 /// the tag (the top 7 bits) and the bucket (the low bits) each take the hash's own bits.
@@ -131,38 +94,47 @@ impl SlotIndex {
     }
 }
 
-/// The keyed index, `(hash, key)` to `(slot, generation)`: std's `HashMap`, for the IPv6
-/// keys the slab does not hold.
+/// The keyed index, `(hash, key)` to `(slot, generation)`, for the IPv6 keys the slab does
+/// not hold: a SwissTable like [`SlotIndex`], its buckets holding the key beside the hash.
 #[derive(Debug, Clone)]
 pub(crate) struct RawIndex<K> {
-    map: HashMap<Hashed<K>, (u32, u32), BuildHasherDefault<PassThrough>>,
+    table: HashTable<KeyedBucket<K>>,
+}
+
+/// One bucket of [`RawIndex`]: the key's hash, the key, and its `(slot, generation)`.
+#[derive(Debug, Clone, Copy)]
+struct KeyedBucket<K> {
+    hash: u32,
+    key: K,
+    slot: (u32, u32),
 }
 
 impl<K: Copy + Eq> RawIndex<K> {
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
-        RawIndex { map: HashMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default()) }
+        RawIndex { table: HashTable::with_capacity(capacity) }
     }
 
     /// The `(slot, generation)` stored for the key: enough to make a handle without touching
     /// the slab.
     #[inline]
     pub(crate) fn find(&self, hash: u32, key: K) -> Option<(u32, u32)> {
-        self.map.get(&Hashed { hash, key }).copied()
+        self.table.find(spread(hash), |b| b.hash == hash && b.key == key).map(|b| b.slot)
     }
 
     /// Adds an entry. The caller has checked the key is absent and there is room.
     pub(crate) fn insert(&mut self, hash: u32, key: K, slot: (u32, u32)) {
-        self.map.insert(Hashed { hash, key }, slot);
+        self.table.insert_unique(spread(hash), KeyedBucket { hash, key, slot }, |b| spread(b.hash));
     }
 
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub(crate) fn remove(&mut self, hash: u32, key: K) -> Option<(u32, u32)> {
-        self.map.remove(&Hashed { hash, key })
+        let entry = self.table.find_entry(spread(hash), |b| b.hash == hash && b.key == key);
+        entry.ok().map(|e| e.remove().0.slot)
     }
 }
 
@@ -229,11 +201,10 @@ mod tests {
     }
 
     #[test]
-    fn pass_through_spreads_the_hash_to_both_ends() {
-        let mut h = PassThrough::default();
-        h.write_u32(0xfe00_0001);
+    fn spread_puts_the_hash_at_both_ends() {
         // The SwissTable takes its tag from the top 7 bits and the bucket from the bottom.
-        assert_eq!(h.finish() >> 57, 0x7f);
-        assert_eq!(h.finish() & 0xffff_ffff, 0xfe00_0001);
+        let h = spread(0xfe00_0001);
+        assert_eq!(h >> 57, 0x7f);
+        assert_eq!(h & 0xffff_ffff, 0xfe00_0001);
     }
 }

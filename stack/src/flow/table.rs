@@ -198,15 +198,9 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
     /// a key not held, almost never any), and the handle takes that slot's generation.
     #[inline]
     pub fn lookup_hashed(&self, key: &K, hash: FlowHash) -> Option<Handle<K>> {
-        let mut found = None;
-        self.index.find(hash.0, |slot| match self.slab.occupant(slot) {
-            Some(e) if e.key() == *key => {
-                found = Some(Handle::new(slot, e.generation().get()));
-                true
-            }
-            _ => false,
-        })?;
-        found
+        let is_key = |slot| self.slab.occupant(slot).is_some_and(|e| e.key() == *key);
+        let index = self.index.find(hash.0, is_key)?;
+        self.hinted(Hint { index, _key: PhantomData })
     }
 
     /// The slot of the first entry whose 32-bit hash is `hash`, its key not compared: the
