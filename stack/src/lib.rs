@@ -11,6 +11,7 @@
 //! - [`tcp`]: the TCP connection engine.
 #![forbid(unsafe_code)]
 
+mod bits;
 pub mod flow;
 pub mod framing;
 pub mod iface;

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use crate::bits::Bits8;
 use crate::flow::{FlowHandle, FlowKey, ListenerHandle, SlotEntry, SlotGeneration, Table};
 use crate::iface::TxRoute;
 use crate::tcp::family::Ipv6Ends;
@@ -107,7 +108,7 @@ pub(crate) struct ConnTimer {
 /// A socket's four facts about its close, one bit each: one byte, not four, in a record
 /// that must stay within one line ([`Socket`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Closing(u8);
+pub(crate) struct Closing(Bits8);
 
 impl Closing {
     const WRITE_SHUT: u8 = 1;
@@ -117,15 +118,13 @@ impl Closing {
 
     #[inline]
     fn get(self, bit: u8) -> bool {
-        self.0 & bit != 0
+        self.0.has(bit)
     }
 
     /// Sets `bit` to `on`; returns what it was.
     #[inline]
     fn set(&mut self, bit: u8, on: bool) -> bool {
-        let was = self.get(bit);
-        self.0 = if on { self.0 | bit } else { self.0 & !bit };
-        was
+        self.0.set(bit, on)
     }
 
     /// The application shut down writing.

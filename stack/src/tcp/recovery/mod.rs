@@ -34,6 +34,7 @@ use super::rto::RtoLimits;
 use super::segment::Segment;
 use super::tcb::{rto_limits, Negotiated, Retransmit, SendSeq, Timers};
 use super::SeqNumber;
+use crate::bits::Bits8;
 use crate::tcp::cc::Congestion;
 use crate::tcp::cc::CongestionControl as _;
 use crate::time::{Duration, Instant};
@@ -149,7 +150,7 @@ impl LossCold {
 
 /// Which of [`LossCold`]'s options are `Some`, a bit each (see `LossRecovery::cold_set`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct ColdSet(u8);
+struct ColdSet(Bits8);
 
 impl ColdSet {
     /// A probe is outstanding: `LossCold::tlp_end`.
@@ -161,12 +162,12 @@ impl ColdSet {
 
     #[inline(always)]
     fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
+        self.0.has(bit)
     }
 
     #[inline(always)]
     fn set(&mut self, bit: u8, on: bool) {
-        self.0 = if on { self.0 | bit } else { self.0 & !bit };
+        self.0.set(bit, on);
     }
 }
 
