@@ -100,8 +100,9 @@ pub fn stack_config(dev: &impl Device, addressing: Addressing, keys: StackKeys) 
     let caps = dev.caps();
     let mut config = StackConfig::new(iface, caps, keys);
     config.tcp.mss = link_mss(caps.mtu);
-    // The staged RX look-ahead: the prefetch the stack cannot issue itself.
-    config.prefetch = Some(crate::prefetch::l2);
+    // The staged RX look-ahead: the prefetch the stack cannot issue itself, from as many
+    // connections as this machine's L2 calls for.
+    crate::prefetch::configure(&mut config);
     config
 }
 

@@ -1,14 +1,16 @@
 //! `Stack::receive_batch` does exactly what `Stack::receive` on each frame does: the same
 //! server driven both ways by the same client traffic sends the same bytes, and so does one
-//! whose batches go in stages with a prefetch (`StackConfig::prefetch`). And two connections
+//! whose batches go in stages with a prefetch (`StackConfig::prefetch`), and one that has a
+//! prefetch but fewer connections than stages call for (`StackConfig::prefetch_from`), which
+//! reads ahead with loads and prefetches nothing. And two connections
 //! whose keys share their 32-bit hash, which the look-ahead cannot tell apart, each get their
 //! own segments.
 
 mod common;
 
 use common::frames_out;
+use std::cell::Cell;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use xdptcp_stack::flow::{FlowKey, FlowTable};
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::stack::{Prefetch, Stack, StackConfig, StackEvent, StackKeys};
@@ -20,10 +22,13 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const CONNECTIONS: usize = 40;
 
-fn stack(ip: Ipv4Addr, mac: u8, seed: u64, prefetch: Option<Prefetch>) -> Stack {
+fn stack(ip: Ipv4Addr, mac: u8, seed: u64, prefetch: Option<(Prefetch, usize)>) -> Stack {
     let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, mac]), ip, 24);
     let mut cfg = StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(seed));
-    cfg.prefetch = prefetch;
+    if let Some((prefetch, from)) = prefetch {
+        cfg.prefetch = Some(prefetch);
+        cfg.prefetch_from = from;
+    }
     Stack::new(cfg, Instant::from_millis(1))
 }
 
@@ -34,13 +39,18 @@ enum Feed {
     Batched,
     /// Batched, with a prefetch: the staged look-ahead.
     Staged,
+    /// Batched, with a prefetch from more connections than there are: read ahead with loads.
+    BelowStaging,
 }
 
-/// Prefetches counted (the addresses are never read, as a prefetch reads nothing).
-static PREFETCHES: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Prefetches counted on this test's thread (the addresses are never read, as a prefetch
+    /// reads nothing).
+    static PREFETCHES: Cell<usize> = const { Cell::new(0) };
+}
 
 fn counting_prefetch(_line: *const u8) {
-    PREFETCHES.fetch_add(1, Ordering::Relaxed);
+    PREFETCHES.set(PREFETCHES.get() + 1);
 }
 
 /// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
@@ -68,7 +78,11 @@ fn feed_and_echo(server: &mut Stack, now: Instant, frames: &[Vec<u8>], feed: Fee
 }
 
 fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let prefetch = (feed == Feed::Staged).then_some(counting_prefetch as Prefetch);
+    let prefetch = match feed {
+        Feed::Staged => Some((counting_prefetch as Prefetch, 0)),
+        Feed::BelowStaging => Some((counting_prefetch as Prefetch, CONNECTIONS + 1)),
+        _ => None,
+    };
     let mut server = stack(SERVER, 1, 7, prefetch);
     let mut client = stack(CLIENT, 2, 9, None);
     let listener = server.tcp_listen(SERVER, 7, 128).unwrap();
@@ -123,14 +137,24 @@ fn a_batch_is_received_as_its_frames_one_by_one() {
 #[test]
 fn a_staged_batch_is_received_as_its_frames_one_by_one() {
     let (one_by_one, echoed) = run(Feed::OneByOne);
-    let before = PREFETCHES.load(Ordering::Relaxed);
+    let before = PREFETCHES.get();
     let (staged, echoed_staged) = run(Feed::Staged);
     // The record and eight connection lines per found connection, then its wheel entry and
     // chunk: batches of 40 frames fill the three stages.
-    let prefetched = PREFETCHES.load(Ordering::Relaxed) - before;
+    let prefetched = PREFETCHES.get() - before;
     assert!(prefetched > 9 * CONNECTIONS, "the staged look-ahead ran: {prefetched} prefetches");
     assert_eq!(staged, one_by_one, "the server sent the same frames");
     assert_eq!(echoed_staged, echoed);
+}
+
+#[test]
+fn below_its_connection_count_a_batch_with_a_prefetch_is_not_staged() {
+    let (one_by_one, echoed) = run(Feed::OneByOne);
+    let before = PREFETCHES.get();
+    let (batched, echoed_batched) = run(Feed::BelowStaging);
+    assert_eq!(PREFETCHES.get(), before, "one connection short of staging, nothing prefetched");
+    assert_eq!(batched, one_by_one, "the server sent the same frames");
+    assert_eq!(echoed_batched, echoed);
 }
 
 /// A server seed and two (server port, client port) pairs whose connections' keys (from the
@@ -163,7 +187,7 @@ fn colliding_ports() -> (u64, [(u16, u16); 2]) {
 fn connections_of_one_hash_each_get_their_own_segments() {
     let (seed, [(server_a, port_a), (server_b, port_b)]) = colliding_ports();
     for feed in [Feed::OneByOne, Feed::Batched, Feed::Staged] {
-        let prefetch = (feed == Feed::Staged).then_some(counting_prefetch as Prefetch);
+        let prefetch = (feed == Feed::Staged).then_some((counting_prefetch as Prefetch, 0));
         let mut server = stack(SERVER, 1, seed, prefetch);
         let mut client = stack(CLIENT, 2, 9, None);
         server.tcp_listen(SERVER, server_a, 8).unwrap();

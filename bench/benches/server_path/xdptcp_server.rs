@@ -29,8 +29,9 @@ impl XdptcpServer {
         let mut cfg = StackConfig::new(iface, caps(offload), StackKeys::from_seed(2));
         cfg.tcp = server_tcp();
         cfg.max_connections = (n + 1024).max(65536);
-        // As a driver sets it (`xdptcp_driver::setup::stack_config`): the staged look-ahead.
-        cfg.prefetch = Some(xdptcp_driver::prefetch::l2);
+        // As a driver sets it (`xdptcp_driver::setup::stack_config`): the staged look-ahead,
+        // from as many connections as this machine's L2 calls for.
+        xdptcp_driver::prefetch::configure(&mut cfg);
         let mut stack = Stack::new(cfg, now);
         stack.tcp_listen(Ipv4Addr::UNSPECIFIED, SERVER_PORT, 4096).expect("listen");
         XdptcpServer { stack, accepted: 0, scratch: vec![0; 4096], short_writes: 0 }

@@ -18,6 +18,9 @@
 //! batch goes in stages instead: while window k is handled, window k + 2 has been looked up
 //! and its slots and connections' lines prefetched, and window k + 1's wheel entries and
 //! chunks (found through those lines, prefetched a window before) are prefetched in turn.
+//! Only with enough connections held ([`StackConfig::prefetch_from`], [`staged_from`]): while
+//! their lines fit in the core's caches, the loads are waited for briefly and the stages'
+//! prefetches are pure cost.
 //!
 //! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
 //! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
@@ -26,6 +29,7 @@
 //! measurements.
 //!
 //! [`StackConfig::prefetch`]: super::StackConfig::prefetch
+//! [`StackConfig::prefetch_from`]: super::StackConfig::prefetch_from
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -38,6 +42,21 @@ use crate::time::Instant;
 /// whatever the address (a prefetch never faults). The stack has no `unsafe`, so a driver
 /// supplies it ([`StackConfig::prefetch`](super::StackConfig::prefetch)).
 pub type Prefetch = fn(*const u8);
+
+/// Lines a segment's look-ahead fetches for its connection: the connection's hot lines, the
+/// socket record, the wheel entry (about one line) and the chunk line.
+const LOOK_AHEAD_LINES: usize = crate::tcp::HOT_LINES.len() + 3;
+
+/// The connections held from which a batch should go in stages, on a core whose L2 cache
+/// holds `l2_bytes` ([`StackConfig::prefetch_from`]): where the lines their segments read
+/// ahead come to twice the L2, so that most of them miss it. Measured on a 1 MiB L2 (3,276
+/// here), the loads and the stages were level between 2,000 and 5,000 connections
+/// (docs/benchmarks.md, "Stages only where the lines miss").
+///
+/// [`StackConfig::prefetch_from`]: super::StackConfig::prefetch_from
+pub const fn staged_from(l2_bytes: usize) -> usize {
+    2 * l2_bytes / (LOOK_AHEAD_LINES * 64)
+}
 
 /// Frames looked up ahead of handling: enough to keep several misses in flight, few enough
 /// that their lines are still in cache when the window is handled (a window touches a few
@@ -65,8 +84,10 @@ impl Stack {
             return;
         }
         match self.prefetch {
-            Some(prefetch) => self.receive_staged(now, frames, prefetch),
-            None => self.receive_windows(now, frames),
+            Some(prefetch) if self.flows.len() >= self.prefetch_from => {
+                self.receive_staged(now, frames, prefetch)
+            }
+            _ => self.receive_windows(now, frames),
         }
     }
 

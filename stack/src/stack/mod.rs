@@ -35,7 +35,7 @@
 
 mod api;
 mod batch;
-pub use batch::Prefetch;
+pub use batch::{staged_from, Prefetch};
 mod config;
 mod configs;
 mod input;
@@ -139,6 +139,8 @@ pub struct Stack {
     rx_hint: Option<FlowHandle>,
     /// The driver's prefetch, for the staged look-ahead (`batch`; `StackConfig::prefetch`).
     prefetch: Option<Prefetch>,
+    /// Connections held from which a batch is staged (`StackConfig::prefetch_from`).
+    prefetch_from: usize,
     /// Errors ICMP reported about connections' paths (`path_errors`).
     path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
@@ -224,6 +226,7 @@ impl Stack {
             port_filter6: None,
             rx_hint: None,
             prefetch: config.prefetch,
+            prefetch_from: config.prefetch_from,
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
