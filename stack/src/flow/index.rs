@@ -26,6 +26,46 @@ pub(crate) const fn spread(hash: u32) -> u64 {
     (hash as u64) << 32 | hash as u64
 }
 
+/// What both indexes' buckets hold first: the 32-bit hash they are stored under, which
+/// places them (and places them again when the table grows, no key needed).
+trait Hashed {
+    fn hash(&self) -> u32;
+}
+
+/// The SwissTable under both indexes: buckets `B` placed by the hash each holds. A probe
+/// matches the stored hash first and asks the caller's test only of a full 32-bit match.
+#[derive(Debug, Clone)]
+struct ByHash<B> {
+    table: HashTable<B>,
+}
+
+impl<B: Hashed> ByHash<B> {
+    fn with_capacity(capacity: usize) -> Self {
+        ByHash { table: HashTable::with_capacity(capacity) }
+    }
+
+    /// The first bucket stored under `hash` that `is` accepts.
+    #[inline]
+    fn find(&self, hash: u32, mut is: impl FnMut(&B) -> bool) -> Option<&B> {
+        self.table.find(spread(hash), |b| b.hash() == hash && is(b))
+    }
+
+    /// Adds a bucket. The caller has checked that none `find` would take for it is there.
+    fn insert(&mut self, bucket: B) {
+        self.table.insert_unique(spread(bucket.hash()), bucket, |b| spread(b.hash()));
+    }
+
+    /// Removes and returns the first bucket stored under `hash` that `is` accepts.
+    fn remove(&mut self, hash: u32, mut is: impl FnMut(&B) -> bool) -> Option<B> {
+        let entry = self.table.find_entry(spread(hash), |b| b.hash() == hash && is(b));
+        entry.ok().map(|e| e.remove().0)
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
 /// One bucket of the connection index: the key's 32-bit keyed hash and its slab slot. No key
 /// and no generation: 8 bytes, a third of a `(hash, key, slot, generation)` bucket, so that
 /// 100,000 connections' buckets take 1 MiB instead of 3 (see the [module docs](self)).
@@ -35,12 +75,19 @@ struct Bucket {
     slot: u32,
 }
 
+impl Hashed for Bucket {
+    #[inline(always)]
+    fn hash(&self) -> u32 {
+        self.hash
+    }
+}
+
 /// The index from hash to slab slot, the keys left in the slab: a SwissTable of 8-byte
 /// buckets ([`Bucket`]). What a hash match means is the caller's: [`hint`](Self::hint)
 /// trusts it, [`find`](Self::find) asks the caller to check the slot's key.
 #[derive(Debug, Clone)]
 pub(crate) struct SlotIndex {
-    table: HashTable<Bucket>,
+    buckets: ByHash<Bucket>,
 }
 
 impl SlotIndex {
@@ -51,7 +98,7 @@ impl SlotIndex {
 
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> SlotIndex {
-        SlotIndex { table: HashTable::with_capacity(capacity) }
+        SlotIndex { buckets: ByHash::with_capacity(capacity) }
     }
 
     /// The slot of the first entry stored under `hash`, its key unchecked: reads the control
@@ -60,45 +107,40 @@ impl SlotIndex {
     /// on.
     #[inline]
     pub(crate) fn hint(&self, hash: u32) -> Option<u32> {
-        self.table.find(spread(hash), |b| b.hash == hash).map(|b| b.slot)
+        self.find(hash, |_| true)
     }
 
     /// The slot stored under `hash` that `is_key` accepts (the caller reads the slot's key
     /// from the slab: only for a full 32-bit hash match, so a miss never touches the slab).
     #[inline]
     pub(crate) fn find(&self, hash: u32, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        self.table.find(spread(hash), |b| b.hash == hash && is_key(b.slot)).map(|b| b.slot)
+        self.buckets.find(hash, |b| is_key(b.slot)).map(|b| b.slot)
     }
 
     /// Adds an entry. The caller has checked the key is absent and there is room.
     pub(crate) fn insert(&mut self, hash: u32, slot: u32) {
-        self.table.insert_unique(spread(hash), Bucket { hash, slot }, |b| spread(b.hash));
+        self.buckets.insert(Bucket { hash, slot });
     }
 
     /// Removes the entry of `slot`, stored under `hash`: a slot has one entry, so its number
     /// names it and no key is read.
     pub(crate) fn remove(&mut self, hash: u32, slot: u32) -> bool {
-        match self.table.find_entry(spread(hash), |b| b.hash == hash && b.slot == slot) {
-            Ok(entry) => {
-                entry.remove();
-                true
-            }
-            Err(_) => false,
-        }
+        self.buckets.remove(hash, |b| b.slot == slot).is_some()
     }
 
     /// Entries held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.buckets.len()
     }
 }
 
 /// The keyed index, `(hash, key)` to `(slot, generation)`, for the IPv6 keys the slab does
-/// not hold: a SwissTable like [`SlotIndex`], its buckets holding the key beside the hash.
+/// not hold: the same SwissTable as [`SlotIndex`], its buckets holding the key beside the
+/// hash.
 #[derive(Debug, Clone)]
 pub(crate) struct RawIndex<K> {
-    table: HashTable<KeyedBucket<K>>,
+    buckets: ByHash<KeyedBucket<K>>,
 }
 
 /// One bucket of [`RawIndex`]: the key's hash, the key, and its `(slot, generation)`.
@@ -109,32 +151,38 @@ struct KeyedBucket<K> {
     slot: (u32, u32),
 }
 
+impl<K> Hashed for KeyedBucket<K> {
+    #[inline(always)]
+    fn hash(&self) -> u32 {
+        self.hash
+    }
+}
+
 impl<K: Copy + Eq> RawIndex<K> {
     /// An index that holds `capacity` entries without reallocating.
     pub(crate) fn with_capacity(capacity: usize) -> RawIndex<K> {
-        RawIndex { table: HashTable::with_capacity(capacity) }
+        RawIndex { buckets: ByHash::with_capacity(capacity) }
     }
 
     /// The `(slot, generation)` stored for the key: enough to make a handle without touching
     /// the slab.
     #[inline]
     pub(crate) fn find(&self, hash: u32, key: K) -> Option<(u32, u32)> {
-        self.table.find(spread(hash), |b| b.hash == hash && b.key == key).map(|b| b.slot)
+        self.buckets.find(hash, |b| b.key == key).map(|b| b.slot)
     }
 
     /// Adds an entry. The caller has checked the key is absent and there is room.
     pub(crate) fn insert(&mut self, hash: u32, key: K, slot: (u32, u32)) {
-        self.table.insert_unique(spread(hash), KeyedBucket { hash, key, slot }, |b| spread(b.hash));
+        self.buckets.insert(KeyedBucket { hash, key, slot });
     }
 
     /// Entries held.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.buckets.len()
     }
 
     pub(crate) fn remove(&mut self, hash: u32, key: K) -> Option<(u32, u32)> {
-        let entry = self.table.find_entry(spread(hash), |b| b.hash == hash && b.key == key);
-        entry.ok().map(|e| e.remove().0.slot)
+        self.buckets.remove(hash, |b| b.key == key).map(|b| b.slot)
     }
 }
 
