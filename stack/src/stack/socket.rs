@@ -116,56 +116,45 @@ impl Closing {
     const IN_TIME_WAIT: u8 = 4;
     const IN_ORPHANS: u8 = 8;
 
-    #[inline]
-    fn get(self, bit: u8) -> bool {
-        self.0.has(bit)
-    }
-
-    /// Sets `bit` to `on`; returns what it was.
-    #[inline]
-    fn set(&mut self, bit: u8, on: bool) -> bool {
-        self.0.set(bit, on)
-    }
-
     /// The application shut down writing.
     #[inline]
     pub(crate) fn write_shut(self) -> bool {
-        self.get(Self::WRITE_SHUT)
+        self.0.has(Self::WRITE_SHUT)
     }
 
     pub(crate) fn shut_write(&mut self) {
-        self.set(Self::WRITE_SHUT, true);
+        self.0.set(Self::WRITE_SHUT, true);
     }
 
     /// The application closed the connection (`tcp_close`).
     #[inline]
     pub(crate) fn app_closed(self) -> bool {
-        self.get(Self::APP_CLOSED)
+        self.0.has(Self::APP_CLOSED)
     }
 
     /// Records the application's close; returns whether it had closed already.
     pub(crate) fn close_by_app(&mut self) -> bool {
-        self.set(Self::APP_CLOSED, true)
+        self.0.set(Self::APP_CLOSED, true)
     }
 
     /// Counted among the stack's TIME-WAIT connections.
     #[inline]
     pub(crate) fn in_time_wait(self) -> bool {
-        self.get(Self::IN_TIME_WAIT)
+        self.0.has(Self::IN_TIME_WAIT)
     }
 
     pub(crate) fn set_in_time_wait(&mut self, on: bool) {
-        self.set(Self::IN_TIME_WAIT, on);
+        self.0.set(Self::IN_TIME_WAIT, on);
     }
 
     /// Counted among the closed connections still finishing (orphans).
     #[inline]
     pub(crate) fn in_orphans(self) -> bool {
-        self.get(Self::IN_ORPHANS)
+        self.0.has(Self::IN_ORPHANS)
     }
 
     pub(crate) fn set_in_orphans(&mut self, on: bool) {
-        self.set(Self::IN_ORPHANS, on);
+        self.0.set(Self::IN_ORPHANS, on);
     }
 }
 

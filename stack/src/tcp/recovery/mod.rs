@@ -159,16 +159,6 @@ impl ColdSet {
     const RACK_AT: u8 = 2;
     /// `LossCold::retrans_stamp`.
     const RETRANS_STAMP: u8 = 4;
-
-    #[inline(always)]
-    fn has(self, bit: u8) -> bool {
-        self.0.has(bit)
-    }
-
-    #[inline(always)]
-    fn set(&mut self, bit: u8, on: bool) {
-        self.0.set(bit, on);
-    }
 }
 
 /// The largest flight of the current window (Linux `max_packets_out` until `max_packets_seq`
@@ -235,14 +225,14 @@ impl LossRecovery {
     /// [`LossRecovery::set_tlp_end`]). Every ACK tests it; only a probe's ACK reads the end.
     #[inline(always)]
     pub fn tlp_out(&self) -> bool {
-        self.cold_set.has(ColdSet::TLP_END)
+        self.cold_set.0.has(ColdSet::TLP_END)
     }
 
     /// The RACK reordering timer is armed: `LossCold::rack_at` is `Some` (kept in step by
     /// [`LossRecovery::set_rack_at`]). Every ACK disarms it and `poll_timeout` reads it.
     #[inline(always)]
     pub fn rack_armed(&self) -> bool {
-        self.cold_set.has(ColdSet::RACK_AT)
+        self.cold_set.0.has(ColdSet::RACK_AT)
     }
 
     /// `LossCold::retrans_stamp` is `Some` (kept in step by
@@ -250,7 +240,7 @@ impl LossRecovery {
     /// ACK that moves SND.UNA clears the stamp, which only a timeout sets.
     #[inline(always)]
     pub fn stamped(&self) -> bool {
-        self.cold_set.has(ColdSet::RETRANS_STAMP)
+        self.cold_set.0.has(ColdSet::RETRANS_STAMP)
     }
 
     /// The outstanding probe's end and kind (`TLP.end_seq`, `TLP.is_retrans`), if one is out.
@@ -267,7 +257,7 @@ impl LossRecovery {
     /// Sets the outstanding probe's end, or forgets it (`None`).
     #[inline]
     pub fn set_tlp_end(&mut self, cold: &mut LossCold, end: Option<(SeqNumber, bool)>) {
-        self.cold_set.set(ColdSet::TLP_END, end.is_some());
+        self.cold_set.0.set(ColdSet::TLP_END, end.is_some());
         cold.tlp_end = end;
     }
 
@@ -292,7 +282,7 @@ impl LossRecovery {
     pub fn set_rack_at(&mut self, cold: &mut LossCold, at: Option<Instant>) {
         debug_assert_eq!(self.rack_armed(), cold.rack_at.is_some(), "the RACK timer's hot flag");
         if at.is_some() || self.rack_armed() {
-            self.cold_set.set(ColdSet::RACK_AT, at.is_some());
+            self.cold_set.0.set(ColdSet::RACK_AT, at.is_some());
             cold.rack_at = at;
         }
     }
@@ -303,7 +293,7 @@ impl LossRecovery {
     pub fn clear_retrans_stamp(&mut self, cold: &mut LossCold) {
         debug_assert_eq!(self.stamped(), cold.retrans_stamp.is_some(), "the stamp's hot flag");
         if self.stamped() {
-            self.cold_set.set(ColdSet::RETRANS_STAMP, false);
+            self.cold_set.0.set(ColdSet::RETRANS_STAMP, false);
             cold.retrans_stamp = None;
         }
     }
@@ -312,7 +302,7 @@ impl LossRecovery {
     #[inline]
     pub fn retrans_stamp_or(&mut self, cold: &mut LossCold, first: Instant) -> Instant {
         debug_assert_eq!(self.stamped(), cold.retrans_stamp.is_some(), "the stamp's hot flag");
-        self.cold_set.set(ColdSet::RETRANS_STAMP, true);
+        self.cold_set.0.set(ColdSet::RETRANS_STAMP, true);
         *cold.retrans_stamp.get_or_insert(first)
     }
 
