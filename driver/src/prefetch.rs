@@ -18,10 +18,13 @@ pub fn l2(p: *const u8) {
 
 /// Sets `config` up for the staged RX look-ahead as a worker runs it: this module's [`l2`]
 /// as the prefetch, from as many connections as this machine's L2 cache calls for
-/// ([`xdptcp_stack::stack::staged_from`]; 1 MiB where the size cannot be read).
+/// ([`xdptcp_stack::stack::staged_from`]); where the size cannot be read, the stack's
+/// default count stays.
 pub fn configure(config: &mut xdptcp_stack::stack::StackConfig) {
     config.prefetch = Some(l2);
-    config.prefetch_from = xdptcp_stack::stack::staged_from(l2_bytes().unwrap_or(1 << 20));
+    if let Some(l2) = l2_bytes() {
+        config.prefetch_from = xdptcp_stack::stack::staged_from(l2);
+    }
 }
 
 /// The size of one core's L2 cache, as Linux reports it for CPU 0
@@ -79,10 +82,11 @@ mod tests {
         );
         let mut config =
             StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(1));
+        let default = config.prefetch_from;
         configure(&mut config);
         assert!(config.prefetch.is_some());
-        let l2 = l2_bytes().unwrap_or(1 << 20);
-        assert_eq!(config.prefetch_from, staged_from(l2));
+        assert_eq!(config.prefetch_from, l2_bytes().map_or(default, staged_from));
+        assert_eq!(default, staged_from(1 << 20), "the stack's default is a 1 MiB L2's");
         // Twice the L2 in look-ahead lines: about 3,300 connections for 1 MiB.
         assert!((3_000..3_500).contains(&staged_from(1 << 20)));
     }

@@ -53,9 +53,17 @@ fn counting_prefetch(_line: *const u8) {
     PREFETCHES.set(PREFETCHES.get() + 1);
 }
 
-/// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
-/// server fed in batches or frame by frame; returns every frame the server sent and the bytes
-/// the clients got back.
+impl Feed {
+    /// The server's prefetch and the connection count it stages from, as the feed asks.
+    fn prefetch(self) -> Option<(Prefetch, usize)> {
+        match self {
+            Feed::Staged => Some((counting_prefetch as Prefetch, 0)),
+            Feed::BelowStaging => Some((counting_prefetch as Prefetch, CONNECTIONS + 1)),
+            Feed::OneByOne | Feed::Batched => None,
+        }
+    }
+}
+
 /// Gives the server the client's frames as `feed` says, then accepts every connection and
 /// echoes everything readable.
 fn feed_and_echo(server: &mut Stack, now: Instant, frames: &[Vec<u8>], feed: Feed, buf: &mut [u8]) {
@@ -77,13 +85,11 @@ fn feed_and_echo(server: &mut Stack, now: Instant, frames: &[Vec<u8>], feed: Fee
     }
 }
 
+/// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
+/// server fed in batches or frame by frame; returns every frame the server sent and the bytes
+/// the clients got back.
 fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
-    let prefetch = match feed {
-        Feed::Staged => Some((counting_prefetch as Prefetch, 0)),
-        Feed::BelowStaging => Some((counting_prefetch as Prefetch, CONNECTIONS + 1)),
-        _ => None,
-    };
-    let mut server = stack(SERVER, 1, 7, prefetch);
+    let mut server = stack(SERVER, 1, 7, feed.prefetch());
     let mut client = stack(CLIENT, 2, 9, None);
     let listener = server.tcp_listen(SERVER, 7, 128).unwrap();
     let mut now = Instant::from_millis(2);
@@ -187,8 +193,7 @@ fn colliding_ports() -> (u64, [(u16, u16); 2]) {
 fn connections_of_one_hash_each_get_their_own_segments() {
     let (seed, [(server_a, port_a), (server_b, port_b)]) = colliding_ports();
     for feed in [Feed::OneByOne, Feed::Batched, Feed::Staged] {
-        let prefetch = (feed == Feed::Staged).then_some((counting_prefetch as Prefetch, 0));
-        let mut server = stack(SERVER, 1, seed, prefetch);
+        let mut server = stack(SERVER, 1, seed, feed.prefetch());
         let mut client = stack(CLIENT, 2, 9, None);
         server.tcp_listen(SERVER, server_a, 8).unwrap();
         if server_b != server_a {
