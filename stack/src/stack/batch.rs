@@ -208,11 +208,12 @@ impl Stack {
                 Some((k, _)) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
                     *slot = prev.map(|p| p.hint());
                 }
-                // A connection a listener opened carries its slot in its TSvals (`ts_slot`).
+                // A connection a listener opened carries its slot in its TSvals (`ts_slot`);
+                // an echo that names no slot of the table is looked up by its hash.
                 Some((k, Some(tsecr))) if self.listening.has(k.local_port) => {
                     let tags = self.slot_tags;
                     *slot = tags.and_then(|t| self.flows.hint_at(t.slot(tsecr, now_ms)));
-                    if tags.is_none() {
+                    if slot.is_none() {
                         *hash = Some(self.flows.hash(&k));
                     }
                 }
