@@ -4,7 +4,8 @@
 //! prefetch but fewer connections than stages call for (`StackConfig::prefetch_from`), which
 //! reads ahead with loads and prefetches nothing. And two connections
 //! whose keys share their 32-bit hash, which the look-ahead cannot tell apart, each get their
-//! own segments.
+//! own segments. A connection a listener opened is found ahead by the TSecr its peer echoes
+//! (`stack::ts_slot`), one an active open made by its hash.
 
 mod common;
 
@@ -237,4 +238,95 @@ fn connections_of_one_hash_each_get_their_own_segments() {
             assert_eq!(String::from_utf8_lossy(got), want, "connection {i}, fed {}", feed as u8);
         }
     }
+}
+
+/// The server's connections (opened by its listener) are named ahead by the echo of their
+/// TSvals, a frame of an unknown 4-tuple echoing one of them too (the key is compared only
+/// when the frame is handled); the client's (active opens, whose TSvals carry no slot) by
+/// their hash, every one of them right.
+#[test]
+fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_hash() {
+    let mut server = stack(SERVER, 1, 7, None);
+    let mut client = stack(CLIENT, 2, 9, None);
+    let listener = server.tcp_listen(SERVER, 7, 128).unwrap();
+    let mut now = Instant::from_millis(2);
+    let mut conns = vec![client.tcp_connect(now, SERVER, 7).unwrap()];
+    let mut accepted = Vec::new();
+    let mut buf = [0u8; 64];
+    for round in 0..20 {
+        let frames = frames_out(&mut client, now);
+        if round == 12 {
+            // Data on every connection, each frame with the timestamps' common layout.
+            assert_eq!(frames.len(), CONNECTIONS);
+            let slots = server.look_ahead_slots(now, frames.iter().take(16).map(|f| &f[..]));
+            let mut by_port = std::collections::HashMap::new();
+            for &h in &accepted {
+                let (_, remote) = server.tcp_endpoints(h).unwrap();
+                by_port.insert(remote.port(), h.index());
+            }
+            for (f, slot) in frames.iter().zip(&slots) {
+                let port = u16::from_be_bytes([f[34], f[35]]);
+                assert_eq!(*slot, Some(by_port[&port]), "the server names the frame's slot");
+            }
+            // Another client port, the same echo: no hash finds it, the echo names the slot.
+            let mut stray = frames[0].clone();
+            stray[35] ^= 0x55;
+            let named = server.look_ahead_slots(now, [&stray[..], &frames[1][..]]);
+            assert_eq!(named[0], slots[0], "the echo, not the key, names the slot");
+            // The echo aged past its half of the TSval's low bits names some other slot.
+            let late = now + Duration::from_secs(3600);
+            let aged = server.look_ahead_slots(late, frames.iter().take(16).map(|f| &f[..]));
+            assert_ne!(aged, slots, "an old echo is only a guess");
+        }
+        for f in &frames {
+            server.receive(now, f);
+        }
+        while let Some(ev) = server.poll_event() {
+            match ev {
+                StackEvent::Acceptable(l) => {
+                    while let Some(h) = server.tcp_accept(l) {
+                        accepted.push(h);
+                    }
+                }
+                StackEvent::Tcp(h, Event::Readable) => {
+                    while let Ok(n @ 1..) = server.tcp_recv(h, &mut buf) {
+                        server.tcp_send(h, &buf[..n]).unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let replies = frames_out(&mut server, now);
+        if round == 12 {
+            assert_eq!(replies.len(), CONNECTIONS, "an echo per connection");
+            let slots = client.look_ahead_slots(now, replies.iter().take(16).map(|f| &f[..]));
+            let mut by_port = std::collections::HashMap::new();
+            for &h in &conns {
+                let (local, _) = client.tcp_endpoints(h).unwrap();
+                by_port.insert(local.port(), h.index());
+            }
+            for (f, slot) in replies.iter().zip(&slots) {
+                let port = u16::from_be_bytes([f[36], f[37]]);
+                assert_eq!(*slot, Some(by_port[&port]), "the client finds its own by hash");
+            }
+        }
+        for f in &replies {
+            client.receive(now, f);
+        }
+        while client.poll_event().is_some() {}
+        match round {
+            3 => {
+                conns.extend((1..CONNECTIONS).map(|_| client.tcp_connect(now, SERVER, 7).unwrap()))
+            }
+            11 => {
+                for (i, &c) in conns.iter().enumerate() {
+                    client.tcp_send(c, format!("message {i:02}").as_bytes()).unwrap();
+                }
+            }
+            _ => {}
+        }
+        now += Duration::from_millis(5);
+    }
+    assert_eq!(accepted.len(), CONNECTIONS);
+    assert!(server.tcp_accept(listener).is_none());
 }

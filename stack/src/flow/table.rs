@@ -211,6 +211,13 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         self.index.hint(hash.0).map(|index| Hint { index, _key: PhantomData })
     }
 
+    /// Slot `index` as a hint, if the table has such a slot (for a slot named some other way
+    /// than by the index, `stack::ts_slot`).
+    #[inline]
+    pub fn hint_at(&self, index: u32) -> Option<Hint<K>> {
+        ((index as usize) < self.capacity()).then_some(Hint { index, _key: PhantomData })
+    }
+
     /// The handle of the entry that holds the hinted slot now, if any: a live handle, but of
     /// whichever entry that is, so its key is still to be compared before it is used for a
     /// key. It reads the slot's generation, which the caller has fetched with the slot.

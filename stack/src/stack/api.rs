@@ -85,8 +85,12 @@ impl Stack {
         key: ListenKey,
         listener: Listener,
     ) -> Result<ListenHandle, ListenError> {
+        let port = key.port;
         match self.listeners.insert(key, listener) {
-            Ok(h) => Ok(ListenHandle(h)),
+            Ok(h) => {
+                self.listening.set(port, true);
+                Ok(ListenHandle(h))
+            }
             Err(crate::flow::FlowError::Exists) => Err(ListenError::AddrInUse),
             Err(crate::flow::FlowError::Full) => Err(ListenError::TableFull),
         }
@@ -108,7 +112,12 @@ impl Stack {
     /// Stops listening. Connections waiting in the accept queue are reset; half-open ones
     /// are reset when their handshake completes. Returns `false` for a stale handle.
     pub fn tcp_unlisten(&mut self, listener: ListenHandle) -> bool {
+        let key = self.listeners.key(listener.0);
         let Some(mut l) = self.listeners.remove(listener.0) else { return false };
+        if let Some(port) = key.map(|k| k.port) {
+            let still = self.listeners.iter().any(|(_, k, _)| k.port == port);
+            self.listening.set(port, still);
+        }
         self.listen_counters.add(l.counters());
         let queued: Vec<_> = l.drain_accept_queue().collect();
         for h in queued {

@@ -22,6 +22,11 @@
 //! their lines fit in the core's caches, the loads are waited for briefly and the stages'
 //! prefetches are pure cost.
 //!
+//! A frame to a listening port that echoes a TSecr in the common option layout names its
+//! slot without the index: connections a listener opened carry it in their TSvals
+//! (`super::ts_slot`), and the probe it spares was the look-ahead's longest wait at 100,000
+//! connections (docs/benchmarks.md, "The slot in the timestamp").
+//!
 //! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
 //! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
 //! frame handled in between closed or opened) is simply looked up again when handled.
@@ -99,7 +104,7 @@ impl Stack {
     ) {
         let mut window = [None; WINDOW];
         loop {
-            let n = self.look_up(&mut frames.clone(), &mut window);
+            let n = self.look_up(now, &mut frames.clone(), &mut window);
             for h in window[..n].iter().flatten() {
                 self.warm(*h);
             }
@@ -123,10 +128,10 @@ impl Stack {
         let mut len = [0; 3];
         // Fill the stages: windows 0 and 1 looked up and their slots prefetched, window 0's
         // lines behind them too.
-        len[0] = self.look_up(&mut ahead, &mut windows[0]);
+        len[0] = self.look_up(now, &mut ahead, &mut windows[0]);
         self.prefetch_slots(&windows[0][..len[0]], prefetch);
         if len[0] == WINDOW {
-            len[1] = self.look_up(&mut ahead, &mut windows[1]);
+            len[1] = self.look_up(now, &mut ahead, &mut windows[1]);
             self.prefetch_slots(&windows[1][..len[1]], prefetch);
         }
         self.prefetch_behind(&windows[0][..len[0]], prefetch);
@@ -134,7 +139,7 @@ impl Stack {
             let (current, next, far) = (k % 3, (k + 1) % 3, (k + 2) % 3);
             len[far] = 0;
             if len[next] == WINDOW {
-                len[far] = self.look_up(&mut ahead, &mut windows[far]);
+                len[far] = self.look_up(now, &mut ahead, &mut windows[far]);
                 self.prefetch_slots(&windows[far][..len[far]], prefetch);
             }
             self.prefetch_behind(&windows[next][..len[next]], prefetch);
@@ -163,6 +168,19 @@ impl Stack {
         }
     }
 
+    /// The slots the look-ahead names for up to a window of `frames` (each frame's slot
+    /// number, or `None`), without receiving them: for tests of how it finds them.
+    #[doc(hidden)]
+    pub fn look_ahead_slots<'f>(
+        &self,
+        now: Instant,
+        frames: impl IntoIterator<Item = &'f [u8]>,
+    ) -> Vec<Option<usize>> {
+        let mut window = [None; WINDOW];
+        let n = self.look_up(now, &mut frames.into_iter(), &mut window);
+        window[..n].iter().map(|h| h.map(|h| h.index())).collect()
+    }
+
     /// Looks up the next window of frames (as many as there are, up to [`WINDOW`]) in steps,
     /// each over the whole window: the flow keys and their hashes (no memory but the frames),
     /// then the index probes. A probe trusts a match of the 32-bit hash and reads no slot, so
@@ -170,23 +188,36 @@ impl Stack {
     /// the line is in). The connection of the last frame handled is tried first (one key
     /// compare, no hash): a run of batches of one connection is hashed once. The same handle
     /// for the whole window, not each frame's predecessor: chaining them made every lookup
-    /// wait for the one before. Returns how many frames it took.
+    /// wait for the one before. A frame to a listening port with the timestamps' common
+    /// layout is named by its echo instead (`super::ts_slot`), no index read. Returns how
+    /// many frames it took.
     fn look_up<'f>(
         &self,
+        now: Instant,
         frames: &mut impl Iterator<Item = &'f [u8]>,
         found: &mut Window,
     ) -> usize {
         let prev = self.rx_hint;
+        let now_ms = now.total_millis() as u32;
         let mut hashes = [None; WINDOW];
         let mut n = 0;
         for ((hash, slot), frame) in hashes.iter_mut().zip(found.iter_mut()).zip(frames) {
             *slot = None;
             *hash = None;
             match self.key_of(frame) {
-                Some(k) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
+                Some((k, _)) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
                     *slot = prev.map(|p| p.hint());
                 }
-                Some(k) => *hash = Some(self.flows.hash(&k)),
+                // A connection a listener opened carries its slot in its TSvals (`ts_slot`);
+                // an echo that names no slot of the table is looked up by its hash.
+                Some((k, Some(tsecr))) if self.listening.has(k.local_port) => {
+                    let tags = self.slot_tags;
+                    *slot = tags.and_then(|t| self.flows.hint_at(t.slot(tsecr, now_ms)));
+                    if slot.is_none() {
+                        *hash = Some(self.flows.hash(&k));
+                    }
+                }
+                Some((k, _)) => *hash = Some(self.flows.hash(&k)),
                 None => {}
             }
             n += 1;
@@ -240,8 +271,9 @@ impl Stack {
         }
     }
 
-    /// The flow key of `frame`, if it is an IPv4 TCP segment.
-    fn key_of(&self, frame: &[u8]) -> Option<FlowKey> {
+    /// The flow key of `frame`, if it is an IPv4 TCP segment, and the TSecr it echoes if its
+    /// options are the common layout (`NOP NOP TS`, RFC 7323 Appendix A).
+    fn key_of(&self, frame: &[u8]) -> Option<(FlowKey, Option<u32>)> {
         let link = self.iface.caps().medium.header_len();
         frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))
     }
@@ -270,7 +302,7 @@ impl Stack {
 /// is local), read from fixed offsets without validating the headers: a wrong key only means
 /// a useless lookup. `ethernet`: `ip` follows the Ethernet header of `frame`, whose EtherType
 /// must say IPv4 (a VLAN-tagged frame is left to the second pass).
-fn tcp_flow_of(ip: &[u8], ethernet: bool, frame: &[u8]) -> Option<FlowKey> {
+fn tcp_flow_of(ip: &[u8], ethernet: bool, frame: &[u8]) -> Option<(FlowKey, Option<u32>)> {
     if ethernet && frame.get(12..14)? != [0x08, 0x00] {
         return None;
     }
@@ -285,12 +317,23 @@ fn tcp_flow_of(ip: &[u8], ethernet: bool, frame: &[u8]) -> Option<FlowKey> {
         u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
     let ports = u32::from_be_bytes(ports);
-    Some(FlowKey {
+    let key = FlowKey {
         local_ip: Ipv4Addr::from(word(16)),
         local_port: ports as u16,
         remote_ip: Ipv4Addr::from(word(12)),
         remote_port: (ports >> 16) as u16,
-    })
+    };
+    Some((key, ip.get(ihl..ihl + 32).and_then(echoed_timestamp)))
+}
+
+/// The TSecr of a TCP header whose options are exactly `NOP NOP TS` (a 32-byte header), as
+/// established connections with timestamps send (RFC 7323 Appendix A).
+fn echoed_timestamp(tcp: &[u8]) -> Option<u32> {
+    let tcp: &[u8; 32] = tcp.try_into().ok()?;
+    if tcp[12] >> 4 != 8 || tcp[20..24] != [1, 1, 8, 10] {
+        return None;
+    }
+    Some(u32::from_be_bytes([tcp[28], tcp[29], tcp[30], tcp[31]]))
 }
 
 #[cfg(test)]
@@ -307,7 +350,7 @@ mod tests {
         f[30..34].copy_from_slice(&[198, 18, 0, 1]);
         f[38..40].copy_from_slice(&40000u16.to_be_bytes());
         f[40..42].copy_from_slice(&80u16.to_be_bytes());
-        let key = tcp_flow_of(&f[14..], true, &f).expect("a TCP frame");
+        let (key, _) = tcp_flow_of(&f[14..], true, &f).expect("a TCP frame");
         assert_eq!(key.local_ip, Ipv4Addr::new(198, 18, 0, 1));
         assert_eq!(key.remote_ip, Ipv4Addr::new(198, 18, 0, 2));
         assert_eq!((key.local_port, key.remote_port), (80, 40000));

@@ -45,6 +45,7 @@ mod path_errors;
 mod ready;
 mod socket;
 mod touch;
+mod ts_slot;
 mod tx_template;
 
 pub use config::{StackConfig, StackKeys};
@@ -141,6 +142,11 @@ pub struct Stack {
     prefetch: Option<Prefetch>,
     /// Connections held from which a batch is staged (`StackConfig::prefetch_from`).
     prefetch_from: usize,
+    /// How a connection opened from a SYN carries its slot in its TSvals, for the
+    /// look-ahead (`ts_slot`); `None` for a table too large to tag.
+    slot_tags: Option<ts_slot::SlotTags>,
+    /// The ports listeners take, whose frames the look-ahead finds by their echo.
+    listening: ts_slot::ListeningPorts,
     /// Errors ICMP reported about connections' paths (`path_errors`).
     path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
@@ -227,6 +233,8 @@ impl Stack {
             rx_hint: None,
             prefetch: config.prefetch,
             prefetch_from: config.prefetch_from,
+            slot_tags: ts_slot::SlotTags::new(config.max_connections, keys.flow_hash),
+            listening: ts_slot::ListeningPorts::new(),
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),

@@ -808,6 +808,11 @@ impl Connection {
         self.opts.ts_offset = offset;
     }
 
+    /// The offset added to the millisecond clock for this connection's TSvals.
+    pub(crate) fn ts_offset(&self) -> u32 {
+        self.opts.ts_offset
+    }
+
     /// Whether [`poll_event`](Self::poll_event) has something to return.
     #[inline]
     pub fn has_events(&self) -> bool {
