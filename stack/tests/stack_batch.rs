@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::net::Ipv4Addr;
 use xdptcp_stack::flow::{FlowKey, FlowTable};
 use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
-use xdptcp_stack::stack::{Prefetch, Stack, StackConfig, StackEvent, StackKeys};
+use xdptcp_stack::stack::{Prefetch, Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
 use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
@@ -86,6 +86,13 @@ fn feed_and_echo(server: &mut Stack, now: Instant, frames: &[Vec<u8>], feed: Fee
     }
 }
 
+/// A message on each of the client's connections, numbered.
+fn send_messages(client: &mut Stack, conns: &[TcpHandle]) {
+    for (i, &c) in conns.iter().enumerate() {
+        client.tcp_send(c, format!("message {i:02}").as_bytes()).unwrap();
+    }
+}
+
 /// Runs the exchange (handshakes, a message per connection echoed back, closes) with the
 /// server fed in batches or frame by frame; returns every frame the server sent and the bytes
 /// the clients got back.
@@ -117,11 +124,7 @@ fn run(feed: Feed) -> (Vec<Vec<u8>>, Vec<u8>) {
             3 => {
                 conns.extend((1..CONNECTIONS).map(|_| client.tcp_connect(now, SERVER, 7).unwrap()))
             }
-            10 => {
-                for (i, &c) in conns.iter().enumerate() {
-                    client.tcp_send(c, format!("message {i:02}").as_bytes()).unwrap();
-                }
-            }
+            10 => send_messages(&mut client, &conns),
             30 => conns.iter().for_each(|&c| client.tcp_close(c).unwrap()),
             _ => {}
         }
@@ -240,6 +243,32 @@ fn connections_of_one_hash_each_get_their_own_segments() {
     }
 }
 
+/// The slots `s`'s look-ahead names for the first window of `frames` (Ethernet, IPv4 without
+/// options, TCP), each checked to be that of the connection among `conns` whose client port
+/// (the one that is not the server's 7) the frame carries at byte `port_at`.
+fn named_slots(
+    s: &Stack,
+    now: Instant,
+    frames: &[Vec<u8>],
+    conns: &[TcpHandle],
+    port_at: usize,
+) -> Vec<Option<usize>> {
+    let slots = s.look_ahead_slots(now, frames.iter().take(16).map(|f| &f[..]));
+    let by_port: std::collections::HashMap<u16, usize> = conns
+        .iter()
+        .map(|&h| {
+            let (local, remote) = s.tcp_endpoints(h).unwrap();
+            let client = if local.port() == 7 { remote.port() } else { local.port() };
+            (client, h.index())
+        })
+        .collect();
+    for (f, slot) in frames.iter().zip(&slots) {
+        let port = u16::from_be_bytes([f[port_at], f[port_at + 1]]);
+        assert_eq!(*slot, Some(by_port[&port]), "the slot of the connection of port {port}");
+    }
+    slots
+}
+
 /// The server's connections (opened by its listener) are named ahead by the echo of their
 /// TSvals, a frame of an unknown 4-tuple echoing one of them too (the key is compared only
 /// when the frame is handled); the client's (active opens, whose TSvals carry no slot) by
@@ -258,16 +287,8 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
         if round == 12 {
             // Data on every connection, each frame with the timestamps' common layout.
             assert_eq!(frames.len(), CONNECTIONS);
-            let slots = server.look_ahead_slots(now, frames.iter().take(16).map(|f| &f[..]));
-            let mut by_port = std::collections::HashMap::new();
-            for &h in &accepted {
-                let (_, remote) = server.tcp_endpoints(h).unwrap();
-                by_port.insert(remote.port(), h.index());
-            }
-            for (f, slot) in frames.iter().zip(&slots) {
-                let port = u16::from_be_bytes([f[34], f[35]]);
-                assert_eq!(*slot, Some(by_port[&port]), "the server names the frame's slot");
-            }
+            // The client's port is the request's source.
+            let slots = named_slots(&server, now, &frames, &accepted, 34);
             // Another client port, the same echo: no hash finds it, the echo names the slot.
             let mut stray = frames[0].clone();
             stray[35] ^= 0x55;
@@ -299,16 +320,8 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
         let replies = frames_out(&mut server, now);
         if round == 12 {
             assert_eq!(replies.len(), CONNECTIONS, "an echo per connection");
-            let slots = client.look_ahead_slots(now, replies.iter().take(16).map(|f| &f[..]));
-            let mut by_port = std::collections::HashMap::new();
-            for &h in &conns {
-                let (local, _) = client.tcp_endpoints(h).unwrap();
-                by_port.insert(local.port(), h.index());
-            }
-            for (f, slot) in replies.iter().zip(&slots) {
-                let port = u16::from_be_bytes([f[36], f[37]]);
-                assert_eq!(*slot, Some(by_port[&port]), "the client finds its own by hash");
-            }
+            // The client finds its own by their hash; its port is the reply's destination.
+            named_slots(&client, now, &replies, &conns, 36);
         }
         for f in &replies {
             client.receive(now, f);
@@ -318,11 +331,7 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
             3 => {
                 conns.extend((1..CONNECTIONS).map(|_| client.tcp_connect(now, SERVER, 7).unwrap()))
             }
-            11 => {
-                for (i, &c) in conns.iter().enumerate() {
-                    client.tcp_send(c, format!("message {i:02}").as_bytes()).unwrap();
-                }
-            }
+            11 => send_messages(&mut client, &conns),
             _ => {}
         }
         now += Duration::from_millis(5);
