@@ -208,16 +208,12 @@ impl Stack {
                 Some((k, _)) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
                     *slot = prev.map(|p| p.hint());
                 }
-                // A connection a listener opened carries its slot in its TSvals (`ts_slot`);
-                // an echo that names no slot of the table is looked up by its hash.
-                Some((k, Some(tsecr))) if self.listening.has(k.local_port) => {
-                    let tags = self.slot_tags;
-                    *slot = tags.and_then(|t| self.flows.hint_at(t.slot(tsecr, now_ms)));
+                Some((k, tcp)) => {
+                    *slot = self.named_by_echo(&k, tcp, now_ms);
                     if slot.is_none() {
                         *hash = Some(self.flows.hash(&k));
                     }
                 }
-                Some((k, _)) => *hash = Some(self.flows.hash(&k)),
                 None => {}
             }
             n += 1;
@@ -271,9 +267,21 @@ impl Stack {
         }
     }
 
-    /// The flow key of `frame`, if it is an IPv4 TCP segment, and the TSecr it echoes if its
-    /// options are the common layout (`NOP NOP TS`, RFC 7323 Appendix A).
-    fn key_of(&self, frame: &[u8]) -> Option<(FlowKey, Option<u32>)> {
+    /// The slot a frame of flow `k` to a listening port names by the TSecr its TCP header
+    /// `tcp` echoes (`super::ts_slot`: connections a listener opened carry it in their
+    /// TSvals), if its options are the timestamp block and the echo names a slot of the
+    /// table. Only a hint, as the index's: the key is compared when the frame is handled.
+    #[inline]
+    fn named_by_echo(&self, k: &FlowKey, tcp: &[u8], now_ms: u32) -> Option<FlowHint> {
+        if !self.listening.has(k.local_port) {
+            return None;
+        }
+        let tsecr = crate::wire::tcp_common::echoed_timestamp(tcp)?;
+        self.flows.hint_at(self.slot_tags?.slot(tsecr, now_ms))
+    }
+
+    /// The flow key of `frame`, if it is an IPv4 TCP segment, and its TCP header.
+    fn key_of<'f>(&self, frame: &'f [u8]) -> Option<(FlowKey, &'f [u8])> {
         let link = self.iface.caps().medium.header_len();
         frame.get(link..).and_then(|ip| tcp_flow_of(ip, link != 0, frame))
     }
@@ -302,7 +310,7 @@ impl Stack {
 /// is local), read from fixed offsets without validating the headers: a wrong key only means
 /// a useless lookup. `ethernet`: `ip` follows the Ethernet header of `frame`, whose EtherType
 /// must say IPv4 (a VLAN-tagged frame is left to the second pass).
-fn tcp_flow_of(ip: &[u8], ethernet: bool, frame: &[u8]) -> Option<(FlowKey, Option<u32>)> {
+fn tcp_flow_of<'f>(ip: &'f [u8], ethernet: bool, frame: &[u8]) -> Option<(FlowKey, &'f [u8])> {
     if ethernet && frame.get(12..14)? != [0x08, 0x00] {
         return None;
     }
@@ -323,17 +331,7 @@ fn tcp_flow_of(ip: &[u8], ethernet: bool, frame: &[u8]) -> Option<(FlowKey, Opti
         remote_ip: Ipv4Addr::from(word(12)),
         remote_port: (ports >> 16) as u16,
     };
-    Some((key, ip.get(ihl..ihl + 32).and_then(echoed_timestamp)))
-}
-
-/// The TSecr of a TCP header whose options are exactly `NOP NOP TS` (a 32-byte header), as
-/// established connections with timestamps send (RFC 7323 Appendix A).
-fn echoed_timestamp(tcp: &[u8]) -> Option<u32> {
-    let tcp: &[u8; 32] = tcp.try_into().ok()?;
-    if tcp[12] >> 4 != 8 || tcp[20..24] != [1, 1, 8, 10] {
-        return None;
-    }
-    Some(u32::from_be_bytes([tcp[28], tcp[29], tcp[30], tcp[31]]))
+    Some((key, &ip[ihl..]))
 }
 
 #[cfg(test)]

@@ -288,10 +288,7 @@ impl Stack {
                         passive(&self.cookies, now, config, &slot, iss, open, (local, remote));
                     let socket = Socket::new(conn, Owner::SynQueue(l)).with_ipv6(ipv6);
                     match self.adopt_any(key, slot, socket, true) {
-                        Ok(h) => {
-                            if let AnyKey::V4(_) = key {
-                                self.tag_slot(h);
-                            }
+                        Ok(_) => {
                             if let Some(listener) = self.listeners.get_mut(l) {
                                 listener.syn_queued();
                             }

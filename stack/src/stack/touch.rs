@@ -261,14 +261,21 @@ impl Stack {
     }
 
     /// Inserts a new connection under `key` and settles it (its first timer, and the
-    /// transmit queue when `transmit`).
+    /// transmit queue when `transmit`). One that a SYN opened (in its listener's SYN queue,
+    /// not yet sending) gets the TSval offset that names its slot (`ts_slot`).
     pub(super) fn adopt(
         &mut self,
         key: FlowKey,
-        socket: Socket,
+        mut socket: Socket,
         transmit: bool,
     ) -> Result<FlowHandle, FlowError> {
-        let h = self.flows.table.insert(key, socket)?;
+        let tags = self.slot_tags.filter(|_| matches!(socket.owner, Owner::SynQueue(_)));
+        let h = self.flows.table.insert_with(key, |h| {
+            if let Some(tags) = tags {
+                tags.tag(&mut socket.conn, h.index() as u32);
+            }
+            socket
+        })?;
         self.settle(h, transmit);
         Ok(h)
     }

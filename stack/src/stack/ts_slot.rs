@@ -23,9 +23,8 @@
 //! keyed offset its SYN-ACK carried, and an active open keeps the offset of its 4-tuple, which
 //! a peer's TIME-WAIT compares across incarnations (as Linux's per-host offsets do).
 
-use super::Stack;
-use crate::flow::FlowHandle;
 use crate::rng::mix64;
+use crate::tcp::Connection;
 
 /// Most tag bits: below 8 bits of age an echo older than 128 ms would miss its slot.
 const MAX_TAG_BITS: u32 = 24;
@@ -78,6 +77,12 @@ impl SlotTags {
         tag << s | half | (keyed & (half - 1))
     }
 
+    /// Gives `conn`, opened from a SYN and not yet sending, the offset that names `slot`,
+    /// its keyed offset's low bits kept.
+    pub(super) fn tag(&self, conn: &mut Connection, slot: u32) {
+        conn.set_ts_offset(self.offset(conn.ts_offset(), slot));
+    }
+
     /// The slot an echoed `tsecr` names at `now_ms` (our millisecond clock, as TSvals take
     /// it), if the echo is younger than 2^(S-1) ms; unchecked beyond that (it may be any slot
     /// of `2^bits`, held or not, this connection's or another's).
@@ -117,19 +122,6 @@ impl core::fmt::Debug for ListeningPorts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let ports = (0..=u16::MAX).filter(|&p| self.has(p));
         f.debug_set().entries(ports).finish()
-    }
-}
-
-impl Stack {
-    /// Gives connection `h`, opened from a SYN and not yet sending, the TSval offset that
-    /// names its slot, its keyed offset's low bits kept.
-    pub(super) fn tag_slot(&mut self, h: FlowHandle) {
-        let Some(tags) = self.slot_tags else { return };
-        let slot = h.index() as u32;
-        self.touch(h, false, |s, _| {
-            let keyed = s.conn.ts_offset();
-            s.conn.set_ts_offset(tags.offset(keyed, slot));
-        });
     }
 }
 

@@ -56,6 +56,26 @@ fn be32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
 }
 
+/// The 12-byte timestamp block of a header that has room for it, if it starts NOP, NOP,
+/// kind 8, length 10 (byte 12, the header's length, is the caller's to check).
+#[inline(always)]
+fn ts_block(data: &[u8]) -> Option<&[u8; 12]> {
+    let block: &[u8; 12] = data.get(20..32)?.try_into().ok()?;
+    (block[..4] == TS_PREFIX).then_some(block)
+}
+
+/// The TSecr of a TCP header (`data`, the header and what follows) whose options are exactly
+/// the timestamp block, read in place and nothing else checked (no flags, no checksum): for
+/// the RX look-ahead, which only wants the echo to name a connection's slot
+/// (`stack::ts_slot`), and checks what it names before using it. `None` for any other layout.
+#[inline]
+pub fn echoed_timestamp(data: &[u8]) -> Option<u32> {
+    if data.get(12)? & 0xf0 != TS_HEADER {
+        return None;
+    }
+    ts_block(data).map(|b| be32(b, 8))
+}
+
 impl<'a> CommonSegment<'a> {
     /// Reads `data` (the TCP header and payload) if it has the common shape, verifying the
     /// checksum over the IPv4 pseudo-header when `verify_checksum`. `None` means "not this
@@ -78,10 +98,7 @@ impl<'a> CommonSegment<'a> {
         // The timestamp block's values, where they lie (read after the checksum).
         let (header_len, ts_block) = match data[12] & 0xf0 {
             PLAIN_HEADER => (20, None),
-            TS_HEADER => match data.get(20..32).and_then(|b| <&[u8; 12]>::try_from(b).ok()) {
-                Some(b) if b[..4] == TS_PREFIX => (32, Some(b)),
-                _ => return None,
-            },
+            TS_HEADER => (32, Some(ts_block(data)?)),
             _ => return None,
         };
         if data[0..2] == [0, 0] || data[2..4] == [0, 0] {
@@ -152,6 +169,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_echo_is_read_from_the_timestamp_block_alone() {
+        let buf = segment(TcpFlags::ACK | TcpFlags::PSH, Some((7, 0xdead_beef)), b"request");
+        assert_eq!(echoed_timestamp(&buf), Some(0xdead_beef));
+        assert_eq!(echoed_timestamp(&buf[..32]), Some(0xdead_beef), "the header alone");
+        assert_eq!(echoed_timestamp(&buf[..31]), None, "cut short");
+        // Whatever the flags or checksum: the look-ahead checks what the echo names.
+        let mut syn = buf.clone();
+        syn[13] = TcpFlags::SYN.bits();
+        syn[16] ^= 0xff;
+        assert_eq!(echoed_timestamp(&syn), Some(0xdead_beef));
+        assert_eq!(echoed_timestamp(&segment(TcpFlags::ACK, None, b"x")), None, "no options");
+        let mut other = buf.clone();
+        other[20] = 8; // the block without its NOPs
+        assert_eq!(echoed_timestamp(&other), None);
     }
 
     #[test]
