@@ -196,8 +196,9 @@ impl<D: Device> RxBatch<'_, D> {
         self.dev
     }
 
-    /// The frames in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    /// The frames in order. The iterator is `Clone`, so the stack can look a batch over
+    /// before it handles it (`Stack::receive_batch`).
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone + '_ {
         self.ids.as_slice().iter().map(|&id| self.dev.frame(id))
     }
 }

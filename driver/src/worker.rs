@@ -3,10 +3,13 @@
 //!
 //! # One iteration ([`Worker::run_once`])
 //!
-//! 1. **RX**: one batch from the device; every frame goes to [`Stack::receive`], parsed in
-//!    place in the device's buffer (for AF_XDP, the UMEM frame): ARP, ICMP and UDP are
-//!    handled by the interface, TCP payload is copied once, into the connection's receive
-//!    ring.
+//! 1. **RX**: one batch from the device, its frames (those of other workers' flows steered
+//!    away first) given to [`Stack::receive_batch`] together, each parsed in place in the
+//!    device's buffer (for AF_XDP, the UMEM frame): ARP, ICMP and UDP are handled by the
+//!    interface, TCP payload is copied once, into the connection's receive ring. Taken
+//!    together, a batch's connections are looked up and their lines fetched a few frames
+//!    ahead of their handling (the staged look-ahead, with the prefetch
+//!    [`setup`](crate::setup) configures), which a frame-by-frame receive cannot do.
 //! 2. **Timers**: [`Stack::on_timeout`] once [`Stack::poll_timeout`] has passed.
 //! 3. **Application**: [`Stack::poll_event`] until empty, each event dispatched to an
 //!    [`App`] callback (`on_accept`, `on_connected`, `on_readable`, `on_writable`,
@@ -44,7 +47,7 @@ use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
 pub use crate::app::{App, AppCopies, NoApp};
-use crate::device::Device;
+use crate::device::{Device, MAX_BATCH};
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
 pub use idle::{idle_wait, IdlePolicy, Idler, MAX_IDLE_WAIT};
@@ -176,25 +179,35 @@ impl<D: Device, A: App> Worker<D, A> {
         }
 
         // 1. RX: the frames are lent until `rx` drops at the end of this block; the stack
-        // parses each one where it lies.
+        // parses each one where it lies, the batch together (`Stack::receive_batch`: with
+        // many connections, their lines are fetched a few frames ahead of their handling).
         {
             let rx = self.dev.rx_batch(now);
-            for frame in rx.iter() {
-                if let Some(steer) = &mut self.steer {
-                    if is_arp_reply(frame) || is_neighbor_advert(frame) {
-                        // Every worker has its own neighbour cache and may have asked (and
-                        // runs its own duplicate address detection).
-                        self.counters.arp_shared += steer.port.broadcast(frame) as u64;
-                    } else if let Some(owner) = steer.rss.frame_queue(frame) {
-                        if usize::from(owner) != steer.port.me() {
-                            // Not ours: a copy goes to the owner (or is dropped and counted).
-                            self.counters.not_mine += 1;
-                            steer.port.send(usize::from(owner), frame);
-                            continue;
+            match &mut self.steer {
+                None => self.stack.receive_batch(now, rx.iter()),
+                Some(steer) => {
+                    // Frames of other workers' flows leave first; ours then go in together,
+                    // in the order they came.
+                    let mut mine = [false; MAX_BATCH];
+                    for (frame, mine) in rx.iter().zip(mine.iter_mut()) {
+                        *mine = true;
+                        if is_arp_reply(frame) || is_neighbor_advert(frame) {
+                            // Every worker has its own neighbour cache and may have asked
+                            // (and runs its own duplicate address detection).
+                            self.counters.arp_shared += steer.port.broadcast(frame) as u64;
+                        } else if let Some(owner) = steer.rss.frame_queue(frame) {
+                            if usize::from(owner) != steer.port.me() {
+                                // Not ours: a copy goes to the owner (or is dropped and
+                                // counted).
+                                self.counters.not_mine += 1;
+                                steer.port.send(usize::from(owner), frame);
+                                *mine = false;
+                            }
                         }
                     }
+                    let ours = rx.iter().zip(mine).filter_map(|(f, mine)| mine.then_some(f));
+                    self.stack.receive_batch(now, ours);
                 }
-                self.stack.receive(now, frame);
             }
             moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;

@@ -143,6 +143,45 @@ fn tcp_echo_returns_every_byte_and_counts_copies() {
     assert_eq!(c.rx_frame_to_ring, total as u64);
 }
 
+thread_local! {
+    /// Lines the test's look-ahead asked for (`counting_prefetch`).
+    static PREFETCHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A prefetch that only counts: whether the stack's staged look-ahead ran.
+fn counting_prefetch(_: *const u8) {
+    PREFETCHED.with(|c| c.set(c.get() + 1));
+}
+
+/// The worker hands a batch's frames to the stack together (`Stack::receive_batch`), so that
+/// their connections' lines are fetched ahead of their handling: with the staged look-ahead
+/// on from the first connection, a transfer's batches of segments are prefetched, and the
+/// echo is still every byte in order. A worker receiving frame by frame never prefetches.
+#[test]
+fn a_batch_of_frames_is_looked_ahead_together() {
+    use crate::setup::{stack_config, Addressing};
+    let (a, b) = LoopbackPair::default().build();
+    let addressing = Addressing {
+        mac: [2, 0, 0, 0, 0, 2],
+        addr: A,
+        prefix_len: 24,
+        gateway: None,
+        ipv6: vec![],
+    };
+    let mut config = stack_config(&a, addressing, xdptcp_stack::stack::StackKeys::from_seed(2));
+    config.prefetch = Some(counting_prefetch);
+    config.prefetch_from = 1;
+    let stack = Stack::new(config, Instant::ZERO);
+    let mut w = Worker::new(a, stack, Host::new(Echo::new(7).with_backlog(128)));
+    let mut p = peer(b);
+    let total = 256 << 10;
+    let back = echo_transfer(&mut w, &mut p, total);
+    assert!(back.iter().enumerate().all(|(i, &b)| b == pattern(i)), "echo differs");
+    let prefetched = PREFETCHED.with(std::cell::Cell::get);
+    // At least the connection's hot lines for each window of segments looked up ahead.
+    assert!(prefetched > 100, "{prefetched} lines prefetched");
+}
+
 #[test]
 fn echo_stops_reading_when_the_send_buffer_is_full_and_resumes() {
     let (mut w, mut p) = tcp_setup();
