@@ -205,7 +205,8 @@ impl<D: Device, A: App> Worker<D, A> {
                             }
                         }
                     }
-                    let ours = rx.iter().zip(mine).filter_map(|(f, mine)| mine.then_some(f));
+                    // The flags borrowed, not moved: the look-ahead clones the iterator.
+                    let ours = rx.iter().zip(&mine).filter_map(|(f, &mine)| mine.then_some(f));
                     self.stack.receive_batch(now, ours);
                 }
             }
