@@ -86,6 +86,25 @@ struct Steer {
     port: SteerPort,
 }
 
+impl Steer {
+    /// Whether this worker keeps a received `frame`: not when its flow belongs to another
+    /// worker, which gets a copy (or it is dropped and counted). ARP replies and neighbour
+    /// advertisements are kept and copied to every worker: each has its own neighbour cache,
+    /// may have asked, and runs its own duplicate address detection.
+    fn keeps(&mut self, frame: &[u8], counters: &mut WorkerCounters) -> bool {
+        if is_arp_reply(frame) || is_neighbor_advert(frame) {
+            counters.arp_shared += self.port.broadcast(frame) as u64;
+        } else if let Some(owner) = self.rss.frame_queue(frame) {
+            if usize::from(owner) != self.port.me() {
+                counters.not_mine += 1;
+                self.port.send(usize::from(owner), frame);
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// Most steered frames a worker processes per iteration (so its own queue is not starved).
 const STEER_BUDGET: usize = 256;
 
@@ -183,33 +202,17 @@ impl<D: Device, A: App> Worker<D, A> {
         // many connections, their lines are fetched a few frames ahead of their handling).
         {
             let rx = self.dev.rx_batch(now);
-            match &mut self.steer {
-                None => self.stack.receive_batch(now, rx.iter()),
-                Some(steer) => {
-                    // Frames of other workers' flows leave first; ours then go in together,
-                    // in the order they came.
-                    let mut mine = [false; MAX_BATCH];
-                    for (frame, mine) in rx.iter().zip(mine.iter_mut()) {
-                        *mine = true;
-                        if is_arp_reply(frame) || is_neighbor_advert(frame) {
-                            // Every worker has its own neighbour cache and may have asked
-                            // (and runs its own duplicate address detection).
-                            self.counters.arp_shared += steer.port.broadcast(frame) as u64;
-                        } else if let Some(owner) = steer.rss.frame_queue(frame) {
-                            if usize::from(owner) != steer.port.me() {
-                                // Not ours: a copy goes to the owner (or is dropped and
-                                // counted).
-                                self.counters.not_mine += 1;
-                                steer.port.send(usize::from(owner), frame);
-                                *mine = false;
-                            }
-                        }
-                    }
-                    // The flags borrowed, not moved: the look-ahead clones the iterator.
-                    let ours = rx.iter().zip(&mine).filter_map(|(f, &mine)| mine.then_some(f));
-                    self.stack.receive_batch(now, ours);
+            // Frames of other workers' flows leave first; ours then go in together, in the
+            // order they came.
+            let mut mine = [true; MAX_BATCH];
+            if let Some(steer) = &mut self.steer {
+                for (frame, mine) in rx.iter().zip(&mut mine) {
+                    *mine = steer.keeps(frame, &mut self.counters);
                 }
             }
+            // The flags borrowed, not moved: the look-ahead clones the iterator.
+            let ours = rx.iter().zip(&mine).filter_map(|(f, &mine)| mine.then_some(f));
+            self.stack.receive_batch(now, ours);
             moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;
         }
