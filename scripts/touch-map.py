@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Which bytes of a connection's slab slot the server touches per frame, field by field.
+
+A cache simulation counts misses but not which fields cause them; this counts the loads and
+stores that valgrind's lackey sees on the slots of the `server_path` server, per measured
+frame, and maps them onto the fields `-Zprint-type-sizes` lays out (docs/benchmarks.md,
+"Where the hot run's bytes go"). Standard library only.
+
+Needs a scratch build (never committed) in which
+- `Stack::adopt` (stack/src/stack/touch.rs), after the insert, writes one line per connection
+  to stderr in one write: `SLOT 0x<address of the Socket>`;
+- `server_count` (bench/examples/server_count.rs) writes `MEASURE_START` to stderr before the
+  first measured iteration.
+Then:
+
+    valgrind --tool=lackey --trace-mem=yes target/release/examples/server_count 64 20 20 \\
+        2>&1 | grep -v '^I' > trace.txt
+    cargo +nightly rustc -p xdptcp-stack --lib --release -- -Zprint-type-sizes > sizes.txt
+    scripts/touch-map.py trace.txt 1280 sizes.txt stack::socket::Socket
+    scripts/touch-map.py trace.txt 1280 sizes.txt tcp::connection::Connection
+    scripts/touch-map.py trace.txt 1280 sizes.txt tcp::recovery::LossRecovery 888
+
+Arguments: the trace, the measured frames (iterations x 64), the type sizes, a type and the
+offset of that type in the slot (0 for the slot and the connection, which starts it).
+Prints, per field: its offset (line:byte), size, the most and fewest touches a frame of any
+of its bytes, and how many of its bytes were touched at all; then the slot's lines.
+Exits non-zero with a one-line message on a missing file or marker.
+"""
+import collections
+import re
+import sys
+
+STRIDE_TYPE = "stack::socket::Socket"
+
+
+def type_layout(sizes, name):
+    """(field, offset, size) of `name` in -Zprint-type-sizes order (which is the layout's)."""
+    fields, found, offset = [], False, 0
+    for line in sizes:
+        if line.startswith("print-type-size type: `" + name + "`"):
+            found = True
+            continue
+        if not found:
+            continue
+        field = re.match(r"print-type-size     field `\.(\w+)`: (\d+) bytes", line)
+        pad = re.match(r"print-type-size     (end )?padding: (\d+) bytes", line)
+        if field:
+            fields.append((field.group(1), offset, int(field.group(2))))
+            offset += int(field.group(2))
+        elif pad:
+            offset += int(pad.group(2))
+        elif line.startswith("print-type-size type:") or "variant" in line:
+            break
+    if not found:
+        sys.exit(f"touch-map: type {name} not in the type sizes")
+    return fields
+
+
+def type_size(sizes, name):
+    for line in sizes:
+        m = re.match(r"print-type-size type: `" + re.escape(name) + r"`: (\d+) bytes", line)
+        if m:
+            return int(m.group(1))
+    sys.exit(f"touch-map: type {name} not in the type sizes")
+
+
+def touches(trace, stride):
+    """Touches per byte offset of the slot, over the accesses after MEASURE_START."""
+    slots, counts, slabs = [], collections.Counter(), None
+    for line in trace:
+        if line.startswith("SLOT "):
+            slots.append(int(line.split()[1], 16))
+            continue
+        if line.startswith("MEASURE_START"):
+            if not slots:
+                sys.exit("touch-map: no SLOT lines before MEASURE_START")
+            slots.sort()
+            # Slots of one slab are a whole number of strides apart; the client stacks'
+            # slabs (the set-up's) are elsewhere and see no measured access.
+            slabs, start, prev = [], slots[0], slots[0]
+            for a in slots[1:]:
+                if a - prev > 1 << 24 or (a - start) % stride:
+                    slabs.append((start, prev + stride))
+                    start = a
+                prev = a
+            slabs.append((start, prev + stride))
+            continue
+        if slabs is None:
+            continue
+        parts = line.split()
+        if len(parts) != 2 or parts[0] not in ("L", "S", "M"):
+            continue
+        addr, size = parts[1].split(",")
+        addr, size = int(addr, 16), int(size)
+        for lo, hi in slabs:
+            if lo <= addr < hi:
+                off = (addr - lo) % stride
+                for i in range(size):
+                    counts[off + i] += 1
+                break
+    if slabs is None:
+        sys.exit("touch-map: no MEASURE_START in the trace")
+    return counts
+
+
+def main():
+    if len(sys.argv) not in (5, 6):
+        sys.exit("usage: touch-map.py TRACE FRAMES TYPE-SIZES TYPE [OFFSET]")
+    try:
+        frames = int(sys.argv[2])
+        base = int(sys.argv[5]) if len(sys.argv) == 6 else 0
+        if frames <= 0 or base < 0:
+            raise ValueError
+        with open(sys.argv[3]) as f:
+            sizes = f.read().split("\n")
+        stride = type_size(sizes, STRIDE_TYPE)
+        with open(sys.argv[1]) as f:
+            counts = touches(f, stride)
+    except ValueError:
+        sys.exit("touch-map: FRAMES must be a positive integer and OFFSET a non-negative one")
+    except OSError as e:
+        sys.exit(f"touch-map: {e}")
+    rate = {o: c / frames for o, c in counts.items()}
+    for name, off, size in type_layout(sizes, sys.argv[4]):
+        at = base + off
+        rs = [rate.get(at + i, 0.0) for i in range(size)]
+        print(
+            f"{at:5} {at // 64:3}:{at % 64:2} {name:22} {size:4}  most {max(rs, default=0):6.2f}"
+            f"  fewest {min(rs, default=0):6.2f}  bytes touched {sum(r > 0 for r in rs):4}"
+        )
+    print("lines of the slot touched (bytes touched, of them at least once a frame):")
+    for line in range(stride // 64):
+        rs = [rate.get(o, 0.0) for o in range(line * 64, line * 64 + 64)]
+        if any(rs):
+            print(f"  line {line:2}: {sum(r > 0 for r in rs):2}, {sum(r >= 1 for r in rs):2}")
+
+
+if __name__ == "__main__":
+    main()
