@@ -6,15 +6,12 @@ stores that valgrind's lackey sees on the slots of the `server_path` server, per
 frame, and maps them onto the fields `-Zprint-type-sizes` lays out (docs/benchmarks.md,
 "Where the hot run's bytes go"). Standard library only.
 
-Needs a scratch build (never committed) in which
-- `Stack::adopt` (stack/src/stack/touch.rs), after the insert, writes one line per connection
-  to stderr in one write: `SLOT 0x<address of the Socket>`;
-- `server_count` (bench/examples/server_count.rs) writes `MEASURE_START` to stderr before the
-  first measured iteration.
-Then:
+With `SERVER_COUNT_MARKS` set, `server_count` writes where the server's connection slots lie
+(`SLAB <address> <slot size> <slots>`) and `MEASURE_START` before its measured iterations:
 
-    valgrind --tool=lackey --trace-mem=yes target/release/examples/server_count 64 20 20 \\
-        2>&1 | grep -v '^I' > trace.txt
+    cargo build --release -p xdptcp-bench --example server_count
+    SERVER_COUNT_MARKS=1 valgrind --tool=lackey --trace-mem=yes \
+        target/release/examples/server_count 64 20 20 2>&1 | grep -v '^I' > trace.txt
     cargo +nightly rustc -p xdptcp-stack --lib --release -- -Zprint-type-sizes > sizes.txt
     scripts/touch-map.py trace.txt 1280 sizes.txt stack::socket::Socket
     scripts/touch-map.py trace.txt 1280 sizes.txt tcp::connection::Connection
@@ -64,43 +61,35 @@ def type_size(sizes, name):
     sys.exit(f"touch-map: type {name} not in the type sizes")
 
 
-def touches(trace, stride):
-    """Touches per byte offset of the slot, over the accesses after MEASURE_START."""
-    slots, counts, slabs = [], collections.Counter(), None
+def touches(trace):
+    """Touches per byte offset of a slot, over the accesses after MEASURE_START, and the
+    slot size the SLAB mark gave."""
+    counts, slab, measuring = collections.Counter(), None, False
     for line in trace:
-        if line.startswith("SLOT "):
-            slots.append(int(line.split()[1], 16))
+        if line.startswith("SLAB "):
+            _, base, size, slots = line.split()
+            slab = (int(base, 16), int(size), int(slots))
             continue
         if line.startswith("MEASURE_START"):
-            if not slots:
-                sys.exit("touch-map: no SLOT lines before MEASURE_START")
-            slots.sort()
-            # Slots of one slab are a whole number of strides apart; the client stacks'
-            # slabs (the set-up's) are elsewhere and see no measured access.
-            slabs, start, prev = [], slots[0], slots[0]
-            for a in slots[1:]:
-                if a - prev > 1 << 24 or (a - start) % stride:
-                    slabs.append((start, prev + stride))
-                    start = a
-                prev = a
-            slabs.append((start, prev + stride))
+            if slab is None:
+                sys.exit("touch-map: no SLAB line before MEASURE_START")
+            measuring = True
             continue
-        if slabs is None:
+        if not measuring:
             continue
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ("L", "S", "M"):
             continue
         addr, size = parts[1].split(",")
         addr, size = int(addr, 16), int(size)
-        for lo, hi in slabs:
-            if lo <= addr < hi:
-                off = (addr - lo) % stride
-                for i in range(size):
-                    counts[off + i] += 1
-                break
-    if slabs is None:
+        base, stride, slots = slab
+        if base <= addr < base + stride * slots:
+            off = (addr - base) % stride
+            for i in range(size):
+                counts[off + i] += 1
+    if not measuring:
         sys.exit("touch-map: no MEASURE_START in the trace")
-    return counts
+    return counts, slab[1]
 
 
 def main():
@@ -113,9 +102,10 @@ def main():
             raise ValueError
         with open(sys.argv[3]) as f:
             sizes = f.read().split("\n")
-        stride = type_size(sizes, STRIDE_TYPE)
         with open(sys.argv[1]) as f:
-            counts = touches(f, stride)
+            counts, stride = touches(f)
+        if stride != type_size(sizes, STRIDE_TYPE):
+            sys.exit(f"touch-map: the trace's slots are {stride} bytes, the sizes' Socket is not")
     except ValueError:
         sys.exit("touch-map: FRAMES must be a positive integer and OFFSET a non-negative one")
     except OSError as e:

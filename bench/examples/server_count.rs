@@ -17,6 +17,12 @@
 //! long enough for each connection's RTT estimate (and with it its timers) to settle, which
 //! takes about 20 rounds at 100,000 connections.
 //! Exits non-zero, with the reason, if an echo or a server counter is wrong.
+//!
+//! With `SERVER_COUNT_MARKS` set (to anything), it writes to stderr, before the first measured
+//! iteration, where the server's connection slots lie (`SLAB <address> <slot size> <slots>`)
+//! and then `MEASURE_START`: under `valgrind --tool=lackey --trace-mem=yes`, whose trace goes
+//! to stderr too, `scripts/touch-map.py` maps the measured loads and stores onto the
+//! connection's fields.
 
 #[path = "../benches/server_path/client.rs"]
 #[allow(dead_code)]
@@ -81,7 +87,15 @@ fn run(n: usize, iterations: usize, rounds: usize) -> Result<(), String> {
     let mut conns: Vec<Vec<u32>> = (0..chunk).map(|_| Vec::with_capacity(batch)).collect();
     let warm = rounds.saturating_mul(n).div_ceil(batch * chunk);
     let frame_time = Duration::from_micros(1).saturating_mul(batch as u64);
+    let marks = std::env::var_os("SERVER_COUNT_MARKS").is_some();
     for i in 0..warm + iterations {
+        if marks && i == warm {
+            let (base, size, slots) = server.stack.connection_slots();
+            // One write, so that the marks stay whole among the trace's lines.
+            let line = format!("SLAB {base:#x} {size} {slots}\nMEASURE_START\n");
+            std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes())
+                .map_err(|e| format!("writing the marks: {e}"))?;
+        }
         let mut t = now;
         for ((rx, tx), conns) in rx.iter_mut().zip(&mut tx).zip(&mut conns) {
             rx.clear();

@@ -14,7 +14,7 @@ use super::setup::{caps, server_tcp, SERVER_IP, SERVER_PORT};
 use super::EchoServer;
 
 pub struct XdptcpServer {
-    stack: Stack,
+    pub stack: Stack,
     accepted: usize,
     scratch: Vec<u8>,
     /// Echo bytes the send buffer did not take (must stay zero: the client waits for each

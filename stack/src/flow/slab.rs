@@ -191,6 +191,12 @@ impl<K, E: SlotEntry<K>> Slab<K, E> {
         }
     }
 
+    /// Where the slots lie: the first one's address, the size of one and how many there
+    /// are (a slot's address is the first's plus its index times the size).
+    pub(crate) fn span(&self) -> (usize, usize, usize) {
+        (self.slots.as_ptr() as usize, core::mem::size_of::<Slot<E>>(), self.slots.len())
+    }
+
     /// The address of slot `index` (if it exists), not read: its entry's address too, for an
     /// entry whose slot keeps its tag in a niche of the entry (a `Socket`'s slot is the socket
     /// and nothing more, `stack::socket::a_slot_is_the_connection_and_one_line`).

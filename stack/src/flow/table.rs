@@ -270,6 +270,11 @@ impl<K: TableKey, V, E: SlotEntry<K, Value = V>> Table<K, V, E> {
         Ok(Handle::new(slot, generation))
     }
 
+    /// Where the slab's slots lie (`Slab::span`).
+    pub(crate) fn slot_span(&self) -> (usize, usize, usize) {
+        self.slab.span()
+    }
+
     /// The address of the hinted slot, not read (nor is whose entry it holds checked).
     #[inline]
     pub(crate) fn slot_addr(&self, hint: Hint<K>) -> Option<*const u8> {

@@ -260,6 +260,15 @@ impl Stack {
         self.flows.get(h.0).map(|s| format!("{s:?}"))
     }
 
+    /// Where the connection table's slots lie in memory: the first slot's address, the size of
+    /// one (the `Socket` and its slot tag) and how many there are. For tools that map a memory
+    /// trace onto the connections' fields (`scripts/touch-map.py`); nothing is read through
+    /// it. Valid until the table grows.
+    #[doc(hidden)]
+    pub fn connection_slots(&self) -> (usize, usize, usize) {
+        self.flows.slot_span()
+    }
+
     /// The deadline connection `h`'s wheel entry sits at (which may be earlier than the
     /// connection's own next deadline, or later while an arriving segment holds an earlier one
     /// back: `Stack::touch_input`), for tests of how the entry moves.

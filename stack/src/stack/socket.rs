@@ -264,6 +264,38 @@ impl Socket {
 
 #[cfg(test)]
 #[test]
+fn the_slots_span_is_where_the_connections_lie() {
+    use super::{Stack, StackConfig, StackKeys};
+    use crate::iface::config::InterfaceConfig;
+    use crate::iface::DeviceCaps;
+    use crate::tcp::TcpConfig;
+    use crate::time::Instant;
+    use crate::wire::ethernet::EthernetAddress;
+    use std::net::Ipv4Addr;
+
+    let ours = Ipv4Addr::new(198, 18, 0, 1);
+    let iface = InterfaceConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), ours, 24);
+    let cfg = StackConfig::new(iface, DeviceCaps::ethernet(1500), StackKeys::from_seed(3));
+    let mut stack = Stack::new(cfg, Instant::ZERO);
+    let peer = Ipv4Addr::new(198, 18, 0, 2);
+    let handles: Vec<_> = (0..3)
+        .map(|k| stack.tcp_connect_from(Instant::ZERO, 4000 + k, peer, 80, TcpConfig::default()))
+        .collect::<Result<_, _>>()
+        .expect("three connections");
+    let (base, size, slots) = stack.connection_slots();
+    assert_eq!(size, core::mem::size_of::<Socket>(), "a slot is its socket");
+    assert!(slots >= handles.len());
+    for h in handles {
+        let socket = stack.flows.get(h.0).expect("a live connection");
+        let at = socket as *const Socket as usize;
+        assert!(at >= base && at < base + size * slots, "inside the span");
+        assert_eq!((at - base) % size, 0, "at a slot's start");
+        assert_eq!((at - base) / size, h.0.index(), "at its own slot");
+    }
+}
+
+#[cfg(test)]
+#[test]
 fn a_slot_is_the_connection_and_one_line() {
     // The connection rounded to its 64-byte alignment, then the stack's fields and the slot's
     // generation in one line (the header template is the stack's, not each connection's;
