@@ -7,21 +7,23 @@ frame, and maps them onto the fields `-Zprint-type-sizes` lays out (docs/benchma
 "Where the hot run's bytes go"). Standard library only.
 
 With `SERVER_COUNT_MARKS` set, `server_count` writes where the server's connection slots lie
-(`SLAB <address> <slot size> <slots>`) and `MEASURE_START` before its measured iterations:
+(`SLAB <address> <slot size> <slots>`) and, before its measured iterations, how many frames
+they hold (`MEASURE_START <frames>`):
 
     cargo build --release -p xdptcp-bench --example server_count
     SERVER_COUNT_MARKS=1 valgrind --tool=lackey --trace-mem=yes \
         target/release/examples/server_count 64 20 20 2>&1 | grep -v '^I' > trace.txt
+    touch stack/src/lib.rs   # the sizes are printed only when the crate is compiled
     cargo +nightly rustc -p xdptcp-stack --lib --release -- -Zprint-type-sizes > sizes.txt
-    scripts/touch-map.py trace.txt 1280 sizes.txt stack::socket::Socket
-    scripts/touch-map.py trace.txt 1280 sizes.txt tcp::connection::Connection
-    scripts/touch-map.py trace.txt 1280 sizes.txt tcp::recovery::LossRecovery 888
+    scripts/touch-map.py trace.txt sizes.txt stack::socket::Socket
+    scripts/touch-map.py trace.txt sizes.txt tcp::connection::Connection
+    scripts/touch-map.py trace.txt sizes.txt tcp::recovery::LossRecovery 888
 
-Arguments: the trace, the measured frames (iterations x 64), the type sizes, a type and the
-offset of that type in the slot (0 for the slot and the connection, which starts it).
+Arguments: the trace, the type sizes, a type and the offset of that type in the slot (0 for
+the slot and the connection, which starts it).
 Prints, per field: its offset (line:byte), size, the most and fewest touches a frame of any
 of its bytes, and how many of its bytes were touched at all; then the slot's lines.
-Exits non-zero with a one-line message on a missing file or marker.
+Exits non-zero with a one-line message on a missing file or a missing or malformed mark.
 """
 import collections
 import re
@@ -61,21 +63,33 @@ def type_size(sizes, name):
     sys.exit(f"touch-map: type {name} not in the type sizes")
 
 
+def mark(line, name, fields):
+    """The integers after `name` on a mark line (the first one hexadecimal for SLAB)."""
+    parts = line.split()
+    try:
+        if len(parts) != fields + 1:
+            raise ValueError
+        return [int(p, 16 if name == "SLAB" and i == 0 else 10) for i, p in enumerate(parts[1:])]
+    except ValueError:
+        sys.exit(f"touch-map: a malformed {name} mark: {line.strip()}")
+
+
 def touches(trace):
-    """Touches per byte offset of a slot, over the accesses after MEASURE_START, and the
-    slot size the SLAB mark gave."""
-    counts, slab, measuring = collections.Counter(), None, False
+    """Touches per byte offset of a slot, over the accesses after MEASURE_START; the slot
+    size the SLAB mark gave; the frames MEASURE_START counted."""
+    counts, slab, frames = collections.Counter(), None, None
     for line in trace:
         if line.startswith("SLAB "):
-            _, base, size, slots = line.split()
-            slab = (int(base, 16), int(size), int(slots))
+            slab = mark(line, "SLAB", 3)
             continue
         if line.startswith("MEASURE_START"):
             if slab is None:
-                sys.exit("touch-map: no SLAB line before MEASURE_START")
-            measuring = True
+                sys.exit("touch-map: no SLAB mark before MEASURE_START")
+            (frames,) = mark(line, "MEASURE_START", 1)
+            if frames == 0:
+                sys.exit("touch-map: no frames measured")
             continue
-        if not measuring:
+        if frames is None:
             continue
         parts = line.split()
         if len(parts) != 2 or parts[0] not in ("L", "S", "M"):
@@ -87,31 +101,31 @@ def touches(trace):
             off = (addr - base) % stride
             for i in range(size):
                 counts[off + i] += 1
-    if not measuring:
-        sys.exit("touch-map: no MEASURE_START in the trace")
-    return counts, slab[1]
+    if frames is None:
+        sys.exit("touch-map: no MEASURE_START mark in the trace")
+    return counts, slab[1], frames
 
 
 def main():
-    if len(sys.argv) not in (5, 6):
-        sys.exit("usage: touch-map.py TRACE FRAMES TYPE-SIZES TYPE [OFFSET]")
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: touch-map.py TRACE TYPE-SIZES TYPE [OFFSET]")
     try:
-        frames = int(sys.argv[2])
-        base = int(sys.argv[5]) if len(sys.argv) == 6 else 0
-        if frames <= 0 or base < 0:
+        base = int(sys.argv[4]) if len(sys.argv) == 5 else 0
+        if base < 0:
             raise ValueError
-        with open(sys.argv[3]) as f:
+    except ValueError:
+        sys.exit("touch-map: OFFSET must be a non-negative integer")
+    try:
+        with open(sys.argv[2]) as f:
             sizes = f.read().split("\n")
         with open(sys.argv[1]) as f:
-            counts, stride = touches(f)
-        if stride != type_size(sizes, STRIDE_TYPE):
-            sys.exit(f"touch-map: the trace's slots are {stride} bytes, the sizes' Socket is not")
-    except ValueError:
-        sys.exit("touch-map: FRAMES must be a positive integer and OFFSET a non-negative one")
+            counts, stride, frames = touches(f)
     except OSError as e:
         sys.exit(f"touch-map: {e}")
+    if stride != type_size(sizes, STRIDE_TYPE):
+        sys.exit(f"touch-map: the trace's slots are {stride} bytes, the sizes' Socket is not")
     rate = {o: c / frames for o, c in counts.items()}
-    for name, off, size in type_layout(sizes, sys.argv[4]):
+    for name, off, size in type_layout(sizes, sys.argv[3]):
         at = base + off
         rs = [rate.get(at + i, 0.0) for i in range(size)]
         print(

@@ -20,7 +20,7 @@
 //!
 //! With `SERVER_COUNT_MARKS` set (to anything), it writes to stderr, before the first measured
 //! iteration, where the server's connection slots lie (`SLAB <address> <slot size> <slots>`)
-//! and then `MEASURE_START`: under `valgrind --tool=lackey --trace-mem=yes`, whose trace goes
+//! and then the frames measured (`MEASURE_START <frames>`): under `valgrind --tool=lackey --trace-mem=yes`, whose trace goes
 //! to stderr too, `scripts/touch-map.py` maps the measured loads and stores onto the
 //! connection's fields.
 
@@ -87,12 +87,13 @@ fn run(n: usize, iterations: usize, rounds: usize) -> Result<(), String> {
     let mut conns: Vec<Vec<u32>> = (0..chunk).map(|_| Vec::with_capacity(batch)).collect();
     let warm = rounds.saturating_mul(n).div_ceil(batch * chunk);
     let frame_time = Duration::from_micros(1).saturating_mul(batch as u64);
+    let measured = iterations * batch * chunk;
     let marks = std::env::var_os("SERVER_COUNT_MARKS").is_some();
     for i in 0..warm + iterations {
         if marks && i == warm {
             let (base, size, slots) = server.stack.connection_slots();
             // One write, so that the marks stay whole among the trace's lines.
-            let line = format!("SLAB {base:#x} {size} {slots}\nMEASURE_START\n");
+            let line = format!("SLAB {base:#x} {size} {slots}\nMEASURE_START {measured}\n");
             std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes())
                 .map_err(|e| format!("writing the marks: {e}"))?;
         }
@@ -117,9 +118,8 @@ fn run(n: usize, iterations: usize, rounds: usize) -> Result<(), String> {
     }
     check(&mut clients, &mut server)?;
     println!(
-        "{n} connections: {} warm-up frames, then {} measured frames",
-        warm * batch * chunk,
-        iterations * batch * chunk
+        "{n} connections: {} warm-up frames, then {measured} measured frames",
+        warm * batch * chunk
     );
     Ok(())
 }
