@@ -294,6 +294,14 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
             stray[35] ^= 0x55;
             let named = server.look_ahead_slots(now, [&stray[..], &frames[1][..]]);
             assert_eq!(named[0], slots[0], "the echo, not the key, names the slot");
+            // An IPv4 header with options puts the echo further in: not the fixed offsets
+            // the common layout is read at, but the general way names the same slot.
+            let mut optioned = frames[0][..34].to_vec();
+            optioned[14] = 0x46;
+            optioned.extend_from_slice(&[1, 1, 1, 1]);
+            optioned.extend_from_slice(&frames[0][34..]);
+            let named = server.look_ahead_slots(now, [&optioned[..], &frames[1][..]]);
+            assert_eq!(named[0], slots[0], "the echo behind IPv4 options");
             // The echo aged past its half of the TSval's low bits names some other slot.
             let late = now + Duration::from_secs(3600);
             let aged = server.look_ahead_slots(late, frames.iter().take(16).map(|f| &f[..]));

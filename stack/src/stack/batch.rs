@@ -68,6 +68,9 @@ pub const fn staged_from(l2_bytes: usize) -> usize {
 /// lines per frame).
 const WINDOW: usize = 16;
 
+/// Bytes of an Ethernet header without a VLAN tag.
+const ETHERNET: usize = 14;
+
 /// One window's frames, looked up: the slot of each one's connection as its hash found it,
 /// the key unchecked (`None`: left to `receive`).
 type Window = [Option<FlowHint>; WINDOW];
@@ -199,11 +202,17 @@ impl Stack {
     ) -> usize {
         let prev = self.rx_hint;
         let now_ms = now.total_millis() as u32;
+        // The echo's fixed offsets are an Ethernet frame's.
+        let tags = self.slot_tags.filter(|_| self.iface.caps().medium.header_len() == ETHERNET);
         let mut hashes = [None; WINDOW];
         let mut n = 0;
         for ((hash, slot), frame) in hashes.iter_mut().zip(found.iter_mut()).zip(frames) {
-            *slot = None;
             *hash = None;
+            *slot = tags.and_then(|tags| self.named_at_fixed_offsets(frame, tags, now_ms));
+            n += 1;
+            if slot.is_some() {
+                continue;
+            }
             match self.key_of(frame) {
                 Some((k, _)) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
                     *slot = prev.map(|p| p.hint());
@@ -216,7 +225,6 @@ impl Stack {
                 }
                 None => {}
             }
-            n += 1;
         }
         for (slot, hash) in found[..n].iter_mut().zip(&hashes[..n]) {
             if let Some(hash) = hash {
@@ -278,6 +286,36 @@ impl Stack {
         }
         let tsecr = crate::wire::tcp_common::echoed_timestamp(tcp)?;
         self.flows.hint_at(self.slot_tags?.slot(tsecr, now_ms))
+    }
+
+    /// The slot a frame names by its echo (as [`named_by_echo`](Self::named_by_echo)), read
+    /// at fixed offsets after one length check, if the frame has the layout of every segment
+    /// of an established connection with timestamps: Ethernet, IPv4 without options, TCP
+    /// whose options are exactly the timestamp block, to a listening port. Builds no key
+    /// (the slot is a hint; `handle` has the key compared once the slot's line is in):
+    /// at 100,000 connections the general way, the key and then the echo, cost about 150
+    /// instructions a frame. `None` for any other frame, which `look_up` takes the general
+    /// way.
+    #[inline]
+    fn named_at_fixed_offsets(
+        &self,
+        frame: &[u8],
+        tags: super::ts_slot::SlotTags,
+        now_ms: u32,
+    ) -> Option<FlowHint> {
+        const IP: usize = ETHERNET;
+        const TCP: usize = IP + 20;
+        let f: &[u8; TCP + 32] = frame.get(..TCP + 32)?.try_into().ok()?;
+        // IPv4 (ethertype 0x0800), version 4 with a 20-byte header, protocol TCP.
+        if f[12..14] != [0x08, 0x00] || f[IP] != 0x45 || f[IP + 9] != 6 {
+            return None;
+        }
+        if !self.listening.has(u16::from_be_bytes([f[TCP + 2], f[TCP + 3]])) {
+            return None;
+        }
+        let header: &[u8; 32] = f[TCP..].try_into().ok()?;
+        let tsecr = crate::wire::tcp_common::echoed_timestamp_of(header)?;
+        self.flows.hint_at(tags.slot(tsecr, now_ms))
     }
 
     /// The flow key of `frame`, if it is an IPv4 TCP segment, and its TCP header.
