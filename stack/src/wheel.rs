@@ -153,9 +153,16 @@ impl TimerHandle {
     pub const DANGLING: TimerHandle = TimerHandle { index: NIL, generation: 0 };
 }
 
+/// A timer's slab entry. 32 bytes and aligned to them for a value of 8 bytes (a connection's
+/// table handle): an entry never crosses a cache line, so a look-ahead fetches one line for
+/// it, not two ([`entry_addr`](TimerWheel::entry_addr)). The value is plain, not an
+/// `Option`, whose tag made the entry 40 bytes: a free entry keeps its last value, which
+/// nothing reads (every read of a value checks the entry live first, or walks the wheel's
+/// lists, which hold only live entries).
 #[derive(Debug)]
+#[repr(align(32))]
 struct Entry<T> {
-    value: Option<T>,
+    value: T,
     deadline: Instant,
     generation: u32,
     prev: u32,
@@ -287,7 +294,7 @@ impl LazyEntry {
     }
 }
 
-impl<T> TimerWheel<T> {
+impl<T: Copy> TimerWheel<T> {
     /// A wheel whose tick 0 begins at `start`, with ticks of `tick` (e.g. 1 ms).
     ///
     /// # Panics
@@ -340,7 +347,7 @@ impl<T> TimerWheel<T> {
             let index = self.free_head;
             let e = &mut self.entries[index as usize];
             self.free_head = e.next;
-            e.value = Some(value);
+            e.value = value;
             e.deadline = deadline;
             index
         } else {
@@ -348,7 +355,7 @@ impl<T> TimerWheel<T> {
             // More than 2^32 - 1 live timers cannot fit the handle; that is a bug upstream.
             assert!(index < NIL as usize, "timer wheel full");
             self.entries.push(Entry {
-                value: Some(value),
+                value,
                 deadline,
                 generation: 0,
                 prev: NIL,
@@ -370,13 +377,13 @@ impl<T> TimerWheel<T> {
         self.next_cache.set(NextCache::Unknown);
         self.len -= 1;
         let e = &mut self.entries[index as usize];
-        let value = e.value.take();
+        let value = e.value;
         e.generation = e.generation.wrapping_add(1);
         e.place = PLACE_FREE;
         e.prev = NIL;
         e.next = self.free_head;
         self.free_head = index;
-        value
+        Some(value)
     }
 
     /// Moves a pending timer to `new_deadline`, keeping its handle. Returns `false` for a
@@ -405,19 +412,17 @@ impl<T> TimerWheel<T> {
         Some(self.entries[index as usize].deadline)
     }
 
-    /// The addresses of the first and last bytes of `entry`'s slab entry (40 bytes, so it
-    /// may cross a line), not read, for a look-ahead that prefetches it. The handle is not
-    /// checked.
+    /// The address of `entry`'s slab entry, which lies within one line ([`Entry`]), not
+    /// read, for a look-ahead that prefetches it. The handle is not checked.
     #[inline]
-    pub(crate) fn entry_ends(&self, entry: &LazyEntry) -> Option<[*const u8; 2]> {
+    pub(crate) fn entry_addr(&self, entry: &LazyEntry) -> Option<*const u8> {
         self.entries.get(entry.handle.index as usize).map(|e| {
             let start: *const Entry<T> = e;
-            let start = start.cast::<u8>();
-            [start, start.wrapping_add(core::mem::size_of::<Entry<T>>() - 1)]
+            start.cast::<u8>()
         })
     }
 
-    /// A word read from both ends of `entry`'s slab entry, 0 past the end; the handle is
+    /// A word read from `entry`'s slab entry, 0 past the end; the handle is
     /// not checked. For a read-ahead with loads, where a check would buy nothing.
     #[inline]
     pub(crate) fn warm_word(&self, entry: &LazyEntry) -> u64 {
@@ -429,13 +434,13 @@ impl<T> TimerWheel<T> {
     /// The value of a pending timer.
     pub fn get(&self, handle: TimerHandle) -> Option<&T> {
         let index = self.live_index(handle)?;
-        self.entries[index as usize].value.as_ref()
+        Some(&self.entries[index as usize].value)
     }
 
     /// The value of a pending timer, mutably.
     pub fn get_mut(&mut self, handle: TimerHandle) -> Option<&mut T> {
         let index = self.live_index(handle)?;
-        self.entries[index as usize].value.as_mut()
+        Some(&mut self.entries[index as usize].value)
     }
 
     /// The deadline and the value of a pending timer, the value mutably: one handle check
@@ -444,7 +449,7 @@ impl<T> TimerWheel<T> {
     pub fn entry_mut(&mut self, handle: TimerHandle) -> Option<(Instant, &mut T)> {
         let index = self.live_index(handle)?;
         let e = &mut self.entries[index as usize];
-        Some((e.deadline, e.value.as_mut()?))
+        Some((e.deadline, &mut e.value))
     }
 
     /// A lower bound on the earliest pending deadline, or `None` if no timer is pending.
@@ -532,7 +537,7 @@ impl<T> TimerWheel<T> {
             }
             let e = &self.entries[index as usize];
             let handle = TimerHandle { index, generation: e.generation };
-            match e.value.as_ref().and_then(&mut due) {
+            match due(&e.value) {
                 // Later than `now`, so `advance(now)` will not fire it again.
                 Some(t) if t > now => {
                     self.reschedule(handle, t);
@@ -764,7 +769,7 @@ impl<T> TimerWheel<T> {
             let e = &self.entries[cursor as usize];
             let next = e.next;
             if e.deadline <= now {
-                match e.value.as_ref().and_then(&mut *due) {
+                match due(&e.value) {
                     // Later than `now`, so this advance does not fire it again.
                     Some(t) if t > now => self.move_entry(cursor, t),
                     Some(_) => {
@@ -795,7 +800,7 @@ impl<T> TimerWheel<T> {
         while cursor != NIL {
             let e = &mut self.entries[cursor as usize];
             let next = e.next;
-            if let Some(t) = e.value.as_ref().and_then(&mut *due) {
+            if let Some(t) = due(&e.value) {
                 e.deadline = e.deadline.max(t);
             }
             self.place(cursor);
@@ -987,6 +992,27 @@ mod tests {
 
     fn ms(n: u64) -> Instant {
         Instant::from_millis(n)
+    }
+
+    /// An entry whose value is 8 bytes (a connection's table handle: two `u32`s) takes 32
+    /// bytes at a multiple of 32, so it never crosses a cache line and a look-ahead fetches
+    /// one line for it.
+    #[test]
+    fn an_entry_of_an_8_byte_value_lies_within_one_line() {
+        assert_eq!(core::mem::size_of::<Entry<[u32; 2]>>(), 32);
+        assert_eq!(core::mem::align_of::<Entry<[u32; 2]>>(), 32);
+        assert_eq!(core::mem::size_of::<Entry<u64>>(), 32);
+        let mut w: TimerWheel<[u32; 2]> = TimerWheel::new(Instant::ZERO, Duration::from_micros(64));
+        let lazies: Vec<LazyEntry> = (0..5u32)
+            .map(|i| LazyEntry {
+                handle: w.arm(Instant::from_millis(u64::from(i) + 1), [i, i]),
+                ..LazyEntry::NONE
+            })
+            .collect();
+        for e in &lazies {
+            let at = w.entry_addr(e).expect("a slab entry") as usize;
+            assert_eq!(at % 32, 0, "entry at {at:#x}");
+        }
     }
 
     fn wheel() -> TimerWheel<u32> {

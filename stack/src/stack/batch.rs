@@ -249,8 +249,8 @@ impl Stack {
         }
     }
 
-    /// Prefetches what each found connection leads to: its wheel entry (both ends: a 40-byte
-    /// entry may cross a line) and the first line of its send queue's first chunk
+    /// Prefetches what each found connection leads to: its wheel entry (one line: entries
+    /// are 32 bytes, aligned) and the first line of its send queue's first chunk
     /// ([`warm`](Self::warm) says why that one). Reads the socket record and the connection
     /// line that name them, prefetched a window before.
     ///
@@ -264,9 +264,8 @@ impl Stack {
     fn prefetch_behind(&self, found: &[Option<FlowHint>], prefetch: Prefetch) {
         for h in found.iter().flatten() {
             if let Some((_, s)) = self.flows.get_hinted(*h) {
-                if let Some([start, end]) = self.wheel.entry_ends(&s.timer) {
-                    prefetch(start);
-                    prefetch(end);
+                if let Some(entry) = self.wheel.entry_addr(&s.timer) {
+                    prefetch(entry);
                 }
                 if let Some(chunk) = self.buffers.chunk_addr(s.conn.send_head_chunk()) {
                     prefetch(chunk);
