@@ -125,7 +125,7 @@ impl Probe {
                     for f in base + WINDOW..base + 2 * WINDOW {
                         let s = self.slot(f);
                         for &w in &self.words {
-                            xdptcp_driver::prefetch::l2(self.memory[s + w..].as_ptr().cast());
+                            xdptcp_driver::prefetch::l2(self.memory[s + w..].as_ptr().cast(), 1);
                         }
                     }
                 }

@@ -2,10 +2,29 @@
 //! with other work (`examples/line_probe`). The sans-IO stack has no `unsafe`, so it is
 //! issued here.
 
-/// Starts fetching the cache line at `p` into the L2 cache (`prefetcht1` on x86-64; nothing
-/// elsewhere) and returns at once, without reading it.
+/// Starts fetching `lines` cache lines from `p` on into the L2 cache (`prefetcht1` on
+/// x86-64; nothing elsewhere) and returns at once, without reading them: the stack's
+/// [`Prefetch`](xdptcp_stack::stack::Prefetch).
 #[inline]
-pub fn l2(p: *const u8) {
+pub fn l2(p: *const u8, lines: usize) {
+    // Unrolled for the runs a look-ahead asks for (a connection's hot lines: 7), so the
+    // prefetches go out back to back.
+    for i in 0..MAX_RUN {
+        if i < lines {
+            line_l2(p.wrapping_add(64 * i));
+        }
+    }
+    for i in MAX_RUN..lines {
+        line_l2(p.wrapping_add(64 * i));
+    }
+}
+
+/// Lines of a run issued from an unrolled loop; longer runs finish in a plain one.
+const MAX_RUN: usize = 8;
+
+/// One line into the L2 cache.
+#[inline(always)]
+fn line_l2(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint: it never faults and makes nothing visible to the program,
     // whatever `p` points at, or if it points at nothing.

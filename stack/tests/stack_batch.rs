@@ -45,13 +45,13 @@ enum Feed {
 }
 
 thread_local! {
-    /// Prefetches counted on this test's thread (the addresses are never read, as a prefetch
+    /// Lines prefetched on this test's thread (the addresses are never read, as a prefetch
     /// reads nothing).
     static PREFETCHES: Cell<usize> = const { Cell::new(0) };
 }
 
-fn counting_prefetch(_line: *const u8) {
-    PREFETCHES.set(PREFETCHES.get() + 1);
+fn counting_prefetch(_first: *const u8, lines: usize) {
+    PREFETCHES.set(PREFETCHES.get() + lines);
 }
 
 impl Feed {
@@ -149,8 +149,8 @@ fn a_staged_batch_is_received_as_its_frames_one_by_one() {
     let (one_by_one, echoed) = run(Feed::OneByOne);
     let before = PREFETCHES.get();
     let (staged, echoed_staged) = run(Feed::Staged);
-    // The record and eight connection lines per found connection, then its wheel entry and
-    // chunk: batches of 40 frames fill the three stages.
+    // The record and the connection's seven hot lines per found connection, then its wheel
+    // entry and chunk, lines counted: batches of 40 frames fill the three stages.
     let prefetched = PREFETCHES.get() - before;
     assert!(prefetched > 9 * CONNECTIONS, "the staged look-ahead ran: {prefetched} prefetches");
     assert_eq!(staged, one_by_one, "the server sent the same frames");

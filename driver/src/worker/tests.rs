@@ -149,8 +149,8 @@ thread_local! {
 }
 
 /// A prefetch that only counts: whether the stack's staged look-ahead ran.
-fn counting_prefetch(_: *const u8) {
-    PREFETCHED.with(|c| c.set(c.get() + 1));
+fn counting_prefetch(_: *const u8, lines: usize) {
+    PREFETCHED.with(|c| c.set(c.get() + lines as u64));
 }
 
 /// The worker hands a batch's frames to the stack together (`Stack::receive_batch`), so that

@@ -96,7 +96,7 @@ pub struct StackConfig {
     /// The stack-wide limits on chunk memory (Linux `tcp_mem`): pressure, hard limit.
     /// Default: Linux 6.18's `tcp_mem` on the lab machine (see [`MemoryBudget::linux`]).
     pub memory: MemoryBudget,
-    /// How the RX look-ahead may prefetch a cache line (`None`, the default: it reads ahead
+    /// How the RX look-ahead may prefetch a run of cache lines (`None`, the default: it reads ahead
     /// with plain loads). A driver sets its own (`xdptcp_driver::prefetch::l2`): the stack
     /// has no `unsafe`, so it cannot issue the instruction. With one, a receive batch is
     /// handled in stages that fetch each window's lines while the window before is handled
