@@ -416,10 +416,7 @@ impl<T: Copy> TimerWheel<T> {
     /// read, for a look-ahead that prefetches it. The handle is not checked.
     #[inline]
     pub(crate) fn entry_addr(&self, entry: &LazyEntry) -> Option<*const u8> {
-        self.entries.get(entry.handle.index as usize).map(|e| {
-            let start: *const Entry<T> = e;
-            start.cast::<u8>()
-        })
+        self.entries.get(entry.handle.index as usize).map(|e| (e as *const Entry<T>).cast())
     }
 
     /// A word read from `entry`'s slab entry, 0 past the end; the handle is
@@ -921,10 +918,8 @@ impl<T: Copy> TimerWheel<T> {
             return None;
         }
         let handle = TimerHandle { index, generation: self.entries[index as usize].generation };
-        let value = self.cancel(handle);
-        // The due queue only ever holds live entries.
-        debug_assert!(value.is_some());
-        value.map(|v| (handle, v))
+        // The due queue only ever holds live entries, which `cancel` hands back.
+        self.cancel(handle).map(|v| (handle, v))
     }
 
     fn live_index(&self, handle: TimerHandle) -> Option<u32> {

@@ -47,9 +47,8 @@ use crate::time::Instant;
 /// returns at once, without reading them, whatever the address (a prefetch never faults).
 /// The stack has no `unsafe`, so a driver supplies it
 /// ([`StackConfig::prefetch`](super::StackConfig::prefetch)). A run, not a line: a
-/// connection's seven hot lines issued back to back from one call ran N = 100,000 about
-/// 5 % faster than seven calls (docs/benchmarks.md, "A connection's hot lines in one
-/// prefetch call").
+/// connection's seven hot lines issued back to back from one call beat seven calls at
+/// N = 100,000 (docs/benchmarks.md, "A connection's hot lines in one prefetch call").
 pub type Prefetch = fn(*const u8, usize);
 
 /// Lines a segment's look-ahead fetches for its connection: the connection's hot lines, the
@@ -234,7 +233,7 @@ impl Stack {
                     *slot = prev.map(|p| p.hint());
                 }
                 Some((k, tcp)) => {
-                    *slot = self.named_by_echo(&k, tcp, now_ms);
+                    *slot = self.slot_tags.and_then(|tags| self.named_by_echo(tcp, tags, now_ms));
                     if slot.is_none() {
                         *hash = Some(self.flows.hash(&k));
                     }
@@ -289,21 +288,27 @@ impl Stack {
         }
     }
 
-    /// The slot a frame of flow `k` to a listening port names by the TSecr its TCP header
-    /// `tcp` echoes (`super::ts_slot`: connections a listener opened carry it in their
+    /// The slot a TCP header `tcp` (and what follows) to a listening port names by the TSecr
+    /// it echoes (`super::ts_slot`: connections a listener opened carry it in their
     /// TSvals), if its options are the timestamp block and the echo names a slot of the
     /// table. Only a hint, as the index's: the key is compared when the frame is handled.
     #[inline]
-    fn named_by_echo(&self, k: &FlowKey, tcp: &[u8], now_ms: u32) -> Option<FlowHint> {
-        if !self.listening.has(k.local_port) {
+    fn named_by_echo(
+        &self,
+        tcp: &[u8],
+        tags: super::ts_slot::SlotTags,
+        now_ms: u32,
+    ) -> Option<FlowHint> {
+        let header: &[u8; 32] = tcp.get(..32)?.try_into().ok()?;
+        if !self.listening.has(u16::from_be_bytes([header[2], header[3]])) {
             return None;
         }
-        let tsecr = crate::wire::tcp_common::echoed_timestamp(tcp)?;
-        self.flows.hint_at(self.slot_tags?.slot(tsecr, now_ms))
+        let tsecr = crate::wire::tcp_common::echoed_timestamp_of(header)?;
+        self.flows.hint_at(tags.slot(tsecr, now_ms))
     }
 
-    /// The slot a frame names by its echo (as [`named_by_echo`](Self::named_by_echo)), read
-    /// at fixed offsets after one length check, if the frame has the layout of every segment
+    /// The slot a frame names by its echo ([`named_by_echo`](Self::named_by_echo)), its TCP
+    /// header found at fixed offsets after one length check, if the frame has the layout of every segment
     /// of an established connection with timestamps: Ethernet, IPv4 without options, TCP
     /// whose options are exactly the timestamp block, to a listening port. Builds no key
     /// (the slot is a hint; `handle` has the key compared once the slot's line is in):
@@ -324,12 +329,7 @@ impl Stack {
         if f[12..14] != [0x08, 0x00] || f[IP] != 0x45 || f[IP + 9] != 6 {
             return None;
         }
-        if !self.listening.has(u16::from_be_bytes([f[TCP + 2], f[TCP + 3]])) {
-            return None;
-        }
-        let header: &[u8; 32] = f[TCP..].try_into().ok()?;
-        let tsecr = crate::wire::tcp_common::echoed_timestamp_of(header)?;
-        self.flows.hint_at(tags.slot(tsecr, now_ms))
+        self.named_by_echo(&f[TCP..], tags, now_ms)
     }
 
     /// The flow key of `frame`, if it is an IPv4 TCP segment, and its TCP header.
