@@ -303,7 +303,7 @@ impl Stack {
         if !self.listening.has(u16::from_be_bytes([header[2], header[3]])) {
             return None;
         }
-        let tsecr = crate::wire::tcp_common::echoed_timestamp_of(header)?;
+        let tsecr = crate::wire::tcp_common::echoed_timestamp(header)?;
         self.flows.hint_at(tags.slot(tsecr, now_ms))
     }
 

@@ -70,14 +70,10 @@ fn ts_block(data: &[u8]) -> Option<&[u8; 12]> {
 /// (`stack::ts_slot`), and checks what it names before using it. `None` for any other layout.
 #[inline]
 pub fn echoed_timestamp(data: &[u8]) -> Option<u32> {
-    echoed_timestamp_of(data.get(..32)?.try_into().ok()?)
-}
-
-/// [`echoed_timestamp`] of the header's first 32 bytes, for a caller that has them as an
-/// array already and so checks no length.
-#[inline(always)]
-pub fn echoed_timestamp_of(header: &[u8; 32]) -> Option<u32> {
-    (header[12] & 0xf0 == TS_HEADER && header[20..24] == TS_PREFIX).then(|| be32(header, 28))
+    if data.get(12)? & 0xf0 != TS_HEADER {
+        return None;
+    }
+    ts_block(data).map(|b| be32(b, 8))
 }
 
 impl<'a> CommonSegment<'a> {
