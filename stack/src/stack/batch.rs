@@ -223,17 +223,26 @@ impl Stack {
         let mut n = 0;
         for ((hash, slot), frame) in hashes.iter_mut().zip(found.iter_mut()).zip(frames) {
             *hash = None;
-            *slot = tags.and_then(|tags| self.named_at_fixed_offsets(frame, tags, now_ms));
+            *slot = None;
             n += 1;
-            if slot.is_some() {
-                continue;
+            // A frame of the common layout has its echo read here, once: the general way
+            // below would read the same header again.
+            let common = tags.and_then(|tags| Some((tags, common_tcp_header(frame)?)));
+            if let Some((tags, tcp)) = common {
+                *slot = self.named_by_echo(tcp, tags, now_ms);
+                if slot.is_some() {
+                    continue;
+                }
             }
             match self.key_of(frame) {
                 Some((k, _)) if prev.is_some_and(|p| self.flows.key(p) == Some(k)) => {
                     *slot = prev.map(|p| p.hint());
                 }
                 Some((k, tcp)) => {
-                    *slot = self.slot_tags.and_then(|tags| self.named_by_echo(tcp, tags, now_ms));
+                    if common.is_none() {
+                        *slot =
+                            self.slot_tags.and_then(|tags| self.named_by_echo(tcp, tags, now_ms));
+                    }
                     if slot.is_none() {
                         *hash = Some(self.flows.hash(&k));
                     }
@@ -307,31 +316,6 @@ impl Stack {
         self.flows.hint_at(tags.slot(tsecr, now_ms))
     }
 
-    /// The slot a frame names by its echo ([`named_by_echo`](Self::named_by_echo)), its TCP
-    /// header found at fixed offsets after one length check, if the frame has the layout of every segment
-    /// of an established connection with timestamps: Ethernet, IPv4 without options, TCP
-    /// whose options are exactly the timestamp block, to a listening port. Builds no key
-    /// (the slot is a hint; `handle` has the key compared once the slot's line is in):
-    /// at 100,000 connections the general way, the key and then the echo, cost about 150
-    /// instructions a frame. `None` for any other frame, which `look_up` takes the general
-    /// way.
-    #[inline]
-    fn named_at_fixed_offsets(
-        &self,
-        frame: &[u8],
-        tags: super::ts_slot::SlotTags,
-        now_ms: u32,
-    ) -> Option<FlowHint> {
-        const IP: usize = ETHERNET;
-        const TCP: usize = IP + 20;
-        let f: &[u8; TCP + 32] = frame.get(..TCP + 32)?.try_into().ok()?;
-        // IPv4 (ethertype 0x0800), version 4 with a 20-byte header, protocol TCP.
-        if f[12..14] != [0x08, 0x00] || f[IP] != 0x45 || f[IP + 9] != 6 {
-            return None;
-        }
-        self.named_by_echo(&f[TCP..], tags, now_ms)
-    }
-
     /// The flow key of `frame`, if it is an IPv4 TCP segment, and its TCP header.
     fn key_of<'f>(&self, frame: &'f [u8]) -> Option<(FlowKey, &'f [u8])> {
         let link = self.iface.caps().medium.header_len();
@@ -356,6 +340,22 @@ impl Stack {
             black_box(s.conn.hot_word() ^ record ^ u64::from(key.remote_port) ^ chunk);
         }
     }
+}
+
+/// The TCP header of `frame` (and what follows), found at fixed offsets after one length
+/// check, if the frame has the layout of every segment of an established connection with
+/// timestamps: Ethernet, IPv4 without options, TCP whose options are exactly the timestamp
+/// block (`named_by_echo` checks the last). Builds no key (what the header names is a hint;
+/// `handle` has the key compared once the slot's line is in): at 100,000 connections the
+/// general way, the key and then the echo, cost about 150 instructions a frame. `None` for
+/// any other frame, which `look_up` takes the general way.
+#[inline]
+fn common_tcp_header(frame: &[u8]) -> Option<&[u8]> {
+    const IP: usize = ETHERNET;
+    const TCP: usize = IP + 20;
+    let f: &[u8; TCP + 32] = frame.get(..TCP + 32)?.try_into().ok()?;
+    // IPv4 (ethertype 0x0800), version 4 with a 20-byte header, protocol TCP.
+    (f[12..14] == [0x08, 0x00] && f[IP] == 0x45 && f[IP + 9] == 6).then(|| &frame[TCP..])
 }
 
 /// The flow key of an IPv4 packet `ip` carrying a TCP segment, from our side (its destination
