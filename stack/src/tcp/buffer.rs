@@ -9,6 +9,13 @@
 //! Chunks are taken as bytes are written and given back as soon as every byte in them has been
 //! consumed; an empty queue holds no chunk at all.
 //!
+//! A queue whose bytes fit a [`PIECE_SIZE`] piece (a request or a response in flight) holds
+//! that piece instead of a chunk: the queue is then its one "chunk" of `PIECE_SIZE` bytes, and
+//! the first write or loan of room that would not fit moves its bytes to a chunk at the same
+//! offsets, the queue going on in chunks from there as any other. So a small message costs a
+//! sixteenth of a page, and pieces are cut in order from shared pages (see
+//! [`ChunkPool`](super::chunk)).
+//!
 //! Access is zero-copy: readers get the bytes as up to two slices (the first contiguous
 //! pieces; call again after consuming for more), writers get the free room of the tail chunk
 //! and then commit what they filled. Every call takes the pool: the queue itself is a handful
@@ -16,14 +23,14 @@
 
 #[cfg(test)]
 use super::chunk::SLAB_CHUNKS;
-use super::chunk::{ChunkPool, CHUNK_SIZE, NIL};
+use super::chunk::{is_piece, ChunkPool, CHUNK_SIZE, NIL, PIECE_SIZE};
 
 const C: u32 = CHUNK_SIZE as u32;
 
 /// A byte stream in pool chunks. See the [module documentation](self).
 #[derive(Clone, Debug)]
 pub struct ChunkQueue {
-    /// First chunk, or [`NIL`] when none is held.
+    /// First chunk, or [`NIL`] when none is held; the piece, when the queue is in one.
     head: u32,
     /// Last chunk.
     tail: u32,
@@ -78,12 +85,19 @@ impl ChunkQueue {
         self.len == 0
     }
 
-    /// Chunks held.
+    /// Chunks held (a piece counts as one).
     pub fn chunks(&self) -> usize {
         self.count as usize
     }
 
-    /// The first chunk held, [`NIL`] when none: the one an acknowledgment gives back first.
+    /// Whether the queue's bytes are in one piece rather than in chunks.
+    #[inline(always)]
+    pub fn in_piece(&self) -> bool {
+        is_piece(self.head)
+    }
+
+    /// The first chunk held (or the piece), [`NIL`] when none: the one an acknowledgment
+    /// gives back first.
     pub(crate) fn head_chunk(&self) -> u32 {
         self.head
     }
@@ -96,7 +110,8 @@ impl ChunkQueue {
 
     /// Bytes that fit after everything written, in the chunks already held.
     pub fn tail_room(&self) -> usize {
-        (self.count as usize * CHUNK_SIZE).saturating_sub((self.off() + self.extent) as usize)
+        let held = if self.in_piece() { PIECE_SIZE } else { self.count as usize * CHUNK_SIZE };
+        held.saturating_sub((self.off() + self.extent) as usize)
     }
 
     /// The head offset as the `u32` the arithmetic uses.
@@ -181,7 +196,13 @@ impl ChunkQueue {
     ) -> (&'p [u8], &'p [u8]) {
         let start = (self.head_off as usize).saturating_add(offset);
         if self.count > 0 && len <= CHUNK_SIZE && start <= CHUNK_SIZE - len {
-            let head = pool.chunk(self.head).and_then(|c| c.get(start..start + len));
+            let head = if self.in_piece() {
+                // Clamped to the piece, as a range is to the chunks held.
+                pool.piece_at(self.head)
+                    .and_then(|p| p.get(start.min(PIECE_SIZE)..(start + len).min(PIECE_SIZE)))
+            } else {
+                pool.chunk(self.head).and_then(|c| c.get(start..start + len))
+            };
             return (head.unwrap_or(&[]), &[]);
         }
         // Within the chunk last located (a sender's next segment, two in three of a bulk
@@ -315,7 +336,7 @@ impl ChunkQueue {
 
     /// The common case of [`write_at`](Self::write_at) and [`append_small`](Self::append_small):
     /// `data` (not empty) written at `pos` bytes from the head chunk's start, where that is in
-    /// the tail chunk held, in the chunk after it (taken here, `force` only for an empty
+    /// the piece held or a new one (an empty queue's, when it fits), in the tail chunk held, in the chunk after it (taken here, `force` only for an empty
     /// queue's first, as the general path asks), or across the end of the tail chunk into
     /// one new chunk. `Some(data.len())` when written (the caller updates `extent` and
     /// `len`), `Some(0)` when the pool refused the one chunk a range past the tail needs
@@ -332,9 +353,19 @@ impl ChunkQueue {
         data: &[u8],
         force: bool,
     ) -> Option<usize> {
-        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
         let n = data.len();
         let count = self.count as usize;
+        if count == 0 && pos + n <= PIECE_SIZE {
+            // Fits a piece: an empty queue's first bytes (`pos` is the offset then).
+            let Some(id) = pool.take_piece(force) else { return Some(0) };
+            (self.head, self.tail, self.count, self.head_off) = (id, id, 1, 0);
+        }
+        if self.in_piece() {
+            // Within the piece, or the general path moves the bytes to a chunk first.
+            pool.piece_mut(self.head)?.get_mut(pos..pos + n)?.copy_from_slice(data);
+            return Some(n);
+        }
+        let (index, within) = (pos / CHUNK_SIZE, pos % CHUNK_SIZE);
         if within + n <= CHUNK_SIZE {
             if index == count {
                 // The chunk after the last one held (the first when the queue is empty).
@@ -395,6 +426,9 @@ impl ChunkQueue {
             }
             None => {}
         }
+        if self.in_piece() && !self.move_to_chunk(pool, force) {
+            return 0;
+        }
         if self.count == 0 {
             self.head_off = 0;
             if !self.grow(pool, force) {
@@ -441,6 +475,23 @@ impl ChunkQueue {
             self.trim(pool);
         }
         written
+    }
+
+    /// Moves the piece's bytes (committed and not) to a chunk at the same offsets and gives
+    /// the piece back: the queue is in chunks from here on. `false`, and nothing changed, if
+    /// the pool refused the chunk (`force` as for an empty queue's first: this is the queue's
+    /// first chunk).
+    #[inline(never)]
+    fn move_to_chunk(&mut self, pool: &mut ChunkPool, force: bool) -> bool {
+        let piece = self.head;
+        let Some(id) = pool.take(force) else { return false };
+        let (start, end) = (self.off() as usize, (self.off() + self.extent) as usize);
+        let copied = pool.copy_between(piece, start..end, id, start);
+        debug_assert_eq!(copied, end - start, "a piece's bytes fit a chunk");
+        pool.give(piece);
+        (self.head, self.tail, self.count) = (id, id, 1);
+        self.set_cursor((0, id));
+        true
     }
 
     /// Marks `n` bytes after the committed ones (written through
@@ -514,6 +565,20 @@ impl ChunkQueue {
         // Anything written but not committed is forgotten: the room starts after `len`.
         self.extent = self.len;
         let pos = (self.off() + self.len) as usize;
+        if self.count == 0 && limit <= PIECE_SIZE {
+            // Room for a small message (a splice of one): a piece.
+            let id = pool.take_piece(force)?;
+            (self.head, self.tail, self.count, self.head_off) = (id, id, 1, 0);
+        }
+        if self.in_piece() {
+            if pos + limit <= PIECE_SIZE {
+                self.extent = self.len + limit as u32;
+                return Some((self.head, pos, limit));
+            }
+            if !self.move_to_chunk(pool, force) {
+                return None;
+            }
+        }
         if self.count == 0 {
             self.head_off = 0;
         }
@@ -542,7 +607,8 @@ impl ChunkQueue {
     ) -> usize {
         let mut moved = 0;
         while moved < limit && src.len > 0 {
-            let Some((dst, at, room)) = self.writable_span(pool, limit - moved, force) else {
+            let want = (limit - moved).min(src.len as usize);
+            let Some((dst, at, room)) = self.writable_span(pool, want, force) else {
                 break;
             };
             let from = src.head_off as usize;
@@ -629,7 +695,12 @@ impl ChunkQueue {
         if (emptied && self.count != 1) || (!emptied && end == CHUNK_SIZE) {
             return None;
         }
-        out[..want].copy_from_slice(pool.chunk(self.head)?.get(start..end)?);
+        let held = if self.in_piece() {
+            pool.piece_at(self.head)?.get(start..end)?
+        } else {
+            pool.chunk(self.head)?.get(start..end)?
+        };
+        out[..want].copy_from_slice(held);
         if emptied {
             pool.give(self.head);
             *self = ChunkQueue::new();
@@ -858,11 +929,19 @@ mod tests {
             let mut model: Vec<Option<u8>> = Vec::new();
             let mut committed = 0usize;
             for (kind, a, b, fill) in ops {
+                // One operation in three is small (a piece's worth), so that queues in one
+                // piece, and the move from a piece to chunks, are as common as chunks.
+                let (a, b) = if fill % 3 == 0 { (a % 300, b % 200 + 1) } else { (a, b) };
                 match kind {
                     0 => {
                         let offset = committed + a % 6000;
                         let data: Vec<u8> = (0..b).map(|i| fill.wrapping_add(i as u8)).collect();
+                        let was_empty = q.chunks() == 0;
                         proptest::prop_assert_eq!(q.write_at(&mut pool, offset, &data, false), b);
+                        if was_empty {
+                            // An empty queue's first write takes a piece where it fits one.
+                            proptest::prop_assert_eq!(q.in_piece(), offset + b <= PIECE_SIZE);
+                        }
                         if model.len() < offset + b {
                             model.resize(offset + b, None);
                         }
@@ -890,8 +969,12 @@ mod tests {
                         // below against the unchanged model).
                         let data: Vec<u8> = (0..b).map(|i| fill.wrapping_add(i as u8)).collect();
                         let tail_end = (q.head_offset() + committed) % CHUNK_SIZE;
-                        let fits = b <= CHUNK_SIZE
-                            && (tail_end + b <= CHUNK_SIZE || (q.chunks() > 0 && tail_end != 0));
+                        let fits = if q.in_piece() {
+                            q.head_offset() + committed + b <= PIECE_SIZE
+                        } else {
+                            b <= CHUNK_SIZE
+                                && (tail_end + b <= CHUNK_SIZE || (q.chunks() > 0 && tail_end != 0))
+                        };
                         match q.append_committed(&mut pool, &data, false) {
                             Some(n) => {
                                 proptest::prop_assert!(model.len() == committed && fits);
@@ -929,10 +1012,139 @@ mod tests {
                     }
                 }
                 let spans = (q.head_offset() + model.len()).div_ceil(CHUNK_SIZE);
-                proptest::prop_assert_eq!(q.chunks(), if model.is_empty() { 0 } else { spans });
+                if q.in_piece() {
+                    // One piece, holding everything written, on one page in use.
+                    proptest::prop_assert!(!model.is_empty());
+                    proptest::prop_assert!(q.head_offset() + model.len() <= PIECE_SIZE);
+                    proptest::prop_assert_eq!(q.chunks(), 1);
+                } else {
+                    proptest::prop_assert_eq!(q.chunks(), if model.is_empty() { 0 } else { spans });
+                }
                 proptest::prop_assert_eq!(pool.bytes_in_use(), q.chunks() * CHUNK_SIZE);
+                proptest::prop_assert_eq!(pool.counters().pieces_in_use, u64::from(q.in_piece()));
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Many queues sharing one pool, small and large writes, reads and splices: no
+        /// queue's bytes are touched by another's (pieces of one page lie side by side), the
+        /// pool counts exactly the pages with a piece in use and the chunks held, and
+        /// everything goes back when the queues are cleared.
+        #[test]
+        fn queues_sharing_pages_keep_their_bytes_and_the_pool_counts_them(
+            ops in proptest::collection::vec((0usize..24, 0u8..4, 1usize..700, proptest::num::u8::ANY), 1..300)
+        ) {
+            let mut pool = ChunkPool::unbounded();
+            let mut qs: Vec<ChunkQueue> = (0..24).map(|_| ChunkQueue::new()).collect();
+            let mut models: Vec<Vec<u8>> = vec![Vec::new(); 24];
+            for (i, kind, n, fill) in ops {
+                match kind {
+                    0 | 1 => {
+                        let data: Vec<u8> = (0..n).map(|k| fill.wrapping_add(k as u8)).collect();
+                        let done = if kind == 0 {
+                            qs[i].enqueue(&mut pool, &data, usize::MAX, false)
+                        } else {
+                            qs[i].append_small(&mut pool, &data).unwrap_or_else(|| {
+                                qs[i].enqueue(&mut pool, &data, usize::MAX, true)
+                            })
+                        };
+                        proptest::prop_assert_eq!(done, n);
+                        models[i].extend_from_slice(&data);
+                    }
+                    2 => {
+                        let mut out = vec![0u8; n / 2];
+                        let got = qs[i].dequeue(&mut pool, &mut out);
+                        proptest::prop_assert_eq!(got, out.len().min(models[i].len()));
+                        proptest::prop_assert_eq!(&out[..got], &models[i][..got]);
+                        models[i].drain(..got);
+                    }
+                    _ => {
+                        // Splice into the next queue.
+                        let j = (i + 1) % qs.len();
+                        let (lo, hi) = qs.split_at_mut(j.max(i));
+                        let (src, dst) =
+                            if i < j { (&mut lo[i], &mut hi[0]) } else { (&mut hi[0], &mut lo[j]) };
+                        let moved = dst.splice_from(src, &mut pool, n, false);
+                        proptest::prop_assert_eq!(moved, n.min(models[i].len()));
+                        let bytes: Vec<u8> = models[i].drain(..moved).collect();
+                        models[j].extend_from_slice(&bytes);
+                    }
+                }
+                let mut pages = std::collections::BTreeSet::new();
+                let mut chunks = 0;
+                for (q, m) in qs.iter_mut().zip(&models) {
+                    proptest::prop_assert_eq!(&all(q, &pool), m);
+                    if q.in_piece() {
+                        pages.insert(super::super::chunk::page_of(q.head_chunk()));
+                    } else {
+                        chunks += q.chunks();
+                    }
+                }
+                let pieces = qs.iter().filter(|q| q.in_piece()).count();
+                proptest::prop_assert_eq!(pool.counters().pieces_in_use, pieces as u64);
+                proptest::prop_assert_eq!(pool.bytes_in_use(), (pages.len() + chunks) * CHUNK_SIZE);
+            }
+            for q in &mut qs {
+                q.clear(&mut pool);
+            }
+            proptest::prop_assert_eq!((pool.bytes_in_use(), pool.counters().pieces_in_use), (0, 0));
+        }
+    }
+
+    #[test]
+    fn a_small_queue_holds_a_piece_and_moves_to_a_chunk_when_it_outgrows_it() {
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        assert_eq!(q.append_small(&mut pool, &[1; 100]), Some(100));
+        assert!(q.in_piece());
+        assert_eq!((q.chunks(), q.tail_room()), (1, PIECE_SIZE - 100));
+        assert_eq!(q.consume(&mut pool, 40), 40, "the read point moves within the piece");
+        assert_eq!(q.append_small(&mut pool, &[2; 156]), Some(156), "to the piece's last byte");
+        assert!(q.in_piece());
+        // One more byte does not fit: the bytes move to a chunk, at the same offsets.
+        assert_eq!(q.append_small(&mut pool, &[3]), None, "the general path's case");
+        assert_eq!(q.enqueue(&mut pool, &[3], usize::MAX, false), 1);
+        assert!(!q.in_piece());
+        assert_eq!((q.chunks(), q.head_offset()), (1, 40));
+        let mut want = vec![1u8; 60];
+        want.extend_from_slice(&[2; 156]);
+        want.push(3);
+        assert_eq!(all(&mut q, &pool), want);
+        assert_eq!(pool.counters().pieces_in_use, 0, "the piece went back");
+        // Emptied, the queue holds nothing; its next small message is a piece again.
+        assert_eq!(q.consume(&mut pool, 217), 217);
+        assert_eq!((q.chunks(), pool.bytes_in_use()), (0, 0));
+        assert_eq!(q.enqueue(&mut pool, &[4; 256], usize::MAX, false), 256);
+        assert!(q.in_piece());
+        // Out-of-order bytes past the piece move it too.
+        assert_eq!(q.write_at(&mut pool, 1000, b"ooo", false), 3);
+        assert!(!q.in_piece());
+        assert_eq!(q.slices_at(&pool, 1000, 3).0, b"ooo");
+        assert_eq!(q.slices_at(&pool, 0, 256).0, &[4; 256][..]);
+        q.clear(&mut pool);
+        assert_eq!(pool.bytes_in_use(), 0);
+    }
+
+    #[test]
+    fn room_for_a_small_message_is_a_piece() {
+        let mut pool = ChunkPool::unbounded();
+        let mut q = ChunkQueue::new();
+        let room = q.writable(&mut pool, 64, false);
+        assert_eq!(room.len(), 64);
+        room[..5].copy_from_slice(b"hello");
+        assert_eq!(q.commit_room(&mut pool, 5), 5);
+        assert!(q.in_piece());
+        assert_eq!(q.writable(&mut pool, 100, false).len(), 100, "more room in the piece");
+        assert_eq!(q.commit_room(&mut pool, 0), 0);
+        assert!(q.in_piece());
+        // Room the piece cannot lend: a chunk's, the bytes moved to it.
+        let room = q.writable(&mut pool, 4000, false);
+        assert_eq!(room.len(), 4000);
+        room[..6].copy_from_slice(b" world");
+        assert_eq!(q.commit_room(&mut pool, 6), 6);
+        assert!(!q.in_piece());
+        assert_eq!(all(&mut q, &pool), b"hello world");
     }
 
     #[test]

@@ -13,6 +13,16 @@
 //! chunks are all free is released when more than `idle_limit` chunks are idle, so a burst
 //! does not pin its peak for good.
 //!
+//! # Pieces
+//! A queue that holds a few hundred bytes at most (a request or response in flight, the
+//! common case of a request/response server) holds a [`PIECE_SIZE`] piece instead: sixteen
+//! pieces are cut from one chunk (a *page*), so 100,000 connections each with a small
+//! response in flight hold 25 MB rather than 400 MB, and the line a frame writes is one of a
+//! page that other frames wrote a moment ago rather than the first line of a cold page of its
+//! own (docs/benchmarks.md, "Small data in shared pages"). A piece id is a chunk id of its own
+//! kind ([`is_piece`]); every accessor here takes either. A page goes back to the chunks once
+//! its last piece is free, and the budget counts it as the whole chunk it is.
+//!
 //! # The budget (Linux `tcp_mem`, `Documentation/networking/ip-sysctl.rst`)
 //! - below `low`: no pressure;
 //! - above `pressure`: the pool enters pressure, and leaves it only once back below `low`;
@@ -28,6 +38,49 @@ pub const CHUNK_SIZE: usize = 4096;
 
 /// The "no chunk" link.
 pub(crate) const NIL: u32 = u32::MAX;
+
+/// Bytes per piece: a 64-byte echo, a short HTTP request or response fits one.
+pub const PIECE_SIZE: usize = 256;
+
+/// Pieces cut from one page (a chunk).
+const PAGE_PIECES: usize = CHUNK_SIZE / PIECE_SIZE;
+
+/// A page's free mask with every piece free (a bit a piece, in 16 bits).
+const ALL_FREE: u16 = {
+    assert!(PAGE_PIECES <= 16 && CHUNK_SIZE.is_multiple_of(PIECE_SIZE));
+    ((1u32 << PAGE_PIECES) - 1) as u16
+};
+
+/// The bit that makes an id a piece's: `PIECE_BIT | page << 4 | index`.
+const PIECE_BIT: u32 = 1 << 31;
+
+/// Chunk ids stay below this, so that a piece id (the page's id shifted by four, the bit
+/// above) never reaches [`NIL`]: 256 GiB of chunks a stack.
+const MAX_CHUNKS: usize = 1 << 26;
+
+/// Whether `id` names a piece rather than a chunk ([`NIL`] names neither): one compare.
+#[inline(always)]
+pub(crate) const fn is_piece(id: u32) -> bool {
+    id.wrapping_sub(PIECE_BIT) < NIL - PIECE_BIT
+}
+
+/// Page (chunk id) and index within it of piece `id`.
+#[inline(always)]
+const fn piece_of(id: u32) -> (u32, usize) {
+    ((id & !PIECE_BIT) >> 4, (id & 0xf) as usize)
+}
+
+/// The page (chunk id) piece `id` is cut from.
+#[cfg(test)]
+pub(crate) const fn page_of(id: u32) -> u32 {
+    piece_of(id).0
+}
+
+/// The id of piece `index` of page `page`.
+#[inline(always)]
+const fn piece_id(page: u32, index: u32) -> u32 {
+    PIECE_BIT | page << 4 | index
+}
 
 /// Stack-wide limits on chunk memory, in bytes (Linux `tcp_mem`, which counts pages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +139,9 @@ pub struct MemoryCounters {
     pub snd_forced: u64,
     /// Window advertisements clamped because of memory pressure.
     pub window_clamped: u64,
+    /// Pieces in use now (a gauge): queues holding one small piece rather than chunks; the
+    /// pages they are cut from count in `chunks_in_use`.
+    pub pieces_in_use: u64,
 }
 
 /// Chunks per slab: storage is allocated 512 chunks (2 MiB) at a time, so a chunk is one
@@ -109,6 +165,10 @@ struct Slab {
     next: [u32; SLAB_CHUNKS],
     free: [u16; SLAB_CHUNKS],
     nfree: usize,
+    /// For a chunk cut into pieces (a page): which of its pieces are free, a bit each.
+    page_free: [u16; SLAB_CHUNKS],
+    /// For a page with a free piece: its place in [`ChunkPool::pages`].
+    page_at: [u32; SLAB_CHUNKS],
 }
 
 impl core::fmt::Debug for Slab {
@@ -140,6 +200,22 @@ pub struct ChunkPool {
     /// idle like any free chunk; it only keeps its slab from being released, and the slab
     /// is one that was in use a moment ago.
     hot: u32,
+    /// Pages with a free piece, the most recently freed into last.
+    pages: Vec<u32>,
+    /// The piece given back last, kept for the next taker ([`NIL`] if none), as `hot` is:
+    /// the piece an acknowledgment frees is the one the RX look-ahead read
+    /// (`Connection::send_head_chunk`), and the request's data then goes to it. It counts as
+    /// free; its bit in its page's mask stays clear.
+    hot_piece: u32,
+    /// Whether the hot piece's page holds no other piece in use: the page is then reported
+    /// idle (`bytes_in_use`, the counters), as the chunk aside is, so an idle stack shows no
+    /// chunk in use. It stays in `in_use` for the budget, which it still occupies, so taking
+    /// the piece back needs no budget check and no accounting: one flag, not the counts
+    /// moved twice a message (a request/response connection alone on a stack gives its
+    /// piece back and takes it again with every message).
+    hot_alone: bool,
+    /// Pieces in use.
+    pieces: usize,
     /// Counters; connections add their drops and refusals here.
     pub(crate) counters: MemoryCounters,
 }
@@ -172,6 +248,10 @@ impl ChunkPool {
             budget: [chunks(budget.low), chunks(budget.pressure), chunks(budget.high)],
             pressure: false,
             hot: NIL,
+            pages: Vec::new(),
+            hot_piece: NIL,
+            hot_alone: false,
+            pieces: 0,
             counters: MemoryCounters::default(),
         }
     }
@@ -201,21 +281,30 @@ impl ChunkPool {
 
     /// Bytes of chunks in use.
     pub fn bytes_in_use(&self) -> usize {
-        self.in_use * CHUNK_SIZE
+        self.held() * CHUNK_SIZE
     }
 
     /// Bytes of chunk storage allocated and idle.
     pub fn idle_bytes(&self) -> usize {
-        self.idle * CHUNK_SIZE
+        (self.idle + usize::from(self.hot_alone)) * CHUNK_SIZE
+    }
+
+    /// Chunks in use, less the page of a piece aside alone (see `hot_alone`).
+    fn held(&self) -> usize {
+        self.in_use - usize::from(self.hot_alone)
     }
 
     /// Counters.
     pub fn counters(&self) -> MemoryCounters {
-        MemoryCounters { chunks_in_use: self.in_use as u64, ..self.counters }
+        MemoryCounters {
+            chunks_in_use: self.held() as u64,
+            pieces_in_use: self.pieces as u64,
+            ..self.counters
+        }
     }
 
-    /// Allocates a slab (reusing a released slot) and makes it available; `None` past 2^32
-    /// chunk ids.
+    /// Allocates a slab (reusing a released slot) and makes it available; `None` past
+    /// [`MAX_CHUNKS`] chunk ids.
     fn grow(&mut self) -> Option<u32> {
         let storage: Box<[Storage]> =
             (0..SLAB_CHUNKS).map(|_| Storage([0u8; CHUNK_SIZE])).collect();
@@ -225,7 +314,14 @@ impl ChunkPool {
             // Taken from the end: chunk 0 first.
             *f = (SLAB_CHUNKS - 1 - i) as u16;
         }
-        let slab = Slab { data: Some(storage), next: [NIL; SLAB_CHUNKS], free, nfree: SLAB_CHUNKS };
+        let slab = Slab {
+            data: Some(storage),
+            next: [NIL; SLAB_CHUNKS],
+            free,
+            nfree: SLAB_CHUNKS,
+            page_free: [0; SLAB_CHUNKS],
+            page_at: [0; SLAB_CHUNKS],
+        };
         let s = match self.vacant.pop() {
             Some(s) => {
                 if let Some(x) = self.slabs.get_mut(s as usize) {
@@ -235,7 +331,7 @@ impl ChunkPool {
             }
             None => {
                 let s = u32::try_from(self.slabs.len()).ok()?;
-                if (s as usize + 1) * SLAB_CHUNKS > NIL as usize {
+                if (s as usize + 1) * SLAB_CHUNKS > MAX_CHUNKS {
                     return None;
                 }
                 self.slabs.push(slab);
@@ -311,6 +407,10 @@ impl ChunkPool {
     /// chunk back per message, and the slot is then empty (its last `take` emptied it).
     #[inline]
     pub(crate) fn give(&mut self, id: u32) {
+        if is_piece(id) {
+            self.give_piece(id);
+            return;
+        }
         let (s, idx) = split(id);
         let Some(slab) = self.slabs.get_mut(s) else { return };
         if slab.data.is_none() || slab.nfree >= SLAB_CHUNKS || id == self.hot {
@@ -364,7 +464,123 @@ impl ChunkPool {
         }
     }
 
-    /// The link after `id`.
+    /// A piece, or `None` when it needs a new page at the hard limit (unless `force`). Its old
+    /// contents are never read, as a chunk's.
+    ///
+    /// Inlined as far as the piece kept aside (`hot_piece`): a request/response connection
+    /// gives one back and takes one with every message.
+    #[inline]
+    pub(crate) fn take_piece(&mut self, force: bool) -> Option<u32> {
+        let id = self.hot_piece;
+        if id != NIL {
+            // Its page never left the budget: no check, whatever the level.
+            self.hot_piece = NIL;
+            self.hot_alone = false;
+            self.pieces += 1;
+            return Some(id);
+        }
+        self.take_piece_slow(force)
+    }
+
+    /// [`take_piece`](Self::take_piece) with no piece aside: cut from the page freed into
+    /// last, or from a new one (a chunk, `force` as for [`take`](Self::take)). Pages are cut
+    /// only while no piece is aside, so the page of one kept alone is never cut meanwhile.
+    #[inline(never)]
+    fn take_piece_slow(&mut self, force: bool) -> Option<u32> {
+        let page = match self.pages.last() {
+            Some(&page) => page,
+            None => {
+                let page = self.take(force)?;
+                let at = self.pages.len() as u32;
+                let (s, i) = split(page);
+                let slab = self.slabs.get_mut(s)?;
+                slab.page_free[i] = ALL_FREE;
+                slab.page_at[i] = at;
+                self.pages.push(page);
+                page
+            }
+        };
+        let (s, i) = split(page);
+        let slab = self.slabs.get_mut(s)?;
+        let mask = slab.page_free[i];
+        debug_assert!(mask != 0, "a page on the list has a free piece");
+        let left = mask & mask.wrapping_sub(1);
+        slab.page_free[i] = left;
+        if left == 0 {
+            self.pages.pop();
+        }
+        self.pieces += 1;
+        Some(piece_id(page, mask.trailing_zeros()))
+    }
+
+    /// Gives piece `id` back: aside for the next taker if none is, else into its page.
+    #[inline]
+    fn give_piece(&mut self, id: u32) {
+        let (page, k) = piece_of(id);
+        let (s, i) = split(page);
+        let Some(slab) = self.slabs.get(s) else { return };
+        let (mask, bit) = (slab.page_free[i], 1u16 << k);
+        if slab.data.is_none() || mask & bit != 0 || id == self.hot_piece {
+            // Not a piece in use: given twice, or its page gone.
+            return;
+        }
+        if self.hot_piece != NIL {
+            self.free_piece(id);
+            return;
+        }
+        self.hot_piece = id;
+        // In use until now (its bit was clear), so counted.
+        self.pieces -= 1;
+        // The page's last piece in use: the page is idle while the piece waits aside.
+        self.hot_alone = mask | bit == ALL_FREE;
+    }
+
+    /// [`give_piece`](Self::give_piece) with a piece already aside: its bit set in its page,
+    /// the page listed if it was full and given back as a chunk once all its pieces are free.
+    #[inline(never)]
+    fn free_piece(&mut self, id: u32) {
+        let (page, k) = piece_of(id);
+        let (s, i) = split(page);
+        let listed = self.pages.len() as u32;
+        let hot = self.hot_piece;
+        let Some(slab) = self.slabs.get_mut(s) else { return };
+        let was = slab.page_free[i];
+        let mask = was | 1 << k;
+        slab.page_free[i] = mask;
+        if was == 0 {
+            slab.page_at[i] = listed;
+            self.pages.push(page);
+        }
+        self.pieces -= 1;
+        let (hot_page, hot_k) = piece_of(hot);
+        if hot_page == page && mask | 1 << hot_k == ALL_FREE {
+            // The piece aside is now its page's only one: the page waits with it, idle.
+            self.hot_alone = true;
+        } else if mask == ALL_FREE {
+            self.release_page(page);
+        }
+    }
+
+    /// Takes page `page`, all of whose pieces are free, off the list and gives it back as a
+    /// chunk.
+    fn release_page(&mut self, page: u32) {
+        let (s, i) = split(page);
+        let Some(slab) = self.slabs.get_mut(s) else { return };
+        let at = slab.page_at[i] as usize;
+        slab.page_free[i] = 0;
+        if at < self.pages.len() {
+            self.pages.swap_remove(at);
+            if let Some(&moved) = self.pages.get(at) {
+                let (ms, mi) = split(moved);
+                if let Some(m) = self.slabs.get_mut(ms) {
+                    m.page_at[mi] = at as u32;
+                }
+            }
+        }
+        self.give(page);
+    }
+
+    /// The link after `id` ([`NIL`] for a piece: its id's slab index lies past every slab).
     #[inline]
     pub(crate) fn next(&self, id: u32) -> u32 {
         let (s, idx) = split(id);
@@ -389,11 +605,43 @@ impl ChunkPool {
         self.slabs.get(s)?.data.as_deref()?.get(idx).map(|c| &c.0)
     }
 
-    /// The first byte of chunk `id`, 0 for an id with no storage ([`NIL`]): a read for the
+    /// Piece `id`'s storage, `None` for an id that is not a piece's.
+    #[cfg(test)]
+    pub(crate) fn piece(&self, id: u32) -> Option<&[u8; PIECE_SIZE]> {
+        if !is_piece(id) {
+            return None;
+        }
+        self.piece_at(id)
+    }
+
+    /// [`piece`](Self::piece) of an id known to be a piece's (a chunk's id would name a
+    /// piece of another chunk).
+    #[inline(always)]
+    pub(crate) fn piece_at(&self, id: u32) -> Option<&[u8; PIECE_SIZE]> {
+        let (page, k) = piece_of(id);
+        let chunk = self.chunk(page)?;
+        chunk.get(k * PIECE_SIZE..(k + 1) * PIECE_SIZE)?.try_into().ok()
+    }
+
+    /// [`piece`](Self::piece), mutably.
+    #[inline(always)]
+    pub(crate) fn piece_mut(&mut self, id: u32) -> Option<&mut [u8; PIECE_SIZE]> {
+        if !is_piece(id) {
+            return None;
+        }
+        let (page, k) = piece_of(id);
+        let chunk = self.chunk_mut(page)?;
+        chunk.get_mut(k * PIECE_SIZE..(k + 1) * PIECE_SIZE)?.try_into().ok()
+    }
+
+    /// The first byte of chunk or piece `id`, 0 for an id with no storage ([`NIL`]): a read for the
     /// RX look-ahead (`stack::batch`), so that the line is in cache before a segment writes
     /// it (a write to a line not in cache waits for it like a read).
     #[inline]
     pub(crate) fn warm_word(&self, id: u32) -> u64 {
+        if is_piece(id) {
+            return self.piece_at(id).map_or(0, |p| u64::from(p[0]));
+        }
         let (s, idx) = split(id);
         match self.slabs.get(s).and_then(|s| s.data.as_deref()).and_then(|d| d.get(idx)) {
             Some(c) => u64::from(c.0[0]),
@@ -401,9 +649,12 @@ impl ChunkPool {
         }
     }
 
-    /// The address of chunk `id`'s storage, not read.
+    /// The address of chunk or piece `id`'s storage, not read.
     #[inline]
     pub(crate) fn chunk_addr(&self, id: u32) -> Option<*const u8> {
+        if is_piece(id) {
+            return self.piece_at(id).map(|p| p.as_ptr());
+        }
         self.chunk(id).map(|c| c.as_ptr())
     }
 
@@ -414,10 +665,13 @@ impl ChunkPool {
         self.slabs.get_mut(s)?.data.as_deref_mut()?.get_mut(idx).map(|c| &mut c.0)
     }
 
-    /// The bytes of chunk `id` (empty for an id that holds no storage, which a queue never
-    /// keeps).
+    /// The bytes of chunk or piece `id` (empty for an id that holds no storage, which a
+    /// queue never keeps).
     #[inline]
     pub(crate) fn bytes(&self, id: u32) -> &[u8] {
+        if is_piece(id) {
+            return self.piece_at(id).map_or(&EMPTY, |p| &p[..]);
+        }
         let (s, idx) = split(id);
         match self.slabs.get(s).and_then(|s| s.data.as_deref()).and_then(|d| d.get(idx)) {
             Some(d) => &d.0,
@@ -436,6 +690,21 @@ impl ChunkPool {
         at: usize,
     ) -> usize {
         let n = from.len();
+        if is_piece(src) || is_piece(dst) {
+            // A piece's bytes (at most a piece's worth) through a buffer on the stack: the
+            // two may share a page, and this is no bulk path.
+            let mut staged = [0u8; PIECE_SIZE];
+            let Some(part) = self.bytes(src).get(from) else { return 0 };
+            let Some(staged) = staged.get_mut(..part.len()) else { return 0 };
+            staged.copy_from_slice(part);
+            return match self.bytes_mut(dst).get_mut(at..at + n) {
+                Some(d) => {
+                    d.copy_from_slice(staged);
+                    n
+                }
+                None => 0,
+            };
+        }
         if from.end > CHUNK_SIZE || at + n > CHUNK_SIZE {
             return 0;
         }
@@ -470,9 +739,12 @@ impl ChunkPool {
         n
     }
 
-    /// The bytes of chunk `id`, mutably.
+    /// The bytes of chunk or piece `id`, mutably.
     #[inline]
     pub(crate) fn bytes_mut(&mut self, id: u32) -> &mut [u8] {
+        if is_piece(id) {
+            return self.piece_mut(id).map_or(&mut [], |p| &mut p[..]);
+        }
         let (s, idx) = split(id);
         match self.slabs.get_mut(s).and_then(|s| s.data.as_deref_mut()).and_then(|d| d.get_mut(idx))
         {
@@ -559,6 +831,82 @@ mod tests {
         }
         assert_eq!(p.bytes_in_use(), 0);
         assert_eq!(p.idle_bytes(), SLAB_CHUNKS * CHUNK_SIZE, "one slab of slack is kept");
+    }
+
+    #[test]
+    fn pieces_are_cut_sixteen_to_a_page_and_a_page_goes_back_with_its_last_piece() {
+        let mut p = ChunkPool::unbounded();
+        let ids: Vec<u32> = (0..40).map(|_| p.take_piece(false).unwrap()).collect();
+        assert_eq!(p.bytes_in_use(), 3 * CHUNK_SIZE, "16 + 16 + 8 pieces");
+        assert_eq!(p.counters().pieces_in_use, 40);
+        let mut addrs: Vec<usize> =
+            ids.iter().map(|&id| p.piece(id).unwrap().as_ptr() as usize).collect();
+        addrs.sort_unstable();
+        assert!(addrs.windows(2).all(|w| w[1] - w[0] >= PIECE_SIZE), "no two pieces overlap");
+        for (k, &id) in ids.iter().enumerate() {
+            p.bytes_mut(id).fill(k as u8);
+        }
+        for (k, &id) in ids.iter().enumerate() {
+            assert!(p.bytes(id).iter().all(|&b| b == k as u8), "piece {k} kept its bytes");
+            assert_eq!(p.bytes(id).len(), PIECE_SIZE);
+        }
+        // The first page's pieces back: the first waits aside, and with the sixteenth the
+        // page is free and goes back as a chunk.
+        for &id in &ids[..15] {
+            p.give(id);
+        }
+        assert_eq!(p.bytes_in_use(), 3 * CHUNK_SIZE);
+        p.give(ids[15]);
+        assert_eq!(p.bytes_in_use(), 2 * CHUNK_SIZE);
+        p.give(ids[15]);
+        assert_eq!(p.counters().pieces_in_use, 24, "given twice, counted once");
+        // The first piece given back waits aside, its page idle (counted out of use); it is
+        // the next one taken, and its page is in use again.
+        p.give(ids[20]);
+        assert_eq!(p.take_piece(false), Some(ids[0]));
+        assert_eq!(p.bytes_in_use(), 3 * CHUNK_SIZE);
+        p.give(ids[0]);
+        assert_eq!(p.take_piece(false), Some(ids[0]), "given back last, taken next");
+        p.give(ids[0]);
+        for &id in &ids[16..] {
+            p.give(id);
+        }
+        assert_eq!((p.bytes_in_use(), p.counters().pieces_in_use), (0, 0));
+        assert_eq!(p.bytes(NIL).len(), 0);
+        assert!(p.piece(ids[0] & 0x7fff_ffff).is_none(), "a chunk id is no piece");
+    }
+
+    #[test]
+    fn a_piece_alone_aside_leaves_its_page_idle_and_the_budget_holds_for_new_pages() {
+        let c = CHUNK_SIZE;
+        let mut p = ChunkPool::new(MemoryBudget { low: c, pressure: c, high: 2 * c }, 0);
+        let a = p.take_piece(false).unwrap();
+        let b = p.take_piece(false).unwrap();
+        assert_eq!(page_of(a), page_of(b), "cut from one page");
+        let chunk = p.take(false).unwrap();
+        assert_eq!(p.level(), MemoryLevel::Exhausted);
+        // Pieces of a page in use cost nothing new: granted at the hard limit.
+        let more: Vec<u32> = (0..14).map(|_| p.take_piece(false).unwrap()).collect();
+        assert_eq!(p.take_piece(false), None, "a new page is refused");
+        let forced = p.take_piece(true).unwrap();
+        assert_eq!((p.counters().snd_forced, p.bytes_in_use()), (1, 3 * c));
+        p.give(forced);
+        p.give(chunk);
+        for id in more.into_iter().chain([b]) {
+            p.give(id);
+        }
+        assert_eq!(p.bytes_in_use(), c, "piece a's page; the forced one waits aside, idle");
+        p.give(a);
+        assert_eq!((p.bytes_in_use(), p.counters().pieces_in_use), (0, 0));
+        assert_eq!(p.idle_bytes(), SLAB_CHUNKS * c, "the page aside counts as idle");
+        // The page of the piece aside alone still occupies the budget: two chunks reach
+        // the hard limit with it, and the piece comes back without one more.
+        let hog = p.take(false).unwrap();
+        assert_eq!(p.take(false), None);
+        assert_eq!(p.take_piece(false), Some(forced), "the piece aside, at the hard limit");
+        assert_eq!(p.bytes_in_use(), 2 * c);
+        assert_eq!(p.take_piece(false).map(page_of), Some(page_of(forced)), "its page's next");
+        p.give(hog);
     }
 
     #[test]
