@@ -236,9 +236,10 @@ impl WorkerStats {
         );
         let m = &self.memory;
         line.push_str(&format!(
-            " chunks {} chunks-peak {} mem-pressure {} rcv-mem-drops {} snd-mem-refused {} win-clamped {}",
+            " chunks {} chunks-peak {} pieces {} mem-pressure {} rcv-mem-drops {} snd-mem-refused {} win-clamped {}",
             m.chunks_in_use,
             m.chunks_peak,
+            m.pieces_in_use,
             m.pressure_entered,
             m.rcv_dropped,
             m.snd_refused,

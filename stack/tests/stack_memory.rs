@@ -17,7 +17,9 @@ use xdptcp_stack::iface::{DeviceCaps, InterfaceConfig};
 use xdptcp_stack::sim::*;
 use xdptcp_stack::stack::{ListenHandle, Stack, StackConfig, StackEvent, StackKeys, TcpHandle};
 use xdptcp_stack::tcp::listen::{CookieMode, ListenConfig};
-use xdptcp_stack::tcp::{MemoryBudget, MemoryLevel, SeqNumber, State, CHUNK_SIZE, SLAB_CHUNKS};
+use xdptcp_stack::tcp::{
+    MemoryBudget, MemoryLevel, SeqNumber, State, CHUNK_SIZE, PIECE_SIZE, SLAB_CHUNKS,
+};
 use xdptcp_stack::time::{Duration, Instant};
 use xdptcp_stack::wire::ethernet::EthernetAddress;
 use xdptcp_stack::wire::tcp::{Packet, TcpFlags, TcpRepr};
@@ -95,6 +97,16 @@ impl Server {
     /// Handshake, one 64-byte request echoed back and acknowledged: the connection is then
     /// held idle, as in the lab's "exchange a message, then hold" load.
     fn open_and_exchange(&mut self, c: &mut Client) -> TcpHandle {
+        let h = self.open_and_echo(c);
+        self.input(c, TcpFlags::ACK, &[]);
+        while self.stack.poll_event().is_some() {}
+        while self.output().is_some() {}
+        h
+    }
+
+    /// Handshake and one 64-byte request echoed back, the echo not yet acknowledged: the
+    /// connection holds its response in flight.
+    fn open_and_echo(&mut self, c: &mut Client) -> TcpHandle {
         self.input(c, TcpFlags::SYN, &[]);
         c.snd = c.snd.wrapping_add(1);
         let (port, seq, _, _) = self.output().expect("SYN-ACK");
@@ -119,9 +131,6 @@ impl Server {
         let (_, seq, ack, len) = self.output().expect("echo");
         assert_eq!((ack, len), (c.snd, 64));
         c.rcv = seq.wrapping_add(64);
-        self.input(c, TcpFlags::ACK, &[]);
-        while self.stack.poll_event().is_some() {}
-        while self.output().is_some() {}
         h
     }
 }
@@ -191,6 +200,39 @@ fn hold(n: usize) {
 #[test]
 fn a_hundred_thousand_held_connections_hold_no_chunks() {
     hold(100_000);
+}
+
+/// A request/response server's usual state: every connection holds its response in flight
+/// until the next request acknowledges it. Each holds a 256-byte piece, sixteen to a page,
+/// not a 4 KiB chunk: 100,000 of them hold 25.6 MB of pages, not 410 MB of chunks.
+#[test]
+fn a_hundred_thousand_responses_in_flight_hold_a_piece_each() {
+    let n = 100_000;
+    let mut s = Server::new(n + 16, CookieMode::Never, MemoryBudget::linux());
+    let mut clients: Vec<Client> = (0..n).map(Client::nth).collect();
+    for c in &mut clients {
+        s.open_and_echo(c);
+    }
+    let mem = s.stack.memory_counters();
+    assert_eq!(mem.pieces_in_use, n as u64, "{mem:?}");
+    assert_eq!(s.stack.connection_chunks(), n, "a piece each");
+    let pages = n.div_ceil(CHUNK_SIZE / PIECE_SIZE);
+    assert!(mem.chunks_in_use as usize <= pages + 1, "{mem:?}: {pages} pages hold them");
+    let bytes = s.stack.chunk_pool().bytes_in_use();
+    println!(
+        "{n} responses of 64 B in flight: {} chunks (pages) in use, {:.0} B of buffer each ({CHUNK_SIZE} B with a chunk each)",
+        mem.chunks_in_use,
+        bytes as f64 / n as f64
+    );
+    assert!(bytes / n <= PIECE_SIZE + PIECE_SIZE / 8, "{bytes} bytes for {n} responses");
+    // Each acknowledged, every piece and page goes back.
+    for c in &clients {
+        s.input(c, TcpFlags::ACK, &[]);
+    }
+    while s.output().is_some() {}
+    let mem = s.stack.memory_counters();
+    assert_eq!((mem.pieces_in_use, mem.chunks_in_use), (0, 0), "{mem:?}");
+    assert_eq!(s.stack.connection_chunks(), 0);
 }
 
 /// `cargo test --release -p xdptcp-stack --features sim --test stack_memory -- --ignored

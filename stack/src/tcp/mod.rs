@@ -67,7 +67,9 @@ mod tcb;
 mod timers;
 
 pub use cc::{AckSample, CongestionAlgorithm, CongestionControl, Cubic, NewReno};
-pub use chunk::{ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, SLAB_CHUNKS};
+pub use chunk::{
+    ChunkPool, MemoryBudget, MemoryCounters, MemoryLevel, CHUNK_SIZE, PIECE_SIZE, SLAB_CHUNKS,
+};
 pub use config::{BufferSizes, TcpConfig, TcpFlags};
 pub use connection::{
     Connection, ConnectionParams, CookieOptions, Event, Open, SegmentVerdict, State, TcpInfo,
