@@ -619,8 +619,7 @@ impl ChunkPool {
     #[inline(always)]
     pub(crate) fn piece_at(&self, id: u32) -> Option<&[u8; PIECE_SIZE]> {
         let (page, k) = piece_of(id);
-        let chunk = self.chunk(page)?;
-        chunk.get(k * PIECE_SIZE..(k + 1) * PIECE_SIZE)?.try_into().ok()
+        self.chunk(page)?.as_chunks::<PIECE_SIZE>().0.get(k)
     }
 
     /// [`piece`](Self::piece), mutably.
@@ -630,8 +629,7 @@ impl ChunkPool {
             return None;
         }
         let (page, k) = piece_of(id);
-        let chunk = self.chunk_mut(page)?;
-        chunk.get_mut(k * PIECE_SIZE..(k + 1) * PIECE_SIZE)?.try_into().ok()
+        self.chunk_mut(page)?.as_chunks_mut::<PIECE_SIZE>().0.get_mut(k)
     }
 
     /// The first byte of chunk or piece `id`, 0 for an id with no storage ([`NIL`]): a read for the
