@@ -241,7 +241,7 @@ impl ChunkQueue {
         if rest == 0 || index + 1 >= self.count {
             return (first, &[]);
         }
-        let second = pool.bytes(pool.next(id));
+        let second = pool.chunk_bytes(pool.next(id));
         (first, &second[..second.len().min(rest)])
     }
 
@@ -257,7 +257,7 @@ impl ChunkQueue {
         if rest == 0 {
             return (first, &[]);
         }
-        let second = pool.bytes(pool.next(self.head));
+        let second = pool.chunk_bytes(pool.next(self.head));
         (first, &second[..second.len().min(rest)])
     }
 
@@ -387,8 +387,8 @@ impl ChunkQueue {
         self.append(pool, id);
         self.set_cursor((self.count - 1, id));
         let (a, b) = data.split_at(CHUNK_SIZE - within);
-        pool.bytes_mut(tail).get_mut(within..)?.copy_from_slice(a);
-        pool.bytes_mut(id).get_mut(..b.len())?.copy_from_slice(b);
+        pool.chunk_bytes_mut(tail).get_mut(within..)?.copy_from_slice(a);
+        pool.chunk_bytes_mut(id).get_mut(..b.len())?.copy_from_slice(b);
         Some(n)
     }
 
@@ -457,7 +457,7 @@ impl ChunkQueue {
         let mut written = 0usize;
         loop {
             let n = (CHUNK_SIZE - within).min(covered - written);
-            match pool.bytes_mut(id).get_mut(within..within + n) {
+            match pool.chunk_bytes_mut(id).get_mut(within..within + n) {
                 Some(dst) => dst.copy_from_slice(&data[written..written + n]),
                 None => break,
             }
@@ -725,7 +725,8 @@ impl ChunkQueue {
         let (mut done, mut id, mut start) = (0, self.head, self.head_off as usize);
         while done < want {
             let k = (CHUNK_SIZE - start).min(want - done);
-            let Some(src) = pool.bytes(id).get(start..start + k) else { break };
+            // A queue in a piece was read whole by `dequeue_small`: chunks only here.
+            let Some(src) = pool.chunk_bytes(id).get(start..start + k) else { break };
             out[done..done + k].copy_from_slice(src);
             done += k;
             id = pool.next(id);

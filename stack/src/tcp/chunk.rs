@@ -670,6 +670,13 @@ impl ChunkPool {
         if is_piece(id) {
             return self.piece_at(id).map_or(&EMPTY, |p| &p[..]);
         }
+        self.chunk_bytes(id)
+    }
+
+    /// [`bytes`](Self::bytes) of an id known to be a chunk's (empty for a piece's): for the
+    /// paths of a queue in chunks, which then need no test of the id's kind.
+    #[inline]
+    pub(crate) fn chunk_bytes(&self, id: u32) -> &[u8] {
         let (s, idx) = split(id);
         match self.slabs.get(s).and_then(|s| s.data.as_deref()).and_then(|d| d.get(idx)) {
             Some(d) => &d.0,
@@ -743,6 +750,12 @@ impl ChunkPool {
         if is_piece(id) {
             return self.piece_mut(id).map_or(&mut [], |p| &mut p[..]);
         }
+        self.chunk_bytes_mut(id)
+    }
+
+    /// [`bytes_mut`](Self::bytes_mut) of an id known to be a chunk's (empty for a piece's).
+    #[inline]
+    pub(crate) fn chunk_bytes_mut(&mut self, id: u32) -> &mut [u8] {
         let (s, idx) = split(id);
         match self.slabs.get_mut(s).and_then(|s| s.data.as_deref_mut()).and_then(|d| d.get_mut(idx))
         {
