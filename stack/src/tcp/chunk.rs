@@ -76,6 +76,17 @@ pub(crate) const fn page_of(id: u32) -> u32 {
     piece_of(id).0
 }
 
+/// The chunk that holds `range` of chunk or piece `id`, and the range within that chunk;
+/// `None` if the range falls outside the chunk or piece.
+fn within_chunk(id: u32, range: core::ops::Range<usize>) -> Option<(u32, core::ops::Range<usize>)> {
+    if !is_piece(id) {
+        return (range.end <= CHUNK_SIZE).then_some((id, range));
+    }
+    let (page, k) = piece_of(id);
+    let base = k * PIECE_SIZE;
+    (range.end <= PIECE_SIZE).then_some((page, base + range.start..base + range.end))
+}
+
 /// The id of piece `index` of page `page`.
 #[inline(always)]
 const fn piece_id(page: u32, index: u32) -> u32 {
@@ -622,12 +633,9 @@ impl ChunkPool {
         self.chunk(page)?.as_chunks::<PIECE_SIZE>().0.get(k)
     }
 
-    /// [`piece`](Self::piece), mutably.
+    /// [`piece_at`](Self::piece_at), mutably.
     #[inline(always)]
-    pub(crate) fn piece_mut(&mut self, id: u32) -> Option<&mut [u8; PIECE_SIZE]> {
-        if !is_piece(id) {
-            return None;
-        }
+    pub(crate) fn piece_at_mut(&mut self, id: u32) -> Option<&mut [u8; PIECE_SIZE]> {
         let (page, k) = piece_of(id);
         self.chunk_mut(page)?.as_chunks_mut::<PIECE_SIZE>().0.get_mut(k)
     }
@@ -637,23 +645,14 @@ impl ChunkPool {
     /// it (a write to a line not in cache waits for it like a read).
     #[inline]
     pub(crate) fn warm_word(&self, id: u32) -> u64 {
-        if is_piece(id) {
-            return self.piece_at(id).map_or(0, |p| u64::from(p[0]));
-        }
-        let (s, idx) = split(id);
-        match self.slabs.get(s).and_then(|s| s.data.as_deref()).and_then(|d| d.get(idx)) {
-            Some(c) => u64::from(c.0[0]),
-            None => 0,
-        }
+        self.bytes(id).first().map_or(0, |&b| u64::from(b))
     }
 
     /// The address of chunk or piece `id`'s storage, not read.
     #[inline]
     pub(crate) fn chunk_addr(&self, id: u32) -> Option<*const u8> {
-        if is_piece(id) {
-            return self.piece_at(id).map(|p| p.as_ptr());
-        }
-        self.chunk(id).map(|c| c.as_ptr())
+        let bytes = self.bytes(id);
+        (!bytes.is_empty()).then_some(bytes.as_ptr())
     }
 
     /// [`chunk`](Self::chunk), mutably.
@@ -684,9 +683,9 @@ impl ChunkPool {
         }
     }
 
-    /// Copies `from` of chunk `src` to chunk `dst` at `at` (two chunks borrowed apart, so a
-    /// splice from one queue to another copies once). Returns the bytes copied: 0 if a range
-    /// falls outside its chunk or a chunk holds no storage.
+    /// Copies `from` of chunk or piece `src` to chunk or piece `dst` at `at` (two chunks
+    /// borrowed apart, so a splice from one queue to another copies once). Returns the bytes
+    /// copied: 0 if a range falls outside its chunk or piece or a chunk holds no storage.
     pub(crate) fn copy_between(
         &mut self,
         src: u32,
@@ -695,27 +694,13 @@ impl ChunkPool {
         at: usize,
     ) -> usize {
         let n = from.len();
-        if is_piece(src) || is_piece(dst) {
-            // A piece's bytes (at most a piece's worth) through a buffer on the stack: the
-            // two may share a page, and this is no bulk path.
-            let mut staged = [0u8; PIECE_SIZE];
-            let Some(part) = self.bytes(src).get(from) else { return 0 };
-            let Some(staged) = staged.get_mut(..part.len()) else { return 0 };
-            staged.copy_from_slice(part);
-            return match self.bytes_mut(dst).get_mut(at..at + n) {
-                Some(d) => {
-                    d.copy_from_slice(staged);
-                    n
-                }
-                None => 0,
-            };
-        }
-        if from.end > CHUNK_SIZE || at + n > CHUNK_SIZE {
-            return 0;
-        }
+        // A piece is a range of its page: both ends become ranges of chunks.
+        let Some((src, from)) = within_chunk(src, from) else { return 0 };
+        let Some((dst, to)) = within_chunk(dst, at..at + n) else { return 0 };
+        let at = to.start;
         let ((ss, si), (ds, di)) = (split(src), split(dst));
         if src == dst {
-            self.bytes_mut(src).copy_within(from, at);
+            self.chunk_bytes_mut(src).copy_within(from, at);
             return n;
         }
         let (a, b): (&Storage, &mut Storage) = if ss == ds {
@@ -748,7 +733,7 @@ impl ChunkPool {
     #[inline]
     pub(crate) fn bytes_mut(&mut self, id: u32) -> &mut [u8] {
         if is_piece(id) {
-            return self.piece_mut(id).map_or(&mut [], |p| &mut p[..]);
+            return self.piece_at_mut(id).map_or(&mut [], |p| &mut p[..]);
         }
         self.chunk_bytes_mut(id)
     }
