@@ -300,11 +300,12 @@ impl Stack {
         self.flows.iter().map(|(_, _, s)| s.conn.heap_bytes()).sum()
     }
 
-    /// Bytes one connection's flow-table entry takes (the connection's whole state, inline,
-    /// and its index entry): the fixed cost of a connection beside its chunks and
-    /// [`connection_heap_bytes`](Self::connection_heap_bytes).
+    /// Bytes one connection takes whatever it holds: its flow-table entry (the connection's
+    /// hot lines and the socket's, and its index entry) and the parts no common segment
+    /// touches, boxed when the connection is made. The fixed cost of a connection beside its
+    /// chunks and [`connection_heap_bytes`](Self::connection_heap_bytes).
     pub fn flow_entry_bytes(&self) -> usize {
-        socket::SocketTable::entry_bytes()
+        socket::SocketTable::entry_bytes() + Connection::COLD_BYTES
     }
 
     /// Chunks held by connections, summed over the table (equals the pool's in-use count).

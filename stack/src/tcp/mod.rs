@@ -38,6 +38,7 @@ pub mod buffer;
 pub mod cc;
 pub mod chrono;
 pub mod chunk;
+mod cold;
 pub mod config;
 mod connection;
 pub(crate) use connection::HOT_LINES;
