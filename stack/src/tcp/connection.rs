@@ -215,44 +215,43 @@ pub struct CookieOptions {
 ///
 /// # Layout
 ///
-/// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
-/// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
-/// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
-/// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 7 of the 26 lines (8 while `Autotune` and the controller's head sat on line
-/// 1, 11 before branches loss, tmr, tot and rtt narrowed their parts and the run was packed
-/// again): lines 12-18, from the out-of-order count (last in `Reassembly`) to
-/// `chrono_kind`, whole, the parts it touches throughout: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the pending RST's presence,
-/// `timers` and `timer_flags`), building a segment (`local`/`remote`, `ecn`, `marks`,
-/// `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`, `tune`) and an
-/// ACK's bookkeeping (`rtx`, `probes`, `loss`, `cwnd`: the congestion window's copy, so
-/// that the controller stays cold), the low words of the three per-segment counters
-/// (`seg_counts`) and the configuration's pointer (`config`: the configuration itself is
-/// shared, one line that stays in the cache for every connection): 4 + 441 bytes, 7 lines
-/// with 3 to spare. The count and the state bytes (8) come first, then the 8-byte aligned
-/// parts (with `seg_counts` and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among
-/// them), then the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`,
-/// `local`/`remote`), then the single bytes, so that no padding lies between them.
+/// The state is grouped into named parts (`tcb`), hot and cold: at 100,000 connections every
+/// line a segment touches is a cache miss (overlapped by the RX look-ahead, but each still
+/// costs), and every page it touches a TLB miss. Which bytes a common segment (in-order
+/// data, its echo, a pure ACK) touches was measured per field (docs/benchmarks.md, "The
+/// connection thinned", "The common segment in 11 lines"). Those parts are the connection
+/// itself, 7 lines laid out with `repr(C)`, whole: header prediction (`state`, `snd`,
+/// `rcv`, `opts`), the ACK decision (`ack`, with the pending RST's presence, `timers` and
+/// `timer_flags`), building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`,
+/// `chrono_kind`), the receive side (`recv_buf`, `quickack`, `tune`, the out-of-order
+/// count `ooo_ranges`) and an ACK's bookkeeping (`rtx`, `probes`, `loss`, `cwnd`: the
+/// congestion window's copy, so that the controller stays cold), the low words of the
+/// three per-segment counters (`seg_counts`) and the configuration's pointer (`config`: the
+/// configuration itself is shared, one line that stays in the cache for every
+/// connection): 422 bytes, 26 to spare. The count and the state bytes (8) come first, then
+/// the 8-byte aligned parts (the cold box's pointer among them, and `seg_counts` and
+/// `quickack`, 16 bytes of 2- and 1-byte aligned ones), then the 4-byte aligned ones, then
+/// the 2-byte aligned (`ack`, `probes`, `local`/`remote`), then the single bytes, so that
+/// no padding lies between them.
 ///
-/// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
-/// time, the retransmissions' total, the byte totals' high words), the receiver's read
-/// measurement, the congestion controller (its window copied in `cwnd`), the RST itself,
-/// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
-/// window), the timed segment's send time and the timestamp floor (`rtx_cold`), the
-/// out-of-order ranges, the counters, the send-time totals (`chrono`), the record ends
-/// (`records`), loss recovery's episode state (`LossCold`), the persist, close and pacing
-/// deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), and where the
-/// byte totals are derived from (`totals`). A part's fields that no common segment touches went there
-/// only with a hot copy of whether they matter (`ack.rst`, `marks`' record flag,
-/// `chrono_kind`, `rtx`'s, `timer_flags`', `rcv`'s and `loss`'s flags, the window's `cwnd`)
-/// kept in step by the only code that changes them. The line budget test (`layout`) checks
-/// the 7;
-/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
-/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
-/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
-/// (docs/benchmarks.md, "The common segment in 13 lines", "The configuration shared").
+/// The rest is boxed (`cold`, [`COLD_BYTES`](Self::COLD_BYTES)), so that the table's slot
+/// is these lines and the socket's one (docs/benchmarks.md, "The cold parts boxed"): the
+/// ACK rate limits, `Seldom` (the keepalive probe's time, the retransmissions' total, the
+/// byte totals' high words), the receiver's read measurement, the congestion controller
+/// (its window copied in `cwnd`), the RST itself, `Rare` (the initial sequence numbers, the
+/// timed segment's number, ECN's end of reduced window), the timed segment's send time and
+/// the timestamp floor (`rtx_cold`), the out-of-order ranges, the counters, the send-time
+/// totals (`chrono`), the record ends (`records`), loss recovery's episode state
+/// (`LossCold`), the persist, close and pacing deadlines (`timers_cold`), a pending DSACK
+/// block and FIN (`rcv_cold`), and where the byte totals are derived from (`totals`). A
+/// part's fields that no common segment touches went there only with a hot copy of whether
+/// they matter (`ack.rst`, `marks`' record flag, `chrono_kind`, `rtx`'s, `timer_flags`',
+/// `rcv`'s and `loss`'s flags, the window's `cwnd`, the count `ooo_ranges`) kept in step by
+/// the only code that changes them. The line budget test (`layout`) checks the 7;
+/// `docs/architecture.md` lists the byte offsets. A field added to the connection, or a
+/// part that grows, moves what follows: run that test, and `bench/examples/server_count.rs`
+/// under callgrind's cache simulation, whose misses outside `hot_word` show a line it left
+/// out (docs/benchmarks.md, "The common segment in 13 lines", "The configuration shared").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
@@ -1303,8 +1302,8 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 7 lines `layout::HOT` names (lines 12-18, the parts a common segment
-    /// touches throughout, from the out-of-order count to `chrono_kind`, with the
+    /// each of the 7 lines `layout::HOT` names (lines 0-6, the whole connection: the parts a
+    /// common segment touches throughout, from the out-of-order count to `chrono_kind`, with the
     /// configuration's pointer, `Autotune` and the window's copy; the scoreboard's oldest
     /// record is inline in `loss`, so no heap line is read). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
@@ -1318,7 +1317,7 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-18, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // Lines 0-6, one word each (`layout::hot_word_reads_each_hot_line`); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
@@ -1534,9 +1533,8 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the send queue's
-    /// length inside its 28 bytes, line 17; the scoreboard, offsets 896-959 on line 14, its
-    /// oldest record inline beside its other records' pointer and its totals; the
-    /// duplicate-ACK count, line 15).
+    /// length inside its 28 bytes; the scoreboard's first word, its oldest record inline
+    /// beside its other records' pointer and its totals; the duplicate-ACK count).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
