@@ -67,6 +67,42 @@ pub(super) struct Cold {
     pub(super) rare: Rare,
 }
 
+/// Cold parts of freed connections, kept for the next ones (the `Stack` holds one): a
+/// connection made takes one back instead of allocating, so that a churn of connections
+/// (short connections one after another, a SYN queue under a flood) stops calling the
+/// allocator once its peak is reached, as the table's slots are reused from their free
+/// list. At most [`MAX`](Self::MAX) are kept; beyond, a box goes back to the allocator.
+#[derive(Debug, Default)]
+pub(crate) struct ColdSpares {
+    /// The boxes themselves are what is kept: each goes whole to a connection.
+    #[allow(clippy::vec_box)]
+    boxes: Vec<Box<Cold>>,
+}
+
+impl ColdSpares {
+    /// The most kept: a full SYN queue's worth at Linux's default `somaxconn` (4,096), about
+    /// 5 MB.
+    pub(crate) const MAX: usize = 4096;
+
+    /// Keeps `conn`'s cold parts, if there is room; the rest of it is dropped.
+    pub(crate) fn keep(&mut self, conn: super::Connection) {
+        if self.boxes.len() < Self::MAX {
+            self.boxes.push(conn.cold);
+        }
+    }
+
+    /// A kept box, if any: its contents are stale, for the new connection to overwrite.
+    pub(super) fn take(&mut self) -> Option<Box<Cold>> {
+        self.boxes.pop()
+    }
+
+    /// How many are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.boxes.len()
+    }
+}
+
 /// The promise the box rests on: once a connection is in its steady state, request after
 /// request echoed (timestamps on, as Linux peers send them) writes nothing in its cold
 /// parts. A write there would be a line outside the slot on every segment, which the
@@ -142,5 +178,50 @@ mod steady {
             }
         }
         assert_eq!(c.info().bytes_received, 64 * 64);
+    }
+}
+
+/// A kept box is taken by the next connection and holds exactly what a new one would.
+#[cfg(test)]
+mod spares {
+    use super::super::{Connection, ConnectionParams, Open, SeqNumber, TcpConfig};
+    use super::ColdSpares;
+    use crate::time::Instant;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn params(port: u16) -> ConnectionParams<'static, 'static> {
+        ConnectionParams {
+            now: Instant::from_millis(5),
+            config: TcpConfig::default().into(),
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
+            iss: SeqNumber(1234),
+            open: Open::Active,
+        }
+    }
+
+    #[test]
+    fn a_kept_box_is_reused_and_made_new() {
+        let mut spares = ColdSpares::default();
+        let mut used = Connection::new(params(1000));
+        used.cold.counters.in_segs = 99;
+        used.cold.rare.irs = SeqNumber(77);
+        used.cold.reassembly.insert(SeqNumber(10), SeqNumber(20)).expect("room");
+        let at: *const super::Cold = &*used.cold;
+        spares.keep(used);
+        assert_eq!(spares.len(), 1);
+        let reused = Connection::new_reusing(params(1001), &mut spares);
+        assert_eq!(spares.len(), 0);
+        assert!(core::ptr::eq(at, &*reused.cold), "the kept box, not a new one");
+        let fresh = Connection::new(params(1001));
+        assert_eq!(format!("{:?}", reused.cold), format!("{:?}", fresh.cold));
+        // None kept: a new box.
+        let other = Connection::new_reusing(params(1002), &mut spares);
+        assert!(!core::ptr::eq(at, &*other.cold));
+        // At most `MAX` are kept.
+        for k in 0..ColdSpares::MAX + 3 {
+            spares.keep(Connection::new(params(2000 + k as u16)));
+        }
+        assert_eq!(spares.len(), ColdSpares::MAX);
     }
 }

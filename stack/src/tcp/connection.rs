@@ -22,7 +22,7 @@ use super::buffer::ChunkQueue;
 use super::cc::{Congestion, CongestionControl, Controller, HotWindow};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
-use super::cold::Cold;
+use super::cold::{Cold, ColdSpares};
 use super::config::TcpConfig;
 use super::counters::{derive_total, SegCounts, TcpCounters};
 use super::push::{RecordEnds, SendFlags, SendMarks};
@@ -383,8 +383,19 @@ pub struct ConnectionParams<'s, 'p> {
 pub(crate) const HOT_LINES: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 
 impl Connection {
-    /// A new connection: the one constructor.
+    /// A new connection.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
+        Self::open_with(params, None)
+    }
+
+    /// A new connection whose cold parts go in a box a freed one left in `spares`, if any
+    /// (`ColdSpares`): the stack's constructor.
+    pub(crate) fn new_reusing(params: ConnectionParams<'_, '_>, spares: &mut ColdSpares) -> Self {
+        Self::open_with(params, spares.take())
+    }
+
+    /// The one constructor: the cold parts written into `spare`, or into a new box.
+    fn open_with(params: ConnectionParams<'_, '_>, spare: Option<Box<Cold>>) -> Self {
         let ConnectionParams { now, config, local, remote, iss, open } = params;
         let state = match open {
             Open::Active => State::SynSent,
@@ -393,30 +404,38 @@ impl Connection {
         let mss = usize::from(config.mss).max(64);
         let cc = config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss);
         let cwnd = HotWindow::of(&cc);
+        let cold = Cold {
+            seldom: Seldom::new(now),
+            read_space: ReadSpace::new(now),
+            totals: Totals {
+                acked_from: iss + 1u32,
+                received_from: SeqNumber(0),
+                acked_low: 0,
+                received_low: 0,
+            },
+            cc,
+            loss_cold: LossCold::default(),
+            rtx_cold: RtxCold::default(),
+            counters: TcpCounters::default(),
+            reassembly: Reassembly::new(),
+            rst_pending: None,
+            rare: Rare::new(iss),
+            records: RecordEnds::default(),
+            limits: AckLimits::new(now),
+            chrono: SendChrono::default(),
+            timers_cold: TimersCold::default(),
+            rcv_cold: RecvCold::default(),
+        };
+        let cold = match spare {
+            Some(mut b) => {
+                *b = cold;
+                b
+            }
+            None => Box::new(cold),
+        };
         let mut c = Connection {
             ooo_ranges: 0,
-            cold: Box::new(Cold {
-                seldom: Seldom::new(now),
-                read_space: ReadSpace::new(now),
-                totals: Totals {
-                    acked_from: iss + 1u32,
-                    received_from: SeqNumber(0),
-                    acked_low: 0,
-                    received_low: 0,
-                },
-                cc,
-                loss_cold: LossCold::default(),
-                rtx_cold: RtxCold::default(),
-                counters: TcpCounters::default(),
-                reassembly: Reassembly::new(),
-                rst_pending: None,
-                rare: Rare::new(iss),
-                records: RecordEnds::default(),
-                limits: AckLimits::new(now),
-                chrono: SendChrono::default(),
-                timers_cold: TimersCold::default(),
-                rcv_cold: RecvCold::default(),
-            }),
+            cold,
             state,
             events: 0,
             mem_level: MemoryLevel::Normal,

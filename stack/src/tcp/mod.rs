@@ -41,6 +41,7 @@ pub mod chunk;
 mod cold;
 pub mod config;
 mod connection;
+pub(crate) use cold::ColdSpares;
 pub(crate) use connection::HOT_LINES;
 pub mod counters;
 mod endpoint;
