@@ -12,8 +12,11 @@ use common::equiv::{check, FastPath};
 
 const PREDICTION: FastPath = FastPath {
     set: |c, on| c.set_header_prediction(on),
+    // The counter twice: its high word (in the connection's cold parts, first in the
+    // `Debug` form) and its low word (`SegCounts`, among the hot parts).
     masks: &[
         ("pred: Prediction { expected: ", |c| c.is_ascii_digit()),
+        ("predicted_segments: ", |c| c.is_ascii_digit()),
         ("predicted_segments: ", |c| c.is_ascii_digit()),
     ],
     ready: None,

@@ -246,7 +246,8 @@ impl Stack {
         let remote = SocketAddrV4::new(remote_ip, remote_port);
         let config = self.configs.share(self.fit_mss(config));
         let open = Open::Active;
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let params = ConnectionParams { now, config, local, remote, iss, open };
+        let conn = Connection::new_reusing(params, &mut self.cold_spares);
         let conn = super::keyed(&self.cookies, conn, local.into(), remote.into());
         let h = self.adopt(key, Socket::new(conn, Owner::App), true).map_err(|e| match e {
             crate::flow::FlowError::Full => ConnectError::TableFull,

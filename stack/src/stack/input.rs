@@ -15,7 +15,9 @@ use crate::iface::Received;
 use crate::tcp::listen::{AckAction, OverflowPolicy, SynAction};
 use crate::tcp::segment::{IpEcn, Segment, SegmentHeader, SegmentOptions};
 use crate::tcp::syncookie::SynCookies;
-use crate::tcp::{Connection, ConnectionParams, Open, SegmentVerdict, State, TcpConfig};
+use crate::tcp::{
+    ColdSpares, Connection, ConnectionParams, Open, SegmentVerdict, State, TcpConfig,
+};
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::tcp::{Packet, TcpRepr, PROTOCOL};
@@ -284,8 +286,14 @@ impl Stack {
                     let (slot, ipv6) = key.slot(&mut self.flows.v6);
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let open = Open::Syn(seg);
-                    let conn =
-                        passive(&self.cookies, now, config, &slot, iss, open, (local, remote));
+                    let conn = passive(
+                        (&self.cookies, &mut self.cold_spares),
+                        (now, iss),
+                        config,
+                        &slot,
+                        open,
+                        (local, remote),
+                    );
                     let socket = Socket::new(conn, Owner::SynQueue(l)).with_ipv6(ipv6);
                     match self.adopt_any(key, slot, socket, true) {
                         Ok(_) => {
@@ -312,8 +320,14 @@ impl Stack {
                 let (slot, ipv6) = key.slot(&mut self.flows.v6);
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
                 // Keyed with the offset the cookie's SYN-ACK was stamped with.
-                let mut conn =
-                    passive(&self.cookies, now, config, &slot, iss, open, (local, remote));
+                let mut conn = passive(
+                    (&self.cookies, &mut self.cold_spares),
+                    (now, iss),
+                    config,
+                    &slot,
+                    open,
+                    (local, remote),
+                );
                 if self.flows.is_full() {
                     self.counters.table_full_drops += 1;
                     conn.drop_buffers(&mut self.buffers);
@@ -364,26 +378,21 @@ impl Stack {
     }
 }
 
-/// A connection a listener accepts (from its SYN or from a returning cookie), stored under
-/// slab key `slot` (an IPv6 connection's alias) and keyed with its real `ends`: the one
-/// constructor of both passive paths.
+/// A connection a listener accepts (from its SYN or from a returning cookie) at `now` with
+/// our ISS `iss`, stored under slab key `slot` (an IPv6 connection's alias) and keyed with
+/// its real `ends`, its cold parts in one of `spares` if any: the one constructor of both
+/// passive paths.
 fn passive(
-    cookies: &SynCookies,
-    now: Instant,
+    (cookies, spares): (&SynCookies, &mut ColdSpares),
+    (now, iss): (Instant, SeqNumber),
     config: Arc<TcpConfig>,
     slot: &FlowKey,
-    iss: SeqNumber,
     open: Open<'_, '_>,
     (local, remote): (std::net::SocketAddr, std::net::SocketAddr),
 ) -> Connection {
     let (slot_local, slot_remote) = slot_ends(slot);
-    let conn = Connection::new(ConnectionParams {
-        now,
-        config,
-        local: slot_local,
-        remote: slot_remote,
-        iss,
-        open,
-    });
+    let params =
+        ConnectionParams { now, config, local: slot_local, remote: slot_remote, iss, open };
+    let conn = Connection::new_reusing(params, spares);
     super::keyed(cookies, conn, local, remote)
 }

@@ -361,7 +361,8 @@ impl Stack {
         let (slot, ipv6) = AnyKey::V6(key).slot(&mut self.flows.v6);
         let (local, remote) = slot_ends(&slot);
         let open = Open::Active;
-        let conn = Connection::new(ConnectionParams { now, config, local, remote, iss, open });
+        let params = ConnectionParams { now, config, local, remote, iss, open };
+        let conn = Connection::new_reusing(params, &mut self.cold_spares);
         let conn = super::keyed(&self.cookies, conn, l, r);
         let socket = Socket::new(conn, Owner::App).with_ipv6(ipv6);
         let h = self.adopt_any(AnyKey::V6(key), slot, socket, true).map_err(|e| match e {

@@ -64,7 +64,7 @@ use crate::tcp::listen::{ListenCounters, Listener};
 use crate::tcp::ports::EphemeralPorts;
 use crate::tcp::segment::SegmentHeader;
 use crate::tcp::syncookie::SynCookies;
-use crate::tcp::{Connection, TcpConfig, TcpCounters};
+use crate::tcp::{ColdSpares, Connection, TcpConfig, TcpCounters};
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 use socket::ConnTimer;
@@ -173,6 +173,8 @@ pub struct Stack {
     listen_counters: ListenCounters,
     counters: StackCounters,
     buffers: ChunkPool,
+    /// Freed connections' cold parts, for the next connections made (`tcp::ColdSpares`).
+    cold_spares: ColdSpares,
     /// The prebuilt headers of every established IPv4 connection's segments
     /// (`stack::tx_template`): the interface they depend on is fixed when it is made.
     tcp_template: TcpTemplate,
@@ -240,6 +242,7 @@ impl Stack {
             listen_counters: ListenCounters::default(),
             counters: StackCounters::default(),
             buffers: ChunkPool::new(config.memory, config.buffer_pool_bytes),
+            cold_spares: ColdSpares::default(),
             tcp_template,
             frame_prediction: true,
             app_fast_path: true,
@@ -300,11 +303,12 @@ impl Stack {
         self.flows.iter().map(|(_, _, s)| s.conn.heap_bytes()).sum()
     }
 
-    /// Bytes one connection's flow-table entry takes (the connection's whole state, inline,
-    /// and its index entry): the fixed cost of a connection beside its chunks and
-    /// [`connection_heap_bytes`](Self::connection_heap_bytes).
+    /// Bytes one connection takes whatever it holds: its flow-table entry (the connection's
+    /// hot lines and the socket's, and its index entry) and the parts no common segment
+    /// touches, boxed when the connection is made. The fixed cost of a connection beside its
+    /// chunks and [`connection_heap_bytes`](Self::connection_heap_bytes).
     pub fn flow_entry_bytes(&self) -> usize {
-        socket::SocketTable::entry_bytes()
+        socket::SocketTable::entry_bytes() + Connection::COLD_BYTES
     }
 
     /// Chunks held by connections, summed over the table (equals the pool's in-use count).

@@ -162,12 +162,14 @@ impl Closing {
 /// connection's addresses and ports), so that the slot holds nothing beside it.
 pub(crate) type SocketTable = Table<FlowKey, Socket, Socket>;
 
-/// One slot of the connection table: the connection (30 lines and a few words, aligned to a
-/// line), then its record in one line, with the slot's generation. The slot's key is the
-/// connection's own addresses and ports (an IPv6 connection's are its alias, `flow::v6`), and
-/// its occupancy a niche of the record: a lookup reads this one line beside the
-/// connection's (`a_slot_is_the_connection_and_one_line`).
+/// One slot of the connection table: the connection's seven lines (its cold parts are boxed,
+/// `tcp::cold`), then its record in one line, with the slot's generation: eight lines,
+/// aligned to their 512 bytes so that no slot straddles a page and a frame's look-ahead
+/// needs one page's translation for its connection. The slot's key is the connection's own
+/// addresses and ports (an IPv6 connection's are its alias, `flow::v6`), and its occupancy a
+/// niche of the socket (`a_slot_is_the_connection_and_one_line`).
 #[derive(Debug)]
+#[repr(align(512))]
 pub(crate) struct Socket {
     pub(crate) conn: Connection,
     /// The connection's one timer in the wheel, kept lazily: its handle and, while the
@@ -306,7 +308,9 @@ fn a_slot_is_the_connection_and_one_line() {
     assert_eq!(size_of::<LazyEntry>(), 16);
     assert_eq!(size_of::<TxRoute>(), 20);
     assert_eq!(size_of::<Socket>(), size_of::<Connection>() + 64);
-    // 1,856 bytes (2,048 while each connection held a copy of its configuration): the
-    // index's entry (a hash and a slot, 8 bytes, and a control byte) beside it.
+    // 512 bytes, its alignment (1,728 while the connection held its cold parts inline, 2,048
+    // while each held a copy of its configuration): the index's entry (a hash and a slot, 8
+    // bytes, and a control byte) beside it.
+    assert_eq!((size_of::<Socket>(), core::mem::align_of::<Socket>()), (512, 512));
     assert_eq!(SocketTable::entry_bytes(), size_of::<Socket>() + 9);
 }

@@ -532,6 +532,7 @@ impl Stack {
             // A stale handle left in an accept queue is skipped by `tcp_accept`.
             Owner::AcceptQueue(_) | Owner::Orphan => {}
         }
+        self.cold_spares.keep(s.conn);
     }
 }
 

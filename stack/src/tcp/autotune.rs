@@ -102,9 +102,9 @@ impl Connection {
     /// congestion windows.
     pub(super) fn autotune_init(&mut self, now: Instant) {
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
-        self.read_space.space = self.tune.rcvbuf().min(iw);
-        self.read_space.space_mark = self.bytes_read();
-        self.read_space.space_time = now;
+        self.cold.read_space.space = self.tune.rcvbuf().min(iw);
+        self.cold.read_space.space_mark = self.bytes_read();
+        self.cold.read_space.space_time = now;
         self.snd_buf_expand(MemoryLevel::Normal);
     }
 
@@ -154,7 +154,8 @@ impl Connection {
     pub(super) fn rcv_space_adjust(&mut self, now: Instant) {
         let rtt = self.tune.rtt();
         // Zero: no estimate yet.
-        if rtt != Duration::ZERO && now.saturating_duration_since(self.read_space.space_time) >= rtt
+        if rtt != Duration::ZERO
+            && now.saturating_duration_since(self.cold.read_space.space_time) >= rtt
         {
             self.rcv_space_adjust_round(now);
         }
@@ -164,10 +165,10 @@ impl Connection {
     #[inline(never)]
     fn rcv_space_adjust_round(&mut self, now: Instant) {
         let read = self.bytes_read();
-        let copied = (read - self.read_space.space_mark) as usize;
-        if copied > self.read_space.space {
+        let copied = (read - self.cold.read_space.space_mark) as usize;
+        if copied > self.cold.read_space.space {
             if self.config.rmem.tunable() && self.mem_level == MemoryLevel::Normal {
-                let space = self.read_space.space.max(1) as u128;
+                let space = self.cold.read_space.space.max(1) as u128;
                 let mut win = 2 * copied as u128 + 16 * self.opts.mss() as u128;
                 let grow = win * (copied as u128 - space) / space;
                 win += 2 * grow;
@@ -177,10 +178,10 @@ impl Connection {
                     self.window_grew();
                 }
             }
-            self.read_space.space = copied;
+            self.cold.read_space.space = copied;
         }
-        self.read_space.space_mark = read;
-        self.read_space.space_time = now;
+        self.cold.read_space.space_mark = read;
+        self.cold.read_space.space_time = now;
     }
 
     /// A window update is due if growing the buffer opened the window by enough.
@@ -199,7 +200,8 @@ impl Connection {
             return;
         }
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
-        let want = self.cwnd.window(&self.cc).max(iw).saturating_mul(2).min(self.config.wmem.max);
+        let want =
+            self.cwnd.window(&self.cold.cc).max(iw).saturating_mul(2).min(self.config.wmem.max);
         if want > self.tune.sndbuf() {
             self.tune.sndbuf = narrow(want);
         }

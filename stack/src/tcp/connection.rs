@@ -22,6 +22,7 @@ use super::buffer::ChunkQueue;
 use super::cc::{Congestion, CongestionControl, Controller, HotWindow};
 use super::chrono::{Kind as ChronoKind, SendChrono};
 use super::chunk::{ChunkPool, MemoryLevel};
+use super::cold::{Cold, ColdSpares};
 use super::config::TcpConfig;
 use super::counters::{derive_total, SegCounts, TcpCounters};
 use super::push::{RecordEnds, SendFlags, SendMarks};
@@ -214,84 +215,52 @@ pub struct CookieOptions {
 ///
 /// # Layout
 ///
-/// The state is grouped into named parts (`tcb`), laid out hot and cold with `repr(C)`: at
-/// 100,000 connections every line a segment touches is a cache miss (overlapped by the RX
-/// look-ahead, but each still costs). Which bytes a common segment (in-order data, its echo,
-/// a pure ACK) touches was measured per field (docs/benchmarks.md, "The connection
-/// thinned", "The common segment in 11 lines"), and the parts are ordered so that those
-/// bytes fall on 7 of the 26 lines (8 while `Autotune` and the controller's head sat on line
-/// 1, 11 before branches loss, tmr, tot and rtt narrowed their parts and the run was packed
-/// again): lines 12-18, from the out-of-order count (last in `Reassembly`) to
-/// `chrono_kind`, whole, the parts it touches throughout: header prediction (`state`,
-/// `snd`, `rcv`, `opts`), the ACK decision (`ack`, with the pending RST's presence,
-/// `timers` and `timer_flags`), building a segment (`local`/`remote`, `ecn`, `marks`,
-/// `send_buf`, `chrono_kind`), the receive side (`recv_buf`, `quickack`, `tune`) and an
-/// ACK's bookkeeping (`rtx`, `probes`, `loss`, `cwnd`: the congestion window's copy, so
-/// that the controller stays cold), the low words of the three per-segment counters
-/// (`seg_counts`) and the configuration's pointer (`config`: the configuration itself is
-/// shared, one line that stays in the cache for every connection): 4 + 441 bytes, 7 lines
-/// with 3 to spare. The count and the state bytes (8) come first, then the 8-byte aligned
-/// parts (with `seg_counts` and `quickack`, 16 bytes of 2- and 1-byte aligned ones, among
-/// them), then the 4-byte aligned ones, then the 2-byte aligned (`ack`, `probes`,
-/// `local`/`remote`), then the single bytes, so that no padding lies between them.
+/// The state is grouped into named parts (`tcb`), hot and cold: at 100,000 connections every
+/// line a segment touches is a cache miss (overlapped by the RX look-ahead, but each still
+/// costs), and every page it touches a TLB miss. Which bytes a common segment (in-order
+/// data, its echo, a pure ACK) touches was measured per field (docs/benchmarks.md, "The
+/// connection thinned", "The common segment in 11 lines"). Those parts are the connection
+/// itself, 7 lines laid out with `repr(C)`, whole: header prediction (`state`, `snd`,
+/// `rcv`, `opts`), the ACK decision (`ack`, with the pending RST's presence, `timers` and
+/// `timer_flags`), building a segment (`local`/`remote`, `ecn`, `marks`, `send_buf`,
+/// `chrono_kind`), the receive side (`recv_buf`, `quickack`, `tune`, the out-of-order
+/// count `ooo_ranges`) and an ACK's bookkeeping (`rtx`, `probes`, `loss`, `cwnd`: the
+/// congestion window's copy, so that the controller stays cold), the low words of the
+/// three per-segment counters (`seg_counts`) and the configuration's pointer (`config`: the
+/// configuration itself is shared, one line that stays in the cache for every
+/// connection): 422 bytes, 26 to spare. The count and the state bytes (8) come first, then
+/// the 8-byte aligned parts (the cold box's pointer among them, and `seg_counts` and
+/// `quickack`, 16 bytes of 2- and 1-byte aligned ones), then the 4-byte aligned ones, then
+/// the 2-byte aligned (`ack`, `probes`, `local`/`remote`), then the single bytes, so that
+/// no padding lies between them.
 ///
-/// The rest fills the other 19 lines: the ACK rate limits, `Seldom` (the keepalive probe's
-/// time, the retransmissions' total, the byte totals' high words), the receiver's read
-/// measurement, the congestion controller (its window copied in `cwnd`), the RST itself,
-/// `Rare` (the initial sequence numbers, the timed segment's number, ECN's end of reduced
-/// window), the timed segment's send time and the timestamp floor (`rtx_cold`), the
-/// out-of-order ranges, the counters, the send-time totals (`chrono`), the record ends
-/// (`records`), loss recovery's episode state (`LossCold`), the persist, close and pacing
-/// deadlines (`timers_cold`), a pending DSACK block and FIN (`rcv_cold`), and where the
-/// byte totals are derived from (`totals`). A part's fields that no common segment touches went there
-/// only with a hot copy of whether they matter (`ack.rst`, `marks`' record flag,
-/// `chrono_kind`, `rtx`'s, `timer_flags`', `rcv`'s and `loss`'s flags, the window's `cwnd`)
-/// kept in step by the only code that changes them. The line budget test (`layout`) checks
-/// the 7;
-/// `docs/architecture.md` lists the byte offsets. A field added to a part, or a part that
-/// grows, moves what follows: run that test, and `bench/examples/server_count.rs` under
-/// callgrind's cache simulation, whose misses outside `hot_word` show a line it left out
-/// (docs/benchmarks.md, "The common segment in 13 lines", "The configuration shared").
+/// The rest is boxed (`cold`, [`COLD_BYTES`](Self::COLD_BYTES)), so that the table's slot
+/// is these lines and the socket's one (docs/benchmarks.md, "The cold parts boxed"): the
+/// ACK rate limits, `Seldom` (the keepalive probe's time, the retransmissions' total, the
+/// byte totals' high words), the receiver's read measurement, the congestion controller
+/// (its window copied in `cwnd`), the RST itself, `Rare` (the initial sequence numbers, the
+/// timed segment's number, ECN's end of reduced window), the timed segment's send time and
+/// the timestamp floor (`rtx_cold`), the out-of-order ranges, the counters, the send-time
+/// totals (`chrono`), the record ends (`records`), loss recovery's episode state
+/// (`LossCold`), the persist, close and pacing deadlines (`timers_cold`), a pending DSACK
+/// block and FIN (`rcv_cold`), and where the byte totals are derived from (`totals`). A
+/// part's fields that no common segment touches went there only with a hot copy of whether
+/// they matter (`ack.rst`, `marks`' record flag, `chrono_kind`, `rtx`'s, `timer_flags`',
+/// `rcv`'s and `loss`'s flags, the window's `cwnd`, the count `ooo_ranges`) kept in step by
+/// the only code that changes them. The line budget test (`layout`) checks the 7;
+/// `docs/architecture.md` lists the byte offsets. A field added to the connection, or a
+/// part that grows, moves what follows: run that test, and `bench/examples/server_count.rs`
+/// under callgrind's cache simulation, whose misses outside `hot_word` show a line it left
+/// out (docs/benchmarks.md, "The common segment in 13 lines", "The configuration shared").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Connection {
-    // ----- lines 0-4: cold parts, the congestion controller among them -----
-    pub(super) limits: AckLimits,
-    /// The keepalive probe's time, the retransmissions' total and the byte totals' high
-    /// words (`Seldom`).
-    pub(super) seldom: Seldom,
-    /// The auto-tuning's measurement of what was read per round trip (`autotune`): no common
-    /// segment touches it.
-    pub(super) read_space: ReadSpace,
-    /// The congestion controller, cold: a common segment reads its window and whether it
-    /// takes every ACK from `cwnd`, which every call that may change them refreshes.
-    pub(super) cc: Controller,
-
-    // ----- lines 3-5: what a common segment never touches -----
-    /// A RST to send, queued and taken only through `queue_rst` and `take_rst`, which keep
-    /// its presence in `ack.rst` (a hot line) so that a segment never reads these 72 bytes.
-    pub(super) rst_pending: Option<SegmentHeader>,
-    /// The persist, close and pacing deadlines, set only while `timer_flags` says so (no
-    /// common segment arms them: it reads their presence there). With the three parts after
-    /// it, it puts the out-of-order count at a line's start.
-    pub(super) timers_cold: TimersCold,
-    /// The timed segment's send time and the timestamp floor (`RtxCold`: a flag in `rtx`
-    /// says whether either is set).
-    pub(super) rtx_cold: RtxCold,
-    /// Where the byte totals are derived from (`Totals`; their high words are in `seldom`):
-    /// read only by `info` and once per receiver round trip, written on a wrap.
-    pub(super) totals: Totals,
-    /// A pending DSACK block and the sequence number of a FIN beyond a gap, valid only while
-    /// `rcv` says they are pending.
-    pub(super) rcv_cold: RecvCold,
-
-    // ----- lines 5-12: out-of-order ranges (its count comes last and is read per
-    // segment: it starts line 12) -----
-    pub(super) reassembly: Reassembly,
-
-    // ----- lines 12-18: every part a common segment touches throughout, whole: first
-    // those 8-byte aligned, then the 4-byte, then the 2-byte aligned, then the bytes, with
-    // no padding -----
+    // ----- lines 0-6: every part a common segment touches, whole: first the 4-byte count and
+    // the state bytes, then those 8-byte aligned, then the 4-byte, then the 2-byte aligned,
+    // then the bytes, with no padding -----
+    /// How many out-of-order ranges are held: a hot copy of `cold.reassembly`'s count, which
+    /// every segment asks about and only `reassembly_changed` sets.
+    pub(super) ooo_ranges: u32,
     pub(super) state: State,
     /// Events raised and not yet polled, one bit each (`EVENT_ORDER`).
     pub(super) events: u8,
@@ -299,6 +268,9 @@ pub struct Connection {
     pub(super) mem_level: MemoryLevel,
     /// A zero window went out because memory was exhausted: announce the reopening.
     pub(super) window_zeroed: bool,
+    /// Everything no common segment touches (`cold`), out of the slot so that a slot is the
+    /// seven hot lines and the socket's own: allocated with the connection, never per segment.
+    pub(super) cold: Box<Cold>,
     /// The configuration, shared with every connection made with the same settings (the
     /// `Stack` keeps one per setting in use: `stack::configs`) and copied on the first change
     /// of this connection's own (`change_config`). A copy in each connection took 160 bytes
@@ -360,22 +332,6 @@ pub struct Connection {
     /// code that changes either, so that a segment that leaves the state as it was reads
     /// none of the totals.
     pub(super) chrono_kind: ChronoKind,
-    /// Counter deltas (see [`TcpCounters`]; of the three per-segment ones, what their low
-    /// words in `seg_counts` carried out): since those moved out, on cold lines only.
-    pub(super) counters: TcpCounters,
-
-    // ----- lines 19-25: what a common segment never touches -----
-    /// Busy and receive-window-limited time (`TCP_INFO`): changed only when the sender's
-    /// state changes (`chrono_set`).
-    pub(super) chrono: SendChrono,
-    /// Ends of `MSG_EOR` records not yet sent (`marks` says whether there are any).
-    pub(super) records: RecordEnds,
-    /// Loss recovery's episode state: undo, PRR, the post-timeout `recover`.
-    pub(super) loss_cold: LossCold,
-    /// The initial sequence numbers, the timed segment's and ECN's end of reduced window
-    /// (`Rare`: no common segment reads them). Here they also place the out-of-order count
-    /// (last in `reassembly`) at a line's start, as 24 bytes of room did before.
-    pub(super) rare: Rare,
 }
 
 /// How a new [`Connection`] opens.
@@ -424,11 +380,22 @@ pub struct ConnectionParams<'s, 'p> {
 
 /// The lines of a connection a common segment touches, which `Connection::hot_word` reads one
 /// word of (`layout::hot_word_reads_each_hot_line`) and a pipelined look-ahead prefetches.
-pub(crate) const HOT_LINES: [usize; 7] = [12, 13, 14, 15, 16, 17, 18];
+pub(crate) const HOT_LINES: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 
 impl Connection {
-    /// A new connection: the one constructor.
+    /// A new connection.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
+        Self::open_with(params, None)
+    }
+
+    /// A new connection whose cold parts go in a box a freed one left in `spares`, if any
+    /// (`ColdSpares`): the stack's constructor.
+    pub(crate) fn new_reusing(params: ConnectionParams<'_, '_>, spares: &mut ColdSpares) -> Self {
+        Self::open_with(params, spares.take())
+    }
+
+    /// The one constructor: the cold parts written into `spare`, or into a new box.
+    fn open_with(params: ConnectionParams<'_, '_>, spare: Option<Box<Cold>>) -> Self {
         let ConnectionParams { now, config, local, remote, iss, open } = params;
         let state = match open {
             Open::Active => State::SynSent,
@@ -436,7 +403,39 @@ impl Connection {
         };
         let mss = usize::from(config.mss).max(64);
         let cc = config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss);
+        let cwnd = HotWindow::of(&cc);
+        let cold = Cold {
+            seldom: Seldom::new(now),
+            read_space: ReadSpace::new(now),
+            totals: Totals {
+                acked_from: iss + 1u32,
+                received_from: SeqNumber(0),
+                acked_low: 0,
+                received_low: 0,
+            },
+            cc,
+            loss_cold: LossCold::default(),
+            rtx_cold: RtxCold::default(),
+            counters: TcpCounters::default(),
+            reassembly: Reassembly::new(),
+            rst_pending: None,
+            rare: Rare::new(iss),
+            records: RecordEnds::default(),
+            limits: AckLimits::new(now),
+            chrono: SendChrono::default(),
+            timers_cold: TimersCold::default(),
+            rcv_cold: RecvCold::default(),
+        };
+        let cold = match spare {
+            Some(mut b) => {
+                *b = cold;
+                b
+            }
+            None => Box::new(cold),
+        };
         let mut c = Connection {
+            ooo_ranges: 0,
+            cold,
             state,
             events: 0,
             mem_level: MemoryLevel::Normal,
@@ -451,52 +450,35 @@ impl Connection {
             quickack: QuickAck::default(),
             marks: SendMarks::default(),
             probes: Probes::new(),
-            seldom: Seldom::new(now),
             timers: Timers::default(),
             send_buf: ChunkQueue::new(),
             recv_buf: ChunkQueue::new(),
-            read_space: ReadSpace::new(now),
             tune: Autotune::new(config.rmem.default, config.wmem.default),
-            totals: Totals {
-                acked_from: iss + 1u32,
-                received_from: SeqNumber(0),
-                acked_low: 0,
-                received_low: 0,
-            },
             seg_counts: SegCounts::default(),
             rtx: Retransmit::new(&config),
-            cwnd: HotWindow::of(&cc),
-            cc,
+            cwnd,
             timer_flags: TimerFlags::default(),
             loss: LossRecovery::new(0),
-            loss_cold: LossCold::default(),
-            rtx_cold: RtxCold::default(),
-            counters: TcpCounters::default(),
             config,
-            reassembly: Reassembly::new(),
-            rst_pending: None,
-            rare: Rare::new(iss),
             chrono_kind: ChronoKind::Idle,
             fin_queued: false,
-            records: RecordEnds::default(),
             ecn: Ecn::default(),
-            limits: AckLimits::new(now),
-            chrono: SendChrono::default(),
-            timers_cold: TimersCold::default(),
-            rcv_cold: RecvCold::default(),
             local,
             remote,
         };
         // The byte totals start at zero (`Totals`).
-        debug_assert_eq!((c.totals.acked_from, c.totals.received_from), (c.snd.base, c.rcv.nxt));
+        debug_assert_eq!(
+            (c.cold.totals.acked_from, c.cold.totals.received_from),
+            (c.snd.base, c.rcv.nxt)
+        );
         match open {
-            Open::Active => c.counters.active_opens += 1,
+            Open::Active => c.cold.counters.active_opens += 1,
             Open::Syn(syn) => {
-                c.counters.passive_opens += 1;
+                c.cold.counters.passive_opens += 1;
                 c.learn_syn(now, syn);
             }
             Open::Cookie { options, ack, pool } => {
-                c.counters.passive_opens += 1;
+                c.cold.counters.passive_opens += 1;
                 let syn = Segment {
                     seq: ack.seq - 1u32,
                     ack: None,
@@ -540,7 +522,8 @@ impl Connection {
     pub fn drop_buffers(&mut self, pool: &mut ChunkPool) {
         self.send_buf.clear(pool);
         self.recv_buf.clear(pool);
-        self.reassembly.clear();
+        self.cold.reassembly.clear();
+        self.reassembly_changed();
     }
 
     /// Chunks held (send and receive): zero for an idle connection.
@@ -548,11 +531,16 @@ impl Connection {
         self.send_buf.chunks() + self.recv_buf.chunks()
     }
 
-    /// Heap bytes this connection holds outside its chunks and its own struct: the loss
-    /// scoreboard's records and the congestion-control state.
+    /// Bytes of the parts no common segment touches (`Cold`), boxed when the connection is
+    /// made: a fixed cost of every connection, beside its struct (its seven hot lines).
+    pub const COLD_BYTES: usize = core::mem::size_of::<Cold>();
+
+    /// Heap bytes this connection holds outside its chunks, its own struct and its cold
+    /// parts ([`COLD_BYTES`](Self::COLD_BYTES)): the loss scoreboard's records and a custom
+    /// congestion controller.
     pub fn heap_bytes(&self) -> usize {
         // The built-in controllers live inside the connection; a custom one is boxed.
-        let cc = match &self.cc {
+        let cc = match &self.cold.cc {
             Controller::Custom(b) => core::mem::size_of_val(&**b),
             _ => 0,
         };
@@ -563,22 +551,22 @@ impl Connection {
     pub(super) fn learn_syn(&mut self, now: Instant, syn: &Segment<'_>) {
         // Nothing received yet: the received bytes count from here (`Totals`).
         debug_assert_eq!(self.bytes_received(), 0);
-        self.rare.irs = syn.seq;
+        self.cold.rare.irs = syn.seq;
         self.rcv.nxt = syn.seq + 1u32;
-        self.totals.received_from = self.rcv.nxt;
-        self.totals.received_low = 0;
+        self.cold.totals.received_from = self.rcv.nxt;
+        self.cold.totals.received_low = 0;
         self.rcv.last_ack_sent = self.rcv.nxt;
         self.rcv.adv = self.rcv.nxt;
         let o = &syn.options;
         match o.window_scale {
             Some(ws) if self.config.window_scaling => {
-                self.rare.ws_ok = true;
+                self.cold.rare.ws_ok = true;
                 // RFC 7323 §2.3: a shift above 14 is treated as 14.
                 self.opts.snd_wscale = ws.min(14);
                 self.opts.rcv_wscale = self.config.recv_window_scale();
             }
             _ => {
-                self.rare.ws_ok = false;
+                self.cold.rare.ws_ok = false;
                 self.opts.snd_wscale = 0;
                 self.opts.rcv_wscale = 0;
             }
@@ -609,14 +597,14 @@ impl Connection {
         self.snd.wnd = u32::from(syn.window);
         self.snd.max_wnd = self.snd.wnd;
         self.snd.wl1 = syn.seq;
-        self.snd.wl2 = syn.ack.unwrap_or(self.rare.iss);
+        self.snd.wl2 = syn.ack.unwrap_or(self.cold.rare.iss);
         let iw = self.config.initial_cwnd_segments.max(1) as usize * self.opts.mss();
         self.congestion().init(iw);
         // The scoreboard is bounded now that the MSS is known: the largest send buffer of
         // MSS-sized segments, twice over for short (Nagle-off) segments. Its records are
         // allocated as segments fly, not up front.
         self.loss = LossRecovery::new(self.config.wmem.max.div_ceil(self.opts.mss()) * 2 + 8);
-        self.loss_cold = LossCold::default();
+        self.cold.loss_cold = LossCold::default();
         self.autotune_init(now);
     }
 
@@ -624,7 +612,7 @@ impl Connection {
     /// (`Congestion`), and so keeps the copy exact.
     #[inline]
     pub(super) fn congestion(&mut self) -> Congestion<'_> {
-        Congestion::new(&mut self.cc, &mut self.cwnd)
+        Congestion::new(&mut self.cold.cc, &mut self.cwnd)
     }
 
     /// Replaces the congestion-control algorithm. Call it right after construction; the
@@ -650,14 +638,14 @@ impl Connection {
     /// header by these three methods only, so that a segment's planning does not read the
     /// header's cold lines (`Connection`'s layout note).
     pub(super) fn queue_rst(&mut self, rst: SegmentHeader) {
-        self.rst_pending = Some(rst);
+        self.cold.rst_pending = Some(rst);
         self.ack.rst = true;
     }
 
     /// Whether a RST is queued.
     #[inline]
     pub(super) fn rst_queued(&self) -> bool {
-        debug_assert_eq!(self.ack.rst, self.rst_pending.is_some());
+        debug_assert_eq!(self.ack.rst, self.cold.rst_pending.is_some());
         self.ack.rst
     }
 
@@ -668,7 +656,7 @@ impl Connection {
             return None;
         }
         self.ack.rst = false;
-        self.rst_pending.take()
+        self.cold.rst_pending.take()
     }
 
     /// Local address and port.
@@ -714,7 +702,7 @@ impl Connection {
     /// [`TcpCounters`](super::counters::TcpCounters) for the summing convention).
     pub fn take_counters(&mut self) -> TcpCounters {
         let all = self.counters();
-        self.counters = TcpCounters::default();
+        self.cold.counters = TcpCounters::default();
         self.seg_counts = SegCounts::default();
         all
     }
@@ -723,22 +711,26 @@ impl Connection {
     /// A copy: the three per-segment counters are kept in two words each (`SegCounts`), and
     /// this adds them up.
     pub fn counters(&self) -> TcpCounters {
-        self.seg_counts.combine(&self.counters)
+        self.seg_counts.combine(&self.cold.counters)
     }
 
     /// Payload bytes acknowledged by the peer, so far: `snd.base` less where it started,
     /// with the wraps (`Totals`).
     pub(super) fn bytes_acked(&self) -> u64 {
-        let low = self.snd.base.0.wrapping_sub(self.totals.acked_from.0);
-        derive_total(low, self.totals.acked_low, self.seldom.totals_high.bytes_acked)
+        let low = self.snd.base.0.wrapping_sub(self.cold.totals.acked_from.0);
+        derive_total(low, self.cold.totals.acked_low, self.cold.seldom.totals_high.bytes_acked)
     }
 
     /// Payload bytes received in order, so far: `RCV.NXT` less where it started and less
     /// the FIN, with the wraps (`Totals`).
     pub(super) fn bytes_received(&self) -> u64 {
-        let low = self.rcv.nxt.0.wrapping_sub(self.totals.received_from.0);
+        let low = self.rcv.nxt.0.wrapping_sub(self.cold.totals.received_from.0);
         let low = low.wrapping_sub(u32::from(self.rcv.fin_received));
-        derive_total(low, self.totals.received_low, self.seldom.totals_high.bytes_received)
+        derive_total(
+            low,
+            self.cold.totals.received_low,
+            self.cold.seldom.totals_high.bytes_received,
+        )
     }
 
     /// A sequence number the byte totals derive from crossed a 2^31 boundary: the totals'
@@ -748,12 +740,12 @@ impl Connection {
     #[inline(never)]
     pub(super) fn reconcile_totals(&mut self) {
         let (acked, received) = (self.bytes_acked(), self.bytes_received());
-        self.seldom.totals_high = TotalsHigh {
+        self.cold.seldom.totals_high = TotalsHigh {
             bytes_acked: (acked >> 32) as u32,
             bytes_received: (received >> 32) as u32,
         };
-        self.totals.acked_low = acked as u32;
-        self.totals.received_low = received as u32;
+        self.cold.totals.acked_low = acked as u32;
+        self.cold.totals.received_low = received as u32;
     }
 
     /// A `TCP_INFO`-like snapshot.
@@ -764,16 +756,20 @@ impl Connection {
             rttvar: self.rtx.rto.rttvar(),
             rto: self.rtx.timeout(&self.config),
             cwnd: self.send_window(),
-            ssthresh: self.cc.ssthresh(),
+            ssthresh: self.cold.cc.ssthresh(),
             snd_mss: self.opts.mss(),
             snd_wnd: self.snd.wnd,
             rcv_space: self.recv_space(),
             unacked: (self.snd.max - self.snd.una).max(0) as usize,
-            retransmits: self.seldom.retransmits,
+            retransmits: self.cold.seldom.retransmits,
             backoff: self.rtx.rto.backoff(),
             bytes_acked: self.bytes_acked(),
             bytes_received: self.bytes_received(),
-            window_scale: self.rare.ws_ok.then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
+            window_scale: self
+                .cold
+                .rare
+                .ws_ok
+                .then_some((self.opts.rcv_wscale, self.opts.snd_wscale)),
             timestamps: self.opts.ts_ok,
             sack: self.opts.sack_ok,
             ecn: self.ecn.ok,
@@ -783,7 +779,7 @@ impl Connection {
             lost: self.loss.board.lost_bytes(),
             reordering: self.loss.rack.reordering(),
             last_data_recv: self.quickack.last_data().unwrap_or(self.rcv.last_recv),
-            chrono: self.chrono,
+            chrono: self.cold.chrono,
         }
     }
 
@@ -885,7 +881,7 @@ impl Connection {
         if n > 0 {
             let flags = SendFlags { eor: flags.eor && n == data.len(), ..flags };
             let end = self.data_end();
-            self.marks.on_write(&mut self.records, end, flags);
+            self.marks.on_write(&mut self.cold.records, end, flags);
         }
         n
     }
@@ -919,7 +915,7 @@ impl Connection {
             return Some(0);
         }
         let end = self.data_end();
-        self.marks.on_write(&mut self.records, end, SendFlags::default());
+        self.marks.on_write(&mut self.cold.records, end, SendFlags::default());
         Some(n)
     }
 
@@ -944,7 +940,7 @@ impl Connection {
         let n = self.send_buf.commit_room(pool, n);
         if n > 0 {
             let end = self.data_end();
-            self.marks.on_write(&mut self.records, end, SendFlags::default());
+            self.marks.on_write(&mut self.cold.records, end, SendFlags::default());
         }
         n
     }
@@ -1209,8 +1205,8 @@ impl Connection {
     pub(super) fn set_state(&mut self, new: State) {
         let counted = |s: State| matches!(s, State::Established | State::CloseWait);
         match (counted(self.state), counted(new)) {
-            (false, true) => self.counters.curr_estab += 1,
-            (true, false) => self.counters.curr_estab -= 1,
+            (false, true) => self.cold.counters.curr_estab += 1,
+            (true, false) => self.cold.counters.curr_estab -= 1,
             _ => {}
         }
         self.state = new;
@@ -1230,10 +1226,10 @@ impl Connection {
 
     pub(super) fn enter_closed(&mut self, event: Event) {
         if matches!(self.state, State::SynSent | State::SynReceived) && event != Event::Closed {
-            self.counters.attempt_fails += 1;
+            self.cold.counters.attempt_fails += 1;
         }
         if matches!(self.state, State::Established | State::CloseWait) && event == Event::Reset {
-            self.counters.estab_resets += 1;
+            self.cold.counters.estab_resets += 1;
         }
         self.set_state(State::Closed);
         self.timers.retransmit_at = None;
@@ -1243,28 +1239,28 @@ impl Connection {
         self.ack.now = false;
         self.probes.pending = false;
         self.loss.board.clear();
-        self.loss.set_episode(&mut self.loss_cold, None);
+        self.loss.set_episode(&mut self.cold.loss_cold, None);
         self.loss.tlp_at = None;
         self.loss.tlp_pending = false;
-        self.loss.set_rack_at(&mut self.loss_cold, None);
+        self.loss.set_rack_at(&mut self.cold.loss_cold, None);
         self.set_cold_at(ColdDeadline::Pacing, None);
         self.emit(event);
     }
 
     /// Queues a challenge ACK, subject to the per-second limit (RFC 5961 §7).
     pub(super) fn challenge_ack(&mut self, now: Instant) {
-        if now.saturating_duration_since(self.limits.challenge_window_start)
+        if now.saturating_duration_since(self.cold.limits.challenge_window_start)
             >= Duration::from_secs(1)
         {
-            self.limits.challenge_window_start = now;
-            self.limits.challenge_count = 0;
+            self.cold.limits.challenge_window_start = now;
+            self.cold.limits.challenge_count = 0;
         }
-        if self.limits.challenge_count < u32::from(self.config.challenge_ack_limit) {
-            self.limits.challenge_count += 1;
-            self.counters.challenge_acks += 1;
+        if self.cold.limits.challenge_count < u32::from(self.config.challenge_ack_limit) {
+            self.cold.limits.challenge_count += 1;
+            self.cold.counters.challenge_acks += 1;
             self.ack.now = true;
         } else {
-            self.counters.challenge_acks_limited += 1;
+            self.cold.counters.challenge_acks_limited += 1;
         }
     }
 
@@ -1303,10 +1299,10 @@ impl Connection {
     #[inline]
     pub(super) fn chrono_set(&mut self, now: Instant, kind: ChronoKind) {
         if kind != self.chrono_kind {
-            self.chrono.set(now, kind);
+            self.cold.chrono.set(now, kind);
             self.chrono_kind = kind;
         }
-        debug_assert_eq!(self.chrono.kind(), self.chrono_kind);
+        debug_assert_eq!(self.cold.chrono.kind(), self.chrono_kind);
     }
 
     /// Sequence number just past the last queued data byte (where a FIN goes).
@@ -1325,8 +1321,8 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 7 lines `layout::HOT` names (lines 12-18, the parts a common segment
-    /// touches throughout, from the out-of-order count to `chrono_kind`, with the
+    /// each of the 7 lines `layout::HOT` names (lines 0-6, the whole connection: the parts a
+    /// common segment touches throughout, from the out-of-order count to `chrono_kind`, with the
     /// configuration's pointer, `Autotune` and the window's copy; the scoreboard's oldest
     /// record is inline in `loss`, so no heap line is read). Which field stands for which
     /// line is checked by `layout::hot_word_reads_each_hot_line`. That these are all the
@@ -1340,7 +1336,7 @@ impl Connection {
         // (`Option::is_some`, a controller's dispatched window) would only add instructions
         // to a read that is there for its miss.
         let lines = [
-            // Lines 12-18, one word each (`layout::hot_word_reads_each_hot_line`); the
+            // Lines 0-6, one word each (`layout::hot_word_reads_each_hot_line`); the
             // scoreboard's first (its oldest record is inline, so the ACK of the one segment
             // in flight reads no heap line), whose branch (is there a record?) the other loads
             // then need not be kept live across (without the configuration's line, they were
@@ -1364,6 +1360,18 @@ impl Connection {
     pub(crate) fn send_head_chunk(&self) -> u32 {
         self.send_buf.head_chunk()
     }
+
+    /// Copies the out-of-order count to its hot place (`ooo_ranges`): called by every change
+    /// of `cold.reassembly`, so that a segment asks the hot copy and reads no cold line.
+    pub(super) fn reassembly_changed(&mut self) {
+        self.ooo_ranges = self.cold.reassembly.range_count() as u32;
+    }
+
+    /// Whether out-of-order data is held (the hot copy of the count, `ooo_ranges`).
+    #[inline]
+    pub(super) fn holds_out_of_order(&self) -> bool {
+        self.ooo_ranges > 0
+    }
 }
 
 #[cfg(test)]
@@ -1375,7 +1383,6 @@ mod layout {
 
     use super::super::autotune::Autotune;
     use super::super::config::TcpConfig;
-    use super::super::reassembly::Reassembly;
     use super::super::recovery::scoreboard::Scoreboard;
     use super::super::recovery::LossRecovery;
     use super::super::tcb::{RecvSeq, Timers};
@@ -1390,7 +1397,8 @@ mod layout {
     /// DWARF layout (docs/benchmarks.md, "The connection thinned"). What every frame touched:
     /// - whole parts, from `state` to `chrono_kind` (with the pending RST's presence, `ack.rst`,
     ///   read in place of the header's niche since "The common segment in 13 lines");
-    /// - the out-of-order count (last in `Reassembly`);
+    /// - the out-of-order count (`ooo_ranges`: the count last in `Reassembly` until the cold
+    ///   parts were boxed, its hot copy since);
     /// - the configuration's pointer (the configuration itself is shared, one line for every
     ///   connection, since "The configuration shared"; before, each connection's copy had
     ///   its per-segment fields, `delayed_ack_timeout` .. `flags` and the `default` and `max`
@@ -1409,7 +1417,7 @@ mod layout {
         let tune = offset_of!(Connection, tune);
         let state = offset_of!(Connection, state);
         vec![
-            (offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4, 4),
+            (offset_of!(Connection, ooo_ranges), 4),
             (state, offset_of!(Connection, chrono_kind) + 1 - state),
             (offset_of!(Connection, config), 8),
             (tune, size_of::<Autotune>()),
@@ -1423,62 +1431,47 @@ mod layout {
             .collect()
     }
 
-    /// The line budget of the common segment: 7 of the connection's 26 lines (8 with
-    /// `Autotune` and the controller's tag and window on line 1, before the window's copy; 9 with
-    /// `AckSchedule` and `Probes` 4-byte aligned and 20 bytes, before 17fc300; 11 with loss
-    /// recovery's 208 bytes, 48-byte `Timers` and `RecvSeq`, 72-byte `Retransmit`, 64-bit
-    /// totals and counters in the run and a 72-byte `Autotune`, before branches loss, tmr, tot
-    /// and rtt; 12 with the
-    /// initial sequence numbers, the timed segment's number, ECN's end of reduced window,
-    /// the send-time totals and the record ends inside the hot parts, in an order that left
-    /// padding between them; 13 with a copy of the configuration in each connection, its per-segment run on a line of its
-    /// own; 14 with that run across two lines and the RST's presence in its header, 15 with
-    /// loss recovery's episode state, the keepalive probe's time and the retransmissions'
-    /// total inside the hot parts, 18 with the hot parts first and the configuration,
-    /// counters and RST behind them, 19 before that). `Autotune` and the controller's tag
-    /// and window are line 1, and the out-of-order count and the parts a common segment
-    /// touches throughout (with the configuration's pointer and the per-segment counters'
-    /// low words) lines 12-18 (414 bytes: the hot parts ordered 8-byte aligned first, then
-    /// 4-byte, then 2-byte aligned, then the bytes, with no padding between them). A field
-    /// added in the wrong place,
-    /// or a part that grows, fails here; `Connection::hot_word` reads one word of each of
-    /// these lines (`HOT`).
+    /// The line budget of the common segment: all 7 of the connection's lines, since the
+    /// parts no segment touches moved to a box of their own (`Cold`; before, the connection
+    /// was 26 lines and these were its lines 12-18). 8 with `Autotune` and the controller's
+    /// tag and window on a line of their own, before the window's copy; 9 with `AckSchedule`
+    /// and `Probes` 4-byte aligned and 20 bytes, before 17fc300; 11 with loss recovery's 208
+    /// bytes, 48-byte `Timers` and `RecvSeq`, 72-byte `Retransmit`, 64-bit totals and
+    /// counters in the run and a 72-byte `Autotune`, before branches loss, tmr, tot and rtt;
+    /// 12 with the initial sequence numbers, the timed segment's number, ECN's end of
+    /// reduced window, the send-time totals and the record ends inside the hot parts; 13
+    /// with a copy of the configuration in each connection; 14 with that run across two
+    /// lines and the RST's presence in its header, 15 with loss recovery's episode state,
+    /// the keepalive probe's time and the retransmissions' total inside the hot parts, 18
+    /// with the hot parts first and the configuration, counters and RST behind them, 19
+    /// before that. The out-of-order count and the state bytes come first, then the 8-byte
+    /// aligned parts (the cold box's pointer and the configuration's among them), then the
+    /// 4-byte, the 2-byte aligned parts and the bytes, with no padding between them. A field
+    /// added to the connection, or a part that grows past the 26 spare bytes, fails here;
+    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
     ///
-    /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup. The
-    /// compiler takes the niche with the most spare values, the 8-byte tag of an `Option` of
-    /// a tag-less 8-byte value (`Option<Duration>`): the first such tag in the connection,
-    /// unless the last one lies further from the start than both the first does and the
-    /// first lies from the end (`rustc_abi`'s niche bias). Here there is one, loss recovery's
-    /// `last_rtt` (line 14), hot (until branch tot the first was `Autotune::rtt`, line 1; the
-    /// configuration's `user_timeout` lay between while each connection held a copy). Such an
-    /// `Option` placed first or last would take the niche to a cold line. The socket's own test (`stack::socket`)
-    /// cannot see that, this one checks it (`niche_candidates`).
+    /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup:
+    /// since the whole connection is hot, wherever the compiler puts it is a hot line.
     #[test]
     fn a_common_segment_touches_seven_lines() {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 7);
         assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
+        assert_eq!(size_of::<Connection>(), 7 * LINE, "the connection is its hot lines");
         // The out-of-order count and the whole parts, `Autotune` and the window's copy among
-        // them: 414 bytes from a line's start, 7 lines with 34 bytes to spare and 30 bytes
-        // over 6 (branch six: 445 while `Negotiated` held the MSS as a `usize` and `ws_ok`,
-        // 32 bytes, `SendMarks` the push mark as an `Option`, 20, `SendSeq` `fin_queued`,
-        // 36, each `ChunkQueue` 32 and `LossRecovery` 136; 422 without `Autotune` and the
-        // window's copy, which were on line 1 with the controller's head; 430 while RACK's RTTs
-        // were `Duration`s, 434 while the count was a `usize`, 446 while `Retransmit` held
-        // three `Duration`s, 40 bytes;
-        // 640 bytes and 10 lines before the branches loss, tmr, tot and rtt: `Timers` and
-        // `RecvSeq` 48 bytes each, `Retransmit` 72, `LossRecovery` 208, `QuickAck` and
-        // `Totals` 16, the three per-segment counters 24; 456 bytes and 8 lines with
-        // `AckSchedule` 8 and `Probes` 12, 4-byte aligned among the 4-byte aligned parts).
+        // them: 422 bytes from the connection's start, 7 lines with 26 bytes to spare (414
+        // and 34 while the cold parts were inline, without their box's pointer; 445 while
+        // `Negotiated` held the MSS as a `usize` and `ws_ok`, 32 bytes, `SendMarks` the push
+        // mark as an `Option`, 20, `SendSeq` `fin_queued`, 36, each `ChunkQueue` 32 and
+        // `LossRecovery` 136; 640 bytes and 10 lines before the branches loss, tmr, tot and
+        // rtt).
         assert_eq!((size_of::<Timers>(), size_of::<RecvSeq>()), (16, 24));
         assert_eq!((size_of::<super::Retransmit>(), size_of::<LossRecovery>()), (28, 128));
-        let first = offset_of!(Connection, reassembly) + size_of::<Reassembly>() - 4;
-        assert_eq!(first % LINE, 0, "the out-of-order count starts a line");
+        assert_eq!(offset_of!(Connection, ooo_ranges), 0, "the out-of-order count first");
         let state = offset_of!(Connection, state);
-        assert_eq!(state, first + 4, "the hot parts follow the out-of-order count");
+        assert_eq!(state, 4, "the state bytes follow the out-of-order count");
         let parts_end = offset_of!(Connection, chrono_kind) + 1;
-        assert_eq!(parts_end - first, 414);
-        assert_eq!(parts_end.div_ceil(LINE) - first / LINE, 7);
+        assert_eq!(parts_end, 422);
         // The 2-byte aligned parts after the 4-byte aligned ones, before the single bytes.
         assert_eq!((size_of::<super::AckSchedule>(), size_of::<super::Probes>()), (4, 6));
         let recv_end = offset_of!(Connection, recv_buf) + size_of::<super::ChunkQueue>();
@@ -1492,32 +1485,19 @@ mod layout {
         let loss_end = offset_of!(Connection, loss) + size_of::<LossRecovery>();
         assert_eq!(offset_of!(Connection, rtx), loss_end);
         // `Autotune` (24 bytes; 40 while its sizes were `usize`s and its estimate a
-        // `Duration`) among the hot parts, and the controller (168 bytes) on lines no common
-        // segment touches: its window is read from `cwnd`.
-        let tune = offset_of!(Connection, tune);
+        // `Duration`) among the hot parts; the controller (168 bytes) in the box: its window
+        // is read from `cwnd`.
         assert_eq!(size_of::<Autotune>(), 24);
-        assert!(first < tune && tune < parts_end, "the tuning among the hot parts");
-        let cc = offset_of!(Connection, cc);
-        let cc_lines = lines_of(&[(cc, size_of::<super::Controller>())]);
-        assert!(cc_lines.is_disjoint(&lines), "the controller on cold lines");
-        let cwnd = offset_of!(Connection, cwnd);
-        assert!(first < cwnd && cwnd < parts_end, "the window's copy among the hot parts");
-        // The configuration: a pointer among the hot parts.
+        // The configuration and the cold parts: a pointer each, first of the 8-byte aligned
+        // parts.
         assert_eq!(size_of::<Arc<TcpConfig>>(), 8);
-        let config = offset_of!(Connection, config);
-        assert!(first < config && config < parts_end);
-        // The niche: every candidate on hot lines.
-        assert!(lines_of(&niche_candidates()).is_subset(&lines), "the slot's tag on a hot line");
-        // A budget, not a measurement: a connection is 26 lines (1,664 bytes; 27 until the
-        // RTO estimate, the tuning, the out-of-order count and RACK's RTTs became 32-bit, 28
-        // before the branches loss, tmr, tot and rtt), 32 bytes of them end padding (4
-        // before branch six narrowed the run; `timers_cold`, `rtx_cold`, `totals` and
-        // `rcv_cold` fill the room that places the count; `rare` comes last).
-        assert_eq!(size_of::<Connection>(), 26 * LINE);
-        let cold = offset_of!(Connection, rare) + size_of::<super::Rare>();
-        assert_eq!(cold, 26 * LINE - 32, "32 bytes of end padding");
-        let counters = offset_of!(Connection, counters);
-        assert_eq!(counters, parts_end.next_multiple_of(8), "the counters, cold, follow");
+        assert_eq!(size_of::<Box<super::Cold>>(), 8);
+        assert_eq!(offset_of!(Connection, cold), 8);
+        assert_eq!(offset_of!(Connection, config), 16);
+        // A budget, not a measurement: the cold parts, once the connection's lines 0-11 and
+        // 19-25 (1,216 bytes with the 32 of end padding) less the out-of-order count, whose
+        // `Reassembly` now ends in 4 bytes of padding.
+        assert_eq!(size_of::<super::Cold>(), 1224);
     }
 
     /// A socket option set on one connection changes its configuration alone, however many
@@ -1572,9 +1552,8 @@ mod layout {
     }
 
     /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the send queue's
-    /// length inside its 28 bytes, line 17; the scoreboard, offsets 896-959 on line 14, its
-    /// oldest record inline beside its other records' pointer and its totals; the
-    /// duplicate-ACK count, line 15).
+    /// length inside its 28 bytes; the scoreboard's first word, its oldest record inline
+    /// beside its other records' pointer and its totals; the duplicate-ACK count).
     #[test]
     fn hot_word_reads_each_hot_line() {
         let read = [
@@ -1592,20 +1571,4 @@ mod layout {
     }
 
     use super::HOT_LINES as HOT;
-
-    /// Where the tags of the connection's `Option<Duration>`s lie: all in loss recovery's
-    /// part (`last_rtt`, its only one since `Rack::min_rtt` is a `MinRtt`, branch loss).
-    /// Nothing after `loss` has one (the parts after it,
-    /// the counters, the send-time totals and the record ends hold integers, 4-byte `Option`s
-    /// and a `VecDeque`; the RST's options, `Rare` and `LossCold` hold 4-byte `Option`s and
-    /// `Option<Instant>`s, whose niche is one value), nor anything before it: `AckLimits`,
-    /// `Seldom`, `ReadSpace`, `Autotune` (whose RTT estimate was the first such `Option`,
-    /// the slot's tag on line 1, until branch tot made it a `Duration`) and the controller
-    /// (a `repr(C, u8)` enum, whose niche is its tag's). Measured on branch tot's layout: a
-    /// `None` of `Option<Connection>` written over a pattern changed only `loss`'s first 8
-    /// bytes (64-71, line 1, before). On the merged layout (`loss` at 936, line 14) the cache
-    /// simulation of 100,000 connections finds no connection line missed outside the 8.
-    fn niche_candidates() -> [(usize, usize); 1] {
-        [(offset_of!(Connection, loss), size_of::<LossRecovery>())]
-    }
 }

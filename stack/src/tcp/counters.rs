@@ -280,9 +280,9 @@ mod derived {
         while c.poll_transmit(t).is_some() {}
         assert_eq!((c.info().bytes_acked, c.info().bytes_received), (0, 0));
         // As if 4 GiB less 100 bytes had gone each way, reconciled just now.
-        c.totals.acked_from = c.snd.base - NEAR;
-        c.totals.received_from = c.rcv.nxt - NEAR;
-        (c.totals.acked_low, c.totals.received_low) = (NEAR, NEAR);
+        c.cold.totals.acked_from = c.snd.base - NEAR;
+        c.cold.totals.received_from = c.rcv.nxt - NEAR;
+        (c.cold.totals.acked_low, c.cold.totals.received_low) = (NEAR, NEAR);
         let near = u64::from(NEAR);
         assert_eq!((c.info().bytes_acked, c.info().bytes_received), (near, near));
         let mut nxt = c.rcv.nxt;
@@ -302,7 +302,7 @@ mod derived {
             assert_eq!((info.bytes_acked, info.bytes_received), (near + 100 * k, near + 100 * k));
             // The first 100 wrap the low words; the third crosses 2^31 of sequence space
             // (from 0x7fff_ff01), where the wraps are carried into the high words.
-            let high = c.seldom.totals_high;
+            let high = c.cold.seldom.totals_high;
             let carried = u32::from(k >= 3);
             assert_eq!((high.bytes_acked, high.bytes_received), (carried, carried), "{iss:x} {k}");
         }

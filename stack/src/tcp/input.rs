@@ -27,7 +27,7 @@ impl Connection {
         seg: &Segment<'_>,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        super::counters::bump(&mut self.seg_counts.in_segs, &mut self.counters.in_segs);
+        super::counters::bump(&mut self.seg_counts.in_segs, &mut self.cold.counters.in_segs);
         self.note_level(pool);
         match self.state {
             // No TCB to speak of: the owner answers with `Segment::reset_reply`.
@@ -41,7 +41,7 @@ impl Connection {
     fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) -> SegmentVerdict {
         // First: the ACK must acknowledge our SYN and nothing beyond.
         if let Some(ack) = seg.ack {
-            if ack <= self.rare.iss || ack > self.snd.max {
+            if ack <= self.cold.rare.iss || ack > self.snd.max {
                 if !seg.flags.rst() {
                     self.queue_rst(SegmentHeader {
                         seq: ack,
@@ -72,7 +72,7 @@ impl Connection {
                 self.snd.una = ack;
                 self.snd.wl2 = ack;
                 self.timers.retransmit_at = None;
-                if let Some(sent) = self.rtx.probe_sent(&self.rtx_cold) {
+                if let Some(sent) = self.rtx.probe_sent(&self.cold.rtx_cold) {
                     self.rtx.stop_timing();
                     self.rtt_sample(now.saturating_duration_since(sent));
                 }
@@ -92,7 +92,7 @@ impl Connection {
             None => {
                 // Simultaneous open (RFC 9293 §3.10.7.3 and figure 8): answer with SYN-ACK.
                 self.set_state(State::SynReceived);
-                self.snd.nxt = self.rare.iss;
+                self.snd.nxt = self.cold.rare.iss;
                 self.rtx.stop_timing();
             }
         }
@@ -149,7 +149,7 @@ impl Connection {
         if self.state == State::SynReceived
             && seg.flags.syn()
             && seg.ack.is_some()
-            && seg.seq == self.rare.irs
+            && seg.seq == self.cold.rare.irs
         {
             let rest =
                 Segment { seq: seg.seq + 1u32, flags: seg.flags.without(Flags::SYN), ..*seg };
@@ -158,8 +158,8 @@ impl Connection {
         }
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost, send it again.
         if self.state == State::SynReceived && seg.flags.syn() && seg.ack.is_none() {
-            if seg.seq == self.rare.irs {
-                self.snd.nxt = self.rare.iss;
+            if seg.seq == self.cold.rare.irs {
+                self.snd.nxt = self.cold.rare.iss;
             }
             return SegmentVerdict::Dropped;
         }
@@ -192,9 +192,9 @@ impl Connection {
                         // Processed below as the duplicate ACK it is; TS.Recent stays put
                         // because the update further down only takes a timestamp that is
                         // not older than TS.Recent.
-                        self.counters.paws_disordered_acks += 1;
+                        self.cold.counters.paws_disordered_acks += 1;
                     } else {
-                        self.counters.paws_drops += 1;
+                        self.cold.counters.paws_drops += 1;
                         // The duplicate ACK that answers it is rate limited like any answer to
                         // an unacceptable segment (Linux `tcp_oow_rate_limited`,
                         // `TCPACKSkippedPAWS`): a flood of old-timestamp segments must not
@@ -229,7 +229,7 @@ impl Connection {
                 // An old duplicate: tell the sender with a DSACK (RFC 2883 §4), and ACK what
                 // follows at once for a while (Linux `tcp_enter_quickack_mode`).
                 let end = (seg.seq + seg.payload.len()).min(self.rcv.nxt);
-                self.rcv.set_dsack(&mut self.rcv_cold, (seg.seq, end));
+                self.rcv.set_dsack(&mut self.cold.rcv_cold, (seg.seq, end));
                 let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
                 self.quickack.enter(seg.payload.len(), offered, usize::from(self.config.mss));
             }
@@ -253,7 +253,7 @@ impl Connection {
             let d = skip.min(payload.len());
             if d > 0 {
                 // Partly a duplicate: DSACK the old part (RFC 2883 §4.1.1).
-                self.rcv.set_dsack(&mut self.rcv_cold, (seq, seq + d));
+                self.rcv.set_dsack(&mut self.cold.rcv_cold, (seq, seq + d));
                 self.ack.now = true;
                 let offered = (self.rcv.adv - self.rcv.nxt).max(0) as usize;
                 self.quickack.enter(payload.len(), offered, usize::from(self.config.mss));
@@ -339,7 +339,7 @@ impl Connection {
             // RFC 1122 §4.2.2.13 (as Linux, `TCPAbortOnData`) resets rather than acknowledge
             // bytes that are thrown away. The reset answers the segment (RFC 9293 §3.10.7.1
             // form: SEQ = SEG.ACK, no ACK bit).
-            self.counters.abort_on_data += 1;
+            self.cold.counters.abort_on_data += 1;
             self.queue_rst(SegmentHeader {
                 seq: ack,
                 ack: None,
@@ -359,7 +359,7 @@ impl Connection {
             if fin_seq == self.rcv.nxt {
                 self.on_fin(now);
             } else if matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
-                self.rcv.set_pending_fin(&mut self.rcv_cold, fin_seq);
+                self.rcv.set_pending_fin(&mut self.cold.rcv_cold, fin_seq);
             }
         }
         SegmentVerdict::Accepted
@@ -418,7 +418,7 @@ impl Connection {
     ) -> SegmentVerdict {
         super::counters::bump(
             &mut self.seg_counts.predicted_segments,
-            &mut self.counters.predicted_segments,
+            &mut self.cold.counters.predicted_segments,
         );
         if let (true, Some((tsval, _))) = (self.opts.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
@@ -497,13 +497,13 @@ impl Connection {
 
     /// Rate limit for ACKs answering empty out-of-window or PAWS-failing segments.
     fn oow_ack_allowed(&mut self, now: Instant) -> bool {
-        match self.limits.last_oow_ack {
+        match self.cold.limits.last_oow_ack {
             Some(t) if now.saturating_duration_since(t) < OOW_ACK_INTERVAL => {
-                self.counters.oow_acks_limited += 1;
+                self.cold.counters.oow_acks_limited += 1;
                 false
             }
             _ => {
-                self.limits.last_oow_ack = Some(now);
+                self.cold.limits.last_oow_ack = Some(now);
                 true
             }
         }
@@ -568,7 +568,7 @@ impl Connection {
             let mut rtt = None;
             if self.opts.ts_ok {
                 if let Some((_, tsecr)) = seg.options.timestamps {
-                    if tsecr != 0 && self.rtx.echo_fresh(&self.rtx_cold, tsecr) {
+                    if tsecr != 0 && self.rtx.echo_fresh(&self.cold.rtx_cold, tsecr) {
                         let ms = self.ts_now(now).wrapping_sub(tsecr);
                         if ms < 1 << 30 {
                             rtt = Some(Duration::from_millis(u64::from(ms)));
@@ -576,8 +576,8 @@ impl Connection {
                     }
                 }
             }
-            if let Some(sent) = self.rtx.probe_sent(&self.rtx_cold) {
-                if ack > self.rare.rtt_probe_seq {
+            if let Some(sent) = self.rtx.probe_sent(&self.cold.rtx_cold) {
+                if ack > self.cold.rare.rtt_probe_seq {
                     if rtt.is_none() {
                         rtt = Some(now.saturating_duration_since(sent));
                     }
@@ -670,16 +670,17 @@ impl Connection {
             // Out of order: keep the bytes at their offset if a range slot is free, and ACK at
             // once so the sender sees the duplicate ACK and SACK blocks (RFC 5681 §4.2).
             // Only the bytes stored (a chunk may be refused) are recorded as held.
-            if self.reassembly.would_fit(seq, seq + payload.len()) {
+            if self.cold.reassembly.would_fit(seq, seq + payload.len()) {
                 let n = self.recv_buf.write_at(pool, base + offset, payload, false);
                 if n < payload.len() {
                     pool.counters.rcv_dropped += 1;
                 }
-                if n > 0 && self.reassembly.insert(seq, seq + n).is_ok() {
-                    self.counters.ofo_queued += 1;
+                if n > 0 && self.cold.reassembly.insert(seq, seq + n).is_ok() {
+                    self.cold.counters.ofo_queued += 1;
                 }
+                self.reassembly_changed();
             } else {
-                self.counters.ofo_dropped += 1;
+                self.cold.counters.ofo_dropped += 1;
             }
             self.ack.now = true;
         }
@@ -699,7 +700,7 @@ impl Connection {
     ) {
         // Nothing held out of order: stored and committed in one step
         // (`ChunkQueue::append_committed`, no call); else stored, then committed below.
-        let appended = if self.reassembly.is_empty() {
+        let appended = if !self.holds_out_of_order() {
             self.recv_buf.append_committed(pool, payload, false)
         } else {
             None
@@ -721,7 +722,14 @@ impl Connection {
             }
         }
         let old = self.rcv.nxt;
-        let filled = self.reassembly.advance(old + n);
+        // Nothing held out of order: nothing to fill, and the cold parts stay unread.
+        let filled = if !self.holds_out_of_order() {
+            old + n
+        } else {
+            let filled = self.cold.reassembly.advance(old + n);
+            self.reassembly_changed();
+            filled
+        };
         let gap_filled = filled != old + n;
         let delivered = (filled - old) as usize;
         if appended.is_none() {
@@ -760,7 +768,7 @@ impl Connection {
         } else if self.timers.delack_at.is_none() {
             self.timers.delack_at = Some(now + self.config.delayed_ack_timeout);
         }
-        if self.rcv.take_pending_fin_at(&self.rcv_cold, self.rcv.nxt) {
+        if self.rcv.take_pending_fin_at(&self.cold.rcv_cold, self.rcv.nxt) {
             self.on_fin(now);
         }
     }

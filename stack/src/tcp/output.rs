@@ -82,7 +82,7 @@ impl Connection {
         let plan = plan?;
         let h = &plan.header;
         if h.flags.rst() {
-            self.counters.out_rsts += 1;
+            self.cold.counters.out_rsts += 1;
         }
         if self.mem_level != MemoryLevel::Normal && h.ack.is_some() && !h.flags.rst() {
             // The window this segment offers was clamped (`autotune::recv_space`).
@@ -123,7 +123,7 @@ impl Connection {
     #[inline]
     pub fn may_transmit(&self) -> bool {
         let handshake = matches!(self.state, State::SynSent | State::SynReceived)
-            && self.snd.nxt == self.rare.iss;
+            && self.snd.nxt == self.cold.rare.iss;
         let data_end = self.data_end();
         self.rst_queued()
             || self.ack.now
@@ -156,7 +156,7 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Listen => return None,
-            State::SynSent | State::SynReceived if self.snd.nxt == self.rare.iss => {
+            State::SynSent | State::SynReceived if self.snd.nxt == self.cold.rare.iss => {
                 return Some(self.plan_syn(now));
             }
             State::SynSent => return None,
@@ -218,10 +218,10 @@ impl Connection {
     /// SYN (active open) or SYN-ACK (passive or simultaneous open).
     fn plan_syn(&mut self, now: Instant) -> Plan {
         let synack = self.state == State::SynReceived;
-        let retrans = self.snd.max != self.rare.iss;
+        let retrans = self.snd.max != self.cold.rare.iss;
         let mut options = SegmentOptions { mss: Some(self.config.mss), ..Default::default() };
         // On a SYN-ACK, only echo what the peer offered (RFC 7323 §1.3, RFC 2018 §2).
-        if self.config.window_scaling && (!synack || self.rare.ws_ok) {
+        if self.config.window_scaling && (!synack || self.cold.rare.ws_ok) {
             options.window_scale = Some(self.config.recv_window_scale());
         }
         options.sack_permitted = self.config.sack && (!synack || self.opts.sack_ok);
@@ -245,7 +245,7 @@ impl Connection {
         } else if !synack && self.config.ecn {
             flags = flags | Flags::ECE | Flags::CWR;
         }
-        let header = SegmentHeader { seq: self.rare.iss, ack, flags, window, options };
+        let header = SegmentHeader { seq: self.cold.rare.iss, ack, flags, window, options };
         self.advance_snd(now, 1, retrans);
         self.count_out(retrans);
         Plan::new(header, (0, 0))
@@ -265,7 +265,7 @@ impl Connection {
         let pipe = self.pipe();
         // RFC 6675 §5 step (C): send while cwnd - pipe leaves room; one segment always goes
         // when nothing is in flight.
-        let first_of_episode = core::mem::take(&mut self.loss_cold.retransmit_now);
+        let first_of_episode = core::mem::take(&mut self.cold.loss_cold.retransmit_now);
         if pipe > 0 && pipe + rec.len() > self.send_window() && !first_of_episode {
             return None;
         }
@@ -313,7 +313,7 @@ impl Connection {
     fn plan_probe(&mut self, now: Instant) -> Option<Plan> {
         // One probe at a time (RFC 8985 §7.3): no new probe timer until this one is answered.
         if let Some(p) = self.plan_data(now, true) {
-            self.loss.set_tlp_end(&mut self.loss_cold, Some((self.snd.max, false)));
+            self.loss.set_tlp_end(&mut self.cold.loss_cold, Some((self.snd.max, false)));
             self.loss.tlp_at = None;
             return Some(p);
         }
@@ -321,7 +321,7 @@ impl Connection {
             .rev()
             .find(|&i| self.loss.board.get(i).is_some_and(|r| !r.sacked))?;
         let p = self.emit_retransmission(now, i);
-        self.loss.set_tlp_end(&mut self.loss_cold, Some((self.snd.max, true)));
+        self.loss.set_tlp_end(&mut self.cold.loss_cold, Some((self.snd.max, true)));
         self.loss.tlp_at = None;
         Some(p)
     }
@@ -367,7 +367,7 @@ impl Connection {
         let mut len = unsent.min(seg_max).min(usable);
         // MSG_EOR: no segment spans the end of a record, and one that reaches it is complete
         // as it is (not a short segment for Nagle or cork).
-        let record_end = self.marks.record_end(&self.records, self.snd.nxt);
+        let record_end = self.marks.record_end(&self.cold.records, self.snd.nxt);
         if let Some(r) = record_end {
             len = len.min((r - self.snd.nxt).max(0) as usize);
         }
@@ -422,7 +422,7 @@ impl Connection {
             && usable - len < rest.min(seg_max)
             && self.loss.episode.is_none()
             && !self.marks.holds_short();
-        let push = len > 0 && (self.marks.push_at(&self.records, seq, seq + len) || round_end);
+        let push = len > 0 && (self.marks.push_at(&self.cold.records, seq, seq + len) || round_end);
         let mut tso_push = false;
         // This segment's place in its TSO packet and the packet's size, in segments (pacing).
         let mut packet = PacketPlace { seg: 1, goal: 1 };
@@ -484,14 +484,14 @@ impl Connection {
         if len > 0 {
             self.probes.window_wakeup = false;
             self.quickack.on_data_sent(now, self.config.delayed_ack_timeout);
-            self.marks.on_sent(&mut self.records, seq + len);
+            self.marks.on_sent(&mut self.cold.records, seq + len);
         }
         self.loss.board.push(seq, seq + n, now, push);
         let flight = (self.snd.nxt - self.snd.una).max(0) as u32;
         self.loss.flight_high.on_send(flight, self.snd.nxt, self.snd.una);
         if self.loss.episode.is_some() {
             // PRR counts only within an episode (`LossCold::prr`): its line stays cold.
-            self.loss_cold.prr.on_sent(len);
+            self.cold.loss_cold.prr.on_sent(len);
         }
     }
 
@@ -506,8 +506,8 @@ impl Connection {
         let mss = self.opts.mss().max(1) as u128;
         let most = (65_536 / mss).max(MIN_TSO_SEGS);
         let Some(srtt) = self.rtx.rto.srtt() else { return MIN_TSO_SEGS as u16 };
-        let cwnd = self.cc.window().max(self.opts.mss()) as u128;
-        let (num, den) = if self.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
+        let cwnd = self.cold.cc.window().max(self.opts.mss()) as u128;
+        let (num, den) = if self.cold.cc.in_slow_start() { (2u128, 1u128) } else { (6, 5) };
         let srtt_ns = u128::from(srtt.total_nanos()).max(1);
         let bytes = cwnd * num * 1_000_000_000 / (den * srtt_ns * 1024);
         (bytes / mss).clamp(MIN_TSO_SEGS, most).min(u128::from(u16::MAX)) as u16
@@ -519,7 +519,7 @@ impl Connection {
         match self.cold_at(ColdDeadline::Pacing) {
             Some(t) if self.opts.flags.pacing() && t > now => {
                 if !self.timer_flags.pacing_held {
-                    self.counters.paced_delays += 1;
+                    self.cold.counters.paced_delays += 1;
                 }
                 self.timer_flags.pacing_held = true;
                 true
@@ -542,7 +542,7 @@ impl Connection {
         let srtt = self.rtx.rto.srtt()?;
         let cwnd = self.send_window().max(self.opts.mss());
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
-        let ratio = if cwnd < self.cc.ssthresh() / 2 { SS_RATIO } else { CA_RATIO };
+        let ratio = if cwnd < self.cold.cc.ssthresh() / 2 { SS_RATIO } else { CA_RATIO };
         let bytes = cwnd.max(in_flight) as u128 * ratio * 1_000_000_000 / 100;
         Some((bytes / u128::from(srtt.total_nanos()).max(1)).max(1))
     }
@@ -613,8 +613,8 @@ impl Connection {
             // Karn: a retransmitted range never yields an RTT sample.
             self.rtx.stop_timing();
         } else if !self.opts.ts_ok && !self.rtx.timing() {
-            self.rtx.start_timing(&mut self.rtx_cold, now);
-            self.rare.rtt_probe_seq = seq;
+            self.rtx.start_timing(&mut self.cold.rtx_cold, now);
+            self.cold.rare.rtt_probe_seq = seq;
         }
         if self.timers.retransmit_at.is_none() {
             self.timers.retransmit_at = Some(now + self.rtx.timeout(&self.config));
@@ -629,10 +629,10 @@ impl Connection {
 
     pub(super) fn count_out(&mut self, retrans: bool) {
         if retrans {
-            self.counters.retrans_segs += 1;
-            self.seldom.retransmits += 1;
+            self.cold.counters.retrans_segs += 1;
+            self.cold.seldom.retransmits += 1;
         } else {
-            super::counters::bump(&mut self.seg_counts.out_segs, &mut self.counters.out_segs);
+            super::counters::bump(&mut self.seg_counts.out_segs, &mut self.cold.counters.out_segs);
         }
     }
 
@@ -644,8 +644,7 @@ impl Connection {
             return 0;
         }
         let max = if self.opts.ts_ok { 3 } else { 4 };
-        let blocks =
-            (usize::from(self.rcv.dsack_pending()) + self.reassembly.range_count()).min(max);
+        let blocks = (usize::from(self.rcv.dsack_pending()) + self.ooo_ranges as usize).min(max);
         if blocks == 0 {
             0
         } else {
@@ -672,15 +671,15 @@ impl Connection {
     /// timestamps and SACK blocks. Sending an ACK satisfies any pending or delayed ACK.
     pub(super) fn header(&mut self, now: Instant, seq: SeqNumber, flags: Flags) -> SegmentHeader {
         let mut options = SegmentOptions::default();
-        let dsack = self.rcv.take_dsack(&self.rcv_cold);
-        if self.opts.sack_ok && (dsack.is_some() || !self.reassembly.is_empty()) {
+        let dsack = self.rcv.take_dsack(&self.cold.rcv_cold);
+        if self.opts.sack_ok && (dsack.is_some() || self.holds_out_of_order()) {
             let max = if self.opts.ts_ok { 3 } else { 4 };
             // RFC 2883 §4: a DSACK block goes first, in one ACK only.
             let mut blocks = SackBlocks::EMPTY;
             if let Some((l, r)) = dsack {
                 blocks.push(l, r);
             }
-            for &(l, r) in self.reassembly.sack_blocks(max - blocks.len()).as_slice() {
+            for &(l, r) in self.cold.reassembly.sack_blocks(max - blocks.len()).as_slice() {
                 blocks.push(l, r);
             }
             options.sack_blocks = blocks;

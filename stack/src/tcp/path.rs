@@ -122,8 +122,8 @@ impl Connection {
             // Linux enters its Loss state without touching the window: no fast recovery (and
             // so no reduction) until what was in flight is acknowledged.
             let episode = Episode { kind: RecoveryKind::Timeout, point: self.snd.max };
-            self.loss.set_episode(&mut self.loss_cold, Some(episode));
-            self.loss_cold.retransmit_now = true;
+            self.loss.set_episode(&mut self.cold.loss_cold, Some(episode));
+            self.cold.loss_cold.retransmit_now = true;
         }
         IcmpVerdict::MssLowered(mss)
     }

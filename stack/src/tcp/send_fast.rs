@@ -47,7 +47,7 @@ impl Connection {
             && self.loss.episode.is_none()
             && !self.fin_queued
             && !self.rcv.dsack_pending()
-            && self.reassembly.is_empty()
+            && !self.holds_out_of_order()
             && self.marks.is_plain()
             && !self.opts.flags.pacing()
             && self.loss.board.has_room()
@@ -80,7 +80,7 @@ impl Connection {
         let in_flight = (self.snd.nxt - self.snd.una).max(0) as usize;
         let peer_room = ((self.snd.una + self.snd.wnd) - self.snd.nxt).max(0) as usize;
         // No recovery episode: the send window is the congestion window.
-        let cwnd_room = self.cwnd.window(&self.cc).saturating_sub(self.pipe());
+        let cwnd_room = self.cwnd.window(&self.cold.cc).saturating_sub(self.pipe());
         let usable = peer_room.min(cwnd_room);
         let seg_max = self.opts.mss().max(1);
         let len = unsent.min(seg_max).min(usable);

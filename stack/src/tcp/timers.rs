@@ -16,13 +16,13 @@ impl Connection {
     /// `TimersCold` only when `TimerFlags` says it is set.
     #[inline]
     pub(super) fn cold_at(&self, d: ColdDeadline) -> Option<Instant> {
-        self.timer_flags.cold(&self.timers_cold, d)
+        self.timer_flags.cold(&self.cold.timers_cold, d)
     }
 
     /// Sets or clears deadline `d`; clearing one not set writes one hot byte at most.
     #[inline]
     pub(super) fn set_cold_at(&mut self, d: ColdDeadline, at: Option<Instant>) {
-        self.timer_flags.set_cold(&mut self.timers_cold, d, at);
+        self.timer_flags.set_cold(&mut self.cold.timers_cold, d, at);
     }
 
     /// Within how long of now the connection expects its next segment, for its wheel
@@ -51,7 +51,7 @@ impl Connection {
         // The RACK timer's deadline is cold, folded in only when it is armed (every ACK that
         // leaves nothing in flight disarms it).
         if self.loss.rack_armed() {
-            earliest(due, self.loss.rack_at(&self.loss_cold))
+            earliest(due, self.loss.rack_at(&self.cold.loss_cold))
         } else {
             due
         }
@@ -84,7 +84,8 @@ impl Connection {
         Some(if self.probes.keepalive_sent == 0 {
             self.rcv.last_recv + self.config.keepalive_idle
         } else {
-            self.seldom.keepalive_sent_at.max(self.rcv.last_recv) + self.config.keepalive_interval
+            self.cold.seldom.keepalive_sent_at.max(self.rcv.last_recv)
+                + self.config.keepalive_interval
         })
     }
 
@@ -100,7 +101,7 @@ impl Connection {
                 // Linux `tcp_keepalive_timer` on an orphan whose `tcp_fin_timeout` ran out
                 // (it is not longer than TIME-WAIT, so no TIME-WAIT follows): reset and free
                 // it.
-                self.counters.fin_wait2_timeouts += 1;
+                self.cold.counters.fin_wait2_timeouts += 1;
                 self.abort();
             }
             return;
@@ -116,7 +117,7 @@ impl Connection {
                 return;
             }
         }
-        if self.loss.rack_at(&self.loss_cold).is_some_and(|t| t <= now) {
+        if self.loss.rack_at(&self.cold.loss_cold).is_some_and(|t| t <= now) {
             self.recovery().on_rack_timeout(now);
         }
         if self.timer_flags.pacing_held
@@ -128,7 +129,7 @@ impl Connection {
             self.timers.delack_at = None;
             self.ack.now = true;
             self.quickack.on_delayed_ack_timeout();
-            self.counters.delayed_acks += 1;
+            self.cold.counters.delayed_acks += 1;
         }
         if self.cold_at(ColdDeadline::Persist).is_some_and(|t| t <= now) {
             self.on_persist_timeout(now);
@@ -161,7 +162,7 @@ impl Connection {
         let user_deadline = match self.config.user_timeout {
             Some(ut) if self.state.is_synchronized() => {
                 let first = self.loss.board.get(0).map_or(now, |r| r.sent_at);
-                Some(self.loss.retrans_stamp_or(&mut self.loss_cold, first) + ut)
+                Some(self.loss.retrans_stamp_or(&mut self.cold.loss_cold, first) + ut)
             }
             _ => None,
         };
@@ -170,14 +171,14 @@ impl Connection {
             None => self.rtx.count() >= limit,
         };
         if (!zero_window && out_of_retries) || (zero_window && silent_too_long) {
-            self.counters.abort_on_timeout += 1;
+            self.cold.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
         }
         if !zero_window {
             self.rtx.set_count(self.rtx.count() + 1);
         }
-        self.counters.timeouts += 1;
+        self.cold.counters.timeouts += 1;
         self.rtx.rto.back_off();
         if self.state.is_synchronized() {
             // Everything outstanding is lost and goes again from the scoreboard as the
@@ -190,7 +191,7 @@ impl Connection {
         self.rtx.stop_timing();
         if self.opts.ts_ok {
             let ts = self.ts_now(now);
-            self.rtx.set_ts_floor(&mut self.rtx_cold, ts);
+            self.rtx.set_ts_floor(&mut self.cold.rtx_cold, ts);
         }
         // The timer fires at the user timeout at the latest (Linux
         // `tcp_clamp_rto_to_user_timeout`).
@@ -214,7 +215,7 @@ impl Connection {
             return;
         }
         if self.probes.unanswered >= u16::from(self.config.retries2) {
-            self.counters.abort_on_timeout += 1;
+            self.cold.counters.abort_on_timeout += 1;
             self.enter_closed(Event::TimedOut);
             return;
         }
@@ -230,7 +231,7 @@ impl Connection {
     /// reset the connection (as Linux does).
     fn on_keepalive_timeout(&mut self, now: Instant) {
         if self.probes.keepalive_sent >= self.config.keepalive_count {
-            self.counters.abort_on_timeout += 1;
+            self.cold.counters.abort_on_timeout += 1;
             self.queue_rst(SegmentHeader {
                 seq: self.snd.nxt,
                 ack: Some(self.rcv.nxt),
@@ -242,9 +243,9 @@ impl Connection {
             return;
         }
         self.probes.keepalive_sent += 1;
-        self.seldom.keepalive_sent_at = now;
+        self.cold.seldom.keepalive_sent_at = now;
         self.probes.pending = true;
-        self.counters.keepalive_probes += 1;
+        self.cold.counters.keepalive_probes += 1;
     }
 }
 

@@ -114,14 +114,23 @@ pub struct Outcome {
 
 /// The `Debug` form of an endpoint with the fast path's own fields masked: the only things
 /// that may differ between the runs (taken in the order `Connection`'s fields put them, which
-/// the layout decides).
+/// the layout decides; a key given twice masks its first two occurrences).
 fn masked_state(e: &Endpoint, path: &FastPath) -> String {
     let s = format!("{e:?}");
     let mut out = String::with_capacity(s.len());
     let mut rest = s.as_str();
-    let mut masks = path.masks.to_vec();
-    masks.sort_by_key(|&(key, _)| s.find(key));
-    for (key, part) in masks {
+    let mut masks: Vec<_> = path
+        .masks
+        .iter()
+        .enumerate()
+        .map(|(i, &(key, part))| {
+            let nth = path.masks[..i].iter().filter(|&&(k, _)| k == key).count();
+            let at = s.match_indices(key).nth(nth).map(|(at, _)| at);
+            (at.unwrap_or_else(|| panic!("{key} missing from the Debug form")), key, part)
+        })
+        .collect();
+    masks.sort_by_key(|&(at, _, _)| at);
+    for (_, key, part) in masks {
         let Some(i) = rest.find(key) else { panic!("{key} missing from the Debug form") };
         let start = i + key.len();
         let len = rest[start..].find(|c: char| !part(c)).unwrap_or(0);

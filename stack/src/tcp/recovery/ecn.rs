@@ -103,12 +103,12 @@ impl Connection {
             return;
         }
         let fast = self.loss.episode == Some(RecoveryKind::Fast);
-        if self.ecn.on_ack(&mut self.rare.cwr_until, seg, ack, self.snd.max, fast) {
+        if self.ecn.on_ack(&mut self.cold.rare.cwr_until, seg, ack, self.snd.max, fast) {
             let mss = self.opts.mss();
             let mut cc = self.congestion();
             let w = cc.window();
             cc.on_congestion_event(now, w, mss);
-            self.counters.ecn_reductions += 1;
+            self.cold.counters.ecn_reductions += 1;
         }
     }
 }

@@ -441,11 +441,11 @@ impl Connection {
     pub(super) fn recovery(&mut self) -> Recovery<'_> {
         Recovery {
             loss: &mut self.loss,
-            cold: &mut self.loss_cold,
-            cc: Congestion::new(&mut self.cc, &mut self.cwnd),
+            cold: &mut self.cold.loss_cold,
+            cc: Congestion::new(&mut self.cold.cc, &mut self.cwnd),
             rtx: &mut self.rtx,
             timers: &mut self.timers,
-            counters: &mut self.counters,
+            counters: &mut self.cold.counters,
             snd: &self.snd,
             opts: &self.opts,
             rack: self.opts.flags.rack(),
@@ -497,7 +497,7 @@ impl Connection {
             // `on_ack_recovery` would find an empty scoreboard and no episode or probe: all
             // that is left of them is forgetting the RACK timer (`detect_losses`), the ACK's
             // RTT (the end of that function) and the probe timer (`arm_tlp`).
-            self.loss.set_rack_at(&mut self.loss_cold, None);
+            self.loss.set_rack_at(&mut self.cold.loss_cold, None);
             self.loss.last_rtt = None;
             self.loss.tlp_at = None;
         } else {
@@ -539,9 +539,9 @@ impl Connection {
     pub(super) fn send_window(&self) -> usize {
         match self.loss.episode {
             Some(RecoveryKind::Fast) if self.opts.sack_ok && self.opts.flags.rack() => {
-                self.loss_cold.prr.window()
+                self.cold.loss_cold.prr.window()
             }
-            _ => self.cc.window(),
+            _ => self.cold.cc.window(),
         }
     }
 }
