@@ -176,17 +176,19 @@ impl SegCounts {
     }
 }
 
-/// Adds one to a count kept as a hot low word `low` and the rest in `high` (a multiple of
-/// 2^16): the cold word is written only when the low one wraps. The carry is inline, not a
-/// cold call: a call would make the callers (`on_segment`) save registers and keep a frame
-/// on every segment.
+/// What a wrap of a low word adds to its high word (a multiple of 2^16).
+pub(super) const CARRY: u64 = 1 << 16;
+
+/// Adds one to a count kept as a hot low word `low`, the rest in a high word: says whether
+/// it wrapped, when the caller adds [`CARRY`] to the high word, in the connection's cold
+/// parts, which it thus reads only on a wrap (passing the high word's address along loaded
+/// the cold parts' pointer on every segment). The carry is inline, not a cold call: a call
+/// would make the callers (`on_segment`) save registers and keep a frame on every segment.
 #[inline(always)]
-pub(super) fn bump(low: &mut u16, high: &mut u64) {
+pub(super) fn bump_low(low: &mut u16) -> bool {
     let (sum, wrapped) = low.overflowing_add(1);
     *low = sum;
-    if wrapped {
-        *high += 1 << 16;
-    }
+    wrapped
 }
 
 /// A 64-bit total derived from its low word `low` now, the low word `last` and high word
@@ -211,6 +213,13 @@ mod tests {
     /// The carries: a count and a total each cross a wrap of their low word, and what the
     /// readers combine is the 64-bit value (a carry dropped, doubled or added to the wrong
     /// word fails here).
+    /// A count's low word bumped, its carry added to the high word as the connection does.
+    fn bump(low: &mut u16, high: &mut u64) {
+        if bump_low(low) {
+            *high += CARRY;
+        }
+    }
+
     #[test]
     fn low_words_carry_into_the_high_ones() {
         let mut high = TcpCounters { in_segs: 5 << 16, out_segs: 7, ..Default::default() };

@@ -27,7 +27,9 @@ impl Connection {
         seg: &Segment<'_>,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        super::counters::bump(&mut self.seg_counts.in_segs, &mut self.cold.counters.in_segs);
+        if super::counters::bump_low(&mut self.seg_counts.in_segs) {
+            self.cold.counters.in_segs += super::counters::CARRY;
+        }
         self.note_level(pool);
         match self.state {
             // No TCB to speak of: the owner answers with `Segment::reset_reply`.
@@ -416,10 +418,9 @@ impl Connection {
         ack: SeqNumber,
         pool: &mut ChunkPool,
     ) -> SegmentVerdict {
-        super::counters::bump(
-            &mut self.seg_counts.predicted_segments,
-            &mut self.cold.counters.predicted_segments,
-        );
+        if super::counters::bump_low(&mut self.seg_counts.predicted_segments) {
+            self.cold.counters.predicted_segments += super::counters::CARRY;
+        }
         if let (true, Some((tsval, _))) = (self.opts.ts_ok, seg.options.timestamps) {
             // RFC 7323 §4.3, as below: the segment covers Last.ACK.sent.
             if seg.seq <= self.rcv.last_ack_sent {
@@ -576,12 +577,16 @@ impl Connection {
                     }
                 }
             }
-            if let Some(sent) = self.rtx.probe_sent(&self.cold.rtx_cold) {
-                if ack > self.cold.rare.rtt_probe_seq {
-                    if rtt.is_none() {
-                        rtt = Some(now.saturating_duration_since(sent));
+            // The timing flag (hot) first: the stamp's address is in the cold parts, whose
+            // pointer a segment with nothing timed then never loads.
+            if self.rtx.timing() {
+                if let Some(sent) = self.rtx.probe_sent(&self.cold.rtx_cold) {
+                    if ack > self.cold.rare.rtt_probe_seq {
+                        if rtt.is_none() {
+                            rtt = Some(now.saturating_duration_since(sent));
+                        }
+                        self.rtx.stop_timing();
                     }
-                    self.rtx.stop_timing();
                 }
             }
             if let Some(rtt) = rtt {

@@ -632,7 +632,9 @@ impl Connection {
             self.cold.counters.retrans_segs += 1;
             self.cold.seldom.retransmits += 1;
         } else {
-            super::counters::bump(&mut self.seg_counts.out_segs, &mut self.cold.counters.out_segs);
+            if super::counters::bump_low(&mut self.seg_counts.out_segs) {
+                self.cold.counters.out_segs += super::counters::CARRY;
+            }
         }
     }
 
