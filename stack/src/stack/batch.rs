@@ -51,9 +51,9 @@ use crate::time::Instant;
 /// N = 100,000 (docs/benchmarks.md, "A connection's hot lines in one prefetch call").
 pub type Prefetch = fn(*const u8, usize);
 
-/// Lines a segment's look-ahead fetches for its connection: the connection's hot lines, the
-/// socket record, the wheel entry (about one line) and the chunk line.
-const LOOK_AHEAD_LINES: usize = crate::tcp::HOT_LINES.len() + 3;
+/// Lines a segment's look-ahead fetches for its connection: its slot, the wheel entry (about
+/// one line) and the chunk line.
+const LOOK_AHEAD_LINES: usize = SLOT_LINES + 2;
 
 /// The connections held from which a batch should go in stages, on a core whose L2 cache
 /// holds `l2_bytes` ([`StackConfig::prefetch_from`]): where the lines their segments read
@@ -66,16 +66,13 @@ pub const fn staged_from(l2_bytes: usize) -> usize {
     2 * l2_bytes / (LOOK_AHEAD_LINES * 64)
 }
 
-/// The connection's hot lines ([`HOT_LINES`](crate::tcp::HOT_LINES)) as one run for
-/// [`Prefetch`]: the first and how many. They must be consecutive, and the build checks it.
-const HOT_RUN: (usize, usize) = {
-    let hot = crate::tcp::HOT_LINES;
-    let mut i = 1;
-    while i < hot.len() {
-        assert!(hot[i] == hot[i - 1] + 1, "HOT_LINES must be one run of lines");
-        i += 1;
-    }
-    (hot[0], hot.len())
+/// The lines of a connection's slot: the socket, which is the connection's hot lines (its
+/// cold parts are boxed, `tcp::cold`) and the socket's record line, all of which a segment
+/// touches, so [`Prefetch`] takes the slot as one run. Whole lines: the build checks it.
+const SLOT_LINES: usize = {
+    let bytes = core::mem::size_of::<super::socket::Socket>();
+    assert!(bytes.is_multiple_of(64), "a slot is whole lines");
+    bytes / 64
 };
 
 /// Frames looked up ahead of handling: enough to keep several misses in flight, few enough
@@ -258,16 +255,12 @@ impl Stack {
         n
     }
 
-    /// Prefetches each found connection's socket record and the lines of it a segment
-    /// touches ([`HOT_LINES`](crate::tcp::HOT_LINES)), from the slot's address alone.
+    /// Prefetches each found connection's slot, one run of [`SLOT_LINES`], from the slot's
+    /// address alone.
     fn prefetch_slots(&self, found: &[Option<FlowHint>], prefetch: Prefetch) {
-        let conn = core::mem::offset_of!(super::socket::Socket, conn);
-        let record = core::mem::offset_of!(super::socket::Socket, in_tx);
         for h in found.iter().flatten() {
             if let Some(slot) = self.flows.slot_addr(*h) {
-                prefetch(slot.wrapping_add(record), 1);
-                let (first, lines) = HOT_RUN;
-                prefetch(slot.wrapping_add(conn + 64 * first), lines);
+                prefetch(slot, SLOT_LINES);
             }
         }
     }

@@ -287,10 +287,12 @@ impl Stack {
                     // No buffer memory until data flows: a SYN costs its table entry only.
                     let open = Open::Syn(seg);
                     let conn = passive(
-                        (&self.cookies, &mut self.cold_spares),
-                        (now, iss),
+                        &self.cookies,
+                        &mut self.cold_spares,
+                        now,
                         config,
                         &slot,
+                        iss,
                         open,
                         (local, remote),
                     );
@@ -321,20 +323,26 @@ impl Stack {
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
                 // Keyed with the offset the cookie's SYN-ACK was stamped with.
                 let mut conn = passive(
-                    (&self.cookies, &mut self.cold_spares),
-                    (now, iss),
+                    &self.cookies,
+                    &mut self.cold_spares,
+                    now,
                     config,
                     &slot,
+                    iss,
                     open,
                     (local, remote),
                 );
-                if self.flows.is_full() {
-                    self.counters.table_full_drops += 1;
+                let full = self.flows.is_full();
+                if full || !listener.accept_room() {
+                    if full {
+                        self.counters.table_full_drops += 1;
+                    } else {
+                        // Counted as `push_accepted` counts a refusal.
+                        listener.on_overflow();
+                    }
+                    // Refused: its buffers and its cold parts go back for the next one.
                     conn.drop_buffers(&mut self.buffers);
-                } else if !listener.accept_room() {
-                    // Counted as `push_accepted` counts a refusal.
-                    listener.on_overflow();
-                    conn.drop_buffers(&mut self.buffers);
+                    self.cold_spares.keep(conn);
                 } else {
                     let socket = Socket::new(conn, Owner::AcceptQueue(l)).with_ipv6(ipv6);
                     match self.adopt_any(key, slot, socket, true) {
@@ -378,15 +386,17 @@ impl Stack {
     }
 }
 
-/// A connection a listener accepts (from its SYN or from a returning cookie) at `now` with
-/// our ISS `iss`, stored under slab key `slot` (an IPv6 connection's alias) and keyed with
-/// its real `ends`, its cold parts in one of `spares` if any: the one constructor of both
-/// passive paths.
+/// A connection a listener accepts (from its SYN or from a returning cookie), stored under
+/// slab key `slot` (an IPv6 connection's alias) and keyed with its real `ends`, its cold
+/// parts in one of `spares` if any: the one constructor of both passive paths.
+#[allow(clippy::too_many_arguments)]
 fn passive(
-    (cookies, spares): (&SynCookies, &mut ColdSpares),
-    (now, iss): (Instant, SeqNumber),
+    cookies: &SynCookies,
+    spares: &mut ColdSpares,
+    now: Instant,
     config: Arc<TcpConfig>,
     slot: &FlowKey,
+    iss: SeqNumber,
     open: Open<'_, '_>,
     (local, remote): (std::net::SocketAddr, std::net::SocketAddr),
 ) -> Connection {

@@ -18,6 +18,8 @@ use super::reassembly::Reassembly;
 use super::recovery::LossCold;
 use super::segment::SegmentHeader;
 use super::tcb::{AckLimits, Rare, RecvCold, RtxCold, Seldom, TimersCold, Totals};
+use super::SeqNumber;
+use crate::time::Instant;
 
 /// What a common segment (in-order data, its echo, the pure ACK) never reads or writes: each
 /// part that matters to it has a hot copy of whether it does, in the connection, kept in
@@ -67,6 +69,36 @@ pub(super) struct Cold {
     pub(super) rare: Rare,
 }
 
+impl Cold {
+    /// A new connection's cold parts at `now`, our ISS `iss`, with its controller `cc`.
+    pub(super) fn new(now: Instant, iss: SeqNumber, cc: Controller) -> Self {
+        Cold {
+            limits: AckLimits::new(now),
+            seldom: Seldom::new(now),
+            read_space: ReadSpace::new(now),
+            cc,
+            rst_pending: None,
+            timers_cold: TimersCold::default(),
+            rtx_cold: RtxCold::default(),
+            // The byte totals start at zero (`Totals`): from the ISS's successor, and from the
+            // peer's once its SYN is learned (`learn_syn`).
+            totals: Totals {
+                acked_from: iss + 1u32,
+                received_from: SeqNumber(0),
+                acked_low: 0,
+                received_low: 0,
+            },
+            rcv_cold: RecvCold::default(),
+            reassembly: Reassembly::new(),
+            counters: TcpCounters::default(),
+            chrono: SendChrono::default(),
+            records: RecordEnds::default(),
+            loss_cold: LossCold::default(),
+            rare: Rare::new(iss),
+        }
+    }
+}
+
 /// Cold parts of freed connections, kept for the next ones (the `Stack` holds one): a
 /// connection made takes one back instead of allocating, so that a churn of connections
 /// (short connections one after another, a SYN queue under a flood) stops calling the
@@ -91,9 +123,15 @@ impl ColdSpares {
         }
     }
 
-    /// A kept box, if any: its contents are stale, for the new connection to overwrite.
-    pub(super) fn take(&mut self) -> Option<Box<Cold>> {
-        self.boxes.pop()
+    /// `cold` in a kept box (its stale contents dropped), or in a new one if none is kept.
+    pub(super) fn boxed(&mut self, cold: Cold) -> Box<Cold> {
+        match self.boxes.pop() {
+            Some(mut kept) => {
+                *kept = cold;
+                kept
+            }
+            None => Box::new(cold),
+        }
     }
 
     /// How many are kept.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::family::{is_ipv6_alias, IPV4_TCP_HEADERS, IPV6_TCP_HEADERS};
 
-use super::autotune::{Autotune, ReadSpace};
+use super::autotune::Autotune;
 use super::buffer::ChunkQueue;
 use super::cc::{Congestion, CongestionControl, Controller, HotWindow};
 use super::chrono::{Kind as ChronoKind, SendChrono};
@@ -25,16 +25,15 @@ use super::chunk::{ChunkPool, MemoryLevel};
 use super::cold::{Cold, ColdSpares};
 use super::config::TcpConfig;
 use super::counters::{derive_total, SegCounts, TcpCounters};
-use super::push::{RecordEnds, SendFlags, SendMarks};
+use super::push::{SendFlags, SendMarks};
 use super::quickack::QuickAck;
 use super::rcv_update::{sws_threshold, WindowAfterRead};
-use super::reassembly::Reassembly;
 use super::recovery::Ecn;
 use super::recovery::{LossCold, LossRecovery};
 use super::segment::{Flags, Segment, SegmentHeader, SegmentOptions};
 use super::tcb::{
-    rto_limits, AckLimits, AckSchedule, ColdDeadline, Negotiated, Probes, Rare, RecvCold, RecvSeq,
-    Retransmit, RtxCold, Seldom, SendSeq, TimerFlags, Timers, TimersCold, Totals, TotalsHigh,
+    rto_limits, AckSchedule, ColdDeadline, Negotiated, Probes, RecvSeq, Retransmit, SendSeq,
+    TimerFlags, Timers, TotalsHigh,
 };
 use super::SeqNumber;
 use crate::time::{Duration, Instant};
@@ -378,24 +377,15 @@ pub struct ConnectionParams<'s, 'p> {
     pub open: Open<'s, 'p>,
 }
 
-/// The lines of a connection a common segment touches, which `Connection::hot_word` reads one
-/// word of (`layout::hot_word_reads_each_hot_line`) and a pipelined look-ahead prefetches.
-pub(crate) const HOT_LINES: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
-
 impl Connection {
-    /// A new connection.
+    /// A new connection, its cold parts in a new box.
     pub fn new(params: ConnectionParams<'_, '_>) -> Self {
-        Self::open_with(params, None)
+        Self::new_reusing(params, &mut ColdSpares::default())
     }
 
     /// A new connection whose cold parts go in a box a freed one left in `spares`, if any
-    /// (`ColdSpares`): the stack's constructor.
+    /// (`ColdSpares`): the one constructor, the stack's.
     pub(crate) fn new_reusing(params: ConnectionParams<'_, '_>, spares: &mut ColdSpares) -> Self {
-        Self::open_with(params, spares.take())
-    }
-
-    /// The one constructor: the cold parts written into `spare`, or into a new box.
-    fn open_with(params: ConnectionParams<'_, '_>, spare: Option<Box<Cold>>) -> Self {
         let ConnectionParams { now, config, local, remote, iss, open } = params;
         let state = match open {
             Open::Active => State::SynSent,
@@ -404,35 +394,7 @@ impl Connection {
         let mss = usize::from(config.mss).max(64);
         let cc = config.congestion.controller(config.initial_cwnd_segments.max(1) as usize * mss);
         let cwnd = HotWindow::of(&cc);
-        let cold = Cold {
-            seldom: Seldom::new(now),
-            read_space: ReadSpace::new(now),
-            totals: Totals {
-                acked_from: iss + 1u32,
-                received_from: SeqNumber(0),
-                acked_low: 0,
-                received_low: 0,
-            },
-            cc,
-            loss_cold: LossCold::default(),
-            rtx_cold: RtxCold::default(),
-            counters: TcpCounters::default(),
-            reassembly: Reassembly::new(),
-            rst_pending: None,
-            rare: Rare::new(iss),
-            records: RecordEnds::default(),
-            limits: AckLimits::new(now),
-            chrono: SendChrono::default(),
-            timers_cold: TimersCold::default(),
-            rcv_cold: RecvCold::default(),
-        };
-        let cold = match spare {
-            Some(mut b) => {
-                *b = cold;
-                b
-            }
-            None => Box::new(cold),
-        };
+        let cold = spares.boxed(Cold::new(now, iss, cc));
         let mut c = Connection {
             ooo_ranges: 0,
             cold,
@@ -1321,7 +1283,7 @@ impl Connection {
     /// A word from every cache line an established connection's segment reads or writes,
     /// folded into one value, for a receive batch that reads them ahead so that the misses
     /// of several frames are in flight together (see `Stack::receive_batch`): one word of
-    /// each of the 7 lines `layout::HOT` names (lines 0-6, the whole connection: the parts a
+    /// each of the connection's 7 lines (`layout::every_line`: the whole connection, the parts a
     /// common segment touches throughout, from the out-of-order count to `chrono_kind`, with the
     /// configuration's pointer, `Autotune` and the window's copy; the scoreboard's oldest
     /// record is inline in `loss`, so no heap line is read). Which field stands for which
@@ -1367,9 +1329,15 @@ impl Connection {
         self.ooo_ranges = self.cold.reassembly.range_count() as u32;
     }
 
-    /// Whether out-of-order data is held (the hot copy of the count, `ooo_ranges`).
+    /// Whether out-of-order data is held (the hot copy of the count, `ooo_ranges`; debug
+    /// builds check it against the ranges, as the other hot copies are checked).
     #[inline]
     pub(super) fn holds_out_of_order(&self) -> bool {
+        debug_assert_eq!(
+            self.ooo_ranges as usize,
+            self.cold.reassembly.range_count(),
+            "the out-of-order count's hot copy"
+        );
         self.ooo_ranges > 0
     }
 }
@@ -1448,7 +1416,7 @@ mod layout {
     /// aligned parts (the cold box's pointer and the configuration's among them), then the
     /// 4-byte, the 2-byte aligned parts and the bytes, with no padding between them. A field
     /// added to the connection, or a part that grows past the 26 spare bytes, fails here;
-    /// `Connection::hot_word` reads one word of each of these lines (`HOT`).
+    /// `Connection::hot_word` reads one word of each of these lines (`every_line`).
     ///
     /// The slab marks a slot's occupancy in a niche of the socket, read by every lookup:
     /// since the whole connection is hot, wherever the compiler puts it is a hot line.
@@ -1456,7 +1424,7 @@ mod layout {
     fn a_common_segment_touches_seven_lines() {
         let lines = lines_of(&common_segment());
         assert_eq!(lines.len(), 7);
-        assert_eq!(lines, HOT.iter().copied().collect(), "the lines a common segment touches");
+        assert_eq!(lines, every_line(), "the lines a common segment touches");
         assert_eq!(size_of::<Connection>(), 7 * LINE, "the connection is its hot lines");
         // The out-of-order count and the whole parts, `Autotune` and the window's copy among
         // them: 422 bytes from the connection's start, 7 lines with 26 bytes to spare (414
@@ -1551,7 +1519,7 @@ mod layout {
         assert_eq!(Arc::as_ptr(&a.config), own);
     }
 
-    /// The fields `Connection::hot_word` reads, one for each line of `HOT` (the send queue's
+    /// The fields `Connection::hot_word` reads, one for each line (the send queue's
     /// length inside its 28 bytes; the scoreboard's first word, its oldest record inline
     /// beside its other records' pointer and its totals; the duplicate-ACK count).
     #[test]
@@ -1567,8 +1535,11 @@ mod layout {
         let board = offset_of!(Connection, loss.board);
         let board_reads = Scoreboard::warm_reads().map(|(at, size)| (board + at, size));
         let read: Vec<_> = read.into_iter().chain(board_reads).collect();
-        assert_eq!(lines_of(&read), HOT.iter().copied().collect());
+        assert_eq!(lines_of(&read), every_line());
     }
 
-    use super::HOT_LINES as HOT;
+    /// Every line of the connection: all of them are hot since the cold parts were boxed.
+    fn every_line() -> BTreeSet<usize> {
+        (0..size_of::<Connection>() / LINE).collect()
+    }
 }

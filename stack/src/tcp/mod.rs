@@ -42,7 +42,6 @@ mod cold;
 pub mod config;
 mod connection;
 pub(crate) use cold::ColdSpares;
-pub(crate) use connection::HOT_LINES;
 pub mod counters;
 mod endpoint;
 pub mod family;
