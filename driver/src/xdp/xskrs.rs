@@ -33,8 +33,10 @@ pub(crate) struct XskRsRings {
 
 /// A frame's two descriptors, in one cache line: lending a frame for TX copies the one into
 /// the other. Kept in two arrays, the canonical one was a line last read a whole trip of
-/// the frame through the rings ago, and the copy missed it once a segment sent, about 40 ns
-/// of the lab's server's turn (docs/benchmarks.md, "A frame's descriptors in one line").
+/// the frame through the rings ago, and the copy missed it once a segment sent: `allocate`
+/// took 21-28 ns of the lab server's user time a request, 11-14 with one line
+/// (docs/benchmarks.md, "Received frames prefetched together, a frame's descriptors in one
+/// line").
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct FrameSlot {
