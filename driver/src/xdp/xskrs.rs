@@ -25,13 +25,29 @@ pub(crate) struct XskRsRings {
     fill_q: FillQueue,
     comp_q: CompQueue,
     umem: Umem,
-    /// Per frame: its canonical descriptor (address of the data segment).
-    base: Vec<FrameDesc>,
-    /// Per frame: the descriptor last received or prepared for it.
-    descs: Vec<FrameDesc>,
+    /// Per frame: its descriptors.
+    frames: Vec<FrameSlot>,
     scratch: Vec<FrameDesc>,
     frame_size: usize,
 }
+
+/// A frame's two descriptors, in one cache line: lending a frame for TX copies the one into
+/// the other. Kept in two arrays, the canonical one was a line last read a whole trip of
+/// the frame through the rings ago, and the copy missed it once a segment sent: `allocate`
+/// took 21-28 ns of the lab server's user time a request, 11-14 with one line
+/// (docs/benchmarks.md, "Received frames prefetched together, a frame's descriptors in one
+/// line").
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct FrameSlot {
+    /// The descriptor last received or prepared for the frame.
+    desc: FrameDesc,
+    /// Its canonical descriptor (address of the data segment).
+    base: FrameDesc,
+}
+
+// One line a frame: the two descriptors fit it.
+const _: () = assert!(std::mem::size_of::<FrameSlot>() == 64);
 
 fn os_error(e: &dyn std::error::Error, what: &str) -> io::Error {
     std::error::Error::source(e)
@@ -85,8 +101,7 @@ impl XskRsRings {
             fill_q,
             comp_q,
             umem,
-            descs: base.clone(),
-            base,
+            frames: base.into_iter().map(|base| FrameSlot { desc: base, base }).collect(),
             scratch: vec![FrameDesc::default(); ring_size as usize],
             frame_size: frame_size as usize,
         })
@@ -98,7 +113,7 @@ impl XskRsRings {
 
     fn index(&self, desc: &FrameDesc) -> Option<u32> {
         let i = desc.addr() / self.frame_size;
-        (i < self.base.len()).then_some(i as u32)
+        (i < self.frames.len()).then_some(i as u32)
     }
 
     pub(crate) fn complete(&mut self, mut f: impl FnMut(Option<u32>)) {
@@ -122,7 +137,7 @@ impl XskRsRings {
     pub(crate) fn fill(&mut self, frames: &[u32]) -> usize {
         let n = frames.len().min(self.scratch.len());
         for (d, &i) in self.scratch.iter_mut().zip(&frames[..n]) {
-            *d = self.base[i as usize];
+            *d = self.frames[i as usize].base;
         }
         // SAFETY: every descriptor is the canonical address of a frame of this UMEM that the
         // caller took from its free pool, so no one else reads or writes it until the kernel
@@ -156,7 +171,7 @@ impl XskRsRings {
             let desc = self.scratch[k];
             match self.index(&desc) {
                 Some(i) => {
-                    self.descs[i as usize] = desc;
+                    self.frames[i as usize].desc = desc;
                     f(RxEvent::Packet(i));
                 }
                 None => f(RxEvent::Bad),
@@ -166,7 +181,7 @@ impl XskRsRings {
     }
 
     pub(crate) fn frame(&self, i: usize) -> &[u8] {
-        let Some(desc) = self.descs.get(i) else { return &[] };
+        let Some(FrameSlot { desc, .. }) = self.frames.get(i) else { return &[] };
         // SAFETY: the caller only asks for frames lent to it, which are in no kernel ring, so
         // nothing writes them while `&self` is borrowed; the descriptor names a frame of this
         // UMEM.
@@ -174,7 +189,7 @@ impl XskRsRings {
     }
 
     pub(crate) fn frame_mut(&mut self, i: usize) -> &mut [u8] {
-        let Some(desc) = self.descs.get_mut(i) else { return &mut [] };
+        let Some(FrameSlot { desc, .. }) = self.frames.get_mut(i) else { return &mut [] };
         // SAFETY: as in `frame`, and `&mut self` makes this the only access.
         let mut data = unsafe { self.umem.data_mut(desc) };
         let s = data.contents_mut();
@@ -186,15 +201,15 @@ impl XskRsRings {
     }
 
     pub(crate) fn lend_for_tx(&mut self, i: usize) {
-        let Some(&base) = self.base.get(i) else { return };
-        self.descs[i] = base;
+        let Some(slot) = self.frames.get_mut(i) else { return };
+        slot.desc = slot.base;
         // SAFETY: the frame was free, so the kernel does not hold it; setting the length to
         // the capacity lends the whole data segment.
-        unsafe { self.umem.data_mut(&mut self.descs[i]) }.cursor().set_pos(usize::MAX);
+        unsafe { self.umem.data_mut(&mut slot.desc) }.cursor().set_pos(usize::MAX);
     }
 
     pub(crate) fn prepare_tx(&mut self, i: usize, len: usize) {
-        let Some(desc) = self.descs.get_mut(i) else { return };
+        let Some(FrameSlot { desc, .. }) = self.frames.get_mut(i) else { return };
         // SAFETY: the frame is the caller's until it is produced on the TX ring.
         unsafe { self.umem.data_mut(desc) }.cursor().set_pos(len);
     }
@@ -206,7 +221,7 @@ impl XskRsRings {
     pub(crate) fn transmit(&mut self, frames: &[u32]) -> usize {
         let n = frames.len().min(self.scratch.len());
         for (d, &i) in self.scratch.iter_mut().zip(&frames[..n]) {
-            *d = self.descs[i as usize];
+            *d = self.frames[i as usize].desc;
         }
         // SAFETY: every descriptor names a frame the caller handed over for transmission and
         // only this queue holds; the kernel owns it until it shows up on the completion ring.
