@@ -322,7 +322,7 @@ impl Stack {
                 let (slot, ipv6) = key.slot(&mut self.flows.v6);
                 let open = Open::Cookie { options, ack: seg, pool: &mut self.buffers };
                 // Keyed with the offset the cookie's SYN-ACK was stamped with.
-                let mut conn = passive(
+                let conn = passive(
                     &self.cookies,
                     &mut self.cold_spares,
                     now,
@@ -332,17 +332,18 @@ impl Stack {
                     open,
                     (local, remote),
                 );
-                let full = self.flows.is_full();
-                if full || !listener.accept_room() {
-                    if full {
-                        self.counters.table_full_drops += 1;
-                    } else {
-                        // Counted as `push_accepted` counts a refusal.
-                        listener.on_overflow();
-                    }
-                    // Refused: its buffers and its cold parts go back for the next one.
-                    conn.drop_buffers(&mut self.buffers);
-                    self.cold_spares.keep(conn);
+                let refused = if self.flows.is_full() {
+                    self.counters.table_full_drops += 1;
+                    true
+                } else if !listener.accept_room() {
+                    // Counted as `push_accepted` counts a refusal.
+                    listener.on_overflow();
+                    true
+                } else {
+                    false
+                };
+                if refused {
+                    conn.retire(&mut self.buffers, &mut self.cold_spares);
                 } else {
                     let socket = Socket::new(conn, Owner::AcceptQueue(l)).with_ipv6(ipv6);
                     match self.adopt_any(key, slot, socket, true) {

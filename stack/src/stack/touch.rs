@@ -515,7 +515,6 @@ impl Stack {
         if s.closing.in_orphans() {
             self.orphans -= 1;
         }
-        s.conn.drop_buffers(&mut self.buffers);
         self.wheel.cancel(s.timer.handle());
         self.tcp_counters.add(&s.conn.take_counters());
         match s.owner {
@@ -532,7 +531,7 @@ impl Stack {
             // A stale handle left in an accept queue is skipped by `tcp_accept`.
             Owner::AcceptQueue(_) | Owner::Orphan => {}
         }
-        self.cold_spares.keep(s.conn);
+        s.conn.retire(&mut self.buffers, &mut self.cold_spares);
     }
 }
 

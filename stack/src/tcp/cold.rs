@@ -117,7 +117,7 @@ impl ColdSpares {
     pub(crate) const MAX: usize = 4096;
 
     /// Keeps `conn`'s cold parts, if there is room; the rest of it is dropped.
-    pub(crate) fn keep(&mut self, conn: super::Connection) {
+    pub(super) fn keep(&mut self, conn: super::Connection) {
         if self.boxes.len() < Self::MAX {
             self.boxes.push(conn.cold);
         }

@@ -488,6 +488,13 @@ impl Connection {
         self.reassembly_changed();
     }
 
+    /// The end of a connection the stack let go (freed, or refused before it was stored):
+    /// its buffers back to `pool` and its cold parts to `spares`, for the next connection.
+    pub(crate) fn retire(mut self, pool: &mut ChunkPool, spares: &mut ColdSpares) {
+        self.drop_buffers(pool);
+        spares.keep(self);
+    }
+
     /// Chunks held (send and receive): zero for an idle connection.
     pub fn chunks_held(&self) -> usize {
         self.send_buf.chunks() + self.recv_buf.chunks()

@@ -210,9 +210,6 @@ pub(super) fn crossed_half(old: u32, new: u32) -> bool {
 mod tests {
     use super::*;
 
-    /// The carries: a count and a total each cross a wrap of their low word, and what the
-    /// readers combine is the 64-bit value (a carry dropped, doubled or added to the wrong
-    /// word fails here).
     /// A count's low word bumped, its carry added to the high word as the connection does.
     fn bump(low: &mut u16, high: &mut u64) {
         if bump_low(low) {
@@ -220,6 +217,9 @@ mod tests {
         }
     }
 
+    /// The carries: a count and a total each cross a wrap of their low word, and what the
+    /// readers combine is the 64-bit value (a carry dropped, doubled or added to the wrong
+    /// word fails here).
     #[test]
     fn low_words_carry_into_the_high_ones() {
         let mut high = TcpCounters { in_segs: 5 << 16, out_segs: 7, ..Default::default() };
