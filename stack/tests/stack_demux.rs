@@ -614,3 +614,36 @@ fn an_empty_read_sends_no_window_update() {
     let o = out(&mut s, T0);
     assert!(o.is_empty(), "{o:?}");
 }
+
+/// `tcp_read_again` says whether another read would find anything: bytes left unread, or the
+/// end of the stream still to report. A server that reads a request whole learns that the
+/// buffer is empty from the same call, yet never misses a FIN that came with the data.
+#[test]
+fn read_again_reports_bytes_left_and_a_fin_still_to_report() {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    let iss = handshake(&mut s, T0, 4000, 1000);
+    let h = accept_all(&mut s)[0];
+    let mut data = seg(4000, 80, 1001, Some(iss + 1), TcpFlags::ACK | TcpFlags::PSH);
+    data.payload = b"hello";
+    send(&mut s, T0, &data);
+    // Part of it: the rest is left.
+    assert_eq!(s.tcp_read_again(h, |_, _| 2), Ok((2, true)));
+    // The rest: nothing is left, and no FIN came.
+    assert_eq!(s.tcp_read_again(h, |a, b| a.len() + b.len()), Ok((3, false)));
+    assert_eq!(s.tcp_read_again(h, |a, b| a.len() + b.len()), Ok((0, false)));
+    // Data and FIN in one segment: reading all the data leaves the end of the stream.
+    let mut last =
+        seg(4000, 80, 1006, Some(iss + 1), TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN);
+    last.payload = b"bye";
+    send(&mut s, T0, &last);
+    assert_eq!(s.tcp_read_again(h, |a, b| a.len() + b.len()), Ok((3, true)));
+    assert_eq!(
+        s.tcp_read_again(h, |a, b| a.len() + b.len()),
+        Err(xdptcp_stack::stack::TcpError::Finished)
+    );
+    assert_eq!(
+        s.tcp_read(h, |a, b| a.len() + b.len()),
+        Err(xdptcp_stack::stack::TcpError::Finished)
+    );
+}

@@ -64,6 +64,9 @@ pub(super) fn drive<S: Service>(
     h: TcpHandle,
 ) -> Moved {
     let mut moved = Moved::default();
+    // The last read took everything there was (nothing left, no end of stream to report):
+    // once its answer is flushed, a further read would only find nothing.
+    let mut drained = false;
     loop {
         // 1. Flush.
         if io.sent < io.out.len() {
@@ -86,10 +89,17 @@ pub(super) fn drive<S: Service>(
             close(stack, h, io, service.wants_close(conn));
             return moved;
         }
+        if drained {
+            moved.writable = !io.closing;
+            return moved;
+        }
         // 3. Read, in place.
         let (read, copied, used_pending) = read_into(service, conn, io, stack, now, h);
         let read = match read {
-            Ok(n) => n,
+            Ok((n, again)) => {
+                drained = !again && io.pending.is_empty();
+                n
+            }
             Err(TcpError::Finished) => {
                 io.eof = true;
                 0
@@ -136,8 +146,9 @@ fn close(stack: &mut Stack, h: TcpHandle, io: &mut StreamIo, asked: bool) {
     }
 }
 
-/// One read: returns what `tcp_read` returned, the bytes copied into `pending`, and whether
-/// the service consumed bytes of `pending`.
+/// One read: returns what `tcp_read_again` returned (the count, and whether more is left to
+/// read), the bytes copied into `pending`, and whether the service consumed bytes of
+/// `pending`.
 fn read_into<S: Service>(
     service: &mut S,
     conn: &mut S::Conn,
@@ -145,12 +156,12 @@ fn read_into<S: Service>(
     stack: &mut Stack,
     now: Instant,
     h: TcpHandle,
-) -> (Result<usize, TcpError>, usize, bool) {
+) -> (Result<(usize, bool), TcpError>, usize, bool) {
     let (out, pending) = (&mut io.out, &mut io.pending);
     let mut copied = 0;
     let mut used_pending = false;
     let read = if pending.is_empty() {
-        stack.tcp_read(h, |a, b| {
+        stack.tcp_read_again(h, |a, b| {
             let c = service.on_data(now, conn, a, out);
             if c == a.len() {
                 if b.is_empty() {
@@ -171,7 +182,7 @@ fn read_into<S: Service>(
         // Finish the straddling message: append a chunk and let the service see it whole.
         // Chunk bytes it did not need stay in the receive buffer (they are not consumed), so
         // once the message is done the service reads in place again.
-        stack.tcp_read(h, |a, _| {
+        stack.tcp_read_again(h, |a, _| {
             let old = pending.len();
             let take = a.len().min(STRADDLE_CHUNK);
             pending.extend_from_slice(&a[..take]);

@@ -199,3 +199,43 @@ fn datagrams_raise_one_readable_event_per_batch() {
         .collect();
     assert_eq!(replies, want);
 }
+
+/// Requests followed at once by the peer's FIN (a half-close): a read that takes everything
+/// ends the round only when no end of stream waits to be reported, so the host answers, then
+/// sees the FIN and closes (`tcp_read_again`'s own test has the FIN in the data's segment).
+#[test]
+fn data_and_fin_together_are_answered_then_closed() {
+    let mut w = Wire::new();
+    let now = w.now;
+    let h = w.peer.stack_mut().tcp_connect(now, A, 80).expect("connect");
+    w.run(1);
+    w.peer.stack_mut().tcp_send(h, b"a\nb\n").expect("open");
+    // A half-close: the peer still reads the answers.
+    w.peer.stack_mut().tcp_shutdown_write(h).expect("open");
+    w.run(2);
+    assert_eq!(w.read(h), "1\n2\n", "answered before closing");
+    assert_eq!(w.server.app().open_connections(), 0, "closed by the host on the FIN");
+    assert_eq!(w.server.app().service().closed, vec![(2, Event::Closed)]);
+    let c = w.server.app().counters();
+    assert_eq!((c.bytes_in, c.bytes_out), (4, 4));
+}
+
+/// Requests that arrive in separate batches are each answered in their own round: a round
+/// that drained the buffer ends without reading again, and the next segment's event starts
+/// the next one.
+#[test]
+fn a_drained_round_ends_and_the_next_segment_starts_another() {
+    let mut w = Wire::new();
+    let now = w.now;
+    let h = w.peer.stack_mut().tcp_connect(now, A, 80).expect("connect");
+    w.run(1);
+    w.peer.stack_mut().tcp_set_nodelay(h, true).expect("open");
+    let mut got = String::new();
+    for _ in 0..5 {
+        w.peer.stack_mut().tcp_send(h, b"x\n").expect("open");
+        w.run(1);
+        got += &w.read(h);
+    }
+    assert_eq!(got, "1\n2\n3\n4\n5\n");
+    assert_eq!(w.server.app().counters().bytes_in, 10);
+}

@@ -411,6 +411,18 @@ impl Stack {
         h: TcpHandle,
         read: impl FnOnce(&[u8], &[u8]) -> usize,
     ) -> Result<usize, TcpError> {
+        self.tcp_read_again(h, read).map(|(n, _)| n)
+    }
+
+    /// [`tcp_read`](Self::tcp_read) that also says whether calling again now would find
+    /// anything: bytes left unread, or the end of the stream still to report. A reader that
+    /// takes a request and answers it (the common case of a server) learns from the same call
+    /// that the buffer is empty, instead of calling again to get `Ok(0)`.
+    pub fn tcp_read_again(
+        &mut self,
+        h: TcpHandle,
+        read: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<(usize, bool), TcpError> {
         self.touch_data(h.0, |s, t| {
             let (a, b) = s.conn.recv_slices(t.pool);
             if a.is_empty() && s.conn.recv_finished() {
@@ -420,7 +432,8 @@ impl Stack {
             let n = read(a, b).min(avail);
             let n = s.conn.recv_consume(t.pool, n);
             t.transmit = n > 0;
-            Ok(n)
+            let again = s.conn.recv_queue_len() > 0 || s.conn.recv_finished();
+            Ok((n, again))
         })
         .ok_or(TcpError::InvalidHandle)?
     }
