@@ -1,21 +1,31 @@
-//! The xdptcp load generator (`xdp::load`) against an echo server, both on loopback in virtual
-//! time, for counting instructions with cachegrind where timing is too noisy: the count per
-//! completed request is what a change to the load generator adds or removes.
+//! The xdptcp load generator (`xdp::load`) against a server, both on loopback in virtual
+//! time, for counting instructions with callgrind or cachegrind where timing is too noisy:
+//! the count per completed request is what a change to the load generator, or to the server's
+//! path, adds or removes.
 //!
-//! `cargo run --release -p xdptcp-bench --example load_count -- rr 2000`
-//! (`rr`, `crr` or `bulk`; virtual milliseconds). Subtract a run of 0 ms to get the run alone.
+//! `cargo run --release -p xdptcp-bench --example load_count -- rr 2000 [CONNS [SERVER]]`
+//! (`rr`, `crr` or `bulk`; virtual milliseconds; connections, 4 unless given; the server,
+//! `echo` (the driver's echo service, the default) or `rr` (`serve rr`: the bench's
+//! application host, as the lab runs it)). Subtract a run of 0 ms to get the run alone.
+//!
+//! The lab's rr64x64, one side at a time: `load_count rr 40 64 rr` under
+//! `valgrind --tool=callgrind --toggle-collect='*server_turn*'` (or `*client_turn*`), less a
+//! run of 20 ms, over the requests completed between.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use xdptcp_bench::apps::AppSpec;
 use xdptcp_bench::loadgen::LoadConfig;
 use xdptcp_bench::loadgen::Workload;
 use xdptcp_bench::xdp::load::StackLoad;
+use xdptcp_bench::xdp::server::AppService;
 use xdptcp_driver::services::Echo;
 use xdptcp_driver::setup::test_stack;
-use xdptcp_driver::{App as _, Host, LoopbackPair, Worker};
+use xdptcp_driver::{App, Device, Host, LoopbackEnd, LoopbackPair, Worker};
 use xdptcp_stack::time::{Duration, Instant};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const PORT: u16 = 7001;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -26,10 +36,22 @@ fn main() {
         _ => usage(),
     };
     let Some(ms) = args.next().and_then(|s| s.parse::<u64>().ok()) else { usage() };
+    let conns = match args.next() {
+        None => 4,
+        Some(s) => s.parse::<usize>().ok().filter(|&n| n > 0).unwrap_or_else(|| usage()),
+    };
+    let rr_server = match args.next().as_deref() {
+        None | Some("echo") => false,
+        Some("rr") => true,
+        Some(_) => usage(),
+    };
+    if args.next().is_some() {
+        usage();
+    }
     let cfg = LoadConfig {
         workload,
-        target: SocketAddrV4::new(SERVER, 7001).into(),
-        conns: 4,
+        target: SocketAddrV4::new(SERVER, PORT).into(),
+        conns,
         duration: std::time::Duration::from_millis(ms),
         size: 64,
         rate: None,
@@ -44,24 +66,54 @@ fn main() {
     };
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], CLIENT, 24);
-    let mut client = Worker::new(a, stack, Host::new(load));
+    let client = Worker::new(a, stack, Host::new(load));
     let stack = test_stack(&b, [2, 0, 0, 0, 0, 1], SERVER, 24);
-    let mut server = Worker::new(b, stack, Host::new(Echo::new(7001).with_backlog(64)));
+    if rr_server {
+        let service = AppService::new(AppSpec::Rr, Ipv4Addr::UNSPECIFIED, PORT, 1024);
+        run(client, Worker::new(b, stack, Host::new(service)));
+    } else {
+        run(client, Worker::new(b, stack, Host::new(Echo::new(PORT).with_backlog(64))));
+    }
+}
+
+/// Runs both workers in 10 µs steps until the load generator finishes, then prints what it
+/// completed and the frames each side moved.
+fn run<S: App>(
+    mut client: Worker<LoopbackEnd, Host<StackLoad>>,
+    mut server: Worker<LoopbackEnd, S>,
+) {
     if let Err(e) = server.start() {
-        eprintln!("load_count: the echo server did not start: {e}");
+        eprintln!("load_count: the server did not start: {e}");
         std::process::exit(1);
     }
     let mut now = Instant::from_millis(1);
     while !client.app().finished() {
-        client.run_once(now);
-        server.run_once(now);
+        client_turn(&mut client, now);
+        server_turn(&mut server, now);
         now += Duration::from_micros(10);
     }
     let s = client.app().service().stats();
     println!("completed {} bytes {} errors {}", s.completed, s.bytes, s.errors.total());
+    let (c, v) = (client.counters(), server.counters());
+    println!(
+        "client rx {} tx {} iterations {}; server rx {} tx {} iterations {}",
+        c.rx_frames, c.tx_frames, c.iterations, v.rx_frames, v.tx_frames, v.iterations
+    );
+}
+
+/// One iteration of the load generator's worker (a name for `--toggle-collect`).
+#[inline(never)]
+fn client_turn<D: Device, A: App>(w: &mut Worker<D, A>, now: Instant) {
+    w.run_once(now);
+}
+
+/// One iteration of the server's worker (a name for `--toggle-collect`).
+#[inline(never)]
+fn server_turn<D: Device, A: App>(w: &mut Worker<D, A>, now: Instant) {
+    w.run_once(now);
 }
 
 fn usage() -> ! {
-    eprintln!("usage: load_count rr|crr|bulk MILLISECONDS");
+    eprintln!("usage: load_count rr|crr|bulk MILLISECONDS [CONNECTIONS [echo|rr]]");
     std::process::exit(2);
 }

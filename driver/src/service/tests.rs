@@ -115,6 +115,15 @@ impl Wire {
         Wire { server, peer, now: Instant::from_millis(1) }
     }
 
+    /// A wire with one connection from the peer, open.
+    fn connected() -> (Wire, TcpHandle) {
+        let mut w = Wire::new();
+        let h = w.peer.stack_mut().tcp_connect(w.now, A, 80).expect("connect");
+        w.run(1);
+        assert_eq!(w.server.app().open_connections(), 1);
+        (w, h)
+    }
+
     /// Runs both for `ms` of virtual time in 100 µs steps.
     fn run(&mut self, ms: u64) {
         for _ in 0..ms * 10 {
@@ -205,10 +214,7 @@ fn datagrams_raise_one_readable_event_per_batch() {
 /// sees the FIN and closes (`tcp_read_again`'s own test has the FIN in the data's segment).
 #[test]
 fn data_and_fin_together_are_answered_then_closed() {
-    let mut w = Wire::new();
-    let now = w.now;
-    let h = w.peer.stack_mut().tcp_connect(now, A, 80).expect("connect");
-    w.run(1);
+    let (mut w, h) = Wire::connected();
     w.peer.stack_mut().tcp_send(h, b"a\nb\n").expect("open");
     // A half-close: the peer still reads the answers.
     w.peer.stack_mut().tcp_shutdown_write(h).expect("open");
@@ -225,10 +231,7 @@ fn data_and_fin_together_are_answered_then_closed() {
 /// the next one.
 #[test]
 fn a_drained_round_ends_and_the_next_segment_starts_another() {
-    let mut w = Wire::new();
-    let now = w.now;
-    let h = w.peer.stack_mut().tcp_connect(now, A, 80).expect("connect");
-    w.run(1);
+    let (mut w, h) = Wire::connected();
     w.peer.stack_mut().tcp_set_nodelay(h, true).expect("open");
     let mut got = String::new();
     for _ in 0..5 {
