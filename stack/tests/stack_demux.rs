@@ -139,6 +139,16 @@ fn handshake(s: &mut Stack, now: Instant, sport: u16, isn: u32) -> u32 {
     iss
 }
 
+/// A stack listening on port 80 with one connection from port `sport` accepted (ISN 1000):
+/// the stack, its ISS and the connection.
+fn accepted(sport: u16) -> (Stack, u32, TcpHandle) {
+    let mut s = stack();
+    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
+    let iss = handshake(&mut s, T0, sport, 1000);
+    let h = accept_all(&mut s)[0];
+    (s, iss, h)
+}
+
 /// Runs the stack's timers from `T0` until `until`, a step at each deadline (or each second
 /// when none is armed).
 fn run_timers(s: &mut Stack, until: Instant) {
@@ -269,10 +279,7 @@ fn reset_policy_answers_a_final_ack_that_overflows() {
 
 #[test]
 fn time_wait_is_recycled_by_a_newer_syn() {
-    let mut s = stack();
-    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
-    let iss = handshake(&mut s, T0, 4000, 1000);
-    let h = accept_all(&mut s)[0];
+    let (mut s, iss, h) = accepted(4000);
     // The server closes first: FIN; the peer acknowledges it and sends its own FIN.
     s.tcp_close(h).unwrap();
     let fin = out(&mut s, T0);
@@ -300,10 +307,7 @@ fn time_wait_is_recycled_by_a_newer_syn() {
 
 #[test]
 fn time_wait_expires_and_frees_the_connection() {
-    let mut s = stack();
-    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
-    let iss = handshake(&mut s, T0, 4000, 1000);
-    let h = accept_all(&mut s)[0];
+    let (mut s, iss, h) = accepted(4000);
     s.tcp_close(h).unwrap();
     let _ = out(&mut s, T0);
     send(&mut s, T0, &seg(4000, 80, 1001, Some(iss + 2), TcpFlags::ACK | TcpFlags::FIN));
@@ -620,10 +624,7 @@ fn an_empty_read_sends_no_window_update() {
 /// buffer is empty from the same call, yet never misses a FIN that came with the data.
 #[test]
 fn read_again_reports_bytes_left_and_a_fin_still_to_report() {
-    let mut s = stack();
-    s.tcp_listen(Ipv4Addr::UNSPECIFIED, 80, 4).unwrap();
-    let iss = handshake(&mut s, T0, 4000, 1000);
-    let h = accept_all(&mut s)[0];
+    let (mut s, iss, h) = accepted(4000);
     let mut data = seg(4000, 80, 1001, Some(iss + 1), TcpFlags::ACK | TcpFlags::PSH);
     data.payload = b"hello";
     send(&mut s, T0, &data);

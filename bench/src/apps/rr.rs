@@ -34,14 +34,15 @@ impl Protocol for RrServer {
         if self.broken.is_some() || out.len() >= OUT_LIMIT {
             return 0;
         }
-        // A response is its request as it came, prefix and all (the prefix is a fixed u32,
-        // so encoding the body again would give the same bytes): the whole requests are
-        // found first, then copied out together, one copy for the lot.
+        // A response is its request as it came, prefix and all (encoding the body again
+        // would give the same bytes): the whole requests are found first, then copied out
+        // together, one copy for the lot.
         let requests = &mut self.requests;
+        let prefix = self.framer.prefix();
         let mut answered = out.len();
         let result = for_each_frame(&mut self.framer, input, |body| {
             *requests += 1;
-            answered += LengthPrefixed::PREFIX + body.len();
+            answered += prefix.len_of(body.len()) + body.len();
             answered < OUT_LIMIT
         });
         match result {

@@ -404,8 +404,9 @@ impl Stack {
     /// Zero-copy read: `read` sees buffered in-order bytes as up to two slices and returns
     /// how many it consumed. The slices are the first contiguous pieces of the buffer (at
     /// most two chunks, 8 KiB), not necessarily all of it: a reader that wants everything
-    /// calls again until it gets `Ok(0)`. Returns the count, or `Err(Finished)` at end of
-    /// stream.
+    /// calls again until it gets `Ok(0)` (or asks [`tcp_read_again`](Self::tcp_read_again)
+    /// whether another call would find anything). Returns the count, or `Err(Finished)` at
+    /// end of stream.
     pub fn tcp_read(
         &mut self,
         h: TcpHandle,
