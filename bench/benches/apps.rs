@@ -61,10 +61,11 @@ fn framing(c: &mut Criterion) {
     g.bench_function("glued_1000x64", |b| {
         b.iter(|| {
             let mut n = 0;
-            let used = for_each_frame(&mut LengthPrefixed::new(1024), black_box(&stream), |m| {
-                n += m.len();
-                true
-            });
+            let used =
+                for_each_frame(&mut LengthPrefixed::new(1024), black_box(&stream), |m, _| {
+                    n += m.len();
+                    true
+                });
             black_box((used, n))
         })
     });

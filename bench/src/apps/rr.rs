@@ -34,16 +34,14 @@ impl Protocol for RrServer {
         if self.broken.is_some() || out.len() >= OUT_LIMIT {
             return 0;
         }
-        // A response is its request as it came, prefix and all (encoding the body again
-        // would give the same bytes): the whole requests are found first, then copied out
-        // together, one copy for the lot.
+        // A response is its request as it came, prefix and all (a length-prefixed body of the
+        // same size, carrying the request's bytes): the whole requests are found first, then
+        // copied out together, one copy for the lot.
         let requests = &mut self.requests;
-        let prefix = self.framer.prefix();
-        let mut answered = out.len();
-        let result = for_each_frame(&mut self.framer, input, |body| {
+        let room = OUT_LIMIT - out.len();
+        let result = for_each_frame(&mut self.framer, input, |_, end| {
             *requests += 1;
-            answered += prefix.len_of(body.len()) + body.len();
-            answered < OUT_LIMIT
+            end < room
         });
         match result {
             Ok(consumed) => {
@@ -85,6 +83,31 @@ mod tests {
             prop_assert!(!closed);
             prop_assert_eq!(server.messages(), bodies.len() as u64);
         }
+    }
+
+    /// The output limit counts what `out` already holds: the request that reaches it is the
+    /// last answered in this call, the rest wait until `out` drains.
+    #[test]
+    fn answers_stop_at_the_output_limit_and_resume() {
+        let body = vec![7u8; 65_536];
+        let mut input = Vec::new();
+        for _ in 0..6 {
+            LengthPrefixed::encode(&body, &mut input).unwrap();
+        }
+        let frame = 4 + body.len();
+        let mut server = RrServer::default();
+        // A quarter of the limit already waiting: two requests fit below it, the third
+        // reaches it.
+        let mut out = vec![0u8; OUT_LIMIT / 4];
+        assert_eq!(server.on_readable(&input, &mut out), 3 * frame);
+        assert_eq!(&out[OUT_LIMIT / 4..], &input[..3 * frame]);
+        assert_eq!(server.messages(), 3);
+        // Over the limit: nothing more until it drains.
+        assert_eq!(server.on_readable(&input[3 * frame..], &mut out), 0);
+        out.clear();
+        assert_eq!(server.on_readable(&input[3 * frame..], &mut out), 3 * frame);
+        assert_eq!(out, &input[3 * frame..]);
+        assert_eq!(server.messages(), 6);
     }
 
     #[test]

@@ -82,13 +82,15 @@ pub trait Framer {
     fn max_encoded_len(&self) -> usize;
 }
 
-/// Calls `on_message` with every complete message in `buf`, in order, and returns how many
-/// bytes they occupied (the caller drops that prefix). Stops early, without error, when
-/// `on_message` returns `false` (e.g. an output buffer is full).
+/// Calls `on_message` with every complete message in `buf`, in order, and with where that
+/// message ends in `buf` (its prefix or delimiter included: `buf[..end]` is every message so
+/// far, as it came); returns how many bytes they occupied (the caller drops that prefix).
+/// Stops early, without error, when `on_message` returns `false` (e.g. an output buffer is
+/// full).
 pub fn for_each_frame<F: Framer + ?Sized>(
     framer: &mut F,
     buf: &[u8],
-    mut on_message: impl FnMut(&[u8]) -> bool,
+    mut on_message: impl FnMut(&[u8], usize) -> bool,
 ) -> Result<usize, FrameError> {
     let mut consumed = 0;
     loop {
@@ -96,9 +98,8 @@ pub fn for_each_frame<F: Framer + ?Sized>(
         let Some((body, used)) = checked_frame(framer, rest)? else {
             break;
         };
-        let keep_going = on_message(body);
         consumed += used;
-        if !keep_going {
+        if !on_message(body, consumed) {
             break;
         }
     }

@@ -16,7 +16,7 @@ fn reassemble<F: Framer>(
     let mut out = Vec::new();
     for w in points.windows(2) {
         pending.extend_from_slice(&stream[w[0]..w[1]]);
-        let used = for_each_frame(framer, &pending, |m| {
+        let used = for_each_frame(framer, &pending, |m, _| {
             out.push(m.to_vec());
             true
         })?;
@@ -252,7 +252,7 @@ fn delimiter_search_resumes_where_it_stopped() {
 
 #[test]
 fn zero_size_fixed_framer_still_advances() {
-    let used = for_each_frame(&mut Fixed::new(0), b"abc", |m| {
+    let used = for_each_frame(&mut Fixed::new(0), b"abc", |m, _| {
         assert_eq!(m.len(), 1);
         true
     });
@@ -266,13 +266,17 @@ fn for_each_frame_stops_when_asked() {
         LengthPrefixed::encode(m, &mut stream).unwrap();
     }
     let mut seen = Vec::new();
-    let used = for_each_frame(&mut LengthPrefixed::new(10), &stream, |m| {
+    let mut ends = Vec::new();
+    let used = for_each_frame(&mut LengthPrefixed::new(10), &stream, |m, end| {
         seen.push(m.to_vec());
+        ends.push(end);
         seen.len() < 2
     })
     .unwrap();
     assert_eq!(seen, vec![b"one".to_vec(), b"two".to_vec()]);
     assert_eq!(used, 14);
+    // Each message's end in the stream, its 4-byte prefix included.
+    assert_eq!(ends, vec![7, 14]);
 }
 
 #[test]
