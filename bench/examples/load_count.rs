@@ -11,6 +11,13 @@
 //! The lab's rr64x64, one side at a time: `load_count rr 40 64 rr` under
 //! `valgrind --tool=callgrind --toggle-collect='*server_turn*'` (or `*client_turn*`), less a
 //! run of 20 ms, over the requests completed between.
+//!
+//! A busy-polling worker's turns are mostly small: the lab's load generator takes about 1.3
+//! frames a turn, its server fewer than one. What a turn with nothing to receive costs:
+//! `load_count rr 20 64 rr 4` adds four such client turns after each real one; its
+//! `*client_turn*` count less that of `load_count rr 20 64 rr`, over the turns added. What a
+//! request costs when every turn has one frame: `load_count rr 40 64 rr 0 1` (device batches
+//! of one frame), less a run of 20 ms as above.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use xdptcp_bench::apps::AppSpec;
@@ -45,6 +52,18 @@ fn main() {
         Some("rr") => true,
         Some(_) => usage(),
     };
+    // Extra client turns per step, each with nothing to receive: what an empty turn costs is
+    // the difference from a run without them, over the turns added.
+    let empty_turns = match args.next() {
+        None => 0,
+        Some(s) => s.parse::<usize>().unwrap_or_else(|_| usage()),
+    };
+    // Frames per device batch, both ends: 1 makes every turn a one-frame turn, as a lab
+    // load generator's mostly are (about 1.3 frames a turn in rr64x64).
+    let batch = match args.next() {
+        None => xdptcp_driver::DEFAULT_BATCH,
+        Some(s) => s.parse::<usize>().ok().filter(|&n| n > 0).unwrap_or_else(|| usage()),
+    };
     if args.next().is_some() {
         usage();
     }
@@ -64,15 +83,16 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let (a, b) = LoopbackPair::default().build();
+    let (a, b) = LoopbackPair { batch, ..LoopbackPair::default() }.build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], CLIENT, 24);
     let client = Worker::new(a, stack, Host::new(load));
     let stack = test_stack(&b, [2, 0, 0, 0, 0, 1], SERVER, 24);
     if rr_server {
         let service = AppService::new(AppSpec::Rr, Ipv4Addr::UNSPECIFIED, PORT, 1024);
-        run(client, Worker::new(b, stack, Host::new(service)));
+        run(client, Worker::new(b, stack, Host::new(service)), empty_turns);
     } else {
-        run(client, Worker::new(b, stack, Host::new(Echo::new(PORT).with_backlog(64))));
+        let echo = Host::new(Echo::new(PORT).with_backlog(64));
+        run(client, Worker::new(b, stack, echo), empty_turns);
     }
 }
 
@@ -81,6 +101,7 @@ fn main() {
 fn run<S: App>(
     mut client: Worker<LoopbackEnd, Host<StackLoad>>,
     mut server: Worker<LoopbackEnd, S>,
+    empty_turns: usize,
 ) {
     if let Err(e) = server.start() {
         eprintln!("load_count: the server did not start: {e}");
@@ -89,6 +110,9 @@ fn run<S: App>(
     let mut now = Instant::from_millis(1);
     while !client.app().finished() {
         client_turn(&mut client, now);
+        for _ in 0..empty_turns {
+            client_turn(&mut client, now);
+        }
         server_turn(&mut server, now);
         now += Duration::from_micros(10);
     }
@@ -114,6 +138,8 @@ fn server_turn<D: Device, A: App>(w: &mut Worker<D, A>, now: Instant) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: load_count rr|crr|bulk MILLISECONDS [CONNECTIONS [echo|rr]]");
+    eprintln!(
+        "usage: load_count rr|crr|bulk MILLISECONDS [CONNECTIONS [echo|rr [EMPTY_TURNS [BATCH]]]]"
+    );
     std::process::exit(2);
 }

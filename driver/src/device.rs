@@ -15,6 +15,8 @@
 //! for; here dropping is the *return* path, so a buffer cannot be leaked short of
 //! `mem::forget`. Nothing on these paths allocates: a batch is a fixed array on the stack.
 
+use std::borrow::BorrowMut;
+
 use xdptcp_stack::iface::DeviceCaps;
 use xdptcp_stack::time::Instant;
 
@@ -49,6 +51,13 @@ impl FrameList {
     /// An empty list that accepts up to `limit` handles (capped at [`MAX_BATCH`]).
     pub fn with_limit(limit: usize) -> Self {
         FrameList { ids: [FrameId(0); MAX_BATCH], len: 0, limit: limit.min(MAX_BATCH) }
+    }
+
+    /// Empties the list and sets a new limit (capped at [`MAX_BATCH`]), for a list kept and
+    /// filled again each turn: the handles already there are stale, not rewritten.
+    pub fn reset(&mut self, limit: usize) {
+        self.len = 0;
+        self.limit = limit.min(MAX_BATCH);
     }
 
     /// Room left before the limit.
@@ -153,6 +162,23 @@ pub trait Device {
         RxBatch { dev: self, ids }
     }
 
+    /// [`rx_batch`](Device::rx_batch) into a list the caller keeps from turn to turn. A
+    /// busy-polling worker turns far more often than frames arrive: a fresh list is a
+    /// kilobyte zeroed and then moved into the batch, some 200 instructions a turn
+    /// (docs/benchmarks.md, "The worker's empty turn").
+    fn rx_batch_in<'d>(
+        &'d mut self,
+        now: Instant,
+        ids: &'d mut FrameList,
+    ) -> RxBatch<'d, Self, &'d mut FrameList>
+    where
+        Self: Sized,
+    {
+        ids.reset(self.batch_size());
+        self.receive(now, ids);
+        RxBatch { dev: self, ids }
+    }
+
     /// Opens a transmit batch; it is flushed when dropped.
     fn tx_batch(&mut self, now: Instant) -> TxBatch<'_, Self>
     where
@@ -164,30 +190,30 @@ pub trait Device {
 }
 
 /// Received frames lent to the caller; all return to the pool when the batch is dropped.
-pub struct RxBatch<'d, D: Device> {
+pub struct RxBatch<'d, D: Device, L: BorrowMut<FrameList> = FrameList> {
     dev: &'d mut D,
-    ids: FrameList,
+    ids: L,
 }
 
-impl<D: Device> RxBatch<'_, D> {
+impl<D: Device, L: BorrowMut<FrameList>> RxBatch<'_, D, L> {
     /// Frames in the batch.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.borrow().len()
     }
 
     /// Whether nothing was received.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.ids.borrow().is_empty()
     }
 
     /// The `i`-th frame; `None` past the end.
     pub fn frame(&self, i: usize) -> Option<&[u8]> {
-        self.ids.as_slice().get(i).map(|&id| self.dev.frame(id))
+        self.ids.borrow().as_slice().get(i).map(|&id| self.dev.frame(id))
     }
 
     /// The `i`-th frame, writable (for in-place processing); `None` past the end.
     pub fn frame_mut(&mut self, i: usize) -> Option<&mut [u8]> {
-        let id = *self.ids.as_slice().get(i)?;
+        let id = *self.ids.borrow().as_slice().get(i)?;
         Some(self.dev.frame_mut(id))
     }
 
@@ -199,13 +225,13 @@ impl<D: Device> RxBatch<'_, D> {
     /// The frames in order. The iterator is `Clone`, so the stack can look a batch over
     /// before it handles it (`Stack::receive_batch`).
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone + '_ {
-        self.ids.as_slice().iter().map(|&id| self.dev.frame(id))
+        self.ids.borrow().as_slice().iter().map(|&id| self.dev.frame(id))
     }
 }
 
-impl<D: Device> Drop for RxBatch<'_, D> {
+impl<D: Device, L: BorrowMut<FrameList>> Drop for RxBatch<'_, D, L> {
     fn drop(&mut self) {
-        for &id in self.ids.as_slice() {
+        for &id in self.ids.borrow().as_slice() {
             self.dev.release(id);
         }
     }

@@ -259,6 +259,26 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_list_holds_each_batch_alone_and_returns_its_frames() {
+        let (mut a, mut b) = LoopbackPair { batch: 3, ..LoopbackPair::default() }.build();
+        let free = b.free_frames();
+        for i in 0..4u8 {
+            send(&mut a, &[i]);
+        }
+        let mut ids = FrameList::with_limit(1);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let rx = b.rx_batch_in(Instant::ZERO, &mut ids);
+            seen.push(rx.iter().map(|f| f[0]).collect::<Vec<_>>());
+            // Lent while the batch lives, returned when it drops.
+            assert_eq!(rx.device().free_frames() + rx.len(), free);
+        }
+        // The device's batch size, not the list's old limit; nothing stale from before.
+        assert_eq!(seen, vec![vec![0, 1, 2], vec![3], vec![]]);
+        assert_eq!(b.free_frames(), free);
+    }
+
+    #[test]
     fn full_wire_drops_and_counts() {
         let (mut a, mut b) = pair(8, 2);
         for i in 0..5u8 {

@@ -47,7 +47,7 @@ use xdptcp_stack::tcp::Event;
 use xdptcp_stack::time::Instant;
 
 pub use crate::app::{App, AppCopies, NoApp};
-use crate::device::{Device, MAX_BATCH};
+use crate::device::{Device, FrameList, MAX_BATCH};
 use crate::rss::Rss;
 use crate::steering::{SteerCounters, SteerPort};
 pub use idle::{idle_wait, IdlePolicy, Idler, MAX_IDLE_WAIT};
@@ -133,6 +133,8 @@ pub struct Worker<D: Device, A: App> {
     clock: Clock,
     counters: WorkerCounters,
     steer: Option<Steer>,
+    /// The RX batch's handles, kept from turn to turn ([`Device::rx_batch_in`]).
+    rx_ids: FrameList,
 }
 
 impl<D: Device + core::fmt::Debug, A: App + core::fmt::Debug> core::fmt::Debug for Worker<D, A> {
@@ -157,6 +159,7 @@ impl<D: Device, A: App> Worker<D, A> {
             clock: Clock::new(),
             counters: WorkerCounters::default(),
             steer: None,
+            rx_ids: FrameList::with_limit(MAX_BATCH),
         }
     }
 
@@ -201,18 +204,20 @@ impl<D: Device, A: App> Worker<D, A> {
         // parses each one where it lies, the batch together (`Stack::receive_batch`: with
         // many connections, their lines are fetched a few frames ahead of their handling).
         {
-            let rx = self.dev.rx_batch(now);
-            // Frames of other workers' flows leave first; ours then go in together, in the
-            // order they came.
-            let mut mine = [true; MAX_BATCH];
+            let rx = self.dev.rx_batch_in(now, &mut self.rx_ids);
             if let Some(steer) = &mut self.steer {
+                // Frames of other workers' flows leave first; ours then go in together, in
+                // the order they came.
+                let mut mine = [true; MAX_BATCH];
                 for (frame, mine) in rx.iter().zip(&mut mine) {
                     *mine = steer.keeps(frame, &mut self.counters);
                 }
+                // The flags borrowed, not moved: the look-ahead clones the iterator.
+                let ours = rx.iter().zip(&mine).filter_map(|(f, &mine)| mine.then_some(f));
+                self.stack.receive_batch(now, ours);
+            } else if !rx.is_empty() {
+                self.stack.receive_batch(now, rx.iter());
             }
-            // The flags borrowed, not moved: the look-ahead clones the iterator.
-            let ours = rx.iter().zip(&mine).filter_map(|(f, &mine)| mine.then_some(f));
-            self.stack.receive_batch(now, ours);
             moved += rx.len();
             self.counters.rx_frames += rx.len() as u64;
         }
@@ -269,7 +274,10 @@ impl<D: Device, A: App> Worker<D, A> {
 
     fn transmit(&mut self, now: Instant) -> usize {
         let mut tx = self.dev.tx_batch(now);
-        loop {
+        // A buffer only when the stack may fill it: every turn would otherwise take one from
+        // the device and give it back unused at its end, most turns of a busy-polling worker
+        // that nothing arrived for.
+        while self.stack.may_transmit(now) {
             let Some(mut buf) = tx.buffer() else {
                 self.counters.tx_no_buffer += 1;
                 break;

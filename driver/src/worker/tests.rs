@@ -590,10 +590,12 @@ fn idle_wait_spins_first_then_waits_until_the_next_timer_at_most_the_cap() {
     assert_eq!(IdlePolicy::from_sleep(us(50)), IdlePolicy::Sleep(us(50)));
 }
 
-/// A loopback end that records the timeouts it was asked to wait for (and returns at once).
+/// A loopback end that records the timeouts it was asked to wait for (and returns at once),
+/// and counts the TX buffers it lent.
 struct RecordsWaits {
     inner: LoopbackEnd,
     waits: Vec<std::time::Duration>,
+    allocations: usize,
 }
 
 impl Device for RecordsWaits {
@@ -613,6 +615,7 @@ impl Device for RecordsWaits {
         self.inner.release(id)
     }
     fn allocate(&mut self, now: Instant) -> Option<crate::device::FrameId> {
+        self.allocations += 1;
         self.inner.allocate(now)
     }
     fn transmit(&mut self, now: Instant, id: crate::device::FrameId, len: usize) {
@@ -629,7 +632,44 @@ impl Device for RecordsWaits {
 fn idle_worker() -> (Worker<RecordsWaits, UdpEcho>, LoopbackEnd) {
     let (a, b) = LoopbackPair::default().build();
     let stack = test_stack(&a, [2, 0, 0, 0, 0, 2], A, 24);
-    (Worker::new(RecordsWaits { inner: a, waits: Vec::new() }, stack, Host::new(Echo::udp(7))), b)
+    let dev = RecordsWaits { inner: a, waits: Vec::new(), allocations: 0 };
+    (Worker::new(dev, stack, Host::new(Echo::udp(7))), b)
+}
+
+/// Sends an ARP request for the worker's address from `peer`.
+fn send_arp_request(peer: &mut LoopbackEnd) {
+    let mut tx = peer.tx_batch(Instant::ZERO);
+    let mut buf = tx.buffer().expect("a buffer");
+    let arp = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1,
+        2, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 2,
+    ];
+    buf[..arp.len()].copy_from_slice(&arp);
+    buf.send(arp.len());
+}
+
+#[test]
+fn a_turn_takes_a_tx_buffer_only_for_a_frame_it_sends() {
+    // A busy-polling worker turns far more often than it sends: a turn with nothing to send
+    // must not take a buffer from the device only to give it back.
+    let (mut w, mut peer) = idle_worker();
+    for ms in 0..50 {
+        w.run_once(Instant::from_millis(ms));
+    }
+    assert_eq!(w.device().allocations, 0);
+    assert_eq!(w.counters().tx_frames, 0);
+    // One frame to answer: one buffer, the answer's, and none for the `None` that ends the
+    // turn's asking.
+    send_arp_request(&mut peer);
+    w.run_once(Instant::from_millis(50));
+    assert_eq!((w.counters().rx_frames, w.counters().tx_frames), (1, 1));
+    assert_eq!(w.device().allocations, 1);
+    assert_eq!(peer.rx_batch(Instant::from_millis(50)).len(), 1);
+    // The RX list is kept from turn to turn: turns after it hand the stack nothing again.
+    for ms in 51..60 {
+        w.run_once(Instant::from_millis(ms));
+    }
+    assert_eq!((w.counters().rx_frames, w.counters().tx_frames), (1, 1));
 }
 
 #[test]
@@ -660,15 +700,7 @@ fn a_frame_arriving_resets_the_spin() {
     // (ARP request in, reply out), so a long spin keeps the loop polling afterwards.
     let (mut w, mut peer) = idle_worker();
     w.run_once(Instant::ZERO); // binds port 7
-    let mut tx = peer.tx_batch(Instant::ZERO);
-    let mut buf = tx.buffer().expect("a buffer");
-    let arp = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1,
-        2, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 2,
-    ];
-    buf[..arp.len()].copy_from_slice(&arp);
-    buf.send(arp.len());
-    drop(tx);
+    send_arp_request(&mut peer);
     let spin = std::time::Duration::from_millis(200);
     let start = std::time::Instant::now();
     w.run_idle(IdlePolicy::SpinThenWait { spin }, |w| w.counters().iterations >= 50);

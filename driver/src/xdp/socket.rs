@@ -427,7 +427,12 @@ impl XdpDevice {
         self.pool.available()
     }
 
+    /// Takes the TX completions back into the pool. With nothing in flight there is none to
+    /// take, and an idle turn skips the ring (on the xsk-rs path a call into libxdp).
     fn reclaim(&mut self) {
+        if self.stats.tx_frames == self.stats.tx_completed {
+            return;
+        }
         let XdpDevice { rings, pool, stats, .. } = self;
         on_rings!(rings, r => r.complete(|idx| match idx {
             Some(i) if pool.free(FrameId(i), FrameState::Device) => stats.tx_completed += 1,
@@ -713,7 +718,9 @@ impl Device for XdpDevice {
     }
 
     fn receive(&mut self, _now: Instant, out: &mut FrameList) {
-        self.reclaim();
+        // Completions are taken at the end of the last turn's flush (and by `allocate` when
+        // the pool runs dry), not again here: the ring would hold only what the kernel
+        // finished in between.
         self.refill();
         let max = out.remaining().min(self.batch);
         let first = out.len();

@@ -321,6 +321,7 @@ impl Interface {
 
     /// The next UDP socket with newly arrived datagrams (edge-triggered: read it until
     /// `udp_recv_from` is `None`).
+    #[inline]
     pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
         self.udp.poll_readable()
     }

@@ -210,6 +210,7 @@ impl UdpSockets {
 
     /// The next socket that received datagrams since it was last returned (edge-triggered,
     /// see the [module documentation](self)); unbound sockets are skipped.
+    #[inline]
     pub fn poll_readable(&mut self) -> Option<UdpHandle> {
         while let Some(h) = self.ready.pop_front() {
             if let Some(s) = self.socket_mut(h) {

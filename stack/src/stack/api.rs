@@ -631,6 +631,7 @@ impl Stack {
     /// The next UDP socket that received datagrams since it was last returned here: the UDP
     /// readable event. Edge-triggered (as `EPOLLET`): read the socket until `udp_recv_from`
     /// is `None`, since the next event for it comes only with its next datagram.
+    #[inline]
     pub fn udp_poll_readable(&mut self) -> Option<UdpHandle> {
         self.iface.udp_poll_readable()
     }

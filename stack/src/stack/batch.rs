@@ -97,11 +97,13 @@ impl Stack {
         I::IntoIter: Clone,
     {
         let frames = frames.into_iter();
-        // A lone frame has nothing to overlap with: the look-ahead would only cost.
+        // A lone frame has nothing to overlap with: the look-ahead would only cost. Nor has
+        // an empty batch, a busy-polling driver's most common one.
         let mut peek = frames.clone();
-        if let (Some(frame), None) = (peek.next(), peek.next()) {
-            self.receive(now, frame);
-            return;
+        match (peek.next(), peek.next()) {
+            (None, _) => return,
+            (Some(frame), None) => return self.receive(now, frame),
+            _ => {}
         }
         match self.prefetch {
             Some(prefetch) if self.flows.len() >= self.prefetch_from => {

@@ -240,10 +240,17 @@ impl Stack {
         // A driver calls until `None`, so every turn ends in a call with nothing to send:
         // that one returns here, without entering (and setting up the frame of) the whole
         // output path below.
-        if self.tx_ready.is_empty() && self.replies.is_empty() && !self.iface.may_transmit(now) {
+        if !self.may_transmit(now) {
             return None;
         }
         self.poll_transmit_any(now, buf)
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have a frame at `now`: false means
+    /// it has none, so a driver need not fetch a buffer to ask (true may still end in `None`).
+    #[inline]
+    pub fn may_transmit(&self, now: Instant) -> bool {
+        !self.tx_ready.is_empty() || !self.replies.is_empty() || self.iface.may_transmit(now)
     }
 
     /// [`poll_transmit`](Self::poll_transmit) when something may be waiting.
