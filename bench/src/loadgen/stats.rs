@@ -33,6 +33,9 @@ impl Errors {
 /// What a run measured so far.
 #[derive(Debug, Clone)]
 pub struct Stats {
+    /// Latencies of the intervals already taken: the run's are these and `interval`'s. A
+    /// request is recorded once, in `interval`, and each interval is added here when taken
+    /// (a record is some 67 instructions, and the load generator is the lab's busier side).
     latency: Histogram<u64>,
     /// Latencies of the current progress interval.
     interval: Histogram<u64>,
@@ -75,7 +78,6 @@ impl Stats {
         let ns =
             u64::try_from(latency.as_nanos()).unwrap_or(MAX_LATENCY_NS).clamp(1, MAX_LATENCY_NS);
         // In range by the clamp above, so recording cannot fail.
-        let _ = self.latency.record(ns);
         let _ = self.interval.record(ns);
         self.completed += 1;
         self.interval_completed += 1;
@@ -89,6 +91,8 @@ impl Stats {
 
     /// Hands out what was measured since the last call and starts a new interval.
     pub fn take_interval(&mut self) -> Interval {
+        // Same bounds, so adding cannot fail.
+        let _ = self.latency.add(&self.interval);
         let iv = Interval {
             latency: self.interval.clone(),
             completed: self.interval_completed,
@@ -134,8 +138,11 @@ impl Stats {
             Workload::Bulk => self.bytes as f64 * 8.0 / secs / 1e9,
             _ => self.completed as f64 / secs,
         };
-        let has_latency = run.workload != Workload::Bulk && !self.latency.is_empty();
-        let q = |q: f64| has_latency.then(|| self.latency.value_at_quantile(q) as f64 / 1e3);
+        let mut latency = self.latency.clone();
+        // Same bounds, so adding cannot fail.
+        let _ = latency.add(&self.interval);
+        let has_latency = run.workload != Workload::Bulk && !latency.is_empty();
+        let q = |q: f64| has_latency.then(|| latency.value_at_quantile(q) as f64 / 1e3);
         Report {
             workload: run.workload,
             server: run.server,
@@ -153,8 +160,8 @@ impl Stats {
             p90_us: q(0.9),
             p99_us: q(0.99),
             p999_us: q(0.999),
-            max_us: has_latency.then(|| self.latency.max() as f64 / 1e3),
-            mean_us: has_latency.then(|| self.latency.mean() / 1e3),
+            max_us: has_latency.then(|| latency.max() as f64 / 1e3),
+            mean_us: has_latency.then(|| latency.mean() / 1e3),
             errors: self.errors,
         }
     }
@@ -401,6 +408,31 @@ mod tests {
         let line = m.add(1, b.take_interval(), 2 * sec, sec).expect("tick 1 complete");
         assert!(line.starts_with("[   2s] rr 1 req/s, p50 7.0 us"), "{line}");
         assert!(m.pending.is_empty());
+    }
+
+    #[test]
+    fn the_report_has_the_taken_intervals_and_the_current_one() {
+        // A request is recorded once, in the interval; the run's histogram gets each interval
+        // when it is taken, and the report adds the one still open.
+        let mut s = Stats::new();
+        for us in 1..=50u64 {
+            s.record(Duration::from_micros(us));
+        }
+        let iv = s.take_interval();
+        assert_eq!(iv.completed, 50);
+        assert_eq!(iv.latency.len(), 50);
+        for us in 51..=100u64 {
+            s.record(Duration::from_micros(us));
+        }
+        let r = s.report(info(Workload::Rr), Duration::from_secs(1));
+        assert_eq!(r.completed, 100);
+        let (p50, max) = (r.p50_us.unwrap(), r.max_us.unwrap());
+        assert!((49.9..=50.1).contains(&p50), "{p50}");
+        assert!((99.9..=100.1).contains(&max), "{max}");
+        // Taking the second interval changes nothing in the run's numbers.
+        assert_eq!(s.take_interval().latency.len(), 50);
+        let again = s.report(info(Workload::Rr), Duration::from_secs(1));
+        assert_eq!((again.p50_us, again.max_us), (r.p50_us, r.max_us));
     }
 
     #[test]
