@@ -470,19 +470,34 @@ fn is_neighbor_advert(frame: &[u8]) -> bool {
         && frame.get(54) == Some(&136)
 }
 
-/// The monotonic clock of a worker: nanoseconds since the worker started.
+/// The monotonic clock of a worker: nanoseconds since the worker started, read once a turn.
+/// Straight from `clock_gettime(CLOCK_MONOTONIC)` (the clock `std::time::Instant` reads, in
+/// the vDSO) and one subtraction: `Instant::elapsed` spent some 90 instructions a turn around
+/// the same call (two timespecs subtracted with their checks, a 128-bit conversion), on a
+/// busy-polling worker's every turn (docs/benchmarks.md, "The worker's empty turn").
 #[derive(Debug, Clone, Copy)]
-struct Clock(std::time::Instant);
+struct Clock {
+    epoch_ns: u64,
+}
 
 impl Clock {
     fn new() -> Self {
-        Clock(std::time::Instant::now())
+        Clock { epoch_ns: monotonic_ns() }
     }
 
     fn now(&self) -> Instant {
         // A process would have to run 584 years to overflow u64 nanoseconds.
-        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
+        Instant::from_nanos(monotonic_ns().saturating_sub(self.epoch_ns))
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a live timespec for the call to write; CLOCK_MONOTONIC exists on every
+    // Linux, so the call cannot fail with a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// What one [`Worker::run_once`] did.

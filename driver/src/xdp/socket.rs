@@ -440,6 +440,11 @@ impl XdpDevice {
         }));
     }
 
+    /// Whether the fill ring lacks a batch or more of its stock.
+    fn fill_short(&self) -> bool {
+        self.in_fill + self.batch <= self.fill_target
+    }
+
     fn refill(&mut self) {
         let want = self.fill_target.saturating_sub(self.in_fill).min(self.pool.available());
         if want == 0 {
@@ -720,8 +725,11 @@ impl Device for XdpDevice {
     fn receive(&mut self, _now: Instant, out: &mut FrameList) {
         // Completions are taken at the end of the last turn's flush (and by `allocate` when
         // the pool runs dry), not again here: the ring would hold only what the kernel
-        // finished in between.
-        self.refill();
+        // finished in between. The fill ring is restocked a batch at a time: a frame at a
+        // time, every turn that received one paid for two ring calls to hand one back.
+        if self.fill_short() {
+            self.refill();
+        }
         let max = out.remaining().min(self.batch);
         let first = out.len();
         let XdpDevice { rings, pool, stats, in_fill, .. } = self;
@@ -775,7 +783,7 @@ impl Device for XdpDevice {
         if self.pool.free(id, FrameState::Lent) {
             // Restocking here keeps the fill ring full under load without waiting for the
             // next receive.
-            if self.in_fill + self.batch <= self.fill_target {
+            if self.fill_short() {
                 self.refill();
             }
         }
@@ -822,6 +830,11 @@ impl Device for XdpDevice {
     }
 
     fn flush(&mut self, _now: Instant) {
+        // Nothing queued and nothing in flight: nothing to push, kick or reclaim (a
+        // busy-polling worker's idle turn).
+        if self.tx_pending.is_empty() && self.stats.tx_frames == self.stats.tx_completed {
+            return;
+        }
         let mut produced = 0;
         if !self.tx_pending.is_empty() {
             let room = on_rings!(&mut self.rings, r => r.tx_room(self.tx_pending.len()));
