@@ -12,8 +12,8 @@
 //! `valgrind --tool=callgrind --toggle-collect='*server_turn*'` (or `*client_turn*`), less a
 //! run of 20 ms, over the requests completed between.
 //!
-//! A busy-polling worker's turns are mostly small: the lab's load generator takes about 1.3
-//! frames a turn, its server fewer than one. What a turn with nothing to receive costs:
+//! A busy-polling worker turns more often than frames arrive (the lab's load generator about
+//! 0.75 times a frame, its server 5-9 times). What a turn with nothing to receive costs:
 //! `load_count rr 20 64 rr 4` adds four such client turns after each real one; its
 //! `*client_turn*` count less that of `load_count rr 20 64 rr`, over the turns added. What a
 //! request costs when every turn has one frame: `load_count rr 40 64 rr 0 1` (device batches
@@ -58,8 +58,8 @@ fn main() {
         None => 0,
         Some(s) => s.parse::<usize>().unwrap_or_else(|_| usage()),
     };
-    // Frames per device batch, both ends: 1 makes every turn a one-frame turn, as a lab
-    // load generator's mostly are (about 1.3 frames a turn in rr64x64).
+    // Frames per device batch, both ends: 1 makes every turn a one-frame turn, where a
+    // turn's fixed cost weighs the most on a request.
     let batch = match args.next() {
         None => xdptcp_driver::DEFAULT_BATCH,
         Some(s) => s.parse::<usize>().ok().filter(|&n| n > 0).unwrap_or_else(|| usage()),
