@@ -5,7 +5,8 @@
 //! caller (lent in an [`RxBatch`] or as a [`TxBuf`]). Callers never see the raw frame handles:
 //!
 //! - [`Device::rx_batch`] returns an [`RxBatch`] that lends up to [`MAX_BATCH`] received frames
-//!   as `&[u8]`/`&mut [u8]`; dropping the batch gives every frame back to the pool.
+//!   as `&[u8]`/`&mut [u8]`, their handles in a [`FrameList`] the caller keeps from batch to
+//!   batch; dropping the batch gives every frame back to the pool.
 //! - [`Device::tx_batch`] returns a [`TxBatch`]; [`TxBatch::buffer`] hands out one free frame
 //!   buffer at a time as a [`TxBuf`] (the full frame capacity, as `&mut [u8]`), which is either
 //!   [`TxBuf::send`]`(len)` or, if dropped unsent, returned to the pool. Dropping the batch
@@ -13,9 +14,8 @@
 //!
 //! smoltcp's `TxToken` could be dropped without being consumed, and leaked the buffer it stood
 //! for; here dropping is the *return* path, so a buffer cannot be leaked short of
-//! `mem::forget`. Nothing on these paths allocates: a batch is a fixed array on the stack.
-
-use std::borrow::BorrowMut;
+//! `mem::forget`. Nothing on these paths allocates: a batch's handles are a fixed array, made
+//! once and filled again for every batch.
 
 use xdptcp_stack::iface::DeviceCaps;
 use xdptcp_stack::time::Instant;
@@ -47,6 +47,13 @@ pub struct FrameList {
     limit: usize,
 }
 
+impl Default for FrameList {
+    /// An empty list of [`MAX_BATCH`] handles at most.
+    fn default() -> Self {
+        FrameList::with_limit(MAX_BATCH)
+    }
+}
+
 impl FrameList {
     /// An empty list that accepts up to `limit` handles (capped at [`MAX_BATCH`]).
     pub fn with_limit(limit: usize) -> Self {
@@ -54,7 +61,7 @@ impl FrameList {
     }
 
     /// Empties the list and sets a new limit (capped at [`MAX_BATCH`]), for a list kept and
-    /// filled again each turn: the handles already there are stale, not rewritten.
+    /// filled again for every batch: the handles already there are stale, not rewritten.
     pub fn reset(&mut self, limit: usize) {
         self.len = 0;
         self.limit = limit.min(MAX_BATCH);
@@ -152,25 +159,12 @@ pub trait Device {
         std::thread::sleep(timeout);
     }
 
-    /// Receives a batch of up to [`batch_size`](Device::batch_size) frames.
-    fn rx_batch(&mut self, now: Instant) -> RxBatch<'_, Self>
-    where
-        Self: Sized,
-    {
-        let mut ids = FrameList::with_limit(self.batch_size());
-        self.receive(now, &mut ids);
-        RxBatch { dev: self, ids }
-    }
-
-    /// [`rx_batch`](Device::rx_batch) into a list the caller keeps from turn to turn. A
-    /// busy-polling worker turns far more often than frames arrive: a fresh list is a
-    /// kilobyte zeroed and then moved into the batch, some 200 instructions a turn
+    /// Receives a batch of up to [`batch_size`](Device::batch_size) frames into `ids` (what
+    /// it held is dropped). The list is the caller's, kept from batch to batch: a
+    /// busy-polling worker turns far more often than frames arrive, and a fresh list every
+    /// turn was a kilobyte zeroed and then moved into the batch, some 200 instructions
     /// (docs/benchmarks.md, "The worker's empty turn").
-    fn rx_batch_in<'d>(
-        &'d mut self,
-        now: Instant,
-        ids: &'d mut FrameList,
-    ) -> RxBatch<'d, Self, &'d mut FrameList>
+    fn rx_batch<'d>(&'d mut self, now: Instant, ids: &'d mut FrameList) -> RxBatch<'d, Self>
     where
         Self: Sized,
     {
@@ -190,30 +184,30 @@ pub trait Device {
 }
 
 /// Received frames lent to the caller; all return to the pool when the batch is dropped.
-pub struct RxBatch<'d, D: Device, L: BorrowMut<FrameList> = FrameList> {
+pub struct RxBatch<'d, D: Device> {
     dev: &'d mut D,
-    ids: L,
+    ids: &'d mut FrameList,
 }
 
-impl<D: Device, L: BorrowMut<FrameList>> RxBatch<'_, D, L> {
+impl<D: Device> RxBatch<'_, D> {
     /// Frames in the batch.
     pub fn len(&self) -> usize {
-        self.ids.borrow().len()
+        self.ids.len()
     }
 
     /// Whether nothing was received.
     pub fn is_empty(&self) -> bool {
-        self.ids.borrow().is_empty()
+        self.ids.is_empty()
     }
 
     /// The `i`-th frame; `None` past the end.
     pub fn frame(&self, i: usize) -> Option<&[u8]> {
-        self.ids.borrow().as_slice().get(i).map(|&id| self.dev.frame(id))
+        self.ids.as_slice().get(i).map(|&id| self.dev.frame(id))
     }
 
     /// The `i`-th frame, writable (for in-place processing); `None` past the end.
     pub fn frame_mut(&mut self, i: usize) -> Option<&mut [u8]> {
-        let id = *self.ids.borrow().as_slice().get(i)?;
+        let id = *self.ids.as_slice().get(i)?;
         Some(self.dev.frame_mut(id))
     }
 
@@ -225,13 +219,13 @@ impl<D: Device, L: BorrowMut<FrameList>> RxBatch<'_, D, L> {
     /// The frames in order. The iterator is `Clone`, so the stack can look a batch over
     /// before it handles it (`Stack::receive_batch`).
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone + '_ {
-        self.ids.borrow().as_slice().iter().map(|&id| self.dev.frame(id))
+        self.ids.as_slice().iter().map(|&id| self.dev.frame(id))
     }
 }
 
-impl<D: Device, L: BorrowMut<FrameList>> Drop for RxBatch<'_, D, L> {
+impl<D: Device> Drop for RxBatch<'_, D> {
     fn drop(&mut self) {
-        for &id in self.ids.borrow().as_slice() {
+        for &id in self.ids.as_slice() {
             self.dev.release(id);
         }
     }

@@ -102,6 +102,8 @@ pub struct FaultDevice<D> {
     /// The device's own counts (`impaired` is filled in from the model when read).
     rx_stats: FaultStats,
     tx_stats: FaultStats,
+    /// The inner device's received handles, kept from batch to batch.
+    inner_ids: FrameList,
 }
 
 impl<D: Device> FaultDevice<D> {
@@ -117,6 +119,7 @@ impl<D: Device> FaultDevice<D> {
             tx_line: DelayLine::with_capacity(config.frames as usize),
             rx_stats: FaultStats::default(),
             tx_stats: FaultStats::default(),
+            inner_ids: FrameList::default(),
         }
     }
 
@@ -209,9 +212,10 @@ impl<D: Device> Device for FaultDevice<D> {
 
     fn receive(&mut self, now: Instant, out: &mut FrameList) {
         {
-            let mut ids = FrameList::with_limit(self.inner.batch_size());
-            self.inner.receive(now, &mut ids);
-            for &id in ids.as_slice() {
+            self.inner_ids.reset(self.inner.batch_size());
+            self.inner.receive(now, &mut self.inner_ids);
+            for k in 0..self.inner_ids.len() {
+                let id = self.inner_ids.as_slice()[k];
                 // Copy out of the inner frame, then give it back before impairing.
                 let len = self.inner.frame(id).len();
                 let mut ok = false;
@@ -320,7 +324,8 @@ mod tests {
     fn drain(dev: &mut impl Device, now: Instant) -> Vec<(u32, Vec<u8>)> {
         let mut got = Vec::new();
         loop {
-            let rx = dev.rx_batch(now);
+            let mut ids = FrameList::default();
+            let rx = dev.rx_batch(now, &mut ids);
             if rx.is_empty() {
                 return got;
             }

@@ -213,7 +213,8 @@ mod tests {
             send(&mut a, &[i, i, i]);
         }
         assert_eq!(a.free_frames(), 8);
-        let rx = b.rx_batch(Instant::ZERO);
+        let mut ids = FrameList::default();
+        let rx = b.rx_batch(Instant::ZERO, &mut ids);
         assert_eq!(rx.len(), 5);
         for (i, f) in rx.iter().enumerate() {
             assert_eq!(f, &[i as u8; 3]);
@@ -245,7 +246,7 @@ mod tests {
         }
         assert_eq!(a.free_frames(), 4);
         assert_eq!(a.tx_frames(), 0);
-        assert!(b.rx_batch(Instant::ZERO).is_empty());
+        assert!(b.rx_batch(Instant::ZERO, &mut FrameList::default()).is_empty());
     }
 
     #[test]
@@ -254,7 +255,8 @@ mod tests {
         for i in 0..7u8 {
             send(&mut a, &[i]);
         }
-        let sizes: Vec<usize> = (0..4).map(|_| b.rx_batch(Instant::ZERO).len()).collect();
+        let sizes: Vec<usize> =
+            (0..4).map(|_| b.rx_batch(Instant::ZERO, &mut FrameList::default()).len()).collect();
         assert_eq!(sizes, vec![3, 3, 1, 0]);
     }
 
@@ -268,7 +270,7 @@ mod tests {
         let mut ids = FrameList::with_limit(1);
         let mut seen = Vec::new();
         for _ in 0..3 {
-            let rx = b.rx_batch_in(Instant::ZERO, &mut ids);
+            let rx = b.rx_batch(Instant::ZERO, &mut ids);
             seen.push(rx.iter().map(|f| f[0]).collect::<Vec<_>>());
             // Lent while the batch lives, returned when it drops.
             assert_eq!(rx.device().free_frames() + rx.len(), free);
@@ -286,7 +288,8 @@ mod tests {
         }
         assert_eq!(a.tx_frames(), 2);
         assert_eq!(a.wire_dropped(), 3);
-        let rx = b.rx_batch(Instant::ZERO);
+        let mut ids = FrameList::default();
+        let rx = b.rx_batch(Instant::ZERO, &mut ids);
         assert_eq!(rx.frame(0), Some(&[0u8][..]));
         assert_eq!(rx.frame(1), Some(&[1u8][..]));
         assert_eq!(rx.frame(2), None);
@@ -298,11 +301,13 @@ mod tests {
         for i in 0..4u8 {
             send(&mut a, &[i]);
         }
-        let rx = b.rx_batch(Instant::ZERO);
+        let mut ids = FrameList::default();
+        let rx = b.rx_batch(Instant::ZERO, &mut ids);
         assert_eq!(rx.len(), 2);
         assert_eq!(rx.device().in_flight_to_me(), 2);
         drop(rx);
-        let rx = b.rx_batch(Instant::ZERO);
+        let mut ids = FrameList::default();
+        let rx = b.rx_batch(Instant::ZERO, &mut ids);
         assert_eq!(rx.iter().map(|f| f[0]).collect::<Vec<_>>(), vec![2, 3]);
     }
 }

@@ -211,7 +211,7 @@ mod tests {
             buf[..f.len()].copy_from_slice(&f);
             buf.send(f.len());
         }
-        assert_eq!(cap.rx_batch(t1).len(), 2);
+        assert_eq!(cap.rx_batch(t1, &mut FrameList::default()).len(), 2);
         let t2 = Instant::from_micros(2_000_007);
         {
             let mut tx = cap.tx_batch(t2);
@@ -231,7 +231,8 @@ mod tests {
         assert_eq!(recs[1], (1_500_000, 62, frame(2, 62)));
         assert_eq!(recs[2], (2_000_007, 100, frame(3, 100)));
         // The frame reached the other end unchanged.
-        let rx = a.rx_batch(t2);
+        let mut ids = FrameList::default();
+        let rx = a.rx_batch(t2, &mut ids);
         assert_eq!(rx.frame(0), Some(&frame(3, 100)[..]));
     }
 
@@ -251,7 +252,7 @@ mod tests {
             buf[..64].copy_from_slice(&frame(tag, 64));
             buf.send(64);
         }
-        assert_eq!(cap.rx_batch(Instant::from_millis(9)).len(), 4);
+        assert_eq!(cap.rx_batch(Instant::from_millis(9), &mut FrameList::default()).len(), 4);
         cap.finish().expect("flush");
         let out = std::process::Command::new("tcpdump")
             .args(["-n", "-e", "-r"])

@@ -87,6 +87,8 @@ pub struct Flooder {
     last_progress: Instant,
     next_arp: Instant,
     rtt_ns: Histogram<u64>,
+    /// Received handles, kept from step to step.
+    ids: FrameList,
 }
 
 impl Flooder {
@@ -134,6 +136,7 @@ impl Flooder {
             next_arp: Instant::ZERO,
             // 1 ns .. 10 s, 3 significant figures: valid bounds, cannot fail.
             rtt_ns: Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds"),
+            ids: FrameList::default(),
         })
     }
 
@@ -173,10 +176,10 @@ impl Flooder {
     /// (at most one batch) — or, while the target is unresolved, ask for its MAC address —
     /// and flush the device either way. Returns the frames received plus sent.
     pub fn step<D: Device>(&mut self, dev: &mut D, now: Instant, send: bool) -> usize {
-        let mut ids = FrameList::with_limit(dev.batch_size());
-        dev.receive(now, &mut ids);
-        let received = ids.len();
-        for &id in ids.as_slice() {
+        self.ids.reset(dev.batch_size());
+        dev.receive(now, &mut self.ids);
+        let received = self.ids.len();
+        for &id in self.ids.as_slice() {
             match self.classify(dev.frame(id)) {
                 Frame::Reply(stamp) => {
                     self.counters.received += 1;
@@ -423,7 +426,8 @@ mod tests {
         flood.template[0..6].copy_from_slice(&PEER_MAC);
         let now = Instant::from_millis(7);
         assert_eq!(flood.step(&mut gen_dev, now, true), 4);
-        let rx = other.rx_batch(now);
+        let mut ids = FrameList::default();
+        let rx = other.rx_batch(now, &mut ids);
         assert_eq!(rx.len(), 4);
         for (seq, f) in rx.iter().enumerate() {
             assert_eq!(f.len(), HEADERS + 18);

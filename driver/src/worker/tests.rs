@@ -664,7 +664,7 @@ fn a_turn_takes_a_tx_buffer_only_for_a_frame_it_sends() {
     w.run_once(Instant::from_millis(50));
     assert_eq!((w.counters().rx_frames, w.counters().tx_frames), (1, 1));
     assert_eq!(w.device().allocations, 1);
-    assert_eq!(peer.rx_batch(Instant::from_millis(50)).len(), 1);
+    assert_eq!(peer.rx_batch(Instant::from_millis(50), &mut FrameList::default()).len(), 1);
     // The RX list is kept from turn to turn: turns after it hand the stack nothing again.
     for ms in 51..60 {
         w.run_once(Instant::from_millis(ms));

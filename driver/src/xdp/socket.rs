@@ -427,10 +427,15 @@ impl XdpDevice {
         self.pool.available()
     }
 
+    /// Whether frames put on the TX ring have yet to come back on the completion ring.
+    fn in_flight(&self) -> bool {
+        self.stats.tx_frames > self.stats.tx_completed
+    }
+
     /// Takes the TX completions back into the pool. With nothing in flight there is none to
     /// take, and an idle turn skips the ring (on the xsk-rs path a call into libxdp).
     fn reclaim(&mut self) {
-        if self.stats.tx_frames == self.stats.tx_completed {
+        if !self.in_flight() {
             return;
         }
         let XdpDevice { rings, pool, stats, .. } = self;
@@ -832,7 +837,7 @@ impl Device for XdpDevice {
     fn flush(&mut self, _now: Instant) {
         // Nothing queued and nothing in flight: nothing to push, kick or reclaim (a
         // busy-polling worker's idle turn).
-        if self.tx_pending.is_empty() && self.stats.tx_frames == self.stats.tx_completed {
+        if self.tx_pending.is_empty() && !self.in_flight() {
             return;
         }
         let mut produced = 0;
@@ -851,7 +856,7 @@ impl Device for XdpDevice {
         }
         // Kick only with descriptors on the ring: copy mode keeps the flag set permanently,
         // and an idle loop must not make a syscall per iteration.
-        let in_flight = self.stats.tx_frames > self.stats.tx_completed;
+        let in_flight = self.in_flight();
         // In busy-poll mode the kernel clears `need_wakeup` and expects the syscall anyway.
         let wakeup = on_rings!(&self.rings, r => r.tx_needs_wakeup());
         if (produced > 0 || in_flight) && (self.busy_poll || wakeup) {
