@@ -4,8 +4,9 @@
 #   scripts/bench.sh --full       `xdptcp bench lab` (10 s per combination, a few minutes)
 #   scripts/bench.sh --criterion  every criterion suite in quick mode, as one table with each
 #                                 result beside its reference implementation
-# It installs what it needs (scripts/install-deps.sh), builds in release mode, prints the
-# table and writes results/<UTC timestamp>/ (results.json, table.md, SVG plots).
+# It installs what it needs (scripts/install-deps.sh), builds the `lab` profile (release
+# optimised as one program, Cargo.toml), prints the table and writes
+# results/<UTC timestamp>/ (results.json, table.md, SVG plots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +33,10 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 scripts/install-deps.sh
-cargo build --release -p xdptcp-bench
+cargo build --profile lab -p xdptcp-bench --bin xdptcp
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 if [[ "$mode" == "--quick" ]]; then
-  exec target/release/xdptcp bench lab --quick
+  exec "$target_dir/lab/xdptcp" bench lab --quick
 else
-  exec target/release/xdptcp bench lab
+  exec "$target_dir/lab/xdptcp" bench lab
 fi

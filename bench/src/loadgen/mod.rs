@@ -3,6 +3,7 @@
 //! numbers from the Linux and the xdptcp runs are computed identically.
 
 pub mod clients;
+pub mod latency;
 pub mod rr;
 pub mod stats;
 

@@ -1,14 +1,12 @@
 //! Counting and reporting a load run: latencies in an HDR histogram, errors by kind, and the
 //! JSON report.
 
+use super::latency::{histogram, LatencyCounts};
 use super::Workload;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Longest latency the histogram can hold; longer ones are clamped to it.
-const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
 /// Errors by kind. Counted, never fatal once the run has started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -34,11 +32,12 @@ impl Errors {
 #[derive(Debug, Clone)]
 pub struct Stats {
     /// Latencies of the intervals already taken: the run's are these and `interval`'s. A
-    /// request is recorded once, in `interval`, and each interval is added here when taken
-    /// (a record is some 67 instructions, and the load generator is the lab's busier side).
+    /// request is counted once, in `interval`, and each interval is added here when taken
+    /// (the load generator is the side the lab's rr rows follow).
     latency: Histogram<u64>,
-    /// Latencies of the current progress interval.
-    interval: Histogram<u64>,
+    /// Latencies of the current progress interval, counted by bucket (a dozen instructions
+    /// a request against the histogram's 140; `super::latency`).
+    interval: LatencyCounts,
     /// Completed requests (rr), connections (crr).
     pub completed: u64,
     interval_completed: u64,
@@ -54,17 +53,12 @@ impl Default for Stats {
     }
 }
 
-fn histogram() -> Histogram<u64> {
-    // Valid bounds (1 ns .. 60 s, 3 significant figures) cannot fail.
-    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
-}
-
 impl Stats {
     /// Empty statistics.
     pub fn new() -> Stats {
         Stats {
             latency: histogram(),
-            interval: histogram(),
+            interval: LatencyCounts::default(),
             completed: 0,
             interval_completed: 0,
             bytes: 0,
@@ -74,11 +68,9 @@ impl Stats {
     }
 
     /// One request (or connection) completed after `latency`.
+    #[inline]
     pub fn record(&mut self, latency: Duration) {
-        let ns =
-            u64::try_from(latency.as_nanos()).unwrap_or(MAX_LATENCY_NS).clamp(1, MAX_LATENCY_NS);
-        // In range by the clamp above, so recording cannot fail.
-        let _ = self.interval.record(ns);
+        self.interval.record(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         self.completed += 1;
         self.interval_completed += 1;
     }
@@ -91,15 +83,15 @@ impl Stats {
 
     /// Hands out what was measured since the last call and starts a new interval.
     pub fn take_interval(&mut self) -> Interval {
-        // Same bounds, so adding cannot fail.
-        let _ = self.latency.add(&self.interval);
+        self.interval.add_to(&mut self.latency);
+        let mut latency = histogram();
+        self.interval.take_into(&mut latency);
         let iv = Interval {
-            latency: self.interval.clone(),
+            latency,
             completed: self.interval_completed,
             bytes: self.interval_bytes,
             errors: self.errors.total(),
         };
-        self.interval.reset();
         self.interval_completed = 0;
         self.interval_bytes = 0;
         iv
@@ -120,7 +112,7 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
-        let _ = self.interval.add(&other.interval);
+        self.interval.merge(&other.interval);
         self.completed += other.completed;
         self.interval_completed += other.interval_completed;
         self.bytes += other.bytes;
@@ -139,8 +131,7 @@ impl Stats {
             _ => self.completed as f64 / secs,
         };
         let mut latency = self.latency.clone();
-        // Same bounds, so adding cannot fail.
-        let _ = latency.add(&self.interval);
+        self.interval.add_to(&mut latency);
         let has_latency = run.workload != Workload::Bulk && !latency.is_empty();
         let q = |q: f64| has_latency.then(|| latency.value_at_quantile(q) as f64 / 1e3);
         Report {
