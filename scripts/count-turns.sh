@@ -36,10 +36,14 @@ env_line=$("$bin" lab up "$lab" | grep '^STACK_NS=')
 eval "$env_line"
 client_ip="${STACK_IP%.*}.4"
 
-# run_loop OUT: the worker loop's inclusive instructions in a callgrind file.
+# run_loop OUT: the worker loop's inclusive instructions in a callgrind file; fails when the
+# loop is not a function of its own there.
 run_loop() {
-    callgrind_annotate --inclusive=yes --tree=none --auto=no --threshold=100 "$1" 2>/dev/null |
-        awk '!found && /Worker<D,A>::run_loop \[/ { gsub(",", "", $1); print $1; found = 1 }'
+    local n
+    n=$(callgrind_annotate --inclusive=yes --tree=none --auto=no --threshold=100 "$1" 2>/dev/null |
+        awk '!found && /Worker<D,A>::run_loop \[/ { gsub(",", "", $1); print $1; found = 1 }')
+    [[ -n "$n" ]] || { echo "count-turns: no Worker::run_loop in $bin's profile (a build optimised as one program, such as the lab profile's, inlines it: pass a --release build)" >&2; exit 1; }
+    echo "$n"
 }
 
 # counters LOG: "TURNS FRAMES" from a worker's counters line; fails without one.
@@ -70,7 +74,8 @@ ip netns exec "$STACK_NS" timeout -s INT "$secs" valgrind --tool=callgrind \
     --iface "$STACK_IF" --ip "$STACK_IP/24" --port 7001 --idle-wait-after-us off \
     >"$work/idle-server.log" 2>&1 || true
 read -r turns _ <<<"$(counters "$work/idle-server.log")"
-echo "server idle turn: $(( $(run_loop "$work/idle-server.out") / turns )) instructions ($turns turns)"
+n=$(run_loop "$work/idle-server.out")
+echo "server idle turn: $(( n / turns )) instructions ($turns turns)"
 
 # 2. The generator, against a native server.
 ip netns exec "$STACK_NS" "$bin" serve rr --stack xdptcp --iface "$STACK_IF" \
@@ -84,16 +89,19 @@ done
 
 load_counted idle --conns 1 --rate 10
 read -r idle_turns _ <<<"$(counters "$work/idle.log")"
-idle=$(( $(run_loop "$work/idle.out") / idle_turns ))
+n=$(run_loop "$work/idle.out")
+idle=$(( n / idle_turns ))
 echo "generator idle turn: $idle instructions ($idle_turns turns)"
 
 load_counted one --conns 1
 read -r turns frames <<<"$(counters "$work/one.log")"
 need_frames "$frames" "load rr --conns 1"
-beyond=$(( ($(run_loop "$work/one.out") - turns * idle) / frames ))
+n=$(run_loop "$work/one.out")
+beyond=$(( (n - turns * idle) / frames ))
 echo "one-frame turns: a frame's work beyond the turn $beyond, a request $(( beyond + idle )) instructions ($frames frames, $turns turns)"
 
 load_counted ten --conns 10
 read -r turns frames <<<"$(counters "$work/ten.log")"
 need_frames "$frames" "load rr --conns 10"
-echo "ten connections: a request $(( $(run_loop "$work/ten.out") / frames )) instructions ($frames frames, $turns turns)"
+n=$(run_loop "$work/ten.out")
+echo "ten connections: a request $(( n / frames )) instructions ($frames frames, $turns turns)"
