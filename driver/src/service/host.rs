@@ -146,15 +146,17 @@ impl<S: Service> Host<S> {
         self.books.call(&mut self.service, now, stack, f)
     }
 
-    /// Moves bytes for `h`, then lets the service write if the stream is writable.
-    fn drive(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
-        let Some(slot) = self.conns.get_mut(h) else { return };
+    /// Moves bytes for `h`, then lets the service write if the stream is writable. Returns
+    /// whether both directions are over for the service (the peer's end read, ours sent):
+    /// the caller asks this of the slot in hand rather than looking it up again.
+    fn drive(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) -> bool {
+        let Some(slot) = self.conns.get_mut(h) else { return false };
         let conn = &mut slot.conn;
         let books = &mut self.books;
         if books.call(&mut self.service, now, stack, |s, cx| s.on_readable(cx, conn, h)) {
             // The service took the input itself; its other direction may move now too.
             books.call(&mut self.service, now, stack, |s, cx| s.on_writable(cx, conn, h));
-            return;
+            return slot.io.eof && slot.io.closing;
         }
         let m: Moved = drive(&mut self.service, &mut slot.conn, &mut slot.io, stack, now, h);
         let books = &mut self.books;
@@ -166,6 +168,7 @@ impl<S: Service> Host<S> {
             let conn = &mut slot.conn;
             books.call(&mut self.service, now, stack, |s, cx| s.on_writable(cx, conn, h));
         }
+        slot.io.eof && slot.io.closing
     }
 
     /// A connection's timer, with its user data.
@@ -236,12 +239,9 @@ impl<S: Service> App for Host<S> {
     }
 
     fn on_readable(&mut self, now: Instant, stack: &mut Stack, h: TcpHandle) {
-        self.drive(now, stack, h);
         // Both FINs exchanged with ours first (TIME-WAIT, RFC 9293 §3.6): the connection's
         // part is over for the service; the 2·MSL wait is the stack's.
-        if self.conns.get(h).is_some_and(|s| s.io.eof && s.io.closing)
-            && stack.tcp_state(h) == State::TimeWait
-        {
+        if self.drive(now, stack, h) && stack.tcp_state(h) == State::TimeWait {
             self.finish(now, stack, h);
         }
     }
