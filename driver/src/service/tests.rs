@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use xdptcp_stack::iface::UdpHandle;
 use xdptcp_stack::stack::TcpHandle;
-use xdptcp_stack::tcp::Event;
+use xdptcp_stack::tcp::{Event, State};
 use xdptcp_stack::time::{Duration, Instant};
 
 use super::{Cx, Host, Service, OUT_LIMIT};
@@ -15,9 +15,10 @@ use crate::worker::{NoApp, Worker};
 const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
-/// Answers each line with how many lines *this connection* sent so far, writes `tick` into
-/// each connection 5 ms after it opened (a connection timer, written in place), answers each
-/// datagram with the number of datagrams so far, and refuses a connection from port 1.
+/// Answers each line with how many lines *this connection* sent so far (and closes after
+/// answering a line `bye`), writes `tick` into each connection 5 ms after it opened (a
+/// connection timer, written in place), answers each datagram with the number of datagrams
+/// so far, and refuses a connection from port 1.
 #[derive(Debug, Default)]
 struct Lines {
     udp: Option<UdpHandle>,
@@ -29,6 +30,7 @@ struct Lines {
 #[derive(Debug, Default)]
 struct LineConn {
     lines: u64,
+    bye: bool,
 }
 
 impl Service for Lines {
@@ -64,9 +66,14 @@ impl Service for Lines {
             }
             c.lines += 1;
             out.extend_from_slice(format!("{}\n", c.lines).as_bytes());
+            c.bye |= &input[used..used + i] == b"bye";
             used += i + 1;
         }
         used
+    }
+
+    fn wants_close(&self, c: &LineConn) -> bool {
+        c.bye
     }
 
     fn on_conn_timer(&mut self, cx: &mut Cx<'_>, _c: &mut LineConn, h: TcpHandle, token: u64) {
@@ -224,6 +231,24 @@ fn data_and_fin_together_are_answered_then_closed() {
     assert_eq!(w.server.app().service().closed, vec![(2, Event::Closed)]);
     let c = w.server.app().counters();
     assert_eq!((c.bytes_in, c.bytes_out), (4, 4));
+}
+
+/// The service closes first; once the peer's FIN arrives the connection waits in TIME-WAIT
+/// (RFC 9293 §3.6), which is the stack's business: the host hands the user data back then,
+/// not 2·MSL later.
+#[test]
+fn a_close_the_service_asked_for_ends_for_it_at_time_wait() {
+    let (mut w, h) = Wire::connected();
+    let (ours, _) = w.server.app().conns().next().expect("one open");
+    w.peer.stack_mut().tcp_send(h, b"a\nbye\n").expect("open");
+    w.run(2);
+    assert_eq!(w.read(h), "1\n2\n", "answered before closing");
+    assert!(w.server.app().service().closed.is_empty(), "the peer has not closed yet");
+    w.peer.stack_mut().tcp_close(h).expect("open");
+    w.run(2);
+    assert_eq!(w.server.stack().tcp_state(ours), State::TimeWait, "the stack holds it");
+    assert_eq!(w.server.app().open_connections(), 0);
+    assert_eq!(w.server.app().service().closed, vec![(2, Event::Closed)]);
 }
 
 /// Requests that arrive in separate batches are each answered in their own round: a round
