@@ -35,8 +35,8 @@ pub struct Stats {
     /// request is counted once, in `interval`, and each interval is added here when taken
     /// (the load generator is the side the lab's rr rows follow).
     latency: Histogram<u64>,
-    /// Latencies of the current progress interval, counted by bucket (a dozen instructions
-    /// a request against the histogram's 140; `super::latency`).
+    /// Latencies of the current progress interval, counted by bucket (about 15 instructions
+    /// a request against the histogram's 70; `super::latency`).
     interval: LatencyCounts,
     /// Completed requests (rr), connections (crr).
     pub completed: u64,
