@@ -33,10 +33,7 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 scripts/install-deps.sh
-cargo build --profile lab -p xdptcp-bench --bin xdptcp
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-if [[ "$mode" == "--quick" ]]; then
-  exec "$target_dir/lab/xdptcp" bench lab --quick
-else
-  exec "$target_dir/lab/xdptcp" bench lab
-fi
+lab=(bench lab)
+[[ "$mode" == "--quick" ]] && lab+=(--quick)
+# `cargo run` builds the lab profile and runs it from wherever the target directory is.
+exec cargo run --profile lab -p xdptcp-bench --bin xdptcp -- "${lab[@]}"

@@ -268,7 +268,7 @@ fn flood_xdp(target: SocketAddrV4, args: &Args) -> Result<FloodReport, String> {
     }
     let elapsed = t.saturating_duration_since(start).total_nanos() as f64 / 1e9;
     let c = flood.counters();
-    let hist: Histogram<u64> = flood.rtt_ns().clone();
+    let hist: Histogram<u64> = flood.rtt_ns();
     // What is still on the TX ring leaves and its replies come in (not counted above), so
     // every datagram reported as sent has reached the wire when the process exits.
     let drain = Instant::now();

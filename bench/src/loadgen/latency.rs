@@ -104,10 +104,22 @@ impl LatencyCounts {
     /// Adds every count to `h` and starts again from none.
     pub fn take_into(&mut self, h: &mut Histogram<u64>) {
         self.add_to(h);
+        self.clear();
+    }
+
+    /// Forgets every count.
+    pub fn clear(&mut self) {
         if self.total > 0 {
             self.counts.fill(0);
             self.total = 0;
         }
+    }
+
+    /// The counts as a histogram made by [`histogram`].
+    pub fn to_histogram(&self) -> Histogram<u64> {
+        let mut h = histogram();
+        self.add_to(&mut h);
+        h
     }
 
     /// Adds another's counts to these.
