@@ -4,17 +4,32 @@
 #   scripts/bench.sh --full       `xdptcp bench lab` (10 s per combination, a few minutes)
 #   scripts/bench.sh --criterion  every criterion suite in quick mode, as one table with each
 #                                 result beside its reference implementation
+#   --no-pgo (with --quick or --full): the `lab` build without profile-guided optimisation
 # It installs what it needs (scripts/install-deps.sh), builds the `lab` profile (release
-# optimised as one program, Cargo.toml), prints the table and writes
-# results/<UTC timestamp>/ (results.json, table.md, SVG plots).
+# optimised as one program, Cargo.toml) trained on the lab's own workloads by
+# scripts/pgo-build.sh (about five minutes the first time, then only when the sources
+# change), prints the table and writes results/<UTC timestamp>/ (results.json, table.md, SVG
+# plots). The table's `build` line says which build ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=${1:---quick}
-case "$mode" in
-  --quick | --full | --criterion) ;;
-  *) echo "usage: scripts/bench.sh [--quick|--full|--criterion]" >&2; exit 2 ;;
-esac
+usage() {
+    echo "usage: scripts/bench.sh [--quick|--full|--criterion] [--no-pgo]" >&2
+    exit 2
+}
+mode=--quick
+pgo=1
+for arg in "$@"; do
+    case "$arg" in
+        --quick | --full | --criterion) mode=$arg ;;
+        --no-pgo) pgo=0 ;;
+        *) usage ;;
+    esac
+done
+if [[ "$mode" == "--criterion" && $pgo -eq 0 ]]; then
+    echo "bench.sh: error: --no-pgo applies to the lab benchmark only; criterion suites are never built with PGO" >&2
+    exit 2
+fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
@@ -35,5 +50,15 @@ fi
 scripts/install-deps.sh
 lab=(bench lab)
 [[ "$mode" == "--quick" ]] && lab+=(--quick)
+if [[ $pgo -eq 1 ]]; then
+    if bin=$(scripts/pgo-build.sh); then
+        exec "$bin" "${lab[@]}"
+    else
+        rc=$?
+        [[ $rc -eq 3 ]] || exit "$rc"
+        echo "bench.sh: the lab build without PGO (scripts/pgo-build.sh found no llvm-profdata for rustc's LLVM)" >&2
+    fi
+fi
 # `cargo run` builds the lab profile and runs it from wherever the target directory is.
+export XDPTCP_BUILD="lab profile (release, fat LTO, one codegen unit), no PGO"
 exec cargo run --profile lab -p xdptcp-bench --bin xdptcp -- "${lab[@]}"

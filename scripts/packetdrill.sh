@@ -122,7 +122,7 @@ pd=$work/packetdrill/packetdrill
 
 echo "packetdrill: building libxdptcp_posix.so (cargo build --release -p xdptcp-posix)"
 cargo build --release -q -p xdptcp-posix
-so=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/libxdptcp_posix.so
+so=$(scripts/target-dir.sh)/release/libxdptcp_posix.so
 [[ -f "$so" ]] || { echo "packetdrill: $so was not built" >&2; exit 1; }
 
 # Two working copies of the suite, writable (the source may be read-only). Scripts call

@@ -213,6 +213,11 @@ pub struct Meta {
     /// sleeping in poll() on the socket), `off` for busy-polling; absent from older reports.
     #[serde(default)]
     pub xdp_server_idle: String,
+    /// How the `xdptcp` binary that ran the lab was built: its profile and whether
+    /// profile-guided optimisation trained it (`scripts/pgo-build.sh`); absent from older
+    /// reports.
+    #[serde(default)]
+    pub build: String,
     /// Online cores of the machine.
     pub cores: usize,
     /// Core of the server and core of the client (`taskset -c`).

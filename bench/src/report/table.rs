@@ -190,7 +190,7 @@ pub fn meta_lines(report: &LabReport) -> String {
     let ceiling = ceiling_line(report);
     format!(
         "- date: {}\n- kernel: {}\n- cpu: {} ({} cores; server on core {}, client on core {})\n\
-         - AF_XDP: xdp {}, bind {}, tx-checksum {}; xdptcp servers idle: {}\n\
+         - build: {}\n- AF_XDP: xdp {}, bind {}, tx-checksum {}; xdptcp servers idle: {}\n\
          - {} s per combination\n- topology: {}\n{ceiling}",
         m.date,
         m.kernel,
@@ -198,6 +198,7 @@ pub fn meta_lines(report: &LabReport) -> String {
         m.cores,
         m.server_core,
         m.client_core,
+        if m.build.is_empty() { "n/a" } else { &m.build },
         m.xdp_mode,
         m.bind_mode,
         if m.tx_checksum.is_empty() { "n/a" } else { &m.tx_checksum },
@@ -315,6 +316,14 @@ mod tests {
             "{line}"
         );
         assert!(meta_lines(&r).ends_with(&line));
+    }
+
+    #[test]
+    fn the_build_line_names_the_build_or_says_it_is_not_known() {
+        let mut r = report();
+        assert!(meta_lines(&r).contains("\n- build: n/a\n"), "an older report");
+        r.meta.build = "lab profile, PGO".into();
+        assert!(meta_lines(&r).contains("\n- build: lab profile, PGO\n"), "{}", meta_lines(&r));
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub(super) fn find_tool(name: &str) -> Option<String> {
         .map(|p| p.to_string_lossy().to_string())
 }
 
+/// How this binary was built, for the report's `build` line. `scripts/bench.sh` and
+/// `scripts/pgo-build.sh` set `XDPTCP_BUILD` at compile time to name the cargo profile and
+/// whether profile-guided optimisation trained it, because the two builds of the same commit
+/// differ by several per cent in the lab's rows; a plain `cargo build` says only debug or
+/// optimised.
+pub(super) fn build_note() -> &'static str {
+    match option_env!("XDPTCP_BUILD") {
+        Some(note) if !note.is_empty() => note,
+        _ if cfg!(debug_assertions) => "debug (cargo build)",
+        _ => "optimised (cargo build; profile not named, no PGO)",
+    }
+}
+
 pub(super) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -55,7 +55,7 @@ use xdptcp_bench::report::{
     self, CeilingPair, LabReport, LatencyCurve, Meta, Missing, ResultRow, CEILING_ROWS,
 };
 
-use lab::{cpu_model, find_tool, output, run_bounded, LabGuard, Proc, TempDir};
+use lab::{build_note, cpu_model, find_tool, output, run_bounded, LabGuard, Proc, TempDir};
 use tool_output::{parse_sockperf, parse_wrk};
 
 /// Arguments of `xdptcp bench lab`.
@@ -221,6 +221,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         bind_mode,
         tx_checksum,
         xdp_server_idle: bench.server_idle.clone(),
+        build: build_note().into(),
         cores,
         server_core: args.server_core,
         client_core,
