@@ -53,9 +53,14 @@ find_profdata() {
     return 1
 }
 profdata=$(find_profdata) || {
-    if command -v apt-get >/dev/null 2>&1 && apt-cache show "llvm-$major" >/dev/null 2>&1; then
-        say "installing llvm-$major (llvm-profdata for rustc's LLVM $major)"
-        apt-get install -y -qq --no-install-recommends "llvm-$major" >/dev/null
+    if command -v apt-get >/dev/null 2>&1; then
+        # A machine whose packages were all present may never have fetched the lists.
+        apt-cache show "llvm-$major" >/dev/null 2>&1 || apt-get update -qq >/dev/null 2>&1 || true
+        if apt-cache show "llvm-$major" >/dev/null 2>&1; then
+            say "installing llvm-$major (llvm-profdata for rustc's LLVM $major)"
+            # A failed install is told below, as no llvm-profdata at all.
+            apt-get install -y -qq --no-install-recommends "llvm-$major" >/dev/null || true
+        fi
     fi
     profdata=$(find_profdata) || {
         echo "pgo-build: no llvm-profdata of LLVM $major (rustc's) found or installable (Debian package llvm-$major)" >&2
