@@ -45,7 +45,7 @@ major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 find_profdata() {
     local c
     for c in "llvm-profdata-$major" "/usr/lib/llvm-$major/bin/llvm-profdata" llvm-profdata; do
-        if command -v "$c" >/dev/null 2>&1 && "$c" --version 2>/dev/null | grep -q "LLVM version $major\."; then
+        if command -v "$c" >/dev/null 2>&1 && "$c" --version 2>/dev/null | grep "LLVM version $major\." >/dev/null; then
             command -v "$c"
             return 0
         fi
