@@ -17,15 +17,19 @@ usage() {
     echo "usage: scripts/bench.sh [--quick|--full|--criterion] [--no-pgo]" >&2
     exit 2
 }
-mode=--quick
+mode=
 pgo=1
 for arg in "$@"; do
     case "$arg" in
-        --quick | --full | --criterion) mode=$arg ;;
+        --quick | --full | --criterion)
+            [[ -z "$mode" ]] || { echo "bench.sh: error: $mode and $arg: one mode at a time" >&2; exit 2; }
+            mode=$arg
+            ;;
         --no-pgo) pgo=0 ;;
         *) usage ;;
     esac
 done
+mode=${mode:---quick}
 if [[ "$mode" == "--criterion" && $pgo -eq 0 ]]; then
     echo "bench.sh: error: --no-pgo applies to the lab benchmark only; criterion suites are never built with PGO" >&2
     exit 2

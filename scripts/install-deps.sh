@@ -11,7 +11,9 @@
 #   (the SYN flood of bench/tests/lab_syn_flood.rs).
 #
 # Idempotent: a second run finds everything present and changes nothing. Debian/Ubuntu only.
-# Usage: scripts/install-deps.sh   (as root, or with everything already installed)
+# Usage: scripts/install-deps.sh [PACKAGE ...]   (as root, or with everything already
+# installed); packages named here are needed besides the list below (scripts/pgo-build.sh
+# asks for the llvm-N whose llvm-profdata matches rustc's LLVM).
 set -euo pipefail
 
 PACKAGES=(
@@ -26,6 +28,7 @@ PACKAGES=(
     # real servers of `xdptcp bench lab` (nginx, HAProxy in TCP mode in front of it)
     nginx-light haproxy
 )
+PACKAGES+=("$@")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

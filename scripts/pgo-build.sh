@@ -53,15 +53,10 @@ find_profdata() {
     return 1
 }
 profdata=$(find_profdata) || {
-    if command -v apt-get >/dev/null 2>&1; then
-        # A machine whose packages were all present may never have fetched the lists.
-        apt-cache show "llvm-$major" >/dev/null 2>&1 || apt-get update -qq >/dev/null 2>&1 || true
-        if apt-cache show "llvm-$major" >/dev/null 2>&1; then
-            say "installing llvm-$major (llvm-profdata for rustc's LLVM $major)"
-            # A failed install is told below, as no llvm-profdata at all.
-            apt-get install -y -qq --no-install-recommends "llvm-$major" >/dev/null || true
-        fi
-    fi
+    # Debian's llvm-N, through the project's one installer (its output kept off stdout,
+    # which carries the binary's path); a failed install is told below as no llvm-profdata.
+    say "no llvm-profdata of LLVM $major: installing llvm-$major"
+    scripts/install-deps.sh "llvm-$major" >&2 || true
     profdata=$(find_profdata) || {
         echo "pgo-build: no llvm-profdata of LLVM $major (rustc's) found or installable (Debian package llvm-$major)" >&2
         exit 3
