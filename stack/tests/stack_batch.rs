@@ -5,7 +5,9 @@
 //! reads ahead with loads and prefetches nothing. And two connections
 //! whose keys share their 32-bit hash, which the look-ahead cannot tell apart, each get their
 //! own segments. A connection a listener opened is found ahead by the TSecr its peer echoes
-//! (`stack::ts_slot`), one an active open made by its hash.
+//! (`stack::ts_slot`), one an active open made by its local port (`stack::port_slot`), and
+//! two active opens from one port, which the port cannot tell apart, each get their own
+//! segments too.
 
 mod common;
 
@@ -272,9 +274,10 @@ fn named_slots(
 /// The server's connections (opened by its listener) are named ahead by the echo of their
 /// TSvals, a frame of an unknown 4-tuple echoing one of them too (the key is compared only
 /// when the frame is handled); the client's (active opens, whose TSvals carry no slot) by
-/// their hash, every one of them right.
+/// their local port, every one of them right, a frame from an unknown peer to one of those
+/// ports too, and a frame to a port nothing was opened from by nothing.
 #[test]
-fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_hash() {
+fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_port() {
     let mut server = stack(SERVER, 1, 7, None);
     let mut client = stack(CLIENT, 2, 9, None);
     let listener = server.tcp_listen(SERVER, 7, 128).unwrap();
@@ -328,8 +331,19 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
         let replies = frames_out(&mut server, now);
         if round == 12 {
             assert_eq!(replies.len(), CONNECTIONS, "an echo per connection");
-            // The client finds its own by their hash; its port is the reply's destination.
-            named_slots(&client, now, &replies, &conns, 36);
+            // The client finds its own by their port, the reply's destination.
+            let slots = named_slots(&client, now, &replies, &conns, 36);
+            // Another server port, the same client port: no hash finds it, the port names
+            // the slot.
+            let mut stray = replies[0].clone();
+            stray[34] ^= 0x55;
+            let named = client.look_ahead_slots(now, [&stray[..], &replies[1][..]]);
+            assert_eq!(named[0], slots[0], "the port, not the key, names the slot");
+            // No connection was opened from port 1 (nor is the 4-tuple held).
+            let mut unknown = replies[0].clone();
+            unknown[36..38].copy_from_slice(&1u16.to_be_bytes());
+            let named = client.look_ahead_slots(now, [&unknown[..], &replies[1][..]]);
+            assert_eq!(named[0], None, "a port no connection was opened from");
         }
         for f in &replies {
             client.receive(now, f);
@@ -346,4 +360,68 @@ fn a_listener_s_connections_are_named_by_their_echo_and_an_active_open_s_by_its_
     }
     assert_eq!(accepted.len(), CONNECTIONS);
     assert!(server.tcp_accept(listener).is_none());
+}
+
+/// Two active opens from one local port, to two ports of the server: the port names the
+/// later one's slot, so the look-ahead leads the earlier one's segments to the wrong
+/// connection. Each still gets its own bytes, the client taking its frames in batches.
+#[test]
+fn active_opens_from_one_port_each_get_their_own_segments() {
+    const PORT: u16 = 40_000;
+    let mut server = stack(SERVER, 1, 7, None);
+    let mut client = stack(CLIENT, 2, 9, None);
+    server.tcp_listen(SERVER, 7, 8).unwrap();
+    server.tcp_listen(SERVER, 8, 8).unwrap();
+    let config = *client.tcp_config();
+    let mut now = Instant::from_millis(2);
+    let first = client.tcp_connect_from(now, PORT, SERVER, 7, config).unwrap();
+    let second = client.tcp_connect_from(now, PORT, SERVER, 8, config).unwrap();
+    let conns = [first, second];
+    let mut echoed: Vec<Vec<u8>> = vec![Vec::new(); 2];
+    let mut buf = [0u8; 256];
+    let mut checked = false;
+    for round in 0..30 {
+        let frames = frames_out(&mut client, now);
+        feed_and_echo(&mut server, now, &frames, Feed::Batched, &mut buf);
+        let replies = frames_out(&mut server, now);
+        if replies.len() == 2 && (6..=9).contains(&round) {
+            // Both replies go to the one port, which names the later open's slot.
+            let named = client.look_ahead_slots(now, replies.iter().map(|f| &f[..]));
+            assert_eq!(named, vec![Some(second.index()); 2], "round {round}");
+            checked = true;
+        }
+        client.receive_batch(now, replies.iter().map(|f| &f[..]));
+        while let Some(ev) = client.poll_event() {
+            if let StackEvent::Tcp(h, Event::Readable) = ev {
+                let i = conns.iter().position(|&c| c == h).unwrap();
+                while let Ok(n @ 1..) = client.tcp_recv(h, &mut buf) {
+                    echoed[i].extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        if (6..=9).contains(&round) {
+            for (i, &c) in conns.iter().enumerate() {
+                client.tcp_send(c, format!("to {i} in {round};").as_bytes()).unwrap();
+            }
+        }
+        now += Duration::from_millis(5);
+    }
+    assert!(checked, "both replies of a round came in one batch");
+    for (i, got) in echoed.iter().enumerate() {
+        let want: String = (6..=9).map(|r| format!("to {i} in {r};")).collect();
+        assert_eq!(String::from_utf8_lossy(got), want, "connection {i}");
+    }
+    // The later connection aborted, its slot freed: an open from the next port names the
+    // slot it takes (perhaps the freed one) by that port.
+    client.tcp_abort(second).unwrap();
+    let third = client.tcp_connect_from(now, PORT + 1, SERVER, 8, config).unwrap();
+    let syn = frames_out(&mut client, now);
+    feed_and_echo(&mut server, now, &syn, Feed::Batched, &mut buf);
+    let replies = frames_out(&mut server, now);
+    let named = client.look_ahead_slots(now, replies.iter().map(|f| &f[..]));
+    let to_third = replies
+        .iter()
+        .position(|f| u16::from_be_bytes([f[36], f[37]]) == PORT + 1)
+        .expect("the server answered the new open");
+    assert_eq!(named[to_third], Some(third.index()));
 }

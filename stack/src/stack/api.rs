@@ -253,6 +253,7 @@ impl Stack {
             crate::flow::FlowError::Full => ConnectError::TableFull,
             crate::flow::FlowError::Exists => ConnectError::AddrInUse,
         })?;
+        self.active_ports.set(port, h.index() as u32);
         Ok(TcpHandle(h))
     }
 

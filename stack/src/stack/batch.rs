@@ -25,7 +25,9 @@
 //! A frame to a listening port that echoes a TSecr in the common option layout names its
 //! slot without the index: connections a listener opened carry it in their TSvals
 //! (`super::ts_slot`), and the probe it spares was the look-ahead's longest wait at 100,000
-//! connections (docs/benchmarks.md, "The slot in the timestamp").
+//! connections (docs/benchmarks.md, "The slot in the timestamp"). A frame to another port
+//! names the slot of the last active open from that port (`super::port_slot`), which spares
+//! a client the hash and the probe alike.
 //!
 //! The look-ahead is only a hint: it reads, never changes anything, and a frame it cannot
 //! place (not IPv4/TCP, options it does not parse, no connection, or a connection that a
@@ -206,8 +208,9 @@ impl Stack {
     /// compare, no hash): a run of batches of one connection is hashed once. The same handle
     /// for the whole window, not each frame's predecessor: chaining them made every lookup
     /// wait for the one before. A frame to a listening port with the timestamps' common
-    /// layout is named by its echo instead (`super::ts_slot`), no index read. Returns how
-    /// many frames it took.
+    /// layout is named by its echo instead (`super::ts_slot`), and one to an active open's
+    /// port by that port (`super::port_slot`), no hash and no index read. Returns how many
+    /// frames it took.
     fn look_up<'f>(
         &self,
         now: Instant,
@@ -216,8 +219,9 @@ impl Stack {
     ) -> usize {
         let prev = self.rx_hint;
         let now_ms = now.total_millis() as u32;
-        // The echo's fixed offsets are an Ethernet frame's.
-        let tags = self.slot_tags.filter(|_| self.iface.caps().medium.header_len() == ETHERNET);
+        // The common layout's fixed offsets are an Ethernet frame's.
+        let ethernet = self.iface.caps().medium.header_len() == ETHERNET;
+        let tags = self.slot_tags;
         let mut hashes = [None; WINDOW];
         let mut n = 0;
         for ((hash, slot), frame) in hashes.iter_mut().zip(found.iter_mut()).zip(frames) {
@@ -226,9 +230,9 @@ impl Stack {
             n += 1;
             // A frame of the common layout has its echo read here, once: the general way
             // below would read the same header again.
-            let common = tags.and_then(|tags| Some((tags, common_tcp_header(frame)?)));
-            if let Some((tags, tcp)) = common {
-                *slot = self.named_by_echo(tcp, tags, now_ms);
+            let common = ethernet.then(|| common_tcp_header(frame)).flatten();
+            if let Some(header) = common {
+                *slot = self.named_by_header(header, tags, now_ms);
                 if slot.is_some() {
                     continue;
                 }
@@ -239,8 +243,8 @@ impl Stack {
                 }
                 Some((k, tcp)) => {
                     if common.is_none() {
-                        *slot =
-                            self.slot_tags.and_then(|tags| self.named_by_echo(tcp, tags, now_ms));
+                        let header = tcp.get(..32).and_then(|h| h.try_into().ok());
+                        *slot = header.and_then(|h| self.named_by_header(h, tags, now_ms));
                     }
                     if slot.is_none() {
                         *hash = Some(self.flows.hash(&k));
@@ -292,23 +296,25 @@ impl Stack {
         }
     }
 
-    /// The slot a TCP header `tcp` (and what follows) to a listening port names by the TSecr
-    /// it echoes (`super::ts_slot`: connections a listener opened carry it in their
-    /// TSvals), if its options are the timestamp block and the echo names a slot of the
-    /// table. Only a hint, as the index's: the key is compared when the frame is handled.
+    /// The slot the first 32 bytes of a TCP segment name without the index: to a listening
+    /// port, by the TSecr it echoes (`super::ts_slot`: connections a listener opened carry it
+    /// in their TSvals), if its options are the timestamp block, `tags` are the table's and
+    /// the echo names a slot of the table; to any other port, the slot of the last active
+    /// open from that port (`super::port_slot`). Only a hint, as the index's: the key is
+    /// compared when the frame is handled.
     #[inline]
-    fn named_by_echo(
+    fn named_by_header(
         &self,
-        tcp: &[u8],
-        tags: super::ts_slot::SlotTags,
+        header: &[u8; 32],
+        tags: Option<super::ts_slot::SlotTags>,
         now_ms: u32,
     ) -> Option<FlowHint> {
-        let header: &[u8; 32] = tcp.get(..32)?.try_into().ok()?;
-        if !self.listening.has(u16::from_be_bytes([header[2], header[3]])) {
-            return None;
+        let port = u16::from_be_bytes([header[2], header[3]]);
+        if !self.listening.has(port) {
+            return self.flows.hint_at(self.active_ports.get(port)?);
         }
         let tsecr = crate::wire::tcp_common::echoed_timestamp(header)?;
-        self.flows.hint_at(tags.slot(tsecr, now_ms))
+        self.flows.hint_at(tags?.slot(tsecr, now_ms))
     }
 
     /// The flow key of `frame`, if it is an IPv4 TCP segment, and its TCP header.
@@ -337,20 +343,23 @@ impl Stack {
     }
 }
 
-/// The TCP header of `frame` (and what follows), found at fixed offsets after one length
+/// The first 32 bytes of `frame`'s TCP header, found at fixed offsets after one length
 /// check, if the frame has the layout of every segment of an established connection with
 /// timestamps: Ethernet, IPv4 without options, TCP whose options are exactly the timestamp
-/// block (`named_by_echo` checks the last). Builds no key (what the header names is a hint;
+/// block (`named_by_header` checks the last, where it reads the echo). Builds no key (what the header names is a hint;
 /// `handle` has the key compared once the slot's line is in): at 100,000 connections the
 /// general way, the key and then the echo, cost about 150 instructions a frame. `None` for
 /// any other frame, which `look_up` takes the general way.
 #[inline]
-fn common_tcp_header(frame: &[u8]) -> Option<&[u8]> {
+fn common_tcp_header(frame: &[u8]) -> Option<&[u8; 32]> {
     const IP: usize = ETHERNET;
     const TCP: usize = IP + 20;
     let f: &[u8; TCP + 32] = frame.get(..TCP + 32)?.try_into().ok()?;
     // IPv4 (ethertype 0x0800), version 4 with a 20-byte header, protocol TCP.
-    (f[12..14] == [0x08, 0x00] && f[IP] == 0x45 && f[IP + 9] == 6).then(|| &frame[TCP..])
+    if f[12..14] != [0x08, 0x00] || f[IP] != 0x45 || f[IP + 9] != 6 {
+        return None;
+    }
+    f[TCP..].try_into().ok()
 }
 
 /// The flow key of an IPv4 packet `ip` carrying a TCP segment, from our side (its destination

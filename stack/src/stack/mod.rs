@@ -42,6 +42,7 @@ mod input;
 mod ipv6;
 mod output;
 mod path_errors;
+mod port_slot;
 mod ready;
 mod socket;
 mod touch;
@@ -147,6 +148,9 @@ pub struct Stack {
     slot_tags: Option<ts_slot::SlotTags>,
     /// The ports listeners take, whose frames the look-ahead finds by their echo.
     listening: ts_slot::ListeningPorts,
+    /// The slot of each local port's last IPv4 active open, whose frames the look-ahead finds
+    /// by their port (`port_slot`).
+    active_ports: port_slot::ActivePorts,
     /// Errors ICMP reported about connections' paths (`path_errors`).
     path_errors: path_errors::PathErrors,
     listeners: ListenerTable<Listener>,
@@ -237,6 +241,7 @@ impl Stack {
             prefetch_from: config.prefetch_from,
             slot_tags: ts_slot::SlotTags::new(config.max_connections, keys.flow_hash),
             listening: ts_slot::ListeningPorts::new(),
+            active_ports: port_slot::ActivePorts::default(),
             path_errors: path_errors::PathErrors::default(),
             tcp_counters: TcpCounters::default(),
             listen_counters: ListenCounters::default(),
