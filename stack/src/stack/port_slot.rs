@@ -11,7 +11,7 @@
 //! compared when the frame is handled, so a port reused towards another peer (whose slot
 //! replaced the first one's here) or a slot since freed costs one compare, and the frame is
 //! then looked up by its hash. On `load_count`'s client the look-ahead took 180 instructions a
-//! request by the hash and about 80 by the port (docs/benchmarks.md, "A client's slot named
+//! request by the hash and 73 by the port (docs/benchmarks.md, "A client's slot named
 //! by its port").
 //!
 //! The table is one `u32` a port (256 KiB), made at the first active open: a stack that
