@@ -7,7 +7,7 @@
 //! own segments. A connection a listener opened is found ahead by the TSecr its peer echoes
 //! (`stack::ts_slot`), one an active open made by its local port (`stack::port_slot`), and
 //! two active opens from one port, which the port cannot tell apart, each get their own
-//! segments too.
+//! segments too. A window of one connection's frames has its lines read ahead once.
 
 mod common;
 
@@ -424,4 +424,46 @@ fn active_opens_from_one_port_each_get_their_own_segments() {
         .position(|f| u16::from_be_bytes([f[36], f[37]]) == PORT + 1)
         .expect("the server answered the new open");
     assert_eq!(named[to_third], Some(third.index()));
+}
+
+/// A batch of one connection's frames (a bulk transfer's) has that connection's lines read
+/// ahead once, not once a frame: staged, the server prefetches one connection's worth of
+/// lines for the window (its slot and two more, under 16), where it fetched them for each of
+/// the window's ten frames before (over 80). The bytes arrive all the same.
+#[test]
+fn a_window_of_one_connection_s_frames_reads_its_lines_ahead_once() {
+    let mut server = stack(SERVER, 1, 7, Feed::Staged.prefetch());
+    let mut client = stack(CLIENT, 2, 9, None);
+    server.tcp_listen(SERVER, 7, 8).unwrap();
+    let mut now = Instant::from_millis(2);
+    let c = client.tcp_connect(now, SERVER, 7).unwrap();
+    let mut buf = [0u8; 2048];
+    for _ in 0..4 {
+        let frames = frames_out(&mut client, now);
+        feed_and_echo(&mut server, now, &frames, Feed::Staged, &mut buf);
+        for f in frames_out(&mut server, now) {
+            client.receive(now, &f);
+        }
+        now += Duration::from_millis(5);
+    }
+    // Ten full segments at once (the initial window; 1,448 bytes each with timestamps), one
+    // connection's.
+    let data: Vec<u8> = (0..10 * 1448).map(|i| i as u8).collect();
+    assert_eq!(client.tcp_send(c, &data).unwrap(), data.len());
+    let frames = frames_out(&mut client, now);
+    assert_eq!(frames.len(), 10, "the initial window in full segments");
+    let before = PREFETCHES.get();
+    server.receive_batch(now, frames.iter().map(|f| &f[..]));
+    let prefetched = PREFETCHES.get() - before;
+    assert!((1..16).contains(&prefetched), "one connection's lines, once: {prefetched}");
+    let mut got = Vec::new();
+    while let Some(ev) = server.poll_event() {
+        if let StackEvent::Tcp(h, Event::Readable) = ev {
+            while let Ok(n @ 1..) = server.tcp_recv(h, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    assert_eq!(got.len(), data.len(), "every byte arrived");
+    assert!(got == data, "in order");
 }
