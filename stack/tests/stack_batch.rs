@@ -169,6 +169,33 @@ fn below_its_connection_count_a_batch_with_a_prefetch_is_not_staged() {
     assert_eq!(echoed_batched, echoed);
 }
 
+/// Reads what the client's connections `conns` received into `echoed`, one buffer each.
+fn read_echoes(client: &mut Stack, conns: &[TcpHandle], echoed: &mut [Vec<u8>], buf: &mut [u8]) {
+    while let Some(ev) = client.poll_event() {
+        if let StackEvent::Tcp(h, Event::Readable) = ev {
+            let i = conns.iter().position(|&c| c == h).unwrap();
+            while let Ok(n @ 1..) = client.tcp_recv(h, buf) {
+                echoed[i].extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+}
+
+/// Sends round `round`'s message on each of `conns` ("to {i} in {round};").
+fn send_round(client: &mut Stack, conns: &[TcpHandle], round: usize) {
+    for (i, &c) in conns.iter().enumerate() {
+        client.tcp_send(c, format!("to {i} in {round};").as_bytes()).unwrap();
+    }
+}
+
+/// Each connection got back exactly its own messages of rounds 6 to 9, in order.
+fn assert_rounds_echoed(echoed: &[Vec<u8>], context: &str) {
+    for (i, got) in echoed.iter().enumerate() {
+        let want: String = (6..=9).map(|r| format!("to {i} in {r};")).collect();
+        assert_eq!(String::from_utf8_lossy(got), want, "connection {i}, {context}");
+    }
+}
+
 /// A server seed and two (server port, client port) pairs whose connections' keys (from the
 /// server's side) share their 32-bit flow hash: a birthday search over random port pairs,
 /// seed after seed until one has a collision. (Random pairs, not a progression of client
@@ -217,31 +244,17 @@ fn connections_of_one_hash_each_get_their_own_segments() {
             for f in frames_out(&mut server, now) {
                 client.receive(now, &f);
             }
-            while let Some(ev) = client.poll_event() {
-                if let StackEvent::Tcp(h, Event::Readable) = ev {
-                    let i = conns.iter().position(|&c| c == h).unwrap();
-                    while let Ok(n @ 1..) = client.tcp_recv(h, &mut buf) {
-                        echoed[i].extend_from_slice(&buf[..n]);
-                    }
-                }
-            }
+            read_echoes(&mut client, &conns, &mut echoed, &mut buf);
             match round {
                 2 => conns
                     .push(client.tcp_connect_from(now, port_b, SERVER, server_b, config).unwrap()),
                 // Both connections' segments in each batch from here on.
-                6..=9 => {
-                    for (i, &c) in conns.iter().enumerate() {
-                        client.tcp_send(c, format!("to {i} in {round};").as_bytes()).unwrap();
-                    }
-                }
+                6..=9 => send_round(&mut client, &conns, round),
                 _ => {}
             }
             now += Duration::from_millis(5);
         }
-        for (i, got) in echoed.iter().enumerate() {
-            let want: String = (6..=9).map(|r| format!("to {i} in {r};")).collect();
-            assert_eq!(String::from_utf8_lossy(got), want, "connection {i}, fed {}", feed as u8);
-        }
+        assert_rounds_echoed(&echoed, &format!("fed {}", feed as u8));
     }
 }
 
@@ -391,26 +404,14 @@ fn active_opens_from_one_port_each_get_their_own_segments() {
             checked = true;
         }
         client.receive_batch(now, replies.iter().map(|f| &f[..]));
-        while let Some(ev) = client.poll_event() {
-            if let StackEvent::Tcp(h, Event::Readable) = ev {
-                let i = conns.iter().position(|&c| c == h).unwrap();
-                while let Ok(n @ 1..) = client.tcp_recv(h, &mut buf) {
-                    echoed[i].extend_from_slice(&buf[..n]);
-                }
-            }
-        }
+        read_echoes(&mut client, &conns, &mut echoed, &mut buf);
         if (6..=9).contains(&round) {
-            for (i, &c) in conns.iter().enumerate() {
-                client.tcp_send(c, format!("to {i} in {round};").as_bytes()).unwrap();
-            }
+            send_round(&mut client, &conns, round);
         }
         now += Duration::from_millis(5);
     }
     assert!(checked, "both replies of a round came in one batch");
-    for (i, got) in echoed.iter().enumerate() {
-        let want: String = (6..=9).map(|r| format!("to {i} in {r};")).collect();
-        assert_eq!(String::from_utf8_lossy(got), want, "connection {i}");
-    }
+    assert_rounds_echoed(&echoed, "batched");
     // The later connection aborted, its slot freed: an open from the next port names the
     // slot it takes (perhaps the freed one) by that port.
     client.tcp_abort(second).unwrap();
